@@ -1,0 +1,151 @@
+/**
+ * The host agent: carries out the control plane's effects on a VMM driver, one
+ * serialized worker per machine, and reports each outcome as an observation.
+ * Exits nobody asked for reach the control plane the same way.
+ */
+import type { Logger } from 'pino';
+import type { Effect } from '../domain/lifecycle/decision.ts';
+import type { Observation } from '../domain/lifecycle/observations.ts';
+import type {
+  ExecRequest, ExecResult, HostRuntime, MachineSpec, ObservationSink, ProcessInfo, RecoveredVm,
+} from '../domain/runtime.ts';
+import type { SignalName } from '../domain/signals.ts';
+import type { VmmDriver } from '../vmm/driver.ts';
+
+/** How long an image pull and rootfs build may take before it is abandoned. */
+const PREPARE_TIMEOUT_MS = 15 * 60_000;
+
+export class HostAgent implements HostRuntime {
+  private readonly driver: VmmDriver;
+  private readonly sink: ObservationSink;
+  private readonly log: Logger;
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(driver: VmmDriver, sink: ObservationSink, log: Logger) {
+    this.driver = driver;
+    this.sink = sink;
+    this.log = log;
+    driver.onExit((machineId, exit) => {
+      this.enqueue(machineId, () => this.report(machineId, { kind: 'exited', ...exit, requested: false }));
+    });
+  }
+
+  submit(spec: MachineSpec, effects: Effect[]): void {
+    for (const effect of effects) {
+      this.enqueue(spec.machineId, () => this.run(spec, effect));
+    }
+  }
+
+  async idle(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
+  exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
+    return this.driver.exec(machineId, request);
+  }
+
+  ps(machineId: string): Promise<ProcessInfo[]> {
+    return this.driver.ps(machineId);
+  }
+
+  signal(machineId: string, signal: SignalName): Promise<void> {
+    return this.driver.signal(machineId, signal);
+  }
+
+  recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {
+    return this.driver.recover(specs);
+  }
+
+  /** Chains work onto the machine's queue so its effects never overlap. */
+  private enqueue(machineId: string, work: () => Promise<void>): void {
+    const previous = this.queues.get(machineId) ?? Promise.resolve();
+    const next = previous.then(work).catch((error: unknown) => {
+      this.log.error({ machineId, err: error }, 'host agent: unexpected failure');
+    });
+    this.queues.set(machineId, next);
+    void next.then(() => {
+      if (this.queues.get(machineId) === next) this.queues.delete(machineId);
+    });
+  }
+
+  private async report(machineId: string, observation: Observation): Promise<void> {
+    await this.sink.observe(machineId, observation);
+  }
+
+  private async run(spec: MachineSpec, effect: Effect): Promise<void> {
+    const id = spec.machineId;
+    this.log.debug({ machineId: id, effect: effect.kind }, 'host agent: effect');
+    switch (effect.kind) {
+      case 'prepare':
+        await this.prepare(spec);
+        return;
+      case 'launch':
+        return this.launch(spec, effect.resume);
+      case 'stop': {
+        const exit = await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
+        return this.report(id, { kind: 'exited', exitCode: exit?.exitCode ?? 0, oomKilled: exit?.oomKilled ?? false, signal: effect.signal, requested: true });
+      }
+      case 'restart':
+        await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
+        return this.launch(spec, false);
+      case 'replace':
+        await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
+        if (!(await this.prepare(spec, true))) return;
+        return this.launch(spec, false);
+      case 'suspend':
+        try {
+          await this.driver.suspend(id);
+          return this.report(id, { kind: 'suspended' });
+        } catch (error) {
+          const running = (await this.driver.recover([spec])).get(id) === 'running';
+          return this.report(id, { kind: 'suspend_failed', reason: message(error), stillRunning: running });
+        }
+      case 'discard_snapshot':
+        await this.attempt(id, 'discard snapshot', () => this.driver.discardSnapshot(id));
+        return;
+      case 'destroy':
+        try {
+          await this.driver.destroy(id);
+          return this.report(id, { kind: 'destroyed' });
+        } catch (error) {
+          // Left in `destroying`: the watchdog flags it as wedged after Fly's threshold.
+          this.log.error({ machineId: id, err: error }, 'host agent: destroy failed');
+          return;
+        }
+    }
+  }
+
+  /** Prepares; reports `prepared` unless `quiet`. Returns whether it worked. */
+  private async prepare(spec: MachineSpec, quiet = false): Promise<boolean> {
+    try {
+      const { imageRef } = await this.driver.prepare(spec, AbortSignal.timeout(PREPARE_TIMEOUT_MS));
+      if (!quiet) await this.report(spec.machineId, { kind: 'prepared', imageRef });
+      return true;
+    } catch (error) {
+      await this.report(spec.machineId, { kind: 'prepare_failed', reason: message(error) });
+      return false;
+    }
+  }
+
+  private async launch(spec: MachineSpec, resume: boolean): Promise<void> {
+    try {
+      const result = await this.driver.launch(spec, { resume });
+      await this.report(spec.machineId, { kind: 'running', resumed: result.resumed, pid: result.pid });
+    } catch (error) {
+      await this.report(spec.machineId, { kind: 'launch_failed', reason: message(error) });
+    }
+  }
+
+  private async attempt<T>(machineId: string, what: string, work: () => Promise<T>): Promise<T | null> {
+    try {
+      return await work();
+    } catch (error) {
+      this.log.warn({ machineId, err: error }, `host agent: ${what} failed`);
+      return null;
+    }
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

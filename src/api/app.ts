@@ -1,0 +1,86 @@
+/**
+ * The HTTP API as a factory: `buildApp(deps)` returns the Fastify app without
+ * listening, so tests drive it in process with `inject()`.
+ */
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import type { ControlDeps } from '../control/ports.ts';
+import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
+import { tokenChecker } from './auth.ts';
+import { errorBody, handleError } from './errors.ts';
+import { appRoutes } from './routes/apps.ts';
+import { leaseRoutes } from './routes/leases.ts';
+import { machineActionRoutes } from './routes/machine-actions.ts';
+import { machineRoutes } from './routes/machines.ts';
+import { metadataRoutes } from './routes/metadata.ts';
+import type { Api } from './routes/types.ts';
+
+export interface AppOptions {
+  control: ControlDeps;
+  /** The API token every `/v1` request must carry. */
+  token: string;
+  logger: FastifyBaseLogger;
+  version: string;
+}
+
+export async function buildApp(options: AppOptions): Promise<Api> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    ajv: { customOptions: { coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  acceptEmptyJsonBodies(app);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({ error: `not found: ${request.method} ${request.url.split('?')[0]}`, status: 'unknown' });
+  });
+
+  const checkToken = tokenChecker(options.token);
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    try {
+      checkToken(request.headers.authorization);
+    } catch (error) {
+      if (!(error instanceof HangarError)) throw error;
+      return reply.status(HTTP_STATUS[error.code]).send(errorBody(error));
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'hangar Machines API',
+        description: 'Fly-compatible Machines API served by hangar. Authenticate with `Authorization: Bearer <token>`.',
+        version: options.version,
+      },
+      components: { securitySchemes: { BearerAuth: { type: 'http', scheme: 'bearer' } } },
+      security: [{ BearerAuth: [] }],
+    },
+  });
+
+  appRoutes(app, options.control);
+  machineRoutes(app, options.control);
+  machineActionRoutes(app, options.control);
+  leaseRoutes(app, options.control);
+  metadataRoutes(app, options.control);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  return app;
+}
+
+/**
+ * Fly's own curl examples send `Content-Type: application/json` with no body to
+ * start, stop and suspend: an empty JSON body reads as null instead of failing.
+ */
+function acceptEmptyJsonBodies(app: Api): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, null);
+    return parseJson(request, text, done);
+  });
+}

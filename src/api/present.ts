@@ -1,0 +1,73 @@
+/** The wire shapes of Fly's Machines API, built from hangar's records (see shared/spec/COMPAT.md). */
+import type { Lease } from '../domain/lease.ts';
+import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
+import type { AppWithCounts } from '../store/store.ts';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export interface MachineJsonOptions {
+  /** The lease nonce, shown only in the answer to a create with `lease_ttl`. */
+  nonce?: string;
+  summary?: boolean;
+  includeLease?: boolean;
+  now?: number;
+}
+
+export function machineJson(machine: MachineRecord, events: MachineEvent[], options: MachineJsonOptions = {}): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    id: machine.id,
+    name: machine.name,
+    state: machine.state,
+    region: machine.region,
+    instance_id: machine.version,
+    version: machine.version,
+    private_ip: machine.privateIp,
+    image_ref: machine.imageRef,
+    created_at: iso(machine.createdAt),
+    updated_at: iso(machine.updatedAt),
+    cordoned: machine.cordoned,
+    host_status: 'ok',
+  };
+  if (!options.summary) {
+    json.config = machine.config;
+    json.events = events.map(eventJson);
+    json.checks = [];
+  }
+  if (options.nonce) json.nonce = options.nonce;
+  if (options.includeLease && machine.lease && machine.lease.expiresAt > (options.now ?? 0)) {
+    json.lease = { owner: machine.lease.owner, description: machine.lease.description, expires_at: Math.floor(machine.lease.expiresAt / 1000) };
+  }
+  return json;
+}
+
+export function eventJson(event: MachineEvent): Record<string, unknown> {
+  return { id: event.id, type: event.type, status: event.status, source: event.source, timestamp: event.timestamp, request: event.request };
+}
+
+export function versionJson(version: MachineVersion): Record<string, unknown> {
+  return { version: version.version, user_config: version.config };
+}
+
+export function leaseJson(lease: Lease): Record<string, unknown> {
+  return {
+    status: 'success',
+    data: { nonce: lease.nonce, expires_at: Math.floor(lease.expiresAt / 1000), owner: lease.owner, description: lease.description, version: lease.version },
+  };
+}
+
+export function appJson(app: AppWithCounts): Record<string, unknown> {
+  return {
+    id: app.id,
+    name: app.name,
+    status: app.machineCount > 0 ? 'deployed' : 'pending',
+    machine_count: app.machineCount,
+    volume_count: 0,
+    network: app.network,
+    internal_numeric_id: app.netNumber,
+    organization: { name: app.orgSlug, slug: app.orgSlug },
+  };
+}
+
+export function createdAppJson(app: App): Record<string, unknown> {
+  return { id: app.id, name: app.name, created_at: app.createdAt };
+}

@@ -1,0 +1,68 @@
+/** `/v1/apps/{app}/machines`: list, create, show, update, destroy, events, versions. */
+import { destroyMachine, updateMachine } from '../../control/actions.ts';
+import { createMachine, getMachine, listEvents, listMachines, listVersions } from '../../control/machines.ts';
+import type { ControlDeps } from '../../control/ports.ts';
+import { eventJson, machineJson, versionJson } from '../present.ts';
+import {
+  AppParams, CreateMachineBody, DestroyQuery, EventsQuery, ListMachinesQuery, MachineParams, ShowMachineQuery, UpdateMachineBody,
+} from '../schemas.ts';
+import { type Api, leaseNonce, OK } from './types.ts';
+
+const tags = ['Machines'];
+
+export function machineRoutes(api: Api, deps: ControlDeps): void {
+  api.get('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_list', tags, params: AppParams, querystring: ListMachinesQuery } }, async (request) => {
+    const query = request.query as Record<string, unknown> & typeof request.query;
+    const metadata = Object.fromEntries(
+      Object.entries(query)
+        .filter(([key]) => key.startsWith('metadata.'))
+        .map(([key, value]) => [key.slice('metadata.'.length), String(value)]),
+    );
+    const states = query.state ? query.state.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const listings = await listMachines(deps, request.params.app_name, {
+      includeDeleted: query.include_deleted === true,
+      region: query.region || undefined,
+      states,
+      metadata,
+    });
+    const options = { summary: query.summary === true, includeLease: query.include_leases === true, now: deps.clock.now() };
+    return listings.map(({ machine, events }) => machineJson(machine, events, options));
+  });
+
+  api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody } }, async (request) => {
+    const machine = await createMachine(deps, request.params.app_name, request.body);
+    const events = await deps.store.listEvents(machine.id, 20);
+    return machineJson(machine, events, { nonce: machine.lease?.nonce });
+  });
+
+  api.get('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_show', tags, params: MachineParams, querystring: ShowMachineQuery } }, async (request) => {
+    const { app_name, machine_id } = request.params;
+    const version = request.query.version || request.query.instance_id || undefined;
+    const { machine, events } = await getMachine(deps, app_name, machine_id, version);
+    return machineJson(machine, events, { includeLease: request.query.include_leases === true, now: deps.clock.now() });
+  });
+
+  api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody } }, async (request) => {
+    const { app_name, machine_id } = request.params;
+    const machine = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request));
+    const events = await deps.store.listEvents(machine.id, 20);
+    return machineJson(machine, events);
+  });
+
+  api.delete('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_delete', tags, params: MachineParams, querystring: DestroyQuery } }, async (request) => {
+    const { app_name, machine_id } = request.params;
+    const force = request.query.force === true || request.query.kill === true;
+    await destroyMachine(deps, app_name, machine_id, { force, nonce: leaseNonce(request) });
+    return OK;
+  });
+
+  api.get('/v1/apps/:app_name/machines/:machine_id/events', { schema: { operationId: 'Machines_list_events', tags, params: MachineParams, querystring: EventsQuery } }, async (request) => {
+    const events = await listEvents(deps, request.params.app_name, request.params.machine_id, request.query.limit);
+    return events.map(eventJson);
+  });
+
+  api.get('/v1/apps/:app_name/machines/:machine_id/versions', { schema: { operationId: 'Machines_list_versions', tags, params: MachineParams } }, async (request) => {
+    const versions = await listVersions(deps, request.params.app_name, request.params.machine_id);
+    return versions.map(versionJson);
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Request schemas: they validate requests, feed the served OpenAPI document and
+ * type the handlers at once. They check shapes; the domain checks meaning
+ * (guest sizes, durations, signals), so every rule has one home.
+ */
+import { Type } from 'typebox';
+
+const open = { additionalProperties: true };
+
+export const AppParams = Type.Object({ app_name: Type.String({ description: 'Fly App Name' }) });
+export const MachineParams = Type.Object({
+  app_name: Type.String({ description: 'Fly App Name' }),
+  machine_id: Type.String({ description: 'Machine ID' }),
+});
+export const MetadataKeyParams = Type.Object({
+  app_name: Type.String(),
+  machine_id: Type.String(),
+  key: Type.String(),
+});
+
+export const CreateAppBody = Type.Object({
+  name: Type.String(),
+  org_slug: Type.Optional(Type.String()),
+  network: Type.Optional(Type.String()),
+}, open);
+
+export const MachineConfig = Type.Object({
+  image: Type.String({ description: 'The image to run, e.g. "registry.example/app:1.2"' }),
+}, { ...open, description: 'The machine config (see Fly\'s fly.MachineConfig)' });
+
+export const CreateMachineBody = Type.Object({
+  config: MachineConfig,
+  name: Type.Optional(Type.String()),
+  region: Type.Optional(Type.String()),
+  skip_launch: Type.Optional(Type.Boolean()),
+  skip_service_registration: Type.Optional(Type.Boolean()),
+  lease_ttl: Type.Optional(Type.Integer({ minimum: 0 })),
+}, open);
+
+export const UpdateMachineBody = Type.Object({
+  config: MachineConfig,
+  current_version: Type.Optional(Type.String()),
+  name: Type.Optional(Type.String()),
+  region: Type.Optional(Type.String()),
+  skip_launch: Type.Optional(Type.Boolean()),
+}, open);
+
+export const StopBody = Type.Union([
+  Type.Object({
+    signal: Type.Optional(Type.Union([Type.String(), Type.Integer()])),
+    timeout: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+  }, open),
+  Type.Null(),
+]);
+
+export const RestartQuery = Type.Object({
+  timeout: Type.Optional(Type.String()),
+  signal: Type.Optional(Type.String()),
+  force_stop: Type.Optional(Type.Boolean()),
+});
+
+export const SignalBody = Type.Object({ signal: Type.Union([Type.String(), Type.Integer()]) }, open);
+
+export const ExecBody = Type.Object({
+  command: Type.Optional(Type.Array(Type.String())),
+  cmd: Type.Optional(Type.String()),
+  stdin: Type.Optional(Type.String()),
+  timeout: Type.Optional(Type.Integer()),
+}, open);
+
+export const DestroyQuery = Type.Object({
+  force: Type.Optional(Type.Boolean()),
+  kill: Type.Optional(Type.Boolean()),
+});
+
+export const ListMachinesQuery = Type.Object({
+  include_deleted: Type.Optional(Type.Boolean()),
+  region: Type.Optional(Type.String()),
+  state: Type.Optional(Type.String()),
+  summary: Type.Optional(Type.Boolean()),
+  include_leases: Type.Optional(Type.Boolean()),
+}, open);
+
+export const ShowMachineQuery = Type.Object({
+  include_leases: Type.Optional(Type.Boolean()),
+  version: Type.Optional(Type.String()),
+  instance_id: Type.Optional(Type.String()),
+});
+
+export const WaitQuery = Type.Object({
+  state: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+  timeout: Type.Optional(Type.String()),
+  version: Type.Optional(Type.String()),
+  instance_id: Type.Optional(Type.String()),
+  from_event_id: Type.Optional(Type.String()),
+});
+
+export const EventsQuery = Type.Object({ limit: Type.Optional(Type.String()) });
+
+export const LeaseBody = Type.Union([
+  Type.Object({
+    ttl: Type.Optional(Type.Integer()),
+    description: Type.Optional(Type.String()),
+  }, open),
+  Type.Null(),
+]);
+export const LeaseQuery = Type.Object({ ttl: Type.Optional(Type.String()) });
+
+export const MetadataValueBody = Type.Object({ value: Type.String() }, open);
+export const BulkMetadataBody = Type.Object({
+  metadata: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()])),
+  machine_version: Type.Optional(Type.String()),
+}, open);
+
+export const ListAppsQuery = Type.Object({ org_slug: Type.Optional(Type.String()), app_role: Type.Optional(Type.String()) });

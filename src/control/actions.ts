@@ -1,0 +1,148 @@
+/** What users do to a machine: start, stop, restart, suspend, update, destroy, signal, cordon, exec, ps. */
+import { normalizeConfig } from '../domain/config.ts';
+import { HangarError, invalid } from '../domain/errors.ts';
+import { parseImageRef } from '../domain/image-ref.ts';
+import {
+  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, type StopOptions,
+} from '../domain/lifecycle/actions.ts';
+import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
+import type { ExecResult, ProcessInfo } from '../domain/runtime.ts';
+import { parseSignal } from '../domain/signals.ts';
+import type { MachineState } from '../domain/states.ts';
+import { loadMachine, writeMachine } from './machine-writer.ts';
+import type { ControlDeps } from './ports.ts';
+
+type Nonce = string | undefined;
+
+export async function startMachine(deps: ControlDeps, appName: string, id: string, nonce: Nonce): Promise<{ previousState: MachineState }> {
+  const { before } = await writeMachine(deps, appName, id, { lease: { nonce } }, (m, ctx) => decideStart(m, ctx));
+  return { previousState: before.state };
+}
+
+export async function stopMachine(deps: ControlDeps, appName: string, id: string, options: StopOptions, nonce: Nonce): Promise<void> {
+  await writeMachine(deps, appName, id, { lease: { nonce } }, (m, ctx) => decideStop(m, options, ctx));
+}
+
+export async function restartMachine(deps: ControlDeps, appName: string, id: string, options: StopOptions, nonce: Nonce): Promise<void> {
+  await writeMachine(deps, appName, id, { lease: { nonce } }, (m, ctx) => decideRestart(m, options, ctx));
+}
+
+export async function suspendMachine(deps: ControlDeps, appName: string, id: string, nonce: Nonce): Promise<void> {
+  await writeMachine(deps, appName, id, { lease: { nonce } }, (m, ctx) => decideSuspend(m, deps.settings.suspendMaxMemoryMb, ctx));
+}
+
+export async function destroyMachine(deps: ControlDeps, appName: string, id: string, options: { force: boolean; nonce: Nonce }): Promise<void> {
+  await writeMachine(deps, appName, id, { lease: { nonce: options.nonce } }, (m, ctx) => decideDestroy(m, options.force, ctx));
+}
+
+export interface UpdateMachineInput {
+  config?: unknown;
+  current_version?: unknown;
+  name?: unknown;
+  region?: unknown;
+  skip_launch?: unknown;
+}
+
+export async function updateMachine(deps: ControlDeps, appName: string, id: string, input: UpdateMachineInput, nonce: Nonce): Promise<MachineRecord> {
+  const config = normalizeConfig(input.config);
+  const imageRef = parseImageRef(config.image);
+  const { after } = await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
+    if (typeof input.current_version === 'string' && input.current_version !== '' && input.current_version !== machine.version) {
+      throw new HangarError('version_mismatch', `machine ${id}: current_version ${input.current_version} does not match the machine's version ${machine.version}`, 'read the machine again and retry');
+    }
+    if (typeof input.name === 'string' && input.name !== '' && input.name !== machine.name) throw invalid('name is immutable and cannot be updated');
+    if (typeof input.region === 'string' && input.region !== '' && input.region !== machine.region) throw invalid('region is immutable and cannot be updated');
+    const oldVolume = machine.config.mounts?.[0]?.volume;
+    const newVolume = config.mounts?.[0]?.volume;
+    if (oldVolume !== undefined && newVolume !== undefined && oldVolume !== newVolume) {
+      throw invalid('the volume a machine mounts cannot be changed by update; create a new machine instead');
+    }
+    const version = deps.ids.ulid();
+    const sameImage = machine.config.image === config.image;
+    const resolvedRef = sameImage ? { ...imageRef, digest: machine.imageRef.digest || imageRef.digest } : imageRef;
+    const decision = decideUpdate(machine, { config, imageRef: resolvedRef, version, skipLaunch: input.skip_launch === true }, ctx);
+    const record: MachineVersion = { machineId: id, version, config, imageRef: resolvedRef, createdAt: ctx.now };
+    return { ...decision, version: record };
+  });
+  return after;
+}
+
+export async function setCordoned(deps: ControlDeps, appName: string, id: string, cordoned: boolean, nonce: Nonce): Promise<void> {
+  await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
+    if (machine.state === 'destroyed') throw new HangarError('invalid_state', `machine ${id} is destroyed`);
+    return { machine: { ...machine, cordoned, updatedAt: ctx.now }, events: [], effects: [] };
+  });
+}
+
+async function runningMachine(deps: ControlDeps, appName: string, id: string, what: string): Promise<MachineRecord> {
+  const machine = await loadMachine(deps, appName, id);
+  if (machine.state !== 'started') {
+    throw new HangarError('invalid_state', `cannot ${what} machine ${id}: machine is ${machine.state}`, 'start the machine first');
+  }
+  return machine;
+}
+
+export async function signalMachine(deps: ControlDeps, appName: string, id: string, signal: unknown): Promise<void> {
+  const name = parseSignal(signal);
+  await runningMachine(deps, appName, id, 'signal');
+  await deps.runtime.signal(id, name);
+}
+
+export interface ExecInput {
+  command?: unknown;
+  cmd?: unknown;
+  stdin?: unknown;
+  timeout?: unknown;
+}
+
+const DEFAULT_EXEC_TIMEOUT_S = 30;
+
+export async function execMachine(deps: ControlDeps, appName: string, id: string, input: ExecInput): Promise<ExecResult> {
+  const command = parseCommand(input);
+  const timeout = input.timeout === undefined || input.timeout === 0 ? DEFAULT_EXEC_TIMEOUT_S : input.timeout;
+  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 3600) {
+    throw invalid('timeout must be a whole number of seconds from 1 to 3600');
+  }
+  if (input.stdin !== undefined && typeof input.stdin !== 'string') throw invalid('stdin must be a string');
+  await runningMachine(deps, appName, id, 'exec in');
+  return deps.runtime.exec(id, { command, stdin: input.stdin, timeoutMs: timeout * 1000 });
+}
+
+export async function psMachine(deps: ControlDeps, appName: string, id: string): Promise<ProcessInfo[]> {
+  await runningMachine(deps, appName, id, 'list processes of');
+  return deps.runtime.ps(id);
+}
+
+/** `command` (an array) per the spec; flyctl sends `cmd` (a string), split as a shell would split words. */
+export function parseCommand(input: ExecInput): string[] {
+  if (Array.isArray(input.command) && input.command.length > 0 && input.command.every((part) => typeof part === 'string')) {
+    return input.command as string[];
+  }
+  if (typeof input.cmd === 'string' && input.cmd.trim() !== '') return splitWords(input.cmd);
+  throw invalid('command is required: {"command": ["ls", "-l"]} or {"cmd": "ls -l"}');
+}
+
+function splitWords(text: string): string[] {
+  const words: string[] = [];
+  let current = '';
+  let quote: string | null = null;
+  let started = false;
+  for (const char of text) {
+    if (quote) {
+      if (char === quote) quote = null;
+      else current += char;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+      started = true;
+    } else if (/\s/.test(char)) {
+      if (started || current) words.push(current);
+      current = '';
+      started = false;
+    } else {
+      current += char;
+    }
+  }
+  if (quote) throw invalid('cmd has an unterminated quote');
+  if (started || current) words.push(current);
+  return words;
+}

@@ -1,0 +1,80 @@
+/**
+ * The one path by which a machine changes: load it, let the domain decide, commit
+ * the decision in one transaction, then wake waiters and hand the effects to the
+ * host. A commit based on a stale read is retried on a fresh one, so concurrent
+ * requests never overwrite each other (of 100 racing lease requests one wins).
+ */
+import { HangarError, machineNotFound } from '../domain/errors.ts';
+import type { Decision, DecisionContext } from '../domain/lifecycle/decision.ts';
+import { checkLease } from '../domain/lease.ts';
+import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
+import { specOf } from '../domain/runtime.ts';
+import { StaleWriteError } from '../store/store.ts';
+import type { ControlDeps } from './ports.ts';
+
+const MAX_ATTEMPTS = 50;
+
+export interface WriteOptions {
+  /** Enforce the machine's lease: the caller's `fly-machine-lease-nonce`. */
+  lease?: { nonce: string | undefined };
+}
+
+export type Decide = (machine: MachineRecord, ctx: DecisionContext) => (Decision & { version?: MachineVersion }) | Promise<Decision & { version?: MachineVersion }>;
+
+export interface WriteResult {
+  before: MachineRecord;
+  after: MachineRecord;
+}
+
+export function decisionContext(deps: ControlDeps): DecisionContext {
+  return { now: deps.clock.now(), newId: () => deps.ids.ulid() };
+}
+
+export async function loadMachine(deps: ControlDeps, appName: string, id: string): Promise<MachineRecord> {
+  const machine = await deps.store.getMachine(appName, id);
+  if (!machine) throw machineNotFound(id);
+  return machine;
+}
+
+/** Changes a machine of an app through `decide`. */
+export function writeMachine(deps: ControlDeps, appName: string, id: string, options: WriteOptions, decide: Decide): Promise<WriteResult> {
+  return write(deps, () => loadMachine(deps, appName, id), options, decide);
+}
+
+/** Changes a machine found by id alone (the host agent's reports). */
+export function writeMachineById(deps: ControlDeps, id: string, decide: Decide): Promise<WriteResult> {
+  return write(deps, async () => {
+    const machine = await deps.store.getMachineById(id);
+    if (!machine) throw machineNotFound(id);
+    return machine;
+  }, {}, decide);
+}
+
+async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, options: WriteOptions, decide: Decide): Promise<WriteResult> {
+  for (let attempt = 1; ; attempt++) {
+    const before = await load();
+    const ctx = decisionContext(deps);
+    if (options.lease) checkLease(before.id, before.lease, options.lease.nonce, ctx.now);
+    const decision = await decide(before, ctx);
+    try {
+      const after = await deps.store.commit({ machine: decision.machine, events: decision.events, version: decision.version });
+      afterCommit(deps, before, after, decision);
+      return { before, after };
+    } catch (error) {
+      if (!(error instanceof StaleWriteError)) throw error;
+      if (attempt >= MAX_ATTEMPTS) throw new HangarError('conflict', `machine ${before.id} is changing too often; try again`);
+    }
+  }
+}
+
+/** Wakes waiters and hands effects to the host, once the decision is durable. */
+export function afterCommit(deps: ControlDeps, before: MachineRecord | null, after: MachineRecord, decision: Decision): void {
+  const lastEvent = decision.events.at(-1);
+  if (!before || before.state !== after.state || before.version !== after.version) {
+    deps.waits.publish(after.id, { state: after.state, version: after.version, eventId: lastEvent?.id ?? '' });
+  }
+  for (const event of decision.events) {
+    if (event.type === 'wedged') deps.log.warn({ machineId: after.id, event: event.request }, `machine ${after.id} is wedged in ${event.status}`);
+  }
+  if (decision.effects.length > 0) deps.runtime.submit(specOf(after), decision.effects);
+}

@@ -1,0 +1,135 @@
+/** Machines: create, show, list, events, versions. */
+import { normalizeConfig } from '../domain/config.ts';
+import { HangarError, invalid } from '../domain/errors.ts';
+import { parseImageRef } from '../domain/image-ref.ts';
+import { acquireLease, parseTtl } from '../domain/lease.ts';
+import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
+import { privateIp } from '../domain/address.ts';
+import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
+import { specOf } from '../domain/runtime.ts';
+import { DuplicateError, type MachineFilter, type MachineListing } from '../store/store.ts';
+import { getApp } from './apps.ts';
+import { decisionContext, loadMachine } from './machine-writer.ts';
+import type { ControlDeps } from './ports.ts';
+import { untilChange } from './waiting.ts';
+
+export interface CreateMachineInput {
+  config?: unknown;
+  name?: unknown;
+  region?: unknown;
+  skip_launch?: unknown;
+  skip_service_registration?: unknown;
+  lease_ttl?: unknown;
+}
+
+/** How long create waits for the image to be prepared before it answers. */
+const PREPARE_WAIT_MS = 15 * 60_000;
+const NAME_ATTEMPTS = 20;
+
+export async function createMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineRecord> {
+  const app = await getApp(deps, appName);
+  const config = normalizeConfig(input.config);
+  const imageRef = parseImageRef(config.image);
+  const region = optionalString(input.region, 'region') ?? deps.settings.defaultRegion;
+  if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code (lowercase letters and digits)`);
+  const requestedName = optionalString(input.name, 'name');
+  if (requestedName !== undefined && !MACHINE_NAME.test(requestedName)) {
+    throw invalid('name must be 1-63 lowercase letters, digits and dashes, starting with a letter or digit');
+  }
+  const skipLaunch = input.skip_launch === true;
+  const leaseTtl = input.lease_ttl === undefined || input.lease_ttl === null || input.lease_ttl === 0 ? undefined : parseTtl(input.lease_ttl);
+
+  const ctx = decisionContext(deps);
+  const number = await deps.store.nextMachineNumber();
+  const base: MachineRecord = {
+    id: deps.ids.machineId(),
+    appName,
+    name: requestedName ?? '',
+    region,
+    state: 'creating',
+    stateSince: ctx.now,
+    desired: skipLaunch ? 'created' : 'started',
+    observed: { vm: 'absent', at: ctx.now },
+    version: deps.ids.ulid(),
+    config,
+    imageRef,
+    privateIp: privateIp(app.netNumber, number),
+    cordoned: input.skip_service_registration === true,
+    hasSnapshot: false,
+    restartCount: 0,
+    restartTimes: [],
+    settleTo: skipLaunch ? 'created' : 'starting',
+    lease: null,
+    createdAt: ctx.now,
+    updatedAt: ctx.now,
+    rev: 0,
+  };
+  const machine: MachineRecord = leaseTtl === undefined ? base : {
+    ...base,
+    lease: acquireLease(null, { machineId: base.id, ttlSeconds: leaseTtl, description: 'created with lease_ttl', owner: deps.settings.leaseOwner }, ctx.now, { nonce: deps.ids.nonce(), version: deps.ids.ulid() }),
+  };
+  const inserted = await insertWithName(deps, machine, requestedName !== undefined);
+  deps.runtime.submit(specOf(inserted), [{ kind: 'prepare' }]);
+
+  const current = async () => {
+    const fresh = await deps.store.getMachineById(inserted.id);
+    return fresh && { state: fresh.state, version: fresh.version, eventId: '' };
+  };
+  await untilChange(deps, inserted.id, (change) => change.state !== 'creating', current, PREPARE_WAIT_MS);
+  const settled = await loadMachine(deps, appName, inserted.id);
+  if (settled.state === 'launch_failed' || settled.state === 'destroyed' || settled.state === 'creating') {
+    const events = await deps.store.listEvents(settled.id, 5);
+    const reason = events.find((event) => event.status === 'launch_failed')?.request.error ?? 'image could not be prepared in time';
+    throw new HangarError('launch_failed', `failed to launch machine ${settled.id}: ${String(reason)}`);
+  }
+  return settled;
+}
+
+/** Inserts, generating a fresh name on a clash unless the caller chose the name. */
+async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen: boolean): Promise<MachineRecord> {
+  for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
+    const name = chosen ? machine.name : machineName(deps.ids.int(1 << 30), deps.ids.int(1 << 30), deps.ids.int(10000));
+    const candidate = { ...machine, name };
+    const version: MachineVersion = { machineId: candidate.id, version: candidate.version, config: candidate.config, imageRef: candidate.imageRef, createdAt: candidate.createdAt };
+    try {
+      return await deps.store.insertMachine({ machine: candidate, version, events: [] });
+    } catch (error) {
+      if (!(error instanceof DuplicateError)) throw error;
+      if (chosen) throw new HangarError('name_taken', `machine name "${name}" is already taken in app ${candidate.appName}`);
+    }
+  }
+  throw new HangarError('conflict', 'could not generate a free machine name; pass one');
+}
+
+export async function getMachine(deps: ControlDeps, appName: string, id: string, version?: string): Promise<{ machine: MachineRecord; events: MachineEvent[] }> {
+  await getApp(deps, appName);
+  const machine = await loadMachine(deps, appName, id);
+  const events = await deps.store.listEvents(id, 20);
+  if (!version || version === machine.version) return { machine, events };
+  const old = await deps.store.getVersion(id, version);
+  if (!old) throw new HangarError('not_found', `machine ${id} has no version ${version}`);
+  return { machine: { ...machine, state: 'replaced', version: old.version, config: old.config, imageRef: old.imageRef }, events };
+}
+
+export async function listMachines(deps: ControlDeps, appName: string, filter: MachineFilter): Promise<MachineListing[]> {
+  await getApp(deps, appName);
+  return deps.store.listMachines(appName, filter);
+}
+
+export async function listEvents(deps: ControlDeps, appName: string, id: string, limitText: string | undefined): Promise<MachineEvent[]> {
+  const limit = limitText === undefined || limitText === '' ? 20 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 50) throw invalid('limit must be a whole number from 1 to 50');
+  await loadMachine(deps, appName, id);
+  return deps.store.listEvents(id, limit);
+}
+
+export async function listVersions(deps: ControlDeps, appName: string, id: string): Promise<MachineVersion[]> {
+  await loadMachine(deps, appName, id);
+  return deps.store.listVersions(id);
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw invalid(`${field} must be a string`);
+  return value;
+}

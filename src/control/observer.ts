@@ -1,0 +1,24 @@
+/** Where the host agent's reports land: each becomes a lifecycle decision, committed like any other. */
+import type { Logger } from 'pino';
+import { decideObservation, type Observation } from '../domain/lifecycle/observations.ts';
+import type { ObservationSink } from '../domain/runtime.ts';
+import { writeMachineById } from './machine-writer.ts';
+import type { ControlDeps } from './ports.ts';
+
+export class ControlObserver implements ObservationSink {
+  private readonly deps: () => ControlDeps;
+  private readonly log: Logger;
+
+  /** `deps` is a thunk because the host agent and the control plane are built around each other. */
+  constructor(deps: () => ControlDeps, log: Logger) {
+    this.deps = deps;
+    this.log = log;
+  }
+
+  async observe(machineId: string, observation: Observation): Promise<void> {
+    const { before, after } = await writeMachineById(this.deps(), machineId, (machine, ctx) => decideObservation(machine, observation, ctx));
+    if (before.state !== after.state) {
+      this.log.info({ machineId, from: before.state, to: after.state, observation: observation.kind }, `machine ${machineId}: ${before.state} -> ${after.state}`);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/** What the control plane's use cases are built from. Only `main` wires real adapters in. */
+import type { Logger } from 'pino';
+import type { HostRuntime } from '../domain/runtime.ts';
+import type { TransientState } from '../domain/states.ts';
+import type { Store } from '../store/store.ts';
+import type { WaitHub } from './wait-hub.ts';
+
+export interface Clock {
+  now(): number;
+}
+
+export interface Ids {
+  /** A ULID: event ids, versions. Monotonic within one process. */
+  ulid(): string;
+  /** 14 lowercase hex characters. */
+  machineId(): string;
+  /** A lease nonce. */
+  nonce(): string;
+  /** A random integer in [0, max). */
+  int(max: number): number;
+}
+
+export interface ControlSettings {
+  /** Largest guest that may be suspended (Fly: 2048 MB). */
+  suspendMaxMemoryMb: number;
+  /** Who holds leases taken through this API. */
+  leaseOwner: string;
+  /** Region of machines created without one. */
+  defaultRegion: string;
+  /** How long a machine may stay in each transient state before it is flagged as wedged. */
+  wedgedAfterMs: Partial<Record<TransientState, number>>;
+}
+
+export interface ControlDeps {
+  store: Store;
+  runtime: HostRuntime;
+  clock: Clock;
+  ids: Ids;
+  waits: WaitHub;
+  log: Logger;
+  settings: ControlSettings;
+}

@@ -1,0 +1,28 @@
+/**
+ * Start-up reconciliation: ask the host what became of every live machine's VM
+ * while hangar was down, then apply the recovery plan (reattach, record exits,
+ * finish interrupted operations).
+ */
+import { planRecovery } from '../domain/lifecycle/recovery.ts';
+import { specOf } from '../domain/runtime.ts';
+import { afterCommit, writeMachineById } from './machine-writer.ts';
+import type { ControlDeps } from './ports.ts';
+import type { ObservationSink } from '../domain/runtime.ts';
+
+export async function recoverMachines(deps: ControlDeps, sink: ObservationSink): Promise<{ checked: number; running: number }> {
+  const machines = await deps.store.listLiveMachines();
+  const found = await deps.runtime.recover(machines.map(specOf));
+  let running = 0;
+  for (const machine of machines) {
+    const vm = found.get(machine.id) ?? 'absent';
+    if (vm === 'running') running++;
+    const plan = planRecovery(machine, vm);
+    deps.log.info({ machineId: machine.id, state: machine.state, vm, plan: plan.observation?.kind ?? plan.effects.map((e) => e.kind) }, 'recovery');
+    if (plan.snapshotLost) {
+      await writeMachineById(deps, machine.id, (current, ctx) => ({ machine: { ...current, hasSnapshot: false, updatedAt: ctx.now }, events: [], effects: [] }));
+    }
+    if (plan.observation) await sink.observe(machine.id, plan.observation);
+    if (plan.effects.length > 0) afterCommit(deps, null, machine, { machine, events: [], effects: plan.effects });
+  }
+  return { checked: machines.length, running };
+}

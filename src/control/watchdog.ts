@@ -1,0 +1,39 @@
+/**
+ * Flags machines stuck in a transient state past Fly's "wedged" thresholds
+ * (starting/stopping/restarting/destroying > 5 min, updating > 10 min): one event
+ * and one log line per stuck state.
+ */
+import { decideWedged } from '../domain/lifecycle/observations.ts';
+import { isTransient } from '../domain/states.ts';
+import { writeMachineById } from './machine-writer.ts';
+import type { ControlDeps } from './ports.ts';
+
+/** Checks every live machine once; returns the ids flagged. */
+export async function checkWedged(deps: ControlDeps): Promise<string[]> {
+  const flagged: string[] = [];
+  for (const machine of await deps.store.listLiveMachines()) {
+    if (!isTransient(machine.state)) continue;
+    const threshold = deps.settings.wedgedAfterMs[machine.state];
+    if (decideWedged(machine, threshold, { now: deps.clock.now(), newId: () => '' }) === null) continue;
+    const { after } = await writeMachineById(deps, machine.id, (current, ctx) => {
+      if (!isTransient(current.state)) return { machine: current, events: [], effects: [] };
+      return decideWedged(current, deps.settings.wedgedAfterMs[current.state], ctx) ?? { machine: current, events: [], effects: [] };
+    });
+    if (after.wedgedAt !== undefined) flagged.push(machine.id);
+  }
+  return flagged;
+}
+
+/** Runs `checkWedged` every `intervalMs` until stopped. */
+export function startWatchdog(deps: ControlDeps, intervalMs: number): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    checkWedged(deps)
+      .catch((error: unknown) => deps.log.error({ err: error }, 'wedge watchdog failed'))
+      .finally(() => { running = false; });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

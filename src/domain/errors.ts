@@ -1,0 +1,77 @@
+/**
+ * hangar's errors: one type, a closed set of codes, one table from code to HTTP
+ * status and to the `status` field Fly's clients read. Messages use the phrases
+ * flyctl matches on ("machine not found", "lease currently held by", ...).
+ */
+
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'unauthenticated'
+  | 'not_found'
+  | 'name_taken'
+  | 'already_exists'
+  | 'invalid_state'
+  | 'lease_conflict'
+  | 'version_mismatch'
+  | 'not_eligible'
+  | 'wait_timeout'
+  | 'launch_failed'
+  | 'insufficient_capacity'
+  | 'conflict'
+  | 'internal';
+
+/** HTTP status per code. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  not_found: 404,
+  name_taken: 422,
+  already_exists: 409,
+  invalid_state: 412,
+  lease_conflict: 409,
+  version_mismatch: 412,
+  not_eligible: 400,
+  wait_timeout: 408,
+  launch_failed: 422,
+  insufficient_capacity: 503,
+  conflict: 409,
+  internal: 500,
+};
+
+/** The spec's `main.statusCode` enum: what the wire `status` field may hold. */
+export type WireStatus = 'unknown' | 'insufficient_capacity' | 'volume_placement_capacity' | 'name_taken';
+
+export const WIRE_STATUS: Record<ErrorCode, WireStatus> = {
+  invalid_argument: 'unknown',
+  unauthenticated: 'unknown',
+  not_found: 'unknown',
+  name_taken: 'name_taken',
+  already_exists: 'unknown',
+  invalid_state: 'unknown',
+  lease_conflict: 'unknown',
+  version_mismatch: 'unknown',
+  not_eligible: 'unknown',
+  wait_timeout: 'unknown',
+  launch_failed: 'unknown',
+  insufficient_capacity: 'insufficient_capacity',
+  conflict: 'unknown',
+  internal: 'unknown',
+};
+
+export class HangarError extends Error {
+  readonly code: ErrorCode;
+  /** A hint for a person, kept apart from the message clients match on. */
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, hint?: string) {
+    super(message);
+    this.name = 'HangarError';
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+export const invalid = (message: string, hint?: string) => new HangarError('invalid_argument', message, hint);
+export const notFound = (message: string) => new HangarError('not_found', message);
+export const machineNotFound = (id: string) => new HangarError('not_found', `machine not found: ${id}`);
+export const appNotFound = (name: string) => new HangarError('not_found', `app not found: ${name}`);

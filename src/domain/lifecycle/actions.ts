@@ -1,0 +1,135 @@
+/**
+ * Decisions for what a user asks: start, stop, restart, suspend, update, destroy.
+ * Each checks the action against the table (refusing with the current state named)
+ * and returns the new record, its events and the effects for the host agent.
+ */
+import type { MachineConfig } from '../config.ts';
+import { parseDurationInput } from '../duration.ts';
+import { HangarError } from '../errors.ts';
+import type { ImageRef } from '../image-ref.ts';
+import type { MachineRecord } from '../machine.ts';
+import { parseSignal, type SignalName } from '../signals.ts';
+import { ACTIONS, allowedActions, RUNNING_STATES, type MachineState, type UserAction } from '../states.ts';
+import { suspendRefusal } from '../suspend.ts';
+import { type Decision, type DecisionContext, DEFAULT_STOP_TIMEOUT_MS, makeEvent, moveTo } from './decision.ts';
+
+/** The state an action leads to, or an error naming the current state. */
+export function targetOf(machine: MachineRecord, action: UserAction): MachineState {
+  const target = ACTIONS[machine.state][action];
+  if (!target) {
+    const allowed = allowedActions(machine.state);
+    throw new HangarError(
+      'invalid_state',
+      `cannot ${action} machine ${machine.id}: machine is ${machine.state}`,
+      allowed.length ? `in state ${machine.state} you can: ${allowed.join(', ')}` : `state ${machine.state} allows no action`,
+    );
+  }
+  return target;
+}
+
+export interface StopOptions {
+  signal?: unknown;
+  timeout?: unknown;
+}
+
+/** The stop signal and grace period: the request's, else the config's stop_config, else Fly's defaults. */
+export function stopParams(config: MachineConfig, options: StopOptions): { signal: SignalName; timeoutMs: number } {
+  const signal = options.signal !== undefined && options.signal !== ''
+    ? parseSignal(options.signal)
+    : parseSignal(config.stop_config?.signal ?? 'SIGINT', 'config.stop_config.signal');
+  const timeoutMs = options.timeout !== undefined && options.timeout !== ''
+    ? parseDurationInput(options.timeout, 'timeout', 's')
+    : config.stop_config?.timeout !== undefined
+      ? parseDurationInput(config.stop_config.timeout, 'config.stop_config.timeout', 'ns')
+      : DEFAULT_STOP_TIMEOUT_MS;
+  return { signal, timeoutMs };
+}
+
+export function decideStart(machine: MachineRecord, ctx: DecisionContext): Decision {
+  const target = targetOf(machine, 'start');
+  const resume = machine.state === 'suspended' && machine.hasSnapshot;
+  // A snapshot is used at most once: it is consumed by this start whatever happens next.
+  const next = { ...moveTo(machine, target, ctx.now), desired: 'started' as const, hasSnapshot: false, restartCount: 0, restartTimes: [] };
+  return {
+    machine: next,
+    events: [makeEvent(ctx, next, 'start', target, 'user', { previous_state: machine.state })],
+    effects: [{ kind: 'launch', resume }],
+  };
+}
+
+export function decideStop(machine: MachineRecord, options: StopOptions, ctx: DecisionContext): Decision {
+  const params = stopParams(machine.config, options);
+  const target = targetOf(machine, 'stop');
+  const next = { ...moveTo(machine, target, ctx.now), desired: 'stopped' as const, hasSnapshot: false };
+  const effects: Decision['effects'] = machine.state === 'suspended'
+    ? [{ kind: 'discard_snapshot' }]
+    : [{ kind: 'stop', ...params }];
+  return {
+    machine: next,
+    events: [makeEvent(ctx, next, 'stop', target, 'user', { signal: params.signal, timeout_ms: params.timeoutMs })],
+    effects,
+  };
+}
+
+export function decideRestart(machine: MachineRecord, options: StopOptions, ctx: DecisionContext): Decision {
+  const params = stopParams(machine.config, options);
+  const target = targetOf(machine, 'restart');
+  const next = { ...moveTo(machine, target, ctx.now), desired: 'started' as const, hasSnapshot: false };
+  return {
+    machine: next,
+    events: [makeEvent(ctx, next, 'restart', target, 'user', { signal: params.signal })],
+    effects: [target === 'restarting' ? { kind: 'restart', ...params } : { kind: 'launch', resume: false }],
+  };
+}
+
+export function decideSuspend(machine: MachineRecord, maxMemoryMb: number, ctx: DecisionContext): Decision {
+  const target = targetOf(machine, 'suspend');
+  const refusal = suspendRefusal(machine.config, maxMemoryMb);
+  if (refusal) throw new HangarError('not_eligible', `cannot suspend machine ${machine.id}: ${refusal}`, 'stop the machine instead');
+  const next = { ...moveTo(machine, target, ctx.now), desired: 'suspended' as const };
+  return { machine: next, events: [makeEvent(ctx, next, 'suspend', target, 'user')], effects: [{ kind: 'suspend' }] };
+}
+
+export interface UpdateRequest {
+  config: MachineConfig;
+  imageRef: ImageRef;
+  version: string;
+  skipLaunch: boolean;
+}
+
+/**
+ * A running machine is replaced: stopped, moved to the new version, booted again.
+ * Any other machine is updated in place and then started, unless `skip_launch`.
+ * A suspended machine is treated as stopped: its snapshot is discarded.
+ */
+export function decideUpdate(machine: MachineRecord, update: UpdateRequest, ctx: DecisionContext): Decision {
+  const target = targetOf(machine, 'update');
+  const moved = moveTo(machine, target, ctx.now);
+  const base = { ...moved, config: update.config, imageRef: update.imageRef, version: update.version, hasSnapshot: false };
+  if (target === 'replacing') {
+    const params = stopParams(machine.config, {});
+    const next = { ...base, desired: 'started' as const, restartCount: 0, restartTimes: [] };
+    return {
+      machine: next,
+      events: [makeEvent(ctx, next, 'update', 'replacing', 'user', { version: update.version })],
+      effects: [{ kind: 'replace', ...params }],
+    };
+  }
+  const settleTo: MachineState = update.skipLaunch ? (machine.state === 'created' ? 'created' : 'stopped') : 'starting';
+  const next = { ...base, settleTo, desired: update.skipLaunch ? machine.desired : ('started' as const) };
+  const effects: Decision['effects'] = machine.hasSnapshot ? [{ kind: 'discard_snapshot' }, { kind: 'prepare' }] : [{ kind: 'prepare' }];
+  return { machine: next, events: [makeEvent(ctx, next, 'update', 'updating', 'user', { version: update.version })], effects };
+}
+
+export function decideDestroy(machine: MachineRecord, force: boolean, ctx: DecisionContext): Decision {
+  const target = targetOf(machine, 'destroy');
+  if (!force && RUNNING_STATES.includes(machine.state)) {
+    throw new HangarError(
+      'invalid_state',
+      `cannot destroy machine ${machine.id}: machine is ${machine.state}`,
+      'stop it first, or destroy with force=true (or kill=true)',
+    );
+  }
+  const next = { ...moveTo(machine, target, ctx.now), desired: 'destroyed' as const, hasSnapshot: false };
+  return { machine: next, events: [makeEvent(ctx, next, 'destroy', target, 'user', { force })], effects: [{ kind: 'destroy' }] };
+}

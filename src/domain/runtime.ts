@@ -1,0 +1,87 @@
+/**
+ * The contract between the control plane and a host agent, as plain types: the
+ * control plane hands effects over through `HostRuntime`; the agent reports what
+ * it sees back through `ObservationSink`. Neither side imports the other.
+ */
+import type { MachineConfig } from './config.ts';
+import type { ImageRef } from './image-ref.ts';
+import type { Effect } from './lifecycle/decision.ts';
+import type { Observation } from './lifecycle/observations.ts';
+import type { MachineRecord } from './machine.ts';
+import type { SignalName } from './signals.ts';
+
+/** Everything a host needs to build and boot one machine version. */
+export interface MachineSpec {
+  machineId: string;
+  appName: string;
+  name: string;
+  region: string;
+  version: string;
+  config: MachineConfig;
+  imageRef: ImageRef;
+  privateIp: string;
+}
+
+export function specOf(machine: MachineRecord): MachineSpec {
+  return {
+    machineId: machine.id,
+    appName: machine.appName,
+    name: machine.name,
+    region: machine.region,
+    version: machine.version,
+    config: machine.config,
+    imageRef: machine.imageRef,
+    privateIp: machine.privateIp,
+  };
+}
+
+export interface ExitInfo {
+  exitCode: number;
+  oomKilled: boolean;
+  signal?: SignalName;
+}
+
+export interface ExecRequest {
+  command: string[];
+  stdin?: string;
+  timeoutMs: number;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exit_code: number;
+  exit_signal: number;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  command: string;
+  cpu: number;
+  rss: number;
+  rtime: number;
+  stime: number;
+  directory: string;
+  listen_sockets: Array<{ address: string; proto: string }>;
+}
+
+/** What a host finds of a machine's VM after hangar restarts. */
+export type RecoveredVm = 'running' | 'suspended' | 'absent';
+
+/** What the control plane asks of the host that runs its machines. */
+export interface HostRuntime {
+  /** Queues effects for one machine; they run in order, after any already queued. */
+  submit(spec: MachineSpec, effects: Effect[]): void;
+  exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
+  ps(machineId: string): Promise<ProcessInfo[]>;
+  signal(machineId: string, signal: SignalName): Promise<void>;
+  /** Finds the VMs of these machines after a restart, reattaching to those still running. */
+  recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
+  /** Resolves when every queued effect has run. */
+  idle(): Promise<void>;
+}
+
+/** Where a host agent reports what happened to a machine's VM. */
+export interface ObservationSink {
+  observe(machineId: string, observation: Observation): Promise<void>;
+}

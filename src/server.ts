@@ -1,0 +1,148 @@
+/**
+ * The composition root: the one place real adapters are wired together. `assemble`
+ * builds a hangar (store, host agent on a driver, control plane, API) without
+ * listening; `startServer` adds the token, the data-dir lock and the sockets.
+ */
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { HostAgent } from './agent/host-agent.ts';
+import { buildApp } from './api/app.ts';
+import type { Api } from './api/routes/types.ts';
+import { ControlObserver } from './control/observer.ts';
+import type { Clock, ControlDeps, ControlSettings, Ids } from './control/ports.ts';
+import { recoverMachines } from './control/recovery.ts';
+import { WaitHub } from './control/wait-hub.ts';
+import { startWatchdog } from './control/watchdog.ts';
+import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
+import { WEDGED_AFTER_MS } from './domain/states.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import { systemClock } from './system/clock.ts';
+import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
+import { systemIds } from './system/ids.ts';
+import type { VmmDriver } from './vmm/driver.ts';
+import { FakeDriver } from './vmm/fake/fake-driver.ts';
+
+export const HANGAR_VERSION = '0.1.0';
+
+export const DEFAULT_SETTINGS: ControlSettings = {
+  suspendMaxMemoryMb: DEFAULT_SUSPEND_MAX_MEMORY_MB,
+  leaseOwner: 'hangar',
+  defaultRegion: 'local',
+  wedgedAfterMs: WEDGED_AFTER_MS,
+};
+
+export interface AssembleOptions {
+  /** SQLite file path, or ':memory:'. */
+  databasePath: string;
+  driver: VmmDriver;
+  token: string;
+  logger: Logger;
+  settings?: Partial<ControlSettings>;
+  clock?: Clock;
+  ids?: Ids;
+  watchdogIntervalMs?: number;
+}
+
+export interface Hangar {
+  app: Api;
+  control: ControlDeps;
+  driver: VmmDriver;
+  close(): Promise<void>;
+}
+
+export async function assemble(options: AssembleOptions): Promise<Hangar> {
+  const store = new SqliteStore(options.databasePath);
+  const log = options.logger;
+  let control: ControlDeps | undefined;
+  const observer = new ControlObserver(() => control as ControlDeps, log);
+  const agent = new HostAgent(options.driver, observer, log);
+  control = {
+    store,
+    runtime: agent,
+    clock: options.clock ?? systemClock,
+    ids: options.ids ?? systemIds(),
+    waits: new WaitHub(),
+    log,
+    settings: { ...DEFAULT_SETTINGS, ...options.settings },
+  };
+  const recovered = await recoverMachines(control, observer);
+  if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
+  const stopWatchdog = startWatchdog(control, options.watchdogIntervalMs ?? 15_000);
+  const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION });
+  return {
+    app,
+    control,
+    driver: options.driver,
+    async close() {
+      stopWatchdog();
+      await app.close();
+      await agent.idle();
+      await options.driver.close();
+      await store.close();
+    },
+  };
+}
+
+export type DriverName = 'fake';
+
+export function createDriver(name: DriverName): VmmDriver {
+  switch (name) {
+    case 'fake':
+      return new FakeDriver({ prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
+  }
+}
+
+export interface ServeOptions {
+  dataDir: string;
+  apiListen: string;
+  driver: DriverName;
+  logLevel: string;
+  settings?: Partial<ControlSettings>;
+}
+
+export interface RunningServer {
+  url: string;
+  token: string;
+  tokenSource: 'env' | 'file' | 'generated';
+  tokenFile: string;
+  hangar: Hangar;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const logger = pino({ level: options.logLevel, base: undefined });
+  const unlock = lockDataDir(options.dataDir);
+  try {
+    const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
+    const hangar = await assemble({
+      databasePath: join(options.dataDir, 'hangar.db'),
+      driver: createDriver(options.driver),
+      token: token.value,
+      logger,
+      settings: options.settings,
+    });
+    const { host, port } = parseListen(options.apiListen);
+    await hangar.app.listen({ host, port });
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return {
+      url,
+      token: token.value,
+      tokenSource: token.source,
+      tokenFile: token.file,
+      hangar,
+      async close() {
+        await hangar.close();
+        unlock();
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+  if (!match) throw new Error(`listen address must be HOST:PORT, got "${text}"`);
+  return { host: (match[1] ?? match[2]) as string, port: Number(match[3]) };
+}

@@ -1,0 +1,39 @@
+/** Schema migrations, applied in order; `PRAGMA user_version` records how many ran. */
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+  CREATE TABLE apps (
+    name TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    org_slug TEXT NOT NULL,
+    network TEXT NOT NULL,
+    net_number INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE machines (
+    id TEXT PRIMARY KEY,
+    app_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    region TEXT NOT NULL,
+    state TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    recent_events TEXT NOT NULL DEFAULT '[]'
+  );
+  CREATE INDEX machines_by_app ON machines (app_name, id);
+  CREATE UNIQUE INDEX machine_names ON machines (app_name, name) WHERE state <> 'destroyed';
+  CREATE TABLE machine_versions (
+    machine_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (machine_id, version)
+  );
+  CREATE TABLE machine_events (
+    id TEXT PRIMARY KEY,
+    machine_id TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX events_by_machine ON machine_events (machine_id, id);
+  `,
+];

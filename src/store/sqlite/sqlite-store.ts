@@ -1,0 +1,227 @@
+/**
+ * The embedded store: SQLite through `node:sqlite`, in WAL mode with full sync, so
+ * an acknowledged write survives a SIGKILL of the server (and a host crash).
+ * Each machine's record is one JSON document beside the columns it is queried by.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
+import {
+  type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite,
+  StaleWriteError, type Store,
+} from '../store.ts';
+import { MIGRATIONS } from './migrations.ts';
+
+/** How many of a machine's newest events ride along with it in listings. */
+const RECENT_EVENTS = 5;
+
+type Row = Record<string, unknown>;
+
+export class SqliteStore implements Store {
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const row = this.db.prepare('PRAGMA user_version').get() as { user_version: number };
+    for (let i = row.user_version; i < MIGRATIONS.length; i++) {
+      this.transaction(() => {
+        this.db.exec(MIGRATIONS[i] as string);
+        this.db.exec(`PRAGMA user_version = ${i + 1}`);
+      });
+    }
+  }
+
+  private sql(text: string): StatementSync {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  private transaction<T>(work: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  private nextCounter(name: string): number {
+    const row = this.sql(
+      'INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value',
+    ).get(name) as { value: number };
+    return row.value;
+  }
+
+  async createApp(app: Omit<App, 'netNumber'>): Promise<App> {
+    return this.transaction(() => {
+      if (this.sql('SELECT 1 FROM apps WHERE name = ?').get(app.name)) {
+        throw new DuplicateError('app', `app name "${app.name}" is already taken`);
+      }
+      const netNumber = this.nextCounter('app_net');
+      this.sql('INSERT INTO apps (name, id, org_slug, network, net_number, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(app.name, app.id, app.orgSlug, app.network, netNumber, app.createdAt);
+      return { ...app, netNumber };
+    });
+  }
+
+  async getApp(name: string): Promise<AppWithCounts | null> {
+    const row = this.sql(`${APP_SELECT} WHERE a.name = ?`).get(name) as Row | undefined;
+    return row ? appFromRow(row) : null;
+  }
+
+  async listApps(orgSlug?: string): Promise<AppWithCounts[]> {
+    const rows = orgSlug
+      ? this.sql(`${APP_SELECT} WHERE a.org_slug = ? ORDER BY a.name`).all(orgSlug)
+      : this.sql(`${APP_SELECT} ORDER BY a.name`).all();
+    return (rows as Row[]).map(appFromRow);
+  }
+
+  async deleteApp(name: string): Promise<void> {
+    this.transaction(() => {
+      const ids = (this.sql('SELECT id FROM machines WHERE app_name = ?').all(name) as Row[]).map((r) => r.id as string);
+      for (const id of ids) {
+        this.sql('DELETE FROM machine_events WHERE machine_id = ?').run(id);
+        this.sql('DELETE FROM machine_versions WHERE machine_id = ?').run(id);
+      }
+      this.sql('DELETE FROM machines WHERE app_name = ?').run(name);
+      this.sql('DELETE FROM apps WHERE name = ?').run(name);
+    });
+  }
+
+  async nextMachineNumber(): Promise<number> {
+    return this.transaction(() => this.nextCounter('machine'));
+  }
+
+  async insertMachine(write: MachineWrite & { version: MachineVersion }): Promise<MachineRecord> {
+    const machine = { ...write.machine, rev: 1 };
+    return this.transaction(() => {
+      try {
+        this.sql('INSERT INTO machines (id, app_name, name, region, state, rev, doc, recent_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(machine.id, machine.appName, machine.name, machine.region, machine.state, machine.rev, JSON.stringify(machine), '[]');
+      } catch (error) {
+        if (String(error).includes('UNIQUE')) {
+          throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
+        }
+        throw error;
+      }
+      this.writeVersion(write.version);
+      this.writeEvents(machine.id, write.events);
+      return machine;
+    });
+  }
+
+  async commit(write: MachineWrite): Promise<MachineRecord> {
+    const machine = { ...write.machine, rev: write.machine.rev + 1 };
+    return this.transaction(() => {
+      const result = this.sql('UPDATE machines SET state = ?, rev = ?, doc = ? WHERE id = ? AND rev = ?')
+        .run(machine.state, machine.rev, JSON.stringify(machine), machine.id, write.machine.rev);
+      if (result.changes !== 1) throw new StaleWriteError(machine.id);
+      if (write.version) this.writeVersion(write.version);
+      this.writeEvents(machine.id, write.events);
+      return machine;
+    });
+  }
+
+  private writeVersion(version: MachineVersion): void {
+    this.sql('INSERT INTO machine_versions (machine_id, version, doc) VALUES (?, ?, ?)')
+      .run(version.machineId, version.version, JSON.stringify(version));
+  }
+
+  private writeEvents(machineId: string, events: MachineEvent[]): void {
+    if (events.length === 0) return;
+    const insert = this.sql('INSERT INTO machine_events (id, machine_id, doc) VALUES (?, ?, ?)');
+    for (const event of events) insert.run(event.id, machineId, JSON.stringify(event));
+    const row = this.sql('SELECT recent_events FROM machines WHERE id = ?').get(machineId) as { recent_events: string };
+    const newestFirst = [...events].reverse();
+    const recent = [...newestFirst, ...(JSON.parse(row.recent_events) as MachineEvent[])].slice(0, RECENT_EVENTS);
+    this.sql('UPDATE machines SET recent_events = ? WHERE id = ?').run(JSON.stringify(recent), machineId);
+  }
+
+  async getMachine(appName: string, id: string): Promise<MachineRecord | null> {
+    const row = this.sql('SELECT doc FROM machines WHERE id = ? AND app_name = ?').get(id, appName) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as MachineRecord) : null;
+  }
+
+  async getMachineById(id: string): Promise<MachineRecord | null> {
+    const row = this.sql('SELECT doc FROM machines WHERE id = ?').get(id) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as MachineRecord) : null;
+  }
+
+  async listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]> {
+    const clauses = ['app_name = ?'];
+    const params: string[] = [appName];
+    if (!filter.includeDeleted) clauses.push("state <> 'destroyed'");
+    if (filter.region) {
+      clauses.push('region = ?');
+      params.push(filter.region);
+    }
+    if (filter.states?.length) {
+      clauses.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
+      params.push(...filter.states);
+    }
+    for (const [key, value] of Object.entries(filter.metadata ?? {})) {
+      clauses.push("json_extract(doc, '$.config.metadata.' || json_quote(?)) = ?");
+      params.push(key, value);
+    }
+    const rows = this.db.prepare(`SELECT doc, recent_events FROM machines WHERE ${clauses.join(' AND ')} ORDER BY id`).all(...params) as Row[];
+    return rows.map((row) => ({
+      machine: JSON.parse(row.doc as string) as MachineRecord,
+      events: JSON.parse(row.recent_events as string) as MachineEvent[],
+    }));
+  }
+
+  async listLiveMachines(): Promise<MachineRecord[]> {
+    const rows = this.sql("SELECT doc FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')").all() as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as MachineRecord);
+  }
+
+  async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
+    const rows = this.sql('SELECT doc FROM machine_events WHERE machine_id = ? ORDER BY id DESC LIMIT ?').all(machineId, limit) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as MachineEvent);
+  }
+
+  async listVersions(machineId: string): Promise<MachineVersion[]> {
+    const rows = this.sql('SELECT doc FROM machine_versions WHERE machine_id = ? ORDER BY version DESC').all(machineId) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as MachineVersion);
+  }
+
+  async getVersion(machineId: string, version: string): Promise<MachineVersion | null> {
+    const row = this.sql('SELECT doc FROM machine_versions WHERE machine_id = ? AND version = ?').get(machineId, version) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+const APP_SELECT = `
+  SELECT a.*, (SELECT COUNT(*) FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
+  FROM apps a`;
+
+function appFromRow(row: Row): AppWithCounts {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    orgSlug: row.org_slug as string,
+    network: row.network as string,
+    netNumber: Number(row.net_number),
+    createdAt: Number(row.created_at),
+    machineCount: Number(row.machine_count),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Persistence behind one interface. SQLite backs a single host; the interface is
+ * asynchronous so that a PostgreSQL store can serve many. Every write of a machine
+ * is one transaction holding its record, its events and any new version, and is
+ * refused (`StaleWriteError`) when the record changed since it was read.
+ */
+import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
+
+export interface MachineFilter {
+  includeDeleted?: boolean;
+  region?: string;
+  states?: string[];
+  metadata?: Record<string, string>;
+}
+
+export interface AppWithCounts extends App {
+  machineCount: number;
+}
+
+/** A machine with its newest few events, as listings show it. */
+export interface MachineListing {
+  machine: MachineRecord;
+  events: MachineEvent[];
+}
+
+export interface MachineWrite {
+  machine: MachineRecord;
+  events: MachineEvent[];
+  version?: MachineVersion;
+}
+
+export class StaleWriteError extends Error {
+  constructor(machineId: string) {
+    super(`machine ${machineId} changed since it was read`);
+    this.name = 'StaleWriteError';
+  }
+}
+
+export class DuplicateError extends Error {
+  readonly what: 'app' | 'machine_name';
+  constructor(what: 'app' | 'machine_name', message: string) {
+    super(message);
+    this.name = 'DuplicateError';
+    this.what = what;
+  }
+}
+
+export interface Store {
+  /** Creates an app, allocating its network number; throws DuplicateError for a taken name. */
+  createApp(app: Omit<App, 'netNumber'>): Promise<App>;
+  getApp(name: string): Promise<AppWithCounts | null>;
+  listApps(orgSlug?: string): Promise<AppWithCounts[]>;
+  deleteApp(name: string): Promise<void>;
+
+  /** Allocates the next machine number of this host (for addresses). */
+  nextMachineNumber(): Promise<number>;
+  /** Inserts a new machine with its first version; throws DuplicateError for a taken name. */
+  insertMachine(write: MachineWrite & { version: MachineVersion }): Promise<MachineRecord>;
+  /** Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it with the new rev. */
+  commit(write: MachineWrite): Promise<MachineRecord>;
+  getMachine(appName: string, id: string): Promise<MachineRecord | null>;
+  getMachineById(id: string): Promise<MachineRecord | null>;
+  listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]>;
+  /** Machines of every app not yet destroyed: for recovery and the wedge watchdog. */
+  listLiveMachines(): Promise<MachineRecord[]>;
+
+  /** Newest first. */
+  listEvents(machineId: string, limit: number): Promise<MachineEvent[]>;
+  /** Newest first. */
+  listVersions(machineId: string): Promise<MachineVersion[]>;
+  getVersion(machineId: string, version: string): Promise<MachineVersion | null>;
+
+  close(): Promise<void>;
+}

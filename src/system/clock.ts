@@ -1,0 +1,4 @@
+/** The real clock. */
+import type { Clock } from '../control/ports.ts';
+
+export const systemClock: Clock = { now: () => Date.now() };

@@ -1,0 +1,35 @@
+/**
+ * The VMM driver boundary: everything the host agent asks of a hypervisor. The
+ * control plane never sees a driver; the agent drives one. Drivers: `qemu` (real
+ * microVMs) and `fake` (timed and scriptable, for tests).
+ */
+import type { ImageRef } from '../domain/image-ref.ts';
+import type {
+  ExecRequest, ExecResult, ExitInfo, MachineSpec, ProcessInfo, RecoveredVm,
+} from '../domain/runtime.ts';
+import type { SignalName } from '../domain/signals.ts';
+
+export type { ExecRequest, ExecResult, ExitInfo, MachineSpec, ProcessInfo, RecoveredVm };
+
+export interface VmmDriver {
+  readonly name: string;
+  /** Fetches the image and builds the root filesystem; returns the resolved image reference. */
+  prepare(spec: MachineSpec, signal: AbortSignal): Promise<{ imageRef: ImageRef }>;
+  /** Boots (or, with `resume`, resumes from the snapshot) and resolves once the main process runs. */
+  launch(spec: MachineSpec, options: { resume: boolean }): Promise<{ resumed: boolean; pid?: number }>;
+  /** Sends `signal`, waits up to `timeoutMs`, then kills. Resolves when the VM is gone; null if none ran. */
+  stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null>;
+  /** Saves the VM (memory included) and ends its process. */
+  suspend(machineId: string): Promise<void>;
+  discardSnapshot(machineId: string): Promise<void>;
+  /** Kills the VM if it runs and removes everything the machine left on the host. */
+  destroy(machineId: string): Promise<void>;
+  signal(machineId: string, signal: SignalName): Promise<void>;
+  exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
+  ps(machineId: string): Promise<ProcessInfo[]>;
+  /** Registers the listener for exits nobody asked for (the main process ended by itself). */
+  onExit(listener: (machineId: string, exit: ExitInfo) => void): void;
+  /** Reattaches to the VMs of these machines after a restart of hangar. */
+  recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,156 @@
+/**
+ * A VMM driver with no VMs: each operation takes a configurable time and can be
+ * told to fail, so the control plane's behaviour can be tested without a hypervisor.
+ * It is for tests and for trying the API; it never runs a guest.
+ */
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ImageRef } from '../../domain/image-ref.ts';
+import type { SignalName } from '../../domain/signals.ts';
+import type {
+  ExecRequest, ExecResult, ExitInfo, MachineSpec, ProcessInfo, RecoveredVm, VmmDriver,
+} from '../driver.ts';
+
+export interface FakeDelays {
+  prepareMs: number;
+  bootMs: number;
+  resumeMs: number;
+  stopMs: number;
+  suspendMs: number;
+  destroyMs: number;
+}
+
+export type FakeOperation = 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'destroy' | 'exec';
+
+interface FakeVm {
+  spec: MachineSpec;
+  state: 'running' | 'suspended';
+  pid: number;
+  bootCount: number;
+}
+
+export class FakeDriver implements VmmDriver {
+  readonly name = 'fake';
+  readonly delays: FakeDelays;
+  private readonly vms = new Map<string, FakeVm>();
+  private readonly failures = new Map<FakeOperation, string[]>();
+  private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
+  private nextPid = 100;
+  /** Every call, in order, for tests to assert on. */
+  readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
+
+  constructor(delays: Partial<FakeDelays> = {}) {
+    this.delays = { prepareMs: 0, bootMs: 0, resumeMs: 0, stopMs: 0, suspendMs: 0, destroyMs: 0, ...delays };
+  }
+
+  /** Makes the next call of `op` fail with `reason`. */
+  failNext(op: FakeOperation, reason = `injected ${op} failure`): void {
+    const queue = this.failures.get(op) ?? [];
+    queue.push(reason);
+    this.failures.set(op, queue);
+  }
+
+  /** Ends a running machine's main process as if it exited by itself. */
+  exitMachine(machineId: string, exitCode: number, oomKilled = false): void {
+    if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    this.vms.delete(machineId);
+    for (const listener of this.listeners) listener(machineId, { exitCode, oomKilled });
+  }
+
+  vmState(machineId: string): 'running' | 'suspended' | 'absent' {
+    return this.vms.get(machineId)?.state ?? 'absent';
+  }
+
+  private async step(op: FakeOperation, machineId: string, ms: number, detail?: unknown): Promise<void> {
+    this.calls.push({ op, machineId, detail });
+    if (ms > 0) await sleep(ms);
+    const reason = this.failures.get(op)?.shift();
+    if (reason !== undefined) throw new Error(reason);
+  }
+
+  async prepare(spec: MachineSpec): Promise<{ imageRef: ImageRef }> {
+    await this.step('prepare', spec.machineId, this.delays.prepareMs, spec.config.image);
+    const digest = `sha256:${createHash('sha256').update(spec.config.image).digest('hex')}`;
+    return { imageRef: { ...spec.imageRef, digest: spec.imageRef.digest || digest } };
+  }
+
+  async launch(spec: MachineSpec, options: { resume: boolean }): Promise<{ resumed: boolean; pid?: number }> {
+    const existing = this.vms.get(spec.machineId);
+    const resumable = options.resume && existing?.state === 'suspended';
+    if (resumable) {
+      await this.step('resume', spec.machineId, this.delays.resumeMs);
+      existing.state = 'running';
+      return { resumed: true, pid: existing.pid };
+    }
+    await this.step('launch', spec.machineId, this.delays.bootMs, spec.version);
+    const vm: FakeVm = { spec, state: 'running', pid: this.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1 };
+    this.vms.set(spec.machineId, vm);
+    return { resumed: false, pid: vm.pid };
+  }
+
+  async stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null> {
+    await this.step('stop', machineId, this.delays.stopMs, { signal, timeoutMs });
+    const vm = this.vms.get(machineId);
+    if (!vm || vm.state !== 'running') return null;
+    this.vms.delete(machineId);
+    return signal === 'SIGKILL' ? { exitCode: 137, oomKilled: false, signal } : { exitCode: 0, oomKilled: false, signal };
+  }
+
+  async suspend(machineId: string): Promise<void> {
+    await this.step('suspend', machineId, this.delays.suspendMs);
+    const vm = this.vms.get(machineId);
+    if (!vm || vm.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    vm.state = 'suspended';
+  }
+
+  async discardSnapshot(machineId: string): Promise<void> {
+    this.calls.push({ op: 'discard_snapshot', machineId });
+    if (this.vms.get(machineId)?.state === 'suspended') this.vms.delete(machineId);
+  }
+
+  async destroy(machineId: string): Promise<void> {
+    await this.step('destroy', machineId, this.delays.destroyMs);
+    this.vms.delete(machineId);
+  }
+
+  async signal(machineId: string, signal: SignalName): Promise<void> {
+    this.calls.push({ op: 'signal', machineId, detail: signal });
+    if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    if (signal === 'SIGKILL') {
+      // The main process dies: the machine exits as it would on a real VM.
+      queueMicrotask(() => this.vms.has(machineId) && this.exitMachine(machineId, 137));
+    }
+  }
+
+  async exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
+    await this.step('exec', machineId, 0, request.command);
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    const [program, ...args] = request.command;
+    if (program === 'echo') return { stdout: `${args.join(' ')}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
+    if (program === 'hostname') return { stdout: `${vm.spec.machineId}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
+    if (program === 'false') return { stdout: '', stderr: '', exit_code: 1, exit_signal: 0 };
+    return { stdout: '', stderr: `fake: ${program}: not found\n`, exit_code: 127, exit_signal: 0 };
+  }
+
+  async ps(machineId: string): Promise<ProcessInfo[]> {
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    const command = [...(vm.spec.config.init.exec ?? vm.spec.config.init.cmd ?? ['/app'])].join(' ');
+    return [{ pid: 1, command: 'hangar-init', cpu: 0, rss: 1024, rtime: 0, stime: 0, directory: '/', listen_sockets: [] },
+      { pid: vm.pid, command, cpu: 0, rss: 4096, rtime: 0, stime: 0, directory: '/', listen_sockets: [] }];
+  }
+
+  onExit(listener: (machineId: string, exit: ExitInfo) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The fake keeps nothing across restarts: every VM is gone. */
+  async recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {
+    return new Map(specs.map((spec) => [spec.machineId, this.vmState(spec.machineId)]));
+  }
+
+  async close(): Promise<void> {
+    this.vms.clear();
+  }
+}

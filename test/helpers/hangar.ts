@@ -1,0 +1,86 @@
+/** An in-process hangar on the fake driver and a temporary SQLite file, driven with `inject()`. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { ControlSettings } from '../../src/control/ports.ts';
+import { assemble, type Hangar } from '../../src/server.ts';
+import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
+
+export const TOKEN = 'test-token-123';
+
+export interface Reply {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  headers: Record<string, unknown>;
+}
+
+export interface TestHangar {
+  hangar: Hangar;
+  driver: FakeDriver;
+  dir: string;
+  call(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
+  /** Creates an app and returns its name. */
+  app(name?: string): Promise<string>;
+  /** Creates a machine (config defaults to a small image) and returns its JSON. */
+  machine(app: string, body?: Record<string, unknown>): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  waitFor(app: string, id: string, state: string): Promise<Reply>;
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TestOptions {
+  delays?: Partial<FakeDelays>;
+  settings?: Partial<ControlSettings>;
+  dir?: string;
+  keepDir?: boolean;
+}
+
+export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'hangar-test-'));
+  const driver = new FakeDriver(options.delays);
+  const hangar = await assemble({
+    databasePath: join(dir, 'hangar.db'),
+    driver,
+    token: TOKEN,
+    logger: pino({ level: process.env.HANGAR_TEST_LOG ?? 'silent' }),
+    settings: options.settings,
+  });
+  let apps = 0;
+  const call: TestHangar['call'] = async (method, url, body, headers = {}) => {
+    const response = await hangar.app.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      payload: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = response.body;
+    return { status: response.statusCode, body: text ? JSON.parse(text) : undefined, headers: response.headers };
+  };
+  const t: TestHangar = {
+    hangar,
+    driver,
+    dir,
+    call,
+    async app(name) {
+      const appName = name ?? `app-${++apps}`;
+      const reply = await call('POST', '/v1/apps', { name: appName, org_slug: 'personal' });
+      if (reply.status !== 201) throw new Error(`app create failed: ${JSON.stringify(reply.body)}`);
+      return appName;
+    },
+    async machine(app, body = {}) {
+      const reply = await call('POST', `/v1/apps/${app}/machines`, { config: { image: 'registry.test/hello:1' }, ...body });
+      if (reply.status !== 200) throw new Error(`machine create failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+      return reply.body;
+    },
+    async waitFor(app, id, state) {
+      return call('GET', `/v1/apps/${app}/machines/${id}/wait?state=${state}&timeout=10`);
+    },
+    idle: () => hangar.control.runtime.idle(),
+    async close() {
+      await hangar.close();
+      if (!options.keepDir && !options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}

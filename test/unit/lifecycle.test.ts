@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HangarError } from '../../src/domain/errors.ts';
+import {
+  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate,
+} from '../../src/domain/lifecycle/actions.ts';
+import { decideObservation, decideWedged } from '../../src/domain/lifecycle/observations.ts';
+import { planRecovery } from '../../src/domain/lifecycle/recovery.ts';
+import { parseImageRef } from '../../src/domain/image-ref.ts';
+import { normalizeConfig } from '../../src/domain/config.ts';
+import { context, machineRecord } from './fixtures.ts';
+
+const exited = (exitCode: number, requested = false) => ({ kind: 'exited' as const, exitCode, oomKilled: false, requested });
+
+describe('start', () => {
+  it('cold boots a stopped machine', () => {
+    const d = decideStart(machineRecord({ state: 'stopped' }), context());
+    assert.equal(d.machine.state, 'starting');
+    assert.deepEqual(d.effects, [{ kind: 'launch', resume: false }]);
+    assert.equal(d.events[0]?.type, 'start');
+  });
+
+  it('resumes a suspended machine once: the snapshot is consumed by the start', () => {
+    const d = decideStart(machineRecord({ state: 'suspended', hasSnapshot: true }), context());
+    assert.deepEqual(d.effects, [{ kind: 'launch', resume: true }]);
+    assert.equal(d.machine.hasSnapshot, false);
+  });
+
+  it('cold boots a suspended machine without a snapshot', () => {
+    const d = decideStart(machineRecord({ state: 'suspended', hasSnapshot: false }), context());
+    assert.deepEqual(d.effects, [{ kind: 'launch', resume: false }]);
+  });
+
+  it('refuses to start a started machine', () => {
+    assert.throws(() => decideStart(machineRecord({ state: 'started' }), context()), /machine is started/);
+  });
+});
+
+describe('stop', () => {
+  it('stops a started machine with the config stop signal and timeout', () => {
+    const machine = machineRecord({ state: 'started' }, { stop_config: { signal: 'SIGTERM', timeout: '30s' } });
+    const d = decideStop(machine, {}, context());
+    assert.equal(d.machine.state, 'stopping');
+    assert.deepEqual(d.effects, [{ kind: 'stop', signal: 'SIGTERM', timeoutMs: 30_000 }]);
+  });
+
+  it('lets the request override signal and timeout (seconds or Go duration)', () => {
+    const d = decideStop(machineRecord(), { signal: 'SIGUSR1', timeout: 3 }, context());
+    assert.deepEqual(d.effects, [{ kind: 'stop', signal: 'SIGUSR1', timeoutMs: 3000 }]);
+    const e = decideStop(machineRecord(), { timeout: '1m' }, context());
+    assert.deepEqual(e.effects, [{ kind: 'stop', signal: 'SIGINT', timeoutMs: 60_000 }]);
+  });
+
+  it('turns a suspended machine into a stopped one and discards its snapshot', () => {
+    const d = decideStop(machineRecord({ state: 'suspended', hasSnapshot: true }), {}, context());
+    assert.equal(d.machine.state, 'stopped');
+    assert.equal(d.machine.hasSnapshot, false);
+    assert.deepEqual(d.effects, [{ kind: 'discard_snapshot' }]);
+  });
+
+  it('rejects an unknown signal', () => {
+    assert.throws(() => decideStop(machineRecord(), { signal: 'SIGNOPE' }, context()), /unknown signal/);
+  });
+});
+
+describe('suspend', () => {
+  it('suspends an eligible started machine', () => {
+    const d = decideSuspend(machineRecord(), 2048, context());
+    assert.equal(d.machine.state, 'suspending');
+    assert.deepEqual(d.effects, [{ kind: 'suspend' }]);
+  });
+
+  for (const [label, config, reason] of [
+    ['too much memory', { guest: { memory_mb: 4096 } }, /4096 MB/],
+    ['swap', { init: { swap_size_mb: 512 } }, /swap/],
+    ['a schedule', { schedule: 'hourly' }, /schedule/],
+    ['a GPU', { guest: { gpu_kind: 'a100-pcie-40gb', gpus: 1 } }, /GPU/],
+  ] as const) {
+    it(`refuses a machine with ${label}`, () => {
+      assert.throws(() => decideSuspend(machineRecord({}, config), 2048, context()), (error: unknown) => {
+        assert.ok(error instanceof HangarError);
+        assert.equal(error.code, 'not_eligible');
+        assert.match(error.message, reason);
+        return true;
+      });
+    });
+  }
+
+  it('honours a raised memory limit', () => {
+    assert.equal(decideSuspend(machineRecord({}, { guest: { memory_mb: 4096 } }), 4096, context()).machine.state, 'suspending');
+  });
+});
+
+describe('update', () => {
+  const update = (skipLaunch = false) => ({
+    config: normalizeConfig({ image: 'registry.test/app:2' }),
+    imageRef: parseImageRef('registry.test/app:2'),
+    version: '01J99999999999999999999999',
+    skipLaunch,
+  });
+
+  it('replaces a running machine', () => {
+    const d = decideUpdate(machineRecord(), update(), context());
+    assert.equal(d.machine.state, 'replacing');
+    assert.equal(d.machine.version, '01J99999999999999999999999');
+    assert.equal(d.effects[0]?.kind, 'replace');
+    assert.deepEqual([d.events[0]?.type, d.events[0]?.status, d.events[0]?.source], ['update', 'replacing', 'user']);
+  });
+
+  it('treats a suspended machine as stopped: snapshot discarded, then a cold boot', () => {
+    const d = decideUpdate(machineRecord({ state: 'suspended', hasSnapshot: true }), update(), context());
+    assert.equal(d.machine.state, 'updating');
+    assert.deepEqual(d.effects, [{ kind: 'discard_snapshot' }, { kind: 'prepare' }]);
+    const prepared = decideObservation(d.machine, { kind: 'prepared' }, context());
+    assert.equal(prepared.machine.state, 'starting');
+    assert.deepEqual(prepared.effects, [{ kind: 'launch', resume: false }]);
+  });
+
+  it('with skip_launch leaves a stopped machine stopped', () => {
+    const d = decideUpdate(machineRecord({ state: 'stopped' }), update(true), context());
+    const prepared = decideObservation(d.machine, { kind: 'prepared' }, context());
+    assert.equal(prepared.machine.state, 'stopped');
+    assert.deepEqual(prepared.effects, []);
+  });
+});
+
+describe('destroy', () => {
+  it('refuses a running machine without force', () => {
+    assert.throws(() => decideDestroy(machineRecord(), false, context()), (error: unknown) => {
+      assert.ok(error instanceof HangarError);
+      assert.match(error.message, /machine is started/);
+      assert.match(error.hint ?? '', /force=true/);
+      return true;
+    });
+  });
+
+  it('destroys a running machine with force, and a stopped one without', () => {
+    assert.equal(decideDestroy(machineRecord(), true, context()).machine.state, 'destroying');
+    assert.equal(decideDestroy(machineRecord({ state: 'stopped' }), false, context()).machine.state, 'destroying');
+  });
+});
+
+describe('restart', () => {
+  it('restarts a started machine through restarting', () => {
+    const d = decideRestart(machineRecord(), {}, context());
+    assert.equal(d.machine.state, 'restarting');
+    assert.equal(d.effects[0]?.kind, 'restart');
+  });
+});
+
+describe('exits and restart policies', () => {
+  it('records a requested stop as an exit with requested_stop', () => {
+    const d = decideObservation(machineRecord({ state: 'stopping' }), exited(0, true), context());
+    assert.equal(d.machine.state, 'stopped');
+    const request = d.events[0]?.request as { exit_event: { requested_stop: boolean; exit_code: number } };
+    assert.deepEqual([d.events[0]?.type, d.events[0]?.status, d.events[0]?.source], ['exit', 'stopped', 'flyd']);
+    assert.equal(request.exit_event.requested_stop, true);
+  });
+
+  it('policy "no" stops the machine on any exit', () => {
+    const d = decideObservation(machineRecord({}, { restart: { policy: 'no' } }), exited(1), context());
+    assert.equal(d.machine.state, 'stopped');
+  });
+
+  it('on-failure restarts on a failure up to max_retries within the window', () => {
+    let machine = machineRecord({}, { restart: { policy: 'on-failure', max_retries: 2 } });
+    for (let i = 1; i <= 2; i++) {
+      const d = decideObservation(machine, exited(3), context(10_000 + i));
+      assert.equal(d.machine.state, 'restarting');
+      assert.equal(d.machine.restartCount, i);
+      assert.deepEqual(d.effects, [{ kind: 'launch', resume: false }]);
+      machine = { ...decideObservation(d.machine, { kind: 'running', resumed: false }, context()).machine };
+    }
+    const last = decideObservation(machine, exited(3), context(10_010));
+    assert.equal(last.machine.state, 'stopped');
+  });
+
+  it('on-failure does not restart a clean exit; always does', () => {
+    assert.equal(decideObservation(machineRecord({}, { restart: { policy: 'on-failure' } }), exited(0), context()).machine.state, 'stopped');
+    assert.equal(decideObservation(machineRecord({}, { restart: { policy: 'always' } }), exited(0), context()).machine.state, 'restarting');
+  });
+
+  it('auto_destroy destroys a machine that exits for good', () => {
+    const d = decideObservation(machineRecord({}, { auto_destroy: true, restart: { policy: 'no' } }), exited(0), context());
+    assert.equal(d.machine.state, 'destroying');
+    assert.deepEqual(d.effects, [{ kind: 'destroy' }]);
+  });
+
+  it('ignores a boot that finishes after the user asked for a stop', () => {
+    const d = decideObservation(machineRecord({ state: 'stopping' }), { kind: 'running', resumed: false }, context());
+    assert.equal(d.machine.state, 'stopping');
+    assert.equal(d.machine.observed.vm, 'running');
+  });
+});
+
+describe('wedged machines', () => {
+  it('flags a transient state held past its threshold once', () => {
+    const machine = machineRecord({ state: 'starting', stateSince: 0 });
+    assert.equal(decideWedged(machine, 1000, context(500)), null);
+    const flagged = decideWedged(machine, 1000, context(1500));
+    assert.ok(flagged);
+    assert.equal(flagged.events[0]?.type, 'wedged');
+    assert.equal(decideWedged(flagged.machine, 1000, context(3000)), null);
+  });
+});
+
+describe('recovery', () => {
+  it('keeps a running VM and records the exit of one that died', () => {
+    assert.deepEqual(planRecovery(machineRecord(), 'running'), { effects: [] });
+    assert.equal(planRecovery(machineRecord(), 'absent').observation?.kind, 'exited');
+  });
+
+  it('finishes interrupted operations', () => {
+    assert.deepEqual(planRecovery(machineRecord({ state: 'starting' }), 'absent').effects, [{ kind: 'launch', resume: false }]);
+    assert.deepEqual(planRecovery(machineRecord({ state: 'destroying' }), 'absent').effects, [{ kind: 'destroy' }]);
+    assert.equal(planRecovery(machineRecord({ state: 'suspended', hasSnapshot: true }), 'absent').snapshotLost, true);
+  });
+});
