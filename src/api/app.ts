@@ -3,6 +3,7 @@
  * listening, so tests drive it in process with `inject()`.
  */
 import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { ControlDeps } from '../control/ports.ts';
@@ -27,8 +28,13 @@ export interface AppOptions {
 export async function buildApp(options: AppOptions): Promise<Api> {
   const app = Fastify({
     loggerInstance: options.logger,
-    ajv: { customOptions: { coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Query strings and path params arrive as text and are coerced to their types;
+  // JSON bodies are not: `{"value": 5}` where a string is due is refused, not rewritten.
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, strict: false });
+  const exact = new Ajv({ coerceTypes: false, useDefaults: true, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
 
   acceptEmptyJsonBodies(app);
   app.setErrorHandler(handleError);

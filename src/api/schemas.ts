@@ -108,7 +108,9 @@ export const LeaseQuery = Type.Object({ ttl: Type.Optional(Type.String()) });
 
 export const MetadataValueBody = Type.Object({ value: Type.String() }, open);
 export const BulkMetadataBody = Type.Object({
-  metadata: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()])),
+  // Values are strings, or null to delete with PATCH. Checked by the control plane:
+  // a string|null union here would let type coercion turn null into "".
+  metadata: Type.Unknown({ description: 'An object of string values (null deletes a key with PATCH)' }),
   machine_version: Type.Optional(Type.String()),
 }, open);
 
