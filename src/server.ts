@@ -123,7 +123,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
     const { host, port } = parseListen(options.apiListen);
     await hangar.app.listen({ host, port });
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const bound = hangar.app.server.address();
+    const actualPort = typeof bound === 'object' && bound ? bound.port : port;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
     return {
       url,
       token: token.value,

@@ -50,7 +50,7 @@ describe('authentication and errors', () => {
   });
 
   it('answers 401 with an error body for a missing or wrong token', async () => {
-    for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: `Basic ${TOKEN}` }]) {
+    for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: `Basic ${TOKEN}` }] as Array<Record<string, string>>) {
       const reply = await raw(headers);
       assert.equal(reply.statusCode, 401);
       assert.match(JSON.parse(reply.body).error, /unauthorized/);

@@ -1,0 +1,17 @@
+import type { CommandSpec } from '../../command.ts';
+import { json, table } from '../../output.ts';
+
+interface AppJson { name: string; status: string; machine_count: number; organization: { slug: string } }
+
+export const appsList: CommandSpec = {
+  path: ['apps', 'list'],
+  description: 'list apps',
+  options: [{ flags: '-o, --org <slug>', description: 'only this organization' }],
+  async handler({ client, io }, _args, options) {
+    const query = options.org ? `?org_slug=${encodeURIComponent(options.org)}` : '';
+    const { apps } = await client.get<{ apps: AppJson[] }>(`/v1/apps${query}`);
+    if (options.json) io.out(json(apps));
+    else io.out(table(['name', 'org', 'status', 'machines'], apps.map((a) => [a.name, a.organization.slug, a.status, a.machine_count])));
+    return 0;
+  },
+};

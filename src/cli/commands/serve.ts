@@ -1,0 +1,48 @@
+/** `hangar serve`: the API, host agent (and later the proxy) in one process, until SIGINT/SIGTERM. */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { type DriverName, startServer } from '../../server.ts';
+import type { CommandSpec } from '../command.ts';
+
+export function defaultDataDir(env: Record<string, string | undefined>): string {
+  return env.HANGAR_DATA_DIR || join(homedir(), '.hangar');
+}
+
+export const serve: CommandSpec = {
+  path: ['serve'],
+  description: 'run hangar: the Machines API and the host agent, state kept in --data-dir',
+  options: [
+    { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
+    { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
+    { flags: '--driver <name>', description: 'VMM driver: fake (no VMs; for trying the API and tests)', default: 'fake' },
+    { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
+    { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
+    { flags: '--log-level <level>', description: 'trace, debug, info, warn, error', default: 'info' },
+  ],
+  async handler({ io }, _args, options) {
+    if (options.driver !== 'fake') {
+      io.err(`unknown driver "${options.driver}"; available: fake`);
+      return 2;
+    }
+    const dataDir = options.dataDir ?? defaultDataDir(io.env);
+    const server = await startServer({
+      dataDir,
+      apiListen: options.apiListen,
+      driver: options.driver as DriverName,
+      logLevel: options.logLevel,
+      settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
+    });
+    io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
+    io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
+    io.err('Use it with:');
+    io.err(`  export HANGAR_API_URL=${server.url} HANGAR_API_TOKEN=$(cat ${server.tokenFile})`);
+    io.err(`  curl -H "Authorization: Bearer $HANGAR_API_TOKEN" $HANGAR_API_URL/v1/apps?org_slug=personal`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    io.err('hangar: shutting down');
+    await server.close();
+    return 0;
+  },
+};
