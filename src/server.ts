@@ -53,10 +53,11 @@ export interface Hangar {
 export async function assemble(options: AssembleOptions): Promise<Hangar> {
   const store = new SqliteStore(options.databasePath);
   const log = options.logger;
-  let control: ControlDeps | undefined;
-  const observer = new ControlObserver(() => control as ControlDeps, log);
+  // The agent reports to the control plane, which hands effects to the agent: the
+  // observer reaches `control` lazily, once both exist.
+  const observer = new ControlObserver(() => control, log);
   const agent = new HostAgent(options.driver, observer, log);
-  control = {
+  const control: ControlDeps = {
     store,
     runtime: agent,
     clock: options.clock ?? systemClock,

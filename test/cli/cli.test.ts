@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../../src/cli/program.ts';
+import type { Io } from '../../src/cli/output.ts';
+import { testHangar, TOKEN, type TestHangar } from '../helpers/hangar.ts';
+import { HANGAR } from '../helpers/server-process.ts';
+
+describe('hangar CLI', () => {
+  let t: TestHangar;
+  let url: string;
+  before(async () => {
+    t = await testHangar();
+    await t.hangar.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = t.hangar.app.server.address();
+    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  });
+  after(() => t.close());
+
+  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const io: Io = { out: (s) => { out += `${s}\n`; }, err: (s) => { err += `${s}\n`; }, env: { HANGAR_API_URL: url, HANGAR_API_TOKEN: TOKEN, HANGAR_DATA_DIR: t.dir } };
+    const code = await runCli(argv, io);
+    return { code, out, err };
+  }
+
+  it('creates and lists apps', async () => {
+    assert.equal((await cli('apps', 'create', 'cli-app')).code, 0);
+    const listed = await cli('apps', 'list');
+    assert.match(listed.out, /^NAME\s+ORG\s+STATUS\s+MACHINES/);
+    assert.match(listed.out, /cli-app\s+personal/);
+  });
+
+  it('runs a machine with flags that shape its config, and waits for it', async () => {
+    const run = await cli('machine', 'run', '-a', 'cli-app', 'registry.test/web:1', '-n', 'web', '-e', 'A=1', '-e', 'B=2',
+      '-p', '80:8080/tcp:http', '--autostop', 'suspend', '--vm-size', 'shared-cpu-2x', '--metadata', 'role=web', '--restart', 'always',
+      '--', 'serve', '--port=9000');
+    assert.equal(run.code, 0, run.err);
+    assert.match(run.out, /Machine [0-9a-f]{14} \(web\) started/);
+    const json = JSON.parse((await cli('m', 'ls', '-a', 'cli-app', '--json')).out);
+    const shown = JSON.parse((await cli('machine', 'status', '-a', 'cli-app', json[0].id, '--json')).out);
+    assert.equal(shown.state, 'started');
+    assert.deepEqual(shown.config.env, { A: '1', B: '2' });
+    assert.deepEqual(shown.config.init.cmd, ['serve', '--port=9000']);
+    assert.deepEqual(shown.config.guest, { cpu_kind: 'shared', cpus: 2, memory_mb: 512 });
+    assert.deepEqual(shown.config.services, [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], autostop: 'suspend' }]);
+    assert.equal(shown.config.metadata.role, 'web');
+    assert.equal(shown.config.restart.policy, 'always');
+  });
+
+  it('drives the lifecycle: suspend, wait, start, stop, update, clone, destroy', async () => {
+    const { out } = await cli('machine', 'create', '-a', 'cli-app', 'registry.test/web:1', '--json');
+    const id = JSON.parse(out).id as string;
+    assert.equal((await cli('machine', 'start', '-a', 'cli-app', id)).code, 0);
+    assert.match((await cli('machine', 'wait', '-a', 'cli-app', id, '--state', 'started')).out, /is started/);
+    assert.equal((await cli('machine', 'suspend', '-a', 'cli-app', id)).code, 0);
+    assert.match((await cli('machine', 'wait', '-a', 'cli-app', id, '--state', 'suspended')).out, /is suspended/);
+    assert.equal((await cli('machine', 'start', '-a', 'cli-app', id)).code, 0);
+    await cli('machine', 'wait', '-a', 'cli-app', id, '--state', 'started');
+    const updated = await cli('machine', 'update', '-a', 'cli-app', id, '--vm-memory', '1024', '-e', 'C=3');
+    assert.match(updated.out, /updated to version/);
+    await cli('machine', 'wait', '-a', 'cli-app', id, '--state', 'started');
+    const status = await cli('machine', 'status', '-a', 'cli-app', id);
+    assert.match(status.out, /shared 1 cpu, 1024 MB/);
+    assert.match(status.out, /replacing\s+update\s+user/);
+    const clone = await cli('machine', 'clone', '-a', 'cli-app', id, '--name', 'copy');
+    assert.match(clone.out, /\(copy\) cloned from/);
+    assert.equal((await cli('machine', 'stop', '-a', 'cli-app', id, '--signal', 'SIGTERM', '--timeout', '2s')).code, 0);
+    await cli('machine', 'wait', '-a', 'cli-app', id, '--state', 'stopped');
+    assert.equal((await cli('machine', 'destroy', '-a', 'cli-app', id)).code, 0);
+    assert.match((await cli('machine', 'list', '-a', 'cli-app', '--all')).out, new RegExp(`${id}\\s+\\S+\\s+(destroying|destroyed)`));
+  });
+
+  it('execs, returning the command\'s exit code, and manages metadata and leases', async () => {
+    const { out } = await cli('machine', 'run', '-a', 'cli-app', 'registry.test/web:1', '--json');
+    const id = JSON.parse(out).id as string;
+    const echo = await cli('machine', 'exec', '-a', 'cli-app', id, 'echo', 'hi', 'there');
+    assert.equal(echo.out, 'hi there\n');
+    assert.equal((await cli('machine', 'exec', '-a', 'cli-app', id, 'false')).code, 1);
+    await cli('machine', 'metadata', 'set', '-a', 'cli-app', id, 'tier', 'gold');
+    assert.equal((await cli('machine', 'metadata', 'get', '-a', 'cli-app', id, 'tier')).out, 'gold\n');
+    assert.match((await cli('machine', 'metadata', 'list', '-a', 'cli-app', id)).out, /tier\s+gold/);
+    await cli('machine', 'metadata', 'delete', '-a', 'cli-app', id, 'tier');
+    assert.equal((await cli('machine', 'metadata', 'get', '-a', 'cli-app', id, 'tier')).code, 1);
+    await t.call('POST', `/v1/apps/cli-app/machines/${id}/lease`, { ttl: 60, description: 'held' });
+    assert.match((await cli('machine', 'leases', 'view', '-a', 'cli-app', id)).out, /hangar\s+held/);
+    assert.equal((await cli('machine', 'cordon', '-a', 'cli-app', id)).code, 1);
+    assert.equal((await cli('machine', 'leases', 'clear', '-a', 'cli-app', id)).code, 0);
+    assert.equal((await cli('machine', 'cordon', '-a', 'cli-app', id)).code, 0);
+    assert.equal((await cli('machine', 'kill', '-a', 'cli-app', id)).code, 0);
+  });
+
+  it('reports API errors with the message and exits 1; usage errors exit non-zero', async () => {
+    const missing = await cli('machine', 'status', '-a', 'cli-app', 'ffffffffffffff');
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /Error: machine not found/);
+    const noApp = await cli('machine', 'list');
+    assert.notEqual(noApp.code, 0);
+    assert.match(noApp.err, /required option '-a, --app/);
+  });
+
+  it('runs as ./hangar with the project Node and says when the server is unreachable', async () => {
+    const run = promisify(execFile);
+    const help = await run(HANGAR, ['--help']);
+    assert.match(help.stdout, /machine\|machines/);
+    await assert.rejects(
+      run(HANGAR, ['apps', 'list'], { env: { ...process.env, HANGAR_API_URL: 'http://127.0.0.1:9', HANGAR_API_TOKEN: 'x' } }),
+      (error: { code: number; stderr: string }) => error.code === 1 && /cannot reach hangar/.test(error.stderr),
+    );
+  });
+});

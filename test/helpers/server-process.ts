@@ -1,0 +1,65 @@
+/** Runs `./hangar serve` as a real child process on a free loopback port. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const HANGAR = `${ROOT}hangar`;
+
+export interface ServerProcess {
+  url: string;
+  token: string;
+  child: ChildProcess;
+  output(): string;
+  /** Asks it to stop (SIGTERM) and waits. */
+  stop(): Promise<void>;
+  /** Kills it outright (SIGKILL) and waits. */
+  kill(): Promise<void>;
+}
+
+export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--log-level', 'warn', ...extraArgs], {
+    env: { ...process.env, HANGAR_API_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => { output += chunk; });
+  child.stderr?.on('data', (chunk) => { output += chunk; });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hangar serve did not start:\n${output}`)), 20_000);
+    const check = () => {
+      const match = /hangar (http:\/\/[\d.:]+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    };
+    child.stderr?.on('data', check);
+    child.once('exit', (code) => reject(new Error(`hangar serve exited (${code}):\n${output}`)));
+  });
+  return {
+    url,
+    token,
+    child,
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A fetch-based JSON call with the token. */
+export async function request(server: { url: string; token: string }, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${server.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
