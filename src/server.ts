@@ -86,10 +86,13 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
 
 export type DriverName = 'fake';
 
-export function createDriver(name: DriverName): VmmDriver {
+/** `realistic` makes the fake driver take time like a small VM would, so transient states show; `instant` takes none. */
+export type FakeTiming = 'realistic' | 'instant';
+
+export function createDriver(name: DriverName, timing: FakeTiming = 'realistic'): VmmDriver {
   switch (name) {
     case 'fake':
-      return new FakeDriver({ prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
+      return new FakeDriver(timing === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
   }
 }
 
@@ -97,6 +100,7 @@ export interface ServeOptions {
   dataDir: string;
   apiListen: string;
   driver: DriverName;
+  fakeTiming?: FakeTiming;
   logLevel: string;
   settings?: Partial<ControlSettings>;
 }
@@ -117,7 +121,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     const hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
-      driver: createDriver(options.driver),
+      driver: createDriver(options.driver, options.fakeTiming),
       token: token.value,
       logger,
       settings: options.settings,

@@ -27,8 +27,16 @@ export async function createApp(deps: ControlDeps, input: CreateAppInput): Promi
   }
 }
 
-export async function getApp(deps: ControlDeps, name: string): Promise<AppWithCounts> {
+/** The app, or a not-found error. Cheap: every machine request goes through it. */
+export async function getApp(deps: ControlDeps, name: string): Promise<App> {
   const app = await deps.store.getApp(name);
+  if (!app) throw appNotFound(name);
+  return app;
+}
+
+/** The app with its machine count, for showing it. */
+export async function showApp(deps: ControlDeps, name: string): Promise<AppWithCounts> {
+  const app = await deps.store.getAppWithCounts(name);
   if (!app) throw appNotFound(name);
   return app;
 }

@@ -116,6 +116,11 @@ export async function listMachines(deps: ControlDeps, appName: string, filter: M
   return deps.store.listMachines(appName, filter);
 }
 
+export async function listMachineRevs(deps: ControlDeps, appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>> {
+  await getApp(deps, appName);
+  return deps.store.listMachineRevs(appName, filter);
+}
+
 export async function listEvents(deps: ControlDeps, appName: string, id: string, limitText: string | undefined): Promise<MachineEvent[]> {
   const limit = limitText === undefined || limitText === '' ? 20 : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > 50) throw invalid('limit must be a whole number from 1 to 50');

@@ -48,7 +48,9 @@ export class DuplicateError extends Error {
 export interface Store {
   /** Creates an app, allocating its network number; throws DuplicateError for a taken name. */
   createApp(app: Omit<App, 'netNumber'>): Promise<App>;
-  getApp(name: string): Promise<AppWithCounts | null>;
+  getApp(name: string): Promise<App | null>;
+  /** The app with its machine count (a scan of its machines: for showing apps, not for every request). */
+  getAppWithCounts(name: string): Promise<AppWithCounts | null>;
   listApps(orgSlug?: string): Promise<AppWithCounts[]>;
   deleteApp(name: string): Promise<void>;
 
@@ -61,6 +63,10 @@ export interface Store {
   getMachine(appName: string, id: string): Promise<MachineRecord | null>;
   getMachineById(id: string): Promise<MachineRecord | null>;
   listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]>;
+  /** The ids and revs of the machines `listMachines` would return, in the same order: cheap. */
+  listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>>;
+  /** Listings of these machines (any order). */
+  getListings(ids: string[]): Promise<MachineListing[]>;
   /** Machines of every app not yet destroyed: for recovery and the wedge watchdog. */
   listLiveMachines(): Promise<MachineRecord[]>;
 

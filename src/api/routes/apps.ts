@@ -1,5 +1,5 @@
 /** `/v1/apps`: create, list, show, delete. */
-import { createApp, deleteApp, getApp, listApps } from '../../control/apps.ts';
+import { createApp, deleteApp, listApps, showApp } from '../../control/apps.ts';
 import type { ControlDeps } from '../../control/ports.ts';
 import { appJson, createdAppJson } from '../present.ts';
 import { AppParams, CreateAppBody, ListAppsQuery } from '../schemas.ts';
@@ -17,7 +17,7 @@ export function appRoutes(api: Api, deps: ControlDeps): void {
   });
 
   api.get('/v1/apps/:app_name', { schema: { operationId: 'Apps_show', tags: ['Apps'], params: AppParams } }, async (request) => {
-    return appJson(await getApp(deps, request.params.app_name));
+    return appJson(await showApp(deps, request.params.app_name));
   });
 
   api.delete('/v1/apps/:app_name', { schema: { operationId: 'Apps_delete', tags: ['Apps'], params: AppParams } }, async (request, reply) => {

@@ -1,8 +1,9 @@
 /** `/v1/apps/{app}/machines`: list, create, show, update, destroy, events, versions. */
 import { destroyMachine, updateMachine } from '../../control/actions.ts';
-import { createMachine, getMachine, listEvents, listMachines, listVersions } from '../../control/machines.ts';
+import { createMachine, getMachine, listEvents, listMachineRevs, listMachines, listVersions } from '../../control/machines.ts';
 import type { ControlDeps } from '../../control/ports.ts';
 import { eventJson, machineJson, versionJson } from '../present.ts';
+import { RenderCache } from '../render-cache.ts';
 import {
   AppParams, CreateMachineBody, DestroyQuery, EventsQuery, ListMachinesQuery, MachineParams, ShowMachineQuery, UpdateMachineBody,
 } from '../schemas.ts';
@@ -11,7 +12,8 @@ import { type Api, leaseNonce, OK } from './types.ts';
 const tags = ['Machines'];
 
 export function machineRoutes(api: Api, deps: ControlDeps): void {
-  api.get('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_list', tags, params: AppParams, querystring: ListMachinesQuery } }, async (request) => {
+  const cache = new RenderCache();
+  api.get('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_list', tags, params: AppParams, querystring: ListMachinesQuery } }, async (request, reply) => {
     const query = request.query as Record<string, unknown> & typeof request.query;
     const metadata = Object.fromEntries(
       Object.entries(query)
@@ -19,14 +21,17 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
         .map(([key, value]) => [key.slice('metadata.'.length), String(value)]),
     );
     const states = query.state ? query.state.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    const listings = await listMachines(deps, request.params.app_name, {
-      includeDeleted: query.include_deleted === true,
-      region: query.region || undefined,
-      states,
-      metadata,
-    });
-    const options = { summary: query.summary === true, includeLease: query.include_leases === true, now: deps.clock.now() };
-    return listings.map(({ machine, events }) => machineJson(machine, events, options));
+    const filter = { includeDeleted: query.include_deleted === true, region: query.region || undefined, states, metadata };
+    if (query.include_leases === true) {
+      // Leases expire with time, not with a change: rendered fresh every time.
+      const listings = await listMachines(deps, request.params.app_name, filter);
+      const options = { summary: query.summary === true, includeLease: true, now: deps.clock.now() };
+      return listings.map(({ machine, events }) => machineJson(machine, events, options));
+    }
+    const heads = await listMachineRevs(deps, request.params.app_name, filter);
+    const misses = cache.misses(heads);
+    if (misses.length) cache.add(await deps.store.getListings(misses));
+    return reply.type('application/json; charset=utf-8').send(cache.join(heads, query.summary === true));
   });
 
   api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody } }, async (request) => {

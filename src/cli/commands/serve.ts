@@ -1,7 +1,7 @@
 /** `hangar serve`: the API, host agent (and later the proxy) in one process, until SIGINT/SIGTERM. */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type DriverName, startServer } from '../../server.ts';
+import { type DriverName, type FakeTiming, startServer } from '../../server.ts';
 import type { CommandSpec } from '../command.ts';
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {
@@ -15,6 +15,7 @@ export const serve: CommandSpec = {
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
     { flags: '--driver <name>', description: 'VMM driver: fake (no VMs; for trying the API and tests)', default: 'fake' },
+    { flags: '--fake-timing <timing>', description: 'fake driver only: realistic (boots take time) or instant', default: 'realistic' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
     { flags: '--log-level <level>', description: 'trace, debug, info, warn, error', default: 'info' },
@@ -24,11 +25,16 @@ export const serve: CommandSpec = {
       io.err(`unknown driver "${options.driver}"; available: fake`);
       return 2;
     }
+    if (!['realistic', 'instant'].includes(options.fakeTiming)) {
+      io.err(`--fake-timing must be realistic or instant, got "${options.fakeTiming}"`);
+      return 2;
+    }
     const dataDir = options.dataDir ?? defaultDataDir(io.env);
     const server = await startServer({
       dataDir,
       apiListen: options.apiListen,
       driver: options.driver as DriverName,
+      fakeTiming: options.fakeTiming as FakeTiming,
       logLevel: options.logLevel,
       settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
     });

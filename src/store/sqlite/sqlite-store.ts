@@ -79,7 +79,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getApp(name: string): Promise<AppWithCounts | null> {
+  async getApp(name: string): Promise<App | null> {
+    const row = this.sql('SELECT a.*, 0 AS machine_count FROM apps a WHERE a.name = ?').get(name) as Row | undefined;
+    if (!row) return null;
+    const { machineCount: _count, ...app } = appFromRow(row);
+    return app;
+  }
+
+  async getAppWithCounts(name: string): Promise<AppWithCounts | null> {
     const row = this.sql(`${APP_SELECT} WHERE a.name = ?`).get(name) as Row | undefined;
     return row ? appFromRow(row) : null;
   }
@@ -163,26 +170,23 @@ export class SqliteStore implements Store {
   }
 
   async listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]> {
-    const clauses = ['app_name = ?'];
-    const params: string[] = [appName];
-    if (!filter.includeDeleted) clauses.push("state <> 'destroyed'");
-    if (filter.region) {
-      clauses.push('region = ?');
-      params.push(filter.region);
+    const { where, params } = machineFilter(appName, filter);
+    const rows = this.db.prepare(`SELECT doc, recent_events FROM machines WHERE ${where} ORDER BY id`).all(...params) as Row[];
+    return rows.map(listingFromRow);
+  }
+
+  async listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>> {
+    const { where, params } = machineFilter(appName, filter);
+    return this.db.prepare(`SELECT id, rev FROM machines WHERE ${where} ORDER BY id`).all(...params) as Array<{ id: string; rev: number }>;
+  }
+
+  async getListings(ids: string[]): Promise<MachineListing[]> {
+    const out: MachineListing[] = [];
+    const select = this.sql('SELECT doc, recent_events FROM machines WHERE id IN (SELECT value FROM json_each(?))');
+    for (let i = 0; i < ids.length; i += 500) {
+      out.push(...(select.all(JSON.stringify(ids.slice(i, i + 500))) as Row[]).map(listingFromRow));
     }
-    if (filter.states?.length) {
-      clauses.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
-      params.push(...filter.states);
-    }
-    for (const [key, value] of Object.entries(filter.metadata ?? {})) {
-      clauses.push("json_extract(doc, '$.config.metadata.' || json_quote(?)) = ?");
-      params.push(key, value);
-    }
-    const rows = this.db.prepare(`SELECT doc, recent_events FROM machines WHERE ${clauses.join(' AND ')} ORDER BY id`).all(...params) as Row[];
-    return rows.map((row) => ({
-      machine: JSON.parse(row.doc as string) as MachineRecord,
-      events: JSON.parse(row.recent_events as string) as MachineEvent[],
-    }));
+    return out;
   }
 
   async listLiveMachines(): Promise<MachineRecord[]> {
@@ -208,6 +212,32 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.isOpen) this.db.close();
   }
+}
+
+function machineFilter(appName: string, filter: MachineFilter): { where: string; params: string[] } {
+  const clauses = ['app_name = ?'];
+  const params: string[] = [appName];
+  if (!filter.includeDeleted) clauses.push("state <> 'destroyed'");
+  if (filter.region) {
+    clauses.push('region = ?');
+    params.push(filter.region);
+  }
+  if (filter.states?.length) {
+    clauses.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
+    params.push(...filter.states);
+  }
+  for (const [key, value] of Object.entries(filter.metadata ?? {})) {
+    clauses.push("json_extract(doc, '$.config.metadata.' || json_quote(?)) = ?");
+    params.push(key, value);
+  }
+  return { where: clauses.join(' AND '), params };
+}
+
+function listingFromRow(row: Row): MachineListing {
+  return {
+    machine: JSON.parse(row.doc as string) as MachineRecord,
+    events: JSON.parse(row.recent_events as string) as MachineEvent[],
+  };
 }
 
 const APP_SELECT = `

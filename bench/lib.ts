@@ -1,0 +1,59 @@
+/** Small helpers for benchmarks: percentiles, an open-loop load generator, machine facts. */
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] as number;
+}
+
+export function summarize(latencies: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+}
+
+export const ms = (n: number) => `${n.toFixed(2)} ms`;
+
+/**
+ * Sends `rate` requests per second for `seconds` over keep-alive connections, on a
+ * schedule that does not wait for answers (open loop). Each request is timed from
+ * when it was sent; `lags` records how late the generator sent it, so a figure
+ * spoiled by the generator itself shows as lag rather than as server latency.
+ */
+export async function openLoop(url: string, headers: Record<string, string>, rate: number, seconds: number): Promise<{ latencies: number[]; lags: number[]; errors: number; achievedRate: number }> {
+  const agent = new Agent({ connections: 64, pipelining: 1, keepAliveTimeout: 30_000 });
+  const total = rate * seconds;
+  const latencies: number[] = [];
+  const lags: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const inflight: Array<Promise<void>> = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    inflight.push((async () => {
+      const sent = performance.now();
+      lags.push(Math.max(0, sent - due));
+      try {
+        const response = await request(url, { headers, dispatcher: agent });
+        await response.body.arrayBuffer();
+        if (response.statusCode !== 200) errors++;
+        latencies.push(performance.now() - sent);
+      } catch {
+        errors++;
+      }
+    })());
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - started) / 1000;
+  await agent.close();
+  return { latencies, lags, errors, achievedRate: total / elapsed };
+}
+
+export function machineFacts(): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpus().length} × ${cpu}, Node ${process.version}`;
+}
