@@ -6,4 +6,4 @@ scripts/setup.sh
 source scripts/node-env.sh
 npm run --silent typecheck
 npm run --silent lint
-node --test --test-concurrency=1 "test/**/*.test.ts"
+node --test --test-concurrency=1 --test-timeout=300000 "test/**/*.test.ts"

@@ -16,11 +16,22 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
+/** Every server started here is killed when the test process exits, even after a failed assertion. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = []): Promise<ServerProcess> {
   const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--log-level', 'warn', ...extraArgs], {
     env: { ...process.env, HANGAR_API_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  // Nothing of the child keeps the test process alive once its tests are done.
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
   let output = '';
   child.stdout?.on('data', (chunk) => { output += chunk; });
   child.stderr?.on('data', (chunk) => { output += chunk; });
