@@ -1,6 +1,6 @@
 /** Machines: create, show, list, events, versions. */
 import { normalizeConfig } from '../domain/config.ts';
-import { HangarError, invalid } from '../domain/errors.ts';
+import { HangarError, invalid, machineNotFound } from '../domain/errors.ts';
 import { parseImageRef } from '../domain/image-ref.ts';
 import { acquireLease, parseTtl } from '../domain/lease.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
@@ -103,8 +103,9 @@ async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen:
 
 export async function getMachine(deps: ControlDeps, appName: string, id: string, version?: string): Promise<{ machine: MachineRecord; events: MachineEvent[] }> {
   await getApp(deps, appName);
-  const machine = await loadMachine(deps, appName, id);
-  const events = await deps.store.listEvents(id, 20);
+  const listing = await deps.store.getListing(appName, id);
+  if (!listing) throw machineNotFound(id);
+  const { machine, events } = listing;
   if (!version || version === machine.version) return { machine, events };
   const old = await deps.store.getVersion(id, version);
   if (!old) throw new HangarError('not_found', `machine ${id} has no version ${version}`);

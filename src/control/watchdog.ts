@@ -4,14 +4,14 @@
  * and one log line per stuck state.
  */
 import { decideWedged } from '../domain/lifecycle/observations.ts';
-import { isTransient } from '../domain/states.ts';
+import { isTransient, TRANSIENT_STATES } from '../domain/states.ts';
 import { writeMachineById } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 
 /** Checks every live machine once; returns the ids flagged. */
 export async function checkWedged(deps: ControlDeps): Promise<string[]> {
   const flagged: string[] = [];
-  for (const machine of await deps.store.listLiveMachines()) {
+  for (const machine of await deps.store.listMachinesInStates(TRANSIENT_STATES)) {
     if (!isTransient(machine.state)) continue;
     const threshold = deps.settings.wedgedAfterMs[machine.state];
     if (decideWedged(machine, threshold, { now: deps.clock.now(), newId: () => '' }) === null) continue;

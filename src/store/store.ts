@@ -62,6 +62,8 @@ export interface Store {
   commit(write: MachineWrite): Promise<MachineRecord>;
   getMachine(appName: string, id: string): Promise<MachineRecord | null>;
   getMachineById(id: string): Promise<MachineRecord | null>;
+  /** A machine with its newest few events, in one read. */
+  getListing(appName: string, id: string): Promise<MachineListing | null>;
   listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]>;
   /** The ids and revs of the machines `listMachines` would return, in the same order: cheap. */
   listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>>;
@@ -69,6 +71,8 @@ export interface Store {
   getListings(ids: string[]): Promise<MachineListing[]>;
   /** Machines of every app not yet destroyed: for recovery and the wedge watchdog. */
   listLiveMachines(): Promise<MachineRecord[]>;
+  /** Machines of every app in one of these states. */
+  listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]>;
 
   /** Newest first. */
   listEvents(machineId: string, limit: number): Promise<MachineEvent[]>;

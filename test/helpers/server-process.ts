@@ -54,10 +54,12 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
     child,
     output: () => output,
     async stop() {
+      child.ref();
       child.kill('SIGTERM');
       await exited;
     },
     async kill() {
+      child.ref();
       child.kill('SIGKILL');
       await exited;
     },

@@ -35,9 +35,9 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
   });
 
   api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody } }, async (request) => {
-    const machine = await createMachine(deps, request.params.app_name, request.body);
-    const events = await deps.store.listEvents(machine.id, 20);
-    return machineJson(machine, events, { nonce: machine.lease?.nonce });
+    const created = await createMachine(deps, request.params.app_name, request.body);
+    const { machine, events } = await getMachine(deps, request.params.app_name, created.id);
+    return machineJson(machine, events, { nonce: created.lease?.nonce });
   });
 
   api.get('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_show', tags, params: MachineParams, querystring: ShowMachineQuery } }, async (request) => {
@@ -49,8 +49,8 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
 
   api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody } }, async (request) => {
     const { app_name, machine_id } = request.params;
-    const machine = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request));
-    const events = await deps.store.listEvents(machine.id, 20);
+    const updated = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request));
+    const { machine, events } = await getMachine(deps, app_name, updated.id);
     return machineJson(machine, events);
   });
 

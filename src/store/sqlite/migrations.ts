@@ -37,8 +37,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_by_machine ON machine_events (machine_id, id);
   `,
   // Listings read (id, rev) for every machine of an app; this covering index keeps
-  // that from touching the rows, which carry whole documents.
+  // that from touching the rows, which carry whole documents. The watchdog reads
+  // machines by state.
   `
   CREATE INDEX machine_heads ON machines (app_name, id, state, rev, region);
+  CREATE INDEX machines_by_state ON machines (state);
   `,
 ];

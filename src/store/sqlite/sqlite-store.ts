@@ -14,7 +14,7 @@ import {
 import { MIGRATIONS } from './migrations.ts';
 
 /** How many of a machine's newest events ride along with it in listings. */
-const RECENT_EVENTS = 5;
+const RECENT_EVENTS = 10;
 
 type Row = Record<string, unknown>;
 
@@ -164,6 +164,11 @@ export class SqliteStore implements Store {
     return row ? (JSON.parse(row.doc as string) as MachineRecord) : null;
   }
 
+  async getListing(appName: string, id: string): Promise<MachineListing | null> {
+    const row = this.sql('SELECT doc, recent_events FROM machines WHERE id = ? AND app_name = ?').get(id, appName) as Row | undefined;
+    return row ? listingFromRow(row) : null;
+  }
+
   async getMachineById(id: string): Promise<MachineRecord | null> {
     const row = this.sql('SELECT doc FROM machines WHERE id = ?').get(id) as Row | undefined;
     return row ? (JSON.parse(row.doc as string) as MachineRecord) : null;
@@ -191,6 +196,11 @@ export class SqliteStore implements Store {
 
   async listLiveMachines(): Promise<MachineRecord[]> {
     const rows = this.sql("SELECT doc FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')").all() as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as MachineRecord);
+  }
+
+  async listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]> {
+    const rows = this.db.prepare(`SELECT doc FROM machines WHERE state IN (${states.map(() => '?').join(', ')})`).all(...states) as Row[];
     return rows.map((row) => JSON.parse(row.doc as string) as MachineRecord);
   }
 
