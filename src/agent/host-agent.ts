@@ -117,13 +117,18 @@ export class HostAgent implements HostRuntime {
 
   /** Prepares; reports `prepared` unless `quiet`. Returns whether it worked. */
   private async prepare(spec: MachineSpec, quiet = false): Promise<boolean> {
+    // A timer of our own, cleared when the prepare ends, so none lingers per machine.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('image preparation timed out')), PREPARE_TIMEOUT_MS);
     try {
-      const { imageRef } = await this.driver.prepare(spec, AbortSignal.timeout(PREPARE_TIMEOUT_MS));
+      const { imageRef } = await this.driver.prepare(spec, controller.signal);
       if (!quiet) await this.report(spec.machineId, { kind: 'prepared', imageRef });
       return true;
     } catch (error) {
       await this.report(spec.machineId, { kind: 'prepare_failed', reason: message(error) });
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -22,6 +22,9 @@ export interface FakeDelays {
 
 export type FakeOperation = 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'destroy' | 'exec';
 
+/** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
+const MAX_CALLS = 10_000;
+
 interface FakeVm {
   spec: MachineSpec;
   state: 'running' | 'suspended';
@@ -36,7 +39,7 @@ export class FakeDriver implements VmmDriver {
   private readonly failures = new Map<FakeOperation, string[]>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private nextPid = 100;
-  /** Every call, in order, for tests to assert on. */
+  /** The latest calls (up to MAX_CALLS), in order, for tests to assert on. */
   readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
 
   constructor(delays: Partial<FakeDelays> = {}) {
@@ -61,8 +64,13 @@ export class FakeDriver implements VmmDriver {
     return this.vms.get(machineId)?.state ?? 'absent';
   }
 
-  private async step(op: FakeOperation, machineId: string, ms: number, detail?: unknown): Promise<void> {
+  private record(op: string, machineId: string, detail?: unknown): void {
     this.calls.push({ op, machineId, detail });
+    if (this.calls.length > MAX_CALLS) this.calls.splice(0, this.calls.length - MAX_CALLS);
+  }
+
+  private async step(op: FakeOperation, machineId: string, ms: number, detail?: unknown): Promise<void> {
+    this.record(op, machineId, detail);
     if (ms > 0) await sleep(ms);
     const reason = this.failures.get(op)?.shift();
     if (reason !== undefined) throw new Error(reason);
@@ -104,7 +112,7 @@ export class FakeDriver implements VmmDriver {
   }
 
   async discardSnapshot(machineId: string): Promise<void> {
-    this.calls.push({ op: 'discard_snapshot', machineId });
+    this.record('discard_snapshot', machineId);
     if (this.vms.get(machineId)?.state === 'suspended') this.vms.delete(machineId);
   }
 
@@ -114,7 +122,7 @@ export class FakeDriver implements VmmDriver {
   }
 
   async signal(machineId: string, signal: SignalName): Promise<void> {
-    this.calls.push({ op: 'signal', machineId, detail: signal });
+    this.record('signal', machineId, signal);
     if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     if (signal === 'SIGKILL') {
       // The main process dies: the machine exits as it would on a real VM.
