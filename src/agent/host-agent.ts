@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { Observation } from '../domain/lifecycle/observations.ts';
 import type {
-  ExecRequest, ExecResult, HostRuntime, MachineSpec, ObservationSink, ProcessInfo, RecoveredVm,
+  ExecRequest, ExecResult, HostRuntime, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 import type { VmmDriver } from '../vmm/driver.ts';
@@ -50,6 +50,18 @@ export class HostAgent implements HostRuntime {
 
   signal(machineId: string, signal: SignalName): Promise<void> {
     return this.driver.signal(machineId, signal);
+  }
+
+  memory(machineId: string): Promise<MemoryInfo> {
+    return this.driver.memory(machineId);
+  }
+
+  setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo> {
+    return this.driver.setMemoryLimit(machineId, limitMb);
+  }
+
+  reclaimMemory(machineId: string, amountMb: number): Promise<number> {
+    return this.driver.reclaimMemory(machineId, amountMb);
   }
 
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {

@@ -15,6 +15,7 @@ import { leaseRoutes } from './routes/leases.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
+import { orgRoutes } from './routes/orgs.ts';
 import type { Api } from './routes/types.ts';
 
 export interface AppOptions {
@@ -71,6 +72,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   machineActionRoutes(app, options.control);
   leaseRoutes(app, options.control);
   metadataRoutes(app, options.control);
+  orgRoutes(app, options.control);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));

@@ -115,3 +115,17 @@ export const BulkMetadataBody = Type.Object({
 }, open);
 
 export const ListAppsQuery = Type.Object({ org_slug: Type.Optional(Type.String()), app_role: Type.Optional(Type.String()) });
+
+export const MemoryLimitBody = Type.Object({ limit_mb: Type.Integer() }, open);
+export const ReclaimMemoryBody = Type.Object({ amount_mb: Type.Integer() }, open);
+
+export const OrgParams = Type.Object({ org_slug: Type.String() });
+export const OrgMachinesQuery = Type.Object({
+  include_deleted: Type.Optional(Type.Boolean()),
+  region: Type.Optional(Type.String()),
+  state: Type.Optional(Type.String()),
+  summary: Type.Optional(Type.Boolean()),
+  updated_after: Type.Optional(Type.String()),
+  cursor: Type.Optional(Type.String()),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+});

@@ -6,7 +6,7 @@ import {
   decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, type StopOptions,
 } from '../domain/lifecycle/actions.ts';
 import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
-import type { ExecResult, ProcessInfo } from '../domain/runtime.ts';
+import type { ExecResult, MemoryInfo, ProcessInfo } from '../domain/runtime.ts';
 import { parseSignal } from '../domain/signals.ts';
 import type { MachineState } from '../domain/states.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
@@ -111,6 +111,29 @@ export async function execMachine(deps: ControlDeps, appName: string, id: string
 export async function psMachine(deps: ControlDeps, appName: string, id: string): Promise<ProcessInfo[]> {
   await runningMachine(deps, appName, id, 'list processes of');
   return deps.runtime.ps(id);
+}
+
+/** Smallest memory limit a guest may be squeezed to. */
+export const MIN_MEMORY_LIMIT_MB = 128;
+
+export async function machineMemory(deps: ControlDeps, appName: string, id: string): Promise<MemoryInfo> {
+  await runningMachine(deps, appName, id, 'read the memory of');
+  return deps.runtime.memory(id);
+}
+
+export async function setMachineMemoryLimit(deps: ControlDeps, appName: string, id: string, limitMb: unknown): Promise<MemoryInfo> {
+  const machine = await runningMachine(deps, appName, id, 'set the memory limit of');
+  const max = machine.config.guest.memory_mb;
+  if (!Number.isInteger(limitMb) || (limitMb as number) < MIN_MEMORY_LIMIT_MB || (limitMb as number) > max) {
+    throw invalid(`limit_mb must be a whole number from ${MIN_MEMORY_LIMIT_MB} to the machine's ${max} MB`);
+  }
+  return deps.runtime.setMemoryLimit(id, limitMb as number);
+}
+
+export async function reclaimMachineMemory(deps: ControlDeps, appName: string, id: string, amountMb: unknown): Promise<{ actual_mb: number }> {
+  if (!Number.isInteger(amountMb) || (amountMb as number) < 1) throw invalid('amount_mb must be a positive whole number');
+  await runningMachine(deps, appName, id, 'reclaim memory from');
+  return { actual_mb: await deps.runtime.reclaimMemory(id, amountMb as number) };
 }
 
 /** `command` (an array) per the spec; flyctl sends `cmd` (a string), split as a shell would split words. */

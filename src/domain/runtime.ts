@@ -65,6 +65,12 @@ export interface ProcessInfo {
   listen_sockets: Array<{ address: string; proto: string }>;
 }
 
+/** Guest memory as the balloon device reports it. */
+export interface MemoryInfo {
+  limit_mb: number;
+  available_mb: number;
+}
+
 /** What a host finds of a machine's VM after hangar restarts. */
 export type RecoveredVm = 'running' | 'suspended' | 'absent';
 
@@ -75,6 +81,11 @@ export interface HostRuntime {
   exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
   ps(machineId: string): Promise<ProcessInfo[]>;
   signal(machineId: string, signal: SignalName): Promise<void>;
+  memory(machineId: string): Promise<MemoryInfo>;
+  /** Sets how much memory the guest may use (balloon inflate/deflate); returns the new figures. */
+  setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo>;
+  /** Asks the guest to give back up to `amountMb`; returns how much it gave. */
+  reclaimMemory(machineId: string, amountMb: number): Promise<number>;
   /** Finds the VMs of these machines after a restart, reattaching to those still running. */
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
   /** Resolves when every queued effect has run. */

@@ -13,6 +13,15 @@ export interface MachineFilter {
   metadata?: Record<string, string>;
 }
 
+/** A page of an organization's machines, oldest `updatedAt` first. */
+export interface OrgMachineQuery extends MachineFilter {
+  /** Only machines updated after this (unix ms). */
+  updatedAfter?: number;
+  /** Resume after this (updatedAt, id). */
+  after?: { updatedAt: number; id: string };
+  limit: number;
+}
+
 export interface AppWithCounts extends App {
   machineCount: number;
 }
@@ -69,6 +78,7 @@ export interface Store {
   listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>>;
   /** Listings of these machines (any order). */
   getListings(ids: string[]): Promise<MachineListing[]>;
+  listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>>;
   /** Machines of every app not yet destroyed: for recovery and the wedge watchdog. */
   listLiveMachines(): Promise<MachineRecord[]>;
   /** Machines of every app in one of these states. */

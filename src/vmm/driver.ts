@@ -5,11 +5,11 @@
  */
 import type { ImageRef } from '../domain/image-ref.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, MachineSpec, ProcessInfo, RecoveredVm,
+  ExecRequest, ExecResult, ExitInfo, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
-export type { ExecRequest, ExecResult, ExitInfo, MachineSpec, ProcessInfo, RecoveredVm };
+export type { ExecRequest, ExecResult, ExitInfo, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm };
 
 export interface VmmDriver {
   readonly name: string;
@@ -27,6 +27,9 @@ export interface VmmDriver {
   signal(machineId: string, signal: SignalName): Promise<void>;
   exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
   ps(machineId: string): Promise<ProcessInfo[]>;
+  memory(machineId: string): Promise<MemoryInfo>;
+  setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo>;
+  reclaimMemory(machineId: string, amountMb: number): Promise<number>;
   /** Registers the listener for exits nobody asked for (the main process ended by itself). */
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void;
   /** Reattaches to the VMs of these machines after a restart of hangar. */

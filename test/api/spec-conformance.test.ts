@@ -73,6 +73,12 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     await call('POST', `${m}/exec`, { command: ['echo', 'hi'] });
     await call('POST', `${m}/exec`, {});
     await call('GET', `${m}/ps`);
+    await call('GET', `${m}/memory`);
+    await call('PUT', `${m}/memory`, { limit_mb: 128 });
+    await call('PUT', `${m}/memory`, { limit_mb: 4096 });
+    await call('POST', `${m}/memory/reclaim`, { amount_mb: 16 });
+    await call('GET', '/v1/orgs/personal/machines?limit=10');
+    await call('GET', '/v1/orgs/personal/machines?cursor=bad');
     await call('POST', `${m}/signal`, { signal: 'SIGHUP' });
     await call('POST', `${m}/signal`, { signal: 'SIGWHAT' });
     await call('POST', `${m}/suspend`);
@@ -127,6 +133,6 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     const exercised = new Set(seen.map((s) => `${s.method} ${checkResponse(s.method, s.url, s.status, s.body).template}`));
     const missing = served.filter((op) => !exercised.has(op));
     assert.deepEqual(missing, []);
-    assert.ok(served.length >= 27, `serves ${served.length} operations`);
+    assert.ok(served.length >= 31, `serves ${served.length} operations`);
   });
 });

@@ -1,10 +1,13 @@
 /** Machine actions: start, stop, restart, suspend, signal, cordon, uncordon, exec, ps, wait. */
 import {
-  execMachine, psMachine, restartMachine, setCordoned, signalMachine, startMachine, stopMachine, suspendMachine,
+  execMachine, machineMemory, psMachine, reclaimMachineMemory, restartMachine, setCordoned, setMachineMemoryLimit,
+  signalMachine, startMachine, stopMachine, suspendMachine,
 } from '../../control/actions.ts';
 import type { ControlDeps } from '../../control/ports.ts';
 import { waitMachine } from '../../control/waiting.ts';
-import { ExecBody, MachineParams, RestartQuery, SignalBody, StopBody, WaitQuery } from '../schemas.ts';
+import {
+  ExecBody, MachineParams, MemoryLimitBody, ReclaimMemoryBody, RestartQuery, SignalBody, StopBody, WaitQuery,
+} from '../schemas.ts';
 import { type Api, leaseNonce, OK } from './types.ts';
 
 const tags = ['Machines'];
@@ -51,6 +54,18 @@ export function machineActionRoutes(api: Api, deps: ControlDeps): void {
 
   api.get('/v1/apps/:app_name/machines/:machine_id/ps', { schema: { operationId: 'Machines_list_processes', tags, params: MachineParams } }, async (request) => {
     return psMachine(deps, request.params.app_name, request.params.machine_id);
+  });
+
+  api.get('/v1/apps/:app_name/machines/:machine_id/memory', { schema: { operationId: 'Machines_get_memory', tags, params: MachineParams } }, async (request) => {
+    return machineMemory(deps, request.params.app_name, request.params.machine_id);
+  });
+
+  api.put('/v1/apps/:app_name/machines/:machine_id/memory', { schema: { operationId: 'Machines_set_memory_limit', tags, params: MachineParams, body: MemoryLimitBody } }, async (request) => {
+    return setMachineMemoryLimit(deps, request.params.app_name, request.params.machine_id, request.body.limit_mb);
+  });
+
+  api.post('/v1/apps/:app_name/machines/:machine_id/memory/reclaim', { schema: { operationId: 'Machines_reclaim_memory', tags, params: MachineParams, body: ReclaimMemoryBody } }, async (request) => {
+    return reclaimMachineMemory(deps, request.params.app_name, request.params.machine_id, request.body.amount_mb);
   });
 
   api.get('/v1/apps/:app_name/machines/:machine_id/wait', { schema: { operationId: 'Machines_wait', tags, params: MachineParams, querystring: WaitQuery } }, async (request) => {

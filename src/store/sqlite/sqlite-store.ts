@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
-  type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite,
+  type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   StaleWriteError, type Store,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -192,6 +192,34 @@ export class SqliteStore implements Store {
       out.push(...(select.all(JSON.stringify(ids.slice(i, i + 500))) as Row[]).map(listingFromRow));
     }
     return out;
+  }
+
+  async listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>> {
+    const clauses = ['a.org_slug = ?'];
+    const params: Array<string | number> = [orgSlug];
+    if (!query.includeDeleted) clauses.push("m.state <> 'destroyed'");
+    if (query.region) {
+      clauses.push('m.region = ?');
+      params.push(query.region);
+    }
+    if (query.states?.length) {
+      clauses.push(`m.state IN (${query.states.map(() => '?').join(', ')})`);
+      params.push(...query.states);
+    }
+    const updated = "json_extract(m.doc, '$.updatedAt')";
+    if (query.updatedAfter !== undefined) {
+      clauses.push(`${updated} > ?`);
+      params.push(query.updatedAfter);
+    }
+    if (query.after) {
+      clauses.push(`(${updated} > ? OR (${updated} = ? AND m.id > ?))`);
+      params.push(query.after.updatedAt, query.after.updatedAt, query.after.id);
+    }
+    params.push(query.limit);
+    const rows = this.db.prepare(
+      `SELECT m.doc, m.app_name FROM machines m JOIN apps a ON a.name = m.app_name WHERE ${clauses.join(' AND ')} ORDER BY ${updated}, m.id LIMIT ?`,
+    ).all(...params) as Row[];
+    return rows.map((row) => ({ machine: JSON.parse(row.doc as string) as MachineRecord, appName: row.app_name as string }));
   }
 
   async listLiveMachines(): Promise<MachineRecord[]> {

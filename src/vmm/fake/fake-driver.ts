@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import type { SignalName } from '../../domain/signals.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, MachineSpec, ProcessInfo, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 
 export interface FakeDelays {
@@ -30,7 +30,11 @@ interface FakeVm {
   state: 'running' | 'suspended';
   pid: number;
   bootCount: number;
+  limitMb: number;
 }
+
+/** What the fake pretends its guest uses. */
+const FAKE_USED_MB = 48;
 
 export class FakeDriver implements VmmDriver {
   readonly name = 'fake';
@@ -91,7 +95,7 @@ export class FakeDriver implements VmmDriver {
       return { resumed: true, pid: existing.pid };
     }
     await this.step('launch', spec.machineId, this.delays.bootMs, spec.version);
-    const vm: FakeVm = { spec, state: 'running', pid: this.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1 };
+    const vm: FakeVm = { spec, state: 'running', pid: this.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1, limitMb: spec.config.guest.memory_mb };
     this.vms.set(spec.machineId, vm);
     return { resumed: false, pid: vm.pid };
   }
@@ -147,6 +151,30 @@ export class FakeDriver implements VmmDriver {
     const command = [...(vm.spec.config.init.exec ?? vm.spec.config.init.cmd ?? ['/app'])].join(' ');
     return [{ pid: 1, command: 'hangar-init', cpu: 0, rss: 1024, rtime: 0, stime: 0, directory: '/', listen_sockets: [] },
       { pid: vm.pid, command, cpu: 0, rss: 4096, rtime: 0, stime: 0, directory: '/', listen_sockets: [] }];
+  }
+
+  private running(machineId: string): FakeVm {
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    return vm;
+  }
+
+  async memory(machineId: string): Promise<MemoryInfo> {
+    const vm = this.running(machineId);
+    return { limit_mb: vm.limitMb, available_mb: vm.limitMb - FAKE_USED_MB };
+  }
+
+  async setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo> {
+    const vm = this.running(machineId);
+    vm.limitMb = limitMb;
+    return this.memory(machineId);
+  }
+
+  async reclaimMemory(machineId: string, amountMb: number): Promise<number> {
+    const vm = this.running(machineId);
+    const actual = Math.min(amountMb, vm.limitMb - FAKE_USED_MB);
+    vm.limitMb -= actual;
+    return actual;
   }
 
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void {
