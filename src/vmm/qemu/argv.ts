@@ -1,0 +1,93 @@
+/**
+ * QEMU command lines as data: pure functions from a machine's layout to argv and
+ * to the guest kernel's command line, pinned by golden tests. `spawn` lives elsewhere.
+ */
+
+export type Accelerator = 'kvm' | 'tcg';
+
+export interface Disk {
+  path: string;
+  format: 'raw' | 'qcow2';
+  readOnly?: boolean;
+}
+
+export interface VmLayout {
+  accel: Accelerator;
+  cpus: number;
+  memoryMb: number;
+  kernelPath: string;
+  initrdPath: string;
+  kernelArgs: string;
+  /** The machine's root filesystem (first virtio-blk device, /dev/vda). */
+  rootDisk: Disk;
+  /** Further disks (volumes), /dev/vdb onwards. */
+  disks: Disk[];
+  /** TAP device for the machine's network, or none. */
+  tap?: { ifname: string; mac: string };
+  /** QMP control socket (unix). */
+  qmpSocket: string;
+  /** Host end of the guest agent channel (virtio-serial port `hangar.0`). */
+  agentSocket: string;
+  /** Serial console output, appended to this file. */
+  consoleLog: string;
+  pidFile: string;
+}
+
+/** Chooses KVM when the CPU has hardware virtualization and /dev/kvm is there. */
+export function chooseAccelerator(cpuinfo: string, kvmDevicePresent: boolean): Accelerator {
+  return kvmDevicePresent && /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo) ? 'kvm' : 'tcg';
+}
+
+/** QEMU's -drive value escapes commas by doubling them. */
+function option(value: string): string {
+  return value.replaceAll(',', ',,');
+}
+
+export function qemuArgv(layout: VmLayout): string[] {
+  const argv = [
+    '-name', 'hangar',
+    '-machine', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=off,pic=off',
+    '-accel', layout.accel,
+    '-cpu', layout.accel === 'kvm' ? 'host' : 'max',
+    '-smp', String(layout.cpus),
+    '-m', `${layout.memoryMb}M`,
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-kernel', layout.kernelPath,
+    '-initrd', layout.initrdPath,
+    '-append', layout.kernelArgs,
+    '-chardev', `file,id=console,path=${option(layout.consoleLog)},append=on`,
+    '-serial', 'chardev:console',
+    '-qmp', `unix:${option(layout.qmpSocket)},server=on,wait=off`,
+    '-pidfile', layout.pidFile,
+  ];
+  [layout.rootDisk, ...layout.disks].forEach((disk, index) => {
+    argv.push(
+      '-drive', `id=disk${index},file=${option(disk.path)},format=${disk.format},if=none,cache=none,aio=threads${disk.readOnly ? ',readonly=on' : ''}`,
+      '-device', `virtio-blk-device,drive=disk${index}`,
+    );
+  });
+  if (layout.tap) {
+    argv.push(
+      '-netdev', `tap,id=net0,ifname=${layout.tap.ifname},script=no,downscript=no`,
+      '-device', `virtio-net-device,netdev=net0,mac=${layout.tap.mac}`,
+    );
+  }
+  argv.push(
+    '-device', 'virtio-serial-device',
+    '-chardev', `socket,id=agent,path=${option(layout.agentSocket)},server=on,wait=off`,
+    '-device', 'virtserialport,chardev=agent,name=hangar.0',
+    '-device', 'virtio-balloon-device',
+  );
+  return argv;
+}
+
+export interface KernelArgsInput {
+  /** Extra arguments from `guest.kernel_args`/`init.kernel_args`. */
+  extra?: string[];
+}
+
+/** The guest kernel's command line: quiet serial console, never reboot, panic stops the VM. */
+export function kernelCommandLine(input: KernelArgsInput = {}): string {
+  const base = ['console=ttyS0', 'quiet', 'panic=-1', 'reboot=t', 'tsc=reliable', 'random.trust_cpu=on'];
+  return [...base, ...(input.extra ?? [])].join(' ');
+}

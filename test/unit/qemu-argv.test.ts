@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { chooseAccelerator, kernelCommandLine, qemuArgv, type VmLayout } from '../../src/vmm/qemu/argv.ts';
+
+const layout: VmLayout = {
+  accel: 'tcg',
+  cpus: 2,
+  memoryMb: 512,
+  kernelPath: '/g/vmlinuz',
+  initrdPath: '/m/initrd.img',
+  kernelArgs: 'console=ttyS0 quiet',
+  rootDisk: { path: '/m/rootfs.qcow2', format: 'qcow2' },
+  disks: [{ path: '/v/vol_abc,1.ext4', format: 'raw' }],
+  tap: { ifname: 'hgr0abc', mac: '02:fd:00:00:00:01' },
+  qmpSocket: '/m/qmp.sock',
+  agentSocket: '/m/agent.sock',
+  consoleLog: '/m/console.log',
+  pidFile: '/m/qemu.pid',
+};
+
+describe('QEMU argv', () => {
+  it('builds the microvm command line', () => {
+    assert.deepEqual(qemuArgv(layout), [
+      '-name', 'hangar',
+      '-machine', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=off,pic=off',
+      '-accel', 'tcg',
+      '-cpu', 'max',
+      '-smp', '2',
+      '-m', '512M',
+      '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+      '-kernel', '/g/vmlinuz',
+      '-initrd', '/m/initrd.img',
+      '-append', 'console=ttyS0 quiet',
+      '-chardev', 'file,id=console,path=/m/console.log,append=on',
+      '-serial', 'chardev:console',
+      '-qmp', 'unix:/m/qmp.sock,server=on,wait=off',
+      '-pidfile', '/m/qemu.pid',
+      '-drive', 'id=disk0,file=/m/rootfs.qcow2,format=qcow2,if=none,cache=none,aio=threads',
+      '-device', 'virtio-blk-device,drive=disk0',
+      '-drive', 'id=disk1,file=/v/vol_abc,,1.ext4,format=raw,if=none,cache=none,aio=threads',
+      '-device', 'virtio-blk-device,drive=disk1',
+      '-netdev', 'tap,id=net0,ifname=hgr0abc,script=no,downscript=no',
+      '-device', 'virtio-net-device,netdev=net0,mac=02:fd:00:00:00:01',
+      '-device', 'virtio-serial-device',
+      '-chardev', 'socket,id=agent,path=/m/agent.sock,server=on,wait=off',
+      '-device', 'virtserialport,chardev=agent,name=hangar.0',
+      '-device', 'virtio-balloon-device',
+    ]);
+  });
+
+  it('uses the host CPU under KVM and leaves out the network without a TAP', () => {
+    const argv = qemuArgv({ ...layout, accel: 'kvm', tap: undefined, disks: [] });
+    assert.equal(argv[argv.indexOf('-cpu') + 1], 'host');
+    assert.equal(argv.includes('-netdev'), false);
+    assert.equal(argv.filter((a) => a === '-drive').length, 1);
+  });
+
+  it('chooses KVM only with vmx/svm and /dev/kvm', () => {
+    const vmx = 'processor\t: 0\nflags\t\t: fpu vme vmx sse\n';
+    const none = 'processor\t: 0\nflags\t\t: fpu vme sse hypervisor\n';
+    assert.equal(chooseAccelerator(vmx, true), 'kvm');
+    assert.equal(chooseAccelerator(vmx, false), 'tcg');
+    assert.equal(chooseAccelerator(none, true), 'tcg');
+    assert.equal(chooseAccelerator('flags : svm', true), 'kvm');
+  });
+
+  it('builds the kernel command line', () => {
+    assert.equal(kernelCommandLine(), 'console=ttyS0 quiet panic=-1 reboot=t tsc=reliable random.trust_cpu=on');
+    assert.equal(kernelCommandLine({ extra: ['loglevel=7'] }).endsWith(' loglevel=7'), true);
+  });
+});
