@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The README's test command: set up, then type check, lint and run every test.
+# The README's test command: set up (Node, npm packages, QEMU and the guest kernel),
+# then type check, lint and run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/setup-guest.sh
 source scripts/node-env.sh
 npm run --silent typecheck
 npm run --silent lint

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseAccelerator, kernelCommandLine, qemuArgv, type VmLayout } from '../../src/vmm/qemu/argv.ts';
+import { chooseAccelerator, kernelCommandLine, qemuArgv, tscKhzFromCpuinfo, type VmLayout } from '../../src/vmm/qemu/argv.ts';
 
 const layout: VmLayout = {
   accel: 'tcg',
@@ -22,7 +22,7 @@ describe('QEMU argv', () => {
   it('builds the microvm command line', () => {
     assert.deepEqual(qemuArgv(layout), [
       '-name', 'hangar',
-      '-machine', 'microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=off,pic=off',
+      '-machine', 'microvm,x-option-roms=off,isa-serial=on,rtc=on',
       '-accel', 'tcg',
       '-cpu', 'max',
       '-smp', '2',
@@ -64,8 +64,13 @@ describe('QEMU argv', () => {
     assert.equal(chooseAccelerator('flags : svm', true), 'kvm');
   });
 
-  it('builds the kernel command line', () => {
-    assert.equal(kernelCommandLine(), 'console=ttyS0 quiet panic=-1 reboot=t tsc=reliable random.trust_cpu=on');
-    assert.equal(kernelCommandLine({ extra: ['loglevel=7'] }).endsWith(' loglevel=7'), true);
+  it('builds the kernel command line, with the TSC rate for TCG guests', () => {
+    assert.equal(kernelCommandLine(), 'console=ttyS0 quiet panic=-1 reboot=t random.trust_cpu=on');
+    assert.equal(kernelCommandLine({ tscKhz: 2793436, extra: ['loglevel=7'] }), 'console=ttyS0 quiet panic=-1 reboot=t random.trust_cpu=on tsc_early_khz=2793436 loglevel=7');
+  });
+
+  it('reads the host TSC rate from /proc/cpuinfo', () => {
+    assert.equal(tscKhzFromCpuinfo('processor\t: 0\ncpu MHz\t\t: 2793.436\ncache size\t: 16384 KB\n'), 2793436);
+    assert.equal(tscKhzFromCpuinfo('processor\t: 0\n'), undefined);
   });
 });

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets up what real machines need on this host: QEMU, busybox-static and e2fsprogs
+# from Debian's archive, and Debian's cloud kernel (apt-get download + dpkg -x) in
+# .tools/guest/. Needs root for apt. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GUEST=.tools/guest
+NEED=()
+for pkg in qemu-system-x86 busybox-static e2fsprogs cpio; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || NEED+=("$pkg")
+done
+if [ ${#NEED[@]} -gt 0 ]; then
+  echo "setup-guest: installing ${NEED[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${NEED[@]}" >/dev/null
+fi
+
+if [ ! -f "$GUEST/vmlinuz" ]; then
+  # The metapackage names the current kernel package; fetch that one.
+  kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+  [ -n "$kernel_pkg" ] || { apt-get update -qq; kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ {print $2; exit}'); }
+  echo "setup-guest: fetching $kernel_pkg" >&2
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq "$kernel_pkg" 2>/dev/null)
+  rm -rf "$GUEST" && mkdir -p "$GUEST"
+  dpkg -x "$work"/*.deb "$work/root"
+  release=${kernel_pkg#linux-image-}
+  cp "$work/root/boot/vmlinuz-$release" "$GUEST/vmlinuz"
+  mkdir -p "$GUEST/modules"
+  cp -r "$work/root/lib/modules/$release/kernel" "$GUEST/modules/"
+  echo "$release" > "$GUEST/kernel-release"
+  rm -rf "$work"
+fi
+echo "setup-guest: done (kernel $(cat "$GUEST/kernel-release"), $(qemu-system-x86_64 --version | head -1))" >&2
