@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GUEST=.tools/guest
 NEED=()
-for pkg in qemu-system-x86 busybox-static e2fsprogs cpio; do
+for pkg in qemu-system-x86 busybox-static e2fsprogs cpio gcc libc6-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || NEED+=("$pkg")
 done
 if [ ${#NEED[@]} -gt 0 ]; then
@@ -30,5 +30,10 @@ if [ ! -f "$GUEST/vmlinuz" ]; then
   cp -r "$work/root/lib/modules/$release/kernel" "$GUEST/modules/"
   echo "$release" > "$GUEST/kernel-release"
   rm -rf "$work"
+fi
+# PID 1 of every machine: a small static program (src/guest/init/hangar-init.c).
+if [ ! -x "$GUEST/hangar-init" ] || [ src/guest/init/hangar-init.c -nt "$GUEST/hangar-init" ]; then
+  echo "setup-guest: building hangar-init" >&2
+  gcc -static -Os -Wall -Wextra -Werror -o "$GUEST/hangar-init" src/guest/init/hangar-init.c
 fi
 echo "setup-guest: done (kernel $(cat "$GUEST/kernel-release"), $(qemu-system-x86_64 --version | head -1))" >&2

@@ -24,6 +24,8 @@ export interface GuestAssets {
   kernel: string;
   modulesDir: string;
   busybox: string;
+  /** hangar-init, PID 1 of every machine. */
+  init: string;
 }
 
 export function guestAssets(root: string): GuestAssets {
@@ -31,6 +33,7 @@ export function guestAssets(root: string): GuestAssets {
     kernel: join(root, '.tools/guest/vmlinuz'),
     modulesDir: join(root, '.tools/guest/modules/kernel'),
     busybox: '/bin/busybox',
+    init: join(root, '.tools/guest/hangar-init'),
   };
   for (const [what, path] of Object.entries(assets)) {
     if (!existsSync(path)) throw new Error(`guest ${what} missing at ${path}: run scripts/setup-guest.sh`);
@@ -38,8 +41,11 @@ export function guestAssets(root: string): GuestAssets {
   return assets;
 }
 
-/** The base archive: directories, busybox (with /bin/sh), the modules under /lib/modules, and `init`. */
-export function baseInitramfs(assets: GuestAssets, init: { data: Buffer | string }): Buffer {
+/**
+ * The base archive shared by every machine: directories, busybox (with /bin/sh),
+ * the modules under /lib/modules, and /init (hangar-init unless `init` is given).
+ */
+export function baseInitramfs(assets: GuestAssets, init: { data: Buffer | string } = { data: readFileSync(assets.init) }): Buffer {
   const entries: CpioEntry[] = ['bin', 'sbin', 'dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'lib', 'lib/modules', 'newroot']
     .map((path) => ({ kind: 'dir' as const, path }));
   entries.push(
