@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Sets up what real machines need on this host: QEMU, busybox-static and e2fsprogs
-# from Debian's archive, and Debian's cloud kernel (apt-get download + dpkg -x) in
+# Sets up what real machines need on this host: QEMU, busybox-static, e2fsprogs and
+# (for tests) docker-registry from Debian's archive, and Debian's cloud kernel (apt-get download + dpkg -x) in
 # .tools/guest/. Needs root for apt. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GUEST=.tools/guest
 NEED=()
-for pkg in qemu-system-x86 busybox-static e2fsprogs cpio gcc libc6-dev; do
+for pkg in qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gcc libc6-dev docker-registry; do
   dpkg -s "$pkg" >/dev/null 2>&1 || NEED+=("$pkg")
 done
 if [ ${#NEED[@]} -gt 0 ]; then
