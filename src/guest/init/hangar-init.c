@@ -207,6 +207,14 @@ static void mount_volume(const char *device, const char *path) {
   }
 }
 
+static void write_sysctl(const char *ifname, const char *key, const char *value) {
+  char path[256];
+  snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/%s", ifname, key);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, value, strlen(value)) < 0) say("sysctl %s: %s", path, strerror(errno));
+  if (fd >= 0) close(fd);
+}
+
 static void configure_net(char *ifname, char *v6, char *gw6, char *v4, char *gw4) {
   char *up[] = {"/bin/busybox", "ip", "link", "set", "dev", ifname, "up", NULL};
   char *lo[] = {"/bin/busybox", "ip", "link", "set", "dev", "lo", "up", NULL};
@@ -217,9 +225,14 @@ static void configure_net(char *ifname, char *v6, char *gw6, char *v4, char *gw4
     say("no interface %s", ifname);
     return;
   }
+  /* Addresses are assigned, not discovered: no duplicate detection delay, and no
+     router solicitations or other chatter on the link. */
+  write_sysctl(ifname, "accept_dad", "0");
+  write_sysctl(ifname, "accept_ra", "0");
+  write_sysctl(ifname, "router_solicitations", "0");
   run(up);
   if (strcmp(v6, "-") != 0) {
-    char *add[] = {"/bin/busybox", "ip", "-6", "addr", "add", v6, "dev", ifname, "nodad", NULL};
+    char *add[] = {"/bin/busybox", "ip", "-6", "addr", "add", v6, "dev", ifname, NULL};
     run(add);
   }
   if (strcmp(gw6, "-") != 0) {
@@ -231,7 +244,7 @@ static void configure_net(char *ifname, char *v6, char *gw6, char *v4, char *gw4
     run(add);
   }
   if (strcmp(gw4, "-") != 0) {
-    char *route[] = {"/bin/busybox", "ip", "route", "add", "default", "via", gw4, NULL};
+    char *route[] = {"/bin/busybox", "ip", "route", "add", "default", "via", gw4, "dev", ifname, "onlink", NULL};
     run(route);
   }
 }

@@ -1,0 +1,76 @@
+/**
+ * Host networking as data: the `ip` commands that build hangar's network namespace
+ * and each machine's link, as pure functions pinned by golden tests.
+ *
+ *   host (root ns)                  namespace `hangar`
+ *   veth hgr-<ns> ── fdaa:ffff::/64 ── veth hgrv0 ─┬─ tap hgr<id> ── machine A (fdaa:0:1:…/128)
+ *   route fdaa::/16 via fdaa:ffff::2               └─ tap hgr<id> ── machine B
+ *
+ * Each TAP is its own routed point-to-point link (gateway fe80::1 on every TAP), so
+ * there is no shared segment between machines; the namespace forwards only what the
+ * firewall rules allow (host ↔ machines, and machines of the same app).
+ */
+
+export interface NamespacePlan {
+  /** Network namespace name. */
+  ns: string;
+  /** Host-side veth name (≤ 15 characters). */
+  hostVeth: string;
+  /** Prefixes routed from the host into the namespace. */
+  hostRoutes: string[];
+}
+
+export const TRANSIT_HOST = 'fdaa:ffff::1';
+export const TRANSIT_NS = 'fdaa:ffff::2';
+export const NS_VETH = 'hgrv0';
+export const GUEST_GATEWAY6 = 'fe80::1';
+
+type Command = string[];
+
+export function namespaceSetup(plan: NamespacePlan): Command[] {
+  const inNs = (...args: string[]) => ['ip', '-n', plan.ns, ...args];
+  return [
+    ['ip', 'netns', 'add', plan.ns],
+    inNs('link', 'set', 'lo', 'up'),
+    ['ip', 'link', 'add', plan.hostVeth, 'type', 'veth', 'peer', 'name', NS_VETH, 'netns', plan.ns],
+    ['ip', '-6', 'addr', 'add', `${TRANSIT_HOST}/64`, 'dev', plan.hostVeth, 'nodad'],
+    ['ip', 'link', 'set', plan.hostVeth, 'up'],
+    inNs('-6', 'addr', 'add', `${TRANSIT_NS}/64`, 'dev', NS_VETH, 'nodad'),
+    inNs('link', 'set', NS_VETH, 'up'),
+    ['ip', 'netns', 'exec', plan.ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1'],
+    ...plan.hostRoutes.map((prefix) => ['ip', '-6', 'route', 'replace', prefix, 'via', TRANSIT_NS, 'dev', plan.hostVeth]),
+  ];
+}
+
+export function namespaceTeardown(plan: NamespacePlan): Command[] {
+  return [
+    ...plan.hostRoutes.map((prefix) => ['ip', '-6', 'route', 'del', prefix, 'via', TRANSIT_NS, 'dev', plan.hostVeth]),
+    ['ip', 'link', 'del', plan.hostVeth],
+    ['ip', 'netns', 'del', plan.ns],
+  ];
+}
+
+/** Linux interface names hold 15 characters: `hgr` + the first 12 of the machine id. */
+export function tapName(machineId: string): string {
+  return `hgr${machineId.slice(0, 12)}`;
+}
+
+/** A locally administered MAC derived from the machine id. */
+export function guestMac(machineId: string): string {
+  const hex = machineId.padEnd(10, '0').slice(0, 10);
+  return ['02', ...hex.match(/../g)!].join(':');
+}
+
+export function machineLinkSetup(ns: string, tap: string, privateIp: string): Command[] {
+  const inNs = (...args: string[]) => ['ip', '-n', ns, ...args];
+  return [
+    inNs('tuntap', 'add', 'dev', tap, 'mode', 'tap'),
+    inNs('-6', 'addr', 'add', `${GUEST_GATEWAY6}/64`, 'dev', tap, 'nodad'),
+    inNs('link', 'set', tap, 'up'),
+    inNs('-6', 'route', 'replace', `${privateIp}/128`, 'dev', tap),
+  ];
+}
+
+export function machineLinkTeardown(ns: string, tap: string): Command[] {
+  return [['ip', '-n', ns, 'link', 'del', tap]];
+}

@@ -1,0 +1,105 @@
+/**
+ * A machine on hangar's network: a namespace with a veth to the host and a routed
+ * TAP for the machine; the guest (hangar-init + busybox httpd) takes its private
+ * IPv6 address, and the host reaches `http://[private_ip]:8080/`. Only loopback and
+ * this test's own namespace see any traffic.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { privateIp } from '../../src/domain/address.ts';
+import { machineInitramfs } from '../../src/guest/init-config.ts';
+import { baseInitramfs, guestAssets } from '../../src/guest/initramfs.ts';
+import { GUEST_GATEWAY6, guestMac, machineLinkSetup, namespaceSetup, namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import { AgentChannel } from '../../src/vmm/qemu/agent-channel.ts';
+import { chooseAccelerator, kernelCommandLine, qemuArgv, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
+import { ROOT } from '../helpers/server-process.ts';
+
+const runAll = (commands: string[][], tolerant = false) => {
+  for (const [bin, ...args] of commands) {
+    try {
+      execFileSync(bin as string, args, { stdio: 'pipe' });
+    } catch (error) {
+      if (!tolerant) throw new Error(`${[bin, ...args].join(' ')}: ${(error as { stderr?: Buffer }).stderr?.toString() ?? error}`);
+    }
+  }
+};
+
+describe('machine network', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-net-'));
+  const suffix = Math.random().toString(16).slice(2, 6);
+  const machineId = `abcd${suffix}00112233`.slice(0, 14);
+  const ip = privateIp(0x7e57, 1);
+  const plan = { ns: `hangar-test-${suffix}`, hostVeth: `hgt-${suffix}`, hostRoutes: [`${ip}/128`] };
+  after(() => {
+    runAll(namespaceTeardown(plan), true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('routes from the host to a server in the machine on its private address', async () => {
+    const rootDir = join(dir, 'root');
+    for (const sub of ['bin', 'etc', 'www']) mkdirSync(join(rootDir, sub), { recursive: true });
+    copyFileSync('/bin/busybox', join(rootDir, 'bin/busybox'));
+    symlinkSync('busybox', join(rootDir, 'bin/sh'));
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', rootDir, join(dir, 'rootfs.img'), '32M']);
+
+    runAll(namespaceSetup(plan));
+    const tap = tapName(machineId);
+    runAll(machineLinkSetup(plan.ns, tap, ip));
+
+    const assets = guestAssets(ROOT);
+    writeFileSync(join(dir, 'initrd.img'), Buffer.concat([baseInitramfs(assets), machineInitramfs({
+      hostname: machineId, rootDevice: '/dev/vda', mounts: [],
+      net: { ifname: 'eth0', ipv6: `${ip}/128`, gateway6: GUEST_GATEWAY6 },
+      env: { PATH: '/bin' },
+      argv: ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/www'],
+      files: [{ path: '/www/index.html', mode: 0o644, content: Buffer.from(`hello from ${machineId}\n`) }],
+      stop: { signal: 15, timeoutMs: 2000 },
+    })]));
+    const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+    const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
+    const layout = {
+      accel, cpus: 1, memoryMb: 256,
+      kernelPath: assets.kernel, initrdPath: join(dir, 'initrd.img'),
+      kernelArgs: kernelCommandLine({ tscKhz: accel === 'tcg' ? tscKhzFromCpuinfo(cpuinfo) : undefined }),
+      rootDisk: { path: join(dir, 'rootfs.img'), format: 'raw' as const }, disks: [],
+      tap: { ifname: tap, mac: guestMac(machineId) },
+      qmpSocket: join(dir, 'qmp.sock'), agentSocket: join(dir, 'agent.sock'),
+      consoleLog: join(dir, 'console.log'), pidFile: join(dir, 'qemu.pid'),
+    };
+    // QEMU runs inside the namespace, where the machine's TAP lives.
+    const qemu = spawn('ip', ['netns', 'exec', plan.ns, 'qemu-system-x86_64', ...qemuArgv(layout)], { stdio: 'ignore' });
+    try {
+      for (let i = 0; !existsSync(layout.agentSocket) && i < 200; i++) await sleep(25);
+      const agent = await AgentChannel.connect(layout.agentSocket);
+      await new Promise((resolve) => agent.once('started', resolve));
+      let body = '';
+      for (let attempt = 0; attempt < 20 && !body; attempt++) {
+        try {
+          const response = await fetch(`http://[${ip}]:8080/`, { signal: AbortSignal.timeout(1000) });
+          body = await response.text();
+        } catch {
+          await sleep(200);
+        }
+      }
+      if (!body) {
+        const guest = await agent.exec(['/bin/busybox', 'sh', '-c', 'ip -6 addr; ip -6 route; ip link; netstat -ltn'], { timeoutMs: 5000 });
+        const ns = execFileSync('ip', ['-n', plan.ns, '-6', 'route']).toString() + execFileSync('ip', ['-n', plan.ns, '-6', 'neigh']).toString();
+        const host = execFileSync('ip', ['-6', 'route', 'get', ip]).toString();
+        const console = existsSync(layout.consoleLog) ? readFileSync(layout.consoleLog, 'utf8') : '';
+        assert.fail(`no answer from the machine\nguest:\n${guest.stdout}${guest.stderr}\nnamespace:\n${ns}\nhost:\n${host}\nconsole:\n${console}`);
+      }
+      assert.equal(body, `hello from ${machineId}\n`);
+      const addresses = await agent.exec(['/bin/busybox', 'ip', '-6', 'addr', 'show', 'dev', 'eth0'], { timeoutMs: 5000 });
+      assert.match(addresses.stdout, /inet6 fdaa:0:7e57:a7b:0:1:0:2\/128 scope global/);
+      agent.close();
+    } finally {
+      qemu.kill('SIGKILL');
+      runAll([['pkill', '-KILL', '-f', layout.qmpSocket]], true);
+    }
+  });
+});

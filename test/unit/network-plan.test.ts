@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { guestMac, machineLinkSetup, machineLinkTeardown, namespaceSetup, namespaceTeardown, tapName } from '../../src/network/plan.ts';
+
+const plan = { ns: 'hangar', hostVeth: 'hgr-hangar', hostRoutes: ['fdaa::/16'] };
+
+describe('network plan', () => {
+  it('builds the namespace, its veth link and the host route', () => {
+    assert.deepEqual(namespaceSetup(plan), [
+      ['ip', 'netns', 'add', 'hangar'],
+      ['ip', '-n', 'hangar', 'link', 'set', 'lo', 'up'],
+      ['ip', 'link', 'add', 'hgr-hangar', 'type', 'veth', 'peer', 'name', 'hgrv0', 'netns', 'hangar'],
+      ['ip', '-6', 'addr', 'add', 'fdaa:ffff::1/64', 'dev', 'hgr-hangar', 'nodad'],
+      ['ip', 'link', 'set', 'hgr-hangar', 'up'],
+      ['ip', '-n', 'hangar', '-6', 'addr', 'add', 'fdaa:ffff::2/64', 'dev', 'hgrv0', 'nodad'],
+      ['ip', '-n', 'hangar', 'link', 'set', 'hgrv0', 'up'],
+      ['ip', 'netns', 'exec', 'hangar', 'sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1'],
+      ['ip', '-6', 'route', 'replace', 'fdaa::/16', 'via', 'fdaa:ffff::2', 'dev', 'hgr-hangar'],
+    ]);
+    assert.deepEqual(namespaceTeardown(plan), [
+      ['ip', '-6', 'route', 'del', 'fdaa::/16', 'via', 'fdaa:ffff::2', 'dev', 'hgr-hangar'],
+      ['ip', 'link', 'del', 'hgr-hangar'],
+      ['ip', 'netns', 'del', 'hangar'],
+    ]);
+  });
+
+  it('gives each machine a routed TAP', () => {
+    assert.equal(tapName('73d8d46dbee589'), 'hgr73d8d46dbee5');
+    assert.equal(tapName('73d8d46dbee589').length <= 15, true);
+    assert.equal(guestMac('73d8d46dbee589'), '02:73:d8:d4:6d:be');
+    assert.deepEqual(machineLinkSetup('hangar', 'hgrabc', 'fdaa:0:1:a7b:0:1:0:2'), [
+      ['ip', '-n', 'hangar', 'tuntap', 'add', 'dev', 'hgrabc', 'mode', 'tap'],
+      ['ip', '-n', 'hangar', '-6', 'addr', 'add', 'fe80::1/64', 'dev', 'hgrabc', 'nodad'],
+      ['ip', '-n', 'hangar', 'link', 'set', 'hgrabc', 'up'],
+      ['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:a7b:0:1:0:2/128', 'dev', 'hgrabc'],
+    ]);
+    assert.deepEqual(machineLinkTeardown('hangar', 'hgrabc'), [['ip', '-n', 'hangar', 'link', 'del', 'hgrabc']]);
+  });
+});
