@@ -55,7 +55,7 @@ export async function startRegistry(): Promise<Registry> {
   };
 }
 
-export type LayerFiles = Record<string, string | { mode: number; content: string } | { symlink: string }>;
+export type LayerFiles = Record<string, string | { mode: number; content: string | Buffer } | { symlink: string }>;
 
 export interface LayerSpec {
   files: LayerFiles;
