@@ -3,7 +3,9 @@
  * builds a hangar (store, host agent on a driver, control plane, API) without
  * listening; `startServer` adds the token, the data-dir lock and the sockets.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { HostAgent } from './agent/host-agent.ts';
 import { buildApp } from './api/app.ts';
@@ -21,6 +23,11 @@ import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
 import { systemIds } from './system/ids.ts';
 import type { VmmDriver } from './vmm/driver.ts';
 import { FakeDriver } from './vmm/fake/fake-driver.ts';
+import { guestAssets } from './guest/initramfs.ts';
+import { ImageStore } from './image/image-store.ts';
+import { ensureNamespace } from './network/host-network.ts';
+import { chooseAccelerator, tscKhzFromCpuinfo } from './vmm/qemu/argv.ts';
+import { QemuDriver } from './vmm/qemu/qemu-driver.ts';
 
 export const HANGAR_VERSION = '0.1.0';
 
@@ -84,15 +91,38 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   };
 }
 
-export type DriverName = 'fake';
+export type DriverName = 'fake' | 'qemu';
 
 /** `realistic` makes the fake driver take time like a small VM would, so transient states show; `instant` takes none. */
 export type FakeTiming = 'realistic' | 'instant';
 
-export function createDriver(name: DriverName, timing: FakeTiming = 'realistic'): VmmDriver {
+export interface DriverOptions {
+  dataDir: string;
+  fakeTiming?: FakeTiming;
+  /** The machines' network namespace (qemu driver). */
+  netns?: string;
+}
+
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export async function createDriver(name: DriverName, options: DriverOptions): Promise<VmmDriver> {
   switch (name) {
     case 'fake':
-      return new FakeDriver(timing === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
+      return new FakeDriver(options.fakeTiming === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
+    case 'qemu': {
+      const netns = options.netns ?? 'hangar';
+      await ensureNamespace({ ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] });
+      const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+      const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
+      return new QemuDriver({
+        machinesDir: join(options.dataDir, 'machines'),
+        images: new ImageStore(join(options.dataDir, 'images')),
+        assets: guestAssets(PROJECT_ROOT),
+        accel,
+        tscKhz: tscKhzFromCpuinfo(cpuinfo),
+        netns,
+      });
+    }
   }
 }
 
@@ -101,6 +131,7 @@ export interface ServeOptions {
   apiListen: string;
   driver: DriverName;
   fakeTiming?: FakeTiming;
+  netns?: string;
   logLevel: string;
   settings?: Partial<ControlSettings>;
 }
@@ -121,7 +152,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     const hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
-      driver: createDriver(options.driver, options.fakeTiming),
+      driver: await createDriver(options.driver, { dataDir: options.dataDir, fakeTiming: options.fakeTiming, netns: options.netns }),
       token: token.value,
       logger,
       settings: options.settings,

@@ -14,15 +14,16 @@ export const serve: CommandSpec = {
   options: [
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
-    { flags: '--driver <name>', description: 'VMM driver: fake (no VMs; for trying the API and tests)', default: 'fake' },
+    { flags: '--driver <name>', description: 'VMM driver: fake (no VMs) or qemu (microVMs; needs root and scripts/setup-guest.sh)', default: 'fake' },
+    { flags: '--netns <name>', description: 'qemu driver: the machines\' network namespace', default: 'hangar' },
     { flags: '--fake-timing <timing>', description: 'fake driver only: realistic (boots take time) or instant', default: 'realistic' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
     { flags: '--log-level <level>', description: 'trace, debug, info, warn, error', default: 'info' },
   ],
   async handler({ io }, _args, options) {
-    if (options.driver !== 'fake') {
-      io.err(`unknown driver "${options.driver}"; available: fake`);
+    if (options.driver !== 'fake' && options.driver !== 'qemu') {
+      io.err(`unknown driver "${options.driver}"; available: fake, qemu`);
       return 2;
     }
     if (!['realistic', 'instant'].includes(options.fakeTiming)) {
@@ -35,6 +36,7 @@ export const serve: CommandSpec = {
       apiListen: options.apiListen,
       driver: options.driver as DriverName,
       fakeTiming: options.fakeTiming as FakeTiming,
+      netns: options.netns,
       logLevel: options.logLevel,
       settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
     });

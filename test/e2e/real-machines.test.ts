@@ -1,0 +1,114 @@
+/**
+ * Real machines through the API (`hangar serve --driver qemu`): an image pushed to
+ * a loopback registry, a machine created from it answering HTTP on its private
+ * address, exec, stop with an exit event, a blank rootfs after start, a crash
+ * handled by the restart policy, a SIGKILL of hangar survived without rebooting
+ * the VM, and destroy leaving nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
+import { request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+
+const APPLETS = ['sh', 'ls', 'touch', 'env', 'httpd', 'cat'];
+
+describe('real machines through the API', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-real-'));
+  const suffix = Math.random().toString(16).slice(2, 6);
+  const netns = `hgr-e2e-${suffix}`;
+  let registry: Registry;
+  let server: ServerProcess | undefined;
+  let image: string;
+
+  before(async () => {
+    registry = await startRegistry();
+    const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = {
+      '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') },
+    };
+    for (const applet of APPLETS) files[`/bin/${applet}`] = { symlink: 'busybox' };
+    await pushImage(registry.host, 'e2e/web', '1', [{ compression: 'gzip', files }], {
+      config: { Cmd: ['/bin/sh', '-c', 'echo "hello from $FLY_MACHINE_ID" > /index.html && exec httpd -f -p 8080 -h /'], Env: ['PATH=/bin'] },
+    });
+    image = `${registry.host}/e2e/web:1`;
+  });
+
+  after(async () => {
+    await server?.stop().catch(() => undefined);
+    for (const [bin, ...args] of namespaceTeardown({ ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] })) {
+      try { execFileSync(bin as string, args, { stdio: 'ignore' }); } catch { /* already gone */ }
+    }
+    await registry.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs, stops, restarts, survives a hangar crash and is destroyed', async () => {
+    const data = join(dir, 'data');
+    const start = () => startServerProcess(data, 'real-token', ['--driver', 'qemu', '--netns', netns]);
+    server = await start();
+    const api = (method: string, path: string, body?: unknown) => request(server as ServerProcess, method, path, body);
+    const wait = async (id: string, state: string) => {
+      const reply = await api('GET', `/v1/apps/web/machines/${id}/wait?state=${state}&timeout=60`);
+      assert.equal(reply.status, 200, `wait ${state}: ${JSON.stringify(reply.body)}`);
+    };
+    const page = async (ip: string) => {
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const body = await fetch(`http://[${ip}]:8080/index.html`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '');
+        if (body) return body;
+        await sleep(100);
+      }
+      return '';
+    };
+    const exec = async (id: string, command: string[]) => (await api('POST', `/v1/apps/web/machines/${id}/exec`, { command })).body;
+
+    assert.equal((await api('POST', '/v1/apps', { name: 'web' })).status, 201);
+    const created = await api('POST', '/v1/apps/web/machines', { config: { image, restart: { policy: 'on-failure', max_retries: 3 } } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const machine = created.body;
+    assert.match(machine.image_ref.digest, /^sha256:/);
+    await wait(machine.id, 'started');
+    assert.equal(await page(machine.private_ip), `hello from ${machine.id}\n`);
+    assert.equal((await exec(machine.id, ['touch', '/scratch'])).exit_code, 0);
+
+    assert.equal((await api('POST', `/v1/apps/web/machines/${machine.id}/stop`, { signal: 'SIGTERM' })).status, 200);
+    await wait(machine.id, 'stopped');
+    const events = (await api('GET', `/v1/apps/web/machines/${machine.id}/events`)).body;
+    assert.equal(events[0].type, 'exit');
+    assert.equal(events[0].request.exit_event.requested_stop, true);
+
+    await api('POST', `/v1/apps/web/machines/${machine.id}/start`);
+    await wait(machine.id, 'started');
+    assert.notEqual((await exec(machine.id, ['ls', '/scratch'])).exit_code, 0, 'the rootfs is blank again');
+
+    await api('POST', `/v1/apps/web/machines/${machine.id}/signal`, { signal: 'SIGKILL' });
+    for (let i = 0; i < 200; i++) {
+      const latest = (await api('GET', `/v1/apps/web/machines/${machine.id}/events?limit=5`)).body;
+      if (latest.some((e: { type: string; request: { restart_count?: number } }) => e.type === 'exit' && e.request.restart_count === 1)) break;
+      await sleep(100);
+    }
+    await wait(machine.id, 'started');
+    const crash = (await api('GET', `/v1/apps/web/machines/${machine.id}/events?limit=10`)).body.find((e: { type: string }) => e.type === 'exit');
+    assert.deepEqual([crash.request.exit_event.exit_code, crash.request.exit_event.restarting, crash.request.restart_count], [137, true, 1]);
+    assert.equal(await page(machine.private_ip), `hello from ${machine.id}\n`);
+
+    const pidFile = join(data, 'machines', machine.id, 'qemu.pid');
+    const qemuPid = Number(readFileSync(pidFile, 'utf8'));
+    await server.kill();
+    assert.ok(existsSync(`/proc/${qemuPid}`), 'the VM keeps running while hangar is down');
+    server = await start();
+    assert.equal((await api('GET', `/v1/apps/web/machines/${machine.id}`)).body.state, 'started');
+    assert.equal(Number(readFileSync(pidFile, 'utf8')), qemuPid, 'same QEMU process: no reboot');
+    assert.equal((await exec(machine.id, ['cat', '/index.html'])).stdout, `hello from ${machine.id}\n`);
+
+    assert.equal((await api('DELETE', `/v1/apps/web/machines/${machine.id}?force=true`)).status, 200);
+    await wait(machine.id, 'destroyed');
+    assert.equal(existsSync(join(data, 'machines', machine.id)), false);
+    assert.ok(!existsSync(`/proc/${qemuPid}`) || !readFileSync(`/proc/${qemuPid}/cmdline`, 'utf8').includes('qemu'));
+    assert.throws(() => execFileSync('ip', ['-n', netns, 'link', 'show', tapName(machine.id)], { stdio: 'pipe' }));
+  });
+});
