@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { Observation } from '../domain/lifecycle/observations.ts';
 import type {
-  ExecRequest, ExecResult, HostRuntime, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, RecoveredVm,
+  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 import type { VmmDriver } from '../vmm/driver.ts';
@@ -62,6 +62,10 @@ export class HostAgent implements HostRuntime {
 
   reclaimMemory(machineId: string, amountMb: number): Promise<number> {
     return this.driver.reclaimMemory(machineId, amountMb);
+  }
+
+  logs(machineId: string, options: LogOptions): AsyncIterable<string> {
+    return this.driver.logs(machineId, options);
   }
 
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {

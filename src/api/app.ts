@@ -12,6 +12,7 @@ import { tokenChecker } from './auth.ts';
 import { errorBody, handleError } from './errors.ts';
 import { appRoutes } from './routes/apps.ts';
 import { leaseRoutes } from './routes/leases.ts';
+import { logRoutes } from './routes/logs.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
@@ -45,7 +46,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
 
   const checkToken = tokenChecker(options.token);
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    if (!request.url.startsWith('/v1/') && !request.url.startsWith('/hangar/')) return;
     try {
       checkToken(request.headers.authorization);
     } catch (error) {
@@ -73,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   leaseRoutes(app, options.control);
   metadataRoutes(app, options.control);
   orgRoutes(app, options.control);
+  logRoutes(app, options.control);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));

@@ -129,3 +129,8 @@ export const OrgMachinesQuery = Type.Object({
   cursor: Type.Optional(Type.String()),
   limit: Type.Optional(Type.Integer({ minimum: 1 })),
 });
+
+export const LogsQuery = Type.Object({
+  tail: Type.Optional(Type.String()),
+  follow: Type.Optional(Type.Boolean()),
+});

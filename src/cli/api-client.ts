@@ -54,6 +54,26 @@ export class ApiClient {
     return parsed as T;
   }
 
+  /** Streams a text answer line by line. */
+  async *lines(path: string): AsyncIterable<string> {
+    const response = await fetch(new URL(path, this.options.baseUrl), {
+      headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+    }).catch((error: Error) => {
+      throw new ApiError(0, `cannot reach hangar at ${this.options.baseUrl} (${error.message})`);
+    });
+    if (!response.ok || !response.body) {
+      const payload = safeJson(await response.text()) as { error?: string };
+      throw new ApiError(response.status, payload.error ?? `${response.status} ${response.statusText}`);
+    }
+    let partial = '';
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      yield* parts;
+    }
+    if (partial) yield partial;
+  }
+
   get<T = unknown>(path: string): Promise<T> {
     return this.request<T>('GET', path);
   }

@@ -12,6 +12,7 @@ import { machineDestroy } from './commands/machine/destroy.ts';
 import { machineExec } from './commands/machine/exec.ts';
 import { machineLeasesClear, machineLeasesView } from './commands/machine/leases.ts';
 import { machineList } from './commands/machine/list.ts';
+import { machineLogs } from './commands/machine/logs.ts';
 import { machineMetadata } from './commands/machine/metadata.ts';
 import { machineCreate, machineRun } from './commands/machine/run.ts';
 import { machineStatus } from './commands/machine/status.ts';
@@ -24,7 +25,7 @@ export const COMMANDS: CommandSpec[] = [
   serve,
   appsCreate, appsList, appsDestroy,
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone,
-  machineDestroy, machineWait, machineExec, machineLeasesView, machineLeasesClear, ...machineMetadata,
+  machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
 ];
 
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };

@@ -71,6 +71,12 @@ export interface MemoryInfo {
   available_mb: number;
 }
 
+export interface LogOptions {
+  tail: number;
+  follow: boolean;
+  signal: AbortSignal;
+}
+
 /** What a host finds of a machine's VM after hangar restarts. */
 export type RecoveredVm = 'running' | 'suspended' | 'absent';
 
@@ -86,6 +92,8 @@ export interface HostRuntime {
   setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo>;
   /** Asks the guest to give back up to `amountMb`; returns how much it gave. */
   reclaimMemory(machineId: string, amountMb: number): Promise<number>;
+  /** The machine's console output: the last `tail` lines, then (with `follow`) new lines until `signal` aborts. */
+  logs(machineId: string, options: LogOptions): AsyncIterable<string>;
   /** Finds the VMs of these machines after a restart, reattaching to those still running. */
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
   /** Resolves when every queued effect has run. */

@@ -5,11 +5,11 @@
  */
 import type { ImageRef } from '../domain/image-ref.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm,
+  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
-export type { ExecRequest, ExecResult, ExitInfo, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm };
+export type { ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm };
 
 export interface VmmDriver {
   readonly name: string;
@@ -30,6 +30,8 @@ export interface VmmDriver {
   memory(machineId: string): Promise<MemoryInfo>;
   setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo>;
   reclaimMemory(machineId: string, amountMb: number): Promise<number>;
+  /** Console output: the last `tail` lines, then new ones while `follow`, until `signal` aborts. */
+  logs(machineId: string, options: LogOptions): AsyncIterable<string>;
   /** Registers the listener for exits nobody asked for (the main process ended by itself). */
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void;
   /** Reattaches to the VMs of these machines after a restart of hangar. */

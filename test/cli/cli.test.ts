@@ -90,6 +90,8 @@ describe('hangar CLI', () => {
     assert.equal((await cli('machine', 'leases', 'clear', '-a', 'cli-app', id)).code, 0);
     assert.equal((await cli('machine', 'cordon', '-a', 'cli-app', id)).code, 0);
     assert.equal((await cli('machine', 'kill', '-a', 'cli-app', id)).code, 0);
+    const logs = await cli('machine', 'logs', '-a', 'cli-app', id, '-n', '5');
+    assert.match(logs.out, /^fake: booted registry.test\/web:1 \(version \w+, boot 1\)$/m);
   });
 
   it('reports API errors with the message and exits 1; usage errors exit non-zero', async () => {

@@ -33,7 +33,7 @@ describe('real machines through the API', () => {
     };
     for (const applet of APPLETS) files[`/bin/${applet}`] = { symlink: 'busybox' };
     await pushImage(registry.host, 'e2e/web', '1', [{ compression: 'gzip', files }], {
-      config: { Cmd: ['/bin/sh', '-c', 'echo "hello from $FLY_MACHINE_ID" > /index.html && exec httpd -f -p 8080 -h /'], Env: ['PATH=/bin'] },
+      config: { Cmd: ['/bin/sh', '-c', 'echo "hello from $FLY_MACHINE_ID" > /index.html && echo "serving on 8080" && exec httpd -f -p 8080 -h /'], Env: ['PATH=/bin'] },
     });
     image = `${registry.host}/e2e/web:1`;
   });
@@ -74,6 +74,8 @@ describe('real machines through the API', () => {
     await wait(machine.id, 'started');
     assert.equal(await page(machine.private_ip), `hello from ${machine.id}\n`);
     assert.equal((await exec(machine.id, ['touch', '/scratch'])).exit_code, 0);
+    const logs = await fetch(`${(server as ServerProcess).url}/hangar/v1/apps/web/machines/${machine.id}/logs?tail=20`, { headers: { authorization: 'Bearer real-token' } });
+    assert.match(await logs.text(), /^serving on 8080\r?$/m, 'the app\'s stdout reaches the machine\'s logs');
 
     assert.equal((await api('POST', `/v1/apps/web/machines/${machine.id}/stop`, { signal: 'SIGTERM' })).status, 200);
     await wait(machine.id, 'stopped');

@@ -6,9 +6,10 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ImageRef } from '../../domain/image-ref.ts';
+import { lastLines } from '../log-file.ts';
 import type { SignalName } from '../../domain/signals.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 
 export interface FakeDelays {
@@ -43,6 +44,7 @@ export class FakeDriver implements VmmDriver {
   private readonly failures = new Map<FakeOperation, string[]>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private nextPid = 100;
+  private readonly consoles = new Map<string, string[]>();
   /** The latest calls (up to MAX_CALLS), in order, for tests to assert on. */
   readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
 
@@ -96,6 +98,9 @@ export class FakeDriver implements VmmDriver {
     }
     await this.step('launch', spec.machineId, this.delays.bootMs, spec.version);
     const vm: FakeVm = { spec, state: 'running', pid: this.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1, limitMb: spec.config.guest.memory_mb };
+    const console = this.consoles.get(spec.machineId) ?? [];
+    console.push(`fake: booted ${spec.config.image} (version ${spec.version}, boot ${vm.bootCount})`);
+    this.consoles.set(spec.machineId, console);
     this.vms.set(spec.machineId, vm);
     return { resumed: false, pid: vm.pid };
   }
@@ -175,6 +180,19 @@ export class FakeDriver implements VmmDriver {
     const actual = Math.min(amountMb, vm.limitMb - FAKE_USED_MB);
     vm.limitMb -= actual;
     return actual;
+  }
+
+  /** The fake's console: one line per boot, kept in memory. */
+  async *logs(machineId: string, options: LogOptions): AsyncIterable<string> {
+    const lines = this.consoles.get(machineId) ?? [];
+    for (const line of lastLines(lines, options.tail)) yield line;
+    let seen = lines.length;
+    while (options.follow && !options.signal.aborted) {
+      await sleep(50);
+      const now = this.consoles.get(machineId) ?? [];
+      for (const line of now.slice(seen)) yield line;
+      seen = now.length;
+    }
   }
 
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void {

@@ -17,8 +17,9 @@ import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
 import { GUEST_GATEWAY6, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
 } from '../driver.ts';
+import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
 import { type Accelerator, kernelCommandLine, qemuArgv } from './argv.ts';
 import { machineFiles, type MachineFiles, overlayArgv } from './machine-files.ts';
@@ -268,6 +269,10 @@ export class QemuDriver implements VmmDriver {
     const before = await this.memory(machineId);
     const after = await this.setMemoryLimit(machineId, Math.max(128, before.limit_mb - amountMb));
     return before.limit_mb - after.limit_mb;
+  }
+
+  logs(machineId: string, options: LogOptions): AsyncIterable<string> {
+    return followFile(this.files(machineId).consoleLog, options);
   }
 
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void {
