@@ -14,7 +14,8 @@ import { after, describe, it } from 'node:test';
 import { machineInitramfs } from '../../src/guest/init-config.ts';
 import { baseInitramfs, guestAssets } from '../../src/guest/initramfs.ts';
 import { AgentChannel, type GuestExit } from '../../src/vmm/qemu/agent-channel.ts';
-import { chooseAccelerator, kernelCommandLine, qemuArgv, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
+import { qemuArgv } from '../../src/vmm/qemu/argv.ts';
+import { testVmLayout } from '../helpers/vm.ts';
 import { ROOT } from '../helpers/server-process.ts';
 
 const SCRIPT = 'echo "$GREETING from $(hostname)" > /data/greeting; trap "echo bye > /data/bye; exit 3" TERM; while true; do sleep 0.2; done';
@@ -48,17 +49,10 @@ describe('hangar-init in a microVM', () => {
     })]);
     writeFileSync(join(dir, 'initrd.img'), initrd);
 
-    const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-    const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
-    const layout = {
-      accel, cpus: 1, memoryMb: 256,
-      kernelPath: assets.kernel, initrdPath: join(dir, 'initrd.img'),
-      kernelArgs: kernelCommandLine({ tscKhz: accel === 'tcg' ? tscKhzFromCpuinfo(cpuinfo) : undefined }),
-      rootDisk: { path: join(dir, 'rootfs.img'), format: 'raw' as const },
-      disks: [{ path: join(dir, 'volume.img'), format: 'raw' as const }],
-      qmpSocket: join(dir, 'qmp.sock'), agentSocket: join(dir, 'agent.sock'),
-      consoleLog: join(dir, 'console.log'), pidFile: join(dir, 'qemu.pid'),
-    };
+    const layout = testVmLayout(dir, assets, {
+      rootDisk: { path: join(dir, 'rootfs.img'), format: 'raw' },
+      disks: [{ path: join(dir, 'volume.img'), format: 'raw' }],
+    });
     const qemu = spawn('qemu-system-x86_64', qemuArgv(layout), { stdio: 'ignore' });
     const qemuExited = new Promise<number | null>((resolve) => qemu.once('exit', (code) => resolve(code)));
     const console = () => (existsSync(layout.consoleLog) ? readFileSync(layout.consoleLog, 'utf8') : '');

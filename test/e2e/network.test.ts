@@ -16,7 +16,8 @@ import { machineInitramfs } from '../../src/guest/init-config.ts';
 import { baseInitramfs, guestAssets } from '../../src/guest/initramfs.ts';
 import { GUEST_GATEWAY6, guestMac, machineLinkSetup, namespaceSetup, namespaceTeardown, tapName } from '../../src/network/plan.ts';
 import { AgentChannel } from '../../src/vmm/qemu/agent-channel.ts';
-import { chooseAccelerator, kernelCommandLine, qemuArgv, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
+import { qemuArgv } from '../../src/vmm/qemu/argv.ts';
+import { testVmLayout } from '../helpers/vm.ts';
 import { ROOT } from '../helpers/server-process.ts';
 
 const runAll = (commands: string[][], tolerant = false) => {
@@ -60,17 +61,10 @@ describe('machine network', () => {
       files: [{ path: '/www/index.html', mode: 0o644, content: Buffer.from(`hello from ${machineId}\n`) }],
       stop: { signal: 15, timeoutMs: 2000 },
     })]));
-    const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-    const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
-    const layout = {
-      accel, cpus: 1, memoryMb: 256,
-      kernelPath: assets.kernel, initrdPath: join(dir, 'initrd.img'),
-      kernelArgs: kernelCommandLine({ tscKhz: accel === 'tcg' ? tscKhzFromCpuinfo(cpuinfo) : undefined }),
-      rootDisk: { path: join(dir, 'rootfs.img'), format: 'raw' as const }, disks: [],
+    const layout = testVmLayout(dir, assets, {
+      rootDisk: { path: join(dir, 'rootfs.img'), format: 'raw' }, disks: [],
       tap: { ifname: tap, mac: guestMac(machineId) },
-      qmpSocket: join(dir, 'qmp.sock'), agentSocket: join(dir, 'agent.sock'),
-      consoleLog: join(dir, 'console.log'), pidFile: join(dir, 'qemu.pid'),
-    };
+    });
     // QEMU runs inside the namespace, where the machine's TAP lives.
     const qemu = spawn('ip', ['netns', 'exec', plan.ns, 'qemu-system-x86_64', ...qemuArgv(layout)], { stdio: 'ignore' });
     try {

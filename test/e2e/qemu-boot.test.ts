@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { baseInitramfs, guestAssets } from '../../src/guest/initramfs.ts';
-import { chooseAccelerator, kernelCommandLine, qemuArgv, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
+import { qemuArgv } from '../../src/vmm/qemu/argv.ts';
+import { testVmLayout } from '../helpers/vm.ts';
 import { QmpClient } from '../../src/vmm/qemu/qmp.ts';
 import { ROOT } from '../helpers/server-process.ts';
 
@@ -47,15 +48,7 @@ describe('QEMU microvm boot', () => {
     writeFileSync(join(dir, 'initrd.img'), baseInitramfs(assets, { data: SMOKE_INIT }));
     const disk = join(dir, 'rootfs.img');
     writeFileSync(disk, Buffer.alloc(16 * 1024 * 1024));
-    const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-    const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
-    const layout = {
-      accel, cpus: 1, memoryMb: 256,
-      kernelPath: assets.kernel, initrdPath: join(dir, 'initrd.img'), kernelArgs: kernelCommandLine({ tscKhz: accel === 'tcg' ? tscKhzFromCpuinfo(cpuinfo) : undefined }),
-      rootDisk: { path: disk, format: 'raw' as const }, disks: [],
-      qmpSocket: join(dir, 'qmp.sock'), agentSocket: join(dir, 'agent.sock'),
-      consoleLog: join(dir, 'console.log'), pidFile: join(dir, 'qemu.pid'),
-    };
+    const layout = testVmLayout(dir, assets, { rootDisk: { path: disk, format: 'raw' }, disks: [] });
     const qemu = spawn('qemu-system-x86_64', qemuArgv(layout), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     qemu.stderr.on('data', (d) => { stderr += d; });

@@ -4,7 +4,8 @@
  * init's events (ready, started, exited, failed). Protocol: src/guest/init/protocol.md.
  */
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectUnix, PendingRequests, readLines } from './line-socket.ts';
 
 export interface GuestExit {
   exitCode: number;
@@ -37,27 +38,18 @@ const encode = (value: string) => (value === '' ? '-' : Buffer.from(value).toStr
 
 export class AgentChannel extends EventEmitter<Events> {
   private readonly socket: Socket;
-  private readonly pending = new Map<string, { resolve: (words: string[]) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
-  private buffer = '';
+  private readonly pending = new PendingRequests<string[]>();
   private nextId = 1;
   private closed = false;
 
   private constructor(socket: Socket) {
     super();
     this.socket = socket;
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => this.onData(chunk));
-    socket.on('close', () => this.onClose());
-    socket.on('error', () => this.onClose());
+    readLines(socket, (line) => this.onLine(line.split(' ')), () => this.onClose());
   }
 
-  static connect(path: string, timeoutMs = 5000): Promise<AgentChannel> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(path);
-      const timer = setTimeout(() => { socket.destroy(); reject(new Error(`agent channel: no connection to ${path}`)); }, timeoutMs);
-      socket.once('connect', () => { clearTimeout(timer); resolve(new AgentChannel(socket)); });
-      socket.once('error', (error) => { clearTimeout(timer); reject(error); });
-    });
+  static async connect(path: string, timeoutMs = 5000): Promise<AgentChannel> {
+    return new AgentChannel(await connectUnix(path, timeoutMs, 'agent channel'));
   }
 
   exec(command: string[], options: { stdin?: string; timeoutMs: number }): Promise<GuestExec> {
@@ -99,21 +91,9 @@ export class AgentChannel extends EventEmitter<Events> {
   private request(verb: string, args: string[], timeoutMs: number): Promise<string[]> {
     if (this.closed) return Promise.reject(new Error(`agent channel closed (${verb})`));
     const id = String(this.nextId++);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.pending.delete(id); reject(new Error(`agent: ${verb} got no answer within ${timeoutMs} ms`)); }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.socket.write(`${[verb, id, ...args].join(' ')}\n`);
-    });
-  }
-
-  private onData(chunk: string): void {
-    this.buffer += chunk;
-    let newline: number;
-    while ((newline = this.buffer.indexOf('\n')) >= 0) {
-      const words = this.buffer.slice(0, newline).trim().split(' ');
-      this.buffer = this.buffer.slice(newline + 1);
-      this.onLine(words);
-    }
+    const answer = this.pending.add(id, timeoutMs, `agent: ${verb}`);
+    this.socket.write(`${[verb, id, ...args].join(' ')}\n`);
+    return answer;
   }
 
   private onLine(words: string[]): void {
@@ -124,22 +104,13 @@ export class AgentChannel extends EventEmitter<Events> {
       case 'failed': this.emit('failed', decode(first)); return;
       case 'exited': this.emit('exited', { exitCode: Number(words[1]), signal: Number(words[2]), oomKilled: words[3] === '1' }); return;
     }
-    const pending = first === undefined ? undefined : this.pending.get(first);
-    if (!pending) return;
-    this.pending.delete(first as string);
-    clearTimeout(pending.timer);
-    if (verb === 'error') pending.reject(new Error(`agent: ${decode(words[2])}`));
-    else pending.resolve(words);
+    if (first === undefined) return;
+    this.pending.settle(first, verb === 'error' ? { error: new Error(`agent: ${decode(words[2])}`) } : { value: words });
   }
 
   private onClose(): void {
-    if (this.closed) return;
     this.closed = true;
-    for (const [id, pending] of this.pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error('agent channel closed'));
-      this.pending.delete(id);
-    }
+    this.pending.rejectAll(new Error('agent channel closed'));
     this.emit('close');
   }
 }

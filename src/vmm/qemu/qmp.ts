@@ -4,7 +4,8 @@
  * asynchronous events to listeners. Typed for the commands hangar uses.
  */
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectUnix, PendingRequests, readLines } from './line-socket.ts';
 
 export interface QmpEvent {
   event: string;
@@ -37,43 +38,26 @@ export class QmpError extends Error {
   }
 }
 
-interface Pending {
-  resolve: (value: unknown) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
   private readonly socket: Socket;
-  private readonly pending = new Map<number, Pending>();
-  private buffer = '';
+  private readonly pending = new PendingRequests<unknown>();
   private nextId = 1;
   private closed = false;
+  private greetingWaiter: ((ok: boolean) => void) | undefined;
 
   private constructor(socket: Socket) {
     super();
     this.socket = socket;
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => this.onData(chunk));
-    socket.on('close', () => this.onClose());
-    socket.on('error', () => this.onClose());
+    readLines(socket, (line) => this.onMessage(JSON.parse(line) as Record<string, unknown>), () => this.onClose());
   }
 
   /** Connects, reads the greeting and enters command mode. */
   static async connect(path: string, timeoutMs = 5000): Promise<QmpClient> {
-    const socket = connect(path);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`QMP: no connection to ${path} within ${timeoutMs} ms`)), timeoutMs);
-      socket.once('connect', () => { clearTimeout(timer); resolve(); });
-      socket.once('error', (error) => { clearTimeout(timer); reject(error); });
-    });
-    const client = new QmpClient(socket);
+    const client = new QmpClient(await connectUnix(path, timeoutMs, 'QMP'));
     await client.greeting(timeoutMs);
     await client.execute('qmp_capabilities', {}, timeoutMs);
     return client;
   }
-
-  private greetingWaiter: ((ok: boolean) => void) | undefined;
 
   private greeting(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -89,15 +73,10 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
   execute<K extends keyof QmpCommands>(command: K, args: QmpCommands[K]['args'], timeoutMs = 10_000): Promise<QmpCommands[K]['result']> {
     if (this.closed) return Promise.reject(new Error(`QMP: connection closed (sending ${command})`));
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`QMP: ${command} got no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
-      const message = Object.keys(args).length ? { execute: command, arguments: args, id } : { execute: command, id };
-      this.socket.write(`${JSON.stringify(message)}\n`);
-    });
+    const answer = this.pending.add(String(id), timeoutMs, `QMP: ${command}`) as Promise<QmpCommands[K]['result']>;
+    const message = Object.keys(args).length ? { execute: command, arguments: args, id } : { execute: command, id };
+    this.socket.write(`${JSON.stringify(message)}\n`);
+    return answer;
   }
 
   /** Resolves with the first event named `name` (that `match` accepts), or rejects after `timeoutMs`. */
@@ -118,16 +97,6 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
     this.socket.destroy();
   }
 
-  private onData(chunk: string): void {
-    this.buffer += chunk;
-    let newline: number;
-    while ((newline = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, newline).trim();
-      this.buffer = this.buffer.slice(newline + 1);
-      if (line) this.onMessage(JSON.parse(line) as Record<string, unknown>);
-    }
-  }
-
   private onMessage(message: Record<string, unknown>): void {
     if ('QMP' in message) {
       this.greetingWaiter?.(true);
@@ -138,27 +107,19 @@ export class QmpClient extends EventEmitter<{ event: [QmpEvent]; close: [] }> {
       this.emit('event', message as unknown as QmpEvent);
       return;
     }
-    const pending = typeof message.id === 'number' ? this.pending.get(message.id) : undefined;
-    if (!pending) return;
-    this.pending.delete(message.id as number);
-    clearTimeout(pending.timer);
+    if (typeof message.id !== 'number') return;
     if ('error' in message) {
       const error = message.error as { class: string; desc: string };
-      pending.reject(new QmpError(error.class, error.desc));
+      this.pending.settle(String(message.id), { error: new QmpError(error.class, error.desc) });
     } else {
-      pending.resolve(message.return);
+      this.pending.settle(String(message.id), { value: message.return });
     }
   }
 
   private onClose(): void {
-    if (this.closed) return;
     this.closed = true;
     this.greetingWaiter?.(false);
-    for (const [id, pending] of this.pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error('QMP: connection closed'));
-      this.pending.delete(id);
-    }
+    this.pending.rejectAll(new Error('QMP: connection closed'));
     this.emit('close');
   }
 }
