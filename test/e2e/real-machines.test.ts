@@ -40,6 +40,8 @@ describe('real machines through the API', () => {
 
   after(async () => {
     await server?.stop().catch(() => undefined);
+    // VMs outlive hangar by design: a failed run must not leave them behind.
+    try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
     for (const [bin, ...args] of namespaceTeardown({ ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] })) {
       try { execFileSync(bin as string, args, { stdio: 'ignore' }); } catch { /* already gone */ }
     }
