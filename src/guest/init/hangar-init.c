@@ -116,17 +116,22 @@ static void send_line(const char *format, ...) {
   int n = vasprintf(&line, format, args);
   va_end(args);
   if (n < 0) return;
+  /* If the host end is not connected (hangar restarting), wait up to a second in
+     all, then drop the line: a disconnected port may poll as ready (POLLHUP) at once. */
+  long long deadline = now_ms() + 1000;
   for (ssize_t off = 0; off < n;) {
     ssize_t w = write(port_fd, line + off, (size_t)(n - off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      /* The host end is not connected (hangar restarting): wait a little, then drop the line. */
-      struct pollfd out = {.fd = port_fd, .events = POLLOUT};
-      if (errno == EAGAIN && poll(&out, 1, 1000) > 0) continue;
+    if (w >= 0) {
+      off += w;
+      continue;
+    }
+    if (errno != EINTR && errno != EAGAIN) break;
+    if (now_ms() > deadline) {
       say("host channel not writable: dropped a line");
       break;
     }
-    off += w;
+    struct pollfd out = {.fd = port_fd, .events = POLLOUT};
+    if (poll(&out, 1, 50) > 0 && !(out.revents & POLLOUT)) usleep(50000);
   }
   free(line);
 }
