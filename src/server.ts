@@ -4,14 +4,15 @@
  * listening; `startServer` adds the token, the data-dir lock and the sockets.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { HostAgent } from './agent/host-agent.ts';
 import { buildApp } from './api/app.ts';
 import type { Api } from './api/routes/types.ts';
 import { ControlObserver } from './control/observer.ts';
-import type { Clock, ControlDeps, ControlSettings, Ids } from './control/ports.ts';
+import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
+import { LocalVolumes } from './volumes/local-volumes.ts';
 import { recoverMachines } from './control/recovery.ts';
 import { WaitHub } from './control/wait-hub.ts';
 import { startWatchdog } from './control/watchdog.ts';
@@ -48,6 +49,8 @@ export interface AssembleOptions {
   clock?: Clock;
   ids?: Ids;
   watchdogIntervalMs?: number;
+  /** Where volume files live (default: `volumes/` beside the database). */
+  volumes?: VolumeHost;
 }
 
 export interface Hangar {
@@ -67,6 +70,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   const control: ControlDeps = {
     store,
     runtime: agent,
+    volumes: options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes')),
     clock: options.clock ?? systemClock,
     ids: options.ids ?? systemIds(),
     waits: new WaitHub(),
@@ -98,6 +102,7 @@ export type FakeTiming = 'realistic' | 'instant';
 
 export interface DriverOptions {
   dataDir: string;
+  volumes: VolumeHost;
   fakeTiming?: FakeTiming;
   /** The machines' network namespace (qemu driver). */
   netns?: string;
@@ -121,6 +126,7 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
         accel,
         tscKhz: tscKhzFromCpuinfo(cpuinfo),
         netns,
+        volumePath: (id) => options.volumes.path(id),
       });
     }
   }
@@ -150,9 +156,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const unlock = lockDataDir(options.dataDir);
   try {
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
+    const volumes = new LocalVolumes(join(options.dataDir, 'volumes'));
     const hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
-      driver: await createDriver(options.driver, { dataDir: options.dataDir, fakeTiming: options.fakeTiming, netns: options.netns }),
+      volumes,
+      driver: await createDriver(options.driver, { dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, netns: options.netns }),
       token: token.value,
       logger,
       settings: options.settings,

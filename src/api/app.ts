@@ -17,6 +17,7 @@ import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
 import { orgRoutes } from './routes/orgs.ts';
+import { volumeRoutes } from './routes/volumes.ts';
 import type { Api } from './routes/types.ts';
 
 export interface AppOptions {
@@ -75,6 +76,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   metadataRoutes(app, options.control);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
+  volumeRoutes(app, options.control);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));

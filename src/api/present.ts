@@ -2,6 +2,7 @@
 import type { Lease } from '../domain/lease.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { AppWithCounts } from '../store/store.ts';
+import type { VolumeRecord } from '../domain/volume.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -70,4 +71,23 @@ export function appJson(app: AppWithCounts): Record<string, unknown> {
 
 export function createdAppJson(app: App): Record<string, unknown> {
   return { id: app.id, name: app.name, created_at: app.createdAt };
+}
+
+export function volumeJson(volume: VolumeRecord): Record<string, unknown> {
+  return {
+    id: volume.id,
+    name: volume.name,
+    state: volume.state,
+    size_gb: volume.sizeGb,
+    region: volume.region,
+    zone: 'local',
+    type: 'local',
+    fstype: 'ext4',
+    encrypted: volume.encrypted,
+    auto_backup_enabled: volume.autoBackupEnabled,
+    snapshot_retention: volume.snapshotRetention,
+    host_status: 'ok',
+    created_at: iso(volume.createdAt),
+    ...(volume.attachedMachineId ? { attached_machine_id: volume.attachedMachineId, attached_alloc_id: volume.attachedMachineId } : {}),
+  };
 }

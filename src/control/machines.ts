@@ -5,6 +5,7 @@ import { parseImageRef } from '../domain/image-ref.ts';
 import { acquireLease, parseTtl } from '../domain/lease.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import { privateIp } from '../domain/address.ts';
+import { checkAttachable } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { specOf } from '../domain/runtime.ts';
 import { DuplicateError, type MachineFilter, type MachineListing } from '../store/store.ts';
@@ -68,7 +69,12 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
     ...base,
     lease: acquireLease(null, { machineId: base.id, ttlSeconds: leaseTtl, description: 'created with lease_ttl', owner: deps.settings.leaseOwner }, ctx.now, { nonce: deps.ids.nonce(), version: deps.ids.ulid() }),
   };
-  const inserted = await insertWithName(deps, machine, requestedName !== undefined);
+  const volumeId = config.mounts?.[0]?.volume;
+  if (volumeId) await deps.store.attachVolume(volumeId, machine.id, (volume) => checkAttachable(volume, volumeId, appName, machine.id));
+  const inserted = await insertWithName(deps, machine, requestedName !== undefined).catch(async (error: unknown) => {
+    if (volumeId) await deps.store.detachVolumes(machine.id);
+    throw error;
+  });
   deps.runtime.submit(specOf(inserted), [{ kind: 'prepare' }]);
 
   const current = async () => {

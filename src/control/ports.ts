@@ -20,6 +20,14 @@ export interface Ids {
   int(max: number): number;
 }
 
+/** Where volumes live on this host. */
+export interface VolumeHost {
+  create(id: string, sizeGb: number, label: string): Promise<void>;
+  extend(id: string, sizeGb: number): Promise<void>;
+  remove(id: string): Promise<void>;
+  path(id: string): string;
+}
+
 export interface ControlSettings {
   /** Largest guest that may be suspended (Fly: 2048 MB). */
   suspendMaxMemoryMb: number;
@@ -34,6 +42,7 @@ export interface ControlSettings {
 export interface ControlDeps {
   store: Store;
   runtime: HostRuntime;
+  volumes: VolumeHost;
   clock: Clock;
   ids: Ids;
   waits: WaitHub;

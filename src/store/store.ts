@@ -5,6 +5,7 @@
  * refused (`StaleWriteError`) when the record changed since it was read.
  */
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
+import type { VolumeRecord } from '../domain/volume.ts';
 
 export interface MachineFilter {
   includeDeleted?: boolean;
@@ -89,6 +90,17 @@ export interface Store {
   /** Newest first. */
   listVersions(machineId: string): Promise<MachineVersion[]>;
   getVersion(machineId: string, version: string): Promise<MachineVersion | null>;
+
+  putVolume(volume: VolumeRecord): Promise<void>;
+  getVolume(id: string): Promise<VolumeRecord | null>;
+  listVolumes(appName: string): Promise<VolumeRecord[]>;
+  /**
+   * Attaches `volumeId` to `machineId` in one transaction, refusing (with the
+   * check's error) a volume that `check` rejects, e.g. one attached elsewhere.
+   */
+  attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void>;
+  /** Detaches every volume attached to `machineId`. */
+  detachVolumes(machineId: string): Promise<void>;
 
   close(): Promise<void>;
 }

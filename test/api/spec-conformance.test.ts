@@ -101,6 +101,14 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     await call('DELETE', `${m}/lease`);
     await call('DELETE', m);
     await call('GET', `${m}/wait?state=destroyed&timeout=10`);
+    const volume = (await call('POST', '/v1/apps/spec-app/volumes', { name: 'spec_data', size_gb: 1 })).body;
+    await call('POST', '/v1/apps/spec-app/volumes', { name: 'Bad Name' });
+    await call('GET', '/v1/apps/spec-app/volumes');
+    await call('GET', `/v1/apps/spec-app/volumes/${volume.id}`);
+    await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}`, { snapshot_retention: 7 });
+    await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}/extend`, { size_gb: 2 });
+    await call('DELETE', `/v1/apps/spec-app/volumes/${volume.id}`);
+    await call('GET', '/v1/apps/spec-app/volumes/vol_missing000000000');
     await call('DELETE', '/v1/apps/spec-app');
   }
 
@@ -133,6 +141,6 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     const exercised = new Set(seen.map((s) => `${s.method} ${checkResponse(s.method, s.url, s.status, s.body).template}`));
     const missing = served.filter((op) => !exercised.has(op));
     assert.deepEqual(missing, []);
-    assert.ok(served.length >= 31, `serves ${served.length} operations`);
+    assert.ok(served.length >= 37, `serves ${served.length} operations`);
   });
 });

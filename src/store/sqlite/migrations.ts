@@ -43,4 +43,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX machine_heads ON machines (app_name, id, state, rev, region);
   CREATE INDEX machines_by_state ON machines (state);
   `,
+  `
+  CREATE TABLE volumes (
+    id TEXT PRIMARY KEY,
+    app_name TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX volumes_by_app ON volumes (app_name, id);
+  `,
 ];

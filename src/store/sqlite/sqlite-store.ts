@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
+import type { VolumeRecord } from '../../domain/volume.ts';
 import {
   type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   StaleWriteError, type Store,
@@ -245,6 +246,39 @@ export class SqliteStore implements Store {
   async getVersion(machineId: string, version: string): Promise<MachineVersion | null> {
     const row = this.sql('SELECT doc FROM machine_versions WHERE machine_id = ? AND version = ?').get(machineId, version) as Row | undefined;
     return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
+  }
+
+  async putVolume(volume: VolumeRecord): Promise<void> {
+    this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc')
+      .run(volume.id, volume.appName, JSON.stringify(volume));
+  }
+
+  async getVolume(id: string): Promise<VolumeRecord | null> {
+    const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(id) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as VolumeRecord) : null;
+  }
+
+  async listVolumes(appName: string): Promise<VolumeRecord[]> {
+    const rows = this.sql('SELECT doc FROM volumes WHERE app_name = ? ORDER BY id').all(appName) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+  }
+
+  async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
+    this.transaction(() => {
+      const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(volumeId) as Row | undefined;
+      const volume = check(row ? (JSON.parse(row.doc as string) as VolumeRecord) : null);
+      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: machineId }), volumeId);
+    });
+  }
+
+  async detachVolumes(machineId: string): Promise<void> {
+    this.transaction(() => {
+      const rows = this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[];
+      for (const row of rows) {
+        const volume = JSON.parse(row.doc as string) as VolumeRecord;
+        this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
+      }
+    });
   }
 
   async close(): Promise<void> {

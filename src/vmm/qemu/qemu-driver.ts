@@ -24,6 +24,7 @@ import { AgentChannel, type GuestExit } from './agent-channel.ts';
 import { type Accelerator, kernelCommandLine, qemuArgv } from './argv.ts';
 import { machineFiles, type MachineFiles, overlayArgv } from './machine-files.ts';
 import { QmpClient } from './qmp.ts';
+import { growFilesystem } from '../../volumes/local-volumes.ts';
 import { isQemu, killQemu, readPid, startQemu, waitGone } from './vm-process.ts';
 
 const run = promisify(execFile);
@@ -38,6 +39,8 @@ export interface QemuDriverOptions {
   /** The machines' network namespace; none leaves machines without a network. */
   netns?: string;
   bootTimeoutMs?: number;
+  /** Where a volume's ext4 file is. */
+  volumePath?: (volumeId: string) => string;
 }
 
 interface Prepared {
@@ -97,7 +100,7 @@ export class QemuDriver implements VmmDriver {
       await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
     }
     this.base ??= baseInitramfs(this.options.assets);
-    await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(this.initConfig(spec, prepared))]));
+    await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(this.initConfig(spec, prepared, this.volumeMounts(spec)))]));
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
     const tap = this.options.netns ? tapName(spec.machineId) : undefined;
@@ -105,6 +108,8 @@ export class QemuDriver implements VmmDriver {
       await this.runAll(machineLinkTeardown(this.options.netns, tap), true);
       await this.runAll(machineLinkSetup(this.options.netns, tap, spec.privateIp));
     }
+    const mounts = this.volumeMounts(spec);
+    for (const mount of mounts) await growFilesystem(mount.file);
     const argv = qemuArgv({
       accel: this.options.accel,
       cpus: spec.config.guest.cpus,
@@ -113,7 +118,7 @@ export class QemuDriver implements VmmDriver {
       initrdPath: files.initrd,
       kernelArgs: kernelCommandLine({ tscKhz: this.options.accel === 'tcg' ? this.options.tscKhz : undefined, extra: spec.config.guest.kernel_args }),
       rootDisk: { path: files.overlay, format: 'qcow2' },
-      disks: [],
+      disks: mounts.map((mount) => ({ path: mount.file, format: 'raw' as const })),
       tap: tap ? { ifname: tap, mac: guestMac(spec.machineId) } : undefined,
       qmpSocket: files.qmpSocket,
       agentSocket: files.agentSocket,
@@ -135,7 +140,18 @@ export class QemuDriver implements VmmDriver {
     return { resumed: false, pid };
   }
 
-  private initConfig(spec: MachineSpec, prepared: Prepared): InitConfig {
+  /** The machine's volume (at most one), as /dev/vdb onwards. */
+  private volumeMounts(spec: MachineSpec): Array<{ file: string; device: string; path: string }> {
+    const volumePath = this.options.volumePath;
+    if (!volumePath) return [];
+    return (spec.config.mounts ?? []).map((mount, index) => ({
+      file: volumePath(mount.volume),
+      device: `/dev/vd${String.fromCharCode(98 + index)}`,
+      path: mount.path,
+    }));
+  }
+
+  private initConfig(spec: MachineSpec, prepared: Prepared, mounts: Array<{ device: string; path: string }>): InitConfig {
     const init = spec.config.init;
     const stop = spec.config.stop_config;
     const files = (spec.config.files ?? [])
@@ -144,7 +160,7 @@ export class QemuDriver implements VmmDriver {
     return {
       hostname: spec.machineId,
       rootDevice: '/dev/vda',
-      mounts: [],
+      mounts: mounts.map(({ device, path }) => ({ device, path })),
       net: this.options.netns ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: GUEST_GATEWAY6 } : undefined,
       env: processEnv(prepared.config, spec.config.env ?? {}, {
         appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp,

@@ -1,0 +1,89 @@
+/** Volumes: create, list, show, update, extend, delete (refused while attached). */
+import { HangarError, invalid, notFound } from '../domain/errors.ts';
+import { REGION } from '../domain/names.ts';
+import { checkSizeGb, checkVolumeName, type VolumeRecord } from '../domain/volume.ts';
+import { getApp } from './apps.ts';
+import type { ControlDeps } from './ports.ts';
+
+export interface CreateVolumeInput {
+  name?: unknown;
+  size_gb?: unknown;
+  region?: unknown;
+  encrypted?: unknown;
+  auto_backup_enabled?: unknown;
+  snapshot_retention?: unknown;
+}
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+export async function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
+  await getApp(deps, appName);
+  const name = checkVolumeName(input.name);
+  const sizeGb = input.size_gb === undefined ? 1 : checkSizeGb(input.size_gb);
+  const region = typeof input.region === 'string' && input.region !== '' ? input.region : deps.settings.defaultRegion;
+  if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
+  const id = `vol_${Array.from({ length: 16 }, () => ALPHABET[deps.ids.int(ALPHABET.length)]).join('')}`;
+  const volume: VolumeRecord = {
+    id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null,
+    encrypted: input.encrypted !== false,
+    autoBackupEnabled: input.auto_backup_enabled !== false,
+    snapshotRetention: typeof input.snapshot_retention === 'number' ? input.snapshot_retention : 5,
+    createdAt: deps.clock.now(),
+  };
+  await deps.volumes.create(id, sizeGb, name);
+  await deps.store.putVolume(volume);
+  return volume;
+}
+
+export async function getVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {
+  await getApp(deps, appName);
+  const volume = await deps.store.getVolume(id);
+  if (!volume || volume.appName !== appName) throw notFound(`volume not found: ${id}`);
+  return volume;
+}
+
+export async function listVolumes(deps: ControlDeps, appName: string): Promise<VolumeRecord[]> {
+  await getApp(deps, appName);
+  return (await deps.store.listVolumes(appName)).filter((volume) => volume.state !== 'destroyed');
+}
+
+export async function updateVolume(deps: ControlDeps, appName: string, id: string, input: { auto_backup_enabled?: unknown; snapshot_retention?: unknown }): Promise<VolumeRecord> {
+  const volume = await liveVolume(deps, appName, id);
+  if (input.snapshot_retention !== undefined && (!Number.isInteger(input.snapshot_retention) || (input.snapshot_retention as number) < 1)) {
+    throw invalid('snapshot_retention must be a positive whole number of days');
+  }
+  const updated = {
+    ...volume,
+    autoBackupEnabled: typeof input.auto_backup_enabled === 'boolean' ? input.auto_backup_enabled : volume.autoBackupEnabled,
+    snapshotRetention: (input.snapshot_retention as number | undefined) ?? volume.snapshotRetention,
+  };
+  await deps.store.putVolume(updated);
+  return updated;
+}
+
+/** Grows a volume; a machine using it sees the new size after its next boot. */
+export async function extendVolume(deps: ControlDeps, appName: string, id: string, sizeGb: unknown): Promise<{ volume: VolumeRecord; needsRestart: boolean }> {
+  const volume = await liveVolume(deps, appName, id);
+  const size = checkSizeGb(sizeGb, 'size_gb', volume.sizeGb + 1);
+  await deps.volumes.extend(id, size);
+  const extended = { ...volume, sizeGb: size };
+  await deps.store.putVolume(extended);
+  return { volume: extended, needsRestart: volume.attachedMachineId !== null };
+}
+
+export async function deleteVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {
+  const volume = await liveVolume(deps, appName, id);
+  if (volume.attachedMachineId) {
+    throw new HangarError('invalid_state', `volume ${id} is attached to machine ${volume.attachedMachineId}`, 'destroy the machine first');
+  }
+  await deps.volumes.remove(id);
+  const deleted = { ...volume, state: 'destroyed' as const };
+  await deps.store.putVolume(deleted);
+  return deleted;
+}
+
+async function liveVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {
+  const volume = await getVolume(deps, appName, id);
+  if (volume.state === 'destroyed') throw notFound(`volume not found: ${id}`);
+  return volume;
+}

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { testHangar, type TestHangar } from '../helpers/hangar.ts';
+
+describe('volumes', () => {
+  let t: TestHangar;
+  let app: string;
+  before(async () => {
+    t = await testHangar();
+    app = await t.app('vols');
+  });
+  after(() => t.close());
+  const url = (path = '') => `/v1/apps/${app}/volumes${path}`;
+
+  it('creates an ext4 file, lists, shows, updates, extends and deletes', async () => {
+    const created = await t.call('POST', url(), { name: 'pg_data', size_gb: 2, region: 'ams' });
+    assert.equal(created.status, 200);
+    const volume = created.body;
+    assert.match(volume.id, /^vol_[a-z0-9]{16}$/);
+    assert.deepEqual([volume.name, volume.size_gb, volume.region, volume.state, volume.fstype], ['pg_data', 2, 'ams', 'created', 'ext4']);
+    const file = join(t.dir, 'volumes', `${volume.id}.ext4`);
+    assert.equal(statSync(file).size, 2 * 1024 ** 3);
+    assert.deepEqual((await t.call('GET', url())).body.map((v: { id: string }) => v.id), [volume.id]);
+    assert.equal((await t.call('GET', url(`/${volume.id}`))).body.name, 'pg_data');
+    assert.equal((await t.call('PUT', url(`/${volume.id}`), { snapshot_retention: 10 })).body.snapshot_retention, 10);
+    const extended = await t.call('PUT', url(`/${volume.id}/extend`), { size_gb: 3 });
+    assert.deepEqual([extended.body.volume.size_gb, extended.body.needs_restart], [3, false]);
+    assert.equal(statSync(file).size, 3 * 1024 ** 3);
+    assert.equal((await t.call('PUT', url(`/${volume.id}/extend`), { size_gb: 2 })).status, 400);
+    assert.equal((await t.call('DELETE', url(`/${volume.id}`))).body.state, 'destroyed');
+    assert.deepEqual((await t.call('GET', url())).body, []);
+    assert.equal((await t.call('GET', url(`/${volume.id}`))).body.state, 'destroyed');
+    assert.equal((await t.call('DELETE', url(`/${volume.id}`))).status, 404);
+  });
+
+  it('rejects bad names and sizes, creating nothing', async () => {
+    assert.equal((await t.call('POST', url(), { name: 'Bad Name' })).status, 400);
+    assert.equal((await t.call('POST', url(), { name: 'ok', size_gb: 0 })).status, 400);
+    assert.equal((await t.call('POST', url(), { name: 'ok', size_gb: 501 })).status, 400);
+    assert.deepEqual((await t.call('GET', url())).body, []);
+  });
+
+  it('attaches to one machine at a time, refuses deletion while attached, outlives the machine', async () => {
+    const volume = (await t.call('POST', url(), { name: 'data' })).body;
+    const mounts = [{ volume: volume.id, path: '/data' }];
+    const m = await t.machine(app, { config: { image: 'registry.test/hello:1', mounts } });
+    assert.equal((await t.call('GET', url(`/${volume.id}`))).body.attached_machine_id, m.id);
+    const second = await t.call('POST', `/v1/apps/${app}/machines`, { name: 'second', config: { image: 'registry.test/hello:1', mounts } });
+    assert.equal(second.status, 409);
+    assert.match(second.body.error, /already attached to machine/);
+    assert.equal((await t.call('GET', `/v1/apps/${app}/machines`)).body.some((x: { name: string }) => x.name === 'second'), false);
+    const missing = await t.call('POST', `/v1/apps/${app}/machines`, { config: { image: 'registry.test/hello:1', mounts: [{ volume: 'vol_nonexistent00000', path: '/d' }] } });
+    assert.equal(missing.status, 404);
+    assert.equal((await t.call('DELETE', url(`/${volume.id}`))).status, 412);
+    await t.waitFor(app, m.id, 'started');
+    await t.call('DELETE', `/v1/apps/${app}/machines/${m.id}?force=true`);
+    await t.waitFor(app, m.id, 'destroyed');
+    const after = (await t.call('GET', url(`/${volume.id}`))).body;
+    assert.equal(after.attached_machine_id, undefined);
+    assert.equal(after.state, 'created');
+    const next = await t.machine(app, { config: { image: 'registry.test/hello:1', mounts } });
+    assert.equal((await t.call('GET', url(`/${volume.id}`))).body.attached_machine_id, next.id);
+  });
+});
