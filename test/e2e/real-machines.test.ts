@@ -16,7 +16,7 @@ import { namespaceTeardown, tapName } from '../../src/network/plan.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
-const APPLETS = ['sh', 'ls', 'touch', 'env', 'httpd', 'cat'];
+const APPLETS = ['sh', 'ls', 'touch', 'env', 'httpd', 'cat', 'df'];
 
 describe('real machines through the API', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-real-'));
@@ -69,13 +69,16 @@ describe('real machines through the API', () => {
     const exec = async (id: string, command: string[]) => (await api('POST', `/v1/apps/web/machines/${id}/exec`, { command })).body;
 
     assert.equal((await api('POST', '/v1/apps', { name: 'web' })).status, 201);
-    const created = await api('POST', '/v1/apps/web/machines', { config: { image, restart: { policy: 'on-failure', max_retries: 3 } } });
+    const volume = (await api('POST', '/v1/apps/web/volumes', { name: 'data', size_gb: 1 })).body;
+    const mounts = [{ volume: volume.id, path: '/data' }];
+    const created = await api('POST', '/v1/apps/web/machines', { config: { image, mounts, restart: { policy: 'on-failure', max_retries: 3 } } });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     const machine = created.body;
     assert.match(machine.image_ref.digest, /^sha256:/);
     await wait(machine.id, 'started');
     assert.equal(await page(machine.private_ip), `hello from ${machine.id}\n`);
     assert.equal((await exec(machine.id, ['touch', '/scratch'])).exit_code, 0);
+    assert.equal((await exec(machine.id, ['sh', '-c', 'echo kept > /data/note'])).exit_code, 0);
     const logs = await fetch(`${(server as ServerProcess).url}/hangar/v1/apps/web/machines/${machine.id}/logs?tail=20`, { headers: { authorization: 'Bearer real-token' } });
     assert.match(await logs.text(), /^serving on 8080\r?$/m, 'the app\'s stdout reaches the machine\'s logs');
 
@@ -88,6 +91,7 @@ describe('real machines through the API', () => {
     await api('POST', `/v1/apps/web/machines/${machine.id}/start`);
     await wait(machine.id, 'started');
     assert.notEqual((await exec(machine.id, ['ls', '/scratch'])).exit_code, 0, 'the rootfs is blank again');
+    assert.equal((await exec(machine.id, ['cat', '/data/note'])).stdout, 'kept\n', 'the volume keeps its data');
 
     await api('POST', `/v1/apps/web/machines/${machine.id}/signal`, { signal: 'SIGKILL' });
     for (let i = 0; i < 200; i++) {
@@ -114,5 +118,8 @@ describe('real machines through the API', () => {
     assert.equal(existsSync(join(data, 'machines', machine.id)), false);
     assert.ok(!existsSync(`/proc/${qemuPid}`) || !readFileSync(`/proc/${qemuPid}/cmdline`, 'utf8').includes('qemu'));
     assert.throws(() => execFileSync('ip', ['-n', netns, 'link', 'show', tapName(machine.id)], { stdio: 'pipe' }));
+    const kept = execFileSync('debugfs', ['-R', 'cat /note', join(data, 'volumes', `${volume.id}.ext4`)], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    assert.equal(kept, 'kept\n', 'the volume outlives the machine');
+    assert.equal((await api('DELETE', `/v1/apps/web/volumes/${volume.id}`)).status, 200);
   });
 });
