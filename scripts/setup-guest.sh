@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GUEST=.tools/guest
 NEED=()
-for pkg in qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gcc libc6-dev docker-registry; do
+for pkg in qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gcc libc6-dev docker-registry nftables; do
   dpkg -s "$pkg" >/dev/null 2>&1 || NEED+=("$pkg")
 done
 if [ ${#NEED[@]} -gt 0 ]; then

@@ -8,7 +8,8 @@
  *
  * Each TAP is its own routed point-to-point link (gateway fe80::1 on every TAP), so
  * there is no shared segment between machines; the namespace forwards only what the
- * firewall rules allow (host ↔ machines, and machines of the same app).
+ * firewall rules allow (host ↔ machines, and machines of the same app). There is no
+ * default route out of the namespace: machines reach nothing else.
  */
 
 export interface NamespacePlan {
@@ -73,4 +74,38 @@ export function machineLinkSetup(ns: string, tap: string, privateIp: string): Co
 
 export function machineLinkTeardown(ns: string, tap: string): Command[] {
   return [['ip', '-n', ns, 'link', 'del', tap]];
+}
+
+/**
+ * The namespace's firewall (nftables): forward between the host and machines, and
+ * between machines only when both addresses lie in the same app's /48.
+ */
+export function isolationRuleset(): string {
+  return [
+    'table inet hangar {',
+    '  set same_app {',
+    '    type ipv6_addr . ipv6_addr',
+    '    flags interval',
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority 0; policy drop;',
+    `    iifname "${NS_VETH}" accept`,
+    `    oifname "${NS_VETH}" accept`,
+    '    ip6 saddr . ip6 daddr @same_app accept',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** An app's /48 (fdaa:0:<app>::/48) from one of its machines' addresses. */
+export function appPrefix(machineIp: string): string {
+  const groups = machineIp.split(':');
+  return `${groups.slice(0, 3).join(':')}::/48`;
+}
+
+/** Lets machines of the app that `machineIp` belongs to reach each other. */
+export function allowSameApp(ns: string, machineIp: string): Command {
+  const prefix = appPrefix(machineIp);
+  return ['ip', 'netns', 'exec', ns, 'nft', 'add', 'element', 'inet', 'hangar', 'same_app', `{ ${prefix} . ${prefix} }`];
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { guestMac, machineLinkSetup, machineLinkTeardown, namespaceSetup, namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import {
+  allowSameApp, appPrefix, guestMac, isolationRuleset, machineLinkSetup, machineLinkTeardown, namespaceSetup, namespaceTeardown, tapName,
+} from '../../src/network/plan.ts';
 
 const plan = { ns: 'hangar', hostVeth: 'hgr-hangar', hostRoutes: ['fdaa::/16'] };
 
@@ -35,5 +37,14 @@ describe('network plan', () => {
       ['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:a7b:0:1:0:2/128', 'dev', 'hgrabc'],
     ]);
     assert.deepEqual(machineLinkTeardown('hangar', 'hgrabc'), [['ip', '-n', 'hangar', 'link', 'del', 'hgrabc']]);
+  });
+
+  it('lets machines of one app reach each other, and nothing else between machines', () => {
+    assert.equal(appPrefix('fdaa:0:1f:a7b:0:3:0:2'), 'fdaa:0:1f::/48');
+    assert.deepEqual(allowSameApp('hangar', 'fdaa:0:1f:a7b:0:3:0:2'),
+      ['ip', 'netns', 'exec', 'hangar', 'nft', 'add', 'element', 'inet', 'hangar', 'same_app', '{ fdaa:0:1f::/48 . fdaa:0:1f::/48 }']);
+    const rules = isolationRuleset();
+    assert.match(rules, /type filter hook forward priority 0; policy drop;/);
+    assert.match(rules, /iifname "hgrv0" accept\n {4}oifname "hgrv0" accept\n {4}ip6 saddr \. ip6 daddr @same_app accept/);
   });
 });

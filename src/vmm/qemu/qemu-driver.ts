@@ -15,7 +15,7 @@ import { parseDurationInput } from '../../domain/duration.ts';
 import { machineInitramfs, type InitConfig } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
-import { GUEST_GATEWAY6, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
+import { allowSameApp, GUEST_GATEWAY6, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
 } from '../driver.ts';
@@ -106,7 +106,7 @@ export class QemuDriver implements VmmDriver {
     const tap = this.options.netns ? tapName(spec.machineId) : undefined;
     if (tap && this.options.netns) {
       await this.runAll(machineLinkTeardown(this.options.netns, tap), true);
-      await this.runAll(machineLinkSetup(this.options.netns, tap, spec.privateIp));
+      await this.runAll([...machineLinkSetup(this.options.netns, tap, spec.privateIp), allowSameApp(this.options.netns, spec.privateIp)]);
     }
     const mounts = this.volumeMounts(spec);
     for (const mount of mounts) await growFilesystem(mount.file);

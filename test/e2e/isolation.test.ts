@@ -1,0 +1,95 @@
+/**
+ * Machines of different apps cannot reach each other; machines of one app can,
+ * and the host reaches all of them. Three real microVMs on hangar's namespace.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { privateIp } from '../../src/domain/address.ts';
+import { normalizeConfig } from '../../src/domain/config.ts';
+import { parseImageRef } from '../../src/domain/image-ref.ts';
+import type { MachineSpec } from '../../src/domain/runtime.ts';
+import { guestAssets } from '../../src/guest/initramfs.ts';
+import { ImageStore } from '../../src/image/image-store.ts';
+import { ensureNamespace } from '../../src/network/host-network.ts';
+import { namespaceTeardown } from '../../src/network/plan.ts';
+import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
+import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
+import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
+import { ROOT } from '../helpers/server-process.ts';
+
+describe('isolation between apps', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-iso-'));
+  const suffix = Math.random().toString(16).slice(2, 6);
+  const plan = { ns: `hangar-iso-${suffix}`, hostVeth: `hgi-${suffix}`, hostRoutes: ['fdaa:0:7e59::/48', 'fdaa:0:7e5a::/48'] };
+  let registry: Registry;
+  let image: string;
+
+  before(async () => {
+    registry = await startRegistry();
+    const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
+    for (const applet of ['sh', 'httpd', 'nc', 'printf', 'echo', 'ip']) files[`/bin/${applet}`] = { symlink: 'busybox' };
+    await pushImage(registry.host, 'iso/web', '1', [{ compression: 'gzip', files }], {
+      config: { Cmd: ['/bin/sh', '-c', 'echo "$FLY_APP_NAME/$FLY_MACHINE_ID" > /index.html && exec httpd -f -p 8080 -h /'], Env: ['PATH=/bin'] },
+    });
+    image = `${registry.host}/iso/web:1`;
+    await ensureNamespace(plan);
+  });
+
+  after(async () => {
+    for (const [bin, ...args] of namespaceTeardown(plan)) {
+      try { execFileSync(bin as string, args, { stdio: 'ignore' }); } catch { /* gone */ }
+    }
+    await registry.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lets a machine reach its own app\'s machines only', async () => {
+    const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+    const driver = new QemuDriver({
+      machinesDir: join(dir, 'machines'), images: new ImageStore(join(dir, 'images')), assets: guestAssets(ROOT),
+      accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), netns: plan.ns,
+    });
+    const spec = (app: string, net: number, n: number): MachineSpec => ({
+      machineId: `${suffix}${app}${n}`.padEnd(14, '0').slice(0, 14), appName: app, name: `${app}-${n}`, region: 'local',
+      version: '01JISOLATION00000000000000', config: normalizeConfig({ image, restart: { policy: 'no' } }),
+      imageRef: parseImageRef(image), privateIp: privateIp(net, n),
+    });
+    const a1 = spec('a', 0x7e59, 1);
+    const a2 = spec('a', 0x7e59, 2);
+    const b1 = spec('b', 0x7e5a, 1);
+    try {
+      for (const s of [a1, a2, b1]) await driver.prepare(s);
+      await Promise.all([a1, a2, b1].map((s) => driver.launch(s, { resume: false })));
+      const fromHost = async (s: MachineSpec) => {
+        for (let attempt = 0; attempt < 100; attempt++) {
+          const body = await fetch(`http://[${s.privateIp}]:8080/index.html`, { signal: AbortSignal.timeout(500) }).then((r) => r.text(), () => '');
+          if (body) return body;
+          await sleep(100);
+        }
+        return '';
+      };
+      for (const s of [a1, a2, b1]) assert.equal(await fromHost(s), `${s.appName}/${s.machineId}\n`);
+      // busybox wget crashes in a rootfs without NSS (static glibc); nc takes a numeric address as is.
+      const fromA1 = (target: MachineSpec) => driver.exec(a1.machineId, {
+        command: ['sh', '-c', `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${target.privateIp} 8080`], timeoutMs: 10_000,
+      });
+      const same = await fromA1(a2);
+      if (!same.stdout.endsWith(`a/${a2.machineId}\n`)) {
+        const ruleset = execFileSync('ip', ['netns', 'exec', plan.ns, 'nft', 'list', 'ruleset']).toString();
+        const routes = execFileSync('ip', ['-n', plan.ns, '-6', 'route']).toString();
+        const guest = await driver.exec(a1.machineId, { command: ['sh', '-c', 'ip -6 addr; ip -6 route'], timeoutMs: 5000 });
+        assert.fail(`same app unreachable: ${JSON.stringify(same)}\nruleset:\n${ruleset}\nroutes:\n${routes}\nguest:\n${guest.stdout}${guest.stderr}`);
+      }
+      const other = await fromA1(b1);
+      assert.equal(other.stdout, '', `a machine of another app is unreachable: ${JSON.stringify(other)}`);
+      assert.match(same.stdout, /^HTTP\/1\.[01] 200 OK/);
+    } finally {
+      for (const s of [a1, a2, b1]) await driver.destroy(s.machineId).catch(() => undefined);
+    }
+  });
+});
