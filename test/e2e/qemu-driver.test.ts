@@ -17,7 +17,8 @@ import { parseImageRef } from '../../src/domain/image-ref.ts';
 import type { MachineSpec } from '../../src/domain/runtime.ts';
 import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
-import { namespaceSetup, namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import { ensureNamespace } from '../../src/network/host-network.ts';
+import { namespaceTeardown, tapName } from '../../src/network/plan.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import type { ExitInfo } from '../../src/vmm/driver.ts';
@@ -54,7 +55,7 @@ describe('qemu driver', () => {
       config: { Entrypoint: ['/bin/httpd', '-f', '-p', '8080'], Cmd: ['-h', '/www'], Env: ['PATH=/bin'] },
     });
     image = `${registry.host}/test/web:1`;
-    runAll(namespaceSetup(plan));
+    await ensureNamespace(plan);
   });
 
   after(async () => {
