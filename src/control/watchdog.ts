@@ -3,6 +3,7 @@
  * (starting/stopping/restarting/destroying > 5 min, updating > 10 min): one event
  * and one log line per stuck state.
  */
+import { unchanged } from '../domain/lifecycle/decision.ts';
 import { decideWedged } from '../domain/lifecycle/observations.ts';
 import { isTransient, TRANSIENT_STATES } from '../domain/states.ts';
 import { writeMachineById } from './machine-writer.ts';
@@ -16,8 +17,8 @@ export async function checkWedged(deps: ControlDeps): Promise<string[]> {
     const threshold = deps.settings.wedgedAfterMs[machine.state];
     if (decideWedged(machine, threshold, { now: deps.clock.now(), newId: () => '' }) === null) continue;
     const { after } = await writeMachineById(deps, machine.id, (current, ctx) => {
-      if (!isTransient(current.state)) return { machine: current, events: [], effects: [] };
-      return decideWedged(current, deps.settings.wedgedAfterMs[current.state], ctx) ?? { machine: current, events: [], effects: [] };
+      if (!isTransient(current.state)) return unchanged(current);
+      return decideWedged(current, deps.settings.wedgedAfterMs[current.state], ctx) ?? unchanged(current);
     });
     if (after.wedgedAt !== undefined) flagged.push(machine.id);
   }

@@ -102,10 +102,6 @@ export function isTransient(state: MachineState): state is TransientState {
   return (TRANSIENT_STATES as readonly string[]).includes(state);
 }
 
-export function isMachineState(value: string): value is MachineState {
-  return (ALL_STATES as readonly string[]).includes(value);
-}
-
 export function canTransition(from: MachineState, to: MachineState): boolean {
   return TRANSITIONS[from].includes(to);
 }

@@ -2,7 +2,6 @@
  * What every lifecycle decision returns: the record to persist, the events to
  * record with it, and the effects the host agent must carry out afterwards.
  */
-import type { ImageRef } from '../image-ref.ts';
 import type { MachineEvent, MachineRecord } from '../machine.ts';
 import type { SignalName } from '../signals.ts';
 import { canTransition, type MachineState } from '../states.ts';
@@ -59,4 +58,3 @@ export function unchanged(machine: MachineRecord): Decision {
   return { machine, events: [], effects: [] };
 }
 
-export type { ImageRef };
