@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { guestAssets } from '../src/guest/initramfs.ts';
+import { hostNamespacePlan, runCommands } from '../src/network/host-network.ts';
 import { machineLinkSetup, machineLinkTeardown, namespaceTeardown, tapName, guestMac } from '../src/network/plan.ts';
 import { qemuArgv } from '../src/vmm/qemu/argv.ts';
 import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
@@ -105,7 +106,7 @@ try {
   const tap = tapName(machine.id);
   const floor: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    for (const [bin, ...args] of machineLinkSetup(netns, tap, machine.private_ip)) execFileSync(bin as string, args);
+    await runCommands(machineLinkSetup(netns, tap, machine.private_ip));
     rmSync(join(floorDir, 'rootfs.qcow2'), { force: true });
     const t0 = performance.now();
     execFileSync('qemu-img', overlayArgv(base, join(floorDir, 'rootfs.qcow2')));
@@ -117,7 +118,7 @@ try {
     floor.push((await firstAnswer(machine.private_ip)) - t0);
     qemu.kill('SIGKILL');
     await new Promise((resolve) => qemu.once('exit', resolve));
-    for (const [bin, ...args] of machineLinkTeardown(netns, tap)) execFileSync(bin as string, args);
+    await runCommands(machineLinkTeardown(netns, tap));
   }
   report('floor: bare QEMU, same files → first HTTP answer', fmt(floor));
   report('cold start ratio to the floor (p50)', `${(summarize(coldStart).p50 / summarize(floor).p50).toFixed(2)}×`);
@@ -129,9 +130,7 @@ try {
   for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none */ }
-  for (const [bin, ...args] of namespaceTeardown({ ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] })) {
-    try { execFileSync(bin as string, args, { stdio: 'ignore' }); } catch { /* gone */ }
-  }
+  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
   await registry.stop();
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

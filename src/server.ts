@@ -26,7 +26,7 @@ import type { VmmDriver } from './vmm/driver.ts';
 import { FakeDriver } from './vmm/fake/fake-driver.ts';
 import { guestAssets } from './guest/initramfs.ts';
 import { ImageStore } from './image/image-store.ts';
-import { ensureNamespace } from './network/host-network.ts';
+import { ensureNamespace, hostNamespacePlan } from './network/host-network.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from './vmm/qemu/argv.ts';
 import { QemuDriver } from './vmm/qemu/qemu-driver.ts';
 
@@ -116,7 +116,7 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
       return new FakeDriver(options.fakeTiming === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
     case 'qemu': {
       const netns = options.netns ?? 'hangar';
-      await ensureNamespace({ ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] });
+      await ensureNamespace(hostNamespacePlan(netns));
       const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
       const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
       return new QemuDriver({

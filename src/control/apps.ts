@@ -5,7 +5,7 @@ import { APP_NAME } from '../domain/names.ts';
 import { DuplicateError, type AppWithCounts } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
 import { destroyMachine } from './actions.ts';
-import { untilChange } from './waiting.ts';
+import { stateNow, untilChange } from './waiting.ts';
 
 export interface CreateAppInput {
   name?: unknown;
@@ -53,11 +53,7 @@ export async function deleteApp(deps: ControlDeps, name: string): Promise<void> 
     if (machine.state !== 'destroying') await destroyMachine(deps, name, machine.id, { force: true, nonce: machine.lease?.nonce });
   }
   for (const { machine } of listings) {
-    const current = async () => {
-      const fresh = await deps.store.getMachineById(machine.id);
-      return fresh && { state: fresh.state, version: fresh.version, eventId: '' };
-    };
-    const done = await untilChange(deps, machine.id, (change) => change.state === 'destroyed', current, 60_000);
+    const done = await untilChange(deps, machine.id, (change) => change.state === 'destroyed', () => stateNow(deps, machine.id), 60_000);
     if (!done) {
       throw new HangarError('conflict', `app ${name}: machine ${machine.id} did not finish destroying; try again`);
     }

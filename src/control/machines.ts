@@ -12,7 +12,7 @@ import { DuplicateError, type MachineFilter, type MachineListing } from '../stor
 import { getApp } from './apps.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
-import { untilChange } from './waiting.ts';
+import { stateNow, untilChange } from './waiting.ts';
 
 export interface CreateMachineInput {
   config?: unknown;
@@ -77,11 +77,7 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
   });
   deps.runtime.submit(specOf(inserted), [{ kind: 'prepare' }]);
 
-  const current = async () => {
-    const fresh = await deps.store.getMachineById(inserted.id);
-    return fresh && { state: fresh.state, version: fresh.version, eventId: '' };
-  };
-  await untilChange(deps, inserted.id, (change) => change.state !== 'creating', current, PREPARE_WAIT_MS);
+  await untilChange(deps, inserted.id, (change) => change.state !== 'creating', () => stateNow(deps, inserted.id), PREPARE_WAIT_MS);
   const settled = await loadMachine(deps, appName, inserted.id);
   if (settled.state === 'launch_failed' || settled.state === 'destroyed' || settled.state === 'creating') {
     const events = await deps.store.listEvents(settled.id, 5);

@@ -30,6 +30,12 @@ export function versionState(change: { state: MachineState; version: string }, v
   return version && version !== change.version ? 'replaced' : change.state;
 }
 
+/** A machine's state now, as the first look of `untilChange` (no event id). */
+export async function stateNow(deps: ControlDeps, machineId: string): Promise<StateChange | null> {
+  const machine = await deps.store.getMachineById(machineId);
+  return machine && { state: machine.state, version: machine.version, eventId: '' };
+}
+
 /** Subscribes, then checks `current()`; resolves with the first change accepted by `accept`. */
 export async function untilChange(
   deps: ControlDeps,

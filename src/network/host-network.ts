@@ -5,6 +5,23 @@ import { isolationRuleset, namespaceSetup, type NamespacePlan } from './plan.ts'
 
 const run = promisify(execFile);
 
+/** Runs plan commands in order; a failure stops them and names the command, unless `tolerant`. */
+export async function runCommands(commands: string[][], options: { tolerant?: boolean } = {}): Promise<void> {
+  for (const [bin, ...args] of commands) {
+    try {
+      await run(bin as string, args);
+    } catch (error) {
+      if (options.tolerant) continue;
+      throw new Error(`"${[bin, ...args].join(' ')}" failed: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`);
+    }
+  }
+}
+
+/** The plan for the machines' namespace `netns`: a veth named after it, and fdaa::/16 routed into it. */
+export function hostNamespacePlan(netns: string): NamespacePlan {
+  return { ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] };
+}
+
 async function namespaceExists(ns: string): Promise<boolean> {
   const { stdout } = await run('ip', ['netns', 'list']);
   return stdout.split('\n').some((line) => line.split(' ')[0] === ns);
@@ -13,13 +30,7 @@ async function namespaceExists(ns: string): Promise<boolean> {
 /** Creates the machines' namespace and its firewall unless it is there (it survives hangar restarts). */
 export async function ensureNamespace(plan: NamespacePlan): Promise<void> {
   if (await namespaceExists(plan.ns)) return;
-  for (const [bin, ...args] of namespaceSetup(plan)) {
-    try {
-      await run(bin as string, args);
-    } catch (error) {
-      throw new Error(`network setup failed at "${[bin, ...args].join(' ')}": ${(error as { stderr?: string }).stderr?.trim() ?? error}`);
-    }
-  }
+  await runCommands(namespaceSetup(plan));
   try {
     execFileSync('ip', ['netns', 'exec', plan.ns, 'nft', '-f', '-'], { input: isolationRuleset(), stdio: ['pipe', 'ignore', 'pipe'] });
   } catch (error) {

@@ -8,18 +8,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { privateIp } from '../../src/domain/address.ts';
 import { normalizeConfig } from '../../src/domain/config.ts';
 import { parseImageRef } from '../../src/domain/image-ref.ts';
 import type { MachineSpec } from '../../src/domain/runtime.ts';
 import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
-import { ensureNamespace } from '../../src/network/host-network.ts';
+import { ensureNamespace, runCommands } from '../../src/network/host-network.ts';
 import { namespaceTeardown } from '../../src/network/plan.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
+import { textWhenUp } from '../helpers/http.ts';
 import { ROOT } from '../helpers/server-process.ts';
 
 describe('isolation between apps', () => {
@@ -41,9 +41,7 @@ describe('isolation between apps', () => {
   });
 
   after(async () => {
-    for (const [bin, ...args] of namespaceTeardown(plan)) {
-      try { execFileSync(bin as string, args, { stdio: 'ignore' }); } catch { /* gone */ }
-    }
+    await runCommands(namespaceTeardown(plan), { tolerant: true });
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -65,14 +63,7 @@ describe('isolation between apps', () => {
     try {
       for (const s of [a1, a2, b1]) await driver.prepare(s);
       await Promise.all([a1, a2, b1].map((s) => driver.launch(s, { resume: false })));
-      const fromHost = async (s: MachineSpec) => {
-        for (let attempt = 0; attempt < 100; attempt++) {
-          const body = await fetch(`http://[${s.privateIp}]:8080/index.html`, { signal: AbortSignal.timeout(500) }).then((r) => r.text(), () => '');
-          if (body) return body;
-          await sleep(100);
-        }
-        return '';
-      };
+      const fromHost = (s: MachineSpec) => textWhenUp(`http://[${s.privateIp}]:8080/index.html`, { timeoutMs: 500 });
       for (const s of [a1, a2, b1]) assert.equal(await fromHost(s), `${s.appName}/${s.machineId}\n`);
       // busybox wget crashes in a rootfs without NSS (static glibc); nc takes a numeric address as is.
       const fromA1 = (target: MachineSpec) => driver.exec(a1.machineId, {

@@ -14,21 +14,12 @@ import { after, describe, it } from 'node:test';
 import { privateIp } from '../../src/domain/address.ts';
 import { machineInitramfs } from '../../src/guest/init-config.ts';
 import { baseInitramfs, guestAssets } from '../../src/guest/initramfs.ts';
+import { runCommands } from '../../src/network/host-network.ts';
 import { GUEST_GATEWAY6, guestMac, machineLinkSetup, namespaceSetup, namespaceTeardown, tapName } from '../../src/network/plan.ts';
 import { AgentChannel } from '../../src/vmm/qemu/agent-channel.ts';
 import { qemuArgv } from '../../src/vmm/qemu/argv.ts';
 import { testVmLayout } from '../helpers/vm.ts';
 import { ROOT } from '../helpers/server-process.ts';
-
-const runAll = (commands: string[][], tolerant = false) => {
-  for (const [bin, ...args] of commands) {
-    try {
-      execFileSync(bin as string, args, { stdio: 'pipe' });
-    } catch (error) {
-      if (!tolerant) throw new Error(`${[bin, ...args].join(' ')}: ${(error as { stderr?: Buffer }).stderr?.toString() ?? error}`);
-    }
-  }
-};
 
 describe('machine network', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-net-'));
@@ -36,8 +27,8 @@ describe('machine network', () => {
   const machineId = `abcd${suffix}00112233`.slice(0, 14);
   const ip = privateIp(0x7e57, 1);
   const plan = { ns: `hangar-test-${suffix}`, hostVeth: `hgt-${suffix}`, hostRoutes: [`${ip}/128`] };
-  after(() => {
-    runAll(namespaceTeardown(plan), true);
+  after(async () => {
+    await runCommands(namespaceTeardown(plan), { tolerant: true });
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -48,9 +39,9 @@ describe('machine network', () => {
     symlinkSync('busybox', join(rootDir, 'bin/sh'));
     execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', rootDir, join(dir, 'rootfs.img'), '32M']);
 
-    runAll(namespaceSetup(plan));
+    await runCommands(namespaceSetup(plan));
     const tap = tapName(machineId);
-    runAll(machineLinkSetup(plan.ns, tap, ip));
+    await runCommands(machineLinkSetup(plan.ns, tap, ip));
 
     const assets = guestAssets(ROOT);
     writeFileSync(join(dir, 'initrd.img'), Buffer.concat([baseInitramfs(assets), machineInitramfs({
@@ -93,7 +84,7 @@ describe('machine network', () => {
       agent.close();
     } finally {
       qemu.kill('SIGKILL');
-      runAll([['pkill', '-KILL', '-f', layout.qmpSocket]], true);
+      await runCommands([['pkill', '-KILL', '-f', layout.qmpSocket]], { tolerant: true });
     }
   });
 });

@@ -17,25 +17,16 @@ import { parseImageRef } from '../../src/domain/image-ref.ts';
 import type { MachineSpec } from '../../src/domain/runtime.ts';
 import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
-import { ensureNamespace } from '../../src/network/host-network.ts';
+import { ensureNamespace, runCommands } from '../../src/network/host-network.ts';
 import { namespaceTeardown, tapName } from '../../src/network/plan.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import type { ExitInfo } from '../../src/vmm/driver.ts';
+import { textWhenUp } from '../helpers/http.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { ROOT } from '../helpers/server-process.ts';
 
 const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'ls', 'sleep', 'httpd', 'kill', 'touch', 'hostname', 'env'];
-
-function runAll(commands: string[][], tolerant = false): void {
-  for (const [bin, ...args] of commands) {
-    try {
-      execFileSync(bin as string, args, { stdio: 'pipe' });
-    } catch (error) {
-      if (!tolerant) throw error;
-    }
-  }
-}
 
 describe('qemu driver', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-qemu-'));
@@ -59,7 +50,7 @@ describe('qemu driver', () => {
   });
 
   after(async () => {
-    runAll(namespaceTeardown(plan), true);
+    await runCommands(namespaceTeardown(plan), { tolerant: true });
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -85,11 +76,7 @@ describe('qemu driver', () => {
       await driver.launch(spec, { resume: false });
 
       // `started` means the process runs; the server may need a moment to listen.
-      let body = '';
-      for (let attempt = 0; attempt < 100 && !body; attempt++) {
-        body = await fetch(`http://[${spec.privateIp}]:8080/`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => sleep(100).then(() => ''));
-      }
-      assert.equal(body, 'served by the image\n');
+      assert.equal(await textWhenUp(`http://[${spec.privateIp}]:8080/`), 'served by the image\n');
       const env = await driver.exec(machineId, { command: ['env'], timeoutMs: 5000 });
       assert.match(env.stdout, /^GREETING=hi$/m);
       assert.match(env.stdout, new RegExp(`^FLY_MACHINE_ID=${machineId}$`, 'm'));

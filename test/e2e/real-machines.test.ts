@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { hostNamespacePlan, runCommands } from '../../src/network/host-network.ts';
 import { namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import { textWhenUp } from '../helpers/http.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
@@ -42,9 +44,7 @@ describe('real machines through the API', () => {
     await server?.stop().catch(() => undefined);
     // VMs outlive hangar by design: a failed run must not leave them behind.
     try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
-    for (const [bin, ...args] of namespaceTeardown({ ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] })) {
-      try { execFileSync(bin as string, args, { stdio: 'ignore' }); } catch { /* already gone */ }
-    }
+    await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -58,14 +58,7 @@ describe('real machines through the API', () => {
       const reply = await api('GET', `/v1/apps/web/machines/${id}/wait?state=${state}&timeout=60`);
       assert.equal(reply.status, 200, `wait ${state}: ${JSON.stringify(reply.body)}`);
     };
-    const page = async (ip: string) => {
-      for (let attempt = 0; attempt < 100; attempt++) {
-        const body = await fetch(`http://[${ip}]:8080/index.html`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '');
-        if (body) return body;
-        await sleep(100);
-      }
-      return '';
-    };
+    const page = (ip: string) => textWhenUp(`http://[${ip}]:8080/index.html`);
     const exec = async (id: string, command: string[]) => (await api('POST', `/v1/apps/web/machines/${id}/exec`, { command })).body;
 
     assert.equal((await api('POST', '/v1/apps', { name: 'web' })).status, 201);

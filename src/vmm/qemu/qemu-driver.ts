@@ -15,6 +15,7 @@ import { parseDurationInput } from '../../domain/duration.ts';
 import { machineInitramfs, type InitConfig } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
+import { runCommands } from '../../network/host-network.ts';
 import { allowSameApp, GUEST_GATEWAY6, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
@@ -100,15 +101,15 @@ export class QemuDriver implements VmmDriver {
       await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
     }
     this.base ??= baseInitramfs(this.options.assets);
-    await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(this.initConfig(spec, prepared, this.volumeMounts(spec)))]));
+    const mounts = this.volumeMounts(spec);
+    await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(this.initConfig(spec, prepared, mounts))]));
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
     const tap = this.options.netns ? tapName(spec.machineId) : undefined;
     if (tap && this.options.netns) {
-      await this.runAll(machineLinkTeardown(this.options.netns, tap), true);
-      await this.runAll([...machineLinkSetup(this.options.netns, tap, spec.privateIp), allowSameApp(this.options.netns, spec.privateIp)]);
+      await runCommands(machineLinkTeardown(this.options.netns, tap), { tolerant: true });
+      await runCommands([...machineLinkSetup(this.options.netns, tap, spec.privateIp), allowSameApp(this.options.netns, spec.privateIp)]);
     }
-    const mounts = this.volumeMounts(spec);
     for (const mount of mounts) await growFilesystem(mount.file);
     const argv = qemuArgv({
       accel: this.options.accel,
@@ -211,7 +212,7 @@ export class QemuDriver implements VmmDriver {
     vm?.agent.close();
     vm?.qmp.close();
     killQemu(vm?.pid);
-    if (this.options.netns) await this.runAll(machineLinkTeardown(this.options.netns, tapName(machineId)), true);
+    if (this.options.netns) await runCommands(machineLinkTeardown(this.options.netns, tapName(machineId)), { tolerant: true });
   }
 
   async stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null> {
@@ -331,16 +332,6 @@ export class QemuDriver implements VmmDriver {
       return JSON.parse(await readFile(files.prepared, 'utf8')) as Prepared;
     } catch {
       return undefined;
-    }
-  }
-
-  private async runAll(commands: string[][], tolerant = false): Promise<void> {
-    for (const [bin, ...args] of commands) {
-      try {
-        await run(bin as string, args);
-      } catch (error) {
-        if (!tolerant) throw error;
-      }
     }
   }
 }
