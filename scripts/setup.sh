@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Sets up a fresh checkout: the project's Node 24 (from the npm registry, into .tools/)
-# and the locked npm dependencies. Safe to run again; it skips what is already there.
+# Sets up a fresh checkout: the project's Node 24 (from the npm registry, into .tools/),
+# the locked npm dependencies, and what real machines need (scripts/setup-guest.sh:
+# QEMU, the guest kernel, hangar-init; needs root). Safe to run again; it skips what
+# is already there. HANGAR_SKIP_GUEST=1 leaves out the guest part (fake driver only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODE_VERSION=24.21.0
@@ -17,5 +19,8 @@ source scripts/node-env.sh
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (locked)" >&2
   npm ci --silent --no-audit --no-fund
+fi
+if [ "${HANGAR_SKIP_GUEST:-}" != 1 ]; then
+  scripts/setup-guest.sh
 fi
 echo "setup: done (node $(node --version))" >&2

@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/setup-guest.sh
 source scripts/node-env.sh
 npm run --silent typecheck
 npm run --silent lint

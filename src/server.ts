@@ -26,7 +26,7 @@ import type { VmmDriver } from './vmm/driver.ts';
 import { FakeDriver } from './vmm/fake/fake-driver.ts';
 import { guestAssets } from './guest/initramfs.ts';
 import { ImageStore } from './image/image-store.ts';
-import { ensureNamespace, hostNamespacePlan } from './network/host-network.ts';
+import { applyOutboundNat, ensureNamespace, hostNamespacePlan } from './network/host-network.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from './vmm/qemu/argv.ts';
 import { QemuDriver } from './vmm/qemu/qemu-driver.ts';
 
@@ -106,6 +106,8 @@ export interface DriverOptions {
   fakeTiming?: FakeTiming;
   /** The machines' network namespace (qemu driver). */
   netns?: string;
+  /** Lets machines reach the outside world through the host (IPv4 masquerade); off by default. */
+  outboundNat?: boolean;
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -116,7 +118,9 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
       return new FakeDriver(options.fakeTiming === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
     case 'qemu': {
       const netns = options.netns ?? 'hangar';
-      await ensureNamespace(hostNamespacePlan(netns));
+      const plan = hostNamespacePlan(netns);
+      await ensureNamespace(plan);
+      await applyOutboundNat(plan, options.outboundNat === true);
       const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
       const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
       return new QemuDriver({
@@ -138,6 +142,7 @@ export interface ServeOptions {
   driver: DriverName;
   fakeTiming?: FakeTiming;
   netns?: string;
+  outboundNat?: boolean;
   logLevel: string;
   settings?: Partial<ControlSettings>;
 }
@@ -160,7 +165,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
       volumes,
-      driver: await createDriver(options.driver, { dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, netns: options.netns }),
+      driver: await createDriver(options.driver, { dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, netns: options.netns, outboundNat: options.outboundNat }),
       token: token.value,
       logger,
       settings: options.settings,

@@ -38,6 +38,7 @@ export interface MachineConfig {
   files?: Array<{ guest_path: string; raw_value?: string; secret_name?: string; [key: string]: unknown }>;
   schedule?: string;
   auto_destroy?: boolean;
+  dns?: { nameservers?: string[]; searches?: string[]; [key: string]: unknown };
   [key: string]: unknown;
 }
 
@@ -64,6 +65,10 @@ export function normalizeConfig(input: unknown): MachineConfig {
   if (config.checks !== undefined) config.checks = normalizeChecks(config.checks);
   if (config.mounts !== undefined) checkMounts(config.mounts);
   if (config.files !== undefined) checkFiles(config.files);
+  if (config.dns !== undefined) {
+    if (!isObject(config.dns)) throw invalid('config.dns must be an object');
+    checkStringArrays(config.dns, 'config.dns', ['nameservers', 'searches']);
+  }
   if (config.schedule !== undefined && config.schedule !== '' && !SCHEDULES.includes(String(config.schedule))) {
     throw invalid(`config.schedule must be one of ${SCHEDULES.join(', ')}`);
   }

@@ -39,6 +39,8 @@ export interface MachineIdentity {
   machineId: string;
   region: string;
   privateIp: string;
+  /** The machine's IPv4 address inside hangar's network namespace (hangar's own; Fly has no such variable). */
+  privateIpv4?: string;
   imageRef: string;
   version: string;
 }
@@ -65,5 +67,6 @@ export function processEnv(image: ImageProcessConfig, configEnv: Record<string, 
     env[`FLY_${key}`] = value;
     env[`HANGAR_${key}`] = value;
   }
+  if (identity.privateIpv4) env.HANGAR_PRIVATE_IPV4 = identity.privateIpv4;
   return env;
 }

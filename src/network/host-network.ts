@@ -1,7 +1,9 @@
 /** Applies the network plans on this host: idempotent namespace setup, per-command errors kept. */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { isolationRuleset, namespaceSetup, type NamespacePlan } from './plan.ts';
+import {
+  isolationRuleset, namespaceSetup, type NamespacePlan, natRuleset, outboundNatSetup, outboundNatTeardown,
+} from './plan.ts';
 
 const run = promisify(execFile);
 
@@ -31,9 +33,21 @@ async function namespaceExists(ns: string): Promise<boolean> {
 export async function ensureNamespace(plan: NamespacePlan): Promise<void> {
   if (await namespaceExists(plan.ns)) return;
   await runCommands(namespaceSetup(plan));
+  loadRuleset(['ip', 'netns', 'exec', plan.ns, 'nft', '-f', '-'], isolationRuleset(), 'firewall');
+}
+
+/** Turns outbound NAT on or off for the namespace; either way the result is the same whatever was there before. */
+export async function applyOutboundNat(plan: NamespacePlan, enabled: boolean): Promise<void> {
+  await runCommands(outboundNatTeardown(plan), { tolerant: true });
+  if (!enabled) return;
+  await runCommands(outboundNatSetup(plan));
+  loadRuleset(['nft', '-f', '-'], natRuleset(plan), 'outbound NAT');
+}
+
+function loadRuleset([bin, ...args]: string[], ruleset: string, what: string): void {
   try {
-    execFileSync('ip', ['netns', 'exec', plan.ns, 'nft', '-f', '-'], { input: isolationRuleset(), stdio: ['pipe', 'ignore', 'pipe'] });
+    execFileSync(bin as string, args, { input: ruleset, stdio: ['pipe', 'ignore', 'pipe'] });
   } catch (error) {
-    throw new Error(`firewall setup failed: ${(error as { stderr?: Buffer }).stderr?.toString().trim() ?? error}`);
+    throw new Error(`${what} setup failed: ${(error as { stderr?: Buffer }).stderr?.toString().trim() ?? error}`);
   }
 }

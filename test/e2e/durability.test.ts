@@ -17,7 +17,7 @@ describe('durability across SIGKILL', () => {
 
   it('keeps every acknowledged app, machine, metadata write and state change', async () => {
     const token = 'durable-token';
-    let server: ServerProcess = await startServerProcess(dir, token);
+    let server: ServerProcess = await startServerProcess(dir, token, ['--driver', 'fake']);
     const apps: string[] = [];
     const machines = new Map<string, { app: string; metadata: Record<string, string>; state?: string }>();
 
@@ -48,7 +48,7 @@ describe('durability across SIGKILL', () => {
       await server.kill();
       stop = true;
       await writer;
-      server = await startServerProcess(dir, token);
+      server = await startServerProcess(dir, token, ['--driver', 'fake']);
 
       for (const name of apps) assert.equal((await request(server, 'GET', `/v1/apps/${name}`)).status, 200, `app ${name} lost`);
       for (const [id, expected] of machines) {
@@ -66,9 +66,9 @@ describe('durability across SIGKILL', () => {
   });
 
   it('refuses a second server on the same data directory', async () => {
-    const server = await startServerProcess(dir, 'durable-token');
+    const server = await startServerProcess(dir, 'durable-token', ['--driver', 'fake']);
     try {
-      await assert.rejects(startServerProcess(dir, 'durable-token'), /in use by hangar process/);
+      await assert.rejects(startServerProcess(dir, 'durable-token', ['--driver', 'fake']), /in use by hangar process/);
     } finally {
       await server.stop();
     }

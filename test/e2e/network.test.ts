@@ -1,7 +1,8 @@
 /**
  * A machine on hangar's network: a namespace with a veth to the host and a routed
  * TAP for the machine; the guest (hangar-init + busybox httpd) takes its private
- * IPv6 address, and the host reaches `http://[private_ip]:8080/`. Only loopback and
+ * IPv6 address and its IPv4 one, and the host reaches `http://[private_ip]:8080/` and
+ * `http://<ipv4>:8080/`. Only loopback and
  * this test's own namespace see any traffic.
  */
 import assert from 'node:assert/strict';
@@ -15,7 +16,9 @@ import { privateIp } from '../../src/domain/address.ts';
 import { machineInitramfs } from '../../src/guest/init-config.ts';
 import { baseInitramfs, guestAssets } from '../../src/guest/initramfs.ts';
 import { runCommands } from '../../src/network/host-network.ts';
-import { GUEST_GATEWAY6, guestMac, machineLinkSetup, namespaceSetup, namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import {
+  GUEST_GATEWAY4, GUEST_GATEWAY6, guestMac, machineIpv4, machineLinkSetup, namespaceSetup, namespaceTeardown, tapName,
+} from '../../src/network/plan.ts';
 import { AgentChannel } from '../../src/vmm/qemu/agent-channel.ts';
 import { qemuArgv } from '../../src/vmm/qemu/argv.ts';
 import { testVmLayout } from '../helpers/vm.ts';
@@ -26,6 +29,7 @@ describe('machine network', () => {
   const suffix = Math.random().toString(16).slice(2, 6);
   const machineId = `abcd${suffix}00112233`.slice(0, 14);
   const ip = privateIp(0x7e57, 1);
+  const ipv4 = machineIpv4(ip);
   const plan = { ns: `hangar-test-${suffix}`, hostVeth: `hgt-${suffix}`, hostRoutes: [`${ip}/128`] };
   after(async () => {
     await runCommands(namespaceTeardown(plan), { tolerant: true });
@@ -46,7 +50,7 @@ describe('machine network', () => {
     const assets = guestAssets(ROOT);
     writeFileSync(join(dir, 'initrd.img'), Buffer.concat([baseInitramfs(assets), machineInitramfs({
       hostname: machineId, rootDevice: '/dev/vda', mounts: [],
-      net: { ifname: 'eth0', ipv6: `${ip}/128`, gateway6: GUEST_GATEWAY6 },
+      net: { ifname: 'eth0', ipv6: `${ip}/128`, gateway6: GUEST_GATEWAY6, ipv4: `${ipv4}/32`, gateway4: GUEST_GATEWAY4 },
       env: { PATH: '/bin' },
       argv: ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/www'],
       files: [{ path: '/www/index.html', mode: 0o644, content: Buffer.from(`hello from ${machineId}\n`) }],
@@ -81,6 +85,11 @@ describe('machine network', () => {
       assert.equal(body, `hello from ${machineId}\n`);
       const addresses = await agent.exec(['/bin/busybox', 'ip', '-6', 'addr', 'show', 'dev', 'eth0'], { timeoutMs: 5000 });
       assert.match(addresses.stdout, /inet6 fdaa:0:7e57:a7b:0:1:0:2\/128 scope global/);
+      assert.equal(ipv4, '172.19.0.1');
+      const overIpv4 = await fetch(`http://${ipv4}:8080/`, { signal: AbortSignal.timeout(3000) });
+      assert.equal(await overIpv4.text(), `hello from ${machineId}\n`);
+      const routes = await agent.exec(['/bin/busybox', 'ip', 'route'], { timeoutMs: 5000 });
+      assert.match(routes.stdout, /default via 172\.19\.255\.254 dev eth0 onlink/);
       agent.close();
     } finally {
       qemu.kill('SIGKILL');

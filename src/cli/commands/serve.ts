@@ -14,8 +14,9 @@ export const serve: CommandSpec = {
   options: [
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
-    { flags: '--driver <name>', description: 'VMM driver: fake (no VMs) or qemu (microVMs; needs root and scripts/setup-guest.sh)', default: 'fake' },
+    { flags: '--driver <name>', description: 'VMM driver: qemu (microVMs; needs root and scripts/setup-guest.sh) or fake (no VMs)', default: 'qemu' },
     { flags: '--netns <name>', description: 'qemu driver: the machines\' network namespace', default: 'hangar' },
+    { flags: '--outbound-nat', description: 'qemu driver: let machines reach the outside world over IPv4 through the host (masquerade)' },
     { flags: '--fake-timing <timing>', description: 'fake driver only: realistic (boots take time) or instant', default: 'realistic' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
@@ -37,6 +38,7 @@ export const serve: CommandSpec = {
       driver: options.driver as DriverName,
       fakeTiming: options.fakeTiming as FakeTiming,
       netns: options.netns,
+      outboundNat: options.outboundNat === true,
       logLevel: options.logLevel,
       settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
     });

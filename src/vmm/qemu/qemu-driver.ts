@@ -16,7 +16,9 @@ import { machineInitramfs, type InitConfig } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
 import { runCommands } from '../../network/host-network.ts';
-import { allowSameApp, GUEST_GATEWAY6, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
+import {
+  allowSameApp, GUEST_GATEWAY4, GUEST_GATEWAY6, guestMac, machineIpv4, machineLinkSetup, machineLinkTeardown, tapName,
+} from '../../network/plan.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
 } from '../driver.ts';
@@ -155,16 +157,19 @@ export class QemuDriver implements VmmDriver {
   private initConfig(spec: MachineSpec, prepared: Prepared, mounts: Array<{ device: string; path: string }>): InitConfig {
     const init = spec.config.init;
     const stop = spec.config.stop_config;
+    const ipv4 = this.options.netns ? machineIpv4(spec.privateIp) : undefined;
     const files = (spec.config.files ?? [])
       .filter((file) => typeof file.raw_value === 'string')
       .map((file) => ({ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(file.raw_value as string, 'base64') }));
+    const resolvConf = dnsResolvConf(spec.config.dns);
+    if (resolvConf) files.unshift({ path: '/etc/resolv.conf', mode: 0o644, content: Buffer.from(resolvConf) });
     return {
       hostname: spec.machineId,
       rootDevice: '/dev/vda',
       mounts: mounts.map(({ device, path }) => ({ device, path })),
-      net: this.options.netns ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: GUEST_GATEWAY6 } : undefined,
+      net: ipv4 ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: GUEST_GATEWAY6, ipv4: `${ipv4}/32`, gateway4: GUEST_GATEWAY4 } : undefined,
       env: processEnv(prepared.config, spec.config.env ?? {}, {
-        appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp,
+        appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
         imageRef: `${prepared.imageRef.registry}/${prepared.imageRef.repository}@${prepared.imageRef.digest}`, version: spec.version,
       }),
       argv: processArgv(prepared.config, { exec: init.exec, entrypoint: init.entrypoint, cmd: init.cmd }),
@@ -336,3 +341,11 @@ export class QemuDriver implements VmmDriver {
   }
 }
 
+
+/** `/etc/resolv.conf` for `config.dns`; none unless nameservers are given (guests ask nobody by default). */
+function dnsResolvConf(dns: MachineSpec['config']['dns']): string | undefined {
+  if (!dns?.nameservers?.length) return undefined;
+  const lines = dns.nameservers.map((server) => `nameserver ${server}`);
+  if (dns.searches?.length) lines.push(`search ${dns.searches.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
