@@ -1,6 +1,9 @@
 /**
  * Image references ("nginx", "ghcr.io/org/app:1.2", "127.0.0.1:5000/app@sha256:...")
- * split into registry, repository, tag and digest with Docker's defaults.
+ * split into registry, repository, tag and digest with Docker's defaults; and images
+ * on the host's disk in skopeo's transport syntax: `oci:/dir[:tag]` (an OCI image
+ * layout) and `docker-archive:/file.tar[:name:tag]` (`docker save` output), whose
+ * "registry" is the transport and "repository" the path.
  */
 import { invalid } from './errors.ts';
 
@@ -13,6 +16,8 @@ export interface ImageRef {
 }
 
 const DOCKER_HUB = 'docker.io';
+export const LOCAL_TRANSPORTS = ['oci', 'docker-archive'] as const;
+const LOCAL = /^(oci|docker-archive):([^:]*)(?::(.*))?$/;
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}$/;
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
@@ -20,6 +25,8 @@ const TAG = /^[\w][\w.-]{0,127}$/;
 export function parseImageRef(reference: string): ImageRef {
   const text = reference.trim();
   if (text === '') throw invalid('config.image is required');
+  const local = LOCAL.exec(text);
+  if (local) return parseLocalRef(reference, local[1] as string, local[2] as string, local[3] ?? '');
   let rest = text;
   let digest = '';
   const at = rest.indexOf('@');
@@ -52,4 +59,19 @@ export function parseImageRef(reference: string): ImageRef {
   }
   if (!tag && !digest) tag = 'latest';
   return { registry, repository, tag, digest, labels: {} };
+}
+
+function parseLocalRef(reference: string, transport: string, path: string, tag: string): ImageRef {
+  if (!path.startsWith('/')) throw invalid(`config.image: "${reference}" needs an absolute path after "${transport}:"`);
+  if (path.split('/').includes('..')) throw invalid(`config.image: "${reference}" must not contain ".."`);
+  return { registry: transport, repository: path, tag, digest: '', labels: {} };
+}
+
+export function isLocalImage(ref: ImageRef): boolean {
+  return (LOCAL_TRANSPORTS as readonly string[]).includes(ref.registry);
+}
+
+/** The reference as text, pinned to its digest: what `FLY_IMAGE_REF` carries. */
+export function pinnedReference(ref: ImageRef): string {
+  return isLocalImage(ref) ? `${ref.registry}:${ref.repository}@${ref.digest}` : `${ref.registry}/${ref.repository}@${ref.digest}`;
 }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseImageRef, type ImageRef } from '../domain/image-ref.ts';
 import type { ImageProcessConfig } from '../domain/process-spec.ts';
-import { RegistryClient } from './registry-client.ts';
+import { DockerArchiveSource, OciLayoutSource } from './local-sources.ts';
+import { type ImageSource, RegistryClient } from './registry-client.ts';
 import { applyLayer, compressionOf } from './unpack.ts';
 
 const run = promisify(execFile);
@@ -39,11 +40,20 @@ export function mkfsArgv(dir: string, image: string, sizeMb: number): string[] {
 export class ImageStore {
   private readonly dir: string;
   private readonly client: RegistryClient;
+  private readonly ociLayouts = new OciLayoutSource();
+  private readonly dockerArchives: DockerArchiveSource;
   private readonly inflight = new Map<string, Promise<PreparedImage>>();
 
   constructor(dir: string, client = new RegistryClient()) {
     this.dir = dir;
     this.client = client;
+    this.dockerArchives = new DockerArchiveSource(join(dir, 'archives'));
+  }
+
+  private source(ref: ImageRef): ImageSource {
+    if (ref.registry === 'oci') return this.ociLayouts;
+    if (ref.registry === 'docker-archive') return this.dockerArchives;
+    return this.client;
   }
 
   /** Pulls and builds `reference` unless it is cached; concurrent calls share one pull. */
@@ -58,7 +68,8 @@ export class ImageStore {
 
   private async build(reference: string): Promise<PreparedImage> {
     const ref = parseImageRef(reference);
-    const { digest, manifest } = await this.client.resolve(ref);
+    const source = this.source(ref);
+    const { digest, manifest } = await source.resolve(ref);
     const home = join(this.dir, digest.replace(':', '-'));
     const rootfsPath = join(home, 'rootfs.ext4');
     const configPath = join(home, 'config.json');
@@ -68,14 +79,14 @@ export class ImageStore {
     }
     const blobs = join(this.dir, 'blobs');
     await mkdir(blobs, { recursive: true });
-    const image = await this.client.fetchJson<OciImageConfig>(ref, manifest.config.digest);
+    const image = await source.fetchJson<OciImageConfig>(ref, manifest.config.digest);
     const work = await mkdtemp(join(this.dir, 'build-'));
     try {
       const root = join(work, 'root');
       await mkdir(root);
       for (const layer of manifest.layers) {
         const blob = join(blobs, layer.digest.replace(':', '-'));
-        if (!existsSync(blob)) await this.client.download(ref, layer.digest, blob);
+        if (!existsSync(blob)) await source.download(ref, layer.digest, blob);
         await applyLayer(root, blob, compressionOf(layer.mediaType));
       }
       const { stdout } = await run('du', ['-sb', root]);

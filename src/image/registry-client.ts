@@ -3,13 +3,10 @@
  * lists/indexes resolved to linux/amd64) and blobs (checked against their digest),
  * anonymously or with a bearer token fetched on a 401 challenge.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { ImageRef } from '../domain/image-ref.ts';
+import { DigestMismatch, saveVerified, sha256Of } from './blob-file.ts';
 
 export const MEDIA = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -25,6 +22,7 @@ export interface Descriptor {
   digest: string;
   size: number;
   platform?: { os?: string; architecture?: string; variant?: string };
+  annotations?: Record<string, string>;
 }
 
 export interface ImageManifest {
@@ -47,6 +45,22 @@ export interface RegistryOptions {
 
 export class RegistryError extends Error {}
 
+/** Where images come from: a registry, or a local OCI layout or docker-archive file. */
+export interface ImageSource {
+  /** Resolves a reference to the linux/amd64 image manifest. */
+  resolve(ref: ImageRef): Promise<ResolvedImage>;
+  fetchJson<T>(ref: ImageRef, digest: string): Promise<T>;
+  /** Saves a blob at `path`, verified against its digest; `onBytes` sees progress. */
+  download(ref: ImageRef, digest: string, path: string, onBytes?: (count: number) => void): Promise<void>;
+}
+
+/** From a manifest list / OCI index, the linux/amd64 entry. */
+export function chooseAmd64(manifests: Descriptor[], name: string): Descriptor {
+  const chosen = manifests.find((m) => m.platform?.os === 'linux' && m.platform?.architecture === 'amd64');
+  if (!chosen) throw new RegistryError(`${name} has no linux/amd64 image`);
+  return chosen;
+}
+
 /** Docker Hub's API host; loopback registries speak plain HTTP, as Docker allows. */
 export function registryBase(registry: string): string {
   if (registry === 'docker.io') return 'https://registry-1.docker.io';
@@ -55,7 +69,7 @@ export function registryBase(registry: string): string {
   return `${plain ? 'http' : 'https'}://${registry}`;
 }
 
-export class RegistryClient {
+export class RegistryClient implements ImageSource {
   private readonly options: RegistryOptions;
   private readonly tokens = new Map<string, string>();
 
@@ -69,14 +83,12 @@ export class RegistryClient {
     for (let depth = 0; depth < 3; depth++) {
       const response = await this.get(ref, `/manifests/${reference}`, ACCEPT);
       const body = Buffer.from(await response.arrayBuffer());
-      const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+      const digest = sha256Of(body);
       if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError(`manifest digest mismatch: asked ${reference}, got ${digest}`);
       const document = JSON.parse(body.toString('utf8')) as { mediaType?: string; manifests?: Descriptor[] } & Partial<ImageManifest>;
       const mediaType = document.mediaType ?? response.headers.get('content-type') ?? '';
       if (document.manifests) {
-        const chosen = document.manifests.find((m) => m.platform?.os === 'linux' && m.platform?.architecture === 'amd64');
-        if (!chosen) throw new RegistryError(`${describe(ref)} has no linux/amd64 image`);
-        reference = chosen.digest;
+        reference = chooseAmd64(document.manifests, describe(ref)).digest;
         continue;
       }
       if (!document.config || !document.layers) throw new RegistryError(`${describe(ref)}: unsupported manifest type ${mediaType}`);
@@ -86,27 +98,20 @@ export class RegistryClient {
   }
 
   /** Downloads a blob to `path`, verifying its digest; nothing is left at `path` on failure. */
-  async download(ref: ImageRef, digest: string, path: string): Promise<void> {
+  async download(ref: ImageRef, digest: string, path: string, onBytes?: (count: number) => void): Promise<void> {
     const response = await this.get(ref, `/blobs/${digest}`, '*/*');
     if (!response.body) throw new RegistryError(`blob ${digest}: empty response`);
-    const hash = createHash('sha256');
-    const partial = `${path}.partial`;
-    const tap = new Transform({ transform(chunk, _enc, done) { hash.update(chunk); done(null, chunk); } });
     try {
-      await pipeline(Readable.fromWeb(response.body as WebReadableStream), tap, createWriteStream(partial));
-      const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== digest) throw new RegistryError(`blob digest mismatch: expected ${digest}, got ${actual}`);
-      await rename(partial, path);
+      await saveVerified(Readable.fromWeb(response.body as WebReadableStream), digest, path, onBytes);
     } catch (error) {
-      await rm(partial, { force: true });
-      throw error;
+      throw error instanceof DigestMismatch ? new RegistryError(error.message) : error;
     }
   }
 
   async fetchJson<T>(ref: ImageRef, digest: string): Promise<T> {
     const response = await this.get(ref, `/blobs/${digest}`, '*/*');
     const body = Buffer.from(await response.arrayBuffer());
-    const actual = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const actual = sha256Of(body);
     if (actual !== digest) throw new RegistryError(`blob digest mismatch: expected ${digest}, got ${actual}`);
     return JSON.parse(body.toString('utf8')) as T;
   }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ImageStore, mkfsArgv } from '../../src/image/image-store.ts';
 import { RegistryClient } from '../../src/image/registry-client.ts';
+import { buildImage, writeDockerArchive, writeOciLayout } from '../helpers/image-build.ts';
 import { freePort, pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 
 /** Reads a file out of an ext4 image without mounting it. */
@@ -104,6 +105,43 @@ describe('images', () => {
 
   it('reports a missing image clearly', async () => {
     await assert.rejects(new ImageStore(join(dir, 'store5')).prepare(`${registry.host}/team/nothing:1`), /answered 404/);
+  });
+
+  it('takes images from an OCI layout on disk, by tag', async () => {
+    const image = await buildImage([
+      { compression: 'gzip', files: { '/etc/which': 'layout\n', '/old': 'x' } },
+      { compression: 'zstd', files: { '/.wh.old': '' } },
+    ], { Cmd: ['/bin/app'] });
+    const layout = join(dir, 'layout');
+    writeOciLayout(layout, image, 'v2');
+    const store = new ImageStore(join(dir, 'store6'));
+    const prepared = await store.prepare(`oci:${layout}:v2`);
+    assert.deepEqual(prepared.imageRef, { registry: 'oci', repository: layout, tag: 'v2', digest: image.manifestDigest, labels: {} });
+    assert.deepEqual(prepared.config.Cmd, ['/bin/app']);
+    assert.equal(readFromExt4(prepared.rootfsPath, '/etc/which'), 'layout\n');
+    assert.equal(existsInExt4(prepared.rootfsPath, '/old'), false);
+    assert.equal((await store.prepare(`oci:${layout}`)).rootfsPath, prepared.rootfsPath, 'the only image needs no tag');
+    await assert.rejects(store.prepare(`oci:${layout}:v3`), /has no image named "v3" \(it has: v2\)/);
+    await assert.rejects(store.prepare(`oci:${join(dir, 'nowhere')}`), /index\.json is missing/);
+  });
+
+  it('takes images from a docker-archive tarball (docker save), plain and compressed layers', async () => {
+    const image = await buildImage([
+      { compression: 'none', files: { '/etc/which': 'archive\n' } },
+      { compression: 'gzip', files: { '/etc/more': 'gz\n' } },
+    ], { Entrypoint: ['/bin/app'] });
+    const archive = join(dir, 'web.tar');
+    await writeDockerArchive(archive, image, 'example/web:1');
+    const store = new ImageStore(join(dir, 'store7'));
+    const prepared = await store.prepare(`docker-archive:${archive}:example/web:1`);
+    assert.deepEqual([prepared.imageRef.registry, prepared.imageRef.repository, prepared.imageRef.tag], ['docker-archive', archive, 'example/web:1']);
+    assert.equal(prepared.imageRef.digest, image.config.digest, 'an archive has no manifest digest: the image ID stands in');
+    assert.deepEqual(prepared.config.Entrypoint, ['/bin/app']);
+    assert.equal(readFromExt4(prepared.rootfsPath, '/etc/which'), 'archive\n');
+    assert.equal(readFromExt4(prepared.rootfsPath, '/etc/more'), 'gz\n');
+    assert.equal((await new ImageStore(join(dir, 'store7')).prepare(`docker-archive:${archive}`)).rootfsPath, prepared.rootfsPath);
+    await assert.rejects(store.prepare(`docker-archive:${archive}:other:1`), /has no image named "other:1"/);
+    await assert.rejects(store.prepare(`docker-archive:${join(dir, 'missing.tar')}`), /no such file/);
   });
 
   it('builds mke2fs argv', () => {

@@ -4,14 +4,14 @@
  * optional multi-platform index. Nothing leaves the machine.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { zstdCompressSync, gzipSync } from 'node:zlib';
-import { c as createTar } from 'tar';
+import { buildImage, LAYER_MEDIA, layerBlob, type LayerSpec, sha256 } from './image-build.ts';
+
+export type { LayerFiles, LayerSpec } from './image-build.ts';
 
 export interface Registry {
   host: string;
@@ -55,41 +55,6 @@ export async function startRegistry(): Promise<Registry> {
   };
 }
 
-export type LayerFiles = Record<string, string | { mode: number; content: string | Buffer } | { symlink: string }>;
-
-export interface LayerSpec {
-  files: LayerFiles;
-  compression: 'gzip' | 'zstd' | 'none';
-}
-
-const LAYER_MEDIA = {
-  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  none: 'application/vnd.oci.image.layer.v1.tar',
-};
-
-const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-
-async function layerBlob(spec: LayerSpec): Promise<Buffer> {
-  const dir = mkdtempSync(join(tmpdir(), 'hangar-layer-'));
-  try {
-    for (const [path, value] of Object.entries(spec.files)) {
-      const full = join(dir, path);
-      mkdirSync(dirname(full), { recursive: true });
-      if (typeof value === 'string') writeFileSync(full, value);
-      else if ('symlink' in value) (await import('node:fs')).symlinkSync(value.symlink, full);
-      else writeFileSync(full, value.content, { mode: value.mode });
-    }
-    const tarFile = join(dir, '..', `${dir.split('/').at(-1)}.tar`);
-    await createTar({ cwd: dir, file: tarFile, portable: true }, Object.keys(spec.files).map((p) => p.replace(/^\//, '')));
-    const tar = readFileSync(tarFile);
-    rmSync(tarFile);
-    return spec.compression === 'gzip' ? gzipSync(tar) : spec.compression === 'zstd' ? zstdCompressSync(tar) : tar;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 async function putBlob(host: string, repo: string, data: Buffer): Promise<string> {
   const digest = sha256(data);
   const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
@@ -115,18 +80,9 @@ export interface PushOptions {
 
 /** Pushes an image; returns the digest of its (platform) manifest. */
 export async function pushImage(host: string, repo: string, tag: string, layers: LayerSpec[], options: PushOptions): Promise<string> {
-  const layerDescriptors = [];
-  for (const spec of layers) {
-    const blob = await layerBlob(spec);
-    layerDescriptors.push({ mediaType: LAYER_MEDIA[spec.compression], digest: await putBlob(host, repo, blob), size: blob.length });
-  }
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: options.config, rootfs: { type: 'layers', diff_ids: [] } }));
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await putBlob(host, repo, config), size: config.length },
-    layers: layerDescriptors,
-  };
+  const image = await buildImage(layers, options.config);
+  for (const blob of [...image.layers, image.config]) await putBlob(host, repo, blob.data);
+  const manifest = image.manifest;
   if (!options.asIndex) return putManifest(host, repo, tag, manifest.mediaType, manifest);
   const digest = await putManifest(host, repo, `${tag}-amd64`, manifest.mediaType, manifest);
   const size = Buffer.from(JSON.stringify(manifest)).length;

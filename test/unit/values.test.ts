@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { normalizeConfig } from '../../src/domain/config.ts';
 import { formatGoDuration, parseDurationInput, parseGoDuration } from '../../src/domain/duration.ts';
 import { guestForSize } from '../../src/domain/guest.ts';
-import { parseImageRef } from '../../src/domain/image-ref.ts';
+import { parseImageRef, pinnedReference } from '../../src/domain/image-ref.ts';
 import { acquireLease, checkLease, releaseLease } from '../../src/domain/lease.ts';
 import { parseSignal } from '../../src/domain/signals.ts';
 import { parseWaitTargets, parseWaitTimeout, satisfies } from '../../src/domain/wait.ts';
@@ -96,6 +96,17 @@ describe('image references', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
     assert.deepEqual(parseImageRef(`ghcr.io/o/app@${digest}`).digest, digest);
     assert.throws(() => parseImageRef('UPPER/case'), /invalid repository/);
+  });
+
+  it('reads local images in skopeo\'s transport syntax', () => {
+    assert.deepEqual(parseImageRef('oci:/srv/images/web:v2'), { registry: 'oci', repository: '/srv/images/web', tag: 'v2', digest: '', labels: {} });
+    assert.deepEqual(parseImageRef('oci:/srv/images/web').tag, '');
+    const archive = parseImageRef('docker-archive:/tmp/web.tar:example/web:1');
+    assert.deepEqual([archive.registry, archive.repository, archive.tag], ['docker-archive', '/tmp/web.tar', 'example/web:1']);
+    assert.throws(() => parseImageRef('oci:images/web'), /needs an absolute path/);
+    assert.throws(() => parseImageRef('oci:/srv/../etc'), /must not contain/);
+    assert.equal(pinnedReference({ ...archive, digest: 'sha256:ab' }), 'docker-archive:/tmp/web.tar@sha256:ab');
+    assert.equal(pinnedReference({ ...parseImageRef('ghcr.io/o/app:1'), digest: 'sha256:ab' }), 'ghcr.io/o/app@sha256:ab');
   });
 });
 

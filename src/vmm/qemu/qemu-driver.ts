@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { ImageRef } from '../../domain/image-ref.ts';
+import { type ImageRef, pinnedReference } from '../../domain/image-ref.ts';
 import { processArgv, processEnv, type ImageProcessConfig } from '../../domain/process-spec.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { parseDurationInput } from '../../domain/duration.ts';
@@ -170,7 +170,7 @@ export class QemuDriver implements VmmDriver {
       net: ipv4 ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: GUEST_GATEWAY6, ipv4: `${ipv4}/32`, gateway4: GUEST_GATEWAY4 } : undefined,
       env: processEnv(prepared.config, spec.config.env ?? {}, {
         appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
-        imageRef: `${prepared.imageRef.registry}/${prepared.imageRef.repository}@${prepared.imageRef.digest}`, version: spec.version,
+        imageRef: pinnedReference(prepared.imageRef), version: spec.version,
       }),
       argv: processArgv(prepared.config, { exec: init.exec, entrypoint: init.entrypoint, cmd: init.cmd }),
       workdir: prepared.config.WorkingDir || undefined,
