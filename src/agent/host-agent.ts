@@ -7,8 +7,9 @@ import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { Observation } from '../domain/lifecycle/observations.ts';
 import type {
-  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, RecoveredVm,
+  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, PullProgress, RecoveredVm,
 } from '../domain/runtime.ts';
+import type { ImageRef } from '../domain/image-ref.ts';
 import type { SignalName } from '../domain/signals.ts';
 import type { VmmDriver } from '../vmm/driver.ts';
 
@@ -38,6 +39,10 @@ export class HostAgent implements HostRuntime {
 
   async idle(): Promise<void> {
     while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
+  pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
+    return this.driver.pullImage(reference, onProgress);
   }
 
   exec(machineId: string, request: ExecRequest): Promise<ExecResult> {

@@ -11,6 +11,7 @@ import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
 import { tokenChecker } from './auth.ts';
 import { errorBody, handleError } from './errors.ts';
 import { appRoutes } from './routes/apps.ts';
+import { imageRoutes } from './routes/images.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { logRoutes } from './routes/logs.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
@@ -76,6 +77,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   metadataRoutes(app, options.control);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
+  imageRoutes(app, options.control);
   volumeRoutes(app, options.control);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -130,6 +130,10 @@ export const OrgMachinesQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 
+export const PullImageBody = Type.Object({
+  image: Type.String({ minLength: 1, description: 'an image reference, or oci:/dir[:tag] / docker-archive:/file.tar[:name:tag]' }),
+});
+
 export const LogsQuery = Type.Object({
   tail: Type.Optional(Type.String()),
   follow: Type.Optional(Type.Boolean()),

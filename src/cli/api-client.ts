@@ -54,10 +54,15 @@ export class ApiClient {
     return parsed as T;
   }
 
-  /** Streams a text answer line by line. */
-  async *lines(path: string): AsyncIterable<string> {
+  /** Streams a text answer line by line (a GET, or a POST of `body`). */
+  async *lines(path: string, body?: unknown): AsyncIterable<string> {
     const response = await fetch(new URL(path, this.options.baseUrl), {
-      headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+      method: body === undefined ? 'GET' : 'POST',
+      headers: {
+        ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
     }).catch((error: Error) => {
       throw new ApiError(0, `cannot reach hangar at ${this.options.baseUrl} (${error.message})`);
     });

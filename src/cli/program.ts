@@ -6,6 +6,7 @@ import type { CliContext, CommandSpec } from './command.ts';
 import { appsCreate } from './commands/apps/create.ts';
 import { appsDestroy } from './commands/apps/destroy.ts';
 import { appsList } from './commands/apps/list.ts';
+import { imagePull } from './commands/image/pull.ts';
 import { machineActions } from './commands/machine/actions.ts';
 import { machineClone } from './commands/machine/clone.ts';
 import { machineDestroy } from './commands/machine/destroy.ts';
@@ -24,6 +25,7 @@ import type { Io } from './output.ts';
 export const COMMANDS: CommandSpec[] = [
   serve,
   appsCreate, appsList, appsDestroy,
+  imagePull,
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
 ];
@@ -34,6 +36,7 @@ const GROUPS: Record<string, string> = {
   machine: 'manage machines',
   leases: 'view and clear machine leases',
   metadata: 'read and change machine metadata',
+  image: 'fetch images onto the host',
 };
 
 function clientFor(io: Io): ApiClient {

@@ -39,6 +39,7 @@ export interface MachineConfig {
   schedule?: string;
   auto_destroy?: boolean;
   dns?: { nameservers?: string[]; searches?: string[]; [key: string]: unknown };
+  rootfs?: { persist?: 'never' | 'restart' | 'always'; size_gb?: number; [key: string]: unknown };
   [key: string]: unknown;
 }
 
@@ -65,6 +66,7 @@ export function normalizeConfig(input: unknown): MachineConfig {
   if (config.checks !== undefined) config.checks = normalizeChecks(config.checks);
   if (config.mounts !== undefined) checkMounts(config.mounts);
   if (config.files !== undefined) checkFiles(config.files);
+  if (config.rootfs !== undefined) checkRootfs(config.rootfs);
   if (config.dns !== undefined) {
     if (!isObject(config.dns)) throw invalid('config.dns must be an object');
     checkStringArrays(config.dns, 'config.dns', ['nameservers', 'searches']);
@@ -214,6 +216,15 @@ function checkFiles(value: unknown): void {
 function checkPort(value: unknown, field: string): void {
   if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 65535) {
     throw invalid(`${field} must be a port number from 1 to 65535`);
+  }
+}
+
+const ROOTFS_PERSIST = ['never', 'restart', 'always'];
+
+function checkRootfs(value: unknown): void {
+  if (!isObject(value)) throw invalid('config.rootfs must be an object');
+  if (value.persist !== undefined && !ROOTFS_PERSIST.includes(value.persist as string)) {
+    throw invalid(`config.rootfs.persist must be one of ${ROOTFS_PERSIST.join(', ')}`);
   }
 }
 

@@ -71,6 +71,14 @@ export interface MemoryInfo {
   available_mb: number;
 }
 
+/** How a pull goes, as `POST /hangar/v1/images/pull` streams it. */
+export type PullProgress =
+  | { status: 'resolving' }
+  | { status: 'cached'; digest: string }
+  | { status: 'downloading'; layer: string; done: number; total: number }
+  | { status: 'unpacking'; layer: string }
+  | { status: 'building' };
+
 export interface LogOptions {
   tail: number;
   follow: boolean;
@@ -94,6 +102,8 @@ export interface HostRuntime {
   reclaimMemory(machineId: string, amountMb: number): Promise<number>;
   /** The machine's console output: the last `tail` lines, then (with `follow`) new lines until `signal` aborts. */
   logs(machineId: string, options: LogOptions): AsyncIterable<string>;
+  /** Fetches an image and builds its root filesystem ahead of use, reporting progress. */
+  pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
   /** Finds the VMs of these machines after a restart, reattaching to those still running. */
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
   /** Resolves when every queued effect has run. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseImageRef, type ImageRef } from '../domain/image-ref.ts';
 import type { ImageProcessConfig } from '../domain/process-spec.ts';
+import type { PullProgress } from '../domain/runtime.ts';
 import { DockerArchiveSource, OciLayoutSource } from './local-sources.ts';
 import { type ImageSource, RegistryClient } from './registry-client.ts';
 import { applyLayer, compressionOf } from './unpack.ts';
@@ -42,7 +43,7 @@ export class ImageStore {
   private readonly client: RegistryClient;
   private readonly ociLayouts = new OciLayoutSource();
   private readonly dockerArchives: DockerArchiveSource;
-  private readonly inflight = new Map<string, Promise<PreparedImage>>();
+  private readonly inflight = new Map<string, { result: Promise<PreparedImage>; listeners: Set<(progress: PullProgress) => void> }>();
 
   constructor(dir: string, client = new RegistryClient()) {
     this.dir = dir;
@@ -56,18 +57,28 @@ export class ImageStore {
     return this.client;
   }
 
-  /** Pulls and builds `reference` unless it is cached; concurrent calls share one pull. */
-  prepare(reference: string): Promise<PreparedImage> {
-    let pending = this.inflight.get(reference);
-    if (!pending) {
-      pending = this.build(reference).finally(() => this.inflight.delete(reference));
-      this.inflight.set(reference, pending);
+  /** Pulls and builds `reference` unless it is cached; concurrent calls share one pull, and each sees its progress. */
+  async prepare(reference: string, onProgress?: (progress: PullProgress) => void): Promise<PreparedImage> {
+    let pull = this.inflight.get(reference);
+    if (!pull) {
+      // The first caller listens from the start: the build reports before its first await.
+      const listeners = new Set(onProgress ? [onProgress] : []);
+      const result = this.build(reference, (progress) => { for (const listener of listeners) listener(progress); })
+        .finally(() => this.inflight.delete(reference));
+      pull = { result, listeners };
+      this.inflight.set(reference, pull);
     }
-    return pending;
+    if (onProgress) pull.listeners.add(onProgress);
+    try {
+      return await pull.result;
+    } finally {
+      if (onProgress) pull.listeners.delete(onProgress);
+    }
   }
 
-  private async build(reference: string): Promise<PreparedImage> {
+  private async build(reference: string, emit: (progress: PullProgress) => void): Promise<PreparedImage> {
     const ref = parseImageRef(reference);
+    emit({ status: 'resolving' });
     const source = this.source(ref);
     const { digest, manifest } = await source.resolve(ref);
     const home = join(this.dir, digest.replace(':', '-'));
@@ -75,6 +86,7 @@ export class ImageStore {
     const configPath = join(home, 'config.json');
     const imageRef = { ...ref, digest };
     if (existsSync(rootfsPath) && existsSync(configPath)) {
+      emit({ status: 'cached', digest });
       return { imageRef, rootfsPath, config: JSON.parse(await readFile(configPath, 'utf8')) as ImageProcessConfig };
     }
     const blobs = join(this.dir, 'blobs');
@@ -86,9 +98,11 @@ export class ImageStore {
       await mkdir(root);
       for (const layer of manifest.layers) {
         const blob = join(blobs, layer.digest.replace(':', '-'));
-        if (!existsSync(blob)) await source.download(ref, layer.digest, blob);
+        if (!existsSync(blob)) await source.download(ref, layer.digest, blob, downloadProgress(layer.digest, layer.size, emit));
+        emit({ status: 'unpacking', layer: layer.digest });
         await applyLayer(root, blob, compressionOf(layer.mediaType));
       }
+      emit({ status: 'building' });
       const { stdout } = await run('du', ['-sb', root]);
       const image4 = join(work, 'rootfs.ext4');
       await run('mke2fs', mkfsArgv(root, image4, rootfsSizeMb(Number(stdout.split('\t')[0]))));
@@ -100,4 +114,19 @@ export class ImageStore {
       await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+/** Download progress for one layer: reported at most every 2 % (or 1 MiB, if more), and at the end. */
+function downloadProgress(layer: string, total: number, emit: (progress: PullProgress) => void): (count: number) => void {
+  const step = Math.max(1 << 20, total / 50);
+  let done = 0;
+  let reported = 0;
+  emit({ status: 'downloading', layer, done, total });
+  return (count) => {
+    done += count;
+    if (done - reported >= step || done === total) {
+      reported = done;
+      emit({ status: 'downloading', layer, done, total });
+    }
+  };
 }

@@ -5,16 +5,18 @@
  */
 import type { ImageRef } from '../domain/image-ref.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm,
+  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
-export type { ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm };
+export type { ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm };
 
 export interface VmmDriver {
   readonly name: string;
   /** Fetches the image and builds the root filesystem; returns the resolved image reference. */
   prepare(spec: MachineSpec, signal: AbortSignal): Promise<{ imageRef: ImageRef }>;
+  /** Fetches an image and builds its root filesystem ahead of any machine, reporting progress. */
+  pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
   /** Boots (or, with `resume`, resumes from the snapshot) and resolves once the main process runs. */
   launch(spec: MachineSpec, options: { resume: boolean }): Promise<{ resumed: boolean; pid?: number }>;
   /** Sends `signal`, waits up to `timeoutMs`, then kills. Resolves when the VM is gone; null if none ran. */

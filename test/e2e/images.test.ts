@@ -61,6 +61,26 @@ describe('images', () => {
     assert.ok(again.every((i) => i.rootfsPath === image.rootfsPath));
   });
 
+  it('reports progress to every caller of a shared pull, then says the image is cached', async () => {
+    const big = Buffer.alloc(3 << 20);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    await pushImage(registry.host, 'team/progress', '1', [{ compression: 'gzip', files: { '/blob': { mode: 0o644, content: big } } }], { config: { Cmd: ['/x'] } });
+    const store = new ImageStore(join(dir, 'store-progress'));
+    const first: Array<{ status: string; done?: number; total?: number }> = [];
+    const second: typeof first = [];
+    const reference = `${registry.host}/team/progress:1`;
+    await Promise.all([store.prepare(reference, (p) => first.push(p)), store.prepare(reference, (p) => second.push(p))]);
+    assert.deepEqual([...new Set(first.map((p) => p.status))], ['resolving', 'downloading', 'unpacking', 'building']);
+    const downloads = first.filter((p) => p.status === 'downloading');
+    assert.ok(downloads.length >= 3, `several progress reports for a 3 MB layer, got ${downloads.length}`);
+    assert.equal(downloads.at(-1)?.done, downloads.at(-1)?.total, 'the last report is the whole layer');
+    assert.ok(downloads.every((p, i) => i === 0 || (p.done as number) >= (downloads[i - 1]?.done as number)));
+    assert.ok(second.some((p) => p.status === 'building'), 'a caller joining the pull sees its progress too');
+    const again: typeof first = [];
+    await store.prepare(reference, (p) => again.push(p));
+    assert.deepEqual(again.map((p) => p.status), ['resolving', 'cached']);
+  });
+
   it('chooses linux/amd64 from an index', async () => {
     const digest = await pushImage(registry.host, 'team/multi', 'latest', [
       { compression: 'gzip', files: { '/arch': 'amd64\n' } },

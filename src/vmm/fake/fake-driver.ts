@@ -5,11 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ImageRef } from '../../domain/image-ref.ts';
+import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
 import { lastLines } from '../log-file.ts';
 import type { SignalName } from '../../domain/signals.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 
 export interface FakeDelays {
@@ -86,6 +86,14 @@ export class FakeDriver implements VmmDriver {
     await this.step('prepare', spec.machineId, this.delays.prepareMs, spec.config.image);
     const digest = `sha256:${createHash('sha256').update(spec.config.image).digest('hex')}`;
     return { imageRef: { ...spec.imageRef, digest: spec.imageRef.digest || digest } };
+  }
+
+  /** Resolves the reference without fetching anything: the fake has no images. */
+  async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
+    const ref = parseImageRef(reference);
+    const digest = ref.digest || `sha256:${createHash('sha256').update(reference).digest('hex')}`;
+    onProgress({ status: 'cached', digest });
+    return { ...ref, digest };
   }
 
   async launch(spec: MachineSpec, options: { resume: boolean }): Promise<{ resumed: boolean; pid?: number }> {

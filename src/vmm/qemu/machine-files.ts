@@ -11,6 +11,8 @@ export interface MachineFiles {
   pidFile: string;
   /** The prepared image of the current version (JSON). */
   prepared: string;
+  /** What the overlay was made for: `{version, digest}` (JSON). */
+  overlayOf: string;
 }
 
 export function machineFiles(machinesDir: string, machineId: string): MachineFiles {
@@ -24,10 +26,31 @@ export function machineFiles(machinesDir: string, machineId: string): MachineFil
     consoleLog: join(dir, 'console.log'),
     pidFile: join(dir, 'qemu.pid'),
     prepared: join(dir, 'prepared.json'),
+    overlayOf: join(dir, 'rootfs-of.json'),
   };
 }
 
 /** qemu-img argv for a copy-on-write overlay over a machine's shared base image. */
 export function overlayArgv(base: string, overlay: string): string[] {
   return ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, overlay];
+}
+
+export type RootfsPersist = 'never' | 'restart' | 'always';
+
+export interface OverlayOwner {
+  version: string;
+  digest: string;
+}
+
+/**
+ * Whether a boot keeps the machine's writable rootfs (`config.rootfs.persist`, as
+ * Fly's `persist_rootfs`): `never` starts blank every time; `restart` keeps it while
+ * the machine version is the same (restarts, stop and start); `always` keeps it
+ * across updates too. The overlay holds block-level changes to one image, so a
+ * new image always starts blank.
+ */
+export function keepsRootfs(persist: RootfsPersist, previous: OverlayOwner | undefined, next: OverlayOwner): boolean {
+  if (!previous || previous.digest !== next.digest) return false;
+  if (persist === 'always') return true;
+  return persist === 'restart' && previous.version === next.version;
 }

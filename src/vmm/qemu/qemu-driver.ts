@@ -20,12 +20,12 @@ import {
   allowSameApp, GUEST_GATEWAY4, GUEST_GATEWAY6, guestMac, machineIpv4, machineLinkSetup, machineLinkTeardown, tapName,
 } from '../../network/plan.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
 import { type Accelerator, kernelCommandLine, qemuArgv } from './argv.ts';
-import { machineFiles, type MachineFiles, overlayArgv } from './machine-files.ts';
+import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
 import { QmpClient } from './qmp.ts';
 import { growFilesystem } from '../../volumes/local-volumes.ts';
 import { isQemu, killQemu, readPid, startQemu, waitGone } from './vm-process.ts';
@@ -78,6 +78,10 @@ export class QemuDriver implements VmmDriver {
     return machineFiles(this.options.machinesDir, machineId);
   }
 
+  async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
+    return (await this.options.images.prepare(reference, onProgress)).imageRef;
+  }
+
   async prepare(spec: MachineSpec): Promise<{ imageRef: ImageRef }> {
     const image = await this.options.images.prepare(spec.config.image);
     const files = this.files(spec.machineId);
@@ -96,12 +100,14 @@ export class QemuDriver implements VmmDriver {
       prepared = await this.readPrepared(files);
     }
     if (!prepared) throw new Error('image not prepared');
-    const persist = spec.config.rootfs && (spec.config.rootfs as { persist?: string }).persist === 'always';
-    if (!persist || !existsSync(files.overlay)) {
+    const owner = { version: spec.version, digest: prepared.imageRef.digest };
+    const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
+    if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
       // A cold boot starts from a blank copy of the image, as Fly's machines do.
       await rm(files.overlay, { force: true });
       await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
     }
+    await writeFile(files.overlayOf, JSON.stringify(owner));
     this.base ??= baseInitramfs(this.options.assets);
     const mounts = this.volumeMounts(spec);
     await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(this.initConfig(spec, prepared, mounts))]));

@@ -1,6 +1,7 @@
 /** `machine run` (create and start, then wait for started) and `machine create` (create only). */
 import { type CommandSpec, machinePath } from '../../command.ts';
 import { json } from '../../output.ts';
+import { pullWithProgress } from '../image/pull.ts';
 import { applyConfigFlags, CONFIG_FLAGS } from './config-flags.ts';
 
 interface MachineJson { id: string; name: string; state: string; instance_id: string; private_ip: string; region: string }
@@ -19,6 +20,8 @@ function runSpec(verb: 'run' | 'create'): CommandSpec {
     ],
     async handler({ client, io }, [image, ...command], options) {
       const config = applyConfigFlags({ image }, options, command);
+      // Pulled first, with progress; the create then finds the image on the host.
+      await pullWithProgress(client, io, image as string);
       const body = { name: options.name, region: options.region, config, skip_launch: verb === 'create' };
       const machine = await client.post<MachineJson>(machinePath(options.app), body);
       if (verb === 'run' && !options.detach) {
