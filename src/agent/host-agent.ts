@@ -104,15 +104,18 @@ export class HostAgent implements HostRuntime {
         return this.launch(spec, effect.resume);
       case 'stop': {
         const exit = await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
-        return this.report(id, { kind: 'exited', exitCode: exit?.exitCode ?? 0, oomKilled: exit?.oomKilled ?? false, signal: effect.signal, requested: true });
+        return this.report(id, { kind: 'exited', exitCode: exit?.exitCode ?? 0, oomKilled: exit?.oomKilled ?? false, signal: exit?.signal, requested: true });
       }
       case 'restart':
         await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
         return this.launch(spec, false);
       case 'replace':
         await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
-        if (!(await this.prepare(spec, true))) return;
-        return this.launch(spec, false);
+      {
+        const prepared = await this.prepare(spec, true);
+        if (!prepared) return;
+        return this.launch(spec, false, prepared.imageRef);
+      }
       case 'suspend':
         try {
           await this.driver.suspend(id);
@@ -136,27 +139,27 @@ export class HostAgent implements HostRuntime {
     }
   }
 
-  /** Prepares; reports `prepared` unless `quiet`. Returns whether it worked. */
-  private async prepare(spec: MachineSpec, quiet = false): Promise<boolean> {
+  /** Prepares; reports `prepared` unless `quiet`. Returns the resolved image, or undefined if it failed. */
+  private async prepare(spec: MachineSpec, quiet = false): Promise<{ imageRef: ImageRef } | undefined> {
     // A timer of our own, cleared when the prepare ends, so none lingers per machine.
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('image preparation timed out')), PREPARE_TIMEOUT_MS);
     try {
       const { imageRef } = await this.driver.prepare(spec, controller.signal);
       if (!quiet) await this.report(spec.machineId, { kind: 'prepared', imageRef });
-      return true;
+      return { imageRef };
     } catch (error) {
       await this.report(spec.machineId, { kind: 'prepare_failed', reason: message(error) });
-      return false;
+      return undefined;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async launch(spec: MachineSpec, resume: boolean): Promise<void> {
+  private async launch(spec: MachineSpec, resume: boolean, imageRef?: ImageRef): Promise<void> {
     try {
       const result = await this.driver.launch(spec, { resume });
-      await this.report(spec.machineId, { kind: 'running', resumed: result.resumed, pid: result.pid });
+      await this.report(spec.machineId, { kind: 'running', resumed: result.resumed, pid: result.pid, ...(imageRef ? { imageRef } : {}) });
     } catch (error) {
       await this.report(spec.machineId, { kind: 'launch_failed', reason: message(error) });
     }

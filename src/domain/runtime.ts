@@ -38,7 +38,8 @@ export function specOf(machine: MachineRecord): MachineSpec {
 export interface ExitInfo {
   exitCode: number;
   oomKilled: boolean;
-  signal?: SignalName;
+  /** The number of the signal that ended the process, if one did. */
+  signal?: number;
 }
 
 export interface ExecRequest {

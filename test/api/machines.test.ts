@@ -126,6 +126,8 @@ describe('machines API', () => {
     assert.equal(updated.body.state, 'replacing');
     const waited = await t.call('GET', `/v1/apps/${app}/machines/${m.id}/wait?state=started&version=${updated.body.instance_id}&timeout=10`);
     assert.equal(waited.body.version, updated.body.instance_id);
+    const replaced = (await t.call('GET', `/v1/apps/${app}/machines/${m.id}`)).body;
+    assert.deepEqual([replaced.image_ref.tag, replaced.image_ref.digest], ['2', t.driver.digestOf('registry.test/hello:2')], 'the new image\'s digest once it booted');
     const old = await t.call('GET', `/v1/apps/${app}/machines/${m.id}?version=${m.instance_id}`);
     assert.equal(old.body.state, 'replaced');
     assert.equal(old.body.config.image, 'registry.test/hello:1');

@@ -6,15 +6,15 @@
 import type { ImageRef } from '../image-ref.ts';
 import type { MachineRecord, Observed } from '../machine.ts';
 import { decideRestart } from '../restart-policy.ts';
-import type { SignalName } from '../signals.ts';
 import { type Decision, type DecisionContext, makeEvent, moveTo } from './decision.ts';
 
 export type Observation =
   | { kind: 'prepared'; imageRef?: ImageRef }
   | { kind: 'prepare_failed'; reason: string }
-  | { kind: 'running'; resumed: boolean; pid?: number }
+  /** `imageRef`: the resolved image, when the boot followed a prepare nobody reported (a replace). */
+  | { kind: 'running'; resumed: boolean; pid?: number; imageRef?: ImageRef }
   | { kind: 'launch_failed'; reason: string }
-  | { kind: 'exited'; exitCode: number; oomKilled: boolean; signal?: SignalName; requested: boolean }
+  | { kind: 'exited'; exitCode: number; oomKilled: boolean; signal?: number; requested: boolean }
   | { kind: 'suspended' }
   | { kind: 'suspend_failed'; reason: string; stillRunning: boolean }
   | { kind: 'destroyed' };
@@ -65,8 +65,9 @@ function onPrepareFailed(machine: MachineRecord, reason: string, ctx: DecisionCo
   return { machine, events: [], effects: [] };
 }
 
-function onRunning(machine: MachineRecord, observation: { resumed: boolean; pid?: number }, ctx: DecisionContext): Decision {
-  const observed = observe(machine, { vm: 'running', pid: observation.pid }, ctx.now);
+function onRunning(machine: MachineRecord, observation: { resumed: boolean; pid?: number; imageRef?: ImageRef }, ctx: DecisionContext): Decision {
+  const withImage = observation.imageRef ? { ...machine, imageRef: observation.imageRef } : machine;
+  const observed = observe(withImage, { vm: 'running', pid: observation.pid }, ctx.now);
   if (!['starting', 'restarting', 'replacing'].includes(machine.state)) return { machine: observed, events: [], effects: [] };
   const next = moveTo(observed, 'started', ctx.now);
   const request = { resumed: observation.resumed, restart_count: machine.restartCount };
@@ -82,7 +83,7 @@ function onLaunchFailed(machine: MachineRecord, reason: string, ctx: DecisionCon
 
 function onExited(
   machine: MachineRecord,
-  exit: { exitCode: number; oomKilled: boolean; signal?: SignalName; requested: boolean },
+  exit: { exitCode: number; oomKilled: boolean; signal?: number; requested: boolean },
   ctx: DecisionContext,
 ): Decision {
   const observed = observe(machine, { vm: 'exited', exitCode: exit.exitCode }, ctx.now);
@@ -92,7 +93,7 @@ function onExited(
       oom_killed: exit.oomKilled,
       requested_stop: requested,
       restarting,
-      signal: exit.signal ? exit.signal : -1,
+      signal: exit.signal ?? -1,
       exited_at: new Date(ctx.now).toISOString(),
     },
     restart_count: restartCount,

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
 import { lastLines } from '../log-file.ts';
-import type { SignalName } from '../../domain/signals.ts';
+import { type SignalName, signalNumber } from '../../domain/signals.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
@@ -84,14 +84,18 @@ export class FakeDriver implements VmmDriver {
 
   async prepare(spec: MachineSpec): Promise<{ imageRef: ImageRef }> {
     await this.step('prepare', spec.machineId, this.delays.prepareMs, spec.config.image);
-    const digest = `sha256:${createHash('sha256').update(spec.config.image).digest('hex')}`;
-    return { imageRef: { ...spec.imageRef, digest: spec.imageRef.digest || digest } };
+    return { imageRef: { ...spec.imageRef, digest: spec.imageRef.digest || this.digestOf(spec.config.image) } };
+  }
+
+  /** The digest the fake makes up for an image reference. */
+  digestOf(reference: string): string {
+    return `sha256:${createHash('sha256').update(reference).digest('hex')}`;
   }
 
   /** Resolves the reference without fetching anything: the fake has no images. */
   async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
     const ref = parseImageRef(reference);
-    const digest = ref.digest || `sha256:${createHash('sha256').update(reference).digest('hex')}`;
+    const digest = ref.digest || this.digestOf(reference);
     onProgress({ status: 'cached', digest });
     return { ...ref, digest };
   }
@@ -118,7 +122,7 @@ export class FakeDriver implements VmmDriver {
     const vm = this.vms.get(machineId);
     if (!vm || vm.state !== 'running') return null;
     this.vms.delete(machineId);
-    return signal === 'SIGKILL' ? { exitCode: 137, oomKilled: false, signal } : { exitCode: 0, oomKilled: false, signal };
+    return signal === 'SIGKILL' ? { exitCode: 137, oomKilled: false, signal: signalNumber(signal) } : { exitCode: 0, oomKilled: false };
   }
 
   async suspend(machineId: string): Promise<void> {

@@ -212,7 +212,7 @@ export class QemuDriver implements VmmDriver {
       return;
     }
     const info: ExitInfo = exit
-      ? { exitCode: exit.exitCode, oomKilled: exit.oomKilled }
+      ? exitInfo(exit)
       : { exitCode: 255, oomKilled: false };
     for (const listener of this.listeners) listener(machineId, info);
   }
@@ -240,7 +240,7 @@ export class QemuDriver implements VmmDriver {
       killQemu(vm.pid);
       await exited;
     }
-    return exit ? { exitCode: exit.exitCode, oomKilled: exit.oomKilled, signal } : { exitCode: 137, oomKilled: false, signal: 'SIGKILL' };
+    return exit ? exitInfo(exit) : { exitCode: 137, oomKilled: false, signal: signalNumber('SIGKILL') };
   }
 
   async suspend(): Promise<void> {
@@ -354,4 +354,8 @@ function dnsResolvConf(dns: MachineSpec['config']['dns']): string | undefined {
   const lines = dns.nameservers.map((server) => `nameserver ${server}`);
   if (dns.searches?.length) lines.push(`search ${dns.searches.join(' ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+function exitInfo(exit: GuestExit): ExitInfo {
+  return exit.signal > 0 ? { exitCode: exit.exitCode, oomKilled: exit.oomKilled, signal: exit.signal } : { exitCode: exit.exitCode, oomKilled: exit.oomKilled };
 }
