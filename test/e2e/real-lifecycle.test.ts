@@ -5,18 +5,16 @@
  * on disk.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { hostNamespacePlan, runCommands } from '../../src/network/host-network.ts';
-import { namespaceTeardown } from '../../src/network/plan.ts';
 import { textWhenUp } from '../helpers/http.ts';
 import { buildImage, type LayerFiles, writeOciLayout } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
-import { HANGAR, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { cleanUpRealServer, HANGAR, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const APPLETS = ['sh', 'ls', 'touch', 'cat', 'httpd', 'awk', 'sleep', 'echo'];
@@ -49,9 +47,7 @@ describe('real machine lifecycle details', () => {
   });
 
   after(async () => {
-    await server?.stop().catch(() => undefined);
-    try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
-    await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+    await cleanUpRealServer(server, join(dir, 'data'), netns);
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -12,11 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { hostNamespacePlan, runCommands } from '../../src/network/host-network.ts';
-import { namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import { tapName } from '../../src/network/plan.ts';
 import { textWhenUp } from '../helpers/http.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
-import { request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
 const APPLETS = ['sh', 'ls', 'touch', 'env', 'httpd', 'cat', 'df'];
 
@@ -41,10 +40,7 @@ describe('real machines through the API', () => {
   });
 
   after(async () => {
-    await server?.stop().catch(() => undefined);
-    // VMs outlive hangar by design: a failed run must not leave them behind.
-    try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
-    await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+    await cleanUpRealServer(server, join(dir, 'data'), netns);
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -1,6 +1,9 @@
 /** Runs `./hangar serve` as a real child process on a free loopback port. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostNamespacePlan, runCommands } from '../../src/network/host-network.ts';
+import { namespaceTeardown } from '../../src/network/plan.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const HANGAR = `${ROOT}hangar`;
@@ -75,4 +78,15 @@ export async function request(server: { url: string; token: string }, method: st
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/**
+ * Stops a `--driver qemu` server and removes what it leaves on the host: its VMs
+ * (they outlive hangar by design, so a failed run must not leave them behind) and
+ * its network namespace.
+ */
+export async function cleanUpRealServer(server: ServerProcess | undefined, dataDir: string, netns: string): Promise<void> {
+  await server?.stop().catch(() => undefined);
+  try { execFileSync('pkill', ['-KILL', '-f', join(dataDir, 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
+  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
 }
