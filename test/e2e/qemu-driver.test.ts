@@ -85,7 +85,7 @@ describe('qemu driver', () => {
       assert.ok((await driver.ps(machineId)).some((p) => p.command.startsWith('/bin/httpd -f -p 8080 -h /www')));
 
       const exit = await driver.stop(machineId, 'SIGTERM', 5000);
-      assert.equal(exit?.signal, 'SIGTERM');
+      assert.equal(exit?.signal, 15, 'httpd ends by the SIGTERM it was sent');
       assert.equal(exits.length, 0, 'a requested stop is not reported as an unrequested exit');
       assert.equal(existsSync(`/sys/class/net/${tapName(machineId)}`), false);
 
