@@ -95,7 +95,7 @@ describe('qemu driver', () => {
 
       await driver.signal(machineId, 'SIGKILL');
       for (let i = 0; i < 200 && exits.length === 0; i++) await sleep(50);
-      assert.deepEqual(exits, [[machineId, { exitCode: 137, oomKilled: false }]]);
+      assert.deepEqual(exits, [[machineId, { exitCode: 137, oomKilled: false, signal: 9 }]]);
 
       await driver.destroy(machineId);
       assert.equal(existsSync(join(dir, 'machines', machineId)), false);
