@@ -109,9 +109,8 @@ export class HostAgent implements HostRuntime {
       case 'restart':
         await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
         return this.launch(spec, false);
-      case 'replace':
+      case 'replace': {
         await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
-      {
         const prepared = await this.prepare(spec, true);
         if (!prepared) return;
         return this.launch(spec, false, prepared.imageRef);

@@ -17,7 +17,8 @@ export interface ImageRef {
 
 const DOCKER_HUB = 'docker.io';
 export const LOCAL_TRANSPORTS = ['oci', 'docker-archive'] as const;
-const LOCAL = /^(oci|docker-archive):([^:]*)(?::(.*))?$/;
+export type LocalTransport = (typeof LOCAL_TRANSPORTS)[number];
+const LOCAL = new RegExp(`^(${LOCAL_TRANSPORTS.join('|')}):([^:]*)(?::(.*))?$`);
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}$/;
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
@@ -67,7 +68,7 @@ function parseLocalRef(reference: string, transport: string, path: string, tag: 
   return { registry: transport, repository: path, tag, digest: '', labels: {} };
 }
 
-export function isLocalImage(ref: ImageRef): boolean {
+export function isLocalImage(ref: ImageRef): ref is ImageRef & { registry: LocalTransport } {
   return (LOCAL_TRANSPORTS as readonly string[]).includes(ref.registry);
 }
 

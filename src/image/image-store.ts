@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseImageRef, type ImageRef } from '../domain/image-ref.ts';
+import { isLocalImage, type LocalTransport, parseImageRef, type ImageRef } from '../domain/image-ref.ts';
 import type { ImageProcessConfig } from '../domain/process-spec.ts';
 import type { PullProgress } from '../domain/runtime.ts';
 import { DockerArchiveSource, OciLayoutSource } from './local-sources.ts';
@@ -41,20 +41,18 @@ export function mkfsArgv(dir: string, image: string, sizeMb: number): string[] {
 export class ImageStore {
   private readonly dir: string;
   private readonly client: RegistryClient;
-  private readonly ociLayouts = new OciLayoutSource();
-  private readonly dockerArchives: DockerArchiveSource;
+  /** Where images named by a local transport (`oci:`, `docker-archive:`) are read. */
+  private readonly localSources: Record<LocalTransport, ImageSource>;
   private readonly inflight = new Map<string, { result: Promise<PreparedImage>; listeners: Set<(progress: PullProgress) => void> }>();
 
   constructor(dir: string, client = new RegistryClient()) {
     this.dir = dir;
     this.client = client;
-    this.dockerArchives = new DockerArchiveSource(join(dir, 'archives'));
+    this.localSources = { 'oci': new OciLayoutSource(), 'docker-archive': new DockerArchiveSource(join(dir, 'archives')) };
   }
 
   private source(ref: ImageRef): ImageSource {
-    if (ref.registry === 'oci') return this.ociLayouts;
-    if (ref.registry === 'docker-archive') return this.dockerArchives;
-    return this.client;
+    return isLocalImage(ref) ? this.localSources[ref.registry] : this.client;
   }
 
   /** Pulls and builds `reference` unless it is cached; concurrent calls share one pull, and each sees its progress. */

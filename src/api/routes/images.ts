@@ -2,7 +2,7 @@
  * `POST /hangar/v1/images/pull {"image": REF}`: fetches an image and builds its root
  * filesystem ahead of use, answering with one JSON object per line as it goes
  * (resolving, downloading a layer with bytes done and total, unpacking, building)
- * and a last line `{"status":"ready","image_ref":…}` or `{"status":"error","error":…}`.
+ * and a last line `{"status":"ready","image_ref":…}` (shaped as a machine's `image_ref`) or `{"status":"error","error":…}`.
  * hangar's own endpoint, outside Fly's /v1; the CLI shows it as pull progress.
  */
 import { PassThrough } from 'node:stream';
@@ -28,7 +28,7 @@ function pullLines(deps: ControlDeps, reference: string): PassThrough {
   const lines = new PassThrough();
   const line = (value: object) => `${JSON.stringify(value)}\n`;
   deps.runtime.pullImage(reference, (progress) => lines.write(line(progress))).then(
-    (imageRef) => lines.end(line({ status: 'ready', image_ref: { registry: imageRef.registry, repository: imageRef.repository, tag: imageRef.tag, digest: imageRef.digest } })),
+    (imageRef) => lines.end(line({ status: 'ready', image_ref: imageRef })),
     (error: Error) => lines.end(line({ status: 'error', error: `image ${reference} could not be pulled: ${error.message}` })),
   );
   return lines;
