@@ -108,6 +108,9 @@ export interface DriverOptions {
   netns?: string;
   /** Lets machines reach the outside world through the host (IPv4 masquerade); off by default. */
   outboundNat?: boolean;
+  /** Largest guest that may be suspended; such guests get their RAM in a shared file (qemu driver). */
+  suspendMaxMemoryMb?: number;
+  logger?: Logger;
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -131,6 +134,8 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
         tscKhz: tscKhzFromCpuinfo(cpuinfo),
         netns,
         volumePath: (id) => options.volumes.path(id),
+        suspendMaxMemoryMb: options.suspendMaxMemoryMb ?? DEFAULT_SUSPEND_MAX_MEMORY_MB,
+        onError: (machineId, what, error) => options.logger?.warn({ machineId, err: error }, `qemu driver: ${what} failed`),
       });
     }
   }
@@ -165,7 +170,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
       volumes,
-      driver: await createDriver(options.driver, { dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, netns: options.netns, outboundNat: options.outboundNat }),
+      driver: await createDriver(options.driver, {
+        dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, netns: options.netns, outboundNat: options.outboundNat,
+        suspendMaxMemoryMb: options.settings?.suspendMaxMemoryMb, logger,
+      }),
       token: token.value,
       logger,
       settings: options.settings,

@@ -33,7 +33,9 @@ export class HostAgent implements HostRuntime {
 
   submit(spec: MachineSpec, effects: Effect[]): void {
     for (const effect of effects) {
-      this.enqueue(spec.machineId, () => this.run(spec, effect));
+      // A cancel must reach the suspend it cancels, which is still running in the queue.
+      if (effect.kind === 'cancel_suspend') this.driver.cancelSuspend(spec.machineId);
+      else this.enqueue(spec.machineId, () => this.run(spec, effect));
     }
   }
 
@@ -123,6 +125,8 @@ export class HostAgent implements HostRuntime {
           const running = (await this.driver.recover([spec])).get(id) === 'running';
           return this.report(id, { kind: 'suspend_failed', reason: message(error), stillRunning: running });
         }
+      case 'cancel_suspend':
+        return; // handled in submit
       case 'discard_snapshot':
         await this.attempt(id, 'discard snapshot', () => this.driver.discardSnapshot(id));
         return;
@@ -158,7 +162,10 @@ export class HostAgent implements HostRuntime {
   private async launch(spec: MachineSpec, resume: boolean, imageRef?: ImageRef): Promise<void> {
     try {
       const result = await this.driver.launch(spec, { resume });
-      await this.report(spec.machineId, { kind: 'running', resumed: result.resumed, pid: result.pid, ...(imageRef ? { imageRef } : {}) });
+      const { resumed, pid, coldBootReason, suspendCancelled } = result;
+      await this.report(spec.machineId, {
+        kind: 'running', resumed, pid, ...(imageRef ? { imageRef } : {}), ...(coldBootReason ? { coldBootReason } : {}), ...(suspendCancelled ? { suspendCancelled } : {}),
+      });
     } catch (error) {
       await this.report(spec.machineId, { kind: 'launch_failed', reason: message(error) });
     }

@@ -86,6 +86,15 @@ export interface LogOptions {
   signal: AbortSignal;
 }
 
+/** How a launch went: booted cold or resumed from the snapshot; why a resume asked for became a cold boot. */
+export interface LaunchResult {
+  resumed: boolean;
+  pid?: number;
+  coldBootReason?: string;
+  /** The start came during a suspend and cancelled it: the VM never stopped. */
+  suspendCancelled?: boolean;
+}
+
 /** What a host finds of a machine's VM after hangar restarts. */
 export type RecoveredVm = 'running' | 'suspended' | 'absent';
 

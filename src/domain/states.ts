@@ -12,7 +12,7 @@
  *                                v   |                         |
  *          restarting <-------> started ----suspend----> suspending
  *                                 | | \                        |
- *                   update(running) |  stop                    v
+ *                   update(running) |  stop       start cancels v
  *                       |           |   \                  suspended
  *                       v           |    v                     |
  *                   replacing       |  stopping --> stopped <--+ stop
@@ -55,7 +55,7 @@ export const TRANSITIONS: Record<MachineState, readonly MachineState[]> = {
   stopping: ['stopped', 'failed', 'destroying'],
   stopped: ['starting', 'updating', 'destroying'],
   restarting: ['started', 'stopping', 'failed', 'stopped', 'destroying'],
-  suspending: ['suspended', 'started', 'stopped', 'destroying'],
+  suspending: ['suspended', 'started', 'starting', 'stopped', 'destroying'],
   suspended: ['starting', 'stopped', 'updating', 'destroying'],
   failed: ['starting', 'stopped', 'updating', 'destroying'],
   updating: ['created', 'stopped', 'starting', 'failed', 'destroying'],
@@ -83,7 +83,7 @@ export const ACTIONS: Record<MachineState, Partial<Record<UserAction, MachineSta
   stopping: { destroy: 'destroying' },
   stopped: { start: 'starting', update: 'updating', destroy: 'destroying' },
   restarting: { stop: 'stopping', destroy: 'destroying' },
-  suspending: { destroy: 'destroying' },
+  suspending: { start: 'starting', destroy: 'destroying' },
   suspended: { start: 'starting', stop: 'stopped', update: 'updating', destroy: 'destroying' },
   failed: { start: 'starting', stop: 'stopped', restart: 'starting', update: 'updating', destroy: 'destroying' },
   updating: { destroy: 'destroying' },

@@ -5,11 +5,11 @@
  */
 import type { ImageRef } from '../domain/image-ref.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
+  ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
-export type { ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm };
+export type { ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm };
 
 export interface VmmDriver {
   readonly name: string;
@@ -17,12 +17,18 @@ export interface VmmDriver {
   prepare(spec: MachineSpec, signal: AbortSignal): Promise<{ imageRef: ImageRef }>;
   /** Fetches an image and builds its root filesystem ahead of any machine, reporting progress. */
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
-  /** Boots (or, with `resume`, resumes from the snapshot) and resolves once the main process runs. */
-  launch(spec: MachineSpec, options: { resume: boolean }): Promise<{ resumed: boolean; pid?: number }>;
+  /**
+   * Boots and resolves once the main process runs. With `resume`, continues from
+   * the suspend snapshot instead when it may be used (else boots cold, saying why),
+   * or carries on with a VM whose suspend was cancelled.
+   */
+  launch(spec: MachineSpec, options: { resume: boolean }): Promise<LaunchResult>;
   /** Sends `signal`, waits up to `timeoutMs`, then kills. Resolves when the VM is gone; null if none ran. */
   stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null>;
-  /** Saves the VM (memory included) and ends its process. */
+  /** Saves the VM (memory included) and ends its process; leaves it running if that fails and it can. */
   suspend(machineId: string): Promise<void>;
+  /** Asks a suspend in progress to give up and leave the VM running (a start arrived). */
+  cancelSuspend(machineId: string): void;
   discardSnapshot(machineId: string): Promise<void>;
   /** Kills the VM if it runs and removes everything the machine left on the host. */
   destroy(machineId: string): Promise<void>;

@@ -31,6 +31,24 @@ describe('start', () => {
     assert.deepEqual(d.effects, [{ kind: 'launch', resume: false }]);
   });
 
+  it('keeps a suspending machine running: cancels the suspend, or resumes at once if it finished', () => {
+    const d = decideStart(machineRecord({ state: 'suspending', hasSnapshot: false }), context());
+    assert.equal(d.machine.state, 'starting');
+    assert.deepEqual(d.effects, [{ kind: 'cancel_suspend' }, { kind: 'launch', resume: true }]);
+    assert.deepEqual(d.events[0]?.request, { previous_state: 'suspending' });
+    const late = decideObservation({ ...d.machine }, { kind: 'suspended' }, context());
+    assert.equal(late.machine.state, 'starting', 'a suspend that finished anyway does not take the machine back');
+    const running = decideObservation(late.machine, { kind: 'running', resumed: true, suspendCancelled: true }, context());
+    assert.equal(running.machine.state, 'started');
+    assert.deepEqual(running.events[0]?.request, { resumed: true, restart_count: 0, suspend_cancelled: true });
+  });
+
+  it('says why a resume became a cold boot', () => {
+    const starting = machineRecord({ state: 'starting' });
+    const d = decideObservation(starting, { kind: 'running', resumed: false, coldBootReason: 'the snapshot\'s device state is corrupted' }, context());
+    assert.deepEqual(d.events[0]?.request, { resumed: false, restart_count: 0, cold_boot_reason: 'the snapshot\'s device state is corrupted' });
+  });
+
   it('refuses to start a started machine', () => {
     assert.throws(() => decideStart(machineRecord({ state: 'started' }), context()), /machine is started/);
   });

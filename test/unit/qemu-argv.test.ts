@@ -55,6 +55,14 @@ describe('QEMU argv', () => {
     assert.equal(argv.filter((a) => a === '-drive').length, 1);
   });
 
+  it('maps guest RAM from a shared file and waits for an incoming state when resuming', () => {
+    const argv = qemuArgv({ ...layout, memoryFile: '/m/memory,1.ram', incoming: true });
+    assert.equal(argv[argv.indexOf('-machine') + 1], 'microvm,x-option-roms=off,isa-serial=on,rtc=on,memory-backend=ram');
+    assert.equal(argv[argv.indexOf('-object') + 1], 'memory-backend-file,id=ram,size=512M,mem-path=/m/memory,,1.ram,share=on');
+    assert.deepEqual(argv.slice(-2), ['-incoming', 'defer']);
+    assert.equal(qemuArgv(layout).includes('-object'), false);
+  });
+
   it('chooses KVM only with vmx/svm and /dev/kvm', () => {
     const vmx = 'processor\t: 0\nflags\t\t: fpu vme vmx sse\n';
     const none = 'processor\t: 0\nflags\t\t: fpu vme sse hypervisor\n';

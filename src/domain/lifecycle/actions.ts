@@ -45,15 +45,22 @@ export function stopParams(config: MachineConfig, options: StopOptions): { signa
   return { signal, timeoutMs };
 }
 
+/**
+ * Starts a machine. A suspended one resumes from its snapshot when it has one.
+ * A suspending one keeps running: the suspend is cancelled, or, if it finished
+ * first, resumed at once (as Fly does).
+ */
 export function decideStart(machine: MachineRecord, ctx: DecisionContext): Decision {
   const target = targetOf(machine, 'start');
-  const resume = machine.state === 'suspended' && machine.hasSnapshot;
+  const suspending = machine.state === 'suspending';
+  const resume = suspending || (machine.state === 'suspended' && machine.hasSnapshot);
   // A snapshot is used at most once: it is consumed by this start whatever happens next.
   const next = { ...moveTo(machine, target, ctx.now), desired: 'started' as const, hasSnapshot: false, restartCount: 0, restartTimes: [] };
+  const launch = { kind: 'launch' as const, resume };
   return {
     machine: next,
     events: [makeEvent(ctx, next, 'start', target, 'user', { previous_state: machine.state })],
-    effects: [{ kind: 'launch', resume }],
+    effects: suspending ? [{ kind: 'cancel_suspend' }, launch] : [launch],
   };
 }
 

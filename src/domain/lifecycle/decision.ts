@@ -16,6 +16,8 @@ export type Effect =
   /** Stop the VM of the old version, prepare the new one, boot it. */
   | { kind: 'replace'; signal: SignalName; timeoutMs: number }
   | { kind: 'suspend' }
+  /** A start arrived during a suspend: give it up if it is still running (not queued behind it). */
+  | { kind: 'cancel_suspend' }
   | { kind: 'discard_snapshot' }
   | { kind: 'destroy' };
 

@@ -11,8 +11,12 @@ import { type Decision, type DecisionContext, makeEvent, moveTo } from './decisi
 export type Observation =
   | { kind: 'prepared'; imageRef?: ImageRef }
   | { kind: 'prepare_failed'; reason: string }
-  /** `imageRef`: the resolved image, when the boot followed a prepare nobody reported (a replace). */
-  | { kind: 'running'; resumed: boolean; pid?: number; imageRef?: ImageRef }
+  /**
+   * `imageRef`: the resolved image, when the boot followed a prepare nobody reported (a replace).
+   * `coldBootReason`: why a resume that was asked for became a cold boot.
+   * `suspendCancelled`: the start cancelled a suspend in progress; the VM never stopped.
+   */
+  | { kind: 'running'; resumed: boolean; pid?: number; imageRef?: ImageRef; coldBootReason?: string; suspendCancelled?: boolean }
   | { kind: 'launch_failed'; reason: string }
   | { kind: 'exited'; exitCode: number; oomKilled: boolean; signal?: number; requested: boolean }
   | { kind: 'suspended' }
@@ -65,12 +69,17 @@ function onPrepareFailed(machine: MachineRecord, reason: string, ctx: DecisionCo
   return { machine, events: [], effects: [] };
 }
 
-function onRunning(machine: MachineRecord, observation: { resumed: boolean; pid?: number; imageRef?: ImageRef }, ctx: DecisionContext): Decision {
+function onRunning(machine: MachineRecord, observation: Extract<Observation, { kind: 'running' }>, ctx: DecisionContext): Decision {
   const withImage = observation.imageRef ? { ...machine, imageRef: observation.imageRef } : machine;
   const observed = observe(withImage, { vm: 'running', pid: observation.pid }, ctx.now);
   if (!['starting', 'restarting', 'replacing'].includes(machine.state)) return { machine: observed, events: [], effects: [] };
   const next = moveTo(observed, 'started', ctx.now);
-  const request = { resumed: observation.resumed, restart_count: machine.restartCount };
+  const request = {
+    resumed: observation.resumed,
+    restart_count: machine.restartCount,
+    ...(observation.coldBootReason ? { cold_boot_reason: observation.coldBootReason } : {}),
+    ...(observation.suspendCancelled ? { suspend_cancelled: true } : {}),
+  };
   return { machine: next, events: [makeEvent(ctx, next, 'start', 'started', 'flyd', request)], effects: [] };
 }
 

@@ -9,7 +9,7 @@ import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
 import { lastLines } from '../log-file.ts';
 import { type SignalName, signalNumber } from '../../domain/signals.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 
 export interface FakeDelays {
@@ -45,6 +45,7 @@ export class FakeDriver implements VmmDriver {
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private nextPid = 100;
   private readonly consoles = new Map<string, string[]>();
+  private readonly suspending = new Map<string, { cancelled: boolean }>();
   /** The latest calls (up to MAX_CALLS), in order, for tests to assert on. */
   readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
 
@@ -100,8 +101,10 @@ export class FakeDriver implements VmmDriver {
     return { ...ref, digest };
   }
 
-  async launch(spec: MachineSpec, options: { resume: boolean }): Promise<{ resumed: boolean; pid?: number }> {
+  async launch(spec: MachineSpec, options: { resume: boolean }): Promise<LaunchResult> {
     const existing = this.vms.get(spec.machineId);
+    // A cancelled suspend left the VM running.
+    if (options.resume && existing?.state === 'running') return { resumed: true, pid: existing.pid, suspendCancelled: true };
     const resumable = options.resume && existing?.state === 'suspended';
     if (resumable) {
       await this.step('resume', spec.machineId, this.delays.resumeMs);
@@ -109,12 +112,13 @@ export class FakeDriver implements VmmDriver {
       return { resumed: true, pid: existing.pid };
     }
     await this.step('launch', spec.machineId, this.delays.bootMs, spec.version);
+    const coldBootReason = options.resume ? 'the machine has no snapshot' : undefined;
     const vm: FakeVm = { spec, state: 'running', pid: this.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1, limitMb: spec.config.guest.memory_mb };
     const console = this.consoles.get(spec.machineId) ?? [];
     console.push(`fake: booted ${spec.config.image} (version ${spec.version}, boot ${vm.bootCount})`);
     this.consoles.set(spec.machineId, console);
     this.vms.set(spec.machineId, vm);
-    return { resumed: false, pid: vm.pid };
+    return coldBootReason ? { resumed: false, pid: vm.pid, coldBootReason } : { resumed: false, pid: vm.pid };
   }
 
   async stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null> {
@@ -126,10 +130,23 @@ export class FakeDriver implements VmmDriver {
   }
 
   async suspend(machineId: string): Promise<void> {
-    await this.step('suspend', machineId, this.delays.suspendMs);
+    const cancel = { cancelled: false };
+    this.suspending.set(machineId, cancel);
+    try {
+      await this.step('suspend', machineId, this.delays.suspendMs);
+    } finally {
+      this.suspending.delete(machineId);
+    }
     const vm = this.vms.get(machineId);
     if (!vm || vm.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    if (cancel.cancelled) throw new Error('suspend cancelled by a start');
     vm.state = 'suspended';
+  }
+
+  cancelSuspend(machineId: string): void {
+    this.record('cancel_suspend', machineId);
+    const attempt = this.suspending.get(machineId);
+    if (attempt) attempt.cancelled = true;
   }
 
   async discardSnapshot(machineId: string): Promise<void> {

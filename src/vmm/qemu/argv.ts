@@ -31,6 +31,14 @@ export interface VmLayout {
   /** Serial console output, appended to this file. */
   consoleLog: string;
   pidFile: string;
+  /**
+   * Guest RAM in this file, mapped shared: a suspend then saves only the devices'
+   * state, because the memory is already on disk (migration's `x-ignore-shared`).
+   * Without it the RAM is anonymous memory.
+   */
+  memoryFile?: string;
+  /** Wait for the VM's state on the migration channel (`-incoming defer`) instead of booting. */
+  incoming?: boolean;
 }
 
 /** Chooses KVM when the CPU has hardware virtualization and /dev/kvm is there. */
@@ -44,13 +52,15 @@ function option(value: string): string {
 }
 
 export function qemuArgv(layout: VmLayout): string[] {
+  const machine = `microvm,x-option-roms=off,isa-serial=on,rtc=on${layout.memoryFile ? ',memory-backend=ram' : ''}`;
   const argv = [
     '-name', 'hangar',
-    '-machine', 'microvm,x-option-roms=off,isa-serial=on,rtc=on',
+    '-machine', machine,
     '-accel', layout.accel,
     '-cpu', layout.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(layout.cpus),
     '-m', `${layout.memoryMb}M`,
+    ...(layout.memoryFile ? ['-object', `memory-backend-file,id=ram,size=${layout.memoryMb}M,mem-path=${option(layout.memoryFile)},share=on`] : []),
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-kernel', layout.kernelPath,
     '-initrd', layout.initrdPath,
@@ -78,6 +88,7 @@ export function qemuArgv(layout: VmLayout): string[] {
     '-device', 'virtserialport,chardev=agent,name=hangar.0',
     '-device', 'virtio-balloon-device',
   );
+  if (layout.incoming) argv.push('-incoming', 'defer');
   return argv;
 }
 

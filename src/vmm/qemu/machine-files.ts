@@ -13,6 +13,19 @@ export interface MachineFiles {
   prepared: string;
   /** What the overlay was made for: `{version, digest}` (JSON). */
   overlayOf: string;
+  /** Guest RAM, mapped shared while the machine runs and kept while it is suspended. */
+  memory: string;
+  /** What the running VM was launched with (JSON), for the snapshot's identity. */
+  launched: string;
+  /** The devices' state of the suspend snapshot, and the same while it is written. */
+  vmstate: string;
+  vmstatePartial: string;
+  /** Where QEMU's migration stream meets hangar while saving or loading the VM state. */
+  migrationSocket: string;
+  /** The snapshot's metadata, written last (see snapshot.ts). */
+  snapshot: string;
+  /** The id of the snapshot once it is on disk for good. */
+  snapshotFlushed: string;
 }
 
 export function machineFiles(machinesDir: string, machineId: string): MachineFiles {
@@ -27,6 +40,13 @@ export function machineFiles(machinesDir: string, machineId: string): MachineFil
     pidFile: join(dir, 'qemu.pid'),
     prepared: join(dir, 'prepared.json'),
     overlayOf: join(dir, 'rootfs-of.json'),
+    memory: join(dir, 'memory.ram'),
+    launched: join(dir, 'launched.json'),
+    vmstate: join(dir, 'vmstate'),
+    vmstatePartial: join(dir, 'vmstate.partial'),
+    migrationSocket: join(dir, 'migration.sock'),
+    snapshot: join(dir, 'snapshot.json'),
+    snapshotFlushed: join(dir, 'snapshot.flushed'),
   };
 }
 

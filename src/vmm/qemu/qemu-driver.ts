@@ -3,34 +3,45 @@
  * its image's ext4 root filesystem (through a per-machine copy-on-write overlay),
  * with hangar-init as PID 1 reached over virtio-serial. QEMU runs detached, so
  * VMs outlive a crash of hangar; `recover` finds them again by pid file.
+ *
+ * Suspend saves the devices' state next to the guest's RAM file (snapshot.ts) and
+ * ends QEMU; a start resumes a new QEMU from it when the snapshot may be trusted,
+ * and boots cold otherwise.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { type ImageRef, pinnedReference } from '../../domain/image-ref.ts';
-import { processArgv, processEnv, type ImageProcessConfig } from '../../domain/process-spec.ts';
+import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
-import { parseDurationInput } from '../../domain/duration.ts';
-import { machineInitramfs, type InitConfig } from '../../guest/init-config.ts';
+import { suspendRefusal } from '../../domain/suspend.ts';
+import { machineInitramfs } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
 import { runCommands } from '../../network/host-network.ts';
-import {
-  allowSameApp, GUEST_GATEWAY4, GUEST_GATEWAY6, guestMac, machineIpv4, machineLinkSetup, machineLinkTeardown, tapName,
-} from '../../network/plan.ts';
+import { allowSameApp, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
-import { type Accelerator, kernelCommandLine, qemuArgv } from './argv.ts';
+import { type Accelerator, kernelCommandLine, qemuArgv, type VmLayout } from './argv.ts';
+import { machineInitConfig, type PreparedImage, volumeMounts, type VolumeMount } from './boot-config.ts';
+import { type HostFacts, readHostFacts } from './host-facts.ts';
 import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
+import { ignoreSharedMemory, loadState, saveState } from './migration.ts';
 import { QmpClient } from './qmp.ts';
+import {
+  commitSnapshot, flushSnapshot, newSnapshotId, readSnapshot, removeSnapshot, snapshotFacts, type SnapshotIdentity, snapshotProblem,
+} from './snapshot.ts';
 import { growFilesystem } from '../../volumes/local-volumes.ts';
 import { isQemu, killQemu, readPid, startQemu, waitGone } from './vm-process.ts';
 
 const run = promisify(execFile);
+
+/** Saving or loading a VM state with shared RAM takes milliseconds; without, RAM goes through the stream too. */
+const MIGRATION_TIMEOUT_MS = 120_000;
 
 export interface QemuDriverOptions {
   machinesDir: string;
@@ -44,13 +55,18 @@ export interface QemuDriverOptions {
   bootTimeoutMs?: number;
   /** Where a volume's ext4 file is. */
   volumePath?: (volumeId: string) => string;
+  /** Machines up to this size get their RAM in a shared file, which makes suspend fast (Fly: 2048). */
+  suspendMaxMemoryMb?: number;
+  /** Where background failures (a snapshot flush) are reported. */
+  onError?: (machineId: string, what: string, error: unknown) => void;
 }
 
-interface Prepared {
-  version: string;
-  rootfsPath: string;
-  imageRef: ImageRef;
-  config: ImageProcessConfig;
+/** What a VM was launched with, kept beside it (`launched.json`) for its snapshot. */
+interface Launched {
+  /** New for every boot and resume. */
+  launchId: string;
+  identity: SnapshotIdentity;
+  sharedMemory: boolean;
 }
 
 /** A running machine: its QEMU process and the two channels into it. */
@@ -58,9 +74,25 @@ interface Vm {
   pid: number;
   agent: AgentChannel;
   qmp: QmpClient;
+  launched: Launched;
   /** Set while hangar itself is stopping the machine: the exit goes to the stopper. */
   stopping?: (exit: GuestExit | null) => void;
+  /** Set while a suspend runs: QEMU ending is the suspend's outcome, not an exit. */
+  suspending?: { cancelled: boolean };
   ended: boolean;
+}
+
+/** How to boot or resume one machine version. */
+interface Plan {
+  layout: VmLayout;
+  mounts: VolumeMount[];
+  launched: Launched;
+}
+
+export class SuspendCancelled extends Error {
+  constructor() {
+    super('suspend cancelled by a start');
+  }
 }
 
 export class QemuDriver implements VmmDriver {
@@ -69,6 +101,7 @@ export class QemuDriver implements VmmDriver {
   private readonly vms = new Map<string, Vm>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private base: Buffer | undefined;
+  private facts: Promise<HostFacts> | undefined;
 
   constructor(options: QemuDriverOptions) {
     this.options = options;
@@ -76,6 +109,11 @@ export class QemuDriver implements VmmDriver {
 
   private files(machineId: string): MachineFiles {
     return machineFiles(this.options.machinesDir, machineId);
+  }
+
+  private hostFacts(): Promise<HostFacts> {
+    this.facts ??= readHostFacts([this.options.assets.kernel, this.options.assets.init]);
+    return this.facts;
   }
 
   async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
@@ -86,13 +124,15 @@ export class QemuDriver implements VmmDriver {
     const image = await this.options.images.prepare(spec.config.image);
     const files = this.files(spec.machineId);
     await mkdir(files.dir, { recursive: true });
-    const prepared: Prepared = { version: spec.version, rootfsPath: image.rootfsPath, imageRef: image.imageRef, config: image.config };
+    const prepared: PreparedImage = { version: spec.version, rootfsPath: image.rootfsPath, imageRef: image.imageRef, config: image.config };
     await writeFile(files.prepared, JSON.stringify(prepared));
     return { imageRef: image.imageRef };
   }
 
-  /** Boots cold; resuming from a snapshot comes with suspend support. */
-  async launch(spec: MachineSpec, _options: { resume: boolean }): Promise<{ resumed: boolean; pid?: number }> {
+  async launch(spec: MachineSpec, options: { resume: boolean }): Promise<LaunchResult> {
+    const current = this.vms.get(spec.machineId);
+    // A start cancelled the suspend before it finished: the VM never stopped running.
+    if (options.resume && current && !current.ended) return { resumed: true, pid: current.pid, suspendCancelled: true };
     const files = this.files(spec.machineId);
     let prepared = await this.readPrepared(files);
     if (prepared?.version !== spec.version) {
@@ -100,26 +140,23 @@ export class QemuDriver implements VmmDriver {
       prepared = await this.readPrepared(files);
     }
     if (!prepared) throw new Error('image not prepared');
-    const owner = { version: spec.version, digest: prepared.imageRef.digest };
-    const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
-    if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
-      // A cold boot starts from a blank copy of the image, as Fly's machines do.
-      await rm(files.overlay, { force: true });
-      await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
+    const plan = await this.plan(spec, files, prepared);
+    let coldBootReason: string | undefined;
+    if (options.resume) {
+      const resumed = await this.resume(spec, files, plan);
+      if ('pid' in resumed) return { resumed: true, pid: resumed.pid };
+      coldBootReason = resumed.problem;
     }
-    await writeFile(files.overlayOf, JSON.stringify(owner));
-    this.base ??= baseInitramfs(this.options.assets);
-    const mounts = this.volumeMounts(spec);
-    await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(this.initConfig(spec, prepared, mounts))]));
-    await rm(files.agentSocket, { force: true });
-    await rm(files.qmpSocket, { force: true });
+    const pid = await this.coldBoot(spec, files, prepared, plan);
+    return coldBootReason ? { resumed: false, pid, coldBootReason } : { resumed: false, pid };
+  }
+
+  /** The VM's layout and identity for this machine version on this host. */
+  private async plan(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage): Promise<Plan> {
+    const mounts = volumeMounts(spec, this.options.volumePath);
     const tap = this.options.netns ? tapName(spec.machineId) : undefined;
-    if (tap && this.options.netns) {
-      await runCommands(machineLinkTeardown(this.options.netns, tap), { tolerant: true });
-      await runCommands([...machineLinkSetup(this.options.netns, tap, spec.privateIp), allowSameApp(this.options.netns, spec.privateIp)]);
-    }
-    for (const mount of mounts) await growFilesystem(mount.file);
-    const argv = qemuArgv({
+    const sharedMemory = suspendRefusal(spec.config, this.options.suspendMaxMemoryMb ?? Infinity) === null;
+    const layout: VmLayout = {
       accel: this.options.accel,
       cpus: spec.config.guest.cpus,
       memoryMb: spec.config.guest.memory_mb,
@@ -133,9 +170,46 @@ export class QemuDriver implements VmmDriver {
       agentSocket: files.agentSocket,
       consoleLog: files.consoleLog,
       pidFile: files.pidFile,
-    });
-    const pid = await startQemu(argv, this.options.netns, files.pidFile);
-    const vm = await this.attach(spec.machineId, pid, files);
+      memoryFile: sharedMemory ? files.memory : undefined,
+    };
+    const facts = await this.hostFacts();
+    // The kernel command line only matters at boot (and carries the host's TSC reading): left out.
+    const devices = qemuArgv({ ...layout, kernelArgs: '' });
+    const identity: SnapshotIdentity = {
+      imageDigest: prepared.imageRef.digest,
+      version: spec.version,
+      argv: createHash('sha256').update(JSON.stringify(devices)).digest('hex'),
+      qemu: facts.qemu,
+      kernel: facts.kernel,
+      host: facts.host,
+    };
+    return { layout, mounts, launched: { launchId: randomUUID(), identity, sharedMemory } };
+  }
+
+  private async coldBoot(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
+    // Any cold boot invalidates the snapshot: a machine never goes back in time.
+    await removeSnapshot(files);
+    await rm(files.memory, { force: true });
+    const owner = { version: spec.version, digest: prepared.imageRef.digest };
+    const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
+    if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
+      // A cold boot starts from a blank copy of the image, as Fly's machines do.
+      await rm(files.overlay, { force: true });
+      await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
+    }
+    await writeFile(files.overlayOf, JSON.stringify(owner));
+    this.base ??= baseInitramfs(this.options.assets);
+    const initConfig = machineInitConfig(spec, prepared, plan.mounts, this.options.netns !== undefined);
+    await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(initConfig)]));
+    await rm(files.agentSocket, { force: true });
+    await rm(files.qmpSocket, { force: true });
+    await this.setUpTap(spec);
+    for (const mount of plan.mounts) await growFilesystem(mount.file);
+    const pid = await startQemu(qemuArgv(plan.layout), this.options.netns, files.pidFile);
+    const vm = await this.attach(spec.machineId, pid, files, plan.launched);
+    await writeFile(files.launched, JSON.stringify(plan.launched));
+    // Set now, so that a suspend has one step less to take.
+    if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
     const outcome = await new Promise<{ started?: number; failed?: string }>((resolve) => {
       const timer = setTimeout(() => resolve({ failed: 'the machine did not start in time' }), this.options.bootTimeoutMs ?? 120_000);
       vm.agent.once('started', (guestPid) => { clearTimeout(timer); resolve({ started: guestPid }); });
@@ -146,54 +220,63 @@ export class QemuDriver implements VmmDriver {
       await this.end(spec.machineId);
       throw new Error(outcome.failed);
     }
-    return { resumed: false, pid };
+    return pid;
   }
 
-  /** The machine's volume (at most one), as /dev/vdb onwards. */
-  private volumeMounts(spec: MachineSpec): Array<{ file: string; device: string; path: string }> {
-    const volumePath = this.options.volumePath;
-    if (!volumePath) return [];
-    return (spec.config.mounts ?? []).map((mount, index) => ({
-      file: volumePath(mount.volume),
-      device: `/dev/vd${String.fromCharCode(98 + index)}`,
-      path: mount.path,
-    }));
+  /**
+   * Continues the machine from its snapshot, or says why it cannot. The snapshot
+   * is consumed before QEMU reads it: whatever happens, it is never used twice.
+   */
+  private async resume(spec: MachineSpec, files: MachineFiles, plan: Plan): Promise<{ pid: number } | { problem: string }> {
+    const info = await readSnapshot(files);
+    if (!info) return { problem: 'the machine has no snapshot' };
+    const facts = await this.hostFacts();
+    const problem = snapshotProblem(info, await snapshotFacts(files, plan.launched.identity, facts.bootId));
+    if (problem) {
+      await removeSnapshot(files);
+      return { problem };
+    }
+    await rm(files.snapshot, { force: true });
+    await rm(files.snapshotFlushed, { force: true });
+    await rm(files.agentSocket, { force: true });
+    await rm(files.qmpSocket, { force: true });
+    const argv = qemuArgv({ ...plan.layout, incoming: true });
+    // The TAP outlives a suspend; should it be gone, it is made again.
+    const pid = await startQemu(argv, this.options.netns, files.pidFile).catch(async () => {
+      await this.setUpTap(spec);
+      return startQemu(argv, this.options.netns, files.pidFile);
+    });
+    const vm = await this.attach(spec.machineId, pid, files, plan.launched);
+    try {
+      if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
+      await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
+      await vm.qmp.execute('cont', {});
+    } catch (error) {
+      vm.ended = true;
+      await this.end(spec.machineId);
+      await removeSnapshot(files);
+      return { problem: `QEMU could not resume the snapshot: ${message(error)}` };
+    }
+    await rm(files.vmstate, { force: true });
+    await writeFile(files.launched, JSON.stringify(plan.launched));
+    // The guest's clock stood still while it was suspended.
+    await vm.agent.setTime(Date.now()).catch((error: unknown) => this.options.onError?.(spec.machineId, 'clock correction after resume', error));
+    return { pid };
   }
 
-  private initConfig(spec: MachineSpec, prepared: Prepared, mounts: Array<{ device: string; path: string }>): InitConfig {
-    const init = spec.config.init;
-    const stop = spec.config.stop_config;
-    const ipv4 = this.options.netns ? machineIpv4(spec.privateIp) : undefined;
-    const files = (spec.config.files ?? [])
-      .filter((file) => typeof file.raw_value === 'string')
-      .map((file) => ({ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(file.raw_value as string, 'base64') }));
-    const resolvConf = dnsResolvConf(spec.config.dns);
-    if (resolvConf) files.unshift({ path: '/etc/resolv.conf', mode: 0o644, content: Buffer.from(resolvConf) });
-    return {
-      hostname: spec.machineId,
-      rootDevice: '/dev/vda',
-      mounts: mounts.map(({ device, path }) => ({ device, path })),
-      net: ipv4 ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: GUEST_GATEWAY6, ipv4: `${ipv4}/32`, gateway4: GUEST_GATEWAY4 } : undefined,
-      env: processEnv(prepared.config, spec.config.env ?? {}, {
-        appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
-        imageRef: pinnedReference(prepared.imageRef), version: spec.version,
-      }),
-      argv: processArgv(prepared.config, { exec: init.exec, entrypoint: init.entrypoint, cmd: init.cmd }),
-      workdir: prepared.config.WorkingDir || undefined,
-      user: prepared.config.User || undefined,
-      files,
-      stop: {
-        signal: signalNumber((stop?.signal as SignalName | undefined) ?? 'SIGINT'),
-        timeoutMs: stop?.timeout ? parseDurationInput(stop.timeout, 'stop_config.timeout', 'ns') : 5000,
-      },
-    };
+  private async setUpTap(spec: MachineSpec): Promise<void> {
+    const netns = this.options.netns;
+    if (!netns) return;
+    const tap = tapName(spec.machineId);
+    await runCommands(machineLinkTeardown(netns, tap), { tolerant: true });
+    await runCommands([...machineLinkSetup(netns, tap, spec.privateIp), allowSameApp(netns, spec.privateIp)]);
   }
 
   /** Connects to a running QEMU's sockets and follows its machine's exit. */
-  private async attach(machineId: string, pid: number, files: MachineFiles): Promise<Vm> {
+  private async attach(machineId: string, pid: number, files: MachineFiles, launched: Launched): Promise<Vm> {
     const qmp = await QmpClient.connect(files.qmpSocket);
     const agent = await AgentChannel.connect(files.agentSocket);
-    const vm: Vm = { pid, agent, qmp, ended: false };
+    const vm: Vm = { pid, agent, qmp, launched, ended: false };
     this.vms.set(machineId, vm);
     agent.on('exited', (exit) => void this.onGuestExit(machineId, vm, exit));
     qmp.on('close', () => void this.onGuestExit(machineId, vm, null));
@@ -202,7 +285,7 @@ export class QemuDriver implements VmmDriver {
 
   /** The process ended (or QEMU died: `exit` null): tell whoever waits, then clean up. */
   private async onGuestExit(machineId: string, vm: Vm, exit: GuestExit | null): Promise<void> {
-    if (vm.ended) return;
+    if (vm.ended || vm.suspending) return;
     vm.ended = true;
     await waitGone(vm.pid, 5000);
     killQemu(vm.pid);
@@ -217,12 +300,15 @@ export class QemuDriver implements VmmDriver {
     for (const listener of this.listeners) listener(machineId, info);
   }
 
-  private async end(machineId: string): Promise<void> {
+  /** Lets go of the machine's VM: channels, process, TAP and RAM file (all but what a snapshot needs). */
+  private async end(machineId: string, options: { suspended?: boolean } = {}): Promise<void> {
     const vm = this.vms.get(machineId);
     this.vms.delete(machineId);
     vm?.agent.close();
     vm?.qmp.close();
     killQemu(vm?.pid);
+    if (options.suspended) return;
+    await rm(this.files(machineId).memory, { force: true });
     if (this.options.netns) await runCommands(machineLinkTeardown(this.options.netns, tapName(machineId)), { tolerant: true });
   }
 
@@ -243,12 +329,62 @@ export class QemuDriver implements VmmDriver {
     return exit ? exitInfo(exit) : { exitCode: 137, oomKilled: false, signal: signalNumber('SIGKILL') };
   }
 
-  async suspend(): Promise<void> {
-    throw new Error('suspend is not supported by the qemu driver yet');
+  /**
+   * The guest flushes its disks, the VM pauses, its device state goes to a file
+   * (RAM is already in one), and QEMU ends. If saving fails, or a start cancels
+   * the suspend meanwhile, the VM carries on; if QEMU dies, the error says so.
+   */
+  async suspend(machineId: string): Promise<void> {
+    const vm = this.running(machineId);
+    const files = this.files(machineId);
+    const attempt = { cancelled: false };
+    vm.suspending = attempt;
+    try {
+      // Whatever the guest wrote reaches its disks, so they agree with the snapshot (and survive its loss).
+      await vm.agent.sync();
+      if (attempt.cancelled) throw new SuspendCancelled();
+      await vm.qmp.execute('stop', {});
+      try {
+        await saveState(vm.qmp, files.migrationSocket, files.vmstatePartial, MIGRATION_TIMEOUT_MS);
+        if (attempt.cancelled) throw new SuspendCancelled();
+      } catch (error) {
+        await rm(files.vmstatePartial, { force: true });
+        await vm.qmp.execute('cont', {});
+        await vm.agent.setTime(Date.now()).catch(() => undefined);
+        throw error;
+      }
+      vm.ended = true;
+      await vm.qmp.execute('quit', {}).catch(() => undefined);
+      if (!(await waitGone(vm.pid, 5000))) killQemu(vm.pid);
+      await this.end(machineId, { suspended: true });
+      const facts = await this.hostFacts();
+      const info = await commitSnapshot(files, {
+        id: newSnapshotId(), takenAt: new Date().toISOString(), identity: vm.launched.identity, launchId: vm.launched.launchId,
+        bootId: facts.bootId, sharedMemory: vm.launched.sharedMemory,
+      });
+      void flushSnapshot(files, info.id).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot flush', error));
+    } catch (error) {
+      if (!isQemu(vm.pid) || vm.ended) {
+        vm.ended = true;
+        await this.end(machineId);
+        await removeSnapshot(files);
+        throw new Error(`the VM ended while it was being suspended: ${message(error)}`);
+      }
+      throw error;
+    } finally {
+      vm.suspending = undefined;
+    }
   }
 
-  async discardSnapshot(): Promise<void> {
-    // No snapshots yet.
+  cancelSuspend(machineId: string): void {
+    const attempt = this.vms.get(machineId)?.suspending;
+    if (attempt) attempt.cancelled = true;
+  }
+
+  async discardSnapshot(machineId: string): Promise<void> {
+    const files = this.files(machineId);
+    await removeSnapshot(files);
+    if (!this.vms.has(machineId)) await this.end(machineId);
   }
 
   async destroy(machineId: string): Promise<void> {
@@ -316,11 +452,14 @@ export class QemuDriver implements VmmDriver {
         found.set(spec.machineId, 'running');
       } else if (isQemu(pid) && existsSync(files.agentSocket)) {
         try {
-          await this.attach(spec.machineId, pid as number, files);
+          const launched = JSON.parse(await readFile(files.launched, 'utf8')) as Launched;
+          await this.attach(spec.machineId, pid as number, files, launched);
           found.set(spec.machineId, 'running');
         } catch {
           found.set(spec.machineId, 'absent');
         }
+      } else if (await readSnapshot(files)) {
+        found.set(spec.machineId, 'suspended');
       } else {
         found.set(spec.machineId, 'absent');
       }
@@ -338,24 +477,19 @@ export class QemuDriver implements VmmDriver {
     this.vms.clear();
   }
 
-  private async readPrepared(files: MachineFiles): Promise<Prepared | undefined> {
+  private async readPrepared(files: MachineFiles): Promise<PreparedImage | undefined> {
     try {
-      return JSON.parse(await readFile(files.prepared, 'utf8')) as Prepared;
+      return JSON.parse(await readFile(files.prepared, 'utf8')) as PreparedImage;
     } catch {
       return undefined;
     }
   }
 }
 
-
-/** `/etc/resolv.conf` for `config.dns`; none unless nameservers are given (guests ask nobody by default). */
-function dnsResolvConf(dns: MachineSpec['config']['dns']): string | undefined {
-  if (!dns?.nameservers?.length) return undefined;
-  const lines = dns.nameservers.map((server) => `nameserver ${server}`);
-  if (dns.searches?.length) lines.push(`search ${dns.searches.join(' ')}`);
-  return `${lines.join('\n')}\n`;
-}
-
 function exitInfo(exit: GuestExit): ExitInfo {
   return exit.signal > 0 ? { exitCode: exit.exitCode, oomKilled: exit.oomKilled, signal: exit.signal } : { exitCode: exit.exitCode, oomKilled: exit.oomKilled };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

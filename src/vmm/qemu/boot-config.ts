@@ -1,0 +1,73 @@
+/**
+ * What a cold boot of one machine version needs besides the image: its volumes
+ * as guest disks, and hangar-init's configuration (host name, addresses, the
+ * process, env, files, stop signal). Pure functions of the spec.
+ */
+import { pinnedReference, type ImageRef } from '../../domain/image-ref.ts';
+import { parseDurationInput } from '../../domain/duration.ts';
+import { processArgv, processEnv, type ImageProcessConfig } from '../../domain/process-spec.ts';
+import type { MachineSpec } from '../../domain/runtime.ts';
+import { signalNumber, type SignalName } from '../../domain/signals.ts';
+import type { InitConfig } from '../../guest/init-config.ts';
+import { GUEST_GATEWAY4, GUEST_GATEWAY6, machineIpv4 } from '../../network/plan.ts';
+
+/** The image as prepared for one machine version. */
+export interface PreparedImage {
+  version: string;
+  rootfsPath: string;
+  imageRef: ImageRef;
+  config: ImageProcessConfig;
+}
+
+export interface VolumeMount {
+  file: string;
+  device: string;
+  path: string;
+}
+
+/** The machine's volumes, as /dev/vdb onwards. */
+export function volumeMounts(spec: MachineSpec, volumePath: ((volumeId: string) => string) | undefined): VolumeMount[] {
+  if (!volumePath) return [];
+  return (spec.config.mounts ?? []).map((mount, index) => ({
+    file: volumePath(mount.volume),
+    device: `/dev/vd${String.fromCharCode(98 + index)}`,
+    path: mount.path,
+  }));
+}
+
+export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mounts: VolumeMount[], networked: boolean): InitConfig {
+  const init = spec.config.init;
+  const stop = spec.config.stop_config;
+  const ipv4 = networked ? machineIpv4(spec.privateIp) : undefined;
+  const files = (spec.config.files ?? [])
+    .filter((file) => typeof file.raw_value === 'string')
+    .map((file) => ({ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(file.raw_value as string, 'base64') }));
+  const resolvConf = dnsResolvConf(spec.config.dns);
+  if (resolvConf) files.unshift({ path: '/etc/resolv.conf', mode: 0o644, content: Buffer.from(resolvConf) });
+  return {
+    hostname: spec.machineId,
+    rootDevice: '/dev/vda',
+    mounts: mounts.map(({ device, path }) => ({ device, path })),
+    net: ipv4 ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: GUEST_GATEWAY6, ipv4: `${ipv4}/32`, gateway4: GUEST_GATEWAY4 } : undefined,
+    env: processEnv(prepared.config, spec.config.env ?? {}, {
+      appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
+      imageRef: pinnedReference(prepared.imageRef), version: spec.version,
+    }),
+    argv: processArgv(prepared.config, { exec: init.exec, entrypoint: init.entrypoint, cmd: init.cmd }),
+    workdir: prepared.config.WorkingDir || undefined,
+    user: prepared.config.User || undefined,
+    files,
+    stop: {
+      signal: signalNumber((stop?.signal as SignalName | undefined) ?? 'SIGINT'),
+      timeoutMs: stop?.timeout ? parseDurationInput(stop.timeout, 'stop_config.timeout', 'ns') : 5000,
+    },
+  };
+}
+
+/** `/etc/resolv.conf` for `config.dns`; none unless nameservers are given (guests ask nobody by default). */
+function dnsResolvConf(dns: MachineSpec['config']['dns']): string | undefined {
+  if (!dns?.nameservers?.length) return undefined;
+  const lines = dns.nameservers.map((server) => `nameserver ${server}`);
+  if (dns.searches?.length) lines.push(`search ${dns.searches.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,75 @@
+/**
+ * Saving a VM's state to a file and loading it back, over QEMU's migration
+ * channel. hangar itself is the other end (a unix socket), so it knows for sure
+ * whether every byte reached the file. With guest RAM in a shared file,
+ * `x-ignore-shared` leaves the RAM out of the stream: only devices are written.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectUnix } from './line-socket.ts';
+import type { QmpClient } from './qmp.ts';
+
+const POLL_MS = 2;
+
+export async function ignoreSharedMemory(qmp: QmpClient): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+}
+
+/**
+ * Writes the paused VM's state to `file` through a socket at `socketPath`.
+ * Resolves once QEMU reports the migration complete and the file holds all of it.
+ */
+export async function saveState(qmp: QmpClient, socketPath: string, file: string, timeoutMs: number): Promise<void> {
+  await rm(socketPath, { force: true });
+  const server = createServer();
+  let peer: Socket | undefined;
+  const written = new Promise<void>((resolve, reject) => {
+    server.once('connection', (socket) => {
+      peer = socket;
+      pipeline(socket, createWriteStream(file)).then(resolve, reject);
+    });
+  });
+  written.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+  await new Promise<void>((resolve, reject) => server.listen(socketPath, resolve).once('error', reject));
+  try {
+    await qmp.execute('migrate', { uri: `unix:${socketPath}` });
+    const [migrated, stored] = await Promise.allSettled([migrationEnd(qmp, timeoutMs, 'saving the VM state'), written]);
+    if (stored.status === 'rejected') throw new Error(`writing the VM state failed: ${(stored.reason as Error).message}`);
+    if (migrated.status === 'rejected') throw migrated.reason;
+  } finally {
+    peer?.destroy();
+    server.close();
+    await rm(socketPath, { force: true });
+  }
+}
+
+/** Loads `file` into a QEMU started with `-incoming defer`; the VM stays paused. */
+export async function loadState(qmp: QmpClient, socketPath: string, file: string, timeoutMs: number): Promise<void> {
+  await rm(socketPath, { force: true });
+  await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
+  const socket = await connectUnix(socketPath, 5000, 'migration');
+  try {
+    const [sent, migrated] = await Promise.allSettled([pipeline(createReadStream(file), socket), migrationEnd(qmp, timeoutMs, 'loading the VM state')]);
+    if (migrated.status === 'rejected') throw migrated.reason;
+    if (sent.status === 'rejected') throw new Error(`reading the VM state failed: ${(sent.reason as Error).message}`);
+  } finally {
+    socket.destroy();
+    await rm(socketPath, { force: true });
+  }
+}
+
+async function migrationEnd(qmp: QmpClient, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await qmp.execute('query-migrate', {});
+    if (info.status === 'completed') return;
+    if (info.status === 'failed' || info.status === 'cancelled') {
+      throw new Error(`${what} ${info.status}${info['error-desc'] ? `: ${info['error-desc']}` : ''}`);
+    }
+    if (Date.now() > deadline) throw new Error(`${what} took longer than ${timeoutMs} ms`);
+    await sleep(POLL_MS);
+  }
+}

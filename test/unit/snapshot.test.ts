@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type SnapshotFacts, type SnapshotInfo, snapshotProblem } from '../../src/vmm/qemu/snapshot.ts';
+
+const identity = { imageDigest: 'sha256:aa', version: 'v1', argv: 'a1', qemu: 'QEMU 7.2', kernel: 'k1', host: 'm1/h1' };
+const info: SnapshotInfo = {
+  id: 's1', takenAt: '2026-11-22T00:00:00Z', identity, launchId: 'l1', bootId: 'b1', sharedMemory: true,
+  memoryBytes: 256 << 20, stateBytes: 1000, stateSha256: 'sha256:cc',
+};
+const facts: SnapshotFacts = { identity, bootId: 'b1', launchId: 'l1', stateBytes: 1000, stateSha256: 'sha256:cc', memoryBytes: 256 << 20 };
+
+describe('snapshot rules', () => {
+  it('resumes a snapshot that matches in every respect', () => {
+    assert.equal(snapshotProblem(info, facts), null);
+  });
+
+  it('refuses a snapshot taken with another image, version, layout, QEMU, kernel or host', () => {
+    const changed: Array<[keyof typeof identity, RegExp]> = [
+      ['imageDigest', /the image changed/], ['version', /the machine version changed/], ['argv', /the VM layout changed/],
+      ['qemu', /QEMU changed/], ['kernel', /the guest kernel changed/], ['host', /the host changed/],
+    ];
+    for (const [key, reason] of changed) {
+      assert.match(snapshotProblem(info, { ...facts, identity: { ...identity, [key]: 'other' } }) ?? '', reason);
+    }
+  });
+
+  it('refuses a snapshot from an earlier launch (used once: a resume or cold boot makes a new launch)', () => {
+    assert.match(snapshotProblem(info, { ...facts, launchId: 'l2' }) ?? '', /older than the machine's latest launch/);
+  });
+
+  it('trusts an unflushed snapshot only within the host boot that took it', () => {
+    assert.match(snapshotProblem(info, { ...facts, bootId: 'b2' }) ?? '', /host restarted before the snapshot reached the disk/);
+    assert.equal(snapshotProblem(info, { ...facts, bootId: 'b2', flushedId: 's1' }), null, 'a flushed snapshot survives a host restart');
+    assert.match(snapshotProblem(info, { ...facts, bootId: 'b2', flushedId: 's0' }) ?? '', /reached the disk/, 'the flush mark must name this snapshot');
+  });
+
+  it('refuses a missing, corrupted or truncated snapshot', () => {
+    assert.match(snapshotProblem(info, { ...facts, stateBytes: undefined, stateSha256: undefined }) ?? '', /device state is missing/);
+    assert.match(snapshotProblem(info, { ...facts, stateSha256: 'sha256:dd' }) ?? '', /device state is corrupted/);
+    assert.match(snapshotProblem(info, { ...facts, stateBytes: 999 }) ?? '', /device state is corrupted/);
+    assert.match(snapshotProblem(info, { ...facts, memoryBytes: undefined }) ?? '', /memory file is missing or truncated/);
+    assert.equal(snapshotProblem({ ...info, sharedMemory: false }, { ...facts, memoryBytes: undefined }), null, 'RAM in the stream needs no memory file');
+  });
+});
