@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { HostAgent } from './agent/host-agent.ts';
 import { buildApp } from './api/app.ts';
+import { serveGuestConnection } from './api/guest-scope.ts';
 import type { Api } from './api/routes/types.ts';
 import { ControlObserver } from './control/observer.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
@@ -81,6 +82,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
   const stopWatchdog = startWatchdog(control, options.watchdogIntervalMs ?? 15_000);
   const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION });
+  options.driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
   return {
     app,
     control,

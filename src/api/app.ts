@@ -10,6 +10,7 @@ import type { ControlDeps } from '../control/ports.ts';
 import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
 import { tokenChecker } from './auth.ts';
 import { errorBody, handleError } from './errors.ts';
+import { guestOf, guestRefusal } from './guest-scope.ts';
 import { appRoutes } from './routes/apps.ts';
 import { imageRoutes } from './routes/images.ts';
 import { leaseRoutes } from './routes/leases.ts';
@@ -48,6 +49,11 @@ export async function buildApp(options: AppOptions): Promise<Api> {
 
   const checkToken = tokenChecker(options.token);
   app.addHook('onRequest', async (request, reply) => {
+    const guest = guestOf(request);
+    if (guest) {
+      const refusal = guestRefusal(guest, request.url);
+      return refusal ? reply.status(HTTP_STATUS.forbidden).send(errorBody(new HangarError('forbidden', refusal))) : undefined;
+    }
     if (!request.url.startsWith('/v1/') && !request.url.startsWith('/hangar/')) return;
     try {
       checkToken(request.headers.authorization);

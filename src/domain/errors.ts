@@ -7,6 +7,7 @@
 export type ErrorCode =
   | 'invalid_argument'
   | 'unauthenticated'
+  | 'forbidden'
   | 'not_found'
   | 'name_taken'
   | 'already_exists'
@@ -24,6 +25,7 @@ export type ErrorCode =
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_argument: 400,
   unauthenticated: 401,
+  forbidden: 403,
   not_found: 404,
   name_taken: 422,
   already_exists: 409,
@@ -44,6 +46,7 @@ export type WireStatus = 'unknown' | 'insufficient_capacity' | 'volume_placement
 export const WIRE_STATUS: Record<ErrorCode, WireStatus> = {
   invalid_argument: 'unknown',
   unauthenticated: 'unknown',
+  forbidden: 'unknown',
   not_found: 'unknown',
   name_taken: 'name_taken',
   already_exists: 'unknown',

@@ -95,6 +95,12 @@ export interface LaunchResult {
   suspendCancelled?: boolean;
 }
 
+/** The machine a connection to its `/.fly/api` socket comes from. */
+export interface GuestIdentity {
+  appName: string;
+  machineId: string;
+}
+
 /** What a host finds of a machine's VM after hangar restarts. */
 export type RecoveredVm = 'running' | 'suspended' | 'absent';
 

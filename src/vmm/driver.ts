@@ -3,13 +3,17 @@
  * control plane never sees a driver; the agent drives one. Drivers: `qemu` (real
  * microVMs) and `fake` (timed and scriptable, for tests).
  */
+import type { Duplex } from 'node:stream';
 import type { ImageRef } from '../domain/image-ref.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
+  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
-export type { ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm };
+export type { ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm };
+
+/** Serves one connection from inside a machine (HTTP bytes both ways). */
+export type GuestApiListener = (guest: GuestIdentity, stream: Duplex) => void;
 
 export interface VmmDriver {
   readonly name: string;
@@ -40,6 +44,8 @@ export interface VmmDriver {
   reclaimMemory(machineId: string, amountMb: number): Promise<number>;
   /** Console output: the last `tail` lines, then new ones while `follow`, until `signal` aborts. */
   logs(machineId: string, options: LogOptions): AsyncIterable<string>;
+  /** Registers who serves connections made inside machines to `/.fly/api`. */
+  onGuestApi(listener: GuestApiListener): void;
   /** Registers the listener for exits nobody asked for (the main process ended by itself). */
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void;
   /** Reattaches to the VMs of these machines after a restart of hangar. */

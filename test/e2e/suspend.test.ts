@@ -29,6 +29,17 @@ function busyboxFiles(): LayerFiles {
   return files;
 }
 
+/** The host's curl with the libraries it links, so that Fly's example runs verbatim in the guest. */
+function curlFiles(): LayerFiles {
+  const files: LayerFiles = { '/bin/curl': { mode: 0o755, content: readFileSync('/usr/bin/curl') } };
+  const libraries = execFileSync('ldd', ['/usr/bin/curl']).toString().match(/\/\S+/g) ?? [];
+  for (const library of libraries) files[library] = { mode: 0o755, content: readFileSync(library) };
+  return files;
+}
+
+/** Fly's self-suspend example (suspend-resume.md), run by the app itself once it is up. */
+const SELF_SUSPEND = 'curl --unix-socket /.fly/api -X POST http://flaps/v1/apps/$FLY_APP_NAME/machines/$FLY_MACHINE_ID/suspend';
+
 describe('suspend and resume on real machines', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-suspend-'));
   const data = join(dir, 'data');
@@ -43,6 +54,9 @@ describe('suspend and resume on real machines', () => {
       config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] },
     });
     image = `${registry.host}/susp/app:1`;
+    await pushImage(registry.host, 'susp/curl', '1', [{ compression: 'gzip', files: { ...busyboxFiles(), ...curlFiles() } }], {
+      config: { Cmd: ['/bin/sh', '-c', `sleep 3; ${SELF_SUSPEND} -s -o /answer -w '%{http_code}' > /status; ${APP}`], Env: ['PATH=/bin'] },
+    });
     server = await startServerProcess(data, TOKEN, ['--driver', 'qemu', '--netns', netns]);
     assert.equal((await api('POST', '/v1/apps', { name: 'susp' })).status, 201);
   });
@@ -230,5 +244,27 @@ describe('suspend and resume on real machines', () => {
     await start(machine.id);
     assert.equal((await lastStart(machine.id)).resumed, true, 'the next suspend works');
     await destroy(machine.id);
+  });
+
+  it('suspends itself through /.fly/api, which reaches no other machine', async () => {
+    const other = await create();
+    const reply = await api('POST', machines, { config: { image: `${registry.host}/susp/curl:1`, restart: { policy: 'no' } } });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    const machine = reply.body as { id: string; private_ip: string };
+    await wait(machine.id, 'suspended');
+    await start(machine.id);
+    assert.equal((await lastStart(machine.id)).resumed, true);
+    assert.equal((await sh(machine.id, 'cat /status')).stdout, '200', 'curl got the answer to its suspend');
+    await textWhenUp(`http://[${machine.private_ip}]:8080/count`);
+
+    const forbidden = await sh(machine.id, `curl -s --unix-socket /.fly/api -X POST http://flaps/v1/apps/susp/machines/${other.id}/stop`);
+    assert.match(forbidden.stdout, /"error":"\/.fly\/api in machine [0-9a-f]+ serves only/);
+    const listing = await sh(machine.id, 'curl -s -w " %{http_code}" --unix-socket /.fly/api http://flaps/v1/apps/susp/machines');
+    assert.match(listing.stdout, / 403$/);
+    const own = await sh(machine.id, 'curl -s --unix-socket /.fly/api http://flaps/v1/apps/$FLY_APP_NAME/machines/$FLY_MACHINE_ID');
+    assert.equal(JSON.parse(own.stdout).state, 'started');
+    assert.equal((await api('GET', `${machines}/${other.id}`)).body.state, 'started', 'the other machine was not touched');
+    await destroy(machine.id);
+    await destroy(other.id);
   });
 });

@@ -3,7 +3,9 @@
  * root filesystem and volumes, sets the host name and addresses, writes files, runs
  * the machine's process in the root filesystem, reaps zombies, forwards the stop
  * signal (SIGKILL after the grace period), reports the exit (and OOM kills) to the
- * host, and answers exec/ps/signal/sync/settime requests. Protocol: protocol.md.
+ * host, and answers exec/ps/signal/sync/settime requests. It also serves the unix
+ * socket /.fly/api, passing each connection's bytes to the host, which answers
+ * with the Machines API limited to this machine. Protocol: protocol.md.
  * Built static (scripts/setup-guest.sh); everything else of hangar is TypeScript.
  */
 #define _GNU_SOURCE
@@ -19,7 +21,9 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +33,8 @@
 #define MAX_EXECS 16
 #define MAX_OUTPUT (1 << 20)
 #define LINE_MAX_BYTES (4 << 20)
+#define MAX_API_CONNS 16
+#define API_CHUNK 49152
 
 static char *env_items[MAX_ITEMS], *argv_items[MAX_ITEMS];
 static int env_count, argv_count;
@@ -49,6 +55,15 @@ struct exec_job {
   int exited, status;
 };
 static struct exec_job jobs[MAX_EXECS];
+
+/* Connections to /.fly/api; `id` numbers them for the host, 0 when the slot is free. */
+struct api_conn {
+  int fd;
+  long id;
+};
+static struct api_conn api_conns[MAX_API_CONNS];
+static int api_listen_fd = -1;
+static long api_next_id = 1;
 
 /* ---------- small helpers ---------- */
 
@@ -578,6 +593,91 @@ static void send_ps(const char *id) {
   free(buf);
 }
 
+/* ---------- /.fly/api ---------- */
+
+static void api_listen(void) {
+  mkdir("/newroot/.fly", 0755);
+  unlink("/newroot/.fly/api");
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  strcpy(addr.sun_path, "/newroot/.fly/api");
+  api_listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (api_listen_fd < 0 || bind(api_listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(api_listen_fd, 16) != 0) {
+    say("/.fly/api: %s", strerror(errno));
+    if (api_listen_fd >= 0) close(api_listen_fd);
+    api_listen_fd = -1;
+    return;
+  }
+  chmod("/newroot/.fly/api", 0666);
+}
+
+static struct api_conn *api_find(long id) {
+  for (int i = 0; i < MAX_API_CONNS; i++)
+    if (api_conns[i].id == id) return &api_conns[i];
+  return NULL;
+}
+
+static void api_drop(struct api_conn *conn, int tell_host) {
+  if (tell_host) send_line("api-close %ld\n", conn->id);
+  close(conn->fd);
+  conn->id = 0;
+  conn->fd = -1;
+}
+
+static void api_accept(void) {
+  int fd;
+  while ((fd = accept4(api_listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+    struct api_conn *conn = api_find(0);
+    if (!conn) {
+      close(fd); /* too many at once */
+      continue;
+    }
+    conn->fd = fd;
+    conn->id = api_next_id++;
+    send_line("api-open %ld\n", conn->id);
+  }
+}
+
+/* Bytes from a client go to the host; its end (or an error) closes the connection. */
+static void api_read(struct api_conn *conn) {
+  static char chunk[API_CHUNK];
+  for (;;) {
+    ssize_t n = read(conn->fd, chunk, sizeof chunk);
+    if (n > 0) {
+      char *data = b64_encode(chunk, (size_t)n);
+      send_line("api-data %ld %s\n", conn->id, data);
+      free(data);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    api_drop(conn, 1);
+    return;
+  }
+}
+
+/* Bytes from the host go to the client, waiting up to a second for a slow reader. */
+static void api_write(long id, const char *b64) {
+  struct api_conn *conn = api_find(id);
+  if (!conn || id == 0) {
+    send_line("api-close %ld\n", id); /* a connection from before a resume: the host has forgotten it */
+    return;
+  }
+  size_t len;
+  char *data = b64_decode(b64, &len);
+  long long deadline = now_ms() + 1000;
+  for (size_t off = 0; off < len;) {
+    ssize_t w = write(conn->fd, data + off, len - off);
+    if (w > 0) {
+      off += (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno != EAGAIN && errno != EINTR) break;
+    if (now_ms() > deadline) break;
+    struct pollfd out = {.fd = conn->fd, .events = POLLOUT};
+    poll(&out, 1, 50);
+  }
+  free(data);
+}
+
 /* ---------- requests from the host ---------- */
 
 static void handle_request(char *line) {
@@ -604,6 +704,11 @@ static void handle_request(char *line) {
   } else if (!strcmp(verb, "sync")) {
     sync();
     send_line("ok %s\n", id);
+  } else if (!strcmp(verb, "api-data") && n >= 3) {
+    api_write(atol(id), words[2]);
+  } else if (!strcmp(verb, "api-close")) {
+    struct api_conn *conn = api_find(atol(id));
+    if (conn && conn->id) shutdown(conn->fd, SHUT_WR); /* the host has answered; the client closes */
   } else if (!strcmp(verb, "settime") && n >= 3) {
     long long ns = atoll(words[2]);
     struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
@@ -631,15 +736,20 @@ int main(void) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   oom_before = oom_kills();
+  for (int i = 0; i < MAX_API_CONNS; i++) api_conns[i] = (struct api_conn){.fd = -1, .id = 0};
+  if (port_fd >= 0) api_listen();
   start_main();
 
   char *buffer = malloc(LINE_MAX_BYTES);
   size_t used = 0;
   for (;;) {
-    struct pollfd fds[2 + 2 * MAX_EXECS];
+    struct pollfd fds[3 + 2 * MAX_EXECS + MAX_API_CONNS];
     int nfds = 0;
     fds[nfds++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     if (port_fd >= 0) fds[nfds++] = (struct pollfd){.fd = port_fd, .events = POLLIN};
+    if (api_listen_fd >= 0) fds[nfds++] = (struct pollfd){.fd = api_listen_fd, .events = POLLIN};
+    for (int i = 0; i < MAX_API_CONNS; i++)
+      if (api_conns[i].id) fds[nfds++] = (struct pollfd){.fd = api_conns[i].fd, .events = POLLIN};
     for (int i = 0; i < MAX_EXECS; i++) {
       if (!jobs[i].used) continue;
       if (jobs[i].out_fd >= 0) fds[nfds++] = (struct pollfd){.fd = jobs[i].out_fd, .events = POLLIN};
@@ -676,5 +786,8 @@ int main(void) {
       }
     }
     finish_jobs();
+    if (api_listen_fd >= 0) api_accept();
+    for (int i = 0; i < MAX_API_CONNS; i++)
+      if (api_conns[i].id) api_read(&api_conns[i]);
   }
 }

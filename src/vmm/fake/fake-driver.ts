@@ -4,12 +4,13 @@
  * It is for tests and for trying the API; it never runs a guest.
  */
 import { createHash } from 'node:crypto';
+import { type Duplex, duplexPair } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
 import { lastLines } from '../log-file.ts';
 import { type SignalName, signalNumber } from '../../domain/signals.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 
 export interface FakeDelays {
@@ -46,6 +47,7 @@ export class FakeDriver implements VmmDriver {
   private nextPid = 100;
   private readonly consoles = new Map<string, string[]>();
   private readonly suspending = new Map<string, { cancelled: boolean }>();
+  private guestApi: GuestApiListener | undefined;
   /** The latest calls (up to MAX_CALLS), in order, for tests to assert on. */
   readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
 
@@ -141,6 +143,19 @@ export class FakeDriver implements VmmDriver {
     if (!vm || vm.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     if (cancel.cancelled) throw new Error('suspend cancelled by a start');
     vm.state = 'suspended';
+  }
+
+  onGuestApi(listener: GuestApiListener): void {
+    this.guestApi = listener;
+  }
+
+  /** Connects to a running machine's `/.fly/api` as a process inside it would; returns the client's end. */
+  connectGuestApi(machineId: string): Duplex {
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'running' || !this.guestApi) throw new Error(`fake: ${machineId} has no /.fly/api`);
+    const [client, served] = duplexPair();
+    this.guestApi({ appName: vm.spec.appName, machineId }, served);
+    return client;
   }
 
   cancelSuspend(machineId: string): void {

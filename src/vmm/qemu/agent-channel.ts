@@ -30,7 +30,11 @@ export interface GuestProcess {
   cwd: string;
 }
 
-type Events = { ready: []; started: [number]; exited: [GuestExit]; failed: [string]; close: [] };
+type Events = {
+  ready: []; started: [number]; exited: [GuestExit]; failed: [string]; close: [];
+  /** A connection to the guest's /.fly/api opened, sent bytes, or closed. */
+  'api-open': [number]; 'api-data': [number, Buffer]; 'api-close': [number];
+};
 
 const decode = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString('utf8');
 /** Empty fields travel as `-` (see protocol.md). */
@@ -84,6 +88,16 @@ export class AgentChannel extends EventEmitter<Events> {
     await this.request('settime', [(BigInt(unixMs) * 1_000_000n).toString()], timeoutMs);
   }
 
+  /** Bytes for a /.fly/api connection in the guest. */
+  apiSend(connection: number, data: Buffer): void {
+    if (!this.closed) this.socket.write(`api-data ${connection} ${data.length ? data.toString('base64') : '-'}\n`);
+  }
+
+  /** The host is done writing to a /.fly/api connection. */
+  apiClose(connection: number): void {
+    if (!this.closed) this.socket.write(`api-close ${connection}\n`);
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -103,6 +117,9 @@ export class AgentChannel extends EventEmitter<Events> {
       case 'started': this.emit('started', Number(first)); return;
       case 'failed': this.emit('failed', decode(first)); return;
       case 'exited': this.emit('exited', { exitCode: Number(words[1]), signal: Number(words[2]), oomKilled: words[3] === '1' }); return;
+      case 'api-open': this.emit('api-open', Number(first)); return;
+      case 'api-data': this.emit('api-data', Number(first), Buffer.from(words[2] === '-' ? '' : words[2] ?? '', 'base64')); return;
+      case 'api-close': this.emit('api-close', Number(first)); return;
     }
     if (first === undefined) return;
     this.pending.settle(first, verb === 'error' ? { error: new Error(`agent: ${decode(words[2])}`) } : { value: words });

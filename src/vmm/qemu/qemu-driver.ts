@@ -22,12 +22,13 @@ import type { ImageStore } from '../../image/image-store.ts';
 import { runCommands } from '../../network/host-network.ts';
 import { allowSameApp, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
 import { type Accelerator, kernelCommandLine, qemuArgv, type VmLayout } from './argv.ts';
 import { machineInitConfig, type PreparedImage, volumeMounts, type VolumeMount } from './boot-config.ts';
+import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
 import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
 import { ignoreSharedMemory, loadState, saveState } from './migration.ts';
@@ -101,6 +102,7 @@ export class QemuDriver implements VmmDriver {
   private readonly vms = new Map<string, Vm>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private base: Buffer | undefined;
+  private guestApi: GuestApiListener | undefined;
   private facts: Promise<HostFacts> | undefined;
 
   constructor(options: QemuDriverOptions) {
@@ -206,7 +208,7 @@ export class QemuDriver implements VmmDriver {
     await this.setUpTap(spec);
     for (const mount of plan.mounts) await growFilesystem(mount.file);
     const pid = await startQemu(qemuArgv(plan.layout), this.options.netns, files.pidFile);
-    const vm = await this.attach(spec.machineId, pid, files, plan.launched);
+    const vm = await this.attach(spec, pid, files, plan.launched);
     await writeFile(files.launched, JSON.stringify(plan.launched));
     // Set now, so that a suspend has one step less to take.
     if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
@@ -246,7 +248,7 @@ export class QemuDriver implements VmmDriver {
       await this.setUpTap(spec);
       return startQemu(argv, this.options.netns, files.pidFile);
     });
-    const vm = await this.attach(spec.machineId, pid, files, plan.launched);
+    const vm = await this.attach(spec, pid, files, plan.launched);
     try {
       if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
       await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
@@ -273,11 +275,13 @@ export class QemuDriver implements VmmDriver {
   }
 
   /** Connects to a running QEMU's sockets and follows its machine's exit. */
-  private async attach(machineId: string, pid: number, files: MachineFiles, launched: Launched): Promise<Vm> {
+  private async attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm> {
+    const machineId = spec.machineId;
     const qmp = await QmpClient.connect(files.qmpSocket);
     const agent = await AgentChannel.connect(files.agentSocket);
     const vm: Vm = { pid, agent, qmp, launched, ended: false };
     this.vms.set(machineId, vm);
+    bridgeGuestApi(agent, { appName: spec.appName, machineId }, () => this.guestApi);
     agent.on('exited', (exit) => void this.onGuestExit(machineId, vm, exit));
     qmp.on('close', () => void this.onGuestExit(machineId, vm, null));
     return vm;
@@ -439,6 +443,10 @@ export class QemuDriver implements VmmDriver {
     return followFile(this.files(machineId).consoleLog, options);
   }
 
+  onGuestApi(listener: GuestApiListener): void {
+    this.guestApi = listener;
+  }
+
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void {
     this.listeners.push(listener);
   }
@@ -453,7 +461,7 @@ export class QemuDriver implements VmmDriver {
       } else if (isQemu(pid) && existsSync(files.agentSocket)) {
         try {
           const launched = JSON.parse(await readFile(files.launched, 'utf8')) as Launched;
-          await this.attach(spec.machineId, pid as number, files, launched);
+          await this.attach(spec, pid as number, files, launched);
           found.set(spec.machineId, 'running');
         } catch {
           found.set(spec.machineId, 'absent');
