@@ -54,7 +54,7 @@ export async function waitGone(pid: number | undefined, timeoutMs: number): Prom
   const deadline = Date.now() + timeoutMs;
   while (isQemu(pid)) {
     if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return true;
 }
