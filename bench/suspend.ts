@@ -66,10 +66,10 @@ async function answered(ip: string, deadlineMs = 120_000): Promise<number> {
   while (done === undefined && performance.now() - start < deadlineMs) {
     if (underWay < 8) {
       underWay++;
-      void fetch(`http://[${ip}]:8080/`, { signal: AbortSignal.timeout(1000) }).then(
-        async (r) => { await r.arrayBuffer(); if (r.ok) done ??= performance.now(); },
-        () => undefined,
-      ).finally(() => underWay--);
+      void fetch(`http://[${ip}]:8080/`, { signal: AbortSignal.timeout(1000) })
+        .then(async (r) => { await r.arrayBuffer(); if (r.ok) done ??= performance.now(); })
+        .catch(() => undefined)
+        .finally(() => underWay--);
     }
     await sleep(20);
   }

@@ -54,6 +54,28 @@ describe('lifecycle through the API', () => {
     assert.equal((await t.call('GET', url(m.id, '/events'))).body[0].request.resumed, false);
   });
 
+  it('keeps a machine running when a start arrives while it is suspending', async () => {
+    const slow = await testHangar({ delays: { suspendMs: 300 } });
+    try {
+      const name = await slow.app('slow');
+      const m = await slow.machine(name);
+      await slow.waitFor(name, m.id, 'started');
+      assert.equal((await slow.call('POST', `/v1/apps/${name}/machines/${m.id}/suspend`)).status, 200);
+      const start = await slow.call('POST', `/v1/apps/${name}/machines/${m.id}/start`);
+      assert.equal(start.status, 200, JSON.stringify(start.body));
+      assert.equal(start.body.previous_state, 'suspending');
+      assert.equal((await slow.waitFor(name, m.id, 'started')).status, 200);
+      await slow.idle();
+      assert.equal(slow.driver.vmState(m.id), 'running');
+      assert.equal(slow.driver.calls.filter((c) => c.machineId === m.id && c.op === 'launch').length, 1, 'no second boot');
+      const events = (await slow.call('GET', `/v1/apps/${name}/machines/${m.id}/events`)).body;
+      assert.deepEqual(events[0].request, { resumed: true, restart_count: 0, suspend_cancelled: true });
+      assert.equal((await slow.call('GET', `/v1/apps/${name}/machines/${m.id}`)).body.state, 'started');
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('refuses suspend with a clear reason: state, memory limit, swap, schedule', async () => {
     const stopped = await t.machine(app, { skip_launch: true });
     const wrongState = await t.call('POST', url(stopped.id, '/suspend'));

@@ -4,7 +4,8 @@
  * server, the same processes and boot, the clock corrected, data on rootfs and
  * volume); a snapshot is used at most once; stop, update, a corrupted snapshot or
  * one the host never flushed lead to a cold boot; a start during the suspend keeps
- * the machine running; a suspend that cannot write its snapshot leaves it running.
+ * the machine running; a suspend that cannot write its snapshot leaves it running;
+ * a machine suspends itself through /.fly/api; a snapshot outlives a crash of hangar.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -266,5 +267,18 @@ describe('suspend and resume on real machines', () => {
     assert.equal((await api('GET', `${machines}/${other.id}`)).body.state, 'started', 'the other machine was not touched');
     await destroy(machine.id);
     await destroy(other.id);
+  });
+
+  it('keeps a suspended machine\'s snapshot through a kill -9 of hangar', async () => {
+    const machine = await create();
+    const [boot, httpd] = await guestRun(machine.id);
+    await suspend(machine.id);
+    await server.kill();
+    server = await startServerProcess(data, TOKEN, ['--driver', 'qemu', '--netns', netns]);
+    assert.equal((await api('GET', `${machines}/${machine.id}`)).body.state, 'suspended');
+    await start(machine.id);
+    assert.equal((await lastStart(machine.id)).resumed, true);
+    assert.deepEqual((await guestRun(machine.id)).slice(0, 2), [boot, httpd]);
+    await destroy(machine.id);
   });
 });

@@ -243,18 +243,20 @@ export class QemuDriver implements VmmDriver {
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
     const argv = qemuArgv({ ...plan.layout, incoming: true });
-    // The TAP outlives a suspend; should it be gone, it is made again.
-    const pid = await startQemu(argv, this.options.netns, files.pidFile).catch(async () => {
-      await this.setUpTap(spec);
-      return startQemu(argv, this.options.netns, files.pidFile);
-    });
-    const vm = await this.attach(spec, pid, files, plan.launched);
+    let vm: Vm | undefined;
     try {
+      // The TAP outlives a suspend; should it be gone, it is made again.
+      const pid = await startQemu(argv, this.options.netns, files.pidFile).catch(async () => {
+        await this.setUpTap(spec);
+        return startQemu(argv, this.options.netns, files.pidFile);
+      });
+      vm = await this.attach(spec, pid, files, plan.launched);
       if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
       await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
       await vm.qmp.execute('cont', {});
     } catch (error) {
-      vm.ended = true;
+      if (vm) vm.ended = true;
+      killQemu(vm?.pid);
       await this.end(spec.machineId);
       await removeSnapshot(files);
       return { problem: `QEMU could not resume the snapshot: ${message(error)}` };
@@ -263,7 +265,7 @@ export class QemuDriver implements VmmDriver {
     await writeFile(files.launched, JSON.stringify(plan.launched));
     // The guest's clock stood still while it was suspended.
     await vm.agent.setTime(Date.now()).catch((error: unknown) => this.options.onError?.(spec.machineId, 'clock correction after resume', error));
-    return { pid };
+    return { pid: vm.pid };
   }
 
   private async setUpTap(spec: MachineSpec): Promise<void> {
@@ -395,7 +397,7 @@ export class QemuDriver implements VmmDriver {
     const files = this.files(machineId);
     const vm = this.vms.get(machineId);
     if (vm) vm.ended = true;
-    killQemu(vm?.pid ?? readPid(files.pidFile));
+    killQemu(vm?.pid ?? readPid(files.pidFile), files.pidFile);
     await this.end(machineId);
     await rm(files.dir, { recursive: true, force: true });
   }
@@ -458,7 +460,7 @@ export class QemuDriver implements VmmDriver {
       const pid = readPid(files.pidFile);
       if (this.vms.has(spec.machineId)) {
         found.set(spec.machineId, 'running');
-      } else if (isQemu(pid) && existsSync(files.agentSocket)) {
+      } else if (isQemu(pid, files.pidFile) && existsSync(files.agentSocket)) {
         try {
           const launched = JSON.parse(await readFile(files.launched, 'utf8')) as Launched;
           await this.attach(spec, pid as number, files, launched);

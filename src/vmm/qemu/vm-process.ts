@@ -30,18 +30,19 @@ export function readPid(pidFile: string): number | undefined {
   }
 }
 
-/** Whether `pid` is a live QEMU process (not a recycled pid). */
-export function isQemu(pid: number | undefined): boolean {
+/** Whether `pid` is a live QEMU process (not a recycled pid), and, given `pidFile`, the one that wrote it. */
+export function isQemu(pid: number | undefined, pidFile?: string): boolean {
   if (!pid) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('qemu-system');
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('qemu-system') && (pidFile === undefined || cmdline.includes(pidFile));
   } catch {
     return false;
   }
 }
 
-export function killQemu(pid: number | undefined): void {
-  if (!isQemu(pid)) return;
+export function killQemu(pid: number | undefined, pidFile?: string): void {
+  if (!isQemu(pid, pidFile)) return;
   try {
     process.kill(pid as number, 'SIGKILL');
   } catch {
