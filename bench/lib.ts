@@ -57,3 +57,24 @@ export function machineFacts(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return `${cpus().length} × ${cpu}, Node ${process.version}`;
 }
+
+/** Times in ms as `p50 … ms (min …, max …, n=…)`. */
+export function formatTimes(values: number[]): string {
+  const s = summarize(values);
+  return `p50 ${s.p50.toFixed(0)} ms (min ${Math.min(...values).toFixed(0)}, max ${s.max.toFixed(0)}, n=${s.n})`;
+}
+
+/** Figures printed as they come, then again as a Markdown table at the end. */
+export function figureTable(): { report: (what: string, value: string, note?: string) => void; printTable: () => void } {
+  const rows: string[][] = [];
+  return {
+    report(what, value, note = '') {
+      rows.push([what, value, note]);
+      console.log(`${what}: ${value} ${note}`);
+    },
+    printTable() {
+      console.log('\n| measure | figure | notes |\n|---|---|---|');
+      for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
+    },
+  };
+}

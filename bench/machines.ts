@@ -22,21 +22,14 @@ import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, ROOT, startServerProcess } from '../test/helpers/server-process.ts';
 import { testVmLayout } from '../test/helpers/vm.ts';
-import { machineFacts, summarize } from './lib.ts';
+import { figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-vm-'));
 const netns = `hgr-bench-${Math.random().toString(16).slice(2, 6)}`;
 const registry = await startRegistry();
-const rows: string[][] = [];
-const report = (what: string, value: string, note = '') => {
-  rows.push([what, value, note]);
-  console.log(`${what}: ${value} ${note}`);
-};
-const fmt = (values: number[]) => {
-  const s = summarize(values);
-  return `p50 ${s.p50.toFixed(0)} ms (min ${Math.min(...values).toFixed(0)}, max ${s.max.toFixed(0)}, n=${s.n})`;
-};
+const { report, printTable } = figureTable();
+const fmt = formatTimes;
 
 async function firstAnswer(ip: string, deadlineMs = 60_000): Promise<number> {
   const start = performance.now();
@@ -126,8 +119,7 @@ try {
   await api('DELETE', `/v1/apps/bench/machines/${machine.id}?force=true`);
   await api('DELETE', `/v1/apps/bench/machines/${warm.id}?force=true`);
   await server.stop();
-  console.log('\n| measure | figure | notes |\n|---|---|---|');
-  for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
+  printTable();
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none */ }
   await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });

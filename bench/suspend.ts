@@ -30,7 +30,7 @@ import { QmpClient } from '../src/vmm/qemu/qmp.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, ROOT, startServerProcess } from '../test/helpers/server-process.ts';
 import { testVmLayout } from '../test/helpers/vm.ts';
-import { machineFacts, summarize } from './lib.ts';
+import { figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 3);
@@ -43,15 +43,8 @@ const APP = `awk 'BEGIN { for (i = 0; i < ${TABLE_ROWS}; i++) t[i] = i * i; for 
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-suspend-'));
 const netns = `hgr-bsus-${Math.random().toString(16).slice(2, 6)}`;
 const registry = await startRegistry();
-const rows: string[][] = [];
-const report = (what: string, value: string, note = '') => {
-  rows.push([what, value, note]);
-  console.log(`${what}: ${value} ${note}`);
-};
-const fmt = (values: number[]) => {
-  const s = summarize(values);
-  return `p50 ${s.p50.toFixed(0)} ms (min ${Math.min(...values).toFixed(0)}, max ${s.max.toFixed(0)}, n=${s.n})`;
-};
+const { report, printTable } = figureTable();
+const fmt = formatTimes;
 const p50 = (values: number[]) => summarize(values).p50;
 
 /**
@@ -239,8 +232,7 @@ try {
     await api('DELETE', `${machines}/${machine.id}?force=true`);
   }
   await server.stop();
-  console.log('\n| measure | figure | notes |\n|---|---|---|');
-  for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
+  printTable();
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', dir], { stdio: 'ignore' }); } catch { /* none */ }
   await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
