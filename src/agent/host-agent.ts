@@ -9,6 +9,7 @@ import type { Observation } from '../domain/lifecycle/observations.ts';
 import type {
   ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, PullProgress, RecoveredVm,
 } from '../domain/runtime.ts';
+import { errorMessage } from '../domain/errors.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
 import type { SignalName } from '../domain/signals.ts';
 import type { VmmDriver } from '../vmm/driver.ts';
@@ -123,7 +124,7 @@ export class HostAgent implements HostRuntime {
           return this.report(id, { kind: 'suspended' });
         } catch (error) {
           const running = (await this.driver.recover([spec])).get(id) === 'running';
-          return this.report(id, { kind: 'suspend_failed', reason: message(error), stillRunning: running });
+          return this.report(id, { kind: 'suspend_failed', reason: errorMessage(error), stillRunning: running });
         }
       case 'cancel_suspend':
         return; // handled in submit
@@ -152,7 +153,7 @@ export class HostAgent implements HostRuntime {
       if (!quiet) await this.report(spec.machineId, { kind: 'prepared', imageRef });
       return { imageRef };
     } catch (error) {
-      await this.report(spec.machineId, { kind: 'prepare_failed', reason: message(error) });
+      await this.report(spec.machineId, { kind: 'prepare_failed', reason: errorMessage(error) });
       return undefined;
     } finally {
       clearTimeout(timer);
@@ -162,12 +163,9 @@ export class HostAgent implements HostRuntime {
   private async launch(spec: MachineSpec, resume: boolean, imageRef?: ImageRef): Promise<void> {
     try {
       const result = await this.driver.launch(spec, { resume });
-      const { resumed, pid, coldBootReason, suspendCancelled } = result;
-      await this.report(spec.machineId, {
-        kind: 'running', resumed, pid, ...(imageRef ? { imageRef } : {}), ...(coldBootReason ? { coldBootReason } : {}), ...(suspendCancelled ? { suspendCancelled } : {}),
-      });
+      await this.report(spec.machineId, { kind: 'running', ...result, ...(imageRef ? { imageRef } : {}) });
     } catch (error) {
-      await this.report(spec.machineId, { kind: 'launch_failed', reason: message(error) });
+      await this.report(spec.machineId, { kind: 'launch_failed', reason: errorMessage(error) });
     }
   }
 
@@ -179,8 +177,4 @@ export class HostAgent implements HostRuntime {
       return null;
     }
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

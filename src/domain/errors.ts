@@ -78,3 +78,8 @@ export const invalid = (message: string, hint?: string) => new HangarError('inva
 export const notFound = (message: string) => new HangarError('not_found', message);
 export const machineNotFound = (id: string) => new HangarError('not_found', `machine not found: ${id}`);
 export const appNotFound = (name: string) => new HangarError('not_found', `app not found: ${name}`);
+
+/** The message of anything thrown. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { errorMessage } from '../../domain/errors.ts';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { suspendRefusal } from '../../domain/suspend.ts';
@@ -34,7 +35,7 @@ import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overla
 import { ignoreSharedMemory, loadState, saveState } from './migration.ts';
 import { QmpClient } from './qmp.ts';
 import {
-  commitSnapshot, flushSnapshot, newSnapshotId, readSnapshot, removeSnapshot, snapshotFacts, type SnapshotIdentity, snapshotProblem,
+  commitSnapshot, flushSnapshot, readSnapshot, removeSnapshot, snapshotFacts, type SnapshotIdentity, snapshotProblem,
 } from './snapshot.ts';
 import { growFilesystem } from '../../volumes/local-volumes.ts';
 import { isQemu, killQemu, readPid, startQemu, waitGone } from './vm-process.ts';
@@ -259,7 +260,7 @@ export class QemuDriver implements VmmDriver {
       killQemu(vm?.pid);
       await this.end(spec.machineId);
       await removeSnapshot(files);
-      return { problem: `QEMU could not resume the snapshot: ${message(error)}` };
+      return { problem: `QEMU could not resume the snapshot: ${errorMessage(error)}` };
     }
     await rm(files.vmstate, { force: true });
     await writeFile(files.launched, JSON.stringify(plan.launched));
@@ -364,17 +365,15 @@ export class QemuDriver implements VmmDriver {
       if (!(await waitGone(vm.pid, 5000))) killQemu(vm.pid);
       await this.end(machineId, { suspended: true });
       const facts = await this.hostFacts();
-      const info = await commitSnapshot(files, {
-        id: newSnapshotId(), takenAt: new Date().toISOString(), identity: vm.launched.identity, launchId: vm.launched.launchId,
-        bootId: facts.bootId, sharedMemory: vm.launched.sharedMemory,
-      });
+      const { identity, launchId, sharedMemory } = vm.launched;
+      const info = await commitSnapshot(files, { identity, launchId, bootId: facts.bootId, sharedMemory });
       void flushSnapshot(files, info.id).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot flush', error));
     } catch (error) {
       if (!isQemu(vm.pid) || vm.ended) {
         vm.ended = true;
         await this.end(machineId);
         await removeSnapshot(files);
-        throw new Error(`the VM ended while it was being suspended: ${message(error)}`);
+        throw new Error(`the VM ended while it was being suspended: ${errorMessage(error)}`);
       }
       throw error;
     } finally {
@@ -498,8 +497,4 @@ export class QemuDriver implements VmmDriver {
 
 function exitInfo(exit: GuestExit): ExitInfo {
   return exit.signal > 0 ? { exitCode: exit.exitCode, oomKilled: exit.oomKilled, signal: exit.signal } : { exitCode: exit.exitCode, oomKilled: exit.oomKilled };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -71,10 +71,6 @@ export function snapshotProblem(info: SnapshotInfo, facts: SnapshotFacts): strin
   return null;
 }
 
-export function newSnapshotId(): string {
-  return randomUUID();
-}
-
 async function sizeOf(path: string): Promise<number | undefined> {
   return stat(path).then((s) => s.size, () => undefined);
 }
@@ -103,10 +99,14 @@ export async function snapshotFacts(files: MachineFiles, identity: SnapshotIdent
 }
 
 /** Records a complete snapshot: `vmstate.partial` becomes `vmstate`, then `snapshot.json` is written. */
-export async function commitSnapshot(files: MachineFiles, info: Omit<SnapshotInfo, 'stateBytes' | 'stateSha256' | 'memoryBytes'>): Promise<SnapshotInfo> {
+export async function commitSnapshot(
+  files: MachineFiles, taken: Pick<SnapshotInfo, 'identity' | 'launchId' | 'bootId' | 'sharedMemory'>,
+): Promise<SnapshotInfo> {
   await rename(files.vmstatePartial, files.vmstate);
   const full: SnapshotInfo = {
-    ...info,
+    id: randomUUID(),
+    takenAt: new Date().toISOString(),
+    ...taken,
     stateBytes: (await sizeOf(files.vmstate)) ?? 0,
     stateSha256: await sha256OfFile(files.vmstate),
     memoryBytes: (await sizeOf(files.memory)) ?? 0,
