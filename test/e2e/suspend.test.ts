@@ -255,8 +255,8 @@ describe('suspend and resume on real machines', () => {
     await wait(machine.id, 'suspended');
     await start(machine.id);
     assert.equal((await lastStart(machine.id)).resumed, true);
+    await textWhenUp(`http://[${machine.private_ip}]:8080/count`); // the app starts once curl is done
     assert.equal((await sh(machine.id, 'cat /status')).stdout, '200', 'curl got the answer to its suspend');
-    await textWhenUp(`http://[${machine.private_ip}]:8080/count`);
 
     const forbidden = await sh(machine.id, `curl -s --unix-socket /.fly/api -X POST http://flaps/v1/apps/susp/machines/${other.id}/stop`);
     assert.match(forbidden.stdout, /"error":"\/.fly\/api in machine [0-9a-f]+ serves only/);

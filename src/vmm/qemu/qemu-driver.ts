@@ -264,8 +264,10 @@ export class QemuDriver implements VmmDriver {
     }
     await rm(files.vmstate, { force: true });
     await writeFile(files.launched, JSON.stringify(plan.launched));
-    // The guest's clock stood still while it was suspended.
-    await vm.agent.setTime(Date.now()).catch((error: unknown) => this.options.onError?.(spec.machineId, 'clock correction after resume', error));
+    // The guest's clock stood still while it was suspended. The correction is the first
+    // thing the guest hears after `cont`; the start does not wait for the answer, which
+    // comes only once the guest has warmed up again (under TCG, ~100 ms).
+    void vm.agent.setTime(Date.now()).catch((error: unknown) => this.options.onError?.(spec.machineId, 'clock correction after resume', error));
     return { pid: vm.pid };
   }
 
