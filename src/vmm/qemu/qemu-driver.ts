@@ -8,7 +8,6 @@
  * ends QEMU; a start resumes a new QEMU from it when the snapshot may be trusted,
  * and boots cold otherwise.
  */
-import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,28 +15,28 @@ import { promisify } from 'node:util';
 import { errorMessage } from '../../domain/errors.ts';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
-import { suspendRefusal } from '../../domain/suspend.ts';
 import { machineInitramfs } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
 import { runCommands } from '../../network/host-network.ts';
-import { allowSameApp, guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
+import { allowSameApp, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
-import { type Accelerator, kernelCommandLine, qemuArgv, type VmLayout } from './argv.ts';
-import { machineInitConfig, type PreparedImage, volumeMounts, type VolumeMount } from './boot-config.ts';
+import { type Accelerator, qemuArgv } from './argv.ts';
+import { machineInitConfig, type PreparedImage } from './boot-config.ts';
 import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
 import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
 import { ignoreSharedMemory, loadState, saveState } from './migration.ts';
 import { QmpClient } from './qmp.ts';
 import {
-  commitSnapshot, flushSnapshot, readSnapshot, removeSnapshot, snapshotFacts, type SnapshotIdentity, snapshotProblem,
+  commitSnapshot, flushSnapshot, readSnapshot, removeSnapshot, snapshotFacts, snapshotProblem,
 } from './snapshot.ts';
 import { growFilesystem } from '../../volumes/local-volumes.ts';
+import { type Launched, type Plan, planLaunch } from './vm-plan.ts';
 import { isQemu, killQemu, readPid, startQemu, waitGone } from './vm-process.ts';
 
 const run = promisify(execFile);
@@ -63,14 +62,6 @@ export interface QemuDriverOptions {
   onError?: (machineId: string, what: string, error: unknown) => void;
 }
 
-/** What a VM was launched with, kept beside it (`launched.json`) for its snapshot. */
-interface Launched {
-  /** New for every boot and resume. */
-  launchId: string;
-  identity: SnapshotIdentity;
-  sharedMemory: boolean;
-}
-
 /** A running machine: its QEMU process and the two channels into it. */
 interface Vm {
   pid: number;
@@ -82,13 +73,6 @@ interface Vm {
   /** Set while a suspend runs: QEMU ending is the suspend's outcome, not an exit. */
   suspending?: { cancelled: boolean };
   ended: boolean;
-}
-
-/** How to boot or resume one machine version. */
-interface Plan {
-  layout: VmLayout;
-  mounts: VolumeMount[];
-  launched: Launched;
 }
 
 export class SuspendCancelled extends Error {
@@ -143,7 +127,9 @@ export class QemuDriver implements VmmDriver {
       prepared = await this.readPrepared(files);
     }
     if (!prepared) throw new Error('image not prepared');
-    const plan = await this.plan(spec, files, prepared);
+    const { accel, tscKhz, netns, suspendMaxMemoryMb, volumePath } = this.options;
+    const settings = { accel, tscKhz, netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
+    const plan = planLaunch(spec, files, prepared, settings, await this.hostFacts());
     let coldBootReason: string | undefined;
     if (options.resume) {
       const resumed = await this.resume(spec, files, plan);
@@ -152,41 +138,6 @@ export class QemuDriver implements VmmDriver {
     }
     const pid = await this.coldBoot(spec, files, prepared, plan);
     return coldBootReason ? { resumed: false, pid, coldBootReason } : { resumed: false, pid };
-  }
-
-  /** The VM's layout and identity for this machine version on this host. */
-  private async plan(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage): Promise<Plan> {
-    const mounts = volumeMounts(spec, this.options.volumePath);
-    const tap = this.options.netns ? tapName(spec.machineId) : undefined;
-    const sharedMemory = suspendRefusal(spec.config, this.options.suspendMaxMemoryMb ?? Infinity) === null;
-    const layout: VmLayout = {
-      accel: this.options.accel,
-      cpus: spec.config.guest.cpus,
-      memoryMb: spec.config.guest.memory_mb,
-      kernelPath: this.options.assets.kernel,
-      initrdPath: files.initrd,
-      kernelArgs: kernelCommandLine({ tscKhz: this.options.accel === 'tcg' ? this.options.tscKhz : undefined, extra: spec.config.guest.kernel_args }),
-      rootDisk: { path: files.overlay, format: 'qcow2' },
-      disks: mounts.map((mount) => ({ path: mount.file, format: 'raw' as const })),
-      tap: tap ? { ifname: tap, mac: guestMac(spec.machineId) } : undefined,
-      qmpSocket: files.qmpSocket,
-      agentSocket: files.agentSocket,
-      consoleLog: files.consoleLog,
-      pidFile: files.pidFile,
-      memoryFile: sharedMemory ? files.memory : undefined,
-    };
-    const facts = await this.hostFacts();
-    // The kernel command line only matters at boot (and carries the host's TSC reading): left out.
-    const devices = qemuArgv({ ...layout, kernelArgs: '' });
-    const identity: SnapshotIdentity = {
-      imageDigest: prepared.imageRef.digest,
-      version: spec.version,
-      argv: createHash('sha256').update(JSON.stringify(devices)).digest('hex'),
-      qemu: facts.qemu,
-      kernel: facts.kernel,
-      host: facts.host,
-    };
-    return { layout, mounts, launched: { launchId: randomUUID(), identity, sharedMemory } };
   }
 
   private async coldBoot(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
