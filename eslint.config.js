@@ -1,4 +1,4 @@
-// Lint rules. The domain layer is pure: no Node builtins, no clock, no randomness
+// Lint rules. The domain layer (and the proxy's routing rules, src/proxy/table) is pure: no Node builtins, no clock, no randomness
 // (time and ids are passed in), so it runs without a VM, a disk or a clock.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -24,11 +24,11 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
-    files: ['src/domain/**/*.ts'],
+    files: ['src/domain/**/*.ts', 'src/proxy/table/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'net', 'http'], message: 'src/domain is pure: no I/O imports.' },
-        { group: ['../api/*', '../control/*', '../store/*', '../agent/*', '../vmm/*', '../cli/*'], message: 'src/domain depends on nothing else in hangar.' },
+        { group: ['../api/*', '../control/*', '../store/*', '../agent/*', '../vmm/*', '../cli/*', '../../api/*', '../../control/*', '../../store/*', '../../agent/*', '../../vmm/*', '../../cli/*', '../../proxy/*'], message: 'src/domain and src/proxy/table depend on nothing but the domain.' },
       ] }],
       'no-restricted-properties': ['error',
         { object: 'Date', property: 'now', message: 'Pass time in: the domain has no clock.' },

@@ -4,6 +4,7 @@
  * listening; `startServer` adds the token, the data-dir lock and the sockets.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
@@ -15,7 +16,11 @@ import { ControlObserver } from './control/observer.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
 import { LocalVolumes } from './volumes/local-volumes.ts';
 import { recoverMachines } from './control/recovery.ts';
+import { startMachine, stopMachine, suspendMachine } from './control/actions.ts';
+import { createEdgeProxy, type EdgeProxy } from './proxy/edge-proxy.ts';
+import type { Upstreams } from './proxy/upstream.ts';
 import { WaitHub } from './control/wait-hub.ts';
+import { MachineFeed } from './control/machine-feed.ts';
 import { startWatchdog } from './control/watchdog.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { WEDGED_AFTER_MS } from './domain/states.ts';
@@ -52,12 +57,27 @@ export interface AssembleOptions {
   watchdogIntervalMs?: number;
   /** Where volume files live (default: `volumes/` beside the database). */
   volumes?: VolumeHost;
+  proxy?: ProxySettings;
 }
+
+export interface ProxySettings {
+  /** Apps are reached as `<app>.<domain>`. */
+  domain: string;
+  /** Idle period before autostop acts. */
+  idleMs: number;
+  /** Where the proxy reaches a machine's port (default: its private address). */
+  upstreams?: Upstreams;
+  wakeTimeoutMs?: number;
+  queueTimeoutMs?: number;
+}
+
+export const DEFAULT_PROXY: ProxySettings = { domain: 'localhost', idleMs: 5 * 60_000 };
 
 export interface Hangar {
   app: Api;
   control: ControlDeps;
   driver: VmmDriver;
+  proxy: EdgeProxy;
   close(): Promise<void>;
 }
 
@@ -75,20 +95,33 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     clock: options.clock ?? systemClock,
     ids: options.ids ?? systemIds(),
     waits: new WaitHub(),
+    feed: new MachineFeed(),
     log,
     settings: { ...DEFAULT_SETTINGS, ...options.settings },
   };
   const recovered = await recoverMachines(control, observer);
   if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
   const stopWatchdog = startWatchdog(control, options.watchdogIntervalMs ?? 15_000);
-  const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION });
+  const proxySettings = options.proxy ?? DEFAULT_PROXY;
+  const proxy = await createEdgeProxy({
+    ...proxySettings, store, feed: control.feed, clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
+    actions: {
+      start: (app, id) => startMachine(control, app, id, undefined),
+      stop: (app, id) => stopMachine(control, app, id, {}, undefined),
+      suspend: (app, id) => suspendMachine(control, app, id, undefined),
+    },
+  });
+  control.health = proxy.health;
+  const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
   options.driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
   return {
     app,
     control,
     driver: options.driver,
+    proxy,
     async close() {
       stopWatchdog();
+      await proxy.close();
       await app.close();
       await agent.idle();
       await options.driver.close();
@@ -146,6 +179,9 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
 export interface ServeOptions {
   dataDir: string;
   apiListen: string;
+  /** The edge proxy's HTTP address (default 127.0.0.1:8080). */
+  proxyListen?: string;
+  proxy?: ProxySettings;
   driver: DriverName;
   fakeTiming?: FakeTiming;
   netns?: string;
@@ -156,6 +192,7 @@ export interface ServeOptions {
 
 export interface RunningServer {
   url: string;
+  proxyUrl: string;
   token: string;
   tokenSource: 'env' | 'file' | 'generated';
   tokenFile: string;
@@ -179,14 +216,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       token: token.value,
       logger,
       settings: options.settings,
+      proxy: options.proxy,
     });
     const { host, port } = parseListen(options.apiListen);
     await hangar.app.listen({ host, port });
-    const bound = hangar.app.server.address();
-    const actualPort = typeof bound === 'object' && bound ? bound.port : port;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+    const url = urlOf(host, hangar.app.server.address(), port);
+    const proxyAt = parseListen(options.proxyListen ?? '127.0.0.1:8080');
+    await new Promise<void>((resolve, reject) => {
+      hangar.proxy.server.once('error', reject).listen(proxyAt.port, proxyAt.host, () => resolve());
+    });
+    const proxyUrl = urlOf(proxyAt.host, hangar.proxy.server.address(), proxyAt.port);
     return {
       url,
+      proxyUrl,
       token: token.value,
       tokenSource: token.source,
       tokenFile: token.file,
@@ -200,6 +242,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     unlock();
     throw error;
   }
+}
+
+function urlOf(host: string, bound: string | AddressInfo | null, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${typeof bound === 'object' && bound ? bound.port : port}`;
 }
 
 export function parseListen(text: string): { host: string; port: number } {

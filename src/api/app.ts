@@ -6,6 +6,7 @@ import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { ControlDeps } from '../control/ports.ts';
 import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
 import { tokenChecker } from './auth.ts';
@@ -28,6 +29,8 @@ export interface AppOptions {
   token: string;
   logger: FastifyBaseLogger;
   version: string;
+  /** Served at `/metrics` (Prometheus text), without a token. */
+  metrics?: Registry;
 }
 
 export async function buildApp(options: AppOptions): Promise<Api> {
@@ -87,6 +90,10 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   volumeRoutes(app, options.control);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  const metrics = options.metrics;
+  if (metrics) {
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  }
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   return app;
 }

@@ -12,6 +12,8 @@ export interface MachineJsonOptions {
   summary?: boolean;
   includeLease?: boolean;
   now?: number;
+  /** The machine's health check results. */
+  checks?: Array<{ name: string; status: string; output: string; updatedAt: number }>;
 }
 
 export function machineJson(machine: MachineRecord, events: MachineEvent[], options: MachineJsonOptions = {}): Record<string, unknown> {
@@ -32,7 +34,7 @@ export function machineJson(machine: MachineRecord, events: MachineEvent[], opti
   if (!options.summary) {
     json.config = machine.config;
     json.events = events.map(eventJson);
-    json.checks = [];
+    json.checks = (options.checks ?? []).map((check) => ({ name: check.name, status: check.status, output: check.output, updated_at: iso(check.updatedAt) }));
   }
   if (options.nonce) json.nonce = options.nonce;
   if (options.includeLease && machine.lease && machine.lease.expiresAt > (options.now ?? 0)) {

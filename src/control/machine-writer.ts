@@ -67,12 +67,13 @@ async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, opti
   }
 }
 
-/** Wakes waiters and hands effects to the host, once the decision is durable. */
+/** Wakes waiters, tells the feed and hands effects to the host, once the decision is durable. */
 export function afterCommit(deps: ControlDeps, before: MachineRecord | null, after: MachineRecord, decision: Decision): void {
   const lastEvent = decision.events.at(-1);
   if (!before || before.state !== after.state || before.version !== after.version) {
     deps.waits.publish(after.id, { state: after.state, version: after.version, eventId: lastEvent?.id ?? '' });
   }
+  deps.feed.publish(after);
   for (const event of decision.events) {
     if (event.type === 'wedged') deps.log.warn({ machineId: after.id, event: event.request }, `machine ${after.id} is wedged in ${event.status}`);
   }

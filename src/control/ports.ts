@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
 import type { Store } from '../store/store.ts';
+import type { MachineFeed } from './machine-feed.ts';
 import type { WaitHub } from './wait-hub.ts';
 
 export interface Clock {
@@ -39,6 +40,11 @@ export interface ControlSettings {
   wedgedAfterMs: Partial<Record<TransientState, number>>;
 }
 
+/** The latest health check results of machines (the edge proxy runs the checks). */
+export interface HealthReports {
+  statusOf(machineId: string): Array<{ name: string; status: string; output: string; updatedAt: number }>;
+}
+
 export interface ControlDeps {
   store: Store;
   runtime: HostRuntime;
@@ -46,6 +52,10 @@ export interface ControlDeps {
   clock: Clock;
   ids: Ids;
   waits: WaitHub;
+  /** Every committed machine change. */
+  feed: MachineFeed;
   log: Logger;
   settings: ControlSettings;
+  /** Set once the edge proxy runs. */
+  health?: HealthReports;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { ControlSettings } from '../../src/control/ports.ts';
-import { assemble, type Hangar } from '../../src/server.ts';
+import { assemble, type Hangar, type ProxySettings } from '../../src/server.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
 
 export const TOKEN = 'test-token-123';
@@ -34,6 +34,7 @@ export interface TestOptions {
   settings?: Partial<ControlSettings>;
   dir?: string;
   keepDir?: boolean;
+  proxy?: ProxySettings;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -45,6 +46,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     token: TOKEN,
     logger: pino({ level: process.env.HANGAR_TEST_LOG ?? 'silent' }),
     settings: options.settings,
+    proxy: options.proxy,
   });
   let apps = 0;
   const call: TestHangar['call'] = async (method, url, body, headers = {}) => {

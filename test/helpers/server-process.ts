@@ -10,6 +10,8 @@ export const HANGAR = `${ROOT}hangar`;
 
 export interface ServerProcess {
   url: string;
+  /** The edge proxy. */
+  proxyUrl: string;
   token: string;
   child: ChildProcess;
   output(): string;
@@ -26,7 +28,7 @@ process.once('exit', () => {
 });
 
 export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--log-level', 'warn', ...extraArgs], {
+  const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--log-level', 'warn', ...extraArgs], {
     env: { ...process.env, HANGAR_API_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -39,13 +41,14 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
   child.stdout?.on('data', (chunk) => { output += chunk; });
   child.stderr?.on('data', (chunk) => { output += chunk; });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, proxyUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hangar serve did not start:\n${output}`)), 20_000);
     const check = () => {
-      const match = /hangar (http:\/\/[\d.:]+)/.exec(output);
-      if (match) {
+      const api = /hangar (http:\/\/[\d.:]+)/.exec(output);
+      const proxy = /proxy (http:\/\/[\d.:]+)/.exec(output);
+      if (api && proxy) {
         clearTimeout(timer);
-        resolve(match[1] as string);
+        resolve([api[1] as string, proxy[1] as string]);
       }
     };
     child.stderr?.on('data', check);
@@ -53,6 +56,7 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
   });
   return {
     url,
+    proxyUrl,
     token,
     child,
     output: () => output,

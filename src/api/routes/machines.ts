@@ -22,13 +22,13 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
     );
     const states = query.state ? query.state.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const filter = { includeDeleted: query.include_deleted === true, region: query.region || undefined, states, metadata };
-    if (query.include_leases === true) {
-      // Leases expire with time, not with a change: rendered fresh every time.
-      const listings = await listMachines(deps, request.params.app_name, filter);
-      const options = { summary: query.summary === true, includeLease: true, now: deps.clock.now() };
-      return listings.map(({ machine, events }) => machineJson(machine, events, options));
-    }
     const heads = await listMachineRevs(deps, request.params.app_name, filter);
+    if (query.include_leases === true || heads.some((head) => deps.health?.statusOf(head.id).length)) {
+      // Leases expire and checks change with time, not with a change: rendered fresh.
+      const listings = await listMachines(deps, request.params.app_name, filter);
+      const options = { summary: query.summary === true, includeLease: query.include_leases === true, now: deps.clock.now() };
+      return listings.map(({ machine, events }) => machineJson(machine, events, { ...options, checks: deps.health?.statusOf(machine.id) }));
+    }
     const misses = cache.misses(heads);
     if (misses.length) cache.add(await deps.store.getListings(misses));
     return reply.type('application/json; charset=utf-8').send(cache.join(heads, query.summary === true));
@@ -44,7 +44,7 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
     const { app_name, machine_id } = request.params;
     const version = request.query.version || request.query.instance_id || undefined;
     const { machine, events } = await getMachine(deps, app_name, machine_id, version);
-    return machineJson(machine, events, { includeLease: request.query.include_leases === true, now: deps.clock.now() });
+    return machineJson(machine, events, { includeLease: request.query.include_leases === true, now: deps.clock.now(), checks: deps.health?.statusOf(machine.id) });
   });
 
   api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody } }, async (request) => {

@@ -1,7 +1,9 @@
-/** `hangar serve`: the API, host agent (and later the proxy) in one process, until SIGINT/SIGTERM. */
+/** `hangar serve`: the API, host agent and edge proxy in one process, until SIGINT/SIGTERM. */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type DriverName, type FakeTiming, startServer } from '../../server.ts';
+import { parseGoDuration } from '../../domain/duration.ts';
+import { errorMessage } from '../../domain/errors.ts';
 import type { CommandSpec } from '../command.ts';
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {
@@ -10,10 +12,13 @@ export function defaultDataDir(env: Record<string, string | undefined>): string 
 
 export const serve: CommandSpec = {
   path: ['serve'],
-  description: 'run hangar: the Machines API and the host agent, state kept in --data-dir',
+  description: 'run hangar: the Machines API, the host agent and the edge proxy, state kept in --data-dir',
   options: [
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
+    { flags: '--proxy-listen <host:port>', description: 'edge proxy address: apps answer there as <app>.<proxy domain>', default: '127.0.0.1:8080' },
+    { flags: '--proxy-domain <domain>', description: 'apps are reached through the proxy with Host: <app>.<domain>', default: 'localhost' },
+    { flags: '--autostop-after <duration>', description: 'idle period before the proxy stops or suspends a machine with autostop (5m, 30s, 5s)', default: '5m' },
     { flags: '--driver <name>', description: 'VMM driver: qemu (microVMs; needs root and scripts/setup-guest.sh) or fake (no VMs)', default: 'qemu' },
     { flags: '--netns <name>', description: 'qemu driver: the machines\' network namespace', default: 'hangar' },
     { flags: '--outbound-nat', description: 'qemu driver: let machines reach the outside world over IPv4 through the host (masquerade)' },
@@ -31,10 +36,23 @@ export const serve: CommandSpec = {
       io.err(`--fake-timing must be realistic or instant, got "${options.fakeTiming}"`);
       return 2;
     }
+    let idleMs: number;
+    try {
+      idleMs = parseGoDuration(options.autostopAfter, '--autostop-after');
+    } catch (error) {
+      io.err(errorMessage(error));
+      return 2;
+    }
+    if (idleMs <= 0) {
+      io.err('--autostop-after must be a positive duration, e.g. 5m or 30s');
+      return 2;
+    }
     const dataDir = options.dataDir ?? defaultDataDir(io.env);
     const server = await startServer({
       dataDir,
       apiListen: options.apiListen,
+      proxyListen: options.proxyListen,
+      proxy: { domain: options.proxyDomain, idleMs },
       driver: options.driver as DriverName,
       fakeTiming: options.fakeTiming as FakeTiming,
       netns: options.netns,
@@ -43,6 +61,7 @@ export const serve: CommandSpec = {
       settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
     });
     io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
+    io.err(`proxy ${server.proxyUrl}: apps answer as <app>.${options.proxyDomain}, e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
     io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
     io.err('Use it with:');
     io.err(`  export HANGAR_API_URL=${server.url} HANGAR_API_TOKEN=$(cat ${server.tokenFile})`);

@@ -1,0 +1,120 @@
+/**
+ * Runs each started machine's health checks (tcp: a connection is accepted; http:
+ * the answer's status is 2xx or 3xx) on their intervals, and keeps the latest
+ * status of each for routing and for the machine's `checks` in the API.
+ */
+import { request } from 'node:http';
+import type { Clock } from '../control/ports.ts';
+import type { MachineRecord } from '../domain/machine.ts';
+import { type CheckSpec, type CheckStatus, checkSpecs, statusAfter } from './table/checks.ts';
+import type { MachineTable } from './machine-table.ts';
+import { accepts, type Address, type Upstreams } from './upstream.ts';
+
+export interface CheckResult {
+  name: string;
+  status: CheckStatus;
+  output: string;
+  updatedAt: number;
+}
+
+interface Watched {
+  version: string;
+  specs: CheckSpec[];
+  results: Map<string, CheckResult>;
+  timers: NodeJS.Timeout[];
+  startedAt: number;
+}
+
+export class HealthMonitor {
+  private readonly watched = new Map<string, Watched>();
+  private readonly table: MachineTable;
+  private readonly upstreams: Upstreams;
+  private readonly clock: Clock;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(table: MachineTable, upstreams: Upstreams, clock: Clock) {
+    this.table = table;
+    this.upstreams = upstreams;
+    this.clock = clock;
+  }
+
+  start(): void {
+    for (const machine of this.table.all()) this.sync(machine);
+    this.unsubscribe = this.table.onChange((machine) => this.sync(machine));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    for (const id of [...this.watched.keys()]) this.unwatch(id);
+  }
+
+  /** No check, or every check passing. */
+  healthy(id: string): boolean {
+    const watched = this.watched.get(id);
+    if (!watched) return true;
+    return watched.specs.every((spec) => watched.results.get(spec.name)?.status === 'passing');
+  }
+
+  hasChecks(machine: MachineRecord): boolean {
+    return checkSpecs(machine.config).length > 0;
+  }
+
+  /** The machine's checks as the API shows them. */
+  statusOf(id: string): CheckResult[] {
+    return [...(this.watched.get(id)?.results.values() ?? [])];
+  }
+
+  /** Runs every check of the machine now; resolves when they have all answered. */
+  async checkNow(id: string): Promise<void> {
+    const watched = this.watched.get(id);
+    const machine = this.table.get(id);
+    if (!watched || !machine) return;
+    await Promise.all(watched.specs.map((spec) => this.run(machine, watched, spec)));
+  }
+
+  private sync(machine: MachineRecord): void {
+    const watched = this.watched.get(machine.id);
+    const wanted = machine.state === 'started' ? checkSpecs(machine.config) : [];
+    if (watched && (wanted.length === 0 || watched.version !== machine.version)) this.unwatch(machine.id);
+    if (wanted.length === 0 || this.watched.has(machine.id)) return;
+    const now = this.clock.now();
+    const results = new Map(wanted.map((spec) => [spec.name, { name: spec.name, status: 'warning' as CheckStatus, output: 'not checked yet', updatedAt: now }]));
+    const fresh: Watched = { version: machine.version, specs: wanted, results, timers: [], startedAt: now };
+    this.watched.set(machine.id, fresh);
+    for (const spec of wanted) {
+      const tick = () => {
+        void this.run(machine, fresh, spec).finally(() => {
+          if (this.watched.get(machine.id) === fresh) fresh.timers.push(setTimeout(tick, spec.intervalMs).unref());
+        });
+      };
+      tick();
+    }
+  }
+
+  private unwatch(id: string): void {
+    for (const timer of this.watched.get(id)?.timers ?? []) clearTimeout(timer);
+    this.watched.delete(id);
+  }
+
+  private async run(machine: MachineRecord, watched: Watched, spec: CheckSpec): Promise<void> {
+    const address = this.upstreams(machine, spec.port);
+    const outcome = spec.type === 'tcp'
+      ? ((await accepts(address, spec.timeoutMs)) ? { ok: true, output: 'connection accepted' } : { ok: false, output: `no connection to port ${spec.port}` })
+      : await httpCheck(address, spec);
+    const now = this.clock.now();
+    watched.results.set(spec.name, { name: spec.name, status: statusAfter(outcome.ok, now - watched.startedAt, spec), output: outcome.output, updatedAt: now });
+  }
+}
+
+function httpCheck(address: Address, spec: CheckSpec): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    const req = request({ host: address.host, port: address.port, method: spec.method, path: spec.path, headers: spec.headers, timeout: spec.timeoutMs, agent: false }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      resolve({ ok: status >= 200 && status < 400, output: `${spec.method} ${spec.path}: ${status}` });
+    });
+    req.once('timeout', () => req.destroy(new Error(`no answer within ${spec.timeoutMs} ms`)));
+    req.once('error', (error) => resolve({ ok: false, output: `${spec.method} ${spec.path}: ${error.message}` }));
+    req.end();
+  });
+}

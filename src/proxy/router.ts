@@ -1,0 +1,103 @@
+/**
+ * Picks the machine for one request or connection to an app's public port, wakes
+ * one when the rules say so, and counts the load on it until the caller releases.
+ * A request that finds every machine at its hard limit waits for room.
+ */
+import type { MachineRecord } from '../domain/machine.ts';
+import type { HealthMonitor } from './health-monitor.ts';
+import type { LoadTracker } from './load-tracker.ts';
+import type { MachineTable } from './machine-table.ts';
+import { ProxyError } from './ports.ts';
+import { chooseRoute, type RouteCandidate } from './table/balance.ts';
+import { serviceOn, type ServiceBinding } from './table/services.ts';
+import type { Address, Upstreams } from './upstream.ts';
+import type { Waker } from './waker.ts';
+
+export interface Routed {
+  machine: MachineRecord;
+  binding: ServiceBinding;
+  address: Address;
+  /** Ends the request's share of the machine's load. */
+  release: () => void;
+}
+
+export interface RouterOptions {
+  table: MachineTable;
+  loads: LoadTracker;
+  health: HealthMonitor;
+  waker: Waker;
+  upstreams: Upstreams;
+  /** How long a request waits for room when every machine is at its hard limit. */
+  queueTimeoutMs: number;
+}
+
+export class Router {
+  private readonly options: RouterOptions;
+  private readonly roomWaiters = new Set<() => void>();
+  private turn = 0;
+
+  constructor(options: RouterOptions) {
+    this.options = options;
+  }
+
+  /** Some machine's load dropped: requests waiting for room look again. */
+  roomMade(): void {
+    for (const wake of [...this.roomWaiters]) wake();
+  }
+
+  /** Whether the app has machines at all (else the proxy answers 404). */
+  knows(appName: string): boolean {
+    return this.options.table.ofApp(appName).length > 0;
+  }
+
+  async route(appName: string, port: number, wantsHttp: boolean): Promise<Routed> {
+    const { table, loads, health, waker, upstreams } = this.options;
+    const deadline = Date.now() + this.options.queueTimeoutMs;
+    for (;;) {
+      const candidates: RouteCandidate[] = [];
+      const bindings = new Map<string, ServiceBinding>();
+      for (const machine of table.ofApp(appName)) {
+        const binding = serviceOn(machine.config, port);
+        if (!binding || binding.handlers.includes('http') !== wantsHttp) continue;
+        bindings.set(machine.id, binding);
+        candidates.push({
+          id: machine.id, state: machine.state, cordoned: machine.cordoned, healthy: health.healthy(machine.id),
+          load: loads.load(machine.id), waking: waker.isWaking(machine.id), binding,
+        });
+      }
+      const route = chooseRoute(candidates, this.turn++);
+      if (route.kind === 'unavailable') throw new ProxyError(503, `app ${appName}, port ${port}: ${route.reason}`);
+      if (route.kind === 'wait') {
+        if (!(await this.waitForRoom(deadline))) throw new ProxyError(503, `app ${appName}, port ${port}: every machine is at its hard limit`);
+        continue;
+      }
+      const machine = table.get(route.id) as MachineRecord;
+      const binding = bindings.get(route.id) as ServiceBinding;
+      const release = loads.acquire(route.id);
+      try {
+        if (route.kind === 'wake') await waker.wake(machine, binding.internalPort);
+        if (route.kind === 'join') await waker.pending(route.id);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      const current = table.get(route.id) ?? machine;
+      return { machine: current, binding, address: upstreams(current, binding.internalPort), release };
+    }
+  }
+
+  private waitForRoom(deadline: number): Promise<boolean> {
+    const left = deadline - Date.now();
+    if (left <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (room: boolean) => {
+        clearTimeout(timer);
+        this.roomWaiters.delete(onRoom);
+        resolve(room);
+      };
+      const onRoom = () => done(true);
+      const timer = setTimeout(() => done(false), left);
+      this.roomWaiters.add(onRoom);
+    });
+  }
+}
