@@ -3,11 +3,12 @@
  * that names the machine, so routing, waking and retiring are seen from outside.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type TestHangar, testHangar } from '../helpers/hangar.ts';
+import { until, viaProxy } from '../helpers/http.ts';
 
 type Handler = (id: string, req: IncomingMessage, res: ServerResponse) => void;
 
@@ -143,22 +144,3 @@ describe('edge proxy', () => {
     }
   });
 });
-
-/** A GET through the proxy with the given Host header (fetch does not let a caller set Host). */
-function viaProxy(proxyUrl: string, host: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${proxyUrl}${path}`, { headers: { host } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.once('error', reject).end();
-  });
-}
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await sleep(25);
-  }
-}

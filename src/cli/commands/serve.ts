@@ -61,7 +61,7 @@ export const serve: CommandSpec = {
       settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
     });
     io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
-    io.err(`proxy ${server.proxyUrl}: apps answer as <app>.${options.proxyDomain}, e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
+    io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
     io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
     io.err('Use it with:');
     io.err(`  export HANGAR_API_URL=${server.url} HANGAR_API_TOKEN=$(cat ${server.tokenFile})`);
