@@ -4,7 +4,8 @@
  * ways; WebSocket (and other) upgrades are passed through as a raw connection.
  * Load is the requests in flight, under either concurrency type: an idle
  * keep-alive connection from a client neither counts towards the limits nor keeps
- * a machine awake. (Raw TCP services count connections.)
+ * a machine awake. `force_https` is not applied: hangar has no TLS listener yet,
+ * and a redirect to one would break every request.
  */
 import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -42,11 +43,6 @@ export function createHttpProxy(options: HttpProxyOptions): Server {
       routed = await options.router.route(appName, HTTP_PORT, true);
     } catch (error) {
       return answerError(res, error instanceof ProxyError ? error.status : 502, errorMessage(error));
-    }
-    if (routed.binding.forceHttps && !isHttps(req)) {
-      routed.release();
-      res.writeHead(301, { location: `https://${req.headers.host}${req.url ?? '/'}` }).end();
-      return;
     }
     const upstream = request({
       host: routed.address.host, port: routed.address.port, method: req.method, path: req.url, agent,
@@ -108,10 +104,6 @@ export function appOf(host: string | undefined, domain: string): string | undefi
   if (!name.endsWith(suffix)) return undefined;
   const app = name.slice(0, -suffix.length);
   return app && !app.includes('.') ? app : undefined;
-}
-
-function isHttps(req: IncomingMessage): boolean {
-  return req.headers['x-forwarded-proto'] === 'https';
 }
 
 function forwardedHeaders(req: IncomingMessage): IncomingHttpHeaders {
