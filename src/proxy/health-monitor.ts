@@ -21,7 +21,8 @@ interface Watched {
   version: string;
   specs: CheckSpec[];
   results: Map<string, CheckResult>;
-  timers: NodeJS.Timeout[];
+  /** The next run of each check, by name: one timer each, replaced as it fires. */
+  timers: Map<string, NodeJS.Timeout>;
   startedAt: number;
 }
 
@@ -79,12 +80,12 @@ export class HealthMonitor {
     if (wanted.length === 0 || this.watched.has(machine.id)) return;
     const now = this.clock.now();
     const results = new Map(wanted.map((spec) => [spec.name, { name: spec.name, status: 'warning' as CheckStatus, output: 'not checked yet', updatedAt: now }]));
-    const fresh: Watched = { version: machine.version, specs: wanted, results, timers: [], startedAt: now };
+    const fresh: Watched = { version: machine.version, specs: wanted, results, timers: new Map(), startedAt: now };
     this.watched.set(machine.id, fresh);
     for (const spec of wanted) {
       const tick = () => {
         void this.run(machine, fresh, spec).finally(() => {
-          if (this.watched.get(machine.id) === fresh) fresh.timers.push(setTimeout(tick, spec.intervalMs).unref());
+          if (this.watched.get(machine.id) === fresh) fresh.timers.set(spec.name, setTimeout(tick, spec.intervalMs).unref());
         });
       };
       tick();
@@ -92,7 +93,7 @@ export class HealthMonitor {
   }
 
   private unwatch(id: string): void {
-    for (const timer of this.watched.get(id)?.timers ?? []) clearTimeout(timer);
+    for (const timer of this.watched.get(id)?.timers.values() ?? []) clearTimeout(timer);
     this.watched.delete(id);
   }
 
