@@ -1,6 +1,7 @@
 /**
  * The proxy's view of every live machine, kept in memory from the control plane's
- * feed so that routing a request reads no database. Also remembers when each
+ * feed so that routing a request reads no database, and indexed by app so that it
+ * looks only at that app's machines. Also remembers when each
  * machine was last seen to enter `started`, the start of its idle clock.
  */
 import type { Clock } from '../control/ports.ts';
@@ -10,6 +11,7 @@ import type { Store } from '../store/store.ts';
 
 export class MachineTable {
   private readonly machines = new Map<string, MachineRecord>();
+  private readonly byApp = new Map<string, Map<string, MachineRecord>>();
   private readonly startedAt = new Map<string, number>();
   private readonly listeners = new Set<(machine: MachineRecord) => void>();
   private readonly clock: Clock;
@@ -28,11 +30,15 @@ export class MachineTable {
   put(machine: MachineRecord): void {
     const known = this.machines.get(machine.id);
     if (known && known.rev > machine.rev) return;
+    const appMachines = this.byApp.get(machine.appName) ?? new Map<string, MachineRecord>();
     if (machine.state === 'destroyed') {
       this.machines.delete(machine.id);
       this.startedAt.delete(machine.id);
+      appMachines.delete(machine.id);
+      if (appMachines.size === 0) this.byApp.delete(machine.appName);
     } else {
       this.machines.set(machine.id, machine);
+      this.byApp.set(machine.appName, appMachines.set(machine.id, machine));
       if (machine.state === 'started' && known?.state !== 'started') this.startedAt.set(machine.id, this.clock.now());
     }
     for (const listener of this.listeners) listener(machine);
@@ -43,7 +49,7 @@ export class MachineTable {
   }
 
   ofApp(appName: string): MachineRecord[] {
-    return [...this.machines.values()].filter((m) => m.appName === appName);
+    return [...(this.byApp.get(appName)?.values() ?? [])];
   }
 
   all(): MachineRecord[] {

@@ -55,11 +55,9 @@ export class Router {
     const deadline = Date.now() + this.options.queueTimeoutMs;
     for (;;) {
       const candidates: RouteCandidate[] = [];
-      const bindings = new Map<string, ServiceBinding>();
       for (const machine of table.ofApp(appName)) {
         const binding = serviceOn(machine.config, port);
         if (!binding || binding.handlers.includes('http') !== wantsHttp) continue;
-        bindings.set(machine.id, binding);
         candidates.push({
           id: machine.id, state: machine.state, cordoned: machine.cordoned, healthy: health.healthy(machine.id),
           load: loads.load(machine.id), waking: waker.isWaking(machine.id), binding,
@@ -72,7 +70,7 @@ export class Router {
         continue;
       }
       const machine = table.get(route.id) as MachineRecord;
-      const binding = bindings.get(route.id) as ServiceBinding;
+      const { binding } = candidates.find((c) => c.id === route.id) as RouteCandidate;
       const release = loads.acquire(route.id);
       try {
         if (route.kind === 'wake') await waker.wake(machine, binding.internalPort);
