@@ -1,4 +1,5 @@
 /** The wire shapes of Fly's Machines API, built from hangar's records (see shared/spec/COMPAT.md). */
+import type { CheckReport } from '../control/ports.ts';
 import type { Lease } from '../domain/lease.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { AppWithCounts } from '../store/store.ts';
@@ -13,7 +14,7 @@ export interface MachineJsonOptions {
   includeLease?: boolean;
   now?: number;
   /** The machine's health check results. */
-  checks?: Array<{ name: string; status: string; output: string; updatedAt: number }>;
+  checks?: CheckReport[];
 }
 
 export function machineJson(machine: MachineRecord, events: MachineEvent[], options: MachineJsonOptions = {}): Record<string, unknown> {

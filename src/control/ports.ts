@@ -40,9 +40,17 @@ export interface ControlSettings {
   wedgedAfterMs: Partial<Record<TransientState, number>>;
 }
 
+/** One health check's latest result. */
+export interface CheckReport {
+  name: string;
+  status: string;
+  output: string;
+  updatedAt: number;
+}
+
 /** The latest health check results of machines (the edge proxy runs the checks). */
 export interface HealthReports {
-  statusOf(machineId: string): Array<{ name: string; status: string; output: string; updatedAt: number }>;
+  statusOf(machineId: string): CheckReport[];
 }
 
 export interface ControlDeps {

@@ -4,17 +4,15 @@
  * status of each for routing and for the machine's `checks` in the API.
  */
 import { request } from 'node:http';
-import type { Clock } from '../control/ports.ts';
+import type { CheckReport, Clock } from '../control/ports.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { type CheckSpec, type CheckStatus, checkSpecs, statusAfter } from './table/checks.ts';
 import type { MachineTable } from './machine-table.ts';
 import { accepts, type Address, type Upstreams } from './upstream.ts';
 
-export interface CheckResult {
-  name: string;
+/** A result as the API shows it, with Fly's status words. */
+export interface CheckResult extends CheckReport {
   status: CheckStatus;
-  output: string;
-  updatedAt: number;
 }
 
 interface Watched {
