@@ -69,6 +69,7 @@ export interface ProxySettings {
   upstreams?: Upstreams;
   wakeTimeoutMs?: number;
   queueTimeoutMs?: number;
+  connectRetryMs?: number;
 }
 
 export const DEFAULT_PROXY: ProxySettings = { domain: 'localhost', idleMs: 5 * 60_000 };

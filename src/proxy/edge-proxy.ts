@@ -33,6 +33,8 @@ export interface EdgeProxyOptions {
   upstreams?: Upstreams;
   wakeTimeoutMs?: number;
   queueTimeoutMs?: number;
+  /** How long a machine that refuses a connection is tried again (default 5 s). */
+  connectRetryMs?: number;
 }
 
 export interface EdgeProxy {
@@ -62,7 +64,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
   });
   const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000 });
   const server = createHttpProxy({
-    router, domain: options.domain, log,
+    router, domain: options.domain, log, connectRetryMs: options.connectRetryMs ?? 5_000,
     onRequest: (app, machine, status, seconds) => {
       metrics.requests.inc({ app, machine, status: String(status) });
       metrics.latency.observe({ app }, seconds);

@@ -4,10 +4,12 @@
  * ways; WebSocket (and other) upgrades are passed through as a raw connection.
  * Load is the requests in flight, under either concurrency type: an idle
  * keep-alive connection from a client neither counts towards the limits nor keeps
- * a machine awake. `force_https` is not applied: hangar has no TLS listener yet,
+ * a machine awake. A machine that refuses the connection is tried again for a
+ * while (its app may still be starting), the body held back until it connects.
+ * `force_https` is not applied: hangar has no TLS listener yet,
  * and a redirect to one would break every request.
  */
-import { Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { Agent, type ClientRequest, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
@@ -25,8 +27,16 @@ export interface HttpProxyOptions {
   /** Apps are reached as `<app>.<domain>`. */
   domain: string;
   log: Logger;
+  /**
+   * How long a machine that refuses the connection is tried again: an app that is
+   * still starting up after its machine started gets time to listen.
+   */
+  connectRetryMs: number;
   onRequest?: (appName: string, machineId: string, status: number, seconds: number) => void;
 }
+
+/** The pause between two connection attempts to a machine that refused. */
+const CONNECT_RETRY_MS = 100;
 
 export function createHttpProxy(options: HttpProxyOptions): Server {
   const agent = new Agent({ keepAlive: true, maxFreeSockets: 64 });
@@ -44,25 +54,41 @@ export function createHttpProxy(options: HttpProxyOptions): Server {
     } catch (error) {
       return answerError(res, error instanceof ProxyError ? error.status : 502, errorMessage(error));
     }
-    const upstream = request({
-      host: routed.address.host, port: routed.address.port, method: req.method, path: req.url, agent,
-      headers: forwardedHeaders(req),
-    }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEnd(answer.headers));
-      answer.pipe(res);
-    });
-    upstream.once('error', (error) => {
-      if (!res.headersSent) answerError(res, 502, `machine ${routed.machine.id} did not answer: ${error.message}`);
-      else res.destroy();
-    });
+    const stop = performance.now() + options.connectRetryMs;
+    let upstream: ClientRequest | undefined;
+    const forward = (): void => {
+      let connected = false;
+      upstream = request({
+        host: routed.address.host, port: routed.address.port, method: req.method, path: req.url, agent,
+        headers: forwardedHeaders(req),
+      }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEnd(answer.headers));
+        answer.pipe(res);
+      });
+      // The body goes out only once a connection is made, so that a refused
+      // connection leaves it unread and the request can be tried again.
+      upstream.once('socket', (socket) => {
+        const send = () => {
+          connected = true;
+          req.pipe(upstream as ClientRequest);
+        };
+        if (socket.connecting) socket.once('connect', send);
+        else send();
+      });
+      upstream.once('error', (error) => {
+        if (!connected && !res.destroyed && performance.now() < stop) return void setTimeout(forward, CONNECT_RETRY_MS);
+        if (!res.headersSent) answerError(res, 502, `machine ${routed.machine.id} did not answer: ${error.message}`);
+        else res.destroy();
+      });
+    };
     res.once('close', () => {
       routed.release();
-      upstream.destroy();
+      upstream?.destroy();
       const seconds = (performance.now() - began) / 1000;
       options.onRequest?.(appName, routed.machine.id, res.statusCode, seconds);
       options.log.info({ app: appName, machine: routed.machine.id, method: req.method, path: req.url, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'proxy request');
     });
-    req.pipe(upstream);
+    forward();
   }
 
   server.on('upgrade', (req: IncomingMessage, client: Socket, head: Buffer) => void upgrade(req, client, head));

@@ -71,6 +71,23 @@ describe('edge proxy', () => {
     assert.match(await metricsText(), new RegExp(`hangar_proxy_requests_total\\{app="routed",machine="${id}",status="200"\\} 1`));
   });
 
+  it('holds a request, body included, while a started machine refuses connections, then forwards it', async () => {
+    const app = await t.app('late');
+    const id = await machine(app, [service()]);
+    const lateServer = servers.get(id) as Server;
+    const port = ports.get(id) as number;
+    await new Promise<void>((resolve) => lateServer.close(() => resolve()));
+    handler = ((previous) => (machineId: string, req: IncomingMessage, res: ServerResponse) => {
+      if (machineId !== id) return previous(machineId, req, res);
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => res.end(`got ${body}`));
+    })(handler);
+    const answer = viaProxy(proxyUrl, `${app}.test`, '/', 10_000, { method: 'POST', body: 'hello' });
+    await sleep(300); // the proxy meets a refused connection meanwhile
+    await new Promise<void>((resolve) => lateServer.listen(port, '127.0.0.1', resolve));
+    assert.deepEqual(await answer, { status: 200, body: 'got hello' });
+  });
+
   it('suspends an idle machine with autostop "suspend" and resumes it for the next request', async () => {
     const app = await t.app('sleepy');
     const id = await machine(app, [service({ autostop: 'suspend' })]);

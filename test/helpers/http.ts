@@ -13,14 +13,14 @@ export async function textWhenUp(url: string, options: { attempts?: number; time
 }
 
 /** A GET through hangar's proxy with the given Host header (fetch does not let a caller set Host). */
-export function viaProxy(proxyUrl: string, host: string, path = '/', timeoutMs = 120_000): Promise<{ status: number; body: string }> {
+export function viaProxy(proxyUrl: string, host: string, path = '/', timeoutMs = 120_000, send: { method?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${proxyUrl}${path}`, { headers: { host }, timeout: timeoutMs }, (res) => {
+    const req = request(`${proxyUrl}${path}`, { method: send.method ?? 'GET', headers: { host }, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.once('timeout', () => req.destroy(new Error(`no answer from ${host}${path} within ${timeoutMs} ms`)));
-    req.once('error', reject).end();
+    req.once('error', reject).end(send.body);
   });
 }
 
