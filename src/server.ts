@@ -18,6 +18,7 @@ import { LocalVolumes } from './volumes/local-volumes.ts';
 import { recoverMachines } from './control/recovery.ts';
 import { startMachine, stopMachine, suspendMachine } from './control/actions.ts';
 import { createEdgeProxy, type EdgeProxy } from './proxy/edge-proxy.ts';
+import type { ServerCertificates } from './proxy/ports.ts';
 import type { Upstreams } from './proxy/upstream.ts';
 import { WaitHub } from './control/wait-hub.ts';
 import { MachineFeed } from './control/machine-feed.ts';
@@ -27,6 +28,7 @@ import { WEDGED_AFTER_MS } from './domain/states.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import { systemClock } from './system/clock.ts';
 import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
+import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
 import { systemIds } from './system/ids.ts';
 import type { VmmDriver } from './vmm/driver.ts';
 import { FakeDriver } from './vmm/fake/fake-driver.ts';
@@ -70,6 +72,8 @@ export interface ProxySettings {
   wakeTimeoutMs?: number;
   queueTimeoutMs?: number;
   connectRetryMs?: number;
+  /** Certificates for the proxy's TLS termination. */
+  certificates?: ServerCertificates;
 }
 
 export const DEFAULT_PROXY: ProxySettings = { domain: 'localhost', idleMs: 5 * 60_000 };
@@ -113,6 +117,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     },
   });
   control.health = proxy.health;
+  control.ports = { portsOf: (appName) => proxy.portsOf(appName) };
   const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
   options.driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
   return {
@@ -182,6 +187,12 @@ export interface ServeOptions {
   apiListen: string;
   /** The edge proxy's HTTP address (default 127.0.0.1:8080). */
   proxyListen?: string;
+  /** The edge proxy's TLS address (default 127.0.0.1:8443); 'off': no TLS. */
+  proxyTlsListen?: string;
+  /** The certificate the TLS listener presents (default: self-signed, made in the data dir). */
+  tlsFiles?: { cert: string; key: string };
+  /** Host ports given to apps' other public ports, `FIRST-LAST` (default 20000-20999). */
+  proxyPorts?: string;
   proxy?: ProxySettings;
   driver: DriverName;
   fakeTiming?: FakeTiming;
@@ -194,6 +205,9 @@ export interface ServeOptions {
 export interface RunningServer {
   url: string;
   proxyUrl: string;
+  /** Absent when TLS is off. */
+  proxyTlsUrl?: string;
+  tls?: TlsIdentity;
   token: string;
   tokenSource: 'env' | 'file' | 'generated';
   tokenFile: string;
@@ -207,6 +221,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   try {
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     const volumes = new LocalVolumes(join(options.dataDir, 'volumes'));
+    const proxySettings = options.proxy ?? DEFAULT_PROXY;
+    const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? '127.0.0.1:8443');
+    const tls = tlsAt && (options.tlsFiles
+      ? userIdentity(options.tlsFiles)
+      : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain));
     const hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
       volumes,
@@ -217,19 +236,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       token: token.value,
       logger,
       settings: options.settings,
-      proxy: options.proxy,
+      proxy: { ...proxySettings, certificates: tls },
     });
     const { host, port } = parseListen(options.apiListen);
     await hangar.app.listen({ host, port });
     const url = urlOf(host, hangar.app.server.address(), port);
     const proxyAt = parseListen(options.proxyListen ?? '127.0.0.1:8080');
-    await new Promise<void>((resolve, reject) => {
-      hangar.proxy.server.once('error', reject).listen(proxyAt.port, proxyAt.host, () => resolve());
+    const proxyUrls = await hangar.proxy.listen({
+      http: proxyAt, https: tlsAt, hostPorts: { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? '20000-20999') },
     });
-    const proxyUrl = urlOf(proxyAt.host, hangar.proxy.server.address(), proxyAt.port);
     return {
       url,
-      proxyUrl,
+      proxyUrl: proxyUrls.http,
+      proxyTlsUrl: proxyUrls.https,
+      tls,
       token: token.value,
       tokenSource: token.source,
       tokenFile: token.file,
@@ -247,6 +267,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
 function urlOf(host: string, bound: string | AddressInfo | null, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${typeof bound === 'object' && bound ? bound.port : port}`;
+}
+
+/** `20000-20999` → the first and last port. */
+export function parsePortRange(text: string): { first: number; last: number } {
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  const first = Number(match?.[1]);
+  const last = Number(match?.[2]);
+  if (!match || first < 1 || last > 65535 || first > last) throw new Error(`port range must be FIRST-LAST within 1-65535, got "${text}"`);
+  return { first, last };
 }
 
 export function parseListen(text: string): { host: string; port: number } {

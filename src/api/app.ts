@@ -16,6 +16,7 @@ import { appRoutes } from './routes/apps.ts';
 import { imageRoutes } from './routes/images.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { logRoutes } from './routes/logs.ts';
+import { portRoutes } from './routes/ports.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
@@ -86,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   metadataRoutes(app, options.control);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
+  portRoutes(app, options.control);
   imageRoutes(app, options.control);
   volumeRoutes(app, options.control);
 

@@ -6,6 +6,7 @@ import type { CliContext, CommandSpec } from './command.ts';
 import { appsCreate } from './commands/apps/create.ts';
 import { appsDestroy } from './commands/apps/destroy.ts';
 import { appsList } from './commands/apps/list.ts';
+import { appsPorts } from './commands/apps/ports.ts';
 import { imagePull } from './commands/image/pull.ts';
 import { machineActions } from './commands/machine/actions.ts';
 import { machineClone } from './commands/machine/clone.ts';
@@ -24,7 +25,7 @@ import type { Io } from './output.ts';
 
 export const COMMANDS: CommandSpec[] = [
   serve,
-  appsCreate, appsList, appsDestroy,
+  appsCreate, appsList, appsPorts, appsDestroy,
   imagePull,
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,

@@ -53,6 +53,20 @@ export interface HealthReports {
   statusOf(machineId: string): CheckReport[];
 }
 
+/** Where one of an app's public ports is reached from outside (the edge proxy serves them). */
+export interface PublicPortReport {
+  port: number;
+  handlers: string[];
+  /** HOST:PORT the proxy listens on for it; absent when it listens nowhere. */
+  listen?: string;
+  /** The `Host` (or TLS server name) that selects the app on a shared listener. */
+  host?: string;
+}
+
+export interface PublicPortReports {
+  portsOf(appName: string): PublicPortReport[];
+}
+
 export interface ControlDeps {
   store: Store;
   runtime: HostRuntime;
@@ -66,4 +80,5 @@ export interface ControlDeps {
   settings: ControlSettings;
   /** Set once the edge proxy runs. */
   health?: HealthReports;
+  ports?: PublicPortReports;
 }

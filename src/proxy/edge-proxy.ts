@@ -1,22 +1,29 @@
 /**
  * The edge proxy, assembled: the machine table fed by the control plane, load
- * counts, health checks, autostart (waker), routing, the HTTP listener and the
- * autostop loop, with their metrics.
+ * counts, health checks, autostart (waker), routing, the listeners (plain HTTP and
+ * TLS found by `Host`, and apps' own host ports) and the autostop loop, with their
+ * metrics.
  */
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSecureContext, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { MachineFeed } from '../control/machine-feed.ts';
-import type { Clock } from '../control/ports.ts';
+import type { Clock, PublicPortReport } from '../control/ports.ts';
 import type { Store } from '../store/store.ts';
 import { startAutostop } from './autostop-loop.ts';
 import { HealthMonitor } from './health-monitor.ts';
-import { createHttpProxy } from './http-proxy.ts';
+import { appOf, byHost, createHttpProxy } from './http-proxy.ts';
 import { LoadTracker } from './load-tracker.ts';
 import { MachineTable } from './machine-table.ts';
 import { ProxyMetrics } from './metrics.ts';
-import type { MachineActions } from './ports.ts';
+import type { MachineActions, ServerCertificates, TlsTermination } from './ports.ts';
+import { type HostPortRange, PublicPorts } from './public-ports.ts';
 import { Router } from './router.ts';
+import { HTTP_PORT, HTTPS_PORT, onSharedListener, publicPorts } from './table/services.ts';
+import type { TcpProxyOptions } from './tcp-proxy.ts';
 import { privateAddress, type Upstreams } from './upstream.ts';
+import { trackConnections } from './connections.ts';
 import { Waker } from './waker.ts';
 
 export interface EdgeProxyOptions {
@@ -35,19 +42,39 @@ export interface EdgeProxyOptions {
   queueTimeoutMs?: number;
   /** How long a machine that refuses a connection is tried again (default 5 s). */
   connectRetryMs?: number;
+  /** Certificates for TLS termination; without them no TLS is served. */
+  certificates?: ServerCertificates;
+}
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+/** Where the proxy listens: plain HTTP; TLS (when it has a certificate); apps' own host ports. */
+export interface ProxyListeners {
+  http: Listen;
+  https?: Listen;
+  hostPorts?: HostPortRange;
 }
 
 export interface EdgeProxy {
+  /** The plain HTTP listener (port 80 services, by `Host`). */
   server: Server;
   health: HealthMonitor;
   metrics: ProxyMetrics;
   table: MachineTable;
+  /** Starts listening; answers with the bound addresses. */
+  listen(listeners: ProxyListeners): Promise<{ http: string; https?: string }>;
+  /** Where each of the app's public ports is reached. */
+  portsOf(appName: string): PublicPortReport[];
   close(): Promise<void>;
 }
 
 export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgeProxy> {
   const log = options.log.child({ component: 'proxy' });
   const upstreams = options.upstreams ?? privateAddress;
+  const connectRetryMs = options.connectRetryMs ?? 5_000;
   const table = new MachineTable(options.clock);
   const unfollow = await table.follow(options.store, options.feed);
   // A request waiting for room looks again whenever some machine's load drops.
@@ -63,26 +90,100 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
     },
   });
   const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000 });
-  const server = createHttpProxy({
-    router, domain: options.domain, log, connectRetryMs: options.connectRetryMs ?? 5_000,
+  const certificates = options.certificates;
+  // Certificates are issued only for names of apps the proxy serves.
+  const tls: TlsTermination | undefined = certificates && {
+    fallback: createSecureContext(certificates.fallback),
+    SNICallback: (serverName, done) => {
+      const app = appOf(serverName, options.domain);
+      certificates.contextFor(app && router.knows(app) ? serverName : undefined).then((context) => done(null, context), done);
+    },
+  };
+  const bound: { http?: string; https?: string; httpsPort?: number; hostPortsHost?: string } = {};
+
+  const httpProxy = (target: Parameters<typeof createHttpProxy>[0]['target']) => createHttpProxy({
+    router, target, log, connectRetryMs, httpsPort: () => bound.httpsPort,
     onRequest: (app, machine, status, seconds) => {
       metrics.requests.inc({ app, machine, status: String(status) });
       metrics.latency.observe({ app }, seconds);
     },
   });
+  const server = httpProxy(byHost(options.domain, HTTP_PORT));
+  const httpsServer = httpProxy(byHost(options.domain, HTTPS_PORT));
+  const tlsServer: TlsServer | undefined = certificates && tls
+    ? createTlsServer({ ...certificates.fallback, SNICallback: tls.SNICallback }, (socket) => void httpsServer.emit('connection', socket))
+    : undefined;
+  const tlsConnections = tlsServer && trackConnections(tlsServer, 'secureConnection');
+  const tcp: TcpProxyOptions = {
+    router, log, connectRetryMs,
+    onConnection: (app, machine, seconds) => {
+      metrics.connections.inc({ app, machine });
+      metrics.connectionSeconds.observe({ app }, seconds);
+    },
+  };
+  let hostPorts: PublicPorts | undefined;
+
   health.start();
   const stopAutostop = startAutostop({
     table, loads, waker, actions: options.actions, clock: options.clock, log, idleMs: options.idleMs, suspendMaxMemoryMb: options.suspendMaxMemoryMb,
     onRetire: (app, _machine, action) => metrics.autostops.inc({ app, action }),
   });
+
   return {
     server, health, metrics, table,
+
+    async listen(listeners) {
+      bound.http = await listenOn(server, listeners.http);
+      if (tlsServer && listeners.https) {
+        bound.https = await listenOn(tlsServer, listeners.https);
+        bound.httpsPort = (tlsServer.address() as AddressInfo).port;
+      }
+      if (listeners.hostPorts) {
+        hostPorts = new PublicPorts({
+          table, store: options.store, router, log, range: listeners.hostPorts, tls, tcp,
+          http: (appName, port) => httpProxy(() => ({ appName, port })),
+        });
+        bound.hostPortsHost = listeners.hostPorts.host;
+        await hostPorts.start();
+      }
+      return { http: `http://${bound.http}`, https: bound.https && `https://${bound.https}` };
+    },
+
+    portsOf(appName) {
+      const ports = new Set(table.ofApp(appName).flatMap((machine) => publicPorts(machine.config)));
+      return [...ports].sort((a, b) => a - b).map((port) => {
+        const binding = router.bindingOf(appName, port);
+        const handlers = binding?.handlers ?? [];
+        if (binding && onSharedListener(binding, port)) {
+          const listen = port === HTTP_PORT ? bound.http : bound.https;
+          return { port, handlers, host: `${appName}.${options.domain}`, ...(listen && { listen }) };
+        }
+        const hostPort = hostPorts?.hostPortOf(appName, port);
+        return { port, handlers, ...(hostPort !== undefined && { listen: joinHostPort(bound.hostPortsHost as string, hostPort) }) };
+      });
+    },
+
     async close() {
       stopAutostop();
       health.stop();
       unfollow();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await hostPorts?.stop();
+      for (const s of [server, httpsServer]) s.closeAllConnections();
+      tlsConnections?.destroyAll();
+      await Promise.all([server, tlsServer].map((s) => s?.listening && new Promise<void>((resolve) => s.close(() => resolve()))));
     },
   };
+}
+
+function listenOn(server: Server | TlsServer, at: Listen): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject).listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve(joinHostPort(at.host, (server.address() as AddressInfo).port));
+    });
+  });
+}
+
+function joinHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

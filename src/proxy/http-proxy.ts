@@ -1,56 +1,77 @@
 /**
- * The HTTP side of the edge proxy: a request for `<app>.<domain>` goes to a
- * machine of that app serving port 80 with the `http` handler. Bodies stream both
+ * The HTTP side of the edge proxy. Each request names its target: on the shared
+ * listeners the `Host` header does (`<app>.<domain>`, port 80 over plain HTTP,
+ * 443 over TLS); on an app's own host port the port does. Bodies stream both
  * ways; WebSocket (and other) upgrades are passed through as a raw connection.
  * Load is the requests in flight, under either concurrency type: an idle
  * keep-alive connection from a client neither counts towards the limits nor keeps
  * a machine awake. A machine that refuses the connection is tried again for a
  * while (its app may still be starting), the body held back until it connects.
- * `force_https` is not applied: hangar has no TLS listener yet,
- * and a redirect to one would break every request.
+ * A plain request to a port with `force_https` is redirected to the TLS listener.
  */
-import { Agent, type ClientRequest, createServer, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { Agent, type ClientRequest, createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
 import { ProxyError } from './ports.ts';
 import type { Routed, Router } from './router.ts';
-
-/** The public port HTTP requests arrive on, in Fly's terms. */
-export const HTTP_PORT = 80;
+import { CONNECT_RETRY_MS, connectTo } from './upstream.ts';
 
 /** Headers that belong to one hop, not to the request (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
 
+/** The app and public port a request is for, or why there is none (answered 404). */
+export type Target = { appName: string; port: number } | { missing: string };
+
 export interface HttpProxyOptions {
   router: Router;
-  /** Apps are reached as `<app>.<domain>`. */
-  domain: string;
+  target: (req: IncomingMessage) => Target;
   log: Logger;
   /**
    * How long a machine that refuses the connection is tried again: an app that is
    * still starting up after its machine started gets time to listen.
    */
   connectRetryMs: number;
+  /** The TLS listener's port, where `force_https` sends plain requests; none: no redirect. */
+  httpsPort?: () => number | undefined;
   onRequest?: (appName: string, machineId: string, status: number, seconds: number) => void;
 }
 
-/** The pause between two connection attempts to a machine that refused. */
-const CONNECT_RETRY_MS = 100;
+/** A request's target by its `Host` header, `<app>.<domain>`, for one public port. */
+export function byHost(domain: string, port: number): (req: IncomingMessage) => Target {
+  return (req) => {
+    const appName = appOf(req.headers.host, domain);
+    return appName ? { appName, port } : { missing: `no app at ${req.headers.host ?? '(no Host header)'}: use <app>.${domain}` };
+  };
+}
 
+/** An HTTP server (not listening) that proxies to machines; TLS sockets may be handed to it. */
 export function createHttpProxy(options: HttpProxyOptions): Server {
   const agent = new Agent({ keepAlive: true, maxFreeSockets: 64 });
   const server = createServer((req, res) => void handle(req, res));
 
+  /** The target, if the app has machines at all. */
+  function targetOf(req: IncomingMessage): Target {
+    const target = options.target(req);
+    if ('missing' in target || options.router.knows(target.appName)) return target;
+    return { missing: `no app at ${req.headers.host ?? '(no Host header)'}: app ${target.appName} has no machines` };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const began = performance.now();
-    const appName = appOf(req.headers.host, options.domain);
-    if (!appName || !options.router.knows(appName)) {
-      return answerError(res, 404, `no app at ${req.headers.host ?? '(no Host header)'}: use <app>.${options.domain}`);
+    const target = targetOf(req);
+    if ('missing' in target) return answerError(res, 404, target.missing);
+    const { appName, port } = target;
+    const httpsPort = options.httpsPort?.();
+    if (!encrypted(req) && httpsPort !== undefined && options.router.bindingOf(appName, port)?.forceHttps) {
+      const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+      res.writeHead(301, { location: `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}` }).end();
+      return;
     }
     let routed: Routed;
     try {
-      routed = await options.router.route(appName, HTTP_PORT, true);
+      routed = await options.router.route(appName, port, true);
     } catch (error) {
       return answerError(res, error instanceof ProxyError ? error.status : 502, errorMessage(error));
     }
@@ -94,27 +115,34 @@ export function createHttpProxy(options: HttpProxyOptions): Server {
   server.on('upgrade', (req: IncomingMessage, client: Socket, head: Buffer) => void upgrade(req, client, head));
 
   async function upgrade(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
-    const appName = appOf(req.headers.host, options.domain);
+    const target = targetOf(req);
     client.on('error', () => client.destroy());
-    if (!appName || !options.router.knows(appName)) return rejectUpgrade(client, 404, 'no such app');
+    if ('missing' in target) return rejectUpgrade(client, 404, target.missing);
+    const { appName, port } = target;
     let routed: Routed;
     try {
-      routed = await options.router.route(appName, HTTP_PORT, true);
+      routed = await options.router.route(appName, port, true);
     } catch (error) {
       return rejectUpgrade(client, error instanceof ProxyError ? error.status : 502, errorMessage(error));
     }
-    const upstream = connect(routed.address.port, routed.address.host, () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client).pipe(upstream);
-    });
-    upstream.once('error', () => client.destroy());
+    const upstream = await connectTo(routed.address, options.connectRetryMs, () => client.destroyed);
+    const closed = () => options.log.info({ app: appName, machine: routed.machine.id, method: req.method, path: req.url, upgrade: req.headers.upgrade }, 'proxy upgrade closed');
+    if (upstream instanceof Error || client.destroyed) {
+      routed.release();
+      if (upstream instanceof Error) rejectUpgrade(client, 502, `machine ${routed.machine.id} did not answer: ${upstream.message}`);
+      else upstream.destroy();
+      return closed();
+    }
+    const lines = [`${req.method} ${req.url} HTTP/1.1`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length > 0) upstream.write(head);
+    upstream.pipe(client).pipe(upstream);
+    upstream.on('error', () => client.destroy());
     client.once('close', () => {
       upstream.destroy();
       routed.release();
-      options.log.info({ app: appName, machine: routed.machine.id, method: req.method, path: req.url, upgrade: req.headers.upgrade }, 'proxy upgrade closed');
+      closed();
     });
   }
 
@@ -136,10 +164,14 @@ function forwardedHeaders(req: IncomingMessage): IncomingHttpHeaders {
   const headers = endToEnd(req.headers);
   const client = req.socket.remoteAddress ?? '';
   headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${client}` : client;
-  headers['x-forwarded-proto'] ??= 'http';
+  headers['x-forwarded-proto'] = encrypted(req) ? 'https' : 'http';
   headers['x-forwarded-host'] ??= req.headers.host;
   headers['fly-client-ip'] = client;
   return headers;
+}
+
+function encrypted(req: IncomingMessage): boolean {
+  return (req.socket as TLSSocket).encrypted === true;
 }
 
 function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
@@ -158,5 +190,5 @@ function answerError(res: ServerResponse, status: number, message: string): void
 
 function rejectUpgrade(client: Socket, status: number, message: string): void {
   const body = JSON.stringify({ error: message });
-  client.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Service Unavailable'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

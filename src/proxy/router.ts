@@ -9,7 +9,7 @@ import type { LoadTracker } from './load-tracker.ts';
 import type { MachineTable } from './machine-table.ts';
 import { ProxyError } from './ports.ts';
 import { chooseRoute, type RouteCandidate } from './table/balance.ts';
-import { serviceOn, type ServiceBinding } from './table/services.ts';
+import { type ServiceBinding, serviceOn, speaksHttp } from './table/services.ts';
 import type { Address, Upstreams } from './upstream.ts';
 import type { Waker } from './waker.ts';
 
@@ -50,6 +50,15 @@ export class Router {
     return this.options.table.ofApp(appName).length > 0;
   }
 
+  /** The service behind the app's public port, as the first machine serving it has it. */
+  bindingOf(appName: string, port: number): ServiceBinding | undefined {
+    for (const machine of this.options.table.ofApp(appName)) {
+      const binding = serviceOn(machine.config, port);
+      if (binding) return binding;
+    }
+    return undefined;
+  }
+
   async route(appName: string, port: number, wantsHttp: boolean): Promise<Routed> {
     const { table, loads, health, waker, upstreams } = this.options;
     const deadline = Date.now() + this.options.queueTimeoutMs;
@@ -57,7 +66,7 @@ export class Router {
       const candidates: RouteCandidate[] = [];
       for (const machine of table.ofApp(appName)) {
         const binding = serviceOn(machine.config, port);
-        if (!binding || binding.handlers.includes('http') !== wantsHttp) continue;
+        if (!binding || speaksHttp(binding) !== wantsHttp) continue;
         candidates.push({
           id: machine.id, state: machine.state, cordoned: machine.cordoned, healthy: health.healthy(machine.id),
           load: loads.load(machine.id), waking: waker.isWaking(machine.id), binding,

@@ -33,6 +33,13 @@ export interface MachineListing {
   events: MachineEvent[];
 }
 
+/** The host port the edge proxy listens on for one app's public TCP port. */
+export interface PublicPortRecord {
+  appName: string;
+  port: number;
+  hostPort: number;
+}
+
 export interface MachineWrite {
   machine: MachineRecord;
   events: MachineEvent[];
@@ -101,6 +108,15 @@ export interface Store {
   attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void>;
   /** Detaches every volume attached to `machineId`. */
   detachVolumes(machineId: string): Promise<void>;
+
+  listPublicPorts(): Promise<PublicPortRecord[]>;
+  /**
+   * The app's host port for `port`: the one it has, else a new one, `choose`n
+   * from those not taken by any app (undefined when none is left: throws).
+   */
+  allocatePublicPort(appName: string, port: number, choose: (taken: ReadonlySet<number>) => number | undefined): Promise<PublicPortRecord>;
+  /** Gives up one app's host port (another process holds it): the next allocation picks anew. */
+  releasePublicPort(appName: string, port: number): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -85,7 +85,8 @@ describe('edge proxy', () => {
     const answer = viaProxy(proxyUrl, `${app}.test`, '/', 10_000, { method: 'POST', body: 'hello' });
     await sleep(300); // the proxy meets a refused connection meanwhile
     await new Promise<void>((resolve) => lateServer.listen(port, '127.0.0.1', resolve));
-    assert.deepEqual(await answer, { status: 200, body: 'got hello' });
+    const { status, body } = await answer;
+    assert.deepEqual({ status, body }, { status: 200, body: 'got hello' });
   });
 
   it('suspends an idle machine with autostop "suspend" and resumes it for the next request', async () => {

@@ -12,6 +12,8 @@ export interface ServerProcess {
   url: string;
   /** The edge proxy. */
   proxyUrl: string;
+  /** The edge proxy's TLS listener. */
+  proxyTlsUrl?: string;
   token: string;
   child: ChildProcess;
   output(): string;
@@ -27,8 +29,15 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/** 100 host ports for apps' public ports, somewhere in 21000-28999, so that servers run one after another rarely meet. */
+function randomPortRange(): string {
+  const first = 21_000 + 100 * Math.floor(Math.random() * 80);
+  return `${first}-${first + 99}`;
+}
+
 export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--log-level', 'warn', ...extraArgs], {
+  const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0',
+    '--proxy-tls-listen', '127.0.0.1:0', '--proxy-ports', randomPortRange(), '--log-level', 'warn', ...extraArgs], {
     env: { ...process.env, HANGAR_API_TOKEN: token },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -41,14 +50,15 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
   child.stdout?.on('data', (chunk) => { output += chunk; });
   child.stderr?.on('data', (chunk) => { output += chunk; });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const [url, proxyUrl] = await new Promise<[string, string]>((resolve, reject) => {
+  const [url, proxyUrl, proxyTlsUrl] = await new Promise<[string, string, string | undefined]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hangar serve did not start:\n${output}`)), 20_000);
     const check = () => {
       const api = /hangar (http:\/\/[\d.:]+)/.exec(output);
       const proxy = /proxy (http:\/\/[\d.:]+)/.exec(output);
-      if (api && proxy) {
+      // The token line comes after every address.
+      if (api && proxy && /API token/.test(output)) {
         clearTimeout(timer);
-        resolve([api[1] as string, proxy[1] as string]);
+        resolve([api[1] as string, proxy[1] as string, /proxy TLS (https:\/\/[\d.:]+)/.exec(output)?.[1]]);
       }
     };
     child.stderr?.on('data', check);
@@ -57,6 +67,7 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
   return {
     url,
     proxyUrl,
+    proxyTlsUrl,
     token,
     child,
     output: () => output,

@@ -17,6 +17,10 @@ export const serve: CommandSpec = {
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
     { flags: '--proxy-listen <host:port>', description: 'edge proxy address: apps answer there as <app>.<proxy domain>', default: '127.0.0.1:8080' },
+    { flags: '--proxy-tls-listen <host:port>', description: 'edge proxy TLS address (port 443 services and force_https), or off', default: '127.0.0.1:8443' },
+    { flags: '--tls-cert <file>', description: 'PEM certificate the TLS listener presents for every app (default: one per app from a local certificate authority made in the data dir)' },
+    { flags: '--tls-key <file>', description: 'PEM private key of --tls-cert' },
+    { flags: '--proxy-ports <first-last>', description: "host ports given to apps' other public ports (raw TCP and the rest), on the --proxy-listen host", default: '20000-20999' },
     { flags: '--proxy-domain <domain>', description: 'apps are reached through the proxy with Host: <app>.<domain>', default: 'localhost' },
     { flags: '--autostop-after <duration>', description: 'idle period before the proxy stops or suspends a machine with autostop (5m, 30s, 5s)', default: '5m' },
     { flags: '--driver <name>', description: 'VMM driver: qemu (microVMs; needs root and scripts/setup-guest.sh) or fake (no VMs)', default: 'qemu' },
@@ -47,11 +51,18 @@ export const serve: CommandSpec = {
       io.err('--autostop-after must be a positive duration, e.g. 5m or 30s');
       return 2;
     }
+    if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
+      io.err('--tls-cert and --tls-key go together');
+      return 2;
+    }
     const dataDir = options.dataDir ?? defaultDataDir(io.env);
     const server = await startServer({
       dataDir,
       apiListen: options.apiListen,
       proxyListen: options.proxyListen,
+      proxyTlsListen: options.proxyTlsListen,
+      tlsFiles: options.tlsCert ? { cert: options.tlsCert, key: options.tlsKey } : undefined,
+      proxyPorts: options.proxyPorts,
       proxy: { domain: options.proxyDomain, idleMs },
       driver: options.driver as DriverName,
       fakeTiming: options.fakeTiming as FakeTiming,
@@ -62,6 +73,8 @@ export const serve: CommandSpec = {
     });
     io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
     io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
+    if (server.proxyTlsUrl) io.err(`proxy TLS ${server.proxyTlsUrl} (${server.tls?.local ? 'certificates from hangar\'s local authority: trust' : 'certificate'} ${server.tls?.trustFile})`);
+    io.err('apps\' other public ports get host ports of their own: hangar apps ports <app>');
     io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
     io.err('Use it with:');
     io.err(`  export HANGAR_API_URL=${server.url} HANGAR_API_TOKEN=$(cat ${server.tokenFile})`);

@@ -58,6 +58,21 @@ export function publicPorts(config: MachineConfig): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
+/** HTTP arrives on the proxy's main listener on port 80, HTTPS on its TLS listener on 443. */
+export const HTTP_PORT = 80;
+export const HTTPS_PORT = 443;
+
+/**
+ * Whether the public port is served on one of the proxy's shared listeners, found
+ * by `Host` header: port 80 with the `http` handler (and no `tls`), port 443 with
+ * `tls` and `http`. Every other public port gets a host port of its own per app.
+ */
+export function onSharedListener(binding: ServiceBinding, port: number): boolean {
+  const http = binding.handlers.includes('http');
+  const tls = binding.handlers.includes('tls');
+  return (port === HTTP_PORT && http && !tls) || (port === HTTPS_PORT && http && tls);
+}
+
 /** Whether the binding speaks HTTP (the proxy parses requests) rather than raw TCP. */
 export function speaksHttp(binding: ServiceBinding): boolean {
   return binding.handlers.includes('http');

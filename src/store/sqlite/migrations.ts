@@ -51,4 +51,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX volumes_by_app ON volumes (app_name, id);
   `,
+  // The host port the edge proxy gave each app's public TCP port, kept so that an
+  // app keeps its ports across restarts.
+  `
+  CREATE TABLE public_ports (
+    app_name TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    host_port INTEGER NOT NULL UNIQUE,
+    PRIMARY KEY (app_name, port)
+  );
+  `,
 ];

@@ -10,7 +10,7 @@ import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../dom
 import type { VolumeRecord } from '../../domain/volume.ts';
 import {
   type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  StaleWriteError, type Store,
+  type PublicPortRecord, StaleWriteError, type Store,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 
@@ -107,6 +107,7 @@ export class SqliteStore implements Store {
         this.sql('DELETE FROM machine_versions WHERE machine_id = ?').run(id);
       }
       this.sql('DELETE FROM machines WHERE app_name = ?').run(name);
+      this.sql('DELETE FROM public_ports WHERE app_name = ?').run(name);
       this.sql('DELETE FROM apps WHERE name = ?').run(name);
     });
   }
@@ -263,6 +264,27 @@ export class SqliteStore implements Store {
     return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
   }
 
+  async listPublicPorts(): Promise<PublicPortRecord[]> {
+    const rows = this.sql('SELECT app_name, port, host_port FROM public_ports ORDER BY host_port').all() as Row[];
+    return rows.map(publicPort);
+  }
+
+  async allocatePublicPort(appName: string, port: number, choose: (taken: ReadonlySet<number>) => number | undefined): Promise<PublicPortRecord> {
+    return this.transaction(() => {
+      const held = this.sql('SELECT app_name, port, host_port FROM public_ports WHERE app_name = ? AND port = ?').get(appName, port) as Row | undefined;
+      if (held) return publicPort(held);
+      const taken = new Set((this.sql('SELECT host_port FROM public_ports').all() as Row[]).map((r) => r.host_port as number));
+      const hostPort = choose(taken);
+      if (hostPort === undefined) throw new Error(`no host port left for app ${appName}, port ${port}`);
+      this.sql('INSERT INTO public_ports (app_name, port, host_port) VALUES (?, ?, ?)').run(appName, port, hostPort);
+      return { appName, port, hostPort };
+    });
+  }
+
+  async releasePublicPort(appName: string, port: number): Promise<void> {
+    this.sql('DELETE FROM public_ports WHERE app_name = ? AND port = ?').run(appName, port);
+  }
+
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
     this.transaction(() => {
       const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(volumeId) as Row | undefined;
@@ -326,4 +348,8 @@ function appFromRow(row: Row): AppWithCounts {
     createdAt: Number(row.created_at),
     machineCount: Number(row.machine_count),
   };
+}
+
+function publicPort(row: Row): PublicPortRecord {
+  return { appName: row.app_name as string, port: row.port as number, hostPort: row.host_port as number };
 }
