@@ -1,6 +1,7 @@
-/** Small helpers for benchmarks: percentiles, an open-loop load generator, machine facts. */
+/** Small helpers for benchmarks: percentiles, an open-loop load generator, first answers, machine facts. */
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 
 export function percentile(sorted: number[], p: number): number {
@@ -77,4 +78,27 @@ export function figureTable(): { report: (what: string, value: string, note?: st
       for (const [what, value, note] of rows) console.log(`| ${what} | ${value} | ${note} |`);
     },
   };
+}
+
+/**
+ * When `url` first answers 2xx: a new request every `pollMs` (at most 8 under way),
+ * each left to finish, so that a request sent before a waking guest could hear it
+ * (its SYN dropped) does not hide a later answer.
+ */
+export async function answered(url: string, pollMs = 20, deadlineMs = 120_000): Promise<number> {
+  const start = performance.now();
+  let done: number | undefined;
+  let underWay = 0;
+  while (done === undefined && performance.now() - start < deadlineMs) {
+    if (underWay < 8) {
+      underWay++;
+      void fetch(url, { signal: AbortSignal.timeout(1000) })
+        .then(async (r) => { await r.arrayBuffer(); if (r.ok) done ??= performance.now(); })
+        .catch(() => undefined)
+        .finally(() => underWay--);
+    }
+    await sleep(pollMs);
+  }
+  if (done === undefined) throw new Error(`no answer from ${url}`);
+  return done;
 }

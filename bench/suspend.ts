@@ -30,7 +30,9 @@ import { QmpClient } from '../src/vmm/qemu/qmp.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, ROOT, startServerProcess } from '../test/helpers/server-process.ts';
 import { testVmLayout } from '../test/helpers/vm.ts';
-import { figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
+import { answered, figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
+
+const appUrl = (ip: string) => `http://[${ip}]:8080/`;
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 3);
@@ -46,29 +48,6 @@ const registry = await startRegistry();
 const { report, printTable } = figureTable();
 const fmt = formatTimes;
 const p50 = (values: number[]) => summarize(values).p50;
-
-/**
- * When the app first answers: a new request every 20 ms (at most 8 under way),
- * each left to finish, so that a request sent before the guest could hear it
- * (its SYN dropped) does not hide a later answer.
- */
-async function answered(ip: string, deadlineMs = 120_000): Promise<number> {
-  const start = performance.now();
-  let done: number | undefined;
-  let underWay = 0;
-  while (done === undefined && performance.now() - start < deadlineMs) {
-    if (underWay < 8) {
-      underWay++;
-      void fetch(`http://[${ip}]:8080/`, { signal: AbortSignal.timeout(1000) })
-        .then(async (r) => { await r.arrayBuffer(); if (r.ok) done ??= performance.now(); })
-        .catch(() => undefined)
-        .finally(() => underWay--);
-    }
-    await sleep(20);
-  }
-  if (done === undefined) throw new Error(`no answer from ${ip}`);
-  return done;
-}
 
 async function qmpWhenUp(socket: string): Promise<QmpClient> {
   for (let i = 0; i < 2000; i++) {
@@ -139,7 +118,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
     const t0 = performance.now();
     execFileSync('qemu-img', overlayArgv(base, layout.rootDisk.path));
     vm = launch(false);
-    cold.push((await answered(machine.private_ip)) - t0);
+    cold.push((await answered(appUrl(machine.private_ip))) - t0);
   }
   let qmp = await qmpWhenUp(layout.qmpSocket);
   const suspend: number[] = [];
@@ -162,7 +141,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
     await qmp.execute('migrate-incoming', { uri: `exec:cat ${vmstate}` });
     await migrationDone(qmp);
     await qmp.execute('cont', {});
-    resume.push((await answered(machine.private_ip)) - t1);
+    resume.push((await answered(appUrl(machine.private_ip))) - t1);
   }
   qmp.close();
   vm?.qemu.kill('SIGKILL');
@@ -187,7 +166,7 @@ try {
   for (const memoryMb of SIZES) {
     const machine = (await api('POST', machines, { config: { image, guest: { cpus: 1, memory_mb: memoryMb }, restart: { policy: 'no' } } })).body;
     await api('GET', `${machines}/${machine.id}/wait?state=started&timeout=60`);
-    await answered(machine.private_ip);
+    await answered(appUrl(machine.private_ip));
     const suspend: number[] = [];
     const suspendAgent: number[] = [];
     const resume: number[] = [];
@@ -202,7 +181,7 @@ try {
       if (asked && done) suspendAgent.push(done.timestamp - asked.timestamp);
       const t1 = performance.now();
       await api('POST', `${machines}/${machine.id}/start`);
-      resume.push((await answered(machine.private_ip)) - t1);
+      resume.push((await answered(appUrl(machine.private_ip))) - t1);
     }
     const cold: number[] = [];
     for (let i = 0; i < COLD_RUNS; i++) {
@@ -210,7 +189,7 @@ try {
       await api('GET', `${machines}/${machine.id}/wait?state=stopped&timeout=60`);
       const t0 = performance.now();
       await api('POST', `${machines}/${machine.id}/start`);
-      cold.push((await answered(machine.private_ip)) - t0);
+      cold.push((await answered(appUrl(machine.private_ip))) - t0);
     }
     await api('POST', `${machines}/${machine.id}/stop`);
     await api('GET', `${machines}/${machine.id}/wait?state=stopped&timeout=60`);

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +16,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { localAuthority, type TlsIdentity } from '../../src/system/tls-identity.ts';
 import { readFileSync } from 'node:fs';
 import { type TestHangar, testHangar } from '../helpers/hangar.ts';
-import { until, viaProxy } from '../helpers/http.ts';
+import { exchange, until, viaProxy, viaTls } from '../helpers/http.ts';
 
 const FIRST_PORT = 23_000 + 10 * Math.floor(Math.random() * 500);
 
@@ -81,15 +80,6 @@ describe('edge proxy: host ports and TLS', () => {
   const portsOf = async (app: string) => (await t.call('GET', `/hangar/v1/apps/${app}/ports`)).body;
   const tcpService = (port: number, handlers: string[] = []) => ({ protocol: 'tcp', internal_port: 5000, ports: [{ port, handlers }], autostart: true });
 
-  /** Sends `text`, half-closes, and reads everything back. */
-  async function exchange(socket: Socket, text: string): Promise<string> {
-    let got = '';
-    socket.setEncoding('utf8').on('data', (chunk) => { got += chunk; });
-    socket.end(text);
-    await once(socket, 'close');
-    return got;
-  }
-
   it('gives a raw TCP service a host port of its own, carries bytes both ways, and shows where it listens', async () => {
     const app = await t.app('pg');
     const id = await machine(app, [tcpService(5432)]);
@@ -136,7 +126,7 @@ describe('edge proxy: host ports and TLS', () => {
     const plain = await viaProxy(urls.http, `${app}.test`, '/x?y=1');
     assert.equal(plain.status, 301);
     assert.equal(plain.headers.location, `https://${app}.test:${httpsPort}/x?y=1`);
-    assert.equal(await httpsGet(httpsPort, `${app}.test`, '/x'), `${id} https /x`, 'the certificate is valid for the app name and the request reached the machine');
+    assert.equal((await viaTls(urls.https as string, `${app}.test`, '/x', trusted)).body, `${id} https /x`, 'the certificate is valid for the app name and the request reached the machine');
     const { ports } = await portsOf(app);
     assert.deepEqual(ports.map((p: { port: number; listen: string; host: string }) => [p.port, p.listen, p.host]), [
       [80, new URL(urls.http).host, `${app}.test`],
@@ -159,14 +149,4 @@ describe('edge proxy: host ports and TLS', () => {
     assert.equal(reply.status, 404);
     assert.match(reply.body.error, /nosuch/);
   });
-
-  function httpsGet(port: number, host: string, path: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path, servername: host, headers: { host }, ca: trusted }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve(body));
-      });
-      req.once('error', reject).end();
-    });
-  }
 });

@@ -3,7 +3,9 @@
  * --autostop-after 2s`: an idle machine with autostop "suspend" is suspended and
  * the next request resumes it (same boot) and gets the right answer; with "stop"
  * the same through a cold boot; min_machines_running is kept; cordoned and
- * unhealthy machines get no traffic; a burst beyond soft_limit wakes a second machine.
+ * unhealthy machines get no traffic; a burst beyond soft_limit wakes a second machine;
+ * raw TCP on an app's host port and HTTPS on the TLS listener reach the machine,
+ * and a TCP connection wakes it too.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,18 +13,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { until, viaProxy } from '../helpers/http.ts';
+import { connect } from 'node:net';
+import { exchange, until, viaProxy, viaTls } from '../helpers/http.ts';
 import type { LayerFiles } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
-const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'httpd', 'mkdir', 'printf', 'chmod'];
+const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'httpd', 'mkdir', 'printf', 'chmod', 'nc'];
 const TOKEN = 'proxy-token';
 /** The app answers with its boot id: the same after a resume, a new one after a cold boot. /cgi-bin/slow takes 3 s. */
 const SLOW_CGI = ['#!/bin/sh', 'sleep 3', 'printf "Content-Type: text/plain\\r\\n\\r\\n"', 'cat /proc/sys/kernel/random/boot_id'];
+/** Port 7000 answers a line of raw TCP with the boot id and the line. */
+const ECHO = ['#!/bin/sh', 'read line', 'echo "$(cat /proc/sys/kernel/random/boot_id) $line"'];
+const script = (lines: string[], path: string) => `printf '%s\\n' ${lines.map((line) => `'${line}'`).join(' ')} > ${path}; chmod 755 ${path}; `;
 const APP = 'mkdir -p /www/cgi-bin; cat /proc/sys/kernel/random/boot_id > /www/index.html; '
-  + `printf '%s\\n' ${SLOW_CGI.map((line) => `'${line}'`).join(' ')} > /www/cgi-bin/slow; `
-  + 'chmod 755 /www/cgi-bin/slow; exec httpd -f -p 8080 -h /www';
+  + script(SLOW_CGI, '/www/cgi-bin/slow') + script(ECHO, '/www/echo')
+  + 'nc -ll -p 7000 -e /www/echo & exec httpd -f -p 8080 -h /www';
 
 function busyboxFiles(): LayerFiles {
   const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
@@ -147,5 +153,29 @@ describe('edge proxy on real machines', () => {
     assert.equal(two.body, await bootOf(name, second), 'and the second request was served by it');
     assert.equal((await one).body, await bootOf(name, first));
     await destroyAll(name, [first, second]);
+  });
+
+  it('carries raw TCP on the app\'s host port and HTTPS on the TLS listener; a TCP connection wakes a suspended machine', async () => {
+    const name = await app('wire');
+    const id = await machine(name, { services: [
+      { protocol: 'tcp', internal_port: 8080, autostart: true, autostop: 'suspend', ports: [{ port: 80, handlers: ['http'], force_https: true }, { port: 443, handlers: ['tls', 'http'] }] },
+      { protocol: 'tcp', internal_port: 7000, autostart: true, autostop: 'suspend', ports: [{ port: 7000 }] },
+    ] });
+    const boot = await bootOf(name, id);
+    const ports = (await api('GET', `/hangar/v1/apps/${name}/ports`)).body.ports as Array<{ port: number; listen: string }>;
+    const [host, port] = (ports.find((p) => p.port === 7000) as { listen: string }).listen.split(':') as [string, string];
+    const line = (text: string) => exchange(connect(Number(port), host), `${text}\n`);
+    assert.equal(await line('ping'), `${boot.trim()} ping\n`);
+
+    const plain = await get(name);
+    assert.equal(plain.status, 301, 'force_https');
+    assert.match(String(plain.headers.location), new RegExp(`^https://${name}\\.hangar\\.test:\\d+/$`));
+    const secure = await viaTls(server.proxyTlsUrl as string, `${name}.hangar.test`, '/', readFileSync(join(data, 'tls', 'ca.crt')));
+    assert.deepEqual({ status: secure.status, body: secure.body }, { status: 200, body: boot }, 'verified against hangar\'s local authority');
+
+    await until(async () => (await state(name, id)) === 'suspended', 'autosuspend', 60_000);
+    assert.equal(await line('again'), `${boot.trim()} again\n`, 'the connection resumed the same boot');
+    assert.equal((await lastStart(name, id)).resumed, true);
+    await destroyAll(name, [id]);
   });
 });

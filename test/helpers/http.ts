@@ -1,5 +1,8 @@
-/** Polls a URL until it answers: a machine's process may run before its server listens. */
+/** Reaching machines over HTTP, HTTPS and TCP: through hangar's proxy, and polling until a server listens. */
+import { once } from 'node:events';
 import { type IncomingHttpHeaders, request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The body of the first answer, or '' if none came in `attempts` tries. */
@@ -31,4 +34,25 @@ export async function until(check: () => Promise<boolean>, what: string, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
     await sleep(25);
   }
+}
+
+/** A GET over TLS, naming `host` in SNI and `Host`, trusting `ca`. */
+export function viaTls(tlsUrl: string, host: string, path: string, ca: Buffer): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(tlsUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: hostname, port, path, servername: host, headers: { host }, ca }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.once('error', reject).end();
+  });
+}
+
+/** Sends `text` on an open connection, half-closes it, and reads everything until the other side closes. */
+export async function exchange(socket: Socket, text: string): Promise<string> {
+  let got = '';
+  socket.setEncoding('utf8').on('data', (chunk) => { got += chunk; });
+  socket.end(text);
+  await once(socket, 'close');
+  return got;
 }

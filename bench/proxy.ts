@@ -1,0 +1,137 @@
+/**
+ * Edge proxy benchmark (issue 5), on a real microVM behind `hangar serve --driver qemu`.
+ *
+ * - Overhead: autocannon against the machine's app directly (its private address)
+ *   and through the proxy (`Host: <app>.<domain>`), at 1 connection (latency) and
+ *   at a fixed higher concurrency (throughput), alternating direct and proxied
+ *   rounds so that both see the same noise.
+ * - Wake from suspended: the machine is suspended through the API, then one GET
+ *   through the proxy is timed until its answer ends. Its baseline, alternated with
+ *   it: the bare resume, `POST …/start` until the app answers directly.
+ * - Wake from stopped: the same with a stopped machine, against `POST …/start`
+ *   of a stopped machine (a cold start).
+ *
+ * Prints figures; asserts nothing. Needs root and scripts/setup-guest.sh.
+ *   node bench/proxy.ts   (BENCH_RUNS wakes of each kind, default 5; BENCH_SECONDS per round, default 10;
+ *                          BENCH_CONNECTIONS for throughput, default 16; BENCH_ROUNDS, default 3)
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import { viaProxy } from '../test/helpers/http.ts';
+import type { LayerFiles } from '../test/helpers/image-build.ts';
+import { pushImage, startRegistry } from '../test/helpers/registry.ts';
+import { cleanUpRealServer, request, startServerProcess } from '../test/helpers/server-process.ts';
+import { answered, figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DOMAIN = 'bench.test';
+/** A 1 KiB page, served by busybox httpd (one request per connection: it closes after each). */
+const APP = 'mkdir -p /www; head -c 1024 /dev/zero | tr "\\0" x > /www/index.html; exec httpd -f -p 8080 -h /www';
+
+const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-proxy-'));
+const data = join(dir, 'data');
+const netns = `hgr-bprx-${Math.random().toString(16).slice(2, 6)}`;
+const registry = await startRegistry();
+const { report, printTable } = figureTable();
+const p50 = (values: number[]) => summarize(values).p50;
+
+const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
+for (const applet of ['sh', 'mkdir', 'head', 'tr', 'httpd']) files[`/bin/${applet}`] = { symlink: 'busybox' };
+await pushImage(registry.host, 'bench/proxy', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] } });
+
+console.log(`machine: ${machineFacts()}`);
+const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--autostop-after', '1h', '--proxy-domain', DOMAIN]);
+const api = (method: string, path: string, body?: unknown) => request(server, method, path, body);
+try {
+  const app = 'bench';
+  await api('POST', '/v1/apps', { name: app });
+  const created = await api('POST', `/v1/apps/${app}/machines`, {
+    config: {
+      image: `${registry.host}/bench/proxy:1`, guest: { cpus: 1, memory_mb: 256 }, restart: { policy: 'no' },
+      services: [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], autostart: true, concurrency: { type: 'requests', soft_limit: 1000 } }],
+    },
+  });
+  const id = created.body.id as string;
+  const direct = `http://[${created.body.private_ip}]:8080/`;
+  const machinePath = `/v1/apps/${app}/machines/${id}`;
+  await api('GET', `${machinePath}/wait?state=started&timeout=120`);
+  await answered(direct);
+
+  // Overhead.
+  const rounds = { direct1: [] as autocannon.Result[], proxy1: [] as autocannon.Result[], directN: [] as autocannon.Result[], proxyN: [] as autocannon.Result[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    rounds.direct1.push(await cannon(direct, {}, 1));
+    rounds.proxy1.push(await cannon(server.proxyUrl, { host: `${app}.${DOMAIN}` }, 1));
+    rounds.directN.push(await cannon(direct, {}, CONNECTIONS));
+    rounds.proxyN.push(await cannon(server.proxyUrl, { host: `${app}.${DOMAIN}` }, CONNECTIONS));
+  }
+  const median = (results: autocannon.Result[], pick: (r: autocannon.Result) => number) => p50(results.map(pick));
+  const lat = (results: autocannon.Result[], p: 'p50' | 'p99') => median(results, (r) => r.latency[p]);
+  const rps = (results: autocannon.Result[]) => median(results, (r) => r.requests.average);
+  const errors = (results: autocannon.Result[]) => results.reduce((sum, r) => sum + r.errors + r.non2xx, 0);
+  report('latency at 1 connection, direct (p50 / p99)', `${lat(rounds.direct1, 'p50')} / ${lat(rounds.direct1, 'p99')} ms`, `median of ${ROUNDS} rounds of ${SECONDS} s`);
+  report('latency at 1 connection, proxy (p50 / p99)', `${lat(rounds.proxy1, 'p50')} / ${lat(rounds.proxy1, 'p99')} ms`);
+  report('added at p50, 1 connection', `${(lat(rounds.proxy1, 'p50') - lat(rounds.direct1, 'p50')).toFixed(1)} ms`, 'target < 1 ms (autocannon reports whole ms)');
+  report(`latency at ${CONNECTIONS} connections, direct (p50 / p99)`, `${lat(rounds.directN, 'p50')} / ${lat(rounds.directN, 'p99')} ms`);
+  report(`latency at ${CONNECTIONS} connections, proxy (p50 / p99)`, `${lat(rounds.proxyN, 'p50')} / ${lat(rounds.proxyN, 'p99')} ms`);
+  report(`throughput at ${CONNECTIONS} connections, direct`, `${rps(rounds.directN).toFixed(0)} req/s`);
+  report(`throughput at ${CONNECTIONS} connections, proxy`, `${rps(rounds.proxyN).toFixed(0)} req/s`);
+  report('throughput proxy / direct', `${((100 * rps(rounds.proxyN)) / rps(rounds.directN)).toFixed(0)} %`, 'target ≥ 80 %');
+  report('errors and non-2xx answers (all rounds)', `direct ${errors([...rounds.direct1, ...rounds.directN])}, proxy ${errors([...rounds.proxy1, ...rounds.proxyN])}`);
+
+  // Wakes, each alternated with its baseline.
+  const times = { proxyResume: [] as number[], apiResume: [] as number[], proxyCold: [] as number[], apiCold: [] as number[] };
+  for (let run = 0; run < RUNS; run++) {
+    await putTo('suspend', 'suspended');
+    times.proxyResume.push(await throughProxy());
+    await putTo('suspend', 'suspended');
+    times.apiResume.push(await throughApi());
+    await putTo('stop', 'stopped');
+    times.proxyCold.push(await throughProxy());
+    await putTo('stop', 'stopped');
+    times.apiCold.push(await throughApi());
+  }
+  report('wake from suspended, proxy (GET → answer)', formatTimes(times.proxyResume));
+  report('bare resume (POST start → app answers directly)', formatTimes(times.apiResume));
+  report('wake from suspended / bare resume (p50)', `${(p50(times.proxyResume) / p50(times.apiResume)).toFixed(2)}×`, 'target ≤ 1.2×');
+  report('wake from stopped, proxy (GET → answer)', formatTimes(times.proxyCold));
+  report('cold start (POST start → app answers directly)', formatTimes(times.apiCold));
+  report('wake from stopped / cold start (p50)', `${(p50(times.proxyCold) / p50(times.apiCold)).toFixed(2)}×`);
+  printTable();
+
+  async function putTo(action: 'suspend' | 'stop', state: string): Promise<void> {
+    const reply = await api('POST', `${machinePath}/${action}`);
+    if (reply.status !== 200) throw new Error(`${action}: ${reply.status} ${JSON.stringify(reply.body)}`);
+    await api('GET', `${machinePath}/wait?state=${state}&timeout=120`);
+    await sleep(500);
+  }
+
+  async function throughProxy(): Promise<number> {
+    const began = performance.now();
+    const answer = await viaProxy(server.proxyUrl, `${app}.${DOMAIN}`);
+    if (answer.status !== 200) throw new Error(`wake through the proxy answered ${answer.status}: ${answer.body}`);
+    return performance.now() - began;
+  }
+
+  async function throughApi(): Promise<number> {
+    const began = performance.now();
+    const reply = await api('POST', `${machinePath}/start`);
+    if (reply.status !== 200) throw new Error(`start: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return (await answered(direct, 10)) - began;
+  }
+} finally {
+  await cleanUpRealServer(server, data, netns);
+  await registry.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function cannon(url: string, headers: Record<string, string>, connections: number): Promise<autocannon.Result> {
+  return autocannon({ url, headers, connections, duration: SECONDS });
+}
