@@ -54,6 +54,38 @@ export async function openLoop(url: string, headers: Record<string, string>, rat
   return { latencies, lags, errors, achievedRate: total / elapsed };
 }
 
+/**
+ * `connections` clients, each sending its next request as soon as the last one is
+ * answered, for `seconds` (closed loop, fixed concurrency). Every request is timed.
+ * undici reconnects cleanly when the server closes after each answer (busybox
+ * httpd does), which autocannon does not time correctly: against such a server it
+ * reports latencies far above 1 / throughput.
+ */
+export async function closedLoop(url: string, headers: Record<string, string>, connections: number, seconds: number): Promise<{ latencies: number[]; errors: number; rate: number }> {
+  const agent = new Agent({ connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const stop = started + seconds * 1000;
+  const client = async () => {
+    while (performance.now() < stop) {
+      const sent = performance.now();
+      try {
+        const response = await request(url, { headers, dispatcher: agent });
+        await response.body.arrayBuffer();
+        if (response.statusCode === 200) latencies.push(performance.now() - sent);
+        else errors++;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, client));
+  const elapsed = (performance.now() - started) / 1000;
+  await agent.close();
+  return { latencies, errors, rate: latencies.length / elapsed };
+}
+
 export function machineFacts(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return `${cpus().length} × ${cpu}, Node ${process.version}`;

@@ -50,6 +50,16 @@ describe('hangar CLI', () => {
     assert.equal(shown.config.restart.policy, 'always');
   });
 
+  it("shows where the proxy serves an app's public ports", async () => {
+    const shown = await cli('apps', 'ports', 'cli-app');
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, /^PORT\s+HANDLERS\s+LISTEN\s+HOST/);
+    assert.match(shown.out, /\n80\s+http\s+-\s+cli-app\.localhost/, 'the proxy of this test hangar listens nowhere');
+    const missing = await cli('apps', 'ports', 'nosuch');
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.err, /nosuch/);
+  });
+
   it('drives the lifecycle: suspend, wait, start, stop, update, clone, destroy', async () => {
     const { out } = await cli('machine', 'create', '-a', 'cli-app', 'registry.test/web:1', '--json');
     const id = JSON.parse(out).id as string;

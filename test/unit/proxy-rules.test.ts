@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import { chooseRetirements, type IdleCandidate } from '../../src/proxy/table/autostop.ts';
 import { chooseRoute, type RouteCandidate } from '../../src/proxy/table/balance.ts';
 import { checkSpecs, statusAfter } from '../../src/proxy/table/checks.ts';
-import { publicPorts, serviceOn } from '../../src/proxy/table/services.ts';
+import { onSharedListener, publicPorts, serviceOn } from '../../src/proxy/table/services.ts';
+import { firstFree } from '../../src/proxy/public-ports.ts';
 import type { MachineConfig } from '../../src/domain/config.ts';
 
 const config = (services: unknown[], checks?: Record<string, unknown>) => ({ image: 'x', guest: { cpus: 1, memory_mb: 256 }, init: {}, services, checks }) as unknown as MachineConfig;
@@ -23,6 +24,22 @@ describe('services', () => {
     assert.deepEqual(publicPorts(config([web])), [80, 9000, 9001, 9002]);
     const defaults = serviceOn(config([{ protocol: 'tcp', internal_port: 1, ports: [{ port: 5 }] }]), 5)!;
     assert.deepEqual(defaults.concurrency, { type: 'connections', softLimit: 20, hardLimit: Infinity });
+  });
+
+  it('serves HTTP on 80 and TLS+HTTP on 443 on the shared listeners, and everything else on host ports', () => {
+    const shared = (port: number, handlers: string[]) => onSharedListener(serviceOn(config([{ protocol: 'tcp', internal_port: 1, ports: [{ port, handlers }] }]), port)!, port);
+    assert.equal(shared(80, ['http']), true);
+    assert.equal(shared(443, ['tls', 'http']), true);
+    assert.equal(shared(80, []), false, 'raw TCP on port 80');
+    assert.equal(shared(80, ['tls', 'http']), false);
+    assert.equal(shared(443, ['tls']), false, 'TLS ended, then raw bytes');
+    assert.equal(shared(8080, ['http']), false);
+  });
+
+  it('gives out the lowest host port nobody holds, and none when the range is spent', () => {
+    const range = { host: '127.0.0.1', first: 100, last: 103 };
+    assert.equal(firstFree(range, new Set([100, 102]), new Set([101])), 103);
+    assert.equal(firstFree(range, new Set([100, 101]), new Set([102, 103])), undefined);
   });
 });
 
