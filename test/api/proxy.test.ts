@@ -3,8 +3,8 @@
  * that names the machine, so routing, waking and retiring are seen from outside.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type TestHangar, testHangar } from '../helpers/hangar.ts';
@@ -26,6 +26,11 @@ describe('edge proxy', () => {
   /** A local server standing in for the machine's app. */
   async function appServer(id: string): Promise<number> {
     const server = createServer((req, res) => handler(id, req, res));
+    // An upgraded connection echoes what it gets, after a 101.
+    server.on('upgrade', (_req, socket: Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.pipe(socket);
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     servers.set(id, server);
     return (server.address() as AddressInfo).port;
@@ -69,6 +74,53 @@ describe('edge proxy', () => {
     assert.equal(unknown.status, 404);
     assert.match(JSON.parse(unknown.body).error, /no app at nosuch\.test/);
     assert.match(await metricsText(), new RegExp(`hangar_proxy_requests_total\\{app="routed",machine="${id}",status="200"\\} 1`));
+  });
+
+  it('streams request and response bodies both ways as they come, and passes an upgrade (WebSocket) through', async () => {
+    const app = await t.app('streams');
+    const id = await machine(app, [service()]);
+    handler = ((previous) => (machineId: string, req: IncomingMessage, res: ServerResponse) => {
+      if (machineId !== id) return previous(machineId, req, res);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      req.setEncoding('utf8').on('data', (chunk: string) => res.write(chunk.toUpperCase())).on('end', () => res.end('.'));
+    })(handler);
+    const { hostname, port } = new URL(proxyUrl);
+    const { sent, received } = await new Promise<{ sent: string[]; received: string }>((resolve, reject) => {
+      const sent: string[] = [];
+      const upload = request({ host: hostname, port, method: 'POST', path: '/', headers: { host: `${app}.test` } }, (res) => {
+        let received = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          received += chunk;
+          // Each piece is sent only once the answer to the one before has come back.
+          if (received === 'A') {
+            sent.push('b');
+            upload.write('b');
+          }
+          if (received === 'AB') upload.end();
+        }).on('end', () => resolve({ sent, received }));
+      });
+      upload.once('error', reject);
+      upload.flushHeaders();
+      sent.push('a');
+      upload.write('a');
+    });
+    assert.deepEqual(sent, ['a', 'b']);
+    assert.equal(received, 'AB.');
+
+    const echoed = await new Promise<string>((resolve, reject) => {
+      request({ host: hostname, port, path: '/ws', headers: { host: `${app}.test`, connection: 'Upgrade', upgrade: 'websocket' } })
+        .once('upgrade', (res, socket) => {
+          assert.equal(res.statusCode, 101);
+          socket.setEncoding('utf8').once('data', (chunk: string) => {
+            socket.destroy();
+            resolve(chunk);
+          });
+          socket.write('ping over the upgraded connection');
+        })
+        .once('error', reject)
+        .end();
+    });
+    assert.equal(echoed, 'ping over the upgraded connection');
   });
 
   it('holds a request, body included, while a started machine refuses connections, then forwards it', async () => {
