@@ -19,10 +19,13 @@ import type { LayerFiles } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
-const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'httpd', 'mkdir', 'pidof', 'date', 'dd', 'ls', 'sync'];
+const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'httpd', 'mkdir', 'pidof', 'date', 'dd', 'ls', 'sync', 'mv'];
 const TOKEN = 'suspend-token';
-/** The app: httpd, and a counter that lives only in the shell's memory (the file just shows it). */
-const APP = 'mkdir -p /www; echo up > /www/index.html; httpd -p 8080 -h /www; i=0; while true; do i=$((i+1)); echo $i > /www/count; sleep 0.2; done';
+/**
+ * The app: httpd, and a counter that lives only in the shell's memory (the file just
+ * shows it, replaced by a rename so that a reader never sees it empty).
+ */
+const APP = 'mkdir -p /www; echo up > /www/index.html; httpd -p 8080 -h /www; i=0; while true; do i=$((i+1)); echo $i > /www/count.new; mv /www/count.new /www/count; sleep 0.2; done';
 
 function busyboxFiles(): LayerFiles {
   const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
