@@ -29,6 +29,26 @@ export class ApiClient {
   }
 
   async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const response = await this.send(method, path, body, headers, AbortSignal.timeout(this.options.timeoutMs ?? 120_000));
+    const text = await response.text();
+    return (text ? safeJson(text) : undefined) as T;
+  }
+
+  /** Streams a text answer line by line (a GET, or a POST of `body`), with no time limit: a follower may wait long. */
+  async *lines(path: string, body?: unknown): AsyncIterable<string> {
+    const response = await this.send(body === undefined ? 'GET' : 'POST', path, body);
+    if (!response.body) return;
+    let partial = '';
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      yield* parts;
+    }
+    if (partial) yield partial;
+  }
+
+  /** Sends one request; an unreachable server or an error answer becomes an ApiError. */
+  private async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
     let response: Response;
     try {
       response = await fetch(new URL(path, this.options.baseUrl), {
@@ -39,44 +59,18 @@ export class ApiClient {
           ...headers,
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 120_000),
+        signal,
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new ApiError(0, `cannot reach hangar at ${this.options.baseUrl} (${cause})`, 'is `hangar serve` running? set HANGAR_API_URL to point at it');
     }
-    const text = await response.text();
-    const parsed: unknown = text ? safeJson(text) : undefined;
     if (!response.ok) {
-      const payload = (parsed ?? {}) as { error?: string; hint?: string };
+      const text = await response.text();
+      const payload = (text ? safeJson(text) : {}) as { error?: string; hint?: string };
       throw new ApiError(response.status, payload.error ?? `${response.status} ${response.statusText}`, payload.hint);
     }
-    return parsed as T;
-  }
-
-  /** Streams a text answer line by line (a GET, or a POST of `body`). */
-  async *lines(path: string, body?: unknown): AsyncIterable<string> {
-    const response = await fetch(new URL(path, this.options.baseUrl), {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: {
-        ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).catch((error: Error) => {
-      throw new ApiError(0, `cannot reach hangar at ${this.options.baseUrl} (${error.message})`);
-    });
-    if (!response.ok || !response.body) {
-      const payload = safeJson(await response.text()) as { error?: string };
-      throw new ApiError(response.status, payload.error ?? `${response.status} ${response.statusText}`);
-    }
-    let partial = '';
-    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      yield* parts;
-    }
-    if (partial) yield partial;
+    return response;
   }
 
   get<T = unknown>(path: string): Promise<T> {
