@@ -109,7 +109,6 @@ export interface Store {
   /** Detaches every volume attached to `machineId`. */
   detachVolumes(machineId: string): Promise<void>;
 
-  listPublicPorts(): Promise<PublicPortRecord[]>;
   /**
    * The app's host port for `port`: the one it has, else a new one, `choose`n
    * from those not taken by any app (undefined when none is left: throws).

@@ -264,11 +264,6 @@ export class SqliteStore implements Store {
     return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
   }
 
-  async listPublicPorts(): Promise<PublicPortRecord[]> {
-    const rows = this.sql('SELECT app_name, port, host_port FROM public_ports ORDER BY host_port').all() as Row[];
-    return rows.map(publicPort);
-  }
-
   async allocatePublicPort(appName: string, port: number, choose: (taken: ReadonlySet<number>) => number | undefined): Promise<PublicPortRecord> {
     return this.transaction(() => {
       const held = this.sql('SELECT app_name, port, host_port FROM public_ports WHERE app_name = ? AND port = ?').get(appName, port) as Row | undefined;
