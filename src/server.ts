@@ -17,7 +17,7 @@ import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './con
 import { LocalVolumes } from './volumes/local-volumes.ts';
 import { recoverMachines } from './control/recovery.ts';
 import { startMachine, stopMachine, suspendMachine } from './control/actions.ts';
-import { createEdgeProxy, type EdgeProxy } from './proxy/edge-proxy.ts';
+import { createEdgeProxy, type EdgeProxy, joinHostPort } from './proxy/edge-proxy.ts';
 import type { ServerCertificates } from './proxy/ports.ts';
 import type { Upstreams } from './proxy/upstream.ts';
 import { WaitHub } from './control/wait-hub.ts';
@@ -220,9 +220,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const unlock = lockDataDir(options.dataDir);
   try {
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
+    // Every address is read before anything is set up, so that a bad one changes nothing.
+    const apiAt = parseListen(options.apiListen);
+    const proxyAt = parseListen(options.proxyListen ?? '127.0.0.1:8080');
+    const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? '127.0.0.1:8443');
+    const hostPorts = { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? '20000-20999') };
     const volumes = new LocalVolumes(join(options.dataDir, 'volumes'));
     const proxySettings = options.proxy ?? DEFAULT_PROXY;
-    const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? '127.0.0.1:8443');
     const tls = tlsAt && (options.tlsFiles
       ? userIdentity(options.tlsFiles)
       : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain));
@@ -238,13 +242,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       settings: options.settings,
       proxy: { ...proxySettings, certificates: tls },
     });
-    const { host, port } = parseListen(options.apiListen);
-    await hangar.app.listen({ host, port });
-    const url = urlOf(host, hangar.app.server.address(), port);
-    const proxyAt = parseListen(options.proxyListen ?? '127.0.0.1:8080');
-    const proxyUrls = await hangar.proxy.listen({
-      http: proxyAt, https: tlsAt, hostPorts: { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? '20000-20999') },
-    });
+    await hangar.app.listen(apiAt);
+    const url = urlOf(apiAt.host, hangar.app.server.address(), apiAt.port);
+    const proxyUrls = await hangar.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts });
     return {
       url,
       proxyUrl: proxyUrls.http,
@@ -266,7 +266,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 }
 
 function urlOf(host: string, bound: string | AddressInfo | null, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${typeof bound === 'object' && bound ? bound.port : port}`;
+  return `http://${joinHostPort(host, typeof bound === 'object' && bound ? bound.port : port)}`;
 }
 
 /** `20000-20999` → the first and last port. */

@@ -184,6 +184,7 @@ function listenOn(server: Server | TlsServer, at: Listen): Promise<string> {
   });
 }
 
-function joinHostPort(host: string, port: number): string {
+/** `host:port`, with an IPv6 host in brackets. */
+export function joinHostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
