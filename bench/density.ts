@@ -21,6 +21,7 @@ import { namespaceTeardown } from '../src/network/plan.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, startServerProcess } from '../test/helpers/server-process.ts';
 import { machineFacts } from './lib.ts';
+import { busyboxLayer } from '../test/helpers/image-build.ts';
 
 const WAVE = Number(process.env.BENCH_WAVE ?? 8);
 const MAX = Number(process.env.BENCH_MAX_MACHINES ?? 48);
@@ -43,9 +44,7 @@ const netns = `hgr-dens-${Math.random().toString(16).slice(2, 6)}`;
 const registry = await startRegistry();
 try {
   console.log(`machine: ${machineFacts()}`);
-  const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-  files['/bin/httpd'] = { symlink: 'busybox' };
-  files['/www/index.html'] = { mode: 0o644, content: Buffer.from('ok\n') };
+  const files = busyboxLayer(['httpd'], { '/www/index.html': { mode: 0o644, content: Buffer.from('ok\n') } });
   await pushImage(registry.host, 'bench/web', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'], Env: ['PATH=/bin'] } });
   const image = `${registry.host}/bench/web:1`;
   const server = await startServerProcess(join(dir, 'data'), 'bench', ['--driver', 'qemu', '--netns', netns]);

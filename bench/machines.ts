@@ -23,6 +23,7 @@ import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, ROOT, startServerProcess } from '../test/helpers/server-process.ts';
 import { testVmLayout } from '../test/helpers/vm.ts';
 import { figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
+import { busyboxLayer } from '../test/helpers/image-build.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-vm-'));
@@ -43,9 +44,7 @@ async function firstAnswer(ip: string, deadlineMs = 60_000): Promise<number> {
 
 try {
   console.log(`machine: ${machineFacts()}`);
-  const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-  for (const applet of ['sh', 'httpd', 'free']) files[`/bin/${applet}`] = { symlink: 'busybox' };
-  files['/www/index.html'] = { mode: 0o644, content: Buffer.from('ok\n') };
+  const files = busyboxLayer(['sh', 'httpd', 'free'], { '/www/index.html': { mode: 0o644, content: Buffer.from('ok\n') } });
   await pushImage(registry.host, 'bench/web', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'], Env: ['PATH=/bin'] } });
   const image = `${registry.host}/bench/web:1`;
 

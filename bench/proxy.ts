@@ -17,13 +17,13 @@
  *   node bench/proxy.ts   (BENCH_RUNS wakes of each kind, default 5; BENCH_SECONDS per round, default 10;
  *                          BENCH_CONNECTIONS for throughput, default 16; BENCH_ROUNDS, default 3)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { viaProxy } from '../test/helpers/http.ts';
-import type { LayerFiles } from '../test/helpers/image-build.ts';
+import { busyboxLayer } from '../test/helpers/image-build.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess } from '../test/helpers/server-process.ts';
 import { answered, closedLoop, figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
@@ -43,8 +43,7 @@ const registry = await startRegistry();
 const { report, printTable } = figureTable();
 const p50 = (values: number[]) => summarize(values).p50;
 
-const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-for (const applet of ['sh', 'mkdir', 'head', 'tr', 'httpd']) files[`/bin/${applet}`] = { symlink: 'busybox' };
+const files = busyboxLayer(['sh', 'mkdir', 'head', 'tr', 'httpd']);
 await pushImage(registry.host, 'bench/proxy', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] } });
 
 console.log(`machine: ${machineFacts()}`);

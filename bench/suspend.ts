@@ -31,6 +31,7 @@ import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, ROOT, startServerProcess } from '../test/helpers/server-process.ts';
 import { testVmLayout } from '../test/helpers/vm.ts';
 import { answered, figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
+import { busyboxLayer } from '../test/helpers/image-build.ts';
 
 const appUrl = (ip: string) => `http://[${ip}]:8080/`;
 
@@ -152,9 +153,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
 
 try {
   console.log(`machine: ${machineFacts()}`);
-  const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-  for (const applet of ['sh', 'httpd', 'awk', 'echo']) files[`/bin/${applet}`] = { symlink: 'busybox' };
-  files['/www/.keep'] = { mode: 0o644, content: Buffer.from('') };
+  const files = busyboxLayer(['sh', 'httpd', 'awk', 'echo'], { '/www/.keep': { mode: 0o644, content: Buffer.from('') } });
   await pushImage(registry.host, 'bench/slow', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] } });
   const image = `${registry.host}/bench/slow:1`;
   const data = join(dir, 'data');

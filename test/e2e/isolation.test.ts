@@ -21,6 +21,7 @@ import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { textWhenUp } from '../helpers/http.ts';
 import { ROOT } from '../helpers/server-process.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
 
 describe('isolation between apps', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-iso-'));
@@ -31,8 +32,7 @@ describe('isolation between apps', () => {
 
   before(async () => {
     registry = await startRegistry();
-    const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-    for (const applet of ['sh', 'httpd', 'nc', 'printf', 'echo', 'ip']) files[`/bin/${applet}`] = { symlink: 'busybox' };
+    const files = busyboxLayer(['sh', 'httpd', 'nc', 'printf', 'echo', 'ip']);
     await pushImage(registry.host, 'iso/web', '1', [{ compression: 'gzip', files }], {
       config: { Cmd: ['/bin/sh', '-c', 'echo "$FLY_APP_NAME/$FLY_MACHINE_ID" > /index.html && exec httpd -f -p 8080 -h /'], Env: ['PATH=/bin'] },
     });

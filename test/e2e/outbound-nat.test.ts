@@ -21,6 +21,7 @@ import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { ROOT } from '../helpers/server-process.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
 
 const OUTSIDE_HOST = '198.51.100.1';
 const OUTSIDE_SERVER = '198.51.100.7';
@@ -37,8 +38,7 @@ describe('outbound NAT', () => {
 
   before(async () => {
     registry = await startRegistry();
-    const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-    for (const applet of ['sh', 'nc', 'sleep', 'ip']) files[`/bin/${applet}`] = { symlink: 'busybox' };
+    const files = busyboxLayer(['sh', 'nc', 'sleep', 'ip']);
     await pushImage(registry.host, 'nat/idle', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sleep', '3600'], Env: ['PATH=/bin'] } });
     image = `${registry.host}/nat/idle:1`;
     await ensureNamespace(plan);

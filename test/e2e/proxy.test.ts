@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:net';
 import { exchange, until, viaProxy, viaTls } from '../helpers/http.ts';
-import type { LayerFiles } from '../helpers/image-build.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
@@ -30,12 +30,6 @@ const APP = 'mkdir -p /www/cgi-bin; cat /proc/sys/kernel/random/boot_id > /www/i
   + script(SLOW_CGI, '/www/cgi-bin/slow') + script(ECHO, '/www/echo')
   + 'nc -ll -p 7000 -e /www/echo & exec httpd -f -p 8080 -h /www';
 
-function busyboxFiles(): LayerFiles {
-  const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-  for (const applet of APPLETS) files[`/bin/${applet}`] = { symlink: 'busybox' };
-  return files;
-}
-
 describe('edge proxy on real machines', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-proxy-'));
   const data = join(dir, 'data');
@@ -46,7 +40,7 @@ describe('edge proxy on real machines', () => {
 
   before(async () => {
     registry = await startRegistry();
-    await pushImage(registry.host, 'proxy/app', '1', [{ compression: 'gzip', files: busyboxFiles() }], {
+    await pushImage(registry.host, 'proxy/app', '1', [{ compression: 'gzip', files: busyboxLayer(APPLETS) }], {
       config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] },
     });
     image = `${registry.host}/proxy/app:1`;

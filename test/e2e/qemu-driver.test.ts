@@ -25,6 +25,7 @@ import type { ExitInfo } from '../../src/vmm/driver.ts';
 import { textWhenUp } from '../helpers/http.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { ROOT } from '../helpers/server-process.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
 
 const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'ls', 'sleep', 'httpd', 'kill', 'touch', 'hostname', 'env'];
 
@@ -37,11 +38,7 @@ describe('qemu driver', () => {
 
   before(async () => {
     registry = await startRegistry();
-    const files: Record<string, { mode: number; content: string | Buffer } | { symlink: string }> = {
-      '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') },
-      '/www/index.html': { mode: 0o644, content: 'served by the image\n' },
-    };
-    for (const applet of BUSYBOX_APPLETS) files[`/bin/${applet}`] = { symlink: 'busybox' };
+    const files = busyboxLayer(BUSYBOX_APPLETS, { '/www/index.html': { mode: 0o644, content: 'served by the image\n' } });
     await pushImage(registry.host, 'test/web', '1', [{ compression: 'gzip', files }], {
       config: { Entrypoint: ['/bin/httpd', '-f', '-p', '8080'], Cmd: ['-h', '/www'], Env: ['PATH=/bin'] },
     });

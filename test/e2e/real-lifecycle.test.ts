@@ -6,25 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { textWhenUp } from '../helpers/http.ts';
-import { buildImage, type LayerFiles, writeOciLayout } from '../helpers/image-build.ts';
+import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, HANGAR, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const APPLETS = ['sh', 'ls', 'touch', 'cat', 'httpd', 'awk', 'sleep', 'echo'];
 const TOKEN = 'lifecycle-token';
-
-function busyboxFiles(): LayerFiles {
-  const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-  for (const applet of APPLETS) files[`/bin/${applet}`] = { symlink: 'busybox' };
-  return files;
-}
 
 /** An httpd image whose page names the image version. */
 const webConfig = (version: string) => ({
@@ -40,8 +34,8 @@ describe('real machine lifecycle details', () => {
 
   before(async () => {
     registry = await startRegistry();
-    await pushImage(registry.host, 'life/web', '1', [{ compression: 'gzip', files: busyboxFiles() }], { config: webConfig('v1') });
-    await pushImage(registry.host, 'life/web', '2', [{ compression: 'zstd', files: busyboxFiles() }], { config: webConfig('v2') });
+    await pushImage(registry.host, 'life/web', '1', [{ compression: 'gzip', files: busyboxLayer(APPLETS) }], { config: webConfig('v1') });
+    await pushImage(registry.host, 'life/web', '2', [{ compression: 'zstd', files: busyboxLayer(APPLETS) }], { config: webConfig('v2') });
     server = await startServerProcess(join(dir, 'data'), TOKEN, ['--driver', 'qemu', '--netns', netns]);
     assert.equal((await api('POST', '/v1/apps', { name: 'life' })).status, 201);
   });
@@ -128,7 +122,7 @@ describe('real machine lifecycle details', () => {
 
   it('boots an image from an OCI layout on the host', async () => {
     const layout = join(dir, 'layout');
-    writeOciLayout(layout, await buildImage([{ compression: 'gzip', files: busyboxFiles() }], webConfig('layout')), 'v1');
+    writeOciLayout(layout, await buildImage([{ compression: 'gzip', files: busyboxLayer(APPLETS) }], webConfig('layout')), 'v1');
     const machine = await create({ image: `oci:${layout}:v1`, restart: { policy: 'no' } });
     assert.deepEqual([machine.image_ref.registry, machine.image_ref.repository, machine.image_ref.tag], ['oci', layout, 'v1']);
     await wait(machine.id, 'started');

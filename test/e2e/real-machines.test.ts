@@ -16,6 +16,7 @@ import { tapName } from '../../src/network/plan.ts';
 import { textWhenUp } from '../helpers/http.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
 
 const APPLETS = ['sh', 'ls', 'touch', 'env', 'httpd', 'cat', 'df'];
 
@@ -29,10 +30,7 @@ describe('real machines through the API', () => {
 
   before(async () => {
     registry = await startRegistry();
-    const files: Record<string, { mode: number; content: Buffer } | { symlink: string }> = {
-      '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') },
-    };
-    for (const applet of APPLETS) files[`/bin/${applet}`] = { symlink: 'busybox' };
+    const files = busyboxLayer(APPLETS);
     await pushImage(registry.host, 'e2e/web', '1', [{ compression: 'gzip', files }], {
       config: { Cmd: ['/bin/sh', '-c', 'echo "hello from $FLY_MACHINE_ID" > /index.html && echo "serving on 8080" && exec httpd -f -p 8080 -h /'], Env: ['PATH=/bin'] },
     });

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { textWhenUp } from '../helpers/http.ts';
-import type { LayerFiles } from '../helpers/image-build.ts';
+import { busyboxLayer, type LayerFiles } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
@@ -26,12 +26,6 @@ const TOKEN = 'suspend-token';
  * shows it, replaced by a rename so that a reader never sees it empty).
  */
 const APP = 'mkdir -p /www; echo up > /www/index.html; httpd -p 8080 -h /www; i=0; while true; do i=$((i+1)); echo $i > /www/count.new; mv /www/count.new /www/count; sleep 0.2; done';
-
-function busyboxFiles(): LayerFiles {
-  const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
-  for (const applet of APPLETS) files[`/bin/${applet}`] = { symlink: 'busybox' };
-  return files;
-}
 
 /** The host's curl with the libraries it links, so that Fly's example runs verbatim in the guest. */
 function curlFiles(): LayerFiles {
@@ -54,11 +48,11 @@ describe('suspend and resume on real machines', () => {
 
   before(async () => {
     registry = await startRegistry();
-    await pushImage(registry.host, 'susp/app', '1', [{ compression: 'gzip', files: busyboxFiles() }], {
+    await pushImage(registry.host, 'susp/app', '1', [{ compression: 'gzip', files: busyboxLayer(APPLETS) }], {
       config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] },
     });
     image = `${registry.host}/susp/app:1`;
-    await pushImage(registry.host, 'susp/curl', '1', [{ compression: 'gzip', files: { ...busyboxFiles(), ...curlFiles() } }], {
+    await pushImage(registry.host, 'susp/curl', '1', [{ compression: 'gzip', files: busyboxLayer(APPLETS, curlFiles()) }], {
       config: { Cmd: ['/bin/sh', '-c', `sleep 3; ${SELF_SUSPEND} -s -o /answer -w '%{http_code}' > /status; ${APP}`], Env: ['PATH=/bin'] },
     });
     server = await startServerProcess(data, TOKEN, ['--driver', 'qemu', '--netns', netns]);

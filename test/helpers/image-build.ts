@@ -12,6 +12,13 @@ import { c as createTar } from 'tar';
 
 export type LayerFiles = Record<string, string | { mode: number; content: string | Buffer } | { symlink: string }>;
 
+/** The host's static busybox as /bin/busybox, the given applets linked to it in /bin, and `extra` files. */
+export function busyboxLayer(applets: readonly string[], extra: LayerFiles = {}): LayerFiles {
+  const files: LayerFiles = { '/bin/busybox': { mode: 0o755, content: readFileSync('/bin/busybox') } };
+  for (const applet of applets) files[`/bin/${applet}`] = { symlink: 'busybox' };
+  return { ...files, ...extra };
+}
+
 export interface LayerSpec {
   files: LayerFiles;
   compression: 'gzip' | 'zstd' | 'none';
