@@ -8,10 +8,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { ControlDeps } from '../control/ports.ts';
-import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
-import { tokenChecker } from './auth.ts';
-import { errorBody, handleError } from './errors.ts';
-import { guestOf, guestRefusal } from './guest-scope.ts';
+import { accessHook } from './access.ts';
+import { handleError } from './errors.ts';
 import { appRoutes } from './routes/apps.ts';
 import { imageRoutes } from './routes/images.ts';
 import { leaseRoutes } from './routes/leases.ts';
@@ -26,11 +24,11 @@ import type { Api } from './routes/types.ts';
 
 export interface AppOptions {
   control: ControlDeps;
-  /** The API token every `/v1` request must carry. */
+  /** The API token every request must carry, but those to the routes in `PUBLIC_ROUTES`. */
   token: string;
   logger: FastifyBaseLogger;
   version: string;
-  /** Served at `/metrics` (Prometheus text), without a token. */
+  /** Served at `/metrics` (Prometheus text), with the token like every other route: it names every app and machine. */
   metrics?: Registry;
 }
 
@@ -51,21 +49,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
     reply.status(404).send({ error: `not found: ${request.method} ${request.url.split('?')[0]}`, status: 'unknown' });
   });
 
-  const checkToken = tokenChecker(options.token);
-  app.addHook('onRequest', async (request, reply) => {
-    const guest = guestOf(request);
-    if (guest) {
-      const refusal = guestRefusal(guest, request.url);
-      return refusal ? reply.status(HTTP_STATUS.forbidden).send(errorBody(new HangarError('forbidden', refusal))) : undefined;
-    }
-    if (!request.url.startsWith('/v1/') && !request.url.startsWith('/hangar/')) return;
-    try {
-      checkToken(request.headers.authorization);
-    } catch (error) {
-      if (!(error instanceof HangarError)) throw error;
-      return reply.status(HTTP_STATUS[error.code]).send(errorBody(error));
-    }
-  });
+  app.addHook('onRequest', accessHook(options.token));
 
   await app.register(swagger, {
     openapi: {

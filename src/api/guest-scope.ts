@@ -2,6 +2,8 @@
  * Requests from inside a machine, through its `/.fly/api` socket (as on Fly, for
  * example to suspend itself). They need no token and reach only that machine's
  * own endpoints, `/v1/apps/<its app>/machines/<its id>[/…]`: nothing else is seen.
+ * The decision is made on the route the router matched and its decoded parameters,
+ * never on the raw URL, so no spelling of a path reaches another machine.
  */
 import type { Duplex } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
@@ -9,6 +11,9 @@ import type { GuestIdentity } from '../domain/runtime.ts';
 import type { Api } from './routes/types.ts';
 
 const GUEST = Symbol('hangar.guest');
+
+/** The route prefix a guest may use; every route below it names the app and machine as parameters. */
+const OWN_MACHINE_ROUTE = '/v1/apps/:app_name/machines/:machine_id';
 
 /** Serves one `/.fly/api` connection of `guest` with the API. */
 export function serveGuestConnection(app: Api, guest: GuestIdentity, stream: Duplex): void {
@@ -20,9 +25,13 @@ export function guestOf(request: FastifyRequest): GuestIdentity | undefined {
   return (request.raw.socket as unknown as Record<symbol, GuestIdentity | undefined>)[GUEST];
 }
 
-/** Why the guest may not make a request to `url`, or null when it may. */
-export function guestRefusal(guest: GuestIdentity, url: string): string | null {
-  const match = /^\/v1\/apps\/([^/?]+)\/machines\/([^/?]+)(?:[/?].*)?$/.exec(url);
-  const own = match && decodeURIComponent(match[1] as string) === guest.appName && decodeURIComponent(match[2] as string) === guest.machineId;
+/** Why the guest may not make `request`, or null when it may. */
+export function guestRefusal(guest: GuestIdentity, request: FastifyRequest): string | null {
+  const route = request.routeOptions.url;
+  const params = request.params as Record<string, unknown> | undefined;
+  const own = route !== undefined
+    && (route === OWN_MACHINE_ROUTE || route.startsWith(`${OWN_MACHINE_ROUTE}/`))
+    && params?.app_name === guest.appName
+    && params?.machine_id === guest.machineId;
   return own ? null : `/.fly/api in machine ${guest.machineId} serves only /v1/apps/${guest.appName}/machines/${guest.machineId}`;
 }

@@ -54,6 +54,13 @@ describe('/.fly/api inside a machine', () => {
       ['GET', '/v1/apps?org_slug=personal'],
       ['GET', '/hangar/v1/apps/inside/machines/x/logs'],
       ['GET', `/v1/apps/inside/machines/${mine.id}%2F..%2F${other.id}`],
+      ['GET', `/v1/apps/inside/machines/${mine.id}/../${other.id}`],
+      ['POST', `/v1/apps/inside/machines/${mine.id}/../../../../v1/apps/elsewhere/machines/${otherApp.id}/stop`],
+      ['GET', `http://flaps/v1/apps/inside/machines/${other.id}`],
+      ['GET', `/v%31/apps/inside/machines/${other.id}`],
+      ['GET', `/v1/apps/inside/machines/${other.id}?x=/v1/apps/inside/machines/${mine.id}`],
+      ['GET', '/metrics'],
+      ['GET', '/openapi.json'],
     ];
     for (const [method, path] of refused) {
       const reply = await guestRequest(t, mine.id, method as string, path as string);

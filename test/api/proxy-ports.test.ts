@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { localAuthority, type TlsIdentity } from '../../src/system/tls-identity.ts';
 import { readFileSync } from 'node:fs';
-import { type TestHangar, testHangar } from '../helpers/hangar.ts';
+import { type TestHangar, testHangar, TOKEN } from '../helpers/hangar.ts';
 import { exchange, until, viaProxy, viaTls } from '../helpers/http.ts';
 
 const FIRST_PORT = 23_000 + 10 * Math.floor(Math.random() * 500);
@@ -87,7 +87,7 @@ describe('edge proxy: host ports and TLS', () => {
     const { ports } = await portsOf(app);
     assert.deepEqual(ports, [{ port: 5432, handlers: [], listen: `127.0.0.1:${FIRST_PORT}` }]);
     assert.equal(await exchange(connect(FIRST_PORT, '127.0.0.1'), 'ping'), `${id}:ping`);
-    const metrics = async () => (await t.hangar.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = async () => (await t.hangar.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body;
     await until(async () => (await metrics()).includes(`hangar_proxy_connections_total{app="pg",machine="${id}"} 1`), 'the connection counted');
   });
 

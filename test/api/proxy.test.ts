@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type TestHangar, testHangar } from '../helpers/hangar.ts';
+import { type TestHangar, testHangar, TOKEN } from '../helpers/hangar.ts';
 import { until, viaProxy } from '../helpers/http.ts';
 
 type Handler = (id: string, req: IncomingMessage, res: ServerResponse) => void;
@@ -64,7 +64,7 @@ describe('edge proxy', () => {
   const get = (app: string, path = '/') => viaProxy(proxyUrl, `${app}.test`, path);
   const text = async (app: string, path = '/') => (await get(app, path)).body;
   const state = async (app: string, id: string) => (await t.call('GET', `/v1/apps/${app}/machines/${id}`)).body.state as string;
-  const metricsText = async () => (await t.hangar.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const metricsText = async () => (await t.hangar.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body;
 
   it('routes by Host header and answers an unknown app with a 404 naming it', async () => {
     const app = await t.app('routed');

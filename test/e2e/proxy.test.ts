@@ -90,7 +90,7 @@ describe('edge proxy on real machines', () => {
     assert.equal(woken.body, first.body, 'the same boot answered: resumed, not rebooted');
     assert.equal(await state(name, id), 'started');
     assert.equal((await lastStart(name, id)).resumed, true);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.token}` } })).text();
     assert.match(metrics, /hangar_proxy_wakes_total\{app="sleepy",kind="resume",outcome="ok"\} 1/);
     assert.match(metrics, /hangar_proxy_autostops_total\{app="sleepy",action="suspend"\} 1/);
     await destroyAll(name, [id]);
