@@ -33,7 +33,7 @@ export function machineJson(machine: MachineRecord, events: MachineEvent[], opti
     host_status: 'ok',
   };
   if (!options.summary) {
-    json.config = machine.config;
+    json.config = machine.configProblem === undefined ? machine.config : decodableConfig(machine.config);
     json.events = events.map(eventJson);
     json.checks = (options.checks ?? []).map((check) => ({ name: check.name, status: check.status, output: check.output, updated_at: iso(check.updatedAt) }));
   }
@@ -42,6 +42,16 @@ export function machineJson(machine: MachineRecord, events: MachineEvent[], opti
     json.lease = { owner: machine.lease.owner, description: machine.lease.description, expires_at: Math.floor(machine.lease.expiresAt / 1000) };
   }
   return json;
+}
+
+/**
+ * What is shown of a stored config that no longer passes the config rules: its
+ * image, if it is a string, and nothing a Fly client could fail to decode. The
+ * machine's `config` event says what is wrong.
+ */
+function decodableConfig(config: unknown): Record<string, unknown> {
+  const image = (config as { image?: unknown } | null)?.image;
+  return { image: typeof image === 'string' ? image : '', init: {} };
 }
 
 export function eventJson(event: MachineEvent): Record<string, unknown> {

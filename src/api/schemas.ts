@@ -3,7 +3,8 @@
  * type the handlers at once. They check shapes; the domain checks meaning
  * (guest sizes, durations, signals), so every rule has one home.
  */
-import { Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
+import { MachineConfigSchema } from '../domain/config-schema.ts';
 
 const open = { additionalProperties: true };
 
@@ -24,9 +25,27 @@ export const CreateAppBody = Type.Object({
   network: Type.Optional(Type.String()),
 }, open);
 
-export const MachineConfig = Type.Object({
-  image: Type.String({ description: 'The image to run, e.g. "registry.example/app:1.2"' }),
-}, { ...open, description: 'The machine config (see Fly\'s fly.MachineConfig)' });
+/**
+ * A schema as Go clients send it: any optional field may be `null` (Go's encoder
+ * writes nil pointers and slices so), which means "not given".
+ */
+function acceptingNulls<T extends TSchema>(schema: T): T {
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit);
+    if (typeof node !== 'object' || node === null) return node;
+    const out: Record<string, unknown> = Object.fromEntries(Object.entries(node).map(([key, value]) => [key, visit(value)]));
+    const properties = out.properties as Record<string, unknown> | undefined;
+    if (out.type === 'object' && properties) {
+      const required = new Set((out.required as string[] | undefined) ?? []);
+      out.properties = Object.fromEntries(Object.entries(properties).map(([key, value]) => [key, required.has(key) ? value : { anyOf: [value, { type: 'null' }] }]));
+    }
+    return out;
+  };
+  return visit(schema) as T;
+}
+
+/** The machine config a create or update may send; `config.ts` checks its meaning. */
+export const MachineConfig = acceptingNulls(MachineConfigSchema);
 
 export const CreateMachineBody = Type.Object({
   config: MachineConfig,

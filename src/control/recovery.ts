@@ -5,12 +5,14 @@
  */
 import { planRecovery } from '../domain/lifecycle/recovery.ts';
 import { specOf } from '../domain/runtime.ts';
+import { auditStoredConfigs } from './config-audit.ts';
 import { afterCommit, writeMachineById } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import type { ObservationSink } from '../domain/runtime.ts';
 
 export async function recoverMachines(deps: ControlDeps, sink: ObservationSink): Promise<{ checked: number; running: number }> {
-  const machines = await deps.store.listLiveMachines();
+  // A machine whose stored config cannot be used is left alone (see config-audit.ts).
+  const machines = (await auditStoredConfigs(deps)).filter((machine) => machine.configProblem === undefined);
   const found = await deps.runtime.recover(machines.map(specOf));
   let running = 0;
   for (const machine of machines) {

@@ -67,3 +67,14 @@ export function formatGoDuration(ms: number): string {
 function trimNumber(n: number): string {
   return String(Number(n.toFixed(6)));
 }
+
+/** The longest a config's durations may be (stop grace period, check intervals). */
+export const MAX_CONFIG_DURATION_MS = 24 * 3_600_000;
+
+/** A duration of a machine config (nanoseconds or a Go string), checked and in its stored form (a Go duration string). */
+export function configDuration(value: string | number, field: string, atLeastMs = 0): string {
+  const ms = parseDurationInput(value, field, 'ns');
+  if (ms < atLeastMs) throw invalid(`${field} must be at least ${formatGoDuration(atLeastMs)}`);
+  if (ms > MAX_CONFIG_DURATION_MS) throw invalid(`${field} must be at most ${formatGoDuration(MAX_CONFIG_DURATION_MS)}`);
+  return formatGoDuration(ms);
+}

@@ -44,6 +44,11 @@ export interface MachineRecord {
   /** The state a `skip_launch` update returns to when it is done. */
   settleTo?: MachineState;
   lease: Lease | null;
+  /**
+   * Why the stored config cannot be used (it no longer passes the config rules):
+   * such a machine is left alone until it is updated with a good config or destroyed.
+   */
+  configProblem?: string;
   /** The transient-state entry already flagged as wedged, so a flag is raised once. */
   wedgedAt?: number;
   createdAt: number;

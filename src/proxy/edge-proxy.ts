@@ -80,7 +80,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
   // A request waiting for room looks again whenever some machine's load drops.
   const loads = new LoadTracker(options.clock, () => router.roomMade());
   const metrics = new ProxyMetrics(loads, table);
-  const health = new HealthMonitor(table, upstreams, options.clock);
+  const health = new HealthMonitor(table, upstreams, options.clock, log);
   const waker = new Waker({
     table, actions: options.actions, health, loads, upstreams, timeoutMs: options.wakeTimeoutMs ?? 120_000,
     onWake: (machine, kind, outcome, ms) => {

@@ -1,9 +1,13 @@
 /**
  * Runs each started machine's health checks (tcp: a connection is accepted; http:
  * the answer's status is 2xx or 3xx) on their intervals, and keeps the latest
- * status of each for routing and for the machine's `checks` in the API.
+ * status of each for routing and for the machine's `checks` in the API. Nothing a
+ * check holds, or a run meets, gets out of here: a check that cannot be run is
+ * `critical` with the reason as its output.
  */
 import { request } from 'node:http';
+import type { Logger } from 'pino';
+import { errorMessage } from '../domain/errors.ts';
 import type { CheckReport, Clock } from '../control/ports.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { type CheckSpec, type CheckStatus, checkSpecs, statusAfter } from './table/checks.ts';
@@ -29,12 +33,14 @@ export class HealthMonitor {
   private readonly table: MachineTable;
   private readonly upstreams: Upstreams;
   private readonly clock: Clock;
+  private readonly log: Logger;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(table: MachineTable, upstreams: Upstreams, clock: Clock) {
+  constructor(table: MachineTable, upstreams: Upstreams, clock: Clock, log: Logger) {
     this.table = table;
     this.upstreams = upstreams;
     this.clock = clock;
+    this.log = log;
   }
 
   start(): void {
@@ -72,6 +78,15 @@ export class HealthMonitor {
   }
 
   private sync(machine: MachineRecord): void {
+    try {
+      this.watch(machine);
+    } catch (error) {
+      this.unwatch(machine.id);
+      this.log.error({ machineId: machine.id, err: error }, 'health checks: cannot watch the machine');
+    }
+  }
+
+  private watch(machine: MachineRecord): void {
     const watched = this.watched.get(machine.id);
     const wanted = machine.state === 'started' ? checkSpecs(machine.config) : [];
     if (watched && (wanted.length === 0 || watched.version !== machine.version)) this.unwatch(machine.id);
@@ -96,15 +111,19 @@ export class HealthMonitor {
   }
 
   private async run(machine: MachineRecord, watched: Watched, spec: CheckSpec): Promise<void> {
-    const address = this.upstreams(machine, spec.port);
-    const outcome = spec.type === 'tcp'
-      ? ((await accepts(address, spec.timeoutMs)) ? { ok: true, output: 'connection accepted' } : { ok: false, output: `no connection to port ${spec.port}` })
-      : await httpCheck(address, spec);
+    const outcome = await this.attempt(machine, spec).catch((error: unknown) => ({ ok: false, output: `the check could not run: ${errorMessage(error)}` }));
     const now = this.clock.now();
     watched.results.set(spec.name, { name: spec.name, status: statusAfter(outcome.ok, now - watched.startedAt, spec), output: outcome.output, updatedAt: now });
   }
+
+  private async attempt(machine: MachineRecord, spec: CheckSpec): Promise<{ ok: boolean; output: string }> {
+    const address = this.upstreams(machine, spec.port);
+    if (spec.type === 'http') return httpCheck(address, spec);
+    return (await accepts(address, spec.timeoutMs)) ? { ok: true, output: 'connection accepted' } : { ok: false, output: `no connection to port ${spec.port}` };
+  }
 }
 
+/** One HTTP check; `request` throws for what no request can carry, which rejects. */
 function httpCheck(address: Address, spec: CheckSpec): Promise<{ ok: boolean; output: string }> {
   return new Promise((resolve) => {
     const req = request({ host: address.host, port: address.port, method: spec.method, path: spec.path, headers: spec.headers, timeout: spec.timeoutMs, agent: false }, (res) => {

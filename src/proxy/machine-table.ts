@@ -31,7 +31,8 @@ export class MachineTable {
     const known = this.machines.get(machine.id);
     if (known && known.rev > machine.rev) return;
     const appMachines = this.byApp.get(machine.appName) ?? new Map<string, MachineRecord>();
-    if (machine.state === 'destroyed') {
+    // A machine whose stored config cannot be used gets no traffic and no checks.
+    if (machine.state === 'destroyed' || machine.configProblem !== undefined) {
       this.machines.delete(machine.id);
       this.startedAt.delete(machine.id);
       appMachines.delete(machine.id);

@@ -171,7 +171,7 @@ describe('edge proxy', () => {
 
   it('sends no traffic to cordoned machines or to machines failing their health checks', async () => {
     const app = await t.app('picky');
-    const check = { type: 'http', path: '/health', interval: '100ms', timeout: '1s' };
+    const check = { type: 'http', path: '/health', interval: '1s', timeout: '1s' };
     const [a, b, c] = [await machine(app, [service({ checks: [check] })]), await machine(app, [service({ checks: [check] })]), await machine(app, [service({ checks: [check] })])];
     unhealthy.add(c);
     assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${a}/cordon`)).status, 200);

@@ -92,7 +92,6 @@ describe('suspend', () => {
     ['too much memory', { guest: { memory_mb: 4096 } }, /4096 MB/],
     ['swap', { init: { swap_size_mb: 512 } }, /swap/],
     ['a schedule', { schedule: 'hourly' }, /schedule/],
-    ['a GPU', { guest: { gpu_kind: 'a100-pcie-40gb', gpus: 1 } }, /GPU/],
   ] as const) {
     it(`refuses a machine with ${label}`, () => {
       assert.throws(() => decideSuspend(machineRecord({}, config), 2048, context()), (error: unknown) => {

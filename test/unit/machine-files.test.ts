@@ -19,7 +19,7 @@ describe('machine rootfs', () => {
 
   it('accepts only Fly\'s persist values', () => {
     assert.equal(normalizeConfig({ image: 'a', rootfs: { persist: 'restart' } }).rootfs?.persist, 'restart');
-    assert.throws(() => normalizeConfig({ image: 'a', rootfs: { persist: 'sometimes' } }), /config.rootfs.persist must be one of never, restart, always/);
+    assert.throws(() => normalizeConfig({ image: 'a', rootfs: { persist: 'sometimes' } }), /config.rootfs.persist must be "" or "none" or "never" or "restart" or "always"/);
     assert.throws(() => normalizeConfig({ image: 'a', rootfs: 'always' }), /config.rootfs must be an object/);
   });
 

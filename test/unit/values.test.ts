@@ -48,6 +48,18 @@ describe('sizes and guest', () => {
     assert.throws(() => guestForSize('huge-cpu-3x'), /unknown size/);
   });
 
+  it('knows every CPU size flyctl offers (fly-go MachinePresets), and no others', () => {
+    for (const cpus of [1, 2, 4, 6, 8]) assert.deepEqual(guestForSize(`shared-cpu-${cpus}x`), { cpu_kind: 'shared', cpus, memory_mb: cpus * 256 });
+    for (const cpus of [1, 2, 4, 6, 8, 10, 12, 14, 16]) {
+      assert.deepEqual(guestForSize(`performance-${cpus}x`), { cpu_kind: 'performance', cpus, memory_mb: cpus * 2048 });
+      assert.equal(normalizeConfig({ image: 'a', guest: { cpu_kind: 'performance', cpus, memory_mb: cpus * 2048 } }).guest.cpus, cpus);
+    }
+    assert.throws(() => guestForSize('shared-cpu-16x'), /unknown size/);
+    assert.throws(() => guestForSize('performance-3x'), /unknown size/);
+    assert.throws(() => normalizeConfig({ image: 'a', guest: { cpu_kind: 'shared', cpus: 16 } }), /guest.cpus must be one of 1, 2, 4, 6, 8 for cpu_kind shared/);
+    assert.throws(() => normalizeConfig({ image: 'a', guest: { gpu_kind: 'a100-pcie-40gb', gpus: 1 } }), /no GPUs/);
+  });
+
   it('normalizes a config: size expanded, init present, defaults filled', () => {
     const config = normalizeConfig({ image: 'a', size: 'shared-cpu-4x' });
     assert.deepEqual(config.guest, { cpu_kind: 'shared', cpus: 4, memory_mb: 1024 });

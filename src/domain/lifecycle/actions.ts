@@ -15,6 +15,13 @@ import { type Decision, type DecisionContext, DEFAULT_STOP_TIMEOUT_MS, makeEvent
 
 /** The state an action leads to, or an error naming the current state. */
 export function targetOf(machine: MachineRecord, action: UserAction): MachineState {
+  if (machine.configProblem !== undefined && action !== 'update' && action !== 'destroy') {
+    throw new HangarError(
+      'invalid_state',
+      `cannot ${action} machine ${machine.id}: its stored config is invalid (${machine.configProblem})`,
+      'update the machine with a valid config, or destroy it',
+    );
+  }
   const target = ACTIONS[machine.state][action];
   if (!target) {
     const allowed = allowedActions(machine.state);
@@ -112,7 +119,7 @@ export interface UpdateRequest {
 export function decideUpdate(machine: MachineRecord, update: UpdateRequest, ctx: DecisionContext): Decision {
   const target = targetOf(machine, 'update');
   const moved = moveTo(machine, target, ctx.now);
-  const base = { ...moved, config: update.config, imageRef: update.imageRef, version: update.version, hasSnapshot: false };
+  const base = { ...moved, config: update.config, imageRef: update.imageRef, version: update.version, hasSnapshot: false, configProblem: undefined };
   if (target === 'replacing') {
     const params = stopParams(machine.config, {});
     const next = { ...base, desired: 'started' as const, restartCount: 0, restartTimes: [] };
