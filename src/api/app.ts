@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import type { ControlDeps } from '../control/ports.ts';
 import { accessHook } from './access.ts';
 import { handleError } from './errors.ts';
+import { acceptJsonBodies } from './json-body.ts';
 import { appRoutes } from './routes/apps.ts';
 import { imageRoutes } from './routes/images.ts';
 import { leaseRoutes } from './routes/leases.ts';
@@ -43,7 +44,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   const exact = new Ajv({ coerceTypes: false, useDefaults: true, strict: false });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
 
-  acceptEmptyJsonBodies(app);
+  acceptJsonBodies(app);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send({ error: `not found: ${request.method} ${request.url.split('?')[0]}`, status: 'unknown' });
@@ -82,18 +83,4 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   }
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   return app;
-}
-
-/**
- * Fly's own curl examples send `Content-Type: application/json` with no body to
- * start, stop and suspend: an empty JSON body reads as null instead of failing.
- */
-function acceptEmptyJsonBodies(app: Api): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, null);
-    return parseJson(request, text, done);
-  });
 }

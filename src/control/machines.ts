@@ -8,7 +8,7 @@ import { privateIp } from '../domain/address.ts';
 import { checkAttachable } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { specOf } from '../domain/runtime.ts';
-import { DuplicateError, type MachineFilter, type MachineListing } from '../store/store.ts';
+import { DuplicateError, LimitError, type MachineFilter, type MachineListing } from '../store/store.ts';
 import { getApp } from './apps.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
@@ -94,8 +94,9 @@ async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen:
     const candidate = { ...machine, name };
     const version: MachineVersion = { machineId: candidate.id, version: candidate.version, config: candidate.config, imageRef: candidate.imageRef, createdAt: candidate.createdAt };
     try {
-      return await deps.store.insertMachine({ machine: candidate, version, events: [] });
+      return await deps.store.insertMachine({ machine: candidate, version, events: [] }, deps.settings.maxMachinesPerApp);
     } catch (error) {
+      if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');
       if (!(error instanceof DuplicateError)) throw error;
       if (chosen) throw new HangarError('name_taken', `machine name "${name}" is already taken in app ${candidate.appName}`);
     }

@@ -36,6 +36,8 @@ export interface ControlSettings {
   leaseOwner: string;
   /** Region of machines created without one. */
   defaultRegion: string;
+  /** The most machines (not destroyed) an app may have. */
+  maxMachinesPerApp: number;
   /** How long a machine may stay in each transient state before it is flagged as wedged. */
   wedgedAfterMs: Partial<Record<TransientState, number>>;
 }

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'wait_timeout'
   | 'launch_failed'
   | 'insufficient_capacity'
+  | 'limit_exceeded'
   | 'conflict'
   | 'internal';
 
@@ -36,6 +37,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   wait_timeout: 408,
   launch_failed: 422,
   insufficient_capacity: 503,
+  limit_exceeded: 422,
   conflict: 409,
   internal: 500,
 };
@@ -57,6 +59,7 @@ export const WIRE_STATUS: Record<ErrorCode, WireStatus> = {
   wait_timeout: 'unknown',
   launch_failed: 'unknown',
   insufficient_capacity: 'insufficient_capacity',
+  limit_exceeded: 'unknown',
   conflict: 'unknown',
   internal: 'unknown',
 };

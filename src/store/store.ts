@@ -62,6 +62,14 @@ export class DuplicateError extends Error {
   }
 }
 
+/** A write would take an app past one of its limits. */
+export class LimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LimitError';
+  }
+}
+
 export interface Store {
   /** Creates an app, allocating its network number; throws DuplicateError for a taken name. */
   createApp(app: Omit<App, 'netNumber'>): Promise<App>;
@@ -73,8 +81,11 @@ export interface Store {
 
   /** Allocates the next machine number of this host (for addresses). */
   nextMachineNumber(): Promise<number>;
-  /** Inserts a new machine with its first version; throws DuplicateError for a taken name. */
-  insertMachine(write: MachineWrite & { version: MachineVersion }): Promise<MachineRecord>;
+  /**
+   * Inserts a new machine with its first version; throws DuplicateError for a taken
+   * name, and LimitError when its app already has `maxLive` machines not destroyed.
+   */
+  insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive?: number): Promise<MachineRecord>;
   /** Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it with the new rev. */
   commit(write: MachineWrite): Promise<MachineRecord>;
   getMachine(appName: string, id: string): Promise<MachineRecord | null>;

@@ -10,7 +10,7 @@ import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../dom
 import type { VolumeRecord } from '../../domain/volume.ts';
 import {
   type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  type PublicPortRecord, StaleWriteError, type Store,
+  LimitError, type PublicPortRecord, StaleWriteError, type Store,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 
@@ -56,7 +56,9 @@ export class SqliteStore implements Store {
       this.db.exec('COMMIT');
       return result;
     } catch (error) {
-      this.db.exec('ROLLBACK');
+      // After some errors (a full disk, an I/O error) SQLite has rolled back already and
+      // ROLLBACK itself fails; the error that matters is the first one.
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw error;
     }
   }
@@ -116,9 +118,11 @@ export class SqliteStore implements Store {
     return this.transaction(() => this.nextCounter('machine'));
   }
 
-  async insertMachine(write: MachineWrite & { version: MachineVersion }): Promise<MachineRecord> {
+  async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity): Promise<MachineRecord> {
     const machine = { ...write.machine, rev: 1 };
     return this.transaction(() => {
+      const live = this.sql("SELECT count(*) AS n FROM machines WHERE app_name = ? AND state != 'destroyed'").get(machine.appName) as { n: number };
+      if (live.n >= maxLive) throw new LimitError(`app ${machine.appName} has ${live.n} machines; an app may have at most ${maxLive} machines`);
       try {
         this.sql('INSERT INTO machines (id, app_name, name, region, state, rev, doc, recent_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
           .run(machine.id, machine.appName, machine.name, machine.region, machine.state, machine.rev, JSON.stringify(machine), '[]');
