@@ -1,7 +1,11 @@
-/** `hangar serve`: the API, host agent and edge proxy in one process, until SIGINT/SIGTERM. */
+/**
+ * `hangar serve`: the API, host agent and edge proxy in one process, until SIGINT/SIGTERM.
+ * The server (fastify, the drivers, the image code) is imported only when it starts:
+ * every other command loads this spec too, and must not pay for it.
+ */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type DriverName, type FakeTiming, startServer } from '../../server.ts';
+import type { DriverName, FakeTiming } from '../../server.ts';
 import { parseGoDuration } from '../../domain/duration.ts';
 import { errorMessage } from '../../domain/errors.ts';
 import type { CommandSpec } from '../command.ts';
@@ -56,6 +60,7 @@ export const serve: CommandSpec = {
       return 2;
     }
     const dataDir = options.dataDir ?? defaultDataDir(io.env);
+    const { startServer } = await import('../../server.ts');
     const server = await startServer({
       dataDir,
       apiListen: options.apiListen,
