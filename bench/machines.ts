@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { guestAssets } from '../src/guest/initramfs.ts';
-import { hostNamespacePlan, runCommands } from '../src/network/host-network.ts';
-import { machineLinkSetup, machineLinkTeardown, namespaceTeardown, tapName, guestMac } from '../src/network/plan.ts';
+import { runCommands } from '../src/network/host-network.ts';
+import { machineLinkSetup, machineLinkTeardown, tapName, guestMac } from '../src/network/plan.ts';
+import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts';
 import { qemuArgv } from '../src/vmm/qemu/argv.ts';
 import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
@@ -98,7 +99,7 @@ try {
   const tap = tapName(machine.id);
   const floor: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    await runCommands(machineLinkSetup(netns, tap, machine.private_ip));
+    await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip));
     rmSync(join(floorDir, 'rootfs.qcow2'), { force: true });
     const t0 = performance.now();
     execFileSync('qemu-img', overlayArgv(base, join(floorDir, 'rootfs.qcow2')));
@@ -110,7 +111,7 @@ try {
     floor.push((await firstAnswer(machine.private_ip)) - t0);
     qemu.kill('SIGKILL');
     await new Promise((resolve) => qemu.once('exit', resolve));
-    await runCommands(machineLinkTeardown(netns, tap));
+    await runCommands(machineLinkTeardown(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip, false));
   }
   report('floor: bare QEMU, same files → first HTTP answer', fmt(floor));
   report('cold start ratio to the floor (p50)', `${(summarize(coldStart).p50 / summarize(floor).p50).toFixed(2)}×`);
@@ -121,7 +122,7 @@ try {
   printTable();
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none */ }
-  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+  await removeNamespace(netns);
   await registry.stop();
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

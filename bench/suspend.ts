@@ -22,8 +22,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { guestAssets } from '../src/guest/initramfs.ts';
-import { hostNamespacePlan, runCommands } from '../src/network/host-network.ts';
-import { guestMac, machineLinkSetup, machineLinkTeardown, namespaceTeardown, tapName } from '../src/network/plan.ts';
+import { runCommands } from '../src/network/host-network.ts';
+import { guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../src/network/plan.ts';
+import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts';
 import { qemuArgv, type VmLayout } from '../src/vmm/qemu/argv.ts';
 import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
 import { QmpClient } from '../src/vmm/qemu/qmp.ts';
@@ -90,7 +91,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
   const floorDir = join(dir, `floor-${memoryMb}`);
   mkdirSync(floorDir, { recursive: true });
   const tap = tapName(machine.id);
-  await runCommands(machineLinkSetup(netns, tap, machine.private_ip));
+  await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip));
   const layout: VmLayout = {
     ...testVmLayout(floorDir, guestAssets(ROOT), {
       rootDisk: { path: join(floorDir, 'rootfs.qcow2'), format: 'qcow2' }, disks: [],
@@ -147,7 +148,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
   qmp.close();
   vm?.qemu.kill('SIGKILL');
   await vm?.exited;
-  await runCommands(machineLinkTeardown(netns, tap));
+  await runCommands(machineLinkTeardown(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip, false));
   return { cold, suspend, resume };
 }
 
@@ -213,7 +214,7 @@ try {
   printTable();
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', dir], { stdio: 'ignore' }); } catch { /* none */ }
-  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+  await removeNamespace(netns);
   await registry.stop();
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

@@ -36,6 +36,8 @@ export interface ControlSettings {
   leaseOwner: string;
   /** Region of machines created without one. */
   defaultRegion: string;
+  /** This host's number, the group after the app's /48 in new machines' private addresses. */
+  hostNumber: number;
   /** How long a machine may stay in each transient state before it is flagged as wedged. */
   wedgedAfterMs: Partial<Record<TransientState, number>>;
 }
