@@ -1,14 +1,20 @@
 /**
  * Each hangar owns its network: a second hangar on another namespace, set up and
- * torn down the way the tests do it, leaves the first one's machines reachable.
- * Only loopback and the namespaces these servers create see any traffic.
+ * torn down the way the tests do it, leaves the first one's machines reachable;
+ * what someone deletes by hand is repaired within the check period; and a restart
+ * brings back a veth, firewall and forwarding that were taken away, and removes a
+ * TAP whose machine does not exist. Only loopback and the namespaces these servers
+ * create see any traffic.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { textWhenUp } from '../helpers/http.ts';
+import { formatIpv4Range, hostVethName, layoutOf, transit } from '../../src/network/layout.ts';
+import { readNetworkIdentity } from '../../src/system/data-dir.ts';
+import { textWhenUp, until } from '../helpers/http.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
@@ -38,8 +44,11 @@ describe('network ownership', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('keeps a hangar\'s machines reachable while another hangar comes and goes', async () => {
-    serverA = await startServerProcess(a.data, 'own-a', ['--driver', 'qemu', '--netns', a.netns]);
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' }).toString();
+
+  it('keeps a hangar\'s machines reachable while another hangar comes and goes, and repairs what is broken', async () => {
+    const startA = () => startServerProcess(a.data, 'own-a', ['--driver', 'qemu', '--netns', a.netns, '--network-check-interval', '1s']);
+    serverA = await startA();
     const api = (method: string, path: string, body?: unknown) => request(serverA as ServerProcess, method, path, body);
     assert.equal((await api('POST', '/v1/apps', { name: 'web' })).status, 201);
     const created = await api('POST', '/v1/apps/web/machines', { config: { image, restart: { policy: 'no' } } });
@@ -54,9 +63,36 @@ describe('network ownership', () => {
 
     serverB = await startServerProcess(b.data, 'own-b', ['--driver', 'qemu', '--netns', b.netns]);
     assert.deepEqual(await reach(), [hello, hello], 'while B runs');
+    const [ownA, ownB] = [readNetworkIdentity(a.data), readNetworkIdentity(b.data)];
+    assert.ok(ownA && ownB);
+    assert.notEqual(ownA.hostNumber, ownB.hostNumber, 'distinct host numbers');
+    assert.notEqual(formatIpv4Range(ownA.ipv4Range), formatIpv4Range(ownB.ipv4Range), 'distinct IPv4 ranges');
+    assert.ok(ownA.hostNumber !== 0xa7b && formatIpv4Range(ownA.ipv4Range) !== '172.19.0.0/16', 'a test namespace keeps off the default hangar\'s ranges');
     await cleanUpRealServer(serverB, b.data, b.netns);
     serverB = undefined;
     assert.deepEqual(await reach(), [hello, hello], 'after B is gone');
+
+    // Drift: the machine's route, the range's route and the transit address deleted by hand come back within the check period.
+    const layout = layoutOf(a.netns, ownA.hostNumber, ownA.ipv4Range);
+    const veth = hostVethName(a.netns);
+    ip('-6', 'route', 'del', `${ipv6}/128`, 'dev', veth);
+    ip('route', 'del', formatIpv4Range(layout.ipv4Range), 'dev', veth);
+    ip('addr', 'del', `${transit(layout).host6}/64`, 'dev', veth);
+    await until(async () => /network drift repaired: route .*\/128/.test(serverA!.output()) && /network drift repaired: address/.test(serverA!.output()), 'A repairs the drift', 10_000);
+    assert.match(serverA.output(), new RegExp(`network drift repaired: route ${formatIpv4Range(layout.ipv4Range).replaceAll('.', '\\.')} via`));
+    assert.deepEqual(await reach(), [hello, hello], 'after the drift was repaired');
+
+    // Restart: with A down, its veth (and so every route through it), firewall and forwarding go, and a TAP of no machine appears.
+    await serverA.stop();
+    const stale = 'hgrfffffffffff0';
+    ip('link', 'del', veth);
+    execFileSync('ip', ['netns', 'exec', a.netns, 'nft', 'delete', 'table', 'inet', 'hangar']);
+    execFileSync('ip', ['netns', 'exec', a.netns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']);
+    ip('-n', a.netns, 'tuntap', 'add', 'dev', stale, 'mode', 'tap');
+    serverA = await startA();
+    assert.deepEqual(await reach(), [hello, hello], 'after a restart of A (the VM kept running)');
+    assert.throws(() => ip('-n', a.netns, 'link', 'show', stale), 'the TAP of no machine is gone');
+    assert.match(execFileSync('ip', ['netns', 'exec', a.netns, 'nft', 'list', 'table', 'inet', 'hangar']).toString(), /policy drop/);
 
     assert.equal((await api('DELETE', `/v1/apps/web/machines/${id}?force=true`)).status, 200);
   });
