@@ -38,7 +38,7 @@ import { DEFAULT_HOST_NUMBER } from './domain/address.ts';
 import { systemNetwork } from './network/host-network.ts';
 import { chooseLayout } from './network/identity.ts';
 import { NetworkKeeper } from './network/keeper.ts';
-import { DEFAULT_NETNS, defaultHostNumber, type Ipv4Range } from './network/layout.ts';
+import { DEFAULT_NETNS, defaultHostNumber, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
 import { readNetworkIdentity, writeNetworkIdentity } from './system/data-dir.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from './vmm/qemu/argv.ts';
 import { QemuDriver } from './vmm/qemu/qemu-driver.ts';
@@ -238,6 +238,8 @@ export interface RunningServer {
   /** Absent when TLS is off. */
   proxyTlsUrl?: string;
   tls?: TlsIdentity;
+  /** The machines' network (qemu driver). */
+  network?: NetworkLayout;
   token: string;
   tokenSource: 'env' | 'file' | 'generated';
   tokenFile: string;
@@ -285,6 +287,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       proxyUrl: proxyUrls.http,
       proxyTlsUrl: proxyUrls.https,
       tls,
+      network: network?.layout,
       token: token.value,
       tokenSource: token.source,
       tokenFile: token.file,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type DriverName, type FakeTiming, startServer } from '../../server.ts';
 import { parseGoDuration } from '../../domain/duration.ts';
 import { errorMessage } from '../../domain/errors.ts';
-import { type Ipv4Range, parseHostNumber, parseIpv4Range } from '../../network/layout.ts';
+import { formatHostNumber, formatIpv4Range, type Ipv4Range, parseHostNumber, parseIpv4Range } from '../../network/layout.ts';
 import type { CommandSpec } from '../command.ts';
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {
@@ -92,6 +92,10 @@ export const serve: CommandSpec = {
     io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
     io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
     if (server.proxyTlsUrl) io.err(`proxy TLS ${server.proxyTlsUrl} (${server.tls?.local ? 'certificates from hangar\'s local authority: trust' : 'certificate'} ${server.tls?.trustFile})`);
+    if (server.network) {
+      const { ns, hostNumber, ipv4Range } = server.network;
+      io.err(`network ${ns}: machines fdaa:0:<app>:${formatHostNumber(hostNumber)}::/64 and ${formatIpv4Range(ipv4Range)} (kept in ${dataDir}/network.json)`);
+    }
     io.err('apps\' other public ports get host ports of their own: hangar apps ports <app>');
     io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
     io.err('Use it with:');
