@@ -109,7 +109,7 @@ export class NetworkKeeper implements MachineNetwork {
       for (const link of links) this.links.set(link.machineId, link.privateIp);
       this.known = true;
     });
-    await this.converge('start');
+    await this.converge('adopt');
     const every = this.options.checkIntervalMs ?? 30_000;
     if (every > 0 && !this.timer) {
       this.timer = setInterval(() => void this.converge('check').catch((error: unknown) => this.options.log.error({ err: error }, 'network check failed')), every);
@@ -125,9 +125,10 @@ export class NetworkKeeper implements MachineNetwork {
 
   /**
    * Compares the host with the plan and repairs the difference. At start every
-   * repair must work; a check logs what it fixed (and what it could not) and goes on.
+   * repair must work; once machines are known (`adopt`) and at each check, one
+   * machine's link that cannot be repaired is logged and the rest go on.
    */
-  converge(reason: 'start' | 'check'): Promise<Repair[]> {
+  converge(reason: 'start' | 'adopt' | 'check'): Promise<Repair[]> {
     return this.serially(async () => {
       const { port, log } = this.options;
       const observed = await port.observe(this.layout, { nat: this.outboundNat });
@@ -137,10 +138,10 @@ export class NetworkKeeper implements MachineNetwork {
           await port.apply(repair.steps);
         } catch (error) {
           if (reason === 'start') throw error;
-          log.error({ netns: this.layout.ns, err: error }, `network drift: could not repair (${repair.what})`);
+          log.error({ netns: this.layout.ns, err: error }, `network: could not repair (${repair.what})`);
           continue;
         }
-        if (reason === 'start') log.info({ netns: this.layout.ns }, `network: ${repair.what}`);
+        if (reason !== 'check') log.info({ netns: this.layout.ns }, `network: ${repair.what}`);
         else log.warn({ netns: this.layout.ns }, `network drift repaired: ${repair.what}`);
       }
       if (needed.some((repair) => repair.what.endsWith('loaded'))) this.remember(await port.observe(this.layout, { nat: this.outboundNat }));
