@@ -50,7 +50,7 @@ try {
   const image = `${registry.host}/bench/web:1`;
 
   const data = join(dir, 'data');
-  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns]);
+  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--network-check-interval', '0']);
   const api = (method: string, path: string, body?: unknown) => request(server, method, path, body);
   await api('POST', '/v1/apps', { name: 'bench' });
   // Warm the image cache so that create measures boots, not the first pull.
@@ -91,7 +91,8 @@ try {
   await api('POST', `/v1/apps/bench/machines/${machine.id}/stop`);
   await api('GET', `/v1/apps/bench/machines/${machine.id}/wait?state=stopped&timeout=60`);
 
-  // The floor: the same files booted by QEMU directly, on a TAP in the same namespace.
+  // The floor: the same files booted by QEMU directly, on a TAP in the same namespace (hangar's network
+  // checks are off for this run: they would remove a TAP that no machine of hangar's owns).
   const files2 = join(data, 'machines', machine.id);
   const base = JSON.parse(readFileSync(join(files2, 'prepared.json'), 'utf8')).rootfsPath as string;
   const floorDir = join(dir, 'floor');

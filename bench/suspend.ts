@@ -86,7 +86,7 @@ async function migrationDone(qmp: QmpClient): Promise<void> {
   }
 }
 
-/** The floor for one guest size: QEMU driven directly, on the machine's TAP and files. */
+/** The floor for one guest size: QEMU driven directly, on the machine's TAP and files (hangar's network checks are off for this run). */
 async function floor(machine: { id: string; private_ip: string }, initrd: string, base: string, memoryMb: number) {
   const floorDir = join(dir, `floor-${memoryMb}`);
   mkdirSync(floorDir, { recursive: true });
@@ -158,7 +158,7 @@ try {
   await pushImage(registry.host, 'bench/slow', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] } });
   const image = `${registry.host}/bench/slow:1`;
   const data = join(dir, 'data');
-  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns]);
+  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--network-check-interval', '0']);
   const api = (method: string, path: string, body?: unknown) => request(server, method, path, body);
   await api('POST', '/v1/apps', { name: 'bench' });
   const machines = '/v1/apps/bench/machines';
