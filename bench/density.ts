@@ -16,8 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hostNamespacePlan, runCommands } from '../src/network/host-network.ts';
-import { namespaceTeardown } from '../src/network/plan.ts';
+import { removeNamespace } from '../test/helpers/network.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, startServerProcess } from '../test/helpers/server-process.ts';
 import { machineFacts } from './lib.ts';
@@ -76,7 +75,7 @@ try {
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none */ }
   await sleep(1000);
-  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+  await removeNamespace(netns);
   await registry.stop();
   rmSync(dir, { recursive: true, force: true });
 }

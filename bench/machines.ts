@@ -15,8 +15,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { guestAssets } from '../src/guest/initramfs.ts';
-import { hostNamespacePlan, runCommands } from '../src/network/host-network.ts';
-import { machineLinkSetup, machineLinkTeardown, namespaceTeardown, tapName, guestMac } from '../src/network/plan.ts';
+import { runCommands } from '../src/network/host-network.ts';
+import { machineLinkSetup, machineLinkTeardown, tapName, guestMac } from '../src/network/plan.ts';
+import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts';
 import { qemuArgv } from '../src/vmm/qemu/argv.ts';
 import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
@@ -49,7 +50,7 @@ try {
   const image = `${registry.host}/bench/web:1`;
 
   const data = join(dir, 'data');
-  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns]);
+  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--network-check-interval', '0']);
   const api = (method: string, path: string, body?: unknown) => request(server, method, path, body);
   await api('POST', '/v1/apps', { name: 'bench' });
   // Warm the image cache so that create measures boots, not the first pull.
@@ -90,7 +91,8 @@ try {
   await api('POST', `/v1/apps/bench/machines/${machine.id}/stop`);
   await api('GET', `/v1/apps/bench/machines/${machine.id}/wait?state=stopped&timeout=60`);
 
-  // The floor: the same files booted by QEMU directly, on a TAP in the same namespace.
+  // The floor: the same files booted by QEMU directly, on a TAP in the same namespace (hangar's network
+  // checks are off for this run: they would remove a TAP that no machine of hangar's owns).
   const files2 = join(data, 'machines', machine.id);
   const base = JSON.parse(readFileSync(join(files2, 'prepared.json'), 'utf8')).rootfsPath as string;
   const floorDir = join(dir, 'floor');
@@ -98,7 +100,7 @@ try {
   const tap = tapName(machine.id);
   const floor: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    await runCommands(machineLinkSetup(netns, tap, machine.private_ip));
+    await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip));
     rmSync(join(floorDir, 'rootfs.qcow2'), { force: true });
     const t0 = performance.now();
     execFileSync('qemu-img', overlayArgv(base, join(floorDir, 'rootfs.qcow2')));
@@ -110,7 +112,7 @@ try {
     floor.push((await firstAnswer(machine.private_ip)) - t0);
     qemu.kill('SIGKILL');
     await new Promise((resolve) => qemu.once('exit', resolve));
-    await runCommands(machineLinkTeardown(netns, tap));
+    await runCommands(machineLinkTeardown(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip, false));
   }
   report('floor: bare QEMU, same files → first HTTP answer', fmt(floor));
   report('cold start ratio to the floor (p50)', `${(summarize(coldStart).p50 / summarize(floor).p50).toFixed(2)}×`);
@@ -121,7 +123,7 @@ try {
   printTable();
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'data', 'machines')], { stdio: 'ignore' }); } catch { /* none */ }
-  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+  await removeNamespace(netns);
   await registry.stop();
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

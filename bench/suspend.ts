@@ -22,8 +22,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { guestAssets } from '../src/guest/initramfs.ts';
-import { hostNamespacePlan, runCommands } from '../src/network/host-network.ts';
-import { guestMac, machineLinkSetup, machineLinkTeardown, namespaceTeardown, tapName } from '../src/network/plan.ts';
+import { runCommands } from '../src/network/host-network.ts';
+import { guestMac, machineLinkSetup, machineLinkTeardown, tapName } from '../src/network/plan.ts';
+import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts';
 import { qemuArgv, type VmLayout } from '../src/vmm/qemu/argv.ts';
 import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
 import { QmpClient } from '../src/vmm/qemu/qmp.ts';
@@ -85,12 +86,12 @@ async function migrationDone(qmp: QmpClient): Promise<void> {
   }
 }
 
-/** The floor for one guest size: QEMU driven directly, on the machine's TAP and files. */
+/** The floor for one guest size: QEMU driven directly, on the machine's TAP and files (hangar's network checks are off for this run). */
 async function floor(machine: { id: string; private_ip: string }, initrd: string, base: string, memoryMb: number) {
   const floorDir = join(dir, `floor-${memoryMb}`);
   mkdirSync(floorDir, { recursive: true });
   const tap = tapName(machine.id);
-  await runCommands(machineLinkSetup(netns, tap, machine.private_ip));
+  await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip));
   const layout: VmLayout = {
     ...testVmLayout(floorDir, guestAssets(ROOT), {
       rootDisk: { path: join(floorDir, 'rootfs.qcow2'), format: 'qcow2' }, disks: [],
@@ -147,7 +148,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
   qmp.close();
   vm?.qemu.kill('SIGKILL');
   await vm?.exited;
-  await runCommands(machineLinkTeardown(netns, tap));
+  await runCommands(machineLinkTeardown(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip, false));
   return { cold, suspend, resume };
 }
 
@@ -157,7 +158,7 @@ try {
   await pushImage(registry.host, 'bench/slow', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] } });
   const image = `${registry.host}/bench/slow:1`;
   const data = join(dir, 'data');
-  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns]);
+  const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--network-check-interval', '0']);
   const api = (method: string, path: string, body?: unknown) => request(server, method, path, body);
   await api('POST', '/v1/apps', { name: 'bench' });
   const machines = '/v1/apps/bench/machines';
@@ -213,7 +214,7 @@ try {
   printTable();
 } finally {
   try { execFileSync('pkill', ['-KILL', '-f', dir], { stdio: 'ignore' }); } catch { /* none */ }
-  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+  await removeNamespace(netns);
   await registry.stop();
   if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 }

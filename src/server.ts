@@ -34,7 +34,12 @@ import type { VmmDriver } from './vmm/driver.ts';
 import { FakeDriver } from './vmm/fake/fake-driver.ts';
 import { guestAssets } from './guest/initramfs.ts';
 import { ImageStore } from './image/image-store.ts';
-import { applyOutboundNat, ensureNamespace, hostNamespacePlan } from './network/host-network.ts';
+import { DEFAULT_HOST_NUMBER } from './domain/address.ts';
+import { systemNetwork } from './network/host-network.ts';
+import { chooseLayout } from './network/identity.ts';
+import { NetworkKeeper } from './network/keeper.ts';
+import { DEFAULT_NETNS, defaultHostNumber, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
+import { readNetworkIdentity, writeNetworkIdentity } from './system/data-dir.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from './vmm/qemu/argv.ts';
 import { QemuDriver } from './vmm/qemu/qemu-driver.ts';
 
@@ -45,6 +50,7 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   leaseOwner: 'hangar',
   defaultRegion: 'local',
   maxMachinesPerApp: 1000,
+  hostNumber: DEFAULT_HOST_NUMBER,
   wedgedAfterMs: WEDGED_AFTER_MS,
 };
 
@@ -146,10 +152,8 @@ export interface DriverOptions {
   dataDir: string;
   volumes: VolumeHost;
   fakeTiming?: FakeTiming;
-  /** The machines' network namespace (qemu driver). */
-  netns?: string;
-  /** Lets machines reach the outside world through the host (IPv4 masquerade); off by default. */
-  outboundNat?: boolean;
+  /** The machines' network, converged (qemu driver; see openNetwork). */
+  network?: NetworkKeeper;
   /** Largest guest that may be suspended; such guests get their RAM in a shared file (qemu driver). */
   suspendMaxMemoryMb?: number;
   logger?: Logger;
@@ -162,10 +166,7 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
     case 'fake':
       return new FakeDriver(options.fakeTiming === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
     case 'qemu': {
-      const netns = options.netns ?? 'hangar';
-      const plan = hostNamespacePlan(netns);
-      await ensureNamespace(plan);
-      await applyOutboundNat(plan, options.outboundNat === true);
+      if (!options.network) throw new Error('the qemu driver needs its network');
       const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
       const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
       return new QemuDriver({
@@ -174,13 +175,37 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
         assets: guestAssets(PROJECT_ROOT),
         accel,
         tscKhz: tscKhzFromCpuinfo(cpuinfo),
-        netns,
+        network: options.network,
         volumePath: (id) => options.volumes.path(id),
         suspendMaxMemoryMb: options.suspendMaxMemoryMb ?? DEFAULT_SUSPEND_MAX_MEMORY_MB,
         onError: (machineId, what, error) => options.logger?.warn({ machineId, err: error }, `qemu driver: ${what} failed`),
       });
     }
   }
+}
+
+export interface NetworkOptions {
+  dataDir: string;
+  netns: string;
+  /** Flags; the data directory's stored choice must agree with them. */
+  hostNumber?: number;
+  ipv4Range?: Ipv4Range;
+  outboundNat: boolean;
+  checkIntervalMs?: number;
+  logger: Logger;
+}
+
+/**
+ * The machines' network for the qemu driver: the host number and IPv4 range this
+ * data directory keeps (chosen at its first start, clear of every other hangar on
+ * the host), and the namespace converged to them.
+ */
+export async function openNetwork(options: NetworkOptions): Promise<NetworkKeeper> {
+  const stored = readNetworkIdentity(options.dataDir);
+  const layout = chooseLayout({ ns: options.netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, stored }, await systemNetwork.observeHost());
+  if (!stored) writeNetworkIdentity(options.dataDir, layout);
+  const log = options.logger.child({ component: 'network' });
+  return NetworkKeeper.open({ layout, port: systemNetwork, outboundNat: options.outboundNat, log, checkIntervalMs: options.checkIntervalMs });
 }
 
 export interface ServeOptions {
@@ -198,7 +223,12 @@ export interface ServeOptions {
   driver: DriverName;
   fakeTiming?: FakeTiming;
   netns?: string;
+  /** qemu driver: this host's number in machine addresses, and the namespace's IPv4 range (defaults: see layout.ts). */
+  hostNumber?: number;
+  ipv4Range?: Ipv4Range;
   outboundNat?: boolean;
+  /** qemu driver: how often the network is checked for drift (default 30 s). */
+  networkCheckMs?: number;
   logLevel: string;
   settings?: Partial<ControlSettings>;
 }
@@ -209,6 +239,8 @@ export interface RunningServer {
   /** Absent when TLS is off. */
   proxyTlsUrl?: string;
   tls?: TlsIdentity;
+  /** The machines' network (qemu driver). */
+  network?: NetworkLayout;
   token: string;
   tokenSource: 'env' | 'file' | 'generated';
   tokenFile: string;
@@ -219,6 +251,7 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const logger = pino({ level: options.logLevel, base: undefined });
   const unlock = lockDataDir(options.dataDir);
+  let network: NetworkKeeper | undefined;
   try {
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     // Every address is read before anything is set up, so that a bad one changes nothing.
@@ -231,16 +264,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const tls = tlsAt && (options.tlsFiles
       ? userIdentity(options.tlsFiles)
       : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain));
+    const netns = options.netns ?? DEFAULT_NETNS;
+    network = options.driver === 'qemu' ? await openNetwork({
+      dataDir: options.dataDir, netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
+      checkIntervalMs: options.networkCheckMs, logger,
+    }) : undefined;
     const hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
       volumes,
       driver: await createDriver(options.driver, {
-        dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, netns: options.netns, outboundNat: options.outboundNat,
-        suspendMaxMemoryMb: options.settings?.suspendMaxMemoryMb, logger,
+        dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, network, suspendMaxMemoryMb: options.settings?.suspendMaxMemoryMb, logger,
       }),
       token: token.value,
       logger,
-      settings: options.settings,
+      settings: { ...options.settings, hostNumber: network?.layout.hostNumber ?? options.hostNumber ?? defaultHostNumber(netns) },
       proxy: { ...proxySettings, certificates: tls },
     });
     await hangar.app.listen(apiAt);
@@ -251,6 +288,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       proxyUrl: proxyUrls.http,
       proxyTlsUrl: proxyUrls.https,
       tls,
+      network: network?.layout,
       token: token.value,
       tokenSource: token.source,
       tokenFile: token.file,
@@ -261,6 +299,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       },
     };
   } catch (error) {
+    network?.close();
     unlock();
     throw error;
   }

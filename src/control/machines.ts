@@ -54,7 +54,7 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
     version: deps.ids.ulid(),
     config,
     imageRef,
-    privateIp: privateIp(app.netNumber, number),
+    privateIp: privateIp(app.netNumber, deps.settings.hostNumber, number),
     cordoned: input.skip_service_registration === true,
     hasSnapshot: false,
     restartCount: 0,

@@ -38,6 +38,8 @@ export interface ControlSettings {
   defaultRegion: string;
   /** The most machines (not destroyed) an app may have. */
   maxMachinesPerApp: number;
+  /** This host's number, the group after the app's /48 in new machines' private addresses. */
+  hostNumber: number;
   /** How long a machine may stay in each transient state before it is flagged as wedged. */
   wedgedAfterMs: Partial<Record<TransientState, number>>;
 }

@@ -1,53 +1,84 @@
-/** Applies the network plans on this host: idempotent namespace setup, per-command errors kept. */
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
-import {
-  isolationRuleset, namespaceSetup, type NamespacePlan, natRuleset, outboundNatSetup, outboundNatTeardown,
-} from './plan.ts';
+/**
+ * The network port: reads the host's state (`ip -j`, `nft -j`, sysctls) and runs
+ * plan steps. Everything else in src/network is pure; this is the side of it that
+ * touches the host, each command with a timeout.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { NetworkLayout } from './layout.ts';
+import { type Observed, type ObservedHost, parseLinks, parseNftTable, parseRoutes, parseSysctls } from './observed.ts';
+import { FORWARDING_SYSCTLS, natTableName, type Step } from './plan.ts';
 
-const run = promisify(execFile);
+const COMMAND_TIMEOUT_MS = 15_000;
 
-/** Runs plan commands in order; a failure stops them and names the command, unless `tolerant`. */
-export async function runCommands(commands: string[][], options: { tolerant?: boolean } = {}): Promise<void> {
-  for (const [bin, ...args] of commands) {
-    try {
-      await run(bin as string, args);
-    } catch (error) {
-      if (options.tolerant) continue;
-      throw new Error(`"${[bin, ...args].join(' ')}" failed: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`);
+export interface NetworkPort {
+  /** The root namespace's links, addresses and routes. */
+  observeHost(): Promise<ObservedHost>;
+  /** Everything convergence compares for one namespace. */
+  observe(layout: NetworkLayout, options: { nat: boolean }): Promise<Observed>;
+  /** Runs steps in order; the first that fails (and is not tolerant) stops them, named in the error. */
+  apply(steps: Step[]): Promise<void>;
+}
+
+function exec(argv: string[], input?: string): Promise<string> {
+  const [bin, ...args] = argv;
+  return new Promise((resolve, reject) => {
+    const child = execFile(bin as string, args, { timeout: COMMAND_TIMEOUT_MS, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`"${argv.join(' ')}" failed: ${stderr.trim() || error.message}`));
+      else resolve(stdout);
+    });
+    child.stdin?.end(input);
+  });
+}
+
+const json = async (argv: string[]): Promise<unknown> => JSON.parse((await exec(argv)) || '[]');
+const jsonOrUndefined = (argv: string[]): Promise<unknown> => json(argv).catch(() => undefined);
+
+export const systemNetwork: NetworkPort = {
+  async observeHost() {
+    const [links, routes6, routes4] = await Promise.all([json(['ip', '-j', 'addr', 'show']), json(['ip', '-j', '-6', 'route', 'show']), json(['ip', '-j', '-4', 'route', 'show'])]);
+    return { links: parseLinks(links), routes: [...parseRoutes(routes6, 6), ...parseRoutes(routes4, 4)] };
+  },
+
+  async observe(layout, options) {
+    const host = await this.observeHost();
+    if (options.nat) {
+      host.ipForward = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() === '1';
     }
-  }
-}
+    const nat = await jsonOrUndefined(['nft', '-j', 'list', 'table', 'ip', natTableName(layout)]);
+    if (nat) host.nat = parseNftTable(nat).shape;
+    const namespaces = (await json(['ip', '-j', 'netns', 'list'])) as Array<{ name: string }>;
+    if (!namespaces.some((entry) => entry.name === layout.ns)) return { host };
+    const inNs = (...args: string[]) => ['ip', '-n', layout.ns, '-j', ...args];
+    const [links, routes6, routes4, sysctls, firewall] = await Promise.all([
+      json(inNs('addr', 'show')), json(inNs('-6', 'route', 'show')), json(inNs('-4', 'route', 'show')),
+      exec(['ip', 'netns', 'exec', layout.ns, 'sysctl', '-n', ...FORWARDING_SYSCTLS]),
+      jsonOrUndefined(['ip', 'netns', 'exec', layout.ns, 'nft', '-j', 'list', 'table', 'inet', 'hangar']),
+    ]);
+    return {
+      host,
+      ns: {
+        links: parseLinks(links),
+        routes: [...parseRoutes(routes6, 6), ...parseRoutes(routes4, 4)],
+        forwarding: parseSysctls(sysctls, FORWARDING_SYSCTLS) as Record<typeof FORWARDING_SYSCTLS[number], boolean>,
+        firewall: firewall ? parseNftTable(firewall) : undefined,
+      },
+    };
+  },
 
-/** The plan for the machines' namespace `netns`: a veth named after it, and fdaa::/16 routed into it. */
-export function hostNamespacePlan(netns: string): NamespacePlan {
-  return { ns: netns, hostVeth: `hgr-${netns}`.slice(0, 15), hostRoutes: ['fdaa::/16'] };
-}
+  async apply(steps) {
+    for (const step of steps) {
+      const { argv, input, tolerant } = Array.isArray(step) ? { argv: step, input: undefined, tolerant: false } : step;
+      try {
+        await exec(argv, input);
+      } catch (error) {
+        if (!tolerant) throw error;
+      }
+    }
+  },
+};
 
-async function namespaceExists(ns: string): Promise<boolean> {
-  const { stdout } = await run('ip', ['netns', 'list']);
-  return stdout.split('\n').some((line) => line.split(' ')[0] === ns);
-}
-
-/** Creates the machines' namespace and its firewall unless it is there (it survives hangar restarts). */
-export async function ensureNamespace(plan: NamespacePlan): Promise<void> {
-  if (await namespaceExists(plan.ns)) return;
-  await runCommands(namespaceSetup(plan));
-  loadRuleset(['ip', 'netns', 'exec', plan.ns, 'nft', '-f', '-'], isolationRuleset(), 'firewall');
-}
-
-/** Turns outbound NAT on or off for the namespace; either way the result is the same whatever was there before. */
-export async function applyOutboundNat(plan: NamespacePlan, enabled: boolean): Promise<void> {
-  await runCommands(outboundNatTeardown(plan), { tolerant: true });
-  if (!enabled) return;
-  await runCommands(outboundNatSetup(plan));
-  loadRuleset(['nft', '-f', '-'], natRuleset(plan), 'outbound NAT');
-}
-
-function loadRuleset([bin, ...args]: string[], ruleset: string, what: string): void {
-  try {
-    execFileSync(bin as string, args, { input: ruleset, stdio: ['pipe', 'ignore', 'pipe'] });
-  } catch (error) {
-    throw new Error(`${what} setup failed: ${(error as { stderr?: Buffer }).stderr?.toString().trim() ?? error}`);
-  }
+/** Runs steps on this host (tests and benchmarks that build namespaces by hand). */
+export function runCommands(steps: Step[], options: { tolerant?: boolean } = {}): Promise<void> {
+  return systemNetwork.apply(options.tolerant ? steps.map((step) => ({ argv: Array.isArray(step) ? step : step.argv, input: Array.isArray(step) ? undefined : step.input, tolerant: true })) : steps);
 }

@@ -1,68 +1,113 @@
 /**
- * Host networking as data: the `ip` commands that build hangar's network namespace
- * and each machine's link, as pure functions pinned by golden tests.
+ * Host networking as data: the `ip` and `nft` commands that build one hangar's
+ * network namespace and each machine's link, as pure functions pinned by golden
+ * tests. Addresses come from layout.ts; converge.ts picks the commands that the
+ * host's current state lacks.
  *
- *   host (root ns)                  namespace `hangar`
- *   veth hgr-<ns> ── fdaa:ffff::/64 ──── veth hgrv0 ─┬─ tap hgr<id> ── machine A (fdaa:0:1:…/128, 172.19.0.1/32)
- *                    172.19.255.0/30                 └─ tap hgr<id> ── machine B
- *   route fdaa::/16 via fdaa:ffff::2, 172.19.0.0/16 via 172.19.255.2
+ *   host (root ns)                                 namespace <ns>
+ *   veth hgr-<ns> ── fdaa:0:0:<host>::/64 ──── veth hgrv0 ─┬─ tap hgr<id> ── machine A (fdaa:0:<app>:<host>:…/128, <range>.x/32)
+ *                    <range's last /24>.0/30               └─ tap hgr<id> ── machine B
+ *   route <machine>/128 via fdaa:0:0:<host>::2   one per machine, added and removed with its TAP
+ *   route <range> via <last /24>.2               one per namespace
+ *   route unreachable fdaa::/16 (last resort)    shared by every hangar: 6PN never follows the default route
  *
- * Each TAP is its own routed point-to-point link (gateways fe80::1 and 172.19.255.254
+ * Each TAP is its own routed point-to-point link (gateways fe80::1 and <last /24>.254
  * on every TAP), so there is no shared segment between machines; the namespace
  * forwards only what the firewall rules allow (host ↔ machines, and machines of the
  * same app over IPv6). Unless outbound NAT is turned on there is no default route out
  * of the namespace: machines reach nothing but the host and each other.
  */
+import {
+  appPrefix, canonicalAddress, formatIpv4Range, GUEST_GATEWAY6, machineIpv4, type NetworkLayout, NS_VETH, SIXPN, transit,
+} from './layout.ts';
 
-export interface NamespacePlan {
-  /** Network namespace name. */
-  ns: string;
-  /** Host-side veth name (≤ 15 characters). */
-  hostVeth: string;
-  /** Prefixes routed from the host into the namespace. */
-  hostRoutes: string[];
+/** One command; `input` goes to its standard input, and a `tolerant` one may fail. */
+export type Step = string[] | { argv: string[]; input?: string; tolerant?: boolean };
+
+/** The last-resort route's metric: the highest, so any route of the operator's for fdaa::/16 wins. */
+export const LAST_RESORT_METRIC = 4294967295;
+
+const inNs = (layout: NetworkLayout, ...args: string[]) => ['ip', '-n', layout.ns, ...args];
+
+export function createNamespace(layout: NetworkLayout): Step[] {
+  return [['ip', 'netns', 'add', layout.ns], inNs(layout, 'link', 'set', 'lo', 'up')];
 }
 
-export const TRANSIT_HOST = 'fdaa:ffff::1';
-export const TRANSIT_NS = 'fdaa:ffff::2';
-export const NS_VETH = 'hgrv0';
-export const GUEST_GATEWAY6 = 'fe80::1';
-/** IPv4 exists only inside the namespace (and on the host's route into it), as Fly's 172.19.x addresses do. */
-export const MACHINE_IPV4_RANGE = '172.19.0.0/16';
-export const TRANSIT_HOST4 = '172.19.255.1';
-export const TRANSIT_NS4 = '172.19.255.2';
-export const GUEST_GATEWAY4 = '172.19.255.254';
-/** Machines take 172.19.0.0–172.19.254.255; the last /24 holds the transit link and gateway. */
-const IPV4_POOL = 255 * 256;
-
-type Command = string[];
-
-export function namespaceSetup(plan: NamespacePlan): Command[] {
-  const inNs = (...args: string[]) => ['ip', '-n', plan.ns, ...args];
+/** A fresh veth pair; a host end left without its peer is removed first. */
+export function createVeth(layout: NetworkLayout): Step[] {
   return [
-    ['ip', 'netns', 'add', plan.ns],
-    inNs('link', 'set', 'lo', 'up'),
-    ['ip', 'link', 'add', plan.hostVeth, 'type', 'veth', 'peer', 'name', NS_VETH, 'netns', plan.ns],
-    ['ip', '-6', 'addr', 'add', `${TRANSIT_HOST}/64`, 'dev', plan.hostVeth, 'nodad'],
-    ['ip', 'addr', 'add', `${TRANSIT_HOST4}/30`, 'dev', plan.hostVeth],
-    ['ip', 'link', 'set', plan.hostVeth, 'up'],
-    inNs('-6', 'addr', 'add', `${TRANSIT_NS}/64`, 'dev', NS_VETH, 'nodad'),
-    inNs('addr', 'add', `${TRANSIT_NS4}/30`, 'dev', NS_VETH),
-    inNs('link', 'set', NS_VETH, 'up'),
-    ['ip', 'netns', 'exec', plan.ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1'],
-    ['ip', 'netns', 'exec', plan.ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'],
-    ...plan.hostRoutes.map((prefix) => ['ip', '-6', 'route', 'replace', prefix, 'via', TRANSIT_NS, 'dev', plan.hostVeth]),
-    ['ip', 'route', 'replace', MACHINE_IPV4_RANGE, 'via', TRANSIT_NS4, 'dev', plan.hostVeth],
+    { argv: ['ip', 'link', 'del', layout.hostVeth], tolerant: true },
+    ['ip', 'link', 'add', layout.hostVeth, 'type', 'veth', 'peer', 'name', NS_VETH, 'netns', layout.ns],
   ];
 }
 
-export function namespaceTeardown(plan: NamespacePlan): Command[] {
+export function linkUp(layout: NetworkLayout, side: 'host' | 'ns'): Step {
+  return side === 'host' ? ['ip', 'link', 'set', layout.hostVeth, 'up'] : inNs(layout, 'link', 'set', NS_VETH, 'up');
+}
+
+/** The addresses each end of the veth must carry, as `addr/len`. */
+export function vethAddresses(layout: NetworkLayout): { host: string[]; ns: string[] } {
+  const t = transit(layout);
+  return { host: [`${t.host6}/64`, `${t.host4}/30`], ns: [`${t.ns6}/64`, `${t.ns4}/30`] };
+}
+
+export function addAddress(layout: NetworkLayout, side: 'host' | 'ns', address: string): Step {
+  const ipv6 = address.includes(':');
+  const dev = side === 'host' ? layout.hostVeth : NS_VETH;
+  const argv = ['ip', ...(ipv6 ? ['-6'] : []), 'addr', 'add', address, 'dev', dev, ...(ipv6 ? ['nodad'] : [])];
+  return side === 'host' ? argv : inNs(layout, ...argv.slice(1));
+}
+
+export function deleteAddress(layout: NetworkLayout, side: 'host' | 'ns', address: string): Step {
+  const dev = side === 'host' ? layout.hostVeth : NS_VETH;
+  const argv = ['ip', 'addr', 'del', address, 'dev', dev];
+  return side === 'host' ? argv : inNs(layout, ...argv.slice(1));
+}
+
+export const FORWARDING_SYSCTLS = ['net.ipv6.conf.all.forwarding', 'net.ipv4.ip_forward'] as const;
+
+export function enableForwarding(layout: NetworkLayout, sysctl: typeof FORWARDING_SYSCTLS[number]): Step {
+  return ['ip', 'netns', 'exec', layout.ns, 'sysctl', '-q', '-w', `${sysctl}=1`];
+}
+
+/** A route the host must have, as `ip` shows it once added. */
+export interface RouteSpec {
+  family: 4 | 6;
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  type?: 'unreachable';
+  metric?: number;
+}
+
+/** The routes from the host into the namespace that do not depend on machines. */
+export function namespaceRoutes(layout: NetworkLayout): RouteSpec[] {
   return [
-    ...plan.hostRoutes.map((prefix) => ['ip', '-6', 'route', 'del', prefix, 'via', TRANSIT_NS, 'dev', plan.hostVeth]),
-    ['ip', 'route', 'del', MACHINE_IPV4_RANGE, 'via', TRANSIT_NS4, 'dev', plan.hostVeth],
-    ['ip', 'link', 'del', plan.hostVeth],
-    ['ip', 'netns', 'del', plan.ns],
+    { family: 6, dst: SIXPN, type: 'unreachable', metric: LAST_RESORT_METRIC },
+    { family: 4, dst: formatIpv4Range(layout.ipv4Range), gateway: transit(layout).ns4, dev: layout.hostVeth },
   ];
+}
+
+/** The host's route to one machine's private IPv6 address. */
+export function machineRoute(layout: NetworkLayout, privateIp: string): RouteSpec {
+  return { family: 6, dst: `${canonicalAddress(privateIp)}/128`, gateway: transit(layout).ns6, dev: layout.hostVeth };
+}
+
+function routeArgs(route: RouteSpec): string[] {
+  return [
+    ...(route.type ? [route.type] : []), route.dst,
+    ...(route.gateway ? ['via', route.gateway] : []), ...(route.dev ? ['dev', route.dev] : []),
+    ...(route.metric !== undefined ? ['metric', String(route.metric)] : []),
+  ];
+}
+
+/** In the root namespace, or (`ns`) in the machines' one. */
+export function replaceRoute(route: RouteSpec, ns?: string): Step {
+  return [...(ns ? ['ip', '-n', ns] : ['ip']), ...(route.family === 6 ? ['-6'] : []), 'route', 'replace', ...routeArgs(route)];
+}
+
+export function deleteRoute(route: RouteSpec, ns?: string): Step {
+  return { argv: [...(ns ? ['ip', '-n', ns] : ['ip']), ...(route.family === 6 ? ['-6'] : []), 'route', 'del', ...routeArgs(route)], tolerant: true };
 }
 
 /** Linux interface names hold 15 characters: `hgr` + the first 12 of the machine id. */
@@ -70,48 +115,65 @@ export function tapName(machineId: string): string {
   return `hgr${machineId.slice(0, 12)}`;
 }
 
+export const TAP_NAME = /^hgr[0-9a-f]{12}$/;
+
 /** A locally administered MAC derived from the machine id. */
 export function guestMac(machineId: string): string {
   const hex = machineId.padEnd(10, '0').slice(0, 10);
   return ['02', ...hex.match(/../g)!].join(':');
 }
 
-/**
- * A machine's IPv4 address, from the machine number that its private IPv6 address
- * carries (groups 5 and 6). Unique among the last 65,280 machines created.
- */
-export function machineIpv4(privateIp: string): string {
-  const groups = privateIp.split(':');
-  const number = (parseInt(groups[4] ?? '0', 16) * 0x10000 + parseInt(groups[5] ?? '0', 16)) % IPV4_POOL;
-  return `172.19.${number >>> 8}.${number & 0xff}`;
+/** The addresses every TAP carries: the guests' gateways. */
+export function tapAddresses(layout: NetworkLayout): string[] {
+  return [`${GUEST_GATEWAY6}/64`, `${transit(layout).gateway4}/32`];
 }
 
-export function machineLinkSetup(ns: string, tap: string, privateIp: string): Command[] {
-  const inNs = (...args: string[]) => ['ip', '-n', ns, ...args];
+/** The namespace's routes to one machine, over its TAP. */
+export function tapRoutes(layout: NetworkLayout, privateIp: string): RouteSpec[] {
   return [
-    inNs('tuntap', 'add', 'dev', tap, 'mode', 'tap'),
-    inNs('-6', 'addr', 'add', `${GUEST_GATEWAY6}/64`, 'dev', tap, 'nodad'),
-    inNs('addr', 'add', `${GUEST_GATEWAY4}/32`, 'dev', tap),
-    inNs('link', 'set', tap, 'up'),
-    inNs('-6', 'route', 'replace', `${privateIp}/128`, 'dev', tap),
-    inNs('route', 'replace', `${machineIpv4(privateIp)}/32`, 'dev', tap),
+    { family: 6, dst: `${canonicalAddress(privateIp)}/128` },
+    { family: 4, dst: `${machineIpv4(privateIp, layout.ipv4Range)}/32` },
   ];
 }
 
-export function machineLinkTeardown(ns: string, tap: string): Command[] {
-  return [['ip', '-n', ns, 'link', 'del', tap]];
+/** A machine's link: its TAP with the gateways, the namespace's routes to it, the host's route to it, and its app's firewall element. */
+export function machineLinkSetup(layout: NetworkLayout, machineId: string, privateIp: string): Step[] {
+  const tap = tapName(machineId);
+  const [gateway6, gateway4] = tapAddresses(layout) as [string, string];
+  return [
+    inNs(layout, 'tuntap', 'add', 'dev', tap, 'mode', 'tap'),
+    inNs(layout, '-6', 'addr', 'add', gateway6, 'dev', tap, 'nodad'),
+    inNs(layout, 'addr', 'add', gateway4, 'dev', tap),
+    inNs(layout, 'link', 'set', tap, 'up'),
+    ...tapRoutes(layout, privateIp).map((route) => replaceRoute({ ...route, dev: tap }, layout.ns)),
+    replaceRoute(machineRoute(layout, privateIp)),
+    allowSameApp(layout, privateIp),
+  ];
+}
+
+/** Undoes a machine's link (every step tolerant: parts may be gone); `lastOfApp` also drops its app's firewall element. */
+export function machineLinkTeardown(layout: NetworkLayout, machineId: string, privateIp: string, lastOfApp: boolean): Step[] {
+  return [
+    { argv: inNs(layout, 'link', 'del', tapName(machineId)), tolerant: true },
+    deleteRoute(machineRoute(layout, privateIp)),
+    ...(lastOfApp ? [{ argv: sameAppElement(layout, 'delete', appPrefix(privateIp)), tolerant: true }] : []),
+  ];
 }
 
 /**
  * The namespace's firewall (nftables): forward between the host and machines, and
- * between machines only when both addresses lie in the same app's /48.
+ * between machines only when both addresses lie in the same app's /48. Loading it
+ * replaces the table whatever it held, with `apps` (app prefixes) as the elements.
  */
-export function isolationRuleset(): string {
+export function isolationRuleset(apps: string[]): string {
   return [
+    'table inet hangar {}',
+    'delete table inet hangar',
     'table inet hangar {',
     '  set same_app {',
     '    type ipv6_addr . ipv6_addr',
     '    flags interval',
+    ...(apps.length > 0 ? [`    elements = { ${apps.map((prefix) => `${prefix} . ${prefix}`).join(', ')} }`] : []),
     '  }',
     '  chain forward {',
     '    type filter hook forward priority 0; policy drop;',
@@ -124,52 +186,67 @@ export function isolationRuleset(): string {
   ].join('\n');
 }
 
-/** An app's /48 (fdaa:0:<app>::/48) from one of its machines' addresses. */
-export function appPrefix(machineIp: string): string {
-  const groups = machineIp.split(':');
-  return `${groups.slice(0, 3).join(':')}::/48`;
+export function loadIsolation(layout: NetworkLayout, apps: string[]): Step {
+  return { argv: ['ip', 'netns', 'exec', layout.ns, 'nft', '-f', '-'], input: isolationRuleset(apps) };
 }
 
-/** Lets machines of the app that `machineIp` belongs to reach each other. */
-export function allowSameApp(ns: string, machineIp: string): Command {
-  const prefix = appPrefix(machineIp);
-  return ['ip', 'netns', 'exec', ns, 'nft', 'add', 'element', 'inet', 'hangar', 'same_app', `{ ${prefix} . ${prefix} }`];
+/** Adds or deletes the element that lets the machines of the app with this /48 reach each other. */
+export function sameAppElement(layout: NetworkLayout, action: 'add' | 'delete', prefix: string): string[] {
+  return ['ip', 'netns', 'exec', layout.ns, 'nft', action, 'element', 'inet', 'hangar', 'same_app', `{ ${prefix} . ${prefix} }`];
+}
+
+export function allowSameApp(layout: NetworkLayout, privateIp: string): Step {
+  return sameAppElement(layout, 'add', appPrefix(privateIp));
 }
 
 /**
  * Outbound NAT (off unless the operator turns it on): a default route out of the
- * namespace through the host, and IPv4 masquerading of machine addresses on the
+ * namespace through the host, and IPv4 masquerading of the namespace's range on the
  * host's way out. IPv6 is not translated: turning on IPv6 forwarding on the host
  * would stop it accepting router advertisements.
  */
-export function outboundNatSetup(plan: NamespacePlan): Command[] {
-  return [
-    ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'],
-    ['ip', '-n', plan.ns, 'route', 'replace', 'default', 'via', TRANSIT_HOST4, 'dev', NS_VETH],
-  ];
+export function outboundRoute(layout: NetworkLayout): RouteSpec {
+  return { family: 4, dst: 'default', gateway: transit(layout).host4, dev: NS_VETH };
 }
 
-/** Undoes `outboundNatSetup` and the masquerade table; run tolerantly (parts may be absent). */
-export function outboundNatTeardown(plan: NamespacePlan): Command[] {
-  return [
-    ['ip', '-n', plan.ns, 'route', 'del', 'default', 'via', TRANSIT_HOST4, 'dev', NS_VETH],
-    ['nft', 'delete', 'table', 'ip', natTableName(plan)],
-  ];
+export const HOST_FORWARDING: Step = ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'];
+
+export function natTableName(layout: Pick<NetworkLayout, 'ns'>): string {
+  return `hangar_nat_${layout.ns}`.replace(/[^A-Za-z0-9_]/g, '_');
 }
 
-export function natTableName(plan: NamespacePlan): string {
-  return `hangar_nat_${plan.ns}`.replace(/[^A-Za-z0-9_]/g, '_');
-}
-
-/** The host's masquerade table: machine addresses leaving by any link but the namespace's. */
-export function natRuleset(plan: NamespacePlan): string {
+/** The host's masquerade table, replacing whatever it held: the range's addresses leaving by any link but the namespace's. */
+export function natRuleset(layout: NetworkLayout): string {
+  const table = `table ip ${natTableName(layout)}`;
   return [
-    `table ip ${natTableName(plan)} {`,
+    `${table} {}`,
+    `delete ${table}`,
+    `${table} {`,
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
-    `    ip saddr ${MACHINE_IPV4_RANGE} oifname != "${plan.hostVeth}" masquerade`,
+    `    ip saddr ${formatIpv4Range(layout.ipv4Range)} oifname != "${layout.hostVeth}" masquerade`,
     '  }',
     '}',
     '',
   ].join('\n');
+}
+
+export function loadNat(layout: NetworkLayout): Step {
+  return { argv: ['nft', '-f', '-'], input: natRuleset(layout) };
+}
+
+export function deleteNat(layout: Pick<NetworkLayout, 'ns'>): Step {
+  return { argv: ['nft', 'delete', 'table', 'ip', natTableName(layout)], tolerant: true };
+}
+
+/**
+ * Removes a namespace and everything of it on the host: deleting the veth takes
+ * its addresses and every route through it. Only the shared last-resort route stays.
+ */
+export function namespaceTeardown(layout: Pick<NetworkLayout, 'ns' | 'hostVeth'>): Step[] {
+  return [
+    { argv: ['ip', 'link', 'del', layout.hostVeth], tolerant: true },
+    { argv: ['ip', 'netns', 'del', layout.ns], tolerant: true },
+    deleteNat(layout),
+  ];
 }

@@ -1,7 +1,9 @@
-/** The data directory: its lock (one hangar per directory) and the API token kept in it. */
+/** The data directory: its lock (one hangar per directory), the API token and the network identity kept in it. */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { NetworkIdentity } from '../network/identity.ts';
+import { formatHostNumber, formatIpv4Range, parseHostNumber, parseIpv4Range } from '../network/layout.ts';
 
 export const TOKEN_FILE = 'api-token';
 
@@ -64,4 +66,24 @@ function writeToken(file: string, value: string): void {
 export function readStoredToken(dataDir: string): string | undefined {
   const file = join(dataDir, TOKEN_FILE);
   return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined;
+}
+
+export const NETWORK_FILE = 'network.json';
+
+/** The host number and IPv4 range this data directory's machines were given (absent before the first qemu start). */
+export function readNetworkIdentity(dataDir: string): NetworkIdentity | undefined {
+  const file = join(dataDir, NETWORK_FILE);
+  if (!existsSync(file)) return undefined;
+  try {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { hostNumber?: unknown; ipv4Range?: unknown };
+    if (typeof stored.hostNumber !== 'string' || typeof stored.ipv4Range !== 'string') throw new Error('hostNumber and ipv4Range must be strings');
+    return { hostNumber: parseHostNumber(stored.hostNumber), ipv4Range: parseIpv4Range(stored.ipv4Range) };
+  } catch (error) {
+    throw new Error(`${file} is not valid: ${(error as Error).message}`);
+  }
+}
+
+export function writeNetworkIdentity(dataDir: string, identity: NetworkIdentity): void {
+  const stored = { hostNumber: formatHostNumber(identity.hostNumber), ipv4Range: formatIpv4Range(identity.ipv4Range) };
+  writeFileSync(join(dataDir, NETWORK_FILE), `${JSON.stringify(stored, null, 2)}\n`);
 }

@@ -14,19 +14,20 @@ import { parseImageRef } from '../../src/domain/image-ref.ts';
 import type { MachineSpec } from '../../src/domain/runtime.ts';
 import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
-import { ensureNamespace, runCommands } from '../../src/network/host-network.ts';
-import { namespaceTeardown } from '../../src/network/plan.ts';
+import type { NetworkKeeper } from '../../src/network/keeper.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { textWhenUp } from '../helpers/http.ts';
 import { ROOT } from '../helpers/server-process.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
+import { openTestNetwork, removeNamespace } from '../helpers/network.ts';
 
 describe('isolation between apps', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-iso-'));
   const suffix = Math.random().toString(16).slice(2, 6);
-  const plan = { ns: `hangar-iso-${suffix}`, hostVeth: `hgi-${suffix}`, hostRoutes: ['fdaa:0:7e59::/48', 'fdaa:0:7e5a::/48'] };
+  const ns = `hangar-iso-${suffix}`;
+  let network: NetworkKeeper;
   let registry: Registry;
   let image: string;
 
@@ -37,11 +38,11 @@ describe('isolation between apps', () => {
       config: { Cmd: ['/bin/sh', '-c', 'echo "$FLY_APP_NAME/$FLY_MACHINE_ID" > /index.html && exec httpd -f -p 8080 -h /'], Env: ['PATH=/bin'] },
     });
     image = `${registry.host}/iso/web:1`;
-    await ensureNamespace(plan);
+    network = await openTestNetwork(ns);
   });
 
   after(async () => {
-    await runCommands(namespaceTeardown(plan), { tolerant: true });
+    await removeNamespace(ns);
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -50,12 +51,12 @@ describe('isolation between apps', () => {
     const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
     const driver = new QemuDriver({
       machinesDir: join(dir, 'machines'), images: new ImageStore(join(dir, 'images')), assets: guestAssets(ROOT),
-      accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), netns: plan.ns,
+      accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), network,
     });
     const spec = (app: string, net: number, n: number): MachineSpec => ({
       machineId: `${suffix}${app}${n}`.padEnd(14, '0').slice(0, 14), appName: app, name: `${app}-${n}`, region: 'local',
       version: '01JISOLATION00000000000000', config: normalizeConfig({ image, restart: { policy: 'no' } }),
-      imageRef: parseImageRef(image), privateIp: privateIp(net, n),
+      imageRef: parseImageRef(image), privateIp: privateIp(net, network.layout.hostNumber, n),
     });
     const a1 = spec('a', 0x7e59, 1);
     const a2 = spec('a', 0x7e59, 2);
@@ -71,8 +72,8 @@ describe('isolation between apps', () => {
       });
       const same = await fromA1(a2);
       if (!same.stdout.endsWith(`a/${a2.machineId}\n`)) {
-        const ruleset = execFileSync('ip', ['netns', 'exec', plan.ns, 'nft', 'list', 'ruleset']).toString();
-        const routes = execFileSync('ip', ['-n', plan.ns, '-6', 'route']).toString();
+        const ruleset = execFileSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'ruleset']).toString();
+        const routes = execFileSync('ip', ['-n', ns, '-6', 'route']).toString();
         const guest = await driver.exec(a1.machineId, { command: ['sh', '-c', 'ip -6 addr; ip -6 route'], timeoutMs: 5000 });
         assert.fail(`same app unreachable: ${JSON.stringify(same)}\nruleset:\n${ruleset}\nroutes:\n${routes}\nguest:\n${guest.stdout}${guest.stderr}`);
       }

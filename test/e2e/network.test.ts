@@ -16,23 +16,20 @@ import { privateIp } from '../../src/domain/address.ts';
 import { machineInitramfs } from '../../src/guest/init-config.ts';
 import { baseInitramfs, guestAssets } from '../../src/guest/initramfs.ts';
 import { runCommands } from '../../src/network/host-network.ts';
-import {
-  GUEST_GATEWAY4, GUEST_GATEWAY6, guestMac, machineIpv4, machineLinkSetup, namespaceSetup, namespaceTeardown, tapName,
-} from '../../src/network/plan.ts';
+import { guestMac, tapName } from '../../src/network/plan.ts';
 import { AgentChannel } from '../../src/vmm/qemu/agent-channel.ts';
 import { qemuArgv } from '../../src/vmm/qemu/argv.ts';
 import { testVmLayout } from '../helpers/vm.ts';
 import { ROOT } from '../helpers/server-process.ts';
+import { openTestNetwork, removeNamespace } from '../helpers/network.ts';
 
 describe('machine network', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-net-'));
   const suffix = Math.random().toString(16).slice(2, 6);
   const machineId = `abcd${suffix}00112233`.slice(0, 14);
-  const ip = privateIp(0x7e57, 1);
-  const ipv4 = machineIpv4(ip);
-  const plan = { ns: `hangar-test-${suffix}`, hostVeth: `hgt-${suffix}`, hostRoutes: [`${ip}/128`] };
+  const ns = `hangar-test-${suffix}`;
   after(async () => {
-    await runCommands(namespaceTeardown(plan), { tolerant: true });
+    await removeNamespace(ns);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -43,14 +40,17 @@ describe('machine network', () => {
     symlinkSync('busybox', join(rootDir, 'bin/sh'));
     execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', rootDir, join(dir, 'rootfs.img'), '32M']);
 
-    await runCommands(namespaceSetup(plan));
+    const network = await openTestNetwork(ns);
+    const ip = privateIp(0x7e57, network.layout.hostNumber, 1);
+    const guest = network.guestAddresses(ip);
+    const ipv4 = guest.ipv4;
     const tap = tapName(machineId);
-    await runCommands(machineLinkSetup(plan.ns, tap, ip));
+    await network.attach({ machineId, privateIp: ip });
 
     const assets = guestAssets(ROOT);
     writeFileSync(join(dir, 'initrd.img'), Buffer.concat([baseInitramfs(assets), machineInitramfs({
       hostname: machineId, rootDevice: '/dev/vda', mounts: [],
-      net: { ifname: 'eth0', ipv6: `${ip}/128`, gateway6: GUEST_GATEWAY6, ipv4: `${ipv4}/32`, gateway4: GUEST_GATEWAY4 },
+      net: { ifname: 'eth0', ipv6: `${ip}/128`, gateway6: guest.gateway6, ipv4: `${ipv4}/32`, gateway4: guest.gateway4 },
       env: { PATH: '/bin' },
       argv: ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/www'],
       files: [{ path: '/www/index.html', mode: 0o644, content: Buffer.from(`hello from ${machineId}\n`) }],
@@ -61,7 +61,7 @@ describe('machine network', () => {
       tap: { ifname: tap, mac: guestMac(machineId) },
     });
     // QEMU runs inside the namespace, where the machine's TAP lives.
-    const qemu = spawn('ip', ['netns', 'exec', plan.ns, 'qemu-system-x86_64', ...qemuArgv(layout)], { stdio: 'ignore' });
+    const qemu = spawn('ip', ['netns', 'exec', ns, 'qemu-system-x86_64', ...qemuArgv(layout)], { stdio: 'ignore' });
     try {
       for (let i = 0; !existsSync(layout.agentSocket) && i < 200; i++) await sleep(25);
       const agent = await AgentChannel.connect(layout.agentSocket);
@@ -77,19 +77,19 @@ describe('machine network', () => {
       }
       if (!body) {
         const guest = await agent.exec(['/bin/busybox', 'sh', '-c', 'ip -6 addr; ip -6 route; ip link; netstat -ltn'], { timeoutMs: 5000 });
-        const ns = execFileSync('ip', ['-n', plan.ns, '-6', 'route']).toString() + execFileSync('ip', ['-n', plan.ns, '-6', 'neigh']).toString();
+        const inNs = execFileSync('ip', ['-n', ns, '-6', 'route']).toString() + execFileSync('ip', ['-n', ns, '-6', 'neigh']).toString();
         const host = execFileSync('ip', ['-6', 'route', 'get', ip]).toString();
         const console = existsSync(layout.consoleLog) ? readFileSync(layout.consoleLog, 'utf8') : '';
-        assert.fail(`no answer from the machine\nguest:\n${guest.stdout}${guest.stderr}\nnamespace:\n${ns}\nhost:\n${host}\nconsole:\n${console}`);
+        assert.fail(`no answer from the machine\nguest:\n${guest.stdout}${guest.stderr}\nnamespace:\n${inNs}\nhost:\n${host}\nconsole:\n${console}`);
       }
       assert.equal(body, `hello from ${machineId}\n`);
       const addresses = await agent.exec(['/bin/busybox', 'ip', '-6', 'addr', 'show', 'dev', 'eth0'], { timeoutMs: 5000 });
-      assert.match(addresses.stdout, /inet6 fdaa:0:7e57:a7b:0:1:0:2\/128 scope global/);
-      assert.equal(ipv4, '172.19.0.1');
+      assert.match(addresses.stdout, new RegExp(`inet6 fdaa:0:7e57:${network.layout.hostNumber.toString(16)}:0:1:0:2/128 scope global`));
+      assert.notEqual(ipv4.split('.').slice(0, 2).join('.'), '172.19', 'a test namespace keeps off the default hangar\'s range');
       const overIpv4 = await fetch(`http://${ipv4}:8080/`, { signal: AbortSignal.timeout(3000) });
       assert.equal(await overIpv4.text(), `hello from ${machineId}\n`);
       const routes = await agent.exec(['/bin/busybox', 'ip', 'route'], { timeoutMs: 5000 });
-      assert.match(routes.stdout, /default via 172\.19\.255\.254 dev eth0 onlink/);
+      assert.match(routes.stdout, new RegExp(`default via ${guest.gateway4.replaceAll('.', '\\.')} dev eth0 onlink`));
       agent.close();
     } finally {
       qemu.kill('SIGKILL');

@@ -15,13 +15,14 @@ import { parseImageRef } from '../../src/domain/image-ref.ts';
 import type { MachineSpec } from '../../src/domain/runtime.ts';
 import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
-import { applyOutboundNat, ensureNamespace, runCommands } from '../../src/network/host-network.ts';
-import { machineIpv4, namespaceTeardown } from '../../src/network/plan.ts';
+import { runCommands } from '../../src/network/host-network.ts';
+import type { NetworkKeeper } from '../../src/network/keeper.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { ROOT } from '../helpers/server-process.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
+import { openTestNetwork, removeNamespace } from '../helpers/network.ts';
 
 const OUTSIDE_HOST = '198.51.100.1';
 const OUTSIDE_SERVER = '198.51.100.7';
@@ -29,7 +30,8 @@ const OUTSIDE_SERVER = '198.51.100.7';
 describe('outbound NAT', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-nat-'));
   const suffix = Math.random().toString(16).slice(2, 6);
-  const plan = { ns: `hangar-nat-${suffix}`, hostVeth: `hgn-${suffix}`, hostRoutes: ['fdaa:0:7e5b::/48'] };
+  const ns = `hangar-nat-${suffix}`;
+  let network: NetworkKeeper;
   const outside = { ns: `hangar-out-${suffix}`, hostVeth: `hgo-${suffix}` };
   const forwarding = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
   let registry: Registry;
@@ -41,7 +43,7 @@ describe('outbound NAT', () => {
     const files = busyboxLayer(['sh', 'nc', 'sleep', 'ip']);
     await pushImage(registry.host, 'nat/idle', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sleep', '3600'], Env: ['PATH=/bin'] } });
     image = `${registry.host}/nat/idle:1`;
-    await ensureNamespace(plan);
+    network = await openTestNetwork(ns);
     // The stand-in for the outside world: a namespace holding 198.51.100.7, whose server answers with the address it sees.
     await runCommands([
       ['ip', 'netns', 'add', outside.ns],
@@ -59,8 +61,9 @@ describe('outbound NAT', () => {
 
   after(async () => {
     server?.kill('SIGKILL');
-    await applyOutboundNat(plan, false);
-    await runCommands([['ip', 'link', 'del', outside.hostVeth], ['ip', 'netns', 'del', outside.ns], ...namespaceTeardown(plan)], { tolerant: true });
+    await network?.setOutboundNat(false).catch(() => undefined);
+    await runCommands([['ip', 'link', 'del', outside.hostVeth], ['ip', 'netns', 'del', outside.ns]], { tolerant: true });
+    await removeNamespace(ns);
     await runCommands([['sysctl', '-q', '-w', `net.ipv4.ip_forward=${forwarding}`]]);
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -70,27 +73,28 @@ describe('outbound NAT', () => {
     const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
     const driver = new QemuDriver({
       machinesDir: join(dir, 'machines'), images: new ImageStore(join(dir, 'images')), assets: guestAssets(ROOT),
-      accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), netns: plan.ns,
+      accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), network,
     });
     const spec: MachineSpec = {
       machineId: `${suffix}0a7000000000`.slice(0, 14), appName: 'nat', name: 'nat-1', region: 'local',
       version: '01JNAT0000000000000000000', config: normalizeConfig({ image, restart: { policy: 'no' } }),
-      imageRef: parseImageRef(image), privateIp: privateIp(0x7e5b, 1),
+      imageRef: parseImageRef(image), privateIp: privateIp(0x7e5b, network.layout.hostNumber, 1),
     };
     const reachOut = () => driver.exec(spec.machineId, { command: ['sh', '-c', `nc -w 3 ${OUTSIDE_SERVER} 8081 </dev/null`], timeoutMs: 10_000 });
     try {
       await driver.prepare(spec);
       await driver.launch(spec, { resume: false });
       const env = await driver.exec(spec.machineId, { command: ['sh', '-c', 'echo $HANGAR_PRIVATE_IPV4; ip -4 addr show dev eth0'], timeoutMs: 5000 });
-      assert.match(env.stdout, new RegExp(`^${machineIpv4(spec.privateIp)}\\n[\\s\\S]*inet ${machineIpv4(spec.privateIp)}/32`));
+      const ipv4 = network.guestAddresses(spec.privateIp).ipv4;
+      assert.match(env.stdout, new RegExp(`^${ipv4}\\n[\\s\\S]*inet ${ipv4}/32`));
 
-      assert.equal(execFileSync('ip', ['-n', plan.ns, 'route', 'show', 'default']).toString(), '', 'no way out while NAT is off');
+      assert.equal(execFileSync('ip', ['-n', ns, 'route', 'show', 'default']).toString(), '', 'no way out while NAT is off');
       assert.equal((await reachOut()).stdout, '');
 
-      await applyOutboundNat(plan, true);
+      await network.setOutboundNat(true);
       assert.equal((await reachOut()).stdout, `${OUTSIDE_HOST}\n`, 'the outside sees the host\'s address, not the machine\'s');
 
-      await applyOutboundNat(plan, false);
+      await network.setOutboundNat(false);
       assert.equal((await reachOut()).stdout, '');
     } finally {
       await driver.destroy(spec.machineId).catch(() => undefined);

@@ -17,8 +17,8 @@ import { parseImageRef } from '../../src/domain/image-ref.ts';
 import type { MachineSpec } from '../../src/domain/runtime.ts';
 import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
-import { ensureNamespace, runCommands } from '../../src/network/host-network.ts';
-import { namespaceTeardown, tapName } from '../../src/network/plan.ts';
+import type { NetworkKeeper } from '../../src/network/keeper.ts';
+import { tapName } from '../../src/network/plan.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import type { ExitInfo } from '../../src/vmm/driver.ts';
@@ -26,13 +26,15 @@ import { textWhenUp } from '../helpers/http.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { ROOT } from '../helpers/server-process.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
+import { openTestNetwork, removeNamespace } from '../helpers/network.ts';
 
 const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'ls', 'sleep', 'httpd', 'kill', 'touch', 'hostname', 'env'];
 
 describe('qemu driver', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-qemu-'));
   const suffix = Math.random().toString(16).slice(2, 6);
-  const plan = { ns: `hangar-drv-${suffix}`, hostVeth: `hgd-${suffix}`, hostRoutes: ['fdaa:0:7e58::/48'] };
+  const ns = `hangar-drv-${suffix}`;
+  let network: NetworkKeeper;
   let registry: Registry;
   let image: string;
 
@@ -43,11 +45,11 @@ describe('qemu driver', () => {
       config: { Entrypoint: ['/bin/httpd', '-f', '-p', '8080'], Cmd: ['-h', '/www'], Env: ['PATH=/bin'] },
     });
     image = `${registry.host}/test/web:1`;
-    await ensureNamespace(plan);
+    network = await openTestNetwork(ns);
   });
 
   after(async () => {
-    await runCommands(namespaceTeardown(plan), { tolerant: true });
+    await removeNamespace(ns);
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -57,7 +59,7 @@ describe('qemu driver', () => {
     const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
     const driver = new QemuDriver({
       machinesDir: join(dir, 'machines'), images: new ImageStore(join(dir, 'images')), assets: guestAssets(ROOT),
-      accel, tscKhz: tscKhzFromCpuinfo(cpuinfo), netns: plan.ns,
+      accel, tscKhz: tscKhzFromCpuinfo(cpuinfo), network,
     });
     const exits: Array<[string, ExitInfo]> = [];
     driver.onExit((id, exit) => exits.push([id, exit]));
@@ -65,7 +67,7 @@ describe('qemu driver', () => {
     const spec: MachineSpec = {
       machineId, appName: 'web', name: 'web-1', region: 'local', version: '01JTESTVERSION000000000000',
       config: normalizeConfig({ image, env: { GREETING: 'hi' }, restart: { policy: 'no' } }),
-      imageRef: parseImageRef(image), privateIp: privateIp(0x7e58, 1),
+      imageRef: parseImageRef(image), privateIp: privateIp(0x7e58, network.layout.hostNumber, 1),
     };
     try {
       const { imageRef } = await driver.prepare(spec);

@@ -2,8 +2,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostNamespacePlan, runCommands } from '../../src/network/host-network.ts';
-import { namespaceTeardown } from '../../src/network/plan.ts';
+import { removeNamespace } from './network.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const HANGAR = `${ROOT}hangar`;
@@ -98,10 +97,11 @@ export async function request(server: { url: string; token: string }, method: st
 /**
  * Stops a `--driver qemu` server and removes what it leaves on the host: its VMs
  * (they outlive hangar by design, so a failed run must not leave them behind) and
- * its network namespace.
+ * its network namespace (by its veth: the routes and addresses of other hangars'
+ * namespaces are never touched).
  */
 export async function cleanUpRealServer(server: ServerProcess | undefined, dataDir: string, netns: string): Promise<void> {
   await server?.stop().catch(() => undefined);
   try { execFileSync('pkill', ['-KILL', '-f', join(dataDir, 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
-  await runCommands(namespaceTeardown(hostNamespacePlan(netns)), { tolerant: true });
+  await removeNamespace(netns);
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DriverName, FakeTiming } from '../../server.ts';
 import { parseGoDuration } from '../../domain/duration.ts';
 import { errorMessage } from '../../domain/errors.ts';
+import { formatHostNumber, formatIpv4Range, type Ipv4Range, parseHostNumber, parseIpv4Range } from '../../network/layout.ts';
 import type { CommandSpec } from '../command.ts';
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {
@@ -29,6 +30,9 @@ export const serve: CommandSpec = {
     { flags: '--autostop-after <duration>', description: 'idle period before the proxy stops or suspends a machine with autostop (5m, 30s, 5s)', default: '5m' },
     { flags: '--driver <name>', description: 'VMM driver: qemu (microVMs; needs root and scripts/setup-guest.sh) or fake (no VMs)', default: 'qemu' },
     { flags: '--netns <name>', description: 'qemu driver: the machines\' network namespace', default: 'hangar' },
+    { flags: '--host-number <hex>', description: 'qemu driver: this host\'s number, the group after the app\'s /48 in new machines\' addresses (default: a7b for --netns hangar, else one derived from the name; kept in the data dir)' },
+    { flags: '--ipv4-range <cidr>', description: 'qemu driver: the machines\' IPv4 range, /8 to /23 (default: 172.19.0.0/16 for --netns hangar, else a free /20 of 172.20.0.0/14; kept in the data dir)' },
+    { flags: '--network-check-interval <duration>', description: 'qemu driver: how often the network is compared with the plan and repaired', default: '30s' },
     { flags: '--outbound-nat', description: 'qemu driver: let machines reach the outside world over IPv4 through the host (masquerade)' },
     { flags: '--fake-timing <timing>', description: 'fake driver only: realistic (boots take time) or instant', default: 'realistic' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
@@ -55,6 +59,17 @@ export const serve: CommandSpec = {
       io.err('--autostop-after must be a positive duration, e.g. 5m or 30s');
       return 2;
     }
+    let network: { hostNumber?: number; ipv4Range?: Ipv4Range; checkMs: number };
+    try {
+      network = {
+        hostNumber: options.hostNumber === undefined ? undefined : parseHostNumber(options.hostNumber),
+        ipv4Range: options.ipv4Range === undefined ? undefined : parseIpv4Range(options.ipv4Range),
+        checkMs: parseGoDuration(options.networkCheckInterval, '--network-check-interval'),
+      };
+    } catch (error) {
+      io.err(errorMessage(error));
+      return 2;
+    }
     if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
       io.err('--tls-cert and --tls-key go together');
       return 2;
@@ -72,6 +87,9 @@ export const serve: CommandSpec = {
       driver: options.driver as DriverName,
       fakeTiming: options.fakeTiming as FakeTiming,
       netns: options.netns,
+      hostNumber: network.hostNumber,
+      ipv4Range: network.ipv4Range,
+      networkCheckMs: network.checkMs,
       outboundNat: options.outboundNat === true,
       logLevel: options.logLevel,
       settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
@@ -79,6 +97,10 @@ export const serve: CommandSpec = {
     io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
     io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
     if (server.proxyTlsUrl) io.err(`proxy TLS ${server.proxyTlsUrl} (${server.tls?.local ? 'certificates from hangar\'s local authority: trust' : 'certificate'} ${server.tls?.trustFile})`);
+    if (server.network) {
+      const { ns, hostNumber, ipv4Range } = server.network;
+      io.err(`network ${ns}: machines fdaa:0:<app>:${formatHostNumber(hostNumber)}::/64 and ${formatIpv4Range(ipv4Range)} (kept in ${dataDir}/network.json)`);
+    }
     io.err('apps\' other public ports get host ports of their own: hangar apps ports <app>');
     io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
     io.err('Use it with:');

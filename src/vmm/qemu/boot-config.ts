@@ -9,7 +9,7 @@ import { processArgv, processEnv, type ImageProcessConfig } from '../../domain/p
 import type { MachineSpec } from '../../domain/runtime.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import type { InitConfig } from '../../guest/init-config.ts';
-import { GUEST_GATEWAY4, GUEST_GATEWAY6, machineIpv4 } from '../../network/plan.ts';
+import type { GuestAddresses } from '../../network/keeper.ts';
 
 /** The image as prepared for one machine version. */
 export interface PreparedImage {
@@ -35,10 +35,11 @@ export function volumeMounts(spec: MachineSpec, volumePath: ((volumeId: string) 
   }));
 }
 
-export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mounts: VolumeMount[], networked: boolean): InitConfig {
+/** `net`: the guest's addresses on the machines' network; none leaves it without one. */
+export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mounts: VolumeMount[], net: GuestAddresses | undefined): InitConfig {
   const init = spec.config.init;
   const stop = spec.config.stop_config;
-  const ipv4 = networked ? machineIpv4(spec.privateIp) : undefined;
+  const ipv4 = net?.ipv4;
   const files = (spec.config.files ?? [])
     .filter((file) => typeof file.raw_value === 'string')
     .map((file) => ({ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(file.raw_value as string, 'base64') }));
@@ -48,7 +49,7 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
     hostname: spec.machineId,
     rootDevice: '/dev/vda',
     mounts: mounts.map(({ device, path }) => ({ device, path })),
-    net: ipv4 ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: GUEST_GATEWAY6, ipv4: `${ipv4}/32`, gateway4: GUEST_GATEWAY4 } : undefined,
+    net: net ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: net.gateway6, ipv4: `${net.ipv4}/32`, gateway4: net.gateway4 } : undefined,
     env: processEnv(prepared.config, spec.config.env ?? {}, {
       appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
       imageRef: pinnedReference(prepared.imageRef), version: spec.version,

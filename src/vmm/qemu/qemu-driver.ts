@@ -18,8 +18,7 @@ import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { machineInitramfs } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
-import { runCommands } from '../../network/host-network.ts';
-import { allowSameApp, machineLinkSetup, machineLinkTeardown, tapName } from '../../network/plan.ts';
+import type { MachineNetwork } from '../../network/keeper.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
 } from '../driver.ts';
@@ -51,8 +50,8 @@ export interface QemuDriverOptions {
   accel: Accelerator;
   /** Host TSC rate, passed to TCG guests (see argv.ts). */
   tscKhz?: number;
-  /** The machines' network namespace; none leaves machines without a network. */
-  netns?: string;
+  /** The machines' network (namespace, TAPs, routes); none leaves machines without a network. */
+  network?: MachineNetwork;
   bootTimeoutMs?: number;
   /** Where a volume's ext4 file is. */
   volumePath?: (volumeId: string) => string;
@@ -89,6 +88,7 @@ export class QemuDriver implements VmmDriver {
   private base: Buffer | undefined;
   private guestApi: GuestApiListener | undefined;
   private facts: Promise<HostFacts> | undefined;
+  private recovered = false;
 
   constructor(options: QemuDriverOptions) {
     this.options = options;
@@ -127,8 +127,8 @@ export class QemuDriver implements VmmDriver {
       prepared = await this.readPrepared(files);
     }
     if (!prepared) throw new Error('image not prepared');
-    const { accel, tscKhz, netns, suspendMaxMemoryMb, volumePath } = this.options;
-    const settings = { accel, tscKhz, netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
+    const { accel, tscKhz, network, suspendMaxMemoryMb, volumePath } = this.options;
+    const settings = { accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
     const plan = planLaunch(spec, files, prepared, settings, await this.hostFacts());
     let coldBootReason: string | undefined;
     if (options.resume) {
@@ -153,13 +153,13 @@ export class QemuDriver implements VmmDriver {
     }
     await writeFile(files.overlayOf, JSON.stringify(owner));
     this.base ??= baseInitramfs(this.options.assets);
-    const initConfig = machineInitConfig(spec, prepared, plan.mounts, this.options.netns !== undefined);
+    const initConfig = machineInitConfig(spec, prepared, plan.mounts, this.options.network?.guestAddresses(spec.privateIp));
     await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(initConfig)]));
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
     await this.setUpTap(spec);
     for (const mount of plan.mounts) await growFilesystem(mount.file);
-    const pid = await startQemu(qemuArgv(plan.layout), this.options.netns, files.pidFile);
+    const pid = await startQemu(qemuArgv(plan.layout), this.options.network?.netns, files.pidFile);
     const vm = await this.attach(spec, pid, files, plan.launched);
     await writeFile(files.launched, JSON.stringify(plan.launched));
     // Set now, so that a suspend has one step less to take.
@@ -198,9 +198,9 @@ export class QemuDriver implements VmmDriver {
     let vm: Vm | undefined;
     try {
       // The TAP outlives a suspend; should it be gone, it is made again.
-      const pid = await startQemu(argv, this.options.netns, files.pidFile).catch(async () => {
+      const pid = await startQemu(argv, this.options.network?.netns, files.pidFile).catch(async () => {
         await this.setUpTap(spec);
-        return startQemu(argv, this.options.netns, files.pidFile);
+        return startQemu(argv, this.options.network?.netns, files.pidFile);
       });
       vm = await this.attach(spec, pid, files, plan.launched);
       if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
@@ -223,11 +223,7 @@ export class QemuDriver implements VmmDriver {
   }
 
   private async setUpTap(spec: MachineSpec): Promise<void> {
-    const netns = this.options.netns;
-    if (!netns) return;
-    const tap = tapName(spec.machineId);
-    await runCommands(machineLinkTeardown(netns, tap), { tolerant: true });
-    await runCommands([...machineLinkSetup(netns, tap, spec.privateIp), allowSameApp(netns, spec.privateIp)]);
+    await this.options.network?.attach({ machineId: spec.machineId, privateIp: spec.privateIp });
   }
 
   /** Connects to a running QEMU's sockets and follows its machine's exit. */
@@ -269,7 +265,7 @@ export class QemuDriver implements VmmDriver {
     killQemu(vm?.pid);
     if (options.suspended) return;
     await rm(this.files(machineId).memory, { force: true });
-    if (this.options.netns) await runCommands(machineLinkTeardown(this.options.netns, tapName(machineId)), { tolerant: true });
+    await this.options.network?.detach(machineId);
   }
 
   async stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null> {
@@ -426,11 +422,18 @@ export class QemuDriver implements VmmDriver {
         found.set(spec.machineId, 'absent');
       }
     }
+    // The first call is the start's, with every live machine: the network learns which links must exist.
+    if (!this.recovered) {
+      this.recovered = true;
+      const live = specs.filter((spec) => found.get(spec.machineId) !== 'absent');
+      await this.options.network?.adopt(live.map((spec) => ({ machineId: spec.machineId, privateIp: spec.privateIp })));
+    }
     return found;
   }
 
   /** Lets go of the VMs without stopping them: they keep running for the next hangar. */
   async close(): Promise<void> {
+    this.options.network?.close();
     for (const vm of this.vms.values()) {
       vm.ended = true;
       vm.agent.close();

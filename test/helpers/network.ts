@@ -1,0 +1,31 @@
+/**
+ * A machines' network for tests that drive QEMU or the driver without `hangar
+ * serve`: a namespace of the test's own with a host number and IPv4 range chosen
+ * as hangar chooses them, clear of every other hangar's on this host.
+ */
+import { runCommands, systemNetwork } from '../../src/network/host-network.ts';
+import { chooseLayout } from '../../src/network/identity.ts';
+import { NetworkKeeper } from '../../src/network/keeper.ts';
+import { hostVethName, layoutOf, type NetworkLayout } from '../../src/network/layout.ts';
+import { namespaceTeardown } from '../../src/network/plan.ts';
+import { readNetworkIdentity } from '../../src/system/data-dir.ts';
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+/** Opens (converges) a test namespace; no drift checks, no outbound NAT unless turned on. */
+export async function openTestNetwork(ns: string): Promise<NetworkKeeper> {
+  const layout = chooseLayout({ ns }, await systemNetwork.observeHost());
+  return NetworkKeeper.open({ layout, port: systemNetwork, outboundNat: false, log: quiet, checkIntervalMs: 0 });
+}
+
+/** Removes a namespace and what it has on the host (its veth takes its routes and addresses along). */
+export async function removeNamespace(ns: string): Promise<void> {
+  await runCommands(namespaceTeardown({ ns, hostVeth: hostVethName(ns) }), { tolerant: true });
+}
+
+/** The layout a `hangar serve` on `dataDir` gave its namespace (benchmarks put their own QEMU on it). */
+export function serverNetworkLayout(dataDir: string, ns: string): NetworkLayout {
+  const stored = readNetworkIdentity(dataDir);
+  if (!stored) throw new Error(`${dataDir} has no network identity yet`);
+  return layoutOf(ns, stored.hostNumber, stored.ipv4Range);
+}
