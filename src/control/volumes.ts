@@ -1,10 +1,13 @@
 /** Volumes: create, list, show, update, extend, delete (refused while attached). */
 import { HangarError, invalid, notFound } from '../domain/errors.ts';
 import { REGION } from '../domain/names.ts';
-import { checkSizeGb, checkVolumeName, type VolumeRecord } from '../domain/volume.ts';
+import {
+  checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, given, type VolumeRecord,
+} from '../domain/volume.ts';
 import { getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
 
+/** fly-go's CreateVolumeRequest; each field may be null, meaning not given. */
 export interface CreateVolumeInput {
   name?: unknown;
   size_gb?: unknown;
@@ -12,6 +15,7 @@ export interface CreateVolumeInput {
   encrypted?: unknown;
   auto_backup_enabled?: unknown;
   snapshot_retention?: unknown;
+  fstype?: unknown;
 }
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -19,7 +23,9 @@ const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 export async function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
   await getApp(deps, appName);
   const name = checkVolumeName(input.name);
-  const sizeGb = input.size_gb === undefined ? 1 : checkSizeGb(input.size_gb);
+  const sizeGb = given(input.size_gb) === undefined ? 1 : checkSizeGb(input.size_gb);
+  const retention = given(input.snapshot_retention) === undefined ? DEFAULT_RETENTION_DAYS : checkRetention(input.snapshot_retention);
+  checkFstype(given(input.fstype));
   const region = typeof input.region === 'string' && input.region !== '' ? input.region : deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
   const id = `vol_${Array.from({ length: 16 }, () => ALPHABET[deps.ids.int(ALPHABET.length)]).join('')}`;
@@ -27,7 +33,7 @@ export async function createVolume(deps: ControlDeps, appName: string, input: Cr
     id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null,
     encrypted: input.encrypted !== false,
     autoBackupEnabled: input.auto_backup_enabled !== false,
-    snapshotRetention: typeof input.snapshot_retention === 'number' ? input.snapshot_retention : 5,
+    snapshotRetention: retention,
     createdAt: deps.clock.now(),
   };
   await deps.volumes.create(id, sizeGb, name);
@@ -49,13 +55,11 @@ export async function listVolumes(deps: ControlDeps, appName: string): Promise<V
 
 export async function updateVolume(deps: ControlDeps, appName: string, id: string, input: { auto_backup_enabled?: unknown; snapshot_retention?: unknown }): Promise<VolumeRecord> {
   const volume = await liveVolume(deps, appName, id);
-  if (input.snapshot_retention !== undefined && (!Number.isInteger(input.snapshot_retention) || (input.snapshot_retention as number) < 1)) {
-    throw invalid('snapshot_retention must be a positive whole number of days');
-  }
+  const retention = given(input.snapshot_retention);
   const updated = {
     ...volume,
     autoBackupEnabled: typeof input.auto_backup_enabled === 'boolean' ? input.auto_backup_enabled : volume.autoBackupEnabled,
-    snapshotRetention: (input.snapshot_retention as number | undefined) ?? volume.snapshotRetention,
+    snapshotRetention: retention === undefined ? volume.snapshotRetention : checkRetention(retention),
   };
   await deps.store.putVolume(updated);
   return updated;

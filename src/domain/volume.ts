@@ -21,6 +21,15 @@ export interface VolumeRecord {
 export const VOLUME_ID = /^vol_[a-z0-9]{16}$/;
 export const VOLUME_NAME = /^[a-z0-9_]{1,30}$/;
 export const MAX_VOLUME_GB = 500;
+/** Fly keeps snapshots 1 to 60 days, 5 unless told. */
+export const MIN_RETENTION_DAYS = 1;
+export const MAX_RETENTION_DAYS = 60;
+export const DEFAULT_RETENTION_DAYS = 5;
+
+/** A request field: null (what fly-go sends for a field the user left unset) is the same as absent. */
+export function given(value: unknown): unknown {
+  return value === null ? undefined : value;
+}
 
 export function checkVolumeName(name: unknown): string {
   if (typeof name !== 'string' || !VOLUME_NAME.test(name)) {
@@ -34,6 +43,19 @@ export function checkSizeGb(size: unknown, field = 'size_gb', atLeast = 1): numb
     throw invalid(`${field} must be a whole number of GB from ${atLeast} to ${MAX_VOLUME_GB}`);
   }
   return size as number;
+}
+
+export function checkRetention(days: unknown): number {
+  if (!Number.isInteger(days) || (days as number) < MIN_RETENTION_DAYS || (days as number) > MAX_RETENTION_DAYS) {
+    throw invalid(`snapshot_retention must be a whole number of days from ${MIN_RETENTION_DAYS} to ${MAX_RETENTION_DAYS}`);
+  }
+  return days as number;
+}
+
+/** hangar's volumes are ext4 files; Fly's other type, "raw", leaves the guest to format the device. */
+export function checkFstype(fstype: unknown): 'ext4' {
+  if (fstype !== undefined && fstype !== 'ext4') throw invalid(`fstype ${JSON.stringify(fstype)} is not supported: hangar volumes are ext4`);
+  return 'ext4';
 }
 
 /** A machine may mount the volume if it is live, of the same app, and free or already its own. */

@@ -42,6 +42,45 @@ describe('volumes', () => {
     assert.deepEqual((await t.call('GET', url())).body, []);
   });
 
+  // What fly-go's CreateVolumeRequest and UpdateVolumeRequest encode to when the
+  // user set only a name (and a size): pointers without omitempty become null.
+  const flyGoCreate = (name: string, size: number | null = null) => ({
+    name, region: '', size_gb: size, encrypted: null, require_unique_zone: null, unique_zone_app_wide: null,
+    snapshot_retention: null, auto_backup_enabled: null, fstype: null, snapshot_id: null, source_volume_id: null, compute: null,
+  });
+
+  it('takes fly-go\'s explicit nulls as "not given" on create and update', async () => {
+    const created = await t.call('POST', url(), flyGoCreate('from_go'));
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const volume = created.body;
+    assert.deepEqual([volume.size_gb, volume.encrypted, volume.snapshot_retention, volume.auto_backup_enabled, volume.fstype, volume.region],
+      [1, true, 5, true, 'ext4', 'local']);
+    const updated = await t.call('PUT', url(`/${volume.id}`), { snapshot_retention: null, auto_backup_enabled: null });
+    assert.equal(updated.status, 200, JSON.stringify(updated.body));
+    assert.deepEqual([updated.body.snapshot_retention, updated.body.auto_backup_enabled], [5, true]);
+    const retention = await t.call('PUT', url(`/${volume.id}`), { snapshot_retention: 14, auto_backup_enabled: null });
+    assert.deepEqual([retention.body.snapshot_retention, retention.body.auto_backup_enabled], [14, true]);
+    const sized = await t.call('POST', url(), { ...flyGoCreate('sized_go', 2), compute: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } });
+    assert.equal(sized.body.size_gb, 2);
+    await t.call('DELETE', url(`/${volume.id}`));
+    await t.call('DELETE', url(`/${sized.body.id}`));
+  });
+
+  it('still refuses values of the wrong type, null or not', async () => {
+    for (const bad of [{ size_gb: '3' }, { encrypted: 'yes' }, { snapshot_retention: 1.5 }, { auto_backup_enabled: 0 }, { fstype: 4 },
+      { source_volume_id: 7 }, { compute: 'shared-cpu-1x' }, { require_unique_zone: 'no' }, { fstype: 'raw' }, { snapshot_retention: 0 }]) {
+      const reply = await t.call('POST', url(), { ...flyGoCreate('typed'), ...bad });
+      assert.equal(reply.status, 400, `${JSON.stringify(bad)}: ${JSON.stringify(reply.body)}`);
+    }
+    assert.equal((await t.call('POST', url(), { ...flyGoCreate('typed'), name: null })).status, 400);
+    const volume = (await t.call('POST', url(), flyGoCreate('typed'))).body;
+    for (const bad of [{ snapshot_retention: '5' }, { auto_backup_enabled: 'true' }, { snapshot_retention: 0 }, { snapshot_retention: 61 }]) {
+      assert.equal((await t.call('PUT', url(`/${volume.id}`), bad)).status, 400, JSON.stringify(bad));
+    }
+    await t.call('DELETE', url(`/${volume.id}`));
+    assert.deepEqual((await t.call('GET', url())).body, []);
+  });
+
   it('attaches to one machine at a time, refuses deletion while attached, outlives the machine', async () => {
     const volume = (await t.call('POST', url(), { name: 'data' })).body;
     const mounts = [{ volume: volume.id, path: '/data' }];

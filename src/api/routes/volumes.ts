@@ -2,7 +2,8 @@
 import type { ControlDeps } from '../../control/ports.ts';
 import { createVolume, deleteVolume, extendVolume, getVolume, listVolumes, updateVolume } from '../../control/volumes.ts';
 import { volumeJson } from '../present.ts';
-import { AppParams, CreateVolumeBody, ExtendVolumeBody, UpdateVolumeBody, VolumeParams } from '../schemas.ts';
+import { AppParams } from '../schemas.ts';
+import { CreateVolumeBody, ExtendVolumeBody, UpdateVolumeBody, VolumeParams } from '../volume-schemas.ts';
 import type { Api } from './types.ts';
 
 const tags = ['Volumes'];
