@@ -1,8 +1,9 @@
 /** Volumes: create, list, show, update, extend, delete (refused while attached). */
+import type { MachineConfig } from '../domain/config.ts';
 import { HangarError, invalid, notFound } from '../domain/errors.ts';
 import { REGION } from '../domain/names.ts';
 import {
-  checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, given, type VolumeRecord,
+  checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given, type VolumeRecord,
 } from '../domain/volume.ts';
 import { getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
@@ -84,6 +85,19 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
   const deleted = { ...volume, state: 'destroyed' as const };
   await deps.store.putVolume(deleted);
   return deleted;
+}
+
+/**
+ * The config with its mount describing the mounted volume (name, size_gb,
+ * encrypted), as Fly echoes them, for machine create and update. A mount of a
+ * volume that is not the app's is left alone: attaching it fails with not found.
+ */
+export async function withMountDetails(deps: ControlDeps, appName: string, config: MachineConfig): Promise<MachineConfig> {
+  const mount = config.mounts?.[0];
+  if (!mount) return config;
+  const volume = await deps.store.getVolume(mount.volume);
+  if (!volume || volume.appName !== appName || volume.state === 'destroyed') return config;
+  return { ...config, mounts: [describeMount(mount, volume)] };
 }
 
 async function liveVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {

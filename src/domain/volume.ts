@@ -2,6 +2,7 @@
  * Volumes: local ext4 files on one host, attached to at most one machine at a
  * time, outliving the machines that mounted them.
  */
+import type { MachineConfig } from './config.ts';
 import { HangarError, invalid } from './errors.ts';
 
 export interface VolumeRecord {
@@ -67,4 +68,14 @@ export function checkAttachable(volume: VolumeRecord | null, volumeId: string, a
     throw new HangarError('conflict', `volume ${volumeId} is already attached to machine ${volume.attachedMachineId}`, 'a volume can be attached to one machine at a time');
   }
   return volume;
+}
+
+type Mount = NonNullable<MachineConfig['mounts']>[number];
+
+/**
+ * The mount as Fly shows it: with the volume's name, size and encryption, which
+ * flyctl copies into the volumes it creates for clones and `fly scale count`.
+ */
+export function describeMount(mount: Mount, volume: VolumeRecord): Mount {
+  return { ...mount, name: volume.name, size_gb: volume.sizeGb, encrypted: volume.encrypted };
 }

@@ -81,6 +81,27 @@ describe('volumes', () => {
     assert.deepEqual((await t.call('GET', url())).body, []);
   });
 
+  it('echoes the volume\'s name, size and encryption in the machine\'s mount, as Fly does', async () => {
+    const volume = (await t.call('POST', url(), { ...flyGoCreate('echoed', 2), encrypted: false })).body;
+    const machine = await t.machine(app, { config: { image: 'registry.test/hello:1', mounts: [{ volume: volume.id, path: '/data' }] } });
+    const expected = { volume: volume.id, path: '/data', name: 'echoed', size_gb: 2, encrypted: false };
+    assert.deepEqual(machine.config.mounts, [expected]);
+    assert.deepEqual((await t.call('GET', `/v1/apps/${app}/machines/${machine.id}`)).body.config.mounts, [expected]);
+    await t.waitFor(app, machine.id, 'started');
+    await t.call('PUT', url(`/${volume.id}/extend`), { size_gb: 3 });
+    // flyctl sends back what it read; a stale or made-up size is replaced by the volume's.
+    const updated = await t.call('POST', `/v1/apps/${app}/machines/${machine.id}`, {
+      config: { image: 'registry.test/hello:2', mounts: [{ volume: volume.id, path: '/data', name: 'other', size_gb: 9, encrypted: true }] },
+    });
+    assert.equal(updated.status, 200, JSON.stringify(updated.body));
+    assert.deepEqual(updated.body.config.mounts, [{ ...expected, size_gb: 3 }]);
+    const versions = (await t.call('GET', `/v1/apps/${app}/machines/${machine.id}/versions`)).body;
+    assert.equal(versions.length, 2);
+    await t.call('DELETE', `/v1/apps/${app}/machines/${machine.id}?force=true`);
+    await t.waitFor(app, machine.id, 'destroyed');
+    await t.call('DELETE', url(`/${volume.id}`));
+  });
+
   it('attaches to one machine at a time, refuses deletion while attached, outlives the machine', async () => {
     const volume = (await t.call('POST', url(), { name: 'data' })).body;
     const mounts = [{ volume: volume.id, path: '/data' }];
