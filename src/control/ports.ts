@@ -24,6 +24,8 @@ export interface Ids {
 /** Where volumes live on this host. */
 export interface VolumeHost {
   create(id: string, sizeGb: number, label: string): Promise<void>;
+  /** Makes volume `id` a copy of volume `sourceId`'s file as it is now (even while mounted), `sizeGb` large. */
+  fork(sourceId: string, id: string, sizeGb: number): Promise<void>;
   extend(id: string, sizeGb: number): Promise<void>;
   remove(id: string): Promise<void>;
   path(id: string): string;

@@ -1,4 +1,4 @@
-/** Volumes: create, list, show, update, extend, delete (refused while attached). */
+/** Volumes: create (empty or forked), list, show, update, extend, delete (refused while attached). */
 import type { MachineConfig } from '../domain/config.ts';
 import { HangarError, invalid, notFound } from '../domain/errors.ts';
 import { REGION } from '../domain/names.ts';
@@ -17,29 +17,52 @@ export interface CreateVolumeInput {
   auto_backup_enabled?: unknown;
   snapshot_retention?: unknown;
   fstype?: unknown;
+  source_volume_id?: unknown;
 }
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
+/**
+ * Creates an empty volume, or with `source_volume_id` a fork: a copy of that
+ * volume's data as it is on disk now (even while a machine writes to it), at least
+ * as large, in the source's region unless told otherwise.
+ */
 export async function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
   await getApp(deps, appName);
   const name = checkVolumeName(input.name);
-  const sizeGb = given(input.size_gb) === undefined ? 1 : checkSizeGb(input.size_gb);
+  const source = await forkSource(deps, appName, given(input.source_volume_id));
+  const minGb = source?.sizeGb ?? 1;
+  const sizeGb = given(input.size_gb) === undefined ? minGb : checkSizeGb(input.size_gb, 'size_gb', minGb);
   const retention = given(input.snapshot_retention) === undefined ? DEFAULT_RETENTION_DAYS : checkRetention(input.snapshot_retention);
   checkFstype(given(input.fstype));
-  const region = typeof input.region === 'string' && input.region !== '' ? input.region : deps.settings.defaultRegion;
+  const region = typeof input.region === 'string' && input.region !== '' ? input.region : source?.region ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
-  const id = `vol_${Array.from({ length: 16 }, () => ALPHABET[deps.ids.int(ALPHABET.length)]).join('')}`;
+  const id = randomId(deps, 'vol_');
   const volume: VolumeRecord = {
     id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null,
-    encrypted: input.encrypted !== false,
+    encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : source?.encrypted ?? true,
     autoBackupEnabled: input.auto_backup_enabled !== false,
     snapshotRetention: retention,
     createdAt: deps.clock.now(),
   };
-  await deps.volumes.create(id, sizeGb, name);
+  if (source) await deps.volumes.fork(source.id, id, sizeGb);
+  else await deps.volumes.create(id, sizeGb, name);
   await deps.store.putVolume(volume);
   return volume;
+}
+
+/** The live volume of the same app to fork, if asked for one. */
+async function forkSource(deps: ControlDeps, appName: string, sourceId: unknown): Promise<VolumeRecord | undefined> {
+  if (sourceId === undefined || sourceId === '') return undefined;
+  if (typeof sourceId !== 'string') throw invalid('source_volume_id must be a volume id');
+  const source = await deps.store.getVolume(sourceId);
+  if (!source || source.appName !== appName || source.state === 'destroyed') throw notFound(`source volume not found: ${sourceId}`);
+  return source;
+}
+
+/** `prefix` and 16 lowercase letters and digits, as Fly's volume ids. */
+function randomId(deps: ControlDeps, prefix: string): string {
+  return `${prefix}${Array.from({ length: 16 }, () => ALPHABET[deps.ids.int(ALPHABET.length)]).join('')}`;
 }
 
 export async function getVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {

@@ -1,8 +1,25 @@
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
+
+const MB = 1024 ** 2;
+
+/** Writes `text` into a volume's file at `offset` (the test's stand-in for a guest writing to its disk). */
+function writeAt(file: string, offset: number, text: string): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.from(text), 0, text.length, offset);
+  closeSync(fd);
+}
+
+function readAt(file: string, offset: number, length: number): string {
+  const fd = openSync(file, 'r');
+  const buffer = Buffer.alloc(length);
+  readSync(fd, buffer, 0, length, offset);
+  closeSync(fd);
+  return buffer.toString();
+}
 
 describe('volumes', () => {
   let t: TestHangar;
@@ -100,6 +117,44 @@ describe('volumes', () => {
     await t.call('DELETE', `/v1/apps/${app}/machines/${machine.id}?force=true`);
     await t.waitFor(app, machine.id, 'destroyed');
     await t.call('DELETE', url(`/${volume.id}`));
+  });
+
+  it('forks a volume with source_volume_id: a sparse copy of its data, attached or not, at least as large', async () => {
+    const source = (await t.call('POST', url(), { ...flyGoCreate('origin', 2), encrypted: false })).body;
+    const sourceFile = join(t.dir, 'volumes', `${source.id}.ext4`);
+    writeAt(sourceFile, 1536 * MB, 'written by the machine');
+    const machine = await t.machine(app, { config: { image: 'registry.test/hello:1', mounts: [{ volume: source.id, path: '/data' }] } });
+
+    const fork = await t.call('POST', url(), { ...flyGoCreate('origin'), source_volume_id: source.id });
+    assert.equal(fork.status, 200, JSON.stringify(fork.body));
+    assert.notEqual(fork.body.id, source.id);
+    assert.deepEqual([fork.body.size_gb, fork.body.encrypted, fork.body.attached_machine_id], [2, false, undefined]);
+    const forkFile = join(t.dir, 'volumes', `${fork.body.id}.ext4`);
+    assert.equal(readAt(forkFile, 1536 * MB, 22), 'written by the machine');
+    assert.equal(statSync(forkFile).size, 2 * 1024 ** 3);
+    assert.ok(statSync(forkFile).blocks * 512 < 100 * MB, `the fork stays sparse: ${statSync(forkFile).blocks * 512} bytes`);
+    // Writes to one after the fork are not seen by the other.
+    writeAt(sourceFile, 1536 * MB, 'written after the fork');
+    assert.equal(readAt(forkFile, 1536 * MB, 22), 'written by the machine');
+
+    const larger = await t.call('POST', url(), { ...flyGoCreate('bigger', 3), source_volume_id: source.id, region: 'ams' });
+    assert.deepEqual([larger.body.size_gb, larger.body.region], [3, 'ams']);
+    assert.equal(statSync(join(t.dir, 'volumes', `${larger.body.id}.ext4`)).size, 3 * 1024 ** 3);
+    assert.equal(readAt(join(t.dir, 'volumes', `${larger.body.id}.ext4`), 1536 * MB, 22), 'written after the fork');
+
+    const smaller = await t.call('POST', url(), { ...flyGoCreate('smaller', 1), source_volume_id: source.id });
+    assert.equal(smaller.status, 400);
+    const unknown = await t.call('POST', url(), { ...flyGoCreate('nothing'), source_volume_id: 'vol_nonexistent00000' });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.error, /volume not found: vol_nonexistent00000/);
+    const elsewhere = await t.app('vols-other');
+    const foreign = await t.call('POST', `/v1/apps/${elsewhere}/volumes`, { ...flyGoCreate('foreign'), source_volume_id: source.id });
+    assert.equal(foreign.status, 404);
+
+    await t.call('DELETE', `/v1/apps/${app}/machines/${machine.id}?force=true`);
+    await t.waitFor(app, machine.id, 'destroyed');
+    for (const id of [source.id, fork.body.id, larger.body.id]) assert.equal((await t.call('DELETE', url(`/${id}`))).status, 200);
+    assert.deepEqual((await t.call('GET', url())).body, []);
   });
 
   it('attaches to one machine at a time, refuses deletion while attached, outlives the machine', async () => {
