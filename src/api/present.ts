@@ -3,7 +3,7 @@ import type { CheckReport } from '../control/ports.ts';
 import type { Lease } from '../domain/lease.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { AppWithCounts } from '../store/store.ts';
-import type { VolumeRecord } from '../domain/volume.ts';
+import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -92,5 +92,23 @@ export function volumeJson(volume: VolumeRecord): Record<string, unknown> {
     host_status: 'ok',
     created_at: iso(volume.createdAt),
     ...(volume.attachedMachineId ? { attached_machine_id: volume.attachedMachineId, attached_alloc_id: volume.attachedMachineId } : {}),
+  };
+}
+
+const GB = 1024 ** 3;
+
+/**
+ * fly-go's VolumeSnapshot: sizes in bytes (what the copy holds on disk, and the
+ * volume's size); `digest` is empty, as hangar does not read a whole copy to hash it.
+ */
+export function snapshotJson(snapshot: VolumeSnapshotRecord, volume: VolumeRecord): Record<string, unknown> {
+  return {
+    id: snapshot.id,
+    size: snapshot.storedBytes,
+    volume_size: snapshot.volumeSizeGb * GB,
+    digest: '',
+    created_at: iso(snapshot.createdAt),
+    status: 'created',
+    retention_days: volume.snapshotRetention,
   };
 }

@@ -26,6 +26,11 @@ export interface VolumeHost {
   create(id: string, sizeGb: number, label: string): Promise<void>;
   /** Makes volume `id` a copy of volume `sourceId`'s file as it is now (even while mounted), `sizeGb` large. */
   fork(sourceId: string, id: string, sizeGb: number): Promise<void>;
+  /** Copies volume `volumeId`'s file as it is now to snapshot `snapshotId`; answers the bytes the copy holds. */
+  snapshot(volumeId: string, snapshotId: string): Promise<number>;
+  /** Makes volume `id` a copy of snapshot `snapshotId`, `sizeGb` large. */
+  restore(snapshotId: string, id: string, sizeGb: number): Promise<void>;
+  removeSnapshot(snapshotId: string): Promise<void>;
   extend(id: string, sizeGb: number): Promise<void>;
   remove(id: string): Promise<void>;
   path(id: string): string;

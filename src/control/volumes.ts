@@ -1,12 +1,14 @@
-/** Volumes: create (empty or forked), list, show, update, extend, delete (refused while attached). */
+/** Volumes: create (empty, forked or restored), list, show, update, extend, delete (refused while attached). */
 import type { MachineConfig } from '../domain/config.ts';
-import { HangarError, invalid, notFound } from '../domain/errors.ts';
+import { HangarError, invalid } from '../domain/errors.ts';
 import { REGION } from '../domain/names.ts';
 import {
-  checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given, type VolumeRecord,
+  checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given, ownVolume, type VolumeRecord,
+  volumeStyleId,
 } from '../domain/volume.ts';
 import { getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
+import { pruneSnapshots, retireSnapshots, snapshotToRestore } from './volume-snapshots.ts';
 
 /** fly-go's CreateVolumeRequest; each field may be null, meaning not given. */
 export interface CreateVolumeInput {
@@ -18,58 +20,65 @@ export interface CreateVolumeInput {
   snapshot_retention?: unknown;
   fstype?: unknown;
   source_volume_id?: unknown;
+  snapshot_id?: unknown;
 }
 
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-
 /**
- * Creates an empty volume, or with `source_volume_id` a fork: a copy of that
- * volume's data as it is on disk now (even while a machine writes to it), at least
- * as large, in the source's region unless told otherwise.
+ * Creates a volume: empty; or with `source_volume_id` a fork, a copy of that
+ * volume's data as it is on disk now (even while a machine writes to it); or with
+ * `snapshot_id` a restore, a copy of the snapshot. A copy is at least as large as
+ * what it copies and takes its region and encryption unless told otherwise.
  */
 export async function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
   await getApp(deps, appName);
   const name = checkVolumeName(input.name);
-  const source = await forkSource(deps, appName, given(input.source_volume_id));
-  const minGb = source?.sizeGb ?? 1;
-  const sizeGb = given(input.size_gb) === undefined ? minGb : checkSizeGb(input.size_gb, 'size_gb', minGb);
+  const origin = await originOf(deps, appName, input, name);
+  const sizeGb = given(input.size_gb) === undefined ? origin.sizeGb : checkSizeGb(input.size_gb, 'size_gb', origin.sizeGb);
   const retention = given(input.snapshot_retention) === undefined ? DEFAULT_RETENTION_DAYS : checkRetention(input.snapshot_retention);
   checkFstype(given(input.fstype));
-  const region = typeof input.region === 'string' && input.region !== '' ? input.region : source?.region ?? deps.settings.defaultRegion;
+  const region = typeof input.region === 'string' && input.region !== '' ? input.region : origin.region ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
-  const id = randomId(deps, 'vol_');
+  const id = volumeStyleId('vol_', deps.ids.int);
   const volume: VolumeRecord = {
     id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null,
-    encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : source?.encrypted ?? true,
+    encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : origin.encrypted ?? true,
     autoBackupEnabled: input.auto_backup_enabled !== false,
     snapshotRetention: retention,
     createdAt: deps.clock.now(),
   };
-  if (source) await deps.volumes.fork(source.id, id, sizeGb);
-  else await deps.volumes.create(id, sizeGb, name);
+  await origin.fill(id, sizeGb);
   await deps.store.putVolume(volume);
   return volume;
 }
 
-/** The live volume of the same app to fork, if asked for one. */
-async function forkSource(deps: ControlDeps, appName: string, sourceId: unknown): Promise<VolumeRecord | undefined> {
-  if (sourceId === undefined || sourceId === '') return undefined;
-  if (typeof sourceId !== 'string') throw invalid('source_volume_id must be a volume id');
-  const source = await deps.store.getVolume(sourceId);
-  if (!source || source.appName !== appName || source.state === 'destroyed') throw notFound(`source volume not found: ${sourceId}`);
-  return source;
+/** Where a new volume's data comes from: a new filesystem, a volume (fork) or a snapshot (restore). */
+interface Origin {
+  /** The least the new volume may hold. */
+  sizeGb: number;
+  region?: string;
+  encrypted?: boolean;
+  fill(id: string, sizeGb: number): Promise<void>;
 }
 
-/** `prefix` and 16 lowercase letters and digits, as Fly's volume ids. */
-function randomId(deps: ControlDeps, prefix: string): string {
-  return `${prefix}${Array.from({ length: 16 }, () => ALPHABET[deps.ids.int(ALPHABET.length)]).join('')}`;
+async function originOf(deps: ControlDeps, appName: string, input: CreateVolumeInput, name: string): Promise<Origin> {
+  const sourceId = given(input.source_volume_id) || undefined;
+  const snapshotId = given(input.snapshot_id) || undefined;
+  if (sourceId !== undefined && snapshotId !== undefined) throw invalid('give source_volume_id (fork) or snapshot_id (restore), not both');
+  if (typeof sourceId === 'string') {
+    const source = ownVolume(await deps.store.getVolume(sourceId), sourceId, appName);
+    return { sizeGb: source.sizeGb, region: source.region, encrypted: source.encrypted, fill: (id, size) => deps.volumes.fork(source.id, id, size) };
+  }
+  if (typeof snapshotId === 'string') {
+    const { snapshot, volume } = await snapshotToRestore(deps, appName, snapshotId);
+    return { sizeGb: snapshot.volumeSizeGb, region: volume?.region, encrypted: volume?.encrypted, fill: (id, size) => deps.volumes.restore(snapshot.id, id, size) };
+  }
+  return { sizeGb: 1, fill: (id, size) => deps.volumes.create(id, size, name) };
 }
 
+/** The app's volume, deleted ones too (they read `destroyed`). */
 export async function getVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {
   await getApp(deps, appName);
-  const volume = await deps.store.getVolume(id);
-  if (!volume || volume.appName !== appName) throw notFound(`volume not found: ${id}`);
-  return volume;
+  return ownVolume(await deps.store.getVolume(id), id, appName, true);
 }
 
 export async function listVolumes(deps: ControlDeps, appName: string): Promise<VolumeRecord[]> {
@@ -107,6 +116,8 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
   await deps.volumes.remove(id);
   const deleted = { ...volume, state: 'destroyed' as const };
   await deps.store.putVolume(deleted);
+  await retireSnapshots(deps, deleted);
+  await pruneSnapshots(deps);
   return deleted;
 }
 
@@ -124,7 +135,6 @@ export async function withMountDetails(deps: ControlDeps, appName: string, confi
 }
 
 async function liveVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {
-  const volume = await getVolume(deps, appName, id);
-  if (volume.state === 'destroyed') throw notFound(`volume not found: ${id}`);
-  return volume;
+  await getApp(deps, appName);
+  return ownVolume(await deps.store.getVolume(id), id, appName);
 }

@@ -19,6 +19,32 @@ export interface VolumeRecord {
   createdAt: number;
 }
 
+/**
+ * A point-in-time copy of a volume's file. Snapshots are kept while their volume
+ * lives and for its `snapshotRetention` days after it is deleted (`expiresAt`).
+ */
+export interface VolumeSnapshotRecord {
+  id: string;
+  volumeId: string;
+  appName: string;
+  /** Bytes the copy holds on disk (it is sparse). */
+  storedBytes: number;
+  /** The volume's size when the snapshot was taken. */
+  volumeSizeGb: number;
+  createdAt: number;
+  /** When it is deleted: null while its volume lives. */
+  expiresAt: number | null;
+}
+
+export const DAY_MS = 24 * 60 * 60_000;
+
+const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** `prefix` and 16 lowercase letters and digits, as Fly's volume ids; `int(n)` is a random integer below n. */
+export function volumeStyleId(prefix: 'vol_' | 'vs_', int: (max: number) => number): string {
+  return `${prefix}${Array.from({ length: 16 }, () => ID_ALPHABET[int(ID_ALPHABET.length)]).join('')}`;
+}
+
 export const VOLUME_ID = /^vol_[a-z0-9]{16}$/;
 export const VOLUME_NAME = /^[a-z0-9_]{1,30}$/;
 export const MAX_VOLUME_GB = 500;
@@ -57,6 +83,14 @@ export function checkRetention(days: unknown): number {
 export function checkFstype(fstype: unknown): 'ext4' {
   if (fstype !== undefined && fstype !== 'ext4') throw invalid(`fstype ${JSON.stringify(fstype)} is not supported: hangar volumes are ext4`);
   return 'ext4';
+}
+
+/** The app's volume `id` (a destroyed one only if `destroyedToo`), or not found. */
+export function ownVolume(volume: VolumeRecord | null, id: string, appName: string, destroyedToo = false): VolumeRecord {
+  if (!volume || volume.appName !== appName || (volume.state === 'destroyed' && !destroyedToo)) {
+    throw new HangarError('not_found', `volume not found: ${id}`);
+  }
+  return volume;
 }
 
 /** A machine may mount the volume if it is live, of the same app, and free or already its own. */

@@ -1,10 +1,11 @@
 /**
  * Volumes as sparse ext4 files in `<data dir>/volumes/`, made and grown with
- * e2fsprogs, copied (forks) with cp, which clones where the filesystem can
- * (reflink) and otherwise copies only the blocks that hold data.
+ * e2fsprogs; snapshots as copies in `volumes/snapshots/`. Forks, snapshots and
+ * restores copy with cp, which clones where the filesystem can (reflink) and
+ * otherwise copies only the blocks that hold data.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { VolumeHost } from '../control/ports.ts';
@@ -43,6 +44,25 @@ export class LocalVolumes implements VolumeHost {
   async fork(sourceId: string, id: string, sizeGb: number): Promise<void> {
     await copyFile(this.path(sourceId), this.path(id));
     await this.setSize(id, sizeGb);
+  }
+
+  async snapshot(volumeId: string, snapshotId: string): Promise<number> {
+    const file = this.snapshotPath(snapshotId);
+    await copyFile(this.path(volumeId), file);
+    return (await stat(file)).blocks * 512;
+  }
+
+  async restore(snapshotId: string, id: string, sizeGb: number): Promise<void> {
+    await copyFile(this.snapshotPath(snapshotId), this.path(id));
+    await this.setSize(id, sizeGb);
+  }
+
+  async removeSnapshot(snapshotId: string): Promise<void> {
+    await rm(this.snapshotPath(snapshotId), { force: true });
+  }
+
+  snapshotPath(snapshotId: string): string {
+    return join(this.dir, 'snapshots', `${snapshotId}.ext4`);
   }
 
   /** Grows the file; the filesystem grows with it before the next boot that mounts it. */

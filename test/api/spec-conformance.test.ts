@@ -107,6 +107,11 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     await call('GET', `/v1/apps/spec-app/volumes/${volume.id}`);
     await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}`, { snapshot_retention: 7 });
     await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}/extend`, { size_gb: 2 });
+    await call('POST', `/v1/apps/spec-app/volumes/${volume.id}/snapshots`);
+    const snapshots = (await call('GET', `/v1/apps/spec-app/volumes/${volume.id}/snapshots`)).body;
+    const restored = (await call('POST', '/v1/apps/spec-app/volumes', { name: 'spec_restored', size_gb: null, snapshot_id: snapshots[0].id, source_volume_id: null })).body;
+    const forked = (await call('POST', '/v1/apps/spec-app/volumes', { name: 'spec_fork', size_gb: null, snapshot_id: null, source_volume_id: volume.id })).body;
+    for (const id of [restored.id, forked.id]) await call('DELETE', `/v1/apps/spec-app/volumes/${id}`);
     await call('DELETE', `/v1/apps/spec-app/volumes/${volume.id}`);
     await call('GET', '/v1/apps/spec-app/volumes/vol_missing000000000');
     await call('DELETE', '/v1/apps/spec-app');

@@ -1,25 +1,9 @@
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
-
-const MB = 1024 ** 2;
-
-/** Writes `text` into a volume's file at `offset` (the test's stand-in for a guest writing to its disk). */
-function writeAt(file: string, offset: number, text: string): void {
-  const fd = openSync(file, 'r+');
-  writeSync(fd, Buffer.from(text), 0, text.length, offset);
-  closeSync(fd);
-}
-
-function readAt(file: string, offset: number, length: number): string {
-  const fd = openSync(file, 'r');
-  const buffer = Buffer.alloc(length);
-  readSync(fd, buffer, 0, length, offset);
-  closeSync(fd);
-  return buffer.toString();
-}
+import { flyGoCreate, MB, readAt, writeAt } from '../helpers/volumes.ts';
 
 describe('volumes', () => {
   let t: TestHangar;
@@ -57,13 +41,6 @@ describe('volumes', () => {
     assert.equal((await t.call('POST', url(), { name: 'ok', size_gb: 0 })).status, 400);
     assert.equal((await t.call('POST', url(), { name: 'ok', size_gb: 501 })).status, 400);
     assert.deepEqual((await t.call('GET', url())).body, []);
-  });
-
-  // What fly-go's CreateVolumeRequest and UpdateVolumeRequest encode to when the
-  // user set only a name (and a size): pointers without omitempty become null.
-  const flyGoCreate = (name: string, size: number | null = null) => ({
-    name, region: '', size_gb: size, encrypted: null, require_unique_zone: null, unique_zone_app_wide: null,
-    snapshot_retention: null, auto_backup_enabled: null, fstype: null, snapshot_id: null, source_volume_id: null, compute: null,
   });
 
   it('takes fly-go\'s explicit nulls as "not given" on create and update', async () => {

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
-import type { VolumeRecord } from '../../domain/volume.ts';
+import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
 import {
   type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   type PublicPortRecord, StaleWriteError, type Store,
@@ -296,6 +296,34 @@ export class SqliteStore implements Store {
         this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
       }
     });
+  }
+
+  async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
+    this.sql('INSERT INTO volume_snapshots (id, volume_id, expires_at, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, doc = excluded.doc')
+      .run(snapshot.id, snapshot.volumeId, snapshot.expiresAt, JSON.stringify(snapshot));
+  }
+
+  async getSnapshot(id: string): Promise<VolumeSnapshotRecord | null> {
+    const row = this.sql('SELECT doc FROM volume_snapshots WHERE id = ?').get(id) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as VolumeSnapshotRecord) : null;
+  }
+
+  async listSnapshots(volumeId: string): Promise<VolumeSnapshotRecord[]> {
+    const rows = this.sql("SELECT doc FROM volume_snapshots WHERE volume_id = ? ORDER BY json_extract(doc, '$.createdAt'), id").all(volumeId) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+  }
+
+  async expireSnapshots(volumeId: string, expiresAt: number): Promise<void> {
+    this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ?").run(expiresAt, expiresAt, volumeId);
+  }
+
+  async listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]> {
+    const rows = this.sql('SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= ?').all(now) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    this.sql('DELETE FROM volume_snapshots WHERE id = ?').run(id);
   }
 
   async close(): Promise<void> {
