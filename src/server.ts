@@ -44,6 +44,7 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   suspendMaxMemoryMb: DEFAULT_SUSPEND_MAX_MEMORY_MB,
   leaseOwner: 'hangar',
   defaultRegion: 'local',
+  maxVolumesPerApp: 100,
   wedgedAfterMs: WEDGED_AFTER_MS,
 };
 

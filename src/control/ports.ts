@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
+import type { DiskSpace } from '../domain/volume.ts';
 import type { Store } from '../store/store.ts';
 import type { MachineFeed } from './machine-feed.ts';
 import type { WaitHub } from './wait-hub.ts';
@@ -31,6 +32,10 @@ export interface VolumeHost {
   /** Makes volume `id` a copy of snapshot `snapshotId`, `sizeGb` large. */
   restore(snapshotId: string, id: string, sizeGb: number): Promise<void>;
   removeSnapshot(snapshotId: string): Promise<void>;
+  /** Bytes volume `id`'s file holds on disk now (less than its size: it is sparse). */
+  allocatedBytes(id: string): Promise<number>;
+  /** Free and total bytes of the filesystem the volumes and snapshots live on. */
+  space(): Promise<DiskSpace>;
   extend(id: string, sizeGb: number): Promise<void>;
   remove(id: string): Promise<void>;
   path(id: string): string;
@@ -43,6 +48,8 @@ export interface ControlSettings {
   leaseOwner: string;
   /** Region of machines created without one. */
   defaultRegion: string;
+  /** Most volumes (not yet deleted) one app may have. */
+  maxVolumesPerApp: number;
   /** How long a machine may stay in each transient state before it is flagged as wedged. */
   wedgedAfterMs: Partial<Record<TransientState, number>>;
 }

@@ -10,7 +10,7 @@
  * next volume or snapshot request (`pruneSnapshots`).
  */
 import { notFound } from '../domain/errors.ts';
-import { DAY_MS, ownVolume, type VolumeRecord, type VolumeSnapshotRecord, volumeStyleId } from '../domain/volume.ts';
+import { checkSpace, DAY_MS, ownVolume, type VolumeRecord, type VolumeSnapshotRecord, volumeStyleId } from '../domain/volume.ts';
 import { getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
 
@@ -32,6 +32,7 @@ export async function createSnapshot(deps: ControlDeps, appName: string, volumeI
   await getApp(deps, appName);
   const volume = ownVolume(await deps.store.getVolume(volumeId), volumeId, appName);
   await pruneSnapshots(deps);
+  checkSpace(await deps.volumes.allocatedBytes(volumeId), await deps.volumes.space(), `a snapshot of volume ${volumeId}`);
   const id = volumeStyleId('vs_', deps.ids.int);
   const createdAt = deps.clock.now();
   // The file first, then the record: a crash between leaves a stray file, never a record without data.

@@ -3,12 +3,14 @@ import type { MachineConfig } from '../domain/config.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
 import { REGION } from '../domain/names.ts';
 import {
-  checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given, ownVolume, type VolumeRecord,
-  volumeStyleId,
+  checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
+  ownVolume, type VolumeRecord, volumeStyleId,
 } from '../domain/volume.ts';
 import { getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
 import { pruneSnapshots, retireSnapshots, snapshotToRestore } from './volume-snapshots.ts';
+
+const GB = 1024 ** 3;
 
 /** fly-go's CreateVolumeRequest; each field may be null, meaning not given. */
 export interface CreateVolumeInput {
@@ -38,6 +40,8 @@ export async function createVolume(deps: ControlDeps, appName: string, input: Cr
   checkFstype(given(input.fstype));
   const region = typeof input.region === 'string' && input.region !== '' ? input.region : origin.region ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
+  checkVolumeCount((await listVolumes(deps, appName)).length, deps.settings.maxVolumesPerApp, appName);
+  checkSpace(sizeGb * GB, await deps.volumes.space(), `a ${sizeGb} GB volume`);
   const id = volumeStyleId('vol_', deps.ids.int);
   const volume: VolumeRecord = {
     id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null,
@@ -102,6 +106,7 @@ export async function updateVolume(deps: ControlDeps, appName: string, id: strin
 export async function extendVolume(deps: ControlDeps, appName: string, id: string, sizeGb: unknown): Promise<{ volume: VolumeRecord; needsRestart: boolean }> {
   const volume = await liveVolume(deps, appName, id);
   const size = checkSizeGb(sizeGb, 'size_gb', volume.sizeGb + 1);
+  checkSpace(size * GB - await deps.volumes.allocatedBytes(id), await deps.volumes.space(), `volume ${id} at ${size} GB`);
   await deps.volumes.extend(id, size);
   const extended = { ...volume, sizeGb: size };
   await deps.store.putVolume(extended);

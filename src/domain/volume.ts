@@ -85,6 +85,41 @@ export function checkFstype(fstype: unknown): 'ext4' {
   return 'ext4';
 }
 
+/** The volumes' filesystem: what is free (to unprivileged writers) and its size. */
+export interface DiskSpace {
+  freeBytes: number;
+  totalBytes: number;
+}
+
+const GB = 1024 ** 3;
+const gb = (bytes: number) => `${(Math.max(bytes, 0) / GB).toFixed(1)} GB`;
+
+/** What hangar leaves free on the volumes' filesystem: 5 % of it, at least 1 GB. */
+export function spaceMargin(totalBytes: number): number {
+  return Math.max(GB, Math.ceil(totalBytes * 0.05));
+}
+
+/**
+ * Refuses what may need more than the free space less the margin. Volumes are
+ * sparse, but a volume may fill up to its size, so its size is what it needs.
+ */
+export function checkSpace(neededBytes: number, space: DiskSpace, what: string): void {
+  const margin = spaceMargin(space.totalBytes);
+  const usable = space.freeBytes - margin;
+  if (neededBytes > usable) {
+    throw new HangarError('insufficient_space',
+      `not enough disk space for ${what}: it may need ${gb(neededBytes)}, and ${gb(usable)} is usable (${gb(space.freeBytes)} free, less the ${gb(margin)} hangar keeps free)`,
+      'free disk space on the host, or ask for less');
+  }
+}
+
+/** Refuses a volume past the app's limit. */
+export function checkVolumeCount(count: number, limit: number, appName: string): void {
+  if (count >= limit) {
+    throw new HangarError('limit_exceeded', `app ${appName} has ${count} volumes, the most hangar allows per app (${limit})`, 'delete volumes the app no longer needs');
+  }
+}
+
 /** The app's volume `id` (a destroyed one only if `destroyedToo`), or not found. */
 export function ownVolume(volume: VolumeRecord | null, id: string, appName: string, destroyedToo = false): VolumeRecord {
   if (!volume || volume.appName !== appName || (volume.state === 'destroyed' && !destroyedToo)) {

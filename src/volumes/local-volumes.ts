@@ -5,10 +5,11 @@
  * otherwise copies only the blocks that hold data.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { VolumeHost } from '../control/ports.ts';
+import type { DiskSpace } from '../domain/volume.ts';
 
 const run = promisify(execFile);
 const GB = 1024 ** 3;
@@ -59,6 +60,16 @@ export class LocalVolumes implements VolumeHost {
 
   async removeSnapshot(snapshotId: string): Promise<void> {
     await rm(this.snapshotPath(snapshotId), { force: true });
+  }
+
+  async allocatedBytes(id: string): Promise<number> {
+    return (await stat(this.path(id))).blocks * 512;
+  }
+
+  async space(): Promise<DiskSpace> {
+    await mkdir(this.dir, { recursive: true });
+    const fs = await statfs(this.dir);
+    return { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize };
   }
 
   snapshotPath(snapshotId: string): string {

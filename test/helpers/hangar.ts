@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { Clock, ControlSettings } from '../../src/control/ports.ts';
+import type { Clock, ControlSettings, VolumeHost } from '../../src/control/ports.ts';
 import { assemble, type Hangar, type ProxySettings } from '../../src/server.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
 
@@ -36,6 +36,7 @@ export interface TestOptions {
   keepDir?: boolean;
   proxy?: ProxySettings;
   clock?: Clock;
+  volumes?: VolumeHost;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -49,6 +50,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     settings: options.settings,
     proxy: options.proxy,
     clock: options.clock,
+    volumes: options.volumes,
   });
   let apps = 0;
   const call: TestHangar['call'] = async (method, url, body, headers = {}) => {
