@@ -112,3 +112,12 @@ export function snapshotJson(snapshot: VolumeSnapshotRecord, volume: VolumeRecor
     retention_days: volume.snapshotRetention,
   };
 }
+
+/**
+ * A region as fly-go's fly.Region reads it, saying only what one host knows: no
+ * coordinates or geography (omitted rather than made up), no WireGuard gateway,
+ * no managed Postgres.
+ */
+export function regionJson(code: string): Record<string, unknown> {
+  return { code, name: code, gateway_available: false, requires_paid_plan: false, deprecated: false, mpg_available: false };
+}

@@ -91,6 +91,8 @@ export interface Store {
   listLiveMachines(): Promise<MachineRecord[]>;
   /** Machines of every app in one of these states. */
   listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]>;
+  /** The regions of every machine and volume not yet destroyed, sorted. */
+  listRegionsInUse(): Promise<string[]>;
 
   /** Newest first. */
   listEvents(machineId: string, limit: number): Promise<MachineEvent[]>;

@@ -114,6 +114,10 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     for (const id of [restored.id, forked.id]) await call('DELETE', `/v1/apps/spec-app/volumes/${id}`);
     await call('DELETE', `/v1/apps/spec-app/volumes/${volume.id}`);
     await call('GET', '/v1/apps/spec-app/volumes/vol_missing000000000');
+    await call('GET', '/v1/platform/regions');
+    const placements = { compute: null, region: '', count: 2, volume_name: '', volume_size_bytes: 0, weights: null, org_slug: 'personal' };
+    await call('POST', '/v1/platform/placements', placements);
+    await call('POST', '/v1/platform/placements', { ...placements, region: 'nowhere' });
     await call('DELETE', '/v1/apps/spec-app');
   }
 

@@ -8,18 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { DiskSpace } from '../../src/domain/volume.ts';
-import { LocalVolumes } from '../../src/volumes/local-volumes.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
-import { flyGoCreate, GB } from '../helpers/volumes.ts';
-
-/** Real volume files on a filesystem that reports what the test says. */
-class ReportedSpace extends LocalVolumes {
-  reported: DiskSpace = { freeBytes: 20 * GB, totalBytes: 100 * GB };
-  override async space(): Promise<DiskSpace> {
-    return this.reported;
-  }
-}
+import { flyGoCreate, GB, ReportedSpace } from '../helpers/volumes.ts';
 
 describe('volume bounds', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-volume-limits-'));

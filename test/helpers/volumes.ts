@@ -1,5 +1,7 @@
 /** Volume test helpers: what fly-go sends, and reading and writing a volume's file as a guest would. */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import type { DiskSpace } from '../../src/domain/volume.ts';
+import { LocalVolumes } from '../../src/volumes/local-volumes.ts';
 
 export const MB = 1024 ** 2;
 export const GB = 1024 ** 3;
@@ -28,4 +30,12 @@ export function readAt(file: string, offset: number, length: number): string {
   readSync(fd, buffer, 0, length, offset);
   closeSync(fd);
   return buffer.toString();
+}
+
+/** Real volume files on a filesystem that reports the free space the test says. */
+export class ReportedSpace extends LocalVolumes {
+  reported: DiskSpace = { freeBytes: 20 * GB, totalBytes: 100 * GB };
+  override async space(): Promise<DiskSpace> {
+    return this.reported;
+  }
 }

@@ -234,6 +234,14 @@ export class SqliteStore implements Store {
     return rows.map((row) => JSON.parse(row.doc as string) as MachineRecord);
   }
 
+  async listRegionsInUse(): Promise<string[]> {
+    const rows = this.sql(`
+      SELECT region FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')
+      UNION SELECT json_extract(doc, '$.region') FROM volumes WHERE json_extract(doc, '$.state') <> 'destroyed'
+      ORDER BY 1`).all() as Row[];
+    return rows.map((row) => row.region as string);
+  }
+
   async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
     const rows = this.sql('SELECT doc FROM machine_events WHERE machine_id = ? ORDER BY id DESC LIMIT ?').all(machineId, limit) as Row[];
     return rows.map((row) => JSON.parse(row.doc as string) as MachineEvent);
