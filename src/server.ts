@@ -118,7 +118,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     },
   });
   control.health = proxy.health;
-  control.ports = { portsOf: (appName) => proxy.portsOf(appName) };
+  control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
   const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
   options.driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
   return {

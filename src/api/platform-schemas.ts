@@ -21,3 +21,13 @@ export const PlacementsBody = Type.Object({
   weights: nullable(Type.Record(Type.String(), Type.Integer())),
   org_slug: nullable(Type.String()),
 }, open);
+
+export const IpParams = Type.Object({ app_name: Type.String(), ip: Type.String() });
+
+export const AssignIpBody = Type.Object({
+  type: Type.String({ description: 'v4, shared_v4 or v6 (all answer the edge proxy\'s address); private_v6 and egress types are not served' }),
+  region: nullable(Type.String()),
+  org_slug: nullable(Type.String()),
+  network: nullable(Type.String()),
+  service_name: nullable(Type.String()),
+}, open);

@@ -1,4 +1,5 @@
 /** The wire shapes of Fly's Machines API, built from hangar's records (see shared/spec/COMPAT.md). */
+import type { IpAssignment } from '../control/ip-assignments.ts';
 import type { CheckReport } from '../control/ports.ts';
 import type { Lease } from '../domain/lease.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
@@ -120,4 +121,9 @@ export function snapshotJson(snapshot: VolumeSnapshotRecord, volume: VolumeRecor
  */
 export function regionJson(code: string): Record<string, unknown> {
   return { code, name: code, gateway_available: false, requires_paid_plan: false, deprecated: false, mpg_available: false };
+}
+
+/** fly-go's flaps.IPAssignment; hangar's addresses are the edge proxy's, shared by every app. */
+export function ipAssignmentJson(assignment: IpAssignment): Record<string, unknown> {
+  return { ip: assignment.ip, region: assignment.region, service_name: '', shared: assignment.shared, created_at: iso(assignment.createdAt) };
 }

@@ -79,6 +79,8 @@ export interface PublicPortReport {
 
 export interface PublicPortReports {
   portsOf(appName: string): PublicPortReport[];
+  /** The IP addresses the edge proxy listens on: on one host, every app's public addresses. */
+  addresses(): string[];
 }
 
 export interface ControlDeps {

@@ -118,6 +118,14 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     const placements = { compute: null, region: '', count: 2, volume_name: '', volume_size_bytes: 0, weights: null, org_slug: 'personal' };
     await call('POST', '/v1/platform/placements', placements);
     await call('POST', '/v1/platform/placements', { ...placements, region: 'nowhere' });
+    await call('GET', '/v1/apps/spec-app/ip_assignments');
+    await t.hangar.proxy.listen({ http: { host: '127.0.0.1', port: 0 } });
+    const assign = { type: 'shared_v4', region: '', org_slug: 'personal', network: '', service_name: '' };
+    await call('POST', '/v1/apps/spec-app/ip_assignments', assign);
+    await call('GET', '/v1/apps/spec-app/ip_assignments');
+    await call('POST', '/v1/apps/spec-app/ip_assignments', { ...assign, type: 'private_v6' });
+    await call('DELETE', '/v1/apps/spec-app/ip_assignments/127.0.0.1');
+    await call('DELETE', '/v1/apps/spec-app/ip_assignments/10.0.0.1');
     await call('DELETE', '/v1/apps/spec-app');
   }
 
