@@ -127,6 +127,21 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
 }
 
 /**
+ * Deletes the volumes of an app being deleted (its machines destroyed first), and
+ * their snapshots at once: no app is left to restore them into.
+ */
+export async function deleteAppVolumes(deps: ControlDeps, appName: string): Promise<void> {
+  for (const volume of await deps.store.listVolumes(appName)) {
+    if (volume.state !== 'destroyed') {
+      await deps.volumes.remove(volume.id);
+      await deps.store.putVolume({ ...volume, state: 'destroyed', attachedMachineId: null });
+    }
+    await deps.store.expireSnapshots(volume.id, deps.clock.now());
+  }
+  await pruneSnapshots(deps);
+}
+
+/**
  * The config with its mount describing the mounted volume (name, size_gb,
  * encrypted), as Fly echoes them, for machine create and update. A mount of a
  * volume that is not the app's is left alone: attaching it fails with not found.

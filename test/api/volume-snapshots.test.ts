@@ -95,6 +95,21 @@ describe('volume snapshots', () => {
     await t.call('DELETE', url(`/${restored.id}`));
   });
 
+  it('deletes an app\'s volumes and their snapshots with the app', async () => {
+    const doomed = await t.app('doomed');
+    const volume = (await t.call('POST', `/v1/apps/${doomed}/volumes`, flyGoCreate('data'))).body;
+    const machine = await t.machine(doomed, { config: { image: 'registry.test/hello:1', mounts: [{ volume: volume.id, path: '/data' }] } });
+    const snapshot = (await t.call('POST', `/v1/apps/${doomed}/volumes/${volume.id}/snapshots`)).body;
+    await t.waitFor(doomed, machine.id, 'started');
+    assert.equal((await t.call('DELETE', `/v1/apps/${doomed}`)).status, 202);
+    assert.equal(existsSync(volumeFile(volume.id)), false);
+    assert.equal(existsSync(snapshotFile(snapshot.id)), false);
+    await t.app('doomed');
+    assert.deepEqual((await t.call('GET', `/v1/apps/${doomed}/volumes`)).body, []);
+    assert.equal((await t.call('GET', `/v1/apps/${doomed}/volumes/${volume.id}`)).status, 404);
+    assert.equal((await t.call('POST', `/v1/apps/${doomed}/volumes`, { ...flyGoCreate('again'), snapshot_id: snapshot.id })).status, 404);
+  });
+
   it('keeps snapshot records across a restart (SQLite)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hangar-snapshots-'));
     try {

@@ -108,6 +108,7 @@ export class SqliteStore implements Store {
       }
       this.sql('DELETE FROM machines WHERE app_name = ?').run(name);
       this.sql('DELETE FROM public_ports WHERE app_name = ?').run(name);
+      this.sql('DELETE FROM volumes WHERE app_name = ?').run(name);
       this.sql('DELETE FROM apps WHERE name = ?').run(name);
     });
   }
