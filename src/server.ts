@@ -51,6 +51,7 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   defaultRegion: 'local',
   maxMachinesPerApp: 1000,
   hostNumber: DEFAULT_HOST_NUMBER,
+  maxVolumesPerApp: 100,
   wedgedAfterMs: WEDGED_AFTER_MS,
 };
 
@@ -124,7 +125,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     },
   });
   control.health = proxy.health;
-  control.ports = { portsOf: (appName) => proxy.portsOf(appName) };
+  control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
   const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
   options.driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
   return {

@@ -20,6 +20,7 @@ import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
 import { orgRoutes } from './routes/orgs.ts';
+import { platformRoutes } from './routes/platform.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 import type { Api } from './routes/types.ts';
 
@@ -75,6 +76,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   portRoutes(app, options.control);
   imageRoutes(app, options.control);
   volumeRoutes(app, options.control);
+  platformRoutes(app, options.control);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const metrics = options.metrics;

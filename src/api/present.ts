@@ -1,9 +1,10 @@
 /** The wire shapes of Fly's Machines API, built from hangar's records (see shared/spec/COMPAT.md). */
+import type { IpAssignment } from '../control/ip-assignments.ts';
 import type { CheckReport } from '../control/ports.ts';
 import type { Lease } from '../domain/lease.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { AppWithCounts } from '../store/store.ts';
-import type { VolumeRecord } from '../domain/volume.ts';
+import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -103,4 +104,36 @@ export function volumeJson(volume: VolumeRecord): Record<string, unknown> {
     created_at: iso(volume.createdAt),
     ...(volume.attachedMachineId ? { attached_machine_id: volume.attachedMachineId, attached_alloc_id: volume.attachedMachineId } : {}),
   };
+}
+
+const GB = 1024 ** 3;
+
+/**
+ * fly-go's VolumeSnapshot: sizes in bytes (what the copy holds on disk, and the
+ * volume's size); `digest` is empty, as hangar does not read a whole copy to hash it.
+ */
+export function snapshotJson(snapshot: VolumeSnapshotRecord, volume: VolumeRecord): Record<string, unknown> {
+  return {
+    id: snapshot.id,
+    size: snapshot.storedBytes,
+    volume_size: snapshot.volumeSizeGb * GB,
+    digest: '',
+    created_at: iso(snapshot.createdAt),
+    status: 'created',
+    retention_days: volume.snapshotRetention,
+  };
+}
+
+/**
+ * A region as fly-go's fly.Region reads it, saying only what one host knows: no
+ * coordinates or geography (omitted rather than made up), no WireGuard gateway,
+ * no managed Postgres.
+ */
+export function regionJson(code: string): Record<string, unknown> {
+  return { code, name: code, gateway_available: false, requires_paid_plan: false, deprecated: false, mpg_available: false };
+}
+
+/** fly-go's flaps.IPAssignment; hangar's addresses are the edge proxy's, shared by every app. */
+export function ipAssignmentJson(assignment: IpAssignment): Record<string, unknown> {
+  return { ip: assignment.ip, region: assignment.region, service_name: '', shared: assignment.shared, created_at: iso(assignment.createdAt) };
 }

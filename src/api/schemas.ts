@@ -157,16 +157,3 @@ export const LogsQuery = Type.Object({
   tail: Type.Optional(Type.String()),
   follow: Type.Optional(Type.Boolean()),
 });
-
-export const VolumeParams = Type.Object({ app_name: Type.String(), volume_id: Type.String() });
-export const CreateVolumeBody = Type.Object({
-  name: Type.String(),
-  size_gb: Type.Optional(Type.Integer()),
-  region: Type.Optional(Type.String()),
-  encrypted: Type.Optional(Type.Boolean()),
-}, open);
-export const UpdateVolumeBody = Type.Object({
-  auto_backup_enabled: Type.Optional(Type.Boolean()),
-  snapshot_retention: Type.Optional(Type.Integer()),
-}, open);
-export const ExtendVolumeBody = Type.Object({ size_gb: Type.Integer() }, open);

@@ -11,6 +11,7 @@ import { parseSignal } from '../domain/signals.ts';
 import type { MachineState } from '../domain/states.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
+import { withMountDetails } from './volumes.ts';
 
 type Nonce = string | undefined;
 
@@ -44,7 +45,7 @@ export interface UpdateMachineInput {
 }
 
 export async function updateMachine(deps: ControlDeps, appName: string, id: string, input: UpdateMachineInput, nonce: Nonce): Promise<MachineRecord> {
-  const config = normalizeConfig(input.config);
+  const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
   const imageRef = parseImageRef(config.image);
   const { after } = await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
     if (typeof input.current_version === 'string' && input.current_version !== '' && input.current_version !== machine.version) {

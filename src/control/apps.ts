@@ -1,10 +1,11 @@
-/** Apps: create, list, show, delete (deleting an app destroys its machines first). */
+/** Apps: create, list, show, delete (deleting an app destroys its machines, then its volumes). */
 import { appNotFound, HangarError, invalid } from '../domain/errors.ts';
 import type { App } from '../domain/machine.ts';
 import { APP_NAME } from '../domain/names.ts';
 import { DuplicateError, type AppWithCounts } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
 import { destroyMachine } from './actions.ts';
+import { deleteAppVolumes } from './volumes.ts';
 import { stateNow, untilChange } from './waiting.ts';
 
 export interface CreateAppInput {
@@ -45,7 +46,7 @@ export function listApps(deps: ControlDeps, orgSlug: string | undefined): Promis
   return deps.store.listApps(orgSlug);
 }
 
-/** Destroys every machine of the app (forcing running ones), waits for them, then deletes it. */
+/** Destroys every machine of the app (forcing running ones), waits for them, deletes its volumes, then the app. */
 export async function deleteApp(deps: ControlDeps, name: string): Promise<void> {
   await getApp(deps, name);
   const listings = await deps.store.listMachines(name, {});
@@ -58,5 +59,6 @@ export async function deleteApp(deps: ControlDeps, name: string): Promise<void> 
       throw new HangarError('conflict', `app ${name}: machine ${machine.id} did not finish destroying; try again`);
     }
   }
+  await deleteAppVolumes(deps, name);
   await deps.store.deleteApp(name);
 }

@@ -12,6 +12,7 @@ import { DuplicateError, LimitError, type MachineFilter, type MachineListing } f
 import { getApp } from './apps.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
+import { withMountDetails } from './volumes.ts';
 import { stateNow, untilChange } from './waiting.ts';
 
 export interface CreateMachineInput {
@@ -29,7 +30,7 @@ const NAME_ATTEMPTS = 20;
 
 export async function createMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineRecord> {
   const app = await getApp(deps, appName);
-  const config = normalizeConfig(input.config);
+  const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
   const imageRef = parseImageRef(config.image);
   const region = optionalString(input.region, 'region') ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code (lowercase letters and digits)`);

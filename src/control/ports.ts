@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
+import type { DiskSpace } from '../domain/volume.ts';
 import type { Store } from '../store/store.ts';
 import type { MachineFeed } from './machine-feed.ts';
 import type { WaitHub } from './wait-hub.ts';
@@ -24,6 +25,17 @@ export interface Ids {
 /** Where volumes live on this host. */
 export interface VolumeHost {
   create(id: string, sizeGb: number, label: string): Promise<void>;
+  /** Makes volume `id` a copy of volume `sourceId`'s file as it is now (even while mounted), `sizeGb` large. */
+  fork(sourceId: string, id: string, sizeGb: number): Promise<void>;
+  /** Copies volume `volumeId`'s file as it is now to snapshot `snapshotId`; answers the bytes the copy holds. */
+  snapshot(volumeId: string, snapshotId: string): Promise<number>;
+  /** Makes volume `id` a copy of snapshot `snapshotId`, `sizeGb` large. */
+  restore(snapshotId: string, id: string, sizeGb: number): Promise<void>;
+  removeSnapshot(snapshotId: string): Promise<void>;
+  /** Bytes volume `id`'s file holds on disk now (less than its size: it is sparse). */
+  allocatedBytes(id: string): Promise<number>;
+  /** Free and total bytes of the filesystem the volumes and snapshots live on. */
+  space(): Promise<DiskSpace>;
   extend(id: string, sizeGb: number): Promise<void>;
   remove(id: string): Promise<void>;
   path(id: string): string;
@@ -40,6 +52,8 @@ export interface ControlSettings {
   maxMachinesPerApp: number;
   /** This host's number, the group after the app's /48 in new machines' private addresses. */
   hostNumber: number;
+  /** Most volumes (not yet deleted) one app may have. */
+  maxVolumesPerApp: number;
   /** How long a machine may stay in each transient state before it is flagged as wedged. */
   wedgedAfterMs: Partial<Record<TransientState, number>>;
 }
@@ -69,6 +83,8 @@ export interface PublicPortReport {
 
 export interface PublicPortReports {
   portsOf(appName: string): PublicPortReport[];
+  /** The IP addresses the edge proxy listens on: on one host, every app's public addresses. */
+  addresses(): string[];
 }
 
 export interface ControlDeps {

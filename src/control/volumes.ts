@@ -1,10 +1,18 @@
-/** Volumes: create, list, show, update, extend, delete (refused while attached). */
-import { HangarError, invalid, notFound } from '../domain/errors.ts';
+/** Volumes: create (empty, forked or restored), list, show, update, extend, delete (refused while attached). */
+import type { MachineConfig } from '../domain/config.ts';
+import { HangarError, invalid } from '../domain/errors.ts';
 import { REGION } from '../domain/names.ts';
-import { checkSizeGb, checkVolumeName, type VolumeRecord } from '../domain/volume.ts';
+import {
+  checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
+  ownVolume, type VolumeRecord, volumeStyleId,
+} from '../domain/volume.ts';
 import { getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
+import { pruneSnapshots, retireSnapshots, snapshotToRestore } from './volume-snapshots.ts';
 
+const GB = 1024 ** 3;
+
+/** fly-go's CreateVolumeRequest; each field may be null, meaning not given. */
 export interface CreateVolumeInput {
   name?: unknown;
   size_gb?: unknown;
@@ -12,34 +20,69 @@ export interface CreateVolumeInput {
   encrypted?: unknown;
   auto_backup_enabled?: unknown;
   snapshot_retention?: unknown;
+  fstype?: unknown;
+  source_volume_id?: unknown;
+  snapshot_id?: unknown;
 }
 
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-
+/**
+ * Creates a volume: empty; or with `source_volume_id` a fork, a copy of that
+ * volume's data as it is on disk now (even while a machine writes to it); or with
+ * `snapshot_id` a restore, a copy of the snapshot. A copy is at least as large as
+ * what it copies and takes its region and encryption unless told otherwise.
+ */
 export async function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
   await getApp(deps, appName);
   const name = checkVolumeName(input.name);
-  const sizeGb = input.size_gb === undefined ? 1 : checkSizeGb(input.size_gb);
-  const region = typeof input.region === 'string' && input.region !== '' ? input.region : deps.settings.defaultRegion;
+  const origin = await originOf(deps, appName, input, name);
+  const sizeGb = given(input.size_gb) === undefined ? origin.sizeGb : checkSizeGb(input.size_gb, 'size_gb', origin.sizeGb);
+  const retention = given(input.snapshot_retention) === undefined ? DEFAULT_RETENTION_DAYS : checkRetention(input.snapshot_retention);
+  checkFstype(given(input.fstype));
+  const region = typeof input.region === 'string' && input.region !== '' ? input.region : origin.region ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
-  const id = `vol_${Array.from({ length: 16 }, () => ALPHABET[deps.ids.int(ALPHABET.length)]).join('')}`;
+  checkVolumeCount((await listVolumes(deps, appName)).length, deps.settings.maxVolumesPerApp, appName);
+  checkSpace(sizeGb * GB, await deps.volumes.space(), `a ${sizeGb} GB volume`);
+  const id = volumeStyleId('vol_', deps.ids.int);
   const volume: VolumeRecord = {
     id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null,
-    encrypted: input.encrypted !== false,
+    encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : origin.encrypted ?? true,
     autoBackupEnabled: input.auto_backup_enabled !== false,
-    snapshotRetention: typeof input.snapshot_retention === 'number' ? input.snapshot_retention : 5,
+    snapshotRetention: retention,
     createdAt: deps.clock.now(),
   };
-  await deps.volumes.create(id, sizeGb, name);
+  await origin.fill(id, sizeGb);
   await deps.store.putVolume(volume);
   return volume;
 }
 
+/** Where a new volume's data comes from: a new filesystem, a volume (fork) or a snapshot (restore). */
+interface Origin {
+  /** The least the new volume may hold. */
+  sizeGb: number;
+  region?: string;
+  encrypted?: boolean;
+  fill(id: string, sizeGb: number): Promise<void>;
+}
+
+async function originOf(deps: ControlDeps, appName: string, input: CreateVolumeInput, name: string): Promise<Origin> {
+  const sourceId = given(input.source_volume_id) || undefined;
+  const snapshotId = given(input.snapshot_id) || undefined;
+  if (sourceId !== undefined && snapshotId !== undefined) throw invalid('give source_volume_id (fork) or snapshot_id (restore), not both');
+  if (typeof sourceId === 'string') {
+    const source = ownVolume(await deps.store.getVolume(sourceId), sourceId, appName);
+    return { sizeGb: source.sizeGb, region: source.region, encrypted: source.encrypted, fill: (id, size) => deps.volumes.fork(source.id, id, size) };
+  }
+  if (typeof snapshotId === 'string') {
+    const { snapshot, volume } = await snapshotToRestore(deps, appName, snapshotId);
+    return { sizeGb: snapshot.volumeSizeGb, region: volume?.region, encrypted: volume?.encrypted, fill: (id, size) => deps.volumes.restore(snapshot.id, id, size) };
+  }
+  return { sizeGb: 1, fill: (id, size) => deps.volumes.create(id, size, name) };
+}
+
+/** The app's volume, deleted ones too (they read `destroyed`). */
 export async function getVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {
   await getApp(deps, appName);
-  const volume = await deps.store.getVolume(id);
-  if (!volume || volume.appName !== appName) throw notFound(`volume not found: ${id}`);
-  return volume;
+  return ownVolume(await deps.store.getVolume(id), id, appName, true);
 }
 
 export async function listVolumes(deps: ControlDeps, appName: string): Promise<VolumeRecord[]> {
@@ -49,13 +92,11 @@ export async function listVolumes(deps: ControlDeps, appName: string): Promise<V
 
 export async function updateVolume(deps: ControlDeps, appName: string, id: string, input: { auto_backup_enabled?: unknown; snapshot_retention?: unknown }): Promise<VolumeRecord> {
   const volume = await liveVolume(deps, appName, id);
-  if (input.snapshot_retention !== undefined && (!Number.isInteger(input.snapshot_retention) || (input.snapshot_retention as number) < 1)) {
-    throw invalid('snapshot_retention must be a positive whole number of days');
-  }
+  const retention = given(input.snapshot_retention);
   const updated = {
     ...volume,
     autoBackupEnabled: typeof input.auto_backup_enabled === 'boolean' ? input.auto_backup_enabled : volume.autoBackupEnabled,
-    snapshotRetention: (input.snapshot_retention as number | undefined) ?? volume.snapshotRetention,
+    snapshotRetention: retention === undefined ? volume.snapshotRetention : checkRetention(retention),
   };
   await deps.store.putVolume(updated);
   return updated;
@@ -65,6 +106,7 @@ export async function updateVolume(deps: ControlDeps, appName: string, id: strin
 export async function extendVolume(deps: ControlDeps, appName: string, id: string, sizeGb: unknown): Promise<{ volume: VolumeRecord; needsRestart: boolean }> {
   const volume = await liveVolume(deps, appName, id);
   const size = checkSizeGb(sizeGb, 'size_gb', volume.sizeGb + 1);
+  checkSpace(size * GB - await deps.volumes.allocatedBytes(id), await deps.volumes.space(), `volume ${id} at ${size} GB`);
   await deps.volumes.extend(id, size);
   const extended = { ...volume, sizeGb: size };
   await deps.store.putVolume(extended);
@@ -79,11 +121,40 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
   await deps.volumes.remove(id);
   const deleted = { ...volume, state: 'destroyed' as const };
   await deps.store.putVolume(deleted);
+  await retireSnapshots(deps, deleted);
+  await pruneSnapshots(deps);
   return deleted;
 }
 
+/**
+ * Deletes the volumes of an app being deleted (its machines destroyed first), and
+ * their snapshots at once: no app is left to restore them into.
+ */
+export async function deleteAppVolumes(deps: ControlDeps, appName: string): Promise<void> {
+  for (const volume of await deps.store.listVolumes(appName)) {
+    if (volume.state !== 'destroyed') {
+      await deps.volumes.remove(volume.id);
+      await deps.store.putVolume({ ...volume, state: 'destroyed', attachedMachineId: null });
+    }
+    await deps.store.expireSnapshots(volume.id, deps.clock.now());
+  }
+  await pruneSnapshots(deps);
+}
+
+/**
+ * The config with its mount describing the mounted volume (name, size_gb,
+ * encrypted), as Fly echoes them, for machine create and update. A mount of a
+ * volume that is not the app's is left alone: attaching it fails with not found.
+ */
+export async function withMountDetails(deps: ControlDeps, appName: string, config: MachineConfig): Promise<MachineConfig> {
+  const mount = config.mounts?.[0];
+  if (!mount) return config;
+  const volume = await deps.store.getVolume(mount.volume);
+  if (!volume || volume.appName !== appName || volume.state === 'destroyed') return config;
+  return { ...config, mounts: [describeMount(mount, volume)] };
+}
+
 async function liveVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {
-  const volume = await getVolume(deps, appName, id);
-  if (volume.state === 'destroyed') throw notFound(`volume not found: ${id}`);
-  return volume;
+  await getApp(deps, appName);
+  return ownVolume(await deps.store.getVolume(id), id, appName);
 }

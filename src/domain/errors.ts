@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'wait_timeout'
   | 'launch_failed'
   | 'insufficient_capacity'
+  | 'insufficient_space'
   | 'limit_exceeded'
   | 'conflict'
   | 'internal';
@@ -37,6 +38,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   wait_timeout: 408,
   launch_failed: 422,
   insufficient_capacity: 503,
+  insufficient_space: 422,
   limit_exceeded: 422,
   conflict: 409,
   internal: 500,
@@ -59,6 +61,7 @@ export const WIRE_STATUS: Record<ErrorCode, WireStatus> = {
   wait_timeout: 'unknown',
   launch_failed: 'unknown',
   insufficient_capacity: 'insufficient_capacity',
+  insufficient_space: 'volume_placement_capacity',
   limit_exceeded: 'unknown',
   conflict: 'unknown',
   internal: 'unknown',

@@ -6,11 +6,13 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { createSecureContext, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { MachineFeed } from '../control/machine-feed.ts';
 import type { Clock, PublicPortReport } from '../control/ports.ts';
 import type { Store } from '../store/store.ts';
+import { proxyAddresses } from './addresses.ts';
 import { startAutostop } from './autostop-loop.ts';
 import { HealthMonitor } from './health-monitor.ts';
 import { appOf, byHost, createHttpProxy } from './http-proxy.ts';
@@ -68,6 +70,8 @@ export interface EdgeProxy {
   listen(listeners: ProxyListeners): Promise<{ http: string; https?: string }>;
   /** Where each of the app's public ports is reached. */
   portsOf(appName: string): PublicPortReport[];
+  /** The IP addresses the proxy listens on (every app's public addresses); none until it listens. */
+  addresses(): string[];
   close(): Promise<void>;
 }
 
@@ -99,7 +103,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
       certificates.contextFor(app && router.knows(app) ? serverName : undefined).then((context) => done(null, context), done);
     },
   };
-  const bound: { http?: string; https?: string; httpsPort?: number; hostPortsHost?: string } = {};
+  const bound: { http?: string; https?: string; httpsPort?: number; hostPortsHost?: string; hosts: string[] } = { hosts: [] };
 
   const httpProxy = (target: Parameters<typeof createHttpProxy>[0]['target']) => createHttpProxy({
     router, target, log, connectRetryMs, httpsPort: () => bound.httpsPort,
@@ -134,9 +138,11 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
 
     async listen(listeners) {
       bound.http = await listenOn(server, listeners.http);
+      bound.hosts.push(listeners.http.host);
       if (tlsServer && listeners.https) {
         bound.https = await listenOn(tlsServer, listeners.https);
         bound.httpsPort = (tlsServer.address() as AddressInfo).port;
+        bound.hosts.push(listeners.https.host);
       }
       if (listeners.hostPorts) {
         hostPorts = new PublicPorts({
@@ -144,6 +150,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
           http: (appName, port) => httpProxy(() => ({ appName, port })),
         });
         bound.hostPortsHost = listeners.hostPorts.host;
+        bound.hosts.push(listeners.hostPorts.host);
         await hostPorts.start();
       }
       return { http: `http://${bound.http}`, https: bound.https && `https://${bound.https}` };
@@ -161,6 +168,11 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
         const hostPort = hostPorts?.hostPortOf(appName, port);
         return { port, handlers, ...(hostPort !== undefined && { listen: joinHostPort(bound.hostPortsHost as string, hostPort) }) };
       });
+    },
+
+    addresses() {
+      const interfaces = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+      return proxyAddresses(bound.hosts, interfaces);
     },
 
     async close() {

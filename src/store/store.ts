@@ -5,7 +5,7 @@
  * refused (`StaleWriteError`) when the record changed since it was read.
  */
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
-import type { VolumeRecord } from '../domain/volume.ts';
+import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
 export interface MachineFilter {
   includeDeleted?: boolean;
@@ -102,6 +102,8 @@ export interface Store {
   listLiveMachines(): Promise<MachineRecord[]>;
   /** Machines of every app in one of these states. */
   listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]>;
+  /** The regions of every machine and volume not yet destroyed, sorted. */
+  listRegionsInUse(): Promise<string[]>;
 
   /** Newest first. */
   listEvents(machineId: string, limit: number): Promise<MachineEvent[]>;
@@ -119,6 +121,16 @@ export interface Store {
   attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void>;
   /** Detaches every volume attached to `machineId`. */
   detachVolumes(machineId: string): Promise<void>;
+
+  putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void>;
+  getSnapshot(id: string): Promise<VolumeSnapshotRecord | null>;
+  /** Oldest first. */
+  listSnapshots(volumeId: string): Promise<VolumeSnapshotRecord[]>;
+  /** Sets when every snapshot of the volume is deleted. */
+  expireSnapshots(volumeId: string, expiresAt: number): Promise<void>;
+  /** Snapshots whose time is up at `now`. */
+  listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]>;
+  deleteSnapshot(id: string): Promise<void>;
 
   /**
    * The app's host port for `port`: the one it has, else a new one, `choose`n

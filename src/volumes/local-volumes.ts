@@ -1,12 +1,29 @@
-/** Volumes as sparse ext4 files in `<data dir>/volumes/`, made and grown with e2fsprogs. */
+/**
+ * Volumes as sparse ext4 files in `<data dir>/volumes/`, made and grown with
+ * e2fsprogs; snapshots as copies in `volumes/snapshots/`. Forks, snapshots and
+ * restores copy with cp, which clones where the filesystem can (reflink) and
+ * otherwise copies only the blocks that hold data.
+ */
 import { execFile } from 'node:child_process';
-import { mkdir, open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { VolumeHost } from '../control/ports.ts';
+import type { DiskSpace } from '../domain/volume.ts';
 
 const run = promisify(execFile);
 const GB = 1024 ** 3;
+/** A copy reads at most the volume's data (500 GB at worst); give up after an hour. */
+const COPY_TIMEOUT_MS = 60 * 60_000;
+
+/**
+ * The command that copies a volume file: a reflink clone where the filesystem has
+ * them (btrfs, XFS), else a copy that leaves holes for every all-zero block, so
+ * a sparse file stays sparse.
+ */
+export function sparseCopyArgv(from: string, to: string): string[] {
+  return ['cp', '--reflink=auto', '--sparse=always', '--', from, to];
+}
 
 export class LocalVolumes implements VolumeHost {
   private readonly dir: string;
@@ -25,6 +42,40 @@ export class LocalVolumes implements VolumeHost {
     await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', label.slice(0, 16), this.path(id)]);
   }
 
+  async fork(sourceId: string, id: string, sizeGb: number): Promise<void> {
+    await copyFile(this.path(sourceId), this.path(id));
+    await this.setSize(id, sizeGb);
+  }
+
+  async snapshot(volumeId: string, snapshotId: string): Promise<number> {
+    const file = this.snapshotPath(snapshotId);
+    await copyFile(this.path(volumeId), file);
+    return (await stat(file)).blocks * 512;
+  }
+
+  async restore(snapshotId: string, id: string, sizeGb: number): Promise<void> {
+    await copyFile(this.snapshotPath(snapshotId), this.path(id));
+    await this.setSize(id, sizeGb);
+  }
+
+  async removeSnapshot(snapshotId: string): Promise<void> {
+    await rm(this.snapshotPath(snapshotId), { force: true });
+  }
+
+  async allocatedBytes(id: string): Promise<number> {
+    return (await stat(this.path(id))).blocks * 512;
+  }
+
+  async space(): Promise<DiskSpace> {
+    await mkdir(this.dir, { recursive: true });
+    const fs = await statfs(this.dir);
+    return { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize };
+  }
+
+  snapshotPath(snapshotId: string): string {
+    return join(this.dir, 'snapshots', `${snapshotId}.ext4`);
+  }
+
   /** Grows the file; the filesystem grows with it before the next boot that mounts it. */
   async extend(id: string, sizeGb: number): Promise<void> {
     await this.setSize(id, sizeGb);
@@ -41,6 +92,35 @@ export class LocalVolumes implements VolumeHost {
     } finally {
       await handle.close();
     }
+  }
+}
+
+/**
+ * Copies `from` to `to` durably: into a temporary name, synced, then renamed, so
+ * `to` never names half a copy, and a copy that was answered survives a host crash.
+ */
+async function copyFile(from: string, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  const partial = `${to}.partial`;
+  await rm(partial, { force: true });
+  try {
+    const [command, ...args] = sparseCopyArgv(from, partial) as [string, ...string[]];
+    await run(command, args, { timeout: COPY_TIMEOUT_MS });
+    await fsync(partial);
+    await rename(partial, to);
+    await fsync(dirname(to));
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
+async function fsync(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -107,8 +107,25 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     await call('GET', `/v1/apps/spec-app/volumes/${volume.id}`);
     await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}`, { snapshot_retention: 7 });
     await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}/extend`, { size_gb: 2 });
+    await call('POST', `/v1/apps/spec-app/volumes/${volume.id}/snapshots`);
+    const snapshots = (await call('GET', `/v1/apps/spec-app/volumes/${volume.id}/snapshots`)).body;
+    const restored = (await call('POST', '/v1/apps/spec-app/volumes', { name: 'spec_restored', size_gb: null, snapshot_id: snapshots[0].id, source_volume_id: null })).body;
+    const forked = (await call('POST', '/v1/apps/spec-app/volumes', { name: 'spec_fork', size_gb: null, snapshot_id: null, source_volume_id: volume.id })).body;
+    for (const id of [restored.id, forked.id]) await call('DELETE', `/v1/apps/spec-app/volumes/${id}`);
     await call('DELETE', `/v1/apps/spec-app/volumes/${volume.id}`);
     await call('GET', '/v1/apps/spec-app/volumes/vol_missing000000000');
+    await call('GET', '/v1/platform/regions');
+    const placements = { compute: null, region: '', count: 2, volume_name: '', volume_size_bytes: 0, weights: null, org_slug: 'personal' };
+    await call('POST', '/v1/platform/placements', placements);
+    await call('POST', '/v1/platform/placements', { ...placements, region: 'nowhere' });
+    await call('GET', '/v1/apps/spec-app/ip_assignments');
+    await t.hangar.proxy.listen({ http: { host: '127.0.0.1', port: 0 } });
+    const assign = { type: 'shared_v4', region: '', org_slug: 'personal', network: '', service_name: '' };
+    await call('POST', '/v1/apps/spec-app/ip_assignments', assign);
+    await call('GET', '/v1/apps/spec-app/ip_assignments');
+    await call('POST', '/v1/apps/spec-app/ip_assignments', { ...assign, type: 'private_v6' });
+    await call('DELETE', '/v1/apps/spec-app/ip_assignments/127.0.0.1');
+    await call('DELETE', '/v1/apps/spec-app/ip_assignments/10.0.0.1');
     await call('DELETE', '/v1/apps/spec-app');
   }
 

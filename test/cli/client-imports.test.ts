@@ -2,7 +2,8 @@
  * Client commands must start fast, so they must not load the server: fastify, pino, the
  * drivers, the store, the image code. Each case runs the real `./hangar` with a hook that
  * records every module it loads, and checks them against what a client may use: the
- * CLI itself, the pure domain, the data directory's token file, and commander.
+ * CLI itself, the pure domain, the data directory's token file, the network's pure
+ * address layout (serve's flags are checked with it before anything starts), and commander.
  * (No timing here: the figures are in bench/cli.ts.)
  */
 import assert from 'node:assert/strict';
@@ -17,7 +18,7 @@ import { HANGAR, ROOT } from '../helpers/server-process.ts';
 const SRC = pathToFileURL(join(ROOT, 'src/')).href;
 const HOOK = fileURLToPath(new URL('../helpers/record-modules.ts', import.meta.url));
 /** What a client command may load from src/. */
-const CLIENT_SOURCES = ['main.ts', 'cli/', 'domain/', 'system/data-dir.ts'];
+const CLIENT_SOURCES = ['main.ts', 'cli/', 'domain/', 'system/data-dir.ts', 'network/layout.ts'];
 /** And from node_modules. */
 const CLIENT_PACKAGES = ['commander'];
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { ControlSettings } from '../../src/control/ports.ts';
+import type { Clock, ControlSettings, VolumeHost } from '../../src/control/ports.ts';
 import { assemble, type Hangar, type ProxySettings } from '../../src/server.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
 
@@ -35,6 +35,8 @@ export interface TestOptions {
   dir?: string;
   keepDir?: boolean;
   proxy?: ProxySettings;
+  clock?: Clock;
+  volumes?: VolumeHost;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -47,6 +49,8 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     logger: pino({ level: process.env.HANGAR_TEST_LOG ?? 'silent' }),
     settings: options.settings,
     proxy: options.proxy,
+    clock: options.clock,
+    volumes: options.volumes,
   });
   let apps = 0;
   const call: TestHangar['call'] = async (method, url, body, headers = {}) => {

@@ -61,4 +61,15 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (app_name, port)
   );
   `,
+  // Volume snapshots: kept while their volume lives, then until expires_at.
+  `
+  CREATE TABLE volume_snapshots (
+    id TEXT PRIMARY KEY,
+    volume_id TEXT NOT NULL,
+    expires_at INTEGER,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX snapshots_by_volume ON volume_snapshots (volume_id, id);
+  CREATE INDEX snapshots_by_expiry ON volume_snapshots (expires_at) WHERE expires_at IS NOT NULL;
+  `,
 ];

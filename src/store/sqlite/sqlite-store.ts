@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
-import type { VolumeRecord } from '../../domain/volume.ts';
+import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
 import {
   type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, type PublicPortRecord, StaleWriteError, type Store,
@@ -110,6 +110,7 @@ export class SqliteStore implements Store {
       }
       this.sql('DELETE FROM machines WHERE app_name = ?').run(name);
       this.sql('DELETE FROM public_ports WHERE app_name = ?').run(name);
+      this.sql('DELETE FROM volumes WHERE app_name = ?').run(name);
       this.sql('DELETE FROM apps WHERE name = ?').run(name);
     });
   }
@@ -238,6 +239,14 @@ export class SqliteStore implements Store {
     return rows.map((row) => JSON.parse(row.doc as string) as MachineRecord);
   }
 
+  async listRegionsInUse(): Promise<string[]> {
+    const rows = this.sql(`
+      SELECT region FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')
+      UNION SELECT json_extract(doc, '$.region') FROM volumes WHERE json_extract(doc, '$.state') <> 'destroyed'
+      ORDER BY 1`).all() as Row[];
+    return rows.map((row) => row.region as string);
+  }
+
   async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
     const rows = this.sql('SELECT doc FROM machine_events WHERE machine_id = ? ORDER BY id DESC LIMIT ?').all(machineId, limit) as Row[];
     return rows.map((row) => JSON.parse(row.doc as string) as MachineEvent);
@@ -300,6 +309,34 @@ export class SqliteStore implements Store {
         this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
       }
     });
+  }
+
+  async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
+    this.sql('INSERT INTO volume_snapshots (id, volume_id, expires_at, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, doc = excluded.doc')
+      .run(snapshot.id, snapshot.volumeId, snapshot.expiresAt, JSON.stringify(snapshot));
+  }
+
+  async getSnapshot(id: string): Promise<VolumeSnapshotRecord | null> {
+    const row = this.sql('SELECT doc FROM volume_snapshots WHERE id = ?').get(id) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as VolumeSnapshotRecord) : null;
+  }
+
+  async listSnapshots(volumeId: string): Promise<VolumeSnapshotRecord[]> {
+    const rows = this.sql("SELECT doc FROM volume_snapshots WHERE volume_id = ? ORDER BY json_extract(doc, '$.createdAt'), id").all(volumeId) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+  }
+
+  async expireSnapshots(volumeId: string, expiresAt: number): Promise<void> {
+    this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ?").run(expiresAt, expiresAt, volumeId);
+  }
+
+  async listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]> {
+    const rows = this.sql('SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= ?').all(now) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    this.sql('DELETE FROM volume_snapshots WHERE id = ?').run(id);
   }
 
   async close(): Promise<void> {

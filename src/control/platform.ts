@@ -1,0 +1,55 @@
+/** `/v1/platform`: the regions this hangar serves, and placements (all on this host). */
+import { totalmem } from 'node:os';
+import { invalid } from '../domain/errors.ts';
+import { placementCount, resolveRegions, servedRegions } from '../domain/placement.ts';
+import { given, spaceMargin } from '../domain/volume.ts';
+import type { ControlDeps } from './ports.ts';
+
+export async function listRegions(deps: ControlDeps): Promise<{ regions: string[]; nearest: string }> {
+  const nearest = deps.settings.defaultRegion;
+  return { regions: servedRegions(nearest, await deps.store.listRegionsInUse()), nearest };
+}
+
+/** fly-go's flaps.GetPlacementsRequest (pointers arrive as null). */
+export interface PlacementsInput {
+  compute?: unknown;
+  region?: unknown;
+  count?: unknown;
+  volume_name?: unknown;
+  volume_size_bytes?: unknown;
+  weights?: unknown;
+  org_slug?: unknown;
+}
+
+export interface RegionPlacement {
+  region: string;
+  count: number;
+}
+
+/**
+ * Where machines would go: every one on this host, in the first region of the
+ * request's expression that hangar serves. Weights and the org change nothing here.
+ */
+export async function placeMachines(deps: ControlDeps, input: PlacementsInput): Promise<RegionPlacement[]> {
+  const { regions } = await listRegions(deps);
+  const [region] = resolveRegions(typeof input.region === 'string' ? input.region : '', regions, deps.settings.defaultRegion) as [string];
+  const space = await deps.volumes.space();
+  const count = placementCount({
+    count: (given(input.count) as number | undefined) ?? 0,
+    memoryMb: memoryOf(given(input.compute)),
+    volumeBytes: (given(input.volume_size_bytes) as number | undefined) ?? 0,
+  }, { memoryBytes: totalmem(), volumeBytes: space.freeBytes - spaceMargin(space.totalBytes) });
+  return [{ region, count }];
+}
+
+/** Memory of the compute asked for; Fly's default is a performance-1x (2048 MB). */
+function memoryOf(compute: unknown): number {
+  if (compute === undefined) return 2048;
+  const guest = compute as { cpu_kind?: unknown; cpus?: unknown; memory_mb?: unknown };
+  if (typeof guest.memory_mb === 'number' && guest.memory_mb > 0) return guest.memory_mb;
+  const cpus = typeof guest.cpus === 'number' && guest.cpus > 0 ? guest.cpus : 1;
+  if (guest.cpu_kind !== undefined && guest.cpu_kind !== 'shared' && guest.cpu_kind !== 'performance') {
+    throw invalid('compute.cpu_kind must be "shared" or "performance"');
+  }
+  return cpus * (guest.cpu_kind === 'shared' ? 256 : 2048);
+}
