@@ -69,6 +69,14 @@ describe('stop', () => {
     assert.deepEqual(e.effects, [{ kind: 'stop', signal: 'SIGINT', timeoutMs: 60_000 }]);
   });
 
+  it('takes a zero timeout (fly-go\'s "0s" when the user gave none) as unset', () => {
+    const configured = machineRecord({ state: 'started' }, { stop_config: { signal: 'SIGTERM', timeout: '30s' } });
+    for (const timeout of ['0s', '0', 0, '0ms']) {
+      assert.deepEqual(decideStop(configured, { timeout }, context()).effects, [{ kind: 'stop', signal: 'SIGTERM', timeoutMs: 30_000 }]);
+      assert.deepEqual(decideStop(machineRecord(), { timeout }, context()).effects, [{ kind: 'stop', signal: 'SIGINT', timeoutMs: 5000 }]);
+    }
+  });
+
   it('turns a suspended machine into a stopped one and discards its snapshot', () => {
     const d = decideStop(machineRecord({ state: 'suspended', hasSnapshot: true }), {}, context());
     assert.equal(d.machine.state, 'stopped');
@@ -158,6 +166,11 @@ describe('destroy', () => {
 });
 
 describe('restart', () => {
+  it('force_stop kills at once, whatever the config says', () => {
+    const machine = machineRecord({ state: 'started' }, { stop_config: { signal: 'SIGTERM', timeout: '30s' } });
+    assert.deepEqual(decideRestart(machine, { force: true }, context()).effects, [{ kind: 'restart', signal: 'SIGKILL', timeoutMs: 0 }]);
+  });
+
   it('restarts a started machine through restarting', () => {
     const d = decideRestart(machineRecord(), {}, context());
     assert.equal(d.machine.state, 'restarting');

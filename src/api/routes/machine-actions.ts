@@ -25,7 +25,7 @@ export function machineActionRoutes(api: Api, deps: ControlDeps): void {
 
   api.post('/v1/apps/:app_name/machines/:machine_id/restart', { schema: { operationId: 'Machines_restart', tags, params: MachineParams, querystring: RestartQuery } }, async (request) => {
     const { signal, timeout, force_stop } = request.query;
-    const options = force_stop ? { signal: 'SIGKILL', timeout: '0s' } : { signal, timeout };
+    const options = force_stop ? { force: true } : { signal, timeout };
     await restartMachine(deps, request.params.app_name, request.params.machine_id, options, leaseNonce(request));
     return OK;
   });

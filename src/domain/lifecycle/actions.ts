@@ -36,16 +36,24 @@ export function targetOf(machine: MachineRecord, action: UserAction): MachineSta
 
 export interface StopOptions {
   signal?: unknown;
+  /**
+   * The grace period. Zero counts as unset: fly-go sends its zero fly.Duration
+   * (`"0s"`) on every stop where the user gave no timeout.
+   */
   timeout?: unknown;
+  /** SIGKILL at once, no grace period (restart's `force_stop`). */
+  force?: boolean;
 }
 
 /** The stop signal and grace period: the request's, else the config's stop_config, else Fly's defaults. */
 export function stopParams(config: MachineConfig, options: StopOptions): { signal: SignalName; timeoutMs: number } {
+  if (options.force) return { signal: 'SIGKILL', timeoutMs: 0 };
   const signal = options.signal !== undefined && options.signal !== ''
     ? parseSignal(options.signal)
     : parseSignal(config.stop_config?.signal ?? 'SIGINT', 'config.stop_config.signal');
-  const timeoutMs = options.timeout !== undefined && options.timeout !== ''
-    ? parseDurationInput(options.timeout, 'timeout', 's')
+  const requestedMs = options.timeout !== undefined && options.timeout !== '' ? parseDurationInput(options.timeout, 'timeout', 's') : 0;
+  const timeoutMs = requestedMs > 0
+    ? requestedMs
     : config.stop_config?.timeout !== undefined
       ? parseDurationInput(config.stop_config.timeout, 'config.stop_config.timeout', 'ns')
       : DEFAULT_STOP_TIMEOUT_MS;
