@@ -1,4 +1,8 @@
-/** Machine metadata: the `config.metadata` map, read and changed key by key or in bulk. */
+/**
+ * Machine metadata: the `config.metadata` map, read and changed key by key or in
+ * bulk. Writes are not lease-guarded: fly-go's SetMetadata and DeleteMetadata send
+ * no nonce, and flyctl's bluegreen deploy tags machines it holds leases on.
+ */
 import { HangarError, invalid } from '../domain/errors.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
@@ -29,23 +33,23 @@ export async function getMetadataValue(deps: ControlDeps, appName: string, id: s
 }
 
 /** Applies `change` to the current metadata; `change` returns the new map. */
-async function changeMetadata(deps: ControlDeps, appName: string, id: string, nonce: string | undefined, change: (current: Record<string, string>) => Record<string, string>): Promise<void> {
-  await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
+async function changeMetadata(deps: ControlDeps, appName: string, id: string, change: (current: Record<string, string>) => Record<string, string>): Promise<void> {
+  await writeMachine(deps, appName, id, {}, (machine, ctx) => {
     if (machine.state === 'destroyed') throw new HangarError('invalid_state', `machine ${id} is destroyed`);
     const metadata = change({ ...(machine.config.metadata ?? {}) });
     return { machine: { ...machine, config: { ...machine.config, metadata }, updatedAt: ctx.now }, events: [], effects: [] };
   });
 }
 
-export function setMetadataValue(deps: ControlDeps, appName: string, id: string, key: string, value: unknown, nonce: string | undefined): Promise<void> {
+export function setMetadataValue(deps: ControlDeps, appName: string, id: string, key: string, value: unknown): Promise<void> {
   checkMetadataKey(key);
   const checked = checkValue(key, value);
-  return changeMetadata(deps, appName, id, nonce, (current) => ({ ...current, [key]: checked }));
+  return changeMetadata(deps, appName, id, (current) => ({ ...current, [key]: checked }));
 }
 
-export function deleteMetadataValue(deps: ControlDeps, appName: string, id: string, key: string, nonce: string | undefined): Promise<void> {
+export function deleteMetadataValue(deps: ControlDeps, appName: string, id: string, key: string): Promise<void> {
   checkMetadataKey(key);
-  return changeMetadata(deps, appName, id, nonce, (current) => {
+  return changeMetadata(deps, appName, id, (current) => {
     if (!(key in current)) throw new HangarError('not_found', `metadata key "${key}" not found on machine ${id}`);
     delete current[key];
     return current;
@@ -62,7 +66,7 @@ export interface BulkMetadataInput {
  * null is deleted. With `machine_version`, the write is refused (412) unless the
  * machine is still at that version.
  */
-export async function writeMetadata(deps: ControlDeps, appName: string, id: string, mode: 'replace' | 'merge', body: BulkMetadataInput, nonce: string | undefined): Promise<void> {
+export async function writeMetadata(deps: ControlDeps, appName: string, id: string, mode: 'replace' | 'merge', body: BulkMetadataInput): Promise<void> {
   if (typeof body.metadata !== 'object' || body.metadata === null || Array.isArray(body.metadata)) {
     throw invalid('metadata must be an object of string values: {"metadata": {"key": "value"}}');
   }
@@ -77,7 +81,7 @@ export async function writeMetadata(deps: ControlDeps, appName: string, id: stri
       throw new HangarError('version_mismatch', `machine ${id}: machine_version ${String(body.machine_version)} does not match the machine's version ${machine.version}`);
     }
   }
-  return changeMetadata(deps, appName, id, nonce, (current) => {
+  return changeMetadata(deps, appName, id, (current) => {
     const next = mode === 'replace' ? {} : current;
     for (const [key, value] of entries) {
       if (value === null) delete next[key];
