@@ -63,10 +63,11 @@ export function versionJson(version: MachineVersion): Record<string, unknown> {
   return { version: version.version, user_config: version.config };
 }
 
-export function leaseJson(lease: Lease): Record<string, unknown> {
+/** A lease as Fly wraps it; `version` is the machine's current version (instance_id). */
+export function leaseJson({ lease, version }: { lease: Lease; version: string }): Record<string, unknown> {
   return {
     status: 'success',
-    data: { nonce: lease.nonce, expires_at: Math.floor(lease.expiresAt / 1000), owner: lease.owner, description: lease.description, version: lease.version },
+    data: { nonce: lease.nonce, expires_at: Math.floor(lease.expiresAt / 1000), owner: lease.owner, description: lease.description, version },
   };
 }
 

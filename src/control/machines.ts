@@ -68,7 +68,7 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
   };
   const machine: MachineRecord = leaseTtl === undefined ? base : {
     ...base,
-    lease: acquireLease(null, { machineId: base.id, ttlSeconds: leaseTtl, description: 'created with lease_ttl', owner: deps.settings.leaseOwner }, ctx.now, { nonce: deps.ids.nonce(), version: deps.ids.ulid() }),
+    lease: acquireLease(null, { machineId: base.id, ttlSeconds: leaseTtl, description: 'created with lease_ttl', owner: deps.settings.leaseOwner }, ctx.now, deps.ids.nonce()),
   };
   const volumeId = config.mounts?.[0]?.volume;
   if (volumeId) await deps.store.attachVolume(volumeId, machine.id, (volume) => checkAttachable(volume, volumeId, appName, machine.id));

@@ -1,6 +1,8 @@
 /**
  * Machine leases: an exclusive, expiring lock on changing a machine. While a
- * lease is live, every mutating call must carry its nonce.
+ * lease is live, every mutating call must carry its nonce (metadata writes
+ * aside: fly-go sends none with them). A lease has no version of its own: Fly
+ * answers the machine's current version with it, so it is shown, not stored.
  */
 import { HangarError, invalid } from './errors.ts';
 
@@ -10,7 +12,6 @@ export interface Lease {
   description: string;
   /** Unix milliseconds. */
   expiresAt: number;
-  version: string;
 }
 
 export const DEFAULT_LEASE_TTL_S = 30;
@@ -48,16 +49,16 @@ export interface LeaseRequest {
 
 /**
  * Acquires a lease, or refreshes it when the caller presents the live nonce.
- * `fresh` supplies the nonce and version of a new lease.
+ * `freshNonce` is the nonce of a new lease.
  */
-export function acquireLease(current: Lease | null, request: LeaseRequest, now: number, fresh: { nonce: string; version: string }): Lease {
+export function acquireLease(current: Lease | null, request: LeaseRequest, now: number, freshNonce: string): Lease {
   const live = liveLease(current, now);
   const expiresAt = now + request.ttlSeconds * 1000;
   if (live) {
     if (request.nonce !== live.nonce) throw leaseHeldError(request.machineId, live);
-    return { ...live, expiresAt, description: request.description || live.description, version: fresh.version };
+    return { ...live, expiresAt, description: request.description || live.description };
   }
-  return { nonce: fresh.nonce, owner: request.owner, description: request.description, expiresAt, version: fresh.version };
+  return { nonce: freshNonce, owner: request.owner, description: request.description, expiresAt };
 }
 
 /** Throws unless the machine is unleased or `nonce` is the live lease's nonce. */

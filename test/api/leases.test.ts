@@ -23,7 +23,7 @@ describe('leases', () => {
     assert.equal(owner, 'hangar');
     assert.equal(description, 'deploy');
     assert.ok(Math.abs(expires_at - (Date.now() / 1000 + 30)) < 5);
-    assert.equal(typeof version, 'string');
+    assert.equal(version, m.instance_id, 'the machine\'s current version');
     assert.equal((await t.call('GET', url(m.id, '/lease'))).body.data.nonce, nonce);
 
     const refreshed = await t.call('POST', url(m.id, '/lease'), { ttl: 120 }, { 'fly-machine-lease-nonce': nonce });

@@ -123,23 +123,22 @@ describe('image references', () => {
 });
 
 describe('leases', () => {
-  const fresh = { nonce: 'n1', version: 'v1' };
   const request = { machineId: 'm', ttlSeconds: 10, description: 'deploy', owner: 'alice' };
 
   it('grants a free machine, refuses another holder, refreshes with the nonce', () => {
-    const lease = acquireLease(null, request, 0, fresh);
+    const lease = acquireLease(null, request, 0, 'n1');
     assert.equal(lease.expiresAt, 10_000);
-    assert.throws(() => acquireLease(lease, request, 5000, { nonce: 'n2', version: 'v2' }), /lease currently held by alice/);
-    const refreshed = acquireLease(lease, { ...request, nonce: 'n1' }, 5000, { nonce: 'n2', version: 'v2' });
+    assert.throws(() => acquireLease(lease, request, 5000, 'n2'), /lease currently held by alice/);
+    const refreshed = acquireLease(lease, { ...request, nonce: 'n1' }, 5000, 'n2');
     assert.equal(refreshed.nonce, 'n1');
     assert.equal(refreshed.expiresAt, 15_000);
   });
 
   it('honours expiry', () => {
-    const lease = acquireLease(null, request, 0, fresh);
+    const lease = acquireLease(null, request, 0, 'n1');
     assert.doesNotThrow(() => checkLease('m', lease, undefined, 10_001));
     assert.throws(() => checkLease('m', lease, undefined, 9_999), /lease currently held/);
-    assert.equal(acquireLease(lease, request, 10_001, { nonce: 'n2', version: 'v2' }).nonce, 'n2');
+    assert.equal(acquireLease(lease, request, 10_001, 'n2').nonce, 'n2');
     assert.throws(() => releaseLease('m', lease, 'n1', 10_001), /lease not found/);
   });
 });
