@@ -21,6 +21,7 @@ import { createEdgeProxy, type EdgeProxy, joinHostPort } from './proxy/edge-prox
 import type { ServerCertificates } from './proxy/ports.ts';
 import type { Upstreams } from './proxy/upstream.ts';
 import { WaitHub } from './control/wait-hub.ts';
+import { CreatesInFlight } from './control/creates-in-flight.ts';
 import { MachineFeed } from './control/machine-feed.ts';
 import { startWatchdog } from './control/watchdog.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
@@ -109,6 +110,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     ids: options.ids ?? systemIds(),
     waits: new WaitHub(),
     feed: new MachineFeed(),
+    creates: new CreatesInFlight(),
     log,
     settings: { ...DEFAULT_SETTINGS, ...options.settings },
   };

@@ -1,12 +1,19 @@
-/** Apps: create, list, show, delete (deleting an app destroys its machines, then its volumes). */
+/**
+ * Apps: create, list, show, delete. Deleting an app destroys every machine of it,
+ * those still being created included, and deletes no record while a VM of it may
+ * still exist; then its volumes go, then the app.
+ */
 import { appNotFound, HangarError, invalid } from '../domain/errors.ts';
+import { decideDestroy } from '../domain/lifecycle/actions.ts';
+import { unchanged } from '../domain/lifecycle/decision.ts';
 import type { App } from '../domain/machine.ts';
 import { APP_NAME } from '../domain/names.ts';
+import type { MachineState } from '../domain/states.ts';
 import { DuplicateError, type AppWithCounts } from '../store/store.ts';
+import { writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
-import { destroyMachine } from './actions.ts';
 import { deleteAppVolumes } from './volumes.ts';
-import { stateNow, untilChange } from './waiting.ts';
+import { stateOrGone, untilChange } from './waiting.ts';
 
 export interface CreateAppInput {
   name?: unknown;
@@ -35,6 +42,18 @@ export async function getApp(deps: ControlDeps, name: string): Promise<App> {
   return app;
 }
 
+/** The error for creating anything in an app that is being deleted. */
+export function appDeletingError(name: string): HangarError {
+  return new HangarError('conflict', `app ${name} is being deleted`, 'wait for the deletion to finish, then create the app again');
+}
+
+/** The app something is to be created in: not found, or refused while it is being deleted. */
+export async function appForCreate(deps: ControlDeps, name: string): Promise<App> {
+  const app = await getApp(deps, name);
+  if (app.deleting) throw appDeletingError(name);
+  return app;
+}
+
 /** The app with its machine count, for showing it. */
 export async function showApp(deps: ControlDeps, name: string): Promise<AppWithCounts> {
   const app = await deps.store.getAppWithCounts(name);
@@ -46,19 +65,38 @@ export function listApps(deps: ControlDeps, orgSlug: string | undefined): Promis
   return deps.store.listApps(orgSlug);
 }
 
-/** Destroys every machine of the app (forcing running ones), waits for them, deletes its volumes, then the app. */
+/** How long a deletion waits for each machine to be destroyed before it answers 409 (asking again carries on). */
+const DESTROY_WAIT_MS = 60_000;
+/** States of a machine already on its way to `destroyed`. */
+const GOING: readonly MachineState[] = ['destroying', 'launch_failed', 'destroyed'];
+
+/**
+ * Marks the app as being deleted (from then on creates are refused), waits for
+ * the creates already under way, destroys every machine (forced, whatever lease
+ * it holds; `creating` ones too), waits until each is destroyed, then deletes the
+ * volumes and the app's records. If a machine takes too long, the app stays
+ * marked and another delete carries on where this one stopped.
+ */
 export async function deleteApp(deps: ControlDeps, name: string): Promise<void> {
-  await getApp(deps, name);
-  const listings = await deps.store.listMachines(name, {});
-  for (const { machine } of listings) {
-    if (machine.state !== 'destroying') await destroyMachine(deps, name, machine.id, { force: true, nonce: machine.lease?.nonce });
-  }
-  for (const { machine } of listings) {
-    const done = await untilChange(deps, machine.id, (change) => change.state === 'destroyed', () => stateNow(deps, machine.id), 60_000);
+  if (!(await deps.store.markAppDeleting(name))) throw appNotFound(name);
+  await deps.creates.settled(name);
+  const machines = (await deps.store.listMachines(name, {})).map(({ machine }) => machine);
+  for (const machine of machines) await destroyForDeletion(deps, name, machine.id);
+  for (const machine of machines) {
+    const done = await untilChange(deps, machine.id, (change) => change.state === 'destroyed', () => stateOrGone(deps, machine.id), DESTROY_WAIT_MS);
     if (!done) {
       throw new HangarError('conflict', `app ${name}: machine ${machine.id} did not finish destroying; try again`);
     }
   }
   await deleteAppVolumes(deps, name);
   await deps.store.deleteApp(name);
+}
+
+async function destroyForDeletion(deps: ControlDeps, appName: string, id: string): Promise<void> {
+  try {
+    await writeMachine(deps, appName, id, {}, (machine, ctx) => (GOING.includes(machine.state) ? unchanged(machine) : decideDestroy(machine, true, ctx)));
+  } catch (error) {
+    // Gone meanwhile: another deletion finished it.
+    if (!(error instanceof HangarError && error.code === 'not_found')) throw error;
+  }
 }

@@ -1,6 +1,6 @@
 /** Machines: create, show, list, events, versions. */
 import { normalizeConfig } from '../domain/config.ts';
-import { HangarError, invalid, machineNotFound } from '../domain/errors.ts';
+import { appNotFound, HangarError, invalid, machineNotFound } from '../domain/errors.ts';
 import { parseImageRef } from '../domain/image-ref.ts';
 import { acquireLease, parseTtl } from '../domain/lease.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
@@ -8,12 +8,12 @@ import { privateIp } from '../domain/address.ts';
 import { checkAttachable } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { specOf } from '../domain/runtime.ts';
-import { DuplicateError, LimitError, type MachineFilter, type MachineListing } from '../store/store.ts';
-import { getApp } from './apps.ts';
+import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing } from '../store/store.ts';
+import { appDeletingError, appForCreate, getApp } from './apps.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
-import { stateNow, untilChange } from './waiting.ts';
+import { stateOrGone, untilChange } from './waiting.ts';
 
 export interface CreateMachineInput {
   config?: unknown;
@@ -28,8 +28,28 @@ export interface CreateMachineInput {
 const PREPARE_WAIT_MS = 15 * 60_000;
 const NAME_ATTEMPTS = 20;
 
+/**
+ * Creates a machine and answers once its image is prepared. The part up to
+ * handing the prepare to the host runs as a create in flight, which an app's
+ * deletion waits for (see creates-in-flight.ts).
+ */
 export async function createMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineRecord> {
-  const app = await getApp(deps, appName);
+  const inserted = await deps.creates.run(appName, () => insertMachine(deps, appName, input));
+  await untilChange(deps, inserted.id, (change) => change.state !== 'creating', () => stateOrGone(deps, inserted.id), PREPARE_WAIT_MS);
+  const settled = await deps.store.getMachineById(inserted.id);
+  if (settled && !['launch_failed', 'destroying', 'destroyed', 'creating'].includes(settled.state)) return settled;
+  const events = await deps.store.listEvents(inserted.id, 5);
+  const failure = events.find((event) => event.status === 'launch_failed');
+  if (failure || settled?.state === 'creating') {
+    const reason = failure?.request.error ?? 'image could not be prepared in time';
+    throw new HangarError('launch_failed', `failed to launch machine ${inserted.id}: ${String(reason)}`);
+  }
+  throw new HangarError('conflict', `machine ${inserted.id} was destroyed before it was created`, 'its app may be being deleted');
+}
+
+/** Checks the request, records the machine in `creating` and hands its prepare to the host. */
+async function insertMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineRecord> {
+  const app = await appForCreate(deps, appName);
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
   const imageRef = parseImageRef(config.image);
   const region = optionalString(input.region, 'region') ?? deps.settings.defaultRegion;
@@ -77,15 +97,7 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
     throw error;
   });
   deps.runtime.submit(specOf(inserted), [{ kind: 'prepare' }]);
-
-  await untilChange(deps, inserted.id, (change) => change.state !== 'creating', () => stateNow(deps, inserted.id), PREPARE_WAIT_MS);
-  const settled = await loadMachine(deps, appName, inserted.id);
-  if (settled.state === 'launch_failed' || settled.state === 'destroyed' || settled.state === 'creating') {
-    const events = await deps.store.listEvents(settled.id, 5);
-    const reason = events.find((event) => event.status === 'launch_failed')?.request.error ?? 'image could not be prepared in time';
-    throw new HangarError('launch_failed', `failed to launch machine ${settled.id}: ${String(reason)}`);
-  }
-  return settled;
+  return inserted;
 }
 
 /** Inserts, generating a fresh name on a clash unless the caller chose the name. */
@@ -98,6 +110,7 @@ async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen:
       return await deps.store.insertMachine({ machine: candidate, version, events: [] }, deps.settings.maxMachinesPerApp);
     } catch (error) {
       if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');
+      if (error instanceof AppGoneError) throw error.why === 'deleting' ? appDeletingError(candidate.appName) : appNotFound(candidate.appName);
       if (!(error instanceof DuplicateError)) throw error;
       if (chosen) throw new HangarError('name_taken', `machine name "${name}" is already taken in app ${candidate.appName}`);
     }

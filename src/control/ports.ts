@@ -4,6 +4,7 @@ import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
 import type { DiskSpace } from '../domain/volume.ts';
 import type { Store } from '../store/store.ts';
+import type { CreatesInFlight } from './creates-in-flight.ts';
 import type { MachineFeed } from './machine-feed.ts';
 import type { WaitHub } from './wait-hub.ts';
 
@@ -96,6 +97,8 @@ export interface ControlDeps {
   waits: WaitHub;
   /** Every committed machine change. */
   feed: MachineFeed;
+  /** Machine and volume creates under way, which an app's deletion waits for. */
+  creates: CreatesInFlight;
   log: Logger;
   settings: ControlSettings;
   /** Set once the edge proxy runs. */

@@ -11,7 +11,7 @@
  */
 import { notFound } from '../domain/errors.ts';
 import { checkSpace, DAY_MS, ownVolume, type VolumeRecord, type VolumeSnapshotRecord, volumeStyleId } from '../domain/volume.ts';
-import { getApp } from './apps.ts';
+import { appForCreate, getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
 
 export interface SnapshotListing {
@@ -27,9 +27,13 @@ export async function listSnapshots(deps: ControlDeps, appName: string, volumeId
   return { volume, snapshots: await deps.store.listSnapshots(volumeId) };
 }
 
-/** Takes a snapshot of a live volume now. */
-export async function createSnapshot(deps: ControlDeps, appName: string, volumeId: string): Promise<{ volume: VolumeRecord; snapshot: VolumeSnapshotRecord }> {
-  await getApp(deps, appName);
+/** Takes a snapshot of a live volume now, as a create in flight (an app's deletion waits for it). */
+export function createSnapshot(deps: ControlDeps, appName: string, volumeId: string): Promise<{ volume: VolumeRecord; snapshot: VolumeSnapshotRecord }> {
+  return deps.creates.run(appName, () => takeSnapshot(deps, appName, volumeId));
+}
+
+async function takeSnapshot(deps: ControlDeps, appName: string, volumeId: string): Promise<{ volume: VolumeRecord; snapshot: VolumeSnapshotRecord }> {
+  await appForCreate(deps, appName);
   const volume = ownVolume(await deps.store.getVolume(volumeId), volumeId, appName);
   await pruneSnapshots(deps);
   checkSpace(await deps.volumes.allocatedBytes(volumeId), await deps.volumes.space(), `a snapshot of volume ${volumeId}`);

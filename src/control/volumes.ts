@@ -6,7 +6,7 @@ import {
   checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
   ownVolume, type VolumeRecord, volumeStyleId,
 } from '../domain/volume.ts';
-import { getApp } from './apps.ts';
+import { appForCreate, getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
 import { pruneSnapshots, retireSnapshots, snapshotToRestore } from './volume-snapshots.ts';
 
@@ -29,10 +29,15 @@ export interface CreateVolumeInput {
  * Creates a volume: empty; or with `source_volume_id` a fork, a copy of that
  * volume's data as it is on disk now (even while a machine writes to it); or with
  * `snapshot_id` a restore, a copy of the snapshot. A copy is at least as large as
- * what it copies and takes its region and encryption unless told otherwise.
+ * what it copies and takes its region and encryption unless told otherwise. It
+ * runs as a create in flight, which an app's deletion waits for.
  */
-export async function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
-  await getApp(deps, appName);
+export function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
+  return deps.creates.run(appName, () => makeVolume(deps, appName, input));
+}
+
+async function makeVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
+  await appForCreate(deps, appName);
   const name = checkVolumeName(input.name);
   const origin = await originOf(deps, appName, input, name);
   const sizeGb = given(input.size_gb) === undefined ? origin.sizeGb : checkSizeGb(input.size_gb, 'size_gb', origin.sizeGb);

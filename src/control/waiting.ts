@@ -36,6 +36,14 @@ export async function stateNow(deps: ControlDeps, machineId: string): Promise<St
   return machine && { state: machine.state, version: machine.version, eventId: '' };
 }
 
+/**
+ * Like `stateNow`, but a machine whose record is gone reads `destroyed`: records
+ * are deleted (with their app) only once their machines are destroyed.
+ */
+export async function stateOrGone(deps: ControlDeps, machineId: string): Promise<StateChange> {
+  return (await stateNow(deps, machineId)) ?? { state: 'destroyed', version: '', eventId: '' };
+}
+
 /** Subscribes, then checks `current()`; resolves with the first change accepted by `accept`. */
 export async function untilChange(
   deps: ControlDeps,

@@ -83,4 +83,6 @@ export interface App {
   /** Small number unique per app, used to build private addresses. */
   netNumber: number;
   createdAt: number;
+  /** Being deleted: no machine or volume may be created in it any more. */
+  deleting: boolean;
 }

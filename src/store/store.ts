@@ -62,6 +62,24 @@ export class DuplicateError extends Error {
   }
 }
 
+/** A machine was to be inserted into an app that is gone or being deleted. */
+export class AppGoneError extends Error {
+  readonly why: 'missing' | 'deleting';
+  constructor(appName: string, why: 'missing' | 'deleting') {
+    super(why === 'missing' ? `app ${appName} does not exist` : `app ${appName} is being deleted`);
+    this.name = 'AppGoneError';
+    this.why = why;
+  }
+}
+
+/** An app was to be deleted while some of its machines are not destroyed. */
+export class LiveMachinesError extends Error {
+  constructor(appName: string, ids: string[]) {
+    super(`app ${appName} still has machines not destroyed: ${ids.join(', ')}`);
+    this.name = 'LiveMachinesError';
+  }
+}
+
 /** A write would take an app past one of its limits. */
 export class LimitError extends Error {
   constructor(message: string) {
@@ -72,18 +90,26 @@ export class LimitError extends Error {
 
 export interface Store {
   /** Creates an app, allocating its network number; throws DuplicateError for a taken name. */
-  createApp(app: Omit<App, 'netNumber'>): Promise<App>;
+  createApp(app: Omit<App, 'netNumber' | 'deleting'>): Promise<App>;
   getApp(name: string): Promise<App | null>;
   /** The app with its machine count (a scan of its machines: for showing apps, not for every request). */
   getAppWithCounts(name: string): Promise<AppWithCounts | null>;
   listApps(orgSlug?: string): Promise<AppWithCounts[]>;
+  /** Marks the app as being deleted, so that no machine is inserted into it any more; null if there is no such app. */
+  markAppDeleting(name: string): Promise<App | null>;
+  /**
+   * Deletes the app and every record of it, in one transaction; throws
+   * LiveMachinesError, deleting nothing, while a machine of it is not destroyed
+   * (its VM may still exist).
+   */
   deleteApp(name: string): Promise<void>;
 
   /** Allocates the next machine number of this host (for addresses). */
   nextMachineNumber(): Promise<number>;
   /**
    * Inserts a new machine with its first version; throws DuplicateError for a taken
-   * name, and LimitError when its app already has `maxLive` machines not destroyed.
+   * name, LimitError when its app already has `maxLive` machines not destroyed, and
+   * AppGoneError when its app does not exist or is being deleted.
    */
   insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive?: number): Promise<MachineRecord>;
   /** Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it with the new rev. */

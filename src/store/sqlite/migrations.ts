@@ -72,4 +72,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX snapshots_by_volume ON volume_snapshots (volume_id, id);
   CREATE INDEX snapshots_by_expiry ON volume_snapshots (expires_at) WHERE expires_at IS NOT NULL;
   `,
+  // An app being deleted takes no new machines, while its machines are destroyed.
+  `
+  ALTER TABLE apps ADD COLUMN deleting INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -9,8 +9,8 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
 import {
-  type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, type PublicPortRecord, StaleWriteError, type Store,
+  AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
+  LimitError, LiveMachinesError, type PublicPortRecord, StaleWriteError, type Store,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 
@@ -70,7 +70,7 @@ export class SqliteStore implements Store {
     return row.value;
   }
 
-  async createApp(app: Omit<App, 'netNumber'>): Promise<App> {
+  async createApp(app: Omit<App, 'netNumber' | 'deleting'>): Promise<App> {
     return this.transaction(() => {
       if (this.sql('SELECT 1 FROM apps WHERE name = ?').get(app.name)) {
         throw new DuplicateError('app', `app name "${app.name}" is already taken`);
@@ -78,7 +78,7 @@ export class SqliteStore implements Store {
       const netNumber = this.nextCounter('app_net');
       this.sql('INSERT INTO apps (name, id, org_slug, network, net_number, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(app.name, app.id, app.orgSlug, app.network, netNumber, app.createdAt);
-      return { ...app, netNumber };
+      return { ...app, netNumber, deleting: false };
     });
   }
 
@@ -101,8 +101,15 @@ export class SqliteStore implements Store {
     return (rows as Row[]).map(appFromRow);
   }
 
+  async markAppDeleting(name: string): Promise<App | null> {
+    this.sql('UPDATE apps SET deleting = 1 WHERE name = ?').run(name);
+    return this.getApp(name);
+  }
+
   async deleteApp(name: string): Promise<void> {
     this.transaction(() => {
+      const live = this.sql("SELECT id FROM machines WHERE app_name = ? AND state NOT IN ('destroyed', 'replaced', 'migrated')").all(name) as Row[];
+      if (live.length > 0) throw new LiveMachinesError(name, live.map((row) => row.id as string));
       const ids = (this.sql('SELECT id FROM machines WHERE app_name = ?').all(name) as Row[]).map((r) => r.id as string);
       for (const id of ids) {
         this.sql('DELETE FROM machine_events WHERE machine_id = ?').run(id);
@@ -122,6 +129,9 @@ export class SqliteStore implements Store {
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity): Promise<MachineRecord> {
     const machine = { ...write.machine, rev: 1 };
     return this.transaction(() => {
+      const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
+      if (!app) throw new AppGoneError(machine.appName, 'missing');
+      if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
       const live = this.sql("SELECT count(*) AS n FROM machines WHERE app_name = ? AND state != 'destroyed'").get(machine.appName) as { n: number };
       if (live.n >= maxLive) throw new LimitError(`app ${machine.appName} has ${live.n} machines; an app may have at most ${maxLive} machines`);
       try {
@@ -382,6 +392,7 @@ function appFromRow(row: Row): AppWithCounts {
     network: row.network as string,
     netNumber: Number(row.net_number),
     createdAt: Number(row.created_at),
+    deleting: Number(row.deleting) === 1,
     machineCount: Number(row.machine_count),
   };
 }

@@ -42,6 +42,8 @@ export class FakeDriver implements VmmDriver {
   readonly name = 'fake';
   readonly delays: FakeDelays;
   private readonly vms = new Map<string, FakeVm>();
+  /** Machines with prepared state on the pretend host (the qemu driver's machine directory): made by prepare, removed by destroy. */
+  private readonly prepared = new Set<string>();
   private readonly failures = new Map<FakeOperation, string[]>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private nextPid = 100;
@@ -73,6 +75,11 @@ export class FakeDriver implements VmmDriver {
     return this.vms.get(machineId)?.state ?? 'absent';
   }
 
+  /** Whether a prepare left state for the machine that no destroy has removed. */
+  hasPrepared(machineId: string): boolean {
+    return this.prepared.has(machineId);
+  }
+
   private record(op: string, machineId: string, detail?: unknown): void {
     this.calls.push({ op, machineId, detail });
     if (this.calls.length > MAX_CALLS) this.calls.splice(0, this.calls.length - MAX_CALLS);
@@ -87,6 +94,7 @@ export class FakeDriver implements VmmDriver {
 
   async prepare(spec: MachineSpec): Promise<{ imageRef: ImageRef }> {
     await this.step('prepare', spec.machineId, this.delays.prepareMs, spec.config.image);
+    this.prepared.add(spec.machineId);
     return { imageRef: { ...spec.imageRef, digest: spec.imageRef.digest || this.digestOf(spec.config.image) } };
   }
 
@@ -172,6 +180,7 @@ export class FakeDriver implements VmmDriver {
   async destroy(machineId: string): Promise<void> {
     await this.step('destroy', machineId, this.delays.destroyMs);
     this.vms.delete(machineId);
+    this.prepared.delete(machineId);
   }
 
   async signal(machineId: string, signal: SignalName): Promise<void> {
@@ -250,5 +259,6 @@ export class FakeDriver implements VmmDriver {
 
   async close(): Promise<void> {
     this.vms.clear();
+    this.prepared.clear();
   }
 }
