@@ -262,6 +262,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const proxyAt = parseListen(options.proxyListen ?? '127.0.0.1:8080');
     const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? '127.0.0.1:8443');
     const hostPorts = { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? '20000-20999') };
+    // The data directory is locked, so no build is under way: what a killed one left can go.
+    for (const path of await new ImageStore(join(options.dataDir, 'images')).removeLeftovers()) {
+      logger.info({ path }, 'removed what an interrupted image build or pull left');
+    }
     const volumes = new LocalVolumes(join(options.dataDir, 'volumes'));
     const proxySettings = options.proxy ?? DEFAULT_PROXY;
     const tls = tlsAt && (options.tlsFiles

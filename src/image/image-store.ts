@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isLocalImage, type LocalTransport, parseImageRef, type ImageRef } from '../domain/image-ref.ts';
@@ -33,6 +33,18 @@ export function rootfsSizeMb(contentBytes: number): number {
   return Math.ceil((contentBytes * 1.25) / (1 << 20)) + 1024;
 }
 
+/**
+ * What a build or pull cut short leaves in the store, by the exact names the store
+ * gives them: a build's work folder (`mkdtemp(build-)`), a layer being downloaded
+ * (`blobs/<digest>.partial`, see blob-file.ts) and a `docker save` archive being
+ * unpacked (`archives/<key>.partial`, see local-sources.ts).
+ */
+const LEFTOVERS: ReadonlyArray<{ under: string; name: RegExp; kind: 'dir' | 'file' }> = [
+  { under: '.', name: /^build-[A-Za-z0-9]{6}$/, kind: 'dir' },
+  { under: 'blobs', name: /^[a-z0-9]+-[0-9a-f]{32,}\.partial$/, kind: 'file' },
+  { under: 'archives', name: /^[0-9a-f]{24}\.partial$/, kind: 'dir' },
+];
+
 /** mke2fs argv for an ext4 image holding `dir` (pure; pinned by a test). */
 export function mkfsArgv(dir: string, image: string, sizeMb: number): string[] {
   return ['-q', '-F', '-t', 'ext4', '-L', 'rootfs', '-E', 'root_owner=0:0', '-d', dir, image, `${sizeMb}M`];
@@ -49,6 +61,31 @@ export class ImageStore {
     this.dir = dir;
     this.client = client;
     this.localSources = { 'oci': new OciLayoutSource(), 'docker-archive': new DockerArchiveSource(join(dir, 'archives')) };
+  }
+
+  /**
+   * Removes what builds and pulls killed mid-way left behind (see LEFTOVERS) and
+   * answers their paths. Only for when nothing else uses the store: at start, once
+   * the data directory is locked. Symbolic links and names the store does not
+   * make are left alone.
+   */
+  async removeLeftovers(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const { under, name, kind } of LEFTOVERS) {
+      const dir = join(this.dir, under);
+      const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return [];
+        throw error;
+      });
+      for (const entry of entries) {
+        const matches = name.test(entry.name) && (kind === 'dir' ? entry.isDirectory() : entry.isFile());
+        if (!matches) continue;
+        const path = join(dir, entry.name);
+        await rm(path, { recursive: kind === 'dir', force: true });
+        removed.push(path);
+      }
+    }
+    return removed;
   }
 
   private source(ref: ImageRef): ImageSource {
