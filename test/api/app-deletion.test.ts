@@ -10,6 +10,14 @@ async function within(ms: number, reply: Promise<Reply>): Promise<Reply | 'pendi
   return Promise.race([reply, timer]);
 }
 
+/** Polls `check` every 5 ms for up to 5 s. */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let waited = 0; !(await check()); waited += 5) {
+    if (waited > 5000) throw new Error(`gave up waiting until ${what}`);
+    await sleep(5);
+  }
+}
+
 describe('deleting an app', () => {
   let t: TestHangar;
   // Every image takes 300 ms to prepare: creates are caught half way.
@@ -20,17 +28,17 @@ describe('deleting an app', () => {
   const machinesOf = async (app: string) => new Set(
     (await t.hangar.control.store.listMachines(app, { includeDeleted: true })).map(({ machine }) => machine.id),
   );
+  const marked = (app: string) => until(`app ${app} is marked`, async () => (await t.hangar.control.store.getApp(app))?.deleting === true);
 
   it('destroys every machine, those mid-create included, and refuses creates that come after it began', async () => {
     const app = await t.app('doomed');
     const running = await t.machine(app);
     const leased = await t.machine(app, { skip_launch: true, lease_ttl: 600 });
     const early = [create(app), create(app, { skip_launch: true }), create(app)];
-    await sleep(50); // inserted, preparing
+    await until('the creates are preparing', async () => (await machinesOf(app)).size === 5);
     const ids = await machinesOf(app);
-    assert.equal(ids.size, 5);
     const deletion = t.call('DELETE', `/v1/apps/${app}`);
-    await sleep(20);
+    await marked(app);
     const late = [create(app), create(app)];
 
     assert.equal((await deletion).status, 202);
@@ -60,9 +68,9 @@ describe('deleting an app', () => {
     const app = await t.app('going');
     await t.machine(app);
     const slow = create(app); // keeps the deletion busy for a while
-    await sleep(50);
+    await until('the create is preparing', async () => (await machinesOf(app)).size === 2);
     const deletion = t.call('DELETE', `/v1/apps/${app}`);
-    await sleep(20);
+    await marked(app);
     const volume = await t.call('POST', `/v1/apps/${app}/volumes`, { name: 'data', size_gb: 1 });
     assert.equal(volume.status, 409);
     assert.match(volume.body.error, /app going is being deleted/);
@@ -70,6 +78,20 @@ describe('deleting an app', () => {
     assert.equal((await deletion).status, 202);
     assert.equal((await slow).status, 409);
     assert.equal((await t.call('POST', '/v1/apps', { name: app })).status, 201);
+  });
+
+  it('two deletions at once both finish', async () => {
+    const app = await t.app('twice');
+    const m = await t.machine(app);
+    const pending = create(app);
+    await until('the create is preparing', async () => (await machinesOf(app)).size === 2);
+    const [first, second] = await Promise.all([t.call('DELETE', `/v1/apps/${app}`), t.call('DELETE', `/v1/apps/${app}`)]);
+    assert.equal(first.status, 202);
+    assert.ok([202, 404].includes(second.status), JSON.stringify(second.body));
+    assert.equal((await pending).status, 409);
+    await t.idle();
+    assert.equal(t.driver.vmState(m.id), 'absent');
+    assert.equal((await t.call('GET', `/v1/apps/${app}`)).status, 404);
   });
 
   it('the store keeps an app while a machine of it is not destroyed', async () => {
