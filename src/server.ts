@@ -28,6 +28,7 @@ import { WEDGED_AFTER_MS } from './domain/states.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import { systemClock } from './system/clock.ts';
 import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
+import { resilientDestination } from './system/log-destination.ts';
 import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
 import { systemIds } from './system/ids.ts';
 import type { VmmDriver } from './vmm/driver.ts';
@@ -250,7 +251,7 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const logger = pino({ level: options.logLevel, base: undefined });
+  const logger = pino({ level: options.logLevel, base: undefined }, resilientDestination(1));
   const unlock = lockDataDir(options.dataDir);
   let network: NetworkKeeper | undefined;
   try {
