@@ -12,6 +12,7 @@ import { HostAgent } from './agent/host-agent.ts';
 import { buildApp } from './api/app.ts';
 import { serveGuestConnection } from './api/guest-scope.ts';
 import type { Api } from './api/routes/types.ts';
+import { type HostResolver, systemResolver } from './control/guest-images.ts';
 import { ControlObserver } from './control/observer.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
 import { LocalVolumes } from './volumes/local-volumes.ts';
@@ -50,6 +51,7 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   suspendMaxMemoryMb: DEFAULT_SUSPEND_MAX_MEMORY_MB,
   leaseOwner: 'hangar',
   defaultRegion: 'local',
+  guestImageRegistries: [],
   maxMachinesPerApp: 1000,
   hostNumber: DEFAULT_HOST_NUMBER,
   maxVolumesPerApp: 100,
@@ -66,6 +68,8 @@ export interface AssembleOptions {
   clock?: Clock;
   ids?: Ids;
   watchdogIntervalMs?: number;
+  /** How host names are resolved (default: the system's DNS). */
+  resolveHost?: HostResolver;
   /** Where volume files live (default: `volumes/` beside the database). */
   volumes?: VolumeHost;
   proxy?: ProxySettings;
@@ -112,6 +116,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     feed: new MachineFeed(),
     log,
     settings: { ...DEFAULT_SETTINGS, ...options.settings },
+    resolveHost: options.resolveHost ?? systemResolver,
   };
   const recovered = await recoverMachines(control, observer);
   if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);

@@ -3,6 +3,7 @@ import { destroyMachine, updateMachine } from '../../control/actions.ts';
 import { createMachine, getMachine, listEvents, listMachineRevs, listMachines, listVersions } from '../../control/machines.ts';
 import type { ControlDeps } from '../../control/ports.ts';
 import { eventJson, machineJson, versionJson } from '../present.ts';
+import { guestOf } from '../guest-scope.ts';
 import { RenderCache } from '../render-cache.ts';
 import {
   AppParams, CreateMachineBody, DestroyQuery, EventsQuery, ListMachinesQuery, MachineParams, ShowMachineQuery, UpdateMachineBody,
@@ -49,7 +50,7 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
 
   api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody } }, async (request) => {
     const { app_name, machine_id } = request.params;
-    const updated = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request));
+    const updated = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request), guestOf(request) ? 'machine' : 'operator');
     const { machine, events } = await getMachine(deps, app_name, updated.id);
     return machineJson(machine, events);
   });
