@@ -4,11 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { LeaseSchema, MachineEventSchema, MachineSchema, MachineVersionSchema } from '../../src/api/responses.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
 
-function assertFits(schema: Parameters<typeof Value.Check>[0], value: unknown, what: string): void {
+function assertFits(schema: TSchema, value: unknown, what: string): void {
   assert.ok(Value.Check(schema, value), `${what}: ${JSON.stringify([...Value.Errors(schema, value)].slice(0, 3))}`);
 }
 
