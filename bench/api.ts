@@ -23,7 +23,7 @@ const CREATE_CONCURRENCY = 16;
 
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-'));
 const token = 'bench-token';
-const server = await startServerProcess(join(dir, 'data'), token, ['--fake-timing', 'instant']);
+const server = await startServerProcess(join(dir, 'data'), token, ['--driver', 'fake', '--fake-timing', 'instant', '--max-machines-per-app', String(MACHINES)]);
 const auth = { authorization: `Bearer ${token}` };
 const rows: string[][] = [];
 const report = (what: string, value: string, note = '') => {

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/node-env.sh
-npm run --silent typecheck
-npm run --silent lint
-node --test --test-concurrency=1 --test-timeout=300000 "test/**/*.test.ts"
+# The root-free tier (unit, API, CLI; what `npm test` runs), then the tier that boots
+# real microVMs, one file at a time (VM tests must not run concurrently).
+npm test --silent
+npm run --silent test:e2e

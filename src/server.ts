@@ -12,6 +12,7 @@ import { HostAgent } from './agent/host-agent.ts';
 import { buildApp } from './api/app.ts';
 import { serveGuestConnection } from './api/guest-scope.ts';
 import type { Api } from './api/routes/types.ts';
+import { type HostResolver, systemResolver } from './control/guest-images.ts';
 import { ControlObserver } from './control/observer.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
 import { LocalVolumes } from './volumes/local-volumes.ts';
@@ -29,6 +30,7 @@ import { WEDGED_AFTER_MS } from './domain/states.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import { systemClock } from './system/clock.ts';
 import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
+import { resilientDestination } from './system/log-destination.ts';
 import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
 import { systemIds } from './system/ids.ts';
 import type { VmmDriver } from './vmm/driver.ts';
@@ -50,6 +52,7 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   suspendMaxMemoryMb: DEFAULT_SUSPEND_MAX_MEMORY_MB,
   leaseOwner: 'hangar',
   defaultRegion: 'local',
+  guestImageRegistries: [],
   maxMachinesPerApp: 1000,
   hostNumber: DEFAULT_HOST_NUMBER,
   maxVolumesPerApp: 100,
@@ -66,6 +69,8 @@ export interface AssembleOptions {
   clock?: Clock;
   ids?: Ids;
   watchdogIntervalMs?: number;
+  /** How host names are resolved (default: the system's DNS). */
+  resolveHost?: HostResolver;
   /** Where volume files live (default: `volumes/` beside the database). */
   volumes?: VolumeHost;
   proxy?: ProxySettings;
@@ -113,6 +118,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     creates: new CreatesInFlight(),
     log,
     settings: { ...DEFAULT_SETTINGS, ...options.settings },
+    resolveHost: options.resolveHost ?? systemResolver,
   };
   const recovered = await recoverMachines(control, observer);
   if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
@@ -252,7 +258,7 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
-  const logger = pino({ level: options.logLevel, base: undefined });
+  const logger = pino({ level: options.logLevel, base: undefined }, resilientDestination(1));
   const unlock = lockDataDir(options.dataDir);
   let network: NetworkKeeper | undefined;
   try {

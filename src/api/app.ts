@@ -44,6 +44,9 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, strict: false });
   const exact = new Ajv({ coerceTypes: false, useDefaults: true, strict: false });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
+  // Response schemas document the API and type the presenters; answers are written as
+  // they are built, never reshaped by a serializer compiled from the schema.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   acceptJsonBodies(app);
   app.setErrorHandler(handleError);

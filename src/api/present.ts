@@ -6,6 +6,9 @@ import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain
 import type { AppWithCounts } from '../store/store.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
+import type { MachineConfigInput } from '../domain/config-schema.ts';
+import type { LeaseJson, MachineEventJson, MachineJson, MachineVersionJson } from './responses.ts';
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export interface MachineJsonOptions {
@@ -18,8 +21,8 @@ export interface MachineJsonOptions {
   checks?: CheckReport[];
 }
 
-export function machineJson(machine: MachineRecord, events: MachineEvent[], options: MachineJsonOptions = {}): Record<string, unknown> {
-  const json: Record<string, unknown> = {
+export function machineJson(machine: MachineRecord, events: MachineEvent[], options: MachineJsonOptions = {}): MachineJson {
+  const json: MachineJson = {
     id: machine.id,
     name: machine.name,
     state: machine.state,
@@ -50,21 +53,21 @@ export function machineJson(machine: MachineRecord, events: MachineEvent[], opti
  * image, if it is a string, and nothing a Fly client could fail to decode. The
  * machine's `config` event says what is wrong.
  */
-function decodableConfig(config: unknown): Record<string, unknown> {
+function decodableConfig(config: unknown): MachineConfigInput {
   const image = (config as { image?: unknown } | null)?.image;
   return { image: typeof image === 'string' ? image : '', init: {} };
 }
 
-export function eventJson(event: MachineEvent): Record<string, unknown> {
+export function eventJson(event: MachineEvent): MachineEventJson {
   return { id: event.id, type: event.type, status: event.status, source: event.source, timestamp: event.timestamp, request: event.request };
 }
 
-export function versionJson(version: MachineVersion): Record<string, unknown> {
+export function versionJson(version: MachineVersion): MachineVersionJson {
   return { version: version.version, user_config: version.config };
 }
 
 /** A lease as Fly wraps it; `version` is the machine's current version (instance_id). */
-export function leaseJson({ lease, version }: { lease: Lease; version: string }): Record<string, unknown> {
+export function leaseJson({ lease, version }: { lease: Lease; version: string }): LeaseJson {
   return {
     status: 'success',
     data: { nonce: lease.nonce, expires_at: Math.floor(lease.expiresAt / 1000), owner: lease.owner, description: lease.description, version },

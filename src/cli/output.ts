@@ -12,6 +12,10 @@ export const processIo: Io = {
   env: process.env,
 };
 
+// Output that cannot be written (a full disk, a closed pipe) is lost, not fatal:
+// an 'error' on these streams would otherwise end the process, `serve` included.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 /** Left-aligned columns separated by two spaces, headers in capitals. */
 export function table(headers: string[], rows: Array<Array<string | number | boolean | undefined>>): string {
   const cells = [headers.map((h) => h.toUpperCase()), ...rows.map((row) => row.map((cell) => (cell === undefined ? '' : String(cell))))];

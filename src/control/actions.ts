@@ -9,6 +9,7 @@ import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { ExecResult, MemoryInfo, ProcessInfo } from '../domain/runtime.ts';
 import { parseSignal } from '../domain/signals.ts';
 import type { MachineState } from '../domain/states.ts';
+import { checkGuestImage } from './guest-images.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
@@ -44,8 +45,15 @@ export interface UpdateMachineInput {
   skip_launch?: unknown;
 }
 
-export async function updateMachine(deps: ControlDeps, appName: string, id: string, input: UpdateMachineInput, nonce: Nonce): Promise<MachineRecord> {
+/** Who asks: a token holder, or the machine itself through its `/.fly/api` socket. */
+export type Caller = 'operator' | 'machine';
+
+export async function updateMachine(deps: ControlDeps, appName: string, id: string, input: UpdateMachineInput, nonce: Nonce, caller: Caller = 'operator'): Promise<MachineRecord> {
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
+  if (caller === 'machine') {
+    const current = await loadMachine(deps, appName, id);
+    await checkGuestImage(config.image, current.config.image, deps.settings.guestImageRegistries, deps.resolveHost);
+  }
   const imageRef = parseImageRef(config.image);
   const { after } = await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
     if (typeof input.current_version === 'string' && input.current_version !== '' && input.current_version !== machine.version) {

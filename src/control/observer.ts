@@ -1,5 +1,6 @@
 /** Where the host agent's reports land: each becomes a lifecycle decision, committed like any other. */
 import type { Logger } from 'pino';
+import { withoutHostPaths } from '../domain/host-paths.ts';
 import { decideObservation, type Observation } from '../domain/lifecycle/observations.ts';
 import type { ObservationSink } from '../domain/runtime.ts';
 import { writeMachineById } from './machine-writer.ts';
@@ -15,12 +16,28 @@ export class ControlObserver implements ObservationSink {
     this.log = log;
   }
 
-  async observe(machineId: string, observation: Observation): Promise<void> {
+  async observe(machineId: string, reported: Observation): Promise<void> {
+    const observation = publicObservation(reported);
     const { before, after } = await writeMachineById(this.deps(), machineId, (machine, ctx) => decideObservation(machine, observation, ctx));
     // A destroyed machine lets go of its volume; the volume and its data stay.
     if (after.state === 'destroyed' && before.state !== 'destroyed') await this.deps().store.detachVolumes(machineId);
     if (before.state !== after.state) {
       this.log.info({ machineId, from: before.state, to: after.state, observation: observation.kind }, `machine ${machineId}: ${before.state} -> ${after.state}`);
     }
+  }
+}
+
+/** The observation with the host's paths taken out of every text that becomes part of an event. */
+function publicObservation(observation: Observation): Observation {
+  const text = (value: string | undefined) => (value === undefined ? undefined : withoutHostPaths(value));
+  switch (observation.kind) {
+    case 'prepare_failed':
+    case 'launch_failed':
+    case 'suspend_failed':
+      return { ...observation, reason: withoutHostPaths(observation.reason) };
+    case 'running':
+      return observation.coldBootReason === undefined ? observation : { ...observation, coldBootReason: text(observation.coldBootReason) };
+    default:
+      return observation;
   }
 }

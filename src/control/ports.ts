@@ -5,6 +5,7 @@ import type { TransientState } from '../domain/states.ts';
 import type { DiskSpace } from '../domain/volume.ts';
 import type { Store } from '../store/store.ts';
 import type { CreatesInFlight } from './creates-in-flight.ts';
+import type { HostResolver } from './guest-images.ts';
 import type { MachineFeed } from './machine-feed.ts';
 import type { WaitHub } from './wait-hub.ts';
 
@@ -49,6 +50,8 @@ export interface ControlSettings {
   leaseOwner: string;
   /** Region of machines created without one. */
   defaultRegion: string;
+  /** Registries a machine may take its image from when it updates itself through /.fly/api (host or host:port). */
+  guestImageRegistries: string[];
   /** The most machines (not destroyed) an app may have. */
   maxMachinesPerApp: number;
   /** This host's number, the group after the app's /48 in new machines' private addresses. */
@@ -101,6 +104,8 @@ export interface ControlDeps {
   creates: CreatesInFlight;
   log: Logger;
   settings: ControlSettings;
+  /** Host names to addresses (DNS): where a registry a machine names really is. */
+  resolveHost: HostResolver;
   /** Set once the edge proxy runs. */
   health?: HealthReports;
   ports?: PublicPortReports;

@@ -10,7 +10,7 @@ import { checkHealthChecks, type MachineCheck } from './checks-config.ts';
 import {
   type FileInput, MachineConfigSchema, type MachineConfigInput, type MountInput, type ServiceInput,
 } from './config-schema.ts';
-import { invalid } from './errors.ts';
+import { errorMessage, invalid } from './errors.ts';
 import { configDuration } from './duration.ts';
 import { caseClashes, schemaChecker, withoutNulls } from './go-json.ts';
 import { type Guest, guestForSize, normalizeGuest } from './guest.ts';
@@ -54,7 +54,7 @@ const SCHEDULES = ['hourly', 'daily', 'weekly', 'monthly'];
 const RESTART_POLICIES: RestartPolicy[] = ['no', 'on-failure', 'always'];
 const HANDLERS = ['http', 'tls', 'tcp', 'proxy_proto', 'pg_tls', 'edge_http'];
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-/** Text passed to the guest's init as C strings or lines: no NUL, no line breaks where a line is a record. */
+/** Text hangar-init passes on as C strings (argv, environment): no NUL. */
 const NO_NUL = /^[^\0]*$/;
 const ENV_NAME = /^[^=\0]+$/;
 const PERSIST_NUMBERS: Record<number, RootfsPersist | undefined> = { 0: undefined, 1: 'never', 2: 'restart', 3: 'always' };
@@ -104,7 +104,7 @@ export function storedConfigProblem(config: unknown): string | null {
     normalizeConfig(config);
     return null;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return errorMessage(error);
   }
 }
 

@@ -7,15 +7,17 @@ import { after, before, describe, it } from 'node:test';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
 
 /** Sends one HTTP/1.1 request over a guest connection and reads the whole answer. */
-async function guestRequest(t: TestHangar, machineId: string, method: string, path: string): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function guestRequest(t: TestHangar, machineId: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const stream = t.driver.connectGuestApi(machineId);
   let text = '';
   stream.on('data', (chunk: Buffer) => { text += chunk.toString('utf8'); });
   const ended = new Promise((resolve) => stream.on('end', resolve));
-  stream.write(`${method} ${path} HTTP/1.1\r\nHost: flaps\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  const type = body === undefined ? '' : 'Content-Type: application/json\r\n';
+  stream.write(`${method} ${path} HTTP/1.1\r\nHost: flaps\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
   await ended;
-  const [head = '', body = ''] = text.split('\r\n\r\n');
-  return { status: Number(head.split(' ')[1]), body: body ? JSON.parse(body) : undefined };
+  const [head = '', answer = ''] = text.split('\r\n\r\n');
+  return { status: Number(head.split(' ')[1]), body: answer ? JSON.parse(answer) : undefined };
 }
 
 describe('/.fly/api inside a machine', () => {
@@ -25,7 +27,11 @@ describe('/.fly/api inside a machine', () => {
   let otherApp: { id: string };
 
   before(async () => {
-    t = await testHangar();
+    const dns: Record<string, string[]> = { 'allowed.example': ['203.0.113.7'], 'sneaky.example': ['203.0.113.8', '127.0.0.1'], 'inner.example': ['fdaa:0:1:a7b::2'] };
+    t = await testHangar({
+      settings: { guestImageRegistries: ['allowed.example', 'sneaky.example', 'inner.example', '127.0.0.1:5000', 'localhost:5000', '169.254.169.254'] },
+      resolveHost: async (host) => dns[host] ?? [],
+    });
     await t.app('inside');
     await t.app('elsewhere');
     mine = await t.machine('inside');
@@ -75,5 +81,49 @@ describe('/.fly/api inside a machine', () => {
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     assert.equal((await t.waitFor('inside', mine.id, 'suspended')).status, 200);
     assert.equal(t.driver.vmState(mine.id), 'suspended');
+  });
+
+  it('keeps its image, or takes one from an allowed registry that is not on the host, and nothing else', async () => {
+    const self = await t.machine('inside');
+    assert.equal((await t.waitFor('inside', self.id, 'started')).status, 200);
+    const path = `/v1/apps/inside/machines/${self.id}`;
+    const before = (await t.call('GET', path)).body;
+    const refused = [
+      ['oci:/etc', /host's disk/],
+      ['docker-archive:/etc/passwd', /host's disk/],
+      ['elsewhere.example/app:1', /not one machines may pull from \(allowed: /],
+      ['127.0.0.1:5000/app:1', /on the host/],
+      ['localhost:5000/app:1', /on the host/],
+      ['169.254.169.254/app:1', /on the host/],
+      ['sneaky.example/app:1', /on the host/],
+      ['inner.example/app:1', /on the host/],
+    ] as const;
+    for (const [image, reason] of refused) {
+      const reply = await guestRequest(t, self.id, 'POST', path, { config: { image } });
+      assert.equal(reply.status, 403, image);
+      assert.match(reply.body.error, reason, image);
+    }
+    assert.equal((await t.call('GET', path)).body.instance_id, before.instance_id, 'no refused update changed the machine');
+    const same = await guestRequest(t, self.id, 'POST', path, { config: { image: before.config.image, env: { A: '1' } } });
+    assert.equal(same.status, 200, JSON.stringify(same.body));
+    await t.waitFor('inside', self.id, 'started');
+    const allowed = await guestRequest(t, self.id, 'POST', path, { config: { image: 'allowed.example/app:2' } });
+    assert.equal(allowed.status, 200, JSON.stringify(allowed.body));
+    assert.equal(allowed.body.config.image, 'allowed.example/app:2');
+    await t.waitFor('inside', self.id, 'started');
+    const operator = await t.call('POST', path, { config: { image: 'oci:/srv/images/web' } });
+    assert.equal(operator.status, 200, 'a token holder may use images on the host\'s disk');
+  });
+
+  it('shows error texts without host paths', async () => {
+    t.driver.failNext('prepare', "ENOENT: no such file or directory, open '/var/lib/hangar/images/build-1/oci-layout'");
+    const reply = await t.call('POST', `/v1/apps/inside/machines/${other.id}`, { config: { image: 'oci:/var/lib/images/web' } });
+    assert.equal(reply.status, 200);
+    await t.waitFor('inside', other.id, 'failed');
+    // The events a machine's own /.fly/api shows are these.
+    const seen = await t.call('GET', `/v1/apps/inside/machines/${other.id}`);
+    const text = JSON.stringify(seen.body.events);
+    assert.match(text, /no such file or directory, open '<host path>'/);
+    assert.doesNotMatch(text, /\/var\/lib/);
   });
 });

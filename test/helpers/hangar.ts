@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import type { HostResolver } from '../../src/control/guest-images.ts';
 import type { Clock, ControlSettings, VolumeHost } from '../../src/control/ports.ts';
 import { assemble, type Hangar, type ProxySettings } from '../../src/server.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
@@ -37,6 +38,7 @@ export interface TestOptions {
   proxy?: ProxySettings;
   clock?: Clock;
   volumes?: VolumeHost;
+  resolveHost?: HostResolver;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -51,6 +53,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     proxy: options.proxy,
     clock: options.clock,
     volumes: options.volumes,
+    resolveHost: options.resolveHost ?? (async (host) => { throw new Error(`tests resolve no names (${host})`); }),
   });
   let apps = 0;
   const call: TestHangar['call'] = async (method, url, body, headers = {}) => {

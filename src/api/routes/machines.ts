@@ -1,9 +1,12 @@
 /** `/v1/apps/{app}/machines`: list, create, show, update, destroy, events, versions. */
+import { Type } from 'typebox';
 import { destroyMachine, updateMachine } from '../../control/actions.ts';
 import { createMachine, getMachine, listEvents, listMachineRevs, listMachines, listVersions } from '../../control/machines.ts';
 import type { ControlDeps } from '../../control/ports.ts';
 import { eventJson, machineJson, versionJson } from '../present.ts';
+import { guestOf } from '../guest-scope.ts';
 import { RenderCache } from '../render-cache.ts';
+import { MachineEventSchema, type MachineJson, MachineSchema, MachineVersionSchema } from '../responses.ts';
 import {
   AppParams, CreateMachineBody, DestroyQuery, EventsQuery, ListMachinesQuery, MachineParams, ShowMachineQuery, UpdateMachineBody,
 } from '../schemas.ts';
@@ -13,7 +16,7 @@ const tags = ['Machines'];
 
 export function machineRoutes(api: Api, deps: ControlDeps): void {
   const cache = new RenderCache();
-  api.get('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_list', tags, params: AppParams, querystring: ListMachinesQuery } }, async (request, reply) => {
+  api.get('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_list', tags, params: AppParams, querystring: ListMachinesQuery, response: { 200: Type.Array(MachineSchema) } } }, async (request, reply) => {
     const query = request.query as Record<string, unknown> & typeof request.query;
     const metadata = Object.fromEntries(
       Object.entries(query)
@@ -31,25 +34,26 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
     }
     const misses = cache.misses(heads);
     if (misses.length) cache.add(await deps.store.getListings(misses));
-    return reply.type('application/json; charset=utf-8').send(cache.join(heads, query.summary === true));
+    // Already JSON text (a string is sent as is, not serialized again), rendered by the same machineJson.
+    return reply.type('application/json; charset=utf-8').send(cache.join(heads, query.summary === true) as unknown as MachineJson[]);
   });
 
-  api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody } }, async (request) => {
+  api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody, response: { 200: MachineSchema } } }, async (request) => {
     const created = await createMachine(deps, request.params.app_name, request.body);
     const { machine, events } = await getMachine(deps, request.params.app_name, created.id);
     return machineJson(machine, events, { nonce: created.lease?.nonce });
   });
 
-  api.get('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_show', tags, params: MachineParams, querystring: ShowMachineQuery } }, async (request) => {
+  api.get('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_show', tags, params: MachineParams, querystring: ShowMachineQuery, response: { 200: MachineSchema } } }, async (request) => {
     const { app_name, machine_id } = request.params;
     const version = request.query.version || request.query.instance_id || undefined;
     const { machine, events } = await getMachine(deps, app_name, machine_id, version);
     return machineJson(machine, events, { includeLease: request.query.include_leases === true, now: deps.clock.now(), checks: deps.health?.statusOf(machine.id) });
   });
 
-  api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody } }, async (request) => {
+  api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody, response: { 200: MachineSchema } } }, async (request) => {
     const { app_name, machine_id } = request.params;
-    const updated = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request));
+    const updated = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request), guestOf(request) ? 'machine' : 'operator');
     const { machine, events } = await getMachine(deps, app_name, updated.id);
     return machineJson(machine, events);
   });
@@ -61,12 +65,12 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
     return OK;
   });
 
-  api.get('/v1/apps/:app_name/machines/:machine_id/events', { schema: { operationId: 'Machines_list_events', tags, params: MachineParams, querystring: EventsQuery } }, async (request) => {
+  api.get('/v1/apps/:app_name/machines/:machine_id/events', { schema: { operationId: 'Machines_list_events', tags, params: MachineParams, querystring: EventsQuery, response: { 200: Type.Array(MachineEventSchema) } } }, async (request) => {
     const events = await listEvents(deps, request.params.app_name, request.params.machine_id, request.query.limit);
     return events.map(eventJson);
   });
 
-  api.get('/v1/apps/:app_name/machines/:machine_id/versions', { schema: { operationId: 'Machines_list_versions', tags, params: MachineParams } }, async (request) => {
+  api.get('/v1/apps/:app_name/machines/:machine_id/versions', { schema: { operationId: 'Machines_list_versions', tags, params: MachineParams, response: { 200: Type.Array(MachineVersionSchema) } } }, async (request) => {
     const versions = await listVersions(deps, request.params.app_name, request.params.machine_id);
     return versions.map(versionJson);
   });

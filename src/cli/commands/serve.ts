@@ -35,6 +35,8 @@ export const serve: CommandSpec = {
     { flags: '--network-check-interval <duration>', description: 'qemu driver: how often the network is compared with the plan and repaired', default: '30s' },
     { flags: '--outbound-nat', description: 'qemu driver: let machines reach the outside world over IPv4 through the host (masquerade)' },
     { flags: '--fake-timing <timing>', description: 'fake driver only: realistic (boots take time) or instant', default: 'realistic' },
+    { flags: '--guest-image-registries <hosts>', description: 'registries (host or host:port, comma-separated) a machine may take a new image from when it updates itself through /.fly/api (default: none; it may keep its image)', default: '' },
+    { flags: '--max-machines-per-app <n>', description: 'most machines (not destroyed) one app may have', default: '1000' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
     { flags: '--log-level <level>', description: 'trace, debug, info, warn, error', default: 'info' },
@@ -70,6 +72,11 @@ export const serve: CommandSpec = {
       io.err(errorMessage(error));
       return 2;
     }
+    const maxMachines = Number(options.maxMachinesPerApp);
+    if (!Number.isInteger(maxMachines) || maxMachines < 1) {
+      io.err(`--max-machines-per-app must be a positive whole number, got "${options.maxMachinesPerApp}"`);
+      return 2;
+    }
     if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
       io.err('--tls-cert and --tls-key go together');
       return 2;
@@ -92,7 +99,12 @@ export const serve: CommandSpec = {
       networkCheckMs: network.checkMs,
       outboundNat: options.outboundNat === true,
       logLevel: options.logLevel,
-      settings: { defaultRegion: options.region, suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb) },
+      settings: {
+        defaultRegion: options.region,
+        suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb),
+        maxMachinesPerApp: maxMachines,
+        guestImageRegistries: String(options.guestImageRegistries).split(',').map((host) => host.trim().toLowerCase()).filter(Boolean),
+      },
     });
     io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
     io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);

@@ -1,0 +1,79 @@
+/**
+ * The machine API's answers as schemas: Fly's `fly.Machine`, `MachineEvent`,
+ * `CheckStatus` and lease shapes, typed as fly-go decodes them. They document the
+ * API (OpenAPI) and type the presenters (present.ts), so an answer that drifts
+ * from them does not compile; tests check real answers against them. The machine
+ * config inside is the same schema requests are validated with.
+ */
+import { type Static, Type } from 'typebox';
+import { MachineConfigSchema } from '../domain/config-schema.ts';
+
+const open = { additionalProperties: true } as const;
+
+export const ImageRefSchema = Type.Object({
+  registry: Type.String(),
+  repository: Type.String(),
+  tag: Type.String(),
+  digest: Type.String(),
+  labels: Type.Record(Type.String(), Type.String()),
+}, open);
+
+export const MachineEventSchema = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  status: Type.String(),
+  source: Type.Union([Type.Literal('user'), Type.Literal('flyd')]),
+  /** Unix milliseconds. */
+  timestamp: Type.Integer(),
+  request: Type.Record(Type.String(), Type.Unknown()),
+}, open);
+
+export const CheckStatusSchema = Type.Object({
+  name: Type.String(),
+  status: Type.String(),
+  output: Type.String(),
+  updated_at: Type.String({ description: 'RFC 3339' }),
+}, open);
+
+export const MachineSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  state: Type.String(),
+  region: Type.String(),
+  instance_id: Type.String(),
+  version: Type.String(),
+  private_ip: Type.String(),
+  image_ref: ImageRefSchema,
+  created_at: Type.String({ description: 'RFC 3339' }),
+  updated_at: Type.String({ description: 'RFC 3339' }),
+  cordoned: Type.Boolean(),
+  host_status: Type.Union([Type.Literal('ok'), Type.Literal('unknown'), Type.Literal('unreachable')]),
+  config: Type.Optional(MachineConfigSchema),
+  events: Type.Optional(Type.Array(MachineEventSchema)),
+  checks: Type.Optional(Type.Array(CheckStatusSchema)),
+  nonce: Type.Optional(Type.String({ description: 'only in the answer to a create with lease_ttl' })),
+  lease: Type.Optional(Type.Object({ owner: Type.String(), description: Type.String(), expires_at: Type.Integer() })),
+}, { ...open, description: 'A machine, as Fly\'s fly.Machine' });
+
+export const MachineVersionSchema = Type.Object({
+  version: Type.String(),
+  user_config: MachineConfigSchema,
+}, open);
+
+export const LeaseSchema = Type.Object({
+  status: Type.Literal('success'),
+  data: Type.Object({
+    nonce: Type.String(),
+    /** Unix seconds. */
+    expires_at: Type.Integer(),
+    owner: Type.String(),
+    description: Type.String(),
+    /** The machine's version (instance_id) when the lease was taken or refreshed. */
+    version: Type.String(),
+  }, open),
+}, open);
+
+export type MachineJson = Static<typeof MachineSchema>;
+export type MachineEventJson = Static<typeof MachineEventSchema>;
+export type MachineVersionJson = Static<typeof MachineVersionSchema>;
+export type LeaseJson = Static<typeof LeaseSchema>;
