@@ -46,15 +46,24 @@ export async function saveState(qmp: QmpClient, socketPath: string, file: string
   }
 }
 
-/** Loads `file` into a QEMU started with `-incoming defer`; the VM stays paused. */
+/**
+ * Loads `file` into a QEMU started with `-incoming defer`; the VM stays paused.
+ * QEMU's verdict is the one that counts: it reads the stream up to its end marker
+ * and checks it, then may close the socket before hangar's side has finished
+ * (`Premature close`, EPIPE), which is no failure. The stream's error only adds to
+ * QEMU's reason when the load itself failed.
+ */
 export async function loadState(qmp: QmpClient, socketPath: string, file: string, timeoutMs: number): Promise<void> {
   await rm(socketPath, { force: true });
   await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
   const socket = await connectUnix(socketPath, 5000, 'migration');
   try {
     const [sent, migrated] = await Promise.allSettled([pipeline(createReadStream(file), socket), migrationEnd(qmp, timeoutMs, 'loading the VM state')]);
-    if (migrated.status === 'rejected') throw migrated.reason;
-    if (sent.status === 'rejected') throw new Error(`reading the VM state failed: ${(sent.reason as Error).message}`);
+    if (migrated.status === 'rejected') {
+      const reason = migrated.reason as Error;
+      if (sent.status === 'rejected') reason.message += ` (sending it: ${(sent.reason as Error).message})`;
+      throw reason;
+    }
   } finally {
     socket.destroy();
     await rm(socketPath, { force: true });
