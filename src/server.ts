@@ -231,6 +231,8 @@ export interface ServeOptions {
   /** qemu driver: how often the network is checked for drift (default 30 s). */
   networkCheckMs?: number;
   logLevel: string;
+  /** How often the watchdog checks machines (default 15 s). */
+  watchdogMs?: number;
   settings?: Partial<ControlSettings>;
 }
 
@@ -280,6 +282,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       logger,
       settings: { ...options.settings, hostNumber: network?.layout.hostNumber ?? options.hostNumber ?? defaultHostNumber(netns) },
       proxy: { ...proxySettings, certificates: tls },
+      watchdogIntervalMs: options.watchdogMs,
     });
     await hangar.app.listen(apiAt);
     const url = urlOf(apiAt.host, hangar.app.server.address(), apiAt.port);

@@ -50,7 +50,8 @@ export const ALL_STATES: readonly MachineState[] = [...PERSISTENT_STATES, ...TRA
 export const TRANSITIONS: Record<MachineState, readonly MachineState[]> = {
   creating: ['created', 'starting', 'launch_failed', 'destroying'],
   created: ['starting', 'updating', 'destroying'],
-  starting: ['started', 'stopping', 'failed', 'stopped', 'destroying'],
+  // suspended: a resume refused before it touched the snapshot (no disk space for the RAM) keeps it.
+  starting: ['started', 'stopping', 'failed', 'stopped', 'suspended', 'destroying'],
   started: ['stopping', 'restarting', 'suspending', 'replacing', 'stopped', 'destroying', 'failed'],
   stopping: ['stopped', 'failed', 'destroying'],
   stopped: ['starting', 'updating', 'destroying'],

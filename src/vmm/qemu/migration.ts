@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { failpoint } from '../../system/failpoints.ts';
 import { connectUnix } from './line-socket.ts';
 import type { QmpClient } from './qmp.ts';
 
@@ -29,6 +30,7 @@ export async function saveState(qmp: QmpClient, socketPath: string, file: string
   const written = new Promise<void>((resolve, reject) => {
     server.once('connection', (socket) => {
       peer = socket;
+      socket.once('data', () => failpoint('suspend.mid-save'));
       pipeline(socket, createWriteStream(file)).then(resolve, reject);
     });
   });
@@ -57,6 +59,7 @@ export async function loadState(qmp: QmpClient, socketPath: string, file: string
   await rm(socketPath, { force: true });
   await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
   const socket = await connectUnix(socketPath, 5000, 'migration');
+  failpoint('resume.mid-load');
   try {
     const [sent, migrated] = await Promise.allSettled([pipeline(createReadStream(file), socket), migrationEnd(qmp, timeoutMs, 'loading the VM state')]);
     if (migrated.status === 'rejected') {
