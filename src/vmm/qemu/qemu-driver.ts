@@ -23,7 +23,7 @@ import { failpoint } from '../../system/failpoints.ts';
 import { growFilesystem } from '../../volumes/local-volumes.ts';
 import {
   type ExecRequest, type ExecResult, type ExitInfo, type GuestApiListener, type LaunchResult, type LogOptions, type MachineSpec, type MemoryInfo,
-  type ProcessInfo, type PullProgress, type RecoveredVm, type VmCheck, type VmmDriver, type VmmExit,
+  type ProcessInfo, type PullProgress, type RecoveredVm, ResumeRefused, type VmCheck, type VmmDriver, type VmmExit,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
@@ -33,6 +33,7 @@ import { shutdownReason } from './found-vm.ts';
 import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
 import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
+import { reserveMemory } from './memory-file.ts';
 import { ignoreSharedMemory, loadState, saveState } from './migration.ts';
 import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
 import { QmpClient } from './qmp.ts';
@@ -137,6 +138,10 @@ export class QemuDriver implements VmmDriver {
     return coldBootReason ? { resumed: false, pid, coldBootReason } : { resumed: false, pid };
   }
 
+  private memoryBytes(spec: MachineSpec): number {
+    return spec.config.guest.memory_mb * (1 << 20);
+  }
+
   private async coldBoot(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
     const id = spec.machineId;
     // No other QEMU of this machine may run (a crash of hangar mid-launch can leave one).
@@ -145,6 +150,8 @@ export class QemuDriver implements VmmDriver {
     await removeSnapshot(files);
     await rm(files.memory, { force: true });
     try {
+      // The RAM file first: a start that cannot have its memory's disk space makes nothing else.
+      if (plan.launched.sharedMemory) await reserveMemory(files.memory, this.memoryBytes(spec));
       const owner = { version: spec.version, digest: prepared.imageRef.digest };
       const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
       if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
@@ -203,6 +210,7 @@ export class QemuDriver implements VmmDriver {
   /**
    * Continues the machine from its snapshot, or says why it cannot. The snapshot
    * is consumed before QEMU reads it: whatever happens, it is never used twice.
+   * Throws ResumeRefused, keeping the snapshot, when the RAM's disk space is not there.
    */
   private async resume(spec: MachineSpec, files: MachineFiles, plan: Plan): Promise<{ pid: number } | { problem: string }> {
     const info = await readSnapshot(files);
@@ -214,6 +222,13 @@ export class QemuDriver implements VmmDriver {
     if (problem) {
       await removeSnapshot(files);
       return { problem };
+    }
+    if (info.sharedMemory) {
+      try {
+        await reserveMemory(files.memory, this.memoryBytes(spec));
+      } catch (error) {
+        throw new ResumeRefused(`cannot resume: ${reasonOf(error)}; the snapshot is kept`);
+      }
     }
     await this.kill(spec.machineId, { keepFiles: true });
     await rm(files.snapshot, { force: true });
