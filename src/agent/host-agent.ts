@@ -124,9 +124,10 @@ export class HostAgent implements HostRuntime {
         await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
         return this.launch(spec, false);
       case 'replace': {
-        await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
+        // The new version is prepared while the old VM runs: if that fails, the old VM runs on.
         const prepared = await this.prepare(spec, true);
         if (!prepared) return;
+        await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
         return this.launch(spec, false, prepared.imageRef);
       }
       case 'suspend':

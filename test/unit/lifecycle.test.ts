@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HangarError } from '../../src/domain/errors.ts';
 import {
-  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate,
+  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused,
 } from '../../src/domain/lifecycle/actions.ts';
 import { decideObservation, decideWedged } from '../../src/domain/lifecycle/observations.ts';
 import { planRecovery } from '../../src/domain/lifecycle/recovery.ts';
@@ -138,6 +138,25 @@ describe('update', () => {
     const prepared = decideObservation(d.machine, { kind: 'prepared' }, context());
     assert.equal(prepared.machine.state, 'stopped');
     assert.deepEqual(prepared.effects, []);
+  });
+
+  it('keeps the running version when the new one cannot be prepared: back to started, rolled back', () => {
+    const running = machineRecord();
+    const d = decideUpdate(running, update(), context());
+    const failed = decideObservation(d.machine, { kind: 'prepare_failed', reason: 'manifest unknown' }, context());
+    assert.equal(failed.machine.state, 'started');
+    assert.deepEqual([failed.machine.version, failed.machine.config, failed.machine.imageRef], [running.version, running.config, running.imageRef]);
+    assert.equal(failed.machine.replacingFrom, undefined);
+    assert.deepEqual(failed.events[0]?.request, { error: 'manifest unknown', rolled_back_to: running.version });
+    const booted = decideObservation(d.machine, { kind: 'running', resumed: false }, context());
+    assert.equal(booted.machine.replacingFrom, undefined, 'forgotten once the new version runs');
+  });
+
+  it('records a refused update as an event and changes nothing else', () => {
+    const machine = machineRecord();
+    const d = decideUpdateRefused(machine, 'registry.test/app:gone', 'manifest unknown', context());
+    assert.deepEqual([d.machine.state, d.machine.version, d.effects], ['started', machine.version, []]);
+    assert.deepEqual([d.events[0]?.type, d.events[0]?.status, d.events[0]?.request], ['update', 'started', { image: 'registry.test/app:gone', error: 'manifest unknown' }]);
   });
 });
 

@@ -45,7 +45,8 @@ export function moveTo(machine: MachineRecord, to: MachineState, now: number): M
   if (!canTransition(machine.state, to)) {
     throw new Error(`lifecycle bug: ${machine.id} cannot move from ${machine.state} to ${to}`);
   }
-  return { ...machine, state: to, stateSince: now, wedgedAt: undefined, updatedAt: now };
+  // The version a replace started from matters only while replacing.
+  return { ...machine, state: to, stateSince: now, wedgedAt: undefined, updatedAt: now, replacingFrom: undefined };
 }
 
 export function makeEvent(

@@ -68,6 +68,12 @@ function onPrepareFailed(machine: MachineRecord, reason: string, ctx: DecisionCo
     const next = moveTo(machine, 'launch_failed', ctx.now);
     return { machine: next, events: [makeEvent(ctx, next, 'launch', 'launch_failed', 'flyd', { error: reason })], effects: [{ kind: 'destroy' }] };
   }
+  const from = machine.replacingFrom;
+  if (machine.state === 'replacing' && from) {
+    // The old VM was not stopped before the new version was prepared: it runs on, and so does its version.
+    const back = { ...moveTo(machine, 'started', ctx.now), version: from.version, config: from.config, imageRef: from.imageRef, settleTo: undefined };
+    return { machine: back, events: [makeEvent(ctx, back, 'update', 'started', 'flyd', { error: reason, rolled_back_to: from.version })], effects: [] };
+  }
   if (machine.state === 'updating' || machine.state === 'replacing') {
     const next = { ...moveTo(machine, 'failed', ctx.now), settleTo: undefined };
     return { machine: next, events: [makeEvent(ctx, next, 'update', 'failed', 'flyd', { error: reason })], effects: [] };
