@@ -180,6 +180,7 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
         volumePath: (id) => options.volumes.path(id),
         suspendMaxMemoryMb: options.suspendMaxMemoryMb ?? DEFAULT_SUSPEND_MAX_MEMORY_MB,
         onError: (machineId, what, error) => options.logger?.warn({ machineId, err: error }, `qemu driver: ${what} failed`),
+        onNotice: (machineId, what) => options.logger?.warn({ machineId }, `qemu driver: ${what}`),
       });
     }
   }

@@ -63,8 +63,10 @@ export interface QemuDriverOptions {
   volumePath?: (volumeId: string) => string;
   /** Machines up to this size get their RAM in a shared file, which makes suspend fast (Fly: 2048). */
   suspendMaxMemoryMb?: number;
-  /** Where background failures (a snapshot flush) and what recovery did are reported. */
+  /** Where background failures (a snapshot flush) are reported. */
   onError?: (machineId: string, what: string, error: unknown) => void;
+  /** Where what recovery found and did is told (a VM continued, ended, a snapshot recorded). */
+  onNotice?: (machineId: string, what: string) => void;
 }
 
 export class SuspendCancelled extends Error {
@@ -540,12 +542,12 @@ export class QemuDriver implements VmmDriver {
     const found = new Map<string, RecoveredVm>();
     // The first call is the start's: QEMUs of machines whose files are gone have nothing behind them.
     if (!this.recovered) {
-      for (const orphan of await sweepOrphans(this.options.machinesDir)) this.options.onError?.(orphan.machineId, `ending QEMU ${orphan.pid}, which belongs to no machine`, null);
+      for (const orphan of await sweepOrphans(this.options.machinesDir)) this.options.onNotice?.(orphan.machineId, `ended QEMU ${orphan.pid}, whose machine's files are gone`);
     }
     for (const spec of specs) {
       const vm = this.vms.get(spec.machineId);
       const result = vm && !vm.ended ? { vm: 'running' as const, version: vm.launched.identity.version } : await recoverMachine(this, spec);
-      if (result.detail) this.options.onError?.(spec.machineId, `recovery: ${result.detail}`, null);
+      if (result.detail) this.options.onNotice?.(spec.machineId, `recovery: ${result.detail}`);
       found.set(spec.machineId, result);
     }
     // The first call is the start's, with every live machine: the network learns which links must exist.
