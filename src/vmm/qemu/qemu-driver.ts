@@ -349,17 +349,18 @@ export class QemuDriver implements VmmDriver {
 
   /**
    * Ends every QEMU of the machine: by QMP first (`quit`), then by pid (the pid
-   * file's, and any other QEMU started with it), and checks each is gone. Then lets
-   * go of the rest (channels, TAP, RAM file) unless `keepFiles`.
+   * file's, and with `scan` any other QEMU started with it), and checks each is gone.
+   * Then lets go of the rest (channels, TAP, RAM file) unless `keepFiles`.
    */
-  async kill(machineId: string, options: { keepFiles?: boolean } = {}): Promise<void> {
+  async kill(machineId: string, options: { keepFiles?: boolean; scan?: boolean } = {}): Promise<void> {
     const files = this.files(machineId);
     const vm = this.vms.get(machineId);
     if (vm) {
       vm.ended = true;
       await quitVm(vm);
     }
-    const pids = qemuPids(files.pidFile);
+    const pids = qemuPids(files.pidFile, { scan: options.scan === true });
+    if (vm && !pids.includes(vm.pid) && isQemu(vm.pid)) pids.push(vm.pid);
     if (!vm && pids.length > 0) await quitByQmp(files.qmpSocket);
     for (const pid of pids) killQemu(pid, files.pidFile);
     for (const pid of pids) {
@@ -378,7 +379,7 @@ export class QemuDriver implements VmmDriver {
     const vm = this.vms.get(machineId);
     const log = () => logTail(this.files(machineId).qemuLog);
     if (!vm || vm.ended) {
-      const stray = qemuPids(this.files(machineId).pidFile).length > 0;
+      const stray = qemuPids(this.files(machineId).pidFile, { scan: false }).length > 0;
       return { running: false, vmm: { reason: stray ? 'a QEMU of the machine runs, but hangar has no hold on it' : 'QEMU is not running', log: await log() } };
     }
     // A suspend under way pauses the VM on purpose; its own outcome is reported.
@@ -481,7 +482,8 @@ export class QemuDriver implements VmmDriver {
 
   async destroy(machineId: string): Promise<void> {
     const files = this.files(machineId);
-    await this.kill(machineId, { keepFiles: true });
+    // Every QEMU started for the machine, not only the one hangar holds or the pid file names.
+    await this.kill(machineId, { keepFiles: true, scan: true });
     failpoint('destroy.after-kill');
     await this.end(machineId);
     await rm(files.dir, { recursive: true, force: true });

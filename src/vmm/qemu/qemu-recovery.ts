@@ -22,13 +22,13 @@ export interface RecoveryHost {
   files(machineId: string): MachineFiles;
   hostFacts(): Promise<HostFacts>;
   attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm>;
-  kill(machineId: string, options?: { keepFiles?: boolean }): Promise<void>;
+  kill(machineId: string, options?: { keepFiles?: boolean; scan?: boolean }): Promise<void>;
   end(machineId: string, options?: { suspended?: boolean }): Promise<void>;
 }
 
 export async function recoverMachine(host: RecoveryHost, spec: MachineSpec): Promise<RecoveredVm> {
   const files = host.files(spec.machineId);
-  const pids = qemuPids(files.pidFile);
+  const pids = qemuPids(files.pidFile, { scan: true });
   const named = readPid(files.pidFile);
   const main = pids.includes(named as number) ? named as number : pids[0];
   // Two QEMUs of one machine: an overlapping launch cut short. The pid file's is the one that counts.
@@ -39,7 +39,7 @@ export async function recoverMachine(host: RecoveryHost, spec: MachineSpec): Pro
     const launched = JSON.parse(await readFile(files.launched, 'utf8')) as Launched;
     vm = await host.attach(spec, main, files, launched);
   } catch (error) {
-    await host.kill(spec.machineId);
+    await host.kill(spec.machineId, { scan: true });
     await removeSnapshot(files);
     return { vm: 'absent', detail: `QEMU (pid ${main}) was running but hangar could not take hold of it (${reasonOf(error)}): it was ended` };
   }

@@ -55,14 +55,16 @@ export function isIncoming(pid: number): boolean {
 }
 
 /**
- * Every live QEMU started with `pidFile`: the one the file names, and any other
- * (an overlapping launch cut short by a crash of hangar leaves one whose pid the
- * file no longer holds). Read from /proc, a few milliseconds.
+ * Every live QEMU started with `pidFile`: the one the file names, and, with `scan`,
+ * any other (an overlapping launch cut short by a crash of hangar leaves one whose
+ * pid the file no longer holds), read from /proc: a few milliseconds, more on a busy
+ * host, so only where such a QEMU may be (recovery, destroy).
  */
-export function qemuPids(pidFile: string): number[] {
+export function qemuPids(pidFile: string, options: { scan: boolean }): number[] {
   const pids = new Set<number>();
   const named = readPid(pidFile);
   if (isQemu(named, pidFile)) pids.add(named as number);
+  if (!options.scan) return [...pids];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
