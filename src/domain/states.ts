@@ -22,6 +22,7 @@
  *                                 exit            updating   starting
  *
  *   any non-terminal state --destroy--> destroying --> destroyed
+ *   starting --(a resume refused before it used the snapshot)--> suspended
  *
  * Persistent: created started stopped suspended failed.
  * Transient: creating starting stopping restarting suspending destroying

@@ -9,45 +9,33 @@
  * and boots cold otherwise. Every step that could leave a VM paused checks with
  * QEMU (query-status) that the VM runs, or ends it: a VM is never left frozen.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
-import { machineInitramfs } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
 import type { MachineNetwork } from '../../network/keeper.ts';
 import { failpoint } from '../../system/failpoints.ts';
-import { growFilesystem } from '../../volumes/local-volumes.ts';
-import {
-  type ExecRequest, type ExecResult, type ExitInfo, type GuestApiListener, type LaunchResult, type LogOptions, type MachineSpec, type MemoryInfo,
-  type ProcessInfo, type PullProgress, type RecoveredVm, ResumeRefused, type VmCheck, type VmmDriver, type VmmExit,
+import type {
+  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo,
+  ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmDriver, VmmExit,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
-import { type Accelerator, qemuArgv } from './argv.ts';
-import { machineInitConfig, type PreparedImage } from './boot-config.ts';
+import type { Accelerator } from './argv.ts';
+import type { PreparedImage } from './boot-config.ts';
 import { shutdownReason } from './found-vm.ts';
 import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
-import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
-import { reserveMemory } from './memory-file.ts';
-import { ignoreSharedMemory, loadState, saveState } from './migration.ts';
+import { machineFiles, type MachineFiles } from './machine-files.ts';
+import { saveState } from './migration.ts';
 import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
 import { QmpClient } from './qmp.ts';
 import { continueVm, quitVm, reasonOf, unlessIoError, type Vm, vmStatus, watchQmpEvents } from './running-vm.ts';
-import {
-  commitSnapshot, flushSnapshot, readSnapshot, removeSnapshot, snapshotFacts, snapshotProblem,
-} from './snapshot.ts';
-import { type Launched, type Plan, planLaunch } from './vm-plan.ts';
-import { isQemu, killQemu, logTail, qemuPids, startQemu, waitGone } from './vm-process.ts';
-
-const run = promisify(execFile);
-
-/** Saving or loading a VM state with shared RAM takes milliseconds; without, RAM goes through the stream too. */
-const MIGRATION_TIMEOUT_MS = 120_000;
+import { commitSnapshot, flushSnapshot, removeSnapshot } from './snapshot.ts';
+import { coldBoot, MIGRATION_TIMEOUT_MS, resumeVm } from './vm-launch.ts';
+import { type Launched, planLaunch } from './vm-plan.ts';
+import { isQemu, killQemu, logTail, qemuPids, waitGone } from './vm-process.ts';
 
 export interface QemuDriverOptions {
   machinesDir: string;
@@ -77,7 +65,7 @@ export class SuspendCancelled extends Error {
 
 export class QemuDriver implements VmmDriver {
   readonly name = 'qemu';
-  private readonly options: QemuDriverOptions;
+  readonly options: QemuDriverOptions;
   private readonly vms = new Map<string, Vm>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private base: Buffer | undefined;
@@ -91,6 +79,11 @@ export class QemuDriver implements VmmDriver {
 
   files(machineId: string): MachineFiles {
     return machineFiles(this.options.machinesDir, machineId);
+  }
+
+  baseInitramfs(): Buffer {
+    this.base ??= baseInitramfs(this.options.assets);
+    return this.base;
   }
 
   hostFacts(): Promise<HostFacts> {
@@ -132,147 +125,12 @@ export class QemuDriver implements VmmDriver {
     const settings = { accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
     const plan = planLaunch(spec, files, prepared, settings, await this.hostFacts());
     if (options.resume && !coldBootReason) {
-      const resumed = await this.resume(spec, files, plan);
+      const resumed = await resumeVm(this, spec, files, plan);
       if ('pid' in resumed) return { resumed: true, pid: resumed.pid };
       coldBootReason = resumed.problem;
     }
-    const pid = await this.coldBoot(spec, files, prepared, plan);
+    const pid = await coldBoot(this, spec, files, prepared, plan);
     return coldBootReason ? { resumed: false, pid, coldBootReason } : { resumed: false, pid };
-  }
-
-  private memoryBytes(spec: MachineSpec): number {
-    return spec.config.guest.memory_mb * (1 << 20);
-  }
-
-  private async coldBoot(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
-    const id = spec.machineId;
-    // No other QEMU of this machine may run (a crash of hangar mid-launch can leave one).
-    await this.kill(id, { keepFiles: true });
-    // Any cold boot invalidates the snapshot: a machine never goes back in time.
-    await removeSnapshot(files);
-    await rm(files.memory, { force: true });
-    try {
-      // The RAM file first: a start that cannot have its memory's disk space makes nothing else.
-      if (plan.launched.sharedMemory) await reserveMemory(files.memory, this.memoryBytes(spec));
-      const owner = { version: spec.version, digest: prepared.imageRef.digest };
-      const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
-      if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
-        // A cold boot starts from a blank copy of the image, as Fly's machines do.
-        await rm(files.overlay, { force: true });
-        await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
-      }
-      await writeFile(files.overlayOf, JSON.stringify(owner));
-      this.base ??= baseInitramfs(this.options.assets);
-      const initConfig = machineInitConfig(spec, prepared, plan.mounts, this.options.network?.guestAddresses(spec.privateIp));
-      await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(initConfig)]));
-      await rm(files.agentSocket, { force: true });
-      await rm(files.qmpSocket, { force: true });
-      // Before QEMU starts, so that a restarted hangar always knows what it runs.
-      await writeFile(files.launched, JSON.stringify(plan.launched));
-      await this.setUpTap(spec);
-      for (const mount of plan.mounts) await growFilesystem(mount.file);
-    } catch (error) {
-      await this.end(id);
-      throw error;
-    }
-    let pid: number;
-    try {
-      pid = await startQemu(qemuArgv(plan.layout), this.options.network?.netns, files.pidFile, files.qemuLog);
-    } catch (error) {
-      await this.end(id);
-      throw error;
-    }
-    failpoint('boot.after-qemu-start');
-    let vm: Vm | undefined;
-    try {
-      vm = await this.attach(spec, pid, files, plan.launched);
-      vm.launching = true;
-      // Set now, so that a suspend has one step less to take.
-      if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
-      const agent = vm.agent;
-      const outcome = await new Promise<{ started?: number; failed?: string }>((resolve) => {
-        const timer = setTimeout(() => resolve({ failed: 'the machine did not start in time' }), this.options.bootTimeoutMs ?? 120_000);
-        agent.once('started', (guestPid) => { clearTimeout(timer); resolve({ started: guestPid }); });
-        agent.once('failed', (reason) => { clearTimeout(timer); resolve({ failed: reason }); });
-        agent.once('exited', () => { clearTimeout(timer); resolve({ failed: 'the process exited during boot' }); });
-        agent.once('close', () => { clearTimeout(timer); resolve({ failed: 'QEMU ended during boot' }); });
-      });
-      if (outcome.failed) throw new Error(outcome.failed);
-      const status = await vmStatus(vm);
-      if (!status.running) throw new Error(`the VM booted but QEMU reports it ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
-      vm.launching = false;
-      return pid;
-    } catch (error) {
-      const log = await logTail(files.qemuLog, 5);
-      await this.kill(id);
-      throw new Error(`${reasonOf(error)}${log.length ? ` (QEMU: ${log.join('; ')})` : ''}`);
-    }
-  }
-
-  /**
-   * Continues the machine from its snapshot, or says why it cannot. The snapshot
-   * is consumed before QEMU reads it: whatever happens, it is never used twice.
-   * Throws ResumeRefused, keeping the snapshot, when the RAM's disk space is not there.
-   */
-  private async resume(spec: MachineSpec, files: MachineFiles, plan: Plan): Promise<{ pid: number } | { problem: string }> {
-    const info = await readSnapshot(files);
-    if (!info) {
-      return { problem: existsSync(files.vmstate) ? 'the machine\'s snapshot was never recorded whole' : 'the machine has no snapshot' };
-    }
-    const facts = await this.hostFacts();
-    const problem = snapshotProblem(info, await snapshotFacts(files, plan.launched.identity, facts.bootId));
-    if (problem) {
-      await removeSnapshot(files);
-      return { problem };
-    }
-    if (info.sharedMemory) {
-      try {
-        await reserveMemory(files.memory, this.memoryBytes(spec));
-      } catch (error) {
-        throw new ResumeRefused(`cannot resume: ${reasonOf(error)}; the snapshot is kept`);
-      }
-    }
-    await this.kill(spec.machineId, { keepFiles: true });
-    await rm(files.snapshot, { force: true });
-    await rm(files.snapshotFlushed, { force: true });
-    failpoint('resume.after-consume');
-    await rm(files.agentSocket, { force: true });
-    await rm(files.qmpSocket, { force: true });
-    await writeFile(files.launched, JSON.stringify(plan.launched));
-    const argv = qemuArgv({ ...plan.layout, incoming: true });
-    let step = 'starting QEMU';
-    let vm: Vm | undefined;
-    try {
-      // The TAP outlives a suspend; should it be gone, it is made again.
-      const pid = await startQemu(argv, this.options.network?.netns, files.pidFile, files.qemuLog).catch(async () => {
-        await this.setUpTap(spec);
-        return startQemu(argv, this.options.network?.netns, files.pidFile, files.qemuLog);
-      });
-      failpoint('resume.after-qemu-start');
-      step = 'connecting to QEMU';
-      vm = await this.attach(spec, pid, files, plan.launched);
-      vm.launching = true;
-      if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
-      step = 'loading the VM state';
-      await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
-      failpoint('resume.after-load');
-      step = 'continuing the VM';
-      await vm.qmp.execute('cont', {});
-      const status = await vmStatus(vm);
-      if (!status.running) throw new Error(`QEMU reports the VM ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
-      vm.launching = false;
-    } catch (error) {
-      const log = await logTail(files.qemuLog, 5);
-      await this.kill(spec.machineId);
-      await removeSnapshot(files);
-      return { problem: `QEMU could not resume the snapshot (${step}): ${reasonOf(error)}${log.length ? ` (QEMU: ${log.join('; ')})` : ''}` };
-    }
-    await rm(files.vmstate, { force: true });
-    // The guest's clock stood still while it was suspended. The correction is the first
-    // thing the guest hears after `cont`; the start does not wait for the answer, which
-    // comes only once the guest has warmed up again (under TCG, ~100 ms).
-    void vm.agent.setTime(Date.now()).catch((error: unknown) => this.options.onError?.(spec.machineId, 'clock correction after resume', error));
-    return { pid: vm.pid };
   }
 
   async setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp'>): Promise<void> {
