@@ -188,6 +188,7 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
         volumePath: (id) => options.volumes.path(id),
         suspendMaxMemoryMb: options.suspendMaxMemoryMb ?? DEFAULT_SUSPEND_MAX_MEMORY_MB,
         onError: (machineId, what, error) => options.logger?.warn({ machineId, err: error }, `qemu driver: ${what} failed`),
+        onNotice: (machineId, what) => options.logger?.warn({ machineId }, `qemu driver: ${what}`),
       });
     }
   }
@@ -239,6 +240,8 @@ export interface ServeOptions {
   /** qemu driver: how often the network is checked for drift (default 30 s). */
   networkCheckMs?: number;
   logLevel: string;
+  /** How often the watchdog checks machines (default 15 s). */
+  watchdogMs?: number;
   settings?: Partial<ControlSettings>;
 }
 
@@ -292,6 +295,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       logger,
       settings: { ...options.settings, hostNumber: network?.layout.hostNumber ?? options.hostNumber ?? defaultHostNumber(netns) },
       proxy: { ...proxySettings, certificates: tls },
+      watchdogIntervalMs: options.watchdogMs,
     });
     await hangar.app.listen(apiAt);
     const url = urlOf(apiAt.host, hangar.app.server.address(), apiAt.port);

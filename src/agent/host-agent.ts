@@ -12,7 +12,8 @@ import type {
 import { errorMessage } from '../domain/errors.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
 import type { SignalName } from '../domain/signals.ts';
-import type { VmmDriver } from '../vmm/driver.ts';
+import { failpoint } from '../system/failpoints.ts';
+import { ResumeRefused, type VmmDriver } from '../vmm/driver.ts';
 
 /** How long an image pull and rootfs build may take before it is abandoned. */
 const PREPARE_TIMEOUT_MS = 15 * 60_000;
@@ -80,6 +81,16 @@ export class HostAgent implements HostRuntime {
     return this.driver.recover(specs);
   }
 
+  checkVm(spec: MachineSpec): void {
+    this.enqueue(spec.machineId, async () => {
+      const check = await this.driver.inspect(spec.machineId);
+      if (check.running) return;
+      this.log.warn({ machineId: spec.machineId, reason: check.vmm.reason }, 'host agent: the VM of a started machine is not running; ending it');
+      await this.driver.kill(spec.machineId);
+      await this.report(spec.machineId, { kind: 'vm_failed', vmm: check.vmm });
+    });
+  }
+
   /** Chains work onto the machine's queue so its effects never overlap. */
   private enqueue(machineId: string, work: () => Promise<void>): void {
     const previous = this.queues.get(machineId) ?? Promise.resolve();
@@ -104,7 +115,7 @@ export class HostAgent implements HostRuntime {
         await this.prepare(spec);
         return;
       case 'launch':
-        return this.launch(spec, effect.resume);
+        return this.launch(spec, effect.resume, undefined, effect.coldBootReason);
       case 'stop': {
         const exit = await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
         return this.report(id, { kind: 'exited', exitCode: exit?.exitCode ?? 0, oomKilled: exit?.oomKilled ?? false, signal: exit?.signal, requested: true });
@@ -113,17 +124,20 @@ export class HostAgent implements HostRuntime {
         await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
         return this.launch(spec, false);
       case 'replace': {
-        await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
+        // The new version is prepared while the old VM runs: if that fails, the old VM runs on.
         const prepared = await this.prepare(spec, true);
         if (!prepared) return;
+        await this.attempt(id, 'stop', () => this.driver.stop(id, effect.signal, effect.timeoutMs));
         return this.launch(spec, false, prepared.imageRef);
       }
       case 'suspend':
         try {
           await this.driver.suspend(id);
+          failpoint('suspend.before-report');
           return this.report(id, { kind: 'suspended' });
         } catch (error) {
-          const running = (await this.driver.recover([spec])).get(id) === 'running';
+          // The driver left the VM running if it could, and ended it if not: QEMU says which.
+          const running = (await this.driver.inspect(id)).running;
           return this.report(id, { kind: 'suspend_failed', reason: errorMessage(error), stillRunning: running });
         }
       case 'cancel_suspend':
@@ -134,6 +148,7 @@ export class HostAgent implements HostRuntime {
       case 'destroy':
         try {
           await this.driver.destroy(id);
+          failpoint('destroy.before-report');
           return this.report(id, { kind: 'destroyed' });
         } catch (error) {
           // Left in `destroying`: the watchdog flags it as wedged after Fly's threshold.
@@ -150,6 +165,7 @@ export class HostAgent implements HostRuntime {
     const timer = setTimeout(() => controller.abort(new Error('image preparation timed out')), PREPARE_TIMEOUT_MS);
     try {
       const { imageRef } = await this.driver.prepare(spec, controller.signal);
+      failpoint('create.after-prepare');
       if (!quiet) await this.report(spec.machineId, { kind: 'prepared', imageRef });
       return { imageRef };
     } catch (error) {
@@ -160,12 +176,16 @@ export class HostAgent implements HostRuntime {
     }
   }
 
-  private async launch(spec: MachineSpec, resume: boolean, imageRef?: ImageRef): Promise<void> {
+  /** `coldBootReason`: why this boot is cold although the machine was resuming (found at recovery). */
+  private async launch(spec: MachineSpec, resume: boolean, imageRef?: ImageRef, coldBootReason?: string): Promise<void> {
     try {
       const result = await this.driver.launch(spec, { resume });
-      await this.report(spec.machineId, { kind: 'running', ...result, ...(imageRef ? { imageRef } : {}) });
+      failpoint(result.resumed ? 'resume.before-report' : 'boot.before-report');
+      const reason = result.coldBootReason ?? (result.resumed ? undefined : coldBootReason);
+      await this.report(spec.machineId, { kind: 'running', ...result, ...(reason ? { coldBootReason: reason } : {}), ...(imageRef ? { imageRef } : {}) });
     } catch (error) {
-      await this.report(spec.machineId, { kind: 'launch_failed', reason: errorMessage(error) });
+      const snapshotKept = error instanceof ResumeRefused;
+      await this.report(spec.machineId, { kind: 'launch_failed', reason: errorMessage(error), ...(snapshotKept ? { snapshotKept } : {}) });
     }
   }
 

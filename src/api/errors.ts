@@ -4,6 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HangarError, HTTP_STATUS, WIRE_STATUS } from '../domain/errors.ts';
+import { StorageError } from '../store/store.ts';
 
 export function errorBody(error: HangarError): Record<string, unknown> {
   const body: Record<string, unknown> = { error: error.message, status: WIRE_STATUS[error.code] };
@@ -12,6 +13,11 @@ export function errorBody(error: HangarError): Record<string, unknown> {
 }
 
 export function handleError(error: FastifyError | HangarError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof StorageError) {
+    // hangar's own disk failed it: the operator must hear of it, and the client why its write was lost.
+    request.log.error({ err: error }, error.message);
+    return reply.status(HTTP_STATUS.storage_failed).send(errorBody(new HangarError('storage_failed', error.message, 'free disk space where hangar keeps its data, then retry')));
+  }
   if (error instanceof HangarError) {
     return reply.status(HTTP_STATUS[error.code]).send(errorBody(error));
   }

@@ -1,10 +1,12 @@
 /** What users do to a machine: start, stop, restart, suspend, update, destroy, signal, cordon, exec, ps. */
 import { normalizeConfig } from '../domain/config.ts';
-import { HangarError, invalid } from '../domain/errors.ts';
+import { errorMessage, HangarError, invalid } from '../domain/errors.ts';
+import { withoutHostPaths } from '../domain/host-paths.ts';
 import { parseImageRef } from '../domain/image-ref.ts';
 import {
-  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, type StopOptions,
+  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused, type StopOptions,
 } from '../domain/lifecycle/actions.ts';
+import { checkLease } from '../domain/lease.ts';
 import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { ExecResult, MemoryInfo, ProcessInfo } from '../domain/runtime.ts';
 import { parseSignal } from '../domain/signals.ts';
@@ -48,14 +50,16 @@ export interface UpdateMachineInput {
 /** Who asks: a token holder, or the machine itself through its `/.fly/api` socket. */
 export type Caller = 'operator' | 'machine';
 
+/**
+ * Updates a machine. A new image is prepared first, while the machine goes on as it
+ * is (a running VM keeps running): only then is the new version recorded, and a
+ * running machine replaced. If the image cannot be prepared, nothing changes but
+ * an `update` event saying why, and the request answers 422 (as a create does).
+ */
 export async function updateMachine(deps: ControlDeps, appName: string, id: string, input: UpdateMachineInput, nonce: Nonce, caller: Caller = 'operator'): Promise<MachineRecord> {
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
-  if (caller === 'machine') {
-    const current = await loadMachine(deps, appName, id);
-    await checkGuestImage(config.image, current.config.image, deps.settings.guestImageRegistries, deps.resolveHost);
-  }
-  const imageRef = parseImageRef(config.image);
-  const { after } = await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
+  let imageRef = parseImageRef(config.image);
+  const check = (machine: MachineRecord) => {
     if (typeof input.current_version === 'string' && input.current_version !== '' && input.current_version !== machine.version) {
       throw new HangarError('version_mismatch', `machine ${id}: current_version ${input.current_version} does not match the machine's version ${machine.version}`, 'read the machine again and retry');
     }
@@ -66,6 +70,24 @@ export async function updateMachine(deps: ControlDeps, appName: string, id: stri
     if (oldVolume !== undefined && newVolume !== undefined && oldVolume !== newVolume) {
       throw invalid('the volume a machine mounts cannot be changed by update; create a new machine instead');
     }
+  };
+  const current = await loadMachine(deps, appName, id);
+  if (caller === 'machine') await checkGuestImage(config.image, current.config.image, deps.settings.guestImageRegistries, deps.resolveHost);
+  if (current.config.image !== config.image) {
+    // Everything that would refuse the update is checked before the (slow) pull.
+    checkLease(id, current.lease, nonce, deps.clock.now());
+    check(current);
+    try {
+      imageRef = await deps.runtime.pullImage(config.image, () => undefined);
+    } catch (error) {
+      const reason = withoutHostPaths(errorMessage(error));
+      await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => decideUpdateRefused(machine, config.image, reason, ctx));
+      throw new HangarError('launch_failed', `failed to update machine ${id}: image ${config.image} could not be prepared: ${reason}`,
+        'the machine runs on as it was; fix the image reference and update again');
+    }
+  }
+  const { after } = await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
+    check(machine);
     const version = deps.ids.ulid();
     const sameImage = machine.config.image === config.image;
     const resolvedRef = sameImage ? { ...imageRef, digest: machine.imageRef.digest || imageRef.digest } : imageRef;

@@ -16,10 +16,10 @@ export async function recoverMachines(deps: ControlDeps, sink: ObservationSink):
   const found = await deps.runtime.recover(machines.map(specOf));
   let running = 0;
   for (const machine of machines) {
-    const vm = found.get(machine.id) ?? 'absent';
-    if (vm === 'running') running++;
+    const vm = found.get(machine.id) ?? { vm: 'absent' };
+    if (vm.vm === 'running') running++;
     const plan = planRecovery(machine, vm);
-    deps.log.info({ machineId: machine.id, state: machine.state, vm, plan: plan.observation?.kind ?? plan.effects.map((e) => e.kind) }, 'recovery');
+    deps.log.info({ machineId: machine.id, state: machine.state, ...vm, plan: plan.observation?.kind ?? plan.effects.map((e) => e.kind) }, 'recovery');
     if (plan.snapshotLost) {
       await writeMachineById(deps, machine.id, (current, ctx) => ({ machine: { ...current, hasSnapshot: false, updatedAt: ctx.now }, events: [], effects: [] }));
     }

@@ -1,9 +1,15 @@
 /**
- * Flags machines stuck in a transient state past Fly's "wedged" thresholds
- * (starting/stopping/restarting/destroying > 5 min, updating > 10 min): one event
- * and one log line per stuck state.
+ * The watchdog, every interval:
+ * - flags machines stuck in a transient state past Fly's "wedged" thresholds
+ *   (starting/stopping/restarting/destroying > 5 min, updating > 10 min): one event
+ *   and one log line per stuck state;
+ * - asks the host whether each started machine's VM really runs (QEMU there and
+ *   `running` per query-status). One that does not is ended and reported, so the
+ *   restart policy applies with an event saying why. The VMM's own events (QEMU
+ *   gone, paused on an I/O error) report such a VM at once; this is the net under them.
  */
 import { unchanged } from '../domain/lifecycle/decision.ts';
+import { specOf } from '../domain/runtime.ts';
 import { decideWedged } from '../domain/lifecycle/observations.ts';
 import { isTransient, TRANSIENT_STATES } from '../domain/states.ts';
 import { writeMachineById } from './machine-writer.ts';
@@ -25,7 +31,14 @@ export async function checkWedged(deps: ControlDeps): Promise<string[]> {
   return flagged;
 }
 
-/** Runs `checkWedged` every `intervalMs` until stopped. */
+/** Queues a check of every started machine's VM with the host (each behind that machine's other effects). */
+export async function checkVms(deps: ControlDeps): Promise<number> {
+  const started = await deps.store.listMachinesInStates(['started']);
+  for (const machine of started) deps.runtime.checkVm(specOf(machine));
+  return started.length;
+}
+
+/** Runs `checkWedged` and `checkVms` every `intervalMs` until stopped. */
 export function startWatchdog(deps: ControlDeps, intervalMs: number): () => void {
   let running = false;
   const timer = setInterval(() => {
@@ -33,6 +46,8 @@ export function startWatchdog(deps: ControlDeps, intervalMs: number): () => void
     running = true;
     checkWedged(deps)
       .catch((error: unknown) => deps.log.error({ err: error }, 'wedge watchdog failed'))
+      .then(() => checkVms(deps))
+      .catch((error: unknown) => deps.log.error({ err: error }, 'VM watchdog failed'))
       .finally(() => { running = false; });
   }, intervalMs);
   timer.unref();

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'insufficient_space'
   | 'limit_exceeded'
   | 'conflict'
+  | 'storage_failed'
   | 'internal';
 
 /** HTTP status per code. */
@@ -41,6 +42,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   insufficient_space: 422,
   limit_exceeded: 422,
   conflict: 409,
+  /** hangar's own disk: the write did not happen (507 Insufficient Storage). */
+  storage_failed: 507,
   internal: 500,
 };
 
@@ -64,6 +67,7 @@ export const WIRE_STATUS: Record<ErrorCode, WireStatus> = {
   insufficient_space: 'volume_placement_capacity',
   limit_exceeded: 'unknown',
   conflict: 'unknown',
+  storage_failed: 'unknown',
   internal: 'unknown',
 };
 

@@ -43,6 +43,11 @@ export interface MachineRecord {
   restartTimes: number[];
   /** The state a `skip_launch` update returns to when it is done. */
   settleTo?: MachineState;
+  /**
+   * While `replacing`: the version that still runs until the new one is prepared and
+   * booted, put back if preparing the new one fails.
+   */
+  replacingFrom?: { version: string; config: MachineConfig; imageRef: ImageRef };
   lease: Lease | null;
   /**
    * Why the stored config cannot be used (it no longer passes the config rules):

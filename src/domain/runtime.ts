@@ -40,7 +40,18 @@ export interface ExitInfo {
   oomKilled: boolean;
   /** The number of the signal that ended the process, if one did. */
   signal?: number;
+  /** The VMM itself ended (QEMU died, or a VM that could not run was ended), not the machine's process. */
+  vmm?: VmmExit;
 }
+
+/** Why a machine's VMM ended, apart from any exit of its process, and the tail of its own log. */
+export interface VmmExit {
+  reason: string;
+  log: string[];
+}
+
+/** Whether a machine's VM really runs, as its VMM says (QEMU's query-status), and if not, why. */
+export type VmCheck = { running: true } | { running: false; vmm: VmmExit };
 
 export interface ExecRequest {
   command: string[];
@@ -101,8 +112,21 @@ export interface GuestIdentity {
   machineId: string;
 }
 
-/** What a host finds of a machine's VM after hangar restarts. */
-export type RecoveredVm = 'running' | 'suspended' | 'absent';
+/**
+ * What a host finds of a machine's VM after hangar restarts, asked of the VMM and
+ * never assumed from a process being there. The host has already settled what it
+ * could: a VM paused by an interrupted suspend is continued (or, if its state was
+ * saved whole, the snapshot is recorded); one that never loaded its state is ended.
+ */
+export interface RecoveredVm {
+  vm: 'running' | 'suspended' | 'absent';
+  /** A running VM came from a resume (its VMM was started to load a snapshot). */
+  resumed?: boolean;
+  /** The machine version a running VM was launched with. */
+  version?: string;
+  /** What was found and done when the VM was not simply there: becomes an event's reason. */
+  detail?: string;
+}
 
 /** What the control plane asks of the host that runs its machines. */
 export interface HostRuntime {
@@ -122,6 +146,11 @@ export interface HostRuntime {
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
   /** Finds the VMs of these machines after a restart, reattaching to those still running. */
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
+  /**
+   * Queues a check that the machine's VM really runs (behind its other effects); a
+   * VM that does not is ended and reported (`vm_failed`), so the restart policy applies.
+   */
+  checkVm(spec: MachineSpec): void;
   /** Resolves when every queued effect has run. */
   idle(): Promise<void>;
 }

@@ -22,6 +22,7 @@
  *                                 exit            updating   starting
  *
  *   any non-terminal state --destroy--> destroying --> destroyed
+ *   starting --(a resume refused before it used the snapshot)--> suspended
  *
  * Persistent: created started stopped suspended failed.
  * Transient: creating starting stopping restarting suspending destroying
@@ -50,7 +51,8 @@ export const ALL_STATES: readonly MachineState[] = [...PERSISTENT_STATES, ...TRA
 export const TRANSITIONS: Record<MachineState, readonly MachineState[]> = {
   creating: ['created', 'starting', 'launch_failed', 'destroying'],
   created: ['starting', 'updating', 'destroying'],
-  starting: ['started', 'stopping', 'failed', 'stopped', 'destroying'],
+  // suspended: a resume refused before it touched the snapshot (no disk space for the RAM) keeps it.
+  starting: ['started', 'stopping', 'failed', 'stopped', 'suspended', 'destroying'],
   started: ['stopping', 'restarting', 'suspending', 'replacing', 'stopped', 'destroying', 'failed'],
   stopping: ['stopped', 'failed', 'destroying'],
   stopped: ['starting', 'updating', 'destroying'],

@@ -80,6 +80,17 @@ export class LiveMachinesError extends Error {
   }
 }
 
+/**
+ * The database could not be written (a full disk, an I/O error): the write did not
+ * happen. The message is SQLite's own ("database or disk is full").
+ */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`hangar could not write its database: ${message}`, options);
+    this.name = 'StorageError';
+  }
+}
+
 /** A write would take an app past one of its limits. */
 export class LimitError extends Error {
   constructor(message: string) {

@@ -6,11 +6,22 @@
 import type { Duplex } from 'node:stream';
 import type { ImageRef } from '../domain/image-ref.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
+  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmExit,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
-export type { ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm };
+export type {
+  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmExit,
+};
+
+/** A resume refused before it touched the snapshot (e.g. no disk space for the RAM): the snapshot may still be used. */
+export class ResumeRefused extends Error {
+  readonly snapshotKept = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ResumeRefused';
+  }
+}
 
 /** Serves one connection from inside a machine (HTTP bytes both ways). */
 export type GuestApiListener = (guest: GuestIdentity, stream: Duplex) => void;
@@ -24,18 +35,27 @@ export interface VmmDriver {
   /**
    * Boots and resolves once the main process runs. With `resume`, continues from
    * the suspend snapshot instead when it may be used (else boots cold, saying why),
-   * or carries on with a VM whose suspend was cancelled.
+   * or carries on with a VM whose suspend was cancelled. Throws ResumeRefused when
+   * the resume cannot even begin and the snapshot is kept; after any other failure
+   * nothing of the launch is left (no VMM, no TAP, no RAM file).
    */
   launch(spec: MachineSpec, options: { resume: boolean }): Promise<LaunchResult>;
   /** Sends `signal`, waits up to `timeoutMs`, then kills. Resolves when the VM is gone; null if none ran. */
   stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null>;
-  /** Saves the VM (memory included) and ends its process; leaves it running if that fails and it can. */
+  /**
+   * Saves the VM (memory included) and ends its process. If that fails, the VM is
+   * left running (checked with the VMM) if it can be, and ended otherwise.
+   */
   suspend(machineId: string): Promise<void>;
   /** Asks a suspend in progress to give up and leave the VM running (a start arrived). */
   cancelSuspend(machineId: string): void;
   discardSnapshot(machineId: string): Promise<void>;
-  /** Kills the VM if it runs and removes everything the machine left on the host. */
+  /** Ends every VMM of the machine (checking each is gone) and removes everything it left on the host. */
   destroy(machineId: string): Promise<void>;
+  /** Whether the machine's VM really runs, asked of the VMM. */
+  inspect(machineId: string): Promise<VmCheck>;
+  /** Ends the machine's VM at once (every VMM process of it, checked gone) without reporting an exit. */
+  kill(machineId: string): Promise<void>;
   signal(machineId: string, signal: SignalName): Promise<void>;
   exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
   ps(machineId: string): Promise<ProcessInfo[]>;
@@ -46,7 +66,7 @@ export interface VmmDriver {
   logs(machineId: string, options: LogOptions): AsyncIterable<string>;
   /** Registers who serves connections made inside machines to `/.fly/api`. */
   onGuestApi(listener: GuestApiListener): void;
-  /** Registers the listener for exits nobody asked for (the main process ended by itself). */
+  /** Registers the listener for exits nobody asked for (the main process ended by itself, or the VMM died). */
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void;
   /** Reattaches to the VMs of these machines after a restart of hangar. */
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;

@@ -3,8 +3,33 @@
  * token, the machine's own endpoints only, and a self-suspend that works.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { serveGuestConnection } from '../../src/api/guest-scope.ts';
+import { bridgeGuestApi } from '../../src/vmm/qemu/guest-api-bridge.ts';
+import type { AgentChannel } from '../../src/vmm/qemu/agent-channel.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
+
+/** A keep-alive request (as curl sends), its sender then done writing (shutdown(SHUT_WR), `nc -N`). */
+const halfClosedRequest = (path: string) => `GET ${path} HTTP/1.1\r\nHost: flaps\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n`;
+
+/**
+ * The host end of a real machine's /.fly/api without the VM: the bridge over a
+ * stand-in for the agent channel, which records what goes back to the guest.
+ */
+function bridgedConnection(t: TestHangar, machine: { app: string; id: string }) {
+  const agent = new EventEmitter() as EventEmitter & { sent: string; closed: boolean };
+  agent.sent = '';
+  agent.closed = false;
+  const done = new Promise<void>((resolve) => {
+    Object.assign(agent, {
+      apiSend: (_connection: number, data: Buffer) => { agent.sent += data.toString('utf8'); },
+      apiClose: () => { agent.closed = true; resolve(); },
+    });
+  });
+  bridgeGuestApi(agent as unknown as AgentChannel, { appName: machine.app, machineId: machine.id }, () => (guest, stream) => serveGuestConnection(t.hangar.app, guest, stream));
+  return { agent, done };
+}
 
 /** Sends one HTTP/1.1 request over a guest connection and reads the whole answer. */
 async function guestRequest(t: TestHangar, machineId: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -74,6 +99,27 @@ describe('/.fly/api inside a machine', () => {
       assert.match(reply.body.error, new RegExp(`serves only /v1/apps/inside/machines/${mine.id}$`));
     }
     assert.equal((await t.call('GET', `/v1/apps/inside/machines/${other.id}`)).body.state, 'started', 'the other machine is untouched');
+  });
+
+  it('answers a client that half-closes once it has sent its request', async () => {
+    const stream = t.driver.connectGuestApi(mine.id);
+    let text = '';
+    stream.on('data', (chunk: Buffer) => { text += chunk.toString('utf8'); });
+    const ended = new Promise((resolve) => stream.on('end', resolve));
+    stream.end(halfClosedRequest(`/v1/apps/inside/machines/${mine.id}`));
+    await ended;
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.equal(JSON.parse(text.split('\r\n\r\n')[1] ?? '').id, mine.id);
+  });
+
+  it('answers a half-closed client through the bridge a real machine uses, then closes', async () => {
+    const { agent, done } = bridgedConnection(t, { app: 'inside', id: mine.id });
+    agent.emit('api-open', 7);
+    agent.emit('api-data', 7, Buffer.from(halfClosedRequest(`/v1/apps/inside/machines/${mine.id}`)));
+    agent.emit('api-close', 7); // the client is done writing
+    await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`no end of answer; got ${JSON.stringify(agent.sent)}`)), 2000))]);
+    assert.match(agent.sent, /^HTTP\/1\.1 200 /);
+    assert.equal(JSON.parse(agent.sent.split('\r\n\r\n')[1] ?? '').id, mine.id);
   });
 
   it('suspends the machine itself, as Fly\'s example does', async () => {

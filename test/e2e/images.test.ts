@@ -165,6 +165,6 @@ describe('images', () => {
   });
 
   it('builds mke2fs argv', () => {
-    assert.deepEqual(mkfsArgv('/r', '/i.ext4', 1100), ['-q', '-F', '-t', 'ext4', '-L', 'rootfs', '-E', 'root_owner=0:0', '-d', '/r', '/i.ext4', '1100M']);
+    assert.deepEqual(mkfsArgv('/r', '/i.ext4', 1100), ['-q', '-F', '-t', 'ext4', '-L', 'rootfs', '-E', 'root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0', '-d', '/r', '/i.ext4', '1100M']);
   });
 });

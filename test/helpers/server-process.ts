@@ -15,6 +15,8 @@ export interface ServerProcess {
   proxyTlsUrl?: string;
   token: string;
   child: ChildProcess;
+  /** Resolves when the process has ended, with the signal that ended it, if one did. */
+  exited: Promise<NodeJS.Signals | null>;
   output(): string;
   /** Asks it to stop (SIGTERM) and waits. */
   stop(): Promise<void>;
@@ -34,10 +36,10 @@ function randomPortRange(): string {
   return `${first}-${first + 99}`;
 }
 
-export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = []): Promise<ServerProcess> {
+export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0',
     '--proxy-tls-listen', '127.0.0.1:0', '--proxy-ports', randomPortRange(), '--log-level', 'warn', ...extraArgs], {
-    env: { ...process.env, HANGAR_API_TOKEN: token },
+    env: { ...process.env, HANGAR_API_TOKEN: token, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -48,7 +50,7 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
   let output = '';
   child.stdout?.on('data', (chunk) => { output += chunk; });
   child.stderr?.on('data', (chunk) => { output += chunk; });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   const [url, proxyUrl, proxyTlsUrl] = await new Promise<[string, string, string | undefined]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hangar serve did not start:\n${output}`)), 20_000);
     const check = () => {
@@ -69,6 +71,7 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
     proxyTlsUrl,
     token,
     child,
+    exited,
     output: () => output,
     async stop() {
       child.ref();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HangarError } from '../../src/domain/errors.ts';
 import {
-  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate,
+  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused,
 } from '../../src/domain/lifecycle/actions.ts';
 import { decideObservation, decideWedged } from '../../src/domain/lifecycle/observations.ts';
 import { planRecovery } from '../../src/domain/lifecycle/recovery.ts';
@@ -147,6 +147,25 @@ describe('update', () => {
     assert.equal(prepared.machine.state, 'stopped');
     assert.deepEqual(prepared.effects, []);
   });
+
+  it('keeps the running version when the new one cannot be prepared: back to started, rolled back', () => {
+    const running = machineRecord();
+    const d = decideUpdate(running, update(), context());
+    const failed = decideObservation(d.machine, { kind: 'prepare_failed', reason: 'manifest unknown' }, context());
+    assert.equal(failed.machine.state, 'started');
+    assert.deepEqual([failed.machine.version, failed.machine.config, failed.machine.imageRef], [running.version, running.config, running.imageRef]);
+    assert.equal(failed.machine.replacingFrom, undefined);
+    assert.deepEqual(failed.events[0]?.request, { error: 'manifest unknown', rolled_back_to: running.version });
+    const booted = decideObservation(d.machine, { kind: 'running', resumed: false }, context());
+    assert.equal(booted.machine.replacingFrom, undefined, 'forgotten once the new version runs');
+  });
+
+  it('records a refused update as an event and changes nothing else', () => {
+    const machine = machineRecord();
+    const d = decideUpdateRefused(machine, 'registry.test/app:gone', 'manifest unknown', context());
+    assert.deepEqual([d.machine.state, d.machine.version, d.effects], ['started', machine.version, []]);
+    assert.deepEqual([d.events[0]?.type, d.events[0]?.status, d.events[0]?.request], ['update', 'started', { image: 'registry.test/app:gone', error: 'manifest unknown' }]);
+  });
 });
 
 describe('destroy', () => {
@@ -234,15 +253,70 @@ describe('wedged machines', () => {
   });
 });
 
-describe('recovery', () => {
-  it('keeps a running VM and records the exit of one that died', () => {
-    assert.deepEqual(planRecovery(machineRecord(), 'running'), { effects: [] });
-    assert.equal(planRecovery(machineRecord(), 'absent').observation?.kind, 'exited');
+describe('recovery: what hangar asks of the host decides, never what it assumes', () => {
+  const running = { vm: 'running' as const, version: '01J00000000000000000000000' };
+  it('keeps a running VM and records the exit of one that died, saying why', () => {
+    assert.deepEqual(planRecovery(machineRecord(), running), { effects: [] });
+    const lost = planRecovery(machineRecord(), { vm: 'absent', detail: 'QEMU was paused on an I/O error and was ended' });
+    assert.deepEqual(lost.observation, {
+      kind: 'exited', exitCode: 255, oomKilled: false, requested: false, vmm: { reason: 'QEMU was paused on an I/O error and was ended', log: [] },
+    });
+    const gone = planRecovery(machineRecord(), { vm: 'absent' });
+    assert.match(String(gone.observation?.kind === 'exited' && gone.observation.vmm?.reason), /no longer running when hangar restarted/);
   });
 
   it('finishes interrupted operations', () => {
-    assert.deepEqual(planRecovery(machineRecord({ state: 'starting' }), 'absent').effects, [{ kind: 'launch', resume: false }]);
-    assert.deepEqual(planRecovery(machineRecord({ state: 'destroying' }), 'absent').effects, [{ kind: 'destroy' }]);
-    assert.equal(planRecovery(machineRecord({ state: 'suspended', hasSnapshot: true }), 'absent').snapshotLost, true);
+    assert.deepEqual(planRecovery(machineRecord({ state: 'starting' }), { vm: 'absent' }).effects, [{ kind: 'launch', resume: false }]);
+    assert.deepEqual(planRecovery(machineRecord({ state: 'destroying' }), { vm: 'absent' }).effects, [{ kind: 'destroy' }]);
+    assert.equal(planRecovery(machineRecord({ state: 'suspended', hasSnapshot: true }), { vm: 'absent' }).snapshotLost, true);
+  });
+
+  it('reports a recovered resume as a resume, and a resume that never loaded its state as a cold boot with the reason', () => {
+    const starting = machineRecord({ state: 'starting' });
+    assert.deepEqual(planRecovery(starting, { ...running, resumed: true }).observation, { kind: 'running', resumed: true });
+    const interrupted = 'hangar stopped during the resume, before QEMU had loaded the VM state';
+    assert.deepEqual(planRecovery(starting, { vm: 'absent', detail: interrupted }).effects, [{ kind: 'launch', resume: false, coldBootReason: interrupted }]);
+  });
+
+  it('resumes a start that was interrupted before it touched the snapshot', () => {
+    assert.deepEqual(planRecovery(machineRecord({ state: 'starting' }), { vm: 'suspended' }).effects, [{ kind: 'launch', resume: true }]);
+  });
+
+  it('carries an acknowledged suspend through: again on a VM that runs (continued), recorded when it was saved', () => {
+    const suspending = machineRecord({ state: 'suspending' });
+    assert.deepEqual(planRecovery(suspending, { ...running, detail: 'continued the VM, paused by an interrupted suspend' }).effects, [{ kind: 'suspend' }]);
+    assert.deepEqual(planRecovery(suspending, { vm: 'suspended' }).observation, { kind: 'suspended' });
+  });
+
+  it('replaces again when the VM that runs is still the old version', () => {
+    const replacing = machineRecord({ state: 'replacing', version: '01JNEW0000000000000000000' });
+    assert.deepEqual(planRecovery(replacing, running).effects, [{ kind: 'replace', signal: 'SIGINT', timeoutMs: 5000 }]);
+    assert.deepEqual(planRecovery(replacing, { ...running, version: '01JNEW0000000000000000000' }).observation, { kind: 'running', resumed: false });
+  });
+});
+
+describe('a VM that is not what the record says', () => {
+  const vmm = { reason: 'the VM is paused (io-error): No space left on device', log: ['qemu: warning'] };
+  it('records the VMM\'s death apart from the app\'s exit, and applies the restart policy', () => {
+    const d = decideObservation(machineRecord(), { kind: 'exited', exitCode: 255, oomKilled: false, requested: false, vmm }, context());
+    assert.equal(d.machine.state, 'restarting');
+    assert.deepEqual(d.events[0]?.request.vmm_exit, { reason: vmm.reason, log: vmm.log });
+    const app = decideObservation(machineRecord(), exited(3), context());
+    assert.equal(app.events[0]?.request.vmm_exit, undefined, 'an app that exits is not a VMM that died');
+  });
+
+  it('acts on a watchdog\'s finding only while the machine is started', () => {
+    const d = decideObservation(machineRecord({}, { restart: { policy: 'no' } }), { kind: 'vm_failed', vmm }, context());
+    assert.equal(d.machine.state, 'stopped');
+    assert.deepEqual([d.events[0]?.type, d.events[0]?.request.vmm_exit], ['exit', vmm]);
+    const stopping = decideObservation(machineRecord({ state: 'stopping' }), { kind: 'vm_failed', vmm }, context());
+    assert.deepEqual([stopping.machine.state, stopping.events, stopping.effects], ['stopping', [], []]);
+  });
+
+  it('keeps the snapshot when a resume is refused before it was used', () => {
+    const d = decideObservation(machineRecord({ state: 'starting' }), { kind: 'launch_failed', reason: 'not enough disk space', snapshotKept: true }, context());
+    assert.equal(d.machine.state, 'suspended');
+    assert.equal(d.machine.hasSnapshot, true);
+    assert.deepEqual([d.events[0]?.type, d.events[0]?.status, d.events[0]?.request.error], ['launch', 'suspended', 'not enough disk space']);
   });
 });

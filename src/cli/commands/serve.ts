@@ -34,6 +34,7 @@ export const serve: CommandSpec = {
     { flags: '--ipv4-range <cidr>', description: 'qemu driver: the machines\' IPv4 range, /8 to /23 (default: 172.19.0.0/16 for --netns hangar, else a free /20 of 172.20.0.0/14; kept in the data dir)' },
     { flags: '--network-check-interval <duration>', description: 'qemu driver: how often the network is compared with the plan and repaired', default: '30s' },
     { flags: '--outbound-nat', description: 'qemu driver: let machines reach the outside world over IPv4 through the host (masquerade)' },
+    { flags: '--watchdog-interval <duration>', description: 'how often machines are checked: stuck in a transient state, or started with a VM that does not run', default: '15s' },
     { flags: '--fake-timing <timing>', description: 'fake driver only: realistic (boots take time) or instant', default: 'realistic' },
     { flags: '--guest-image-registries <hosts>', description: 'registries (host or host:port, comma-separated) a machine may take a new image from when it updates itself through /.fly/api (default: none; it may keep its image)', default: '' },
     { flags: '--max-machines-per-app <n>', description: 'most machines (not destroyed) one app may have', default: '1000' },
@@ -51,10 +52,16 @@ export const serve: CommandSpec = {
       return 2;
     }
     let idleMs: number;
+    let watchdogMs: number;
     try {
       idleMs = parseGoDuration(options.autostopAfter, '--autostop-after');
+      watchdogMs = parseGoDuration(options.watchdogInterval, '--watchdog-interval');
     } catch (error) {
       io.err(errorMessage(error));
+      return 2;
+    }
+    if (watchdogMs <= 0) {
+      io.err('--watchdog-interval must be a positive duration, e.g. 15s');
       return 2;
     }
     if (idleMs <= 0) {
@@ -99,6 +106,7 @@ export const serve: CommandSpec = {
       networkCheckMs: network.checkMs,
       outboundNat: options.outboundNat === true,
       logLevel: options.logLevel,
+      watchdogMs,
       settings: {
         defaultRegion: options.region,
         suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb),

@@ -120,9 +120,11 @@ export interface UpdateRequest {
 }
 
 /**
- * A running machine is replaced: stopped, moved to the new version, booted again.
- * Any other machine is updated in place and then started, unless `skip_launch`.
- * A suspended machine is treated as stopped: its snapshot is discarded.
+ * A running machine is replaced: the new version is prepared while the old VM
+ * runs, then the old VM stops and the new version boots (if preparing fails, the
+ * old version stays: see onPrepareFailed). Any other machine is updated in place
+ * and then started, unless `skip_launch`. A suspended machine is treated as
+ * stopped: its snapshot is discarded.
  */
 export function decideUpdate(machine: MachineRecord, update: UpdateRequest, ctx: DecisionContext): Decision {
   const target = targetOf(machine, 'update');
@@ -130,7 +132,8 @@ export function decideUpdate(machine: MachineRecord, update: UpdateRequest, ctx:
   const base = { ...moved, config: update.config, imageRef: update.imageRef, version: update.version, hasSnapshot: false, configProblem: undefined };
   if (target === 'replacing') {
     const params = stopParams(machine.config, {});
-    const next = { ...base, desired: 'started' as const, restartCount: 0, restartTimes: [] };
+    const replacingFrom = { version: machine.version, config: machine.config, imageRef: machine.imageRef };
+    const next = { ...base, desired: 'started' as const, restartCount: 0, restartTimes: [], replacingFrom };
     return {
       machine: next,
       events: [makeEvent(ctx, next, 'update', 'replacing', 'user', { version: update.version })],
@@ -141,6 +144,16 @@ export function decideUpdate(machine: MachineRecord, update: UpdateRequest, ctx:
   const next = { ...base, settleTo, desired: update.skipLaunch ? machine.desired : ('started' as const) };
   const effects: Decision['effects'] = machine.hasSnapshot ? [{ kind: 'discard_snapshot' }, { kind: 'prepare' }] : [{ kind: 'prepare' }];
   return { machine: next, events: [makeEvent(ctx, next, 'update', 'updating', 'user', { version: update.version })], effects };
+}
+
+/**
+ * An update refused before anything changed (its image could not be prepared): the
+ * machine stays as it is, with an `update` event that says why.
+ */
+export function decideUpdateRefused(machine: MachineRecord, image: string, reason: string, ctx: DecisionContext): Decision {
+  targetOf(machine, 'update');
+  const next = { ...machine, updatedAt: ctx.now };
+  return { machine: next, events: [makeEvent(ctx, next, 'update', machine.state, 'user', { image, error: reason })], effects: [] };
 }
 
 export function decideDestroy(machine: MachineRecord, force: boolean, ctx: DecisionContext): Decision {

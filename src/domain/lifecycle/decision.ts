@@ -9,11 +9,14 @@ import { canTransition, type MachineState } from '../states.ts';
 export type Effect =
   /** Fetch the image and build the root filesystem of the current version. */
   | { kind: 'prepare' }
-  /** Boot the VM; with `resume`, try the suspend snapshot first. */
-  | { kind: 'launch'; resume: boolean }
+  /**
+   * Boot the VM; with `resume`, try the suspend snapshot first. `coldBootReason`:
+   * why a boot that should have been a resume is cold (found when hangar restarted).
+   */
+  | { kind: 'launch'; resume: boolean; coldBootReason?: string }
   | { kind: 'stop'; signal: SignalName; timeoutMs: number }
   | { kind: 'restart'; signal: SignalName; timeoutMs: number }
-  /** Stop the VM of the old version, prepare the new one, boot it. */
+  /** Prepare the new version while the old one runs, then stop the old VM and boot the new one. */
   | { kind: 'replace'; signal: SignalName; timeoutMs: number }
   | { kind: 'suspend' }
   /** A start arrived during a suspend: give it up if it is still running (not queued behind it). */
@@ -42,7 +45,8 @@ export function moveTo(machine: MachineRecord, to: MachineState, now: number): M
   if (!canTransition(machine.state, to)) {
     throw new Error(`lifecycle bug: ${machine.id} cannot move from ${machine.state} to ${to}`);
   }
-  return { ...machine, state: to, stateSince: now, wedgedAt: undefined, updatedAt: now };
+  // The version a replace started from matters only while replacing.
+  return { ...machine, state: to, stateSince: now, wedgedAt: undefined, updatedAt: now, replacingFrom: undefined };
 }
 
 export function makeEvent(

@@ -5,6 +5,7 @@
  */
 import type { ImageRef } from '../image-ref.ts';
 import type { MachineRecord, Observed } from '../machine.ts';
+import type { VmmExit } from '../runtime.ts';
 import { decideRestart } from '../restart-policy.ts';
 import { type Decision, type DecisionContext, makeEvent, moveTo } from './decision.ts';
 
@@ -17,8 +18,12 @@ export type Observation =
    * `suspendCancelled`: the start cancelled a suspend in progress; the VM never stopped.
    */
   | { kind: 'running'; resumed: boolean; pid?: number; imageRef?: ImageRef; coldBootReason?: string; suspendCancelled?: boolean }
-  | { kind: 'launch_failed'; reason: string }
-  | { kind: 'exited'; exitCode: number; oomKilled: boolean; signal?: number; requested: boolean }
+  /** `snapshotKept`: a resume was refused before it touched the snapshot, which may still be used. */
+  | { kind: 'launch_failed'; reason: string; snapshotKept?: boolean }
+  /** `vmm`: the VMM itself ended (or was ended), not the machine's process. */
+  | { kind: 'exited'; exitCode: number; oomKilled: boolean; signal?: number; requested: boolean; vmm?: VmmExit }
+  /** A watchdog found the VM of a started machine not running, and ended it. */
+  | { kind: 'vm_failed'; vmm: VmmExit }
   | { kind: 'suspended' }
   | { kind: 'suspend_failed'; reason: string; stillRunning: boolean }
   | { kind: 'destroyed' };
@@ -28,8 +33,9 @@ export function decideObservation(machine: MachineRecord, observation: Observati
     case 'prepared': return onPrepared(machine, observation.imageRef, ctx);
     case 'prepare_failed': return onPrepareFailed(machine, observation.reason, ctx);
     case 'running': return onRunning(machine, observation, ctx);
-    case 'launch_failed': return onLaunchFailed(machine, observation.reason, ctx);
+    case 'launch_failed': return onLaunchFailed(machine, observation, ctx);
     case 'exited': return onExited(machine, observation, ctx);
+    case 'vm_failed': return onVmFailed(machine, observation.vmm, ctx);
     case 'suspended': return onSuspended(machine, ctx);
     case 'suspend_failed': return onSuspendFailed(machine, observation, ctx);
     case 'destroyed': return onDestroyed(machine, ctx);
@@ -62,6 +68,12 @@ function onPrepareFailed(machine: MachineRecord, reason: string, ctx: DecisionCo
     const next = moveTo(machine, 'launch_failed', ctx.now);
     return { machine: next, events: [makeEvent(ctx, next, 'launch', 'launch_failed', 'flyd', { error: reason })], effects: [{ kind: 'destroy' }] };
   }
+  const from = machine.replacingFrom;
+  if (machine.state === 'replacing' && from) {
+    // The old VM was not stopped before the new version was prepared: it runs on, and so does its version.
+    const back = { ...moveTo(machine, 'started', ctx.now), version: from.version, config: from.config, imageRef: from.imageRef, settleTo: undefined };
+    return { machine: back, events: [makeEvent(ctx, back, 'update', 'started', 'flyd', { error: reason, rolled_back_to: from.version })], effects: [] };
+  }
   if (machine.state === 'updating' || machine.state === 'replacing') {
     const next = { ...moveTo(machine, 'failed', ctx.now), settleTo: undefined };
     return { machine: next, events: [makeEvent(ctx, next, 'update', 'failed', 'flyd', { error: reason })], effects: [] };
@@ -83,19 +95,33 @@ function onRunning(machine: MachineRecord, observation: Extract<Observation, { k
   return { machine: next, events: [makeEvent(ctx, next, 'start', 'started', 'flyd', request)], effects: [] };
 }
 
-function onLaunchFailed(machine: MachineRecord, reason: string, ctx: DecisionContext): Decision {
-  const observed = observe(machine, { vm: 'absent', detail: reason }, ctx.now);
+function onLaunchFailed(machine: MachineRecord, failure: { reason: string; snapshotKept?: boolean }, ctx: DecisionContext): Decision {
+  const observed = observe(machine, { vm: 'absent', detail: failure.reason }, ctx.now);
   if (!['starting', 'restarting', 'replacing'].includes(machine.state)) return { machine: observed, events: [], effects: [] };
+  if (failure.snapshotKept && machine.state === 'starting') {
+    // Nothing was lost: the machine is suspended again, and a later start may still resume.
+    const next = { ...moveTo(observed, 'suspended', ctx.now), desired: 'suspended' as const, hasSnapshot: true };
+    return { machine: next, events: [makeEvent(ctx, next, 'launch', 'suspended', 'flyd', { error: failure.reason })], effects: [] };
+  }
   const next = moveTo(observed, 'failed', ctx.now);
-  return { machine: next, events: [makeEvent(ctx, next, 'launch', 'failed', 'flyd', { error: reason })], effects: [] };
+  return { machine: next, events: [makeEvent(ctx, next, 'launch', 'failed', 'flyd', { error: failure.reason })], effects: [] };
 }
+
+/** Only a machine the API still calls started is acted on; in any other state the effect queued after the check acts. */
+function onVmFailed(machine: MachineRecord, vmm: VmmExit, ctx: DecisionContext): Decision {
+  if (machine.state !== 'started') return { machine: observe(machine, { vm: 'exited', detail: vmm.reason }, ctx.now), events: [], effects: [] };
+  return onExited(machine, { exitCode: LOST_VM_EXIT_CODE, oomKilled: false, requested: false, vmm }, ctx);
+}
+
+/** The exit code recorded when the VMM ended and the process's own code is unknown. */
+export const LOST_VM_EXIT_CODE = 255;
 
 function onExited(
   machine: MachineRecord,
-  exit: { exitCode: number; oomKilled: boolean; signal?: number; requested: boolean },
+  exit: { exitCode: number; oomKilled: boolean; signal?: number; requested: boolean; vmm?: VmmExit },
   ctx: DecisionContext,
 ): Decision {
-  const observed = observe(machine, { vm: 'exited', exitCode: exit.exitCode }, ctx.now);
+  const observed = observe(machine, { vm: 'exited', exitCode: exit.exitCode, ...(exit.vmm ? { detail: exit.vmm.reason } : {}) }, ctx.now);
   const exitEvent = (restarting: boolean, requested: boolean, restartCount: number) => ({
     exit_event: {
       exit_code: exit.exitCode,
@@ -106,6 +132,8 @@ function onExited(
       exited_at: new Date(ctx.now).toISOString(),
     },
     restart_count: restartCount,
+    // The VMM died (or was ended): said apart from the exit of the machine's process.
+    ...(exit.vmm ? { vmm_exit: { reason: exit.vmm.reason, log: exit.vmm.log } } : {}),
   });
 
   if (machine.state === 'stopping' || machine.state === 'suspending') {

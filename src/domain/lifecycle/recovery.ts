@@ -1,13 +1,15 @@
 /**
  * After hangar restarts: what to do with each machine given what the host found
- * of its VM. A running VM is kept (never rebooted); a VM that died meanwhile is an
- * exit, so the restart policy applies; an interrupted operation is carried out again.
+ * of its VM (asked of the VMM, see RecoveredVm). A running VM is kept (never
+ * rebooted); a VM that died meanwhile is an exit of the VMM, so the restart policy
+ * applies and the event says why; an interrupted operation is carried out again;
+ * a boot that should have been a resume says why it was not.
  */
 import type { MachineRecord } from '../machine.ts';
 import type { RecoveredVm } from '../runtime.ts';
 import type { Effect } from './decision.ts';
 import { stopParams } from './actions.ts';
-import type { Observation } from './observations.ts';
+import { LOST_VM_EXIT_CODE, type Observation } from './observations.ts';
 
 export interface RecoveryPlan {
   observation?: Observation;
@@ -16,32 +18,38 @@ export interface RecoveryPlan {
   snapshotLost?: boolean;
 }
 
-/** Exit code recorded when a VM vanished while hangar was down and its real code is unknown. */
-export const LOST_EXIT_CODE = 255;
+/** Why a started machine's VM is gone, when the host found nothing more to say. */
+const VANISHED = 'the VM was no longer running when hangar restarted (its end was not seen)';
 
 export function planRecovery(machine: MachineRecord, found: RecoveredVm): RecoveryPlan {
-  const lost: Observation = { kind: 'exited', exitCode: LOST_EXIT_CODE, oomKilled: false, requested: false };
+  const vmm = { reason: found.detail ?? VANISHED, log: [] };
+  const lost: Observation = { kind: 'exited', exitCode: LOST_VM_EXIT_CODE, oomKilled: false, requested: false, vmm };
+  const running = found.vm === 'running';
+  const coldBoot: Effect = found.detail ? { kind: 'launch', resume: false, coldBootReason: found.detail } : { kind: 'launch', resume: false };
   switch (machine.state) {
     case 'started':
-      return found === 'running' ? { effects: [] } : { observation: lost, effects: [] };
+      return running ? { effects: [] } : { observation: lost, effects: [] };
     case 'starting':
     case 'restarting':
-      return found === 'running'
-        ? { observation: { kind: 'running', resumed: false }, effects: [] }
-        : { effects: [{ kind: 'launch', resume: false }] };
+      if (running) return { observation: { kind: 'running', resumed: found.resumed === true }, effects: [] };
+      // The start never touched its snapshot: it may still resume.
+      if (found.vm === 'suspended') return { effects: [{ kind: 'launch', resume: true }] };
+      return { effects: [coldBoot] };
     case 'replacing':
-      return found === 'running'
-        ? { observation: { kind: 'running', resumed: false }, effects: [] }
-        : { effects: [{ kind: 'prepare' }, { kind: 'launch', resume: false }] };
+      // A VM of the old version still runs when hangar stopped before replacing it.
+      if (running && found.version === machine.version) return { observation: { kind: 'running', resumed: false }, effects: [] };
+      return { effects: [{ kind: 'replace', ...stopParams(machine.config, {}) }] };
     case 'stopping': {
-      if (found !== 'running') return { observation: { ...lost, exitCode: 0, requested: true }, effects: [] };
+      if (!running) return { observation: { kind: 'exited', exitCode: 0, oomKilled: false, requested: true }, effects: [] };
       return { effects: [{ kind: 'stop', ...stopParams(machine.config, {}) }] };
     }
     case 'suspending':
-      if (found === 'suspended') return { observation: { kind: 'suspended' }, effects: [] };
-      return found === 'running' ? { effects: [{ kind: 'suspend' }] } : { observation: { ...lost, requested: true }, effects: [] };
+      // The suspend was acknowledged: recorded if the state was saved whole, else done again
+      // on the VM the host found running (and continued, if the suspend had paused it).
+      if (found.vm === 'suspended') return { observation: { kind: 'suspended' }, effects: [] };
+      return running ? { effects: [{ kind: 'suspend' }] } : { observation: { ...lost, requested: true }, effects: [] };
     case 'suspended':
-      return { effects: [], snapshotLost: found !== 'suspended' && machine.hasSnapshot };
+      return { effects: [], snapshotLost: found.vm !== 'suspended' && machine.hasSnapshot };
     case 'creating':
     case 'updating':
       return { effects: [{ kind: 'prepare' }] };
@@ -52,7 +60,7 @@ export function planRecovery(machine: MachineRecord, found: RecoveredVm): Recove
     case 'stopped':
     case 'failed':
       // Nothing should run; a VM that does is stopped so that intent and host agree.
-      return found === 'running' ? { effects: [{ kind: 'stop', signal: 'SIGKILL', timeoutMs: 0 }] } : { effects: [] };
+      return running ? { effects: [{ kind: 'stop', signal: 'SIGKILL', timeoutMs: 0 }] } : { effects: [] };
     case 'destroyed':
     case 'replaced':
     case 'migrated':

@@ -56,10 +56,15 @@ struct exec_job {
 };
 static struct exec_job jobs[MAX_EXECS];
 
-/* Connections to /.fly/api; `id` numbers them for the host, 0 when the slot is free. */
+/*
+ * Connections to /.fly/api; `id` numbers them for the host, 0 when the slot is free.
+ * Each direction ends on its own: a client may shut its write side once its request
+ * is out (`read_done`) and still read the answer, until the host is done (`write_done`).
+ */
 struct api_conn {
   int fd;
   long id;
+  int read_done, write_done;
 };
 static struct api_conn api_conns[MAX_API_CONNS];
 static int api_listen_fd = -1;
@@ -623,6 +628,13 @@ static void api_drop(struct api_conn *conn, int tell_host) {
   conn->fd = -1;
 }
 
+/* The client sent all it will: the host hears it, and the answer may still come. Once both sides are done, the slot is free. */
+static void api_read_ended(struct api_conn *conn) {
+  conn->read_done = 1;
+  send_line("api-close %ld\n", conn->id);
+  if (conn->write_done) api_drop(conn, 0);
+}
+
 static void api_accept(void) {
   int fd;
   while ((fd = accept4(api_listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
@@ -633,11 +645,15 @@ static void api_accept(void) {
     }
     conn->fd = fd;
     conn->id = api_next_id++;
+    conn->read_done = conn->write_done = 0;
     send_line("api-open %ld\n", conn->id);
   }
 }
 
-/* Bytes from a client go to the host; its end (or an error) closes the connection. */
+/*
+ * Bytes from a client go to the host. Its end of writing (a half-close, or a close)
+ * ends only that direction: the host still answers. A read error ends the connection.
+ */
 static void api_read(struct api_conn *conn) {
   static char chunk[API_CHUNK];
   for (;;) {
@@ -649,7 +665,8 @@ static void api_read(struct api_conn *conn) {
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    api_drop(conn, 1);
+    if (n == 0) api_read_ended(conn);
+    else api_drop(conn, 1);
     return;
   }
 }
@@ -665,12 +682,18 @@ static void api_write(long id, const char *b64) {
   char *data = b64_decode(b64, &len);
   long long deadline = now_ms() + 1000;
   for (size_t off = 0; off < len;) {
-    ssize_t w = write(conn->fd, data + off, len - off);
+    /* MSG_NOSIGNAL: a client gone is EPIPE here, never a SIGPIPE that init would pass on to the app. */
+    ssize_t w = send(conn->fd, data + off, len - off, MSG_NOSIGNAL);
     if (w > 0) {
       off += (size_t)w;
       continue;
     }
-    if (w < 0 && errno != EAGAIN && errno != EINTR) break;
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+      /* The client is gone (EPIPE): the host hears of it, and nothing more goes to it. */
+      if (!conn->read_done) send_line("api-close %ld\n", conn->id);
+      api_drop(conn, 0);
+      break;
+    }
     if (now_ms() > deadline) break;
     struct pollfd out = {.fd = conn->fd, .events = POLLOUT};
     poll(&out, 1, 50);
@@ -708,7 +731,12 @@ static void handle_request(char *line) {
     api_write(atol(id), words[2]);
   } else if (!strcmp(verb, "api-close")) {
     struct api_conn *conn = api_find(atol(id));
-    if (conn && conn->id) shutdown(conn->fd, SHUT_WR); /* the host has answered; the client closes */
+    if (conn && conn->id) {
+      /* The host has answered: the client reads the end; if it is done writing too, the connection is over. */
+      conn->write_done = 1;
+      if (conn->read_done) api_drop(conn, 0);
+      else shutdown(conn->fd, SHUT_WR);
+    }
   } else if (!strcmp(verb, "settime") && n >= 3) {
     long long ns = atoll(words[2]);
     struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
@@ -736,7 +764,7 @@ int main(void) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   oom_before = oom_kills();
-  for (int i = 0; i < MAX_API_CONNS; i++) api_conns[i] = (struct api_conn){.fd = -1, .id = 0};
+  for (int i = 0; i < MAX_API_CONNS; i++) api_conns[i] = (struct api_conn){.fd = -1, .id = 0, .read_done = 0, .write_done = 0};
   if (port_fd >= 0) api_listen();
   start_main();
 
@@ -749,7 +777,7 @@ int main(void) {
     if (port_fd >= 0) fds[nfds++] = (struct pollfd){.fd = port_fd, .events = POLLIN};
     if (api_listen_fd >= 0) fds[nfds++] = (struct pollfd){.fd = api_listen_fd, .events = POLLIN};
     for (int i = 0; i < MAX_API_CONNS; i++)
-      if (api_conns[i].id) fds[nfds++] = (struct pollfd){.fd = api_conns[i].fd, .events = POLLIN};
+      if (api_conns[i].id && !api_conns[i].read_done) fds[nfds++] = (struct pollfd){.fd = api_conns[i].fd, .events = POLLIN};
     for (int i = 0; i < MAX_EXECS; i++) {
       if (!jobs[i].used) continue;
       if (jobs[i].out_fd >= 0) fds[nfds++] = (struct pollfd){.fd = jobs[i].out_fd, .events = POLLIN};
@@ -788,6 +816,6 @@ int main(void) {
     finish_jobs();
     if (api_listen_fd >= 0) api_accept();
     for (int i = 0; i < MAX_API_CONNS; i++)
-      if (api_conns[i].id) api_read(&api_conns[i]);
+      if (api_conns[i].id && !api_conns[i].read_done) api_read(&api_conns[i]);
   }
 }

@@ -10,7 +10,7 @@ import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../dom
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type PublicPortRecord, StaleWriteError, type Store,
+  LimitError, LiveMachinesError, type PublicPortRecord, StaleWriteError, StorageError, type Store,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 
@@ -59,7 +59,7 @@ export class SqliteStore implements Store {
       // After some errors (a full disk, an I/O error) SQLite has rolled back already and
       // ROLLBACK itself fails; the error that matters is the first one.
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw error;
+      throw storageError(error) ?? error;
     }
   }
 
@@ -273,8 +273,8 @@ export class SqliteStore implements Store {
   }
 
   async putVolume(volume: VolumeRecord): Promise<void> {
-    this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc')
-      .run(volume.id, volume.appName, JSON.stringify(volume));
+    this.transaction(() => this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc')
+      .run(volume.id, volume.appName, JSON.stringify(volume)));
   }
 
   async getVolume(id: string): Promise<VolumeRecord | null> {
@@ -300,7 +300,7 @@ export class SqliteStore implements Store {
   }
 
   async releasePublicPort(appName: string, port: number): Promise<void> {
-    this.sql('DELETE FROM public_ports WHERE app_name = ? AND port = ?').run(appName, port);
+    this.transaction(() => this.sql('DELETE FROM public_ports WHERE app_name = ? AND port = ?').run(appName, port));
   }
 
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
@@ -322,8 +322,8 @@ export class SqliteStore implements Store {
   }
 
   async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
-    this.sql('INSERT INTO volume_snapshots (id, volume_id, expires_at, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, doc = excluded.doc')
-      .run(snapshot.id, snapshot.volumeId, snapshot.expiresAt, JSON.stringify(snapshot));
+    this.transaction(() => this.sql('INSERT INTO volume_snapshots (id, volume_id, expires_at, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, doc = excluded.doc')
+      .run(snapshot.id, snapshot.volumeId, snapshot.expiresAt, JSON.stringify(snapshot)));
   }
 
   async getSnapshot(id: string): Promise<VolumeSnapshotRecord | null> {
@@ -337,7 +337,7 @@ export class SqliteStore implements Store {
   }
 
   async expireSnapshots(volumeId: string, expiresAt: number): Promise<void> {
-    this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ?").run(expiresAt, expiresAt, volumeId);
+    this.transaction(() => this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ?").run(expiresAt, expiresAt, volumeId));
   }
 
   async listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]> {
@@ -346,7 +346,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteSnapshot(id: string): Promise<void> {
-    this.sql('DELETE FROM volume_snapshots WHERE id = ?').run(id);
+    this.transaction(() => this.sql('DELETE FROM volume_snapshots WHERE id = ?').run(id));
   }
 
   async close(): Promise<void> {
@@ -399,4 +399,14 @@ function appFromRow(row: Row): AppWithCounts {
 
 function publicPort(row: Row): PublicPortRecord {
   return { appName: row.app_name as string, port: row.port as number, hostPort: row.host_port as number };
+}
+
+/** SQLite's primary result codes that mean the database could not be written. */
+const STORAGE_CODES = new Set([8 /* READONLY */, 10 /* IOERR */, 13 /* FULL */, 14 /* CANTOPEN */]);
+
+/** A StorageError for SQLite's "could not write" errors (extended codes included), else undefined. */
+function storageError(error: unknown): StorageError | undefined {
+  const sqlite = error as { code?: string; errcode?: number; errstr?: string; message?: string };
+  if (sqlite?.code !== 'ERR_SQLITE_ERROR' || sqlite.errcode === undefined || !STORAGE_CODES.has(sqlite.errcode & 0xff)) return undefined;
+  return new StorageError(sqlite.errstr || sqlite.message || `SQLite error ${sqlite.errcode}`, { cause: error });
 }

@@ -9,8 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
 import { lastLines } from '../log-file.ts';
 import { type SignalName, signalNumber } from '../../domain/signals.ts';
-import type {
-  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
+import { failpoint } from '../../system/failpoints.ts';
+import {
+  type ExecRequest, type ExecResult, type ExitInfo, type GuestApiListener, type LaunchResult, type LogOptions, type MachineSpec, type MemoryInfo,
+  type ProcessInfo, type PullProgress, type RecoveredVm, ResumeRefused, type VmCheck, type VmmDriver,
 } from '../driver.ts';
 
 export interface FakeDelays {
@@ -22,7 +24,7 @@ export interface FakeDelays {
   destroyMs: number;
 }
 
-export type FakeOperation = 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'destroy' | 'exec';
+export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'destroy' | 'exec';
 
 /** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
 const MAX_CALLS = 10_000;
@@ -33,6 +35,8 @@ interface FakeVm {
   pid: number;
   bootCount: number;
   limitMb: number;
+  /** The VM does not run although it is there (as a QEMU paused on a disk error, or hung): why. */
+  frozen?: string;
 }
 
 /** What the fake pretends its guest uses. */
@@ -49,6 +53,7 @@ export class FakeDriver implements VmmDriver {
   private nextPid = 100;
   private readonly consoles = new Map<string, string[]>();
   private readonly suspending = new Map<string, { cancelled: boolean }>();
+  private readonly refusedResumes: string[] = [];
   private guestApi: GuestApiListener | undefined;
   /** The latest calls (up to MAX_CALLS), in order, for tests to assert on. */
   readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
@@ -69,6 +74,25 @@ export class FakeDriver implements VmmDriver {
     if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     this.vms.delete(machineId);
     for (const listener of this.listeners) listener(machineId, { exitCode, oomKilled });
+  }
+
+  /** Makes the next resume refuse to begin (as for lack of disk space), keeping the snapshot. */
+  refuseNextResume(reason: string): void {
+    this.refusedResumes.push(reason);
+  }
+
+  /** Leaves a running machine's VM there but not running (a paused or hung VMM), as the watchdog would find it. */
+  freezeMachine(machineId: string, reason: string): void {
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    vm.frozen = reason;
+  }
+
+  /** Ends a running machine's VMM as if it died (killed, crashed): an exit of the VMM, not of the app. */
+  crashVmm(machineId: string, reason: string): void {
+    if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    this.vms.delete(machineId);
+    for (const listener of this.listeners) listener(machineId, { exitCode: 255, oomKilled: false, vmm: { reason, log: [`fake: ${reason}`] } });
   }
 
   vmState(machineId: string): 'running' | 'suspended' | 'absent' {
@@ -105,6 +129,7 @@ export class FakeDriver implements VmmDriver {
 
   /** Resolves the reference without fetching anything: the fake has no images. */
   async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
+    await this.step('pull', '', this.delays.prepareMs, reference);
     const ref = parseImageRef(reference);
     const digest = ref.digest || this.digestOf(reference);
     onProgress({ status: 'cached', digest });
@@ -117,11 +142,15 @@ export class FakeDriver implements VmmDriver {
     if (options.resume && existing?.state === 'running') return { resumed: true, pid: existing.pid, suspendCancelled: true };
     const resumable = options.resume && existing?.state === 'suspended';
     if (resumable) {
+      const refused = this.refusedResumes.shift();
+      if (refused !== undefined) throw new ResumeRefused(refused);
       await this.step('resume', spec.machineId, this.delays.resumeMs);
+      failpoint('resume.after-qemu-start');
       existing.state = 'running';
       return { resumed: true, pid: existing.pid };
     }
     await this.step('launch', spec.machineId, this.delays.bootMs, spec.version);
+    failpoint('boot.after-qemu-start');
     const coldBootReason = options.resume ? 'the machine has no snapshot' : undefined;
     const vm: FakeVm = { spec, state: 'running', pid: this.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1, limitMb: spec.config.guest.memory_mb };
     const console = this.consoles.get(spec.machineId) ?? [];
@@ -150,6 +179,7 @@ export class FakeDriver implements VmmDriver {
     const vm = this.vms.get(machineId);
     if (!vm || vm.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     if (cancel.cancelled) throw new Error('suspend cancelled by a start');
+    failpoint('suspend.after-stop');
     vm.state = 'suspended';
   }
 
@@ -180,7 +210,20 @@ export class FakeDriver implements VmmDriver {
   async destroy(machineId: string): Promise<void> {
     await this.step('destroy', machineId, this.delays.destroyMs);
     this.vms.delete(machineId);
+    failpoint('destroy.after-kill');
     this.prepared.delete(machineId);
+  }
+
+  async inspect(machineId: string): Promise<VmCheck> {
+    this.record('inspect', machineId);
+    const vm = this.vms.get(machineId);
+    if (vm?.state === 'running' && vm.frozen === undefined) return { running: true };
+    return { running: false, vmm: { reason: vm?.frozen ?? 'fake: the VM is not running', log: [] } };
+  }
+
+  async kill(machineId: string): Promise<void> {
+    this.record('kill', machineId);
+    this.vms.delete(machineId);
   }
 
   async signal(machineId: string, signal: SignalName): Promise<void> {
@@ -252,9 +295,13 @@ export class FakeDriver implements VmmDriver {
     this.listeners.push(listener);
   }
 
-  /** The fake keeps nothing across restarts: every VM is gone. */
+  /** The fake keeps nothing across restarts: every VM is gone (in one process, what it holds is found). */
   async recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {
-    return new Map(specs.map((spec) => [spec.machineId, this.vmState(spec.machineId)]));
+    return new Map(specs.map((spec) => {
+      const vm = this.vms.get(spec.machineId);
+      const found: RecoveredVm = vm ? { vm: vm.state, version: vm.spec.version } : { vm: 'absent' };
+      return [spec.machineId, found];
+    }));
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,8 @@ export interface VmLayout {
   memoryFile?: string;
   /** Wait for the VM's state on the migration channel (`-incoming defer`) instead of booting. */
   incoming?: boolean;
+  /** Where QEMU writes its own messages (-D; with -daemonize, its stderr goes there too). */
+  logFile?: string;
 }
 
 /** Chooses KVM when the CPU has hardware virtualization and /dev/kvm is there. */
@@ -69,6 +71,7 @@ export function qemuArgv(layout: VmLayout): string[] {
     '-serial', 'chardev:console',
     '-qmp', `unix:${option(layout.qmpSocket)},server=on,wait=off`,
     '-pidfile', layout.pidFile,
+    ...(layout.logFile ? ['-D', layout.logFile] : []),
   ];
   [layout.rootDisk, ...layout.disks].forEach((disk, index) => {
     argv.push(

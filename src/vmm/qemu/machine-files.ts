@@ -8,6 +8,8 @@ export interface MachineFiles {
   qmpSocket: string;
   agentSocket: string;
   consoleLog: string;
+  /** QEMU's own messages (its stderr, with -D): what it said before it died. */
+  qemuLog: string;
   pidFile: string;
   /** The prepared image of the current version (JSON). */
   prepared: string;
@@ -17,9 +19,13 @@ export interface MachineFiles {
   memory: string;
   /** What the running VM was launched with (JSON), for the snapshot's identity. */
   launched: string;
-  /** The devices' state of the suspend snapshot, and the same while it is written. */
+  /**
+   * The devices' state of the suspend snapshot; the same while QEMU writes it
+   * (`partial`), and once it is saved whole but not yet recorded (`saved`).
+   */
   vmstate: string;
   vmstatePartial: string;
+  vmstateSaved: string;
   /** Where QEMU's migration stream meets hangar while saving or loading the VM state. */
   migrationSocket: string;
   /** The snapshot's metadata, written last (see snapshot.ts). */
@@ -37,6 +43,7 @@ export function machineFiles(machinesDir: string, machineId: string): MachineFil
     qmpSocket: join(dir, 'qmp.sock'),
     agentSocket: join(dir, 'agent.sock'),
     consoleLog: join(dir, 'console.log'),
+    qemuLog: join(dir, 'qemu.log'),
     pidFile: join(dir, 'qemu.pid'),
     prepared: join(dir, 'prepared.json'),
     overlayOf: join(dir, 'rootfs-of.json'),
@@ -44,6 +51,7 @@ export function machineFiles(machinesDir: string, machineId: string): MachineFil
     launched: join(dir, 'launched.json'),
     vmstate: join(dir, 'vmstate'),
     vmstatePartial: join(dir, 'vmstate.partial'),
+    vmstateSaved: join(dir, 'vmstate.saved'),
     migrationSocket: join(dir, 'migration.sock'),
     snapshot: join(dir, 'snapshot.json'),
     snapshotFlushed: join(dir, 'snapshot.flushed'),

@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { failpoint } from '../../system/failpoints.ts';
 import { connectUnix } from './line-socket.ts';
 import type { QmpClient } from './qmp.ts';
 
@@ -29,6 +30,7 @@ export async function saveState(qmp: QmpClient, socketPath: string, file: string
   const written = new Promise<void>((resolve, reject) => {
     server.once('connection', (socket) => {
       peer = socket;
+      socket.once('data', () => failpoint('suspend.mid-save'));
       pipeline(socket, createWriteStream(file)).then(resolve, reject);
     });
   });
@@ -46,15 +48,25 @@ export async function saveState(qmp: QmpClient, socketPath: string, file: string
   }
 }
 
-/** Loads `file` into a QEMU started with `-incoming defer`; the VM stays paused. */
+/**
+ * Loads `file` into a QEMU started with `-incoming defer`; the VM stays paused.
+ * QEMU's verdict is the one that counts: it reads the stream up to its end marker
+ * and checks it, then may close the socket before hangar's side has finished
+ * (`Premature close`, EPIPE), which is no failure. The stream's error only adds to
+ * QEMU's reason when the load itself failed.
+ */
 export async function loadState(qmp: QmpClient, socketPath: string, file: string, timeoutMs: number): Promise<void> {
   await rm(socketPath, { force: true });
   await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
   const socket = await connectUnix(socketPath, 5000, 'migration');
+  failpoint('resume.mid-load');
   try {
     const [sent, migrated] = await Promise.allSettled([pipeline(createReadStream(file), socket), migrationEnd(qmp, timeoutMs, 'loading the VM state')]);
-    if (migrated.status === 'rejected') throw migrated.reason;
-    if (sent.status === 'rejected') throw new Error(`reading the VM state failed: ${(sent.reason as Error).message}`);
+    if (migrated.status === 'rejected') {
+      const reason = migrated.reason as Error;
+      if (sent.status === 'rejected') reason.message += ` (sending it: ${(sent.reason as Error).message})`;
+      throw reason;
+    }
   } finally {
     socket.destroy();
     await rm(socketPath, { force: true });

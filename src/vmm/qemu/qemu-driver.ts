@@ -2,46 +2,40 @@
  * The `qemu` VMM driver: each machine is one QEMU `microvm` process booted from
  * its image's ext4 root filesystem (through a per-machine copy-on-write overlay),
  * with hangar-init as PID 1 reached over virtio-serial. QEMU runs detached, so
- * VMs outlive a crash of hangar; `recover` finds them again by pid file.
+ * VMs outlive a crash of hangar; `recover` finds them again (qemu-recovery.ts).
  *
  * Suspend saves the devices' state next to the guest's RAM file (snapshot.ts) and
  * ends QEMU; a start resumes a new QEMU from it when the snapshot may be trusted,
- * and boots cold otherwise.
+ * and boots cold otherwise. Every step that could leave a VM paused checks with
+ * QEMU (query-status) that the VM runs, or ends it: a VM is never left frozen.
  */
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { errorMessage } from '../../domain/errors.ts';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
-import { machineInitramfs } from '../../guest/init-config.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
 import type { MachineNetwork } from '../../network/keeper.ts';
+import { failpoint } from '../../system/failpoints.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmmDriver,
+  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo,
+  ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmDriver, VmmExit,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
-import { type Accelerator, qemuArgv } from './argv.ts';
-import { machineInitConfig, type PreparedImage } from './boot-config.ts';
+import type { Accelerator } from './argv.ts';
+import type { PreparedImage } from './boot-config.ts';
+import { shutdownReason } from './found-vm.ts';
 import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
-import { keepsRootfs, machineFiles, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
-import { ignoreSharedMemory, loadState, saveState } from './migration.ts';
+import { machineFiles, type MachineFiles } from './machine-files.ts';
+import { saveState } from './migration.ts';
+import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
 import { QmpClient } from './qmp.ts';
-import {
-  commitSnapshot, flushSnapshot, readSnapshot, removeSnapshot, snapshotFacts, snapshotProblem,
-} from './snapshot.ts';
-import { growFilesystem } from '../../volumes/local-volumes.ts';
-import { type Launched, type Plan, planLaunch } from './vm-plan.ts';
-import { isQemu, killQemu, readPid, startQemu, waitGone } from './vm-process.ts';
-
-const run = promisify(execFile);
-
-/** Saving or loading a VM state with shared RAM takes milliseconds; without, RAM goes through the stream too. */
-const MIGRATION_TIMEOUT_MS = 120_000;
+import { continueVm, quitVm, reasonOf, unlessIoError, type Vm, vmStatus, watchQmpEvents } from './running-vm.ts';
+import { commitSnapshot, flushSnapshot, removeSnapshot } from './snapshot.ts';
+import { coldBoot, MIGRATION_TIMEOUT_MS, resumeVm } from './vm-launch.ts';
+import { type Launched, planLaunch } from './vm-plan.ts';
+import { isQemu, killQemu, logTail, qemuPids, waitGone } from './vm-process.ts';
 
 export interface QemuDriverOptions {
   machinesDir: string;
@@ -59,19 +53,8 @@ export interface QemuDriverOptions {
   suspendMaxMemoryMb?: number;
   /** Where background failures (a snapshot flush) are reported. */
   onError?: (machineId: string, what: string, error: unknown) => void;
-}
-
-/** A running machine: its QEMU process and the two channels into it. */
-interface Vm {
-  pid: number;
-  agent: AgentChannel;
-  qmp: QmpClient;
-  launched: Launched;
-  /** Set while hangar itself is stopping the machine: the exit goes to the stopper. */
-  stopping?: (exit: GuestExit | null) => void;
-  /** Set while a suspend runs: QEMU ending is the suspend's outcome, not an exit. */
-  suspending?: { cancelled: boolean };
-  ended: boolean;
+  /** Where what recovery found and did is told (a VM continued, ended, a snapshot recorded). */
+  onNotice?: (machineId: string, what: string) => void;
 }
 
 export class SuspendCancelled extends Error {
@@ -82,7 +65,7 @@ export class SuspendCancelled extends Error {
 
 export class QemuDriver implements VmmDriver {
   readonly name = 'qemu';
-  private readonly options: QemuDriverOptions;
+  readonly options: QemuDriverOptions;
   private readonly vms = new Map<string, Vm>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private base: Buffer | undefined;
@@ -94,11 +77,16 @@ export class QemuDriver implements VmmDriver {
     this.options = options;
   }
 
-  private files(machineId: string): MachineFiles {
+  files(machineId: string): MachineFiles {
     return machineFiles(this.options.machinesDir, machineId);
   }
 
-  private hostFacts(): Promise<HostFacts> {
+  baseInitramfs(): Buffer {
+    this.base ??= baseInitramfs(this.options.assets);
+    return this.base;
+  }
+
+  hostFacts(): Promise<HostFacts> {
     this.facts ??= readHostFacts([this.options.assets.kernel, this.options.assets.init]);
     return this.facts;
   }
@@ -118,8 +106,14 @@ export class QemuDriver implements VmmDriver {
 
   async launch(spec: MachineSpec, options: { resume: boolean }): Promise<LaunchResult> {
     const current = this.vms.get(spec.machineId);
-    // A start cancelled the suspend before it finished: the VM never stopped running.
-    if (options.resume && current && !current.ended) return { resumed: true, pid: current.pid, suspendCancelled: true };
+    let coldBootReason: string | undefined;
+    if (options.resume && current && !current.ended) {
+      // A start cancelled the suspend before it finished: the VM never stopped, if QEMU agrees.
+      const check = await this.inspect(spec.machineId);
+      if (check.running) return { resumed: true, pid: current.pid, suspendCancelled: true };
+      coldBootReason = `the VM the cancelled suspend left behind was not running: ${check.vmm.reason}`;
+      await this.kill(spec.machineId);
+    }
     const files = this.files(spec.machineId);
     let prepared = await this.readPrepared(files);
     if (prepared?.version !== spec.version) {
@@ -130,113 +124,53 @@ export class QemuDriver implements VmmDriver {
     const { accel, tscKhz, network, suspendMaxMemoryMb, volumePath } = this.options;
     const settings = { accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
     const plan = planLaunch(spec, files, prepared, settings, await this.hostFacts());
-    let coldBootReason: string | undefined;
-    if (options.resume) {
-      const resumed = await this.resume(spec, files, plan);
+    if (options.resume && !coldBootReason) {
+      const resumed = await resumeVm(this, spec, files, plan);
       if ('pid' in resumed) return { resumed: true, pid: resumed.pid };
       coldBootReason = resumed.problem;
     }
-    const pid = await this.coldBoot(spec, files, prepared, plan);
+    const pid = await coldBoot(this, spec, files, prepared, plan);
     return coldBootReason ? { resumed: false, pid, coldBootReason } : { resumed: false, pid };
   }
 
-  private async coldBoot(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
-    // Any cold boot invalidates the snapshot: a machine never goes back in time.
-    await removeSnapshot(files);
-    await rm(files.memory, { force: true });
-    const owner = { version: spec.version, digest: prepared.imageRef.digest };
-    const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
-    if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
-      // A cold boot starts from a blank copy of the image, as Fly's machines do.
-      await rm(files.overlay, { force: true });
-      await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
-    }
-    await writeFile(files.overlayOf, JSON.stringify(owner));
-    this.base ??= baseInitramfs(this.options.assets);
-    const initConfig = machineInitConfig(spec, prepared, plan.mounts, this.options.network?.guestAddresses(spec.privateIp));
-    await writeFile(files.initrd, Buffer.concat([this.base, machineInitramfs(initConfig)]));
-    await rm(files.agentSocket, { force: true });
-    await rm(files.qmpSocket, { force: true });
-    await this.setUpTap(spec);
-    for (const mount of plan.mounts) await growFilesystem(mount.file);
-    const pid = await startQemu(qemuArgv(plan.layout), this.options.network?.netns, files.pidFile);
-    const vm = await this.attach(spec, pid, files, plan.launched);
-    await writeFile(files.launched, JSON.stringify(plan.launched));
-    // Set now, so that a suspend has one step less to take.
-    if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
-    const outcome = await new Promise<{ started?: number; failed?: string }>((resolve) => {
-      const timer = setTimeout(() => resolve({ failed: 'the machine did not start in time' }), this.options.bootTimeoutMs ?? 120_000);
-      vm.agent.once('started', (guestPid) => { clearTimeout(timer); resolve({ started: guestPid }); });
-      vm.agent.once('failed', (reason) => { clearTimeout(timer); resolve({ failed: reason }); });
-      vm.agent.once('exited', () => { clearTimeout(timer); resolve({ failed: 'the process exited during boot' }); });
-    });
-    if (outcome.failed) {
-      await this.end(spec.machineId);
-      throw new Error(outcome.failed);
-    }
-    return pid;
-  }
-
-  /**
-   * Continues the machine from its snapshot, or says why it cannot. The snapshot
-   * is consumed before QEMU reads it: whatever happens, it is never used twice.
-   */
-  private async resume(spec: MachineSpec, files: MachineFiles, plan: Plan): Promise<{ pid: number } | { problem: string }> {
-    const info = await readSnapshot(files);
-    if (!info) return { problem: 'the machine has no snapshot' };
-    const facts = await this.hostFacts();
-    const problem = snapshotProblem(info, await snapshotFacts(files, plan.launched.identity, facts.bootId));
-    if (problem) {
-      await removeSnapshot(files);
-      return { problem };
-    }
-    await rm(files.snapshot, { force: true });
-    await rm(files.snapshotFlushed, { force: true });
-    await rm(files.agentSocket, { force: true });
-    await rm(files.qmpSocket, { force: true });
-    const argv = qemuArgv({ ...plan.layout, incoming: true });
-    let vm: Vm | undefined;
-    try {
-      // The TAP outlives a suspend; should it be gone, it is made again.
-      const pid = await startQemu(argv, this.options.network?.netns, files.pidFile).catch(async () => {
-        await this.setUpTap(spec);
-        return startQemu(argv, this.options.network?.netns, files.pidFile);
-      });
-      vm = await this.attach(spec, pid, files, plan.launched);
-      if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
-      await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
-      await vm.qmp.execute('cont', {});
-    } catch (error) {
-      if (vm) vm.ended = true;
-      killQemu(vm?.pid);
-      await this.end(spec.machineId);
-      await removeSnapshot(files);
-      return { problem: `QEMU could not resume the snapshot: ${errorMessage(error)}` };
-    }
-    await rm(files.vmstate, { force: true });
-    await writeFile(files.launched, JSON.stringify(plan.launched));
-    // The guest's clock stood still while it was suspended. The correction is the first
-    // thing the guest hears after `cont`; the start does not wait for the answer, which
-    // comes only once the guest has warmed up again (under TCG, ~100 ms).
-    void vm.agent.setTime(Date.now()).catch((error: unknown) => this.options.onError?.(spec.machineId, 'clock correction after resume', error));
-    return { pid: vm.pid };
-  }
-
-  private async setUpTap(spec: MachineSpec): Promise<void> {
+  async setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp'>): Promise<void> {
     await this.options.network?.attach({ machineId: spec.machineId, privateIp: spec.privateIp });
   }
 
   /** Connects to a running QEMU's sockets and follows its machine's exit. */
-  private async attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm> {
+  async attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm> {
     const machineId = spec.machineId;
     const qmp = await QmpClient.connect(files.qmpSocket);
-    const agent = await AgentChannel.connect(files.agentSocket);
-    const vm: Vm = { pid, agent, qmp, launched, ended: false };
+    const agent = await AgentChannel.connect(files.agentSocket).catch((error: unknown) => {
+      qmp.close();
+      throw error;
+    });
+    const vm: Vm = { pid, agent, qmp, launched, ended: false, ioErrorWaiters: new Set() };
     this.vms.set(machineId, vm);
     bridgeGuestApi(agent, { appName: spec.appName, machineId }, () => this.guestApi);
     agent.on('exited', (exit) => void this.onGuestExit(machineId, vm, exit));
     qmp.on('close', () => void this.onGuestExit(machineId, vm, null));
+    watchQmpEvents(vm, (reason) => void this.onIoError(machineId, vm, reason));
     return vm;
+  }
+
+  /**
+   * The VM paused on a disk error (QEMU's default for ENOSPC): it would stay frozen.
+   * A suspend or launch under way sees it and fails; otherwise the VM is ended and
+   * its end reported, so the restart policy applies with the reason.
+   */
+  private async onIoError(machineId: string, vm: Vm, reason: string): Promise<void> {
+    if (vm.ended || vm.suspending || vm.launching || vm.stopping) return;
+    await this.vmmEnded(machineId, vm, `the VM paused on an I/O error: ${reason}`);
+  }
+
+  /** Ends a VM that cannot go on and reports it as the VMM's end, with the tail of QEMU's log. */
+  private async vmmEnded(machineId: string, vm: Vm, reason: string): Promise<void> {
+    vm.ended = true;
+    const log = await logTail(this.files(machineId).qemuLog);
+    await this.kill(machineId).catch((error: unknown) => this.options.onError?.(machineId, 'ending a VM that could not go on', error));
+    const exit: ExitInfo = { exitCode: 255, oomKilled: false, vmm: { reason, log } };
+    for (const listener of this.listeners) listener(machineId, exit);
   }
 
   /** The process ended (or QEMU died: `exit` null): tell whoever waits, then clean up. */
@@ -245,19 +179,22 @@ export class QemuDriver implements VmmDriver {
     vm.ended = true;
     await waitGone(vm.pid, 5000);
     killQemu(vm.pid);
+    const log = exit ? [] : await logTail(this.files(machineId).qemuLog);
     await this.end(machineId);
     if (vm.stopping) {
       vm.stopping(exit);
       return;
     }
-    const info: ExitInfo = exit
-      ? exitInfo(exit)
-      : { exitCode: 255, oomKilled: false };
+    // A launch under way reports its own failure.
+    if (vm.launching) return;
+    // QEMU ended without the machine's process exiting: the VMM died, which is no app exit.
+    const vmm: VmmExit = { reason: vm.ioError ? `the VM paused on an I/O error (${vm.ioError}), then QEMU ended` : shutdownReason(vm.shutdown), log };
+    const info: ExitInfo = exit ? exitInfo(exit) : { exitCode: 255, oomKilled: false, vmm };
     for (const listener of this.listeners) listener(machineId, info);
   }
 
   /** Lets go of the machine's VM: channels, process, TAP and RAM file (all but what a snapshot needs). */
-  private async end(machineId: string, options: { suspended?: boolean } = {}): Promise<void> {
+  async end(machineId: string, options: { suspended?: boolean } = {}): Promise<void> {
     const vm = this.vms.get(machineId);
     this.vms.delete(machineId);
     vm?.agent.close();
@@ -266,6 +203,52 @@ export class QemuDriver implements VmmDriver {
     if (options.suspended) return;
     await rm(this.files(machineId).memory, { force: true });
     await this.options.network?.detach(machineId);
+  }
+
+  /**
+   * Ends every QEMU of the machine: by QMP first (`quit`), then by pid (the pid
+   * file's, and with `scan` any other QEMU started with it), and checks each is gone.
+   * Then lets go of the rest (channels, TAP, RAM file) unless `keepFiles`.
+   */
+  async kill(machineId: string, options: { keepFiles?: boolean; scan?: boolean } = {}): Promise<void> {
+    const files = this.files(machineId);
+    const vm = this.vms.get(machineId);
+    if (vm) {
+      vm.ended = true;
+      await quitVm(vm);
+    }
+    const pids = qemuPids(files.pidFile, { scan: options.scan === true });
+    if (vm && !pids.includes(vm.pid) && isQemu(vm.pid)) pids.push(vm.pid);
+    if (!vm && pids.length > 0) await quitByQmp(files.qmpSocket);
+    for (const pid of pids) killQemu(pid, files.pidFile);
+    for (const pid of pids) {
+      if (!(await waitGone(pid, 5000))) throw new Error(`QEMU (pid ${pid}) of machine ${machineId} did not end after SIGKILL`);
+    }
+    if (options.keepFiles) {
+      this.vms.delete(machineId);
+      vm?.agent.close();
+      vm?.qmp.close();
+      return;
+    }
+    await this.end(machineId);
+  }
+
+  async inspect(machineId: string): Promise<VmCheck> {
+    const vm = this.vms.get(machineId);
+    const log = () => logTail(this.files(machineId).qemuLog);
+    if (!vm || vm.ended) {
+      const stray = qemuPids(this.files(machineId).pidFile, { scan: false }).length > 0;
+      return { running: false, vmm: { reason: stray ? 'a QEMU of the machine runs, but hangar has no hold on it' : 'QEMU is not running', log: await log() } };
+    }
+    // A suspend under way pauses the VM on purpose; its own outcome is reported.
+    if (vm.suspending) return { running: true };
+    try {
+      const status = await vmStatus(vm);
+      if (status.running) return { running: true };
+      return { running: false, vmm: { reason: `QEMU reports the VM ${status.status}${vm.ioError ? `: ${vm.ioError}` : ''}`, log: await log() } };
+    } catch (error) {
+      return { running: false, vmm: { reason: `QEMU does not answer: ${reasonOf(error)}`, log: await log() } };
+    }
   }
 
   async stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null> {
@@ -288,7 +271,8 @@ export class QemuDriver implements VmmDriver {
   /**
    * The guest flushes its disks, the VM pauses, its device state goes to a file
    * (RAM is already in one), and QEMU ends. If saving fails, or a start cancels
-   * the suspend meanwhile, the VM carries on; if QEMU dies, the error says so.
+   * the suspend meanwhile, the VM carries on (QEMU is asked that it does); if it
+   * cannot (QEMU died, or the VM paused on a disk error), it is ended and the error says so.
    */
   async suspend(machineId: string): Promise<void> {
     const vm = this.running(machineId);
@@ -297,34 +281,47 @@ export class QemuDriver implements VmmDriver {
     vm.suspending = attempt;
     try {
       // Whatever the guest wrote reaches its disks, so they agree with the snapshot (and survive its loss).
-      await vm.agent.sync();
+      await unlessIoError(vm, 'while it flushed its disks', vm.agent.sync());
+      failpoint('suspend.after-sync');
       if (attempt.cancelled) throw new SuspendCancelled();
       await vm.qmp.execute('stop', {});
+      failpoint('suspend.after-stop');
       try {
         await saveState(vm.qmp, files.migrationSocket, files.vmstatePartial, MIGRATION_TIMEOUT_MS);
         if (attempt.cancelled) throw new SuspendCancelled();
+        // Whole: a restarted hangar may record it even if QEMU is gone.
+        await rename(files.vmstatePartial, files.vmstateSaved);
+        failpoint('suspend.after-save');
       } catch (error) {
         await rm(files.vmstatePartial, { force: true });
-        await vm.qmp.execute('cont', {});
+        await rm(files.vmstateSaved, { force: true });
+        await continueVm(vm);
         await vm.agent.setTime(Date.now()).catch(() => undefined);
         throw error;
       }
       vm.ended = true;
-      await vm.qmp.execute('quit', {}).catch(() => undefined);
+      await quitVm(vm, 5000);
       if (!(await waitGone(vm.pid, 5000))) killQemu(vm.pid);
+      failpoint('suspend.after-quit');
       await this.end(machineId, { suspended: true });
       const facts = await this.hostFacts();
       const { identity, launchId, sharedMemory } = vm.launched;
       const info = await commitSnapshot(files, { identity, launchId, bootId: facts.bootId, sharedMemory });
       void flushSnapshot(files, info.id).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot flush', error));
     } catch (error) {
-      if (!isQemu(vm.pid) || vm.ended) {
-        vm.ended = true;
-        await this.end(machineId);
+      vm.suspending = undefined;
+      if (!vm.ended && isQemu(vm.pid)) {
+        // The VM must either run or be ended: QEMU says which it is.
+        const check = await this.inspect(machineId);
+        if (check.running) throw error;
+        await this.kill(machineId);
         await removeSnapshot(files);
-        throw new Error(`the VM ended while it was being suspended: ${errorMessage(error)}`);
+        throw new Error(`${reasonOf(error)}; the VM could not go on (${check.vmm.reason}) and was ended`);
       }
-      throw error;
+      vm.ended = true;
+      await this.kill(machineId);
+      await removeSnapshot(files);
+      throw new Error(`the VM ended while it was being suspended: ${reasonOf(error)}`);
     } finally {
       vm.suspending = undefined;
     }
@@ -343,9 +340,9 @@ export class QemuDriver implements VmmDriver {
 
   async destroy(machineId: string): Promise<void> {
     const files = this.files(machineId);
-    const vm = this.vms.get(machineId);
-    if (vm) vm.ended = true;
-    killQemu(vm?.pid ?? readPid(files.pidFile), files.pidFile);
+    // Every QEMU started for the machine, not only the one hangar holds or the pid file names.
+    await this.kill(machineId, { keepFiles: true, scan: true });
+    failpoint('destroy.after-kill');
     await this.end(machineId);
     await rm(files.dir, { recursive: true, force: true });
   }
@@ -403,29 +400,20 @@ export class QemuDriver implements VmmDriver {
 
   async recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {
     const found = new Map<string, RecoveredVm>();
+    // The first call is the start's: QEMUs of machines whose files are gone have nothing behind them.
+    if (!this.recovered) {
+      for (const orphan of await sweepOrphans(this.options.machinesDir)) this.options.onNotice?.(orphan.machineId, `ended QEMU ${orphan.pid}, whose machine's files are gone`);
+    }
     for (const spec of specs) {
-      const files = this.files(spec.machineId);
-      const pid = readPid(files.pidFile);
-      if (this.vms.has(spec.machineId)) {
-        found.set(spec.machineId, 'running');
-      } else if (isQemu(pid, files.pidFile) && existsSync(files.agentSocket)) {
-        try {
-          const launched = JSON.parse(await readFile(files.launched, 'utf8')) as Launched;
-          await this.attach(spec, pid as number, files, launched);
-          found.set(spec.machineId, 'running');
-        } catch {
-          found.set(spec.machineId, 'absent');
-        }
-      } else if (await readSnapshot(files)) {
-        found.set(spec.machineId, 'suspended');
-      } else {
-        found.set(spec.machineId, 'absent');
-      }
+      const vm = this.vms.get(spec.machineId);
+      const result = vm && !vm.ended ? { vm: 'running' as const, version: vm.launched.identity.version } : await recoverMachine(this, spec);
+      if (result.detail) this.options.onNotice?.(spec.machineId, `recovery: ${result.detail}`);
+      found.set(spec.machineId, result);
     }
     // The first call is the start's, with every live machine: the network learns which links must exist.
     if (!this.recovered) {
       this.recovered = true;
-      const live = specs.filter((spec) => found.get(spec.machineId) !== 'absent');
+      const live = specs.filter((spec) => found.get(spec.machineId)?.vm !== 'absent');
       await this.options.network?.adopt(live.map((spec) => ({ machineId: spec.machineId, privateIp: spec.privateIp })));
     }
     return found;
@@ -448,6 +436,17 @@ export class QemuDriver implements VmmDriver {
     } catch {
       return undefined;
     }
+  }
+}
+
+/** Asks a QEMU hangar has no hold on to quit, over its QMP socket (it may not answer). */
+async function quitByQmp(socket: string): Promise<void> {
+  try {
+    const qmp = await QmpClient.connect(socket, 1000);
+    await qmp.execute('quit', {}, 1000).catch(() => undefined);
+    qmp.close();
+  } catch {
+    // not answering: ended by pid
   }
 }
 

@@ -26,6 +26,7 @@ export interface QmpCommands {
   'migrate-set-capabilities': { args: { capabilities: Array<{ capability: string; state: boolean }> }; result: Record<string, never> };
   'migrate': { args: { uri: string }; result: Record<string, never> };
   'migrate-incoming': { args: { uri: string }; result: Record<string, never> };
+  'migrate_cancel': { args: Record<string, never>; result: Record<string, never> };
   'query-migrate': { args: Record<string, never>; result: { status?: string; 'error-desc'?: string } };
 }
 

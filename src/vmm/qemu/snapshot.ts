@@ -98,11 +98,11 @@ export async function snapshotFacts(files: MachineFiles, identity: SnapshotIdent
   };
 }
 
-/** Records a complete snapshot: `vmstate.partial` becomes `vmstate`, then `snapshot.json` is written. */
+/** Records a complete snapshot: `vmstate.saved` becomes `vmstate`, then `snapshot.json` is written. */
 export async function commitSnapshot(
   files: MachineFiles, taken: Pick<SnapshotInfo, 'identity' | 'launchId' | 'bootId' | 'sharedMemory'>,
 ): Promise<SnapshotInfo> {
-  await rename(files.vmstatePartial, files.vmstate);
+  await rename(files.vmstateSaved, files.vmstate);
   const full: SnapshotInfo = {
     id: randomUUID(),
     takenAt: new Date().toISOString(),
@@ -143,4 +143,5 @@ export async function removeSnapshot(files: MachineFiles): Promise<void> {
   await rm(files.snapshotFlushed, { force: true });
   await rm(files.vmstate, { force: true });
   await rm(files.vmstatePartial, { force: true });
+  await rm(files.vmstateSaved, { force: true });
 }

@@ -55,10 +55,12 @@ export function planLaunch(spec: MachineSpec, files: MachineFiles, prepared: Pre
     agentSocket: files.agentSocket,
     consoleLog: files.consoleLog,
     pidFile: files.pidFile,
+    logFile: files.qemuLog,
     memoryFile: sharedMemory ? files.memory : undefined,
   };
-  // The kernel command line only matters at boot (and carries the host's TSC reading): left out.
-  const devices = qemuArgv({ ...layout, kernelArgs: '' });
+  // The kernel command line only matters at boot (and carries the host's TSC reading), and
+  // the log file is no device: both left out.
+  const devices = qemuArgv({ ...layout, kernelArgs: '', logFile: undefined });
   const identity: SnapshotIdentity = {
     imageDigest: prepared.imageRef.digest,
     version: spec.version,

@@ -1,0 +1,176 @@
+/**
+ * Launching a machine's VM: a cold boot from its image, or a resume from its
+ * suspend snapshot. Either checks with QEMU that the VM runs at the end, and on
+ * failure leaves nothing of the launch behind (no QEMU, TAP or RAM file).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { machineInitramfs } from '../../guest/init-config.ts';
+import { failpoint } from '../../system/failpoints.ts';
+import { growFilesystem } from '../../volumes/local-volumes.ts';
+import { type MachineSpec, ResumeRefused } from '../driver.ts';
+import { qemuArgv } from './argv.ts';
+import { machineInitConfig, type PreparedImage } from './boot-config.ts';
+import type { HostFacts } from './host-facts.ts';
+import { keepsRootfs, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
+import { reserveMemory } from './memory-file.ts';
+import { ignoreSharedMemory, loadState } from './migration.ts';
+import type { QemuDriverOptions } from './qemu-driver.ts';
+import { reasonOf, type Vm, vmStatus } from './running-vm.ts';
+import { readSnapshot, removeSnapshot, snapshotFacts, snapshotProblem } from './snapshot.ts';
+import type { Launched, Plan } from './vm-plan.ts';
+import { logTail, startQemu } from './vm-process.ts';
+
+const run = promisify(execFile);
+
+/** Saving or loading a VM state with shared RAM takes milliseconds; without, RAM goes through the stream too. */
+export const MIGRATION_TIMEOUT_MS = 120_000;
+
+/** What a launch needs of the driver. */
+export interface LaunchHost {
+  readonly options: Pick<QemuDriverOptions, 'assets' | 'network' | 'bootTimeoutMs' | 'onError'>;
+  hostFacts(): Promise<HostFacts>;
+  /** The initramfs every machine shares (kernel modules, hangar-init). */
+  baseInitramfs(): Buffer;
+  attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm>;
+  kill(machineId: string, options?: { keepFiles?: boolean; scan?: boolean }): Promise<void>;
+  end(machineId: string, options?: { suspended?: boolean }): Promise<void>;
+  setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp'>): Promise<void>;
+}
+
+function memoryBytes(spec: MachineSpec): number {
+return spec.config.guest.memory_mb * (1 << 20);
+}
+
+/** Boots the machine from its image; on any failure, nothing of the boot is left. */
+export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
+  const id = spec.machineId;
+  // No other QEMU of this machine may run (a crash of hangar mid-launch can leave one).
+  await host.kill(id, { keepFiles: true });
+  // Any cold boot invalidates the snapshot: a machine never goes back in time.
+  await removeSnapshot(files);
+  await rm(files.memory, { force: true });
+  try {
+    // The RAM file first: a start that cannot have its memory's disk space makes nothing else.
+    if (plan.launched.sharedMemory) await reserveMemory(files.memory, memoryBytes(spec));
+    const owner = { version: spec.version, digest: prepared.imageRef.digest };
+    const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
+    if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
+      // A cold boot starts from a blank copy of the image, as Fly's machines do.
+      await rm(files.overlay, { force: true });
+      await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
+    }
+    await writeFile(files.overlayOf, JSON.stringify(owner));
+          const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec.privateIp));
+    await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig)]));
+    await rm(files.agentSocket, { force: true });
+    await rm(files.qmpSocket, { force: true });
+    // Before QEMU starts, so that a restarted hangar always knows what it runs.
+    await writeFile(files.launched, JSON.stringify(plan.launched));
+    await host.setUpTap(spec);
+    for (const mount of plan.mounts) await growFilesystem(mount.file);
+  } catch (error) {
+    await host.end(id);
+    throw error;
+  }
+  let pid: number;
+  try {
+    pid = await startQemu(qemuArgv(plan.layout), host.options.network?.netns, files.pidFile, files.qemuLog);
+  } catch (error) {
+    await host.end(id);
+    throw error;
+  }
+  failpoint('boot.after-qemu-start');
+  let vm: Vm | undefined;
+  try {
+    vm = await host.attach(spec, pid, files, plan.launched);
+    vm.launching = true;
+    // Set now, so that a suspend has one step less to take.
+    if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
+    const agent = vm.agent;
+    const outcome = await new Promise<{ started?: number; failed?: string }>((resolve) => {
+      const timer = setTimeout(() => resolve({ failed: 'the machine did not start in time' }), host.options.bootTimeoutMs ?? 120_000);
+      agent.once('started', (guestPid) => { clearTimeout(timer); resolve({ started: guestPid }); });
+      agent.once('failed', (reason) => { clearTimeout(timer); resolve({ failed: reason }); });
+      agent.once('exited', () => { clearTimeout(timer); resolve({ failed: 'the process exited during boot' }); });
+      agent.once('close', () => { clearTimeout(timer); resolve({ failed: 'QEMU ended during boot' }); });
+    });
+    if (outcome.failed) throw new Error(outcome.failed);
+    const status = await vmStatus(vm);
+    if (!status.running) throw new Error(`the VM booted but QEMU reports it ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
+    vm.launching = false;
+    return pid;
+  } catch (error) {
+    const log = await logTail(files.qemuLog, 5);
+    await host.kill(id);
+    throw new Error(`${reasonOf(error)}${log.length ? ` (QEMU: ${log.join('; ')})` : ''}`);
+  }
+}
+
+/**
+ * Continues the machine from its snapshot, or says why it cannot. The snapshot
+ * is consumed before QEMU reads it: whatever happens, it is never used twice.
+ * Throws ResumeRefused, keeping the snapshot, when the RAM's disk space is not there.
+ */
+export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: MachineFiles, plan: Plan): Promise<{ pid: number } | { problem: string }> {
+  const info = await readSnapshot(files);
+  if (!info) {
+    return { problem: existsSync(files.vmstate) ? 'the machine\'s snapshot was never recorded whole' : 'the machine has no snapshot' };
+  }
+  const facts = await host.hostFacts();
+  const problem = snapshotProblem(info, await snapshotFacts(files, plan.launched.identity, facts.bootId));
+  if (problem) {
+    await removeSnapshot(files);
+    return { problem };
+  }
+  if (info.sharedMemory) {
+    try {
+      await reserveMemory(files.memory, memoryBytes(spec));
+    } catch (error) {
+      throw new ResumeRefused(`cannot resume: ${reasonOf(error)}; the snapshot is kept`);
+    }
+  }
+  await host.kill(spec.machineId, { keepFiles: true });
+  await rm(files.snapshot, { force: true });
+  await rm(files.snapshotFlushed, { force: true });
+  failpoint('resume.after-consume');
+  await rm(files.agentSocket, { force: true });
+  await rm(files.qmpSocket, { force: true });
+  await writeFile(files.launched, JSON.stringify(plan.launched));
+  const argv = qemuArgv({ ...plan.layout, incoming: true });
+  let step = 'starting QEMU';
+  let vm: Vm | undefined;
+  try {
+    // The TAP outlives a suspend; should it be gone, it is made again.
+    const pid = await startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog).catch(async () => {
+      await host.setUpTap(spec);
+      return startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog);
+    });
+    failpoint('resume.after-qemu-start');
+    step = 'connecting to QEMU';
+    vm = await host.attach(spec, pid, files, plan.launched);
+    vm.launching = true;
+    if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
+    step = 'loading the VM state';
+    await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
+    failpoint('resume.after-load');
+    step = 'continuing the VM';
+    await vm.qmp.execute('cont', {});
+    const status = await vmStatus(vm);
+    if (!status.running) throw new Error(`QEMU reports the VM ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
+    vm.launching = false;
+  } catch (error) {
+    const log = await logTail(files.qemuLog, 5);
+    await host.kill(spec.machineId);
+    await removeSnapshot(files);
+    return { problem: `QEMU could not resume the snapshot (${step}): ${reasonOf(error)}${log.length ? ` (QEMU: ${log.join('; ')})` : ''}` };
+  }
+  await rm(files.vmstate, { force: true });
+  // The guest's clock stood still while it was suspended. The correction is the first
+  // thing the guest hears after `cont`; the start does not wait for the answer, which
+  // comes only once the guest has warmed up again (under TCG, ~100 ms).
+  void vm.agent.setTime(Date.now()).catch((error: unknown) => host.options.onError?.(spec.machineId, 'clock correction after resume', error));
+  return { pid: vm.pid };
+}

@@ -1,0 +1,130 @@
+/**
+ * The VMM driver contract: what the host agent relies on from any driver. The
+ * same cases run against the fake driver (test/unit/fake-driver-contract.test.ts)
+ * and the QEMU driver on real microVMs (test/e2e/qemu-driver-contract.test.ts),
+ * so the fake that backs the API tests cannot drift from the real thing.
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ExitInfo, MachineSpec, VmmDriver } from '../../src/vmm/driver.ts';
+
+export interface DriverHarness {
+  /** A driver over this host's VMs; opened again after `close()`, it must find the VMs still there. */
+  open(): VmmDriver;
+  /** A machine running the contract image, whose main process keeps running until it is stopped. */
+  spec(machineId: string): MachineSpec;
+  /** An image reference the driver cannot prepare (no such image). */
+  missingImage: string;
+  /** What the machine left on the host (processes, links, files), for the destroy case; [] when nothing. */
+  leftovers(machineId: string): string[];
+}
+
+const EXEC_MS = 10_000;
+
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** Registers the contract's cases (inside the caller's `describe`); ids are 14 hex characters made from `prefix`. */
+export function driverContract(harness: DriverHarness, prefix: string): void {
+  const id = (n: number) => `${prefix}${String(n).padStart(14 - prefix.length, '0')}`;
+  let driver: VmmDriver;
+  const exits: Array<[string, ExitInfo]> = [];
+  const open = () => {
+    driver = harness.open();
+    driver.onExit((machineId, exit) => exits.push([machineId, exit]));
+    return driver;
+  };
+  const run = async (machineId: string, command: string[]) => driver.exec(machineId, { command, timeoutMs: EXEC_MS });
+
+  it('prepares an image, and refuses one that cannot be had', async () => {
+    open();
+    const spec = harness.spec(id(1));
+    assert.match((await driver.prepare(spec, AbortSignal.timeout(300_000))).imageRef.digest, /^sha256:[0-9a-f]{64}$/);
+    const missing = { ...spec, machineId: id(2), config: { ...spec.config, image: harness.missingImage } };
+    await assert.rejects(driver.prepare(missing, AbortSignal.timeout(60_000)));
+  });
+
+  it('boots cold, runs commands, stops with the exit, and has nothing to stop afterwards', async () => {
+    const machineId = id(1);
+    const launched = await driver.launch(harness.spec(machineId), { resume: false });
+    assert.equal(launched.resumed, false);
+    assert.equal(launched.coldBootReason, undefined);
+    assert.deepEqual(await run(machineId, ['echo', 'hello']), { stdout: 'hello\n', stderr: '', exit_code: 0, exit_signal: 0 });
+    assert.equal((await run(machineId, ['false'])).exit_code, 1);
+    assert.ok((await driver.ps(machineId)).length >= 1);
+    const exit = await driver.stop(machineId, 'SIGTERM', 5000);
+    assert.ok(exit && Number.isInteger(exit.exitCode) && typeof exit.oomKilled === 'boolean');
+    assert.equal(exits.length, 0, 'a requested stop is not reported as an exit nobody asked for');
+    await assert.rejects(run(machineId, ['echo', 'gone']));
+    assert.equal(await driver.stop(machineId, 'SIGTERM', 1000), null);
+  });
+
+  it('reports an exit nobody asked for, with the signal that ended the process', async () => {
+    const machineId = id(1);
+    await driver.launch(harness.spec(machineId), { resume: false });
+    await driver.signal(machineId, 'SIGKILL');
+    await until(() => exits.length > 0, 'the exit');
+    assert.deepEqual(exits.splice(0), [[machineId, { exitCode: 137, oomKilled: false, signal: 9 }]]);
+  });
+
+  it('starts from a blank root filesystem on every cold boot, keeps it on resume, and resumes a snapshot once', async () => {
+    const machineId = id(1);
+    await driver.launch(harness.spec(machineId), { resume: false });
+    assert.equal((await run(machineId, ['touch', '/marker'])).exit_code, 0);
+    await driver.suspend(machineId);
+    await assert.rejects(run(machineId, ['echo', 'suspended']));
+    const resumed = await driver.launch(harness.spec(machineId), { resume: true });
+    assert.equal(resumed.resumed, true);
+    assert.equal((await run(machineId, ['ls', '/marker'])).exit_code, 0, 'the guest carries on where it was');
+
+    await driver.suspend(machineId);
+    await driver.discardSnapshot(machineId);
+    const cold = await driver.launch(harness.spec(machineId), { resume: true });
+    assert.equal(cold.resumed, false);
+    assert.match(cold.coldBootReason ?? '', /\w/, 'a resume that became a cold boot says why');
+    assert.notEqual((await run(machineId, ['ls', '/marker'])).exit_code, 0, 'a cold boot starts blank');
+    await driver.stop(machineId, 'SIGKILL', 0);
+  });
+
+  it('keeps the VM running when a start cancels the suspend in progress', async () => {
+    const machineId = id(1);
+    await driver.launch(harness.spec(machineId), { resume: false });
+    await run(machineId, ['touch', '/marker']);
+    const suspending = driver.suspend(machineId).then(() => 'suspended', () => 'cancelled');
+    driver.cancelSuspend(machineId);
+    const outcome = await suspending;
+    const started = await driver.launch(harness.spec(machineId), { resume: true });
+    assert.equal(started.resumed, true);
+    if (outcome === 'cancelled') assert.equal(started.suspendCancelled, true);
+    assert.equal((await run(machineId, ['ls', '/marker'])).exit_code, 0);
+  });
+
+  it('is found again by a driver restarted on the same host: running and suspended VMs, and no others', async () => {
+    const [running, suspended, gone] = [id(1), id(3), id(4)];
+    await driver.launch(harness.spec(suspended), { resume: false });
+    await driver.suspend(suspended);
+    await driver.close();
+    open();
+    const found = await driver.recover([running, suspended, gone].map((machineId) => harness.spec(machineId)));
+    assert.deepEqual(Object.fromEntries(found), { [running]: 'running', [suspended]: 'suspended', [gone]: 'absent' });
+    assert.deepEqual(await run(running, ['echo', 'still here']), { stdout: 'still here\n', stderr: '', exit_code: 0, exit_signal: 0 });
+    assert.equal((await driver.launch(harness.spec(suspended), { resume: true })).resumed, true);
+  });
+
+  it('destroys a machine without a trace, whatever state it is in', async () => {
+    const machines = [id(1), id(3)];
+    await driver.suspend(id(3));
+    for (const machineId of machines) await driver.destroy(machineId);
+    await driver.destroy(id(4));
+    const found = await driver.recover(machines.map((machineId) => harness.spec(machineId)));
+    assert.deepEqual([...found.values()], ['absent', 'absent']);
+    for (const machineId of machines) assert.deepEqual(harness.leftovers(machineId), [], machineId);
+    await driver.close();
+  });
+}
