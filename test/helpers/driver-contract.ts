@@ -112,7 +112,8 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     await driver.close();
     open();
     const found = await driver.recover([running, suspended, gone].map((machineId) => harness.spec(machineId)));
-    assert.deepEqual(Object.fromEntries(found), { [running]: 'running', [suspended]: 'suspended', [gone]: 'absent' });
+    assert.deepEqual(Object.fromEntries([...found].map(([machineId, vm]) => [machineId, vm.vm])), { [running]: 'running', [suspended]: 'suspended', [gone]: 'absent' });
+    assert.equal(found.get(running)?.version, harness.spec(running).version, 'a running VM is found with the version it was launched with');
     assert.deepEqual(await run(running, ['echo', 'still here']), { stdout: 'still here\n', stderr: '', exit_code: 0, exit_signal: 0 });
     assert.equal((await driver.launch(harness.spec(suspended), { resume: true })).resumed, true);
   });
@@ -123,7 +124,7 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     for (const machineId of machines) await driver.destroy(machineId);
     await driver.destroy(id(4));
     const found = await driver.recover(machines.map((machineId) => harness.spec(machineId)));
-    assert.deepEqual([...found.values()], ['absent', 'absent']);
+    assert.deepEqual([...found.values()].map((vm) => vm.vm), ['absent', 'absent']);
     for (const machineId of machines) assert.deepEqual(harness.leftovers(machineId), [], machineId);
     await driver.close();
   });

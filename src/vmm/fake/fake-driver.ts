@@ -1,7 +1,11 @@
 /**
  * A VMM driver with no VMs: each operation takes a configurable time and can be
  * told to fail, so the control plane's behaviour can be tested without a hypervisor.
- * It is for tests and for trying the API; it never runs a guest.
+ * It is for tests and for trying the API; it never runs a guest. It passes the same
+ * driver contract as the QEMU driver (test/helpers/driver-contract.ts): its pretend
+ * VMs live in a `FakeHost` that outlives a driver (as QEMU processes outlive hangar),
+ * each cold boot starts from a blank root filesystem that a resume keeps, and a
+ * few commands (`echo`, `false`, `hostname`, `touch`, `ls`) run in it.
  */
 import { createHash } from 'node:crypto';
 import { type Duplex, duplexPair } from 'node:stream';
@@ -37,6 +41,19 @@ interface FakeVm {
   limitMb: number;
   /** The VM does not run although it is there (as a QEMU paused on a disk error, or hung): why. */
   frozen?: string;
+  /** Files `touch`ed in the guest's root filesystem since its cold boot. */
+  files: Set<string>;
+}
+
+/** What the fake's pretend host holds: it outlives a driver, as VMs outlive a restart of hangar. */
+export class FakeHost {
+  readonly vms = new Map<string, FakeVm>();
+  /** Machines with prepared state (the qemu driver's machine directory): made by prepare, removed by destroy. */
+  readonly prepared = new Set<string>();
+  readonly consoles = new Map<string, string[]>();
+  /** Image references the pretend registry does not have. */
+  readonly missingImages = new Set<string>();
+  nextPid = 100;
 }
 
 /** What the fake pretends its guest uses. */
@@ -45,21 +62,24 @@ const FAKE_USED_MB = 48;
 export class FakeDriver implements VmmDriver {
   readonly name = 'fake';
   readonly delays: FakeDelays;
-  private readonly vms = new Map<string, FakeVm>();
-  /** Machines with prepared state on the pretend host (the qemu driver's machine directory): made by prepare, removed by destroy. */
-  private readonly prepared = new Set<string>();
+  readonly host: FakeHost;
+  private readonly vms: Map<string, FakeVm>;
+  private readonly prepared: Set<string>;
+  private readonly consoles: Map<string, string[]>;
   private readonly failures = new Map<FakeOperation, string[]>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
-  private nextPid = 100;
-  private readonly consoles = new Map<string, string[]>();
   private readonly suspending = new Map<string, { cancelled: boolean }>();
   private readonly refusedResumes: string[] = [];
   private guestApi: GuestApiListener | undefined;
   /** The latest calls (up to MAX_CALLS), in order, for tests to assert on. */
   readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
 
-  constructor(delays: Partial<FakeDelays> = {}) {
+  constructor(delays: Partial<FakeDelays> = {}, host = new FakeHost()) {
     this.delays = { prepareMs: 0, bootMs: 0, resumeMs: 0, stopMs: 0, suspendMs: 0, destroyMs: 0, ...delays };
+    this.host = host;
+    this.vms = host.vms;
+    this.prepared = host.prepared;
+    this.consoles = host.consoles;
   }
 
   /** Makes the next call of `op` fail with `reason`. */
@@ -69,11 +89,12 @@ export class FakeDriver implements VmmDriver {
     this.failures.set(op, queue);
   }
 
-  /** Ends a running machine's main process as if it exited by itself. */
-  exitMachine(machineId: string, exitCode: number, oomKilled = false): void {
+  /** Ends a running machine's main process as if it exited by itself (or was ended by `signal`). */
+  exitMachine(machineId: string, exitCode: number, oomKilled = false, signal?: number): void {
     if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     this.vms.delete(machineId);
-    for (const listener of this.listeners) listener(machineId, { exitCode, oomKilled });
+    const exit: ExitInfo = signal === undefined ? { exitCode, oomKilled } : { exitCode, oomKilled, signal };
+    for (const listener of this.listeners) listener(machineId, exit);
   }
 
   /** Makes the next resume refuse to begin (as for lack of disk space), keeping the snapshot. */
@@ -116,8 +137,13 @@ export class FakeDriver implements VmmDriver {
     if (reason !== undefined) throw new Error(reason);
   }
 
+  private checkImage(reference: string): void {
+    if (this.host.missingImages.has(reference)) throw new Error(`fake: image not found: ${reference}`);
+  }
+
   async prepare(spec: MachineSpec): Promise<{ imageRef: ImageRef }> {
     await this.step('prepare', spec.machineId, this.delays.prepareMs, spec.config.image);
+    this.checkImage(spec.config.image);
     this.prepared.add(spec.machineId);
     return { imageRef: { ...spec.imageRef, digest: spec.imageRef.digest || this.digestOf(spec.config.image) } };
   }
@@ -130,6 +156,7 @@ export class FakeDriver implements VmmDriver {
   /** Resolves the reference without fetching anything: the fake has no images. */
   async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
     await this.step('pull', '', this.delays.prepareMs, reference);
+    this.checkImage(reference);
     const ref = parseImageRef(reference);
     const digest = ref.digest || this.digestOf(reference);
     onProgress({ status: 'cached', digest });
@@ -152,7 +179,10 @@ export class FakeDriver implements VmmDriver {
     await this.step('launch', spec.machineId, this.delays.bootMs, spec.version);
     failpoint('boot.after-qemu-start');
     const coldBootReason = options.resume ? 'the machine has no snapshot' : undefined;
-    const vm: FakeVm = { spec, state: 'running', pid: this.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1, limitMb: spec.config.guest.memory_mb };
+    // A cold boot starts from a blank root filesystem, as on Fly.
+    const vm: FakeVm = {
+      spec, state: 'running', pid: this.host.nextPid++, bootCount: (existing?.bootCount ?? 0) + 1, limitMb: spec.config.guest.memory_mb, files: new Set(),
+    };
     const console = this.consoles.get(spec.machineId) ?? [];
     console.push(`fake: booted ${spec.config.image} (version ${spec.version}, boot ${vm.bootCount})`);
     this.consoles.set(spec.machineId, console);
@@ -231,7 +261,7 @@ export class FakeDriver implements VmmDriver {
     if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     if (signal === 'SIGKILL') {
       // The main process dies: the machine exits as it would on a real VM.
-      queueMicrotask(() => this.vms.has(machineId) && this.exitMachine(machineId, 137));
+      queueMicrotask(() => this.vms.has(machineId) && this.exitMachine(machineId, 137, false, signalNumber('SIGKILL')));
     }
   }
 
@@ -243,6 +273,15 @@ export class FakeDriver implements VmmDriver {
     if (program === 'echo') return { stdout: `${args.join(' ')}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
     if (program === 'hostname') return { stdout: `${vm.spec.machineId}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
     if (program === 'false') return { stdout: '', stderr: '', exit_code: 1, exit_signal: 0 };
+    if (program === 'touch') {
+      for (const path of args) vm.files.add(path);
+      return { stdout: '', stderr: '', exit_code: 0, exit_signal: 0 };
+    }
+    if (program === 'ls') {
+      const missing = args.filter((path) => !vm.files.has(path));
+      const stderr = missing.map((path) => `ls: ${path}: No such file or directory\n`).join('');
+      return { stdout: args.filter((path) => vm.files.has(path)).map((path) => `${path}\n`).join(''), stderr, exit_code: missing.length ? 1 : 0, exit_signal: 0 };
+    }
     return { stdout: '', stderr: `fake: ${program}: not found\n`, exit_code: 127, exit_signal: 0 };
   }
 
@@ -295,7 +334,7 @@ export class FakeDriver implements VmmDriver {
     this.listeners.push(listener);
   }
 
-  /** The fake keeps nothing across restarts: every VM is gone (in one process, what it holds is found). */
+  /** Finds the VMs its host holds (a driver opened on the same `FakeHost` finds those of the one before). */
   async recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {
     return new Map(specs.map((spec) => {
       const vm = this.vms.get(spec.machineId);
@@ -304,8 +343,8 @@ export class FakeDriver implements VmmDriver {
     }));
   }
 
+  /** Lets go of the VMs without stopping them: they stay on the host for the next driver. */
   async close(): Promise<void> {
-    this.vms.clear();
-    this.prepared.clear();
+    this.suspending.clear();
   }
 }

@@ -1,0 +1,79 @@
+/**
+ * The QEMU driver passes the VMM driver contract (test/helpers/driver-contract.ts)
+ * on real microVMs, the same cases the fake driver passes
+ * (test/unit/fake-driver-contract.test.ts): an image from a loopback registry,
+ * a test namespace of its own, a driver opened again over the running VMs.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe } from 'node:test';
+import { privateIp } from '../../src/domain/address.ts';
+import { normalizeConfig } from '../../src/domain/config.ts';
+import { parseImageRef } from '../../src/domain/image-ref.ts';
+import { guestAssets } from '../../src/guest/initramfs.ts';
+import { ImageStore } from '../../src/image/image-store.ts';
+import type { NetworkKeeper } from '../../src/network/keeper.ts';
+import { tapName } from '../../src/network/plan.ts';
+import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
+import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
+import { driverContract } from '../helpers/driver-contract.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
+import { openTestNetwork, removeNamespace } from '../helpers/network.ts';
+import { pushImage, type Registry, startRegistry } from '../helpers/registry.ts';
+import { ROOT } from '../helpers/server-process.ts';
+
+const APPLETS = ['sh', 'echo', 'false', 'touch', 'ls', 'sleep', 'httpd'];
+
+describe('qemu driver: the VMM driver contract', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-contract-'));
+  const ns = `hangar-ctr-${Math.random().toString(16).slice(2, 6)}`;
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  let network: NetworkKeeper;
+  let registry: Registry;
+  let image = '';
+
+  before(async () => {
+    registry = await startRegistry();
+    await pushImage(registry.host, 'test/contract', '1', [{ compression: 'gzip', files: busyboxLayer(APPLETS) }], {
+      config: { Entrypoint: ['/bin/httpd', '-f', '-p', '8080'], Env: ['PATH=/bin'] },
+    });
+    image = `${registry.host}/test/contract:1`;
+    network = await openTestNetwork(ns);
+  });
+
+  after(async () => {
+    // Whatever a failed case left running is ended: VMs outlive their driver by design.
+    try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
+    await removeNamespace(ns);
+    await registry.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  driverContract({
+    open: () => new QemuDriver({
+      machinesDir: join(dir, 'machines'), images: new ImageStore(join(dir, 'images')), assets: guestAssets(ROOT),
+      accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), network,
+    }),
+    spec: (machineId) => ({
+      machineId, appName: 'contract', name: `m-${machineId}`, region: 'local', version: '01JCONTRACT000000000000000',
+      config: normalizeConfig({ image, restart: { policy: 'no' } }), imageRef: parseImageRef(image),
+      privateIp: privateIp(0x7e59, network.layout.hostNumber, Number.parseInt(machineId.slice(-4), 16)),
+    }),
+    get missingImage() { return `${registry.host}/test/no-such-image:1`; },
+    leftovers: (machineId) => {
+      const left: string[] = [];
+      if (existsSync(join(dir, 'machines', machineId))) left.push('its directory');
+      try {
+        execFileSync('pgrep', ['-f', `machines/${machineId}/`], { stdio: 'pipe' });
+        left.push('a QEMU process');
+      } catch { /* none */ }
+      try {
+        execFileSync('ip', ['-n', ns, 'link', 'show', tapName(machineId)], { stdio: 'pipe' });
+        left.push('its TAP');
+      } catch { /* none */ }
+      return left;
+    },
+  }, 'ec');
+});
