@@ -1,7 +1,9 @@
 /**
  * `/.fly/api` inside a real machine, for a client that half-closes: it sends its
  * request, shuts its write side (shutdown(SHUT_WR), as `nc -N` does) and reads
- * until the connection ends. It gets the whole answer, and then the end.
+ * until the connection ends. It gets the whole answer, and then the end. And a
+ * machine cannot point its own image at the host: not at the host's disk, not at
+ * the registry the test runs on the host's loopback.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -57,6 +59,24 @@ describe('/.fly/api and a client that half-closes', () => {
     assert.match(out, / exit=0$/m, 'the connection ended after the answer');
     const body = out.slice(out.indexOf('\r\n\r\n') + 4, out.lastIndexOf(' exit='));
     assert.equal(JSON.parse(body).id, id);
+    assert.equal((await request(server, 'DELETE', `/v1/apps/fapi/machines/${id}?force=true`)).status, 200);
+  });
+
+  it('refuses a machine that points its own image at the host\'s disk or a host-local registry', async () => {
+    const created = await request(server, 'POST', '/v1/apps/fapi/machines', { config: { image, restart: { policy: 'no' } } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const id = created.body.id as string;
+    assert.equal((await request(server, 'GET', `/v1/apps/fapi/machines/${id}/wait?state=started&timeout=60`)).status, 200);
+    for (const target of ['oci:/etc', 'docker-archive:/etc/passwd', `${registry.host}/fapi/other:1`]) {
+      const body = JSON.stringify({ config: { image: target } });
+      const reply = await request(server, 'POST', `/v1/apps/fapi/machines/${id}/exec`, {
+        command: ['sh', '-c', `BODY='${body}' timeout 10 half-close POST /v1/apps/fapi/machines/${id}`],
+      });
+      assert.match(String(reply.body.stdout), /^HTTP\/1\.1 403 /, `${target}: ${JSON.stringify(reply.body)}`);
+    }
+    const shown = await request(server, 'GET', `/v1/apps/fapi/machines/${id}`);
+    assert.equal(shown.body.instance_id, created.body.instance_id, 'the machine is unchanged');
+    assert.equal(shown.body.state, 'started');
     assert.equal((await request(server, 'DELETE', `/v1/apps/fapi/machines/${id}?force=true`)).status, 200);
   });
 });

@@ -5,9 +5,12 @@
  *
  *   half-close METHOD PATH [SOCKET]      (SOCKET defaults to /.fly/api)
  *
+ * With BODY in the environment, it is sent as the request's JSON body.
+ *
  * Built statically by the tests and put in a machine's image.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -25,8 +28,15 @@ int main(int argc, char **argv) {
     perror("connect");
     return 2;
   }
-  char request[4096];
-  int length = snprintf(request, sizeof request, "%s %s HTTP/1.1\r\nHost: flaps\r\nUser-Agent: half-close\r\nContent-Length: 0\r\n\r\n", argv[1], argv[2]);
+  const char *body = getenv("BODY");
+  char request[8192];
+  int length = body
+    ? snprintf(request, sizeof request, "%s %s HTTP/1.1\r\nHost: flaps\r\nUser-Agent: half-close\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", argv[1], argv[2], strlen(body), body)
+    : snprintf(request, sizeof request, "%s %s HTTP/1.1\r\nHost: flaps\r\nUser-Agent: half-close\r\nContent-Length: 0\r\n\r\n", argv[1], argv[2]);
+  if (length < 0 || length >= (int)sizeof request) {
+    fprintf(stderr, "request too long\n");
+    return 2;
+  }
   for (int sent = 0; sent < length;) {
     ssize_t n = write(fd, request + sent, (size_t)(length - sent));
     if (n <= 0) {
