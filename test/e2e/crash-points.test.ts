@@ -15,14 +15,13 @@
  * server with its failpoint and one machine.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { tapName } from '../../src/network/plan.ts';
 import type { FailpointName } from '../../src/system/failpoints.ts';
+import { qemuOf, tapExists as tapOf } from '../helpers/host-traces.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
@@ -96,21 +95,7 @@ describe('crash points: hangar killed at each failpoint converges after a restar
     const events = (await api('GET', `${machines}/${id}`)).body.events as Array<{ type: string; status: string; request: Record<string, unknown> }>;
     return events.find((e) => e.type === 'start' && e.status === 'started')?.request ?? {};
   };
-  const qemuOf = (id: string) => {
-    try {
-      return execFileSync('pgrep', ['-f', `machines/${id}/`], { encoding: 'utf8' }).trim();
-    } catch {
-      return '';
-    }
-  };
-  const tapExists = (id: string) => {
-    try {
-      execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'show', tapName(id)], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const tapExists = (id: string) => tapOf(netns, id);
   /** The server dies at its failpoint; a request cut off by the crash may fail. */
   const crashed = async (failpoint: string) => {
     const signal = await Promise.race([live().exited, sleep(120_000).then(() => 'timeout')]);

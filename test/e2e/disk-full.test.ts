@@ -12,12 +12,11 @@
  * - with hangar's database on a full disk, the API error and the log say so.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tapName } from '../../src/network/plan.ts';
+import { qemuOf, tapExists as tapOf } from '../helpers/host-traces.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
 import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
@@ -79,22 +78,8 @@ describe('a full disk under the machines', () => {
     await wait(id, 'destroyed'); // its files, RAM file included, are gone
   };
   const memory = async (id: string) => (await sh(id, 'cat /dev/shm/mark /proc/sys/kernel/random/boot_id')).stdout;
-  const qemuRuns = (id: string) => {
-    try {
-      execFileSync('pgrep', ['-f', `machines/${id}/`], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const tapExists = (id: string) => {
-    try {
-      execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'show', tapName(id)], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const qemuRuns = (id: string) => qemuOf(id) !== '';
+  const tapExists = (id: string) => tapOf(netns, id);
 
   it('keeps a running machine going when its guest touches new memory, and when its state cannot be written', async () => {
     const id = await create();

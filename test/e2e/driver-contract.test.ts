@@ -15,10 +15,10 @@ import { parseImageRef } from '../../src/domain/image-ref.ts';
 import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
 import type { NetworkKeeper } from '../../src/network/keeper.ts';
-import { tapName } from '../../src/network/plan.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import { driverContract } from '../helpers/driver-contract.ts';
+import { qemuOf, tapExists } from '../helpers/host-traces.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
 import { openTestNetwork, removeNamespace } from '../helpers/network.ts';
 import { pushImage, type Registry, startRegistry } from '../helpers/registry.ts';
@@ -65,14 +65,8 @@ describe('qemu driver: the VMM driver contract', () => {
     leftovers: (machineId) => {
       const left: string[] = [];
       if (existsSync(join(dir, 'machines', machineId))) left.push('its directory');
-      try {
-        execFileSync('pgrep', ['-f', `machines/${machineId}/`], { stdio: 'pipe' });
-        left.push('a QEMU process');
-      } catch { /* none */ }
-      try {
-        execFileSync('ip', ['-n', ns, 'link', 'show', tapName(machineId)], { stdio: 'pipe' });
-        left.push('its TAP');
-      } catch { /* none */ }
+      if (qemuOf(machineId)) left.push('a QEMU process');
+      if (tapExists(ns, machineId)) left.push('its TAP');
       return left;
     },
   }, 'ec');
