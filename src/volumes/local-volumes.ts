@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { VolumeHost } from '../control/ports.ts';
 import type { DiskSpace } from '../domain/volume.ts';
+import { fsyncPath } from '../system/fsync.ts';
 
 const run = promisify(execFile);
 const GB = 1024 ** 3;
@@ -106,21 +107,12 @@ async function copyFile(from: string, to: string): Promise<void> {
   try {
     const [command, ...args] = sparseCopyArgv(from, partial) as [string, ...string[]];
     await run(command, args, { timeout: COPY_TIMEOUT_MS });
-    await fsync(partial);
+    await fsyncPath(partial);
     await rename(partial, to);
-    await fsync(dirname(to));
+    await fsyncPath(dirname(to));
   } catch (error) {
     await rm(partial, { force: true });
     throw error;
-  }
-}
-
-async function fsync(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

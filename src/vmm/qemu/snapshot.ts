@@ -9,9 +9,10 @@
  * the host's page cache: it is trusted while the host has not rebooted since.
  */
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { sha256OfFile } from '../../image/blob-file.ts';
+import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
 
 /** Everything the snapshot was taken with; all of it must match for a resume. */
@@ -126,15 +127,6 @@ export async function flushSnapshot(files: MachineFiles, id: string): Promise<vo
   await writeFile(files.snapshotFlushed, id);
   await fsyncPath(files.snapshotFlushed);
   await fsyncPath(dirname(files.snapshot));
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Forgets the snapshot (metadata first, so that what remains can never be taken for one). */
