@@ -132,8 +132,12 @@ export class SqliteStore implements Store {
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
       if (!app) throw new AppGoneError(machine.appName, 'missing');
       if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
-      const live = this.sql("SELECT count(*) AS n FROM machines WHERE app_name = ? AND state != 'destroyed'").get(machine.appName) as { n: number };
-      if (live.n >= maxLive) throw new LimitError(`app ${machine.appName} has ${live.n} machines; an app may have at most ${maxLive} machines`);
+      if (Number.isFinite(maxLive)) {
+        // Counting stops at the limit: the check costs at most `maxLive` index entries, not the app's size.
+        const live = this.sql("SELECT count(*) AS n FROM (SELECT 1 FROM machines WHERE app_name = ? AND state != 'destroyed' LIMIT ?)")
+          .get(machine.appName, maxLive) as { n: number };
+        if (live.n >= maxLive) throw new LimitError(`app ${machine.appName} has ${live.n} machines; an app may have at most ${maxLive} machines`);
+      }
       try {
         this.sql('INSERT INTO machines (id, app_name, name, region, state, rev, doc, recent_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
           .run(machine.id, machine.appName, machine.name, machine.region, machine.state, machine.rev, JSON.stringify(machine), '[]');
