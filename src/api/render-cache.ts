@@ -34,11 +34,12 @@ export class RenderCache {
     }
   }
 
-  /** The JSON array of these machines, in order; every id must be cached. */
+  /** The JSON array of these machines, in order; an id with nothing cached (its row holds no machine) is left out. */
   join(heads: Array<{ id: string }>, summary: boolean): string {
-    return `[${heads.map((head) => {
-      const entry = this.entries.get(head.id) as Entry;
-      return summary ? entry.summary : entry.full;
+    return `[${heads.flatMap((head) => {
+      const entry = this.entries.get(head.id);
+      if (!entry) return [];
+      return [summary ? entry.summary : entry.full];
     }).join(',')}]`;
   }
 }

@@ -11,6 +11,9 @@ import type { ControlDeps } from './ports.ts';
 import type { ObservationSink } from '../domain/runtime.ts';
 
 export async function recoverMachines(deps: ControlDeps, sink: ObservationSink): Promise<{ checked: number; running: number }> {
+  for (const { id, problem } of await deps.store.listUnreadableMachines()) {
+    deps.log.error({ machineId: id, problem }, `machine row ${id} holds no usable machine (${problem}); it is skipped and left in the database as it is`);
+  }
   // A machine whose stored config cannot be used is left alone (see config-audit.ts).
   const machines = (await auditStoredConfigs(deps)).filter((machine) => machine.configProblem === undefined);
   const found = await deps.runtime.recover(machines.map(specOf));

@@ -137,6 +137,8 @@ export interface Store {
   listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>>;
   /** Machines of every app not yet destroyed: for recovery and the wedge watchdog. */
   listLiveMachines(): Promise<MachineRecord[]>;
+  /** Rows that hold no usable machine document (skipped by every read above), with why. */
+  listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>>;
   /** Machines of every app in one of these states. */
   listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]>;
   /** The regions of every machine and volume not yet destroyed, sorted. */

@@ -96,3 +96,32 @@ describe('a data directory holding configs today\'s rules refuse', () => {
     }
   });
 });
+
+describe('a data directory holding machine rows that are not machines', () => {
+  it('starts, skips those rows, and serves the machines it can read', async () => {
+    const first = await testHangar({ keepDir: true });
+    await first.app('torn');
+    const good = await first.machine('torn', { config: { image } });
+    const garbled = await first.machine('torn', { config: { image } });
+    const hollow = await first.machine('torn', { config: { image } });
+    await first.waitFor('torn', good.id, 'started');
+    await first.close();
+
+    const db = new DatabaseSync(join(first.dir, 'hangar.db'));
+    db.prepare('UPDATE machines SET doc = ? WHERE id = ?').run('{"id": "torn', garbled.id);
+    db.prepare('UPDATE machines SET doc = ?, recent_events = ? WHERE id = ?').run('{"config": 7}', 'nope', hollow.id);
+    db.close();
+
+    const t = await testHangar({ dir: first.dir });
+    try {
+      assert.equal((await t.call('GET', `/v1/apps/torn/machines/${good.id}`)).body.state, 'started');
+      const listed = await t.call('GET', '/v1/apps/torn/machines');
+      assert.equal(listed.status, 200);
+      assert.deepEqual(listed.body.map((m: { id: string }) => m.id), [good.id]);
+      assert.equal((await t.call('GET', `/v1/apps/torn/machines/${garbled.id}`)).status, 404);
+      assert.equal((await t.call('GET', '/v1/apps')).status, 200);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -12,6 +12,7 @@ import {
   AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type PublicPortRecord, StaleWriteError, StorageError, type Store,
 } from '../store.ts';
+import { machineDocProblem, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 /** How many of a machine's newest events ride along with it in listings. */
@@ -176,29 +177,29 @@ export class SqliteStore implements Store {
     for (const event of events) insert.run(event.id, machineId, JSON.stringify(event));
     const row = this.sql('SELECT recent_events FROM machines WHERE id = ?').get(machineId) as { recent_events: string };
     const newestFirst = [...events].reverse();
-    const recent = [...newestFirst, ...(JSON.parse(row.recent_events) as MachineEvent[])].slice(0, RECENT_EVENTS);
+    const recent = [...newestFirst, ...readEventsDoc(row.recent_events)].slice(0, RECENT_EVENTS);
     this.sql('UPDATE machines SET recent_events = ? WHERE id = ?').run(JSON.stringify(recent), machineId);
   }
 
   async getMachine(appName: string, id: string): Promise<MachineRecord | null> {
     const row = this.sql('SELECT doc FROM machines WHERE id = ? AND app_name = ?').get(id, appName) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as MachineRecord) : null;
+    return row ? readMachineDoc(row.doc) : null;
   }
 
   async getListing(appName: string, id: string): Promise<MachineListing | null> {
     const row = this.sql('SELECT doc, recent_events FROM machines WHERE id = ? AND app_name = ?').get(id, appName) as Row | undefined;
-    return row ? listingFromRow(row) : null;
+    return row ? listingsOf([row])[0] ?? null : null;
   }
 
   async getMachineById(id: string): Promise<MachineRecord | null> {
     const row = this.sql('SELECT doc FROM machines WHERE id = ?').get(id) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as MachineRecord) : null;
+    return row ? readMachineDoc(row.doc) : null;
   }
 
   async listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]> {
     const { where, params } = machineFilter(appName, filter);
     const rows = this.db.prepare(`SELECT doc, recent_events FROM machines WHERE ${where} ORDER BY id`).all(...params) as Row[];
-    return rows.map(listingFromRow);
+    return listingsOf(rows);
   }
 
   async listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>> {
@@ -210,7 +211,7 @@ export class SqliteStore implements Store {
     const out: MachineListing[] = [];
     const select = this.sql('SELECT doc, recent_events FROM machines WHERE id IN (SELECT value FROM json_each(?))');
     for (let i = 0; i < ids.length; i += 500) {
-      out.push(...(select.all(JSON.stringify(ids.slice(i, i + 500))) as Row[]).map(listingFromRow));
+      out.push(...listingsOf(select.all(JSON.stringify(ids.slice(i, i + 500))) as Row[]));
     }
     return out;
   }
@@ -240,17 +241,28 @@ export class SqliteStore implements Store {
     const rows = this.db.prepare(
       `SELECT m.doc, m.app_name FROM machines m JOIN apps a ON a.name = m.app_name WHERE ${clauses.join(' AND ')} ORDER BY ${updated}, m.id LIMIT ?`,
     ).all(...params) as Row[];
-    return rows.map((row) => ({ machine: JSON.parse(row.doc as string) as MachineRecord, appName: row.app_name as string }));
+    return rows.flatMap((row) => {
+      const machine = readMachineDoc(row.doc);
+      return machine ? [{ machine, appName: row.app_name as string }] : [];
+    });
   }
 
   async listLiveMachines(): Promise<MachineRecord[]> {
     const rows = this.sql("SELECT doc FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')").all() as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as MachineRecord);
+    return machinesOf(rows);
+  }
+
+  async listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>> {
+    const rows = this.sql('SELECT id, doc FROM machines').all() as Row[];
+    return rows.flatMap((row) => {
+      const problem = machineDocProblem(row.doc);
+      return problem ? [{ id: row.id as string, problem }] : [];
+    });
   }
 
   async listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]> {
     const rows = this.db.prepare(`SELECT doc FROM machines WHERE state IN (${states.map(() => '?').join(', ')})`).all(...states) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as MachineRecord);
+    return machinesOf(rows);
   }
 
   async listRegionsInUse(): Promise<string[]> {
@@ -377,11 +389,16 @@ function machineFilter(appName: string, filter: MachineFilter): { where: string;
   return { where: clauses.join(' AND '), params };
 }
 
-function listingFromRow(row: Row): MachineListing {
-  return {
-    machine: JSON.parse(row.doc as string) as MachineRecord,
-    events: JSON.parse(row.recent_events as string) as MachineEvent[],
-  };
+/** The machines these rows hold; a row that holds none is skipped (see listUnreadableMachines). */
+function machinesOf(rows: Row[]): MachineRecord[] {
+  return rows.flatMap((row) => readMachineDoc(row.doc) ?? []);
+}
+
+function listingsOf(rows: Row[]): MachineListing[] {
+  return rows.flatMap((row) => {
+    const machine = readMachineDoc(row.doc);
+    return machine ? [{ machine, events: readEventsDoc(row.recent_events) }] : [];
+  });
 }
 
 const APP_SELECT = `

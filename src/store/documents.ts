@@ -1,0 +1,43 @@
+/**
+ * Reading stored documents back. A row may hold anything (a hand edit, a torn
+ * write from a broken disk, an older hangar): a machine document that is not a
+ * machine is reported as unreadable and skipped, never thrown at whoever lists.
+ */
+import type { MachineEvent, MachineRecord } from '../domain/machine.ts';
+
+/** Why a stored machine document cannot be used, or null when it can. */
+export function machineDocProblem(text: unknown): string | null {
+  const doc = parsed(text);
+  if (!isObject(doc)) return 'not a JSON object';
+  for (const field of ['id', 'appName', 'name', 'region', 'state', 'desired', 'version', 'privateIp'] as const) {
+    if (typeof doc[field] !== 'string') return `${field} is not a string`;
+  }
+  for (const field of ['config', 'imageRef', 'observed'] as const) {
+    if (!isObject(doc[field])) return `${field} is not an object`;
+  }
+  return null;
+}
+
+/** The machine a stored document holds, or null when it holds none. */
+export function readMachineDoc(text: unknown): MachineRecord | null {
+  return machineDocProblem(text) === null ? (JSON.parse(text as string) as MachineRecord) : null;
+}
+
+/** A machine's recent events as stored beside it; unreadable ones read as none. */
+export function readEventsDoc(text: unknown): MachineEvent[] {
+  const doc = parsed(text);
+  return Array.isArray(doc) ? doc.filter(isObject) as unknown as MachineEvent[] : [];
+}
+
+function parsed(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
