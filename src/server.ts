@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
@@ -16,6 +17,7 @@ import { type HostResolver, systemResolver } from './control/guest-images.ts';
 import { ControlObserver } from './control/observer.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
 import { LocalVolumes } from './volumes/local-volumes.ts';
+import { registerSelf } from './control/hosts.ts';
 import { recoverMachines } from './control/recovery.ts';
 import { startMachine, stopMachine, suspendMachine } from './control/actions.ts';
 import { createEdgeProxy, type EdgeProxy, joinHostPort } from './proxy/edge-proxy.ts';
@@ -55,13 +57,21 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   guestImageRegistries: [],
   maxMachinesPerApp: 1000,
   hostNumber: DEFAULT_HOST_NUMBER,
+  hostId: defaultHostId(hostname()),
   maxVolumesPerApp: 100,
   wedgedAfterMs: WEDGED_AFTER_MS,
 };
 
+/** A host id from the machine's name: lowercase letters, digits and dashes. */
+export function defaultHostId(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'local';
+}
+
 export interface AssembleOptions {
   /** SQLite file path, or ':memory:'. */
   databasePath: string;
+  /** CPUs and memory machines may reserve on this host (default: not limited). */
+  capacity?: { cpus?: number; memoryMb?: number };
   driver: VmmDriver;
   token: string;
   logger: Logger;
@@ -120,6 +130,11 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     settings: { ...DEFAULT_SETTINGS, ...options.settings },
     resolveHost: options.resolveHost ?? systemResolver,
   };
+  const self = await registerSelf(control, {
+    id: control.settings.hostId, region: control.settings.defaultRegion, address: '', hostNumber: control.settings.hostNumber,
+    cpus: options.capacity?.cpus ?? null, memoryMb: options.capacity?.memoryMb ?? null,
+    diskBytes: (await control.volumes.space()).totalBytes, anyRegion: true,
+  });
   const recovered = await recoverMachines(control, observer);
   if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
   const stopWatchdog = startWatchdog(control, options.watchdogIntervalMs ?? 15_000);
@@ -143,6 +158,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     proxy,
     async close() {
       stopWatchdog();
+      self.stop();
       await proxy.close();
       await app.close();
       await agent.idle();
@@ -243,6 +259,8 @@ export interface ServeOptions {
   /** How often the watchdog checks machines (default 15 s). */
   watchdogMs?: number;
   settings?: Partial<ControlSettings>;
+  /** CPUs and memory machines may reserve on this host (default: not limited). */
+  capacity?: { cpus?: number; memoryMb?: number };
 }
 
 export interface RunningServer {
@@ -296,6 +314,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       settings: { ...options.settings, hostNumber: network?.layout.hostNumber ?? options.hostNumber ?? defaultHostNumber(netns) },
       proxy: { ...proxySettings, certificates: tls },
       watchdogIntervalMs: options.watchdogMs,
+      capacity: options.capacity,
     });
     await hangar.app.listen(apiAt);
     const url = urlOf(apiAt.host, hangar.app.server.address(), apiAt.port);

@@ -16,6 +16,7 @@ import { imageRoutes } from './routes/images.ts';
 import { leaseRoutes } from './routes/leases.ts';
 import { logRoutes } from './routes/logs.ts';
 import { portRoutes } from './routes/ports.ts';
+import { hostRoutes } from './routes/hosts.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
@@ -77,6 +78,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
   portRoutes(app, options.control);
+  hostRoutes(app, options.control);
   imageRoutes(app, options.control);
   volumeRoutes(app, options.control);
   platformRoutes(app, options.control);

@@ -36,6 +36,7 @@ export function machineJson(machine: MachineRecord, events: MachineEvent[], opti
     cordoned: machine.cordoned,
     host_status: 'ok',
   };
+  if (machine.hostId !== undefined) json.host_id = machine.hostId;
   if (!options.summary) {
     json.config = machine.configProblem === undefined ? machine.config : decodableConfig(machine.config);
     json.events = events.map(eventJson);

@@ -48,6 +48,7 @@ export const MachineSchema = Type.Object({
   updated_at: Type.String({ description: 'RFC 3339' }),
   cordoned: Type.Boolean(),
   host_status: Type.Union([Type.Literal('ok'), Type.Literal('unknown'), Type.Literal('unreachable')]),
+  host_id: Type.Optional(Type.String({ description: 'hangar: the host the machine is placed on' })),
   config: Type.Optional(MachineConfigSchema),
   events: Type.Optional(Type.Array(MachineEventSchema)),
   checks: Type.Optional(Type.Array(CheckStatusSchema)),
@@ -77,3 +78,24 @@ export type MachineJson = Static<typeof MachineSchema>;
 export type MachineEventJson = Static<typeof MachineEventSchema>;
 export type MachineVersionJson = Static<typeof MachineVersionSchema>;
 export type LeaseJson = Static<typeof LeaseSchema>;
+
+export const HostSchema = Type.Object({
+  id: Type.String(),
+  region: Type.String(),
+  address: Type.String({ description: 'where replicas reach its agent; empty for a host inside the API process' }),
+  status: Type.Union([Type.Literal('up'), Type.Literal('cordoned'), Type.Literal('silent')], { description: 'silent: no heartbeat in 30 s' }),
+  cordoned: Type.Boolean(),
+  any_region: Type.Boolean({ description: 'a host on its own serves any region code (regions are labels there)' }),
+  capacity: Type.Object({
+    cpus: Type.Union([Type.Integer(), Type.Null()], { description: 'null: not limited' }),
+    memory_mb: Type.Union([Type.Integer(), Type.Null()], { description: 'null: not limited' }),
+    disk_bytes: Type.Number(),
+  }),
+  reserved: Type.Object({ cpus: Type.Integer(), memory_mb: Type.Integer() }, { description: 'what its machines not destroyed reserve' }),
+  machines: Type.Integer(),
+  epoch: Type.Integer(),
+  heartbeat_at: Type.String({ description: 'RFC 3339' }),
+  registered_at: Type.String({ description: 'RFC 3339' }),
+}, { ...open, description: 'hangar: a host machines are placed on' });
+export type HostJson = Static<typeof HostSchema>;
+

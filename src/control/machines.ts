@@ -8,8 +8,9 @@ import { privateIp } from '../domain/address.ts';
 import { checkAttachable } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { specOf } from '../domain/runtime.ts';
-import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing } from '../store/store.ts';
+import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing, type Placer } from '../store/store.ts';
 import { appDeletingError, appForCreate, getApp } from './apps.ts';
+import { placer } from './hosts.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
@@ -92,7 +93,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
   };
   const volumeId = config.mounts?.[0]?.volume;
   if (volumeId) await deps.store.attachVolume(volumeId, machine.id, (volume) => checkAttachable(volume, volumeId, appName, machine.id));
-  const inserted = await insertWithName(deps, machine, requestedName !== undefined).catch(async (error: unknown) => {
+  const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber, number)).catch(async (error: unknown) => {
     if (volumeId) await deps.store.detachVolumes(machine.id);
     throw error;
   });
@@ -101,13 +102,13 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
 }
 
 /** Inserts, generating a fresh name on a clash unless the caller chose the name. */
-async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen: boolean): Promise<MachineRecord> {
+async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen: boolean, place: Placer): Promise<MachineRecord> {
   for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
     const name = chosen ? machine.name : machineName(deps.ids.int(1 << 30), deps.ids.int(1 << 30), deps.ids.int(10000));
     const candidate = { ...machine, name };
     const version: MachineVersion = { machineId: candidate.id, version: candidate.version, config: candidate.config, imageRef: candidate.imageRef, createdAt: candidate.createdAt };
     try {
-      return await deps.store.insertMachine({ machine: candidate, version, events: [] }, deps.settings.maxMachinesPerApp);
+      return await deps.store.insertMachine({ machine: candidate, version, events: [] }, deps.settings.maxMachinesPerApp, place);
     } catch (error) {
       if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');
       if (error instanceof AppGoneError) throw error.why === 'deleting' ? appDeletingError(candidate.appName) : appNotFound(candidate.appName);

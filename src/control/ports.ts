@@ -56,6 +56,8 @@ export interface ControlSettings {
   maxMachinesPerApp: number;
   /** This host's number, the group after the app's /48 in new machines' private addresses. */
   hostNumber: number;
+  /** The host inside this process (see hosts.ts). */
+  hostId: string;
   /** Most volumes (not yet deleted) one app may have. */
   maxVolumesPerApp: number;
   /** How long a machine may stay in each transient state before it is flagged as wedged. */

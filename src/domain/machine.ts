@@ -25,6 +25,8 @@ export interface MachineRecord {
   appName: string;
   name: string;
   region: string;
+  /** The host the machine is placed on (absent on records written before hosts existed). */
+  hostId?: string;
   state: MachineState;
   /** When `state` was entered (unix ms): the basis of wedge detection. */
   stateSince: number;

@@ -5,6 +5,7 @@
  * refused (`StaleWriteError`) when the record changed since it was read.
  */
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
+import type { HostRecord, HostUsage } from '../domain/host.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
 export interface MachineFilter {
@@ -120,9 +121,12 @@ export interface Store {
   /**
    * Inserts a new machine with its first version; throws DuplicateError for a taken
    * name, LimitError when its app already has `maxLive` machines not destroyed, and
-   * AppGoneError when its app does not exist or is being deleted.
+   * AppGoneError when its app does not exist or is being deleted. With `place`, the
+   * machine inserted is the one `place` makes of `write.machine` given every host's
+   * usage, read in the same transaction as the insert, so that no two creates can
+   * overbook a host (`place` throws to refuse).
    */
-  insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive?: number): Promise<MachineRecord>;
+  insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive?: number, place?: Placer): Promise<MachineRecord>;
   /** Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it with the new rev. */
   commit(write: MachineWrite): Promise<MachineRecord>;
   getMachine(appName: string, id: string): Promise<MachineRecord | null>;
@@ -179,5 +183,21 @@ export interface Store {
   /** Gives up one app's host port (another process holds it): the next allocation picks anew. */
   releasePublicPort(appName: string, port: number): Promise<void>;
 
+  /**
+   * Registers a host (again): its record is replaced, its cordon kept, its epoch
+   * raised past any it had. Returns the host as stored.
+   */
+  registerHost(host: Omit<HostRecord, 'epoch' | 'cordoned'>): Promise<HostRecord>;
+  /** Records a heartbeat; false (nothing written) when `epoch` is no longer the host's. */
+  heartbeatHost(id: string, epoch: number, at: number): Promise<boolean>;
+  setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null>;
+  /** Every host with what its machines not destroyed reserve, by id. */
+  listHostUsage(): Promise<HostUsage[]>;
+  /** Gives machines that have no host (written before hosts existed) this one; answers how many. */
+  adoptUnplacedMachines(hostId: string): Promise<number>;
+
   close(): Promise<void>;
 }
+
+/** Makes the machine to insert from the one asked for, given every host's usage. */
+export type Placer = (machine: MachineRecord, hosts: HostUsage[]) => MachineRecord;

@@ -60,6 +60,20 @@ describe('hangar CLI', () => {
     assert.match(missing.err, /nosuch/);
   });
 
+  it('lists hosts with what their machines reserve, and cordons one', async () => {
+    const host = t.hangar.control.settings.hostId;
+    const listed = await cli('hosts', 'list');
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, /^ID\s+REGION\s+STATUS\s+MACHINES\s+CPUS\s+MEMORY\s+ADDRESS/);
+    assert.match(listed.out, new RegExp(String.raw`\n${host}\s+local \(any\)\s+up\s+1\s+2/unlimited\s+512 MB/unlimited\s+-`));
+    assert.equal((await cli('hosts', 'cordon', host)).out, `host ${host} is cordoned\n`);
+    assert.equal(JSON.parse((await cli('hosts', 'list', '--json')).out)[0].status, 'cordoned');
+    assert.equal((await cli('hosts', 'uncordon', host)).out, `host ${host} is up\n`);
+    const missing = await cli('hosts', 'cordon', 'nosuch');
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.err, /host nosuch not found/);
+  });
+
   it('drives the lifecycle: suspend, wait, start, stop, update, clone, destroy', async () => {
     const { out } = await cli('machine', 'create', '-a', 'cli-app', 'registry.test/web:1', '--json');
     const id = JSON.parse(out).id as string;

@@ -39,6 +39,7 @@ export interface TestOptions {
   clock?: Clock;
   volumes?: VolumeHost;
   resolveHost?: HostResolver;
+  capacity?: { cpus?: number; memoryMb?: number };
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -50,6 +51,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     token: TOKEN,
     logger: pino({ level: process.env.HANGAR_TEST_LOG ?? 'silent' }),
     settings: options.settings,
+    capacity: options.capacity,
     proxy: options.proxy,
     clock: options.clock,
     volumes: options.volumes,

@@ -39,6 +39,9 @@ export const serve: CommandSpec = {
     { flags: '--guest-image-registries <hosts>', description: 'registries (host or host:port, comma-separated) a machine may take a new image from when it updates itself through /.fly/api (default: none; it may keep its image)', default: '' },
     { flags: '--max-machines-per-app <n>', description: 'most machines (not destroyed) one app may have', default: '1000' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
+    { flags: '--host-id <id>', description: 'this host\'s id among hosts (lowercase letters, digits, dashes; default: from the machine\'s name)' },
+    { flags: '--host-cpus <n>', description: 'CPUs machines may reserve on this host, counted while they are not destroyed (default: not limited)' },
+    { flags: '--host-memory-mb <mb>', description: 'memory machines may reserve on this host (default: not limited)' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
     { flags: '--log-level <level>', description: 'trace, debug, info, warn, error', default: 'info' },
   ],
@@ -84,6 +87,20 @@ export const serve: CommandSpec = {
       io.err(`--max-machines-per-app must be a positive whole number, got "${options.maxMachinesPerApp}"`);
       return 2;
     }
+    if (options.hostId !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(options.hostId)) {
+      io.err(`--host-id must be 1-63 lowercase letters, digits and dashes, got "${options.hostId}"`);
+      return 2;
+    }
+    const capacity: { cpus?: number; memoryMb?: number } = {};
+    for (const [flag, value, key] of [['--host-cpus', options.hostCpus, 'cpus'], ['--host-memory-mb', options.hostMemoryMb, 'memoryMb']] as const) {
+      if (value === undefined) continue;
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) {
+        io.err(`${flag} must be a positive whole number, got "${value}"`);
+        return 2;
+      }
+      capacity[key] = n;
+    }
     if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) {
       io.err('--tls-cert and --tls-key go together');
       return 2;
@@ -107,7 +124,9 @@ export const serve: CommandSpec = {
       outboundNat: options.outboundNat === true,
       logLevel: options.logLevel,
       watchdogMs,
+      capacity,
       settings: {
+        ...(options.hostId === undefined ? {} : { hostId: options.hostId }),
         defaultRegion: options.region,
         suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb),
         maxMachinesPerApp: maxMachines,

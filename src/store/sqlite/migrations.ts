@@ -76,4 +76,19 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE apps ADD COLUMN deleting INTEGER NOT NULL DEFAULT 0;
   `,
+  // Hosts, and each machine's host and what it reserves there (placement sums them).
+  `
+  CREATE TABLE hosts (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+  );
+  ALTER TABLE machines ADD COLUMN host_id TEXT;
+  ALTER TABLE machines ADD COLUMN cpus INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE machines ADD COLUMN memory_mb INTEGER NOT NULL DEFAULT 0;
+  UPDATE machines SET
+    cpus = coalesce(json_extract(doc, '$.config.guest.cpus'), 1),
+    memory_mb = coalesce(json_extract(doc, '$.config.guest.memory_mb'), 256)
+    WHERE json_valid(doc);
+  CREATE INDEX machines_by_host ON machines (host_id, state);
+  `,
 ];

@@ -7,10 +7,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
+import type { HostRecord, HostUsage } from '../../domain/host.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type PublicPortRecord, StaleWriteError, StorageError, type Store,
+  LimitError, LiveMachinesError, type Placer, type PublicPortRecord, StaleWriteError, StorageError, type Store,
 } from '../store.ts';
 import { machineDocProblem, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { MIGRATIONS } from './migrations.ts';
@@ -127,9 +128,9 @@ export class SqliteStore implements Store {
     return this.transaction(() => this.nextCounter('machine'));
   }
 
-  async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity): Promise<MachineRecord> {
-    const machine = { ...write.machine, rev: 1 };
+  async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     return this.transaction(() => {
+      const machine = { ...(place ? place(write.machine, this.hostUsage()) : write.machine), rev: 1 };
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
       if (!app) throw new AppGoneError(machine.appName, 'missing');
       if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
@@ -140,8 +141,9 @@ export class SqliteStore implements Store {
         if (live.n >= maxLive) throw new LimitError(`app ${machine.appName} has ${live.n} machines; an app may have at most ${maxLive} machines`);
       }
       try {
-        this.sql('INSERT INTO machines (id, app_name, name, region, state, rev, doc, recent_events) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(machine.id, machine.appName, machine.name, machine.region, machine.state, machine.rev, JSON.stringify(machine), '[]');
+        this.sql('INSERT INTO machines (id, app_name, name, region, state, rev, doc, recent_events, host_id, cpus, memory_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(machine.id, machine.appName, machine.name, machine.region, machine.state, machine.rev, JSON.stringify(machine), '[]',
+            machine.hostId ?? null, ...reservation(machine));
       } catch (error) {
         if (String(error).includes('UNIQUE')) {
           throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
@@ -157,8 +159,8 @@ export class SqliteStore implements Store {
   async commit(write: MachineWrite): Promise<MachineRecord> {
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
     return this.transaction(() => {
-      const result = this.sql('UPDATE machines SET state = ?, rev = ?, doc = ? WHERE id = ? AND rev = ?')
-        .run(machine.state, machine.rev, JSON.stringify(machine), machine.id, write.machine.rev);
+      const result = this.sql('UPDATE machines SET state = ?, rev = ?, doc = ?, cpus = ?, memory_mb = ? WHERE id = ? AND rev = ?')
+        .run(machine.state, machine.rev, JSON.stringify(machine), ...reservation(machine), machine.id, write.machine.rev);
       if (result.changes !== 1) throw new StaleWriteError(machine.id);
       if (write.version) this.writeVersion(write.version);
       this.writeEvents(machine.id, write.events);
@@ -365,6 +367,49 @@ export class SqliteStore implements Store {
     this.transaction(() => this.sql('DELETE FROM volume_snapshots WHERE id = ?').run(id));
   }
 
+  async registerHost(host: Omit<HostRecord, 'epoch' | 'cordoned'>): Promise<HostRecord> {
+    return this.transaction(() => {
+      const before = this.sql('SELECT doc FROM hosts WHERE id = ?').get(host.id) as Row | undefined;
+      const previous = before ? (JSON.parse(before.doc as string) as HostRecord) : null;
+      const record: HostRecord = { ...host, cordoned: previous?.cordoned ?? false, epoch: (previous?.epoch ?? 0) + 1 };
+      this.sql('INSERT INTO hosts (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc').run(host.id, JSON.stringify(record));
+      return record;
+    });
+  }
+
+  async heartbeatHost(id: string, epoch: number, at: number): Promise<boolean> {
+    const result = this.sql("UPDATE hosts SET doc = json_set(doc, '$.heartbeatAt', ?) WHERE id = ? AND json_extract(doc, '$.epoch') = ?").run(at, id, epoch);
+    return result.changes === 1;
+  }
+
+  async setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null> {
+    this.sql("UPDATE hosts SET doc = json_set(doc, '$.cordoned', json(?)) WHERE id = ?").run(cordoned ? 'true' : 'false', id);
+    const row = this.sql('SELECT doc FROM hosts WHERE id = ?').get(id) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as HostRecord) : null;
+  }
+
+  async listHostUsage(): Promise<HostUsage[]> {
+    return this.hostUsage();
+  }
+
+  private hostUsage(): HostUsage[] {
+    const rows = this.sql(`
+      SELECT h.doc, count(m.id) AS machines, coalesce(sum(m.cpus), 0) AS cpus, coalesce(sum(m.memory_mb), 0) AS memory_mb
+      FROM hosts h LEFT JOIN machines m ON m.host_id = h.id AND m.state <> 'destroyed'
+      GROUP BY h.id ORDER BY h.id`).all() as Row[];
+    return rows.map((row) => ({
+      host: JSON.parse(row.doc as string) as HostRecord,
+      machines: Number(row.machines),
+      reservedCpus: Number(row.cpus),
+      reservedMemoryMb: Number(row.memory_mb),
+    }));
+  }
+
+  async adoptUnplacedMachines(hostId: string): Promise<number> {
+    const result = this.sql("UPDATE machines SET host_id = ?, doc = json_set(doc, '$.hostId', ?) WHERE host_id IS NULL AND json_valid(doc)").run(hostId, hostId);
+    return Number(result.changes);
+  }
+
   async close(): Promise<void> {
     if (this.db.isOpen) this.db.close();
   }
@@ -387,6 +432,11 @@ function machineFilter(appName: string, filter: MachineFilter): { where: string;
     params.push(key, value);
   }
   return { where: clauses.join(' AND '), params };
+}
+
+/** The CPUs and memory a machine reserves on its host: its current guest. */
+function reservation(machine: MachineRecord): [number, number] {
+  return [machine.config.guest?.cpus ?? 1, machine.config.guest?.memory_mb ?? 256];
 }
 
 /** The machines these rows hold; a row that holds none is skipped (see listUnreadableMachines). */

@@ -1,0 +1,46 @@
+/**
+ * `/hangar/v1/hosts`: the hosts machines are placed on, with what their machines
+ * reserve, and cordoning (a cordoned host keeps its machines and takes no new ones).
+ * hangar's own endpoints: Fly's API has no hosts.
+ */
+import { Type } from 'typebox';
+import { cordonHost, listHosts } from '../../control/hosts.ts';
+import type { ControlDeps } from '../../control/ports.ts';
+import { hostIsFresh, type HostUsage } from '../../domain/host.ts';
+import { HostSchema, type HostJson } from '../responses.ts';
+import type { Api } from './types.ts';
+
+const HostParams = Type.Object({ host_id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }) });
+const tags = ['hangar'];
+
+export function hostRoutes(api: Api, deps: ControlDeps): void {
+  api.get('/hangar/v1/hosts', { schema: { operationId: 'Hangar_hosts_list', tags, response: { 200: Type.Array(HostSchema) } } }, async () => {
+    const now = deps.clock.now();
+    return (await listHosts(deps)).map((usage) => hostJson(usage, now, deps.settings.hostId));
+  });
+
+  for (const [action, cordoned] of [['cordon', true], ['uncordon', false]] as const) {
+    api.post(`/hangar/v1/hosts/:host_id/${action}`, {
+      schema: { operationId: `Hangar_hosts_${action}`, tags, params: HostParams, response: { 200: HostSchema } },
+    }, async (request) => hostJson(await cordonHost(deps, request.params.host_id, cordoned), deps.clock.now(), deps.settings.hostId));
+  }
+}
+
+function hostJson(usage: HostUsage, now: number, selfId: string): HostJson {
+  const { host } = usage;
+  const fresh = host.id === selfId || hostIsFresh(host, now);
+  return {
+    id: host.id,
+    region: host.region,
+    address: host.address,
+    status: fresh ? (host.cordoned ? 'cordoned' : 'up') : 'silent',
+    cordoned: host.cordoned,
+    any_region: host.anyRegion,
+    capacity: { cpus: host.cpus, memory_mb: host.memoryMb, disk_bytes: host.diskBytes },
+    reserved: { cpus: usage.reservedCpus, memory_mb: usage.reservedMemoryMb },
+    machines: usage.machines,
+    epoch: host.epoch,
+    heartbeat_at: new Date(host.heartbeatAt).toISOString(),
+    registered_at: new Date(host.registeredAt).toISOString(),
+  };
+}

@@ -1,0 +1,41 @@
+/** `hangar hosts list|cordon|uncordon`: the hosts machines are placed on. */
+import type { HostJson } from '../../../api/responses.ts';
+import type { CommandSpec } from '../../command.ts';
+import { json, table } from '../../output.ts';
+
+export const hostsList: CommandSpec = {
+  path: ['hosts', 'list'],
+  description: 'list hosts with their capacity and what their machines reserve',
+  args: [],
+  async handler({ client, io }, _args, options) {
+    const hosts = await client.get<HostJson[]>('/hangar/v1/hosts');
+    if (options.json) io.out(json(hosts));
+    else io.out(table(['id', 'region', 'status', 'machines', 'cpus', 'memory', 'address'], hosts.map(row)));
+    return 0;
+  },
+};
+
+function row(host: HostJson): Array<string | number> {
+  const of = (reserved: number, capacity: number | null, unit = '') => `${reserved}${unit}/${capacity === null ? 'unlimited' : `${capacity}${unit}`}`;
+  return [
+    host.id, host.any_region ? `${host.region} (any)` : host.region, host.status, host.machines,
+    of(host.reserved.cpus, host.capacity.cpus), of(host.reserved.memory_mb, host.capacity.memory_mb, ' MB'), host.address || '-',
+  ];
+}
+
+function cordonCommand(action: 'cordon' | 'uncordon', description: string): CommandSpec {
+  return {
+    path: ['hosts', action],
+    description,
+    args: ['<host-id>'],
+    async handler({ client, io }, [id], options) {
+      const host = await client.post<HostJson>(`/hangar/v1/hosts/${encodeURIComponent(id as string)}/${action}`);
+      if (options.json) io.out(json(host));
+      else io.out(`host ${host.id} is ${host.status}`);
+      return 0;
+    },
+  };
+}
+
+export const hostsCordon = cordonCommand('cordon', 'stop placing new machines on a host (its machines stay)');
+export const hostsUncordon = cordonCommand('uncordon', 'place new machines on a host again');

@@ -1,0 +1,97 @@
+/**
+ * Hosts and placement (pure). A host runs machines for one region, offers some
+ * CPUs and memory, and keeps a reservation for every machine placed on it until
+ * that machine is destroyed (stopped and suspended machines must be able to start
+ * again where they are). A create goes to a host of the requested region that is
+ * not cordoned, has a fresh heartbeat and has room for the guest.
+ */
+import { HangarError, invalid } from './errors.ts';
+
+export interface HostRecord {
+  id: string;
+  region: string;
+  /** Where replicas reach the host's agent (host:port); empty for a host inside the API process. */
+  address: string;
+  /** The group after an app's /48 in the private addresses of machines on this host. */
+  hostNumber: number;
+  /** CPUs and memory machines may reserve; null when not limited (one host on its own). */
+  cpus: number | null;
+  memoryMb: number | null;
+  diskBytes: number;
+  /** A host serving one process alone serves any region code asked of it: regions are labels there. */
+  anyRegion: boolean;
+  cordoned: boolean;
+  /** Raised at every registration: a host declared gone that comes back cannot write with its old epoch. */
+  epoch: number;
+  heartbeatAt: number;
+  registeredAt: number;
+}
+
+/** A host with what its machines (not destroyed) reserve. */
+export interface HostUsage {
+  host: HostRecord;
+  machines: number;
+  reservedCpus: number;
+  reservedMemoryMb: number;
+}
+
+/** What one machine reserves. */
+export interface PlacementNeed {
+  region: string;
+  cpus: number;
+  memoryMb: number;
+}
+
+/** A heartbeat older than this makes a host unfit for new machines. */
+export const HOST_STALE_MS = 30_000;
+
+export function hostIsFresh(host: HostRecord, now: number): boolean {
+  return now - host.heartbeatAt <= HOST_STALE_MS;
+}
+
+export function servesRegion(host: HostRecord, region: string): boolean {
+  return host.anyRegion || host.region === region;
+}
+
+function hasRoom(usage: HostUsage, need: PlacementNeed): boolean {
+  const { host } = usage;
+  const cpusFit = host.cpus === null || usage.reservedCpus + need.cpus <= host.cpus;
+  const memoryFits = host.memoryMb === null || usage.reservedMemoryMb + need.memoryMb <= host.memoryMb;
+  return cpusFit && memoryFits;
+}
+
+/** Share of the host's memory still free after placing `need`: more is better; unlimited hosts count as empty. */
+function freeShare(usage: HostUsage, need: PlacementNeed): number {
+  if (usage.host.memoryMb === null || usage.host.memoryMb === 0) return 1;
+  return 1 - (usage.reservedMemoryMb + need.memoryMb) / usage.host.memoryMb;
+}
+
+/**
+ * The host a new machine goes to: among the fit hosts serving its region, the one
+ * with the largest share of memory left, then the fewest machines, then the
+ * smallest id. `selfId` is the host inside this process, fresh by definition.
+ * A region no host serves is a 400 naming the regions that exist; a region whose
+ * hosts are all cordoned, silent or full is `insufficient_capacity`.
+ */
+export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, now: number, selfId?: string): HostUsage {
+  const inRegion = hosts.filter((usage) => servesRegion(usage.host, need.region));
+  if (inRegion.length === 0) {
+    const regions = [...new Set(hosts.map((usage) => usage.host.region))].sort();
+    throw invalid(`region "${need.region}" has no hosts (regions: ${regions.join(', ') || 'none'})`, 'pass one of those regions, or start a host agent with --region');
+  }
+  const usable = inRegion.filter((usage) => !usage.host.cordoned && (usage.host.id === selfId || hostIsFresh(usage.host, now)));
+  const roomy = usable.filter((usage) => hasRoom(usage, need));
+  if (roomy.length === 0) {
+    const why = usable.length === 0
+      ? `every host of region ${need.region} is cordoned or has not sent a heartbeat in ${HOST_STALE_MS / 1000} s`
+      : `no host of region ${need.region} has room for ${need.cpus} CPUs and ${need.memoryMb} MB (${usable.map(describeRoom).join('; ')})`;
+    throw new HangarError('insufficient_capacity', `insufficient resources to create machine: ${why}`, 'destroy machines, uncordon or add a host, or ask for a smaller guest');
+  }
+  return [...roomy].sort((a, b) => freeShare(b, need) - freeShare(a, need) || a.machines - b.machines || a.host.id.localeCompare(b.host.id))[0] as HostUsage;
+}
+
+function describeRoom(usage: HostUsage): string {
+  const cpus = usage.host.cpus === null ? '' : `${usage.host.cpus - usage.reservedCpus} CPUs`;
+  const memory = usage.host.memoryMb === null ? '' : `${usage.host.memoryMb - usage.reservedMemoryMb} MB`;
+  return `${usage.host.id}: ${[cpus, memory].filter(Boolean).join(' and ') || 'unlimited'} free`;
+}

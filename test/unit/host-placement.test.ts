@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { chooseHost, HOST_STALE_MS, type HostRecord, type HostUsage } from '../../src/domain/host.ts';
+
+const NOW = 1_000_000;
+
+function host(id: string, region: string, extra: Partial<HostRecord> = {}): HostRecord {
+  return {
+    id, region, address: '', hostNumber: 1, cpus: 8, memoryMb: 8192, diskBytes: 0, anyRegion: false, cordoned: false,
+    epoch: 1, heartbeatAt: NOW, registeredAt: 0, ...extra,
+  };
+}
+
+function usage(record: HostRecord, reservedMemoryMb = 0, reservedCpus = 0, machines = 0): HostUsage {
+  return { host: record, reservedMemoryMb, reservedCpus, machines };
+}
+
+const need = { region: 'fra', cpus: 1, memoryMb: 1024 };
+
+describe('choosing a host', () => {
+  it('takes the host of the region with the largest share of memory left', () => {
+    const hosts = [usage(host('a', 'fra'), 4096), usage(host('b', 'fra'), 1024), usage(host('c', 'syd'))];
+    assert.equal(chooseHost(hosts, need, NOW).host.id, 'b');
+  });
+
+  it('refuses a region no host serves with 400, naming the regions that exist', () => {
+    const hosts = [usage(host('a', 'fra')), usage(host('b', 'syd'))];
+    assert.throws(() => chooseHost(hosts, { ...need, region: 'ord' }, NOW), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'invalid_argument');
+      assert.match(error.message, /region "ord" has no hosts \(regions: fra, syd\)/);
+      return true;
+    });
+  });
+
+  it('skips cordoned and silent hosts, and says so when nothing is left', () => {
+    const silent = host('b', 'fra', { heartbeatAt: NOW - HOST_STALE_MS - 1 });
+    const hosts = [usage(host('a', 'fra', { cordoned: true })), usage(silent)];
+    assert.throws(() => chooseHost(hosts, need, NOW), /insufficient resources.*cordoned or has not sent a heartbeat/);
+    assert.equal(chooseHost(hosts, need, NOW, 'b').host.id, 'b', 'the host inside this process is fresh by definition');
+  });
+
+  it('never overbooks CPUs or memory, and says what is free', () => {
+    const hosts = [usage(host('a', 'fra'), 7680), usage(host('b', 'fra', { cpus: 2 }), 0, 2)];
+    assert.throws(() => chooseHost(hosts, need, NOW), /no host of region fra has room for 1 CPUs and 1024 MB \(a: 8 CPUs and 512 MB free; b: 0 CPUs and 8192 MB free\)/);
+    assert.equal(chooseHost(hosts, { ...need, memoryMb: 512 }, NOW).host.id, 'a');
+  });
+
+  it('lets a host on its own serve any region, without limits', () => {
+    const alone = host('solo', 'local', { anyRegion: true, cpus: null, memoryMb: null });
+    assert.equal(chooseHost([usage(alone, 1e9, 1e6)], { region: 'ams', cpus: 64, memoryMb: 65536 }, NOW).host.id, 'solo');
+  });
+
+  it('breaks ties by fewer machines, then by id', () => {
+    const hosts = [usage(host('b', 'fra'), 0, 0, 3), usage(host('c', 'fra'), 0, 0, 1), usage(host('a', 'fra'), 0, 0, 1)];
+    assert.equal(chooseHost(hosts, need, NOW).host.id, 'a');
+  });
+});
