@@ -9,12 +9,12 @@ import { storedConfigProblem } from '../domain/config.ts';
 import { makeEvent, unchanged } from '../domain/lifecycle/decision.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { writeMachineById } from './machine-writer.ts';
-import type { ControlDeps } from './ports.ts';
+import { type ControlDeps, hostedHere } from './ports.ts';
 
 /** Marks (or clears) each live machine's config problem; returns the machines as they now are. */
 export async function auditStoredConfigs(deps: ControlDeps): Promise<MachineRecord[]> {
   const audited: MachineRecord[] = [];
-  for (const machine of await deps.store.listLiveMachines()) {
+  for (const machine of hostedHere(deps, await deps.store.listLiveMachines())) {
     const problem = storedConfigProblem(machine.config) ?? undefined;
     if (problem === machine.configProblem) {
       audited.push(machine);

@@ -1,5 +1,6 @@
 /** What the control plane's use cases are built from. Only `main` wires real adapters in. */
 import type { Logger } from 'pino';
+import type { MachineRecord } from '../domain/machine.ts';
 import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
 import type { DiskSpace } from '../domain/volume.ts';
@@ -108,7 +109,19 @@ export interface ControlDeps {
   settings: ControlSettings;
   /** Host names to addresses (DNS): where a registry a machine names really is. */
   resolveHost: HostResolver;
+  /**
+   * Whether a machine runs on this process's host agent, for recovery and the
+   * watchdog; absent: every machine does (one process runs everything).
+   */
+  hosts?: (machine: MachineRecord) => boolean;
+  /** Tells the other processes of a cluster that a machine changed (after its commit). */
+  announce?: (machineId: string) => void;
   /** Set once the edge proxy runs. */
   health?: HealthReports;
   ports?: PublicPortReports;
+}
+
+/** The machines of `machines` that run on this process's host agent. */
+export function hostedHere(deps: ControlDeps, machines: MachineRecord[]): MachineRecord[] {
+  return deps.hosts ? machines.filter(deps.hosts) : machines;
 }

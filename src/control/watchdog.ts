@@ -13,12 +13,12 @@ import { specOf } from '../domain/runtime.ts';
 import { decideWedged } from '../domain/lifecycle/observations.ts';
 import { isTransient, TRANSIENT_STATES } from '../domain/states.ts';
 import { writeMachineById } from './machine-writer.ts';
-import type { ControlDeps } from './ports.ts';
+import { type ControlDeps, hostedHere } from './ports.ts';
 
 /** Checks every live machine once; returns the ids flagged. */
 export async function checkWedged(deps: ControlDeps): Promise<string[]> {
   const flagged: string[] = [];
-  for (const machine of await deps.store.listMachinesInStates(TRANSIENT_STATES)) {
+  for (const machine of hostedHere(deps, await deps.store.listMachinesInStates(TRANSIENT_STATES))) {
     if (!isTransient(machine.state)) continue;
     const threshold = deps.settings.wedgedAfterMs[machine.state];
     if (decideWedged(machine, threshold, { now: deps.clock.now(), newId: () => '' }) === null) continue;
@@ -33,7 +33,7 @@ export async function checkWedged(deps: ControlDeps): Promise<string[]> {
 
 /** Queues a check of every started machine's VM with the host (each behind that machine's other effects). */
 export async function checkVms(deps: ControlDeps): Promise<number> {
-  const started = await deps.store.listMachinesInStates(['started']);
+  const started = hostedHere(deps, await deps.store.listMachinesInStates(['started']));
   for (const machine of started) deps.runtime.checkVm(specOf(machine));
   return started.length;
 }

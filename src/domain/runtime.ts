@@ -20,6 +20,8 @@ export interface MachineSpec {
   config: MachineConfig;
   imageRef: ImageRef;
   privateIp: string;
+  /** The host the machine is placed on (absent on records written before hosts existed). */
+  hostId?: string;
 }
 
 export function specOf(machine: MachineRecord): MachineSpec {
@@ -32,6 +34,7 @@ export function specOf(machine: MachineRecord): MachineSpec {
     config: machine.config,
     imageRef: machine.imageRef,
     privateIp: machine.privateIp,
+    ...(machine.hostId === undefined ? {} : { hostId: machine.hostId }),
   };
 }
 

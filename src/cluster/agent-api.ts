@@ -1,0 +1,85 @@
+/**
+ * A host agent's own HTTP API, for API replicas only: what cannot go through the
+ * work queue because someone waits for its answer (exec, ps, signals, memory, logs,
+ * image pulls). Every request carries the cluster secret; nothing else on the
+ * network can drive a host. Machines are taken only if they are placed on this host.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { errorMessage, HangarError, HTTP_STATUS } from '../domain/errors.ts';
+import type { HostRuntime } from '../domain/runtime.ts';
+import { SIGNALS, type SignalName } from '../domain/signals.ts';
+import { tokenChecker } from '../api/auth.ts';
+
+export interface AgentApiOptions {
+  runtime: HostRuntime;
+  secret: string;
+  /** Whether machine `id` is placed on this host. */
+  owns(machineId: string): Promise<boolean>;
+}
+
+/** The body every refusal carries: the code lets the replica raise the same error. */
+export interface AgentError {
+  error: string;
+  code: string;
+  hint?: string;
+}
+
+export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
+  const app = Fastify({ bodyLimit: 1024 * 1024 });
+  const check = tokenChecker(options.secret);
+  const { runtime } = options;
+  app.addHook('onRequest', async (request) => check(request.headers.authorization));
+  app.setErrorHandler((error, _request, reply) => {
+    const known = error instanceof HangarError ? error : null;
+    const code = known?.code ?? ((error as { statusCode?: number }).statusCode === 400 ? 'invalid_argument' : 'internal');
+    void reply.status(HTTP_STATUS[code]).send({ error: known?.message ?? errorMessage(error), code, hint: known?.hint } satisfies AgentError);
+  });
+
+  const machine = async (params: unknown): Promise<string> => {
+    const id = String((params as { id?: unknown }).id ?? '');
+    if (!/^[0-9a-f]{14}$/.test(id) || !(await options.owns(id))) throw new HangarError('not_found', `machine not found on this host: ${id}`);
+    return id;
+  };
+  const body = (request: { body: unknown }) => (request.body ?? {}) as Record<string, unknown>;
+
+  app.post('/agent/v1/machines/:id/exec', async (request) => {
+    const { command, stdin, timeoutMs } = body(request);
+    if (!Array.isArray(command) || !command.every((part) => typeof part === 'string') || typeof timeoutMs !== 'number') {
+      throw new HangarError('invalid_argument', 'exec needs command (strings) and timeoutMs');
+    }
+    return runtime.exec(await machine(request.params), { command, stdin: typeof stdin === 'string' ? stdin : undefined, timeoutMs });
+  });
+  app.get('/agent/v1/machines/:id/ps', async (request) => runtime.ps(await machine(request.params)));
+  app.post('/agent/v1/machines/:id/signal', async (request) => {
+    const { signal } = body(request);
+    if (typeof signal !== 'string' || !Object.hasOwn(SIGNALS, signal)) throw new HangarError('invalid_argument', 'unknown signal');
+    await runtime.signal(await machine(request.params), signal as SignalName);
+    return { ok: true };
+  });
+  app.get('/agent/v1/machines/:id/memory', async (request) => runtime.memory(await machine(request.params)));
+  app.put('/agent/v1/machines/:id/memory', async (request) => runtime.setMemoryLimit(await machine(request.params), Number(body(request).limitMb)));
+  app.post('/agent/v1/machines/:id/memory/reclaim', async (request) => ({
+    reclaimedMb: await runtime.reclaimMemory(await machine(request.params), Number(body(request).amountMb)),
+  }));
+  app.get('/agent/v1/machines/:id/logs', async (request, reply) => {
+    const id = await machine(request.params);
+    const query = request.query as { tail?: string; follow?: string };
+    const abort = new AbortController();
+    request.raw.on('close', () => abort.abort());
+    reply.raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    try {
+      for await (const line of runtime.logs(id, { tail: Number(query.tail ?? 100), follow: query.follow === 'true', signal: abort.signal })) {
+        reply.raw.write(`${line}\n`);
+      }
+    } finally {
+      reply.raw.end();
+    }
+    return reply;
+  });
+  app.post('/agent/v1/images', async (request) => {
+    const { reference } = body(request);
+    if (typeof reference !== 'string' || reference === '') throw new HangarError('invalid_argument', 'reference is required');
+    return runtime.pullImage(reference, () => undefined);
+  });
+  return app;
+}

@@ -1,0 +1,34 @@
+/**
+ * What ties the processes of a cluster together beside the store: work handed to a
+ * host durably (a queue each host drains, woken by a hint, polled as a fallback),
+ * and word that a machine changed, so that waiters and listeners on every API
+ * replica are released when a change commits, whichever process committed it.
+ */
+import type { Effect } from '../domain/lifecycle/decision.ts';
+import type { MachineSpec } from '../domain/runtime.ts';
+
+/** Effects for one machine, for the host it is placed on. */
+export interface HostWork {
+  hostId: string;
+  spec: MachineSpec;
+  effects: Effect[];
+}
+
+export interface ClusterLink {
+  /** Queues work for its host durably and wakes the host. */
+  enqueue(work: HostWork): Promise<void>;
+  /**
+   * Takes up to `limit` pieces of this host's work, oldest first, removing them:
+   * each piece is given to one taker only. Work taken by an agent that then dies is
+   * not given again: the agent's recovery finishes what its machines' states say
+   * was under way.
+   */
+  claim(hostId: string, limit: number): Promise<HostWork[]>;
+  /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well). */
+  onWork(hostId: string, listener: () => void): void;
+  /** Tells every process that machine `machineId` changed. */
+  announce(machineId: string): Promise<void>;
+  /** Calls `listener` with each machine another process announced. */
+  onMachineChanged(listener: (machineId: string) => void): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+/**
+ * Carries machine changes between the processes of a cluster: each commit here is
+ * announced to the others, and each change announced elsewhere is read back from
+ * the store and released to this process's waiters and listeners, as a local
+ * commit would be.
+ */
+import type { Logger } from 'pino';
+import type { ControlDeps } from '../control/ports.ts';
+import type { ClusterLink } from './link.ts';
+
+export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: Logger): void {
+  deps.announce = (machineId) => {
+    link.announce(machineId).catch((error: unknown) => log.warn({ err: error, machineId }, 'could not announce a machine change'));
+  };
+  link.onMachineChanged((machineId) => {
+    void release(deps, machineId).catch((error: unknown) => log.warn({ err: error, machineId }, 'could not read an announced machine change'));
+  });
+}
+
+async function release(deps: ControlDeps, machineId: string): Promise<void> {
+  const machine = await deps.store.getMachineById(machineId);
+  if (!machine) return;
+  const [event] = await deps.store.listEvents(machineId, 1);
+  deps.waits.publish(machineId, { state: machine.state, version: machine.version, eventId: event?.id ?? '' });
+  deps.feed.publish(machine);
+}

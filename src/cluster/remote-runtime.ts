@@ -1,0 +1,142 @@
+/**
+ * The host runtime of an API replica: machines run on host agents. Effects go to
+ * the machine's host through the cluster's work queue (durable: the replica may
+ * die right after); everything someone waits on (exec, ps, logs, …) is a request
+ * to the host agent's API, authenticated with the cluster secret.
+ */
+import { HangarError, type ErrorCode, HTTP_STATUS, machineNotFound } from '../domain/errors.ts';
+import type { HostRecord } from '../domain/host.ts';
+import { hostIsFresh } from '../domain/host.ts';
+import type { ImageRef } from '../domain/image-ref.ts';
+import type { Effect } from '../domain/lifecycle/decision.ts';
+import type {
+  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
+} from '../domain/runtime.ts';
+import type { SignalName } from '../domain/signals.ts';
+import type { Store } from '../store/store.ts';
+import type { AgentError } from './agent-api.ts';
+import type { ClusterLink } from './link.ts';
+
+export interface RemoteRuntimeOptions {
+  store: Store;
+  link: ClusterLink;
+  secret: string;
+  now(): number;
+  /** Told of work that could not be queued (the store is down): the machine's host recovers it later. */
+  onLost(spec: MachineSpec, error: unknown): void;
+}
+
+export class RemoteRuntime implements HostRuntime {
+  private readonly options: RemoteRuntimeOptions;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(options: RemoteRuntimeOptions) {
+    this.options = options;
+  }
+
+  submit(spec: MachineSpec, effects: Effect[]): void {
+    if (!spec.hostId) {
+      this.options.onLost(spec, new Error('the machine has no host'));
+      return;
+    }
+    const queued = this.options.link.enqueue({ hostId: spec.hostId, spec, effects }).catch((error: unknown) => this.options.onLost(spec, error));
+    this.pending.add(queued);
+    void queued.finally(() => this.pending.delete(queued));
+  }
+
+  async exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
+    return this.call(machineId, 'POST', '/exec', request);
+  }
+
+  async ps(machineId: string): Promise<ProcessInfo[]> {
+    return this.call(machineId, 'GET', '/ps');
+  }
+
+  async signal(machineId: string, signal: SignalName): Promise<void> {
+    await this.call(machineId, 'POST', '/signal', { signal });
+  }
+
+  async memory(machineId: string): Promise<MemoryInfo> {
+    return this.call(machineId, 'GET', '/memory');
+  }
+
+  async setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo> {
+    return this.call(machineId, 'PUT', '/memory', { limitMb });
+  }
+
+  async reclaimMemory(machineId: string, amountMb: number): Promise<number> {
+    return (await this.call<{ reclaimedMb: number }>(machineId, 'POST', '/memory/reclaim', { amountMb })).reclaimedMb;
+  }
+
+  async *logs(machineId: string, options: LogOptions): AsyncIterable<string> {
+    const host = await this.hostOf(machineId);
+    const query = `?tail=${options.tail}&follow=${options.follow}`;
+    const response = await this.fetch(host, 'GET', `/agent/v1/machines/${machineId}/logs${query}`, undefined, options.signal);
+    let rest = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body ?? []) {
+      rest += decoder.decode(chunk as Uint8Array, { stream: true });
+      const lines = rest.split('\n');
+      rest = lines.pop() ?? '';
+      yield* lines;
+    }
+    if (rest) yield rest;
+  }
+
+  /** Pulls on a fresh host of the cluster (the one that will run the image pulls again if it needs it). */
+  async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
+    onProgress({ status: 'resolving' });
+    const now = this.options.now();
+    const hosts = (await this.options.store.listHostUsage()).map((usage) => usage.host).filter((host) => host.address && !host.cordoned && hostIsFresh(host, now));
+    const host = hosts[0];
+    if (!host) throw new HangarError('insufficient_capacity', 'no host is up to pull the image');
+    return this.parse<ImageRef>(await this.fetch(host, 'POST', '/agent/v1/images', { reference }));
+  }
+
+  /** Recovery and VM checks are each host agent's own. */
+  async recover(): Promise<Map<string, RecoveredVm>> {
+    return new Map();
+  }
+
+  checkVm(): void {}
+
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  private async call<T>(machineId: string, method: string, suffix: string, body?: unknown): Promise<T> {
+    const host = await this.hostOf(machineId);
+    return this.parse<T>(await this.fetch(host, method, `/agent/v1/machines/${machineId}${suffix}`, body));
+  }
+
+  private async hostOf(machineId: string): Promise<HostRecord> {
+    const machine = await this.options.store.getMachineById(machineId);
+    if (!machine) throw machineNotFound(machineId);
+    const host = (await this.options.store.listHostUsage()).find((usage) => usage.host.id === machine.hostId)?.host;
+    if (!host?.address) throw new HangarError('invalid_state', `machine ${machineId} is on host ${machine.hostId ?? '(none)'}, which this replica cannot reach`);
+    return host;
+  }
+
+  private async fetch(host: HostRecord, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    try {
+      return await fetch(`http://${host.address}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.options.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${(error as Error).message}`);
+    }
+  }
+
+  private async parse<T>(response: Response): Promise<T> {
+    const text = await response.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    if (response.ok) return parsed as T;
+    const refusal = parsed as Partial<AgentError> | undefined;
+    const code = (refusal?.code && refusal.code in HTTP_STATUS ? refusal.code : 'internal') as ErrorCode;
+    throw new HangarError(code, refusal?.error ?? `host agent answered ${response.status}`, refusal?.hint);
+  }
+}
