@@ -29,7 +29,10 @@ import { MachineFeed } from './control/machine-feed.ts';
 import { startWatchdog } from './control/watchdog.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { WEDGED_AFTER_MS } from './domain/states.ts';
+import { describeStore, storeLocation } from './store/location.ts';
+import { openStore } from './store/open-store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/store.ts';
 import { systemClock } from './system/clock.ts';
 import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
 import { resilientDestination } from './system/log-destination.ts';
@@ -72,6 +75,8 @@ export interface AssembleOptions {
   databasePath: string;
   /** CPUs and memory machines may reserve on this host (default: not limited). */
   capacity?: { cpus?: number; memoryMb?: number };
+  /** A store opened elsewhere (PostgreSQL), used instead of the SQLite file and closed with the hangar. */
+  store?: Store;
   driver: VmmDriver;
   token: string;
   logger: Logger;
@@ -111,7 +116,7 @@ export interface Hangar {
 }
 
 export async function assemble(options: AssembleOptions): Promise<Hangar> {
-  const store = new SqliteStore(options.databasePath);
+  const store = options.store ?? new SqliteStore(options.databasePath);
   const log = options.logger;
   // The agent reports to the control plane, which hands effects to the agent: the
   // observer reaches `control` lazily, once both exist.
@@ -236,6 +241,10 @@ export async function openNetwork(options: NetworkOptions): Promise<NetworkKeepe
 
 export interface ServeOptions {
   dataDir: string;
+  /** A postgres:// URL (default: the SQLite file in the data directory). */
+  store?: string;
+  /** Most connections to PostgreSQL (default 10). */
+  storePoolSize?: number;
   apiListen: string;
   /** The edge proxy's HTTP address (default 127.0.0.1:8080). */
   proxyListen?: string;
@@ -271,6 +280,8 @@ export interface RunningServer {
   tls?: TlsIdentity;
   /** The machines' network (qemu driver). */
   network?: NetworkLayout;
+  /** Where records are kept: the SQLite file, or the PostgreSQL URL without its password. */
+  store: string;
   token: string;
   tokenSource: 'env' | 'file' | 'generated';
   tokenFile: string;
@@ -282,7 +293,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const logger = pino({ level: options.logLevel, base: undefined }, resilientDestination(1));
   const unlock = lockDataDir(options.dataDir);
   let network: NetworkKeeper | undefined;
+  let store: Store | undefined;
+  let hangar: Hangar | undefined;
   try {
+    const location = storeLocation(options.store, options.dataDir, options.storePoolSize);
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     // Every address is read before anything is set up, so that a bad one changes nothing.
     const apiAt = parseListen(options.apiListen);
@@ -303,8 +317,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       dataDir: options.dataDir, netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
       checkIntervalMs: options.networkCheckMs, logger,
     }) : undefined;
-    const hangar = await assemble({
+    store = await openStore(location, (error) => logger.warn({ err: error }, 'a PostgreSQL connection broke while idle; the pool opens another'));
+    hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
+      store,
       volumes,
       driver: await createDriver(options.driver, {
         dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, network, suspendMaxMemoryMb: options.settings?.suspendMaxMemoryMb, logger,
@@ -316,26 +332,30 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       watchdogIntervalMs: options.watchdogMs,
       capacity: options.capacity,
     });
-    await hangar.app.listen(apiAt);
-    const url = urlOf(apiAt.host, hangar.app.server.address(), apiAt.port);
-    const proxyUrls = await hangar.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts });
+    const running = hangar;
+    await running.app.listen(apiAt);
+    const url = urlOf(apiAt.host, running.app.server.address(), apiAt.port);
+    const proxyUrls = await running.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts });
     return {
       url,
       proxyUrl: proxyUrls.http,
       proxyTlsUrl: proxyUrls.https,
       tls,
       network: network?.layout,
+      store: describeStore(location),
       token: token.value,
       tokenSource: token.source,
       tokenFile: token.file,
-      hangar,
+      hangar: running,
       async close() {
-        await hangar.close();
+        await running.close();
         unlock();
       },
     };
   } catch (error) {
     network?.close();
+    // A hangar closes its store; without one, the store is closed here.
+    if (!hangar) await store?.close();
     unlock();
     throw error;
   }

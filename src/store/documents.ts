@@ -4,6 +4,7 @@
  * machine is reported as unreadable and skipped, never thrown at whoever lists.
  */
 import type { MachineEvent, MachineRecord } from '../domain/machine.ts';
+import type { MachineListing } from './store.ts';
 
 /** Why a stored machine document cannot be used, or null when it can. */
 export function machineDocProblem(text: unknown): string | null {
@@ -27,6 +28,19 @@ export function readMachineDoc(text: unknown): MachineRecord | null {
 export function readEventsDoc(text: unknown): MachineEvent[] {
   const doc = parsed(text);
   return Array.isArray(doc) ? doc.filter(isObject) as unknown as MachineEvent[] : [];
+}
+
+/** The machines these rows (with `doc`) hold; a row that holds none is skipped (see listUnreadableMachines). */
+export function machinesIn(rows: Array<Record<string, unknown>>): MachineRecord[] {
+  return rows.flatMap((row) => readMachineDoc(row.doc) ?? []);
+}
+
+/** The listings these rows (with `doc` and `recent_events`) hold; a row that holds no machine is skipped. */
+export function listingsIn(rows: Array<Record<string, unknown>>): MachineListing[] {
+  return rows.flatMap((row) => {
+    const machine = readMachineDoc(row.doc);
+    return machine ? [{ machine, events: readEventsDoc(row.recent_events) }] : [];
+  });
 }
 
 function parsed(text: unknown): unknown {

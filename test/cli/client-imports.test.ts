@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,8 +18,8 @@ import { HANGAR, ROOT } from '../helpers/server-process.ts';
 
 const SRC = pathToFileURL(join(ROOT, 'src/')).href;
 const HOOK = fileURLToPath(new URL('../helpers/record-modules.ts', import.meta.url));
-/** What a client command may load from src/. */
-const CLIENT_SOURCES = ['main.ts', 'cli/', 'domain/', 'system/data-dir.ts', 'network/layout.ts'];
+/** What a client command may load from src/ (store/location.ts: serve reads --store with it, loading no store). */
+const CLIENT_SOURCES = ['main.ts', 'cli/', 'domain/', 'system/data-dir.ts', 'network/layout.ts', 'store/location.ts'];
 /** And from node_modules. */
 const CLIENT_PACKAGES = ['commander'];
 
@@ -64,6 +65,7 @@ describe('client commands load no server code', () => {
     [['machine', 'list', '-a', 'web'], 1],
     [['machine', 'status', '-a', 'web', 'ffffffffffffff'], 1],
     [['serve', '--driver', 'nosuch'], 2], // serve's flags are checked before the server is loaded
+    [['serve', '--store', 'mysql://root:secret@db/hangar'], 2],
   ];
   for (const [argv, code] of cases) {
     it(`hangar ${argv.join(' ')}`, async () => {
@@ -79,5 +81,22 @@ describe('client commands load no server code', () => {
     assert.equal(loaded.code, 1);
     assert.ok(loaded.sources.includes('server.ts'));
     assert.ok(loaded.packages.includes('fastify'));
+  });
+
+  it('`hangar serve` on SQLite never loads the PostgreSQL driver', async () => {
+    // The API address is taken, so serve fails once its store is open and the hangar assembled.
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      const loaded = await loadedBy(['serve', '--driver', 'fake', '--data-dir', join(dir, 'sqlite'), '--api-listen', `127.0.0.1:${port}`,
+        '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', 'off']);
+      assert.equal(loaded.code, 1);
+      assert.ok(loaded.sources.includes('store/sqlite/sqlite-store.ts') && loaded.sources.includes('api/app.ts'), 'the store was opened and the hangar assembled');
+      assert.deepEqual(loaded.sources.filter((path) => path.startsWith('store/postgres/')), []);
+      assert.ok(!loaded.packages.includes('pg'), 'pg is loaded only for a postgres:// store');
+    } finally {
+      taken.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-/** An in-process hangar on the fake driver and a temporary SQLite file, driven with `inject()`. */
+/** An in-process hangar on the fake driver and a temporary SQLite file (or a store given), driven with `inject()`. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import pino from 'pino';
 import type { HostResolver } from '../../src/control/guest-images.ts';
 import type { Clock, ControlSettings, VolumeHost } from '../../src/control/ports.ts';
 import { assemble, type Hangar, type ProxySettings } from '../../src/server.ts';
+import type { Store } from '../../src/store/store.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
 
 export const TOKEN = 'test-token-123';
@@ -40,6 +41,8 @@ export interface TestOptions {
   volumes?: VolumeHost;
   resolveHost?: HostResolver;
   capacity?: { cpus?: number; memoryMb?: number };
+  /** Used instead of the SQLite file in the directory, and closed with the hangar (e.g. a PostgresStore). */
+  store?: Store;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -47,6 +50,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
   const driver = new FakeDriver(options.delays);
   const hangar = await assemble({
     databasePath: join(dir, 'hangar.db'),
+    store: options.store,
     driver,
     token: TOKEN,
     logger: pino({ level: process.env.HANGAR_TEST_LOG ?? 'silent' }),

@@ -20,6 +20,8 @@ export const serve: CommandSpec = {
   description: 'run hangar: the Machines API, the host agent and the edge proxy, state kept in --data-dir',
   options: [
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
+    { flags: '--store <url>', description: 'keep apps, machines and volumes in PostgreSQL: a postgres:// or postgresql:// URL (TLS by its sslmode); default: SQLite in the data dir' },
+    { flags: '--store-pool-size <n>', description: 'most connections to the --store database', default: '10' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
     { flags: '--proxy-listen <host:port>', description: 'edge proxy address: apps answer there as <app>.<proxy domain>', default: '127.0.0.1:8080' },
     { flags: '--proxy-tls-listen <host:port>', description: 'edge proxy TLS address (port 443 services and force_https), or off', default: '127.0.0.1:8443' },
@@ -106,9 +108,19 @@ export const serve: CommandSpec = {
       return 2;
     }
     const dataDir = options.dataDir ?? defaultDataDir(io.env);
+    const { storeLocation } = await import('../../store/location.ts');
+    const storePoolSize = Number(options.storePoolSize);
+    try {
+      storeLocation(options.store, dataDir, storePoolSize);
+    } catch (error) {
+      io.err(errorMessage(error));
+      return 2;
+    }
     const { startServer } = await import('../../server.ts');
     const server = await startServer({
       dataDir,
+      store: options.store,
+      storePoolSize,
       apiListen: options.apiListen,
       proxyListen: options.proxyListen,
       proxyTlsListen: options.proxyTlsListen,
@@ -133,7 +145,7 @@ export const serve: CommandSpec = {
         guestImageRegistries: String(options.guestImageRegistries).split(',').map((host) => host.trim().toLowerCase()).filter(Boolean),
       },
     });
-    io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir})`);
+    io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir}, store ${server.store})`);
     io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
     if (server.proxyTlsUrl) io.err(`proxy TLS ${server.proxyTlsUrl} (${server.tls?.local ? 'certificates from hangar\'s local authority: trust' : 'certificate'} ${server.tls?.trustFile})`);
     if (server.network) {

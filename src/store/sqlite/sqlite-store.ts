@@ -13,7 +13,7 @@ import {
   AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, type PublicPortRecord, StaleWriteError, StorageError, type Store,
 } from '../store.ts';
-import { machineDocProblem, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 /** How many of a machine's newest events ride along with it in listings. */
@@ -190,7 +190,7 @@ export class SqliteStore implements Store {
 
   async getListing(appName: string, id: string): Promise<MachineListing | null> {
     const row = this.sql('SELECT doc, recent_events FROM machines WHERE id = ? AND app_name = ?').get(id, appName) as Row | undefined;
-    return row ? listingsOf([row])[0] ?? null : null;
+    return row ? listingsIn([row])[0] ?? null : null;
   }
 
   async getMachineById(id: string): Promise<MachineRecord | null> {
@@ -200,37 +200,30 @@ export class SqliteStore implements Store {
 
   async listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]> {
     const { where, params } = machineFilter(appName, filter);
-    const rows = this.db.prepare(`SELECT doc, recent_events FROM machines WHERE ${where} ORDER BY id`).all(...params) as Row[];
-    return listingsOf(rows);
+    const rows = this.db.prepare(`SELECT m.doc, m.recent_events FROM machines m WHERE ${where} ORDER BY m.id`).all(...params) as Row[];
+    return listingsIn(rows);
   }
 
   async listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>> {
     const { where, params } = machineFilter(appName, filter);
-    return this.db.prepare(`SELECT id, rev FROM machines WHERE ${where} ORDER BY id`).all(...params) as Array<{ id: string; rev: number }>;
+    return this.db.prepare(`SELECT m.id, m.rev FROM machines m WHERE ${where} ORDER BY m.id`).all(...params) as Array<{ id: string; rev: number }>;
   }
 
   async getListings(ids: string[]): Promise<MachineListing[]> {
     const out: MachineListing[] = [];
     const select = this.sql('SELECT doc, recent_events FROM machines WHERE id IN (SELECT value FROM json_each(?))');
     for (let i = 0; i < ids.length; i += 500) {
-      out.push(...listingsOf(select.all(JSON.stringify(ids.slice(i, i + 500))) as Row[]));
+      out.push(...listingsIn(select.all(JSON.stringify(ids.slice(i, i + 500))) as Row[]));
     }
     return out;
   }
 
   async listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>> {
-    const clauses = ['a.org_slug = ?'];
-    const params: Array<string | number> = [orgSlug];
-    if (!query.includeDeleted) clauses.push("m.state <> 'destroyed'");
-    if (query.region) {
-      clauses.push('m.region = ?');
-      params.push(query.region);
-    }
-    if (query.states?.length) {
-      clauses.push(`m.state IN (${query.states.map(() => '?').join(', ')})`);
-      params.push(...query.states);
-    }
-    const updated = "json_extract(m.doc, '$.updatedAt')";
+    const filter = filterClauses(query);
+    const clauses = ['a.org_slug = ?', ...filter.clauses];
+    const params: Array<string | number> = [orgSlug, ...filter.params];
+    // A row whose document is not JSON (skipped below) must not fail the whole listing.
+    const updated = "(CASE WHEN json_valid(m.doc) THEN json_extract(m.doc, '$.updatedAt') END)";
     if (query.updatedAfter !== undefined) {
       clauses.push(`${updated} > ?`);
       params.push(query.updatedAfter);
@@ -251,7 +244,7 @@ export class SqliteStore implements Store {
 
   async listLiveMachines(): Promise<MachineRecord[]> {
     const rows = this.sql("SELECT doc FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')").all() as Row[];
-    return machinesOf(rows);
+    return machinesIn(rows);
   }
 
   async listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>> {
@@ -264,7 +257,7 @@ export class SqliteStore implements Store {
 
   async listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]> {
     const rows = this.db.prepare(`SELECT doc FROM machines WHERE state IN (${states.map(() => '?').join(', ')})`).all(...states) as Row[];
-    return machinesOf(rows);
+    return machinesIn(rows);
   }
 
   async listRegionsInUse(): Promise<string[]> {
@@ -416,39 +409,34 @@ export class SqliteStore implements Store {
 }
 
 function machineFilter(appName: string, filter: MachineFilter): { where: string; params: string[] } {
-  const clauses = ['app_name = ?'];
-  const params: string[] = [appName];
-  if (!filter.includeDeleted) clauses.push("state <> 'destroyed'");
+  const { clauses, params } = filterClauses(filter);
+  return { where: ['m.app_name = ?', ...clauses].join(' AND '), params: [appName, ...params] };
+}
+
+/** Clauses of a filter over `machines m`, shared by app and organization listings. */
+function filterClauses(filter: MachineFilter): { clauses: string[]; params: string[] } {
+  const clauses: string[] = [];
+  const params: string[] = [];
+  if (!filter.includeDeleted) clauses.push("m.state <> 'destroyed'");
   if (filter.region) {
-    clauses.push('region = ?');
+    clauses.push('m.region = ?');
     params.push(filter.region);
   }
   if (filter.states?.length) {
-    clauses.push(`state IN (${filter.states.map(() => '?').join(', ')})`);
+    clauses.push(`m.state IN (${filter.states.map(() => '?').join(', ')})`);
     params.push(...filter.states);
   }
   for (const [key, value] of Object.entries(filter.metadata ?? {})) {
-    clauses.push("json_extract(doc, '$.config.metadata.' || json_quote(?)) = ?");
+    // A row whose document is not JSON (skipped by readers) must not fail the listing.
+    clauses.push("(CASE WHEN json_valid(m.doc) THEN json_extract(m.doc, '$.config.metadata.' || json_quote(?)) END) = ?");
     params.push(key, value);
   }
-  return { where: clauses.join(' AND '), params };
+  return { clauses, params };
 }
 
 /** The CPUs and memory a machine reserves on its host: its current guest. */
 function reservation(machine: MachineRecord): [number, number] {
   return [machine.config.guest?.cpus ?? 1, machine.config.guest?.memory_mb ?? 256];
-}
-
-/** The machines these rows hold; a row that holds none is skipped (see listUnreadableMachines). */
-function machinesOf(rows: Row[]): MachineRecord[] {
-  return rows.flatMap((row) => readMachineDoc(row.doc) ?? []);
-}
-
-function listingsOf(rows: Row[]): MachineListing[] {
-  return rows.flatMap((row) => {
-    const machine = readMachineDoc(row.doc);
-    return machine ? [{ machine, events: readEventsDoc(row.recent_events) }] : [];
-  });
 }
 
 const APP_SELECT = `

@@ -1,0 +1,129 @@
+/**
+ * The PostgreSQL schema, as migrations applied in order at open; `hangar_migrations`
+ * records which ran. Opening runs them in one transaction under an advisory lock, so
+ * several hangars opening one database at once apply each migration once.
+ *
+ * Documents are `text` holding the JSON hangar wrote, byte for byte as in SQLite:
+ * `jsonb` would refuse a string holding U+0000 (which configs and metadata may hold)
+ * and reorder the keys of users' maps (`env`, `metadata`). The columns beside them
+ * are what queries filter and sort by; they use the "C" collation so that orders are
+ * by code point, as SQLite's, whatever the database's locale.
+ */
+import { rows, type Sql, transaction, type Connector } from './connection.ts';
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE counters (name text COLLATE "C" PRIMARY KEY, value bigint NOT NULL);
+  CREATE TABLE apps (
+    name text COLLATE "C" PRIMARY KEY,
+    id text NOT NULL,
+    org_slug text COLLATE "C" NOT NULL,
+    network text NOT NULL,
+    net_number integer NOT NULL,
+    created_at double precision NOT NULL,
+    deleting boolean NOT NULL DEFAULT false
+  );
+  CREATE INDEX apps_by_org ON apps (org_slug, name);
+  -- metadata: each config.metadata pair as the JSON text of [key, value], matched with @>.
+  CREATE TABLE machines (
+    id text COLLATE "C" PRIMARY KEY,
+    app_name text COLLATE "C" NOT NULL,
+    name text COLLATE "C" NOT NULL,
+    region text COLLATE "C" NOT NULL,
+    state text COLLATE "C" NOT NULL,
+    rev integer NOT NULL,
+    updated_at double precision NOT NULL,
+    metadata text[] NOT NULL DEFAULT '{}',
+    doc text NOT NULL,
+    recent_events text NOT NULL DEFAULT '[]'
+  );
+  -- Listings read (id, rev) of every machine of an app without touching the documents.
+  CREATE INDEX machine_heads ON machines (app_name, id) INCLUDE (state, rev, region);
+  CREATE UNIQUE INDEX machine_names ON machines (app_name, name) WHERE state <> 'destroyed';
+  CREATE INDEX machines_by_state ON machines (state);
+  CREATE INDEX machines_by_update ON machines (updated_at, id);
+  CREATE TABLE machine_versions (
+    machine_id text COLLATE "C" NOT NULL,
+    version text COLLATE "C" NOT NULL,
+    doc text NOT NULL,
+    PRIMARY KEY (machine_id, version)
+  );
+  CREATE TABLE machine_events (
+    id text COLLATE "C" PRIMARY KEY,
+    machine_id text COLLATE "C" NOT NULL,
+    doc text NOT NULL
+  );
+  CREATE INDEX events_by_machine ON machine_events (machine_id, id);
+  CREATE TABLE volumes (
+    id text COLLATE "C" PRIMARY KEY,
+    app_name text COLLATE "C" NOT NULL,
+    region text COLLATE "C" NOT NULL,
+    state text COLLATE "C" NOT NULL,
+    attached_machine_id text COLLATE "C",
+    doc text NOT NULL
+  );
+  CREATE INDEX volumes_by_app ON volumes (app_name, id);
+  CREATE INDEX volumes_by_machine ON volumes (attached_machine_id) WHERE attached_machine_id IS NOT NULL;
+  CREATE TABLE public_ports (
+    app_name text COLLATE "C" NOT NULL,
+    port integer NOT NULL,
+    host_port integer NOT NULL UNIQUE,
+    PRIMARY KEY (app_name, port)
+  );
+  CREATE TABLE volume_snapshots (
+    id text COLLATE "C" PRIMARY KEY,
+    volume_id text COLLATE "C" NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision,
+    doc text NOT NULL
+  );
+  CREATE INDEX snapshots_by_volume ON volume_snapshots (volume_id, created_at, id);
+  CREATE INDEX snapshots_by_expiry ON volume_snapshots (expires_at) WHERE expires_at IS NOT NULL;
+  `,
+  // Hosts, each machine's host and what it reserves there, and the work queued for hosts.
+  `
+  CREATE TABLE hosts (
+    id text COLLATE "C" PRIMARY KEY,
+    region text COLLATE "C" NOT NULL,
+    any_region boolean NOT NULL,
+    epoch integer NOT NULL,
+    doc text NOT NULL
+  );
+  ALTER TABLE machines ADD COLUMN host_id text COLLATE "C";
+  ALTER TABLE machines ADD COLUMN cpus integer NOT NULL DEFAULT 0;
+  ALTER TABLE machines ADD COLUMN memory_mb integer NOT NULL DEFAULT 0;
+  CREATE INDEX machines_by_host ON machines (host_id, state);
+  CREATE TABLE host_work (
+    id bigserial PRIMARY KEY,
+    host_id text COLLATE "C" NOT NULL,
+    machine_id text COLLATE "C" NOT NULL,
+    doc text NOT NULL
+  );
+  CREATE INDEX host_work_by_host ON host_work (host_id, id);
+  `,
+];
+
+/** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
+const MIGRATION_LOCK = 0x68616e676172;
+
+/**
+ * Brings the schema up to date: the migrations not yet recorded, in one transaction.
+ * Refuses a database that a newer hangar has migrated past what this one knows.
+ */
+export async function migrate(pool: Connector, migrations: readonly string[] = MIGRATIONS): Promise<number> {
+  return transaction(pool, async (db: Sql) => {
+    // Held until the transaction ends: another hangar opening now waits, then finds the work done.
+    await rows(db, 'SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await rows(db, 'CREATE TABLE IF NOT EXISTS hangar_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const [row] = await rows<{ version: number | null }>(db, 'SELECT max(version) AS version FROM hangar_migrations');
+    const applied = row?.version ?? 0;
+    if (applied > migrations.length) {
+      throw new Error(`the database's schema is at version ${applied}, newer than this hangar knows (${migrations.length}): run a newer hangar`);
+    }
+    for (let version = applied + 1; version <= migrations.length; version++) {
+      await rows(db, migrations[version - 1] as string);
+      await rows(db, 'INSERT INTO hangar_migrations (version) VALUES ($1)', [version]);
+    }
+    return migrations.length - applied;
+  });
+}

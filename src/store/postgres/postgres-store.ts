@@ -1,0 +1,345 @@
+/**
+ * The store for many hosts: PostgreSQL through node-postgres, safe for several hangars
+ * (API replicas) writing one database at once. Same rules as the SQLite store: a
+ * machine write is one transaction holding its record, events and any new version,
+ * refused when the record's `rev` moved (`UPDATE … WHERE rev`); what must be decided
+ * against other rows (an app's limit, a volume's attachment, a free host port) is
+ * decided with those rows locked.
+ */
+import type { Pool } from 'pg';
+import type { HostRecord, HostUsage } from '../../domain/host.ts';
+import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
+import {
+  AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
+  LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
+} from '../store.ts';
+import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
+import { filterClauses, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
+import { migrate } from './migrations.ts';
+import { PostgresVolumes } from './volumes.ts';
+
+type Row = Record<string, unknown>;
+
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/database?sslmode=…` */
+  url: string;
+  /** Most connections this store opens. */
+  poolSize: number;
+  /** Told of an idle connection that broke (it is replaced when needed). */
+  onIdleError?: (error: Error) => void;
+}
+
+export class PostgresStore extends PostgresVolumes implements Store {
+  private closed = false;
+
+  private constructor(pool: Pool) {
+    super(pool);
+  }
+
+  /** Connects and brings the schema up to date; the tables are created at the first open. */
+  static async open(options: PostgresOptions): Promise<PostgresStore> {
+    const pool = openPool({ url: options.url, size: options.poolSize, onIdleError: options.onIdleError });
+    try {
+      await migrate(pool);
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+    return new PostgresStore(pool);
+  }
+
+  private async nextCounter(db: Sql, name: string): Promise<number> {
+    const [row] = await rows<{ value: string }>(db,
+      'INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value', [name]);
+    return Number(row?.value);
+  }
+
+  async createApp(app: Omit<App, 'netNumber' | 'deleting'>): Promise<App> {
+    return transaction(this.pool, async (db) => {
+      const netNumber = await this.nextCounter(db, 'app_net');
+      try {
+        await rows(db, 'INSERT INTO apps (name, id, org_slug, network, net_number, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+          [app.name, app.id, app.orgSlug, app.network, netNumber, app.createdAt]);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new DuplicateError('app', `app name "${app.name}" is already taken`);
+        throw error;
+      }
+      return { ...app, netNumber, deleting: false };
+    });
+  }
+
+  async getApp(name: string): Promise<App | null> {
+    const [row] = await rows(this.pool, 'SELECT a.*, 0 AS machine_count FROM apps a WHERE a.name = $1', [name]);
+    if (!row) return null;
+    const { machineCount: _count, ...app } = appFromRow(row);
+    return app;
+  }
+
+  async getAppWithCounts(name: string): Promise<AppWithCounts | null> {
+    const [row] = await rows(this.pool, `${APP_SELECT} WHERE a.name = $1`, [name]);
+    return row ? appFromRow(row) : null;
+  }
+
+  async listApps(orgSlug?: string): Promise<AppWithCounts[]> {
+    const found = orgSlug === undefined
+      ? await rows(this.pool, `${APP_SELECT} ORDER BY a.name`)
+      : await rows(this.pool, `${APP_SELECT} WHERE a.org_slug = $1 ORDER BY a.name`, [orgSlug]);
+    return found.map(appFromRow);
+  }
+
+  async markAppDeleting(name: string): Promise<App | null> {
+    await changed(this.pool, 'UPDATE apps SET deleting = true WHERE name = $1', [name]);
+    return this.getApp(name);
+  }
+
+  async deleteApp(name: string): Promise<void> {
+    await transaction(this.pool, async (db) => {
+      // Inserts into the app wait for this lock, then find the app gone.
+      await rows(db, 'SELECT 1 FROM apps WHERE name = $1 FOR UPDATE', [name]);
+      const live = await rows<{ id: string }>(db, `SELECT id FROM machines WHERE app_name = $1 AND state NOT IN ${NOT_LIVE} ORDER BY id`, [name]);
+      if (live.length > 0) throw new LiveMachinesError(name, live.map((row) => row.id));
+      await rows(db, `
+        WITH gone AS (DELETE FROM machines WHERE app_name = $1 RETURNING id),
+          events AS (DELETE FROM machine_events WHERE machine_id IN (SELECT id FROM gone)),
+          versions AS (DELETE FROM machine_versions WHERE machine_id IN (SELECT id FROM gone)),
+          ports AS (DELETE FROM public_ports WHERE app_name = $1),
+          volumes AS (DELETE FROM volumes WHERE app_name = $1)
+        DELETE FROM apps WHERE name = $1`, [name]);
+    });
+  }
+
+  async nextMachineNumber(): Promise<number> {
+    return this.nextCounter(this.pool, 'machine');
+  }
+
+  async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
+    return transaction(this.pool, async (db) => {
+      // The hosts of the machine's region stay locked to the end: no other create reads their room meanwhile.
+      const machine = { ...(place ? place(write.machine, await lockedHostUsage(db, write.machine.region)) : write.machine), rev: 1 };
+      // The app's row stays locked to the end: a deletion, or another insert counting
+      // against the same limit, waits for this one.
+      const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR UPDATE', [machine.appName]);
+      if (!app) throw new AppGoneError(machine.appName, 'missing');
+      if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
+      if (Number.isFinite(maxLive)) {
+        // Counting stops at the limit: the check costs at most `maxLive` index entries, not the app's size.
+        const [live] = await rows<{ n: number }>(db,
+          "SELECT count(*)::integer AS n FROM (SELECT 1 FROM machines WHERE app_name = $1 AND state <> 'destroyed' LIMIT $2) live", [machine.appName, maxLive]);
+        const n = live?.n ?? 0;
+        if (n >= maxLive) throw new LimitError(`app ${machine.appName} has ${n} machines; an app may have at most ${maxLive} machines`);
+      }
+      try {
+        await rows(db, `INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [machine.id, machine.appName, machine.name, machine.region, ...machineColumns(machine), JSON.stringify(withRecent([], write.events)), machine.hostId ?? null]);
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
+        }
+        throw error;
+      }
+      await writeVersion(db, write.version);
+      await insertEvents(db, machine.id, write.events);
+      return machine;
+    });
+  }
+
+  async commit(write: MachineWrite): Promise<MachineRecord> {
+    const machine = { ...write.machine, rev: write.machine.rev + 1 };
+    const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
+      WHERE id = $8 AND rev = $9 RETURNING recent_events`;
+    const values = [...machineColumns(machine), machine.id, write.machine.rev];
+    if (write.events.length === 0 && !write.version) {
+      // The record alone: one statement is one transaction.
+      if (await changed(this.pool, update, values) !== 1) throw new StaleWriteError(machine.id);
+      return machine;
+    }
+    return transaction(this.pool, async (db) => {
+      // The row is locked from here on: the recent events read are the ones replaced.
+      const [row] = await rows(db, update, values);
+      if (!row) throw new StaleWriteError(machine.id);
+      if (write.version) await writeVersion(db, write.version);
+      if (write.events.length > 0) {
+        await insertEvents(db, machine.id, write.events);
+        const recent = withRecent(readEventsDoc(row.recent_events), write.events);
+        await rows(db, 'UPDATE machines SET recent_events = $1 WHERE id = $2', [JSON.stringify(recent), machine.id]);
+      }
+      return machine;
+    });
+  }
+
+  async getMachine(appName: string, id: string): Promise<MachineRecord | null> {
+    const [row] = await rows(this.pool, 'SELECT doc FROM machines WHERE id = $1 AND app_name = $2', [id, appName]);
+    return row ? readMachineDoc(row.doc) : null;
+  }
+
+  async getListing(appName: string, id: string): Promise<MachineListing | null> {
+    const found = await rows(this.pool, 'SELECT doc, recent_events FROM machines WHERE id = $1 AND app_name = $2', [id, appName]);
+    return listingsIn(found)[0] ?? null;
+  }
+
+  async getMachineById(id: string): Promise<MachineRecord | null> {
+    const [row] = await rows(this.pool, 'SELECT doc FROM machines WHERE id = $1', [id]);
+    return row ? readMachineDoc(row.doc) : null;
+  }
+
+  async listMachines(appName: string, filter: MachineFilter): Promise<MachineListing[]> {
+    const params = new Params();
+    const where = machineWhere(params, appName, filter);
+    return listingsIn(await rows(this.pool, `SELECT m.doc, m.recent_events FROM machines m WHERE ${where} ORDER BY m.id`, params.values));
+  }
+
+  async listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>> {
+    const params = new Params();
+    const where = machineWhere(params, appName, filter);
+    return rows<{ id: string; rev: number }>(this.pool, `SELECT m.id, m.rev FROM machines m WHERE ${where} ORDER BY m.id`, params.values);
+  }
+
+  async getListings(ids: string[]): Promise<MachineListing[]> {
+    if (ids.length === 0) return [];
+    return listingsIn(await rows(this.pool, 'SELECT doc, recent_events FROM machines WHERE id = ANY($1::text[])', [ids]));
+  }
+
+  async listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>> {
+    const params = new Params();
+    const clauses = [`a.org_slug = ${params.add(orgSlug)}`, ...filterClauses(params, query)];
+    if (query.updatedAfter !== undefined) clauses.push(`m.updated_at > ${params.add(query.updatedAfter)}::double precision`);
+    if (query.after) {
+      clauses.push(`(m.updated_at, m.id) > (${params.add(query.after.updatedAt)}::double precision, ${params.add(query.after.id)}::text)`);
+    }
+    const found = await rows(this.pool, `SELECT m.doc, m.app_name FROM machines m JOIN apps a ON a.name = m.app_name
+      WHERE ${clauses.join(' AND ')} ORDER BY m.updated_at, m.id LIMIT ${params.add(query.limit)}`, params.values);
+    return found.flatMap((row) => {
+      const machine = readMachineDoc(row.doc);
+      return machine ? [{ machine, appName: row.app_name as string }] : [];
+    });
+  }
+
+  async listLiveMachines(): Promise<MachineRecord[]> {
+    return machinesIn(await rows(this.pool, `SELECT doc FROM machines WHERE state NOT IN ${NOT_LIVE} ORDER BY id`));
+  }
+
+  async listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>> {
+    const found = await rows<{ id: string; doc: string }>(this.pool, 'SELECT id, doc FROM machines ORDER BY id');
+    return found.flatMap((row) => {
+      const problem = machineDocProblem(row.doc);
+      return problem ? [{ id: row.id, problem }] : [];
+    });
+  }
+
+  async listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]> {
+    return machinesIn(await rows(this.pool, 'SELECT doc FROM machines WHERE state = ANY($1::text[]) ORDER BY id', [states]));
+  }
+
+  async listRegionsInUse(): Promise<string[]> {
+    const found = await rows<{ region: string }>(this.pool, `
+      SELECT region FROM machines WHERE state NOT IN ${NOT_LIVE}
+      UNION SELECT region FROM volumes WHERE state <> 'destroyed'
+      ORDER BY 1`);
+    return found.map((row) => row.region);
+  }
+
+  async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
+    const found = await rows(this.pool, 'SELECT doc FROM machine_events WHERE machine_id = $1 ORDER BY id DESC LIMIT $2', [machineId, limit]);
+    return found.map((row) => JSON.parse(row.doc as string) as MachineEvent);
+  }
+
+  async listVersions(machineId: string): Promise<MachineVersion[]> {
+    const found = await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 ORDER BY version DESC', [machineId]);
+    return found.map((row) => JSON.parse(row.doc as string) as MachineVersion);
+  }
+
+  async getVersion(machineId: string, version: string): Promise<MachineVersion | null> {
+    const [row] = await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 AND version = $2', [machineId, version]);
+    return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
+  }
+
+  async registerHost(host: Omit<HostRecord, 'epoch' | 'cordoned'>): Promise<HostRecord> {
+    return transaction(this.pool, async (db) => {
+      const [before] = await rows<{ doc: string }>(db, 'SELECT doc FROM hosts WHERE id = $1 FOR UPDATE', [host.id]);
+      const previous = before ? (JSON.parse(before.doc) as HostRecord) : null;
+      const record: HostRecord = { ...host, cordoned: previous?.cordoned ?? false, epoch: (previous?.epoch ?? 0) + 1 };
+      await rows(db, `INSERT INTO hosts (id, region, any_region, epoch, doc) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (id) DO UPDATE SET region = excluded.region, any_region = excluded.any_region, epoch = excluded.epoch, doc = excluded.doc`,
+      [record.id, record.region, record.anyRegion, record.epoch, JSON.stringify(record)]);
+      return record;
+    });
+  }
+
+  async heartbeatHost(id: string, epoch: number, at: number): Promise<boolean> {
+    return await changed(this.pool, `UPDATE hosts SET doc = jsonb_set(doc::jsonb, '{heartbeatAt}', to_jsonb($3::double precision))::text
+      WHERE id = $1 AND epoch = $2`, [id, epoch, at]) === 1;
+  }
+
+  async setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null> {
+    const [row] = await rows<{ doc: string }>(this.pool, `UPDATE hosts SET doc = jsonb_set(doc::jsonb, '{cordoned}', to_jsonb($2::boolean))::text
+      WHERE id = $1 RETURNING doc`, [id, cordoned]);
+    return row ? (JSON.parse(row.doc) as HostRecord) : null;
+  }
+
+  async listHostUsage(): Promise<HostUsage[]> {
+    return hostUsage(this.pool);
+  }
+
+  async adoptUnplacedMachines(hostId: string): Promise<number> {
+    // Read and written here rather than cast in SQL: a row whose document is not JSON is skipped, not fatal.
+    const unplaced = await rows<{ id: string; doc: string }>(this.pool, 'SELECT id, doc FROM machines WHERE host_id IS NULL');
+    let adopted = 0;
+    for (const row of unplaced) {
+      const machine = readMachineDoc(row.doc);
+      if (!machine) continue;
+      adopted += await changed(this.pool, 'UPDATE machines SET host_id = $1, doc = $2 WHERE id = $3 AND host_id IS NULL',
+        [hostId, JSON.stringify({ ...machine, hostId }), row.id]);
+    }
+    return adopted;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+/** Every host with what its machines not destroyed reserve. */
+async function hostUsage(db: Sql): Promise<HostUsage[]> {
+  const found = await rows<{ doc: string; machines: number; cpus: number; memory_mb: number }>(db, `
+    SELECT h.doc, count(m.id)::integer AS machines, coalesce(sum(m.cpus), 0)::integer AS cpus, coalesce(sum(m.memory_mb), 0)::integer AS memory_mb
+    FROM hosts h LEFT JOIN machines m ON m.host_id = h.id AND m.state <> 'destroyed'
+    GROUP BY h.id ORDER BY h.id`);
+  return found.map((row) => ({ host: JSON.parse(row.doc) as HostRecord, machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb }));
+}
+
+/** Locks the hosts that could take a machine of `region`, then reads every host's usage. */
+async function lockedHostUsage(db: Sql, region: string): Promise<HostUsage[]> {
+  await rows(db, 'SELECT id FROM hosts WHERE region = $1 OR any_region ORDER BY id FOR UPDATE', [region]);
+  return hostUsage(db);
+}
+
+async function writeVersion(db: Sql, version: MachineVersion): Promise<void> {
+  await rows(db, 'INSERT INTO machine_versions (machine_id, version, doc) VALUES ($1, $2, $3)', [version.machineId, version.version, JSON.stringify(version)]);
+}
+
+async function insertEvents(db: Sql, machineId: string, events: MachineEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await rows(db, 'INSERT INTO machine_events (id, machine_id, doc) SELECT e.id, $1, e.doc FROM unnest($2::text[], $3::text[]) AS e (id, doc)',
+    [machineId, events.map((event) => event.id), events.map((event) => JSON.stringify(event))]);
+}
+
+const APP_SELECT = `
+  SELECT a.*, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
+  FROM apps a`;
+
+function appFromRow(row: Row): AppWithCounts {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    orgSlug: row.org_slug as string,
+    network: row.network as string,
+    netNumber: Number(row.net_number),
+    createdAt: Number(row.created_at),
+    deleting: row.deleting === true,
+    machineCount: Number(row.machine_count),
+  };
+}

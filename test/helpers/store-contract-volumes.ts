@@ -1,0 +1,131 @@
+/** The Store contract, continued: volumes, their snapshots, and apps' public host ports. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { VolumeRecord, VolumeSnapshotRecord } from '../../src/domain/volume.ts';
+import { type OpenStore, volume } from './store-fixtures.ts';
+
+const snapshot = (id: string, volumeId: string, createdAt: number): VolumeSnapshotRecord =>
+  ({ id, volumeId, appName: 'app', storedBytes: 4096, volumeSizeGb: 1, createdAt, expiresAt: null });
+
+/** A check as the control plane makes: the volume must exist and be free (or attached to this machine). */
+const attachable = (machineId: string) => (found: VolumeRecord | null): VolumeRecord => {
+  if (!found) throw new Error('no such volume');
+  if (found.attachedMachineId && found.attachedMachineId !== machineId) throw new Error(`attached to ${found.attachedMachineId}`);
+  return found;
+};
+
+export function volumeContract(open: OpenStore): void {
+  describe('volumes', () => {
+    it('putVolume inserts or replaces; listVolumes lists an app\'s by id', async () => {
+      const { store } = await open();
+      await store.putVolume(volume('vol_b'));
+      await store.putVolume(volume('vol_a'));
+      await store.putVolume({ ...volume('vol_o'), appName: 'other' });
+      await store.putVolume({ ...volume('vol_b'), sizeGb: 3 });
+      assert.deepEqual(await store.getVolume('vol_b'), { ...volume('vol_b'), sizeGb: 3 });
+      assert.equal(await store.getVolume('vol_x'), null);
+      assert.deepEqual((await store.listVolumes('app')).map((v) => [v.id, v.sizeGb]), [['vol_a', 1], ['vol_b', 3]]);
+      assert.deepEqual(await store.listVolumes('nobody'), []);
+    });
+
+    it('attachVolume attaches what the check accepts; a refusal is the check\'s error and changes nothing', async () => {
+      const { store } = await open();
+      await store.putVolume(volume('vol_1'));
+      const seen: Array<VolumeRecord | null> = [];
+      await store.attachVolume('vol_1', 'm-1', (found) => { seen.push(found); return attachable('m-1')(found); });
+      assert.deepEqual(seen, [volume('vol_1')]);
+      assert.equal((await store.getVolume('vol_1'))?.attachedMachineId, 'm-1');
+      await assert.rejects(store.attachVolume('vol_1', 'm-2', attachable('m-2')), /attached to m-1/);
+      await assert.rejects(store.attachVolume('vol_x', 'm-2', attachable('m-2')), /no such volume/);
+      assert.equal((await store.getVolume('vol_1'))?.attachedMachineId, 'm-1');
+    });
+
+    it('attachVolume of one volume from two stores at once: the second check sees the first attach', async () => {
+      const { store, reopen } = await open();
+      const other = await reopen();
+      await store.putVolume(volume('vol_1'));
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) =>
+        (i % 2 ? store : other).attachVolume('vol_1', `m-${i}`, attachable(`m-${i}`))));
+      const won = results.flatMap((r, i) => r.status === 'fulfilled' ? [i] : []);
+      assert.equal(won.length, 1);
+      assert.equal((await store.getVolume('vol_1'))?.attachedMachineId, `m-${won[0]}`);
+    });
+
+    it('detachVolumes detaches every volume of that machine, and no other', async () => {
+      const { store } = await open();
+      for (const id of ['vol_1', 'vol_2', 'vol_3']) await store.putVolume(volume(id));
+      await store.attachVolume('vol_1', 'm-1', attachable('m-1'));
+      await store.attachVolume('vol_2', 'm-1', attachable('m-1'));
+      await store.attachVolume('vol_3', 'm-2', attachable('m-2'));
+      await store.detachVolumes('m-1');
+      assert.deepEqual((await store.listVolumes('app')).map((v) => v.attachedMachineId), [null, null, 'm-2']);
+      assert.deepEqual(await store.getVolume('vol_1'), volume('vol_1'));
+      await store.attachVolume('vol_1', 'm-3', attachable('m-3'));
+    });
+  });
+
+  describe('volume snapshots', () => {
+    it('putSnapshot, getSnapshot; listSnapshots oldest first; deleteSnapshot', async () => {
+      const { store } = await open();
+      await store.putSnapshot(snapshot('vs_b', 'vol_1', 20));
+      await store.putSnapshot(snapshot('vs_c', 'vol_1', 10));
+      await store.putSnapshot(snapshot('vs_a', 'vol_1', 20));
+      await store.putSnapshot(snapshot('vs_o', 'vol_2', 5));
+      assert.deepEqual(await store.getSnapshot('vs_b'), snapshot('vs_b', 'vol_1', 20));
+      assert.equal(await store.getSnapshot('vs_x'), null);
+      assert.deepEqual((await store.listSnapshots('vol_1')).map((s) => s.id), ['vs_c', 'vs_a', 'vs_b']);
+      await store.deleteSnapshot('vs_a');
+      assert.equal(await store.getSnapshot('vs_a'), null);
+      assert.deepEqual((await store.listSnapshots('vol_1')).map((s) => s.id), ['vs_c', 'vs_b']);
+    });
+
+    it('expireSnapshots dates every snapshot of the volume; listExpiredSnapshots finds those whose time is up', async () => {
+      const { store } = await open();
+      await store.putSnapshot(snapshot('vs_1', 'vol_1', 10));
+      await store.putSnapshot(snapshot('vs_2', 'vol_1', 20));
+      await store.putSnapshot(snapshot('vs_3', 'vol_2', 30));
+      assert.deepEqual(await store.listExpiredSnapshots(Number.MAX_SAFE_INTEGER), []);
+      await store.expireSnapshots('vol_1', 5000);
+      assert.deepEqual(await store.getSnapshot('vs_1'), { ...snapshot('vs_1', 'vol_1', 10), expiresAt: 5000 });
+      assert.equal((await store.getSnapshot('vs_3'))?.expiresAt, null);
+      assert.deepEqual(await store.listExpiredSnapshots(4999), []);
+      assert.deepEqual((await store.listExpiredSnapshots(5000)).map((s) => s.id).sort(), ['vs_1', 'vs_2']);
+      assert.deepEqual((await store.listExpiredSnapshots(5000)).map((s) => s.expiresAt), [5000, 5000]);
+    });
+  });
+
+  describe('public ports', () => {
+    it('allocatePublicPort keeps an app\'s host port, chooses among those no app holds, and throws when none is left', async () => {
+      const { store } = await open();
+      const first = await store.allocatePublicPort('app', 5432, () => 20000);
+      assert.deepEqual(first, { appName: 'app', port: 5432, hostPort: 20000 });
+      assert.deepEqual(await store.allocatePublicPort('app', 5432, () => 20999), first, 'the port it has');
+      let taken: number[] = [];
+      const second = await store.allocatePublicPort('other', 5432, (set) => { taken = [...set]; return 20001; });
+      assert.deepEqual(taken, [20000]);
+      assert.equal(second.hostPort, 20001);
+      await assert.rejects(store.allocatePublicPort('other', 6379, () => undefined), /no host port left/);
+      assert.equal((await store.allocatePublicPort('other', 6379, (set) => { taken = [...set].sort(); return 20002; })).hostPort, 20002);
+      assert.deepEqual(taken, [20000, 20001]);
+    });
+
+    it('releasePublicPort gives the port up: the next allocation chooses anew', async () => {
+      const { store } = await open();
+      await store.allocatePublicPort('app', 5432, () => 20000);
+      await store.releasePublicPort('app', 5432);
+      let taken: number[] = [1];
+      assert.equal((await store.allocatePublicPort('app', 5432, (set) => { taken = [...set]; return 20005; })).hostPort, 20005);
+      assert.deepEqual(taken, []);
+    });
+
+    it('allocations from two stores at once never give one host port twice', async () => {
+      const { store, reopen } = await open();
+      const other = await reopen();
+      const lowestFree = (set: ReadonlySet<number>) => {
+        for (let port = 20000; ; port++) if (!set.has(port)) return port;
+      };
+      const got = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? store : other).allocatePublicPort(`app-${i}`, 80, lowestFree)));
+      assert.equal(new Set(got.map((p) => p.hostPort)).size, 10);
+    });
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * The Store contract on PostgreSQL (a private server for this file, a new database per
+ * test), and what only PostgreSQL has: migrations raced by several hangars, its errors.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { storageError, transaction } from '../../src/store/postgres/connection.ts';
+import { MIGRATIONS } from '../../src/store/postgres/migrations.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { StaleWriteError, StorageError } from '../../src/store/store.ts';
+import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { storeContract } from '../helpers/store-contract.ts';
+import { app, event, insert, machine } from '../helpers/store-fixtures.ts';
+
+const skip = postgresSkipReason();
+
+describe('PostgresStore', { skip }, () => {
+  let server: TestPostgres;
+  before(async () => { server = await startTestPostgres(); });
+  after(() => server?.stop());
+  const open = (url: string) => PostgresStore.open({ url, poolSize: 4 });
+
+  storeContract(async () => {
+    const url = await server.createDatabase();
+    return {
+      store: await open(url),
+      reopen: () => open(url),
+      async spoil(machineId, doc, recentEvents) {
+        await server.sql(url, 'UPDATE machines SET doc = $1, recent_events = coalesce($2, recent_events) WHERE id = $3', [doc, recentEvents ?? null, machineId]);
+      },
+    };
+  });
+
+  describe('opening', () => {
+    it('creates its tables once when several hangars open one new database at once', async () => {
+      const url = await server.createDatabase();
+      const stores = await Promise.all(Array.from({ length: 6 }, () => open(url)));
+      try {
+        const applied = await server.sql(url, 'SELECT version FROM hangar_migrations ORDER BY version');
+        assert.deepEqual(applied.rows.map((row) => row.version), MIGRATIONS.map((_, i) => i + 1));
+        await stores[0]?.createApp(app('a'));
+        assert.equal((await stores[5]?.getApp('a'))?.name, 'a');
+      } finally {
+        for (const store of stores) await store.close();
+      }
+    });
+
+    it('refuses a database that a newer hangar has migrated further', async () => {
+      const url = await server.createDatabase();
+      await (await open(url)).close();
+      await server.sql(url, 'INSERT INTO hangar_migrations (version) VALUES ($1)', [MIGRATIONS.length + 1]);
+      const known = MIGRATIONS.length;
+      await assert.rejects(open(url), new RegExp(`schema is at version ${known + 1}, newer than this hangar knows \\(${known}\\)`));
+    });
+
+    it('fails, without hanging, when the server cannot be reached', async () => {
+      await assert.rejects(open(`postgresql://hangar@localhost/none?host=${encodeURIComponent(`${server.dir}/nowhere`)}`), /ENOENT|connect/);
+    });
+  });
+
+  describe('errors', () => {
+    it('a write PostgreSQL cannot make (disk full) is a StorageError with its message, and writes nothing', async () => {
+      const url = await server.createDatabase();
+      const store = await open(url);
+      try {
+        await store.createApp(app('app'));
+        const m = await insert(store, machine());
+        await server.sql(url, `CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS
+          $$ BEGIN RAISE EXCEPTION 'could not extend file "base/1/2": No space left on device' USING ERRCODE = 'disk_full'; END $$`);
+        await server.sql(url, 'CREATE TRIGGER full_disk BEFORE UPDATE ON machines FOR EACH ROW EXECUTE FUNCTION full_disk()');
+        const full = (error: unknown) => error instanceof StorageError && /No space left on device/.test(error.message);
+        await assert.rejects(store.commit({ machine: { ...m, state: 'started' }, events: [] }), full);
+        await assert.rejects(store.commit({ machine: { ...m, state: 'started' }, events: [event('m-1', 1)] }), full);
+        await server.sql(url, 'DROP TRIGGER full_disk ON machines');
+        assert.deepEqual(await store.listEvents('m-1', 10), []);
+        assert.equal((await store.commit({ machine: { ...m, state: 'started' }, events: [event('m-1', 2)] })).rev, 2, 'nothing was written, and the store works on');
+        await assert.rejects(store.commit({ machine: m, events: [] }), StaleWriteError);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('maps insufficient-resources (53) and system (58) errors to StorageError, and nothing else', () => {
+      for (const code of ['53100', '53200', '58030', '58P01']) {
+        const mapped = storageError(Object.assign(new Error(`PostgreSQL says ${code}`), { code }));
+        assert.ok(mapped instanceof StorageError, code);
+        assert.match(mapped.message, new RegExp(`PostgreSQL says ${code}`));
+      }
+      for (const code of ['23505', '40001', '57014', 'ECONNREFUSED', undefined]) assert.equal(storageError(Object.assign(new Error('x'), { code })), undefined, String(code));
+    });
+
+    it('a ROLLBACK that fails too does not hide the first error, and its connection is thrown away', async () => {
+      const released: unknown[] = [];
+      const client = {
+        query: async (text: string) => {
+          if (text === 'ROLLBACK') throw new Error('connection terminated');
+          return { rows: [], rowCount: 0 };
+        },
+        release: (error?: unknown) => { released.push(error); },
+      };
+      const pool = { connect: async () => client } as unknown as Parameters<typeof transaction>[0];
+      await assert.rejects(transaction(pool, async () => { throw new Error('the first error'); }), /the first error/);
+      assert.match(String(released[0]), /connection terminated/);
+      await transaction(pool, async () => 1);
+      assert.equal(released[1], undefined, 'a connection that committed goes back to the pool');
+    });
+  });
+});
