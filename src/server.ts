@@ -4,7 +4,7 @@
  * listening; `startServer` adds the token, the data-dir lock and the sockets.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,12 @@ import { ControlObserver } from './control/observer.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
 import { LocalVolumes } from './volumes/local-volumes.ts';
 import { registerSelf } from './control/hosts.ts';
+import { buildAgentApi } from './cluster/agent-api.ts';
+import type { ClusterLink } from './cluster/link.ts';
+import { relayMachineChanges } from './cluster/relay.ts';
+import { RemoteRuntime } from './cluster/remote-runtime.ts';
+import { drainWork } from './cluster/work-loop.ts';
+import type { FastifyInstance } from 'fastify';
 import { recoverMachines } from './control/recovery.ts';
 import { startMachine, stopMachine, suspendMachine } from './control/actions.ts';
 import { createEdgeProxy, type EdgeProxy, joinHostPort } from './proxy/edge-proxy.ts';
@@ -30,7 +36,7 @@ import { startWatchdog } from './control/watchdog.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { WEDGED_AFTER_MS } from './domain/states.ts';
 import { describeStore, storeLocation } from './store/location.ts';
-import { openStore } from './store/open-store.ts';
+import { openLink, openStore } from './store/open-store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { systemClock } from './system/clock.ts';
@@ -77,7 +83,8 @@ export interface AssembleOptions {
   capacity?: { cpus?: number; memoryMb?: number };
   /** A store opened elsewhere (PostgreSQL), used instead of the SQLite file and closed with the hangar. */
   store?: Store;
-  driver: VmmDriver;
+  /** Every role but `api` runs machines on it. */
+  driver?: VmmDriver;
   token: string;
   logger: Logger;
   settings?: Partial<ControlSettings>;
@@ -89,6 +96,23 @@ export interface AssembleOptions {
   /** Where volume files live (default: `volumes/` beside the database). */
   volumes?: VolumeHost;
   proxy?: ProxySettings;
+  /**
+   * `all` (default): API, host agent and proxy in one process. In a cluster (a
+   * PostgreSQL store and `cluster`): `api` serves the API and hands machines' work
+   * to their hosts; `host` runs this host's machines and serves its agent API.
+   */
+  role?: Role;
+  cluster?: ClusterOptions;
+}
+
+export type Role = 'all' | 'api' | 'host';
+
+export interface ClusterOptions {
+  link: ClusterLink;
+  /** What replicas and host agents prove themselves with to each other. */
+  secret: string;
+  /** `host`: where replicas reach this host's agent API (host:port). */
+  agentAddress?: string;
 }
 
 export interface ProxySettings {
@@ -109,8 +133,10 @@ export const DEFAULT_PROXY: ProxySettings = { domain: 'localhost', idleMs: 5 * 6
 
 export interface Hangar {
   app: Api;
+  /** `host` role: the agent API replicas call (not listening yet). */
+  agentApi?: FastifyInstance;
   control: ControlDeps;
-  driver: VmmDriver;
+  driver?: VmmDriver;
   proxy: EdgeProxy;
   close(): Promise<void>;
 }
@@ -118,13 +144,21 @@ export interface Hangar {
 export async function assemble(options: AssembleOptions): Promise<Hangar> {
   const store = options.store ?? new SqliteStore(options.databasePath);
   const log = options.logger;
+  const role = options.role ?? 'all';
+  const cluster = options.cluster;
+  if (role !== 'all' && !cluster) throw new Error(`role ${role} needs a cluster (a PostgreSQL store and its link)`);
   // The agent reports to the control plane, which hands effects to the agent: the
   // observer reaches `control` lazily, once both exist.
   const observer = new ControlObserver(() => control, log);
-  const agent = new HostAgent(options.driver, observer, log);
+  if (role !== 'api' && !options.driver) throw new Error(`role ${role} runs machines: it needs a driver`);
+  const agent = role === 'api' || !options.driver ? undefined : new HostAgent(options.driver, observer, log);
+  const settings = { ...DEFAULT_SETTINGS, ...options.settings, ...(role === 'api' ? { hostId: '' } : {}) };
   const control: ControlDeps = {
     store,
-    runtime: agent,
+    runtime: agent ?? new RemoteRuntime({
+      store, link: (cluster as ClusterOptions).link, secret: (cluster as ClusterOptions).secret, now: () => control.clock.now(),
+      onLost: (spec, error) => log.error({ machineId: spec.machineId, err: error }, 'could not hand work to the machine\'s host; its agent finishes it when it recovers'),
+    }),
     volumes: options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes')),
     clock: options.clock ?? systemClock,
     ids: options.ids ?? systemIds(),
@@ -132,17 +166,24 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     feed: new MachineFeed(),
     creates: new CreatesInFlight(),
     log,
-    settings: { ...DEFAULT_SETTINGS, ...options.settings },
+    settings,
     resolveHost: options.resolveHost ?? systemResolver,
   };
-  const self = await registerSelf(control, {
-    id: control.settings.hostId, region: control.settings.defaultRegion, address: '', hostNumber: control.settings.hostNumber,
-    cpus: options.capacity?.cpus ?? null, memoryMb: options.capacity?.memoryMb ?? null,
-    diskBytes: (await control.volumes.space()).totalBytes, anyRegion: true,
-  });
-  const recovered = await recoverMachines(control, observer);
-  if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
-  const stopWatchdog = startWatchdog(control, options.watchdogIntervalMs ?? 15_000);
+  if (cluster) relayMachineChanges(control, cluster.link, log);
+  const stops: Array<() => void> = [];
+  if (agent) {
+    const self = await registerSelf(control, {
+      id: settings.hostId, region: settings.defaultRegion, address: cluster?.agentAddress ?? '', hostNumber: settings.hostNumber,
+      cpus: options.capacity?.cpus ?? null, memoryMb: options.capacity?.memoryMb ?? null,
+      diskBytes: (await control.volumes.space()).totalBytes, anyRegion: role === 'all',
+    });
+    stops.push(self.stop);
+    if (role === 'host') control.hosts = (machine) => machine.hostId === settings.hostId;
+    const recovered = await recoverMachines(control, observer);
+    if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
+    stops.push(startWatchdog(control, options.watchdogIntervalMs ?? 15_000));
+    if (role === 'host') stops.push(drainWork((cluster as ClusterOptions).link, settings.hostId, agent, log));
+  }
   const proxySettings = options.proxy ?? DEFAULT_PROXY;
   const proxy = await createEdgeProxy({
     ...proxySettings, store, feed: control.feed, clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
@@ -155,19 +196,25 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   control.health = proxy.health;
   control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
   const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
-  options.driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
+  options.driver?.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
+  const agentApi = role === 'host' && agent ? buildAgentApi({
+    runtime: agent, secret: (cluster as ClusterOptions).secret,
+    owns: async (machineId) => (await store.getMachineById(machineId))?.hostId === settings.hostId,
+  }) : undefined;
   return {
     app,
+    agentApi,
     control,
     driver: options.driver,
     proxy,
     async close() {
-      stopWatchdog();
-      self.stop();
+      for (const stop of stops) stop();
       await proxy.close();
       await app.close();
-      await agent.idle();
-      await options.driver.close();
+      await agentApi?.close();
+      await control.runtime.idle();
+      await options.driver?.close();
+      await cluster?.link.close();
       await store.close();
     },
   };
@@ -243,6 +290,10 @@ export interface ServeOptions {
   dataDir: string;
   /** A postgres:// URL (default: the SQLite file in the data directory). */
   store?: string;
+  role?: Role;
+  /** `host`: where the agent API listens (default 127.0.0.1:4290), and the host name replicas reach it by (default: the listen host). */
+  agentListen?: string;
+  agentAddress?: string;
   /** Most connections to PostgreSQL (default 10). */
   storePoolSize?: number;
   apiListen: string;
@@ -273,7 +324,11 @@ export interface ServeOptions {
 }
 
 export interface RunningServer {
+  /** The API; empty for a host agent. */
   url: string;
+  role: Role;
+  /** `host`: the agent API replicas call. */
+  agentUrl?: string;
   proxyUrl: string;
   /** Absent when TLS is off. */
   proxyTlsUrl?: string;
@@ -292,37 +347,44 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const logger = pino({ level: options.logLevel, base: undefined }, resilientDestination(1));
   const unlock = lockDataDir(options.dataDir);
+  const role = options.role ?? 'all';
   let network: NetworkKeeper | undefined;
   let store: Store | undefined;
+  let link: ClusterLink | undefined;
   let hangar: Hangar | undefined;
   try {
     const location = storeLocation(options.store, options.dataDir, options.storePoolSize);
+    if (role !== 'all' && location.kind !== 'postgres') throw new Error(`--role ${role} needs --store postgres://…: the cluster's processes share one database`);
+    const secret = role === 'all' ? '' : clusterSecret(process.env.HANGAR_CLUSTER_SECRET);
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     // Every address is read before anything is set up, so that a bad one changes nothing.
     const apiAt = parseListen(options.apiListen);
     const proxyAt = parseListen(options.proxyListen ?? '127.0.0.1:8080');
     const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? '127.0.0.1:8443');
     const hostPorts = { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? '20000-20999') };
+    const agentAt = role === 'host' ? await boundable(parseListen(options.agentListen ?? '127.0.0.1:4290')) : undefined;
     // The data directory is locked, so no build is under way: what a killed one left can go.
     for (const path of await new ImageStore(join(options.dataDir, 'images')).removeLeftovers()) {
       logger.info({ path }, 'removed what an interrupted image build or pull left');
     }
     const volumes = new LocalVolumes(join(options.dataDir, 'volumes'));
     const proxySettings = options.proxy ?? DEFAULT_PROXY;
-    const tls = tlsAt && (options.tlsFiles
+    const tls = role === 'all' && tlsAt ? (options.tlsFiles
       ? userIdentity(options.tlsFiles)
-      : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain));
+      : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain)) : undefined;
     const netns = options.netns ?? DEFAULT_NETNS;
-    network = options.driver === 'qemu' ? await openNetwork({
+    network = options.driver === 'qemu' && role !== 'api' ? await openNetwork({
       dataDir: options.dataDir, netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
       checkIntervalMs: options.networkCheckMs, logger,
     }) : undefined;
-    store = await openStore(location, (error) => logger.warn({ err: error }, 'a PostgreSQL connection broke while idle; the pool opens another'));
+    const onIdleError = (error: Error) => logger.warn({ err: error }, 'a PostgreSQL connection broke while idle; the pool opens another');
+    store = await openStore(location, onIdleError);
+    if (role !== 'all' && location.kind === 'postgres') link = await openLink(location.url, onIdleError);
     hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
       store,
       volumes,
-      driver: await createDriver(options.driver, {
+      driver: role === 'api' ? undefined : await createDriver(options.driver, {
         dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, network, suspendMaxMemoryMb: options.settings?.suspendMaxMemoryMb, logger,
       }),
       token: token.value,
@@ -331,13 +393,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       proxy: { ...proxySettings, certificates: tls },
       watchdogIntervalMs: options.watchdogMs,
       capacity: options.capacity,
+      role,
+      cluster: link && { link, secret, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },
     });
     const running = hangar;
-    await running.app.listen(apiAt);
-    const url = urlOf(apiAt.host, running.app.server.address(), apiAt.port);
-    const proxyUrls = await running.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts });
+    let url = '';
+    if (role !== 'host') {
+      await running.app.listen(apiAt);
+      url = urlOf(apiAt.host, running.app.server.address(), apiAt.port);
+    }
+    const agentUrl = agentAt && running.agentApi ? await running.agentApi.listen(agentAt) : undefined;
+    // The proxy reaches machines of this host only: it serves where API, agent and machines are one.
+    const proxyUrls = role === 'all' ? await running.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts }) : { http: '' };
     return {
       url,
+      agentUrl,
+      role,
       proxyUrl: proxyUrls.http,
       proxyTlsUrl: proxyUrls.https,
       tls,
@@ -354,11 +425,30 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     };
   } catch (error) {
     network?.close();
-    // A hangar closes its store; without one, the store is closed here.
-    if (!hangar) await store?.close();
+    // A hangar closes its store and link; without one, they are closed here.
+    if (!hangar) {
+      await link?.close();
+      await store?.close();
+    }
     unlock();
     throw error;
   }
+}
+
+/** The cluster secret from HANGAR_CLUSTER_SECRET: every replica and host agent of a cluster holds the same. */
+function clusterSecret(value: string | undefined): string {
+  if (!value || value.length < 16) throw new Error('set HANGAR_CLUSTER_SECRET (16 characters or more, the same for every replica and host agent)');
+  return value;
+}
+
+/** The address with a free port in place of port 0 (the agent's address is registered before it listens). */
+async function boundable(at: { host: string; port: number }): Promise<{ host: string; port: number }> {
+  if (at.port !== 0) return at;
+  const probe = createNetServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, at.host, resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return { host: at.host, port };
 }
 
 function urlOf(host: string, bound: string | AddressInfo | null, port: number): string {

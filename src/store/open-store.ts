@@ -1,4 +1,5 @@
 /** Opens the store a location names. PostgreSQL's driver is loaded only when it is used. */
+import type { ClusterLink } from '../cluster/link.ts';
 import type { StoreLocation } from './location.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './store.ts';
@@ -7,4 +8,10 @@ export async function openStore(location: StoreLocation, onIdleError?: (error: E
   if (location.kind === 'sqlite') return new SqliteStore(location.path);
   const { PostgresStore } = await import('./postgres/postgres-store.ts');
   return PostgresStore.open({ url: location.url, poolSize: location.poolSize, onIdleError });
+}
+
+/** The cluster link on the PostgreSQL database at `url` (its own small pool and a LISTEN connection). */
+export async function openLink(url: string, onIdleError?: (error: Error) => void): Promise<ClusterLink> {
+  const { PostgresLink } = await import('./postgres/cluster-link.ts');
+  return PostgresLink.open(url, onIdleError);
 }

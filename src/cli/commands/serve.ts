@@ -5,7 +5,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { DriverName, FakeTiming } from '../../server.ts';
+import type { DriverName, FakeTiming, Role } from '../../server.ts';
 import { parseGoDuration } from '../../domain/duration.ts';
 import { errorMessage } from '../../domain/errors.ts';
 import { formatHostNumber, formatIpv4Range, type Ipv4Range, parseHostNumber, parseIpv4Range } from '../../network/layout.ts';
@@ -22,6 +22,9 @@ export const serve: CommandSpec = {
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--store <url>', description: 'keep apps, machines and volumes in PostgreSQL: a postgres:// or postgresql:// URL (TLS by its sslmode); default: SQLite in the data dir' },
     { flags: '--store-pool-size <n>', description: 'most connections to the --store database', default: '10' },
+    { flags: '--role <role>', description: 'all (API, host agent and proxy in one process), or in a cluster on --store postgres://: api (an API replica) or host (a host agent); the cluster shares HANGAR_CLUSTER_SECRET', default: 'all' },
+    { flags: '--agent-listen <host:port>', description: 'role host: where the agent API replicas call listens', default: '127.0.0.1:4290' },
+    { flags: '--agent-address <host>', description: 'role host: the host name or address replicas reach the agent API by (default: the --agent-listen host)' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
     { flags: '--proxy-listen <host:port>', description: 'edge proxy address: apps answer there as <app>.<proxy domain>', default: '127.0.0.1:8080' },
     { flags: '--proxy-tls-listen <host:port>', description: 'edge proxy TLS address (port 443 services and force_https), or off', default: '127.0.0.1:8443' },
@@ -107,6 +110,10 @@ export const serve: CommandSpec = {
       io.err('--tls-cert and --tls-key go together');
       return 2;
     }
+    if (!['all', 'api', 'host'].includes(options.role)) {
+      io.err(`--role must be all, api or host, got "${options.role}"`);
+      return 2;
+    }
     const dataDir = options.dataDir ?? defaultDataDir(io.env);
     const { storeLocation } = await import('../../store/location.ts');
     const storePoolSize = Number(options.storePoolSize);
@@ -121,6 +128,9 @@ export const serve: CommandSpec = {
       dataDir,
       store: options.store,
       storePoolSize,
+      role: options.role as Role,
+      agentListen: options.agentListen,
+      agentAddress: options.agentAddress,
       apiListen: options.apiListen,
       proxyListen: options.proxyListen,
       proxyTlsListen: options.proxyTlsListen,
@@ -145,14 +155,18 @@ export const serve: CommandSpec = {
         guestImageRegistries: String(options.guestImageRegistries).split(',').map((host) => host.trim().toLowerCase()).filter(Boolean),
       },
     });
-    io.err(`hangar ${server.url} (driver ${options.driver}, data ${dataDir}, store ${server.store})`);
-    io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
+    if (server.role === 'host') {
+      io.err(`hangar host agent ${server.agentUrl} (host ${server.hangar.control.settings.hostId}, driver ${options.driver}, data ${dataDir}, store ${server.store})`);
+    } else {
+      io.err(`hangar ${server.url} (${server.role === 'api' ? 'API replica' : `driver ${options.driver}`}, data ${dataDir}, store ${server.store})`);
+    }
+    if (server.proxyUrl) io.err(`proxy ${server.proxyUrl} (apps answer as <app>.${options.proxyDomain}), e.g. curl -H 'Host: myapp.${options.proxyDomain}' ${server.proxyUrl}/`);
     if (server.proxyTlsUrl) io.err(`proxy TLS ${server.proxyTlsUrl} (${server.tls?.local ? 'certificates from hangar\'s local authority: trust' : 'certificate'} ${server.tls?.trustFile})`);
     if (server.network) {
       const { ns, hostNumber, ipv4Range } = server.network;
       io.err(`network ${ns}: machines fdaa:0:<app>:${formatHostNumber(hostNumber)}::/64 and ${formatIpv4Range(ipv4Range)} (kept in ${dataDir}/network.json)`);
     }
-    io.err('apps\' other public ports get host ports of their own: hangar apps ports <app>');
+    if (server.proxyUrl) io.err('apps\' other public ports get host ports of their own: hangar apps ports <app>');
     io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
     io.err('Use it with:');
     io.err(`  export HANGAR_API_URL=${server.url} HANGAR_API_TOKEN=$(cat ${server.tokenFile})`);

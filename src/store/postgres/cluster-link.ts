@@ -1,0 +1,117 @@
+/**
+ * The cluster link on PostgreSQL: host work is a table each host agent drains with
+ * `FOR UPDATE SKIP LOCKED` (several takers never get the same row), and
+ * `LISTEN/NOTIFY` carries two hints: work for a host, and a machine that changed.
+ * Notifications are hints only: work is also polled, and a change announced is read
+ * back from the store. One connection of its own stays open for LISTEN and is
+ * opened again if it breaks.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Pool } from 'pg';
+import type { ClusterLink, HostWork } from '../../cluster/link.ts';
+import { openPool, rows, transaction } from './connection.ts';
+
+const WORK = 'hangar_work';
+const CHANGED = 'hangar_machine';
+const RECONNECT_MS = 1_000;
+
+export class PostgresLink implements ClusterLink {
+  private readonly pool: Pool;
+  private readonly url: string;
+  /** Tells this process's own announcements apart from the others'. */
+  private readonly origin = randomUUID();
+  private readonly workListeners = new Map<string, Array<() => void>>();
+  private readonly changeListeners: Array<(machineId: string) => void> = [];
+  private listener: pg.Client | undefined;
+  private closed = false;
+
+  private constructor(pool: Pool, url: string) {
+    this.pool = pool;
+    this.url = url;
+  }
+
+  static async open(url: string, onIdleError?: (error: Error) => void): Promise<PostgresLink> {
+    const link = new PostgresLink(openPool({ url, size: 4, onIdleError }), url);
+    try {
+      await link.listen();
+    } catch (error) {
+      await link.pool.end();
+      throw error;
+    }
+    return link;
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, application_name: 'hangar-listen' });
+    client.on('notification', (message) => this.notified(message.channel, message.payload ?? ''));
+    client.on('error', () => this.relisten(client));
+    client.on('end', () => this.relisten(client));
+    await client.connect();
+    await client.query(`LISTEN ${WORK}`);
+    await client.query(`LISTEN ${CHANGED}`);
+    this.listener = client;
+  }
+
+  private relisten(broken: pg.Client): void {
+    if (this.closed || this.listener !== broken) return;
+    this.listener = undefined;
+    broken.end().catch(() => undefined);
+    const retry = () => {
+      if (this.closed) return;
+      this.listen().then(() => {
+        // Hints may have been missed while the connection was down: every host drains.
+        for (const listeners of this.workListeners.values()) for (const listener of listeners) listener();
+      }, () => setTimeout(retry, RECONNECT_MS).unref());
+    };
+    setTimeout(retry, RECONNECT_MS).unref();
+  }
+
+  private notified(channel: string, payload: string): void {
+    if (channel === WORK) {
+      for (const listener of this.workListeners.get(payload) ?? []) listener();
+      return;
+    }
+    const [origin, machineId] = payload.split(':');
+    if (channel === CHANGED && origin !== this.origin && machineId) {
+      for (const listener of this.changeListeners) listener(machineId);
+    }
+  }
+
+  async enqueue(work: HostWork): Promise<void> {
+    await transaction(this.pool, async (db) => {
+      await rows(db, 'INSERT INTO host_work (host_id, machine_id, doc) VALUES ($1, $2, $3)', [work.hostId, work.spec.machineId, JSON.stringify(work)]);
+      await rows(db, 'SELECT pg_notify($1, $2)', [WORK, work.hostId]);
+    });
+  }
+
+  async claim(hostId: string, limit: number): Promise<HostWork[]> {
+    const taken = await rows<{ id: string; doc: HostWork | string }>(this.pool, `
+      DELETE FROM host_work WHERE id IN (
+        SELECT id FROM host_work WHERE host_id = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+      ) RETURNING id, doc`, [hostId, limit]);
+    // RETURNING keeps no order: the queue's is the ids'.
+    return taken.sort((a, b) => Number(a.id) - Number(b.id))
+      .map((row) => (typeof row.doc === 'string' ? JSON.parse(row.doc) as HostWork : row.doc));
+  }
+
+  onWork(hostId: string, listener: () => void): void {
+    this.workListeners.set(hostId, [...(this.workListeners.get(hostId) ?? []), listener]);
+  }
+
+  async announce(machineId: string): Promise<void> {
+    await rows(this.pool, 'SELECT pg_notify($1, $2)', [CHANGED, `${this.origin}:${machineId}`]);
+  }
+
+  onMachineChanged(listener: (machineId: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const client = this.listener;
+    this.listener = undefined;
+    await client?.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
