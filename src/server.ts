@@ -179,8 +179,14 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     });
     stops.push(self.stop);
     if (role === 'host') control.hosts = (machine) => machine.hostId === settings.hostId;
+    // Work queued before recovery reads the machines is what recovery finishes itself.
+    const mark = role === 'host' ? await (cluster as ClusterOptions).link.queueMark(settings.hostId) : 0;
     const recovered = await recoverMachines(control, observer);
     if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
+    if (mark > 0) {
+      const discarded = await (cluster as ClusterOptions).link.discardUpTo(settings.hostId, mark);
+      log.info({ discarded }, `discarded ${discarded} pieces of work queued before recovery, which finished them`);
+    }
     stops.push(startWatchdog(control, options.watchdogIntervalMs ?? 15_000));
     if (role === 'host') stops.push(drainWork((cluster as ClusterOptions).link, settings.hostId, agent, log));
   }

@@ -24,6 +24,13 @@ export interface ClusterLink {
    * was under way.
    */
   claim(hostId: string, limit: number): Promise<HostWork[]>;
+  /** The newest piece of work queued for `hostId` now (0: none), to discard up to later. */
+  queueMark(hostId: string): Promise<number>;
+  /**
+   * Discards `hostId`'s work queued up to `mark`: what a host agent's recovery made
+   * moot (it finishes every transition its machines' states say was under way).
+   */
+  discardUpTo(hostId: string, mark: number): Promise<number>;
   /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well). */
   onWork(hostId: string, listener: () => void): void;
   /** Tells every process that machine `machineId` changed. */

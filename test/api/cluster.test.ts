@@ -1,0 +1,135 @@
+/**
+ * A cluster on PostgreSQL: 2 API replicas and 3 host agents (fake driver) as real
+ * processes. Placement by region and room, every endpoint through either replica,
+ * waits released across replicas, one lease winner among racing replicas, exec
+ * reaching the machine's host, a host agent killed and restarted, and agents that
+ * take only the cluster secret.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CLUSTER_SECRET, startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { postgresSkipReason } from '../helpers/postgres.ts';
+
+const image = 'registry.test/hello:1';
+const small = { image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } };
+
+describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipReason() }, () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await startCluster({
+      replicas: 2,
+      hosts: [
+        { id: 'fra-1', region: 'fra' },
+        { id: 'fra-2', region: 'fra' },
+        { id: 'syd-1', region: 'syd', extraArgs: ['--host-memory-mb', '512'] },
+      ],
+    });
+    assert.equal((await c.call(0, 'POST', '/v1/apps', { name: 'web', org_slug: 'personal' })).status, 201);
+  });
+  after(() => c?.stop());
+
+  it('lists every host through either replica, up, with its region and address', async () => {
+    for (const replica of [0, 1]) {
+      const hosts = (await c.call(replica, 'GET', '/hangar/v1/hosts')).body;
+      assert.deepEqual(hosts.map((h: { id: string; region: string; status: string }) => [h.id, h.region, h.status]),
+        [['fra-1', 'fra', 'up'], ['fra-2', 'fra', 'up'], ['syd-1', 'syd', 'up']]);
+      for (const host of hosts) assert.match(host.address, /^127\.0\.0\.1:\d+$/);
+    }
+  });
+
+  it('places machines on hosts of their region, spreading them, and starts them there', async () => {
+    const placed: Array<{ id: string; host_id: string }> = [];
+    for (let i = 0; i < 4; i++) {
+      const reply = await c.call(i % 2, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small });
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      placed.push(reply.body);
+    }
+    assert.deepEqual(placed.map((m) => m.host_id).sort(), ['fra-1', 'fra-1', 'fra-2', 'fra-2']);
+    for (const m of placed) {
+      const waited = await c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`);
+      assert.equal(waited.status, 200, JSON.stringify(waited.body));
+    }
+  });
+
+  it('refuses a region no host serves (400 naming the regions) and a full region (503), creating nothing', async () => {
+    const before = (await c.call(0, 'GET', '/v1/apps/web/machines')).body.length;
+    const unknown = await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'ord', config: small });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.error, /region "ord" has no hosts \(regions: fra, syd\)/);
+    for (let i = 0; i < 2; i++) assert.equal((await c.call(i, 'POST', '/v1/apps/web/machines', { region: 'syd', config: small, skip_launch: true })).status, 200);
+    const full = await c.call(1, 'POST', '/v1/apps/web/machines', { region: 'syd', config: small, skip_launch: true });
+    assert.equal(full.status, 503);
+    assert.match(full.body.error, /no host of region syd has room/);
+    assert.equal((await c.call(1, 'GET', '/v1/apps/web/machines')).body.length, before + 2);
+  });
+
+  it('releases a waiter on one replica when a change commits through the other', async () => {
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+    const waiting = c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=stopped&timeout=30`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stopped = Date.now();
+    assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${m.id}/stop`)).status, 200);
+    const waited = await waiting;
+    assert.equal(waited.status, 200, JSON.stringify(waited.body));
+    assert.equal(waited.body.state, 'stopped');
+    assert.ok(Date.now() - stopped < 10_000);
+  });
+
+  it('gives a lease to exactly one of 100 requests racing through both replicas, and holds its nonce on both', async () => {
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small, skip_launch: true })).body;
+    const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => c.call(i % 2, 'POST', `/v1/apps/web/machines/${m.id}/lease`, { ttl: 60 })));
+    const winners = replies.filter((reply) => reply.status === 201);
+    assert.equal(winners.length, 1, JSON.stringify(replies.map((r) => r.status)));
+    for (const reply of replies) if (reply.status !== 201) assert.equal(reply.status, 409);
+    const nonce = winners[0]?.body.data.nonce;
+    assert.equal((await c.call(1, 'POST', `/v1/apps/web/machines/${m.id}/start`)).status, 409, 'held on the other replica');
+    const withNonce = await fetch(`${c.replicas[1]?.url}/v1/apps/web/machines/${m.id}/start`, {
+      method: 'POST', headers: { authorization: 'Bearer test-cluster-token', 'fly-machine-lease-nonce': nonce },
+    });
+    assert.equal(withNonce.status, 200);
+  });
+
+  it('reaches the machine\'s host for exec through either replica', async () => {
+    const m = (await c.call(1, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+    for (const replica of [0, 1]) {
+      const exec = await c.call(replica, 'POST', `/v1/apps/web/machines/${m.id}/exec`, { command: ['echo', 'hi'] });
+      assert.equal(exec.status, 200, JSON.stringify(exec.body));
+      assert.equal(exec.body.stdout, 'hi\n');
+    }
+  });
+
+  it('lets nothing drive a host agent without the cluster secret', async () => {
+    const agent = c.hosts.get('fra-1')?.url as string;
+    for (const authorization of [undefined, 'Bearer wrong', `Bearer ${CLUSTER_SECRET}x`]) {
+      const reply = await fetch(`${agent}/agent/v1/images`, {
+        method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: '{"reference":"x"}',
+      });
+      assert.equal(reply.status, 401);
+    }
+    const foreign = (await c.call(0, 'GET', '/v1/apps/web/machines')).body.find((m: { host_id: string }) => m.host_id === 'fra-2');
+    const refused = await fetch(`${agent}/agent/v1/machines/${foreign.id}/ps`, { headers: { authorization: `Bearer ${CLUSTER_SECRET}` } });
+    assert.equal(refused.status, 404, 'a host answers only for its own machines');
+  });
+
+  it('keeps working when a host agent is killed and restarted: a new epoch, its machines converged and driven again', async () => {
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: { ...small, restart: { policy: 'no' } } })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+    const host = c.hosts.get(m.host_id);
+    assert.ok(host);
+    await host.kill();
+    // Work queued while the host is down waits for it in the database.
+    const stop = await c.call(1, 'POST', `/v1/apps/web/machines/${m.id}/stop`);
+    assert.equal(stop.status, 200);
+    await c.startHost({ id: m.host_id, region: 'fra' }, host.dataDir);
+    const stopped = await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=stopped&timeout=30`);
+    assert.equal(stopped.status, 200, `${JSON.stringify((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body.events)}\n${c.hosts.get(m.host_id)?.output()}`);
+    const shown = (await c.call(0, 'GET', '/hangar/v1/hosts')).body.find((h: { id: string }) => h.id === m.host_id);
+    assert.equal(shown.epoch, 2);
+    assert.equal(shown.status, 'up');
+    assert.equal((await c.call(1, 'POST', `/v1/apps/web/machines/${m.id}/start`)).status, 200);
+    const started = await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`);
+    assert.equal(started.status, 200, JSON.stringify((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body.events));
+  });
+});
