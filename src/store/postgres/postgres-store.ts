@@ -17,7 +17,7 @@ import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDo
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
 import { migrate } from './migrations.ts';
-import { PostgresVolumes } from './volumes.ts';
+import { detachAll, PostgresVolumes } from './volumes.ts';
 
 type Row = Record<string, unknown>;
 
@@ -150,7 +150,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
       WHERE id = $8 AND rev = $9 RETURNING recent_events`;
     const values = [...machineColumns(machine), machine.id, write.machine.rev];
-    if (write.events.length === 0 && !write.version) {
+    if (write.events.length === 0 && !write.version && machine.state !== 'destroyed') {
       // The record alone: one statement is one transaction.
       if (await changed(this.pool, update, values) !== 1) throw new StaleWriteError(machine.id);
       return machine;
@@ -165,6 +165,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
         const recent = withRecent(readEventsDoc(row.recent_events), write.events);
         await rows(db, 'UPDATE machines SET recent_events = $1 WHERE id = $2', [JSON.stringify(recent), machine.id]);
       }
+      if (machine.state === 'destroyed') await detachAll(db, machine.id);
       return machine;
     });
   }
