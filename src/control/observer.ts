@@ -19,8 +19,7 @@ export class ControlObserver implements ObservationSink {
   async observe(machineId: string, reported: Observation): Promise<void> {
     const observation = publicObservation(reported);
     const { before, after } = await writeMachineById(this.deps(), machineId, (machine, ctx) => decideObservation(machine, observation, ctx));
-    // A destroyed machine lets go of its volume; the volume and its data stay.
-    if (after.state === 'destroyed' && before.state !== 'destroyed') await this.deps().store.detachVolumes(machineId);
+    // A machine committed as destroyed has let go of its volumes in the same write (see Store.commit).
     if (before.state !== after.state) {
       this.log.info({ machineId, from: before.state, to: after.state, observation: observation.kind }, `machine ${machineId}: ${before.state} -> ${after.state}`);
     }

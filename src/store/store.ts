@@ -127,7 +127,11 @@ export interface Store {
    * overbook a host (`place` throws to refuse).
    */
   insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive?: number, place?: Placer): Promise<MachineRecord>;
-  /** Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it with the new rev. */
+  /**
+   * Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it
+   * with the new rev. A machine written as destroyed lets go of its volumes in the same
+   * transaction, so no crash or reader can find a volume held by a destroyed machine.
+   */
   commit(write: MachineWrite): Promise<MachineRecord>;
   getMachine(appName: string, id: string): Promise<MachineRecord | null>;
   getMachineById(id: string): Promise<MachineRecord | null>;

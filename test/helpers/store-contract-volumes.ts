@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../src/domain/volume.ts';
-import { type OpenStore, volume } from './store-fixtures.ts';
+import { StaleWriteError } from '../../src/store/store.ts';
+import { app, insert, machine, type OpenStore, volume } from './store-fixtures.ts';
 
 const snapshot = (id: string, volumeId: string, createdAt: number): VolumeSnapshotRecord =>
   ({ id, volumeId, appName: 'app', storedBytes: 4096, volumeSizeGb: 1, createdAt, expiresAt: null });
@@ -61,6 +62,24 @@ export function volumeContract(open: OpenStore): void {
       assert.deepEqual((await store.listVolumes('app')).map((v) => v.attachedMachineId), [null, null, 'm-2']);
       assert.deepEqual(await store.getVolume('vol_1'), volume('vol_1'));
       await store.attachVolume('vol_1', 'm-3', attachable('m-3'));
+    });
+  });
+
+  describe('volumes of a destroyed machine', () => {
+    it('a commit that destroys a machine detaches its volumes in the same write; a refused one does not', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      const m = await insert(store, machine());
+      for (const id of ['vol_1', 'vol_2']) await store.putVolume(volume(id));
+      await store.attachVolume('vol_1', 'm-1', attachable('m-1'));
+      await store.attachVolume('vol_2', 'm-2', attachable('m-2'));
+      await assert.rejects(store.commit({ machine: { ...m, rev: 0, state: 'destroyed' }, events: [] }), StaleWriteError);
+      assert.equal((await store.getVolume('vol_1'))?.attachedMachineId, 'm-1');
+      const stopped = await store.commit({ machine: m, events: [] });
+      assert.equal((await store.getVolume('vol_1'))?.attachedMachineId, 'm-1', 'a machine not destroyed keeps its volume');
+      await store.commit({ machine: { ...stopped, state: 'destroyed' }, events: [] });
+      assert.deepEqual(await store.getVolume('vol_1'), volume('vol_1'));
+      assert.equal((await store.getVolume('vol_2'))?.attachedMachineId, 'm-2');
     });
   });
 

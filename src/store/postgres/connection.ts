@@ -54,7 +54,7 @@ export async function changed(db: Sql, text: string, values: unknown[] = []): Pr
  */
 async function run<R extends QueryResultRow>(db: Sql, text: string, values: unknown[]): Promise<QueryResult<R> | undefined> {
   if (values.some(holdsNul)) {
-    if (/^\s*INSERT\b/i.test(text)) throw new Error('PostgreSQL cannot store text holding U+0000 (NUL) outside a JSON document');
+    if (/\bINSERT\b/i.test(text)) throw new Error('PostgreSQL cannot store text holding U+0000 (NUL) outside a JSON document');
     return undefined;
   }
   try {

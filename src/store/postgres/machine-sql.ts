@@ -2,7 +2,7 @@
  * SQL pieces for machines in PostgreSQL: the columns written beside a machine's
  * document, and the WHERE clauses of listings, built with numbered parameters only.
  */
-import type { MachineEvent, MachineRecord } from '../../domain/machine.ts';
+import type { MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import type { MachineFilter } from '../store.ts';
 
 /** How many of a machine's newest events ride along with it in listings. */
@@ -43,6 +43,26 @@ export const MACHINE_COLUMNS = ['state', 'rev', 'updated_at', 'metadata', 'doc',
 /** `recent` (newest first, as stored) with `events` (oldest first, as written) in front, cut to RECENT_EVENTS. */
 export function withRecent(recent: MachineEvent[], events: MachineEvent[]): MachineEvent[] {
   return [...[...events].reverse(), ...recent].slice(0, RECENT_EVENTS);
+}
+
+/**
+ * Common table expressions inserting what a machine write holds beside the record: its
+ * events and its new version, if any; so that the record's statement or the one after
+ * it carries them, not a round trip each.
+ */
+export function historyInserts(params: Params, machineId: string, events: MachineEvent[], version: MachineVersion | undefined): string[] {
+  const ctes: string[] = [];
+  if (version) {
+    ctes.push(`new_version AS (INSERT INTO machine_versions (machine_id, version, doc)
+      VALUES (${params.add(version.machineId)}, ${params.add(version.version)}, ${params.add(JSON.stringify(version))}))`);
+  }
+  if (events.length > 0) {
+    const ids = params.add(events.map((event) => event.id));
+    const docs = params.add(events.map((event) => JSON.stringify(event)));
+    ctes.push(`new_events AS (INSERT INTO machine_events (id, machine_id, doc)
+      SELECT e.id, ${params.add(machineId)}, e.doc FROM unnest(${ids}::text[], ${docs}::text[]) AS e (id, doc))`);
+  }
+  return ctes;
 }
 
 /** The WHERE clause of an app's listing (`m` is the machines table). */

@@ -15,9 +15,9 @@ import {
 } from '../store.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
-import { filterClauses, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
+import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
 import { migrate } from './migrations.ts';
-import { PostgresVolumes } from './volumes.ts';
+import { detachAll, PostgresVolumes } from './volumes.ts';
 
 type Row = Record<string, unknown>;
 
@@ -129,18 +129,21 @@ export class PostgresStore extends PostgresVolumes implements Store {
         const n = live?.n ?? 0;
         if (n >= maxLive) throw new LimitError(`app ${machine.appName} has ${n} machines; an app may have at most ${maxLive} machines`);
       }
+      const params = new Params();
+      const values = [
+        machine.id, machine.appName, machine.name, machine.region, ...machineColumns(machine), JSON.stringify(withRecent([], write.events)), machine.hostId ?? null,
+      ];
+      const insertMachine = `new_machine AS (INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id)
+        VALUES (${values.map((value) => params.add(value)).join(', ')}))`;
+      const ctes = [insertMachine, ...historyInserts(params, machine.id, write.events, write.version)];
       try {
-        await rows(db, `INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [machine.id, machine.appName, machine.name, machine.region, ...machineColumns(machine), JSON.stringify(withRecent([], write.events)), machine.hostId ?? null]);
+        await rows(db, `WITH ${ctes.join(', ')} SELECT 1`, params.values);
       } catch (error) {
         if (isUniqueViolation(error)) {
           throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
         }
         throw error;
       }
-      await writeVersion(db, write.version);
-      await insertEvents(db, machine.id, write.events);
       return machine;
     });
   }
@@ -150,7 +153,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
       WHERE id = $8 AND rev = $9 RETURNING recent_events`;
     const values = [...machineColumns(machine), machine.id, write.machine.rev];
-    if (write.events.length === 0 && !write.version) {
+    if (write.events.length === 0 && !write.version && machine.state !== 'destroyed') {
       // The record alone: one statement is one transaction.
       if (await changed(this.pool, update, values) !== 1) throw new StaleWriteError(machine.id);
       return machine;
@@ -159,12 +162,15 @@ export class PostgresStore extends PostgresVolumes implements Store {
       // The row is locked from here on: the recent events read are the ones replaced.
       const [row] = await rows(db, update, values);
       if (!row) throw new StaleWriteError(machine.id);
-      if (write.version) await writeVersion(db, write.version);
+      const params = new Params();
+      const ctes = historyInserts(params, machine.id, write.events, write.version);
       if (write.events.length > 0) {
-        await insertEvents(db, machine.id, write.events);
-        const recent = withRecent(readEventsDoc(row.recent_events), write.events);
-        await rows(db, 'UPDATE machines SET recent_events = $1 WHERE id = $2', [JSON.stringify(recent), machine.id]);
+        const recent = JSON.stringify(withRecent(readEventsDoc(row.recent_events), write.events));
+        await rows(db, `WITH ${ctes.join(', ')} UPDATE machines SET recent_events = ${params.add(recent)} WHERE id = ${params.add(machine.id)}`, params.values);
+      } else if (ctes.length > 0) {
+        await rows(db, `WITH ${ctes.join(', ')} SELECT 1`, params.values);
       }
+      if (machine.state === 'destroyed') await detachAll(db, machine.id);
       return machine;
     });
   }
@@ -315,16 +321,6 @@ async function hostUsage(db: Sql): Promise<HostUsage[]> {
 async function lockedHostUsage(db: Sql, region: string): Promise<HostUsage[]> {
   await rows(db, 'SELECT id FROM hosts WHERE region = $1 OR any_region ORDER BY id FOR UPDATE', [region]);
   return hostUsage(db);
-}
-
-async function writeVersion(db: Sql, version: MachineVersion): Promise<void> {
-  await rows(db, 'INSERT INTO machine_versions (machine_id, version, doc) VALUES ($1, $2, $3)', [version.machineId, version.version, JSON.stringify(version)]);
-}
-
-async function insertEvents(db: Sql, machineId: string, events: MachineEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await rows(db, 'INSERT INTO machine_events (id, machine_id, doc) SELECT e.id, $1, e.doc FROM unnest($2::text[], $3::text[]) AS e (id, doc)',
-    [machineId, events.map((event) => event.id), events.map((event) => JSON.stringify(event))]);
 }
 
 const APP_SELECT = `

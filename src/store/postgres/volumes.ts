@@ -41,13 +41,7 @@ export abstract class PostgresVolumes {
   }
 
   async detachVolumes(machineId: string): Promise<void> {
-    await transaction(this.pool, async (db) => {
-      const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 FOR UPDATE', [machineId]);
-      for (const row of found) {
-        const volume = JSON.parse(row.doc as string) as VolumeRecord;
-        await setAttached(db, volume.id, { ...volume, attachedMachineId: null });
-      }
-    });
+    await transaction(this.pool, (db) => detachAll(db, machineId));
   }
 
   async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
@@ -104,6 +98,15 @@ export abstract class PostgresVolumes {
 
   async releasePublicPort(appName: string, port: number): Promise<void> {
     await changed(this.pool, 'DELETE FROM public_ports WHERE app_name = $1 AND port = $2', [appName, port]);
+  }
+}
+
+/** Detaches every volume attached to `machineId`, in the transaction of `db`. */
+export async function detachAll(db: Sql, machineId: string): Promise<void> {
+  const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 FOR UPDATE', [machineId]);
+  for (const row of found) {
+    const volume = JSON.parse(row.doc as string) as VolumeRecord;
+    await setAttached(db, volume.id, { ...volume, attachedMachineId: null });
   }
 }
 

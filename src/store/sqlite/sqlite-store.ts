@@ -164,6 +164,7 @@ export class SqliteStore implements Store {
       if (result.changes !== 1) throw new StaleWriteError(machine.id);
       if (write.version) this.writeVersion(write.version);
       this.writeEvents(machine.id, write.events);
+      if (machine.state === 'destroyed') this.detach(machine.id);
       return machine;
     });
   }
@@ -323,13 +324,15 @@ export class SqliteStore implements Store {
   }
 
   async detachVolumes(machineId: string): Promise<void> {
-    this.transaction(() => {
-      const rows = this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[];
-      for (const row of rows) {
-        const volume = JSON.parse(row.doc as string) as VolumeRecord;
-        this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
-      }
-    });
+    this.transaction(() => this.detach(machineId));
+  }
+
+  private detach(machineId: string): void {
+    const rows = this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[];
+    for (const row of rows) {
+      const volume = JSON.parse(row.doc as string) as VolumeRecord;
+      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
+    }
   }
 
   async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
