@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# A local hangar cluster on one machine, to try placement across hosts and regions:
+# a private PostgreSQL, two API replicas and N host agents, each host in its own
+# network namespace (hangar-h1, hangar-h2, …) with its own machine addresses.
+#
+#   scripts/dev-cluster.sh [--hosts N] [--driver qemu|fake] [--dir DIR]
+#
+# Hosts take regions in turn: fra, syd, fra, … The API replicas answer on
+# 127.0.0.1:4280 and 127.0.0.1:4281. Ctrl-C stops everything it started (machines'
+# VMs are destroyed first only if you destroy them: they outlive hangar by design).
+# The qemu driver needs root and scripts/setup-guest.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOSTS=3
+DRIVER=qemu
+DIR=${TMPDIR:-/tmp}/hangar-dev-cluster
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --hosts) HOSTS=$2; shift 2 ;;
+    --driver) DRIVER=$2; shift 2 ;;
+    --dir) DIR=$2; shift 2 ;;
+    *) echo "usage: $0 [--hosts N] [--driver qemu|fake] [--dir DIR]" >&2; exit 2 ;;
+  esac
+done
+[[ "$HOSTS" =~ ^[1-9][0-9]?$ ]] || { echo "--hosts must be 1-99" >&2; exit 2; }
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$PG_BIN" ] || { echo "PostgreSQL is not installed: run scripts/setup-guest.sh" >&2; exit 1; }
+
+mkdir -p "$DIR"
+PGDATA=$DIR/postgres
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ ! -d "$PGDATA" ]; then
+  mkdir -p "$PGDATA"
+  [ "$(id -u)" = 0 ] && chown postgres "$DIR" "$PGDATA"
+  as_pg "$PG_BIN/initdb" -D "$PGDATA" -U hangar --auth=trust >/dev/null
+fi
+as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses='' -k $PGDATA" -l "$DIR/postgres.log" -w start >/dev/null
+STORE="postgresql://hangar@localhost/postgres?host=$PGDATA"
+
+export HANGAR_CLUSTER_SECRET=${HANGAR_CLUSTER_SECRET:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
+export HANGAR_API_TOKEN=${HANGAR_API_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
+PIDS=()
+stop_all() {
+  trap - INT TERM EXIT
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -w stop >/dev/null || true
+}
+trap stop_all INT TERM EXIT
+
+REGIONS=(fra syd)
+for i in $(seq 1 "$HOSTS"); do
+  region=${REGIONS[$(( (i - 1) % ${#REGIONS[@]} ))]}
+  ./hangar serve --role host --store "$STORE" --data-dir "$DIR/h$i" --host-id "h$i" --region "$region" \
+    --driver "$DRIVER" --netns "hangar-h$i" --agent-listen "127.0.0.1:$((4290 + i))" >"$DIR/h$i.log" 2>&1 &
+  PIDS+=($!)
+done
+for i in 0 1; do
+  ./hangar serve --role api --store "$STORE" --data-dir "$DIR/api$i" --api-listen "127.0.0.1:$((4280 + i))" >"$DIR/api$i.log" 2>&1 &
+  PIDS+=($!)
+done
+for i in 0 1; do
+  for _ in $(seq 1 100); do grep -q '^hangar http' "$DIR/api$i.log" 2>/dev/null && break; sleep 0.2; done
+done
+cat <<EOF
+hangar cluster: PostgreSQL in $PGDATA, $HOSTS host agents (regions ${REGIONS[*]}), API replicas on 127.0.0.1:4280 and :4281
+logs in $DIR/*.log. Try:
+  export HANGAR_API_URL=http://127.0.0.1:4280 HANGAR_API_TOKEN=$HANGAR_API_TOKEN
+  ./hangar hosts list
+  ./hangar apps create demo && ./hangar machine run -a demo <image> --region syd
+Ctrl-C stops the cluster.
+EOF
+wait -n "${PIDS[@]}" || true
+echo "a process of the cluster ended; see $DIR/*.log" >&2
