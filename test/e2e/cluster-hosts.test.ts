@@ -1,0 +1,97 @@
+/**
+ * A cluster on real microVMs: PostgreSQL, two host agents running QEMU (TCG here),
+ * each in its own network namespace with its own machine addresses, and two API
+ * replicas. Machines are placed on both hosts and created, started, suspended,
+ * resumed (their memory kept), stopped and destroyed through either replica.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
+import { removeNamespace } from '../helpers/network.ts';
+import { postgresSkipReason } from '../helpers/postgres.ts';
+import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
+
+const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'httpd'];
+
+describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
+  const suffix = Math.random().toString(16).slice(2, 6);
+  const hosts = [
+    { id: 'fra-1', region: 'fra', netns: `hgr-cf-${suffix}` },
+    { id: 'syd-1', region: 'syd', netns: `hgr-cs-${suffix}` },
+  ];
+  let registry: Registry;
+  let c: TestCluster;
+  let image: string;
+
+  before(async () => {
+    registry = await startRegistry();
+    await pushImage(registry.host, 'cluster/idle', '1', [{ compression: 'gzip', files: busyboxLayer(APPLETS) }], {
+      config: { Cmd: ['/bin/sh', '-c', 'exec sleep 100000'], Env: ['PATH=/bin'] },
+    });
+    image = `${registry.host}/cluster/idle:1`;
+    c = await startCluster({
+      replicas: 2,
+      hosts: hosts.map((h) => ({ id: h.id, region: h.region, extraArgs: ['--driver', 'qemu', '--netns', h.netns] })),
+    });
+    assert.equal((await c.call(0, 'POST', '/v1/apps', { name: 'twohosts', org_slug: 'personal' })).status, 201);
+  });
+
+  after(async () => {
+    const machines = c ? (await c.call(0, 'GET', '/v1/apps/twohosts/machines').catch(() => ({ body: [] }))).body ?? [] : [];
+    for (const m of machines) await c.call(0, 'DELETE', `/v1/apps/twohosts/machines/${m.id}?force=true`).catch(() => undefined);
+    for (const m of machines) await c.call(1, 'GET', `/v1/apps/twohosts/machines/${m.id}/wait?state=destroyed&timeout=60`).catch(() => undefined);
+    const dirs = [...(c?.hosts.values() ?? [])].map((h) => h.dataDir);
+    await c?.stop();
+    // VMs outlive hangar by design: whatever a failed run left goes here.
+    for (const dir of dirs) {
+      try { execFileSync('pkill', ['-KILL', '-f', `${dir}/machines`], { stdio: 'ignore' }); } catch { /* none left */ }
+    }
+    for (const h of hosts) await removeNamespace(h.netns);
+    await registry?.stop();
+  });
+
+  const machines = '/v1/apps/twohosts/machines';
+  const wait = async (replica: number, id: string, state: string) => {
+    const reply = await c.call(replica, 'GET', `${machines}/${id}/wait?state=${state}&timeout=60`);
+    assert.equal(reply.status, 200, `wait ${state}: ${JSON.stringify(reply.body)}`);
+  };
+  const sh = async (replica: number, id: string, script: string) => {
+    const reply = await c.call(replica, 'POST', `${machines}/${id}/exec`, { command: ['/bin/sh', '-c', script], timeout: 30 });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    return reply.body.stdout as string;
+  };
+
+  it('places, starts, suspends, resumes, stops and destroys machines on both hosts through either replica', async () => {
+    const placed = [];
+    for (const [i, host] of hosts.entries()) {
+      const reply = await c.call(i, 'POST', machines, { region: host.region, config: { image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } } });
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      assert.equal(reply.body.host_id, host.id);
+      placed.push(reply.body as { id: string; private_ip: string });
+    }
+    assert.notEqual(placed[0]?.private_ip.split(':')[3], placed[1]?.private_ip.split(':')[3], 'each host has its own address group');
+
+    for (const [i, m] of placed.entries()) {
+      const other = 1 - i;
+      await wait(other, m.id, 'started');
+      const mark = await sh(other, m.id, 'echo kept-$RANDOM > /dev/shm/mark; cat /dev/shm/mark /proc/sys/kernel/random/boot_id');
+
+      assert.equal((await c.call(i, 'POST', `${machines}/${m.id}/suspend`)).status, 200);
+      await wait(other, m.id, 'suspended');
+      assert.equal((await c.call(other, 'POST', `${machines}/${m.id}/start`)).status, 200);
+      await wait(i, m.id, 'started');
+      assert.equal(await sh(i, m.id, 'cat /dev/shm/mark /proc/sys/kernel/random/boot_id'), mark, 'resumed with its memory, not booted');
+      const events = (await c.call(i, 'GET', `${machines}/${m.id}`)).body.events as Array<{ type: string; status: string; request?: { resumed?: boolean } }>;
+      assert.equal(events.find((e) => e.type === 'start' && e.status === 'started')?.request?.resumed, true);
+
+      assert.equal((await c.call(other, 'POST', `${machines}/${m.id}/stop`)).status, 200);
+      await wait(i, m.id, 'stopped');
+      assert.equal((await c.call(i, 'DELETE', `${machines}/${m.id}`)).status, 200);
+      await wait(other, m.id, 'destroyed');
+    }
+    const usage = (await c.call(0, 'GET', '/hangar/v1/hosts')).body as Array<{ machines: number; status: string }>;
+    assert.deepEqual(usage.map((h) => [h.status, h.machines]), [['up', 0], ['up', 0]]);
+  });
+});
