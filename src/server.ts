@@ -23,6 +23,8 @@ import type { ClusterLink } from './cluster/link.ts';
 import { relayMachineChanges } from './cluster/relay.ts';
 import { RemoteRuntime } from './cluster/remote-runtime.ts';
 import { drainWork } from './cluster/work-loop.ts';
+import { JournaledSink } from './cluster/observation-journal.ts';
+import { databaseUnreachable } from './cluster/unreachable.ts';
 import type { FastifyInstance } from 'fastify';
 import { recoverMachines } from './control/recovery.ts';
 import { startMachine, stopMachine, suspendMachine } from './control/actions.ts';
@@ -151,7 +153,9 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   // observer reaches `control` lazily, once both exist.
   const observer = new ControlObserver(() => control, log);
   if (role !== 'api' && !options.driver) throw new Error(`role ${role} runs machines: it needs a driver`);
-  const agent = role === 'api' || !options.driver ? undefined : new HostAgent(options.driver, observer, log);
+  // A host agent keeps running its machines while the database is out of reach, and journals what happens.
+  const journal = role === 'host' ? new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, databaseUnreachable) : undefined;
+  const agent = role === 'api' || !options.driver ? undefined : new HostAgent(options.driver, journal ?? observer, log);
   const settings = { ...DEFAULT_SETTINGS, ...options.settings, ...(role === 'api' ? { hostId: '' } : {}) };
   const control: ControlDeps = {
     store,
@@ -181,7 +185,8 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     if (role === 'host') control.hosts = (machine) => machine.hostId === settings.hostId;
     // Work queued before recovery reads the machines is what recovery finishes itself.
     const mark = role === 'host' ? await (cluster as ClusterOptions).link.queueMark(settings.hostId) : 0;
-    const recovered = await recoverMachines(control, observer);
+    await journal?.flush();
+    const recovered = await recoverMachines(control, journal ?? observer);
     if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
     if (mark > 0) {
       const discarded = await (cluster as ClusterOptions).link.discardUpTo(settings.hostId, mark);
@@ -205,7 +210,15 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   options.driver?.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
   const agentApi = role === 'host' && agent ? buildAgentApi({
     runtime: agent, secret: (cluster as ClusterOptions).secret,
-    owns: async (machineId) => (await store.getMachineById(machineId))?.hostId === settings.hostId,
+    // Without the database, the machines the agent runs are its own.
+    owns: async (machineId) => {
+      try {
+        return (await store.getMachineById(machineId))?.hostId === settings.hostId;
+      } catch (error) {
+        if (databaseUnreachable(error)) return agent.runs(machineId);
+        throw error;
+      }
+    },
   }) : undefined;
   return {
     app,
@@ -215,6 +228,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     proxy,
     async close() {
       for (const stop of stops) stop();
+      journal?.close();
       await proxy.close();
       await app.close();
       await agentApi?.close();

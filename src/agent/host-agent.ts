@@ -23,6 +23,8 @@ export class HostAgent implements HostRuntime {
   private readonly sink: ObservationSink;
   private readonly log: Logger;
   private readonly queues = new Map<string, Promise<void>>();
+  /** Machines this agent was given work for or recovered: its own, as far as it knows without the database. */
+  private readonly machines = new Set<string>();
 
   constructor(driver: VmmDriver, sink: ObservationSink, log: Logger) {
     this.driver = driver;
@@ -34,6 +36,7 @@ export class HostAgent implements HostRuntime {
   }
 
   submit(spec: MachineSpec, effects: Effect[]): void {
+    this.machines.add(spec.machineId);
     for (const effect of effects) {
       // A cancel must reach the suspend it cancels, which is still running in the queue.
       if (effect.kind === 'cancel_suspend') this.driver.cancelSuspend(spec.machineId);
@@ -78,7 +81,13 @@ export class HostAgent implements HostRuntime {
   }
 
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {
+    for (const spec of specs) this.machines.add(spec.machineId);
     return this.driver.recover(specs);
+  }
+
+  /** Whether this agent runs (or ran) machine `machineId`. */
+  runs(machineId: string): boolean {
+    return this.machines.has(machineId);
   }
 
   checkVm(spec: MachineSpec): void {

@@ -133,3 +133,38 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     assert.equal(started.status, 200, JSON.stringify((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body.events));
   });
 });
+
+describe('a cluster whose PostgreSQL stops and comes back', { skip: postgresSkipReason() }, () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await startCluster({ replicas: 2, hosts: [{ id: 'fra-1', region: 'fra' }] });
+    assert.equal((await c.call(0, 'POST', '/v1/apps', { name: 'web', org_slug: 'personal' })).status, 201);
+  });
+  after(() => c?.stop());
+
+  it('keeps machines running, journals an exit on the host, and reports it once the database is back', async () => {
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: { ...small, restart: { policy: 'no' } } })).body;
+    const keep = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
+    for (const id of [m.id, keep.id]) assert.equal((await c.call(1, 'GET', `/v1/apps/web/machines/${id}/wait?state=started&timeout=30`)).status, 200);
+    const agent = c.hosts.get('fra-1')?.url as string;
+    const secret = { authorization: `Bearer ${CLUSTER_SECRET}`, 'content-type': 'application/json' };
+
+    await c.pg.pause();
+    // The machine's process dies while nothing can be written: the host keeps the exit.
+    const killed = await fetch(`${agent}/agent/v1/machines/${m.id}/signal`, { method: 'POST', headers: secret, body: '{"signal":"SIGKILL"}' });
+    assert.equal(killed.status, 200, await killed.text());
+    const exec = await fetch(`${agent}/agent/v1/machines/${keep.id}/exec`, { method: 'POST', headers: secret, body: '{"command":["echo","alive"],"timeoutMs":5000}' });
+    assert.equal(((await exec.json()) as { stdout: string }).stdout, 'alive\n', 'the other machine keeps running without the database');
+    assert.notEqual((await c.call(0, 'GET', '/v1/apps/web/machines')).status, 200, 'replicas cannot answer without the database');
+
+    await c.pg.resume();
+    const stopped = await c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=stopped&timeout=30`);
+    assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
+    const exit = (await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body.events.find((e: { type: string }) => e.type === 'exit');
+    assert.equal(exit.request.exit_event.signal, 9);
+    // Everything works again through both replicas.
+    assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${m.id}/start`)).status, 200);
+    assert.equal((await c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+    assert.equal((await c.call(1, 'GET', `/v1/apps/web/machines/${keep.id}`)).body.state, 'started');
+  });
+});

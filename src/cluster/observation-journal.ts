@@ -1,0 +1,141 @@
+/**
+ * A host agent's local journal of what happened to its machines while the
+ * database could not be reached. Machines keep running without PostgreSQL; what
+ * the agent observes meanwhile (exits, suspends and resumes that completed) is
+ * appended to a file in the data directory, fsynced, and reported in order once
+ * the database answers again. While anything is journaled, new observations queue
+ * behind it, so a machine's history is never reported out of order.
+ */
+import { appendFileSync, closeSync, fsyncSync, openSync, readFileSync, rmSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Observation } from '../domain/lifecycle/observations.ts';
+import type { ObservationSink } from '../domain/runtime.ts';
+
+interface Entry {
+  machineId: string;
+  observation: Observation;
+}
+
+/** How often a journal that could not be reported is tried again. */
+const RETRY_MS = 1_000;
+
+export class JournaledSink implements ObservationSink {
+  private readonly inner: ObservationSink;
+  private readonly path: string;
+  private readonly log: Logger;
+  private entries: Entry[];
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly unreachable: (error: unknown) => boolean;
+
+  /** `unreachable` tells a database that cannot be reached from an error that reporting again would not cure. */
+  constructor(inner: ObservationSink, path: string, log: Logger, unreachable: (error: unknown) => boolean) {
+    this.inner = inner;
+    this.unreachable = unreachable;
+    this.path = path;
+    this.log = log;
+    this.entries = readJournal(path, log);
+  }
+
+  /** Observations journaled and not yet reported. */
+  pending(): number {
+    return this.entries.length;
+  }
+
+  async observe(machineId: string, observation: Observation): Promise<void> {
+    if (this.entries.length === 0) {
+      try {
+        await this.inner.observe(machineId, observation);
+        return;
+      } catch (error) {
+        if (!this.unreachable(error)) throw error;
+        this.log.warn({ machineId, err: error }, 'the database cannot be reached: journaling what happened to the machine');
+      }
+    }
+    this.append({ machineId, observation });
+    this.schedule();
+  }
+
+  /** Reports what is journaled, in order, until the journal is empty or the database is out of reach. */
+  flush(): Promise<void> {
+    this.flushing ??= this.report().finally(() => { this.flushing = undefined; });
+    return this.flushing;
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+  }
+
+  private async report(): Promise<void> {
+    while (this.entries.length > 0) {
+      const [entry] = this.entries as [Entry];
+      try {
+        await this.inner.observe(entry.machineId, entry.observation);
+      } catch (error) {
+        if (this.unreachable(error)) {
+          this.schedule();
+          return;
+        }
+        this.log.error({ machineId: entry.machineId, err: error }, 'a journaled observation was refused; dropping it');
+      }
+      this.entries = this.entries.slice(1);
+      this.rewrite();
+    }
+    this.log.info('the journal is reported: the database knows everything that happened');
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, RETRY_MS);
+    this.timer.unref();
+  }
+
+  private append(entry: Entry): void {
+    this.entries.push(entry);
+    const fd = openSync(this.path, 'a');
+    try {
+      appendFileSync(fd, `${JSON.stringify(entry)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private rewrite(): void {
+    if (this.entries.length === 0) {
+      rmSync(this.path, { force: true });
+      return;
+    }
+    const fd = openSync(this.path, 'w');
+    try {
+      appendFileSync(fd, this.entries.map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** The journal's entries; a torn last line (a crash mid-append) and lines that are not entries are skipped. */
+function readJournal(path: string, log: Logger): Entry[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const entries: Entry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const entry = JSON.parse(line) as Partial<Entry>;
+      if (typeof entry.machineId === 'string' && typeof entry.observation?.kind === 'string') entries.push(entry as Entry);
+    } catch {
+      log.warn({ path }, 'skipped a torn line of the observation journal');
+    }
+  }
+  return entries;
+}
