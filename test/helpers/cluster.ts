@@ -48,8 +48,8 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startCluster(options: { hosts: HostSpec[]; replicas: number; fakeTiming?: 'instant' | 'realistic' }): Promise<TestCluster> {
-  const pg = await startTestPostgres();
+export async function startCluster(options: { hosts: HostSpec[]; replicas: number; fakeTiming?: 'instant' | 'realistic'; durable?: boolean }): Promise<TestCluster> {
+  const pg = await startTestPostgres({ durable: options.durable });
   const storeUrl = await pg.createDatabase();
   const dirs: string[] = [];
   const spawnServer = async (name: string, args: string[], dataDir?: string): Promise<ClusterProcess> => {
