@@ -27,6 +27,8 @@ export interface RemoteRuntimeOptions {
 }
 
 export class RemoteRuntime implements HostRuntime {
+  /** Effects are written to the host work queue with the commit that decided them. */
+  readonly queuesWithCommit = true;
   private readonly options: RemoteRuntimeOptions;
   private readonly pending = new Set<Promise<void>>();
 

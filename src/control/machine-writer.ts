@@ -11,6 +11,7 @@ import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
 import { specOf } from '../domain/runtime.ts';
 import { StaleWriteError } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
+import { failpoint } from '../system/failpoints.ts';
 
 const MAX_ATTEMPTS = 50;
 
@@ -57,8 +58,12 @@ async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, opti
     if (options.lease) checkLease(before.id, before.lease, options.lease.nonce, ctx.now);
     const decision = await decide(before, ctx);
     try {
-      const after = await deps.store.commit({ machine: decision.machine, events: decision.events, version: decision.version });
-      afterCommit(deps, before, after, decision);
+      const withCommit = deps.runtime.queuesWithCommit === true && decision.effects.length > 0;
+      const after = await deps.store.commit({
+        machine: decision.machine, events: decision.events, version: decision.version, ...(withCommit ? { effects: decision.effects } : {}),
+      });
+      failpoint('machine.after-commit');
+      afterCommit(deps, before, after, withCommit ? { ...decision, effects: [] } : decision);
       return { before, after };
     } catch (error) {
       if (!(error instanceof StaleWriteError)) throw error;

@@ -97,7 +97,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
     if (volumeId) await deps.store.detachVolumes(machine.id);
     throw error;
   });
-  deps.runtime.submit(specOf(inserted), [{ kind: 'prepare' }]);
+  if (!deps.runtime.queuesWithCommit) deps.runtime.submit(specOf(inserted), [{ kind: 'prepare' }]);
   return inserted;
 }
 
@@ -108,7 +108,9 @@ async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen:
     const candidate = { ...machine, name };
     const version: MachineVersion = { machineId: candidate.id, version: candidate.version, config: candidate.config, imageRef: candidate.imageRef, createdAt: candidate.createdAt };
     try {
-      return await deps.store.insertMachine({ machine: candidate, version, events: [] }, deps.settings.maxMachinesPerApp, place);
+      // In a cluster the prepare is queued for the host in the insert's own transaction.
+      const effects = deps.runtime.queuesWithCommit ? { effects: [{ kind: 'prepare' } as const] } : {};
+      return await deps.store.insertMachine({ machine: candidate, version, events: [], ...effects }, deps.settings.maxMachinesPerApp, place);
     } catch (error) {
       if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');
       if (error instanceof AppGoneError) throw error.why === 'deleting' ? appDeletingError(candidate.appName) : appNotFound(candidate.appName);

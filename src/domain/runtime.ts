@@ -133,6 +133,11 @@ export interface RecoveredVm {
 
 /** What the control plane asks of the host that runs its machines. */
 export interface HostRuntime {
+  /**
+   * True when effects reach the host through the store: they are then written with
+   * the commit that decided them (MachineWrite.effects), not submitted after it.
+   */
+  readonly queuesWithCommit?: boolean;
   /** Queues effects for one machine; they run in order, after any already queued. */
   submit(spec: MachineSpec, effects: Effect[]): void;
   exec(machineId: string, request: ExecRequest): Promise<ExecResult>;

@@ -6,6 +6,7 @@
  */
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostRecord, HostUsage } from '../domain/host.ts';
+import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
 export interface MachineFilter {
@@ -45,6 +46,12 @@ export interface MachineWrite {
   machine: MachineRecord;
   events: MachineEvent[];
   version?: MachineVersion;
+  /**
+   * Effects for the machine's host, queued in the same transaction (a cluster: a
+   * replica that dies right after the commit loses nothing). Only a store that
+   * keeps a host work queue takes them.
+   */
+  effects?: Effect[];
 }
 
 export class StaleWriteError extends Error {

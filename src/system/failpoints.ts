@@ -13,6 +13,8 @@
 import { writeSync } from 'node:fs';
 
 export const FAILPOINT_NAMES = [
+  /** A machine change is committed (with its effects, in a cluster); nothing after it has run: no waiter woken, nothing handed to a host. */
+  'machine.after-commit',
   /** The image is prepared for a new machine; `prepared` is not yet reported. */
   'create.after-prepare',
   /** A cold boot's QEMU has started; hangar has not connected to it. */

@@ -113,6 +113,17 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     assert.equal(refused.status, 404, 'a host answers only for its own machines');
   });
 
+  it('loses no work when a replica dies right after committing a change', async () => {
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small, skip_launch: true })).body;
+    const doomed = await c.startReplica({ HANGAR_FAILPOINTS: 'machine.after-commit=crash' });
+    const index = c.replicas.indexOf(doomed);
+    await assert.rejects(c.call(index, 'POST', `/v1/apps/web/machines/${m.id}/start`), 'the replica dies before it answers');
+    c.replicas.splice(index, 1);
+    // The start was committed with its boot queued for the host: it runs though nobody is left to hand it over.
+    const started = await c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`);
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+  });
+
   it('keeps working when a host agent is killed and restarted: a new epoch, its machines converged and driven again', async () => {
     const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: { ...small, restart: { policy: 'no' } } })).body;
     assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);

@@ -38,7 +38,7 @@ export interface TestCluster {
   hosts: Map<string, ClusterProcess>;
   /** A JSON call to replica `index` with the API token. */
   call(index: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  startReplica(): Promise<ClusterProcess>;
+  startReplica(env?: Record<string, string>): Promise<ClusterProcess>;
   startHost(spec: HostSpec, dataDir?: string): Promise<ClusterProcess>;
   stop(): Promise<void>;
 }
@@ -52,11 +52,11 @@ export async function startCluster(options: { hosts: HostSpec[]; replicas: numbe
   const pg = await startTestPostgres({ durable: options.durable });
   const storeUrl = await pg.createDatabase();
   const dirs: string[] = [];
-  const spawnServer = async (name: string, args: string[], dataDir?: string): Promise<ClusterProcess> => {
+  const spawnServer = async (name: string, args: string[], dataDir?: string, env: Record<string, string> = {}): Promise<ClusterProcess> => {
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), `hangar-cluster-${name}-`));
     if (!dataDir) dirs.push(dir);
     const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', storeUrl, '--log-level', 'warn', ...args], {
-      env: { ...process.env, HANGAR_CLUSTER_SECRET: CLUSTER_SECRET, HANGAR_API_TOKEN: CLUSTER_TOKEN },
+      env: { ...process.env, HANGAR_CLUSTER_SECRET: CLUSTER_SECRET, HANGAR_API_TOKEN: CLUSTER_TOKEN, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
@@ -92,8 +92,8 @@ export async function startCluster(options: { hosts: HostSpec[]; replicas: numbe
     replicas: [],
     hosts: new Map(),
     call: (index, method, path, body) => request({ url: (cluster.replicas[index] as ClusterProcess).url, token: CLUSTER_TOKEN }, method, path, body),
-    async startReplica() {
-      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--api-listen', '127.0.0.1:0']);
+    async startReplica(env) {
+      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--api-listen', '127.0.0.1:0'], undefined, env);
       cluster.replicas.push(replica);
       return replica;
     },

@@ -11,8 +11,9 @@ import pg from 'pg';
 import type { Pool } from 'pg';
 import type { ClusterLink, HostWork } from '../../cluster/link.ts';
 import { changed, openPool, rows, transaction } from './connection.ts';
+import { queueWork, WORK_CHANNEL } from './host-work.ts';
 
-const WORK = 'hangar_work';
+const WORK = WORK_CHANNEL;
 const CHANGED = 'hangar_machine';
 const RECONNECT_MS = 1_000;
 
@@ -79,10 +80,7 @@ export class PostgresLink implements ClusterLink {
   }
 
   async enqueue(work: HostWork): Promise<void> {
-    await transaction(this.pool, async (db) => {
-      await rows(db, 'INSERT INTO host_work (host_id, machine_id, doc) VALUES ($1, $2, $3)', [work.hostId, work.spec.machineId, JSON.stringify(work)]);
-      await rows(db, 'SELECT pg_notify($1, $2)', [WORK, work.hostId]);
-    });
+    await transaction(this.pool, (db) => queueWork(db, work));
   }
 
   async claim(hostId: string, limit: number): Promise<HostWork[]> {

@@ -16,6 +16,7 @@ import {
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
+import { queueEffects } from './host-work.ts';
 import { migrate } from './migrations.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -144,6 +145,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
         }
         throw error;
       }
+      await queueEffects(db, machine, write.effects);
       return machine;
     });
   }
@@ -153,7 +155,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
       WHERE id = $8 AND rev = $9 RETURNING recent_events`;
     const values = [...machineColumns(machine), machine.id, write.machine.rev];
-    if (write.events.length === 0 && !write.version && machine.state !== 'destroyed') {
+    if (write.events.length === 0 && !write.version && machine.state !== 'destroyed' && !write.effects?.length) {
       // The record alone: one statement is one transaction.
       if (await changed(this.pool, update, values) !== 1) throw new StaleWriteError(machine.id);
       return machine;
@@ -171,6 +173,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
         await rows(db, `WITH ${ctes.join(', ')} SELECT 1`, params.values);
       }
       if (machine.state === 'destroyed') await detachAll(db, machine.id);
+      await queueEffects(db, machine, write.effects);
       return machine;
     });
   }

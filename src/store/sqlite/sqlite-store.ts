@@ -129,6 +129,7 @@ export class SqliteStore implements Store {
   }
 
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
+    if (write.effects?.length) throw new Error('the SQLite store keeps no host work queue: one process runs the machines itself');
     return this.transaction(() => {
       const machine = { ...(place ? place(write.machine, this.hostUsage()) : write.machine), rev: 1 };
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
@@ -157,6 +158,7 @@ export class SqliteStore implements Store {
   }
 
   async commit(write: MachineWrite): Promise<MachineRecord> {
+    if (write.effects?.length) throw new Error('the SQLite store keeps no host work queue: one process runs the machines itself');
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
     return this.transaction(() => {
       const result = this.sql('UPDATE machines SET state = ?, rev = ?, doc = ?, cpus = ?, memory_mb = ? WHERE id = ? AND rev = ?')
