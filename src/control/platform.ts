@@ -7,7 +7,9 @@ import type { ControlDeps } from './ports.ts';
 
 export async function listRegions(deps: ControlDeps): Promise<{ regions: string[]; nearest: string }> {
   const nearest = deps.settings.defaultRegion;
-  return { regions: servedRegions(nearest, await deps.store.listRegionsInUse()), nearest };
+  // Hosts serving one region each (a cluster) serve their regions whether or not a machine is there yet.
+  const hostRegions = (await deps.store.listHostUsage()).filter((usage) => !usage.host.anyRegion).map((usage) => usage.host.region);
+  return { regions: servedRegions(nearest, [...hostRegions, ...await deps.store.listRegionsInUse()].sort()), nearest };
 }
 
 /** fly-go's flaps.GetPlacementsRequest (pointers arrive as null). */

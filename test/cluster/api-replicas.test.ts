@@ -34,6 +34,8 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
       assert.deepEqual(hosts.map((h: { id: string; region: string; status: string }) => [h.id, h.region, h.status]),
         [['fra-1', 'fra', 'up'], ['fra-2', 'fra', 'up'], ['syd-1', 'syd', 'up']]);
       for (const host of hosts) assert.match(host.address, /^127\.0\.0\.1:\d+$/);
+      const codes = (await c.call(replica, 'GET', '/v1/platform/regions')).body.regions.map((r: { code: string }) => r.code);
+      for (const region of ['fra', 'syd']) assert.ok(codes.includes(region), `${region} in ${codes}`);
     }
   });
 
