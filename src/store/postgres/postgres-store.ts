@@ -13,6 +13,7 @@ import {
   AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
 } from '../store.ts';
+import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
@@ -330,15 +331,3 @@ const APP_SELECT = `
   SELECT a.*, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
   FROM apps a`;
 
-function appFromRow(row: Row): AppWithCounts {
-  return {
-    id: row.id as string,
-    name: row.name as string,
-    orgSlug: row.org_slug as string,
-    network: row.network as string,
-    netNumber: Number(row.net_number),
-    createdAt: Number(row.created_at),
-    deleting: row.deleting === true,
-    machineCount: Number(row.machine_count),
-  };
-}

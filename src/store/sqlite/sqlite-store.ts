@@ -13,6 +13,7 @@ import {
   AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, type PublicPortRecord, StaleWriteError, StorageError, type Store,
 } from '../store.ts';
+import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { MIGRATIONS } from './migrations.ts';
 
@@ -448,18 +449,6 @@ const APP_SELECT = `
   SELECT a.*, (SELECT COUNT(*) FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
   FROM apps a`;
 
-function appFromRow(row: Row): AppWithCounts {
-  return {
-    id: row.id as string,
-    name: row.name as string,
-    orgSlug: row.org_slug as string,
-    network: row.network as string,
-    netNumber: Number(row.net_number),
-    createdAt: Number(row.created_at),
-    deleting: Number(row.deleting) === 1,
-    machineCount: Number(row.machine_count),
-  };
-}
 
 function publicPort(row: Row): PublicPortRecord {
   return { appName: row.app_name as string, port: row.port as number, hostPort: row.host_port as number };
