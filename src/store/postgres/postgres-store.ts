@@ -21,7 +21,6 @@ import { queueEffects } from './host-work.ts';
 import { migrate } from './migrations.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
-type Row = Record<string, unknown>;
 
 export interface PostgresOptions {
   /** `postgres://user:password@host:port/database?sslmode=…` */
