@@ -45,11 +45,11 @@ export async function cordonHost(deps: ControlDeps, id: string, cordoned: boolea
 }
 
 /**
- * Places a new machine of the app with network number `netNumber` and machine
- * number `number`: on the host `chooseHost` picks, with that host's address group.
+ * Places a new machine of the app with network number `netNumber`: on the host
+ * `chooseHost` picks, with that host's address group and the machine's number.
  */
-export function placer(deps: ControlDeps, netNumber: number, number: number): Placer {
-  return (machine, hosts) => {
+export function placer(deps: ControlDeps, netNumber: number): Placer {
+  return (machine, hosts, number) => {
     const need = { region: machine.region, cpus: machine.config.guest?.cpus ?? 1, memoryMb: machine.config.guest?.memory_mb ?? 256 };
     const { host } = chooseHost(hosts, need, deps.clock.now(), deps.settings.hostId);
     return { ...machine, hostId: host.id, privateIp: privateIp(netNumber, host.hostNumber, number) };

@@ -4,7 +4,6 @@ import { appNotFound, HangarError, invalid, machineNotFound } from '../domain/er
 import { parseImageRef } from '../domain/image-ref.ts';
 import { acquireLease, parseTtl } from '../domain/lease.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
-import { privateIp } from '../domain/address.ts';
 import { checkAttachable } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { specOf } from '../domain/runtime.ts';
@@ -63,7 +62,6 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
   const leaseTtl = input.lease_ttl === undefined || input.lease_ttl === null || input.lease_ttl === 0 ? undefined : parseTtl(input.lease_ttl);
 
   const ctx = decisionContext(deps);
-  const number = await deps.store.nextMachineNumber();
   const base: MachineRecord = {
     id: deps.ids.machineId(),
     appName,
@@ -76,7 +74,8 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
     version: deps.ids.ulid(),
     config,
     imageRef,
-    privateIp: privateIp(app.netNumber, deps.settings.hostNumber, number),
+    // Placement gives the machine its host, its number and so its address (hosts.ts).
+    privateIp: '',
     cordoned: input.skip_service_registration === true,
     hasSnapshot: false,
     restartCount: 0,
@@ -93,7 +92,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
   };
   const volumeId = config.mounts?.[0]?.volume;
   if (volumeId) await deps.store.attachVolume(volumeId, machine.id, (volume) => checkAttachable(volume, volumeId, appName, machine.id));
-  const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber, number)).catch(async (error: unknown) => {
+  const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber)).catch(async (error: unknown) => {
     if (volumeId) await deps.store.detachVolumes(machine.id);
     throw error;
   });

@@ -210,5 +210,8 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** Makes the machine to insert from the one asked for, given every host's usage. */
-export type Placer = (machine: MachineRecord, hosts: HostUsage[]) => MachineRecord;
+/**
+ * Makes the machine to insert from the one asked for, given every host's usage and
+ * the machine number allocated for it in the same transaction (for its addresses).
+ */
+export type Placer = (machine: MachineRecord, hosts: HostUsage[], number: number) => MachineRecord;

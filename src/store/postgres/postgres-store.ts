@@ -117,7 +117,10 @@ export class PostgresStore extends PostgresVolumes implements Store {
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     return transaction(this.pool, async (db) => {
       // The hosts of the machine's region stay locked to the end: no other create reads their room meanwhile.
-      const machine = { ...(place ? place(write.machine, await lockedHostUsage(db, write.machine.region)) : write.machine), rev: 1 };
+      const machine = {
+        ...(place ? place(write.machine, await lockedHostUsage(db, write.machine.region), await this.nextCounter(db, 'machine')) : write.machine),
+        rev: 1,
+      };
       // The app's row stays locked to the end: a deletion, or another insert counting
       // against the same limit, waits for this one.
       const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR UPDATE', [machine.appName]);

@@ -132,7 +132,7 @@ export class SqliteStore implements Store {
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     if (write.effects?.length) throw new Error('the SQLite store keeps no host work queue: one process runs the machines itself');
     return this.transaction(() => {
-      const machine = { ...(place ? place(write.machine, this.hostUsage()) : write.machine), rev: 1 };
+      const machine = { ...(place ? place(write.machine, this.hostUsage(), this.nextCounter('machine')) : write.machine), rev: 1 };
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
       if (!app) throw new AppGoneError(machine.appName, 'missing');
       if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
