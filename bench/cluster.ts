@@ -36,6 +36,8 @@ const single = await startServerProcess(join(dir, 'data'), 'bench-token', ['--dr
 const call = cluster.call;
 try {
   await call(0, 'POST', '/v1/apps', { name: 'bench', org_slug: 'personal' });
+  // Waits and leases in an app of their own: 'bench' is at its limit of machines after the creates.
+  await call(0, 'POST', '/v1/apps', { name: 'waits', org_slug: 'personal' });
   await request(single, 'POST', '/v1/apps', { name: 'bench' });
 
   // 1. Creates through both replicas.
@@ -67,11 +69,11 @@ try {
 
   // 3. Wait release: a start through replica 0, waited for on replica 1 (across) or on 0 (same).
   const startAndWait = async (waiter: number): Promise<number> => {
-    const m = (await call(0, 'POST', '/v1/apps/bench/machines', { skip_launch: true, region: 'fra', config })).body.id as string;
-    const waiting = call(waiter, 'GET', `/v1/apps/bench/machines/${m}/wait?state=started&timeout=30`);
+    const m = (await call(0, 'POST', '/v1/apps/waits/machines', { skip_launch: true, region: 'fra', config })).body.id as string;
+    const waiting = call(waiter, 'GET', `/v1/apps/waits/machines/${m}/wait?state=started&timeout=30`);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const t0 = performance.now();
-    await call(0, 'POST', `/v1/apps/bench/machines/${m}/start`);
+    await call(0, 'POST', `/v1/apps/waits/machines/${m}/start`);
     const reply = await waiting;
     if (reply.status !== 200) throw new Error(`wait answered ${reply.status}`);
     return performance.now() - t0;
@@ -87,9 +89,9 @@ try {
   report('start on replica A → waiter on replica B answered, p50 / p99', `${ms(a.p50)} / ${ms(a.p99)}`, `(waiter on A itself: ${ms(s.p50)} / ${ms(s.p99)}; crossing costs ${ms(a.p50 - s.p50)} at p50; ${WAITS} each, the start boots on a host agent)`);
 
   // 4. Lease race.
-  const m = (await call(0, 'POST', '/v1/apps/bench/machines', { skip_launch: true, region: 'fra', config })).body.id as string;
+  const m = (await call(0, 'POST', '/v1/apps/waits/machines', { skip_launch: true, region: 'fra', config })).body.id as string;
   const t0 = performance.now();
-  const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => call(i % 2, 'POST', `/v1/apps/bench/machines/${m}/lease`, { ttl: 30 })));
+  const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => call(i % 2, 'POST', `/v1/apps/waits/machines/${m}/lease`, { ttl: 30 })));
   const winners = replies.filter((r) => r.status === 201).length;
   report('lease race: 100 requests through 2 replicas', `${winners} winner`, `(${replies.filter((r) => r.status === 409).length} answered 409, all in ${ms(performance.now() - t0)})`);
   printTable();

@@ -121,9 +121,12 @@ async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen:
 }
 
 export async function getMachine(deps: ControlDeps, appName: string, id: string, version?: string): Promise<{ machine: MachineRecord; events: MachineEvent[] }> {
-  await getApp(deps, appName);
+  // A machine found in the app proves the app exists: one read, not two, for the common case.
   const listing = await deps.store.getListing(appName, id);
-  if (!listing) throw machineNotFound(id);
+  if (!listing) {
+    await getApp(deps, appName);
+    throw machineNotFound(id);
+  }
   const { machine, events } = listing;
   if (!version || version === machine.version) return { machine, events };
   const old = await deps.store.getVersion(id, version);
