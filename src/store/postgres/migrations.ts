@@ -101,6 +101,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX host_work_by_host ON host_work (host_id, id);
   `,
+  // Machine numbers from a sequence: a create no longer waits for another's counter row.
+  `
+  CREATE SEQUENCE machine_numbers;
+  SELECT setval('machine_numbers', coalesce((SELECT value FROM counters WHERE name = 'machine'), 0) + 1, false);
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

@@ -111,28 +111,28 @@ export class PostgresStore extends PostgresVolumes implements Store {
   }
 
   async nextMachineNumber(): Promise<number> {
-    return this.nextCounter(this.pool, 'machine');
+    return nextMachineNumber(this.pool);
   }
 
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
-    return transaction(this.pool, async (db) => {
-      // The hosts of the machine's region stay locked to the end: no other create reads their room meanwhile.
-      const machine = {
-        ...(place ? place(write.machine, await lockedHostUsage(db, write.machine.region), await this.nextCounter(db, 'machine')) : write.machine),
-        rev: 1,
-      };
-      // The app's row stays locked to the end: a deletion, or another insert counting
-      // against the same limit, waits for this one.
-      const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR UPDATE', [machine.appName]);
-      if (!app) throw new AppGoneError(machine.appName, 'missing');
-      if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
-      if (Number.isFinite(maxLive)) {
-        // Counting stops at the limit: the check costs at most `maxLive` index entries, not the app's size.
-        const [live] = await rows<{ n: number }>(db,
-          "SELECT count(*)::integer AS n FROM (SELECT 1 FROM machines WHERE app_name = $1 AND state <> 'destroyed' LIMIT $2) live", [machine.appName, maxLive]);
-        const n = live?.n ?? 0;
-        if (n >= maxLive) throw new LimitError(`app ${machine.appName} has ${n} machines; an app may have at most ${maxLive} machines`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.tryInsertMachine(write, maxLive, place);
+      } catch (error) {
+        // Another create took the room of the host this one chose: choose again.
+        if (!(error instanceof HostTaken) || attempt >= PLACEMENT_ATTEMPTS) throw error instanceof HostTaken ? error.cause : error;
       }
+    }
+  }
+
+  private async tryInsertMachine(write: MachineWrite & { version: MachineVersion }, maxLive: number, place?: Placer): Promise<MachineRecord> {
+    return transaction(this.pool, async (db) => {
+      // A share lock on the app: a deletion waits for this insert, other inserts do not.
+      const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR SHARE', [write.machine.appName]);
+      if (!app) throw new AppGoneError(write.machine.appName, 'missing');
+      if (app.deleting) throw new AppGoneError(write.machine.appName, 'deleting');
+      if (Number.isFinite(maxLive)) await checkLiveLimit(db, write.machine.appName, maxLive);
+      const machine = { ...(place ? await placeOnLockedHost(db, write.machine, place) : write.machine), rev: 1 };
       const params = new Params();
       const values = [
         machine.id, machine.appName, machine.name, machine.region, ...machineColumns(machine), JSON.stringify(withRecent([], write.events)), machine.hostId ?? null,
@@ -314,6 +314,56 @@ export class PostgresStore extends PostgresVolumes implements Store {
   }
 }
 
+/** Times a create chooses a host again after another create took the room of its first choice. */
+const PLACEMENT_ATTEMPTS = 5;
+/** Below this many machines short of its limit, an app's inserts count without waiting for each other. */
+const LIMIT_SLACK = 64;
+
+/** The host chosen first had no room left once locked (another create took it); the choice made then is the cause. */
+class HostTaken extends Error {}
+
+async function nextMachineNumber(db: Sql): Promise<number> {
+  const [row] = await rows<{ n: string }>(db, "SELECT nextval('machine_numbers') AS n");
+  return Number(row?.n);
+}
+
+/**
+ * Refuses a machine past the app's limit. Far below it, inserts count at once;
+ * within LIMIT_SLACK of it they take turns (an advisory lock per app) and count
+ * again, so the limit holds while fewer than LIMIT_SLACK inserts of one app run at once.
+ */
+async function checkLiveLimit(db: Sql, appName: string, maxLive: number): Promise<void> {
+  const count = async () => {
+    const [live] = await rows<{ n: number }>(db,
+      "SELECT count(*)::integer AS n FROM (SELECT 1 FROM machines WHERE app_name = $1 AND state <> 'destroyed' LIMIT $2) live", [appName, maxLive]);
+    return live?.n ?? 0;
+  };
+  let n = await count();
+  if (n >= maxLive - LIMIT_SLACK) {
+    await rows(db, 'SELECT pg_advisory_xact_lock(hashtext($1))', [`hangar-app-limit:${appName}`]);
+    n = await count();
+  }
+  if (n >= maxLive) throw new LimitError(`app ${appName} has ${n} machines; an app may have at most ${maxLive} machines`);
+}
+
+/**
+ * The machine as `place` makes it, with the row of the host it chose locked and that
+ * host's room read again under the lock: it still has room, or HostTaken.
+ */
+async function placeOnLockedHost(db: Sql, asked: MachineRecord, place: Placer): Promise<MachineRecord> {
+  const number = await nextMachineNumber(db);
+  const chosen = place(asked, await hostUsage(db), number);
+  if (!chosen.hostId) return chosen;
+  await rows(db, 'SELECT 1 FROM hosts WHERE id = $1 FOR UPDATE', [chosen.hostId]);
+  // Only the chosen host's room is read again: whether another host became a better choice meanwhile does not matter.
+  const fresh = (await hostUsage(db)).filter((usage) => usage.host.id === chosen.hostId);
+  try {
+    return place(asked, fresh, number);
+  } catch (error) {
+    throw new HostTaken('the host chosen is full now', { cause: error });
+  }
+}
+
 /** Every host with what its machines not destroyed reserve. */
 async function hostUsage(db: Sql): Promise<HostUsage[]> {
   const found = await rows<{ doc: string; machines: number; cpus: number; memory_mb: number }>(db, `
@@ -323,11 +373,6 @@ async function hostUsage(db: Sql): Promise<HostUsage[]> {
   return found.map((row) => ({ host: JSON.parse(row.doc) as HostRecord, machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb }));
 }
 
-/** Locks the hosts that could take a machine of `region`, then reads every host's usage. */
-async function lockedHostUsage(db: Sql, region: string): Promise<HostUsage[]> {
-  await rows(db, 'SELECT id FROM hosts WHERE region = $1 OR any_region ORDER BY id FOR UPDATE', [region]);
-  return hostUsage(db);
-}
 
 const APP_SELECT = `
   SELECT a.*, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
