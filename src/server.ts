@@ -3,11 +3,9 @@
  * builds a hangar (store, host agent on a driver, control plane, API) without
  * listening; `startServer` adds the token, the data-dir lock and the sockets.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { HostAgent } from './agent/host-agent.ts';
 import { buildApp } from './api/app.ts';
@@ -35,7 +33,6 @@ import { WaitHub } from './control/wait-hub.ts';
 import { CreatesInFlight } from './control/creates-in-flight.ts';
 import { MachineFeed } from './control/machine-feed.ts';
 import { startWatchdog } from './control/watchdog.ts';
-import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { WEDGED_AFTER_MS } from './domain/states.ts';
 import { describeStore, storeLocation } from './store/location.ts';
 import { openLink, openStore } from './store/open-store.ts';
@@ -47,17 +44,12 @@ import { resilientDestination } from './system/log-destination.ts';
 import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
 import { systemIds } from './system/ids.ts';
 import type { VmmDriver } from './vmm/driver.ts';
-import { FakeDriver } from './vmm/fake/fake-driver.ts';
-import { guestAssets } from './guest/initramfs.ts';
+import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
+import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { ImageStore } from './image/image-store.ts';
 import { DEFAULT_HOST_NUMBER } from './domain/address.ts';
-import { systemNetwork } from './network/host-network.ts';
-import { chooseLayout } from './network/identity.ts';
-import { NetworkKeeper } from './network/keeper.ts';
+import type { NetworkKeeper } from './network/keeper.ts';
 import { DEFAULT_NETNS, defaultHostNumber, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
-import { readNetworkIdentity, writeNetworkIdentity } from './system/data-dir.ts';
-import { chooseAccelerator, tscKhzFromCpuinfo } from './vmm/qemu/argv.ts';
-import { QemuDriver } from './vmm/qemu/qemu-driver.ts';
 
 export const HANGAR_VERSION = '0.1.0';
 
@@ -240,71 +232,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   };
 }
 
-export type DriverName = 'fake' | 'qemu';
-
-/** `realistic` makes the fake driver take time like a small VM would, so transient states show; `instant` takes none. */
-export type FakeTiming = 'realistic' | 'instant';
-
-export interface DriverOptions {
-  dataDir: string;
-  volumes: VolumeHost;
-  fakeTiming?: FakeTiming;
-  /** The machines' network, converged (qemu driver; see openNetwork). */
-  network?: NetworkKeeper;
-  /** Largest guest that may be suspended; such guests get their RAM in a shared file (qemu driver). */
-  suspendMaxMemoryMb?: number;
-  logger?: Logger;
-}
-
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-export async function createDriver(name: DriverName, options: DriverOptions): Promise<VmmDriver> {
-  switch (name) {
-    case 'fake':
-      return new FakeDriver(options.fakeTiming === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
-    case 'qemu': {
-      if (!options.network) throw new Error('the qemu driver needs its network');
-      const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-      const accel = chooseAccelerator(cpuinfo, existsSync('/dev/kvm'));
-      return new QemuDriver({
-        machinesDir: join(options.dataDir, 'machines'),
-        images: new ImageStore(join(options.dataDir, 'images')),
-        assets: guestAssets(PROJECT_ROOT),
-        accel,
-        tscKhz: tscKhzFromCpuinfo(cpuinfo),
-        network: options.network,
-        volumePath: (id) => options.volumes.path(id),
-        suspendMaxMemoryMb: options.suspendMaxMemoryMb ?? DEFAULT_SUSPEND_MAX_MEMORY_MB,
-        onError: (machineId, what, error) => options.logger?.warn({ machineId, err: error }, `qemu driver: ${what} failed`),
-        onNotice: (machineId, what) => options.logger?.warn({ machineId }, `qemu driver: ${what}`),
-      });
-    }
-  }
-}
-
-export interface NetworkOptions {
-  dataDir: string;
-  netns: string;
-  /** Flags; the data directory's stored choice must agree with them. */
-  hostNumber?: number;
-  ipv4Range?: Ipv4Range;
-  outboundNat: boolean;
-  checkIntervalMs?: number;
-  logger: Logger;
-}
-
-/**
- * The machines' network for the qemu driver: the host number and IPv4 range this
- * data directory keeps (chosen at its first start, clear of every other hangar on
- * the host), and the namespace converged to them.
- */
-export async function openNetwork(options: NetworkOptions): Promise<NetworkKeeper> {
-  const stored = readNetworkIdentity(options.dataDir);
-  const layout = chooseLayout({ ns: options.netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, stored }, await systemNetwork.observeHost());
-  if (!stored) writeNetworkIdentity(options.dataDir, layout);
-  const log = options.logger.child({ component: 'network' });
-  return NetworkKeeper.open({ layout, port: systemNetwork, outboundNat: options.outboundNat, log, checkIntervalMs: options.checkIntervalMs });
-}
+export type { DriverName, FakeTiming } from './drivers.ts';
 
 export interface ServeOptions {
   dataDir: string;
