@@ -1,8 +1,9 @@
 /**
  * Carries machine changes between the processes of a cluster: each commit here is
- * announced to the others, and each change announced elsewhere is read back from
- * the store and released to this process's waiters and listeners, as a local
- * commit would be.
+ * announced to the others, and a change announced elsewhere is read back from the
+ * store and released to this process's waiters, as a local commit would be. Only
+ * a machine someone here waits for is read: the edge proxy, the feed's other
+ * listener, does not serve a cluster yet.
  */
 import type { Logger } from 'pino';
 import type { ControlDeps } from '../control/ports.ts';
@@ -18,9 +19,9 @@ export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: L
 }
 
 async function release(deps: ControlDeps, machineId: string): Promise<void> {
+  if (!deps.waits.watching(machineId)) return;
   const machine = await deps.store.getMachineById(machineId);
   if (!machine) return;
   const [event] = await deps.store.listEvents(machineId, 1);
   deps.waits.publish(machineId, { state: machine.state, version: machine.version, eventId: event?.id ?? '' });
-  deps.feed.publish(machine);
 }

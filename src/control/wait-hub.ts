@@ -56,6 +56,11 @@ export class WaitHub {
     }
   }
 
+  /** Whether anyone waits for a change of `machineId`. */
+  watching(machineId: string): boolean {
+    return this.waiters.has(machineId);
+  }
+
   /** Number of waiters, for metrics and tests. */
   size(): number {
     let total = 0;
