@@ -356,7 +356,7 @@ async function placeOnLockedHost(db: Sql, asked: MachineRecord, place: Placer): 
   if (!chosen.hostId) return chosen;
   await rows(db, 'SELECT 1 FROM hosts WHERE id = $1 FOR UPDATE', [chosen.hostId]);
   // Only the chosen host's room is read again: whether another host became a better choice meanwhile does not matter.
-  const fresh = (await hostUsage(db)).filter((usage) => usage.host.id === chosen.hostId);
+  const fresh = await hostUsage(db, chosen.hostId);
   try {
     return place(asked, fresh, number);
   } catch (error) {
@@ -365,11 +365,12 @@ async function placeOnLockedHost(db: Sql, asked: MachineRecord, place: Placer): 
 }
 
 /** Every host with what its machines not destroyed reserve. */
-async function hostUsage(db: Sql): Promise<HostUsage[]> {
+async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage[]> {
   const found = await rows<{ doc: string; machines: number; cpus: number; memory_mb: number }>(db, `
     SELECT h.doc, count(m.id)::integer AS machines, coalesce(sum(m.cpus), 0)::integer AS cpus, coalesce(sum(m.memory_mb), 0)::integer AS memory_mb
     FROM hosts h LEFT JOIN machines m ON m.host_id = h.id AND m.state <> 'destroyed'
-    GROUP BY h.id ORDER BY h.id`);
+    WHERE $1::text IS NULL OR h.id = $1
+    GROUP BY h.id ORDER BY h.id`, [onlyHostId ?? null]);
   return found.map((row) => ({ host: JSON.parse(row.doc) as HostRecord, machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb }));
 }
 
