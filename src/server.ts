@@ -151,10 +151,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   const settings = { ...DEFAULT_SETTINGS, ...options.settings, ...(role === 'api' ? { hostId: '' } : {}) };
   const control: ControlDeps = {
     store,
-    runtime: agent ?? new RemoteRuntime({
-      store, link: (cluster as ClusterOptions).link, secret: (cluster as ClusterOptions).secret, now: () => control.clock.now(),
-      onLost: (spec, error) => log.error({ machineId: spec.machineId, err: error }, 'could not hand work to the machine\'s host; its agent finishes it when it recovers'),
-    }),
+    runtime: agent ?? new RemoteRuntime({ store, secret: (cluster as ClusterOptions).secret, now: () => control.clock.now() }),
     volumes: options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes')),
     clock: options.clock ?? systemClock,
     ids: options.ids ?? systemIds(),

@@ -1,8 +1,8 @@
 /**
- * What ties the processes of a cluster together beside the store: work handed to a
- * host durably (a queue each host drains, woken by a hint, polled as a fallback),
- * and word that a machine changed, so that waiters and listeners on every API
- * replica are released when a change commits, whichever process committed it.
+ * What ties the processes of a cluster together beside the store: the queue of work
+ * each host drains (written by the store with the commits that decide it; woken by
+ * a hint, polled as a fallback), and word that a machine changed, so that waiters on
+ * every API replica are released when a change commits, whichever process committed it.
  */
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
@@ -15,8 +15,6 @@ export interface HostWork {
 }
 
 export interface ClusterLink {
-  /** Queues work for its host durably and wakes the host. */
-  enqueue(work: HostWork): Promise<void>;
   /**
    * Takes up to `limit` pieces of this host's work, oldest first, removing them:
    * each piece is given to one taker only. Work taken by an agent that then dies is

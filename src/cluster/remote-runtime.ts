@@ -1,49 +1,38 @@
 /**
  * The host runtime of an API replica: machines run on host agents. Effects go to
- * the machine's host through the cluster's work queue (durable: the replica may
- * die right after); everything someone waits on (exec, ps, logs, …) is a request
- * to the host agent's API, authenticated with the cluster secret.
+ * the machine's host through the work queue, written in the commit that decided
+ * them (the replica may die right after); everything someone waits on (exec, ps,
+ * logs, …) is a request to the host agent's API, authenticated with the cluster secret.
  */
 import { HangarError, type ErrorCode, HTTP_STATUS, machineNotFound } from '../domain/errors.ts';
 import type { HostRecord } from '../domain/host.ts';
 import { hostIsFresh } from '../domain/host.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
-import type { Effect } from '../domain/lifecycle/decision.ts';
 import type {
   ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 import type { Store } from '../store/store.ts';
 import type { AgentError } from './agent-api.ts';
-import type { ClusterLink } from './link.ts';
 
 export interface RemoteRuntimeOptions {
   store: Store;
-  link: ClusterLink;
   secret: string;
   now(): number;
-  /** Told of work that could not be queued (the store is down): the machine's host recovers it later. */
-  onLost(spec: MachineSpec, error: unknown): void;
 }
 
 export class RemoteRuntime implements HostRuntime {
   /** Effects are written to the host work queue with the commit that decided them. */
   readonly queuesWithCommit = true;
   private readonly options: RemoteRuntimeOptions;
-  private readonly pending = new Set<Promise<void>>();
 
   constructor(options: RemoteRuntimeOptions) {
     this.options = options;
   }
 
-  submit(spec: MachineSpec, effects: Effect[]): void {
-    if (!spec.hostId) {
-      this.options.onLost(spec, new Error('the machine has no host'));
-      return;
-    }
-    const queued = this.options.link.enqueue({ hostId: spec.hostId, spec, effects }).catch((error: unknown) => this.options.onLost(spec, error));
-    this.pending.add(queued);
-    void queued.finally(() => this.pending.delete(queued));
+  /** Never called: with `queuesWithCommit`, effects reach hosts only inside the commit that decided them. */
+  submit(spec: MachineSpec): void {
+    throw new Error(`effects for machine ${spec.machineId} must be queued with the commit that decided them`);
   }
 
   async exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
@@ -102,9 +91,8 @@ export class RemoteRuntime implements HostRuntime {
 
   checkVm(): void {}
 
-  async idle(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
-  }
+  /** Nothing runs here: the work is in the database. */
+  async idle(): Promise<void> {}
 
   private async call<T>(machineId: string, method: string, suffix: string, body?: unknown): Promise<T> {
     const host = await this.hostOf(machineId);

@@ -10,8 +10,8 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Pool } from 'pg';
 import type { ClusterLink, HostWork } from '../../cluster/link.ts';
-import { changed, openPool, rows, transaction } from './connection.ts';
-import { queueWork, WORK_CHANNEL } from './host-work.ts';
+import { changed, openPool, rows } from './connection.ts';
+import { WORK_CHANNEL } from './host-work.ts';
 
 const WORK = WORK_CHANNEL;
 const CHANGED = 'hangar_machine';
@@ -77,10 +77,6 @@ export class PostgresLink implements ClusterLink {
     if (channel === CHANGED && origin !== this.origin && machineId) {
       for (const listener of this.changeListeners) listener(machineId);
     }
-  }
-
-  async enqueue(work: HostWork): Promise<void> {
-    await transaction(this.pool, (db) => queueWork(db, work));
   }
 
   async claim(hostId: string, limit: number): Promise<HostWork[]> {

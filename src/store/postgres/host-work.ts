@@ -1,4 +1,4 @@
-/** The host work queue's writes, shared by machine commits and the cluster link. */
+/** The host work queue's writes: effects queued in the commit of the machine change that decided them. */
 import type { HostWork } from '../../cluster/link.ts';
 import type { Effect } from '../../domain/lifecycle/decision.ts';
 import type { MachineRecord } from '../../domain/machine.ts';
@@ -9,7 +9,7 @@ import { rows, type Sql } from './connection.ts';
 export const WORK_CHANNEL = 'hangar_work';
 
 /** Queues work (delivered, with its hint, when the transaction commits). */
-export async function queueWork(db: Sql, work: HostWork): Promise<void> {
+async function queueWork(db: Sql, work: HostWork): Promise<void> {
   await rows(db, 'INSERT INTO host_work (host_id, machine_id, doc) VALUES ($1, $2, $3)', [work.hostId, work.spec.machineId, JSON.stringify(work)]);
   await rows(db, 'SELECT pg_notify($1, $2)', [WORK_CHANNEL, work.hostId]);
 }
