@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { VolumeHost } from './control/ports.ts';
+import type { LocalVolumes } from './volumes/local-volumes.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { guestAssets } from './guest/initramfs.ts';
 import { ImageStore } from './image/image-store.ts';
@@ -27,7 +27,7 @@ export type FakeTiming = 'realistic' | 'instant';
 
 export interface DriverOptions {
   dataDir: string;
-  volumes: VolumeHost;
+  volumes: LocalVolumes;
   fakeTiming?: FakeTiming;
   /** The machines' network, converged (qemu driver; see openNetwork). */
   network?: NetworkKeeper;

@@ -13,13 +13,15 @@ import { serveGuestConnection } from './api/guest-scope.ts';
 import type { Api } from './api/routes/types.ts';
 import { type HostResolver, systemResolver } from './control/guest-images.ts';
 import { ControlObserver } from './control/observer.ts';
-import type { Clock, ControlDeps, ControlSettings, Ids, VolumeHost } from './control/ports.ts';
-import { LocalVolumes } from './volumes/local-volumes.ts';
+import type { Clock, ControlDeps, ControlSettings, Ids } from './control/ports.ts';
+import { LocalVolumes, onlyHost } from './volumes/local-volumes.ts';
 import { registerSelf } from './control/hosts.ts';
 import { buildAgentApi } from './cluster/agent-api.ts';
 import type { ClusterLink } from './cluster/link.ts';
 import { relayMachineChanges } from './cluster/relay.ts';
+import { AgentClient } from './cluster/agent-client.ts';
 import { RemoteRuntime } from './cluster/remote-runtime.ts';
+import { agentVolumes } from './cluster/remote-volumes.ts';
 import { drainWork } from './cluster/work-loop.ts';
 import { JournaledSink } from './cluster/observation-journal.ts';
 import { databaseUnreachable } from './cluster/unreachable.ts';
@@ -88,7 +90,7 @@ export interface AssembleOptions {
   /** How host names are resolved (default: the system's DNS). */
   resolveHost?: HostResolver;
   /** Where volume files live (default: `volumes/` beside the database). */
-  volumes?: VolumeHost;
+  volumes?: LocalVolumes;
   proxy?: ProxySettings;
   /**
    * `all` (default): API, host agent and proxy in one process. In a cluster (a
@@ -149,10 +151,13 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   const journal = role === 'host' ? new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, databaseUnreachable) : undefined;
   const agent = role === 'api' || !options.driver ? undefined : new HostAgent(options.driver, journal ?? observer, log);
   const settings = { ...DEFAULT_SETTINGS, ...options.settings, ...(role === 'api' ? { hostId: '' } : {}) };
+  const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
+  const agents = new AgentClient(store, cluster?.secret ?? '');
   const control: ControlDeps = {
     store,
-    runtime: agent ?? new RemoteRuntime({ store, secret: (cluster as ClusterOptions).secret, now: () => control.clock.now() }),
-    volumes: options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes')),
+    runtime: agent ?? new RemoteRuntime({ store, agents, now: () => control.clock.now() }),
+    // A replica's volumes are on the hosts; a process with its own host keeps them on its disk.
+    volumes: agent ? onlyHost(localVolumes) : agentVolumes(agents),
     clock: options.clock ?? systemClock,
     ids: options.ids ?? systemIds(),
     waits: new WaitHub(),
@@ -168,7 +173,7 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
     const self = await registerSelf(control, {
       id: settings.hostId, region: settings.defaultRegion, address: cluster?.agentAddress ?? '', hostNumber: settings.hostNumber,
       cpus: options.capacity?.cpus ?? null, memoryMb: options.capacity?.memoryMb ?? null,
-      diskBytes: (await control.volumes.space()).totalBytes, anyRegion: role === 'all',
+      diskBytes: (await localVolumes.space()).totalBytes, anyRegion: role === 'all',
     });
     stops.push(self.stop);
     if (role === 'host') control.hosts = (machine) => machine.hostId === settings.hostId;
@@ -198,7 +203,8 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
   options.driver?.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
   const agentApi = role === 'host' && agent ? buildAgentApi({
-    runtime: agent, secret: (cluster as ClusterOptions).secret,
+    runtime: agent, secret: (cluster as ClusterOptions).secret, volumes: localVolumes,
+    ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
     // Without the database, the machines the agent runs are its own.
     owns: async (machineId) => {
       try {

@@ -1,7 +1,7 @@
 /**
  * A host agent's own HTTP API, for API replicas only: what cannot go through the
  * work queue because someone waits for its answer (exec, ps, signals, memory, logs,
- * image pulls). Every request carries the cluster secret; nothing else on the
+ * image pulls, volume files). Every request carries the cluster secret; nothing else on the
  * network can drive a host. Machines are taken only if they are placed on this host.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -9,8 +9,9 @@ import { errorMessage, HangarError, HTTP_STATUS } from '../domain/errors.ts';
 import type { HostRuntime } from '../domain/runtime.ts';
 import { SIGNALS, type SignalName } from '../domain/signals.ts';
 import { tokenChecker } from '../api/auth.ts';
+import { addVolumeRoutes, type AgentVolumeOptions } from './agent-volumes.ts';
 
-export interface AgentApiOptions {
+export interface AgentApiOptions extends AgentVolumeOptions {
   runtime: HostRuntime;
   secret: string;
   /** Whether machine `id` is placed on this host. */
@@ -81,5 +82,6 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     if (typeof reference !== 'string' || reference === '') throw new HangarError('invalid_argument', 'reference is required');
     return runtime.pullImage(reference, () => undefined);
   });
+  addVolumeRoutes(app, options);
   return app;
 }

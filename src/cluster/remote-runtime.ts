@@ -4,7 +4,7 @@
  * them (the replica may die right after); everything someone waits on (exec, ps,
  * logs, …) is a request to the host agent's API, authenticated with the cluster secret.
  */
-import { HangarError, type ErrorCode, HTTP_STATUS, machineNotFound } from '../domain/errors.ts';
+import { HangarError, machineNotFound } from '../domain/errors.ts';
 import type { HostRecord } from '../domain/host.ts';
 import { hostIsFresh } from '../domain/host.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
@@ -13,11 +13,11 @@ import type {
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 import type { Store } from '../store/store.ts';
-import type { AgentError } from './agent-api.ts';
+import type { AgentClient } from './agent-client.ts';
 
 export interface RemoteRuntimeOptions {
   store: Store;
-  secret: string;
+  agents: AgentClient;
   now(): number;
 }
 
@@ -25,9 +25,11 @@ export class RemoteRuntime implements HostRuntime {
   /** Effects are written to the host work queue with the commit that decided them. */
   readonly queuesWithCommit = true;
   private readonly options: RemoteRuntimeOptions;
+  private readonly agents: AgentClient;
 
   constructor(options: RemoteRuntimeOptions) {
     this.options = options;
+    this.agents = options.agents;
   }
 
   /** Never called: with `queuesWithCommit`, effects reach hosts only inside the commit that decided them. */
@@ -62,7 +64,7 @@ export class RemoteRuntime implements HostRuntime {
   async *logs(machineId: string, options: LogOptions): AsyncIterable<string> {
     const host = await this.hostOf(machineId);
     const query = `?tail=${options.tail}&follow=${options.follow}`;
-    const response = await this.fetch(host, 'GET', `/agent/v1/machines/${machineId}/logs${query}`, undefined, options.signal);
+    const response = await this.agents.fetch(host, 'GET', `/agent/v1/machines/${machineId}/logs${query}`, undefined, options.signal);
     let rest = '';
     const decoder = new TextDecoder();
     for await (const chunk of response.body ?? []) {
@@ -81,7 +83,7 @@ export class RemoteRuntime implements HostRuntime {
     const hosts = (await this.options.store.listHostUsage()).map((usage) => usage.host).filter((host) => host.address && !host.cordoned && hostIsFresh(host, now));
     const host = hosts[0];
     if (!host) throw new HangarError('insufficient_capacity', 'no host is up to pull the image');
-    return this.parse<ImageRef>(await this.fetch(host, 'POST', '/agent/v1/images', { reference }));
+    return this.agents.call<ImageRef>(host, 'POST', '/agent/v1/images', { reference });
   }
 
   /** Recovery and VM checks are each host agent's own. */
@@ -95,38 +97,12 @@ export class RemoteRuntime implements HostRuntime {
   async idle(): Promise<void> {}
 
   private async call<T>(machineId: string, method: string, suffix: string, body?: unknown): Promise<T> {
-    const host = await this.hostOf(machineId);
-    return this.parse<T>(await this.fetch(host, method, `/agent/v1/machines/${machineId}${suffix}`, body));
+    return this.agents.call<T>(await this.hostOf(machineId), method, `/agent/v1/machines/${machineId}${suffix}`, body);
   }
 
   private async hostOf(machineId: string): Promise<HostRecord> {
     const machine = await this.options.store.getMachineById(machineId);
     if (!machine) throw machineNotFound(machineId);
-    const host = (await this.options.store.listHostUsage()).find((usage) => usage.host.id === machine.hostId)?.host;
-    if (!host?.address) throw new HangarError('invalid_state', `machine ${machineId} is on host ${machine.hostId ?? '(none)'}, which this replica cannot reach`);
-    return host;
-  }
-
-  private async fetch(host: HostRecord, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    try {
-      return await fetch(`http://${host.address}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${this.options.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${(error as Error).message}`);
-    }
-  }
-
-  private async parse<T>(response: Response): Promise<T> {
-    const text = await response.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-    if (response.ok) return parsed as T;
-    const refusal = parsed as Partial<AgentError> | undefined;
-    const code = (refusal?.code && refusal.code in HTTP_STATUS ? refusal.code : 'internal') as ErrorCode;
-    throw new HangarError(code, refusal?.error ?? `host agent answered ${response.status}`, refusal?.hint);
+    return this.agents.host(machine.hostId, `machine ${machineId}`);
   }
 }

@@ -40,17 +40,17 @@ export async function cordonHost(deps: ControlDeps, id: string, cordoned: boolea
   const host = await deps.store.setHostCordoned(id, cordoned);
   if (!host) throw new HangarError('not_found', `host ${id} not found`);
   deps.log.info({ hostId: id, cordoned }, cordoned ? `host ${id} cordoned: no new machines go there` : `host ${id} uncordoned`);
-  const usage = (await deps.store.listHostUsage()).find((entry) => entry.host.id === id);
-  return usage ?? { host, machines: 0, reservedCpus: 0, reservedMemoryMb: 0 };
+  return await deps.store.getHost(id) ?? { host, machines: 0, reservedCpus: 0, reservedMemoryMb: 0 };
 }
 
 /**
  * Places a new machine of the app with network number `netNumber`: on the host
- * `chooseHost` picks, with that host's address group and the machine's number.
+ * `chooseHost` picks (`onHost`, where its volume is, if it mounts one), with that
+ * host's address group and the machine's number.
  */
-export function placer(deps: ControlDeps, netNumber: number): Placer {
+export function placer(deps: ControlDeps, netNumber: number, onHost?: string): Placer {
   return (machine, hosts, number) => {
-    const need = { region: machine.region, cpus: machine.config.guest?.cpus ?? 1, memoryMb: machine.config.guest?.memory_mb ?? 256 };
+    const need = { region: machine.region, cpus: machine.config.guest?.cpus ?? 1, memoryMb: machine.config.guest?.memory_mb ?? 256, onHost };
     const { host } = chooseHost(hosts, need, deps.clock.now(), deps.settings.hostId);
     return { ...machine, hostId: host.id, privateIp: privateIp(netNumber, host.hostNumber, number) };
   };

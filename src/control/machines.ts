@@ -91,8 +91,16 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
     lease: acquireLease(null, { machineId: base.id, ttlSeconds: leaseTtl, description: 'created with lease_ttl', owner: deps.settings.leaseOwner }, ctx.now, deps.ids.nonce()),
   };
   const volumeId = config.mounts?.[0]?.volume;
-  if (volumeId) await deps.store.attachVolume(volumeId, machine.id, (volume) => checkAttachable(volume, volumeId, appName, machine.id));
-  const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber)).catch(async (error: unknown) => {
+  // In a cluster a machine runs where its volume's file is (a process with its own host has one disk).
+  let volumeHost: string | undefined;
+  if (volumeId) {
+    await deps.store.attachVolume(volumeId, machine.id, (volume) => {
+      const attachable = checkAttachable(volume, volumeId, appName, machine.id);
+      if (deps.settings.hostId === '') volumeHost = attachable.hostId;
+      return attachable;
+    });
+  }
+  const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber, volumeHost)).catch(async (error: unknown) => {
     if (volumeId) await deps.store.detachVolumes(machine.id);
     throw error;
   });

@@ -2,7 +2,8 @@
 import { totalmem } from 'node:os';
 import { invalid } from '../domain/errors.ts';
 import { placementCount, resolveRegions, servedRegions } from '../domain/placement.ts';
-import { given, spaceMargin } from '../domain/volume.ts';
+import { hostIsFresh, servesRegion } from '../domain/host.ts';
+import { type DiskSpace, given, spaceMargin } from '../domain/volume.ts';
 import type { ControlDeps } from './ports.ts';
 
 export async function listRegions(deps: ControlDeps): Promise<{ regions: string[]; nearest: string }> {
@@ -35,13 +36,25 @@ export interface RegionPlacement {
 export async function placeMachines(deps: ControlDeps, input: PlacementsInput): Promise<RegionPlacement[]> {
   const { regions } = await listRegions(deps);
   const [region] = resolveRegions(typeof input.region === 'string' ? input.region : '', regions, deps.settings.defaultRegion) as [string];
-  const space = await deps.volumes.space();
+  const space = await regionSpace(deps, region);
   const count = placementCount({
     count: (given(input.count) as number | undefined) ?? 0,
     memoryMb: memoryOf(given(input.compute)),
     volumeBytes: (given(input.volume_size_bytes) as number | undefined) ?? 0,
   }, { memoryBytes: totalmem(), volumeBytes: space.freeBytes - spaceMargin(space.totalBytes) });
   return [{ region, count }];
+}
+
+/**
+ * Free and total disk for volumes in the region: this process's own disk, or in a
+ * cluster the sum over the region's fresh hosts (a host that cannot be reached counts as full).
+ */
+async function regionSpace(deps: ControlDeps, region: string): Promise<DiskSpace> {
+  if (deps.settings.hostId !== '') return deps.volumes.on(deps.settings.hostId).space();
+  const now = deps.clock.now();
+  const hosts = (await deps.store.listHostUsage()).filter(({ host }) => servesRegion(host, region) && !host.cordoned && hostIsFresh(host, now));
+  const spaces = await Promise.all(hosts.map(({ host }) => deps.volumes.on(host.id).space().catch(() => ({ freeBytes: 0, totalBytes: 0 }))));
+  return spaces.reduce((sum, space) => ({ freeBytes: sum.freeBytes + space.freeBytes, totalBytes: sum.totalBytes + space.totalBytes }), { freeBytes: 0, totalBytes: 0 });
 }
 
 /** Memory of the compute asked for; Fly's default is a performance-1x (2048 MB). */

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { MachineRecord } from '../domain/machine.ts';
 import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
-import type { DiskSpace } from '../domain/volume.ts';
+import type { DiskSpace, VolumeSnapshotRecord } from '../domain/volume.ts';
 import type { Store } from '../store/store.ts';
 import type { CreatesInFlight } from './creates-in-flight.ts';
 import type { HostResolver } from './guest-images.ts';
@@ -25,23 +25,31 @@ export interface Ids {
   int(max: number): number;
 }
 
-/** Where volumes live on this host. */
+/** A snapshot, by its id and the volume it was taken of (whose host keeps it). */
+export type SnapshotRef = Pick<VolumeSnapshotRecord, 'id' | 'volumeId'>;
+
+/** The volume files on one host's disk. */
 export interface VolumeHost {
   create(id: string, sizeGb: number, label: string): Promise<void>;
   /** Makes volume `id` a copy of volume `sourceId`'s file as it is now (even while mounted), `sizeGb` large. */
   fork(sourceId: string, id: string, sizeGb: number): Promise<void>;
   /** Copies volume `volumeId`'s file as it is now to snapshot `snapshotId`; answers the bytes the copy holds. */
   snapshot(volumeId: string, snapshotId: string): Promise<number>;
-  /** Makes volume `id` a copy of snapshot `snapshotId`, `sizeGb` large. */
-  restore(snapshotId: string, id: string, sizeGb: number): Promise<void>;
-  removeSnapshot(snapshotId: string): Promise<void>;
+  /** Makes volume `id` a copy of the snapshot, `sizeGb` large. */
+  restore(snapshot: SnapshotRef, id: string, sizeGb: number): Promise<void>;
+  removeSnapshot(snapshot: SnapshotRef): Promise<void>;
   /** Bytes volume `id`'s file holds on disk now (less than its size: it is sparse). */
   allocatedBytes(id: string): Promise<number>;
   /** Free and total bytes of the filesystem the volumes and snapshots live on. */
   space(): Promise<DiskSpace>;
   extend(id: string, sizeGb: number): Promise<void>;
   remove(id: string): Promise<void>;
-  path(id: string): string;
+}
+
+/** The volume files of every host: this process's own, or a host agent's through its API. */
+export interface VolumeHosts {
+  /** Host `hostId`'s volumes; absent: the host of a volume made before hosts existed. */
+  on(hostId: string | undefined): VolumeHost;
 }
 
 export interface ControlSettings {
@@ -97,7 +105,7 @@ export interface PublicPortReports {
 export interface ControlDeps {
   store: Store;
   runtime: HostRuntime;
-  volumes: VolumeHost;
+  volumes: VolumeHosts;
   clock: Clock;
   ids: Ids;
   waits: WaitHub;

@@ -36,11 +36,12 @@ async function takeSnapshot(deps: ControlDeps, appName: string, volumeId: string
   await appForCreate(deps, appName);
   const volume = ownVolume(await deps.store.getVolume(volumeId), volumeId, appName);
   await pruneSnapshots(deps);
-  checkSpace(await deps.volumes.allocatedBytes(volumeId), await deps.volumes.space(), `a snapshot of volume ${volumeId}`);
+  const disk = deps.volumes.on(volume.hostId);
+  checkSpace(await disk.allocatedBytes(volumeId), await disk.space(), `a snapshot of volume ${volumeId}`);
   const id = volumeStyleId('vs_', deps.ids.int);
   const createdAt = deps.clock.now();
   // The file first, then the record: a crash between leaves a stray file, never a record without data.
-  const storedBytes = await deps.volumes.snapshot(volumeId, id);
+  const storedBytes = await disk.snapshot(volumeId, id);
   const snapshot: VolumeSnapshotRecord = { id, volumeId, appName, storedBytes, volumeSizeGb: volume.sizeGb, createdAt, expiresAt: null };
   await deps.store.putSnapshot(snapshot);
   return { volume, snapshot };
@@ -62,7 +63,8 @@ export async function retireSnapshots(deps: ControlDeps, volume: VolumeRecord): 
 /** Deletes every snapshot whose time is up: the record first, so no record outlives its data. */
 export async function pruneSnapshots(deps: ControlDeps): Promise<void> {
   for (const snapshot of await deps.store.listExpiredSnapshots(deps.clock.now())) {
+    const volume = await deps.store.getVolume(snapshot.volumeId);
     await deps.store.deleteSnapshot(snapshot.id);
-    await deps.volumes.removeSnapshot(snapshot.id);
+    await deps.volumes.on(volume?.hostId).removeSnapshot(snapshot);
   }
 }

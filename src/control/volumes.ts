@@ -1,13 +1,14 @@
 /** Volumes: create (empty, forked or restored), list, show, update, extend, delete (refused while attached). */
 import type { MachineConfig } from '../domain/config.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
+import { chooseHost } from '../domain/host.ts';
 import { REGION } from '../domain/names.ts';
 import {
   checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
   ownVolume, type VolumeRecord, volumeStyleId,
 } from '../domain/volume.ts';
 import { appForCreate, getApp } from './apps.ts';
-import type { ControlDeps } from './ports.ts';
+import type { ControlDeps, VolumeHost } from './ports.ts';
 import { pruneSnapshots, retireSnapshots, snapshotToRestore } from './volume-snapshots.ts';
 
 const GB = 1024 ** 3;
@@ -23,6 +24,8 @@ export interface CreateVolumeInput {
   fstype?: unknown;
   source_volume_id?: unknown;
   snapshot_id?: unknown;
+  /** Fly's unique zones: false lets the volume share a host with the app's volumes of its name. */
+  require_unique_zone?: unknown;
 }
 
 /**
@@ -45,19 +48,33 @@ async function makeVolume(deps: ControlDeps, appName: string, input: CreateVolum
   checkFstype(given(input.fstype));
   const region = typeof input.region === 'string' && input.region !== '' ? input.region : origin.region ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
-  checkVolumeCount((await listVolumes(deps, appName)).length, deps.settings.maxVolumesPerApp, appName);
-  checkSpace(sizeGb * GB, await deps.volumes.space(), `a ${sizeGb} GB volume`);
+  const live = await listVolumes(deps, appName);
+  checkVolumeCount(live.length, deps.settings.maxVolumesPerApp, appName);
+  const hostId = origin.bound ? origin.hostId : await hostForVolume(deps, region, input.require_unique_zone === false ? [] : live.filter((v) => v.name === name));
+  const disk = deps.volumes.on(hostId);
+  checkSpace(sizeGb * GB, await disk.space(), `a ${sizeGb} GB volume`);
   const id = volumeStyleId('vol_', deps.ids.int);
   const volume: VolumeRecord = {
-    id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null,
+    id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null, ...(hostId === undefined ? {} : { hostId }),
     encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : origin.encrypted ?? true,
     autoBackupEnabled: input.auto_backup_enabled !== false,
     snapshotRetention: retention,
     createdAt: deps.clock.now(),
   };
-  await origin.fill(id, sizeGb);
+  await origin.fill(disk, id, sizeGb);
   await deps.store.putVolume(volume);
   return volume;
+}
+
+/**
+ * The host a new volume goes to: this process's own host, or in a cluster a
+ * fresh, uncordoned host of the region, preferring hosts that hold none of
+ * `sameName` (Fly's unique zones, which flyctl asks for by default).
+ */
+async function hostForVolume(deps: ControlDeps, region: string, sameName: VolumeRecord[]): Promise<string> {
+  if (deps.settings.hostId !== '') return deps.settings.hostId;
+  const avoid = sameName.flatMap((volume) => volume.hostId ?? []);
+  return chooseHost(await deps.store.listHostUsage(), { region, cpus: 0, memoryMb: 0, avoid }, deps.clock.now()).host.id;
 }
 
 /** Where a new volume's data comes from: a new filesystem, a volume (fork) or a snapshot (restore). */
@@ -66,7 +83,10 @@ interface Origin {
   sizeGb: number;
   region?: string;
   encrypted?: boolean;
-  fill(id: string, sizeGb: number): Promise<void>;
+  /** A copy is made on the disk that holds what it copies: `hostId`'s. */
+  bound: boolean;
+  hostId?: string;
+  fill(disk: VolumeHost, id: string, sizeGb: number): Promise<void>;
 }
 
 async function originOf(deps: ControlDeps, appName: string, input: CreateVolumeInput, name: string): Promise<Origin> {
@@ -75,13 +95,19 @@ async function originOf(deps: ControlDeps, appName: string, input: CreateVolumeI
   if (sourceId !== undefined && snapshotId !== undefined) throw invalid('give source_volume_id (fork) or snapshot_id (restore), not both');
   if (typeof sourceId === 'string') {
     const source = ownVolume(await deps.store.getVolume(sourceId), sourceId, appName);
-    return { sizeGb: source.sizeGb, region: source.region, encrypted: source.encrypted, fill: (id, size) => deps.volumes.fork(source.id, id, size) };
+    return {
+      sizeGb: source.sizeGb, region: source.region, encrypted: source.encrypted, bound: true, hostId: source.hostId,
+      fill: (disk, id, size) => disk.fork(source.id, id, size),
+    };
   }
   if (typeof snapshotId === 'string') {
     const { snapshot, volume } = await snapshotToRestore(deps, appName, snapshotId);
-    return { sizeGb: snapshot.volumeSizeGb, region: volume?.region, encrypted: volume?.encrypted, fill: (id, size) => deps.volumes.restore(snapshot.id, id, size) };
+    return {
+      sizeGb: snapshot.volumeSizeGb, region: volume?.region, encrypted: volume?.encrypted, bound: true, hostId: volume?.hostId,
+      fill: (disk, id, size) => disk.restore(snapshot, id, size),
+    };
   }
-  return { sizeGb: 1, fill: (id, size) => deps.volumes.create(id, size, name) };
+  return { sizeGb: 1, bound: false, fill: (disk, id, size) => disk.create(id, size, name) };
 }
 
 /** The app's volume, deleted ones too (they read `destroyed`). */
@@ -111,8 +137,9 @@ export async function updateVolume(deps: ControlDeps, appName: string, id: strin
 export async function extendVolume(deps: ControlDeps, appName: string, id: string, sizeGb: unknown): Promise<{ volume: VolumeRecord; needsRestart: boolean }> {
   const volume = await liveVolume(deps, appName, id);
   const size = checkSizeGb(sizeGb, 'size_gb', volume.sizeGb + 1);
-  checkSpace(size * GB - await deps.volumes.allocatedBytes(id), await deps.volumes.space(), `volume ${id} at ${size} GB`);
-  await deps.volumes.extend(id, size);
+  const disk = deps.volumes.on(volume.hostId);
+  checkSpace(size * GB - await disk.allocatedBytes(id), await disk.space(), `volume ${id} at ${size} GB`);
+  await disk.extend(id, size);
   const extended = { ...volume, sizeGb: size };
   await deps.store.putVolume(extended);
   return { volume: extended, needsRestart: volume.attachedMachineId !== null };
@@ -123,7 +150,7 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
   if (volume.attachedMachineId) {
     throw new HangarError('invalid_state', `volume ${id} is attached to machine ${volume.attachedMachineId}`, 'destroy the machine first');
   }
-  await deps.volumes.remove(id);
+  await deps.volumes.on(volume.hostId).remove(id);
   const deleted = { ...volume, state: 'destroyed' as const };
   await deps.store.putVolume(deleted);
   await retireSnapshots(deps, deleted);
@@ -138,7 +165,7 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
 export async function deleteAppVolumes(deps: ControlDeps, appName: string): Promise<void> {
   for (const volume of await deps.store.listVolumes(appName)) {
     if (volume.state !== 'destroyed') {
-      await deps.volumes.remove(volume.id);
+      await deps.volumes.on(volume.hostId).remove(volume.id);
       await deps.store.putVolume({ ...volume, state: 'destroyed', attachedMachineId: null });
     }
     await deps.store.expireSnapshots(volume.id, deps.clock.now());

@@ -40,6 +40,10 @@ export interface PlacementNeed {
   region: string;
   cpus: number;
   memoryMb: number;
+  /** The one host that will do: where the machine's volume is. */
+  onHost?: string;
+  /** Hosts to take only when no other fits (Fly's unique zones: where the app has a volume of that name). */
+  avoid?: readonly string[];
 }
 
 /** A heartbeat older than this makes a host unfit for new machines. */
@@ -74,11 +78,7 @@ function freeShare(usage: HostUsage, need: PlacementNeed): number {
  * hosts are all cordoned, silent or full is `insufficient_capacity`.
  */
 export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, now: number, selfId?: string): HostUsage {
-  const inRegion = hosts.filter((usage) => servesRegion(usage.host, need.region));
-  if (inRegion.length === 0) {
-    const regions = [...new Set(hosts.map((usage) => usage.host.region))].sort();
-    throw invalid(`region "${need.region}" has no hosts (regions: ${regions.join(', ') || 'none'})`, 'pass one of those regions, or start a host agent with --region');
-  }
+  const inRegion = candidates(hosts, need);
   const usable = inRegion.filter((usage) => !usage.host.cordoned && (usage.host.id === selfId || hostIsFresh(usage.host, now)));
   const roomy = usable.filter((usage) => hasRoom(usage, need));
   if (roomy.length === 0) {
@@ -87,7 +87,28 @@ export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, now
       : `no host of region ${need.region} has room for ${need.cpus} CPUs and ${need.memoryMb} MB (${usable.map(describeRoom).join('; ')})`;
     throw new HangarError('insufficient_capacity', `insufficient resources to create machine: ${why}`, 'destroy machines, uncordon or add a host, or ask for a smaller guest');
   }
-  return [...roomy].sort((a, b) => freeShare(b, need) - freeShare(a, need) || a.machines - b.machines || a.host.id.localeCompare(b.host.id))[0] as HostUsage;
+  const avoided = new Set(need.avoid);
+  const preferred = roomy.filter((usage) => !avoided.has(usage.host.id));
+  return [...(preferred.length > 0 ? preferred : roomy)]
+    .sort((a, b) => freeShare(b, need) - freeShare(a, need) || a.machines - b.machines || a.host.id.localeCompare(b.host.id))[0] as HostUsage;
+}
+
+/** The hosts that may take the need: those serving its region, or the one host it is bound to. */
+function candidates(hosts: readonly HostUsage[], need: PlacementNeed): HostUsage[] {
+  if (need.onHost !== undefined) {
+    const bound = hosts.find((usage) => usage.host.id === need.onHost);
+    if (!bound) throw new HangarError('insufficient_capacity', `host ${need.onHost}, where the machine's volume is, is not registered`, 'create a new volume elsewhere');
+    if (!servesRegion(bound.host, need.region)) {
+      throw invalid(`the volume is on host ${bound.host.id} in region ${bound.host.region}, not ${need.region}`, `create the machine in region ${bound.host.region}`);
+    }
+    return [bound];
+  }
+  const inRegion = hosts.filter((usage) => servesRegion(usage.host, need.region));
+  if (inRegion.length === 0) {
+    const regions = [...new Set(hosts.map((usage) => usage.host.region))].sort();
+    throw invalid(`region "${need.region}" has no hosts (regions: ${regions.join(', ') || 'none'})`, 'pass one of those regions, or start a host agent with --region');
+  }
+  return inRegion;
 }
 
 function describeRoom(usage: HostUsage): string {

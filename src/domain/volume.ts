@@ -13,6 +13,8 @@ export interface VolumeRecord {
   sizeGb: number;
   state: 'created' | 'destroyed';
   attachedMachineId: string | null;
+  /** The host whose disk holds the file; absent for volumes made before hosts existed (on the one host). */
+  hostId?: string;
   encrypted: boolean;
   autoBackupEnabled: boolean;
   snapshotRetention: number;

@@ -204,6 +204,8 @@ export interface Store {
   setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null>;
   /** Every host with what its machines not destroyed reserve, by id. */
   listHostUsage(): Promise<HostUsage[]>;
+  /** One host with what its machines reserve, or null. */
+  getHost(id: string): Promise<HostUsage | null>;
   /** Gives machines that have no host (written before hosts existed) this one; answers how many. */
   adoptUnplacedMachines(hostId: string): Promise<number>;
 

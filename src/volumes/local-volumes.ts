@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { VolumeHost } from '../control/ports.ts';
+import type { SnapshotRef, VolumeHost, VolumeHosts } from '../control/ports.ts';
 import type { DiskSpace } from '../domain/volume.ts';
 import { fsyncPath } from '../system/fsync.ts';
 
@@ -24,6 +24,11 @@ const COPY_TIMEOUT_MS = 60 * 60_000;
  */
 export function sparseCopyArgv(from: string, to: string): string[] {
   return ['cp', '--reflink=auto', '--sparse=always', '--', from, to];
+}
+
+/** One process with one disk: every volume is on it, whatever host it names. */
+export function onlyHost(volumes: VolumeHost): VolumeHosts {
+  return { on: () => volumes };
 }
 
 export class LocalVolumes implements VolumeHost {
@@ -54,13 +59,13 @@ export class LocalVolumes implements VolumeHost {
     return (await stat(file)).blocks * 512;
   }
 
-  async restore(snapshotId: string, id: string, sizeGb: number): Promise<void> {
-    await copyFile(this.snapshotPath(snapshotId), this.path(id));
+  async restore(snapshot: SnapshotRef, id: string, sizeGb: number): Promise<void> {
+    await copyFile(this.snapshotPath(snapshot.id), this.path(id));
     await this.setSize(id, sizeGb);
   }
 
-  async removeSnapshot(snapshotId: string): Promise<void> {
-    await rm(this.snapshotPath(snapshotId), { force: true });
+  async removeSnapshot(snapshot: SnapshotRef): Promise<void> {
+    await rm(this.snapshotPath(snapshot.id), { force: true });
   }
 
   async allocatedBytes(id: string): Promise<number> {

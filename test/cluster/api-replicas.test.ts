@@ -6,6 +6,8 @@
  * take only the cluster secret.
  */
 import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLUSTER_SECRET, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
@@ -100,6 +102,57 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
       assert.equal(exec.status, 200, JSON.stringify(exec.body));
       assert.equal(exec.body.stdout, 'hi\n');
     }
+  });
+
+  it('keeps a volume on a host of its region, and its machine, snapshots and copies there', async () => {
+    const onDisk = (hostId: string, file: string) => existsSync(join(c.hosts.get(hostId)?.dataDir as string, 'volumes', file));
+    const first = await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'data', region: 'fra', size_gb: 1, require_unique_zone: true });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const home = first.body.host_id as string;
+    assert.match(home, /^fra-[12]$/);
+    assert.equal(first.body.zone, home);
+    assert.ok(onDisk(home, `${first.body.id}.ext4`), 'the file is on the volume\'s host');
+    for (const other of ['fra-1', 'fra-2', 'syd-1']) if (other !== home) assert.ok(!onDisk(other, `${first.body.id}.ext4`));
+    for (const replica of c.replicas) assert.ok(!existsSync(join(replica.dataDir, 'volumes', `${first.body.id}.ext4`)), 'nothing on a replica');
+
+    const second = await c.call(1, 'POST', '/v1/apps/web/volumes', { name: 'data', region: 'fra', size_gb: 1, require_unique_zone: true });
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    assert.notEqual(second.body.host_id, home, 'a unique zone: the other host of the region');
+
+    const m = await c.call(1, 'POST', '/v1/apps/web/machines', { region: 'fra', config: { ...small, mounts: [{ volume: first.body.id, path: '/data' }] } });
+    assert.equal(m.status, 200, JSON.stringify(m.body));
+    assert.equal(m.body.host_id, home, 'the machine goes where its volume is');
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.body.id}/wait?state=started&timeout=30`)).status, 200);
+
+    const snapshot = await c.call(0, 'POST', `/v1/apps/web/volumes/${first.body.id}/snapshots`);
+    assert.equal(snapshot.status, 200, JSON.stringify(snapshot.body));
+    const snapshots = (await c.call(1, 'GET', `/v1/apps/web/volumes/${first.body.id}/snapshots`)).body;
+    assert.equal(snapshots.length, 1);
+    assert.ok(onDisk(home, `snapshots/${snapshots[0].id}.ext4`));
+    const restored = await c.call(1, 'POST', '/v1/apps/web/volumes', { name: 'restored', snapshot_id: snapshots[0].id });
+    assert.equal(restored.status, 200, JSON.stringify(restored.body));
+    assert.equal(restored.body.host_id, home, 'a restore is made where the snapshot is');
+    const fork = await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'fork', source_volume_id: second.body.id });
+    assert.equal(fork.body.host_id, second.body.host_id, 'a fork is made where its source is');
+    assert.ok(onDisk(fork.body.host_id, `${fork.body.id}.ext4`));
+
+    const extended = await c.call(1, 'PUT', `/v1/apps/web/volumes/${second.body.id}/extend`, { size_gb: 3 });
+    assert.equal(extended.status, 200, JSON.stringify(extended.body));
+    assert.equal(statSync(join(c.hosts.get(second.body.host_id)?.dataDir as string, 'volumes', `${second.body.id}.ext4`)).size, 3 * 1024 ** 3);
+    assert.equal((await c.call(0, 'DELETE', `/v1/apps/web/volumes/${second.body.id}`)).status, 200);
+    assert.ok(!onDisk(second.body.host_id, `${second.body.id}.ext4`), 'deleted on its host');
+
+    // A host agent touches only the files of its own volumes, named in their own form.
+    const stranger = c.hosts.get(home === 'fra-1' ? 'fra-2' : 'fra-1')?.url as string;
+    const secret = { authorization: `Bearer ${CLUSTER_SECRET}`, 'content-type': 'application/json' };
+    assert.equal((await fetch(`${stranger}/agent/v1/volumes/${first.body.id}`, { method: 'DELETE', headers: { authorization: secret.authorization } })).status, 404);
+    assert.ok(onDisk(home, `${first.body.id}.ext4`));
+    const escape = await fetch(`${stranger}/agent/v1/volumes`, { method: 'POST', headers: secret, body: JSON.stringify({ id: '../../x', sizeGb: 1, label: 'x' }) });
+    assert.equal(escape.status, 400);
+
+    const nowhere = await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'data', region: 'ord' });
+    assert.equal(nowhere.status, 400);
+    assert.match(nowhere.body.error, /region "ord" has no hosts \(regions: fra, syd\)/);
   });
 
   it('lets nothing drive a host agent without the cluster secret', async () => {

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { HostResolver } from '../../src/control/guest-images.ts';
-import type { Clock, ControlSettings, VolumeHost } from '../../src/control/ports.ts';
+import type { Clock, ControlSettings } from '../../src/control/ports.ts';
 import { assemble, type Hangar, type ProxySettings } from '../../src/server.ts';
 import type { Store } from '../../src/store/store.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
+import type { LocalVolumes } from '../../src/volumes/local-volumes.ts';
 
 export const TOKEN = 'test-token-123';
 
@@ -38,7 +39,7 @@ export interface TestOptions {
   keepDir?: boolean;
   proxy?: ProxySettings;
   clock?: Clock;
-  volumes?: VolumeHost;
+  volumes?: LocalVolumes;
   resolveHost?: HostResolver;
   capacity?: { cpus?: number; memoryMb?: number };
   /** Used instead of the SQLite file in the directory, and closed with the hangar (e.g. a PostgresStore). */

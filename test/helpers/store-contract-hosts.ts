@@ -40,6 +40,8 @@ export function hostContract(open: OpenStore): void {
       assert.equal(placed.hostId, 'h2');
       const usage = await store.listHostUsage();
       assert.deepEqual(usage.map((u) => [u.host.id, u.machines, u.reservedCpus, u.reservedMemoryMb]), [['h1', 0, 0, 0], ['h2', 1, 2, 512]]);
+      assert.deepEqual(await store.getHost('h2'), usage[1], 'one host, as listed');
+      assert.equal(await store.getHost('nope'), null);
       await moveTo(store, placed, 'destroyed');
       assert.deepEqual((await store.listHostUsage()).map((u) => u.reservedMemoryMb), [0, 0]);
     });

@@ -32,6 +32,21 @@ describe('choosing a host', () => {
     });
   });
 
+  it('binds a machine to its volume\'s host: that host alone, full or not, in its own region only', () => {
+    const hosts = [usage(host('a', 'fra')), usage(host('b', 'fra'), 8192), usage(host('c', 'syd'))];
+    assert.equal(chooseHost(hosts, { ...need, onHost: 'a' }, NOW).host.id, 'a');
+    assert.throws(() => chooseHost(hosts, { ...need, onHost: 'b' }, NOW), /no host of region fra has room/);
+    assert.throws(() => chooseHost(hosts, { ...need, onHost: 'c' }, NOW), /volume is on host c in region syd, not fra/);
+    assert.throws(() => chooseHost(hosts, { ...need, onHost: 'gone' }, NOW), /host gone.*is not registered/);
+  });
+
+  it('avoids the hosts it is told to while another fits, and takes them when none does', () => {
+    const hosts = [usage(host('a', 'fra')), usage(host('b', 'fra'), 4096)];
+    assert.equal(chooseHost(hosts, { ...need, avoid: ['a'] }, NOW).host.id, 'b');
+    assert.equal(chooseHost(hosts, { ...need, avoid: ['a', 'b'] }, NOW).host.id, 'a');
+    assert.equal(chooseHost([usage(host('a', 'fra')), usage(host('b', 'fra'), 8192)], { ...need, avoid: ['a'] }, NOW).host.id, 'a');
+  });
+
   it('skips cordoned and silent hosts, and says so when nothing is left', () => {
     const silent = host('b', 'fra', { heartbeatAt: NOW - HOST_STALE_MS - 1 });
     const hosts = [usage(host('a', 'fra', { cordoned: true })), usage(silent)];

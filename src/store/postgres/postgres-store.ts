@@ -294,6 +294,10 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return hostUsage(this.pool);
   }
 
+  async getHost(id: string): Promise<HostUsage | null> {
+    return (await hostUsage(this.pool, id))[0] ?? null;
+  }
+
   async adoptUnplacedMachines(hostId: string): Promise<number> {
     // Read and written here rather than cast in SQL: a row whose document is not JSON is skipped, not fatal.
     const unplaced = await rows<{ id: string; doc: string }>(this.pool, 'SELECT id, doc FROM machines WHERE host_id IS NULL');

@@ -391,11 +391,16 @@ export class SqliteStore implements Store {
     return this.hostUsage();
   }
 
-  private hostUsage(): HostUsage[] {
+  async getHost(id: string): Promise<HostUsage | null> {
+    return this.hostUsage(id)[0] ?? null;
+  }
+
+  private hostUsage(onlyId: string | null = null): HostUsage[] {
     const rows = this.sql(`
       SELECT h.doc, count(m.id) AS machines, coalesce(sum(m.cpus), 0) AS cpus, coalesce(sum(m.memory_mb), 0) AS memory_mb
       FROM hosts h LEFT JOIN machines m ON m.host_id = h.id AND m.state <> 'destroyed'
-      GROUP BY h.id ORDER BY h.id`).all() as Row[];
+      WHERE ?1 IS NULL OR h.id = ?1
+      GROUP BY h.id ORDER BY h.id`).all(onlyId) as Row[];
     return rows.map((row) => ({
       host: JSON.parse(row.doc as string) as HostRecord,
       machines: Number(row.machines),
