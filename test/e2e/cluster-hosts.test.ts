@@ -2,10 +2,13 @@
  * A cluster on real microVMs: PostgreSQL, two host agents running QEMU (TCG here),
  * each in its own network namespace with its own machine addresses, and two API
  * replicas. Machines are placed on both hosts and created, started, suspended,
- * resumed (their memory kept), stopped and destroyed through either replica.
+ * resumed (their memory kept), stopped and destroyed through either replica; a
+ * volume is made on its region's host and mounted by a machine placed there.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
@@ -93,5 +96,30 @@ describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
     }
     const usage = (await c.call(0, 'GET', '/hangar/v1/hosts')).body as Array<{ machines: number; status: string }>;
     assert.deepEqual(usage.map((h) => [h.status, h.machines]), [['up', 0], ['up', 0]]);
+  });
+
+  it('keeps a volume on the host of its region, mounts it in a machine placed there, and keeps its data across a stop', async () => {
+    const volume = await c.call(0, 'POST', '/v1/apps/twohosts/volumes', { name: 'data', region: 'syd', size_gb: 1 });
+    assert.equal(volume.status, 200, JSON.stringify(volume.body));
+    assert.equal(volume.body.host_id, 'syd-1');
+    const file = (hostId: string) => join(c.hosts.get(hostId)?.dataDir as string, 'volumes', `${volume.body.id}.ext4`);
+    assert.ok(existsSync(file('syd-1')) && !existsSync(file('fra-1')), 'the file is on syd-1 only');
+
+    const config = { image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, mounts: [{ volume: volume.body.id, path: '/data' }] };
+    const m = await c.call(1, 'POST', machines, { region: 'syd', config });
+    assert.equal(m.status, 200, JSON.stringify(m.body));
+    assert.equal(m.body.host_id, 'syd-1');
+    await wait(0, m.body.id, 'started');
+    await sh(0, m.body.id, 'echo written-on-syd > /data/note; sync');
+    assert.equal((await c.call(1, 'POST', `${machines}/${m.body.id}/stop`)).status, 200);
+    await wait(0, m.body.id, 'stopped');
+    assert.equal((await c.call(0, 'POST', `${machines}/${m.body.id}/start`)).status, 200);
+    await wait(1, m.body.id, 'started');
+    assert.equal(await sh(1, m.body.id, 'cat /data/note'), 'written-on-syd\n');
+
+    assert.equal((await c.call(0, 'DELETE', `${machines}/${m.body.id}?force=true`)).status, 200);
+    await wait(1, m.body.id, 'destroyed');
+    assert.equal((await c.call(1, 'DELETE', `/v1/apps/twohosts/volumes/${volume.body.id}`)).status, 200);
+    assert.ok(!existsSync(file('syd-1')), 'deleted on its host');
   });
 });
