@@ -176,7 +176,10 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
       diskBytes: (await localVolumes.space()).totalBytes, anyRegion: role === 'all',
     });
     stops.push(self.stop);
-    if (role === 'host') control.hosts = (machine) => machine.hostId === settings.hostId;
+    if (role === 'host') {
+      control.hosts = (machine) => machine.hostId === settings.hostId;
+      control.fence = { hostId: self.host.id, epoch: self.host.epoch };
+    }
     // Work queued before recovery reads the machines is what recovery finishes itself.
     const mark = role === 'host' ? await (cluster as ClusterOptions).link.queueMark(settings.hostId) : 0;
     await journal?.flush();

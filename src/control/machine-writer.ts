@@ -9,7 +9,7 @@ import type { Decision, DecisionContext } from '../domain/lifecycle/decision.ts'
 import { checkLease } from '../domain/lease.ts';
 import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
 import { specOf } from '../domain/runtime.ts';
-import { StaleWriteError } from '../store/store.ts';
+import { type HostFence, StaleWriteError } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
 import { failpoint } from '../system/failpoints.ts';
 
@@ -18,6 +18,8 @@ const MAX_ATTEMPTS = 50;
 export interface WriteOptions {
   /** Enforce the machine's lease: the caller's `fly-machine-lease-nonce`. */
   lease?: { nonce: string | undefined };
+  /** Write only as this host (see MachineWrite.fence). */
+  fence?: HostFence;
 }
 
 export type Decide = (machine: MachineRecord, ctx: DecisionContext) => (Decision & { version?: MachineVersion }) | Promise<Decision & { version?: MachineVersion }>;
@@ -42,13 +44,16 @@ export function writeMachine(deps: ControlDeps, appName: string, id: string, opt
   return write(deps, () => loadMachine(deps, appName, id), options, decide);
 }
 
-/** Changes a machine found by id alone (the host agent's reports). */
+/**
+ * Changes a machine found by id alone: the host agent's reports, fenced in a
+ * cluster (written only for machines on this host, while it keeps its epoch).
+ */
 export function writeMachineById(deps: ControlDeps, id: string, decide: Decide): Promise<WriteResult> {
   return write(deps, async () => {
     const machine = await deps.store.getMachineById(id);
     if (!machine) throw machineNotFound(id);
     return machine;
-  }, {}, decide);
+  }, { fence: deps.fence }, decide);
 }
 
 async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, options: WriteOptions, decide: Decide): Promise<WriteResult> {
@@ -61,6 +66,7 @@ async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, opti
       const withCommit = deps.runtime.queuesWithCommit === true && decision.effects.length > 0;
       const after = await deps.store.commit({
         machine: decision.machine, events: decision.events, version: decision.version, ...(withCommit ? { effects: decision.effects } : {}),
+        ...(options.fence ? { fence: options.fence } : {}),
       });
       failpoint('machine.after-commit');
       afterCommit(deps, before, after, withCommit ? { ...decision, effects: [] } : decision);

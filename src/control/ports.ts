@@ -4,7 +4,7 @@ import type { MachineRecord } from '../domain/machine.ts';
 import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
 import type { DiskSpace, VolumeSnapshotRecord } from '../domain/volume.ts';
-import type { Store } from '../store/store.ts';
+import type { HostFence, Store } from '../store/store.ts';
 import type { CreatesInFlight } from './creates-in-flight.ts';
 import type { HostResolver } from './guest-images.ts';
 import type { MachineFeed } from './machine-feed.ts';
@@ -122,6 +122,8 @@ export interface ControlDeps {
    * watchdog; absent: every machine does (one process runs everything).
    */
   hosts?: (machine: MachineRecord) => boolean;
+  /** A host agent of a cluster: its reports are written only as this host, at this epoch. */
+  fence?: HostFence;
   /** Tells the other processes of a cluster that a machine changed (after its commit). */
   announce?: (machineId: string) => void;
   /** Set once the edge proxy runs. */

@@ -52,6 +52,31 @@ export interface MachineWrite {
    * keeps a host work queue takes them.
    */
   effects?: Effect[];
+  /**
+   * A host agent's own report: written only if the machine is placed on
+   * `hostId` and the host still has `epoch` (it was not registered again since).
+   */
+  fence?: HostFence;
+}
+
+export interface HostFence {
+  hostId: string;
+  epoch: number;
+}
+
+/** A fenced write refused: the machine is on another host, or the host was registered again. */
+export class FencedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}
+
+/** The FencedError for a fenced write, given the host's epoch and the machine's host as stored; null if the fence holds. */
+export function fencedOut(fence: HostFence, epoch: number | null, machineHost: string | null, machineId: string): FencedError | null {
+  if (epoch !== fence.epoch) return new FencedError(`host ${fence.hostId} was registered again (epoch ${epoch ?? 'none'}, not ${fence.epoch}): this process no longer speaks for it`);
+  if (machineHost !== fence.hostId) return new FencedError(`machine ${machineId} is on host ${machineHost ?? '(none)'}, not ${fence.hostId}`);
+  return null;
 }
 
 export class StaleWriteError extends Error {

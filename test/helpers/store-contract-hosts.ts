@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chooseHost, type HostRecord } from '../../src/domain/host.ts';
-import type { Placer } from '../../src/store/store.ts';
+import { FencedError, type Placer, StaleWriteError } from '../../src/store/store.ts';
 import { app, machine, moveTo, type OpenStore, versionOf } from './store-fixtures.ts';
 
 const host = (id: string, region: string, extra: Partial<HostRecord> = {}): Omit<HostRecord, 'epoch' | 'cordoned'> => ({
@@ -59,6 +59,26 @@ export function hostContract(open: OpenStore): void {
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 8);
       for (const r of results) if (r.status === 'rejected') assert.match(String(r.reason), /insufficient resources/);
       assert.deepEqual((await store.listHostUsage()).map((u) => u.reservedMemoryMb), [1024, 1024]);
+    });
+
+    it('a fenced write lands only for a machine on that host, while the host keeps the epoch it was written with', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      await store.registerHost(host('h1', 'fra'));
+      await store.registerHost(host('h2', 'fra'));
+      const on = (id: string, hostId: string) => store.insertMachine({ machine: machine({ id, region: 'fra' }), version: versionOf(machine({ id })), events: [] }, Infinity, (m) => ({ ...m, hostId }));
+      const mine = await on('m-1', 'h1');
+      const theirs = await on('m-2', 'h2');
+      const written = await store.commit({ machine: { ...mine, state: 'starting' }, events: [], fence: { hostId: 'h1', epoch: 1 } });
+      assert.equal(written.state, 'starting');
+      await assert.rejects(store.commit({ machine: { ...theirs, state: 'starting' }, events: [], fence: { hostId: 'h1', epoch: 1 } }), FencedError);
+      assert.equal((await store.getMachineById('m-2'))?.state, 'stopped', 'another host\'s machine is left alone');
+
+      await store.registerHost(host('h1', 'fra'));
+      await assert.rejects(store.commit({ machine: { ...written, state: 'started' }, events: [], fence: { hostId: 'h1', epoch: 1 } }), FencedError);
+      assert.equal((await store.getMachineById('m-1'))?.state, 'starting', 'the old epoch wrote nothing');
+      assert.equal((await store.commit({ machine: { ...written, state: 'started' }, events: [], fence: { hostId: 'h1', epoch: 2 } })).state, 'started');
+      await assert.rejects(store.commit({ machine: { ...written, state: 'stopping' }, events: [], fence: { hostId: 'h1', epoch: 2 } }), StaleWriteError, 'a stale read is still stale');
     });
 
     it('adoptUnplacedMachines gives machines without a host this one', async () => {

@@ -10,7 +10,7 @@ import type { Pool } from 'pg';
 import type { HostRecord, HostUsage } from '../../domain/host.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
-  AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
+  AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
 } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
@@ -155,18 +155,21 @@ export class PostgresStore extends PostgresVolumes implements Store {
 
   async commit(write: MachineWrite): Promise<MachineRecord> {
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
+    // A fenced write waits out a registration of its host under way (FOR SHARE), then sees its new epoch.
     const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
-      WHERE id = $8 AND rev = $9 RETURNING recent_events`;
-    const values = [...machineColumns(machine), machine.id, write.machine.rev];
+      WHERE id = $8 AND rev = $9
+        AND ($10::text IS NULL OR (host_id = $10 AND EXISTS (SELECT 1 FROM hosts WHERE id = $10 AND epoch = $11 FOR SHARE)))
+      RETURNING recent_events`;
+    const values = [...machineColumns(machine), machine.id, write.machine.rev, write.fence?.hostId ?? null, write.fence?.epoch ?? null];
     if (write.events.length === 0 && !write.version && machine.state !== 'destroyed' && !write.effects?.length) {
       // The record alone: one statement is one transaction.
-      if (await changed(this.pool, update, values) !== 1) throw new StaleWriteError(machine.id);
+      if (await changed(this.pool, update, values) !== 1) throw await refusal(this.pool, write);
       return machine;
     }
     return transaction(this.pool, async (db) => {
       // The row is locked from here on: the recent events read are the ones replaced.
       const [row] = await rows(db, update, values);
-      if (!row) throw new StaleWriteError(machine.id);
+      if (!row) throw await refusal(db, write);
       const params = new Params();
       const ctes = historyInserts(params, machine.id, write.events, write.version);
       if (write.events.length > 0) {
@@ -369,6 +372,18 @@ async function placeOnLockedHost(db: Sql, asked: MachineRecord, place: Placer): 
 }
 
 /** Every host with what its machines not destroyed reserve. */
+/** Why a write changed no row: its fence (another host's machine, or an old epoch), else a stale read. */
+async function refusal(db: Sql, write: MachineWrite): Promise<Error> {
+  const { fence, machine } = write;
+  if (fence) {
+    const [found] = await rows<{ epoch: number | null; host_id: string | null }>(db,
+      'SELECT (SELECT epoch FROM hosts WHERE id = $1) AS epoch, (SELECT host_id FROM machines WHERE id = $2) AS host_id', [fence.hostId, machine.id]);
+    const why = fencedOut(fence, found?.epoch ?? null, found?.host_id ?? null, machine.id);
+    if (why) return why;
+  }
+  return new StaleWriteError(machine.id);
+}
+
 async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage[]> {
   const found = await rows<{ doc: string; machines: number; cpus: number; memory_mb: number }>(db, `
     SELECT h.doc, count(m.id)::integer AS machines, coalesce(sum(m.cpus), 0)::integer AS cpus, coalesce(sum(m.memory_mb), 0)::integer AS memory_mb

@@ -10,7 +10,7 @@ import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../dom
 import type { HostRecord, HostUsage } from '../../domain/host.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
 import {
-  AppGoneError, type AppWithCounts, DuplicateError, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
+  AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, type PublicPortRecord, StaleWriteError, StorageError, type Store,
 } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
@@ -162,6 +162,7 @@ export class SqliteStore implements Store {
     if (write.effects?.length) throw new Error('the SQLite store keeps no host work queue: one process runs the machines itself');
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
     return this.transaction(() => {
+      if (write.fence) this.checkFence(write.fence, machine.id);
       const result = this.sql('UPDATE machines SET state = ?, rev = ?, doc = ?, cpus = ?, memory_mb = ? WHERE id = ? AND rev = ?')
         .run(machine.state, machine.rev, JSON.stringify(machine), ...reservation(machine), machine.id, write.machine.rev);
       if (result.changes !== 1) throw new StaleWriteError(machine.id);
@@ -170,6 +171,14 @@ export class SqliteStore implements Store {
       if (machine.state === 'destroyed') this.detach(machine.id);
       return machine;
     });
+  }
+
+  /** Inside the write's transaction, which holds the database: no registration can slip in between. */
+  private checkFence(fence: HostFence, machineId: string): void {
+    const host = this.sql("SELECT json_extract(doc, '$.epoch') AS epoch FROM hosts WHERE id = ?").get(fence.hostId) as Row | undefined;
+    const placed = this.sql('SELECT host_id FROM machines WHERE id = ?').get(machineId) as Row | undefined;
+    const why = fencedOut(fence, host ? Number(host.epoch) : null, (placed?.host_id as string | null) ?? null, machineId);
+    if (why) throw why;
   }
 
   private writeVersion(version: MachineVersion): void {
