@@ -16,6 +16,7 @@ import { ControlObserver } from './control/observer.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids } from './control/ports.ts';
 import { LocalVolumes, onlyHost } from './volumes/local-volumes.ts';
 import { registerSelf } from './control/hosts.ts';
+import { HostHealth } from './control/host-health.ts';
 import { buildAgentApi } from './cluster/agent-api.ts';
 import type { ClusterLink } from './cluster/link.ts';
 import { relayMachineChanges } from './cluster/relay.ts';
@@ -169,6 +170,10 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   };
   if (cluster) relayMachineChanges(control, cluster.link, log);
   const stops: Array<() => void> = [];
+  if (role === 'api') {
+    control.hostHealth = new HostHealth(store, control.clock);
+    stops.push(await control.hostHealth.start((error) => log.warn({ err: error }, 'reading the hosts\' heartbeats failed')));
+  }
   if (agent) {
     const self = await registerSelf(control, {
       id: settings.hostId, region: settings.defaultRegion, address: cluster?.agentAddress ?? '', hostNumber: settings.hostNumber,

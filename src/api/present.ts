@@ -1,5 +1,6 @@
 /** The wire shapes of Fly's Machines API, built from hangar's records (see shared/spec/COMPAT.md). */
 import type { IpAssignment } from '../control/ip-assignments.ts';
+import type { HostStatus } from '../control/host-health.ts';
 import type { CheckReport } from '../control/ports.ts';
 import type { Lease } from '../domain/lease.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
@@ -19,6 +20,8 @@ export interface MachineJsonOptions {
   now?: number;
   /** The machine's health check results. */
   checks?: CheckReport[];
+  /** How its host is (default ok). */
+  hostStatus?: HostStatus;
 }
 
 export function machineJson(machine: MachineRecord, events: MachineEvent[], options: MachineJsonOptions = {}): MachineJson {
@@ -34,7 +37,7 @@ export function machineJson(machine: MachineRecord, events: MachineEvent[], opti
     created_at: iso(machine.createdAt),
     updated_at: iso(machine.updatedAt),
     cordoned: machine.cordoned,
-    host_status: 'ok',
+    host_status: options.hostStatus ?? 'ok',
   };
   if (machine.hostId !== undefined) json.host_id = machine.hostId;
   if (!options.summary) {
@@ -92,7 +95,7 @@ export function createdAppJson(app: App): Record<string, unknown> {
   return { id: app.id, name: app.name, created_at: app.createdAt };
 }
 
-export function volumeJson(volume: VolumeRecord): Record<string, unknown> {
+export function volumeJson(volume: VolumeRecord, hostStatus: HostStatus = 'ok'): Record<string, unknown> {
   return {
     id: volume.id,
     name: volume.name,
@@ -105,7 +108,7 @@ export function volumeJson(volume: VolumeRecord): Record<string, unknown> {
     encrypted: volume.encrypted,
     auto_backup_enabled: volume.autoBackupEnabled,
     snapshot_retention: volume.snapshotRetention,
-    host_status: 'ok',
+    host_status: hostStatus,
     ...(volume.hostId ? { host_id: volume.hostId } : {}),
     created_at: iso(volume.createdAt),
     ...(volume.attachedMachineId ? { attached_machine_id: volume.attachedMachineId, attached_alloc_id: volume.attachedMachineId } : {}),

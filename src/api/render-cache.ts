@@ -3,11 +3,15 @@
  * only when its record does, and every change bumps `rev`; so a listing re-renders
  * just the machines that changed and joins the rest as ready strings.
  */
+import type { HostStatus } from '../control/host-health.ts';
 import type { MachineListing } from '../store/store.ts';
 import { machineJson } from './present.ts';
 
 interface Entry {
   rev: number;
+  hostId: string | undefined;
+  /** What `host_status` says in the rendering: its host's health changes without a change of the machine. */
+  hostStatus: HostStatus;
   full: string;
   summary: string;
 }
@@ -17,19 +21,30 @@ const MAX_ENTRIES = 100_000;
 
 export class RenderCache {
   private readonly entries = new Map<string, Entry>();
+  private readonly statusOf: (hostId: string | undefined) => HostStatus;
+
+  constructor(statusOf: (hostId: string | undefined) => HostStatus) {
+    this.statusOf = statusOf;
+  }
 
   /** Ids whose cached rendering is missing or stale. */
   misses(heads: Array<{ id: string; rev: number }>): string[] {
-    return heads.filter((head) => this.entries.get(head.id)?.rev !== head.rev).map((head) => head.id);
+    return heads.filter((head) => {
+      const entry = this.entries.get(head.id);
+      return entry?.rev !== head.rev || entry.hostStatus !== this.statusOf(entry.hostId);
+    }).map((head) => head.id);
   }
 
   add(listings: MachineListing[]): void {
     if (this.entries.size + listings.length > MAX_ENTRIES) this.entries.clear();
     for (const { machine, events } of listings) {
+      const hostStatus = this.statusOf(machine.hostId);
       this.entries.set(machine.id, {
         rev: machine.rev,
-        full: JSON.stringify(machineJson(machine, events)),
-        summary: JSON.stringify(machineJson(machine, events, { summary: true })),
+        hostId: machine.hostId,
+        hostStatus,
+        full: JSON.stringify(machineJson(machine, events, { hostStatus })),
+        summary: JSON.stringify(machineJson(machine, events, { summary: true, hostStatus })),
       });
     }
   }

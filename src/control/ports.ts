@@ -7,6 +7,7 @@ import type { DiskSpace, VolumeSnapshotRecord } from '../domain/volume.ts';
 import type { HostFence, Store } from '../store/store.ts';
 import type { CreatesInFlight } from './creates-in-flight.ts';
 import type { HostResolver } from './guest-images.ts';
+import type { HostHealth, HostStatus } from './host-health.ts';
 import type { MachineFeed } from './machine-feed.ts';
 import type { WaitHub } from './wait-hub.ts';
 
@@ -126,9 +127,16 @@ export interface ControlDeps {
   fence?: HostFence;
   /** Tells the other processes of a cluster that a machine changed (after its commit). */
   announce?: (machineId: string) => void;
+  /** An API replica's view of the hosts' health; absent: this process's own host, always ok. */
+  hostHealth?: HostHealth;
   /** Set once the edge proxy runs. */
   health?: HealthReports;
   ports?: PublicPortReports;
+}
+
+/** `host_status` of what lives on host `hostId`. */
+export function hostStatusOf(deps: ControlDeps, hostId: string | undefined): HostStatus {
+  return deps.hostHealth?.statusOf(hostId) ?? 'ok';
 }
 
 /** The machines of `machines` that run on this process's host agent. */

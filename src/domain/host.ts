@@ -49,7 +49,7 @@ export interface PlacementNeed {
 /** A heartbeat older than this makes a host unfit for new machines. */
 export const HOST_STALE_MS = 30_000;
 
-export function hostIsFresh(host: HostRecord, now: number): boolean {
+export function hostIsFresh(host: Pick<HostRecord, 'heartbeatAt'>, now: number): boolean {
   return now - host.heartbeatAt <= HOST_STALE_MS;
 }
 

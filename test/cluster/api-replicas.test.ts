@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLUSTER_SECRET, startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { CLUSTER_SECRET, type ClusterProcess, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
 const image = 'registry.test/hello:1';
@@ -177,6 +177,30 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     // The start was committed with its boot queued for the host: it runs though nobody is left to hand it over.
     const started = await c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`);
     assert.equal(started.status, 200, JSON.stringify(started.body));
+  });
+
+  it('marks the machines and volumes of a silent host unreachable, and ok again once it is heard from', async () => {
+    const m = (await c.call(0, 'GET', '/v1/apps/web/machines')).body.find((x: { host_id: string }) => x.host_id === 'syd-1')
+      ?? (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'syd', config: small, skip_launch: true })).body;
+    const volume = (await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'sydney', region: 'syd', size_gb: 1 })).body;
+    assert.equal(volume.host_id, 'syd-1');
+    const status = async (replica: number) => [
+      (await c.call(replica, 'GET', `/v1/apps/web/machines/${m.id}`)).body.host_status,
+      (await c.call(replica, 'GET', '/v1/apps/web/machines')).body.find((x: { id: string }) => x.id === m.id).host_status,
+      (await c.call(replica, 'GET', `/v1/apps/web/volumes/${volume.id}`)).body.host_status,
+    ];
+    const eventually = async (expected: string) => {
+      for (let i = 0; i < 100 && (await status(0)).concat(await status(1)).some((s) => s !== expected); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual([...await status(0), ...await status(1)], Array(6).fill(expected));
+    };
+    await eventually('ok');
+    const host = c.hosts.get('syd-1') as ClusterProcess;
+    await host.kill();
+    // As if its last heartbeat were long ago, rather than waiting 30 s for it to be.
+    await c.pg.sql(c.storeUrl, "UPDATE hosts SET doc = jsonb_set(doc::jsonb, '{heartbeatAt}', '0')::text WHERE id = 'syd-1'");
+    await eventually('unreachable');
+    await c.startHost({ id: 'syd-1', region: 'syd', extraArgs: ['--host-memory-mb', '512'] }, host.dataDir);
+    await eventually('ok');
   });
 
   it('keeps working when a host agent is killed and restarted: a new epoch, its machines converged and driven again', async () => {

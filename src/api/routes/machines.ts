@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import { destroyMachine, updateMachine } from '../../control/actions.ts';
 import { createMachine, getMachine, listEvents, listMachineRevs, listMachines, listVersions } from '../../control/machines.ts';
-import type { ControlDeps } from '../../control/ports.ts';
+import { type ControlDeps, hostStatusOf } from '../../control/ports.ts';
 import { eventJson, machineJson, versionJson } from '../present.ts';
 import { guestOf } from '../guest-scope.ts';
 import { RenderCache } from '../render-cache.ts';
@@ -15,7 +15,7 @@ import { type Api, leaseNonce, OK } from './types.ts';
 const tags = ['Machines'];
 
 export function machineRoutes(api: Api, deps: ControlDeps): void {
-  const cache = new RenderCache();
+  const cache = new RenderCache((hostId) => hostStatusOf(deps, hostId));
   api.get('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_list', tags, params: AppParams, querystring: ListMachinesQuery, response: { 200: Type.Array(MachineSchema) } } }, async (request, reply) => {
     const query = request.query as Record<string, unknown> & typeof request.query;
     const metadata = Object.fromEntries(
@@ -30,7 +30,7 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
       // Leases expire and checks change with time, not with a change: rendered fresh.
       const listings = await listMachines(deps, request.params.app_name, filter);
       const options = { summary: query.summary === true, includeLease: query.include_leases === true, now: deps.clock.now() };
-      return listings.map(({ machine, events }) => machineJson(machine, events, { ...options, checks: deps.health?.statusOf(machine.id) }));
+      return listings.map(({ machine, events }) => machineJson(machine, events, { ...options, checks: deps.health?.statusOf(machine.id), hostStatus: hostStatusOf(deps, machine.hostId) }));
     }
     const misses = cache.misses(heads);
     if (misses.length) cache.add(await deps.store.getListings(misses));
@@ -41,21 +41,23 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
   api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody, response: { 200: MachineSchema } } }, async (request) => {
     const created = await createMachine(deps, request.params.app_name, request.body);
     const { machine, events } = await getMachine(deps, request.params.app_name, created.id);
-    return machineJson(machine, events, { nonce: created.lease?.nonce });
+    return machineJson(machine, events, { nonce: created.lease?.nonce, hostStatus: hostStatusOf(deps, machine.hostId) });
   });
 
   api.get('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_show', tags, params: MachineParams, querystring: ShowMachineQuery, response: { 200: MachineSchema } } }, async (request) => {
     const { app_name, machine_id } = request.params;
     const version = request.query.version || request.query.instance_id || undefined;
     const { machine, events } = await getMachine(deps, app_name, machine_id, version);
-    return machineJson(machine, events, { includeLease: request.query.include_leases === true, now: deps.clock.now(), checks: deps.health?.statusOf(machine.id) });
+    return machineJson(machine, events, {
+      includeLease: request.query.include_leases === true, now: deps.clock.now(), checks: deps.health?.statusOf(machine.id), hostStatus: hostStatusOf(deps, machine.hostId),
+    });
   });
 
   api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody, response: { 200: MachineSchema } } }, async (request) => {
     const { app_name, machine_id } = request.params;
     const updated = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request), guestOf(request) ? 'machine' : 'operator');
     const { machine, events } = await getMachine(deps, app_name, updated.id);
-    return machineJson(machine, events);
+    return machineJson(machine, events, { hostStatus: hostStatusOf(deps, machine.hostId) });
   });
 
   api.delete('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_delete', tags, params: MachineParams, querystring: DestroyQuery } }, async (request) => {

@@ -1,15 +1,17 @@
 /** `/v1/apps/{app}/volumes`: create, list, show, update, extend, delete, and each volume's snapshots. */
-import type { ControlDeps } from '../../control/ports.ts';
+import { type ControlDeps, hostStatusOf } from '../../control/ports.ts';
 import { createVolume, deleteVolume, extendVolume, getVolume, listVolumes, updateVolume } from '../../control/volumes.ts';
 import { createSnapshot, listSnapshots } from '../../control/volume-snapshots.ts';
-import { snapshotJson, volumeJson } from '../present.ts';
+import { snapshotJson, volumeJson as present } from '../present.ts';
 import { AppParams } from '../schemas.ts';
 import { CreateVolumeBody, ExtendVolumeBody, UpdateVolumeBody, VolumeParams } from '../volume-schemas.ts';
+import type { VolumeRecord } from '../../domain/volume.ts';
 import type { Api } from './types.ts';
 
 const tags = ['Volumes'];
 
 export function volumeRoutes(api: Api, deps: ControlDeps): void {
+  const volumeJson = (volume: VolumeRecord) => present(volume, hostStatusOf(deps, volume.hostId));
   api.get('/v1/apps/:app_name/volumes', { schema: { operationId: 'Volumes_list', tags, params: AppParams } }, async (request) => {
     return (await listVolumes(deps, request.params.app_name)).map(volumeJson);
   });
