@@ -22,8 +22,11 @@ export function drainWork(link: ClusterLink, hostId: string, runtime: HostRuntim
     try {
       do {
         again = false;
-        for (let batch = await link.claim(hostId, BATCH); batch.length > 0 && !stopped; batch = await link.claim(hostId, BATCH)) {
+        // A batch short of full emptied the queue: more only comes with a new hint.
+        for (let more = true; more && !stopped;) {
+          const batch = await link.claim(hostId, BATCH);
           for (const work of batch) runtime.submit(work.spec, work.effects);
+          more = batch.length === BATCH;
         }
       } while (again && !stopped);
     } catch (error) {

@@ -42,7 +42,10 @@ export function hostContract(open: OpenStore): void {
       assert.deepEqual(usage.map((u) => [u.host.id, u.machines, u.reservedCpus, u.reservedMemoryMb]), [['h1', 0, 0, 0], ['h2', 1, 2, 512]]);
       assert.deepEqual(await store.getHost('h2'), usage[1], 'one host, as listed');
       assert.equal(await store.getHost('nope'), null);
-      await moveTo(store, placed, 'destroyed');
+      const grown = await store.commit({ machine: { ...placed, config: { ...placed.config, guest: { cpu_kind: 'shared', cpus: 4, memory_mb: 1024 } } }, events: [] });
+      const after = await store.getHost('h2');
+      assert.deepEqual([after?.machines, after?.reservedCpus, after?.reservedMemoryMb], [1, 4, 1024], 'a new guest size is reserved');
+      await moveTo(store, grown, 'destroyed');
       assert.deepEqual((await store.listHostUsage()).map((u) => u.reservedMemoryMb), [0, 0]);
     });
 

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { storageError, transaction } from '../../src/store/postgres/connection.ts';
-import { MIGRATIONS } from '../../src/store/postgres/migrations.ts';
+import { openPool, storageError, transaction } from '../../src/store/postgres/connection.ts';
+import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { StaleWriteError, StorageError } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -42,6 +42,27 @@ describe('PostgresStore', { skip }, () => {
         assert.equal((await stores[5]?.getApp('a'))?.name, 'a');
       } finally {
         for (const store of stores) await store.close();
+      }
+    });
+
+    it('counts what each host reserves from the machines already there when it starts keeping the count', async () => {
+      const url = await server.createDatabase();
+      const pool = openPool({ url, size: 1 });
+      await migrate(pool, MIGRATIONS.slice(0, 3));
+      await pool.end();
+      await server.sql(url, `INSERT INTO hosts (id, region, any_region, epoch, doc) VALUES ('h1', 'fra', false, 1, $1)`, [JSON.stringify({
+        id: 'h1', region: 'fra', address: '', hostNumber: 1, cpus: null, memoryMb: null, diskBytes: 0, anyRegion: false, cordoned: false, epoch: 1, heartbeatAt: 0, registeredAt: 0,
+      })]);
+      for (const [id, state, memory] of [['m1', 'started', 256], ['m2', 'stopped', 512], ['m3', 'destroyed', 1024]] as const) {
+        await server.sql(url, `INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, doc, host_id, cpus, memory_mb)
+          VALUES ($1, 'app', $1, 'fra', $2, 1, 0, '{}', 'h1', 1, $3)`, [id, state, memory]);
+      }
+      const store = await open(url);
+      try {
+        const [usage] = await store.listHostUsage();
+        assert.deepEqual([usage?.machines, usage?.reservedCpus, usage?.reservedMemoryMb], [2, 2, 768]);
+      } finally {
+        await store.close();
       }
     });
 

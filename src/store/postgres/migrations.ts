@@ -106,6 +106,36 @@ export const MIGRATIONS: readonly string[] = [
   CREATE SEQUENCE machine_numbers;
   SELECT setval('machine_numbers', coalesce((SELECT value FROM counters WHERE name = 'machine'), 0) + 1, false);
   `,
+  // What each host's machines reserve, kept by a trigger: placement reads a row per
+  // host instead of summing every machine of the cluster in every create.
+  `
+  CREATE TABLE host_reservations (
+    host_id text COLLATE "C" PRIMARY KEY,
+    machines integer NOT NULL,
+    cpus integer NOT NULL,
+    memory_mb integer NOT NULL
+  );
+  INSERT INTO host_reservations (host_id, machines, cpus, memory_mb)
+    SELECT host_id, count(*), sum(cpus), sum(memory_mb) FROM machines
+    WHERE host_id IS NOT NULL AND state <> 'destroyed' GROUP BY host_id;
+  CREATE FUNCTION hangar_reserve() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.host_id IS NOT NULL AND OLD.state <> 'destroyed' THEN
+      UPDATE host_reservations SET machines = machines - 1, cpus = cpus - OLD.cpus, memory_mb = memory_mb - OLD.memory_mb
+        WHERE host_id = OLD.host_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.host_id IS NOT NULL AND NEW.state <> 'destroyed' THEN
+      INSERT INTO host_reservations AS r (host_id, machines, cpus, memory_mb) VALUES (NEW.host_id, 1, NEW.cpus, NEW.memory_mb)
+        ON CONFLICT (host_id) DO UPDATE SET machines = r.machines + 1, cpus = r.cpus + NEW.cpus, memory_mb = r.memory_mb + NEW.memory_mb;
+    END IF;
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER machines_reserve AFTER INSERT OR DELETE ON machines FOR EACH ROW EXECUTE FUNCTION hangar_reserve();
+  CREATE TRIGGER machines_reserve_change AFTER UPDATE OF host_id, state, cpus, memory_mb ON machines FOR EACH ROW
+    WHEN (OLD.host_id IS DISTINCT FROM NEW.host_id OR (OLD.state = 'destroyed') <> (NEW.state = 'destroyed')
+      OR OLD.cpus <> NEW.cpus OR OLD.memory_mb <> NEW.memory_mb)
+    EXECUTE FUNCTION hangar_reserve();
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

@@ -155,10 +155,10 @@ export class PostgresStore extends PostgresVolumes implements Store {
 
   async commit(write: MachineWrite): Promise<MachineRecord> {
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
-    // A fenced write waits out a registration of its host under way (FOR SHARE), then sees its new epoch.
+    // A fenced write waits out a registration of its host under way (which locks FOR UPDATE), then sees its new epoch.
     const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
       WHERE id = $8 AND rev = $9
-        AND ($10::text IS NULL OR (host_id = $10 AND EXISTS (SELECT 1 FROM hosts WHERE id = $10 AND epoch = $11 FOR SHARE)))
+        AND ($10::text IS NULL OR (host_id = $10 AND EXISTS (SELECT 1 FROM hosts WHERE id = $10 AND epoch = $11 FOR KEY SHARE)))
       RETURNING recent_events`;
     const values = [...machineColumns(machine), machine.id, write.machine.rev, write.fence?.hostId ?? null, write.fence?.epoch ?? null];
     if (write.events.length === 0 && !write.version && machine.state !== 'destroyed' && !write.effects?.length) {
@@ -361,7 +361,8 @@ async function placeOnLockedHost(db: Sql, asked: MachineRecord, place: Placer): 
   const number = await nextMachineNumber(db);
   const chosen = place(asked, await hostUsage(db), number);
   if (!chosen.hostId) return chosen;
-  await rows(db, 'SELECT 1 FROM hosts WHERE id = $1 FOR UPDATE', [chosen.hostId]);
+  // Placements on one host queue here; heartbeats and fenced reports (KEY SHARE) pass.
+  await rows(db, 'SELECT 1 FROM hosts WHERE id = $1 FOR NO KEY UPDATE', [chosen.hostId]);
   // Only the chosen host's room is read again: whether another host became a better choice meanwhile does not matter.
   const fresh = await hostUsage(db, chosen.hostId);
   try {
@@ -371,7 +372,6 @@ async function placeOnLockedHost(db: Sql, asked: MachineRecord, place: Placer): 
   }
 }
 
-/** Every host with what its machines not destroyed reserve. */
 /** Why a write changed no row: its fence (another host's machine, or an old epoch), else a stale read. */
 async function refusal(db: Sql, write: MachineWrite): Promise<Error> {
   const { fence, machine } = write;
@@ -384,12 +384,13 @@ async function refusal(db: Sql, write: MachineWrite): Promise<Error> {
   return new StaleWriteError(machine.id);
 }
 
+/** Every host with what its machines not destroyed reserve (kept in host_reservations by a trigger). */
 async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage[]> {
   const found = await rows<{ doc: string; machines: number; cpus: number; memory_mb: number }>(db, `
-    SELECT h.doc, count(m.id)::integer AS machines, coalesce(sum(m.cpus), 0)::integer AS cpus, coalesce(sum(m.memory_mb), 0)::integer AS memory_mb
-    FROM hosts h LEFT JOIN machines m ON m.host_id = h.id AND m.state <> 'destroyed'
+    SELECT h.doc, coalesce(r.machines, 0) AS machines, coalesce(r.cpus, 0) AS cpus, coalesce(r.memory_mb, 0) AS memory_mb
+    FROM hosts h LEFT JOIN host_reservations r ON r.host_id = h.id
     WHERE $1::text IS NULL OR h.id = $1
-    GROUP BY h.id ORDER BY h.id`, [onlyHostId ?? null]);
+    ORDER BY h.id`, [onlyHostId ?? null]);
   return found.map((row) => ({ host: JSON.parse(row.doc) as HostRecord, machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb }));
 }
 
