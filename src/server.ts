@@ -185,17 +185,12 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
       control.hosts = (machine) => machine.hostId === settings.hostId;
       control.fence = { hostId: self.host.id, epoch: self.host.epoch };
     }
-    // Work queued before recovery reads the machines is what recovery finishes itself.
-    const mark = role === 'host' ? await (cluster as ClusterOptions).link.queueMark(settings.hostId) : 0;
     await journal?.flush();
     const recovered = await recoverMachines(control, journal ?? observer);
-    if (recovered.checked > 0) log.info(recovered, `recovered ${recovered.checked} machines (${recovered.running} running)`);
-    if (mark > 0) {
-      const discarded = await (cluster as ClusterOptions).link.discardUpTo(settings.hostId, mark);
-      log.info({ discarded }, `discarded ${discarded} pieces of work queued before recovery, which finished them`);
-    }
+    if (recovered.checked > 0) log.info({ checked: recovered.checked, running: recovered.running }, `recovered ${recovered.checked} machines (${recovered.running} running)`);
     stops.push(startWatchdog(control, options.watchdogIntervalMs ?? 15_000));
-    if (role === 'host') stops.push(drainWork((cluster as ClusterOptions).link, settings.hostId, agent, log));
+    // Work committed before recovery read a machine is what recovery finished itself.
+    if (role === 'host') stops.push(drainWork((cluster as ClusterOptions).link, settings.hostId, agent, log, { recovered: recovered.revs }));
   }
   const proxySettings = options.proxy ?? DEFAULT_PROXY;
   const proxy = await createEdgeProxy({

@@ -10,6 +10,8 @@ import type { MachineSpec } from '../domain/runtime.ts';
 /** Effects for one machine, for the host it is placed on. */
 export interface HostWork {
   hostId: string;
+  /** The machine's revision written by the commit that queued the work. */
+  rev: number;
   spec: MachineSpec;
   effects: Effect[];
 }
@@ -22,13 +24,6 @@ export interface ClusterLink {
    * was under way.
    */
   claim(hostId: string, limit: number): Promise<HostWork[]>;
-  /** The newest piece of work queued for `hostId` now (0: none), to discard up to later. */
-  queueMark(hostId: string): Promise<number>;
-  /**
-   * Discards `hostId`'s work queued up to `mark`: what a host agent's recovery made
-   * moot (it finishes every transition its machines' states say was under way).
-   */
-  discardUpTo(hostId: string, mark: number): Promise<number>;
   /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well). */
   onWork(hostId: string, listener: () => void): void;
   /** Tells every process that machine `machineId` changed. */

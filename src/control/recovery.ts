@@ -10,7 +10,14 @@ import { afterCommit, writeMachineById } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import type { ObservationSink } from '../domain/runtime.ts';
 
-export async function recoverMachines(deps: ControlDeps, sink: ObservationSink): Promise<{ checked: number; running: number }> {
+export interface Recovered {
+  checked: number;
+  running: number;
+  /** The revision at which each machine recovery finished was read. */
+  revs: Map<string, number>;
+}
+
+export async function recoverMachines(deps: ControlDeps, sink: ObservationSink): Promise<Recovered> {
   for (const { id, problem } of await deps.store.listUnreadableMachines()) {
     deps.log.error({ machineId: id, problem }, `machine row ${id} holds no usable machine (${problem}); it is skipped and left in the database as it is`);
   }
@@ -29,5 +36,5 @@ export async function recoverMachines(deps: ControlDeps, sink: ObservationSink):
     if (plan.observation) await sink.observe(machine.id, plan.observation);
     if (plan.effects.length > 0) afterCommit(deps, null, machine, { machine, events: [], effects: plan.effects });
   }
-  return { checked: machines.length, running };
+  return { checked: machines.length, running, revs: new Map(machines.map((machine) => [machine.id, machine.rev])) };
 }

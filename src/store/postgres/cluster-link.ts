@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Pool } from 'pg';
 import type { ClusterLink, HostWork } from '../../cluster/link.ts';
-import { changed, openPool, rows } from './connection.ts';
+import { openPool, rows } from './connection.ts';
 import { WORK_CHANNEL } from './host-work.ts';
 
 const WORK = WORK_CHANNEL;
@@ -87,15 +87,6 @@ export class PostgresLink implements ClusterLink {
     // RETURNING keeps no order: the queue's is the ids'.
     return taken.sort((a, b) => Number(a.id) - Number(b.id))
       .map((row) => (typeof row.doc === 'string' ? JSON.parse(row.doc) as HostWork : row.doc));
-  }
-
-  async queueMark(hostId: string): Promise<number> {
-    const [row] = await rows<{ mark: string | null }>(this.pool, 'SELECT max(id) AS mark FROM host_work WHERE host_id = $1', [hostId]);
-    return Number(row?.mark ?? 0);
-  }
-
-  async discardUpTo(hostId: string, mark: number): Promise<number> {
-    return changed(this.pool, 'DELETE FROM host_work WHERE host_id = $1 AND id <= $2', [hostId, mark]);
   }
 
   onWork(hostId: string, listener: () => void): void {

@@ -18,5 +18,5 @@ async function queueWork(db: Sql, work: HostWork): Promise<void> {
 export async function queueEffects(db: Sql, machine: MachineRecord, effects: Effect[] | undefined): Promise<void> {
   if (!effects?.length) return;
   if (!machine.hostId) throw new Error(`machine ${machine.id} has no host to run its effects`);
-  await queueWork(db, { hostId: machine.hostId, spec: specOf(machine), effects });
+  await queueWork(db, { hostId: machine.hostId, rev: machine.rev, spec: specOf(machine), effects });
 }
