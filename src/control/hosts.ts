@@ -4,7 +4,7 @@
  */
 import { privateIp } from '../domain/address.ts';
 import { HangarError } from '../domain/errors.ts';
-import { chooseHost, type HostRecord, type HostUsage } from '../domain/host.ts';
+import { chooseHost, type HostRecord, type HostUsage, reservationOf, twoAtRandom } from '../domain/host.ts';
 import type { Placer } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
 
@@ -50,8 +50,8 @@ export async function cordonHost(deps: ControlDeps, id: string, cordoned: boolea
  */
 export function placer(deps: ControlDeps, netNumber: number, onHost?: string): Placer {
   return (machine, hosts, number) => {
-    const need = { region: machine.region, cpus: machine.config.guest?.cpus ?? 1, memoryMb: machine.config.guest?.memory_mb ?? 256, onHost };
-    const { host } = chooseHost(hosts, need, deps.clock.now(), deps.settings.hostId);
+    const need = { region: machine.region, ...reservationOf(machine.config), onHost };
+    const { host } = chooseHost(hosts, need, deps.clock.now(), deps.settings.hostId, twoAtRandom(deps.ids.int));
     return { ...machine, hostId: host.id, privateIp: privateIp(netNumber, host.hostNumber, number) };
   };
 }

@@ -1,7 +1,7 @@
 /** Volumes: create (empty, forked or restored), list, show, update, extend, delete (refused while attached). */
 import type { MachineConfig } from '../domain/config.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
-import { chooseHost } from '../domain/host.ts';
+import { chooseHost, twoAtRandom } from '../domain/host.ts';
 import { REGION } from '../domain/names.ts';
 import {
   checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
@@ -74,7 +74,7 @@ async function makeVolume(deps: ControlDeps, appName: string, input: CreateVolum
 async function hostForVolume(deps: ControlDeps, region: string, sameName: VolumeRecord[]): Promise<string> {
   if (deps.settings.hostId !== '') return deps.settings.hostId;
   const avoid = sameName.flatMap((volume) => volume.hostId ?? []);
-  return chooseHost(await deps.store.listHostUsage(), { region, cpus: 0, memoryMb: 0, avoid }, deps.clock.now()).host.id;
+  return chooseHost(await deps.store.listHostUsage(), { region, cpus: 0, memoryMb: 0, avoid }, deps.clock.now(), undefined, twoAtRandom(deps.ids.int)).host.id;
 }
 
 /** Where a new volume's data comes from: a new filesystem, a volume (fork) or a snapshot (restore). */

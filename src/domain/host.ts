@@ -5,6 +5,7 @@
  * again where they are). A create goes to a host of the requested region that is
  * not cordoned, has a fresh heartbeat and has room for the guest.
  */
+import type { MachineConfig } from './config.ts';
 import { HangarError, invalid } from './errors.ts';
 
 export interface HostRecord {
@@ -46,6 +47,11 @@ export interface PlacementNeed {
   avoid?: readonly string[];
 }
 
+/** What a machine with this config reserves on its host: its guest, with Fly's defaults. */
+export function reservationOf(config: Pick<MachineConfig, 'guest'>): { cpus: number; memoryMb: number } {
+  return { cpus: config.guest?.cpus ?? 1, memoryMb: config.guest?.memory_mb ?? 256 };
+}
+
 /** A heartbeat older than this makes a host unfit for new machines. */
 export const HOST_STALE_MS = 30_000;
 
@@ -71,13 +77,35 @@ function freeShare(usage: HostUsage, need: PlacementNeed): number {
 }
 
 /**
- * The host a new machine goes to: among the fit hosts serving its region, the one
- * with the largest share of memory left, then the fewest machines, then the
+ * Which of the fit hosts a placement compares. Comparing all of them sends every
+ * create made at the same moment to the same best host, where they queue for its
+ * lock one by one; two at random (the "power of two choices") spreads them over the
+ * region and still keeps the hosts evenly filled.
+ */
+export type Sampler = (fit: readonly HostUsage[]) => readonly HostUsage[];
+
+/** Two of the fit hosts, drawn with `int` (a random integer below its argument). */
+export function twoAtRandom(int: (max: number) => number): Sampler {
+  return (fit) => {
+    if (fit.length <= 2) return fit;
+    const first = int(fit.length);
+    const second = (first + 1 + int(fit.length - 1)) % fit.length;
+    return [fit[first] as HostUsage, fit[second] as HostUsage];
+  };
+}
+
+/** Every fit host: the one best host, always (one process alone, and tests). */
+export const everyHost: Sampler = (fit) => fit;
+
+/**
+ * The host a new machine goes to: of the fit hosts serving its region that
+ * `sample` draws (control draws two at random),
+ * the one with the largest share of memory left, then the fewest machines, then the
  * smallest id. `selfId` is the host inside this process, fresh by definition.
  * A region no host serves is a 400 naming the regions that exist; a region whose
  * hosts are all cordoned, silent or full is `insufficient_capacity`.
  */
-export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, now: number, selfId?: string): HostUsage {
+export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, now: number, selfId?: string, sample: Sampler = everyHost): HostUsage {
   const inRegion = candidates(hosts, need);
   const usable = inRegion.filter((usage) => !usage.host.cordoned && (usage.host.id === selfId || hostIsFresh(usage.host, now)));
   const roomy = usable.filter((usage) => hasRoom(usage, need));
@@ -89,7 +117,7 @@ export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, now
   }
   const avoided = new Set(need.avoid);
   const preferred = roomy.filter((usage) => !avoided.has(usage.host.id));
-  return [...(preferred.length > 0 ? preferred : roomy)]
+  return [...sample(preferred.length > 0 ? preferred : roomy)]
     .sort((a, b) => freeShare(b, need) - freeShare(a, need) || a.machines - b.machines || a.host.id.localeCompare(b.host.id))[0] as HostUsage;
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseHost, HOST_STALE_MS, type HostRecord, type HostUsage } from '../../src/domain/host.ts';
+import { chooseHost, HOST_STALE_MS, twoAtRandom, type HostRecord, type HostUsage } from '../../src/domain/host.ts';
 
 const NOW = 1_000_000;
 
@@ -68,5 +68,13 @@ describe('choosing a host', () => {
   it('breaks ties by fewer machines, then by id', () => {
     const hosts = [usage(host('b', 'fra'), 0, 0, 3), usage(host('c', 'fra'), 0, 0, 1), usage(host('a', 'fra'), 0, 0, 1)];
     assert.equal(chooseHost(hosts, need, NOW).host.id, 'a');
+  });
+
+  it('compares two fit hosts at random: creates at the same moment spread, and the fullest host is never taken over another', () => {
+    const hosts = [usage(host('a', 'fra'), 0), usage(host('b', 'fra'), 0), usage(host('c', 'fra'), 0), usage(host('d', 'fra'), 4096)];
+    const sample = twoAtRandom((max) => Math.floor(Math.random() * max));
+    const chosen = Array.from({ length: 200 }, () => chooseHost(hosts, need, NOW, undefined, sample).host.id);
+    assert.deepEqual([...new Set(chosen)].sort(), ['a', 'b', 'c']);
+    assert.equal(chooseHost([usage(host('a', 'fra'), 7000), usage(host('b', 'fra'), 0)], need, NOW, undefined, sample).host.id, 'b', 'with two fit hosts, both are compared');
   });
 });

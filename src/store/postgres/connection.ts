@@ -58,10 +58,27 @@ async function run<R extends QueryResultRow>(db: Sql, text: string, values: unkn
     return undefined;
   }
   try {
-    return await db.query<R>(text, values);
+    return await db.query<R>({ name: values.length > 0 ? statementName(text) : undefined, text, values });
   } catch (error) {
     throw storageError(error) ?? error;
   }
+}
+
+const names = new Map<string, string>();
+/** Texts vary with filters (a clause per metadata key): past this many, a new text is not kept prepared. */
+const MAX_NAMED = 500;
+
+/**
+ * A name per statement text: node-postgres prepares a named statement once per
+ * connection, and PostgreSQL then parses and plans it once, not at every call.
+ */
+function statementName(text: string): string | undefined {
+  let name = names.get(text);
+  if (name === undefined && names.size < MAX_NAMED) {
+    name = `hangar_${names.size + 1}`;
+    names.set(text, name);
+  }
+  return name;
 }
 
 function holdsNul(value: unknown): boolean {

@@ -2,6 +2,7 @@
  * SQL pieces for machines in PostgreSQL: the columns written beside a machine's
  * document, and the WHERE clauses of listings, built with numbered parameters only.
  */
+import { reservationOf } from '../../domain/host.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import type { MachineFilter } from '../store.ts';
 
@@ -34,7 +35,7 @@ export function metadataPairs(metadata: Record<string, unknown> | undefined): st
 export function machineColumns(machine: MachineRecord): unknown[] {
   return [
     machine.state, machine.rev, machine.updatedAt, metadataPairs(machine.config.metadata), JSON.stringify(machine),
-    machine.config.guest?.cpus ?? 1, machine.config.guest?.memory_mb ?? 256,
+    reservationOf(machine.config).cpus, reservationOf(machine.config).memoryMb,
   ];
 }
 

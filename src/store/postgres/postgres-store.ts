@@ -7,7 +7,7 @@
  * decided with those rows locked.
  */
 import type { Pool } from 'pg';
-import type { HostRecord, HostUsage } from '../../domain/host.ts';
+import { type HostRecord, type HostUsage, reservationOf } from '../../domain/host.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
@@ -17,7 +17,7 @@ import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
-import { queueEffects } from './host-work.ts';
+import { queueEffects, workInserts } from './host-work.ts';
 import { migrate } from './migrations.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -71,7 +71,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
   }
 
   async getApp(name: string): Promise<App | null> {
-    const [row] = await rows(this.pool, 'SELECT a.*, 0 AS machine_count FROM apps a WHERE a.name = $1', [name]);
+    const [row] = await rows(this.pool, `SELECT ${APP_COLUMNS}, 0 AS machine_count FROM apps a WHERE a.name = $1`, [name]);
     if (!row) return null;
     const { machineCount: _count, ...app } = appFromRow(row);
     return app;
@@ -125,6 +125,14 @@ export class PostgresStore extends PostgresVolumes implements Store {
     }
   }
 
+  /**
+   * One insert: the host is chosen from a read of every host's room, then the
+   * machine, its history and its host's work go in one statement, whose trigger
+   * adds its reservation to the host's row and so locks it until the commit. The
+   * host's room is then read again under that lock: a create racing for the same
+   * room finds it gone (HostTaken) and chooses again. The lock is held for two
+   * round trips, whatever else the transaction did before.
+   */
   private async tryInsertMachine(write: MachineWrite & { version: MachineVersion }, maxLive: number, place?: Placer): Promise<MachineRecord> {
     return transaction(this.pool, async (db) => {
       // A share lock on the app: a deletion waits for this insert, other inserts do not.
@@ -132,23 +140,25 @@ export class PostgresStore extends PostgresVolumes implements Store {
       if (!app) throw new AppGoneError(write.machine.appName, 'missing');
       if (app.deleting) throw new AppGoneError(write.machine.appName, 'deleting');
       if (Number.isFinite(maxLive)) await checkLiveLimit(db, write.machine.appName, maxLive);
-      const machine = { ...(place ? await placeOnLockedHost(db, write.machine, place) : write.machine), rev: 1 };
+      const number = place ? await nextMachineNumber(db) : 0;
+      const machine = { ...(place ? place(write.machine, await hostUsage(db), number) : write.machine), rev: 1 };
       const params = new Params();
       const values = [
         machine.id, machine.appName, machine.name, machine.region, ...machineColumns(machine), JSON.stringify(withRecent([], write.events)), machine.hostId ?? null,
       ];
       const insertMachine = `new_machine AS (INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id)
         VALUES (${values.map((value) => params.add(value)).join(', ')}))`;
-      const ctes = [insertMachine, ...historyInserts(params, machine.id, write.events, write.version)];
+      const work = workInserts(params, machine, write.effects);
+      const ctes = [insertMachine, ...historyInserts(params, machine.id, write.events, write.version), ...(work?.ctes ?? [])];
       try {
-        await rows(db, `WITH ${ctes.join(', ')} SELECT 1`, params.values);
+        await rows(db, `WITH ${ctes.join(', ')} ${work?.select ?? 'SELECT 1'}`, params.values);
       } catch (error) {
         if (isUniqueViolation(error)) {
           throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
         }
         throw error;
       }
-      await queueEffects(db, machine, write.effects);
+      if (place && machine.hostId) await recheckRoom(db, write.machine, machine, place, number);
       return machine;
     });
   }
@@ -354,19 +364,17 @@ async function checkLiveLimit(db: Sql, appName: string, maxLive: number): Promis
 }
 
 /**
- * The machine as `place` makes it, with the row of the host it chose locked and that
- * host's room read again under the lock: it still has room, or HostTaken.
+ * Places `asked` again on the host `placed` went to, given that host's room as it is
+ * now, under the lock the insert took, without `placed`'s own reservation: it still
+ * fits, or HostTaken.
  */
-async function placeOnLockedHost(db: Sql, asked: MachineRecord, place: Placer): Promise<MachineRecord> {
-  const number = await nextMachineNumber(db);
-  const chosen = place(asked, await hostUsage(db), number);
-  if (!chosen.hostId) return chosen;
-  // Placements on one host queue here; heartbeats and fenced reports (KEY SHARE) pass.
-  await rows(db, 'SELECT 1 FROM hosts WHERE id = $1 FOR NO KEY UPDATE', [chosen.hostId]);
-  // Only the chosen host's room is read again: whether another host became a better choice meanwhile does not matter.
-  const fresh = await hostUsage(db, chosen.hostId);
+async function recheckRoom(db: Sql, asked: MachineRecord, placed: MachineRecord, place: Placer, number: number): Promise<void> {
+  const [usage] = await hostUsage(db, placed.hostId);
+  if (!usage) throw new HostTaken(`host ${placed.hostId} is gone`);
+  const { cpus, memoryMb } = reservationOf(placed.config);
+  const without = { ...usage, machines: usage.machines - 1, reservedCpus: usage.reservedCpus - cpus, reservedMemoryMb: usage.reservedMemoryMb - memoryMb };
   try {
-    return place(asked, fresh, number);
+    place(asked, [without], number);
   } catch (error) {
     throw new HostTaken('the host chosen is full now', { cause: error });
   }
@@ -395,7 +403,10 @@ async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage[]> {
 }
 
 
+/** Named, not `a.*`: a prepared statement must keep its columns when a migration adds one. */
+const APP_COLUMNS = 'a.name, a.id, a.org_slug, a.network, a.net_number, a.created_at, a.deleting';
+
 const APP_SELECT = `
-  SELECT a.*, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
+  SELECT ${APP_COLUMNS}, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
   FROM apps a`;
 

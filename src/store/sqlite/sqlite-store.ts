@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
-import type { HostRecord, HostUsage } from '../../domain/host.ts';
+import { type HostRecord, type HostUsage, reservationOf } from '../../domain/host.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
@@ -454,9 +454,10 @@ function filterClauses(filter: MachineFilter): { clauses: string[]; params: stri
   return { clauses, params };
 }
 
-/** The CPUs and memory a machine reserves on its host: its current guest. */
+/** The CPUs and memory a machine reserves on its host, as columns. */
 function reservation(machine: MachineRecord): [number, number] {
-  return [machine.config.guest?.cpus ?? 1, machine.config.guest?.memory_mb ?? 256];
+  const { cpus, memoryMb } = reservationOf(machine.config);
+  return [cpus, memoryMb];
 }
 
 const APP_SELECT = `
