@@ -5,8 +5,13 @@
  * appended to a file in the data directory, fsynced, and reported in order once
  * the database answers again. While anything is journaled, new observations queue
  * behind it, so a machine's history is never reported out of order.
+ *
+ * Reporting does not rewrite the journal: a count of the entries reported so far is
+ * kept beside it (`<journal>.reported`, fsynced after each), so a crash midway
+ * reports none twice. At start the journal is written again with only what is left,
+ * which also drops a line torn by a crash mid-append.
  */
-import { appendFileSync, closeSync, fsyncSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Observation } from '../domain/lifecycle/observations.ts';
 import type { ObservationSink } from '../domain/runtime.ts';
@@ -24,6 +29,8 @@ export class JournaledSink implements ObservationSink {
   private readonly path: string;
   private readonly log: Logger;
   private entries: Entry[];
+  /** Entries at the head of the journal file already reported. */
+  private reported = 0;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly unreachable: (error: unknown) => boolean;
@@ -34,7 +41,12 @@ export class JournaledSink implements ObservationSink {
     this.unreachable = unreachable;
     this.path = path;
     this.log = log;
-    this.entries = readJournal(path, log);
+    this.entries = readJournal(path, log).slice(readCount(this.countPath));
+    this.compact();
+  }
+
+  private get countPath(): string {
+    return `${this.path}.reported`;
   }
 
   /** Observations journaled and not yet reported. */
@@ -79,7 +91,9 @@ export class JournaledSink implements ObservationSink {
         this.log.error({ machineId: entry.machineId, err: error }, 'a journaled observation was refused; dropping it');
       }
       this.entries = this.entries.slice(1);
-      this.rewrite();
+      this.reported++;
+      if (this.entries.length > 0) writeDurably(this.countPath, String(this.reported));
+      else this.compact();
     }
     this.log.info('the journal is reported: the database knows everything that happened');
   }
@@ -104,18 +118,35 @@ export class JournaledSink implements ObservationSink {
     }
   }
 
-  private rewrite(): void {
-    if (this.entries.length === 0) {
-      rmSync(this.path, { force: true });
-      return;
-    }
-    const fd = openSync(this.path, 'w');
-    try {
-      appendFileSync(fd, this.entries.map((entry) => `${JSON.stringify(entry)}\n`).join(''));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+  /** Writes the journal again with only the entries left (none: no file), and starts the count again. */
+  private compact(): void {
+    if (this.entries.length === 0) rmSync(this.path, { force: true });
+    else writeDurably(this.path, this.entries.map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+    rmSync(this.countPath, { force: true });
+    this.reported = 0;
+  }
+}
+
+/** Replaces the file's content with `text`, on disk before this returns. */
+function writeDurably(path: string, text: string): void {
+  const partial = `${path}.partial`;
+  writeFileSync(partial, text);
+  const fd = openSync(partial, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(partial, path);
+}
+
+/** How many entries the count file says were reported (0 when there is none, or it is not a count). */
+function readCount(path: string): number {
+  try {
+    const count = Number(readFileSync(path, 'utf8').trim());
+    return Number.isSafeInteger(count) && count > 0 ? count : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -257,4 +257,36 @@ describe('a cluster whose PostgreSQL stops and comes back', { skip: postgresSkip
     assert.equal((await c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
     assert.equal((await c.call(1, 'GET', `/v1/apps/web/machines/${keep.id}`)).body.state, 'started');
   });
+
+  it('loses no acknowledged create when PostgreSQL restarts under load, and takes creates again after', async () => {
+    const acknowledged: string[] = [];
+    const refused: number[] = [];
+    let running = true;
+    const load = Promise.all([0, 1, 0, 1].map(async (replica) => {
+      while (running) {
+        const reply = await c.call(replica, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small, skip_launch: true }).catch(() => ({ status: 0, body: null }));
+        if (reply.status === 200) acknowledged.push(reply.body.id);
+        else refused.push(reply.status);
+      }
+    }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = acknowledged.length;
+    await c.pg.pause();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await c.pg.resume();
+    const resumed = Date.now();
+    while (acknowledged.length < before + 20 && Date.now() - resumed < 30_000) await new Promise((resolve) => setTimeout(resolve, 100));
+    running = false;
+    await load;
+    assert.ok(before > 0, 'creates were answered before the restart');
+    assert.ok(acknowledged.length >= before + 20, `creates are answered again after it (${acknowledged.length - before} since)`);
+    for (const status of refused) assert.ok(status >= 500 || status === 0, `refused with ${status}`);
+    for (const id of acknowledged) {
+      for (const replica of [0, 1]) {
+        const reply = await c.call(replica, 'GET', `/v1/apps/web/machines/${id}/wait?state=settled&timeout=30`);
+        assert.equal(reply.status, 200, `${id}: ${JSON.stringify(reply.body)}`);
+        assert.equal(reply.body.state, 'created', 'prepared on its host, though the report may have waited for the database');
+      }
+    }
+  });
 });

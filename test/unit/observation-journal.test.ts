@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -63,5 +63,29 @@ describe('the observation journal', () => {
     assert.deepEqual(db.seen, [['m1', 2]]);
     await assert.rejects(sink.observe('gone', exit(3)), /machine not found/);
     sink.close();
+  });
+
+  it('keeps an entry written after a torn one, and does not report again what was reported before a crash', async () => {
+    const path = join(dir, 'torn.journal');
+    const db = database();
+    writeFileSync(path, `${JSON.stringify({ machineId: 'm1', observation: exit(1) })}\n{"machineId":"m2","obser`);
+    const sink = new JournaledSink(db.sink, path, log, databaseUnreachable);
+    await sink.observe('m3', exit(3));
+    assert.equal(new JournaledSink(db.sink, path, log, databaseUnreachable).pending(), 2, 'the new entry is not glued to the torn line');
+
+    // The database takes the first entry, then the agent dies before the second.
+    db.state.up = true;
+    let reports = 0;
+    const dying = { observe: async (machineId: string, observation: Observation) => {
+      if (++reports > 1) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      await db.sink.observe(machineId, observation);
+    } };
+    const crashed = new JournaledSink(dying, path, log, databaseUnreachable);
+    await crashed.flush();
+    crashed.close();
+    const restarted = new JournaledSink(db.sink, path, log, databaseUnreachable);
+    await restarted.flush();
+    assert.deepEqual(db.seen, [['m1', 1], ['m3', 3]], 'each reported once, in order');
+    assert.equal(existsSync(path), false);
   });
 });
