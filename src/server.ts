@@ -1,244 +1,29 @@
 /**
- * The composition root: the one place real adapters are wired together. `assemble`
- * builds a hangar (store, host agent on a driver, control plane, API) without
- * listening; `startServer` adds the token, the data-dir lock and the sockets.
+ * The composition root's outer layer: `startServer` takes a data directory and
+ * flags, adds the token, the data-dir lock, the store and the driver, assembles a
+ * hangar (assemble.ts) and opens its sockets.
  */
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
-import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import pino, { type Logger } from 'pino';
-import { HostAgent } from './agent/host-agent.ts';
-import { buildApp } from './api/app.ts';
-import { serveGuestConnection } from './api/guest-scope.ts';
-import type { Api } from './api/routes/types.ts';
-import { type HostResolver, systemResolver } from './control/guest-images.ts';
-import { ControlObserver } from './control/observer.ts';
-import type { Clock, ControlDeps, ControlSettings, Ids } from './control/ports.ts';
-import { LocalVolumes, onlyHost } from './volumes/local-volumes.ts';
-import { registerSelf } from './control/hosts.ts';
-import { HostHealth } from './control/host-health.ts';
-import { buildAgentApi } from './cluster/agent-api.ts';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { ControlSettings } from './control/ports.ts';
+import { LocalVolumes } from './volumes/local-volumes.ts';
 import type { ClusterLink } from './cluster/link.ts';
-import { relayMachineChanges } from './cluster/relay.ts';
-import { AgentClient } from './cluster/agent-client.ts';
-import { RemoteRuntime } from './cluster/remote-runtime.ts';
-import { agentVolumes } from './cluster/remote-volumes.ts';
-import { drainWork } from './cluster/work-loop.ts';
-import { JournaledSink } from './cluster/observation-journal.ts';
-import { databaseUnreachable } from './cluster/unreachable.ts';
-import type { FastifyInstance } from 'fastify';
-import { recoverMachines } from './control/recovery.ts';
-import { startMachine, stopMachine, suspendMachine } from './control/actions.ts';
-import { createEdgeProxy, type EdgeProxy, joinHostPort } from './proxy/edge-proxy.ts';
-import type { ServerCertificates } from './proxy/ports.ts';
-import type { Upstreams } from './proxy/upstream.ts';
-import { WaitHub } from './control/wait-hub.ts';
-import { CreatesInFlight } from './control/creates-in-flight.ts';
-import { MachineFeed } from './control/machine-feed.ts';
-import { startWatchdog } from './control/watchdog.ts';
-import { WEDGED_AFTER_MS } from './domain/states.ts';
+import { joinHostPort } from './proxy/edge-proxy.ts';
 import { describeStore, storeLocation } from './store/location.ts';
 import { openLink, openStore } from './store/open-store.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
-import { systemClock } from './system/clock.ts';
 import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
 import { resilientDestination } from './system/log-destination.ts';
 import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
-import { systemIds } from './system/ids.ts';
-import type { VmmDriver } from './vmm/driver.ts';
 import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
-import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { ImageStore } from './image/image-store.ts';
-import { DEFAULT_HOST_NUMBER } from './domain/address.ts';
 import type { NetworkKeeper } from './network/keeper.ts';
 import { DEFAULT_NETNS, defaultHostNumber, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
-
-export const HANGAR_VERSION = '0.1.0';
-
-export const DEFAULT_SETTINGS: ControlSettings = {
-  suspendMaxMemoryMb: DEFAULT_SUSPEND_MAX_MEMORY_MB,
-  leaseOwner: 'hangar',
-  defaultRegion: 'local',
-  guestImageRegistries: [],
-  maxMachinesPerApp: 1000,
-  hostNumber: DEFAULT_HOST_NUMBER,
-  hostId: defaultHostId(hostname()),
-  maxVolumesPerApp: 100,
-  wedgedAfterMs: WEDGED_AFTER_MS,
-};
-
-/** A host id from the machine's name: lowercase letters, digits and dashes. */
-export function defaultHostId(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'local';
-}
-
-export interface AssembleOptions {
-  /** SQLite file path, or ':memory:'. */
-  databasePath: string;
-  /** CPUs and memory machines may reserve on this host (default: not limited). */
-  capacity?: { cpus?: number; memoryMb?: number };
-  /** A store opened elsewhere (PostgreSQL), used instead of the SQLite file and closed with the hangar. */
-  store?: Store;
-  /** Every role but `api` runs machines on it. */
-  driver?: VmmDriver;
-  token: string;
-  logger: Logger;
-  settings?: Partial<ControlSettings>;
-  clock?: Clock;
-  ids?: Ids;
-  watchdogIntervalMs?: number;
-  /** How host names are resolved (default: the system's DNS). */
-  resolveHost?: HostResolver;
-  /** Where volume files live (default: `volumes/` beside the database). */
-  volumes?: LocalVolumes;
-  proxy?: ProxySettings;
-  /**
-   * `all` (default): API, host agent and proxy in one process. In a cluster (a
-   * PostgreSQL store and `cluster`): `api` serves the API and hands machines' work
-   * to their hosts; `host` runs this host's machines and serves its agent API.
-   */
-  role?: Role;
-  cluster?: ClusterOptions;
-}
-
-export type Role = 'all' | 'api' | 'host';
-
-export interface ClusterOptions {
-  link: ClusterLink;
-  /** What replicas and host agents prove themselves with to each other. */
-  secret: string;
-  /** `host`: where replicas reach this host's agent API (host:port). */
-  agentAddress?: string;
-}
-
-export interface ProxySettings {
-  /** Apps are reached as `<app>.<domain>`. */
-  domain: string;
-  /** Idle period before autostop acts. */
-  idleMs: number;
-  /** Where the proxy reaches a machine's port (default: its private address). */
-  upstreams?: Upstreams;
-  wakeTimeoutMs?: number;
-  queueTimeoutMs?: number;
-  connectRetryMs?: number;
-  /** Certificates for the proxy's TLS termination. */
-  certificates?: ServerCertificates;
-}
-
-export const DEFAULT_PROXY: ProxySettings = { domain: 'localhost', idleMs: 5 * 60_000 };
-
-export interface Hangar {
-  app: Api;
-  /** `host` role: the agent API replicas call (not listening yet). */
-  agentApi?: FastifyInstance;
-  control: ControlDeps;
-  driver?: VmmDriver;
-  proxy: EdgeProxy;
-  close(): Promise<void>;
-}
-
-export async function assemble(options: AssembleOptions): Promise<Hangar> {
-  const store = options.store ?? new SqliteStore(options.databasePath);
-  const log = options.logger;
-  const role = options.role ?? 'all';
-  const cluster = options.cluster;
-  if (role !== 'all' && !cluster) throw new Error(`role ${role} needs a cluster (a PostgreSQL store and its link)`);
-  // The agent reports to the control plane, which hands effects to the agent: the
-  // observer reaches `control` lazily, once both exist.
-  const observer = new ControlObserver(() => control, log);
-  if (role !== 'api' && !options.driver) throw new Error(`role ${role} runs machines: it needs a driver`);
-  // A host agent keeps running its machines while the database is out of reach, and journals what happens.
-  const journal = role === 'host' ? new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, databaseUnreachable) : undefined;
-  const agent = role === 'api' || !options.driver ? undefined : new HostAgent(options.driver, journal ?? observer, log);
-  const settings = { ...DEFAULT_SETTINGS, ...options.settings, ...(role === 'api' ? { hostId: '' } : {}) };
-  const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
-  const agents = new AgentClient(store, cluster?.secret ?? '');
-  const control: ControlDeps = {
-    store,
-    runtime: agent ?? new RemoteRuntime({ store, agents, now: () => control.clock.now() }),
-    // A replica's volumes are on the hosts; a process with its own host keeps them on its disk.
-    volumes: agent ? onlyHost(localVolumes) : agentVolumes(agents),
-    clock: options.clock ?? systemClock,
-    ids: options.ids ?? systemIds(),
-    waits: new WaitHub(),
-    feed: new MachineFeed(),
-    creates: new CreatesInFlight(),
-    log,
-    settings,
-    resolveHost: options.resolveHost ?? systemResolver,
-  };
-  if (cluster) relayMachineChanges(control, cluster.link, log);
-  const stops: Array<() => void> = [];
-  if (role === 'api') {
-    control.hostHealth = new HostHealth(store, control.clock);
-    stops.push(await control.hostHealth.start((error) => log.warn({ err: error }, 'reading the hosts\' heartbeats failed')));
-  }
-  if (agent) {
-    const self = await registerSelf(control, {
-      id: settings.hostId, region: settings.defaultRegion, address: cluster?.agentAddress ?? '', hostNumber: settings.hostNumber,
-      cpus: options.capacity?.cpus ?? null, memoryMb: options.capacity?.memoryMb ?? null,
-      diskBytes: (await localVolumes.space()).totalBytes, anyRegion: role === 'all',
-    });
-    stops.push(self.stop);
-    if (role === 'host') {
-      control.hosts = (machine) => machine.hostId === settings.hostId;
-      control.fence = { hostId: self.host.id, epoch: self.host.epoch };
-    }
-    await journal?.flush();
-    const recovered = await recoverMachines(control, journal ?? observer);
-    if (recovered.checked > 0) log.info({ checked: recovered.checked, running: recovered.running }, `recovered ${recovered.checked} machines (${recovered.running} running)`);
-    stops.push(startWatchdog(control, options.watchdogIntervalMs ?? 15_000));
-    // Work committed before recovery read a machine is what recovery finished itself.
-    if (role === 'host') stops.push(drainWork((cluster as ClusterOptions).link, settings.hostId, agent, log, { recovered: recovered.revs }));
-  }
-  const proxySettings = options.proxy ?? DEFAULT_PROXY;
-  const proxy = await createEdgeProxy({
-    ...proxySettings, store, feed: control.feed, clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
-    actions: {
-      start: (app, id) => startMachine(control, app, id, undefined),
-      stop: (app, id) => stopMachine(control, app, id, {}, undefined),
-      suspend: (app, id) => suspendMachine(control, app, id, undefined),
-    },
-  });
-  control.health = proxy.health;
-  control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
-  const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
-  options.driver?.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
-  const agentApi = role === 'host' && agent ? buildAgentApi({
-    runtime: agent, secret: (cluster as ClusterOptions).secret, volumes: localVolumes,
-    ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
-    // Without the database, the machines the agent runs are its own.
-    owns: async (machineId) => {
-      try {
-        return (await store.getMachineById(machineId))?.hostId === settings.hostId;
-      } catch (error) {
-        if (databaseUnreachable(error)) return agent.runs(machineId);
-        throw error;
-      }
-    },
-  }) : undefined;
-  return {
-    app,
-    agentApi,
-    control,
-    driver: options.driver,
-    proxy,
-    async close() {
-      for (const stop of stops) stop();
-      journal?.close();
-      await proxy.close();
-      await app.close();
-      await agentApi?.close();
-      await control.runtime.idle();
-      await options.driver?.close();
-      await cluster?.link.close();
-      await store.close();
-    },
-  };
-}
+import { type Role, type ProxySettings, DEFAULT_PROXY, type Hangar, assemble } from './assemble.ts';
 
 export type { DriverName, FakeTiming } from './drivers.ts';
+export type { Role } from './assemble.ts';
 
 export interface ServeOptions {
   dataDir: string;

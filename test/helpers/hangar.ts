@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { HostResolver } from '../../src/control/guest-images.ts';
 import type { Clock, ControlSettings } from '../../src/control/ports.ts';
-import { assemble, type Hangar, type ProxySettings } from '../../src/server.ts';
+import { assemble, type Hangar, type ProxySettings } from '../../src/assemble.ts';
 import type { Store } from '../../src/store/store.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
 import type { LocalVolumes } from '../../src/volumes/local-volumes.ts';

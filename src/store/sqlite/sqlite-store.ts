@@ -1,71 +1,23 @@
 /**
- * The embedded store: SQLite through `node:sqlite`, in WAL mode with full sync, so
- * an acknowledged write survives a SIGKILL of the server (and a host crash).
- * Each machine's record is one JSON document beside the columns it is queried by.
+ * The embedded store: apps and machines, each machine's record one JSON document
+ * beside the columns it is queried by; volumes and hosts are in the classes it
+ * extends (volumes.ts, hosts.ts), over one database file (sqlite-database.ts).
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
-import { type HostRecord, type HostUsage, reservationOf } from '../../domain/host.ts';
-import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
+import { reservationOf } from '../../domain/host.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type Placer, type PublicPortRecord, StaleWriteError, StorageError, type Store,
+  LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
 } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
-import { MIGRATIONS } from './migrations.ts';
+import { SqliteHosts } from './hosts.ts';
+import type { Row } from './sqlite-database.ts';
 
 /** How many of a machine's newest events ride along with it in listings. */
 const RECENT_EVENTS = 10;
 
-type Row = Record<string, unknown>;
-
-export class SqliteStore implements Store {
-  private readonly db: DatabaseSync;
-  private readonly statements = new Map<string, StatementSync>();
-
-  constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const row = this.db.prepare('PRAGMA user_version').get() as { user_version: number };
-    for (let i = row.user_version; i < MIGRATIONS.length; i++) {
-      this.transaction(() => {
-        this.db.exec(MIGRATIONS[i] as string);
-        this.db.exec(`PRAGMA user_version = ${i + 1}`);
-      });
-    }
-  }
-
-  private sql(text: string): StatementSync {
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare(text);
-      this.statements.set(text, statement);
-    }
-    return statement;
-  }
-
-  private transaction<T>(work: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      const result = work();
-      this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      // After some errors (a full disk, an I/O error) SQLite has rolled back already and
-      // ROLLBACK itself fails; the error that matters is the first one.
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw storageError(error) ?? error;
-    }
-  }
-
+export class SqliteStore extends SqliteHosts implements Store {
   private nextCounter(name: string): number {
     const row = this.sql(
       'INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value',
@@ -295,137 +247,6 @@ export class SqliteStore implements Store {
     const row = this.sql('SELECT doc FROM machine_versions WHERE machine_id = ? AND version = ?').get(machineId, version) as Row | undefined;
     return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
   }
-
-  async putVolume(volume: VolumeRecord): Promise<void> {
-    this.transaction(() => this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc')
-      .run(volume.id, volume.appName, JSON.stringify(volume)));
-  }
-
-  async getVolume(id: string): Promise<VolumeRecord | null> {
-    const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(id) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as VolumeRecord) : null;
-  }
-
-  async listVolumes(appName: string): Promise<VolumeRecord[]> {
-    const rows = this.sql('SELECT doc FROM volumes WHERE app_name = ? ORDER BY id').all(appName) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
-  }
-
-  async allocatePublicPort(appName: string, port: number, choose: (taken: ReadonlySet<number>) => number | undefined): Promise<PublicPortRecord> {
-    return this.transaction(() => {
-      const held = this.sql('SELECT app_name, port, host_port FROM public_ports WHERE app_name = ? AND port = ?').get(appName, port) as Row | undefined;
-      if (held) return publicPort(held);
-      const taken = new Set((this.sql('SELECT host_port FROM public_ports').all() as Row[]).map((r) => r.host_port as number));
-      const hostPort = choose(taken);
-      if (hostPort === undefined) throw new Error(`no host port left for app ${appName}, port ${port}`);
-      this.sql('INSERT INTO public_ports (app_name, port, host_port) VALUES (?, ?, ?)').run(appName, port, hostPort);
-      return { appName, port, hostPort };
-    });
-  }
-
-  async releasePublicPort(appName: string, port: number): Promise<void> {
-    this.transaction(() => this.sql('DELETE FROM public_ports WHERE app_name = ? AND port = ?').run(appName, port));
-  }
-
-  async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
-    this.transaction(() => {
-      const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(volumeId) as Row | undefined;
-      const volume = check(row ? (JSON.parse(row.doc as string) as VolumeRecord) : null);
-      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: machineId }), volumeId);
-    });
-  }
-
-  async detachVolumes(machineId: string): Promise<void> {
-    this.transaction(() => this.detach(machineId));
-  }
-
-  private detach(machineId: string): void {
-    const rows = this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[];
-    for (const row of rows) {
-      const volume = JSON.parse(row.doc as string) as VolumeRecord;
-      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
-    }
-  }
-
-  async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
-    this.transaction(() => this.sql('INSERT INTO volume_snapshots (id, volume_id, expires_at, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, doc = excluded.doc')
-      .run(snapshot.id, snapshot.volumeId, snapshot.expiresAt, JSON.stringify(snapshot)));
-  }
-
-  async getSnapshot(id: string): Promise<VolumeSnapshotRecord | null> {
-    const row = this.sql('SELECT doc FROM volume_snapshots WHERE id = ?').get(id) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as VolumeSnapshotRecord) : null;
-  }
-
-  async listSnapshots(volumeId: string): Promise<VolumeSnapshotRecord[]> {
-    const rows = this.sql("SELECT doc FROM volume_snapshots WHERE volume_id = ? ORDER BY json_extract(doc, '$.createdAt'), id").all(volumeId) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
-  }
-
-  async expireSnapshots(volumeId: string, expiresAt: number): Promise<void> {
-    this.transaction(() => this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ?").run(expiresAt, expiresAt, volumeId));
-  }
-
-  async listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]> {
-    const rows = this.sql('SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= ?').all(now) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
-  }
-
-  async deleteSnapshot(id: string): Promise<void> {
-    this.transaction(() => this.sql('DELETE FROM volume_snapshots WHERE id = ?').run(id));
-  }
-
-  async registerHost(host: Omit<HostRecord, 'epoch' | 'cordoned'>): Promise<HostRecord> {
-    return this.transaction(() => {
-      const before = this.sql('SELECT doc FROM hosts WHERE id = ?').get(host.id) as Row | undefined;
-      const previous = before ? (JSON.parse(before.doc as string) as HostRecord) : null;
-      const record: HostRecord = { ...host, cordoned: previous?.cordoned ?? false, epoch: (previous?.epoch ?? 0) + 1 };
-      this.sql('INSERT INTO hosts (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc').run(host.id, JSON.stringify(record));
-      return record;
-    });
-  }
-
-  async heartbeatHost(id: string, epoch: number, at: number): Promise<boolean> {
-    const result = this.sql("UPDATE hosts SET doc = json_set(doc, '$.heartbeatAt', ?) WHERE id = ? AND json_extract(doc, '$.epoch') = ?").run(at, id, epoch);
-    return result.changes === 1;
-  }
-
-  async setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null> {
-    this.sql("UPDATE hosts SET doc = json_set(doc, '$.cordoned', json(?)) WHERE id = ?").run(cordoned ? 'true' : 'false', id);
-    const row = this.sql('SELECT doc FROM hosts WHERE id = ?').get(id) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as HostRecord) : null;
-  }
-
-  async listHostUsage(): Promise<HostUsage[]> {
-    return this.hostUsage();
-  }
-
-  async getHost(id: string): Promise<HostUsage | null> {
-    return this.hostUsage(id)[0] ?? null;
-  }
-
-  private hostUsage(onlyId: string | null = null): HostUsage[] {
-    const rows = this.sql(`
-      SELECT h.doc, count(m.id) AS machines, coalesce(sum(m.cpus), 0) AS cpus, coalesce(sum(m.memory_mb), 0) AS memory_mb
-      FROM hosts h LEFT JOIN machines m ON m.host_id = h.id AND m.state <> 'destroyed'
-      WHERE ?1 IS NULL OR h.id = ?1
-      GROUP BY h.id ORDER BY h.id`).all(onlyId) as Row[];
-    return rows.map((row) => ({
-      host: JSON.parse(row.doc as string) as HostRecord,
-      machines: Number(row.machines),
-      reservedCpus: Number(row.cpus),
-      reservedMemoryMb: Number(row.memory_mb),
-    }));
-  }
-
-  async adoptUnplacedMachines(hostId: string): Promise<number> {
-    const result = this.sql("UPDATE machines SET host_id = ?, doc = json_set(doc, '$.hostId', ?) WHERE host_id IS NULL AND json_valid(doc)").run(hostId, hostId);
-    return Number(result.changes);
-  }
-
-  async close(): Promise<void> {
-    if (this.db.isOpen) this.db.close();
-  }
 }
 
 function machineFilter(appName: string, filter: MachineFilter): { where: string; params: string[] } {
@@ -463,18 +284,3 @@ function reservation(machine: MachineRecord): [number, number] {
 const APP_SELECT = `
   SELECT a.*, (SELECT COUNT(*) FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
   FROM apps a`;
-
-
-function publicPort(row: Row): PublicPortRecord {
-  return { appName: row.app_name as string, port: row.port as number, hostPort: row.host_port as number };
-}
-
-/** SQLite's primary result codes that mean the database could not be written. */
-const STORAGE_CODES = new Set([8 /* READONLY */, 10 /* IOERR */, 13 /* FULL */, 14 /* CANTOPEN */]);
-
-/** A StorageError for SQLite's "could not write" errors (extended codes included), else undefined. */
-function storageError(error: unknown): StorageError | undefined {
-  const sqlite = error as { code?: string; errcode?: number; errstr?: string; message?: string };
-  if (sqlite?.code !== 'ERR_SQLITE_ERROR' || sqlite.errcode === undefined || !STORAGE_CODES.has(sqlite.errcode & 0xff)) return undefined;
-  return new StorageError(sqlite.errstr || sqlite.message || `SQLite error ${sqlite.errcode}`, { cause: error });
-}

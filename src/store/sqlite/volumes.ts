@@ -1,0 +1,68 @@
+/** The embedded store's volumes and their snapshots (see sqlite-store.ts). */
+import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
+import { type Row, SqliteDatabase } from './sqlite-database.ts';
+
+export class SqliteVolumes extends SqliteDatabase {
+  async putVolume(volume: VolumeRecord): Promise<void> {
+    this.transaction(() => this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc')
+      .run(volume.id, volume.appName, JSON.stringify(volume)));
+  }
+
+  async getVolume(id: string): Promise<VolumeRecord | null> {
+    const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(id) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as VolumeRecord) : null;
+  }
+
+  async listVolumes(appName: string): Promise<VolumeRecord[]> {
+    const rows = this.sql('SELECT doc FROM volumes WHERE app_name = ? ORDER BY id').all(appName) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+  }
+
+  async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
+    this.transaction(() => {
+      const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(volumeId) as Row | undefined;
+      const volume = check(row ? (JSON.parse(row.doc as string) as VolumeRecord) : null);
+      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: machineId }), volumeId);
+    });
+  }
+
+  async detachVolumes(machineId: string): Promise<void> {
+    this.transaction(() => this.detach(machineId));
+  }
+
+  protected detach(machineId: string): void {
+    const rows = this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[];
+    for (const row of rows) {
+      const volume = JSON.parse(row.doc as string) as VolumeRecord;
+      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
+    }
+  }
+
+  async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
+    this.transaction(() => this.sql('INSERT INTO volume_snapshots (id, volume_id, expires_at, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, doc = excluded.doc')
+      .run(snapshot.id, snapshot.volumeId, snapshot.expiresAt, JSON.stringify(snapshot)));
+  }
+
+  async getSnapshot(id: string): Promise<VolumeSnapshotRecord | null> {
+    const row = this.sql('SELECT doc FROM volume_snapshots WHERE id = ?').get(id) as Row | undefined;
+    return row ? (JSON.parse(row.doc as string) as VolumeSnapshotRecord) : null;
+  }
+
+  async listSnapshots(volumeId: string): Promise<VolumeSnapshotRecord[]> {
+    const rows = this.sql("SELECT doc FROM volume_snapshots WHERE volume_id = ? ORDER BY json_extract(doc, '$.createdAt'), id").all(volumeId) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+  }
+
+  async expireSnapshots(volumeId: string, expiresAt: number): Promise<void> {
+    this.transaction(() => this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ?").run(expiresAt, expiresAt, volumeId));
+  }
+
+  async listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]> {
+    const rows = this.sql('SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= ?').all(now) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+  }
+
+  async deleteSnapshot(id: string): Promise<void> {
+    this.transaction(() => this.sql('DELETE FROM volume_snapshots WHERE id = ?').run(id));
+  }
+}
