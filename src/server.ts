@@ -116,7 +116,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       dataDir: options.dataDir, netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
       checkIntervalMs: options.networkCheckMs, logger,
     }) : undefined;
-    const onIdleError = (error: Error) => logger.warn({ err: error }, 'a PostgreSQL connection broke while idle; the pool opens another');
+    // The message and code only: node-postgres hangs the whole connection (statements included) on the error.
+    const onIdleError = (error: Error) => logger.warn({ reason: error.message, code: (error as { code?: unknown }).code },
+      'a PostgreSQL connection broke while idle; the pool opens another');
     store = await openStore(location, onIdleError);
     if (role !== 'all' && location.kind === 'postgres') link = await openLink(location.url, onIdleError);
     hangar = await assemble({

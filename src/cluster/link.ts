@@ -30,5 +30,10 @@ export interface ClusterLink {
   announce(machineId: string): Promise<void>;
   /** Calls `listener` with each machine another process announced. */
   onMachineChanged(listener: (machineId: string) => void): void;
+  /**
+   * Calls `listener` when announcements may have been missed (the link was down
+   * a while): whatever someone waits for must be read again.
+   */
+  onMissedChanges(listener: () => void): void;
   close(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 /**
  * Carries machine changes between the processes of a cluster: each commit here is
  * announced to the others, and a change announced elsewhere is read back from the
- * store and released to this process's waiters, as a local commit would be. Only
+ * store and released to this process's waiters, as a local commit would be; when
+ * announcements may have been missed, every machine waited for is read again. Only
  * a machine someone here waits for is read: the edge proxy, the feed's other
  * listener, does not serve a cluster yet.
  */
@@ -13,8 +14,12 @@ export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: L
   deps.announce = (machineId) => {
     link.announce(machineId).catch((error: unknown) => log.warn({ err: error, machineId }, 'could not announce a machine change'));
   };
-  link.onMachineChanged((machineId) => {
+  const relay = (machineId: string) => {
     void release(deps, machineId).catch((error: unknown) => log.warn({ err: error, machineId }, 'could not read an announced machine change'));
+  };
+  link.onMachineChanged(relay);
+  link.onMissedChanges(() => {
+    for (const machineId of deps.waits.watchedIds()) relay(machineId);
   });
 }
 

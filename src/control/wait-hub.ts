@@ -61,6 +61,11 @@ export class WaitHub {
     return this.waiters.has(machineId);
   }
 
+  /** The machines someone waits for. */
+  watchedIds(): string[] {
+    return [...this.waiters.keys()];
+  }
+
   /** Number of waiters, for metrics and tests. */
   size(): number {
     let total = 0;

@@ -258,6 +258,22 @@ describe('a cluster whose PostgreSQL stops and comes back', { skip: postgresSkip
     assert.equal((await c.call(1, 'GET', `/v1/apps/web/machines/${keep.id}`)).body.state, 'started');
   });
 
+  it('releases a waiter whose replica was still reconnecting when the change committed', async () => {
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+    const waiting = c.call(1, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=stopped&timeout=60`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await c.pg.pause();
+    await c.pg.resume();
+    // Committed at once, while replica 1's listening connection is still being made again.
+    const since = Date.now();
+    for (let i = 0; i < 100 && (await c.call(0, 'POST', `/v1/apps/web/machines/${m.id}/stop`)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const waited = await waiting;
+    assert.equal(waited.status, 200, JSON.stringify(waited.body));
+    assert.equal(waited.body.state, 'stopped');
+    assert.ok(Date.now() - since < 15_000, `released after ${Date.now() - since} ms, not at its timeout`);
+  });
+
   it('loses no acknowledged create when PostgreSQL restarts under load, and takes creates again after', async () => {
     const acknowledged: string[] = [];
     const refused: number[] = [];

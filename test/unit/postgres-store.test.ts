@@ -3,6 +3,7 @@
  * test), and what only PostgreSQL has: migrations raced by several hangars, its errors.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { openPool, storageError, transaction } from '../../src/store/postgres/connection.ts';
 import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.ts';
@@ -112,18 +113,40 @@ describe('PostgresStore', { skip }, () => {
 
     it('a ROLLBACK that fails too does not hide the first error, and its connection is thrown away', async () => {
       const released: unknown[] = [];
-      const client = {
+      const client = Object.assign(new EventEmitter(), {
         query: async (text: string) => {
           if (text === 'ROLLBACK') throw new Error('connection terminated');
           return { rows: [], rowCount: 0 };
         },
         release: (error?: unknown) => { released.push(error); },
-      };
+      });
       const pool = { connect: async () => client } as unknown as Parameters<typeof transaction>[0];
       await assert.rejects(transaction(pool, async () => { throw new Error('the first error'); }), /the first error/);
       assert.match(String(released[0]), /connection terminated/);
       await transaction(pool, async () => 1);
       assert.equal(released[1], undefined, 'a connection that committed goes back to the pool');
+    });
+
+    it('a connection that breaks between a transaction\'s statements fails the transaction, not the process', async () => {
+      const released: unknown[] = [];
+      let broken = false;
+      const client = Object.assign(new EventEmitter(), {
+        query: async () => {
+          if (broken) throw new Error('Client was closed and is not queryable');
+          return { rows: [], rowCount: 0 };
+        },
+        release: (error?: unknown) => { released.push(error); },
+      });
+      const pool = { connect: async () => client } as unknown as Parameters<typeof transaction>[0];
+      // The socket fails while the transaction's own code runs, outside any statement (as node-postgres reports it).
+      const breaking = transaction(pool, () => new Promise<void>((resolve) => setImmediate(() => {
+        broken = true;
+        client.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+        resolve();
+      })));
+      await assert.rejects(breaking, /not queryable/);
+      assert.match(String(released[0]), /EPIPE/, 'the broken connection is thrown away');
+      assert.equal(client.listenerCount('error'), 0, 'no listener is left behind');
     });
   });
 });

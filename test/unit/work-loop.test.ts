@@ -19,6 +19,7 @@ function queue(pieces: HostWork[]): ClusterLink {
     onWork: () => undefined,
     announce: async () => undefined,
     onMachineChanged: () => undefined,
+    onMissedChanges: () => undefined,
     close: async () => undefined,
   };
 }

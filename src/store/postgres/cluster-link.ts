@@ -24,6 +24,7 @@ export class PostgresLink implements ClusterLink {
   private readonly origin = randomUUID();
   private readonly workListeners = new Map<string, Array<() => void>>();
   private readonly changeListeners: Array<(machineId: string) => void> = [];
+  private readonly missedListeners: Array<() => void> = [];
   private listener: pg.Client | undefined;
   private closed = false;
 
@@ -61,8 +62,10 @@ export class PostgresLink implements ClusterLink {
     const retry = () => {
       if (this.closed) return;
       this.listen().then(() => {
-        // Hints may have been missed while the connection was down: every host drains.
+        // Hints may have been missed while the connection was down: every host drains,
+        // and every change someone waits for is read again.
         for (const listeners of this.workListeners.values()) for (const listener of listeners) listener();
+        for (const listener of this.missedListeners) listener();
       }, () => setTimeout(retry, RECONNECT_MS).unref());
     };
     setTimeout(retry, RECONNECT_MS).unref();
@@ -99,6 +102,10 @@ export class PostgresLink implements ClusterLink {
 
   onMachineChanged(listener: (machineId: string) => void): void {
     this.changeListeners.push(listener);
+  }
+
+  onMissedChanges(listener: () => void): void {
+    this.missedListeners.push(listener);
   }
 
   async close(): Promise<void> {

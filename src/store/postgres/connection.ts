@@ -87,7 +87,7 @@ function holdsNul(value: unknown): boolean {
 
 /** What `transaction` needs of a pool: a connection of its own. */
 export interface Connector {
-  connect(): Promise<Pick<PoolClient, 'query' | 'release'>>;
+  connect(): Promise<Pick<PoolClient, 'query' | 'release' | 'on' | 'removeListener'>>;
 }
 
 /**
@@ -103,6 +103,11 @@ export async function transaction<T>(pool: Connector, work: (db: Sql) => Promise
     throw storageError(error) ?? error;
   }
   let broken: Error | undefined;
+  // A checked-out connection that breaks between statements reports it as an
+  // 'error' event: unheard, it would end the process. Heard, the next statement
+  // fails, and the connection is thrown away.
+  const onError = (error: Error) => { broken ??= error; };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -112,10 +117,11 @@ export async function transaction<T>(pool: Connector, work: (db: Sql) => Promise
     try {
       await client.query('ROLLBACK');
     } catch (rollbackError) {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      broken ??= rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
     }
     throw storageError(error) ?? error;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }
