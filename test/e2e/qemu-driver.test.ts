@@ -98,7 +98,7 @@ describe('qemu driver', () => {
 
       await driver.destroy(machineId);
       assert.equal(existsSync(join(dir, 'machines', machineId)), false);
-      assert.throws(() => execFileSync('pgrep', ['-f', `machines/${machineId}/`], { stdio: 'pipe' }), 'no QEMU process is left');
+      assert.throws(() => execFileSync('pgrep', ['-f', `qemu-system.*machines/${machineId}/`], { stdio: 'pipe' }), 'no QEMU process is left');
     } catch (error) {
       const consoleLog = join(dir, 'machines', machineId, 'console.log');
       if (existsSync(consoleLog)) (error as Error).message += `\nconsole:\n${readFileSync(consoleLog, 'utf8')}`;

@@ -103,7 +103,7 @@ describe('suspend and resume on real machines', () => {
   };
   const qemuRuns = (id: string) => {
     try {
-      execFileSync('pgrep', ['-f', `machines/${id}/`], { stdio: 'pipe' });
+      execFileSync('pgrep', ['-f', `qemu-system.*machines/${id}/`], { stdio: 'pipe' });
       return true;
     } catch {
       return false;

@@ -5,7 +5,7 @@ import { tapName } from '../../src/network/plan.ts';
 /** The pids (one per line) of QEMU processes running from the machine's directory; '' when none. */
 export function qemuOf(machineId: string): string {
   try {
-    return execFileSync('pgrep', ['-f', `machines/${machineId}/`], { encoding: 'utf8' }).trim();
+    return execFileSync('pgrep', ['-f', `qemu-system.*machines/${machineId}/`], { encoding: 'utf8' }).trim();
   } catch {
     return '';
   }

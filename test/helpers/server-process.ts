@@ -1,7 +1,9 @@
 /** Runs `./hangar serve` as a real child process on a free loopback port. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultMemoryDir } from '../../src/vmm/qemu/machine-files.ts';
 import { removeNamespace } from './network.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -100,11 +102,13 @@ export async function request(server: { url: string; token: string }, method: st
 /**
  * Stops a `--driver qemu` server and removes what it leaves on the host: its VMs
  * (they outlive hangar by design, so a failed run must not leave them behind) and
- * its network namespace (by its veth: the routes and addresses of other hangars'
+ * the RAM files of its machines, and its network namespace (by its veth: the routes and addresses of other hangars'
  * namespaces are never touched).
  */
 export async function cleanUpRealServer(server: ServerProcess | undefined, dataDir: string, netns: string): Promise<void> {
   await server?.stop().catch(() => undefined);
   try { execFileSync('pkill', ['-KILL', '-f', join(dataDir, 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
+  // The guests' RAM lives in memory, outside the data directory.
+  rmSync(defaultMemoryDir(join(dataDir, 'machines')), { recursive: true, force: true });
   await removeNamespace(netns);
 }

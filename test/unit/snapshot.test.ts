@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type SnapshotFacts, type SnapshotInfo, snapshotProblem } from '../../src/vmm/qemu/snapshot.ts';
+import { memorySource, type SnapshotFacts, type SnapshotInfo, snapshotProblem } from '../../src/vmm/qemu/snapshot.ts';
 
 const identity = { imageDigest: 'sha256:aa', version: 'v1', argv: 'a1', qemu: 'QEMU 7.2', kernel: 'k1', host: 'm1/h1' };
 const info: SnapshotInfo = {
   id: 's1', takenAt: '2026-11-22T00:00:00Z', identity, launchId: 'l1', bootId: 'b1', sharedMemory: true,
   memoryBytes: 256 << 20, stateBytes: 1000, stateSha256: 'sha256:cc',
 };
-const facts: SnapshotFacts = { identity, bootId: 'b1', launchId: 'l1', stateBytes: 1000, stateSha256: 'sha256:cc', memoryBytes: 256 << 20 };
+const facts: SnapshotFacts = { identity, bootId: 'b1', launchId: 'l1', stateBytes: 1000, stateSha256: 'sha256:cc', liveMemoryBytes: 256 << 20, memoryBytes: 256 << 20 };
 
 describe('snapshot rules', () => {
   it('resumes a snapshot that matches in every respect', () => {
@@ -30,7 +30,7 @@ describe('snapshot rules', () => {
 
   it('trusts an unflushed snapshot only within the host boot that took it', () => {
     assert.match(snapshotProblem(info, { ...facts, bootId: 'b2' }) ?? '', /host restarted before the snapshot reached the disk/);
-    assert.equal(snapshotProblem(info, { ...facts, bootId: 'b2', flushedId: 's1' }), null, 'a flushed snapshot survives a host restart');
+    assert.equal(snapshotProblem(info, { ...facts, bootId: 'b2', flushedId: 's1', liveMemoryBytes: undefined }), null, 'a flushed snapshot survives a host restart');
     assert.match(snapshotProblem(info, { ...facts, bootId: 'b2', flushedId: 's0' }) ?? '', /reached the disk/, 'the flush mark must name this snapshot');
   });
 
@@ -38,7 +38,16 @@ describe('snapshot rules', () => {
     assert.match(snapshotProblem(info, { ...facts, stateBytes: undefined, stateSha256: undefined }) ?? '', /device state is missing/);
     assert.match(snapshotProblem(info, { ...facts, stateSha256: 'sha256:dd' }) ?? '', /device state is corrupted/);
     assert.match(snapshotProblem(info, { ...facts, stateBytes: 999 }) ?? '', /device state is corrupted/);
-    assert.match(snapshotProblem(info, { ...facts, memoryBytes: undefined }) ?? '', /memory file is missing or truncated/);
-    assert.equal(snapshotProblem({ ...info, sharedMemory: false }, { ...facts, memoryBytes: undefined }), null, 'RAM in the stream needs no memory file');
+    assert.match(snapshotProblem(info, { ...facts, liveMemoryBytes: undefined }) ?? '', /memory file is missing or truncated/);
+    assert.equal(snapshotProblem({ ...info, sharedMemory: false }, { ...facts, liveMemoryBytes: undefined, memoryBytes: undefined }), null, 'RAM in the stream needs no memory file');
+  });
+
+  it('takes the RAM from memory within the boot that took it, else from the disk once it was written out whole', () => {
+    assert.equal(memorySource(info, facts), 'live', 'in memory: not waiting for the write-out');
+    assert.equal(memorySource(info, { ...facts, liveMemoryBytes: undefined, flushedId: 's1' }), 'disk', 'written out and let go of');
+    assert.equal(memorySource(info, { ...facts, liveMemoryBytes: undefined }), undefined, 'let go of before the write-out was marked');
+    assert.equal(memorySource(info, { ...facts, liveMemoryBytes: undefined, flushedId: 's1', memoryBytes: 1 << 20 }), undefined, 'the disk copy truncated');
+    assert.equal(memorySource(info, { ...facts, bootId: 'b2', flushedId: 's1' }), 'disk', 'a file in memory from another boot is not trusted');
+    assert.match(snapshotProblem(info, { ...facts, liveMemoryBytes: 1 << 20 }) ?? '', /memory file is missing or truncated/);
   });
 });

@@ -33,7 +33,7 @@ export interface VmLayout {
   pidFile: string;
   /**
    * Guest RAM in this file, mapped shared: a suspend then saves only the devices'
-   * state, because the memory is already on disk (migration's `x-ignore-shared`).
+   * state, because the memory is already in that file (migration's `x-ignore-shared`).
    * Without it the RAM is anonymous memory.
    */
   memoryFile?: string;

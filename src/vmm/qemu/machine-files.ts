@@ -1,4 +1,5 @@
 /** Where a machine's files live on the host, under `<data dir>/machines/<id>/`. */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
 export interface MachineFiles {
@@ -15,7 +16,13 @@ export interface MachineFiles {
   prepared: string;
   /** What the overlay was made for: `{version, digest}` (JSON). */
   overlayOf: string;
-  /** Guest RAM, mapped shared while the machine runs and kept while it is suspended. */
+  /**
+   * Guest RAM while the VM runs, mapped shared by QEMU: a file in memory (tmpfs),
+   * so what the guest dirties is never written back to a disk. After a suspend it
+   * holds the snapshot's RAM until that is written out to `memory`.
+   */
+  liveMemory: string;
+  /** The snapshot's RAM on disk: its space reserved at boot, written once per suspend (see snapshot.ts). */
   memory: string;
   /** What the running VM was launched with (JSON), for the snapshot's identity. */
   launched: string;
@@ -34,7 +41,8 @@ export interface MachineFiles {
   snapshotFlushed: string;
 }
 
-export function machineFiles(machinesDir: string, machineId: string): MachineFiles {
+/** `memoryDir` is a directory in memory (tmpfs) for the machines' running RAM. */
+export function machineFiles(machinesDir: string, machineId: string, memoryDir: string): MachineFiles {
   const dir = join(machinesDir, machineId);
   return {
     dir,
@@ -47,6 +55,7 @@ export function machineFiles(machinesDir: string, machineId: string): MachineFil
     pidFile: join(dir, 'qemu.pid'),
     prepared: join(dir, 'prepared.json'),
     overlayOf: join(dir, 'rootfs-of.json'),
+    liveMemory: join(memoryDir, `${machineId}.ram`),
     memory: join(dir, 'memory.ram'),
     launched: join(dir, 'launched.json'),
     vmstate: join(dir, 'vmstate'),
@@ -56,6 +65,14 @@ export function machineFiles(machinesDir: string, machineId: string): MachineFil
     snapshot: join(dir, 'snapshot.json'),
     snapshotFlushed: join(dir, 'snapshot.flushed'),
   };
+}
+
+/**
+ * Where running guests' RAM goes unless told: a directory of its own per data
+ * directory in /dev/shm (tmpfs on every Linux), so two hangars never share one.
+ */
+export function defaultMemoryDir(machinesDir: string): string {
+  return join('/dev/shm', `hangar-${createHash('sha256').update(machinesDir).digest('hex').slice(0, 12)}`);
 }
 
 /** qemu-img argv for a copy-on-write overlay over a machine's shared base image. */

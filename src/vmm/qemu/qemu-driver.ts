@@ -27,18 +27,20 @@ import type { PreparedImage } from './boot-config.ts';
 import { shutdownReason } from './found-vm.ts';
 import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
-import { machineFiles, type MachineFiles } from './machine-files.ts';
+import { defaultMemoryDir, machineFiles, type MachineFiles } from './machine-files.ts';
 import { saveState } from './migration.ts';
 import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
 import { QmpClient } from './qmp.ts';
 import { continueVm, quitVm, reasonOf, unlessIoError, type Vm, vmStatus, watchQmpEvents } from './running-vm.ts';
-import { commitSnapshot, flushSnapshot, removeSnapshot } from './snapshot.ts';
+import { commitSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
 import { coldBoot, MIGRATION_TIMEOUT_MS, resumeVm } from './vm-launch.ts';
 import { type Launched, planLaunch } from './vm-plan.ts';
 import { isQemu, killQemu, logTail, qemuPids, waitGone } from './vm-process.ts';
 
 export interface QemuDriverOptions {
   machinesDir: string;
+  /** A directory in memory (tmpfs) for running guests' RAM (default: see defaultMemoryDir). */
+  memoryDir?: string;
   images: ImageStore;
   assets: GuestAssets;
   accel: Accelerator;
@@ -78,7 +80,7 @@ export class QemuDriver implements VmmDriver {
   }
 
   files(machineId: string): MachineFiles {
-    return machineFiles(this.options.machinesDir, machineId);
+    return machineFiles(this.options.machinesDir, machineId, this.options.memoryDir ?? defaultMemoryDir(this.options.machinesDir));
   }
 
   baseInitramfs(): Buffer {
@@ -201,7 +203,7 @@ export class QemuDriver implements VmmDriver {
     vm?.qmp.close();
     killQemu(vm?.pid);
     if (options.suspended) return;
-    await rm(this.files(machineId).memory, { force: true });
+    await releaseMemory(this.files(machineId));
     await this.options.network?.detach(machineId);
   }
 
@@ -307,7 +309,7 @@ export class QemuDriver implements VmmDriver {
       const facts = await this.hostFacts();
       const { identity, launchId, sharedMemory } = vm.launched;
       const info = await commitSnapshot(files, { identity, launchId, bootId: facts.bootId, sharedMemory });
-      void flushSnapshot(files, info.id).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot flush', error));
+      void writeOutSnapshot(files, info.id).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot write-out', error));
     } catch (error) {
       vm.suspending = undefined;
       if (!vm.ended && isQemu(vm.pid)) {

@@ -13,7 +13,7 @@ import { foundVmAction } from './found-vm.ts';
 import type { HostFacts } from './host-facts.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { continueVm, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
-import { commitSnapshot, flushSnapshot, readSnapshot, removeSnapshot } from './snapshot.ts';
+import { commitSnapshot, isFlushed, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
 import type { Launched } from './vm-plan.ts';
 import { isIncoming, killQemu, qemuPids, qemusUnder, readPid, waitGone } from './vm-process.ts';
 
@@ -93,11 +93,16 @@ async function recoverFromFiles(host: RecoveryHost, files: MachineFiles): Promis
       return { vm: 'suspended', detail: 'hangar stopped during a suspend, after the VM state was saved and QEMU ended: the snapshot was recorded' };
     }
   }
-  if (await readSnapshot(files)) return { vm: 'suspended' };
+  const snapshot = await readSnapshot(files);
+  if (snapshot) {
+    // hangar stopped before the snapshot's RAM was written out: it is written out now.
+    if (!isFlushed(files, snapshot.id)) void writeOutSnapshot(files, snapshot.id).catch(() => undefined);
+    return { vm: 'suspended' };
+  }
   const consumed = existsSync(files.vmstate);
   await removeSnapshot(files);
-  // The RAM file of a VM that is gone holds nothing anyone will use: its disk space goes back.
-  await rm(files.memory, { force: true });
+  // The RAM files of a VM that is gone hold nothing anyone will use: their memory and disk space go back.
+  await releaseMemory(files);
   if (consumed) return { vm: 'absent', detail: 'hangar stopped during a resume, before QEMU had loaded the VM state: the snapshot was discarded' };
   return { vm: 'absent' };
 }
@@ -115,7 +120,7 @@ async function settleRunning(files: MachineFiles, vm: Vm, incoming: boolean): Pr
 async function recordSnapshot(host: RecoveryHost, files: MachineFiles, launched: Launched): Promise<void> {
   const { identity, launchId, sharedMemory } = launched;
   const info = await commitSnapshot(files, { identity, launchId, bootId: (await host.hostFacts()).bootId, sharedMemory });
-  void flushSnapshot(files, info.id).catch(() => undefined);
+  void writeOutSnapshot(files, info.id).catch(() => undefined);
 }
 
 /** Ends every QEMU whose machine directory under `machinesDir` is gone: nothing is behind it. */

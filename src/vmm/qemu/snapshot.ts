@@ -1,19 +1,33 @@
 /**
- * A machine's suspend snapshot on disk, and the rules for trusting one.
+ * A machine's suspend snapshot, and the rules for trusting one.
  *
- * The guest's RAM lives in `memory.ram`, mapped shared by QEMU while the machine
- * runs, so suspending writes only the devices' state (`vmstate`). `snapshot.json`
- * is written last: a snapshot without it is partial and never resumed. Because
- * the RAM file becomes the running guest's memory again on resume, a snapshot
- * can be used once only. Until `snapshot.flushed` names it, the snapshot lives in
- * the host's page cache: it is trusted while the host has not rebooted since.
+ * The guest's RAM lives in a file in memory (tmpfs, `liveMemory`), mapped shared
+ * by QEMU while the machine runs: nothing the guest dirties is written to a disk,
+ * and suspending writes only the devices' state (`vmstate`). `snapshot.json` is
+ * written last: a snapshot without it is partial and never resumed. Because the
+ * RAM file becomes the running guest's memory again on resume, a snapshot can be
+ * used once only.
+ *
+ * After a suspend the RAM is written out to `memory.ram` on disk in the
+ * background, synced, and `snapshot.flushed` then names the snapshot; only then is
+ * the in-memory copy let go. Until then the snapshot is good within the host's
+ * boot (a resume takes its RAM from memory, also during the write-out); after a
+ * host crash it is lost and the machine boots cold, saying why. A resume after
+ * the write-out copies the RAM back into memory first.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import { sha256OfFile } from '../../image/blob-file.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
+
+const run = promisify(execFile);
+/** Writing out 2 GB of RAM to a slow disk may take minutes; past this it is given up. */
+const WRITE_OUT_TIMEOUT_MS = 30 * 60_000;
 
 /** Everything the snapshot was taken with; all of it must match for a resume. */
 export interface SnapshotIdentity {
@@ -53,6 +67,8 @@ export interface SnapshotFacts {
   flushedId?: string;
   stateBytes?: number;
   stateSha256?: string;
+  /** Sizes of the RAM in memory, and of the RAM written out to disk. */
+  liveMemoryBytes?: number;
   memoryBytes?: number;
 }
 
@@ -68,8 +84,15 @@ export function snapshotProblem(info: SnapshotInfo, facts: SnapshotFacts): strin
   if (info.bootId !== facts.bootId && facts.flushedId !== info.id) return 'the host restarted before the snapshot reached the disk';
   if (facts.stateBytes === undefined) return 'the snapshot\'s device state is missing';
   if (facts.stateBytes !== info.stateBytes || facts.stateSha256 !== info.stateSha256) return 'the snapshot\'s device state is corrupted';
-  if (info.sharedMemory && facts.memoryBytes !== info.memoryBytes) return 'the snapshot\'s memory file is missing or truncated';
+  if (info.sharedMemory && memorySource(info, facts) === undefined) return 'the snapshot\'s memory file is missing or truncated';
   return null;
+}
+
+/** Where a resume takes the snapshot's RAM from: memory (this host boot), else disk once written out whole. */
+export function memorySource(info: SnapshotInfo, facts: SnapshotFacts): 'live' | 'disk' | undefined {
+  if (info.bootId === facts.bootId && facts.liveMemoryBytes === info.memoryBytes) return 'live';
+  if (facts.flushedId === info.id && facts.memoryBytes === info.memoryBytes) return 'disk';
+  return undefined;
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {
@@ -95,6 +118,7 @@ export async function snapshotFacts(files: MachineFiles, identity: SnapshotIdent
     flushedId: await readFile(files.snapshotFlushed, 'utf8').then((text) => text.trim(), () => undefined),
     stateBytes,
     stateSha256: stateBytes === undefined ? undefined : await sha256OfFile(files.vmstate),
+    liveMemoryBytes: await sizeOf(files.liveMemory),
     memoryBytes: await sizeOf(files.memory),
   };
 }
@@ -110,23 +134,80 @@ export async function commitSnapshot(
     ...taken,
     stateBytes: (await sizeOf(files.vmstate)) ?? 0,
     stateSha256: await sha256OfFile(files.vmstate),
-    memoryBytes: (await sizeOf(files.memory)) ?? 0,
+    memoryBytes: (await sizeOf(files.liveMemory)) ?? 0,
   };
   await writeFile(`${files.snapshot}.tmp`, JSON.stringify(full));
   await rename(`${files.snapshot}.tmp`, files.snapshot);
   return full;
 }
 
+/** Write-outs under way, by machine directory: one machine's never overlap. */
+const writeOuts = new Map<string, Promise<void>>();
+
 /**
- * Puts the snapshot on disk for good (RAM file, device state, metadata, directory)
- * and then marks it flushed. Meant to run in the background after a suspend.
+ * Puts the snapshot on disk for good, then lets go of its RAM in memory: the RAM
+ * copied into `memory.ram` (its space reserved at boot), it, the device state and
+ * the metadata synced, then `snapshot.flushed` written. Runs in the background
+ * after a suspend; a resume meanwhile takes the RAM from memory, and a snapshot
+ * consumed or replaced meanwhile is not marked, nor is its RAM let go.
  */
-export async function flushSnapshot(files: MachineFiles, id: string): Promise<void> {
-  for (const path of [files.memory, files.vmstate, files.snapshot, dirname(files.snapshot)]) await fsyncPath(path);
+export function writeOutSnapshot(files: MachineFiles, id: string): Promise<void> {
+  const next = (writeOuts.get(files.dir) ?? Promise.resolve()).catch(() => undefined).then(() => writeOut(files, id));
+  writeOuts.set(files.dir, next);
+  void next.finally(() => { if (writeOuts.get(files.dir) === next) writeOuts.delete(files.dir); }).catch(() => undefined);
+  return next;
+}
+
+async function writeOut(files: MachineFiles, id: string): Promise<void> {
+  const info = await readSnapshot(files);
+  if (info?.id !== id) return;
+  if (info.sharedMemory) {
+    await zeroFile(files.memory, info.memoryBytes);
+    // Blocks of zeros are skipped, and read back as zeros from the file just cleared.
+    await run('dd', [`if=${files.liveMemory}`, `of=${files.memory}`, 'bs=64K', 'conv=notrunc,sparse', 'status=none'], { timeout: WRITE_OUT_TIMEOUT_MS });
+  }
+  for (const path of [...(info.sharedMemory ? [files.memory] : []), files.vmstate, files.snapshot, dirname(files.snapshot)]) await fsyncPath(path);
   if ((await readSnapshot(files))?.id !== id) return; // consumed or replaced meanwhile
   await writeFile(files.snapshotFlushed, id);
   await fsyncPath(files.snapshotFlushed);
   await fsyncPath(dirname(files.snapshot));
+  // Checked and removed in one step (no await between): a resume consumes the
+  // snapshot before it chooses where its RAM comes from, so it never maps a file
+  // this removes.
+  if (readSnapshotSync(files)?.id === id) rmSync(files.liveMemory, { force: true });
+}
+
+/** Whether `snapshot.flushed` names snapshot `id`. */
+export function isFlushed(files: MachineFiles, id: string): boolean {
+  try {
+    return readFileSync(files.snapshotFlushed, 'utf8').trim() === id;
+  } catch {
+    return false;
+  }
+}
+
+/** Makes `path` `bytes` long and all zeros, keeping the disk space it holds (ext4, XFS: unwritten extents). */
+async function zeroFile(path: string, bytes: number): Promise<void> {
+  try {
+    await run('fallocate', ['-z', '-o', '0', '-l', String(bytes), path], { timeout: 60_000 });
+  } catch {
+    await truncate(path, 0).catch(() => writeFile(path, ''));
+  }
+  await truncate(path, bytes);
+}
+
+/** Lets go of a machine's RAM files: the one in memory and the one on disk. */
+export async function releaseMemory(files: MachineFiles): Promise<void> {
+  await rm(files.liveMemory, { force: true });
+  await rm(files.memory, { force: true });
+}
+
+function readSnapshotSync(files: MachineFiles): SnapshotInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(files.snapshot, 'utf8')) as SnapshotInfo;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Forgets the snapshot (metadata first, so that what remains can never be taken for one). */

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { machineInitramfs } from '../../guest/init-config.ts';
 import { failpoint } from '../../system/failpoints.ts';
@@ -15,11 +15,11 @@ import { qemuArgv } from './argv.ts';
 import { machineInitConfig, type PreparedImage } from './boot-config.ts';
 import type { HostFacts } from './host-facts.ts';
 import { keepsRootfs, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
-import { reserveMemory } from './memory-file.ts';
+import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
 import { ignoreSharedMemory, loadState } from './migration.ts';
 import type { QemuDriverOptions } from './qemu-driver.ts';
 import { reasonOf, type Vm, vmStatus } from './running-vm.ts';
-import { readSnapshot, removeSnapshot, snapshotFacts, snapshotProblem } from './snapshot.ts';
+import { memorySource, readSnapshot, releaseMemory, removeSnapshot, snapshotFacts, snapshotProblem } from './snapshot.ts';
 import type { Launched, Plan } from './vm-plan.ts';
 import { logTail, startQemu } from './vm-process.ts';
 
@@ -51,10 +51,13 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
   await host.kill(id, { keepFiles: true });
   // Any cold boot invalidates the snapshot: a machine never goes back in time.
   await removeSnapshot(files);
-  await rm(files.memory, { force: true });
+  await releaseMemory(files);
   try {
-    // The RAM file first: a start that cannot have its memory's disk space makes nothing else.
-    if (plan.launched.sharedMemory) await reserveMemory(files.memory, memoryBytes(spec));
+    // The RAM files first: a start that cannot have its memory's room makes nothing else.
+    if (plan.launched.sharedMemory) {
+      await reserveMemory(files.memory, memoryBytes(spec));
+      await checkMemoryRoom(files.liveMemory, memoryBytes(spec));
+    }
     const owner = { version: spec.version, digest: prepared.imageRef.digest };
     const previous = await readFile(files.overlayOf, 'utf8').then((text) => JSON.parse(text) as OverlayOwner, () => undefined);
     if (!existsSync(files.overlay) || !keepsRootfs(spec.config.rootfs?.persist ?? 'never', previous, owner)) {
@@ -120,7 +123,8 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
     return { problem: existsSync(files.vmstate) ? 'the machine\'s snapshot was never recorded whole' : 'the machine has no snapshot' };
   }
   const facts = await host.hostFacts();
-  const problem = snapshotProblem(info, await snapshotFacts(files, plan.launched.identity, facts.bootId));
+  const found = await snapshotFacts(files, plan.launched.identity, facts.bootId);
+  const problem = snapshotProblem(info, found);
   if (problem) {
     await removeSnapshot(files);
     return { problem };
@@ -128,6 +132,7 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
   if (info.sharedMemory) {
     try {
       await reserveMemory(files.memory, memoryBytes(spec));
+      if (memorySource(info, found) === 'disk') await checkMemoryRoom(files.liveMemory, memoryBytes(spec));
     } catch (error) {
       throw new ResumeRefused(`cannot resume: ${reasonOf(error)}; the snapshot is kept`);
     }
@@ -136,6 +141,16 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
   await rm(files.snapshot, { force: true });
   await rm(files.snapshotFlushed, { force: true });
   failpoint('resume.after-consume');
+  // Consumed first: from here on no write-out lets go of the RAM in memory. If it
+  // did just before, the RAM was written out whole, and comes back from the disk.
+  if (info.sharedMemory && (await sizeOf(files.liveMemory)) !== info.memoryBytes) {
+    try {
+      await copyBack(files);
+    } catch (error) {
+      await removeSnapshot(files);
+      return { problem: `the snapshot's memory could not be read back from the disk: ${reasonOf(error)}` };
+    }
+  }
   await rm(files.agentSocket, { force: true });
   await rm(files.qmpSocket, { force: true });
   await writeFile(files.launched, JSON.stringify(plan.launched));
@@ -173,4 +188,16 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
   // comes only once the guest has warmed up again (under TCG, ~100 ms).
   void vm.agent.setTime(Date.now()).catch((error: unknown) => host.options.onError?.(spec.machineId, 'clock correction after resume', error));
   return { pid: vm.pid };
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  return stat(path).then((s) => s.size, () => undefined);
+}
+
+/** Copies the snapshot's RAM from the disk back into memory, leaving holes where it is zero. */
+async function copyBack(files: MachineFiles): Promise<void> {
+  const partial = `${files.liveMemory}.partial`;
+  await rm(partial, { force: true });
+  await run('cp', ['--sparse=always', '--', files.memory, partial]);
+  await rename(partial, files.liveMemory);
 }

@@ -56,7 +56,7 @@ export function planLaunch(spec: MachineSpec, files: MachineFiles, prepared: Pre
     consoleLog: files.consoleLog,
     pidFile: files.pidFile,
     logFile: files.qemuLog,
-    memoryFile: sharedMemory ? files.memory : undefined,
+    memoryFile: sharedMemory ? files.liveMemory : undefined,
   };
   // The kernel command line only matters at boot (and carries the host's TSC reading), and
   // the log file is no device: both left out.
