@@ -33,6 +33,8 @@ export interface DriverOptions {
   network?: NetworkKeeper;
   /** Largest guest that may be suspended; such guests get their RAM in a shared file (qemu driver). */
   suspendMaxMemoryMb?: number;
+  /** How long a suspended machine's RAM stays in memory once written out. */
+  suspendedMemoryMs?: number;
   logger?: Logger;
 }
 
@@ -55,6 +57,7 @@ export async function createDriver(name: DriverName, options: DriverOptions): Pr
         network: options.network,
         volumePath: (id) => options.volumes.path(id),
         suspendMaxMemoryMb: options.suspendMaxMemoryMb ?? DEFAULT_SUSPEND_MAX_MEMORY_MB,
+        suspendedMemoryMs: options.suspendedMemoryMs,
         onError: (machineId, what, error) => options.logger?.warn({ machineId, err: error }, `qemu driver: ${what} failed`),
         onNotice: (machineId, what) => options.logger?.warn({ machineId }, `qemu driver: ${what}`),
       });

@@ -47,6 +47,8 @@ export interface ServeOptions {
   proxy?: ProxySettings;
   driver: DriverName;
   fakeTiming?: FakeTiming;
+  /** qemu driver: how long a suspended machine's RAM stays in memory once written out (default 1 min). */
+  suspendedMemoryMs?: number;
   netns?: string;
   /** qemu driver: this host's number in machine addresses, and the namespace's IPv4 range (defaults: see layout.ts). */
   hostNumber?: number;
@@ -127,6 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       volumes,
       driver: role === 'api' ? undefined : await createDriver(options.driver, {
         dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, network, suspendMaxMemoryMb: options.settings?.suspendMaxMemoryMb, logger,
+        suspendedMemoryMs: options.suspendedMemoryMs,
       }),
       token: token.value,
       logger,

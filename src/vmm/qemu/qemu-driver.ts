@@ -41,6 +41,8 @@ export interface QemuDriverOptions {
   machinesDir: string;
   /** A directory in memory (tmpfs) for running guests' RAM (default: see defaultMemoryDir). */
   memoryDir?: string;
+  /** How long a suspended machine's RAM stays in memory once written out to disk (default 1 min). */
+  suspendedMemoryMs?: number;
   images: ImageStore;
   assets: GuestAssets;
   accel: Accelerator;
@@ -309,7 +311,7 @@ export class QemuDriver implements VmmDriver {
       const facts = await this.hostFacts();
       const { identity, launchId, sharedMemory } = vm.launched;
       const info = await commitSnapshot(files, { identity, launchId, bootId: facts.bootId, sharedMemory });
-      void writeOutSnapshot(files, info.id).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot write-out', error));
+      void writeOutSnapshot(files, info.id, this.options.suspendedMemoryMs).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot write-out', error));
     } catch (error) {
       vm.suspending = undefined;
       if (!vm.ended && isQemu(vm.pid)) {

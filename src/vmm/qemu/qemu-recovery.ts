@@ -13,12 +13,14 @@ import { foundVmAction } from './found-vm.ts';
 import type { HostFacts } from './host-facts.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { continueVm, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
-import { commitSnapshot, isFlushed, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { commitSnapshot, DEFAULT_KEEP_MS, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import type { QemuDriverOptions } from './qemu-driver.ts';
 import type { Launched } from './vm-plan.ts';
 import { isIncoming, killQemu, qemuPids, qemusUnder, readPid, waitGone } from './vm-process.ts';
 
 /** What recovery needs of the driver. */
 export interface RecoveryHost {
+  readonly options: Pick<QemuDriverOptions, 'suspendedMemoryMs'>;
   files(machineId: string): MachineFiles;
   hostFacts(): Promise<HostFacts>;
   attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm>;
@@ -96,7 +98,9 @@ async function recoverFromFiles(host: RecoveryHost, files: MachineFiles): Promis
   const snapshot = await readSnapshot(files);
   if (snapshot) {
     // hangar stopped before the snapshot's RAM was written out: it is written out now.
-    if (!isFlushed(files, snapshot.id)) void writeOutSnapshot(files, snapshot.id).catch(() => undefined);
+    const keepMs = host.options.suspendedMemoryMs ?? DEFAULT_KEEP_MS;
+    if (!isFlushed(files, snapshot.id)) void writeOutSnapshot(files, snapshot.id, keepMs).catch(() => undefined);
+    else letGoOfMemory(files, snapshot.id, keepMs);
     return { vm: 'suspended' };
   }
   const consumed = existsSync(files.vmstate);
@@ -120,7 +124,7 @@ async function settleRunning(files: MachineFiles, vm: Vm, incoming: boolean): Pr
 async function recordSnapshot(host: RecoveryHost, files: MachineFiles, launched: Launched): Promise<void> {
   const { identity, launchId, sharedMemory } = launched;
   const info = await commitSnapshot(files, { identity, launchId, bootId: (await host.hostFacts()).bootId, sharedMemory });
-  void writeOutSnapshot(files, info.id).catch(() => undefined);
+  void writeOutSnapshot(files, info.id, host.options.suspendedMemoryMs).catch(() => undefined);
 }
 
 /** Ends every QEMU whose machine directory under `machinesDir` is gone: nothing is behind it. */

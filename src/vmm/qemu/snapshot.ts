@@ -10,7 +10,8 @@
  *
  * After a suspend the RAM is written out to `memory.ram` on disk in the
  * background, synced, and `snapshot.flushed` then names the snapshot; only then is
- * the in-memory copy let go. Until then the snapshot is good within the host's
+ * the in-memory copy let go (a while later: a resume soon after a suspend needs
+ * no copy back). Until then the snapshot is good within the host's
  * boot (a resume takes its RAM from memory, also during the write-out); after a
  * host crash it is lost and the machine boots cold, saying why. A resume after
  * the write-out copies the RAM back into memory first.
@@ -141,6 +142,9 @@ export async function commitSnapshot(
   return full;
 }
 
+/** How long a suspended machine's RAM stays in memory once written out, unless told. */
+export const DEFAULT_KEEP_MS = 60_000;
+
 /** Write-outs under way, by machine directory: one machine's never overlap. */
 const writeOuts = new Map<string, Promise<void>>();
 
@@ -151,14 +155,14 @@ const writeOuts = new Map<string, Promise<void>>();
  * after a suspend; a resume meanwhile takes the RAM from memory, and a snapshot
  * consumed or replaced meanwhile is not marked, nor is its RAM let go.
  */
-export function writeOutSnapshot(files: MachineFiles, id: string): Promise<void> {
-  const next = (writeOuts.get(files.dir) ?? Promise.resolve()).catch(() => undefined).then(() => writeOut(files, id));
+export function writeOutSnapshot(files: MachineFiles, id: string, keepMs = DEFAULT_KEEP_MS): Promise<void> {
+  const next = (writeOuts.get(files.dir) ?? Promise.resolve()).catch(() => undefined).then(() => writeOut(files, id, keepMs));
   writeOuts.set(files.dir, next);
   void next.finally(() => { if (writeOuts.get(files.dir) === next) writeOuts.delete(files.dir); }).catch(() => undefined);
   return next;
 }
 
-async function writeOut(files: MachineFiles, id: string): Promise<void> {
+async function writeOut(files: MachineFiles, id: string, keepMs: number): Promise<void> {
   const info = await readSnapshot(files);
   if (info?.id !== id) return;
   if (info.sharedMemory) {
@@ -171,10 +175,21 @@ async function writeOut(files: MachineFiles, id: string): Promise<void> {
   await writeFile(files.snapshotFlushed, id);
   await fsyncPath(files.snapshotFlushed);
   await fsyncPath(dirname(files.snapshot));
-  // Checked and removed in one step (no await between): a resume consumes the
-  // snapshot before it chooses where its RAM comes from, so it never maps a file
-  // this removes.
-  if (readSnapshotSync(files)?.id === id) rmSync(files.liveMemory, { force: true });
+  letGoOfMemory(files, id, keepMs);
+}
+
+/**
+ * Lets go of snapshot `id`'s RAM in memory, written out whole, after `keepMs`
+ * (a resume meanwhile needs no copy back). Checked and removed in one step (no
+ * await between): a resume consumes the snapshot before it chooses where its RAM
+ * comes from, so it never maps a file this removes.
+ */
+export function letGoOfMemory(files: MachineFiles, id: string, keepMs: number): void {
+  const letGo = () => {
+    if (readSnapshotSync(files)?.id === id && isFlushed(files, id)) rmSync(files.liveMemory, { force: true });
+  };
+  if (keepMs <= 0) letGo();
+  else setTimeout(letGo, keepMs).unref();
 }
 
 /** Whether `snapshot.flushed` names snapshot `id`. */
