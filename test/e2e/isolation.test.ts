@@ -82,6 +82,7 @@ describe('isolation between apps', () => {
       assert.match(same.stdout, /^HTTP\/1\.[01] 200 OK/);
     } finally {
       for (const s of [a1, a2, b1]) await driver.destroy(s.machineId).catch(() => undefined);
+      await driver.close();
     }
   });
 });

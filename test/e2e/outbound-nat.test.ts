@@ -98,6 +98,7 @@ describe('outbound NAT', () => {
       assert.equal((await reachOut()).stdout, '');
     } finally {
       await driver.destroy(spec.machineId).catch(() => undefined);
+      await driver.close();
     }
   });
 });

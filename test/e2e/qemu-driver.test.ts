@@ -105,6 +105,7 @@ describe('qemu driver', () => {
       throw error;
     } finally {
       await driver.destroy(machineId).catch(() => undefined);
+      await driver.close();
     }
   });
 });

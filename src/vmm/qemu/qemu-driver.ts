@@ -9,7 +9,7 @@
  * and boots cold otherwise. Every step that could leave a VM paused checks with
  * QEMU (query-status) that the VM runs, or ends it: a VM is never left frozen.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
@@ -82,7 +82,7 @@ export class QemuDriver implements VmmDriver {
   }
 
   files(machineId: string): MachineFiles {
-    return machineFiles(this.options.machinesDir, machineId, this.options.memoryDir ?? defaultMemoryDir(this.options.machinesDir));
+    return machineFiles(this.options.machinesDir, machineId, this.memoryDir);
   }
 
   baseInitramfs(): Buffer {
@@ -424,6 +424,10 @@ export class QemuDriver implements VmmDriver {
   }
 
   /** Lets go of the VMs without stopping them: they keep running for the next hangar. */
+  private get memoryDir(): string {
+    return this.options.memoryDir ?? defaultMemoryDir(this.options.machinesDir);
+  }
+
   async close(): Promise<void> {
     this.options.network?.close();
     for (const vm of this.vms.values()) {
@@ -432,6 +436,8 @@ export class QemuDriver implements VmmDriver {
       vm.qmp.close();
     }
     this.vms.clear();
+    // Gone only when empty: the RAM of VMs that outlive hangar, and of suspended machines, stays.
+    await rmdir(this.memoryDir).catch(() => undefined);
   }
 
   private async readPrepared(files: MachineFiles): Promise<PreparedImage | undefined> {
