@@ -47,6 +47,13 @@ export interface VmmDriver {
    * left running (checked with the VMM) if it can be, and ended otherwise.
    */
   suspend(machineId: string): Promise<void>;
+  /**
+   * Gives each child (a new machine: its own id, address and version) a snapshot of
+   * the running machine `parentId` to resume from, as the child; the parent pauses
+   * only for the save and runs on. A child's `launch` with `resume` continues from
+   * it. On failure the parent runs on and nothing of the children is left.
+   */
+  fork(parentId: string, children: MachineSpec[]): Promise<void>;
   /** Asks a suspend in progress to give up and leave the VM running (a start arrived). */
   cancelSuspend(machineId: string): void;
   discardSnapshot(machineId: string): Promise<void>;

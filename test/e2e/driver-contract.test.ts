@@ -16,6 +16,7 @@ import { guestAssets } from '../../src/guest/initramfs.ts';
 import { ImageStore } from '../../src/image/image-store.ts';
 import type { NetworkKeeper } from '../../src/network/keeper.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
+import { defaultMemoryDir } from '../../src/vmm/qemu/machine-files.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
 import { driverContract } from '../helpers/driver-contract.ts';
 import { qemuOf, tapExists } from '../helpers/host-traces.ts';
@@ -65,6 +66,7 @@ describe('qemu driver: the VMM driver contract', () => {
     leftovers: (machineId) => {
       const left: string[] = [];
       if (existsSync(join(dir, 'machines', machineId))) left.push('its directory');
+      if (existsSync(join(`${defaultMemoryDir(join(dir, 'machines'))}.forks`, `${machineId}.ram`))) left.push('a fork\'s RAM');
       if (qemuOf(machineId)) left.push('a QEMU process');
       if (tapExists(ns, machineId)) left.push('its TAP');
       return left;

@@ -105,6 +105,22 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     assert.equal((await run(machineId, ['ls', '/marker'])).exit_code, 0);
   });
 
+  it('forks a running machine: each child resumes from the parent\'s guest, and the parent runs on', async () => {
+    const [parent, children] = [id(5), [id(6), id(7)]];
+    await driver.launch(harness.spec(parent), { resume: false });
+    assert.equal((await run(parent, ['touch', '/before-fork'])).exit_code, 0);
+    await driver.fork(parent, children.map((child) => harness.spec(child)));
+    assert.equal((await run(parent, ['touch', '/after-fork'])).exit_code, 0, 'the parent runs on');
+    for (const child of children) {
+      assert.equal((await driver.launch(harness.spec(child), { resume: true })).resumed, true);
+      assert.equal((await run(child, ['ls', '/before-fork'])).exit_code, 0, 'a child starts from the parent\'s guest');
+      assert.notEqual((await run(child, ['ls', '/after-fork'])).exit_code, 0, 'what the parent does after the fork is not the child\'s');
+    }
+    await assert.rejects(driver.fork(id(8), [harness.spec(id(9))]), 'a machine that does not run cannot be forked');
+    for (const machineId of [parent, ...children, id(9)]) await driver.destroy(machineId);
+    for (const machineId of [parent, ...children, id(9)]) assert.deepEqual(harness.leftovers(machineId), [], machineId);
+  });
+
   it('is found again by a driver restarted on the same host: running and suspended VMs, and no others', async () => {
     const [running, suspended, gone] = [id(1), id(3), id(4)];
     await driver.launch(harness.spec(suspended), { resume: false });

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -701,6 +703,97 @@ static void api_write(long id, const char *b64) {
   free(data);
 }
 
+/* ---------- fork: freeze, thaw, a new identity ---------- */
+
+/* Whether every process but init (and kernel threads) is stopped. */
+static int all_stopped(void) {
+  DIR *proc = opendir("/proc");
+  struct dirent *entry;
+  int stopped = 1;
+  while (stopped && proc && (entry = readdir(proc))) {
+    long pid = atol(entry->d_name);
+    if (pid <= 1 || pid == getpid()) continue;
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0) continue;
+    stat[n] = 0;
+    char *state = strrchr(stat, ')');
+    /* Kernel threads (parent 2, or 2 itself) are not the machine's code. */
+    long ppid = state ? atol(state + 4) : 0;
+    if (!state || pid == 2 || ppid == 2) continue;
+    if (state[2] != 'T' && state[2] != 't' && state[2] != 'Z' && state[2] != 'X') stopped = 0;
+  }
+  if (proc) closedir(proc);
+  return stopped;
+}
+
+/* Stops every process of the machine (not init), and answers once they all are. */
+static void freeze_processes(const char *id) {
+  kill(-1, SIGSTOP);
+  long long deadline = now_ms() + 2000;
+  while (!all_stopped() && now_ms() < deadline) usleep(1000);
+  send_line("ok %s\n", id);
+}
+
+/* The kernel's boot_id cannot be written: a file with the new one is mounted over it. */
+static void replace_boot_id(const char *boot_id) {
+  mkdir_p("/run/hangar");
+  int fd = open("/run/hangar/boot_id", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+  if (fd < 0) return;
+  if (write(fd, boot_id, strlen(boot_id)) < 0 || write(fd, "\n", 1) < 0) say("boot_id: %s", strerror(errno));
+  close(fd);
+  const char *targets[] = {"/proc/sys/kernel/random/boot_id", "/newroot/proc/sys/kernel/random/boot_id"};
+  for (int i = 0; i < 2; i++) {
+    umount2(targets[i], MNT_DETACH); /* a fork of a fork: the earlier one goes */
+    if (mount("/run/hangar/boot_id", targets[i], NULL, MS_BIND, NULL) != 0) say("boot_id over %s: %s", targets[i], strerror(errno));
+  }
+}
+
+/* Mixes the host's fresh bytes into the kernel's pool and makes it reseed now. */
+static void reseed_random(const char *entropy_b64) {
+  size_t len;
+  char *bytes = b64_decode(entropy_b64, &len);
+  struct rand_pool_info *info = malloc(sizeof *info + len);
+  info->entropy_count = (int)(len * 8);
+  info->buf_size = (int)len;
+  memcpy(info->buf, bytes, len);
+  int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+  if (fd < 0 || ioctl(fd, RNDADDENTROPY, info) != 0 || ioctl(fd, RNDRESEEDCRNG) != 0) say("reseed: %s", strerror(errno));
+  if (fd >= 0) close(fd);
+  free(info);
+  free(bytes);
+}
+
+/* The addresses of the machine this VM was forked from go; the child's come. */
+static void renumber_net(char *ifname, char *mac, char *v6, char *gw6, char *v4, char *gw4) {
+  char *down[] = {"/bin/busybox", "ip", "link", "set", "dev", ifname, "down", NULL};
+  char *address[] = {"/bin/busybox", "ip", "link", "set", "dev", ifname, "address", mac, NULL};
+  char *flush[] = {"/bin/busybox", "ip", "addr", "flush", "dev", ifname, NULL};
+  char *neigh[] = {"/bin/busybox", "ip", "neigh", "flush", "dev", ifname, NULL};
+  run(down);
+  run(address);
+  run(flush);
+  run(neigh);
+  configure_net(ifname, v6, gw6, v4, gw4);
+}
+
+/* forked <id> <b64 hostname> <b64 boot_id> <b64 entropy> [<ifname> <mac> <v6> <gw6> <v4> <gw4>] */
+static void become_fork(char **words, int n) {
+  char *hostname = b64_decode(words[2], NULL), *boot_id = b64_decode(words[3], NULL);
+  reseed_random(words[4]);
+  replace_boot_id(boot_id);
+  sethostname(hostname, strlen(hostname));
+  if (n >= 11) renumber_net(words[5], words[6], words[7], words[8], words[9], words[10]);
+  free(hostname);
+  free(boot_id);
+  kill(-1, SIGCONT);
+  send_line("ok %s\n", words[1]);
+}
+
 /* ---------- requests from the host ---------- */
 
 static void handle_request(char *line) {
@@ -737,6 +830,13 @@ static void handle_request(char *line) {
       if (conn->read_done) api_drop(conn, 0);
       else shutdown(conn->fd, SHUT_WR);
     }
+  } else if (!strcmp(verb, "freeze")) {
+    freeze_processes(id);
+  } else if (!strcmp(verb, "thaw")) {
+    kill(-1, SIGCONT);
+    send_line("ok %s\n", id);
+  } else if (!strcmp(verb, "forked") && n >= 5) {
+    become_fork(words, n);
   } else if (!strcmp(verb, "settime") && n >= 3) {
     long long ns = atoll(words[2]);
     struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};

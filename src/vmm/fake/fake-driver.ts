@@ -28,7 +28,7 @@ export interface FakeDelays {
   destroyMs: number;
 }
 
-export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'destroy' | 'exec';
+export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'fork' | 'destroy' | 'exec';
 
 /** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
 const MAX_CALLS = 10_000;
@@ -211,6 +211,18 @@ export class FakeDriver implements VmmDriver {
     if (cancel.cancelled) throw new Error('suspend cancelled by a start');
     failpoint('suspend.after-stop');
     vm.state = 'suspended';
+  }
+
+  /** Each child gets the parent's guest (its files) as a snapshot to resume; the parent runs on. */
+  async fork(parentId: string, children: MachineSpec[]): Promise<void> {
+    const parent = this.running(parentId);
+    await this.step('fork', parentId, this.delays.suspendMs, children.map((child) => child.machineId));
+    for (const child of children) {
+      this.vms.set(child.machineId, {
+        spec: child, state: 'suspended', pid: this.host.nextPid++, bootCount: 1, limitMb: parent.limitMb, files: new Set(parent.files),
+      });
+      this.prepared.add(child.machineId);
+    }
   }
 
   onGuestApi(listener: GuestApiListener): void {

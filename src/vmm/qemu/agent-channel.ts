@@ -30,6 +30,16 @@ export interface GuestProcess {
   cwd: string;
 }
 
+/** What makes a fork's child itself: see `forked` in protocol.md. */
+export interface ForkIdentity {
+  hostname: string;
+  bootId: string;
+  /** Fresh bytes from the host for the guest's RNG. */
+  entropy: Buffer;
+  /** The interface, its new MAC, and `ipv6/prefix ipv6-gateway ipv4/prefix ipv4-gateway` (`-` for none). */
+  net?: { ifname: string; mac: string; addresses: [string, string, string, string] };
+}
+
 type Events = {
   ready: []; started: [number]; exited: [GuestExit]; failed: [string]; close: [];
   /** A connection to the guest's /.fly/api opened, sent bytes, or closed. */
@@ -86,6 +96,21 @@ export class AgentChannel extends EventEmitter<Events> {
 
   async setTime(unixMs: number, timeoutMs = 5000): Promise<void> {
     await this.request('settime', [(BigInt(unixMs) * 1_000_000n).toString()], timeoutMs);
+  }
+
+  /** Stops every process in the guest but init (for a fork's save); `thaw` continues them. */
+  async freeze(timeoutMs = 5000): Promise<void> {
+    await this.request('freeze', [], timeoutMs);
+  }
+
+  async thaw(timeoutMs = 5000): Promise<void> {
+    await this.request('thaw', [], timeoutMs);
+  }
+
+  /** In a fork's child (its processes still frozen): takes on its own identity, then lets its processes go on. */
+  async becomeFork(identity: ForkIdentity, timeoutMs = 10_000): Promise<void> {
+    const net = identity.net ? [identity.net.ifname, identity.net.mac, ...identity.net.addresses] : [];
+    await this.request('forked', [encode(identity.hostname), encode(identity.bootId), identity.entropy.toString('base64'), ...net], timeoutMs);
   }
 
   /** Bytes for a /.fly/api connection in the guest. */

@@ -37,6 +37,11 @@ export interface VmLayout {
    * Without it the RAM is anonymous memory.
    */
   memoryFile?: string;
+  /**
+   * Map `memoryFile` private (copy-on-write): the guest starts from what the file
+   * holds and its writes stay its own. A fork's child maps its parent's frozen RAM so.
+   */
+  memoryPrivate?: boolean;
   /** Wait for the VM's state on the migration channel (`-incoming defer`) instead of booting. */
   incoming?: boolean;
   /** Where QEMU writes its own messages (-D; with -daemonize, its stderr goes there too). */
@@ -62,7 +67,7 @@ export function qemuArgv(layout: VmLayout): string[] {
     '-cpu', layout.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(layout.cpus),
     '-m', `${layout.memoryMb}M`,
-    ...(layout.memoryFile ? ['-object', `memory-backend-file,id=ram,size=${layout.memoryMb}M,mem-path=${option(layout.memoryFile)},share=on`] : []),
+    ...(layout.memoryFile ? ['-object', `memory-backend-file,id=ram,size=${layout.memoryMb}M,mem-path=${option(layout.memoryFile)},share=${layout.memoryPrivate ? 'off' : 'on'}`] : []),
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-kernel', layout.kernelPath,
     '-initrd', layout.initrdPath,

@@ -35,6 +35,11 @@ export function volumeMounts(spec: MachineSpec, volumePath: ((volumeId: string) 
   }));
 }
 
+/** The guest's interface and addresses on the machines' network. */
+export function guestNet(spec: Pick<MachineSpec, 'privateIp'>, net: GuestAddresses | undefined): InitConfig['net'] {
+  return net ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: net.gateway6, ipv4: `${net.ipv4}/32`, gateway4: net.gateway4 } : undefined;
+}
+
 /** `net`: the guest's addresses on the machines' network; none leaves it without one. */
 export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mounts: VolumeMount[], net: GuestAddresses | undefined): InitConfig {
   const init = spec.config.init;
@@ -49,7 +54,7 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
     hostname: spec.machineId,
     rootDevice: '/dev/vda',
     mounts: mounts.map(({ device, path }) => ({ device, path })),
-    net: net ? { ifname: 'eth0', ipv6: `${spec.privateIp}/128`, gateway6: net.gateway6, ipv4: `${net.ipv4}/32`, gateway4: net.gateway4 } : undefined,
+    net: guestNet(spec, net),
     env: processEnv(prepared.config, spec.config.env ?? {}, {
       appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
       imageRef: pinnedReference(prepared.imageRef), version: spec.version,

@@ -22,6 +22,12 @@ export interface MachineFiles {
    * holds the snapshot's RAM until that is written out to `memory`.
    */
   liveMemory: string;
+  /**
+   * A fork's child, until it has resumed: the parent's RAM as it was at the fork,
+   * which the child maps private (copy-on-write). A hard link, one per child, to one
+   * file in a ramfs (see fork-memory.ts); the child's QEMU keeps it mapped after it goes.
+   */
+  forkMemory: string;
   /** The snapshot's RAM on disk: its space reserved at boot, written once per suspend (see snapshot.ts). */
   memory: string;
   /** What the running VM was launched with (JSON), for the snapshot's identity. */
@@ -57,6 +63,7 @@ export function machineFiles(machinesDir: string, machineId: string, memoryDir: 
     overlayOf: join(dir, 'rootfs-of.json'),
     liveMemory: join(memoryDir, `${machineId}.ram`),
     memory: join(dir, 'memory.ram'),
+    forkMemory: join(forkMemoryDir(memoryDir), `${machineId}.ram`),
     launched: join(dir, 'launched.json'),
     vmstate: join(dir, 'vmstate'),
     vmstatePartial: join(dir, 'vmstate.partial'),
@@ -73,6 +80,11 @@ export function machineFiles(machinesDir: string, machineId: string, memoryDir: 
  */
 export function defaultMemoryDir(machinesDir: string): string {
   return join('/dev/shm', `hangar-${createHash('sha256').update(machinesDir).digest('hex').slice(0, 12)}`);
+}
+
+/** Where forks' frozen RAM lives: a ramfs beside the memory directory (see fork-memory.ts). */
+export function forkMemoryDir(memoryDir: string): string {
+  return `${memoryDir}.forks`;
 }
 
 /** qemu-img argv for a copy-on-write overlay over a machine's shared base image. */

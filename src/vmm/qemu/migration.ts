@@ -15,8 +15,9 @@ import type { QmpClient } from './qmp.ts';
 
 const POLL_MS = 2;
 
-export async function ignoreSharedMemory(qmp: QmpClient): Promise<void> {
-  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+/** Both ends of a migration must agree: a save and the load of it set this alike. */
+export async function ignoreSharedMemory(qmp: QmpClient, state = true): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state }] });
 }
 
 /**

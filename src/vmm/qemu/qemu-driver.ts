@@ -27,14 +27,16 @@ import type { PreparedImage } from './boot-config.ts';
 import { shutdownReason } from './found-vm.ts';
 import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
-import { defaultMemoryDir, machineFiles, type MachineFiles } from './machine-files.ts';
+import { defaultMemoryDir, forkMemoryDir, machineFiles, type MachineFiles } from './machine-files.ts';
+import { releaseForkMemoryDir } from './fork-memory.ts';
 import { saveState } from './migration.ts';
 import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
 import { QmpClient } from './qmp.ts';
 import { continueVm, quitVm, reasonOf, unlessIoError, type Vm, vmStatus, watchQmpEvents } from './running-vm.ts';
 import { commitSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
 import { coldBoot, MIGRATION_TIMEOUT_MS, resumeVm } from './vm-launch.ts';
-import { type Launched, planLaunch } from './vm-plan.ts';
+import { type Launched, type Plan, planLaunch } from './vm-plan.ts';
+import { forkVm } from './fork.ts';
 import { isQemu, killQemu, logTail, qemuPids, waitGone } from './vm-process.ts';
 
 export interface QemuDriverOptions {
@@ -125,9 +127,7 @@ export class QemuDriver implements VmmDriver {
       prepared = await this.readPrepared(files);
     }
     if (!prepared) throw new Error('image not prepared');
-    const { accel, tscKhz, network, suspendMaxMemoryMb, volumePath } = this.options;
-    const settings = { accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
-    const plan = planLaunch(spec, files, prepared, settings, await this.hostFacts());
+    const plan = await this.plan(spec, files, prepared);
     if (options.resume && !coldBootReason) {
       const resumed = await resumeVm(this, spec, files, plan);
       if ('pid' in resumed) return { resumed: true, pid: resumed.pid };
@@ -135,6 +135,21 @@ export class QemuDriver implements VmmDriver {
     }
     const pid = await coldBoot(this, spec, files, prepared, plan);
     return coldBootReason ? { resumed: false, pid, coldBootReason } : { resumed: false, pid };
+  }
+
+  /** How `spec` is booted or resumed on this host. */
+  async plan(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage): Promise<Plan> {
+    const { accel, tscKhz, network, suspendMaxMemoryMb, volumePath } = this.options;
+    const settings = { accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
+    return planLaunch(spec, files, prepared, settings, await this.hostFacts());
+  }
+
+  async bootId(): Promise<string> {
+    return (await this.hostFacts()).bootId;
+  }
+
+  fork(parentId: string, children: MachineSpec[]): Promise<void> {
+    return forkVm(this, parentId, children);
   }
 
   async setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp'>): Promise<void> {
@@ -351,6 +366,10 @@ export class QemuDriver implements VmmDriver {
     await rm(files.dir, { recursive: true, force: true });
   }
 
+  runningVm(machineId: string): Vm {
+    return this.running(machineId);
+  }
+
   private running(machineId: string): Vm {
     const vm = this.vms.get(machineId);
     if (!vm || vm.ended) throw new Error(`machine ${machineId} is not running`);
@@ -423,11 +442,12 @@ export class QemuDriver implements VmmDriver {
     return found;
   }
 
-  /** Lets go of the VMs without stopping them: they keep running for the next hangar. */
-  private get memoryDir(): string {
+  /** Where running guests' RAM lives (tmpfs). */
+  get memoryDir(): string {
     return this.options.memoryDir ?? defaultMemoryDir(this.options.machinesDir);
   }
 
+  /** Lets go of the VMs without stopping them: they keep running for the next hangar. */
   async close(): Promise<void> {
     this.options.network?.close();
     for (const vm of this.vms.values()) {
@@ -438,9 +458,10 @@ export class QemuDriver implements VmmDriver {
     this.vms.clear();
     // Gone only when empty: the RAM of VMs that outlive hangar, and of suspended machines, stays.
     await rmdir(this.memoryDir).catch(() => undefined);
+    await releaseForkMemoryDir(forkMemoryDir(this.memoryDir));
   }
 
-  private async readPrepared(files: MachineFiles): Promise<PreparedImage | undefined> {
+  async readPrepared(files: MachineFiles): Promise<PreparedImage | undefined> {
     try {
       return JSON.parse(await readFile(files.prepared, 'utf8')) as PreparedImage;
     } catch {

@@ -53,6 +53,11 @@ export interface SnapshotInfo {
   bootId: string;
   /** Guest RAM stayed in `memory.ram` (else the migration stream holds it). */
   sharedMemory: boolean;
+  /**
+   * Taken of another machine, for this one to start from (a fork): the RAM is the
+   * parent's, frozen in `forkMemory`, and lives only as long as the host's boot.
+   */
+  forked?: boolean;
   memoryBytes: number;
   stateBytes: number;
   stateSha256: string;
@@ -71,6 +76,8 @@ export interface SnapshotFacts {
   /** Sizes of the RAM in memory, and of the RAM written out to disk. */
   liveMemoryBytes?: number;
   memoryBytes?: number;
+  /** Size of a fork's frozen RAM (`forkMemory`). */
+  forkMemoryBytes?: number;
 }
 
 /** Why a snapshot may not be resumed, or null when it may. Pure, so the rules are tested alone. */
@@ -85,18 +92,20 @@ export function snapshotProblem(info: SnapshotInfo, facts: SnapshotFacts): strin
   if (info.bootId !== facts.bootId && facts.flushedId !== info.id) return 'the host restarted before the snapshot reached the disk';
   if (facts.stateBytes === undefined) return 'the snapshot\'s device state is missing';
   if (facts.stateBytes !== info.stateBytes || facts.stateSha256 !== info.stateSha256) return 'the snapshot\'s device state is corrupted';
+  if (info.forked && memorySource(info, facts) === undefined) return 'the memory of the machine it was forked from is gone (the host restarted, or it was removed)';
   if (info.sharedMemory && memorySource(info, facts) === undefined) return 'the snapshot\'s memory file is missing or truncated';
   return null;
 }
 
 /** Where a resume takes the snapshot's RAM from: memory (this host boot), else disk once written out whole. */
-export function memorySource(info: SnapshotInfo, facts: SnapshotFacts): 'live' | 'disk' | undefined {
+export function memorySource(info: SnapshotInfo, facts: SnapshotFacts): 'live' | 'disk' | 'fork' | undefined {
+  if (info.forked) return info.bootId === facts.bootId && facts.forkMemoryBytes === info.memoryBytes ? 'fork' : undefined;
   if (info.bootId === facts.bootId && facts.liveMemoryBytes === info.memoryBytes) return 'live';
   if (facts.flushedId === info.id && facts.memoryBytes === info.memoryBytes) return 'disk';
   return undefined;
 }
 
-async function sizeOf(path: string): Promise<number | undefined> {
+export async function sizeOf(path: string): Promise<number | undefined> {
   return stat(path).then((s) => s.size, () => undefined);
 }
 
@@ -121,12 +130,13 @@ export async function snapshotFacts(files: MachineFiles, identity: SnapshotIdent
     stateSha256: stateBytes === undefined ? undefined : await sha256OfFile(files.vmstate),
     liveMemoryBytes: await sizeOf(files.liveMemory),
     memoryBytes: await sizeOf(files.memory),
+    forkMemoryBytes: await sizeOf(files.forkMemory),
   };
 }
 
 /** Records a complete snapshot: `vmstate.saved` becomes `vmstate`, then `snapshot.json` is written. */
 export async function commitSnapshot(
-  files: MachineFiles, taken: Pick<SnapshotInfo, 'identity' | 'launchId' | 'bootId' | 'sharedMemory'>,
+  files: MachineFiles, taken: Pick<SnapshotInfo, 'identity' | 'launchId' | 'bootId' | 'sharedMemory' | 'forked'>,
 ): Promise<SnapshotInfo> {
   await rename(files.vmstateSaved, files.vmstate);
   const full: SnapshotInfo = {
@@ -135,7 +145,7 @@ export async function commitSnapshot(
     ...taken,
     stateBytes: (await sizeOf(files.vmstate)) ?? 0,
     stateSha256: await sha256OfFile(files.vmstate),
-    memoryBytes: (await sizeOf(files.liveMemory)) ?? 0,
+    memoryBytes: (await sizeOf(taken.forked ? files.forkMemory : files.liveMemory)) ?? 0,
   };
   await writeFile(`${files.snapshot}.tmp`, JSON.stringify(full));
   await rename(`${files.snapshot}.tmp`, files.snapshot);
@@ -211,10 +221,19 @@ async function zeroFile(path: string, bytes: number): Promise<void> {
   await truncate(path, bytes);
 }
 
+/** Copies the snapshot's RAM from the disk back into memory, leaving holes where it is zero. */
+export async function copyBackMemory(files: MachineFiles): Promise<void> {
+  const partial = `${files.liveMemory}.partial`;
+  await rm(partial, { force: true });
+  await run('cp', ['--sparse=always', '--', files.memory, partial]);
+  await rename(partial, files.liveMemory);
+}
+
 /** Lets go of a machine's RAM files: the one in memory and the one on disk. */
 export async function releaseMemory(files: MachineFiles): Promise<void> {
   await rm(files.liveMemory, { force: true });
   await rm(files.memory, { force: true });
+  await rm(files.forkMemory, { force: true });
 }
 
 function readSnapshotSync(files: MachineFiles): SnapshotInfo | undefined {
@@ -232,4 +251,5 @@ export async function removeSnapshot(files: MachineFiles): Promise<void> {
   await rm(files.vmstate, { force: true });
   await rm(files.vmstatePartial, { force: true });
   await rm(files.vmstateSaved, { force: true });
+  await rm(files.forkMemory, { force: true });
 }

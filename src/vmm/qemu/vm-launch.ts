@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { machineInitramfs } from '../../guest/init-config.ts';
 import { failpoint } from '../../system/failpoints.ts';
@@ -19,7 +19,8 @@ import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
 import { ignoreSharedMemory, loadState } from './migration.ts';
 import type { QemuDriverOptions } from './qemu-driver.ts';
 import { reasonOf, type Vm, vmStatus } from './running-vm.ts';
-import { memorySource, readSnapshot, releaseMemory, removeSnapshot, snapshotFacts, snapshotProblem } from './snapshot.ts';
+import { copyBackMemory, memorySource, readSnapshot, releaseMemory, removeSnapshot, sizeOf, snapshotFacts, snapshotProblem } from './snapshot.ts';
+import { forkIdentity } from './fork.ts';
 import type { Launched, Plan } from './vm-plan.ts';
 import { logTail, startQemu } from './vm-process.ts';
 
@@ -145,7 +146,7 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
   // did just before, the RAM was written out whole, and comes back from the disk.
   if (info.sharedMemory && (await sizeOf(files.liveMemory)) !== info.memoryBytes) {
     try {
-      await copyBack(files);
+      await copyBackMemory(files);
     } catch (error) {
       await removeSnapshot(files);
       return { problem: `the snapshot's memory could not be read back from the disk: ${reasonOf(error)}` };
@@ -153,11 +154,16 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
   }
   await rm(files.agentSocket, { force: true });
   await rm(files.qmpSocket, { force: true });
-  await writeFile(files.launched, JSON.stringify(plan.launched));
-  const argv = qemuArgv({ ...plan.layout, incoming: true });
+  // A fork's child maps its parent's frozen RAM private: its RAM is in no file of its own.
+  const forked = info.forked === true;
+  const launched = forked ? { ...plan.launched, sharedMemory: false } : plan.launched;
+  const layout = forked ? { ...plan.layout, memoryFile: files.forkMemory, memoryPrivate: true } : plan.layout;
+  await writeFile(files.launched, JSON.stringify(launched));
+  const argv = qemuArgv({ ...layout, incoming: true });
   let step = 'starting QEMU';
   let vm: Vm | undefined;
   try {
+    if (forked) await host.setUpTap(spec);
     // The TAP outlives a suspend; should it be gone, it is made again.
     const pid = await startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog).catch(async () => {
       await host.setUpTap(spec);
@@ -165,16 +171,24 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
     });
     failpoint('resume.after-qemu-start');
     step = 'connecting to QEMU';
-    vm = await host.attach(spec, pid, files, plan.launched);
+    vm = await host.attach(spec, pid, files, launched);
     vm.launching = true;
-    if (info.sharedMemory) await ignoreSharedMemory(vm.qmp);
+    if (info.sharedMemory || forked) await ignoreSharedMemory(vm.qmp);
     step = 'loading the VM state';
     await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
     failpoint('resume.after-load');
+    // The child's own suspend streams its RAM, and the resume of that reads it without the capability.
+    if (forked) await ignoreSharedMemory(vm.qmp, false);
     step = 'continuing the VM';
     await vm.qmp.execute('cont', {});
     const status = await vmStatus(vm);
     if (!status.running) throw new Error(`QEMU reports the VM ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
+    if (forked) {
+      step = 'giving the fork its own identity';
+      await vm.agent.becomeFork(forkIdentity(spec, host.options.network));
+      // QEMU holds the mapping: the name goes, the pages stay while the child runs.
+      await rm(files.forkMemory, { force: true });
+    }
     vm.launching = false;
   } catch (error) {
     const log = await logTail(files.qemuLog, 5);
@@ -188,16 +202,4 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
   // comes only once the guest has warmed up again (under TCG, ~100 ms).
   void vm.agent.setTime(Date.now()).catch((error: unknown) => host.options.onError?.(spec.machineId, 'clock correction after resume', error));
   return { pid: vm.pid };
-}
-
-async function sizeOf(path: string): Promise<number | undefined> {
-  return stat(path).then((s) => s.size, () => undefined);
-}
-
-/** Copies the snapshot's RAM from the disk back into memory, leaving holes where it is zero. */
-async function copyBack(files: MachineFiles): Promise<void> {
-  const partial = `${files.liveMemory}.partial`;
-  await rm(partial, { force: true });
-  await run('cp', ['--sparse=always', '--', files.memory, partial]);
-  await rename(partial, files.liveMemory);
 }
