@@ -36,6 +36,7 @@ import { WaitHub } from './control/wait-hub.ts';
 import { CreatesInFlight } from './control/creates-in-flight.ts';
 import { MachineFeed } from './control/machine-feed.ts';
 import { startWatchdog } from './control/watchdog.ts';
+import { specOf } from './domain/runtime.ts';
 import { WEDGED_AFTER_MS } from './domain/states.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -199,6 +200,10 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   const agentApi = role === 'host' && agent ? buildAgentApi({
     runtime: agent, secret: (cluster as ClusterOptions).secret, volumes: localVolumes,
     ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
+    specOf: async (machineId) => {
+      const record = await store.getMachineById(machineId);
+      return record?.hostId === settings.hostId ? specOf(record) : undefined;
+    },
     // Without the database, the machines the agent runs are its own.
     owns: async (machineId) => {
       try {

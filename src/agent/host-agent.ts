@@ -52,6 +52,14 @@ export class HostAgent implements HostRuntime {
     return this.driver.pullImage(reference, onProgress);
   }
 
+  /** Runs in the parent's queue, so no suspend or stop of it overlaps the save. */
+  fork(parent: MachineSpec, children: MachineSpec[]): Promise<void> {
+    for (const child of children) this.machines.add(child.machineId);
+    return new Promise((resolve, reject) => {
+      this.enqueue(parent.machineId, () => this.driver.fork(parent.machineId, children).then(resolve, reject));
+    });
+  }
+
   exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
     return this.driver.exec(machineId, request);
   }

@@ -136,6 +136,8 @@ export const BulkMetadataBody = Type.Object({
 export const ListAppsQuery = Type.Object({ org_slug: Type.Optional(Type.String()), app_role: Type.Optional(Type.String()) });
 
 export const MemoryLimitBody = Type.Object({ limit_mb: Type.Integer() }, open);
+export const ForkBody = Type.Union([Type.Object({ count: Type.Optional(Type.Integer()) }, open), Type.Null()]);
+
 export const ReclaimMemoryBody = Type.Object({ amount_mb: Type.Integer() }, open);
 
 export const OrgParams = Type.Object({ org_slug: Type.String() });

@@ -11,6 +11,7 @@ import { hostsCordon, hostsList, hostsUncordon } from './commands/hosts/hosts.ts
 import { imagePull } from './commands/image/pull.ts';
 import { machineActions } from './commands/machine/actions.ts';
 import { machineClone } from './commands/machine/clone.ts';
+import { machineFork } from './commands/machine/fork.ts';
 import { machineDestroy } from './commands/machine/destroy.ts';
 import { machineExec } from './commands/machine/exec.ts';
 import { machineLeasesClear, machineLeasesView } from './commands/machine/leases.ts';
@@ -29,7 +30,7 @@ export const COMMANDS: CommandSpec[] = [
   appsCreate, appsList, appsPorts, appsDestroy,
   hostsList, hostsCordon, hostsUncordon,
   imagePull,
-  machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone,
+  machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
 ];
 

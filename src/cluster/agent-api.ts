@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { errorMessage, HangarError, HTTP_STATUS } from '../domain/errors.ts';
-import type { HostRuntime } from '../domain/runtime.ts';
+import type { HostRuntime, MachineSpec } from '../domain/runtime.ts';
 import { SIGNALS, type SignalName } from '../domain/signals.ts';
 import { tokenChecker } from '../api/auth.ts';
 import { addVolumeRoutes, type AgentVolumeOptions } from './agent-volumes.ts';
@@ -16,6 +16,8 @@ export interface AgentApiOptions extends AgentVolumeOptions {
   secret: string;
   /** Whether machine `id` is placed on this host. */
   owns(machineId: string): Promise<boolean>;
+  /** What the machine placed on this host is now, read from the database (a fork's children). */
+  specOf(machineId: string): Promise<MachineSpec | undefined>;
 }
 
 /** The body every refusal carries: the code lets the replica raise the same error. */
@@ -50,6 +52,21 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     }
     return runtime.exec(await machine(request.params), { command, stdin: typeof stdin === 'string' ? stdin : undefined, timeoutMs });
   });
+  app.post('/agent/v1/machines/:id/fork', async (request) => {
+    const parentId = await machine(request.params);
+    const childIds = body(request).children;
+    if (!Array.isArray(childIds) || childIds.length === 0 || childIds.length > 64) throw new HangarError('invalid_argument', 'fork needs children (machine ids)');
+    const specs = [];
+    for (const childId of [parentId, ...childIds]) {
+      const spec = await options.specOf(await machine({ id: childId }));
+      if (!spec) throw new HangarError('not_found', `machine not found on this host: ${String(childId)}`);
+      specs.push(spec);
+    }
+    const [parent, ...children] = specs;
+    await runtime.fork(parent!, children);
+    return { ok: true };
+  });
+
   app.get('/agent/v1/machines/:id/ps', async (request) => runtime.ps(await machine(request.params)));
   app.post('/agent/v1/machines/:id/signal', async (request) => {
     const { signal } = body(request);

@@ -41,6 +41,11 @@ export class RemoteRuntime implements HostRuntime {
     return this.call(machineId, 'POST', '/exec', request);
   }
 
+  /** The parent's host makes the children's snapshots; it reads their records itself. */
+  async fork(parent: MachineSpec, children: MachineSpec[]): Promise<void> {
+    await this.call(parent.machineId, 'POST', '/fork', { children: children.map((child) => child.machineId) });
+  }
+
   async ps(machineId: string): Promise<ProcessInfo[]> {
     return this.call(machineId, 'GET', '/ps');
   }

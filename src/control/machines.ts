@@ -109,14 +109,14 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
 }
 
 /** Inserts, generating a fresh name on a clash unless the caller chose the name. */
-async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen: boolean, place: Placer): Promise<MachineRecord> {
+export async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen: boolean, place: Placer, prepare = true): Promise<MachineRecord> {
   for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
     const name = chosen ? machine.name : machineName(deps.ids.int(1 << 30), deps.ids.int(1 << 30), deps.ids.int(10000));
     const candidate = { ...machine, name };
     const version: MachineVersion = { machineId: candidate.id, version: candidate.version, config: candidate.config, imageRef: candidate.imageRef, createdAt: candidate.createdAt };
     try {
       // In a cluster the prepare is queued for the host in the insert's own transaction.
-      const effects = deps.runtime.queuesWithCommit ? { effects: [{ kind: 'prepare' } as const] } : {};
+      const effects = deps.runtime.queuesWithCommit && prepare ? { effects: [{ kind: 'prepare' } as const] } : {};
       return await deps.store.insertMachine({ machine: candidate, version, events: [], ...effects }, deps.settings.maxMachinesPerApp, place);
     } catch (error) {
       if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');

@@ -150,6 +150,11 @@ export interface HostRuntime {
   reclaimMemory(machineId: string, amountMb: number): Promise<number>;
   /** The machine's console output: the last `tail` lines, then (with `follow`) new lines until `signal` aborts. */
   logs(machineId: string, options: LogOptions): AsyncIterable<string>;
+  /**
+   * Gives each child a snapshot of the running parent to resume from (see
+   * VmmDriver.fork), after the parent's queued effects; the parent runs on.
+   */
+  fork(parent: MachineSpec, children: MachineSpec[]): Promise<void>;
   /** Fetches an image and builds its root filesystem ahead of use, reporting progress. */
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
   /** Finds the VMs of these machines after a restart, reattaching to those still running. */

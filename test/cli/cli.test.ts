@@ -74,7 +74,7 @@ describe('hangar CLI', () => {
     assert.match(missing.err, /host nosuch not found/);
   });
 
-  it('drives the lifecycle: suspend, wait, start, stop, update, clone, destroy', async () => {
+  it('drives the lifecycle: suspend, wait, start, stop, update, clone, fork, destroy', async () => {
     const { out } = await cli('machine', 'create', '-a', 'cli-app', 'registry.test/web:1', '--json');
     const id = JSON.parse(out).id as string;
     assert.equal((await cli('machine', 'start', '-a', 'cli-app', id)).code, 0);
@@ -91,6 +91,12 @@ describe('hangar CLI', () => {
     assert.match(status.out, /replacing\s+update\s+user/);
     const clone = await cli('machine', 'clone', '-a', 'cli-app', id, '--name', 'copy');
     assert.match(clone.out, /\(copy\) cloned from/);
+    const forked = await cli('machine', 'fork', '-a', 'cli-app', id, '--count', '2');
+    assert.equal(forked.code, 0, forked.err);
+    assert.equal(forked.out.match(new RegExp(`forked from ${id}`, 'g'))?.length, 2, forked.out);
+    const child = /Machine ([0-9a-f]{14})/.exec(forked.out)?.[1] ?? '';
+    assert.match((await cli('machine', 'status', '-a', 'cli-app', child)).out, /started/);
+    assert.notEqual((await cli('machine', 'fork', '-a', 'cli-app', id, '--count', '99')).code, 0);
     assert.equal((await cli('machine', 'stop', '-a', 'cli-app', id, '--signal', 'SIGTERM', '--timeout', '2s')).code, 0);
     await cli('machine', 'wait', '-a', 'cli-app', id, '--state', 'stopped');
     assert.equal((await cli('machine', 'destroy', '-a', 'cli-app', id)).code, 0);

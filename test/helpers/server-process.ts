@@ -110,5 +110,9 @@ export async function cleanUpRealServer(server: ServerProcess | undefined, dataD
   try { execFileSync('pkill', ['-KILL', '-f', join(dataDir, 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
   // The guests' RAM lives in memory, outside the data directory.
   rmSync(defaultMemoryDir(join(dataDir, 'machines')), { recursive: true, force: true });
+  // Forks' frozen RAM is in a ramfs of its own (src/vmm/qemu/fork-memory.ts).
+  const forks = `${defaultMemoryDir(join(dataDir, 'machines'))}.forks`;
+  try { execFileSync('umount', [forks], { stdio: 'ignore' }); } catch { /* not mounted */ }
+  rmSync(forks, { recursive: true, force: true });
   await removeNamespace(netns);
 }

@@ -79,6 +79,20 @@ export function decideStart(machine: MachineRecord, ctx: DecisionContext): Decis
   };
 }
 
+/**
+ * Starts a fork's child, made in `created` with a snapshot of its parent: it resumes
+ * from that snapshot. The lease the fork held on it while the snapshot was made goes.
+ */
+export function decideStartForked(child: MachineRecord, parentId: string, ctx: DecisionContext): Decision {
+  const target = targetOf(child, 'start');
+  const next = { ...moveTo(child, target, ctx.now), desired: 'started' as const, hasSnapshot: false, lease: null };
+  return {
+    machine: next,
+    events: [makeEvent(ctx, next, 'fork', target, 'user', { parent: parentId })],
+    effects: [{ kind: 'launch', resume: true }],
+  };
+}
+
 export function decideStop(machine: MachineRecord, options: StopOptions, ctx: DecisionContext): Decision {
   const params = stopParams(machine.config, options);
   const target = targetOf(machine, 'stop');
