@@ -104,6 +104,24 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     }
   });
 
+  it('forks a machine through either replica: the children go on the parent\'s host and start there', async () => {
+    const parent = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${parent.id}/wait?state=started&timeout=30`)).status, 200);
+    const hostOf = async (id: string) => ((await c.call(0, 'GET', `/v1/apps/web/machines/${id}`)).body as { host_id?: string }).host_id;
+    const parentHost = await hostOf(parent.id);
+    assert.match(parentHost ?? '', /^fra-/);
+    for (const replica of [0, 1]) {
+      const reply = await c.call(replica, 'POST', `/hangar/v1/apps/web/machines/${parent.id}/fork`, { count: 2 });
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      for (const child of reply.body as Array<{ id: string }>) {
+        assert.equal((await c.call(1 - replica, 'GET', `/v1/apps/web/machines/${child.id}/wait?state=started&timeout=30`)).status, 200);
+        assert.equal(await hostOf(child.id), parentHost);
+        const exec = await c.call(replica, 'POST', `/v1/apps/web/machines/${child.id}/exec`, { command: ['echo', 'child'] });
+        assert.equal(exec.body.stdout, 'child\n', 'the child runs on the host that holds its snapshot');
+      }
+    }
+  });
+
   it('keeps a volume on a host of its region, and its machine, snapshots and copies there', async () => {
     const onDisk = (hostId: string, file: string) => existsSync(join(c.hosts.get(hostId)?.dataDir as string, 'volumes', file));
     const first = await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'data', region: 'fra', size_gb: 1, require_unique_zone: true });
