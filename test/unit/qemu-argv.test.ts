@@ -63,6 +63,20 @@ describe('QEMU argv', () => {
     assert.equal(qemuArgv(layout).includes('-object'), false);
   });
 
+  it('maps a fork\'s frozen RAM private, so the child\'s writes stay its own', () => {
+    const argv = qemuArgv({ ...layout, memoryFile: '/forks/child.ram', memoryPrivate: true, incoming: true });
+    assert.equal(argv[argv.indexOf('-object') + 1], 'memory-backend-file,id=ram,size=512M,mem-path=/forks/child.ram,share=off');
+  });
+
+  it('turns on free page reporting, and bounds TCG\'s code buffer (never KVM\'s)', () => {
+    const argv = qemuArgv({ ...layout, freePageReporting: true, tcgBufferMb: 32 });
+    assert.ok(argv.includes('virtio-balloon-device,free-page-reporting=on'));
+    assert.equal(argv[argv.indexOf('-accel') + 1], 'tcg,tb-size=32');
+    const kvm = qemuArgv({ ...layout, accel: 'kvm', tcgBufferMb: 32 });
+    assert.equal(kvm[kvm.indexOf('-accel') + 1], 'kvm');
+    assert.ok(qemuArgv(layout).includes('virtio-balloon-device'));
+  });
+
   it('chooses KVM only with vmx/svm and /dev/kvm', () => {
     const vmx = 'processor\t: 0\nflags\t\t: fpu vme vmx sse\n';
     const none = 'processor\t: 0\nflags\t\t: fpu vme sse hypervisor\n';

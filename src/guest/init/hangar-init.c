@@ -199,6 +199,15 @@ static void load_modules(void) {
   fclose(order);
 }
 
+/* The balloon reports free blocks of 2 MB and up by default; from 64 KB, about a
+   fifth less of an idle guest's RAM stays on the host (BENCHMARKS.md). */
+static void report_small_free_pages(void) {
+  int fd = open("/sys/module/page_reporting/parameters/page_reporting_order", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (write(fd, "4", 1) < 0) say("page_reporting_order: %s", strerror(errno));
+  close(fd);
+}
+
 static int wait_for(const char *path, int timeout_ms) {
   for (int waited = 0; waited < timeout_ms; waited += 10) {
     if (access(path, F_OK) == 0) return 0;
@@ -850,6 +859,7 @@ int main(void) {
   mount("sysfs", "/sys", "sysfs", 0, NULL);
   mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
   load_modules();
+  report_small_free_pages();
   read_config(0);
   if (hostname_value[0]) sethostname(hostname_value, strlen(hostname_value));
   mount_root();

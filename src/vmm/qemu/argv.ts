@@ -42,6 +42,13 @@ export interface VmLayout {
    * holds and its writes stay its own. A fork's child maps its parent's frozen RAM so.
    */
   memoryPrivate?: boolean;
+  /**
+   * The guest reports the pages it frees (virtio-balloon free page reporting), and
+   * QEMU gives them back to the host: they leave the host's RAM and the RAM file.
+   */
+  freePageReporting?: boolean;
+  /** Under TCG, the size of QEMU's buffer of translated guest code (its default is 1 GiB, filled as code runs). */
+  tcgBufferMb?: number;
   /** Wait for the VM's state on the migration channel (`-incoming defer`) instead of booting. */
   incoming?: boolean;
   /** Where QEMU writes its own messages (-D; with -daemonize, its stderr goes there too). */
@@ -63,7 +70,7 @@ export function qemuArgv(layout: VmLayout): string[] {
   const argv = [
     '-name', 'hangar',
     '-machine', machine,
-    '-accel', layout.accel,
+    '-accel', layout.accel === 'tcg' && layout.tcgBufferMb ? `tcg,tb-size=${layout.tcgBufferMb}` : layout.accel,
     '-cpu', layout.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(layout.cpus),
     '-m', `${layout.memoryMb}M`,
@@ -94,7 +101,7 @@ export function qemuArgv(layout: VmLayout): string[] {
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=agent,path=${option(layout.agentSocket)},server=on,wait=off`,
     '-device', 'virtserialport,chardev=agent,name=hangar.0',
-    '-device', 'virtio-balloon-device',
+    '-device', layout.freePageReporting ? 'virtio-balloon-device,free-page-reporting=on' : 'virtio-balloon-device',
   );
   if (layout.incoming) argv.push('-incoming', 'defer');
   return argv;

@@ -57,11 +57,22 @@ export interface QemuDriverOptions {
   volumePath?: (volumeId: string) => string;
   /** Machines up to this size get their RAM in a shared file, which makes suspend fast (Fly: 2048). */
   suspendMaxMemoryMb?: number;
+  /** Freed guest pages go back to the host (default on; see argv.ts). */
+  freePageReporting?: boolean;
+  /** Under TCG, QEMU's translated-code buffer in MB (default DEFAULT_TCG_BUFFER_MB; 0: QEMU's own default). */
+  tcgBufferMb?: number;
   /** Where background failures (a snapshot flush) are reported. */
   onError?: (machineId: string, what: string, error: unknown) => void;
   /** Where what recovery found and did is told (a VM continued, ended, a snapshot recorded). */
   onNotice?: (machineId: string, what: string) => void;
 }
+
+/**
+ * TCG's buffer of translated code: QEMU's default (1 GiB) fills as the guest runs
+ * new code and stays resident (≈ 53 MB once an idle busybox guest has booted).
+ * 32 MB did not slow boots or a guest loop measurably; 16 MB slowed boots (BENCHMARKS.md).
+ */
+export const DEFAULT_TCG_BUFFER_MB = 32;
 
 export class SuspendCancelled extends Error {
   constructor() {
@@ -139,8 +150,10 @@ export class QemuDriver implements VmmDriver {
 
   /** How `spec` is booted or resumed on this host. */
   async plan(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage): Promise<Plan> {
-    const { accel, tscKhz, network, suspendMaxMemoryMb, volumePath } = this.options;
-    const settings = { accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel };
+    const { accel, tscKhz, network, suspendMaxMemoryMb, volumePath, freePageReporting = true, tcgBufferMb = DEFAULT_TCG_BUFFER_MB } = this.options;
+    const settings = {
+      accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel, freePageReporting, tcgBufferMb,
+    };
     return planLaunch(spec, files, prepared, settings, await this.hostFacts());
   }
 

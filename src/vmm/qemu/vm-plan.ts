@@ -35,6 +35,8 @@ export interface PlanSettings {
   netns?: string;
   suspendMaxMemoryMb?: number;
   volumePath?: (volumeId: string) => string;
+  freePageReporting?: boolean;
+  tcgBufferMb?: number;
 }
 
 export function planLaunch(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, settings: PlanSettings, facts: HostFacts): Plan {
@@ -57,6 +59,8 @@ export function planLaunch(spec: MachineSpec, files: MachineFiles, prepared: Pre
     pidFile: files.pidFile,
     logFile: files.qemuLog,
     memoryFile: sharedMemory ? files.liveMemory : undefined,
+    freePageReporting: settings.freePageReporting,
+    tcgBufferMb: settings.tcgBufferMb,
   };
   // The kernel command line only matters at boot (and carries the host's TSC reading), and
   // the log file is no device: both left out.
