@@ -101,6 +101,17 @@ try {
         `QEMU PSS ${mb(avg(pssBytes))}, of which RAM file ${mb(avg(ramFile))}; guest says it uses ${mb(avg(guestUsed))}`);
     }
     report(`${variant.name}: boot, launch → process runs`, formatTimes(bootMs));
+    // What a standby VMM (standby.ts) costs while it waits: suspend one machine, read its standby, resume.
+    const first = booted[0]!;
+    await driver.suspend(first.spec.machineId);
+    await sleep(3000);
+    const standbyPid = Number(readFileSync(driver.files(first.spec.machineId).pidFile, 'utf8'));
+    const status = readFileSync(`/proc/${standbyPid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1]) * 1024;
+    const ticks = readFileSync(`/proc/${standbyPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    report(`${variant.name}: a standby QEMU while it waits`, `${mb(pss(standbyPid))} PSS`,
+      `RssAnon ${mb(kb('RssAnon'))}, RssShmem ${mb(kb('RssShmem'))} (the suspended RAM, not its own), CPU ${((Number(ticks[11]) + Number(ticks[12])) * 10).toFixed(0)} ms since it started`);
+    first.pid = (await driver.launch(first.spec, { resume: true })).pid ?? 0;
     const loop = [];
     for (let i = 0; i < 3; i++) {
       const started = performance.now();

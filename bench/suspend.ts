@@ -28,6 +28,7 @@ import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts
 import { qemuArgv, type VmLayout } from '../src/vmm/qemu/argv.ts';
 import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
 import { QmpClient } from '../src/vmm/qemu/qmp.ts';
+import { DEFAULT_TCG_BUFFER_MB } from '../src/vmm/qemu/qemu-driver.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, ROOT, startServerProcess } from '../test/helpers/server-process.ts';
 import { testVmLayout } from '../test/helpers/vm.ts';
@@ -99,6 +100,9 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
     }),
     memoryMb,
     memoryFile: join(floorDir, 'memory.ram'),
+    // The same QEMU settings as hangar's machines: the floor differs only in what hangar does around QEMU.
+    freePageReporting: true,
+    tcgBufferMb: DEFAULT_TCG_BUFFER_MB,
   };
   const vmstate = join(floorDir, 'vmstate');
   const launch = (incoming: boolean) => {

@@ -60,7 +60,7 @@ describe('qemu driver: the VMM driver contract', () => {
     spec: (machineId) => ({
       machineId, appName: 'contract', name: `m-${machineId}`, region: 'local', version: '01JCONTRACT000000000000000',
       config: normalizeConfig({ image, restart: { policy: 'no' } }), imageRef: parseImageRef(image),
-      privateIp: privateIp(0x7e59, network.layout.hostNumber, Number.parseInt(machineId.slice(-4), 16)),
+      privateIp: privateIp(0x7e59, network.layout.hostNumber, Number.parseInt(machineId.slice(2, 4), 16)),
     }),
     get missingImage() { return `${registry.host}/test/no-such-image:1`; },
     leftovers: (machineId) => {

@@ -95,6 +95,36 @@ describe('guest memory on real machines', () => {
     assert.ok(!existsSync(liveMemory(id)), 'then let go of');
   };
 
+  it('keeps a QEMU waiting for the resume while the RAM is in memory: a resume takes it, and it ends with the window', async () => {
+    const m = await create();
+    await sh(m.id, 'echo standby-$RANDOM > /dev/shm/mark');
+    const before = await markAndBoot(m.id);
+    const incoming = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('-incoming'); } catch { return false; } };
+    /** The standby: `standby.pid` is there, and the pid file names a QEMU waiting for a state. */
+    const standby = async () => {
+      const pid = () => { try { return Number(readFileSync(join(machineDir(m.id), 'qemu.pid'), 'utf8')); } catch { return 0; } };
+      for (let i = 0; i < 200 && !(existsSync(join(machineDir(m.id), 'standby.pid')) && incoming(pid())); i++) await sleep(50);
+      assert.ok(incoming(pid()), 'a QEMU waiting for a state');
+      return pid();
+    };
+    await suspend(m.id);
+    const first = await standby();
+    const resumed = await start(m.id);
+    assert.equal(resumed.resumed, true, JSON.stringify(resumed));
+    assert.equal(readFileSync(join(machineDir(m.id), 'qemu.pid'), 'utf8').trim(), String(first), 'the resume took the standby');
+    assert.ok(!existsSync(join(machineDir(m.id), 'standby.pid')));
+    assert.equal(await markAndBoot(m.id), before, 'the same memory and boot');
+
+    await suspend(m.id);
+    const second = await standby();
+    await writtenOut(m.id);
+    const alive = (pid: number) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('qemu'); } catch { return false; } };
+    assert.ok(!alive(second), 'the standby ended with the window, before the RAM left memory');
+    assert.equal((await start(m.id)).resumed, true, 'a resume without it starts QEMU itself');
+    assert.equal(await markAndBoot(m.id), before);
+    await destroy(m.id);
+  });
+
   it('keeps a suspendable machine\'s RAM in memory: idling a minute writes under 1 MiB to the disk', async () => {
     const m = await create();
     assert.ok(existsSync(liveMemory(m.id)), 'the RAM file is in memory');

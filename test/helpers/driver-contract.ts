@@ -32,7 +32,8 @@ async function until(check: () => boolean, what: string, ms = 20_000): Promise<v
 
 /** Registers the contract's cases (inside the caller's `describe`); ids are 14 hex characters made from `prefix`. */
 export function driverContract(harness: DriverHarness, prefix: string): void {
-  const id = (n: number) => `${prefix}${String(n).padStart(14 - prefix.length, '0')}`;
+  // The number leads: a TAP is named after an id's first 12 characters.
+  const id = (n: number) => `${prefix}${n.toString(16).padStart(2, '0')}`.padEnd(14, '0');
   let driver: VmmDriver;
   const exits: Array<[string, ExitInfo]> = [];
   const open = () => {

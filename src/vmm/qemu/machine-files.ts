@@ -41,6 +41,8 @@ export interface MachineFiles {
   vmstateSaved: string;
   /** Where QEMU's migration stream meets hangar while saving or loading the VM state. */
   migrationSocket: string;
+  /** The pid of a standby QEMU waiting for the snapshot's state (see standby.ts). */
+  standby: string;
   /** The snapshot's metadata, written last (see snapshot.ts). */
   snapshot: string;
   /** The id of the snapshot once it is on disk for good. */
@@ -69,6 +71,7 @@ export function machineFiles(machinesDir: string, machineId: string, memoryDir: 
     vmstatePartial: join(dir, 'vmstate.partial'),
     vmstateSaved: join(dir, 'vmstate.saved'),
     migrationSocket: join(dir, 'migration.sock'),
+    standby: join(dir, 'standby.pid'),
     snapshot: join(dir, 'snapshot.json'),
     snapshotFlushed: join(dir, 'snapshot.flushed'),
   };

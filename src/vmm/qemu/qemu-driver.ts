@@ -33,7 +33,8 @@ import { saveState } from './migration.ts';
 import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
 import { QmpClient } from './qmp.ts';
 import { continueVm, quitVm, reasonOf, unlessIoError, type Vm, vmStatus, watchQmpEvents } from './running-vm.ts';
-import { commitSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { commitSnapshot, DEFAULT_KEEP_MS, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { Standbys } from './standby.ts';
 import { coldBoot, MIGRATION_TIMEOUT_MS, resumeVm } from './vm-launch.ts';
 import { type Launched, type Plan, planLaunch } from './vm-plan.ts';
 import { forkVm } from './fork.ts';
@@ -89,9 +90,11 @@ export class QemuDriver implements VmmDriver {
   private guestApi: GuestApiListener | undefined;
   private facts: Promise<HostFacts> | undefined;
   private recovered = false;
+  private readonly standbys: Standbys;
 
   constructor(options: QemuDriverOptions) {
     this.options = options;
+    this.standbys = new Standbys(options.network?.netns, (machineId, error) => options.onError?.(machineId, 'standby VMM', error));
   }
 
   files(machineId: string): MachineFiles {
@@ -233,6 +236,7 @@ export class QemuDriver implements VmmDriver {
     vm?.qmp.close();
     killQemu(vm?.pid);
     if (options.suspended) return;
+    await this.standbys.end(machineId);
     await releaseMemory(this.files(machineId));
     await this.options.network?.detach(machineId);
   }
@@ -242,20 +246,23 @@ export class QemuDriver implements VmmDriver {
    * file's, and with `scan` any other QEMU started with it), and checks each is gone.
    * Then lets go of the rest (channels, TAP, RAM file) unless `keepFiles`.
    */
-  async kill(machineId: string, options: { keepFiles?: boolean; scan?: boolean } = {}): Promise<void> {
+  async kill(machineId: string, options: { keepFiles?: boolean; scan?: boolean; except?: number } = {}): Promise<void> {
     const files = this.files(machineId);
+    await this.standbys.end(machineId);
     const vm = this.vms.get(machineId);
     if (vm) {
       vm.ended = true;
       await quitVm(vm);
     }
-    const pids = qemuPids(files.pidFile, { scan: options.scan === true });
+    const pids = qemuPids(files.pidFile, { scan: options.scan === true }).filter((pid) => pid !== options.except);
     if (vm && !pids.includes(vm.pid) && isQemu(vm.pid)) pids.push(vm.pid);
-    if (!vm && pids.length > 0) await quitByQmp(files.qmpSocket);
+    // The QMP socket is the kept QEMU's (`except`), if there is one.
+    if (!vm && pids.length > 0 && options.except === undefined) await quitByQmp(files.qmpSocket);
     for (const pid of pids) killQemu(pid, files.pidFile);
     for (const pid of pids) {
       if (!(await waitGone(pid, 5000))) throw new Error(`QEMU (pid ${pid}) of machine ${machineId} did not end after SIGKILL`);
     }
+    if (options.except === undefined) await rm(files.standby, { force: true });
     if (options.keepFiles) {
       this.vms.delete(machineId);
       vm?.agent.close();
@@ -340,6 +347,8 @@ export class QemuDriver implements VmmDriver {
       const { identity, launchId, sharedMemory } = vm.launched;
       const info = await commitSnapshot(files, { identity, launchId, bootId: facts.bootId, sharedMemory });
       void writeOutSnapshot(files, info.id, this.options.suspendedMemoryMs).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot write-out', error));
+      // For as long as the RAM stays in memory, a QEMU waits for the resume.
+      if (sharedMemory && vm.layout) this.standbys.start(machineId, files, vm.layout, this.options.suspendedMemoryMs ?? DEFAULT_KEEP_MS);
     } catch (error) {
       vm.suspending = undefined;
       if (!vm.ended && isQemu(vm.pid)) {
@@ -377,6 +386,10 @@ export class QemuDriver implements VmmDriver {
     failpoint('destroy.after-kill');
     await this.end(machineId);
     await rm(files.dir, { recursive: true, force: true });
+  }
+
+  takeStandby(machineId: string, argv: string[]): Promise<number | undefined> {
+    return this.standbys.take(machineId, argv);
   }
 
   runningVm(machineId: string): Vm {

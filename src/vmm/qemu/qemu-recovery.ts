@@ -15,6 +15,7 @@ import type { MachineFiles } from './machine-files.ts';
 import { continueVm, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
 import { commitSnapshot, DEFAULT_KEEP_MS, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
 import type { QemuDriverOptions } from './qemu-driver.ts';
+import { endFoundStandbys } from './standby.ts';
 import type { Launched } from './vm-plan.ts';
 import { isIncoming, killQemu, qemuPids, qemusUnder, readPid, waitGone } from './vm-process.ts';
 
@@ -30,7 +31,10 @@ export interface RecoveryHost {
 
 export async function recoverMachine(host: RecoveryHost, spec: MachineSpec): Promise<RecoveredVm> {
   const files = host.files(spec.machineId);
-  const pids = qemuPids(files.pidFile, { scan: true });
+  const found = qemuPids(files.pidFile, { scan: true });
+  // A standby waiting for the snapshot's state is no resume: it goes, the snapshot stays.
+  const standbys = await endFoundStandbys(files, found);
+  const pids = found.filter((pid) => !standbys.includes(pid));
   const named = readPid(files.pidFile);
   const main = pids.includes(named as number) ? named as number : pids[0];
   // Two QEMUs of one machine: an overlapping launch cut short. The pid file's is the one that counts.

@@ -7,6 +7,7 @@
 import { errorMessage } from '../../domain/errors.ts';
 import type { AgentChannel } from './agent-channel.ts';
 import type { QmpClient, QmpEvent } from './qmp.ts';
+import type { VmLayout } from './argv.ts';
 import type { Launched } from './vm-plan.ts';
 
 /** A running machine: its QEMU process and the two channels into it. */
@@ -15,6 +16,8 @@ export interface Vm {
   agent: AgentChannel;
   qmp: QmpClient;
   launched: Launched;
+  /** The layout QEMU was started with (a standby for its resume is started with the same). */
+  layout?: VmLayout;
   /** Set while hangar itself is stopping the machine: the exit goes to the stopper. */
   stopping?: (exit: { exitCode: number; signal: number; oomKilled: boolean } | null) => void;
   /** Set while a suspend runs: QEMU ending is the suspend's outcome, not an exit. */

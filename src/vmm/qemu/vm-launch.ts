@@ -36,7 +36,9 @@ export interface LaunchHost {
   /** The initramfs every machine shares (kernel modules, hangar-init). */
   baseInitramfs(): Buffer;
   attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm>;
-  kill(machineId: string, options?: { keepFiles?: boolean; scan?: boolean }): Promise<void>;
+  kill(machineId: string, options?: { keepFiles?: boolean; scan?: boolean; except?: number }): Promise<void>;
+  /** A standby QEMU started with `argv` for this machine's resume, now the caller's (standby.ts). */
+  takeStandby(machineId: string, argv: string[]): Promise<number | undefined>;
   end(machineId: string, options?: { suspended?: boolean }): Promise<void>;
   setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp'>): Promise<void>;
 }
@@ -91,6 +93,7 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
   try {
     vm = await host.attach(spec, pid, files, plan.launched);
     vm.launching = true;
+    vm.layout = plan.layout;
     // Set now, so that a suspend has one step less to take.
     if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
     const agent = vm.agent;
@@ -138,34 +141,41 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
       throw new ResumeRefused(`cannot resume: ${reasonOf(error)}; the snapshot is kept`);
     }
   }
-  await host.kill(spec.machineId, { keepFiles: true });
+  // A fork's child maps its parent's frozen RAM private: its RAM is in no file of its own.
+  const forked = info.forked === true;
+  const launched = forked ? { ...plan.launched, sharedMemory: false } : plan.launched;
+  const layout = forked ? { ...plan.layout, memoryFile: files.forkMemory, memoryPrivate: true } : plan.layout;
+  const argv = qemuArgv({ ...layout, incoming: true });
+  // A QEMU started for this resume right after the suspend, if one waits (standby.ts).
+  let standby = await host.takeStandby(spec.machineId, argv);
+  await host.kill(spec.machineId, { keepFiles: true, except: standby });
   await rm(files.snapshot, { force: true });
   await rm(files.snapshotFlushed, { force: true });
   failpoint('resume.after-consume');
   // Consumed first: from here on no write-out lets go of the RAM in memory. If it
-  // did just before, the RAM was written out whole, and comes back from the disk.
+  // did just before, the RAM was written out whole, and comes back from the disk
+  // (into a new file: a standby mapped the one that went, so it goes too).
   if (info.sharedMemory && (await sizeOf(files.liveMemory)) !== info.memoryBytes) {
     try {
+      if (standby !== undefined) await host.kill(spec.machineId, { keepFiles: true });
+      standby = undefined;
       await copyBackMemory(files);
     } catch (error) {
       await removeSnapshot(files);
       return { problem: `the snapshot's memory could not be read back from the disk: ${reasonOf(error)}` };
     }
   }
-  await rm(files.agentSocket, { force: true });
-  await rm(files.qmpSocket, { force: true });
-  // A fork's child maps its parent's frozen RAM private: its RAM is in no file of its own.
-  const forked = info.forked === true;
-  const launched = forked ? { ...plan.launched, sharedMemory: false } : plan.launched;
-  const layout = forked ? { ...plan.layout, memoryFile: files.forkMemory, memoryPrivate: true } : plan.layout;
+  if (standby === undefined) {
+    await rm(files.agentSocket, { force: true });
+    await rm(files.qmpSocket, { force: true });
+  }
   await writeFile(files.launched, JSON.stringify(launched));
-  const argv = qemuArgv({ ...layout, incoming: true });
   let step = 'starting QEMU';
   let vm: Vm | undefined;
   try {
     if (forked) await host.setUpTap(spec);
     // The TAP outlives a suspend; should it be gone, it is made again.
-    const pid = await startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog).catch(async () => {
+    const pid = standby ?? await startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog).catch(async () => {
       await host.setUpTap(spec);
       return startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog);
     });
@@ -173,6 +183,7 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
     step = 'connecting to QEMU';
     vm = await host.attach(spec, pid, files, launched);
     vm.launching = true;
+    vm.layout = layout;
     if (info.sharedMemory || forked) await ignoreSharedMemory(vm.qmp);
     step = 'loading the VM state';
     await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
