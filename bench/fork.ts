@@ -42,9 +42,24 @@ await pushImage(registry.host, 'fork/app', '1', [{ compression: 'gzip', files: b
 const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns]);
 const api = (method: string, path: string, body?: unknown) => request(server, method, path, body);
 const machines = '/v1/apps/forks/machines';
-const pssOf = (id: string) => {
-  const pid = readFileSync(join(data, 'machines', id, 'qemu.pid'), 'utf8').trim();
-  return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1]) * 1024;
+const pidOf = (id: string) => readFileSync(join(data, 'machines', id, 'qemu.pid'), 'utf8').trim();
+const pssOf = (id: string) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pidOf(id)}/smaps_rollup`, 'utf8'))?.[1]) * 1024;
+/** A child's PSS in its guest RAM mapping (its share of the frozen RAM, and the pages it copied) and in the rest of QEMU. */
+const childParts = (id: string) => {
+  const parts = { frozenShare: 0, copied: 0, qemu: 0 };
+  let inRam = false;
+  for (const line of readFileSync(`/proc/${pidOf(id)}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inRam = line.includes('.forks/');
+    const field = /^(Pss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (!field) continue;
+    const bytes = Number(field[2]) * 1024;
+    if (!inRam) parts.qemu += field[1] === 'Pss' ? bytes : 0;
+    else if (field[1] === 'Anonymous') parts.copied += bytes;
+    else parts.frozenShare += bytes;
+  }
+  // Pss of the RAM mapping counts the copied pages too.
+  parts.frozenShare -= parts.copied;
+  return parts;
 };
 const create = async () => {
   const reply = await api('POST', machines, { config: { image: `${registry.host}/fork/app:1`, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, restart: { policy: 'no' } } });
@@ -94,9 +109,14 @@ try {
   report(`fork, ${CHILDREN} children: POST fork → each child answers`, formatTimes(answers), `${(median(answers) / median(resumes)).toFixed(2)}× resume at the median, ${(Math.max(...answers) / median(resumes)).toFixed(2)}× for the last`);
   await sleep(SETTLE_S * 1000);
   const childPss = children.map((child) => pssOf(child.id));
+  const parts = children.map((child) => childParts(child.id));
+  const mean = (pick: (p: ReturnType<typeof childParts>) => number) => `${(parts.reduce((sum, p) => sum + pick(p), 0) / CHILDREN / MB).toFixed(1)} MB`;
   report(`host memory per idle child (${CHILDREN} children, after ${SETTLE_S} s)`,
     `${((childPss.reduce((a, b) => a + b, 0) / CHILDREN) / MB).toFixed(1)} MB PSS`,
     `MemAvailable drop ${(((before - memAvailable()) / CHILDREN) / MB).toFixed(1)} MB per child; the parent, a machine booted on its own: ${(pssOf(parent.id) / MB).toFixed(0)} MB PSS (aim ≤ 16 MiB per child)`);
+  report('  of which its share of the frozen RAM', mean((p) => p.frozenShare));
+  report('  of which guest pages it copied (wrote)', mean((p) => p.copied));
+  report('  of which QEMU itself (heap, TCG code buffer, libraries)', mean((p) => p.qemu));
   for (const child of children) await destroy(child.id);
   await destroy(parent.id);
 } finally {

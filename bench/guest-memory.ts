@@ -42,6 +42,11 @@ const MB = 1 << 20;
 const { report, printTable } = figureTable();
 const memAvailable = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
 const pss = (pid: number) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1]) * 1024;
+/** CPU time (user + system) a process has used, in ms. */
+const cpuMs = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
 const avg = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 const mb = (bytes: number) => `${(bytes / MB).toFixed(0)} MB`;
 
@@ -86,7 +91,9 @@ try {
         bootMs.push(performance.now() - started);
         booted.push({ spec: s, pid: result.pid ?? 0 });
       }
+      const cpuBefore = booted.map((m) => cpuMs(m.pid));
       await sleep(SETTLE_S * 1000);
+      const idleCpu = avg(booted.map((m, i) => cpuMs(m.pid) - cpuBefore[i]!)) / (SETTLE_S * 10);
       const pssBytes = booted.map((m) => pss(m.pid));
       const ramFile = booted.map((m) => statSync(driver.files(m.spec.machineId).liveMemory).blocks * 512);
       const sample = booted.slice(0, 4);
@@ -98,7 +105,7 @@ try {
       }
       report(`${variant.name}: ${count} idle machine(s), host memory per machine`,
         `${mb((before - memAvailable()) / count)} (MemAvailable drop)`,
-        `QEMU PSS ${mb(avg(pssBytes))}, of which RAM file ${mb(avg(ramFile))}; guest says it uses ${mb(avg(guestUsed))}`);
+        `QEMU PSS ${mb(avg(pssBytes))}, of which RAM file ${mb(avg(ramFile))}; guest says it uses ${mb(avg(guestUsed))}; idle QEMU uses ${idleCpu.toFixed(1)} % of a CPU`);
     }
     report(`${variant.name}: boot, launch → process runs`, formatTimes(bootMs));
     // What a standby VMM (standby.ts) costs while it waits: suspend one machine, read its standby, resume.
@@ -108,9 +115,8 @@ try {
     const standbyPid = Number(readFileSync(driver.files(first.spec.machineId).pidFile, 'utf8'));
     const status = readFileSync(`/proc/${standbyPid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1]) * 1024;
-    const ticks = readFileSync(`/proc/${standbyPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     report(`${variant.name}: a standby QEMU while it waits`, `${mb(pss(standbyPid))} PSS`,
-      `RssAnon ${mb(kb('RssAnon'))}, RssShmem ${mb(kb('RssShmem'))} (the suspended RAM, not its own), CPU ${((Number(ticks[11]) + Number(ticks[12])) * 10).toFixed(0)} ms since it started`);
+      `RssAnon ${mb(kb('RssAnon'))}, RssShmem ${mb(kb('RssShmem'))} (the suspended RAM, not its own), CPU ${cpuMs(standbyPid).toFixed(0)} ms since it started`);
     first.pid = (await driver.launch(first.spec, { resume: true })).pid ?? 0;
     const loop = [];
     for (let i = 0; i < 3; i++) {

@@ -12,6 +12,10 @@
  *   `quit`; resume = new QEMU `-incoming defer` + migrate-incoming + `cont` → the
  *   app answers; cold boot → the app answers.
  *
+ * Each resume comes BENCH_IDLE_MS (default 1000) after its suspend, on both sides: a
+ * machine the proxy put to sleep is woken by a later request, and hangar's standby
+ * VMM (standby.ts) is started in that time. BENCH_IDLE_MS=0 resumes at once.
+ *
  * Prints figures; asserts nothing. Needs root.   node bench/suspend.ts  (BENCH_RUNS, default 5)
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -39,6 +43,7 @@ const appUrl = (ip: string) => `http://[${ip}]:8080/`;
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 3);
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 1000);
 const SIZES = (process.env.BENCH_SIZES ?? '256,1024').split(',').map(Number);
 /** Rows of the table the app builds before it listens (a few seconds under TCG). */
 const TABLE_ROWS = Number(process.env.BENCH_TABLE_ROWS ?? 150_000);
@@ -139,6 +144,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
     await vm?.exited;
     suspend.push(performance.now() - t0);
     qmp.close();
+    await sleep(IDLE_MS);
 
     const t1 = performance.now();
     vm = launch(true);
@@ -157,7 +163,7 @@ async function floor(machine: { id: string; private_ip: string }, initrd: string
 }
 
 try {
-  console.log(`machine: ${machineFacts()}`);
+  console.log(`machine: ${machineFacts()}; each resume ${IDLE_MS} ms after its suspend`);
   const files = busyboxLayer(['sh', 'httpd', 'awk', 'echo'], { '/www/.keep': { mode: 0o644, content: Buffer.from('') } });
   await pushImage(registry.host, 'bench/slow', '1', [{ compression: 'gzip', files }], { config: { Cmd: ['/bin/sh', '-c', APP], Env: ['PATH=/bin'] } });
   const image = `${registry.host}/bench/slow:1`;
@@ -183,6 +189,7 @@ try {
       const asked = events.find((e) => e.type === 'suspend' && e.status === 'suspending');
       const done = events.find((e) => e.type === 'suspend' && e.status === 'suspended');
       if (asked && done) suspendAgent.push(done.timestamp - asked.timestamp);
+      await sleep(IDLE_MS);
       const t1 = performance.now();
       await api('POST', `${machines}/${machine.id}/start`);
       resume.push((await answered(appUrl(machine.private_ip))) - t1);
