@@ -63,6 +63,14 @@ describe('QEMU argv', () => {
     assert.equal(qemuArgv(layout).includes('-object'), false);
   });
 
+  it('loads no kernel or initramfs into a QEMU that waits for a state, only into one that boots', () => {
+    const resume = qemuArgv({ ...layout, incoming: true });
+    for (const flag of ['-kernel', '-initrd', '-append']) assert.equal(resume.includes(flag), false, flag);
+    const boot = qemuArgv(layout);
+    assert.equal(boot[boot.indexOf('-kernel') + 1], layout.kernelPath);
+    assert.equal(boot[boot.indexOf('-initrd') + 1], layout.initrdPath);
+  });
+
   it('maps a fork\'s frozen RAM private, so the child\'s writes stay its own', () => {
     const argv = qemuArgv({ ...layout, memoryFile: '/forks/child.ram', memoryPrivate: true, incoming: true });
     assert.equal(argv[argv.indexOf('-object') + 1], 'memory-backend-file,id=ram,size=512M,mem-path=/forks/child.ram,share=off');

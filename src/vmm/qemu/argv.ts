@@ -49,7 +49,12 @@ export interface VmLayout {
   freePageReporting?: boolean;
   /** Under TCG, the size of QEMU's buffer of translated guest code (its default is 1 GiB, filled as code runs). */
   tcgBufferMb?: number;
-  /** Wait for the VM's state on the migration channel (`-incoming defer`) instead of booting. */
+  /**
+   * Wait for the VM's state on the migration channel (`-incoming defer`) instead of
+   * booting. Such a QEMU gets no kernel or initramfs: the guest's memory arrives with
+   * its state, and QEMU would otherwise hold a copy of the kernel (≈ 14 MB) for boots
+   * that never come.
+   */
   incoming?: boolean;
   /** Where QEMU writes its own messages (-D; with -daemonize, its stderr goes there too). */
   logFile?: string;
@@ -76,9 +81,7 @@ export function qemuArgv(layout: VmLayout): string[] {
     '-m', `${layout.memoryMb}M`,
     ...(layout.memoryFile ? ['-object', `memory-backend-file,id=ram,size=${layout.memoryMb}M,mem-path=${option(layout.memoryFile)},share=${layout.memoryPrivate ? 'off' : 'on'}`] : []),
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-kernel', layout.kernelPath,
-    '-initrd', layout.initrdPath,
-    '-append', layout.kernelArgs,
+    ...(layout.incoming ? [] : ['-kernel', layout.kernelPath, '-initrd', layout.initrdPath, '-append', layout.kernelArgs]),
     '-chardev', `file,id=console,path=${option(layout.consoleLog)},append=on`,
     '-serial', 'chardev:console',
     '-qmp', `unix:${option(layout.qmpSocket)},server=on,wait=off`,
