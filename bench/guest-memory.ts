@@ -75,7 +75,8 @@ try {
       freePageReporting: variant.freePageReporting, tcgBufferMb: variant.tcgBufferMb,
     });
     const spec = (n: number): MachineSpec => ({
-      machineId: `${(variants.indexOf(variant) + 10).toString(16)}${String(n).padStart(13, '0')}`, appName: 'mem', name: `m${n}`, region: 'local', version: '01JMEMORY00000000000000000',
+      // The TAP is named after the id's first 12 characters: they must differ per machine.
+      machineId: `${n.toString(16).padStart(4, '0')}${(variants.indexOf(variant) + 10).toString(16)}000000000`, appName: 'mem', name: `m${n}`, region: 'local', version: '01JMEMORY00000000000000000',
       config: normalizeConfig({ image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256, kernel_args: variant.kernelArgs }, restart: { policy: 'no' } }), imageRef: parseImageRef(image),
       privateIp: privateIp(0x6d, network.layout.hostNumber, n + 2),
     });

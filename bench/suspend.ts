@@ -210,7 +210,7 @@ try {
     const bare = await floor(machine, join(machineDir, 'initrd.img'), base, memoryMb);
 
     const size = `${memoryMb} MB`;
-    report(`${size} suspend, hangar (POST → suspended)`, fmt(suspend));
+    report(`${size} suspend, hangar (POST → suspended)`, fmt(suspend), `in order: ${suspend.map((ms) => ms.toFixed(0)).join(', ')} ms`);
     report(`${size} suspend, hangar agent (suspending → suspended events)`, fmt(suspendAgent));
     report(`${size} suspend, floor (stop + save + quit)`, fmt(bare.suspend));
     report(`${size} resume, hangar (POST start → app answers)`, fmt(resume));
