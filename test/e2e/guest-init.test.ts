@@ -73,6 +73,11 @@ describe('hangar-init in a microVM', () => {
       const failing = await run(['sh', '-c', 'echo oops >&2; exit 7']);
       assert.deepEqual([failing.exitCode, failing.stderr], [7, 'oops\n']);
       assert.equal((await run(['no-such-program'])).exitCode, 127);
+      // The init sleeps until an event or a deadline: an exec past its timeout is killed on time.
+      const overdue = performance.now();
+      const slow = await agent.exec(['sleep', '30'], { timeoutMs: 1000 });
+      assert.equal(slow.signal, 9, JSON.stringify(slow));
+      assert.ok(performance.now() - overdue < 10_000, 'killed at its deadline, not when something else woke the init');
 
       const processes = await agent.ps();
       assert.ok(processes.some((p) => p.pid === pid && p.command.startsWith('/bin/sh -c')), JSON.stringify(processes));

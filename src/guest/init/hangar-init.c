@@ -964,6 +964,21 @@ static void handle_request(char *line) {
   }
 }
 
+/*
+ * How long the main loop may sleep: until the next deadline (a stop's SIGKILL, an
+ * exec's timeout), or until an event when none is set. Signals (SIGCHLD), the host
+ * channel, /.fly/api and exec output are all events, so an idle machine wakes for
+ * nothing: under TCG every wake-up of the guest costs the host real CPU.
+ */
+static int poll_timeout_ms(void) {
+  long long next = main_pid > 0 ? kill_deadline_ms : -1;
+  for (int i = 0; i < MAX_EXECS; i++)
+    if (jobs[i].used && !jobs[i].exited && (next < 0 || jobs[i].deadline_ms < next)) next = jobs[i].deadline_ms;
+  if (next < 0) return -1;
+  long long wait = next - now_ms() + 1;
+  return wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
+}
+
 int main(void) {
   mount("proc", "/proc", "proc", 0, NULL);
   mount("sysfs", "/sys", "sysfs", 0, NULL);
@@ -990,11 +1005,15 @@ int main(void) {
 
   char *buffer = malloc(LINE_MAX_BYTES);
   size_t used = 0;
+  int port_hung_up = 0;
   for (;;) {
     struct pollfd fds[3 + 2 * MAX_EXECS + MAX_API_CONNS];
-    int nfds = 0;
+    int nfds = 0, port_slot = -1;
     fds[nfds++] = (struct pollfd){.fd = sfd, .events = POLLIN};
-    if (port_fd >= 0) fds[nfds++] = (struct pollfd){.fd = port_fd, .events = POLLIN};
+    if (port_fd >= 0 && !port_hung_up) {
+      port_slot = nfds;
+      fds[nfds++] = (struct pollfd){.fd = port_fd, .events = POLLIN};
+    }
     if (api_listen_fd >= 0) fds[nfds++] = (struct pollfd){.fd = api_listen_fd, .events = POLLIN};
     for (int i = 0; i < MAX_API_CONNS; i++)
       if (api_conns[i].id && !api_conns[i].read_done) fds[nfds++] = (struct pollfd){.fd = api_conns[i].fd, .events = POLLIN};
@@ -1003,7 +1022,12 @@ int main(void) {
       if (jobs[i].out_fd >= 0) fds[nfds++] = (struct pollfd){.fd = jobs[i].out_fd, .events = POLLIN};
       if (jobs[i].err_fd >= 0) fds[nfds++] = (struct pollfd){.fd = jobs[i].err_fd, .events = POLLIN};
     }
-    poll(fds, (nfds_t)nfds, 100);
+    int timeout = poll_timeout_ms();
+    if (port_hung_up && (timeout < 0 || timeout > 1000)) timeout = 1000;
+    poll(fds, (nfds_t)nfds, timeout);
+    /* A port whose host end is gone (hangar restarting) polls as POLLHUP at once: leave
+       it out of the next poll, and look again a second later. */
+    port_hung_up = port_slot >= 0 && (fds[port_slot].revents & POLLHUP) && !(fds[port_slot].revents & POLLIN);
 
     struct signalfd_siginfo info;
     while (read(sfd, &info, sizeof info) == sizeof info) {

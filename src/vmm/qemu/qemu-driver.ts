@@ -71,7 +71,8 @@ export interface QemuDriverOptions {
 /**
  * TCG's buffer of translated code: QEMU's default (1 GiB) fills as the guest runs
  * new code and stays resident (≈ 53 MB once an idle busybox guest has booted).
- * 32 MB did not slow boots or a guest loop measurably; 16 MB slowed boots (BENCHMARKS.md).
+ * 32 MB did not slow boots or a guest loop measurably against the default (BENCHMARKS.md,
+ * "Guest memory", second part); 16 MB slowed boots in a trial not recorded there.
  */
 export const DEFAULT_TCG_BUFFER_MB = 32;
 
