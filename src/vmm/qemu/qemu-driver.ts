@@ -71,8 +71,9 @@ export interface QemuDriverOptions {
 /**
  * TCG's buffer of translated code: QEMU's default (1 GiB) fills as the guest runs
  * new code and stays resident (≈ 53 MB once an idle busybox guest has booted).
- * 32 MB did not slow boots or a guest loop measurably against the default (BENCHMARKS.md,
- * "Guest memory", second part); 16 MB slowed boots in a trial not recorded there.
+ * On its own, 32 MB did not slow a guest loop measurably against the default; with free
+ * page reporting as well, two runs measured guests slower (BENCHMARKS.md, "Guest memory",
+ * second part: not settled). 16 MB slowed boots in a trial not recorded there.
  */
 export const DEFAULT_TCG_BUFFER_MB = 32;
 
