@@ -13,7 +13,7 @@
  * name, address and MAC, a new boot_id, and a kernel RNG reseeded from the host.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { MachineNetwork } from '../../network/keeper.ts';
@@ -65,7 +65,7 @@ export async function forkVm(host: ForkHost, parentId: string, children: Machine
       await link(frozen.vmstateSaved, files.vmstateSaved);
       await link(frozen.forkMemory, files.forkMemory);
     }
-    for (const [index, child] of children.entries()) await giveSnapshot(host, child, childFiles[index]!, parent, prepared);
+    for (const [index, child] of children.entries()) await giveSnapshot(host, child, childFiles[index]!, prepared);
   } catch (error) {
     for (const files of childFiles) await rm(files.dir, { recursive: true, force: true }).then(() => rm(files.forkMemory, { force: true }));
     throw error;
@@ -100,13 +100,11 @@ async function pauseAndSave(vm: Vm, parent: MachineFiles, frozen: MachineFiles, 
   if (failure) throw failure;
 }
 
-/** The child's own files around the saved state and RAM: image, overlay's owner, initramfs, launch and snapshot. */
-async function giveSnapshot(host: ForkHost, child: MachineSpec, files: MachineFiles, parent: MachineFiles, parentPrepared: PreparedImage): Promise<void> {
+/** The child's own files around the saved state and RAM: image, overlay's owner, launch and snapshot (no initramfs: it is written at a cold boot). */
+async function giveSnapshot(host: ForkHost, child: MachineSpec, files: MachineFiles, parentPrepared: PreparedImage): Promise<void> {
   const prepared: PreparedImage = { ...parentPrepared, version: child.version };
   await writeFile(files.prepared, JSON.stringify(prepared));
   await writeFile(files.overlayOf, JSON.stringify({ version: child.version, digest: prepared.imageRef.digest }));
-  // QEMU loads the initramfs it is given, as the parent's did; a resume never puts it in the guest's RAM.
-  await copyFile(parent.initrd, files.initrd);
   const plan = await host.plan(child, files, prepared);
   const launched = { ...plan.launched, sharedMemory: false };
   await writeFile(files.launched, JSON.stringify(launched));
