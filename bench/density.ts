@@ -11,7 +11,7 @@
  *   node bench/density.ts        (BENCH_WAVE, default 8 machines per wave)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { removeNamespace } from '../test/helpers/network.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, startServerProcess } from '../test/helpers/server-process.ts';
-import { machineFacts } from './lib.ts';
+import { machineFacts, memAvailable } from './lib.ts';
 import { busyboxLayer } from '../test/helpers/image-build.ts';
 
 const WAVE = Number(process.env.BENCH_WAVE ?? 8);
@@ -27,7 +27,7 @@ const MAX = Number(process.env.BENCH_MAX_MACHINES ?? 48);
 const MIN_FREE_MB = Number(process.env.BENCH_MIN_FREE_MB ?? 2048);
 const WAVE_LIMIT_MS = Number(process.env.BENCH_WAVE_LIMIT_S ?? 120) * 1000;
 
-const memAvailableMb = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1024;
+const memAvailableMb = () => memAvailable() / (1 << 20);
 
 async function answers(ip: string, deadline: number): Promise<boolean> {
   while (performance.now() < deadline) {

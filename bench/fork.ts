@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { busyboxLayer } from '../test/helpers/image-build.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { cleanUpRealServer, request, startServerProcess } from '../test/helpers/server-process.ts';
-import { answered, figureTable, formatTimes, machineFacts } from './lib.ts';
+import { answered, figureTable, formatTimes, machineFacts, memAvailable, pssOf } from './lib.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 30);
@@ -28,7 +28,6 @@ const CHILDREN = 10;
 const MB = 1 << 20;
 const APP = 'mkdir -p /www; echo up > /www/index.html; httpd -p 8080 -h /www; i=0; while true; do i=$((i+1)); echo $i > /www/count.new; mv /www/count.new /www/count; sleep 1; done';
 const { report, printTable } = figureTable();
-const memAvailable = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 console.log(`machine: ${machineFacts()}`);
@@ -43,7 +42,6 @@ const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--n
 const api = (method: string, path: string, body?: unknown) => request(server, method, path, body);
 const machines = '/v1/apps/forks/machines';
 const pidOf = (id: string) => readFileSync(join(data, 'machines', id, 'qemu.pid'), 'utf8').trim();
-const pssOf = (id: string) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pidOf(id)}/smaps_rollup`, 'utf8'))?.[1]) * 1024;
 /** A child's PSS in its guest RAM mapping (its share of the frozen RAM, and the pages it copied) and in the rest of QEMU. */
 const childParts = (id: string) => {
   const parts = { frozenShare: 0, copied: 0, qemu: 0 };
@@ -108,12 +106,12 @@ try {
   const { children, answers } = await fork(parent.id, CHILDREN);
   report(`fork, ${CHILDREN} children: POST fork → each child answers`, formatTimes(answers), `${(median(answers) / median(resumes)).toFixed(2)}× resume at the median, ${(Math.max(...answers) / median(resumes)).toFixed(2)}× for the last`);
   await sleep(SETTLE_S * 1000);
-  const childPss = children.map((child) => pssOf(child.id));
+  const childPss = children.map((child) => pssOf(pidOf(child.id)));
   const parts = children.map((child) => childParts(child.id));
   const mean = (pick: (p: ReturnType<typeof childParts>) => number) => `${(parts.reduce((sum, p) => sum + pick(p), 0) / CHILDREN / MB).toFixed(1)} MB`;
   report(`host memory per idle child (${CHILDREN} children, after ${SETTLE_S} s)`,
     `${((childPss.reduce((a, b) => a + b, 0) / CHILDREN) / MB).toFixed(1)} MB PSS`,
-    `MemAvailable drop ${(((before - memAvailable()) / CHILDREN) / MB).toFixed(1)} MB per child; the parent, a machine booted on its own: ${(pssOf(parent.id) / MB).toFixed(0)} MB PSS (aim ≤ 16 MiB per child)`);
+    `MemAvailable drop ${(((before - memAvailable()) / CHILDREN) / MB).toFixed(1)} MB per child; the parent, a machine booted on its own: ${(pssOf(pidOf(parent.id)) / MB).toFixed(0)} MB PSS (aim ≤ 16 MiB per child)`);
   report('  of which its share of the frozen RAM', mean((p) => p.frozenShare));
   report('  of which guest pages it copied (wrote)', mean((p) => p.copied));
   report('  of which QEMU itself (heap, TCG code buffer, libraries)', mean((p) => p.qemu));

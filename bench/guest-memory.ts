@@ -34,14 +34,12 @@ import { busyboxLayer } from '../test/helpers/image-build.ts';
 import { openTestNetwork, removeNamespace } from '../test/helpers/network.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { ROOT } from '../test/helpers/server-process.ts';
-import { figureTable, formatTimes, machineFacts } from './lib.ts';
+import { figureTable, formatTimes, machineFacts, memAvailable, pssOf } from './lib.ts';
 
 const COUNTS = (process.env.BENCH_COUNTS ?? '1,16,64').split(',').map(Number);
 const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 30);
 const MB = 1 << 20;
 const { report, printTable } = figureTable();
-const memAvailable = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
-const pss = (pid: number) => Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1]) * 1024;
 /** CPU time (user + system) a process has used, in ms. */
 const cpuMs = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -95,7 +93,7 @@ try {
       const cpuBefore = booted.map((m) => cpuMs(m.pid));
       await sleep(SETTLE_S * 1000);
       const idleCpu = avg(booted.map((m, i) => cpuMs(m.pid) - cpuBefore[i]!)) / (SETTLE_S * 10);
-      const pssBytes = booted.map((m) => pss(m.pid));
+      const pssBytes = booted.map((m) => pssOf(m.pid));
       const ramFile = booted.map((m) => statSync(driver.files(m.spec.machineId).liveMemory).blocks * 512);
       const sample = booted.slice(0, 4);
       const guestUsed: number[] = [];
@@ -116,7 +114,7 @@ try {
     const standbyPid = Number(readFileSync(driver.files(first.spec.machineId).pidFile, 'utf8'));
     const status = readFileSync(`/proc/${standbyPid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1]) * 1024;
-    report(`${variant.name}: a standby QEMU while it waits`, `${mb(pss(standbyPid))} PSS`,
+    report(`${variant.name}: a standby QEMU while it waits`, `${mb(pssOf(standbyPid))} PSS`,
       `RssAnon ${mb(kb('RssAnon'))}, RssShmem ${mb(kb('RssShmem'))} (the suspended RAM, not its own), CPU ${cpuMs(standbyPid).toFixed(0)} ms since it started`);
     first.pid = (await driver.launch(first.spec, { resume: true })).pid ?? 0;
     const loop = [];

@@ -1,4 +1,5 @@
 /** Small helpers for benchmarks: percentiles, an open-loop load generator, first answers, machine facts. */
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -84,6 +85,16 @@ export async function closedLoop(url: string, headers: Record<string, string>, c
   const elapsed = (performance.now() - started) / 1000;
   await agent.close();
   return { latencies, errors, rate: latencies.length / elapsed };
+}
+
+/** The host's MemAvailable, in bytes. */
+export function memAvailable(): number {
+  return Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
+}
+
+/** A process's proportional set size (shared pages split among their users), in bytes. */
+export function pssOf(pid: number | string): number {
+  return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1]) * 1024;
 }
 
 export function machineFacts(): string {
