@@ -16,7 +16,10 @@ import { NetworkKeeper } from './network/keeper.ts';
 import type { Ipv4Range } from './network/layout.ts';
 import { readNetworkIdentity, writeNetworkIdentity } from './system/data-dir.ts';
 import type { VmmDriver } from './vmm/driver.ts';
-import { FakeDriver } from './vmm/fake/fake-driver.ts';
+import { FakeDriver, FakeHost } from './vmm/fake/fake-driver.ts';
+
+/** Where `hangar serve --driver fake` keeps its pretend VMs, in the data directory (see FakeHost). */
+export const FAKE_LEDGER = 'fake-vms.jsonl';
 import { chooseAccelerator, tscKhzFromCpuinfo } from './vmm/qemu/argv.ts';
 import { QemuDriver } from './vmm/qemu/qemu-driver.ts';
 
@@ -43,7 +46,8 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export async function createDriver(name: DriverName, options: DriverOptions): Promise<VmmDriver> {
   switch (name) {
     case 'fake':
-      return new FakeDriver(options.fakeTiming === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 });
+      return new FakeDriver(options.fakeTiming === 'instant' ? {} : { prepareMs: 50, bootMs: 300, resumeMs: 100, stopMs: 100, suspendMs: 100 },
+        new FakeHost(join(options.dataDir, FAKE_LEDGER)));
     case 'qemu': {
       if (!options.network) throw new Error('the qemu driver needs its network');
       const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');

@@ -13,17 +13,18 @@ import { joinHostPort } from './proxy/edge-proxy.ts';
 import { describeStore, storeLocation } from './store/location.ts';
 import { openLink, openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
-import { lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
+import { loadOrCreateInstanceId, lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
 import { resilientDestination } from './system/log-destination.ts';
 import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
 import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
 import { ImageStore } from './image/image-store.ts';
 import type { NetworkKeeper } from './network/keeper.ts';
 import { DEFAULT_NETNS, defaultHostNumber, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
-import { type Role, type ProxySettings, DEFAULT_PROXY, type Hangar, assemble } from './assemble.ts';
+import { type Role, type ProxySettings, type Hangar, assemble } from './assemble/index.ts';
+import { DEFAULTS } from './config.ts';
 
 export type { DriverName, FakeTiming } from './drivers.ts';
-export type { Role } from './assemble.ts';
+export type { Role } from './assemble/index.ts';
 
 export interface ServeOptions {
   dataDir: string;
@@ -62,6 +63,8 @@ export interface ServeOptions {
   settings?: Partial<ControlSettings>;
   /** CPUs and memory machines may reserve on this host (default: not limited). */
   capacity?: { cpus?: number; memoryMb?: number };
+  /** Take this host over from another instance that holds it (its server was replaced). */
+  takeOver?: boolean;
 }
 
 export interface RunningServer {
@@ -100,16 +103,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     // Every address is read before anything is set up, so that a bad one changes nothing.
     const apiAt = parseListen(options.apiListen);
-    const proxyAt = parseListen(options.proxyListen ?? '127.0.0.1:8080');
-    const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? '127.0.0.1:8443');
-    const hostPorts = { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? '20000-20999') };
-    const agentAt = role === 'host' ? await boundable(parseListen(options.agentListen ?? '127.0.0.1:4290')) : undefined;
+    const proxyAt = parseListen(options.proxyListen ?? DEFAULTS.proxyListen);
+    const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? DEFAULTS.proxyTlsListen);
+    const hostPorts = { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? DEFAULTS.proxyPorts) };
+    const agentAt = role === 'host' ? await boundable(parseListen(options.agentListen ?? DEFAULTS.agentListen)) : undefined;
     // The data directory is locked, so no build is under way: what a killed one left can go.
     for (const path of await new ImageStore(join(options.dataDir, 'images')).removeLeftovers()) {
       logger.info({ path }, 'removed what an interrupted image build or pull left');
     }
     const volumes = new LocalVolumes(join(options.dataDir, 'volumes'));
-    const proxySettings = options.proxy ?? DEFAULT_PROXY;
+    const proxySettings = options.proxy ?? { domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs };
     const tls = role === 'all' && tlsAt ? (options.tlsFiles
       ? userIdentity(options.tlsFiles)
       : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain)) : undefined;
@@ -138,7 +141,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       watchdogIntervalMs: options.watchdogMs,
       capacity: options.capacity,
       role,
-      cluster: link && { link, secret, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },
+      instanceId: loadOrCreateInstanceId(options.dataDir),
+      takeOver: options.takeOver,
+      cluster: link && { link, secret, agentListen: agentAt, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },
     });
     const running = hangar;
     let url = '';
@@ -146,9 +151,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await running.app.listen(apiAt);
       url = urlOf(apiAt.host, running.app.server.address(), apiAt.port);
     }
-    const agentUrl = agentAt && running.agentApi ? await running.agentApi.listen(agentAt) : undefined;
+    const agentUrl = agentAt && `http://${joinHostPort(agentAt.host, agentAt.port)}`;
     // The proxy reaches machines of this host only: it serves where API, agent and machines are one.
-    const proxyUrls = role === 'all' ? await running.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts }) : { http: '' };
+    const proxyUrls = running.proxy ? await running.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts }) : { http: '' };
     return {
       url,
       agentUrl,

@@ -93,6 +93,20 @@ export class HostAgent implements HostRuntime {
     return this.driver.recover(specs);
   }
 
+  /**
+   * Ends the VM of every machine this agent runs or ran, as soon as each one's
+   * queued work is done: its host is held by another instance now.
+   */
+  async endAll(): Promise<void> {
+    const ending = [...this.machines].map((machineId) => new Promise<void>((resolve) => {
+      this.enqueue(machineId, async () => {
+        await this.attempt(machineId, 'end the VM', () => this.driver.kill(machineId));
+        resolve();
+      });
+    }));
+    await Promise.all(ending);
+  }
+
   /** Whether this agent runs (or ran) machine `machineId`. */
   runs(machineId: string): boolean {
     return this.machines.has(machineId);

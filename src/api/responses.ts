@@ -83,7 +83,10 @@ export const HostSchema = Type.Object({
   id: Type.String(),
   region: Type.String(),
   address: Type.String({ description: 'where replicas reach its agent; empty for a host inside the API process' }),
-  status: Type.Union([Type.Literal('up'), Type.Literal('cordoned'), Type.Literal('silent')], { description: 'silent: no heartbeat in 30 s' }),
+  status: Type.Union([Type.Literal('up'), Type.Literal('cordoned'), Type.Literal('silent'), Type.Literal('lost'), Type.Literal('forgotten')], {
+    description: 'silent: no heartbeat within --host-lost-after; lost: declared lost by a replica (fenced until it registers again); forgotten: written off',
+  }),
+  instance_id: Type.String({ description: 'the process instance (kept in its data directory) that holds the host' }),
   cordoned: Type.Boolean(),
   any_region: Type.Boolean({ description: 'a host on its own serves any region code (regions are labels there)' }),
   capacity: Type.Object({

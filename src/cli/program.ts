@@ -1,6 +1,7 @@
 /** Builds the `hangar` command tree from the command specs and runs it. */
 import { Command, CommanderError, Option } from 'commander';
 import { readStoredToken } from '../system/data-dir.ts';
+import { HANGAR_VERSION } from '../config.ts';
 import { ApiClient, ApiError } from './api-client.ts';
 import type { CliContext, CommandSpec } from './command.ts';
 import { appsCreate } from './commands/apps/create.ts';
@@ -54,7 +55,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
   let exitCode = 0;
   const program = new Command('hangar')
     .description('self-hosted Fly Machines: microVMs behind a Fly-compatible Machines API')
-    .version('0.1.0')
+    .version(HANGAR_VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   const ctx: CliContext = { io, client: clientFor(io) };

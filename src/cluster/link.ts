@@ -6,6 +6,7 @@
  */
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
+import type { HostFence } from '../store/store.ts';
 
 /** Effects for one machine, for the host it is placed on. */
 export interface HostWork {
@@ -19,13 +20,14 @@ export interface HostWork {
 export interface ClusterLink {
   /**
    * Takes up to `limit` pieces of this host's work, oldest first, removing them:
-   * each piece is given to one taker only. Work taken by an agent that then dies is
-   * not given again: the agent's recovery finishes what its machines' states say
-   * was under way.
+   * each piece is given to one taker only, and only while the host still has
+   * `host.epoch` (checked in the claiming statement: an instance the host was
+   * taken from gets nothing). Work taken by an agent that then dies is not given
+   * again: the agent's recovery finishes what its machines' states say was under way.
    */
-  claim(hostId: string, limit: number): Promise<HostWork[]>;
-  /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well). */
-  onWork(hostId: string, listener: () => void): void;
+  claim(host: HostFence, limit: number): Promise<HostWork[]>;
+  /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well); answers the unsubscribe. */
+  onWork(hostId: string, listener: () => void): () => void;
   /** Tells every process that machine `machineId` changed. */
   announce(machineId: string): Promise<void>;
   /** Calls `listener` with each machine another process announced. */

@@ -18,7 +18,8 @@ import type { AgentClient } from './agent-client.ts';
 export interface RemoteRuntimeOptions {
   store: Store;
   agents: AgentClient;
-  now(): number;
+  /** A host silent for longer takes no pulls. */
+  freshMs(): number;
 }
 
 export class RemoteRuntime implements HostRuntime {
@@ -84,8 +85,8 @@ export class RemoteRuntime implements HostRuntime {
   /** Pulls on a fresh host of the cluster (the one that will run the image pulls again if it needs it). */
   async pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef> {
     onProgress({ status: 'resolving' });
-    const now = this.options.now();
-    const hosts = (await this.options.store.listHostUsage()).map((usage) => usage.host).filter((host) => host.address && !host.cordoned && hostIsFresh(host, now));
+    const freshMs = this.options.freshMs();
+    const hosts = (await this.options.store.listHostUsage()).map((usage) => usage.host).filter((host) => host.address && !host.cordoned && hostIsFresh(host, freshMs));
     const host = hosts[0];
     if (!host) throw new HangarError('insufficient_capacity', 'no host is up to pull the image');
     return this.agents.call<ImageRef>(host, 'POST', '/agent/v1/images', { reference });

@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { HostRuntime } from '../domain/runtime.ts';
+import type { HostFence } from '../store/store.ts';
 import type { ClusterLink, HostWork } from './link.ts';
 
 const BATCH = 50;
@@ -19,7 +20,8 @@ export interface DrainOptions {
   pollMs?: number;
 }
 
-export function drainWork(link: ClusterLink, hostId: string, runtime: HostRuntime, log: Logger, options: DrainOptions = {}): () => void {
+export function drainWork(link: ClusterLink, host: HostFence, runtime: HostRuntime, log: Logger, options: DrainOptions = {}): () => void {
+  const { hostId } = host;
   const { recovered = new Map<string, number>(), pollMs = 1_000 } = options;
   const moot = (work: HostWork) => {
     const read = recovered.get(work.spec.machineId);
@@ -40,7 +42,7 @@ export function drainWork(link: ClusterLink, hostId: string, runtime: HostRuntim
         again = false;
         // A batch short of full emptied the queue: more only comes with a new hint.
         for (let more = true; more && !stopped;) {
-          const batch = await link.claim(hostId, BATCH);
+          const batch = await link.claim(host, BATCH);
           for (const work of batch) if (!moot(work)) runtime.submit(work.spec, work.effects);
           more = batch.length === BATCH;
         }
@@ -51,12 +53,13 @@ export function drainWork(link: ClusterLink, hostId: string, runtime: HostRuntim
       draining = false;
     }
   };
-  link.onWork(hostId, () => void drain());
+  const unsubscribe = link.onWork(hostId, () => void drain());
   const timer = setInterval(() => void drain(), pollMs);
   timer.unref();
   void drain();
   return () => {
     stopped = true;
+    unsubscribe();
     clearInterval(timer);
   };
 }

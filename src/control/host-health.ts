@@ -1,12 +1,12 @@
 /**
  * What an API replica knows of each host's health, for `host_status` on machines
- * and volumes: `ok` while its heartbeat is fresh, `unreachable` once it is stale,
- * `unknown` for a host it has not heard of. Read from the database every few
- * seconds, so answering a request costs nothing.
+ * and volumes: `ok` while its heartbeat is fresh, `unreachable` once it is stale
+ * or the host is lost, `unknown` for a host it has not heard of. Read from the
+ * database every few seconds, so answering a request costs nothing; a heartbeat's
+ * age is the database's reading, advanced by the time since it was read.
  */
-import { hostIsFresh } from '../domain/host.ts';
+import { hostIsFresh, type HostRecord } from '../domain/host.ts';
 import type { Store } from '../store/store.ts';
-import type { Clock } from './ports.ts';
 
 export type HostStatus = 'ok' | 'unknown' | 'unreachable';
 
@@ -15,23 +15,27 @@ const REFRESH_MS = 2_000;
 
 export class HostHealth {
   private readonly store: Store;
-  private readonly clock: Clock;
-  private hosts = new Map<string, { heartbeatAt: number }>();
+  private readonly freshMs: number;
+  private hosts = new Map<string, Pick<HostRecord, 'silentMs' | 'state'>>();
+  /** When the hosts were last read, by this process's monotonic clock. */
+  private readAt = 0;
 
-  constructor(store: Store, clock: Clock) {
+  constructor(store: Store, freshMs: number) {
     this.store = store;
-    this.clock = clock;
+    this.freshMs = freshMs;
   }
 
   statusOf(hostId: string | undefined): HostStatus {
     const host = hostId === undefined ? undefined : this.hosts.get(hostId);
     if (!host) return 'unknown';
-    return hostIsFresh(host, this.clock.now()) ? 'ok' : 'unreachable';
+    const since = performance.now() - this.readAt;
+    return hostIsFresh({ state: host.state, silentMs: host.silentMs + since }, this.freshMs) ? 'ok' : 'unreachable';
   }
 
   async refresh(): Promise<void> {
     const usage = await this.store.listHostUsage();
-    this.hosts = new Map(usage.map(({ host }) => [host.id, { heartbeatAt: host.heartbeatAt }]));
+    this.readAt = performance.now();
+    this.hosts = new Map(usage.map(({ host }) => [host.id, { silentMs: host.silentMs, state: host.state }]));
   }
 
   /** Reads now and then every REFRESH_MS; answers the function that stops it. */

@@ -2,7 +2,7 @@
 import { totalmem } from 'node:os';
 import { invalid } from '../domain/errors.ts';
 import { placementCount, resolveRegions, servedRegions } from '../domain/placement.ts';
-import { hostIsFresh, servesRegion } from '../domain/host.ts';
+import { hostIsFresh, type HostRecord, servesRegion } from '../domain/host.ts';
 import { type DiskSpace, given, spaceMargin } from '../domain/volume.ts';
 import type { ControlDeps } from './ports.ts';
 
@@ -51,8 +51,8 @@ export async function placeMachines(deps: ControlDeps, input: PlacementsInput): 
  */
 async function regionSpace(deps: ControlDeps, region: string): Promise<DiskSpace> {
   if (deps.settings.hostId !== '') return deps.volumes.on(deps.settings.hostId).space();
-  const now = deps.clock.now();
-  const hosts = (await deps.store.listHostUsage()).filter(({ host }) => servesRegion(host, region) && !host.cordoned && hostIsFresh(host, now));
+  const fresh = (host: HostRecord) => host.id === deps.settings.hostId || hostIsFresh(host, deps.settings.hostLostAfterMs);
+  const hosts = (await deps.store.listHostUsage()).filter(({ host }) => servesRegion(host, region) && !host.cordoned && fresh(host));
   const spaces = await Promise.all(hosts.map(({ host }) => deps.volumes.on(host.id).space().catch(() => ({ freeBytes: 0, totalBytes: 0 }))));
   return spaces.reduce((sum, space) => ({ freeBytes: sum.freeBytes + space.freeBytes, totalBytes: sum.totalBytes + space.totalBytes }), { freeBytes: 0, totalBytes: 0 });
 }

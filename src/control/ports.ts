@@ -1,4 +1,4 @@
-/** What the control plane's use cases are built from. Only `main` wires real adapters in. */
+/** What the control plane's use cases are built from. Only the composition root (src/assemble/) wires real adapters in. */
 import type { Logger } from 'pino';
 import type { MachineRecord } from '../domain/machine.ts';
 import type { HostRuntime } from '../domain/runtime.ts';
@@ -72,6 +72,10 @@ export interface ControlSettings {
   maxVolumesPerApp: number;
   /** How long a machine may stay in each transient state before it is flagged as wedged. */
   wedgedAfterMs: Partial<Record<TransientState, number>>;
+  /** How often a host writes its heartbeat. */
+  heartbeatMs: number;
+  /** How long a host may be silent before it is declared lost (and takes no new machines). */
+  hostLostAfterMs: number;
 }
 
 /** One health check's latest result. */

@@ -74,7 +74,7 @@ async function makeVolume(deps: ControlDeps, appName: string, input: CreateVolum
 async function hostForVolume(deps: ControlDeps, region: string, sameName: VolumeRecord[]): Promise<string> {
   if (deps.settings.hostId !== '') return deps.settings.hostId;
   const avoid = sameName.flatMap((volume) => volume.hostId ?? []);
-  return chooseHost(await deps.store.listHostUsage(), { region, cpus: 0, memoryMb: 0, avoid }, deps.clock.now(), undefined, twoAtRandom(deps.ids.int)).host.id;
+  return chooseHost(await deps.store.listHostUsage(), { region, cpus: 0, memoryMb: 0, avoid }, deps.settings.hostLostAfterMs, deps.settings.hostId, twoAtRandom(deps.ids.int)).host.id;
 }
 
 /** Where a new volume's data comes from: a new filesystem, a volume (fork) or a snapshot (restore). */

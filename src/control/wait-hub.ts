@@ -16,6 +16,7 @@ type Predicate = (change: StateChange) => boolean;
 interface Waiter {
   predicate: Predicate;
   resolve: (change: StateChange | null) => void;
+  reject: (error: Error) => void;
 }
 
 export class WaitHub {
@@ -23,25 +24,29 @@ export class WaitHub {
 
   /**
    * Resolves with the first change of `machineId` that satisfies `predicate`, or
-   * null after `timeoutMs` or when `signal` aborts.
+   * null after `timeoutMs` or when `signal` aborts; rejects when the wait is
+   * failed (`fail`: the machine's host is lost).
    */
   wait(machineId: string, predicate: Predicate, timeoutMs: number, signal?: AbortSignal): Promise<StateChange | null> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let set = this.waiters.get(machineId);
       if (!set) {
         set = new Set();
         this.waiters.set(machineId, set);
       }
       const waiters = set;
-      const finish = (change: StateChange | null) => {
+      const end = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         waiters.delete(waiter);
         if (waiters.size === 0 && this.waiters.get(machineId) === waiters) this.waiters.delete(machineId);
+      };
+      const finish = (change: StateChange | null) => {
+        end();
         resolve(change);
       };
       const onAbort = () => finish(null);
-      const waiter: Waiter = { predicate, resolve: finish };
+      const waiter: Waiter = { predicate, resolve: finish, reject: (error) => { end(); reject(error); } };
       const timer = setTimeout(() => finish(null), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       waiters.add(waiter);
@@ -54,6 +59,11 @@ export class WaitHub {
     for (const waiter of [...set]) {
       if (waiter.predicate(change)) waiter.resolve(change);
     }
+  }
+
+  /** Ends every wait for `machineId` with `error`: it will never be answered (its host is lost). */
+  fail(machineId: string, error: Error): void {
+    for (const waiter of [...(this.waiters.get(machineId) ?? [])]) waiter.reject(error);
   }
 
   /** Whether anyone waits for a change of `machineId`. */

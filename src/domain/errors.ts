@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'limit_exceeded'
   | 'conflict'
   | 'storage_failed'
+  /** The machine's (or volume's) host is lost or silent: nothing can be done there now. */
+  | 'host_unreachable'
   | 'internal';
 
 /** HTTP status per code. */
@@ -44,11 +46,15 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   /** hangar's own disk: the write did not happen (507 Insufficient Storage). */
   storage_failed: 507,
+  host_unreachable: 503,
   internal: 500,
 };
 
-/** The spec's `main.statusCode` enum: what the wire `status` field may hold. */
-export type WireStatus = 'unknown' | 'insufficient_capacity' | 'volume_placement_capacity' | 'name_taken';
+/**
+ * The spec's `main.statusCode` enum, what the wire `status` field may hold, and
+ * hangar's own `host_unreachable` (clients decode `status` as a string).
+ */
+export type WireStatus = 'unknown' | 'insufficient_capacity' | 'volume_placement_capacity' | 'name_taken' | 'host_unreachable';
 
 export const WIRE_STATUS: Record<ErrorCode, WireStatus> = {
   invalid_argument: 'unknown',
@@ -68,6 +74,7 @@ export const WIRE_STATUS: Record<ErrorCode, WireStatus> = {
   limit_exceeded: 'unknown',
   conflict: 'unknown',
   storage_failed: 'unknown',
+  host_unreachable: 'host_unreachable',
   internal: 'unknown',
 };
 
@@ -88,6 +95,9 @@ export const invalid = (message: string, hint?: string) => new HangarError('inva
 export const notFound = (message: string) => new HangarError('not_found', message);
 export const machineNotFound = (id: string) => new HangarError('not_found', `machine not found: ${id}`);
 export const appNotFound = (name: string) => new HangarError('not_found', `app not found: ${name}`);
+export const hostUnreachable = (what: string, hostId: string | undefined) => new HangarError('host_unreachable',
+  `${what} is on host ${hostId ?? '(none)'}, which is lost or not heard from: nothing can be done there until it is back`,
+  `wait for the host to come back, or write it off with \`hangar hosts forget ${hostId ?? '<id>'}\` once it is lost for good`);
 
 /** The message of anything thrown. */
 export function errorMessage(error: unknown): string {

@@ -4,6 +4,12 @@
  * that machine is destroyed (stopped and suspended machines must be able to start
  * again where they are). A create goes to a host of the requested region that is
  * not cordoned, has a fresh heartbeat and has room for the guest.
+ *
+ * A host is held by one process instance at a time (its id is kept in that
+ * process's data directory). A replica declares a host whose heartbeat stopped
+ * `lost`; an operator may then write it off (`forgotten`). Heartbeats are judged
+ * by one clock, the store's: `silentMs` is how long ago the last one was, read
+ * with the record.
  */
 import type { MachineConfig } from './config.ts';
 import { HangarError, invalid } from './errors.ts';
@@ -22,11 +28,27 @@ export interface HostRecord {
   /** A host serving one process alone serves any region code asked of it: regions are labels there. */
   anyRegion: boolean;
   cordoned: boolean;
-  /** Raised at every registration: a host declared gone that comes back cannot write with its old epoch. */
+  /** Raised at every registration and when the host is declared lost: a host that comes back cannot write with its old epoch. */
   epoch: number;
+  /** The process instance that holds the host (kept in its data directory). */
+  instanceId: string;
+  state: HostState;
+  /** When the last heartbeat was written, by the store's clock (unix ms). */
   heartbeatAt: number;
   registeredAt: number;
+  /** How long ago the last heartbeat was when this record was read, by the store's clock. */
+  silentMs: number;
 }
+
+/**
+ * `active`: registered and heartbeating (or silent for less than the lost
+ * threshold); `lost`: declared gone by a replica, fenced until it registers again;
+ * `forgotten`: written off by an operator, refused until it is let rejoin.
+ */
+export type HostState = 'active' | 'lost' | 'forgotten';
+
+/** What a host says of itself when it registers. */
+export type HostIdentity = Omit<HostRecord, 'epoch' | 'cordoned' | 'heartbeatAt' | 'registeredAt' | 'silentMs' | 'state'>;
 
 /** A host with what its machines (not destroyed) reserve. */
 export interface HostUsage {
@@ -52,11 +74,14 @@ export function reservationOf(config: Pick<MachineConfig, 'guest'>): { cpus: num
   return { cpus: config.guest?.cpus ?? 1, memoryMb: config.guest?.memory_mb ?? 256 };
 }
 
-/** A heartbeat older than this makes a host unfit for new machines. */
-export const HOST_STALE_MS = 30_000;
+/** How often a host's heartbeat is written, by default. */
+export const HEARTBEAT_MS = 2_000;
+/** How long a host may be silent before a replica declares it lost, by default. */
+export const HOST_LOST_AFTER_MS = 10_000;
 
-export function hostIsFresh(host: Pick<HostRecord, 'heartbeatAt'>, now: number): boolean {
-  return now - host.heartbeatAt <= HOST_STALE_MS;
+/** Whether the host is heard from: active, and silent for no longer than `freshMs`. */
+export function hostIsFresh(host: Pick<HostRecord, 'silentMs' | 'state'>, freshMs: number): boolean {
+  return host.state === 'active' && host.silentMs <= freshMs;
 }
 
 export function servesRegion(host: HostRecord, region: string): boolean {
@@ -101,17 +126,18 @@ export const everyHost: Sampler = (fit) => fit;
  * The host a new machine goes to: of the fit hosts serving its region that
  * `sample` draws (control draws two at random),
  * the one with the largest share of memory left, then the fewest machines, then the
- * smallest id. `selfId` is the host inside this process, fresh by definition.
+ * smallest id. A host silent for more than `freshMs` takes nothing; `selfId` is the
+ * host inside this process, fresh by definition.
  * A region no host serves is a 400 naming the regions that exist; a region whose
  * hosts are all cordoned, silent or full is `insufficient_capacity`.
  */
-export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, now: number, selfId?: string, sample: Sampler = everyHost): HostUsage {
+export function chooseHost(hosts: readonly HostUsage[], need: PlacementNeed, freshMs: number, selfId?: string, sample: Sampler = everyHost): HostUsage {
   const inRegion = candidates(hosts, need);
-  const usable = inRegion.filter((usage) => !usage.host.cordoned && (usage.host.id === selfId || hostIsFresh(usage.host, now)));
+  const usable = inRegion.filter((usage) => !usage.host.cordoned && (usage.host.id === selfId || hostIsFresh(usage.host, freshMs)));
   const roomy = usable.filter((usage) => hasRoom(usage, need));
   if (roomy.length === 0) {
     const why = usable.length === 0
-      ? `every host of region ${need.region} is cordoned or has not sent a heartbeat in ${HOST_STALE_MS / 1000} s`
+      ? `every host of region ${need.region} is cordoned, lost or has not sent a heartbeat in ${freshMs / 1000} s`
       : `no host of region ${need.region} has room for ${need.cpus} CPUs and ${need.memoryMb} MB (${usable.map(describeRoom).join('; ')})`;
     throw new HangarError('insufficient_capacity', `insufficient resources to create machine: ${why}`, 'destroy machines, uncordon or add a host, or ask for a smaller guest');
   }

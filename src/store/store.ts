@@ -5,7 +5,7 @@
  * refused (`StaleWriteError`) when the record changed since it was read.
  */
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
-import type { HostRecord, HostUsage } from '../domain/host.ts';
+import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -124,6 +124,34 @@ export class StorageError extends Error {
   }
 }
 
+/**
+ * A registration refused: another instance holds the host and was heard from
+ * within the freshness window (`held`), or an operator wrote the host off
+ * (`forgotten`).
+ */
+export class HostRefusedError extends Error {
+  readonly reason: 'held' | 'forgotten';
+  /** `held`: the instance that holds the host, and how long ago it was heard from. */
+  readonly holder?: { instanceId: string; silentMs: number };
+  constructor(hostId: string, reason: 'held' | 'forgotten', holder?: { instanceId: string; silentMs: number }) {
+    super(reason === 'forgotten'
+      ? `host ${hostId} was forgotten (written off, its machines destroyed): it may register again only after \`hangar hosts rejoin ${hostId}\``
+      : `host ${hostId} is held by another instance, ${holder?.instanceId}, heard from ${((holder?.silentMs ?? 0) / 1000).toFixed(1)} s ago; `
+        + `if that instance is known dead (its server replaced), start this one with --take-over`);
+    this.name = 'HostRefusedError';
+    this.reason = reason;
+    this.holder = holder;
+  }
+}
+
+/** How a registration treats a host another instance holds. */
+export interface RegisterOptions {
+  /** Register even while another instance is heard from (its server was replaced). */
+  takeOver: boolean;
+  /** A holder heard from within this long is alive. */
+  freshMs: number;
+}
+
 /** A write would take an app past one of its limits. */
 export class LimitError extends Error {
   constructor(message: string) {
@@ -175,8 +203,8 @@ export interface Store {
   /** Listings of these machines (any order). */
   getListings(ids: string[]): Promise<MachineListing[]>;
   listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>>;
-  /** Machines of every app not yet destroyed: for recovery and the wedge watchdog. */
-  listLiveMachines(): Promise<MachineRecord[]>;
+  /** Machines of every app not yet destroyed (or of host `hostId` only): for recovery, the watchdog and writing a host off. */
+  listLiveMachines(hostId?: string): Promise<MachineRecord[]>;
   /** Rows that hold no usable machine document (skipped by every read above), with why. */
   listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>>;
   /** Machines of every app in one of these states. */
@@ -220,17 +248,33 @@ export interface Store {
   releasePublicPort(appName: string, port: number): Promise<void>;
 
   /**
-   * Registers a host (again): its record is replaced, its cordon kept, its epoch
-   * raised past any it had. Returns the host as stored.
+   * Registers a host (again) for `host.instanceId`: its record is replaced, its
+   * cordon kept, its epoch raised past any it had, its state `active` and its
+   * heartbeat now, by the store's clock. Throws HostRefusedError, writing nothing,
+   * for a forgotten host, or one another instance holds and was heard from within
+   * `options.freshMs` (unless `options.takeOver`). Returns the host as stored.
    */
-  registerHost(host: Omit<HostRecord, 'epoch' | 'cordoned'>): Promise<HostRecord>;
-  /** Records a heartbeat; false (nothing written) when `epoch` is no longer the host's. */
-  heartbeatHost(id: string, epoch: number, at: number): Promise<boolean>;
+  registerHost(host: HostIdentity, options: RegisterOptions): Promise<HostRecord>;
+  /** Records a heartbeat, by the store's clock; false (nothing written) when the host no longer has `epoch` or is not active. */
+  heartbeatHost(id: string, epoch: number): Promise<boolean>;
   setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null>;
   /** Every host with what its machines not destroyed reserve, by id. */
   listHostUsage(): Promise<HostUsage[]>;
   /** One host with what its machines reserve, or null. */
   getHost(id: string): Promise<HostUsage | null>;
+  /**
+   * Declares lost every active host silent for longer than `silentMs`, by the
+   * store's clock, raising its epoch in the same write (a host that comes back is
+   * fenced until it registers again). One process at a time does it; the others
+   * find nothing to do. Answers the hosts declared.
+   */
+  declareLostHosts(silentMs: number): Promise<HostRecord[]>;
+  /** Moves a host in one of the states `from` to `to`, raising its epoch; null when it is in none of them (or unknown). */
+  setHostState(id: string, from: readonly HostState[], to: HostState): Promise<HostRecord | null>;
+  /** Volumes not destroyed whose files are on host `hostId`. */
+  listVolumesOnHost(hostId: string): Promise<VolumeRecord[]>;
+  /** Drops every piece of work queued for host `hostId`; answers how many. */
+  dropHostWork(hostId: string): Promise<number>;
   /** Gives machines that have no host (written before hosts existed) this one; answers how many. */
   adoptUnplacedMachines(hostId: string): Promise<number>;
 

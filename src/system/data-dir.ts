@@ -68,6 +68,25 @@ export function readStoredToken(dataDir: string): string | undefined {
   return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined;
 }
 
+export const INSTANCE_FILE = 'instance-id';
+
+/**
+ * This data directory's instance id, made at its first start: the process that
+ * runs on it holds its host under that id, so that two processes on two data
+ * directories (or two servers) cannot both pass for one host. A file that holds
+ * no id of the right form is replaced.
+ */
+export function loadOrCreateInstanceId(dataDir: string): string {
+  const file = join(dataDir, INSTANCE_FILE);
+  if (existsSync(file)) {
+    const stored = readFileSync(file, 'utf8').trim();
+    if (/^i-[0-9a-f]{16}$/.test(stored)) return stored;
+  }
+  const id = `i-${randomBytes(8).toString('hex')}`;
+  writeFileSync(file, `${id}\n`, { mode: 0o600 });
+  return id;
+}
+
 export const NETWORK_FILE = 'network.json';
 
 /** The host number and IPv4 range this data directory's machines were given (absent before the first qemu start). */

@@ -21,7 +21,7 @@ describe('ip assignments', () => {
 
   it('lists the edge proxy\'s addresses once it listens, and answers assignments with them', async () => {
     assert.deepEqual((await t.call('GET', url())).body, { ips: [] });
-    await t.hangar.proxy.listen({ http: { host: '127.0.0.1', port: 0 } });
+    await t.proxy.listen({ http: { host: '127.0.0.1', port: 0 } });
     const listed = await t.call('GET', url());
     assert.equal(listed.status, 200);
     const proxy = { ip: '127.0.0.1', region: 'local', service_name: '', shared: true, created_at: listed.body.ips[0]?.created_at };

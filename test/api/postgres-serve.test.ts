@@ -22,7 +22,8 @@ describe('a hangar on PostgreSQL', { skip }, () => {
     await t?.close();
     await server?.stop();
   });
-  const start = async () => testHangar({ store: await PostgresStore.open({ url, poolSize: 5 }), delays: { bootMs: 20, stopMs: 20 } });
+  // One instance restarted (as a data directory keeps its instance id), not a second hangar on the database.
+  const start = async () => testHangar({ store: await PostgresStore.open({ url, poolSize: 5 }), delays: { bootMs: 20, stopMs: 20 }, instanceId: 'i-00000000000000aa' });
 
   let web: { id: string; instance_id: string };
   let db: { id: string };

@@ -38,7 +38,7 @@ describe('edge proxy: host ports and TLS', () => {
         upstreams: (machine, port) => ({ host: '127.0.0.1', port: backends.get(`${machine.id}:${port}`) ?? 1 }),
       },
     });
-    urls = await t.hangar.proxy.listen({
+    urls = await t.proxy.listen({
       http: { host: '127.0.0.1', port: 0 }, https: { host: '127.0.0.1', port: 0 },
       hostPorts: { host: '127.0.0.1', first: FIRST_PORT, last: FIRST_PORT + 9 },
     });

@@ -44,8 +44,8 @@ describe('edge proxy', () => {
         upstreams: (machine) => ({ host: '127.0.0.1', port: ports.get(machine.id) ?? 1 }),
       },
     });
-    await new Promise<void>((resolve) => t.hangar.proxy.server.listen(0, '127.0.0.1', resolve));
-    proxyUrl = `http://127.0.0.1:${(t.hangar.proxy.server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => t.proxy.server.listen(0, '127.0.0.1', resolve));
+    proxyUrl = `http://127.0.0.1:${(t.proxy.server.address() as AddressInfo).port}`;
   });
   after(async () => {
     await t.close();

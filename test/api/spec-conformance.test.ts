@@ -119,7 +119,7 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     await call('POST', '/v1/platform/placements', placements);
     await call('POST', '/v1/platform/placements', { ...placements, region: 'nowhere' });
     await call('GET', '/v1/apps/spec-app/ip_assignments');
-    await t.hangar.proxy.listen({ http: { host: '127.0.0.1', port: 0 } });
+    await t.proxy.listen({ http: { host: '127.0.0.1', port: 0 } });
     const assign = { type: 'shared_v4', region: '', org_slug: 'personal', network: '', service_name: '' };
     await call('POST', '/v1/apps/spec-app/ip_assignments', assign);
     await call('GET', '/v1/apps/spec-app/ip_assignments');

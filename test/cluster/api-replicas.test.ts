@@ -215,7 +215,7 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     const host = c.hosts.get('syd-1') as ClusterProcess;
     await host.kill();
     // As if its last heartbeat were long ago, rather than waiting 30 s for it to be.
-    await c.pg.sql(c.storeUrl, "UPDATE hosts SET doc = jsonb_set(doc::jsonb, '{heartbeatAt}', '0')::text WHERE id = 'syd-1'");
+    await c.pg.sql(c.storeUrl, "UPDATE hosts SET heartbeat_at = now() - interval '1 hour' WHERE id = 'syd-1'");
     await eventually('unreachable');
     await c.startHost({ id: 'syd-1', region: 'syd', extraArgs: ['--host-memory-mb', '512'] }, host.dataDir);
     await eventually('ok');

@@ -5,11 +5,20 @@
  * default; `extraArgs` of a host pass anything else (the qemu driver, its netns).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { FAKE_LEDGER } from '../../src/drivers.ts';
+import type { FakeLedgerEntry } from '../../src/vmm/fake/fake-driver.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestPostgres, type TestPostgres } from './postgres.ts';
 import { HANGAR, request } from './server-process.ts';
+
+/** What a host's fake driver did to each machine's pretend VM, in order (its ledger in the data directory). */
+export function fakeLedger(host: Pick<ClusterProcess, 'dataDir'>): FakeLedgerEntry[] {
+  const path = join(host.dataDir, FAKE_LEDGER);
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FakeLedgerEntry);
+}
 
 export const CLUSTER_SECRET = 'test-cluster-secret-0123456789';
 export const CLUSTER_TOKEN = 'test-cluster-token';
@@ -38,8 +47,13 @@ export interface TestCluster {
   hosts: Map<string, ClusterProcess>;
   /** A JSON call to replica `index` with the API token. */
   call(index: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  startReplica(env?: Record<string, string>): Promise<ClusterProcess>;
+  startReplica(env?: Record<string, string>, args?: string[]): Promise<ClusterProcess>;
   startHost(spec: HostSpec, dataDir?: string): Promise<ClusterProcess>;
+  /**
+   * Runs `hangar serve` with `args` on the cluster's database and expects it to exit
+   * before it answers: its exit code and output.
+   */
+  refusedServe(args: string[], dataDir?: string): Promise<{ code: number | null; output: string }>;
   stop(): Promise<void>;
 }
 
@@ -48,14 +62,23 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startCluster(options: { hosts: HostSpec[]; replicas: number; fakeTiming?: 'instant' | 'realistic'; durable?: boolean }): Promise<TestCluster> {
+export interface ClusterOptions {
+  hosts: HostSpec[];
+  replicas: number;
+  fakeTiming?: 'instant' | 'realistic';
+  durable?: boolean;
+  /** Flags every replica and host gets. */
+  commonArgs?: string[];
+}
+
+export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
   const pg = await startTestPostgres({ durable: options.durable });
   const storeUrl = await pg.createDatabase();
   const dirs: string[] = [];
   const spawnServer = async (name: string, args: string[], dataDir?: string, env: Record<string, string> = {}): Promise<ClusterProcess> => {
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), `hangar-cluster-${name}-`));
     if (!dataDir) dirs.push(dir);
-    const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', storeUrl, '--log-level', 'warn', ...args], {
+    const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', storeUrl, '--log-level', 'warn', ...(options.commonArgs ?? []), ...args], {
       env: { ...process.env, HANGAR_CLUSTER_SECRET: CLUSTER_SECRET, HANGAR_API_TOKEN: CLUSTER_TOKEN, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -92,8 +115,8 @@ export async function startCluster(options: { hosts: HostSpec[]; replicas: numbe
     replicas: [],
     hosts: new Map(),
     call: (index, method, path, body) => request({ url: (cluster.replicas[index] as ClusterProcess).url, token: CLUSTER_TOKEN }, method, path, body),
-    async startReplica(env) {
-      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--api-listen', '127.0.0.1:0'], undefined, env);
+    async startReplica(env, args = []) {
+      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--api-listen', '127.0.0.1:0', ...args], undefined, env);
       cluster.replicas.push(replica);
       return replica;
     },
@@ -104,6 +127,23 @@ export async function startCluster(options: { hosts: HostSpec[]; replicas: numbe
       ], dataDir);
       cluster.hosts.set(spec.id, host);
       return host;
+    },
+    async refusedServe(args, dataDir) {
+      const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'hangar-cluster-refused-'));
+      if (!dataDir) dirs.push(dir);
+      const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', storeUrl, '--log-level', 'warn', '--api-listen', '127.0.0.1:0',
+        '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', 'off', '--agent-listen', '127.0.0.1:0', ...args], {
+        env: { ...process.env, HANGAR_CLUSTER_SECRET: CLUSTER_SECRET, HANGAR_API_TOKEN: CLUSTER_TOKEN },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      running.add(child);
+      let output = '';
+      child.stdout?.on('data', (chunk) => { output += chunk; });
+      child.stderr?.on('data', (chunk) => { output += chunk; });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => { running.delete(child); resolve(exitCode); }));
+      clearTimeout(timer);
+      return { code, output };
     },
     async stop() {
       await Promise.all([...cluster.replicas, ...cluster.hosts.values()].map((p) => p.stop()));

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { HostResolver } from '../../src/control/guest-images.ts';
 import type { Clock, ControlSettings } from '../../src/control/ports.ts';
-import { assemble, type Hangar, type ProxySettings } from '../../src/assemble.ts';
+import { assemble, type Hangar, type ProxySettings } from '../../src/assemble/index.ts';
+import type { EdgeProxy } from '../../src/proxy/edge-proxy.ts';
 import type { Store } from '../../src/store/store.ts';
 import { type FakeDelays, FakeDriver } from '../../src/vmm/fake/fake-driver.ts';
 import type { LocalVolumes } from '../../src/volumes/local-volumes.ts';
@@ -20,6 +21,8 @@ export interface Reply {
 
 export interface TestHangar {
   hangar: Hangar;
+  /** The edge proxy of the `all` role this hangar is. */
+  proxy: EdgeProxy;
   driver: FakeDriver;
   dir: string;
   call(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
@@ -44,6 +47,8 @@ export interface TestOptions {
   capacity?: { cpus?: number; memoryMb?: number };
   /** Used instead of the SQLite file in the directory, and closed with the hangar (e.g. a PostgresStore). */
   store?: Store;
+  /** The instance holding the host (default: one per database file). */
+  instanceId?: string;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -61,6 +66,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     clock: options.clock,
     volumes: options.volumes,
     resolveHost: options.resolveHost ?? (async (host) => { throw new Error(`tests resolve no names (${host})`); }),
+    instanceId: options.instanceId,
   });
   let apps = 0;
   const call: TestHangar['call'] = async (method, url, body, headers = {}) => {
@@ -73,8 +79,10 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     const text = response.body;
     return { status: response.statusCode, body: text ? JSON.parse(text) : undefined, headers: response.headers };
   };
+  if (!hangar.proxy) throw new Error('a hangar of role all has an edge proxy');
   const t: TestHangar = {
     hangar,
+    proxy: hangar.proxy,
     driver,
     dir,
     call,

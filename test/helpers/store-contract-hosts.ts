@@ -1,46 +1,119 @@
 /** The Store contract for hosts and placement (see store-contract.ts). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseHost, type HostRecord } from '../../src/domain/host.ts';
-import { FencedError, type Placer, StaleWriteError } from '../../src/store/store.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chooseHost, type HostIdentity, type HostUsage } from '../../src/domain/host.ts';
+import type { VolumeRecord } from '../../src/domain/volume.ts';
+import { FencedError, HostRefusedError, type Placer, type Store, StaleWriteError } from '../../src/store/store.ts';
 import { app, machine, moveTo, type OpenStore, versionOf } from './store-fixtures.ts';
 
-const host = (id: string, region: string, extra: Partial<HostRecord> = {}): Omit<HostRecord, 'epoch' | 'cordoned'> => ({
-  id, region, address: `${id}:4290`, hostNumber: 1, cpus: 4, memoryMb: 1024, diskBytes: 0, anyRegion: false, heartbeatAt: 1000, registeredAt: 1000, ...extra,
+const INSTANCE = 'i-00000000000000a1';
+const host = (id: string, region: string, extra: Partial<HostIdentity> = {}): HostIdentity => ({
+  id, region, address: `${id}:4290`, hostNumber: 1, cpus: 4, memoryMb: 1024, diskBytes: 0, anyRegion: false, instanceId: INSTANCE, ...extra,
 });
+const ALIVE = { takeOver: false, freshMs: 10_000 };
+const register = (store: Store, id: string, region: string, extra: Partial<HostIdentity> = {}) => store.registerHost(host(id, region, extra), ALIVE);
 
 /** The placement rule, as control/hosts.ts applies it. */
-const place: Placer = (m, hosts) => ({ ...m, hostId: chooseHost(hosts, { region: m.region, cpus: 1, memoryMb: 256 }, 1000).host.id });
+const place: Placer = (m, hosts) => ({ ...m, hostId: chooseHost(hosts, { region: m.region, cpus: 1, memoryMb: 256 }, 10_000).host.id });
 
 export function hostContract(open: OpenStore): void {
   describe('hosts', () => {
     it('registerHost raises the epoch each time and keeps the cordon; a heartbeat with an old epoch writes nothing', async () => {
       const { store } = await open();
-      const first = await store.registerHost(host('h1', 'fra'));
+      const first = await register(store, 'h1', 'fra');
       assert.equal(first.epoch, 1);
       assert.equal(first.cordoned, false);
+      assert.equal(first.state, 'active');
+      assert.equal(first.instanceId, INSTANCE);
+      assert.ok(first.silentMs >= 0 && first.silentMs < 1000, `just heard from: ${first.silentMs}`);
       assert.equal((await store.setHostCordoned('h1', true))?.cordoned, true);
-      const second = await store.registerHost(host('h1', 'fra', { heartbeatAt: 2000 }));
-      assert.equal(second.epoch, 2);
+      const second = await register(store, 'h1', 'fra');
+      assert.equal(second.epoch, 2, 'the same instance registers again at once (a restart)');
       assert.equal(second.cordoned, true);
-      assert.equal(await store.heartbeatHost('h1', 1, 5000), false, 'the old epoch is fenced off');
-      assert.equal((await store.listHostUsage())[0]?.host.heartbeatAt, 2000);
-      assert.equal(await store.heartbeatHost('h1', 2, 6000), true);
-      assert.equal((await store.listHostUsage())[0]?.host.heartbeatAt, 6000);
+      assert.equal(await store.heartbeatHost('h1', 1), false, 'the old epoch is fenced off');
+      await sleep(20);
+      assert.equal(await store.heartbeatHost('h1', 2), true);
+      const beat = (await store.listHostUsage())[0]?.host;
+      assert.ok(beat && beat.heartbeatAt > second.heartbeatAt, 'the heartbeat is written by the store\'s clock');
       assert.equal(await store.setHostCordoned('nope', true), null);
+    });
+
+    it('registerHost refuses a host another instance holds and was heard from lately, unless taking over', async () => {
+      const { store } = await open();
+      const held = await register(store, 'h1', 'fra');
+      const other = host('h1', 'fra', { instanceId: 'i-00000000000000b2' });
+      await assert.rejects(store.registerHost(other, ALIVE), (error: Error) => {
+        assert.ok(error instanceof HostRefusedError);
+        assert.equal(error.reason, 'held');
+        assert.equal(error.holder?.instanceId, INSTANCE);
+        assert.match(error.message, /--take-over/);
+        return true;
+      });
+      assert.equal((await store.getHost('h1'))?.host.epoch, held.epoch, 'a refused registration writes nothing');
+      await sleep(30);
+      const stale = await store.registerHost(other, { takeOver: false, freshMs: 10 });
+      assert.equal(stale.instanceId, 'i-00000000000000b2', 'a holder not heard from within freshMs is not alive');
+      const taken = await store.registerHost(host('h1', 'fra'), { takeOver: true, freshMs: 10_000 });
+      assert.equal(taken.instanceId, INSTANCE);
+      assert.equal(taken.epoch, held.epoch + 2);
+      assert.equal(await store.heartbeatHost('h1', stale.epoch), false, 'the instance taken over from is fenced');
+    });
+
+    it('declares lost only active hosts silent past the limit, raising their epoch; forgets and lets rejoin by state', async () => {
+      const { store } = await open();
+      const quiet = await register(store, 'h1', 'fra');
+      await sleep(60);
+      const chatty = await register(store, 'h2', 'fra');
+      assert.deepEqual(await store.declareLostHosts(10_000), [], 'nobody is silent for 10 s');
+      const declared = await store.declareLostHosts(40);
+      assert.deepEqual(declared.map((h) => [h.id, h.state, h.epoch]), [['h1', 'lost', quiet.epoch + 1]]);
+      assert.equal(await store.heartbeatHost('h1', quiet.epoch), false, 'a lost host is fenced');
+      assert.equal(await store.heartbeatHost('h2', chatty.epoch), true);
+      assert.deepEqual(await store.declareLostHosts(40), [], 'a lost host is declared once');
+      assert.equal(await store.setHostState('h2', ['lost'], 'forgotten'), null, 'only from the states named');
+      const forgotten = await store.setHostState('h1', ['lost', 'forgotten'], 'forgotten');
+      assert.deepEqual([forgotten?.state, forgotten?.epoch], ['forgotten', quiet.epoch + 2]);
+      await assert.rejects(register(store, 'h1', 'fra'), (error: Error) => error instanceof HostRefusedError && error.reason === 'forgotten');
+      assert.equal((await store.setHostState('h1', ['forgotten'], 'lost'))?.state, 'lost');
+      const back = await register(store, 'h1', 'fra');
+      assert.deepEqual([back.state, back.epoch], ['active', quiet.epoch + 4], 'a host let rejoin registers again');
+    });
+
+    it('lists the live machines and the volumes of one host', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      await register(store, 'h1', 'fra');
+      await register(store, 'h2', 'fra');
+      const on = (id: string, hostId: string) => store.insertMachine({ machine: machine({ id, region: 'fra' }), version: versionOf(machine({ id })), events: [] }, Infinity, (m) => ({ ...m, hostId }));
+      await on('m-1', 'h1');
+      const gone = await on('m-2', 'h1');
+      await on('m-3', 'h2');
+      await moveTo(store, gone, 'destroyed');
+      assert.deepEqual((await store.listLiveMachines('h1')).map((m) => m.id), ['m-1']);
+      assert.deepEqual((await store.listLiveMachines()).map((m) => m.id), ['m-1', 'm-3']);
+      const volume = (id: string, hostId: string, state: VolumeRecord['state'] = 'created'): VolumeRecord => ({
+        id, appName: 'app', name: 'data', region: 'fra', sizeGb: 1, state, encrypted: false, createdAt: 0, attachedMachineId: null,
+        snapshotRetention: 5, autoBackupEnabled: false, hostId,
+      });
+      await store.putVolume(volume('vol_aaaaaaaaaaaaaaaa', 'h1'));
+      await store.putVolume(volume('vol_bbbbbbbbbbbbbbbb', 'h2'));
+      await store.putVolume(volume('vol_cccccccccccccccc', 'h1', 'destroyed'));
+      assert.deepEqual((await store.listVolumesOnHost('h1')).map((v) => v.id), ['vol_aaaaaaaaaaaaaaaa']);
     });
 
     it('listHostUsage sums what machines not destroyed reserve, per host', async () => {
       const { store } = await open();
       await store.createApp(app('app'));
-      await store.registerHost(host('h1', 'fra'));
-      await store.registerHost(host('h2', 'fra'));
+      await register(store, 'h1', 'fra');
+      await register(store, 'h2', 'fra');
       const big = machine({ id: 'm-1', region: 'fra' }, { guest: { cpu_kind: 'shared', cpus: 2, memory_mb: 512 } });
       const placed = await store.insertMachine({ machine: big, version: versionOf(big), events: [] }, Infinity, (m) => ({ ...m, hostId: 'h2' }));
       assert.equal(placed.hostId, 'h2');
       const usage = await store.listHostUsage();
       assert.deepEqual(usage.map((u) => [u.host.id, u.machines, u.reservedCpus, u.reservedMemoryMb]), [['h1', 0, 0, 0], ['h2', 1, 2, 512]]);
-      assert.deepEqual(await store.getHost('h2'), usage[1], 'one host, as listed');
+      const withoutAge = (u: HostUsage | null | undefined) => u && { ...u, host: { ...u.host, silentMs: 0 } };
+      assert.deepEqual(withoutAge(await store.getHost('h2')), withoutAge(usage[1]), 'one host, as listed');
       assert.equal(await store.getHost('nope'), null);
       const grown = await store.commit({ machine: { ...placed, config: { ...placed.config, guest: { cpu_kind: 'shared', cpus: 4, memory_mb: 1024 } } }, events: [] });
       const after = await store.getHost('h2');
@@ -53,8 +126,8 @@ export function hostContract(open: OpenStore): void {
       const { store, reopen } = await open();
       const other = await reopen();
       await store.createApp(app('app'));
-      await store.registerHost(host('h1', 'fra'));
-      await store.registerHost(host('h2', 'fra'));
+      await register(store, 'h1', 'fra');
+      await register(store, 'h2', 'fra');
       const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => {
         const m = machine({ id: `m-${i}`, region: 'fra' });
         return (i % 2 ? other : store).insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, place);
@@ -67,8 +140,8 @@ export function hostContract(open: OpenStore): void {
     it('a fenced write lands only for a machine on that host, while the host keeps the epoch it was written with', async () => {
       const { store } = await open();
       await store.createApp(app('app'));
-      await store.registerHost(host('h1', 'fra'));
-      await store.registerHost(host('h2', 'fra'));
+      await register(store, 'h1', 'fra');
+      await register(store, 'h2', 'fra');
       const on = (id: string, hostId: string) => store.insertMachine({ machine: machine({ id, region: 'fra' }), version: versionOf(machine({ id })), events: [] }, Infinity, (m) => ({ ...m, hostId }));
       const mine = await on('m-1', 'h1');
       const theirs = await on('m-2', 'h2');
@@ -77,7 +150,7 @@ export function hostContract(open: OpenStore): void {
       await assert.rejects(store.commit({ machine: { ...theirs, state: 'starting' }, events: [], fence: { hostId: 'h1', epoch: 1 } }), FencedError);
       assert.equal((await store.getMachineById('m-2'))?.state, 'stopped', 'another host\'s machine is left alone');
 
-      await store.registerHost(host('h1', 'fra'));
+      await register(store, 'h1', 'fra');
       await assert.rejects(store.commit({ machine: { ...written, state: 'started' }, events: [], fence: { hostId: 'h1', epoch: 1 } }), FencedError);
       assert.equal((await store.getMachineById('m-1'))?.state, 'starting', 'the old epoch wrote nothing');
       assert.equal((await store.commit({ machine: { ...written, state: 'started' }, events: [], fence: { hostId: 'h1', epoch: 2 } })).state, 'started');
@@ -89,7 +162,7 @@ export function hostContract(open: OpenStore): void {
       await store.createApp(app('app'));
       const m = machine({ id: 'm-1' });
       await store.insertMachine({ machine: m, version: versionOf(m), events: [] });
-      await store.registerHost(host('h1', 'fra'));
+      await register(store, 'h1', 'fra');
       assert.equal(await store.adoptUnplacedMachines('h1'), 1);
       assert.equal((await store.getMachineById('m-1'))?.hostId, 'h1');
       assert.equal((await store.listHostUsage())[0]?.machines, 1);

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chooseHost, HOST_STALE_MS, twoAtRandom, type HostRecord, type HostUsage } from '../../src/domain/host.ts';
+import { chooseHost, twoAtRandom, type HostRecord, type HostUsage } from '../../src/domain/host.ts';
 
-const NOW = 1_000_000;
+/** How long a host may be silent and still take machines. */
+const NOW = 10_000;
 
 function host(id: string, region: string, extra: Partial<HostRecord> = {}): HostRecord {
   return {
     id, region, address: '', hostNumber: 1, cpus: 8, memoryMb: 8192, diskBytes: 0, anyRegion: false, cordoned: false,
-    epoch: 1, heartbeatAt: NOW, registeredAt: 0, ...extra,
+    epoch: 1, instanceId: 'i-0000000000000001', state: 'active', heartbeatAt: 0, registeredAt: 0, silentMs: 0, ...extra,
   };
 }
 
@@ -47,10 +48,11 @@ describe('choosing a host', () => {
     assert.equal(chooseHost([usage(host('a', 'fra')), usage(host('b', 'fra'), 8192)], { ...need, avoid: ['a'] }, NOW).host.id, 'a');
   });
 
-  it('skips cordoned and silent hosts, and says so when nothing is left', () => {
-    const silent = host('b', 'fra', { heartbeatAt: NOW - HOST_STALE_MS - 1 });
-    const hosts = [usage(host('a', 'fra', { cordoned: true })), usage(silent)];
-    assert.throws(() => chooseHost(hosts, need, NOW), /insufficient resources.*cordoned or has not sent a heartbeat/);
+  it('skips cordoned, silent and lost hosts, and says so when nothing is left', () => {
+    const silent = host('b', 'fra', { silentMs: NOW + 1 });
+    const hosts = [usage(host('a', 'fra', { cordoned: true })), usage(silent), usage(host('c', 'fra', { state: 'lost' }))];
+    assert.throws(() => chooseHost(hosts, need, NOW), /insufficient resources.*cordoned, lost or has not sent a heartbeat in 10 s/);
+    assert.equal(chooseHost([usage(host('d', 'fra', { silentMs: NOW }))], need, NOW).host.id, 'd', 'silent for exactly the limit is still fresh');
     assert.equal(chooseHost(hosts, need, NOW, 'b').host.id, 'b', 'the host inside this process is fresh by definition');
   });
 

@@ -15,8 +15,8 @@ const work = (machineId: string, rev: number, kind: Effect['kind']): HostWork =>
 
 function queue(pieces: HostWork[]): ClusterLink {
   return {
-    claim: async (_hostId, limit) => pieces.splice(0, limit),
-    onWork: () => undefined,
+    claim: async (_host, limit) => pieces.splice(0, limit),
+    onWork: () => () => undefined,
     announce: async () => undefined,
     onMachineChanged: () => undefined,
     onMissedChanges: () => undefined,
@@ -29,7 +29,7 @@ describe('draining host work', () => {
     const submitted: string[] = [];
     const runtime = { submit: (spec: MachineSpec, effects: Effect[]) => submitted.push(`${spec.machineId}:${effects[0]?.kind}`) } as unknown as HostRuntime;
     const pieces = [work('m1', 4, 'launch'), work('m1', 5, 'stop'), work('m2', 1, 'prepare'), work('m1', 6, 'launch'), work('m3', 2, 'destroy')];
-    const stop = drainWork(queue(pieces), 'h1', runtime, pino({ level: 'silent' }), { recovered: new Map([['m1', 5], ['m3', 1]]) });
+    const stop = drainWork(queue(pieces), { hostId: 'h1', epoch: 1 }, runtime, pino({ level: 'silent' }), { recovered: new Map([['m1', 5], ['m3', 1]]) });
     for (let i = 0; i < 50 && submitted.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     await new Promise((resolve) => setTimeout(resolve, 20));
     stop();

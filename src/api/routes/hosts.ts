@@ -5,8 +5,8 @@
  */
 import { Type } from 'typebox';
 import { cordonHost, listHosts } from '../../control/hosts.ts';
-import type { ControlDeps } from '../../control/ports.ts';
-import { hostIsFresh, type HostUsage } from '../../domain/host.ts';
+import type { ControlDeps, ControlSettings } from '../../control/ports.ts';
+import { hostIsFresh, type HostRecord, type HostUsage } from '../../domain/host.ts';
 import { HostSchema, type HostJson } from '../responses.ts';
 import type { Api } from './types.ts';
 
@@ -15,25 +15,31 @@ const tags = ['hangar'];
 
 export function hostRoutes(api: Api, deps: ControlDeps): void {
   api.get('/hangar/v1/hosts', { schema: { operationId: 'Hangar_hosts_list', tags, response: { 200: Type.Array(HostSchema) } } }, async () => {
-    const now = deps.clock.now();
-    return (await listHosts(deps)).map((usage) => hostJson(usage, now, deps.settings.hostId));
+    return (await listHosts(deps)).map((usage) => hostJson(usage, deps.settings));
   });
 
   for (const [action, cordoned] of [['cordon', true], ['uncordon', false]] as const) {
     api.post(`/hangar/v1/hosts/:host_id/${action}`, {
       schema: { operationId: `Hangar_hosts_${action}`, tags, params: HostParams, response: { 200: HostSchema } },
-    }, async (request) => hostJson(await cordonHost(deps, request.params.host_id, cordoned), deps.clock.now(), deps.settings.hostId));
+    }, async (request) => hostJson(await cordonHost(deps, request.params.host_id, cordoned), deps.settings));
   }
 }
 
-function hostJson(usage: HostUsage, now: number, selfId: string): HostJson {
+/** `lost` and `forgotten` as recorded; else `silent` once unheard from for the lost threshold, `cordoned`, or `up`. */
+export function hostStatus(host: HostRecord, settings: Pick<ControlSettings, 'hostId' | 'hostLostAfterMs'>): HostJson['status'] {
+  if (host.state !== 'active') return host.state;
+  if (host.id !== settings.hostId && !hostIsFresh(host, settings.hostLostAfterMs)) return 'silent';
+  return host.cordoned ? 'cordoned' : 'up';
+}
+
+function hostJson(usage: HostUsage, settings: Pick<ControlSettings, 'hostId' | 'hostLostAfterMs'>): HostJson {
   const { host } = usage;
-  const fresh = host.id === selfId || hostIsFresh(host, now);
   return {
     id: host.id,
     region: host.region,
     address: host.address,
-    status: fresh ? (host.cordoned ? 'cordoned' : 'up') : 'silent',
+    status: hostStatus(host, settings),
+    instance_id: host.instanceId,
     cordoned: host.cordoned,
     any_region: host.anyRegion,
     capacity: { cpus: host.cpus, memory_mb: host.memoryMb, disk_bytes: host.diskBytes },

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { DriverName, FakeTiming, Role } from '../../server.ts';
 import { parseGoDuration } from '../../domain/duration.ts';
+import { minimumLostAfterMs } from '../../config.ts';
 import { errorMessage } from '../../domain/errors.ts';
 import { formatHostNumber, formatIpv4Range, type Ipv4Range, parseHostNumber, parseIpv4Range } from '../../network/layout.ts';
 import type { CommandSpec } from '../command.ts';
@@ -45,6 +46,9 @@ export const serve: CommandSpec = {
     { flags: '--max-machines-per-app <n>', description: 'most machines (not destroyed) one app may have', default: '1000' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
     { flags: '--host-id <id>', description: 'this host\'s id among hosts (lowercase letters, digits, dashes; default: from the machine\'s name)' },
+    { flags: '--take-over', description: 'role host: hold the host even though another instance (another data directory) holds it and was heard from lately; only for a server replaced while its old instance is known dead' },
+    { flags: '--heartbeat-interval <duration>', description: 'how often a host writes its heartbeat', default: '2s' },
+    { flags: '--host-lost-after <duration>', description: 'a host silent this long is declared lost by a replica (at least 3 heartbeats)', default: '10s' },
     { flags: '--host-cpus <n>', description: 'CPUs machines may reserve on this host, counted while they are not destroyed (default: not limited)' },
     { flags: '--host-memory-mb <mb>', description: 'memory machines may reserve on this host (default: not limited)' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
@@ -63,12 +67,24 @@ export const serve: CommandSpec = {
     let idleMs: number;
     let watchdogMs: number;
     let suspendedMemoryMs: number;
+    let heartbeatMs: number;
+    let hostLostAfterMs: number;
     try {
       idleMs = parseGoDuration(options.autostopAfter, '--autostop-after');
       suspendedMemoryMs = parseGoDuration(options.suspendedMemoryFor, '--suspended-memory-for');
       watchdogMs = parseGoDuration(options.watchdogInterval, '--watchdog-interval');
+      heartbeatMs = parseGoDuration(options.heartbeatInterval, '--heartbeat-interval');
+      hostLostAfterMs = parseGoDuration(options.hostLostAfter, '--host-lost-after');
     } catch (error) {
       io.err(errorMessage(error));
+      return 2;
+    }
+    if (heartbeatMs < 100) {
+      io.err('--heartbeat-interval must be at least 100ms');
+      return 2;
+    }
+    if (hostLostAfterMs < minimumLostAfterMs(heartbeatMs)) {
+      io.err(`--host-lost-after must be at least three heartbeats (${minimumLostAfterMs(heartbeatMs) / 1000}s with --heartbeat-interval ${options.heartbeatInterval}), got ${options.hostLostAfter}`);
       return 2;
     }
     if (watchdogMs <= 0) {
@@ -151,7 +167,10 @@ export const serve: CommandSpec = {
       logLevel: options.logLevel,
       watchdogMs,
       capacity,
+      takeOver: options.takeOver === true,
       settings: {
+        heartbeatMs,
+        hostLostAfterMs,
         ...(options.hostId === undefined ? {} : { hostId: options.hostId }),
         defaultRegion: options.region,
         suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb),

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Pool } from 'pg';
 import type { ClusterLink, HostWork } from '../../cluster/link.ts';
+import type { HostFence } from '../store.ts';
 import { openPool, rows } from './connection.ts';
 import { WORK_CHANNEL } from './host-work.ts';
 
@@ -82,18 +83,20 @@ export class PostgresLink implements ClusterLink {
     }
   }
 
-  async claim(hostId: string, limit: number): Promise<HostWork[]> {
+  async claim(host: HostFence, limit: number): Promise<HostWork[]> {
     const taken = await rows<{ id: string; doc: HostWork | string }>(this.pool, `
       DELETE FROM host_work WHERE id IN (
         SELECT id FROM host_work WHERE host_id = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
-      ) RETURNING id, doc`, [hostId, limit]);
+      ) AND EXISTS (SELECT 1 FROM hosts WHERE id = $1 AND epoch = $3 AND state = 'active' FOR KEY SHARE)
+      RETURNING id, doc`, [host.hostId, limit, host.epoch]);
     // RETURNING keeps no order: the queue's is the ids'.
     return taken.sort((a, b) => Number(a.id) - Number(b.id))
       .map((row) => (typeof row.doc === 'string' ? JSON.parse(row.doc) as HostWork : row.doc));
   }
 
-  onWork(hostId: string, listener: () => void): void {
+  onWork(hostId: string, listener: () => void): () => void {
     this.workListeners.set(hostId, [...(this.workListeners.get(hostId) ?? []), listener]);
+    return () => this.workListeners.set(hostId, (this.workListeners.get(hostId) ?? []).filter((known) => known !== listener));
   }
 
   async announce(machineId: string): Promise<void> {

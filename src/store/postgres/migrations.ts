@@ -136,6 +136,14 @@ export const MIGRATIONS: readonly string[] = [
       OR OLD.cpus <> NEW.cpus OR OLD.memory_mb <> NEW.memory_mb)
     EXECUTE FUNCTION hangar_reserve();
   `,
+  // One instance holds a host; replicas declare silent hosts lost, operators forget them.
+  // Heartbeats are written by the database's clock, so every process judges them by one.
+  `
+  ALTER TABLE hosts ADD COLUMN instance_id text COLLATE "C" NOT NULL DEFAULT '';
+  ALTER TABLE hosts ADD COLUMN state text COLLATE "C" NOT NULL DEFAULT 'active';
+  ALTER TABLE hosts ADD COLUMN heartbeat_at timestamptz NOT NULL DEFAULT now();
+  ALTER TABLE hosts ADD COLUMN registered_at timestamptz NOT NULL DEFAULT now();
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

@@ -7,12 +7,13 @@
  * decided with those rows locked.
  */
 import type { Pool } from 'pg';
-import { type HostRecord, type HostUsage, reservationOf } from '../../domain/host.ts';
+import { type HostIdentity, type HostRecord, type HostState, type HostUsage, reservationOf } from '../../domain/host.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
+  LimitError, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
 } from '../store.ts';
+import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
 import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
@@ -241,8 +242,9 @@ export class PostgresStore extends PostgresVolumes implements Store {
     });
   }
 
-  async listLiveMachines(): Promise<MachineRecord[]> {
-    return machinesIn(await rows(this.pool, `SELECT doc FROM machines WHERE state NOT IN ${NOT_LIVE} ORDER BY id`));
+  async listLiveMachines(hostId?: string): Promise<MachineRecord[]> {
+    return machinesIn(await rows(this.pool, `SELECT doc FROM machines WHERE state NOT IN ${NOT_LIVE} AND ($1::text IS NULL OR host_id = $1) ORDER BY id`,
+      [hostId ?? null]));
   }
 
   async listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>> {
@@ -280,27 +282,28 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
   }
 
-  async registerHost(host: Omit<HostRecord, 'epoch' | 'cordoned'>): Promise<HostRecord> {
-    return transaction(this.pool, async (db) => {
-      const [before] = await rows<{ doc: string }>(db, 'SELECT doc FROM hosts WHERE id = $1 FOR UPDATE', [host.id]);
-      const previous = before ? (JSON.parse(before.doc) as HostRecord) : null;
-      const record: HostRecord = { ...host, cordoned: previous?.cordoned ?? false, epoch: (previous?.epoch ?? 0) + 1 };
-      await rows(db, `INSERT INTO hosts (id, region, any_region, epoch, doc) VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (id) DO UPDATE SET region = excluded.region, any_region = excluded.any_region, epoch = excluded.epoch, doc = excluded.doc`,
-      [record.id, record.region, record.anyRegion, record.epoch, JSON.stringify(record)]);
-      return record;
-    });
+  async registerHost(host: HostIdentity, options: RegisterOptions): Promise<HostRecord> {
+    return registerHost(this.pool, host, options);
   }
 
-  async heartbeatHost(id: string, epoch: number, at: number): Promise<boolean> {
-    return await changed(this.pool, `UPDATE hosts SET doc = jsonb_set(doc::jsonb, '{heartbeatAt}', to_jsonb($3::double precision))::text
-      WHERE id = $1 AND epoch = $2`, [id, epoch, at]) === 1;
+  async heartbeatHost(id: string, epoch: number): Promise<boolean> {
+    return heartbeatHost(this.pool, id, epoch);
   }
 
   async setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null> {
-    const [row] = await rows<{ doc: string }>(this.pool, `UPDATE hosts SET doc = jsonb_set(doc::jsonb, '{cordoned}', to_jsonb($2::boolean))::text
-      WHERE id = $1 RETURNING doc`, [id, cordoned]);
-    return row ? (JSON.parse(row.doc) as HostRecord) : null;
+    return setHostCordoned(this.pool, id, cordoned);
+  }
+
+  async declareLostHosts(silentMs: number): Promise<HostRecord[]> {
+    return declareLostHosts(this.pool, silentMs);
+  }
+
+  async setHostState(id: string, from: readonly HostState[], to: HostState): Promise<HostRecord | null> {
+    return setHostState(this.pool, id, from, to);
+  }
+
+  async dropHostWork(hostId: string): Promise<number> {
+    return changed(this.pool, 'DELETE FROM host_work WHERE host_id = $1', [hostId]);
   }
 
   async listHostUsage(): Promise<HostUsage[]> {
@@ -391,17 +394,6 @@ async function refusal(db: Sql, write: MachineWrite): Promise<Error> {
   }
   return new StaleWriteError(machine.id);
 }
-
-/** Every host with what its machines not destroyed reserve (kept in host_reservations by a trigger). */
-async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage[]> {
-  const found = await rows<{ doc: string; machines: number; cpus: number; memory_mb: number }>(db, `
-    SELECT h.doc, coalesce(r.machines, 0) AS machines, coalesce(r.cpus, 0) AS cpus, coalesce(r.memory_mb, 0) AS memory_mb
-    FROM hosts h LEFT JOIN host_reservations r ON r.host_id = h.id
-    WHERE $1::text IS NULL OR h.id = $1
-    ORDER BY h.id`, [onlyHostId ?? null]);
-  return found.map((row) => ({ host: JSON.parse(row.doc) as HostRecord, machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb }));
-}
-
 
 /** Named, not `a.*`: a prepared statement must keep its columns when a migration adds one. */
 const APP_COLUMNS = 'a.name, a.id, a.org_slug, a.network, a.net_number, a.created_at, a.deleting';

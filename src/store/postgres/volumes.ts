@@ -31,6 +31,11 @@ export abstract class PostgresVolumes {
     return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
   }
 
+  async listVolumesOnHost(hostId: string): Promise<VolumeRecord[]> {
+    const found = await rows(this.pool, "SELECT doc FROM volumes WHERE state <> 'destroyed' AND doc::jsonb ->> 'hostId' = $1 ORDER BY id", [hostId]);
+    return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+  }
+
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
     await transaction(this.pool, async (db) => {
       // Locked until the end: another attach of this volume waits, then checks what this one wrote.

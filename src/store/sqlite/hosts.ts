@@ -1,6 +1,6 @@
 /** The embedded store's hosts and the apps' host ports (see sqlite-store.ts). */
-import type { HostRecord, HostUsage } from '../../domain/host.ts';
-import type { PublicPortRecord } from '../store.ts';
+import type { HostIdentity, HostRecord, HostState, HostUsage } from '../../domain/host.ts';
+import { HostRefusedError, type PublicPortRecord, type RegisterOptions } from '../store.ts';
 import { type Row } from './sqlite-database.ts';
 import { SqliteVolumes } from './volumes.ts';
 
@@ -21,25 +21,51 @@ export class SqliteHosts extends SqliteVolumes {
     this.transaction(() => this.sql('DELETE FROM public_ports WHERE app_name = ? AND port = ?').run(appName, port));
   }
 
-  async registerHost(host: Omit<HostRecord, 'epoch' | 'cordoned'>): Promise<HostRecord> {
+  async registerHost(host: HostIdentity, options: RegisterOptions): Promise<HostRecord> {
     return this.transaction(() => {
-      const before = this.sql('SELECT doc FROM hosts WHERE id = ?').get(host.id) as Row | undefined;
-      const previous = before ? (JSON.parse(before.doc as string) as HostRecord) : null;
-      const record: HostRecord = { ...host, cordoned: previous?.cordoned ?? false, epoch: (previous?.epoch ?? 0) + 1 };
-      this.sql('INSERT INTO hosts (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc').run(host.id, JSON.stringify(record));
-      return record;
+      const before = this.sql(`SELECT ${HOST_COLUMNS} FROM hosts h WHERE h.id = ?`).get(host.id) as Row | undefined;
+      const previous = before ? hostFromRow(before) : null;
+      if (previous?.state === 'forgotten') throw new HostRefusedError(host.id, 'forgotten');
+      const heldElsewhere = previous && previous.instanceId !== host.instanceId && previous.state === 'active' && previous.silentMs <= options.freshMs;
+      if (heldElsewhere && !options.takeOver) throw new HostRefusedError(host.id, 'held', { instanceId: previous.instanceId, silentMs: previous.silentMs });
+      this.sql(`INSERT INTO hosts (id, doc, epoch, instance_id, state, heartbeat_at, registered_at) VALUES (?, ?, ?, ?, 'active', ${NOW_MS}, ${NOW_MS})
+        ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, epoch = excluded.epoch, instance_id = excluded.instance_id, state = 'active',
+          heartbeat_at = excluded.heartbeat_at, registered_at = excluded.registered_at`)
+        .run(host.id, hostDoc(host, previous?.cordoned ?? false), (previous?.epoch ?? 0) + 1, host.instanceId);
+      return hostFromRow(this.sql(`SELECT ${HOST_COLUMNS} FROM hosts h WHERE h.id = ?`).get(host.id) as Row);
     });
   }
 
-  async heartbeatHost(id: string, epoch: number, at: number): Promise<boolean> {
-    const result = this.sql("UPDATE hosts SET doc = json_set(doc, '$.heartbeatAt', ?) WHERE id = ? AND json_extract(doc, '$.epoch') = ?").run(at, id, epoch);
-    return result.changes === 1;
+  async heartbeatHost(id: string, epoch: number): Promise<boolean> {
+    return this.sql(`UPDATE hosts SET heartbeat_at = ${NOW_MS} WHERE id = ? AND epoch = ? AND state = 'active'`).run(id, epoch).changes === 1;
   }
 
   async setHostCordoned(id: string, cordoned: boolean): Promise<HostRecord | null> {
     this.sql("UPDATE hosts SET doc = json_set(doc, '$.cordoned', json(?)) WHERE id = ?").run(cordoned ? 'true' : 'false', id);
-    const row = this.sql('SELECT doc FROM hosts WHERE id = ?').get(id) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as HostRecord) : null;
+    const row = this.sql(`SELECT ${HOST_COLUMNS} FROM hosts h WHERE h.id = ?`).get(id) as Row | undefined;
+    return row ? hostFromRow(row) : null;
+  }
+
+  async declareLostHosts(silentMs: number): Promise<HostRecord[]> {
+    return this.transaction(() => {
+      const ids = this.sql(`UPDATE hosts SET state = 'lost', epoch = epoch + 1 WHERE state = 'active' AND heartbeat_at < ${NOW_MS} - ? RETURNING id`)
+        .all(silentMs) as Row[];
+      return ids.map((row) => hostFromRow(this.sql(`SELECT ${HOST_COLUMNS} FROM hosts h WHERE h.id = ?`).get(row.id as string) as Row));
+    });
+  }
+
+  async setHostState(id: string, from: readonly HostState[], to: HostState): Promise<HostRecord | null> {
+    return this.transaction(() => {
+      const current = this.sql('SELECT state FROM hosts WHERE id = ?').get(id) as Row | undefined;
+      if (!current || !from.includes(current.state as HostState)) return null;
+      this.sql('UPDATE hosts SET state = ?, epoch = epoch + 1 WHERE id = ?').run(to, id);
+      return hostFromRow(this.sql(`SELECT ${HOST_COLUMNS} FROM hosts h WHERE h.id = ?`).get(id) as Row);
+    });
+  }
+
+  /** One process runs everything on SQLite: nothing is ever queued for a host. */
+  async dropHostWork(): Promise<number> {
+    return 0;
   }
 
   async listHostUsage(): Promise<HostUsage[]> {
@@ -52,12 +78,12 @@ export class SqliteHosts extends SqliteVolumes {
 
   protected hostUsage(onlyId: string | null = null): HostUsage[] {
     const rows = this.sql(`
-      SELECT h.doc, count(m.id) AS machines, coalesce(sum(m.cpus), 0) AS cpus, coalesce(sum(m.memory_mb), 0) AS memory_mb
+      SELECT ${HOST_COLUMNS}, count(m.id) AS machines, coalesce(sum(m.cpus), 0) AS cpus, coalesce(sum(m.memory_mb), 0) AS memory_mb
       FROM hosts h LEFT JOIN machines m ON m.host_id = h.id AND m.state <> 'destroyed'
       WHERE ?1 IS NULL OR h.id = ?1
       GROUP BY h.id ORDER BY h.id`).all(onlyId) as Row[];
     return rows.map((row) => ({
-      host: JSON.parse(row.doc as string) as HostRecord,
+      host: hostFromRow(row),
       machines: Number(row.machines),
       reservedCpus: Number(row.cpus),
       reservedMemoryMb: Number(row.memory_mb),
@@ -68,6 +94,26 @@ export class SqliteHosts extends SqliteVolumes {
     const result = this.sql("UPDATE machines SET host_id = ?, doc = json_set(doc, '$.hostId', ?) WHERE host_id IS NULL AND json_valid(doc)").run(hostId, hostId);
     return Number(result.changes);
   }
+}
+
+/** Now in unix ms by SQLite's clock: one process, one clock, as PostgreSQL's `now()` is for a cluster. */
+const NOW_MS = "((julianday('now') - 2440587.5) * 86400000.0)";
+
+/** A host's columns beside its document, with its heartbeat's age. */
+const HOST_COLUMNS = `h.doc, h.epoch, h.instance_id, h.state, h.heartbeat_at, h.registered_at, max(0, ${NOW_MS} - h.heartbeat_at) AS silent_ms`;
+
+function hostFromRow(row: Row): HostRecord {
+  const doc = JSON.parse(row.doc as string) as HostRecord;
+  return {
+    ...doc, epoch: Number(row.epoch), instanceId: row.instance_id as string, state: row.state as HostState,
+    heartbeatAt: Number(row.heartbeat_at), registeredAt: Number(row.registered_at), silentMs: Number(row.silent_ms),
+  };
+}
+
+/** The part of a host kept as its document: what it says of itself, and its cordon. */
+function hostDoc(host: HostIdentity, cordoned: boolean): string {
+  const { id, region, address, hostNumber, cpus, memoryMb, diskBytes, anyRegion } = host;
+  return JSON.stringify({ id, region, address, hostNumber, cpus, memoryMb, diskBytes, anyRegion, cordoned });
 }
 
 function publicPort(row: Row): PublicPortRecord {

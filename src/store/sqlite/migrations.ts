@@ -91,4 +91,13 @@ export const MIGRATIONS: readonly string[] = [
     WHERE json_valid(doc);
   CREATE INDEX machines_by_host ON machines (host_id, state);
   `,
+  // The instance holding each host, its state and heartbeat, in columns.
+  `
+  ALTER TABLE hosts ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN instance_id TEXT NOT NULL DEFAULT '';
+  ALTER TABLE hosts ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+  ALTER TABLE hosts ADD COLUMN heartbeat_at REAL NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN registered_at REAL NOT NULL DEFAULT 0;
+  UPDATE hosts SET epoch = coalesce(json_extract(doc, '$.epoch'), 0) WHERE json_valid(doc);
+  `,
 ];

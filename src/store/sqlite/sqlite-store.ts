@@ -127,7 +127,7 @@ export class SqliteStore extends SqliteHosts implements Store {
 
   /** Inside the write's transaction, which holds the database: no registration can slip in between. */
   private checkFence(fence: HostFence, machineId: string): void {
-    const host = this.sql("SELECT json_extract(doc, '$.epoch') AS epoch FROM hosts WHERE id = ?").get(fence.hostId) as Row | undefined;
+    const host = this.sql("SELECT epoch FROM hosts WHERE id = ? AND state = 'active'").get(fence.hostId) as Row | undefined;
     const placed = this.sql('SELECT host_id FROM machines WHERE id = ?').get(machineId) as Row | undefined;
     const why = fencedOut(fence, host ? Number(host.epoch) : null, (placed?.host_id as string | null) ?? null, machineId);
     if (why) throw why;
@@ -207,8 +207,9 @@ export class SqliteStore extends SqliteHosts implements Store {
     });
   }
 
-  async listLiveMachines(): Promise<MachineRecord[]> {
-    const rows = this.sql("SELECT doc FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')").all() as Row[];
+  async listLiveMachines(hostId?: string): Promise<MachineRecord[]> {
+    const rows = this.sql("SELECT doc FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated') AND (?1 IS NULL OR host_id = ?1) ORDER BY id")
+      .all(hostId ?? null) as Row[];
     return machinesIn(rows);
   }
 

@@ -18,6 +18,12 @@ export class SqliteVolumes extends SqliteDatabase {
     return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
   }
 
+  async listVolumesOnHost(hostId: string): Promise<VolumeRecord[]> {
+    const rows = this.sql(`SELECT doc FROM volumes WHERE json_valid(doc) AND json_extract(doc, '$.hostId') = ?
+      AND json_extract(doc, '$.state') <> 'destroyed' ORDER BY id`).all(hostId) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+  }
+
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
     this.transaction(() => {
       const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(volumeId) as Row | undefined;

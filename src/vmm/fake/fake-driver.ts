@@ -8,6 +8,7 @@
  * few commands (`echo`, `false`, `hostname`, `touch`, `ls`) run in it.
  */
 import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { type Duplex, duplexPair } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
@@ -45,9 +46,78 @@ interface FakeVm {
   files: Set<string>;
 }
 
+/** One line of a fake host's ledger: a machine's pretend VM as it became, at a time (unix ms), in a process. */
+export interface FakeLedgerEntry {
+  at: number;
+  pid: number;
+  machineId: string;
+  vm: 'running' | 'suspended' | 'absent';
+}
+
+/**
+ * The pretend VMs, by machine. With a ledger file, every change is appended to it
+ * (one JSON line, O_APPEND), and a host opened on the same file starts with the
+ * VMs the last process left: pretend VMs outlive a killed `hangar serve`, as QEMU
+ * processes do, and tests can tell from the ledgers of every host whether any
+ * machine ever had two VMs at once.
+ */
+class FakeVms extends Map<string, FakeVm> {
+  private readonly ledger: string | undefined;
+
+  constructor(ledger?: string) {
+    super();
+    this.ledger = ledger;
+    if (!ledger) return;
+    const last = new Map<string, FakeVm>();
+    for (const line of readLines(ledger)) {
+      const entry = line as FakeLedgerEntry & { spec?: MachineSpec; bootCount?: number };
+      if (entry.vm === 'absent' || !entry.spec) last.delete(entry.machineId);
+      else last.set(entry.machineId, { spec: entry.spec, state: entry.vm, pid: 1, bootCount: entry.bootCount ?? 1, limitMb: entry.spec.config.guest.memory_mb, files: new Set() });
+    }
+    for (const [id, vm] of last) super.set(id, vm);
+  }
+
+  override set(machineId: string, vm: FakeVm): this {
+    super.set(machineId, vm);
+    this.note(machineId);
+    return this;
+  }
+
+  override delete(machineId: string): boolean {
+    const had = super.delete(machineId);
+    if (had) this.note(machineId);
+    return had;
+  }
+
+  /** Writes the machine's VM as it is now to the ledger. */
+  note(machineId: string): void {
+    if (!this.ledger) return;
+    const vm = super.get(machineId);
+    const entry = { at: Date.now(), pid: process.pid, machineId, vm: vm?.state ?? 'absent', ...(vm ? { spec: vm.spec, bootCount: vm.bootCount } : {}) };
+    appendFileSync(this.ledger, `${JSON.stringify(entry)}\n`);
+  }
+}
+
+function readLines(path: string): unknown[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').flatMap((line) => {
+    try {
+      return line ? [JSON.parse(line) as unknown] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** What the fake's pretend host holds: it outlives a driver, as VMs outlive a restart of hangar. */
 export class FakeHost {
-  readonly vms = new Map<string, FakeVm>();
+  readonly vms: FakeVms;
+
+  /** `ledger`: a file that keeps the pretend VMs across processes (see FakeVms). */
+  constructor(ledger?: string) {
+    this.vms = new FakeVms(ledger);
+  }
+
   /** Machines with prepared state (the qemu driver's machine directory): made by prepare, removed by destroy. */
   readonly prepared = new Set<string>();
   readonly consoles = new Map<string, string[]>();
@@ -63,7 +133,7 @@ export class FakeDriver implements VmmDriver {
   readonly name = 'fake';
   readonly delays: FakeDelays;
   readonly host: FakeHost;
-  private readonly vms: Map<string, FakeVm>;
+  private readonly vms: FakeVms;
   private readonly prepared: Set<string>;
   private readonly consoles: Map<string, string[]>;
   private readonly failures = new Map<FakeOperation, string[]>();
@@ -174,6 +244,7 @@ export class FakeDriver implements VmmDriver {
       await this.step('resume', spec.machineId, this.delays.resumeMs);
       failpoint('resume.after-qemu-start');
       existing.state = 'running';
+      this.host.vms.note(spec.machineId);
       return { resumed: true, pid: existing.pid };
     }
     await this.step('launch', spec.machineId, this.delays.bootMs, spec.version);
@@ -211,6 +282,7 @@ export class FakeDriver implements VmmDriver {
     if (cancel.cancelled) throw new Error('suspend cancelled by a start');
     failpoint('suspend.after-stop');
     vm.state = 'suspended';
+    this.host.vms.note(machineId);
   }
 
   /** Each child gets the parent's guest (its files) as a snapshot to resume; the parent runs on. */

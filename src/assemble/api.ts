@@ -1,0 +1,45 @@
+/**
+ * `--role api`: an API replica of a cluster. It keeps nothing of its own: every
+ * decision is a transaction in PostgreSQL, effects go to the machines' hosts in
+ * the commits that decide them, and what someone waits on (exec, logs, volume
+ * files…) is a call to the host's agent. It serves no traffic and runs no VMs.
+ */
+import { AgentClient } from '../cluster/agent-client.ts';
+import { RemoteRuntime } from '../cluster/remote-runtime.ts';
+import { agentVolumes } from '../cluster/remote-volumes.ts';
+import { relayMachineChanges } from '../cluster/relay.ts';
+import { HostHealth } from '../control/host-health.ts';
+import { buildApi, controlDeps } from './core.ts';
+import type { AssembleOptions, Hangar } from './options.ts';
+
+export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
+  const { cluster, store } = options;
+  if (!cluster || !store) throw new Error('role api needs a cluster: a PostgreSQL store and its link');
+  const stops: Array<() => void> = [];
+  try {
+    const agents = new AgentClient(store, cluster.secret);
+    const control = controlDeps(options, {
+      store,
+      runtime: new RemoteRuntime({ store, agents, freshMs: () => control.settings.hostLostAfterMs }),
+      volumes: agentVolumes(agents),
+      settings: { hostId: '' },
+    });
+    relayMachineChanges(control, cluster.link, options.logger);
+    control.hostHealth = new HostHealth(store, control.settings.hostLostAfterMs);
+    stops.push(await control.hostHealth.start((error) => options.logger.warn({ err: error }, 'reading the hosts\' heartbeats failed')));
+    const app = await buildApi(control, options);
+    return {
+      role: 'api', app, control,
+      async close() {
+        for (const stop of stops) stop();
+        await app.close();
+        await cluster.link.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    // The store and link are the caller's to close when assembling fails.
+    for (const stop of stops) stop();
+    throw error;
+  }
+}

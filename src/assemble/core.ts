@@ -1,0 +1,87 @@
+/** What every role is built on: the control plane's dependencies, the API, the host's registration. */
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Registry } from 'prom-client';
+import { buildApp } from '../api/app.ts';
+import type { Api } from '../api/routes/types.ts';
+import { HostSession, type HostSessionOptions } from '../cluster/host-session.ts';
+import { CreatesInFlight } from '../control/creates-in-flight.ts';
+import { systemResolver } from '../control/guest-images.ts';
+import { MachineFeed } from '../control/machine-feed.ts';
+import type { ControlDeps, ControlSettings, VolumeHosts } from '../control/ports.ts';
+import { WaitHub } from '../control/wait-hub.ts';
+import { DEFAULTS, HANGAR_VERSION } from '../config.ts';
+import { DEFAULT_HOST_NUMBER } from '../domain/address.ts';
+import type { HostIdentity } from '../domain/host.ts';
+import type { HostRuntime } from '../domain/runtime.ts';
+import { WEDGED_AFTER_MS } from '../domain/states.ts';
+import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from '../domain/suspend.ts';
+import type { Store } from '../store/store.ts';
+import { systemClock } from '../system/clock.ts';
+import { systemIds } from '../system/ids.ts';
+import type { AssembleOptions } from './options.ts';
+
+export const DEFAULT_SETTINGS: ControlSettings = {
+  suspendMaxMemoryMb: DEFAULT_SUSPEND_MAX_MEMORY_MB,
+  leaseOwner: 'hangar',
+  defaultRegion: 'local',
+  guestImageRegistries: [],
+  maxMachinesPerApp: 1000,
+  hostNumber: DEFAULT_HOST_NUMBER,
+  hostId: defaultHostId(hostname()),
+  maxVolumesPerApp: 100,
+  wedgedAfterMs: WEDGED_AFTER_MS,
+  heartbeatMs: DEFAULTS.heartbeatMs,
+  hostLostAfterMs: DEFAULTS.hostLostAfterMs,
+};
+
+/** A host id from the machine's name: lowercase letters, digits and dashes. */
+export function defaultHostId(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'local';
+}
+
+/** The control plane's dependencies over a store, a host runtime and the volumes' hosts. */
+export function controlDeps(options: AssembleOptions, parts: { store: Store; runtime: HostRuntime; volumes: VolumeHosts; settings?: Partial<ControlSettings> }): ControlDeps {
+  return {
+    store: parts.store,
+    runtime: parts.runtime,
+    volumes: parts.volumes,
+    clock: options.clock ?? systemClock,
+    ids: options.ids ?? systemIds(),
+    waits: new WaitHub(),
+    feed: new MachineFeed(),
+    creates: new CreatesInFlight(),
+    log: options.logger,
+    settings: { ...DEFAULT_SETTINGS, ...options.settings, ...parts.settings },
+    resolveHost: options.resolveHost ?? systemResolver,
+  };
+}
+
+/** The API over `control`, with `/metrics` from `registry`. */
+export function buildApi(control: ControlDeps, options: AssembleOptions, registry: Registry = new Registry()): Promise<Api> {
+  return buildApp({ control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry });
+}
+
+/** This process's hold on its host (see host-session.ts), as the settings and capacity describe it. */
+export function hostSession(
+  control: ControlDeps,
+  options: AssembleOptions,
+  host: Pick<HostIdentity, 'address' | 'anyRegion' | 'diskBytes'> & Pick<HostSessionOptions, 'serve' | 'onTakenOver'>,
+): HostSession {
+  const { settings } = control;
+  return new HostSession({
+    store: control.store,
+    identity: {
+      id: settings.hostId, region: settings.defaultRegion, address: host.address, hostNumber: settings.hostNumber,
+      cpus: options.capacity?.cpus ?? null, memoryMb: options.capacity?.memoryMb ?? null, diskBytes: host.diskBytes, anyRegion: host.anyRegion,
+      // Without one from a data directory, the database file names the instance: one process runs on it at a time.
+      instanceId: options.instanceId ?? `i-${createHash('sha256').update(options.databasePath).digest('hex').slice(0, 16)}`,
+    },
+    takeOver: options.takeOver === true,
+    heartbeatMs: settings.heartbeatMs,
+    freshMs: settings.hostLostAfterMs,
+    log: control.log,
+    serve: host.serve,
+    onTakenOver: host.onTakenOver,
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * `--role host`: the agent of one server's machines in a cluster. It holds its
+ * host through a session (host-session.ts): while it does, it recovers its
+ * machines, takes its work from the queue and serves its agent API to the
+ * replicas; when the host is taken from it, it stops all three at once. Its
+ * machines keep running whatever happens to the database, and what happens to
+ * them meanwhile is journaled. It serves no traffic: it stops no idle machine.
+ */
+import { dirname, join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { HostAgent } from '../agent/host-agent.ts';
+import { serveGuestConnection } from '../api/guest-scope.ts';
+import { buildAgentApi } from '../cluster/agent-api.ts';
+import { JournaledSink } from '../cluster/observation-journal.ts';
+import { relayMachineChanges } from '../cluster/relay.ts';
+import { databaseUnreachable } from '../cluster/unreachable.ts';
+import { drainWork } from '../cluster/work-loop.ts';
+import { ControlObserver } from '../control/observer.ts';
+import type { ControlDeps } from '../control/ports.ts';
+import { recoverMachines } from '../control/recovery.ts';
+import { startWatchdog } from '../control/watchdog.ts';
+import { DEFAULTS } from '../config.ts';
+import type { HostRecord } from '../domain/host.ts';
+import { specOf } from '../domain/runtime.ts';
+import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
+import type { StopServing } from '../cluster/host-session.ts';
+import { joinHostPort } from '../proxy/edge-proxy.ts';
+import { buildApi, controlDeps, hostSession } from './core.ts';
+import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
+
+export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
+  const { cluster, store, driver, logger: log } = options;
+  if (!cluster?.agentListen || !store) throw new Error('role host needs a cluster: a PostgreSQL store, its link and where its agent API listens');
+  if (!driver) throw new Error('role host runs machines: it needs a driver');
+  const stops: Array<() => void | Promise<void>> = [];
+  try {
+    const observer = new ControlObserver(() => control, log);
+    // The machines keep running while the database is out of reach; what happens to them is journaled.
+    const journal = new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, databaseUnreachable);
+    stops.push(() => journal.close());
+    const agent = new HostAgent(driver, journal, log);
+    const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
+    const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
+    const hostId = control.settings.hostId;
+    control.hosts = (machine) => machine.hostId === hostId;
+    relayMachineChanges(control, cluster.link, log);
+    const app = await buildApi(control, options);
+    driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
+
+    let agentApi: FastifyInstance | undefined;
+    const serve = async (host: HostRecord): Promise<StopServing> => {
+      control.fence = { hostId: host.id, epoch: host.epoch };
+      await journal.flush();
+      const recovered = await recoverMachines(control, journal);
+      if (recovered.checked > 0) log.info({ checked: recovered.checked, running: recovered.running }, `recovered ${recovered.checked} machines (${recovered.running} running)`);
+      // Work committed before recovery read a machine is what recovery finished itself.
+      const stopDrain = drainWork(cluster.link, { hostId: host.id, epoch: host.epoch }, agent, log, { recovered: recovered.revs });
+      const served = agentApiFor(control, cluster, agent, localVolumes);
+      try {
+        await served.listen(cluster.agentListen as { host: string; port: number });
+      } catch (error) {
+        stopDrain();
+        throw error;
+      }
+      agentApi = served;
+      return async () => {
+        stopDrain();
+        agentApi = undefined;
+        await served.close();
+      };
+    };
+    const session = hostSession(control, options, {
+      address: cluster.agentAddress ?? joinHostPort(cluster.agentListen.host, cluster.agentListen.port),
+      anyRegion: false,
+      diskBytes: (await localVolumes.space()).totalBytes,
+      serve,
+      onTakenOver: () => agent.endAll(),
+    });
+    await session.start();
+    stops.push(() => session.stop());
+    stops.push(startWatchdog(control, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
+    return {
+      role: 'host', app, control, driver, host: session,
+      agentApi: () => agentApi,
+      async close() {
+        for (const stop of stops.reverse()) await stop();
+        await app.close();
+        await control.runtime.idle();
+        await driver.close();
+        await cluster.link.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    // The store and link are the caller's to close when assembling fails.
+    for (const stop of stops.reverse()) await stop();
+    throw error;
+  }
+}
+
+/** The agent API replicas call, for the machines and volumes placed on this host only. */
+function agentApiFor(control: ControlDeps, cluster: ClusterOptions, agent: HostAgent, volumes: LocalVolumes): FastifyInstance {
+  const { store, settings } = control;
+  return buildAgentApi({
+    runtime: agent, secret: cluster.secret, volumes,
+    ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
+    specOf: async (machineId) => {
+      const record = await store.getMachineById(machineId);
+      return record?.hostId === settings.hostId ? specOf(record) : undefined;
+    },
+    // Without the database, the machines the agent runs are its own.
+    owns: async (machineId) => {
+      try {
+        return (await store.getMachineById(machineId))?.hostId === settings.hostId;
+      } catch (error) {
+        if (databaseUnreachable(error)) return agent.runs(machineId);
+        throw error;
+      }
+    },
+  });
+}

@@ -1,0 +1,30 @@
+/**
+ * hangar's defaults, in one place: the flags of `hangar serve` take their defaults
+ * from here, and so does a hangar assembled without flags (tests, benchmarks).
+ */
+import { readFileSync } from 'node:fs';
+import { HEARTBEAT_MS, HOST_LOST_AFTER_MS } from './domain/host.ts';
+
+/** The version in package.json. */
+export const HANGAR_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export const DEFAULTS = {
+  apiListen: '127.0.0.1:4280',
+  proxyListen: '127.0.0.1:8080',
+  proxyTlsListen: '127.0.0.1:8443',
+  proxyPorts: '20000-20999',
+  proxyDomain: 'localhost',
+  agentListen: '127.0.0.1:4290',
+  autostopAfterMs: 5 * 60_000,
+  watchdogIntervalMs: 15_000,
+  storePoolSize: 10,
+  /** How often a host writes its heartbeat. */
+  heartbeatMs: HEARTBEAT_MS,
+  /** How long a host may be silent before a replica declares it lost. */
+  hostLostAfterMs: HOST_LOST_AFTER_MS,
+} as const;
+
+/** The shortest `--host-lost-after`: three heartbeats may be missed before a host is lost. */
+export function minimumLostAfterMs(heartbeatMs: number): number {
+  return 3 * heartbeatMs;
+}
