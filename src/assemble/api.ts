@@ -9,6 +9,8 @@ import { RemoteRuntime } from '../cluster/remote-runtime.ts';
 import { agentVolumes } from '../cluster/remote-volumes.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
 import { HostHealth } from '../control/host-health.ts';
+import { releaseUnreachableWaits } from '../control/host-reach.ts';
+import { watchForLostHosts } from '../control/lost-hosts.ts';
 import { buildApi, controlDeps } from './core.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
 
@@ -25,8 +27,15 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
       settings: { hostId: '' },
     });
     relayMachineChanges(control, cluster.link, options.logger);
-    control.hostHealth = new HostHealth(store, control.settings.hostLostAfterMs);
-    stops.push(await control.hostHealth.start((error) => options.logger.warn({ err: error }, 'reading the hosts\' heartbeats failed')));
+    // Whoever waits for a machine on a host that stops being heard from is told so within a second of its declaration.
+    const health = new HostHealth(store, control.settings.hostLostAfterMs);
+    control.hostHealth = health;
+    const onError = (error: unknown) => options.logger.warn({ err: error }, 'reading the hosts\' heartbeats failed');
+    const release = () => void releaseUnreachableWaits(control).catch(onError);
+    const reread = () => void health.refresh().then(release, onError);
+    stops.push(await health.start(onError, release));
+    cluster.link.onHostChanged(reread);
+    stops.push(watchForLostHosts(control, control.settings.heartbeatMs, reread));
     const app = await buildApi(control, options);
     return {
       role: 'api', app, control,

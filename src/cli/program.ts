@@ -8,7 +8,7 @@ import { appsCreate } from './commands/apps/create.ts';
 import { appsDestroy } from './commands/apps/destroy.ts';
 import { appsList } from './commands/apps/list.ts';
 import { appsPorts } from './commands/apps/ports.ts';
-import { hostsCordon, hostsList, hostsUncordon } from './commands/hosts/hosts.ts';
+import { hostsCordon, hostsForget, hostsList, hostsRejoin, hostsUncordon } from './commands/hosts/hosts.ts';
 import { imagePull } from './commands/image/pull.ts';
 import { machineActions } from './commands/machine/actions.ts';
 import { machineClone } from './commands/machine/clone.ts';
@@ -29,7 +29,7 @@ import type { Io } from './output.ts';
 export const COMMANDS: CommandSpec[] = [
   serve,
   appsCreate, appsList, appsPorts, appsDestroy,
-  hostsList, hostsCordon, hostsUncordon,
+  hostsList, hostsCordon, hostsUncordon, hostsForget, hostsRejoin,
   imagePull,
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
@@ -38,7 +38,7 @@ export const COMMANDS: CommandSpec[] = [
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };
 const GROUPS: Record<string, string> = {
   apps: 'manage apps',
-  hosts: 'list and cordon the hosts machines are placed on',
+  hosts: 'list, cordon and write off the hosts machines are placed on',
   machine: 'manage machines',
   leases: 'view and clear machine leases',
   metadata: 'read and change machine metadata',

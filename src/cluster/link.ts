@@ -32,6 +32,8 @@ export interface ClusterLink {
   announce(machineId: string): Promise<void>;
   /** Calls `listener` with each machine another process announced. */
   onMachineChanged(listener: (machineId: string) => void): void;
+  /** Calls `listener` with each host whose state changed (declared lost, forgotten, let rejoin). */
+  onHostChanged(listener: (hostId: string) => void): void;
   /**
    * Calls `listener` when announcements may have been missed (the link was down
    * a while): whatever someone waits for must be read again.

@@ -4,7 +4,7 @@
  * them (the replica may die right after); everything someone waits on (exec, ps,
  * logs, …) is a request to the host agent's API, authenticated with the cluster secret.
  */
-import { HangarError, machineNotFound } from '../domain/errors.ts';
+import { HangarError, hostUnreachable, machineNotFound } from '../domain/errors.ts';
 import type { HostRecord } from '../domain/host.ts';
 import { hostIsFresh } from '../domain/host.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
@@ -109,6 +109,8 @@ export class RemoteRuntime implements HostRuntime {
   private async hostOf(machineId: string): Promise<HostRecord> {
     const machine = await this.options.store.getMachineById(machineId);
     if (!machine) throw machineNotFound(machineId);
-    return this.agents.host(machine.hostId, `machine ${machineId}`);
+    const host = await this.agents.host(machine.hostId, `machine ${machineId}`);
+    if (!hostIsFresh(host, this.options.freshMs())) throw hostUnreachable(`machine ${machineId}`, machine.hostId);
+    return host;
   }
 }

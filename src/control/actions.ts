@@ -15,6 +15,7 @@ import { checkGuestImage } from './guest-images.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
+import { checkStandbys } from './standbys.ts';
 
 type Nonce = string | undefined;
 
@@ -58,6 +59,7 @@ export type Caller = 'operator' | 'machine';
  */
 export async function updateMachine(deps: ControlDeps, appName: string, id: string, input: UpdateMachineInput, nonce: Nonce, caller: Caller = 'operator'): Promise<MachineRecord> {
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
+  await checkStandbys(deps, appName, id, config);
   let imageRef = parseImageRef(config.image);
   const check = (machine: MachineRecord) => {
     if (typeof input.current_version === 'string' && input.current_version !== '' && input.current_version !== machine.version) {

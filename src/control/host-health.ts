@@ -2,8 +2,9 @@
  * What an API replica knows of each host's health, for `host_status` on machines
  * and volumes: `ok` while its heartbeat is fresh, `unreachable` once it is stale
  * or the host is lost, `unknown` for a host it has not heard of. Read from the
- * database every few seconds, so answering a request costs nothing; a heartbeat's
- * age is the database's reading, advanced by the time since it was read.
+ * database every few seconds (and at once when a host is declared lost), so
+ * answering a request costs nothing; a heartbeat's age is judged as the database
+ * read it, by its clock.
  */
 import { hostIsFresh, type HostRecord } from '../domain/host.ts';
 import type { Store } from '../store/store.ts';
@@ -17,8 +18,6 @@ export class HostHealth {
   private readonly store: Store;
   private readonly freshMs: number;
   private hosts = new Map<string, Pick<HostRecord, 'silentMs' | 'state'>>();
-  /** When the hosts were last read, by this process's monotonic clock. */
-  private readAt = 0;
 
   constructor(store: Store, freshMs: number) {
     this.store = store;
@@ -28,20 +27,23 @@ export class HostHealth {
   statusOf(hostId: string | undefined): HostStatus {
     const host = hostId === undefined ? undefined : this.hosts.get(hostId);
     if (!host) return 'unknown';
-    const since = performance.now() - this.readAt;
-    return hostIsFresh({ state: host.state, silentMs: host.silentMs + since }, this.freshMs) ? 'ok' : 'unreachable';
+    return hostIsFresh(host, this.freshMs) ? 'ok' : 'unreachable';
   }
 
   async refresh(): Promise<void> {
     const usage = await this.store.listHostUsage();
-    this.readAt = performance.now();
     this.hosts = new Map(usage.map(({ host }) => [host.id, { silentMs: host.silentMs, state: host.state }]));
   }
 
-  /** Reads now and then every REFRESH_MS; answers the function that stops it. */
-  async start(onError: (error: unknown) => void): Promise<() => void> {
+  /** Whether any host known is unreachable now. */
+  anyUnreachable(): boolean {
+    return [...this.hosts.keys()].some((id) => this.statusOf(id) === 'unreachable');
+  }
+
+  /** Reads now and then every REFRESH_MS, calling `onRead` after each read; answers the function that stops it. */
+  async start(onError: (error: unknown) => void, onRead: () => void = () => undefined): Promise<() => void> {
     await this.refresh();
-    const timer = setInterval(() => this.refresh().catch(onError), REFRESH_MS);
+    const timer = setInterval(() => this.refresh().then(onRead, onError), REFRESH_MS);
     timer.unref();
     return () => clearInterval(timer);
   }

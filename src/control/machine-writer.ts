@@ -12,6 +12,7 @@ import { specOf } from '../domain/runtime.ts';
 import { type HostFence, StaleWriteError } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
 import { failpoint } from '../system/failpoints.ts';
+import { assertHostReachable } from './host-reach.ts';
 
 const MAX_ATTEMPTS = 50;
 
@@ -62,6 +63,8 @@ async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, opti
     const ctx = decisionContext(deps);
     if (options.lease) checkLease(before.id, before.lease, options.lease.nonce, ctx.now);
     const decision = await decide(before, ctx);
+    // A change its host must carry out is refused while that host is lost or silent; its own reports are not.
+    if (decision.effects.length > 0 && !options.fence) assertHostReachable(deps, `machine ${before.id}`, before.hostId);
     try {
       const withCommit = deps.runtime.queuesWithCommit === true && decision.effects.length > 0;
       const after = await deps.store.commit({

@@ -13,6 +13,7 @@ import { placer } from './hosts.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
+import { checkStandbys } from './standbys.ts';
 import { stateOrGone, untilChange } from './waiting.ts';
 
 export interface CreateMachineInput {
@@ -51,6 +52,7 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
 async function insertMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineRecord> {
   const app = await appForCreate(deps, appName);
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
+  await checkStandbys(deps, appName, undefined, config);
   const imageRef = parseImageRef(config.image);
   const region = optionalString(input.region, 'region') ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code (lowercase letters and digits)`);

@@ -60,11 +60,19 @@ export async function retireSnapshots(deps: ControlDeps, volume: VolumeRecord): 
   await deps.store.expireSnapshots(volume.id, deps.clock.now() + volume.snapshotRetention * DAY_MS);
 }
 
-/** Deletes every snapshot whose time is up: the record first, so no record outlives its data. */
+/**
+ * Deletes every snapshot whose time is up: the record first, so no record outlives
+ * its data. This runs on the way of other requests, so it never fails them: a
+ * snapshot whose host is unreachable waits for a later prune, and a file its host
+ * could not remove is logged.
+ */
 export async function pruneSnapshots(deps: ControlDeps): Promise<void> {
   for (const snapshot of await deps.store.listExpiredSnapshots(deps.clock.now())) {
     const volume = await deps.store.getVolume(snapshot.volumeId);
+    if (deps.hostHealth?.statusOf(volume?.hostId) === 'unreachable') continue;
     await deps.store.deleteSnapshot(snapshot.id);
-    await deps.volumes.on(volume?.hostId).removeSnapshot(snapshot);
+    await deps.volumes.on(volume?.hostId).removeSnapshot(snapshot).catch((error: unknown) => {
+      deps.log.warn({ snapshotId: snapshot.id, hostId: volume?.hostId, err: error }, `the file of expired snapshot ${snapshot.id} could not be removed on its host`);
+    });
   }
 }

@@ -9,6 +9,7 @@ import { parseWaitTargets, parseWaitTimeout, satisfies, type WaitTarget } from '
 import { loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import type { StateChange } from './wait-hub.ts';
+import { assertHostReachable } from './host-reach.ts';
 
 export interface WaitQuery {
   state?: string | string[];
@@ -56,15 +57,15 @@ export async function untilChange(
   const controller = new AbortController();
   const onAbort = () => controller.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
+  const waiting = deps.waits.wait(machineId, accept, timeoutMs, controller.signal);
+  // Failed (its host lost) while `current()` still runs, it must not go unheard.
+  waiting.catch(() => undefined);
   try {
-    const waiting = deps.waits.wait(machineId, accept, timeoutMs, controller.signal);
     const now = await current();
-    if (now && accept(now)) {
-      controller.abort();
-      return now;
-    }
+    if (now && accept(now)) return now;
     return await waiting;
   } finally {
+    controller.abort();
     signal?.removeEventListener('abort', onAbort);
   }
 }
@@ -78,7 +79,12 @@ export async function waitMachine(deps: ControlDeps, appName: string, id: string
     throw notFound(`machine ${id} has no version ${version}`);
   }
   const accept = (change: StateChange) => satisfies(versionState(change, version), targets);
-  const current = () => currentChange(deps, machine, query.from_event_id);
+  // A wait not answered at once on a host that is lost or silent would never be.
+  const current = async () => {
+    const now = await currentChange(deps, machine, query.from_event_id);
+    if (!now || !accept(now)) assertHostReachable(deps, `machine ${id}`, machine.hostId);
+    return now;
+  };
   const change = await untilChange(deps, id, accept, current, timeoutS * 1000, signal);
   if (!change) {
     throw new HangarError('wait_timeout', `machine ${id} did not reach ${targets.join(' or ')} within ${timeoutS}s: machine failed to reach desired state`);

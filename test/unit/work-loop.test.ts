@@ -20,6 +20,7 @@ function queue(pieces: HostWork[]): ClusterLink {
     announce: async () => undefined,
     onMachineChanged: () => undefined,
     onMissedChanges: () => undefined,
+    onHostChanged: () => undefined,
     close: async () => undefined,
   };
 }

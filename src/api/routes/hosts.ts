@@ -5,6 +5,7 @@
  */
 import { Type } from 'typebox';
 import { cordonHost, listHosts } from '../../control/hosts.ts';
+import { forgetHost, rejoinHost } from '../../control/lost-hosts.ts';
 import type { ControlDeps, ControlSettings } from '../../control/ports.ts';
 import { hostIsFresh, type HostRecord, type HostUsage } from '../../domain/host.ts';
 import { HostSchema, type HostJson } from '../responses.ts';
@@ -17,6 +18,17 @@ export function hostRoutes(api: Api, deps: ControlDeps): void {
   api.get('/hangar/v1/hosts', { schema: { operationId: 'Hangar_hosts_list', tags, response: { 200: Type.Array(HostSchema) } } }, async () => {
     return (await listHosts(deps)).map((usage) => hostJson(usage, deps.settings));
   });
+
+  api.post('/hangar/v1/hosts/:host_id/forget', {
+    schema: {
+      operationId: 'Hangar_hosts_forget', tags, params: HostParams,
+      description: 'Writes off a lost host: its machines and volumes become destroyed, its queued work and snapshot records go, without calling it; it may register again only after rejoin. 409 for a host that is not lost.',
+      response: { 200: HostSchema },
+    },
+  }, async (request) => hostJson((await forgetHost(deps, request.params.host_id)).host, deps.settings));
+  api.post('/hangar/v1/hosts/:host_id/rejoin', {
+    schema: { operationId: 'Hangar_hosts_rejoin', tags, params: HostParams, description: 'Lets a forgotten host register again. 409 for a host that is not forgotten.', response: { 200: HostSchema } },
+  }, async (request) => hostJson(await rejoinHost(deps, request.params.host_id), deps.settings));
 
   for (const [action, cordoned] of [['cordon', true], ['uncordon', false]] as const) {
     api.post(`/hangar/v1/hosts/:host_id/${action}`, {

@@ -11,7 +11,7 @@ import type { MachineRecord } from '../machine.ts';
 import { parseSignal, type SignalName } from '../signals.ts';
 import { ACTIONS, allowedActions, RUNNING_STATES, type MachineState, type UserAction } from '../states.ts';
 import { suspendRefusal } from '../suspend.ts';
-import { type Decision, type DecisionContext, DEFAULT_STOP_TIMEOUT_MS, makeEvent, moveTo } from './decision.ts';
+import { type Decision, type DecisionContext, DEFAULT_STOP_TIMEOUT_MS, makeEvent, moveTo, unchanged } from './decision.ts';
 
 /** The state an action leads to, or an error naming the current state. */
 export function targetOf(machine: MachineRecord, action: UserAction): MachineState {
@@ -181,4 +181,16 @@ export function decideDestroy(machine: MachineRecord, force: boolean, ctx: Decis
   }
   const next = { ...moveTo(machine, target, ctx.now), desired: 'destroyed' as const, hasSnapshot: false };
   return { machine: next, events: [makeEvent(ctx, next, 'destroy', target, 'user', { force })], effects: [{ kind: 'destroy' }] };
+}
+
+/**
+ * A machine written off with its host (an operator forgot a lost host): destroyed
+ * here, since no host will ever report it so, with events that say why. Its VM, if
+ * the host still runs it, is that host's to end when it is let rejoin.
+ */
+export function decideWrittenOff(machine: MachineRecord, reason: string, ctx: DecisionContext): Decision {
+  if (machine.state === 'destroyed') return unchanged(machine);
+  const destroying = machine.state === 'destroying' || machine.state === 'launch_failed' ? machine : moveTo(machine, 'destroying', ctx.now);
+  const next = { ...moveTo(destroying, 'destroyed', ctx.now), desired: 'destroyed' as const, hasSnapshot: false };
+  return { machine: next, events: [makeEvent(ctx, next, 'destroy', 'destroyed', 'flyd', { reason })], effects: [] };
 }

@@ -13,9 +13,11 @@ import type { ClusterLink, HostWork } from '../../cluster/link.ts';
 import type { HostFence } from '../store.ts';
 import { openPool, rows } from './connection.ts';
 import { WORK_CHANNEL } from './host-work.ts';
+import { HOST_CHANNEL } from './hosts.ts';
 
 const WORK = WORK_CHANNEL;
 const CHANGED = 'hangar_machine';
+const HOSTS = HOST_CHANNEL;
 const RECONNECT_MS = 1_000;
 
 export class PostgresLink implements ClusterLink {
@@ -26,6 +28,7 @@ export class PostgresLink implements ClusterLink {
   private readonly workListeners = new Map<string, Array<() => void>>();
   private readonly changeListeners: Array<(machineId: string) => void> = [];
   private readonly missedListeners: Array<() => void> = [];
+  private readonly hostListeners: Array<(hostId: string) => void> = [];
   private listener: pg.Client | undefined;
   private closed = false;
 
@@ -53,6 +56,7 @@ export class PostgresLink implements ClusterLink {
     await client.connect();
     await client.query(`LISTEN ${WORK}`);
     await client.query(`LISTEN ${CHANGED}`);
+    await client.query(`LISTEN ${HOSTS}`);
     this.listener = client;
   }
 
@@ -75,6 +79,10 @@ export class PostgresLink implements ClusterLink {
   private notified(channel: string, payload: string): void {
     if (channel === WORK) {
       for (const listener of this.workListeners.get(payload) ?? []) listener();
+      return;
+    }
+    if (channel === HOSTS) {
+      for (const listener of this.hostListeners) listener(payload);
       return;
     }
     const [origin, machineId] = payload.split(':');
@@ -105,6 +113,10 @@ export class PostgresLink implements ClusterLink {
 
   onMachineChanged(listener: (machineId: string) => void): void {
     this.changeListeners.push(listener);
+  }
+
+  onHostChanged(listener: (hostId: string) => void): void {
+    this.hostListeners.push(listener);
   }
 
   onMissedChanges(listener: () => void): void {

@@ -9,6 +9,11 @@ import { HostRefusedError, type RegisterOptions } from '../store.ts';
 import { changed, rows, type Sql, transaction, type Connector } from './connection.ts';
 
 /** A host's columns beside its document, with its heartbeat's age by the database's clock. */
+/** Any constant works, as long as every hangar uses the same: "lost" in ASCII. */
+const DECLARE_LOCK = 0x6c6f7374;
+/** The channel that says a host's state changed (registered, declared lost, forgotten, let rejoin); the payload is its id. */
+export const HOST_CHANNEL = 'hangar_host';
+
 const HOST_COLUMNS = `h.doc, h.epoch, h.instance_id, h.state,
   (extract(epoch FROM h.heartbeat_at) * 1000)::float8 AS heartbeat_ms,
   (extract(epoch FROM h.registered_at) * 1000)::float8 AS registered_ms,
@@ -52,16 +57,12 @@ export async function registerHost(pool: Connector, host: HostIdentity, options:
         VALUES ($1, $2, $3, $4, $5, $6, 'active', now(), now())
       ON CONFLICT (id) DO UPDATE SET region = excluded.region, any_region = excluded.any_region, epoch = excluded.epoch, doc = excluded.doc,
         instance_id = excluded.instance_id, state = 'active', heartbeat_at = now(), registered_at = now()
-      RETURNING ${HOST_COLUMNS}`,
+      RETURNING ${HOST_COLUMNS}, pg_notify('${HOST_CHANNEL}', h.id)`,
     [host.id, host.region, host.anyRegion, (previous?.epoch ?? 0) + 1, hostDoc(host, previous?.cordoned ?? false), host.instanceId]);
     return hostFromRow(row as HostRow);
   });
 }
 
-/** Any constant works, as long as every hangar uses the same: "lost" in ASCII. */
-const DECLARE_LOCK = 0x6c6f7374;
-/** The channel that says a host's state changed; the payload is its id. */
-export const HOST_CHANNEL = 'hangar_host';
 
 export async function declareLostHosts(pool: Connector, silentMs: number): Promise<HostRecord[]> {
   return transaction(pool, async (db) => {

@@ -1,4 +1,4 @@
-/** `hangar hosts list|cordon|uncordon`: the hosts machines are placed on. */
+/** `hangar hosts list|cordon|uncordon|forget|rejoin`: the hosts machines are placed on. */
 import type { HostJson } from '../../../api/responses.ts';
 import type { CommandSpec } from '../../command.ts';
 import { json, table } from '../../output.ts';
@@ -23,7 +23,7 @@ function row(host: HostJson): Array<string | number> {
   ];
 }
 
-function cordonCommand(action: 'cordon' | 'uncordon', description: string): CommandSpec {
+function hostCommand(action: 'cordon' | 'uncordon' | 'forget' | 'rejoin', description: string): CommandSpec {
   return {
     path: ['hosts', action],
     description,
@@ -37,5 +37,7 @@ function cordonCommand(action: 'cordon' | 'uncordon', description: string): Comm
   };
 }
 
-export const hostsCordon = cordonCommand('cordon', 'stop placing new machines on a host (its machines stay)');
-export const hostsUncordon = cordonCommand('uncordon', 'place new machines on a host again');
+export const hostsCordon = hostCommand('cordon', 'stop placing new machines on a host (its machines stay)');
+export const hostsUncordon = hostCommand('uncordon', 'place new machines on a host again');
+export const hostsForget = hostCommand('forget', 'write off a lost host: its machines and volumes become destroyed; it may register again only after rejoin');
+export const hostsRejoin = hostCommand('rejoin', 'let a forgotten host register again');
