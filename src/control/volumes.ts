@@ -5,7 +5,7 @@ import { chooseHost, twoAtRandom } from '../domain/host.ts';
 import { REGION } from '../domain/names.ts';
 import {
   checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
-  ownVolume, type VolumeRecord, volumeStyleId,
+  ownVolume, touched, type VolumeRecord, volumeStyleId,
 } from '../domain/volume.ts';
 import { appForCreate, getApp } from './apps.ts';
 import type { ControlDeps, VolumeHost } from './ports.ts';
@@ -54,12 +54,14 @@ async function makeVolume(deps: ControlDeps, appName: string, input: CreateVolum
   const disk = deps.volumes.on(hostId);
   checkSpace(sizeGb * GB, await disk.space(), `a ${sizeGb} GB volume`);
   const id = volumeStyleId('vol_', deps.ids.int);
+  const now = deps.clock.now();
   const volume: VolumeRecord = {
     id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null, ...(hostId === undefined ? {} : { hostId }),
     encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : origin.encrypted ?? true,
     autoBackupEnabled: input.auto_backup_enabled !== false,
     snapshotRetention: retention,
-    createdAt: deps.clock.now(),
+    createdAt: now,
+    updatedAt: now,
   };
   await origin.fill(disk, id, sizeGb);
   await deps.store.putVolume(volume);
@@ -125,7 +127,7 @@ export async function updateVolume(deps: ControlDeps, appName: string, id: strin
   const volume = await liveVolume(deps, appName, id);
   const retention = given(input.snapshot_retention);
   const updated = {
-    ...volume,
+    ...touched(volume, deps.clock.now()),
     autoBackupEnabled: typeof input.auto_backup_enabled === 'boolean' ? input.auto_backup_enabled : volume.autoBackupEnabled,
     snapshotRetention: retention === undefined ? volume.snapshotRetention : checkRetention(retention),
   };
@@ -140,7 +142,7 @@ export async function extendVolume(deps: ControlDeps, appName: string, id: strin
   const disk = deps.volumes.on(volume.hostId);
   checkSpace(size * GB - await disk.allocatedBytes(id), await disk.space(), `volume ${id} at ${size} GB`);
   await disk.extend(id, size);
-  const extended = { ...volume, sizeGb: size };
+  const extended = { ...touched(volume, deps.clock.now()), sizeGb: size };
   await deps.store.putVolume(extended);
   return { volume: extended, needsRestart: volume.attachedMachineId !== null };
 }
@@ -151,7 +153,7 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
     throw new HangarError('invalid_state', `volume ${id} is attached to machine ${volume.attachedMachineId}`, 'destroy the machine first');
   }
   await deps.volumes.on(volume.hostId).remove(id);
-  const deleted = { ...volume, state: 'destroyed' as const };
+  const deleted = { ...touched(volume, deps.clock.now()), state: 'destroyed' as const };
   await deps.store.putVolume(deleted);
   await retireSnapshots(deps, deleted);
   await pruneSnapshots(deps);
@@ -166,7 +168,7 @@ export async function deleteAppVolumes(deps: ControlDeps, appName: string): Prom
   for (const volume of await deps.store.listVolumes(appName)) {
     if (volume.state !== 'destroyed') {
       await deps.volumes.on(volume.hostId).remove(volume.id);
-      await deps.store.putVolume({ ...volume, state: 'destroyed', attachedMachineId: null });
+      await deps.store.putVolume({ ...touched(volume, deps.clock.now()), state: 'destroyed', attachedMachineId: null });
     }
     await deps.store.expireSnapshots(volume.id, deps.clock.now());
   }

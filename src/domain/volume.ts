@@ -19,6 +19,27 @@ export interface VolumeRecord {
   autoBackupEnabled: boolean;
   snapshotRetention: number;
   createdAt: number;
+  /** When it last changed (attached, detached, extended…); absent on volumes written before it was kept: `createdAt`. */
+  updatedAt?: number;
+}
+
+/** When the volume last changed. */
+export function volumeUpdatedAt(volume: Pick<VolumeRecord, 'createdAt' | 'updatedAt'>): number {
+  return volume.updatedAt ?? volume.createdAt;
+}
+
+/** The volume as changed at `now` (never dated before its last change: clocks of two replicas may differ). */
+export function touched(volume: VolumeRecord, now: number): VolumeRecord {
+  return { ...volume, updatedAt: Math.max(now, volumeUpdatedAt(volume)) };
+}
+
+/**
+ * The volume detached, dated `at` (the change of its machine that let go of it)
+ * when that is later than its last change: a volume's last change never goes back.
+ */
+export function letGo(volume: VolumeRecord, at: unknown): VolumeRecord {
+  const detached = { ...volume, attachedMachineId: null };
+  return typeof at === 'number' && at > volumeUpdatedAt(volume) ? { ...detached, updatedAt: at } : detached;
 }
 
 /**

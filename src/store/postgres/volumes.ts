@@ -4,8 +4,9 @@
  * snapshot's times) are kept in columns beside it, written with it.
  */
 import type { Pool } from 'pg';
-import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
-import type { PublicPortRecord } from '../store.ts';
+import { letGo, type VolumeRecord, type VolumeSnapshotRecord } from '../../domain/volume.ts';
+import type { OrgVolumeQuery, PublicPortRecord } from '../store.ts';
+import { Params } from './machine-sql.ts';
 import { changed, rows, type Sql, transaction } from './connection.ts';
 
 export abstract class PostgresVolumes {
@@ -33,6 +34,20 @@ export abstract class PostgresVolumes {
 
   async listVolumesOnHost(hostId: string): Promise<VolumeRecord[]> {
     const found = await rows(this.pool, "SELECT doc FROM volumes WHERE state <> 'destroyed' AND doc::jsonb ->> 'hostId' = $1 ORDER BY id", [hostId]);
+    return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+  }
+
+  async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]> {
+    const params = new Params();
+    const changed = "coalesce((v.doc::jsonb ->> 'updatedAt')::double precision, (v.doc::jsonb ->> 'createdAt')::double precision)";
+    const clauses = [`a.org_slug = ${params.add(orgSlug)}`];
+    if (!query.includeDeleted) clauses.push("v.state <> 'destroyed'");
+    if (query.region) clauses.push(`v.region = ${params.add(query.region)}`);
+    if (query.states?.length) clauses.push(`v.state = ANY(${params.add(query.states)}::text[])`);
+    if (query.updatedAfter !== undefined) clauses.push(`${changed} > ${params.add(query.updatedAfter)}::double precision`);
+    if (query.after) clauses.push(`(${changed}, v.id) > (${params.add(query.after.updatedAt)}::double precision, ${params.add(query.after.id)}::text)`);
+    const found = await rows(this.pool, `SELECT v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
+      WHERE ${clauses.join(' AND ')} ORDER BY ${changed}, v.id LIMIT ${params.add(query.limit)}`, params.values);
     return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
   }
 
@@ -106,12 +121,17 @@ export abstract class PostgresVolumes {
   }
 }
 
-/** Detaches every volume attached to `machineId`, in the transaction of `db`. */
+/**
+ * Detaches every volume attached to `machineId`, in the transaction of `db`; each
+ * is dated by the machine's last change (the one that let go of it).
+ */
 export async function detachAll(db: Sql, machineId: string): Promise<void> {
   const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 FOR UPDATE', [machineId]);
+  if (found.length === 0) return;
+  const [machine] = await rows<{ updated_at: number }>(db, 'SELECT updated_at FROM machines WHERE id = $1', [machineId]);
   for (const row of found) {
     const volume = JSON.parse(row.doc as string) as VolumeRecord;
-    await setAttached(db, volume.id, { ...volume, attachedMachineId: null });
+    await setAttached(db, volume.id, letGo(volume, machine?.updated_at));
   }
 }
 
