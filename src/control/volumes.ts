@@ -1,11 +1,16 @@
-/** Volumes: create (empty, forked or restored), list, show, update, extend, delete (refused while attached). */
+/**
+ * Volumes: create (empty, forked or restored), list, show, update, extend, delete
+ * (refused while attached); attached by an update that mounts one, let go of once
+ * no VM of the machine may use it.
+ */
 import type { MachineConfig } from '../domain/config.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
 import { chooseHost, twoAtRandom } from '../domain/host.ts';
 import { REGION } from '../domain/names.ts';
+import type { MachineRecord } from '../domain/machine.ts';
 import {
-  checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
-  ownVolume, touched, type VolumeRecord, volumeStyleId,
+  checkAttachable, checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount,
+  given, ownVolume, touched, type VolumeRecord, volumesInUse, volumeStyleId,
 } from '../domain/volume.ts';
 import { appForCreate, getApp } from './apps.ts';
 import type { ControlDeps, VolumeHost } from './ports.ts';
@@ -186,6 +191,38 @@ export async function withMountDetails(deps: ControlDeps, appName: string, confi
   const volume = await deps.store.getVolume(mount.volume);
   if (!volume || volume.appName !== appName || volume.state === 'destroyed') return config;
   return { ...config, mounts: [describeMount(mount, volume)] };
+}
+
+/**
+ * Attaches the volume an updated config mounts to the machine, refused as a
+ * create refuses it: 404 when the app has no such volume, 409 while another
+ * machine has it, 400 when its file is on another host than the machine.
+ * Answers whether this attached it (false: the machine had it already).
+ */
+export async function attachForUpdate(deps: ControlDeps, machine: MachineRecord, volumeId: string): Promise<boolean> {
+  let attached = false;
+  await deps.store.attachVolume(volumeId, machine.id, (volume) => {
+    const attachable = checkAttachable(volume, volumeId, machine.appName, machine.id);
+    if (attachable.hostId !== undefined && machine.hostId !== undefined && attachable.hostId !== machine.hostId) {
+      throw invalid(`volume ${volumeId} is on host ${attachable.hostId} and machine ${machine.id} on host ${machine.hostId}: a machine mounts only a volume on its own host`,
+        'create a machine that mounts it instead: it is placed on the volume\'s host');
+    }
+    if (attachable.attachedMachineId === machine.id) return attachable;
+    attached = true;
+    return touched(attachable, deps.clock.now());
+  });
+  return attached;
+}
+
+/** Whether going from `before` to `after` leaves volumes that no VM of the machine may use any more. */
+export function volumesLetGo(before: MachineRecord, after: MachineRecord): boolean {
+  const inUse = volumesInUse(after);
+  return volumesInUse(before).some((volume) => !inUse.includes(volume));
+}
+
+/** Lets go of the volumes the machine holds that none of its VMs may use (see volumesInUse). */
+export async function releaseVolumes(deps: ControlDeps, machine: MachineRecord): Promise<void> {
+  await deps.store.detachVolumes(machine.id, volumesInUse(machine));
 }
 
 async function liveVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {

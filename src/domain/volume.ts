@@ -3,6 +3,7 @@
  * time, outliving the machines that mounted them.
  */
 import type { MachineConfig } from './config.ts';
+import type { MachineRecord } from './machine.ts';
 import { HangarError, invalid } from './errors.ts';
 
 export interface VolumeRecord {
@@ -160,6 +161,16 @@ export function checkAttachable(volume: VolumeRecord | null, volumeId: string, a
     throw new HangarError('conflict', `volume ${volumeId} is already attached to machine ${volume.attachedMachineId}`, 'a volume can be attached to one machine at a time');
   }
   return volume;
+}
+
+/**
+ * The volumes a machine's VMs may be using: those its config mounts, and while it
+ * is being replaced, those of the version still running (it stops only once the
+ * new version is ready, and comes back if that fails).
+ */
+export function volumesInUse(machine: Pick<MachineRecord, 'config' | 'replacingFrom'>): string[] {
+  const mounts = [...(machine.config.mounts ?? []), ...(machine.replacingFrom?.config.mounts ?? [])];
+  return [...new Set(mounts.map((mount) => mount.volume))];
 }
 
 type Mount = NonNullable<MachineConfig['mounts']>[number];

@@ -241,10 +241,10 @@ export interface Store {
    */
   attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void>;
   /**
-   * Detaches every volume attached to `machineId`. A volume let go of is dated
-   * (`updatedAt`) by the machine's last change, if the machine is stored.
+   * Detaches every volume attached to `machineId`, but those in `keep`. A volume
+   * let go of is dated (`updatedAt`) by the machine's last change, if the machine is stored.
    */
-  detachVolumes(machineId: string): Promise<void>;
+  detachVolumes(machineId: string, keep?: readonly string[]): Promise<void>;
 
   putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void>;
   getSnapshot(id: string): Promise<VolumeSnapshotRecord | null>;

@@ -63,6 +63,18 @@ export function volumeContract(open: OpenStore): void {
       assert.deepEqual(await store.getVolume('vol_1'), volume('vol_1'));
       await store.attachVolume('vol_1', 'm-3', attachable('m-3'));
     });
+
+    it('detachVolumes with keep detaches that machine\'s other volumes only', async () => {
+      const { store } = await open();
+      for (const id of ['vol_1', 'vol_2', 'vol_3']) await store.putVolume(volume(id));
+      await store.attachVolume('vol_1', 'm-1', attachable('m-1'));
+      await store.attachVolume('vol_2', 'm-1', attachable('m-1'));
+      await store.attachVolume('vol_3', 'm-2', attachable('m-2'));
+      await store.detachVolumes('m-1', ['vol_2', 'vol_3']);
+      assert.deepEqual((await store.listVolumes('app')).map((v) => v.attachedMachineId), [null, 'm-1', 'm-2']);
+      await store.detachVolumes('m-1', []);
+      assert.deepEqual((await store.listVolumes('app')).map((v) => v.attachedMachineId), [null, null, 'm-2']);
+    });
   });
 
   describe('an organization\'s volumes', () => {

@@ -60,8 +60,8 @@ export abstract class PostgresVolumes {
     });
   }
 
-  async detachVolumes(machineId: string): Promise<void> {
-    await transaction(this.pool, (db) => detachAll(db, machineId));
+  async detachVolumes(machineId: string, keep: readonly string[] = []): Promise<void> {
+    await transaction(this.pool, (db) => detachAll(db, machineId, keep));
   }
 
   async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
@@ -122,11 +122,12 @@ export abstract class PostgresVolumes {
 }
 
 /**
- * Detaches every volume attached to `machineId`, in the transaction of `db`; each
- * is dated by the machine's last change (the one that let go of it).
+ * Detaches every volume attached to `machineId` but those in `keep`, in the
+ * transaction of `db`; each is dated by the machine's last change (the one that
+ * let go of it).
  */
-export async function detachAll(db: Sql, machineId: string): Promise<void> {
-  const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 FOR UPDATE', [machineId]);
+export async function detachAll(db: Sql, machineId: string, keep: readonly string[] = []): Promise<void> {
+  const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 AND NOT (id = ANY($2::text[])) FOR UPDATE', [machineId, keep]);
   if (found.length === 0) return;
   const [machine] = await rows<{ updated_at: number }>(db, 'SELECT updated_at FROM machines WHERE id = $1', [machineId]);
   for (const row of found) {

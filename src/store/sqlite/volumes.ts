@@ -60,13 +60,14 @@ export class SqliteVolumes extends SqliteDatabase {
     });
   }
 
-  async detachVolumes(machineId: string): Promise<void> {
-    this.transaction(() => this.detach(machineId));
+  async detachVolumes(machineId: string, keep: readonly string[] = []): Promise<void> {
+    this.transaction(() => this.detach(machineId, keep));
   }
 
   /** Inside a transaction; each volume let go of is dated by the machine's last change (the one that let go of it). */
-  protected detach(machineId: string): void {
-    const rows = this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[];
+  protected detach(machineId: string, keep: readonly string[] = []): void {
+    const rows = (this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[])
+      .filter((row) => !keep.includes((JSON.parse(row.doc as string) as VolumeRecord).id));
     if (rows.length === 0) return;
     const at = this.sql("SELECT json_extract(doc, '$.updatedAt') AS at FROM machines WHERE id = ? AND json_valid(doc)").get(machineId) as Row | undefined;
     for (const row of rows) {
