@@ -66,8 +66,14 @@ function checkSpec(name: string, check: Record<string, unknown>, defaultPort: nu
   };
 }
 
+/** A stored duration; one that cannot be read (stored before today's rules) is the default, never a throw. */
 function duration(value: unknown, fallback: number): number {
-  return typeof value === 'string' && value !== '' ? parseGoDuration(value, 'check duration') : fallback;
+  if (typeof value !== 'string' || value === '') return fallback;
+  try {
+    return parseGoDuration(value, 'check duration');
+  } catch {
+    return fallback;
+  }
 }
 
 /** Fly sends headers as `[{name, values: [..]}]`; a plain object is taken too. Names are the user's: gathered in a Map. */
