@@ -69,6 +69,11 @@ describe('metadata', () => {
     assert.deepEqual((await t.call('GET', url())).body, { ...before, ...named });
     assert.equal((await t.call('PATCH', url(), { metadata: Object.fromEntries(INHERITED.map((key) => [key, null])) })).status, 204);
     assert.deepEqual((await t.call('GET', url())).body, before);
+    assert.equal((await t.call('PUT', url(), { metadata: named })).status, 204);
+    assert.deepEqual((await t.call('GET', url())).body, named);
+    assert.deepEqual((await t.call('GET', url('/valueOf'))).body, { value: 'b-valueOf' });
+    assert.equal((await t.call('PUT', url(), { metadata: before })).status, 204);
+    assert.deepEqual((await t.call('GET', url())).body, before);
 
     const single = await t.call('POST', url('/__proto__'), { value: 'v' });
     assert.equal(single.status, 400);
