@@ -111,8 +111,11 @@ export async function updateMachine(deps: ControlDeps, appName: string, id: stri
     throw error;
   }
   // A volume the update no longer mounts goes now, unless the old VM still runs (replacing): then once it is replaced (observer.ts).
+  // The update is done whatever happens here: a volume not let go of is logged, not a failed request.
   const { before, after } = written;
-  if (volumesLetGo(before, after)) await releaseVolumes(deps, after);
+  if (volumesLetGo(before, after)) {
+    await releaseVolumes(deps, after).catch((error: unknown) => deps.log.warn({ err: error, machineId: id }, `machine ${id}: could not let go of the volumes it no longer mounts`));
+  }
   return after;
 }
 
