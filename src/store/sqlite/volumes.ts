@@ -66,14 +66,12 @@ export class SqliteVolumes extends SqliteDatabase {
 
   /** Inside a transaction; each volume let go of is dated by the machine's last change (the one that let go of it). */
   protected detach(machineId: string, keep: readonly string[] = []): void {
-    const rows = (this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[])
-      .filter((row) => !keep.includes((JSON.parse(row.doc as string) as VolumeRecord).id));
-    if (rows.length === 0) return;
+    const volumes = (this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[])
+      .map((row) => JSON.parse(row.doc as string) as VolumeRecord)
+      .filter((volume) => !keep.includes(volume.id));
+    if (volumes.length === 0) return;
     const at = this.sql("SELECT json_extract(doc, '$.updatedAt') AS at FROM machines WHERE id = ? AND json_valid(doc)").get(machineId) as Row | undefined;
-    for (const row of rows) {
-      const volume = JSON.parse(row.doc as string) as VolumeRecord;
-      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify(letGo(volume, at?.at)), volume.id);
-    }
+    for (const volume of volumes) this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify(letGo(volume, at?.at)), volume.id);
   }
 
   async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
