@@ -1,5 +1,5 @@
 /**
- * API benchmark (issue 2): create throughput, GET latency under a fixed load, listing
+ * API benchmark: create throughput, GET latency under a fixed load, listing
  * 10,000 machines, and releasing 1,000 waiters. hangar runs as `hangar serve` (fake
  * driver) in its own process; the baseline is a bare node:http server answering the
  * same machine JSON, run in the same session. Prints figures; asserts nothing.

@@ -1,5 +1,5 @@
 /**
- * Cluster benchmark (issue 13): a durable PostgreSQL (fsync on), 8 host agents
+ * Cluster benchmark: a durable PostgreSQL (fsync on), 8 host agents
  * (fake driver, instant) in two regions and 2 API replicas, against a single
  * `hangar serve` on SQLite run in the same session. Prints figures; asserts nothing.
  *

@@ -1,5 +1,5 @@
 /**
- * Density benchmark (issue 3): how many busybox-httpd machines (256 MB guests) one
+ * Density benchmark: how many busybox-httpd machines (256 MB guests) one
  * host runs at once through `hangar serve --driver qemu`. Machines are started in
  * concurrent waves; after each wave every machine must answer HTTP on its private
  * address. Stops when the host is full: MemAvailable under BENCH_MIN_FREE_MB

@@ -1,5 +1,5 @@
 /**
- * Fork benchmark (issue 14), in one run on `hangar serve --driver qemu`, 256 MB
+ * Fork benchmark, in one run on `hangar serve --driver qemu`, 256 MB
  * busybox-httpd machines whose counter lives in memory:
  *
  * - resume (the baseline): POST start of a suspended machine → its app answers HTTP;

@@ -1,5 +1,5 @@
 /**
- * Host memory per idle machine (issue 14): 256 MB busybox-httpd machines booted by
+ * Host memory per idle machine: 256 MB busybox-httpd machines booted by
  * the QEMU driver itself, in two variants in the same run:
  *
  * - before: QEMU's defaults as hangar used them until now (no free page reporting,

@@ -1,5 +1,5 @@
 /**
- * Disk writes of idle machines (issue 14): one machine that may be suspended (its
+ * Disk writes of idle machines: one machine that may be suspended (its
  * RAM in a shared file) and one that may not (a schedule makes it ineligible, so its
  * RAM is anonymous), side by side on one `hangar serve --driver qemu`, both 256 MB
  * running busybox httpd and nothing else. After the boot settles, QEMU's

@@ -1,5 +1,5 @@
 /**
- * Real-machine benchmark (issue 3): `hangar serve --driver qemu` with a small
+ * Real-machine benchmark: `hangar serve --driver qemu` with a small
  * busybox HTTP image from a loopback registry. Measures create-to-started and
  * create-to-first-HTTP-answer, cold start (POST start → app answers) of an existing
  * machine, and QEMU's host memory beyond what the guest uses. The floor: the same

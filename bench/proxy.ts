@@ -1,5 +1,5 @@
 /**
- * Edge proxy benchmark (issue 5), on a real microVM behind `hangar serve --driver qemu`.
+ * Edge proxy benchmark, on a real microVM behind `hangar serve --driver qemu`.
  *
  * - Overhead: a closed loop at fixed concurrency (bench/lib.ts `closedLoop`, undici)
  *   against the machine's app directly (its private address) and through the proxy

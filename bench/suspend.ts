@@ -1,5 +1,5 @@
 /**
- * Suspend/resume benchmark (issue 4), side by side in one run for 256 MB and 1 GB
+ * Suspend/resume benchmark, side by side in one run for 256 MB and 1 GB
  * guests. The app takes a few seconds to initialise (awk builds a table in guest
  * memory, /dev/shm) before its HTTP server listens, so a cold start pays for it
  * and a resume does not.

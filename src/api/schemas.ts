@@ -141,7 +141,8 @@ export const ForkBody = Type.Union([Type.Object({ count: Type.Optional(Type.Inte
 export const ReclaimMemoryBody = Type.Object({ amount_mb: Type.Integer() }, open);
 
 export const OrgParams = Type.Object({ org_slug: Type.String() });
-export const OrgMachinesQuery = Type.Object({
+/** The query of the organization-wide listings (machines, volumes), as Fly's spec names it. */
+export const OrgListQuery = Type.Object({
   include_deleted: Type.Optional(Type.Boolean()),
   region: Type.Optional(Type.String()),
   state: Type.Optional(Type.String()),

@@ -38,11 +38,12 @@ export const machinePath = (app: string, id = '', suffix = '') =>
 
 /** Parses KEY=VALUE pairs (for --env and --metadata). */
 export function parsePairs(pairs: string[] | undefined, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // A Map, then own keys: an assignment of "__proto__" would vanish instead of reaching the server (which refuses it).
+  const out = new Map<string, string>();
   for (const pair of pairs ?? []) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new Error(`${flag} takes KEY=VALUE, got "${pair}"`);
-    out[pair.slice(0, at)] = pair.slice(at + 1);
+    out.set(pair.slice(0, at), pair.slice(at + 1));
   }
-  return out;
+  return Object.fromEntries(out);
 }

@@ -4,7 +4,7 @@ import { errorMessage, HangarError, invalid } from '../domain/errors.ts';
 import { withoutHostPaths } from '../domain/host-paths.ts';
 import { parseImageRef } from '../domain/image-ref.ts';
 import {
-  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused, type StopOptions,
+  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused, type StopOptions, targetOf,
 } from '../domain/lifecycle/actions.ts';
 import { checkLease } from '../domain/lease.ts';
 import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
@@ -14,7 +14,7 @@ import type { MachineState } from '../domain/states.ts';
 import { checkGuestImage } from './guest-images.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
-import { withMountDetails } from './volumes.ts';
+import { attachForUpdate, releaseVolumes, volumesLetGo, withMountDetails } from './volumes.ts';
 import { checkStandbys } from './standbys.ts';
 
 type Nonce = string | undefined;
@@ -67,6 +67,7 @@ export async function updateMachine(deps: ControlDeps, appName: string, id: stri
     }
     if (typeof input.name === 'string' && input.name !== '' && input.name !== machine.name) throw invalid('name is immutable and cannot be updated');
     if (typeof input.region === 'string' && input.region !== '' && input.region !== machine.region) throw invalid('region is immutable and cannot be updated');
+    // A mount may be added (attached) or removed (let go of), not swapped for another.
     const oldVolume = machine.config.mounts?.[0]?.volume;
     const newVolume = config.mounts?.[0]?.volume;
     if (oldVolume !== undefined && newVolume !== undefined && oldVolume !== newVolume) {
@@ -75,10 +76,11 @@ export async function updateMachine(deps: ControlDeps, appName: string, id: stri
   };
   const current = await loadMachine(deps, appName, id);
   if (caller === 'machine') await checkGuestImage(config.image, current.config.image, deps.settings.guestImageRegistries, deps.resolveHost);
+  // Everything that would refuse the update is checked before the (slow) pull and before a volume is attached.
+  checkLease(id, current.lease, nonce, deps.clock.now());
+  check(current);
+  targetOf(current, 'update');
   if (current.config.image !== config.image) {
-    // Everything that would refuse the update is checked before the (slow) pull.
-    checkLease(id, current.lease, nonce, deps.clock.now());
-    check(current);
     try {
       imageRef = await deps.runtime.pullImage(config.image, () => undefined);
     } catch (error) {
@@ -88,15 +90,34 @@ export async function updateMachine(deps: ControlDeps, appName: string, id: stri
         'the machine runs on as it was; fix the image reference and update again');
     }
   }
-  const { after } = await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
-    check(machine);
-    const version = deps.ids.ulid();
-    const sameImage = machine.config.image === config.image;
-    const resolvedRef = sameImage ? { ...imageRef, digest: machine.imageRef.digest || imageRef.digest } : imageRef;
-    const decision = decideUpdate(machine, { config, imageRef: resolvedRef, version, skipLaunch: input.skip_launch === true }, ctx);
-    const record: MachineVersion = { machineId: id, version, config, imageRef: resolvedRef, createdAt: ctx.now };
-    return { ...decision, version: record };
-  });
+  // A volume the new config mounts is the machine's before the new version is recorded, as on create.
+  const volume = config.mounts?.[0]?.volume;
+  const attached = volume === undefined ? false : await attachForUpdate(deps, current, volume);
+  let written: { before: MachineRecord; after: MachineRecord };
+  try {
+    written = await writeMachine(deps, appName, id, { lease: { nonce } }, (machine, ctx) => {
+      check(machine);
+      const version = deps.ids.ulid();
+      const sameImage = machine.config.image === config.image;
+      const resolvedRef = sameImage ? { ...imageRef, digest: machine.imageRef.digest || imageRef.digest } : imageRef;
+      const decision = decideUpdate(machine, { config, imageRef: resolvedRef, version, skipLaunch: input.skip_launch === true }, ctx);
+      const record: MachineVersion = { machineId: id, version, config, imageRef: resolvedRef, createdAt: ctx.now };
+      return { ...decision, version: record };
+    });
+  } catch (error) {
+    // Refused after all: the volume this attached goes back, unless the machine as it is now mounts it.
+    if (attached) {
+      await loadMachine(deps, appName, id).then((machine) => releaseVolumes(deps, machine))
+        .catch((undo: unknown) => deps.log.warn({ err: undo, machineId: id }, `could not let go of volume ${volume} after a refused update`));
+    }
+    throw error;
+  }
+  // A volume the update no longer mounts goes now, unless the old VM still runs (replacing): then once it is replaced (observer.ts).
+  // The update is done whatever happens here: a volume not let go of is logged, not a failed request.
+  const { before, after } = written;
+  if (volumesLetGo(before, after)) {
+    await releaseVolumes(deps, after).catch((error: unknown) => deps.log.warn({ err: error, machineId: id }, `machine ${id}: could not let go of the volumes it no longer mounts`));
+  }
   return after;
 }
 

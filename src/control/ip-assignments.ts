@@ -27,13 +27,15 @@ export interface AssignIpInput {
   service_name?: unknown;
 }
 
-const FAMILY: Record<string, 'IPv4' | 'IPv6'> = { v4: 'IPv4', shared_v4: 'IPv4', v6: 'IPv6' };
-const NOT_SERVED: Record<string, string> = {
-  private_v6: 'hangar has no Flycast (private_v6) addresses; machines of an app reach each other at their private_ip',
-  egress_v4: 'hangar has no egress addresses; machines reach out (with hangar serve --outbound-nat) as the host',
-  egress_v6: 'hangar has no egress addresses; machines reach out (with hangar serve --outbound-nat) as the host',
-  egress_pair: 'hangar has no egress addresses; machines reach out (with hangar serve --outbound-nat) as the host',
-};
+// Maps: the type is the request's, and a plain object would answer "constructor" with what it inherits.
+const FAMILY = new Map<string, 'IPv4' | 'IPv6'>([['v4', 'IPv4'], ['shared_v4', 'IPv4'], ['v6', 'IPv6']]);
+const NO_EGRESS = 'hangar has no egress addresses; machines reach out (with hangar serve --outbound-nat) as the host';
+const NOT_SERVED = new Map<string, string>([
+  ['private_v6', 'hangar has no Flycast (private_v6) addresses; machines of an app reach each other at their private_ip'],
+  ['egress_v4', NO_EGRESS],
+  ['egress_v6', NO_EGRESS],
+  ['egress_pair', NO_EGRESS],
+]);
 
 export async function listIpAssignments(deps: ControlDeps, appName: string): Promise<IpAssignment[]> {
   const app = await getApp(deps, appName);
@@ -44,8 +46,9 @@ export async function listIpAssignments(deps: ControlDeps, appName: string): Pro
 export async function assignIp(deps: ControlDeps, appName: string, input: AssignIpInput): Promise<IpAssignment> {
   const assigned = await listIpAssignments(deps, appName);
   const type = typeof input.type === 'string' ? input.type : '';
-  if (NOT_SERVED[type]) throw invalid(NOT_SERVED[type]);
-  const family = FAMILY[type];
+  const notServed = NOT_SERVED.get(type);
+  if (notServed) throw invalid(notServed);
+  const family = FAMILY.get(type);
   if (!family) throw invalid(`type must be one of v4, shared_v4, v6, private_v6, egress_v4, egress_v6, egress_pair; got "${type}"`);
   const found = assigned.find((assignment) => (family === 'IPv4' ? isIPv4 : isIPv6)(assignment.ip));
   if (!found) {

@@ -4,7 +4,7 @@ import { appNotFound, HangarError, invalid, machineNotFound } from '../domain/er
 import { parseImageRef } from '../domain/image-ref.ts';
 import { acquireLease, parseTtl } from '../domain/lease.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
-import { checkAttachable } from '../domain/volume.ts';
+import { checkAttachable, touched } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { specOf } from '../domain/runtime.ts';
 import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing, type Placer } from '../store/store.ts';
@@ -99,7 +99,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
     await deps.store.attachVolume(volumeId, machine.id, (volume) => {
       const attachable = checkAttachable(volume, volumeId, appName, machine.id);
       if (deps.settings.hostId === '') volumeHost = attachable.hostId;
-      return attachable;
+      return touched(attachable, ctx.now);
     });
   }
   const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber, volumeHost)).catch(async (error: unknown) => {

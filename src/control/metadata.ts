@@ -4,6 +4,7 @@
  * no nonce, and flyctl's bluegreen deploy tags machines it holds leases on.
  */
 import { HangarError, invalid } from '../domain/errors.ts';
+import type { MachineRecord } from '../domain/machine.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 
@@ -14,45 +15,64 @@ export function checkMetadataKey(key: string): void {
   if (!KEY.test(key)) throw invalid(`metadata key "${key}" must be 1-128 letters, digits, "_", ".", "-" or "/"`);
 }
 
+/**
+ * A key that may be written. "__proto__" may not: hangar refuses it in every JSON
+ * body, so a machine holding it could not be sent back in an update.
+ */
+function checkWritableKey(key: string): void {
+  checkMetadataKey(key);
+  if (key === '__proto__') throw invalid('metadata key "__proto__" is not accepted: hangar refuses it in every JSON body, so a machine holding it could not be updated');
+}
+
 function checkValue(key: string, value: unknown): string {
   if (typeof value !== 'string') throw invalid(`metadata value for "${key}" must be a string`);
   if (value.length > MAX_VALUE) throw invalid(`metadata value for "${key}" is longer than ${MAX_VALUE} characters`);
   return value;
 }
 
+/**
+ * The metadata as a Map: keys are the user's, so none may be looked up on a plain
+ * object, where "constructor" or "toString" would find what every object inherits.
+ */
+function metadataOf(machine: MachineRecord): Map<string, string> {
+  return new Map(Object.entries(machine.config.metadata ?? {}));
+}
+
+function notFound(key: string, id: string): HangarError {
+  return new HangarError('not_found', `metadata key "${key}" not found on machine ${id}`);
+}
+
 export async function getMetadata(deps: ControlDeps, appName: string, id: string): Promise<Record<string, string>> {
-  const machine = await loadMachine(deps, appName, id);
-  return machine.config.metadata ?? {};
+  return Object.fromEntries(metadataOf(await loadMachine(deps, appName, id)));
 }
 
 export async function getMetadataValue(deps: ControlDeps, appName: string, id: string, key: string): Promise<string> {
-  const metadata = await getMetadata(deps, appName, id);
-  const value = metadata[key];
-  if (value === undefined) throw new HangarError('not_found', `metadata key "${key}" not found on machine ${id}`);
+  const value = metadataOf(await loadMachine(deps, appName, id)).get(key);
+  if (value === undefined) throw notFound(key, id);
   return value;
 }
 
-/** Applies `change` to the current metadata; `change` returns the new map. */
-async function changeMetadata(deps: ControlDeps, appName: string, id: string, change: (current: Record<string, string>) => Record<string, string>): Promise<void> {
+/** Applies `change` to the current metadata (a copy, changed in place). */
+async function changeMetadata(deps: ControlDeps, appName: string, id: string, change: (metadata: Map<string, string>) => void): Promise<void> {
   await writeMachine(deps, appName, id, {}, (machine, ctx) => {
     if (machine.state === 'destroyed') throw new HangarError('invalid_state', `machine ${id} is destroyed`);
-    const metadata = change({ ...(machine.config.metadata ?? {}) });
-    return { machine: { ...machine, config: { ...machine.config, metadata }, updatedAt: ctx.now }, events: [], effects: [] };
+    const metadata = metadataOf(machine);
+    change(metadata);
+    return { machine: { ...machine, config: { ...machine.config, metadata: Object.fromEntries(metadata) }, updatedAt: ctx.now }, events: [], effects: [] };
   });
 }
 
 export function setMetadataValue(deps: ControlDeps, appName: string, id: string, key: string, value: unknown): Promise<void> {
-  checkMetadataKey(key);
+  checkWritableKey(key);
   const checked = checkValue(key, value);
-  return changeMetadata(deps, appName, id, (current) => ({ ...current, [key]: checked }));
+  return changeMetadata(deps, appName, id, (metadata) => metadata.set(key, checked));
 }
 
+/** Deletes a key; "__proto__" too, should a machine hold one (it could be written before it was refused). */
 export function deleteMetadataValue(deps: ControlDeps, appName: string, id: string, key: string): Promise<void> {
   checkMetadataKey(key);
-  return changeMetadata(deps, appName, id, (current) => {
-    if (!(key in current)) throw new HangarError('not_found', `metadata key "${key}" not found on machine ${id}`);
-    delete current[key];
-    return current;
+  return changeMetadata(deps, appName, id, (metadata) => {
+    if (!metadata.delete(key)) throw notFound(key, id);
   });
 }
 
@@ -72,7 +92,7 @@ export async function writeMetadata(deps: ControlDeps, appName: string, id: stri
   }
   const entries = Object.entries(body.metadata as Record<string, unknown>);
   for (const [key, value] of entries) {
-    checkMetadataKey(key);
+    checkWritableKey(key);
     if (!(mode === 'merge' && value === null)) checkValue(key, value);
   }
   if (body.machine_version !== undefined && body.machine_version !== '') {
@@ -81,12 +101,11 @@ export async function writeMetadata(deps: ControlDeps, appName: string, id: stri
       throw new HangarError('version_mismatch', `machine ${id}: machine_version ${String(body.machine_version)} does not match the machine's version ${machine.version}`);
     }
   }
-  return changeMetadata(deps, appName, id, (current) => {
-    const next = mode === 'replace' ? {} : current;
+  return changeMetadata(deps, appName, id, (metadata) => {
+    if (mode === 'replace') metadata.clear();
     for (const [key, value] of entries) {
-      if (value === null) delete next[key];
-      else next[key] = value as string;
+      if (value === null) metadata.delete(key);
+      else metadata.set(key, value as string);
     }
-    return next;
   });
 }

@@ -5,6 +5,7 @@ import { decideObservation, type Observation } from '../domain/lifecycle/observa
 import type { ObservationSink } from '../domain/runtime.ts';
 import { writeMachineById } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
+import { releaseVolumes, volumesLetGo } from './volumes.ts';
 
 export class ControlObserver implements ObservationSink {
   private readonly deps: () => ControlDeps;
@@ -18,10 +19,15 @@ export class ControlObserver implements ObservationSink {
 
   async observe(machineId: string, reported: Observation): Promise<void> {
     const observation = publicObservation(reported);
-    const { before, after } = await writeMachineById(this.deps(), machineId, (machine, ctx) => decideObservation(machine, observation, ctx));
+    const deps = this.deps();
+    const { before, after } = await writeMachineById(deps, machineId, (machine, ctx) => decideObservation(machine, observation, ctx));
     // A machine committed as destroyed has let go of its volumes in the same write (see Store.commit).
     if (before.state !== after.state) {
       this.log.info({ machineId, from: before.state, to: after.state, observation: observation.kind }, `machine ${machineId}: ${before.state} -> ${after.state}`);
+    }
+    // A replacement settled (the new version runs, or the old one came back): a volume neither mounts is free.
+    if (volumesLetGo(before, after)) {
+      await releaseVolumes(deps, after).catch((error: unknown) => this.log.warn({ err: error, machineId }, `machine ${machineId}: could not let go of the volumes it no longer mounts`));
     }
   }
 }

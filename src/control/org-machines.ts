@@ -5,7 +5,8 @@ import type { ControlDeps } from './ports.ts';
 
 export const MAX_ORG_PAGE = 1000;
 
-export interface OrgMachinesInput {
+/** The query of an organization-wide listing (machines or volumes), as the spec names it. */
+export interface OrgListInput {
   includeDeleted?: boolean;
   region?: string;
   state?: string;
@@ -20,7 +21,10 @@ export interface OrgMachinesPage {
   nextCursor: string;
 }
 
-export async function listOrgMachines(deps: ControlDeps, orgSlug: string, input: OrgMachinesInput): Promise<OrgMachinesPage> {
+/** A listing's query checked: the page size (at most 1,000), the filters, and where the cursor resumes. */
+export function orgQuery(input: OrgListInput): {
+  includeDeleted?: boolean; region?: string; states?: string[]; updatedAfter?: number; after?: { updatedAt: number; id: string }; limit: number;
+} {
   const limit = Math.min(input.limit ?? MAX_ORG_PAGE, MAX_ORG_PAGE);
   let updatedAfter: number | undefined;
   if (input.updatedAfter) {
@@ -28,12 +32,18 @@ export async function listOrgMachines(deps: ControlDeps, orgSlug: string, input:
     if (Number.isNaN(updatedAfter)) throw invalid('updated_after must be an RFC 3339 time');
   }
   const states = input.state ? input.state.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-  const machines = await deps.store.listOrgMachines(orgSlug, {
-    includeDeleted: input.includeDeleted, region: input.region || undefined, states, updatedAfter, after: decodeCursor(input.cursor), limit,
-  });
-  const last = machines.at(-1)?.machine;
-  const nextCursor = last && machines.length === limit ? encodeCursor(last.updatedAt, last.id) : '';
-  return { machines, nextCursor };
+  return { includeDeleted: input.includeDeleted, region: input.region || undefined, states, updatedAfter, after: decodeCursor(input.cursor), limit };
+}
+
+/** The cursor that resumes after `last`, or empty when the page (of `count`) was not full. */
+export function nextCursor(last: { updatedAt: number; id: string } | undefined, count: number, limit: number): string {
+  return last && count === limit ? encodeCursor(last.updatedAt, last.id) : '';
+}
+
+export async function listOrgMachines(deps: ControlDeps, orgSlug: string, input: OrgListInput): Promise<OrgMachinesPage> {
+  const query = orgQuery(input);
+  const machines = await deps.store.listOrgMachines(orgSlug, query);
+  return { machines, nextCursor: nextCursor(machines.at(-1)?.machine, machines.length, query.limit) };
 }
 
 function encodeCursor(updatedAt: number, id: string): string {

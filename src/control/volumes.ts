@@ -1,11 +1,16 @@
-/** Volumes: create (empty, forked or restored), list, show, update, extend, delete (refused while attached). */
+/**
+ * Volumes: create (empty, forked or restored), list, show, update, extend, delete
+ * (refused while attached); attached by an update that mounts one, let go of once
+ * no VM of the machine may use it.
+ */
 import type { MachineConfig } from '../domain/config.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
 import { chooseHost, twoAtRandom } from '../domain/host.ts';
 import { REGION } from '../domain/names.ts';
+import type { MachineRecord } from '../domain/machine.ts';
 import {
-  checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount, given,
-  ownVolume, type VolumeRecord, volumeStyleId,
+  checkAttachable, checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount,
+  given, ownVolume, touched, type VolumeRecord, volumesInUse, volumeStyleId,
 } from '../domain/volume.ts';
 import { appForCreate, getApp } from './apps.ts';
 import type { ControlDeps, VolumeHost } from './ports.ts';
@@ -54,12 +59,14 @@ async function makeVolume(deps: ControlDeps, appName: string, input: CreateVolum
   const disk = deps.volumes.on(hostId);
   checkSpace(sizeGb * GB, await disk.space(), `a ${sizeGb} GB volume`);
   const id = volumeStyleId('vol_', deps.ids.int);
+  const now = deps.clock.now();
   const volume: VolumeRecord = {
     id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null, ...(hostId === undefined ? {} : { hostId }),
     encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : origin.encrypted ?? true,
     autoBackupEnabled: input.auto_backup_enabled !== false,
     snapshotRetention: retention,
-    createdAt: deps.clock.now(),
+    createdAt: now,
+    updatedAt: now,
   };
   await origin.fill(disk, id, sizeGb);
   await deps.store.putVolume(volume);
@@ -125,7 +132,7 @@ export async function updateVolume(deps: ControlDeps, appName: string, id: strin
   const volume = await liveVolume(deps, appName, id);
   const retention = given(input.snapshot_retention);
   const updated = {
-    ...volume,
+    ...touched(volume, deps.clock.now()),
     autoBackupEnabled: typeof input.auto_backup_enabled === 'boolean' ? input.auto_backup_enabled : volume.autoBackupEnabled,
     snapshotRetention: retention === undefined ? volume.snapshotRetention : checkRetention(retention),
   };
@@ -140,7 +147,7 @@ export async function extendVolume(deps: ControlDeps, appName: string, id: strin
   const disk = deps.volumes.on(volume.hostId);
   checkSpace(size * GB - await disk.allocatedBytes(id), await disk.space(), `volume ${id} at ${size} GB`);
   await disk.extend(id, size);
-  const extended = { ...volume, sizeGb: size };
+  const extended = { ...touched(volume, deps.clock.now()), sizeGb: size };
   await deps.store.putVolume(extended);
   return { volume: extended, needsRestart: volume.attachedMachineId !== null };
 }
@@ -151,7 +158,7 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
     throw new HangarError('invalid_state', `volume ${id} is attached to machine ${volume.attachedMachineId}`, 'destroy the machine first');
   }
   await deps.volumes.on(volume.hostId).remove(id);
-  const deleted = { ...volume, state: 'destroyed' as const };
+  const deleted = { ...touched(volume, deps.clock.now()), state: 'destroyed' as const };
   await deps.store.putVolume(deleted);
   await retireSnapshots(deps, deleted);
   await pruneSnapshots(deps);
@@ -166,7 +173,7 @@ export async function deleteAppVolumes(deps: ControlDeps, appName: string): Prom
   for (const volume of await deps.store.listVolumes(appName)) {
     if (volume.state !== 'destroyed') {
       await deps.volumes.on(volume.hostId).remove(volume.id);
-      await deps.store.putVolume({ ...volume, state: 'destroyed', attachedMachineId: null });
+      await deps.store.putVolume({ ...touched(volume, deps.clock.now()), state: 'destroyed', attachedMachineId: null });
     }
     await deps.store.expireSnapshots(volume.id, deps.clock.now());
   }
@@ -184,6 +191,38 @@ export async function withMountDetails(deps: ControlDeps, appName: string, confi
   const volume = await deps.store.getVolume(mount.volume);
   if (!volume || volume.appName !== appName || volume.state === 'destroyed') return config;
   return { ...config, mounts: [describeMount(mount, volume)] };
+}
+
+/**
+ * Attaches the volume an updated config mounts to the machine, refused as a
+ * create refuses it: 404 when the app has no such volume, 409 while another
+ * machine has it, 400 when its file is on another host than the machine.
+ * Answers whether this attached it (false: the machine had it already).
+ */
+export async function attachForUpdate(deps: ControlDeps, machine: MachineRecord, volumeId: string): Promise<boolean> {
+  let attached = false;
+  await deps.store.attachVolume(volumeId, machine.id, (volume) => {
+    const attachable = checkAttachable(volume, volumeId, machine.appName, machine.id);
+    if (attachable.hostId !== undefined && machine.hostId !== undefined && attachable.hostId !== machine.hostId) {
+      throw invalid(`volume ${volumeId} is on host ${attachable.hostId} and machine ${machine.id} on host ${machine.hostId}: a machine mounts only a volume on its own host`,
+        'create a machine that mounts it instead: it is placed on the volume\'s host');
+    }
+    if (attachable.attachedMachineId === machine.id) return attachable;
+    attached = true;
+    return touched(attachable, deps.clock.now());
+  });
+  return attached;
+}
+
+/** Whether going from `before` to `after` leaves volumes that no VM of the machine may use any more. */
+export function volumesLetGo(before: MachineRecord, after: MachineRecord): boolean {
+  const inUse = volumesInUse(after);
+  return volumesInUse(before).some((volume) => !inUse.includes(volume));
+}
+
+/** Lets go of the volumes the machine holds that none of its VMs may use (see volumesInUse). */
+export async function releaseVolumes(deps: ControlDeps, machine: MachineRecord): Promise<void> {
+  await deps.store.detachVolumes(machine.id, volumesInUse(machine));
 }
 
 async function liveVolume(deps: ControlDeps, appName: string, id: string): Promise<VolumeRecord> {

@@ -146,9 +146,11 @@ function normalizeRestart(value: NonNullable<MachineConfigInput['restart']>): Ma
   return { ...value, policy: policy as RestartPolicy };
 }
 
+/** An empty signal is Go's zero value: unset, so the default (SIGINT) applies; it is not stored. */
 function normalizeStopConfig(value: NonNullable<MachineConfigInput['stop_config']>): MachineConfig['stop_config'] {
   const out: Record<string, unknown> = { ...value };
-  if (value.signal !== undefined && value.signal !== '') out.signal = parseSignal(value.signal, 'config.stop_config.signal');
+  if (value.signal === '') delete out.signal;
+  else if (value.signal !== undefined) out.signal = parseSignal(value.signal, 'config.stop_config.signal');
   if (value.timeout !== undefined) out.timeout = configDuration(value.timeout, 'config.stop_config.timeout');
   return out as MachineConfig['stop_config'];
 }

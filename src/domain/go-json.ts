@@ -30,9 +30,15 @@ function arraySchema(schema: JsonSchema): JsonSchema | undefined {
   return schema.anyOf?.map(arraySchema).find((s) => s !== undefined);
 }
 
-/** The schema of `key` in an object described by `schema`, if it names one. */
+/** The schema of `key` in an object described by `schema`, if it names one ("constructor" is no field unless it is named). */
 function fieldSchema(schema: JsonSchema, key: string): JsonSchema | undefined {
-  return schema.properties?.[key] ?? Object.values(schema.patternProperties ?? {})[0];
+  const named = schema.properties && Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
+  return named ?? Object.values(schema.patternProperties ?? {})[0];
+}
+
+/** Sets an own key, "__proto__" included (an assignment would set the prototype instead). */
+function setOwn(object: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /**
@@ -53,8 +59,8 @@ function strip(schema: JsonSchema, value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value)) {
     const sub = fieldSchema(shape, key);
-    if (!sub) out[key] = field;
-    else if (field !== null) out[key] = strip(sub, field);
+    if (!sub) setOwn(out, key, field);
+    else if (field !== null) setOwn(out, key, strip(sub, field));
   }
   return out;
 }

@@ -47,14 +47,18 @@ export interface MachineIdentity {
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** The process environment, later sources overriding earlier ones. */
+/**
+ * The process environment, later sources overriding earlier ones. Names are the
+ * image's and the user's, so they are gathered in a Map: on a plain object,
+ * "__proto__" would be lost.
+ */
 export function processEnv(image: ImageProcessConfig, configEnv: Record<string, string>, identity: MachineIdentity): Record<string, string> {
-  const env: Record<string, string> = { PATH: DEFAULT_PATH };
+  const env = new Map<string, string>([['PATH', DEFAULT_PATH]]);
   for (const entry of image.Env ?? []) {
     const at = entry.indexOf('=');
-    if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
+    if (at > 0) env.set(entry.slice(0, at), entry.slice(at + 1));
   }
-  Object.assign(env, configEnv);
+  for (const [name, value] of Object.entries(configEnv)) env.set(name, value);
   const machine: Record<string, string> = {
     APP_NAME: identity.appName,
     MACHINE_ID: identity.machineId,
@@ -64,9 +68,9 @@ export function processEnv(image: ImageProcessConfig, configEnv: Record<string, 
     MACHINE_VERSION: identity.version,
   };
   for (const [key, value] of Object.entries(machine)) {
-    env[`FLY_${key}`] = value;
-    env[`HANGAR_${key}`] = value;
+    env.set(`FLY_${key}`, value);
+    env.set(`HANGAR_${key}`, value);
   }
-  if (identity.privateIpv4) env.HANGAR_PRIVATE_IPV4 = identity.privateIpv4;
-  return env;
+  if (identity.privateIpv4) env.set('HANGAR_PRIVATE_IPV4', identity.privateIpv4);
+  return Object.fromEntries(env);
 }

@@ -3,6 +3,7 @@
  * time, outliving the machines that mounted them.
  */
 import type { MachineConfig } from './config.ts';
+import type { MachineRecord } from './machine.ts';
 import { HangarError, invalid } from './errors.ts';
 
 export interface VolumeRecord {
@@ -19,6 +20,27 @@ export interface VolumeRecord {
   autoBackupEnabled: boolean;
   snapshotRetention: number;
   createdAt: number;
+  /** When it last changed (attached, detached, extended…); absent on volumes written before it was kept: `createdAt`. */
+  updatedAt?: number;
+}
+
+/** When the volume last changed. */
+export function volumeUpdatedAt(volume: Pick<VolumeRecord, 'createdAt' | 'updatedAt'>): number {
+  return volume.updatedAt ?? volume.createdAt;
+}
+
+/** The volume as changed at `now` (never dated before its last change: clocks of two replicas may differ). */
+export function touched(volume: VolumeRecord, now: number): VolumeRecord {
+  return { ...volume, updatedAt: Math.max(now, volumeUpdatedAt(volume)) };
+}
+
+/**
+ * The volume detached, dated `at` (the change of its machine that let go of it)
+ * when that is later than its last change: a volume's last change never goes back.
+ */
+export function letGo(volume: VolumeRecord, at: unknown): VolumeRecord {
+  const detached = { ...volume, attachedMachineId: null };
+  return typeof at === 'number' && at > volumeUpdatedAt(volume) ? { ...detached, updatedAt: at } : detached;
 }
 
 /**
@@ -139,6 +161,16 @@ export function checkAttachable(volume: VolumeRecord | null, volumeId: string, a
     throw new HangarError('conflict', `volume ${volumeId} is already attached to machine ${volume.attachedMachineId}`, 'a volume can be attached to one machine at a time');
   }
   return volume;
+}
+
+/**
+ * The volumes a machine's VMs may be using: those its config mounts, and while it
+ * is being replaced, those of the version still running (it stops only once the
+ * new version is ready, and comes back if that fails).
+ */
+export function volumesInUse(machine: Pick<MachineRecord, 'config' | 'replacingFrom'>): string[] {
+  const mounts = [...(machine.config.mounts ?? []), ...(machine.replacingFrom?.config.mounts ?? [])];
+  return [...new Set(mounts.map((mount) => mount.volume))];
 }
 
 type Mount = NonNullable<MachineConfig['mounts']>[number];

@@ -9,7 +9,7 @@ import { type MachineLink, type Repair, repairs } from './converge.ts';
 import type { NetworkPort } from './host-network.ts';
 import { appPrefix, GUEST_GATEWAY6, machineIpv4, type NetworkLayout, transit } from './layout.ts';
 import type { Observed } from './observed.ts';
-import { machineLinkSetup, machineLinkTeardown, tapName } from './plan.ts';
+import { machineLinkSetup, machineLinkTeardown, tapName, tapNameHolder } from './plan.ts';
 
 export type { MachineLink };
 
@@ -83,6 +83,11 @@ export class NetworkKeeper implements MachineNetwork {
 
   attach(link: MachineLink): Promise<void> {
     return this.serially(async () => {
+      const holder = tapNameHolder(link.machineId, this.links.keys());
+      if (holder !== undefined) {
+        throw new Error(`machine ${link.machineId} cannot have a network link: its TAP name ${tapName(link.machineId)} is already machine ${holder}'s `
+          + '(a TAP name keeps 12 of the 14 characters of a machine id); destroy this machine and create it again to get another id');
+      }
       this.links.set(link.machineId, link.privateIp);
       await this.options.port.apply([
         { argv: ['ip', '-n', this.layout.ns, 'link', 'del', tapName(link.machineId)], tolerant: true },
@@ -96,6 +101,8 @@ export class NetworkKeeper implements MachineNetwork {
       const privateIp = this.links.get(machineId);
       this.links.delete(machineId);
       if (privateIp === undefined) {
+        // A link refused for its TAP name leaves that TAP to the machine that has it.
+        if (tapNameHolder(machineId, this.links.keys()) !== undefined) return;
         await this.options.port.apply([{ argv: ['ip', '-n', this.layout.ns, 'link', 'del', tapName(machineId)], tolerant: true }]);
         return;
       }
@@ -106,7 +113,16 @@ export class NetworkKeeper implements MachineNetwork {
 
   async adopt(links: MachineLink[]): Promise<void> {
     await this.serially(async () => {
-      for (const link of links) this.links.set(link.machineId, link.privateIp);
+      for (const link of links) {
+        // Two machines sharing a TAP name can only predate the check in `attach`: the first keeps the TAP.
+        const holder = tapNameHolder(link.machineId, this.links.keys());
+        if (holder !== undefined) {
+          this.options.log.error({ netns: this.layout.ns, machineId: link.machineId, holder },
+            `machines ${holder} and ${link.machineId} would share the TAP ${tapName(link.machineId)}: ${link.machineId} is left without a network link`);
+          continue;
+        }
+        this.links.set(link.machineId, link.privateIp);
+      }
       this.known = true;
     });
     await this.converge('adopt');

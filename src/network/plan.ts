@@ -110,9 +110,23 @@ export function deleteRoute(route: RouteSpec, ns?: string): Step {
   return { argv: [...(ns ? ['ip', '-n', ns] : ['ip']), ...(route.family === 6 ? ['-6'] : []), 'route', 'del', ...routeArgs(route)], tolerant: true };
 }
 
-/** Linux interface names hold 15 characters: `hgr` + the first 12 of the machine id. */
+/**
+ * Linux interface names hold 15 characters: `hgr` + the first 12 of the machine id.
+ * Two ids of 14 characters can share those 12 (see tapNameHolder).
+ */
 export function tapName(machineId: string): string {
   return `hgr${machineId.slice(0, 12)}`;
+}
+
+/**
+ * The machine among `others` whose TAP has the same name as `machineId`'s would,
+ * if any. Ids are random, so this is rare, but two machines must never share a
+ * TAP: one would take the other's traffic, or delete its link.
+ */
+export function tapNameHolder(machineId: string, others: Iterable<string>): string | undefined {
+  const name = tapName(machineId);
+  for (const other of others) if (other !== machineId && tapName(other) === name) return other;
+  return undefined;
 }
 
 export const TAP_NAME = /^hgr[0-9a-f]{12}$/;

@@ -25,6 +25,18 @@ export interface OrgMachineQuery extends MachineFilter {
   limit: number;
 }
 
+/** A page of an organization's volumes, oldest last change (`updatedAt`, else `createdAt`) first. */
+export interface OrgVolumeQuery {
+  includeDeleted?: boolean;
+  region?: string;
+  states?: string[];
+  /** Only volumes changed after this (unix ms). */
+  updatedAfter?: number;
+  /** Resume after this (last change, id). */
+  after?: { updatedAt: number; id: string };
+  limit: number;
+}
+
 export interface AppWithCounts extends App {
   machineCount: number;
 }
@@ -221,13 +233,18 @@ export interface Store {
   putVolume(volume: VolumeRecord): Promise<void>;
   getVolume(id: string): Promise<VolumeRecord | null>;
   listVolumes(appName: string): Promise<VolumeRecord[]>;
+  /** The volumes of every app of an organization: deleted ones only with `includeDeleted`. */
+  listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]>;
   /**
    * Attaches `volumeId` to `machineId` in one transaction, refusing (with the
    * check's error) a volume that `check` rejects, e.g. one attached elsewhere.
    */
   attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void>;
-  /** Detaches every volume attached to `machineId`. */
-  detachVolumes(machineId: string): Promise<void>;
+  /**
+   * Detaches every volume attached to `machineId`, but those in `keep`. A volume
+   * let go of is dated (`updatedAt`) by the machine's last change, if the machine is stored.
+   */
+  detachVolumes(machineId: string, keep?: readonly string[]): Promise<void>;
 
   putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void>;
   getSnapshot(id: string): Promise<VolumeSnapshotRecord | null>;

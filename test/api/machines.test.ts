@@ -148,6 +148,19 @@ describe('machines API', () => {
     assert.equal((await t.waitFor(app, m.id, 'started')).status, 200);
   });
 
+  it('answers services[].autostop as Fly does: booleans for "off" and "stop", "suspend" as is; a round trip keeps it', async () => {
+    // Fly's spec (fly.MachineService.autostop): "the API continues to use booleans for \"off\" and \"stop\" in
+    // responses"; fly-go's MachineAutostop.MarshalJSON writes false, true and "suspend", and reads all five forms.
+    const sent = [false, true, 'off', 'stop', 'suspend'];
+    const service = (autostop: unknown, i: number) => ({ protocol: 'tcp', internal_port: 8000 + i, autostop });
+    const created = await t.machine(app, { skip_launch: true, config: { image: 'registry.test/hello:1', services: sent.map(service) } });
+    const answered = [false, true, false, true, 'suspend'];
+    assert.deepEqual(created.config.services.map((s: { autostop: unknown }) => s.autostop), answered);
+    const updated = await t.call('POST', `/v1/apps/${app}/machines/${created.id}`, { config: created.config, skip_launch: true });
+    assert.equal(updated.status, 200, JSON.stringify(updated.body));
+    assert.deepEqual(updated.body.config.services, created.config.services);
+  });
+
   it('refuses to destroy a running machine without force; force and kill work', async () => {
     const m = await t.machine(app);
     await t.waitFor(app, m.id, 'started');

@@ -104,6 +104,9 @@ describe('conformance to Fly\'s OpenAPI spec', () => {
     const volume = (await call('POST', '/v1/apps/spec-app/volumes', { name: 'spec_data', size_gb: 1 })).body;
     await call('POST', '/v1/apps/spec-app/volumes', { name: 'Bad Name' });
     await call('GET', '/v1/apps/spec-app/volumes');
+    await call('GET', '/v1/orgs/personal/volumes?limit=10');
+    await call('GET', '/v1/orgs/personal/volumes?include_deleted=true&summary=true');
+    await call('GET', '/v1/orgs/personal/volumes?cursor=bad');
     await call('GET', `/v1/apps/spec-app/volumes/${volume.id}`);
     await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}`, { snapshot_retention: 7 });
     await call('PUT', `/v1/apps/spec-app/volumes/${volume.id}/extend`, { size_gb: 2 });

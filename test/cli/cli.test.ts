@@ -131,6 +131,9 @@ describe('hangar CLI', () => {
     const noApp = await cli('machine', 'list');
     assert.notEqual(noApp.code, 0);
     assert.match(noApp.err, /required option '-a, --app/);
+    const proto = await cli('machine', 'run', '-a', 'cli-app', 'registry.test/web:1', '-e', '__proto__=x', '-e', 'constructor=y');
+    assert.equal(proto.code, 1, 'the variable reaches the server, which refuses it');
+    assert.match(proto.err, /"__proto__" at config\.env/);
   });
 
   it('runs as ./hangar with the project Node and says when the server is unreachable', async () => {

@@ -63,6 +63,56 @@ export function volumeContract(open: OpenStore): void {
       assert.deepEqual(await store.getVolume('vol_1'), volume('vol_1'));
       await store.attachVolume('vol_1', 'm-3', attachable('m-3'));
     });
+
+    it('detachVolumes with keep detaches that machine\'s other volumes only', async () => {
+      const { store } = await open();
+      for (const id of ['vol_1', 'vol_2', 'vol_3']) await store.putVolume(volume(id));
+      await store.attachVolume('vol_1', 'm-1', attachable('m-1'));
+      await store.attachVolume('vol_2', 'm-1', attachable('m-1'));
+      await store.attachVolume('vol_3', 'm-2', attachable('m-2'));
+      await store.detachVolumes('m-1', ['vol_2', 'vol_3']);
+      assert.deepEqual((await store.listVolumes('app')).map((v) => v.attachedMachineId), [null, 'm-1', 'm-2']);
+      await store.detachVolumes('m-1', []);
+      assert.deepEqual((await store.listVolumes('app')).map((v) => v.attachedMachineId), [null, null, 'm-2']);
+    });
+  });
+
+  describe('an organization\'s volumes', () => {
+    /** Volumes of apps in two organizations; `at` is each one's last change (updatedAt, else createdAt). */
+    async function orgVolumes(store: Awaited<ReturnType<OpenStore>>['store']): Promise<void> {
+      await store.createApp(app('app-a', 'acme'));
+      await store.createApp(app('app-b', 'acme'));
+      await store.createApp(app('app-o', 'other'));
+      const put = (id: string, appName: string, at: number, extra: Partial<VolumeRecord> = {}) =>
+        store.putVolume({ ...volume(id), appName, createdAt: 1000, ...(at === 1000 ? {} : { updatedAt: at }), ...extra });
+      await put('vol_a1', 'app-a', 3000);
+      await put('vol_a2', 'app-a', 1000, { region: 'syd' });
+      await put('vol_b1', 'app-b', 2000);
+      await put('vol_b2', 'app-b', 2000);
+      await put('vol_gone', 'app-a', 2500, { state: 'destroyed' });
+      await put('vol_o1', 'app-o', 1500);
+    }
+    const ids = (found: VolumeRecord[]) => found.map((v) => v.id);
+
+    it('listOrgVolumes lists the organization\'s live volumes, oldest change first (then by id), in pages', async () => {
+      const { store } = await open();
+      await orgVolumes(store);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100 })), ['vol_a2', 'vol_b1', 'vol_b2', 'vol_a1']);
+      assert.deepEqual((await store.listOrgVolumes('acme', { limit: 100 }))[3], { ...volume('vol_a1'), appName: 'app-a', updatedAt: 3000 });
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 2 })), ['vol_a2', 'vol_b1']);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 2, after: { updatedAt: 2000, id: 'vol_b1' } })), ['vol_b2', 'vol_a1']);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, updatedAfter: 2000 })), ['vol_a1']);
+      assert.deepEqual(ids(await store.listOrgVolumes('nobody', { limit: 100 })), []);
+    });
+
+    it('listOrgVolumes filters by region and state, and shows deleted volumes only when asked', async () => {
+      const { store } = await open();
+      await orgVolumes(store);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, includeDeleted: true })), ['vol_a2', 'vol_b1', 'vol_b2', 'vol_gone', 'vol_a1']);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, region: 'syd' })), ['vol_a2']);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, states: ['destroyed'], includeDeleted: true })), ['vol_gone']);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, states: ['destroyed'] })), []);
+    });
   });
 
   describe('volumes of a destroyed machine', () => {
@@ -80,6 +130,16 @@ export function volumeContract(open: OpenStore): void {
       await store.commit({ machine: { ...stopped, state: 'destroyed' }, events: [] });
       assert.deepEqual(await store.getVolume('vol_1'), volume('vol_1'));
       assert.equal((await store.getVolume('vol_2'))?.attachedMachineId, 'm-2');
+    });
+
+    it('a volume let go of by a destroyed machine is dated by that commit (its last change moves only forward)', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      const m = await insert(store, machine());
+      await store.putVolume(volume('vol_1'));
+      await store.attachVolume('vol_1', 'm-1', attachable('m-1'));
+      await store.commit({ machine: { ...m, state: 'destroyed', updatedAt: 7000 }, events: [] });
+      assert.deepEqual(await store.getVolume('vol_1'), { ...volume('vol_1'), updatedAt: 7000 });
     });
   });
 

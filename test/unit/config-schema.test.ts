@@ -127,6 +127,17 @@ describe('the machine config schema', () => {
     assert.deepEqual(normalizeConfig(JSON.parse(JSON.stringify(stored))), stored, 'a stored config sent back is unchanged');
   });
 
+  it('takes unknown fields named like Object.prototype members as unknown fields, nulls and all', () => {
+    const sent = JSON.parse('{"image":"registry.test/app:1","constructor":null,"toString":{"a":null},"env":{"valueOf":"v"},"metadata":{"__proto__":"p"}}');
+    const stored = normalizeConfig(sent) as Record<string, unknown>;
+    assert.equal(Object.getOwnPropertyDescriptor(stored, 'constructor')?.value, null, 'a null in an unknown field is kept');
+    assert.deepEqual(Object.getOwnPropertyDescriptor(stored, 'toString')?.value, { a: null });
+    assert.deepEqual(stored.env, { valueOf: 'v' });
+    // A key JSON.parse keeps as its own (the API's parser refuses it; a stored config may hold it) stays a key.
+    assert.equal(Object.getOwnPropertyDescriptor(stored.metadata, '__proto__')?.value, 'p');
+    assert.equal(Object.getPrototypeOf(stored.metadata), Object.prototype);
+  });
+
   it('refuses health checks an HTTP request could not carry, and intervals under a second', () => {
     const check = (fields: Record<string, unknown>) => ({ checks: { web: { type: 'http', port: 80, ...fields } } });
     const cases: Array<[Record<string, unknown>, RegExp]> = [

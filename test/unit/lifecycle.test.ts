@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HangarError } from '../../src/domain/errors.ts';
 import {
-  decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused,
+  configStop, decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused,
 } from '../../src/domain/lifecycle/actions.ts';
 import { decideObservation, decideWedged } from '../../src/domain/lifecycle/observations.ts';
 import { planRecovery } from '../../src/domain/lifecycle/recovery.ts';
@@ -86,6 +86,19 @@ describe('stop', () => {
 
   it('rejects an unknown signal', () => {
     assert.throws(() => decideStop(machineRecord(), { signal: 'SIGNOPE' }, context()), /unknown signal/);
+  });
+
+  it('never fails on what a stored stop_config holds: empty or unreadable values take the defaults', () => {
+    const stored = (stop_config: unknown) => {
+      const machine = machineRecord({ state: 'started' });
+      return { ...machine, config: { ...machine.config, stop_config } } as typeof machine;
+    };
+    assert.deepEqual(decideStop(stored({ signal: '' }), {}, context()).effects, [{ kind: 'stop', signal: 'SIGINT', timeoutMs: 5000 }]);
+    assert.deepEqual(decideStop(stored({ signal: 'sigterm', timeout: '2s' }), {}, context()).effects, [{ kind: 'stop', signal: 'SIGTERM', timeoutMs: 2000 }]);
+    assert.deepEqual(decideStop(stored({ signal: 'SIGNOPE', timeout: 'soon' }), {}, context()).effects, [{ kind: 'stop', signal: 'SIGINT', timeoutMs: 5000 }]);
+    assert.equal(decideRestart(stored({ signal: '' }), {}, context()).machine.state, 'restarting');
+    assert.equal(decideUpdate(stored({ signal: '' }), { config: machineRecord().config, imageRef: machineRecord().imageRef, version: 'v2', skipLaunch: false }, context()).machine.state, 'replacing');
+    assert.deepEqual(configStop({ stop_config: { signal: '' } }), { signal: 'SIGINT', timeoutMs: 5000 });
   });
 });
 

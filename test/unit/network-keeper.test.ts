@@ -8,7 +8,9 @@ import { machineLinkSetup, machineLinkTeardown, type Step } from '../../src/netw
 
 const layout = layoutOf('hangar', 0xa7b, parseIpv4Range('172.19.0.0/16'));
 const a1 = { machineId: 'aaaaaaaaaaaa01', privateIp: 'fdaa:0:1:a7b:0:1:0:2' };
-const a2 = { machineId: 'aaaaaaaaaaaa02', privateIp: 'fdaa:0:1:a7b:0:2:0:2' };
+const a2 = { machineId: 'bbbbbbbbbbbb02', privateIp: 'fdaa:0:1:a7b:0:2:0:2' };
+/** a1's id but for its last two characters: a TAP name keeps only the first 12 of 14, so theirs would be the same. */
+const twin = { machineId: 'aaaaaaaaaaaa99', privateIp: 'fdaa:0:1:a7b:0:3:0:2' };
 
 /** A host that shows whatever the test sets and records what is run on it. */
 function fakeHost(observed: Observed) {
@@ -43,6 +45,32 @@ describe('network keeper', () => {
       machineLinkTeardown(layout, a1.machineId, a1.privateIp, false),
       machineLinkTeardown(layout, a2.machineId, a2.privateIp, true),
     ]);
+    keeper.close();
+  });
+
+  it('refuses a link whose TAP name is another live machine\'s, touching neither the TAP nor that machine', async () => {
+    const host = fakeHost({ host: { links: [], routes: [] } });
+    const keeper = await NetworkKeeper.open({ layout, port: host.port, outboundNat: false, log: logOf(host), checkIntervalMs: 0 });
+    await keeper.attach(a1);
+    host.applied.length = 0;
+    await assert.rejects(keeper.attach(twin), /TAP name hgraaaaaaaaaaaa is already machine aaaaaaaaaaaa01's/);
+    // A failed launch lets go of its link: the TAP it never had is another machine's, and stays.
+    await keeper.detach(twin.machineId);
+    assert.deepEqual(host.applied, []);
+    // The machine that has the TAP still lets go of it as before, and then the name is free.
+    await keeper.detach(a1.machineId);
+    assert.deepEqual(host.applied, [machineLinkTeardown(layout, a1.machineId, a1.privateIp, true)]);
+    await keeper.attach(twin);
+    keeper.close();
+  });
+
+  it('says which live machines share a TAP name when it learns them at start', async () => {
+    const host = fakeHost({ host: { links: [], routes: [] } });
+    const keeper = await NetworkKeeper.open({ layout, port: host.port, outboundNat: false, log: logOf(host), checkIntervalMs: 0 });
+    host.lines.length = 0;
+    await keeper.adopt([a1, a2, twin]);
+    const errors = host.lines.filter(([level]) => level === 'error').map(([, message]) => message);
+    assert.deepEqual(errors, ["machines aaaaaaaaaaaa01 and aaaaaaaaaaaa99 would share the TAP hgraaaaaaaaaaaa: aaaaaaaaaaaa99 is left without a network link"]);
     keeper.close();
   });
 

@@ -8,7 +8,7 @@ import {
 } from '../../src/network/layout.ts';
 import { type Observed, type ObservedHost, parseLinks, parseNftTable, parseRoutes } from '../../src/network/observed.ts';
 import {
-  guestMac, isolationRuleset, machineLinkSetup, machineLinkTeardown, namespaceTeardown, natRuleset, tapName,
+  guestMac, isolationRuleset, machineLinkSetup, machineLinkTeardown, namespaceTeardown, natRuleset, tapName, tapNameHolder,
 } from '../../src/network/plan.ts';
 
 const layout = layoutOf('hangar', 0xa7b, parseIpv4Range('172.19.0.0/16'));
@@ -93,6 +93,8 @@ describe('network layout', () => {
 describe('network plan', () => {
   it('gives each machine a routed TAP, a host route and its app\'s firewall element', () => {
     assert.equal(tapName('73d8d46dbee589'), TAP);
+    assert.equal(tapNameHolder('73d8d46dbee5ff', ['0123456789abcd', '73d8d46dbee589']), '73d8d46dbee589', 'the first 12 characters are the same');
+    assert.equal(tapNameHolder('73d8d46dbee589', ['73d8d46dbee589', '73d8d46dbee689']), undefined, 'a machine does not clash with itself');
     assert.equal(guestMac('73d8d46dbee589'), '02:73:d8:d4:6d:be');
     assert.deepEqual(machineLinkSetup(layout, machine.machineId, machine.privateIp), [
       ['ip', '-n', 'hangar', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap'],

@@ -46,6 +46,19 @@ describe('process environment', () => {
     }
   });
 
+  it('passes on variables named like Object.prototype members, from the image and the config, as any other', () => {
+    const configEnv = JSON.parse('{"__proto__":"config-proto","toString":"config-toString"}') as Record<string, string>;
+    const env = processEnv({ Env: ['__proto__=image-proto', 'constructor=image-constructor', 'valueOf=image-valueOf'] }, configEnv, {
+      appName: 'a', machineId: 'm', region: 'r', privateIp: 'p', imageRef: 'i', version: 'v',
+    });
+    const own = (key: string) => Object.getOwnPropertyDescriptor(env, key)?.value;
+    assert.equal(own('__proto__'), 'config-proto');
+    assert.equal(own('constructor'), 'image-constructor');
+    assert.equal(own('valueOf'), 'image-valueOf');
+    assert.equal(own('toString'), 'config-toString');
+    assert.equal(Object.getPrototypeOf(env), Object.prototype);
+  });
+
   it('gives a default PATH when the image has none', () => {
     assert.match(processEnv({}, {}, { appName: 'a', machineId: 'm', region: 'r', privateIp: 'p', imageRef: 'i', version: 'v' }).PATH ?? '', /\/usr\/bin/);
   });

@@ -107,4 +107,8 @@ describe('checks', () => {
     assert.equal(statusAfter(false, 5000, spec!), 'critical');
     assert.equal(statusAfter(true, 0, spec!), 'passing');
   });
+  it('takes the defaults for stored durations it cannot read, instead of throwing', () => {
+    const [spec] = checkSpecs(config([], { alive: { type: 'tcp', port: 22, interval: 'often', timeout: '', grace_period: 5e9 } }));
+    assert.deepEqual([spec?.intervalMs, spec?.timeoutMs, spec?.gracePeriodMs], [15000, 2000, 0]);
+  });
 });

@@ -48,16 +48,32 @@ export interface StopOptions {
 /** The stop signal and grace period: the request's, else the config's stop_config, else Fly's defaults. */
 export function stopParams(config: MachineConfig, options: StopOptions): { signal: SignalName; timeoutMs: number } {
   if (options.force) return { signal: 'SIGKILL', timeoutMs: 0 };
-  const signal = options.signal !== undefined && options.signal !== ''
-    ? parseSignal(options.signal)
-    : parseSignal(config.stop_config?.signal ?? 'SIGINT', 'config.stop_config.signal');
+  const configured = configStop(config);
+  const signal = options.signal !== undefined && options.signal !== '' ? parseSignal(options.signal) : configured.signal;
   const requestedMs = options.timeout !== undefined && options.timeout !== '' ? parseDurationInput(options.timeout, 'timeout', 's') : 0;
-  const timeoutMs = requestedMs > 0
-    ? requestedMs
-    : config.stop_config?.timeout !== undefined
-      ? parseDurationInput(config.stop_config.timeout, 'config.stop_config.timeout', 'ns')
-      : DEFAULT_STOP_TIMEOUT_MS;
-  return { signal, timeoutMs };
+  return { signal, timeoutMs: requestedMs > 0 ? requestedMs : configured.timeoutMs };
+}
+
+/**
+ * The stop signal and grace period a stored config asks for, else Fly's defaults.
+ * It never throws: what a request refuses is the request's fault, but a stored
+ * config that cannot be read (an empty signal, stored before `""` was taken as
+ * unset) must not make a machine impossible to stop, restart or update.
+ */
+export function configStop(config: Pick<MachineConfig, 'stop_config'>): { signal: SignalName; timeoutMs: number } {
+  const { signal, timeout } = config.stop_config ?? {};
+  return {
+    signal: readable(() => (signal === undefined || signal === '' ? undefined : parseSignal(signal))) ?? 'SIGINT',
+    timeoutMs: readable(() => (timeout === undefined ? undefined : parseDurationInput(timeout, 'stop_config.timeout', 'ns'))) ?? DEFAULT_STOP_TIMEOUT_MS,
+  };
+}
+
+function readable<T>(read: () => T | undefined): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -66,21 +66,27 @@ function checkSpec(name: string, check: Record<string, unknown>, defaultPort: nu
   };
 }
 
+/** A stored duration; one that cannot be read (stored before today's rules) is the default, never a throw. */
 function duration(value: unknown, fallback: number): number {
-  return typeof value === 'string' && value !== '' ? parseGoDuration(value, 'check duration') : fallback;
+  if (typeof value !== 'string' || value === '') return fallback;
+  try {
+    return parseGoDuration(value, 'check duration');
+  } catch {
+    return fallback;
+  }
 }
 
-/** Fly sends headers as `[{name, values: [..]}]`; a plain object is taken too. */
+/** Fly sends headers as `[{name, values: [..]}]`; a plain object is taken too. Names are the user's: gathered in a Map. */
 function headerMap(value: unknown): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const headers = new Map<string, string>();
   if (Array.isArray(value)) {
     for (const header of value as Array<{ name?: unknown; values?: unknown; value?: unknown }>) {
       if (typeof header?.name !== 'string') continue;
       const values = Array.isArray(header.values) ? header.values : header.value !== undefined ? [header.value] : [];
-      headers[header.name] = values.map(String).join(', ');
+      headers.set(header.name, values.map(String).join(', '));
     }
   } else if (value && typeof value === 'object') {
-    for (const [name, v] of Object.entries(value)) headers[name] = Array.isArray(v) ? v.map(String).join(', ') : String(v);
+    for (const [name, v] of Object.entries(value)) headers.set(name, Array.isArray(v) ? v.map(String).join(', ') : String(v));
   }
-  return headers;
+  return Object.fromEntries(headers);
 }

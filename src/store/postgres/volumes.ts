@@ -4,8 +4,9 @@
  * snapshot's times) are kept in columns beside it, written with it.
  */
 import type { Pool } from 'pg';
-import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
-import type { PublicPortRecord } from '../store.ts';
+import { letGo, type VolumeRecord, type VolumeSnapshotRecord } from '../../domain/volume.ts';
+import type { OrgVolumeQuery, PublicPortRecord } from '../store.ts';
+import { Params } from './machine-sql.ts';
 import { changed, rows, type Sql, transaction } from './connection.ts';
 
 export abstract class PostgresVolumes {
@@ -36,6 +37,20 @@ export abstract class PostgresVolumes {
     return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
   }
 
+  async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]> {
+    const params = new Params();
+    const changed = "coalesce((v.doc::jsonb ->> 'updatedAt')::double precision, (v.doc::jsonb ->> 'createdAt')::double precision)";
+    const clauses = [`a.org_slug = ${params.add(orgSlug)}`];
+    if (!query.includeDeleted) clauses.push("v.state <> 'destroyed'");
+    if (query.region) clauses.push(`v.region = ${params.add(query.region)}`);
+    if (query.states?.length) clauses.push(`v.state = ANY(${params.add(query.states)}::text[])`);
+    if (query.updatedAfter !== undefined) clauses.push(`${changed} > ${params.add(query.updatedAfter)}::double precision`);
+    if (query.after) clauses.push(`(${changed}, v.id) > (${params.add(query.after.updatedAt)}::double precision, ${params.add(query.after.id)}::text)`);
+    const found = await rows(this.pool, `SELECT v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
+      WHERE ${clauses.join(' AND ')} ORDER BY ${changed}, v.id LIMIT ${params.add(query.limit)}`, params.values);
+    return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+  }
+
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
     await transaction(this.pool, async (db) => {
       // Locked until the end: another attach of this volume waits, then checks what this one wrote.
@@ -45,8 +60,8 @@ export abstract class PostgresVolumes {
     });
   }
 
-  async detachVolumes(machineId: string): Promise<void> {
-    await transaction(this.pool, (db) => detachAll(db, machineId));
+  async detachVolumes(machineId: string, keep: readonly string[] = []): Promise<void> {
+    await transaction(this.pool, (db) => detachAll(db, machineId, keep));
   }
 
   async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {
@@ -106,12 +121,18 @@ export abstract class PostgresVolumes {
   }
 }
 
-/** Detaches every volume attached to `machineId`, in the transaction of `db`. */
-export async function detachAll(db: Sql, machineId: string): Promise<void> {
-  const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 FOR UPDATE', [machineId]);
+/**
+ * Detaches every volume attached to `machineId` but those in `keep`, in the
+ * transaction of `db`; each is dated by the machine's last change (the one that
+ * let go of it).
+ */
+export async function detachAll(db: Sql, machineId: string, keep: readonly string[] = []): Promise<void> {
+  const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 AND NOT (id = ANY($2::text[])) FOR UPDATE', [machineId, keep]);
+  if (found.length === 0) return;
+  const [machine] = await rows<{ updated_at: number }>(db, 'SELECT updated_at FROM machines WHERE id = $1', [machineId]);
   for (const row of found) {
     const volume = JSON.parse(row.doc as string) as VolumeRecord;
-    await setAttached(db, volume.id, { ...volume, attachedMachineId: null });
+    await setAttached(db, volume.id, letGo(volume, machine?.updated_at));
   }
 }
 

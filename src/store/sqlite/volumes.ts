@@ -1,5 +1,6 @@
 /** The embedded store's volumes and their snapshots (see sqlite-store.ts). */
-import type { VolumeRecord, VolumeSnapshotRecord } from '../../domain/volume.ts';
+import { letGo, type VolumeRecord, type VolumeSnapshotRecord } from '../../domain/volume.ts';
+import type { OrgVolumeQuery } from '../store.ts';
 import { type Row, SqliteDatabase } from './sqlite-database.ts';
 
 export class SqliteVolumes extends SqliteDatabase {
@@ -24,6 +25,33 @@ export class SqliteVolumes extends SqliteDatabase {
     return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
   }
 
+  async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]> {
+    const changed = "coalesce(json_extract(v.doc, '$.updatedAt'), json_extract(v.doc, '$.createdAt'))";
+    const clauses = ['a.org_slug = ?'];
+    const params: Array<string | number> = [orgSlug];
+    if (!query.includeDeleted) clauses.push("json_extract(v.doc, '$.state') <> 'destroyed'");
+    if (query.region) {
+      clauses.push("json_extract(v.doc, '$.region') = ?");
+      params.push(query.region);
+    }
+    if (query.states?.length) {
+      clauses.push(`json_extract(v.doc, '$.state') IN (${query.states.map(() => '?').join(', ')})`);
+      params.push(...query.states);
+    }
+    if (query.updatedAfter !== undefined) {
+      clauses.push(`${changed} > ?`);
+      params.push(query.updatedAfter);
+    }
+    if (query.after) {
+      clauses.push(`(${changed} > ? OR (${changed} = ? AND v.id > ?))`);
+      params.push(query.after.updatedAt, query.after.updatedAt, query.after.id);
+    }
+    params.push(query.limit);
+    const rows = this.db.prepare(`SELECT v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
+      WHERE ${clauses.join(' AND ')} ORDER BY ${changed}, v.id LIMIT ?`).all(...params) as Row[];
+    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+  }
+
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
     this.transaction(() => {
       const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(volumeId) as Row | undefined;
@@ -32,16 +60,18 @@ export class SqliteVolumes extends SqliteDatabase {
     });
   }
 
-  async detachVolumes(machineId: string): Promise<void> {
-    this.transaction(() => this.detach(machineId));
+  async detachVolumes(machineId: string, keep: readonly string[] = []): Promise<void> {
+    this.transaction(() => this.detach(machineId, keep));
   }
 
-  protected detach(machineId: string): void {
-    const rows = this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[];
-    for (const row of rows) {
-      const volume = JSON.parse(row.doc as string) as VolumeRecord;
-      this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: null }), volume.id);
-    }
+  /** Inside a transaction; each volume let go of is dated by the machine's last change (the one that let go of it). */
+  protected detach(machineId: string, keep: readonly string[] = []): void {
+    const volumes = (this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[])
+      .map((row) => JSON.parse(row.doc as string) as VolumeRecord)
+      .filter((volume) => !keep.includes(volume.id));
+    if (volumes.length === 0) return;
+    const at = this.sql("SELECT json_extract(doc, '$.updatedAt') AS at FROM machines WHERE id = ? AND json_valid(doc)").get(machineId) as Row | undefined;
+    for (const volume of volumes) this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify(letGo(volume, at?.at)), volume.id);
   }
 
   async putSnapshot(snapshot: VolumeSnapshotRecord): Promise<void> {

@@ -4,10 +4,10 @@
  * process, env, files, stop signal). Pure functions of the spec.
  */
 import { pinnedReference, type ImageRef } from '../../domain/image-ref.ts';
-import { parseDurationInput } from '../../domain/duration.ts';
+import { configStop } from '../../domain/lifecycle/actions.ts';
 import { processArgv, processEnv, type ImageProcessConfig } from '../../domain/process-spec.ts';
 import type { MachineSpec } from '../../domain/runtime.ts';
-import { signalNumber, type SignalName } from '../../domain/signals.ts';
+import { signalNumber } from '../../domain/signals.ts';
 import type { InitConfig } from '../../guest/init-config.ts';
 import type { GuestAddresses } from '../../network/keeper.ts';
 
@@ -43,7 +43,7 @@ export function guestNet(spec: Pick<MachineSpec, 'privateIp'>, net: GuestAddress
 /** `net`: the guest's addresses on the machines' network; none leaves it without one. */
 export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mounts: VolumeMount[], net: GuestAddresses | undefined): InitConfig {
   const init = spec.config.init;
-  const stop = spec.config.stop_config;
+  const stop = configStop(spec.config);
   const ipv4 = net?.ipv4;
   const files = (spec.config.files ?? [])
     .filter((file) => typeof file.raw_value === 'string')
@@ -63,10 +63,7 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
     workdir: prepared.config.WorkingDir || undefined,
     user: prepared.config.User || undefined,
     files,
-    stop: {
-      signal: signalNumber((stop?.signal as SignalName | undefined) ?? 'SIGINT'),
-      timeoutMs: stop?.timeout ? parseDurationInput(stop.timeout, 'stop_config.timeout', 'ns') : 5000,
-    },
+    stop: { signal: signalNumber(stop.signal), timeoutMs: stop.timeoutMs },
   };
 }
 
