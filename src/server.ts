@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { ControlSettings } from './control/ports.ts';
 import { LocalVolumes } from './volumes/local-volumes.ts';
-import type { ClusterLink } from './cluster/link.ts';
+import type { ClusterLink } from './store/link.ts';
 import { joinHostPort } from './proxy/edge-proxy.ts';
 import { describeStore, storeLocation } from './store/location.ts';
 import { openLink, openStore } from './store/open-store.ts';

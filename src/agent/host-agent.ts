@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { Observation } from '../domain/lifecycle/observations.ts';
 import type {
-  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, PullProgress, RecoveredVm,
+  ExecRequest, ExecResult, LocalRuntime, LogOptions, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, PullProgress, RecoveredVm,
 } from '../domain/runtime.ts';
 import { errorMessage } from '../domain/errors.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
@@ -18,7 +18,7 @@ import { ResumeRefused, type VmmDriver } from '../vmm/driver.ts';
 /** How long an image pull and rootfs build may take before it is abandoned. */
 const PREPARE_TIMEOUT_MS = 15 * 60_000;
 
-export class HostAgent implements HostRuntime {
+export class HostAgent implements LocalRuntime {
   private readonly driver: VmmDriver;
   private readonly sink: ObservationSink;
   private readonly log: Logger;
@@ -35,13 +35,15 @@ export class HostAgent implements HostRuntime {
     });
   }
 
-  submit(spec: MachineSpec, effects: Effect[]): void {
+  submit(spec: MachineSpec, effects: Effect[]): Promise<void> {
     this.machines.add(spec.machineId);
+    let last: Promise<void> = Promise.resolve();
     for (const effect of effects) {
       // A cancel must reach the suspend it cancels, which is still running in the queue.
       if (effect.kind === 'cancel_suspend') this.driver.cancelSuspend(spec.machineId);
-      else this.enqueue(spec.machineId, () => this.run(spec, effect));
+      else last = this.enqueue(spec.machineId, () => this.run(spec, effect));
     }
+    return last;
   }
 
   async idle(): Promise<void> {
@@ -122,8 +124,8 @@ export class HostAgent implements HostRuntime {
     });
   }
 
-  /** Chains work onto the machine's queue so its effects never overlap. */
-  private enqueue(machineId: string, work: () => Promise<void>): void {
+  /** Chains work onto the machine's queue so its effects never overlap; resolves once it has run (never rejects). */
+  private enqueue(machineId: string, work: () => Promise<void>): Promise<void> {
     const previous = this.queues.get(machineId) ?? Promise.resolve();
     const next = previous.then(work).catch((error: unknown) => {
       this.log.error({ machineId, err: error }, 'host agent: unexpected failure');
@@ -132,6 +134,7 @@ export class HostAgent implements HostRuntime {
     void next.then(() => {
       if (this.queues.get(machineId) === next) this.queues.delete(machineId);
     });
+    return next;
   }
 
   private async report(machineId: string, observation: Observation): Promise<void> {

@@ -8,7 +8,6 @@ import { HostAgent } from '../agent/host-agent.ts';
 import { serveGuestConnection } from '../api/guest-scope.ts';
 import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
 import { ControlObserver } from '../control/observer.ts';
-import { recoverMachines } from '../control/recovery.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import { createEdgeProxy } from '../proxy/edge-proxy.ts';
@@ -16,6 +15,7 @@ import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
 import { buildApi, controlDeps, hostSession } from './core.ts';
+import { hostWork } from './host-work.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
 
 export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
@@ -31,20 +31,19 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
     const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
     await refuseClusterDatabase(store, control.settings.hostId);
+    const work = hostWork(control, agent, observer, log);
     const session = hostSession(control, options, {
       address: '', anyRegion: true, diskBytes: (await localVolumes.space()).totalBytes,
       serve: async (host) => {
         const adopted = await store.adoptUnplacedMachines(host.id);
         if (adopted > 0) log.info({ hostId: host.id, adopted }, `host ${host.id}: took ${adopted} machines placed before hosts existed`);
-        const recovered = await recoverMachines(control, observer);
-        if (recovered.checked > 0) log.info({ checked: recovered.checked, running: recovered.running }, `recovered ${recovered.checked} machines (${recovered.running} running)`);
-        return async () => {};
+        return work.serve(host);
       },
       onTakenOver: () => agent.endAll(),
     });
     await session.start();
     stops.push(() => session.stop());
-    stops.push(startWatchdog(control, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
+    stops.push(startWatchdog(control, agent, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
 
     const proxy = await createEdgeProxy({
       domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs, ...options.proxy,
@@ -62,10 +61,11 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
     return {
       role: 'all', app, control, driver, proxy, host: session,
+      idle: () => work.idle(),
       async close() {
         for (const stop of stops.reverse()) await stop();
         await app.close();
-        await control.runtime.idle();
+        await agent.idle();
         await driver.close();
         await store.close();
       },

@@ -39,6 +39,7 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
     const app = await buildApi(control, options);
     return {
       role: 'api', app, control,
+      idle: async () => undefined,
       async close() {
         for (const stop of stops) stop();
         await app.close();

@@ -13,11 +13,9 @@ import { serveGuestConnection } from '../api/guest-scope.ts';
 import { buildAgentApi } from '../cluster/agent-api.ts';
 import { JournaledSink } from '../cluster/observation-journal.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
-import { databaseUnreachable } from '../cluster/unreachable.ts';
-import { drainWork } from '../cluster/work-loop.ts';
+import { databaseUnreachable, reportRefused } from '../cluster/unreachable.ts';
 import { ControlObserver } from '../control/observer.ts';
 import type { ControlDeps } from '../control/ports.ts';
-import { recoverMachines } from '../control/recovery.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import type { HostRecord } from '../domain/host.ts';
@@ -26,6 +24,7 @@ import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
 import type { StopServing } from '../cluster/host-session.ts';
 import { joinHostPort } from '../proxy/edge-proxy.ts';
 import { buildApi, controlDeps, hostSession } from './core.ts';
+import { hostWork } from './host-work.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
 
 export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
@@ -36,7 +35,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
   try {
     const observer = new ControlObserver(() => control, log);
     // The machines keep running while the database is out of reach; what happens to them is journaled.
-    const journal = new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, databaseUnreachable);
+    const journal = new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, reportRefused);
     stops.push(() => journal.close());
     const agent = new HostAgent(driver, journal, log);
     const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
@@ -48,23 +47,21 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
 
     let agentApi: FastifyInstance | undefined;
+    const work = hostWork(control, agent, journal, log, (hostId, kick) => cluster.link.onWork(hostId, kick));
     const serve = async (host: HostRecord): Promise<StopServing> => {
       control.fence = { hostId: host.id, epoch: host.epoch };
       await journal.flush();
-      const recovered = await recoverMachines(control, journal);
-      if (recovered.checked > 0) log.info({ checked: recovered.checked, running: recovered.running }, `recovered ${recovered.checked} machines (${recovered.running} running)`);
-      // Work committed before recovery read a machine is what recovery finished itself.
-      const stopDrain = drainWork(cluster.link, { hostId: host.id, epoch: host.epoch }, agent, log, { recovered: recovered.revs });
+      const stopWork = await work.serve(host);
       const served = agentApiFor(control, cluster, agent, localVolumes);
       try {
         await served.listen(cluster.agentListen as { host: string; port: number });
       } catch (error) {
-        stopDrain();
+        await stopWork();
         throw error;
       }
       agentApi = served;
       return async () => {
-        stopDrain();
+        await stopWork();
         agentApi = undefined;
         await served.close();
       };
@@ -78,14 +75,15 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     });
     await session.start();
     stops.push(() => session.stop());
-    stops.push(startWatchdog(control, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
+    stops.push(startWatchdog(control, agent, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
     return {
       role: 'host', app, control, driver, host: session,
       agentApi: () => agentApi,
+      idle: () => work.idle(),
       async close() {
         for (const stop of stops.reverse()) await stop();
         await app.close();
-        await control.runtime.idle();
+        await agent.idle();
         await driver.close();
         await cluster.link.close();
         await store.close();

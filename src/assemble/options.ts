@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Api } from '../api/routes/types.ts';
-import type { ClusterLink } from '../cluster/link.ts';
+import type { ClusterLink } from '../store/link.ts';
 import type { HostSession } from '../cluster/host-session.ts';
 import type { HostResolver } from '../control/guest-images.ts';
 import type { Clock, ControlDeps, ControlSettings, Ids } from '../control/ports.ts';
@@ -70,5 +70,7 @@ export interface Hangar {
   host?: HostSession;
   /** `host`: the agent API, while this instance holds its host. */
   agentApi?(): FastifyInstance | undefined;
+  /** Resolves once no work is queued, read or running for this process's host (at once without one). */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }

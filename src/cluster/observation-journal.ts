@@ -15,6 +15,7 @@ import { appendFileSync, closeSync, fsyncSync, openSync, readFileSync, renameSyn
 import type { Logger } from 'pino';
 import type { Observation } from '../domain/lifecycle/observations.ts';
 import type { ObservationSink } from '../domain/runtime.ts';
+import { databaseUnreachable } from './unreachable.ts';
 
 interface Entry {
   machineId: string;
@@ -23,6 +24,8 @@ interface Entry {
 
 /** How often a journal that could not be reported is tried again. */
 const RETRY_MS = 1_000;
+/** Attempts at one entry before it is dropped: an hour of trying, once a second. */
+const MAX_ATTEMPTS = 3_600;
 
 export class JournaledSink implements ObservationSink {
   private readonly inner: ObservationSink;
@@ -33,12 +36,18 @@ export class JournaledSink implements ObservationSink {
   private reported = 0;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly unreachable: (error: unknown) => boolean;
+  private readonly refused: (error: unknown) => boolean;
+  /** Failed attempts at the entry at the head of the journal. */
+  private attempts = 0;
 
-  /** `unreachable` tells a database that cannot be reached from an error that reporting again would not cure. */
-  constructor(inner: ObservationSink, path: string, log: Logger, unreachable: (error: unknown) => boolean) {
+  /**
+   * `refused` tells a refusal that reporting again would not cure (the machine is
+   * gone, the report makes no sense now) from any other error, which is journaled
+   * and tried again.
+   */
+  constructor(inner: ObservationSink, path: string, log: Logger, refused: (error: unknown) => boolean) {
     this.inner = inner;
-    this.unreachable = unreachable;
+    this.refused = refused;
     this.path = path;
     this.log = log;
     this.entries = readJournal(path, log).slice(readCount(this.countPath));
@@ -60,8 +69,8 @@ export class JournaledSink implements ObservationSink {
         await this.inner.observe(machineId, observation);
         return;
       } catch (error) {
-        if (!this.unreachable(error)) throw error;
-        this.log.warn({ machineId, err: error }, 'the database cannot be reached: journaling what happened to the machine');
+        if (this.refused(error)) throw error;
+        this.log.warn({ machineId, err: error }, 'the report could not be written: journaling what happened to the machine');
       }
     }
     this.append({ machineId, observation });
@@ -84,12 +93,14 @@ export class JournaledSink implements ObservationSink {
       try {
         await this.inner.observe(entry.machineId, entry.observation);
       } catch (error) {
-        if (this.unreachable(error)) {
+        // The database out of reach is waited for; another error that never clears would hold every report behind it: given up on at last.
+        if (!this.refused(error) && (databaseUnreachable(error) || ++this.attempts < MAX_ATTEMPTS)) {
           this.schedule();
           return;
         }
-        this.log.error({ machineId: entry.machineId, err: error }, 'a journaled observation was refused; dropping it');
+        this.log.error({ machineId: entry.machineId, err: error, attempts: this.attempts }, 'a journaled observation was refused; dropping it');
       }
+      this.attempts = 0;
       this.entries = this.entries.slice(1);
       this.reported++;
       if (this.entries.length > 0) writeDurably(this.countPath, String(this.reported));

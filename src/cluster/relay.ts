@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { ControlDeps } from '../control/ports.ts';
-import type { ClusterLink } from './link.ts';
+import type { ClusterLink } from '../store/link.ts';
 
 export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: Logger): void {
   deps.announce = (machineId) => {

@@ -1,15 +1,15 @@
 /**
- * The host runtime of an API replica: machines run on host agents. Effects go to
- * the machine's host through the work queue, written in the commit that decided
- * them (the replica may die right after); everything someone waits on (exec, ps,
- * logs, …) is a request to the host agent's API, authenticated with the cluster secret.
+ * The host runtime of an API replica: machines run on host agents. Everything
+ * someone waits on (exec, ps, logs, …) is a request to the machine's host agent's
+ * API, authenticated with the cluster secret. (Effects reach hosts through the
+ * outbox, queued with the commit that decided them.)
  */
 import { HangarError, hostUnreachable, machineNotFound } from '../domain/errors.ts';
 import type { HostRecord } from '../domain/host.ts';
 import { hostIsFresh } from '../domain/host.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
 import type {
-  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm,
+  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 import type { Store } from '../store/store.ts';
@@ -23,19 +23,12 @@ export interface RemoteRuntimeOptions {
 }
 
 export class RemoteRuntime implements HostRuntime {
-  /** Effects are written to the host work queue with the commit that decided them. */
-  readonly queuesWithCommit = true;
   private readonly options: RemoteRuntimeOptions;
   private readonly agents: AgentClient;
 
   constructor(options: RemoteRuntimeOptions) {
     this.options = options;
     this.agents = options.agents;
-  }
-
-  /** Never called: with `queuesWithCommit`, effects reach hosts only inside the commit that decided them. */
-  submit(spec: MachineSpec): void {
-    throw new Error(`effects for machine ${spec.machineId} must be queued with the commit that decided them`);
   }
 
   async exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
@@ -91,16 +84,6 @@ export class RemoteRuntime implements HostRuntime {
     if (!host) throw new HangarError('insufficient_capacity', 'no host is up to pull the image');
     return this.agents.call<ImageRef>(host, 'POST', '/agent/v1/images', { reference });
   }
-
-  /** Recovery and VM checks are each host agent's own. */
-  async recover(): Promise<Map<string, RecoveredVm>> {
-    return new Map();
-  }
-
-  checkVm(): void {}
-
-  /** Nothing runs here: the work is in the database. */
-  async idle(): Promise<void> {}
 
   private async call<T>(machineId: string, method: string, suffix: string, body?: unknown): Promise<T> {
     return this.agents.call<T>(await this.hostOf(machineId), method, `/agent/v1/machines/${machineId}${suffix}`, body);

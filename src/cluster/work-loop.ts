@@ -1,18 +1,30 @@
 /**
- * A host agent drains its work queue: at start, whenever the link hints that work
- * arrived, and every `pollMs` in case a hint was lost. Work goes to the agent in the
- * order it was queued; the agent runs each machine's effects one after another.
+ * A host agent drains its outbox: claim, run, acknowledge. It reads the work
+ * queued for its host (fenced by its epoch) at start, whenever a hint says work
+ * arrived, and every `pollMs` in case a hint was lost; hands each piece to the
+ * agent, which runs each machine's effects one after another; and removes a piece
+ * from the queue once it has run. Reading takes nothing away, so a read whose
+ * answer is lost loses no work; a piece run but not yet acknowledged when the
+ * agent dies is read again by the next session of the host, where recovery
+ * decides it (below).
  *
- * Work its recovery already finished is dropped: recovery read each machine at some
- * revision and finished what that state said was under way, so work a commit queued
- * at that revision or before is moot; work committed after the read is not.
+ * Work its recovery already finished is dropped: recovery read each machine at
+ * some revision and finished what that state said was under way, so work a commit
+ * queued at that revision or before is moot; work committed after the read is not.
  */
 import type { Logger } from 'pino';
-import type { HostRuntime } from '../domain/runtime.ts';
-import type { HostFence } from '../store/store.ts';
-import type { ClusterLink, HostWork } from './link.ts';
+import type { Effect } from '../domain/lifecycle/decision.ts';
+import type { MachineSpec } from '../domain/runtime.ts';
+import type { HostFence, QueuedWork, Store } from '../store/store.ts';
 
 const BATCH = 50;
+/** Acknowledgements wait this long to go out together. */
+const ACK_MS = 50;
+
+/** What runs the work: the host agent. Resolves once the effects have run (whatever came of them). */
+export interface WorkRunner {
+  submit(spec: MachineSpec, effects: Effect[]): Promise<void>;
+}
 
 export interface DrainOptions {
   /** The revision at which recovery read each machine it finished. */
@@ -20,46 +32,131 @@ export interface DrainOptions {
   pollMs?: number;
 }
 
-export function drainWork(link: ClusterLink, host: HostFence, runtime: HostRuntime, log: Logger, options: DrainOptions = {}): () => void {
-  const { hostId } = host;
-  const { recovered = new Map<string, number>(), pollMs = 1_000 } = options;
-  const moot = (work: HostWork) => {
-    const read = recovered.get(work.spec.machineId);
-    // Work queued before revisions were recorded (no `rev`) predates any recovery.
-    return read !== undefined && (work.rev ?? 0) <= read;
-  };
-  let draining = false;
-  let again = false;
-  let stopped = false;
-  const drain = async (): Promise<void> => {
-    if (draining) {
-      again = true;
+export class WorkDrain {
+  private readonly queue: Pick<Store, 'claimWork' | 'ackWork'>;
+  private readonly host: HostFence;
+  private readonly runner: WorkRunner;
+  private readonly log: Logger;
+  private readonly recovered: ReadonlyMap<string, number>;
+  private readonly pollMs: number;
+  /** The newest piece read: the next read starts after it. */
+  private cursor = 0;
+  private draining: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly running = new Set<Promise<void>>();
+  private readonly done: number[] = [];
+  private acking: Promise<void> | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
+
+  constructor(queue: Pick<Store, 'claimWork' | 'ackWork'>, host: HostFence, runner: WorkRunner, log: Logger, options: DrainOptions = {}) {
+    this.queue = queue;
+    this.host = host;
+    this.runner = runner;
+    this.log = log;
+    this.recovered = options.recovered ?? new Map();
+    this.pollMs = options.pollMs ?? 1_000;
+  }
+
+  get hostId(): string {
+    return this.host.hostId;
+  }
+
+  /** Whether anything is being read, run or acknowledged. */
+  busy(): boolean {
+    return !this.stopped && (this.draining !== undefined || this.running.size > 0 || this.acking !== undefined || this.done.length > 0);
+  }
+
+  /** Drains now and every `pollMs` until stopped. */
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.pollMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Work may have arrived: read the queue (again, once the read under way ends). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.again = true;
       return;
     }
-    draining = true;
+    this.draining = this.drain().finally(() => { this.draining = undefined; });
+  }
+
+  /** Resolves once nothing is being read, run or acknowledged (an acknowledgement the store refuses is left for later). */
+  async idle(): Promise<void> {
+    while (!this.stopped && (this.draining || this.running.size > 0 || this.acking || this.done.length > 0)) {
+      await this.draining;
+      await Promise.all([...this.running]);
+      if (!await this.flushAcks()) return;
+    }
+  }
+
+  /** Takes no more work; what runs goes on in the agent, and its acknowledgement is left to the next session. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.ackTimer);
+  }
+
+  private async drain(): Promise<void> {
     try {
       do {
-        again = false;
+        this.again = false;
         // A batch short of full emptied the queue: more only comes with a new hint.
-        for (let more = true; more && !stopped;) {
-          const batch = await link.claim(host, BATCH);
-          for (const work of batch) if (!moot(work)) runtime.submit(work.spec, work.effects);
+        for (let more = true; more && !this.stopped;) {
+          const batch = await this.queue.claimWork(this.host, this.cursor, BATCH);
+          for (const work of batch) this.take(work);
           more = batch.length === BATCH;
         }
-      } while (again && !stopped);
+      } while (this.again && !this.stopped);
     } catch (error) {
-      log.warn({ err: error, hostId }, 'host agent: could not take work from the queue; trying again');
-    } finally {
-      draining = false;
+      this.log.warn({ err: error, hostId: this.host.hostId }, 'host agent: could not read its work queue; trying again');
     }
-  };
-  const unsubscribe = link.onWork(hostId, () => void drain());
-  const timer = setInterval(() => void drain(), pollMs);
-  timer.unref();
-  void drain();
-  return () => {
-    stopped = true;
-    unsubscribe();
-    clearInterval(timer);
-  };
+  }
+
+  private take(work: QueuedWork): void {
+    this.cursor = Math.max(this.cursor, work.id);
+    const read = this.recovered.get(work.spec.machineId);
+    // Work queued before revisions were recorded (no `rev`) predates any recovery.
+    if (read !== undefined && (work.rev ?? 0) <= read) {
+      this.acknowledge(work.id);
+      return;
+    }
+    const run = this.runner.submit(work.spec, work.effects).then(() => {
+      this.running.delete(run);
+      this.acknowledge(work.id);
+    });
+    this.running.add(run);
+  }
+
+  private acknowledge(id: number): void {
+    this.done.push(id);
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      void this.flushAcks();
+    }, ACK_MS);
+  }
+
+  /** Sends the acknowledgements waiting; false when the store refused them (kept for later). */
+  private async flushAcks(): Promise<boolean> {
+    while (this.acking) await this.acking;
+    const ids = this.done.splice(0);
+    if (ids.length === 0 || this.stopped) return true;
+    let sent = true;
+    this.acking = this.queue.ackWork(this.host, ids).catch((error: unknown) => {
+      sent = false;
+      // Kept for the next flush; a piece never acknowledged is read again by the next session, and found moot.
+      this.done.push(...ids);
+      this.log.warn({ err: error, hostId: this.host.hostId }, 'host agent: could not acknowledge work done; trying again');
+      this.ackTimer ??= setTimeout(() => {
+        this.ackTimer = undefined;
+        void this.flushAcks();
+      }, this.pollMs).unref();
+    }).finally(() => { this.acking = undefined; });
+    await this.acking;
+    return sent;
+  }
 }

@@ -1,14 +1,14 @@
 /**
  * The one path by which a machine changes: load it, let the domain decide, commit
- * the decision in one transaction, then wake waiters and hand the effects to the
- * host. A commit based on a stale read is retried on a fresh one, so concurrent
- * requests never overwrite each other (of 100 racing lease requests one wins).
+ * the decision and its effects for the host in one transaction (the outbox), then
+ * wake waiters and tell the host work is queued. A commit based on a stale read is
+ * retried on a fresh one, so concurrent requests never overwrite each other (of
+ * 100 racing lease requests one wins).
  */
 import { HangarError, machineNotFound } from '../domain/errors.ts';
 import type { Decision, DecisionContext } from '../domain/lifecycle/decision.ts';
 import { checkLease } from '../domain/lease.ts';
 import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
-import { specOf } from '../domain/runtime.ts';
 import { type HostFence, StaleWriteError } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
 import { failpoint } from '../system/failpoints.ts';
@@ -66,13 +66,12 @@ async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, opti
     // A change its host must carry out is refused while that host is lost or silent; its own reports are not.
     if (decision.effects.length > 0 && !options.fence) assertHostReachable(deps, `machine ${before.id}`, before.hostId);
     try {
-      const withCommit = deps.runtime.queuesWithCommit === true && decision.effects.length > 0;
       const after = await deps.store.commit({
-        machine: decision.machine, events: decision.events, version: decision.version, ...(withCommit ? { effects: decision.effects } : {}),
+        machine: decision.machine, events: decision.events, version: decision.version, effects: decision.effects,
         ...(options.fence ? { fence: options.fence } : {}),
       });
       failpoint('machine.after-commit');
-      afterCommit(deps, before, after, withCommit ? { ...decision, effects: [] } : decision);
+      afterCommit(deps, before, after, decision);
       return { before, after };
     } catch (error) {
       if (!(error instanceof StaleWriteError)) throw error;
@@ -81,7 +80,7 @@ async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, opti
   }
 }
 
-/** Wakes waiters, tells the feed and hands effects to the host, once the decision is durable. */
+/** Wakes waiters, tells the feed and the host that work is queued for it, once the decision is durable. */
 export function afterCommit(deps: ControlDeps, before: MachineRecord | null, after: MachineRecord, decision: Decision): void {
   const lastEvent = decision.events.at(-1);
   if (!before || before.state !== after.state || before.version !== after.version) {
@@ -92,5 +91,5 @@ export function afterCommit(deps: ControlDeps, before: MachineRecord | null, aft
   for (const event of decision.events) {
     if (event.type === 'wedged') deps.log.warn({ machineId: after.id, event: event.request }, `machine ${after.id} is wedged in ${event.status}`);
   }
-  if (decision.effects.length > 0) deps.runtime.submit(specOf(after), decision.effects);
+  if (decision.effects.length > 0 && after.hostId !== undefined) deps.workQueued?.(after.hostId);
 }

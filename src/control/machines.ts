@@ -6,7 +6,6 @@ import { acquireLease, parseTtl } from '../domain/lease.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import { checkAttachable, touched } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
-import { specOf } from '../domain/runtime.ts';
 import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing, type Placer } from '../store/store.ts';
 import { appDeletingError, appForCreate, getApp } from './apps.ts';
 import { placer } from './hosts.ts';
@@ -106,7 +105,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
     if (volumeId) await deps.store.detachVolumes(machine.id);
     throw error;
   });
-  if (!deps.runtime.queuesWithCommit) deps.runtime.submit(specOf(inserted), [{ kind: 'prepare' }]);
+  if (inserted.hostId !== undefined) deps.workQueued?.(inserted.hostId);
   return inserted;
 }
 
@@ -117,8 +116,8 @@ export async function insertWithName(deps: ControlDeps, machine: MachineRecord, 
     const candidate = { ...machine, name };
     const version: MachineVersion = { machineId: candidate.id, version: candidate.version, config: candidate.config, imageRef: candidate.imageRef, createdAt: candidate.createdAt };
     try {
-      // In a cluster the prepare is queued for the host in the insert's own transaction.
-      const effects = deps.runtime.queuesWithCommit && prepare ? { effects: [{ kind: 'prepare' } as const] } : {};
+      // The prepare is queued for the host in the insert's own transaction.
+      const effects = prepare ? { effects: [{ kind: 'prepare' } as const] } : {};
       return await deps.store.insertMachine({ machine: candidate, version, events: [], ...effects }, deps.settings.maxMachinesPerApp, place);
     } catch (error) {
       if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');

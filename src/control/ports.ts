@@ -131,6 +131,8 @@ export interface ControlDeps {
   fence?: HostFence;
   /** Tells the other processes of a cluster that a machine changed (after its commit). */
   announce?: (machineId: string) => void;
+  /** Tells this process's host agent that work was queued for host `hostId` (after the commit; it reads the queue). */
+  workQueued?: (hostId: string) => void;
   /** An API replica's view of the hosts' health; absent: this process's own host, always ok. */
   hostHealth?: HostHealth;
   /** Set once the edge proxy runs. */

@@ -6,9 +6,9 @@
 import { planRecovery } from '../domain/lifecycle/recovery.ts';
 import { specOf } from '../domain/runtime.ts';
 import { auditStoredConfigs } from './config-audit.ts';
-import { afterCommit, writeMachineById } from './machine-writer.ts';
+import { writeMachineById } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
-import type { ObservationSink } from '../domain/runtime.ts';
+import type { LocalRuntime, ObservationSink } from '../domain/runtime.ts';
 
 export interface Recovered {
   checked: number;
@@ -17,13 +17,18 @@ export interface Recovered {
   revs: Map<string, number>;
 }
 
-export async function recoverMachines(deps: ControlDeps, sink: ObservationSink): Promise<Recovered> {
+/**
+ * Recovers this host's machines on `agent`: its reports go to `sink`, and what is
+ * to be finished goes straight to the agent (it is the host's own reading of
+ * states already committed, not a new decision).
+ */
+export async function recoverMachines(deps: ControlDeps, agent: LocalRuntime, sink: ObservationSink): Promise<Recovered> {
   for (const { id, problem } of await deps.store.listUnreadableMachines()) {
     deps.log.error({ machineId: id, problem }, `machine row ${id} holds no usable machine (${problem}); it is skipped and left in the database as it is`);
   }
   // A machine whose stored config cannot be used is left alone (see config-audit.ts).
   const machines = (await auditStoredConfigs(deps)).filter((machine) => machine.configProblem === undefined);
-  const found = await deps.runtime.recover(machines.map(specOf));
+  const found = await agent.recover(machines.map(specOf));
   let running = 0;
   for (const machine of machines) {
     const vm = found.get(machine.id) ?? { vm: 'absent' };
@@ -34,7 +39,7 @@ export async function recoverMachines(deps: ControlDeps, sink: ObservationSink):
       await writeMachineById(deps, machine.id, (current, ctx) => ({ machine: { ...current, hasSnapshot: false, updatedAt: ctx.now }, events: [], effects: [] }));
     }
     if (plan.observation) await sink.observe(machine.id, plan.observation);
-    if (plan.effects.length > 0) afterCommit(deps, null, machine, { machine, events: [], effects: plan.effects });
+    if (plan.effects.length > 0) void agent.submit(specOf(machine), plan.effects);
   }
   return { checked: machines.length, running, revs: new Map(machines.map((machine) => [machine.id, machine.rev])) };
 }

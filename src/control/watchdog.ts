@@ -9,7 +9,7 @@
  *   gone, paused on an I/O error) report such a VM at once; this is the net under them.
  */
 import { unchanged } from '../domain/lifecycle/decision.ts';
-import { specOf } from '../domain/runtime.ts';
+import { type LocalRuntime, specOf } from '../domain/runtime.ts';
 import { decideWedged } from '../domain/lifecycle/observations.ts';
 import { isTransient, TRANSIENT_STATES } from '../domain/states.ts';
 import { writeMachineById } from './machine-writer.ts';
@@ -31,22 +31,22 @@ export async function checkWedged(deps: ControlDeps): Promise<string[]> {
   return flagged;
 }
 
-/** Queues a check of every started machine's VM with the host (each behind that machine's other effects). */
-export async function checkVms(deps: ControlDeps): Promise<number> {
+/** Queues a check of every started machine's VM with this host's agent (each behind that machine's other effects). */
+export async function checkVms(deps: ControlDeps, agent: Pick<LocalRuntime, 'checkVm'>): Promise<number> {
   const started = hostedHere(deps, await deps.store.listMachinesInStates(['started']));
-  for (const machine of started) deps.runtime.checkVm(specOf(machine));
+  for (const machine of started) agent.checkVm(specOf(machine));
   return started.length;
 }
 
 /** Runs `checkWedged` and `checkVms` every `intervalMs` until stopped. */
-export function startWatchdog(deps: ControlDeps, intervalMs: number): () => void {
+export function startWatchdog(deps: ControlDeps, agent: Pick<LocalRuntime, 'checkVm'>, intervalMs: number): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     checkWedged(deps)
       .catch((error: unknown) => deps.log.error({ err: error }, 'wedge watchdog failed'))
-      .then(() => checkVms(deps))
+      .then(() => checkVms(deps, agent))
       .catch((error: unknown) => deps.log.error({ err: error }, 'VM watchdog failed'))
       .finally(() => { running = false; });
   }, intervalMs);

@@ -131,15 +131,12 @@ export interface RecoveredVm {
   detail?: string;
 }
 
-/** What the control plane asks of the host that runs its machines. */
+/**
+ * What the control plane asks of the host that runs a machine, and waits for the
+ * answer of. (Effects reach hosts another way: queued with the commit that decided
+ * them, see Store.claimWork.)
+ */
 export interface HostRuntime {
-  /**
-   * True when effects reach the host through the store: they are then written with
-   * the commit that decided them (MachineWrite.effects), not submitted after it.
-   */
-  readonly queuesWithCommit?: boolean;
-  /** Queues effects for one machine; they run in order, after any already queued. */
-  submit(spec: MachineSpec, effects: Effect[]): void;
   exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
   ps(machineId: string): Promise<ProcessInfo[]>;
   signal(machineId: string, signal: SignalName): Promise<void>;
@@ -157,6 +154,12 @@ export interface HostRuntime {
   fork(parent: MachineSpec, children: MachineSpec[]): Promise<void>;
   /** Fetches an image and builds its root filesystem ahead of use, reporting progress. */
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
+}
+
+/** The host agent inside this process, as its host's recovery, watchdog and work drain use it. */
+export interface LocalRuntime extends HostRuntime {
+  /** Queues effects for one machine; they run in order, after any already queued. Resolves once they have run. */
+  submit(spec: MachineSpec, effects: Effect[]): Promise<void>;
   /** Finds the VMs of these machines after a restart, reattaching to those still running. */
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
   /**

@@ -1,5 +1,5 @@
 /** Opens the store a location names. PostgreSQL's driver is loaded only when it is used. */
-import type { ClusterLink } from '../cluster/link.ts';
+import type { ClusterLink } from './link.ts';
 import type { StoreLocation } from './location.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './store.ts';

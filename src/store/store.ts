@@ -7,6 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
+import type { MachineSpec } from '../domain/runtime.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
 export interface MachineFilter {
@@ -59,9 +60,9 @@ export interface MachineWrite {
   events: MachineEvent[];
   version?: MachineVersion;
   /**
-   * Effects for the machine's host, queued in the same transaction (a cluster: a
-   * replica that dies right after the commit loses nothing). Only a store that
-   * keeps a host work queue takes them.
+   * Effects for the machine's host, queued in the same transaction (the outbox): a
+   * process that dies right after the commit loses nothing, and work reaches a
+   * host one way, whoever decided it.
    */
   effects?: Effect[];
   /**
@@ -74,6 +75,20 @@ export interface MachineWrite {
 export interface HostFence {
   hostId: string;
   epoch: number;
+}
+
+/** Effects for one machine, for the host it is placed on, as its commit queued them. */
+export interface HostWork {
+  hostId: string;
+  /** The machine's revision written by the commit that queued the work. */
+  rev: number;
+  spec: MachineSpec;
+  effects: Effect[];
+}
+
+/** A piece of queued work with its place in the queue. */
+export interface QueuedWork extends HostWork {
+  id: number;
 }
 
 /** A fenced write refused: the machine is on another host, or the host was registered again. */
@@ -292,6 +307,15 @@ export interface Store {
   listVolumesOnHost(hostId: string): Promise<VolumeRecord[]>;
   /** Drops every piece of work queued for host `hostId`; answers how many. */
   dropHostWork(hostId: string): Promise<number>;
+  /**
+   * Up to `limit` pieces of the work queued for `host`, oldest first, after
+   * `afterId`; none unless the host still has `host.epoch` and is active (checked
+   * in the same statement: an instance the host was taken from reads nothing).
+   * Reading takes nothing away: work leaves the queue when it is acknowledged.
+   */
+  claimWork(host: HostFence, afterId: number, limit: number): Promise<QueuedWork[]>;
+  /** Removes work done from `host`'s queue, as that host at that epoch (else nothing). */
+  ackWork(host: HostFence, ids: readonly number[]): Promise<void>;
   /** Gives machines that have no host (written before hosts existed) this one; answers how many. */
   adoptUnplacedMachines(hostId: string): Promise<number>;
 

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkVms } from '../../src/control/watchdog.ts';
+import type { HostAgent } from '../../src/agent/host-agent.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
 
 describe('the VM behind a started machine', () => {
@@ -23,12 +24,12 @@ describe('the VM behind a started machine', () => {
   it('is checked by the watchdog: a VM that does not run is ended, and the restart policy applies with the reason', async () => {
     const m = await t.machine(app);
     await t.waitFor(app, m.id, 'started');
-    assert.equal(await checkVms(t.hangar.control) >= 1, true);
+    assert.equal(await checkVms(t.hangar.control, t.hangar.control.runtime as HostAgent) >= 1, true);
     await t.idle();
     assert.equal((await t.call('GET', url(m.id))).body.state, 'started', 'a VM that runs is left alone');
 
     t.driver.freezeMachine(m.id, 'QEMU reports the VM io-error: No space left on device on disk0');
-    await checkVms(t.hangar.control);
+    await checkVms(t.hangar.control, t.hangar.control.runtime as HostAgent);
     await t.idle();
     assert.ok(t.driver.calls.some((c) => c.op === 'kill' && c.machineId === m.id), 'the frozen VM was ended');
     await t.waitFor(app, m.id, 'started');
@@ -42,7 +43,7 @@ describe('the VM behind a started machine', () => {
     const m = await t.machine(app, { config: { image: 'registry.test/hello:1', restart: { policy: 'no' } } });
     await t.waitFor(app, m.id, 'started');
     t.driver.freezeMachine(m.id, 'QEMU does not answer');
-    await checkVms(t.hangar.control);
+    await checkVms(t.hangar.control, t.hangar.control.runtime as HostAgent);
     await t.idle();
     assert.equal((await t.call('GET', url(m.id))).body.state, 'stopped');
     assert.equal((await events(m.id))[0]?.request.vmm_exit.reason, 'QEMU does not answer');

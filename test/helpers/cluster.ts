@@ -103,6 +103,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     const end = async (signal: NodeJS.Signals) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.ref();
+      // A process a test stopped (SIGSTOP, a partition) would never act on SIGTERM.
+      child.kill('SIGCONT');
       child.kill(signal);
       await exited;
     };

@@ -100,7 +100,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     async waitFor(app, id, state) {
       return call('GET', `/v1/apps/${app}/machines/${id}/wait?state=${state}&timeout=10`);
     },
-    idle: () => hangar.control.runtime.idle(),
+    idle: () => hangar.idle(),
     async close() {
       await hangar.close();
       if (!options.keepDir && !options.dir) rmSync(dir, { recursive: true, force: true });

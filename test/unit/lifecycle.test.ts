@@ -291,6 +291,15 @@ describe('recovery: what hangar asks of the host decides, never what it assumes'
     assert.deepEqual(planRecovery(starting, { vm: 'absent', detail: interrupted }).effects, [{ kind: 'launch', resume: false, coldBootReason: interrupted }]);
   });
 
+  it('redoes what a state says was asked but a running VM cannot show: a restart, a snapshot to discard', () => {
+    const restarting = machineRecord({ state: 'restarting' });
+    assert.deepEqual(planRecovery(restarting, running).effects, [{ kind: 'restart', signal: 'SIGINT', timeoutMs: 5000 }]);
+    assert.equal(planRecovery(restarting, running).observation, undefined, 'not reported running before it restarted');
+    for (const state of ['stopped', 'created', 'failed'] as const) {
+      assert.deepEqual(planRecovery(machineRecord({ state }), { vm: 'suspended' }).effects, [{ kind: 'discard_snapshot' }], state);
+    }
+  });
+
   it('resumes a start that was interrupted before it touched the snapshot', () => {
     assert.deepEqual(planRecovery(machineRecord({ state: 'starting' }), { vm: 'suspended' }).effects, [{ kind: 'launch', resume: true }]);
   });

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { JournaledSink } from '../../src/cluster/observation-journal.ts';
-import { databaseUnreachable } from '../../src/cluster/unreachable.ts';
+import { reportRefused } from '../../src/cluster/unreachable.ts';
 import type { Observation } from '../../src/domain/lifecycle/observations.ts';
+import { HangarError } from '../../src/domain/errors.ts';
 
 const log = pino({ level: 'silent' });
 const exit = (exitCode: number): Observation => ({ kind: 'exited', exitCode, oomKilled: false, requested: false });
@@ -20,7 +21,7 @@ function database() {
     sink: {
       async observe(machineId: string, observation: Observation) {
         if (!state.up) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-        if (machineId === 'gone') throw new Error('machine not found: gone');
+        if (machineId === 'gone') throw new HangarError('not_found', 'machine not found: gone');
         seen.push([machineId, (observation as { exitCode: number }).exitCode]);
       },
     },
@@ -34,7 +35,7 @@ describe('the observation journal', () => {
   it('keeps what happened while the database is down, across a restart, and reports it in order once it is back', async () => {
     const path = join(dir, 'observations.journal');
     const db = database();
-    const first = new JournaledSink(db.sink, path, log, databaseUnreachable);
+    const first = new JournaledSink(db.sink, path, log, reportRefused);
     await first.observe('m1', exit(1));
     db.state.up = true;
     // Queued behind the journal even though the database answers again: order is kept.
@@ -44,7 +45,7 @@ describe('the observation journal', () => {
     assert.deepEqual(db.seen, []);
     assert.equal(readFileSync(path, 'utf8').trim().split('\n').length, 3);
 
-    const restarted = new JournaledSink(db.sink, path, log, databaseUnreachable);
+    const restarted = new JournaledSink(db.sink, path, log, reportRefused);
     assert.equal(restarted.pending(), 3);
     await restarted.flush();
     restarted.close();
@@ -55,7 +56,7 @@ describe('the observation journal', () => {
   it('passes through what the database refuses, and drops such an entry when replaying', async () => {
     const path = join(dir, 'refused.journal');
     const db = database();
-    const sink = new JournaledSink(db.sink, path, log, databaseUnreachable);
+    const sink = new JournaledSink(db.sink, path, log, reportRefused);
     await sink.observe('gone', exit(1));
     await sink.observe('m1', exit(2));
     db.state.up = true;
@@ -65,13 +66,41 @@ describe('the observation journal', () => {
     sink.close();
   });
 
+  it('journals on every database error but a refusal: read-only, serialization, a cancelled statement, a name not found', async () => {
+    for (const error of [
+      Object.assign(new Error('cannot execute UPDATE in a read-only transaction'), { code: '25006' }),
+      Object.assign(new Error('could not serialize access'), { code: '40001' }),
+      Object.assign(new Error('deadlock detected'), { code: '40P01' }),
+      Object.assign(new Error('could not obtain lock'), { code: '55P03' }),
+      Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }),
+      Object.assign(new Error('getaddrinfo ENOTFOUND db.internal'), { code: 'ENOTFOUND' }),
+      new Error('Query read timeout'),
+    ]) {
+      const path = join(dir, `${String((error as { code?: string }).code ?? 'timeout')}.journal`);
+      const seen: string[] = [];
+      let failing = true;
+      const sink = new JournaledSink({
+        async observe(machineId) {
+          if (failing) throw error;
+          seen.push(machineId);
+        },
+      }, path, log, reportRefused);
+      await sink.observe('m1', exit(1));
+      assert.equal(sink.pending(), 1, `kept after: ${error.message}`);
+      failing = false;
+      await sink.flush();
+      sink.close();
+      assert.deepEqual(seen, ['m1']);
+    }
+  });
+
   it('keeps an entry written after a torn one, and does not report again what was reported before a crash', async () => {
     const path = join(dir, 'torn.journal');
     const db = database();
     writeFileSync(path, `${JSON.stringify({ machineId: 'm1', observation: exit(1) })}\n{"machineId":"m2","obser`);
-    const sink = new JournaledSink(db.sink, path, log, databaseUnreachable);
+    const sink = new JournaledSink(db.sink, path, log, reportRefused);
     await sink.observe('m3', exit(3));
-    assert.equal(new JournaledSink(db.sink, path, log, databaseUnreachable).pending(), 2, 'the new entry is not glued to the torn line');
+    assert.equal(new JournaledSink(db.sink, path, log, reportRefused).pending(), 2, 'the new entry is not glued to the torn line');
 
     // The database takes the first entry, then the agent dies before the second.
     db.state.up = true;
@@ -80,10 +109,10 @@ describe('the observation journal', () => {
       if (++reports > 1) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
       await db.sink.observe(machineId, observation);
     } };
-    const crashed = new JournaledSink(dying, path, log, databaseUnreachable);
+    const crashed = new JournaledSink(dying, path, log, reportRefused);
     await crashed.flush();
     crashed.close();
-    const restarted = new JournaledSink(db.sink, path, log, databaseUnreachable);
+    const restarted = new JournaledSink(db.sink, path, log, reportRefused);
     await restarted.flush();
     assert.deepEqual(db.seen, [['m1', 1], ['m3', 3]], 'each reported once, in order');
     assert.equal(existsSync(path), false);

@@ -1,39 +1,79 @@
-/**
- * A host agent draining its work queue: in order, and without what its recovery
- * already finished (work committed before recovery read the machine).
- */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import type { ClusterLink, HostWork } from '../../src/cluster/link.ts';
-import { drainWork } from '../../src/cluster/work-loop.ts';
+import { WorkDrain, type WorkRunner } from '../../src/cluster/work-loop.ts';
 import type { Effect } from '../../src/domain/lifecycle/decision.ts';
-import type { HostRuntime, MachineSpec } from '../../src/domain/runtime.ts';
+import type { MachineSpec } from '../../src/domain/runtime.ts';
+import type { HostFence, QueuedWork, Store } from '../../src/store/store.ts';
 
-const work = (machineId: string, rev: number, kind: Effect['kind']): HostWork =>
-  ({ hostId: 'h1', rev, spec: { machineId } as MachineSpec, effects: [{ kind } as Effect] });
+const log = pino({ level: 'silent' });
+const HOST: HostFence = { hostId: 'h1', epoch: 1 };
 
-function queue(pieces: HostWork[]): ClusterLink {
-  return {
-    claim: async (_host, limit) => pieces.splice(0, limit),
-    onWork: () => () => undefined,
-    announce: async () => undefined,
-    onMachineChanged: () => undefined,
-    onMissedChanges: () => undefined,
-    onHostChanged: () => undefined,
-    close: async () => undefined,
+let ids = 0;
+const work = (machineId: string, rev: number, kind: Effect['kind']): QueuedWork =>
+  ({ id: ++ids, hostId: 'h1', rev, spec: { machineId } as MachineSpec, effects: [{ kind } as Effect] });
+
+/** A queue in memory with the store's semantics: reading takes nothing; acknowledging removes. */
+function queue(pieces: QueuedWork[]) {
+  const faults = { loseNextRead: false, refuseAcks: false };
+  const store: Pick<Store, 'claimWork' | 'ackWork'> = {
+    async claimWork(_host, afterId, limit) {
+      const read = pieces.filter((piece) => piece.id > afterId).slice(0, limit);
+      if (faults.loseNextRead) {
+        faults.loseNextRead = false;
+        throw new Error('Connection terminated unexpectedly');
+      }
+      return read;
+    },
+    async ackWork(_host, acked) {
+      if (faults.refuseAcks) throw new Error('cannot execute DELETE in a read-only transaction');
+      for (const id of acked) pieces.splice(pieces.findIndex((piece) => piece.id === id), 1);
+    },
   };
+  return { store, pieces, faults };
 }
 
-describe('draining host work', () => {
-  it('runs the queue in order, skipping work at or below the revision its recovery read of the machine', async () => {
-    const submitted: string[] = [];
-    const runtime = { submit: (spec: MachineSpec, effects: Effect[]) => submitted.push(`${spec.machineId}:${effects[0]?.kind}`) } as unknown as HostRuntime;
-    const pieces = [work('m1', 4, 'launch'), work('m1', 5, 'stop'), work('m2', 1, 'prepare'), work('m1', 6, 'launch'), work('m3', 2, 'destroy')];
-    const stop = drainWork(queue(pieces), { hostId: 'h1', epoch: 1 }, runtime, pino({ level: 'silent' }), { recovered: new Map([['m1', 5], ['m3', 1]]) });
-    for (let i = 0; i < 50 && submitted.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    stop();
-    assert.deepEqual(submitted, ['m2:prepare', 'm1:launch', 'm3:destroy']);
+function runner(): WorkRunner & { ran: string[] } {
+  const ran: string[] = [];
+  return { ran, submit: async (spec, effects) => { ran.push(`${spec.machineId}:${effects[0]?.kind}`); } };
+}
+
+describe('draining host work: claim, run, acknowledge', () => {
+  it('runs the queue in order, skipping (and clearing) work at or below the revision its recovery read of the machine', async () => {
+    const q = queue([work('m1', 4, 'launch'), work('m1', 5, 'stop'), work('m2', 1, 'prepare'), work('m1', 6, 'launch'), work('m3', 2, 'destroy')]);
+    const agent = runner();
+    const drain = new WorkDrain(q.store, HOST, agent, log, { recovered: new Map([['m1', 5], ['m3', 1]]) });
+    drain.start();
+    await drain.idle();
+    drain.stop();
+    assert.deepEqual(agent.ran, ['m2:prepare', 'm1:launch', 'm3:destroy']);
+    assert.deepEqual(q.pieces, [], 'everything run or moot is acknowledged');
+  });
+
+  it('loses nothing when a read\'s answer is lost, and runs each piece once', async () => {
+    const q = queue([work('m1', 1, 'prepare'), work('m2', 1, 'prepare')]);
+    q.faults.loseNextRead = true;
+    const agent = runner();
+    const drain = new WorkDrain(q.store, HOST, agent, log, { pollMs: 20 });
+    drain.start();
+    for (let i = 0; i < 50 && agent.ran.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    drain.kick();
+    await drain.idle();
+    drain.stop();
+    assert.deepEqual(agent.ran, ['m1:prepare', 'm2:prepare']);
+    assert.deepEqual(q.pieces, []);
+  });
+
+  it('keeps work done but not acknowledged in the queue for the next session, and runs it once in this one', async () => {
+    const q = queue([work('m1', 1, 'prepare')]);
+    q.faults.refuseAcks = true;
+    const agent = runner();
+    const drain = new WorkDrain(q.store, HOST, agent, log, { pollMs: 20 });
+    drain.start();
+    await drain.idle();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    drain.stop();
+    assert.deepEqual(agent.ran, ['m1:prepare'], 'read again at every poll, run once');
+    assert.equal(q.pieces.length, 1, 'still queued: the next session reads it, and its recovery decides');
   });
 });

@@ -29,8 +29,11 @@ export function planRecovery(machine: MachineRecord, found: RecoveredVm): Recove
   switch (machine.state) {
     case 'started':
       return running ? { effects: [] } : { observation: lost, effects: [] };
-    case 'starting':
     case 'restarting':
+      // A VM that runs may be the one the restart was to stop: restart it (twice at worst, never not at all).
+      if (running) return { effects: [{ kind: 'restart', ...stopParams(machine.config, {}) }] };
+      return { effects: [coldBoot] };
+    case 'starting':
       if (running) return { observation: { kind: 'running', resumed: found.resumed === true }, effects: [] };
       // The start never touched its snapshot: it may still resume.
       if (found.vm === 'suspended') return { effects: [{ kind: 'launch', resume: true }] };
@@ -59,8 +62,10 @@ export function planRecovery(machine: MachineRecord, found: RecoveredVm): Recove
     case 'created':
     case 'stopped':
     case 'failed':
-      // Nothing should run; a VM that does is stopped so that intent and host agree.
-      return running ? { effects: [{ kind: 'stop', signal: 'SIGKILL', timeoutMs: 0 }] } : { effects: [] };
+      // Nothing should run; a VM that does is stopped so that intent and host agree, and a
+      // snapshot left (a stop of a suspended machine whose discard never ran) is discarded.
+      if (running) return { effects: [{ kind: 'stop', signal: 'SIGKILL', timeoutMs: 0 }] };
+      return { effects: found.vm === 'suspended' ? [{ kind: 'discard_snapshot' }] : [] };
     case 'destroyed':
     case 'replaced':
     case 'migrated':

@@ -1,7 +1,7 @@
 /**
- * The cluster link on PostgreSQL: host work is a table each host agent drains with
- * `FOR UPDATE SKIP LOCKED` (several takers never get the same row), and
- * `LISTEN/NOTIFY` carries two hints: work for a host, and a machine that changed.
+ * The cluster link on PostgreSQL: `LISTEN/NOTIFY` carries the hints that tie a
+ * cluster's processes together: work queued for a host (the outbox, read through
+ * the store), a machine that changed, a host whose state changed.
  * Notifications are hints only: work is also polled, and a change announced is read
  * back from the store. One connection of its own stays open for LISTEN and is
  * opened again if it breaks.
@@ -9,8 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Pool } from 'pg';
-import type { ClusterLink, HostWork } from '../../cluster/link.ts';
-import type { HostFence } from '../store.ts';
+import type { ClusterLink } from '../link.ts';
 import { openPool, rows } from './connection.ts';
 import { WORK_CHANNEL } from './host-work.ts';
 import { HOST_CHANNEL } from './hosts.ts';
@@ -89,17 +88,6 @@ export class PostgresLink implements ClusterLink {
     if (channel === CHANGED && origin !== this.origin && machineId) {
       for (const listener of this.changeListeners) listener(machineId);
     }
-  }
-
-  async claim(host: HostFence, limit: number): Promise<HostWork[]> {
-    const taken = await rows<{ id: string; doc: HostWork | string }>(this.pool, `
-      DELETE FROM host_work WHERE id IN (
-        SELECT id FROM host_work WHERE host_id = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
-      ) AND EXISTS (SELECT 1 FROM hosts WHERE id = $1 AND epoch = $3 AND state = 'active' FOR KEY SHARE)
-      RETURNING id, doc`, [host.hostId, limit, host.epoch]);
-    // RETURNING keeps no order: the queue's is the ids'.
-    return taken.sort((a, b) => Number(a.id) - Number(b.id))
-      .map((row) => (typeof row.doc === 'string' ? JSON.parse(row.doc) as HostWork : row.doc));
   }
 
   onWork(hostId: string, listener: () => void): () => void {

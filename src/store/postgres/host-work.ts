@@ -1,9 +1,13 @@
-/** The host work queue's writes: effects queued in the commit of the machine change that decided them. */
-import type { HostWork } from '../../cluster/link.ts';
+/**
+ * The outbox in PostgreSQL: effects queued in the commit of the machine change
+ * that decided them, with a NOTIFY to the host in the same transaction; read by
+ * the host agent (fenced by its epoch) and removed once done.
+ */
 import type { Effect } from '../../domain/lifecycle/decision.ts';
 import type { MachineRecord } from '../../domain/machine.ts';
 import { specOf } from '../../domain/runtime.ts';
-import { rows, type Sql } from './connection.ts';
+import type { HostFence, HostWork, QueuedWork } from '../store.ts';
+import { changed, rows, type Sql } from './connection.ts';
 import { Params } from './machine-sql.ts';
 
 /** The channel a host agent listens on for a hint that work arrived; the payload is the host's id. */
@@ -30,4 +34,19 @@ export async function queueEffects(db: Sql, machine: MachineRecord, effects: Eff
   const params = new Params();
   const work = workInserts(params, machine, effects);
   if (work) await rows(db, `WITH ${work.ctes.join(', ')} ${work.select}`, params.values);
+}
+
+/** The fence of a host's reads and acknowledgements of its queue, as a condition. */
+const HOLDS = "EXISTS (SELECT 1 FROM hosts WHERE id = $1 AND epoch = $2 AND state = 'active')";
+
+export async function claimWork(db: Sql, host: HostFence, afterId: number, limit: number): Promise<QueuedWork[]> {
+  const found = await rows<{ id: string; doc: string }>(db, `
+    SELECT id, doc FROM host_work WHERE host_id = $1 AND id > $3 AND ${HOLDS} ORDER BY id LIMIT $4`,
+  [host.hostId, host.epoch, afterId, limit]);
+  return found.map((row) => ({ ...(JSON.parse(row.doc) as HostWork), id: Number(row.id) }));
+}
+
+export async function ackWork(db: Sql, host: HostFence, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await changed(db, `DELETE FROM host_work WHERE host_id = $1 AND id = ANY($3::bigint[]) AND ${HOLDS}`, [host.hostId, host.epoch, ids]);
 }

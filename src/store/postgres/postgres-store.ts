@@ -10,7 +10,7 @@ import type { Pool } from 'pg';
 import { type HostIdentity, type HostRecord, type HostState, type HostUsage, reservationOf } from '../../domain/host.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
-  AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
+  AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type QueuedWork, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
 } from '../store.ts';
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
@@ -18,7 +18,7 @@ import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
-import { queueEffects, workInserts } from './host-work.ts';
+import { ackWork, claimWork, queueEffects, workInserts } from './host-work.ts';
 import { migrate } from './migrations.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -304,6 +304,14 @@ export class PostgresStore extends PostgresVolumes implements Store {
 
   async dropHostWork(hostId: string): Promise<number> {
     return changed(this.pool, 'DELETE FROM host_work WHERE host_id = $1', [hostId]);
+  }
+
+  async claimWork(host: HostFence, afterId: number, limit: number): Promise<QueuedWork[]> {
+    return claimWork(this.pool, host, afterId, limit);
+  }
+
+  async ackWork(host: HostFence, ids: readonly number[]): Promise<void> {
+    await ackWork(this.pool, host, ids);
   }
 
   async listHostUsage(): Promise<HostUsage[]> {

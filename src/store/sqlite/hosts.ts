@@ -1,6 +1,9 @@
 /** The embedded store's hosts and the apps' host ports (see sqlite-store.ts). */
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../../domain/host.ts';
-import { HostRefusedError, type PublicPortRecord, type RegisterOptions } from '../store.ts';
+import type { Effect } from '../../domain/lifecycle/decision.ts';
+import type { MachineRecord } from '../../domain/machine.ts';
+import { specOf } from '../../domain/runtime.ts';
+import { type HostFence, HostRefusedError, type HostWork, type PublicPortRecord, type QueuedWork, type RegisterOptions } from '../store.ts';
 import { type Row } from './sqlite-database.ts';
 import { SqliteVolumes } from './volumes.ts';
 
@@ -63,9 +66,31 @@ export class SqliteHosts extends SqliteVolumes {
     });
   }
 
-  /** One process runs everything on SQLite: nothing is ever queued for a host. */
-  async dropHostWork(): Promise<number> {
-    return 0;
+  async dropHostWork(hostId: string): Promise<number> {
+    return Number(this.sql('DELETE FROM host_work WHERE host_id = ?').run(hostId).changes);
+  }
+
+  async claimWork(host: HostFence, afterId: number, limit: number): Promise<QueuedWork[]> {
+    const rows = this.sql(`SELECT id, doc FROM host_work WHERE host_id = ?1 AND id > ?3 AND ${HOLDS} ORDER BY id LIMIT ?4`)
+      .all(host.hostId, host.epoch, afterId, limit) as Row[];
+    return rows.map((row) => ({ ...(JSON.parse(row.doc as string) as HostWork), id: Number(row.id) }));
+  }
+
+  async ackWork(host: HostFence, ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    this.transaction(() => {
+      if (!this.sql(`SELECT 1 WHERE ${HOLDS}`).get(host.hostId, host.epoch)) return;
+      const remove = this.sql('DELETE FROM host_work WHERE host_id = ? AND id = ?');
+      for (const id of ids) remove.run(host.hostId, id);
+    });
+  }
+
+  /** Queues `effects` for `machine`'s host, inside the caller's transaction. */
+  protected queueEffects(machine: MachineRecord, effects: Effect[] | undefined): void {
+    if (!effects?.length) return;
+    if (!machine.hostId) throw new Error(`machine ${machine.id} has no host to run its effects`);
+    const work: HostWork = { hostId: machine.hostId, rev: machine.rev, spec: specOf(machine), effects };
+    this.sql('INSERT INTO host_work (host_id, machine_id, doc) VALUES (?, ?, ?)').run(machine.hostId, machine.id, JSON.stringify(work));
   }
 
   async listHostUsage(): Promise<HostUsage[]> {
@@ -95,6 +120,9 @@ export class SqliteHosts extends SqliteVolumes {
     return Number(result.changes);
   }
 }
+
+/** The fence of a host's reads and acknowledgements of its queue (parameters 1 and 2: its id and epoch). */
+const HOLDS = "EXISTS (SELECT 1 FROM hosts WHERE id = ?1 AND epoch = ?2 AND state = 'active')";
 
 /** Now in unix ms by SQLite's clock: one process, one clock, as PostgreSQL's `now()` is for a cluster. */
 const NOW_MS = "((julianday('now') - 2440587.5) * 86400000.0)";

@@ -100,4 +100,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE hosts ADD COLUMN registered_at REAL NOT NULL DEFAULT 0;
   UPDATE hosts SET epoch = coalesce(json_extract(doc, '$.epoch'), 0) WHERE json_valid(doc);
   `,
+  // The outbox: effects queued in the commit that decided them, drained by the host agent.
+  `
+  CREATE TABLE host_work (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    host_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX host_work_by_host ON host_work (host_id, id);
+  `,
 ];

@@ -82,7 +82,6 @@ export class SqliteStore extends SqliteHosts implements Store {
   }
 
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
-    if (write.effects?.length) throw new Error('the SQLite store keeps no host work queue: one process runs the machines itself');
     return this.transaction(() => {
       const machine = { ...(place ? place(write.machine, this.hostUsage(), this.nextCounter('machine')) : write.machine), rev: 1 };
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
@@ -106,12 +105,12 @@ export class SqliteStore extends SqliteHosts implements Store {
       }
       this.writeVersion(write.version);
       this.writeEvents(machine.id, write.events);
+      this.queueEffects(machine, write.effects);
       return machine;
     });
   }
 
   async commit(write: MachineWrite): Promise<MachineRecord> {
-    if (write.effects?.length) throw new Error('the SQLite store keeps no host work queue: one process runs the machines itself');
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
     return this.transaction(() => {
       if (write.fence) this.checkFence(write.fence, machine.id);
@@ -121,6 +120,7 @@ export class SqliteStore extends SqliteHosts implements Store {
       if (write.version) this.writeVersion(write.version);
       this.writeEvents(machine.id, write.events);
       if (machine.state === 'destroyed') this.detach(machine.id);
+      this.queueEffects(machine, write.effects);
       return machine;
     });
   }
