@@ -125,7 +125,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const onIdleError = (error: Error) => logger.warn({ reason: error.message, code: (error as { code?: unknown }).code },
       'a PostgreSQL connection broke while idle; the pool opens another');
     store = await openStore(location, onIdleError);
-    if (role !== 'all' && location.kind === 'postgres') link = await openLink(location.url, onIdleError);
+    if (role !== 'all' && location.kind === 'postgres') link = await openLink(location.url);
     hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
       store,

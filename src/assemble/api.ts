@@ -26,7 +26,7 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
       volumes: agentVolumes(agents),
       settings: { hostId: '' },
     });
-    relayMachineChanges(control, cluster.link, options.logger);
+    stops.push(relayMachineChanges(control, cluster.link, options.logger));
     // Whoever waits for a machine on a host that stops being heard from is told so within a second of its declaration.
     const health = new HostHealth(store, control.settings.hostLostAfterMs);
     control.hostHealth = health;

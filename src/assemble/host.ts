@@ -42,7 +42,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
     const hostId = control.settings.hostId;
     control.hosts = (machine) => machine.hostId === hostId;
-    relayMachineChanges(control, cluster.link, log);
+    stops.push(relayMachineChanges(control, cluster.link, log));
     const app = await buildApi(control, options);
     driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
 

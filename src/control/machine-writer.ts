@@ -87,7 +87,6 @@ export function afterCommit(deps: ControlDeps, before: MachineRecord | null, aft
     deps.waits.publish(after.id, { state: after.state, version: after.version, eventId: lastEvent?.id ?? '' });
   }
   deps.feed.publish(after);
-  deps.announce?.(after.id);
   for (const event of decision.events) {
     if (event.type === 'wedged') deps.log.warn({ machineId: after.id, event: event.request }, `machine ${after.id} is wedged in ${event.status}`);
   }

@@ -129,8 +129,6 @@ export interface ControlDeps {
   hosts?: (machine: MachineRecord) => boolean;
   /** A host agent of a cluster: its reports are written only as this host, at this epoch. */
   fence?: HostFence;
-  /** Tells the other processes of a cluster that a machine changed (after its commit). */
-  announce?: (machineId: string) => void;
   /** Tells this process's host agent that work was queued for host `hostId` (after the commit; it reads the queue). */
   workQueued?: (hostId: string) => void;
   /** An API replica's view of the hosts' health; absent: this process's own host, always ok. */

@@ -10,9 +10,7 @@
 export interface ClusterLink {
   /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well); answers the unsubscribe. */
   onWork(hostId: string, listener: () => void): () => void;
-  /** Tells every process that machine `machineId` changed. */
-  announce(machineId: string): Promise<void>;
-  /** Calls `listener` with each machine another process announced. */
+  /** Calls `listener` with each machine whose change was committed (by any process: the commit announces itself). */
   onMachineChanged(listener: (machineId: string) => void): void;
   /** Calls `listener` with each host whose state changed (registered, declared lost, forgotten, let rejoin). */
   onHostChanged(listener: (hostId: string) => void): void;

@@ -10,8 +10,8 @@ export async function openStore(location: StoreLocation, onIdleError?: (error: E
   return PostgresStore.open({ url: location.url, poolSize: location.poolSize, onIdleError });
 }
 
-/** The cluster link on the PostgreSQL database at `url` (its own small pool and a LISTEN connection). */
-export async function openLink(url: string, onIdleError?: (error: Error) => void): Promise<ClusterLink> {
+/** The cluster link on the PostgreSQL database at `url` (a LISTEN connection of its own). */
+export async function openLink(url: string): Promise<ClusterLink> {
   const { PostgresLink } = await import('./postgres/cluster-link.ts');
-  return PostgresLink.open(url, onIdleError);
+  return PostgresLink.open(url);
 }

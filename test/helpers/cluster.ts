@@ -48,7 +48,7 @@ export interface TestCluster {
   /** A JSON call to replica `index` with the API token. */
   call(index: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   startReplica(env?: Record<string, string>, args?: string[]): Promise<ClusterProcess>;
-  startHost(spec: HostSpec, dataDir?: string): Promise<ClusterProcess>;
+  startHost(spec: HostSpec, dataDir?: string, env?: Record<string, string>): Promise<ClusterProcess>;
   /**
    * Runs `hangar serve` with `args` on the cluster's database and expects it to exit
    * before it answers: its exit code and output.
@@ -122,11 +122,11 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       cluster.replicas.push(replica);
       return replica;
     },
-    async startHost(spec, dataDir) {
+    async startHost(spec, dataDir, env) {
       const host = await spawnServer(spec.id, [
         '--role', 'host', '--host-id', spec.id, '--region', spec.region, '--agent-listen', '127.0.0.1:0',
         '--driver', 'fake', '--fake-timing', options.fakeTiming ?? 'realistic', ...(spec.extraArgs ?? []),
-      ], dataDir);
+      ], dataDir, env);
       cluster.hosts.set(spec.id, host);
       return host;
     },

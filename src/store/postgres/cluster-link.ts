@@ -1,67 +1,77 @@
 /**
  * The cluster link on PostgreSQL: `LISTEN/NOTIFY` carries the hints that tie a
  * cluster's processes together: work queued for a host (the outbox, read through
- * the store), a machine that changed, a host whose state changed.
- * Notifications are hints only: work is also polled, and a change announced is read
- * back from the store. One connection of its own stays open for LISTEN and is
- * opened again if it breaks.
+ * the store), a machine that changed (announced inside its commit's transaction),
+ * a host whose state changed. One connection of its own stays open for LISTEN. It
+ * is pinged every few seconds, since a connection left half-open (a partition, a
+ * failover that sent no reset) would otherwise hear nothing and say nothing; when
+ * it breaks or stops answering it is made again, and everyone is told that hints
+ * may have been missed.
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { Pool } from 'pg';
 import type { ClusterLink } from '../link.ts';
-import { openPool, rows } from './connection.ts';
-import { WORK_CHANNEL } from './host-work.ts';
+import { CHANGE_CHANNEL, WORK_CHANNEL } from './host-work.ts';
 import { HOST_CHANNEL } from './hosts.ts';
 
-const WORK = WORK_CHANNEL;
-const CHANGED = 'hangar_machine';
-const HOSTS = HOST_CHANNEL;
 const RECONNECT_MS = 1_000;
+/** How often the listening connection is asked whether it lives, and how long it has to answer. */
+const PING_MS = 3_000;
+const PING_TIMEOUT_MS = 3_000;
 
 export class PostgresLink implements ClusterLink {
-  private readonly pool: Pool;
   private readonly url: string;
-  /** Tells this process's own announcements apart from the others'. */
-  private readonly origin = randomUUID();
   private readonly workListeners = new Map<string, Array<() => void>>();
   private readonly changeListeners: Array<(machineId: string) => void> = [];
   private readonly missedListeners: Array<() => void> = [];
   private readonly hostListeners: Array<(hostId: string) => void> = [];
   private listener: pg.Client | undefined;
+  private pinger: NodeJS.Timeout | undefined;
   private closed = false;
 
-  private constructor(pool: Pool, url: string) {
-    this.pool = pool;
+  private constructor(url: string) {
     this.url = url;
   }
 
-  static async open(url: string, onIdleError?: (error: Error) => void): Promise<PostgresLink> {
-    const link = new PostgresLink(openPool({ url, size: 4, onIdleError }), url);
-    try {
-      await link.listen();
-    } catch (error) {
-      await link.pool.end();
-      throw error;
-    }
+  static async open(url: string): Promise<PostgresLink> {
+    const link = new PostgresLink(url);
+    await link.listen();
+    link.pinger = setInterval(() => link.ping(), PING_MS);
+    link.pinger.unref();
     return link;
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, application_name: 'hangar-listen' });
+    const client = new pg.Client({ connectionString: this.url, application_name: 'hangar-listen', keepAlive: true, keepAliveInitialDelayMillis: 5_000 });
     client.on('notification', (message) => this.notified(message.channel, message.payload ?? ''));
     client.on('error', () => this.relisten(client));
     client.on('end', () => this.relisten(client));
-    await client.connect();
-    await client.query(`LISTEN ${WORK}`);
-    await client.query(`LISTEN ${CHANGED}`);
-    await client.query(`LISTEN ${HOSTS}`);
+    try {
+      await client.connect();
+      for (const channel of [WORK_CHANNEL, CHANGE_CHANNEL, HOST_CHANNEL]) await client.query(`LISTEN ${channel}`);
+    } catch (error) {
+      client.end().catch(() => undefined);
+      throw error;
+    }
     this.listener = client;
+  }
+
+  /** A listening connection that does not answer within PING_TIMEOUT_MS is given up and made again. */
+  private ping(): void {
+    const client = this.listener;
+    if (!client || this.closed) return;
+    const timer = setTimeout(() => this.relisten(client), PING_TIMEOUT_MS);
+    timer.unref();
+    client.query('SELECT 1').then(() => clearTimeout(timer), () => {
+      clearTimeout(timer);
+      this.relisten(client);
+    });
   }
 
   private relisten(broken: pg.Client): void {
     if (this.closed || this.listener !== broken) return;
     this.listener = undefined;
+    // Ended without waiting for a goodbye the other end may never send.
+    (broken as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     broken.end().catch(() => undefined);
     const retry = () => {
       if (this.closed) return;
@@ -76,27 +86,19 @@ export class PostgresLink implements ClusterLink {
   }
 
   private notified(channel: string, payload: string): void {
-    if (channel === WORK) {
+    if (channel === WORK_CHANNEL) {
       for (const listener of this.workListeners.get(payload) ?? []) listener();
-      return;
-    }
-    if (channel === HOSTS) {
+    } else if (channel === HOST_CHANNEL) {
       for (const listener of this.hostListeners) listener(payload);
-      return;
-    }
-    const [origin, machineId] = payload.split(':');
-    if (channel === CHANGED && origin !== this.origin && machineId) {
-      for (const listener of this.changeListeners) listener(machineId);
+    } else if (channel === CHANGE_CHANNEL) {
+      const [machineId] = payload.split(':');
+      if (machineId) for (const listener of this.changeListeners) listener(machineId);
     }
   }
 
   onWork(hostId: string, listener: () => void): () => void {
     this.workListeners.set(hostId, [...(this.workListeners.get(hostId) ?? []), listener]);
     return () => this.workListeners.set(hostId, (this.workListeners.get(hostId) ?? []).filter((known) => known !== listener));
-  }
-
-  async announce(machineId: string): Promise<void> {
-    await rows(this.pool, 'SELECT pg_notify($1, $2)', [CHANGED, `${this.origin}:${machineId}`]);
   }
 
   onMachineChanged(listener: (machineId: string) => void): void {
@@ -113,9 +115,9 @@ export class PostgresLink implements ClusterLink {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.pinger);
     const client = this.listener;
     this.listener = undefined;
     await client?.end().catch(() => undefined);
-    await this.pool.end();
   }
 }

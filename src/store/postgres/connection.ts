@@ -11,6 +11,12 @@ import { StorageError } from '../store.ts';
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Longest any statement may run, lock waits included, before PostgreSQL cancels it. */
 const STATEMENT_TIMEOUT_MS = 30_000;
+/**
+ * Longest a query waits for its answer, on this side: a server gone silent (a
+ * partition, a failover that sent no reset) cannot cancel anything, so the client
+ * gives up itself, a little after the server would have.
+ */
+const QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 5_000;
 
 export interface PoolOptions {
   url: string;
@@ -25,7 +31,9 @@ export function openPool(options: PoolOptions): Pool {
     max: options.size,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: STATEMENT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     application_name: 'hangar',
   });
   // Without a listener, a connection that breaks while idle would crash the process.

@@ -12,6 +12,8 @@ import { Params } from './machine-sql.ts';
 
 /** The channel a host agent listens on for a hint that work arrived; the payload is the host's id. */
 export const WORK_CHANNEL = 'hangar_work';
+/** The channel every commit of a machine is announced on, inside its transaction; the payload is `id:rev`. */
+export const CHANGE_CHANNEL = 'hangar_machine';
 
 /**
  * The statement parts that queue `effects` for `machine`'s host: a CTE inserting

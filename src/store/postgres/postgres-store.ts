@@ -18,7 +18,7 @@ import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
-import { ackWork, claimWork, queueEffects, workInserts } from './host-work.ts';
+import { ackWork, CHANGE_CHANNEL, claimWork, queueEffects, workInserts } from './host-work.ts';
 import { migrate } from './migrations.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -152,7 +152,9 @@ export class PostgresStore extends PostgresVolumes implements Store {
       const work = workInserts(params, machine, write.effects);
       const ctes = [insertMachine, ...historyInserts(params, machine.id, write.events, write.version), ...(work?.ctes ?? [])];
       try {
-        await rows(db, `WITH ${ctes.join(', ')} ${work?.select ?? 'SELECT 1'}`, params.values);
+        // Announced inside the transaction: every process hears of the machine when, and only if, it commits.
+        const announce = `pg_notify(${params.add(CHANGE_CHANNEL)}, ${params.add(`${machine.id}:${machine.rev}`)})`;
+        await rows(db, `WITH ${ctes.join(', ')} ${work ? `${work.select}, ${announce}` : `SELECT ${announce}`}`, params.values);
       } catch (error) {
         if (isUniqueViolation(error)) {
           throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
@@ -170,7 +172,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
       WHERE id = $8 AND rev = $9
         AND ($10::text IS NULL OR (host_id = $10 AND EXISTS (SELECT 1 FROM hosts WHERE id = $10 AND epoch = $11 FOR KEY SHARE)))
-      RETURNING recent_events`;
+      RETURNING recent_events, pg_notify('${CHANGE_CHANNEL}', id || ':' || rev)`;
     const values = [...machineColumns(machine), machine.id, write.machine.rev, write.fence?.hostId ?? null, write.fence?.epoch ?? null];
     if (write.events.length === 0 && !write.version && machine.state !== 'destroyed' && !write.effects?.length) {
       // The record alone: one statement is one transaction.
