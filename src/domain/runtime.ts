@@ -45,6 +45,8 @@ export interface ExitInfo {
   signal?: number;
   /** The VMM itself ended (QEMU died, or a VM that could not run was ended), not the machine's process. */
   vmm?: VmmExit;
+  /** The VMM process of the VM that ended, when the driver knows it: which VM this exit is about. */
+  pid?: number;
 }
 
 /** Why a machine's VMM ended, apart from any exit of its process, and the tail of its own log. */

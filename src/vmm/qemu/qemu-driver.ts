@@ -206,7 +206,7 @@ export class QemuDriver implements VmmDriver {
     vm.ended = true;
     const log = await logTail(this.files(machineId).qemuLog);
     await this.kill(machineId).catch((error: unknown) => this.options.onError?.(machineId, 'ending a VM that could not go on', error));
-    const exit: ExitInfo = { exitCode: 255, oomKilled: false, vmm: { reason, log } };
+    const exit: ExitInfo = { exitCode: 255, oomKilled: false, pid: vm.pid, vmm: { reason, log } };
     for (const listener of this.listeners) listener(machineId, exit);
   }
 
@@ -226,7 +226,7 @@ export class QemuDriver implements VmmDriver {
     if (vm.launching) return;
     // QEMU ended without the machine's process exiting: the VMM died, which is no app exit.
     const vmm: VmmExit = { reason: vm.ioError ? `the VM paused on an I/O error (${vm.ioError}), then QEMU ended` : shutdownReason(vm.shutdown), log };
-    const info: ExitInfo = exit ? exitInfo(exit) : { exitCode: 255, oomKilled: false, vmm };
+    const info: ExitInfo = { ...(exit ? exitInfo(exit) : { exitCode: 255, oomKilled: false, vmm }), pid: vm.pid };
     for (const listener of this.listeners) listener(machineId, info);
   }
 
