@@ -55,8 +55,11 @@ export interface VmmExit {
   log: string[];
 }
 
-/** Whether a machine's VM really runs, as its VMM says (QEMU's query-status), and if not, why. */
-export type VmCheck = { running: true } | { running: false; vmm: VmmExit };
+/**
+ * Whether a machine's VM really runs, as its VMM says (QEMU's query-status), and if
+ * not, why. `reporting`: the driver saw this VM end and reports that itself (onExit).
+ */
+export type VmCheck = { running: true } | { running: false; vmm: VmmExit; reporting?: boolean };
 
 export interface ExecRequest {
   command: string[];
