@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { HostAgent } from './agent/host-agent.ts';
 import { buildApp } from './api/app.ts';
@@ -36,13 +37,13 @@ import { WaitHub } from './control/wait-hub.ts';
 import { CreatesInFlight } from './control/creates-in-flight.ts';
 import { MachineFeed } from './control/machine-feed.ts';
 import { startWatchdog } from './control/watchdog.ts';
-import { specOf } from './domain/runtime.ts';
+import { type GuestIdentity, specOf } from './domain/runtime.ts';
 import { WEDGED_AFTER_MS } from './domain/states.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { systemClock } from './system/clock.ts';
 import { systemIds } from './system/ids.ts';
-import type { VmmDriver } from './vmm/driver.ts';
+import type { GuestApiListener, VmmDriver } from './vmm/driver.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { DEFAULT_HOST_NUMBER } from './domain/address.ts';
 
@@ -143,6 +144,12 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   // A host agent keeps running its machines while the database is out of reach, and journals what happens.
   const journal = role === 'host' ? new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, databaseUnreachable) : undefined;
   const agent = role === 'api' || !options.driver ? undefined : new HostAgent(options.driver, journal ?? observer, log);
+  // Guests' /.fly/api connections come as soon as recovery reattaches their VMs (those
+  // made while hangar was down wait in the guest for it), before the API exists: they
+  // wait for it here instead of being turned away.
+  const guestsWaiting: Array<[GuestIdentity, Duplex]> = [];
+  let serveGuest: GuestApiListener = (guest, stream) => { guestsWaiting.push([guest, stream]); };
+  options.driver?.onGuestApi((guest, stream) => serveGuest(guest, stream));
   const settings = { ...DEFAULT_SETTINGS, ...options.settings, ...(role === 'api' ? { hostId: '' } : {}) };
   const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
   const agents = new AgentClient(store, cluster?.secret ?? '');
@@ -196,7 +203,10 @@ export async function assemble(options: AssembleOptions): Promise<Hangar> {
   control.health = proxy.health;
   control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
   const app = await buildApp({ control, token: options.token, logger: log, version: HANGAR_VERSION, metrics: proxy.metrics.registry });
-  options.driver?.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
+  // The routes serve requests once the app is ready (its hooks are built then).
+  await app.ready();
+  serveGuest = (guest, stream) => serveGuestConnection(app, guest, stream);
+  for (const [guest, stream] of guestsWaiting.splice(0)) serveGuest(guest, stream);
   const agentApi = role === 'host' && agent ? buildAgentApi({
     runtime: agent, secret: (cluster as ClusterOptions).secret, volumes: localVolumes,
     ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
