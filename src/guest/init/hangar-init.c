@@ -970,6 +970,7 @@ static void handle_request(char *line) {
  * of the file and polls as ready (POLLIN|POLLHUP) at once: kept in the poll set, it
  * would wake init without end, a whole host CPU under TCG. So it leaves the set, and
  * the port's driver says with SIGIO (to init's signalfd) when a host connects again.
+ * Meanwhile /.fly/api connections wait in the listen queue: a host will answer them.
  */
 static int host_gone;
 /* Whether that SIGIO was asked for; if not, the port is looked at once a second. */
@@ -996,10 +997,14 @@ static void read_port(char *buffer, size_t *used) {
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
       if (host_gone) return;
-      /* No host. A partial line was the last hangar's; then one more read, so that a
-         host connecting before the SIGIO was asked for is not missed. */
+      /* No host. A partial line was the last hangar's, and so are the /.fly/api
+         connections: no one will answer them (a new hangar knows none), so they end.
+         Then one more read, so that a host connecting before the SIGIO was asked
+         for is not missed. */
       host_gone = 1;
       *used = 0;
+      for (int i = 0; i < MAX_API_CONNS; i++)
+        if (api_conns[i].id) api_drop(&api_conns[i], 0);
       host_watched = watch_host(1) == 0;
       continue;
     }
@@ -1062,7 +1067,7 @@ int main(void) {
     int nfds = 0;
     fds[nfds++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     if (port_fd >= 0 && !host_gone) fds[nfds++] = (struct pollfd){.fd = port_fd, .events = POLLIN};
-    if (api_listen_fd >= 0) fds[nfds++] = (struct pollfd){.fd = api_listen_fd, .events = POLLIN};
+    if (api_listen_fd >= 0 && !host_gone) fds[nfds++] = (struct pollfd){.fd = api_listen_fd, .events = POLLIN};
     for (int i = 0; i < MAX_API_CONNS; i++)
       if (api_conns[i].id && !api_conns[i].read_done) fds[nfds++] = (struct pollfd){.fd = api_conns[i].fd, .events = POLLIN};
     for (int i = 0; i < MAX_EXECS; i++) {
@@ -1094,7 +1099,7 @@ int main(void) {
     }
     if (port_fd >= 0 && (!host_gone || host_news || !host_watched)) read_port(buffer, &used);
     finish_jobs();
-    if (api_listen_fd >= 0) api_accept();
+    if (api_listen_fd >= 0 && !host_gone) api_accept();
     for (int i = 0; i < MAX_API_CONNS; i++)
       if (api_conns[i].id && !api_conns[i].read_done) api_read(&api_conns[i]);
   }
