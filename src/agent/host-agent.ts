@@ -25,13 +25,24 @@ export class HostAgent implements LocalRuntime {
   private readonly queues = new Map<string, Promise<void>>();
   /** Machines this agent was given work for or recovered: its own, as far as it knows without the database. */
   private readonly machines = new Set<string>();
+  /** Exits the driver reported that wait in their machine's queue, per machine. */
+  private readonly exitsQueued = new Map<string, number>();
 
   constructor(driver: VmmDriver, sink: ObservationSink, log: Logger) {
     this.driver = driver;
     this.sink = sink;
     this.log = log;
     driver.onExit((machineId, exit) => {
-      this.enqueue(machineId, () => this.report(machineId, { kind: 'exited', ...exit, requested: false }));
+      this.exitsQueued.set(machineId, (this.exitsQueued.get(machineId) ?? 0) + 1);
+      this.enqueue(machineId, async () => {
+        try {
+          await this.report(machineId, { kind: 'exited', ...exit, requested: false });
+        } finally {
+          const left = (this.exitsQueued.get(machineId) ?? 1) - 1;
+          if (left > 0) this.exitsQueued.set(machineId, left);
+          else this.exitsQueued.delete(machineId);
+        }
+      });
     });
   }
 
@@ -114,10 +125,16 @@ export class HostAgent implements LocalRuntime {
     return this.machines.has(machineId);
   }
 
+  /**
+   * Ends and reports a started machine's VM that does not run. One whose end the
+   * driver reports itself (seen, or queued here) is left to that report: reported
+   * twice, one exit would restart the machine twice, and "not running" would stand
+   * in for the app's own exit code.
+   */
   checkVm(spec: MachineSpec): void {
     this.enqueue(spec.machineId, async () => {
       const check = await this.driver.inspect(spec.machineId);
-      if (check.running) return;
+      if (check.running || check.reporting === true || this.exitsQueued.has(spec.machineId)) return;
       this.log.warn({ machineId: spec.machineId, reason: check.vmm.reason }, 'host agent: the VM of a started machine is not running; ending it');
       await this.driver.kill(spec.machineId);
       await this.report(spec.machineId, { kind: 'vm_failed', vmm: check.vmm });

@@ -5,7 +5,6 @@
  */
 import { dirname, join } from 'node:path';
 import { HostAgent } from '../agent/host-agent.ts';
-import { serveGuestConnection } from '../api/guest-scope.ts';
 import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
 import { ControlObserver } from '../control/observer.ts';
 import { startWatchdog } from '../control/watchdog.ts';
@@ -14,7 +13,7 @@ import { createEdgeProxy } from '../proxy/edge-proxy.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
-import { buildApi, controlDeps, hostSession } from './core.ts';
+import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
 
@@ -31,6 +30,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
     const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
     await refuseClusterDatabase(store, control.settings.hostId);
+    const serveGuests = holdGuestConnections(driver);
     const work = hostWork(control, agent, observer, log);
     const session = hostSession(control, options, {
       address: '', anyRegion: true, diskBytes: (await localVolumes.space()).totalBytes,
@@ -58,7 +58,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     control.health = proxy.health;
     control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
     const app = await buildApi(control, options, proxy.metrics.registry);
-    driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
+    await serveGuests(app);
     return {
       role: 'all', app, control, driver, proxy, host: session,
       idle: () => work.idle(),

@@ -1,8 +1,10 @@
 /** What every role is built on: the control plane's dependencies, the API, the host's registration. */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { buildApp } from '../api/app.ts';
+import { serveGuestConnection } from '../api/guest-scope.ts';
 import type { Api } from '../api/routes/types.ts';
 import { HostSession, type HostSessionOptions } from '../cluster/host-session.ts';
 import { CreatesInFlight } from '../control/creates-in-flight.ts';
@@ -13,7 +15,8 @@ import { WaitHub } from '../control/wait-hub.ts';
 import { DEFAULTS, HANGAR_VERSION } from '../config.ts';
 import { DEFAULT_HOST_NUMBER } from '../domain/address.ts';
 import type { HostIdentity } from '../domain/host.ts';
-import type { HostRuntime } from '../domain/runtime.ts';
+import type { GuestIdentity, HostRuntime } from '../domain/runtime.ts';
+import type { GuestApiListener, VmmDriver } from '../vmm/driver.ts';
 import { WEDGED_AFTER_MS } from '../domain/states.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from '../domain/suspend.ts';
 import type { Store } from '../store/store.ts';
@@ -60,6 +63,23 @@ export function controlDeps(options: AssembleOptions, parts: { store: Store; run
 /** The API over `control`, with `/metrics` from `registry`. */
 export function buildApi(control: ControlDeps, options: AssembleOptions, registry: Registry = new Registry()): Promise<Api> {
   return buildApp({ control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry });
+}
+
+/**
+ * Guests' /.fly/api connections, which come as soon as recovery reattaches their
+ * VMs (those made while hangar was down wait in the guest for it): held until the
+ * API is ready, then served by it. Answers what hands them to the API.
+ */
+export function holdGuestConnections(driver: VmmDriver): (app: Api) => Promise<void> {
+  const waiting: Array<[GuestIdentity, Duplex]> = [];
+  let serve: GuestApiListener = (guest, stream) => { waiting.push([guest, stream]); };
+  driver.onGuestApi((guest, stream) => serve(guest, stream));
+  return async (app) => {
+    // The routes serve requests once the app is ready (its hooks are built then).
+    await app.ready();
+    serve = (guest, stream) => serveGuestConnection(app, guest, stream);
+    for (const [guest, stream] of waiting.splice(0)) serve(guest, stream);
+  };
 }
 
 /** This process's hold on its host (see host-session.ts), as the settings and capacity describe it. */

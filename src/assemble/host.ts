@@ -9,7 +9,6 @@
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HostAgent } from '../agent/host-agent.ts';
-import { serveGuestConnection } from '../api/guest-scope.ts';
 import { buildAgentApi } from '../cluster/agent-api.ts';
 import { JournaledSink } from '../cluster/observation-journal.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
@@ -23,7 +22,7 @@ import { specOf } from '../domain/runtime.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
 import type { StopServing } from '../cluster/host-session.ts';
 import { joinHostPort } from '../proxy/edge-proxy.ts';
-import { buildApi, controlDeps, hostSession } from './core.ts';
+import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
 
@@ -43,8 +42,9 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     const hostId = control.settings.hostId;
     control.hosts = (machine) => machine.hostId === hostId;
     stops.push(relayMachineChanges(control, cluster.link, log));
+    const serveGuests = holdGuestConnections(driver);
     const app = await buildApi(control, options);
-    driver.onGuestApi((guest, stream) => serveGuestConnection(app, guest, stream));
+    await serveGuests(app);
 
     let agentApi: FastifyInstance | undefined;
     const work = hostWork(control, agent, journal, log, (hostId, kick) => cluster.link.onWork(hostId, kick));

@@ -45,6 +45,8 @@ export interface ExitInfo {
   signal?: number;
   /** The VMM itself ended (QEMU died, or a VM that could not run was ended), not the machine's process. */
   vmm?: VmmExit;
+  /** The VMM process of the VM that ended, when the driver knows it: which VM this exit is about. */
+  pid?: number;
 }
 
 /** Why a machine's VMM ended, apart from any exit of its process, and the tail of its own log. */
@@ -53,8 +55,11 @@ export interface VmmExit {
   log: string[];
 }
 
-/** Whether a machine's VM really runs, as its VMM says (QEMU's query-status), and if not, why. */
-export type VmCheck = { running: true } | { running: false; vmm: VmmExit };
+/**
+ * Whether a machine's VM really runs, as its VMM says (QEMU's query-status), and if
+ * not, why. `reporting`: the driver saw this VM end and reports that itself (onExit).
+ */
+export type VmCheck = { running: true } | { running: false; vmm: VmmExit; reporting?: boolean };
 
 export interface ExecRequest {
   command: string[];

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkVms } from '../../src/control/watchdog.ts';
 import type { HostAgent } from '../../src/agent/host-agent.ts';
+import { specOf } from '../../src/domain/runtime.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
 
 describe('the VM behind a started machine', () => {
@@ -37,6 +38,21 @@ describe('the VM behind a started machine', () => {
     assert.deepEqual(exit?.request.vmm_exit, { reason: 'QEMU reports the VM io-error: No space left on device on disk0', log: [] });
     assert.equal(exit?.request.exit_event.restarting, true);
     assert.equal(t.driver.vmState(m.id), 'running', 'booted again');
+  });
+
+  it('counts one restart for one exit when the watchdog looks just as the app ends', async () => {
+    const m = await t.machine(app);
+    await t.waitFor(app, m.id, 'started');
+    const record = await t.hangar.control.store.getMachineById(m.id);
+    // The check is queued first; the app ends before it runs, and the driver's report of that exit queues behind it.
+    (t.hangar.control.runtime as HostAgent).checkVm(specOf(record!));
+    t.driver.exitMachine(m.id, 137, false, 9);
+    await t.idle();
+    await t.waitFor(app, m.id, 'started');
+    const exits = (await events(m.id)).filter((e) => e.type === 'exit');
+    assert.deepEqual(exits.map((e) => [e.request.exit_event.exit_code, e.request.exit_event.restarting, e.request.restart_count]), [[137, true, 1]]);
+    assert.equal(t.driver.calls.filter((c) => c.op === 'launch' && c.machineId === m.id).length, 2, 'booted once, restarted once');
+    assert.equal(t.driver.calls.some((c) => c.op === 'kill' && c.machineId === m.id), false, 'the watchdog left the end to the driver\'s report');
   });
 
   it('stops a frozen machine whose policy is "no", saying why', async () => {

@@ -88,13 +88,13 @@ describe('qemu driver', () => {
       assert.equal(exits.length, 0, 'a requested stop is not reported as an unrequested exit');
       assert.equal(existsSync(`/sys/class/net/${tapName(machineId)}`), false);
 
-      await driver.launch(spec, { resume: false });
+      const { pid } = await driver.launch(spec, { resume: false });
       const ls = await driver.exec(machineId, { command: ['ls', '/scratch'], timeoutMs: 5000 });
       assert.notEqual(ls.exit_code, 0, 'a cold boot starts from a blank rootfs');
 
       await driver.signal(machineId, 'SIGKILL');
       for (let i = 0; i < 200 && exits.length === 0; i++) await sleep(50);
-      assert.deepEqual(exits, [[machineId, { exitCode: 137, oomKilled: false, signal: 9 }]]);
+      assert.deepEqual(exits, [[machineId, { exitCode: 137, oomKilled: false, signal: 9, pid }]], 'the exit names the VM it is about');
 
       await driver.destroy(machineId);
       assert.equal(existsSync(join(dir, 'machines', machineId)), false);

@@ -66,12 +66,13 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     assert.equal(await driver.stop(machineId, 'SIGTERM', 1000), null);
   });
 
-  it('reports an exit nobody asked for, with the signal that ended the process', async () => {
+  it('reports an exit nobody asked for, with the signal that ended the process and the VM it is about', async () => {
     const machineId = id(1);
-    await driver.launch(harness.spec(machineId), { resume: false });
+    const { pid } = await driver.launch(harness.spec(machineId), { resume: false });
+    assert.ok(pid, 'a launch names its VM (its VMM process)');
     await driver.signal(machineId, 'SIGKILL');
     await until(() => exits.length > 0, 'the exit');
-    assert.deepEqual(exits.splice(0), [[machineId, { exitCode: 137, oomKilled: false, signal: 9 }]]);
+    assert.deepEqual(exits.splice(0), [[machineId, { exitCode: 137, oomKilled: false, signal: 9, pid }]]);
   });
 
   it('starts from a blank root filesystem on every cold boot, keeps it on resume, and resumes a snapshot once', async () => {

@@ -38,7 +38,12 @@ function randomPortRange(): string {
   return `${first}-${first + 99}`;
 }
 
-export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+export interface StartOptions {
+  /** How long it may take to come up and print its addresses (20 s unless told). */
+  startTimeoutMs?: number;
+}
+
+export async function startServerProcess(dataDir: string, token: string, extraArgs: string[] = [], env: Record<string, string> = {}, options: StartOptions = {}): Promise<ServerProcess> {
   const child = spawn(HANGAR, ['serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0',
     '--proxy-tls-listen', '127.0.0.1:0', '--proxy-ports', randomPortRange(), '--log-level', 'warn', ...extraArgs], {
     env: { ...process.env, HANGAR_API_TOKEN: token, ...env },
@@ -54,7 +59,7 @@ export async function startServerProcess(dataDir: string, token: string, extraAr
   child.stderr?.on('data', (chunk) => { output += chunk; });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   const [url, proxyUrl, proxyTlsUrl] = await new Promise<[string, string, string | undefined]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hangar serve did not start:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`hangar serve did not start:\n${output}`)), options.startTimeoutMs ?? 20_000);
     const check = () => {
       const api = /hangar (http:\/\/[\d.:]+)/.exec(output);
       const proxy = /proxy (http:\/\/[\d.:]+)/.exec(output);

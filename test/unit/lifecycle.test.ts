@@ -335,6 +335,20 @@ describe('a VM that is not what the record says', () => {
     assert.deepEqual([stopping.machine.state, stopping.events, stopping.effects], ['stopping', [], []]);
   });
 
+  it('counts an exit once: a report about a VM whose end is already recorded changes nothing', () => {
+    // The watchdog found VM 41 gone first and the machine restarted on VM 42; then the driver's own report of VM 41's end arrives.
+    const found = decideObservation(machineRecord({ observed: { vm: 'running', pid: 41, at: 1000 } }), { kind: 'vm_failed', vmm }, context());
+    assert.deepEqual([found.machine.state, found.machine.restartCount], ['restarting', 1]);
+    const late = { ...exited(137), signal: 9, pid: 41 };
+    const whileRestarting = decideObservation(found.machine, late, context());
+    assert.deepEqual([whileRestarting.machine.state, whileRestarting.machine.restartCount, whileRestarting.events, whileRestarting.effects], ['restarting', 1, [], []]);
+    const restarted = decideObservation(found.machine, { kind: 'running', resumed: false, pid: 42 }, context()).machine;
+    const afterwards = decideObservation(restarted, late, context());
+    assert.deepEqual([afterwards.machine.state, afterwards.machine.restartCount, afterwards.events, afterwards.effects], ['started', 1, [], []]);
+    const own = decideObservation(restarted, { ...late, pid: 42 }, context());
+    assert.deepEqual([own.machine.state, own.machine.restartCount], ['restarting', 2], 'the end of the VM it runs counts');
+  });
+
   it('keeps the snapshot when a resume is refused before it was used', () => {
     const d = decideObservation(machineRecord({ state: 'starting' }), { kind: 'launch_failed', reason: 'not enough disk space', snapshotKept: true }, context());
     assert.equal(d.machine.state, 'suspended');

@@ -20,8 +20,11 @@ export type Observation =
   | { kind: 'running'; resumed: boolean; pid?: number; imageRef?: ImageRef; coldBootReason?: string; suspendCancelled?: boolean }
   /** `snapshotKept`: a resume was refused before it touched the snapshot, which may still be used. */
   | { kind: 'launch_failed'; reason: string; snapshotKept?: boolean }
-  /** `vmm`: the VMM itself ended (or was ended), not the machine's process. */
-  | { kind: 'exited'; exitCode: number; oomKilled: boolean; signal?: number; requested: boolean; vmm?: VmmExit }
+  /**
+   * `vmm`: the VMM itself ended (or was ended), not the machine's process.
+   * `pid`: the VMM process of the VM that ended, when known (see onExited).
+   */
+  | { kind: 'exited'; exitCode: number; oomKilled: boolean; signal?: number; requested: boolean; vmm?: VmmExit; pid?: number }
   /** A watchdog found the VM of a started machine not running, and ended it. */
   | { kind: 'vm_failed'; vmm: VmmExit }
   | { kind: 'suspended' }
@@ -116,11 +119,24 @@ function onVmFailed(machine: MachineRecord, vmm: VmmExit, ctx: DecisionContext):
 /** The exit code recorded when the VMM ended and the process's own code is unknown. */
 export const LOST_VM_EXIT_CODE = 255;
 
+/**
+ * Whether an exit naming VMM process `pid` is about a VM other than the one the
+ * machine runs: its end was recorded already (the watchdog found the VM gone before
+ * the driver's own report came), and maybe a new VM runs since. Counting it again
+ * would restart the machine twice for one exit, the second time under a healthy VM.
+ */
+function aboutAnotherVm(machine: MachineRecord, pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  const { vm, pid: running } = machine.observed;
+  return vm !== 'running' || (running !== undefined && running !== pid);
+}
+
 function onExited(
   machine: MachineRecord,
-  exit: { exitCode: number; oomKilled: boolean; signal?: number; requested: boolean; vmm?: VmmExit },
+  exit: { exitCode: number; oomKilled: boolean; signal?: number; requested: boolean; vmm?: VmmExit; pid?: number },
   ctx: DecisionContext,
 ): Decision {
+  if (aboutAnotherVm(machine, exit.pid)) return { machine, events: [], effects: [] };
   const observed = observe(machine, { vm: 'exited', exitCode: exit.exitCode, ...(exit.vmm ? { detail: exit.vmm.reason } : {}) }, ctx.now);
   const exitEvent = (restarting: boolean, requested: boolean, restartCount: number) => ({
     exit_event: {

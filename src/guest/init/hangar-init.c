@@ -965,6 +965,63 @@ static void handle_request(char *line) {
 }
 
 /*
+ * The host end of the port is hangar, through QEMU's socket. While none is connected
+ * (hangar killed, stopped or restarting; VMs outlive it), the port reads as the end
+ * of the file and polls as ready (POLLIN|POLLHUP) at once: kept in the poll set, it
+ * would wake init without end, a whole host CPU under TCG. So it leaves the set, and
+ * the port's driver says with SIGIO (to init's signalfd) when a host connects again.
+ * Meanwhile /.fly/api connections wait in the listen queue: a host will answer them.
+ */
+static int host_gone;
+/* Whether that SIGIO was asked for; if not, the port is looked at once a second. */
+static int host_watched;
+
+/* Asks the port's driver for SIGIO, carrying the port's fd, when a host connects or goes (`on`), or stops asking. */
+static int watch_host(int on) {
+  int flags = fcntl(port_fd, F_GETFL);
+  if (flags < 0 || fcntl(port_fd, F_SETOWN, getpid()) != 0 || fcntl(port_fd, F_SETSIG, SIGIO) != 0) return -1;
+  return fcntl(port_fd, F_SETFL, on ? flags | O_ASYNC : flags & ~O_ASYNC);
+}
+
+/* Takes what the host sent, line by line, and answers it; notices the host going and coming back. */
+static void read_port(char *buffer, size_t *used) {
+  for (;;) {
+    ssize_t n = read(port_fd, buffer + *used, LINE_MAX_BYTES - *used - 1);
+    if (n > 0 || (n < 0 && errno == EAGAIN)) {
+      /* Connected (EAGAIN: nothing to read yet): data comes with poll, not SIGIO. */
+      if (host_gone) {
+        host_gone = 0;
+        watch_host(0);
+      }
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+      if (host_gone) return;
+      /* No host. A partial line was the last hangar's, and so are the /.fly/api
+         connections: no one will answer them (a new hangar knows none), so they end.
+         Then one more read, so that a host connecting before the SIGIO was asked
+         for is not missed. */
+      host_gone = 1;
+      *used = 0;
+      for (int i = 0; i < MAX_API_CONNS; i++)
+        if (api_conns[i].id) api_drop(&api_conns[i], 0);
+      host_watched = watch_host(1) == 0;
+      continue;
+    }
+    *used += (size_t)n;
+    char *newline;
+    while ((newline = memchr(buffer, '\n', *used))) {
+      *newline = 0;
+      handle_request(buffer);
+      size_t rest = *used - (size_t)(newline + 1 - buffer);
+      memmove(buffer, newline + 1, rest);
+      *used = rest;
+    }
+    if (*used >= LINE_MAX_BYTES - 1) *used = 0; /* an overlong line is dropped */
+  }
+}
+
+/*
  * How long the main loop may sleep: until the next deadline (a stop's SIGKILL, an
  * exec's timeout), or until an event when none is set. Signals (SIGCHLD), the host
  * channel, /.fly/api and exec output are all events, so an idle machine wakes for
@@ -1005,16 +1062,12 @@ int main(void) {
 
   char *buffer = malloc(LINE_MAX_BYTES);
   size_t used = 0;
-  int port_hung_up = 0;
   for (;;) {
     struct pollfd fds[3 + 2 * MAX_EXECS + MAX_API_CONNS];
-    int nfds = 0, port_slot = -1;
+    int nfds = 0;
     fds[nfds++] = (struct pollfd){.fd = sfd, .events = POLLIN};
-    if (port_fd >= 0 && !port_hung_up) {
-      port_slot = nfds;
-      fds[nfds++] = (struct pollfd){.fd = port_fd, .events = POLLIN};
-    }
-    if (api_listen_fd >= 0) fds[nfds++] = (struct pollfd){.fd = api_listen_fd, .events = POLLIN};
+    if (port_fd >= 0 && !host_gone) fds[nfds++] = (struct pollfd){.fd = port_fd, .events = POLLIN};
+    if (api_listen_fd >= 0 && !host_gone) fds[nfds++] = (struct pollfd){.fd = api_listen_fd, .events = POLLIN};
     for (int i = 0; i < MAX_API_CONNS; i++)
       if (api_conns[i].id && !api_conns[i].read_done) fds[nfds++] = (struct pollfd){.fd = api_conns[i].fd, .events = POLLIN};
     for (int i = 0; i < MAX_EXECS; i++) {
@@ -1023,15 +1076,18 @@ int main(void) {
       if (jobs[i].err_fd >= 0) fds[nfds++] = (struct pollfd){.fd = jobs[i].err_fd, .events = POLLIN};
     }
     int timeout = poll_timeout_ms();
-    if (port_hung_up && (timeout < 0 || timeout > 1000)) timeout = 1000;
+    if (host_gone && !host_watched && (timeout < 0 || timeout > 1000)) timeout = 1000;
     poll(fds, (nfds_t)nfds, timeout);
-    /* A port whose host end is gone (hangar restarting) polls as POLLHUP at once: leave
-       it out of the next poll, and look again a second later. */
-    port_hung_up = port_slot >= 0 && (fds[port_slot].revents & POLLHUP) && !(fds[port_slot].revents & POLLIN);
 
+    int host_news = 0;
     struct signalfd_siginfo info;
     while (read(sfd, &info, sizeof info) == sizeof info) {
       if (info.ssi_signo == SIGCHLD) continue;
+      /* The port's driver: a host connected or went (a SIGIO sent by a process has no fd). */
+      if (info.ssi_signo == SIGIO && info.ssi_code > 0 && (int)info.ssi_fd == port_fd) {
+        host_news = 1;
+        continue;
+      }
       /* A signal to PID 1 (e.g. from the console) goes to the machine's process. */
       if (main_pid > 0) kill(main_pid, (int)info.ssi_signo);
     }
@@ -1041,24 +1097,9 @@ int main(void) {
       kill(main_pid, SIGKILL);
       kill_deadline_ms = -1;
     }
-    if (port_fd >= 0) {
-      for (;;) {
-        ssize_t n = read(port_fd, buffer + used, LINE_MAX_BYTES - used - 1);
-        if (n <= 0) break;
-        used += (size_t)n;
-        char *newline;
-        while ((newline = memchr(buffer, '\n', used))) {
-          *newline = 0;
-          handle_request(buffer);
-          size_t rest = used - (size_t)(newline + 1 - buffer);
-          memmove(buffer, newline + 1, rest);
-          used = rest;
-        }
-        if (used >= LINE_MAX_BYTES - 1) used = 0; /* an overlong line is dropped */
-      }
-    }
+    if (port_fd >= 0 && (!host_gone || host_news || !host_watched)) read_port(buffer, &used);
     finish_jobs();
-    if (api_listen_fd >= 0) api_accept();
+    if (api_listen_fd >= 0 && !host_gone) api_accept();
     for (int i = 0; i < MAX_API_CONNS; i++)
       if (api_conns[i].id && !api_conns[i].read_done) api_read(&api_conns[i]);
   }

@@ -161,9 +161,10 @@ export class FakeDriver implements VmmDriver {
 
   /** Ends a running machine's main process as if it exited by itself (or was ended by `signal`). */
   exitMachine(machineId: string, exitCode: number, oomKilled = false, signal?: number): void {
-    if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     this.vms.delete(machineId);
-    const exit: ExitInfo = signal === undefined ? { exitCode, oomKilled } : { exitCode, oomKilled, signal };
+    const exit: ExitInfo = { exitCode, oomKilled, pid: vm.pid, ...(signal === undefined ? {} : { signal }) };
     for (const listener of this.listeners) listener(machineId, exit);
   }
 
@@ -181,9 +182,10 @@ export class FakeDriver implements VmmDriver {
 
   /** Ends a running machine's VMM as if it died (killed, crashed): an exit of the VMM, not of the app. */
   crashVmm(machineId: string, reason: string): void {
-    if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     this.vms.delete(machineId);
-    for (const listener of this.listeners) listener(machineId, { exitCode: 255, oomKilled: false, vmm: { reason, log: [`fake: ${reason}`] } });
+    for (const listener of this.listeners) listener(machineId, { exitCode: 255, oomKilled: false, pid: vm.pid, vmm: { reason, log: [`fake: ${reason}`] } });
   }
 
   vmState(machineId: string): 'running' | 'suspended' | 'absent' {

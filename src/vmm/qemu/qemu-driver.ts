@@ -87,6 +87,8 @@ export class QemuDriver implements VmmDriver {
   readonly name = 'qemu';
   readonly options: QemuDriverOptions;
   private readonly vms = new Map<string, Vm>();
+  /** Machines whose VM this driver saw end and is ending, until its listeners have the report. */
+  private readonly endsInHand = new Set<string>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private base: Buffer | undefined;
   private guestApi: GuestApiListener | undefined;
@@ -204,30 +206,40 @@ export class QemuDriver implements VmmDriver {
   /** Ends a VM that cannot go on and reports it as the VMM's end, with the tail of QEMU's log. */
   private async vmmEnded(machineId: string, vm: Vm, reason: string): Promise<void> {
     vm.ended = true;
-    const log = await logTail(this.files(machineId).qemuLog);
-    await this.kill(machineId).catch((error: unknown) => this.options.onError?.(machineId, 'ending a VM that could not go on', error));
-    const exit: ExitInfo = { exitCode: 255, oomKilled: false, vmm: { reason, log } };
-    for (const listener of this.listeners) listener(machineId, exit);
+    this.endsInHand.add(machineId);
+    try {
+      const log = await logTail(this.files(machineId).qemuLog);
+      await this.kill(machineId).catch((error: unknown) => this.options.onError?.(machineId, 'ending a VM that could not go on', error));
+      const exit: ExitInfo = { exitCode: 255, oomKilled: false, pid: vm.pid, vmm: { reason, log } };
+      for (const listener of this.listeners) listener(machineId, exit);
+    } finally {
+      this.endsInHand.delete(machineId);
+    }
   }
 
   /** The process ended (or QEMU died: `exit` null): tell whoever waits, then clean up. */
   private async onGuestExit(machineId: string, vm: Vm, exit: GuestExit | null): Promise<void> {
     if (vm.ended || vm.suspending) return;
     vm.ended = true;
-    await waitGone(vm.pid, 5000);
-    killQemu(vm.pid);
-    const log = exit ? [] : await logTail(this.files(machineId).qemuLog);
-    await this.end(machineId);
-    if (vm.stopping) {
-      vm.stopping(exit);
-      return;
+    this.endsInHand.add(machineId);
+    try {
+      await waitGone(vm.pid, 5000);
+      killQemu(vm.pid);
+      const log = exit ? [] : await logTail(this.files(machineId).qemuLog);
+      await this.end(machineId);
+      if (vm.stopping) {
+        vm.stopping(exit);
+        return;
+      }
+      // A launch under way reports its own failure.
+      if (vm.launching) return;
+      // QEMU ended without the machine's process exiting: the VMM died, which is no app exit.
+      const vmm: VmmExit = { reason: vm.ioError ? `the VM paused on an I/O error (${vm.ioError}), then QEMU ended` : shutdownReason(vm.shutdown), log };
+      const info: ExitInfo = { ...(exit ? exitInfo(exit) : { exitCode: 255, oomKilled: false, vmm }), pid: vm.pid };
+      for (const listener of this.listeners) listener(machineId, info);
+    } finally {
+      this.endsInHand.delete(machineId);
     }
-    // A launch under way reports its own failure.
-    if (vm.launching) return;
-    // QEMU ended without the machine's process exiting: the VMM died, which is no app exit.
-    const vmm: VmmExit = { reason: vm.ioError ? `the VM paused on an I/O error (${vm.ioError}), then QEMU ended` : shutdownReason(vm.shutdown), log };
-    const info: ExitInfo = exit ? exitInfo(exit) : { exitCode: 255, oomKilled: false, vmm };
-    for (const listener of this.listeners) listener(machineId, info);
   }
 
   /** Lets go of the machine's VM: channels, process, TAP and RAM file (all but what a snapshot needs). */
@@ -277,6 +289,8 @@ export class QemuDriver implements VmmDriver {
   async inspect(machineId: string): Promise<VmCheck> {
     const vm = this.vms.get(machineId);
     const log = () => logTail(this.files(machineId).qemuLog);
+    // Its end came from the VM itself (the app exited, QEMU died, a disk error): that is reported from there.
+    if (this.endsInHand.has(machineId)) return { running: false, vmm: { reason: 'the VM ended; its end is being reported', log: [] }, reporting: true };
     if (!vm || vm.ended) {
       const stray = qemuPids(this.files(machineId).pidFile, { scan: false }).length > 0;
       return { running: false, vmm: { reason: stray ? 'a QEMU of the machine runs, but hangar has no hold on it' : 'QEMU is not running', log: await log() } };
