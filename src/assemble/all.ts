@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { HostAgent } from '../agent/host-agent.ts';
 import { serveGuestConnection } from '../api/guest-scope.ts';
 import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
+import { finishInterrupted } from '../control/interrupted.ts';
 import { ControlObserver } from '../control/observer.ts';
 import { recoverMachines } from '../control/recovery.ts';
 import { startWatchdog } from '../control/watchdog.ts';
@@ -45,6 +46,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     await session.start();
     stops.push(() => session.stop());
     stops.push(startWatchdog(control, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
+    stops.push(finishInterrupted(control));
 
     const proxy = await createEdgeProxy({
       domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs, ...options.proxy,

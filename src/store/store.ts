@@ -47,6 +47,13 @@ export interface MachineListing {
   events: MachineEvent[];
 }
 
+/** A row whose document is not the record it should hold; a version's id is `machineId/version`. */
+export interface UnreadableRecord {
+  kind: 'volume' | 'volume_snapshot' | 'machine_version' | 'machine_event';
+  id: string;
+  problem: string;
+}
+
 /** The host port the edge proxy listens on for one app's public TCP port. */
 export interface PublicPortRecord {
   appName: string;
@@ -219,6 +226,12 @@ export interface Store {
   listLiveMachines(hostId?: string): Promise<MachineRecord[]>;
   /** Rows that hold no usable machine document (skipped by every read above), with why. */
   listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>>;
+  /**
+   * Rows of volumes, snapshots, versions and events that hold no usable document,
+   * with why: every read skips them (a lookup of one finds nothing). Reads every
+   * row: for start-up, not for requests.
+   */
+  listUnreadableRecords(): Promise<UnreadableRecord[]>;
   /** Machines of every app in one of these states. */
   listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]>;
   /** The regions of every machine and volume not yet destroyed, sorted. */

@@ -11,11 +11,13 @@ import { type HostIdentity, type HostRecord, type HostState, type HostUsage, res
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
+  LimitError, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store, type UnreadableRecord,
 } from '../store.ts';
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
 import { appFromRow } from '../app-rows.ts';
-import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import {
+  eventDocs, listingsIn, machineDocProblem, machinesIn, readablePage, readEventsDoc, readMachineDoc, unreadableIn, versionDocs,
+} from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
 import { queueEffects, workInserts } from './host-work.ts';
@@ -268,18 +270,42 @@ export class PostgresStore extends PostgresVolumes implements Store {
   }
 
   async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
-    const found = await rows(this.pool, 'SELECT doc FROM machine_events WHERE machine_id = $1 ORDER BY id DESC LIMIT $2', [machineId, limit]);
-    return found.map((row) => JSON.parse(row.doc as string) as MachineEvent);
+    // The newest `limit` that hold events: a spoiled row does not take a readable event's place.
+    const page = (after: Record<string, unknown> | undefined, want: number) => rows(this.pool,
+      'SELECT id, doc FROM machine_events WHERE machine_id = $1 AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3', [machineId, after?.id ?? null, want]);
+    return readablePage(limit, page, (row) => eventDocs.read(row.doc));
   }
 
   async listVersions(machineId: string): Promise<MachineVersion[]> {
-    const found = await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 ORDER BY version DESC', [machineId]);
-    return found.map((row) => JSON.parse(row.doc as string) as MachineVersion);
+    return versionDocs.all(await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 ORDER BY version DESC', [machineId]));
   }
 
   async getVersion(machineId: string, version: string): Promise<MachineVersion | null> {
     const [row] = await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 AND version = $2', [machineId, version]);
-    return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
+    return row ? versionDocs.read(row.doc) : null;
+  }
+
+  async listUnreadableRecords(): Promise<UnreadableRecord[]> {
+    // Each table in pages by its primary key, so that none is read into memory at once.
+    const tables = [
+      ['volume', 'volumes', ['id']],
+      ['volume_snapshot', 'volume_snapshots', ['id']],
+      ['machine_version', 'machine_versions', ['machine_id', 'version']],
+      ['machine_event', 'machine_events', ['id']],
+    ] as const;
+    const found: UnreadableRecord[] = [];
+    for (const [kind, table, key] of tables) {
+      const columns = key.join(', ');
+      for (let last: Record<string, unknown> | undefined; ;) {
+        const after = last ? `WHERE (${columns}) > (${key.map((_, i) => `$${i + 1}::text`).join(', ')})` : '';
+        const page = await rows(this.pool, `SELECT ${columns}, doc FROM ${table} ${after} ORDER BY ${columns} LIMIT ${UNREADABLE_PAGE}`,
+          last ? key.map((column) => last?.[column]) : []);
+        found.push(...unreadableIn(kind, page.map((row) => ({ id: key.map((column) => row[column]).join('/'), doc: row.doc }))));
+        if (page.length < UNREADABLE_PAGE) break;
+        last = page.at(-1);
+      }
+    }
+    return found;
   }
 
   async registerHost(host: HostIdentity, options: RegisterOptions): Promise<HostRecord> {
@@ -402,3 +428,5 @@ const APP_SELECT = `
   SELECT ${APP_COLUMNS}, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
   FROM apps a`;
 
+/** Rows read at a time by listUnreadableRecords. */
+const UNREADABLE_PAGE = 1000;
