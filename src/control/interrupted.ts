@@ -1,10 +1,16 @@
 /**
- * What a hangar looks into at start, in the background, of what the one before it
- * left behind: records it cannot read, which every read skips, are reported.
+ * What a hangar finishes at start, in the background, of what the one before it
+ * left behind: an app whose deletion was cut short (hangar killed after marking
+ * it) is deleted to the end, as asking again would; and records it cannot read,
+ * which every read skips, are reported.
  *
- * It runs where apps are managed: role `all`, and each API replica of a cluster. A
- * host agent has nothing to do here: it reads only its own machines (recovery.ts).
+ * It runs where apps are deleted: role `all`, and each API replica of a cluster (a
+ * host agent deletes no app: it reaches only its own host's volumes). Replicas
+ * starting at once may each take up the same app: two deletions of one app at
+ * once both finish.
  */
+import { errorMessage, HangarError } from '../domain/errors.ts';
+import { deleteApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
 
 /** Starts the work in the background; the function answered stops it (and resolves once it has). */
@@ -21,13 +27,33 @@ export function finishInterrupted(deps: ControlDeps): () => Promise<void> {
 }
 
 async function run(deps: ControlDeps, signal: AbortSignal): Promise<void> {
-  await reportUnreadable(deps);
+  // Deletions first: they keep app names taken; the report reads every row of four tables.
+  await finishDeletions(deps, signal);
   signal.throwIfAborted();
+  await reportUnreadable(deps);
 }
 
 async function reportUnreadable(deps: ControlDeps): Promise<void> {
   for (const { kind, id, problem } of await deps.store.listUnreadableRecords()) {
     deps.log.error({ kind, id, problem },
       `${kind.replace('_', ' ')} row ${id} holds no usable record (${problem}); every read skips it, and it is left in the database as it is`);
+  }
+}
+
+async function finishDeletions(deps: ControlDeps, signal: AbortSignal): Promise<void> {
+  for (const { name } of (await deps.store.listApps()).filter((app) => app.deleting)) {
+    signal.throwIfAborted();
+    deps.log.info({ app: name }, `app ${name} was being deleted when hangar stopped: deleting it to the end`);
+    try {
+      await deleteApp(deps, name, signal);
+      deps.log.info({ app: name }, `app ${name} deleted`);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (error instanceof HangarError && error.code === 'not_found') {
+        deps.log.info({ app: name }, `app ${name} was deleted meanwhile`);
+      } else {
+        deps.log.warn({ app: name, err: error }, `app ${name} could not be deleted to the end (${errorMessage(error)}); it stays marked, and deleting it again carries on`);
+      }
+    }
   }
 }
