@@ -22,7 +22,7 @@ export const VolumeDoc = Type.Object({
   name: Type.String(),
   region: Type.String(),
   sizeGb: Type.Integer({ minimum: 1 }),
-  state: Type.Union([Type.Literal('created'), Type.Literal('destroyed')]),
+  state: Type.Union([Type.Literal('creating'), Type.Literal('created'), Type.Literal('destroyed')]),
   attachedMachineId: Type.Union([Type.String(), Type.Null()]),
   hostId: Type.Optional(Type.String()),
   encrypted: Type.Boolean(),

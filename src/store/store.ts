@@ -114,7 +114,7 @@ export class DuplicateError extends Error {
   }
 }
 
-/** A machine was to be inserted into an app that is gone or being deleted. */
+/** A machine or volume was to be inserted into an app that is gone or being deleted. */
 export class AppGoneError extends Error {
   readonly why: 'missing' | 'deleting';
   constructor(appName: string, why: 'missing' | 'deleting') {
@@ -244,6 +244,19 @@ export interface Store {
   getVersion(machineId: string, version: string): Promise<MachineVersion | null>;
 
   putVolume(volume: VolumeRecord): Promise<void>;
+  /**
+   * Inserts a new volume (`creating`, while its file is made); throws LimitError
+   * when its app already has `maxLive` volumes not destroyed (a row that holds no
+   * volume counts), and AppGoneError when its app does not exist or is being
+   * deleted. Counted and inserted in one transaction: racing inserts keep to the limit.
+   */
+  insertVolume(volume: VolumeRecord, maxLive: number): Promise<void>;
+  /**
+   * Ends a volume's creation: writes `made`, or with null drops the record (nothing
+   * was made), only while the volume is still `creating`. False when it is not
+   * (an app's deletion took it meanwhile): nothing is written.
+   */
+  finishVolume(id: string, made: VolumeRecord | null): Promise<boolean>;
   getVolume(id: string): Promise<VolumeRecord | null>;
   listVolumes(appName: string): Promise<VolumeRecord[]>;
   /** The volumes of every app of an organization: deleted ones only with `includeDeleted`. */

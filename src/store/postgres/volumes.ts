@@ -6,9 +6,9 @@
  * be is skipped by every read.
  */
 import type { Pool } from 'pg';
-import { letGo, type VolumeRecord, type VolumeSnapshotRecord, volumeUpdatedAt } from '../../domain/volume.ts';
+import { letGo, volumeLimitMessage, type VolumeRecord, type VolumeSnapshotRecord, volumeUpdatedAt } from '../../domain/volume.ts';
 import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
-import type { OrgVolumeQuery, PublicPortRecord } from '../store.ts';
+import { AppGoneError, LimitError, type OrgVolumeQuery, type PublicPortRecord } from '../store.ts';
 import { Params } from './machine-sql.ts';
 import { changed, rows, type Sql, transaction } from './connection.ts';
 
@@ -23,6 +23,29 @@ export abstract class PostgresVolumes {
     await changed(this.pool, `INSERT INTO volumes (id, app_name, ${VOLUME_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
       ON CONFLICT (id) DO UPDATE SET ${VOLUME_COLUMNS.map((column) => `${column} = excluded.${column}`).join(', ')}`,
     [volume.id, volume.appName, ...volumeColumns(volume)]);
+  }
+
+  async insertVolume(volume: VolumeRecord, maxLive: number): Promise<void> {
+    await transaction(this.pool, async (db) => {
+      // A share lock on the app: its deletion waits for this insert, other inserts do not.
+      const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR SHARE', [volume.appName]);
+      if (!app) throw new AppGoneError(volume.appName, 'missing');
+      if (app.deleting) throw new AppGoneError(volume.appName, 'deleting');
+      // The app's volume inserts take turns from here to their commit: each counts those before it.
+      await rows(db, 'SELECT pg_advisory_xact_lock(hashtext($1))', [`hangar-app-volumes:${volume.appName}`]);
+      const [live] = await rows<{ n: number }>(db,
+        "SELECT count(*)::integer AS n FROM (SELECT 1 FROM volumes WHERE app_name = $1 AND state <> 'destroyed' LIMIT $2) live", [volume.appName, maxLive]);
+      const n = live?.n ?? 0;
+      if (n >= maxLive) throw new LimitError(volumeLimitMessage(n, maxLive, volume.appName));
+      await rows(db, `INSERT INTO volumes (id, app_name, ${VOLUME_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [volume.id, volume.appName, ...volumeColumns(volume)]);
+    });
+  }
+
+  async finishVolume(id: string, made: VolumeRecord | null): Promise<boolean> {
+    if (!made) return await changed(this.pool, "DELETE FROM volumes WHERE id = $1 AND state = 'creating'", [id]) === 1;
+    return await changed(this.pool, `UPDATE volumes SET ${VOLUME_COLUMNS.map((column, i) => `${column} = $${i + 2}`).join(', ')}
+      WHERE id = $1 AND state = 'creating'`, [id, ...volumeColumns(made)]) === 1;
   }
 
   async getVolume(id: string): Promise<VolumeRecord | null> {
@@ -42,7 +65,8 @@ export abstract class PostgresVolumes {
     // Pages of rows after the cursor, until `limit` of them hold volumes (see readablePage).
     const page = async (after: Record<string, unknown> | undefined, limit: number) => {
       const params = new Params();
-      const clauses = [`a.org_slug = ${params.add(orgSlug)}`, 'v.changed_at IS NOT NULL'];
+      // A volume being created is no one's to see yet.
+      const clauses = [`a.org_slug = ${params.add(orgSlug)}`, 'v.changed_at IS NOT NULL', "v.state <> 'creating'"];
       if (!query.includeDeleted) clauses.push("v.state <> 'destroyed'");
       if (query.region) clauses.push(`v.region = ${params.add(query.region)}`);
       if (query.states?.length) clauses.push(`v.state = ANY(${params.add(query.states)}::text[])`);

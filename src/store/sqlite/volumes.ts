@@ -3,9 +3,9 @@
  * whose document is not the record it should be is skipped by every read; SQL that
  * looks into documents looks only into those that are JSON (`json_valid`).
  */
-import { letGo, type VolumeRecord, type VolumeSnapshotRecord } from '../../domain/volume.ts';
+import { letGo, type VolumeRecord, type VolumeSnapshotRecord, volumeLimitMessage } from '../../domain/volume.ts';
 import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
-import type { OrgVolumeQuery } from '../store.ts';
+import { AppGoneError, LimitError, type OrgVolumeQuery } from '../store.ts';
 import { type Row, SqliteDatabase } from './sqlite-database.ts';
 
 /** A volume's document where it is JSON, else NULL: what SQL looks into (`json_extract` of a NULL is NULL, never an error). */
@@ -15,6 +15,30 @@ export class SqliteVolumes extends SqliteDatabase {
   async putVolume(volume: VolumeRecord): Promise<void> {
     this.transaction(() => this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc')
       .run(volume.id, volume.appName, JSON.stringify(volume)));
+  }
+
+  async insertVolume(volume: VolumeRecord, maxLive: number): Promise<void> {
+    // The transaction holds the database: no other insert counts until this one is in.
+    this.transaction(() => {
+      const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(volume.appName) as { deleting: number } | undefined;
+      if (!app) throw new AppGoneError(volume.appName, 'missing');
+      if (app.deleting) throw new AppGoneError(volume.appName, 'deleting');
+      // Counting stops at the limit; a row that holds no volume (no state) counts: it may stand for a file.
+      const live = this.sql(`SELECT count(*) AS n FROM (SELECT 1 FROM volumes v WHERE v.app_name = ?
+        AND json_extract(${DOC}, '$.state') IS NOT 'destroyed' LIMIT ?)`).get(volume.appName, maxLive) as { n: number };
+      if (live.n >= maxLive) throw new LimitError(volumeLimitMessage(live.n, maxLive, volume.appName));
+      this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?)').run(volume.id, volume.appName, JSON.stringify(volume));
+    });
+  }
+
+  async finishVolume(id: string, made: VolumeRecord | null): Promise<boolean> {
+    return this.transaction(() => {
+      const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(id) as Row | undefined;
+      if (!row || volumeDocs.read(row.doc)?.state !== 'creating') return false;
+      if (made) this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify(made), id);
+      else this.sql('DELETE FROM volumes WHERE id = ?').run(id);
+      return true;
+    });
   }
 
   async getVolume(id: string): Promise<VolumeRecord | null> {
@@ -36,6 +60,8 @@ export class SqliteVolumes extends SqliteDatabase {
     const changed = `coalesce(json_extract(${DOC}, '$.updatedAt'), json_extract(${DOC}, '$.createdAt'))`;
     const clauses = ['a.org_slug = ?', `${changed} IS NOT NULL`];
     const params: Array<string | number> = [orgSlug];
+    // A volume being created is no one's to see yet.
+    clauses.push(`json_extract(${DOC}, '$.state') <> 'creating'`);
     if (!query.includeDeleted) clauses.push(`json_extract(${DOC}, '$.state') <> 'destroyed'`);
     if (query.region) {
       clauses.push(`json_extract(${DOC}, '$.region') = ?`);
