@@ -86,20 +86,36 @@ export const snapshotDocs = docReader(SnapshotDoc);
 export const versionDocs = docReader(VersionDoc);
 export const eventDocs = docReader(EventDoc);
 
-/** Each kind of record listUnreadableRecords reports, with its reader. */
-export const RECORD_READERS: Record<UnreadableRecord['kind'], DocReader<unknown>> = {
-  volume: volumeDocs,
-  volume_snapshot: snapshotDocs,
-  machine_version: versionDocs,
-  machine_event: eventDocs,
-};
+/** The table of each kind of record listUnreadableRecords reports, its primary key and its reader. */
+const RECORD_TABLES: Array<{ kind: UnreadableRecord['kind']; table: string; key: string[]; reader: DocReader<unknown> }> = [
+  { kind: 'volume', table: 'volumes', key: ['id'], reader: volumeDocs },
+  { kind: 'volume_snapshot', table: 'volume_snapshots', key: ['id'], reader: snapshotDocs },
+  { kind: 'machine_version', table: 'machine_versions', key: ['machine_id', 'version'], reader: versionDocs },
+  { kind: 'machine_event', table: 'machine_events', key: ['id'], reader: eventDocs },
+];
 
-/** The unreadable ones of these rows (with `id` and `doc`), as listUnreadableRecords reports them. */
-export function unreadableIn(kind: UnreadableRecord['kind'], rows: Array<{ id: string; doc: unknown }>): UnreadableRecord[] {
-  return rows.flatMap(({ id, doc }) => {
-    const problem = RECORD_READERS[kind].problem(doc);
-    return problem ? [{ kind, id, problem }] : [];
-  });
+/** Rows of a table read at a time by listUnreadableRecords: no table is read into memory at once. */
+const UNREADABLE_PAGE = 1000;
+
+/** One page of a table's rows (its key columns and `doc`), in key order, after the key `after` when given. */
+export type KeyPage = (table: string, key: string[], after: unknown[] | undefined, limit: number) => Promise<Array<Record<string, unknown>>>;
+
+/** What listUnreadableRecords answers, read through `page`; a version's id is `machineId/version`. */
+export async function unreadableRecords(page: KeyPage): Promise<UnreadableRecord[]> {
+  const found: UnreadableRecord[] = [];
+  for (const { kind, table, key, reader } of RECORD_TABLES) {
+    for (let after: unknown[] | undefined; ;) {
+      const rows = await page(table, key, after, UNREADABLE_PAGE);
+      for (const row of rows) {
+        const problem = reader.problem(row.doc);
+        if (problem) found.push({ kind, id: key.map((column) => row[column]).join('/'), problem });
+      }
+      if (rows.length < UNREADABLE_PAGE) break;
+      const last = rows.at(-1) as Record<string, unknown>;
+      after = key.map((column) => last[column]);
+    }
+  }
+  return found;
 }
 
 /**

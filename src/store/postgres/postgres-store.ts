@@ -16,7 +16,7 @@ import {
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
 import { appFromRow } from '../app-rows.ts';
 import {
-  eventDocs, listingsIn, machineDocProblem, machinesIn, readablePage, readEventsDoc, readMachineDoc, unreadableIn, versionDocs,
+  eventDocs, listingsIn, machineDocProblem, machinesIn, readablePage, readEventsDoc, readMachineDoc, unreadableRecords, versionDocs,
 } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
@@ -286,26 +286,11 @@ export class PostgresStore extends PostgresVolumes implements Store {
   }
 
   async listUnreadableRecords(): Promise<UnreadableRecord[]> {
-    // Each table in pages by its primary key, so that none is read into memory at once.
-    const tables = [
-      ['volume', 'volumes', ['id']],
-      ['volume_snapshot', 'volume_snapshots', ['id']],
-      ['machine_version', 'machine_versions', ['machine_id', 'version']],
-      ['machine_event', 'machine_events', ['id']],
-    ] as const;
-    const found: UnreadableRecord[] = [];
-    for (const [kind, table, key] of tables) {
+    return unreadableRecords((table, key, after, limit) => {
       const columns = key.join(', ');
-      for (let last: Record<string, unknown> | undefined; ;) {
-        const after = last ? `WHERE (${columns}) > (${key.map((_, i) => `$${i + 1}::text`).join(', ')})` : '';
-        const page = await rows(this.pool, `SELECT ${columns}, doc FROM ${table} ${after} ORDER BY ${columns} LIMIT ${UNREADABLE_PAGE}`,
-          last ? key.map((column) => last?.[column]) : []);
-        found.push(...unreadableIn(kind, page.map((row) => ({ id: key.map((column) => row[column]).join('/'), doc: row.doc }))));
-        if (page.length < UNREADABLE_PAGE) break;
-        last = page.at(-1);
-      }
-    }
-    return found;
+      const where = after ? `WHERE (${columns}) > (${key.map((_, i) => `$${i + 2}::text`).join(', ')})` : '';
+      return rows(this.pool, `SELECT ${columns}, doc FROM ${table} ${where} ORDER BY ${columns} LIMIT $1`, [limit, ...(after ?? [])]);
+    });
   }
 
   async registerHost(host: HostIdentity, options: RegisterOptions): Promise<HostRecord> {
@@ -427,6 +412,3 @@ const APP_COLUMNS = 'a.name, a.id, a.org_slug, a.network, a.net_number, a.create
 const APP_SELECT = `
   SELECT ${APP_COLUMNS}, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
   FROM apps a`;
-
-/** Rows read at a time by listUnreadableRecords. */
-const UNREADABLE_PAGE = 1000;

@@ -11,7 +11,7 @@ import {
 } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
 import {
-  eventDocs, listingsIn, machineDocProblem, machinesIn, readablePage, readEventsDoc, readMachineDoc, unreadableIn, versionDocs,
+  eventDocs, listingsIn, machineDocProblem, machinesIn, readablePage, readEventsDoc, readMachineDoc, unreadableRecords, versionDocs,
 } from '../documents.ts';
 import { SqliteHosts } from './hosts.ts';
 import type { Row } from './sqlite-database.ts';
@@ -253,31 +253,13 @@ export class SqliteStore extends SqliteHosts implements Store {
   }
 
   async listUnreadableRecords(): Promise<UnreadableRecord[]> {
-    // Each table in pages by its primary key, so that none is read into memory at once.
-    const tables = [
-      ['volume', 'volumes', ['id']],
-      ['volume_snapshot', 'volume_snapshots', ['id']],
-      ['machine_version', 'machine_versions', ['machine_id', 'version']],
-      ['machine_event', 'machine_events', ['id']],
-    ] as const;
-    const found: UnreadableRecord[] = [];
-    for (const [kind, table, key] of tables) {
-      const first = this.sql(`SELECT ${key.join(', ')}, doc FROM ${table} ORDER BY ${key.join(', ')} LIMIT ${UNREADABLE_PAGE}`);
-      const next = this.sql(`SELECT ${key.join(', ')}, doc FROM ${table} WHERE (${key.join(', ')}) > (${key.map(() => '?').join(', ')})
-        ORDER BY ${key.join(', ')} LIMIT ${UNREADABLE_PAGE}`);
-      for (let rows = first.all() as Row[]; rows.length > 0;) {
-        found.push(...unreadableIn(kind, rows.map((row) => ({ id: key.map((column) => row[column]).join('/'), doc: row.doc }))));
-        if (rows.length < UNREADABLE_PAGE) break;
-        const last = rows.at(-1) as Row;
-        rows = next.all(...key.map((column) => last[column] as string)) as Row[];
-      }
-    }
-    return found;
+    return unreadableRecords(async (table, key, after, limit) => {
+      const columns = key.join(', ');
+      const where = after ? `WHERE (${columns}) > (${key.map(() => '?').join(', ')})` : '';
+      return this.sql(`SELECT ${columns}, doc FROM ${table} ${where} ORDER BY ${columns} LIMIT ?`).all(...(after ?? []) as string[], limit) as Row[];
+    });
   }
 }
-
-/** Rows read at a time by listUnreadableRecords. */
-const UNREADABLE_PAGE = 1000;
 
 function machineFilter(appName: string, filter: MachineFilter): { where: string; params: string[] } {
   const { clauses, params } = filterClauses(filter);
