@@ -11,13 +11,13 @@ import { type HostIdentity, type HostRecord, type HostState, type HostUsage, res
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store, type UnreadableRecord,
+  LimitError, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
 } from '../store.ts';
+import type { UnreadableRecord } from '../store.ts';
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
 import { appFromRow } from '../app-rows.ts';
-import {
-  eventDocs, listingsIn, machineDocProblem, machinesIn, readablePage, readEventsDoc, readMachineDoc, unreadableRecords, versionDocs,
-} from '../documents.ts';
+import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
 import { queueEffects, workInserts } from './host-work.ts';

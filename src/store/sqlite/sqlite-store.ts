@@ -7,12 +7,12 @@ import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../dom
 import { reservationOf } from '../../domain/host.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store, type UnreadableRecord,
+  LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
 } from '../store.ts';
+import type { UnreadableRecord } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
-import {
-  eventDocs, listingsIn, machineDocProblem, machinesIn, readablePage, readEventsDoc, readMachineDoc, unreadableRecords, versionDocs,
-} from '../documents.ts';
+import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { SqliteHosts } from './hosts.ts';
 import type { Row } from './sqlite-database.ts';
 
