@@ -46,7 +46,6 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     await session.start();
     stops.push(() => session.stop());
     stops.push(startWatchdog(control, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
-    stops.push(finishInterrupted(control));
 
     const proxy = await createEdgeProxy({
       domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs, ...options.proxy,
@@ -58,6 +57,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
       },
     });
     stops.push(() => proxy.close());
+    stops.push(finishInterrupted(control));
     control.health = proxy.health;
     control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
     const app = await buildApi(control, options, proxy.metrics.registry);
