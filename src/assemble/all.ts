@@ -6,6 +6,7 @@
 import { dirname, join } from 'node:path';
 import { HostAgent } from '../agent/host-agent.ts';
 import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
+import { finishInterrupted } from '../control/interrupted.ts';
 import { ControlObserver } from '../control/observer.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
@@ -55,6 +56,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
       },
     });
     stops.push(() => proxy.close());
+    stops.push(finishInterrupted(control));
     control.health = proxy.health;
     control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
     const app = await buildApi(control, options, proxy.metrics.registry);

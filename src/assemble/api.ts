@@ -10,6 +10,7 @@ import { agentVolumes } from '../cluster/remote-volumes.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
 import { HostHealth } from '../control/host-health.ts';
 import { releaseUnreachableWaits } from '../control/host-reach.ts';
+import { finishInterrupted } from '../control/interrupted.ts';
 import { watchForLostHosts } from '../control/lost-hosts.ts';
 import { buildApi, controlDeps } from './core.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
@@ -36,6 +37,7 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
     stops.push(await health.start(onError, release));
     cluster.link.onHostChanged(reread);
     stops.push(watchForLostHosts(control, control.settings.heartbeatMs, reread));
+    stops.push(finishInterrupted(control));
     const app = await buildApi(control, options);
     return {
       role: 'api', app, control,

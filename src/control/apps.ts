@@ -10,6 +10,7 @@ import type { App } from '../domain/machine.ts';
 import { APP_NAME } from '../domain/names.ts';
 import type { MachineState } from '../domain/states.ts';
 import { DuplicateError, type AppWithCounts } from '../store/store.ts';
+import { failpoint } from '../system/failpoints.ts';
 import { writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { deleteAppVolumes } from './volumes.ts';
@@ -75,19 +76,22 @@ const GOING: readonly MachineState[] = ['destroying', 'launch_failed', 'destroye
  * the creates already under way, destroys every machine (forced, whatever lease
  * it holds; `creating` ones too), waits until each is destroyed, then deletes the
  * volumes and the app's records. If a machine takes too long, the app stays
- * marked and another delete carries on where this one stopped.
+ * marked and another delete carries on where this one stopped (as does a
+ * hangar started again after one died mid-way: see interrupted.ts).
  */
-export async function deleteApp(deps: ControlDeps, name: string): Promise<void> {
+export async function deleteApp(deps: ControlDeps, name: string, signal?: AbortSignal): Promise<void> {
   if (!(await deps.store.markAppDeleting(name))) throw appNotFound(name);
   await deps.creates.settled(name);
   const machines = (await deps.store.listMachines(name, {})).map(({ machine }) => machine);
   for (const machine of machines) await destroyForDeletion(deps, name, machine.id);
   for (const machine of machines) {
-    const done = await untilChange(deps, machine.id, (change) => change.state === 'destroyed', () => stateOrGone(deps, machine.id), DESTROY_WAIT_MS);
+    const done = await untilChange(deps, machine.id, (change) => change.state === 'destroyed', () => stateOrGone(deps, machine.id), DESTROY_WAIT_MS, signal);
     if (!done) {
+      signal?.throwIfAborted();
       throw new HangarError('conflict', `app ${name}: machine ${machine.id} did not finish destroying; try again`);
     }
   }
+  failpoint('app-delete.after-destroy');
   await deleteAppVolumes(deps, name);
   await deps.store.deleteApp(name);
 }

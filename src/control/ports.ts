@@ -29,7 +29,11 @@ export interface Ids {
 /** A snapshot, by its id and the volume it was taken of (whose host keeps it). */
 export type SnapshotRef = Pick<VolumeSnapshotRecord, 'id' | 'volumeId'>;
 
-/** The volume files on one host's disk. */
+/**
+ * The volume files on one host's disk. What may take space (create, fork,
+ * snapshot, restore, extend) is refused with `insufficient_space` when it may not
+ * fit, checked by the host in turn with the work under way there.
+ */
 export interface VolumeHost {
   create(id: string, sizeGb: number, label: string): Promise<void>;
   /** Makes volume `id` a copy of volume `sourceId`'s file as it is now (even while mounted), `sizeGb` large. */

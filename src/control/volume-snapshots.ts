@@ -10,7 +10,7 @@
  * next volume or snapshot request (`pruneSnapshots`).
  */
 import { notFound } from '../domain/errors.ts';
-import { checkSpace, DAY_MS, ownVolume, type VolumeRecord, type VolumeSnapshotRecord, volumeStyleId } from '../domain/volume.ts';
+import { DAY_MS, ownVolume, type VolumeRecord, type VolumeSnapshotRecord, volumeStyleId } from '../domain/volume.ts';
 import { appForCreate, getApp } from './apps.ts';
 import type { ControlDeps } from './ports.ts';
 
@@ -36,12 +36,10 @@ async function takeSnapshot(deps: ControlDeps, appName: string, volumeId: string
   await appForCreate(deps, appName);
   const volume = ownVolume(await deps.store.getVolume(volumeId), volumeId, appName);
   await pruneSnapshots(deps);
-  const disk = deps.volumes.on(volume.hostId);
-  checkSpace(await disk.allocatedBytes(volumeId), await disk.space(), `a snapshot of volume ${volumeId}`);
   const id = volumeStyleId('vs_', deps.ids.int);
   const createdAt = deps.clock.now();
-  // The file first, then the record: a crash between leaves a stray file, never a record without data.
-  const storedBytes = await disk.snapshot(volumeId, id);
+  // The file first (refused by its host if it may not fit), then the record: a crash between leaves a stray file, never a record without data.
+  const storedBytes = await deps.volumes.on(volume.hostId).snapshot(volumeId, id);
   const snapshot: VolumeSnapshotRecord = { id, volumeId, appName, storedBytes, volumeSizeGb: volume.sizeGb, createdAt, expiresAt: null };
   await deps.store.putSnapshot(snapshot);
   return { volume, snapshot };

@@ -1,22 +1,22 @@
 /**
  * Volumes: create (empty, forked or restored), list, show, update, extend, delete
  * (refused while attached); attached by an update that mounts one, let go of once
- * no VM of the machine may use it.
+ * no VM of the machine may use it. What needs disk space is refused by the host
+ * whose disk it is (VolumeHost), where racing requests take turns.
  */
 import type { MachineConfig } from '../domain/config.ts';
-import { HangarError, invalid } from '../domain/errors.ts';
+import { appNotFound, HangarError, invalid } from '../domain/errors.ts';
 import { chooseHost, twoAtRandom } from '../domain/host.ts';
 import { REGION } from '../domain/names.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import {
-  checkAttachable, checkFstype, checkRetention, checkSizeGb, checkSpace, checkVolumeCount, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount,
+  checkAttachable, checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount,
   given, ownVolume, touched, type VolumeRecord, volumesInUse, volumeStyleId,
 } from '../domain/volume.ts';
-import { appForCreate, getApp } from './apps.ts';
+import { AppGoneError, LimitError } from '../store/store.ts';
+import { appDeletingError, appForCreate, getApp } from './apps.ts';
 import type { ControlDeps, VolumeHost } from './ports.ts';
 import { pruneSnapshots, retireSnapshots, snapshotToRestore } from './volume-snapshots.ts';
-
-const GB = 1024 ** 3;
 
 /** fly-go's CreateVolumeRequest; each field may be null, meaning not given. */
 export interface CreateVolumeInput {
@@ -39,6 +39,11 @@ export interface CreateVolumeInput {
  * `snapshot_id` a restore, a copy of the snapshot. A copy is at least as large as
  * what it copies and takes its region and encryption unless told otherwise. It
  * runs as a create in flight, which an app's deletion waits for.
+ *
+ * The record goes first, `creating`, counted against the app's limit in the same
+ * transaction; then the file is made on its host (refused there if it may not
+ * fit); then the record says `created`. A create that fails drops its record and
+ * file; one cut short by a crash is undone at the next start (interrupted.ts).
  */
 export function createVolume(deps: ControlDeps, appName: string, input: CreateVolumeInput): Promise<VolumeRecord> {
   return deps.creates.run(appName, () => makeVolume(deps, appName, input));
@@ -53,24 +58,58 @@ async function makeVolume(deps: ControlDeps, appName: string, input: CreateVolum
   checkFstype(given(input.fstype));
   const region = typeof input.region === 'string' && input.region !== '' ? input.region : origin.region ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code`);
-  const live = await listVolumes(deps, appName);
-  checkVolumeCount(live.length, deps.settings.maxVolumesPerApp, appName);
-  const hostId = origin.bound ? origin.hostId : await hostForVolume(deps, region, input.require_unique_zone === false ? [] : live.filter((v) => v.name === name));
-  const disk = deps.volumes.on(hostId);
-  checkSpace(sizeGb * GB, await disk.space(), `a ${sizeGb} GB volume`);
+  const sameName = input.require_unique_zone === false ? [] : (await deps.store.listVolumes(appName)).filter((v) => v.name === name && v.state !== 'destroyed');
+  const hostId = origin.bound ? origin.hostId : await hostForVolume(deps, region, sameName);
   const id = volumeStyleId('vol_', deps.ids.int);
   const now = deps.clock.now();
   const volume: VolumeRecord = {
-    id, appName, name, region, sizeGb, state: 'created', attachedMachineId: null, ...(hostId === undefined ? {} : { hostId }),
+    id, appName, name, region, sizeGb, state: 'creating', attachedMachineId: null, ...(hostId === undefined ? {} : { hostId }),
     encrypted: typeof input.encrypted === 'boolean' ? input.encrypted : origin.encrypted ?? true,
     autoBackupEnabled: input.auto_backup_enabled !== false,
     snapshotRetention: retention,
     createdAt: now,
     updatedAt: now,
   };
-  await origin.fill(disk, id, sizeGb);
-  await deps.store.putVolume(volume);
-  return volume;
+  await insertVolume(deps, volume);
+  const disk = deps.volumes.on(hostId);
+  try {
+    await origin.fill(disk, id, sizeGb);
+  } catch (error) {
+    await dropVolume(deps, volume);
+    throw error;
+  }
+  const made = { ...volume, state: 'created' as const };
+  if (!(await deps.store.finishVolume(id, made))) {
+    // Taken meanwhile by the app's deletion (through another replica), which removed a file it may not have seen yet.
+    await disk.remove(id).catch((error: unknown) => deps.log.warn({ volumeId: id, err: error }, `the file of volume ${id}, deleted while it was being made, could not be removed`));
+    throw new HangarError('conflict', `volume ${id} was deleted before it was created`, 'the app is being deleted');
+  }
+  return made;
+}
+
+async function insertVolume(deps: ControlDeps, volume: VolumeRecord): Promise<void> {
+  try {
+    await deps.store.insertVolume(volume, deps.settings.maxVolumesPerApp);
+  } catch (error) {
+    if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'delete volumes the app no longer needs');
+    if (error instanceof AppGoneError) throw error.why === 'deleting' ? appDeletingError(volume.appName) : appNotFound(volume.appName);
+    throw error;
+  }
+}
+
+/**
+ * Undoes a create whose file could not be made: its file (or what there is of it)
+ * is removed, then its record dropped. A file its host cannot remove now keeps
+ * the record `creating`, for the next start to try again.
+ */
+export async function dropVolume(deps: ControlDeps, volume: VolumeRecord): Promise<void> {
+  try {
+    await deps.volumes.on(volume.hostId).remove(volume.id);
+  } catch (error) {
+    deps.log.warn({ volumeId: volume.id, hostId: volume.hostId, err: error }, `volume ${volume.id} was not made, and what there is of its file could not be removed; the next start tries again`);
+    return;
+  }
+  await deps.store.finishVolume(volume.id, null);
 }
 
 /**
@@ -123,9 +162,10 @@ export async function getVolume(deps: ControlDeps, appName: string, id: string):
   return ownVolume(await deps.store.getVolume(id), id, appName, true);
 }
 
+/** The app's volumes made and not deleted (one being created is no one's to see yet). */
 export async function listVolumes(deps: ControlDeps, appName: string): Promise<VolumeRecord[]> {
   await getApp(deps, appName);
-  return (await deps.store.listVolumes(appName)).filter((volume) => volume.state !== 'destroyed');
+  return (await deps.store.listVolumes(appName)).filter((volume) => volume.state === 'created');
 }
 
 export async function updateVolume(deps: ControlDeps, appName: string, id: string, input: { auto_backup_enabled?: unknown; snapshot_retention?: unknown }): Promise<VolumeRecord> {
@@ -144,9 +184,7 @@ export async function updateVolume(deps: ControlDeps, appName: string, id: strin
 export async function extendVolume(deps: ControlDeps, appName: string, id: string, sizeGb: unknown): Promise<{ volume: VolumeRecord; needsRestart: boolean }> {
   const volume = await liveVolume(deps, appName, id);
   const size = checkSizeGb(sizeGb, 'size_gb', volume.sizeGb + 1);
-  const disk = deps.volumes.on(volume.hostId);
-  checkSpace(size * GB - await disk.allocatedBytes(id), await disk.space(), `volume ${id} at ${size} GB`);
-  await disk.extend(id, size);
+  await deps.volumes.on(volume.hostId).extend(id, size);
   const extended = { ...touched(volume, deps.clock.now()), sizeGb: size };
   await deps.store.putVolume(extended);
   return { volume: extended, needsRestart: volume.attachedMachineId !== null };
@@ -167,7 +205,8 @@ export async function deleteVolume(deps: ControlDeps, appName: string, id: strin
 
 /**
  * Deletes the volumes of an app being deleted (its machines destroyed first), and
- * their snapshots at once: no app is left to restore them into.
+ * their snapshots at once: no app is left to restore them into. A volume still
+ * being created (through another replica) goes too: that create then finds it gone.
  */
 export async function deleteAppVolumes(deps: ControlDeps, appName: string): Promise<void> {
   for (const volume of await deps.store.listVolumes(appName)) {
@@ -189,7 +228,7 @@ export async function withMountDetails(deps: ControlDeps, appName: string, confi
   const mount = config.mounts?.[0];
   if (!mount) return config;
   const volume = await deps.store.getVolume(mount.volume);
-  if (!volume || volume.appName !== appName || volume.state === 'destroyed') return config;
+  if (!volume || volume.appName !== appName || volume.state !== 'created') return config;
   return { ...config, mounts: [describeMount(mount, volume)] };
 }
 

@@ -12,7 +12,12 @@ export interface VolumeRecord {
   name: string;
   region: string;
   sizeGb: number;
-  state: 'created' | 'destroyed';
+  /**
+   * `creating` from the record's insert (which holds the app's volume limit) until
+   * its file is made; no request sees such a volume. A create cut short leaves it
+   * so, and the next start undoes it (control/interrupted.ts).
+   */
+  state: 'creating' | 'created' | 'destroyed';
   attachedMachineId: string | null;
   /** The host whose disk holds the file; absent for volumes made before hosts existed (on the one host). */
   hostId?: string;
@@ -124,37 +129,38 @@ export function spaceMargin(totalBytes: number): number {
 }
 
 /**
- * Refuses what may need more than the free space less the margin. Volumes are
- * sparse, but a volume may fill up to its size, so its size is what it needs.
+ * Refuses what may need more than the free space less the margin and less what
+ * work under way on the disk is still to write (`promisedBytes`: not yet in the
+ * free space). Volumes are sparse, but a volume may fill up to its size, so its
+ * size is what it needs.
  */
-export function checkSpace(neededBytes: number, space: DiskSpace, what: string): void {
+export function checkSpace(neededBytes: number, space: DiskSpace, what: string, promisedBytes = 0): void {
   const margin = spaceMargin(space.totalBytes);
-  const usable = space.freeBytes - margin;
+  const usable = space.freeBytes - margin - promisedBytes;
   if (neededBytes > usable) {
+    const promised = promisedBytes > 0 ? ` and the ${gb(promisedBytes)} work under way on this disk will write` : '';
     throw new HangarError('insufficient_space',
-      `not enough disk space for ${what}: it may need ${gb(neededBytes)}, and ${gb(usable)} is usable (${gb(space.freeBytes)} free, less the ${gb(margin)} hangar keeps free)`,
+      `not enough disk space for ${what}: it may need ${gb(neededBytes)}, and ${gb(usable)} is usable (${gb(space.freeBytes)} free, less the ${gb(margin)} hangar keeps free${promised})`,
       'free disk space on the host, or ask for less');
   }
 }
 
-/** Refuses a volume past the app's limit. */
-export function checkVolumeCount(count: number, limit: number, appName: string): void {
-  if (count >= limit) {
-    throw new HangarError('limit_exceeded', `app ${appName} has ${count} volumes, the most hangar allows per app (${limit})`, 'delete volumes the app no longer needs');
-  }
+/** The message of a volume refused past the app's limit (the store counts, with the insert). */
+export function volumeLimitMessage(count: number, limit: number, appName: string): string {
+  return `app ${appName} has ${count} volumes, the most hangar allows per app (${limit})`;
 }
 
-/** The app's volume `id` (a destroyed one only if `destroyedToo`), or not found. */
+/** The app's volume `id` (a destroyed one only if `destroyedToo`; never one being created), or not found. */
 export function ownVolume(volume: VolumeRecord | null, id: string, appName: string, destroyedToo = false): VolumeRecord {
-  if (!volume || volume.appName !== appName || (volume.state === 'destroyed' && !destroyedToo)) {
+  if (!volume || volume.appName !== appName || volume.state === 'creating' || (volume.state === 'destroyed' && !destroyedToo)) {
     throw new HangarError('not_found', `volume not found: ${id}`);
   }
   return volume;
 }
 
-/** A machine may mount the volume if it is live, of the same app, and free or already its own. */
+/** A machine may mount the volume if it is made, of the same app, and free or already its own. */
 export function checkAttachable(volume: VolumeRecord | null, volumeId: string, appName: string, machineId: string): VolumeRecord {
-  if (!volume || volume.appName !== appName || volume.state === 'destroyed') {
+  if (!volume || volume.appName !== appName || volume.state !== 'created') {
     throw new HangarError('not_found', `volume not found: ${volumeId}`);
   }
   if (volume.attachedMachineId && volume.attachedMachineId !== machineId) {

@@ -48,6 +48,13 @@ export interface MachineListing {
   events: MachineEvent[];
 }
 
+/** A row whose document is not the record it should hold; a version's id is `machineId/version`. */
+export interface UnreadableRecord {
+  kind: 'volume' | 'volume_snapshot' | 'machine_version' | 'machine_event';
+  id: string;
+  problem: string;
+}
+
 /** The host port the edge proxy listens on for one app's public TCP port. */
 export interface PublicPortRecord {
   appName: string;
@@ -122,7 +129,7 @@ export class DuplicateError extends Error {
   }
 }
 
-/** A machine was to be inserted into an app that is gone or being deleted. */
+/** A machine or volume was to be inserted into an app that is gone or being deleted. */
 export class AppGoneError extends Error {
   readonly why: 'missing' | 'deleting';
   constructor(appName: string, why: 'missing' | 'deleting') {
@@ -234,6 +241,12 @@ export interface Store {
   listLiveMachines(hostId?: string): Promise<MachineRecord[]>;
   /** Rows that hold no usable machine document (skipped by every read above), with why. */
   listUnreadableMachines(): Promise<Array<{ id: string; problem: string }>>;
+  /**
+   * Rows of volumes, snapshots, versions and events that hold no usable document,
+   * with why: every read skips them (a lookup of one finds nothing). Reads every
+   * row: for start-up, not for requests.
+   */
+  listUnreadableRecords(): Promise<UnreadableRecord[]>;
   /** Machines of every app in one of these states. */
   listMachinesInStates(states: readonly string[]): Promise<MachineRecord[]>;
   /** The regions of every machine and volume not yet destroyed, sorted. */
@@ -246,6 +259,19 @@ export interface Store {
   getVersion(machineId: string, version: string): Promise<MachineVersion | null>;
 
   putVolume(volume: VolumeRecord): Promise<void>;
+  /**
+   * Inserts a new volume (`creating`, while its file is made); throws LimitError
+   * when its app already has `maxLive` volumes not destroyed (a row that holds no
+   * volume counts), and AppGoneError when its app does not exist or is being
+   * deleted. Counted and inserted in one transaction: racing inserts keep to the limit.
+   */
+  insertVolume(volume: VolumeRecord, maxLive: number): Promise<void>;
+  /**
+   * Ends a volume's creation: writes `made`, or with null drops the record (nothing
+   * was made), only while the volume is still `creating`. False when it is not
+   * (an app's deletion took it meanwhile): nothing is written.
+   */
+  finishVolume(id: string, made: VolumeRecord | null): Promise<boolean>;
   getVolume(id: string): Promise<VolumeRecord | null>;
   listVolumes(appName: string): Promise<VolumeRecord[]>;
   /** The volumes of every app of an organization: deleted ones only with `includeDeleted`. */

@@ -1,6 +1,6 @@
 /**
  * Named failpoints (STYLE rule 14, after TiKV's fail-rs): the steps of create,
- * boot, suspend, resume and destroy where a crash of hangar matters. A test turns
+ * boot, suspend, resume, destroy and an app's deletion where a crash of hangar matters. A test turns
  * one on with an environment variable, read once when this module loads:
  *
  *   HANGAR_FAILPOINTS=suspend.after-stop=crash        (several: comma-separated)
@@ -47,6 +47,8 @@ export const FAILPOINT_NAMES = [
   'destroy.after-kill',
   /** Everything of the machine is removed; `destroyed` is not yet reported. */
   'destroy.before-report',
+  /** Every machine of an app being deleted is destroyed; its volumes and records are not yet deleted. */
+  'app-delete.after-destroy',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINT_NAMES)[number];

@@ -3,13 +3,19 @@
  * e2fsprogs; snapshots as copies in `volumes/snapshots/`. Forks, snapshots and
  * restores copy with cp, which clones where the filesystem can (reflink) and
  * otherwise copies only the blocks that hold data.
+ *
+ * Whatever may take disk space is refused here, on the host whose disk it is,
+ * when it may not fit (`checkSpace`). The checks of one disk take turns, and
+ * work under way counts what it is still to write (its copies, the metadata
+ * mke2fs writes) as taken until it ends: requests that race for the disk are
+ * judged as if they came one after another, whichever replica sends them.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SnapshotRef, VolumeHost, VolumeHosts } from '../control/ports.ts';
-import type { DiskSpace } from '../domain/volume.ts';
+import { checkSpace, type DiskSpace } from '../domain/volume.ts';
 import { fsyncPath } from '../system/fsync.ts';
 
 const run = promisify(execFile);
@@ -33,6 +39,10 @@ export function onlyHost(volumes: VolumeHost): VolumeHosts {
 
 export class LocalVolumes implements VolumeHost {
   private readonly dir: string;
+  /** Bytes the work under way on this disk is still to write. */
+  private promised = 0;
+  /** The last space check's turn: each waits for the one before it. */
+  private turn: Promise<void> = Promise.resolve();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -43,25 +53,35 @@ export class LocalVolumes implements VolumeHost {
   }
 
   async create(id: string, sizeGb: number, label: string): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    await this.setSize(id, sizeGb);
-    await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', label.slice(0, 16), this.path(id)]);
+    await this.withSpace(sizeGb * GB, formatBytes(sizeGb), `a ${sizeGb} GB volume`, async () => {
+      await mkdir(this.dir, { recursive: true });
+      await this.setSize(id, sizeGb);
+      await run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', label.slice(0, 16), this.path(id)]);
+    });
   }
 
   async fork(sourceId: string, id: string, sizeGb: number): Promise<void> {
-    await copyFile(this.path(sourceId), this.path(id));
-    await this.setSize(id, sizeGb);
+    await this.withSpace(sizeGb * GB, await this.allocatedBytes(sourceId), `a ${sizeGb} GB volume`, async () => {
+      await this.copy(this.path(sourceId), this.path(id));
+      await this.setSize(id, sizeGb);
+    });
   }
 
   async snapshot(volumeId: string, snapshotId: string): Promise<number> {
-    const file = this.snapshotPath(snapshotId);
-    await copyFile(this.path(volumeId), file);
-    return (await stat(file)).blocks * 512;
+    const holds = await this.allocatedBytes(volumeId);
+    return this.withSpace(holds, holds, `a snapshot of volume ${volumeId}`, async () => {
+      const file = this.snapshotPath(snapshotId);
+      await this.copy(this.path(volumeId), file);
+      return (await stat(file)).blocks * 512;
+    });
   }
 
   async restore(snapshot: SnapshotRef, id: string, sizeGb: number): Promise<void> {
-    await copyFile(this.snapshotPath(snapshot.id), this.path(id));
-    await this.setSize(id, sizeGb);
+    const from = this.snapshotPath(snapshot.id);
+    await this.withSpace(sizeGb * GB, (await stat(from)).blocks * 512, `a ${sizeGb} GB volume`, async () => {
+      await this.copy(from, this.path(id));
+      await this.setSize(id, sizeGb);
+    });
   }
 
   async removeSnapshot(snapshot: SnapshotRef): Promise<void> {
@@ -82,13 +102,37 @@ export class LocalVolumes implements VolumeHost {
     return join(this.dir, 'snapshots', `${snapshotId}.ext4`);
   }
 
-  /** Grows the file; the filesystem grows with it before the next boot that mounts it. */
+  /** Grows the file (writing nothing: it is sparse); the filesystem grows with it before the next boot that mounts it. */
   async extend(id: string, sizeGb: number): Promise<void> {
-    await this.setSize(id, sizeGb);
+    await this.withSpace(sizeGb * GB - await this.allocatedBytes(id), 0, `volume ${id} at ${sizeGb} GB`, () => this.setSize(id, sizeGb));
   }
 
   async remove(id: string): Promise<void> {
     await rm(this.path(id), { force: true });
+  }
+
+  /** Copies one file of this disk to another (see copyFile). */
+  protected async copy(from: string, to: string): Promise<void> {
+    await copyFile(from, to);
+  }
+
+  /**
+   * Runs `work` if `needed` bytes fit (see checkSpace) once the checks before this
+   * one have promised what their work will write; `writes` is what this work will
+   * write, promised from its check until it ends.
+   */
+  private async withSpace<T>(needed: number, writes: number, what: string, work: () => Promise<T>): Promise<T> {
+    const checked = this.turn.then(async () => {
+      checkSpace(needed, await this.space(), what, this.promised);
+      this.promised += writes;
+    });
+    this.turn = checked.catch(() => undefined);
+    await checked;
+    try {
+      return await work();
+    } finally {
+      this.promised -= writes;
+    }
   }
 
   private async setSize(id: string, sizeGb: number): Promise<void> {
@@ -99,6 +143,15 @@ export class LocalVolumes implements VolumeHost {
       await handle.close();
     }
   }
+}
+
+/**
+ * At most what mke2fs writes into a new volume's file: its journal (1 GiB at
+ * most, for the largest volumes) and metadata (bitmaps, group descriptors: well
+ * under 1/512 of the volume). A bound, not a measure.
+ */
+function formatBytes(sizeGb: number): number {
+  return Math.min(sizeGb * GB, GB + Math.ceil((sizeGb * GB) / 512));
 }
 
 /**

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
 import { LiveMachinesError } from '../../src/store/store.ts';
 import { testHangar, type Reply, type TestHangar } from '../helpers/hangar.ts';
+import { request, startServerProcess } from '../helpers/server-process.ts';
+import { flyGoCreate } from '../helpers/volumes.ts';
 
 /** A reply, or 'pending' if none came within `ms` (a create left waiting for a machine that no longer exists). */
 async function within(ms: number, reply: Promise<Reply>): Promise<Reply | 'pending'> {
@@ -99,5 +105,65 @@ describe('deleting an app', () => {
     const m = await t.machine(app);
     await assert.rejects(t.hangar.control.store.deleteApp(app), LiveMachinesError);
     assert.equal((await t.call('GET', `/v1/apps/${app}/machines/${m.id}`)).status, 200);
+  });
+});
+
+describe('an app deletion cut short by a crash', () => {
+  it('is finished when hangar starts again: machines destroyed, volumes and snapshots deleted, the name free', async () => {
+    const first = await testHangar({ keepDir: true });
+    const app = await first.app('crashed');
+    const running = await first.machine(app);
+    const idle = await first.machine(app, { skip_launch: true });
+    await first.waitFor(app, running.id, 'started');
+    const volume = (await first.call('POST', `/v1/apps/${app}/volumes`, flyGoCreate('data', 1))).body;
+    const snapshot = (await first.call('POST', `/v1/apps/${app}/volumes/${volume.id}/snapshots`)).body;
+    const kept = await first.app('kept');
+    const other = await first.machine(kept, { skip_launch: true });
+    // Where a deletion that dies stops: the app marked, nothing of it deleted yet.
+    await first.hangar.control.store.markAppDeleting(app);
+    await first.close();
+
+    const logged: Array<{ msg: string; app?: string }> = [];
+    const t = await testHangar({ dir: first.dir, logger: pino({ level: 'info' }, { write: (line: string) => { logged.push(JSON.parse(line)); } }) });
+    try {
+      await until('the app is gone', async () => (await t.call('GET', `/v1/apps/${app}`)).status === 404);
+      assert.deepEqual(await t.hangar.control.store.listMachines(app, { includeDeleted: true }), []);
+      for (const id of [running.id, idle.id]) assert.equal(t.driver.vmState(id), 'absent');
+      assert.equal(await t.hangar.control.store.getVolume(volume.id), null);
+      assert.equal(existsSync(join(first.dir, 'volumes', `${volume.id}.ext4`)), false, 'the volume file is removed');
+      assert.equal(existsSync(join(first.dir, 'volumes', 'snapshots', `${snapshot.id}.ext4`)), false, 'the snapshot file is removed');
+      assert.deepEqual(logged.filter((line) => line.app === app).map((line) => line.msg), [
+        `app ${app} was being deleted when hangar stopped: deleting it to the end`,
+        `app ${app} deleted`,
+      ]);
+      assert.equal((await t.call('POST', '/v1/apps', { name: app })).status, 201, 'the name is free');
+      assert.equal((await t.call('GET', `/v1/apps/${kept}/machines/${other.id}`)).status, 200, 'other apps are left alone');
+    } finally {
+      await t.close();
+      rmSync(first.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is finished after hangar is killed half way through it (failpoint app-delete.after-destroy)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hangar-deletion-crash-'));
+    const fake = ['--driver', 'fake', '--fake-timing', 'instant'];
+    let server = await startServerProcess(dir, 'crash-token', fake, { HANGAR_FAILPOINTS: 'app-delete.after-destroy=crash' });
+    try {
+      assert.equal((await request(server, 'POST', '/v1/apps', { name: 'killed' })).status, 201);
+      const m = await request(server, 'POST', '/v1/apps/killed/machines', { config: { image: 'registry.test/hello:1' } });
+      assert.equal(m.status, 200, JSON.stringify(m.body));
+      const volume = await request(server, 'POST', '/v1/apps/killed/volumes', flyGoCreate('data', 1));
+      assert.equal(volume.status, 200, JSON.stringify(volume.body));
+      await assert.rejects(request(server, 'DELETE', '/v1/apps/killed'), 'hangar dies before it answers');
+      assert.equal(await server.exited, 'SIGKILL');
+
+      server = await startServerProcess(dir, 'crash-token', fake);
+      await until('the app is gone', async () => (await request(server, 'GET', '/v1/apps/killed')).status === 404);
+      assert.equal(existsSync(join(dir, 'volumes', `${volume.body.id}.ext4`)), false, 'the volume file is removed');
+      assert.equal((await request(server, 'POST', '/v1/apps', { name: 'killed' })).status, 201, 'the name is free');
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -197,6 +197,29 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     assert.equal(started.status, 200, JSON.stringify(started.body));
   });
 
+  it('finishes an app deletion cut short by a replica\'s death when a replica starts', async () => {
+    assert.equal((await c.call(0, 'POST', '/v1/apps', { name: 'doomed', org_slug: 'personal' })).status, 201);
+    const m = await c.call(0, 'POST', '/v1/apps/doomed/machines', { region: 'fra', config: small });
+    assert.equal(m.status, 200, JSON.stringify(m.body));
+    const volume = await c.call(0, 'POST', '/v1/apps/doomed/volumes', { name: 'data', region: 'fra', size_gb: 1 });
+    assert.equal(volume.status, 200, JSON.stringify(volume.body));
+    const file = join(c.hosts.get(volume.body.host_id)?.dataDir as string, 'volumes', `${volume.body.id}.ext4`);
+    const doomed = await c.startReplica({ HANGAR_FAILPOINTS: 'app-delete.after-destroy=crash' });
+    const index = c.replicas.indexOf(doomed);
+    await assert.rejects(c.call(index, 'DELETE', '/v1/apps/doomed'), 'the replica dies before it answers');
+    c.replicas.splice(index, 1);
+    assert.equal((await c.call(0, 'GET', '/v1/apps/doomed')).status, 200, 'the app is left marked');
+    assert.ok(existsSync(file), 'and its volume');
+
+    await c.startReplica();
+    for (let waited = 0; (await c.call(0, 'GET', '/v1/apps/doomed')).status !== 404; waited += 100) {
+      assert.ok(waited < 30_000, 'the app is deleted within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(!existsSync(file), 'its volume\'s file is removed on its host');
+    assert.equal((await c.call(1, 'GET', `/v1/apps/doomed/machines/${m.body.id}`)).status, 404);
+  });
+
   it('marks the machines and volumes of a silent host unreachable, and ok again once it is heard from', async () => {
     const m = (await c.call(0, 'GET', '/v1/apps/web/machines')).body.find((x: { host_id: string }) => x.host_id === 'syd-1')
       ?? (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'syd', config: small, skip_launch: true })).body;

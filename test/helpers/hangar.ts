@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { HostResolver } from '../../src/control/guest-images.ts';
 import type { Clock, ControlSettings } from '../../src/control/ports.ts';
 import { assemble, type Hangar, type ProxySettings } from '../../src/assemble/index.ts';
@@ -49,6 +49,8 @@ export interface TestOptions {
   store?: Store;
   /** The instance holding the host (default: one per database file). */
   instanceId?: string;
+  /** Where the hangar logs (default: nowhere, or stdout at the level HANGAR_TEST_LOG names). */
+  logger?: Logger;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -59,7 +61,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     store: options.store,
     driver,
     token: TOKEN,
-    logger: pino({ level: process.env.HANGAR_TEST_LOG ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.HANGAR_TEST_LOG ?? 'silent' }),
     settings: options.settings,
     capacity: options.capacity,
     proxy: options.proxy,

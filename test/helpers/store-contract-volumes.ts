@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../src/domain/volume.ts';
-import { StaleWriteError } from '../../src/store/store.ts';
+import { AppGoneError, LimitError, StaleWriteError } from '../../src/store/store.ts';
 import { app, insert, machine, type OpenStore, volume } from './store-fixtures.ts';
 
 const snapshot = (id: string, volumeId: string, createdAt: number): VolumeSnapshotRecord =>
@@ -27,6 +27,59 @@ export function volumeContract(open: OpenStore): void {
       assert.equal(await store.getVolume('vol_x'), null);
       assert.deepEqual((await store.listVolumes('app')).map((v) => [v.id, v.sizeGb]), [['vol_a', 1], ['vol_b', 3]]);
       assert.deepEqual(await store.listVolumes('nobody'), []);
+    });
+
+    it('insertVolume refuses with LimitError once the app has maxLive volumes not destroyed, and AppGoneError for an app gone or being deleted', async () => {
+      const { store, spoilDoc } = await open();
+      await store.createApp(app('app'));
+      await store.putVolume({ ...volume('vol_0'), state: 'destroyed' });
+      await store.insertVolume({ ...volume('vol_1'), state: 'creating' }, 3);
+      await store.insertVolume(volume('vol_2'), 3);
+      assert.equal((await store.getVolume('vol_1'))?.state, 'creating');
+      await store.putVolume(volume('vol_x'));
+      // A row that holds no volume still counts: it may stand for a file.
+      await spoilDoc('volumes', { id: 'vol_x' }, '{"id": "torn');
+      await assert.rejects(store.insertVolume(volume('vol_3'), 3), (error) =>
+        error instanceof LimitError && error.message === 'app app has 3 volumes, the most hangar allows per app (3)');
+      assert.equal(await store.getVolume('vol_3'), null);
+      await store.createApp(app('other'));
+      await store.insertVolume({ ...volume('vol_o'), appName: 'other' }, 3);
+      await assert.rejects(store.insertVolume({ ...volume('vol_n'), appName: 'nope' }, 3), (error) => error instanceof AppGoneError && error.why === 'missing');
+      await store.markAppDeleting('other');
+      await assert.rejects(store.insertVolume({ ...volume('vol_d'), appName: 'other' }, 3), (error) => error instanceof AppGoneError && error.why === 'deleting');
+      assert.equal(await store.getVolume('vol_d'), null);
+    });
+
+    it('insertVolume from two stores at once keeps to maxLive: of 20 racing, 5 are inserted', async () => {
+      const { store, reopen } = await open();
+      const other = await reopen();
+      await store.createApp(app('app'));
+      const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? store : other).insertVolume({ ...volume(`vol_${String(i).padStart(2, '0')}`), state: 'creating' }, 5)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+      for (const refused of results.filter((r) => r.status === 'rejected')) assert.ok(refused.reason instanceof LimitError, String(refused.reason));
+      assert.equal((await store.listVolumes('app')).length, 5);
+    });
+
+    it('finishVolume writes the volume made, or drops its record, only while it is being created', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      const creating = (id: string): VolumeRecord => ({ ...volume(id), state: 'creating' });
+      await store.insertVolume(creating('vol_1'), 10);
+      assert.equal(await store.finishVolume('vol_1', { ...volume('vol_1'), updatedAt: 2000 }), true);
+      assert.deepEqual(await store.getVolume('vol_1'), { ...volume('vol_1'), updatedAt: 2000 });
+      assert.equal(await store.finishVolume('vol_1', null), false, 'a volume made is not dropped');
+      assert.ok(await store.getVolume('vol_1'));
+      await store.insertVolume(creating('vol_2'), 10);
+      assert.equal(await store.finishVolume('vol_2', null), true);
+      assert.equal(await store.getVolume('vol_2'), null);
+      // Taken meanwhile (by an app's deletion): the create finds it no longer being created.
+      await store.insertVolume(creating('vol_3'), 10);
+      await store.putVolume({ ...creating('vol_3'), state: 'destroyed' });
+      assert.equal(await store.finishVolume('vol_3', volume('vol_3')), false);
+      assert.equal((await store.getVolume('vol_3'))?.state, 'destroyed');
+      assert.equal(await store.finishVolume('vol_x', volume('vol_x')), false);
+      assert.equal(await store.getVolume('vol_x'), null);
     });
 
     it('attachVolume attaches what the check accepts; a refusal is the check\'s error and changes nothing', async () => {
@@ -105,9 +158,11 @@ export function volumeContract(open: OpenStore): void {
       assert.deepEqual(ids(await store.listOrgVolumes('nobody', { limit: 100 })), []);
     });
 
-    it('listOrgVolumes filters by region and state, and shows deleted volumes only when asked', async () => {
+    it('listOrgVolumes filters by region and state, and shows deleted volumes only when asked; never one being created', async () => {
       const { store } = await open();
       await orgVolumes(store);
+      await store.insertVolume({ ...volume('vol_new'), appName: 'app-a', state: 'creating' }, 10);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, states: ['creating'], includeDeleted: true })), []);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, includeDeleted: true })), ['vol_a2', 'vol_b1', 'vol_b2', 'vol_gone', 'vol_a1']);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, region: 'syd' })), ['vol_a2']);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, states: ['destroyed'], includeDeleted: true })), ['vol_gone']);

@@ -10,9 +10,10 @@ import type { MachineRecord } from '../../src/domain/machine.ts';
 import { AppGoneError, DuplicateError, LimitError, LiveMachinesError, StaleWriteError, type Store } from '../../src/store/store.ts';
 import { app, event, insert, machine, moveTo, type OpenStore, type StoreUnderTest, versionOf, volume } from './store-fixtures.ts';
 import { hostContract } from './store-contract-hosts.ts';
+import { unreadableContract } from './store-contract-unreadable.ts';
 import { volumeContract } from './store-contract-volumes.ts';
 
-export type { OpenStore, StoreUnderTest } from './store-fixtures.ts';
+export type { OpenStore, SpoiledTable, StoreUnderTest } from './store-fixtures.ts';
 
 /** Registers the contract's tests; `open` makes a fresh, empty store each time. */
 export function storeContract(open: OpenStore): void {
@@ -36,6 +37,7 @@ export function storeContract(open: OpenStore): void {
   machineContract(fresh);
   listingContract(fresh);
   volumeContract(fresh);
+  unreadableContract(fresh);
   hostContract(fresh);
 }
 

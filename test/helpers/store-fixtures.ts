@@ -10,7 +10,11 @@ export interface StoreUnderTest {
   reopen(): Promise<Store>;
   /** Writes raw text into a machine's row, as a hand edit or a broken disk could leave it. */
   spoil(machineId: string, doc: string, recentEvents?: string): Promise<void>;
+  /** Writes raw text into the `doc` of the rows of `table` whose columns hold `where`'s values. */
+  spoilDoc(table: SpoiledTable, where: Record<string, string>, doc: string): Promise<void>;
 }
+
+export type SpoiledTable = 'volumes' | 'volume_snapshots' | 'machine_versions' | 'machine_events';
 
 export type OpenStore = () => Promise<StoreUnderTest>;
 

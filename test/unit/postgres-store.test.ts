@@ -11,7 +11,7 @@ import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { StaleWriteError, StorageError } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { storeContract } from '../helpers/store-contract.ts';
-import { app, event, insert, machine } from '../helpers/store-fixtures.ts';
+import { app, event, insert, machine, volume } from '../helpers/store-fixtures.ts';
 
 const skip = postgresSkipReason();
 
@@ -28,6 +28,10 @@ describe('PostgresStore', { skip }, () => {
       reopen: () => open(url),
       async spoil(machineId, doc, recentEvents) {
         await server.sql(url, 'UPDATE machines SET doc = $1, recent_events = coalesce($2, recent_events) WHERE id = $3', [doc, recentEvents ?? null, machineId]);
+      },
+      async spoilDoc(table, where, doc) {
+        const columns = Object.keys(where);
+        await server.sql(url, `UPDATE ${table} SET doc = $1 WHERE ${columns.map((column, i) => `${column} = $${i + 2}`).join(' AND ')}`, [doc, ...Object.values(where)]);
       },
     };
   });
@@ -62,6 +66,27 @@ describe('PostgresStore', { skip }, () => {
       try {
         const [usage] = await store.listHostUsage();
         assert.deepEqual([usage?.machines, usage?.reservedCpus, usage?.reservedMemoryMb], [2, 2, 768]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('keeps each volume\'s host and last change in columns from the documents already there, leaving a row that is not JSON empty', async () => {
+      const url = await server.createDatabase();
+      const pool = openPool({ url, size: 1 });
+      await migrate(pool, MIGRATIONS.slice(0, 5));
+      await pool.end();
+      await server.sql(url, `INSERT INTO apps (name, id, org_slug, network, net_number, created_at) VALUES ('app', 'id-app', 'personal', 'default', 1, 0)`);
+      const put = (id: string, doc: string) => server.sql(url, `INSERT INTO volumes (id, app_name, region, state, doc) VALUES ($1, 'app', 'ams', 'created', $2)`, [id, doc]);
+      await put('vol_a', JSON.stringify({ ...volume('vol_a'), hostId: 'h1', updatedAt: 3000 }));
+      await put('vol_b', JSON.stringify(volume('vol_b')));
+      await put('vol_c', '{"id": "torn');
+      const store = await open(url);
+      try {
+        const columns = await server.sql(url, 'SELECT id, host_id, changed_at FROM volumes ORDER BY id');
+        assert.deepEqual(columns.rows.map((row) => [row.id, row.host_id, row.changed_at]), [['vol_a', 'h1', 3000], ['vol_b', null, 1000], ['vol_c', null, null]]);
+        assert.deepEqual((await store.listOrgVolumes('personal', { limit: 10 })).map((v) => v.id), ['vol_b', 'vol_a']);
+        assert.deepEqual((await store.listVolumesOnHost('h1')).map((v) => v.id), ['vol_a']);
       } finally {
         await store.close();
       }

@@ -25,6 +25,15 @@ describe('SqliteStore', () => {
           db.close();
         }
       },
+      async spoilDoc(table, where, doc) {
+        const db = new DatabaseSync(path);
+        try {
+          const columns = Object.keys(where);
+          db.prepare(`UPDATE ${table} SET doc = ? WHERE ${columns.map((column) => `${column} = ?`).join(' AND ')}`).run(doc, ...Object.values(where));
+        } finally {
+          db.close();
+        }
+      },
     };
   });
 });

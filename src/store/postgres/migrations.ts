@@ -144,6 +144,27 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE hosts ADD COLUMN heartbeat_at timestamptz NOT NULL DEFAULT now();
   ALTER TABLE hosts ADD COLUMN registered_at timestamptz NOT NULL DEFAULT now();
   `,
+  // A volume's host and last change in columns, so that no query casts documents
+  // (a row whose document is not JSON would fail it). Such a row keeps them empty.
+  `
+  ALTER TABLE volumes ADD COLUMN host_id text COLLATE "C";
+  ALTER TABLE volumes ADD COLUMN changed_at double precision;
+  DO $$
+  DECLARE
+    r record;
+  BEGIN
+    FOR r IN SELECT id, doc FROM volumes LOOP
+      BEGIN
+        UPDATE volumes SET host_id = r.doc::jsonb ->> 'hostId',
+          changed_at = coalesce((r.doc::jsonb ->> 'updatedAt')::double precision, (r.doc::jsonb ->> 'createdAt')::double precision)
+          WHERE id = r.id;
+      EXCEPTION WHEN others THEN NULL;
+      END;
+    END LOOP;
+  END $$;
+  CREATE INDEX volumes_by_host ON volumes (host_id) WHERE host_id IS NOT NULL;
+  CREATE INDEX volumes_by_change ON volumes (changed_at, id);
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

@@ -13,9 +13,11 @@ import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type QueuedWork, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
 } from '../store.ts';
+import type { UnreadableRecord } from '../store.ts';
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
 import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
 import { ackWork, CHANGE_CHANNEL, claimWork, queueEffects, workInserts } from './host-work.ts';
@@ -270,18 +272,27 @@ export class PostgresStore extends PostgresVolumes implements Store {
   }
 
   async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
-    const found = await rows(this.pool, 'SELECT doc FROM machine_events WHERE machine_id = $1 ORDER BY id DESC LIMIT $2', [machineId, limit]);
-    return found.map((row) => JSON.parse(row.doc as string) as MachineEvent);
+    // The newest `limit` that hold events: a spoiled row does not take a readable event's place.
+    const page = (after: Record<string, unknown> | undefined, want: number) => rows(this.pool,
+      'SELECT id, doc FROM machine_events WHERE machine_id = $1 AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3', [machineId, after?.id ?? null, want]);
+    return readablePage(limit, page, (row) => eventDocs.read(row.doc));
   }
 
   async listVersions(machineId: string): Promise<MachineVersion[]> {
-    const found = await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 ORDER BY version DESC', [machineId]);
-    return found.map((row) => JSON.parse(row.doc as string) as MachineVersion);
+    return versionDocs.all(await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 ORDER BY version DESC', [machineId]));
   }
 
   async getVersion(machineId: string, version: string): Promise<MachineVersion | null> {
     const [row] = await rows(this.pool, 'SELECT doc FROM machine_versions WHERE machine_id = $1 AND version = $2', [machineId, version]);
-    return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
+    return row ? versionDocs.read(row.doc) : null;
+  }
+
+  async listUnreadableRecords(): Promise<UnreadableRecord[]> {
+    return unreadableRecords((table, key, after, limit) => {
+      const columns = key.join(', ');
+      const where = after ? `WHERE (${columns}) > (${key.map((_, i) => `$${i + 2}::text`).join(', ')})` : '';
+      return rows(this.pool, `SELECT ${columns}, doc FROM ${table} ${where} ORDER BY ${columns} LIMIT $1`, [limit, ...(after ?? [])]);
+    });
   }
 
   async registerHost(host: HostIdentity, options: RegisterOptions): Promise<HostRecord> {
@@ -411,4 +422,3 @@ const APP_COLUMNS = 'a.name, a.id, a.org_slug, a.network, a.net_number, a.create
 const APP_SELECT = `
   SELECT ${APP_COLUMNS}, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
   FROM apps a`;
-

@@ -1,11 +1,14 @@
 /**
  * The PostgreSQL store's volumes, volume snapshots and apps' public host ports. A
- * document's fields that queries use (a volume's region, state and machine, a
- * snapshot's times) are kept in columns beside it, written with it.
+ * document's fields that queries use (a volume's region, state, machine, host and
+ * last change, a snapshot's times) are kept in columns beside it, written with it:
+ * no query casts a document, and a row whose document is not the record it should
+ * be is skipped by every read.
  */
 import type { Pool } from 'pg';
-import { letGo, type VolumeRecord, type VolumeSnapshotRecord } from '../../domain/volume.ts';
-import type { OrgVolumeQuery, PublicPortRecord } from '../store.ts';
+import { letGo, volumeLimitMessage, type VolumeRecord, type VolumeSnapshotRecord, volumeUpdatedAt } from '../../domain/volume.ts';
+import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
+import { AppGoneError, LimitError, type OrgVolumeQuery, type PublicPortRecord } from '../store.ts';
 import { Params } from './machine-sql.ts';
 import { changed, rows, type Sql, transaction } from './connection.ts';
 
@@ -17,45 +20,71 @@ export abstract class PostgresVolumes {
   }
 
   async putVolume(volume: VolumeRecord): Promise<void> {
-    await changed(this.pool, `INSERT INTO volumes (id, app_name, region, state, attached_machine_id, doc) VALUES ($1, $2, $3, $4, $5, $6)
-      ON CONFLICT (id) DO UPDATE SET region = excluded.region, state = excluded.state, attached_machine_id = excluded.attached_machine_id, doc = excluded.doc`,
-    [volume.id, volume.appName, volume.region, volume.state, volume.attachedMachineId, JSON.stringify(volume)]);
+    await changed(this.pool, `INSERT INTO volumes (id, app_name, ${VOLUME_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      ON CONFLICT (id) DO UPDATE SET ${VOLUME_COLUMNS.map((column) => `${column} = excluded.${column}`).join(', ')}`,
+    [volume.id, volume.appName, ...volumeColumns(volume)]);
+  }
+
+  async insertVolume(volume: VolumeRecord, maxLive: number): Promise<void> {
+    await transaction(this.pool, async (db) => {
+      // A share lock on the app: its deletion waits for this insert, other inserts do not.
+      const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR SHARE', [volume.appName]);
+      if (!app) throw new AppGoneError(volume.appName, 'missing');
+      if (app.deleting) throw new AppGoneError(volume.appName, 'deleting');
+      // The app's volume inserts take turns from here to their commit: each counts those before it.
+      await rows(db, 'SELECT pg_advisory_xact_lock(hashtext($1))', [`hangar-app-volumes:${volume.appName}`]);
+      const [live] = await rows<{ n: number }>(db,
+        "SELECT count(*)::integer AS n FROM (SELECT 1 FROM volumes WHERE app_name = $1 AND state <> 'destroyed' LIMIT $2) live", [volume.appName, maxLive]);
+      const n = live?.n ?? 0;
+      if (n >= maxLive) throw new LimitError(volumeLimitMessage(n, maxLive, volume.appName));
+      await rows(db, `INSERT INTO volumes (id, app_name, ${VOLUME_COLUMNS.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [volume.id, volume.appName, ...volumeColumns(volume)]);
+    });
+  }
+
+  async finishVolume(id: string, made: VolumeRecord | null): Promise<boolean> {
+    if (!made) return await changed(this.pool, "DELETE FROM volumes WHERE id = $1 AND state = 'creating'", [id]) === 1;
+    return await changed(this.pool, `UPDATE volumes SET ${VOLUME_COLUMNS.map((column, i) => `${column} = $${i + 2}`).join(', ')}
+      WHERE id = $1 AND state = 'creating'`, [id, ...volumeColumns(made)]) === 1;
   }
 
   async getVolume(id: string): Promise<VolumeRecord | null> {
     const [row] = await rows(this.pool, 'SELECT doc FROM volumes WHERE id = $1', [id]);
-    return row ? (JSON.parse(row.doc as string) as VolumeRecord) : null;
+    return row ? volumeDocs.read(row.doc) : null;
   }
 
   async listVolumes(appName: string): Promise<VolumeRecord[]> {
-    const found = await rows(this.pool, 'SELECT doc FROM volumes WHERE app_name = $1 ORDER BY id', [appName]);
-    return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+    return volumeDocs.all(await rows(this.pool, 'SELECT doc FROM volumes WHERE app_name = $1 ORDER BY id', [appName]));
   }
 
   async listVolumesOnHost(hostId: string): Promise<VolumeRecord[]> {
-    const found = await rows(this.pool, "SELECT doc FROM volumes WHERE state <> 'destroyed' AND doc::jsonb ->> 'hostId' = $1 ORDER BY id", [hostId]);
-    return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+    return volumeDocs.all(await rows(this.pool, "SELECT doc FROM volumes WHERE state <> 'destroyed' AND host_id = $1 ORDER BY id", [hostId]));
   }
 
   async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]> {
-    const params = new Params();
-    const changed = "coalesce((v.doc::jsonb ->> 'updatedAt')::double precision, (v.doc::jsonb ->> 'createdAt')::double precision)";
-    const clauses = [`a.org_slug = ${params.add(orgSlug)}`];
-    if (!query.includeDeleted) clauses.push("v.state <> 'destroyed'");
-    if (query.region) clauses.push(`v.region = ${params.add(query.region)}`);
-    if (query.states?.length) clauses.push(`v.state = ANY(${params.add(query.states)}::text[])`);
-    if (query.updatedAfter !== undefined) clauses.push(`${changed} > ${params.add(query.updatedAfter)}::double precision`);
-    if (query.after) clauses.push(`(${changed}, v.id) > (${params.add(query.after.updatedAt)}::double precision, ${params.add(query.after.id)}::text)`);
-    const found = await rows(this.pool, `SELECT v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
-      WHERE ${clauses.join(' AND ')} ORDER BY ${changed}, v.id LIMIT ${params.add(query.limit)}`, params.values);
-    return found.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+    // Pages of rows after the cursor, until `limit` of them hold volumes (see readablePage).
+    const page = async (after: Record<string, unknown> | undefined, limit: number) => {
+      const params = new Params();
+      // A volume being created is no one's to see yet.
+      const clauses = [`a.org_slug = ${params.add(orgSlug)}`, 'v.changed_at IS NOT NULL', "v.state <> 'creating'"];
+      if (!query.includeDeleted) clauses.push("v.state <> 'destroyed'");
+      if (query.region) clauses.push(`v.region = ${params.add(query.region)}`);
+      if (query.states?.length) clauses.push(`v.state = ANY(${params.add(query.states)}::text[])`);
+      if (query.updatedAfter !== undefined) clauses.push(`v.changed_at > ${params.add(query.updatedAfter)}::double precision`);
+      const cursor = after ?? (query.after && { changed_at: query.after.updatedAt, id: query.after.id });
+      if (cursor) clauses.push(`(v.changed_at, v.id) > (${params.add(cursor.changed_at)}::double precision, ${params.add(cursor.id)}::text)`);
+      return rows(this.pool, `SELECT v.id, v.changed_at, v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
+        WHERE ${clauses.join(' AND ')} ORDER BY v.changed_at, v.id LIMIT ${params.add(limit)}`, params.values);
+    };
+    return readablePage(query.limit, page, (row) => volumeDocs.read(row.doc));
   }
 
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
     await transaction(this.pool, async (db) => {
       // Locked until the end: another attach of this volume waits, then checks what this one wrote.
       const [row] = await rows(db, 'SELECT doc FROM volumes WHERE id = $1 FOR UPDATE', [volumeId]);
-      const volume = check(row ? (JSON.parse(row.doc as string) as VolumeRecord) : null);
+      // A row that holds no volume is checked as no volume (and left as it is).
+      const volume = check(row ? volumeDocs.read(row.doc) : null);
       await setAttached(db, volumeId, { ...volume, attachedMachineId: machineId });
     });
   }
@@ -72,27 +101,27 @@ export abstract class PostgresVolumes {
 
   async getSnapshot(id: string): Promise<VolumeSnapshotRecord | null> {
     const [row] = await rows(this.pool, 'SELECT doc FROM volume_snapshots WHERE id = $1', [id]);
-    return row ? (JSON.parse(row.doc as string) as VolumeSnapshotRecord) : null;
+    return row ? snapshotDocs.read(row.doc) : null;
   }
 
   async listSnapshots(volumeId: string): Promise<VolumeSnapshotRecord[]> {
-    const found = await rows(this.pool, 'SELECT doc FROM volume_snapshots WHERE volume_id = $1 ORDER BY created_at, id', [volumeId]);
-    return found.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+    return snapshotDocs.all(await rows(this.pool, 'SELECT doc FROM volume_snapshots WHERE volume_id = $1 ORDER BY created_at, id', [volumeId]));
   }
 
   async expireSnapshots(volumeId: string, expiresAt: number): Promise<void> {
     await transaction(this.pool, async (db) => {
-      const found = await rows(db, 'SELECT doc FROM volume_snapshots WHERE volume_id = $1 FOR UPDATE', [volumeId]);
+      const found = await rows(db, 'SELECT id, doc FROM volume_snapshots WHERE volume_id = $1 FOR UPDATE', [volumeId]);
       for (const row of found) {
-        const snapshot = { ...(JSON.parse(row.doc as string) as VolumeSnapshotRecord), expiresAt };
-        await rows(db, 'UPDATE volume_snapshots SET expires_at = $1, doc = $2 WHERE id = $3', [expiresAt, JSON.stringify(snapshot), snapshot.id]);
+        // A row that holds no snapshot is left as it is.
+        const snapshot = snapshotDocs.read(row.doc);
+        if (!snapshot) continue;
+        await rows(db, 'UPDATE volume_snapshots SET expires_at = $1, doc = $2 WHERE id = $3', [expiresAt, JSON.stringify({ ...snapshot, expiresAt }), row.id]);
       }
     });
   }
 
   async listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]> {
-    const found = await rows(this.pool, 'SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at, id', [now]);
-    return found.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+    return snapshotDocs.all(await rows(this.pool, 'SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at, id', [now]));
   }
 
   async deleteSnapshot(id: string): Promise<void> {
@@ -128,16 +157,23 @@ export abstract class PostgresVolumes {
  */
 export async function detachAll(db: Sql, machineId: string, keep: readonly string[] = []): Promise<void> {
   const found = await rows(db, 'SELECT doc FROM volumes WHERE attached_machine_id = $1 AND NOT (id = ANY($2::text[])) FOR UPDATE', [machineId, keep]);
-  if (found.length === 0) return;
+  // A row that holds no volume is left as it is.
+  const volumes = volumeDocs.all(found);
+  if (volumes.length === 0) return;
   const [machine] = await rows<{ updated_at: number }>(db, 'SELECT updated_at FROM machines WHERE id = $1', [machineId]);
-  for (const row of found) {
-    const volume = JSON.parse(row.doc as string) as VolumeRecord;
-    await setAttached(db, volume.id, letGo(volume, machine?.updated_at));
-  }
+  for (const volume of volumes) await setAttached(db, volume.id, letGo(volume, machine?.updated_at));
 }
 
+/** The columns a volume's row holds beside its id and app, in the order of VOLUME_COLUMNS. */
+function volumeColumns(volume: VolumeRecord): unknown[] {
+  return [volume.region, volume.state, volume.attachedMachineId, volume.hostId ?? null, volumeUpdatedAt(volume), JSON.stringify(volume)];
+}
+
+const VOLUME_COLUMNS = ['region', 'state', 'attached_machine_id', 'host_id', 'changed_at', 'doc'] as const;
+
 async function setAttached(db: Sql, id: string, volume: VolumeRecord): Promise<void> {
-  await rows(db, 'UPDATE volumes SET attached_machine_id = $1, doc = $2 WHERE id = $3', [volume.attachedMachineId, JSON.stringify(volume), id]);
+  await rows(db, 'UPDATE volumes SET attached_machine_id = $1, changed_at = $2, doc = $3 WHERE id = $4',
+    [volume.attachedMachineId, volumeUpdatedAt(volume), JSON.stringify(volume), id]);
 }
 
 async function heldPort(db: Sql, appName: string, port: number): Promise<PublicPortRecord | undefined> {

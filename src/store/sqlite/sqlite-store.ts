@@ -9,8 +9,10 @@ import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
 } from '../store.ts';
+import type { UnreadableRecord } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { SqliteHosts } from './hosts.ts';
 import type { Row } from './sqlite-database.ts';
 
@@ -229,24 +231,33 @@ export class SqliteStore extends SqliteHosts implements Store {
   async listRegionsInUse(): Promise<string[]> {
     const rows = this.sql(`
       SELECT region FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated')
-      UNION SELECT json_extract(doc, '$.region') FROM volumes WHERE json_extract(doc, '$.state') <> 'destroyed'
+      UNION SELECT json_extract(doc, '$.region') FROM volumes WHERE json_valid(doc) AND json_extract(doc, '$.state') <> 'destroyed'
       ORDER BY 1`).all() as Row[];
-    return rows.map((row) => row.region as string);
+    return rows.flatMap((row) => (typeof row.region === 'string' ? [row.region] : []));
   }
 
   async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
-    const rows = this.sql('SELECT doc FROM machine_events WHERE machine_id = ? ORDER BY id DESC LIMIT ?').all(machineId, limit) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as MachineEvent);
+    // The newest `limit` that hold events: a spoiled row does not take a readable event's place.
+    const page = (after: Row | undefined, want: number) => this.sql('SELECT id, doc FROM machine_events WHERE machine_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3')
+      .all(machineId, (after?.id as string | undefined) ?? null, want) as Row[];
+    return readablePage(limit, page, (row) => eventDocs.read(row.doc));
   }
 
   async listVersions(machineId: string): Promise<MachineVersion[]> {
-    const rows = this.sql('SELECT doc FROM machine_versions WHERE machine_id = ? ORDER BY version DESC').all(machineId) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as MachineVersion);
+    return versionDocs.all(this.sql('SELECT doc FROM machine_versions WHERE machine_id = ? ORDER BY version DESC').all(machineId) as Row[]);
   }
 
   async getVersion(machineId: string, version: string): Promise<MachineVersion | null> {
     const row = this.sql('SELECT doc FROM machine_versions WHERE machine_id = ? AND version = ?').get(machineId, version) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as MachineVersion) : null;
+    return row ? versionDocs.read(row.doc) : null;
+  }
+
+  async listUnreadableRecords(): Promise<UnreadableRecord[]> {
+    return unreadableRecords(async (table, key, after, limit) => {
+      const columns = key.join(', ');
+      const where = after ? `WHERE (${columns}) > (${key.map(() => '?').join(', ')})` : '';
+      return this.sql(`SELECT ${columns}, doc FROM ${table} ${where} ORDER BY ${columns} LIMIT ?`).all(...(after ?? []) as string[], limit) as Row[];
+    });
   }
 }
 

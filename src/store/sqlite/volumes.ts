@@ -1,7 +1,15 @@
-/** The embedded store's volumes and their snapshots (see sqlite-store.ts). */
-import { letGo, type VolumeRecord, type VolumeSnapshotRecord } from '../../domain/volume.ts';
-import type { OrgVolumeQuery } from '../store.ts';
+/**
+ * The embedded store's volumes and their snapshots (see sqlite-store.ts). A row
+ * whose document is not the record it should be is skipped by every read; SQL that
+ * looks into documents looks only into those that are JSON (`json_valid`).
+ */
+import { letGo, type VolumeRecord, type VolumeSnapshotRecord, volumeLimitMessage } from '../../domain/volume.ts';
+import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
+import { AppGoneError, LimitError, type OrgVolumeQuery } from '../store.ts';
 import { type Row, SqliteDatabase } from './sqlite-database.ts';
+
+/** A volume's document where it is JSON, else NULL: what SQL looks into (`json_extract` of a NULL is NULL, never an error). */
+const DOC = '(CASE WHEN json_valid(v.doc) THEN v.doc END)';
 
 export class SqliteVolumes extends SqliteDatabase {
   async putVolume(volume: VolumeRecord): Promise<void> {
@@ -9,53 +17,80 @@ export class SqliteVolumes extends SqliteDatabase {
       .run(volume.id, volume.appName, JSON.stringify(volume)));
   }
 
+  async insertVolume(volume: VolumeRecord, maxLive: number): Promise<void> {
+    // The transaction holds the database: no other insert counts until this one is in.
+    this.transaction(() => {
+      const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(volume.appName) as { deleting: number } | undefined;
+      if (!app) throw new AppGoneError(volume.appName, 'missing');
+      if (app.deleting) throw new AppGoneError(volume.appName, 'deleting');
+      // Counting stops at the limit; a row that holds no volume (no state) counts: it may stand for a file.
+      const live = this.sql(`SELECT count(*) AS n FROM (SELECT 1 FROM volumes v WHERE v.app_name = ?
+        AND json_extract(${DOC}, '$.state') IS NOT 'destroyed' LIMIT ?)`).get(volume.appName, maxLive) as { n: number };
+      if (live.n >= maxLive) throw new LimitError(volumeLimitMessage(live.n, maxLive, volume.appName));
+      this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?)').run(volume.id, volume.appName, JSON.stringify(volume));
+    });
+  }
+
+  async finishVolume(id: string, made: VolumeRecord | null): Promise<boolean> {
+    return this.transaction(() => {
+      const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(id) as Row | undefined;
+      if (!row || volumeDocs.read(row.doc)?.state !== 'creating') return false;
+      if (made) this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify(made), id);
+      else this.sql('DELETE FROM volumes WHERE id = ?').run(id);
+      return true;
+    });
+  }
+
   async getVolume(id: string): Promise<VolumeRecord | null> {
     const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(id) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as VolumeRecord) : null;
+    return row ? volumeDocs.read(row.doc) : null;
   }
 
   async listVolumes(appName: string): Promise<VolumeRecord[]> {
-    const rows = this.sql('SELECT doc FROM volumes WHERE app_name = ? ORDER BY id').all(appName) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+    return volumeDocs.all(this.sql('SELECT doc FROM volumes WHERE app_name = ? ORDER BY id').all(appName) as Row[]);
   }
 
   async listVolumesOnHost(hostId: string): Promise<VolumeRecord[]> {
-    const rows = this.sql(`SELECT doc FROM volumes WHERE json_valid(doc) AND json_extract(doc, '$.hostId') = ?
-      AND json_extract(doc, '$.state') <> 'destroyed' ORDER BY id`).all(hostId) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+    const rows = this.sql(`SELECT v.doc FROM volumes v WHERE json_extract(${DOC}, '$.hostId') = ?
+      AND json_extract(${DOC}, '$.state') <> 'destroyed' ORDER BY v.id`).all(hostId) as Row[];
+    return volumeDocs.all(rows);
   }
 
   async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]> {
-    const changed = "coalesce(json_extract(v.doc, '$.updatedAt'), json_extract(v.doc, '$.createdAt'))";
-    const clauses = ['a.org_slug = ?'];
+    const changed = `coalesce(json_extract(${DOC}, '$.updatedAt'), json_extract(${DOC}, '$.createdAt'))`;
+    const clauses = ['a.org_slug = ?', `${changed} IS NOT NULL`];
     const params: Array<string | number> = [orgSlug];
-    if (!query.includeDeleted) clauses.push("json_extract(v.doc, '$.state') <> 'destroyed'");
+    // A volume being created is no one's to see yet.
+    clauses.push(`json_extract(${DOC}, '$.state') <> 'creating'`);
+    if (!query.includeDeleted) clauses.push(`json_extract(${DOC}, '$.state') <> 'destroyed'`);
     if (query.region) {
-      clauses.push("json_extract(v.doc, '$.region') = ?");
+      clauses.push(`json_extract(${DOC}, '$.region') = ?`);
       params.push(query.region);
     }
     if (query.states?.length) {
-      clauses.push(`json_extract(v.doc, '$.state') IN (${query.states.map(() => '?').join(', ')})`);
+      clauses.push(`json_extract(${DOC}, '$.state') IN (${query.states.map(() => '?').join(', ')})`);
       params.push(...query.states);
     }
     if (query.updatedAfter !== undefined) {
       clauses.push(`${changed} > ?`);
       params.push(query.updatedAfter);
     }
-    if (query.after) {
-      clauses.push(`(${changed} > ? OR (${changed} = ? AND v.id > ?))`);
-      params.push(query.after.updatedAt, query.after.updatedAt, query.after.id);
-    }
-    params.push(query.limit);
-    const rows = this.db.prepare(`SELECT v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
-      WHERE ${clauses.join(' AND ')} ORDER BY ${changed}, v.id LIMIT ?`).all(...params) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeRecord);
+    // Pages of rows after the cursor, until `limit` of them hold volumes (see readablePage).
+    const page = (after: Row | undefined, limit: number): Row[] => {
+      const cursor = after ?? (query.after && { changed: query.after.updatedAt, id: query.after.id });
+      const where = cursor ? [...clauses, `(${changed} > ? OR (${changed} = ? AND v.id > ?))`] : clauses;
+      const values = cursor ? [...params, cursor.changed as number, cursor.changed as number, cursor.id as string] : params;
+      return this.db.prepare(`SELECT v.id, v.doc, ${changed} AS changed FROM volumes v JOIN apps a ON a.name = v.app_name
+        WHERE ${where.join(' AND ')} ORDER BY ${changed}, v.id LIMIT ?`).all(...values, limit) as Row[];
+    };
+    return readablePage(query.limit, page, (row) => volumeDocs.read(row.doc));
   }
 
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
     this.transaction(() => {
       const row = this.sql('SELECT doc FROM volumes WHERE id = ?').get(volumeId) as Row | undefined;
-      const volume = check(row ? (JSON.parse(row.doc as string) as VolumeRecord) : null);
+      // A row that holds no volume is checked as no volume (and left as it is).
+      const volume = check(row ? volumeDocs.read(row.doc) : null);
       this.sql('UPDATE volumes SET doc = ? WHERE id = ?').run(JSON.stringify({ ...volume, attachedMachineId: machineId }), volumeId);
     });
   }
@@ -66,8 +101,7 @@ export class SqliteVolumes extends SqliteDatabase {
 
   /** Inside a transaction; each volume let go of is dated by the machine's last change (the one that let go of it). */
   protected detach(machineId: string, keep: readonly string[] = []): void {
-    const volumes = (this.sql("SELECT doc FROM volumes WHERE json_extract(doc, '$.attachedMachineId') = ?").all(machineId) as Row[])
-      .map((row) => JSON.parse(row.doc as string) as VolumeRecord)
+    const volumes = volumeDocs.all(this.sql(`SELECT v.doc FROM volumes v WHERE json_extract(${DOC}, '$.attachedMachineId') = ?`).all(machineId) as Row[])
       .filter((volume) => !keep.includes(volume.id));
     if (volumes.length === 0) return;
     const at = this.sql("SELECT json_extract(doc, '$.updatedAt') AS at FROM machines WHERE id = ? AND json_valid(doc)").get(machineId) as Row | undefined;
@@ -81,21 +115,23 @@ export class SqliteVolumes extends SqliteDatabase {
 
   async getSnapshot(id: string): Promise<VolumeSnapshotRecord | null> {
     const row = this.sql('SELECT doc FROM volume_snapshots WHERE id = ?').get(id) as Row | undefined;
-    return row ? (JSON.parse(row.doc as string) as VolumeSnapshotRecord) : null;
+    return row ? snapshotDocs.read(row.doc) : null;
   }
 
   async listSnapshots(volumeId: string): Promise<VolumeSnapshotRecord[]> {
-    const rows = this.sql("SELECT doc FROM volume_snapshots WHERE volume_id = ? ORDER BY json_extract(doc, '$.createdAt'), id").all(volumeId) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+    const rows = this.sql(`SELECT doc FROM volume_snapshots WHERE volume_id = ?
+      ORDER BY (CASE WHEN json_valid(doc) THEN json_extract(doc, '$.createdAt') END), id`).all(volumeId) as Row[];
+    return snapshotDocs.all(rows);
   }
 
   async expireSnapshots(volumeId: string, expiresAt: number): Promise<void> {
-    this.transaction(() => this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ?").run(expiresAt, expiresAt, volumeId));
+    // A row that holds no snapshot is left as it is.
+    this.transaction(() => this.sql("UPDATE volume_snapshots SET expires_at = ?, doc = json_set(doc, '$.expiresAt', ?) WHERE volume_id = ? AND json_valid(doc)")
+      .run(expiresAt, expiresAt, volumeId));
   }
 
   async listExpiredSnapshots(now: number): Promise<VolumeSnapshotRecord[]> {
-    const rows = this.sql('SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= ?').all(now) as Row[];
-    return rows.map((row) => JSON.parse(row.doc as string) as VolumeSnapshotRecord);
+    return snapshotDocs.all(this.sql('SELECT doc FROM volume_snapshots WHERE expires_at IS NOT NULL AND expires_at <= ?').all(now) as Row[]);
   }
 
   async deleteSnapshot(id: string): Promise<void> {
