@@ -39,8 +39,8 @@ export class WorkDrain {
   private readonly log: Logger;
   private readonly recovered: ReadonlyMap<string, number>;
   private readonly pollMs: number;
-  /** The newest piece read: the next read starts after it. */
-  private cursor = 0;
+  /** Pieces read this session and not yet acknowledged: the next read skips them. */
+  private readonly taken = new Set<number>();
   private draining: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -107,7 +107,7 @@ export class WorkDrain {
         this.again = false;
         // A batch short of full emptied the queue: more only comes with a new hint.
         for (let more = true; more && !this.stopped;) {
-          const batch = await this.queue.claimWork(this.host, this.cursor, BATCH);
+          const batch = await this.queue.claimWork(this.host, [...this.taken], BATCH);
           for (const work of batch) this.take(work);
           more = batch.length === BATCH;
         }
@@ -118,7 +118,8 @@ export class WorkDrain {
   }
 
   private take(work: QueuedWork): void {
-    this.cursor = Math.max(this.cursor, work.id);
+    if (this.taken.has(work.id)) return;
+    this.taken.add(work.id);
     const read = this.recovered.get(work.spec.machineId);
     // Work queued before revisions were recorded (no `rev`) predates any recovery.
     if (read !== undefined && (work.rev ?? 0) <= read) {
@@ -146,7 +147,9 @@ export class WorkDrain {
     const ids = this.done.splice(0);
     if (ids.length === 0 || this.stopped) return true;
     let sent = true;
-    this.acking = this.queue.ackWork(this.host, ids).catch((error: unknown) => {
+    this.acking = this.queue.ackWork(this.host, ids).then(() => {
+      for (const id of ids) this.taken.delete(id);
+    }, (error: unknown) => {
       sent = false;
       // Kept for the next flush; a piece never acknowledged is read again by the next session, and found moot.
       this.done.push(...ids);

@@ -334,12 +334,14 @@ export interface Store {
   /** Drops every piece of work queued for host `hostId`; answers how many. */
   dropHostWork(hostId: string): Promise<number>;
   /**
-   * Up to `limit` pieces of the work queued for `host`, oldest first, after
-   * `afterId`; none unless the host still has `host.epoch` and is active (checked
-   * in the same statement: an instance the host was taken from reads nothing).
-   * Reading takes nothing away: work leaves the queue when it is acknowledged.
+   * Up to `limit` pieces of the work queued for `host`, oldest first, but those
+   * `taken` already; none unless the host still has `host.epoch` and is active
+   * (checked in the same statement: an instance the host was taken from reads
+   * nothing). Reading takes nothing away: work leaves the queue when it is
+   * acknowledged. (Ids are given at insert, and transactions commit in another
+   * order: a piece may appear below one read before, so no id is a cursor.)
    */
-  claimWork(host: HostFence, afterId: number, limit: number): Promise<QueuedWork[]>;
+  claimWork(host: HostFence, taken: readonly number[], limit: number): Promise<QueuedWork[]>;
   /** Removes work done from `host`'s queue, as that host at that epoch (else nothing). */
   ackWork(host: HostFence, ids: readonly number[]): Promise<void>;
   /** Gives machines that have no host (written before hosts existed) this one; answers how many. */

@@ -17,8 +17,8 @@ const work = (machineId: string, rev: number, kind: Effect['kind']): QueuedWork 
 function queue(pieces: QueuedWork[]) {
   const faults = { loseNextRead: false, refuseAcks: false };
   const store: Pick<Store, 'claimWork' | 'ackWork'> = {
-    async claimWork(_host, afterId, limit) {
-      const read = pieces.filter((piece) => piece.id > afterId).slice(0, limit);
+    async claimWork(_host, taken, limit) {
+      const read = pieces.filter((piece) => !taken.includes(piece.id)).slice(0, limit);
       if (faults.loseNextRead) {
         faults.loseNextRead = false;
         throw new Error('Connection terminated unexpectedly');
@@ -62,6 +62,22 @@ describe('draining host work: claim, run, acknowledge', () => {
     drain.stop();
     assert.deepEqual(agent.ran, ['m1:prepare', 'm2:prepare']);
     assert.deepEqual(q.pieces, []);
+  });
+
+  it('reads a piece that committed after pieces with higher ids were read (ids are given at insert, not at commit)', async () => {
+    const late = work('m1', 1, 'prepare');
+    const early = work('m2', 1, 'prepare');
+    const q = queue([early]);
+    const agent = runner();
+    const drain = new WorkDrain(q.store, HOST, agent, log, { pollMs: 20 });
+    drain.start();
+    await drain.idle();
+    q.pieces.push(late);
+    q.pieces.sort((a, b) => a.id - b.id);
+    drain.kick();
+    await drain.idle();
+    drain.stop();
+    assert.deepEqual(agent.ran, ['m2:prepare', 'm1:prepare']);
   });
 
   it('keeps work done but not acknowledged in the queue for the next session, and runs it once in this one', async () => {

@@ -41,10 +41,10 @@ export async function queueEffects(db: Sql, machine: MachineRecord, effects: Eff
 /** The fence of a host's reads and acknowledgements of its queue, as a condition. */
 const HOLDS = "EXISTS (SELECT 1 FROM hosts WHERE id = $1 AND epoch = $2 AND state = 'active')";
 
-export async function claimWork(db: Sql, host: HostFence, afterId: number, limit: number): Promise<QueuedWork[]> {
+export async function claimWork(db: Sql, host: HostFence, taken: readonly number[], limit: number): Promise<QueuedWork[]> {
   const found = await rows<{ id: string; doc: string }>(db, `
-    SELECT id, doc FROM host_work WHERE host_id = $1 AND id > $3 AND ${HOLDS} ORDER BY id LIMIT $4`,
-  [host.hostId, host.epoch, afterId, limit]);
+    SELECT id, doc FROM host_work WHERE host_id = $1 AND id <> ALL($3::bigint[]) AND ${HOLDS} ORDER BY id LIMIT $4`,
+  [host.hostId, host.epoch, taken, limit]);
   return found.map((row) => ({ ...(JSON.parse(row.doc) as HostWork), id: Number(row.id) }));
 }
 

@@ -70,9 +70,9 @@ export class SqliteHosts extends SqliteVolumes {
     return Number(this.sql('DELETE FROM host_work WHERE host_id = ?').run(hostId).changes);
   }
 
-  async claimWork(host: HostFence, afterId: number, limit: number): Promise<QueuedWork[]> {
-    const rows = this.sql(`SELECT id, doc FROM host_work WHERE host_id = ?1 AND id > ?3 AND ${HOLDS} ORDER BY id LIMIT ?4`)
-      .all(host.hostId, host.epoch, afterId, limit) as Row[];
+  async claimWork(host: HostFence, taken: readonly number[], limit: number): Promise<QueuedWork[]> {
+    const rows = this.sql(`SELECT id, doc FROM host_work WHERE host_id = ?1 AND id NOT IN (SELECT value FROM json_each(?3)) AND ${HOLDS} ORDER BY id LIMIT ?4`)
+      .all(host.hostId, host.epoch, JSON.stringify(taken), limit) as Row[];
     return rows.map((row) => ({ ...(JSON.parse(row.doc as string) as HostWork), id: Number(row.id) }));
   }
 
