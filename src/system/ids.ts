@@ -1,12 +1,13 @@
 /** Real id sources: monotonic ULIDs and random hex from the OS's CSPRNG. */
 import { randomBytes, randomInt } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
-import type { Ids } from '../control/ports.ts';
+import type { Clock, Ids } from '../control/ports.ts';
 
-export function systemIds(): Ids {
+/** `clock` stamps the ULIDs (events, versions): a cluster's processes stamp them by one clock. */
+export function systemIds(clock: Clock = { now: () => Date.now() }): Ids {
   const ulid = monotonicFactory();
   return {
-    ulid: () => ulid(),
+    ulid: () => ulid(clock.now()),
     machineId: () => randomBytes(7).toString('hex'),
     nonce: () => randomBytes(16).toString('hex'),
     int: (max) => randomInt(max),
