@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { HostAgent } from '../agent/host-agent.ts';
 import type { StopServing } from '../cluster/host-session.ts';
 import { WorkDrain } from '../cluster/work-loop.ts';
+import { workChecker } from '../cluster/work-check.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { recoverMachines } from '../control/recovery.ts';
 import type { HostRecord } from '../domain/host.ts';
@@ -29,7 +30,9 @@ export function hostWork(control: ControlDeps, agent: HostAgent, sink: Observati
       const recovered = await recoverMachines(control, agent, sink);
       if (recovered.checked > 0) log.info({ checked: recovered.checked, running: recovered.running }, `recovered ${recovered.checked} machines (${recovered.running} running)`);
       // Work committed before recovery read a machine is what recovery finished itself.
-      const current = new WorkDrain(control.store, { hostId: host.id, epoch: host.epoch }, agent, log, { recovered: recovered.revs });
+      const current = new WorkDrain(control.store, { hostId: host.id, epoch: host.epoch }, agent, log, {
+        recovered: recovered.revs, check: workChecker(control.store, host.id),
+      });
       drain = current;
       const unhint = hints?.(host.id, () => current.kick());
       current.start();

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { HostFence, QueuedWork, Store } from '../store/store.ts';
+import type { WorkCheck } from './work-check.ts';
 
 const BATCH = 50;
 /** Acknowledgements wait this long to go out together. */
@@ -30,6 +31,8 @@ export interface DrainOptions {
   /** The revision at which recovery read each machine it finished. */
   recovered?: ReadonlyMap<string, number>;
   pollMs?: number;
+  /** Why a piece must not run (it is acknowledged unrun), or undefined (see work-check.ts). */
+  check?: WorkCheck;
 }
 
 export class WorkDrain {
@@ -39,6 +42,7 @@ export class WorkDrain {
   private readonly log: Logger;
   private readonly recovered: ReadonlyMap<string, number>;
   private readonly pollMs: number;
+  private readonly check: WorkCheck | undefined;
   /** Pieces read this session and not yet acknowledged: the next read skips them. */
   private readonly taken = new Set<number>();
   private draining: Promise<void> | undefined;
@@ -57,6 +61,7 @@ export class WorkDrain {
     this.log = log;
     this.recovered = options.recovered ?? new Map();
     this.pollMs = options.pollMs ?? 1_000;
+    this.check = options.check;
   }
 
   get hostId(): string {
@@ -108,7 +113,7 @@ export class WorkDrain {
         // A batch short of full emptied the queue: more only comes with a new hint.
         for (let more = true; more && !this.stopped;) {
           const batch = await this.queue.claimWork(this.host, [...this.taken], BATCH);
-          for (const work of batch) this.take(work);
+          for (const work of batch) await this.take(work);
           more = batch.length === BATCH;
         }
       } while (this.again && !this.stopped);
@@ -117,12 +122,20 @@ export class WorkDrain {
     }
   }
 
-  private take(work: QueuedWork): void {
+  private async take(work: QueuedWork): Promise<void> {
     if (this.taken.has(work.id)) return;
-    this.taken.add(work.id);
     const read = this.recovered.get(work.spec.machineId);
     // Work queued before revisions were recorded (no `rev`) predates any recovery.
     if (read !== undefined && (work.rev ?? 0) <= read) {
+      this.taken.add(work.id);
+      this.acknowledge(work.id);
+      return;
+    }
+    // A check that cannot read the records throws: the piece stays untaken, for the next read.
+    const refused = await this.check?.(work);
+    this.taken.add(work.id);
+    if (refused !== undefined) {
+      this.log.error({ hostId: this.host.hostId, workId: work.id, machineId: work.spec.machineId, why: refused }, `host agent: refused queued work: ${refused}`);
       this.acknowledge(work.id);
       return;
     }
