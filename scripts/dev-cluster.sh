@@ -37,8 +37,18 @@ fi
 as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses='' -k $PGDATA" -l "$DIR/postgres.log" -w start >/dev/null
 STORE="postgresql://hangar@localhost/postgres?host=$PGDATA"
 
-export HANGAR_CLUSTER_SECRET=${HANGAR_CLUSTER_SECRET:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
 export HANGAR_API_TOKEN=${HANGAR_API_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
+
+# Identities, as an operator issues them: the cluster's authority (its key stays here),
+# one identity for the replicas, and for each host its own certificate and its own
+# database role (it can act as that host and no other). The schema is made first, by
+# the database's owner.
+./hangar cluster ca "$DIR/pki/ca" >/dev/null
+./hangar cluster issue replica replicas --ca "$DIR/pki/ca" --out "$DIR/pki/replicas" >/dev/null
+./hangar serve --role api --store "$STORE" --data-dir "$DIR/migrate" --api-listen 127.0.0.1:0 --cluster-dir "$DIR/pki/replicas" >"$DIR/migrate.log" 2>&1 &
+migrator=$!
+for _ in $(seq 1 100); do grep -q '^hangar http' "$DIR/migrate.log" 2>/dev/null && break; sleep 0.2; done
+kill "$migrator"; wait "$migrator" 2>/dev/null || true
 PIDS=()
 stop_all() {
   trap - INT TERM EXIT
@@ -51,12 +61,14 @@ trap stop_all INT TERM EXIT
 REGIONS=(fra syd)
 for i in $(seq 1 "$HOSTS"); do
   region=${REGIONS[$(( (i - 1) % ${#REGIONS[@]} ))]}
-  ./hangar serve --role host --store "$STORE" --data-dir "$DIR/h$i" --host-id "h$i" --region "$region" \
+  ./hangar cluster issue host "h$i" --ca "$DIR/pki/ca" --out "$DIR/pki/h$i" >/dev/null
+  (umask 077; ./hangar cluster host-role "h$i" --store "$STORE" >"$DIR/pki/h$i/store-url")
+  ./hangar serve --role host --store "$(cat "$DIR/pki/h$i/store-url")" --cluster-dir "$DIR/pki/h$i" --data-dir "$DIR/h$i" --host-id "h$i" --region "$region" \
     --driver "$DRIVER" --netns "hangar-h$i" --agent-listen "127.0.0.1:$((4290 + i))" >"$DIR/h$i.log" 2>&1 &
   PIDS+=($!)
 done
 for i in 0 1; do
-  ./hangar serve --role api --store "$STORE" --data-dir "$DIR/api$i" --api-listen "127.0.0.1:$((4280 + i))" >"$DIR/api$i.log" 2>&1 &
+  ./hangar serve --role api --store "$STORE" --cluster-dir "$DIR/pki/replicas" --data-dir "$DIR/api$i" --api-listen "127.0.0.1:$((4280 + i))" >"$DIR/api$i.log" 2>&1 &
   PIDS+=($!)
 done
 for i in 0 1; do

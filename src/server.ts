@@ -14,6 +14,8 @@ import { describeStore, storeLocation } from './store/location.ts';
 import { openLink, openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 import { loadOrCreateInstanceId, lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
+import { type ClusterIdentity, loadIdentity } from './system/cluster-pki.ts';
+import { SyncedClock } from './system/synced-clock.ts';
 import { resilientDestination } from './system/log-destination.ts';
 import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
 import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
@@ -65,6 +67,8 @@ export interface ServeOptions {
   capacity?: { cpus?: number; memoryMb?: number };
   /** Take this host over from another instance that holds it (its server was replaced). */
   takeOver?: boolean;
+  /** Roles api and host: the directory of this process's cluster identity (ca.crt, cert.pem, key.pem). */
+  clusterDir?: string;
 }
 
 export interface RunningServer {
@@ -96,10 +100,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let store: Store | undefined;
   let link: ClusterLink | undefined;
   let hangar: Hangar | undefined;
+  let clock: SyncedClock | undefined;
   try {
     const location = storeLocation(options.store, options.dataDir, options.storePoolSize);
     if (role !== 'all' && location.kind !== 'postgres') throw new Error(`--role ${role} needs --store postgres://…: the cluster's processes share one database`);
-    const secret = role === 'all' ? '' : clusterSecret(process.env.HANGAR_CLUSTER_SECRET);
+    const identity = role === 'all' ? undefined : clusterIdentity(role, options.clusterDir, options.settings?.hostId);
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
     // Every address is read before anything is set up, so that a bad one changes nothing.
     const apiAt = parseListen(options.apiListen);
@@ -125,6 +130,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const onIdleError = (error: Error) => logger.warn({ reason: error.message, code: (error as { code?: unknown }).code },
       'a PostgreSQL connection broke while idle; the pool opens another');
     store = await openStore(location, onIdleError);
+    // A cluster's processes judge leases and stamp history by one clock, the database's.
+    const databaseNow = store.databaseNow?.bind(store);
+    if (role !== 'all' && databaseNow) {
+      clock = new SyncedClock(databaseNow);
+      await clock.start((error) => logger.warn({ err: error }, 'could not read the database\'s clock; keeping the last offset'));
+      if (Math.abs(clock.offsetMs) > 1_000) logger.warn({ offsetMs: Math.round(clock.offsetMs) }, 'this server\'s clock and the database\'s differ by more than a second: hangar keeps the database\'s time');
+    }
     if (role !== 'all' && location.kind === 'postgres') link = await openLink(location.url);
     hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
@@ -141,9 +153,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       watchdogIntervalMs: options.watchdogMs,
       capacity: options.capacity,
       role,
+      clock,
       instanceId: loadOrCreateInstanceId(options.dataDir),
       takeOver: options.takeOver,
-      cluster: link && { link, secret, agentListen: agentAt, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },
+      cluster: link && identity && { link, identity, agentListen: agentAt, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },
     });
     const running = hangar;
     let url = '';
@@ -151,7 +164,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await running.app.listen(apiAt);
       url = urlOf(apiAt.host, running.app.server.address(), apiAt.port);
     }
-    const agentUrl = agentAt && `http://${joinHostPort(agentAt.host, agentAt.port)}`;
+    const agentUrl = agentAt && `https://${joinHostPort(agentAt.host, agentAt.port)}`;
     // The proxy reaches machines of this host only: it serves where API, agent and machines are one.
     const proxyUrls = running.proxy ? await running.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts }) : { http: '' };
     return {
@@ -168,11 +181,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       tokenFile: token.file,
       hangar: running,
       async close() {
+        clock?.stop();
         await running.close();
         unlock();
       },
     };
   } catch (error) {
+    clock?.stop();
     network?.close();
     // A hangar closes its store and link; without one, they are closed here.
     if (!hangar) {
@@ -184,10 +199,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 }
 
-/** The cluster secret from HANGAR_CLUSTER_SECRET: every replica and host agent of a cluster holds the same. */
-function clusterSecret(value: string | undefined): string {
-  if (!value || value.length < 16) throw new Error('set HANGAR_CLUSTER_SECRET (16 characters or more, the same for every replica and host agent)');
-  return value;
+/** The identity a replica or host agent proves itself with, from `--cluster-dir`: a host's must name the host it serves. */
+function clusterIdentity(role: Role, dir: string | undefined, hostId: string | undefined): ClusterIdentity {
+  if (!dir) throw new Error(`--role ${role} needs --cluster-dir: the certificate this process proves itself with (hangar cluster issue)`);
+  const identity = loadIdentity(dir);
+  const wanted = role === 'api' ? 'replica' : 'host';
+  if (identity.role !== wanted) throw new Error(`--cluster-dir ${dir} holds a ${identity.role}'s identity (${identity.name}); --role ${role} needs a ${wanted}'s`);
+  if (role === 'host' && identity.name !== hostId) {
+    throw new Error(`--cluster-dir ${dir} holds host ${identity.name}'s identity, not host ${hostId ?? '(no --host-id)'}'s: a host proves itself only as itself`);
+  }
+  return identity;
 }
 
 /** The address with a free port in place of port 0 (the agent's address is registered before it listens). */

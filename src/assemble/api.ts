@@ -20,7 +20,7 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
   if (!cluster || !store) throw new Error('role api needs a cluster: a PostgreSQL store and its link');
   const stops: Array<() => void> = [];
   try {
-    const agents = new AgentClient(store, cluster.secret);
+    const agents = new AgentClient(store, cluster.identity);
     const control = controlDeps(options, {
       store,
       runtime: new RemoteRuntime({ store, agents, freshMs: () => control.settings.hostLostAfterMs }),
@@ -45,6 +45,7 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
       async close() {
         for (const stop of stops) stop();
         await app.close();
+        await agents.close();
         await cluster.link.close();
         await store.close();
       },

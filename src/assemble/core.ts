@@ -50,7 +50,7 @@ export function controlDeps(options: AssembleOptions, parts: { store: Store; run
     runtime: parts.runtime,
     volumes: parts.volumes,
     clock: options.clock ?? systemClock,
-    ids: options.ids ?? systemIds(),
+    ids: options.ids ?? systemIds(options.clock ?? systemClock),
     waits: new WaitHub(),
     feed: new MachineFeed(),
     creates: new CreatesInFlight(),

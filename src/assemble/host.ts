@@ -100,7 +100,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
 function agentApiFor(control: ControlDeps, cluster: ClusterOptions, agent: HostAgent, volumes: LocalVolumes): FastifyInstance {
   const { store, settings } = control;
   return buildAgentApi({
-    runtime: agent, secret: cluster.secret, volumes,
+    runtime: agent, identity: cluster.identity, volumes,
     ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
     specOf: async (machineId) => {
       const record = await store.getMachineById(machineId);

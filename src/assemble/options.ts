@@ -10,6 +10,7 @@ import type { EdgeProxy, EdgeProxyOptions } from '../proxy/edge-proxy.ts';
 import type { Store } from '../store/store.ts';
 import type { VmmDriver } from '../vmm/driver.ts';
 import type { LocalVolumes } from '../volumes/local-volumes.ts';
+import type { ClusterIdentity } from '../system/cluster-pki.ts';
 
 /**
  * `all`: API, host agent and edge proxy in one process, alone on its database.
@@ -48,8 +49,8 @@ export interface AssembleOptions {
 
 export interface ClusterOptions {
   link: ClusterLink;
-  /** What replicas and host agents prove themselves with to each other. */
-  secret: string;
+  /** What this replica or host agent proves itself with to the others (mutual TLS), from the cluster's authority. */
+  identity: ClusterIdentity;
   /** `host`: where the agent API listens, and the address replicas reach it by (host:port). */
   agentListen?: { host: string; port: number };
   agentAddress?: string;

@@ -9,6 +9,7 @@ import { appsDestroy } from './commands/apps/destroy.ts';
 import { appsList } from './commands/apps/list.ts';
 import { appsPorts } from './commands/apps/ports.ts';
 import { hostsCordon, hostsForget, hostsList, hostsRejoin, hostsUncordon } from './commands/hosts/hosts.ts';
+import { clusterCa, clusterHostRole, clusterIssue } from './commands/cluster/cluster.ts';
 import { imagePull } from './commands/image/pull.ts';
 import { machineActions } from './commands/machine/actions.ts';
 import { machineClone } from './commands/machine/clone.ts';
@@ -30,6 +31,7 @@ export const COMMANDS: CommandSpec[] = [
   serve,
   appsCreate, appsList, appsPorts, appsDestroy,
   hostsList, hostsCordon, hostsUncordon, hostsForget, hostsRejoin,
+  clusterCa, clusterIssue, clusterHostRole,
   imagePull,
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
@@ -39,6 +41,7 @@ const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['
 const GROUPS: Record<string, string> = {
   apps: 'manage apps',
   hosts: 'list, cordon and write off the hosts machines are placed on',
+  cluster: 'give a cluster\'s replicas and hosts their identities',
   machine: 'manage machines',
   leases: 'view and clear machine leases',
   metadata: 'read and change machine metadata',

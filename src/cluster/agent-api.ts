@@ -1,19 +1,24 @@
 /**
  * A host agent's own HTTP API, for API replicas only: what cannot go through the
  * work queue because someone waits for its answer (exec, ps, signals, memory, logs,
- * image pulls, volume files). Every request carries the cluster secret; nothing else on the
- * network can drive a host. Machines are taken only if they are placed on this host.
+ * image pulls, volume files). It is served over TLS with the host's certificate and
+ * takes only callers that present a replica's certificate from the cluster's
+ * authority (mutual TLS): nothing else on the network, another host included, can
+ * drive a host. Machines are taken only if they are placed on this host.
  */
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { ClusterIdentity } from '../system/cluster-pki.ts';
+import { identityOf } from '../system/cluster-pki.ts';
 import { errorMessage, HangarError, HTTP_STATUS } from '../domain/errors.ts';
 import type { HostRuntime, MachineSpec } from '../domain/runtime.ts';
 import { SIGNALS, type SignalName } from '../domain/signals.ts';
-import { tokenChecker } from '../api/auth.ts';
 import { addVolumeRoutes, type AgentVolumeOptions } from './agent-volumes.ts';
 
 export interface AgentApiOptions extends AgentVolumeOptions {
   runtime: HostRuntime;
-  secret: string;
+  /** This host's identity: its certificate is served, and callers must hold a replica's from the same authority. */
+  identity: ClusterIdentity;
   /** Whether machine `id` is placed on this host. */
   owns(machineId: string): Promise<boolean>;
   /** What the machine placed on this host is now, read from the database (a fork's children). */
@@ -28,10 +33,16 @@ export interface AgentError {
 }
 
 export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: 1024 * 1024 });
-  const check = tokenChecker(options.secret);
-  const { runtime } = options;
-  app.addHook('onRequest', async (request) => check(request.headers.authorization));
+  const { identity, runtime } = options;
+  const app = Fastify({
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    https: { cert: identity.cert, key: identity.key, ca: identity.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+  });
+  app.addHook('onRequest', async (request) => {
+    const peer = (request.raw.socket as TLSSocket).getPeerCertificate?.();
+    if (identityOf(peer?.subjectaltname)?.role !== 'replica') throw new HangarError('forbidden', 'only the cluster\'s API replicas may call a host agent');
+  });
   app.setErrorHandler((error, _request, reply) => {
     const known = error instanceof HangarError ? error : null;
     const code = known?.code ?? ((error as { statusCode?: number }).statusCode === 400 ? 'invalid_argument' : 'internal');

@@ -1,20 +1,32 @@
 /**
  * How an API replica reaches a host agent: the host's address from the database,
- * the cluster secret on every request, and the agent's refusals raised again as
- * the same errors.
+ * over mutual TLS with the replica's certificate, checking that what answers holds
+ * that host's certificate from the cluster's authority (whatever address it is
+ * at); the agent's refusals are raised again as the same errors. A host that does
+ * not answer in time is a refusal too, not a request held for minutes.
  */
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { Agent, fetch, type Response } from 'undici';
 import { HangarError, type ErrorCode, HTTP_STATUS } from '../domain/errors.ts';
 import type { HostRecord } from '../domain/host.ts';
 import type { Store } from '../store/store.ts';
+import { type ClusterIdentity, identityOf } from '../system/cluster-pki.ts';
 import type { AgentError } from './agent-api.ts';
+
+/** How long a host has to connect and to start answering (a stream of logs may then go on). */
+const CONNECT_TIMEOUT_MS = 5_000;
+const ANSWER_TIMEOUT_MS = 60_000;
 
 export class AgentClient {
   private readonly store: Store;
-  private readonly secret: string;
+  private readonly identity: ClusterIdentity;
+  /** One TLS client per host: each checks the certificate of that host and no other. */
+  private readonly clients = new Map<string, Agent>();
 
-  constructor(store: Store, secret: string) {
+  constructor(store: Store, identity: ClusterIdentity) {
     this.store = store;
-    this.secret = secret;
+    this.identity = identity;
   }
 
   /** Host `id`, if a replica can reach it; `what` names what lives there, for the error. */
@@ -31,17 +43,49 @@ export class AgentClient {
 
   async fetch(host: HostRecord, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     try {
-      return await fetch(`http://${host.address}${path}`, {
+      return await fetch(`https://${host.address}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
+        dispatcher: this.clientFor(host.id),
       });
     } catch (error) {
       if (signal?.aborted) throw error;
-      throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${(error as Error).message}`);
+      const cause = (error as { cause?: Error }).cause;
+      throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${cause?.message ?? (error as Error).message}`);
     }
   }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((client) => client.close()));
+  }
+
+  private clientFor(hostId: string): Agent {
+    let client = this.clients.get(hostId);
+    if (!client) {
+      client = new Agent({
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        headersTimeout: ANSWER_TIMEOUT_MS,
+        bodyTimeout: 0,
+        connect: {
+          ca: this.identity.ca, cert: this.identity.cert, key: this.identity.key, minVersion: 'TLSv1.3',
+          // The host is known by its certificate, not by the name or address it answers at.
+          checkServerIdentity: (_name: string, peer: PeerCertificate) => checkHost(hostId, peer),
+        },
+      });
+      this.clients.set(hostId, client);
+    }
+    return client;
+  }
+}
+
+/** Undefined when the certificate is host `hostId`'s; else why not. */
+function checkHost(hostId: string, peer: PeerCertificate): Error | undefined {
+  const named = identityOf(peer.subjectaltname);
+  if (named?.role === 'host' && named.name === hostId) return undefined;
+  const raw = peer.raw ? new X509Certificate(peer.raw).subject : '(none)';
+  return new Error(`the agent at that address is not host ${hostId} (its certificate names ${named ? `${named.role} ${named.name}` : raw})`);
 }
 
 export async function parse<T>(response: Response): Promise<T> {

@@ -347,6 +347,9 @@ export interface Store {
   /** Gives machines that have no host (written before hosts existed) this one; answers how many. */
   adoptUnplacedMachines(hostId: string): Promise<number>;
 
+  /** The clock of a store shared by many processes (PostgreSQL's), which they keep time by; absent for one process's own. */
+  databaseNow?(): Promise<number>;
+
   close(): Promise<void>;
 }
 

@@ -3,13 +3,13 @@
  * processes. Placement by region and room, every endpoint through either replica,
  * waits released across replicas, one lease winner among racing replicas, exec
  * reaching the machine's host, a host agent killed and restarted, and agents that
- * take only the cluster secret.
+ * take only the cluster's replicas (mutual TLS).
  */
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLUSTER_SECRET, type ClusterProcess, startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { type ClusterProcess, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
 const image = 'registry.test/hello:1';
@@ -161,11 +161,10 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     assert.ok(!onDisk(second.body.host_id, `${second.body.id}.ext4`), 'deleted on its host');
 
     // A host agent touches only the files of its own volumes, named in their own form.
-    const stranger = c.hosts.get(home === 'fra-1' ? 'fra-2' : 'fra-1')?.url as string;
-    const secret = { authorization: `Bearer ${CLUSTER_SECRET}`, 'content-type': 'application/json' };
-    assert.equal((await fetch(`${stranger}/agent/v1/volumes/${first.body.id}`, { method: 'DELETE', headers: { authorization: secret.authorization } })).status, 404);
+    const stranger = home === 'fra-1' ? 'fra-2' : 'fra-1';
+    assert.equal((await c.agentFetch(stranger, `/agent/v1/volumes/${first.body.id}`, { method: 'DELETE' })).status, 404);
     assert.ok(onDisk(home, `${first.body.id}.ext4`));
-    const escape = await fetch(`${stranger}/agent/v1/volumes`, { method: 'POST', headers: secret, body: JSON.stringify({ id: '../../x', sizeGb: 1, label: 'x' }) });
+    const escape = await c.agentFetch(stranger, '/agent/v1/volumes', { method: 'POST', body: { id: '../../x', sizeGb: 1, label: 'x' } });
     assert.equal(escape.status, 400);
 
     const nowhere = await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'data', region: 'ord' });
@@ -173,17 +172,16 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     assert.match(nowhere.body.error, /region "ord" has no hosts \(regions: fra, syd\)/);
   });
 
-  it('lets nothing drive a host agent without the cluster secret', async () => {
+  it('lets nothing but the cluster\'s replicas drive a host agent, over TLS', async () => {
     const agent = c.hosts.get('fra-1')?.url as string;
-    for (const authorization of [undefined, 'Bearer wrong', `Bearer ${CLUSTER_SECRET}x`]) {
-      const reply = await fetch(`${agent}/agent/v1/images`, {
-        method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: '{"reference":"x"}',
-      });
-      assert.equal(reply.status, 401);
-    }
+    assert.match(agent, /^https:/);
+    // No client certificate: the TLS handshake itself is refused.
+    await assert.rejects(fetch(`${agent}/agent/v1/space`));
+    // A host's own certificate is not a replica's.
+    assert.equal((await c.agentFetch('fra-1', '/agent/v1/space', { as: (await c.credentials('fra-2')).dir })).status, 403);
+    assert.equal((await c.agentFetch('fra-1', '/agent/v1/space')).status, 200);
     const foreign = (await c.call(0, 'GET', '/v1/apps/web/machines')).body.find((m: { host_id: string }) => m.host_id === 'fra-2');
-    const refused = await fetch(`${agent}/agent/v1/machines/${foreign.id}/ps`, { headers: { authorization: `Bearer ${CLUSTER_SECRET}` } });
-    assert.equal(refused.status, 404, 'a host answers only for its own machines');
+    assert.equal((await c.agentFetch('fra-1', `/agent/v1/machines/${foreign.id}/ps`)).status, 404, 'a host answers only for its own machines');
   });
 
   it('loses no work when a replica dies right after committing a change', async () => {
@@ -277,15 +275,13 @@ describe('a cluster whose PostgreSQL stops and comes back', { skip: postgresSkip
     const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: { ...small, restart: { policy: 'no' } } })).body;
     const keep = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
     for (const id of [m.id, keep.id]) assert.equal((await c.call(1, 'GET', `/v1/apps/web/machines/${id}/wait?state=started&timeout=30`)).status, 200);
-    const agent = c.hosts.get('fra-1')?.url as string;
-    const secret = { authorization: `Bearer ${CLUSTER_SECRET}`, 'content-type': 'application/json' };
 
     await c.pg.pause();
     // The machine's process dies while nothing can be written: the host keeps the exit.
-    const killed = await fetch(`${agent}/agent/v1/machines/${m.id}/signal`, { method: 'POST', headers: secret, body: '{"signal":"SIGKILL"}' });
-    assert.equal(killed.status, 200, await killed.text());
-    const exec = await fetch(`${agent}/agent/v1/machines/${keep.id}/exec`, { method: 'POST', headers: secret, body: '{"command":["echo","alive"],"timeoutMs":5000}' });
-    assert.equal(((await exec.json()) as { stdout: string }).stdout, 'alive\n', 'the other machine keeps running without the database');
+    const killed = await c.agentFetch('fra-1', `/agent/v1/machines/${m.id}/signal`, { method: 'POST', body: { signal: 'SIGKILL' } });
+    assert.equal(killed.status, 200, JSON.stringify(killed.body));
+    const exec = await c.agentFetch('fra-1', `/agent/v1/machines/${keep.id}/exec`, { method: 'POST', body: { command: ['echo', 'alive'], timeoutMs: 5000 } });
+    assert.equal(exec.body.stdout, 'alive\n', 'the other machine keeps running without the database');
     assert.notEqual((await c.call(0, 'GET', '/v1/apps/web/machines')).status, 200, 'replicas cannot answer without the database');
 
     await c.pg.resume();

@@ -69,7 +69,7 @@ describe('host identity and roles', { skip: postgresSkipReason() }, () => {
 
   it('refuses a second process for a host whose instance is alive, naming the holder and --take-over', async () => {
     const holder = (await c.call(0, 'GET', '/hangar/v1/hosts')).body.find((h: { id: string }) => h.id === 'fra-1');
-    const refused = await c.refusedServe(['--role', 'host', '--host-id', 'fra-1', '--region', 'fra', '--driver', 'fake']);
+    const refused = await c.refusedServe(['--role', 'host', '--host-id', 'fra-1', '--region', 'fra', '--driver', 'fake'], undefined, 'fra-1');
     assert.notEqual(refused.code, 0, refused.output);
     assert.match(refused.output, /fra-1/);
     assert.match(refused.output, new RegExp(holder.instance_id));

@@ -57,6 +57,8 @@ describe('lost hosts', { skip: postgresSkipReason() }, () => {
     assert.equal(waited.status, 503, JSON.stringify(waited.body));
     assert.equal(waited.body.status, 'host_unreachable');
     assert.ok(releasedMs <= LOST_AFTER_MS + 2_000 + 1_000, `the waiter was told after ${releasedMs} ms`);
+    // Told as soon as it is not heard from; declared lost within a heartbeat of that.
+    for (let i = 0; i < 40 && await hostStatus('syd-1') !== 'lost'; i++) await sleep(50);
     assert.equal(await hostStatus('syd-1'), 'lost');
     for (const replica of [0, 1]) {
       assert.equal((await c.call(replica, 'GET', `/v1/apps/web/machines/${m.id}`)).body.host_status, 'unreachable');
@@ -157,7 +159,7 @@ describe('lost hosts', { skip: postgresSkipReason() }, () => {
     assert.ok([200, 202].includes(deleted.status), JSON.stringify(deleted.body));
 
     // It comes back: refused until let rejoin.
-    const refused = await c.refusedServe(['--role', 'host', '--host-id', 'syd-2', '--region', 'syd', '--driver', 'fake'], syd2.dataDir);
+    const refused = await c.refusedServe(['--role', 'host', '--host-id', 'syd-2', '--region', 'syd', '--driver', 'fake'], syd2.dataDir, 'syd-2');
     assert.notEqual(refused.code, 0);
     assert.match(refused.output, /forgotten.*hangar hosts rejoin syd-2/);
     assert.equal((await c.call(0, 'POST', '/hangar/v1/hosts/syd-2/rejoin')).status, 200);

@@ -1,12 +1,18 @@
 /**
  * A cluster on one machine, for tests: a private PostgreSQL, host agents
  * (`hangar serve --role host`) and API replicas (`--role api`) as real child
- * processes on loopback, all sharing one cluster secret. The fake driver by
- * default; `extraArgs` of a host pass anything else (the qemu driver, its netns).
+ * processes on loopback, set up as an operator would: a cluster authority, an
+ * identity for the replicas and one per host, and each host's own database role.
+ * The fake driver by default; `extraArgs` of a host pass anything else (the qemu
+ * driver, its netns).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { FAKE_LEDGER } from '../../src/drivers.ts';
+import { createHostRole } from '../../src/store/postgres/host-roles.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { createAuthority, identityOf, issueIdentity, loadIdentity } from '../../src/system/cluster-pki.ts';
+import { Agent, fetch as tlsFetch } from 'undici';
 import type { FakeLedgerEntry } from '../../src/vmm/fake/fake-driver.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +26,15 @@ export function fakeLedger(host: Pick<ClusterProcess, 'dataDir'>): FakeLedgerEnt
   return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as FakeLedgerEntry);
 }
 
-export const CLUSTER_SECRET = 'test-cluster-secret-0123456789';
 export const CLUSTER_TOKEN = 'test-cluster-token';
+
+/** A host's credentials, as `hangar cluster issue host` and `hangar cluster host-role` give them. */
+export interface HostCredentials {
+  /** Its --cluster-dir: ca.crt, cert.pem, key.pem. */
+  dir: string;
+  /** Its --store: the database as the host's own role. */
+  storeUrl: string;
+}
 
 export interface ClusterProcess {
   name: string;
@@ -49,11 +62,17 @@ export interface TestCluster {
   call(index: number, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   startReplica(env?: Record<string, string>, args?: string[]): Promise<ClusterProcess>;
   startHost(spec: HostSpec, dataDir?: string, env?: Record<string, string>): Promise<ClusterProcess>;
+  /** The replicas' identity directory (ca.crt, cert.pem, key.pem). */
+  replicaDir: string;
+  /** Host `id`'s credentials, issued the first time they are asked for. */
+  credentials(id: string): Promise<HostCredentials>;
+  /** A request to host `hostId`'s agent API, over TLS, as the identity in `as` (default: a replica's). */
+  agentFetch(hostId: string, path: string, init?: { method?: string; body?: unknown; as?: string }): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /**
    * Runs `hangar serve` with `args` on the cluster's database and expects it to exit
    * before it answers: its exit code and output.
    */
-  refusedServe(args: string[], dataDir?: string): Promise<{ code: number | null; output: string }>;
+  refusedServe(args: string[], dataDir?: string, asHost?: string): Promise<{ code: number | null; output: string }>;
   stop(): Promise<void>;
 }
 
@@ -75,11 +94,28 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   const pg = await startTestPostgres({ durable: options.durable });
   const storeUrl = await pg.createDatabase();
   const dirs: string[] = [];
-  const spawnServer = async (name: string, args: string[], dataDir?: string, env: Record<string, string> = {}): Promise<ClusterProcess> => {
+  // As an operator would: the schema made by the database's owner, an authority, the replicas' identity.
+  await (await PostgresStore.open({ url: storeUrl, poolSize: 1 })).close();
+  const pki = mkdtempSync(join(tmpdir(), 'hangar-cluster-pki-'));
+  dirs.push(pki);
+  await createAuthority(join(pki, 'ca'));
+  const replicaDir = join(pki, 'replica');
+  await issueIdentity(join(pki, 'ca'), 'replica', 'test-replicas', replicaDir);
+  const issued = new Map<string, Promise<HostCredentials>>();
+  const credentials = (id: string): Promise<HostCredentials> => {
+    let creds = issued.get(id);
+    if (!creds) {
+      const dir = join(pki, `host-${id}`);
+      creds = issueIdentity(join(pki, 'ca'), 'host', id, dir).then(async () => ({ dir, storeUrl: await createHostRole(storeUrl, id) }));
+      issued.set(id, creds);
+    }
+    return creds;
+  };
+  const spawnServer = async (name: string, args: string[], dataDir?: string, env: Record<string, string> = {}, store = storeUrl): Promise<ClusterProcess> => {
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), `hangar-cluster-${name}-`));
     if (!dataDir) dirs.push(dir);
-    const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', storeUrl, '--log-level', 'warn', ...(options.commonArgs ?? []), ...args], {
-      env: { ...process.env, HANGAR_CLUSTER_SECRET: CLUSTER_SECRET, HANGAR_API_TOKEN: CLUSTER_TOKEN, ...env },
+    const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', store, '--log-level', 'warn', ...(options.commonArgs ?? []), ...args], {
+      env: { ...process.env, HANGAR_API_TOKEN: CLUSTER_TOKEN, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
@@ -92,7 +128,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output}`)), 30_000);
       child.stderr?.on('data', () => {
-        const match = /^hangar (?:host agent )?(http:\/\/[\d.:]+)/m.exec(output);
+        const match = /^hangar (?:host agent )?(https?:\/\/[\d.:]+)/m.exec(output);
         if (match) {
           clearTimeout(timer);
           resolve(match[1] as string);
@@ -116,26 +152,31 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     storeUrl,
     replicas: [],
     hosts: new Map(),
+    replicaDir,
+    credentials,
     call: (index, method, path, body) => request({ url: (cluster.replicas[index] as ClusterProcess).url, token: CLUSTER_TOKEN }, method, path, body),
+    agentFetch: (hostId, path, init = {}) => agentRequest((cluster.hosts.get(hostId) as ClusterProcess).url, hostId, path, init.as ?? replicaDir, init),
     async startReplica(env, args = []) {
-      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--api-listen', '127.0.0.1:0', ...args], undefined, env);
+      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--api-listen', '127.0.0.1:0', '--cluster-dir', replicaDir, ...args], undefined, env);
       cluster.replicas.push(replica);
       return replica;
     },
     async startHost(spec, dataDir, env) {
+      const creds = await credentials(spec.id);
       const host = await spawnServer(spec.id, [
-        '--role', 'host', '--host-id', spec.id, '--region', spec.region, '--agent-listen', '127.0.0.1:0',
+        '--role', 'host', '--host-id', spec.id, '--region', spec.region, '--agent-listen', '127.0.0.1:0', '--cluster-dir', creds.dir,
         '--driver', 'fake', '--fake-timing', options.fakeTiming ?? 'realistic', ...(spec.extraArgs ?? []),
-      ], dataDir, env);
+      ], dataDir, env, creds.storeUrl);
       cluster.hosts.set(spec.id, host);
       return host;
     },
-    async refusedServe(args, dataDir) {
+    async refusedServe(args, dataDir, asHost) {
       const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'hangar-cluster-refused-'));
       if (!dataDir) dirs.push(dir);
-      const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', storeUrl, '--log-level', 'warn', '--api-listen', '127.0.0.1:0',
-        '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', 'off', '--agent-listen', '127.0.0.1:0', ...args], {
-        env: { ...process.env, HANGAR_CLUSTER_SECRET: CLUSTER_SECRET, HANGAR_API_TOKEN: CLUSTER_TOKEN },
+      const creds = asHost === undefined ? undefined : await credentials(asHost);
+      const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', creds?.storeUrl ?? storeUrl, '--log-level', 'warn', '--api-listen', '127.0.0.1:0',
+        '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', 'off', '--agent-listen', '127.0.0.1:0', ...(creds ? ['--cluster-dir', creds.dir] : []), ...args], {
+        env: { ...process.env, HANGAR_API_TOKEN: CLUSTER_TOKEN },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       running.add(child);
@@ -161,4 +202,33 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     throw error;
   }
   return cluster;
+}
+
+/** A request to an agent over TLS with the identity in `as`, checking the agent is host `hostId` as a replica does. */
+async function agentRequest(url: string, hostId: string, path: string, as: string, init: { method?: string; body?: unknown }): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const identity = loadIdentity(as);
+  const client = new Agent({
+    connect: {
+      ca: identity.ca, cert: identity.cert, key: identity.key,
+      checkServerIdentity: (_name, peer) => (identityOf(peer.subjectaltname)?.name === hostId ? undefined : new Error(`not host ${hostId}`)),
+    },
+  });
+  try {
+    const response = await tlsFetch(`${url}${path}`, {
+      method: init.method ?? 'GET',
+      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      dispatcher: client,
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: the text
+    }
+    return { status: response.status, body };
+  } finally {
+    await client.close();
+  }
 }

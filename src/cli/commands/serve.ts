@@ -23,7 +23,8 @@ export const serve: CommandSpec = {
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--store <url>', description: 'keep apps, machines and volumes in PostgreSQL: a postgres:// or postgresql:// URL (TLS by its sslmode); default: SQLite in the data dir' },
     { flags: '--store-pool-size <n>', description: 'most connections to the --store database', default: '10' },
-    { flags: '--role <role>', description: 'all (API, host agent and proxy in one process), or in a cluster on --store postgres://: api (an API replica) or host (a host agent); the cluster shares HANGAR_CLUSTER_SECRET', default: 'all' },
+    { flags: '--role <role>', description: 'all (API, host agent and proxy in one process), or in a cluster on --store postgres://: api (an API replica) or host (a host agent)', default: 'all' },
+    { flags: '--cluster-dir <dir>', description: 'roles api and host: this process\'s identity in the cluster (ca.crt, cert.pem, key.pem, from hangar cluster issue)' },
     { flags: '--agent-listen <host:port>', description: 'role host: where the agent API replicas call listens', default: '127.0.0.1:4290' },
     { flags: '--agent-address <host>', description: 'role host: the host name or address replicas reach the agent API by (default: the --agent-listen host)' },
     { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
@@ -168,6 +169,7 @@ export const serve: CommandSpec = {
       watchdogMs,
       capacity,
       takeOver: options.takeOver === true,
+      clusterDir: options.clusterDir,
       settings: {
         heartbeatMs,
         hostLostAfterMs,
@@ -190,10 +192,13 @@ export const serve: CommandSpec = {
       io.err(`network ${ns}: machines fdaa:0:<app>:${formatHostNumber(hostNumber)}::/64 and ${formatIpv4Range(ipv4Range)} (kept in ${dataDir}/network.json)`);
     }
     if (server.proxyUrl) io.err('apps\' other public ports get host ports of their own: hangar apps ports <app>');
-    io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
-    io.err('Use it with:');
-    io.err(`  export HANGAR_API_URL=${server.url} HANGAR_API_TOKEN=$(cat ${server.tokenFile})`);
-    io.err(`  curl -H "Authorization: Bearer $HANGAR_API_TOKEN" $HANGAR_API_URL/v1/apps?org_slug=personal`);
+    // A host agent serves no API of its own (its machines' /.fly/api aside): nothing to use a token with.
+    if (server.url) {
+      io.err(server.tokenSource === 'generated' ? `API token generated and stored in ${server.tokenFile}` : `API token from ${server.tokenSource === 'env' ? 'HANGAR_API_TOKEN' : server.tokenFile}`);
+      io.err('Use it with:');
+      io.err(`  export HANGAR_API_URL=${server.url} HANGAR_API_TOKEN=$(cat ${server.tokenFile})`);
+      io.err(`  curl -H "Authorization: Bearer $HANGAR_API_TOKEN" $HANGAR_API_URL/v1/apps?org_slug=personal`);
+    }
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

@@ -45,6 +45,9 @@ function hostDoc(host: HostIdentity, cordoned: boolean): string {
 
 export async function registerHost(pool: Connector, host: HostIdentity, options: RegisterOptions): Promise<HostRecord> {
   return transaction(pool, async (db) => {
+    // Read before it is locked: a host's own role may not lock a row it may no longer change (forgotten).
+    const [state] = await rows<{ state: HostState }>(db, 'SELECT state FROM hosts WHERE id = $1', [host.id]);
+    if (state?.state === 'forgotten') throw new HostRefusedError(host.id, 'forgotten');
     const [before] = await rows<HostRow>(db, `SELECT ${HOST_COLUMNS} FROM hosts h WHERE h.id = $1 FOR UPDATE`, [host.id]);
     const previous = before ? hostFromRow(before) : null;
     if (previous?.state === 'forgotten') throw new HostRefusedError(host.id, 'forgotten');

@@ -165,6 +165,38 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX volumes_by_host ON volumes (host_id) WHERE host_id IS NOT NULL;
   CREATE INDEX volumes_by_change ON volumes (changed_at, id);
   `,
+  // Each host connects as a role of its own (host_roles), and row-level security lets it
+  // see and write only what is its own: its machines and their history, its row of
+  // hosts, its queue, its volumes. The owner (the replicas) is not bound by it; any other
+  // role that is not a host's sees nothing. The reservations trigger writes as the owner.
+  `
+  CREATE TABLE host_roles (role_name text COLLATE "C" PRIMARY KEY, host_id text COLLATE "C" NOT NULL UNIQUE);
+  CREATE FUNCTION hangar_current_host() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+    AS $$ SELECT host_id FROM host_roles WHERE role_name = session_user $$;
+  ALTER FUNCTION hangar_reserve() SECURITY DEFINER SET search_path FROM CURRENT;
+  ALTER TABLE machines ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_machines ON machines USING (host_id = hangar_current_host());
+  ALTER TABLE machine_events ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_events ON machine_events USING (EXISTS (SELECT 1 FROM machines m WHERE m.id = machine_id));
+  ALTER TABLE machine_versions ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_versions ON machine_versions USING (EXISTS (SELECT 1 FROM machines m WHERE m.id = machine_id));
+  ALTER TABLE hosts ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_host_read ON hosts FOR SELECT USING (id = hangar_current_host());
+  CREATE POLICY own_host_insert ON hosts FOR INSERT WITH CHECK (id = hangar_current_host());
+  -- A forgotten host changes nothing of its row: it may register again only once let rejoin.
+  CREATE POLICY own_host_update ON hosts FOR UPDATE USING (id = hangar_current_host() AND state <> 'forgotten');
+  ALTER TABLE host_work ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_work ON host_work USING (host_id = hangar_current_host())
+    WITH CHECK (host_id = hangar_current_host() AND EXISTS (SELECT 1 FROM machines m WHERE m.id = machine_id));
+  ALTER TABLE volumes ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_volumes ON volumes USING (host_id = hangar_current_host());
+  ALTER TABLE apps ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE volume_snapshots ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE public_ports ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE counters ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE host_reservations ENABLE ROW LEVEL SECURITY;
+  ALTER TABLE host_roles ENABLE ROW LEVEL SECURITY;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
@@ -175,6 +207,14 @@ const MIGRATION_LOCK = 0x68616e676172;
  * Refuses a database that a newer hangar has migrated past what this one knows.
  */
 export async function migrate(pool: Connector, migrations: readonly string[] = MIGRATIONS): Promise<number> {
+  // Up to date: nothing to lock or create (a host's own role may not).
+  const current = await transaction(pool, async (db) => {
+    const [known] = await rows<{ known: boolean }>(db, "SELECT to_regclass('hangar_migrations') IS NOT NULL AS known");
+    if (!known?.known) return 0;
+    const [row] = await rows<{ version: number | null }>(db, 'SELECT max(version) AS version FROM hangar_migrations');
+    return row?.version ?? 0;
+  });
+  if (current === migrations.length) return 0;
   return transaction(pool, async (db: Sql) => {
     // Held until the transaction ends: another hangar opening now waits, then finds the work done.
     await rows(db, 'SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);

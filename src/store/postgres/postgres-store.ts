@@ -348,6 +348,12 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return adopted;
   }
 
+  /** The database's clock now (unix ms): what a cluster's processes keep time by. */
+  async databaseNow(): Promise<number> {
+    const [row] = await rows<{ now: number }>(this.pool, 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now');
+    return Number(row?.now);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
