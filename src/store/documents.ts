@@ -3,6 +3,7 @@
  * write from a broken disk, an older hangar): a machine document that is not a
  * machine is reported as unreadable and skipped, never thrown at whoever lists.
  */
+import type { Ipv4Holders } from '../domain/ipv4.ts';
 import type { MachineEvent, MachineRecord } from '../domain/machine.ts';
 import type { MachineListing } from './store.ts';
 
@@ -41,6 +42,24 @@ export function listingsIn(rows: Array<Record<string, unknown>>): MachineListing
     const machine = readMachineDoc(row.doc);
     return machine ? [{ machine, events: readEventsDoc(row.recent_events) }] : [];
   });
+}
+
+/**
+ * What a host's machines hold of its IPv4 range, from their rows: `private_ipv4`,
+ * and `doc` where that is null (machines recorded before addresses were, whose
+ * number gives theirs). A document that holds no machine holds nothing.
+ */
+export function ipv4HoldersIn(rows: Array<Record<string, unknown>>): Ipv4Holders {
+  const recorded: string[] = [];
+  const unrecorded: string[] = [];
+  for (const row of rows) {
+    if (typeof row.private_ipv4 === 'string') recorded.push(row.private_ipv4);
+    else {
+      const machine = readMachineDoc(row.doc);
+      if (machine) unrecorded.push(machine.privateIp);
+    }
+  }
+  return { recorded, unrecorded };
 }
 
 function parsed(text: unknown): unknown {

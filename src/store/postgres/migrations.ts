@@ -144,6 +144,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE hosts ADD COLUMN heartbeat_at timestamptz NOT NULL DEFAULT now();
   ALTER TABLE hosts ADD COLUMN registered_at timestamptz NOT NULL DEFAULT now();
   `,
+  // Each machine's IPv4 address, allocated on its host (null: recorded before, its number gives it);
+  // no two machines of a host that are not destroyed hold the same.
+  `
+  ALTER TABLE machines ADD COLUMN private_ipv4 text COLLATE "C";
+  CREATE UNIQUE INDEX machine_ipv4s ON machines (host_id, private_ipv4) WHERE state <> 'destroyed';
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
