@@ -100,7 +100,7 @@ try {
   const tap = tapName(machine.id);
   const floor: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip));
+    await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), { machineId: machine.id, privateIp: machine.private_ip, privateIpv4: machine.private_ipv4 }));
     rmSync(join(floorDir, 'rootfs.qcow2'), { force: true });
     const t0 = performance.now();
     execFileSync('qemu-img', overlayArgv(base, join(floorDir, 'rootfs.qcow2')));

@@ -93,11 +93,11 @@ async function migrationDone(qmp: QmpClient): Promise<void> {
 }
 
 /** The floor for one guest size: QEMU driven directly, on the machine's TAP and files (hangar's network checks are off for this run). */
-async function floor(machine: { id: string; private_ip: string }, initrd: string, base: string, memoryMb: number) {
+async function floor(machine: { id: string; private_ip: string; private_ipv4?: string }, initrd: string, base: string, memoryMb: number) {
   const floorDir = join(dir, `floor-${memoryMb}`);
   mkdirSync(floorDir, { recursive: true });
   const tap = tapName(machine.id);
-  await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), machine.id, machine.private_ip));
+  await runCommands(machineLinkSetup(serverNetworkLayout(join(dir, 'data'), netns), { machineId: machine.id, privateIp: machine.private_ip, privateIpv4: machine.private_ipv4 }));
   const layout: VmLayout = {
     ...testVmLayout(floorDir, guestAssets(ROOT), {
       rootDisk: { path: join(floorDir, 'rootfs.qcow2'), format: 'qcow2' }, disks: [],

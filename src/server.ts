@@ -21,7 +21,7 @@ import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-ide
 import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
 import { ImageStore } from './image/image-store.ts';
 import type { NetworkKeeper } from './network/keeper.ts';
-import { DEFAULT_NETNS, defaultHostNumber, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
+import { DEFAULT_NETNS, defaultHostNumber, formatIpv4Range, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
 import { type Role, type ProxySettings, type Hangar, assemble } from './assemble/index.ts';
 import { DEFAULTS } from './config.ts';
 
@@ -126,6 +126,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       dataDir: options.dataDir, netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
       checkIntervalMs: options.networkCheckMs, logger,
     }) : undefined;
+    const ipv4Range = network?.layout.ipv4Range ?? options.ipv4Range;
     // The message and code only: node-postgres hangs the whole connection (statements included) on the error.
     const onIdleError = (error: Error) => logger.warn({ reason: error.message, code: (error as { code?: unknown }).code },
       'a PostgreSQL connection broke while idle; the pool opens another');
@@ -148,7 +149,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }),
       token: token.value,
       logger,
-      settings: { ...options.settings, hostNumber: network?.layout.hostNumber ?? options.hostNumber ?? defaultHostNumber(netns) },
+      settings: {
+        ...options.settings, hostNumber: network?.layout.hostNumber ?? options.hostNumber ?? defaultHostNumber(netns),
+        // Machines' IPv4 addresses are allocated from the network's range (fake driver: the one asked for, else the default).
+        ...(ipv4Range ? { ipv4Range: formatIpv4Range(ipv4Range) } : {}),
+      },
       proxy: { ...proxySettings, certificates: tls },
       watchdogIntervalMs: options.watchdogMs,
       capacity: options.capacity,

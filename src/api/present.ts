@@ -40,6 +40,7 @@ export function machineJson(machine: MachineRecord, events: MachineEvent[], opti
     host_status: options.hostStatus ?? 'ok',
   };
   if (machine.hostId !== undefined) json.host_id = machine.hostId;
+  if (machine.privateIpv4 !== undefined) json.private_ipv4 = machine.privateIpv4;
   if (!options.summary) {
     json.config = machine.configProblem === undefined ? machine.config : decodableConfig(machine.config);
     json.events = events.map(eventJson);

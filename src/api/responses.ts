@@ -49,6 +49,9 @@ export const MachineSchema = Type.Object({
   cordoned: Type.Boolean(),
   host_status: Type.Union([Type.Literal('ok'), Type.Literal('unknown'), Type.Literal('unreachable')]),
   host_id: Type.Optional(Type.String({ description: 'hangar: the host the machine is placed on' })),
+  private_ipv4: Type.Optional(Type.String({
+    description: 'hangar: the IPv4 address allocated to the machine on its host (absent for machines created before addresses were allocated, whose number gives theirs)',
+  })),
   config: Type.Optional(MachineConfigSchema),
   events: Type.Optional(Type.Array(MachineEventSchema)),
   checks: Type.Optional(Type.Array(CheckStatusSchema)),
@@ -96,6 +99,7 @@ export const HostSchema = Type.Object({
   }),
   reserved: Type.Object({ cpus: Type.Integer(), memory_mb: Type.Integer() }, { description: 'what its machines not destroyed reserve' }),
   machines: Type.Integer(),
+  ipv4_range: Type.Optional(Type.String({ description: 'the range its machines\' IPv4 addresses are allocated from, one per machine not destroyed' })),
   epoch: Type.Integer(),
   heartbeat_at: Type.String({ description: 'RFC 3339' }),
   registered_at: Type.String({ description: 'RFC 3339' }),

@@ -16,6 +16,7 @@ import { DEFAULTS, HANGAR_VERSION } from '../config.ts';
 import { DEFAULT_HOST_NUMBER } from '../domain/address.ts';
 import type { HostIdentity } from '../domain/host.ts';
 import type { GuestIdentity, HostRuntime } from '../domain/runtime.ts';
+import { DEFAULT_IPV4_RANGE } from '../network/layout.ts';
 import type { GuestApiListener, VmmDriver } from '../vmm/driver.ts';
 import { WEDGED_AFTER_MS } from '../domain/states.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from '../domain/suspend.ts';
@@ -31,6 +32,7 @@ export const DEFAULT_SETTINGS: ControlSettings = {
   guestImageRegistries: [],
   maxMachinesPerApp: 1000,
   hostNumber: DEFAULT_HOST_NUMBER,
+  ipv4Range: DEFAULT_IPV4_RANGE,
   hostId: defaultHostId(hostname()),
   maxVolumesPerApp: 100,
   wedgedAfterMs: WEDGED_AFTER_MS,
@@ -92,7 +94,7 @@ export function hostSession(
   return new HostSession({
     store: control.store,
     identity: {
-      id: settings.hostId, region: settings.defaultRegion, address: host.address, hostNumber: settings.hostNumber,
+      id: settings.hostId, region: settings.defaultRegion, address: host.address, hostNumber: settings.hostNumber, ipv4Range: settings.ipv4Range,
       cpus: options.capacity?.cpus ?? null, memoryMb: options.capacity?.memoryMb ?? null, diskBytes: host.diskBytes, anyRegion: host.anyRegion,
       // Without one from a data directory, the database file names the instance: one process runs on it at a time.
       instanceId: options.instanceId ?? `i-${createHash('sha256').update(options.databasePath).digest('hex').slice(0, 16)}`,

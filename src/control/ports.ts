@@ -70,6 +70,8 @@ export interface ControlSettings {
   maxMachinesPerApp: number;
   /** This host's number, the group after the app's /48 in new machines' private addresses. */
   hostNumber: number;
+  /** This host's IPv4 range (`a.b.c.d/len`), which its machines' addresses are allocated from. */
+  ipv4Range: string;
   /** The host inside this process (see hosts.ts). */
   hostId: string;
   /** Most volumes (not yet deleted) one app may have. */

@@ -13,6 +13,7 @@
  */
 import type { MachineConfig } from './config.ts';
 import { HangarError, invalid } from './errors.ts';
+import { formatIpv4Range, heldIpv4s, type Ipv4Holders, type Ipv4Range, lowestFreeIpv4, machineSlots, parseCidr4 } from './ipv4.ts';
 
 export interface HostRecord {
   id: string;
@@ -21,6 +22,12 @@ export interface HostRecord {
   address: string;
   /** The group after an app's /48 in the private addresses of machines on this host. */
   hostNumber: number;
+  /**
+   * The IPv4 range its machines' addresses are allocated from (`a.b.c.d/len`, as its
+   * data directory's network.json keeps it); absent on hosts registered by a hangar
+   * that did not say it, whose machines keep the address their number gives.
+   */
+  ipv4Range?: string;
   /** CPUs and memory machines may reserve; null when not limited (one host on its own). */
   cpus: number | null;
   memoryMb: number | null;
@@ -92,7 +99,45 @@ function hasRoom(usage: HostUsage, need: PlacementNeed): boolean {
   const { host } = usage;
   const cpusFit = host.cpus === null || usage.reservedCpus + need.cpus <= host.cpus;
   const memoryFits = host.memoryMb === null || usage.reservedMemoryMb + need.memoryMb <= host.memoryMb;
-  return cpusFit && memoryFits;
+  return cpusFit && memoryFits && hasFreeIpv4(usage);
+}
+
+/**
+ * The host's IPv4 range, if it said one it can allocate from: /8 to /23, aligned
+ * (as network/layout.ts accepts it).
+ */
+export function hostIpv4Range(host: Pick<HostRecord, 'ipv4Range'>): Ipv4Range | undefined {
+  const range = host.ipv4Range === undefined ? undefined : parseCidr4(host.ipv4Range);
+  if (!range || range.prefixLength < 8 || range.prefixLength > 23 || range.base % 2 ** (32 - range.prefixLength) !== 0) return undefined;
+  return range;
+}
+
+/**
+ * Whether a machine more can have an address there. Every machine not destroyed
+ * holds at most one, so fewer of them than the range has addresses leaves one free
+ * (the allocation, in the insert's transaction, finds which).
+ */
+function hasFreeIpv4(usage: HostUsage): boolean {
+  const range = hostIpv4Range(usage.host);
+  return range === undefined || usage.machines < machineSlots(range);
+}
+
+/**
+ * The IPv4 address a machine placed on `host` gets: the lowest of its range that
+ * the host's machines not destroyed (`holders`) leave free. None for a host that did
+ * not say its range. A full range is `insufficient_capacity`, naming the host and
+ * the range.
+ */
+export function allocateIpv4(host: Pick<HostRecord, 'id' | 'ipv4Range'>, holders: Ipv4Holders): string | undefined {
+  const range = hostIpv4Range(host);
+  if (!range) return undefined;
+  const address = lowestFreeIpv4(range, heldIpv4s(holders, range));
+  if (address === undefined) {
+    throw new HangarError('insufficient_capacity',
+      `insufficient resources to create machine: host ${host.id} has no free IPv4 address: its range ${formatIpv4Range(range)} holds ${machineSlots(range)} machines`,
+      'destroy machines on that host, or add a host');
+  }
+  return address;
 }
 
 /** Share of the host's memory still free after placing `need`: more is better; unlimited hosts count as empty. */
@@ -166,6 +211,8 @@ function candidates(hosts: readonly HostUsage[], need: PlacementNeed): HostUsage
 }
 
 function describeRoom(usage: HostUsage): string {
+  const range = hostIpv4Range(usage.host);
+  if (range && !hasFreeIpv4(usage)) return `${usage.host.id}: no free IPv4 address in ${formatIpv4Range(range)}`;
   const cpus = usage.host.cpus === null ? '' : `${usage.host.cpus - usage.reservedCpus} CPUs`;
   const memory = usage.host.memoryMb === null ? '' : `${usage.host.memoryMb - usage.reservedMemoryMb} MB`;
   return `${usage.host.id}: ${[cpus, memory].filter(Boolean).join(' and ') || 'unlimited'} free`;

@@ -37,6 +37,12 @@ export interface MachineRecord {
   config: MachineConfig;
   imageRef: ImageRef;
   privateIp: string;
+  /**
+   * The IPv4 address allocated to it on its host, the lowest free one when it was
+   * placed (see domain/ipv4.ts); absent on machines recorded before addresses were
+   * allocated, which keep the one their machine number gives.
+   */
+  privateIpv4?: string;
   cordoned: boolean;
   /** A suspend snapshot exists and may be used once. */
   hasSnapshot: boolean;

@@ -20,6 +20,8 @@ export interface MachineSpec {
   config: MachineConfig;
   imageRef: ImageRef;
   privateIp: string;
+  /** The IPv4 address allocated to it on its host (absent on records written before addresses were allocated: see domain/ipv4.ts). */
+  privateIpv4?: string;
   /** The host the machine is placed on (absent on records written before hosts existed). */
   hostId?: string;
 }
@@ -34,6 +36,7 @@ export function specOf(machine: MachineRecord): MachineSpec {
     config: machine.config,
     imageRef: machine.imageRef,
     privateIp: machine.privateIp,
+    ...(machine.privateIpv4 === undefined ? {} : { privateIpv4: machine.privateIpv4 }),
     ...(machine.hostId === undefined ? {} : { hostId: machine.hostId }),
   };
 }

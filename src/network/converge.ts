@@ -8,14 +8,11 @@ import { appPrefix, formatHostNumber, formatIpv4Range, ipv6Groups, type NetworkL
 import { hasRoute, type Observed, type ObservedHost, type ObservedLink, type ObservedNamespace, type ObservedRoute } from './observed.ts';
 import {
   addAddress, createNamespace, createVeth, deleteAddress, deleteNat, deleteRoute, enableForwarding, FORWARDING_SYSCTLS, HOST_FORWARDING,
-  linkUp, loadIsolation, loadNat, machineRoute, namespaceRoutes, outboundRoute, replaceRoute, type RouteSpec, sameAppElement, type Step,
+  linkUp, loadIsolation, loadNat, type MachineLink, machineRoute, namespaceRoutes, outboundRoute, replaceRoute, type RouteSpec, sameAppElement, type Step,
   TAP_NAME, tapAddresses, tapName, tapRoutes, vethAddresses,
 } from './plan.ts';
 
-export interface MachineLink {
-  machineId: string;
-  privateIp: string;
-}
+export type { MachineLink };
 
 export interface Desired {
   layout: NetworkLayout;
@@ -75,7 +72,7 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
       if (!observedTap?.addresses.includes(address)) add(`address ${address} added to ${tap}`, tapAddress(layout, tap, address));
     }
     if (!observedTap?.up) add(`TAP ${tap} up`, ['ip', '-n', layout.ns, 'link', 'set', tap, 'up']);
-    for (const route of tapRoutes(layout, link.privateIp)) nsRoutes.push({ ...route, dev: tap });
+    for (const route of tapRoutes(layout, link)) nsRoutes.push({ ...route, dev: tap });
   }
   for (const route of nsRoutes) if (!hasRoute(ns.routes, route)) add(`route ${describe(route)} set in ${layout.ns}`, replaceRoute(route, layout.ns));
 

@@ -7,7 +7,7 @@
  */
 import { type MachineLink, type Repair, repairs } from './converge.ts';
 import type { NetworkPort } from './host-network.ts';
-import { appPrefix, GUEST_GATEWAY6, machineIpv4, type NetworkLayout, transit } from './layout.ts';
+import { appPrefix, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, transit } from './layout.ts';
 import type { Observed } from './observed.ts';
 import { machineLinkSetup, machineLinkTeardown, tapName, tapNameHolder } from './plan.ts';
 
@@ -23,7 +23,8 @@ export interface GuestAddresses {
 /** What the qemu driver needs of the machines' network. */
 export interface MachineNetwork {
   readonly netns: string;
-  guestAddresses(privateIp: string): GuestAddresses;
+  /** The guest's addresses: IPv4 the one recorded with the machine, else (machines recorded before) the one its number gives. */
+  guestAddresses(machine: MachineAddresses): GuestAddresses;
   /** Makes the machine's TAP and routes (again, if they were there). */
   attach(link: MachineLink): Promise<void>;
   /** Removes them. */
@@ -52,8 +53,8 @@ export class NetworkKeeper implements MachineNetwork {
   readonly layout: NetworkLayout;
   private readonly options: KeeperOptions;
   private outboundNat: boolean;
-  /** Machine id → private address of every link hangar made or adopted. */
-  private readonly links = new Map<string, string>();
+  /** Machine id → every link hangar made or adopted. */
+  private readonly links = new Map<string, MachineLink>();
   /** Whether `links` holds every machine that must have one (after `adopt`). */
   private known = false;
   private shapes: { firewall?: string; nat?: string } = {};
@@ -77,8 +78,8 @@ export class NetworkKeeper implements MachineNetwork {
     return this.layout.ns;
   }
 
-  guestAddresses(privateIp: string): GuestAddresses {
-    return { ipv4: machineIpv4(privateIp, this.layout.ipv4Range), gateway4: transit(this.layout).gateway4, gateway6: GUEST_GATEWAY6 };
+  guestAddresses(machine: MachineAddresses): GuestAddresses {
+    return { ipv4: machineIpv4(machine, this.layout.ipv4Range), gateway4: transit(this.layout).gateway4, gateway6: GUEST_GATEWAY6 };
   }
 
   attach(link: MachineLink): Promise<void> {
@@ -88,17 +89,17 @@ export class NetworkKeeper implements MachineNetwork {
         throw new Error(`machine ${link.machineId} cannot have a network link: its TAP name ${tapName(link.machineId)} is already machine ${holder}'s `
           + '(a TAP name keeps 12 of the 14 characters of a machine id); destroy this machine and create it again to get another id');
       }
-      this.links.set(link.machineId, link.privateIp);
+      this.links.set(link.machineId, link);
       await this.options.port.apply([
         { argv: ['ip', '-n', this.layout.ns, 'link', 'del', tapName(link.machineId)], tolerant: true },
-        ...machineLinkSetup(this.layout, link.machineId, link.privateIp),
+        ...machineLinkSetup(this.layout, link),
       ]);
     });
   }
 
   detach(machineId: string): Promise<void> {
     return this.serially(async () => {
-      const privateIp = this.links.get(machineId);
+      const privateIp = this.links.get(machineId)?.privateIp;
       this.links.delete(machineId);
       if (privateIp === undefined) {
         // A link refused for its TAP name leaves that TAP to the machine that has it.
@@ -106,7 +107,7 @@ export class NetworkKeeper implements MachineNetwork {
         await this.options.port.apply([{ argv: ['ip', '-n', this.layout.ns, 'link', 'del', tapName(machineId)], tolerant: true }]);
         return;
       }
-      const lastOfApp = ![...this.links.values()].some((ip) => appPrefix(ip) === appPrefix(privateIp));
+      const lastOfApp = ![...this.links.values()].some((link) => appPrefix(link.privateIp) === appPrefix(privateIp));
       await this.options.port.apply(machineLinkTeardown(this.layout, machineId, privateIp, lastOfApp));
     });
   }
@@ -121,7 +122,7 @@ export class NetworkKeeper implements MachineNetwork {
             `machines ${holder} and ${link.machineId} would share the TAP ${tapName(link.machineId)}: ${link.machineId} is left without a network link`);
           continue;
         }
-        this.links.set(link.machineId, link.privateIp);
+        this.links.set(link.machineId, link);
       }
       this.known = true;
     });
@@ -171,7 +172,7 @@ export class NetworkKeeper implements MachineNetwork {
   }
 
   private desired() {
-    const links = this.known ? [...this.links].map(([machineId, privateIp]) => ({ machineId, privateIp })) : undefined;
+    const links = this.known ? [...this.links.values()] : undefined;
     return { layout: this.layout, outboundNat: this.outboundNat, links, firewallShape: this.shapes.firewall, natShape: this.shapes.nat };
   }
 

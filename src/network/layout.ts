@@ -6,18 +6,16 @@
  *   machine  fdaa:0:<app>:<host>:<machine hi>:<machine lo>:0:2   the app's /48 first (isolation relies on it)
  *   transit  fdaa:0:0:<host>::1/64 host side, ::2 namespace side   (app number 0 is never given out)
  *   IPv4     machines take the range but its last /24, which holds the transit /30 (.1 host, .2 namespace)
- *            and every guest's gateway (.254)
+ *            and every guest's gateway (.254); each machine the address allocated to it (domain/ipv4.ts)
  *
  * The defaults keep what hangar used before: host a7b and 172.19.0.0/16 for the
  * namespace `hangar`. Pure functions, no I/O.
  */
 import { DEFAULT_HOST_NUMBER } from '../domain/address.ts';
+import { formatIpv4, type Ipv4Range, parseCidr4, rangeSize } from '../domain/ipv4.ts';
 
-export interface Ipv4Range {
-  /** The first address, as an unsigned 32-bit number. */
-  base: number;
-  prefixLength: number;
-}
+export type { Ipv4Range, MachineAddresses } from '../domain/ipv4.ts';
+export { derivedIpv4, formatIpv4, formatIpv4Range, machineIpv4, parseCidr4 } from '../domain/ipv4.ts';
 
 export interface NetworkLayout {
   /** Network namespace name. */
@@ -79,15 +77,6 @@ export function formatHostNumber(number: number): string {
   return number.toString(16);
 }
 
-/** Any IPv4 block (`a.b.c.d/len`, a bare address is a /32); undefined if it is not one. */
-export function parseCidr4(text: string): Ipv4Range | undefined {
-  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(text);
-  const octets = match ? match.slice(1, 5).map(Number) : [];
-  const prefixLength = Number(match?.[5] ?? 32);
-  if (!match || octets.some((octet) => octet > 255) || prefixLength > 32) return undefined;
-  return { base: octets.reduce((sum, octet) => sum * 256 + octet, 0), prefixLength };
-}
-
 /** A namespace's range: /8 to /23, aligned. */
 export function parseIpv4Range(text: string): Ipv4Range {
   const range = /\//.test(text) ? parseCidr4(text) : undefined;
@@ -97,18 +86,6 @@ export function parseIpv4Range(text: string): Ipv4Range {
   }
   if (range.base % rangeSize(range) !== 0) throw new Error(`IPv4 range "${text}" has host bits set`);
   return range;
-}
-
-export function formatIpv4Range(range: Ipv4Range): string {
-  return `${formatIpv4(range.base)}/${range.prefixLength}`;
-}
-
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-}
-
-function rangeSize(range: Ipv4Range): number {
-  return 2 ** (32 - range.prefixLength);
 }
 
 export function rangesOverlap(a: Ipv4Range, b: Ipv4Range): boolean {
@@ -143,17 +120,6 @@ export function transit(layout: NetworkLayout): TransitAddresses {
     host6: `${prefix}1`, ns6: `${prefix}2`,
     host4: formatIpv4(block + 1), ns4: formatIpv4(block + 2), gateway4: formatIpv4(block + 254),
   };
-}
-
-/**
- * A machine's IPv4 address: its machine number (groups 5 and 6 of its private
- * address) within the range, outside the last /24. Unique among the last
- * (range size − 256) machines this hangar created: 65,280 for a /16.
- */
-export function machineIpv4(privateIp: string, range: Ipv4Range): string {
-  const groups = privateIp.split(':');
-  const number = parseInt(groups[4] ?? '0', 16) * 0x10000 + parseInt(groups[5] ?? '0', 16);
-  return formatIpv4(range.base + (number % (rangeSize(range) - 256)));
 }
 
 /** An app's /48 (fdaa:0:<app>::/48) from one of its machines' addresses. */

@@ -18,8 +18,13 @@
  * of the namespace: machines reach nothing but the host and each other.
  */
 import {
-  appPrefix, canonicalAddress, formatIpv4Range, GUEST_GATEWAY6, machineIpv4, type NetworkLayout, NS_VETH, SIXPN, transit,
+  appPrefix, canonicalAddress, formatIpv4Range, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, NS_VETH, SIXPN, transit,
 } from './layout.ts';
+
+/** A machine whose link must exist, with its addresses (IPv4: the one recorded with it, else the one its number gives). */
+export interface MachineLink extends MachineAddresses {
+  machineId: string;
+}
 
 /** One command; `input` goes to its standard input, and a `tolerant` one may fail. */
 export type Step = string[] | { argv: string[]; input?: string; tolerant?: boolean };
@@ -143,25 +148,25 @@ export function tapAddresses(layout: NetworkLayout): string[] {
 }
 
 /** The namespace's routes to one machine, over its TAP. */
-export function tapRoutes(layout: NetworkLayout, privateIp: string): RouteSpec[] {
+export function tapRoutes(layout: NetworkLayout, machine: MachineAddresses): RouteSpec[] {
   return [
-    { family: 6, dst: `${canonicalAddress(privateIp)}/128` },
-    { family: 4, dst: `${machineIpv4(privateIp, layout.ipv4Range)}/32` },
+    { family: 6, dst: `${canonicalAddress(machine.privateIp)}/128` },
+    { family: 4, dst: `${machineIpv4(machine, layout.ipv4Range)}/32` },
   ];
 }
 
 /** A machine's link: its TAP with the gateways, the namespace's routes to it, the host's route to it, and its app's firewall element. */
-export function machineLinkSetup(layout: NetworkLayout, machineId: string, privateIp: string): Step[] {
-  const tap = tapName(machineId);
+export function machineLinkSetup(layout: NetworkLayout, link: MachineLink): Step[] {
+  const tap = tapName(link.machineId);
   const [gateway6, gateway4] = tapAddresses(layout) as [string, string];
   return [
     inNs(layout, 'tuntap', 'add', 'dev', tap, 'mode', 'tap'),
     inNs(layout, '-6', 'addr', 'add', gateway6, 'dev', tap, 'nodad'),
     inNs(layout, 'addr', 'add', gateway4, 'dev', tap),
     inNs(layout, 'link', 'set', tap, 'up'),
-    ...tapRoutes(layout, privateIp).map((route) => replaceRoute({ ...route, dev: tap }, layout.ns)),
-    replaceRoute(machineRoute(layout, privateIp)),
-    allowSameApp(layout, privateIp),
+    ...tapRoutes(layout, link).map((route) => replaceRoute({ ...route, dev: tap }, layout.ns)),
+    replaceRoute(machineRoute(layout, link.privateIp)),
+    allowSameApp(layout, link.privateIp),
   ];
 }
 

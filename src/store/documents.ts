@@ -5,6 +5,7 @@
  */
 import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
+import type { Ipv4Holders } from '../domain/ipv4.ts';
 import type { MachineEvent, MachineRecord } from '../domain/machine.ts';
 import { EventDoc, SnapshotDoc, VersionDoc, VolumeDoc } from './record-schemas.ts';
 import type { MachineListing, UnreadableRecord } from './store.ts';
@@ -141,6 +142,24 @@ export async function readablePage<R, T>(
     after = rows.at(-1);
   }
   return found;
+}
+
+/**
+ * What a host's machines hold of its IPv4 range, from their rows: `private_ipv4`,
+ * and `doc` where that is null (machines recorded before addresses were, whose
+ * number gives theirs). A document that holds no machine holds nothing.
+ */
+export function ipv4HoldersIn(rows: Array<Record<string, unknown>>): Ipv4Holders {
+  const recorded: string[] = [];
+  const unrecorded: string[] = [];
+  for (const row of rows) {
+    if (typeof row.private_ipv4 === 'string') recorded.push(row.private_ipv4);
+    else {
+      const machine = readMachineDoc(row.doc);
+      if (machine) unrecorded.push(machine.privateIp);
+    }
+  }
+  return { recorded, unrecorded };
 }
 
 function parsed(text: unknown): unknown {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { machineIpv4, parseIpv4Range } from '../../src/network/layout.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
 
 const image = 'registry.test/hello:1';
@@ -27,6 +28,7 @@ describe('hosts', () => {
     assert.deepEqual(host.capacity, { cpus: 4, memory_mb: 1024, disk_bytes: host.capacity.disk_bytes });
     assert.deepEqual(host.reserved, { cpus: 1, memory_mb: 256 });
     assert.equal(host.machines, 1);
+    assert.equal(host.ipv4_range, '172.19.0.0/16', 'the default range of a host without a network of its own');
     assert.equal((await t.call('DELETE', `/v1/apps/${app}/machines/${first.id}?force=true`)).status, 200);
     await t.idle();
     assert.deepEqual((await t.call('GET', '/hangar/v1/hosts')).body[0].reserved, { cpus: 0, memory_mb: 0 }, 'destroy releases');
@@ -66,5 +68,52 @@ describe('hosts', () => {
   it('answers 404 for a host it does not know and 400 for a name no host can have', async () => {
     assert.equal((await t.call('POST', '/hangar/v1/hosts/nowhere/cordon')).status, 404);
     assert.equal((await t.call('POST', '/hangar/v1/hosts/..%2Fetc/cordon')).status, 400);
+  });
+});
+
+describe('machine IPv4 addresses on one host', () => {
+  const range = '10.9.0.0/23';
+  let t: TestHangar;
+  before(async () => { t = await testHangar({ settings: { hostId: 'small', defaultRegion: 'fra', ipv4Range: range } }); });
+  after(() => t.close());
+
+  /** The address the machine's guest gets: the one recorded with it, else the one its number gives (machines recorded before addresses were). */
+  const ipv4Of = async (id: string) => {
+    const record = await t.hangar.control.store.getMachineById(id);
+    assert.ok(record, `machine ${id} is recorded`);
+    return machineIpv4(record, parseIpv4Range(range));
+  };
+
+  it('gives two live machines different addresses however many machines were created between them, and a fork child its own', async () => {
+    const app = await t.app('addresses');
+    const first = await t.machine(app, { config: small });
+    // Machine numbers are the cluster's: 255 creates elsewhere pass this host's 256 addresses.
+    for (let i = 0; i < 255; i++) await t.hangar.control.store.nextMachineNumber();
+    const second = await t.machine(app, { config: small, skip_launch: true });
+    assert.notEqual(await ipv4Of(second.id), await ipv4Of(first.id), `${first.private_ip} and ${second.private_ip} share an address`);
+    assert.deepEqual([await ipv4Of(first.id), await ipv4Of(second.id)], ['10.9.0.0', '10.9.0.1']);
+    assert.deepEqual([first.private_ipv4, second.private_ipv4], ['10.9.0.0', '10.9.0.1'], 'shown as hangar\'s private_ipv4');
+    await t.waitFor(app, first.id, 'started');
+    assert.equal(t.driver.host.vms.get(first.id)?.spec.privateIpv4, '10.9.0.0', 'the host boots the machine with its recorded address');
+    const fork = await t.call('POST', `/hangar/v1/apps/${app}/machines/${first.id}/fork`, { count: 2 });
+    assert.equal(fork.status, 200, JSON.stringify(fork.body));
+    const children = fork.body as Array<{ id: string }>;
+    assert.deepEqual(await Promise.all(children.map((child) => ipv4Of(child.id))), ['10.9.0.2', '10.9.0.3'], 'each child its own');
+    for (const child of children) await t.waitFor(app, child.id, 'started');
+    assert.deepEqual(children.map((child) => t.driver.host.vms.get(child.id)?.spec.privateIpv4), ['10.9.0.2', '10.9.0.3'], 'and runs with it');
+    assert.equal((await t.call('DELETE', `/v1/apps/${app}/machines/${second.id}?force=true`)).status, 200);
+    await t.idle();
+    const third = await t.machine(app, { config: small, skip_launch: true });
+    assert.equal(await ipv4Of(third.id), '10.9.0.1', 'a destroyed machine\'s address is the lowest free again');
+  });
+
+  it('refuses a machine with 503 insufficient_capacity once the host\'s range is full, naming the host and its range', async () => {
+    const app = await t.app('full');
+    const live = (await t.call('GET', '/hangar/v1/hosts')).body[0].machines as number;
+    for (let i = live; i < 256; i++) await t.machine(app, { config: small, skip_launch: true });
+    const refused = await t.call('POST', `/v1/apps/${app}/machines`, { config: small, skip_launch: true });
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.equal(refused.body.status, 'insufficient_capacity');
+    assert.match(refused.body.error, /small: no free IPv4 address in 10\.9\.0\.0\/23/);
   });
 });

@@ -57,6 +57,9 @@ describe('network ownership', () => {
     assert.equal((await api('GET', `/v1/apps/web/machines/${id}/wait?state=started&timeout=60`)).status, 200);
     const ipv6 = created.body.private_ip as string;
     const ipv4 = ((await api('POST', `/v1/apps/web/machines/${id}/exec`, { command: ['sh', '-c', 'echo $HANGAR_PRIVATE_IPV4'] })).body.stdout as string).trim();
+    // The first machine of the host has the first address of its range: the one allocated and recorded with it.
+    assert.equal(ipv4, created.body.private_ipv4, 'the guest has the address recorded with its machine');
+    assert.equal(`${ipv4}/${readNetworkIdentity(a.data)?.ipv4Range.prefixLength}`, formatIpv4Range(readNetworkIdentity(a.data)!.ipv4Range));
     const hello = `hello from ${id}\n`;
     const reach = async () => [await textWhenUp(`http://[${ipv6}]:8080/index.html`, { attempts: 20 }), await textWhenUp(`http://${ipv4}:8080/index.html`, { attempts: 20 })];
     assert.deepEqual(await reach(), [hello, hello], 'A\'s machine answers on both addresses');

@@ -42,7 +42,7 @@ describe('machine network', () => {
 
     const network = await openTestNetwork(ns);
     const ip = privateIp(0x7e57, network.layout.hostNumber, 1);
-    const guest = network.guestAddresses(ip);
+    const guest = network.guestAddresses({ privateIp: ip, privateIpv4: undefined });
     const ipv4 = guest.ipv4;
     const tap = tapName(machineId);
     await network.attach({ machineId, privateIp: ip });

@@ -85,7 +85,7 @@ describe('outbound NAT', () => {
       await driver.prepare(spec);
       await driver.launch(spec, { resume: false });
       const env = await driver.exec(spec.machineId, { command: ['sh', '-c', 'echo $HANGAR_PRIVATE_IPV4; ip -4 addr show dev eth0'], timeoutMs: 5000 });
-      const ipv4 = network.guestAddresses(spec.privateIp).ipv4;
+      const ipv4 = network.guestAddresses(spec).ipv4;
       assert.match(env.stdout, new RegExp(`^${ipv4}\\n[\\s\\S]*inet ${ipv4}/32`));
 
       assert.equal(execFileSync('ip', ['-n', ns, 'route', 'show', 'default']).toString(), '', 'no way out while NAT is off');

@@ -2,8 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { privateIp } from '../../src/domain/address.ts';
 import { chooseHost, type HostIdentity, type HostUsage } from '../../src/domain/host.ts';
+import type { MachineRecord } from '../../src/domain/machine.ts';
 import type { VolumeRecord } from '../../src/domain/volume.ts';
+import { machineIpv4, parseIpv4Range } from '../../src/network/layout.ts';
 import { FencedError, HostRefusedError, type Placer, type Store, StaleWriteError } from '../../src/store/store.ts';
 import { app, machine, moveTo, type OpenStore, versionOf } from './store-fixtures.ts';
 
@@ -16,6 +19,13 @@ const register = (store: Store, id: string, region: string, extra: Partial<HostI
 
 /** The placement rule, as control/hosts.ts applies it. */
 const place: Placer = (m, hosts) => ({ ...m, hostId: chooseHost(hosts, { region: m.region, cpus: 1, memoryMb: 256 }, 10_000).host.id });
+
+/** The smallest range a host may have: 256 machine addresses (its last /24 is the transit link and the gateway). */
+const SMALL_RANGE = '10.9.0.0/23';
+/** The placement rule with the machine's private address, as control/hosts.ts makes it (app 1, host 1). */
+const placeWithAddress: Placer = (m, hosts, number) => ({ ...place(m, hosts, number), privateIp: privateIp(1, 1, number) });
+/** The IPv4 address a machine's guest gets: the one recorded with it, else (machines recorded before there was one) the one its number gives. */
+const ipv4Of = (m: MachineRecord | null | undefined) => m && machineIpv4(m, parseIpv4Range(SMALL_RANGE));
 
 export function hostContract(open: OpenStore): void {
   describe('hosts', () => {
@@ -136,6 +146,78 @@ export function hostContract(open: OpenStore): void {
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 8);
       for (const r of results) if (r.status === 'rejected') assert.match(String(r.reason), /insufficient resources/);
       assert.deepEqual((await store.listHostUsage()).map((u) => u.reservedMemoryMb), [1024, 1024]);
+    });
+
+    it('two live machines of one host never share an IPv4 address once machine numbers pass its range: each takes the lowest free one', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      await register(store, 'h1', 'fra', { memoryMb: null, cpus: null, ipv4Range: SMALL_RANGE });
+      const create = (id: string) => {
+        const m = machine({ id, region: 'fra' });
+        return store.insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, placeWithAddress);
+      };
+      const first = await create('m-1');
+      // Machine numbers are the cluster's: creates elsewhere (or destroyed machines) use up the 256 between these two.
+      for (let i = 0; i < 255; i++) await store.nextMachineNumber();
+      const second = await create('m-2');
+      assert.notEqual(ipv4Of(second), ipv4Of(first), `machines ${first.privateIp} and ${second.privateIp} share ${ipv4Of(first)}`);
+      assert.deepEqual([ipv4Of(first), ipv4Of(second)], ['10.9.0.0', '10.9.0.1'], 'the lowest free addresses of the range, in order');
+      assert.deepEqual([ipv4Of(await store.getMachineById('m-1')), ipv4Of(await store.getMachineById('m-2'))], ['10.9.0.0', '10.9.0.1'], 'recorded with the machine');
+      await moveTo(store, first, 'destroyed');
+      const third = await create('m-3');
+      assert.equal(ipv4Of(third), '10.9.0.0', 'a destroyed machine\'s address is free again');
+    });
+
+    it('a host whose IPv4 range is full takes no more machines, saying which host and range; a destroyed machine makes room', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      await register(store, 'h1', 'fra', { memoryMb: null, cpus: null, ipv4Range: SMALL_RANGE });
+      const create = (id: string) => {
+        const m = machine({ id, region: 'fra' });
+        return store.insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, placeWithAddress);
+      };
+      const placed: MachineRecord[] = [];
+      for (let i = 0; i < 256; i++) placed.push(await create(`m-${i}`));
+      assert.equal(new Set(placed.map(ipv4Of)).size, 256, 'every address of the range once');
+      await assert.rejects(create('m-full'), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'insufficient_capacity');
+        assert.match(error.message, /h1.*10\.9\.0\.0\/23/);
+        return true;
+      });
+      await moveTo(store, placed[77] as MachineRecord, 'destroyed');
+      assert.equal(ipv4Of(await create('m-again')), '10.9.0.77', 'the one address freed');
+    });
+
+    it('a machine recorded without an address keeps the one its number gives, and the host\'s new machines take others', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      // A host registered by a hangar that did not say its range (an older one): its machines get no address recorded.
+      await register(store, 'h1', 'fra', { memoryMb: null, cpus: null });
+      const old = machine({ id: 'm-old', region: 'fra' });
+      const before = await store.insertMachine({ machine: old, version: versionOf(old), events: [] }, Infinity, placeWithAddress);
+      assert.equal(before.privateIpv4, undefined);
+      await register(store, 'h1', 'fra', { memoryMb: null, cpus: null, ipv4Range: SMALL_RANGE });
+      const held = ipv4Of(before);
+      const placed = [];
+      for (const id of ['m-a', 'm-b']) {
+        const m = machine({ id, region: 'fra' });
+        placed.push(ipv4Of(await store.insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, placeWithAddress)));
+      }
+      assert.deepEqual(placed, ['10.9.0.0', '10.9.0.1', '10.9.0.2'].filter((address) => address !== held).slice(0, 2));
+      assert.equal(ipv4Of(await store.getMachineById('m-old')), held, 'its address did not change');
+    });
+
+    it('racing creates from two stores onto one host take distinct addresses, the lowest of its range', async () => {
+      const { store, reopen } = await open();
+      const other = await reopen();
+      await store.createApp(app('app'));
+      await register(store, 'h1', 'fra', { memoryMb: null, cpus: null, ipv4Range: SMALL_RANGE });
+      const placed = await Promise.all(Array.from({ length: 12 }, (_, i) => {
+        const m = machine({ id: `m-${i}`, region: 'fra' });
+        return (i % 2 ? other : store).insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, placeWithAddress);
+      }));
+      assert.deepEqual(placed.map(ipv4Of).sort((a, b) => Number(a?.split('.')[3]) - Number(b?.split('.')[3])),
+        Array.from({ length: 12 }, (_, i) => `10.9.0.${i}`));
     });
 
     it('a fenced write lands only for a machine on that host, while the host keeps the epoch it was written with', async () => {

@@ -80,3 +80,17 @@ describe('choosing a host', () => {
     assert.equal(chooseHost([usage(host('a', 'fra'), 7000), usage(host('b', 'fra'), 0)], need, NOW, undefined, sample).host.id, 'b', 'with two fit hosts, both are compared');
   });
 });
+
+describe('choosing a host: IPv4 addresses', () => {
+  it('passes over a host whose IPv4 range has no free address, and names the host and its range when none is left', () => {
+    const full = host('a', 'fra', { ipv4Range: '10.9.0.0/23' });
+    const roomy = host('b', 'fra', { ipv4Range: '10.9.2.0/23' });
+    assert.equal(chooseHost([usage(full, 0, 0, 256), usage(roomy, 4096, 0, 255)], need, NOW).host.id, 'b', 'a has the memory, b the addresses');
+    assert.throws(() => chooseHost([usage(full, 0, 0, 256)], need, NOW), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'insufficient_capacity');
+      assert.match(error.message, /a: no free IPv4 address in 10\.9\.0\.0\/23/);
+      return true;
+    });
+    assert.equal(chooseHost([usage(host('c', 'fra'), 0, 0, 100_000)], need, NOW).host.id, 'c', 'a host that did not say its range is not limited by it');
+  });
+});

@@ -40,11 +40,24 @@ describe('network keeper', () => {
     await Promise.all([keeper.attach(a1), keeper.attach(a2), keeper.detach(a1.machineId), keeper.detach(a2.machineId)]);
     const tapDel = (id: string) => ({ argv: ['ip', '-n', 'hangar', 'link', 'del', `hgr${id.slice(0, 12)}`], tolerant: true });
     assert.deepEqual(host.applied, [
-      [tapDel(a1.machineId), ...machineLinkSetup(layout, a1.machineId, a1.privateIp)],
-      [tapDel(a2.machineId), ...machineLinkSetup(layout, a2.machineId, a2.privateIp)],
+      [tapDel(a1.machineId), ...machineLinkSetup(layout, a1)],
+      [tapDel(a2.machineId), ...machineLinkSetup(layout, a2)],
       machineLinkTeardown(layout, a1.machineId, a1.privateIp, false),
       machineLinkTeardown(layout, a2.machineId, a2.privateIp, true),
     ]);
+    keeper.close();
+  });
+
+  it('gives a guest and its link the IPv4 address recorded with its machine, and one recorded without any the address its number gives', async () => {
+    const host = fakeHost({ host: { links: [], routes: [] } });
+    const keeper = await NetworkKeeper.open({ layout, port: host.port, outboundNat: false, log: logOf(host), checkIntervalMs: 0 });
+    const recorded = { ...a2, privateIpv4: '172.19.0.1' };
+    assert.equal(keeper.guestAddresses(recorded).ipv4, '172.19.0.1');
+    assert.equal(keeper.guestAddresses(a1).ipv4, '172.19.0.1', 'machine 1, recorded before addresses were allocated');
+    assert.equal(keeper.guestAddresses(a2).ipv4, '172.19.0.2');
+    host.applied.length = 0;
+    await keeper.attach(recorded);
+    assert.ok(host.applied[0]?.some((step) => Array.isArray(step) && step.join(' ') === 'ip -n hangar route replace 172.19.0.1/32 dev hgrbbbbbbbbbbbb'));
     keeper.close();
   });
 

@@ -4,7 +4,7 @@ import { privateIp } from '../../src/domain/address.ts';
 import { conflicts, type Desired, repairs } from '../../src/network/converge.ts';
 import { chooseLayout } from '../../src/network/identity.ts';
 import {
-  appPrefix, canonicalAddress, defaultHostNumber, formatIpv4Range, hostVethName, layoutOf, machineIpv4, parseIpv4Range, transit,
+  appPrefix, canonicalAddress, defaultHostNumber, derivedIpv4, formatIpv4Range, hostVethName, layoutOf, machineIpv4, parseIpv4Range, transit,
 } from '../../src/network/layout.ts';
 import { type Observed, type ObservedHost, parseLinks, parseNftTable, parseRoutes } from '../../src/network/observed.ts';
 import {
@@ -60,11 +60,12 @@ describe('network layout', () => {
     assert.equal(defaultHostNumber('hangar'), 0xa7b);
     assert.equal(privateIp(1, 0xa7b, 5), 'fdaa:0:1:a7b:0:5:0:2');
     assert.deepEqual(transit(layout), { host6: 'fdaa:0:0:a7b::1', ns6: 'fdaa:0:0:a7b::2', host4: '172.19.255.1', ns4: '172.19.255.2', gateway4: '172.19.255.254' });
-    // Existing machines keep their IPv4 address: the same numbering as before, outside the last /24.
-    assert.equal(machineIpv4('fdaa:0:1:a7b:0:1:0:2', layout.ipv4Range), '172.19.0.1');
-    assert.equal(machineIpv4('fdaa:0:1f:a7b:0:feff:0:2', layout.ipv4Range), '172.19.254.255');
-    assert.equal(machineIpv4('fdaa:0:1f:a7b:0:ff00:0:2', layout.ipv4Range), '172.19.0.0');
-    assert.equal(machineIpv4('fdaa:0:1f:a7b:1:0:0:2', layout.ipv4Range), '172.19.1.0');
+    // Machines recorded without an IPv4 address keep theirs: the same numbering as before, outside the last /24.
+    assert.equal(machineIpv4({ privateIp: 'fdaa:0:1:a7b:0:1:0:2' }, layout.ipv4Range), '172.19.0.1');
+    assert.equal(derivedIpv4('fdaa:0:1f:a7b:0:feff:0:2', layout.ipv4Range), '172.19.254.255');
+    assert.equal(derivedIpv4('fdaa:0:1f:a7b:0:ff00:0:2', layout.ipv4Range), '172.19.0.0');
+    assert.equal(derivedIpv4('fdaa:0:1f:a7b:1:0:0:2', layout.ipv4Range), '172.19.1.0');
+    assert.equal(machineIpv4({ privateIp: 'fdaa:0:1:a7b:0:1:0:2', privateIpv4: '172.19.0.7' }, layout.ipv4Range), '172.19.0.7', 'the recorded one');
   });
 
   it('gives other namespaces their own host number, veth and addresses', () => {
@@ -77,7 +78,7 @@ describe('network layout', () => {
       host6: `fdaa:0:0:${other.hostNumber.toString(16)}::1`, ns6: `fdaa:0:0:${other.hostNumber.toString(16)}::2`,
       host4: '172.20.31.1', ns4: '172.20.31.2', gateway4: '172.20.31.254',
     });
-    assert.equal(machineIpv4('fdaa:0:1:1234:0:f00:0:2', other.ipv4Range), '172.20.16.0', 'wraps after 3840 machines');
+    assert.equal(derivedIpv4('fdaa:0:1:1234:0:f00:0:2', other.ipv4Range), '172.20.16.0', 'wraps after 3840 machines');
     assert.throws(() => parseIpv4Range('172.20.16.0/24'), /\/8 to \/23/);
     assert.throws(() => parseIpv4Range('172.20.16.1/20'), /host bits/);
   });
@@ -96,7 +97,7 @@ describe('network plan', () => {
     assert.equal(tapNameHolder('73d8d46dbee5ff', ['0123456789abcd', '73d8d46dbee589']), '73d8d46dbee589', 'the first 12 characters are the same');
     assert.equal(tapNameHolder('73d8d46dbee589', ['73d8d46dbee589', '73d8d46dbee689']), undefined, 'a machine does not clash with itself');
     assert.equal(guestMac('73d8d46dbee589'), '02:73:d8:d4:6d:be');
-    assert.deepEqual(machineLinkSetup(layout, machine.machineId, machine.privateIp), [
+    assert.deepEqual(machineLinkSetup(layout, machine), [
       ['ip', '-n', 'hangar', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap'],
       ['ip', '-n', 'hangar', '-6', 'addr', 'add', 'fe80::1/64', 'dev', TAP, 'nodad'],
       ['ip', '-n', 'hangar', 'addr', 'add', '172.19.255.254/32', 'dev', TAP],
@@ -106,6 +107,11 @@ describe('network plan', () => {
       ['ip', '-6', 'route', 'replace', 'fdaa:0:1:a7b:0:5:0:2/128', 'via', 'fdaa:0:0:a7b::2', 'dev', 'hgr-hangar'],
       ['ip', 'netns', 'exec', 'hangar', 'nft', 'add', 'element', 'inet', 'hangar', 'same_app', '{ fdaa:0:1::/48 . fdaa:0:1::/48 }'],
     ]);
+    const recorded = { ...machine, privateIpv4: '172.19.0.9' };
+    assert.deepEqual(machineLinkSetup(layout, recorded)[5], ['ip', '-n', 'hangar', 'route', 'replace', '172.19.0.9/32', 'dev', TAP], 'a machine\'s recorded address');
+    assert.deepEqual(repairs({ ...desired, links: [recorded] }, healthy()).map((repair) => repair.what), [
+      `route 172.19.0.9/32 dev ${TAP} set in hangar`, `stale route 172.19.0.5/32 dev ${TAP} removed from hangar`,
+    ], 'converging routes the recorded address, not the one the number gives');
     assert.deepEqual(machineLinkTeardown(layout, machine.machineId, machine.privateIp, true), [
       { argv: ['ip', '-n', 'hangar', 'link', 'del', TAP], tolerant: true },
       { argv: ['ip', '-6', 'route', 'del', 'fdaa:0:1:a7b:0:5:0:2/128', 'via', 'fdaa:0:0:a7b::2', 'dev', 'hgr-hangar'], tolerant: true },

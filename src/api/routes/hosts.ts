@@ -57,6 +57,7 @@ function hostJson(usage: HostUsage, settings: Pick<ControlSettings, 'hostId' | '
     capacity: { cpus: host.cpus, memory_mb: host.memoryMb, disk_bytes: host.diskBytes },
     reserved: { cpus: usage.reservedCpus, memory_mb: usage.reservedMemoryMb },
     machines: usage.machines,
+    ...(host.ipv4Range === undefined ? {} : { ipv4_range: host.ipv4Range }),
     epoch: host.epoch,
     heartbeat_at: new Date(host.heartbeatAt).toISOString(),
     registered_at: new Date(host.registeredAt).toISOString(),

@@ -39,8 +39,8 @@ function hostFromRow(row: HostRow): HostRecord {
 
 /** The part of a host kept as its document: what it says of itself, and its cordon. */
 function hostDoc(host: HostIdentity, cordoned: boolean): string {
-  const { id, region, address, hostNumber, cpus, memoryMb, diskBytes, anyRegion } = host;
-  return JSON.stringify({ id, region, address, hostNumber, cpus, memoryMb, diskBytes, anyRegion, cordoned });
+  const { id, region, address, hostNumber, ipv4Range, cpus, memoryMb, diskBytes, anyRegion } = host;
+  return JSON.stringify({ id, region, address, hostNumber, ipv4Range, cpus, memoryMb, diskBytes, anyRegion, cordoned });
 }
 
 export async function registerHost(pool: Connector, host: HostIdentity, options: RegisterOptions): Promise<HostRecord> {

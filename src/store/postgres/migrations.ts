@@ -197,6 +197,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE host_reservations ENABLE ROW LEVEL SECURITY;
   ALTER TABLE host_roles ENABLE ROW LEVEL SECURITY;
   `,
+  // Each machine's IPv4 address, allocated on its host (null: recorded before, its number gives it);
+  // no two machines of a host that are not destroyed hold the same.
+  `
+  ALTER TABLE machines ADD COLUMN private_ipv4 text COLLATE "C";
+  CREATE UNIQUE INDEX machine_ipv4s ON machines (host_id, private_ipv4) WHERE state <> 'destroyed';
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

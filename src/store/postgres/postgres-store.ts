@@ -7,7 +7,7 @@
  * decided with those rows locked.
  */
 import type { Pool } from 'pg';
-import { type HostIdentity, type HostRecord, type HostState, type HostUsage, reservationOf } from '../../domain/host.ts';
+import { allocateIpv4, type HostIdentity, type HostRecord, type HostState, type HostUsage } from '../../domain/host.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type QueuedWork, type MachineListing, type MachineWrite, type OrgMachineQuery,
@@ -16,7 +16,7 @@ import {
 import type { UnreadableRecord } from '../store.ts';
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
 import { appFromRow } from '../app-rows.ts';
-import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { ipv4HoldersIn, listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
@@ -123,18 +123,19 @@ export class PostgresStore extends PostgresVolumes implements Store {
         return await this.tryInsertMachine(write, maxLive, place);
       } catch (error) {
         // Another create took the room of the host this one chose: choose again.
-        if (!(error instanceof HostTaken) || attempt >= PLACEMENT_ATTEMPTS) throw error instanceof HostTaken ? error.cause : error;
+        if (!(error instanceof HostTaken) || attempt >= PLACEMENT_ATTEMPTS) throw error instanceof HostTaken ? error.cause ?? error : error;
       }
     }
   }
 
   /**
-   * One insert: the host is chosen from a read of every host's room, then the
-   * machine, its history and its host's work go in one statement, whose trigger
-   * adds its reservation to the host's row and so locks it until the commit. The
-   * host's room is then read again under that lock: a create racing for the same
-   * room finds it gone (HostTaken) and chooses again. The lock is held for two
-   * round trips, whatever else the transaction did before.
+   * One insert: the host is chosen from a read of every host's room, then its
+   * reservation row is locked until the commit (creates on one host take turns from
+   * there), its room read again and the machine's IPv4 address chosen under that
+   * lock: a create racing for the same room finds it gone (HostTaken) and chooses
+   * again, and no two creates take the same address. Then the machine, its history
+   * and its host's work go in one statement. The lock is held for three round trips,
+   * whatever else the transaction did before.
    */
   private async tryInsertMachine(write: MachineWrite & { version: MachineVersion }, maxLive: number, place?: Placer): Promise<MachineRecord> {
     return transaction(this.pool, async (db) => {
@@ -144,13 +145,16 @@ export class PostgresStore extends PostgresVolumes implements Store {
       if (app.deleting) throw new AppGoneError(write.machine.appName, 'deleting');
       if (Number.isFinite(maxLive)) await checkLiveLimit(db, write.machine.appName, maxLive);
       const number = place ? await nextMachineNumber(db) : 0;
-      const machine = { ...(place ? place(write.machine, await hostUsage(db), number) : write.machine), rev: 1 };
+      const hosts = place ? await hostUsage(db) : [];
+      const chosen = place ? place(write.machine, hosts, number) : write.machine;
+      const machine = { ...(place && chosen.hostId ? await holdPlace(db, write.machine, chosen, hosts, place, number) : chosen), rev: 1 };
       const params = new Params();
       const values = [
         machine.id, machine.appName, machine.name, machine.region, ...machineColumns(machine), JSON.stringify(withRecent([], write.events)), machine.hostId ?? null,
+        machine.privateIpv4 ?? null,
       ];
-      const insertMachine = `new_machine AS (INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id)
-        VALUES (${values.map((value) => params.add(value)).join(', ')}))`;
+      const insertMachine = `new_machine AS (INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id,
+        private_ipv4) VALUES (${values.map((value) => params.add(value)).join(', ')}))`;
       const work = workInserts(params, machine, write.effects);
       const ctes = [insertMachine, ...historyInserts(params, machine.id, write.events, write.version), ...(work?.ctes ?? [])];
       try {
@@ -158,12 +162,11 @@ export class PostgresStore extends PostgresVolumes implements Store {
         const announce = `pg_notify(${params.add(CHANGE_CHANNEL)}, ${params.add(`${machine.id}:${machine.rev}`)})`;
         await rows(db, `WITH ${ctes.join(', ')} ${work ? `${work.select}, ${announce}` : `SELECT ${announce}`}`, params.values);
       } catch (error) {
-        if (isUniqueViolation(error)) {
+        if (isUniqueViolation(error) && (error as { constraint?: unknown }).constraint === 'machine_names') {
           throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
         }
         throw error;
       }
-      if (place && machine.hostId) await recheckRoom(db, write.machine, machine, place, number);
       return machine;
     });
   }
@@ -394,20 +397,30 @@ async function checkLiveLimit(db: Sql, appName: string, maxLive: number): Promis
 }
 
 /**
- * Places `asked` again on the host `placed` went to, given that host's room as it is
- * now, under the lock the insert took, without `placed`'s own reservation: it still
- * fits, or HostTaken.
+ * Locks the reservation row of the host `placed` went to (made for a host's first
+ * machine), which every create on that host and the insert's own trigger take, until
+ * the commit. Under it, places `asked` again on that host given its room as it is
+ * now (it still fits, or HostTaken), and gives `placed` the lowest IPv4 address of
+ * the host's range that its machines leave free: each statement after the lock sees
+ * every create that held it before.
  */
-async function recheckRoom(db: Sql, asked: MachineRecord, placed: MachineRecord, place: Placer, number: number): Promise<void> {
-  const [usage] = await hostUsage(db, placed.hostId);
-  if (!usage) throw new HostTaken(`host ${placed.hostId} is gone`);
-  const { cpus, memoryMb } = reservationOf(placed.config);
-  const without = { ...usage, machines: usage.machines - 1, reservedCpus: usage.reservedCpus - cpus, reservedMemoryMb: usage.reservedMemoryMb - memoryMb };
+async function holdPlace(db: Sql, asked: MachineRecord, placed: MachineRecord, hosts: HostUsage[], place: Placer, number: number): Promise<MachineRecord> {
+  const chosen = hosts.find((usage) => usage.host.id === placed.hostId);
+  if (!chosen) throw new HostTaken(`host ${placed.hostId} is gone`);
+  const [room] = await rows<{ machines: number; cpus: number; memory_mb: number }>(db, `
+    INSERT INTO host_reservations AS r (host_id, machines, cpus, memory_mb) VALUES ($1, 0, 0, 0)
+    ON CONFLICT (host_id) DO UPDATE SET machines = r.machines
+    RETURNING r.machines, r.cpus, r.memory_mb`, [chosen.host.id]);
+  const now = { ...chosen, machines: room?.machines ?? 0, reservedCpus: room?.cpus ?? 0, reservedMemoryMb: room?.memory_mb ?? 0 };
   try {
-    place(asked, [without], number);
+    place(asked, [now], number);
   } catch (error) {
     throw new HostTaken('the host chosen is full now', { cause: error });
   }
+  const holders = await rows(db, `SELECT private_ipv4, CASE WHEN private_ipv4 IS NULL THEN doc END AS doc FROM machines
+    WHERE host_id = $1 AND state <> 'destroyed'`, [chosen.host.id]);
+  const privateIpv4 = allocateIpv4(chosen.host, ipv4HoldersIn(holders));
+  return privateIpv4 === undefined ? placed : { ...placed, privateIpv4 };
 }
 
 /** Why a write changed no row: its fence (another host's machine, or an old epoch), else a stale read. */

@@ -110,4 +110,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX host_work_by_host ON host_work (host_id, id);
   `,
+  // Each machine's IPv4 address, allocated on its host (null: recorded before, its number gives it);
+  // no two machines of a host that are not destroyed hold the same.
+  `
+  ALTER TABLE machines ADD COLUMN private_ipv4 TEXT;
+  CREATE UNIQUE INDEX machine_ipv4s ON machines (host_id, private_ipv4) WHERE state <> 'destroyed';
+  `,
 ];

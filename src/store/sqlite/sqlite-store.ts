@@ -4,14 +4,14 @@
  * extends (volumes.ts, hosts.ts), over one database file (sqlite-database.ts).
  */
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
-import { reservationOf } from '../../domain/host.ts';
+import { allocateIpv4, reservationOf } from '../../domain/host.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
   LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
 } from '../store.ts';
 import type { UnreadableRecord } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
-import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
+import { ipv4HoldersIn, listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { SqliteHosts } from './hosts.ts';
 import type { Row } from './sqlite-database.ts';
@@ -85,7 +85,7 @@ export class SqliteStore extends SqliteHosts implements Store {
 
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     return this.transaction(() => {
-      const machine = { ...(place ? place(write.machine, this.hostUsage(), this.nextCounter('machine')) : write.machine), rev: 1 };
+      const machine = { ...(place ? this.placed(write.machine, place) : write.machine), rev: 1 };
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
       if (!app) throw new AppGoneError(machine.appName, 'missing');
       if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
@@ -96,11 +96,12 @@ export class SqliteStore extends SqliteHosts implements Store {
         if (live.n >= maxLive) throw new LimitError(`app ${machine.appName} has ${live.n} machines; an app may have at most ${maxLive} machines`);
       }
       try {
-        this.sql('INSERT INTO machines (id, app_name, name, region, state, rev, doc, recent_events, host_id, cpus, memory_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        this.sql(`INSERT INTO machines (id, app_name, name, region, state, rev, doc, recent_events, host_id, cpus, memory_mb, private_ipv4)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
           .run(machine.id, machine.appName, machine.name, machine.region, machine.state, machine.rev, JSON.stringify(machine), '[]',
-            machine.hostId ?? null, ...reservation(machine));
+            machine.hostId ?? null, ...reservation(machine), machine.privateIpv4 ?? null);
       } catch (error) {
-        if (String(error).includes('UNIQUE')) {
+        if (String(error).includes('UNIQUE constraint failed: machines.app_name, machines.name')) {
           throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
         }
         throw error;
@@ -125,6 +126,21 @@ export class SqliteStore extends SqliteHosts implements Store {
       this.queueEffects(machine, write.effects);
       return machine;
     });
+  }
+
+  /**
+   * `machine` placed (its host and private address) with the lowest IPv4 address its
+   * host's range has free, inside the insert's transaction, which holds the database.
+   */
+  private placed(machine: MachineRecord, place: Placer): MachineRecord {
+    const hosts = this.hostUsage();
+    const placed = place(machine, hosts, this.nextCounter('machine'));
+    const host = hosts.find((usage) => usage.host.id === placed.hostId)?.host;
+    if (!host) return placed;
+    const holders = this.sql("SELECT private_ipv4, CASE WHEN private_ipv4 IS NULL THEN doc END AS doc FROM machines WHERE host_id = ? AND state <> 'destroyed'")
+      .all(host.id) as Row[];
+    const privateIpv4 = allocateIpv4(host, ipv4HoldersIn(holders));
+    return privateIpv4 === undefined ? placed : { ...placed, privateIpv4 };
   }
 
   /** Inside the write's transaction, which holds the database: no registration can slip in between. */

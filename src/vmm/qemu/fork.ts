@@ -113,7 +113,7 @@ async function giveSnapshot(host: ForkHost, child: MachineSpec, files: MachineFi
 
 /** What a child becomes once it runs: its own host name, boot, randomness and address. */
 export function forkIdentity(spec: MachineSpec, network: MachineNetwork | undefined): ForkIdentity {
-  const net = guestNet(spec, network?.guestAddresses(spec.privateIp));
+  const net = guestNet(spec, network?.guestAddresses(spec));
   return {
     hostname: spec.machineId,
     bootId: randomUUID(),

@@ -14,7 +14,7 @@ import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
-import type { MachineNetwork } from '../../network/keeper.ts';
+import type { MachineLink, MachineNetwork } from '../../network/keeper.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo,
@@ -172,8 +172,8 @@ export class QemuDriver implements VmmDriver {
     return forkVm(this, parentId, children);
   }
 
-  async setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp'>): Promise<void> {
-    await this.options.network?.attach({ machineId: spec.machineId, privateIp: spec.privateIp });
+  async setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp' | 'privateIpv4'>): Promise<void> {
+    await this.options.network?.attach(linkOf(spec));
   }
 
   /** Connects to a running QEMU's sockets and follows its machine's exit. */
@@ -479,7 +479,7 @@ export class QemuDriver implements VmmDriver {
     if (!this.recovered) {
       this.recovered = true;
       const live = specs.filter((spec) => found.get(spec.machineId)?.vm !== 'absent');
-      await this.options.network?.adopt(live.map((spec) => ({ machineId: spec.machineId, privateIp: spec.privateIp })));
+      await this.options.network?.adopt(live.map(linkOf));
     }
     return found;
   }
@@ -521,6 +521,11 @@ async function quitByQmp(socket: string): Promise<void> {
   } catch {
     // not answering: ended by pid
   }
+}
+
+/** The machine's link as the network makes it: its addresses, IPv4 the one recorded with it if any. */
+function linkOf(spec: Pick<MachineSpec, 'machineId' | 'privateIp' | 'privateIpv4'>): MachineLink {
+  return { machineId: spec.machineId, privateIp: spec.privateIp, ...(spec.privateIpv4 === undefined ? {} : { privateIpv4: spec.privateIpv4 }) };
 }
 
 function exitInfo(exit: GuestExit): ExitInfo {

@@ -40,7 +40,7 @@ export interface LaunchHost {
   /** A standby QEMU started with `argv` for this machine's resume, now the caller's (standby.ts). */
   takeStandby(machineId: string, argv: string[]): Promise<number | undefined>;
   end(machineId: string, options?: { suspended?: boolean }): Promise<void>;
-  setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp'>): Promise<void>;
+  setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp' | 'privateIpv4'>): Promise<void>;
 }
 
 function memoryBytes(spec: MachineSpec): number {
@@ -69,7 +69,7 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
       await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
     }
     await writeFile(files.overlayOf, JSON.stringify(owner));
-          const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec.privateIp));
+          const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec));
     await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig)]));
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
