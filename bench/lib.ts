@@ -1,5 +1,5 @@
 /** Small helpers for benchmarks: percentiles, an open-loop load generator, first answers, machine facts. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -95,6 +95,39 @@ export function memAvailable(): number {
 /** A process's proportional set size (shared pages split among their users), in bytes. */
 export function pssOf(pid: number | string): number {
   return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1]) * 1024;
+}
+
+/** Clock ticks per second of /proc's CPU times (Linux's USER_HZ, 100 wherever Node runs). */
+const TICKS_PER_S = 100;
+
+/**
+ * CPU time (user + system, in ms) used so far by processes `pids`, with what their
+ * children that ended used; 0 for a process gone.
+ */
+export function cpuMsOf(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command (which may hold spaces): state is 3rd; utime, stime, cutime, cstime are 14th to 17th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      ticks += fields.slice(11, 15).reduce((sum, field) => sum + Number(field), 0);
+    } catch {
+      // gone
+    }
+  }
+  return (ticks * 1000) / TICKS_PER_S;
+}
+
+/** Process `pid` and its children now. */
+export function withChildren(pid: number): number[] {
+  const children = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((name) => {
+    try {
+      return readFileSync(`/proc/${name}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1] === String(pid);
+    } catch {
+      return false;
+    }
+  });
+  return [pid, ...children.map(Number)];
 }
 
 export function machineFacts(): string {

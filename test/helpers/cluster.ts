@@ -86,12 +86,14 @@ export interface ClusterOptions {
   replicas: number;
   fakeTiming?: 'instant' | 'realistic';
   durable?: boolean;
+  /** Lines added to the PostgreSQL server's configuration. */
+  postgresSettings?: string[];
   /** Flags every replica and host gets. */
   commonArgs?: string[];
 }
 
 export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
-  const pg = await startTestPostgres({ durable: options.durable });
+  const pg = await startTestPostgres({ durable: options.durable, settings: options.postgresSettings });
   const storeUrl = await pg.createDatabase();
   const dirs: string[] = [];
   // As an operator would: the schema made by the database's owner, an authority, the replicas' identity.

@@ -52,6 +52,8 @@ export interface TestPostgres {
 export interface TestPostgresOptions {
   /** Keep fsync on (benchmarks); tests turn it off for speed. */
   durable?: boolean;
+  /** Lines added to postgresql.conf (a benchmark's `shared_preload_libraries`). */
+  settings?: string[];
 }
 
 export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
@@ -79,6 +81,7 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
       `unix_socket_directories = '${dir}'`,
       'max_connections = 200',
       ...(options.durable ? [] : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']),
+      ...(options.settings ?? []),
     ];
     await appendFile(join(data, 'postgresql.conf'), `\n${settings.join('\n')}\n`);
     started = true; // from here on a server may run, even if starting it fails half-way
