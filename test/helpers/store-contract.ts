@@ -250,6 +250,21 @@ function machineContract(open: OpenStore): void {
       assert.deepEqual(await store.listEvents('nope', 10), []);
     });
 
+    it('a commit keeps of the recent events stored those that are events, as written, and drops what is not JSON', async () => {
+      const { store, spoil } = await open();
+      await store.createApp(app('app'));
+      const first = { ...event('m-1', 1), request: { z: 'last', a: 'first', odd: 'nul \u0000 \ud800' } };
+      let m = await insert(store, machine(), [first]);
+      await spoil('m-1', JSON.stringify(m), `[7, ${JSON.stringify(first)}, "text"]`);
+      m = await store.commit({ machine: m, events: [event('m-1', 2)] });
+      const kept = (await store.getListing('app', 'm-1'))?.events ?? [];
+      assert.deepEqual(kept, [event('m-1', 2), first]);
+      assert.equal(JSON.stringify(kept[1]), JSON.stringify(first), 'the users\' keys in their order');
+      await spoil('m-1', JSON.stringify(m), 'nope');
+      await store.commit({ machine: m, events: [event('m-1', 3)] });
+      assert.deepEqual((await store.getListing('app', 'm-1'))?.events, [event('m-1', 3)]);
+    });
+
     it('keeps documents as written: any string, the order of users\' keys', async () => {
       const { store } = await open();
       await store.createApp(app('app'));

@@ -17,17 +17,18 @@ export const CHANGE_CHANNEL = 'hangar_machine';
 
 /**
  * The statement parts that queue `effects` for `machine`'s host: a CTE inserting
- * the work, and the hint, as the statement's final SELECT (a CTE that only selects
- * would not run). Nothing when there are no effects.
+ * the work (once per row of the CTE `after`, when given: not at all if it has none),
+ * and the hint, an expression for the statement's final SELECT (a CTE that only
+ * selects would not run). Nothing when there are no effects.
  */
-export function workInserts(params: Params, machine: MachineRecord, effects: Effect[] | undefined): { ctes: string[]; select: string } | undefined {
+export function workInserts(params: Params, machine: MachineRecord, effects: Effect[] | undefined, after?: string): { ctes: string[]; hint: string } | undefined {
   if (!effects?.length) return undefined;
   if (!machine.hostId) throw new Error(`machine ${machine.id} has no host to run its effects`);
   const work: HostWork = { hostId: machine.hostId, rev: machine.rev, spec: specOf(machine), effects };
   const host = params.add(work.hostId);
   return {
-    ctes: [`new_work AS (INSERT INTO host_work (host_id, machine_id, doc) VALUES (${host}, ${params.add(machine.id)}, ${params.add(JSON.stringify(work))}))`],
-    select: `SELECT pg_notify(${params.add(WORK_CHANNEL)}, ${host})`,
+    ctes: [`new_work AS (INSERT INTO host_work (host_id, machine_id, doc) SELECT ${host}, ${params.add(machine.id)}, ${params.add(JSON.stringify(work))}${after ? ` FROM ${after}` : ''})`],
+    hint: `pg_notify(${params.add(WORK_CHANNEL)}, ${host})`,
   };
 }
 
@@ -35,7 +36,7 @@ export function workInserts(params: Params, machine: MachineRecord, effects: Eff
 export async function queueEffects(db: Sql, machine: MachineRecord, effects: Effect[] | undefined): Promise<void> {
   const params = new Params();
   const work = workInserts(params, machine, effects);
-  if (work) await rows(db, `WITH ${work.ctes.join(', ')} ${work.select}`, params.values);
+  if (work) await rows(db, `WITH ${work.ctes.join(', ')} SELECT ${work.hint}`, params.values);
 }
 
 /** The fence of a host's reads and acknowledgements of its queue, as a condition. */

@@ -49,19 +49,21 @@ export function withRecent(recent: MachineEvent[], events: MachineEvent[]): Mach
 /**
  * Common table expressions inserting what a machine write holds beside the record: its
  * events and its new version, if any; so that the record's statement or the one after
- * it carries them, not a round trip each.
+ * it carries them, not a round trip each. With `after`, the name of a CTE, they are
+ * inserted once per row it returns: not at all when the record's write changed nothing.
  */
-export function historyInserts(params: Params, machineId: string, events: MachineEvent[], version: MachineVersion | undefined): string[] {
+export function historyInserts(params: Params, machineId: string, events: MachineEvent[], version: MachineVersion | undefined, after?: string): string[] {
   const ctes: string[] = [];
+  const from = after ? ` FROM ${after}` : '';
   if (version) {
     ctes.push(`new_version AS (INSERT INTO machine_versions (machine_id, version, doc)
-      VALUES (${params.add(version.machineId)}, ${params.add(version.version)}, ${params.add(JSON.stringify(version))}))`);
+      SELECT ${params.add(version.machineId)}, ${params.add(version.version)}, ${params.add(JSON.stringify(version))}${from})`);
   }
   if (events.length > 0) {
     const ids = params.add(events.map((event) => event.id));
     const docs = params.add(events.map((event) => JSON.stringify(event)));
     ctes.push(`new_events AS (INSERT INTO machine_events (id, machine_id, doc)
-      SELECT e.id, ${params.add(machineId)}, e.doc FROM unnest(${ids}::text[], ${docs}::text[]) AS e (id, doc))`);
+      SELECT e.id, ${params.add(machineId)}, e.doc FROM ${after ? `${after}, ` : ''}unnest(${ids}::text[], ${docs}::text[]) AS e (id, doc))`);
   }
   return ctes;
 }

@@ -203,6 +203,30 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE machines ADD COLUMN private_ipv4 text COLLATE "C";
   CREATE UNIQUE INDEX machine_ipv4s ON machines (host_id, private_ipv4) WHERE state <> 'destroyed';
   `,
+  // A machine's recent events with new ones in front, so that a commit is one statement:
+  // the newest \`keep\` of \`newest_first\` then of \`recent\` (JSON texts, newest first), each
+  // element's text as it was. Stored events that are not JSON objects (a spoiled row) are dropped.
+  `
+  CREATE FUNCTION hangar_recent_events(recent text, newest_first text[], keep integer) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+  DECLARE
+    kept text[] := newest_first[1:keep];
+    element json;
+  BEGIN
+    IF coalesce(array_length(kept, 1), 0) < keep THEN
+      BEGIN
+        FOR element IN SELECT value FROM json_array_elements(recent::json) LOOP
+          EXIT WHEN coalesce(array_length(kept, 1), 0) >= keep;
+          IF json_typeof(element) = 'object' THEN
+            kept := kept || element::text;
+          END IF;
+        END LOOP;
+      EXCEPTION WHEN others THEN
+        NULL; -- not a JSON array: nothing of it is kept
+      END;
+    END IF;
+    RETURN '[' || array_to_string(kept, ',') || ']';
+  END $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

@@ -19,7 +19,7 @@ import { appFromRow } from '../app-rows.ts';
 import { ipv4HoldersIn, listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
-import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
+import { filterClauses, historyInserts, MACHINE_COLUMNS, machineColumns, machineWhere, NOT_LIVE, Params, RECENT_EVENTS, withRecent } from './machine-sql.ts';
 import { ackWork, CHANGE_CHANNEL, claimWork, queueEffects, workInserts } from './host-work.ts';
 import { migrate } from './migrations.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
@@ -160,7 +160,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
       try {
         // Announced inside the transaction: every process hears of the machine when, and only if, it commits.
         const announce = `pg_notify(${params.add(CHANGE_CHANNEL)}, ${params.add(`${machine.id}:${machine.rev}`)})`;
-        await rows(db, `WITH ${ctes.join(', ')} ${work ? `${work.select}, ${announce}` : `SELECT ${announce}`}`, params.values);
+        await rows(db, `WITH ${ctes.join(', ')} SELECT ${work ? `${work.hint}, ` : ''}${announce}`, params.values);
       } catch (error) {
         if (isUniqueViolation(error) && (error as { constraint?: unknown }).constraint === 'machine_names') {
           throw new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
@@ -171,32 +171,51 @@ export class PostgresStore extends PostgresVolumes implements Store {
     });
   }
 
+  /**
+   * One statement, and so one transaction of its own, unless the machine is destroyed
+   * (its volumes are let go in the same transaction, which reads them first): the
+   * record, its recent events, its history and its host's work are written only if
+   * the record's revision (and fence) held.
+   */
   async commit(write: MachineWrite): Promise<MachineRecord> {
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
-    // A fenced write waits out a registration of its host under way (which locks FOR UPDATE), then sees its new epoch.
-    const update = `UPDATE machines SET state = $1, rev = $2, updated_at = $3, metadata = $4, doc = $5, cpus = $6, memory_mb = $7
-      WHERE id = $8 AND rev = $9
-        AND ($10::text IS NULL OR (host_id = $10 AND EXISTS (SELECT 1 FROM hosts WHERE id = $10 AND epoch = $11 FOR KEY SHARE)))
-      RETURNING recent_events, pg_notify('${CHANGE_CHANNEL}', id || ':' || rev)`;
-    const values = [...machineColumns(machine), machine.id, write.machine.rev, write.fence?.hostId ?? null, write.fence?.epoch ?? null];
-    if (write.events.length === 0 && !write.version && machine.state !== 'destroyed' && !write.effects?.length) {
-      // The record alone: one statement is one transaction.
-      if (await changed(this.pool, update, values) !== 1) throw await refusal(this.pool, write);
-      return machine;
+    if (machine.state === 'destroyed') return this.commitDestroyed(write, machine);
+    const params = new Params();
+    const columns = MACHINE_COLUMNS.map((column, i) => `${column} = ${params.add(machineColumns(machine)[i])}`);
+    if (write.events.length > 0) {
+      const newestFirst = [...write.events].reverse().map((event) => JSON.stringify(event));
+      columns.push(`recent_events = hangar_recent_events(recent_events, ${params.add(newestFirst)}::text[], ${params.add(RECENT_EVENTS)})`);
     }
+    const changedRecord = `changed AS (UPDATE machines SET ${columns.join(', ')}
+      WHERE id = ${params.add(machine.id)} AND rev = ${params.add(write.machine.rev)} AND ${fenceClause(params, write.fence)}
+      RETURNING pg_notify('${CHANGE_CHANNEL}', id || ':' || rev))`;
+    const work = workInserts(params, machine, write.effects, 'changed');
+    const ctes = [changedRecord, ...historyInserts(params, machine.id, write.events, write.version, 'changed'), ...(work?.ctes ?? [])];
+    const hint = work ? `, (SELECT ${work.hint} FROM changed) AS hint` : '';
+    const [row] = await rows<{ n: number }>(this.pool, `WITH ${ctes.join(', ')} SELECT (SELECT count(*)::integer FROM changed) AS n${hint}`, params.values);
+    if (row?.n !== 1) throw await refusal(this.pool, write);
+    return machine;
+  }
+
+  /** A machine destroyed: the record and what goes with it, then its volumes let go, in one transaction. */
+  private async commitDestroyed(write: MachineWrite, machine: MachineRecord): Promise<MachineRecord> {
+    const params = new Params();
+    const update = `UPDATE machines SET ${MACHINE_COLUMNS.map((column, i) => `${column} = ${params.add(machineColumns(machine)[i])}`).join(', ')}
+      WHERE id = ${params.add(machine.id)} AND rev = ${params.add(write.machine.rev)} AND ${fenceClause(params, write.fence)}
+      RETURNING recent_events, pg_notify('${CHANGE_CHANNEL}', id || ':' || rev)`;
     return transaction(this.pool, async (db) => {
       // The row is locked from here on: the recent events read are the ones replaced.
-      const [row] = await rows(db, update, values);
+      const [row] = await rows(db, update, params.values);
       if (!row) throw await refusal(db, write);
-      const params = new Params();
-      const ctes = historyInserts(params, machine.id, write.events, write.version);
+      const history = new Params();
+      const ctes = historyInserts(history, machine.id, write.events, write.version);
       if (write.events.length > 0) {
         const recent = JSON.stringify(withRecent(readEventsDoc(row.recent_events), write.events));
-        await rows(db, `WITH ${ctes.join(', ')} UPDATE machines SET recent_events = ${params.add(recent)} WHERE id = ${params.add(machine.id)}`, params.values);
+        await rows(db, `WITH ${ctes.join(', ')} UPDATE machines SET recent_events = ${history.add(recent)} WHERE id = ${history.add(machine.id)}`, history.values);
       } else if (ctes.length > 0) {
-        await rows(db, `WITH ${ctes.join(', ')} SELECT 1`, params.values);
+        await rows(db, `WITH ${ctes.join(', ')} SELECT 1`, history.values);
       }
-      if (machine.state === 'destroyed') await detachAll(db, machine.id);
+      await detachAll(db, machine.id);
       await queueEffects(db, machine, write.effects);
       return machine;
     });
@@ -421,6 +440,17 @@ async function holdPlace(db: Sql, asked: MachineRecord, placed: MachineRecord, h
     WHERE host_id = $1 AND state <> 'destroyed'`, [chosen.host.id]);
   const privateIpv4 = allocateIpv4(chosen.host, ipv4HoldersIn(holders));
   return privateIpv4 === undefined ? placed : { ...placed, privateIpv4 };
+}
+
+/**
+ * The fence of a machine write, as a condition on its row: none, or the machine on
+ * that host while the host holds that epoch. A fenced write waits out a registration
+ * of its host under way (which locks FOR UPDATE), then sees its new epoch.
+ */
+function fenceClause(params: Params, fence: HostFence | undefined): string {
+  if (!fence) return 'true';
+  const host = params.add(fence.hostId);
+  return `(host_id = ${host} AND EXISTS (SELECT 1 FROM hosts WHERE id = ${host} AND epoch = ${params.add(fence.epoch)} FOR KEY SHARE))`;
 }
 
 /** Why a write changed no row: its fence (another host's machine, or an old epoch), else a stale read. */
