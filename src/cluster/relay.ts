@@ -2,10 +2,12 @@
  * Carries machine changes between the processes of a cluster: every commit
  * announces itself inside its transaction (see the PostgreSQL store), and a change
  * so announced is read back from the store and released to this process's
- * waiters, as a local commit would be. When announcements may have been missed
- * (the listening connection was down), and every few seconds whatever happens,
- * every machine waited for is read again: a lost hint delays a waiter by a few
- * seconds at most, never to its timeout.
+ * waiters, as a local commit would be. Announcements heard together are read in
+ * one query; one of a revision this process's waiters already know is not read at
+ * all (an announcement is a hint: one made up can only cause a read). When
+ * announcements may have been missed (the listening connection was down), and
+ * every few seconds whatever happens, every machine waited for is read again: a
+ * lost hint delays a waiter by a few seconds at most, never to its timeout.
  */
 import type { Logger } from 'pino';
 import type { ControlDeps } from '../control/ports.ts';
@@ -16,11 +18,25 @@ const BACKSTOP_MS = 5_000;
 
 /** Starts relaying; answers the stop. */
 export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: Logger): () => void {
+  const pending = new Set<string>();
+  let scheduled = false;
   const relay = (machineIds: string[]) => {
-    void release(deps, machineIds).catch((error: unknown) => log.warn({ err: error, machineIds }, 'could not read announced machine changes'));
+    for (const id of machineIds) pending.add(id);
+    if (scheduled) return;
+    scheduled = true;
+    // Whatever else was heard by then goes in the same read.
+    setImmediate(() => {
+      scheduled = false;
+      const ids = [...pending];
+      pending.clear();
+      void release(deps, ids).catch((error: unknown) => log.warn({ err: error, machineIds: ids }, 'could not read announced machine changes'));
+    });
   };
-  link.onMachineChanged((machineId) => {
-    if (deps.waits.watching(machineId)) relay([machineId]);
+  link.onMachineChanged((machineId, rev) => {
+    if (!deps.waits.watching(machineId)) return;
+    const seen = deps.waits.seenRev(machineId);
+    if (rev !== undefined && seen !== undefined && rev <= seen) return;
+    relay([machineId]);
   });
   const rereadAll = () => {
     const watched = deps.waits.watchedIds();
@@ -35,8 +51,9 @@ export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: L
 async function release(deps: ControlDeps, machineIds: string[]): Promise<void> {
   const listings = await deps.store.getListings(machineIds);
   const found = new Set(listings.map(({ machine }) => machine.id));
-  for (const { machine, events } of listings) {
-    deps.waits.publish(machine.id, { state: machine.state, version: machine.version, eventId: events[0]?.id ?? '' });
+  for (const listing of listings) {
+    const { machine, events } = listing;
+    deps.waits.publish(machine.id, { state: machine.state, version: machine.version, eventId: events[0]?.id ?? '', rev: machine.rev, listing });
   }
   // A machine whose record is gone was destroyed with its app: its waiters for `destroyed` are answered.
   for (const id of machineIds) if (!found.has(id)) deps.waits.publish(id, { state: 'destroyed', version: '', eventId: '' });

@@ -84,7 +84,7 @@ async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, opti
 export function afterCommit(deps: ControlDeps, before: MachineRecord | null, after: MachineRecord, decision: Decision): void {
   const lastEvent = decision.events.at(-1);
   if (!before || before.state !== after.state || before.version !== after.version) {
-    deps.waits.publish(after.id, { state: after.state, version: after.version, eventId: lastEvent?.id ?? '' });
+    deps.waits.publish(after.id, { state: after.state, version: after.version, eventId: lastEvent?.id ?? '', rev: after.rev });
   }
   deps.feed.publish(after);
   for (const event of decision.events) {

@@ -13,7 +13,7 @@ import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
 import { checkStandbys } from './standbys.ts';
-import { stateOrGone, untilChange } from './waiting.ts';
+import type { StateChange } from './wait-hub.ts';
 
 export interface CreateMachineInput {
   config?: unknown;
@@ -29,26 +29,42 @@ const PREPARE_WAIT_MS = 15 * 60_000;
 const NAME_ATTEMPTS = 20;
 
 /**
- * Creates a machine and answers once its image is prepared. The part up to
- * handing the prepare to the host runs as a create in flight, which an app's
- * deletion waits for (see creates-in-flight.ts).
+ * Creates a machine and answers once its image is prepared, with the machine and
+ * its recent events. The part up to handing the prepare to the host runs as a
+ * create in flight, which an app's deletion waits for (see creates-in-flight.ts).
  */
-export async function createMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineRecord> {
-  const inserted = await deps.creates.run(appName, () => insertMachine(deps, appName, input));
-  await untilChange(deps, inserted.id, (change) => change.state !== 'creating', () => stateOrGone(deps, inserted.id), PREPARE_WAIT_MS);
-  const settled = await deps.store.getMachineById(inserted.id);
-  if (settled && !['launch_failed', 'destroying', 'destroyed', 'creating'].includes(settled.state)) return settled;
-  const events = await deps.store.listEvents(inserted.id, 5);
+export async function createMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineListing> {
+  const id = deps.ids.machineId();
+  // Waited for before the machine exists: no change of it can come before this, so none needs reading first.
+  // Until it is recorded, a read of it finds no record, which is no news (a record gone is one destroyed only after).
+  let recorded = false;
+  const controller = new AbortController();
+  const prepared = deps.waits.wait(id, (change) => change.state !== 'creating' && (recorded || change.rev !== undefined), PREPARE_WAIT_MS, controller.signal);
+  prepared.catch(() => undefined);
+  let change: StateChange | null;
+  try {
+    const inserted = await deps.creates.run(appName, () => insertMachine(deps, appName, input, id));
+    recorded = true;
+    // What this process wrote: an announcement of it tells the wait nothing.
+    deps.waits.publish(id, { state: inserted.state, version: inserted.version, eventId: '', rev: inserted.rev });
+    change = await prepared;
+  } finally {
+    controller.abort();
+  }
+  const listing = change?.listing ?? await deps.store.getListing(appName, id);
+  const settled = listing?.machine;
+  if (listing && settled && !['launch_failed', 'destroying', 'destroyed', 'creating'].includes(settled.state)) return listing;
+  const events = await deps.store.listEvents(id, 5);
   const failure = events.find((event) => event.status === 'launch_failed');
   if (failure || settled?.state === 'creating') {
     const reason = failure?.request.error ?? 'image could not be prepared in time';
-    throw new HangarError('launch_failed', `failed to launch machine ${inserted.id}: ${String(reason)}`);
+    throw new HangarError('launch_failed', `failed to launch machine ${id}: ${String(reason)}`);
   }
-  throw new HangarError('conflict', `machine ${inserted.id} was destroyed before it was created`, 'its app may be being deleted');
+  throw new HangarError('conflict', `machine ${id} was destroyed before it was created`, 'its app may be being deleted');
 }
 
 /** Checks the request, records the machine in `creating` and hands its prepare to the host. */
-async function insertMachine(deps: ControlDeps, appName: string, input: CreateMachineInput): Promise<MachineRecord> {
+async function insertMachine(deps: ControlDeps, appName: string, input: CreateMachineInput, id: string): Promise<MachineRecord> {
   const app = await appForCreate(deps, appName);
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
   await checkStandbys(deps, appName, undefined, config);
@@ -64,7 +80,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
 
   const ctx = decisionContext(deps);
   const base: MachineRecord = {
-    id: deps.ids.machineId(),
+    id,
     appName,
     name: requestedName ?? '',
     region,

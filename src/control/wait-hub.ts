@@ -3,12 +3,17 @@
  * that changes the machine's state. No polling; a waiter costs one closure, one
  * set entry and one timer, so thousands of them are cheap.
  */
+import type { MachineEvent, MachineRecord } from '../domain/machine.ts';
 import type { MachineState } from '../domain/states.ts';
 
 export interface StateChange {
   state: MachineState;
   version: string;
   eventId: string;
+  /** The record's revision the change was read at or written with, when known. */
+  rev?: number;
+  /** The machine and its recent events as read with the change, when they were (a cluster's relay reads them). */
+  listing?: { machine: MachineRecord; events: MachineEvent[] };
 }
 
 type Predicate = (change: StateChange) => boolean;
@@ -21,6 +26,8 @@ interface Waiter {
 
 export class WaitHub {
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** The highest revision published of each machine waited for, while it is. */
+  private readonly revs = new Map<string, number>();
 
   /**
    * Resolves with the first change of `machineId` that satisfies `predicate`, or
@@ -39,7 +46,10 @@ export class WaitHub {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         waiters.delete(waiter);
-        if (waiters.size === 0 && this.waiters.get(machineId) === waiters) this.waiters.delete(machineId);
+        if (waiters.size === 0 && this.waiters.get(machineId) === waiters) {
+          this.waiters.delete(machineId);
+          this.revs.delete(machineId);
+        }
       };
       const finish = (change: StateChange | null) => {
         end();
@@ -56,6 +66,7 @@ export class WaitHub {
   publish(machineId: string, change: StateChange): void {
     const set = this.waiters.get(machineId);
     if (!set) return;
+    if (change.rev !== undefined && change.rev > (this.revs.get(machineId) ?? -1)) this.revs.set(machineId, change.rev);
     for (const waiter of [...set]) {
       if (waiter.predicate(change)) waiter.resolve(change);
     }
@@ -69,6 +80,14 @@ export class WaitHub {
   /** Whether anyone waits for a change of `machineId`. */
   watching(machineId: string): boolean {
     return this.waiters.has(machineId);
+  }
+
+  /**
+   * The highest revision of `machineId` published since someone began to wait for
+   * it: an announcement of that revision or an older one tells its waiters nothing new.
+   */
+  seenRev(machineId: string): number | undefined {
+    return this.revs.get(machineId);
   }
 
   /** The machines someone waits for. */

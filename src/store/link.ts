@@ -10,8 +10,12 @@
 export interface ClusterLink {
   /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well); answers the unsubscribe. */
   onWork(hostId: string, listener: () => void): () => void;
-  /** Calls `listener` with each machine whose change was committed (by any process: the commit announces itself). */
-  onMachineChanged(listener: (machineId: string) => void): void;
+  /**
+   * Calls `listener` with each machine whose change was committed (by any process:
+   * the commit announces itself), and the revision it says it wrote: a hint too, that
+   * anyone able to announce could have made up.
+   */
+  onMachineChanged(listener: (machineId: string, rev: number | undefined) => void): void;
   /** Calls `listener` with each host whose state changed (registered, declared lost, forgotten, let rejoin). */
   onHostChanged(listener: (hostId: string) => void): void;
   /**

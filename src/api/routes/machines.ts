@@ -39,9 +39,8 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
   });
 
   api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody, response: { 200: MachineSchema } } }, async (request) => {
-    const created = await createMachine(deps, request.params.app_name, request.body);
-    const { machine, events } = await getMachine(deps, request.params.app_name, created.id);
-    return machineJson(machine, events, { nonce: created.lease?.nonce, hostStatus: hostStatusOf(deps, machine.hostId) });
+    const { machine, events } = await createMachine(deps, request.params.app_name, request.body);
+    return machineJson(machine, events, { nonce: machine.lease?.nonce, hostStatus: hostStatusOf(deps, machine.hostId) });
   });
 
   api.get('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_show', tags, params: MachineParams, querystring: ShowMachineQuery, response: { 200: MachineSchema } } }, async (request) => {

@@ -21,7 +21,7 @@ const PING_TIMEOUT_MS = 3_000;
 export class PostgresLink implements ClusterLink {
   private readonly url: string;
   private readonly workListeners = new Map<string, Array<() => void>>();
-  private readonly changeListeners: Array<(machineId: string) => void> = [];
+  private readonly changeListeners: Array<(machineId: string, rev: number | undefined) => void> = [];
   private readonly missedListeners: Array<() => void> = [];
   private readonly hostListeners: Array<(hostId: string) => void> = [];
   private listener: pg.Client | undefined;
@@ -91,8 +91,9 @@ export class PostgresLink implements ClusterLink {
     } else if (channel === HOST_CHANNEL) {
       for (const listener of this.hostListeners) listener(payload);
     } else if (channel === CHANGE_CHANNEL) {
-      const [machineId] = payload.split(':');
-      if (machineId) for (const listener of this.changeListeners) listener(machineId);
+      const [machineId, revText] = payload.split(':');
+      const rev = revText !== undefined && /^\d{1,15}$/.test(revText) ? Number(revText) : undefined;
+      if (machineId) for (const listener of this.changeListeners) listener(machineId, rev);
     }
   }
 
@@ -101,7 +102,7 @@ export class PostgresLink implements ClusterLink {
     return () => this.workListeners.set(hostId, (this.workListeners.get(hostId) ?? []).filter((known) => known !== listener));
   }
 
-  onMachineChanged(listener: (machineId: string) => void): void {
+  onMachineChanged(listener: (machineId: string, rev: number | undefined) => void): void {
     this.changeListeners.push(listener);
   }
 
