@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { ControlDeps } from '../control/ports.ts';
 import type { ClusterLink } from '../store/link.ts';
+import type { MachineListing } from '../store/store.ts';
 
 /** How often machines waited for are read again, whatever the hints say. */
 const BACKSTOP_MS = 5_000;
@@ -49,12 +50,23 @@ export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: L
 }
 
 async function release(deps: ControlDeps, machineIds: string[]): Promise<void> {
-  const listings = await deps.store.getListings(machineIds);
-  const found = new Set(listings.map(({ machine }) => machine.id));
+  let missing = publishFound(deps, await deps.store.getListings(machineIds), machineIds);
+  // A record this process knows was written (a create's, whose insert may have committed while the read ran) is read again before it counts as gone.
+  const known = missing.filter((id) => deps.waits.seenRev(id) !== undefined);
+  if (known.length > 0) {
+    const again = new Set(publishFound(deps, await deps.store.getListings(known), known));
+    missing = missing.filter((id) => !known.includes(id) || again.has(id));
+  }
+  // A machine whose record is gone was destroyed with its app: its waiters for `destroyed` are answered.
+  for (const id of missing) deps.waits.publish(id, { state: 'destroyed', version: '', eventId: '' });
+}
+
+/** Publishes each listing read; answers the ids of `asked` that were not found. */
+function publishFound(deps: ControlDeps, listings: MachineListing[], asked: string[]): string[] {
   for (const listing of listings) {
     const { machine, events } = listing;
     deps.waits.publish(machine.id, { state: machine.state, version: machine.version, eventId: events[0]?.id ?? '', rev: machine.rev, listing });
   }
-  // A machine whose record is gone was destroyed with its app: its waiters for `destroyed` are answered.
-  for (const id of machineIds) if (!found.has(id)) deps.waits.publish(id, { state: 'destroyed', version: '', eventId: '' });
+  const found = new Set(listings.map(({ machine }) => machine.id));
+  return asked.filter((id) => !found.has(id));
 }
