@@ -187,8 +187,15 @@ try {
     `(${LOST} hosts, one after another, polled every 20 ms)`);
   report('declared lost → standby started', standbys.map(ms).join(', '), '(waiter on the other replica)');
   printTable();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
 } finally {
-  await single.stop();
-  await cluster.stop();
+  // A replica that still holds a create waiting for its host would not end on SIGTERM.
+  const stopped = Promise.all([single.stop(), cluster.stop()]);
+  if (await Promise.race([stopped.then(() => true), sleep(20_000).then(() => false)]) === false) {
+    for (const p of [single, ...cluster.replicas, ...cluster.hosts.values()]) p.child.kill('SIGKILL');
+    await cluster.pg.stop();
+  }
   rmSync(dir, { recursive: true, force: true });
 }
