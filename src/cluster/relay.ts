@@ -50,15 +50,16 @@ export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: L
 }
 
 async function release(deps: ControlDeps, machineIds: string[]): Promise<void> {
-  let missing = publishFound(deps, await deps.store.getListings(machineIds), machineIds);
+  const missing = publishFound(deps, await deps.store.getListings(machineIds), machineIds);
   // A record this process knows was written (a create's, whose insert may have committed while the read ran) is read again before it counts as gone.
   const known = missing.filter((id) => deps.waits.seenRev(id) !== undefined);
-  if (known.length > 0) {
-    const again = new Set(publishFound(deps, await deps.store.getListings(known), known));
-    missing = missing.filter((id) => !known.includes(id) || again.has(id));
-  }
-  // A machine whose record is gone was destroyed with its app: its waiters for `destroyed` are answered.
-  for (const id of missing) deps.waits.publish(id, { state: 'destroyed', version: '', eventId: '' });
+  publishGone(deps, missing.filter((id) => !known.includes(id)));
+  if (known.length > 0) publishGone(deps, publishFound(deps, await deps.store.getListings(known), known));
+}
+
+/** A machine whose record is gone was destroyed with its app: its waiters for `destroyed` are answered. */
+function publishGone(deps: ControlDeps, machineIds: string[]): void {
+  for (const id of machineIds) deps.waits.publish(id, { state: 'destroyed', version: '', eventId: '' });
 }
 
 /** Publishes each listing read; answers the ids of `asked` that were not found. */

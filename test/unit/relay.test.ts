@@ -26,14 +26,14 @@ function relayed() {
     close: async () => undefined,
   } satisfies ClusterLink;
   const reads: string[][] = [];
-  const answers: MachineListing[][] = [];
+  const answers: Array<MachineListing[] | Promise<MachineListing[]>> = [];
   const waits = new WaitHub();
   const deps = {
     waits,
     store: {
       async getListings(ids: string[]) {
         reads.push(ids);
-        return (answers.shift() ?? []).filter((listing) => ids.includes(listing.machine.id));
+        return (await (answers.shift() ?? [])).filter((listing) => ids.includes(listing.machine.id));
       },
     },
   } as unknown as ControlDeps;
@@ -77,6 +77,27 @@ describe('the relay of machine changes', () => {
     assert.notEqual(typeof change === 'string' ? change : change?.state, 'destroyed');
     assert.equal(typeof change === 'string' ? change : change?.state, 'created');
     assert.deepEqual(r.reads, [['m-new'], ['m-new']]);
+    r.stop();
+  });
+
+  it('does not tell a create its machine is gone from a read that ended before its insert was recorded', async () => {
+    const r = relayed();
+    // As createMachine waits: a record not found counts only once its insert is recorded.
+    let recorded = false;
+    const created = r.waits.wait('m-new', (change) => change.state !== 'creating' && (recorded || change.rev !== undefined), 5_000);
+    const other = r.waits.wait('m-other', (change) => change.state === 'started', 5_000);
+    r.waits.publish('m-other', { state: 'created', version: 'v', eventId: '', rev: 2 });
+    // A reread of both finds neither; m-other, known here, is read again, and m-new is recorded meanwhile.
+    r.answers.push([]);
+    let answerAgain: (listings: MachineListing[]) => void = () => undefined;
+    r.answers.push(new Promise<MachineListing[]>((resolve) => { answerAgain = resolve; }));
+    r.missedChanges();
+    await sleep(20);
+    recorded = true;
+    r.waits.publish('m-new', { state: 'creating', version: 'v', eventId: '', rev: 1 });
+    answerAgain([listing('m-other', 'started', 3)]);
+    assert.equal((await other)?.state, 'started');
+    assert.equal(await Promise.race([created.then((change) => change?.state), sleep(200).then(() => 'still waiting')]), 'still waiting');
     r.stop();
   });
 
