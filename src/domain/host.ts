@@ -95,11 +95,36 @@ export function servesRegion(host: HostRecord, region: string): boolean {
   return host.anyRegion || host.region === region;
 }
 
+/**
+ * The most a host's machines may hold and reserve for one more machine of `need`
+ * to fit there (null: no limit): its machines, one fewer than its range has
+ * addresses; its CPUs and memory, what the host offers less the need. A store
+ * checks them again against the host's reservation as it is under its lock.
+ */
+export interface RoomLimits {
+  machines: number | null;
+  cpus: number | null;
+  memoryMb: number | null;
+}
+
+export function roomLimits(host: Pick<HostRecord, 'cpus' | 'memoryMb' | 'ipv4Range'>, need: Pick<PlacementNeed, 'cpus' | 'memoryMb'>): RoomLimits {
+  const range = hostIpv4Range(host);
+  return {
+    machines: range === undefined ? null : machineSlots(range) - 1,
+    cpus: host.cpus === null ? null : host.cpus - need.cpus,
+    memoryMb: host.memoryMb === null ? null : host.memoryMb - need.memoryMb,
+  };
+}
+
+/** Whether what a host's machines hold and reserve is within `limits`. */
+export function withinRoom(usage: Pick<HostUsage, 'machines' | 'reservedCpus' | 'reservedMemoryMb'>, limits: RoomLimits): boolean {
+  return (limits.machines === null || usage.machines <= limits.machines)
+    && (limits.cpus === null || usage.reservedCpus <= limits.cpus)
+    && (limits.memoryMb === null || usage.reservedMemoryMb <= limits.memoryMb);
+}
+
 function hasRoom(usage: HostUsage, need: PlacementNeed): boolean {
-  const { host } = usage;
-  const cpusFit = host.cpus === null || usage.reservedCpus + need.cpus <= host.cpus;
-  const memoryFits = host.memoryMb === null || usage.reservedMemoryMb + need.memoryMb <= host.memoryMb;
-  return cpusFit && memoryFits && hasFreeIpv4(usage);
+  return withinRoom(usage, roomLimits(usage.host, need));
 }
 
 /**

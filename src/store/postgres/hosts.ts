@@ -105,3 +105,21 @@ export async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage
     ORDER BY h.id`, [onlyHostId ?? null]);
   return found.map((row) => ({ host: hostFromRow(row), machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb }));
 }
+
+/**
+ * What a placement reads, in one statement: a new machine number, and every host
+ * with what its machines reserve.
+ */
+export async function placementView(db: Sql): Promise<{ number: number; hosts: HostUsage[] }> {
+  const found = await rows<Partial<HostRow> & { number: string; machines: number; cpus: number; memory_mb: number }>(db, `
+    WITH n AS (SELECT nextval($1::regclass) AS number)
+    SELECT n.number, ${HOST_COLUMNS}, coalesce(r.machines, 0) AS machines, coalesce(r.cpus, 0) AS cpus, coalesce(r.memory_mb, 0) AS memory_mb
+    FROM n LEFT JOIN (hosts h LEFT JOIN host_reservations r ON r.host_id = h.id) ON true
+    ORDER BY h.id`, ['machine_numbers']);
+  return {
+    number: Number(found[0]?.number),
+    hosts: found.filter((row) => row.doc != null).map((row) => ({
+      host: hostFromRow(row as HostRow), machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb,
+    })),
+  };
+}

@@ -227,6 +227,78 @@ export const MIGRATIONS: readonly string[] = [
     RETURN '[' || array_to_string(kept, ',') || ']';
   END $$;
   `,
+  // A create in one statement (see PostgresStore.insertMachine): the app's limit, the
+  // room of the host chosen and the machine's IPv4 address are decided with the rows
+  // they depend on locked, each read after its lock (a function's statements each see
+  // what committed before them), and the locks are held only until the create commits.
+  `
+  CREATE INDEX machines_unaddressed ON machines (host_id) WHERE private_ipv4 IS NULL AND state <> 'destroyed';
+  CREATE FUNCTION hangar_insert_machine(
+    p_app text, p_max_live integer, p_limit_slack integer,
+    p_place boolean, p_epoch integer, p_max_machines integer, p_max_cpus integer, p_max_memory integer,
+    p_ipv4_base text, p_ipv4_slots integer, p_ipv4_token text,
+    p_id text, p_name text, p_region text, p_state text, p_updated_at double precision, p_metadata text[], p_doc text,
+    p_cpus integer, p_memory integer, p_recent text, p_host text,
+    p_version text, p_version_doc text, p_event_ids text[], p_event_docs text[], p_work_doc text
+  ) RETURNS TABLE (outcome text, ipv4 text, live integer) LANGUAGE plpgsql AS $$
+  DECLARE
+    v_deleting boolean;
+    v_live integer;
+    v_room host_reservations%ROWTYPE;
+    v_offset integer;
+    v_ipv4 text;
+    v_doc text := p_doc;
+    v_work text := p_work_doc;
+  BEGIN
+    -- A share lock on the app: a deletion waits for this insert, other inserts do not.
+    SELECT a.deleting INTO v_deleting FROM apps a WHERE a.name = p_app FOR SHARE;
+    IF NOT FOUND THEN RETURN QUERY SELECT 'missing', NULL::text, NULL::integer; RETURN; END IF;
+    IF v_deleting THEN RETURN QUERY SELECT 'deleting', NULL::text, NULL::integer; RETURN; END IF;
+    IF p_max_live IS NOT NULL THEN
+      -- Far below the limit, inserts count at once; near it they take turns and count again.
+      SELECT count(*) INTO v_live FROM (SELECT 1 FROM machines m WHERE m.app_name = p_app AND m.state <> 'destroyed' LIMIT p_max_live) l;
+      IF v_live >= p_max_live - p_limit_slack THEN
+        PERFORM pg_advisory_xact_lock(hashtext('hangar-app-limit:' || p_app));
+        SELECT count(*) INTO v_live FROM (SELECT 1 FROM machines m WHERE m.app_name = p_app AND m.state <> 'destroyed' LIMIT p_max_live) l;
+      END IF;
+      IF v_live >= p_max_live THEN RETURN QUERY SELECT 'limit', NULL::text, v_live; RETURN; END IF;
+    END IF;
+    IF p_place THEN
+      PERFORM 1 FROM hosts h WHERE h.id = p_host AND h.epoch = p_epoch;
+      IF NOT FOUND THEN RETURN QUERY SELECT 'host_changed', NULL::text, v_live; RETURN; END IF;
+      -- The host's reservation row, locked until the commit (the insert's trigger takes it too).
+      INSERT INTO host_reservations AS r (host_id, machines, cpus, memory_mb) VALUES (p_host, 0, 0, 0)
+        ON CONFLICT (host_id) DO UPDATE SET machines = r.machines RETURNING r.* INTO v_room;
+      IF v_room.machines > p_max_machines OR v_room.cpus > p_max_cpus OR v_room.memory_mb > p_max_memory THEN
+        RETURN QUERY SELECT 'full', NULL::text, v_live; RETURN;
+      END IF;
+      IF p_ipv4_base IS NOT NULL THEN
+        -- Machines recorded without an address hold the one their number gives: worked out by the caller.
+        PERFORM 1 FROM machines m WHERE m.host_id = p_host AND m.private_ipv4 IS NULL AND m.state <> 'destroyed';
+        IF FOUND THEN RETURN QUERY SELECT 'unaddressed', NULL::text, v_live; RETURN; END IF;
+        -- The lowest address of the range its machines leave free: one of the first (machines + 1).
+        SELECT min(s) INTO v_offset FROM generate_series(0, least(p_ipv4_slots, v_room.machines + 1) - 1) AS s
+          WHERE host(p_ipv4_base::inet + s) NOT IN (
+            SELECT m.private_ipv4 FROM machines m WHERE m.host_id = p_host AND m.state <> 'destroyed' AND m.private_ipv4 IS NOT NULL);
+        IF v_offset IS NULL THEN RETURN QUERY SELECT 'full', NULL::text, v_live; RETURN; END IF;
+        v_ipv4 := host(p_ipv4_base::inet + v_offset);
+        v_doc := replace(v_doc, p_ipv4_token, to_json(v_ipv4)::text);
+        v_work := replace(v_work, p_ipv4_token, to_json(v_ipv4)::text);
+      END IF;
+    END IF;
+    INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id, private_ipv4)
+      VALUES (p_id, p_app, p_name, p_region, p_state, 1, p_updated_at, p_metadata, v_doc, p_cpus, p_memory, p_recent, p_host, v_ipv4);
+    INSERT INTO machine_versions (machine_id, version, doc) VALUES (p_id, p_version, p_version_doc);
+    INSERT INTO machine_events (id, machine_id, doc) SELECT e.id, p_id, e.doc FROM unnest(p_event_ids, p_event_docs) AS e (id, doc);
+    IF v_work IS NOT NULL THEN
+      INSERT INTO host_work (host_id, machine_id, doc) VALUES (p_host, p_id, v_work);
+      PERFORM pg_notify('hangar_work', p_host);
+    END IF;
+    -- Not announced: nobody but its creator waits for a machine that did not exist (its first change is).
+    RETURN QUERY SELECT 'ok', v_ipv4, v_live;
+  END $$;
+  REVOKE ALL ON FUNCTION hangar_insert_machine FROM PUBLIC;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
