@@ -14,6 +14,7 @@ import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
 import { checkStandbys } from './standbys.ts';
 import type { StateChange } from './wait-hub.ts';
+import { stateOrGone, untilChange } from './waiting.ts';
 
 export interface CreateMachineInput {
   config?: unknown;
@@ -26,6 +27,8 @@ export interface CreateMachineInput {
 
 /** How long create waits for the image to be prepared before it answers. */
 const PREPARE_WAIT_MS = 15 * 60_000;
+/** How long a create that failed waits for its host to destroy the machine before it answers anyway. */
+const FAILED_DESTROY_WAIT_MS = 30_000;
 const NAME_ATTEMPTS = 20;
 
 /**
@@ -54,6 +57,10 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
   const listing = change?.listing ?? await deps.store.getListing(appName, id);
   const settled = listing?.machine;
   if (listing && settled && !['launch_failed', 'destroying', 'destroyed', 'creating'].includes(settled.state)) return listing;
+  // A machine whose image could not be prepared is destroyed by its host: answered once it is, it is not listed after the answer.
+  if (settled?.state === 'launch_failed') {
+    await untilChange(deps, id, (next) => next.state === 'destroyed', () => stateOrGone(deps, id), FAILED_DESTROY_WAIT_MS).catch(() => null);
+  }
   const events = await deps.store.listEvents(id, 5);
   const failure = events.find((event) => event.status === 'launch_failed');
   if (failure || settled?.state === 'creating') {
