@@ -107,6 +107,8 @@ describe('edge proxy: host ports and TLS', () => {
 
     await t.close();
     await start();
+    // The test's new driver has no VMs: the machine is started again by recovery.
+    assert.equal((await t.waitFor(app, id, 'started')).status, 200);
     assert.deepEqual((await portsOf(app)).ports[0].listen, `127.0.0.1:${FIRST_PORT + 2}`, 'not the lowest free port: the one it had');
     assert.equal(await exchange(connect(FIRST_PORT + 2, '127.0.0.1'), 'after'), `${id}:after`);
     const other = await t.app('memcached');

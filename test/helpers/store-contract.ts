@@ -250,6 +250,29 @@ function machineContract(open: OpenStore): void {
       assert.deepEqual(await store.listEvents('nope', 10), []);
     });
 
+    it('writes asked for at once are each kept or refused on their own', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      const first = await insert(store, machine({ id: 'm-1' }));
+      const second = await insert(store, machine({ id: 'm-2' }));
+      const results = await Promise.allSettled([
+        insert(store, machine({ id: 'm-a', name: 'same' }), [event('m-a', 1)]),
+        insert(store, machine({ id: 'm-b', name: 'same' }), [event('m-b', 1)]),
+        store.commit({ machine: { ...first, state: 'started' }, events: [event('m-1', 2)] }),
+        store.commit({ machine: { ...second, rev: 0, state: 'started' }, events: [event('m-2', 2)] }),
+        insert(store, machine({ id: 'm-c', name: 'other' })),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+      assert.ok((results[1] as PromiseRejectedResult).reason instanceof DuplicateError);
+      assert.ok((results[3] as PromiseRejectedResult).reason instanceof StaleWriteError);
+      assert.equal(await store.getMachineById('m-b'), null);
+      assert.deepEqual(await store.listEvents('m-b', 10), [], 'nothing of a refused insert is kept');
+      assert.equal((await store.getMachineById('m-1'))?.state, 'started');
+      assert.equal((await store.getMachineById('m-2'))?.state, 'stopped');
+      assert.deepEqual(await store.listEvents('m-2', 10), [], 'nothing of a refused commit is kept');
+      assert.deepEqual((await store.listMachines('app', {})).map((l) => l.machine.id), ['m-1', 'm-2', 'm-a', 'm-c']);
+    });
+
     it('a commit keeps of the recent events stored those that are events, as written, and drops what is not JSON', async () => {
       const { store, spoil } = await open();
       await store.createApp(app('app'));

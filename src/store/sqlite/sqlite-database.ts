@@ -11,9 +11,18 @@ import { MIGRATIONS } from './migrations.ts';
 
 export type Row = Record<string, unknown>;
 
+/** A write waiting for the next group commit. */
+interface Grouped {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SqliteDatabase {
   protected readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
+  private readonly waiting: Grouped[] = [];
+  private flushing: NodeJS.Immediate | undefined;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -55,7 +64,69 @@ export class SqliteDatabase {
     }
   }
 
+  /**
+   * Runs `work` as its own transaction, as `transaction` does, but committed with
+   * the other writes asked for in the same turn of the event loop: each is a
+   * savepoint of one transaction (one that throws is rolled back alone and
+   * rejected), and one commit, so one sync of the disk, makes them all durable.
+   * Each resolves once that commit is done; if it fails, all are rejected. The
+   * whole group runs in one synchronous call, so no read sees a write of it before
+   * its commit.
+   */
+  protected grouped<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.flushing ??= setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    this.flushing = undefined;
+    const group = this.waiting.splice(0);
+    if (group.length === 0) return;
+    const failAll = (error: unknown) => {
+      for (const write of group) write.reject(storageError(error) ?? error);
+    };
+    if (!this.db.isOpen) return failAll(new Error('the database is closed'));
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      return failAll(error);
+    }
+    const outcomes: Array<{ value: unknown } | { error: unknown }> = [];
+    for (const write of group) {
+      this.db.exec('SAVEPOINT grouped_write');
+      try {
+        const value = write.work();
+        this.db.exec('RELEASE grouped_write');
+        outcomes.push({ value });
+      } catch (error) {
+        // After some errors (a full disk, an I/O error) SQLite has rolled back the whole transaction: every write of it is lost.
+        if (!this.db.isTransaction) return failAll(error);
+        this.db.exec('ROLLBACK TO grouped_write');
+        this.db.exec('RELEASE grouped_write');
+        outcomes.push({ error: storageError(error) ?? error });
+      }
+    }
+    try {
+      this.db.exec('COMMIT');
+    } catch (error) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      return failAll(error);
+    }
+    group.forEach((write, i) => {
+      const outcome = outcomes[i] as { value: unknown } | { error: unknown };
+      if ('error' in outcome) write.reject(outcome.error);
+      else write.resolve(outcome.value);
+    });
+  }
+
   async close(): Promise<void> {
+    // Writes asked for are committed (or refused) before the database closes.
+    if (this.flushing) {
+      clearImmediate(this.flushing);
+      this.flush();
+    }
     if (this.db.isOpen) this.db.close();
   }
 }

@@ -84,7 +84,7 @@ export class SqliteStore extends SqliteHosts implements Store {
   }
 
   async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
-    return this.transaction(() => {
+    return this.grouped(() => {
       const machine = { ...(place ? this.placed(write.machine, place) : write.machine), rev: 1 };
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
       if (!app) throw new AppGoneError(machine.appName, 'missing');
@@ -115,7 +115,7 @@ export class SqliteStore extends SqliteHosts implements Store {
 
   async commit(write: MachineWrite): Promise<MachineRecord> {
     const machine = { ...write.machine, rev: write.machine.rev + 1 };
-    return this.transaction(() => {
+    return this.grouped(() => {
       if (write.fence) this.checkFence(write.fence, machine.id);
       const result = this.sql('UPDATE machines SET state = ?, rev = ?, doc = ?, cpus = ?, memory_mb = ? WHERE id = ? AND rev = ?')
         .run(machine.state, machine.rev, JSON.stringify(machine), ...reservation(machine), machine.id, write.machine.rev);
