@@ -299,6 +299,14 @@ export const MIGRATIONS: readonly string[] = [
   END $$;
   REVOKE ALL ON FUNCTION hangar_insert_machine FROM PUBLIC;
   `,
+  // The host a session is, for the row-level security policies, in plpgsql: a SQL function that
+  // cannot be inlined (this one is SECURITY DEFINER) is parsed and planned again in every statement
+  // that calls it, and every statement of a host on a table with a policy calls it. The same query,
+  // as the same owner, with the same search_path; plpgsql keeps its plan for the session.
+  `
+  CREATE OR REPLACE FUNCTION hangar_current_host() RETURNS text LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+    AS $$ BEGIN RETURN (SELECT host_id FROM host_roles WHERE role_name = session_user); END $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
