@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { HostAgent } from '../agent/host-agent.ts';
 import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
 import { finishInterrupted } from '../control/interrupted.ts';
+import { KnownRecords } from '../control/known-records.ts';
 import { ControlObserver } from '../control/observer.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
@@ -30,6 +31,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     const agent = new HostAgent(driver, observer, log);
     const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
     const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
+    control.known = new KnownRecords();
     await refuseClusterDatabase(store, control.settings.hostId);
     const serveGuests = holdGuestConnections(driver);
     const work = hostWork(control, agent, observer, log);

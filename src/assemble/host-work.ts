@@ -31,7 +31,7 @@ export function hostWork(control: ControlDeps, agent: HostAgent, sink: Observati
       if (recovered.checked > 0) log.info({ checked: recovered.checked, running: recovered.running }, `recovered ${recovered.checked} machines (${recovered.running} running)`);
       // Work committed before recovery read a machine is what recovery finished itself.
       const current = new WorkDrain(control.store, { hostId: host.id, epoch: host.epoch }, agent, log, {
-        recovered: recovered.revs, check: workChecker(control.store, host.id),
+        recovered: recovered.revs, check: workChecker(control.store, host.id, (machine) => control.known?.remember(machine)),
       });
       drain = current;
       const unhint = hints?.(host.id, () => current.kick());

@@ -13,6 +13,7 @@ import { buildAgentApi } from '../cluster/agent-api.ts';
 import { JournaledSink } from '../cluster/observation-journal.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
 import { databaseUnreachable, reportRefused } from '../cluster/unreachable.ts';
+import { KnownRecords } from '../control/known-records.ts';
 import { ControlObserver } from '../control/observer.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { startWatchdog } from '../control/watchdog.ts';
@@ -39,6 +40,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     const agent = new HostAgent(driver, journal, log);
     const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
     const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
+    control.known = new KnownRecords();
     const hostId = control.settings.hostId;
     control.hosts = (machine) => machine.hostId === hostId;
     stops.push(relayMachineChanges(control, cluster.link, log));

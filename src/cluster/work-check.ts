@@ -7,6 +7,7 @@
  */
 import { MACHINE_ID } from '../domain/names.ts';
 import { VOLUME_ID } from '../domain/volume.ts';
+import type { MachineRecord } from '../domain/machine.ts';
 import type { HostWork, Store } from '../store/store.ts';
 
 /** Why `work` must not run on host `hostId`, or undefined when it may. Throws when the records cannot be read. */
@@ -15,8 +16,9 @@ export type WorkCheck = (work: HostWork) => Promise<string | undefined>;
 /** The effects that boot (or prepare to boot) the machine's VM, with what it mounts. */
 const BOOTS = new Set(['prepare', 'launch', 'restart', 'replace']);
 
-export function workChecker(store: Pick<Store, 'getMachineById' | 'getVolume'>, hostId: string): WorkCheck {
-  return async ({ hostId: queuedFor, spec, effects }) => {
+/** `onChecked` is told of each record a piece passed its check against (the agent's reports are decided on it first). */
+export function workChecker(store: Pick<Store, 'getMachineById' | 'getVolume'>, hostId: string, onChecked?: (machine: MachineRecord) => void): WorkCheck {
+  const check: WorkCheck = async ({ hostId: queuedFor, spec, effects }) => {
     const id = spec.machineId;
     if (typeof id !== 'string' || !MACHINE_ID.test(id)) return `${JSON.stringify(id)} is not a machine id`;
     if (queuedFor !== hostId || (spec.hostId !== undefined && spec.hostId !== hostId)) return `the work for machine ${id} names host ${spec.hostId ?? queuedFor}, not this one`;
@@ -25,7 +27,7 @@ export function workChecker(store: Pick<Store, 'getMachineById' | 'getVolume'>, 
     if (machine.hostId !== undefined && machine.hostId !== hostId) return `machine ${id} is placed on host ${machine.hostId}, not this one`;
     if (machine.appName !== spec.appName) return `machine ${id} is of app ${machine.appName}, not ${spec.appName}`;
     // What it mounts matters to what boots it; a stop or a destroy mounts nothing.
-    if (!effects.some((effect) => BOOTS.has(effect.kind))) return undefined;
+    if (!effects.some((effect) => BOOTS.has(effect.kind))) return passed(machine);
     for (const mount of spec.config?.mounts ?? []) {
       if (typeof mount.volume !== 'string' || !VOLUME_ID.test(mount.volume)) return `machine ${id} mounts ${JSON.stringify(mount.volume)}, which is not a volume id`;
       const volume = await store.getVolume(mount.volume);
@@ -33,6 +35,11 @@ export function workChecker(store: Pick<Store, 'getMachineById' | 'getVolume'>, 
       if (volume.appName !== machine.appName) return `machine ${id} mounts volume ${mount.volume} of app ${volume.appName}, not its own app's`;
       if (volume.hostId !== undefined && volume.hostId !== hostId) return `machine ${id} mounts volume ${mount.volume}, which lives on host ${volume.hostId}`;
     }
+    return passed(machine);
+  };
+  const passed = (machine: MachineRecord): undefined => {
+    onChecked?.(machine);
     return undefined;
   };
+  return check;
 }

@@ -9,7 +9,7 @@ import { HangarError, machineNotFound } from '../domain/errors.ts';
 import type { Decision, DecisionContext } from '../domain/lifecycle/decision.ts';
 import { checkLease } from '../domain/lease.ts';
 import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
-import { type HostFence, StaleWriteError } from '../store/store.ts';
+import { FencedError, type HostFence, StaleWriteError } from '../store/store.ts';
 import type { ControlDeps } from './ports.ts';
 import { failpoint } from '../system/failpoints.ts';
 import { assertHostReachable } from './host-reach.ts';
@@ -48,40 +48,58 @@ export function writeMachine(deps: ControlDeps, appName: string, id: string, opt
 /**
  * Changes a machine found by id alone: the host agent's reports, fenced in a
  * cluster (written only for machines on this host, while it keeps its epoch).
+ * Decided first on the record this process knows, if it knows one (see
+ * known-records.ts): if that one is not current, or anything else goes wrong
+ * with it but a fence, the record is read and the change made as always.
  */
-export function writeMachineById(deps: ControlDeps, id: string, decide: Decide): Promise<WriteResult> {
+export async function writeMachineById(deps: ControlDeps, id: string, decide: Decide): Promise<WriteResult> {
+  const options = { fence: deps.fence };
+  const known = deps.known?.get(id);
+  if (known) {
+    try {
+      return await writeOnce(deps, known, options, decide);
+    } catch (error) {
+      if (error instanceof FencedError) throw error;
+      deps.known?.forget(id);
+    }
+  }
   return write(deps, async () => {
     const machine = await deps.store.getMachineById(id);
     if (!machine) throw machineNotFound(id);
     return machine;
-  }, { fence: deps.fence }, decide);
+  }, options, decide);
 }
 
 async function write(deps: ControlDeps, load: () => Promise<MachineRecord>, options: WriteOptions, decide: Decide): Promise<WriteResult> {
   for (let attempt = 1; ; attempt++) {
-    const before = await load();
-    const ctx = decisionContext(deps);
-    if (options.lease) checkLease(before.id, before.lease, options.lease.nonce, ctx.now);
-    const decision = await decide(before, ctx);
-    // A change its host must carry out is refused while that host is lost or silent; its own reports are not.
-    if (decision.effects.length > 0 && !options.fence) assertHostReachable(deps, `machine ${before.id}`, before.hostId);
     try {
-      const after = await deps.store.commit({
-        machine: decision.machine, events: decision.events, version: decision.version, effects: decision.effects,
-        ...(options.fence ? { fence: options.fence } : {}),
-      });
-      failpoint('machine.after-commit');
-      afterCommit(deps, before, after, decision);
-      return { before, after };
+      return await writeOnce(deps, await load(), options, decide);
     } catch (error) {
       if (!(error instanceof StaleWriteError)) throw error;
-      if (attempt >= MAX_ATTEMPTS) throw new HangarError('conflict', `machine ${before.id} is changing too often; try again`);
+      if (attempt >= MAX_ATTEMPTS) throw new HangarError('conflict', `machine ${error.machineId} is changing too often; try again`);
     }
   }
 }
 
+/** Decides on `before` and commits the decision; StaleWriteError when `before` is no longer the machine's record. */
+async function writeOnce(deps: ControlDeps, before: MachineRecord, options: WriteOptions, decide: Decide): Promise<WriteResult> {
+  const ctx = decisionContext(deps);
+  if (options.lease) checkLease(before.id, before.lease, options.lease.nonce, ctx.now);
+  const decision = await decide(before, ctx);
+  // A change its host must carry out is refused while that host is lost or silent; its own reports are not.
+  if (decision.effects.length > 0 && !options.fence) assertHostReachable(deps, `machine ${before.id}`, before.hostId);
+  const after = await deps.store.commit({
+    machine: decision.machine, events: decision.events, version: decision.version, effects: decision.effects,
+    ...(options.fence ? { fence: options.fence } : {}),
+  });
+  failpoint('machine.after-commit');
+  afterCommit(deps, before, after, decision);
+  return { before, after };
+}
+
 /** Wakes waiters, tells the feed and the host that work is queued for it, once the decision is durable. */
 export function afterCommit(deps: ControlDeps, before: MachineRecord | null, after: MachineRecord, decision: Decision): void {
+  deps.known?.remember(after);
   const lastEvent = decision.events.at(-1);
   if (!before || before.state !== after.state || before.version !== after.version) {
     deps.waits.publish(after.id, { state: after.state, version: after.version, eventId: lastEvent?.id ?? '', rev: after.rev });

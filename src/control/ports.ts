@@ -7,6 +7,7 @@ import type { DiskSpace, VolumeSnapshotRecord } from '../domain/volume.ts';
 import type { HostFence, Store } from '../store/store.ts';
 import type { CreatesInFlight } from './creates-in-flight.ts';
 import type { HostResolver } from './guest-images.ts';
+import type { KnownRecords } from './known-records.ts';
 import type { HostHealth, HostStatus } from './host-health.ts';
 import type { MachineFeed } from './machine-feed.ts';
 import type { WaitHub } from './wait-hub.ts';
@@ -135,6 +136,8 @@ export interface ControlDeps {
   hosts?: (machine: MachineRecord) => boolean;
   /** A host agent of a cluster: its reports are written only as this host, at this epoch. */
   fence?: HostFence;
+  /** A process with a host agent: the records of its machines it last read or wrote, which its reports are decided on first. */
+  known?: KnownRecords;
   /** Tells this process's host agent that work was queued for host `hostId` (after the commit; it reads the queue). */
   workQueued?: (hostId: string) => void;
   /** An API replica's view of the hosts' health; absent: this process's own host, always ok. */

@@ -114,9 +114,12 @@ export function fencedOut(fence: HostFence, epoch: number | null, machineHost: s
 }
 
 export class StaleWriteError extends Error {
+  readonly machineId: string;
+
   constructor(machineId: string) {
     super(`machine ${machineId} changed since it was read`);
     this.name = 'StaleWriteError';
+    this.machineId = machineId;
   }
 }
 
