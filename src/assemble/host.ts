@@ -43,7 +43,8 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     control.known = new KnownRecords();
     const hostId = control.settings.hostId;
     control.hosts = (machine) => machine.hostId === hostId;
-    stops.push(relayMachineChanges(control, cluster.link, log));
+    // Its guests wait only for their own machines, which are on this host.
+    stops.push(relayMachineChanges(control, cluster.link, log, hostId));
     const serveGuests = holdGuestConnections(driver);
     const app = await buildApi(control, options);
     await serveGuests(app);

@@ -17,8 +17,8 @@ import type { MachineListing } from '../store/store.ts';
 /** How often machines waited for are read again, whatever the hints say. */
 const BACKSTOP_MS = 5_000;
 
-/** Starts relaying; answers the stop. */
-export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: Logger): () => void {
+/** Starts relaying (the changes of host `hostId`'s machines only, when given); answers the stop. */
+export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: Logger, hostId?: string): () => void {
   const pending = new Set<string>();
   let scheduled = false;
   const relay = (machineIds: string[]) => {
@@ -38,7 +38,7 @@ export function relayMachineChanges(deps: ControlDeps, link: ClusterLink, log: L
     const seen = deps.waits.seenRev(machineId);
     if (rev !== undefined && seen !== undefined && rev <= seen) return;
     relay([machineId]);
-  });
+  }, hostId);
   const rereadAll = () => {
     const watched = deps.waits.watchedIds();
     if (watched.length > 0) relay(watched);

@@ -12,10 +12,11 @@ export interface ClusterLink {
   onWork(hostId: string, listener: () => void): () => void;
   /**
    * Calls `listener` with each machine whose change was committed (by any process:
-   * the commit announces itself), and the revision it says it wrote: a hint too, that
-   * anyone able to announce could have made up.
+   * the commit announces itself), or each machine of host `hostId` only, and the
+   * revision it says it wrote: a hint too, that anyone able to announce could have
+   * made up.
    */
-  onMachineChanged(listener: (machineId: string, rev: number | undefined) => void): void;
+  onMachineChanged(listener: (machineId: string, rev: number | undefined) => void, hostId?: string): void;
   /** Calls `listener` with each host whose state changed (registered, declared lost, forgotten, let rejoin). */
   onHostChanged(listener: (hostId: string) => void): void;
   /**

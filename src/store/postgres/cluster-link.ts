@@ -2,7 +2,9 @@
  * The cluster link on PostgreSQL: `LISTEN/NOTIFY` carries the hints that tie a
  * cluster's processes together: work queued for a host (the outbox, read through
  * the store), a machine that changed (announced inside its commit's transaction),
- * a host whose state changed. One connection of its own stays open for LISTEN. It
+ * a host whose state changed. A host's work, and its machines' changes, are
+ * announced on channels of its own too (channels.ts): a host agent listens to
+ * those, not to every host's. One connection of its own stays open for LISTEN. It
  * is pinged every few seconds, since a connection left half-open (a partition, a
  * failover that sent no reset) would otherwise hear nothing and say nothing; when
  * it breaks or stops answering it is made again, and everyone is told that hints
@@ -10,7 +12,8 @@
  */
 import pg from 'pg';
 import type { ClusterLink } from '../link.ts';
-import { CHANGE_CHANNEL, WORK_CHANNEL } from './host-work.ts';
+import { hostChannel } from './channels.ts';
+import { CHANGE_CHANNEL } from './host-work.ts';
 import { HOST_CHANNEL } from './hosts.ts';
 
 const RECONNECT_MS = 1_000;
@@ -20,8 +23,10 @@ const PING_TIMEOUT_MS = 3_000;
 
 export class PostgresLink implements ClusterLink {
   private readonly url: string;
+  /** By channel: a host's work channel's listeners. */
   private readonly workListeners = new Map<string, Array<() => void>>();
-  private readonly changeListeners: Array<(machineId: string, rev: number | undefined) => void> = [];
+  /** By channel: CHANGE_CHANNEL, or a host's machine channel. */
+  private readonly changeListeners = new Map<string, Array<(machineId: string, rev: number | undefined) => void>>();
   private readonly missedListeners: Array<() => void> = [];
   private readonly hostListeners: Array<(hostId: string) => void> = [];
   private listener: pg.Client | undefined;
@@ -45,14 +50,18 @@ export class PostgresLink implements ClusterLink {
     client.on('notification', (message) => this.notified(message.channel, message.payload ?? ''));
     client.on('error', () => this.relisten(client));
     client.on('end', () => this.relisten(client));
+    const channels = () => [HOST_CHANNEL, ...this.workListeners.keys(), ...this.changeListeners.keys()];
+    const listened = channels();
     try {
       await client.connect();
-      for (const channel of [WORK_CHANNEL, CHANGE_CHANNEL, HOST_CHANNEL]) await client.query(`LISTEN ${channel}`);
+      for (const channel of listened) await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
     } catch (error) {
       client.end().catch(() => undefined);
       throw error;
     }
     this.listener = client;
+    // Listened for while this connection was being made.
+    for (const channel of channels()) if (!listened.includes(channel)) this.listenTo(channel);
   }
 
   /** A listening connection that does not answer within PING_TIMEOUT_MS is given up and made again. */
@@ -86,24 +95,39 @@ export class PostgresLink implements ClusterLink {
   }
 
   private notified(channel: string, payload: string): void {
-    if (channel === WORK_CHANNEL) {
-      for (const listener of this.workListeners.get(payload) ?? []) listener();
-    } else if (channel === HOST_CHANNEL) {
+    if (channel === HOST_CHANNEL) {
       for (const listener of this.hostListeners) listener(payload);
-    } else if (channel === CHANGE_CHANNEL) {
+      return;
+    }
+    for (const listener of this.workListeners.get(channel) ?? []) listener();
+    const changed = this.changeListeners.get(channel);
+    if (changed) {
       const [machineId, revText] = payload.split(':');
       const rev = revText !== undefined && /^\d{1,15}$/.test(revText) ? Number(revText) : undefined;
-      if (machineId) for (const listener of this.changeListeners) listener(machineId, rev);
+      if (machineId) for (const listener of changed) listener(machineId, rev);
     }
   }
 
-  onWork(hostId: string, listener: () => void): () => void {
-    this.workListeners.set(hostId, [...(this.workListeners.get(hostId) ?? []), listener]);
-    return () => this.workListeners.set(hostId, (this.workListeners.get(hostId) ?? []).filter((known) => known !== listener));
+  /** Listens to `channel` now if the connection is up (else when it is made again, which listens to every channel listened for). */
+  private listenTo(channel: string): void {
+    const client = this.listener;
+    client?.query(`LISTEN ${client.escapeIdentifier(channel)}`).catch(() => this.relisten(client));
   }
 
-  onMachineChanged(listener: (machineId: string, rev: number | undefined) => void): void {
-    this.changeListeners.push(listener);
+  onWork(hostId: string, listener: () => void): () => void {
+    const channel = hostChannel('work', hostId);
+    const known = this.workListeners.get(channel);
+    this.workListeners.set(channel, [...(known ?? []), listener]);
+    if (!known) this.listenTo(channel);
+    // Unsubscribed, it stays listened to: a hint nobody hears costs a wake-up until the next reconnection.
+    return () => this.workListeners.set(channel, (this.workListeners.get(channel) ?? []).filter((other) => other !== listener));
+  }
+
+  onMachineChanged(listener: (machineId: string, rev: number | undefined) => void, hostId?: string): void {
+    const channel = hostId === undefined ? CHANGE_CHANNEL : hostChannel('machine', hostId);
+    const known = this.changeListeners.get(channel);
+    this.changeListeners.set(channel, [...(known ?? []), listener]);
+    if (!known) this.listenTo(channel);
   }
 
   onHostChanged(listener: (hostId: string) => void): void {

@@ -8,18 +8,18 @@ import type { MachineRecord } from '../../domain/machine.ts';
 import { specOf } from '../../domain/runtime.ts';
 import type { HostFence, HostWork, QueuedWork } from '../store.ts';
 import { changed, rows, type Sql } from './connection.ts';
+import { hostChannel } from './channels.ts';
 import { Params } from './machine-sql.ts';
 
-/** The channel a host agent listens on for a hint that work arrived; the payload is the host's id. */
-export const WORK_CHANNEL = 'hangar_work';
 /** The channel every commit of a machine is announced on, inside its transaction; the payload is `id:rev`. */
 export const CHANGE_CHANNEL = 'hangar_machine';
 
 /**
  * The statement parts that queue `effects` for `machine`'s host: a CTE inserting
  * the work (once per row of the CTE `after`, when given: not at all if it has none),
- * and the hint, an expression for the statement's final SELECT (a CTE that only
- * selects would not run). Nothing when there are no effects.
+ * and the hint on the host's own work channel (channels.ts), an expression for the
+ * statement's final SELECT (a CTE that only selects would not run). Nothing when
+ * there are no effects.
  */
 export function workInserts(params: Params, machine: MachineRecord, effects: Effect[] | undefined, after?: string): { ctes: string[]; hint: string } | undefined {
   if (!effects?.length) return undefined;
@@ -28,7 +28,7 @@ export function workInserts(params: Params, machine: MachineRecord, effects: Eff
   const host = params.add(work.hostId);
   return {
     ctes: [`new_work AS (INSERT INTO host_work (host_id, machine_id, doc) SELECT ${host}, ${params.add(machine.id)}, ${params.add(JSON.stringify(work))}${after ? ` FROM ${after}` : ''})`],
-    hint: `pg_notify(${params.add(WORK_CHANNEL)}, ${host})`,
+    hint: `pg_notify(${params.add(hostChannel('work', work.hostId))}, ${host})`,
   };
 }
 

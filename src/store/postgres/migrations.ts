@@ -239,7 +239,7 @@ export const MIGRATIONS: readonly string[] = [
     p_ipv4_base text, p_ipv4_slots integer, p_ipv4_token text,
     p_id text, p_name text, p_region text, p_state text, p_updated_at double precision, p_metadata text[], p_doc text,
     p_cpus integer, p_memory integer, p_recent text, p_host text,
-    p_version text, p_version_doc text, p_event_ids text[], p_event_docs text[], p_work_doc text
+    p_version text, p_version_doc text, p_event_ids text[], p_event_docs text[], p_work_doc text, p_work_channel text
   ) RETURNS TABLE (outcome text, ipv4 text, live integer) LANGUAGE plpgsql AS $$
   DECLARE
     v_deleting boolean;
@@ -292,7 +292,7 @@ export const MIGRATIONS: readonly string[] = [
     INSERT INTO machine_events (id, machine_id, doc) SELECT e.id, p_id, e.doc FROM unnest(p_event_ids, p_event_docs) AS e (id, doc);
     IF v_work IS NOT NULL THEN
       INSERT INTO host_work (host_id, machine_id, doc) VALUES (p_host, p_id, v_work);
-      PERFORM pg_notify('hangar_work', p_host);
+      PERFORM pg_notify(p_work_channel, p_host);
     END IF;
     -- Not announced: nobody but its creator waits for a machine that did not exist (its first change is).
     RETURN QUERY SELECT 'ok', v_ipv4, v_live;

@@ -24,6 +24,7 @@ import { declareLostHosts, heartbeatHost, hostUsage, placementView, registerHost
 import { appFromRow } from '../app-rows.ts';
 import { ipv4HoldersIn, listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
+import { hostChannel } from './channels.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, MACHINE_COLUMNS, machineColumns, machineWhere, NOT_LIVE, Params, RECENT_EVENTS, withRecent } from './machine-sql.ts';
 import { ackWork, CHANGE_CHANNEL, claimWork, queueEffects, workInserts } from './host-work.ts';
@@ -166,13 +167,14 @@ export class PostgresStore extends PostgresVolumes implements Store {
     const [state, , updatedAt, metadata, doc, cpus, memoryMb] = machineColumns(machine);
     let row: { outcome: string; ipv4: string | null; live: number | null } | undefined;
     try {
-      [row] = await rows<{ outcome: string; ipv4: string | null; live: number | null }>(this.pool, `SELECT outcome, ipv4, live FROM hangar_insert_machine(${Array.from({ length: 27 }, (_, i) => `$${i + 1}`).join(', ')})`, [
+      [row] = await rows<{ outcome: string; ipv4: string | null; live: number | null }>(this.pool, `SELECT outcome, ipv4, live FROM hangar_insert_machine(${Array.from({ length: 28 }, (_, i) => `$${i + 1}`).join(', ')})`, [
         machine.appName, Number.isFinite(maxLive) ? maxLive : null, LIMIT_SLACK,
         usage !== undefined, usage?.host.epoch ?? null, limits?.machines ?? null, limits?.cpus ?? null, limits?.memoryMb ?? null,
         range ? formatIpv4(range.base) : null, range ? machineSlots(range) : null, placeholder ? JSON.stringify(placeholder) : null,
         machine.id, machine.name, machine.region, state, updatedAt, metadata, doc, cpus, memoryMb, JSON.stringify(withRecent([], write.events)),
         machine.hostId ?? null, write.version.version, JSON.stringify(write.version),
         write.events.map((event) => event.id), write.events.map((event) => JSON.stringify(event)), work ? JSON.stringify(work) : null,
+        work ? hostChannel('work', work.hostId) : null,
       ]);
     } catch (error) {
       throw duplicateName(error, machine) ?? error;
@@ -221,7 +223,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
       const ctes = [insertMachine, ...historyInserts(params, machine.id, write.events, write.version), ...(work?.ctes ?? [])];
       try {
         // Announced inside the transaction: every process hears of the machine when, and only if, it commits.
-        const announce = `pg_notify(${params.add(CHANGE_CHANNEL)}, ${params.add(`${machine.id}:${machine.rev}`)})`;
+        const announce = announcements(params, machine, `${machine.id}:${machine.rev}`);
         await rows(db, `WITH ${ctes.join(', ')} SELECT ${work ? `${work.hint}, ` : ''}${announce}`, params.values);
       } catch (error) {
         throw duplicateName(error, machine) ?? error;
@@ -247,7 +249,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     }
     const changedRecord = `changed AS (UPDATE machines SET ${columns.join(', ')}
       WHERE id = ${params.add(machine.id)} AND rev = ${params.add(write.machine.rev)} AND ${fenceClause(params, write.fence)}
-      RETURNING pg_notify('${CHANGE_CHANNEL}', id || ':' || rev))`;
+      RETURNING ${announcements(params, machine)})`;
     const work = workInserts(params, machine, write.effects, 'changed');
     const ctes = [changedRecord, ...historyInserts(params, machine.id, write.events, write.version, 'changed'), ...(work?.ctes ?? [])];
     const hint = work ? `, (SELECT ${work.hint} FROM changed) AS hint` : '';
@@ -261,7 +263,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     const params = new Params();
     const update = `UPDATE machines SET ${MACHINE_COLUMNS.map((column, i) => `${column} = ${params.add(machineColumns(machine)[i])}`).join(', ')}
       WHERE id = ${params.add(machine.id)} AND rev = ${params.add(write.machine.rev)} AND ${fenceClause(params, write.fence)}
-      RETURNING recent_events, pg_notify('${CHANGE_CHANNEL}', id || ':' || rev)`;
+      RETURNING recent_events, ${announcements(params, machine)}`;
     return transaction(this.pool, async (db) => {
       // The row is locked from here on: the recent events read are the ones replaced.
       const [row] = await rows(db, update, params.values);
@@ -506,6 +508,18 @@ function hostFull(hostId: string | undefined): HostTaken {
 function duplicateName(error: unknown, machine: MachineRecord): DuplicateError | undefined {
   if (!isUniqueViolation(error) || (error as { constraint?: unknown }).constraint !== 'machine_names') return undefined;
   return new DuplicateError('machine_name', `a machine named "${machine.name}" already exists in app ${machine.appName}`);
+}
+
+/**
+ * The announcements of a machine's commit, made inside its transaction (so heard
+ * when, and only if, it commits): on the channel every API replica hears, and on
+ * its host's own (channels.ts), whose agent serves its guests' waits. The payload
+ * is `id:rev`, of the row written unless given.
+ */
+function announcements(params: Params, machine: MachineRecord, payload?: string): string {
+  const said = payload === undefined ? "id || ':' || rev" : params.add(payload);
+  const channels = [CHANGE_CHANNEL, ...(machine.hostId === undefined ? [] : [hostChannel('machine', machine.hostId)])];
+  return channels.map((channel) => `pg_notify(${params.add(channel)}, ${said})`).join(', ');
 }
 
 /**
