@@ -7,6 +7,7 @@ import { buildApp } from '../api/app.ts';
 import { serveGuestConnection } from '../api/guest-scope.ts';
 import type { Api } from '../api/routes/types.ts';
 import { HostSession, type HostSessionOptions } from '../cluster/host-session.ts';
+import { KnownApps } from '../control/apps.ts';
 import { CreatesInFlight } from '../control/creates-in-flight.ts';
 import { systemResolver } from '../control/guest-images.ts';
 import { MachineFeed } from '../control/machine-feed.ts';
@@ -56,6 +57,7 @@ export function controlDeps(options: AssembleOptions, parts: { store: Store; run
     waits: new WaitHub(),
     feed: new MachineFeed(),
     creates: new CreatesInFlight(),
+    knownApps: new KnownApps(),
     log: options.logger,
     settings: { ...DEFAULT_SETTINGS, ...options.settings, ...parts.settings },
     resolveHost: options.resolveHost ?? systemResolver,

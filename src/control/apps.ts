@@ -55,6 +55,38 @@ export async function appForCreate(deps: ControlDeps, name: string): Promise<App
   return app;
 }
 
+/**
+ * The apps this process made machines in, by name, so that a create need not read
+ * its app: the insert checks in its own transaction that the app named is still
+ * there, not being deleted, and the same app (its id), and a create that finds
+ * otherwise forgets it here and reads it again (see createMachine).
+ */
+export class KnownApps {
+  private readonly apps = new Map<string, App>();
+
+  get(name: string): App | undefined {
+    return this.apps.get(name);
+  }
+
+  remember(app: App): void {
+    if (app.deleting) this.apps.delete(app.name);
+    else this.apps.set(app.name, app);
+  }
+
+  forget(name: string): void {
+    this.apps.delete(name);
+  }
+}
+
+/** The app a machine is to be created in, as this process knows it if it does (the insert checks it), else as appForCreate reads it. */
+export async function appForMachineCreate(deps: ControlDeps, name: string): Promise<App> {
+  const known = deps.knownApps?.get(name);
+  if (known) return known;
+  const app = await appForCreate(deps, name);
+  deps.knownApps?.remember(app);
+  return app;
+}
+
 /** The app with its machine count, for showing it. */
 export async function showApp(deps: ControlDeps, name: string): Promise<AppWithCounts> {
   const app = await deps.store.getAppWithCounts(name);
@@ -80,6 +112,7 @@ const GOING: readonly MachineState[] = ['destroying', 'launch_failed', 'destroye
  * hangar started again after one died mid-way: see interrupted.ts).
  */
 export async function deleteApp(deps: ControlDeps, name: string, signal?: AbortSignal): Promise<void> {
+  deps.knownApps?.forget(name);
   if (!(await deps.store.markAppDeleting(name))) throw appNotFound(name);
   await deps.creates.settled(name);
   const machines = (await deps.store.listMachines(name, {})).map(({ machine }) => machine);

@@ -7,7 +7,7 @@ import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/mach
 import { checkAttachable, touched } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing, type Placer } from '../store/store.ts';
-import { appDeletingError, appForCreate, getApp } from './apps.ts';
+import { appDeletingError, appForMachineCreate, getApp } from './apps.ts';
 import { placer } from './hosts.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
@@ -46,7 +46,17 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
   prepared.catch(() => undefined);
   let change: StateChange | null;
   try {
-    const inserted = await deps.creates.run(appName, () => insertMachine(deps, appName, input, id));
+    const inserted = await deps.creates.run(appName, async () => {
+      try {
+        return await insertMachine(deps, appName, input, id);
+      } catch (error) {
+        // The app this process knew was deleted and made again: once more, with the app read now.
+        if (!(error instanceof AppGoneError && error.why === 'replaced')) throw error;
+        return insertMachine(deps, appName, input, id).catch((again: unknown) => {
+          throw again instanceof AppGoneError ? new HangarError('conflict', `app ${appName} is being made again; try again`) : again;
+        });
+      }
+    });
     recorded = true;
     // What this process wrote: an announcement of it tells the wait nothing.
     deps.waits.publish(id, { state: inserted.state, version: inserted.version, eventId: '', rev: inserted.rev });
@@ -72,7 +82,7 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
 
 /** Checks the request, records the machine in `creating` and hands its prepare to the host. */
 async function insertMachine(deps: ControlDeps, appName: string, input: CreateMachineInput, id: string): Promise<MachineRecord> {
-  const app = await appForCreate(deps, appName);
+  const app = await appForMachineCreate(deps, appName);
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
   await checkStandbys(deps, appName, undefined, config);
   const imageRef = parseImageRef(config.image);
@@ -124,7 +134,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
       return touched(attachable, ctx.now);
     });
   }
-  const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber, volumeHost)).catch(async (error: unknown) => {
+  const inserted = await insertWithName(deps, machine, requestedName !== undefined, placer(deps, app.netNumber, volumeHost), true, app.id).catch(async (error: unknown) => {
     if (volumeId) await deps.store.detachVolumes(machine.id);
     throw error;
   });
@@ -132,8 +142,12 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
   return inserted;
 }
 
-/** Inserts, generating a fresh name on a clash unless the caller chose the name. */
-export async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen: boolean, place: Placer, prepare = true): Promise<MachineRecord> {
+/**
+ * Inserts, generating a fresh name on a clash unless the caller chose the name.
+ * With `appId`, the app as the caller read it (see KnownApps): one deleted (and
+ * made again) since is AppGoneError `replaced`, which the caller may try again.
+ */
+export async function insertWithName(deps: ControlDeps, machine: MachineRecord, chosen: boolean, place: Placer, prepare = true, appId?: string): Promise<MachineRecord> {
   for (let attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
     const name = chosen ? machine.name : machineName(deps.ids.int(1 << 30), deps.ids.int(1 << 30), deps.ids.int(10000));
     const candidate = { ...machine, name };
@@ -141,10 +155,14 @@ export async function insertWithName(deps: ControlDeps, machine: MachineRecord, 
     try {
       // The prepare is queued for the host in the insert's own transaction.
       const effects = prepare ? { effects: [{ kind: 'prepare' } as const] } : {};
-      return await deps.store.insertMachine({ machine: candidate, version, events: [], ...effects }, deps.settings.maxMachinesPerApp, place);
+      return await deps.store.insertMachine({ machine: candidate, version, events: [], ...effects, ...(appId === undefined ? {} : { appId }) }, deps.settings.maxMachinesPerApp, place);
     } catch (error) {
       if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');
-      if (error instanceof AppGoneError) throw error.why === 'deleting' ? appDeletingError(candidate.appName) : appNotFound(candidate.appName);
+      if (error instanceof AppGoneError) {
+        deps.knownApps?.forget(candidate.appName);
+        if (error.why === 'replaced') throw error;
+        throw error.why === 'deleting' ? appDeletingError(candidate.appName) : appNotFound(candidate.appName);
+      }
       if (!(error instanceof DuplicateError)) throw error;
       if (chosen) throw new HangarError('name_taken', `machine name "${name}" is already taken in app ${candidate.appName}`);
     }

@@ -7,6 +7,7 @@ import type { DiskSpace, VolumeSnapshotRecord } from '../domain/volume.ts';
 import type { HostFence, Store } from '../store/store.ts';
 import type { CreatesInFlight } from './creates-in-flight.ts';
 import type { HostResolver } from './guest-images.ts';
+import type { KnownApps } from './apps.ts';
 import type { KnownRecords } from './known-records.ts';
 import type { HostHealth, HostStatus } from './host-health.ts';
 import type { MachineFeed } from './machine-feed.ts';
@@ -138,6 +139,8 @@ export interface ControlDeps {
   fence?: HostFence;
   /** A process with a host agent: the records of its machines it last read or wrote, which its reports are decided on first. */
   known?: KnownRecords;
+  /** The apps this process made machines in (see apps.ts). */
+  knownApps?: KnownApps;
   /** Tells this process's host agent that work was queued for host `hostId` (after the commit; it reads the queue). */
   workQueued?: (hostId: string) => void;
   /** An API replica's view of the hosts' health; absent: this process's own host, always ok. */

@@ -134,9 +134,10 @@ export class DuplicateError extends Error {
 
 /** A machine or volume was to be inserted into an app that is gone or being deleted. */
 export class AppGoneError extends Error {
-  readonly why: 'missing' | 'deleting';
-  constructor(appName: string, why: 'missing' | 'deleting') {
-    super(why === 'missing' ? `app ${appName} does not exist` : `app ${appName} is being deleted`);
+  /** `replaced`: an app of that name is there, another than the one asked for (it was deleted and made again). */
+  readonly why: 'missing' | 'deleting' | 'replaced';
+  constructor(appName: string, why: 'missing' | 'deleting' | 'replaced') {
+    super(why === 'missing' ? `app ${appName} does not exist` : why === 'deleting' ? `app ${appName} is being deleted` : `app ${appName} was deleted and made again`);
     this.name = 'AppGoneError';
     this.why = why;
   }
@@ -218,12 +219,14 @@ export interface Store {
   /**
    * Inserts a new machine with its first version; throws DuplicateError for a taken
    * name, LimitError when its app already has `maxLive` machines not destroyed, and
-   * AppGoneError when its app does not exist or is being deleted. With `place`, the
-   * machine inserted is the one `place` makes of `write.machine` given every host's
-   * usage, read in the same transaction as the insert, so that no two creates can
+   * AppGoneError when its app does not exist or is being deleted, or (given
+   * `appId`, the app's id as the caller read it) is another app of that name now.
+   * With `place`, the machine inserted is the one `place` makes of `write.machine`
+   * given every host's usage; the host's room is checked again, with the host's
+   * reservation locked, in the insert's transaction, so that no two creates can
    * overbook a host (`place` throws to refuse).
    */
-  insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive?: number, place?: Placer): Promise<MachineRecord>;
+  insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive?: number, place?: Placer): Promise<MachineRecord>;
   /**
    * Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it
    * with the new rev. A machine written as destroyed lets go of its volumes in the same

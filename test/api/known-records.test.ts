@@ -34,3 +34,25 @@ describe('reports on records the host agent knows', () => {
     assert.equal(control.known?.get(id)?.rev, after.rev, 'what it wrote is known');
   });
 });
+
+describe('creates in an app this process knows', () => {
+  let t: TestHangar;
+  before(async () => { t = await testHangar(); });
+  after(() => t.close());
+
+  it('give a machine the network of the app there now when the app was deleted and made again elsewhere', async () => {
+    const app = await t.app('again');
+    const first = await t.machine(app, { skip_launch: true });
+    assert.equal((await t.call('DELETE', `/v1/apps/${app}/machines/${first.id}?force=true`)).status, 200);
+    assert.equal((await t.waitFor(app, first.id, 'destroyed')).status, 200);
+    // Deleted and made again by another process (a replica) behind this one's back: a new app, a new network.
+    const { store } = t.hangar.control;
+    await store.markAppDeleting(app);
+    await store.deleteApp(app);
+    await t.app('again');
+    const network = (await store.getApp(app))?.netNumber as number;
+    const second = await t.machine(app, { skip_launch: true });
+    assert.equal(second.private_ip.split(':')[2], network.toString(16), `${second.private_ip} is in the app's network now`);
+    assert.notEqual(second.private_ip.split(':')[2], first.private_ip.split(':')[2]);
+  });
+});

@@ -170,6 +170,22 @@ function machineContract(open: OpenStore): void {
       assert.equal((await insert(store, machine({ id: 'm-2', name: 'web' }))).name, 'web');
     });
 
+    it('insertMachine with the id of the app as it was read refuses once an app of that name is another', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      const m = machine({ id: 'm-1' });
+      await store.insertMachine({ machine: m, version: versionOf(m), events: [], appId: 'id-app' });
+      await moveTo(store, (await store.getMachineById('m-1')) as MachineRecord, 'destroyed');
+      await store.markAppDeleting('app');
+      await store.deleteApp('app');
+      await store.createApp({ ...app('app'), id: 'id-again' });
+      const next = machine({ id: 'm-2' });
+      await assert.rejects(store.insertMachine({ machine: next, version: versionOf(next), events: [], appId: 'id-app' }),
+        (error) => error instanceof AppGoneError && error.why === 'replaced');
+      assert.equal(await store.getMachineById('m-2'), null);
+      assert.equal((await store.insertMachine({ machine: next, version: versionOf(next), events: [], appId: 'id-again' })).id, 'm-2');
+    });
+
     it('insertMachine refuses with LimitError when the app has maxLive machines not destroyed', async () => {
       const { store } = await open();
       await store.createApp(app('app'));

@@ -234,7 +234,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX machines_unaddressed ON machines (host_id) WHERE private_ipv4 IS NULL AND state <> 'destroyed';
   CREATE FUNCTION hangar_insert_machine(
-    p_app text, p_max_live integer, p_limit_slack integer,
+    p_app text, p_app_id text, p_max_live integer, p_limit_slack integer,
     p_place boolean, p_epoch integer, p_max_machines integer, p_max_cpus integer, p_max_memory integer,
     p_ipv4_base text, p_ipv4_slots integer, p_ipv4_token text,
     p_id text, p_name text, p_region text, p_state text, p_updated_at double precision, p_metadata text[], p_doc text,
@@ -243,6 +243,7 @@ export const MIGRATIONS: readonly string[] = [
   ) RETURNS TABLE (outcome text, ipv4 text, live integer) LANGUAGE plpgsql AS $$
   DECLARE
     v_deleting boolean;
+    v_app_id text;
     v_live integer;
     v_room host_reservations%ROWTYPE;
     v_offset integer;
@@ -251,9 +252,10 @@ export const MIGRATIONS: readonly string[] = [
     v_work text := p_work_doc;
   BEGIN
     -- A share lock on the app: a deletion waits for this insert, other inserts do not.
-    SELECT a.deleting INTO v_deleting FROM apps a WHERE a.name = p_app FOR SHARE;
+    SELECT a.deleting, a.id INTO v_deleting, v_app_id FROM apps a WHERE a.name = p_app FOR SHARE;
     IF NOT FOUND THEN RETURN QUERY SELECT 'missing', NULL::text, NULL::integer; RETURN; END IF;
     IF v_deleting THEN RETURN QUERY SELECT 'deleting', NULL::text, NULL::integer; RETURN; END IF;
+    IF v_app_id <> p_app_id THEN RETURN QUERY SELECT 'replaced', NULL::text, NULL::integer; RETURN; END IF;
     IF p_max_live IS NOT NULL THEN
       -- Far below the limit, inserts count at once; near it they take turns and count again.
       SELECT count(*) INTO v_live FROM (SELECT 1 FROM machines m WHERE m.app_name = p_app AND m.state <> 'destroyed' LIMIT p_max_live) l;

@@ -124,7 +124,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return nextMachineNumber(this.pool);
   }
 
-  async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
+  async insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.tryInsertMachine(write, maxLive, place);
@@ -152,7 +152,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
    * machines recorded before addresses were (whose number gives theirs) takes the
    * insert in a transaction of several round trips instead (insertInTransaction).
    */
-  private async tryInsertMachine(write: MachineWrite & { version: MachineVersion }, maxLive: number, place?: Placer): Promise<MachineRecord> {
+  private async tryInsertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive: number, place?: Placer): Promise<MachineRecord> {
     const { number, hosts } = place ? await placementView(this.pool) : { number: 0, hosts: [] };
     const chosen = place ? place(write.machine, hosts, number) : write.machine;
     const usage = place && chosen.hostId !== undefined ? hosts.find((candidate) => candidate.host.id === chosen.hostId) : undefined;
@@ -167,8 +167,8 @@ export class PostgresStore extends PostgresVolumes implements Store {
     const [state, , updatedAt, metadata, doc, cpus, memoryMb] = machineColumns(machine);
     let row: { outcome: string; ipv4: string | null; live: number | null } | undefined;
     try {
-      [row] = await rows<{ outcome: string; ipv4: string | null; live: number | null }>(this.pool, `SELECT outcome, ipv4, live FROM hangar_insert_machine(${Array.from({ length: 28 }, (_, i) => `$${i + 1}`).join(', ')})`, [
-        machine.appName, Number.isFinite(maxLive) ? maxLive : null, LIMIT_SLACK,
+      [row] = await rows<{ outcome: string; ipv4: string | null; live: number | null }>(this.pool, `SELECT outcome, ipv4, live FROM hangar_insert_machine(${Array.from({ length: 29 }, (_, i) => `$${i + 1}`).join(', ')})`, [
+        machine.appName, write.appId ?? null, Number.isFinite(maxLive) ? maxLive : null, LIMIT_SLACK,
         usage !== undefined, usage?.host.epoch ?? null, limits?.machines ?? null, limits?.cpus ?? null, limits?.memoryMb ?? null,
         range ? formatIpv4(range.base) : null, range ? machineSlots(range) : null, placeholder ? JSON.stringify(placeholder) : null,
         machine.id, machine.name, machine.region, state, updatedAt, metadata, doc, cpus, memoryMb, JSON.stringify(withRecent([], write.events)),
@@ -184,6 +184,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
         return placeholder ? { ...machine, privateIpv4: row.ipv4 ?? undefined } : machine;
       case 'missing':
       case 'deleting':
+      case 'replaced':
         throw new AppGoneError(machine.appName, row.outcome);
       case 'limit':
         throw new LimitError(`app ${machine.appName} has ${row.live} machines; an app may have at most ${maxLive} machines`);
@@ -203,12 +204,13 @@ export class PostgresStore extends PostgresVolumes implements Store {
    * transaction, the host's reservation row locked, then the address chosen from a
    * read of every address its machines hold, those machines' derived ones included.
    */
-  private async insertInTransaction(write: MachineWrite & { version: MachineVersion }, maxLive: number, place: Placer | undefined, chosen: MachineRecord): Promise<MachineRecord> {
+  private async insertInTransaction(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive: number, place: Placer | undefined, chosen: MachineRecord): Promise<MachineRecord> {
     return transaction(this.pool, async (db) => {
       // A share lock on the app: a deletion waits for this insert, other inserts do not.
-      const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR SHARE', [write.machine.appName]);
+      const [app] = await rows<{ deleting: boolean; id: string }>(db, 'SELECT deleting, id FROM apps WHERE name = $1 FOR SHARE', [write.machine.appName]);
       if (!app) throw new AppGoneError(write.machine.appName, 'missing');
       if (app.deleting) throw new AppGoneError(write.machine.appName, 'deleting');
+      if (write.appId !== undefined && app.id !== write.appId) throw new AppGoneError(write.machine.appName, 'replaced');
       if (Number.isFinite(maxLive)) await checkLiveLimit(db, write.machine.appName, maxLive);
       const hosts = place ? await hostUsage(db) : [];
       const machine = { ...(place && chosen.hostId ? await holdPlace(db, chosen, hosts) : chosen), rev: 1 };

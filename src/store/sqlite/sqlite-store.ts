@@ -83,12 +83,13 @@ export class SqliteStore extends SqliteHosts implements Store {
     return this.transaction(() => this.nextCounter('machine'));
   }
 
-  async insertMachine(write: MachineWrite & { version: MachineVersion }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
+  async insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     return this.grouped(() => {
       const machine = { ...(place ? this.placed(write.machine, place) : write.machine), rev: 1 };
-      const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(machine.appName) as { deleting: number } | undefined;
+      const app = this.sql('SELECT deleting, id FROM apps WHERE name = ?').get(machine.appName) as { deleting: number; id: string } | undefined;
       if (!app) throw new AppGoneError(machine.appName, 'missing');
       if (app.deleting) throw new AppGoneError(machine.appName, 'deleting');
+      if (write.appId !== undefined && app.id !== write.appId) throw new AppGoneError(machine.appName, 'replaced');
       if (Number.isFinite(maxLive)) {
         // Counting stops at the limit: the check costs at most `maxLive` index entries, not the app's size.
         const live = this.sql("SELECT count(*) AS n FROM (SELECT 1 FROM machines WHERE app_name = ? AND state != 'destroyed' LIMIT ?)")
