@@ -107,7 +107,9 @@ try {
   // 1. Creates through both replicas, then on the single SQLite hangar.
   await sql('SELECT pg_stat_statements_reset()');
   const cpu0 = cpu();
+  const client0 = process.cpuUsage();
   const onCluster = await creates(call, 'bench', ['fra', 'syd']);
+  const client = process.cpuUsage(client0);
   const cpu1 = cpu();
   const ran = await statements();
   const spread = ((await call(0, 'GET', '/hangar/v1/hosts')).body as Array<{ id: string; machines: number }>).map((h) => `${h.id} ${h.machines}`).join(', ');
@@ -122,7 +124,8 @@ try {
   report('PostgreSQL statements per create (round trips)', `${((ran.replicas + ran.hosts) / CREATES).toFixed(1)}`,
     `(replicas ${(ran.replicas / CREATES).toFixed(1)}, hosts ${(ran.hosts / CREATES).toFixed(1)}; heartbeats and other background statements included)`);
   report('CPU per create, cluster', perCreate(cpu1.replicas + cpu1.hosts + cpu1.postgres - cpu0.replicas - cpu0.hosts - cpu0.postgres),
-    `(replicas ${perCreate(cpu1.replicas - cpu0.replicas)}, hosts ${perCreate(cpu1.hosts - cpu0.hosts)}, PostgreSQL ${perCreate(cpu1.postgres - cpu0.postgres)})`);
+    `(replicas ${perCreate(cpu1.replicas - cpu0.replicas)}, hosts ${perCreate(cpu1.hosts - cpu0.hosts)}, PostgreSQL ${perCreate(cpu1.postgres - cpu0.postgres)}; `
+    + `the benchmark's own client ${perCreate((client.user + client.system) / 1000)})`);
   report('CPU per create, single SQLite hangar', perCreate(cpu3.single - cpu2.single));
   if (process.env.BENCH_STATEMENTS) {
     for (const row of ran.top.slice(0, 25)) console.log(`  ${(row.calls / CREATES).toFixed(2)}  ${row.mean.toFixed(3)} ms  ${row.who.startsWith('hangar_host') ? 'host   ' : 'replica'}  ${row.query.replace(/\s+/g, ' ').slice(0, 150)}`);
