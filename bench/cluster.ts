@@ -10,11 +10,13 @@
  *    BENCH_CONCURRENCY (32) in flight in all, half on each; how they spread over the
  *    hosts; and the statements PostgreSQL ran per create (pg_stat_statements: each
  *    is a round trip from a replica or a host) and the CPU time each kind of process
- *    used (/proc). Then as many creates on the single SQLite hangar, as many in flight;
+ *    used (/proc), the benchmark's own included. Then as many creates on the single
+ *    SQLite hangar, as many in flight. Creates go over keep-alive connections (undici);
  * 2. GET p50/p99 of one machine at BENCH_RATE (1,000) req/s on one replica, and on
  *    the single SQLite hangar;
- * 3. wait release: a start through replica A, waited for on replica B, against the
- *    same with the waiter on A (the difference is what crossing replicas costs);
+ * 3. wait release: BENCH_WAITS (200) starts through replica A, each waited for on
+ *    replica B, against as many with the waiter on A (the difference is what crossing
+ *    replicas costs);
  * 4. lease race: 100 lease requests at once through both replicas;
  * 5. lost hosts, BENCH_LOST (2) times: a host agent with a machine is killed
  *    (SIGKILL); the time until `GET /hangar/v1/hosts` shows it `lost`, and from
@@ -26,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request as undiciRequest } from 'undici';
 import { CLUSTER_TOKEN, startCluster } from '../test/helpers/cluster.ts';
 import { request, startServerProcess } from '../test/helpers/server-process.ts';
 import { cpuMsOf, figureTable, machineFacts, ms, openLoop, summarize, withChildren } from './lib.ts';
@@ -37,7 +40,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const LOST = Number(process.env.BENCH_LOST ?? 2);
 const HEARTBEAT = process.env.BENCH_HEARTBEAT ?? '2s';
 const LOST_AFTER = process.env.BENCH_LOST_AFTER ?? '10s';
-const WAITS = 50;
+const WAITS = Number(process.env.BENCH_WAITS ?? 200);
 const { report, printTable } = figureTable();
 const config = { image: 'registry.test/app:1', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } };
 type Call = (index: number, method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -52,7 +55,17 @@ const cluster = await startCluster({
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-single-'));
 const single = await startServerProcess(join(dir, 'data'), 'bench-token', ['--driver', 'fake', '--fake-timing', 'instant', '--max-machines-per-app', String(CREATES + 100)]);
 const call = cluster.call;
-const onSingle: Call = (_index, method, path, body) => request(single, method, path, body);
+const keepAlive = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
+/** A JSON call over keep-alive connections: lighter on the benchmark's own CPU than fetch, which creates spend most of theirs in. */
+const lean = (url: (index: number) => string, token: string): Call => async (index, method, path, body) => {
+  const response = await undiciRequest(`${url(index)}${path}`, {
+    method: method as 'POST', dispatcher: keepAlive, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
+};
+const onReplicas = lean((index) => cluster.replicas[index]?.url as string, CLUSTER_TOKEN);
+const onSingle = lean(() => single.url, 'bench-token');
 const sql = (text: string) => cluster.pg.sql(cluster.storeUrl, text);
 
 /** `CREATES` skip_launch creates through `via`, CONCURRENCY in flight, client `i` on replica `i % 2`: rate and latencies. */
@@ -108,7 +121,7 @@ try {
   await sql('SELECT pg_stat_statements_reset()');
   const cpu0 = cpu();
   const client0 = process.cpuUsage();
-  const onCluster = await creates(call, 'bench', ['fra', 'syd']);
+  const onCluster = await creates(onReplicas, 'bench', ['fra', 'syd']);
   const client = process.cpuUsage(client0);
   const cpu1 = cpu();
   const ran = await statements();
@@ -190,6 +203,7 @@ try {
     `(${LOST} hosts, one after another, polled every 20 ms)`);
   report('declared lost → standby started', standbys.map(ms).join(', '), '(waiter on the other replica)');
   printTable();
+  await keepAlive.close();
 } catch (error) {
   console.error(error);
   process.exitCode = 1;
