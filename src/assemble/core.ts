@@ -10,7 +10,8 @@ import { HostSession, type HostSessionOptions } from '../cluster/host-session.ts
 import { CreatesInFlight } from '../control/creates-in-flight.ts';
 import { systemResolver } from '../control/guest-images.ts';
 import { MachineFeed } from '../control/machine-feed.ts';
-import type { ControlDeps, ControlSettings, VolumeHosts } from '../control/ports.ts';
+import type { ControlDeps, ControlSettings } from '../control/ports.ts';
+import type { VolumeHosts } from '../domain/ports.ts';
 import { WaitHub } from '../control/wait-hub.ts';
 import { DEFAULTS, HANGAR_VERSION } from '../config.ts';
 import { DEFAULT_HOST_NUMBER } from '../domain/address.ts';

@@ -36,25 +36,6 @@ export async function createApp(deps: ControlDeps, input: CreateAppInput): Promi
   }
 }
 
-/** The app, or a not-found error. Cheap: every machine request goes through it. */
-export async function getApp(deps: ControlDeps, name: string): Promise<App> {
-  const app = await deps.store.getApp(name);
-  if (!app) throw appNotFound(name);
-  return app;
-}
-
-/** The error for creating anything in an app that is being deleted. */
-export function appDeletingError(name: string): HangarError {
-  return new HangarError('conflict', `app ${name} is being deleted`, 'wait for the deletion to finish, then create the app again');
-}
-
-/** The app something is to be created in: not found, or refused while it is being deleted. */
-export async function appForCreate(deps: ControlDeps, name: string): Promise<App> {
-  const app = await getApp(deps, name);
-  if (app.deleting) throw appDeletingError(name);
-  return app;
-}
-
 /** The app with its machine count, for showing it. */
 export async function showApp(deps: ControlDeps, name: string): Promise<AppWithCounts> {
   const app = await deps.store.getAppWithCounts(name);
