@@ -16,7 +16,7 @@ const GRANTS = [
   'GRANT SELECT, INSERT ON machine_events, machine_versions TO hangar_hosts',
   'GRANT SELECT, INSERT, UPDATE ON hosts TO hangar_hosts',
   'GRANT SELECT, INSERT, DELETE ON host_work TO hangar_hosts',
-  'GRANT USAGE ON SEQUENCE host_work_id_seq TO hangar_hosts',
+  'GRANT USAGE ON SEQUENCE host_work_id_seq, machine_events_seq TO hangar_hosts',
   'GRANT SELECT, UPDATE ON volumes TO hangar_hosts',
   'GRANT SELECT ON hangar_migrations TO hangar_hosts',
 ];

@@ -203,6 +203,34 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE machines ADD COLUMN private_ipv4 text COLLATE "C";
   CREATE UNIQUE INDEX machine_ipv4s ON machines (host_id, private_ipv4) WHERE state <> 'destroyed';
   `,
+  // Each machine's place in the commit order: the id of the transaction that last wrote
+  // it. Listings read only rows below the oldest transaction still running, so no
+  // commit can land before a place already read (an id is given at a write, not at
+  // its commit).
+  `
+  ALTER TABLE machines ADD COLUMN change_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+  CREATE FUNCTION hangar_machine_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    NEW.change_xid := pg_current_xact_id();
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER machine_changed BEFORE UPDATE ON machines FOR EACH ROW EXECUTE FUNCTION hangar_machine_changed();
+  CREATE INDEX machines_by_change ON machines (change_xid, id);
+  `,
+  // Events in the order they were written: for one machine that is the order of its
+  // commits, which take turns on its row. (Their ids are stamped by each process's
+  // clock, which may differ by a little from another's.) Older events keep their ids' order.
+  `
+  CREATE SEQUENCE machine_events_seq;
+  ALTER TABLE machine_events ADD COLUMN seq bigint;
+  UPDATE machine_events e SET seq = o.n FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM machine_events) o WHERE e.id = o.id;
+  SELECT setval('machine_events_seq', coalesce((SELECT max(seq) FROM machine_events), 0) + 1, false);
+  ALTER TABLE machine_events ALTER COLUMN seq SET DEFAULT nextval('machine_events_seq'), ALTER COLUMN seq SET NOT NULL;
+  CREATE INDEX events_in_order ON machine_events (machine_id, seq);
+  DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT USAGE ON SEQUENCE machine_events_seq TO hangar_hosts; END IF;
+  END $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
