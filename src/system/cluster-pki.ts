@@ -9,8 +9,8 @@
  * authority's key stays with the operator, never on a host or a replica.
  */
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,8 +50,7 @@ export async function issueIdentity(caDir: string, role: ClusterRole, name: stri
   if (!NAME.test(name)) throw new Error(`a ${role} name must be 1-63 lowercase letters, digits and dashes, got "${name}"`);
   if (!existsSync(join(caDir, 'ca.key'))) throw new Error(`no cluster authority in ${caDir}: make one with \`hangar cluster ca ${caDir}\``);
   mkdirSync(outDir, { recursive: true, mode: 0o700 });
-  const work = join(tmpdir(), `hangar-pki-${process.pid}-${Date.now()}`);
-  mkdirSync(work, { mode: 0o700 });
+  const work = mkdtempSync(join(tmpdir(), 'hangar-pki-'));
   try {
     const csr = join(work, 'req.csr');
     const ext = join(work, 'ext.cnf');
@@ -63,7 +62,8 @@ export async function issueIdentity(caDir: string, role: ClusterRole, name: stri
       '',
     ].join('\n'));
     await openssl(['req', '-new', ...EC_KEY, '-subj', `/CN=${role}-${name}`, '-keyout', join(outDir, KEY_FILE), '-out', csr]);
-    await openssl(['x509', '-req', '-in', csr, '-CA', join(caDir, CA_FILE), '-CAkey', join(caDir, 'ca.key'), '-CAcreateserial',
+    // A random serial, not a serial file: identities issued at once (a script issuing every host) do not race on it.
+    await openssl(['x509', '-req', '-in', csr, '-CA', join(caDir, CA_FILE), '-CAkey', join(caDir, 'ca.key'), '-set_serial', `0x1${randomBytes(15).toString('hex')}`,
       '-days', String(days), '-extfile', ext, '-out', join(outDir, CERT_FILE)]);
     copyFileSync(join(caDir, CA_FILE), join(outDir, CA_FILE));
   } finally {
