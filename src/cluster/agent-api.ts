@@ -61,7 +61,7 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     if (!Array.isArray(command) || !command.every((part) => typeof part === 'string') || typeof timeoutMs !== 'number') {
       throw new HangarError('invalid_argument', 'exec needs command (strings) and timeoutMs');
     }
-    return runtime.exec(await machine(request.params), { command, stdin: typeof stdin === 'string' ? stdin : undefined, timeoutMs });
+    return runtime.guest.exec(await machine(request.params), { command, stdin: typeof stdin === 'string' ? stdin : undefined, timeoutMs });
   });
   app.post('/agent/v1/machines/:id/fork', async (request) => {
     const parentId = await machine(request.params);
@@ -78,18 +78,18 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     return { ok: true };
   });
 
-  app.get('/agent/v1/machines/:id/ps', async (request) => runtime.ps(await machine(request.params)));
+  app.get('/agent/v1/machines/:id/ps', async (request) => runtime.guest.ps(await machine(request.params)));
   app.post('/agent/v1/machines/:id/signal', async (request) => {
     const { signal } = body(request);
     if (typeof signal !== 'string' || !Object.hasOwn(SIGNALS, signal)) throw new HangarError('invalid_argument', 'unknown signal');
-    await runtime.signal(await machine(request.params), signal as SignalName);
+    await runtime.guest.signal(await machine(request.params), { signal: signal as SignalName });
     return { ok: true };
   });
-  app.get('/agent/v1/machines/:id/memory', async (request) => runtime.memory(await machine(request.params)));
-  app.put('/agent/v1/machines/:id/memory', async (request) => runtime.setMemoryLimit(await machine(request.params), Number(body(request).limitMb)));
-  app.post('/agent/v1/machines/:id/memory/reclaim', async (request) => ({
-    reclaimedMb: await runtime.reclaimMemory(await machine(request.params), Number(body(request).amountMb)),
-  }));
+  app.get('/agent/v1/machines/:id/memory', async (request) => runtime.guest.memory(await machine(request.params)));
+  app.put('/agent/v1/machines/:id/memory', async (request) => runtime.guest.setMemoryLimit(await machine(request.params), { limitMb: Number(body(request).limitMb) }));
+  app.post('/agent/v1/machines/:id/memory/reclaim', async (request) => (
+    runtime.guest.reclaimMemory(await machine(request.params), { amountMb: Number(body(request).amountMb) })
+  ));
   app.get('/agent/v1/machines/:id/logs', async (request, reply) => {
     const id = await machine(request.params);
     const query = request.query as { tail?: string; follow?: string };
@@ -97,7 +97,7 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     request.raw.on('close', () => abort.abort());
     reply.raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     try {
-      for await (const line of runtime.logs(id, { tail: Number(query.tail ?? 100), follow: query.follow === 'true', signal: abort.signal })) {
+      for await (const line of runtime.guest.logs(id, { tail: Number(query.tail ?? 100), follow: query.follow === 'true' }, abort.signal)) {
         reply.raw.write(`${line}\n`);
       }
     } finally {

@@ -8,10 +8,8 @@ import { HangarError, hostUnreachable, machineNotFound } from '../domain/errors.
 import type { HostRecord } from '../domain/host.ts';
 import { hostIsFresh } from '../domain/host.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
-import type {
-  ExecRequest, ExecResult, HostRuntime, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress,
-} from '../domain/runtime.ts';
-import type { SignalName } from '../domain/signals.ts';
+import type { GuestOps, LogRequest } from '../domain/guest-ops.ts';
+import type { HostRuntime, MachineSpec, PullProgress } from '../domain/runtime.ts';
 import type { Store } from '../store/store.ts';
 import type { AgentClient } from './agent-client.ts';
 
@@ -25,14 +23,19 @@ export interface RemoteRuntimeOptions {
 export class RemoteRuntime implements HostRuntime {
   private readonly options: RemoteRuntimeOptions;
   private readonly agents: AgentClient;
+  readonly guest: GuestOps = {
+    exec: (machineId, request) => this.call(machineId, 'POST', '/exec', request),
+    ps: (machineId) => this.call(machineId, 'GET', '/ps'),
+    signal: async (machineId, { signal }) => void await this.call(machineId, 'POST', '/signal', { signal }),
+    memory: (machineId) => this.call(machineId, 'GET', '/memory'),
+    setMemoryLimit: (machineId, { limitMb }) => this.call(machineId, 'PUT', '/memory', { limitMb }),
+    reclaimMemory: (machineId, { amountMb }) => this.call(machineId, 'POST', '/memory/reclaim', { amountMb }),
+    logs: (machineId, request, signal) => this.logs(machineId, request, signal),
+  };
 
   constructor(options: RemoteRuntimeOptions) {
     this.options = options;
     this.agents = options.agents;
-  }
-
-  async exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
-    return this.call(machineId, 'POST', '/exec', request);
   }
 
   /** The parent's host makes the children's snapshots; it reads their records itself. */
@@ -40,30 +43,10 @@ export class RemoteRuntime implements HostRuntime {
     await this.call(parent.machineId, 'POST', '/fork', { children: children.map((child) => child.machineId) });
   }
 
-  async ps(machineId: string): Promise<ProcessInfo[]> {
-    return this.call(machineId, 'GET', '/ps');
-  }
-
-  async signal(machineId: string, signal: SignalName): Promise<void> {
-    await this.call(machineId, 'POST', '/signal', { signal });
-  }
-
-  async memory(machineId: string): Promise<MemoryInfo> {
-    return this.call(machineId, 'GET', '/memory');
-  }
-
-  async setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo> {
-    return this.call(machineId, 'PUT', '/memory', { limitMb });
-  }
-
-  async reclaimMemory(machineId: string, amountMb: number): Promise<number> {
-    return (await this.call<{ reclaimedMb: number }>(machineId, 'POST', '/memory/reclaim', { amountMb })).reclaimedMb;
-  }
-
-  async *logs(machineId: string, options: LogOptions): AsyncIterable<string> {
+  private async *logs(machineId: string, request: LogRequest, signal: AbortSignal): AsyncIterable<string> {
     const host = await this.hostOf(machineId);
-    const query = `?tail=${options.tail}&follow=${options.follow}`;
-    const response = await this.agents.fetch(host, 'GET', `/agent/v1/machines/${machineId}/logs${query}`, undefined, options.signal);
+    const query = `?tail=${request.tail}&follow=${request.follow}`;
+    const response = await this.agents.fetch(host, 'GET', `/agent/v1/machines/${machineId}/logs${query}`, undefined, signal);
     let rest = '';
     const decoder = new TextDecoder();
     for await (const chunk of response.body ?? []) {

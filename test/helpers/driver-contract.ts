@@ -70,7 +70,7 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     const machineId = id(1);
     const { pid } = await driver.launch(harness.spec(machineId), { resume: false });
     assert.ok(pid, 'a launch names its VM (its VMM process)');
-    await driver.signal(machineId, 'SIGKILL');
+    await driver.signal(machineId, { signal: 'SIGKILL' });
     await until(() => exits.length > 0, 'the exit');
     assert.deepEqual(exits.splice(0), [[machineId, { exitCode: 137, oomKilled: false, signal: 9, pid }]]);
   });
