@@ -1,9 +1,15 @@
 /**
  * Guest operations: what is asked of a running machine's guest and waited for
- * (exec, ps, signal, memory, logs). Each is declared once, in `GUEST_OPS`, with
- * the schemas of its input and its result. From the table comes `GuestOps`, the
- * port the control plane calls and every VMM driver implements (a host agent
- * hands out its driver's: runtime.ts `HostRuntime.guest`).
+ * (exec, ps, signal, memory, logs). Each is declared once, in `GUEST_OPS`: its
+ * input, its result and its path on a host agent's API. From the table come
+ *
+ * - `GuestOps`, the port the control plane calls and every VMM driver implements
+ *   (a host agent hands out its driver's: runtime.ts `HostRuntime.guest`);
+ * - the host agent API's routes and an API replica's client of them
+ *   (cluster/guest-ops-wire.ts): each operation is a POST of its input as JSON to
+ *   its path, answered with its result as JSON (a void result: 204, no body), or,
+ *   for `logs`, with lines of text for as long as the caller reads. The agent
+ *   checks every input and the replica every result against these schemas.
  *
  * Adding an operation: an entry here, its implementation in each driver, and a
  * public route (api/) if users may call it.
@@ -55,33 +61,38 @@ const SignalSchema = Type.Unsafe<SignalName>(Type.Enum(Object.keys(SIGNALS)));
 
 /** An operation answered once, with its result. */
 interface Answered {
+  path: string;
   input: TSchema;
   result: TSchema;
 }
 
 /** An operation answered with lines of text (a console) until its caller stops reading. */
 interface Streamed {
+  path: string;
   input: TSchema;
   lines: true;
 }
 
 export const GUEST_OPS = {
-  exec: { input: ExecRequestSchema, result: ExecResultSchema },
-  ps: { input: Type.Void(), result: Type.Array(ProcessInfoSchema) },
-  signal: { input: Type.Object({ signal: SignalSchema }, exact), result: Type.Void() },
-  memory: { input: Type.Void(), result: MemoryInfoSchema },
+  exec: { path: '/agent/v1/machines/:id/exec', input: ExecRequestSchema, result: ExecResultSchema },
+  ps: { path: '/agent/v1/machines/:id/ps', input: Type.Void(), result: Type.Array(ProcessInfoSchema) },
+  signal: { path: '/agent/v1/machines/:id/signal', input: Type.Object({ signal: SignalSchema }, exact), result: Type.Void() },
+  memory: { path: '/agent/v1/machines/:id/memory', input: Type.Void(), result: MemoryInfoSchema },
   /** Sets how much memory the guest may use (balloon inflate/deflate); answers the new figures. */
   setMemoryLimit: {
+    path: '/agent/v1/machines/:id/memory/limit',
     input: Type.Object({ limitMb: Type.Integer({ minimum: MIN_MEMORY_LIMIT_MB, maximum: MAX_MEMORY_MB }) }, exact),
     result: MemoryInfoSchema,
   },
   /** Asks the guest to give back up to `amountMb`; answers how much it gave. */
   reclaimMemory: {
+    path: '/agent/v1/machines/:id/memory/reclaim',
     input: Type.Object({ amountMb: Type.Integer({ minimum: 1, maximum: MAX_MEMORY_MB }) }, exact),
     result: Type.Object({ reclaimedMb: Type.Integer({ minimum: 0 }) }, exact),
   },
   /** The console: the last `tail` lines, then (with `follow`) new lines until the caller stops reading. */
   logs: {
+    path: '/agent/v1/machines/:id/logs',
     input: Type.Object({ tail: Type.Integer({ minimum: 0, maximum: MAX_TAIL }), follow: Type.Boolean() }, exact),
     lines: true,
   },
