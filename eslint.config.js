@@ -4,6 +4,59 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
+/**
+ * The floors of src/, as allowlists: each room (a folder, or a file at the top of
+ * src/) may import from the rooms named here and from nothing else, so every arrow
+ * points down. From the bottom: the domain (pure); the store, images, the network
+ * plan and config; system adapters and volume files; the use cases (control) and
+ * the VMM drivers; the API, proxy, cluster and host agent; the composition roots;
+ * the server; the CLI; the entry point.
+ */
+const FLOORS = {
+  domain: [],
+  guest: ['domain'],
+  config: ['domain'],
+  store: ['domain'],
+  image: ['domain'],
+  network: ['domain'],
+  system: ['domain', 'network'],
+  volumes: ['domain', 'system'],
+  control: ['domain', 'store', 'system'],
+  vmm: ['domain', 'guest', 'image', 'network', 'system', 'volumes'],
+  agent: ['domain', 'system', 'vmm'],
+  api: ['domain', 'store', 'control'],
+  proxy: ['domain', 'store', 'control'],
+  cluster: ['domain', 'store', 'system', 'volumes', 'control'],
+  drivers: ['domain', 'guest', 'image', 'network', 'system', 'volumes', 'vmm'],
+  assemble: ['domain', 'config', 'store', 'network', 'system', 'volumes', 'control', 'vmm', 'agent', 'api', 'proxy', 'cluster'],
+  server: ['domain', 'config', 'store', 'image', 'network', 'system', 'volumes', 'control', 'proxy', 'drivers', 'assemble'],
+  cli: ['domain', 'config', 'store', 'network', 'system', 'api', 'server'],
+  main: ['cli'],
+};
+/** Files at the top of src/ that are rooms of their own. */
+const ROOT_FILES = new Set(['config', 'drivers', 'server', 'main']);
+/** Node builtins the pure floors (the domain, the proxy's routing table) may not import. */
+const IO = { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'net', 'http'], message: 'the domain is pure: no I/O imports.' };
+
+/** One lint block per room and depth: an import that leaves the room for a room not on its list is an error. */
+function boundaries() {
+  const rooms = Object.keys(FLOORS);
+  return Object.entries(FLOORS).flatMap(([room, allowed]) => {
+    const forbidden = rooms.filter((other) => other !== room && !allowed.includes(other));
+    const message = `src/${room} may import only from ${allowed.join(', ') || 'itself'} (see FLOORS in eslint.config.js)`;
+    const pure = room === 'domain' ? [IO] : [];
+    const rule = (up) => ['error', { patterns: [...pure, { regex: `^${up}(${forbidden.join('|')})(/|\\.ts$)`, message }] }];
+    if (ROOT_FILES.has(room)) return [{ files: [`src/${room}.ts`], rules: { 'no-restricted-imports': rule('\\./') } }];
+    return [1, 2, 3, 4].map((depth) => ({
+      files: [`src/${room}/${'*/'.repeat(depth - 1)}*.ts`],
+      rules: { 'no-restricted-imports': rule(`(\\.\\./){${depth}}`) },
+    }));
+  }).concat({
+    files: ['src/proxy/table/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [IO, { regex: '^(\\.\\./)+(?!domain/)[a-z-]+/', message: 'src/proxy/table is pure: it imports only the domain.' }] }] },
+  });
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.tools/**', '.hangar/**', '.data/**', '.scratch/**'] },
   js.configs.recommended,
@@ -23,13 +76,10 @@ export default tseslint.config(
     files: ['src/main.ts', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },
+  ...boundaries(),
   {
     files: ['src/domain/**/*.ts', 'src/proxy/table/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'net', 'http'], message: 'src/domain is pure: no I/O imports.' },
-        { group: ['../api/*', '../control/*', '../store/*', '../agent/*', '../vmm/*', '../cli/*', '../../api/*', '../../control/*', '../../store/*', '../../agent/*', '../../vmm/*', '../../cli/*', '../../proxy/*'], message: 'src/domain and src/proxy/table depend on nothing but the domain.' },
-      ] }],
       'no-restricted-properties': ['error',
         { object: 'Date', property: 'now', message: 'Pass time in: the domain has no clock.' },
         { object: 'Math', property: 'random', message: 'Pass ids in: the domain has no randomness.' },

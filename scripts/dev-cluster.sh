@@ -41,14 +41,10 @@ export HANGAR_API_TOKEN=${HANGAR_API_TOKEN:-$(head -c 24 /dev/urandom | base64 |
 
 # Identities, as an operator issues them: the cluster's authority (its key stays here),
 # one identity for the replicas, and for each host its own certificate and its own
-# database role (it can act as that host and no other). The schema is made first, by
-# the database's owner.
+# database role (it can act as that host and no other; making it brings the schema
+# up to date, as the database's owner).
 ./hangar cluster ca "$DIR/pki/ca" >/dev/null
 ./hangar cluster issue replica replicas --ca "$DIR/pki/ca" --out "$DIR/pki/replicas" >/dev/null
-./hangar serve --role api --store "$STORE" --data-dir "$DIR/migrate" --api-listen 127.0.0.1:0 --cluster-dir "$DIR/pki/replicas" >"$DIR/migrate.log" 2>&1 &
-migrator=$!
-for _ in $(seq 1 100); do grep -q '^hangar http' "$DIR/migrate.log" 2>/dev/null && break; sleep 0.2; done
-kill "$migrator"; wait "$migrator" 2>/dev/null || true
 PIDS=()
 stop_all() {
   trap - INT TERM EXIT

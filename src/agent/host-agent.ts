@@ -6,12 +6,10 @@
 import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { Observation } from '../domain/lifecycle/observations.ts';
-import type {
-  ExecRequest, ExecResult, LocalRuntime, LogOptions, MachineSpec, MemoryInfo, ObservationSink, ProcessInfo, PullProgress, RecoveredVm,
-} from '../domain/runtime.ts';
+import type { LocalRuntime, MachineSpec, ObservationSink, PullProgress, RecoveredVm } from '../domain/runtime.ts';
 import { errorMessage } from '../domain/errors.ts';
+import type { GuestOps } from '../domain/guest-ops.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
-import type { SignalName } from '../domain/signals.ts';
 import { failpoint } from '../system/failpoints.ts';
 import { ResumeRefused, type VmmDriver } from '../vmm/driver.ts';
 
@@ -20,6 +18,8 @@ const PREPARE_TIMEOUT_MS = 15 * 60_000;
 
 export class HostAgent implements LocalRuntime {
   private readonly driver: VmmDriver;
+  /** The driver's own: a guest operation waits for no effect in the machine's queue. */
+  readonly guest: GuestOps;
   private readonly sink: ObservationSink;
   private readonly log: Logger;
   private readonly queues = new Map<string, Promise<void>>();
@@ -30,6 +30,7 @@ export class HostAgent implements LocalRuntime {
 
   constructor(driver: VmmDriver, sink: ObservationSink, log: Logger) {
     this.driver = driver;
+    this.guest = driver;
     this.sink = sink;
     this.log = log;
     driver.onExit((machineId, exit) => {
@@ -71,34 +72,6 @@ export class HostAgent implements LocalRuntime {
     return new Promise((resolve, reject) => {
       this.enqueue(parent.machineId, () => this.driver.fork(parent.machineId, children).then(resolve, reject));
     });
-  }
-
-  exec(machineId: string, request: ExecRequest): Promise<ExecResult> {
-    return this.driver.exec(machineId, request);
-  }
-
-  ps(machineId: string): Promise<ProcessInfo[]> {
-    return this.driver.ps(machineId);
-  }
-
-  signal(machineId: string, signal: SignalName): Promise<void> {
-    return this.driver.signal(machineId, signal);
-  }
-
-  memory(machineId: string): Promise<MemoryInfo> {
-    return this.driver.memory(machineId);
-  }
-
-  setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo> {
-    return this.driver.setMemoryLimit(machineId, limitMb);
-  }
-
-  reclaimMemory(machineId: string, amountMb: number): Promise<number> {
-    return this.driver.reclaimMemory(machineId, amountMb);
-  }
-
-  logs(machineId: string, options: LogOptions): AsyncIterable<string> {
-    return this.driver.logs(machineId, options);
   }
 
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {

@@ -1,7 +1,7 @@
 /** The wire shapes of Fly's Machines API, built from hangar's records (see shared/spec/COMPAT.md). */
 import type { IpAssignment } from '../control/ip-assignments.ts';
 import type { HostStatus } from '../control/host-health.ts';
-import type { CheckReport } from '../control/ports.ts';
+import type { CheckReport } from '../domain/ports.ts';
 import type { Lease } from '../domain/lease.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { AppWithCounts } from '../store/store.ts';

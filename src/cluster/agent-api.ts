@@ -1,19 +1,20 @@
 /**
  * A host agent's own HTTP API, for API replicas only: what cannot go through the
- * work queue because someone waits for its answer (exec, ps, signals, memory, logs,
- * image pulls, volume files). It is served over TLS with the host's certificate and
- * takes only callers that present a replica's certificate from the cluster's
- * authority (mutual TLS): nothing else on the network, another host included, can
- * drive a host. Machines are taken only if they are placed on this host.
+ * work queue because someone waits for its answer (the guest operations, whose
+ * routes come from their table: guest-ops-wire.ts; forks, image pulls, volume
+ * files). It is served over TLS with the host's certificate and takes only
+ * callers that present a replica's certificate from the cluster's authority
+ * (mutual TLS): nothing else on the network, another host included, can drive a
+ * host. Machines are taken only if they are placed on this host.
  */
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ClusterIdentity } from '../system/cluster-pki.ts';
 import { identityOf } from '../system/cluster-pki.ts';
 import { errorMessage, HangarError, HTTP_STATUS } from '../domain/errors.ts';
 import type { HostRuntime, MachineSpec } from '../domain/runtime.ts';
-import { SIGNALS, type SignalName } from '../domain/signals.ts';
 import { addVolumeRoutes, type AgentVolumeOptions } from './agent-volumes.ts';
+import { addGuestOpRoutes } from './guest-ops-wire.ts';
 
 export interface AgentApiOptions extends AgentVolumeOptions {
   runtime: HostRuntime;
@@ -32,6 +33,13 @@ export interface AgentError {
   hint?: string;
 }
 
+/** Answers a failed request with its refusal: the replica raises the same error again (agent-client.ts `parse`). */
+export function sendRefusal(error: unknown, _request: FastifyRequest, reply: FastifyReply): void {
+  const known = error instanceof HangarError ? error : null;
+  const code = known?.code ?? ((error as { statusCode?: number }).statusCode === 400 ? 'invalid_argument' : 'internal');
+  void reply.status(HTTP_STATUS[code]).send({ error: known?.message ?? errorMessage(error), code, hint: known?.hint } satisfies AgentError);
+}
+
 export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
   const { identity, runtime } = options;
   const app = Fastify({
@@ -43,11 +51,7 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     const peer = (request.raw.socket as TLSSocket).getPeerCertificate?.();
     if (identityOf(peer?.subjectaltname)?.role !== 'replica') throw new HangarError('forbidden', 'only the cluster\'s API replicas may call a host agent');
   });
-  app.setErrorHandler((error, _request, reply) => {
-    const known = error instanceof HangarError ? error : null;
-    const code = known?.code ?? ((error as { statusCode?: number }).statusCode === 400 ? 'invalid_argument' : 'internal');
-    void reply.status(HTTP_STATUS[code]).send({ error: known?.message ?? errorMessage(error), code, hint: known?.hint } satisfies AgentError);
-  });
+  app.setErrorHandler(sendRefusal);
 
   const machine = async (params: unknown): Promise<string> => {
     const id = String((params as { id?: unknown }).id ?? '');
@@ -56,13 +60,6 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
   };
   const body = (request: { body: unknown }) => (request.body ?? {}) as Record<string, unknown>;
 
-  app.post('/agent/v1/machines/:id/exec', async (request) => {
-    const { command, stdin, timeoutMs } = body(request);
-    if (!Array.isArray(command) || !command.every((part) => typeof part === 'string') || typeof timeoutMs !== 'number') {
-      throw new HangarError('invalid_argument', 'exec needs command (strings) and timeoutMs');
-    }
-    return runtime.exec(await machine(request.params), { command, stdin: typeof stdin === 'string' ? stdin : undefined, timeoutMs });
-  });
   app.post('/agent/v1/machines/:id/fork', async (request) => {
     const parentId = await machine(request.params);
     const childIds = body(request).children;
@@ -78,33 +75,7 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     return { ok: true };
   });
 
-  app.get('/agent/v1/machines/:id/ps', async (request) => runtime.ps(await machine(request.params)));
-  app.post('/agent/v1/machines/:id/signal', async (request) => {
-    const { signal } = body(request);
-    if (typeof signal !== 'string' || !Object.hasOwn(SIGNALS, signal)) throw new HangarError('invalid_argument', 'unknown signal');
-    await runtime.signal(await machine(request.params), signal as SignalName);
-    return { ok: true };
-  });
-  app.get('/agent/v1/machines/:id/memory', async (request) => runtime.memory(await machine(request.params)));
-  app.put('/agent/v1/machines/:id/memory', async (request) => runtime.setMemoryLimit(await machine(request.params), Number(body(request).limitMb)));
-  app.post('/agent/v1/machines/:id/memory/reclaim', async (request) => ({
-    reclaimedMb: await runtime.reclaimMemory(await machine(request.params), Number(body(request).amountMb)),
-  }));
-  app.get('/agent/v1/machines/:id/logs', async (request, reply) => {
-    const id = await machine(request.params);
-    const query = request.query as { tail?: string; follow?: string };
-    const abort = new AbortController();
-    request.raw.on('close', () => abort.abort());
-    reply.raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    try {
-      for await (const line of runtime.logs(id, { tail: Number(query.tail ?? 100), follow: query.follow === 'true', signal: abort.signal })) {
-        reply.raw.write(`${line}\n`);
-      }
-    } finally {
-      reply.raw.end();
-    }
-    return reply;
-  });
+  addGuestOpRoutes(app, runtime.guest, machine);
   app.post('/agent/v1/images', async (request) => {
     const { reference } = body(request);
     if (typeof reference !== 'string' || reference === '') throw new HangarError('invalid_argument', 'reference is required');

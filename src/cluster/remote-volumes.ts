@@ -2,7 +2,7 @@
  * The volumes of an API replica: files on the host agents' disks, each volume on
  * the host it was placed on, reached through that agent's API (agent-volumes.ts).
  */
-import type { SnapshotRef, VolumeHost, VolumeHosts } from '../control/ports.ts';
+import type { SnapshotRef, VolumeHost, VolumeHosts } from '../domain/ports.ts';
 import type { DiskSpace } from '../domain/volume.ts';
 import type { AgentClient } from './agent-client.ts';
 

@@ -8,7 +8,7 @@ import {
 } from '../domain/lifecycle/actions.ts';
 import { checkLease } from '../domain/lease.ts';
 import type { MachineRecord, MachineVersion } from '../domain/machine.ts';
-import type { ExecResult, MemoryInfo, ProcessInfo } from '../domain/runtime.ts';
+import { type ExecResult, type MemoryInfo, MIN_MEMORY_LIMIT_MB, type ProcessInfo } from '../domain/guest-ops.ts';
 import { parseSignal } from '../domain/signals.ts';
 import type { MachineState } from '../domain/states.ts';
 import { checkGuestImage } from './guest-images.ts';
@@ -139,7 +139,7 @@ async function runningMachine(deps: ControlDeps, appName: string, id: string, wh
 export async function signalMachine(deps: ControlDeps, appName: string, id: string, signal: unknown): Promise<void> {
   const name = parseSignal(signal);
   await runningMachine(deps, appName, id, 'signal');
-  await deps.runtime.signal(id, name);
+  await deps.runtime.guest.signal(id, { signal: name });
 }
 
 export interface ExecInput {
@@ -159,20 +159,17 @@ export async function execMachine(deps: ControlDeps, appName: string, id: string
   }
   if (input.stdin !== undefined && typeof input.stdin !== 'string') throw invalid('stdin must be a string');
   await runningMachine(deps, appName, id, 'exec in');
-  return deps.runtime.exec(id, { command, stdin: input.stdin, timeoutMs: timeout * 1000 });
+  return deps.runtime.guest.exec(id, { command, stdin: input.stdin, timeoutMs: timeout * 1000 });
 }
 
 export async function psMachine(deps: ControlDeps, appName: string, id: string): Promise<ProcessInfo[]> {
   await runningMachine(deps, appName, id, 'list processes of');
-  return deps.runtime.ps(id);
+  return deps.runtime.guest.ps(id);
 }
-
-/** Smallest memory limit a guest may be squeezed to. */
-export const MIN_MEMORY_LIMIT_MB = 128;
 
 export async function machineMemory(deps: ControlDeps, appName: string, id: string): Promise<MemoryInfo> {
   await runningMachine(deps, appName, id, 'read the memory of');
-  return deps.runtime.memory(id);
+  return deps.runtime.guest.memory(id);
 }
 
 export async function setMachineMemoryLimit(deps: ControlDeps, appName: string, id: string, limitMb: unknown): Promise<MemoryInfo> {
@@ -181,13 +178,13 @@ export async function setMachineMemoryLimit(deps: ControlDeps, appName: string, 
   if (!Number.isInteger(limitMb) || (limitMb as number) < MIN_MEMORY_LIMIT_MB || (limitMb as number) > max) {
     throw invalid(`limit_mb must be a whole number from ${MIN_MEMORY_LIMIT_MB} to the machine's ${max} MB`);
   }
-  return deps.runtime.setMemoryLimit(id, limitMb as number);
+  return deps.runtime.guest.setMemoryLimit(id, { limitMb: limitMb as number });
 }
 
 export async function reclaimMachineMemory(deps: ControlDeps, appName: string, id: string, amountMb: unknown): Promise<{ actual_mb: number }> {
   if (!Number.isInteger(amountMb) || (amountMb as number) < 1) throw invalid('amount_mb must be a positive whole number');
   await runningMachine(deps, appName, id, 'reclaim memory from');
-  return { actual_mb: await deps.runtime.reclaimMemory(id, amountMb as number) };
+  return { actual_mb: (await deps.runtime.guest.reclaimMemory(id, { amountMb: amountMb as number })).reclaimedMb };
 }
 
 /** `command` (an array) per the spec; flyctl sends `cmd` (a string), split as a shell would split words. */

@@ -14,7 +14,7 @@ import { decideDestroy, decideStartForked } from '../domain/lifecycle/actions.ts
 import type { MachineRecord } from '../domain/machine.ts';
 import { specOf } from '../domain/runtime.ts';
 import { suspendRefusal } from '../domain/suspend.ts';
-import { appForCreate } from './apps.ts';
+import { appForCreate } from './app-lookup.ts';
 import { placer } from './hosts.ts';
 import { decisionContext, loadMachine, writeMachine } from './machine-writer.ts';
 import { insertWithName } from './machines.ts';

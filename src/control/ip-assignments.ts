@@ -8,7 +8,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { invalid, notFound } from '../domain/errors.ts';
-import { getApp } from './apps.ts';
+import { getApp } from './app-lookup.ts';
 import type { ControlDeps } from './ports.ts';
 
 export interface IpAssignment {

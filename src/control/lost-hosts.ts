@@ -7,6 +7,11 @@
  * standbys of the machines that were there (Fly's `standbys`: nothing is stopped
  * when the host comes back).
  *
+ * A replica judges only a silence it could have heard: it declares nothing until
+ * it has reached the database at every look for `--host-lost-after`. While the
+ * database is down (restarting, failing over) no host can write its heartbeat, and
+ * without this the first replica back would declare every host lost at once.
+ *
  * An operator writes a lost host off (`forget`): its machines and volumes become
  * destroyed, its queued work and the records of its snapshots go, without
  * calling it; it is refused at registration until let `rejoin`.
@@ -22,10 +27,18 @@ import type { ControlDeps } from './ports.ts';
 /** Declares lost hosts every `everyMs`; `onDeclared` hears of each batch. Answers the stop. */
 export function watchForLostHosts(deps: ControlDeps, everyMs: number, onDeclared: (hosts: HostRecord[]) => void): () => void {
   let running = false;
+  /** Since when (this process's clock) every look reached the database; undefined after one that did not. */
+  let reachedSince: number | undefined;
   const tick = async () => {
     if (running) return;
     running = true;
     try {
+      const now = deps.clock.now();
+      if (reachedSince === undefined || now - reachedSince < deps.settings.hostLostAfterMs) {
+        await deps.store.listHostUsage();
+        reachedSince ??= now;
+        return;
+      }
       const declared = await deps.store.declareLostHosts(deps.settings.hostLostAfterMs);
       for (const host of declared) {
         deps.log.warn({ hostId: host.id, epoch: host.epoch }, `host ${host.id} declared lost: not heard from in ${deps.settings.hostLostAfterMs / 1000} s`);
@@ -35,6 +48,7 @@ export function watchForLostHosts(deps: ControlDeps, everyMs: number, onDeclared
         await startStandbys(deps);
       }
     } catch (error) {
+      reachedSince = undefined;
       deps.log.warn({ err: error }, 'could not look for lost hosts; trying again');
     } finally {
       running = false;

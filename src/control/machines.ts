@@ -7,7 +7,7 @@ import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/mach
 import { checkAttachable, touched } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
 import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing, type Placer } from '../store/store.ts';
-import { appDeletingError, appForMachineCreate, getApp } from './apps.ts';
+import { appDeletingError, appForMachineCreate, getApp } from './app-lookup.ts';
 import { placer } from './hosts.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';

@@ -1,4 +1,8 @@
-/** `GET /v1/orgs/{org}/machines`: an organization's machines, oldest update first, in pages. */
+/**
+ * `GET /v1/orgs/{org}/machines`: an organization's machines in the order of their
+ * last commits, oldest first, in pages. The cursor names a place in that order, so a
+ * client that pages on while machines change misses no change.
+ */
 import { invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import type { ControlDeps } from './ports.ts';
@@ -21,9 +25,15 @@ export interface OrgMachinesPage {
   nextCursor: string;
 }
 
+/** A place to resume a listing after: the place the store gave (machines), or a time (volumes), and the id. */
+export interface ListCursor {
+  at: string | number;
+  id: string;
+}
+
 /** A listing's query checked: the page size (at most 1,000), the filters, and where the cursor resumes. */
 export function orgQuery(input: OrgListInput): {
-  includeDeleted?: boolean; region?: string; states?: string[]; updatedAfter?: number; after?: { updatedAt: number; id: string }; limit: number;
+  includeDeleted?: boolean; region?: string; states?: string[]; updatedAfter?: number; cursor?: ListCursor; limit: number;
 } {
   const limit = Math.min(input.limit ?? MAX_ORG_PAGE, MAX_ORG_PAGE);
   let updatedAfter: number | undefined;
@@ -32,31 +42,37 @@ export function orgQuery(input: OrgListInput): {
     if (Number.isNaN(updatedAfter)) throw invalid('updated_after must be an RFC 3339 time');
   }
   const states = input.state ? input.state.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-  return { includeDeleted: input.includeDeleted, region: input.region || undefined, states, updatedAfter, after: decodeCursor(input.cursor), limit };
+  return { includeDeleted: input.includeDeleted, region: input.region || undefined, states, updatedAfter, cursor: decodeCursor(input.cursor), limit };
 }
 
 /** The cursor that resumes after `last`, or empty when the page (of `count`) was not full. */
-export function nextCursor(last: { updatedAt: number; id: string } | undefined, count: number, limit: number): string {
-  return last && count === limit ? encodeCursor(last.updatedAt, last.id) : '';
+export function nextCursor(last: ListCursor | undefined, count: number, limit: number): string {
+  return last && count === limit ? Buffer.from(JSON.stringify([last.at, last.id])).toString('base64url') : '';
 }
 
 export async function listOrgMachines(deps: ControlDeps, orgSlug: string, input: OrgListInput): Promise<OrgMachinesPage> {
-  const query = orgQuery(input);
-  const machines = await deps.store.listOrgMachines(orgSlug, query);
-  return { machines, nextCursor: nextCursor(machines.at(-1)?.machine, machines.length, query.limit) };
+  const { cursor, ...query } = orgQuery(input);
+  if (cursor && typeof cursor.at !== 'string') throw notOurs();
+  const after = cursor && { at: cursor.at as string, id: cursor.id };
+  const found = await deps.store.listOrgMachines(orgSlug, { ...query, after });
+  const last = found.at(-1);
+  return {
+    machines: found.map(({ machine, appName }) => ({ machine, appName })),
+    nextCursor: nextCursor(last && { at: last.at, id: last.machine.id }, found.length, query.limit),
+  };
 }
 
-function encodeCursor(updatedAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined): { updatedAt: number; id: string } | undefined {
+function decodeCursor(cursor: string | undefined): ListCursor | undefined {
   if (!cursor) return undefined;
   try {
-    const [updatedAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
-    if (typeof updatedAt === 'number' && typeof id === 'string') return { updatedAt, id };
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    if ((typeof at === 'number' || typeof at === 'string') && typeof id === 'string') return { at, id };
   } catch {
     // fall through to the error
   }
-  throw invalid('cursor is not one this server gave out');
+  throw notOurs();
+}
+
+export function notOurs(): Error {
+  return invalid('cursor is not one this server gave out');
 }

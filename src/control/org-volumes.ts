@@ -4,7 +4,7 @@
  * attached, let go of or deleted), in pages with the machine listing's cursor.
  */
 import { volumeUpdatedAt, type VolumeRecord } from '../domain/volume.ts';
-import { nextCursor, type OrgListInput, orgQuery } from './org-machines.ts';
+import { nextCursor, notOurs, type OrgListInput, orgQuery } from './org-machines.ts';
 import type { ControlDeps } from './ports.ts';
 
 export interface OrgVolumesPage {
@@ -14,8 +14,10 @@ export interface OrgVolumesPage {
 }
 
 export async function listOrgVolumes(deps: ControlDeps, orgSlug: string, input: OrgListInput): Promise<OrgVolumesPage> {
-  const query = orgQuery(input);
-  const volumes = await deps.store.listOrgVolumes(orgSlug, query);
+  const { cursor, ...query } = orgQuery(input);
+  if (cursor && typeof cursor.at !== 'number') throw notOurs();
+  const after = cursor && { updatedAt: cursor.at as number, id: cursor.id };
+  const volumes = await deps.store.listOrgVolumes(orgSlug, { ...query, after });
   const last = volumes.at(-1);
-  return { volumes, nextCursor: nextCursor(last && { updatedAt: volumeUpdatedAt(last), id: last.id }, volumes.length, query.limit) };
+  return { volumes, nextCursor: nextCursor(last && { at: volumeUpdatedAt(last), id: last.id }, volumes.length, query.limit) };
 }

@@ -20,9 +20,13 @@ export interface Recovered {
 /**
  * Recovers this host's machines on `agent`: its reports go to `sink`, and what is
  * to be finished goes straight to the agent (it is the host's own reading of
- * states already committed, not a new decision).
+ * states already committed, not a new decision). It waits for the agent to finish
+ * the work it holds first, however long that takes (a prepare pulling an image).
  */
 export async function recoverMachines(deps: ControlDeps, agent: LocalRuntime, sink: ObservationSink): Promise<Recovered> {
+  // Work a previous session of the host took runs on in the agent (and reports what it did): a
+  // machine and its VM are read once it has run, not while a suspend or a boot is half done.
+  await agent.idle();
   for (const { id, problem } of await deps.store.listUnreadableMachines()) {
     deps.log.error({ machineId: id, problem }, `machine row ${id} holds no usable machine (${problem}); it is skipped and left in the database as it is`);
   }

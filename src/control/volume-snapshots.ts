@@ -11,7 +11,7 @@
  */
 import { notFound } from '../domain/errors.ts';
 import { DAY_MS, ownVolume, type VolumeRecord, type VolumeSnapshotRecord, volumeStyleId } from '../domain/volume.ts';
-import { appForCreate, getApp } from './apps.ts';
+import { appForCreate, getApp } from './app-lookup.ts';
 import type { ControlDeps } from './ports.ts';
 
 export interface SnapshotListing {

@@ -14,8 +14,9 @@ import {
   given, ownVolume, touched, type VolumeRecord, volumesInUse, volumeStyleId,
 } from '../domain/volume.ts';
 import { AppGoneError, LimitError } from '../store/store.ts';
-import { appDeletingError, appForCreate, getApp } from './apps.ts';
-import type { ControlDeps, VolumeHost } from './ports.ts';
+import { appDeletingError, appForCreate, getApp } from './app-lookup.ts';
+import type { VolumeHost } from '../domain/ports.ts';
+import type { ControlDeps } from './ports.ts';
 import { pruneSnapshots, retireSnapshots, snapshotToRestore } from './volume-snapshots.ts';
 
 /** fly-go's CreateVolumeRequest; each field may be null, meaning not given. */

@@ -114,6 +114,8 @@ function explain(schema: JsonSchema, errors: SchemaError[], root: string): strin
   if (!first) return `${root} is invalid`;
   const at = `${root}${first.instancePath.split('/').slice(1).map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`)).join('')}`;
   if (first.keyword === 'required') return `${at}.${first.params.requiredProperties?.[0] ?? '?'} is required`;
+  // A field an object that allows no others does not name (`additionalProperties: false`).
+  if (first.keyword === 'boolean') return `${at} is not a field it takes`;
   // Errors come innermost first: the last one at the same place is the whole field's.
   const outer = errors.filter((error) => error.instancePath === first.instancePath).at(-1) ?? first;
   if (outer.keyword === 'type') return `${at} must be ${describe({ type: outer.params.type })}`;
@@ -126,6 +128,8 @@ function describe(schema: JsonSchema & { const?: unknown; description?: string }
   if (schema.const !== undefined) return JSON.stringify(schema.const);
   if (schema.anyOf) return schema.anyOf.map(describe).join(' or ');
   if (schema.description) return schema.description;
-  const words: Record<string, string> = { integer: 'a whole number', number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'an object' };
+  const words: Record<string, string> = {
+    integer: 'a whole number', number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'an object', void: 'absent',
+  };
   return words[schema.type ?? ''] ?? 'valid';
 }

@@ -4,11 +4,11 @@
  * it sees back through `ObservationSink`. Neither side imports the other.
  */
 import type { MachineConfig } from './config.ts';
+import type { GuestOps } from './guest-ops.ts';
 import type { ImageRef } from './image-ref.ts';
 import type { Effect } from './lifecycle/decision.ts';
 import type { Observation } from './lifecycle/observations.ts';
 import type { MachineRecord } from './machine.ts';
-import type { SignalName } from './signals.ts';
 
 /** Everything a host needs to build and boot one machine version. */
 export interface MachineSpec {
@@ -64,36 +64,6 @@ export interface VmmExit {
  */
 export type VmCheck = { running: true } | { running: false; vmm: VmmExit; reporting?: boolean };
 
-export interface ExecRequest {
-  command: string[];
-  stdin?: string;
-  timeoutMs: number;
-}
-
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  exit_code: number;
-  exit_signal: number;
-}
-
-export interface ProcessInfo {
-  pid: number;
-  command: string;
-  cpu: number;
-  rss: number;
-  rtime: number;
-  stime: number;
-  directory: string;
-  listen_sockets: Array<{ address: string; proto: string }>;
-}
-
-/** Guest memory as the balloon device reports it. */
-export interface MemoryInfo {
-  limit_mb: number;
-  available_mb: number;
-}
-
 /** How a pull goes, as `POST /hangar/v1/images/pull` streams it. */
 export type PullProgress =
   | { status: 'resolving' }
@@ -101,12 +71,6 @@ export type PullProgress =
   | { status: 'downloading'; layer: string; done: number; total: number }
   | { status: 'unpacking'; layer: string }
   | { status: 'building' };
-
-export interface LogOptions {
-  tail: number;
-  follow: boolean;
-  signal: AbortSignal;
-}
 
 /** How a launch went: booted cold or resumed from the snapshot; why a resume asked for became a cold boot. */
 export interface LaunchResult {
@@ -145,16 +109,8 @@ export interface RecoveredVm {
  * them, see Store.claimWork.)
  */
 export interface HostRuntime {
-  exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
-  ps(machineId: string): Promise<ProcessInfo[]>;
-  signal(machineId: string, signal: SignalName): Promise<void>;
-  memory(machineId: string): Promise<MemoryInfo>;
-  /** Sets how much memory the guest may use (balloon inflate/deflate); returns the new figures. */
-  setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo>;
-  /** Asks the guest to give back up to `amountMb`; returns how much it gave. */
-  reclaimMemory(machineId: string, amountMb: number): Promise<number>;
-  /** The machine's console output: the last `tail` lines, then (with `follow`) new lines until `signal` aborts. */
-  logs(machineId: string, options: LogOptions): AsyncIterable<string>;
+  /** Exec, ps, signals, memory and logs of the machines (guest-ops.ts): a host agent hands out its driver's. */
+  readonly guest: GuestOps;
   /**
    * Gives each child a snapshot of the running parent to resume from (see
    * VmmDriver.fork), after the parent's queued effects; the parent runs on.

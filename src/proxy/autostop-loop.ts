@@ -4,7 +4,7 @@
  * to a stop when the machine cannot be suspended.
  */
 import type { Logger } from 'pino';
-import type { Clock } from '../control/ports.ts';
+import type { Clock } from '../domain/ports.ts';
 import { errorMessage } from '../domain/errors.ts';
 import { suspendRefusal } from '../domain/suspend.ts';
 import type { LoadTracker } from './load-tracker.ts';

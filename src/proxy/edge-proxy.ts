@@ -10,7 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { createSecureContext, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { MachineFeed } from '../control/machine-feed.ts';
-import type { Clock, PublicPortReport } from '../control/ports.ts';
+import type { Clock, PublicPortReport } from '../domain/ports.ts';
 import type { Store } from '../store/store.ts';
 import { proxyAddresses } from './addresses.ts';
 import { startAutostop } from './autostop-loop.ts';

@@ -8,7 +8,7 @@
 import { request } from 'node:http';
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
-import type { CheckReport, Clock } from '../control/ports.ts';
+import type { CheckReport, Clock } from '../domain/ports.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { type CheckSpec, type CheckStatus, checkSpecs, statusAfter } from './table/checks.ts';
 import type { MachineTable } from './machine-table.ts';

@@ -2,7 +2,7 @@
  * Requests or connections each machine is handling now (its load, as Fly's
  * concurrency limits count it), and when it last had any: the idle clock.
  */
-import type { Clock } from '../control/ports.ts';
+import type { Clock } from '../domain/ports.ts';
 
 export class LoadTracker {
   private readonly loads = new Map<string, number>();

@@ -4,7 +4,7 @@
  * looks only at that app's machines. Also remembers when each
  * machine was last seen to enter `started`, the start of its idle clock.
  */
-import type { Clock } from '../control/ports.ts';
+import type { Clock } from '../domain/ports.ts';
 import type { MachineFeed } from '../control/machine-feed.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import type { Store } from '../store/store.ts';

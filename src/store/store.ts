@@ -21,8 +21,8 @@ export interface MachineFilter {
 export interface OrgMachineQuery extends MachineFilter {
   /** Only machines updated after this (unix ms). */
   updatedAfter?: number;
-  /** Resume after this (updatedAt, id). */
-  after?: { updatedAt: number; id: string };
+  /** Resume after this machine, at the place in the commit order its listing gave (`at`). */
+  after?: { at: string; id: string };
   limit: number;
 }
 
@@ -242,7 +242,14 @@ export interface Store {
   listMachineRevs(appName: string, filter: MachineFilter): Promise<Array<{ id: string; rev: number }>>;
   /** Listings of these machines (any order). */
   getListings(ids: string[]): Promise<MachineListing[]>;
-  listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>>;
+  /**
+   * An organization's machines in the order of their last commits, oldest first, each
+   * with its place in that order (`at`, opaque) to resume after. A machine committed
+   * later never lands before a place already handed out: a reader that resumes from
+   * its last `at` misses no commit (PostgreSQL holds back rows of transactions that
+   * may still be overtaken by one in flight).
+   */
+  listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string; at: string }>>;
   /** Machines of every app not yet destroyed (or of host `hostId` only): for recovery, the watchdog and writing a host off. */
   listLiveMachines(hostId?: string): Promise<MachineRecord[]>;
   /** Rows that hold no usable machine document (skipped by every read above), with why. */

@@ -1,4 +1,4 @@
 /** The real clock. */
-import type { Clock } from '../control/ports.ts';
+import type { Clock } from '../domain/ports.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };

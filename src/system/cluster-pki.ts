@@ -62,10 +62,8 @@ export async function issueIdentity(caDir: string, role: ClusterRole, name: stri
       '',
     ].join('\n'));
     await openssl(['req', '-new', ...EC_KEY, '-subj', `/CN=${role}-${name}`, '-keyout', join(outDir, KEY_FILE), '-out', csr]);
-    // A random serial (as public authorities give), not one counted in a file beside the key: issues made at once would read it torn.
-    const serial = randomBytes(16);
-    serial[0] = (serial[0] as number) & 0x7f; // positive
-    await openssl(['x509', '-req', '-in', csr, '-CA', join(caDir, CA_FILE), '-CAkey', join(caDir, 'ca.key'), '-set_serial', `0x${serial.toString('hex')}`,
+    // A random serial, not a serial file: identities issued at once (a script issuing every host) do not race on it.
+    await openssl(['x509', '-req', '-in', csr, '-CA', join(caDir, CA_FILE), '-CAkey', join(caDir, 'ca.key'), '-set_serial', `0x1${randomBytes(15).toString('hex')}`,
       '-days', String(days), '-extfile', ext, '-out', join(outDir, CERT_FILE)]);
     copyFileSync(join(caDir, CA_FILE), join(outDir, CA_FILE));
   } finally {

@@ -7,7 +7,7 @@
  * round trip, so it is good to about half of one); between readings this process's
  * own clock advances it.
  */
-import type { Clock } from '../control/ports.ts';
+import type { Clock } from '../domain/ports.ts';
 
 /** How often the offset is measured again. */
 const REMEASURE_MS = 30_000;

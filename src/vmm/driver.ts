@@ -5,13 +5,14 @@
  */
 import type { Duplex } from 'node:stream';
 import type { ImageRef } from '../domain/image-ref.ts';
+import type { ExecRequest, ExecResult, GuestOps, LogRequest, MemoryInfo, ProcessInfo } from '../domain/guest-ops.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmExit,
+  ExitInfo, GuestIdentity, LaunchResult, MachineSpec, PullProgress, RecoveredVm, VmCheck, VmmExit,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
 export type {
-  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogOptions, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmExit,
+  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogRequest, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmExit,
 };
 
 /** A resume refused before it touched the snapshot (e.g. no disk space for the RAM): the snapshot may still be used. */
@@ -26,7 +27,8 @@ export class ResumeRefused extends Error {
 /** Serves one connection from inside a machine (HTTP bytes both ways). */
 export type GuestApiListener = (guest: GuestIdentity, stream: Duplex) => void;
 
-export interface VmmDriver {
+/** A driver also carries out the guest operations (exec, ps, signal, memory, logs: domain/guest-ops.ts). */
+export interface VmmDriver extends GuestOps {
   readonly name: string;
   /** Fetches the image and builds the root filesystem; returns the resolved image reference. */
   prepare(spec: MachineSpec, signal: AbortSignal): Promise<{ imageRef: ImageRef }>;
@@ -63,14 +65,6 @@ export interface VmmDriver {
   inspect(machineId: string): Promise<VmCheck>;
   /** Ends the machine's VM at once (every VMM process of it, checked gone) without reporting an exit. */
   kill(machineId: string): Promise<void>;
-  signal(machineId: string, signal: SignalName): Promise<void>;
-  exec(machineId: string, request: ExecRequest): Promise<ExecResult>;
-  ps(machineId: string): Promise<ProcessInfo[]>;
-  memory(machineId: string): Promise<MemoryInfo>;
-  setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo>;
-  reclaimMemory(machineId: string, amountMb: number): Promise<number>;
-  /** Console output: the last `tail` lines, then new ones while `follow`, until `signal` aborts. */
-  logs(machineId: string, options: LogOptions): AsyncIterable<string>;
   /** Registers who serves connections made inside machines to `/.fly/api`. */
   onGuestApi(listener: GuestApiListener): void;
   /** Registers the listener for exits nobody asked for (the main process ended by itself, or the VMM died). */

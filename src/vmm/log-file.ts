@@ -1,7 +1,7 @@
 /** Reads a growing log file: its last lines, then new lines as they are appended. */
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { LogOptions } from './driver.ts';
+import type { LogRequest } from './driver.ts';
 
 const TAIL_WINDOW = 1 << 20;
 
@@ -10,7 +10,7 @@ export function lastLines(lines: string[], count: number): string[] {
   return count <= 0 ? [] : lines.slice(-count);
 }
 
-export async function* followFile(path: string, options: LogOptions): AsyncIterable<string> {
+export async function* followFile(path: string, options: LogRequest, signal: AbortSignal): AsyncIterable<string> {
   let position = 0;
   if (existsSync(path)) {
     const size = statSync(path).size;
@@ -26,7 +26,7 @@ export async function* followFile(path: string, options: LogOptions): AsyncItera
   }
   if (!options.follow) return;
   let partial = '';
-  while (!options.signal.aborted) {
+  while (!signal.aborted) {
     const size = existsSync(path) ? statSync(path).size : 0;
     if (size > position) {
       const chunk = await new Promise<string>((resolve, reject) => {
@@ -42,7 +42,7 @@ export async function* followFile(path: string, options: LogOptions): AsyncItera
       for (const line of lines) yield line;
       continue;
     }
-    await waitForChange(path, options.signal);
+    await waitForChange(path, signal);
   }
 }
 

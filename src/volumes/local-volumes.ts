@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { SnapshotRef, VolumeHost, VolumeHosts } from '../control/ports.ts';
+import type { SnapshotRef, VolumeHost, VolumeHosts } from '../domain/ports.ts';
 import { checkSpace, type DiskSpace } from '../domain/volume.ts';
 import { fsyncPath } from '../system/fsync.ts';
 

@@ -181,7 +181,7 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     assert.equal((await c.agentFetch('fra-1', '/agent/v1/space', { as: (await c.credentials('fra-2')).dir })).status, 403);
     assert.equal((await c.agentFetch('fra-1', '/agent/v1/space')).status, 200);
     const foreign = (await c.call(0, 'GET', '/v1/apps/web/machines')).body.find((m: { host_id: string }) => m.host_id === 'fra-2');
-    assert.equal((await c.agentFetch('fra-1', `/agent/v1/machines/${foreign.id}/ps`)).status, 404, 'a host answers only for its own machines');
+    assert.equal((await c.agentFetch('fra-1', `/agent/v1/machines/${foreign.id}/ps`, { method: 'POST' })).status, 404, 'a host answers only for its own machines');
   });
 
   it('loses no work when a replica dies right after committing a change', async () => {
@@ -279,7 +279,7 @@ describe('a cluster whose PostgreSQL stops and comes back', { skip: postgresSkip
     await c.pg.pause();
     // The machine's process dies while nothing can be written: the host keeps the exit.
     const killed = await c.agentFetch('fra-1', `/agent/v1/machines/${m.id}/signal`, { method: 'POST', body: { signal: 'SIGKILL' } });
-    assert.equal(killed.status, 200, JSON.stringify(killed.body));
+    assert.equal(killed.status, 204, JSON.stringify(killed.body));
     const exec = await c.agentFetch('fra-1', `/agent/v1/machines/${keep.id}/exec`, { method: 'POST', body: { command: ['echo', 'alive'], timeoutMs: 5000 } });
     assert.equal(exec.body.stdout, 'alive\n', 'the other machine keeps running without the database');
     assert.notEqual((await c.call(0, 'GET', '/v1/apps/web/machines')).status, 200, 'replicas cannot answer without the database');

@@ -84,7 +84,7 @@ describe('a host\'s credentials', { skip: postgresSkipReason() }, () => {
     }
 
     // The agents' API: a host's certificate is not a replica's, on another host or its own.
-    assert.equal((await c.agentFetch('syd-1', `/agent/v1/machines/${theirs.id}/ps`, { as: fra1.dir })).status, 403, 'call another host\'s agent');
+    assert.equal((await c.agentFetch('syd-1', `/agent/v1/machines/${theirs.id}/ps`, { method: 'POST', as: fra1.dir })).status, 403, 'call another host\'s agent');
     assert.equal((await c.agentFetch('syd-1', `/agent/v1/volumes/${volume.id}`, { method: 'DELETE', as: fra1.dir })).status, 403, 'delete a volume through it');
     assert.equal((await c.agentFetch('fra-1', '/agent/v1/space', { as: fra1.dir })).status, 403, 'drive its own agent as a replica');
     // Its certificate does not make it another host.

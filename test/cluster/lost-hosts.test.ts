@@ -168,3 +168,42 @@ describe('lost hosts', { skip: postgresSkipReason() }, () => {
     assert.equal((await c.call(0, 'GET', `/v1/apps/other/machines/${m.id}`)).status, 404, 'its app is gone');
   });
 });
+
+describe('lost hosts and a database that stops', { skip: postgresSkipReason() }, () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await startCluster({
+      replicas: 2,
+      commonArgs: ['--heartbeat-interval', '500ms', '--host-lost-after', '3s'],
+      hosts: [{ id: 'fra-1', region: 'fra' }, { id: 'fra-2', region: 'fra' }],
+    });
+  });
+  after(() => c?.stop());
+
+  const hosts = async (): Promise<Map<string, { status: string; epoch: number }>> =>
+    new Map((await c.call(0, 'GET', '/hangar/v1/hosts')).body.map((h: { id: string; status: string; epoch: number }) => [h.id, h]));
+
+  it('counts no silence while PostgreSQL itself was down, and still declares a host that died meanwhile', async () => {
+    const before = await hosts();
+    const slow = c.hosts.get('fra-1') as ClusterProcess;
+    // fra-1 lives, but is a second late to write its heartbeat once the database is back.
+    slow.child.kill('SIGSTOP');
+    await (c.hosts.get('fra-2') as ClusterProcess).kill();
+    await c.pg.pause();
+    await sleep(4_000);
+    await c.pg.resume();
+    const resumed = Date.now();
+    await sleep(1_000);
+    slow.child.kill('SIGCONT');
+    let after = await hosts();
+    for (let i = 0; i < 100 && after.get('fra-2')?.status !== 'lost'; i++) {
+      await sleep(100);
+      after = await hosts();
+    }
+    assert.equal(after.get('fra-2')?.status, 'lost', 'the dead host is declared lost');
+    assert.ok(Date.now() - resumed < 3_000 + 3_000, `declared ${Date.now() - resumed} ms after the database was back`);
+    after = await hosts();
+    assert.equal(after.get('fra-1')?.status, 'up');
+    assert.equal(after.get('fra-1')?.epoch, before.get('fra-1')?.epoch, 'the live host was neither declared lost nor fenced');
+  });
+});

@@ -92,7 +92,7 @@ describe('qemu driver', () => {
       const ls = await driver.exec(machineId, { command: ['ls', '/scratch'], timeoutMs: 5000 });
       assert.notEqual(ls.exit_code, 0, 'a cold boot starts from a blank rootfs');
 
-      await driver.signal(machineId, 'SIGKILL');
+      await driver.signal(machineId, { signal: 'SIGKILL' });
       for (let i = 0; i < 200 && exits.length === 0; i++) await sleep(50);
       assert.deepEqual(exits, [[machineId, { exitCode: 137, oomKilled: false, signal: 9, pid }]], 'the exit names the VM it is about');
 

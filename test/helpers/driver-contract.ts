@@ -1,12 +1,14 @@
 /**
  * The VMM driver contract: what the host agent relies on from any driver. The
  * same cases run against the fake driver (test/unit/fake-driver-contract.test.ts)
- * and the QEMU driver on real microVMs (test/e2e/qemu-driver-contract.test.ts),
+ * and the QEMU driver on real microVMs (test/e2e/driver-contract.test.ts),
  * so the fake that backs the API tests cannot drift from the real thing.
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Compile } from 'typebox/compile';
+import { GUEST_OPS, type GuestOpName } from '../../src/domain/guest-ops.ts';
 import type { ExitInfo, MachineSpec, VmmDriver } from '../../src/vmm/driver.ts';
 
 export interface DriverHarness {
@@ -66,11 +68,27 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     assert.equal(await driver.stop(machineId, 'SIGTERM', 1000), null);
   });
 
+  it('answers every guest operation in the shape its table declares', async () => {
+    const machineId = id(1);
+    await driver.launch(harness.spec(machineId), { resume: false });
+    const fits = (name: GuestOpName, result: unknown) => {
+      const op = GUEST_OPS[name];
+      assert.ok('result' in op && Compile(op.result).Check(result), `${name}: ${JSON.stringify(result)}`);
+    };
+    fits('exec', await run(machineId, ['echo', 'shape']));
+    fits('ps', await driver.ps(machineId));
+    fits('memory', await driver.memory(machineId));
+    fits('setMemoryLimit', await driver.setMemoryLimit(machineId, { limitMb: 192 }));
+    fits('reclaimMemory', await driver.reclaimMemory(machineId, { amountMb: 16 }));
+    for await (const line of driver.logs(machineId, { tail: 5, follow: false }, AbortSignal.timeout(EXEC_MS))) assert.equal(typeof line, 'string');
+    await driver.stop(machineId, 'SIGTERM', 5000);
+  });
+
   it('reports an exit nobody asked for, with the signal that ended the process and the VM it is about', async () => {
     const machineId = id(1);
     const { pid } = await driver.launch(harness.spec(machineId), { resume: false });
     assert.ok(pid, 'a launch names its VM (its VMM process)');
-    await driver.signal(machineId, 'SIGKILL');
+    await driver.signal(machineId, { signal: 'SIGKILL' });
     await until(() => exits.length > 0, 'the exit');
     assert.deepEqual(exits.splice(0), [[machineId, { exitCode: 137, oomKilled: false, signal: 9, pid }]]);
   });

@@ -150,12 +150,7 @@ export function hostContract(open: OpenStore): void {
 
     it('two live machines of one host never share an IPv4 address once machine numbers pass its range: each takes the lowest free one', async () => {
       const { store } = await open();
-      await store.createApp(app('app'));
-      await register(store, 'h1', 'fra', { memoryMb: null, cpus: null, ipv4Range: SMALL_RANGE });
-      const create = (id: string) => {
-        const m = machine({ id, region: 'fra' });
-        return store.insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, placeWithAddress);
-      };
+      const create = await smallHost(store);
       const first = await create('m-1');
       // Machine numbers are the cluster's: creates elsewhere (or destroyed machines) use up the 256 between these two.
       for (let i = 0; i < 255; i++) await store.nextMachineNumber();
@@ -170,12 +165,7 @@ export function hostContract(open: OpenStore): void {
 
     it('a host whose IPv4 range is full takes no more machines, saying which host and range; a destroyed machine makes room', async () => {
       const { store } = await open();
-      await store.createApp(app('app'));
-      await register(store, 'h1', 'fra', { memoryMb: null, cpus: null, ipv4Range: SMALL_RANGE });
-      const create = (id: string) => {
-        const m = machine({ id, region: 'fra' });
-        return store.insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, placeWithAddress);
-      };
+      const create = await smallHost(store);
       const placed: MachineRecord[] = [];
       for (let i = 0; i < 256; i++) placed.push(await create(`m-${i}`));
       assert.equal(new Set(placed.map(ipv4Of)).size, 256, 'every address of the range once');
@@ -252,4 +242,14 @@ export function hostContract(open: OpenStore): void {
       assert.equal(await store.adoptUnplacedMachines('h1'), 0);
     });
   });
+}
+
+/** App `app` and host h1 of SMALL_RANGE (no other limit) in `store`; answers a create of machine `id` there. */
+async function smallHost(store: Store): Promise<(id: string) => Promise<MachineRecord>> {
+  await store.createApp(app('app'));
+  await register(store, 'h1', 'fra', { memoryMb: null, cpus: null, ipv4Range: SMALL_RANGE });
+  return (id: string) => {
+    const m = machine({ id, region: 'fra' });
+    return store.insertMachine({ machine: m, version: versionOf(m), events: [] }, Infinity, placeWithAddress);
+  };
 }

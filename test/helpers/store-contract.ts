@@ -304,6 +304,18 @@ function machineContract(open: OpenStore): void {
       assert.deepEqual((await store.getListing('app', 'm-1'))?.events, [event('m-1', 3)]);
     });
 
+    it('events: listEvents follows the order of commits, not of event ids (stamped by clocks that may differ)', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      let m = await insert(store, machine(), [event('m-1', 7), event('m-1', 5)]);
+      m = await store.commit({ machine: m, events: [event('m-1', 9), event('m-1', 8)] });
+      await store.commit({ machine: m, events: [event('m-1', 2)] });
+      const newestFirst = [2, 8, 9, 5, 7].map((n) => event('m-1', n));
+      assert.deepEqual(await store.listEvents('m-1', 10), newestFirst);
+      assert.deepEqual(await store.listEvents('m-1', 2), newestFirst.slice(0, 2));
+      assert.deepEqual((await store.getListing('app', 'm-1'))?.events, newestFirst);
+    });
+
     it('keeps documents as written: any string, the order of users\' keys', async () => {
       const { store } = await open();
       await store.createApp(app('app'));
@@ -407,36 +419,42 @@ function listingContract(open: OpenStore): void {
       assert.deepEqual(await store.listRegionsInUse(), ['ams', 'cdg', 'fra', 'syd']);
     });
 
-    it('listOrgMachines pages an organization\'s machines by (updatedAt, id), with filters', async () => {
+    it('listOrgMachines pages an organization\'s machines in the order of their last commits, with filters', async () => {
       const { store } = await open();
       await store.createApp(app('a', 'org'));
       await store.createApp(app('b', 'org'));
       await store.createApp(app('c', 'other'));
+      // Inserted in this order; their own times say another (a process's clock is not the commit order).
       const times: Array<[string, string, number]> = [['a', 'm-5', 30], ['b', 'm-4', 10], ['a', 'm-3', 20], ['b', 'm-2', 20], ['a', 'm-1', 40], ['c', 'm-9', 5]];
       for (const [appName, id, updatedAt] of times) await insert(store, machine({ appName, id, updatedAt, region: updatedAt === 20 ? 'ams' : 'fra' }));
       await moveTo(store, (await store.getMachineById('m-1')) as MachineRecord, 'destroyed');
-      const order = ['m-4', 'm-2', 'm-3', 'm-5'];
-      const pages: string[][] = [];
-      let after: { updatedAt: number; id: string } | undefined;
-      for (;;) {
-        const page = await store.listOrgMachines('org', { limit: 2, after });
-        if (page.length === 0) break;
-        pages.push(page.map((p) => p.machine.id));
-        const last = page.at(-1)?.machine as MachineRecord;
-        after = { updatedAt: last.updatedAt, id: last.id };
-      }
-      assert.deepEqual(pages, [['m-4', 'm-2'], ['m-3', 'm-5']]);
+      const pageAll = async (query: Omit<Parameters<Store['listOrgMachines']>[1], 'limit' | 'after'>, limit: number) => {
+        const pages: string[][] = [];
+        let after: { at: string; id: string } | undefined;
+        for (;;) {
+          const page = await store.listOrgMachines('org', { ...query, limit, after });
+          if (page.length === 0) return pages;
+          pages.push(page.map((p) => p.machine.id));
+          const last = page.at(-1) as { machine: MachineRecord; at: string };
+          after = { at: last.at, id: last.machine.id };
+        }
+      };
+      assert.deepEqual(await pageAll({}, 2), [['m-5', 'm-4'], ['m-3', 'm-2']]);
       const all = await store.listOrgMachines('org', { limit: 100 });
-      assert.deepEqual(all.map((p) => [p.appName, p.machine.id]), order.map((id) => [times.find((t) => t[1] === id)?.[0], id]));
-      assert.deepEqual((await store.listOrgMachines('org', { limit: 100, includeDeleted: true })).map((p) => p.machine.id), [...order, 'm-1']);
+      assert.deepEqual(all.map((p) => [p.appName, p.machine.id]), [['a', 'm-5'], ['b', 'm-4'], ['a', 'm-3'], ['b', 'm-2']]);
+      assert.deepEqual((await store.listOrgMachines('org', { limit: 100, includeDeleted: true })).map((p) => p.machine.id), ['m-5', 'm-4', 'm-3', 'm-2', 'm-1']);
       assert.deepEqual((await store.listOrgMachines('org', { limit: 100, updatedAfter: 20 })).map((p) => p.machine.id), ['m-5']);
-      assert.deepEqual((await store.listOrgMachines('org', { limit: 100, region: 'ams' })).map((p) => p.machine.id), ['m-2', 'm-3']);
+      assert.deepEqual((await store.listOrgMachines('org', { limit: 100, region: 'ams' })).map((p) => p.machine.id), ['m-3', 'm-2']);
       assert.deepEqual((await store.listOrgMachines('org', { limit: 100, states: ['destroyed'], includeDeleted: true })).map((p) => p.machine.id), ['m-1']);
-      assert.deepEqual((await store.listOrgMachines('org', { limit: 100, after: { updatedAt: 20, id: 'm-2' } })).map((p) => p.machine.id), ['m-3', 'm-5']);
+      const third = all[2] as { machine: MachineRecord; at: string };
+      assert.deepEqual((await store.listOrgMachines('org', { limit: 100, after: { at: third.at, id: third.machine.id } })).map((p) => p.machine.id), ['m-2']);
+      // A commit moves a machine to the end: a reader resuming from where it was sees it again.
       await store.commit({ machine: (await store.getMachineById('m-3')) as MachineRecord, events: [] });
+      assert.deepEqual((await store.listOrgMachines('org', { limit: 100, after: { at: third.at, id: third.machine.id } })).map((p) => p.machine.id), ['m-2', 'm-3']);
       const tagged = (await store.getMachineById('m-4')) as MachineRecord;
       await store.commit({ machine: { ...tagged, config: { ...tagged.config, metadata: { tier: 'gold' } } }, events: [] });
       assert.deepEqual((await store.listOrgMachines('org', { limit: 100, metadata: { tier: 'gold' } })).map((p) => p.machine.id), ['m-4']);
+      assert.deepEqual((await store.listOrgMachines('org', { limit: 100 })).map((p) => p.machine.id), ['m-5', 'm-2', 'm-3', 'm-4']);
       assert.deepEqual(await store.listOrgMachines('nobody', { limit: 100 }), []);
     });
 

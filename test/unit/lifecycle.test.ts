@@ -300,6 +300,16 @@ describe('recovery: what hangar asks of the host decides, never what it assumes'
     }
   });
 
+  it('discards the snapshot of a suspended VM under an exit it records: a stop that overtook a resume, a started machine', () => {
+    // A resume queued, then a stop, neither taken before the host came back: the stop is finished, and leaves nothing.
+    const stopping = planRecovery(machineRecord({ state: 'stopping' }), { vm: 'suspended' });
+    assert.deepEqual(stopping.observation, exited(0, true));
+    assert.deepEqual(stopping.effects, [{ kind: 'discard_snapshot' }]);
+    const started = planRecovery(machineRecord(), { vm: 'suspended' });
+    assert.equal(started.observation?.kind, 'exited');
+    assert.deepEqual(started.effects, [{ kind: 'discard_snapshot' }]);
+  });
+
   it('resumes a start that was interrupted before it touched the snapshot', () => {
     assert.deepEqual(planRecovery(machineRecord({ state: 'starting' }), { vm: 'suspended' }).effects, [{ kind: 'launch', resume: true }]);
   });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import { openPool, storageError, transaction } from '../../src/store/postgres/connection.ts';
 import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.ts';
@@ -34,6 +35,33 @@ describe('PostgresStore', { skip }, () => {
         await server.sql(url, `UPDATE ${table} SET doc = $1 WHERE ${columns.map((column, i) => `${column} = $${i + 2}`).join(' AND ')}`, [doc, ...Object.values(where)]);
       },
     };
+  });
+
+  describe('the commit order', () => {
+    it('an organization listing holds back what a transaction in flight could land before, so a reader resuming misses nothing', async () => {
+      const url = await server.createDatabase();
+      const store = await open(url);
+      const inFlight = new pg.Client({ connectionString: url });
+      await inFlight.connect();
+      try {
+        await store.createApp(app('a', 'org'));
+        await insert(store, machine({ appName: 'a', id: 'm-x' }));
+        const y = await insert(store, machine({ appName: 'a', id: 'm-y' }));
+        // m-x is written by a transaction that began first and commits last.
+        await inFlight.query('BEGIN');
+        await inFlight.query("UPDATE machines SET doc = doc WHERE id = 'm-x'");
+        await store.commit({ machine: y, events: [] });
+        const first = await store.listOrgMachines('org', { limit: 100 });
+        assert.deepEqual(first.map((p) => p.machine.id), ['m-x'], 'm-y waits until nothing can land before it');
+        await inFlight.query('COMMIT');
+        const last = first.at(-1) as { machine: { id: string }; at: string };
+        const next = await store.listOrgMachines('org', { limit: 100, after: { at: last.at, id: last.machine.id } });
+        assert.deepEqual(next.map((p) => p.machine.id), ['m-x', 'm-y']);
+      } finally {
+        await inFlight.end();
+        await store.close();
+      }
+    });
   });
 
   describe('opening', () => {

@@ -15,10 +15,14 @@ const work = (machineId: string, rev: number, kind: Effect['kind']): QueuedWork 
 
 /** A queue in memory with the store's semantics: reading takes nothing; acknowledging removes. */
 function queue(pieces: QueuedWork[]) {
-  const faults = { loseNextRead: false, refuseAcks: false };
+  const faults: { loseNextRead: boolean; refuseAcks: boolean; holdNextRead?: Promise<void> } = { loseNextRead: false, refuseAcks: false };
   const store: Pick<Store, 'claimWork' | 'ackWork'> = {
     async claimWork(_host, taken, limit) {
       const read = pieces.filter((piece) => !taken.includes(piece.id)).slice(0, limit);
+      // The read's snapshot is taken now; its answer may come after later commits.
+      const held = faults.holdNextRead;
+      faults.holdNextRead = undefined;
+      await held;
       if (faults.loseNextRead) {
         faults.loseNextRead = false;
         throw new Error('Connection terminated unexpectedly');
@@ -78,6 +82,24 @@ describe('draining host work: claim, run, acknowledge', () => {
     await drain.idle();
     drain.stop();
     assert.deepEqual(agent.ran, ['m2:prepare', 'm1:prepare']);
+  });
+
+  it('runs a piece once when a read that began before its acknowledgement answers after it', async () => {
+    const q = queue([work('m1', 1, 'prepare')]);
+    const agent = runner();
+    const drain = new WorkDrain(q.store, HOST, agent, log, { pollMs: 20 });
+    drain.start();
+    for (let i = 0; i < 50 && agent.ran.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    let answer = () => undefined as void;
+    q.faults.holdNextRead = new Promise<void>((resolve) => { answer = resolve; });
+    drain.kick();
+    for (let i = 0; i < 50 && q.pieces.length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(q.pieces, [], 'acknowledged while the read is out');
+    answer();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await drain.idle();
+    drain.stop();
+    assert.deepEqual(agent.ran, ['m1:prepare']);
   });
 
   it('keeps work done but not acknowledged in the queue for the next session, and runs it once in this one', async () => {

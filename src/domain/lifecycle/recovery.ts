@@ -26,9 +26,11 @@ export function planRecovery(machine: MachineRecord, found: RecoveredVm): Recove
   const lost: Observation = { kind: 'exited', exitCode: LOST_VM_EXIT_CODE, oomKilled: false, requested: false, vmm };
   const running = found.vm === 'running';
   const coldBoot: Effect = found.detail ? { kind: 'launch', resume: false, coldBootReason: found.detail } : { kind: 'launch', resume: false };
+  // An exit recorded over a suspended VM leaves no snapshot behind it: the state would say no VM while one is kept.
+  const leftover: Effect[] = found.vm === 'suspended' ? [{ kind: 'discard_snapshot' }] : [];
   switch (machine.state) {
     case 'started':
-      return running ? { effects: [] } : { observation: lost, effects: [] };
+      return running ? { effects: [] } : { observation: lost, effects: leftover };
     case 'restarting':
       // A VM that runs may be the one the restart was to stop: restart it (twice at worst, never not at all).
       if (running) return { effects: [{ kind: 'restart', ...stopParams(machine.config, {}) }] };
@@ -43,7 +45,8 @@ export function planRecovery(machine: MachineRecord, found: RecoveredVm): Recove
       if (running && found.version === machine.version) return { observation: { kind: 'running', resumed: false }, effects: [] };
       return { effects: [{ kind: 'replace', ...stopParams(machine.config, {}) }] };
     case 'stopping': {
-      if (!running) return { observation: { kind: 'exited', exitCode: 0, oomKilled: false, requested: true }, effects: [] };
+      // A suspended VM: a resume was queued and then this stop, and neither ran before the host came back.
+      if (!running) return { observation: { kind: 'exited', exitCode: 0, oomKilled: false, requested: true }, effects: leftover };
       return { effects: [{ kind: 'stop', ...stopParams(machine.config, {}) }] };
     }
     case 'suspending':

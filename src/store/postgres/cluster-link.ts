@@ -20,6 +20,8 @@ const RECONNECT_MS = 1_000;
 /** How often the listening connection is asked whether it lives, and how long it has to answer. */
 const PING_MS = 3_000;
 const PING_TIMEOUT_MS = 3_000;
+/** How long opening the listening connection (and its LISTENs) may take before it is tried again. */
+const CONNECT_TIMEOUT_MS = 5_000;
 
 export class PostgresLink implements ClusterLink {
   private readonly url: string;
@@ -46,7 +48,11 @@ export class PostgresLink implements ClusterLink {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, application_name: 'hangar-listen', keepAlive: true, keepAliveInitialDelayMillis: 5_000 });
+    // A connection made while the database is cut off must fail, not hang: a hung attempt is never retried.
+    const client = new pg.Client({
+      connectionString: this.url, application_name: 'hangar-listen', keepAlive: true, keepAliveInitialDelayMillis: 5_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: CONNECT_TIMEOUT_MS,
+    });
     client.on('notification', (message) => this.notified(message.channel, message.payload ?? ''));
     client.on('error', () => this.relisten(client));
     client.on('end', () => this.relisten(client));

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { migrate } from './migrations.ts';
 
 /** The privileges every host role has, through the group; rows are limited by the policies. */
 const GRANTS = [
@@ -15,7 +16,7 @@ const GRANTS = [
   'GRANT SELECT, INSERT ON machine_events, machine_versions TO hangar_hosts',
   'GRANT SELECT, INSERT, UPDATE ON hosts TO hangar_hosts',
   'GRANT SELECT, INSERT, DELETE ON host_work TO hangar_hosts',
-  'GRANT USAGE ON SEQUENCE host_work_id_seq TO hangar_hosts',
+  'GRANT USAGE ON SEQUENCE host_work_id_seq, machine_events_seq TO hangar_hosts',
   'GRANT SELECT, UPDATE ON volumes TO hangar_hosts',
   'GRANT SELECT ON hangar_migrations TO hangar_hosts',
 ];
@@ -30,16 +31,21 @@ export function hostRoleName(hostId: string): string {
 /**
  * Makes host `hostId`'s role in the database at `ownerUrl` (or gives it a new
  * password), with the group and its grants; answers the URL the host connects with.
+ * The schema is brought up to date first, as its owner: a host's role may not.
  */
 export async function createHostRole(ownerUrl: string, hostId: string): Promise<string> {
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(hostId)) throw new Error(`a host id must be 1-63 lowercase letters, digits and dashes, got "${hostId}"`);
+  const owner = new pg.Pool({ connectionString: ownerUrl, max: 1 });
+  try {
+    await migrate(owner);
+  } finally {
+    await owner.end();
+  }
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {
     const role = hostRoleName(hostId);
     const password = randomBytes(24).toString('base64url');
-    const [known] = (await client.query<{ migrated: boolean }>("SELECT to_regclass('host_roles') IS NOT NULL AS migrated")).rows;
-    if (!known?.migrated) throw new Error('the database has no hangar tables yet: start a replica on it first (it migrates the schema)');
     await client.query('BEGIN');
     // Grants and roles are catalog rows: two operators (or a script issuing several hosts at once) take turns.
     await client.query('SELECT pg_advisory_xact_lock($1)', [ROLES_LOCK]);

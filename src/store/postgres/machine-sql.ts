@@ -63,7 +63,7 @@ export function historyInserts(params: Params, machineId: string, events: Machin
     const ids = params.add(events.map((event) => event.id));
     const docs = params.add(events.map((event) => JSON.stringify(event)));
     ctes.push(`new_events AS (INSERT INTO machine_events (id, machine_id, doc)
-      SELECT e.id, ${params.add(machineId)}, e.doc FROM ${after ? `${after}, ` : ''}unnest(${ids}::text[], ${docs}::text[]) AS e (id, doc))`);
+      SELECT e.id, ${params.add(machineId)}, e.doc FROM ${after ? `${after}, ` : ''}unnest(${ids}::text[], ${docs}::text[]) WITH ORDINALITY AS e (id, doc, n) ORDER BY e.n)`);
   }
   return ctes;
 }

@@ -203,6 +203,34 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE machines ADD COLUMN private_ipv4 text COLLATE "C";
   CREATE UNIQUE INDEX machine_ipv4s ON machines (host_id, private_ipv4) WHERE state <> 'destroyed';
   `,
+  // Each machine's place in the commit order: the id of the transaction that last wrote
+  // it. Listings read only rows below the oldest transaction still running, so no
+  // commit can land before a place already read (an id is given at a write, not at
+  // its commit).
+  `
+  ALTER TABLE machines ADD COLUMN change_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+  CREATE FUNCTION hangar_machine_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    NEW.change_xid := pg_current_xact_id();
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER machine_changed BEFORE UPDATE ON machines FOR EACH ROW EXECUTE FUNCTION hangar_machine_changed();
+  CREATE INDEX machines_by_change ON machines (change_xid, id);
+  `,
+  // Events in the order they were written: for one machine that is the order of its
+  // commits, which take turns on its row. (Their ids are stamped by each process's
+  // clock, which may differ by a little from another's.) Older events keep their ids' order.
+  `
+  CREATE SEQUENCE machine_events_seq;
+  ALTER TABLE machine_events ADD COLUMN seq bigint;
+  UPDATE machine_events e SET seq = o.n FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM machine_events) o WHERE e.id = o.id;
+  SELECT setval('machine_events_seq', coalesce((SELECT max(seq) FROM machine_events), 0) + 1, false);
+  ALTER TABLE machine_events ALTER COLUMN seq SET DEFAULT nextval('machine_events_seq'), ALTER COLUMN seq SET NOT NULL;
+  CREATE INDEX events_in_order ON machine_events (machine_id, seq);
+  DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT USAGE ON SEQUENCE machine_events_seq TO hangar_hosts; END IF;
+  END $$;
+  `,
   // A machine's recent events with new ones in front, so that a commit is one statement:
   // the newest \`keep\` of \`newest_first\` then of \`recent\` (JSON texts, newest first), each
   // element's text as it was. Stored events that are not JSON objects (a spoiled row) are dropped.
@@ -291,7 +319,7 @@ export const MIGRATIONS: readonly string[] = [
     INSERT INTO machines (id, app_name, name, region, state, rev, updated_at, metadata, doc, cpus, memory_mb, recent_events, host_id, private_ipv4)
       VALUES (p_id, p_app, p_name, p_region, p_state, 1, p_updated_at, p_metadata, v_doc, p_cpus, p_memory, p_recent, p_host, v_ipv4);
     INSERT INTO machine_versions (machine_id, version, doc) VALUES (p_id, p_version, p_version_doc);
-    INSERT INTO machine_events (id, machine_id, doc) SELECT e.id, p_id, e.doc FROM unnest(p_event_ids, p_event_docs) AS e (id, doc);
+    INSERT INTO machine_events (id, machine_id, doc) SELECT e.id, p_id, e.doc FROM unnest(p_event_ids, p_event_docs) WITH ORDINALITY AS e (id, doc, n) ORDER BY e.n;
     IF v_work IS NOT NULL THEN
       INSERT INTO host_work (host_id, machine_id, doc) VALUES (p_host, p_id, v_work);
       PERFORM pg_notify(p_work_channel, p_host);

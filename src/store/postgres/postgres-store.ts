@@ -204,20 +204,23 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return listingsIn(await rows(this.pool, 'SELECT doc, recent_events FROM machines WHERE id = ANY($1::text[])', [ids]));
   }
 
-  async listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>> {
+  async listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string; at: string }>> {
     const params = new Params();
-    const clauses = [`a.org_slug = ${params.add(orgSlug)}`, ...filterClauses(params, query)];
+    // Below the oldest transaction still running: what a transaction in flight commits lands after every row read.
+    const clauses = [`a.org_slug = ${params.add(orgSlug)}`, 'm.change_xid < pg_snapshot_xmin(pg_current_snapshot())', ...filterClauses(params, query)];
     if (query.updatedAfter !== undefined) clauses.push(`m.updated_at > ${params.add(query.updatedAfter)}::double precision`);
     if (query.after) {
-      clauses.push(`(m.updated_at, m.id) > (${params.add(query.after.updatedAt)}::double precision, ${params.add(query.after.id)}::text)`);
+      if (!/^\d{1,20}$/.test(query.after.at)) return [];
+      clauses.push(`(m.change_xid, m.id) > (${params.add(query.after.at)}::xid8, ${params.add(query.after.id)}::text)`);
     }
-    const found = await rows(this.pool, `SELECT m.doc, m.app_name FROM machines m JOIN apps a ON a.name = m.app_name
-      WHERE ${clauses.join(' AND ')} ORDER BY m.updated_at, m.id LIMIT ${params.add(query.limit)}`, params.values);
+    const found = await rows(this.pool, `SELECT m.doc, m.app_name, m.change_xid::text AS at FROM machines m JOIN apps a ON a.name = m.app_name
+      WHERE ${clauses.join(' AND ')} ORDER BY m.change_xid, m.id LIMIT ${params.add(query.limit)}`, params.values);
     return found.flatMap((row) => {
       const machine = readMachineDoc(row.doc);
-      return machine ? [{ machine, appName: row.app_name as string }] : [];
+      return machine ? [{ machine, appName: row.app_name as string, at: row.at as string }] : [];
     });
   }
+
 
   async listLiveMachines(hostId?: string): Promise<MachineRecord[]> {
     return machinesIn(await rows(this.pool, `SELECT doc FROM machines WHERE state NOT IN ${NOT_LIVE} AND ($1::text IS NULL OR host_id = $1) ORDER BY id`,
@@ -247,7 +250,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
   async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
     // The newest `limit` that hold events: a spoiled row does not take a readable event's place.
     const page = (after: Record<string, unknown> | undefined, want: number) => rows(this.pool,
-      'SELECT id, doc FROM machine_events WHERE machine_id = $1 AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3', [machineId, after?.id ?? null, want]);
+      'SELECT seq, doc FROM machine_events WHERE machine_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3', [machineId, after?.seq ?? null, want]);
     return readablePage(limit, page, (row) => eventDocs.read(row.doc));
   }
 

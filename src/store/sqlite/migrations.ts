@@ -116,4 +116,22 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE machines ADD COLUMN private_ipv4 TEXT;
   CREATE UNIQUE INDEX machine_ipv4s ON machines (host_id, private_ipv4) WHERE state <> 'destroyed';
   `,
+  // Each machine's place in the commit order (writes take turns here, so a count kept
+  // at each write is that order); machines already there keep the order they were
+  // inserted in.
+  `
+  ALTER TABLE machines ADD COLUMN change_seq INTEGER;
+  UPDATE machines SET change_seq = rowid;
+  CREATE INDEX machines_by_change ON machines (change_seq);
+  CREATE TRIGGER machine_inserted AFTER INSERT ON machines BEGIN
+    UPDATE machines SET change_seq = (SELECT coalesce(max(change_seq), 0) + 1 FROM machines) WHERE id = NEW.id;
+  END;
+  CREATE TRIGGER machine_changed AFTER UPDATE OF doc ON machines BEGIN
+    UPDATE machines SET change_seq = (SELECT coalesce(max(change_seq), 0) + 1 FROM machines) WHERE id = NEW.id;
+  END;
+  `,
+  // A machine's events in the order they were written (rowid), which is its commits' order.
+  `
+  CREATE INDEX events_in_order ON machine_events (machine_id);
+  `,
 ];

@@ -202,29 +202,30 @@ export class SqliteStore extends SqliteHosts implements Store {
     return out;
   }
 
-  async listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string }>> {
+  async listOrgMachines(orgSlug: string, query: OrgMachineQuery): Promise<Array<{ machine: MachineRecord; appName: string; at: string }>> {
     const filter = filterClauses(query);
     const clauses = ['a.org_slug = ?', ...filter.clauses];
     const params: Array<string | number> = [orgSlug, ...filter.params];
-    // A row whose document is not JSON (skipped below) must not fail the whole listing.
-    const updated = "(CASE WHEN json_valid(m.doc) THEN json_extract(m.doc, '$.updatedAt') END)";
     if (query.updatedAfter !== undefined) {
-      clauses.push(`${updated} > ?`);
+      // A row whose document is not JSON (skipped below) must not fail the whole listing.
+      clauses.push("(CASE WHEN json_valid(m.doc) THEN json_extract(m.doc, '$.updatedAt') END) > ?");
       params.push(query.updatedAfter);
     }
     if (query.after) {
-      clauses.push(`(${updated} > ? OR (${updated} = ? AND m.id > ?))`);
-      params.push(query.after.updatedAt, query.after.updatedAt, query.after.id);
+      if (!/^\d{1,15}$/.test(query.after.at)) return [];
+      clauses.push('m.change_seq > ?');
+      params.push(Number(query.after.at));
     }
     params.push(query.limit);
     const rows = this.db.prepare(
-      `SELECT m.doc, m.app_name FROM machines m JOIN apps a ON a.name = m.app_name WHERE ${clauses.join(' AND ')} ORDER BY ${updated}, m.id LIMIT ?`,
+      `SELECT m.doc, m.app_name, m.change_seq FROM machines m JOIN apps a ON a.name = m.app_name WHERE ${clauses.join(' AND ')} ORDER BY m.change_seq LIMIT ?`,
     ).all(...params) as Row[];
     return rows.flatMap((row) => {
       const machine = readMachineDoc(row.doc);
-      return machine ? [{ machine, appName: row.app_name as string }] : [];
+      return machine ? [{ machine, appName: row.app_name as string, at: String(row.change_seq) }] : [];
     });
   }
+
 
   async listLiveMachines(hostId?: string): Promise<MachineRecord[]> {
     const rows = this.sql("SELECT doc FROM machines WHERE state NOT IN ('destroyed', 'replaced', 'migrated') AND (?1 IS NULL OR host_id = ?1) ORDER BY id")
@@ -254,9 +255,9 @@ export class SqliteStore extends SqliteHosts implements Store {
   }
 
   async listEvents(machineId: string, limit: number): Promise<MachineEvent[]> {
-    // The newest `limit` that hold events: a spoiled row does not take a readable event's place.
-    const page = (after: Row | undefined, want: number) => this.sql('SELECT id, doc FROM machine_events WHERE machine_id = ? AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3')
-      .all(machineId, (after?.id as string | undefined) ?? null, want) as Row[];
+    // The newest `limit` that hold events, in the order they were written (rowid): a spoiled row does not take a readable event's place.
+    const page = (after: Row | undefined, want: number) => this.sql('SELECT rowid AS seq, doc FROM machine_events WHERE machine_id = ? AND (?2 IS NULL OR rowid < ?2) ORDER BY rowid DESC LIMIT ?3')
+      .all(machineId, (after?.seq as number | undefined) ?? null, want) as Row[];
     return readablePage(limit, page, (row) => eventDocs.read(row.doc));
   }
 

@@ -16,7 +16,7 @@ import { lastLines } from '../log-file.ts';
 import { type SignalName, signalNumber } from '../../domain/signals.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import {
-  type ExecRequest, type ExecResult, type ExitInfo, type GuestApiListener, type LaunchResult, type LogOptions, type MachineSpec, type MemoryInfo,
+  type ExecRequest, type ExecResult, type ExitInfo, type GuestApiListener, type LaunchResult, type LogRequest, type MachineSpec, type MemoryInfo,
   type ProcessInfo, type PullProgress, type RecoveredVm, ResumeRefused, type VmCheck, type VmmDriver,
 } from '../driver.ts';
 
@@ -342,7 +342,7 @@ export class FakeDriver implements VmmDriver {
     this.vms.delete(machineId);
   }
 
-  async signal(machineId: string, signal: SignalName): Promise<void> {
+  async signal(machineId: string, { signal }: { signal: SignalName }): Promise<void> {
     this.record('signal', machineId, signal);
     if (this.vms.get(machineId)?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
     if (signal === 'SIGKILL') {
@@ -390,25 +390,25 @@ export class FakeDriver implements VmmDriver {
     return { limit_mb: vm.limitMb, available_mb: vm.limitMb - FAKE_USED_MB };
   }
 
-  async setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo> {
+  async setMemoryLimit(machineId: string, { limitMb }: { limitMb: number }): Promise<MemoryInfo> {
     const vm = this.running(machineId);
     vm.limitMb = limitMb;
     return this.memory(machineId);
   }
 
-  async reclaimMemory(machineId: string, amountMb: number): Promise<number> {
+  async reclaimMemory(machineId: string, { amountMb }: { amountMb: number }): Promise<{ reclaimedMb: number }> {
     const vm = this.running(machineId);
-    const actual = Math.min(amountMb, vm.limitMb - FAKE_USED_MB);
-    vm.limitMb -= actual;
-    return actual;
+    const reclaimedMb = Math.min(amountMb, vm.limitMb - FAKE_USED_MB);
+    vm.limitMb -= reclaimedMb;
+    return { reclaimedMb };
   }
 
   /** The fake's console: one line per boot, kept in memory. */
-  async *logs(machineId: string, options: LogOptions): AsyncIterable<string> {
+  async *logs(machineId: string, request: LogRequest, signal: AbortSignal): AsyncIterable<string> {
     const lines = this.consoles.get(machineId) ?? [];
-    for (const line of lastLines(lines, options.tail)) yield line;
+    for (const line of lastLines(lines, request.tail)) yield line;
     let seen = lines.length;
-    while (options.follow && !options.signal.aborted) {
+    while (request.follow && !signal.aborted) {
       await sleep(50);
       const now = this.consoles.get(machineId) ?? [];
       for (const line of now.slice(seen)) yield line;

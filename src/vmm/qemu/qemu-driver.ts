@@ -10,6 +10,7 @@
  * QEMU (query-status) that the VM runs, or ends it: a VM is never left frozen.
  */
 import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { MIN_MEMORY_LIMIT_MB } from '../../domain/guest-ops.ts';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
@@ -17,7 +18,7 @@ import type { ImageStore } from '../../image/image-store.ts';
 import type { MachineLink, MachineNetwork } from '../../network/keeper.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import type {
-  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogOptions, MachineSpec, MemoryInfo,
+  ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogRequest, MachineSpec, MemoryInfo,
   ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmDriver, VmmExit,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
@@ -418,7 +419,7 @@ export class QemuDriver implements VmmDriver {
     return vm;
   }
 
-  async signal(machineId: string, signal: SignalName): Promise<void> {
+  async signal(machineId: string, { signal }: { signal: SignalName }): Promise<void> {
     await this.running(machineId).agent.signal(signalNumber(signal));
   }
 
@@ -440,19 +441,19 @@ export class QemuDriver implements VmmDriver {
     return { limit_mb: limit, available_mb: limit };
   }
 
-  async setMemoryLimit(machineId: string, limitMb: number): Promise<MemoryInfo> {
+  async setMemoryLimit(machineId: string, { limitMb }: { limitMb: number }): Promise<MemoryInfo> {
     await this.running(machineId).qmp.execute('balloon', { value: limitMb * (1 << 20) });
     return this.memory(machineId);
   }
 
-  async reclaimMemory(machineId: string, amountMb: number): Promise<number> {
+  async reclaimMemory(machineId: string, { amountMb }: { amountMb: number }): Promise<{ reclaimedMb: number }> {
     const before = await this.memory(machineId);
-    const after = await this.setMemoryLimit(machineId, Math.max(128, before.limit_mb - amountMb));
-    return before.limit_mb - after.limit_mb;
+    const after = await this.setMemoryLimit(machineId, { limitMb: Math.max(MIN_MEMORY_LIMIT_MB, before.limit_mb - amountMb) });
+    return { reclaimedMb: before.limit_mb - after.limit_mb };
   }
 
-  logs(machineId: string, options: LogOptions): AsyncIterable<string> {
-    return followFile(this.files(machineId).consoleLog, options);
+  logs(machineId: string, request: LogRequest, signal: AbortSignal): AsyncIterable<string> {
+    return followFile(this.files(machineId).consoleLog, request, signal);
   }
 
   onGuestApi(listener: GuestApiListener): void {

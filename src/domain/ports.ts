@@ -1,0 +1,83 @@
+/**
+ * The ports the floors of hangar share: what time and ids are, what a host's
+ * volume files offer, and what the edge proxy reports of health checks and public
+ * ports. Declared here, at the bottom, so that the adapters that implement them
+ * (system/, volumes/, proxy/) and the use cases that call them (control/) both
+ * depend downward.
+ */
+import type { DiskSpace, VolumeSnapshotRecord } from './volume.ts';
+
+export interface Clock {
+  now(): number;
+}
+
+export interface Ids {
+  /** A ULID: event ids, versions. Monotonic within one process. */
+  ulid(): string;
+  /** 14 lowercase hex characters. */
+  machineId(): string;
+  /** A lease nonce. */
+  nonce(): string;
+  /** A random integer in [0, max). */
+  int(max: number): number;
+}
+
+/** A snapshot, by its id and the volume it was taken of (whose host keeps it). */
+export type SnapshotRef = Pick<VolumeSnapshotRecord, 'id' | 'volumeId'>;
+
+/**
+ * The volume files on one host's disk. What may take space (create, fork,
+ * snapshot, restore, extend) is refused with `insufficient_space` when it may not
+ * fit, checked by the host in turn with the work under way there.
+ */
+export interface VolumeHost {
+  create(id: string, sizeGb: number, label: string): Promise<void>;
+  /** Makes volume `id` a copy of volume `sourceId`'s file as it is now (even while mounted), `sizeGb` large. */
+  fork(sourceId: string, id: string, sizeGb: number): Promise<void>;
+  /** Copies volume `volumeId`'s file as it is now to snapshot `snapshotId`; answers the bytes the copy holds. */
+  snapshot(volumeId: string, snapshotId: string): Promise<number>;
+  /** Makes volume `id` a copy of the snapshot, `sizeGb` large. */
+  restore(snapshot: SnapshotRef, id: string, sizeGb: number): Promise<void>;
+  removeSnapshot(snapshot: SnapshotRef): Promise<void>;
+  /** Bytes volume `id`'s file holds on disk now (less than its size: it is sparse). */
+  allocatedBytes(id: string): Promise<number>;
+  /** Free and total bytes of the filesystem the volumes and snapshots live on. */
+  space(): Promise<DiskSpace>;
+  extend(id: string, sizeGb: number): Promise<void>;
+  remove(id: string): Promise<void>;
+}
+
+/** The volume files of every host: this process's own, or a host agent's through its API. */
+export interface VolumeHosts {
+  /** Host `hostId`'s volumes; absent: the host of a volume made before hosts existed. */
+  on(hostId: string | undefined): VolumeHost;
+}
+
+/** One health check's latest result. */
+export interface CheckReport {
+  name: string;
+  status: string;
+  output: string;
+  updatedAt: number;
+}
+
+/** The latest health check results of machines (the edge proxy runs the checks). */
+export interface HealthReports {
+  statusOf(machineId: string): CheckReport[];
+}
+
+/** Where one of an app's public ports is reached from outside (the edge proxy serves them). */
+export interface PublicPortReport {
+  port: number;
+  handlers: string[];
+  /** HOST:PORT the proxy listens on for it; absent when it listens nowhere. */
+  listen?: string;
+  /** The `Host` (or TLS server name) that selects the app on a shared listener. */
+  host?: string;
+}
+
+export interface PublicPortReports {
+  portsOf(appName: string): PublicPortReport[];
+  /** The IP addresses the edge proxy listens on: on one host, every app's public addresses. */
+  addresses(): string[];
+}
