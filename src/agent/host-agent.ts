@@ -93,6 +93,20 @@ export class HostAgent implements LocalRuntime {
     await Promise.all(ending);
   }
 
+  held(): Promise<string[]> {
+    return this.driver.held();
+  }
+
+  discard(machineId: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.enqueue(machineId, async () => {
+        await this.attempt(machineId, 'discard the machine', () => this.driver.destroy(machineId));
+        this.machines.delete(machineId);
+        resolve();
+      });
+    });
+  }
+
   /** Whether this agent runs (or ran) machine `machineId`. */
   runs(machineId: string): boolean {
     return this.machines.has(machineId);

@@ -82,5 +82,10 @@ export function hostStatusOf(deps: ControlDeps, hostId: string | undefined): Hos
 
 /** The machines of `machines` that run on this process's host agent. */
 export function hostedHere(deps: ControlDeps, machines: MachineRecord[]): MachineRecord[] {
-  return deps.hosts ? machines.filter(deps.hosts) : machines;
+  return machines.filter((machine) => isHostedHere(deps, machine));
+}
+
+/** Whether `machine` runs on this process's host agent. */
+export function isHostedHere(deps: ControlDeps, machine: MachineRecord): boolean {
+  return deps.hosts?.(machine) ?? true;
 }

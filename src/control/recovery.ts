@@ -7,7 +7,7 @@ import { planRecovery } from '../domain/lifecycle/recovery.ts';
 import { specOf } from '../domain/runtime.ts';
 import { auditStoredConfigs } from './config-audit.ts';
 import { writeMachineById } from './machine-writer.ts';
-import type { ControlDeps } from './ports.ts';
+import { isHostedHere, type ControlDeps } from './ports.ts';
 import type { LocalRuntime, ObservationSink } from '../domain/runtime.ts';
 
 export interface Recovered {
@@ -27,9 +27,11 @@ export async function recoverMachines(deps: ControlDeps, agent: LocalRuntime, si
   // Work a previous session of the host took runs on in the agent (and reports what it did): a
   // machine and its VM are read once it has run, not while a suspend or a boot is half done.
   await agent.idle();
-  for (const { id, problem } of await deps.store.listUnreadableMachines()) {
+  const unreadable = await deps.store.listUnreadableMachines();
+  for (const { id, problem } of unreadable) {
     deps.log.error({ machineId: id, problem }, `machine row ${id} holds no usable machine (${problem}); it is skipped and left in the database as it is`);
   }
+  await discardWrittenOff(deps, agent, new Set(unreadable.map(({ id }) => id)));
   // A machine whose stored config cannot be used is left alone (see config-audit.ts).
   const machines = (await auditStoredConfigs(deps)).filter((machine) => machine.configProblem === undefined);
   const found = await agent.recover(machines.map(specOf));
@@ -46,4 +48,23 @@ export async function recoverMachines(deps: ControlDeps, agent: LocalRuntime, si
     if (plan.effects.length > 0) void agent.submit(specOf(machine), plan.effects);
   }
   return { checked: machines.length, running, revs: new Map(machines.map((machine) => [machine.id, machine.rev])) };
+}
+
+/**
+ * Ends the VMs and removes the files the host holds of machines that are not its
+ * own any more: destroyed (an operator wrote the host off while it was away, or a
+ * destroy's report was lost), placed elsewhere, or with no record at all. What the
+ * host holds is listed before the records are read, so a machine made meanwhile
+ * (its record first, then its files) is never taken for one of these. A row that
+ * cannot be read is left alone, as its machine is.
+ */
+async function discardWrittenOff(deps: ControlDeps, agent: LocalRuntime, unreadable: Set<string>): Promise<void> {
+  for (const id of await agent.held()) {
+    if (unreadable.has(id)) continue;
+    const machine = await deps.store.getMachineById(id);
+    if (machine && machine.state !== 'destroyed' && isHostedHere(deps, machine)) continue;
+    const why = !machine ? 'it has no record' : machine.state === 'destroyed' ? 'it is destroyed' : `it is placed on host ${machine.hostId ?? '(none)'}`;
+    deps.log.warn({ machineId: id }, `machine ${id}: its VM is ended and its files removed from this host, as ${why}`);
+    await agent.discard(id);
+  }
 }

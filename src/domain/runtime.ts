@@ -131,6 +131,10 @@ export interface LocalRuntime extends HostRuntime {
    * VM that does not is ended and reported (`vm_failed`), so the restart policy applies.
    */
   checkVm(spec: MachineSpec): void;
+  /** Every machine of which anything is on this host (a VM, a snapshot, files). */
+  held(): Promise<string[]>;
+  /** Ends the VM of a machine that is not this host's any more and removes what it left, reporting nothing. Resolves once done. */
+  discard(machineId: string): Promise<void>;
   /** Resolves when every queued effect has run. */
   idle(): Promise<void>;
 }

@@ -71,5 +71,7 @@ export interface VmmDriver extends GuestOps {
   onExit(listener: (machineId: string, exit: ExitInfo) => void): void;
   /** Reattaches to the VMs of these machines after a restart of hangar. */
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>>;
+  /** Every machine of which anything is on this host: a VM, a snapshot or files. */
+  held(): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess, type TestCluster } from '../helpers/cluster.ts';
+import { vmsNow } from '../helpers/chaos.ts';
+import { fakeLedger, startCluster, type ClusterProcess, type TestCluster } from '../helpers/cluster.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
 const image = 'registry.test/hello:1';
@@ -137,6 +138,7 @@ describe('lost hosts', { skip: postgresSkipReason() }, () => {
     assert.equal((await c.call(0, 'POST', `/hangar/v1/hosts/syd-2/forget`)).status, 409, 'an up host cannot be forgotten');
 
     const syd2 = c.hosts.get('syd-2') as ClusterProcess;
+    assert.equal(vmsNow(fakeLedger(syd2)).get(m.id), 'running');
     await syd2.kill();
     for (let i = 0; i < 100 && await hostStatus('syd-2') !== 'lost'; i++) await sleep(50);
     assert.equal(await hostStatus('syd-2'), 'lost');
@@ -163,9 +165,12 @@ describe('lost hosts', { skip: postgresSkipReason() }, () => {
     assert.notEqual(refused.code, 0);
     assert.match(refused.output, /forgotten.*hangar hosts rejoin syd-2/);
     assert.equal((await c.call(0, 'POST', '/hangar/v1/hosts/syd-2/rejoin')).status, 200);
-    await c.startHost({ id: 'syd-2', region: 'syd' }, syd2.dataDir);
+    const back = await c.startHost({ id: 'syd-2', region: 'syd' }, syd2.dataDir);
     assert.equal(await hostStatus('syd-2'), 'up');
     assert.equal((await c.call(0, 'GET', `/v1/apps/other/machines/${m.id}`)).status, 404, 'its app is gone');
+    // What it still ran of a machine written off is ended as it registers: nothing runs unaccounted for.
+    assert.equal(vmsNow(fakeLedger(back)).has(m.id), false, 'the written-off machine\'s VM was ended');
+    assert.match(back.output(), new RegExp(`machine ${m.id}: its VM is ended and its files removed from this host, as it (has no record|is destroyed)`));
   });
 });
 

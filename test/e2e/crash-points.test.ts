@@ -103,6 +103,15 @@ describe('crash points: hangar killed at each failpoint converges after a restar
     assert.match(live().output(), new RegExp(`failpoint ${failpoint.replace('.', '\\.')}: crash`));
     server = undefined;
   };
+  /**
+   * The request the failpoint interrupts. It is recorded before its work runs, and the
+   * work may reach the failpoint before the answer leaves (a destroy's kill is quick):
+   * an answer, if one comes, is 200; a cut-off one is carried out all the same.
+   */
+  const interrupted = async (method: string, path: string) => {
+    const reply = await api(method, path).catch(() => undefined);
+    if (reply) assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  };
   const create = async () => {
     const reply = await api('POST', machines, { config: { image, restart: { policy: 'no' } } });
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
@@ -140,13 +149,13 @@ describe('crash points: hangar killed at each failpoint converges after a restar
       await exec(id, `echo ${id}-${Date.now()} > /dev/shm/mark`);
       mark = await memory(id);
       if (op === 'suspend') {
-        assert.equal((await api('POST', `${machines}/${id}/suspend`)).status, 200);
+        await interrupted('POST', `${machines}/${id}/suspend`);
       } else if (op === 'resume') {
         assert.equal((await api('POST', `${machines}/${id}/suspend`)).status, 200);
         await wait(id, 'suspended');
-        assert.equal((await api('POST', `${machines}/${id}/start`)).status, 200);
+        await interrupted('POST', `${machines}/${id}/start`);
       } else {
-        assert.equal((await api('DELETE', `${machines}/${id}?force=true`)).status, 200);
+        await interrupted('DELETE', `${machines}/${id}?force=true`);
       }
       await crashed(failpoint);
       server = await startServerProcess(data, TOKEN, args);

@@ -150,6 +150,8 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     const found = await driver.recover([running, suspended, gone].map((machineId) => harness.spec(machineId)));
     assert.deepEqual(Object.fromEntries([...found].map(([machineId, vm]) => [machineId, vm.vm])), { [running]: 'running', [suspended]: 'suspended', [gone]: 'absent' });
     assert.equal(found.get(running)?.version, harness.spec(running).version, 'a running VM is found with the version it was launched with');
+    const held = await driver.held();
+    assert.deepEqual([held.includes(running), held.includes(suspended), held.includes(gone)], [true, true, false], 'the host holds the running and the suspended VM');
     assert.deepEqual(await run(running, ['echo', 'still here']), { stdout: 'still here\n', stderr: '', exit_code: 0, exit_signal: 0 });
     assert.equal((await driver.launch(harness.spec(suspended), { resume: true })).resumed, true);
   });
@@ -162,6 +164,7 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     const found = await driver.recover(machines.map((machineId) => harness.spec(machineId)));
     assert.deepEqual([...found.values()].map((vm) => vm.vm), ['absent', 'absent']);
     for (const machineId of machines) assert.deepEqual(harness.leftovers(machineId), [], machineId);
+    assert.deepEqual((await driver.held()).filter((machineId) => machines.includes(machineId)), [], 'the host holds nothing of them');
     await driver.close();
   });
 }

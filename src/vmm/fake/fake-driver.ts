@@ -429,6 +429,10 @@ export class FakeDriver implements VmmDriver {
     }));
   }
 
+  async held(): Promise<string[]> {
+    return [...new Set([...this.vms.keys(), ...this.prepared])];
+  }
+
   /** Lets go of the VMs without stopping them: they stay on the host for the next driver. */
   async close(): Promise<void> {
     this.suspending.clear();

@@ -9,7 +9,7 @@
  * and boots cold otherwise. Every step that could leave a VM paused checks with
  * QEMU (query-status) that the VM runs, or ends it: a VM is never left frozen.
  */
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { MIN_MEMORY_LIMIT_MB } from '../../domain/guest-ops.ts';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
@@ -483,6 +483,11 @@ export class QemuDriver implements VmmDriver {
       await this.options.network?.adopt(live.map(linkOf));
     }
     return found;
+  }
+
+  async held(): Promise<string[]> {
+    const entries = await readdir(this.options.machinesDir, { withFileTypes: true }).catch(() => []);
+    return [...new Set([...this.vms.keys(), ...entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name)])];
   }
 
   /** Where running guests' RAM lives (tmpfs). */
