@@ -311,7 +311,11 @@ describe('chaos', { skip: postgresSkipReason() }, () => {
       return reply.status === 200 && reply.body.length === 3 && reply.body.every((h: { status: string }) => h.status === 'up');
     };
     for (let i = 0; i < 150 && !await hostsUp(); i++) await sleep(200);
-    assert.ok(await hostsUp(), `hosts not all up: ${JSON.stringify((await call(0, 'GET', '/hangar/v1/hosts')).body)}`);
+    if (!await hostsUp()) {
+      const shown = JSON.stringify((await call(0, 'GET', '/hangar/v1/hosts')).body);
+      console.log(`chaos: seed ${SEED}; ${faults.length} faults:\n  ${faults.join('\n  ')}\nchaos: logs of seed ${SEED} kept in ${await keepLogs()}`);
+      assert.fail(`seed ${SEED}: hosts not all up 30 s after the chaos ended: ${shown}`);
+    }
     const healthy = Date.now();
     type Shown = { id: string; state: string; host_id: string; instance_id: string };
     let machines: Shown[] = [];
