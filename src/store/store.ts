@@ -7,6 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
+import type { CheckRecords } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -356,6 +357,8 @@ export interface Store {
 
   /** The clock of a store shared by many processes (PostgreSQL's), which they keep time by; absent for one process's own. */
   databaseNow?(): Promise<number>;
+  /** A cluster's: its hosts' health check results (one hangar keeps its own in memory). */
+  readonly checks?: CheckRecords;
 
   close(): Promise<void>;
 }

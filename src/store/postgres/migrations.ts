@@ -231,6 +231,23 @@ export const MIGRATIONS: readonly string[] = [
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT USAGE ON SEQUENCE machine_events_seq TO hangar_hosts; END IF;
   END $$;
   `,
+  // Each machine's health check results, as the host that runs the checks last recorded
+  // them: every replica shows the same. A host writes only its own machines' results.
+  `
+  CREATE TABLE machine_checks (
+    machine_id text COLLATE "C" NOT NULL REFERENCES machines (id) ON DELETE CASCADE,
+    name text COLLATE "C" NOT NULL,
+    status text NOT NULL,
+    output text NOT NULL,
+    updated_at double precision NOT NULL,
+    PRIMARY KEY (machine_id, name)
+  );
+  ALTER TABLE machine_checks ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_checks ON machine_checks USING (EXISTS (SELECT 1 FROM machines m WHERE m.id = machine_id));
+  DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, UPDATE, DELETE ON machine_checks TO hangar_hosts; END IF;
+  END $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

@@ -18,6 +18,7 @@ import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordon
 import { appFromRow } from '../app-rows.ts';
 import { ipv4HoldersIn, listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
+import { PostgresChecks } from './checks.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
 import { ackWork, CHANGE_CHANNEL, claimWork, queueEffects, workInserts } from './host-work.ts';
@@ -36,9 +37,11 @@ export interface PostgresOptions {
 
 export class PostgresStore extends PostgresVolumes implements Store {
   private closed = false;
+  readonly checks: PostgresChecks;
 
   private constructor(pool: Pool) {
     super(pool);
+    this.checks = new PostgresChecks(pool);
   }
 
   /** Connects and brings the schema up to date; the tables are created at the first open. */
