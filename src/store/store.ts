@@ -27,15 +27,15 @@ export interface OrgMachineQuery extends MachineFilter {
   limit: number;
 }
 
-/** A page of an organization's volumes, oldest last change (`updatedAt`, else `createdAt`) first. */
+/** A page of an organization's volumes, in the order of their last commits. */
 export interface OrgVolumeQuery {
   includeDeleted?: boolean;
   region?: string;
   states?: string[];
   /** Only volumes changed after this (unix ms). */
   updatedAfter?: number;
-  /** Resume after this (last change, id). */
-  after?: { updatedAt: number; id: string };
+  /** Resume after this volume, at the place in the commit order its listing gave (`at`). */
+  after?: { at: string; id: string };
   limit: number;
 }
 
@@ -283,7 +283,7 @@ export interface Store {
   getVolume(id: string): Promise<VolumeRecord | null>;
   listVolumes(appName: string): Promise<VolumeRecord[]>;
   /** The volumes of every app of an organization: deleted ones only with `includeDeleted`. */
-  listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]>;
+  listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<Array<{ volume: VolumeRecord; at: string }>>;
   /**
    * Attaches `volumeId` to `machineId` in one transaction, refusing (with the
    * check's error) a volume that `check` rejects, e.g. one attached elsewhere.

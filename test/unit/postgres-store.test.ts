@@ -62,6 +62,29 @@ describe('PostgresStore', { skip }, () => {
         await store.close();
       }
     });
+
+    it('so does the organization\'s volume listing', async () => {
+      const url = await server.createDatabase();
+      const store = await open(url);
+      const inFlight = new pg.Client({ connectionString: url });
+      await inFlight.connect();
+      try {
+        await store.createApp(app('a', 'org'));
+        for (const id of ['vol_x', 'vol_y']) await store.putVolume({ ...volume(id), appName: 'a' });
+        await inFlight.query('BEGIN');
+        await inFlight.query("UPDATE volumes SET doc = doc WHERE id = 'vol_x'");
+        await store.putVolume({ ...volume('vol_y'), appName: 'a', sizeGb: 2 });
+        const first = await store.listOrgVolumes('org', { limit: 100 });
+        assert.deepEqual(first.map((p) => p.volume.id), ['vol_x'], 'vol_y waits until nothing can land before it');
+        await inFlight.query('COMMIT');
+        const last = first.at(-1) as { volume: { id: string }; at: string };
+        const next = await store.listOrgVolumes('org', { limit: 100, after: { at: last.at, id: last.volume.id } });
+        assert.deepEqual(next.map((p) => p.volume.id), ['vol_x', 'vol_y']);
+      } finally {
+        await inFlight.end();
+        await store.close();
+      }
+    });
   });
 
   describe('opening', () => {
@@ -113,7 +136,7 @@ describe('PostgresStore', { skip }, () => {
       try {
         const columns = await server.sql(url, 'SELECT id, host_id, changed_at FROM volumes ORDER BY id');
         assert.deepEqual(columns.rows.map((row) => [row.id, row.host_id, row.changed_at]), [['vol_a', 'h1', 3000], ['vol_b', null, 1000], ['vol_c', null, null]]);
-        assert.deepEqual((await store.listOrgVolumes('personal', { limit: 10 })).map((v) => v.id), ['vol_b', 'vol_a']);
+        assert.deepEqual((await store.listOrgVolumes('personal', { limit: 10 })).map(({ volume: v }) => v.id), ['vol_a', 'vol_b'], 'the rows there keep one place, in the order of their ids');
         assert.deepEqual((await store.listVolumesOnHost('h1')).map((v) => v.id), ['vol_a']);
       } finally {
         await store.close();

@@ -248,6 +248,13 @@ export const MIGRATIONS: readonly string[] = [
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, UPDATE, DELETE ON machine_checks TO hangar_hosts; END IF;
   END $$;
   `,
+  // Each volume's place in the commit order, as machines have theirs (the same trigger
+  // function: it stamps the writing transaction's id).
+  `
+  ALTER TABLE volumes ADD COLUMN change_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+  CREATE TRIGGER volume_changed BEFORE UPDATE ON volumes FOR EACH ROW EXECUTE FUNCTION hangar_machine_changed();
+  CREATE INDEX volumes_by_commit ON volumes (change_xid, id);
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
