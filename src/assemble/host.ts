@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { HostAgent } from '../agent/host-agent.ts';
 import { buildAgentApi } from '../cluster/agent-api.ts';
+import { ChangeFollower } from '../cluster/change-follower.ts';
 import { CheckPublisher } from '../cluster/check-publisher.ts';
 import { JournaledSink } from '../cluster/observation-journal.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
@@ -50,6 +51,11 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     const hostId = control.settings.hostId;
     control.hosts = (machine) => machine.hostId === hostId;
     stops.push(relayMachineChanges(control, cluster.link, log));
+    // Its view of its machines follows every process's commits, not only its own.
+    if (store.changes) {
+      const follower = await ChangeFollower.start(store.changes, cluster.link, control.feed, log);
+      stops.push(() => follower.stop());
+    }
     if (store.checks) stops.push(await runChecks(control, store.checks, log));
     const serveGuests = holdGuestConnections(driver);
     const app = await buildApi(control, options);

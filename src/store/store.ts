@@ -27,6 +27,18 @@ export interface OrgMachineQuery extends MachineFilter {
   limit: number;
 }
 
+/**
+ * Machines' changes in the order of their commits, from a place in that order (a
+ * horizon): everything committed before it has been read, so reading from it
+ * again after a lost connection misses nothing.
+ */
+export interface ChangeLog {
+  /** The place in the commit order before which every commit has landed now. */
+  horizon(): Promise<string>;
+  /** The machines (as they are now) whose last commit lies between `from` and the horizon now, and that horizon. */
+  since(from: string): Promise<{ machines: MachineRecord[]; horizon: string }>;
+}
+
 /** A page of an organization's volumes, in the order of their last commits. */
 export interface OrgVolumeQuery {
   includeDeleted?: boolean;
@@ -359,6 +371,8 @@ export interface Store {
   databaseNow?(): Promise<number>;
   /** A cluster's: its hosts' health check results (one hangar keeps its own in memory). */
   readonly checks?: CheckRecords;
+  /** A cluster's: its machines' changes in the commit order (one hangar hears its own commits). */
+  readonly changes?: ChangeLog;
 
   close(): Promise<void>;
 }

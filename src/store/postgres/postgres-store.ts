@@ -18,6 +18,7 @@ import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordon
 import { appFromRow } from '../app-rows.ts';
 import { ipv4HoldersIn, listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
+import { PostgresChanges } from './changes.ts';
 import { PostgresChecks } from './checks.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, machineColumns, machineWhere, NOT_LIVE, Params, withRecent } from './machine-sql.ts';
@@ -38,10 +39,12 @@ export interface PostgresOptions {
 export class PostgresStore extends PostgresVolumes implements Store {
   private closed = false;
   readonly checks: PostgresChecks;
+  readonly changes: PostgresChanges;
 
   private constructor(pool: Pool) {
     super(pool);
     this.checks = new PostgresChecks(pool);
+    this.changes = new PostgresChanges(pool);
   }
 
   /** Connects and brings the schema up to date; the tables are created at the first open. */
