@@ -43,58 +43,58 @@ describe('PostgresStore', { skip }, () => {
   });
 
   describe('the commit order', () => {
-    it('an organization listing holds back what a transaction in flight could land before, so a reader resuming misses nothing', async () => {
+    /** A store and a second connection, to hold a transaction open while the store commits. */
+    const withTransactionInFlight = async (test: (store: PostgresStore, inFlight: pg.Client) => Promise<void>) => {
       const url = await server.createDatabase();
       const store = await open(url);
       const inFlight = new pg.Client({ connectionString: url });
       await inFlight.connect();
       try {
-        await store.createApp(app('a', 'org'));
-        await insert(store, machine({ appName: 'a', id: 'm-x' }));
-        const y = await insert(store, machine({ appName: 'a', id: 'm-y' }));
-        // m-x is written by a transaction that began first and commits last.
-        await inFlight.query('BEGIN');
-        await inFlight.query("UPDATE machines SET doc = doc WHERE id = 'm-x'");
-        await store.commit({ machine: y, events: [] });
-        const first = await store.listOrgMachines('org', { limit: 100 });
-        assert.deepEqual(first.map((p) => p.machine.id), ['m-x'], 'm-y waits until nothing can land before it');
-        await inFlight.query('COMMIT');
-        const last = first.at(-1) as { machine: { id: string }; at: string };
-        const next = await store.listOrgMachines('org', { limit: 100, after: { at: last.at, id: last.machine.id } });
-        assert.deepEqual(next.map((p) => p.machine.id), ['m-x', 'm-y']);
+        await test(store, inFlight);
       } finally {
         await inFlight.end();
         await store.close();
       }
+    };
+
+    it('an organization listing holds back what a transaction in flight could land before, so a reader resuming misses nothing', async () => {
+      await withTransactionInFlight(async (store, inFlight) => {
+      await store.createApp(app('a', 'org'));
+      await insert(store, machine({ appName: 'a', id: 'm-x' }));
+      const y = await insert(store, machine({ appName: 'a', id: 'm-y' }));
+      // m-x is written by a transaction that began first and commits last.
+      await inFlight.query('BEGIN');
+      await inFlight.query("UPDATE machines SET doc = doc WHERE id = 'm-x'");
+      await store.commit({ machine: y, events: [] });
+      const first = await store.listOrgMachines('org', { limit: 100 });
+      assert.deepEqual(first.map((p) => p.machine.id), ['m-x'], 'm-y waits until nothing can land before it');
+      await inFlight.query('COMMIT');
+      const last = first.at(-1) as { machine: { id: string }; at: string };
+      const next = await store.listOrgMachines('org', { limit: 100, after: { at: last.at, id: last.machine.id } });
+      assert.deepEqual(next.map((p) => p.machine.id), ['m-x', 'm-y']);
+      });
     });
 
     it('reads machines\' changes from a horizon exactly: each commit once, none that a transaction in flight could land before', async () => {
-      const url = await server.createDatabase();
-      const store = await open(url);
-      const inFlight = new pg.Client({ connectionString: url });
-      await inFlight.connect();
-      try {
-        await store.createApp(app('a', 'org'));
-        await insert(store, machine({ appName: 'a', id: 'm-old' }));
-        const start = await store.changes.horizon();
-        const x = await insert(store, machine({ appName: 'a', id: 'm-x' }));
-        const y = await insert(store, machine({ appName: 'a', id: 'm-y' }));
-        const first = await store.changes.since(start);
-        assert.deepEqual(first.machines.map((m) => m.id), ['m-x', 'm-y'], 'what came before the horizon is not read again');
-        assert.deepEqual((await store.changes.since(first.horizon)).machines, [], 'nor what was read');
+      await withTransactionInFlight(async (store, inFlight) => {
+      await store.createApp(app('a', 'org'));
+      await insert(store, machine({ appName: 'a', id: 'm-old' }));
+      const start = await store.changes.horizon();
+      const x = await insert(store, machine({ appName: 'a', id: 'm-x' }));
+      const y = await insert(store, machine({ appName: 'a', id: 'm-y' }));
+      const first = await store.changes.since(start);
+      assert.deepEqual(first.machines.map((m) => m.id), ['m-x', 'm-y'], 'what came before the horizon is not read again');
+      assert.deepEqual((await store.changes.since(first.horizon)).machines, [], 'nor what was read');
 
-        await inFlight.query('BEGIN');
-        await inFlight.query("UPDATE machines SET doc = doc WHERE id = 'm-x'");
-        await store.commit({ machine: { ...y, state: 'started' }, events: [] });
-        const held = await store.changes.since(first.horizon);
-        assert.deepEqual(held.machines, [], 'm-y waits until nothing can land before it');
-        await inFlight.query('COMMIT');
-        const after = await store.changes.since(held.horizon);
-        assert.deepEqual(after.machines.map((m) => [m.id, m.state]), [['m-x', x.state], ['m-y', 'started']]);
-      } finally {
-        await inFlight.end();
-        await store.close();
-      }
+      await inFlight.query('BEGIN');
+      await inFlight.query("UPDATE machines SET doc = doc WHERE id = 'm-x'");
+      await store.commit({ machine: { ...y, state: 'started' }, events: [] });
+      const held = await store.changes.since(first.horizon);
+      assert.deepEqual(held.machines, [], 'm-y waits until nothing can land before it');
+      await inFlight.query('COMMIT');
+      const after = await store.changes.since(held.horizon);
+      assert.deepEqual(after.machines.map((m) => [m.id, m.state]), [['m-x', x.state], ['m-y', 'started']]);
+      });
     });
 
     it('a change follower hands on another process\'s commits, announced or not', async () => {
@@ -125,26 +125,19 @@ describe('PostgresStore', { skip }, () => {
     });
 
     it('so does the organization\'s volume listing', async () => {
-      const url = await server.createDatabase();
-      const store = await open(url);
-      const inFlight = new pg.Client({ connectionString: url });
-      await inFlight.connect();
-      try {
-        await store.createApp(app('a', 'org'));
-        for (const id of ['vol_x', 'vol_y']) await store.putVolume({ ...volume(id), appName: 'a' });
-        await inFlight.query('BEGIN');
-        await inFlight.query("UPDATE volumes SET doc = doc WHERE id = 'vol_x'");
-        await store.putVolume({ ...volume('vol_y'), appName: 'a', sizeGb: 2 });
-        const first = await store.listOrgVolumes('org', { limit: 100 });
-        assert.deepEqual(first.map((p) => p.volume.id), ['vol_x'], 'vol_y waits until nothing can land before it');
-        await inFlight.query('COMMIT');
-        const last = first.at(-1) as { volume: { id: string }; at: string };
-        const next = await store.listOrgVolumes('org', { limit: 100, after: { at: last.at, id: last.volume.id } });
-        assert.deepEqual(next.map((p) => p.volume.id), ['vol_x', 'vol_y']);
-      } finally {
-        await inFlight.end();
-        await store.close();
-      }
+      await withTransactionInFlight(async (store, inFlight) => {
+      await store.createApp(app('a', 'org'));
+      for (const id of ['vol_x', 'vol_y']) await store.putVolume({ ...volume(id), appName: 'a' });
+      await inFlight.query('BEGIN');
+      await inFlight.query("UPDATE volumes SET doc = doc WHERE id = 'vol_x'");
+      await store.putVolume({ ...volume('vol_y'), appName: 'a', sizeGb: 2 });
+      const first = await store.listOrgVolumes('org', { limit: 100 });
+      assert.deepEqual(first.map((p) => p.volume.id), ['vol_x'], 'vol_y waits until nothing can land before it');
+      await inFlight.query('COMMIT');
+      const last = first.at(-1) as { volume: { id: string }; at: string };
+      const next = await store.listOrgVolumes('org', { limit: 100, after: { at: last.at, id: last.volume.id } });
+      assert.deepEqual(next.map((p) => p.volume.id), ['vol_x', 'vol_y']);
+      });
     });
   });
 
