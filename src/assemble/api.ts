@@ -28,6 +28,8 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
       settings: { hostId: '' },
     });
     stops.push(relayMachineChanges(control, cluster.link, options.logger));
+    // The hosts run their machines' checks and record the results: every replica shows the same.
+    control.health = store.checks;
     // Whoever waits for a machine on a host that stops being heard from is told so within a second of its declaration.
     const health = new HostHealth(store, control.settings.hostLostAfterMs);
     control.hostHealth = health;

@@ -5,24 +5,33 @@
  * replicas; when the host is taken from it, it stops all three at once. Its
  * machines keep running whatever happens to the database, and what happens to
  * them meanwhile is journaled. It serves no traffic: it stops no idle machine.
+ * It runs its machines' health checks (it reaches them) and records their results
+ * for the replicas to show.
  */
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { HostAgent } from '../agent/host-agent.ts';
 import { buildAgentApi } from '../cluster/agent-api.ts';
+import { ChangeFollower } from '../cluster/change-follower.ts';
+import { CheckPublisher } from '../cluster/check-publisher.ts';
 import { JournaledSink } from '../cluster/observation-journal.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
 import { databaseUnreachable, reportRefused } from '../cluster/unreachable.ts';
 import { KnownRecords } from '../control/known-records.ts';
 import { ControlObserver } from '../control/observer.ts';
-import type { ControlDeps } from '../control/ports.ts';
+import { isHostedHere, type ControlDeps } from '../control/ports.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import type { HostRecord } from '../domain/host.ts';
+import type { CheckRecords } from '../domain/ports.ts';
 import { specOf } from '../domain/runtime.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
 import type { StopServing } from '../cluster/host-session.ts';
 import { joinHostPort } from '../proxy/edge-proxy.ts';
+import { HealthMonitor } from '../proxy/health-monitor.ts';
+import { MachineTable } from '../proxy/machine-table.ts';
+import { privateAddress } from '../proxy/upstream.ts';
 import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
@@ -45,6 +54,12 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     control.hosts = (machine) => machine.hostId === hostId;
     // Its guests wait only for their own machines, which are on this host.
     stops.push(relayMachineChanges(control, cluster.link, log, hostId));
+    // Its view of its machines follows every process's commits, not only its own.
+    if (store.changes) {
+      const follower = await ChangeFollower.start(store.changes, cluster.link, control.feed, log);
+      stops.push(() => follower.stop());
+    }
+    if (store.checks) stops.push(await runChecks(control, store.checks, log));
     const serveGuests = holdGuestConnections(driver);
     const app = await buildApi(control, options);
     await serveGuests(app);
@@ -97,6 +112,23 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     for (const stop of stops.reverse()) await stop();
     throw error;
   }
+}
+
+/** Runs the checks of this host's started machines and records their results; answers the stop. */
+async function runChecks(control: ControlDeps, records: CheckRecords, log: Logger): Promise<() => Promise<void>> {
+  const table = new MachineTable(control.clock);
+  const unfollow = await table.follow(control.store, control.feed);
+  const publisher = new CheckPublisher(records, log);
+  const monitor = new HealthMonitor(table, privateAddress, control.clock, log, {
+    only: (machine) => isHostedHere(control, machine),
+    onResults: (machineId, results) => publisher.publish(machineId, results),
+  });
+  monitor.start();
+  return async () => {
+    monitor.stop();
+    unfollow();
+    await publisher.close();
+  };
 }
 
 /** The agent API replicas call, for the machines and volumes placed on this host only. */

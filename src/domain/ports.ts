@@ -61,9 +61,19 @@ export interface CheckReport {
   updatedAt: number;
 }
 
-/** The latest health check results of machines (the edge proxy runs the checks). */
+/**
+ * The latest health check results of machines: the edge proxy's own (one hangar),
+ * or what the hosts that run them recorded (a cluster).
+ */
 export interface HealthReports {
-  statusOf(machineId: string): CheckReport[];
+  /** The results of each of `machineIds` that has checks. */
+  checksOf(machineIds: readonly string[]): Promise<Map<string, CheckReport[]>>;
+}
+
+/** Where the hosts of a cluster record their machines' check results, for every replica to read. */
+export interface CheckRecords extends HealthReports {
+  /** Replaces machine `machineId`'s results with `checks` ([]: it has none now). */
+  putChecks(machineId: string, checks: readonly CheckReport[]): Promise<void>;
 }
 
 /** Where one of an app's public ports is reached from outside (the edge proxy serves them). */

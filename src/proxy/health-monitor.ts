@@ -4,11 +4,14 @@
  * status of each for routing and for the machine's `checks` in the API. Nothing a
  * check holds, or a run meets, gets out of here: a check that cannot be run is
  * `critical` with the reason as its output.
+ *
+ * In a cluster, each host agent runs one over its own machines only, and hands
+ * every change of a machine's results on to be recorded for the replicas.
  */
 import { request } from 'node:http';
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
-import type { CheckReport, Clock } from '../domain/ports.ts';
+import type { CheckReport, Clock, HealthReports } from '../domain/ports.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { type CheckSpec, type CheckStatus, checkSpecs, statusAfter } from './table/checks.ts';
 import type { MachineTable } from './machine-table.ts';
@@ -28,19 +31,28 @@ interface Watched {
   startedAt: number;
 }
 
-export class HealthMonitor {
+export interface HealthMonitorOptions {
+  /** The machines whose checks this monitor runs (a host agent's: its own); all when absent. */
+  only?: (machine: MachineRecord) => boolean;
+  /** Hears a machine's results each time one of them changes status or output, and [] when it has none any more. */
+  onResults?: (machineId: string, results: CheckResult[]) => void;
+}
+
+export class HealthMonitor implements HealthReports {
   private readonly watched = new Map<string, Watched>();
   private readonly table: MachineTable;
   private readonly upstreams: Upstreams;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly options: HealthMonitorOptions;
   private unsubscribe: (() => void) | undefined;
 
-  constructor(table: MachineTable, upstreams: Upstreams, clock: Clock, log: Logger) {
+  constructor(table: MachineTable, upstreams: Upstreams, clock: Clock, log: Logger, options: HealthMonitorOptions = {}) {
     this.table = table;
     this.upstreams = upstreams;
     this.clock = clock;
     this.log = log;
+    this.options = options;
   }
 
   start(): void {
@@ -48,9 +60,10 @@ export class HealthMonitor {
     this.unsubscribe = this.table.onChange((machine) => this.sync(machine));
   }
 
+  /** Stops running checks; what was last recorded of them stays (the next monitor replaces it). */
   stop(): void {
     this.unsubscribe?.();
-    for (const id of [...this.watched.keys()]) this.unwatch(id);
+    for (const id of [...this.watched.keys()]) this.unwatch(id, false);
   }
 
   /** No check, or every check passing. */
@@ -67,6 +80,13 @@ export class HealthMonitor {
   /** The machine's checks as the API shows them. */
   statusOf(id: string): CheckResult[] {
     return [...(this.watched.get(id)?.results.values() ?? [])];
+  }
+
+  async checksOf(machineIds: readonly string[]): Promise<Map<string, CheckReport[]>> {
+    return new Map(machineIds.flatMap((id) => {
+      const results = this.statusOf(id);
+      return results.length > 0 ? [[id, results]] : [];
+    }));
   }
 
   /** Runs every check of the machine now; resolves when they have all answered. */
@@ -88,13 +108,14 @@ export class HealthMonitor {
 
   private watch(machine: MachineRecord): void {
     const watched = this.watched.get(machine.id);
-    const wanted = machine.state === 'started' ? checkSpecs(machine.config) : [];
+    const wanted = machine.state === 'started' && (this.options.only?.(machine) ?? true) ? checkSpecs(machine.config) : [];
     if (watched && (wanted.length === 0 || watched.version !== machine.version)) this.unwatch(machine.id);
     if (wanted.length === 0 || this.watched.has(machine.id)) return;
     const now = this.clock.now();
     const results = new Map(wanted.map((spec) => [spec.name, { name: spec.name, status: 'warning' as CheckStatus, output: 'not checked yet', updatedAt: now }]));
     const fresh: Watched = { version: machine.version, specs: wanted, results, timers: new Map(), startedAt: now };
     this.watched.set(machine.id, fresh);
+    this.options.onResults?.(machine.id, [...results.values()]);
     for (const spec of wanted) {
       const tick = () => {
         void this.run(machine, fresh, spec).finally(() => {
@@ -105,15 +126,23 @@ export class HealthMonitor {
     }
   }
 
-  private unwatch(id: string): void {
-    for (const timer of this.watched.get(id)?.timers.values() ?? []) clearTimeout(timer);
+  private unwatch(id: string, tell = true): void {
+    const watched = this.watched.get(id);
+    if (!watched) return;
+    for (const timer of watched.timers.values()) clearTimeout(timer);
     this.watched.delete(id);
+    if (tell) this.options.onResults?.(id, []);
   }
 
   private async run(machine: MachineRecord, watched: Watched, spec: CheckSpec): Promise<void> {
     const outcome = await this.attempt(machine, spec).catch((error: unknown) => ({ ok: false, output: `the check could not run: ${errorMessage(error)}` }));
     const now = this.clock.now();
-    watched.results.set(spec.name, { name: spec.name, status: statusAfter(outcome.ok, now - watched.startedAt, spec), output: outcome.output, updatedAt: now });
+    const before = watched.results.get(spec.name);
+    const after: CheckResult = { name: spec.name, status: statusAfter(outcome.ok, now - watched.startedAt, spec), output: outcome.output, updatedAt: now };
+    watched.results.set(spec.name, after);
+    // A run after its machine stopped being watched (or was watched anew) tells nothing.
+    if (this.watched.get(machine.id) !== watched || (before?.status === after.status && before.output === after.output)) return;
+    this.options.onResults?.(machine.id, [...watched.results.values()]);
   }
 
   private async attempt(machine: MachineRecord, spec: CheckSpec): Promise<{ ok: boolean; output: string }> {

@@ -7,6 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
+import type { CheckRecords } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -26,15 +27,27 @@ export interface OrgMachineQuery extends MachineFilter {
   limit: number;
 }
 
-/** A page of an organization's volumes, oldest last change (`updatedAt`, else `createdAt`) first. */
+/**
+ * Machines' changes in the order of their commits, from a place in that order (a
+ * horizon): everything committed before it has been read, so reading from it
+ * again after a lost connection misses nothing.
+ */
+export interface ChangeLog {
+  /** The place in the commit order before which every commit has landed now. */
+  horizon(): Promise<string>;
+  /** The machines (as they are now) whose last commit lies between `from` and the horizon now, and that horizon. */
+  since(from: string): Promise<{ machines: MachineRecord[]; horizon: string }>;
+}
+
+/** A page of an organization's volumes, in the order of their last commits. */
 export interface OrgVolumeQuery {
   includeDeleted?: boolean;
   region?: string;
   states?: string[];
   /** Only volumes changed after this (unix ms). */
   updatedAfter?: number;
-  /** Resume after this (last change, id). */
-  after?: { updatedAt: number; id: string };
+  /** Resume after this volume, at the place in the commit order its listing gave (`at`). */
+  after?: { at: string; id: string };
   limit: number;
 }
 
@@ -288,7 +301,7 @@ export interface Store {
   getVolume(id: string): Promise<VolumeRecord | null>;
   listVolumes(appName: string): Promise<VolumeRecord[]>;
   /** The volumes of every app of an organization: deleted ones only with `includeDeleted`. */
-  listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]>;
+  listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<Array<{ volume: VolumeRecord; at: string }>>;
   /**
    * Attaches `volumeId` to `machineId` in one transaction, refusing (with the
    * check's error) a volume that `check` rejects, e.g. one attached elsewhere.
@@ -362,6 +375,10 @@ export interface Store {
 
   /** The clock of a store shared by many processes (PostgreSQL's), which they keep time by; absent for one process's own. */
   databaseNow?(): Promise<number>;
+  /** A cluster's: its hosts' health check results (one hangar keeps its own in memory). */
+  readonly checks?: CheckRecords;
+  /** A cluster's: its machines' changes in the commit order (one hangar hears its own commits). */
+  readonly changes?: ChangeLog;
 
   close(): Promise<void>;
 }

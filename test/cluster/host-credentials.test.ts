@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { PostgresChecks } from '../../src/store/postgres/checks.ts';
 import { fakeLedger, type HostCredentials, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
@@ -48,6 +49,7 @@ describe('a host\'s credentials', { skip: postgresSkipReason() }, () => {
       hosts: await read('SELECT id FROM hosts ORDER BY id'),
       work: await read("SELECT count(*) FROM host_work WHERE host_id = 'syd-1'"),
       volume: await read(`SELECT doc FROM volumes WHERE id = '${volume.id}'`),
+      checks: await read(`SELECT count(*) FROM machine_checks WHERE machine_id = '${theirs.id}'`),
     };
   };
   /** Runs `text` as fra-1; answers the rows it wrote or read, or the database's refusal. */
@@ -77,6 +79,7 @@ describe('a host\'s credentials', { skip: postgresSkipReason() }, () => {
       ['read the apps', asFra1('SELECT * FROM apps')],
       ['read the volume snapshots', asFra1('SELECT * FROM volume_snapshots')],
       ['read another host\'s row', asFra1("SELECT * FROM hosts WHERE id = 'syd-1'")],
+      ['record another host\'s machine\'s checks', asFra1("INSERT INTO machine_checks (machine_id, name, status, output, updated_at) VALUES ($1, 'alive', 'passing', '', 1)", [theirs.id])],
     ];
     for (const [act, outcome] of acts) {
       const result = await outcome;
@@ -94,6 +97,29 @@ describe('a host\'s credentials', { skip: postgresSkipReason() }, () => {
 
     assert.deepEqual(await snapshot(), before, 'nothing changed');
     assert.equal((await c.call(0, 'GET', `/v1/apps/other/machines/${theirs.id}`)).body.state, 'started');
+  });
+
+  it('records its own machines\' check results, which the replicas show while the machine is started, and only in Fly\'s words', async () => {
+    const checked = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${checked.id}/wait?state=started&timeout=30`)).status, 200);
+    const pool = new pg.Pool({ connectionString: fra1.storeUrl, max: 1 });
+    try {
+      const records = new PostgresChecks(pool);
+      const at = Date.parse('2026-12-05T01:02:03.000Z');
+      await records.putChecks(checked.id, [{ name: 'alive', status: 'critical', output: 'GET /: 503\u0000', updatedAt: at }]);
+      await records.putChecks(checked.id, [{ name: 'alive', status: 'passing', output: 'GET /: 200', updatedAt: at }, { name: 'odd', status: 'sort of', output: '', updatedAt: at }]);
+      const shown = (await c.call(0, 'GET', `/v1/apps/web/machines/${checked.id}`)).body;
+      assert.deepEqual(shown.checks, [{ name: 'alive', status: 'passing', output: 'GET /: 200', updated_at: '2026-12-05T01:02:03.000Z' }]);
+      const listed = (await c.call(0, 'GET', '/v1/apps/web/machines')).body.find((m: { id: string }) => m.id === checked.id);
+      assert.deepEqual(listed.checks, shown.checks, 'the listing shows the same');
+      await assert.rejects(records.putChecks(theirs.id, [{ name: 'alive', status: 'passing', output: '', updatedAt: at }]), /row-level security/);
+
+      assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${checked.id}/stop`)).status, 200);
+      assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${checked.id}/wait?state=stopped&timeout=30`)).status, 200);
+      assert.deepEqual((await c.call(0, 'GET', `/v1/apps/web/machines/${checked.id}`)).body.checks, [], 'a stopped machine\'s last results are not shown');
+    } finally {
+      await pool.end();
+    }
   });
 
   it('its agent does not boot work that mounts another app\'s volume, even queued by its own credentials', async () => {

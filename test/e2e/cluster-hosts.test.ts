@@ -98,6 +98,29 @@ describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
     assert.deepEqual(usage.map((h) => [h.status, h.machines]), [['up', 0], ['up', 0]]);
   });
 
+  it('runs a machine\'s health checks on its host, and every replica shows their results', async () => {
+    const web = 'mkdir -p /www; echo up > /www/index.html; exec httpd -f -p 8080 -h /www';
+    const config = {
+      image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, init: { exec: ['/bin/sh', '-c', web] },
+      checks: { web: { type: 'http', port: 8080, path: '/', interval: '1s', timeout: '2s' }, closed: { type: 'tcp', port: 9999, interval: '1s', timeout: '2s' } },
+    };
+    const m = await c.call(0, 'POST', machines, { region: 'syd', config });
+    assert.equal(m.status, 200, JSON.stringify(m.body));
+    await wait(1, m.body.id, 'started');
+    type Check = { name: string; status: string; output: string };
+    const checksOn = async (replica: number) => (await c.call(replica, 'GET', `${machines}/${m.body.id}`)).body.checks as Check[];
+    for (let i = 0; i < 120 && (await checksOn(0)).find((check) => check.name === 'web')?.status !== 'passing'; i++) await new Promise((resolve) => setTimeout(resolve, 250));
+    const shown = await checksOn(0);
+    assert.deepEqual(shown.map((check) => [check.name, check.status]), [['closed', 'critical'], ['web', 'passing']], JSON.stringify(shown));
+    assert.match(shown[1]?.output ?? '', /GET \/: 200/);
+    assert.deepEqual(await checksOn(1), shown, 'the other replica shows the same');
+    const listed = (await c.call(1, 'GET', machines)).body.find((x: { id: string }) => x.id === m.body.id);
+    assert.deepEqual(listed.checks, shown);
+
+    assert.equal((await c.call(1, 'DELETE', `${machines}/${m.body.id}?force=true`)).status, 200);
+    await wait(0, m.body.id, 'destroyed');
+  });
+
   it('keeps a volume on the host of its region, mounts it in a machine placed there, and keeps its data across a stop', async () => {
     const volume = await c.call(0, 'POST', '/v1/apps/twohosts/volumes', { name: 'data', region: 'syd', size_gb: 1 });
     assert.equal(volume.status, 200, JSON.stringify(volume.body));

@@ -131,7 +131,7 @@ export function volumeContract(open: OpenStore): void {
   });
 
   describe('an organization\'s volumes', () => {
-    /** Volumes of apps in two organizations; `at` is each one's last change (updatedAt, else createdAt). */
+    /** Volumes of apps in two organizations, written in this order; their own times say another (a process's clock is not the commit order). */
     async function orgVolumes(store: Awaited<ReturnType<OpenStore>>['store']): Promise<void> {
       await store.createApp(app('app-a', 'acme'));
       await store.createApp(app('app-b', 'acme'));
@@ -145,17 +145,26 @@ export function volumeContract(open: OpenStore): void {
       await put('vol_gone', 'app-a', 2500, { state: 'destroyed' });
       await put('vol_o1', 'app-o', 1500);
     }
-    const ids = (found: VolumeRecord[]) => found.map((v) => v.id);
+    const ids = (found: Array<{ volume: VolumeRecord }>) => found.map(({ volume: v }) => v.id);
 
-    it('listOrgVolumes lists the organization\'s live volumes, oldest change first (then by id), in pages', async () => {
+    it('listOrgVolumes lists the organization\'s live volumes in the order of their last commits, in pages', async () => {
       const { store } = await open();
       await orgVolumes(store);
-      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100 })), ['vol_a2', 'vol_b1', 'vol_b2', 'vol_a1']);
-      assert.deepEqual((await store.listOrgVolumes('acme', { limit: 100 }))[3], { ...volume('vol_a1'), appName: 'app-a', updatedAt: 3000 });
-      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 2 })), ['vol_a2', 'vol_b1']);
-      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 2, after: { updatedAt: 2000, id: 'vol_b1' } })), ['vol_b2', 'vol_a1']);
+      const all = await store.listOrgVolumes('acme', { limit: 100 });
+      assert.deepEqual(ids(all), ['vol_a1', 'vol_a2', 'vol_b1', 'vol_b2']);
+      assert.deepEqual(all[0]?.volume, { ...volume('vol_a1'), appName: 'app-a', updatedAt: 3000 });
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 2 })), ['vol_a1', 'vol_a2']);
+      const second = all[1] as { volume: VolumeRecord; at: string };
+      const after = { at: second.at, id: second.volume.id };
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 2, after })), ['vol_b1', 'vol_b2']);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, updatedAfter: 2000 })), ['vol_a1']);
       assert.deepEqual(ids(await store.listOrgVolumes('nobody', { limit: 100 })), []);
+      // A write moves a volume to the end: a reader resuming from where it was sees it again.
+      await store.putVolume({ ...(all[0]?.volume as VolumeRecord), sizeGb: 2 });
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, after })), ['vol_b1', 'vol_b2', 'vol_a1']);
+      await store.attachVolume('vol_a2', 'm-1', (v) => v as VolumeRecord);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, after })), ['vol_b1', 'vol_b2', 'vol_a1', 'vol_a2']);
+      assert.deepEqual(await store.listOrgVolumes('acme', { limit: 100, after: { at: 'not a place', id: 'vol_a1' } }), []);
     });
 
     it('listOrgVolumes filters by region and state, and shows deleted volumes only when asked; never one being created', async () => {
@@ -163,7 +172,7 @@ export function volumeContract(open: OpenStore): void {
       await orgVolumes(store);
       await store.insertVolume({ ...volume('vol_new'), appName: 'app-a', state: 'creating' }, 10);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, states: ['creating'], includeDeleted: true })), []);
-      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, includeDeleted: true })), ['vol_a2', 'vol_b1', 'vol_b2', 'vol_gone', 'vol_a1']);
+      assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, includeDeleted: true })), ['vol_a1', 'vol_a2', 'vol_b1', 'vol_b2', 'vol_gone']);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, region: 'syd' })), ['vol_a2']);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, states: ['destroyed'], includeDeleted: true })), ['vol_gone']);
       assert.deepEqual(ids(await store.listOrgVolumes('acme', { limit: 100, states: ['destroyed'] })), []);

@@ -26,11 +26,12 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
     const states = query.state ? query.state.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const filter = { includeDeleted: query.include_deleted === true, region: query.region || undefined, states, metadata };
     const heads = await listMachineRevs(deps, request.params.app_name, filter);
-    if (query.include_leases === true || heads.some((head) => deps.health?.statusOf(head.id).length)) {
+    const checks = await deps.health?.checksOf(heads.map((head) => head.id));
+    if (query.include_leases === true || (checks && checks.size > 0)) {
       // Leases expire and checks change with time, not with a change: rendered fresh.
       const listings = await listMachines(deps, request.params.app_name, filter);
       const options = { summary: query.summary === true, includeLease: query.include_leases === true, now: deps.clock.now() };
-      return listings.map(({ machine, events }) => machineJson(machine, events, { ...options, checks: deps.health?.statusOf(machine.id), hostStatus: hostStatusOf(deps, machine.hostId) }));
+      return listings.map(({ machine, events }) => machineJson(machine, events, { ...options, checks: checks?.get(machine.id), hostStatus: hostStatusOf(deps, machine.hostId) }));
     }
     const misses = cache.misses(heads);
     if (misses.length) cache.add(await deps.store.getListings(misses));
@@ -47,8 +48,9 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
     const { app_name, machine_id } = request.params;
     const version = request.query.version || request.query.instance_id || undefined;
     const { machine, events } = await getMachine(deps, app_name, machine_id, version);
+    const checks = await deps.health?.checksOf([machine.id]);
     return machineJson(machine, events, {
-      includeLease: request.query.include_leases === true, now: deps.clock.now(), checks: deps.health?.statusOf(machine.id), hostStatus: hostStatusOf(deps, machine.hostId),
+      includeLease: request.query.include_leases === true, now: deps.clock.now(), checks: checks?.get(machine.id), hostStatus: hostStatusOf(deps, machine.hostId),
     });
   });
 

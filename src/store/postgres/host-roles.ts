@@ -18,6 +18,7 @@ const GRANTS = [
   'GRANT SELECT, INSERT, DELETE ON host_work TO hangar_hosts',
   'GRANT USAGE ON SEQUENCE host_work_id_seq, machine_events_seq TO hangar_hosts',
   'GRANT SELECT, UPDATE ON volumes TO hangar_hosts',
+  'GRANT SELECT, INSERT, UPDATE, DELETE ON machine_checks TO hangar_hosts',
   'GRANT SELECT ON hangar_migrations TO hangar_hosts',
 ];
 

@@ -231,6 +231,30 @@ export const MIGRATIONS: readonly string[] = [
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT USAGE ON SEQUENCE machine_events_seq TO hangar_hosts; END IF;
   END $$;
   `,
+  // Each machine's health check results, as the host that runs the checks last recorded
+  // them: every replica shows the same. A host writes only its own machines' results.
+  `
+  CREATE TABLE machine_checks (
+    machine_id text COLLATE "C" NOT NULL REFERENCES machines (id) ON DELETE CASCADE,
+    name text COLLATE "C" NOT NULL,
+    status text NOT NULL,
+    output text NOT NULL,
+    updated_at double precision NOT NULL,
+    PRIMARY KEY (machine_id, name)
+  );
+  ALTER TABLE machine_checks ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_checks ON machine_checks USING (EXISTS (SELECT 1 FROM machines m WHERE m.id = machine_id));
+  DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, UPDATE, DELETE ON machine_checks TO hangar_hosts; END IF;
+  END $$;
+  `,
+  // Each volume's place in the commit order, as machines have theirs (the same trigger
+  // function: it stamps the writing transaction's id).
+  `
+  ALTER TABLE volumes ADD COLUMN change_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+  CREATE TRIGGER volume_changed BEFORE UPDATE ON volumes FOR EACH ROW EXECUTE FUNCTION hangar_machine_changed();
+  CREATE INDEX volumes_by_commit ON volumes (change_xid, id);
+  `,
   // A machine's recent events with new ones in front, so that a commit is one statement:
   // the newest \`keep\` of \`newest_first\` then of \`recent\` (JSON texts, newest first), each
   // element's text as it was. Stored events that are not JSON objects (a spoiled row) are dropped.

@@ -19,6 +19,8 @@ import { appFromRow } from '../app-rows.ts';
 import { listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';
 import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../documents.ts';
 import { announcements } from './channels.ts';
+import { PostgresChanges } from './changes.ts';
+import { PostgresChecks } from './checks.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, MACHINE_COLUMNS, machineColumns, machineWhere, NOT_LIVE, Params, RECENT_EVENTS, withRecent } from './machine-sql.ts';
 import { ackWork, claimWork, queueEffects, workInserts } from './host-work.ts';
@@ -37,9 +39,13 @@ export interface PostgresOptions {
 
 export class PostgresStore extends PostgresVolumes implements Store {
   private closed = false;
+  readonly checks: PostgresChecks;
+  readonly changes: PostgresChanges;
 
   private constructor(pool: Pool) {
     super(pool);
+    this.checks = new PostgresChecks(pool);
+    this.changes = new PostgresChanges(pool);
   }
 
   /** Connects and brings the schema up to date; the tables are created at the first open. */

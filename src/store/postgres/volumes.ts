@@ -61,22 +61,28 @@ export abstract class PostgresVolumes {
     return volumeDocs.all(await rows(this.pool, "SELECT doc FROM volumes WHERE state <> 'destroyed' AND host_id = $1 ORDER BY id", [hostId]));
   }
 
-  async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]> {
+  async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<Array<{ volume: VolumeRecord; at: string }>> {
+    if (query.after && !/^\d{1,20}$/.test(query.after.at)) return [];
     // Pages of rows after the cursor, until `limit` of them hold volumes (see readablePage).
     const page = async (after: Record<string, unknown> | undefined, limit: number) => {
       const params = new Params();
-      // A volume being created is no one's to see yet.
-      const clauses = [`a.org_slug = ${params.add(orgSlug)}`, 'v.changed_at IS NOT NULL', "v.state <> 'creating'"];
+      // A volume being created is no one's to see yet. Below the oldest transaction still
+      // running: what a transaction in flight commits lands after every row read.
+      const clauses = [`a.org_slug = ${params.add(orgSlug)}`, 'v.changed_at IS NOT NULL', "v.state <> 'creating'",
+        'v.change_xid < pg_snapshot_xmin(pg_current_snapshot())'];
       if (!query.includeDeleted) clauses.push("v.state <> 'destroyed'");
       if (query.region) clauses.push(`v.region = ${params.add(query.region)}`);
       if (query.states?.length) clauses.push(`v.state = ANY(${params.add(query.states)}::text[])`);
       if (query.updatedAfter !== undefined) clauses.push(`v.changed_at > ${params.add(query.updatedAfter)}::double precision`);
-      const cursor = after ?? (query.after && { changed_at: query.after.updatedAt, id: query.after.id });
-      if (cursor) clauses.push(`(v.changed_at, v.id) > (${params.add(cursor.changed_at)}::double precision, ${params.add(cursor.id)}::text)`);
-      return rows(this.pool, `SELECT v.id, v.changed_at, v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
-        WHERE ${clauses.join(' AND ')} ORDER BY v.changed_at, v.id LIMIT ${params.add(limit)}`, params.values);
+      const cursor = after ?? query.after;
+      if (cursor) clauses.push(`(v.change_xid, v.id) > (${params.add(cursor.at)}::xid8, ${params.add(cursor.id)}::text)`);
+      return rows(this.pool, `SELECT v.id, v.change_xid::text AS at, v.doc FROM volumes v JOIN apps a ON a.name = v.app_name
+        WHERE ${clauses.join(' AND ')} ORDER BY v.change_xid, v.id LIMIT ${params.add(limit)}`, params.values);
     };
-    return readablePage(query.limit, page, (row) => volumeDocs.read(row.doc));
+    return readablePage(query.limit, page, (row) => {
+      const volume = volumeDocs.read(row.doc);
+      return volume && { volume, at: row.at as string };
+    });
   }
 
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {

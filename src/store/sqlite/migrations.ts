@@ -134,4 +134,17 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX events_in_order ON machine_events (machine_id);
   `,
+  // Each volume's place in the commit order, as machines have theirs; volumes already
+  // there keep the order they were inserted in.
+  `
+  ALTER TABLE volumes ADD COLUMN change_seq INTEGER;
+  UPDATE volumes SET change_seq = rowid;
+  CREATE INDEX volumes_by_commit ON volumes (change_seq);
+  CREATE TRIGGER volume_inserted AFTER INSERT ON volumes BEGIN
+    UPDATE volumes SET change_seq = (SELECT coalesce(max(change_seq), 0) + 1 FROM volumes) WHERE id = NEW.id;
+  END;
+  CREATE TRIGGER volume_changed AFTER UPDATE OF doc ON volumes BEGIN
+    UPDATE volumes SET change_seq = (SELECT coalesce(max(change_seq), 0) + 1 FROM volumes) WHERE id = NEW.id;
+  END;
+  `,
 ];

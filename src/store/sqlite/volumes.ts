@@ -56,7 +56,8 @@ export class SqliteVolumes extends SqliteDatabase {
     return volumeDocs.all(rows);
   }
 
-  async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<VolumeRecord[]> {
+  async listOrgVolumes(orgSlug: string, query: OrgVolumeQuery): Promise<Array<{ volume: VolumeRecord; at: string }>> {
+    if (query.after && !/^\d{1,15}$/.test(query.after.at)) return [];
     const changed = `coalesce(json_extract(${DOC}, '$.updatedAt'), json_extract(${DOC}, '$.createdAt'))`;
     const clauses = ['a.org_slug = ?', `${changed} IS NOT NULL`];
     const params: Array<string | number> = [orgSlug];
@@ -77,13 +78,16 @@ export class SqliteVolumes extends SqliteDatabase {
     }
     // Pages of rows after the cursor, until `limit` of them hold volumes (see readablePage).
     const page = (after: Row | undefined, limit: number): Row[] => {
-      const cursor = after ?? (query.after && { changed: query.after.updatedAt, id: query.after.id });
-      const where = cursor ? [...clauses, `(${changed} > ? OR (${changed} = ? AND v.id > ?))`] : clauses;
-      const values = cursor ? [...params, cursor.changed as number, cursor.changed as number, cursor.id as string] : params;
-      return this.db.prepare(`SELECT v.id, v.doc, ${changed} AS changed FROM volumes v JOIN apps a ON a.name = v.app_name
-        WHERE ${where.join(' AND ')} ORDER BY ${changed}, v.id LIMIT ?`).all(...values, limit) as Row[];
+      const seq = after ? Number(after.change_seq) : query.after && Number(query.after.at);
+      const where = seq === undefined ? clauses : [...clauses, 'v.change_seq > ?'];
+      const values = seq === undefined ? params : [...params, seq];
+      return this.db.prepare(`SELECT v.id, v.doc, v.change_seq FROM volumes v JOIN apps a ON a.name = v.app_name
+        WHERE ${where.join(' AND ')} ORDER BY v.change_seq LIMIT ?`).all(...values, limit) as Row[];
     };
-    return readablePage(query.limit, page, (row) => volumeDocs.read(row.doc));
+    return readablePage(query.limit, page, (row) => {
+      const volume = volumeDocs.read(row.doc);
+      return volume && { volume, at: String(row.change_seq) };
+    });
   }
 
   async attachVolume(volumeId: string, machineId: string, check: (volume: VolumeRecord | null) => VolumeRecord): Promise<void> {
