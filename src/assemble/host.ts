@@ -54,9 +54,9 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     control.hosts = (machine) => machine.hostId === hostId;
     // Its guests wait only for their own machines, which are on this host.
     stops.push(relayMachineChanges(control, cluster.link, log, hostId));
-    // Its view of its machines follows every process's commits, not only its own.
+    // Its view of its machines follows every process's commits of them, not only its own.
     if (store.changes) {
-      const follower = await ChangeFollower.start(store.changes, cluster.link, control.feed, log);
+      const follower = await ChangeFollower.start(store.changes, cluster.link, control.feed, log, hostId);
       stops.push(() => follower.stop());
     }
     if (store.checks) stops.push(await runChecks(control, store.checks, log));

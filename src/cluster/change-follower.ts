@@ -35,11 +35,13 @@ export class ChangeFollower {
 
   /**
    * Starts from the horizon now: whoever follows the feed loads the machines after
-   * this resolves, and every change from here on comes through the feed.
+   * this resolves, and every change from here on comes through the feed. With
+   * `hostId`, only the announcements of that host's machines wake it: a host's
+   * role reads only its own machines, so no other commit could bring it one.
    */
-  static async start(changes: ChangeLog, link: ClusterLink, feed: MachineFeed, log: Logger): Promise<ChangeFollower> {
+  static async start(changes: ChangeLog, link: ClusterLink, feed: MachineFeed, log: Logger, hostId?: string): Promise<ChangeFollower> {
     const follower = new ChangeFollower(changes, feed, log, await changes.horizon());
-    link.onMachineChanged(() => follower.read());
+    link.onMachineChanged(() => follower.read(), hostId);
     link.onMissedChanges(() => follower.read());
     follower.timer = setInterval(() => follower.read(), BACKSTOP_MS);
     follower.timer.unref();
