@@ -7,6 +7,10 @@
  * another instance. Serving stops at once (no more work taken, the agent API
  * closed); then the session registers again at every heartbeat, and serves again
  * (recovery first) once the host is its own again.
+ *
+ * The heartbeat runs from the registration on, while recovery runs too: a host
+ * whose recovery takes longer than --host-lost-after (many VMs, a slow disk) is
+ * not declared lost for it.
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
@@ -34,6 +38,10 @@ export interface HostSessionOptions {
 export class HostSession {
   private readonly options: HostSessionOptions;
   private host: HostRecord | undefined;
+  /** Whether this instance holds `host` (registered, and no heartbeat refused since). */
+  private held = false;
+  /** The serve of the last registration, while under way. */
+  private starting: Promise<void> | undefined;
   private stopServing: StopServing | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -58,11 +66,22 @@ export class HostSession {
   /** Registers and serves; throws (HostRefusedError among others) when the host cannot be held. */
   async start(): Promise<HostRecord> {
     const host = await this.options.store.registerHost(this.options.identity, { takeOver: this.options.takeOver, freshMs: this.options.freshMs });
-    await this.serve(host);
+    this.hold(host);
     this.timer = setInterval(() => {
       this.ticking ??= this.tick().finally(() => { this.ticking = undefined; });
     }, this.options.heartbeatMs);
     this.timer.unref();
+    this.starting = this.serve(host);
+    try {
+      await this.starting;
+    } catch (error) {
+      this.held = false;
+      clearInterval(this.timer);
+      await this.ticking;
+      throw error;
+    } finally {
+      this.starting = undefined;
+    }
     return host;
   }
 
@@ -70,12 +89,23 @@ export class HostSession {
     this.stopped = true;
     clearInterval(this.timer);
     await this.ticking;
+    await this.starting?.catch(() => undefined);
     await this.end();
   }
 
-  private async serve(host: HostRecord): Promise<void> {
+  private hold(host: HostRecord): void {
     this.host = host;
-    this.stopServing = await this.options.serve(host);
+    this.held = true;
+  }
+
+  /** Serves `host`; what it started is ended at once if the host was lost (or the session stopped) meanwhile. */
+  private async serve(host: HostRecord): Promise<void> {
+    const stop = await this.options.serve(host);
+    if (this.host !== host || !this.held || this.stopped) {
+      await stop();
+      return;
+    }
+    this.stopServing = stop;
     this.takenOverBy = undefined;
     this.refusal = undefined;
   }
@@ -89,16 +119,22 @@ export class HostSession {
   private async tick(): Promise<void> {
     const { store, log, identity } = this.options;
     try {
-      if (this.serving && this.host) {
+      if (this.held && this.host) {
         if (await store.heartbeatHost(this.host.id, this.host.epoch)) return;
         log.error({ hostId: identity.id, epoch: this.host.epoch }, `host ${identity.id} is no longer held by this instance (declared lost, forgotten or taken over): `
           + 'it stops taking work and closes its agent API, then registers again');
+        this.held = false;
         await this.end();
       }
-      if (this.stopped) return;
+      // A serve of an earlier registration still under way ends itself (see serve); register after it.
+      if (this.stopped || this.starting) return;
       const host = await store.registerHost(identity, { takeOver: false, freshMs: this.options.freshMs });
       log.warn({ hostId: host.id, epoch: host.epoch }, `host ${host.id} registered again (epoch ${host.epoch}): recovering, then serving`);
-      await this.serve(host);
+      this.hold(host);
+      this.starting = this.serve(host).catch(async (error: unknown) => {
+        this.held = false;
+        await this.refused(error);
+      }).finally(() => { this.starting = undefined; });
     } catch (error) {
       await this.refused(error);
     }
