@@ -27,13 +27,17 @@ export async function recoverMachines(deps: ControlDeps, agent: LocalRuntime, si
   // Work a previous session of the host took runs on in the agent (and reports what it did): a
   // machine and its VM are read once it has run, not while a suspend or a boot is half done.
   await agent.idle();
+  // Listed before the records are read, so a machine made meanwhile (its record first, then its files) is among them.
+  const held = await agent.held();
   const unreadable = await deps.store.listUnreadableMachines();
   for (const { id, problem } of unreadable) {
     deps.log.error({ machineId: id, problem }, `machine row ${id} holds no usable machine (${problem}); it is skipped and left in the database as it is`);
   }
-  await discardWrittenOff(deps, agent, new Set(unreadable.map(({ id }) => id)));
+  const audited = await auditStoredConfigs(deps);
+  const ours = new Set([...audited, ...unreadable].map(({ id }) => id));
+  await discardWrittenOff(deps, agent, held.filter((id) => !ours.has(id)));
   // A machine whose stored config cannot be used is left alone (see config-audit.ts).
-  const machines = (await auditStoredConfigs(deps)).filter((machine) => machine.configProblem === undefined);
+  const machines = audited.filter((machine) => machine.configProblem === undefined);
   const found = await agent.recover(machines.map(specOf));
   let running = 0;
   for (const machine of machines) {
@@ -52,15 +56,13 @@ export async function recoverMachines(deps: ControlDeps, agent: LocalRuntime, si
 
 /**
  * Ends the VMs and removes the files the host holds of machines that are not its
- * own any more: destroyed (an operator wrote the host off while it was away, or a
- * destroy's report was lost), placed elsewhere, or with no record at all. What the
- * host holds is listed before the records are read, so a machine made meanwhile
- * (its record first, then its files) is never taken for one of these. A row that
- * cannot be read is left alone, as its machine is.
+ * own any more (none of its live machines, nor a row that cannot be read, which is
+ * left alone as its machine is): destroyed (an operator wrote the host off while it
+ * was away, or a destroy's report was lost), placed elsewhere, or with no record at
+ * all. Each is read once more, only to say which.
  */
-async function discardWrittenOff(deps: ControlDeps, agent: LocalRuntime, unreadable: Set<string>): Promise<void> {
-  for (const id of await agent.held()) {
-    if (unreadable.has(id)) continue;
+async function discardWrittenOff(deps: ControlDeps, agent: LocalRuntime, notOurs: string[]): Promise<void> {
+  for (const id of notOurs) {
     const machine = await deps.store.getMachineById(id);
     if (machine && machine.state !== 'destroyed' && isHostedHere(deps, machine)) continue;
     const why = !machine ? 'it has no record' : machine.state === 'destroyed' ? 'it is destroyed' : `it is placed on host ${machine.hostId ?? '(none)'}`;
