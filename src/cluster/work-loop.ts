@@ -19,8 +19,11 @@ import type { HostFence, QueuedWork, Store } from '../store/store.ts';
 import type { WorkCheck } from './work-check.ts';
 
 const BATCH = 50;
-/** Acknowledgements wait this long to go out together. */
-const ACK_MS = 50;
+/**
+ * Acknowledgements go out with the next read of the queue (one statement for
+ * both), or on their own once they have waited this long.
+ */
+const ACK_MS = 250;
 
 /** What runs the work: the host agent. Resolves once the effects have run (whatever came of them). */
 export interface WorkRunner {
@@ -112,13 +115,26 @@ export class WorkDrain {
         this.again = false;
         // A batch short of full emptied the queue: more only comes with a new hint.
         for (let more = true; more && !this.stopped;) {
-          const batch = await this.queue.claimWork(this.host, [...this.taken], BATCH);
+          const batch = await this.claim();
           for (const work of batch) await this.take(work);
           more = batch.length === BATCH;
         }
       } while (this.again && !this.stopped);
     } catch (error) {
       this.log.warn({ err: error, hostId: this.host.hostId }, 'host agent: could not read its work queue; trying again');
+    }
+  }
+
+  /** Reads the queue, acknowledging what is done in the same statement (unless an acknowledgement is out). */
+  private async claim(): Promise<QueuedWork[]> {
+    const acks = this.acking ? [] : this.done.splice(0);
+    try {
+      const batch = await this.queue.claimWork(this.host, [...this.taken], BATCH, acks);
+      for (const id of acks) this.taken.delete(id);
+      return batch;
+    } catch (error) {
+      this.done.push(...acks);
+      throw error;
     }
   }
 

@@ -8,7 +8,7 @@ import { Compile } from 'typebox/compile';
 import type { Ipv4Holders } from '../domain/ipv4.ts';
 import type { MachineEvent, MachineRecord } from '../domain/machine.ts';
 import { EventDoc, SnapshotDoc, VersionDoc, VolumeDoc } from './record-schemas.ts';
-import type { MachineListing, UnreadableRecord } from './store.ts';
+import type { HostWork, MachineListing, QueuedWork, UnreadableRecord } from './store.ts';
 
 /** Why a stored machine document cannot be used, or null when it can. */
 export function machineDocProblem(text: unknown): string | null {
@@ -32,6 +32,21 @@ export function readMachineDoc(text: unknown): MachineRecord | null {
 export function readEventsDoc(text: unknown): MachineEvent[] {
   const doc = parsed(text);
   return Array.isArray(doc) ? doc.filter(isObject) as unknown as MachineEvent[] : [];
+}
+
+/**
+ * A piece of host work as its row holds it (`id`, `doc`), with the record of its
+ * machine when the row was read joined to it (`machine_id` and `machine`, that
+ * record's document). Only the fields of work are taken from the document, so a
+ * forged one cannot bring a record of its own; one that does not parse reads as
+ * work naming no machine, which the host agent's check refuses.
+ */
+export function queuedWorkIn(row: Record<string, unknown>): QueuedWork {
+  const doc = parsed(row.doc);
+  const work = (isObject(doc) ? doc : {}) as Partial<HostWork>;
+  const piece: QueuedWork = { id: Number(row.id), hostId: work.hostId as string, rev: work.rev as number, spec: (isObject(work.spec) ? work.spec : {}) as HostWork['spec'], effects: Array.isArray(work.effects) ? work.effects : [] };
+  if ('machine' in row && typeof row.machine_id === 'string' && row.machine_id === piece.spec.machineId) piece.machine = readMachineDoc(row.machine);
+  return piece;
 }
 
 /** The machines these rows (with `doc`) hold; a row that holds none is skipped (see listUnreadableMachines). */

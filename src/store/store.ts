@@ -109,6 +109,12 @@ export interface HostWork {
 /** A piece of queued work with its place in the queue. */
 export interface QueuedWork extends HostWork {
   id: number;
+  /**
+   * The record of the machine the work names, read in the statement that read the
+   * work (null: it has none), where the store reads them together; absent where
+   * it does not (the host agent's check then reads it).
+   */
+  machine?: MachineRecord | null;
 }
 
 /** A fenced write refused: the machine is on another host, or the host was registered again. */
@@ -366,8 +372,9 @@ export interface Store {
    * nothing). Reading takes nothing away: work leaves the queue when it is
    * acknowledged. (Ids are given at insert, and transactions commit in another
    * order: a piece may appear below one read before, so no id is a cursor.)
+   * The pieces `acks` are acknowledged first (as ackWork), in the same statement.
    */
-  claimWork(host: HostFence, taken: readonly number[], limit: number): Promise<QueuedWork[]>;
+  claimWork(host: HostFence, taken: readonly number[], limit: number, acks?: readonly number[]): Promise<QueuedWork[]>;
   /** Removes work done from `host`'s queue, as that host at that epoch (else nothing). */
   ackWork(host: HostFence, ids: readonly number[]): Promise<void>;
   /** Gives machines that have no host (written before hosts existed) this one; answers how many. */

@@ -30,6 +30,8 @@ describe('a host\'s credentials', { skip: postgresSkipReason() }, () => {
     theirs = (await c.call(0, 'POST', '/v1/apps/other/machines', { region: 'syd', config: { ...small, mounts: [{ volume: volume.id, path: '/data' }] } })).body;
     mine = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small, skip_launch: true })).body;
     assert.equal((await c.call(0, 'GET', `/v1/apps/other/machines/${theirs.id}/wait?state=started&timeout=30`)).status, 200);
+    // syd-1 acknowledges its own work a little after running it: that is not a change fra-1 made.
+    for (let i = 0; i < 100 && (await c.pg.sql(c.storeUrl, "SELECT 1 FROM host_work WHERE host_id = 'syd-1'")).rows.length > 0; i++) await sleep(50);
     fra1 = await c.credentials('fra-1');
     db = new pg.Client({ connectionString: fra1.storeUrl });
     await db.connect();

@@ -230,6 +230,26 @@ export function hostContract(open: OpenStore): void {
       await assert.rejects(store.commit({ machine: { ...written, state: 'stopping' }, events: [], fence: { hostId: 'h1', epoch: 2 } }), StaleWriteError, 'a stale read is still stale');
     });
 
+    it('claimWork reads a host\'s work with what it acknowledges gone, in one call; each piece with its machine\'s record where the store reads it then', async () => {
+      const { store } = await open();
+      await store.createApp(app('app'));
+      await register(store, 'h1', 'fra');
+      const on = (id: string) => store.insertMachine({ machine: machine({ id, region: 'fra' }), version: versionOf(machine({ id })), events: [], effects: [{ kind: 'prepare' }] }, Infinity, (m) => ({ ...m, hostId: 'h1' }));
+      const first = await on('m-1');
+      const [piece] = await store.claimWork({ hostId: 'h1', epoch: 1 }, [], 10);
+      assert.equal(piece?.spec.machineId, 'm-1');
+      if (piece?.machine !== undefined) assert.deepEqual(piece.machine, first, 'the record read with the work is the current one');
+
+      await on('m-2');
+      const next = await store.claimWork({ hostId: 'h1', epoch: 1 }, [piece!.id], 10, [piece!.id]);
+      assert.deepEqual(next.map((work) => work.spec.machineId), ['m-2']);
+      assert.deepEqual((await store.claimWork({ hostId: 'h1', epoch: 1 }, [], 10)).map((work) => work.spec.machineId), ['m-2'], 'the acknowledged piece is gone');
+
+      await register(store, 'h1', 'fra');
+      assert.deepEqual(await store.claimWork({ hostId: 'h1', epoch: 1 }, [], 10, [next[0]!.id]), [], 'an old epoch reads nothing');
+      assert.deepEqual((await store.claimWork({ hostId: 'h1', epoch: 2 }, [], 10)).map((work) => work.spec.machineId), ['m-2'], 'and acknowledges nothing');
+    });
+
     it('adoptUnplacedMachines gives machines without a host this one', async () => {
       const { store } = await open();
       await store.createApp(app('app'));

@@ -16,8 +16,15 @@ const work = (machineId: string, rev: number, kind: Effect['kind']): QueuedWork 
 /** A queue in memory with the store's semantics: reading takes nothing; acknowledging removes. */
 function queue(pieces: QueuedWork[]) {
   const faults: { loseNextRead: boolean; refuseAcks: boolean; holdNextRead?: Promise<void> } = { loseNextRead: false, refuseAcks: false };
+  const calls = { claims: [] as number[][], acks: [] as number[][] };
+  const remove = (acked: readonly number[]) => {
+    if (faults.refuseAcks && acked.length > 0) throw new Error('cannot execute DELETE in a read-only transaction');
+    for (const id of acked) pieces.splice(pieces.findIndex((piece) => piece.id === id), 1);
+  };
   const store: Pick<Store, 'claimWork' | 'ackWork'> = {
-    async claimWork(_host, taken, limit) {
+    async claimWork(_host, taken, limit, acks = []) {
+      calls.claims.push([...acks]);
+      remove(acks);
       const read = pieces.filter((piece) => !taken.includes(piece.id)).slice(0, limit);
       // The read's snapshot is taken now; its answer may come after later commits.
       const held = faults.holdNextRead;
@@ -30,11 +37,11 @@ function queue(pieces: QueuedWork[]) {
       return read;
     },
     async ackWork(_host, acked) {
-      if (faults.refuseAcks) throw new Error('cannot execute DELETE in a read-only transaction');
-      for (const id of acked) pieces.splice(pieces.findIndex((piece) => piece.id === id), 1);
+      calls.acks.push([...acked]);
+      remove(acked);
     },
   };
-  return { store, pieces, faults };
+  return { store, pieces, faults, calls };
 }
 
 function runner(): WorkRunner & { ran: string[] } {
@@ -100,6 +107,24 @@ describe('draining host work: claim, run, acknowledge', () => {
     await drain.idle();
     drain.stop();
     assert.deepEqual(agent.ran, ['m1:prepare']);
+  });
+
+  it('acknowledges work done with the next read of the queue, in one call', async () => {
+    const first = work('m1', 1, 'prepare');
+    const q = queue([first]);
+    const agent = runner();
+    const drain = new WorkDrain(q.store, HOST, agent, log, { pollMs: 60_000 });
+    drain.start();
+    for (let i = 0; i < 50 && agent.ran.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    q.pieces.push(work('m2', 1, 'prepare'));
+    drain.kick();
+    for (let i = 0; i < 50 && agent.ran.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(q.calls.claims.at(-1), [first.id], 'the hint\'s read carried the acknowledgement');
+    assert.deepEqual(q.calls.acks, [], 'none went on its own');
+    await drain.idle();
+    drain.stop();
+    assert.deepEqual(agent.ran, ['m1:prepare', 'm2:prepare']);
+    assert.deepEqual(q.pieces, []);
   });
 
   it('keeps work done but not acknowledged in the queue for the next session, and runs it once in this one', async () => {

@@ -7,6 +7,7 @@ import type { Effect } from '../../domain/lifecycle/decision.ts';
 import type { MachineRecord } from '../../domain/machine.ts';
 import { specOf } from '../../domain/runtime.ts';
 import type { HostFence, HostWork, QueuedWork } from '../store.ts';
+import { queuedWorkIn } from '../documents.ts';
 import { changed, rows, type Sql } from './connection.ts';
 import { hostChannel } from './channels.ts';
 import { Params } from './machine-sql.ts';
@@ -42,11 +43,16 @@ export async function queueEffects(db: Sql, machine: MachineRecord, effects: Eff
 /** The fence of a host's reads and acknowledgements of its queue, as a condition. */
 const HOLDS = "EXISTS (SELECT 1 FROM hosts WHERE id = $1 AND epoch = $2 AND state = 'active')";
 
-export async function claimWork(db: Sql, host: HostFence, taken: readonly number[], limit: number): Promise<QueuedWork[]> {
-  const found = await rows<{ id: string; doc: string }>(db, `
-    SELECT id, doc FROM host_work WHERE host_id = $1 AND id <> ALL($3::bigint[]) AND ${HOLDS} ORDER BY id LIMIT $4`,
-  [host.hostId, host.epoch, taken, limit]);
-  return found.map((row) => ({ ...(JSON.parse(row.doc) as HostWork), id: Number(row.id) }));
+export async function claimWork(db: Sql, host: HostFence, taken: readonly number[], limit: number, acks: readonly number[] = []): Promise<QueuedWork[]> {
+  // The acknowledged pieces are in `taken` until this answers, so the read, whose
+  // snapshot predates the delete, skips them too.
+  const found = await rows(db, `
+    WITH done AS (DELETE FROM host_work WHERE host_id = $1 AND id = ANY($5::bigint[]) AND ${HOLDS})
+    SELECT w.id, w.doc, w.machine_id, m.doc AS machine
+    FROM host_work w LEFT JOIN machines m ON m.id = w.machine_id
+    WHERE w.host_id = $1 AND w.id <> ALL($3::bigint[]) AND ${HOLDS} ORDER BY w.id LIMIT $4`,
+  [host.hostId, host.epoch, taken, limit, acks]);
+  return found.map(queuedWorkIn);
 }
 
 export async function ackWork(db: Sql, host: HostFence, ids: readonly number[]): Promise<void> {

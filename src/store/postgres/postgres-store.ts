@@ -301,8 +301,8 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return changed(this.pool, 'DELETE FROM host_work WHERE host_id = $1', [hostId]);
   }
 
-  async claimWork(host: HostFence, taken: readonly number[], limit: number): Promise<QueuedWork[]> {
-    return claimWork(this.pool, host, taken, limit);
+  async claimWork(host: HostFence, taken: readonly number[], limit: number, acks?: readonly number[]): Promise<QueuedWork[]> {
+    return claimWork(this.pool, host, taken, limit, acks);
   }
 
   async ackWork(host: HostFence, ids: readonly number[]): Promise<void> {

@@ -4,6 +4,7 @@ import type { Effect } from '../../domain/lifecycle/decision.ts';
 import type { MachineRecord } from '../../domain/machine.ts';
 import { specOf } from '../../domain/runtime.ts';
 import { type HostFence, HostRefusedError, type HostWork, type PublicPortRecord, type QueuedWork, type RegisterOptions } from '../store.ts';
+import { queuedWorkIn } from '../documents.ts';
 import { type Row } from './sqlite-database.ts';
 import { SqliteVolumes } from './volumes.ts';
 
@@ -70,10 +71,11 @@ export class SqliteHosts extends SqliteVolumes {
     return Number(this.sql('DELETE FROM host_work WHERE host_id = ?').run(hostId).changes);
   }
 
-  async claimWork(host: HostFence, taken: readonly number[], limit: number): Promise<QueuedWork[]> {
+  async claimWork(host: HostFence, taken: readonly number[], limit: number, acks: readonly number[] = []): Promise<QueuedWork[]> {
+    await this.ackWork(host, acks);
     const rows = this.sql(`SELECT id, doc FROM host_work WHERE host_id = ?1 AND id NOT IN (SELECT value FROM json_each(?3)) AND ${HOLDS} ORDER BY id LIMIT ?4`)
       .all(host.hostId, host.epoch, JSON.stringify(taken), limit) as Row[];
-    return rows.map((row) => ({ ...(JSON.parse(row.doc as string) as HostWork), id: Number(row.id) }));
+    return rows.map(queuedWorkIn);
   }
 
   async ackWork(host: HostFence, ids: readonly number[]): Promise<void> {
