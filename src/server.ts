@@ -13,7 +13,8 @@ import { joinHostPort } from './proxy/edge-proxy.ts';
 import { describeStore, storeLocation } from './store/location.ts';
 import { openLink, openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
-import { loadOrCreateInstanceId, lockDataDir, loadOrCreateToken } from './system/data-dir.ts';
+import type { HostNumbers } from './domain/ports.ts';
+import { loadOrCreateInstanceId, lockDataDir, loadOrCreateToken, readKeptHostNumber, writeKeptHostNumber } from './system/data-dir.ts';
 import { type ClusterIdentity, loadIdentity } from './system/cluster-pki.ts';
 import { SyncedClock } from './system/synced-clock.ts';
 import { resilientDestination } from './system/log-destination.ts';
@@ -23,6 +24,8 @@ import { ImageStore } from './image/image-store.ts';
 import type { NetworkKeeper } from './network/keeper.ts';
 import { DEFAULT_NETNS, defaultHostNumber, formatIpv4Range, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
 import { type Role, type ProxySettings, type Hangar, assemble } from './assemble/index.ts';
+import { DEFAULT_SETTINGS } from './assemble/core.ts';
+import { clusterHostNumber } from './network/host-number.ts';
 import { DEFAULTS } from './config.ts';
 
 export type { DriverName, FakeTiming } from './drivers.ts';
@@ -121,16 +124,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const tls = role === 'all' && tlsAt ? (options.tlsFiles
       ? userIdentity(options.tlsFiles)
       : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain)) : undefined;
-    const netns = options.netns ?? DEFAULT_NETNS;
-    network = options.driver === 'qemu' && role !== 'api' ? await openNetwork({
-      dataDir: options.dataDir, netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
-      checkIntervalMs: options.networkCheckMs, logger,
-    }) : undefined;
-    const ipv4Range = network?.layout.ipv4Range ?? options.ipv4Range;
     // The message and code only: node-postgres hangs the whole connection (statements included) on the error.
     const onIdleError = (error: Error) => logger.warn({ reason: error.message, code: (error as { code?: unknown }).code },
       'a PostgreSQL connection broke while idle; the pool opens another');
     store = await openStore(location, onIdleError);
+    const netns = options.netns ?? DEFAULT_NETNS;
+    // In a cluster the database gives each host its number (one hangar takes it from flags, else its namespace).
+    const hostNumber = role === 'host' && store.hostNumbers ? await keptClusterHostNumber(store.hostNumbers, options) : options.hostNumber;
+    network = options.driver === 'qemu' && role !== 'api' ? await openNetwork({
+      dataDir: options.dataDir, netns, hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
+      checkIntervalMs: options.networkCheckMs, logger,
+    }) : undefined;
+    const ipv4Range = network?.layout.ipv4Range ?? options.ipv4Range;
     // A cluster's processes judge leases and stamp history by one clock, the database's.
     const databaseNow = store.databaseNow?.bind(store);
     if (role !== 'all' && databaseNow) {
@@ -150,7 +155,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       token: token.value,
       logger,
       settings: {
-        ...options.settings, hostNumber: network?.layout.hostNumber ?? options.hostNumber ?? defaultHostNumber(netns),
+        ...options.settings, hostNumber: network?.layout.hostNumber ?? hostNumber ?? defaultHostNumber(netns),
         // Machines' IPv4 addresses are allocated from the network's range (fake driver: the one asked for, else the default).
         ...(ipv4Range ? { ipv4Range: formatIpv4Range(ipv4Range) } : {}),
       },
@@ -202,6 +207,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     unlock();
     throw error;
   }
+}
+
+/** This host's number in the cluster (see cluster/host-number.ts), kept in the data directory. */
+async function keptClusterHostNumber(numbers: HostNumbers, options: ServeOptions): Promise<number> {
+  const hostId = options.settings?.hostId ?? DEFAULT_SETTINGS.hostId;
+  const number = await clusterHostNumber(numbers, { hostId, kept: readKeptHostNumber(options.dataDir), asked: options.hostNumber });
+  writeKeptHostNumber(options.dataDir, number);
+  return number;
 }
 
 /** The identity a replica or host agent proves itself with, from `--cluster-dir`: a host's must name the host it serves. */

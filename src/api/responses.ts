@@ -100,6 +100,7 @@ export const HostSchema = Type.Object({
   reserved: Type.Object({ cpus: Type.Integer(), memory_mb: Type.Integer() }, { description: 'what its machines not destroyed reserve' }),
   machines: Type.Integer(),
   ipv4_range: Type.Optional(Type.String({ description: 'the range its machines\' IPv4 addresses are allocated from, one per machine not destroyed' })),
+  host_number: Type.Optional(Type.String({ description: 'hex, the group after an app\'s /48 in its machines\' 6PN addresses (fdaa:0:<app>:<host>::/64); in a cluster the database gives each host its own' })),
   epoch: Type.Integer(),
   heartbeat_at: Type.String({ description: 'RFC 3339' }),
   registered_at: Type.String({ description: 'RFC 3339' }),

@@ -91,3 +91,17 @@ export interface PublicPortReports {
   /** The IP addresses the edge proxy listens on: on one host, every app's public addresses. */
   addresses(): string[];
 }
+
+/** Who holds a host number: the host that claimed it, or the one that has it already. */
+export interface HostNumberClaim {
+  number: number;
+  heldBy: string;
+}
+
+export interface HostNumbers {
+  /**
+   * Host `hostId`'s number: the one it has, else `wanted` (unless another host has
+   * it: then that host is named and nothing is written), else the lowest free.
+   */
+  claim(hostId: string, wanted?: number): Promise<HostNumberClaim>;
+}

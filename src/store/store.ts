@@ -7,7 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
-import type { CheckRecords } from '../domain/ports.ts';
+import type { CheckRecords, HostNumbers } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -386,6 +386,8 @@ export interface Store {
   readonly checks?: CheckRecords;
   /** A cluster's: its machines' changes in the commit order (one hangar hears its own commits). */
   readonly changes?: ChangeLog;
+  /** A cluster's: the number each host's machines' 6PN addresses carry (one hangar keeps its own in its data directory). */
+  readonly hostNumbers?: HostNumbers;
 
   close(): Promise<void>;
 }

@@ -102,6 +102,34 @@ export function readNetworkIdentity(dataDir: string): NetworkIdentity | undefine
   }
 }
 
+export const HOST_NUMBER_FILE = 'host-number';
+
+/**
+ * The host number this data directory's host was given in a cluster (hex, as in
+ * addresses), or the one its qemu network was set up with; absent before either.
+ * A file that holds no host number is refused, naming it: the number is what the
+ * machines' addresses carry, so it is never guessed.
+ */
+export function readKeptHostNumber(dataDir: string): number | undefined {
+  const network = readNetworkIdentity(dataDir);
+  const file = join(dataDir, HOST_NUMBER_FILE);
+  if (!existsSync(file)) return network?.hostNumber;
+  let kept: number;
+  try {
+    kept = parseHostNumber(readFileSync(file, 'utf8').trim());
+  } catch (error) {
+    throw new Error(`${file} is not valid: ${(error as Error).message}`);
+  }
+  if (network && network.hostNumber !== kept) {
+    throw new Error(`${file} holds host number ${formatHostNumber(kept)} and ${join(dataDir, NETWORK_FILE)} ${formatHostNumber(network.hostNumber)}: this data directory's machines use the latter`);
+  }
+  return kept;
+}
+
+export function writeKeptHostNumber(dataDir: string, hostNumber: number): void {
+  writeFileSync(join(dataDir, HOST_NUMBER_FILE), `${formatHostNumber(hostNumber)}\n`);
+}
+
 export function writeNetworkIdentity(dataDir: string, identity: NetworkIdentity): void {
   const stored = { hostNumber: formatHostNumber(identity.hostNumber), ipv4Range: formatIpv4Range(identity.ipv4Range) };
   writeFileSync(join(dataDir, NETWORK_FILE), `${JSON.stringify(stored, null, 2)}\n`);

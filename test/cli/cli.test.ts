@@ -64,8 +64,8 @@ describe('hangar CLI', () => {
     const host = t.hangar.control.settings.hostId;
     const listed = await cli('hosts', 'list');
     assert.equal(listed.code, 0, listed.err);
-    assert.match(listed.out, /^ID\s+REGION\s+STATUS\s+MACHINES\s+CPUS\s+MEMORY\s+ADDRESS/);
-    assert.match(listed.out, new RegExp(String.raw`\n${host}\s+local \(any\)\s+up\s+1\s+2/unlimited\s+512 MB/unlimited\s+-`));
+    assert.match(listed.out, /^ID\s+REGION\s+STATUS\s+NUMBER\s+MACHINES\s+CPUS\s+MEMORY\s+ADDRESS/);
+    assert.match(listed.out, new RegExp(String.raw`\n${host}\s+local \(any\)\s+up\s+a7b\s+1\s+2/unlimited\s+512 MB/unlimited\s+-`));
     assert.equal((await cli('hosts', 'cordon', host)).out, `host ${host} is cordoned\n`);
     assert.equal(JSON.parse((await cli('hosts', 'list', '--json')).out)[0].status, 'cordoned');
     assert.equal((await cli('hosts', 'uncordon', host)).out, `host ${host} is up\n`);

@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fakeLedger, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
@@ -65,6 +68,29 @@ describe('host identity and roles', { skip: postgresSkipReason() }, () => {
     assert.equal((await events(m.id)).length, before, 'no exit, no relaunch');
     const hosts = (await c.call(0, 'GET', '/hangar/v1/hosts')).body.map((h: { id: string }) => h.id);
     assert.deepEqual(hosts, ['fra-1', 'syd-1'], 'it registered no host');
+  });
+
+  it('gives each host a number of its own from the database, kept in its data directory; refuses another host\'s and a data directory that disagrees', async () => {
+    const hosts = (await c.call(0, 'GET', '/hangar/v1/hosts')).body as Array<{ id: string; host_number: string }>;
+    const numbers = hosts.map((h) => h.host_number);
+    assert.equal(new Set(numbers).size, 2, JSON.stringify(hosts));
+    for (const h of hosts) assert.equal(readFileSync(join((c.hosts.get(h.id) as { dataDir: string }).dataDir, 'host-number'), 'utf8').trim(), h.host_number);
+    const syd = hosts.find((h) => h.id === 'syd-1') as { host_number: string };
+
+    const asked = await c.refusedServe(['--role', 'host', '--host-id', 'ams-1', '--region', 'ams', '--driver', 'fake', '--host-number', syd.host_number], undefined, 'ams-1');
+    assert.notEqual(asked.code, 0, asked.output);
+    assert.match(asked.output, new RegExp(`host number ${syd.host_number} \\(--host-number\\) is host syd-1's`));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'hangar-kept-'));
+    try {
+      writeFileSync(join(elsewhere, 'host-number'), `${syd.host_number}\n`);
+      const kept = await c.refusedServe(['--role', 'host', '--host-id', 'ams-1', '--region', 'ams', '--driver', 'fake'], elsewhere, 'ams-1');
+      assert.notEqual(kept.code, 0, kept.output);
+      assert.match(kept.output, /which this data directory keeps, is host syd-1's/);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+    const numbered = await c.pg.sql(c.storeUrl, 'SELECT host_id FROM host_numbers ORDER BY host_id');
+    assert.deepEqual(numbered.rows.map((row) => row.host_id), ['fra-1', 'syd-1'], 'the refused starts took no number');
   });
 
   it('refuses a second process for a host whose instance is alive, naming the holder and --take-over', async () => {

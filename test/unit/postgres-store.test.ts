@@ -141,6 +141,34 @@ describe('PostgresStore', { skip }, () => {
     });
   });
 
+  describe('host numbers', () => {
+    it('gives each host the lowest free number for good, or the one it asks for unless another host has it', async () => {
+      const url = await server.createDatabase();
+      const store = await open(url);
+      try {
+        const numbers = store.hostNumbers;
+        assert.deepEqual(await numbers.claim('h1'), { number: 1, heldBy: 'h1' });
+        assert.deepEqual(await numbers.claim('h2', 5), { number: 5, heldBy: 'h2' });
+        assert.deepEqual(await numbers.claim('h3', 5), { number: 5, heldBy: 'h2' }, 'taken: its holder is named');
+        assert.deepEqual(await numbers.claim('h3'), { number: 2, heldBy: 'h3' }, 'the refused ask wrote nothing');
+        assert.deepEqual(await numbers.claim('h1', 9), { number: 1, heldBy: 'h1' }, 'a host keeps the number it has');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('gives hosts claiming at once from several processes a number each', async () => {
+      const url = await server.createDatabase();
+      const stores = await Promise.all([open(url), open(url)]);
+      try {
+        const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (stores[i % 2] as PostgresStore).hostNumbers.claim(`h${i}`)));
+        assert.deepEqual(claims.map((claim) => claim.number).sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1));
+      } finally {
+        for (const store of stores) await store.close();
+      }
+    });
+  });
+
   describe('opening', () => {
     it('creates its tables once when several hangars open one new database at once', async () => {
       const url = await server.createDatabase();
@@ -192,6 +220,28 @@ describe('PostgresStore', { skip }, () => {
         assert.deepEqual(columns.rows.map((row) => [row.id, row.host_id, row.changed_at]), [['vol_a', 'h1', 3000], ['vol_b', null, 1000], ['vol_c', null, null]]);
         assert.deepEqual((await store.listOrgVolumes('personal', { limit: 10 })).map(({ volume: v }) => v.id), ['vol_a', 'vol_b'], 'the rows there keep one place, in the order of their ids');
         assert.deepEqual((await store.listVolumesOnHost('h1')).map((v) => v.id), ['vol_a']);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('keeps the numbers hosts registered with, the first registered\'s where two had one, and gives the rest theirs at their next start', async () => {
+      const url = await server.createDatabase();
+      const pool = openPool({ url, size: 1 });
+      await migrate(pool, MIGRATIONS.slice(0, -1));
+      await pool.end();
+      const hostRow = (id: string, at: string, doc: string) => server.sql(url, `INSERT INTO hosts (id, region, any_region, epoch, doc, registered_at)
+        VALUES ($1, 'fra', false, 1, $2, $3)`, [id, doc, at]);
+      await hostRow('h-old', '2026-01-01T00:00:00Z', JSON.stringify({ id: 'h-old', hostNumber: 0xa7b }));
+      await hostRow('h-new', '2026-02-01T00:00:00Z', JSON.stringify({ id: 'h-new', hostNumber: 0xa7b }));
+      await hostRow('h-torn', '2026-03-01T00:00:00Z', '{"id": "h-torn", "hostNumber": "x');
+      await hostRow('h-two', '2026-03-02T00:00:00Z', JSON.stringify({ id: 'h-two', hostNumber: 2 }));
+      const store = await open(url);
+      try {
+        const kept = await server.sql(url, 'SELECT host_id, number FROM host_numbers ORDER BY number');
+        assert.deepEqual(kept.rows.map((row) => [row.host_id, row.number]), [['h-two', 2], ['h-old', 0xa7b]]);
+        assert.deepEqual(await store.hostNumbers.claim('h-new'), { number: 1, heldBy: 'h-new' });
+        assert.deepEqual(await store.hostNumbers.claim('h-torn'), { number: 3, heldBy: 'h-torn' });
       } finally {
         await store.close();
       }

@@ -58,6 +58,7 @@ function hostJson(usage: HostUsage, settings: Pick<ControlSettings, 'hostId' | '
     reserved: { cpus: usage.reservedCpus, memory_mb: usage.reservedMemoryMb },
     machines: usage.machines,
     ...(host.ipv4Range === undefined ? {} : { ipv4_range: host.ipv4Range }),
+    ...(Number.isInteger(host.hostNumber) ? { host_number: host.hostNumber.toString(16) } : {}),
     epoch: host.epoch,
     heartbeat_at: new Date(host.heartbeatAt).toISOString(),
     registered_at: new Date(host.registeredAt).toISOString(),

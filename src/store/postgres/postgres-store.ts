@@ -21,6 +21,7 @@ import { eventDocs, readablePage, unreadableRecords, versionDocs } from '../docu
 import { announcements } from './channels.ts';
 import { PostgresChanges } from './changes.ts';
 import { PostgresChecks } from './checks.ts';
+import { PostgresHostNumbers } from './host-numbers.ts';
 import { changed, isUniqueViolation, openPool, rows, type Sql, transaction } from './connection.ts';
 import { filterClauses, historyInserts, MACHINE_COLUMNS, machineColumns, machineWhere, NOT_LIVE, Params, RECENT_EVENTS, withRecent } from './machine-sql.ts';
 import { ackWork, claimWork, queueEffects, workInserts } from './host-work.ts';
@@ -41,10 +42,12 @@ export class PostgresStore extends PostgresVolumes implements Store {
   private closed = false;
   readonly checks: PostgresChecks;
   readonly changes: PostgresChanges;
+  readonly hostNumbers: PostgresHostNumbers;
 
   private constructor(pool: Pool) {
     super(pool);
     this.checks = new PostgresChecks(pool);
+    this.hostNumbers = new PostgresHostNumbers(pool);
     this.changes = new PostgresChanges(pool);
   }
 

@@ -10,7 +10,7 @@ export const hostsList: CommandSpec = {
   async handler({ client, io }, _args, options) {
     const hosts = await client.get<HostJson[]>('/hangar/v1/hosts');
     if (options.json) io.out(json(hosts));
-    else io.out(table(['id', 'region', 'status', 'machines', 'cpus', 'memory', 'address'], hosts.map(row)));
+    else io.out(table(['id', 'region', 'status', 'number', 'machines', 'cpus', 'memory', 'address'], hosts.map(row)));
     return 0;
   },
 };
@@ -18,7 +18,7 @@ export const hostsList: CommandSpec = {
 function row(host: HostJson): Array<string | number> {
   const of = (reserved: number, capacity: number | null, unit = '') => `${reserved}${unit}/${capacity === null ? 'unlimited' : `${capacity}${unit}`}`;
   return [
-    host.id, host.any_region ? `${host.region} (any)` : host.region, host.status, host.machines,
+    host.id, host.any_region ? `${host.region} (any)` : host.region, host.status, host.host_number ?? '-', host.machines,
     of(host.reserved.cpus, host.capacity.cpus), of(host.reserved.memory_mb, host.capacity.memory_mb, ' MB'), host.address || '-',
   ];
 }
