@@ -22,7 +22,7 @@ import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-ide
 import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
 import { ImageStore } from './image/image-store.ts';
 import type { NetworkKeeper } from './network/keeper.ts';
-import { DEFAULT_NETNS, defaultHostNumber, formatIpv4Range, type Ipv4Range, type NetworkLayout } from './network/layout.ts';
+import { DEFAULT_NETNS, defaultHostNumber, DNS_PORT, formatIpv4Range, type Ipv4Range, type NetworkLayout, transit } from './network/layout.ts';
 import { type Role, type ProxySettings, type Hangar, assemble } from './assemble/index.ts';
 import { DEFAULT_SETTINGS } from './assemble/core.ts';
 import { clusterHostNumber } from './network/host-number.ts';
@@ -165,6 +165,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       role,
       clock,
       instanceId: loadOrCreateInstanceId(options.dataDir),
+      // The namespace sends what machines ask of fdaa::3 to the host's transit address.
+      ...(role === 'all' && network ? { privateDns: { host: transit(network.layout).host6, port: DNS_PORT } } : {}),
       takeOver: options.takeOver,
       cluster: link && identity && { link, identity, agentListen: agentAt, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },
     });

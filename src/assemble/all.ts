@@ -12,6 +12,7 @@ import { ControlObserver } from '../control/observer.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import { createEdgeProxy } from '../proxy/edge-proxy.ts';
+import { servePrivateDns } from './dns.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
@@ -58,6 +59,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
       },
     });
     stops.push(() => proxy.close());
+    if (options.privateDns) stops.push(await servePrivateDns(control, options.privateDns, log));
     stops.push(finishInterrupted(control));
     control.health = proxy.health;
     control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };

@@ -46,6 +46,8 @@ export interface AssembleOptions {
   instanceId?: string;
   /** Take the host over from another instance that holds it (its server was replaced). */
   takeOver?: boolean;
+  /** `all` with a machines' network: where the private DNS listens (the host's transit address, port 53). */
+  privateDns?: { host: string; port: number };
 }
 
 export interface ClusterOptions {

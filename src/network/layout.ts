@@ -35,6 +35,9 @@ const POOL_BLOCK = 20;
 export const NS_VETH = 'hgrv0';
 /** Every TAP carries these, so a guest's gateways never depend on where it runs. */
 export const GUEST_GATEWAY6 = 'fe80::1';
+/** Where guests ask the private DNS, as on Fly; the namespace sends it to the host's transit address. */
+export const PRIVATE_DNS = 'fdaa::3';
+export const DNS_PORT = 53;
 /** A route of last resort for 6PN addresses (see plan.ts), the same on every hangar. */
 export const SIXPN = 'fdaa::/16';
 export const MIN_RANGE_LENGTH = 8;

@@ -18,7 +18,8 @@
  * of the namespace: machines reach nothing but the host and each other.
  */
 import {
-  appPrefix, canonicalAddress, formatIpv4Range, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, NS_VETH, SIXPN, transit,
+  appPrefix, canonicalAddress, DNS_PORT, formatIpv4Range, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, NS_VETH, PRIVATE_DNS, SIXPN,
+  transit,
 } from './layout.ts';
 
 /** A machine whose link must exist, with its addresses (IPv4: the one recorded with it, else the one its number gives). */
@@ -181,10 +182,13 @@ export function machineLinkTeardown(layout: NetworkLayout, machineId: string, pr
 
 /**
  * The namespace's firewall (nftables): forward between the host and machines, and
- * between machines only when both addresses lie in the same app's /48. Loading it
- * replaces the table whatever it held, with `apps` (app prefixes) as the elements.
+ * between machines only when both addresses lie in the same app's /48; and the
+ * private DNS's address (`fdaa::3`, port 53) sent on to `dns`, the host's transit
+ * address, where the host's resolver listens (it sees the asking machine's own
+ * address). Loading it replaces the table whatever it held, with `apps` (app
+ * prefixes) as the elements.
  */
-export function isolationRuleset(apps: string[]): string {
+export function isolationRuleset(apps: string[], dns: string): string {
   return [
     'table inet hangar {}',
     'delete table inet hangar',
@@ -200,13 +204,17 @@ export function isolationRuleset(apps: string[]): string {
     `    oifname "${NS_VETH}" accept`,
     '    ip6 saddr . ip6 daddr @same_app accept',
     '  }',
+    '  chain private_dns {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    `    ip6 daddr ${PRIVATE_DNS} udp dport ${DNS_PORT} dnat ip6 to [${dns}]:${DNS_PORT}`,
+    '  }',
     '}',
     '',
   ].join('\n');
 }
 
 export function loadIsolation(layout: NetworkLayout, apps: string[]): Step {
-  return { argv: ['ip', 'netns', 'exec', layout.ns, 'nft', '-f', '-'], input: isolationRuleset(apps) };
+  return { argv: ['ip', 'netns', 'exec', layout.ns, 'nft', '-f', '-'], input: isolationRuleset(apps, transit(layout).host6) };
 }
 
 /** Adds or deletes the element that lets the machines of the app with this /48 reach each other. */

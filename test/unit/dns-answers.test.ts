@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { MachineRecord } from '../../src/domain/machine.ts';
 import { answerQuestion, type Asker, type DnsDirectory, type DnsMachine, TTL } from '../../src/network/dns/answers.ts';
+import { dnsView } from '../../src/network/dns/directory.ts';
+import { app, machine } from '../helpers/store-fixtures.ts';
 
 const m = (id: string, app: string, region: string, hostId: string, processGroup?: string): DnsMachine =>
   ({ id, app, region, hostId, address: `fdaa:0:1:${hostId.length}::${id.slice(-2)}`, ...(processGroup ? { processGroup } : {}) });
@@ -73,5 +76,31 @@ describe('private DNS answers (.internal)', () => {
     assert.equal(ask('web.internal', 'ANY').rcode, 'NOTIMP');
     assert.ok(!text('_instances.internal')[0]?.includes('theirs'), 'another organization\'s machines are not listed');
     assert.deepEqual(answerQuestion({ name: '_apps.internal', type: 'TXT' }, { org: 'other', hostId: 'fra-1', region: 'fra' }, directory).answers.map((r) => r.data), ['theirs']);
+  });
+});
+
+describe('what the private DNS answers from', () => {
+  const apps = [app('web'), app('theirs', 'other')].map((a) => ({ ...a, netNumber: 1, deleting: false }));
+  let n = 0;
+  const on = (id: string, hostId: string, state: MachineRecord['state'], config: Record<string, unknown> = {}) =>
+    machine({ id, appName: id.startsWith('t') ? 'theirs' : 'web', hostId, state, region: 'fra', privateIp: `fdaa:0:1:a7b:0:${++n}:0:2` }, config);
+  const here = on('w-here', 'h1', 'started', { metadata: { fly_process_group: 'app' } });
+  const hidden = on('w-hidden', 'h1', 'started', { dns: { skip_registration: true } });
+  const stopped = on('w-stopped', 'h1', 'stopped');
+  const away = on('w-away', 'h2', 'started');
+  const theirs = on('t-here', 'h1', 'started');
+  const view = dnsView(apps, [here, hidden, stopped, away, theirs], 'h1');
+
+  it('answers for started machines not kept out, on every host, with their process group', () => {
+    assert.deepEqual(view.directory.machines.map((m) => [m.id, m.hostId, m.processGroup]), [['w-here', 'h1', 'app'], ['w-away', 'h2', undefined], ['t-here', 'h1', undefined]]);
+    assert.equal(view.directory.apps.get('theirs')?.org, 'other');
+  });
+
+  it('knows who asks by the address of a machine of this host, written any way', () => {
+    assert.deepEqual(view.askerOf(here.privateIp), { org: 'personal', hostId: 'h1', region: 'fra' });
+    assert.deepEqual(view.askerOf(hidden.privateIp.toUpperCase()), { org: 'personal', hostId: 'h1', region: 'fra' }, 'kept out of answers, not out of asking');
+    assert.equal(view.askerOf(theirs.privateIp)?.org, 'other');
+    assert.equal(view.askerOf(away.privateIp), undefined, 'another host\'s machine does not ask here');
+    for (const address of ['127.0.0.1', '::ffff:127.0.0.1', 'fdaa::3', 'not an address', '']) assert.equal(view.askerOf(address), undefined, address);
   });
 });

@@ -128,10 +128,11 @@ describe('network plan', () => {
   });
 
   it('replaces its tables whole: the firewall with the live apps, NAT for its own range', () => {
-    const rules = isolationRuleset(['fdaa:0:1::/48']);
+    const rules = isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1');
     assert.match(rules, /^table inet hangar \{\}\ndelete table inet hangar\ntable inet hangar \{/);
     assert.match(rules, /elements = \{ fdaa:0:1::\/48 \. fdaa:0:1::\/48 \}/);
     assert.match(rules, /policy drop;\n {4}iifname "hgrv0" accept\n {4}oifname "hgrv0" accept\n {4}ip6 saddr \. ip6 daddr @same_app accept/);
+    assert.match(rules, /type nat hook prerouting priority dstnat; policy accept;\n {4}ip6 daddr fdaa::3 udp dport 53 dnat ip6 to \[fdaa:0:0:a7b::1\]:53\n/);
     assert.match(natRuleset(layout), /ip saddr 172\.19\.0\.0\/16 oifname != "hgr-hangar" masquerade/);
   });
 });
@@ -175,7 +176,7 @@ describe('network convergence', () => {
     assert.deepEqual(planned.find((r) => r.what === 'route unreachable fdaa::/16 set')?.steps,
       [['ip', '-6', 'route', 'replace', 'unreachable', 'fdaa::/16', 'metric', '4294967295']]);
     assert.deepEqual(planned.find((r) => r.what === 'firewall loaded')?.steps,
-      [{ argv: ['ip', 'netns', 'exec', 'hangar', 'nft', '-f', '-'], input: isolationRuleset(['fdaa:0:1::/48']) }]);
+      [{ argv: ['ip', 'netns', 'exec', 'hangar', 'nft', '-f', '-'], input: isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1') }]);
   });
 
   it('does nothing on a healthy host', () => {
@@ -212,7 +213,7 @@ describe('network convergence', () => {
     observed.host.routes = observed.host.routes.filter((r) => r.dst !== 'fdaa:0:1:a7b:0:5:0:2/128');
     const planned = repairs({ layout, outboundNat: false }, observed);
     assert.deepEqual(planned.map((r) => r.what), ['firewall loaded']);
-    assert.deepEqual(planned[0]?.steps, [{ argv: ['ip', 'netns', 'exec', 'hangar', 'nft', '-f', '-'], input: isolationRuleset(['fdaa:0:1::/48']) }]);
+    assert.deepEqual(planned[0]?.steps, [{ argv: ['ip', 'netns', 'exec', 'hangar', 'nft', '-f', '-'], input: isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1') }]);
   });
 
   it('turns outbound NAT on and off', () => {

@@ -10,6 +10,7 @@ import type { MachineSpec } from '../../domain/runtime.ts';
 import { signalNumber } from '../../domain/signals.ts';
 import type { InitConfig } from '../../guest/init-config.ts';
 import type { GuestAddresses } from '../../network/keeper.ts';
+import { PRIVATE_DNS } from '../../network/layout.ts';
 
 /** The image as prepared for one machine version. */
 export interface PreparedImage {
@@ -48,7 +49,7 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
   const files = (spec.config.files ?? [])
     .filter((file) => typeof file.raw_value === 'string')
     .map((file) => ({ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(file.raw_value as string, 'base64') }));
-  const resolvConf = dnsResolvConf(spec.config.dns);
+  const resolvConf = dnsResolvConf(spec.config.dns, net !== undefined);
   if (resolvConf) files.unshift({ path: '/etc/resolv.conf', mode: 0o644, content: Buffer.from(resolvConf) });
   return {
     hostname: spec.machineId,
@@ -67,10 +68,15 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
   };
 }
 
-/** `/etc/resolv.conf` for `config.dns`; none unless nameservers are given (guests ask nobody by default). */
-function dnsResolvConf(dns: MachineSpec['config']['dns']): string | undefined {
-  if (!dns?.nameservers?.length) return undefined;
-  const lines = dns.nameservers.map((server) => `nameserver ${server}`);
-  if (dns.searches?.length) lines.push(`search ${dns.searches.join(' ')}`);
+/**
+ * `/etc/resolv.conf`: `config.dns.nameservers`, else, on the machines' network, the
+ * host's private DNS (`fdaa::3`, as on Fly: `.internal` names only, nothing sent
+ * on); none without a network.
+ */
+export function dnsResolvConf(dns: MachineSpec['config']['dns'], networked: boolean): string | undefined {
+  const servers = dns?.nameservers?.length ? dns.nameservers : networked ? [PRIVATE_DNS] : [];
+  if (servers.length === 0) return undefined;
+  const lines = servers.map((server) => `nameserver ${server}`);
+  if (dns?.searches?.length) lines.push(`search ${dns.searches.join(' ')}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,0 +1,48 @@
+/**
+ * The private DNS of a host with a machines' network: the server listens on the
+ * host's transit address, where the namespace sends what its machines ask of
+ * `fdaa::3`, and answers from a machine table kept by the feed and the apps read
+ * every few seconds. No question reads the database.
+ */
+import type { Logger } from 'pino';
+import type { ControlDeps } from '../control/ports.ts';
+import type { App } from '../domain/machine.ts';
+import { type DnsView, dnsView } from '../network/dns/directory.ts';
+import { DnsServer } from '../network/dns/server.ts';
+import { MachineTable } from '../proxy/machine-table.ts';
+
+/** How often the apps (names and organizations) are read again. */
+const APPS_EVERY_MS = 5_000;
+
+export async function servePrivateDns(control: ControlDeps, at: { host: string; port: number }, log: Logger): Promise<() => Promise<void>> {
+  const table = new MachineTable(control.clock);
+  const unfollow = await table.follow(control.store, control.feed);
+  let apps: App[] = await control.store.listApps();
+  let view: DnsView | undefined;
+  const stale = () => { view = undefined; };
+  const unlisten = table.onChange(stale);
+  const current = () => (view ??= dnsView(apps, table.all(), control.settings.hostId));
+  const timer = setInterval(() => {
+    control.store.listApps().then((read) => {
+      apps = read;
+      stale();
+    }, (error: unknown) => log.warn({ err: error }, 'private DNS: could not read the apps; answering from the last read'));
+  }, APPS_EVERY_MS);
+  timer.unref();
+  let server: DnsServer;
+  try {
+    server = await DnsServer.listen(at, { askerOf: (address) => current().askerOf(address), directory: () => current().directory });
+  } catch (error) {
+    clearInterval(timer);
+    unlisten();
+    unfollow();
+    throw error;
+  }
+  log.info({ at }, 'private DNS: answering .internal names for this host\'s machines');
+  return async () => {
+    clearInterval(timer);
+    unlisten();
+    unfollow();
+    await server.close();
+  };
+}
