@@ -183,7 +183,7 @@ export function machineLinkTeardown(layout: NetworkLayout, machineId: string, pr
 /**
  * The namespace's firewall (nftables): forward between the host and machines, and
  * between machines only when both addresses lie in the same app's /48; and the
- * private DNS's address (`fdaa::3`, port 53) sent on to `dns`, the host's transit
+ * private DNS's address (`fdaa::3`, UDP and TCP port 53) sent on to `dns`, the host's transit
  * address, where the host's resolver listens (it sees the asking machine's own
  * address). Loading it replaces the table whatever it held, with `apps` (app
  * prefixes) as the elements.
@@ -207,6 +207,7 @@ export function isolationRuleset(apps: string[], dns: string): string {
     '  chain private_dns {',
     '    type nat hook prerouting priority dstnat; policy accept;',
     `    ip6 daddr ${PRIVATE_DNS} udp dport ${DNS_PORT} dnat ip6 to [${dns}]:${DNS_PORT}`,
+    `    ip6 daddr ${PRIVATE_DNS} tcp dport ${DNS_PORT} dnat ip6 to [${dns}]:${DNS_PORT}`,
     '  }',
     '}',
     '',

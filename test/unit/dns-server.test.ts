@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import dnsPacket from 'dns-packet';
 import type { Asker, DnsDirectory, DnsMachine } from '../../src/network/dns/answers.ts';
@@ -59,6 +60,43 @@ describe('the private DNS server', () => {
     assert.equal(plain?.additionals?.length, 0, 'a plain asker gets no OPT');
     const instances = ask(query('_instances.internal', 'TXT', { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096 } as dnsPacket.Answer] }));
     assert.equal(instances?.flag_tc, true, 'the 22 machines\' text is more than the 1,232 bytes an answer is kept to');
+  });
+
+  it('answers over TCP what UDP truncated, message after message, and hangs up on what it cannot answer', async () => {
+    const server = await DnsServer.listen({ host: '127.0.0.1', port: 0 }, { askerOf: () => asker, directory: () => directory });
+    try {
+      const framed = (message: Buffer) => Buffer.concat([Buffer.from([message.length >> 8, message.length & 0xff]), message]);
+      const replies = await new Promise<dnsPacket.DecodedPacket[]>((resolve, reject) => {
+        const got: dnsPacket.DecodedPacket[] = [];
+        let pending = Buffer.alloc(0);
+        const connection = connect(server.address().port, '127.0.0.1', () => {
+          connection.write(Buffer.concat([framed(query('many.internal')), framed(query('_apps.internal', 'TXT'))]));
+        });
+        connection.on('error', reject);
+        connection.on('data', (chunk) => {
+          pending = Buffer.concat([pending, chunk]);
+          while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+            got.push(dnsPacket.decode(pending.subarray(2, 2 + pending.readUInt16BE(0))));
+            pending = pending.subarray(2 + pending.readUInt16BE(0));
+          }
+          if (got.length === 2) {
+            connection.end();
+            resolve(got);
+          }
+        });
+      });
+      assert.equal(replies[0]?.flag_tc, false);
+      assert.equal(replies[0]?.answers?.length, 20);
+      assert.equal(replies[1]?.answers?.length, 1);
+      const closed = await new Promise<boolean>((resolve) => {
+        const connection = connect(server.address().port, '127.0.0.1', () => connection.write(Buffer.from([0, 3, 1, 2, 3])));
+        connection.on('close', () => resolve(true));
+        connection.on('error', () => undefined);
+      });
+      assert.equal(closed, true, 'a message shorter than a header ends the connection');
+    } finally {
+      await server.close();
+    }
   });
 
   it('answers bad input with FORMERR, REFUSED or NOTIMP, or not at all, and never throws', () => {

@@ -132,7 +132,7 @@ describe('network plan', () => {
     assert.match(rules, /^table inet hangar \{\}\ndelete table inet hangar\ntable inet hangar \{/);
     assert.match(rules, /elements = \{ fdaa:0:1::\/48 \. fdaa:0:1::\/48 \}/);
     assert.match(rules, /policy drop;\n {4}iifname "hgrv0" accept\n {4}oifname "hgrv0" accept\n {4}ip6 saddr \. ip6 daddr @same_app accept/);
-    assert.match(rules, /type nat hook prerouting priority dstnat; policy accept;\n {4}ip6 daddr fdaa::3 udp dport 53 dnat ip6 to \[fdaa:0:0:a7b::1\]:53\n/);
+    assert.match(rules, /type nat hook prerouting priority dstnat; policy accept;\n {4}ip6 daddr fdaa::3 udp dport 53 dnat ip6 to \[fdaa:0:0:a7b::1\]:53\n {4}ip6 daddr fdaa::3 tcp dport 53 dnat ip6 to \[fdaa:0:0:a7b::1\]:53\n/);
     assert.match(natRuleset(layout), /ip saddr 172\.19\.0\.0\/16 oifname != "hgr-hangar" masquerade/);
   });
 });

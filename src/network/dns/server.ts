@@ -4,11 +4,12 @@
  * decoded whole, and a packet that cannot be is answered FORMERR (when it has a
  * header to answer) or dropped. Responses are never answered (no loops between
  * servers), every source is held to a rate, and an answer that does not fit the
- * asker's UDP size is sent truncated, so that it asks again over nothing else: the
- * names here answer few machines.
+ * asker's UDP size is sent truncated, for it to ask again over TCP (RFC 7766),
+ * which the server takes on the same address and port: length-prefixed messages,
+ * a few seconds' idle time, one message's worth of buffering.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { createServer, isIPv6, type Server, type Socket as TcpSocket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { answerQuestion, type Asker, type DnsAnswer, type DnsDirectory } from './answers.ts';
 
@@ -29,21 +30,27 @@ const MAX_UDP = 1232;
 const FORMERR = 1;
 const RCODES: Record<DnsAnswer['rcode'] | 'FORMERR', number> = { NOERROR: 0, FORMERR, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
 const DEFAULT_RATE = 200;
+/** A TCP message's length is two bytes. */
+const MAX_TCP = 0xffff;
+const TCP_IDLE_MS = 10_000;
+const MAX_TCP_CONNECTIONS = 256;
 
 export class DnsServer {
   private readonly socket: Socket;
+  private readonly tcp: Server;
   private readonly options: DnsServerOptions;
   private readonly limiter: RateLimiter;
 
-  private constructor(socket: Socket, options: DnsServerOptions) {
+  private constructor(socket: Socket, tcp: Server, options: DnsServerOptions) {
     this.socket = socket;
+    this.tcp = tcp;
     this.options = options;
     this.limiter = new RateLimiter(options.ratePerSecond ?? DEFAULT_RATE, options.now ?? Date.now);
   }
 
+  /** Listens on UDP and TCP at `at` (port 0: a free port, the same for both). */
   static async listen(at: { host: string; port: number }, options: DnsServerOptions): Promise<DnsServer> {
     const socket = createSocket({ type: isIPv6(at.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(at.host) });
-    const server = new DnsServer(socket, options);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(at.port, at.host, () => {
@@ -51,9 +58,25 @@ export class DnsServer {
         resolve();
       });
     });
+    const tcp = createServer();
+    tcp.maxConnections = MAX_TCP_CONNECTIONS;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ host: at.host, port: socket.address().port, ipv6Only: isIPv6(at.host) }, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      socket.close();
+      throw error;
+    }
+    const server = new DnsServer(socket, tcp, options);
     // A send that fails (the asker went away) concerns that asker only.
     socket.on('error', () => undefined);
     socket.on('message', (message, from) => server.receive(message, from));
+    tcp.on('connection', (connection) => server.converse(connection));
     return server;
   }
 
@@ -62,6 +85,7 @@ export class DnsServer {
   }
 
   async close(): Promise<void> {
+    this.tcp.close();
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 
@@ -70,10 +94,35 @@ export class DnsServer {
     const reply = respond(message, this.options.askerOf(from.address), this.options.directory);
     if (reply) this.socket.send(reply, from.port, from.address);
   }
+
+  /** One TCP connection: messages in turn, each as two bytes of length and the message. */
+  private converse(connection: TcpSocket): void {
+    const source = connection.remoteAddress ?? '';
+    let pending = Buffer.alloc(0);
+    connection.setTimeout(TCP_IDLE_MS, () => connection.destroy());
+    connection.on('error', () => undefined);
+    connection.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+        const message = pending.subarray(2, 2 + pending.readUInt16BE(0));
+        pending = pending.subarray(2 + message.length);
+        if (!this.limiter.take(source)) continue;
+        const reply = respond(message, this.options.askerOf(source), this.options.directory, MAX_TCP);
+        if (!reply) {
+          connection.destroy();
+          return;
+        }
+        const length = Buffer.alloc(2);
+        length.writeUInt16BE(reply.length);
+        connection.write(Buffer.concat([length, reply]));
+      }
+    });
+  }
 }
 
 /** The bytes that answer `message` from `asker`, or undefined when nothing should. */
-export function respond(message: Buffer, asker: Asker | undefined, directory: () => DnsDirectory): Buffer | undefined {
+/** `limit`: the most bytes the answer may take (over UDP, the asker's size). */
+export function respond(message: Buffer, asker: Asker | undefined, directory: () => DnsDirectory, limit?: number): Buffer | undefined {
   if (message.length < HEADER_BYTES || (message[2] as number) & 0x80) return undefined;
   // Opcodes other than QUERY (0): inverse queries, status, notify, update.
   if (((message[2] as number) >> 3) & 0xf) return bareHeader(message, RCODES.NOTIMP);
@@ -89,7 +138,7 @@ export function respond(message: Buffer, asker: Asker | undefined, directory: ()
     id: query.id, type: 'response', flags: dnsPacket.AUTHORITATIVE_ANSWER | flags | rcode, questions: query.questions, answers,
     // An EDNS asker is told the size this server sends (RFC 6891).
     ...(edns ? { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: MAX_UDP } as dnsPacket.Answer] } : {}),
-  }, udpSize(query));
+  }, limit ?? udpSize(query));
   const [question] = query.questions ?? [];
   if (query.questions?.length !== 1 || !question) return reply(RCODES.FORMERR);
   if ((question.class ?? 'IN') !== 'IN' || !asker) return reply(RCODES.REFUSED);
