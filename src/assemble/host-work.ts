@@ -38,7 +38,7 @@ export function hostWork(control: ControlDeps, agent: HostAgent, sink: Observati
       current.start();
       return async () => {
         unhint?.();
-        current.stop();
+        await current.stop();
         if (drain === current) drain = undefined;
       };
     },

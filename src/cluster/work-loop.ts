@@ -50,6 +50,8 @@ export class WorkDrain {
   private readonly taken = new Set<number>();
   private draining: Promise<void> | undefined;
   private again = false;
+  /** No more work is taken once stopping; nothing is sent once stopped. */
+  private stopping = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Set<Promise<void>>();
@@ -85,7 +87,7 @@ export class WorkDrain {
 
   /** Work may have arrived: read the queue (again, once the read under way ends). */
   kick(): void {
-    if (this.stopped) return;
+    if (this.stopping) return;
     if (this.draining) {
       this.again = true;
       return;
@@ -102,11 +104,18 @@ export class WorkDrain {
     }
   }
 
-  /** Takes no more work; what runs goes on in the agent, and its acknowledgement is left to the next session. */
-  stop(): void {
-    this.stopped = true;
+  /**
+   * Takes no more work, and sends the acknowledgements waiting (once; a refused one
+   * is left to the next session, as is that of what still runs in the agent), so
+   * that a session that ends leaves no work it finished to be run again.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
     clearInterval(this.timer);
     clearTimeout(this.ackTimer);
+    await this.flushAcks();
+    this.stopped = true;
   }
 
   private async drain(): Promise<void> {
@@ -114,12 +123,12 @@ export class WorkDrain {
       do {
         this.again = false;
         // A batch short of full emptied the queue: more only comes with a new hint.
-        for (let more = true; more && !this.stopped;) {
+        for (let more = true; more && !this.stopping;) {
           const batch = await this.claim();
           for (const work of batch) await this.take(work);
           more = batch.length === BATCH;
         }
-      } while (this.again && !this.stopped);
+      } while (this.again && !this.stopping);
     } catch (error) {
       this.log.warn({ err: error, hostId: this.host.hostId }, 'host agent: could not read its work queue; trying again');
     }

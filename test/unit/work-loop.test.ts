@@ -127,6 +127,19 @@ describe('draining host work: claim, run, acknowledge', () => {
     assert.deepEqual(q.pieces, []);
   });
 
+  it('acknowledges the work it finished when it stops, so the next session does not run it again', async () => {
+    const q = queue([work('m1', 1, 'destroy')]);
+    const agent = runner();
+    const drain = new WorkDrain(q.store, HOST, agent, log, { pollMs: 60_000 });
+    drain.start();
+    for (let i = 0; i < 50 && agent.ran.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(q.pieces.length, 1, 'its acknowledgement waits for a read to ride on');
+    await drain.stop();
+    assert.deepEqual(q.pieces, []);
+    drain.kick();
+    assert.equal(q.calls.claims.length, 1, 'a stopped drain reads no more');
+  });
+
   it('keeps work done but not acknowledged in the queue for the next session, and runs it once in this one', async () => {
     const q = queue([work('m1', 1, 'prepare')]);
     q.faults.refuseAcks = true;
