@@ -2,7 +2,8 @@
  * The private DNS of a host with a machines' network: the server listens on the
  * host's transit address, where the namespace sends what its machines ask of
  * `fdaa::3`, and answers from a machine table kept by the feed and the apps read
- * every few seconds. No question reads the database.
+ * every few seconds (and at once when a machine of an app not yet read appears).
+ * No question reads the database.
  */
 import type { Logger } from 'pino';
 import type { ControlDeps } from '../control/ports.ts';
@@ -19,15 +20,20 @@ export async function servePrivateDns(control: ControlDeps, at: { host: string; 
   const unfollow = await table.follow(control.store, control.feed);
   let apps: App[] = await control.store.listApps();
   let view: DnsView | undefined;
-  const stale = () => { view = undefined; };
-  const unlisten = table.onChange(stale);
-  const current = () => (view ??= dnsView(apps, table.all(), control.settings.hostId));
-  const timer = setInterval(() => {
-    control.store.listApps().then((read) => {
+  let reading: Promise<void> | undefined;
+  const readApps = () => {
+    reading ??= control.store.listApps().then((read) => {
       apps = read;
-      stale();
-    }, (error: unknown) => log.warn({ err: error }, 'private DNS: could not read the apps; answering from the last read'));
-  }, APPS_EVERY_MS);
+      view = undefined;
+    }, (error: unknown) => log.warn({ err: error }, 'private DNS: could not read the apps; answering from the last read')).finally(() => { reading = undefined; });
+  };
+  // A machine of an app not read yet (made since): its app is read at once.
+  const unlisten = table.onChange((machine) => {
+    view = undefined;
+    if (!apps.some((app) => app.name === machine.appName)) readApps();
+  });
+  const current = () => (view ??= dnsView(apps, table.all(), control.settings.hostId));
+  const timer = setInterval(readApps, APPS_EVERY_MS);
   timer.unref();
   let server: DnsServer;
   try {

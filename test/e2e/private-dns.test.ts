@@ -47,7 +47,7 @@ describe('private DNS on real machines', () => {
     const created = await api('POST', '/v1/apps/web/machines', { region: 'local', config: { image, restart: { policy: 'no' } } });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     const machine = created.body as { id: string; private_ip: string };
-    assert.equal((await api('GET', `/v1/apps/web/machines/${machine.id}/wait?state=started&timeout=120`)).status, 200);
+    assert.equal((await api('GET', `/v1/apps/web/machines/${machine.id}/wait?state=started&timeout=60`)).status, 200);
     const run = async (command: string[]) => (await api('POST', `/v1/apps/web/machines/${machine.id}/exec`, { command, timeout: 20 })).body as
       { stdout: string; stderr: string; exit_code: number };
     const lookUp = async (...args: string[]) => {
