@@ -59,7 +59,14 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
       },
     });
     stops.push(() => proxy.close());
-    if (options.privateDns) stops.push(await servePrivateDns(control, options.privateDns, log));
+    if (options.privateDns) {
+      // Machines without .internal names beat no hangar: another server may hold the port.
+      try {
+        stops.push(await servePrivateDns(control, options.privateDns, log));
+      } catch (error) {
+        log.error({ err: error, at: options.privateDns }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
+      }
+    }
     stops.push(finishInterrupted(control));
     control.health = proxy.health;
     control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };

@@ -52,6 +52,8 @@ export interface TestOptions {
   instanceId?: string;
   /** Where the hangar logs (default: nowhere, or stdout at the level HANGAR_TEST_LOG names). */
   logger?: Logger;
+  /** Where its private DNS listens (default: it runs none). */
+  privateDns?: { host: string; port: number };
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -70,6 +72,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     volumes: options.volumes,
     resolveHost: options.resolveHost ?? (async (host) => { throw new Error(`tests resolve no names (${host})`); }),
     instanceId: options.instanceId,
+    privateDns: options.privateDns,
   });
   let apps = 0;
   const call: TestHangar['call'] = async (method, url, body, headers = {}) => {
