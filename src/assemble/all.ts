@@ -62,7 +62,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     if (options.privateDns) {
       // Machines without .internal names beat no hangar: another server may hold the port.
       try {
-        stops.push(await servePrivateDns(control, options.privateDns, log));
+        stops.push(await servePrivateDns(control, proxy.table, options.privateDns, log));
       } catch (error) {
         log.error({ err: error, at: options.privateDns }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
       }
