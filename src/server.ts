@@ -211,7 +211,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
 }
 
-/** This host's number in the cluster (see cluster/host-number.ts), kept in the data directory. */
+/** This host's number in the cluster (see network/host-number.ts), kept in the data directory. */
 async function keptClusterHostNumber(numbers: HostNumbers, options: ServeOptions): Promise<number> {
   const hostId = options.settings?.hostId ?? DEFAULT_SETTINGS.hostId;
   const number = await clusterHostNumber(numbers, { hostId, kept: readKeptHostNumber(options.dataDir), asked: options.hostNumber });

@@ -27,8 +27,7 @@ const HEADER_BYTES = 12;
 const PLAIN_UDP = 512;
 /** The most an EDNS asker is sent, whatever it offers (RFC 9715's advice against fragments). */
 const MAX_UDP = 1232;
-const FORMERR = 1;
-const RCODES: Record<DnsAnswer['rcode'] | 'FORMERR', number> = { NOERROR: 0, FORMERR, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
+const RCODES: Record<DnsAnswer['rcode'] | 'FORMERR', number> = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
 const DEFAULT_RATE = 200;
 /** A TCP message's length is two bytes. */
 const MAX_TCP = 0xffff;
@@ -120,8 +119,10 @@ export class DnsServer {
   }
 }
 
-/** The bytes that answer `message` from `asker`, or undefined when nothing should. */
-/** `limit`: the most bytes the answer may take (over UDP, the asker's size). */
+/**
+ * The bytes that answer `message` from `asker`, or undefined when nothing should;
+ * `limit`: the most bytes the answer may take (over UDP, the asker's size).
+ */
 export function respond(message: Buffer, asker: Asker | undefined, directory: () => DnsDirectory, limit?: number): Buffer | undefined {
   if (message.length < HEADER_BYTES || (message[2] as number) & 0x80) return undefined;
   // Opcodes other than QUERY (0): inverse queries, status, notify, update.
@@ -130,15 +131,15 @@ export function respond(message: Buffer, asker: Asker | undefined, directory: ()
   try {
     query = dnsPacket.decode(message);
   } catch {
-    return bareHeader(message, FORMERR);
+    return bareHeader(message, RCODES.FORMERR);
   }
   const flags = (query.flags ?? 0) & dnsPacket.RECURSION_DESIRED;
-  const edns = query.additionals?.some((record) => record.type === 'OPT') ?? false;
+  const opt = query.additionals?.find((record) => record.type === 'OPT') as { udpPayloadSize?: number } | undefined;
   const reply = (rcode: number, answers: dnsPacket.Answer[] = []): Buffer => fit({
     id: query.id, type: 'response', flags: dnsPacket.AUTHORITATIVE_ANSWER | flags | rcode, questions: query.questions, answers,
     // An EDNS asker is told the size this server sends (RFC 6891).
-    ...(edns ? { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: MAX_UDP } as dnsPacket.Answer] } : {}),
-  }, limit ?? udpSize(query));
+    ...(opt ? { additionals: [{ type: 'OPT', name: '.', udpPayloadSize: MAX_UDP } as dnsPacket.Answer] } : {}),
+  }, limit ?? udpSize(opt));
   const [question] = query.questions ?? [];
   if (query.questions?.length !== 1 || !question) return reply(RCODES.FORMERR);
   if ((question.class ?? 'IN') !== 'IN' || !asker) return reply(RCODES.REFUSED);
@@ -157,8 +158,8 @@ function bareHeader(message: Buffer, rcode: number): Buffer {
   return header;
 }
 
-function udpSize(query: dnsPacket.Packet): number {
-  const opt = query.additionals?.find((record) => record.type === 'OPT') as { udpPayloadSize?: number } | undefined;
+/** What an asker takes over UDP: 512 bytes, or the size its OPT record offers, up to MAX_UDP. */
+function udpSize(opt: { udpPayloadSize?: number } | undefined): number {
   return Math.min(MAX_UDP, Math.max(PLAIN_UDP, opt?.udpPayloadSize ?? PLAIN_UDP));
 }
 
