@@ -105,3 +105,35 @@ export interface HostNumbers {
    */
   claim(hostId: string, wanted?: number): Promise<HostNumberClaim>;
 }
+
+/** How a host's peers reach its machines: WireGuard (its public key) or a plain tunnel. */
+export type UnderlayKind = 'wireguard' | 'plain';
+
+/** What a host publishes of its end of the private network: never a secret. */
+export interface UnderlayEnd {
+  kind: UnderlayKind;
+  /** `IP:PORT` (`[IPv6]:PORT`) where peers send its packets. */
+  endpoint: string;
+  /** WireGuard's public key (base64); absent for a plain tunnel. */
+  publicKey?: string;
+}
+
+/** A host of the cluster as the private network sees it. */
+export interface MeshHost extends UnderlayEnd {
+  hostId: string;
+  hostNumber: number;
+}
+
+/** An app (its network number) with a machine, not destroyed, on a host (its number). */
+export interface MeshSpan {
+  hostNumber: number;
+  netNumber: number;
+}
+
+/** The cluster's private network as every host may read it. */
+export interface MeshDirectory {
+  /** Records this host's end (its own only). */
+  publish(hostId: string, end: UnderlayEnd): Promise<void>;
+  /** Every host's published end, and where each app has machines. */
+  read(): Promise<{ hosts: MeshHost[]; spans: MeshSpan[] }>;
+}

@@ -7,7 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
-import type { CheckRecords, HostNumbers } from '../domain/ports.ts';
+import type { CheckRecords, HostNumbers, MeshDirectory } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -388,6 +388,8 @@ export interface Store {
   readonly changes?: ChangeLog;
   /** A cluster's: the number each host's machines' 6PN addresses carry (one hangar keeps its own in its data directory). */
   readonly hostNumbers?: HostNumbers;
+  /** A cluster's: how hosts reach each other's machines (one hangar has no peers). */
+  readonly mesh?: MeshDirectory;
 
   close(): Promise<void>;
 }

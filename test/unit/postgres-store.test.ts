@@ -13,6 +13,7 @@ import { MachineFeed } from '../../src/control/machine-feed.ts';
 import type { ClusterLink } from '../../src/store/link.ts';
 import { openPool, storageError, transaction } from '../../src/store/postgres/connection.ts';
 import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.ts';
+import { createHostRole } from '../../src/store/postgres/host-roles.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { StaleWriteError, StorageError } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -169,6 +170,44 @@ describe('PostgresStore', { skip }, () => {
     });
   });
 
+  describe('the private network\'s directory', () => {
+    const KEY1 = 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=';
+    const KEY2 = '3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=';
+
+    it('lets each host publish its own end only, and read every host\'s and where each app has machines', async () => {
+      const url = await server.createDatabase();
+      const owner = await open(url);
+      const [h1, h2] = await Promise.all([createHostRole(url, 'h1').then(open), createHostRole(url, 'h2').then(open)]);
+      try {
+        await h1.hostNumbers.claim('h1');
+        await h2.hostNumbers.claim('h2', 7);
+        await h1.mesh.publish('h1', { kind: 'wireguard', endpoint: '10.0.0.1:51820', publicKey: KEY1 });
+        await assert.rejects(h1.mesh.publish('h2', { kind: 'wireguard', endpoint: '10.6.6.6:51820', publicKey: KEY1 }), /row-level security/,
+          'a host cannot publish another\'s end (it would take its traffic)');
+        await h2.mesh.publish('h2', { kind: 'wireguard', endpoint: '10.0.0.2:51820', publicKey: KEY2 });
+        await h1.mesh.publish('h1', { kind: 'wireguard', endpoint: '10.0.0.9:51820', publicKey: KEY1 });
+
+        const web = await owner.createApp(app('web'));
+        const db = await owner.createApp(app('db'));
+        await insert(owner, machine({ id: 'm1', appName: 'web', hostId: 'h2', state: 'started' }));
+        await insert(owner, machine({ id: 'm2', appName: 'web', hostId: 'h2', state: 'stopped' }));
+        await insert(owner, machine({ id: 'm3', appName: 'db', hostId: 'h2', state: 'destroyed' }));
+        await insert(owner, machine({ id: 'm4', appName: 'db', hostId: 'h1', state: 'created' }));
+
+        const seen = await h1.mesh.read();
+        assert.deepEqual(seen.hosts, [
+          { hostId: 'h1', hostNumber: 1, kind: 'wireguard', endpoint: '10.0.0.9:51820', publicKey: KEY1 },
+          { hostId: 'h2', hostNumber: 7, kind: 'wireguard', endpoint: '10.0.0.2:51820', publicKey: KEY2 },
+        ]);
+        assert.deepEqual(seen.spans, [{ hostNumber: 1, netNumber: db.netNumber }, { hostNumber: 7, netNumber: web.netNumber }],
+          'one span per (host, app) with a machine not destroyed, though h1 may not read h2\'s machines');
+        assert.equal(await h1.getMachineById('m1'), null, 'and still cannot');
+      } finally {
+        for (const store of [owner, h1, h2]) await store.close();
+      }
+    });
+  });
+
   describe('opening', () => {
     it('creates its tables once when several hangars open one new database at once', async () => {
       const url = await server.createDatabase();
@@ -228,7 +267,7 @@ describe('PostgresStore', { skip }, () => {
     it('keeps the numbers hosts registered with, the first registered\'s where two had one, and gives the rest theirs at their next start', async () => {
       const url = await server.createDatabase();
       const pool = openPool({ url, size: 1 });
-      await migrate(pool, MIGRATIONS.slice(0, -1));
+      await migrate(pool, MIGRATIONS.slice(0, MIGRATIONS.findIndex((sql) => sql.includes('CREATE TABLE host_numbers'))));
       await pool.end();
       const hostRow = (id: string, at: string, doc: string) => server.sql(url, `INSERT INTO hosts (id, region, any_region, epoch, doc, registered_at)
         VALUES ($1, 'fra', false, 1, $2, $3)`, [id, doc, at]);

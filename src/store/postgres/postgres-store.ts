@@ -27,6 +27,7 @@ import { filterClauses, historyInserts, MACHINE_COLUMNS, machineColumns, machine
 import { ackWork, claimWork, queueEffects, workInserts } from './host-work.ts';
 import { insertMachine } from './machine-insert.ts';
 import { migrate } from './migrations.ts';
+import { PostgresMesh } from './mesh.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
 export interface PostgresOptions {
@@ -43,11 +44,13 @@ export class PostgresStore extends PostgresVolumes implements Store {
   readonly checks: PostgresChecks;
   readonly changes: PostgresChanges;
   readonly hostNumbers: PostgresHostNumbers;
+  readonly mesh: PostgresMesh;
 
   private constructor(pool: Pool) {
     super(pool);
     this.checks = new PostgresChecks(pool);
     this.hostNumbers = new PostgresHostNumbers(pool);
+    this.mesh = new PostgresMesh(pool);
     this.changes = new PostgresChanges(pool);
   }
 
