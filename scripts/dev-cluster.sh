@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# A local hangar cluster on one machine, to try placement across hosts and regions:
-# a private PostgreSQL, two API replicas and N host agents, each host in its own
-# network namespace (hangar-h1, hangar-h2, …) with its own machine addresses.
+# A local hangar cluster on one machine, to try placement, the private network and
+# everything else across hosts and regions: a private PostgreSQL, two API replicas
+# and N host agents. As root, each host runs in a network namespace of its own
+# (hangar-hostN), joined to the others only by a bridge standing in for the hosts'
+# network (hangar-ul, 10.209.0.0/24: host N at 10.209.0.N, this machine at .254), so
+# traffic between hosts' machines really crosses the WireGuard hangar sets up; each
+# host's machines live in hangar-hN. Without root (fake driver only) the hosts share
+# this machine's loopback.
 #
 #   scripts/dev-cluster.sh [--hosts N] [--driver qemu|fake] [--dir DIR]
 #
 # Hosts take regions in turn: fra, syd, fra, … The API replicas answer on
-# 127.0.0.1:4280 and 127.0.0.1:4281. Ctrl-C stops everything it started (machines'
-# VMs are destroyed first only if you destroy them: they outlive hangar by design).
-# The qemu driver needs root and scripts/setup-guest.sh.
+# 127.0.0.1:4280 and 127.0.0.1:4281. Once they answer, DIR/cluster.json says where
+# everything is: {"api": [replica URLs], "hosts": [{"id", "region", "agent"}]}.
+# Images are read by the hosts: give them as oci:/path (every simulated host shares
+# this filesystem) or from a registry the hosts reach (10.209.0.254 is this machine).
+# Ctrl-C stops everything it started (machines' VMs are destroyed first only if
+# you destroy them: they outlive hangar by design). The qemu driver needs root and
+# scripts/setup-guest.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=3
@@ -51,17 +60,47 @@ stop_all() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -w stop >/dev/null || true
+  [ "$APART" = 1 ] && remove_underlay
 }
 trap stop_all INT TERM EXIT
 
+# The simulated hosts' network: a bridge here, and a namespace per host on it.
+UNDERLAY=10.209.0
+APART=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
+remove_underlay() {
+  for i in $(seq 1 "$HOSTS"); do ip netns del "hangar-host$i" 2>/dev/null || true; done
+  ip link del hangar-ul 2>/dev/null || true
+}
+if [ "$APART" = 1 ]; then
+  remove_underlay
+  ip link add hangar-ul type bridge
+  ip addr add "$UNDERLAY.254/24" dev hangar-ul
+  ip link set hangar-ul up
+  for i in $(seq 1 "$HOSTS"); do
+    ip netns add "hangar-host$i"
+    ip -n "hangar-host$i" link set lo up
+    ip link add "hangar-ul-$i" type veth peer name eth0 netns "hangar-host$i"
+    ip link set "hangar-ul-$i" master hangar-ul up
+    ip -n "hangar-host$i" addr add "$UNDERLAY.$i/24" dev eth0
+    ip -n "hangar-host$i" link set eth0 up
+  done
+fi
+
 REGIONS=(fra syd)
+HOSTS_JSON=()
 for i in $(seq 1 "$HOSTS"); do
   region=${REGIONS[$(( (i - 1) % ${#REGIONS[@]} ))]}
   ./hangar cluster issue host "h$i" --ca "$DIR/pki/ca" --out "$DIR/pki/h$i" >/dev/null
   (umask 077; ./hangar cluster host-role "h$i" --store "$STORE" >"$DIR/pki/h$i/store-url")
-  ./hangar serve --role host --store "$(cat "$DIR/pki/h$i/store-url")" --cluster-dir "$DIR/pki/h$i" --data-dir "$DIR/h$i" --host-id "h$i" --region "$region" \
-    --driver "$DRIVER" --netns "hangar-h$i" --agent-listen "127.0.0.1:$((4290 + i))" >"$DIR/h$i.log" 2>&1 &
+  if [ "$APART" = 1 ]; then
+    enter=(nsenter "--net=/run/netns/hangar-host$i"); agent="$UNDERLAY.$i:4290"
+  else
+    enter=(); agent="127.0.0.1:$((4290 + i))"
+  fi
+  "${enter[@]}" ./hangar serve --role host --store "$(cat "$DIR/pki/h$i/store-url")" --cluster-dir "$DIR/pki/h$i" --data-dir "$DIR/h$i" --host-id "h$i" --region "$region" \
+    --driver "$DRIVER" --netns "hangar-h$i" --agent-listen "$agent" >"$DIR/h$i.log" 2>&1 &
   PIDS+=($!)
+  HOSTS_JSON+=("{\"id\": \"h$i\", \"region\": \"$region\", \"agent\": \"https://$agent\"}")
 done
 for i in 0 1; do
   ./hangar serve --role api --store "$STORE" --cluster-dir "$DIR/pki/replicas" --data-dir "$DIR/api$i" --api-listen "127.0.0.1:$((4280 + i))" >"$DIR/api$i.log" 2>&1 &
@@ -70,9 +109,10 @@ done
 for i in 0 1; do
   for _ in $(seq 1 100); do grep -q '^hangar http' "$DIR/api$i.log" 2>/dev/null && break; sleep 0.2; done
 done
+(IFS=,; echo "{\"api\": [\"http://127.0.0.1:4280\", \"http://127.0.0.1:4281\"], \"hosts\": [${HOSTS_JSON[*]}]}") >"$DIR/cluster.json"
 cat <<EOF
 hangar cluster: PostgreSQL in $PGDATA, $HOSTS host agents (regions ${REGIONS[*]}), API replicas on 127.0.0.1:4280 and :4281
-logs in $DIR/*.log. Try:
+where everything is: $DIR/cluster.json; logs in $DIR/*.log. Try:
   export HANGAR_API_URL=http://127.0.0.1:4280 HANGAR_API_TOKEN=$HANGAR_API_TOKEN
   ./hangar hosts list
   ./hangar apps create demo && ./hangar machine run -a demo <image> --region syd

@@ -78,6 +78,8 @@ export interface NetworkOptions {
   outboundNat: boolean;
   checkIntervalMs?: number;
   logger: Logger;
+  /** A cluster's host: its link to the other hosts, which the firewall guards. */
+  meshLink?: string;
 }
 
 /**
@@ -90,5 +92,5 @@ export async function openNetwork(options: NetworkOptions): Promise<NetworkKeepe
   const layout = chooseLayout({ ns: options.netns, hostNumber: options.hostNumber, ipv4Range: options.ipv4Range, stored }, await systemNetwork.observeHost());
   if (!stored) writeNetworkIdentity(options.dataDir, layout);
   const log = options.logger.child({ component: 'network' });
-  return NetworkKeeper.open({ layout, port: systemNetwork, outboundNat: options.outboundNat, log, checkIntervalMs: options.checkIntervalMs });
+  return NetworkKeeper.open({ layout, port: systemNetwork, outboundNat: options.outboundNat, log, checkIntervalMs: options.checkIntervalMs, meshLink: options.meshLink });
 }

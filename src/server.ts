@@ -22,10 +22,12 @@ import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-ide
 import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
 import { ImageStore } from './image/image-store.ts';
 import type { NetworkKeeper } from './network/keeper.ts';
-import { DEFAULT_NETNS, defaultHostNumber, DNS_PORT, formatIpv4Range, type Ipv4Range, type NetworkLayout, transit } from './network/layout.ts';
+import { DEFAULT_NETNS, defaultHostNumber, DNS_PORT, formatIpv4Range, type Ipv4Range, meshLinkName, type NetworkLayout, transit } from './network/layout.ts';
 import { type Role, type ProxySettings, type Hangar, assemble } from './assemble/index.ts';
 import { DEFAULT_SETTINGS } from './assemble/core.ts';
 import { clusterHostNumber } from './network/host-number.ts';
+import { DEFAULT_UNDERLAY_PORT, hostMesh } from './network/mesh/host-mesh.ts';
+import { parseEndpoint } from './network/mesh/peers.ts';
 import { DEFAULTS } from './config.ts';
 
 export type { DriverName, FakeTiming } from './drivers.ts';
@@ -60,6 +62,10 @@ export interface ServeOptions {
   hostNumber?: number;
   ipv4Range?: Ipv4Range;
   outboundNat?: boolean;
+  /** Role host, qemu driver: how machines reach their app's machines on other hosts (default wireguard). */
+  underlay?: 'wireguard' | 'off';
+  /** Where other hosts send this host's private network traffic, `IP:PORT` (default: the agent's address, port 51820). */
+  underlayEndpoint?: string;
   /** qemu driver: how often the network is checked for drift (default 30 s). */
   networkCheckMs?: number;
   logLevel: string;
@@ -115,6 +121,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const tlsAt = options.proxyTlsListen === 'off' ? undefined : parseListen(options.proxyTlsListen ?? DEFAULTS.proxyTlsListen);
     const hostPorts = { host: proxyAt.host, ...parsePortRange(options.proxyPorts ?? DEFAULTS.proxyPorts) };
     const agentAt = role === 'host' ? await boundable(parseListen(options.agentListen ?? DEFAULTS.agentListen)) : undefined;
+    const meshAt = role === 'host' && options.driver === 'qemu' && options.underlay !== 'off'
+      ? underlayEndpoint(options.underlayEndpoint, options.agentAddress ?? agentAt?.host) : undefined;
     // The data directory is locked, so no build is under way: what a killed one left can go.
     for (const path of await new ImageStore(join(options.dataDir, 'images')).removeLeftovers()) {
       logger.info({ path }, 'removed what an interrupted image build or pull left');
@@ -131,10 +139,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const netns = options.netns ?? DEFAULT_NETNS;
     // In a cluster the database gives each host its number (one hangar takes it from flags, else its namespace).
     const hostNumber = role === 'host' && store.hostNumbers ? await keptClusterHostNumber(store.hostNumbers, options) : options.hostNumber;
+    const meshLink = meshAt && store.mesh ? meshLinkName(netns) : undefined;
     network = options.driver === 'qemu' && role !== 'api' ? await openNetwork({
       dataDir: options.dataDir, netns, hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
-      checkIntervalMs: options.networkCheckMs, logger,
+      checkIntervalMs: options.networkCheckMs, logger, meshLink,
     }) : undefined;
+    const mesh = network && meshAt && meshLink && store.mesh
+      ? hostMesh({ network, directory: store.mesh, dataDir: options.dataDir, link: meshLink, endpoint: meshAt, hostId: options.settings?.hostId ?? DEFAULT_SETTINGS.hostId, logger })
+      : undefined;
     const ipv4Range = network?.layout.ipv4Range ?? options.ipv4Range;
     // A cluster's processes judge leases and stamp history by one clock, the database's.
     const databaseNow = store.databaseNow?.bind(store);
@@ -168,6 +180,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // The namespace sends what machines ask of fdaa::3 to the host's transit address.
       ...(role === 'all' && network ? { privateDns: { host: transit(network.layout).host6, port: DNS_PORT } } : {}),
       takeOver: options.takeOver,
+      mesh,
       cluster: link && identity && { link, identity, agentListen: agentAt, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },
     });
     const running = hangar;
@@ -209,6 +222,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     unlock();
     throw error;
   }
+}
+
+/** `--underlay-endpoint`, else the agent's address with WireGuard's usual port. */
+function underlayEndpoint(flag: string | undefined, agentHost: string | undefined): { host: string; port: number } {
+  const text = flag ?? (agentHost && `${agentHost.includes(':') ? `[${agentHost}]` : agentHost}:${DEFAULT_UNDERLAY_PORT}`);
+  const endpoint = text ? parseEndpoint(text) : undefined;
+  if (!endpoint) throw new Error(`--underlay-endpoint must be IP:PORT (an address other hosts reach this one at), got "${text ?? ''}"`);
+  return endpoint;
 }
 
 /** This host's number in the cluster (see network/host-number.ts), kept in the data directory. */

@@ -10,6 +10,7 @@
  */
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { HostAgent } from '../agent/host-agent.ts';
 import { buildAgentApi } from '../cluster/agent-api.ts';
@@ -34,6 +35,7 @@ import { MachineTable } from '../proxy/machine-table.ts';
 import { privateAddress } from '../proxy/upstream.ts';
 import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
+import { registerMeshMetrics } from '../network/mesh/host-mesh.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
 
 export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
@@ -65,20 +67,27 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     await serveGuests(app);
 
     let agentApi: FastifyInstance | undefined;
+    const registry = new Registry();
+    if (options.mesh) registerMeshMetrics(registry, options.mesh);
     const work = hostWork(control, agent, journal, log, (hostId, kick) => cluster.link.onWork(hostId, kick));
     const serve = async (host: HostRecord): Promise<StopServing> => {
       control.fence = { hostId: host.id, epoch: host.epoch };
       await journal.flush();
       const stopWork = await work.serve(host);
-      const served = agentApiFor(control, cluster, agent, localVolumes);
+      const served = agentApiFor(control, cluster, agent, localVolumes, registry);
+      let stopMesh: (() => Promise<void>) | undefined;
       try {
+        // Only the instance holding the host publishes its end of the private network.
+        stopMesh = await options.mesh?.start();
         await served.listen(cluster.agentListen as { host: string; port: number });
       } catch (error) {
+        await stopMesh?.();
         await stopWork();
         throw error;
       }
       agentApi = served;
       return async () => {
+        await stopMesh?.();
         await stopWork();
         agentApi = undefined;
         await served.close();
@@ -132,10 +141,10 @@ async function runChecks(control: ControlDeps, records: CheckRecords, log: Logge
 }
 
 /** The agent API replicas call, for the machines and volumes placed on this host only. */
-function agentApiFor(control: ControlDeps, cluster: ClusterOptions, agent: HostAgent, volumes: LocalVolumes): FastifyInstance {
+function agentApiFor(control: ControlDeps, cluster: ClusterOptions, agent: HostAgent, volumes: LocalVolumes, metrics: Registry): FastifyInstance {
   const { store, settings } = control;
   return buildAgentApi({
-    runtime: agent, identity: cluster.identity, volumes,
+    runtime: agent, identity: cluster.identity, volumes, metrics,
     ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
     specOf: async (machineId) => {
       const record = await store.getMachineById(machineId);

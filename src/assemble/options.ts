@@ -12,6 +12,7 @@ import type { Store } from '../store/store.ts';
 import type { VmmDriver } from '../vmm/driver.ts';
 import type { LocalVolumes } from '../volumes/local-volumes.ts';
 import type { ClusterIdentity } from '../system/cluster-pki.ts';
+import type { HostMesh } from '../network/mesh/host-mesh.ts';
 
 /**
  * `all`: API, host agent and edge proxy in one process, alone on its database.
@@ -46,6 +47,8 @@ export interface AssembleOptions {
   instanceId?: string;
   /** Take the host over from another instance that holds it (its server was replaced). */
   takeOver?: boolean;
+  /** `host` with a machines' network: its part of the private network across hosts. */
+  mesh?: HostMesh;
   /** `all` with a machines' network: where the private DNS listens (the host's transit address, port 53). */
   privateDns?: { host: string; port: number };
 }

@@ -9,6 +9,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { ClusterIdentity } from '../system/cluster-pki.ts';
 import { identityOf } from '../system/cluster-pki.ts';
 import { errorMessage, HangarError, HTTP_STATUS } from '../domain/errors.ts';
@@ -24,6 +25,8 @@ export interface AgentApiOptions extends AgentVolumeOptions {
   owns(machineId: string): Promise<boolean>;
   /** What the machine placed on this host is now, read from the database (a fork's children). */
   specOf(machineId: string): Promise<MachineSpec | undefined>;
+  /** The host's own metrics (its private network's drops), served at `/metrics`. */
+  metrics?: Registry;
 }
 
 /** The body every refusal carries: the code lets the replica raise the same error. */
@@ -75,6 +78,8 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     return { ok: true };
   });
 
+  const { metrics } = options;
+  if (metrics) app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   addGuestOpRoutes(app, runtime.guest, machine);
   app.post('/agent/v1/images', async (request) => {
     const { reference } = body(request);

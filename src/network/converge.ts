@@ -8,7 +8,7 @@ import { appPrefix, formatHostNumber, formatIpv4Range, ipv6Groups, type NetworkL
 import { hasRoute, type Observed, type ObservedHost, type ObservedLink, type ObservedNamespace, type ObservedRoute } from './observed.ts';
 import {
   addAddress, createNamespace, createVeth, deleteAddress, deleteNat, deleteRoute, enableForwarding, FORWARDING_SYSCTLS, HOST_FORWARDING,
-  linkUp, loadIsolation, loadNat, type MachineLink, machineRoute, namespaceRoutes, outboundRoute, replaceRoute, type RouteSpec, sameAppElement, type Step,
+  linkUp, loadIsolation, loadNat, type MachineLink, machineRoute, namespaceRoutes, outboundRoute, peerSourceElement, replaceRoute, type RouteSpec, sameAppElement, type Step,
   TAP_NAME, tapAddresses, tapName, tapRoutes, vethAddresses,
 } from './plan.ts';
 
@@ -19,6 +19,8 @@ export interface Desired {
   outboundNat: boolean;
   /** Machines whose links must exist; until they are known, machine links are left alone. */
   links?: MachineLink[];
+  /** The link to other hosts (made by the underlay) and the peers' /64s routed through it. */
+  mesh?: { link: string; prefixes: string[] };
   /** The firewall's and NAT table's shapes as read right after hangar loaded them; until then they are loaded. */
   firewallShape?: string;
   natShape?: string;
@@ -53,11 +55,16 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
 
   const links = desired.links;
   const apps = links ? [...new Set(links.map((link) => appPrefix(link.privateIp)))].sort() : (ns.firewall?.apps ?? []);
+  const mesh = desired.mesh;
   if (!ns.firewall || !desired.firewallShape || ns.firewall.shape !== desired.firewallShape) {
-    add('firewall loaded', loadIsolation(layout, apps));
-  } else if (links) {
-    for (const app of apps) if (!ns.firewall.apps.includes(app)) add(`same-app element ${app} added`, sameAppElement(layout, 'add', app));
-    for (const app of ns.firewall.apps) if (!apps.includes(app)) add(`same-app element ${app} removed`, sameAppElement(layout, 'delete', app));
+    add('firewall loaded', loadIsolation(layout, apps, mesh && { link: mesh.link, sources: mesh.prefixes }));
+  } else {
+    if (links) {
+      for (const app of apps) if (!ns.firewall.apps.includes(app)) add(`same-app element ${app} added`, sameAppElement(layout, 'add', app));
+      for (const app of ns.firewall.apps) if (!apps.includes(app)) add(`same-app element ${app} removed`, sameAppElement(layout, 'delete', app));
+    }
+    for (const prefix of mesh?.prefixes ?? []) if (!ns.firewall.sources.includes(prefix)) add(`peer source ${prefix} added`, peerSourceElement(layout, 'add', prefix));
+    for (const prefix of ns.firewall.sources) if (mesh && !mesh.prefixes.includes(prefix)) add(`peer source ${prefix} removed`, peerSourceElement(layout, 'delete', prefix));
   }
 
   const hostRoutes = [...namespaceRoutes(layout), ...(links ?? []).map((link) => machineRoute(layout, link.privateIp))];
@@ -74,6 +81,8 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
     if (!observedTap?.up) add(`TAP ${tap} up`, ['ip', '-n', layout.ns, 'link', 'set', tap, 'up']);
     for (const route of tapRoutes(layout, link)) nsRoutes.push({ ...route, dev: tap });
   }
+  // Routes to peers go through the mesh's link, once the underlay has made it.
+  if (mesh && linkOf(ns.links, mesh.link)) for (const prefix of mesh.prefixes) nsRoutes.push({ family: 6, dst: prefix, dev: mesh.link });
   for (const route of nsRoutes) if (!hasRoute(ns.routes, route)) add(`route ${describe(route)} set in ${layout.ns}`, replaceRoute(route, layout.ns));
 
   if (links) {

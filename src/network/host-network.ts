@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { NetworkLayout } from './layout.ts';
-import { type Observed, type ObservedHost, parseLinks, parseNftTable, parseRoutes, parseSysctls } from './observed.ts';
+import { type Observed, type ObservedHost, parseLinks, parseNftCounters, parseNftTable, parseRoutes, parseSysctls } from './observed.ts';
 import { FORWARDING_SYSCTLS, natTableName, type Step } from './plan.ts';
 
 const COMMAND_TIMEOUT_MS = 15_000;
@@ -18,12 +18,15 @@ export interface NetworkPort {
   observe(layout: NetworkLayout, options: { nat: boolean }): Promise<Observed>;
   /** Runs steps in order; the first that fails (and is not tolerant) stops them, named in the error. */
   apply(steps: Step[]): Promise<void>;
+  /** The packets each named counter of the namespace's firewall has counted (none without the table). */
+  counters(layout: NetworkLayout): Promise<Map<string, number>>;
 }
 
-function exec(argv: string[], input?: string): Promise<string> {
+/** Runs one command with a timeout: its standard output, or an error naming it with its standard error. */
+export function exec(argv: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<string> {
   const [bin, ...args] = argv;
   return new Promise((resolve, reject) => {
-    const child = execFile(bin as string, args, { timeout: COMMAND_TIMEOUT_MS, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+    const child = execFile(bin as string, args, { timeout: COMMAND_TIMEOUT_MS, maxBuffer: 64 << 20, env }, (error, stdout, stderr) => {
       if (error) reject(new Error(`"${argv.join(' ')}" failed: ${stderr.trim() || error.message}`));
       else resolve(stdout);
     });
@@ -64,6 +67,11 @@ export const systemNetwork: NetworkPort = {
         firewall: firewall ? parseNftTable(firewall) : undefined,
       },
     };
+  },
+
+  async counters(layout) {
+    const listed = await jsonOrUndefined(['ip', 'netns', 'exec', layout.ns, 'nft', '-j', 'list', 'counters', 'table', 'inet', 'hangar']);
+    return listed ? parseNftCounters(listed) : new Map();
   },
 
   async apply(steps) {

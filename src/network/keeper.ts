@@ -9,7 +9,7 @@ import { type MachineLink, type Repair, repairs } from './converge.ts';
 import type { NetworkPort } from './host-network.ts';
 import { appPrefix, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, transit } from './layout.ts';
 import type { Observed } from './observed.ts';
-import { machineLinkSetup, machineLinkTeardown, tapName, tapNameHolder } from './plan.ts';
+import { machineLinkSetup, machineLinkTeardown, MESH_DROPS, tapName, tapNameHolder } from './plan.ts';
 
 export type { MachineLink };
 
@@ -47,6 +47,8 @@ export interface KeeperOptions {
   log: KeeperLog;
   /** How often to look for drift once links are known (default 30 s; 0: never). */
   checkIntervalMs?: number;
+  /** A host of a cluster: the name of its link to the other hosts, which its firewall guards. */
+  meshLink?: string;
 }
 
 export class NetworkKeeper implements MachineNetwork {
@@ -58,6 +60,8 @@ export class NetworkKeeper implements MachineNetwork {
   /** Whether `links` holds every machine that must have one (after `adopt`). */
   private known = false;
   private shapes: { firewall?: string; nat?: string } = {};
+  /** The peers' /64s, routed through the mesh link. */
+  private meshPrefixes: string[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
 
@@ -134,6 +138,18 @@ export class NetworkKeeper implements MachineNetwork {
     }
   }
 
+  /** Routes these /64s of other hosts' machines through the mesh link, and takes packets from them only; the rest are removed. */
+  async setMeshPrefixes(prefixes: string[]): Promise<Repair[]> {
+    this.meshPrefixes = [...prefixes].sort();
+    return this.converge('mesh');
+  }
+
+  /** What the firewall dropped to or from other hosts, by reason (see MESH_DROPS). */
+  async meshDrops(): Promise<Record<keyof typeof MESH_DROPS, number>> {
+    const counted = await this.options.port.counters(this.layout);
+    return { source: counted.get(MESH_DROPS.source) ?? 0, app: counted.get(MESH_DROPS.app) ?? 0 };
+  }
+
   /** Turns outbound NAT on or off; either way the result is the same whatever was there before. */
   async setOutboundNat(enabled: boolean): Promise<void> {
     this.outboundNat = enabled;
@@ -145,7 +161,7 @@ export class NetworkKeeper implements MachineNetwork {
    * repair must work; once machines are known (`adopt`) and at each check, one
    * machine's link that cannot be repaired is logged and the rest go on.
    */
-  converge(reason: 'start' | 'adopt' | 'check'): Promise<Repair[]> {
+  converge(reason: 'start' | 'adopt' | 'check' | 'mesh'): Promise<Repair[]> {
     return this.serially(async () => {
       const { port, log } = this.options;
       const observed = await port.observe(this.layout, { nat: this.outboundNat });
@@ -173,7 +189,11 @@ export class NetworkKeeper implements MachineNetwork {
 
   private desired() {
     const links = this.known ? [...this.links.values()] : undefined;
-    return { layout: this.layout, outboundNat: this.outboundNat, links, firewallShape: this.shapes.firewall, natShape: this.shapes.nat };
+    const { meshLink } = this.options;
+    return {
+      layout: this.layout, outboundNat: this.outboundNat, links, firewallShape: this.shapes.firewall, natShape: this.shapes.nat,
+      ...(meshLink ? { mesh: { link: meshLink, prefixes: this.meshPrefixes } } : {}),
+    };
   }
 
   /** The tables as read right after hangar loaded them: what later checks compare with. */

@@ -49,8 +49,21 @@ export function layoutOf(ns: string, hostNumber: number, ipv4Range: Ipv4Range): 
 
 /** `hgr-<ns>`, or, when that is longer than an interface name may be, the start of it and a hash of the whole name. */
 export function hostVethName(ns: string): string {
-  const plain = `hgr-${ns}`;
-  return plain.length <= 15 ? plain : `hgr-${ns.slice(0, 6)}${fnv1a(ns).toString(16).padStart(8, '0').slice(0, 5)}`;
+  return linkName('hgr-', ns);
+}
+
+/**
+ * `hgw-<ns>` (shortened as the veth's name is): the namespace's link to the other
+ * hosts. It is made outside the namespace, where the underlay is, and moved in; a
+ * userspace WireGuard is known by this name machine-wide, so it carries the namespace's.
+ */
+export function meshLinkName(ns: string): string {
+  return linkName('hgw-', ns);
+}
+
+function linkName(prefix: string, ns: string): string {
+  const plain = `${prefix}${ns}`;
+  return plain.length <= 15 ? plain : `${prefix}${ns.slice(0, 6)}${fnv1a(ns).toString(16).padStart(8, '0').slice(0, 5)}`;
 }
 
 /** 32-bit FNV-1a: a stable hash of a name, for defaults derived from it. */

@@ -31,7 +31,14 @@ export interface ObservedNamespace {
   routes: ObservedRoute[];
   forwarding: Record<typeof FORWARDING_SYSCTLS[number], boolean>;
   /** Absent when the table is missing. */
-  firewall?: { shape: string; apps: string[] };
+  firewall?: ObservedFirewall;
+}
+
+/** The isolation table: its shape, the apps whose machines may reach each other, the peers' sources taken. */
+export interface ObservedFirewall {
+  shape: string;
+  apps: string[];
+  sources: string[];
 }
 
 export interface Observed {
@@ -72,21 +79,35 @@ export function parseSysctls(text: string, names: readonly string[]): Record<str
 }
 
 /**
- * `nft -j list table …`: its shape (chains and rules, without handles or set
- * elements, for comparing with what hangar loaded) and the same-app elements.
+ * `nft -j list table …`: its shape (chains and rules, without handles, set
+ * elements or counters' values, for comparing with what hangar loaded), the
+ * same-app elements and the peers' sources.
  */
-export function parseNftTable(json: unknown): { shape: string; apps: string[] } {
+export function parseNftTable(json: unknown): ObservedFirewall {
   const apps: string[] = [];
+  const sources: string[] = [];
   const parts = ((json as { nftables?: Json[] }).nftables ?? []).filter((entry) => !('metainfo' in entry)).map((entry) => {
     const [kind, body] = Object.entries(entry)[0] as [string, Json];
-    const { handle: _handle, elem, ...rest } = body;
+    const { handle: _handle, elem, packets: _packets, bytes: _bytes, ...rest } = body;
     for (const element of (elem as Json[] | undefined) ?? []) {
       const first = ((element.concat as Json[] | undefined)?.[0]?.prefix) as { addr: string; len: number } | undefined;
       if (first) apps.push(appPrefix(first.addr));
+      const single = element.prefix as { addr: string; len: number } | undefined;
+      if (single && rest.name === 'peer_sources') sources.push(canonicalPrefix(`${single.addr}/${single.len}`));
     }
     return { [kind]: rest };
   });
-  return { shape: JSON.stringify(parts), apps: apps.sort() };
+  return { shape: JSON.stringify(parts), apps: apps.sort(), sources: sources.sort() };
+}
+
+/** `nft -j list counters table …`: each named counter's packets. */
+export function parseNftCounters(json: unknown): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const entry of (json as { nftables?: Json[] }).nftables ?? []) {
+    const counter = entry.counter as { name?: unknown; packets?: unknown } | undefined;
+    if (typeof counter?.name === 'string' && typeof counter.packets === 'number') out.set(counter.name, counter.packets);
+  }
+  return out;
 }
 
 /** Does the host have `want` (dst, type, and gateway, device and metric where given)? */

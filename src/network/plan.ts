@@ -180,15 +180,28 @@ export function machineLinkTeardown(layout: NetworkLayout, machineId: string, pr
   ];
 }
 
+/** The namespace's link to the other hosts, and the /64s of every peer's machines (the only sources it accepts). */
+export interface MeshRules {
+  link: string;
+  sources: string[];
+}
+
+/** Why the firewall dropped a packet that came from or went to another host (`hangar_6pn_dropped_total{reason}`). */
+export const MESH_DROPS = { source: 'dropped_source', app: 'dropped_app' } as const;
+
 /**
  * The namespace's firewall (nftables): forward between the host and machines, and
  * between machines only when both addresses lie in the same app's /48; and the
  * private DNS's address (`fdaa::3`, UDP and TCP port 53) sent on to `dns`, the host's transit
  * address, where the host's resolver listens (it sees the asking machine's own
  * address). Loading it replaces the table whatever it held, with `apps` (app
- * prefixes) as the elements.
+ * prefixes) as the elements. With `mesh`, what comes from other hosts is taken
+ * only from a peer's /64s and only to a machine of the same app (never to this
+ * host), what goes to them only from a machine of the same app, each drop counted;
+ * and TCP's segments are kept to the link's smaller MTU.
  */
-export function isolationRuleset(apps: string[], dns: string): string {
+export function isolationRuleset(apps: string[], dns: string, mesh?: MeshRules): string {
+  const link = mesh && `"${mesh.link}"`;
   return [
     'table inet hangar {}',
     'delete table inet hangar',
@@ -198,11 +211,27 @@ export function isolationRuleset(apps: string[], dns: string): string {
     '    flags interval',
     ...(apps.length > 0 ? [`    elements = { ${apps.map((prefix) => `${prefix} . ${prefix}`).join(', ')} }`] : []),
     '  }',
+    ...(mesh ? [
+      '  set peer_sources {',
+      '    type ipv6_addr',
+      '    flags interval',
+      ...(mesh.sources.length > 0 ? [`    elements = { ${mesh.sources.join(', ')} }`] : []),
+      '  }',
+      `  counter ${MESH_DROPS.source} {}`,
+      `  counter ${MESH_DROPS.app} {}`,
+    ] : []),
     '  chain forward {',
     '    type filter hook forward priority 0; policy drop;',
+    ...(mesh ? [
+      `    oifname ${link} tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu`,
+      `    iifname ${link} ip6 saddr != @peer_sources counter name ${MESH_DROPS.source} drop`,
+      `    iifname ${link} ip6 saddr . ip6 daddr @same_app accept`,
+      `    iifname ${link} counter name ${MESH_DROPS.app} drop`,
+    ] : []),
     `    iifname "${NS_VETH}" accept`,
     `    oifname "${NS_VETH}" accept`,
     '    ip6 saddr . ip6 daddr @same_app accept',
+    ...(mesh ? [`    oifname ${link} counter name ${MESH_DROPS.app} drop`] : []),
     '  }',
     '  chain private_dns {',
     '    type nat hook prerouting priority dstnat; policy accept;',
@@ -214,8 +243,13 @@ export function isolationRuleset(apps: string[], dns: string): string {
   ].join('\n');
 }
 
-export function loadIsolation(layout: NetworkLayout, apps: string[]): Step {
-  return { argv: ['ip', 'netns', 'exec', layout.ns, 'nft', '-f', '-'], input: isolationRuleset(apps, transit(layout).host6) };
+export function loadIsolation(layout: NetworkLayout, apps: string[], mesh?: MeshRules): Step {
+  return { argv: ['ip', 'netns', 'exec', layout.ns, 'nft', '-f', '-'], input: isolationRuleset(apps, transit(layout).host6, mesh) };
+}
+
+/** Adds or deletes one of the peers' /64s from the sources taken from other hosts. */
+export function peerSourceElement(layout: NetworkLayout, action: 'add' | 'delete', prefix: string): string[] {
+  return ['ip', 'netns', 'exec', layout.ns, 'nft', action, 'element', 'inet', 'hangar', 'peer_sources', `{ ${prefix} }`];
 }
 
 /** Adds or deletes the element that lets the machines of the app with this /48 reach each other. */

@@ -36,7 +36,7 @@ describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
     image = `${registry.host}/cluster/idle:1`;
     c = await startCluster({
       replicas: 2,
-      hosts: hosts.map((h) => ({ id: h.id, region: h.region, extraArgs: ['--driver', 'qemu', '--netns', h.netns] })),
+      hosts: hosts.map((h) => ({ id: h.id, region: h.region, extraArgs: ['--driver', 'qemu', '--netns', h.netns, '--underlay', 'off'] })),
     });
     assert.equal((await c.call(0, 'POST', '/v1/apps', { name: 'twohosts', org_slug: 'personal' })).status, 201);
   });

@@ -51,6 +51,8 @@ export interface HostSpec {
   id: string;
   region: string;
   extraArgs?: string[];
+  /** Runs the host in this network namespace of its own (hosts-apart.ts), its agent API on `address`. */
+  apart?: { netns: string; address: string };
 }
 
 export interface TestCluster {
@@ -113,10 +115,12 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     }
     return creds;
   };
-  const spawnServer = async (name: string, args: string[], dataDir?: string, env: Record<string, string> = {}, store = storeUrl): Promise<ClusterProcess> => {
+  const spawnServer = async (name: string, args: string[], dataDir?: string, env: Record<string, string> = {}, store = storeUrl, netns?: string): Promise<ClusterProcess> => {
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), `hangar-cluster-${name}-`));
     if (!dataDir) dirs.push(dir);
-    const child = spawn(HANGAR, ['serve', '--data-dir', dir, '--store', store, '--log-level', 'warn', ...(options.commonArgs ?? []), ...args], {
+    // nsenter enters the namespace and runs hangar in its place: the child is hangar itself.
+    const [command, ...prefix] = netns ? ['nsenter', `--net=/run/netns/${netns}`, HANGAR] : [HANGAR];
+    const child = spawn(command as string, [...prefix, 'serve', '--data-dir', dir, '--store', store, '--log-level', 'warn', ...(options.commonArgs ?? []), ...args], {
       env: { ...process.env, HANGAR_API_TOKEN: CLUSTER_TOKEN, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -168,7 +172,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       const host = await spawnServer(spec.id, [
         '--role', 'host', '--host-id', spec.id, '--region', spec.region, '--agent-listen', '127.0.0.1:0', '--cluster-dir', creds.dir,
         '--driver', 'fake', '--fake-timing', options.fakeTiming ?? 'realistic', ...(spec.extraArgs ?? []),
-      ], dataDir, env, creds.storeUrl);
+        ...(spec.apart ? ['--agent-listen', `${spec.apart.address}:0`] : []),
+      ], dataDir, env, creds.storeUrl, spec.apart?.netns);
       cluster.hosts.set(spec.id, host);
       return host;
     },

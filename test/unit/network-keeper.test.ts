@@ -19,6 +19,7 @@ function fakeHost(observed: Observed) {
     observeHost: async () => observed.host,
     observe: async () => structuredClone(observed),
     apply: async (steps) => { applied.push(steps); },
+    counters: async () => new Map(),
   };
   const lines: Array<[string, string]> = [];
   return { port, applied, lines, observed };

@@ -48,7 +48,7 @@ function healthy(): Observed {
         { family: 4, dst: '172.19.255.0/30', dev: 'hgrv0', protocol: 'kernel' },
       ],
       forwarding: { 'net.ipv6.conf.all.forwarding': true, 'net.ipv4.ip_forward': true },
-      firewall: { shape: 'loaded', apps: ['fdaa:0:1::/48'] },
+      firewall: { shape: 'loaded', apps: ['fdaa:0:1::/48'], sources: [] },
     },
   };
 }
@@ -193,7 +193,7 @@ describe('network convergence', () => {
     veth.addresses = ['172.19.255.1/30', 'fdaa:ffff::1/64'];
     drifted.ns!.links.push({ name: 'hgr0123456789ab', up: true, addresses: [] });
     drifted.ns!.routes.push({ family: 4, dst: '172.19.0.9/32', dev: 'hgr0123456789ab' });
-    drifted.ns!.firewall = { shape: 'loaded', apps: ['fdaa:0:1::/48', 'fdaa:0:2::/48'] };
+    drifted.ns!.firewall = { shape: 'loaded', apps: ['fdaa:0:1::/48', 'fdaa:0:2::/48'], sources: [] };
     drifted.ns!.forwarding['net.ipv4.ip_forward'] = false;
     assert.deepEqual(repairs(desired, drifted).map((r) => [r.what, r.steps]), [
       ['address fdaa:0:0:a7b::1/64 added to hgr-hangar', [['ip', '-6', 'addr', 'add', 'fdaa:0:0:a7b::1/64', 'dev', 'hgr-hangar', 'nodad']]],
@@ -283,5 +283,54 @@ describe('network observation', () => {
     const first = parseNftTable(table(1, [elem]));
     assert.deepEqual(first.apps, ['fdaa:0:1::/48']);
     assert.equal(parseNftTable(table(7, [])).shape, first.shape, 'handles and elements are not part of the shape');
+  });
+});
+
+describe('the private network across hosts, in the namespace', () => {
+  const LINK = 'hgw-hangar';
+  const meshed = (prefixes: string[]): Desired => ({ ...desired, mesh: { link: LINK, prefixes } });
+
+  it('takes from other hosts only their machines\' /64s and only to the same app, counting each drop', () => {
+    const rules = isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1', { link: LINK, sources: ['fdaa:0:1:2::/64'] });
+    assert.match(rules, /set peer_sources \{\n {4}type ipv6_addr\n {4}flags interval\n {4}elements = \{ fdaa:0:1:2::\/64 \}\n {2}\}/);
+    assert.match(rules, new RegExp([
+      'policy drop;',
+      'oifname "hgw-hangar" tcp flags & \\(syn \\| rst\\) == syn tcp option maxseg size set rt mtu',
+      'iifname "hgw-hangar" ip6 saddr != @peer_sources counter name dropped_source drop',
+      'iifname "hgw-hangar" ip6 saddr \\. ip6 daddr @same_app accept',
+      'iifname "hgw-hangar" counter name dropped_app drop',
+      'iifname "hgrv0" accept',
+      'oifname "hgrv0" accept',
+      'ip6 saddr \\. ip6 daddr @same_app accept',
+      'oifname "hgw-hangar" counter name dropped_app drop',
+    ].join('\n {4}')));
+    assert.doesNotMatch(isolationRuleset([], 'fdaa:0:0:a7b::1'), /peer_sources|hgw/, 'a single host has none of it');
+  });
+
+  it('routes the peers\' /64s through the mesh link once it exists, and adds and removes their sources', () => {
+    const observed = healthy();
+    observed.ns!.firewall!.sources = ['fdaa:0:9:3::/64'];
+    assert.deepEqual(repairs(meshed(['fdaa:0:1:2::/64']), observed).map((r) => r.what), [
+      'peer source fdaa:0:1:2::/64 added', 'peer source fdaa:0:9:3::/64 removed',
+    ], 'no route before the underlay made the link');
+    observed.ns!.links.push({ name: LINK, up: true, addresses: [] });
+    observed.ns!.routes.push({ family: 6, dst: 'fdaa:0:9:3::/64', dev: LINK, metric: 1024 });
+    assert.deepEqual(repairs(meshed(['fdaa:0:1:2::/64']), observed).map((r) => [r.what, r.steps]), [
+      ['peer source fdaa:0:1:2::/64 added', [['ip', 'netns', 'exec', 'hangar', 'nft', 'add', 'element', 'inet', 'hangar', 'peer_sources', '{ fdaa:0:1:2::/64 }']]],
+      ['peer source fdaa:0:9:3::/64 removed', [['ip', 'netns', 'exec', 'hangar', 'nft', 'delete', 'element', 'inet', 'hangar', 'peer_sources', '{ fdaa:0:9:3::/64 }']]],
+      ['route fdaa:0:1:2::/64 dev hgw-hangar set in hangar', [['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:2::/64', 'dev', LINK]]],
+      ['stale route fdaa:0:9:3::/64 dev hgw-hangar removed from hangar',
+        [{ argv: ['ip', '-n', 'hangar', '-6', 'route', 'del', 'fdaa:0:9:3::/64', 'dev', LINK, 'metric', '1024'], tolerant: true }]],
+    ]);
+  });
+
+  it('reads the peers\' sources from the table, and no counter\'s value into its shape', () => {
+    const table = (packets: number) => ({ nftables: [
+      { table: { family: 'inet', name: 'hangar', handle: 1 } },
+      { counter: { family: 'inet', name: 'dropped_app', table: 'hangar', handle: 2, packets, bytes: packets * 80 } },
+      { set: { family: 'inet', name: 'peer_sources', table: 'hangar', handle: 3, elem: [{ prefix: { addr: 'fdaa:0:1:2::', len: 64 } }] } },
+    ] });
+    assert.deepEqual(parseNftTable(table(0)).sources, ['fdaa:0:1:2::/64']);
+    assert.equal(parseNftTable(table(9)).shape, parseNftTable(table(0)).shape);
   });
 });

@@ -1,0 +1,58 @@
+/**
+ * A cluster host's part of the private network, put together: WireGuard over the
+ * host's network, the mesh keeper that follows the directory, and the firewall's
+ * drop counts for `/metrics`.
+ */
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { MeshDirectory } from '../../domain/ports.ts';
+import type { NetworkKeeper } from '../keeper.ts';
+import { MeshKeeper } from './mesh-keeper.ts';
+import { WireguardUnderlay } from './wireguard.ts';
+
+export const DEFAULT_UNDERLAY_PORT = 51820;
+
+export interface HostMesh {
+  /** Publishes this host's end and keeps its peers until the answer is called. */
+  start(): Promise<() => Promise<void>>;
+  /** Packets the firewall dropped to or from other hosts, by reason. */
+  drops(): Promise<Record<string, number>>;
+}
+
+export interface HostMeshOptions {
+  network: NetworkKeeper;
+  directory: MeshDirectory;
+  dataDir: string;
+  link: string;
+  endpoint: { host: string; port: number };
+  hostId: string;
+  logger: Logger;
+}
+
+export function hostMesh(options: HostMeshOptions): HostMesh {
+  const log = options.logger.child({ component: 'network' });
+  const underlay = new WireguardUnderlay({ dataDir: options.dataDir, ns: options.network.netns, link: options.link, endpoint: options.endpoint, log });
+  return {
+    async start() {
+      const keeper = await MeshKeeper.start({ hostId: options.hostId, directory: options.directory, underlay, network: options.network, log });
+      return () => keeper.stop();
+    },
+    drops: () => options.network.meshDrops(),
+  };
+}
+
+/** `hangar_6pn_dropped_total{reason}`, read from the firewall's counters at each scrape. */
+export function registerMeshMetrics(registry: Registry, mesh: Pick<HostMesh, 'drops'>): void {
+  new Counter({
+    name: 'hangar_6pn_dropped_total',
+    help: 'Packets from or to other hosts that the private network\'s firewall dropped: source (not from the peer\'s machines) or app (across apps, or to the host)',
+    labelNames: ['reason'],
+    registers: [registry],
+    async collect() {
+      const drops = await mesh.drops().catch(() => undefined);
+      if (!drops) return;
+      this.reset();
+      for (const [reason, packets] of Object.entries(drops)) this.inc({ reason }, packets);
+    },
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * The private network across hosts as data: from every host's published end and
+ * where each app has machines, the peers this host keeps and the /64s it routes to
+ * each (an app's machines on a host live in fdaa:0:<app>:<host>::/64). A route
+ * exists while the app has a machine on that peer. What another host published is
+ * read as hostile: an end that is not an address and port, or that points at this
+ * host's loopback, or a key that is not one, leaves that host out, with the reason.
+ * Pure: mesh-keeper.ts reads the directory and applies the plan.
+ */
+import { isIP } from 'node:net';
+import type { MeshHost, MeshSpan, UnderlayKind } from '../../domain/ports.ts';
+import { canonicalPrefix, formatHostNumber } from '../layout.ts';
+
+export interface Peer {
+  hostId: string;
+  hostNumber: number;
+  endpoint: { host: string; port: number };
+  publicKey?: string;
+  /** The /64s of this peer's machines, by app, canonical and sorted. */
+  prefixes: string[];
+}
+
+export interface PeerPlan {
+  peers: Peer[];
+  /** Hosts left out, and why (for the log). */
+  skipped: Array<{ hostId: string; reason: string }>;
+}
+
+/** `fdaa:0:<app>:<host>::/64`: where an app's machines on one host take their addresses. */
+export function spanPrefix(span: MeshSpan): string {
+  return canonicalPrefix(`fdaa:0:${span.netNumber.toString(16)}:${formatHostNumber(span.hostNumber)}::/64`);
+}
+
+export function planPeers(self: { hostId: string; kind: UnderlayKind }, hosts: MeshHost[], spans: MeshSpan[]): PeerPlan {
+  const byNumber = new Map<number, string[]>();
+  for (const span of spans) byNumber.set(span.hostNumber, [...(byNumber.get(span.hostNumber) ?? []), spanPrefix(span)]);
+  const peers: Peer[] = [];
+  const skipped: PeerPlan['skipped'] = [];
+  for (const host of [...hosts].sort((a, b) => a.hostNumber - b.hostNumber)) {
+    if (host.hostId === self.hostId) continue;
+    const prefixes = [...new Set(byNumber.get(host.hostNumber) ?? [])].sort();
+    if (prefixes.length === 0) continue;
+    const problem = endProblem(host, self.kind);
+    if (problem) {
+      skipped.push({ hostId: host.hostId, reason: problem });
+      continue;
+    }
+    peers.push({
+      hostId: host.hostId, hostNumber: host.hostNumber, endpoint: parseEndpoint(host.endpoint) as Peer['endpoint'], prefixes,
+      ...(host.kind === 'wireguard' ? { publicKey: host.publicKey } : {}),
+    });
+  }
+  return { peers, skipped };
+}
+
+const WIREGUARD_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+export function isWireguardKey(text: string): boolean {
+  return WIREGUARD_KEY.test(text);
+}
+
+function endProblem(host: MeshHost, kind: UnderlayKind): string | undefined {
+  if (host.kind !== kind) return `it reaches its peers over ${host.kind}, this host over ${kind}`;
+  const endpoint = parseEndpoint(host.endpoint);
+  if (!endpoint) return `its endpoint "${String(host.endpoint).slice(0, 80)}" is not IP:PORT`;
+  if (!routable(endpoint.host)) return `its endpoint ${host.endpoint} is not an address another host can reach`;
+  if (kind === 'wireguard' && !isWireguardKey(host.publicKey ?? '')) return 'its WireGuard public key is not one';
+  return undefined;
+}
+
+/** `10.0.0.1:51820` or `[fd00::1]:51820`: an IP literal and a port 1-65535. */
+export function parseEndpoint(text: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const host = (match[1] ?? match[2]) as string;
+  const port = Number(match[3]);
+  if (isIP(host) === 0 || port < 1 || port > 65535) return undefined;
+  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  return { host, port };
+}
+
+export function formatEndpoint(endpoint: { host: string; port: number }): string {
+  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
+}
+
+/** Not this host's own (loopback), nothing (unspecified) or everyone (multicast, broadcast). */
+function routable(ip: string): boolean {
+  if (isIP(ip) === 4) {
+    const [a = 0, b = 0, c = 0, d = 0] = ip.split('.').map(Number);
+    return a !== 127 && a !== 0 && a < 224 && !(a === 169 && b === 254) && !(a === 255 && b === 255 && c === 255 && d === 255);
+  }
+  const lower = ip.toLowerCase();
+  if (lower.includes('.')) return false; // IPv4 written in IPv6: say it as IPv4
+  const bare = canonicalPrefix(lower).split('/')[0] as string;
+  return bare !== '::1' && bare !== '::' && !bare.startsWith('ff') && !bare.startsWith('fe80:') && !bare.startsWith('::ffff:');
+}

@@ -1,0 +1,142 @@
+/**
+ * WireGuard between hosts, as hangar runs it: this host's key pair (the private key
+ * stays in the data directory, the public one is published), and one interface in
+ * the machines' namespace whose encrypted side (its UDP socket) stays where hangar
+ * runs, on the host's own network. It is the kernel's WireGuard where the kernel has
+ * it, else Debian's userspace `wireguard-go`, made in hangar's namespace and moved
+ * in: both keep their socket where they were made. Like the machines, the interface
+ * outlives hangar; a start finds it and keeps it.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { UnderlayEnd } from '../../domain/ports.ts';
+import { exec } from '../host-network.ts';
+import { formatEndpoint, isWireguardKey, type Peer } from './peers.ts';
+import type { Underlay, UnderlayLog } from './underlay.ts';
+
+const KEY_FILE = 'wireguard.key';
+const CONFIG_FILE = 'wireguard.conf';
+/** Where wireguard-go listens for `wg`, one socket per link (machine-wide, whatever the namespace). */
+const USERSPACE_SOCKETS = '/var/run/wireguard';
+/** X25519 private keys in PKCS#8 DER: this prefix, then the 32 bytes. */
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+export interface WireguardOptions {
+  dataDir: string;
+  ns: string;
+  link: string;
+  /** Where peers send to this host (`IP:PORT`): the port is the one the interface listens on. */
+  endpoint: { host: string; port: number };
+  log: UnderlayLog;
+}
+
+export class WireguardUnderlay implements Underlay {
+  readonly kind = 'wireguard' as const;
+  readonly link: string;
+  private readonly options: WireguardOptions;
+  private readonly privateKey: string;
+  readonly publicKey: string;
+  /** Which WireGuard made the interface, once known. */
+  implementation: 'kernel' | 'wireguard-go' | 'found' | undefined;
+
+  constructor(options: WireguardOptions) {
+    this.options = options;
+    this.link = options.link;
+    this.privateKey = keptPrivateKey(options.dataDir, options.log);
+    this.publicKey = publicKeyOf(this.privateKey);
+  }
+
+  end(): UnderlayEnd {
+    return { kind: 'wireguard', endpoint: formatEndpoint(this.options.endpoint), publicKey: this.publicKey };
+  }
+
+  async ensure(): Promise<void> {
+    const { ns, endpoint } = this.options;
+    const key = await this.inNs(['wg', 'show', this.link, 'private-key']).catch(() => undefined);
+    if (key?.trim() !== this.privateKey) {
+      await this.inNs(['ip', 'link', 'del', this.link]).catch(() => undefined);
+      // One left here by a start that stopped before moving it.
+      await exec(['ip', 'link', 'del', this.link]).catch(() => undefined);
+      this.implementation = await this.create();
+      await exec(['ip', 'link', 'set', this.link, 'netns', ns]);
+      this.options.log.info({ netns: ns, link: this.link, implementation: this.implementation }, `network: WireGuard link ${this.link} made (${this.implementation})`);
+    } else {
+      this.implementation ??= 'found';
+    }
+    await this.inNs(['wg', 'set', this.link, 'private-key', join(this.options.dataDir, KEY_FILE), 'listen-port', String(endpoint.port)]);
+    await this.inNs(['ip', 'link', 'set', this.link, 'up']);
+  }
+
+  /** `wg` reads its configuration from a file (standard input is a socket here, which it cannot open): the data directory's, private. */
+  async configure(peers: Peer[]): Promise<void> {
+    const path = join(this.options.dataDir, CONFIG_FILE);
+    writeFileSync(path, wireguardConfig(this.privateKey, this.options.endpoint.port, peers), { mode: 0o600 });
+    await this.inNs(['wg', 'syncconf', this.link, path]);
+  }
+
+  /** Each peer's last handshake (Unix seconds, 0 for never) and bytes each way, by public key. */
+  async transfer(): Promise<Map<string, { handshake: number; received: number; sent: number }>> {
+    const dump = await this.inNs(['wg', 'show', this.link, 'dump']);
+    const out = new Map<string, { handshake: number; received: number; sent: number }>();
+    for (const line of dump.trim().split('\n').slice(1)) {
+      const [key, , , , handshake, received, sent] = line.split('\t');
+      if (key) out.set(key, { handshake: Number(handshake), received: Number(received), sent: Number(sent) });
+    }
+    return out;
+  }
+
+  private async create(): Promise<'kernel' | 'wireguard-go'> {
+    try {
+      await exec(['ip', 'link', 'add', this.link, 'type', 'wireguard']);
+      return 'kernel';
+    } catch {
+      // No WireGuard in this kernel: the userspace one. It runs on as a daemon while the link exists.
+      await exec(['wireguard-go', this.link], undefined, { PATH: process.env.PATH, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' })
+        .catch((error: unknown) => {
+          throw new Error(`this kernel has no WireGuard and wireguard-go could not make ${this.link} (install Debian's wireguard-go and wireguard-tools, `
+            + `or use --underlay off): ${(error as Error).message}`);
+        });
+      // It answers `wg` on its socket a moment after the link exists.
+      const socket = join(USERSPACE_SOCKETS, `${this.link}.sock`);
+      for (let waited = 0; !existsSync(socket); waited += 20) {
+        if (waited > 5_000) throw new Error(`wireguard-go made ${this.link} but never opened ${socket}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return 'wireguard-go';
+    }
+  }
+
+  private inNs(argv: string[]): Promise<string> {
+    return exec(['ip', 'netns', 'exec', this.options.ns, ...argv]);
+  }
+}
+
+/** `wg syncconf`'s input: this end, and each peer with the /64s it is reached for. */
+export function wireguardConfig(privateKey: string, port: number, peers: Peer[]): string {
+  const lines = ['[Interface]', `PrivateKey = ${privateKey}`, `ListenPort = ${port}`];
+  for (const peer of peers) {
+    lines.push('', '[Peer]', `PublicKey = ${peer.publicKey}`, `Endpoint = ${formatEndpoint(peer.endpoint)}`, `AllowedIPs = ${peer.prefixes.join(', ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The data directory's private key, made at the first start (a file that holds no key is replaced, and said so). */
+function keptPrivateKey(dataDir: string, log: UnderlayLog): string {
+  const path = join(dataDir, KEY_FILE);
+  if (existsSync(path)) {
+    const kept = readFileSync(path, 'utf8').trim();
+    if (isWireguardKey(kept)) return kept;
+    log.warn({ path }, 'the WireGuard key in the data directory is not one: a new key pair replaces it (peers learn the new public key)');
+  }
+  const der = generateKeyPairSync('x25519').privateKey.export({ format: 'der', type: 'pkcs8' });
+  const key = der.subarray(der.length - 32).toString('base64');
+  writeFileSync(path, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+export function publicKeyOf(privateKey: string): string {
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, Buffer.from(privateKey, 'base64')]), format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  return spki.subarray(spki.length - 32).toString('base64');
+}

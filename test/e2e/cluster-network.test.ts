@@ -1,0 +1,124 @@
+/**
+ * The private network across hosts, on real microVMs: two hosts, each in a network
+ * namespace of its own joined to the other only by a simulated underlay (a
+ * bridge), each reaching the other over WireGuard that hangar sets up. A machine
+ * reaches its app's machine on the other host (ping and HTTP); it cannot reach
+ * another app's, and the host counts the drop. The route to another host's /64s
+ * follows where the app has machines.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { meshLinkName } from '../../src/network/layout.ts';
+import { startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { createHostsApart, type HostsApart } from '../helpers/hosts-apart.ts';
+import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build.ts';
+import { removeNamespace } from '../helpers/network.ts';
+import { postgresSkipReason } from '../helpers/postgres.ts';
+
+const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep'];
+/** An HTTP request by hand: busybox wget crashes in a rootfs without NSS (static glibc); nc takes a numeric address as is. */
+const get = (ip: string) => `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('one private network across two real hosts', { skip: postgresSkipReason() }, () => {
+  const tag = Math.random().toString(16).slice(2, 6);
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-mesh-'));
+  const machinesNs = [`hgr-ma-${tag}`, `hgr-mb-${tag}`];
+  let rig: HostsApart;
+  let c: TestCluster;
+  let image: string;
+
+  before(async () => {
+    const built = await buildImage([{ compression: 'gzip', files: busyboxLayer(APPLETS, { 'www/index.html': 'hello from the other host\n' }) }], {
+      Cmd: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'], Env: ['PATH=/bin'],
+    });
+    writeOciLayout(join(dir, 'image'), built, 'v1');
+    image = `oci:${join(dir, 'image')}:v1`;
+    rig = await createHostsApart(2, tag);
+    c = await startCluster({
+      replicas: 1,
+      hosts: [
+        { id: 'fra-1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0] as string] },
+        { id: 'syd-1', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1] as string] },
+      ],
+    });
+    for (const name of ['mesh-a', 'mesh-b']) assert.equal((await c.call(0, 'POST', '/v1/apps', { name, org_slug: 'personal' })).status, 201);
+  });
+
+  after(async () => {
+    for (const app of ['mesh-a', 'mesh-b']) {
+      const machines = c ? (await c.call(0, 'GET', `/v1/apps/${app}/machines`).catch(() => ({ body: [] }))).body ?? [] : [];
+      for (const m of machines) await c.call(0, 'DELETE', `/v1/apps/${app}/machines/${m.id}?force=true`).catch(() => undefined);
+      for (const m of machines) await c.call(0, 'GET', `/v1/apps/${app}/machines/${m.id}/wait?state=destroyed&timeout=60`).catch(() => undefined);
+    }
+    const dataDirs = [...(c?.hosts.values() ?? [])].map((h) => h.dataDir);
+    await c?.stop();
+    for (const data of dataDirs) {
+      try { execFileSync('pkill', ['-KILL', '-f', `${data}/machines`], { stdio: 'ignore' }); } catch { /* none left */ }
+    }
+    // Deleting a namespace deletes its WireGuard link, and wireguard-go ends with it.
+    for (const ns of machinesNs) await removeNamespace(ns);
+    await rig?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const create = async (app: string, region: string) => {
+    const reply = await c.call(0, 'POST', `/v1/apps/${app}/machines`, { region, config: { image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } } });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    const wait = await c.call(0, 'GET', `/v1/apps/${app}/machines/${reply.body.id}/wait?state=started&timeout=60`);
+    assert.equal(wait.status, 200, JSON.stringify(wait.body));
+    return reply.body as { id: string; private_ip: string; host_id: string };
+  };
+  const sh = async (app: string, id: string, script: string) => {
+    const reply = await c.call(0, 'POST', `/v1/apps/${app}/machines/${id}/exec`, { command: ['/bin/sh', '-c', script], timeout: 30 });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    return reply.body as { stdout: string; stderr: string; exit_code: number };
+  };
+  const meshRoutes = (i: number) => execFileSync('ip', ['-n', machinesNs[i] as string, '-6', 'route', 'show', 'dev', meshLinkName(machinesNs[i] as string)], { encoding: 'utf8' });
+  const eventually = async (what: string, check: () => boolean) => {
+    for (let i = 0; i < 100 && !check(); i++) await sleep(100);
+    assert.ok(check(), what);
+  };
+
+  it('carries an app\'s traffic between its machines on two hosts over WireGuard, and nothing across apps', async () => {
+    const a1 = await create('mesh-a', 'fra');
+    const a2 = await create('mesh-a', 'syd');
+    const b2 = await create('mesh-b', 'syd');
+    assert.deepEqual([a1.host_id, a2.host_id, b2.host_id], ['fra-1', 'syd-1', 'syd-1']);
+    const prefix = (ip: string) => `${ip.split(':').slice(0, 4).join(':')}::/64`;
+    await eventually('fra-1 routes both apps\' /64s on syd-1 through its mesh link', () => {
+      const routes = meshRoutes(0);
+      return routes.includes(prefix(a2.private_ip)) && routes.includes(prefix(b2.private_ip));
+    });
+
+    const ping = await sh('mesh-a', a1.id, `ping -c 2 -W 3 ${a2.private_ip}`);
+    assert.equal(ping.exit_code, 0, `${ping.stdout}${ping.stderr}`);
+    const page = await sh('mesh-a', a1.id, get(a2.private_ip));
+    assert.match(page.stdout, /^HTTP\/1\.[01] 200 .*hello from the other host\n$/s, JSON.stringify(page));
+    const back = await sh('mesh-a', a2.id, get(a1.private_ip));
+    assert.match(back.stdout, /hello from the other host\n$/, JSON.stringify(back));
+
+    // It went through WireGuard: the hosts shook hands and counted the bytes.
+    const transfer = execFileSync('ip', ['netns', 'exec', machinesNs[0] as string, 'wg', 'show', meshLinkName(machinesNs[0] as string), 'transfer'], { encoding: 'utf8' });
+    const [, received = '0', sent = '0'] = transfer.trim().split('\t');
+    assert.ok(Number(received) > 0 && Number(sent) > 0, transfer);
+
+    const across = await sh('mesh-a', a1.id, get(b2.private_ip));
+    assert.equal(across.stdout, '', 'nothing comes back from another app\'s machine');
+    const crossPing = await sh('mesh-a', a1.id, `ping -c 1 -W 2 ${b2.private_ip} || echo refused`);
+    assert.match(crossPing.stdout, /refused\n$/);
+    const metrics = await c.agentFetch('fra-1', '/metrics');
+    assert.equal(metrics.status, 200);
+    const dropped = /hangar_6pn_dropped_total\{reason="app"\} (\d+)/.exec(String(metrics.body));
+    assert.ok(dropped && Number(dropped[1]) > 0, String(metrics.body));
+
+    // The route to mesh-b's machines on syd-1 goes with its last machine there.
+    assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-b/machines/${b2.id}?force=true`)).status, 200);
+    await eventually('fra-1 drops the route to mesh-b on syd-1', () => !meshRoutes(0).includes(prefix(b2.private_ip)));
+    assert.ok(meshRoutes(0).includes(prefix(a2.private_ip)));
+  });
+});

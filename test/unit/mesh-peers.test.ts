@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { MeshHost } from '../../src/domain/ports.ts';
+import { parseEndpoint, planPeers, spanPrefix } from '../../src/network/mesh/peers.ts';
+import { publicKeyOf, wireguardConfig } from '../../src/network/mesh/wireguard.ts';
+
+// RFC 7748 §6.1: Alice's and Bob's X25519 keys.
+const ALICE = { private: Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex').toString('base64'),
+  public: Buffer.from('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a', 'hex').toString('base64') };
+const BOB = Buffer.from('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', 'hex').toString('base64');
+
+const host = (hostId: string, hostNumber: number, overrides: Partial<MeshHost> = {}): MeshHost =>
+  ({ hostId, hostNumber, kind: 'wireguard', endpoint: `10.0.0.${hostNumber}:51820`, publicKey: BOB, ...overrides });
+const self = { hostId: 'h1', kind: 'wireguard' as const };
+
+describe('the private network\'s peers', () => {
+  it('routes each app\'s /64 on a peer while the app has a machine there, and never to itself', () => {
+    const plan = planPeers(self, [host('h2', 2), host('h1', 1), host('h3', 0x1a)], [
+      { hostNumber: 2, netNumber: 5 }, { hostNumber: 2, netNumber: 1 }, { hostNumber: 1, netNumber: 1 }, { hostNumber: 0x1a, netNumber: 0xbeef },
+    ]);
+    assert.deepEqual(plan.peers, [
+      { hostId: 'h2', hostNumber: 2, endpoint: { host: '10.0.0.2', port: 51820 }, publicKey: BOB, prefixes: ['fdaa:0:1:2::/64', 'fdaa:0:5:2::/64'] },
+      { hostId: 'h3', hostNumber: 0x1a, endpoint: { host: '10.0.0.26', port: 51820 }, publicKey: BOB, prefixes: ['fdaa:0:beef:1a::/64'] },
+    ]);
+    assert.deepEqual(plan.skipped, []);
+  });
+
+  it('leaves out a peer with no machines, and says nothing of it', () => {
+    assert.deepEqual(planPeers(self, [host('h2', 2)], [{ hostNumber: 1, netNumber: 1 }]), { peers: [], skipped: [] });
+  });
+
+  it('reads what other hosts published as hostile: a bad end leaves that host out, with the reason', () => {
+    const spans = [2, 3, 4, 5, 6, 7, 8].map((hostNumber) => ({ hostNumber, netNumber: 1 }));
+    const plan = planPeers(self, [
+      host('loopback', 2, { endpoint: '127.0.0.1:22' }),
+      host('named', 3, { endpoint: 'db.internal:5432' }),
+      host('no-key', 4, { publicKey: undefined }),
+      host('bad-key', 5, { publicKey: 'not a key' }),
+      host('plain', 6, { kind: 'plain', publicKey: undefined }),
+      host('mapped', 7, { endpoint: '[::ffff:127.0.0.1]:51820' }),
+      host('good', 8, { endpoint: '[fd00::8]:51820' }),
+    ], spans);
+    assert.deepEqual(plan.peers.map((peer) => peer.hostId), ['good']);
+    assert.deepEqual(plan.skipped.map((entry) => [entry.hostId, entry.reason]), [
+      ['loopback', 'its endpoint 127.0.0.1:22 is not an address another host can reach'],
+      ['named', 'its endpoint "db.internal:5432" is not IP:PORT'],
+      ['no-key', 'its WireGuard public key is not one'],
+      ['bad-key', 'its WireGuard public key is not one'],
+      ['plain', 'it reaches its peers over plain, this host over wireguard'],
+      ['mapped', 'its endpoint [::ffff:127.0.0.1]:51820 is not an address another host can reach'],
+    ]);
+  });
+
+  it('takes only an IP literal and a port for an endpoint', () => {
+    assert.deepEqual(parseEndpoint('192.0.2.1:51820'), { host: '192.0.2.1', port: 51820 });
+    assert.deepEqual(parseEndpoint('[2001:db8::1]:1'), { host: '2001:db8::1', port: 1 });
+    for (const bad of ['192.0.2.1', '192.0.2.1:0', '192.0.2.1:65536', '999.0.0.1:1', '2001:db8::1:51820', '[192.0.2.1]:1', 'host:1', '']) {
+      assert.equal(parseEndpoint(bad), undefined, bad);
+    }
+  });
+
+  it('writes an app\'s /64 on a host as addresses carry it', () => {
+    assert.equal(spanPrefix({ hostNumber: 0xa7b, netNumber: 0x10 }), 'fdaa:0:10:a7b::/64');
+  });
+});
+
+describe('WireGuard', () => {
+  it('derives the public key as X25519 does (RFC 7748)', () => {
+    assert.equal(publicKeyOf(ALICE.private), ALICE.public);
+  });
+
+  it('hands wg this end and each peer with its /64s', () => {
+    const [peer] = planPeers(self, [host('h2', 2, { endpoint: '[fd00::2]:51000' })], [{ hostNumber: 2, netNumber: 1 }, { hostNumber: 2, netNumber: 3 }]).peers;
+    assert.equal(wireguardConfig(ALICE.private, 51820, [peer!]), [
+      '[Interface]', `PrivateKey = ${ALICE.private}`, 'ListenPort = 51820', '',
+      '[Peer]', `PublicKey = ${BOB}`, 'Endpoint = [fd00::2]:51000', 'AllowedIPs = fdaa:0:1:2::/64, fdaa:0:3:2::/64', '',
+    ].join('\n'));
+  });
+});
