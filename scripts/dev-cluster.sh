@@ -73,6 +73,8 @@ remove_underlay() {
 }
 if [ "$APART" = 1 ]; then
   remove_underlay
+  # A WireGuard link left from an earlier run keeps its socket in that run's host namespace, gone now: hangar makes it again.
+  for i in $(seq 1 "$HOSTS"); do ip -n "hangar-h$i" link del "hgw-hangar-h$i" 2>/dev/null || true; done
   ip link add hangar-ul type bridge
   ip addr add "$UNDERLAY.254/24" dev hangar-ul
   ip link set hangar-ul up

@@ -1,0 +1,170 @@
+/**
+ * The private network across hosts on the test rig (two hosts in network
+ * namespaces of their own, joined only by a bridge; test/helpers/hosts-apart.ts),
+ * with hangar's own setup: two `--role host` processes (qemu driver, WireGuard
+ * underlay: wireguard-go here), one replica, PostgreSQL.
+ *
+ *   node bench/mesh.ts      (root; BENCH_SECONDS per throughput run, default 4; BENCH_LAGS, default 10)
+ *
+ * - route lag: from a create's answer (skip_launch, placed on the other host) to
+ *   the route to that app's /64 there in this host's machines' namespace;
+ * - TCP throughput and round trips (1 byte, one at a time) between two addresses
+ *   of one app, one in each host's machines' namespace, over WireGuard; against the
+ *   same between the hosts' own addresses over the bare underlay (what an
+ *   unencrypted underlay could at best give), and one hop on one host (the host's
+ *   namespace to its machines' one, over the veth).
+ * The endpoints are the machines' own addresses put on the namespaces' loopback
+ * (the machines are created with skip_launch): this measures the network, not TCG.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { meshLinkName, transit } from '../src/network/layout.ts';
+import { startCluster } from '../test/helpers/cluster.ts';
+import { createHostsApart } from '../test/helpers/hosts-apart.ts';
+import { buildImage, busyboxLayer, writeOciLayout } from '../test/helpers/image-build.ts';
+import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts';
+import { figureTable, machineFacts, ms, summarize } from './lib.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const LAGS = Number(process.env.BENCH_LAGS ?? 10);
+const PORT = 7700;
+const ROUND_TRIPS = 2000;
+
+/** In a namespace: `serve ADDRESS` answers both measures; `client ADDRESS` runs them and prints JSON. */
+async function peer(mode: string, address: string): Promise<void> {
+  if (mode === 'serve') {
+    createServer((socket) => {
+      socket.once('data', (first) => {
+        if (first[0] === 0x54) { // T: count what comes until the end, then say how much
+          let bytes = first.length - 1;
+          socket.on('data', (chunk) => { bytes += chunk.length; });
+          socket.on('end', () => socket.end(String(bytes)));
+        } else { // P: echo every byte back
+          socket.write(first.subarray(1));
+          socket.on('data', (chunk) => socket.write(chunk));
+        }
+      });
+    }).listen(PORT, address, () => console.log('ready'));
+    return;
+  }
+  const connect = () => new Promise<Socket>((resolve, reject) => {
+    const socket = createConnection({ host: address, port: PORT, noDelay: true }, () => resolve(socket)).once('error', reject);
+  });
+  const pinger = await connect();
+  pinger.write('P');
+  const rtts: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    const t0 = performance.now();
+    pinger.write('x');
+    await new Promise((resolve) => pinger.once('data', resolve));
+    rtts.push(performance.now() - t0);
+  }
+  pinger.destroy();
+  const sender = await connect();
+  const block = Buffer.alloc(64 * 1024, 1);
+  sender.write('T');
+  const end = performance.now() + SECONDS * 1000;
+  const start = performance.now();
+  while (performance.now() < end) if (!sender.write(block)) await new Promise((resolve) => sender.once('drain', resolve));
+  const counted = await new Promise<number>((resolve) => {
+    let text = '';
+    sender.on('data', (chunk) => { text += chunk; });
+    sender.on('end', () => resolve(Number(text)));
+    sender.end();
+  });
+  const seconds = (performance.now() - start) / 1000;
+  console.log(JSON.stringify({ mbits: (counted * 8) / seconds / 1e6, rtt: summarize(rtts) }));
+}
+
+const self = fileURLToPath(import.meta.url);
+const inNs = (ns: string, ...args: string[]) => ['nsenter', `--net=/run/netns/${ns}`, process.execPath, self, ...args];
+
+/** Runs the pair: a server in `serverNs` on `serverAddress`, the client in `clientNs`. */
+async function measure(clientNs: string, serverNs: string, serverAddress: string): Promise<{ mbits: number; rtt: ReturnType<typeof summarize> }> {
+  const [command, ...args] = inNs(serverNs, 'serve', serverAddress);
+  const server = spawn(command as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((resolve) => server.stdout.once('data', resolve));
+    const out = execFileSync(inNs(clientNs, 'client', serverAddress)[0] as string, inNs(clientNs, 'client', serverAddress).slice(1), { encoding: 'utf8' });
+    return JSON.parse(out);
+  } finally {
+    server.kill();
+  }
+}
+
+if (process.argv[2] === 'serve' || process.argv[2] === 'client') {
+  await peer(process.argv[2], process.argv[3] as string);
+} else {
+  const { report, printTable } = figureTable();
+  console.log(`machine: ${machineFacts()}`);
+  const tag = Math.random().toString(16).slice(2, 6);
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-mesh-'));
+  const machinesNs = [`hgr-ba-${tag}`, `hgr-bb-${tag}`];
+  const built = await buildImage([{ compression: 'gzip', files: busyboxLayer(['sh']) }], { Cmd: ['/bin/sh'], Env: ['PATH=/bin'] });
+  writeOciLayout(join(dir, 'image'), built, 'v1');
+  const config = { image: `oci:${join(dir, 'image')}:v1`, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } };
+  const rig = await createHostsApart(2, tag);
+  const cluster = await startCluster({
+    replicas: 1,
+    hosts: [
+      { id: 'h1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0] as string] },
+      { id: 'h2', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1] as string] },
+    ],
+  });
+  const [ns1, ns2] = machinesNs as [string, string];
+  try {
+    const created = async (app: string, region: string) => {
+      const reply = await cluster.call(0, 'POST', `/v1/apps/${app}/machines`, { skip_launch: true, region, config });
+      if (reply.status !== 200) throw new Error(JSON.stringify(reply.body));
+      return reply.body as { id: string; private_ip: string };
+    };
+    const routes = () => execFileSync('ip', ['-n', ns1, '-6', 'route', 'show', 'dev', meshLinkName(ns1)], { encoding: 'utf8' });
+
+    const lags: number[] = [];
+    for (let i = 0; i < LAGS; i++) {
+      await cluster.call(0, 'POST', '/v1/apps', { name: `lag-${i}`, org_slug: 'personal' });
+      const machine = await created(`lag-${i}`, 'syd');
+      const answered = performance.now();
+      const prefix = `${machine.private_ip.split(':').slice(0, 4).join(':')}::/64`;
+      while (!routes().includes(prefix)) await sleep(5);
+      lags.push(performance.now() - answered);
+    }
+    const lag = summarize(lags);
+    report('route to a new app\'s /64 on the other host, after the create answered', `p50 ${ms(lag.p50)}, max ${ms(lag.max)}`, `n=${lag.n}; aim ≤ 2 s`);
+
+    await cluster.call(0, 'POST', '/v1/apps', { name: 'tput', org_slug: 'personal' });
+    const [m1, m2] = [await created('tput', 'fra'), await created('tput', 'syd')];
+    const prefix2 = `${m2.private_ip.split(':').slice(0, 4).join(':')}::/64`;
+    for (let i = 0; i < 400 && !routes().includes(prefix2); i++) await sleep(10);
+    execFileSync('ip', ['-n', ns1, '-6', 'addr', 'add', `${m1.private_ip}/128`, 'dev', 'lo']);
+    execFileSync('ip', ['-n', ns2, '-6', 'addr', 'add', `${m2.private_ip}/128`, 'dev', 'lo']);
+    await sleep(1500);
+
+    const layout1 = serverNetworkLayout((cluster.hosts.get('h1') as { dataDir: string }).dataDir, ns1);
+    const runs = {
+      wireguard: await measure(ns1, ns2, m2.private_ip),
+      underlay: await measure(rig.hosts[0]!.netns, rig.hosts[1]!.netns, rig.hosts[1]!.address),
+      local: await measure(rig.hosts[0]!.netns, ns1, transit(layout1).ns6),
+    };
+    const line = (run: { mbits: number; rtt: ReturnType<typeof summarize> }) => `${run.mbits.toFixed(0)} Mbit/s; RTT p50 ${ms(run.rtt.p50)}, p99 ${ms(run.rtt.p99)}`;
+    report('across hosts over WireGuard (machines\' namespaces)', line(runs.wireguard));
+    report('across hosts over the bare underlay (hosts\' namespaces)', line(runs.underlay), 'no tunnel, no encryption: the ceiling');
+    report('one hop on one host (host ↔ machines\' namespace)', line(runs.local));
+    report('WireGuard ÷ bare underlay, throughput', `${((runs.wireguard.mbits / runs.underlay.mbits) * 100).toFixed(0)} %`, 'aim ≥ 70 % of a plain underlay');
+    report('WireGuard RTT − one hop on one host, p50', ms(runs.wireguard.rtt.p50 - runs.local.rtt.p50), 'aim ≤ 0.3 ms');
+    const wg = execFileSync('ip', ['netns', 'exec', ns1, 'wg', 'show', meshLinkName(ns1), 'transfer'], { encoding: 'utf8' }).trim();
+    console.log(`wg transfer (h1 → h2): ${wg}`);
+    printTable();
+  } finally {
+    await cluster.stop();
+    for (const ns of machinesNs) await removeNamespace(ns);
+    await rig.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
