@@ -178,7 +178,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       clock,
       instanceId: loadOrCreateInstanceId(options.dataDir),
       // The namespace sends what machines ask of fdaa::3 to the host's transit address.
-      ...(role === 'all' && network ? { privateDns: { host: transit(network.layout).host6, port: DNS_PORT } } : {}),
+      ...(network ? { privateDns: { host: transit(network.layout).host6, port: DNS_PORT } } : {}),
       takeOver: options.takeOver,
       mesh,
       cluster: link && identity && { link, identity, agentListen: agentAt, agentAddress: agentAt && joinHostPort(options.agentAddress ?? agentAt.host, agentAt.port) },

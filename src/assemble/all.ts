@@ -12,6 +12,7 @@ import { ControlObserver } from '../control/observer.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import { createEdgeProxy } from '../proxy/edge-proxy.ts';
+import { directoryMachineOf } from '../network/dns/directory.ts';
 import { servePrivateDns } from './dns.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
@@ -62,7 +63,11 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     if (options.privateDns) {
       // Machines without .internal names beat no hangar: another server may hold the port.
       try {
-        stops.push(await servePrivateDns(control, proxy.table, options.privateDns, log));
+        const hostId = control.settings.hostId;
+        stops.push(await servePrivateDns({
+          machines: { all: () => proxy.table.all().map((machine) => directoryMachineOf(machine, hostId)), onChange: (listener) => proxy.table.onChange(listener) },
+          listApps: () => control.store.listApps(), hostId, at: options.privateDns, log,
+        }));
       } catch (error) {
         log.error({ err: error, at: options.privateDns }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
       }

@@ -6,7 +6,8 @@
  * machines keep running whatever happens to the database, and what happens to
  * them meanwhile is journaled. It serves no traffic: it stops no idle machine.
  * It runs its machines' health checks (it reaches them) and records their results
- * for the replicas to show.
+ * for the replicas to show. It answers its machines' private DNS about every host's
+ * machines, and keeps its part of the private network across hosts (mesh).
  */
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -25,7 +26,7 @@ import { isHostedHere, type ControlDeps } from '../control/ports.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import type { HostRecord } from '../domain/host.ts';
-import type { CheckRecords } from '../domain/ports.ts';
+import type { CheckRecords, MachineDirectory } from '../domain/ports.ts';
 import { specOf } from '../domain/runtime.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
 import type { StopServing } from '../cluster/host-session.ts';
@@ -35,6 +36,9 @@ import { MachineTable } from '../proxy/machine-table.ts';
 import { privateAddress } from '../proxy/upstream.ts';
 import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
+import { servePrivateDns } from './dns.ts';
+import { DirectoryTable } from '../cluster/directory-table.ts';
+import type { ClusterLink } from '../store/link.ts';
 import { registerMeshMetrics } from '../network/mesh/host-mesh.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
 
@@ -62,6 +66,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       stops.push(() => follower.stop());
     }
     if (store.checks) stops.push(await runChecks(control, store.checks, log));
+    if (options.privateDns && store.directory) stops.push(await serveClusterDns(store.directory, cluster.link, hostId, options.privateDns, log));
     const serveGuests = holdGuestConnections(driver);
     const app = await buildApi(control, options);
     await serveGuests(app);
@@ -120,6 +125,21 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     // The store and link are the caller's to close when assembling fails.
     for (const stop of stops.reverse()) await stop();
     throw error;
+  }
+}
+
+/** The private DNS, answering about every host's machines; without it (the port taken) the host serves on. */
+async function serveClusterDns(directory: MachineDirectory, link: ClusterLink, hostId: string, at: { host: string; port: number }, log: Logger): Promise<() => Promise<void>> {
+  const table = await DirectoryTable.start(directory, link, log);
+  try {
+    const stop = await servePrivateDns({ machines: table, listApps: () => directory.apps(), hostId, at, log });
+    return async () => {
+      await stop();
+      await table.stop();
+    };
+  } catch (error) {
+    log.error({ err: error, at }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
+    return () => table.stop();
   }
 }
 

@@ -8,16 +8,34 @@
  */
 import type { Logger } from 'pino';
 import type { MachineFeed } from '../control/machine-feed.ts';
+import type { MachineRecord } from '../domain/machine.ts';
 import type { ClusterLink } from '../store/link.ts';
 import type { ChangeLog } from '../store/store.ts';
+
+/** What is followed: records changed between a horizon and the horizon now, in the commit order. */
+export interface ChangeSource<T> {
+  horizon(): Promise<string>;
+  since(from: string): Promise<{ items: T[]; horizon: string }>;
+}
+
+/** A store's machine changes as a source. */
+export function machineChanges(changes: ChangeLog): ChangeSource<MachineRecord> {
+  return {
+    horizon: () => changes.horizon(),
+    since: async (from) => {
+      const { machines, horizon } = await changes.since(from);
+      return { items: machines, horizon };
+    },
+  };
+}
 
 /** The least time between two reads, and the longest without one. */
 const MIN_GAP_MS = 200;
 const BACKSTOP_MS = 5_000;
 
-export class ChangeFollower {
-  private readonly changes: ChangeLog;
-  private readonly feed: MachineFeed;
+export class ChangeFollower<T = MachineRecord> {
+  private readonly changes: ChangeSource<T>;
+  private readonly apply: (item: T) => void;
   private readonly log: Logger;
   private horizon: string;
   private reading: Promise<void> | undefined;
@@ -26,9 +44,9 @@ export class ChangeFollower {
   private failing = false;
   private stopped = false;
 
-  private constructor(changes: ChangeLog, feed: MachineFeed, log: Logger, horizon: string) {
+  private constructor(changes: ChangeSource<T>, apply: (item: T) => void, log: Logger, horizon: string) {
     this.changes = changes;
-    this.feed = feed;
+    this.apply = apply;
     this.log = log;
     this.horizon = horizon;
   }
@@ -40,8 +58,18 @@ export class ChangeFollower {
    * role reads only its own machines, so no other commit could bring it one.
    */
   static async start(changes: ChangeLog, link: ClusterLink, feed: MachineFeed, log: Logger, hostId?: string): Promise<ChangeFollower> {
-    const follower = new ChangeFollower(changes, feed, log, await changes.horizon());
-    link.onMachineChanged(() => follower.read(), hostId);
+    return ChangeFollower.follow(machineChanges(changes), link, (machine) => feed.publish(machine), log, { hostId });
+  }
+
+  /**
+   * Follows any source of changes, handing each to `apply`, from the horizon now
+   * (or `from`). Woken by the announcements of machines' commits (of `hostId`'s
+   * machines only, with it).
+   */
+  static async follow<T>(changes: ChangeSource<T>, link: ClusterLink, apply: (item: T) => void, log: Logger,
+    options: { hostId?: string; from?: string } = {}): Promise<ChangeFollower<T>> {
+    const follower = new ChangeFollower(changes, apply, log, options.from ?? await changes.horizon());
+    link.onMachineChanged(() => follower.read(), options.hostId);
     link.onMissedChanges(() => follower.read());
     follower.timer = setInterval(() => follower.read(), BACKSTOP_MS);
     follower.timer.unref();
@@ -72,8 +100,8 @@ export class ChangeFollower {
 
   private async catchUp(): Promise<void> {
     try {
-      const { machines, horizon } = await this.changes.since(this.horizon);
-      for (const machine of machines) this.feed.publish(machine);
+      const { items, horizon } = await this.changes.since(this.horizon);
+      for (const item of items) this.apply(item);
       this.horizon = horizon;
       if (this.failing) this.log.info('reading machine changes again');
       this.failing = false;

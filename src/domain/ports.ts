@@ -137,3 +137,27 @@ export interface MeshDirectory {
   /** Every host's published end, and where each app has machines. */
   read(): Promise<{ hosts: MeshHost[]; spans: MeshSpan[] }>;
 }
+
+/** A machine as the cluster's private DNS sees it: where it is and what it answers as, nothing of its config. */
+export interface DirectoryMachine {
+  id: string;
+  appName: string;
+  region: string;
+  hostId: string;
+  privateIp: string;
+  state: string;
+  /** `config.dns.skip_registration`: kept out of the answers. */
+  skipRegistration: boolean;
+  /** `config.metadata.fly_process_group`. */
+  processGroup?: string;
+}
+
+/** Every host's machines as the private DNS needs them, which a host may read though it may not read other hosts' machines. */
+export interface MachineDirectory {
+  /** The place in the commit order before which every commit has landed now. */
+  horizon(): Promise<string>;
+  /** Every machine not destroyed (without `from`), or every one changed between `from` and the horizon now (the destroyed too); and that horizon. */
+  since(from?: string): Promise<{ items: DirectoryMachine[]; horizon: string }>;
+  /** Every app's name and organization. */
+  apps(): Promise<Array<{ name: string; orgSlug: string }>>;
+}

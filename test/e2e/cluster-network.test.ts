@@ -3,8 +3,9 @@
  * namespace of its own joined to the other only by a simulated underlay (a
  * bridge), each reaching the other over WireGuard that hangar sets up. A machine
  * reaches its app's machine on the other host (ping and HTTP); it cannot reach
- * another app's, and the host counts the drop. The route to another host's /64s
- * follows where the app has machines.
+ * another app's, and the host counts the drop. Each host's private DNS answers
+ * about both hosts' machines. The route to another host's /64s follows where the
+ * app has machines.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -19,7 +20,7 @@ import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build
 import { removeNamespace } from '../helpers/network.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
-const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep'];
+const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep', 'nslookup'];
 /** An HTTP request by hand: busybox wget crashes in a rootfs without NSS (static glibc); nc takes a numeric address as is. */
 const get = (ip: string) => `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -106,6 +107,19 @@ describe('one private network across two real hosts', { skip: postgresSkipReason
     const transfer = execFileSync('ip', ['netns', 'exec', machinesNs[0] as string, 'wg', 'show', meshLinkName(machinesNs[0] as string), 'transfer'], { encoding: 'utf8' });
     const [, received = '0', sent = '0'] = transfer.trim().split('\t');
     assert.ok(Number(received) > 0 && Number(sent) > 0, transfer);
+
+    // Each host's private DNS answers about both hosts' machines.
+    const lookUp = async (id: string, ...args: string[]) => {
+      const result = await sh('mesh-a', id, `nslookup ${args.join(' ')}`);
+      return `${result.stdout}${result.stderr}`;
+    };
+    for (const asker of [a1, a2]) {
+      const both = await lookUp(asker.id, '-type=aaaa', 'mesh-a.internal');
+      assert.ok(both.includes(a1.private_ip) && both.includes(a2.private_ip), both);
+    }
+    assert.ok((await lookUp(a1.id, '-type=aaaa', `${a2.id}.vm.mesh-a.internal`)).includes(a2.private_ip));
+    assert.ok((await lookUp(a2.id, '-type=aaaa', 'fra.mesh-a.internal')).includes(a1.private_ip));
+    assert.match(await lookUp(a1.id, '-type=txt', 'vms.mesh-b.internal'), new RegExp(`${b2.id} syd`));
 
     const across = await sh('mesh-a', a1.id, get(b2.private_ip));
     assert.equal(across.stdout, '', 'nothing comes back from another app\'s machine');

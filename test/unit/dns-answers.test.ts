@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MachineRecord } from '../../src/domain/machine.ts';
 import { answerQuestion, type Asker, type DnsDirectory, type DnsMachine, TTL } from '../../src/network/dns/answers.ts';
-import { dnsView } from '../../src/network/dns/directory.ts';
+import { directoryMachineOf, dnsView } from '../../src/network/dns/directory.ts';
 import { app, machine } from '../helpers/store-fixtures.ts';
 
 const m = (id: string, app: string, region: string, hostId: string, processGroup?: string): DnsMachine =>
@@ -89,7 +89,7 @@ describe('what the private DNS answers from', () => {
   const stopped = on('w-stopped', 'h1', 'stopped');
   const away = on('w-away', 'h2', 'started');
   const theirs = on('t-here', 'h1', 'started');
-  const view = dnsView(apps, [here, hidden, stopped, away, theirs], 'h1');
+  const view = dnsView(apps, [here, hidden, stopped, away, theirs].map((m) => directoryMachineOf(m, 'h1')), 'h1');
 
   it('answers for started machines not kept out, on every host, with their process group', () => {
     assert.deepEqual(view.directory.machines.map((m) => [m.id, m.hostId, m.processGroup]), [['w-here', 'h1', 'app'], ['w-away', 'h2', undefined], ['t-here', 'h1', undefined]]);

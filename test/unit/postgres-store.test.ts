@@ -18,7 +18,7 @@ import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { StaleWriteError, StorageError } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { storeContract } from '../helpers/store-contract.ts';
-import { app, event, insert, machine, volume } from '../helpers/store-fixtures.ts';
+import { app, event, insert, machine, moveTo, volume } from '../helpers/store-fixtures.ts';
 
 const skip = postgresSkipReason();
 
@@ -204,6 +204,37 @@ describe('PostgresStore', { skip }, () => {
         assert.equal(await h1.getMachineById('m1'), null, 'and still cannot');
       } finally {
         for (const store of [owner, h1, h2]) await store.close();
+      }
+    });
+  });
+
+  describe('the private DNS\'s directory', () => {
+    it('gives a host every host\'s machines as the DNS needs them, then their changes, and leaves a torn row out', async () => {
+      const url = await server.createDatabase();
+      const owner = await open(url);
+      const h1 = await open(await createHostRole(url, 'h1'));
+      try {
+        await owner.createApp(app('web'));
+        await owner.createApp(app('theirs', 'other-org'));
+        const started = await insert(owner, machine({ id: 'm1', appName: 'web', hostId: 'h2', state: 'started', privateIp: 'fdaa:0:1:2:0:1:0:2', region: 'syd' },
+          { dns: { skip_registration: false }, metadata: { fly_process_group: 'app' } }));
+        await insert(owner, machine({ id: 'm2', appName: 'web', hostId: 'h1', state: 'stopped', privateIp: 'fdaa:0:1:1:0:2:0:2', region: 'fra' }, { dns: { skip_registration: true } }));
+        await insert(owner, machine({ id: 'm3', appName: 'theirs', hostId: 'h2', state: 'destroyed', privateIp: 'fdaa:0:2:2:0:3:0:2' }));
+        const from = await h1.directory.horizon();
+        const first = await h1.directory.since();
+        assert.deepEqual(first.items, [
+          { id: 'm1', appName: 'web', region: 'syd', hostId: 'h2', privateIp: 'fdaa:0:1:2:0:1:0:2', state: 'started', skipRegistration: false, processGroup: 'app' },
+          { id: 'm2', appName: 'web', region: 'fra', hostId: 'h1', privateIp: 'fdaa:0:1:1:0:2:0:2', state: 'stopped', skipRegistration: true },
+        ], 'every machine not destroyed, of every host');
+        assert.deepEqual(await h1.directory.apps(), [{ name: 'theirs', orgSlug: 'other-org' }, { name: 'web', orgSlug: 'personal' }]);
+
+        await moveTo(owner, started, 'stopped');
+        await server.sql(url, "UPDATE machines SET doc = '{\"torn' WHERE id = 'm2'");
+        const next = await h1.directory.since(from);
+        assert.deepEqual(next.items.map((m) => [m.id, m.state]), [['m1', 'stopped']], 'the torn row is left out, and the rest still read');
+        assert.deepEqual((await h1.directory.since(next.horizon)).items, []);
+      } finally {
+        for (const store of [owner, h1]) await store.close();
       }
     });
   });

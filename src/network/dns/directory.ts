@@ -1,10 +1,11 @@
 /**
- * What the private DNS answers from, made from records the host already holds in
- * memory (its machine table and its apps): the machines that are started and not
- * kept out (`dns.skip_registration`), and who asks, by the address a machine of
- * this host asks from.
+ * What the private DNS answers from, made from what the host already holds in
+ * memory (its table of machines, every host's in a cluster, and the apps): the
+ * machines that are started and not kept out (`dns.skip_registration`), and who
+ * asks, by the address a machine of this host asks from.
  */
-import type { App, MachineRecord } from '../../domain/machine.ts';
+import type { MachineRecord } from '../../domain/machine.ts';
+import type { DirectoryMachine } from '../../domain/ports.ts';
 import { canonicalAddress } from '../layout.ts';
 import type { Asker, DnsDirectory, DnsMachine } from './answers.ts';
 
@@ -14,7 +15,22 @@ export interface DnsView {
   askerOf(address: string): Asker | undefined;
 }
 
-export function dnsView(apps: readonly App[], machines: readonly MachineRecord[], hostId: string): DnsView {
+export interface AppOrg {
+  name: string;
+  orgSlug: string;
+}
+
+/** A machine record as the DNS sees it (one without a host is this host's). */
+export function directoryMachineOf(machine: MachineRecord, hostId: string): DirectoryMachine {
+  const group = machine.config.metadata?.fly_process_group;
+  return {
+    id: machine.id, appName: machine.appName, region: machine.region, hostId: machine.hostId ?? hostId, privateIp: machine.privateIp, state: machine.state,
+    skipRegistration: machine.config.dns?.skip_registration === true,
+    ...(typeof group === 'string' && group !== '' ? { processGroup: group } : {}),
+  };
+}
+
+export function dnsView(apps: readonly AppOrg[], machines: readonly DirectoryMachine[], hostId: string): DnsView {
   const orgs = new Map(apps.map((app) => [app.name, { org: app.orgSlug }]));
   const answered: DnsMachine[] = [];
   const askers = new Map<string, Asker>();
@@ -22,13 +38,11 @@ export function dnsView(apps: readonly App[], machines: readonly MachineRecord[]
     const org = orgs.get(machine.appName)?.org;
     if (org === undefined || !machine.privateIp || machine.state === 'destroyed') continue;
     const address = canonicalAddress(machine.privateIp);
-    const host = machine.hostId ?? hostId;
-    if (host === hostId) askers.set(address, { org, hostId: host, region: machine.region });
-    if (machine.state !== 'started' || machine.config.dns?.skip_registration === true) continue;
-    const group = machine.config.metadata?.fly_process_group;
+    if (machine.hostId === hostId) askers.set(address, { org, hostId, region: machine.region });
+    if (machine.state !== 'started' || machine.skipRegistration) continue;
     answered.push({
-      id: machine.id, app: machine.appName, region: machine.region, hostId: host, address,
-      ...(typeof group === 'string' && group !== '' ? { processGroup: group } : {}),
+      id: machine.id, app: machine.appName, region: machine.region, hostId: machine.hostId, address,
+      ...(machine.processGroup ? { processGroup: machine.processGroup } : {}),
     });
   }
   return {

@@ -413,6 +413,29 @@ export const MIGRATIONS: readonly string[] = [
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, UPDATE ON host_underlay TO hangar_hosts; END IF;
   END $$;
   `,
+  // Each host's private DNS answers about every host's machines: what it needs of them
+  // (where each is and what it answers as, nothing of their configs) and every app's
+  // organization, read through functions, in the commit order as the change log is. A
+  // document a host wrote (it may write its own machines) that does not parse reads
+  // as nothing, so no row can stop every host's DNS from following.
+  `
+  CREATE FUNCTION hangar_try_jsonb(text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+    BEGIN RETURN $1::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+  CREATE FUNCTION hangar_directory_since(since xid8)
+    RETURNS TABLE (id text, app_name text, region text, host_id text, state text, private_ip text, skip boolean, process_group text, horizon text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+      WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
+      SELECT m.id, m.app_name, m.region, m.host_id, m.state, d.doc ->> 'privateIp',
+        coalesce(d.doc -> 'config' -> 'dns' -> 'skip_registration' = 'true'::jsonb, false),
+        CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'metadata' -> 'fly_process_group') = 'string' THEN d.doc -> 'config' -> 'metadata' ->> 'fly_process_group' END,
+        h.x::text
+      FROM h LEFT JOIN machines m ON CASE WHEN since IS NULL THEN m.state <> 'destroyed' ELSE m.change_xid >= since AND m.change_xid < h.x END
+      LEFT JOIN LATERAL (SELECT hangar_try_jsonb(m.doc) AS doc) d ON true
+      ORDER BY m.change_xid, m.id
+    $$;
+  CREATE FUNCTION hangar_directory_apps() RETURNS TABLE (name text, org_slug text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT name, org_slug FROM apps ORDER BY name $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

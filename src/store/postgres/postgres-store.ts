@@ -27,6 +27,7 @@ import { filterClauses, historyInserts, MACHINE_COLUMNS, machineColumns, machine
 import { ackWork, claimWork, queueEffects, workInserts } from './host-work.ts';
 import { insertMachine } from './machine-insert.ts';
 import { migrate } from './migrations.ts';
+import { PostgresDirectory } from './directory.ts';
 import { PostgresMesh } from './mesh.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -45,12 +46,14 @@ export class PostgresStore extends PostgresVolumes implements Store {
   readonly changes: PostgresChanges;
   readonly hostNumbers: PostgresHostNumbers;
   readonly mesh: PostgresMesh;
+  readonly directory: PostgresDirectory;
 
   private constructor(pool: Pool) {
     super(pool);
     this.checks = new PostgresChecks(pool);
     this.hostNumbers = new PostgresHostNumbers(pool);
     this.mesh = new PostgresMesh(pool);
+    this.directory = new PostgresDirectory(pool);
     this.changes = new PostgresChanges(pool);
   }
 

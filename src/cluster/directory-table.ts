@@ -1,0 +1,48 @@
+/**
+ * Every host's machines, as a cluster host's private DNS answers from: read whole
+ * once, then kept current by following the cluster's changes (woken by every
+ * machine's commit announcement, as an API replica is; see ChangeFollower), so
+ * a machine started on any host is in this host's answers within a read of its
+ * commit. Only what the DNS needs of each machine is read (MachineDirectory).
+ */
+import type { Logger } from 'pino';
+import type { DirectoryMachine, MachineDirectory } from '../domain/ports.ts';
+import type { ClusterLink } from '../store/link.ts';
+import { ChangeFollower } from './change-follower.ts';
+
+export class DirectoryTable {
+  private readonly machines = new Map<string, DirectoryMachine>();
+  private readonly listeners = new Set<(machine: DirectoryMachine) => void>();
+  private follower: ChangeFollower<DirectoryMachine> | undefined;
+  private list: DirectoryMachine[] | undefined;
+
+  static async start(directory: MachineDirectory, link: ClusterLink, log: Logger): Promise<DirectoryTable> {
+    const table = new DirectoryTable();
+    // From the horizon before the whole read: what changes meanwhile is read again, never missed.
+    const from = await directory.horizon();
+    for (const machine of (await directory.since()).items) table.put(machine);
+    table.follower = await ChangeFollower.follow({ horizon: () => directory.horizon(), since: (at) => directory.since(at) }, link,
+      (machine) => table.put(machine), log, { from });
+    return table;
+  }
+
+  all(): readonly DirectoryMachine[] {
+    return (this.list ??= [...this.machines.values()]);
+  }
+
+  onChange(listener: (machine: DirectoryMachine) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async stop(): Promise<void> {
+    await this.follower?.stop();
+  }
+
+  private put(machine: DirectoryMachine): void {
+    if (machine.state === 'destroyed') this.machines.delete(machine.id);
+    else this.machines.set(machine.id, machine);
+    this.list = undefined;
+    for (const listener of this.listeners) listener(machine);
+  }
+}

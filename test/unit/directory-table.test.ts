@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { DirectoryTable } from '../../src/cluster/directory-table.ts';
+import type { DirectoryMachine, MachineDirectory } from '../../src/domain/ports.ts';
+import type { ClusterLink } from '../../src/store/link.ts';
+
+const machine = (id: string, state: string, hostId = 'h2'): DirectoryMachine =>
+  ({ id, appName: 'web', region: 'syd', hostId, privateIp: `fdaa:0:1:2:0:${id.length}:0:2`, state, skipRegistration: false });
+
+/** A directory whose changes are a list in commit order; the horizon is how many there are. */
+function fakeDirectory(whole: DirectoryMachine[]) {
+  const log: DirectoryMachine[] = [];
+  const directory: MachineDirectory = {
+    horizon: async () => String(log.length),
+    since: async (from) => (from === undefined
+      ? { items: whole, horizon: String(log.length) }
+      : { items: log.slice(Number(from)), horizon: String(log.length) }),
+    apps: async () => [{ name: 'web', orgSlug: 'personal' }],
+  };
+  return { directory, commit: (m: DirectoryMachine) => log.push(m) };
+}
+
+describe('every host\'s machines, as a cluster host\'s DNS sees them', () => {
+  it('reads them whole, then follows each announced change, dropping the destroyed', async () => {
+    const { directory, commit } = fakeDirectory([machine('m1', 'started'), machine('m2', 'stopped', 'h1')]);
+    const announced: Array<() => void> = [];
+    const link = { onMachineChanged: (listener: () => void) => announced.push(listener), onMissedChanges: () => undefined } as unknown as ClusterLink;
+    const table = await DirectoryTable.start(directory, link, pino({ level: 'silent' }));
+    const heard: string[] = [];
+    table.onChange((m) => heard.push(`${m.id}:${m.state}`));
+    try {
+      assert.deepEqual(table.all().map((m) => m.id), ['m1', 'm2']);
+      commit(machine('m3', 'started'));
+      commit(machine('m1', 'destroyed'));
+      for (const listener of announced) listener();
+      for (let i = 0; i < 50 && heard.length < 2; i++) await sleep(10);
+      assert.deepEqual(heard, ['m3:started', 'm1:destroyed']);
+      assert.deepEqual(table.all().map((m) => m.id).sort(), ['m2', 'm3']);
+    } finally {
+      await table.stop();
+    }
+  });
+});
