@@ -38,7 +38,6 @@ import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core
 import { hostWork } from './host-work.ts';
 import { servePrivateDns } from './dns.ts';
 import { DirectoryTable } from '../cluster/directory-table.ts';
-import type { ClusterLink } from '../store/link.ts';
 import { registerMeshMetrics } from '../network/mesh/host-mesh.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
 
@@ -66,7 +65,10 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       stops.push(() => follower.stop());
     }
     if (store.checks) stops.push(await runChecks(control, store.checks, log));
-    if (options.privateDns && store.directory) stops.push(await serveClusterDns(store.directory, cluster.link, hostId, options.privateDns, log));
+    // Every host's machines, which the private DNS answers about and the mesh routes to.
+    const directory = store.directory && (options.privateDns || options.mesh) ? await DirectoryTable.start(store.directory, cluster.link, log) : undefined;
+    if (directory) stops.push(() => directory.stop());
+    if (directory && options.privateDns && store.directory) stops.push(await serveClusterDns(directory, store.directory, hostId, options.privateDns, log));
     const serveGuests = holdGuestConnections(driver);
     const app = await buildApi(control, options);
     await serveGuests(app);
@@ -83,7 +85,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       let stopMesh: (() => Promise<void>) | undefined;
       try {
         // Only the instance holding the host publishes its end of the private network.
-        stopMesh = await options.mesh?.start();
+        stopMesh = directory && await options.mesh?.start(directory);
         await served.listen(cluster.agentListen as { host: string; port: number });
       } catch (error) {
         await stopMesh?.();
@@ -129,17 +131,12 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
 }
 
 /** The private DNS, answering about every host's machines; without it (the port taken) the host serves on. */
-async function serveClusterDns(directory: MachineDirectory, link: ClusterLink, hostId: string, at: { host: string; port: number }, log: Logger): Promise<() => Promise<void>> {
-  const table = await DirectoryTable.start(directory, link, log);
+async function serveClusterDns(table: DirectoryTable, directory: MachineDirectory, hostId: string, at: { host: string; port: number }, log: Logger): Promise<() => Promise<void>> {
   try {
-    const stop = await servePrivateDns({ machines: table, listApps: () => directory.apps(), hostId, at, log });
-    return async () => {
-      await stop();
-      await table.stop();
-    };
+    return await servePrivateDns({ machines: table, listApps: () => directory.apps(), hostId, at, log });
   } catch (error) {
     log.error({ err: error, at }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
-    return () => table.stop();
+    return async () => undefined;
   }
 }
 

@@ -124,18 +124,12 @@ export interface MeshHost extends UnderlayEnd {
   hostNumber: number;
 }
 
-/** An app (its network number) with a machine, not destroyed, on a host (its number). */
-export interface MeshSpan {
-  hostNumber: number;
-  netNumber: number;
-}
-
 /** The cluster's private network as every host may read it. */
 export interface MeshDirectory {
   /** Records this host's end (its own only). */
   publish(hostId: string, end: UnderlayEnd): Promise<void>;
-  /** Every host's published end, and where each app has machines. */
-  read(): Promise<{ hosts: MeshHost[]; spans: MeshSpan[] }>;
+  /** Every host's published end, with its number. */
+  hosts(): Promise<MeshHost[]>;
 }
 
 /** A machine as the cluster's private DNS sees it: where it is and what it answers as, nothing of its config. */

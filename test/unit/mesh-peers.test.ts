@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MeshHost } from '../../src/domain/ports.ts';
+import type { DirectoryMachine, MeshHost } from '../../src/domain/ports.ts';
 import { parseEndpoint, planPeers, spanPrefix } from '../../src/network/mesh/peers.ts';
 import { publicKeyOf, wireguardConfig } from '../../src/network/mesh/wireguard.ts';
 
@@ -12,11 +12,17 @@ const BOB = Buffer.from('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e1
 const host = (hostId: string, hostNumber: number, overrides: Partial<MeshHost> = {}): MeshHost =>
   ({ hostId, hostNumber, kind: 'wireguard', endpoint: `10.0.0.${hostNumber}:51820`, publicKey: BOB, ...overrides });
 const self = { hostId: 'h1', kind: 'wireguard' as const };
+let n = 0;
+/** A machine of app `app` (its network number) on host `hostId` (number `hostNumber`), at an address of that host's unless `address`. */
+const on = (hostId: string, hostNumber: number, app: number, state = 'started', address?: string): DirectoryMachine => ({
+  id: `m${++n}`, appName: `app${app}`, region: 'fra', hostId, state, skipRegistration: false,
+  privateIp: address ?? `fdaa:0:${app.toString(16)}:${hostNumber.toString(16)}:0:${n}:0:2`,
+});
 
 describe('the private network\'s peers', () => {
   it('routes each app\'s /64 on a peer while the app has a machine there, and never to itself', () => {
-    const plan = planPeers(self, [host('h2', 2), host('h1', 1), host('h3', 0x1a)], [
-      { hostNumber: 2, netNumber: 5 }, { hostNumber: 2, netNumber: 1 }, { hostNumber: 1, netNumber: 1 }, { hostNumber: 0x1a, netNumber: 0xbeef },
+    const plan = planPeers(self, [host('h2', 2), host('h1', 1), host('h3', 0x1a), host('h4', 4)], [
+      on('h2', 2, 5), on('h2', 2, 1, 'stopped'), on('h2', 2, 1), on('h1', 1, 1), on('h3', 0x1a, 0xbeef), on('h4', 4, 9, 'destroyed'), on('h9', 9, 1),
     ]);
     assert.deepEqual(plan.peers, [
       { hostId: 'h2', hostNumber: 2, endpoint: { host: '10.0.0.2', port: 51820 }, publicKey: BOB, prefixes: ['fdaa:0:1:2::/64', 'fdaa:0:5:2::/64'] },
@@ -26,11 +32,19 @@ describe('the private network\'s peers', () => {
   });
 
   it('leaves out a peer with no machines, and says nothing of it', () => {
-    assert.deepEqual(planPeers(self, [host('h2', 2)], [{ hostNumber: 1, netNumber: 1 }]), { peers: [], skipped: [] });
+    assert.deepEqual(planPeers(self, [host('h2', 2)], [on('h1', 1, 1)]), { peers: [], skipped: [] });
+  });
+
+  it('routes nothing for a machine whose address is not in its own host\'s /64s: a host writes its machines\' records', () => {
+    const plan = planPeers(self, [host('h2', 2), host('h3', 3)], [
+      on('h2', 2, 1, 'started', 'fdaa:0:7:3:0:1:0:2'), on('h2', 2, 1, 'started', 'fdaa:0:0:2::1'), on('h2', 2, 1, 'started', 'fd00::1'), on('h3', 3, 7),
+    ]);
+    assert.deepEqual(plan.peers.map((peer) => [peer.hostId, peer.prefixes]), [['h3', ['fdaa:0:7:3::/64']]]);
+    assert.deepEqual(plan.skipped.map((entry) => entry.hostId), ['h2']);
   });
 
   it('reads what other hosts published as hostile: a bad end leaves that host out, with the reason', () => {
-    const spans = [2, 3, 4, 5, 6, 7, 8].map((hostNumber) => ({ hostNumber, netNumber: 1 }));
+    const spans = [2, 3, 4, 5, 6, 7, 8].map((hostNumber) => on(['loopback', 'named', 'no-key', 'bad-key', 'plain', 'mapped', 'good'][hostNumber - 2] as string, hostNumber, 1));
     const plan = planPeers(self, [
       host('loopback', 2, { endpoint: '127.0.0.1:22' }),
       host('named', 3, { endpoint: 'db.internal:5432' }),
@@ -59,8 +73,9 @@ describe('the private network\'s peers', () => {
     }
   });
 
-  it('writes an app\'s /64 on a host as addresses carry it', () => {
-    assert.equal(spanPrefix({ hostNumber: 0xa7b, netNumber: 0x10 }), 'fdaa:0:10:a7b::/64');
+  it('finds an address\'s /64 only among its host\'s own', () => {
+    assert.equal(spanPrefix('fdaa:0:10:a7b:0:5:0:2', 0xa7b), 'fdaa:0:10:a7b::/64');
+    for (const bad of ['fdaa:0:10:a7c:0:5:0:2', 'fdaa:0:0:a7b::1', 'fdab:0:10:a7b::2', '::ffff:10.0.0.1', 'not an address']) assert.equal(spanPrefix(bad, 0xa7b), undefined, bad);
   });
 });
 
@@ -70,7 +85,7 @@ describe('WireGuard', () => {
   });
 
   it('hands wg this end and each peer with its /64s', () => {
-    const [peer] = planPeers(self, [host('h2', 2, { endpoint: '[fd00::2]:51000' })], [{ hostNumber: 2, netNumber: 1 }, { hostNumber: 2, netNumber: 3 }]).peers;
+    const [peer] = planPeers(self, [host('h2', 2, { endpoint: '[fd00::2]:51000' })], [on('h2', 2, 1), on('h2', 2, 3)]).peers;
     assert.equal(wireguardConfig(ALICE.private, 51820, [peer!]), [
       '[Interface]', `PrivateKey = ${ALICE.private}`, 'ListenPort = 51820', '',
       '[Peer]', `PublicKey = ${BOB}`, 'Endpoint = [fd00::2]:51000', 'AllowedIPs = fdaa:0:1:2::/64, fdaa:0:3:2::/64', '',

@@ -174,7 +174,7 @@ describe('PostgresStore', { skip }, () => {
     const KEY1 = 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=';
     const KEY2 = '3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=';
 
-    it('lets each host publish its own end only, and read every host\'s and where each app has machines', async () => {
+    it('lets each host publish its own end only, and read every host\'s', async () => {
       const url = await server.createDatabase();
       const owner = await open(url);
       const [h1, h2] = await Promise.all([createHostRole(url, 'h1').then(open), createHostRole(url, 'h2').then(open)]);
@@ -187,20 +187,13 @@ describe('PostgresStore', { skip }, () => {
         await h2.mesh.publish('h2', { kind: 'wireguard', endpoint: '10.0.0.2:51820', publicKey: KEY2 });
         await h1.mesh.publish('h1', { kind: 'wireguard', endpoint: '10.0.0.9:51820', publicKey: KEY1 });
 
-        const web = await owner.createApp(app('web'));
-        const db = await owner.createApp(app('db'));
+        await owner.createApp(app('web'));
         await insert(owner, machine({ id: 'm1', appName: 'web', hostId: 'h2', state: 'started' }));
-        await insert(owner, machine({ id: 'm2', appName: 'web', hostId: 'h2', state: 'stopped' }));
-        await insert(owner, machine({ id: 'm3', appName: 'db', hostId: 'h2', state: 'destroyed' }));
-        await insert(owner, machine({ id: 'm4', appName: 'db', hostId: 'h1', state: 'created' }));
 
-        const seen = await h1.mesh.read();
-        assert.deepEqual(seen.hosts, [
+        assert.deepEqual(await h1.mesh.hosts(), [
           { hostId: 'h1', hostNumber: 1, kind: 'wireguard', endpoint: '10.0.0.9:51820', publicKey: KEY1 },
           { hostId: 'h2', hostNumber: 7, kind: 'wireguard', endpoint: '10.0.0.2:51820', publicKey: KEY2 },
         ]);
-        assert.deepEqual(seen.spans, [{ hostNumber: 1, netNumber: db.netNumber }, { hostNumber: 7, netNumber: web.netNumber }],
-          'one span per (host, app) with a machine not destroyed, though h1 may not read h2\'s machines');
         assert.equal(await h1.getMachineById('m1'), null, 'and still cannot');
       } finally {
         for (const store of [owner, h1, h2]) await store.close();

@@ -7,14 +7,14 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { MeshDirectory } from '../../domain/ports.ts';
 import type { NetworkKeeper } from '../keeper.ts';
-import { MeshKeeper } from './mesh-keeper.ts';
+import { MeshKeeper, type MeshMachines } from './mesh-keeper.ts';
 import { WireguardUnderlay } from './wireguard.ts';
 
 export const DEFAULT_UNDERLAY_PORT = 51820;
 
 export interface HostMesh {
-  /** Publishes this host's end and keeps its peers until the answer is called. */
-  start(): Promise<() => Promise<void>>;
+  /** Publishes this host's end and keeps its peers, following every host's `machines`, until the answer is called. */
+  start(machines: MeshMachines): Promise<() => Promise<void>>;
   /** Packets the firewall dropped to or from other hosts, by reason. */
   drops(): Promise<Record<string, number>>;
 }
@@ -33,8 +33,8 @@ export function hostMesh(options: HostMeshOptions): HostMesh {
   const log = options.logger.child({ component: 'network' });
   const underlay = new WireguardUnderlay({ dataDir: options.dataDir, ns: options.network.netns, link: options.link, endpoint: options.endpoint, log });
   return {
-    async start() {
-      const keeper = await MeshKeeper.start({ hostId: options.hostId, directory: options.directory, underlay, network: options.network, log });
+    async start(machines) {
+      const keeper = await MeshKeeper.start({ hostId: options.hostId, directory: options.directory, machines, underlay, network: options.network, log });
       return () => keeper.stop();
     },
     drops: () => options.network.meshDrops(),

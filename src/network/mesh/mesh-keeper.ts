@@ -1,13 +1,16 @@
 /**
  * Keeps this host's part of the private network across hosts: it publishes the
- * host's end (its endpoint and public key), then every second reads the directory
- * (every host's end, and which apps have machines where), plans the peers
- * (peers.ts) and, when the plan changes, hands the peers to the underlay and their
- * /64s to the network keeper, which routes them through the mesh link and lets the
- * firewall take packets from them. Every 30 s it applies the plan whatever changed,
- * repairing what drifted. While the database is out of reach the last plan stays.
+ * host's end (its endpoint and public key), follows every host's machines (the
+ * table the private DNS answers from, kept by the cluster's changes) and the
+ * hosts' published ends, plans the peers (peers.ts) and, when the plan changes,
+ * hands the peers to the underlay and their /64s to the network keeper, which
+ * routes them through the mesh link and lets the firewall take packets from them.
+ * A change of a machine plans at once; the hosts' ends are read every few seconds,
+ * and at once when a machine is on a host not known yet. Every 30 s the plan is
+ * applied whatever changed, repairing what drifted. While the database is out of
+ * reach the last plan stays.
  */
-import type { MeshDirectory } from '../../domain/ports.ts';
+import type { DirectoryMachine, MeshDirectory, MeshHost } from '../../domain/ports.ts';
 import { type Peer, planPeers } from './peers.ts';
 import type { Underlay } from './underlay.ts';
 
@@ -16,76 +19,100 @@ export interface MeshLog {
   warn(object: object, message: string): void;
 }
 
+/** Every host's machines, kept current by their owner. */
+export interface MeshMachines {
+  all(): readonly DirectoryMachine[];
+  onChange(listener: () => void): () => void;
+}
+
 export interface MeshKeeperOptions {
   hostId: string;
   directory: MeshDirectory;
+  machines: MeshMachines;
   underlay: Underlay;
   /** The machines' network: routes and firewall for the peers' /64s. */
   network: { setMeshPrefixes(prefixes: string[]): Promise<unknown> };
   log: MeshLog;
-  /** How often the directory is read (default 1 s). */
+  /** How often the plan is looked at without a change (default 1 s). */
   intervalMs?: number;
+  /** How often the hosts' ends are read (default 5 s). */
+  hostsEveryMs?: number;
   /** How often the plan is applied even if unchanged (default 30 s). */
   repairMs?: number;
 }
 
 export class MeshKeeper {
   private readonly options: MeshKeeperOptions;
+  private hosts: MeshHost[] = [];
+  private hostsReadAt = 0;
   private applied: string | undefined;
   private appliedAt = 0;
   private readonly told = new Set<string>();
   private failing = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private again = false;
   private stopped = false;
-  /** The peers last applied (for tests and the log). */
+  private unlisten: (() => void) | undefined;
+  /** The peers last applied. */
   peers: Peer[] = [];
 
   private constructor(options: MeshKeeperOptions) {
     this.options = options;
   }
 
-  /** Publishes this host's end, makes the link and applies the first plan. */
+  /** Makes the link, publishes this host's end and applies the first plan. */
   static async start(options: MeshKeeperOptions): Promise<MeshKeeper> {
     const keeper = new MeshKeeper(options);
     await options.underlay.ensure();
     keeper.appliedAt = Date.now();
     await options.directory.publish(options.hostId, options.underlay.end());
     await keeper.tick();
+    keeper.unlisten = options.machines.onChange(() => keeper.soon());
     keeper.schedule();
     return keeper;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unlisten?.();
     clearTimeout(this.timer);
-    await this.running;
+    while (this.running) await this.running;
+  }
+
+  /** Plans now, or right after the plan under way. */
+  private soon(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.running = this.tick().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.soon();
+      } else {
+        this.schedule();
+      }
+    });
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.tick().finally(() => {
-        this.running = undefined;
-        this.schedule();
-      });
-    }, this.options.intervalMs ?? 1_000);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.soon(), this.options.intervalMs ?? 1_000);
     this.timer.unref();
   }
 
   private async tick(): Promise<void> {
-    const { directory, underlay, network, log, hostId } = this.options;
-    let read;
-    try {
-      read = await directory.read();
-      if (this.failing) log.info({}, 'network: reading the cluster\'s hosts again');
-      this.failing = false;
-    } catch (error) {
-      if (!this.failing) log.warn({ err: error }, 'network: cannot read the cluster\'s hosts; peers stay as they are');
-      this.failing = true;
-      return;
-    }
-    const plan = planPeers({ hostId, kind: underlay.kind }, read.hosts, read.spans);
+    const { underlay, network, log, hostId, machines } = this.options;
+    const all = machines.all();
+    const known = new Set(this.hosts.map((host) => host.hostId));
+    const stale = Date.now() - this.hostsReadAt >= (this.options.hostsEveryMs ?? 5_000);
+    if (stale || all.some((machine) => !known.has(machine.hostId))) await this.readHosts();
+    const plan = planPeers({ hostId, kind: underlay.kind }, this.hosts, all);
     for (const { hostId: peer, reason } of plan.skipped) {
       const key = `${peer}\0${reason}`;
       if (!this.told.has(key)) log.warn({ peer }, `network: host ${peer} is left out of the private network: ${reason}`);
@@ -109,5 +136,20 @@ export class MeshKeeper {
     this.peers = plan.peers;
     this.applied = shape;
     this.appliedAt = Date.now();
+  }
+
+  /** At most once a second, however many machines are on hosts not known. */
+  private async readHosts(): Promise<void> {
+    if (Date.now() - this.hostsReadAt < 1_000 && this.hostsReadAt > 0 && !this.failing) return;
+    const { directory, log } = this.options;
+    this.hostsReadAt = Date.now();
+    try {
+      this.hosts = await directory.hosts();
+      if (this.failing) log.info({}, 'network: reading the cluster\'s hosts again');
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) log.warn({ err: error }, 'network: cannot read the cluster\'s hosts; peers stay as they are');
+      this.failing = true;
+    }
   }
 }

@@ -1,15 +1,16 @@
 /**
  * The private network across hosts as data: from every host's published end and
- * where each app has machines, the peers this host keeps and the /64s it routes to
- * each (an app's machines on a host live in fdaa:0:<app>:<host>::/64). A route
- * exists while the app has a machine on that peer. What another host published is
- * read as hostile: an end that is not an address and port, or that points at this
- * host's loopback, or a key that is not one, leaves that host out, with the reason.
- * Pure: mesh-keeper.ts reads the directory and applies the plan.
+ * every host's machines, the peers this host keeps and the /64s it routes to each
+ * (an app's machines on a host live in fdaa:0:<app>:<host>::/64). A route exists
+ * while the app has a machine, not destroyed, on that peer. What other hosts wrote
+ * is read as hostile: an end that is not an address and port, or that points at
+ * this host's loopback, or a key that is not one, leaves that host out, with the
+ * reason; a machine whose address is not in its own host's /64s (a host writes its
+ * machines' records) brings no route. Pure: mesh-keeper.ts applies the plan.
  */
 import { isIP } from 'node:net';
-import type { MeshHost, MeshSpan, UnderlayKind } from '../../domain/ports.ts';
-import { canonicalPrefix, formatHostNumber } from '../layout.ts';
+import type { DirectoryMachine, MeshHost, UnderlayKind } from '../../domain/ports.ts';
+import { canonicalPrefix, ipv6Groups } from '../layout.ts';
 
 export interface Peer {
   hostId: string;
@@ -26,20 +27,30 @@ export interface PeerPlan {
   skipped: Array<{ hostId: string; reason: string }>;
 }
 
-/** `fdaa:0:<app>:<host>::/64`: where an app's machines on one host take their addresses. */
-export function spanPrefix(span: MeshSpan): string {
-  return canonicalPrefix(`fdaa:0:${span.netNumber.toString(16)}:${formatHostNumber(span.hostNumber)}::/64`);
+/** The /64 a 6PN address lies in, if it is one of host `hostNumber`'s (`fdaa:0:<app>:<host>::/64`). */
+export function spanPrefix(address: string, hostNumber: number): string | undefined {
+  if (isIP(address) !== 6 || address.includes('.')) return undefined;
+  const groups = ipv6Groups(address);
+  if (groups[0] !== 0xfdaa || groups[1] !== 0 || !groups[2] || groups[3] !== hostNumber) return undefined;
+  return canonicalPrefix(`fdaa:0:${groups[2].toString(16)}:${hostNumber.toString(16)}::/64`);
 }
 
-export function planPeers(self: { hostId: string; kind: UnderlayKind }, hosts: MeshHost[], spans: MeshSpan[]): PeerPlan {
-  const byNumber = new Map<number, string[]>();
-  for (const span of spans) byNumber.set(span.hostNumber, [...(byNumber.get(span.hostNumber) ?? []), spanPrefix(span)]);
+export function planPeers(self: { hostId: string; kind: UnderlayKind }, hosts: MeshHost[], machines: readonly DirectoryMachine[]): PeerPlan {
+  const hostsById = new Map(hosts.map((host) => [host.hostId, host]));
+  const byHost = new Map<string, Set<string>>();
+  const strays = new Set<string>();
+  for (const machine of machines) {
+    const host = hostsById.get(machine.hostId);
+    if (machine.hostId === self.hostId || machine.state === 'destroyed' || !host) continue;
+    const prefix = spanPrefix(machine.privateIp, host.hostNumber);
+    if (!prefix) strays.add(host.hostId);
+    else byHost.set(host.hostId, (byHost.get(host.hostId) ?? new Set()).add(prefix));
+  }
   const peers: Peer[] = [];
-  const skipped: PeerPlan['skipped'] = [];
+  const skipped: PeerPlan['skipped'] = [...strays].sort().map((hostId) => ({ hostId, reason: 'a machine it holds has an address outside its own /64s (left out of its routes)' }));
   for (const host of [...hosts].sort((a, b) => a.hostNumber - b.hostNumber)) {
-    if (host.hostId === self.hostId) continue;
-    const prefixes = [...new Set(byNumber.get(host.hostNumber) ?? [])].sort();
-    if (prefixes.length === 0) continue;
+    const prefixes = [...(byHost.get(host.hostId) ?? [])].sort();
+    if (host.hostId === self.hostId || prefixes.length === 0) continue;
     const problem = endProblem(host, self.kind);
     if (problem) {
       skipped.push({ hostId: host.hostId, reason: problem });

@@ -1,10 +1,10 @@
 /**
- * The private network's directory in PostgreSQL: each host's end (host_underlay,
- * written by that host only) and where each app has machines (a function, since a
- * host may not read other hosts' machines: it learns app and host numbers, nothing else).
+ * The private network's hosts in PostgreSQL: each host's end (host_underlay,
+ * written by that host only) with the number the database gave it. Where each app
+ * has machines, hosts learn from the DNS's directory (directory.ts).
  */
 import type { Pool } from 'pg';
-import type { MeshDirectory, MeshHost, MeshSpan, UnderlayEnd, UnderlayKind } from '../../domain/ports.ts';
+import type { MeshDirectory, MeshHost, UnderlayEnd, UnderlayKind } from '../../domain/ports.ts';
 import { rows } from './connection.ts';
 
 export class PostgresMesh implements MeshDirectory {
@@ -20,17 +20,11 @@ export class PostgresMesh implements MeshDirectory {
     [hostId, end.kind, end.endpoint, end.publicKey ?? null]);
   }
 
-  async read(): Promise<{ hosts: MeshHost[]; spans: MeshSpan[] }> {
-    const [hosts, spans] = await Promise.all([
-      rows<{ host_id: string; number: number; kind: UnderlayKind; endpoint: string; public_key: string | null }>(this.pool,
-        'SELECT u.host_id, n.number, u.kind, u.endpoint, u.public_key FROM host_underlay u JOIN host_numbers n ON n.host_id = u.host_id ORDER BY n.number'),
-      rows<{ host_number: number; net_number: number }>(this.pool, 'SELECT host_number, net_number FROM hangar_network_spans() ORDER BY 1, 2'),
-    ]);
-    return {
-      hosts: hosts.map((row) => ({
-        hostId: row.host_id, hostNumber: row.number, kind: row.kind, endpoint: row.endpoint, ...(row.public_key ? { publicKey: row.public_key } : {}),
-      })),
-      spans: spans.map((row) => ({ hostNumber: row.host_number, netNumber: row.net_number })),
-    };
+  async hosts(): Promise<MeshHost[]> {
+    const found = await rows<{ host_id: string; number: number; kind: UnderlayKind; endpoint: string; public_key: string | null }>(this.pool,
+      'SELECT u.host_id, n.number, u.kind, u.endpoint, u.public_key FROM host_underlay u JOIN host_numbers n ON n.host_id = u.host_id ORDER BY n.number');
+    return found.map((row) => ({
+      hostId: row.host_id, hostNumber: row.number, kind: row.kind, endpoint: row.endpoint, ...(row.public_key ? { publicKey: row.public_key } : {}),
+    }));
   }
 }

@@ -389,9 +389,7 @@ export const MIGRATIONS: readonly string[] = [
   END $$;
   `,
   // The private network across hosts: each host's end of it (what its peers send to, and its
-  // WireGuard public key), which every host reads and each writes for itself only; and
-  // which apps have machines on which hosts, read by hosts through a function, as they
-  // may not read other hosts' machines.
+  // WireGuard public key), which every host reads and each writes for itself only.
   `
   CREATE TABLE host_underlay (
     host_id text COLLATE "C" PRIMARY KEY,
@@ -403,12 +401,6 @@ export const MIGRATIONS: readonly string[] = [
   CREATE POLICY underlay_read ON host_underlay FOR SELECT USING (true);
   CREATE POLICY own_underlay_insert ON host_underlay FOR INSERT WITH CHECK (host_id = hangar_current_host());
   CREATE POLICY own_underlay_update ON host_underlay FOR UPDATE USING (host_id = hangar_current_host());
-  CREATE FUNCTION hangar_network_spans() RETURNS TABLE (host_number integer, net_number integer)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-      SELECT DISTINCT n.number, a.net_number FROM machines m
-        JOIN apps a ON a.name = m.app_name JOIN host_numbers n ON n.host_id = m.host_id
-        WHERE m.state <> 'destroyed'
-    $$;
   DO $$ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, UPDATE ON host_underlay TO hangar_hosts; END IF;
   END $$;
