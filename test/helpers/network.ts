@@ -6,7 +6,7 @@
 import { runCommands, systemNetwork } from '../../src/network/host-network.ts';
 import { chooseLayout } from '../../src/network/identity.ts';
 import { NetworkKeeper } from '../../src/network/keeper.ts';
-import { hostVethName, layoutOf, type NetworkLayout } from '../../src/network/layout.ts';
+import { hostVethName, layoutOf, meshLinkName, type NetworkLayout } from '../../src/network/layout.ts';
 import { namespaceTeardown } from '../../src/network/plan.ts';
 import { readNetworkIdentity } from '../../src/system/data-dir.ts';
 
@@ -18,9 +18,17 @@ export async function openTestNetwork(ns: string): Promise<NetworkKeeper> {
   return NetworkKeeper.open({ layout, port: systemNetwork, outboundNat: false, log: quiet, checkIntervalMs: 0 });
 }
 
-/** Removes a namespace and what it has on the host (its veth takes its routes and addresses along). */
+/**
+ * Removes a namespace and what it has on the host (its veth takes its routes and
+ * addresses along), and a cluster host's wireguard-go for it, which does not always
+ * end with its link.
+ */
 export async function removeNamespace(ns: string): Promise<void> {
-  await runCommands(namespaceTeardown({ ns, hostVeth: hostVethName(ns) }), { tolerant: true });
+  await runCommands([
+    ...namespaceTeardown({ ns, hostVeth: hostVethName(ns) }),
+    ['pkill', '-f', `^wireguard-go ${meshLinkName(ns)}$`],
+    ['rm', '-f', `/var/run/wireguard/${meshLinkName(ns)}.sock`],
+  ], { tolerant: true });
 }
 
 /** The layout a `hangar serve` on `dataDir` gave its namespace (benchmarks put their own QEMU on it). */

@@ -9,7 +9,9 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { UnderlayEnd } from '../../domain/ports.ts';
 import { exec } from '../host-network.ts';
 import { formatEndpoint, isWireguardKey, type Peer } from './peers.ts';
@@ -17,6 +19,8 @@ import type { Underlay, UnderlayLog } from './underlay.ts';
 
 const KEY_FILE = 'wireguard.key';
 const CONFIG_FILE = 'wireguard.conf';
+/** How long wireguard-go is given after it answers, and after its link moved. */
+const SETTLE_MS = 100;
 /** Where wireguard-go listens for `wg`, one socket per link (machine-wide, whatever the namespace). */
 const USERSPACE_SOCKETS = '/var/run/wireguard';
 /** X25519 private keys in PKCS#8 DER: this prefix, then the 32 bytes. */
@@ -58,8 +62,7 @@ export class WireguardUnderlay implements Underlay {
       await this.inNs(['ip', 'link', 'del', this.link]).catch(() => undefined);
       // One left here by a start that stopped before moving it.
       await exec(['ip', 'link', 'del', this.link]).catch(() => undefined);
-      this.implementation = await this.create();
-      await exec(['ip', 'link', 'set', this.link, 'netns', ns]);
+      this.implementation = await this.createInNamespace();
       this.options.log.info({ netns: ns, link: this.link, implementation: this.implementation }, `network: WireGuard link ${this.link} made (${this.implementation})`);
     } else {
       this.implementation ??= 'found';
@@ -86,6 +89,25 @@ export class WireguardUnderlay implements Underlay {
     return out;
   }
 
+  /**
+   * Makes the link here and moves it into the machines' namespace. wireguard-go
+   * sometimes ends when its link is moved in the first moments after it answers:
+   * it is given a moment, and made again (at most three times) if it did not last.
+   */
+  private async createInNamespace(): Promise<'kernel' | 'wireguard-go'> {
+    for (let attempt = 1; ; attempt++) {
+      const made = await this.create();
+      if (made === 'wireguard-go') await sleep(SETTLE_MS);
+      await exec(['ip', 'link', 'set', this.link, 'netns', this.options.ns]);
+      if (made === 'kernel') return made;
+      await sleep(SETTLE_MS);
+      if (await answers(join(USERSPACE_SOCKETS, `${this.link}.sock`))) return made;
+      await this.inNs(['ip', 'link', 'del', this.link]).catch(() => undefined);
+      if (attempt === 3) throw new Error(`wireguard-go ended each time its link ${this.link} was moved into ${this.options.ns}`);
+      this.options.log.warn({ link: this.link, attempt }, 'network: wireguard-go ended as its link was moved; making it again');
+    }
+  }
+
   private async create(): Promise<'kernel' | 'wireguard-go'> {
     try {
       await exec(['ip', 'link', 'add', this.link, 'type', 'wireguard']);
@@ -97,11 +119,11 @@ export class WireguardUnderlay implements Underlay {
           throw new Error(`this kernel has no WireGuard and wireguard-go could not make ${this.link} (install Debian's wireguard-go and wireguard-tools, `
             + `or use --underlay off): ${(error as Error).message}`);
         });
-      // It answers `wg` on its socket a moment after the link exists.
+      // It answers `wg` on its socket a moment after the link exists; `wg` deletes a socket that refuses it, so it waits until one answers.
       const socket = join(USERSPACE_SOCKETS, `${this.link}.sock`);
-      for (let waited = 0; !existsSync(socket); waited += 20) {
-        if (waited > 5_000) throw new Error(`wireguard-go made ${this.link} but never opened ${socket}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let waited = 0; !(await answers(socket)); waited += 20) {
+        if (waited > 5_000) throw new Error(`wireguard-go made ${this.link} but never answered on ${socket}`);
+        await sleep(20);
       }
       return 'wireguard-go';
     }
@@ -110,6 +132,17 @@ export class WireguardUnderlay implements Underlay {
   private inNs(argv: string[]): Promise<string> {
     return exec(['ip', 'netns', 'exec', this.options.ns, ...argv]);
   }
+}
+
+/** Whether a unix socket takes a connection. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection({ path }, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 /** `wg syncconf`'s input: this end, and each peer with the /64s it is reached for. */
