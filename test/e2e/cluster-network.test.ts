@@ -4,8 +4,8 @@
  * bridge), each reaching the other over WireGuard that hangar sets up. A machine
  * reaches its app's machine on the other host (ping and HTTP); it cannot reach
  * another app's, and the host counts the drop. Each host's private DNS answers
- * about both hosts' machines. The route to another host's /64s follows where the
- * app has machines.
+ * about both hosts' machines. A host restarted carries on with the network it
+ * left. The route to another host's /64s follows where the app has machines.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { meshLinkName } from '../../src/network/layout.ts';
-import { startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { type HostSpec, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { createHostsApart, type HostsApart } from '../helpers/hosts-apart.ts';
 import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build.ts';
 import { removeNamespace } from '../helpers/network.ts';
@@ -31,6 +31,7 @@ describe('one private network across two real hosts', { skip: postgresSkipReason
   const machinesNs = [`hgr-ma-${tag}`, `hgr-mb-${tag}`];
   let rig: HostsApart;
   let c: TestCluster;
+  let hostSpecs: HostSpec[];
   let image: string;
 
   before(async () => {
@@ -40,13 +41,11 @@ describe('one private network across two real hosts', { skip: postgresSkipReason
     writeOciLayout(join(dir, 'image'), built, 'v1');
     image = `oci:${join(dir, 'image')}:v1`;
     rig = await createHostsApart(2, tag);
-    c = await startCluster({
-      replicas: 1,
-      hosts: [
-        { id: 'fra-1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0] as string] },
-        { id: 'syd-1', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1] as string] },
-      ],
-    });
+    hostSpecs = [
+      { id: 'fra-1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0] as string] },
+      { id: 'syd-1', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1] as string] },
+    ];
+    c = await startCluster({ replicas: 1, hosts: hostSpecs });
     for (const name of ['mesh-a', 'mesh-b']) assert.equal((await c.call(0, 'POST', '/v1/apps', { name, org_slug: 'personal' })).status, 201);
   });
 
@@ -129,6 +128,14 @@ describe('one private network across two real hosts', { skip: postgresSkipReason
     assert.equal(metrics.status, 200);
     const dropped = /hangar_6pn_dropped_total\{reason="app"\} (\d+)/.exec(String(metrics.body));
     assert.ok(dropped && Number(dropped[1]) > 0, String(metrics.body));
+
+    // A host restarted finds its WireGuard link as it left it (the VMs and their network outlive hangar) and carries on.
+    const syd = c.hosts.get('syd-1');
+    await syd?.stop();
+    await c.startHost(hostSpecs[1] as HostSpec, syd?.dataDir);
+    const again = await sh('mesh-a', a1.id, `ping -c 2 -W 3 ${a2.private_ip}`);
+    assert.equal(again.exit_code, 0, `${again.stdout}${again.stderr}`);
+    assert.match(await lookUp(a2.id, '-type=aaaa', `${a1.id}.vm.mesh-a.internal`), new RegExp(a1.private_ip));
 
     // The route to mesh-b's machines on syd-1 goes with its last machine there.
     assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-b/machines/${b2.id}?force=true`)).status, 200);
