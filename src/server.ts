@@ -63,7 +63,7 @@ export interface ServeOptions {
   ipv4Range?: Ipv4Range;
   outboundNat?: boolean;
   /** Role host, qemu driver: how machines reach their app's machines on other hosts (default wireguard). */
-  underlay?: 'wireguard' | 'off';
+  underlay?: 'wireguard' | 'plain' | 'off';
   /** Where other hosts send this host's private network traffic, `IP:PORT` (default: the agent's address, port 51820). */
   underlayEndpoint?: string;
   /** qemu driver: how often the network is checked for drift (default 30 s). */
@@ -145,7 +145,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       checkIntervalMs: options.networkCheckMs, logger, meshLink,
     }) : undefined;
     const mesh = network && meshAt && meshLink && store.mesh
-      ? hostMesh({ network, directory: store.mesh, dataDir: options.dataDir, link: meshLink, endpoint: meshAt, hostId: options.settings?.hostId ?? DEFAULT_SETTINGS.hostId, logger })
+      ? hostMesh({ kind: options.underlay === 'plain' ? 'plain' : 'wireguard', network, directory: store.mesh, dataDir: options.dataDir, link: meshLink, endpoint: meshAt, hostId: options.settings?.hostId ?? DEFAULT_SETTINGS.hostId, logger })
       : undefined;
     const ipv4Range = network?.layout.ipv4Range ?? options.ipv4Range;
     // A cluster's processes judge leases and stamp history by one clock, the database's.

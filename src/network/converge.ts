@@ -19,11 +19,16 @@ export interface Desired {
   outboundNat: boolean;
   /** Machines whose links must exist; until they are known, machine links are left alone. */
   links?: MachineLink[];
-  /** The link to other hosts (made by the underlay) and the peers' /64s routed through it. */
-  mesh?: { link: string; prefixes: string[] };
+  /** The link to other hosts (made by the underlay) and the peers' /64s routed through it (by a gateway on it, for some underlays). */
+  mesh?: { link: string; routes: MeshRoute[] };
   /** The firewall's and NAT table's shapes as read right after hangar loaded them; until then they are loaded. */
   firewallShape?: string;
   natShape?: string;
+}
+
+export interface MeshRoute {
+  prefix: string;
+  via?: string;
 }
 
 export interface Repair {
@@ -56,15 +61,16 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
   const links = desired.links;
   const apps = links ? [...new Set(links.map((link) => appPrefix(link.privateIp)))].sort() : (ns.firewall?.apps ?? []);
   const mesh = desired.mesh;
+  const sources = mesh?.routes.map((route) => route.prefix) ?? [];
   if (!ns.firewall || !desired.firewallShape || ns.firewall.shape !== desired.firewallShape) {
-    add('firewall loaded', loadIsolation(layout, apps, mesh && { link: mesh.link, sources: mesh.prefixes }));
+    add('firewall loaded', loadIsolation(layout, apps, mesh && { link: mesh.link, sources }));
   } else {
     if (links) {
       for (const app of apps) if (!ns.firewall.apps.includes(app)) add(`same-app element ${app} added`, sameAppElement(layout, 'add', app));
       for (const app of ns.firewall.apps) if (!apps.includes(app)) add(`same-app element ${app} removed`, sameAppElement(layout, 'delete', app));
     }
-    for (const prefix of mesh?.prefixes ?? []) if (!ns.firewall.sources.includes(prefix)) add(`peer source ${prefix} added`, peerSourceElement(layout, 'add', prefix));
-    for (const prefix of ns.firewall.sources) if (mesh && !mesh.prefixes.includes(prefix)) add(`peer source ${prefix} removed`, peerSourceElement(layout, 'delete', prefix));
+    for (const prefix of sources) if (!ns.firewall.sources.includes(prefix)) add(`peer source ${prefix} added`, peerSourceElement(layout, 'add', prefix));
+    for (const prefix of ns.firewall.sources) if (mesh && !sources.includes(prefix)) add(`peer source ${prefix} removed`, peerSourceElement(layout, 'delete', prefix));
   }
 
   const hostRoutes = [...namespaceRoutes(layout), ...(links ?? []).map((link) => machineRoute(layout, link.privateIp))];
@@ -82,7 +88,9 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
     for (const route of tapRoutes(layout, link)) nsRoutes.push({ ...route, dev: tap });
   }
   // Routes to peers go through the mesh's link, once the underlay has made it.
-  if (mesh && linkOf(ns.links, mesh.link)) for (const prefix of mesh.prefixes) nsRoutes.push({ family: 6, dst: prefix, dev: mesh.link });
+  if (mesh && linkOf(ns.links, mesh.link)) {
+    for (const route of mesh.routes) nsRoutes.push({ family: 6, dst: route.prefix, dev: mesh.link, ...(route.via ? { gateway: route.via } : {}) });
+  }
   for (const route of nsRoutes) if (!hasRoute(ns.routes, route)) add(`route ${describe(route)} set in ${layout.ns}`, replaceRoute(route, layout.ns));
 
   if (links) {

@@ -5,7 +5,7 @@
  * address), repairing it and saying what it fixed. All of it runs one operation
  * at a time, so a check never meets a half-made link.
  */
-import { type MachineLink, type Repair, repairs } from './converge.ts';
+import { type MachineLink, type MeshRoute, type Repair, repairs } from './converge.ts';
 import type { NetworkPort } from './host-network.ts';
 import { appPrefix, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, transit } from './layout.ts';
 import type { Observed } from './observed.ts';
@@ -61,7 +61,7 @@ export class NetworkKeeper implements MachineNetwork {
   private known = false;
   private shapes: { firewall?: string; nat?: string } = {};
   /** The peers' /64s, routed through the mesh link. */
-  private meshPrefixes: string[] = [];
+  private meshRoutes: MeshRoute[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
 
@@ -139,8 +139,8 @@ export class NetworkKeeper implements MachineNetwork {
   }
 
   /** Routes these /64s of other hosts' machines through the mesh link, and takes packets from them only; the rest are removed. */
-  async setMeshPrefixes(prefixes: string[]): Promise<Repair[]> {
-    this.meshPrefixes = [...prefixes].sort();
+  async setMeshRoutes(routes: MeshRoute[]): Promise<Repair[]> {
+    this.meshRoutes = [...routes].sort((a, b) => a.prefix.localeCompare(b.prefix));
     return this.converge('mesh');
   }
 
@@ -192,7 +192,7 @@ export class NetworkKeeper implements MachineNetwork {
     const { meshLink } = this.options;
     return {
       layout: this.layout, outboundNat: this.outboundNat, links, firewallShape: this.shapes.firewall, natShape: this.shapes.nat,
-      ...(meshLink ? { mesh: { link: meshLink, prefixes: this.meshPrefixes } } : {}),
+      ...(meshLink ? { mesh: { link: meshLink, routes: this.meshRoutes } } : {}),
     };
   }
 

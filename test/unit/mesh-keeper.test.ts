@@ -34,9 +34,10 @@ function rig() {
     end: () => ({ kind: 'wireguard', endpoint: '10.0.0.1:51820', publicKey: KEY }),
     ensure: async () => { calls.push('ensure'); },
     configure: async (peers) => { calls.push('configure'); configured.push(peers); },
+    gateway: () => ({}),
   };
   const prefixes: string[][] = [];
-  const network = { setMeshPrefixes: async (given: string[]) => { prefixes.push(given); } };
+  const network = { setMeshRoutes: async (given: Array<{ prefix: string }>) => { prefixes.push(given.map((route) => route.prefix)); } };
   const warnings: string[] = [];
   const log = { info() {}, warn: (_: object, message: string) => { warnings.push(message); } };
   // Every host's machines, as the DNS's table keeps them.

@@ -288,7 +288,7 @@ describe('network observation', () => {
 
 describe('the private network across hosts, in the namespace', () => {
   const LINK = 'hgw-hangar';
-  const meshed = (prefixes: string[]): Desired => ({ ...desired, mesh: { link: LINK, prefixes } });
+  const meshed = (prefixes: string[], via?: string): Desired => ({ ...desired, mesh: { link: LINK, routes: prefixes.map((prefix) => ({ prefix, ...(via ? { via } : {}) })) } });
 
   it('takes from other hosts only their machines\' /64s and only to the same app, counting each drop', () => {
     const rules = isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1', { link: LINK, sources: ['fdaa:0:1:2::/64'] });
@@ -321,6 +321,15 @@ describe('the private network across hosts, in the namespace', () => {
       ['route fdaa:0:1:2::/64 dev hgw-hangar set in hangar', [['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:2::/64', 'dev', LINK]]],
       ['stale route fdaa:0:9:3::/64 dev hgw-hangar removed from hangar',
         [{ argv: ['ip', '-n', 'hangar', '-6', 'route', 'del', 'fdaa:0:9:3::/64', 'dev', LINK, 'metric', '1024'], tolerant: true }]],
+    ]);
+  });
+
+  it('routes by a gateway on the link where the underlay needs one', () => {
+    const observed = healthy();
+    observed.ns!.links.push({ name: LINK, up: true, addresses: [] });
+    observed.ns!.firewall!.sources = ['fdaa:0:1:2::/64'];
+    assert.deepEqual(repairs(meshed(['fdaa:0:1:2::/64'], 'fe80::2'), observed).map((r) => r.steps), [
+      [['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:2::/64', 'via', 'fe80::2', 'dev', LINK]],
     ]);
   });
 

@@ -40,7 +40,7 @@ export const serve: CommandSpec = {
     { flags: '--host-number <hex>', description: 'qemu driver: this host\'s number, the group after the app\'s /48 in new machines\' addresses (default: a7b for --netns hangar, else one derived from the name; kept in the data dir)' },
     { flags: '--ipv4-range <cidr>', description: 'qemu driver: the machines\' IPv4 range, /8 to /23 (default: 172.19.0.0/16 for --netns hangar, else a free /20 of 172.20.0.0/14; kept in the data dir)' },
     { flags: '--network-check-interval <duration>', description: 'qemu driver: how often the network is compared with the plan and repaired', default: '30s' },
-    { flags: '--underlay <kind>', description: 'role host, qemu driver: how machines reach their app\'s machines on other hosts: wireguard (encrypted; the kernel\'s, else wireguard-go) or off', default: 'wireguard' },
+    { flags: '--underlay <kind>', description: 'role host, qemu driver: how machines reach their app\'s machines on other hosts: wireguard (encrypted; the kernel\'s, else wireguard-go), plain (VXLAN, unencrypted: a trusted network only) or off', default: 'wireguard' },
     { flags: '--underlay-endpoint <ip:port>', description: 'role host: where other hosts send this host\'s private network traffic (UDP; default: the --agent-address host, port 51820)' },
     { flags: '--outbound-nat', description: 'qemu driver: let machines reach the outside world over IPv4 through the host (masquerade)' },
     { flags: '--watchdog-interval <duration>', description: 'how often machines are checked: stuck in a transient state, or started with a VM that does not run', default: '15s' },
@@ -109,8 +109,8 @@ export const serve: CommandSpec = {
       io.err(errorMessage(error));
       return 2;
     }
-    if (!['wireguard', 'off'].includes(options.underlay)) {
-      io.err(`--underlay must be wireguard or off, got "${options.underlay}"`);
+    if (!['wireguard', 'plain', 'off'].includes(options.underlay)) {
+      io.err(`--underlay must be wireguard, plain or off, got "${options.underlay}"`);
       return 2;
     }
     const maxMachines = Number(options.maxMachinesPerApp);
@@ -171,7 +171,7 @@ export const serve: CommandSpec = {
       ipv4Range: network.ipv4Range,
       networkCheckMs: network.checkMs,
       outboundNat: options.outboundNat === true,
-      underlay: options.underlay as 'wireguard' | 'off',
+      underlay: options.underlay as 'wireguard' | 'plain' | 'off',
       underlayEndpoint: options.underlayEndpoint,
       logLevel: options.logLevel,
       watchdogMs,

@@ -1,13 +1,15 @@
 /**
- * A cluster host's part of the private network, put together: WireGuard over the
- * host's network, the mesh keeper that follows the directory, and the firewall's
+ * A cluster host's part of the private network, put together: WireGuard (or a
+ * plain VXLAN on a trusted network) over the host's network, the mesh keeper that follows the directory, and the firewall's
  * drop counts for `/metrics`.
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import type { MeshDirectory } from '../../domain/ports.ts';
+import type { MeshDirectory, UnderlayKind } from '../../domain/ports.ts';
 import type { NetworkKeeper } from '../keeper.ts';
 import { MeshKeeper, type MeshMachines } from './mesh-keeper.ts';
+import { PlainUnderlay } from './plain.ts';
+import type { Underlay } from './underlay.ts';
 import { WireguardUnderlay } from './wireguard.ts';
 
 export const DEFAULT_UNDERLAY_PORT = 51820;
@@ -20,6 +22,7 @@ export interface HostMesh {
 }
 
 export interface HostMeshOptions {
+  kind: UnderlayKind;
   network: NetworkKeeper;
   directory: MeshDirectory;
   dataDir: string;
@@ -31,7 +34,10 @@ export interface HostMeshOptions {
 
 export function hostMesh(options: HostMeshOptions): HostMesh {
   const log = options.logger.child({ component: 'network' });
-  const underlay = new WireguardUnderlay({ dataDir: options.dataDir, ns: options.network.netns, link: options.link, endpoint: options.endpoint, log });
+  const ns = options.network.netns;
+  const underlay: Underlay = options.kind === 'plain'
+    ? new PlainUnderlay({ ns, link: options.link, endpoint: options.endpoint, hostNumber: options.network.layout.hostNumber, log })
+    : new WireguardUnderlay({ dataDir: options.dataDir, ns, link: options.link, endpoint: options.endpoint, log });
   return {
     async start(machines) {
       const keeper = await MeshKeeper.start({ hostId: options.hostId, directory: options.directory, machines, underlay, network: options.network, log });

@@ -11,6 +11,7 @@
  * reach the last plan stays.
  */
 import type { DirectoryMachine, MeshDirectory, MeshHost } from '../../domain/ports.ts';
+import type { MeshRoute } from '../converge.ts';
 import { type Peer, planPeers } from './peers.ts';
 import type { Underlay } from './underlay.ts';
 
@@ -31,7 +32,7 @@ export interface MeshKeeperOptions {
   machines: MeshMachines;
   underlay: Underlay;
   /** The machines' network: routes and firewall for the peers' /64s. */
-  network: { setMeshPrefixes(prefixes: string[]): Promise<unknown> };
+  network: { setMeshRoutes(routes: MeshRoute[]): Promise<unknown> };
   log: MeshLog;
   /** How often the plan is looked at without a change (default 1 s). */
   intervalMs?: number;
@@ -124,7 +125,7 @@ export class MeshKeeper {
     try {
       if (repairDue) await underlay.ensure();
       await underlay.configure(plan.peers);
-      await network.setMeshPrefixes(plan.peers.flatMap((peer) => peer.prefixes));
+      await network.setMeshRoutes(plan.peers.flatMap((peer) => peer.prefixes.map((prefix) => ({ prefix, ...underlay.gateway(peer) }))));
     } catch (error) {
       log.warn({ err: error }, 'network: could not apply the peers; trying again');
       this.applied = undefined;

@@ -1,6 +1,7 @@
 /**
  * The port through which a host's machines reach the other hosts': one link in the
- * machines' namespace carrying every peer (WireGuard here). The mesh keeper
+ * machines' namespace carrying every peer (WireGuard, or a plain VXLAN on a trusted
+ * network). The mesh keeper
  * publishes its end, makes sure the link is there and hands it the peers.
  */
 import type { UnderlayEnd, UnderlayKind } from '../../domain/ports.ts';
@@ -21,4 +22,6 @@ export interface Underlay {
   ensure(): Promise<void>;
   /** Gives the link exactly these peers. */
   configure(peers: Peer[]): Promise<void>;
+  /** The gateway on the link a peer's /64s are routed by, if the link needs one. */
+  gateway(peer: Peer): { via?: string };
 }

@@ -78,6 +78,11 @@ export class WireguardUnderlay implements Underlay {
     await this.inNs(['wg', 'syncconf', this.link, path]);
   }
 
+  /** WireGuard routes by the peers' allowed addresses: no gateway. */
+  gateway(): { via?: string } {
+    return {};
+  }
+
   /** Each peer's last handshake (Unix seconds, 0 for never) and bytes each way, by public key. */
   async transfer(): Promise<Map<string, { handshake: number; received: number; sent: number }>> {
     const dump = await this.inNs(['wg', 'show', this.link, 'dump']);
