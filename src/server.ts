@@ -26,8 +26,8 @@ import { DEFAULT_NETNS, defaultHostNumber, DNS_PORT, formatIpv4Range, type Ipv4R
 import { type Role, type ProxySettings, type Hangar, assemble } from './assemble/index.ts';
 import { DEFAULT_SETTINGS } from './assemble/core.ts';
 import { clusterHostNumber } from './network/host-number.ts';
-import { DEFAULT_UNDERLAY_PORT, hostMesh } from './network/mesh/host-mesh.ts';
-import { parseEndpoint } from './network/mesh/peers.ts';
+import { DEFAULT_UNDERLAY_PORT, hostMesh, removeMeshLink } from './network/mesh/host-mesh.ts';
+import { isRoutable, parseEndpoint } from './network/mesh/peers.ts';
 import { DEFAULTS } from './config.ts';
 
 export type { DriverName, FakeTiming } from './drivers.ts';
@@ -144,6 +144,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       dataDir: options.dataDir, netns, hostNumber, ipv4Range: options.ipv4Range, outboundNat: options.outboundNat === true,
       checkIntervalMs: options.networkCheckMs, logger, meshLink,
     }) : undefined;
+    // A host whose private network across hosts is off keeps no link to the others from an earlier start.
+    if (network && role === 'host' && options.underlay === 'off') await removeMeshLink(netns);
     const mesh = network && meshAt && meshLink && store.mesh
       ? hostMesh({ kind: options.underlay === 'plain' ? 'plain' : 'wireguard', network, directory: store.mesh, dataDir: options.dataDir, link: meshLink, endpoint: meshAt, hostId: options.settings?.hostId ?? DEFAULT_SETTINGS.hostId, logger })
       : undefined;
@@ -229,6 +231,9 @@ function underlayEndpoint(flag: string | undefined, agentHost: string | undefine
   const text = flag ?? (agentHost && `${agentHost.includes(':') ? `[${agentHost}]` : agentHost}:${DEFAULT_UNDERLAY_PORT}`);
   const endpoint = text ? parseEndpoint(text) : undefined;
   if (!endpoint) throw new Error(`--underlay-endpoint must be IP:PORT (an address other hosts reach this one at), got "${text ?? ''}"`);
+  if (!isRoutable(endpoint.host)) {
+    throw new Error(`the private network's endpoint ${text} is not an address other hosts can reach: set --underlay-endpoint (or --agent-address), or --underlay off`);
+  }
   return endpoint;
 }
 

@@ -7,8 +7,8 @@
  * machine of an app not yet read appears. No question reads the database.
  */
 import type { Logger } from 'pino';
-import type { DirectoryMachine } from '../domain/ports.ts';
-import { type AppOrg, type DnsView, dnsView } from '../network/dns/directory.ts';
+import type { AppOrg, DirectoryMachine } from '../domain/ports.ts';
+import { type DnsView, dnsView } from '../network/dns/directory.ts';
 import { DnsServer } from '../network/dns/server.ts';
 
 /** How often the apps (names and organizations) are read again. */
@@ -30,7 +30,11 @@ export interface PrivateDnsOptions {
 
 export async function servePrivateDns(options: PrivateDnsOptions): Promise<() => Promise<void>> {
   const { machines, listApps, hostId, at, log } = options;
-  let apps: AppOrg[] = await listApps();
+  // Without the apps yet, nothing is answered until they are read (every few seconds).
+  let apps: AppOrg[] = await listApps().catch((error: unknown) => {
+    log.warn({ err: error }, 'private DNS: could not read the apps; answering once they are read');
+    return [];
+  });
   let view: DnsView | undefined;
   let reading: Promise<void> | undefined;
   const readApps = () => {

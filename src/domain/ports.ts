@@ -153,5 +153,11 @@ export interface MachineDirectory {
   /** Every machine not destroyed (without `from`), or every one changed between `from` and the horizon now (the destroyed too); and that horizon. */
   since(from?: string): Promise<{ items: DirectoryMachine[]; horizon: string }>;
   /** Every app's name and organization. */
-  apps(): Promise<Array<{ name: string; orgSlug: string }>>;
+  apps(): Promise<AppOrg[]>;
+}
+
+/** An app as the private DNS knows it: its name and its organization. */
+export interface AppOrg {
+  name: string;
+  orgSlug: string;
 }

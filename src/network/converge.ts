@@ -19,8 +19,12 @@ export interface Desired {
   outboundNat: boolean;
   /** Machines whose links must exist; until they are known, machine links are left alone. */
   links?: MachineLink[];
-  /** The link to other hosts (made by the underlay) and the peers' /64s routed through it (by a gateway on it, for some underlays). */
-  mesh?: { link: string; routes: MeshRoute[] };
+  /**
+   * The link to other hosts (made by the underlay) and the peers' /64s routed through
+   * it (by a gateway on it, for some underlays); until the peers are known, what is
+   * there is left as it is (a restart keeps traffic between hosts flowing).
+   */
+  mesh?: { link: string; routes?: MeshRoute[] };
   /** The firewall's and NAT table's shapes as read right after hangar loaded them; until then they are loaded. */
   firewallShape?: string;
   natShape?: string;
@@ -61,7 +65,7 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
   const links = desired.links;
   const apps = links ? [...new Set(links.map((link) => appPrefix(link.privateIp)))].sort() : (ns.firewall?.apps ?? []);
   const mesh = desired.mesh;
-  const sources = mesh?.routes.map((route) => route.prefix) ?? [];
+  const sources = mesh?.routes ? mesh.routes.map((route) => route.prefix) : (ns.firewall?.sources ?? []);
   if (!ns.firewall || !desired.firewallShape || ns.firewall.shape !== desired.firewallShape) {
     add('firewall loaded', loadIsolation(layout, apps, mesh && { link: mesh.link, sources }));
   } else {
@@ -69,8 +73,10 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
       for (const app of apps) if (!ns.firewall.apps.includes(app)) add(`same-app element ${app} added`, sameAppElement(layout, 'add', app));
       for (const app of ns.firewall.apps) if (!apps.includes(app)) add(`same-app element ${app} removed`, sameAppElement(layout, 'delete', app));
     }
-    for (const prefix of sources) if (!ns.firewall.sources.includes(prefix)) add(`peer source ${prefix} added`, peerSourceElement(layout, 'add', prefix));
-    for (const prefix of ns.firewall.sources) if (mesh && !sources.includes(prefix)) add(`peer source ${prefix} removed`, peerSourceElement(layout, 'delete', prefix));
+    if (mesh?.routes) {
+      for (const prefix of sources) if (!ns.firewall.sources.includes(prefix)) add(`peer source ${prefix} added`, peerSourceElement(layout, 'add', prefix));
+      for (const prefix of ns.firewall.sources) if (!sources.includes(prefix)) add(`peer source ${prefix} removed`, peerSourceElement(layout, 'delete', prefix));
+    }
   }
 
   const hostRoutes = [...namespaceRoutes(layout), ...(links ?? []).map((link) => machineRoute(layout, link.privateIp))];
@@ -88,7 +94,7 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
     for (const route of tapRoutes(layout, link)) nsRoutes.push({ ...route, dev: tap });
   }
   // Routes to peers go through the mesh's link, once the underlay has made it.
-  if (mesh && linkOf(ns.links, mesh.link)) {
+  if (mesh?.routes && linkOf(ns.links, mesh.link)) {
     for (const route of mesh.routes) nsRoutes.push({ family: 6, dst: route.prefix, dev: mesh.link, ...(route.via ? { gateway: route.via } : {}) });
   }
   for (const route of nsRoutes) if (!hasRoute(ns.routes, route)) add(`route ${describe(route)} set in ${layout.ns}`, replaceRoute(route, layout.ns));
@@ -100,7 +106,8 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
     for (const route of extraRoutes(observed.host.routes.filter((r) => r.dev === layout.hostVeth), hostRoutes)) {
       add(`stale route ${describe(route)} removed`, deleteRoute(route));
     }
-    const nsExtra = ns.routes.filter((r) => r.dst !== 'default' && !stale.includes(r.dev ?? ''));
+    const peersUnknown = (route: ObservedRoute) => mesh !== undefined && !mesh.routes && route.dev === mesh.link;
+    const nsExtra = ns.routes.filter((r) => r.dst !== 'default' && !stale.includes(r.dev ?? '') && !peersUnknown(r));
     for (const route of extraRoutes(nsExtra, nsRoutes)) add(`stale route ${describe(route)} removed from ${layout.ns}`, deleteRoute(route, layout.ns));
   }
 

@@ -60,8 +60,8 @@ export class NetworkKeeper implements MachineNetwork {
   /** Whether `links` holds every machine that must have one (after `adopt`). */
   private known = false;
   private shapes: { firewall?: string; nat?: string } = {};
-  /** The peers' /64s, routed through the mesh link. */
-  private meshRoutes: MeshRoute[] = [];
+  /** The peers' /64s, routed through the mesh link; unknown until the mesh keeper has planned. */
+  private meshRoutes: MeshRoute[] | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
 
@@ -192,7 +192,7 @@ export class NetworkKeeper implements MachineNetwork {
     const { meshLink } = this.options;
     return {
       layout: this.layout, outboundNat: this.outboundNat, links, firewallShape: this.shapes.firewall, natShape: this.shapes.nat,
-      ...(meshLink ? { mesh: { link: meshLink, routes: this.meshRoutes } } : {}),
+      ...(meshLink ? { mesh: { link: meshLink, ...(this.meshRoutes ? { routes: this.meshRoutes } : {}) } } : {}),
     };
   }
 

@@ -198,7 +198,8 @@ export const MESH_DROPS = { source: 'dropped_source', app: 'dropped_app' } as co
  * prefixes) as the elements. With `mesh`, what comes from other hosts is taken
  * only from a peer's /64s and only to a machine of the same app (never to this
  * host), what goes to them only from a machine of the same app, each drop counted;
- * and TCP's segments are kept to the link's smaller MTU.
+ * and TCP's segments are kept to the link's smaller MTU. Whatever comes in by a link
+ * its source is not routed by is dropped: no machine sends as another.
  */
 export function isolationRuleset(apps: string[], dns: string, mesh?: MeshRules): string {
   const link = mesh && `"${mesh.link}"`;
@@ -228,6 +229,8 @@ export function isolationRuleset(apps: string[], dns: string, mesh?: MeshRules):
       `    iifname ${link} ip6 saddr . ip6 daddr @same_app accept`,
       `    iifname ${link} counter name ${MESH_DROPS.app} drop`,
     ] : []),
+    // A source that would not be routed back the way it came is forged (a guest sending as another machine).
+    '    fib saddr . iif oif missing drop',
     `    iifname "${NS_VETH}" accept`,
     `    oifname "${NS_VETH}" accept`,
     '    ip6 saddr . ip6 daddr @same_app accept',

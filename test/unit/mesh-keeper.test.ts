@@ -6,6 +6,7 @@ import type { Peer } from '../../src/network/mesh/peers.ts';
 import type { Underlay } from '../../src/network/mesh/underlay.ts';
 
 const KEY = 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=';
+const keyOf = (n: number) => Buffer.alloc(32, n).toString('base64');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const on = (hostId: string, hostNumber: number, app: number): DirectoryMachine => ({
   id: `${hostId}-${app}`, appName: `app${app}`, region: 'fra', hostId, state: 'started', skipRegistration: false, privateIp: `fdaa:0:${app}:${hostNumber}:0:1:0:2`,
@@ -15,7 +16,7 @@ function rig() {
   const state: { hosts: MeshHost[]; down: boolean; published: Array<[string, UnderlayEnd]> } = {
     hosts: [
       { hostId: 'h1', hostNumber: 1, kind: 'wireguard', endpoint: '10.0.0.1:51820', publicKey: KEY },
-      { hostId: 'h2', hostNumber: 2, kind: 'wireguard', endpoint: '10.0.0.2:51820', publicKey: KEY },
+      { hostId: 'h2', hostNumber: 2, kind: 'wireguard', endpoint: '10.0.0.2:51820', publicKey: keyOf(2) },
     ],
     down: false,
     published: [],
@@ -75,12 +76,28 @@ describe('mesh keeper', () => {
       assert.equal(r.warnings.filter((w) => /cannot read/.test(w)).length, 1, 'said once');
 
       r.state.down = false;
-      r.state.hosts.push({ hostId: 'h3', hostNumber: 3, kind: 'wireguard', endpoint: '10.0.0.3:51820', publicKey: KEY });
+      r.state.hosts.push({ hostId: 'h3', hostNumber: 3, kind: 'wireguard', endpoint: '10.0.0.3:51820', publicKey: keyOf(3) });
       await sleep(1100);
       assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64', 'fdaa:0:7:3::/64'], 'a machine on a host not known yet: the hosts are read again');
       r.machines.set([]);
       await sleep(5);
       assert.deepEqual(r.prefixes.at(-1), [], 'the app\'s last machines went: so do the routes');
+    } finally {
+      await keeper.stop();
+    }
+  });
+
+  it('applies nothing before it has read the hosts once: a start with the database away keeps the peers the link has', async () => {
+    const r = rig();
+    r.state.down = true;
+    const keeper = await MeshKeeper.start({ hostId: 'h1', directory: r.directory, machines: r.machines, underlay: r.underlay, network: r.network, log: r.log, intervalMs: 10 });
+    try {
+      r.machines.set([on('h2', 2, 7)]);
+      await sleep(50);
+      assert.deepEqual([r.configured.length, r.prefixes.length], [0, 0]);
+      r.state.down = false;
+      await sleep(50);
+      assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64']);
     } finally {
       await keeper.stop();
     }
@@ -99,7 +116,7 @@ describe('mesh keeper', () => {
 
   it('says once that a host is left out, and why', async () => {
     const r = rig();
-    r.state.hosts.push({ hostId: 'h3', hostNumber: 3, kind: 'wireguard', endpoint: '127.0.0.1:22', publicKey: KEY });
+    r.state.hosts.push({ hostId: 'h3', hostNumber: 3, kind: 'wireguard', endpoint: '127.0.0.1:22', publicKey: keyOf(3) });
     r.machines.set([on('h3', 3, 1)]);
     const keeper = await MeshKeeper.start({ hostId: 'h1', directory: r.directory, machines: r.machines, underlay: r.underlay, network: r.network, log: r.log, intervalMs: 10 });
     await sleep(50);

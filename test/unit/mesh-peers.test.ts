@@ -9,8 +9,10 @@ const ALICE = { private: Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87eb
   public: Buffer.from('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a', 'hex').toString('base64') };
 const BOB = Buffer.from('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f', 'hex').toString('base64');
 
+/** A host with a key of its own (Bob's for number 2, the one the config test reads). */
 const host = (hostId: string, hostNumber: number, overrides: Partial<MeshHost> = {}): MeshHost =>
-  ({ hostId, hostNumber, kind: 'wireguard', endpoint: `10.0.0.${hostNumber}:51820`, publicKey: BOB, ...overrides });
+  ({ hostId, hostNumber, kind: 'wireguard', endpoint: `10.0.0.${hostNumber}:51820`, publicKey: hostNumber === 2 ? BOB : keyOf(hostNumber), ...overrides });
+const keyOf = (n: number) => Buffer.alloc(32, n).toString('base64');
 const self = { hostId: 'h1', kind: 'wireguard' as const };
 let n = 0;
 /** A machine of app `app` (its network number) on host `hostId` (number `hostNumber`), at an address of that host's unless `address`. */
@@ -26,7 +28,7 @@ describe('the private network\'s peers', () => {
     ]);
     assert.deepEqual(plan.peers, [
       { hostId: 'h2', hostNumber: 2, endpoint: { host: '10.0.0.2', port: 51820 }, publicKey: BOB, prefixes: ['fdaa:0:1:2::/64', 'fdaa:0:5:2::/64'] },
-      { hostId: 'h3', hostNumber: 0x1a, endpoint: { host: '10.0.0.26', port: 51820 }, publicKey: BOB, prefixes: ['fdaa:0:beef:1a::/64'] },
+      { hostId: 'h3', hostNumber: 0x1a, endpoint: { host: '10.0.0.26', port: 51820 }, publicKey: keyOf(0x1a), prefixes: ['fdaa:0:beef:1a::/64'] },
     ]);
     assert.deepEqual(plan.skipped, []);
   });
@@ -65,9 +67,23 @@ describe('the private network\'s peers', () => {
     ]);
   });
 
+  it('leaves out a host that published this host\'s key or another host\'s: one would take the other\'s traffic', () => {
+    const other = Buffer.alloc(32, 7).toString('base64');
+    const plan = planPeers({ ...self, publicKey: ALICE.public }, [
+      host('mine', 2, { publicKey: ALICE.public }), host('twin-a', 3, { publicKey: other }), host('twin-b', 4, { publicKey: other }), host('own', 5),
+    ], [on('mine', 2, 1), on('twin-a', 3, 1), on('twin-b', 4, 1), on('own', 5, 1)]);
+    assert.deepEqual(plan.peers.map((peer) => peer.hostId), ['own']);
+    assert.deepEqual(plan.skipped.map((entry) => [entry.hostId, entry.reason]), [
+      ['mine', 'it published this host\'s own public key'],
+      ['twin-a', 'it published the same public key as host twin-b'],
+      ['twin-b', 'it published the same public key as host twin-a'],
+    ]);
+  });
+
   it('takes only an IP literal and a port for an endpoint', () => {
     assert.deepEqual(parseEndpoint('192.0.2.1:51820'), { host: '192.0.2.1', port: 51820 });
     assert.deepEqual(parseEndpoint('[2001:db8::1]:1'), { host: '2001:db8::1', port: 1 });
+    assert.deepEqual(parseEndpoint('[2001:DB8:0:0::01]:1'), { host: '2001:db8::1', port: 1 }, 'as ip prints it');
     for (const bad of ['192.0.2.1', '192.0.2.1:0', '192.0.2.1:65536', '999.0.0.1:1', '2001:db8::1:51820', '[192.0.2.1]:1', 'host:1', '']) {
       assert.equal(parseEndpoint(bad), undefined, bad);
     }

@@ -131,7 +131,7 @@ describe('network plan', () => {
     const rules = isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1');
     assert.match(rules, /^table inet hangar \{\}\ndelete table inet hangar\ntable inet hangar \{/);
     assert.match(rules, /elements = \{ fdaa:0:1::\/48 \. fdaa:0:1::\/48 \}/);
-    assert.match(rules, /policy drop;\n {4}iifname "hgrv0" accept\n {4}oifname "hgrv0" accept\n {4}ip6 saddr \. ip6 daddr @same_app accept/);
+    assert.match(rules, /policy drop;\n {4}fib saddr \. iif oif missing drop\n {4}iifname "hgrv0" accept\n {4}oifname "hgrv0" accept\n {4}ip6 saddr \. ip6 daddr @same_app accept/);
     assert.match(rules, /type nat hook prerouting priority dstnat; policy accept;\n {4}ip6 daddr fdaa::3 udp dport 53 dnat ip6 to \[fdaa:0:0:a7b::1\]:53\n {4}ip6 daddr fdaa::3 tcp dport 53 dnat ip6 to \[fdaa:0:0:a7b::1\]:53\n/);
     assert.match(natRuleset(layout), /ip saddr 172\.19\.0\.0\/16 oifname != "hgr-hangar" masquerade/);
   });
@@ -299,6 +299,7 @@ describe('the private network across hosts, in the namespace', () => {
       'iifname "hgw-hangar" ip6 saddr != @peer_sources counter name dropped_source drop',
       'iifname "hgw-hangar" ip6 saddr \\. ip6 daddr @same_app accept',
       'iifname "hgw-hangar" counter name dropped_app drop',
+      'fib saddr \\. iif oif missing drop',
       'iifname "hgrv0" accept',
       'oifname "hgrv0" accept',
       'ip6 saddr \\. ip6 daddr @same_app accept',
@@ -322,6 +323,18 @@ describe('the private network across hosts, in the namespace', () => {
       ['stale route fdaa:0:9:3::/64 dev hgw-hangar removed from hangar',
         [{ argv: ['ip', '-n', 'hangar', '-6', 'route', 'del', 'fdaa:0:9:3::/64', 'dev', LINK, 'metric', '1024'], tolerant: true }]],
     ]);
+  });
+
+  it('leaves the peers\' routes and sources as they are until it knows the peers (a restart keeps traffic flowing)', () => {
+    const observed = healthy();
+    observed.ns!.links.push({ name: LINK, up: true, addresses: [] });
+    observed.ns!.routes.push({ family: 6, dst: 'fdaa:0:9:3::/64', dev: LINK, metric: 1024 });
+    observed.ns!.firewall!.sources = ['fdaa:0:9:3::/64'];
+    const unknown: Desired = { ...desired, mesh: { link: LINK } };
+    assert.deepEqual(repairs(unknown, observed), []);
+    const reloaded = repairs({ ...unknown, firewallShape: undefined }, observed);
+    assert.deepEqual(reloaded[0]?.steps, [{ argv: ['ip', 'netns', 'exec', 'hangar', 'nft', '-f', '-'],
+      input: isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1', { link: LINK, sources: ['fdaa:0:9:3::/64'] }) }], 'a reload keeps the sources');
   });
 
   it('routes by a gateway on the link where the underlay needs one', () => {

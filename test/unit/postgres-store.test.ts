@@ -207,24 +207,29 @@ describe('PostgresStore', { skip }, () => {
       const owner = await open(url);
       const h1 = await open(await createHostRole(url, 'h1'));
       try {
-        await owner.createApp(app('web'));
-        await owner.createApp(app('theirs', 'other-org'));
-        const started = await insert(owner, machine({ id: 'm1', appName: 'web', hostId: 'h2', state: 'started', privateIp: 'fdaa:0:1:2:0:1:0:2', region: 'syd' },
+        const web = await owner.createApp(app('web'));
+        const theirs = await owner.createApp(app('theirs', 'other-org'));
+        const [n1, n2] = [(await owner.hostNumbers.claim('h1')).number, (await owner.hostNumbers.claim('h2')).number];
+        const at = (net: number, host: number, n: number) => `fdaa:0:${net.toString(16)}:${host.toString(16)}:0:${n}:0:2`;
+        const started = await insert(owner, machine({ id: 'aaaaaaaaaaaa01', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(web.netNumber, n2, 1), region: 'syd' },
           { dns: { skip_registration: false }, metadata: { fly_process_group: 'app' } }));
-        await insert(owner, machine({ id: 'm2', appName: 'web', hostId: 'h1', state: 'stopped', privateIp: 'fdaa:0:1:1:0:2:0:2', region: 'fra' }, { dns: { skip_registration: true } }));
-        await insert(owner, machine({ id: 'm3', appName: 'theirs', hostId: 'h2', state: 'destroyed', privateIp: 'fdaa:0:2:2:0:3:0:2' }));
+        await insert(owner, machine({ id: 'aaaaaaaaaaaa02', appName: 'web', hostId: 'h1', state: 'stopped', privateIp: at(web.netNumber, n1, 2), region: 'fra' }, { dns: { skip_registration: true } }));
+        await insert(owner, machine({ id: 'aaaaaaaaaaaa03', appName: 'theirs', hostId: 'h2', state: 'destroyed', privateIp: at(theirs.netNumber, n2, 3) }));
+        // A host writing its machine an address of another app's, or of another host's: left out.
+        await insert(owner, machine({ id: 'aaaaaaaaaaaa04', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(theirs.netNumber, n2, 4) }));
+        await insert(owner, machine({ id: 'aaaaaaaaaaaa05', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(web.netNumber, n1, 5) }));
         const from = await h1.directory.horizon();
         const first = await h1.directory.since();
         assert.deepEqual(first.items, [
-          { id: 'm1', appName: 'web', region: 'syd', hostId: 'h2', privateIp: 'fdaa:0:1:2:0:1:0:2', state: 'started', skipRegistration: false, processGroup: 'app' },
-          { id: 'm2', appName: 'web', region: 'fra', hostId: 'h1', privateIp: 'fdaa:0:1:1:0:2:0:2', state: 'stopped', skipRegistration: true },
-        ], 'every machine not destroyed, of every host');
+          { id: 'aaaaaaaaaaaa01', appName: 'web', region: 'syd', hostId: 'h2', privateIp: at(web.netNumber, n2, 1), state: 'started', skipRegistration: false, processGroup: 'app' },
+          { id: 'aaaaaaaaaaaa02', appName: 'web', region: 'fra', hostId: 'h1', privateIp: at(web.netNumber, n1, 2), state: 'stopped', skipRegistration: true },
+        ], 'every machine not destroyed, of every host, at an address of its own app and host');
         assert.deepEqual(await h1.directory.apps(), [{ name: 'theirs', orgSlug: 'other-org' }, { name: 'web', orgSlug: 'personal' }]);
 
         await moveTo(owner, started, 'stopped');
-        await server.sql(url, "UPDATE machines SET doc = '{\"torn' WHERE id = 'm2'");
+        await server.sql(url, "UPDATE machines SET doc = '{\"torn' WHERE id = 'aaaaaaaaaaaa02'");
         const next = await h1.directory.since(from);
-        assert.deepEqual(next.items.map((m) => [m.id, m.state]), [['m1', 'stopped']], 'the torn row is left out, and the rest still read');
+        assert.deepEqual(next.items.map((m) => [m.id, m.state]), [['aaaaaaaaaaaa01', 'stopped']], 'the torn row is left out, and the rest still read');
         assert.deepEqual((await h1.directory.since(next.horizon)).items, []);
       } finally {
         for (const store of [owner, h1]) await store.close();

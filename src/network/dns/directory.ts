@@ -5,7 +5,7 @@
  * asks, by the address a machine of this host asks from.
  */
 import type { MachineRecord } from '../../domain/machine.ts';
-import type { DirectoryMachine } from '../../domain/ports.ts';
+import type { AppOrg, DirectoryMachine } from '../../domain/ports.ts';
 import { canonicalAddress } from '../layout.ts';
 import type { Asker, DnsDirectory, DnsMachine } from './answers.ts';
 
@@ -13,11 +13,6 @@ export interface DnsView {
   directory: DnsDirectory;
   /** The machine of this host that asks from `address`, as an asker (its organization, host and region). */
   askerOf(address: string): Asker | undefined;
-}
-
-export interface AppOrg {
-  name: string;
-  orgSlug: string;
 }
 
 /** A machine record as the DNS sees it (one without a host is this host's). */

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { MeshDirectory, UnderlayKind } from '../../domain/ports.ts';
 import type { NetworkKeeper } from '../keeper.ts';
+import { exec } from '../host-network.ts';
+import { meshLinkName } from '../layout.ts';
 import { MeshKeeper, type MeshMachines } from './mesh-keeper.ts';
 import { PlainUnderlay } from './plain.ts';
 import type { Underlay } from './underlay.ts';
@@ -61,4 +63,9 @@ export function registerMeshMetrics(registry: Registry, mesh: Pick<HostMesh, 'dr
       for (const [reason, packets] of Object.entries(drops)) this.inc({ reason }, packets);
     },
   });
+}
+
+/** Removes the namespace's link to other hosts, if it has one (a wireguard-go behind it ends with it). */
+export async function removeMeshLink(ns: string): Promise<void> {
+  await exec(['ip', '-n', ns, 'link', 'del', meshLinkName(ns)]).catch(() => undefined);
 }

@@ -7,18 +7,14 @@
  * routes them through the mesh link and lets the firewall take packets from them.
  * A change of a machine plans at once; the hosts' ends are read every few seconds,
  * and at once when a machine is on a host not known yet. Every 30 s the plan is
- * applied whatever changed, repairing what drifted. While the database is out of
- * reach the last plan stays.
+ * applied whatever changed, repairing what drifted. Until the hosts' ends are first
+ * read, and while the database is out of reach, what was applied stays (a restart
+ * does not cut traffic between hosts).
  */
 import type { DirectoryMachine, MeshDirectory, MeshHost } from '../../domain/ports.ts';
 import type { MeshRoute } from '../converge.ts';
 import { type Peer, planPeers } from './peers.ts';
-import type { Underlay } from './underlay.ts';
-
-export interface MeshLog {
-  info(object: object, message: string): void;
-  warn(object: object, message: string): void;
-}
+import type { Underlay, UnderlayLog } from './underlay.ts';
 
 /** Every host's machines, kept current by their owner. */
 export interface MeshMachines {
@@ -33,7 +29,7 @@ export interface MeshKeeperOptions {
   underlay: Underlay;
   /** The machines' network: routes and firewall for the peers' /64s. */
   network: { setMeshRoutes(routes: MeshRoute[]): Promise<unknown> };
-  log: MeshLog;
+  log: UnderlayLog;
   /** How often the plan is looked at without a change (default 1 s). */
   intervalMs?: number;
   /** How often the hosts' ends are read (default 5 s). */
@@ -44,8 +40,12 @@ export interface MeshKeeperOptions {
 
 export class MeshKeeper {
   private readonly options: MeshKeeperOptions;
-  private hosts: MeshHost[] = [];
+  /** Every host's end, once read (until then nothing is applied: what the link has stays). */
+  private hosts: MeshHost[] | undefined;
   private hostsReadAt = 0;
+  /** Hosts that had machines but no published end at the last read: they do not make the hosts be read again. */
+  private unpublished = new Set<string>();
+  private applyFailing = false;
   private applied: string | undefined;
   private appliedAt = 0;
   private readonly told = new Set<string>();
@@ -110,10 +110,12 @@ export class MeshKeeper {
   private async tick(): Promise<void> {
     const { underlay, network, log, hostId, machines } = this.options;
     const all = machines.all();
-    const known = new Set(this.hosts.map((host) => host.hostId));
+    const known = new Set(this.hosts?.map((host) => host.hostId));
     const stale = Date.now() - this.hostsReadAt >= (this.options.hostsEveryMs ?? 5_000);
-    if (stale || all.some((machine) => !known.has(machine.hostId))) await this.readHosts();
-    const plan = planPeers({ hostId, kind: underlay.kind }, this.hosts, all);
+    const newHost = all.some((machine) => !known.has(machine.hostId) && !this.unpublished.has(machine.hostId));
+    if (!this.hosts || stale || newHost) await this.readHosts(all);
+    if (!this.hosts) return;
+    const plan = planPeers({ hostId, kind: underlay.kind, publicKey: underlay.end().publicKey }, this.hosts, all);
     for (const { hostId: peer, reason } of plan.skipped) {
       const key = `${peer}\0${reason}`;
       if (!this.told.has(key)) log.warn({ peer }, `network: host ${peer} is left out of the private network: ${reason}`);
@@ -127,10 +129,13 @@ export class MeshKeeper {
       await underlay.configure(plan.peers);
       await network.setMeshRoutes(plan.peers.flatMap((peer) => peer.prefixes.map((prefix) => ({ prefix, ...underlay.gateway(peer) }))));
     } catch (error) {
-      log.warn({ err: error }, 'network: could not apply the peers; trying again');
+      if (!this.applyFailing) log.warn({ err: error }, 'network: could not apply the peers; trying again every second');
+      this.applyFailing = true;
       this.applied = undefined;
       return;
     }
+    if (this.applyFailing) log.info({}, 'network: the peers are applied again');
+    this.applyFailing = false;
     if (shape !== this.applied) {
       log.info({ peers: plan.peers.map((peer) => ({ host: peer.hostId, prefixes: peer.prefixes })) }, `network: ${plan.peers.length} peer host(s)`);
     }
@@ -140,12 +145,14 @@ export class MeshKeeper {
   }
 
   /** At most once a second, however many machines are on hosts not known. */
-  private async readHosts(): Promise<void> {
+  private async readHosts(machines: readonly DirectoryMachine[]): Promise<void> {
     if (Date.now() - this.hostsReadAt < 1_000 && this.hostsReadAt > 0 && !this.failing) return;
     const { directory, log } = this.options;
     this.hostsReadAt = Date.now();
     try {
-      this.hosts = await directory.hosts();
+      const hosts = await directory.hosts();
+      this.hosts = hosts;
+      this.unpublished = new Set(machines.map((machine) => machine.hostId).filter((id) => !hosts.some((host) => host.hostId === id)));
       if (this.failing) log.info({}, 'network: reading the cluster\'s hosts again');
       this.failing = false;
     } catch (error) {

@@ -10,7 +10,7 @@
  */
 import { isIP } from 'node:net';
 import type { DirectoryMachine, MeshHost, UnderlayKind } from '../../domain/ports.ts';
-import { canonicalPrefix, ipv6Groups } from '../layout.ts';
+import { canonicalAddress, canonicalPrefix, ipv6Groups } from '../layout.ts';
 
 export interface Peer {
   hostId: string;
@@ -35,7 +35,7 @@ export function spanPrefix(address: string, hostNumber: number): string | undefi
   return canonicalPrefix(`fdaa:0:${groups[2].toString(16)}:${hostNumber.toString(16)}::/64`);
 }
 
-export function planPeers(self: { hostId: string; kind: UnderlayKind }, hosts: MeshHost[], machines: readonly DirectoryMachine[]): PeerPlan {
+export function planPeers(self: { hostId: string; kind: UnderlayKind; publicKey?: string }, hosts: MeshHost[], machines: readonly DirectoryMachine[]): PeerPlan {
   const hostsById = new Map(hosts.map((host) => [host.hostId, host]));
   const byHost = new Map<string, Set<string>>();
   const strays = new Set<string>();
@@ -51,7 +51,7 @@ export function planPeers(self: { hostId: string; kind: UnderlayKind }, hosts: M
   for (const host of [...hosts].sort((a, b) => a.hostNumber - b.hostNumber)) {
     const prefixes = [...(byHost.get(host.hostId) ?? [])].sort();
     if (host.hostId === self.hostId || prefixes.length === 0) continue;
-    const problem = endProblem(host, self.kind);
+    const problem = endProblem(host, self.kind) ?? keyProblem(host, self.publicKey, hosts);
     if (problem) {
       skipped.push({ hostId: host.hostId, reason: problem });
       continue;
@@ -74,9 +74,17 @@ function endProblem(host: MeshHost, kind: UnderlayKind): string | undefined {
   if (host.kind !== kind) return `it reaches its peers over ${host.kind}, this host over ${kind}`;
   const endpoint = parseEndpoint(host.endpoint);
   if (!endpoint) return `its endpoint "${String(host.endpoint).slice(0, 80)}" is not IP:PORT`;
-  if (!routable(endpoint.host)) return `its endpoint ${host.endpoint} is not an address another host can reach`;
+  if (!isRoutable(endpoint.host)) return `its endpoint ${host.endpoint} is not an address another host can reach`;
   if (kind === 'wireguard' && !isWireguardKey(host.publicKey ?? '')) return 'its WireGuard public key is not one';
   return undefined;
+}
+
+/** A key that is this host's or another host's too: `wg` would merge the peers, and one would take the other's traffic. */
+function keyProblem(host: MeshHost, own: string | undefined, hosts: MeshHost[]): string | undefined {
+  if (host.kind !== 'wireguard') return undefined;
+  if (host.publicKey === own) return 'it published this host\'s own public key';
+  const twin = hosts.find((other) => other.hostId !== host.hostId && other.publicKey === host.publicKey);
+  return twin ? `it published the same public key as host ${twin.hostId}` : undefined;
 }
 
 /** `10.0.0.1:51820` or `[fd00::1]:51820`: an IP literal and a port 1-65535. */
@@ -87,7 +95,8 @@ export function parseEndpoint(text: string): { host: string; port: number } | un
   const port = Number(match[3]);
   if (isIP(host) === 0 || port < 1 || port > 65535) return undefined;
   if (match[1] !== undefined && isIP(host) !== 6) return undefined;
-  return { host, port };
+  // As `ip` prints it, so that what was asked for and what is there compare equal.
+  return { host: match[1] !== undefined && !host.includes('.') ? canonicalAddress(host.toLowerCase()) : host, port };
 }
 
 export function formatEndpoint(endpoint: { host: string; port: number }): string {
@@ -95,7 +104,7 @@ export function formatEndpoint(endpoint: { host: string; port: number }): string
 }
 
 /** Not this host's own (loopback), nothing (unspecified) or everyone (multicast, broadcast). */
-function routable(ip: string): boolean {
+export function isRoutable(ip: string): boolean {
   if (isIP(ip) === 4) {
     const [a = 0, b = 0, c = 0, d = 0] = ip.split('.').map(Number);
     return a !== 127 && a !== 0 && a < 224 && !(a === 169 && b === 254) && !(a === 255 && b === 255 && c === 255 && d === 255);

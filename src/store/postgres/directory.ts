@@ -1,12 +1,16 @@
 /**
  * Every host's machines for the private DNS, in PostgreSQL: read through functions
  * a host may call though it may not read other hosts' machines, in the commit order
- * (see changes.ts). A row's fields are checked as they come: one that is not what a
- * machine's would be is left out, since a host writes its own machines' rows.
+ * (see changes.ts). A row's fields are checked as they come, since a host writes
+ * its own machines' rows: one that is not what a machine's would be is left out, and
+ * so is an address outside its app's /48 and its host's /64 (a host that claimed
+ * another app's address would get that app's traffic, through every host's routes
+ * and DNS). A destroyed machine still takes itself out of the table.
  */
 import { isIP } from 'node:net';
+import { ipv6Groups } from '../../network/layout.ts';
 import type { Pool } from 'pg';
-import type { DirectoryMachine, MachineDirectory } from '../../domain/ports.ts';
+import type { AppOrg, DirectoryMachine, MachineDirectory } from '../../domain/ports.ts';
 import { rows } from './connection.ts';
 
 interface Row {
@@ -19,7 +23,12 @@ interface Row {
   skip: boolean;
   process_group: string | null;
   horizon: string;
+  net_number: number | null;
+  host_number: number | null;
 }
+
+const MACHINE_ID = /^[0-9a-f]{14}$/;
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export class PostgresDirectory implements MachineDirectory {
   private readonly pool: Pool;
@@ -38,16 +47,26 @@ export class PostgresDirectory implements MachineDirectory {
     return { items: found.flatMap((row) => directoryMachine(row) ?? []), horizon: found[0]?.horizon ?? from ?? '0' };
   }
 
-  async apps(): Promise<Array<{ name: string; orgSlug: string }>> {
+  async apps(): Promise<AppOrg[]> {
     return (await rows<{ name: string; org_slug: string }>(this.pool, 'SELECT name, org_slug FROM hangar_directory_apps()'))
       .map((row) => ({ name: row.name, orgSlug: row.org_slug }));
   }
 }
 
 function directoryMachine(row: Row): DirectoryMachine | undefined {
-  if (row.id === null || row.host_id === null || row.private_ip === null || isIP(row.private_ip) !== 6) return undefined;
+  if (row.id === null || !MACHINE_ID.test(row.id) || row.host_id === null) return undefined;
+  const gone = { id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: '', state: 'destroyed', skipRegistration: true };
+  if (row.state === 'destroyed') return gone;
+  if (!NAME.test(row.app_name) || !NAME.test(row.region) || !NAME.test(row.state) || !inItsOwnRange(row)) return undefined;
   return {
-    id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: row.private_ip, state: row.state, skipRegistration: row.skip,
-    ...(row.process_group ? { processGroup: row.process_group } : {}),
+    id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: row.private_ip as string, state: row.state, skipRegistration: row.skip,
+    ...(row.process_group && NAME.test(row.process_group) ? { processGroup: row.process_group } : {}),
   };
+}
+
+/** fdaa:0:<its app's number>:<its host's number>:… */
+function inItsOwnRange(row: Row): boolean {
+  if (row.private_ip === null || isIP(row.private_ip) !== 6 || row.private_ip.includes('.') || row.net_number === null || row.host_number === null) return false;
+  const groups = ipv6Groups(row.private_ip);
+  return groups[0] === 0xfdaa && groups[1] === 0 && groups[2] === row.net_number && groups[3] === row.host_number;
 }

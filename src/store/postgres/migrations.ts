@@ -409,20 +409,23 @@ export const MIGRATIONS: readonly string[] = [
   // (where each is and what it answers as, nothing of their configs) and every app's
   // organization, read through functions, in the commit order as the change log is. A
   // document a host wrote (it may write its own machines) that does not parse reads
-  // as nothing, so no row can stop every host's DNS from following.
+  // as nothing, so no row can stop every host's DNS from following; the app's and the
+  // host's numbers come along, for the reader to check the address against.
   `
   CREATE FUNCTION hangar_try_jsonb(text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
     BEGIN RETURN $1::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END $$;
   CREATE FUNCTION hangar_directory_since(since xid8)
-    RETURNS TABLE (id text, app_name text, region text, host_id text, state text, private_ip text, skip boolean, process_group text, horizon text)
+    RETURNS TABLE (id text, app_name text, region text, host_id text, state text, private_ip text, skip boolean, process_group text, horizon text,
+      net_number integer, host_number integer)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
       WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
       SELECT m.id, m.app_name, m.region, m.host_id, m.state, d.doc ->> 'privateIp',
         coalesce(d.doc -> 'config' -> 'dns' -> 'skip_registration' = 'true'::jsonb, false),
         CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'metadata' -> 'fly_process_group') = 'string' THEN d.doc -> 'config' -> 'metadata' ->> 'fly_process_group' END,
-        h.x::text
+        h.x::text, a.net_number, n.number
       FROM h LEFT JOIN machines m ON CASE WHEN since IS NULL THEN m.state <> 'destroyed' ELSE m.change_xid >= since AND m.change_xid < h.x END
       LEFT JOIN LATERAL (SELECT hangar_try_jsonb(m.doc) AS doc) d ON true
+      LEFT JOIN apps a ON a.name = m.app_name LEFT JOIN host_numbers n ON n.host_id = m.host_id
       ORDER BY m.change_xid, m.id
     $$;
   CREATE FUNCTION hangar_directory_apps() RETURNS TABLE (name text, org_slug text)
