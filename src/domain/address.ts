@@ -12,3 +12,13 @@ export function privateIp(appNetNumber: number, hostNumber: number, machineNumbe
   const hex = (n: number) => (n & 0xffff).toString(16);
   return `fdaa:0:${hex(appNetNumber)}:${hex(hostNumber)}:${hex(machineNumber >>> 16)}:${hex(machineNumber)}:0:2`;
 }
+
+/** The eight groups of an IPv6 address, as numbers. */
+export function ipv6Groups(address: string): number[] {
+  const [head = '', tail] = address.split('::');
+  const part = (text: string) => (text ? text.split(':') : []);
+  const left = part(head);
+  const right = tail === undefined ? [] : part(tail);
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.map((group) => parseInt(group, 16));
+}

@@ -11,7 +11,9 @@
  * The defaults keep what hangar used before: host a7b and 172.19.0.0/16 for the
  * namespace `hangar`. Pure functions, no I/O.
  */
-import { DEFAULT_HOST_NUMBER } from '../domain/address.ts';
+import { DEFAULT_HOST_NUMBER, ipv6Groups } from '../domain/address.ts';
+
+export { ipv6Groups } from '../domain/address.ts';
 import { formatIpv4, type Ipv4Range, parseCidr4, rangeSize } from '../domain/ipv4.ts';
 
 export type { Ipv4Range, MachineAddresses } from '../domain/ipv4.ts';
@@ -143,15 +145,6 @@ export function appPrefix(machineIp: string): string {
   return canonicalPrefix(`${machineIp.split(':').slice(0, 3).join(':')}::/48`);
 }
 
-/** The eight groups of an IPv6 address, as numbers. */
-export function ipv6Groups(address: string): number[] {
-  const [head = '', tail] = address.split('::');
-  const part = (text: string) => (text ? text.split(':') : []);
-  const left = part(head);
-  const right = tail === undefined ? [] : part(tail);
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return groups.map((group) => parseInt(group, 16));
-}
 
 /** The RFC 5952 form `ip` prints (`fdaa:0:1:a7b:1:0:0:2` → `fdaa:0:1:a7b:1::2`); IPv4 as is. */
 export function canonicalAddress(address: string): string {

@@ -8,7 +8,7 @@
  * and DNS). A destroyed machine still takes itself out of the table.
  */
 import { isIP } from 'node:net';
-import { ipv6Groups } from '../../network/layout.ts';
+import { ipv6Groups } from '../../domain/address.ts';
 import type { Pool } from 'pg';
 import type { AppOrg, DirectoryMachine, MachineDirectory } from '../../domain/ports.ts';
 import { rows } from './connection.ts';
