@@ -36,6 +36,8 @@ const BACKSTOP_MS = 5_000;
 export class ChangeFollower<T = MachineRecord> {
   private readonly changes: ChangeSource<T>;
   private readonly apply: (item: T) => void;
+  /** What is followed, for the log. */
+  private readonly what: string;
   private readonly log: Logger;
   private horizon: string;
   private reading: Promise<void> | undefined;
@@ -44,7 +46,8 @@ export class ChangeFollower<T = MachineRecord> {
   private failing = false;
   private stopped = false;
 
-  private constructor(changes: ChangeSource<T>, apply: (item: T) => void, log: Logger, horizon: string) {
+  private constructor(changes: ChangeSource<T>, apply: (item: T) => void, log: Logger, horizon: string, what: string) {
+    this.what = what;
     this.changes = changes;
     this.apply = apply;
     this.log = log;
@@ -67,8 +70,8 @@ export class ChangeFollower<T = MachineRecord> {
    * machines only, with it).
    */
   static async follow<T>(changes: ChangeSource<T>, link: ClusterLink, apply: (item: T) => void, log: Logger,
-    options: { hostId?: string; from?: string } = {}): Promise<ChangeFollower<T>> {
-    const follower = new ChangeFollower(changes, apply, log, options.from ?? await changes.horizon());
+    options: { hostId?: string; from?: string; what?: string } = {}): Promise<ChangeFollower<T>> {
+    const follower = new ChangeFollower(changes, apply, log, options.from ?? await changes.horizon(), options.what ?? 'machine changes');
     link.onMachineChanged(() => follower.read(), options.hostId);
     link.onMissedChanges(() => follower.read());
     follower.timer = setInterval(() => follower.read(), BACKSTOP_MS);
@@ -103,10 +106,10 @@ export class ChangeFollower<T = MachineRecord> {
       const { items, horizon } = await this.changes.since(this.horizon);
       for (const item of items) this.apply(item);
       this.horizon = horizon;
-      if (this.failing) this.log.info('reading machine changes again');
+      if (this.failing) this.log.info(`reading ${this.what} again`);
       this.failing = false;
     } catch (error) {
-      if (!this.failing) this.log.warn({ err: error }, 'could not read machine changes; trying again');
+      if (!this.failing) this.log.warn({ err: error }, `could not read ${this.what}; trying again`);
       this.failing = true;
     }
   }

@@ -22,7 +22,7 @@ export class DirectoryTable {
     const from = await directory.horizon();
     for (const machine of (await directory.since()).items) table.put(machine);
     table.follower = await ChangeFollower.follow({ horizon: () => directory.horizon(), since: (at) => directory.since(at) }, link,
-      (machine) => table.put(machine), log, { from });
+      (machine) => table.put(machine), log, { from, what: 'every host\'s machines (private DNS and network)' });
     return table;
   }
 
