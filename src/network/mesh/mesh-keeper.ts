@@ -13,7 +13,7 @@
  */
 import type { DirectoryMachine, MeshDirectory, MeshHost } from '../../domain/ports.ts';
 import type { MeshRoute } from '../converge.ts';
-import { type Peer, planPeers } from './peers.ts';
+import { planPeers } from './peers.ts';
 import type { Underlay, UnderlayLog } from './underlay.ts';
 
 /** Every host's machines, kept current by their owner. */
@@ -49,14 +49,12 @@ export class MeshKeeper {
   private applied: string | undefined;
   private appliedAt = 0;
   private readonly told = new Set<string>();
-  private failing = false;
+  private readFailing = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
   private unlisten: (() => void) | undefined;
-  /** The peers last applied. */
-  peers: Peer[] = [];
 
   private constructor(options: MeshKeeperOptions) {
     this.options = options;
@@ -139,25 +137,24 @@ export class MeshKeeper {
     if (shape !== this.applied) {
       log.info({ peers: plan.peers.map((peer) => ({ host: peer.hostId, prefixes: peer.prefixes })) }, `network: ${plan.peers.length} peer host(s)`);
     }
-    this.peers = plan.peers;
     this.applied = shape;
     this.appliedAt = Date.now();
   }
 
   /** At most once a second, however many machines are on hosts not known. */
   private async readHosts(machines: readonly DirectoryMachine[]): Promise<void> {
-    if (Date.now() - this.hostsReadAt < 1_000 && this.hostsReadAt > 0 && !this.failing) return;
+    if (Date.now() - this.hostsReadAt < 1_000 && this.hostsReadAt > 0 && !this.readFailing) return;
     const { directory, log } = this.options;
     this.hostsReadAt = Date.now();
     try {
       const hosts = await directory.hosts();
       this.hosts = hosts;
       this.unpublished = new Set(machines.map((machine) => machine.hostId).filter((id) => !hosts.some((host) => host.hostId === id)));
-      if (this.failing) log.info({}, 'network: reading the cluster\'s hosts again');
-      this.failing = false;
+      if (this.readFailing) log.info({}, 'network: reading the cluster\'s hosts again');
+      this.readFailing = false;
     } catch (error) {
-      if (!this.failing) log.warn({ err: error }, 'network: cannot read the cluster\'s hosts; peers stay as they are');
-      this.failing = true;
+      if (!this.readFailing) log.warn({ err: error }, 'network: cannot read the cluster\'s hosts; peers stay as they are');
+      this.readFailing = true;
     }
   }
 }

@@ -41,8 +41,6 @@ export class WireguardUnderlay implements Underlay {
   private readonly options: WireguardOptions;
   private readonly privateKey: string;
   readonly publicKey: string;
-  /** Which WireGuard made the interface, once known. */
-  implementation: 'kernel' | 'wireguard-go' | 'found' | undefined;
 
   constructor(options: WireguardOptions) {
     this.options = options;
@@ -62,10 +60,8 @@ export class WireguardUnderlay implements Underlay {
       await this.inNs(['ip', 'link', 'del', this.link]).catch(() => undefined);
       // One left here by a start that stopped before moving it.
       await exec(['ip', 'link', 'del', this.link]).catch(() => undefined);
-      this.implementation = await this.createInNamespace();
-      this.options.log.info({ netns: ns, link: this.link, implementation: this.implementation }, `network: WireGuard link ${this.link} made (${this.implementation})`);
-    } else {
-      this.implementation ??= 'found';
+      const implementation = await this.createInNamespace();
+      this.options.log.info({ netns: ns, link: this.link, implementation }, `network: WireGuard link ${this.link} made (${implementation})`);
     }
     await this.inNs(['wg', 'set', this.link, 'private-key', join(this.options.dataDir, KEY_FILE), 'listen-port', String(endpoint.port)]);
     await this.inNs(['ip', 'link', 'set', this.link, 'up']);
@@ -83,17 +79,6 @@ export class WireguardUnderlay implements Underlay {
     return {};
   }
 
-  /** Each peer's last handshake (Unix seconds, 0 for never) and bytes each way, by public key. */
-  async transfer(): Promise<Map<string, { handshake: number; received: number; sent: number }>> {
-    const dump = await this.inNs(['wg', 'show', this.link, 'dump']);
-    const out = new Map<string, { handshake: number; received: number; sent: number }>();
-    for (const line of dump.trim().split('\n').slice(1)) {
-      const [key, , , , handshake, received, sent] = line.split('\t');
-      if (key) out.set(key, { handshake: Number(handshake), received: Number(received), sent: Number(sent) });
-    }
-    return out;
-  }
-
   /**
    * Makes the link here and moves it into the machines' namespace. wireguard-go
    * sometimes ends when its link is moved in the first moments after it answers:
@@ -106,7 +91,7 @@ export class WireguardUnderlay implements Underlay {
       await exec(['ip', 'link', 'set', this.link, 'netns', this.options.ns]);
       if (made === 'kernel') return made;
       await sleep(SETTLE_MS);
-      if (await answers(join(USERSPACE_SOCKETS, `${this.link}.sock`))) return made;
+      if (await answers(this.socket)) return made;
       await this.inNs(['ip', 'link', 'del', this.link]).catch(() => undefined);
       if (attempt === 3) throw new Error(`wireguard-go ended each time its link ${this.link} was moved into ${this.options.ns}`);
       this.options.log.warn({ link: this.link, attempt }, 'network: wireguard-go ended as its link was moved; making it again');
@@ -125,13 +110,17 @@ export class WireguardUnderlay implements Underlay {
             + `or use --underlay off): ${(error as Error).message}`);
         });
       // It answers `wg` on its socket a moment after the link exists; `wg` deletes a socket that refuses it, so it waits until one answers.
-      const socket = join(USERSPACE_SOCKETS, `${this.link}.sock`);
-      for (let waited = 0; !(await answers(socket)); waited += 20) {
-        if (waited > 5_000) throw new Error(`wireguard-go made ${this.link} but never answered on ${socket}`);
+      for (let waited = 0; !(await answers(this.socket)); waited += 20) {
+        if (waited > 5_000) throw new Error(`wireguard-go made ${this.link} but never answered on ${this.socket}`);
         await sleep(20);
       }
       return 'wireguard-go';
     }
+  }
+
+  /** Where wireguard-go answers `wg` for this link. */
+  private get socket(): string {
+    return join(USERSPACE_SOCKETS, `${this.link}.sock`);
   }
 
   private inNs(argv: string[]): Promise<string> {
