@@ -61,16 +61,11 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     });
     stops.push(() => proxy.close());
     if (options.privateDns) {
-      // Machines without .internal names beat no hangar: another server may hold the port.
-      try {
-        const hostId = control.settings.hostId;
-        stops.push(await servePrivateDns({
-          machines: { all: () => proxy.table.all().map((machine) => directoryMachineOf(machine, hostId)), onChange: (listener) => proxy.table.onChange(listener) },
-          listApps: () => control.store.listApps(), hostId, at: options.privateDns, log,
-        }));
-      } catch (error) {
-        log.error({ err: error, at: options.privateDns }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
-      }
+      const hostId = control.settings.hostId;
+      stops.push(await servePrivateDns({
+        machines: { all: () => proxy.table.all().map((machine) => directoryMachineOf(machine, hostId)), onChange: (listener) => proxy.table.onChange(listener) },
+        listApps: () => control.store.listApps(), hostId, at: options.privateDns, log,
+      }));
     }
     stops.push(finishInterrupted(control));
     control.health = proxy.health;

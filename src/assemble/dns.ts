@@ -28,7 +28,20 @@ export interface PrivateDnsOptions {
   log: Logger;
 }
 
+/**
+ * Serves the private DNS; when it cannot (another server holds the port), says so
+ * and serves nothing: machines without .internal names beat no hangar.
+ */
 export async function servePrivateDns(options: PrivateDnsOptions): Promise<() => Promise<void>> {
+  try {
+    return await listenPrivateDns(options);
+  } catch (error) {
+    options.log.error({ err: error, at: options.at }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
+    return async () => undefined;
+  }
+}
+
+async function listenPrivateDns(options: PrivateDnsOptions): Promise<() => Promise<void>> {
   const { machines, listApps, hostId, at, log } = options;
   // Without the apps yet, nothing is answered until they are read (every few seconds).
   let apps: AppOrg[] = await listApps().catch((error: unknown) => {

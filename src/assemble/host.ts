@@ -26,7 +26,7 @@ import { isHostedHere, type ControlDeps } from '../control/ports.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import type { HostRecord } from '../domain/host.ts';
-import type { CheckRecords, MachineDirectory } from '../domain/ports.ts';
+import type { CheckRecords } from '../domain/ports.ts';
 import { specOf } from '../domain/runtime.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
 import type { StopServing } from '../cluster/host-session.ts';
@@ -66,9 +66,12 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     }
     if (store.checks) stops.push(await runChecks(control, store.checks, log));
     // Every host's machines, which the private DNS answers about and the mesh routes to.
-    const directory = store.directory && (options.privateDns || options.mesh) ? await DirectoryTable.start(store.directory, cluster.link, log) : undefined;
-    if (directory) stops.push(() => directory.stop());
-    if (directory && options.privateDns && store.directory) stops.push(await serveClusterDns(directory, store.directory, hostId, options.privateDns, log));
+    const { directory } = store;
+    const everyMachine = directory && (options.privateDns || options.mesh) ? await DirectoryTable.start(directory, cluster.link, log) : undefined;
+    if (everyMachine) stops.push(() => everyMachine.stop());
+    if (everyMachine && directory && options.privateDns) {
+      stops.push(await servePrivateDns({ machines: everyMachine, listApps: () => directory.apps(), hostId, at: options.privateDns, log }));
+    }
     const serveGuests = holdGuestConnections(driver);
     const app = await buildApi(control, options);
     await serveGuests(app);
@@ -85,7 +88,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       let stopMesh: (() => Promise<void>) | undefined;
       try {
         // Only the instance holding the host publishes its end of the private network.
-        stopMesh = directory && await options.mesh?.start(directory);
+        stopMesh = everyMachine && await options.mesh?.start(everyMachine);
         await served.listen(cluster.agentListen as { host: string; port: number });
       } catch (error) {
         await stopMesh?.();
@@ -127,16 +130,6 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     // The store and link are the caller's to close when assembling fails.
     for (const stop of stops.reverse()) await stop();
     throw error;
-  }
-}
-
-/** The private DNS, answering about every host's machines; without it (the port taken) the host serves on. */
-async function serveClusterDns(table: DirectoryTable, directory: MachineDirectory, hostId: string, at: { host: string; port: number }, log: Logger): Promise<() => Promise<void>> {
-  try {
-    return await servePrivateDns({ machines: table, listApps: () => directory.apps(), hostId, at, log });
-  } catch (error) {
-    log.error({ err: error, at }, 'private DNS: cannot listen there; machines get no answers from fdaa::3');
-    return async () => undefined;
   }
 }
 
