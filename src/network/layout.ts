@@ -12,9 +12,9 @@
  * namespace `hangar`. Pure functions, no I/O.
  */
 import { DEFAULT_HOST_NUMBER, ipv6Groups } from '../domain/address.ts';
+import { formatIpv4, type Ipv4Range, parseCidr4, rangeSize } from '../domain/ipv4.ts';
 
 export { ipv6Groups } from '../domain/address.ts';
-import { formatIpv4, type Ipv4Range, parseCidr4, rangeSize } from '../domain/ipv4.ts';
 
 export type { Ipv4Range, MachineAddresses } from '../domain/ipv4.ts';
 export { derivedIpv4, formatIpv4, formatIpv4Range, machineIpv4, parseCidr4 } from '../domain/ipv4.ts';
@@ -144,7 +144,6 @@ export function transit(layout: NetworkLayout): TransitAddresses {
 export function appPrefix(machineIp: string): string {
   return canonicalPrefix(`${machineIp.split(':').slice(0, 3).join(':')}::/48`);
 }
-
 
 /** The RFC 5952 form `ip` prints (`fdaa:0:1:a7b:1:0:0:2` → `fdaa:0:1:a7b:1::2`); IPv4 as is. */
 export function canonicalAddress(address: string): string {

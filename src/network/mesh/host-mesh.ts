@@ -1,7 +1,7 @@
 /**
  * A cluster host's part of the private network, put together: WireGuard (or a
- * plain VXLAN on a trusted network) over the host's network, the mesh keeper that follows the directory, and the firewall's
- * drop counts for `/metrics`.
+ * plain VXLAN on a trusted network) over the host's network, the mesh keeper that
+ * follows every host's machines, and the firewall's drop counts for `/metrics`.
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
