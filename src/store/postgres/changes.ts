@@ -14,6 +14,12 @@ import { rows } from './connection.ts';
 
 const HORIZON = 'pg_snapshot_xmin(pg_current_snapshot())';
 
+/** The place in the commit order before which every commit has landed now. */
+export async function readHorizon(pool: Pool): Promise<string> {
+  const [row] = await rows<{ horizon: string }>(pool, `SELECT ${HORIZON}::text AS horizon`);
+  return row?.horizon ?? '0';
+}
+
 export class PostgresChanges implements ChangeLog {
   private readonly pool: Pool;
 
@@ -21,9 +27,8 @@ export class PostgresChanges implements ChangeLog {
     this.pool = pool;
   }
 
-  async horizon(): Promise<string> {
-    const [row] = await rows<{ horizon: string }>(this.pool, `SELECT ${HORIZON}::text AS horizon`);
-    return row?.horizon ?? '0';
+  horizon(): Promise<string> {
+    return readHorizon(this.pool);
   }
 
   async since(from: string): Promise<{ machines: MachineRecord[]; horizon: string }> {

@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import { ipv6Groups } from '../../domain/address.ts';
 import type { Pool } from 'pg';
 import type { AppOrg, DirectoryMachine, MachineDirectory } from '../../domain/ports.ts';
+import { readHorizon } from './changes.ts';
 import { rows } from './connection.ts';
 
 interface Row {
@@ -37,9 +38,8 @@ export class PostgresDirectory implements MachineDirectory {
     this.pool = pool;
   }
 
-  async horizon(): Promise<string> {
-    const [row] = await rows<{ horizon: string }>(this.pool, 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon');
-    return row?.horizon ?? '0';
+  horizon(): Promise<string> {
+    return readHorizon(this.pool);
   }
 
   async since(from?: string): Promise<{ items: DirectoryMachine[]; horizon: string }> {
