@@ -35,8 +35,6 @@ export function hostLinkLocal(hostNumber: number): string {
 }
 
 interface LinkJson {
-  address?: string;
-  mtu?: number;
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; port?: number } };
 }
 
