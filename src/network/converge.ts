@@ -8,7 +8,7 @@ import { appPrefix, formatHostNumber, formatIpv4Range, ipv6Groups, type NetworkL
 import { hasRoute, type Observed, type ObservedHost, type ObservedLink, type ObservedNamespace, type ObservedRoute } from './observed.ts';
 import {
   addAddress, createNamespace, createVeth, deleteAddress, deleteNat, deleteRoute, enableForwarding, FORWARDING_SYSCTLS, HOST_FORWARDING,
-  linkUp, loadIsolation, loadNat, type MachineLink, machineRoute, namespaceRoutes, outboundRoute, peerSourceElement, replaceRoute, type RouteSpec, sameAppElement, type Step,
+  linkUp, loadIsolation, loadNat, type MachineLink, machineRoute, namespaceRoutes, peerMachinesRoute, outboundRoute, peerSourceElement, replaceRoute, type RouteSpec, sameAppElement, type Step,
   TAP_NAME, tapAddresses, tapName, tapRoutes, vethAddresses,
 } from './plan.ts';
 
@@ -33,6 +33,8 @@ export interface Desired {
 export interface MeshRoute {
   prefix: string;
   via?: string;
+  /** The peer host's own address (its edge proxy's), not its machines': not routed from this host's own namespace. */
+  host?: true;
 }
 
 export interface Repair {
@@ -79,7 +81,9 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
     }
   }
 
-  const hostRoutes = [...namespaceRoutes(layout), ...(links ?? []).map((link) => machineRoute(layout, link.privateIp))];
+  // The edge proxy reaches other hosts' machines through the namespace too.
+  const peerRoutes = (mesh?.routes ?? []).filter((route) => !route.host).map((route) => peerMachinesRoute(layout, route.prefix));
+  const hostRoutes = [...namespaceRoutes(layout), ...(links ?? []).map((link) => machineRoute(layout, link.privateIp)), ...peerRoutes];
   for (const route of hostRoutes) if (!hasRoute(observed.host.routes, route)) add(`route ${describe(route)} set`, replaceRoute(route));
 
   const nsRoutes: RouteSpec[] = [];
@@ -103,10 +107,11 @@ export function repairs(desired: Desired, observed: Observed): Repair[] {
     const taps = new Set(links.map((link) => tapName(link.machineId)));
     const stale = ns.links.filter((link) => TAP_NAME.test(link.name) && !taps.has(link.name)).map((link) => link.name);
     for (const tap of stale) add(`stale TAP ${tap} removed`, ['ip', '-n', layout.ns, 'link', 'del', tap]);
-    for (const route of extraRoutes(observed.host.routes.filter((r) => r.dev === layout.hostVeth), hostRoutes)) {
+    const peersUnknown = (route: ObservedRoute) => mesh !== undefined && !mesh.routes && route.dev === mesh.link;
+    const peerRouteUnknown = (route: ObservedRoute) => mesh !== undefined && !mesh.routes && route.family === 6 && route.dst.endsWith('/64');
+    for (const route of extraRoutes(observed.host.routes.filter((r) => r.dev === layout.hostVeth && !peerRouteUnknown(r)), hostRoutes)) {
       add(`stale route ${describe(route)} removed`, deleteRoute(route));
     }
-    const peersUnknown = (route: ObservedRoute) => mesh !== undefined && !mesh.routes && route.dev === mesh.link;
     const nsExtra = ns.routes.filter((r) => r.dst !== 'default' && !stale.includes(r.dev ?? '') && !peersUnknown(r));
     for (const route of extraRoutes(nsExtra, nsRoutes)) add(`stale route ${describe(route)} removed from ${layout.ns}`, deleteRoute(route, layout.ns));
   }

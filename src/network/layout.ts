@@ -132,13 +132,25 @@ export interface TransitAddresses {
 }
 
 export function transit(layout: NetworkLayout): TransitAddresses {
-  const prefix = `fdaa:0:0:${formatHostNumber(layout.hostNumber)}::`;
+  const prefix = transitPrefix(layout.hostNumber);
   const block = lastBlock(layout.ipv4Range);
   return {
     host6: `${prefix}1`, ns6: `${prefix}2`,
     host4: formatIpv4(block + 1), ns4: formatIpv4(block + 2), gateway4: formatIpv4(block + 254),
   };
 }
+
+function transitPrefix(hostNumber: number): string {
+  return `fdaa:0:0:${formatHostNumber(hostNumber)}::`;
+}
+
+/** Host `hostNumber`'s own address (its transit link's host side), as a /128: what its edge proxy reaches other hosts' machines from. */
+export function hostAddress(hostNumber: number): string {
+  return `${transitPrefix(hostNumber)}1/128`;
+}
+
+/** Every host's transit addresses (app number 0): never a machine's. */
+export const TRANSIT_RANGE = 'fdaa:0:0::/48';
 
 /** An app's /48 (fdaa:0:<app>::/48) from one of its machines' addresses. */
 export function appPrefix(machineIp: string): string {

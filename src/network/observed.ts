@@ -89,7 +89,12 @@ export function parseNftTable(json: unknown): ObservedFirewall {
   const parts = ((json as { nftables?: Json[] }).nftables ?? []).filter((entry) => !('metainfo' in entry)).map((entry) => {
     const [kind, body] = Object.entries(entry)[0] as [string, Json];
     const { handle: _handle, elem, packets: _packets, bytes: _bytes, ...rest } = body;
-    for (const element of (elem as Json[] | undefined) ?? []) {
+    for (const element of (elem as Array<Json | string> | undefined) ?? []) {
+      // A single address (a peer host's own) is shown bare.
+      if (typeof element === 'string') {
+        if (rest.name === 'peer_sources') sources.push(canonicalPrefix(`${element}/128`));
+        continue;
+      }
       const first = ((element.concat as Json[] | undefined)?.[0]?.prefix) as { addr: string; len: number } | undefined;
       if (first) apps.push(appPrefix(first.addr));
       const single = element.prefix as { addr: string; len: number } | undefined;

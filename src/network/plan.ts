@@ -19,7 +19,7 @@
  */
 import {
   appPrefix, canonicalAddress, DNS_PORT, formatIpv4Range, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, NS_VETH, PRIVATE_DNS, SIXPN,
-  transit,
+  transit, TRANSIT_RANGE,
 } from './layout.ts';
 
 /** A machine whose link must exist, with its addresses (IPv4: the one recorded with it, else the one its number gives). */
@@ -97,6 +97,11 @@ export function namespaceRoutes(layout: NetworkLayout): RouteSpec[] {
 /** The host's route to one machine's private IPv6 address. */
 export function machineRoute(layout: NetworkLayout, privateIp: string): RouteSpec {
   return { family: 6, dst: `${canonicalAddress(privateIp)}/128`, gateway: transit(layout).ns6, dev: layout.hostVeth };
+}
+
+/** The host's route to a peer's /64 of machines: through the namespace, which sends it over the mesh link. */
+export function peerMachinesRoute(layout: NetworkLayout, prefix: string): RouteSpec {
+  return { family: 6, dst: prefix, gateway: transit(layout).ns6, dev: layout.hostVeth };
 }
 
 function routeArgs(route: RouteSpec): string[] {
@@ -197,7 +202,9 @@ export const MESH_DROPS = { source: 'dropped_source', app: 'dropped_app' } as co
  * address). Loading it replaces the table whatever it held, with `apps` (app
  * prefixes) as the elements. With `mesh`, what comes from other hosts is taken
  * only from a peer's /64s and only to a machine of the same app (never to this
- * host), what goes to them only from a machine of the same app, each drop counted;
+ * host) or from a peer host's own address (its edge proxy) to a machine here; what
+ * goes to them only from a machine of the same app, or as the answer to such a
+ * connection; each drop counted;
  * and TCP's segments are kept to the link's smaller MTU. Whatever comes in by a link
  * its source is not routed by is dropped: no machine sends as another.
  */
@@ -226,11 +233,15 @@ export function isolationRuleset(apps: string[], dns: string, mesh?: MeshRules):
     ...(mesh ? [
       `    oifname ${link} tcp flags & (syn | rst) == syn tcp option maxseg size set rt mtu`,
       `    iifname ${link} ip6 saddr != @peer_sources counter name ${MESH_DROPS.source} drop`,
+      `    iifname ${link} ct state established,related accept`,
       `    iifname ${link} ip6 saddr . ip6 daddr @same_app accept`,
+      // A peer host's own address (its edge proxy) may open connections to this host's machines, never to the host.
+      `    iifname ${link} ip6 saddr ${TRANSIT_RANGE} ip6 daddr != ${TRANSIT_RANGE} oifname != ${link} accept`,
       `    iifname ${link} counter name ${MESH_DROPS.app} drop`,
     ] : []),
     // A source that would not be routed back the way it came is forged (a guest sending as another machine).
     '    fib saddr . iif oif missing drop',
+    ...(mesh ? [`    oifname ${link} ct state established,related accept`] : []),
     `    iifname "${NS_VETH}" accept`,
     `    oifname "${NS_VETH}" accept`,
     '    ip6 saddr . ip6 daddr @same_app accept',

@@ -65,7 +65,7 @@ describe('mesh keeper', () => {
 
       r.machines.set([on('h2', 2, 7), on('h1', 1, 7)]);
       await sleep(5);
-      assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64'], 'a machine\'s change plans at once');
+      assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64', 'fdaa:0:0:2::1/128'], 'a machine\'s change plans at once; the peer\'s own address comes with it');
       assert.deepEqual(r.configured.at(-1)?.map((peer) => peer.hostId), ['h2']);
       assert.equal(r.configured.length, 2);
 
@@ -78,7 +78,7 @@ describe('mesh keeper', () => {
       r.state.down = false;
       r.state.hosts.push({ hostId: 'h3', hostNumber: 3, kind: 'wireguard', endpoint: '10.0.0.3:51820', publicKey: keyOf(3) });
       await sleep(1100);
-      assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64', 'fdaa:0:7:3::/64'], 'a machine on a host not known yet: the hosts are read again');
+      assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64', 'fdaa:0:0:2::1/128', 'fdaa:0:7:3::/64', 'fdaa:0:0:3::1/128'], 'a machine on a host not known yet: the hosts are read again');
       r.machines.set([]);
       await sleep(5);
       assert.deepEqual(r.prefixes.at(-1), [], 'the app\'s last machines went: so do the routes');
@@ -97,7 +97,7 @@ describe('mesh keeper', () => {
       assert.deepEqual([r.configured.length, r.prefixes.length], [0, 0]);
       r.state.down = false;
       await sleep(50);
-      assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64']);
+      assert.deepEqual(r.prefixes.at(-1), ['fdaa:0:7:2::/64', 'fdaa:0:0:2::1/128']);
     } finally {
       await keeper.stop();
     }

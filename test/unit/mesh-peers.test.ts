@@ -27,8 +27,8 @@ describe('the private network\'s peers', () => {
       on('h2', 2, 5), on('h2', 2, 1, 'stopped'), on('h2', 2, 1), on('h1', 1, 1), on('h3', 0x1a, 0xbeef), on('h4', 4, 9, 'destroyed'), on('h9', 9, 1),
     ]);
     assert.deepEqual(plan.peers, [
-      { hostId: 'h2', hostNumber: 2, endpoint: { host: '10.0.0.2', port: 51820 }, publicKey: BOB, prefixes: ['fdaa:0:1:2::/64', 'fdaa:0:5:2::/64'] },
-      { hostId: 'h3', hostNumber: 0x1a, endpoint: { host: '10.0.0.26', port: 51820 }, publicKey: keyOf(0x1a), prefixes: ['fdaa:0:beef:1a::/64'] },
+      { hostId: 'h2', hostNumber: 2, endpoint: { host: '10.0.0.2', port: 51820 }, publicKey: BOB, prefixes: ['fdaa:0:1:2::/64', 'fdaa:0:5:2::/64'], host: 'fdaa:0:0:2::1/128' },
+      { hostId: 'h3', hostNumber: 0x1a, endpoint: { host: '10.0.0.26', port: 51820 }, publicKey: keyOf(0x1a), prefixes: ['fdaa:0:beef:1a::/64'], host: 'fdaa:0:0:1a::1/128' },
     ]);
     assert.deepEqual(plan.skipped, []);
   });
@@ -100,11 +100,11 @@ describe('WireGuard', () => {
     assert.equal(publicKeyOf(ALICE.private), ALICE.public);
   });
 
-  it('hands wg this end and each peer with its /64s', () => {
+  it('hands wg this end and each peer with its /64s and its own address', () => {
     const [peer] = planPeers(self, [host('h2', 2, { endpoint: '[fd00::2]:51000' })], [on('h2', 2, 1), on('h2', 2, 3)]).peers;
     assert.equal(wireguardConfig(ALICE.private, 51820, [peer!]), [
       '[Interface]', `PrivateKey = ${ALICE.private}`, 'ListenPort = 51820', '',
-      '[Peer]', `PublicKey = ${BOB}`, 'Endpoint = [fd00::2]:51000', 'AllowedIPs = fdaa:0:1:2::/64, fdaa:0:3:2::/64', '',
+      '[Peer]', `PublicKey = ${BOB}`, 'Endpoint = [fd00::2]:51000', 'AllowedIPs = fdaa:0:1:2::/64, fdaa:0:3:2::/64, fdaa:0:0:2::1/128', '',
     ].join('\n'));
   });
 });

@@ -290,16 +290,19 @@ describe('the private network across hosts, in the namespace', () => {
   const LINK = 'hgw-hangar';
   const meshed = (prefixes: string[], via?: string): Desired => ({ ...desired, mesh: { link: LINK, routes: prefixes.map((prefix) => ({ prefix, ...(via ? { via } : {}) })) } });
 
-  it('takes from other hosts only their machines\' /64s and only to the same app, counting each drop', () => {
+  it('takes from other hosts only their machines\' /64s and only to the same app, or their own address (edge proxy) to a machine here, counting each drop', () => {
     const rules = isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1', { link: LINK, sources: ['fdaa:0:1:2::/64'] });
     assert.match(rules, /set peer_sources \{\n {4}type ipv6_addr\n {4}flags interval\n {4}elements = \{ fdaa:0:1:2::\/64 \}\n {2}\}/);
     assert.match(rules, new RegExp([
       'policy drop;',
       'oifname "hgw-hangar" tcp flags & \\(syn \\| rst\\) == syn tcp option maxseg size set rt mtu',
       'iifname "hgw-hangar" ip6 saddr != @peer_sources counter name dropped_source drop',
+      'iifname "hgw-hangar" ct state established,related accept',
       'iifname "hgw-hangar" ip6 saddr \\. ip6 daddr @same_app accept',
+      'iifname "hgw-hangar" ip6 saddr fdaa:0:0::/48 ip6 daddr != fdaa:0:0::/48 oifname != "hgw-hangar" accept',
       'iifname "hgw-hangar" counter name dropped_app drop',
       'fib saddr \\. iif oif missing drop',
+      'oifname "hgw-hangar" ct state established,related accept',
       'iifname "hgrv0" accept',
       'oifname "hgrv0" accept',
       'ip6 saddr \\. ip6 daddr @same_app accept',
@@ -312,13 +315,14 @@ describe('the private network across hosts, in the namespace', () => {
     const observed = healthy();
     observed.ns!.firewall!.sources = ['fdaa:0:9:3::/64'];
     assert.deepEqual(repairs(meshed(['fdaa:0:1:2::/64']), observed).map((r) => r.what), [
-      'peer source fdaa:0:1:2::/64 added', 'peer source fdaa:0:9:3::/64 removed',
-    ], 'no route before the underlay made the link');
+      'peer source fdaa:0:1:2::/64 added', 'peer source fdaa:0:9:3::/64 removed', 'route fdaa:0:1:2::/64 via fdaa:0:0:a7b::2 dev hgr-hangar set',
+    ], 'no route in the namespace before the underlay made the link; the host\'s own (for its edge proxy) goes into the namespace');
     observed.ns!.links.push({ name: LINK, up: true, addresses: [] });
     observed.ns!.routes.push({ family: 6, dst: 'fdaa:0:9:3::/64', dev: LINK, metric: 1024 });
     assert.deepEqual(repairs(meshed(['fdaa:0:1:2::/64']), observed).map((r) => [r.what, r.steps]), [
       ['peer source fdaa:0:1:2::/64 added', [['ip', 'netns', 'exec', 'hangar', 'nft', 'add', 'element', 'inet', 'hangar', 'peer_sources', '{ fdaa:0:1:2::/64 }']]],
       ['peer source fdaa:0:9:3::/64 removed', [['ip', 'netns', 'exec', 'hangar', 'nft', 'delete', 'element', 'inet', 'hangar', 'peer_sources', '{ fdaa:0:9:3::/64 }']]],
+      ['route fdaa:0:1:2::/64 via fdaa:0:0:a7b::2 dev hgr-hangar set', [['ip', '-6', 'route', 'replace', 'fdaa:0:1:2::/64', 'via', 'fdaa:0:0:a7b::2', 'dev', 'hgr-hangar']]],
       ['route fdaa:0:1:2::/64 dev hgw-hangar set in hangar', [['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:2::/64', 'dev', LINK]]],
       ['stale route fdaa:0:9:3::/64 dev hgw-hangar removed from hangar',
         [{ argv: ['ip', '-n', 'hangar', '-6', 'route', 'del', 'fdaa:0:9:3::/64', 'dev', LINK, 'metric', '1024'], tolerant: true }]],
@@ -335,6 +339,21 @@ describe('the private network across hosts, in the namespace', () => {
     const reloaded = repairs({ ...unknown, firewallShape: undefined }, observed);
     assert.deepEqual(reloaded[0]?.steps, [{ argv: ['ip', 'netns', 'exec', 'hangar', 'nft', '-f', '-'],
       input: isolationRuleset(['fdaa:0:1::/48'], 'fdaa:0:0:a7b::1', { link: LINK, sources: ['fdaa:0:9:3::/64'] }) }], 'a reload keeps the sources');
+  });
+
+  it('routes a peer host\'s own address through the link, but not from the host, and keeps the host\'s peer routes until it knows the peers', () => {
+    const observed = healthy();
+    observed.ns!.links.push({ name: LINK, up: true, addresses: [] });
+    observed.ns!.firewall!.sources = ['fdaa:0:0:2::1/128', 'fdaa:0:1:2::/64'];
+    observed.ns!.routes.push({ family: 6, dst: 'fdaa:0:1:2::/64', dev: LINK, metric: 1024 });
+    observed.host.routes.push({ family: 6, dst: 'fdaa:0:1:2::/64', gateway: 'fdaa:0:0:a7b::2', dev: 'hgr-hangar', metric: 1024 });
+    const withHost: Desired = { ...desired, mesh: { link: LINK, routes: [{ prefix: 'fdaa:0:1:2::/64' }, { prefix: 'fdaa:0:0:2::1/128', host: true }] } };
+    assert.deepEqual(repairs(withHost, observed).map((r) => r.what), ['route fdaa:0:0:2::1/128 dev hgw-hangar set in hangar']);
+    assert.deepEqual(repairs({ ...desired, mesh: { link: LINK } }, observed), [], 'peers unknown: the host\'s route to a peer\'s /64 stays');
+    assert.deepEqual(repairs({ ...desired, mesh: { link: LINK, routes: [] } }, observed).map((r) => r.what), [
+      'peer source fdaa:0:0:2::1/128 removed', 'peer source fdaa:0:1:2::/64 removed',
+      'stale route fdaa:0:1:2::/64 via fdaa:0:0:a7b::2 dev hgr-hangar removed', 'stale route fdaa:0:1:2::/64 dev hgw-hangar removed from hangar',
+    ]);
   });
 
   it('routes by a gateway on the link where the underlay needs one', () => {

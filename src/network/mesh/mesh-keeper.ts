@@ -125,7 +125,10 @@ export class MeshKeeper {
     try {
       if (repairDue) await underlay.ensure();
       await underlay.configure(plan.peers);
-      await network.setMeshRoutes(plan.peers.flatMap((peer) => peer.prefixes.map((prefix) => ({ prefix, ...underlay.gateway(peer) }))));
+      await network.setMeshRoutes(plan.peers.flatMap((peer) => [
+        ...peer.prefixes.map((prefix) => ({ prefix, ...underlay.gateway(peer) })),
+        { prefix: peer.host, host: true as const, ...underlay.gateway(peer) },
+      ]));
     } catch (error) {
       if (!this.applyFailing) log.warn({ err: error }, 'network: could not apply the peers; trying again every second');
       this.applyFailing = true;

@@ -2,7 +2,8 @@
  * The private network across hosts as data: from every host's published end and
  * every host's machines, the peers this host keeps and the /64s it routes to each
  * (an app's machines on a host live in fdaa:0:<app>:<host>::/64). A route exists
- * while the app has a machine, not destroyed, on that peer. What other hosts wrote
+ * while the app has a machine, not destroyed, on that peer; and one to the peer's
+ * own address, from which its edge proxy reaches this host's machines. What other hosts wrote
  * is read as hostile: an end that is not an address and port, or that points at
  * this host's loopback, or a key that is not one, leaves that host out, with the
  * reason; a machine whose address is not in its own host's /64s (a host writes its
@@ -10,7 +11,7 @@
  */
 import { isIP } from 'node:net';
 import type { DirectoryMachine, MeshHost, UnderlayKind } from '../../domain/ports.ts';
-import { canonicalAddress, canonicalPrefix, ipv6Groups } from '../layout.ts';
+import { canonicalAddress, canonicalPrefix, hostAddress, ipv6Groups } from '../layout.ts';
 
 export interface Peer {
   hostId: string;
@@ -19,6 +20,8 @@ export interface Peer {
   publicKey?: string;
   /** The /64s of this peer's machines, by app, canonical and sorted. */
   prefixes: string[];
+  /** The peer's own address (/128), from which its edge proxy reaches this host's machines. */
+  host: string;
 }
 
 export interface PeerPlan {
@@ -57,7 +60,7 @@ export function planPeers(self: { hostId: string; kind: UnderlayKind; publicKey?
       continue;
     }
     peers.push({
-      hostId: host.hostId, hostNumber: host.hostNumber, endpoint: parseEndpoint(host.endpoint) as Peer['endpoint'], prefixes,
+      hostId: host.hostId, hostNumber: host.hostNumber, endpoint: parseEndpoint(host.endpoint) as Peer['endpoint'], prefixes, host: hostAddress(host.hostNumber),
       ...(host.kind === 'wireguard' ? { publicKey: host.publicKey } : {}),
     });
   }

@@ -143,7 +143,7 @@ function answers(path: string): Promise<boolean> {
 export function wireguardConfig(privateKey: string, port: number, peers: Peer[]): string {
   const lines = ['[Interface]', `PrivateKey = ${privateKey}`, `ListenPort = ${port}`];
   for (const peer of peers) {
-    lines.push('', '[Peer]', `PublicKey = ${peer.publicKey}`, `Endpoint = ${formatEndpoint(peer.endpoint)}`, `AllowedIPs = ${peer.prefixes.join(', ')}`);
+    lines.push('', '[Peer]', `PublicKey = ${peer.publicKey}`, `Endpoint = ${formatEndpoint(peer.endpoint)}`, `AllowedIPs = ${[...peer.prefixes, peer.host].join(', ')}`);
   }
   return `${lines.join('\n')}\n`;
 }
