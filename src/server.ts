@@ -129,7 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     const volumes = new LocalVolumes(join(options.dataDir, 'volumes'));
     const proxySettings = options.proxy ?? { domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs };
-    const tls = role === 'all' && tlsAt ? (options.tlsFiles
+    const tls = role !== 'api' && tlsAt ? (options.tlsFiles
       ? userIdentity(options.tlsFiles)
       : await localAuthority(join(options.dataDir, 'tls'), proxySettings.domain)) : undefined;
     // The message and code only: node-postgres hangs the whole connection (statements included) on the error.
@@ -192,8 +192,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       url = urlOf(apiAt.host, running.app.server.address(), apiAt.port);
     }
     const agentUrl = agentAt && `https://${joinHostPort(agentAt.host, agentAt.port)}`;
-    // The proxy reaches machines of this host only: it serves where API, agent and machines are one.
-    const proxyUrls = running.proxy ? await running.proxy.listen({ http: proxyAt, https: tlsAt, hostPorts }) : { http: '' };
+    // Apps' own host ports are one hangar's only: a cluster has no shared allocation of them yet.
+    const proxyUrls = running.proxy ? await running.proxy.listen({ http: proxyAt, https: tlsAt, ...(role === 'all' ? { hostPorts } : {}) }) : { http: '' };
     return {
       url,
       agentUrl,

@@ -52,7 +52,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
 
     const proxy = await createEdgeProxy({
       domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs, ...options.proxy,
-      store, feed: control.feed, clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
+      machines: (table) => table.follow(store, control.feed), store, clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
       actions: {
         start: (app, id) => startMachine(control, app, id, undefined),
         stop: (app, id) => stopMachine(control, app, id, {}, undefined),

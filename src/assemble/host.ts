@@ -4,10 +4,12 @@
  * machines, takes its work from the queue and serves its agent API to the
  * replicas; when the host is taken from it, it stops all three at once. Its
  * machines keep running whatever happens to the database, and what happens to
- * them meanwhile is journaled. It serves no traffic: it stops no idle machine.
- * It runs its machines' health checks (it reaches them) and records their results
- * for the replicas to show. It answers its machines' private DNS about every host's
- * machines, and keeps its part of the private network across hosts (mesh).
+ * them meanwhile is journaled. It runs its machines' health checks (it reaches
+ * them) and records their results for the replicas to show. It answers its
+ * machines' private DNS about every host's machines, keeps its part of the private
+ * network across hosts (mesh), and serves an edge proxy that routes to every
+ * host's machines (cluster-proxy.ts), acting on what other hosts' proxies ask of
+ * its own machines.
  */
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -22,7 +24,7 @@ import { relayMachineChanges } from '../cluster/relay.ts';
 import { databaseUnreachable, reportRefused } from '../cluster/unreachable.ts';
 import { KnownRecords } from '../control/known-records.ts';
 import { ControlObserver } from '../control/observer.ts';
-import { isHostedHere, type ControlDeps } from '../control/ports.ts';
+import type { ControlDeps } from '../control/ports.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
 import type { HostRecord } from '../domain/host.ts';
@@ -37,6 +39,8 @@ import { privateAddress } from '../proxy/upstream.ts';
 import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
 import { servePrivateDns } from './dns.ts';
+import { actOnRequest, createClusterProxy } from './cluster-proxy.ts';
+import { serveRequests } from '../cluster/request-loop.ts';
 import { DirectoryTable } from '../cluster/directory-table.ts';
 import { registerMeshMetrics } from '../network/mesh/host-mesh.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
@@ -67,8 +71,11 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     if (store.checks) stops.push(await runChecks(control, store.checks, log));
     // Every host's machines, which the private DNS answers about and the mesh routes to.
     const { directory } = store;
-    const everyMachine = directory && (options.privateDns || options.mesh) ? await DirectoryTable.start(directory, cluster.link, log) : undefined;
+    const everyMachine = directory ? await DirectoryTable.start(directory, cluster.link, log) : undefined;
     if (everyMachine) stops.push(() => everyMachine.stop());
+    const { requests } = store;
+    const proxy = everyMachine && requests ? await createClusterProxy({ control, machines: everyMachine, requests, settings: options.proxy, log }) : undefined;
+    if (proxy) stops.push(() => proxy.close());
     if (everyMachine && directory && options.privateDns) {
       stops.push(await servePrivateDns({ machines: everyMachine, listApps: () => directory.apps(), hostId, at: options.privateDns, log }));
     }
@@ -84,6 +91,10 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       control.fence = { hostId: host.id, epoch: host.epoch };
       await journal.flush();
       const stopWork = await work.serve(host);
+      // What other hosts' proxies ask of this host's machines.
+      const stopRequests = requests && serveRequests({
+        requests, hostId: host.id, hints: (kick) => cluster.link.onWork(host.id, kick), act: (request) => actOnRequest(control, request), log,
+      });
       const served = agentApiFor(control, cluster, agent, localVolumes, registry);
       let stopMesh: (() => Promise<void>) | undefined;
       try {
@@ -92,12 +103,14 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
         await served.listen(cluster.agentListen as { host: string; port: number });
       } catch (error) {
         await stopMesh?.();
+        await stopRequests?.();
         await stopWork();
         throw error;
       }
       agentApi = served;
       return async () => {
         await stopMesh?.();
+        await stopRequests?.();
         await stopWork();
         agentApi = undefined;
         await served.close();
@@ -114,7 +127,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     stops.push(() => session.stop());
     stops.push(startWatchdog(control, agent, options.watchdogIntervalMs ?? DEFAULTS.watchdogIntervalMs));
     return {
-      role: 'host', app, control, driver, host: session,
+      role: 'host', app, control, driver, proxy, host: session,
       agentApi: () => agentApi,
       idle: () => work.idle(),
       async close() {
@@ -139,7 +152,7 @@ async function runChecks(control: ControlDeps, records: CheckRecords, log: Logge
   const unfollow = await table.follow(control.store, control.feed);
   const publisher = new CheckPublisher(records, log);
   const monitor = new HealthMonitor(table, privateAddress, control.clock, log, {
-    only: (machine) => isHostedHere(control, machine),
+    only: (machine) => machine.hostId === control.settings.hostId,
     onResults: (machineId, results) => publisher.publish(machineId, results),
   });
   monitor.start();

@@ -71,7 +71,7 @@ export interface Hangar {
   app: Api;
   control: ControlDeps;
   driver?: VmmDriver;
-  /** `all` only: no other role serves traffic. */
+  /** `all` and `host`: API replicas serve no traffic. */
   proxy?: EdgeProxy;
   /** Roles with a host: its registration, heartbeat and fencing. */
   host?: HostSession;

@@ -26,6 +26,10 @@ export class DirectoryTable {
     return table;
   }
 
+  get(id: string): DirectoryMachine | undefined {
+    return this.machines.get(id);
+  }
+
   all(): readonly DirectoryMachine[] {
     return (this.list ??= [...this.machines.values()]);
   }

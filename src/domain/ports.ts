@@ -5,6 +5,8 @@
  * (system/, volumes/, proxy/) and the use cases that call them (control/) both
  * depend downward.
  */
+import type { MachineConfig } from './config.ts';
+import type { MachineState } from './states.ts';
 import type { DiskSpace, VolumeSnapshotRecord } from './volume.ts';
 
 export interface Clock {
@@ -133,6 +135,30 @@ export interface MeshDirectory {
 }
 
 /** A machine as the cluster's private DNS sees it: where it is and what it answers as, nothing of its config. */
+/**
+ * A machine as the edge proxy routes to it: a whole record in one hangar, and on a
+ * cluster's host what the directory gives of any host's machine.
+ */
+export interface ProxyMachine {
+  id: string;
+  appName: string;
+  region: string;
+  /** The host it is placed on (absent on records written before hosts existed). */
+  hostId?: string;
+  state: MachineState;
+  cordoned: boolean;
+  /** As far as routing needs it: its services, checks, size and metadata. */
+  config: MachineConfig;
+  privateIp: string;
+  createdAt: number;
+  /** Its current version: its checks start again when it changes. */
+  version: string;
+  /** The record's revision, where known: an older one never replaces a newer. */
+  rev?: number;
+  /** Why its config cannot be used: it gets no traffic. */
+  configProblem?: string;
+}
+
 export interface DirectoryMachine {
   id: string;
   appName: string;
@@ -144,6 +170,16 @@ export interface DirectoryMachine {
   skipRegistration: boolean;
   /** `config.metadata.fly_process_group`. */
   processGroup?: string;
+  /** What the edge proxy routes by, where the directory gives it. */
+  routing?: DirectoryRouting;
+}
+
+export interface DirectoryRouting {
+  cordoned: boolean;
+  createdAt: number;
+  version: string;
+  /** The config as far as routing needs it (services, checks, size, metadata, PRIMARY_REGION); absent when it does not pass the rules. */
+  config?: MachineConfig;
 }
 
 /** Every host's machines as the private DNS needs them, which a host may read though it may not read other hosts' machines. */
@@ -154,6 +190,23 @@ export interface MachineDirectory {
   since(from?: string): Promise<{ items: DirectoryMachine[]; horizon: string }>;
   /** Every app's name and organization. */
   apps(): Promise<AppOrg[]>;
+}
+
+/** What one host's edge proxy asks of a machine on another host. */
+export type RequestedAction = 'start' | 'stop' | 'suspend';
+
+export interface MachineRequest {
+  machineId: string;
+  appName: string;
+  action: RequestedAction;
+}
+
+/** Requests for machines on other hosts, which a host may not change itself: each is taken by the machine's own host. */
+export interface MachineRequests {
+  /** Asks the host of machine `machineId` to take `action`; answers that host, or undefined when there is no such machine. */
+  ask(machineId: string, action: RequestedAction): Promise<string | undefined>;
+  /** Takes the requests for host `hostId`'s machines, each once. */
+  take(hostId: string): Promise<MachineRequest[]>;
 }
 
 /** An app as the private DNS knows it: its name and its organization. */

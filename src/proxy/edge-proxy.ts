@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createSecureContext, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import type { MachineFeed } from '../control/machine-feed.ts';
 import type { Clock, PublicPortReport } from '../domain/ports.ts';
 import type { Store } from '../store/store.ts';
 import { proxyAddresses } from './addresses.ts';
@@ -29,9 +28,13 @@ import { trackConnections } from './connections.ts';
 import { Waker } from './waker.ts';
 
 export interface EdgeProxyOptions {
-  store: Store;
-  feed: MachineFeed;
+  /** Fills the proxy's table of machines and keeps it current; answers the stop. */
+  machines: (table: MachineTable) => Promise<() => void>;
+  /** Where apps' own host ports are kept (needed to listen on them). */
+  store?: Store;
   actions: MachineActions;
+  /** Where this proxy runs, in a cluster: it routes to machines on its host first, then its region's. */
+  here?: { hostId: string; region: string };
   clock: Clock;
   log: Logger;
   /** Apps are reached as `<app>.<domain>`. */
@@ -44,6 +47,8 @@ export interface EdgeProxyOptions {
   queueTimeoutMs?: number;
   /** How long a machine that refuses a connection is tried again (default 5 s). */
   connectRetryMs?: number;
+  /** Whether this proxy retires idle machines (default true). */
+  autostop?: boolean;
   /** Certificates for TLS termination; without them no TLS is served. */
   certificates?: ServerCertificates;
 }
@@ -80,7 +85,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
   const upstreams = options.upstreams ?? privateAddress;
   const connectRetryMs = options.connectRetryMs ?? 5_000;
   const table = new MachineTable(options.clock);
-  const unfollow = await table.follow(options.store, options.feed);
+  const unfollow = await options.machines(table);
   // A request waiting for room looks again whenever some machine's load drops.
   const loads = new LoadTracker(options.clock, () => router.roomMade());
   const metrics = new ProxyMetrics(loads, table);
@@ -93,7 +98,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
       log.info({ app: machine.appName, machine: machine.id, kind, outcome, ms: Math.round(ms) }, `proxy: woke machine ${machine.id} (${kind}): ${outcome}`);
     },
   });
-  const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000 });
+  const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000, here: options.here });
   const certificates = options.certificates;
   // Certificates are issued only for names of apps the proxy serves.
   const tls: TlsTermination | undefined = certificates && {
@@ -128,7 +133,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
   let hostPorts: PublicPorts | undefined;
 
   health.start();
-  const stopAutostop = startAutostop({
+  const stopAutostop = options.autostop === false ? () => undefined : startAutostop({
     table, loads, waker, actions: options.actions, clock: options.clock, log, idleMs: options.idleMs, suspendMaxMemoryMb: options.suspendMaxMemoryMb,
     onRetire: (app, _machine, action) => metrics.autostops.inc({ app, action }),
   });
@@ -145,6 +150,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
         bound.hosts.push(listeners.https.host);
       }
       if (listeners.hostPorts) {
+        if (!options.store) throw new Error('apps\' host ports need a store to keep them in');
         hostPorts = new PublicPorts({
           table, store: options.store, router, log, range: listeners.hostPorts, tls, tcp,
           http: (appName, port) => httpProxy(() => ({ appName, port })),

@@ -12,12 +12,13 @@ import { request } from 'node:http';
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
 import type { CheckReport, Clock, HealthReports } from '../domain/ports.ts';
-import type { MachineRecord } from '../domain/machine.ts';
 import { type CheckSpec, type CheckStatus, checkSpecs, statusAfter } from './table/checks.ts';
 import type { MachineTable } from './machine-table.ts';
 import { accepts, type Address, type Upstreams } from './upstream.ts';
 
 /** A result as the API shows it, with Fly's status words. */
+import type { ProxyMachine } from './ports.ts';
+
 export interface CheckResult extends CheckReport {
   status: CheckStatus;
 }
@@ -33,7 +34,7 @@ interface Watched {
 
 export interface HealthMonitorOptions {
   /** The machines whose checks this monitor runs (a host agent's: its own); all when absent. */
-  only?: (machine: MachineRecord) => boolean;
+  only?: (machine: ProxyMachine) => boolean;
   /** Hears a machine's results each time one of them changes status or output, and [] when it has none any more. */
   onResults?: (machineId: string, results: CheckResult[]) => void;
 }
@@ -73,7 +74,7 @@ export class HealthMonitor implements HealthReports {
     return watched.specs.every((spec) => watched.results.get(spec.name)?.status === 'passing');
   }
 
-  hasChecks(machine: MachineRecord): boolean {
+  hasChecks(machine: ProxyMachine): boolean {
     return checkSpecs(machine.config).length > 0;
   }
 
@@ -97,7 +98,7 @@ export class HealthMonitor implements HealthReports {
     await Promise.all(watched.specs.map((spec) => this.run(machine, watched, spec)));
   }
 
-  private sync(machine: MachineRecord): void {
+  private sync(machine: ProxyMachine): void {
     try {
       this.watch(machine);
     } catch (error) {
@@ -106,7 +107,7 @@ export class HealthMonitor implements HealthReports {
     }
   }
 
-  private watch(machine: MachineRecord): void {
+  private watch(machine: ProxyMachine): void {
     const watched = this.watched.get(machine.id);
     const wanted = machine.state === 'started' && (this.options.only?.(machine) ?? true) ? checkSpecs(machine.config) : [];
     if (watched && (wanted.length === 0 || watched.version !== machine.version)) this.unwatch(machine.id);
@@ -134,7 +135,7 @@ export class HealthMonitor implements HealthReports {
     if (tell) this.options.onResults?.(id, []);
   }
 
-  private async run(machine: MachineRecord, watched: Watched, spec: CheckSpec): Promise<void> {
+  private async run(machine: ProxyMachine, watched: Watched, spec: CheckSpec): Promise<void> {
     const outcome = await this.attempt(machine, spec).catch((error: unknown) => ({ ok: false, output: `the check could not run: ${errorMessage(error)}` }));
     const now = this.clock.now();
     const before = watched.results.get(spec.name);
@@ -145,7 +146,7 @@ export class HealthMonitor implements HealthReports {
     this.options.onResults?.(machine.id, [...watched.results.values()]);
   }
 
-  private async attempt(machine: MachineRecord, spec: CheckSpec): Promise<{ ok: boolean; output: string }> {
+  private async attempt(machine: ProxyMachine, spec: CheckSpec): Promise<{ ok: boolean; output: string }> {
     const address = this.upstreams(machine, spec.port);
     if (spec.type === 'http') return httpCheck(address, spec);
     return (await accepts(address, spec.timeoutMs)) ? { ok: true, output: 'connection accepted' } : { ok: false, output: `no connection to port ${spec.port}` };

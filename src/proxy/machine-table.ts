@@ -4,16 +4,19 @@
  * looks only at that app's machines. Also remembers when each
  * machine was last seen to enter `started`, the start of its idle clock.
  */
-import type { Clock } from '../domain/ports.ts';
+import type { MachineConfig } from '../domain/config.ts';
+import type { Clock, DirectoryMachine } from '../domain/ports.ts';
+import { ALL_STATES, type MachineState } from '../domain/states.ts';
 import type { MachineFeed } from '../control/machine-feed.ts';
-import type { MachineRecord } from '../domain/machine.ts';
 import type { Store } from '../store/store.ts';
 
+import type { ProxyMachine } from './ports.ts';
+
 export class MachineTable {
-  private readonly machines = new Map<string, MachineRecord>();
-  private readonly byApp = new Map<string, Map<string, MachineRecord>>();
+  private readonly machines = new Map<string, ProxyMachine>();
+  private readonly byApp = new Map<string, Map<string, ProxyMachine>>();
   private readonly startedAt = new Map<string, number>();
-  private readonly listeners = new Set<(machine: MachineRecord) => void>();
+  private readonly listeners = new Set<(machine: ProxyMachine) => void>();
   private readonly clock: Clock;
 
   constructor(clock: Clock) {
@@ -27,10 +30,17 @@ export class MachineTable {
     return unsubscribe;
   }
 
-  put(machine: MachineRecord): void {
+  /** Takes every host's machines from the cluster's directory, kept current by its owner. Returns the unsubscribe. */
+  followDirectory(directory: DirectoryMachines): () => void {
+    const unsubscribe = directory.onChange((machine) => this.put(routedMachine(machine)));
+    for (const machine of directory.all()) this.put(routedMachine(machine));
+    return unsubscribe;
+  }
+
+  put(machine: ProxyMachine): void {
     const known = this.machines.get(machine.id);
-    if (known && known.rev > machine.rev) return;
-    const appMachines = this.byApp.get(machine.appName) ?? new Map<string, MachineRecord>();
+    if (known?.rev !== undefined && machine.rev !== undefined && known.rev > machine.rev) return;
+    const appMachines = this.byApp.get(machine.appName) ?? new Map<string, ProxyMachine>();
     // A machine whose stored config cannot be used gets no traffic and no checks.
     if (machine.state === 'destroyed' || machine.configProblem !== undefined) {
       this.machines.delete(machine.id);
@@ -45,15 +55,15 @@ export class MachineTable {
     for (const listener of this.listeners) listener(machine);
   }
 
-  get(id: string): MachineRecord | undefined {
+  get(id: string): ProxyMachine | undefined {
     return this.machines.get(id);
   }
 
-  ofApp(appName: string): MachineRecord[] {
+  ofApp(appName: string): ProxyMachine[] {
     return [...(this.byApp.get(appName)?.values() ?? [])];
   }
 
-  all(): MachineRecord[] {
+  all(): ProxyMachine[] {
     return [...this.machines.values()];
   }
 
@@ -63,8 +73,28 @@ export class MachineTable {
   }
 
   /** Called with every change; returns the unsubscribe. */
-  onChange(listener: (machine: MachineRecord) => void): () => void {
+  onChange(listener: (machine: ProxyMachine) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+}
+
+/** Every host's machines as the cluster's directory holds them (cluster/directory-table.ts). */
+export interface DirectoryMachines {
+  all(): readonly DirectoryMachine[];
+  onChange(listener: (machine: DirectoryMachine) => void): () => void;
+}
+
+const NO_CONFIG: MachineConfig = { image: '', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, init: {} };
+
+/** A directory's machine as the proxy routes to it: without what routing needs (or a state hangar knows), it gets no traffic. */
+export function routedMachine(machine: DirectoryMachine): ProxyMachine {
+  const { routing } = machine;
+  const state = (ALL_STATES as readonly string[]).includes(machine.state) ? machine.state as MachineState : undefined;
+  const problem = !state ? `state "${machine.state}" is not one hangar knows` : !routing?.config ? 'its config does not pass the rules' : undefined;
+  return {
+    id: machine.id, appName: machine.appName, region: machine.region, hostId: machine.hostId, privateIp: machine.privateIp,
+    state: state ?? 'failed', cordoned: routing?.cordoned ?? false, createdAt: routing?.createdAt ?? 0, version: routing?.version ?? '',
+    config: routing?.config ?? NO_CONFIG, ...(problem ? { configProblem: problem } : {}),
+  };
 }

@@ -2,6 +2,9 @@
 import type { SecureContext } from 'node:tls';
 import type { MachineState } from '../domain/states.ts';
 
+export type { ProxyMachine } from '../domain/ports.ts';
+
+
 /** The machine actions the proxy takes, as a user would through the API. */
 export interface MachineActions {
   start(appName: string, id: string): Promise<{ previousState: MachineState }>;

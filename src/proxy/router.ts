@@ -3,18 +3,17 @@
  * one when the rules say so, and counts the load on it until the caller releases.
  * A request that finds every machine at its hard limit waits for room.
  */
-import type { MachineRecord } from '../domain/machine.ts';
 import type { HealthMonitor } from './health-monitor.ts';
 import type { LoadTracker } from './load-tracker.ts';
 import type { MachineTable } from './machine-table.ts';
-import { ProxyError } from './ports.ts';
+import { type ProxyMachine, ProxyError } from './ports.ts';
 import { chooseRoute, type RouteCandidate } from './table/balance.ts';
 import { type ServiceBinding, serviceOn, speaksHttp } from './table/services.ts';
 import type { Address, Upstreams } from './upstream.ts';
 import type { Waker } from './waker.ts';
 
 export interface Routed {
-  machine: MachineRecord;
+  machine: ProxyMachine;
   binding: ServiceBinding;
   address: Address;
   /** Ends the request's share of the machine's load. */
@@ -29,6 +28,8 @@ export interface RouterOptions {
   upstreams: Upstreams;
   /** How long a request waits for room when every machine is at its hard limit. */
   queueTimeoutMs: number;
+  /** Where this proxy runs, in a cluster: machines on its host come first, then those of its region. */
+  here?: { hostId: string; region: string };
 }
 
 export class Router {
@@ -69,7 +70,7 @@ export class Router {
         if (!binding || speaksHttp(binding) !== wantsHttp) continue;
         candidates.push({
           id: machine.id, state: machine.state, cordoned: machine.cordoned, healthy: health.healthy(machine.id),
-          load: loads.load(machine.id), waking: waker.isWaking(machine.id), binding,
+          load: loads.load(machine.id), waking: waker.isWaking(machine.id), binding, distance: this.distance(machine),
         });
       }
       const route = chooseRoute(candidates, this.turn++);
@@ -78,7 +79,7 @@ export class Router {
         if (!(await this.waitForRoom(deadline))) throw new ProxyError(503, `app ${appName}, port ${port}: every machine is at its hard limit`);
         continue;
       }
-      const machine = table.get(route.id) as MachineRecord;
+      const machine = table.get(route.id) as ProxyMachine;
       const { binding } = candidates.find((c) => c.id === route.id) as RouteCandidate;
       const release = loads.acquire(route.id);
       try {
@@ -91,6 +92,12 @@ export class Router {
       const current = table.get(route.id) ?? machine;
       return { machine: current, binding, address: upstreams(current, binding.internalPort), release };
     }
+  }
+
+  private distance(machine: ProxyMachine): number {
+    const { here } = this.options;
+    if (!here || machine.hostId === here.hostId) return 0;
+    return machine.region === here.region ? 1 : 2;
   }
 
   private waitForRoom(deadline: number): Promise<boolean> {

@@ -4,14 +4,15 @@
  */
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { MachineRecord } from '../domain/machine.ts';
+
+import type { ProxyMachine } from './ports.ts';
 
 export interface Address {
   host: string;
   port: number;
 }
 
-export type Upstreams = (machine: MachineRecord, port: number) => Address;
+export type Upstreams = (machine: ProxyMachine, port: number) => Address;
 
 export const privateAddress: Upstreams = (machine, port) => ({ host: machine.privateIp, port });
 

@@ -3,12 +3,11 @@
  * resolves once the machine answers on the port and passes its health checks.
  * Requests arriving meanwhile wait for the same wake.
  */
-import type { MachineRecord } from '../domain/machine.ts';
 import { errorMessage } from '../domain/errors.ts';
 import type { HealthMonitor } from './health-monitor.ts';
 import type { LoadTracker } from './load-tracker.ts';
 import type { MachineTable } from './machine-table.ts';
-import { type MachineActions, ProxyError } from './ports.ts';
+import { type MachineActions, type ProxyMachine, ProxyError } from './ports.ts';
 import { accepts, type Upstreams } from './upstream.ts';
 
 const POLL_MS = 10;
@@ -23,7 +22,7 @@ export interface WakerOptions {
   upstreams: Upstreams;
   /** How long a wake may take before the held requests get a 503. */
   timeoutMs: number;
-  onWake?: (machine: MachineRecord, kind: WakeKind, outcome: 'ok' | 'failed', ms: number) => void;
+  onWake?: (machine: ProxyMachine, kind: WakeKind, outcome: 'ok' | 'failed', ms: number) => void;
 }
 
 export class Waker {
@@ -39,7 +38,7 @@ export class Waker {
   }
 
   /** Wakes `machine` so that it serves `internalPort`, or joins the wake under way. */
-  wake(machine: MachineRecord, internalPort: number): Promise<void> {
+  wake(machine: ProxyMachine, internalPort: number): Promise<void> {
     let wake = this.wakes.get(machine.id);
     if (!wake) {
       wake = this.run(machine, internalPort).finally(() => this.wakes.delete(machine.id));
@@ -53,7 +52,7 @@ export class Waker {
     return this.wakes.get(id);
   }
 
-  private async run(machine: MachineRecord, internalPort: number): Promise<void> {
+  private async run(machine: ProxyMachine, internalPort: number): Promise<void> {
     const { table, actions, health, loads, upstreams, timeoutMs } = this.options;
     const began = performance.now();
     const deadline = Date.now() + timeoutMs;
@@ -72,7 +71,7 @@ export class Waker {
         }
         return state === 'started';
       }, `machine ${machine.id} did not start within ${timeoutMs} ms`);
-      const started = table.get(machine.id) as MachineRecord;
+      const started = table.get(machine.id) as ProxyMachine;
       const address = upstreams(started, internalPort);
       await untilAsync(deadline, () => accepts(address, 1000), `machine ${machine.id} started but nothing answers on port ${internalPort}`);
       if (health.hasChecks(started)) {

@@ -7,7 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
-import type { CheckRecords, HostNumbers, MachineDirectory, MeshDirectory } from '../domain/ports.ts';
+import type { CheckRecords, HostNumbers, MachineDirectory, MachineRequests, MeshDirectory } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -392,6 +392,8 @@ export interface Store {
   readonly mesh?: MeshDirectory;
   /** A cluster's: every host's machines, for each host's private DNS (one hangar's DNS follows its own feed). */
   readonly directory?: MachineDirectory;
+  /** A cluster's: what one host's edge proxy asks of machines on other hosts (one hangar acts itself). */
+  readonly requests?: MachineRequests;
 
   close(): Promise<void>;
 }

@@ -7,6 +7,8 @@
  * another app's, and the host counts the drop. Each host's private DNS answers
  * about both hosts' machines. A host restarted carries on with the network it
  * left. The route to another host's /64s follows where the app has machines.
+ * One host's edge proxy wakes a machine on the other and serves it over the
+ * private network.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -147,5 +149,34 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-b/machines/${b2.id}?force=true`)).status, 200);
     await eventually('fra-1 drops the route to mesh-b on syd-1', () => !meshRoutes(0).includes(prefix(b2.private_ip)));
     assert.ok(meshRoutes(0).includes(prefix(a2.private_ip)));
+  });
+
+  it('serves a request to one host\'s proxy from a machine on the other, woken there', { skip: underlay === 'plain' && 'shown over WireGuard' }, async () => {
+    const reply = await c.call(0, 'POST', '/v1/apps/mesh-a/machines', {
+      region: 'syd',
+      config: {
+        image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 },
+        services: [{ protocol: 'tcp', internal_port: 8080, autostart: true, autostop: 'off', ports: [{ port: 80, handlers: ['http'] }] }],
+      },
+    });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    const web = reply.body as { id: string; host_id: string };
+    assert.equal(web.host_id, 'syd-1');
+    assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${web.id}/wait?state=started&timeout=60`)).status, 200);
+    assert.equal((await c.call(0, 'POST', `/v1/apps/mesh-a/machines/${web.id}/stop`, {})).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${web.id}/wait?state=stopped&timeout=60`)).status, 200);
+
+    const proxy = c.hosts.get('fra-1')?.proxyUrl();
+    assert.ok(proxy, c.hosts.get('fra-1')?.output());
+    const unknown = await fetch(`${proxy}/`, { headers: { host: 'nobody-here.localhost' } });
+    assert.equal(unknown.status, 404);
+    // fra-1 asks syd-1 to start its machine, and holds the request until it answers over the private network.
+    const page = await fetch(`${proxy}/index.html`, { headers: { host: 'mesh-a.localhost' }, signal: AbortSignal.timeout(90_000) });
+    assert.equal(page.status, 200, await page.clone().text());
+    assert.equal(await page.text(), 'hello from the other host\n');
+    const shown = await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${web.id}`);
+    assert.equal(shown.body.state, 'started');
+    const again = await fetch(`${proxy}/index.html`, { headers: { host: 'mesh-a.localhost' } });
+    assert.equal(again.status, 200, 'a running machine on the other host is served at once');
   });
 });

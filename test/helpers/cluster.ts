@@ -42,6 +42,8 @@ export interface ClusterProcess {
   url: string;
   dataDir: string;
   child: ChildProcess;
+  /** A host's edge proxy, as it said where it listens. */
+  proxyUrl(): string | undefined;
   output(): string;
   kill(): Promise<void>;
   stop(): Promise<void>;
@@ -150,7 +152,10 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       child.kill(signal);
       await exited;
     };
-    return { name, url, dataDir: dir, child, output: () => output, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
+    return {
+      name, url, dataDir: dir, child, output: () => output, kill: () => end('SIGKILL'), stop: () => end('SIGTERM'),
+      proxyUrl: () => /^proxy (http:\/\/[\d.:]+)/m.exec(output)?.[1],
+    };
   };
 
   const cluster: TestCluster = {
@@ -171,6 +176,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
       const creds = await credentials(spec.id);
       const host = await spawnServer(spec.id, [
         '--role', 'host', '--host-id', spec.id, '--region', spec.region, '--agent-listen', '127.0.0.1:0', '--cluster-dir', creds.dir,
+        '--proxy-listen', `${spec.apart?.address ?? '127.0.0.1'}:0`, '--proxy-tls-listen', 'off',
         '--driver', 'fake', '--fake-timing', options.fakeTiming ?? 'realistic', ...(spec.extraArgs ?? []),
         ...(spec.apart ? ['--agent-listen', `${spec.apart.address}:0`] : []),
       ], dataDir, env, creds.storeUrl, spec.apart?.netns);

@@ -202,7 +202,7 @@ describe('PostgresStore', { skip }, () => {
   });
 
   describe('the private DNS\'s directory', () => {
-    it('gives a host every host\'s machines as the DNS needs them, then their changes, and leaves a torn row out', async () => {
+    it('gives a host every host\'s machines as the DNS and proxy need them, then their changes, and leaves a torn row out', async () => {
       const url = await server.createDatabase();
       const owner = await open(url);
       const h1 = await open(await createHostRole(url, 'h1'));
@@ -212,7 +212,7 @@ describe('PostgresStore', { skip }, () => {
         const [n1, n2] = [(await owner.hostNumbers.claim('h1')).number, (await owner.hostNumbers.claim('h2')).number];
         const at = (net: number, host: number, n: number) => `fdaa:0:${net.toString(16)}:${host.toString(16)}:0:${n}:0:2`;
         const started = await insert(owner, machine({ id: 'aaaaaaaaaaaa01', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(web.netNumber, n2, 1), region: 'syd' },
-          { dns: { skip_registration: false }, metadata: { fly_process_group: 'app' } }));
+          { dns: { skip_registration: false }, metadata: { fly_process_group: 'app' }, env: { PRIMARY_REGION: 'syd', DATABASE_PASSWORD: 'hunter2' } }));
         await insert(owner, machine({ id: 'aaaaaaaaaaaa02', appName: 'web', hostId: 'h1', state: 'stopped', privateIp: at(web.netNumber, n1, 2), region: 'fra' }, { dns: { skip_registration: true } }));
         await insert(owner, machine({ id: 'aaaaaaaaaaaa03', appName: 'theirs', hostId: 'h2', state: 'destroyed', privateIp: at(theirs.netNumber, n2, 3) }));
         // A host writing its machine an address of another app's, or of another host's: left out.
@@ -220,7 +220,11 @@ describe('PostgresStore', { skip }, () => {
         await insert(owner, machine({ id: 'aaaaaaaaaaaa05', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(web.netNumber, n1, 5) }));
         const from = await h1.directory.horizon();
         const first = await h1.directory.since();
-        assert.deepEqual(first.items, [
+        const [routed] = first.items;
+        assert.deepEqual([routed?.routing?.cordoned, routed?.routing?.version, routed?.routing?.createdAt], [false, started.version, started.createdAt]);
+        assert.deepEqual([routed?.routing?.config?.env, routed?.routing?.config?.metadata], [{ PRIMARY_REGION: 'syd' }, { fly_process_group: 'app' }],
+          'what routing needs of the config, and no other environment');
+        assert.deepEqual(first.items.map(({ routing: _, ...rest }) => rest), [
           { id: 'aaaaaaaaaaaa01', appName: 'web', region: 'syd', hostId: 'h2', privateIp: at(web.netNumber, n2, 1), state: 'started', skipRegistration: false, processGroup: 'app' },
           { id: 'aaaaaaaaaaaa02', appName: 'web', region: 'fra', hostId: 'h1', privateIp: at(web.netNumber, n1, 2), state: 'stopped', skipRegistration: true },
         ], 'every machine not destroyed, of every host, at an address of its own app and host');
@@ -233,6 +237,40 @@ describe('PostgresStore', { skip }, () => {
         assert.deepEqual((await h1.directory.since(next.horizon)).items, []);
       } finally {
         for (const store of [owner, h1]) await store.close();
+      }
+    });
+  });
+
+  describe('machine requests (a host\'s proxy asking another host)', () => {
+    it('queues a request for the machine\'s own host, once per kind, which only that host takes, and hints it', async () => {
+      const url = await server.createDatabase();
+      const owner = await open(url);
+      const [h1, h2] = [await open(await createHostRole(url, 'h1')), await open(await createHostRole(url, 'h2'))];
+      const listener = new pg.Client({ connectionString: url });
+      try {
+        await owner.createApp(app('web'));
+        await insert(owner, machine({ id: 'aaaaaaaaaaaa01', appName: 'web', hostId: 'h2', state: 'stopped' }));
+        await insert(owner, machine({ id: 'aaaaaaaaaaaa02', appName: 'web', hostId: 'h2', state: 'destroyed' }));
+        await listener.connect();
+        const hints: string[] = [];
+        listener.on('notification', (message) => hints.push(message.channel));
+        await listener.query('LISTEN hangar_work_h2');
+
+        assert.equal(await h1.requests.ask('aaaaaaaaaaaa01', 'start'), 'h2');
+        assert.equal(await h1.requests.ask('aaaaaaaaaaaa01', 'start'), 'h2');
+        assert.equal(await h1.requests.ask('aaaaaaaaaaaa02', 'start'), undefined, 'a destroyed machine');
+        assert.equal(await h1.requests.ask('ffffffffffffff', 'stop'), undefined, 'no such machine');
+        await assert.rejects(h1.requests.ask('aaaaaaaaaaaa01', 'destroy' as 'stop'), /unknown action/);
+        assert.deepEqual(await h1.requests.take('h2'), [], 'another host\'s requests are not this host\'s to take');
+        assert.deepEqual(await h2.requests.take('h2'), [{ machineId: 'aaaaaaaaaaaa01', appName: 'web', action: 'start' }], 'asked twice, taken once');
+        assert.deepEqual(await h2.requests.take('h2'), []);
+        for (let i = 0; i < 50 && hints.length === 0; i++) await sleep(20);
+        assert.ok(hints.includes('hangar_work_h2'), 'the host is hinted as its work is');
+        await assert.rejects(server.sql(await createHostRole(url, 'h3'), "INSERT INTO machine_requests (host_id, machine_id, action, app_name) VALUES ('h2', 'x', 'stop', 'web')"),
+          'a host writes requests only through the function');
+      } finally {
+        await listener.end();
+        for (const store of [owner, h1, h2]) await store.close();
       }
     });
   });

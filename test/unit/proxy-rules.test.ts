@@ -47,6 +47,16 @@ describe('chooseRoute', () => {
   it('sends to the least loaded machine under its soft limit', () => {
     assert.deepEqual(chooseRoute([candidate('a', { load: 1 }), candidate('b', { load: 0 })]), { kind: 'forward', id: 'b' });
   });
+  it('sends to the nearest machine under its soft limit: its host, then its region, then the rest', () => {
+    const remote = candidate('r', { distance: 2 });
+    const region = candidate('g', { distance: 1, load: 1 });
+    const here = candidate('h', { distance: 0, load: 1 });
+    assert.deepEqual(chooseRoute([remote, region, here]), { kind: 'forward', id: 'h' });
+    assert.deepEqual(chooseRoute([remote, region, { ...here, load: 2 }]), { kind: 'forward', id: 'g' }, 'the nearest is at its soft limit');
+    assert.deepEqual(chooseRoute([remote, { ...region, healthy: false }]), { kind: 'forward', id: 'r' });
+    assert.deepEqual(chooseRoute([candidate('a', { load: 2 }), candidate('far', { state: 'suspended', distance: 2 }), candidate('near', { state: 'suspended', distance: 1 })]),
+      { kind: 'wake', id: 'near' }, 'of equally quick wakes, the nearer');
+  });
   it('takes turns between equally loaded machines', () => {
     const machines = [candidate('a'), candidate('b')];
     assert.notEqual((chooseRoute(machines, 0) as { id: string }).id, (chooseRoute(machines, 1) as { id: string }).id);

@@ -4,7 +4,7 @@
  * machines that are started and not kept out (`dns.skip_registration`), and who
  * asks, by the address a machine of this host asks from.
  */
-import type { MachineRecord } from '../../domain/machine.ts';
+import type { ProxyMachine } from '../../domain/ports.ts';
 import type { AppOrg, DirectoryMachine } from '../../domain/ports.ts';
 import { canonicalAddress } from '../layout.ts';
 import type { Asker, DnsDirectory, DnsMachine } from './answers.ts';
@@ -16,7 +16,7 @@ export interface DnsView {
 }
 
 /** A machine record as the DNS sees it (one without a host is this host's). */
-export function directoryMachineOf(machine: MachineRecord, hostId: string): DirectoryMachine {
+export function directoryMachineOf(machine: ProxyMachine, hostId: string): DirectoryMachine {
   const group = machine.config.metadata?.fly_process_group;
   return {
     id: machine.id, appName: machine.appName, region: machine.region, hostId: machine.hostId ?? hostId, privateIp: machine.privateIp, state: machine.state,

@@ -1,6 +1,7 @@
 /**
- * Where one request (or connection) goes, by Fly's rules: the least loaded machine
- * under its soft limit; when every running machine is at or over it, a machine
+ * Where one request (or connection) goes, by Fly's rules: the nearest machine under
+ * its soft limit (same host, then same region, then the rest), the least loaded
+ * among equally near ones; when every running machine is at or over it, a machine
  * being woken that still has room, else a stopped or suspended one to wake
  * (autostart); machines over the soft limit only when there is nothing to wake;
  * never over the hard limit: then the request waits. Pure.
@@ -19,6 +20,8 @@ export interface RouteCandidate {
   /** A wake of this machine by the proxy is under way. */
   waking: boolean;
   binding: ServiceBinding;
+  /** How far the machine is from this proxy: 0 on its host, 1 in its region, 2 elsewhere. */
+  distance?: number;
 }
 
 export type Route =
@@ -45,7 +48,7 @@ export function chooseRoute(candidates: readonly RouteCandidate[], turn = 0): Ro
   const wakeWithRoom = leastLoaded(waking.filter((c) => c.load < c.binding.concurrency.softLimit), turn);
   if (wakeWithRoom) return { kind: 'join', id: wakeWithRoom.id };
   const asleep = routable.filter((c) => !c.waking && c.binding.autostart && WAKE_ORDER.includes(c.state));
-  asleep.sort((a, b) => WAKE_ORDER.indexOf(a.state) - WAKE_ORDER.indexOf(b.state));
+  asleep.sort((a, b) => WAKE_ORDER.indexOf(a.state) - WAKE_ORDER.indexOf(b.state) || (a.distance ?? 0) - (b.distance ?? 0));
   if (asleep[0]) return { kind: 'wake', id: asleep[0].id };
   const underHard = leastLoaded(ready.filter((c) => c.load < c.binding.concurrency.hardLimit), turn);
   if (underHard) return { kind: 'forward', id: underHard.id };
@@ -60,7 +63,8 @@ function leastLoaded(machines: RouteCandidate[], turn: number): RouteCandidate |
   const n = machines.length;
   for (let i = 0; i < n; i++) {
     const machine = machines[(i + turn) % n] as RouteCandidate;
-    if (!best || machine.load < best.load) best = machine;
+    const nearer = (machine.distance ?? 0) - (best?.distance ?? 0);
+    if (!best || nearer < 0 || (nearer === 0 && machine.load < best.load)) best = machine;
   }
   return best;
 }

@@ -1,5 +1,5 @@
 /**
- * Every host's machines for the private DNS, in PostgreSQL: read through functions
+ * Every host's machines for the private DNS and the edge proxy, in PostgreSQL: read through functions
  * a host may call though it may not read other hosts' machines, in the commit order
  * (see changes.ts). A row's fields are checked as they come, since a host writes
  * its own machines' rows: one that is not what a machine's would be is left out, and
@@ -10,7 +10,8 @@
 import { isIP } from 'node:net';
 import { ipv6Groups } from '../../domain/address.ts';
 import type { Pool } from 'pg';
-import type { AppOrg, DirectoryMachine, MachineDirectory } from '../../domain/ports.ts';
+import { type MachineConfig, normalizeConfig } from '../../domain/config.ts';
+import type { AppOrg, DirectoryMachine, DirectoryRouting, MachineDirectory } from '../../domain/ports.ts';
 import { readHorizon } from './changes.ts';
 import { rows } from './connection.ts';
 
@@ -26,6 +27,10 @@ interface Row {
   horizon: string;
   net_number: number | null;
   host_number: number | null;
+  cordoned: boolean;
+  created_at: string | null;
+  version: string | null;
+  routing: unknown;
 }
 
 const MACHINE_ID = /^[0-9a-f]{14}$/;
@@ -61,6 +66,23 @@ function directoryMachine(row: Row): DirectoryMachine | undefined {
   return {
     id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: row.private_ip as string, state: row.state, skipRegistration: row.skip,
     ...(row.process_group && NAME.test(row.process_group) ? { processGroup: row.process_group } : {}),
+    routing: routingOf(row),
+  };
+}
+
+/** What the proxy routes by; a config that does not pass the rules (a host wrote it) routes nothing. */
+function routingOf(row: Row): DirectoryRouting {
+  const createdAt = Number(row.created_at);
+  let config: MachineConfig | undefined;
+  try {
+    config = normalizeConfig(row.routing);
+  } catch {
+    config = undefined;
+  }
+  return {
+    cordoned: row.cordoned === true, createdAt: Number.isFinite(createdAt) ? createdAt : 0,
+    version: typeof row.version === 'string' && row.version.length <= 64 ? row.version : '',
+    ...(config ? { config } : {}),
   };
 }
 

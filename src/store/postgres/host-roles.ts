@@ -22,6 +22,7 @@ const GRANTS = [
   'GRANT SELECT ON hangar_migrations TO hangar_hosts',
   'GRANT SELECT, INSERT ON host_numbers TO hangar_hosts',
   'GRANT SELECT, INSERT, UPDATE ON host_underlay TO hangar_hosts',
+  'GRANT SELECT, DELETE ON machine_requests TO hangar_hosts',
 ];
 
 /** Any constant works, as long as every hangar uses the same: "roles" in ASCII. */

@@ -431,6 +431,71 @@ export const MIGRATIONS: readonly string[] = [
   CREATE FUNCTION hangar_directory_apps() RETURNS TABLE (name text, org_slug text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT name, org_slug FROM apps ORDER BY name $$;
   `,
+  // Every host's edge proxy routes to every host's machines: the directory also gives
+  // what routing needs of a machine's config (its image, services, checks, size,
+  // metadata and PRIMARY_REGION; no other environment, files or mounts), whether it
+  // is cordoned and when it was made.
+  `
+  DROP FUNCTION hangar_directory_since(xid8);
+  CREATE FUNCTION hangar_directory_since(since xid8)
+    RETURNS TABLE (id text, app_name text, region text, host_id text, state text, private_ip text, skip boolean, process_group text, horizon text,
+      net_number integer, host_number integer, cordoned boolean, created_at text, version text, routing jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+      WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
+      SELECT m.id, m.app_name, m.region, m.host_id, m.state, d.doc ->> 'privateIp',
+        coalesce(d.doc -> 'config' -> 'dns' -> 'skip_registration' = 'true'::jsonb, false),
+        CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'metadata' -> 'fly_process_group') = 'string' THEN d.doc -> 'config' -> 'metadata' ->> 'fly_process_group' END,
+        h.x::text, a.net_number, n.number,
+        coalesce(d.doc -> 'cordoned' = 'true'::jsonb, false), d.doc ->> 'createdAt', d.doc ->> 'version',
+        jsonb_strip_nulls(jsonb_build_object('image', d.doc -> 'config' -> 'image', 'services', d.doc -> 'config' -> 'services',
+          'checks', d.doc -> 'config' -> 'checks', 'guest', d.doc -> 'config' -> 'guest', 'metadata', d.doc -> 'config' -> 'metadata',
+          'env', CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'env' -> 'PRIMARY_REGION') = 'string'
+            THEN jsonb_build_object('PRIMARY_REGION', d.doc -> 'config' -> 'env' -> 'PRIMARY_REGION') END))
+      FROM h LEFT JOIN machines m ON CASE WHEN since IS NULL THEN m.state <> 'destroyed' ELSE m.change_xid >= since AND m.change_xid < h.x END
+      LEFT JOIN LATERAL (SELECT hangar_try_jsonb(m.doc) AS doc) d ON true
+      LEFT JOIN apps a ON a.name = m.app_name LEFT JOIN host_numbers n ON n.host_id = m.host_id
+      ORDER BY m.change_xid, m.id
+    $$;
+  `,
+  // A host's edge proxy wakes (and retires) machines on other hosts, which it may not
+  // write: it asks through a function that queues the request for the machine's host,
+  // at most one of each kind per machine, and hints that host as its work is. Each
+  // host takes its own requests and acts on them as it acts on its API's.
+  `
+  CREATE TABLE machine_requests (
+    host_id text COLLATE "C" NOT NULL,
+    machine_id text COLLATE "C" NOT NULL,
+    action text NOT NULL CHECK (action IN ('start', 'stop', 'suspend')),
+    app_name text COLLATE "C" NOT NULL,
+    asked_by text,
+    asked_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (machine_id, action)
+  );
+  CREATE INDEX machine_requests_by_host ON machine_requests (host_id);
+  ALTER TABLE machine_requests ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY own_requests_read ON machine_requests FOR SELECT USING (host_id = hangar_current_host());
+  CREATE POLICY own_requests_take ON machine_requests FOR DELETE USING (host_id = hangar_current_host());
+  DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, DELETE ON machine_requests TO hangar_hosts; END IF;
+  END $$;
+  CREATE FUNCTION hangar_request_action(machine text, wanted text) RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    DECLARE
+      target text;
+      app text;
+      channel text;
+    BEGIN
+      IF wanted NOT IN ('start', 'stop', 'suspend') THEN RAISE EXCEPTION 'unknown action %', wanted; END IF;
+      SELECT m.host_id, m.app_name INTO target, app FROM machines m WHERE m.id = machine AND m.state <> 'destroyed';
+      IF target IS NULL THEN RETURN NULL; END IF;
+      INSERT INTO machine_requests (host_id, machine_id, action, app_name, asked_by) VALUES (target, machine, wanted, app, hangar_current_host())
+        ON CONFLICT (machine_id, action) DO UPDATE SET host_id = EXCLUDED.host_id, asked_at = now();
+      channel := 'hangar_work_' || target;
+      IF octet_length(channel) > 63 THEN channel := 'hangar_work_' || left(encode(sha256(convert_to(target, 'UTF8')), 'hex'), 40); END IF;
+      PERFORM pg_notify(channel, '');
+      RETURN target;
+    END $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

@@ -28,6 +28,7 @@ import { ackWork, claimWork, queueEffects, workInserts } from './host-work.ts';
 import { insertMachine } from './machine-insert.ts';
 import { migrate } from './migrations.ts';
 import { PostgresDirectory } from './directory.ts';
+import { PostgresRequests } from './requests.ts';
 import { PostgresMesh } from './mesh.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -47,6 +48,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
   readonly hostNumbers: PostgresHostNumbers;
   readonly mesh: PostgresMesh;
   readonly directory: PostgresDirectory;
+  readonly requests: PostgresRequests;
 
   private constructor(pool: Pool) {
     super(pool);
@@ -54,6 +56,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     this.hostNumbers = new PostgresHostNumbers(pool);
     this.mesh = new PostgresMesh(pool);
     this.directory = new PostgresDirectory(pool);
+    this.requests = new PostgresRequests(pool);
     this.changes = new PostgresChanges(pool);
   }
 
