@@ -5,13 +5,15 @@
  * machines over the private network. It starts and retires machines on its own
  * host as its API would; a machine on another host it asks that host to start,
  * stop or suspend (machine requests, taken by request-loop.ts there), and holds
- * the request until the machine answers, as for a local wake.
+ * the request until the machine answers, as for a local wake. The hosts share
+ * their traffic (shared-loads.ts), so limits and idleness are the cluster's, and one
+ * host decides each (app, region)'s autostop.
  */
 import type { Logger } from 'pino';
 import type { DirectoryTable } from '../cluster/directory-table.ts';
 import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
 import type { ControlDeps } from '../control/ports.ts';
-import type { MachineRequest, MachineRequests, RequestedAction } from '../domain/ports.ts';
+import type { MachineRequest, MachineRequests, ProxyActivity, RequestedAction } from '../domain/ports.ts';
 import type { MachineState } from '../domain/states.ts';
 import { createEdgeProxy, type EdgeProxy } from '../proxy/edge-proxy.ts';
 import { type MachineActions, ProxyError } from '../proxy/ports.ts';
@@ -22,6 +24,7 @@ export interface ClusterProxyOptions {
   control: ControlDeps;
   machines: DirectoryTable;
   requests: MachineRequests;
+  activity: ProxyActivity;
   settings?: ProxySettings;
   log: Logger;
 }
@@ -33,8 +36,7 @@ export function createClusterProxy(options: ClusterProxyOptions): Promise<EdgePr
     domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs, ...settings,
     machines: async (table) => table.followDirectory(machines),
     here: { hostId, region: defaultRegion },
-    // Retiring idle machines needs every host's view of their traffic, which hosts do not share yet.
-    autostop: false,
+    shared: { activity: options.activity, hostId },
     clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
     actions: clusterActions(options),
   });

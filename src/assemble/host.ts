@@ -73,8 +73,10 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     const { directory } = store;
     const everyMachine = directory ? await DirectoryTable.start(directory, cluster.link, log) : undefined;
     if (everyMachine) stops.push(() => everyMachine.stop());
-    const { requests } = store;
-    const proxy = everyMachine && requests ? await createClusterProxy({ control, machines: everyMachine, requests, settings: options.proxy, log }) : undefined;
+    const { requests, activity } = store;
+    const proxy = everyMachine && requests && activity
+      ? await createClusterProxy({ control, machines: everyMachine, requests, activity, settings: options.proxy, log })
+      : undefined;
     if (proxy) stops.push(() => proxy.close());
     if (everyMachine && directory && options.privateDns) {
       stops.push(await servePrivateDns({ machines: everyMachine, listApps: () => directory.apps(), hostId, at: options.privateDns, log }));

@@ -209,6 +209,22 @@ export interface MachineRequests {
   take(hostId: string): Promise<MachineRequest[]>;
 }
 
+/** One host's proxy's traffic to one machine. */
+export interface MachineActivity {
+  machineId: string;
+  inFlight: number;
+  /** When its last request through that proxy began or ended (unix ms). */
+  lastActive: number;
+}
+
+/** Every host's proxy's traffic to every machine, each host writing its own. */
+export interface ProxyActivity {
+  /** Writes this host's activity of these machines, and removes its rows of machines `gone`. */
+  publish(hostId: string, changed: readonly MachineActivity[], gone: readonly string[]): Promise<void>;
+  /** The other hosts' activity; `inFlight` counts only from hosts that wrote within `freshMs`. */
+  others(hostId: string, freshMs: number): Promise<MachineActivity[]>;
+}
+
 /** An app as the private DNS knows it: its name and its organization. */
 export interface AppOrg {
   name: string;

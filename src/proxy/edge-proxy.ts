@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { createSecureContext, createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Clock, PublicPortReport } from '../domain/ports.ts';
+import type { Clock, ProxyActivity, PublicPortReport } from '../domain/ports.ts';
 import type { Store } from '../store/store.ts';
 import { proxyAddresses } from './addresses.ts';
 import { startAutostop } from './autostop-loop.ts';
@@ -18,7 +18,8 @@ import { appOf, byHost, createHttpProxy } from './http-proxy.ts';
 import { LoadTracker } from './load-tracker.ts';
 import { MachineTable } from './machine-table.ts';
 import { ProxyMetrics } from './metrics.ts';
-import type { MachineActions, ServerCertificates, TlsTermination } from './ports.ts';
+import type { MachineActions, ProxyMachine, ServerCertificates, TlsTermination } from './ports.ts';
+import { shareLoads } from './shared-loads.ts';
 import { type HostPortRange, PublicPorts } from './public-ports.ts';
 import { Router } from './router.ts';
 import { HTTP_PORT, HTTPS_PORT, onSharedListener, publicPorts } from './table/services.ts';
@@ -47,8 +48,12 @@ export interface EdgeProxyOptions {
   queueTimeoutMs?: number;
   /** How long a machine that refuses a connection is tried again (default 5 s). */
   connectRetryMs?: number;
-  /** Whether this proxy retires idle machines (default true). */
-  autostop?: boolean;
+  /**
+   * In a cluster: where this host shares its traffic with the other hosts' proxies
+   * (shared-loads.ts); of the hosts running an (app, region)'s machines, the first
+   * by id decides its autostop.
+   */
+  shared?: { activity: ProxyActivity; hostId: string };
   /** Certificates for TLS termination; without them no TLS is served. */
   certificates?: ServerCertificates;
 }
@@ -133,8 +138,11 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
   let hostPorts: PublicPorts | undefined;
 
   health.start();
-  const stopAutostop = options.autostop === false ? () => undefined : startAutostop({
+  const { shared } = options;
+  const stopSharing = shared ? shareLoads({ activity: shared.activity, hostId: shared.hostId, loads, log }) : async () => undefined;
+  const stopAutostop = startAutostop({
     table, loads, waker, actions: options.actions, clock: options.clock, log, idleMs: options.idleMs, suspendMaxMemoryMb: options.suspendMaxMemoryMb,
+    ...(shared ? { leads: (group: readonly ProxyMachine[]) => group.map((m) => m.hostId ?? '').sort()[0] === shared.hostId } : {}),
     onRetire: (app, _machine, action) => metrics.autostops.inc({ app, action }),
   });
 
@@ -183,6 +191,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
 
     async close() {
       stopAutostop();
+      await stopSharing();
       health.stop();
       unfollow();
       await hostPorts?.stop();

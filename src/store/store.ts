@@ -7,7 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
-import type { CheckRecords, HostNumbers, MachineDirectory, MachineRequests, MeshDirectory } from '../domain/ports.ts';
+import type { CheckRecords, HostNumbers, MachineDirectory, MachineRequests, MeshDirectory, ProxyActivity } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -394,6 +394,8 @@ export interface Store {
   readonly directory?: MachineDirectory;
   /** A cluster's: what one host's edge proxy asks of machines on other hosts (one hangar acts itself). */
   readonly requests?: MachineRequests;
+  /** A cluster's: every host's proxy's traffic to every machine (one hangar has one proxy). */
+  readonly activity?: ProxyActivity;
 
   close(): Promise<void>;
 }

@@ -275,6 +275,28 @@ describe('PostgresStore', { skip }, () => {
     });
   });
 
+  describe('proxy activity (each host\'s traffic to each machine)', () => {
+    it('lets each host write its own and read the others\', summed per machine, counting in-flight requests of fresh rows only', async () => {
+      const url = await server.createDatabase();
+      const owner = await open(url);
+      const [h1, h2, h3] = [await open(await createHostRole(url, 'h1')), await open(await createHostRole(url, 'h2')), await open(await createHostRole(url, 'h3'))];
+      try {
+        await h1.activity.publish('h1', [{ machineId: 'm1', inFlight: 2, lastActive: 100 }, { machineId: 'm2', inFlight: 0, lastActive: 50 }], []);
+        await h2.activity.publish('h2', [{ machineId: 'm1', inFlight: 1, lastActive: 300 }], []);
+        await assert.rejects(h2.activity.publish('h1', [{ machineId: 'm9', inFlight: 5, lastActive: 1 }], []), /row-level security/, 'not another host\'s rows');
+        const seen = (list: Array<{ machineId: string }>) => [...list].sort((a, b) => a.machineId.localeCompare(b.machineId));
+        assert.deepEqual(seen(await h3.activity.others('h3', 5_000)), [{ machineId: 'm1', inFlight: 3, lastActive: 300 }, { machineId: 'm2', inFlight: 0, lastActive: 50 }]);
+        assert.deepEqual(seen(await h1.activity.others('h1', 5_000)), [{ machineId: 'm1', inFlight: 1, lastActive: 300 }], 'its own left out');
+        await server.sql(url, "UPDATE proxy_activity SET updated_at = now() - interval '1 minute' WHERE host_id = 'h2'");
+        assert.deepEqual(seen(await h1.activity.others('h1', 5_000)), [{ machineId: 'm1', inFlight: 0, lastActive: 300 }], 'a silent host\'s requests stop counting; its last activity stays');
+        await h1.activity.publish('h1', [], ['m2']);
+        assert.deepEqual((await h3.activity.others('h3', 5_000)).map((a) => a.machineId).sort(), ['m1']);
+      } finally {
+        for (const store of [owner, h1, h2, h3]) await store.close();
+      }
+    });
+  });
+
   describe('opening', () => {
     it('creates its tables once when several hangars open one new database at once', async () => {
       const url = await server.createDatabase();

@@ -40,3 +40,14 @@ export function chooseRetirements(running: readonly IdleCandidate[], now: number
     .slice(0, allowed)
     .map((m) => ({ id: m.id, action: m.autostop === 'suspend' && m.suspendable ? 'suspend' : 'stop' }));
 }
+
+/**
+ * The app's primary region, where min_machines_running holds: PRIMARY_REGION as
+ * flyctl sets it in the machines' environment (the oldest machine's that has it),
+ * else the region of the oldest machine.
+ */
+export function primaryRegion(machines: ReadonlyArray<{ id: string; region: string; createdAt: number; config: { env?: Record<string, string> } }>): string | undefined {
+  const oldestFirst = [...machines].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  const named = oldestFirst.find((machine) => typeof machine.config.env?.PRIMARY_REGION === 'string' && machine.config.env.PRIMARY_REGION !== '');
+  return named?.config.env?.PRIMARY_REGION ?? oldestFirst[0]?.region;
+}

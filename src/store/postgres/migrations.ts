@@ -496,6 +496,27 @@ export const MIGRATIONS: readonly string[] = [
       RETURN target;
     END $$;
   `,
+  // What each host's edge proxy has of each machine's traffic (requests in flight, the
+  // last one's time), so that concurrency limits and idleness are the cluster's: every
+  // host reads all of it and writes its own only.
+  `
+  CREATE TABLE proxy_activity (
+    host_id text COLLATE "C" NOT NULL,
+    machine_id text COLLATE "C" NOT NULL,
+    in_flight integer NOT NULL CHECK (in_flight >= 0),
+    last_active double precision NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (host_id, machine_id)
+  );
+  ALTER TABLE proxy_activity ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY activity_read ON proxy_activity FOR SELECT USING (true);
+  CREATE POLICY own_activity_insert ON proxy_activity FOR INSERT WITH CHECK (host_id = hangar_current_host());
+  CREATE POLICY own_activity_update ON proxy_activity FOR UPDATE USING (host_id = hangar_current_host());
+  CREATE POLICY own_activity_delete ON proxy_activity FOR DELETE USING (host_id = hangar_current_host());
+  DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, UPDATE, DELETE ON proxy_activity TO hangar_hosts; END IF;
+  END $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */

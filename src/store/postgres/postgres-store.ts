@@ -29,6 +29,7 @@ import { insertMachine } from './machine-insert.ts';
 import { migrate } from './migrations.ts';
 import { PostgresDirectory } from './directory.ts';
 import { PostgresRequests } from './requests.ts';
+import { PostgresActivity } from './activity.ts';
 import { PostgresMesh } from './mesh.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -49,6 +50,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
   readonly mesh: PostgresMesh;
   readonly directory: PostgresDirectory;
   readonly requests: PostgresRequests;
+  readonly activity: PostgresActivity;
 
   private constructor(pool: Pool) {
     super(pool);
@@ -57,6 +59,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     this.mesh = new PostgresMesh(pool);
     this.directory = new PostgresDirectory(pool);
     this.requests = new PostgresRequests(pool);
+    this.activity = new PostgresActivity(pool);
     this.changes = new PostgresChanges(pool);
   }
 
