@@ -361,6 +361,7 @@ describe('the private network across hosts, in the namespace', () => {
     observed.ns!.links.push({ name: LINK, up: true, addresses: [] });
     observed.ns!.firewall!.sources = ['fdaa:0:1:2::/64'];
     assert.deepEqual(repairs(meshed(['fdaa:0:1:2::/64'], 'fe80::2'), observed).map((r) => r.steps), [
+      [['ip', '-6', 'route', 'replace', 'fdaa:0:1:2::/64', 'via', 'fdaa:0:0:a7b::2', 'dev', 'hgr-hangar']],
       [['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:2::/64', 'via', 'fe80::2', 'dev', LINK]],
     ]);
   });
