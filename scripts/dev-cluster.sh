@@ -12,7 +12,8 @@
 #
 # Hosts take regions in turn: fra, syd, fra, … The API replicas answer on
 # 127.0.0.1:4280 and 127.0.0.1:4281. Once they answer, DIR/cluster.json says where
-# everything is: {"api": [replica URLs], "hosts": [{"id", "region", "agent"}]}.
+# everything is: {"api": [replica URLs], "hosts": [{"id", "region", "agent", "proxy"}]},
+# where "proxy" is each host's edge proxy (any of them serves any app's machines).
 # Images are read by the hosts: give them as oci:/path (every simulated host shares
 # this filesystem) or from a registry the hosts reach (10.209.0.254 is this machine).
 # Ctrl-C stops everything it started (machines' VMs are destroyed first only if
@@ -95,14 +96,14 @@ for i in $(seq 1 "$HOSTS"); do
   ./hangar cluster issue host "h$i" --ca "$DIR/pki/ca" --out "$DIR/pki/h$i" >/dev/null
   (umask 077; ./hangar cluster host-role "h$i" --store "$STORE" >"$DIR/pki/h$i/store-url")
   if [ "$APART" = 1 ]; then
-    enter=(nsenter "--net=/run/netns/hangar-host$i"); agent="$UNDERLAY.$i:4290"
+    enter=(nsenter "--net=/run/netns/hangar-host$i"); agent="$UNDERLAY.$i:4290"; proxy="$UNDERLAY.$i:8080"
   else
-    enter=(); agent="127.0.0.1:$((4290 + i))"
+    enter=(); agent="127.0.0.1:$((4290 + i))"; proxy="127.0.0.1:$((8080 + i))"
   fi
   "${enter[@]}" ./hangar serve --role host --store "$(cat "$DIR/pki/h$i/store-url")" --cluster-dir "$DIR/pki/h$i" --data-dir "$DIR/h$i" --host-id "h$i" --region "$region" \
-    --driver "$DRIVER" --netns "hangar-h$i" --agent-listen "$agent" >"$DIR/h$i.log" 2>&1 &
+    --driver "$DRIVER" --netns "hangar-h$i" --agent-listen "$agent" --proxy-listen "$proxy" --proxy-tls-listen off >"$DIR/h$i.log" 2>&1 &
   PIDS+=($!)
-  HOSTS_JSON+=("{\"id\": \"h$i\", \"region\": \"$region\", \"agent\": \"https://$agent\"}")
+  HOSTS_JSON+=("{\"id\": \"h$i\", \"region\": \"$region\", \"agent\": \"https://$agent\", \"proxy\": \"http://$proxy\"}")
 done
 for i in 0 1; do
   ./hangar serve --role api --store "$STORE" --cluster-dir "$DIR/pki/replicas" --data-dir "$DIR/api$i" --api-listen "127.0.0.1:$((4280 + i))" >"$DIR/api$i.log" 2>&1 &
@@ -118,6 +119,7 @@ where everything is: $DIR/cluster.json; logs in $DIR/*.log. Try:
   export HANGAR_API_URL=http://127.0.0.1:4280 HANGAR_API_TOKEN=$HANGAR_API_TOKEN
   ./hangar hosts list
   ./hangar apps create demo && ./hangar machine run -a demo <image> --region syd
+  curl -H 'Host: demo.localhost' <any host's "proxy" in cluster.json>/   (a machine with an http service on port 80)
 Ctrl-C stops the cluster.
 EOF
 wait -n "${PIDS[@]}" || true

@@ -37,6 +37,7 @@ export function createClusterProxy(options: ClusterProxyOptions): Promise<EdgePr
     machines: async (table) => table.followDirectory(machines),
     here: { hostId, region: defaultRegion },
     shared: { activity: options.activity, hostId },
+    hostLost: (id) => machines.isLost(id),
     clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
     actions: clusterActions(options),
   });

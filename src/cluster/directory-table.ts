@@ -10,11 +10,17 @@ import type { DirectoryMachine, MachineDirectory } from '../domain/ports.ts';
 import type { ClusterLink } from '../store/link.ts';
 import { ChangeFollower } from './change-follower.ts';
 
+/** How often the lost hosts are read without a hint. */
+const LOST_EVERY_MS = 5_000;
+
 export class DirectoryTable {
   private readonly machines = new Map<string, DirectoryMachine>();
   private readonly listeners = new Set<(machine: DirectoryMachine) => void>();
   private follower: ChangeFollower<DirectoryMachine> | undefined;
   private list: DirectoryMachine[] | undefined;
+  private lost: ReadonlySet<string> = new Set();
+  private lostTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   static async start(directory: MachineDirectory, link: ClusterLink, log: Logger): Promise<DirectoryTable> {
     const table = new DirectoryTable();
@@ -22,8 +28,22 @@ export class DirectoryTable {
     const from = await directory.horizon();
     for (const machine of (await directory.since()).items) table.put(machine);
     table.follower = await ChangeFollower.follow({ horizon: () => directory.horizon(), since: (at) => directory.since(at) }, link,
-      (machine) => table.put(machine), log, { from, what: 'every host\'s machines (private DNS and network)' });
+      (machine) => table.put(machine), log, { from, what: 'every host\'s machines (private DNS, network and proxy)' });
+    // Which hosts are lost: read at once when a host's state changes, and every few seconds.
+    const readLost = () => {
+      if (table.stopped) return;
+      directory.lostHosts().then((lost) => { table.lost = new Set(lost); }, (error: unknown) => log.warn({ err: error }, 'could not read which hosts are lost'));
+    };
+    readLost();
+    link.onHostChanged(readLost);
+    table.lostTimer = setInterval(readLost, LOST_EVERY_MS);
+    table.lostTimer.unref();
     return table;
+  }
+
+  /** Whether host `hostId` was declared lost (or written off). */
+  isLost(hostId: string): boolean {
+    return this.lost.has(hostId);
   }
 
   get(id: string): DirectoryMachine | undefined {
@@ -40,6 +60,8 @@ export class DirectoryTable {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.lostTimer);
     await this.follower?.stop();
   }
 

@@ -190,6 +190,8 @@ export interface MachineDirectory {
   since(from?: string): Promise<{ items: DirectoryMachine[]; horizon: string }>;
   /** Every app's name and organization. */
   apps(): Promise<AppOrg[]>;
+  /** The hosts declared lost (or written off). */
+  lostHosts(): Promise<string[]>;
 }
 
 /** What one host's edge proxy asks of a machine on another host. */

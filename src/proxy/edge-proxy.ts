@@ -54,6 +54,8 @@ export interface EdgeProxyOptions {
    * by id decides its autostop.
    */
   shared?: { activity: ProxyActivity; hostId: string };
+  /** In a cluster: whether a host was declared lost (its machines get no traffic). */
+  hostLost?: (hostId: string) => boolean;
   /** Certificates for TLS termination; without them no TLS is served. */
   certificates?: ServerCertificates;
 }
@@ -103,7 +105,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
       log.info({ app: machine.appName, machine: machine.id, kind, outcome, ms: Math.round(ms) }, `proxy: woke machine ${machine.id} (${kind}): ${outcome}`);
     },
   });
-  const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000, here: options.here });
+  const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000, here: options.here, hostLost: options.hostLost });
   const certificates = options.certificates;
   // Certificates are issued only for names of apps the proxy serves.
   const tls: TlsTermination | undefined = certificates && {

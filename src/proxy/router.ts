@@ -30,6 +30,8 @@ export interface RouterOptions {
   queueTimeoutMs: number;
   /** Where this proxy runs, in a cluster: machines on its host come first, then those of its region. */
   here?: { hostId: string; region: string };
+  /** In a cluster: whether a host was declared lost (its machines get no traffic). */
+  hostLost?: (hostId: string) => boolean;
 }
 
 export class Router {
@@ -65,16 +67,24 @@ export class Router {
     const deadline = Date.now() + this.options.queueTimeoutMs;
     for (;;) {
       const candidates: RouteCandidate[] = [];
+      const lost = new Set<string>();
       for (const machine of table.ofApp(appName)) {
         const binding = serviceOn(machine.config, port);
         if (!binding || speaksHttp(binding) !== wantsHttp) continue;
+        if (machine.hostId !== undefined && this.options.hostLost?.(machine.hostId)) {
+          lost.add(machine.hostId);
+          continue;
+        }
         candidates.push({
           id: machine.id, state: machine.state, cordoned: machine.cordoned, healthy: health.healthy(machine.id),
           load: loads.load(machine.id), waking: waker.isWaking(machine.id), binding, distance: this.distance(machine),
         });
       }
       const route = chooseRoute(candidates, this.turn++);
-      if (route.kind === 'unavailable') throw new ProxyError(503, `app ${appName}, port ${port}: ${route.reason}`);
+      if (route.kind === 'unavailable') {
+        const reason = candidates.length === 0 && lost.size > 0 ? `every machine serving this port is on a lost host (${[...lost].sort().join(', ')})` : route.reason;
+        throw new ProxyError(503, `app ${appName}, port ${port}: ${reason}`);
+      }
       if (route.kind === 'wait') {
         if (!(await this.waitForRoom(deadline))) throw new ProxyError(503, `app ${appName}, port ${port}: every machine is at its hard limit`);
         continue;

@@ -20,6 +20,7 @@ import { meshLinkName } from '../../src/network/layout.ts';
 import { type HostSpec, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { createHostsApart, type HostsApart } from '../helpers/hosts-apart.ts';
 import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build.ts';
+import { viaProxy } from '../helpers/http.ts';
 import { removeNamespace } from '../helpers/network.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
@@ -168,15 +169,14 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
 
     const proxy = c.hosts.get('fra-1')?.proxyUrl();
     assert.ok(proxy, c.hosts.get('fra-1')?.output());
-    const unknown = await fetch(`${proxy}/`, { headers: { host: 'nobody-here.localhost' } });
-    assert.equal(unknown.status, 404);
+    assert.equal((await viaProxy(proxy, 'nobody-here.localhost')).status, 404);
     // fra-1 asks syd-1 to start its machine, and holds the request until it answers over the private network.
-    const page = await fetch(`${proxy}/index.html`, { headers: { host: 'mesh-a.localhost' }, signal: AbortSignal.timeout(90_000) });
-    assert.equal(page.status, 200, await page.clone().text());
-    assert.equal(await page.text(), 'hello from the other host\n');
+    const page = await viaProxy(proxy, 'mesh-a.localhost', '/index.html', 90_000);
+    assert.equal(page.status, 200, page.body);
+    assert.equal(page.body, 'hello from the other host\n');
     const shown = await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${web.id}`);
     assert.equal(shown.body.state, 'started');
-    const again = await fetch(`${proxy}/index.html`, { headers: { host: 'mesh-a.localhost' } });
+    const again = await viaProxy(proxy, 'mesh-a.localhost', '/index.html', 5_000);
     assert.equal(again.status, 200, 'a running machine on the other host is served at once');
   });
 });

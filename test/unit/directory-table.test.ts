@@ -18,6 +18,7 @@ function fakeDirectory(whole: DirectoryMachine[]) {
       ? { items: whole, horizon: String(log.length) }
       : { items: log.slice(Number(from)), horizon: String(log.length) }),
     apps: async () => [{ name: 'web', orgSlug: 'personal' }],
+    lostHosts: async () => [],
   };
   return { directory, commit: (m: DirectoryMachine) => log.push(m) };
 }

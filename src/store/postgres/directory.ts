@@ -52,6 +52,10 @@ export class PostgresDirectory implements MachineDirectory {
     return { items: found.flatMap((row) => directoryMachine(row) ?? []), horizon: found[0]?.horizon ?? from ?? '0' };
   }
 
+  async lostHosts(): Promise<string[]> {
+    return (await rows<{ id: string }>(this.pool, "SELECT id FROM hangar_host_states() WHERE state <> 'active'")).map((row) => row.id);
+  }
+
   async apps(): Promise<AppOrg[]> {
     return (await rows<{ name: string; org_slug: string }>(this.pool, 'SELECT name, org_slug FROM hangar_directory_apps()'))
       .map((row) => ({ name: row.name, orgSlug: row.org_slug }));

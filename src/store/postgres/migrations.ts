@@ -517,6 +517,12 @@ export const MIGRATIONS: readonly string[] = [
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, UPDATE, DELETE ON proxy_activity TO hangar_hosts; END IF;
   END $$;
   `,
+  // Each host's proxy says so at once when an app's machines are all on lost hosts: the
+  // hosts' states, which a host may read of the others through this function only.
+  `
+  CREATE FUNCTION hangar_host_states() RETURNS TABLE (id text, state text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT id, state FROM hosts ORDER BY id $$;
+  `,
 ];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
