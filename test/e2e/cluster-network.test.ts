@@ -28,6 +28,8 @@ const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep', 
 /** An HTTP request by hand: busybox wget crashes in a rootfs without NSS (static glibc); nc takes a numeric address as is. */
 const get = (ip: string) => `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The hosts' autostop idle period. */
+const IDLE_S = 4;
 
 for (const underlay of ['wireguard', 'plain'] as const) describe(`one private network across two real hosts, over ${underlay}`, { skip: postgresSkipReason() }, () => {
   const tag = Math.random().toString(16).slice(2, 6);
@@ -46,15 +48,15 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     image = `oci:${join(dir, 'image')}:v1`;
     rig = await createHostsApart(2, tag);
     hostSpecs = [
-      { id: 'fra-1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0] as string, '--underlay', underlay] },
-      { id: 'syd-1', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1] as string, '--underlay', underlay] },
+      { id: 'fra-1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0] as string, '--underlay', underlay, '--autostop-after', `${IDLE_S}s`] },
+      { id: 'syd-1', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1] as string, '--underlay', underlay, '--autostop-after', `${IDLE_S}s`] },
     ];
     c = await startCluster({ replicas: 1, hosts: hostSpecs });
     for (const name of ['mesh-a', 'mesh-b']) assert.equal((await c.call(0, 'POST', '/v1/apps', { name, org_slug: 'personal' })).status, 201);
   });
 
   after(async () => {
-    for (const app of ['mesh-a', 'mesh-b']) {
+    for (const app of ['mesh-a', 'mesh-b', 'mesh-idle']) {
       const machines = c ? (await c.call(0, 'GET', `/v1/apps/${app}/machines`).catch(() => ({ body: [] }))).body ?? [] : [];
       for (const m of machines) await c.call(0, 'DELETE', `/v1/apps/${app}/machines/${m.id}?force=true`).catch(() => undefined);
       for (const m of machines) await c.call(0, 'GET', `/v1/apps/${app}/machines/${m.id}/wait?state=destroyed&timeout=60`).catch(() => undefined);
@@ -178,5 +180,33 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     assert.equal(shown.body.state, 'started');
     const again = await viaProxy(proxy, 'mesh-a.localhost', '/index.html', 5_000);
     assert.equal(again.status, 200, 'a running machine on the other host is served at once');
+    assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-a/machines/${web.id}?force=true`)).status, 200);
+  });
+
+  it('never retires a machine that serves through another host\'s proxy, and retires it once idle', { skip: underlay === 'plain' && 'shown over WireGuard' }, async () => {
+    assert.equal((await c.call(0, 'POST', '/v1/apps', { name: 'mesh-idle', org_slug: 'personal' })).status, 201);
+    const reply = await c.call(0, 'POST', '/v1/apps/mesh-idle/machines', {
+      region: 'syd',
+      config: {
+        image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 },
+        services: [{ protocol: 'tcp', internal_port: 8080, autostart: true, autostop: 'stop', ports: [{ port: 80, handlers: ['http'] }] }],
+      },
+    });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    const id = reply.body.id as string;
+    try {
+      assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-idle/machines/${id}/wait?state=started&timeout=60`)).status, 200);
+      // syd-1 decides for (mesh-idle, syd); the traffic goes through fra-1's proxy only.
+      const proxy = c.hosts.get('fra-1')?.proxyUrl() as string;
+      for (let i = 0; i < 3 * IDLE_S; i++) {
+        assert.equal((await viaProxy(proxy, 'mesh-idle.localhost', '/index.html', 60_000)).status, 200);
+        await sleep(1_000);
+      }
+      assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-idle/machines/${id}`)).body.state, 'started', 'served through another host within every idle period: kept');
+      const stopped = await c.call(0, 'GET', `/v1/apps/mesh-idle/machines/${id}/wait?state=stopped&timeout=${4 * IDLE_S}`);
+      assert.equal(stopped.status, 200, 'idle everywhere: retired');
+    } finally {
+      await c.call(0, 'DELETE', `/v1/apps/mesh-idle/machines/${id}?force=true`);
+    }
   });
 });
