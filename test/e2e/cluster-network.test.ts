@@ -57,7 +57,8 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
 
   after(async () => {
     for (const app of ['mesh-a', 'mesh-b', 'mesh-idle']) {
-      const machines = c ? (await c.call(0, 'GET', `/v1/apps/${app}/machines`).catch(() => ({ body: [] }))).body ?? [] : [];
+      const listed = c ? (await c.call(0, 'GET', `/v1/apps/${app}/machines`).catch(() => ({ body: [] }))).body : [];
+      const machines: Array<{ id: string }> = Array.isArray(listed) ? listed : [];
       for (const m of machines) await c.call(0, 'DELETE', `/v1/apps/${app}/machines/${m.id}?force=true`).catch(() => undefined);
       for (const m of machines) await c.call(0, 'GET', `/v1/apps/${app}/machines/${m.id}/wait?state=destroyed&timeout=60`).catch(() => undefined);
     }
