@@ -13,16 +13,14 @@
  *   host 1's proxy (asked of host 2 through the database), alternating; time from
  *   the request to its answer.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startCluster, type TestCluster } from '../test/helpers/cluster.ts';
-import { createHostsApart } from '../test/helpers/hosts-apart.ts';
+import { destroyMachinesOf, startCluster, type TestCluster } from '../test/helpers/cluster.ts';
+import { createHostsApart, removeClusterApart } from '../test/helpers/hosts-apart.ts';
 import { buildImage, busyboxLayer, writeOciLayout } from '../test/helpers/image-build.ts';
 import { viaProxy } from '../test/helpers/http.ts';
-import { removeNamespace } from '../test/helpers/network.ts';
 import { figureTable, formatTimes, machineFacts, ms, summarize } from './lib.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
@@ -64,7 +62,7 @@ async function main(): Promise<void> {
       await c.call(0, 'POST', '/v1/apps', { name: app, org_slug: 'personal' });
       const reply = await c.call(0, 'POST', `/v1/apps/${app}/machines`, { region, config });
       if (reply.status !== 200) throw new Error(JSON.stringify(reply.body));
-      await c.call(0, 'GET', `/v1/apps/${app}/machines/${reply.body.id}/wait?state=started&timeout=120`);
+      await c.call(0, 'GET', `/v1/apps/${app}/machines/${reply.body.id}/wait?state=started&timeout=60`);
       return reply.body.id as string;
     };
     await machineIn('near', 'fra');
@@ -89,7 +87,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < WAKES; i++) {
       for (const [kind, proxy] of [['bare', proxy2], ['remote', proxy1]] as const) {
         await c.call(0, 'POST', `/v1/apps/far/machines/${wakeId}/suspend`, {});
-        const suspended = await c.call(0, 'GET', `/v1/apps/far/machines/${wakeId}/wait?state=suspended&timeout=120`);
+        const suspended = await c.call(0, 'GET', `/v1/apps/far/machines/${wakeId}/wait?state=suspended&timeout=60`);
         if (suspended.status !== 200) throw new Error(JSON.stringify(suspended.body));
         wakes[kind].push(await timedGet(proxy, 'far.localhost'));
       }
@@ -99,20 +97,9 @@ async function main(): Promise<void> {
     report('remote wake overhead (p50 remote − p50 bare)', ms(summarize(wakes.remote).p50 - summarize(wakes.bare).p50), 'aim ≤ 150 ms');
     printTable();
 
-    for (const app of ['near', 'far']) {
-      for (const m of (await c.call(0, 'GET', `/v1/apps/${app}/machines`)).body ?? []) {
-        await c.call(0, 'DELETE', `/v1/apps/${app}/machines/${m.id}?force=true`);
-        await c.call(0, 'GET', `/v1/apps/${app}/machines/${m.id}/wait?state=destroyed&timeout=60`);
-      }
-    }
+    await destroyMachinesOf(c, ['near', 'far']);
   } finally {
-    const dataDirs = [...(cluster?.hosts.values() ?? [])].map((host) => host.dataDir);
-    await cluster?.stop();
-    for (const data of dataDirs) {
-      try { execFileSync('pkill', ['-KILL', '-f', `${data}/machines`], { stdio: 'ignore' }); } catch { /* none left */ }
-    }
-    for (const ns of machinesNs) await removeNamespace(ns);
-    await rig.remove();
+    await removeClusterApart(cluster, machinesNs, rig);
     rmSync(dir, { recursive: true, force: true });
   }
 }

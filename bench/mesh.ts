@@ -36,9 +36,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { canonicalAddress, hostVethName, meshLinkName, transit } from '../src/network/layout.ts';
 import { startCluster } from '../test/helpers/cluster.ts';
-import { createHostsApart } from '../test/helpers/hosts-apart.ts';
+import { createHostsApart, removeClusterApart } from '../test/helpers/hosts-apart.ts';
 import { buildImage, busyboxLayer, writeOciLayout } from '../test/helpers/image-build.ts';
-import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts';
+import { serverNetworkLayout } from '../test/helpers/network.ts';
 import { figureTable, machineFacts, ms, summarize } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -244,14 +244,7 @@ if (process.argv[2] === 'serve' || process.argv[2] === 'client') {
       'negative: answered before the replica released the wait; aim ≤ 1 s p99');
     printTable();
   } finally {
-    const dataDirs = [...(cluster?.hosts.values() ?? [])].map((host) => host.dataDir);
-    await cluster?.stop();
-    // VMs outlive hangar: whatever a failed run left goes here.
-    for (const data of dataDirs) {
-      try { execFileSync('pkill', ['-KILL', '-f', `${data}/machines`], { stdio: 'ignore' }); } catch { /* none left */ }
-    }
-    for (const ns of machinesNs) await removeNamespace(ns);
-    await rig.remove();
+    await removeClusterApart(cluster, machinesNs, rig);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -17,11 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { meshLinkName } from '../../src/network/layout.ts';
-import { type HostSpec, startCluster, type TestCluster } from '../helpers/cluster.ts';
-import { createHostsApart, type HostsApart } from '../helpers/hosts-apart.ts';
+import { destroyMachinesOf, type HostSpec, startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { createHostsApart, type HostsApart, removeClusterApart } from '../helpers/hosts-apart.ts';
 import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build.ts';
 import { viaProxy } from '../helpers/http.ts';
-import { removeNamespace } from '../helpers/network.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
 const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep', 'nslookup'];
@@ -56,20 +55,8 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
   });
 
   after(async () => {
-    for (const app of ['mesh-a', 'mesh-b', 'mesh-idle']) {
-      const listed = c ? (await c.call(0, 'GET', `/v1/apps/${app}/machines`).catch(() => ({ body: [] }))).body : [];
-      const machines: Array<{ id: string }> = Array.isArray(listed) ? listed : [];
-      for (const m of machines) await c.call(0, 'DELETE', `/v1/apps/${app}/machines/${m.id}?force=true`).catch(() => undefined);
-      for (const m of machines) await c.call(0, 'GET', `/v1/apps/${app}/machines/${m.id}/wait?state=destroyed&timeout=60`).catch(() => undefined);
-    }
-    const dataDirs = [...(c?.hosts.values() ?? [])].map((h) => h.dataDir);
-    await c?.stop();
-    for (const data of dataDirs) {
-      try { execFileSync('pkill', ['-KILL', '-f', `${data}/machines`], { stdio: 'ignore' }); } catch { /* none left */ }
-    }
-    // Deleting a namespace deletes its WireGuard link, and wireguard-go ends with it.
-    for (const ns of machinesNs) await removeNamespace(ns);
-    await rig?.remove();
+    if (c) await destroyMachinesOf(c, ['mesh-a', 'mesh-b', 'mesh-idle']);
+    await removeClusterApart(c, machinesNs, rig);
     rmSync(dir, { recursive: true, force: true });
   });
 

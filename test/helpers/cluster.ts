@@ -217,6 +217,16 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   return cluster;
 }
 
+/** Destroys every machine of these apps (those that exist) and waits until each is. */
+export async function destroyMachinesOf(cluster: TestCluster, apps: readonly string[]): Promise<void> {
+  for (const app of apps) {
+    const listed = (await cluster.call(0, 'GET', `/v1/apps/${app}/machines`).catch(() => ({ body: [] }))).body;
+    const machines: Array<{ id: string }> = Array.isArray(listed) ? listed : [];
+    for (const m of machines) await cluster.call(0, 'DELETE', `/v1/apps/${app}/machines/${m.id}?force=true`).catch(() => undefined);
+    for (const m of machines) await cluster.call(0, 'GET', `/v1/apps/${app}/machines/${m.id}/wait?state=destroyed&timeout=60`).catch(() => undefined);
+  }
+}
+
 /** A request to an agent over TLS with the identity in `as`, checking the agent is host `hostId` as a replica does. */
 async function agentRequest(url: string, hostId: string, path: string, as: string, init: { method?: string; body?: unknown }): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const identity = loadIdentity(as);

@@ -8,6 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { runCommands } from '../../src/network/host-network.ts';
+import { removeNamespace } from './network.ts';
 
 export interface ApartHost {
   /** The host's own namespace: run its hangar with `nsenter --net=/run/netns/<netns>`. */
@@ -62,6 +63,22 @@ export async function createHostsApart(count: number, tag = Math.random().toStri
     throw error;
   }
   return rig;
+}
+
+/**
+ * Everything a cluster on the rig leaves, removed: its processes, its hosts' VMs
+ * (they outlive hangar), the machines' namespaces (deleting one deletes its
+ * WireGuard link, and wireguard-go ends with it) and the rig itself.
+ */
+export async function removeClusterApart(cluster: { hosts: Map<string, { dataDir: string }>; stop(): Promise<void> } | undefined,
+  machinesNs: readonly string[], rig: HostsApart | undefined): Promise<void> {
+  const dataDirs = [...(cluster?.hosts.values() ?? [])].map((host) => host.dataDir);
+  await cluster?.stop();
+  for (const data of dataDirs) {
+    try { execFileSync('pkill', ['-KILL', '-f', `${data}/machines`], { stdio: 'ignore' }); } catch { /* none left */ }
+  }
+  for (const ns of machinesNs) await removeNamespace(ns);
+  await rig?.remove();
 }
 
 /** A 10.<n>.0 this machine has no route into. */
