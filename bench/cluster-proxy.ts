@@ -82,6 +82,14 @@ async function main(): Promise<void> {
     report('request through host 1\'s proxy to a machine on host 1', `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}`, `n=${l.n}`);
     report('request through host 1\'s proxy to a machine on host 2', `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}`, `n=${r.n}; over WireGuard`);
     report('remote overhead (p50 remote − p50 local)', ms(r.p50 - l.p50), 'aim ≤ 1 ms');
+    const unknown: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const began = performance.now();
+      if ((await viaProxy(proxy1, 'nobody.localhost', '/', 5_000)).status !== 404) throw new Error('an unknown app was not a 404');
+      unknown.push(performance.now() - began);
+    }
+    const u = summarize(unknown);
+    report('an unknown Host through host 1\'s proxy, to its 404', `p50 ${ms(u.p50)}, p99 ${ms(u.p99)}`, `n=${u.n}; aim ≤ 5 ms`);
 
     const wakes: Record<'bare' | 'remote', number[]> = { bare: [], remote: [] };
     for (let i = 0; i < WAKES; i++) {
