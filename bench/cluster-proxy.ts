@@ -11,7 +11,8 @@
  * - wake: a suspended machine on host 2, woken by a request through host 2's own
  *   proxy (a bare local wake: start, resume, first answer) against one through
  *   host 1's proxy (asked of host 2 through the database), alternating; time from
- *   the request to its answer.
+ *   the request to its answer;
+ * - an unknown `Host`: from the request to its 404.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
