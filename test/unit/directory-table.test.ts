@@ -27,7 +27,7 @@ describe('every host\'s machines, as a cluster host\'s DNS sees them', () => {
   it('reads them whole, then follows each announced change, dropping the destroyed', async () => {
     const { directory, commit } = fakeDirectory([machine('m1', 'started'), machine('m2', 'stopped', 'h1')]);
     const announced: Array<() => void> = [];
-    const link = { onMachineChanged: (listener: () => void) => announced.push(listener), onMissedChanges: () => undefined } as unknown as ClusterLink;
+    const link = { onMachineChanged: (listener: () => void) => announced.push(listener), onMissedChanges: () => undefined, onHostChanged: () => undefined } as unknown as ClusterLink;
     const table = await DirectoryTable.start(directory, link, pino({ level: 'silent' }));
     const heard: string[] = [];
     table.onChange((m) => heard.push(`${m.id}:${m.state}`));
