@@ -16,7 +16,7 @@ import { machineInitConfig, type PreparedImage } from './boot-config.ts';
 import type { HostFacts } from './host-facts.ts';
 import { keepsRootfs, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
 import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
-import { ignoreSharedMemory, loadState } from './migration.ts';
+import { ignoreSharedMemory, loadState, MIGRATION_TIMEOUT_MS } from './migration.ts';
 import type { QemuDriverOptions } from './qemu-driver.ts';
 import { reasonOf, type Vm, vmStatus } from './running-vm.ts';
 import { copyBackMemory, memorySource, readSnapshot, releaseMemory, removeSnapshot, sizeOf, snapshotFacts, snapshotProblem } from './snapshot.ts';
@@ -25,9 +25,6 @@ import type { Launched, Plan } from './vm-plan.ts';
 import { logTail, startQemu } from './vm-process.ts';
 
 const run = promisify(execFile);
-
-/** Saving or loading a VM state with shared RAM takes milliseconds; without, RAM goes through the stream too. */
-export const MIGRATION_TIMEOUT_MS = 120_000;
 
 /** What a launch needs of the driver. */
 export interface LaunchHost {
