@@ -41,7 +41,7 @@ export interface LaunchHost {
 }
 
 function memoryBytes(spec: MachineSpec): number {
-return spec.config.guest.memory_mb * (1 << 20);
+  return spec.config.guest.memory_mb * (1 << 20);
 }
 
 /** Boots the machine from its image; on any failure, nothing of the boot is left. */
@@ -66,7 +66,7 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
       await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
     }
     await writeFile(files.overlayOf, JSON.stringify(owner));
-          const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec));
+    const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec));
     await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig)]));
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
