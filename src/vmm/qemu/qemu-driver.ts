@@ -11,9 +11,9 @@
  *
  * This class is the facade that answers the VmmDriver interface. The VMs it holds,
  * and the primitives every operation on them is made of, are a VmHost (vm-host.ts);
- * launch, fork and recovery each have their module and work through it.
+ * launch, suspend, fork and recovery each have their module and work through it.
  */
-import { mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { MIN_MEMORY_LIMIT_MB } from '../../domain/guest-ops.ts';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
@@ -27,20 +27,13 @@ import type { GuestExit } from './agent-channel.ts';
 import type { PreparedImage } from './boot-config.ts';
 import { forkMemoryDir, type MachineFiles } from './machine-files.ts';
 import { releaseForkMemoryDir } from './fork-memory.ts';
-import { MIGRATION_TIMEOUT_MS, saveState } from './migration.ts';
 import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
-import { continueVm, quitVm, reasonOf, unlessIoError } from './running-vm.ts';
-import { commitSnapshot, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { removeSnapshot } from './snapshot.ts';
 import { coldBoot, resumeVm } from './vm-launch.ts';
 import { forkVm } from './fork.ts';
 import { exitInfo, linkOf, type QemuDriverOptions, VmHost } from './vm-host.ts';
-import { isQemu, killQemu, waitGone } from './vm-process.ts';
-
-export class SuspendCancelled extends Error {
-  constructor() {
-    super('suspend cancelled by a start');
-  }
-}
+import { killQemu } from './vm-process.ts';
+import { cancelSuspend, suspendVm } from './vm-suspend.ts';
 
 export class QemuDriver implements VmmDriver {
   readonly name = 'qemu';
@@ -129,71 +122,12 @@ export class QemuDriver implements VmmDriver {
     return exit ? exitInfo(exit) : { exitCode: 137, oomKilled: false, signal: signalNumber('SIGKILL') };
   }
 
-  /**
-   * The guest flushes its disks, the VM pauses, its device state goes to a file
-   * (RAM is already in one), and QEMU ends. If saving fails, or a start cancels
-   * the suspend meanwhile, the VM carries on (QEMU is asked that it does); if it
-   * cannot (QEMU died, or the VM paused on a disk error), it is ended and the error says so.
-   */
-  async suspend(machineId: string): Promise<void> {
-    const host = this.host;
-    const vm = host.running(machineId);
-    const files = host.files(machineId);
-    const attempt = { cancelled: false };
-    vm.suspending = attempt;
-    try {
-      // Whatever the guest wrote reaches its disks, so they agree with the snapshot (and survive its loss).
-      await unlessIoError(vm, 'while it flushed its disks', vm.agent.sync());
-      failpoint('suspend.after-sync');
-      if (attempt.cancelled) throw new SuspendCancelled();
-      await vm.qmp.execute('stop', {});
-      failpoint('suspend.after-stop');
-      try {
-        await saveState(vm.qmp, files.migrationSocket, files.vmstatePartial, MIGRATION_TIMEOUT_MS);
-        if (attempt.cancelled) throw new SuspendCancelled();
-        // Whole: a restarted hangar may record it even if QEMU is gone.
-        await rename(files.vmstatePartial, files.vmstateSaved);
-        failpoint('suspend.after-save');
-      } catch (error) {
-        await rm(files.vmstatePartial, { force: true });
-        await rm(files.vmstateSaved, { force: true });
-        await continueVm(vm);
-        await vm.agent.setTime(Date.now()).catch(() => undefined);
-        throw error;
-      }
-      vm.ended = true;
-      await quitVm(vm, 5000);
-      if (!(await waitGone(vm.pid, 5000))) killQemu(vm.pid);
-      failpoint('suspend.after-quit');
-      await host.end(machineId, { suspended: true });
-      const facts = await host.hostFacts();
-      const { identity, launchId, sharedMemory } = vm.launched;
-      const info = await commitSnapshot(files, { identity, launchId, bootId: facts.bootId, sharedMemory });
-      void writeOutSnapshot(files, info.id, this.options.suspendedMemoryMs).catch((error: unknown) => this.options.onError?.(machineId, 'snapshot write-out', error));
-      // For as long as the RAM stays in memory, a QEMU waits for the resume.
-      if (sharedMemory && vm.layout) host.startStandby(machineId, files, vm.layout);
-    } catch (error) {
-      vm.suspending = undefined;
-      if (!vm.ended && isQemu(vm.pid)) {
-        // The VM must either run or be ended: QEMU says which it is.
-        const check = await host.inspect(machineId);
-        if (check.running) throw error;
-        await host.kill(machineId);
-        await removeSnapshot(files);
-        throw new Error(`${reasonOf(error)}; the VM could not go on (${check.vmm.reason}) and was ended`);
-      }
-      vm.ended = true;
-      await host.kill(machineId);
-      await removeSnapshot(files);
-      throw new Error(`the VM ended while it was being suspended: ${reasonOf(error)}`);
-    } finally {
-      vm.suspending = undefined;
-    }
+  suspend(machineId: string): Promise<void> {
+    return suspendVm(this.host, machineId);
   }
 
   cancelSuspend(machineId: string): void {
-    const attempt = this.host.vm(machineId)?.suspending;
-    if (attempt) attempt.cancelled = true;
+    cancelSuspend(this.host, machineId);
   }
 
   async discardSnapshot(machineId: string): Promise<void> {
