@@ -39,7 +39,7 @@ const SAVE_TIMEOUT_MS = 120_000;
 export async function forkVm(host: VmHost, parentId: string, children: MachineSpec[]): Promise<void> {
   const vm = host.running(parentId);
   if (!vm.launched.sharedMemory) throw new Error(`machine ${parentId} keeps its RAM out of a file (it may not be suspended), so it cannot be forked`);
-  if (vm.suspending) throw new Error(`machine ${parentId} is being suspended`);
+  if (vm.phase.is === 'suspending') throw new Error(`machine ${parentId} is being suspended`);
   const parent = host.files(parentId);
   const prepared = await host.readPrepared(parent);
   if (!prepared) throw new Error(`machine ${parentId} has no prepared image`);

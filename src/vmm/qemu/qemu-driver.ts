@@ -28,6 +28,7 @@ import type { PreparedImage } from './boot-config.ts';
 import { forkMemoryDir, type MachineFiles } from './machine-files.ts';
 import { releaseForkMemoryDir } from './fork-memory.ts';
 import { recoverMachine, sweepOrphans } from './qemu-recovery.ts';
+import { hasEnded } from './running-vm.ts';
 import { removeSnapshot } from './snapshot.ts';
 import { coldBoot, resumeVm } from './vm-launch.ts';
 import { forkVm } from './fork.ts';
@@ -68,7 +69,7 @@ export class QemuDriver implements VmmDriver {
   async launch(spec: MachineSpec, options: { resume: boolean }): Promise<LaunchResult> {
     const current = this.host.vm(spec.machineId);
     let coldBootReason: string | undefined;
-    if (options.resume && current && !current.ended) {
+    if (options.resume && current && !hasEnded(current)) {
       // A start cancelled the suspend before it finished: the VM never stopped, if QEMU agrees.
       const check = await this.inspect(spec.machineId);
       if (check.running) return { resumed: true, pid: current.pid, suspendCancelled: true };
@@ -107,15 +108,15 @@ export class QemuDriver implements VmmDriver {
 
   async stop(machineId: string, signal: SignalName, timeoutMs: number): Promise<ExitInfo | null> {
     const vm = this.host.vm(machineId);
-    if (!vm || vm.ended) return null;
-    const exited = new Promise<GuestExit | null>((resolve) => { vm.stopping = resolve; });
+    if (!vm || hasEnded(vm)) return null;
+    const exited = new Promise<GuestExit | null>((resolve) => { vm.phase = { is: 'stopping', stopped: resolve }; });
     try {
       await vm.agent.stop(signalNumber(signal), timeoutMs);
     } catch {
       killQemu(vm.pid);
     }
     const exit = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs + 15_000))]);
-    if (!vm.ended) {
+    if (!hasEnded(vm)) {
       killQemu(vm.pid);
       await exited;
     }
@@ -198,7 +199,7 @@ export class QemuDriver implements VmmDriver {
     }
     for (const spec of specs) {
       const vm = this.host.vm(spec.machineId);
-      const result = vm && !vm.ended ? { vm: 'running' as const, version: vm.launched.identity.version } : await recoverMachine(this.host, spec);
+      const result = vm && !hasEnded(vm) ? { vm: 'running' as const, version: vm.launched.identity.version } : await recoverMachine(this.host, spec);
       if (result.detail) this.options.onNotice?.(spec.machineId, `recovery: ${result.detail}`);
       found.set(spec.machineId, result);
     }

@@ -11,7 +11,7 @@ import { basename, dirname } from 'node:path';
 import type { MachineSpec, RecoveredVm } from '../driver.ts';
 import { foundVmAction } from './found-vm.ts';
 import type { MachineFiles } from './machine-files.ts';
-import { continueVm, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
+import { continueVm, markEnded, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
 import { commitSnapshot, DEFAULT_KEEP_MS, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
 import { endFoundStandbys } from './standby.ts';
 import type { VmHost } from './vm-host.ts';
@@ -64,7 +64,7 @@ export async function recoverMachine(host: VmHost, spec: MachineSpec): Promise<R
       void vm.agent.setTime(Date.now()).catch(() => undefined);
       return { vm: 'running', resumed: incoming, version, detail: action.why };
     case 'commit':
-      vm.ended = true;
+      markEnded(vm);
       await quitVm(vm, 5000);
       if (!(await waitGone(vm.pid, 5000))) killQemu(vm.pid);
       await host.end(spec.machineId, { suspended: true });

@@ -22,7 +22,7 @@ import { bridgeGuestApi } from './guest-api-bridge.ts';
 import { type HostFacts, readHostFacts } from './host-facts.ts';
 import { defaultMemoryDir, machineFiles, type MachineFiles } from './machine-files.ts';
 import { QmpClient } from './qmp.ts';
-import { quitVm, reasonOf, type Vm, vmStatus, watchQmpEvents } from './running-vm.ts';
+import { hasEnded, launchReportsEnd, markEnded, quitVm, reasonOf, type Vm, vmStatus, watchQmpEvents } from './running-vm.ts';
 import { DEFAULT_KEEP_MS, releaseMemory } from './snapshot.ts';
 import { Standbys } from './standby.ts';
 import { type Launched, type Plan, planLaunch } from './vm-plan.ts';
@@ -127,7 +127,7 @@ export class VmHost {
   /** The machine's VM, which must not have ended. */
   running(machineId: string): Vm {
     const vm = this.vms.get(machineId);
-    if (!vm || vm.ended) throw new Error(`machine ${machineId} is not running`);
+    if (!vm || hasEnded(vm)) throw new Error(`machine ${machineId} is not running`);
     return vm;
   }
 
@@ -152,7 +152,7 @@ export class VmHost {
       qmp.close();
       throw error;
     });
-    const vm: Vm = { pid, agent, qmp, launched, ended: false, ioErrorWaiters: new Set() };
+    const vm: Vm = { pid, agent, qmp, launched, phase: { is: 'running' }, ioErrorWaiters: new Set() };
     this.vms.set(machineId, vm);
     bridgeGuestApi(agent, { appName: spec.appName, machineId }, () => this.guestApi);
     agent.on('exited', (exit) => void this.onGuestExit(machineId, vm, exit));
@@ -167,13 +167,13 @@ export class VmHost {
    * its end reported, so the restart policy applies with the reason.
    */
   private async onIoError(machineId: string, vm: Vm, reason: string): Promise<void> {
-    if (vm.ended || vm.suspending || vm.launching || vm.stopping) return;
+    if (vm.phase.is !== 'running') return;
     await this.vmmEnded(machineId, vm, `the VM paused on an I/O error: ${reason}`);
   }
 
   /** Ends a VM that cannot go on and reports it as the VMM's end, with the tail of QEMU's log. */
   private async vmmEnded(machineId: string, vm: Vm, reason: string): Promise<void> {
-    vm.ended = true;
+    markEnded(vm);
     this.endsInHand.add(machineId);
     try {
       const log = await logTail(this.files(machineId).qemuLog);
@@ -187,20 +187,21 @@ export class VmHost {
 
   /** The process ended (or QEMU died: `exit` null): tell whoever waits, then clean up. */
   private async onGuestExit(machineId: string, vm: Vm, exit: GuestExit | null): Promise<void> {
-    if (vm.ended || vm.suspending) return;
-    vm.ended = true;
+    if (hasEnded(vm) || vm.phase.is === 'suspending') return;
+    const stopper = vm.phase.is === 'stopping' ? vm.phase.stopped : undefined;
+    markEnded(vm);
     this.endsInHand.add(machineId);
     try {
       await waitGone(vm.pid, 5000);
       killQemu(vm.pid);
       const log = exit ? [] : await logTail(this.files(machineId).qemuLog);
       await this.end(machineId);
-      if (vm.stopping) {
-        vm.stopping(exit);
+      if (stopper) {
+        stopper(exit);
         return;
       }
       // A launch under way reports its own failure.
-      if (vm.launching) return;
+      if (launchReportsEnd(vm)) return;
       // QEMU ended without the machine's process exiting: the VMM died, which is no app exit.
       const vmm: VmmExit = { reason: vm.ioError ? `the VM paused on an I/O error (${vm.ioError}), then QEMU ended` : shutdownReason(vm.shutdown), log };
       const info: ExitInfo = { ...(exit ? exitInfo(exit) : { exitCode: 255, oomKilled: false, vmm }), pid: vm.pid };
@@ -229,7 +230,7 @@ export class VmHost {
     await this.standbys.end(machineId);
     const vm = this.vms.get(machineId);
     if (vm) {
-      vm.ended = true;
+      markEnded(vm);
       await quitVm(vm);
     }
     const pids = qemuPids(files.pidFile, { scan: options.scan === true }).filter((pid) => pid !== options.except);
@@ -251,7 +252,7 @@ export class VmHost {
   /** Lets go of every VM without stopping it: they keep running for the next hangar. */
   letGoOfAll(): void {
     for (const [machineId, vm] of this.vms) {
-      vm.ended = true;
+      markEnded(vm);
       this.forget(machineId);
     }
   }
@@ -270,12 +271,12 @@ export class VmHost {
     const log = () => logTail(this.files(machineId).qemuLog);
     // Its end came from the VM itself (the app exited, QEMU died, a disk error): that is reported from there.
     if (this.endsInHand.has(machineId)) return { running: false, vmm: { reason: 'the VM ended; its end is being reported', log: [] }, reporting: true };
-    if (!vm || vm.ended) {
+    if (!vm || hasEnded(vm)) {
       const stray = qemuPids(this.files(machineId).pidFile, { scan: false }).length > 0;
       return { running: false, vmm: { reason: stray ? 'a QEMU of the machine runs, but hangar has no hold on it' : 'QEMU is not running', log: await log() } };
     }
     // A suspend under way pauses the VM on purpose; its own outcome is reported.
-    if (vm.suspending) return { running: true };
+    if (vm.phase.is === 'suspending') return { running: true };
     try {
       const status = await vmStatus(vm);
       if (status.running) return { running: true };

@@ -16,7 +16,7 @@ import { machineInitConfig, type PreparedImage } from './boot-config.ts';
 import { keepsRootfs, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
 import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
 import { ignoreSharedMemory, loadState, MIGRATION_TIMEOUT_MS } from './migration.ts';
-import { reasonOf, type Vm, vmStatus } from './running-vm.ts';
+import { launchDone, reasonOf, type Vm, vmStatus } from './running-vm.ts';
 import { copyBackMemory, memorySource, readSnapshot, releaseMemory, removeSnapshot, sizeOf, snapshotFacts, snapshotProblem } from './snapshot.ts';
 import { forkIdentity } from './fork.ts';
 import type { VmHost } from './vm-host.ts';
@@ -74,7 +74,7 @@ export async function coldBoot(host: VmHost, spec: MachineSpec, files: MachineFi
   let vm: Vm | undefined;
   try {
     vm = await host.attach(spec, pid, files, plan.launched);
-    vm.launching = true;
+    vm.phase = { is: 'launching' };
     vm.layout = plan.layout;
     // Set now, so that a suspend has one step less to take.
     if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
@@ -89,7 +89,7 @@ export async function coldBoot(host: VmHost, spec: MachineSpec, files: MachineFi
     if (outcome.failed) throw new Error(outcome.failed);
     const status = await vmStatus(vm);
     if (!status.running) throw new Error(`the VM booted but QEMU reports it ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
-    vm.launching = false;
+    launchDone(vm);
     return pid;
   } catch (error) {
     const log = await logTail(files.qemuLog, 5);
@@ -164,7 +164,7 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
     failpoint('resume.after-qemu-start');
     step = 'connecting to QEMU';
     vm = await host.attach(spec, pid, files, launched);
-    vm.launching = true;
+    vm.phase = { is: 'launching' };
     vm.layout = layout;
     if (info.sharedMemory || forked) await ignoreSharedMemory(vm.qmp);
     step = 'loading the VM state';
@@ -182,7 +182,7 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
       // QEMU holds the mapping: the name goes, the pages stay while the child runs.
       await rm(files.forkMemory, { force: true });
     }
-    vm.launching = false;
+    launchDone(vm);
   } catch (error) {
     const log = await logTail(files.qemuLog, 5);
     await host.kill(spec.machineId);

@@ -8,7 +8,7 @@
 import { rename, rm } from 'node:fs/promises';
 import { failpoint } from '../../system/failpoints.ts';
 import { MIGRATION_TIMEOUT_MS, saveState } from './migration.ts';
-import { continueVm, quitVm, reasonOf, unlessIoError } from './running-vm.ts';
+import { continueVm, hasEnded, markEnded, quitVm, reasonOf, unlessIoError, type VmPhase } from './running-vm.ts';
 import { commitSnapshot, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
 import { isQemu, killQemu, waitGone } from './vm-process.ts';
@@ -27,8 +27,12 @@ export class SuspendCancelled extends Error {
 export async function suspendVm(host: VmHost, machineId: string): Promise<void> {
   const vm = host.running(machineId);
   const files = host.files(machineId);
-  const attempt = { cancelled: false };
-  vm.suspending = attempt;
+  const attempt: VmPhase = { is: 'suspending', cancelled: false };
+  vm.phase = attempt;
+  // The suspend gave up and the VM was not ended meanwhile: it runs on.
+  const runOn = () => {
+    if (vm.phase === attempt) vm.phase = { is: 'running' };
+  };
   try {
     // Whatever the guest wrote reaches its disks, so they agree with the snapshot (and survive its loss).
     await unlessIoError(vm, 'while it flushed its disks', vm.agent.sync());
@@ -49,7 +53,7 @@ export async function suspendVm(host: VmHost, machineId: string): Promise<void> 
       await vm.agent.setTime(Date.now()).catch(() => undefined);
       throw error;
     }
-    vm.ended = true;
+    markEnded(vm);
     await quitVm(vm, 5000);
     if (!(await waitGone(vm.pid, 5000))) killQemu(vm.pid);
     failpoint('suspend.after-quit');
@@ -61,8 +65,8 @@ export async function suspendVm(host: VmHost, machineId: string): Promise<void> 
     // For as long as the RAM stays in memory, a QEMU waits for the resume.
     if (sharedMemory && vm.layout) host.startStandby(machineId, files, vm.layout);
   } catch (error) {
-    vm.suspending = undefined;
-    if (!vm.ended && isQemu(vm.pid)) {
+    runOn();
+    if (!hasEnded(vm) && isQemu(vm.pid)) {
       // The VM must either run or be ended: QEMU says which it is.
       const check = await host.inspect(machineId);
       if (check.running) throw error;
@@ -70,17 +74,17 @@ export async function suspendVm(host: VmHost, machineId: string): Promise<void> 
       await removeSnapshot(files);
       throw new Error(`${reasonOf(error)}; the VM could not go on (${check.vmm.reason}) and was ended`);
     }
-    vm.ended = true;
+    markEnded(vm);
     await host.kill(machineId);
     await removeSnapshot(files);
     throw new Error(`the VM ended while it was being suspended: ${reasonOf(error)}`);
   } finally {
-    vm.suspending = undefined;
+    runOn();
   }
 }
 
 /** Asks the machine's suspend under way, if any, to give up at its next step and leave the VM running. */
 export function cancelSuspend(host: VmHost, machineId: string): void {
-  const attempt = host.vm(machineId)?.suspending;
-  if (attempt) attempt.cancelled = true;
+  const phase = host.vm(machineId)?.phase;
+  if (phase?.is === 'suspending') phase.cancelled = true;
 }
