@@ -57,8 +57,9 @@ export class QemuDriver implements VmmDriver {
     return (await this.options.images.prepare(reference, onProgress)).imageRef;
   }
 
-  async prepare(spec: MachineSpec): Promise<{ imageRef: ImageRef }> {
-    const image = await this.options.images.prepare(spec.config.image);
+  /** Without a signal (a launch whose image changed), it runs to the end. */
+  async prepare(spec: MachineSpec, signal?: AbortSignal): Promise<{ imageRef: ImageRef }> {
+    const image = await this.options.images.prepare(spec.config.image, undefined, signal);
     const files = this.files(spec.machineId);
     await mkdir(files.dir, { recursive: true });
     const prepared: PreparedImage = { version: spec.version, rootfsPath: image.rootfsPath, imageRef: image.imageRef, config: image.config };
