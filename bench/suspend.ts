@@ -32,7 +32,7 @@ import { removeNamespace, serverNetworkLayout } from '../test/helpers/network.ts
 import { qemuArgv, type VmLayout } from '../src/vmm/qemu/argv.ts';
 import { overlayArgv } from '../src/vmm/qemu/machine-files.ts';
 import { QmpClient } from '../src/vmm/qemu/qmp.ts';
-import { DEFAULT_TCG_BUFFER_MB } from '../src/vmm/qemu/qemu-driver.ts';
+import { DEFAULT_TCG_BUFFER_MB } from '../src/vmm/qemu/vm-host.ts';
 import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, ROOT, startServerProcess } from '../test/helpers/server-process.ts';
 import { testVmLayout } from '../test/helpers/vm.ts';

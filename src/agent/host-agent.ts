@@ -13,7 +13,7 @@ import type { ImageRef } from '../domain/image-ref.ts';
 import { failpoint } from '../system/failpoints.ts';
 import { ResumeRefused, type VmmDriver } from '../vmm/driver.ts';
 
-/** How long an image pull and rootfs build may take before it is abandoned. */
+/** How long an image pull and rootfs build may take before it is abandoned (the driver's prepare is aborted). */
 const PREPARE_TIMEOUT_MS = 15 * 60_000;
 
 export class HostAgent implements LocalRuntime {
@@ -200,7 +200,7 @@ export class HostAgent implements LocalRuntime {
   private async prepare(spec: MachineSpec, quiet = false): Promise<{ imageRef: ImageRef } | undefined> {
     // A timer of our own, cleared when the prepare ends, so none lingers per machine.
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('image preparation timed out')), PREPARE_TIMEOUT_MS);
+    const timer = setTimeout(() => controller.abort(new Error(`image preparation timed out after ${PREPARE_TIMEOUT_MS / 60_000} minutes`)), PREPARE_TIMEOUT_MS);
     try {
       const { imageRef } = await this.driver.prepare(spec, controller.signal);
       failpoint('create.after-prepare');

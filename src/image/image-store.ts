@@ -28,6 +28,15 @@ interface OciImageConfig {
   config?: ImageProcessConfig;
 }
 
+/** One build under way, shared by every caller that asks for its reference meanwhile. */
+interface Pull {
+  result: Promise<PreparedImage>;
+  listeners: Set<(progress: PullProgress) => void>;
+  /** Callers still waiting for it. When the last one gives up (its signal aborted), the build is aborted too. */
+  waiting: number;
+  abort: AbortController;
+}
+
 /** Free space a root filesystem gets beyond its content (sparse: costs nothing until written). */
 export function rootfsSizeMb(contentBytes: number): number {
   return Math.ceil((contentBytes * 1.25) / (1 << 20)) + 1024;
@@ -57,12 +66,12 @@ export function mkfsArgv(dir: string, image: string, sizeMb: number): string[] {
 
 export class ImageStore {
   private readonly dir: string;
-  private readonly client: RegistryClient;
+  private readonly client: ImageSource;
   /** Where images named by a local transport (`oci:`, `docker-archive:`) are read. */
   private readonly localSources: Record<LocalTransport, ImageSource>;
-  private readonly inflight = new Map<string, { result: Promise<PreparedImage>; listeners: Set<(progress: PullProgress) => void> }>();
+  private readonly inflight = new Map<string, Pull>();
 
-  constructor(dir: string, client = new RegistryClient()) {
+  constructor(dir: string, client: ImageSource = new RegistryClient()) {
     this.dir = dir;
     this.client = client;
     this.localSources = { 'oci': new OciLayoutSource(), 'docker-archive': new DockerArchiveSource(join(dir, 'archives')) };
@@ -97,30 +106,45 @@ export class ImageStore {
     return isLocalImage(ref) ? this.localSources[ref.registry] : this.client;
   }
 
-  /** Pulls and builds `reference` unless it is cached; concurrent calls share one pull, and each sees its progress. */
-  async prepare(reference: string, onProgress?: (progress: PullProgress) => void): Promise<PreparedImage> {
+  /**
+   * Pulls and builds `reference` unless it is cached; concurrent calls share one pull, and each sees its progress.
+   * Once `signal` aborts, this call rejects with its reason; the shared pull is aborted when no caller waits for it any more.
+   */
+  async prepare(reference: string, onProgress?: (progress: PullProgress) => void, signal?: AbortSignal): Promise<PreparedImage> {
     let pull = this.inflight.get(reference);
+    // A pull every caller gave up on ends before another starts: the two would write the same blob files.
+    while (pull?.abort.signal.aborted) {
+      await pull.result.catch(() => undefined);
+      pull = this.inflight.get(reference);
+    }
+    signal?.throwIfAborted();
     if (!pull) {
       // The first caller listens from the start: the build reports before its first await.
       const listeners = new Set(onProgress ? [onProgress] : []);
-      const result = this.build(reference, (progress) => { for (const listener of listeners) listener(progress); })
+      const abort = new AbortController();
+      const result = this.build(reference, (progress) => { for (const listener of listeners) listener(progress); }, abort.signal)
         .finally(() => this.inflight.delete(reference));
-      pull = { result, listeners };
+      pull = { result, listeners, waiting: 0, abort };
       this.inflight.set(reference, pull);
     }
     if (onProgress) pull.listeners.add(onProgress);
+    pull.waiting += 1;
     try {
-      return await pull.result;
+      return await (signal ? untilAborted(pull.result, signal) : pull.result);
     } finally {
+      pull.waiting -= 1;
       if (onProgress) pull.listeners.delete(onProgress);
+      if (pull.waiting === 0 && signal?.aborted) pull.abort.abort(signal.reason);
     }
   }
 
-  private async build(reference: string, emit: (progress: PullProgress) => void): Promise<PreparedImage> {
+  /** Resolves, downloads, unpacks and builds; `signal` is checked between the steps and cuts short requests and commands. */
+  private async build(reference: string, emit: (progress: PullProgress) => void, signal: AbortSignal): Promise<PreparedImage> {
     const ref = parseImageRef(reference);
     emit({ status: 'resolving' });
     const source = this.source(ref);
-    const { digest, manifest } = await source.resolve(ref);
+    const { digest, manifest } = await source.resolve(ref, signal);
+    signal.throwIfAborted();
     const home = join(this.dir, digest.replace(':', '-'));
     const rootfsPath = join(home, 'rootfs.ext4');
     const configPath = join(home, 'config.json');
@@ -131,21 +155,24 @@ export class ImageStore {
     }
     const blobs = join(this.dir, 'blobs');
     await mkdir(blobs, { recursive: true });
-    const image = await source.fetchJson<OciImageConfig>(ref, manifest.config.digest);
+    const image = await source.fetchJson<OciImageConfig>(ref, manifest.config.digest, signal);
     const work = await mkdtemp(join(this.dir, 'build-'));
     try {
       const root = join(work, 'root');
       await mkdir(root);
       for (const layer of manifest.layers) {
         const blob = join(blobs, layer.digest.replace(':', '-'));
-        if (!existsSync(blob)) await source.download(ref, layer.digest, blob, downloadProgress(layer.digest, layer.size, emit));
+        signal.throwIfAborted();
+        if (!existsSync(blob)) await source.download(ref, layer.digest, blob, downloadProgress(layer.digest, layer.size, emit), signal);
+        signal.throwIfAborted();
         emit({ status: 'unpacking', layer: layer.digest });
         await applyLayer(root, blob, compressionOf(layer.mediaType));
       }
+      signal.throwIfAborted();
       emit({ status: 'building' });
-      const { stdout } = await run('du', ['-sb', root]);
+      const { stdout } = await run('du', ['-sb', root], { signal });
       const image4 = join(work, 'rootfs.ext4');
-      await run('mke2fs', mkfsArgv(root, image4, rootfsSizeMb(Number(stdout.split('\t')[0]))));
+      await run('mke2fs', mkfsArgv(root, image4, rootfsSizeMb(Number(stdout.split('\t')[0]))), { signal });
       await mkdir(home, { recursive: true });
       await writeFile(configPath, JSON.stringify(image.config ?? {}));
       await rename(image4, rootfsPath);
@@ -154,6 +181,15 @@ export class ImageStore {
       await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+/** `work`, or the reason of `signal` as soon as it aborts (`work` itself goes on). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Download progress for one layer: reported at most every 2 % (or 1 MiB, if more), and at the end. */

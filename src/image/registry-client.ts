@@ -45,13 +45,16 @@ export interface RegistryOptions {
 
 export class RegistryError extends Error {}
 
-/** Where images come from: a registry, or a local OCI layout or docker-archive file. */
+/**
+ * Where images come from: a registry, or a local OCI layout or docker-archive file.
+ * `signal` cuts a registry's requests short; local sources read the disk and need not heed it.
+ */
 export interface ImageSource {
   /** Resolves a reference to the linux/amd64 image manifest. */
-  resolve(ref: ImageRef): Promise<ResolvedImage>;
-  fetchJson<T>(ref: ImageRef, digest: string): Promise<T>;
+  resolve(ref: ImageRef, signal?: AbortSignal): Promise<ResolvedImage>;
+  fetchJson<T>(ref: ImageRef, digest: string, signal?: AbortSignal): Promise<T>;
   /** Saves a blob at `path`, verified against its digest; `onBytes` sees progress. */
-  download(ref: ImageRef, digest: string, path: string, onBytes?: (count: number) => void): Promise<void>;
+  download(ref: ImageRef, digest: string, path: string, onBytes?: (count: number) => void, signal?: AbortSignal): Promise<void>;
 }
 
 /** From a manifest list / OCI index, the linux/amd64 entry. */
@@ -78,10 +81,10 @@ export class RegistryClient implements ImageSource {
   }
 
   /** Resolves a reference to the linux/amd64 image manifest. */
-  async resolve(ref: ImageRef): Promise<ResolvedImage> {
+  async resolve(ref: ImageRef, signal?: AbortSignal): Promise<ResolvedImage> {
     let reference = ref.digest || ref.tag;
     for (let depth = 0; depth < 3; depth++) {
-      const response = await this.get(ref, `/manifests/${reference}`, ACCEPT);
+      const response = await this.get(ref, `/manifests/${reference}`, ACCEPT, signal);
       const body = Buffer.from(await response.arrayBuffer());
       const digest = sha256Of(body);
       if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError(`manifest digest mismatch: asked ${reference}, got ${digest}`);
@@ -98,8 +101,8 @@ export class RegistryClient implements ImageSource {
   }
 
   /** Downloads a blob to `path`, verifying its digest; nothing is left at `path` on failure. */
-  async download(ref: ImageRef, digest: string, path: string, onBytes?: (count: number) => void): Promise<void> {
-    const response = await this.get(ref, `/blobs/${digest}`, '*/*');
+  async download(ref: ImageRef, digest: string, path: string, onBytes?: (count: number) => void, signal?: AbortSignal): Promise<void> {
+    const response = await this.get(ref, `/blobs/${digest}`, '*/*', signal);
     if (!response.body) throw new RegistryError(`blob ${digest}: empty response`);
     try {
       await saveVerified(Readable.fromWeb(response.body as WebReadableStream), digest, path, onBytes);
@@ -108,27 +111,27 @@ export class RegistryClient implements ImageSource {
     }
   }
 
-  async fetchJson<T>(ref: ImageRef, digest: string): Promise<T> {
-    const response = await this.get(ref, `/blobs/${digest}`, '*/*');
+  async fetchJson<T>(ref: ImageRef, digest: string, signal?: AbortSignal): Promise<T> {
+    const response = await this.get(ref, `/blobs/${digest}`, '*/*', signal);
     const body = Buffer.from(await response.arrayBuffer());
     const actual = sha256Of(body);
     if (actual !== digest) throw new RegistryError(`blob digest mismatch: expected ${digest}, got ${actual}`);
     return JSON.parse(body.toString('utf8')) as T;
   }
 
-  private async get(ref: ImageRef, path: string, accept: string): Promise<Response> {
+  private async get(ref: ImageRef, path: string, accept: string, signal: AbortSignal | undefined): Promise<Response> {
     const url = `${registryBase(ref.registry)}/v2/${ref.repository}${path}`;
     const key = `${ref.registry}/${ref.repository}`;
     for (let attempt = 0; attempt < 2; attempt++) {
       const token = this.tokens.get(key);
       const response = await fetch(url, {
         headers: { accept, ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10 * 60_000),
+        signal: timeLimit(this.options.timeoutMs ?? 10 * 60_000, signal),
         redirect: 'follow',
       });
       if (response.status === 401 && attempt === 0) {
         await response.arrayBuffer();
-        this.tokens.set(key, await this.token(ref, response.headers.get('www-authenticate') ?? ''));
+        this.tokens.set(key, await this.token(ref, response.headers.get('www-authenticate') ?? '', signal));
         continue;
       }
       if (!response.ok) {
@@ -141,7 +144,7 @@ export class RegistryClient implements ImageSource {
   }
 
   /** Answers a `Bearer realm=…,service=…,scope=…` challenge. */
-  private async token(ref: ImageRef, challenge: string): Promise<string> {
+  private async token(ref: ImageRef, challenge: string, signal: AbortSignal | undefined): Promise<string> {
     const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     if (!/^bearer/i.test(challenge) || !params.realm) throw new RegistryError(`${describe(ref)}: unsupported auth challenge "${challenge}"`);
     const url = new URL(params.realm);
@@ -151,13 +154,18 @@ export class RegistryClient implements ImageSource {
     const headers: Record<string, string> = credentials
       ? { authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` }
       : {};
-    const response = await fetch(url, { headers, signal: AbortSignal.timeout(30_000) });
+    const response = await fetch(url, { headers, signal: timeLimit(30_000, signal) });
     if (!response.ok) throw new RegistryError(`${describe(ref)}: token request answered ${response.status}`);
     const body = (await response.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`${describe(ref)}: token response has no token`);
     return token;
   }
+}
+
+/** A request's own time limit, cut short by the caller's signal if there is one. */
+function timeLimit(ms: number, signal: AbortSignal | undefined): AbortSignal {
+  return signal ? AbortSignal.any([AbortSignal.timeout(ms), signal]) : AbortSignal.timeout(ms);
 }
 
 export function describe(ref: ImageRef): string {

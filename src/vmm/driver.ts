@@ -30,7 +30,11 @@ export type GuestApiListener = (guest: GuestIdentity, stream: Duplex) => void;
 /** A driver also carries out the guest operations (exec, ps, signal, memory, logs: domain/guest-ops.ts). */
 export interface VmmDriver extends GuestOps {
   readonly name: string;
-  /** Fetches the image and builds the root filesystem; returns the resolved image reference. */
+  /**
+   * Fetches the image and builds the root filesystem; returns the resolved image reference.
+   * Once `signal` aborts, it rejects with the signal's reason and stops what it was doing,
+   * unless another caller still waits for the same image.
+   */
   prepare(spec: MachineSpec, signal: AbortSignal): Promise<{ imageRef: ImageRef }>;
   /** Fetches an image and builds its root filesystem ahead of any machine, reporting progress. */
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;

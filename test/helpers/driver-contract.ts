@@ -53,6 +53,12 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     await assert.rejects(driver.prepare(missing, AbortSignal.timeout(60_000)));
   });
 
+  it('gives up a prepare whose signal has aborted, with the signal\'s reason', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('image preparation timed out'));
+    await assert.rejects(driver.prepare(harness.spec(id(2)), controller.signal), /image preparation timed out/);
+  });
+
   it('boots cold, runs commands, stops with the exit, and has nothing to stop afterwards', async () => {
     const machineId = id(1);
     const launched = await driver.launch(harness.spec(machineId), { resume: false });

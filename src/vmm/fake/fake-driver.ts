@@ -202,9 +202,12 @@ export class FakeDriver implements VmmDriver {
     if (this.calls.length > MAX_CALLS) this.calls.splice(0, this.calls.length - MAX_CALLS);
   }
 
-  private async step(op: FakeOperation, machineId: string, ms: number, detail?: unknown): Promise<void> {
+  /** Records the call and takes `ms`; `signal` cuts the wait short with its reason. */
+  private async step(op: FakeOperation, machineId: string, ms: number, detail?: unknown, signal?: AbortSignal): Promise<void> {
     this.record(op, machineId, detail);
-    if (ms > 0) await sleep(ms);
+    // The sleep rejects only when the signal aborts; the reason is the signal's.
+    if (ms > 0) await sleep(ms, undefined, { signal }).catch(() => undefined);
+    signal?.throwIfAborted();
     const reason = this.failures.get(op)?.shift();
     if (reason !== undefined) throw new Error(reason);
   }
@@ -213,8 +216,8 @@ export class FakeDriver implements VmmDriver {
     if (this.host.missingImages.has(reference)) throw new Error(`fake: image not found: ${reference}`);
   }
 
-  async prepare(spec: MachineSpec): Promise<{ imageRef: ImageRef }> {
-    await this.step('prepare', spec.machineId, this.delays.prepareMs, spec.config.image);
+  async prepare(spec: MachineSpec, signal?: AbortSignal): Promise<{ imageRef: ImageRef }> {
+    await this.step('prepare', spec.machineId, this.delays.prepareMs, spec.config.image, signal);
     this.checkImage(spec.config.image);
     this.prepared.add(spec.machineId);
     return { imageRef: { ...spec.imageRef, digest: spec.imageRef.digest || this.digestOf(spec.config.image) } };

@@ -26,30 +26,20 @@ import { forkMemoryDir, type MachineFiles } from './machine-files.ts';
 import { saveState } from './migration.ts';
 import { continueVm, reasonOf, unlessIoError, type Vm } from './running-vm.ts';
 import { commitSnapshot } from './snapshot.ts';
-import type { Plan } from './vm-plan.ts';
+import type { VmHost } from './vm-host.ts';
 
 const run = promisify(execFile);
 const SAVE_TIMEOUT_MS = 120_000;
-
-/** What a fork needs of the driver. */
-export interface ForkHost {
-  readonly memoryDir: string;
-  runningVm(machineId: string): Vm;
-  files(machineId: string): MachineFiles;
-  readPrepared(files: MachineFiles): Promise<PreparedImage | undefined>;
-  plan(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage): Promise<Plan>;
-  bootId(): Promise<string>;
-}
 
 /**
  * Gives each child a snapshot of the running parent to resume from; the parent
  * runs on. On failure the parent runs on too (or the error says it could not),
  * and nothing of the children is left.
  */
-export async function forkVm(host: ForkHost, parentId: string, children: MachineSpec[]): Promise<void> {
-  const vm = host.runningVm(parentId);
+export async function forkVm(host: VmHost, parentId: string, children: MachineSpec[]): Promise<void> {
+  const vm = host.running(parentId);
   if (!vm.launched.sharedMemory) throw new Error(`machine ${parentId} keeps its RAM out of a file (it may not be suspended), so it cannot be forked`);
-  if (vm.suspending) throw new Error(`machine ${parentId} is being suspended`);
+  if (vm.phase.is === 'suspending') throw new Error(`machine ${parentId} is being suspended`);
   const parent = host.files(parentId);
   const prepared = await host.readPrepared(parent);
   if (!prepared) throw new Error(`machine ${parentId} has no prepared image`);
@@ -101,14 +91,14 @@ async function pauseAndSave(vm: Vm, parent: MachineFiles, frozen: MachineFiles, 
 }
 
 /** The child's own files around the saved state and RAM: image, overlay's owner, launch and snapshot (no initramfs: it is written at a cold boot). */
-async function giveSnapshot(host: ForkHost, child: MachineSpec, files: MachineFiles, parentPrepared: PreparedImage): Promise<void> {
+async function giveSnapshot(host: VmHost, child: MachineSpec, files: MachineFiles, parentPrepared: PreparedImage): Promise<void> {
   const prepared: PreparedImage = { ...parentPrepared, version: child.version };
   await writeFile(files.prepared, JSON.stringify(prepared));
   await writeFile(files.overlayOf, JSON.stringify({ version: child.version, digest: prepared.imageRef.digest }));
   const plan = await host.plan(child, files, prepared);
   const launched = { ...plan.launched, sharedMemory: false };
   await writeFile(files.launched, JSON.stringify(launched));
-  await commitSnapshot(files, { identity: launched.identity, launchId: launched.launchId, bootId: await host.bootId(), sharedMemory: false, forked: true });
+  await commitSnapshot(files, { identity: launched.identity, launchId: launched.launchId, bootId: (await host.hostFacts()).bootId, sharedMemory: false, forked: true });
 }
 
 /** What a child becomes once it runs: its own host name, boot, randomness and address. */

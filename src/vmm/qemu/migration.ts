@@ -15,6 +15,9 @@ import type { QmpClient } from './qmp.ts';
 
 const POLL_MS = 2;
 
+/** Saving or loading a VM state with shared RAM takes milliseconds; without, RAM goes through the stream too. */
+export const MIGRATION_TIMEOUT_MS = 120_000;
+
 /** Both ends of a migration must agree: a save and the load of it set this alike. */
 export async function ignoreSharedMemory(qmp: QmpClient, state = true): Promise<void> {
   await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state }] });

@@ -10,26 +10,15 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { MachineSpec, RecoveredVm } from '../driver.ts';
 import { foundVmAction } from './found-vm.ts';
-import type { HostFacts } from './host-facts.ts';
 import type { MachineFiles } from './machine-files.ts';
-import { continueVm, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
+import { continueVm, markEnded, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
 import { commitSnapshot, DEFAULT_KEEP_MS, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
-import type { QemuDriverOptions } from './qemu-driver.ts';
 import { endFoundStandbys } from './standby.ts';
+import type { VmHost } from './vm-host.ts';
 import type { Launched } from './vm-plan.ts';
 import { isIncoming, killQemu, qemuPids, qemusUnder, readPid, waitGone } from './vm-process.ts';
 
-/** What recovery needs of the driver. */
-export interface RecoveryHost {
-  readonly options: Pick<QemuDriverOptions, 'suspendedMemoryMs'>;
-  files(machineId: string): MachineFiles;
-  hostFacts(): Promise<HostFacts>;
-  attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm>;
-  kill(machineId: string, options?: { keepFiles?: boolean; scan?: boolean }): Promise<void>;
-  end(machineId: string, options?: { suspended?: boolean }): Promise<void>;
-}
-
-export async function recoverMachine(host: RecoveryHost, spec: MachineSpec): Promise<RecoveredVm> {
+export async function recoverMachine(host: VmHost, spec: MachineSpec): Promise<RecoveredVm> {
   const files = host.files(spec.machineId);
   const found = qemuPids(files.pidFile, { scan: true });
   // A standby waiting for the snapshot's state is no resume: it goes, the snapshot stays.
@@ -75,7 +64,7 @@ export async function recoverMachine(host: RecoveryHost, spec: MachineSpec): Pro
       void vm.agent.setTime(Date.now()).catch(() => undefined);
       return { vm: 'running', resumed: incoming, version, detail: action.why };
     case 'commit':
-      vm.ended = true;
+      markEnded(vm);
       await quitVm(vm, 5000);
       if (!(await waitGone(vm.pid, 5000))) killQemu(vm.pid);
       await host.end(spec.machineId, { suspended: true });
@@ -90,7 +79,7 @@ export async function recoverMachine(host: RecoveryHost, spec: MachineSpec): Pro
 }
 
 /** No QEMU: a snapshot, a suspend's whole saved state to record, or what a resume cut short left. */
-async function recoverFromFiles(host: RecoveryHost, files: MachineFiles): Promise<RecoveredVm> {
+async function recoverFromFiles(host: VmHost, files: MachineFiles): Promise<RecoveredVm> {
   await rm(files.vmstatePartial, { force: true });
   if (existsSync(files.vmstateSaved)) {
     const launched = await readFile(files.launched, 'utf8').then((text) => JSON.parse(text) as Launched, () => undefined);
@@ -125,7 +114,7 @@ async function settleRunning(files: MachineFiles, vm: Vm, incoming: boolean): Pr
   await writeFile(files.launched, JSON.stringify(vm.launched));
 }
 
-async function recordSnapshot(host: RecoveryHost, files: MachineFiles, launched: Launched): Promise<void> {
+async function recordSnapshot(host: VmHost, files: MachineFiles, launched: Launched): Promise<void> {
   const { identity, launchId, sharedMemory } = launched;
   const info = await commitSnapshot(files, { identity, launchId, bootId: (await host.hostFacts()).bootId, sharedMemory });
   void writeOutSnapshot(files, info.id, host.options.suspendedMemoryMs).catch(() => undefined);

@@ -5,10 +5,35 @@
  * merely being there.
  */
 import { errorMessage } from '../../domain/errors.ts';
-import type { AgentChannel } from './agent-channel.ts';
+import type { AgentChannel, GuestExit } from './agent-channel.ts';
 import type { QmpClient, QmpEvent } from './qmp.ts';
 import type { VmLayout } from './argv.ts';
 import type { Launched } from './vm-plan.ts';
+
+/**
+ * What hangar is doing with a VM, as one value:
+ *
+ *   launching ──> running ──> stopping ──> ended
+ *                  │   ▲
+ *                  ▼   │ (the save failed or a start cancelled it: the VM runs on)
+ *               suspending ──> ended
+ *
+ * Any phase may go to `ended`: the guest exits, QEMU dies, hangar kills the VM or
+ * lets go of it. A VM hangar finds at its start (recovery) is `running` at once.
+ */
+export type VmPhase =
+  /** A boot or resume is under way: it checks the outcome itself. */
+  | { is: 'launching' }
+  | { is: 'running' }
+  /** hangar itself is stopping the machine: the exit goes to the stopper. */
+  | { is: 'stopping'; stopped: (exit: GuestExit | null) => void }
+  /** A suspend runs: QEMU ending is its outcome, not an exit. A start may cancel it. */
+  | { is: 'suspending'; cancelled: boolean }
+  /**
+   * Gone, or going: nothing may use it. `launchReports`: it ended while a launch was
+   * under way, which reports the failure itself (unless that launch went on to succeed).
+   */
+  | { is: 'ended'; launchReports: boolean };
 
 /** A running machine: its QEMU process and the two channels into it. */
 export interface Vm {
@@ -18,19 +43,35 @@ export interface Vm {
   launched: Launched;
   /** The layout QEMU was started with (a standby for its resume is started with the same). */
   layout?: VmLayout;
-  /** Set while hangar itself is stopping the machine: the exit goes to the stopper. */
-  stopping?: (exit: { exitCode: number; signal: number; oomKilled: boolean } | null) => void;
-  /** Set while a suspend runs: QEMU ending is the suspend's outcome, not an exit. */
-  suspending?: { cancelled: boolean };
-  /** Set while a launch (boot or resume) is under way: it checks the outcome itself. */
-  launching?: boolean;
+  /** What hangar is doing with it. */
+  phase: VmPhase;
   /** The VM paused on a disk error (QEMU's BLOCK_IO_ERROR with action stop): what QEMU said. */
   ioError?: string;
   /** Told when the VM pauses on a disk error. */
   ioErrorWaiters: Set<(reason: string) => void>;
   /** The reason of QEMU's SHUTDOWN event, once it came. */
   shutdown?: string;
-  ended: boolean;
+}
+
+/** Whether the VM ended or hangar let go of it (asked anew: it may have ended during an await). */
+export function hasEnded(vm: Vm): boolean {
+  return vm.phase.is === 'ended';
+}
+
+/** Whether the VM ended while a launch was under way that reports the failure itself. */
+export function launchReportsEnd(vm: Vm): boolean {
+  return vm.phase.is === 'ended' && vm.phase.launchReports;
+}
+
+/** The VM ends, or hangar lets go of it: nothing may use it any more. A launch under way still reports it. */
+export function markEnded(vm: Vm): void {
+  vm.phase = { is: 'ended', launchReports: vm.phase.is === 'launching' || launchReportsEnd(vm) };
+}
+
+/** A launch succeeded: the VM runs, or, had it ended meanwhile, its end is reported as any other. */
+export function launchDone(vm: Vm): void {
+  if (vm.phase.is === 'launching') vm.phase = { is: 'running' };
+  else if (vm.phase.is === 'ended') vm.phase = { is: 'ended', launchReports: false };
 }
 
 /** Follows the QMP events that say what became of the VM. */

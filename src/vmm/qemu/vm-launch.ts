@@ -13,42 +13,24 @@ import { growFilesystem } from '../../volumes/local-volumes.ts';
 import { type MachineSpec, ResumeRefused } from '../driver.ts';
 import { qemuArgv } from './argv.ts';
 import { machineInitConfig, type PreparedImage } from './boot-config.ts';
-import type { HostFacts } from './host-facts.ts';
 import { keepsRootfs, type MachineFiles, type OverlayOwner, overlayArgv } from './machine-files.ts';
 import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
-import { ignoreSharedMemory, loadState } from './migration.ts';
-import type { QemuDriverOptions } from './qemu-driver.ts';
-import { reasonOf, type Vm, vmStatus } from './running-vm.ts';
+import { ignoreSharedMemory, loadState, MIGRATION_TIMEOUT_MS } from './migration.ts';
+import { launchDone, reasonOf, type Vm, vmStatus } from './running-vm.ts';
 import { copyBackMemory, memorySource, readSnapshot, releaseMemory, removeSnapshot, sizeOf, snapshotFacts, snapshotProblem } from './snapshot.ts';
 import { forkIdentity } from './fork.ts';
-import type { Launched, Plan } from './vm-plan.ts';
+import type { VmHost } from './vm-host.ts';
+import type { Plan } from './vm-plan.ts';
 import { logTail, startQemu } from './vm-process.ts';
 
 const run = promisify(execFile);
 
-/** Saving or loading a VM state with shared RAM takes milliseconds; without, RAM goes through the stream too. */
-export const MIGRATION_TIMEOUT_MS = 120_000;
-
-/** What a launch needs of the driver. */
-export interface LaunchHost {
-  readonly options: Pick<QemuDriverOptions, 'assets' | 'network' | 'bootTimeoutMs' | 'onError'>;
-  hostFacts(): Promise<HostFacts>;
-  /** The initramfs every machine shares (kernel modules, hangar-init). */
-  baseInitramfs(): Buffer;
-  attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm>;
-  kill(machineId: string, options?: { keepFiles?: boolean; scan?: boolean; except?: number }): Promise<void>;
-  /** A standby QEMU started with `argv` for this machine's resume, now the caller's (standby.ts). */
-  takeStandby(machineId: string, argv: string[]): Promise<number | undefined>;
-  end(machineId: string, options?: { suspended?: boolean }): Promise<void>;
-  setUpTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp' | 'privateIpv4'>): Promise<void>;
-}
-
 function memoryBytes(spec: MachineSpec): number {
-return spec.config.guest.memory_mb * (1 << 20);
+  return spec.config.guest.memory_mb * (1 << 20);
 }
 
 /** Boots the machine from its image; on any failure, nothing of the boot is left. */
-export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
+export async function coldBoot(host: VmHost, spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, plan: Plan): Promise<number> {
   const id = spec.machineId;
   // No other QEMU of this machine may run (a crash of hangar mid-launch can leave one).
   await host.kill(id, { keepFiles: true });
@@ -69,7 +51,7 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
       await run('qemu-img', overlayArgv(prepared.rootfsPath, files.overlay));
     }
     await writeFile(files.overlayOf, JSON.stringify(owner));
-          const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec));
+    const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec));
     await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig)]));
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
@@ -92,7 +74,7 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
   let vm: Vm | undefined;
   try {
     vm = await host.attach(spec, pid, files, plan.launched);
-    vm.launching = true;
+    vm.phase = { is: 'launching' };
     vm.layout = plan.layout;
     // Set now, so that a suspend has one step less to take.
     if (plan.launched.sharedMemory) await ignoreSharedMemory(vm.qmp);
@@ -107,7 +89,7 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
     if (outcome.failed) throw new Error(outcome.failed);
     const status = await vmStatus(vm);
     if (!status.running) throw new Error(`the VM booted but QEMU reports it ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
-    vm.launching = false;
+    launchDone(vm);
     return pid;
   } catch (error) {
     const log = await logTail(files.qemuLog, 5);
@@ -121,7 +103,7 @@ export async function coldBoot(host: LaunchHost, spec: MachineSpec, files: Machi
  * is consumed before QEMU reads it: whatever happens, it is never used twice.
  * Throws ResumeRefused, keeping the snapshot, when the RAM's disk space is not there.
  */
-export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: MachineFiles, plan: Plan): Promise<{ pid: number } | { problem: string }> {
+export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFiles, plan: Plan): Promise<{ pid: number } | { problem: string }> {
   const info = await readSnapshot(files);
   if (!info) {
     return { problem: existsSync(files.vmstate) ? 'the machine\'s snapshot was never recorded whole' : 'the machine has no snapshot' };
@@ -182,7 +164,7 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
     failpoint('resume.after-qemu-start');
     step = 'connecting to QEMU';
     vm = await host.attach(spec, pid, files, launched);
-    vm.launching = true;
+    vm.phase = { is: 'launching' };
     vm.layout = layout;
     if (info.sharedMemory || forked) await ignoreSharedMemory(vm.qmp);
     step = 'loading the VM state';
@@ -200,7 +182,7 @@ export async function resumeVm(host: LaunchHost, spec: MachineSpec, files: Machi
       // QEMU holds the mapping: the name goes, the pages stay while the child runs.
       await rm(files.forkMemory, { force: true });
     }
-    vm.launching = false;
+    launchDone(vm);
   } catch (error) {
     const log = await logTail(files.qemuLog, 5);
     await host.kill(spec.machineId);
