@@ -1,12 +1,13 @@
 /**
  * Facts about this host that a suspend snapshot depends on: the QEMU build, the
- * guest kernel and initramfs, the host's identity and its current boot. Read once
- * per hangar process (the kernel files are hashed, which takes a few ms).
+ * guest kernel and initramfs, the host's CPU and its current boot. Read once per
+ * hangar process (the kernel files are hashed, which takes a few ms). Nothing of
+ * them names this host: a snapshot moved to another host with the same QEMU,
+ * kernel and CPU resumes there.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -14,7 +15,8 @@ const run = promisify(execFile);
 export interface HostFacts {
   qemu: string;
   kernel: string;
-  host: string;
+  /** The CPU's model and flags (cpuIdentity): a VM's state is restored only on the CPU it was saved on. */
+  cpu: string;
   bootId: string;
 }
 
@@ -22,11 +24,18 @@ export async function readHostFacts(kernelFiles: string[]): Promise<HostFacts> {
   const { stdout } = await run('qemu-system-x86_64', ['--version']);
   const kernel = createHash('sha256');
   for (const file of kernelFiles) kernel.update(await readFile(file));
-  const machineId = await readFile('/etc/machine-id', 'utf8').catch(() => '');
   return {
     qemu: stdout.split('\n')[0]?.trim() ?? '',
     kernel: kernel.digest('hex'),
-    host: `${machineId.trim()}/${hostname()}`,
+    cpu: cpuIdentity(await readFile('/proc/cpuinfo', 'utf8').catch(() => '')),
     bootId: (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim(),
   };
+}
+
+/** `<model name>/<sha256 of its flags, sorted>`, from /proc/cpuinfo's first processor. Pure. */
+export function cpuIdentity(cpuinfo: string): string {
+  const first = cpuinfo.split(/\n\s*\n/)[0] ?? '';
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(first)?.[1]?.trim() ?? '';
+  const flags = field('flags').split(/\s+/).filter(Boolean).sort().join(' ');
+  return `${field('model name') || 'unknown CPU'}/${createHash('sha256').update(flags).digest('hex').slice(0, 16)}`;
 }

@@ -39,8 +39,8 @@ export interface SnapshotIdentity {
   qemu: string;
   /** sha256 of the guest kernel and the shared initramfs. */
   kernel: string;
-  /** This host: machine-id and host name. */
-  host: string;
+  /** The host's CPU model and flags (host-facts.ts); no host's name or path: a snapshot may move between hosts. */
+  cpu: string;
 }
 
 export interface SnapshotInfo {
@@ -83,8 +83,10 @@ export interface SnapshotFacts {
 /** Why a snapshot may not be resumed, or null when it may. Pure, so the rules are tested alone. */
 export function snapshotProblem(info: SnapshotInfo, facts: SnapshotFacts): string | null {
   const names: Record<keyof SnapshotIdentity, string> = {
-    imageDigest: 'the image', version: 'the machine version', argv: 'the VM layout', qemu: 'QEMU', kernel: 'the guest kernel', host: 'the host',
+    imageDigest: 'the image', version: 'the machine version', argv: 'the VM layout', qemu: 'QEMU', kernel: 'the guest kernel', cpu: 'the host\'s CPU',
   };
+  // Before snapshots could move, their identity named the host (and the layout its paths).
+  if (info.identity.cpu === undefined) return 'the snapshot was taken by an earlier hangar, whose snapshots name their host';
   for (const key of Object.keys(names) as Array<keyof SnapshotIdentity>) {
     if (info.identity[key] !== facts.identity[key]) return `${names[key]} changed since the snapshot was taken`;
   }

@@ -64,14 +64,31 @@ export function planLaunch(spec: MachineSpec, files: MachineFiles, prepared: Pre
   };
   // The kernel command line only matters at boot (and carries the host's TSC reading), and
   // the log file is no device: both left out.
-  const devices = qemuArgv({ ...layout, kernelArgs: '', logFile: undefined });
+  const devices = portableArgv(qemuArgv({ ...layout, kernelArgs: '', logFile: undefined }), files, settings.kernelPath, mounts);
   const identity: SnapshotIdentity = {
     imageDigest: prepared.imageRef.digest,
     version: spec.version,
     argv: createHash('sha256').update(JSON.stringify(devices)).digest('hex'),
     qemu: facts.qemu,
     kernel: facts.kernel,
-    host: facts.host,
+    cpu: facts.cpu,
   };
   return { layout, mounts, launched: { launchId: randomUUID(), identity, sharedMemory } };
+}
+
+/**
+ * QEMU's argv with where this host keeps things named by what they are: the
+ * machine's directory and RAM files, the guest kernel, each volume by its place. The same VM on
+ * another host (another data directory) has the same portable argv. Pure.
+ */
+export function portableArgv(argv: readonly string[], files: Pick<MachineFiles, 'dir' | 'liveMemory' | 'forkMemory'>, kernelPath: string,
+  mounts: readonly Pick<VolumeMount, 'file'>[]): string[] {
+  const named: Array<[string, string]> = [
+    ...mounts.map((mount, i): [string, string] => [mount.file, `<volume ${i}>`]),
+    [files.liveMemory, '<memory>'],
+    [files.forkMemory, '<fork memory>'],
+    [files.dir, '<machine>'],
+    [kernelPath, '<kernel>'],
+  ];
+  return argv.map((arg) => named.reduce((text, [path, name]) => text.split(path).join(name), arg));
 }
