@@ -14,7 +14,7 @@ import { acceptJsonBodies } from './json-body.ts';
 import { appRoutes } from './routes/apps.ts';
 import { imageRoutes } from './routes/images.ts';
 import { leaseRoutes } from './routes/leases.ts';
-import { forkRoutes } from './routes/fork.ts';
+import { hangarMachineRoutes } from './routes/hangar-machine-ops.ts';
 import { logRoutes } from './routes/logs.ts';
 import { portRoutes } from './routes/ports.ts';
 import { hostRoutes } from './routes/hosts.ts';
@@ -78,7 +78,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   metadataRoutes(app, options.control);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
-  forkRoutes(app, options.control);
+  hangarMachineRoutes(app, options.control);
   portRoutes(app, options.control);
   hostRoutes(app, options.control);
   imageRoutes(app, options.control);

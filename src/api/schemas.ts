@@ -137,6 +137,11 @@ export const ListAppsQuery = Type.Object({ org_slug: Type.Optional(Type.String()
 
 export const MemoryLimitBody = Type.Object({ limit_mb: Type.Integer() }, open);
 export const ForkBody = Type.Union([Type.Object({ count: Type.Optional(Type.Integer()) }, open), Type.Null()]);
+/** Where a machine moves: a host (its id) or a region, one of the two. */
+export const MoveBody = Type.Object({
+  host: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+  region: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+}, open);
 
 export const ReclaimMemoryBody = Type.Object({ amount_mb: Type.Integer() }, open);
 

@@ -23,6 +23,7 @@ import { JournaledSink } from '../cluster/observation-journal.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
 import { databaseUnreachable, reportRefused } from '../cluster/unreachable.ts';
 import { KnownRecords } from '../control/known-records.ts';
+import { discardWrittenOff } from '../control/recovery.ts';
 import { ControlObserver } from '../control/observer.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { startWatchdog } from '../control/watchdog.ts';
@@ -93,6 +94,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       control.fence = { hostId: host.id, epoch: host.epoch };
       await journal.flush();
       const stopWork = await work.serve(host);
+      const stopLettingGo = everyMachine && letGoOfMovedAway(control, agent, everyMachine, log);
       // What other hosts' proxies ask of this host's machines.
       const stopRequests = requests && serveRequests({
         requests, hostId: host.id, hints: (kick) => cluster.link.onWork(host.id, kick), act: (request) => actOnRequest(control, request), log,
@@ -111,6 +113,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       }
       agentApi = served;
       return async () => {
+        stopLettingGo?.();
         await stopMesh?.();
         await stopRequests?.();
         await stopWork();
@@ -146,6 +149,23 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     for (const stop of stops.reverse()) await stop();
     throw error;
   }
+}
+
+/**
+ * A machine moved to another host: once the move committed (the directory shows it
+ * there), this host ends what it kept of it (its files; it ran nowhere) through the
+ * same check recovery makes of machines not its own. Answers the stop.
+ */
+function letGoOfMovedAway(control: ControlDeps, agent: HostAgent, machines: DirectoryTable, log: Logger): () => void {
+  const hostId = control.settings.hostId;
+  const here = new Set(machines.all().filter((machine) => machine.hostId === hostId).map((machine) => machine.id));
+  return machines.onChange((machine) => {
+    if (machine.hostId === hostId) {
+      here.add(machine.id);
+    } else if (here.delete(machine.id) && machine.state !== 'destroyed') {
+      discardWrittenOff(control, agent, [machine.id]).catch((error: unknown) => log.warn({ machineId: machine.id, err: error }, `machine ${machine.id} moved away; its files here stay until the next start`));
+    }
+  });
 }
 
 /** Runs the checks of this host's started machines and records their results; answers the stop. */

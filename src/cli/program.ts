@@ -14,6 +14,7 @@ import { imagePull } from './commands/image/pull.ts';
 import { machineActions } from './commands/machine/actions.ts';
 import { machineClone } from './commands/machine/clone.ts';
 import { machineFork } from './commands/machine/fork.ts';
+import { machineMove } from './commands/machine/move.ts';
 import { machineDestroy } from './commands/machine/destroy.ts';
 import { machineExec } from './commands/machine/exec.ts';
 import { machineLeasesClear, machineLeasesView } from './commands/machine/leases.ts';
@@ -33,7 +34,7 @@ export const COMMANDS: CommandSpec[] = [
   hostsList, hostsCordon, hostsUncordon, hostsForget, hostsRejoin,
   clusterCa, clusterIssue, clusterHostRole,
   imagePull,
-  machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork,
+  machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork, machineMove,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
 ];
 

@@ -61,7 +61,7 @@ export async function recoverMachines(deps: ControlDeps, agent: LocalRuntime, si
  * was away, or a destroy's report was lost), placed elsewhere, or with no record at
  * all. Each is read once more, only to say which.
  */
-async function discardWrittenOff(deps: ControlDeps, agent: LocalRuntime, notOurs: string[]): Promise<void> {
+export async function discardWrittenOff(deps: ControlDeps, agent: LocalRuntime, notOurs: string[]): Promise<void> {
   for (const id of notOurs) {
     const machine = await deps.store.getMachineById(id);
     if (machine && machine.state !== 'destroyed' && isHostedHere(deps, machine)) continue;

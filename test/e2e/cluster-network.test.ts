@@ -8,7 +8,8 @@
  * about both hosts' machines. A host restarted carries on with the network it
  * left. The route to another host's /64s follows where the app has machines.
  * One host's edge proxy wakes a machine on the other and serves it over the
- * private network.
+ * private network. A stopped machine moved to the other host boots there and is
+ * reached at its new address and name.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -169,6 +170,25 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     const again = await viaProxy(proxy, 'mesh-a.localhost', '/index.html', 5_000);
     assert.equal(again.status, 200, 'a running machine on the other host is served at once');
     assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-a/machines/${web.id}?force=true`)).status, 200);
+  });
+
+  it('moves a stopped machine to the other host, where it boots and its app\'s machines reach it by its new address and name', { skip: underlay === 'plain' && 'shown over WireGuard' }, async () => {
+    const here = await create('mesh-a', 'fra');
+    const mover = await create('mesh-a', 'fra');
+    assert.equal((await c.call(0, 'POST', `/v1/apps/mesh-a/machines/${mover.id}/stop`, {})).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${mover.id}/wait?state=stopped&timeout=60`)).status, 200);
+    const moved = await c.call(0, 'POST', `/hangar/v1/apps/mesh-a/machines/${mover.id}/move`, { host: 'syd-1' });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.host_id, 'syd-1');
+    assert.equal((await c.call(0, 'POST', `/v1/apps/mesh-a/machines/${mover.id}/start`, {})).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${mover.id}/wait?state=started&timeout=60`)).status, 200);
+    const address = moved.body.private_ip as string;
+    await eventually('fra-1 routes the moved machine\'s new /64', () => meshRoutes(0).includes(`${address.split(':').slice(0, 4).join(':')}::/64`));
+    const page = await sh('mesh-a', here.id, get(address));
+    assert.match(page.stdout, /hello from the other host\n$/, JSON.stringify(page));
+    const named = await sh('mesh-a', here.id, `nslookup -type=aaaa ${mover.id}.vm.mesh-a.internal`);
+    assert.ok(`${named.stdout}${named.stderr}`.includes(address), JSON.stringify(named));
+    for (const m of [here, mover]) assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-a/machines/${m.id}?force=true`)).status, 200);
   });
 
   it('never retires a machine that serves through another host\'s proxy, and retires it once idle', { skip: underlay === 'plain' && 'shown over WireGuard' }, async () => {

@@ -166,7 +166,7 @@ async function checkLiveLimit(db: Sql, appName: string, maxLive: number): Promis
  * range that its machines leave free: each statement after the lock sees every
  * create that held it before.
  */
-async function holdPlace(db: Sql, placed: MachineRecord, hosts: HostUsage[]): Promise<MachineRecord> {
+export async function holdPlace(db: Sql, placed: MachineRecord, hosts: HostUsage[]): Promise<MachineRecord> {
   const chosen = hosts.find((usage) => usage.host.id === placed.hostId);
   if (!chosen) throw new HostTaken(`host ${placed.hostId} is gone`);
   const [room] = await rows<{ machines: number; cpus: number; memory_mb: number }>(db, `

@@ -29,6 +29,7 @@ import { insertMachine } from './machine-insert.ts';
 import { migrate } from './migrations.ts';
 import { PostgresDirectory } from './directory.ts';
 import { PostgresRequests } from './requests.ts';
+import { moveMachine } from './machine-move.ts';
 import { PostgresActivity } from './activity.ts';
 import { PostgresMesh } from './mesh.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
@@ -137,6 +138,10 @@ export class PostgresStore extends PostgresVolumes implements Store {
 
   async nextMachineNumber(): Promise<number> {
     return nextMachineNumber(this.pool);
+  }
+
+  moveMachine(write: MachineWrite, from: string): Promise<MachineRecord> {
+    return moveMachine(this.pool, write, from);
   }
 
   async insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
