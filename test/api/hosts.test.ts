@@ -65,6 +65,15 @@ describe('hosts', () => {
     assert.equal(placed.status, 200, JSON.stringify(placed.body));
   });
 
+  it('refuses to move a machine on one hangar, which is one host, changing nothing', async () => {
+    const app = await t.app('moving');
+    const m = await t.machine(app, { config: small, skip_launch: true });
+    const refused = await t.call('POST', `/hangar/v1/apps/${app}/machines/${m.id}/move`, { host: 'beta' });
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    assert.match(refused.body.error, /one host/);
+    assert.equal((await t.call('GET', `/v1/apps/${app}/machines/${m.id}`)).body.host_id, 'alpha');
+  });
+
   it('answers 404 for a host it does not know and 400 for a name no host can have', async () => {
     assert.equal((await t.call('POST', '/hangar/v1/hosts/nowhere/cordon')).status, 404);
     assert.equal((await t.call('POST', '/hangar/v1/hosts/..%2Fetc/cordon')).status, 400);
