@@ -107,3 +107,10 @@ export const HostSchema = Type.Object({
 }, { ...open, description: 'hangar: a host machines are placed on' });
 export type HostJson = Static<typeof HostSchema>;
 
+/** What a drain did: the machines moved, and those left with the reason. */
+export const DrainReportSchema = Type.Object({
+  moved: Type.Array(Type.Object({ id: Type.String(), app: Type.String(), to: Type.String() })),
+  left: Type.Array(Type.Object({ id: Type.String(), app: Type.String(), state: Type.String(), reason: Type.String() })),
+});
+export type DrainReportJson = Static<typeof DrainReportSchema>;
+

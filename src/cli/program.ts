@@ -8,7 +8,7 @@ import { appsCreate } from './commands/apps/create.ts';
 import { appsDestroy } from './commands/apps/destroy.ts';
 import { appsList } from './commands/apps/list.ts';
 import { appsPorts } from './commands/apps/ports.ts';
-import { hostsCordon, hostsForget, hostsList, hostsRejoin, hostsUncordon } from './commands/hosts/hosts.ts';
+import { hostsCordon, hostsDrain, hostsForget, hostsList, hostsRejoin, hostsUncordon } from './commands/hosts/hosts.ts';
 import { clusterCa, clusterHostRole, clusterIssue } from './commands/cluster/cluster.ts';
 import { imagePull } from './commands/image/pull.ts';
 import { machineActions } from './commands/machine/actions.ts';
@@ -31,7 +31,7 @@ import type { Io } from './output.ts';
 export const COMMANDS: CommandSpec[] = [
   serve,
   appsCreate, appsList, appsPorts, appsDestroy,
-  hostsList, hostsCordon, hostsUncordon, hostsForget, hostsRejoin,
+  hostsList, hostsCordon, hostsUncordon, hostsDrain, hostsForget, hostsRejoin,
   clusterCa, clusterIssue, clusterHostRole,
   imagePull,
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork, machineMove,

@@ -2,7 +2,7 @@
  * Moving a machine between hosts (its first form: a stopped machine with nothing
  * on its host worth carrying): it takes the target's address, starts there and
  * nowhere else, and the host it left lets go of it; every refusal changes nothing;
- * of two moves racing, one wins.
+ * of two moves racing, one wins. A host drained moves what can move.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -81,6 +81,41 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal(running.status, 409, JSON.stringify(running.body));
     const shown = (await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body;
     assert.deepEqual([shown.host_id, shown.private_ip, shown.state], [m.host_id, m.private_ip, 'started'], 'nothing changed');
+  });
+
+  it('drains a host: cordoned, its stopped machines moved within their region, its running ones with stop, the rest listed', async () => {
+    const on = async (host: string, started: boolean) => {
+      for (let i = 0; i < 20; i++) {
+        const m = await stoppedMachine();
+        if (m.host_id === host) {
+          if (started) {
+            await c.call(0, 'POST', `/v1/apps/web/machines/${m.id}/start`);
+            assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+          }
+          return m;
+        }
+        await c.call(0, 'DELETE', `/v1/apps/web/machines/${m.id}?force=true`);
+      }
+      throw new Error(`no machine placed on ${host}`);
+    };
+    const idle = await on('fra-1', false);
+    const busy = await on('fra-1', true);
+    try {
+      const first = await c.call(0, 'POST', '/hangar/v1/hosts/fra-1/drain', {});
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      assert.deepEqual(first.body.moved.find((m: { id: string }) => m.id === idle.id), { id: idle.id, app: 'web', to: 'fra-2' });
+      assert.match(first.body.left.find((m: { id: string }) => m.id === busy.id)?.reason ?? '', /is started: only a stopped machine can move yet/);
+      assert.equal((await c.call(0, 'GET', '/hangar/v1/hosts')).body.find((h: { id: string }) => h.id === 'fra-1').status, 'cordoned');
+      assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${busy.id}`)).body.state, 'started', 'left running');
+
+      const second = await c.call(0, 'POST', '/hangar/v1/hosts/fra-1/drain', { stop: true });
+      assert.equal(second.status, 200, JSON.stringify(second.body));
+      assert.deepEqual(second.body.moved.find((m: { id: string }) => m.id === busy.id), { id: busy.id, app: 'web', to: 'fra-2' });
+      const shown = (await c.call(0, 'GET', `/v1/apps/web/machines/${busy.id}`)).body;
+      assert.deepEqual([shown.host_id, shown.state], ['fra-2', 'stopped']);
+    } finally {
+      await c.call(0, 'POST', '/hangar/v1/hosts/fra-1/uncordon');
+    }
   });
 
   it('of two moves racing, one wins and the other gets 409', async () => {

@@ -1,14 +1,16 @@
 /**
  * `/hangar/v1/hosts`: the hosts machines are placed on, with what their machines
- * reserve, and cordoning (a cordoned host keeps its machines and takes no new ones).
+ * reserve, cordoning (a cordoned host keeps its machines and takes no new ones) and
+ * draining (cordoned, and its machines moved away).
  * hangar's own endpoints: Fly's API has no hosts.
  */
 import { Type } from 'typebox';
+import { drainHost } from '../../control/drain.ts';
 import { cordonHost, listHosts } from '../../control/hosts.ts';
 import { forgetHost, rejoinHost } from '../../control/lost-hosts.ts';
 import type { ControlDeps, ControlSettings } from '../../control/ports.ts';
 import { hostIsFresh, type HostRecord, type HostUsage } from '../../domain/host.ts';
-import { HostSchema, type HostJson } from '../responses.ts';
+import { DrainReportSchema, HostSchema, type HostJson } from '../responses.ts';
 import type { Api } from './types.ts';
 
 const HostParams = Type.Object({ host_id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }) });
@@ -29,6 +31,14 @@ export function hostRoutes(api: Api, deps: ControlDeps): void {
   api.post('/hangar/v1/hosts/:host_id/rejoin', {
     schema: { operationId: 'Hangar_hosts_rejoin', tags, params: HostParams, description: 'Lets a forgotten host register again. 409 for a host that is not forgotten.', response: { 200: HostSchema } },
   }, async (request) => hostJson(await rejoinHost(deps, request.params.host_id), deps.settings));
+
+  api.post('/hangar/v1/hosts/:host_id/drain', {
+    schema: {
+      operationId: 'Hangar_hosts_drain', tags, params: HostParams, body: Type.Union([Type.Object({ stop: Type.Optional(Type.Boolean()) }), Type.Null()]),
+      description: 'Cordons the host and moves every machine that can move now to another host of its region (with stop: true, running machines are stopped first); the rest are listed with the reason.',
+      response: { 200: DrainReportSchema },
+    },
+  }, async (request) => drainHost(deps, request.params.host_id, { stop: request.body?.stop === true }));
 
   for (const [action, cordoned] of [['cordon', true], ['uncordon', false]] as const) {
     api.post(`/hangar/v1/hosts/:host_id/${action}`, {

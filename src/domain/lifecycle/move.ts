@@ -15,9 +15,9 @@ export interface MoveTarget {
   privateIp: string;
 }
 
-/** Why the machine cannot move now, as the API refuses it, or null. */
-export function moveRefusal(machine: MachineRecord, targetHostId: string): HangarError | null {
-  if (machine.hostId === targetHostId) return new HangarError('invalid_argument', `machine ${machine.id} is on host ${targetHostId} already`);
+/** Why the machine cannot move now (to `targetHostId`, if known yet), as the API refuses it, or null. */
+export function moveRefusal(machine: MachineRecord, targetHostId?: string): HangarError | null {
+  if (targetHostId !== undefined && machine.hostId === targetHostId) return new HangarError('invalid_argument', `machine ${machine.id} is on host ${targetHostId} already`);
   if (machine.configProblem !== undefined) return new HangarError('invalid_state', `machine ${machine.id}'s stored config is invalid: update or destroy it`);
   if (machine.state === 'started' || machine.state === 'suspended' || machine.state === 'suspending' || machine.state === 'starting') {
     return new HangarError('conflict', `machine ${machine.id} is ${machine.state}: only a stopped machine can move yet`, 'stop it first');

@@ -1,5 +1,5 @@
-/** `hangar hosts list|cordon|uncordon|forget|rejoin`: the hosts machines are placed on. */
-import type { HostJson } from '../../../api/responses.ts';
+/** `hangar hosts list|cordon|uncordon|drain|forget|rejoin`: the hosts machines are placed on. */
+import type { DrainReportJson, HostJson } from '../../../api/responses.ts';
 import type { CommandSpec } from '../../command.ts';
 import { json, table } from '../../output.ts';
 
@@ -41,3 +41,23 @@ export const hostsCordon = hostCommand('cordon', 'stop placing new machines on a
 export const hostsUncordon = hostCommand('uncordon', 'place new machines on a host again');
 export const hostsForget = hostCommand('forget', 'write off a lost host: its machines and volumes become destroyed; it may register again only after rejoin');
 export const hostsRejoin = hostCommand('rejoin', 'let a forgotten host register again');
+
+export const hostsDrain: CommandSpec = {
+  path: ['hosts', 'drain'],
+  description: 'cordon a host and move its machines that can move (stopped ones) to other hosts of their region; the rest are listed',
+  args: ['<host-id>'],
+  options: [{ flags: '--stop', description: 'stop running machines first, and move them too' }],
+  async handler({ client, io }, [id], options) {
+    const report = await client.post<DrainReportJson>(`/hangar/v1/hosts/${encodeURIComponent(id as string)}/drain`, { stop: options.stop === true });
+    if (options.json) {
+      io.out(json(report));
+      return 0;
+    }
+    io.out([
+      `host ${id} cordoned; ${report.moved.length} machine(s) moved, ${report.left.length} left`,
+      ...report.moved.map((m) => `moved ${m.id} (${m.app}) to ${m.to}`),
+      ...report.left.map((m) => `left ${m.id} (${m.app}, ${m.state}): ${m.reason}`),
+    ].join('\n'));
+    return report.left.length > 0 ? 1 : 0;
+  },
+};
