@@ -2,14 +2,13 @@
  * Moving a machine to another host of the cluster (`POST …/machines/{id}/move`):
  * to the host named, or to one of the region named, chosen as a create's host is.
  * The target must be up, not cordoned, and have room; the machine must be one that
- * can move now (domain/lifecycle/move.ts). One transaction changes its host and
- * addresses (store.moveMachine); the host it left notices that the machine is no
- * longer its own and lets go of what it kept of it.
+ * can move now (domain/lifecycle/move.ts). One transaction changes its host (it
+ * keeps its 6PN address; its IPv4 one is the target's) (store.moveMachine); the
+ * host it left notices that the machine is no longer its own and lets go of what it
+ * kept of it.
  */
-import { privateIp } from '../domain/address.ts';
 import { HangarError, machineNotFound } from '../domain/errors.ts';
 import { chooseHost, hostIsFresh, type HostUsage, reservationOf } from '../domain/host.ts';
-import { ipv6Groups } from '../domain/address.ts';
 import { decideMove, moveRefusal } from '../domain/lifecycle/move.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { StaleWriteError } from '../store/store.ts';
@@ -26,15 +25,14 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   const { store } = deps;
   if (!store.moveMachine) throw new HangarError('invalid_argument', 'this hangar is one host: machines move between the hosts of a cluster');
   if ((ask.host === undefined) === (ask.region === undefined)) throw new HangarError('invalid_argument', 'say where to move the machine: a host or a region, not both');
-  const app = await getApp(deps, appName);
+  await getApp(deps, appName);
   const machine = await store.getMachine(appName, id);
   if (!machine) throw machineNotFound(id);
   const target = targetHost(deps, machine, await store.listHostUsage(), ask);
   const refusal = moveRefusal(machine, target.host.id);
   if (refusal) throw refusal;
-  const number = machineNumber(machine.privateIp);
   const ctx = decisionContext(deps);
-  const decision = decideMove(machine, { hostId: target.host.id, privateIp: privateIp(app.netNumber, target.host.hostNumber, number) }, ctx);
+  const decision = decideMove(machine, { hostId: target.host.id }, ctx);
   let after: MachineRecord;
   try {
     after = await store.moveMachine({ machine: decision.machine, events: decision.events }, machine.hostId ?? '');
@@ -60,10 +58,4 @@ function targetHost(deps: ControlDeps, machine: MachineRecord, hosts: HostUsage[
   if (named.host.cordoned) throw new HangarError('insufficient_capacity', `host ${named.host.id} is cordoned: nothing moves there`, 'uncordon it, or pick another host');
   if (!hostIsFresh(named.host, freshMs)) throw new HangarError('host_unreachable', `host ${named.host.id} is ${named.host.state === 'active' ? 'silent' : named.host.state}: nothing moves there`);
   return chooseHost([named], { region: named.host.region, ...reservationOf(machine.config), onHost: named.host.id }, freshMs);
-}
-
-/** The machine's number, as its address carries it (fdaa:0:<app>:<host>:<hi>:<lo>:0:2). */
-function machineNumber(address: string): number {
-  const groups = ipv6Groups(address);
-  return (((groups[4] ?? 0) << 16) | (groups[5] ?? 0)) >>> 0;
 }

@@ -172,6 +172,8 @@ export interface DirectoryMachine {
   processGroup?: string;
   /** What the edge proxy routes by, where the directory gives it. */
   routing?: DirectoryRouting;
+  /** Its address was kept when it moved here from another host (so it lies in that host's /64): routed as a /128. */
+  movedAddress?: true;
 }
 
 export interface DirectoryRouting {

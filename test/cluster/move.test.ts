@@ -1,6 +1,6 @@
 /**
  * Moving a machine between hosts (its first form: a stopped machine with nothing
- * on its host worth carrying): it takes the target's address, starts there and
+ * on its host worth carrying): it keeps its 6PN address, starts there and
  * nowhere else, and the host it left lets go of it; every refusal changes nothing;
  * of two moves racing, one wins. A host drained moves what can move.
  */
@@ -31,15 +31,15 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
   const move = (id: string, body: object) => c.call(0, 'POST', `/hangar/v1/apps/web/machines/${id}/move`, body);
   const hostNumber = async (id: string) => parseInt((await c.call(0, 'GET', '/hangar/v1/hosts')).body.find((h: { id: string }) => h.id === id).host_number, 16);
 
-  it('moves a stopped machine to the host asked for, with its address there; it starts there only, and the host it left lets go of it', async () => {
+  it('moves a stopped machine to the host asked for, keeping its address; it starts there only, and the host it left lets go of it', async () => {
     const m = await stoppedMachine();
     const target = m.host_id === 'fra-1' ? 'fra-2' : 'fra-1';
     const moved = await move(m.id, { host: target });
     assert.equal(moved.status, 200, JSON.stringify(moved.body));
     assert.equal(moved.body.host_id, target);
     assert.equal(moved.body.state, 'stopped');
-    assert.notEqual(moved.body.private_ip, m.private_ip);
-    assert.equal(parseInt(String(moved.body.private_ip).split(':')[3] ?? '', 16), await hostNumber(target), 'an address in its new host\'s /64');
+    assert.equal(moved.body.private_ip, m.private_ip, 'it keeps its 6PN address');
+    assert.notEqual(parseInt(String(m.private_ip).split(':')[3] ?? '', 16), await hostNumber(target), 'which lies in its former host\'s /64');
     const events = (await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/events`)).body as Array<{ type: string; request?: Record<string, unknown> }>;
     assert.deepEqual(events.find((e) => e.type === 'migrate')?.request, { from_host: m.host_id, to_host: target });
 

@@ -33,6 +33,15 @@ describe('the private network\'s peers', () => {
     assert.deepEqual(plan.skipped, []);
   });
 
+  it('routes a machine moved to a peer with its address kept as a /128 there, longer than its former host\'s /64', () => {
+    const moved = { ...on('h3', 3, 7, 'started', 'fdaa:0:7:2:0:9:0:2'), movedAddress: true as const };
+    const plan = planPeers(self, [host('h2', 2), host('h3', 3)], [on('h2', 2, 7), moved]);
+    assert.deepEqual(plan.peers.map((peer) => [peer.hostId, peer.prefixes]), [['h2', ['fdaa:0:7:2::/64']], ['h3', ['fdaa:0:7:2:0:9:0:2/128']]]);
+    assert.deepEqual(plan.skipped, []);
+    const unvouched = planPeers(self, [host('h3', 3)], [on('h3', 3, 7, 'started', 'fdaa:0:7:2:0:9:0:2')]);
+    assert.deepEqual(unvouched.peers, [], 'without the directory\'s word that it was kept, such an address is a stray');
+  });
+
   it('leaves out a peer with no machines, and says nothing of it', () => {
     assert.deepEqual(planPeers(self, [host('h2', 2)], [on('h1', 1, 1)]), { peers: [], skipped: [] });
   });

@@ -218,7 +218,6 @@ describe('PostgresStore', { skip }, () => {
         // A host writing its machine an address of another app's, or of another host's: left out.
         await insert(owner, machine({ id: 'aaaaaaaaaaaa04', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(theirs.netNumber, n2, 4) }));
         await insert(owner, machine({ id: 'aaaaaaaaaaaa05', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(web.netNumber, n1, 5) }));
-        const from = await h1.directory.horizon();
         const first = await h1.directory.since();
         const [routed] = first.items;
         assert.deepEqual([routed?.routing?.cordoned, routed?.routing?.version, routed?.routing?.createdAt], [false, started.version, started.createdAt]);
@@ -230,9 +229,21 @@ describe('PostgresStore', { skip }, () => {
         ], 'every machine not destroyed, of every host, at an address of its own app and host');
         assert.deepEqual(await h1.directory.apps(), [{ name: 'theirs', orgSlug: 'other-org' }, { name: 'web', orgSlug: 'personal' }]);
 
+        // Moved to h1 with its address kept: only the replica's record of it makes the directory give it.
+        await server.sql(url, 'UPDATE machines SET host_id = $1 WHERE id = $2', ['h1', 'aaaaaaaaaaaa01']);
+        await server.sql(url, 'INSERT INTO machine_moves (machine_id, private_ip, host_id) VALUES ($1, $2, $3)', ['aaaaaaaaaaaa01', at(web.netNumber, n2, 1), 'h1']);
+        // A host giving its own machine another host's address, without such a record: left out.
+        await server.sql(url, 'UPDATE machines SET doc = $1 WHERE id = $2', [JSON.stringify({ ...JSON.parse((await server.sql(url, "SELECT doc FROM machines WHERE id = 'aaaaaaaaaaaa02'")).rows[0].doc), privateIp: at(web.netNumber, n2, 9) }), 'aaaaaaaaaaaa02']);
+        await assert.rejects(server.sql(await createHostRole(url, 'h1'), 'INSERT INTO machine_moves (machine_id, private_ip, host_id) VALUES ($1, $2, $3)',
+          ['aaaaaaaaaaaa02', at(web.netNumber, n2, 9), 'h1']), 'a host records no kept address');
+        const afterMoves = (await h1.directory.since()).items;
+        assert.deepEqual(afterMoves.filter((m) => m.id === 'aaaaaaaaaaaa01').map((m) => [m.hostId, m.privateIp, m.movedAddress]), [['h1', at(web.netNumber, n2, 1), true]]);
+        assert.equal(afterMoves.some((m) => m.id === 'aaaaaaaaaaaa02'), false, 'an address of another host, not kept by a move, stays out');
+        const from2 = await h1.directory.horizon();
+
         await moveTo(owner, started, 'stopped');
         await server.sql(url, "UPDATE machines SET doc = '{\"torn' WHERE id = 'aaaaaaaaaaaa02'");
-        const next = await h1.directory.since(from);
+        const next = await h1.directory.since(from2);
         assert.deepEqual(next.items.map((m) => [m.id, m.state]), [['aaaaaaaaaaaa01', 'stopped']], 'the torn row is left out, and the rest still read');
         assert.deepEqual((await h1.directory.since(next.horizon)).items, []);
       } finally {

@@ -2,17 +2,16 @@
  * A machine moved to another host (Fly's `migrated`). This first form moves only
  * what has nothing on its host worth carrying: a machine stopped or just created,
  * with no volume and a root filesystem that a cold boot starts blank anyway. It
- * takes the address its new host gives it (as Fly's migrations do) and boots cold
- * there at its next start.
+ * keeps its 6PN address (Fly's migrations change it; here peers and `.internal`
+ * answers see no change) and boots cold there at its next start.
  */
 import { HangarError } from '../errors.ts';
 import type { MachineRecord } from '../machine.ts';
 import { type Decision, type DecisionContext, makeEvent } from './decision.ts';
 
-/** Where the machine goes: the host, and the address the host's number gives it. */
+/** Where the machine goes. */
 export interface MoveTarget {
   hostId: string;
-  privateIp: string;
 }
 
 /** Why the machine cannot move now (to `targetHostId`, if known yet), as the API refuses it, or null. */
@@ -36,7 +35,8 @@ export function moveRefusal(machine: MachineRecord, targetHostId?: string): Hang
 export function decideMove(machine: MachineRecord, target: MoveTarget, ctx: DecisionContext): Decision {
   const refusal = moveRefusal(machine, target.hostId);
   if (refusal) throw refusal;
-  const next: MachineRecord = { ...machine, hostId: target.hostId, privateIp: target.privateIp, privateIpv4: undefined, updatedAt: ctx.now };
+  // Its 6PN address goes with it (peers route it to its new host as a /128); its IPv4 address is host-local.
+  const next: MachineRecord = { ...machine, hostId: target.hostId, privateIpv4: undefined, updatedAt: ctx.now };
   return {
     machine: next,
     events: [makeEvent(ctx, next, 'migrate', machine.state, 'user', { from_host: machine.hostId, to_host: target.hostId })],

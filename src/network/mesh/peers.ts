@@ -3,7 +3,8 @@
  * every host's machines, the peers this host keeps and the /64s it routes to each
  * (an app's machines on a host live in fdaa:0:<app>:<host>::/64). A route exists
  * while the app has a machine, not destroyed, on that peer; and one to the peer's
- * own address, from which its edge proxy reaches this host's machines. What other hosts wrote
+ * own address, from which its edge proxy reaches this host's machines; a machine
+ * moved to a peer with its address kept is routed there as a /128. What other hosts wrote
  * is read as hostile: an end that is not an address and port, or that points at
  * this host's loopback, or a key that is not one, leaves that host out, with the
  * reason; a machine whose address is not in its own host's /64s (a host writes its
@@ -38,6 +39,14 @@ export function spanPrefix(address: string, hostNumber: number): string | undefi
   return canonicalPrefix(`fdaa:0:${groups[2].toString(16)}:${hostNumber.toString(16)}::/64`);
 }
 
+/** A moved machine's kept address, as the /128 routed to its new host (longer than its former host's /64). */
+function movedPrefix(address: string): string | undefined {
+  if (isIP(address) !== 6 || address.includes('.')) return undefined;
+  const groups = ipv6Groups(address);
+  if (groups[0] !== 0xfdaa || groups[1] !== 0 || !groups[2]) return undefined;
+  return `${canonicalAddress(address)}/128`;
+}
+
 export function planPeers(self: { hostId: string; kind: UnderlayKind; publicKey?: string }, hosts: MeshHost[], machines: readonly DirectoryMachine[]): PeerPlan {
   const hostsById = new Map(hosts.map((host) => [host.hostId, host]));
   const byHost = new Map<string, Set<string>>();
@@ -45,7 +54,7 @@ export function planPeers(self: { hostId: string; kind: UnderlayKind; publicKey?
   for (const machine of machines) {
     const host = hostsById.get(machine.hostId);
     if (machine.hostId === self.hostId || machine.state === 'destroyed' || !host) continue;
-    const prefix = spanPrefix(machine.privateIp, host.hostNumber);
+    const prefix = machine.movedAddress ? movedPrefix(machine.privateIp) : spanPrefix(machine.privateIp, host.hostNumber);
     if (!prefix) strays.add(host.hostId);
     else byHost.set(host.hostId, (byHost.get(host.hostId) ?? new Set()).add(prefix));
   }

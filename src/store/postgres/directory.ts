@@ -31,6 +31,7 @@ interface Row {
   created_at: string | null;
   version: string | null;
   routing: unknown;
+  kept: boolean | null;
 }
 
 const MACHINE_ID = /^[0-9a-f]{14}$/;
@@ -71,6 +72,7 @@ function directoryMachine(row: Row): DirectoryMachine | undefined {
     id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: row.private_ip as string, state: row.state, skipRegistration: row.skip,
     ...(row.process_group && NAME.test(row.process_group) ? { processGroup: row.process_group } : {}),
     routing: routingOf(row),
+    ...(row.kept === true && !inHostRange(row) ? { movedAddress: true as const } : {}),
   };
 }
 
@@ -90,9 +92,16 @@ function routingOf(row: Row): DirectoryRouting {
   };
 }
 
-/** fdaa:0:<its app's number>:<its host's number>:… */
+/**
+ * fdaa:0:<its app's number>:<its host's number>:…, or, for a machine moved here
+ * whose address the replica that moved it recorded (`kept`), any host's /64 of its app.
+ */
 function inItsOwnRange(row: Row): boolean {
   if (row.private_ip === null || isIP(row.private_ip) !== 6 || row.private_ip.includes('.') || row.net_number === null || row.host_number === null) return false;
   const groups = ipv6Groups(row.private_ip);
-  return groups[0] === 0xfdaa && groups[1] === 0 && groups[2] === row.net_number && groups[3] === row.host_number;
+  return groups[0] === 0xfdaa && groups[1] === 0 && groups[2] === row.net_number && (groups[3] === row.host_number || row.kept === true);
+}
+
+function inHostRange(row: Row): boolean {
+  return ipv6Groups(row.private_ip as string)[3] === row.host_number;
 }

@@ -1,7 +1,8 @@
 /**
  * A machine moved to another host, in one transaction: the target's reservation
  * row locked and its room checked (holdPlace, as a create does), the machine given
- * the lowest IPv4 address free there, its row's host, document, new version and
+ * the lowest IPv4 address free there, its 6PN address recorded as kept
+ * (machine_moves, which only replicas write), its row's host, document, new version and
  * events written only if it is still at the revision and on the host it was read
  * at (the reservations trigger moves what it reserves), and the change announced
  * on both hosts' channels: the one it left hears it too.
@@ -34,6 +35,10 @@ export async function moveMachine(pool: Pool, write: MachineWrite, from: string)
       WHERE id = ${params.add(machine.id)} AND rev = ${params.add(write.machine.rev)} AND host_id = ${params.add(from)}
       RETURNING recent_events, ${announcements(params, machine)}, pg_notify(${params.add(hostChannel('machine', from))}, id || ':' || rev)`, params.values);
     if (!row) throw new StaleWriteError(machine.id);
+    // Its address is kept (it lies in the /64 of the host it left): recorded, so that the directory gives it.
+    await rows(db, `INSERT INTO machine_moves (machine_id, private_ip, host_id) VALUES ($1, $2, $3)
+      ON CONFLICT (machine_id) DO UPDATE SET private_ip = EXCLUDED.private_ip, host_id = EXCLUDED.host_id, moved_at = now()`,
+    [machine.id, machine.privateIp, machine.hostId]);
     const history = new Params();
     const ctes = historyInserts(history, machine.id, write.events, write.version);
     const recent = JSON.stringify(withRecent(readEventsDoc(row.recent_events), write.events));

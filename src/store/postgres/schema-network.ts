@@ -140,4 +140,39 @@ export const NETWORK_MIGRATIONS: readonly string[] = [
   CREATE FUNCTION hangar_host_states() RETURNS TABLE (id text, state text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$ SELECT id, state FROM hosts ORDER BY id $$;
   `,
+  // A machine moved to another host keeps its 6PN address, which lies in its former
+  // host's /64: the replica that moved it records the address with its new host, and
+  // only such a record (hosts may neither read nor write it) lets the directory give
+  // a machine an address outside its host's /64 (a host writes its machines' records:
+  // one claiming another's address would get its traffic). Peers route it as a /128.
+  `
+  CREATE TABLE machine_moves (
+    machine_id text COLLATE "C" PRIMARY KEY,
+    private_ip text NOT NULL,
+    host_id text COLLATE "C" NOT NULL,
+    moved_at timestamptz NOT NULL DEFAULT now()
+  );
+  ALTER TABLE machine_moves ENABLE ROW LEVEL SECURITY;
+  DROP FUNCTION hangar_directory_since(xid8);
+  CREATE FUNCTION hangar_directory_since(since xid8)
+    RETURNS TABLE (id text, app_name text, region text, host_id text, state text, private_ip text, skip boolean, process_group text, horizon text,
+      net_number integer, host_number integer, cordoned boolean, created_at text, version text, routing jsonb, kept boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+      WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
+      SELECT m.id, m.app_name, m.region, m.host_id, m.state, d.doc ->> 'privateIp',
+        coalesce(d.doc -> 'config' -> 'dns' -> 'skip_registration' = 'true'::jsonb, false),
+        CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'metadata' -> 'fly_process_group') = 'string' THEN d.doc -> 'config' -> 'metadata' ->> 'fly_process_group' END,
+        h.x::text, a.net_number, n.number,
+        coalesce(d.doc -> 'cordoned' = 'true'::jsonb, false), d.doc ->> 'createdAt', d.doc ->> 'version',
+        jsonb_strip_nulls(jsonb_build_object('image', d.doc -> 'config' -> 'image', 'services', d.doc -> 'config' -> 'services',
+          'checks', d.doc -> 'config' -> 'checks', 'guest', d.doc -> 'config' -> 'guest', 'metadata', d.doc -> 'config' -> 'metadata',
+          'env', CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'env' -> 'PRIMARY_REGION') = 'string'
+            THEN jsonb_build_object('PRIMARY_REGION', d.doc -> 'config' -> 'env' -> 'PRIMARY_REGION') END)),
+        EXISTS (SELECT 1 FROM machine_moves k WHERE k.machine_id = m.id AND k.host_id = m.host_id AND k.private_ip = d.doc ->> 'privateIp')
+      FROM h LEFT JOIN machines m ON CASE WHEN since IS NULL THEN m.state <> 'destroyed' ELSE m.change_xid >= since AND m.change_xid < h.x END
+      LEFT JOIN LATERAL (SELECT hangar_try_jsonb(m.doc) AS doc) d ON true
+      LEFT JOIN apps a ON a.name = m.app_name LEFT JOIN host_numbers n ON n.host_id = m.host_id
+      ORDER BY m.change_xid, m.id
+    $$;
+  `,
 ];
