@@ -27,18 +27,37 @@ describe('the private DNS of a hangar', () => {
   });
 
   it('refuses a question from an address that is no machine of the hangar', async () => {
-    // A free port: taken and let go, for the hangar to take.
-    const probe = createSocket('udp4');
-    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
-    const port = probe.address().port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const t = await testHangar({ privateDns: { host: '127.0.0.1', port } });
+    // A free port: taken and let go, for the hangar to take (again, should another test take it meanwhile).
+    let port = 0;
+    let t: Awaited<ReturnType<typeof testHangar>> | undefined;
+    for (let attempt = 0; attempt < 5 && !t; attempt++) {
+      const probe = createSocket('udp4');
+      await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+      port = probe.address().port;
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+      const lines: string[] = [];
+      const started = await testHangar({ privateDns: { host: '127.0.0.1', port }, logger: pino({ level: 'error' }, { write: (line: string) => { lines.push(line); } }) });
+      if (lines.some((line) => line.includes('cannot listen'))) await started.close();
+      else t = started;
+    }
+    assert.ok(t, 'the private DNS found a free port');
     const client = createSocket('udp4');
     try {
       assert.equal((await t.call('POST', '/v1/apps', { name: 'web', org_slug: 'personal' })).status, 201);
-      const reply = await new Promise<dnsPacket.DecodedPacket>((resolve) => {
-        client.once('message', (message) => resolve(dnsPacket.decode(message)));
-        client.send(dnsPacket.encode({ type: 'query', id: 9, questions: [{ type: 'TXT', name: '_apps.internal' }] }), port, '127.0.0.1');
+      // Asked again every 200 ms (UDP may drop one), given up after 10 s: a test never hangs on a DNS that does not answer.
+      const query = dnsPacket.encode({ type: 'query', id: 9, questions: [{ type: 'TXT', name: '_apps.internal' }] });
+      const reply = await new Promise<dnsPacket.DecodedPacket>((resolve, reject) => {
+        const again = setInterval(() => client.send(query, port, '127.0.0.1'), 200);
+        const giveUp = setTimeout(() => {
+          clearInterval(again);
+          reject(new Error(`no answer from the private DNS on 127.0.0.1:${port} within 10 s`));
+        }, 10_000);
+        client.once('message', (message) => {
+          clearInterval(again);
+          clearTimeout(giveUp);
+          resolve(dnsPacket.decode(message));
+        });
+        client.send(query, port, '127.0.0.1');
       });
       assert.equal((reply as { rcode?: string }).rcode, 'REFUSED');
       assert.deepEqual(reply.answers, []);
