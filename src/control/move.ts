@@ -32,7 +32,9 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   const refusal = moveRefusal(machine, target.host.id);
   if (refusal) throw refusal;
   const ctx = decisionContext(deps);
-  const decision = decideMove(machine, { hostId: target.host.id }, ctx);
+  // The region asked for, else the target's; a host serving any region leaves the machine's as it was.
+  const region = ask.region ?? (target.host.anyRegion ? machine.region : target.host.region);
+  const decision = decideMove(machine, { hostId: target.host.id, region }, ctx);
   let after: MachineRecord;
   try {
     after = await store.moveMachine({ machine: decision.machine, events: decision.events }, machine.hostId ?? '');

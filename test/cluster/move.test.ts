@@ -53,11 +53,13 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal(vmsNow(fakeLedger(source)).has(m.id), false);
   });
 
-  it('moves to a region: a host there is chosen', async () => {
+  it('moves to a region: a host there is chosen, and the machine is in that region', async () => {
     const m = await stoppedMachine();
     const moved = await move(m.id, { region: 'syd' });
     assert.equal(moved.status, 200, JSON.stringify(moved.body));
-    assert.equal(moved.body.host_id, 'syd-1');
+    assert.deepEqual([moved.body.host_id, moved.body.region], ['syd-1', 'syd'], 'the machine is in its new host\'s region');
+    const listed = (await c.call(0, 'GET', '/v1/apps/web/machines?region=syd')).body as Array<{ id: string }>;
+    assert.ok(listed.some((listedMachine) => listedMachine.id === m.id), 'and listed there (the region column moved with the document)');
   });
 
   it('refuses, changing nothing: its own host, a running machine, an unknown or cordoned host, a question without one answer', async () => {

@@ -9,9 +9,10 @@ import { HangarError } from '../errors.ts';
 import type { MachineRecord } from '../machine.ts';
 import { type Decision, type DecisionContext, makeEvent } from './decision.ts';
 
-/** Where the machine goes. */
+/** Where the machine goes: the host, and its region, which becomes the machine's. */
 export interface MoveTarget {
   hostId: string;
+  region: string;
 }
 
 /** Why the machine cannot move now (to `targetHostId`, if known yet), as the API refuses it, or null. */
@@ -36,10 +37,10 @@ export function decideMove(machine: MachineRecord, target: MoveTarget, ctx: Deci
   const refusal = moveRefusal(machine, target.hostId);
   if (refusal) throw refusal;
   // Its 6PN address goes with it (peers route it to its new host as a /128); its IPv4 address is host-local.
-  const next: MachineRecord = { ...machine, hostId: target.hostId, privateIpv4: undefined, updatedAt: ctx.now };
+  const next: MachineRecord = { ...machine, hostId: target.hostId, region: target.region, privateIpv4: undefined, updatedAt: ctx.now };
   return {
     machine: next,
-    events: [makeEvent(ctx, next, 'migrate', machine.state, 'user', { from_host: machine.hostId, to_host: target.hostId })],
+    events: [makeEvent(ctx, next, 'migrate', machine.state, 'user', { from_host: machine.hostId, to_host: target.hostId, ...(target.region !== machine.region ? { from_region: machine.region, to_region: target.region } : {}) })],
     effects: [],
   };
 }

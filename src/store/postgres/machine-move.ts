@@ -2,7 +2,7 @@
  * A machine moved to another host, in one transaction: the target's reservation
  * row locked and its room checked (holdPlace, as a create does), the machine given
  * the lowest IPv4 address free there, its 6PN address recorded as kept
- * (machine_moves, which only replicas write), its row's host, document, new version and
+ * (machine_moves, which only replicas write), its row's host, region, document and
  * events written only if it is still at the revision and on the host it was read
  * at (the reservations trigger moves what it reserves), and the change announced
  * on both hosts' channels: the one it left hears it too.
@@ -31,7 +31,7 @@ export async function moveMachine(pool: Pool, write: MachineWrite, from: string)
     const params = new Params();
     const columns = MACHINE_COLUMNS.map((column, i) => `${column} = ${params.add(machineColumns(machine)[i])}`);
     const [row] = await rows<{ recent_events: string }>(db, `UPDATE machines SET ${columns.join(', ')}, host_id = ${params.add(machine.hostId)},
-        private_ipv4 = ${params.add(machine.privateIpv4 ?? null)}
+        region = ${params.add(machine.region)}, private_ipv4 = ${params.add(machine.privateIpv4 ?? null)}
       WHERE id = ${params.add(machine.id)} AND rev = ${params.add(write.machine.rev)} AND host_id = ${params.add(from)}
       RETURNING recent_events, ${announcements(params, machine)}, pg_notify(${params.add(hostChannel('machine', from))}, id || ':' || rev)`, params.values);
     if (!row) throw new StaleWriteError(machine.id);
