@@ -5,7 +5,6 @@
  */
 import { dirname, join } from 'node:path';
 import { HostAgent } from '../agent/host-agent.ts';
-import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
 import { finishInterrupted } from '../control/interrupted.ts';
 import { KnownRecords } from '../control/known-records.ts';
 import { ControlObserver } from '../control/observer.ts';
@@ -17,7 +16,7 @@ import { servePrivateDns } from './dns.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
-import { buildApi, controlDeps, holdGuestConnections, hostSession } from './core.ts';
+import { buildApi, controlActions, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
 
@@ -53,11 +52,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     const proxy = await createEdgeProxy({
       domain: DEFAULTS.proxyDomain, idleMs: DEFAULTS.autostopAfterMs, ...options.proxy,
       machines: (table) => table.follow(store, control.feed), store, clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
-      actions: {
-        start: (app, id) => startMachine(control, app, id, undefined),
-        stop: (app, id) => stopMachine(control, app, id, {}, undefined),
-        suspend: (app, id) => suspendMachine(control, app, id, undefined),
-      },
+      actions: controlActions(control),
     });
     stops.push(() => proxy.close());
     if (options.privateDns) {

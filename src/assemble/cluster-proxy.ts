@@ -11,12 +11,12 @@
  */
 import type { Logger } from 'pino';
 import type { DirectoryTable } from '../cluster/directory-table.ts';
-import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import type { MachineRequest, MachineRequests, ProxyActivity, RequestedAction } from '../domain/ports.ts';
 import type { MachineState } from '../domain/states.ts';
 import { createEdgeProxy, type EdgeProxy } from '../proxy/edge-proxy.ts';
 import { type MachineActions, ProxyError } from '../proxy/ports.ts';
+import { controlActions } from './core.ts';
 import type { ProxySettings } from './options.ts';
 import { DEFAULTS } from '../config.ts';
 
@@ -46,20 +46,21 @@ export function createClusterProxy(options: ClusterProxyOptions): Promise<EdgePr
 /** Here, the normal actions; elsewhere, a request to the machine's host. */
 function clusterActions({ control, machines, requests }: ClusterProxyOptions): MachineActions {
   const { hostId } = control.settings;
+  const local = controlActions(control);
+  const here = (id: string) => machines.get(id)?.hostId === hostId;
   const ask = async (id: string, action: RequestedAction): Promise<MachineState> => {
     const known = machines.get(id);
     if (!(await requests.ask(id, action))) throw new ProxyError(503, `machine ${id} is gone`);
     return (known?.state ?? 'stopped') as MachineState;
   };
-  const here = (id: string) => machines.get(id)?.hostId === hostId;
   return {
-    start: async (app, id) => (here(id) ? startMachine(control, app, id, undefined) : { previousState: await ask(id, 'start') }),
+    start: async (app, id) => (here(id) ? local.start(app, id) : { previousState: await ask(id, 'start') }),
     stop: async (app, id) => {
-      if (here(id)) await stopMachine(control, app, id, {}, undefined);
+      if (here(id)) await local.stop(app, id);
       else await ask(id, 'stop');
     },
     suspend: async (app, id) => {
-      if (here(id)) await suspendMachine(control, app, id, undefined);
+      if (here(id)) await local.suspend(app, id);
       else await ask(id, 'suspend');
     },
   };
@@ -67,8 +68,5 @@ function clusterActions({ control, machines, requests }: ClusterProxyOptions): M
 
 /** What a host does when another host's proxy asks: the normal action, as its API would take it. */
 export function actOnRequest(control: ControlDeps, request: MachineRequest): Promise<unknown> {
-  const { appName, machineId } = request;
-  if (request.action === 'start') return startMachine(control, appName, machineId, undefined);
-  if (request.action === 'stop') return stopMachine(control, appName, machineId, {}, undefined);
-  return suspendMachine(control, appName, machineId, undefined);
+  return controlActions(control)[request.action](request.appName, request.machineId);
 }

@@ -7,6 +7,7 @@ import { buildApp } from '../api/app.ts';
 import { serveGuestConnection } from '../api/guest-scope.ts';
 import type { Api } from '../api/routes/types.ts';
 import { HostSession, type HostSessionOptions } from '../cluster/host-session.ts';
+import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
 import { KnownApps } from '../control/app-lookup.ts';
 import { CreatesInFlight } from '../control/creates-in-flight.ts';
 import { systemResolver } from '../control/guest-images.ts';
@@ -19,6 +20,7 @@ import { DEFAULT_HOST_NUMBER } from '../domain/address.ts';
 import type { HostIdentity } from '../domain/host.ts';
 import type { GuestIdentity, HostRuntime } from '../domain/runtime.ts';
 import { DEFAULT_IPV4_RANGE } from '../network/layout.ts';
+import type { MachineActions } from '../proxy/ports.ts';
 import type { GuestApiListener, VmmDriver } from '../vmm/driver.ts';
 import { WEDGED_AFTER_MS } from '../domain/states.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from '../domain/suspend.ts';
@@ -66,6 +68,15 @@ export function controlDeps(options: AssembleOptions, parts: { store: Store; run
 }
 
 /** The API over `control`, with `/metrics` from `registry`. */
+/** The edge proxy's machine actions, as a user would take them through the API. */
+export function controlActions(control: ControlDeps): MachineActions {
+  return {
+    start: (app, id) => startMachine(control, app, id, undefined),
+    stop: (app, id) => stopMachine(control, app, id, {}, undefined),
+    suspend: (app, id) => suspendMachine(control, app, id, undefined),
+  };
+}
+
 export function buildApi(control: ControlDeps, options: AssembleOptions, registry: Registry = new Registry()): Promise<Api> {
   return buildApp({ control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry });
 }

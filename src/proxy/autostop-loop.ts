@@ -1,7 +1,8 @@
 /**
  * Autostop and autosuspend: every pass looks at each app's running machines, per
- * region as Fly does, and retires the idle ones the rules allow (table/autostop.ts). `suspend` falls back
- * to a stop when the machine cannot be suspended.
+ * region as Fly does, and retires the idle ones the rules allow
+ * (table/autostop.ts). `suspend` falls back to a stop when the machine cannot be
+ * suspended.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/ports.ts';

@@ -14,11 +14,10 @@ import { errorMessage } from '../domain/errors.ts';
 import type { CheckReport, Clock, HealthReports } from '../domain/ports.ts';
 import { type CheckSpec, type CheckStatus, checkSpecs, statusAfter } from './table/checks.ts';
 import type { MachineTable } from './machine-table.ts';
+import type { ProxyMachine } from './ports.ts';
 import { accepts, type Address, type Upstreams } from './upstream.ts';
 
 /** A result as the API shows it, with Fly's status words. */
-import type { ProxyMachine } from './ports.ts';
-
 export interface CheckResult extends CheckReport {
   status: CheckStatus;
 }

@@ -37,12 +37,7 @@ export class LoadTracker {
 
   /** When the machine last took or finished a request through any proxy known (0 if never). */
   lastActive(id: string): number {
-    return Math.max(this.localActive(id), this.remote.get(id)?.lastActive ?? 0);
-  }
-
-  /** When it last took or finished a request through this proxy. */
-  localActive(id: string): number {
-    return this.active.get(id) ?? 0;
+    return Math.max(this.active.get(id) ?? 0, this.remote.get(id)?.lastActive ?? 0);
   }
 
   /** Counts one request or connection on `id`; the returned function ends it (once). */

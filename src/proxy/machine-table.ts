@@ -9,7 +9,6 @@ import type { Clock, DirectoryMachine } from '../domain/ports.ts';
 import { ALL_STATES, type MachineState } from '../domain/states.ts';
 import type { MachineFeed } from '../control/machine-feed.ts';
 import type { Store } from '../store/store.ts';
-
 import type { ProxyMachine } from './ports.ts';
 
 export class MachineTable {

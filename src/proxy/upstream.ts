@@ -4,7 +4,6 @@
  */
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-
 import type { ProxyMachine } from './ports.ts';
 
 export interface Address {
