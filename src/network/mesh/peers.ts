@@ -31,20 +31,23 @@ export interface PeerPlan {
   skipped: Array<{ hostId: string; reason: string }>;
 }
 
-/** The /64 a 6PN address lies in, if it is one of host `hostNumber`'s (`fdaa:0:<app>:<host>::/64`). */
-export function spanPrefix(address: string, hostNumber: number): string | undefined {
+/** The groups of a machine's 6PN address (fdaa:0:<app>:…, app number not 0), or undefined for anything else. */
+function machineAddressGroups(address: string): number[] | undefined {
   if (isIP(address) !== 6 || address.includes('.')) return undefined;
   const groups = ipv6Groups(address);
-  if (groups[0] !== 0xfdaa || groups[1] !== 0 || !groups[2] || groups[3] !== hostNumber) return undefined;
-  return canonicalPrefix(`fdaa:0:${groups[2].toString(16)}:${hostNumber.toString(16)}::/64`);
+  return groups[0] === 0xfdaa && groups[1] === 0 && groups[2] ? groups : undefined;
+}
+
+/** The /64 a 6PN address lies in, if it is one of host `hostNumber`'s (`fdaa:0:<app>:<host>::/64`). */
+export function spanPrefix(address: string, hostNumber: number): string | undefined {
+  const groups = machineAddressGroups(address);
+  if (!groups || groups[3] !== hostNumber) return undefined;
+  return canonicalPrefix(`fdaa:0:${(groups[2] as number).toString(16)}:${hostNumber.toString(16)}::/64`);
 }
 
 /** A moved machine's kept address, as the /128 routed to its new host (longer than its former host's /64). */
 function movedPrefix(address: string): string | undefined {
-  if (isIP(address) !== 6 || address.includes('.')) return undefined;
-  const groups = ipv6Groups(address);
-  if (groups[0] !== 0xfdaa || groups[1] !== 0 || !groups[2]) return undefined;
-  return `${canonicalAddress(address)}/128`;
+  return machineAddressGroups(address) && `${canonicalAddress(address)}/128`;
 }
 
 export function planPeers(self: { hostId: string; kind: UnderlayKind; publicKey?: string }, hosts: MeshHost[], machines: readonly DirectoryMachine[]): PeerPlan {

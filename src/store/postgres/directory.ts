@@ -67,12 +67,13 @@ function directoryMachine(row: Row): DirectoryMachine | undefined {
   if (row.id === null || !MACHINE_ID.test(row.id) || row.host_id === null) return undefined;
   const gone = { id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: '', state: 'destroyed', skipRegistration: true };
   if (row.state === 'destroyed') return gone;
-  if (!NAME.test(row.app_name) || !NAME.test(row.region) || !NAME.test(row.state) || !inItsOwnRange(row)) return undefined;
+  const standing = addressStanding(row);
+  if (!NAME.test(row.app_name) || !NAME.test(row.region) || !NAME.test(row.state) || !standing) return undefined;
   return {
     id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: row.private_ip as string, state: row.state, skipRegistration: row.skip,
     ...(row.process_group && NAME.test(row.process_group) ? { processGroup: row.process_group } : {}),
     routing: routingOf(row),
-    ...(row.kept === true && !inHostRange(row) ? { movedAddress: true as const } : {}),
+    ...(standing === 'moved' ? { movedAddress: true as const } : {}),
   };
 }
 
@@ -93,15 +94,15 @@ function routingOf(row: Row): DirectoryRouting {
 }
 
 /**
- * fdaa:0:<its app's number>:<its host's number>:…, or, for a machine moved here
- * whose address the replica that moved it recorded (`kept`), any host's /64 of its app.
+ * Where the machine's address lies: in its own host's /64 of its app
+ * (fdaa:0:<app>:<host>:…), or, for a machine moved here whose address the replica
+ * that moved it recorded (`kept`), in another host's /64 of its app; else nowhere
+ * it may be.
  */
-function inItsOwnRange(row: Row): boolean {
-  if (row.private_ip === null || isIP(row.private_ip) !== 6 || row.private_ip.includes('.') || row.net_number === null || row.host_number === null) return false;
+function addressStanding(row: Row): 'own' | 'moved' | undefined {
+  if (row.private_ip === null || isIP(row.private_ip) !== 6 || row.private_ip.includes('.') || row.net_number === null || row.host_number === null) return undefined;
   const groups = ipv6Groups(row.private_ip);
-  return groups[0] === 0xfdaa && groups[1] === 0 && groups[2] === row.net_number && (groups[3] === row.host_number || row.kept === true);
-}
-
-function inHostRange(row: Row): boolean {
-  return ipv6Groups(row.private_ip as string)[3] === row.host_number;
+  if (groups[0] !== 0xfdaa || groups[1] !== 0 || groups[2] !== row.net_number) return undefined;
+  if (groups[3] === row.host_number) return 'own';
+  return row.kept === true ? 'moved' : undefined;
 }
