@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { Observation } from '../domain/lifecycle/observations.ts';
-import type { LocalRuntime, MachineSpec, ObservationSink, PullProgress, RecoveredVm } from '../domain/runtime.ts';
+import type { LocalRuntime, MachineSpec, ObservationSink, PullProgress, RecoveredVm, SnapshotParcels } from '../domain/runtime.ts';
 import { errorMessage } from '../domain/errors.ts';
 import type { GuestOps } from '../domain/guest-ops.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
@@ -16,7 +16,7 @@ import { ResumeRefused, type VmmDriver } from '../vmm/driver.ts';
 /** How long an image pull and rootfs build may take before it is abandoned (the driver's prepare is aborted). */
 const PREPARE_TIMEOUT_MS = 15 * 60_000;
 
-export class HostAgent implements LocalRuntime {
+export class HostAgent implements LocalRuntime, SnapshotParcels {
   private readonly driver: VmmDriver;
   /** The driver's own: a guest operation waits for no effect in the machine's queue. */
   readonly guest: GuestOps;
@@ -69,9 +69,16 @@ export class HostAgent implements LocalRuntime {
   /** Runs in the parent's queue, so no suspend or stop of it overlaps the save. */
   fork(parent: MachineSpec, children: MachineSpec[]): Promise<void> {
     for (const child of children) this.machines.add(child.machineId);
-    return new Promise((resolve, reject) => {
-      this.enqueue(parent.machineId, () => this.driver.fork(parent.machineId, children).then(resolve, reject));
-    });
+    return this.inQueue(parent.machineId, () => this.driver.fork(parent.machineId, children));
+  }
+
+  /** In the machine's queue: no start of it overlaps the packing. */
+  packSnapshot(machineId: string): Promise<Map<string, string>> {
+    return this.inQueue(machineId, () => this.driver.packSnapshot(machineId));
+  }
+
+  unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {
+    return this.inQueue(spec.machineId, () => this.driver.unpackSnapshot(spec, received));
   }
 
   recover(specs: MachineSpec[]): Promise<Map<string, RecoveredVm>> {
@@ -125,6 +132,13 @@ export class HostAgent implements LocalRuntime {
       this.log.warn({ machineId: spec.machineId, reason: check.vmm.reason }, 'host agent: the VM of a started machine is not running; ending it');
       await this.driver.kill(spec.machineId);
       await this.report(spec.machineId, { kind: 'vm_failed', vmm: check.vmm });
+    });
+  }
+
+  /** Runs `work` in the machine's queue; settles as it does. */
+  private inQueue<T>(machineId: string, work: () => Promise<T>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(machineId, () => work().then(resolve, reject));
     });
   }
 

@@ -141,6 +141,10 @@ export const ForkBody = Type.Union([Type.Object({ count: Type.Optional(Type.Inte
 export const MoveBody = Type.Object({
   host: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
   region: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+  /** A started machine is suspended first and resumes on the new host with its memory. */
+  suspend: Type.Optional(Type.Boolean()),
+  /** A started machine is stopped first (if not suspended). */
+  stop: Type.Optional(Type.Boolean()),
 }, open);
 
 export const ReclaimMemoryBody = Type.Object({ amount_mb: Type.Integer() }, open);

@@ -6,6 +6,7 @@
  */
 import { AgentClient } from '../cluster/agent-client.ts';
 import { RemoteRuntime } from '../cluster/remote-runtime.ts';
+import { AgentSnapshotCarrier } from '../cluster/snapshot-carrier.ts';
 import { agentVolumes } from '../cluster/remote-volumes.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
 import { HostHealth } from '../control/host-health.ts';
@@ -30,6 +31,7 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
     stops.push(relayMachineChanges(control, cluster.link, options.logger));
     // The hosts run their machines' checks and record the results: every replica shows the same.
     control.health = store.checks;
+    control.carrier = new AgentSnapshotCarrier(agents);
     // Whoever waits for a machine on a host that stops being heard from is told so within a second of its declaration.
     const health = new HostHealth(store, control.settings.hostLostAfterMs);
     control.hostHealth = health;

@@ -28,6 +28,7 @@ import { ControlObserver } from '../control/observer.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { startWatchdog } from '../control/watchdog.ts';
 import { DEFAULTS } from '../config.ts';
+import { failpoint } from '../system/failpoints.ts';
 import type { HostRecord } from '../domain/host.ts';
 import type { CheckRecords } from '../domain/ports.ts';
 import { specOf } from '../domain/runtime.ts';
@@ -99,7 +100,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       const stopRequests = requests && serveRequests({
         requests, hostId: host.id, hints: (kick) => cluster.link.onWork(host.id, kick), act: (request) => actOnRequest(control, request), log,
       });
-      const served = agentApiFor(control, cluster, agent, localVolumes, registry);
+      const served = agentApiFor(control, cluster, agent, localVolumes, registry, join(dirname(options.databasePath), 'incoming'));
       let stopMesh: (() => Promise<void>) | undefined;
       try {
         // Only the instance holding the host publishes its end of the private network.
@@ -163,6 +164,7 @@ function letGoOfMovedAway(control: ControlDeps, agent: HostAgent, machines: Dire
     if (machine.hostId === hostId) {
       here.add(machine.id);
     } else if (here.delete(machine.id) && machine.state !== 'destroyed') {
+      failpoint('migrate.before-cleanup');
       discardWrittenOff(control, agent, [machine.id]).catch((error: unknown) => log.warn({ machineId: machine.id, err: error }, `machine ${machine.id} moved away; its files here stay until the next start`));
     }
   });
@@ -186,10 +188,17 @@ async function runChecks(control: ControlDeps, records: CheckRecords, log: Logge
 }
 
 /** The agent API replicas call, for the machines and volumes placed on this host only. */
-function agentApiFor(control: ControlDeps, cluster: ClusterOptions, agent: HostAgent, volumes: LocalVolumes, metrics: Registry): FastifyInstance {
+function agentApiFor(
+  control: ControlDeps, cluster: ClusterOptions, agent: HostAgent, volumes: LocalVolumes, metrics: Registry, incomingDir: string,
+): FastifyInstance {
   const { store, settings } = control;
+  const ownedHere = async (machineId: string) => (await store.getMachineById(machineId))?.hostId === settings.hostId;
   return buildAgentApi({
     runtime: agent, identity: cluster.identity, volumes, metrics,
+    snapshots: agent, incomingDir,
+    discardUnowned: async (machineId) => {
+      if (!(await ownedHere(machineId))) await agent.discard(machineId);
+    },
     ownsVolume: async (volumeId) => (await store.getVolume(volumeId))?.hostId === settings.hostId,
     specOf: async (machineId) => {
       const record = await store.getMachineById(machineId);
@@ -198,7 +207,7 @@ function agentApiFor(control: ControlDeps, cluster: ClusterOptions, agent: HostA
     // Without the database, the machines the agent runs are its own.
     owns: async (machineId) => {
       try {
-        return (await store.getMachineById(machineId))?.hostId === settings.hostId;
+        return await ownedHere(machineId);
       } catch (error) {
         if (databaseUnreachable(error)) return agent.runs(machineId);
         throw error;

@@ -2,7 +2,7 @@
  * A host agent's own HTTP API, for API replicas only: what cannot go through the
  * work queue because someone waits for its answer (the guest operations, whose
  * routes come from their table: guest-ops-wire.ts; forks, image pulls, volume
- * files). It is served over TLS with the host's certificate and takes only
+ * files, a moved machine's snapshot: agent-parcels.ts). It is served over TLS with the host's certificate and takes only
  * callers that present a replica's certificate from the cluster's authority
  * (mutual TLS): nothing else on the network, another host included, can drive a
  * host. Machines are taken only if they are placed on this host.
@@ -16,8 +16,9 @@ import { errorMessage, HangarError, HTTP_STATUS } from '../domain/errors.ts';
 import type { HostRuntime, MachineSpec } from '../domain/runtime.ts';
 import { addVolumeRoutes, type AgentVolumeOptions } from './agent-volumes.ts';
 import { addGuestOpRoutes } from './guest-ops-wire.ts';
+import { addParcelRoutes, type AgentParcelOptions } from './agent-parcels.ts';
 
-export interface AgentApiOptions extends AgentVolumeOptions {
+export interface AgentApiOptions extends AgentVolumeOptions, AgentParcelOptions {
   runtime: HostRuntime;
   /** This host's identity: its certificate is served, and callers must hold a replica's from the same authority. */
   identity: ClusterIdentity;
@@ -87,5 +88,6 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     return runtime.pullImage(reference, () => undefined);
   });
   addVolumeRoutes(app, options);
+  addParcelRoutes(app, options, machine);
   return app;
 }

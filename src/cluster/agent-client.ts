@@ -41,12 +41,15 @@ export class AgentClient {
     return parse<T>(await this.fetch(host, method, path, body));
   }
 
+  /** A JSON body, or bytes (a stream) sent as they come. */
   async fetch(host: HostRecord, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    const bytes = body instanceof ReadableStream;
     try {
       return await fetch(`https://${host.address}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: body === undefined ? {} : { 'content-type': bytes ? 'application/octet-stream' : 'application/json' },
+        body: body === undefined ? undefined : bytes ? body : JSON.stringify(body),
+        ...(bytes ? { duplex: 'half' as const } : {}),
         signal,
         dispatcher: this.clientFor(host.id),
       });

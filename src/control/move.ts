@@ -2,49 +2,97 @@
  * Moving a machine to another host of the cluster (`POST …/machines/{id}/move`):
  * to the host named, or to one of the region named, chosen as a create's host is.
  * The target must be up, not cordoned, and have room; the machine must be one that
- * can move now (domain/lifecycle/move.ts). One transaction changes its host (it
- * keeps its 6PN address; its IPv4 one is the target's) (store.moveMachine); the
- * host it left notices that the machine is no longer its own and lets go of what it
- * kept of it.
+ * can move now (domain/lifecycle/move.ts). A started one is suspended first when
+ * asked (and it can be), else stopped when asked, else refused.
+ *
+ * The steps, each safe to crash after (the machine is on exactly one host, the one
+ * its record names): a suspended machine's snapshot is carried to the target and
+ * taken in there (deps.carrier); one transaction then changes its host, checking
+ * the target's room and that the machine did not change meanwhile (it keeps its
+ * 6PN address; its IPv4 one is the target's) (store.moveMachine); the host it left
+ * notices that the machine is no longer its own and lets go of what it kept of it.
+ * A move that does not commit lets go of what the target received.
  */
 import { HangarError, machineNotFound } from '../domain/errors.ts';
 import { chooseHost, hostIsFresh, type HostUsage, reservationOf } from '../domain/host.ts';
 import { decideMove, moveRefusal } from '../domain/lifecycle/move.ts';
 import type { MachineRecord } from '../domain/machine.ts';
+import { suspendRefusal } from '../domain/suspend.ts';
+import { failpoint } from '../system/failpoints.ts';
 import { StaleWriteError } from '../store/store.ts';
+import { stopMachine, suspendMachine } from './actions.ts';
 import { getApp } from './app-lookup.ts';
 import { afterCommit, decisionContext } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
+import { waitMachine } from './waiting.ts';
 
 export interface MoveAsk {
   host?: string;
   region?: string;
+  /** A started machine is suspended first (if it can be), and resumes on the target with its memory. */
+  suspend?: boolean;
+  /** A started machine is stopped first (if it is not suspended). */
+  stop?: boolean;
 }
+
+/** How long a started machine has to suspend or stop before it moves. */
+const SETTLE_TIMEOUT_S = '60';
 
 export async function moveMachine(deps: ControlDeps, appName: string, id: string, ask: MoveAsk): Promise<MachineRecord> {
   const { store } = deps;
   if (!store.moveMachine) throw new HangarError('invalid_argument', 'this hangar is one host: machines move between the hosts of a cluster');
   if ((ask.host === undefined) === (ask.region === undefined)) throw new HangarError('invalid_argument', 'say where to move the machine: a host or a region, not both');
   await getApp(deps, appName);
-  const machine = await store.getMachine(appName, id);
-  if (!machine) throw machineNotFound(id);
-  const target = targetHost(deps, machine, await store.listHostUsage(), ask);
-  const refusal = moveRefusal(machine, target.host.id);
-  if (refusal) throw refusal;
-  const ctx = decisionContext(deps);
+  const found = await store.getMachine(appName, id);
+  if (!found) throw machineNotFound(id);
+  let target = targetHost(deps, found, await store.listHostUsage(), ask);
   // The region asked for, else the target's; a host serving any region leaves the machine's as it was.
-  const region = ask.region ?? (target.host.anyRegion ? machine.region : target.host.region);
-  const decision = decideMove(machine, { hostId: target.host.id, region }, ctx);
+  const regionOf = (host: typeof target.host) => ask.region ?? (host.anyRegion ? found.region : host.region);
+  const early = moveRefusal(found, { hostId: target.host.id, region: regionOf(target.host) });
+  if (early && found.state !== 'started') throw early;
+  const machine = found.state === 'started' ? await settled(deps, found, ask) : found;
+  if (machine !== found) target = targetHost(deps, machine, await store.listHostUsage(), ask);
+  const moveTo = { hostId: target.host.id, region: regionOf(target.host) };
+  const refusal = moveRefusal(machine, moveTo);
+  if (refusal) throw refusal;
+  const carried = machine.state === 'suspended' ? await carrySnapshot(deps, machine, moveTo.hostId) : undefined;
+  const decision = decideMove(machine, moveTo, decisionContext(deps));
   let after: MachineRecord;
   try {
     after = await store.moveMachine({ machine: decision.machine, events: decision.events }, machine.hostId ?? '');
   } catch (error) {
+    if (carried) await deps.carrier?.drop(id, moveTo.hostId).catch((dropError: unknown) => deps.log.warn({ machineId: id, err: dropError }, 'the move\'s target could not let go of the snapshot it received'));
     if (error instanceof StaleWriteError) throw new HangarError('conflict', `machine ${id} changed while it was being moved; nothing moved`, 'look at its state, and try again');
     throw error;
   }
+  failpoint('migrate.after-commit');
   afterCommit(deps, machine, after, decision);
-  deps.log.info({ machineId: id, from: machine.hostId, to: after.hostId }, `machine ${id} moved from host ${machine.hostId} to ${after.hostId}`);
+  deps.log.info({ machineId: id, from: machine.hostId, to: after.hostId, bytes: carried?.bytes }, `machine ${id} moved from host ${machine.hostId} to ${after.hostId}`);
   return after;
+}
+
+/** A started machine suspended (asked, and it can be) or stopped (asked), and read again; else the refusal. */
+async function settled(deps: ControlDeps, machine: MachineRecord, ask: MoveAsk): Promise<MachineRecord> {
+  const cannotSuspend = suspendRefusal(machine.config, deps.settings.suspendMaxMemoryMb);
+  const way = ask.suspend && cannotSuspend === null ? 'suspended' : ask.stop ? 'stopped' : undefined;
+  if (way === undefined) {
+    if (ask.suspend) throw new HangarError('conflict', `machine ${machine.id} is started and cannot be suspended (${cannotSuspend})`, 'ask for stop to move it stopped');
+    throw moveRefusal(machine) ?? new HangarError('conflict', `machine ${machine.id} is started`);
+  }
+  if (way === 'suspended') await suspendMachine(deps, machine.appName, machine.id, undefined);
+  else await stopMachine(deps, machine.appName, machine.id, {}, undefined);
+  await waitMachine(deps, machine.appName, machine.id, { state: way, timeout: SETTLE_TIMEOUT_S });
+  const now = await deps.store.getMachine(machine.appName, machine.id);
+  if (!now) throw machineNotFound(machine.id);
+  return now;
+}
+
+/** The snapshot carried to the target and taken in there; not yet the target's machine. */
+async function carrySnapshot(deps: ControlDeps, machine: MachineRecord, toHostId: string): Promise<{ bytes: number }> {
+  if (!deps.carrier) throw new HangarError('invalid_argument', 'this hangar cannot carry snapshots between hosts');
+  const carried = await deps.carrier.carry(machine, toHostId);
+  failpoint('migrate.after-copy');
+  return carried;
 }
 
 /** The host asked for, refused with the reason if it cannot take the machine; or the one a region gives. */

@@ -5,6 +5,7 @@
  * (system/, volumes/, proxy/) and the use cases that call them (control/) both
  * depend downward.
  */
+import type { MachineRecord } from './machine.ts';
 import type { MachineConfig } from './config.ts';
 import type { MachineState } from './states.ts';
 import type { DiskSpace, VolumeSnapshotRecord } from './volume.ts';
@@ -47,6 +48,17 @@ export interface VolumeHost {
   space(): Promise<DiskSpace>;
   extend(id: string, sizeGb: number): Promise<void>;
   remove(id: string): Promise<void>;
+}
+
+/**
+ * Carries a suspended machine's snapshot from its host to another (a move), over
+ * the hosts' agent APIs: resumable (a broken transfer picks up where it stopped),
+ * every file checked against its sha256 before the target takes it in.
+ */
+export interface SnapshotCarrier {
+  carry(machine: MachineRecord, toHostId: string): Promise<{ bytes: number }>;
+  /** Lets go of what the target received or took in of a move that did not commit. */
+  drop(machineId: string, toHostId: string): Promise<void>;
 }
 
 /** The volume files of every host: this process's own, or a host agent's through its API. */

@@ -120,6 +120,15 @@ export interface HostRuntime {
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
 }
 
+/**
+ * A host's side of a move: a suspended machine's snapshot as files to carry, and
+ * one carried here taken in as the machine's own (see VmmDriver.packSnapshot).
+ */
+export interface SnapshotParcels {
+  packSnapshot(machineId: string): Promise<Map<string, string>>;
+  unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void>;
+}
+
 /** The host agent inside this process, as its host's recovery, watchdog and work drain use it. */
 export interface LocalRuntime extends HostRuntime {
   /** Queues effects for one machine; they run in order, after any already queued. Resolves once they have run. */

@@ -1,6 +1,6 @@
 /**
  * Named failpoints (STYLE rule 14, after TiKV's fail-rs): the steps of create,
- * boot, suspend, resume, destroy and an app's deletion where a crash of hangar matters. A test turns
+ * boot, suspend, resume, destroy, a move and an app's deletion where a crash of hangar matters. A test turns
  * one on with an environment variable, read once when this module loads:
  *
  *   HANGAR_FAILPOINTS=suspend.after-stop=crash        (several: comma-separated)
@@ -49,6 +49,14 @@ export const FAILPOINT_NAMES = [
   'destroy.before-report',
   /** Every machine of an app being deleted is destroyed; its volumes and records are not yet deleted. */
   'app-delete.after-destroy',
+  /** A move's target has room for the snapshot and an inbox for it (replica); nothing is copied yet. */
+  'migrate.after-reserve',
+  /** The snapshot is on the target, checked and taken in (replica); the move is not committed. */
+  'migrate.after-copy',
+  /** The move is committed: the machine is the target's (replica); the source has not let go yet. */
+  'migrate.after-commit',
+  /** The source host heard the machine moved away; it has not removed its copy yet. */
+  'migrate.before-cleanup',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINT_NAMES)[number];

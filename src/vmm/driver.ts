@@ -63,6 +63,18 @@ export interface VmmDriver extends GuestOps {
   /** Asks a suspend in progress to give up and leave the VM running (a start arrived). */
   cancelSuspend(machineId: string): void;
   discardSnapshot(machineId: string): Promise<void>;
+  /**
+   * The files of a suspended machine's snapshot (name to path on this host), once
+   * it is on disk for good, for a move to carry to another host. Throws when the
+   * machine has no whole snapshot here, or runs.
+   */
+  packSnapshot(machineId: string): Promise<Map<string, string>>;
+  /**
+   * Takes a snapshot carried from another host (the files packSnapshot named, at
+   * paths of this host, which it may move) as the machine's own: a later launch
+   * with `resume` continues from it, or boots cold saying why.
+   */
+  unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void>;
   /** Ends every VMM of the machine (checking each is gone) and removes everything it left on the host. */
   destroy(machineId: string): Promise<void>;
   /** Whether the machine's VM really runs, asked of the VMM. */

@@ -1,8 +1,10 @@
 /**
- * Moving a machine between hosts (its first form: a stopped machine with nothing
- * on its host worth carrying): it keeps its 6PN address, starts there and
- * nowhere else, and the host it left lets go of it; every refusal changes nothing;
- * of two moves racing, one wins. A host drained moves what can move.
+ * Moving a machine between hosts: a stopped one, or a suspended one with its
+ * snapshot carried over the agent APIs (the fake driver's, here: the real VMs'
+ * are in test/e2e/cluster-move.test.ts). It keeps its 6PN address, starts (or
+ * resumes) there and nowhere else, and the host it left lets go of it; every
+ * refusal changes nothing; of two moves racing, one wins; a crash at each step of
+ * a move leaves the machine on exactly one host. A host drained moves what can move.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -28,6 +30,21 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=stopped&timeout=30`)).status, 200);
     return m;
   };
+  const suspendedMachine = async (config: object = small): Promise<{ id: string; host_id: string; private_ip: string }> => {
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+    assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${m.id}/suspend`)).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=suspended&timeout=30`)).status, 200);
+    return m;
+  };
+  const otherThan = (host: string) => (host === 'fra-1' ? 'fra-2' : 'fra-1');
+  /** Starts the machine; answers whether it resumed (else it booted cold). */
+  const startedResumed = async (id: string): Promise<boolean> => {
+    assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${id}/start`)).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${id}/wait?state=started&timeout=30`)).status, 200);
+    const events = (await c.call(0, 'GET', `/v1/apps/web/machines/${id}/events`)).body as Array<{ type: string; timestamp: number; request?: { resumed?: boolean } }>;
+    return events.filter((e) => e.type === 'start' && e.request?.resumed !== undefined).sort((a, b) => b.timestamp - a.timestamp)[0]?.request?.resumed === true;
+  };
   const move = (id: string, body: object) => c.call(0, 'POST', `/hangar/v1/apps/web/machines/${id}/move`, body);
   const hostNumber = async (id: string) => parseInt((await c.call(0, 'GET', '/hangar/v1/hosts')).body.find((h: { id: string }) => h.id === id).host_number, 16);
 
@@ -51,6 +68,77 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
     assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).get(m.id), 'running');
     assert.equal(vmsNow(fakeLedger(source)).has(m.id), false);
+  });
+
+  it('moves a suspended machine with its snapshot: it resumes on the new host, and the host it left lets go of it', async () => {
+    const m = await suspendedMachine();
+    const target = otherThan(m.host_id);
+    const moved = await move(m.id, { host: target });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.deepEqual([moved.body.host_id, moved.body.state, moved.body.private_ip], [target, 'suspended', m.private_ip]);
+    const source = c.hosts.get(m.host_id) as ClusterProcess;
+    for (let i = 0; i < 50 && vmsNow(fakeLedger(source)).has(m.id); i++) await sleep(100);
+    assert.equal(vmsNow(fakeLedger(source)).has(m.id), false, 'the host it left holds nothing of it');
+    assert.equal(await startedResumed(m.id), true, 'it resumed from the snapshot carried over');
+    assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).get(m.id), 'running');
+  });
+
+  it('moves a started machine suspended first when asked, stopped when asked, and refuses it (409) when asked for neither', async () => {
+    const m = await suspendedMachine();
+    assert.equal(await startedResumed(m.id), true);
+    const refused = await move(m.id, { host: otherThan(m.host_id) });
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.match(refused.body.error, /suspends it first .* or stops it/);
+    const moved = await move(m.id, { host: otherThan(m.host_id), suspend: true });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.deepEqual([moved.body.host_id, moved.body.state], [otherThan(m.host_id), 'suspended']);
+    assert.equal(await startedResumed(m.id), true, 'with its memory');
+
+    // With swap, a machine cannot be suspended (as on Fly).
+    const unsuspendable = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: { ...small, init: { swap_size_mb: 64 } } })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${unsuspendable.id}/wait?state=started&timeout=30`)).status, 200);
+    const cannot = await move(unsuspendable.id, { host: otherThan(unsuspendable.host_id), suspend: true });
+    assert.equal(cannot.status, 409, JSON.stringify(cannot.body));
+    assert.match(cannot.body.error, /cannot be suspended/);
+    const stopped = await move(unsuspendable.id, { host: otherThan(unsuspendable.host_id), suspend: true, stop: true });
+    assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
+    assert.equal(stopped.body.state, 'stopped');
+  });
+
+  for (const [failpoint, where] of [
+    ['migrate.after-reserve', 'source'], ['migrate.after-copy', 'source'], ['migrate.after-commit', 'target'],
+  ] as const) {
+    it(`leaves the machine on exactly one host (the ${where}) when the replica dies at ${failpoint}`, async () => {
+      const m = await suspendedMachine();
+      const target = otherThan(m.host_id);
+      const doomed = await c.startReplica({ HANGAR_FAILPOINTS: `${failpoint}=crash` });
+      const index = c.replicas.indexOf(doomed);
+      await assert.rejects(c.call(index, 'POST', `/hangar/v1/apps/web/machines/${m.id}/move`, { host: target }), 'the replica dies before it answers');
+      c.replicas.splice(index, 1);
+      const shown = (await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body;
+      assert.deepEqual([shown.host_id, shown.state], [where === 'source' ? m.host_id : target, 'suspended']);
+      assert.equal(await startedResumed(m.id), true, 'and it resumes there with its memory');
+      const running = [m.host_id, target].filter((host) => vmsNow(fakeLedger(c.hosts.get(host) as ClusterProcess)).get(m.id) === 'running');
+      assert.deepEqual(running, [shown.host_id], 'running on that host only');
+    });
+  }
+
+  it('leaves the machine on the target alone when the host it left dies at migrate.before-cleanup; that host lets go of its copy when back', async () => {
+    const m = await suspendedMachine();
+    const target = otherThan(m.host_id);
+    const source = c.hosts.get(m.host_id) as ClusterProcess;
+    await source.stop();
+    const doomed = await c.startHost({ id: m.host_id, region: 'fra' }, source.dataDir, { HANGAR_FAILPOINTS: 'migrate.before-cleanup=crash' });
+    const moved = await move(m.id, { host: target });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    for (let i = 0; i < 100 && doomed.child.exitCode === null && doomed.child.signalCode === null; i++) await sleep(50);
+    assert.equal(doomed.child.signalCode, 'SIGKILL', 'the host it left died before it let go');
+    assert.equal(vmsNow(fakeLedger(source)).get(m.id), 'suspended', 'its copy is still there');
+    const back = await c.startHost({ id: m.host_id, region: 'fra' }, source.dataDir);
+    for (let i = 0; i < 100 && vmsNow(fakeLedger(back)).has(m.id); i++) await sleep(100);
+    assert.equal(vmsNow(fakeLedger(back)).has(m.id), false, 'and goes once the host is back');
+    assert.equal(await startedResumed(m.id), true, 'the machine resumes on the target');
+    assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).get(m.id), 'running');
   });
 
   it('moves to a region: a host there is chosen, and the machine is in that region', async () => {
@@ -85,7 +173,7 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.deepEqual([shown.host_id, shown.private_ip, shown.state], [m.host_id, m.private_ip, 'started'], 'nothing changed');
   });
 
-  it('drains a host: cordoned, its stopped machines moved within their region, its running ones with stop, the rest listed', async () => {
+  it('drains a host: cordoned, its machines moved within their region (running ones suspended first), one that cannot suspend with stop, the rest listed', async () => {
     const on = async (host: string, started: boolean) => {
       for (let i = 0; i < 20; i++) {
         const m = await stoppedMachine();
@@ -101,12 +189,18 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
       throw new Error(`no machine placed on ${host}`);
     };
     const idle = await on('fra-1', false);
-    const busy = await on('fra-1', true);
+    const running = await on('fra-1', true);
+    const busy = await on('fra-1', false);
+    // With swap, a machine cannot be suspended (as on Fly).
+    assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${busy.id}`, { config: { ...small, init: { swap_size_mb: 64 } } })).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${busy.id}/wait?state=started&timeout=30`)).status, 200);
     try {
       const first = await c.call(0, 'POST', '/hangar/v1/hosts/fra-1/drain', {});
       assert.equal(first.status, 200, JSON.stringify(first.body));
       assert.deepEqual(first.body.moved.find((m: { id: string }) => m.id === idle.id), { id: idle.id, app: 'web', to: 'fra-2' });
-      assert.match(first.body.left.find((m: { id: string }) => m.id === busy.id)?.reason ?? '', /is started: only a stopped machine can move yet/);
+      assert.deepEqual(first.body.moved.find((m: { id: string }) => m.id === running.id), { id: running.id, app: 'web', to: 'fra-2' });
+      assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${running.id}`)).body.state, 'suspended', 'the running one suspended, to resume there');
+      assert.match(first.body.left.find((m: { id: string }) => m.id === busy.id)?.reason ?? '', /cannot be suspended/);
       assert.equal((await c.call(0, 'GET', '/hangar/v1/hosts')).body.find((h: { id: string }) => h.id === 'fra-1').status, 'cordoned');
       assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${busy.id}`)).body.state, 'started', 'left running');
 

@@ -3,9 +3,10 @@
  * - `POST /hangar/v1/apps/{app}/machines/{id}/fork {"count": N}`: N new machines
  *   that start from the running machine's memory (control/fork.ts). Answers with the
  *   children, each `starting`; wait for `started` as for any start.
- * - `POST /hangar/v1/apps/{app}/machines/{id}/move {"host": …}` or `{"region": …}`:
- *   the machine moved to another host of the cluster (control/move.ts). Answers
- *   with the machine as it is after the move.
+ * - `POST /hangar/v1/apps/{app}/machines/{id}/move {"host": …}` or `{"region": …}`,
+ *   and `"suspend": true` or `"stop": true` for a started machine: the machine moved
+ *   to another host of the cluster, a suspended one with its snapshot
+ *   (control/move.ts). Answers with the machine as it is after the move.
  */
 import { forkMachine } from '../../control/fork.ts';
 import { moveMachine } from '../../control/move.ts';
@@ -21,7 +22,8 @@ export function hangarMachineRoutes(api: Api, deps: ControlDeps): void {
   });
 
   api.post('/hangar/v1/apps/:app_name/machines/:machine_id/move', { schema: { operationId: 'Hangar_machine_move', tags: ['hangar'], params: MachineParams, body: MoveBody } }, async (request) => {
-    const moved = await moveMachine(deps, request.params.app_name, request.params.machine_id, { host: request.body.host, region: request.body.region });
+    const { host, region, suspend, stop } = request.body;
+    const moved = await moveMachine(deps, request.params.app_name, request.params.machine_id, { host, region, suspend, stop });
     return machineJson(moved, [], { hostStatus: hostStatusOf(deps, moved.hostId) });
   });
 }

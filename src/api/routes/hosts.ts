@@ -35,7 +35,7 @@ export function hostRoutes(api: Api, deps: ControlDeps): void {
   api.post('/hangar/v1/hosts/:host_id/drain', {
     schema: {
       operationId: 'Hangar_hosts_drain', tags, params: HostParams, body: Type.Union([Type.Object({ stop: Type.Optional(Type.Boolean()) }), Type.Null()]),
-      description: 'Cordons the host and moves every machine that can move now to another host of its region (with stop: true, running machines are stopped first); the rest are listed with the reason.',
+      description: 'Cordons the host and moves every machine to another host of its region: suspended ones with their memory, started ones suspended first where they can be (with stop: true, the others are stopped first); the rest are listed with the reason.',
       response: { 200: DrainReportSchema },
     },
   }, async (request) => drainHost(deps, request.params.host_id, { stop: request.body?.stop === true }));

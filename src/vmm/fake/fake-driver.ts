@@ -8,7 +8,9 @@
  * few commands (`echo`, `false`, `hostname`, `touch`, `ls`) run in it.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Duplex, duplexPair } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
@@ -29,7 +31,7 @@ export interface FakeDelays {
   destroyMs: number;
 }
 
-export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'fork' | 'destroy' | 'exec';
+export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'fork' | 'destroy' | 'exec' | 'pack_snapshot' | 'unpack_snapshot';
 
 /** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
 const MAX_CALLS = 10_000;
@@ -324,6 +326,28 @@ export class FakeDriver implements VmmDriver {
   async discardSnapshot(machineId: string): Promise<void> {
     this.record('discard_snapshot', machineId);
     if (this.vms.get(machineId)?.state === 'suspended') this.vms.delete(machineId);
+  }
+
+  /** The pretend snapshot is one file: the guest's files and boot count, carried as the real RAM would be. */
+  async packSnapshot(machineId: string): Promise<Map<string, string>> {
+    await this.step('pack_snapshot', machineId, 0);
+    const vm = this.vms.get(machineId);
+    if (vm?.state !== 'suspended') throw new Error(`machine ${machineId} has no whole snapshot on this host`);
+    const path = join(mkdtempSync(join(tmpdir(), 'hangar-fake-parcel-')), 'guest.json');
+    writeFileSync(path, JSON.stringify({ version: vm.spec.version, bootCount: vm.bootCount, limitMb: vm.limitMb, files: [...vm.files] }));
+    return new Map([['guest.json', path]]);
+  }
+
+  async unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {
+    await this.step('unpack_snapshot', spec.machineId, this.delays.prepareMs);
+    const path = received.get('guest.json');
+    if (!path) throw new Error('the snapshot received lacks guest.json');
+    if (this.vms.get(spec.machineId)) throw new Error(`machine ${spec.machineId} has a VM on this host already`);
+    const guest = JSON.parse(readFileSync(path, 'utf8')) as { version: string; bootCount: number; limitMb: number; files: string[] };
+    // As the qemu driver's, a snapshot of another version is not resumed.
+    if (guest.version !== spec.version) return;
+    this.vms.set(spec.machineId, { spec, state: 'suspended', pid: this.host.nextPid++, bootCount: guest.bootCount, limitMb: guest.limitMb, files: new Set(guest.files) });
+    this.prepared.add(spec.machineId);
   }
 
   async destroy(machineId: string): Promise<void> {

@@ -35,6 +35,7 @@ import { forkVm } from './fork.ts';
 import { exitInfo, linkOf, type QemuDriverOptions, VmHost } from './vm-host.ts';
 import { killQemu } from './vm-process.ts';
 import { cancelSuspend, suspendVm } from './vm-suspend.ts';
+import { packSnapshot, unpackSnapshot } from './vm-parcel.ts';
 
 export class QemuDriver implements VmmDriver {
   readonly name = 'qemu';
@@ -136,6 +137,14 @@ export class QemuDriver implements VmmDriver {
     const files = this.files(machineId);
     await removeSnapshot(files);
     if (!this.host.vm(machineId)) await this.host.end(machineId);
+  }
+
+  packSnapshot(machineId: string): Promise<Map<string, string>> {
+    return packSnapshot(this.host, machineId);
+  }
+
+  unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {
+    return unpackSnapshot(this.host, spec, received, async () => { await this.prepare(spec); });
   }
 
   async destroy(machineId: string): Promise<void> {

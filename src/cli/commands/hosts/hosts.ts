@@ -44,9 +44,9 @@ export const hostsRejoin = hostCommand('rejoin', 'let a forgotten host register 
 
 export const hostsDrain: CommandSpec = {
   path: ['hosts', 'drain'],
-  description: 'cordon a host and move its machines that can move (stopped ones) to other hosts of their region; the rest are listed',
+  description: 'cordon a host and move its machines to other hosts of their region (started ones suspended first where they can be); the rest are listed',
   args: ['<host-id>'],
-  options: [{ flags: '--stop', description: 'stop running machines first, and move them too' }],
+  options: [{ flags: '--stop', description: 'stop the running machines that cannot be suspended, and move them too' }],
   async handler({ client, io }, [id], options) {
     const report = await client.post<DrainReportJson>(`/hangar/v1/hosts/${encodeURIComponent(id as string)}/drain`, { stop: options.stop === true });
     if (options.json) {

@@ -1,0 +1,86 @@
+/**
+ * A suspended machine's snapshot as files to carry to another host (a move), and
+ * taken in there. What travels is what a resume on this host would read: the root
+ * overlay, the initramfs the VM booted with, the devices' state, the RAM as
+ * written out to disk (never the copy in memory), and the records that vouch for
+ * them (`launched.json`, `snapshot.json`, `snapshot.flushed`). The receiving host
+ * points the overlay at its own copy of the image; whether the resume may use the
+ * snapshot is then judged there as any resume's is (snapshot.ts): with the same
+ * QEMU, guest kernel and CPU it resumes, else it boots cold and says why.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { fsyncPath } from '../../system/fsync.ts';
+import type { MachineSpec } from '../driver.ts';
+import type { MachineFiles } from './machine-files.ts';
+import { isFlushed, readSnapshot, writeOutSnapshot } from './snapshot.ts';
+import type { VmHost } from './vm-host.ts';
+
+const run = promisify(execFile);
+
+/** The files carried, by name (their names in the machine's directory), the record that vouches for the rest last. */
+function parcelPaths(files: MachineFiles, withMemory: boolean): Array<[string, string]> {
+  return [
+    ['rootfs.qcow2', files.overlay],
+    ['rootfs-of.json', files.overlayOf],
+    ['initrd.img', files.initrd],
+    ['launched.json', files.launched],
+    ['vmstate', files.vmstate],
+    ...(withMemory ? [['memory.ram', files.memory] as [string, string]] : []),
+    ['snapshot.json', files.snapshot],
+    ['snapshot.flushed', files.snapshotFlushed],
+  ];
+}
+
+/** The snapshot's files by name, once its RAM is on disk for good; refused if the machine has no whole snapshot here. */
+export async function packSnapshot(host: VmHost, machineId: string): Promise<Map<string, string>> {
+  const files = host.files(machineId);
+  const info = await readSnapshot(files);
+  if (!info) throw new Error(`machine ${machineId} has no whole snapshot on this host`);
+  if (info.forked) throw new Error(`machine ${machineId} is a fork that never ran: its memory is its parent's, which stays on this host`);
+  if (host.vm(machineId) && host.vm(machineId)?.phase.is !== 'ended') throw new Error(`machine ${machineId} runs on this host`);
+  // A suspend writes its RAM out in the background: the move waits for it.
+  if (!isFlushed(files, info.id)) await writeOutSnapshot(files, info.id, host.options.suspendedMemoryMs);
+  if (!isFlushed(files, info.id) || (await readSnapshot(files))?.id !== info.id) {
+    throw new Error(`machine ${machineId}'s snapshot changed or could not be written out to disk`);
+  }
+  return new Map(parcelPaths(files, info.sharedMemory));
+}
+
+/**
+ * Takes the files received (by name, in a directory of this host) as the
+ * machine's snapshot here: its image prepared on this host, the files moved into
+ * its directory, the record that makes them a snapshot last, and the overlay
+ * pointed at this host's copy of the image.
+ */
+export async function unpackSnapshot(host: VmHost, spec: MachineSpec, received: Map<string, string>, prepare: () => Promise<void>): Promise<void> {
+  const files = host.files(spec.machineId);
+  if (host.vm(spec.machineId)) throw new Error(`machine ${spec.machineId} has a VM on this host already`);
+  const expected = parcelPaths(files, received.has('memory.ram'));
+  const missing = expected.filter(([name]) => !received.has(name)).map(([name]) => name);
+  if (missing.length > 0) throw new Error(`the snapshot received lacks ${missing.join(', ')}`);
+  await prepare();
+  const prepared = await host.readPrepared(files);
+  if (!prepared) throw new Error('the image was not prepared');
+  await mkdir(files.dir, { recursive: true });
+  // Nothing of an earlier snapshot of it may be taken for this one meanwhile.
+  await rm(files.snapshotFlushed, { force: true });
+  await rm(files.snapshot, { force: true });
+  for (const [name, path] of expected) {
+    await moveFile(received.get(name)!, path);
+    if (name === 'rootfs.qcow2') await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', 'raw', '-b', prepared.rootfsPath, path]);
+    await fsyncPath(path);
+  }
+  await fsyncPath(files.dir);
+}
+
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await copyFile(from, to);
+    await rm(from, { force: true });
+  }
+}
