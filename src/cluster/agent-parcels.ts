@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { HangarError } from '../domain/errors.ts';
 import type { SnapshotParcels } from '../domain/runtime.ts';
-import { sha256OfFile } from '../image/blob-file.ts';
+import { sha256OfFile } from '../system/file-digest.ts';
 import { type Incoming, IncomingSchema, type ParcelFile } from './parcel-wire.ts';
 import { readMachineDoc } from '../store/documents.ts';
 import { specOf } from '../domain/runtime.ts';

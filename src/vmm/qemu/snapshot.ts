@@ -22,7 +22,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { sha256OfFile } from '../../image/blob-file.ts';
+import { sha256OfFile } from '../../system/file-digest.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
 
