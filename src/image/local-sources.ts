@@ -11,8 +11,7 @@ import { createHash } from 'node:crypto';
 import { join, normalize } from 'node:path';
 import { x as extract } from 'tar';
 import type { ImageRef } from '../domain/image-ref.ts';
-import { saveVerified, sha256Of } from './blob-file.ts';
-import { sha256OfFile } from '../system/file-digest.ts';
+import { saveVerified, sha256Of, sha256OfFile } from './blob-file.ts';
 import { chooseAmd64, type Descriptor, type ImageManifest, type ImageSource, RegistryError, type ResolvedImage } from './registry-client.ts';
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
