@@ -27,6 +27,8 @@ export interface MachineNetwork {
   guestAddresses(machine: MachineAddresses): GuestAddresses;
   /** Makes the machine's TAP and routes (again, if they were there). */
   attach(link: MachineLink): Promise<void>;
+  /** Whether this link, addresses and all, is set up (a machine moved here has none yet). */
+  holds(link: MachineLink): boolean;
   /** Removes them. */
   detach(machineId: string): Promise<void>;
   /** Every machine whose link must exist, once known after a start: the rest are removed, and checks begin. */
@@ -84,6 +86,11 @@ export class NetworkKeeper implements MachineNetwork {
 
   guestAddresses(machine: MachineAddresses): GuestAddresses {
     return { ipv4: machineIpv4(machine, this.layout.ipv4Range), gateway4: transit(this.layout).gateway4, gateway6: GUEST_GATEWAY6 };
+  }
+
+  holds(link: MachineLink): boolean {
+    const held = this.links.get(link.machineId);
+    return held !== undefined && held.privateIp === link.privateIp && held.privateIpv4 === link.privateIpv4;
   }
 
   attach(link: MachineLink): Promise<void> {

@@ -148,6 +148,15 @@ export function guestMac(machineId: string): string {
   return ['02', ...hex.match(/../g)!].join(':');
 }
 
+/**
+ * The MAC of the host's end of a machine's TAP, derived from the machine id as the
+ * guest's is: the same on every host, so that a guest resumed on another host (a
+ * move) still reaches its gateway at the address it remembers.
+ */
+export function gatewayMac(machineId: string): string {
+  return ['06', ...guestMac(machineId).split(':').slice(1)].join(':');
+}
+
 /** The addresses every TAP carries: the guests' gateways. */
 export function tapAddresses(layout: NetworkLayout): string[] {
   return [`${GUEST_GATEWAY6}/64`, `${transit(layout).gateway4}/32`];
@@ -169,7 +178,7 @@ export function machineLinkSetup(layout: NetworkLayout, link: MachineLink): Step
     inNs(layout, 'tuntap', 'add', 'dev', tap, 'mode', 'tap'),
     inNs(layout, '-6', 'addr', 'add', gateway6, 'dev', tap, 'nodad'),
     inNs(layout, 'addr', 'add', gateway4, 'dev', tap),
-    inNs(layout, 'link', 'set', tap, 'up'),
+    inNs(layout, 'link', 'set', tap, 'address', gatewayMac(link.machineId), 'up'),
     ...tapRoutes(layout, link).map((route) => replaceRoute({ ...route, dev: tap }, layout.ns)),
     replaceRoute(machineRoute(layout, link.privateIp)),
     allowSameApp(layout, link.privateIp),

@@ -8,12 +8,13 @@
  * about both hosts' machines. A host restarted carries on with the network it
  * left. The route to another host's /64s follows where the app has machines.
  * One host's edge proxy wakes a machine on the other and serves it over the
- * private network. A stopped machine moved to the other host boots there and is
- * reached at the address and name it kept.
+ * private network. A stopped machine moved to the other host boots there, and a
+ * suspended one resumes there with its memory; both are reached at the address and
+ * name they kept.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +25,10 @@ import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build
 import { viaProxy } from '../helpers/http.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
-const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep', 'nslookup'];
+const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep', 'nslookup', 'mkdir', 'mv'];
+/** httpd, and a counter that lives only in the shell's memory (shown in a file, replaced whole by a rename). */
+const COUNTER_APP = 'mkdir -p /www; echo hello from the other host > /www/index.html; httpd -p 8080 -h /www; '
+  + 'i=0; while true; do i=$((i+1)); echo $i > /www/count.new; mv /www/count.new /www/count; sleep 0.2; done';
 /** An HTTP request by hand: busybox wget crashes in a rootfs without NSS (static glibc); nc takes a numeric address as is. */
 const get = (ip: string) => `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,6 +43,7 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
   let c: TestCluster;
   let hostSpecs: HostSpec[];
   let image: string;
+  let counterImage: string;
 
   before(async () => {
     const built = await buildImage([{ compression: 'gzip', files: busyboxLayer(APPLETS, { 'www/index.html': 'hello from the other host\n' }) }], {
@@ -46,6 +51,9 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     });
     writeOciLayout(join(dir, 'image'), built, 'v1');
     image = `oci:${join(dir, 'image')}:v1`;
+    const counter = await buildImage([{ compression: 'gzip', files: busyboxLayer(APPLETS) }], { Cmd: ['/bin/sh', '-c', COUNTER_APP], Env: ['PATH=/bin'] });
+    writeOciLayout(join(dir, 'counter'), counter, 'v1');
+    counterImage = `oci:${join(dir, 'counter')}:v1`;
     rig = await createHostsApart(2, tag);
     hostSpecs = [
       { id: 'fra-1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0] as string, '--underlay', underlay, '--autostop-after', `${IDLE_S}s`] },
@@ -61,8 +69,8 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const create = async (app: string, region: string) => {
-    const reply = await c.call(0, 'POST', `/v1/apps/${app}/machines`, { region, config: { image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } } });
+  const create = async (app: string, region: string, from = image) => {
+    const reply = await c.call(0, 'POST', `/v1/apps/${app}/machines`, { region, config: { image: from, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } } });
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     const wait = await c.call(0, 'GET', `/v1/apps/${app}/machines/${reply.body.id}/wait?state=started&timeout=60`);
     assert.equal(wait.status, 200, JSON.stringify(wait.body));
@@ -189,6 +197,36 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     assert.match(page.stdout, /hello from the other host\n$/, JSON.stringify(page));
     const named = await sh('mesh-a', here.id, `nslookup -type=aaaa ${mover.id}.vm.mesh-a.internal`);
     assert.ok(`${named.stdout}${named.stderr}`.includes(address), JSON.stringify(named));
+    for (const m of [here, mover]) assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-a/machines/${m.id}?force=true`)).status, 200);
+  });
+
+  it('moves a suspended machine to the other host, where it resumes with its memory and is reached at the address and name it kept', { skip: underlay === 'plain' && 'shown over WireGuard' }, async () => {
+    const here = await create('mesh-a', 'fra');
+    const mover = await create('mesh-a', 'fra', counterImage);
+    const run = async () => (await sh('mesh-a', mover.id, 'cat /proc/sys/kernel/random/boot_id; cat /www/count')).stdout.trim().split('\n');
+    for (let i = 0; i < 50 && (await run()).length < 2; i++) await sleep(200);
+    const [bootId, count] = await run();
+    assert.equal((await c.call(0, 'POST', `/v1/apps/mesh-a/machines/${mover.id}/suspend`, {})).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${mover.id}/wait?state=suspended&timeout=60`)).status, 200);
+    const moved = await c.call(0, 'POST', `/hangar/v1/apps/mesh-a/machines/${mover.id}/move`, { host: 'syd-1' });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.deepEqual([moved.body.host_id, moved.body.state, moved.body.private_ip], ['syd-1', 'suspended', mover.private_ip]);
+    assert.equal((await c.call(0, 'POST', `/v1/apps/mesh-a/machines/${mover.id}/start`, {})).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${mover.id}/wait?state=started&timeout=60`)).status, 200);
+    const events = (await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${mover.id}/events`)).body as Array<{ type: string; timestamp: number; request?: { resumed?: boolean; cold_boot_reason?: string } }>;
+    const start = events.filter((e) => e.type === 'start' && e.request?.resumed !== undefined).sort((a, b) => b.timestamp - a.timestamp)[0];
+    assert.equal(start?.request?.resumed, true, `resumed, not booted cold: ${JSON.stringify(start?.request)}`);
+    const [bootAfter, countAfter] = await run();
+    assert.equal(bootAfter, bootId, 'the same boot of the guest');
+    assert.ok(Number(countAfter) >= Number(count), `the counter continues (${count} then ${countAfter})`);
+    assert.ok(Number(countAfter) < Number(count) + 25, `the counter did not run while it moved (${count} then ${countAfter})`);
+    await eventually('fra-1 routes the moved machine\'s kept address to syd-1', () => meshRoutes(0).includes(canonicalAddress(mover.private_ip)));
+    const page = await sh('mesh-a', here.id, get(mover.private_ip));
+    assert.match(page.stdout, /hello from the other host\n$/, JSON.stringify(page));
+    const named = await sh('mesh-a', here.id, `nslookup -type=aaaa ${mover.id}.vm.mesh-a.internal`);
+    assert.ok(`${named.stdout}${named.stderr}`.includes(mover.private_ip), JSON.stringify(named));
+    const left = join(c.hosts.get('fra-1')?.dataDir as string, 'machines', mover.id);
+    await eventually('fra-1 lets go of its copy', () => !existsSync(left));
     for (const m of [here, mover]) assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-a/machines/${m.id}?force=true`)).status, 200);
   });
 

@@ -101,7 +101,7 @@ describe('network plan', () => {
       ['ip', '-n', 'hangar', 'tuntap', 'add', 'dev', TAP, 'mode', 'tap'],
       ['ip', '-n', 'hangar', '-6', 'addr', 'add', 'fe80::1/64', 'dev', TAP, 'nodad'],
       ['ip', '-n', 'hangar', 'addr', 'add', '172.19.255.254/32', 'dev', TAP],
-      ['ip', '-n', 'hangar', 'link', 'set', TAP, 'up'],
+      ['ip', '-n', 'hangar', 'link', 'set', TAP, 'address', '06:73:d8:d4:6d:be', 'up'],
       ['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:a7b:0:5:0:2/128', 'dev', TAP],
       ['ip', '-n', 'hangar', 'route', 'replace', '172.19.0.5/32', 'dev', TAP],
       ['ip', '-6', 'route', 'replace', 'fdaa:0:1:a7b:0:5:0:2/128', 'via', 'fdaa:0:0:a7b::2', 'dev', 'hgr-hangar'],

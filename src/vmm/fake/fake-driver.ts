@@ -8,7 +8,7 @@
  * few commands (`echo`, `false`, `hostname`, `touch`, `ls`) run in it.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Duplex, duplexPair } from 'node:stream';
@@ -142,6 +142,8 @@ export class FakeDriver implements VmmDriver {
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private readonly suspending = new Map<string, { cancelled: boolean }>();
   private readonly refusedResumes: string[] = [];
+  /** Where each machine's snapshot was last packed (a temporary directory). */
+  private readonly parcels = new Map<string, string>();
   private guestApi: GuestApiListener | undefined;
   /** The latest calls (up to MAX_CALLS), in order, for tests to assert on. */
   readonly calls: Array<{ op: string; machineId: string; detail?: unknown }> = [];
@@ -333,7 +335,11 @@ export class FakeDriver implements VmmDriver {
     await this.step('pack_snapshot', machineId, 0);
     const vm = this.vms.get(machineId);
     if (vm?.state !== 'suspended') throw new Error(`machine ${machineId} has no whole snapshot on this host`);
-    const path = join(mkdtempSync(join(tmpdir(), 'hangar-fake-parcel-')), 'guest.json');
+    // One per machine, gone with it (destroy).
+    rmSync(this.parcels.get(machineId) ?? '', { recursive: true, force: true });
+    const dir = mkdtempSync(join(tmpdir(), 'hangar-fake-parcel-'));
+    this.parcels.set(machineId, dir);
+    const path = join(dir, 'guest.json');
     writeFileSync(path, JSON.stringify({ version: vm.spec.version, bootCount: vm.bootCount, limitMb: vm.limitMb, files: [...vm.files] }));
     return new Map([['guest.json', path]]);
   }
@@ -351,6 +357,8 @@ export class FakeDriver implements VmmDriver {
   }
 
   async destroy(machineId: string): Promise<void> {
+    rmSync(this.parcels.get(machineId) ?? '', { recursive: true, force: true });
+    this.parcels.delete(machineId);
     await this.step('destroy', machineId, this.delays.destroyMs);
     this.vms.delete(machineId);
     failpoint('destroy.after-kill');

@@ -144,6 +144,15 @@ export class VmHost {
     await this.options.network?.attach(linkOf(spec));
   }
 
+  /**
+   * Sets up the machine's TAP unless it is already, as it is after a suspend here
+   * (QEMU would make a bare one of that name itself, with no routes to it).
+   */
+  async keepTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp' | 'privateIpv4'>): Promise<void> {
+    const network = this.options.network;
+    if (network && !network.holds(linkOf(spec))) await network.attach(linkOf(spec));
+  }
+
   /** Connects to a running QEMU's sockets and follows its machine's exit. */
   async attach(spec: Pick<MachineSpec, 'machineId' | 'appName'>, pid: number, files: MachineFiles, launched: Launched): Promise<Vm> {
     const machineId = spec.machineId;

@@ -156,7 +156,9 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
   let vm: Vm | undefined;
   try {
     if (forked) await host.setUpTap(spec);
-    // The TAP outlives a suspend; should it be gone, it is made again.
+    // The TAP outlives a suspend here; a machine moved here has none yet.
+    else await host.keepTap(spec);
+    // Should it be gone all the same, it is made again.
     const pid = standby ?? await startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog).catch(async () => {
       await host.setUpTap(spec);
       return startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog);
