@@ -46,17 +46,22 @@ describe('qemu driver: the VMM driver contract', () => {
 
   after(async () => {
     // Whatever a failed case left running is ended: VMs outlive their driver by design.
-    try { execFileSync('pkill', ['-KILL', '-f', join(dir, 'machines')], { stdio: 'ignore' }); } catch { /* none left */ }
+    for (const machines of [join(dir, 'machines'), join(dir, 'other-host', 'machines')]) {
+      try { execFileSync('pkill', ['-KILL', '-f', machines], { stdio: 'ignore' }); } catch { /* none left */ }
+    }
     await removeNamespace(ns);
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
+  const driverIn = (hostDir: string) => new QemuDriver({
+    machinesDir: join(hostDir, 'machines'), images: new ImageStore(join(hostDir, 'images')), assets: guestAssets(ROOT),
+    accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), network,
+  });
   driverContract({
-    open: () => new QemuDriver({
-      machinesDir: join(dir, 'machines'), images: new ImageStore(join(dir, 'images')), assets: guestAssets(ROOT),
-      accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), network,
-    }),
+    open: () => driverIn(dir),
+    // Another data directory: its own machines, images and RAM (the network is this host's).
+    openOtherHost: () => driverIn(join(dir, 'other-host')),
     spec: (machineId) => ({
       machineId, appName: 'contract', name: `m-${machineId}`, region: 'local', version: '01JCONTRACT000000000000000',
       config: normalizeConfig({ image, restart: { policy: 'no' } }), imageRef: parseImageRef(image),

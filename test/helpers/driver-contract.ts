@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Compile } from 'typebox/compile';
 import { GUEST_OPS, type GuestOpName } from '../../src/domain/guest-ops.ts';
@@ -16,6 +19,8 @@ export interface DriverHarness {
   open(): VmmDriver;
   /** A machine running the contract image, whose main process keeps running until it is stopped. */
   spec(machineId: string): MachineSpec;
+  /** A driver over another host's VMs (its own directories), the target of a move. */
+  openOtherHost(): VmmDriver;
   /** An image reference the driver cannot prepare (no such image). */
   missingImage: string;
   /** What the machine left on the host (processes, links, files), for the destroy case; [] when nothing. */
@@ -116,6 +121,34 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     assert.match(cold.coldBootReason ?? '', /\w/, 'a resume that became a cold boot says why');
     assert.notEqual((await run(machineId, ['ls', '/marker'])).exit_code, 0, 'a cold boot starts blank');
     await driver.stop(machineId, 'SIGKILL', 0);
+  });
+
+  it('carries a suspended machine\'s snapshot to another host, where it resumes with its memory, and nowhere else', async () => {
+    const machineId = id(8);
+    await driver.launch(harness.spec(machineId), { resume: false });
+    assert.equal((await run(machineId, ['touch', '/carried'])).exit_code, 0);
+    await assert.rejects(driver.packSnapshot(machineId), 'a running machine has no snapshot to carry');
+    await driver.suspend(machineId);
+    const packed = await driver.packSnapshot(machineId);
+    // What crosses to the other host: copies of the files, in a directory of its own.
+    const inbox = mkdtempSync(join(tmpdir(), 'hangar-contract-inbox-'));
+    const received = new Map([...packed].map(([name, path]) => {
+      copyFileSync(path, join(inbox, name));
+      return [name, join(inbox, name)];
+    }));
+    await driver.destroy(machineId);
+    const other = harness.openOtherHost();
+    try {
+      await other.unpackSnapshot(harness.spec(machineId), received);
+      const resumed = await other.launch(harness.spec(machineId), { resume: true });
+      assert.equal(resumed.resumed, true, resumed.coldBootReason);
+      assert.equal((await other.exec(machineId, { command: ['ls', '/carried'], timeoutMs: EXEC_MS })).exit_code, 0, 'the guest carries on where it was');
+      await assert.rejects(run(machineId, ['echo', 'here']), 'and runs on the other host only');
+      await other.destroy(machineId);
+    } finally {
+      await other.close();
+      rmSync(inbox, { recursive: true, force: true });
+    }
   });
 
   it('keeps the VM running when a start cancels the suspend in progress', async () => {

@@ -11,6 +11,7 @@ describe('fake driver: the VMM driver contract', () => {
   host.missingImages.add(missingImage);
   driverContract({
     open: () => new FakeDriver({}, host),
+    openOtherHost: () => new FakeDriver({}, new FakeHost()),
     spec: (machineId) => ({
       machineId, appName: 'contract', name: `m-${machineId}`, region: 'local', version: '01JCONTRACT000000000000000',
       config: normalizeConfig({ image: 'registry.test/web:1' }), imageRef: parseImageRef('registry.test/web:1'), privateIp: 'fdaa:0:1:a7b:0:1:0:2',
