@@ -25,7 +25,7 @@ import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build
 import { viaProxy } from '../helpers/http.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
 
-const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep', 'nslookup', 'mkdir', 'mv'];
+const APPLETS = ['sh', 'cat', 'echo', 'httpd', 'nc', 'printf', 'ping', 'sleep', 'nslookup', 'mkdir', 'mv', 'ip'];
 /** httpd, and a counter that lives only in the shell's memory (shown in a file, replaced whole by a rename). */
 const COUNTER_APP = 'mkdir -p /www; echo hello from the other host > /www/index.html; httpd -p 8080 -h /www; '
   + 'i=0; while true; do i=$((i+1)); echo $i > /www/count.new; mv /www/count.new /www/count; sleep 0.2; done';
@@ -218,6 +218,9 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     assert.equal(start?.request?.resumed, true, `resumed, not booted cold: ${JSON.stringify(start?.request)}`);
     const [bootAfter, countAfter] = await run();
     assert.equal(bootAfter, bootId, 'the same boot of the guest');
+    const ipv4 = (await sh('mesh-a', mover.id, 'ip -4 addr show dev eth0')).stdout;
+    assert.notEqual(moved.body.private_ipv4, (mover as { private_ipv4?: string }).private_ipv4, 'an IPv4 address of the new host\'s');
+    assert.ok(ipv4.includes(`${moved.body.private_ipv4}/32`) && !ipv4.includes(`${(mover as { private_ipv4?: string }).private_ipv4}/`), `the guest took it: ${ipv4}`);
     assert.ok(Number(countAfter) >= Number(count), `the counter continues (${count} then ${countAfter})`);
     assert.ok(Number(countAfter) < Number(count) + 25, `the counter did not run while it moved (${count} then ${countAfter})`);
     await eventually('fra-1 routes the moved machine\'s kept address to syd-1', () => meshRoutes(0).includes(canonicalAddress(mover.private_ip)));

@@ -913,6 +913,17 @@ static void become_fork(char **words, int n) {
   send_line("ok %s\n", words[1]);
 }
 
+/* renumber <id> <ifname> <mac> <v6> <gw6> <v4> <gw4>: a machine resumed on another host
+   (moved) takes the addresses that host gave it; its IPv4 gateway is that host's. */
+static void renumber(char **words) {
+  renumber_net(words[2], words[3], words[4], words[6]);
+  if (strcmp(words[7], "-") != 0) {
+    char *route[] = {"/bin/busybox", "ip", "route", "replace", "default", "via", words[7], "dev", words[2], "onlink", NULL};
+    run(route);
+  }
+  send_line("ok %s\n", words[1]);
+}
+
 /* ---------- requests from the host ---------- */
 
 static void handle_request(char *line) {
@@ -956,6 +967,8 @@ static void handle_request(char *line) {
     send_line("ok %s\n", id);
   } else if (!strcmp(verb, "forked") && n >= 5) {
     become_fork(words, n);
+  } else if (!strcmp(verb, "renumber") && n >= 8) {
+    renumber(words);
   } else if (!strcmp(verb, "settime") && n >= 3) {
     long long ns = atoll(words[2]);
     struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};

@@ -113,6 +113,11 @@ export class AgentChannel extends EventEmitter<Events> {
     await this.request('forked', [encode(identity.hostname), encode(identity.bootId), identity.entropy.toString('base64'), ...net], timeoutMs);
   }
 
+  /** In a machine resumed on another host: takes the addresses that host gave it. */
+  async renumber(net: NonNullable<ForkIdentity['net']>, timeoutMs = 10_000): Promise<void> {
+    await this.request('renumber', [net.ifname, net.mac, ...net.addresses], timeoutMs);
+  }
+
   /** Bytes for a /.fly/api connection in the guest. */
   apiSend(connection: number, data: Buffer): void {
     if (!this.closed) this.socket.write(`api-data ${connection} ${data.length ? data.toString('base64') : '-'}\n`);

@@ -103,11 +103,12 @@ async function giveSnapshot(host: VmHost, child: MachineSpec, files: MachineFile
 
 /** What a child becomes once it runs: its own host name, boot, randomness and address. */
 export function forkIdentity(spec: MachineSpec, network: MachineNetwork | undefined): ForkIdentity {
+  const net = guestLink(spec, network);
+  return { hostname: spec.machineId, bootId: randomUUID(), entropy: randomBytes(64), ...(net ? { net } : {}) };
+}
+
+/** The guest's interface and addresses on this host, as hangar-init's `forked` and `renumber` take them. */
+export function guestLink(spec: MachineSpec, network: MachineNetwork | undefined): ForkIdentity['net'] {
   const net = guestNet(spec, network?.guestAddresses(spec));
-  return {
-    hostname: spec.machineId,
-    bootId: randomUUID(),
-    entropy: randomBytes(64),
-    ...(net ? { net: { ifname: net.ifname, mac: guestMac(spec.machineId), addresses: [net.ipv6 ?? '-', net.gateway6 ?? '-', net.ipv4 ?? '-', net.gateway4 ?? '-'] } } : {}),
-  };
+  return net ? { ifname: net.ifname, mac: guestMac(spec.machineId), addresses: [net.ipv6 ?? '-', net.gateway6 ?? '-', net.ipv4 ?? '-', net.gateway4 ?? '-'] } : undefined;
 }

@@ -13,6 +13,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
 import type { MachineLink, MachineNetwork } from '../../network/keeper.ts';
+import { guestLink } from './fork.ts';
 import type { ExitInfo, GuestApiListener, MachineSpec, VmCheck, VmmExit } from '../driver.ts';
 import { AgentChannel, type GuestExit } from './agent-channel.ts';
 import type { Accelerator, VmLayout } from './argv.ts';
@@ -108,7 +109,7 @@ export class VmHost {
     const settings = {
       accel, tscKhz, netns: network?.netns, suspendMaxMemoryMb, volumePath, kernelPath: this.options.assets.kernel, freePageReporting, tcgBufferMb,
     };
-    return planLaunch(spec, files, prepared, settings, await this.hostFacts());
+    return planLaunch(spec, files, prepared, settings, await this.hostFacts(), guestLink(spec, network)?.addresses);
   }
 
   async readPrepared(files: MachineFiles): Promise<PreparedImage | undefined> {

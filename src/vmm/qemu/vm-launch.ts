@@ -18,7 +18,7 @@ import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
 import { ignoreSharedMemory, loadState, MIGRATION_TIMEOUT_MS } from './migration.ts';
 import { launchDone, reasonOf, type Vm, vmStatus } from './running-vm.ts';
 import { copyBackMemory, memorySource, readSnapshot, releaseMemory, removeSnapshot, sizeOf, snapshotFacts, snapshotProblem } from './snapshot.ts';
-import { forkIdentity } from './fork.ts';
+import { forkIdentity, guestLink } from './fork.ts';
 import type { VmHost } from './vm-host.ts';
 import type { Plan } from './vm-plan.ts';
 import { logTail, startQemu } from './vm-process.ts';
@@ -151,6 +151,8 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
   }
+  // The addresses the guest has: another host's, if the machine was moved here.
+  const netBefore = (JSON.parse(await readFile(files.launched, 'utf8').catch(() => '{}')) as { net?: string[] }).net;
   await writeFile(files.launched, JSON.stringify(launched));
   let step = 'starting QEMU';
   let vm: Vm | undefined;
@@ -178,6 +180,11 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
     await vm.qmp.execute('cont', {});
     const status = await vmStatus(vm);
     if (!status.running) throw new Error(`QEMU reports the VM ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
+    const link = guestLink(spec, host.options.network);
+    if (!forked && link && netBefore && netBefore.join(' ') !== link.addresses.join(' ')) {
+      // Its 6PN address is kept; without this host's IPv4 address it has no way out (outbound NAT), nothing worse.
+      await vm.agent.renumber(link).catch((error: unknown) => host.options.onError?.(spec.machineId, 'taking this host\'s addresses after a move', error));
+    }
     if (forked) {
       step = 'giving the fork its own identity';
       await vm.agent.becomeFork(forkIdentity(spec, host.options.network));

@@ -19,6 +19,8 @@ export interface Launched {
   launchId: string;
   identity: SnapshotIdentity;
   sharedMemory: boolean;
+  /** The guest's addresses on this host (hangar-init's `renumber` words): a resume elsewhere gives it that host's. */
+  net?: string[];
 }
 
 export interface Plan {
@@ -39,7 +41,9 @@ export interface PlanSettings {
   tcgBufferMb?: number;
 }
 
-export function planLaunch(spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, settings: PlanSettings, facts: HostFacts): Plan {
+export function planLaunch(
+  spec: MachineSpec, files: MachineFiles, prepared: PreparedImage, settings: PlanSettings, facts: HostFacts, net?: string[],
+): Plan {
   const mounts = volumeMounts(spec, settings.volumePath);
   const tap = settings.netns ? tapName(spec.machineId) : undefined;
   const sharedMemory = suspendRefusal(spec.config, settings.suspendMaxMemoryMb ?? Infinity) === null;
@@ -73,7 +77,7 @@ export function planLaunch(spec: MachineSpec, files: MachineFiles, prepared: Pre
     kernel: facts.kernel,
     cpu: facts.cpu,
   };
-  return { layout, mounts, launched: { launchId: randomUUID(), identity, sharedMemory } };
+  return { layout, mounts, launched: { launchId: randomUUID(), identity, sharedMemory, ...(net ? { net } : {}) } };
 }
 
 /**
