@@ -7,7 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { Agent, fetch, type Response } from 'undici';
+import { Agent, type Dispatcher, fetch, type Response } from 'undici';
 import { HangarError, type ErrorCode, HTTP_STATUS } from '../domain/errors.ts';
 import type { HostRecord } from '../domain/host.ts';
 import type { Store } from '../store/store.ts';
@@ -41,15 +41,12 @@ export class AgentClient {
     return parse<T>(await this.fetch(host, method, path, body));
   }
 
-  /** A JSON body, or bytes (a stream) sent as they come. */
   async fetch(host: HostRecord, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    const bytes = body instanceof ReadableStream;
     try {
       return await fetch(`https://${host.address}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': bytes ? 'application/octet-stream' : 'application/json' },
-        body: body === undefined ? undefined : bytes ? body : JSON.stringify(body),
-        ...(bytes ? { duplex: 'half' as const } : {}),
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
         signal,
         dispatcher: this.clientFor(host.id),
       });
@@ -57,6 +54,28 @@ export class AgentClient {
       if (signal?.aborted) throw error;
       const cause = (error as { cause?: Error }).cause;
       throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${cause?.message ?? (error as Error).message}`);
+    }
+  }
+
+  /**
+   * Bytes from one host to another through this replica, as they come: what `from`
+   * answers a GET of `fromPath` is PUT to `to` at `toPath` (Node streams, not web
+   * streams: this carries a guest's RAM). Answers what `to` answered.
+   */
+  async relay<T>(from: HostRecord, fromPath: string, to: HostRecord, toPath: string): Promise<T> {
+    const source = await this.request(from, { method: 'GET', path: fromPath });
+    if (source.statusCode >= 300) return refused(source.statusCode, await source.body.text());
+    const sent = await this.request(to, { method: 'PUT', path: toPath, body: source.body, headers: { 'content-type': 'application/octet-stream' } });
+    const text = await sent.body.text();
+    if (sent.statusCode >= 300) return refused(sent.statusCode, text);
+    return JSON.parse(text) as T;
+  }
+
+  private async request(host: HostRecord, options: Omit<Dispatcher.RequestOptions, 'origin'>): Promise<Dispatcher.ResponseData> {
+    try {
+      return await this.clientFor(host.id).request({ ...options, origin: `https://${host.address}` });
+    } catch (error) {
+      throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${(error as Error).message}`);
     }
   }
 
@@ -93,9 +112,18 @@ function checkHost(hostId: string, peer: PeerCertificate): Error | undefined {
 
 export async function parse<T>(response: Response): Promise<T> {
   const text = await response.text();
-  const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-  if (response.ok) return parsed as T;
-  const refusal = parsed as Partial<AgentError> | undefined;
+  if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
+  return refused(response.status, text);
+}
+
+/** Raises the agent's refusal (`status`, body `text`) as the same error. */
+function refused(status: number, text: string): never {
+  let refusal: Partial<AgentError> | undefined;
+  try {
+    refusal = text ? (JSON.parse(text) as Partial<AgentError>) : undefined;
+  } catch {
+    refusal = undefined;
+  }
   const code = (refusal?.code && refusal.code in HTTP_STATUS ? refusal.code : 'internal') as ErrorCode;
-  throw new HangarError(code, refusal?.error ?? `host agent answered ${response.status}`, refusal?.hint);
+  throw new HangarError(code, refusal?.error ?? `host agent answered ${status}`, refusal?.hint);
 }

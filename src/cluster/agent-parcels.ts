@@ -8,16 +8,12 @@
  * machine's record comes with the list, as the replica read it (a host may not
  * read another host's machines), and is checked as a stored one is.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { HangarError } from '../domain/errors.ts';
 import type { SnapshotParcels } from '../domain/runtime.ts';
-import { sha256OfFile } from '../system/file-digest.ts';
-import { type Incoming, IncomingSchema, type ParcelFile } from './parcel-wire.ts';
+import { BLOCK_BYTES, blockList, framesOf, type Incoming, IncomingSchema, type ParcelFile, receiveFrames } from './parcel-wire.ts';
 import { readMachineDoc } from '../store/documents.ts';
 import { specOf } from '../domain/runtime.ts';
 
@@ -43,14 +39,14 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
     });
     packed.set(id, paths);
     const files: ParcelFile[] = [];
-    for (const [name, path] of paths) files.push({ name, bytes: (await stat(path)).size, sha256: await sha256OfFile(path) });
+    for (const [name, path] of paths) files.push(await blockList(name, path));
     return { files };
   });
   app.get('/agent/v1/machines/:id/parcel/:name', async (request, reply) => {
     const id = await machine(request.params);
     const path = packed.get(id)?.get(String((request.params as { name?: unknown }).name));
     if (!path) throw new HangarError('not_found', `no such file in machine ${id}'s packed snapshot`);
-    return reply.type('application/octet-stream').send(createReadStream(path, { start: offsetOf(request.query) }));
+    return reply.type('application/octet-stream').send(framesOf(path, blockOf(request.query)));
   });
 
   const inbox = (params: unknown): string => {
@@ -67,10 +63,12 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
     Object.fromEntries(await Promise.all(files.map(async (file) => [file.name, (await stat(join(dir, 'files', file.name)).catch(() => undefined))?.size ?? 0])));
 
   // Begins (or picks up) receiving: the same list keeps what arrived; another starts over.
-  app.post('/agent/v1/incoming/:id', { schema: { body: IncomingSchema } }, async (request) => {
+  // A large guest's list of blocks is long.
+  app.post('/agent/v1/incoming/:id', { schema: { body: IncomingSchema }, bodyLimit: 16 * 1024 * 1024 }, async (request) => {
     const dir = inbox(request.params);
     const { files, machine: doc } = request.body as Incoming;
     if (new Set(files.map((file) => file.name)).size !== files.length) throw new HangarError('invalid_argument', 'a file is listed twice');
+    if (files.some((file) => file.blocks.length !== Math.ceil(file.bytes / BLOCK_BYTES))) throw new HangarError('invalid_argument', 'a file\'s blocks do not match its size');
     if (readMachineDoc(doc)?.id !== dir.slice(-14)) throw new HangarError('invalid_argument', 'the machine\'s record is not a valid one of this machine');
     const earlier = await listOf(dir).catch(() => undefined);
     if (JSON.stringify(earlier) !== JSON.stringify(files)) {
@@ -82,6 +80,7 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
         await rm(dir, { recursive: true, force: true });
         throw new HangarError('insufficient_capacity', `this host has ${Math.floor((fs.bavail * fs.bsize) / 2 ** 20)} MiB free; the snapshot needs ${Math.ceil(needed / 2 ** 20)} MiB`);
       }
+      for (const file of files) await writeFile(join(dir, 'files', file.name), '');
       await writeFile(join(dir, 'parcel.json'), JSON.stringify(files));
     }
     await writeFile(join(dir, 'machine.json'), doc);
@@ -97,16 +96,16 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
     const file = (await listOf(dir)).find((listed) => listed.name === name);
     if (!file) throw new HangarError('invalid_argument', `${name} is not in the snapshot's file list`);
     const path = join(dir, 'files', name);
-    const offset = offsetOf(request.query);
+    const first = blockOf(request.query);
     const size = (await stat(path).catch(() => undefined))?.size ?? 0;
-    if (offset > size) throw new HangarError('conflict', `${size} bytes of ${name} arrived; send from there`);
-    await writeFile(path, '', { flag: 'a' });
-    await truncate(path, offset);
-    const body = request.body as Readable | undefined;
-    if (body) await pipeline(body, atMost(file.bytes - offset, name), createWriteStream(path, { flags: 'r+', start: offset }));
-    return { bytes: (await stat(path)).size };
+    if (first * BLOCK_BYTES > size) throw new HangarError('conflict', `${size} bytes of ${name} arrived; send from there`);
+    const body = request.body as AsyncIterable<Buffer> | undefined;
+    const kept = body ? await receiveFrames(body, path, file, first).catch((error: unknown) => {
+      throw new HangarError('conflict', `${(error as Error).message}; what arrived whole is kept`);
+    }) : size;
+    return { bytes: kept };
   });
-  // Checked whole against the list, then taken in as the machine's snapshot on this host.
+  // Whole (every block was checked as it arrived), then taken in as the machine's snapshot on this host.
   app.post('/agent/v1/incoming/:id/unpack', async (request) => {
     const dir = inbox(request.params);
     const id = dir.slice(-14);
@@ -115,10 +114,6 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
       const path = join(dir, 'files', file.name);
       const size = (await stat(path).catch(() => undefined))?.size;
       if (size !== file.bytes) throw new HangarError('conflict', `${file.name}: ${size ?? 0} of ${file.bytes} bytes arrived`);
-      if ((await sha256OfFile(path)) !== file.sha256) {
-        await rm(path, { force: true });
-        throw new HangarError('conflict', `${file.name} arrived corrupted (its sha256 differs); it is sent again`);
-      }
     }
     const record = readMachineDoc(await readFile(join(dir, 'machine.json'), 'utf8').catch(() => undefined));
     if (record?.id !== id) throw new HangarError('not_found', 'the machine\'s record did not arrive');
@@ -135,19 +130,9 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
   });
 }
 
-function offsetOf(query: unknown): number {
+/** The block a transfer starts at, from its byte offset (a whole number of blocks). */
+function blockOf(query: unknown): number {
   const offset = Number((query as { offset?: unknown }).offset ?? 0);
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new HangarError('invalid_argument', 'offset must be a whole number of bytes');
-  return offset;
-}
-
-/** Passes at most `limit` bytes; more is an error (the sender is not sending the file listed). */
-function atMost(limit: number, name: string): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length;
-      done(seen > limit ? new HangarError('invalid_argument', `${name} is longer than its listed size`) : null, chunk);
-    },
-  });
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % BLOCK_BYTES !== 0) throw new HangarError('invalid_argument', `offset must be a whole number of ${BLOCK_BYTES}-byte blocks`);
+  return offset / BLOCK_BYTES;
 }

@@ -8,8 +8,8 @@
  */
 import { failpoint } from '../system/failpoints.ts';
 import type { MachineRecord } from '../domain/machine.ts';
-import type { SnapshotCarrier } from '../domain/ports.ts';
-import { type AgentClient, parse } from './agent-client.ts';
+import type { Carried, SnapshotCarrier } from '../domain/ports.ts';
+import type { AgentClient } from './agent-client.ts';
 import type { ParcelFile } from './parcel-wire.ts';
 
 const ATTEMPTS = 4;
@@ -23,11 +23,13 @@ export class AgentSnapshotCarrier implements SnapshotCarrier {
     this.agents = agents;
   }
 
-  async carry(machine: MachineRecord, toHostId: string): Promise<{ bytes: number }> {
+  async carry(machine: MachineRecord, toHostId: string): Promise<Carried> {
     const machineId = machine.id;
     const what = `machine ${machineId}`;
     const [from, to] = [await this.agents.host(machine.hostId, what), await this.agents.host(toHostId, `the move's target for ${what}`)];
+    const began = performance.now();
     const { files } = await this.agents.call<{ files: ParcelFile[] }>(from, 'POST', `/agent/v1/machines/${machineId}/parcel`);
+    const packed = performance.now();
     let { received } = await this.agents.call<{ received: Received }>(to, 'POST', `/agent/v1/incoming/${machineId}`, { files, machine: JSON.stringify(machine) });
     failpoint('migrate.after-reserve');
     for (let attempt = 1; ; attempt++) {
@@ -35,13 +37,14 @@ export class AgentSnapshotCarrier implements SnapshotCarrier {
         for (const file of files) {
           const have = received[file.name] ?? 0;
           if (have >= file.bytes) continue;
-          const source = await this.agents.fetch(from, 'GET', `/agent/v1/machines/${machineId}/parcel/${file.name}?offset=${have}`);
-          if (!source.ok || !source.body) await parse(source);
-          const sent = await this.agents.fetch(to, 'PUT', `/agent/v1/incoming/${machineId}/${file.name}?offset=${have}`, source.body);
-          received[file.name] = (await parse<{ bytes: number }>(sent)).bytes;
+          const at = `${file.name}?offset=${have}`;
+          received[file.name] = (await this.agents.relay<{ bytes: number }>(from, `/agent/v1/machines/${machineId}/parcel/${at}`, to, `/agent/v1/incoming/${machineId}/${at}`)).bytes;
         }
+        const copied = performance.now();
         await this.agents.call(to, 'POST', `/agent/v1/incoming/${machineId}/unpack`);
-        return { bytes: files.reduce((sum, file) => sum + file.bytes, 0) };
+        const ms = (from: number, to = performance.now()) => Math.round(to - from);
+        const data = files.reduce((sum, file) => sum + file.blocks.filter((block) => block !== '').length, 0);
+        return { bytes: files.reduce((sum, file) => sum + file.bytes, 0), dataBlocks: data, ms: { pack: ms(began, packed), copy: ms(packed, copied), unpack: ms(copied) } };
       } catch (error) {
         if (attempt >= ATTEMPTS) throw error;
         ({ received } = await this.agents.call<{ received: Received }>(to, 'GET', `/agent/v1/incoming/${machineId}`));

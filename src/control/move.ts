@@ -17,6 +17,7 @@ import { HangarError, machineNotFound } from '../domain/errors.ts';
 import { chooseHost, hostIsFresh, type HostUsage, reservationOf } from '../domain/host.ts';
 import { decideMove, moveRefusal } from '../domain/lifecycle/move.ts';
 import type { MachineRecord } from '../domain/machine.ts';
+import type { Carried } from '../domain/ports.ts';
 import { suspendRefusal } from '../domain/suspend.ts';
 import { failpoint } from '../system/failpoints.ts';
 import { StaleWriteError } from '../store/store.ts';
@@ -67,7 +68,7 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   }
   failpoint('migrate.after-commit');
   afterCommit(deps, machine, after, decision);
-  deps.log.info({ machineId: id, from: machine.hostId, to: after.hostId, bytes: carried?.bytes }, `machine ${id} moved from host ${machine.hostId} to ${after.hostId}`);
+  deps.log.info({ machineId: id, from: machine.hostId, to: after.hostId, bytes: carried?.bytes, dataBlocks: carried?.dataBlocks, ms: carried?.ms }, `machine ${id} moved from host ${machine.hostId} to ${after.hostId}`);
   return after;
 }
 
@@ -88,7 +89,7 @@ async function settled(deps: ControlDeps, machine: MachineRecord, ask: MoveAsk):
 }
 
 /** The snapshot carried to the target and taken in there; not yet the target's machine. */
-async function carrySnapshot(deps: ControlDeps, machine: MachineRecord, toHostId: string): Promise<{ bytes: number }> {
+async function carrySnapshot(deps: ControlDeps, machine: MachineRecord, toHostId: string): Promise<Carried> {
   if (!deps.carrier) throw new HangarError('invalid_argument', 'this hangar cannot carry snapshots between hosts');
   const carried = await deps.carrier.carry(machine, toHostId);
   failpoint('migrate.after-copy');

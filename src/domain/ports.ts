@@ -50,13 +50,21 @@ export interface VolumeHost {
   remove(id: string): Promise<void>;
 }
 
+/** How much a move carried, and how long each step took (ms). */
+export interface Carried {
+  bytes: number;
+  /** Blocks of 1 MiB that held data (the rest, zeros, cross as a header alone). */
+  dataBlocks: number;
+  ms: { pack: number; copy: number; unpack: number };
+}
+
 /**
  * Carries a suspended machine's snapshot from its host to another (a move), over
  * the hosts' agent APIs: resumable (a broken transfer picks up where it stopped),
  * every file checked against its sha256 before the target takes it in.
  */
 export interface SnapshotCarrier {
-  carry(machine: MachineRecord, toHostId: string): Promise<{ bytes: number }>;
+  carry(machine: MachineRecord, toHostId: string): Promise<Carried>;
   /** Lets go of what the target received or took in of a move that did not commit. */
   drop(machineId: string, toHostId: string): Promise<void>;
 }
