@@ -11,6 +11,7 @@
  * host's machines (cluster-proxy.ts), acting on what other hosts' proxies ask of
  * its own machines.
  */
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -100,7 +101,10 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       const stopRequests = requests && serveRequests({
         requests, hostId: host.id, hints: (kick) => cluster.link.onWork(host.id, kick), act: (request) => actOnRequest(control, request), log,
       });
-      const served = agentApiFor(control, cluster, agent, localVolumes, registry, join(dirname(options.databasePath), 'incoming'));
+      // What half-arrived before a restart is gone: the move it belonged to failed.
+      const incomingDir = join(dirname(options.databasePath), 'incoming');
+      await rm(incomingDir, { recursive: true, force: true });
+      const served = agentApiFor(control, cluster, agent, localVolumes, registry, incomingDir);
       let stopMesh: (() => Promise<void>) | undefined;
       try {
         // Only the instance holding the host publishes its end of the private network.

@@ -12,11 +12,15 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type Static, Type } from 'typebox';
+import { HangarError } from '../domain/errors.ts';
 
 export const BLOCK_BYTES = 1 << 20;
 const HEADER_BYTES = 5;
 const DATA = 1;
 const ZEROS = 0;
+
+/** A move's id, as `randomUUID` makes them. */
+export const MOVE_ID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 export const ParcelFileSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z][a-z0-9._-]{0,39}$' }),
@@ -27,6 +31,8 @@ export const ParcelFileSchema = Type.Object({
 
 /** What the target is told when it opens its inbox: the files, and the machine's record as stored (a host may not read another's). */
 export const IncomingSchema = Type.Object({
+  /** This move's id: a host takes one move of a machine at a time, and lets go only of what that move brought. */
+  move: Type.String({ pattern: MOVE_ID }),
   files: Type.Array(ParcelFileSchema, { minItems: 1, maxItems: 32 }),
   machine: Type.String({ maxLength: 4 * 1024 * 1024 }),
 }, { additionalProperties: false });
@@ -132,4 +138,11 @@ function nextFrame(pending: Buffer, file: ParcelFile, index: number): { length: 
 async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
   let written = 0;
   while (written < data.length) written += (await handle.write(data, written, data.length - written, position + written)).bytesWritten;
+}
+
+/** The block a transfer starts at, from the request's byte offset (a whole number of blocks). */
+export function blockOf(query: unknown): number {
+  const offset = Number((query as { offset?: unknown }).offset ?? 0);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset % BLOCK_BYTES !== 0) throw new HangarError('invalid_argument', `offset must be a whole number of ${BLOCK_BYTES}-byte blocks`);
+  return offset / BLOCK_BYTES;
 }

@@ -6,6 +6,7 @@
  * picked up at what the target has, a few times; the target checks every file
  * before it takes the snapshot in.
  */
+import { randomUUID } from 'node:crypto';
 import { failpoint } from '../system/failpoints.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import type { Carried, SnapshotCarrier } from '../domain/ports.ts';
@@ -27,33 +28,41 @@ export class AgentSnapshotCarrier implements SnapshotCarrier {
     const machineId = machine.id;
     const what = `machine ${machineId}`;
     const [from, to] = [await this.agents.host(machine.hostId, what), await this.agents.host(toHostId, `the move's target for ${what}`)];
+    const move = randomUUID();
     const began = performance.now();
     const { files } = await this.agents.call<{ files: ParcelFile[] }>(from, 'POST', `/agent/v1/machines/${machineId}/parcel`);
     const packed = performance.now();
-    let { received } = await this.agents.call<{ received: Received }>(to, 'POST', `/agent/v1/incoming/${machineId}`, { files, machine: JSON.stringify(machine) });
+    let { received } = await this.agents.call<{ received: Received }>(to, 'POST', `/agent/v1/incoming/${machineId}`, { move, files, machine: JSON.stringify(machine) });
     failpoint('migrate.after-reserve');
     for (let attempt = 1; ; attempt++) {
       try {
         for (const file of files) {
           const have = received[file.name] ?? 0;
           if (have >= file.bytes) continue;
-          const at = `${file.name}?offset=${have}`;
+          const at = `${file.name}?offset=${have}&move=${move}`;
           received[file.name] = (await this.agents.relay<{ bytes: number }>(from, `/agent/v1/machines/${machineId}/parcel/${at}`, to, `/agent/v1/incoming/${machineId}/${at}`)).bytes;
         }
         const copied = performance.now();
-        await this.agents.call(to, 'POST', `/agent/v1/incoming/${machineId}/unpack`);
-        const ms = (from: number, to = performance.now()) => Math.round(to - from);
-        const data = files.reduce((sum, file) => sum + file.blocks.filter((block) => block !== '').length, 0);
-        return { bytes: files.reduce((sum, file) => sum + file.bytes, 0), dataBlocks: data, ms: { pack: ms(began, packed), copy: ms(packed, copied), unpack: ms(copied) } };
+        await this.agents.call(to, 'POST', `/agent/v1/incoming/${machineId}/unpack?move=${move}`);
+        const ms = (start: number, end = performance.now()) => Math.round(end - start);
+        return {
+          move,
+          bytes: files.reduce((sum, file) => sum + file.bytes, 0),
+          dataBlocks: files.reduce((sum, file) => sum + file.blocks.filter((block) => block !== '').length, 0),
+          ms: { pack: ms(began, packed), copy: ms(packed, copied), unpack: ms(copied) },
+        };
       } catch (error) {
-        if (attempt >= ATTEMPTS) throw error;
-        ({ received } = await this.agents.call<{ received: Received }>(to, 'GET', `/agent/v1/incoming/${machineId}`));
+        if (attempt >= ATTEMPTS) {
+          await this.drop(machineId, toHostId, move).catch(() => undefined);
+          throw error;
+        }
+        ({ received } = await this.agents.call<{ received: Received }>(to, 'GET', `/agent/v1/incoming/${machineId}?move=${move}`));
       }
     }
   }
 
-  async drop(machineId: string, toHostId: string): Promise<void> {
+  async drop(machineId: string, toHostId: string, move: string): Promise<void> {
     const to = await this.agents.host(toHostId, `the move's target for machine ${machineId}`);
-    await this.agents.call(to, 'DELETE', `/agent/v1/incoming/${machineId}`);
+    await this.agents.call(to, 'DELETE', `/agent/v1/incoming/${machineId}?move=${move}`);
   }
 }

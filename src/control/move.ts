@@ -62,7 +62,7 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   try {
     after = await store.moveMachine({ machine: decision.machine, events: decision.events }, machine.hostId ?? '');
   } catch (error) {
-    if (carried) await deps.carrier?.drop(id, moveTo.hostId).catch((dropError: unknown) => deps.log.warn({ machineId: id, err: dropError }, 'the move\'s target could not let go of the snapshot it received'));
+    if (carried) await deps.carrier?.drop(id, moveTo.hostId, carried.move).catch((dropError: unknown) => deps.log.warn({ machineId: id, err: dropError }, 'the move\'s target could not let go of the snapshot it received'));
     if (error instanceof StaleWriteError) throw new HangarError('conflict', `machine ${id} changed while it was being moved; nothing moved`, 'look at its state, and try again');
     throw error;
   }

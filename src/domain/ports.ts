@@ -52,6 +52,8 @@ export interface VolumeHost {
 
 /** How much a move carried, and how long each step took (ms). */
 export interface Carried {
+  /** The move's id, which the target took the snapshot in under (for `drop`). */
+  move: string;
   bytes: number;
   /** Blocks of 1 MiB that held data (the rest, zeros, cross as a header alone). */
   dataBlocks: number;
@@ -65,8 +67,8 @@ export interface Carried {
  */
 export interface SnapshotCarrier {
   carry(machine: MachineRecord, toHostId: string): Promise<Carried>;
-  /** Lets go of what the target received or took in of a move that did not commit. */
-  drop(machineId: string, toHostId: string): Promise<void>;
+  /** Lets go of what the target received or took in of move `move`, which did not commit. */
+  drop(machineId: string, toHostId: string, move: string): Promise<void>;
 }
 
 /** The volume files of every host: this process's own, or a host agent's through its API. */

@@ -10,7 +10,8 @@
  * One host's edge proxy wakes a machine on the other and serves it over the
  * private network. A stopped machine moved to the other host boots there, and a
  * suspended one resumes there with its memory; both are reached at the address and
- * name they kept.
+ * name they kept. A move crashed at each of its failpoints leaves the machine on
+ * exactly one host, the one its record names, where it resumes with its memory.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -19,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { canonicalAddress, meshLinkName } from '../../src/network/layout.ts';
-import { destroyMachinesOf, type HostSpec, startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { type ClusterProcess, destroyMachinesOf, type HostSpec, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { createHostsApart, type HostsApart, removeClusterApart } from '../helpers/hosts-apart.ts';
 import { buildImage, busyboxLayer, writeOciLayout } from '../helpers/image-build.ts';
 import { viaProxy } from '../helpers/http.ts';
@@ -231,6 +232,47 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
     const left = join(c.hosts.get('fra-1')?.dataDir as string, 'machines', mover.id);
     await eventually('fra-1 lets go of its copy', () => !existsSync(left));
     for (const m of [here, mover]) assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-a/machines/${m.id}?force=true`)).status, 200);
+  });
+
+  it('leaves a machine whose move crashed at each failpoint on exactly one host, where it resumes with its memory', { skip: underlay === 'plain' && 'shown over WireGuard' }, async () => {
+    const m = await create('mesh-a', 'fra', counterImage);
+    const bootOf = async () => (await sh('mesh-a', m.id, 'cat /proc/sys/kernel/random/boot_id')).stdout.trim();
+    const bootId = await bootOf();
+    const qemusOf = () => {
+      let argvs = '';
+      try { argvs = execFileSync('pgrep', ['-af', `qemu-system.*${m.id}`], { encoding: 'utf8' }); } catch { /* none */ }
+      return hostSpecs.filter((spec) => argvs.includes(join(c.hosts.get(spec.id)?.dataDir as string, 'machines', m.id))).map((spec) => spec.id);
+    };
+    for (const [failpoint, crashes, lands] of [
+      ['migrate.after-reserve', 'replica', 'source'], ['migrate.after-copy', 'replica', 'source'],
+      ['migrate.after-commit', 'replica', 'target'], ['migrate.before-cleanup', 'source host', 'target'],
+    ] as const) {
+      assert.equal((await c.call(0, 'POST', `/v1/apps/mesh-a/machines/${m.id}/suspend`, {})).status, 200);
+      assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${m.id}/wait?state=suspended&timeout=60`)).status, 200);
+      const from = (await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${m.id}`)).body.host_id as string;
+      const to = from === 'fra-1' ? 'syd-1' : 'fra-1';
+      if (crashes === 'replica') {
+        const doomed = await c.startReplica({ HANGAR_FAILPOINTS: `${failpoint}=crash` });
+        const index = c.replicas.indexOf(doomed);
+        await assert.rejects(c.call(index, 'POST', `/hangar/v1/apps/mesh-a/machines/${m.id}/move`, { host: to }), `the replica dies at ${failpoint}`);
+        c.replicas.splice(index, 1);
+      } else {
+        const spec = hostSpecs.find((host) => host.id === from) as HostSpec;
+        const source = c.hosts.get(from) as ClusterProcess;
+        await source.stop();
+        const doomed = await c.startHost(spec, source.dataDir, { HANGAR_FAILPOINTS: `${failpoint}=crash` });
+        assert.equal((await c.call(0, 'POST', `/hangar/v1/apps/mesh-a/machines/${m.id}/move`, { host: to })).status, 200);
+        await eventually(`the source host dies at ${failpoint}`, () => doomed.child.signalCode === 'SIGKILL');
+        await c.startHost(spec, source.dataDir);
+      }
+      const placed = (await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${m.id}`)).body.host_id;
+      assert.equal(placed, lands === 'source' ? from : to, `after ${failpoint}`);
+      assert.equal((await c.call(0, 'POST', `/v1/apps/mesh-a/machines/${m.id}/start`, {})).status, 200);
+      assert.equal((await c.call(0, 'GET', `/v1/apps/mesh-a/machines/${m.id}/wait?state=started&timeout=60`)).status, 200);
+      assert.deepEqual(qemusOf(), [placed], `after ${failpoint}, it runs on ${placed} only`);
+      assert.equal(await bootOf(), bootId, `after ${failpoint}, with its memory`);
+    }
+    assert.equal((await c.call(0, 'DELETE', `/v1/apps/mesh-a/machines/${m.id}?force=true`)).status, 200);
   });
 
   it('never retires a machine that serves through another host\'s proxy, and retires it once idle', { skip: underlay === 'plain' && 'shown over WireGuard' }, async () => {

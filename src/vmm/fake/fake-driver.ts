@@ -8,9 +8,9 @@
  * few commands (`echo`, `false`, `hostname`, `touch`, `ls`) run in it.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Duplex, duplexPair } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
@@ -115,9 +115,13 @@ function readLines(path: string): unknown[] {
 export class FakeHost {
   readonly vms: FakeVms;
 
+  /** Where snapshots packed for a move are written: beside the ledger, else in a temporary directory. */
+  readonly parcelsDir: string;
+
   /** `ledger`: a file that keeps the pretend VMs across processes (see FakeVms). */
   constructor(ledger?: string) {
     this.vms = new FakeVms(ledger);
+    this.parcelsDir = ledger ? join(dirname(ledger), 'fake-parcels') : join(tmpdir(), 'hangar-fake-parcels');
   }
 
   /** Machines with prepared state (the qemu driver's machine directory): made by prepare, removed by destroy. */
@@ -337,7 +341,8 @@ export class FakeDriver implements VmmDriver {
     if (vm?.state !== 'suspended') throw new Error(`machine ${machineId} has no whole snapshot on this host`);
     // One per machine, gone with it (destroy).
     rmSync(this.parcels.get(machineId) ?? '', { recursive: true, force: true });
-    const dir = mkdtempSync(join(tmpdir(), 'hangar-fake-parcel-'));
+    mkdirSync(this.host.parcelsDir, { recursive: true });
+    const dir = mkdtempSync(join(this.host.parcelsDir, `${machineId}-`));
     this.parcels.set(machineId, dir);
     const path = join(dir, 'guest.json');
     writeFileSync(path, JSON.stringify({ version: vm.spec.version, bootCount: vm.bootCount, limitMb: vm.limitMb, files: [...vm.files] }));

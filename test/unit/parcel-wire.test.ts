@@ -1,0 +1,79 @@
+/**
+ * A move's files on the wire: listed block by block, zeros crossing as a header
+ * alone and arriving as a hole, every data block checked as it arrives, a broken
+ * or corrupted transfer keeping only whole, checked blocks and picking up there.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { BLOCK_BYTES, blockList, blockOf, framesOf, receiveFrames } from '../../src/cluster/parcel-wire.ts';
+
+async function bytesOf(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The stream cut into small pieces, as the network delivers it. */
+function inPieces(data: Buffer, size = 7919): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < data.length; at += size) pieces.push(data.subarray(at, at + size));
+  return Readable.from(pieces);
+}
+
+describe('a move\'s files on the wire', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-parcel-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // Three blocks of data, two of zeros, and a short last block of data.
+  const content = Buffer.concat([randomBytes(BLOCK_BYTES), Buffer.alloc(2 * BLOCK_BYTES), randomBytes(2 * BLOCK_BYTES), randomBytes(1000)]);
+  const source = join(dir, 'memory.ram');
+  writeFileSync(source, content);
+
+  it('lists every block\'s sha256, zeros as empty, and sends zeros as a header alone', async () => {
+    const file = await blockList('memory.ram', source);
+    assert.equal(file.bytes, content.length);
+    assert.deepEqual(file.blocks.map((block) => (block === '' ? 'zeros' : 'data')), ['data', 'zeros', 'zeros', 'data', 'data', 'data']);
+    const wire = await bytesOf(framesOf(source, 0));
+    assert.equal(wire.length, content.length - 2 * BLOCK_BYTES + 6 * 5, 'the zero blocks cost 5 bytes each');
+  });
+
+  it('writes what arrives, zeros as a hole, and answers the size once whole', async () => {
+    const file = await blockList('memory.ram', source);
+    const target = join(dir, 'received');
+    writeFileSync(target, '');
+    assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, 0))), target, file, 0), content.length);
+    assert.ok(readFileSync(target).equals(content));
+    assert.ok(statSync(target).blocks * 512 < content.length - BLOCK_BYTES, 'the zeros take no space');
+  });
+
+  it('keeps only the whole, checked blocks of a transfer cut off or corrupted, and picks up there', async () => {
+    const file = await blockList('memory.ram', source);
+    const target = join(dir, 'resumed');
+    writeFileSync(target, '');
+    const wire = await bytesOf(framesOf(source, 0));
+    // Cut inside block 3 (after the two headers of zeros).
+    const cut = 5 + BLOCK_BYTES + 10 + 5 + 4096;
+    await assert.rejects(receiveFrames(inPieces(wire.subarray(0, cut)), target, file, 0), /ended inside a block/);
+    assert.equal(statSync(target).size, 3 * BLOCK_BYTES, 'blocks 0 to 2 are kept');
+    // Block 3 sent again, corrupted: refused, nothing of it kept.
+    const resent = await bytesOf(framesOf(source, 3));
+    resent[5 + 100] = (resent[5 + 100] as number) ^ 0xff;
+    await assert.rejects(receiveFrames(inPieces(resent), target, file, 3), /block 3 arrived corrupted/);
+    assert.equal(statSync(target).size, 3 * BLOCK_BYTES);
+    // A frame of zeros where the list says data is refused too.
+    const lying = Buffer.alloc(5);
+    lying.writeUInt32BE(BLOCK_BYTES, 1);
+    await assert.rejects(receiveFrames(Readable.from([lying]), target, file, 3), /arrived as zeros, but it holds data/);
+    assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, 3))), target, file, 3), content.length);
+    assert.ok(readFileSync(target).equals(content));
+  });
+
+  it('takes offsets only on a block\'s start', () => {
+    assert.equal(blockOf({ offset: String(2 * BLOCK_BYTES) }), 2);
+    for (const offset of ['1', '-1048576', 'x', String(2 ** 60)]) assert.throws(() => blockOf({ offset }), /whole number/);
+  });
+});
