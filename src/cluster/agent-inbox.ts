@@ -1,5 +1,5 @@
 /**
- * A host agent's routes for receiving a moved machine's snapshot: an inbox per
+ * A host agent's routes for receiving a moved machine's snapshot and volumes: an inbox per
  * machine (`<data dir>/incoming/<machine>/`) that a replica opens with the list
  * of files (parcel-wire.ts) and the machine's record as it read it (a host may not
  * read another host's machines; it is checked as a stored one is), fills file by
@@ -16,11 +16,15 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HangarError } from '../domain/errors.ts';
 import { specOf, type SnapshotParcels } from '../domain/runtime.ts';
+import { VOLUME_ID, VOLUME_SNAPSHOT_ID } from '../domain/volume.ts';
 import { readMachineDoc } from '../store/documents.ts';
+import type { LocalVolumes } from '../volumes/local-volumes.ts';
 import { BLOCK_BYTES, blockOf, type Incoming, IncomingSchema, MOVE_ID, type ParcelFile, receiveFrames } from './parcel-wire.ts';
 
 export interface AgentInboxOptions {
   snapshots: SnapshotParcels;
+  /** This host's volumes: those carried here are taken in. */
+  volumes: LocalVolumes;
   /** Where snapshots being received are kept until taken in. */
   incomingDir: string;
   /** Ends what this host holds of a machine that is not its own (a move that did not commit). */
@@ -63,7 +67,8 @@ export function addInboxRoutes(app: FastifyInstance, options: AgentInboxOptions)
       await rm(dir, { recursive: true, force: true });
       await mkdir(join(dir, 'files'), { recursive: true });
       const fs = await statfs(dir);
-      const needed = files.reduce((sum, file) => sum + file.bytes, 0);
+      // Zeros take no space here.
+      const needed = files.reduce((sum, file) => sum + file.blocks.filter((block) => block !== '').length * BLOCK_BYTES, 0);
       if (fs.bavail * fs.bsize < needed) {
         await rm(dir, { recursive: true, force: true });
         throw new HangarError('insufficient_capacity', `this host has ${Math.floor((fs.bavail * fs.bsize) / 2 ** 20)} MiB free; the snapshot needs ${Math.ceil(needed / 2 ** 20)} MiB`);
@@ -107,7 +112,15 @@ export function addInboxRoutes(app: FastifyInstance, options: AgentInboxOptions)
     }
     const record = readMachineDoc(await readFile(join(dir, 'machine.json'), 'utf8').catch(() => undefined));
     if (record?.id !== id) throw new HangarError('not_found', 'the machine\'s record did not arrive');
-    await options.snapshots.unpackSnapshot(specOf(record), new Map(files.map((file) => [file.name, join(dir, 'files', file.name)])));
+    const received = new Map(files.map((file) => [file.name, join(dir, 'files', file.name)]));
+    // Volumes and their snapshots first: a snapshot of the machine names them.
+    for (const [name, path] of received) {
+      if (VOLUME_ID.test(name)) await options.volumes.adopt(name, path);
+      else if (VOLUME_SNAPSHOT_ID.test(name)) await options.volumes.adoptSnapshot(name, path);
+      else continue;
+      received.delete(name);
+    }
+    if (received.size > 0) await options.snapshots.unpackSnapshot(specOf(record), received);
     await rm(join(dir, 'files'), { recursive: true, force: true });
     await rm(join(dir, 'parcel.json'), { force: true });
     return { ok: true };

@@ -1,18 +1,35 @@
 /**
- * A host agent's routes for moving a suspended machine, as its source: the
- * snapshot's files, listed block by block (parcel-wire.ts), then read as frames
- * from any block on. The target's side is agent-inbox.ts. Only replicas call
- * these (agent-api.ts).
+ * A host agent's routes for moving a machine, as its source: what the move
+ * carries (the suspend snapshot's files, the volumes it mounts and their
+ * snapshots), listed block by block (parcel-wire.ts), then read as frames from
+ * any block on; and, once the move committed, the volumes let go. The target's
+ * side is agent-inbox.ts. Only replicas call these (agent-api.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { HangarError } from '../domain/errors.ts';
 import type { SnapshotParcels } from '../domain/runtime.ts';
+import { Type } from 'typebox';
+import { VOLUME_SNAPSHOT_ID, VOLUME_ID } from '../domain/volume.ts';
 import { addInboxRoutes, type AgentInboxOptions } from './agent-inbox.ts';
+import type { AgentVolumeOptions } from './agent-volumes.ts';
 import { blockList, blockOf, framesOf, type ParcelFile } from './parcel-wire.ts';
 
-export interface AgentParcelOptions extends AgentInboxOptions {
+export interface AgentParcelOptions extends AgentInboxOptions, AgentVolumeOptions {
   snapshots: SnapshotParcels;
 }
+
+/** What the replica asks to be carried. */
+interface ParcelAsk {
+  snapshot?: boolean;
+  volumes?: string[];
+  volumeSnapshots?: string[];
+}
+
+const ParcelAskSchema = Type.Object({
+  snapshot: Type.Optional(Type.Boolean()),
+  volumes: Type.Optional(Type.Array(Type.String({ pattern: VOLUME_ID.source }), { maxItems: 16 })),
+  volumeSnapshots: Type.Optional(Type.Array(Type.String({ pattern: VOLUME_SNAPSHOT_ID.source }), { maxItems: 1024 })),
+}, { additionalProperties: false });
 
 /** `machine` checks the id names a machine of this host (agent-api.ts). */
 export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOptions, machine: (params: unknown) => Promise<string>): void {
@@ -21,11 +38,18 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
   // A file's bytes arrive as they are sent; the route counts them against the list itself.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
-  app.post('/agent/v1/machines/:id/parcel', async (request) => {
+  app.post('/agent/v1/machines/:id/parcel', { schema: { body: ParcelAskSchema } }, async (request) => {
     const id = await machine(request.params);
-    const paths = await snapshots.packSnapshot(id).catch((error: unknown) => {
+    const ask = (request.body ?? {}) as ParcelAsk;
+    const paths = ask.snapshot === false ? new Map<string, string>() : await snapshots.packSnapshot(id).catch((error: unknown) => {
       throw new HangarError('invalid_state', `cannot move machine ${id}'s snapshot: ${(error as Error).message}`);
     });
+    for (const volumeId of ask.volumes ?? []) {
+      if (!(await options.ownsVolume(volumeId))) throw new HangarError('not_found', `volume not found on this host: ${volumeId}`);
+      paths.set(volumeId, options.volumes.path(volumeId));
+    }
+    for (const snapshotId of ask.volumeSnapshots ?? []) paths.set(snapshotId, options.volumes.snapshotPath(snapshotId));
+    if (paths.size === 0) throw new HangarError('invalid_argument', 'nothing to carry');
     packed.set(id, paths);
     const files: ParcelFile[] = [];
     for (const [name, path] of paths) files.push(await blockList(name, path));
@@ -38,5 +62,14 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
     return reply.type('application/octet-stream').send(framesOf(path, blockOf(request.query)));
   });
 
+  // Once the move committed: the volumes, now another host's, and their snapshots go from this one.
+  app.post('/agent/v1/volumes/:volume/moved-away', { schema: { body: Type.Object({ snapshots: ParcelAskSchema.properties.volumeSnapshots }) } }, async (request) => {
+    const volumeId = String((request.params as { volume?: unknown }).volume ?? '');
+    if (!VOLUME_ID.test(volumeId)) throw new HangarError('invalid_argument', 'a volume id is required');
+    if (await options.ownsVolume(volumeId)) throw new HangarError('conflict', `volume ${volumeId} is still this host's`);
+    await options.volumes.remove(volumeId);
+    for (const snapshotId of (request.body as { snapshots?: string[] }).snapshots ?? []) await options.volumes.removeSnapshot({ id: snapshotId, volumeId });
+    return { ok: true };
+  });
   addInboxRoutes(app, options);
 }

@@ -6,10 +6,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HangarError } from '../domain/errors.ts';
-import { MAX_VOLUME_GB, VOLUME_ID, VOLUME_NAME } from '../domain/volume.ts';
+import { MAX_VOLUME_GB, VOLUME_ID, VOLUME_NAME, VOLUME_SNAPSHOT_ID } from '../domain/volume.ts';
 import type { LocalVolumes } from '../volumes/local-volumes.ts';
 
-const SNAPSHOT_ID = /^vs_[a-z0-9]{16}$/;
 
 export interface AgentVolumeOptions {
   volumes: LocalVolumes;
@@ -24,7 +23,7 @@ export function addVolumeRoutes(app: FastifyInstance, options: AgentVolumeOption
     if (!VOLUME_ID.test(id) || !(await options.ownsVolume(id))) throw new HangarError('not_found', `volume not found on this host: ${id}`);
     return id;
   };
-  const snapshotOf = (params: unknown) => ({ id: matching(SNAPSHOT_ID, (params as { snapshot?: unknown }).snapshot, 'snapshot') });
+  const snapshotOf = (params: unknown) => ({ id: matching(VOLUME_SNAPSHOT_ID, (params as { snapshot?: unknown }).snapshot, 'snapshot') });
   const field = (request: { body: unknown }, name: string): unknown => ((request.body ?? {}) as Record<string, unknown>)[name];
 
   app.get('/agent/v1/space', async () => volumes.space());
@@ -38,7 +37,7 @@ export function addVolumeRoutes(app: FastifyInstance, options: AgentVolumeOption
   });
   app.post('/agent/v1/volumes/:volume/snapshots', async (request) => {
     const volumeId = await owned(request.params);
-    return { storedBytes: await volumes.snapshot(volumeId, matching(SNAPSHOT_ID, field(request, 'snapshotId'), 'snapshotId')) };
+    return { storedBytes: await volumes.snapshot(volumeId, matching(VOLUME_SNAPSHOT_ID, field(request, 'snapshotId'), 'snapshotId')) };
   });
   app.post('/agent/v1/volumes/:volume/snapshots/:snapshot/restore', async (request) => {
     const snapshot = { ...snapshotOf(request.params), volumeId: await owned(request.params) };

@@ -1,6 +1,7 @@
 /**
- * How a replica carries a suspended machine's snapshot between two hosts: it asks
- * the source for the files (their sizes and sha256), opens an inbox on the target
+ * How a replica carries a machine between two hosts (its suspend snapshot, its
+ * volume and their snapshots): it asks the source for the files (listed block by
+ * block, parcel-wire.ts), opens an inbox on the target
  * with that list, and streams each file from the one to the other, through
  * itself (hosts never call each other: agent-api.ts). A transfer that breaks is
  * picked up at what the target has, a few times; the target checks every file
@@ -9,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { failpoint } from '../system/failpoints.ts';
 import type { MachineRecord } from '../domain/machine.ts';
-import type { Carried, SnapshotCarrier } from '../domain/ports.ts';
+import type { Carried, Load, SnapshotCarrier } from '../domain/ports.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { ParcelFile } from './parcel-wire.ts';
 
@@ -24,13 +25,13 @@ export class AgentSnapshotCarrier implements SnapshotCarrier {
     this.agents = agents;
   }
 
-  async carry(machine: MachineRecord, toHostId: string): Promise<Carried> {
+  async carry(machine: MachineRecord, toHostId: string, load: Load): Promise<Carried> {
     const machineId = machine.id;
     const what = `machine ${machineId}`;
     const [from, to] = [await this.agents.host(machine.hostId, what), await this.agents.host(toHostId, `the move's target for ${what}`)];
     const move = randomUUID();
     const began = performance.now();
-    const { files } = await this.agents.call<{ files: ParcelFile[] }>(from, 'POST', `/agent/v1/machines/${machineId}/parcel`);
+    const { files } = await this.agents.call<{ files: ParcelFile[] }>(from, 'POST', `/agent/v1/machines/${machineId}/parcel`, load);
     const packed = performance.now();
     let { received } = await this.agents.call<{ received: Received }>(to, 'POST', `/agent/v1/incoming/${machineId}`, { move, files, machine: JSON.stringify(machine) });
     failpoint('migrate.after-reserve');
@@ -58,6 +59,13 @@ export class AgentSnapshotCarrier implements SnapshotCarrier {
         }
         ({ received } = await this.agents.call<{ received: Received }>(to, 'GET', `/agent/v1/incoming/${machineId}?move=${move}`));
       }
+    }
+  }
+
+  async releaseVolumes(fromHostId: string, load: Load): Promise<void> {
+    const from = await this.agents.host(fromHostId, 'the volumes moved');
+    for (const volumeId of load.volumes) {
+      await this.agents.call(from, 'POST', `/agent/v1/volumes/${volumeId}/moved-away`, { snapshots: load.volumeSnapshots });
     }
   }
 

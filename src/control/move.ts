@@ -6,18 +6,20 @@
  * asked (and it can be), else stopped when asked, else refused.
  *
  * The steps, each safe to crash after (the machine is on exactly one host, the one
- * its record names): a suspended machine's snapshot is carried to the target and
- * taken in there (deps.carrier); one transaction then changes its host, checking
+ * its record names): a suspended machine's snapshot, and the volume it mounts with
+ * that volume's snapshots, are carried to the target and taken in there
+ * (deps.carrier); one transaction then changes its host and its volume's, checking
  * the target's room and that the machine did not change meanwhile (it keeps its
  * 6PN address; its IPv4 one is the target's) (store.moveMachine); the host it left
- * notices that the machine is no longer its own and lets go of what it kept of it.
- * A move that does not commit lets go of what the target received.
+ * notices that the machine is no longer its own and lets go of what it kept of it,
+ * and is told to remove the volume's files. A move that does not commit lets go of
+ * what the target received.
  */
 import { HangarError, machineNotFound } from '../domain/errors.ts';
 import { chooseHost, hostIsFresh, type HostUsage, reservationOf } from '../domain/host.ts';
 import { decideMove, moveRefusal } from '../domain/lifecycle/move.ts';
 import type { MachineRecord } from '../domain/machine.ts';
-import type { Carried } from '../domain/ports.ts';
+import type { Carried, Load } from '../domain/ports.ts';
 import { suspendRefusal } from '../domain/suspend.ts';
 import { failpoint } from '../system/failpoints.ts';
 import { StaleWriteError } from '../store/store.ts';
@@ -56,11 +58,12 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   const moveTo = { hostId: target.host.id, region: regionOf(target.host) };
   const refusal = moveRefusal(machine, moveTo);
   if (refusal) throw refusal;
-  const carried = machine.state === 'suspended' ? await carrySnapshot(deps, machine, moveTo.hostId) : undefined;
+  const load = await loadOf(deps, machine);
+  const carried = load.snapshot || load.volumes.length > 0 ? await carry(deps, machine, moveTo.hostId, load) : undefined;
   const decision = decideMove(machine, moveTo, decisionContext(deps));
   let after: MachineRecord;
   try {
-    after = await store.moveMachine({ machine: decision.machine, events: decision.events }, machine.hostId ?? '');
+    after = await store.moveMachine({ machine: decision.machine, events: decision.events }, machine.hostId ?? '', load.volumes);
   } catch (error) {
     if (carried) await deps.carrier?.drop(id, moveTo.hostId, carried.move).catch((dropError: unknown) => deps.log.warn({ machineId: id, err: dropError }, 'the move\'s target could not let go of the snapshot it received'));
     if (error instanceof StaleWriteError) throw new HangarError('conflict', `machine ${id} changed while it was being moved; nothing moved`, 'look at its state, and try again');
@@ -68,6 +71,10 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   }
   failpoint('migrate.after-commit');
   afterCommit(deps, machine, after, decision);
+  if (load.volumes.length > 0) {
+    await deps.carrier?.releaseVolumes(machine.hostId ?? '', load).catch((error: unknown) => deps.log.warn({ machineId: id, err: error },
+      `the volumes moved stay on host ${machine.hostId} as files no record names: ${load.volumes.join(', ')}`));
+  }
   deps.log.info({ machineId: id, from: machine.hostId, to: after.hostId, bytes: carried?.bytes, dataBlocks: carried?.dataBlocks, ms: carried?.ms }, `machine ${id} moved from host ${machine.hostId} to ${after.hostId}`);
   return after;
 }
@@ -88,10 +95,18 @@ async function settled(deps: ControlDeps, machine: MachineRecord, ask: MoveAsk):
   return now;
 }
 
-/** The snapshot carried to the target and taken in there; not yet the target's machine. */
-async function carrySnapshot(deps: ControlDeps, machine: MachineRecord, toHostId: string): Promise<Carried> {
-  if (!deps.carrier) throw new HangarError('invalid_argument', 'this hangar cannot carry snapshots between hosts');
-  const carried = await deps.carrier.carry(machine, toHostId);
+/** What the move carries: the suspend snapshot of a suspended machine, the volume it mounts and that volume's snapshots. */
+async function loadOf(deps: ControlDeps, machine: MachineRecord): Promise<Load> {
+  const volumes = (machine.config.mounts ?? []).map((mount) => mount.volume);
+  const volumeSnapshots: string[] = [];
+  for (const volumeId of volumes) volumeSnapshots.push(...(await deps.store.listSnapshots(volumeId)).map((snapshot) => snapshot.id));
+  return { snapshot: machine.state === 'suspended', volumes, volumeSnapshots };
+}
+
+/** The load carried to the target and taken in there; not yet the target's machine. */
+async function carry(deps: ControlDeps, machine: MachineRecord, toHostId: string, load: Load): Promise<Carried> {
+  if (!deps.carrier) throw new HangarError('invalid_argument', 'this hangar cannot carry snapshots or volumes between hosts');
+  const carried = await deps.carrier.carry(machine, toHostId, load);
   failpoint('migrate.after-copy');
   return carried;
 }

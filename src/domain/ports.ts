@@ -50,6 +50,13 @@ export interface VolumeHost {
   remove(id: string): Promise<void>;
 }
 
+/** What a move carries: the machine's suspend snapshot (if it has one), the volumes it mounts and their snapshots. */
+export interface Load {
+  snapshot: boolean;
+  volumes: string[];
+  volumeSnapshots: string[];
+}
+
 /** How much a move carried, and how long each step took (ms). */
 export interface Carried {
   /** The move's id, which the target took the snapshot in under (for `drop`). */
@@ -66,9 +73,11 @@ export interface Carried {
  * every file checked against its sha256 before the target takes it in.
  */
 export interface SnapshotCarrier {
-  carry(machine: MachineRecord, toHostId: string): Promise<Carried>;
+  carry(machine: MachineRecord, toHostId: string, load: Load): Promise<Carried>;
   /** Lets go of what the target received or took in of move `move`, which did not commit. */
   drop(machineId: string, toHostId: string, move: string): Promise<void>;
+  /** Once the move committed: the host the machine left removes its copies of the volumes carried. */
+  releaseVolumes(fromHostId: string, load: Load): Promise<void>;
 }
 
 /** The volume files of every host: this process's own, or a host agent's through its API. */

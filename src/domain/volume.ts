@@ -75,6 +75,7 @@ export function volumeStyleId(prefix: 'vol_' | 'vs_', int: (max: number) => numb
 }
 
 export const VOLUME_ID = /^vol_[a-z0-9]{16}$/;
+export const VOLUME_SNAPSHOT_ID = /^vs_[a-z0-9]{16}$/;
 export const VOLUME_NAME = /^[a-z0-9_]{1,30}$/;
 export const MAX_VOLUME_GB = 500;
 /** Fly keeps snapshots 1 to 60 days, 5 unless told. */

@@ -394,11 +394,12 @@ export interface Store {
   readonly directory?: MachineDirectory;
   /**
    * A cluster's: moves a machine from host `from` to the host its record names, with
-   * the addresses it gives (IPv4: the lowest free there), in one transaction, if the
-   * target has room (else insufficient_capacity) and the machine is still at its
-   * revision on `from` (else StaleWriteError).
+   * the addresses it gives (IPv4: the lowest free there), and `volumes` (which it
+   * mounts) with it, in one transaction, if the target has room (else
+   * insufficient_capacity) and the machine is still at its revision on `from`, its
+   * volumes attached to it there (else StaleWriteError).
    */
-  moveMachine?(write: MachineWrite, from: string): Promise<MachineRecord>;
+  moveMachine?(write: MachineWrite, from: string, volumes: readonly string[]): Promise<MachineRecord>;
   /** A cluster's: what one host's edge proxy asks of machines on other hosts (one hangar acts itself). */
   readonly requests?: MachineRequests;
   /** A cluster's: every host's proxy's traffic to every machine (one hangar has one proxy). */

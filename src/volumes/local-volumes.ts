@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import type { SnapshotRef, VolumeHost, VolumeHosts } from '../domain/ports.ts';
 import { checkSpace, type DiskSpace } from '../domain/volume.ts';
 import { fsyncPath } from '../system/fsync.ts';
+import { moveFile } from '../system/move-file.ts';
 
 const run = promisify(execFile);
 const GB = 1024 ** 3;
@@ -109,6 +110,20 @@ export class LocalVolumes implements VolumeHost {
 
   async remove(id: string): Promise<void> {
     await rm(this.path(id), { force: true });
+  }
+
+  /** Takes a volume's file carried here from another host (a move) as this host's, synced. */
+  async adopt(id: string, from: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await moveFile(from, this.path(id));
+    await fsyncPath(this.path(id));
+  }
+
+  /** The same for one of its snapshots. */
+  async adoptSnapshot(snapshotId: string, from: string): Promise<void> {
+    await mkdir(dirname(this.snapshotPath(snapshotId)), { recursive: true });
+    await moveFile(from, this.snapshotPath(snapshotId));
+    await fsyncPath(this.snapshotPath(snapshotId));
   }
 
   /** Copies one file of this disk to another (see copyFile). */

@@ -2,11 +2,14 @@
  * Moving a machine between hosts: a stopped one, or a suspended one with its
  * snapshot carried over the agent APIs (the fake driver's, here: the real VMs'
  * are in test/e2e/cluster-move.test.ts). It keeps its 6PN address, starts (or
- * resumes) there and nowhere else, and the host it left lets go of it; every
+ * resumes) there and nowhere else, and the host it left lets go of it; a volume
+ * goes with its machine, snapshots and all, within its region; every
  * refusal changes nothing; of two moves racing, one wins; a crash at each step of
  * a move leaves the machine on exactly one host. A host drained moves what can move.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { vmsNow } from '../helpers/chaos.ts';
@@ -139,6 +142,36 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal(vmsNow(fakeLedger(back)).has(m.id), false, 'and goes once the host is back');
     assert.equal(await startedResumed(m.id), true, 'the machine resumes on the target');
     assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).get(m.id), 'running');
+  });
+
+  it('moves a machine with its volume and the volume\'s snapshots within their region; refuses another region (400)', async () => {
+    const volume = (await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'data', region: 'fra', size_gb: 1 })).body;
+    const snapshot = await c.call(0, 'POST', `/v1/apps/web/volumes/${volume.id}/snapshots`);
+    assert.equal(snapshot.status, 200, JSON.stringify(snapshot.body));
+    const snapshotId = (await c.call(0, 'GET', `/v1/apps/web/volumes/${volume.id}/snapshots`)).body[0].id as string;
+    const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: { ...small, mounts: [{ volume: volume.id, path: '/data' }] } })).body;
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+    assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${m.id}/stop`)).status, 200);
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}/wait?state=stopped&timeout=30`)).status, 200);
+    const source = m.host_id as string;
+    const target = otherThan(source);
+    const onDisk = (host: string, file: string) => existsSync(join(c.hosts.get(host)?.dataDir as string, 'volumes', file));
+    assert.ok(onDisk(source, `${volume.id}.ext4`) && onDisk(source, `snapshots/${snapshotId}.ext4`));
+
+    const elsewhere = await move(m.id, { region: 'syd' });
+    assert.equal(elsewhere.status, 400, JSON.stringify(elsewhere.body));
+    assert.match(elsewhere.body.error, /stays in region fra/);
+
+    const moved = await move(m.id, { host: target });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/volumes/${volume.id}`)).body.zone, target, 'the volume is on the new host');
+    assert.ok(onDisk(target, `${volume.id}.ext4`) && onDisk(target, `snapshots/${snapshotId}.ext4`), 'with its file and its snapshot\'s');
+    assert.ok(!onDisk(source, `${volume.id}.ext4`) && !onDisk(source, `snapshots/${snapshotId}.ext4`), 'which the host it left removed');
+    assert.equal(await startedResumed(m.id), false, 'it boots there, mounting its volume');
+    assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).get(m.id), 'running');
+    const restored = await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'restored', snapshot_id: snapshotId });
+    assert.equal(restored.status, 200, JSON.stringify(restored.body));
+    assert.equal(restored.body.zone, target, 'its snapshot restores on the host that holds it now');
   });
 
   it('moves to a region: a host there is chosen, and the machine is in that region', async () => {

@@ -2,10 +2,10 @@
  * A machine moved to another host (Fly's `migrated`): one stopped or just created
  * (nothing on its host worth carrying: a cold boot starts its root filesystem
  * blank), or one suspended, whose snapshot is carried to the new host first and
- * resumes there. A started machine is suspended or stopped first (control/move.ts).
- * It keeps its 6PN address (Fly's migrations change it; here peers and `.internal`
- * answers see no change). Machines with volumes, or a root filesystem kept across
- * boots, do not move yet.
+ * resumes there; a volume it mounts goes with it, within its region. A started
+ * machine is suspended or stopped first (control/move.ts). It keeps its 6PN address
+ * (Fly's migrations change it; here peers and `.internal` answers see no change).
+ * Machines whose root filesystem is kept across boots do not move yet.
  */
 import { HangarError } from '../errors.ts';
 import type { MachineRecord } from '../machine.ts';
@@ -31,11 +31,8 @@ export function moveRefusal(machine: MachineRecord, target?: MoveTarget): Hangar
     return new HangarError('conflict', `machine ${machine.id} is ${machine.state}: it moves once that is over`, 'wait for it, and try again');
   }
   if (!MOVABLE.has(machine.state)) return new HangarError('invalid_state', `cannot move machine ${machine.id}: machine is ${machine.state}`);
-  if ((machine.config.mounts ?? []).length > 0) {
-    if (target !== undefined && target.region !== machine.region) {
-      return new HangarError('invalid_argument', `machine ${machine.id} mounts a volume, which stays in region ${machine.region}: it cannot move to ${target.region}`);
-    }
-    return new HangarError('invalid_state', `machine ${machine.id} mounts a volume: volumes do not move between hosts yet`);
+  if ((machine.config.mounts ?? []).length > 0 && target !== undefined && target.region !== machine.region) {
+    return new HangarError('invalid_argument', `machine ${machine.id} mounts a volume, which stays in region ${machine.region}: it cannot move to ${target.region}`);
   }
   const persist = machine.config.rootfs?.persist;
   if (persist === 'restart' || persist === 'always') {

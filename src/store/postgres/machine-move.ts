@@ -1,5 +1,5 @@
 /**
- * A machine moved to another host, in one transaction: the target's reservation
+ * A machine moved to another host, with the volumes it mounts, in one transaction: the target's reservation
  * row locked and its room checked (holdPlace, as a create does), the machine given
  * the lowest IPv4 address free there, its 6PN address recorded as kept
  * (machine_moves, which only replicas write), its row's host, region, document and
@@ -19,7 +19,7 @@ import { historyInserts, MACHINE_COLUMNS, machineColumns, Params, withRecent } f
 import { readEventsDoc } from '../documents.ts';
 import { StaleWriteError } from '../store.ts';
 
-export async function moveMachine(pool: Pool, write: MachineWrite, from: string): Promise<MachineRecord> {
+export async function moveMachine(pool: Pool, write: MachineWrite, from: string, volumes: readonly string[]): Promise<MachineRecord> {
   return transaction(pool, async (db) => {
     let machine: MachineRecord;
     try {
@@ -35,6 +35,10 @@ export async function moveMachine(pool: Pool, write: MachineWrite, from: string)
       WHERE id = ${params.add(machine.id)} AND rev = ${params.add(write.machine.rev)} AND host_id = ${params.add(from)}
       RETURNING recent_events, ${announcements(params, machine)}, pg_notify(${params.add(hostChannel('machine', from))}, id || ':' || rev)`, params.values);
     if (!row) throw new StaleWriteError(machine.id);
+    // Its volumes go with it: the row's host, and the document's.
+    const moved = await rows(db, `UPDATE volumes SET host_id = $1, doc = jsonb_set(doc::jsonb, '{hostId}', to_jsonb($1::text))::text
+      WHERE id = ANY($2) AND host_id = $3 AND attached_machine_id = $4 RETURNING id`, [machine.hostId, volumes, from, machine.id]);
+    if (moved.length !== volumes.length) throw new StaleWriteError(machine.id);
     // Its address is kept (it lies in the /64 of the host it left): recorded, so that the directory gives it.
     await rows(db, `INSERT INTO machine_moves (machine_id, private_ip, host_id) VALUES ($1, $2, $3)
       ON CONFLICT (machine_id) DO UPDATE SET private_ip = EXCLUDED.private_ip, host_id = EXCLUDED.host_id, moved_at = now()`,

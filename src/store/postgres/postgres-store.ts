@@ -140,8 +140,8 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return nextMachineNumber(this.pool);
   }
 
-  moveMachine(write: MachineWrite, from: string): Promise<MachineRecord> {
-    return moveMachine(this.pool, write, from);
+  moveMachine(write: MachineWrite, from: string, volumes: readonly string[]): Promise<MachineRecord> {
+    return moveMachine(this.pool, write, from, volumes);
   }
 
   async insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {

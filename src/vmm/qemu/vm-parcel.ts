@@ -9,9 +9,10 @@
  * QEMU, guest kernel and CPU it resumes, else it boots cold and says why.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { fsyncPath } from '../../system/fsync.ts';
+import { moveFile } from '../../system/move-file.ts';
 import type { MachineSpec } from '../driver.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { isFlushed, readSnapshot, writeOutSnapshot } from './snapshot.ts';
@@ -73,14 +74,4 @@ export async function unpackSnapshot(host: VmHost, spec: MachineSpec, received: 
     await fsyncPath(path);
   }
   await fsyncPath(files.dir);
-}
-
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await copyFile(from, to);
-    await rm(from, { force: true });
-  }
 }
