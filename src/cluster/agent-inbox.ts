@@ -8,8 +8,8 @@
  * Every call names its move. A host receives one move of a machine at a time:
  * another is refused while the inbox is filling and was used in the last minute.
  * A move lets go
- * (DELETE) only of what it brought itself: the inbox, or the snapshot it took in,
- * unless the machine is this host's by then. The inboxes do not outlive a restart.
+ * (DELETE) only of what it brought itself: the inbox, or the snapshot and volume it
+ * took in, unless the machine (and volume) is this host's by then. The inboxes do not outlive a restart.
  */
 import { mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +25,8 @@ export interface AgentInboxOptions {
   snapshots: SnapshotParcels;
   /** This host's volumes: those carried here are taken in. */
   volumes: LocalVolumes;
+  /** Whether volume `id` is placed on this host. */
+  ownsVolume(id: string): Promise<boolean>;
   /** Where snapshots being received are kept until taken in. */
   incomingDir: string;
   /** Ends what this host holds of a machine that is not its own (a move that did not commit). */
@@ -113,11 +115,13 @@ export function addInboxRoutes(app: FastifyInstance, options: AgentInboxOptions)
     const record = readMachineDoc(await readFile(join(dir, 'machine.json'), 'utf8').catch(() => undefined));
     if (record?.id !== id) throw new HangarError('not_found', 'the machine\'s record did not arrive');
     const received = new Map(files.map((file) => [file.name, join(dir, 'files', file.name)]));
-    // Volumes and their snapshots first: a snapshot of the machine names them.
-    for (const [name, path] of received) {
+    // Volumes and their snapshots first (a snapshot of the machine names them), listed for a drop.
+    const volumes = [...received.keys()].filter((name) => VOLUME_ID.test(name) || VOLUME_SNAPSHOT_ID.test(name));
+    await writeFile(join(dir, 'volumes.json'), JSON.stringify(volumes));
+    for (const name of volumes) {
+      const path = received.get(name) as string;
       if (VOLUME_ID.test(name)) await options.volumes.adopt(name, path);
-      else if (VOLUME_SNAPSHOT_ID.test(name)) await options.volumes.adoptSnapshot(name, path);
-      else continue;
+      else await options.volumes.adoptSnapshot(name, path);
       received.delete(name);
     }
     if (received.size > 0) await options.snapshots.unpackSnapshot(specOf(record), received);
@@ -130,6 +134,13 @@ export function addInboxRoutes(app: FastifyInstance, options: AgentInboxOptions)
     const { id, dir } = inbox(request.params);
     const move = moveOf(request.query);
     if ((await heldBy(dir)) === move) {
+      // A machine mounts one volume at most.
+      const taken = JSON.parse(await readFile(join(dir, 'volumes.json'), 'utf8').catch(() => '[]')) as string[];
+      const volumeId = taken.find((name) => VOLUME_ID.test(name));
+      if (volumeId !== undefined && !(await options.ownsVolume(volumeId))) {
+        await options.volumes.remove(volumeId);
+        for (const name of taken.filter((other) => VOLUME_SNAPSHOT_ID.test(other))) await options.volumes.removeSnapshot({ id: name, volumeId });
+      }
       await rm(dir, { recursive: true, force: true });
       await options.discardUnowned(id);
     }

@@ -63,9 +63,11 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   const decision = decideMove(machine, moveTo, decisionContext(deps));
   let after: MachineRecord;
   try {
+    if (carried) failpoint('migrate.after-copy');
     after = await store.moveMachine({ machine: decision.machine, events: decision.events }, machine.hostId ?? '', load.volumes);
   } catch (error) {
-    if (carried) await deps.carrier?.drop(id, moveTo.hostId, carried.move).catch((dropError: unknown) => deps.log.warn({ machineId: id, err: dropError }, 'the move\'s target could not let go of the snapshot it received'));
+    // Whatever failed, the target lets go of what it received (a crash leaves it until the target's next start).
+    if (carried) await deps.carrier?.drop(id, moveTo.hostId, carried.move).catch((dropError: unknown) => deps.log.warn({ machineId: id, err: dropError }, 'the move\'s target could not let go of what it received'));
     if (error instanceof StaleWriteError) throw new HangarError('conflict', `machine ${id} changed while it was being moved; nothing moved`, 'look at its state, and try again');
     throw error;
   }
@@ -104,11 +106,9 @@ async function loadOf(deps: ControlDeps, machine: MachineRecord): Promise<Load> 
 }
 
 /** The load carried to the target and taken in there; not yet the target's machine. */
-async function carry(deps: ControlDeps, machine: MachineRecord, toHostId: string, load: Load): Promise<Carried> {
+function carry(deps: ControlDeps, machine: MachineRecord, toHostId: string, load: Load): Promise<Carried> {
   if (!deps.carrier) throw new HangarError('invalid_argument', 'this hangar cannot carry snapshots or volumes between hosts');
-  const carried = await deps.carrier.carry(machine, toHostId, load);
-  failpoint('migrate.after-copy');
-  return carried;
+  return deps.carrier.carry(machine, toHostId, load);
 }
 
 /** The host asked for, refused with the reason if it cannot take the machine; or the one a region gives. */

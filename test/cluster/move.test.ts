@@ -174,6 +174,29 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal(restored.body.zone, target, 'its snapshot restores on the host that holds it now');
   });
 
+  it('has the target let go of the snapshot and volume a move brought when the move fails before its commit', async () => {
+    const volume = (await c.call(0, 'POST', '/v1/apps/web/volumes', { name: 'kept', region: 'fra', size_gb: 1 })).body;
+    const m = await suspendedMachine({ ...small, mounts: [{ volume: volume.id, path: '/data' }] });
+    const target = otherThan(m.host_id);
+    const failing = await c.startReplica({ HANGAR_FAILPOINTS: 'migrate.after-copy=error' });
+    const index = c.replicas.indexOf(failing);
+    try {
+      const failed = await c.call(index, 'POST', `/hangar/v1/apps/web/machines/${m.id}/move`, { host: target });
+      assert.equal(failed.status, 500, JSON.stringify(failed.body));
+    } finally {
+      c.replicas.splice(index, 1);
+      await failing.stop();
+    }
+    const shown = (await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body;
+    assert.deepEqual([shown.host_id, shown.state], [m.host_id, 'suspended'], 'nothing moved');
+    assert.equal((await c.call(0, 'GET', `/v1/apps/web/volumes/${volume.id}`)).body.zone, m.host_id);
+    const targetDir = c.hosts.get(target)?.dataDir as string;
+    assert.ok(!existsSync(join(targetDir, 'volumes', `${volume.id}.ext4`)), 'the target removed the volume it received');
+    assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).has(m.id), false, 'and the snapshot');
+    assert.ok(existsSync(join(c.hosts.get(m.host_id)?.dataDir as string, 'volumes', `${volume.id}.ext4`)), 'the source keeps its own');
+    assert.equal(await startedResumed(m.id), true, 'which resumes there');
+  });
+
   it('moves to a region: a host there is chosen, and the machine is in that region', async () => {
     const m = await stoppedMachine();
     const moved = await move(m.id, { region: 'syd' });
