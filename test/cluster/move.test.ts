@@ -197,6 +197,26 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal(await startedResumed(m.id), true, 'which resumes there');
   });
 
+  it('has a host\'s inbox refuse what does not fit its move, and let go only for its own move', async () => {
+    const m = await suspendedMachine();
+    const target = otherThan(m.host_id);
+    const machine = JSON.stringify((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body);
+    const inbox = (path = '', method = 'GET', body?: unknown) => c.agentFetch(target, `/agent/v1/incoming/${m.id}${path}`, { method, body });
+    const [move, other] = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+    const files = [{ name: 'guest.json', bytes: 10, blocks: ['a'.repeat(64)] }];
+    // The API's machine shape is not a stored record.
+    assert.equal((await inbox('', 'POST', { move, files, machine })).status, 400);
+    assert.equal((await inbox('', 'POST', { move: 'not-a-move', files, machine })).status, 400);
+    assert.equal((await inbox('', 'POST', { move, files: [{ ...files[0], name: '../etc/passwd' }], machine })).status, 400);
+    assert.equal((await inbox('', 'POST', { move, files: [{ ...files[0], blocks: [] }], machine })).status, 400);
+    assert.equal((await inbox(`?move=${move}`)).status, 409, 'no inbox of that move');
+    assert.equal((await inbox(`/guest.json?offset=1&move=${move}`, 'PUT')).status, 409);
+    assert.equal((await inbox(`?move=${other}`, 'DELETE')).status, 200, 'a drop of another move does nothing');
+    assert.equal((await c.agentFetch(m.host_id, `/agent/v1/machines/${m.id}/parcel`, { method: 'POST', body: { volumes: ['vol_0000000000000000'] } })).status, 404, 'a volume not on the source');
+    assert.equal((await c.agentFetch(target, `/agent/v1/machines/${m.id}/parcel`, { method: 'POST', body: {} })).status, 404, 'a machine not on that host');
+    assert.equal(await startedResumed(m.id), true, 'the machine is untouched');
+  });
+
   it('moves to a region: a host there is chosen, and the machine is in that region', async () => {
     const m = await stoppedMachine();
     const moved = await move(m.id, { region: 'syd' });
