@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { Observation } from '../domain/lifecycle/observations.ts';
-import type { LocalRuntime, MachineSpec, ObservationSink, PullProgress, RecoveredVm, SnapshotParcels } from '../domain/runtime.ts';
+import type { LocalRuntime, MachineSpec, ObservationSink, PullProgress, RecoveredVm, PackedFile, SnapshotParcels } from '../domain/runtime.ts';
 import { errorMessage } from '../domain/errors.ts';
 import type { GuestOps } from '../domain/guest-ops.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
@@ -73,7 +73,7 @@ export class HostAgent implements LocalRuntime, SnapshotParcels {
   }
 
   /** In the machine's queue: no start of it overlaps the packing. */
-  packSnapshot(machineId: string): Promise<Map<string, string>> {
+  packSnapshot(machineId: string): Promise<Map<string, PackedFile>> {
     return this.inQueue(machineId, () => this.driver.packSnapshot(machineId));
   }
 

@@ -19,7 +19,8 @@ import { specOf, type SnapshotParcels } from '../domain/runtime.ts';
 import { VOLUME_ID, VOLUME_SNAPSHOT_ID } from '../domain/volume.ts';
 import { readMachineDoc } from '../store/documents.ts';
 import type { LocalVolumes } from '../volumes/local-volumes.ts';
-import { BLOCK_BYTES, blockOf, type Incoming, IncomingSchema, MOVE_ID, type ParcelFile, receiveFrames } from './parcel-wire.ts';
+import { BLOCK_BYTES } from '../system/block-list.ts';
+import { blockOf, type Incoming, IncomingSchema, MOVE_ID, type ParcelFile, receiveFrames } from './parcel-wire.ts';
 
 export interface AgentInboxOptions {
   snapshots: SnapshotParcels;

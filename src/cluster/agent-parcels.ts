@@ -7,12 +7,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HangarError } from '../domain/errors.ts';
-import type { SnapshotParcels } from '../domain/runtime.ts';
+import type { PackedFile, SnapshotParcels } from '../domain/runtime.ts';
 import { Type } from 'typebox';
 import { VOLUME_SNAPSHOT_ID, VOLUME_ID } from '../domain/volume.ts';
 import { addInboxRoutes, type AgentInboxOptions } from './agent-inbox.ts';
 import type { AgentVolumeOptions } from './agent-volumes.ts';
-import { blockList, blockOf, framesOf, type ParcelFile } from './parcel-wire.ts';
+import { stat } from 'node:fs/promises';
+import { BLOCK_BYTES, blockList } from '../system/block-list.ts';
+import { blockOf, framesOf, type ParcelFile } from './parcel-wire.ts';
 
 export interface AgentParcelOptions extends AgentInboxOptions, AgentVolumeOptions {
   snapshots: SnapshotParcels;
@@ -41,18 +43,23 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
   app.post('/agent/v1/machines/:id/parcel', { schema: { body: ParcelAskSchema } }, async (request) => {
     const id = await machine(request.params);
     const ask = (request.body ?? {}) as ParcelAsk;
-    const paths = ask.snapshot === false ? new Map<string, string>() : await snapshots.packSnapshot(id).catch((error: unknown) => {
+    const load = ask.snapshot === false ? new Map<string, PackedFile>() : await snapshots.packSnapshot(id).catch((error: unknown) => {
       throw new HangarError('invalid_state', `cannot move machine ${id}'s snapshot: ${(error as Error).message}`);
     });
     for (const volumeId of ask.volumes ?? []) {
       if (!(await options.ownsVolume(volumeId))) throw new HangarError('not_found', `volume not found on this host: ${volumeId}`);
-      paths.set(volumeId, options.volumes.path(volumeId));
+      load.set(volumeId, { path: options.volumes.path(volumeId) });
     }
-    for (const snapshotId of ask.volumeSnapshots ?? []) paths.set(snapshotId, options.volumes.snapshotPath(snapshotId));
-    if (paths.size === 0) throw new HangarError('invalid_argument', 'nothing to carry');
-    packed.set(id, paths);
+    for (const snapshotId of ask.volumeSnapshots ?? []) load.set(snapshotId, { path: options.volumes.snapshotPath(snapshotId) });
+    if (load.size === 0) throw new HangarError('invalid_argument', 'nothing to carry');
+    packed.set(id, new Map([...load].map(([name, file]) => [name, file.path])));
     const files: ParcelFile[] = [];
-    for (const [name, path] of paths) files.push(await blockList(name, path));
+    for (const [name, file] of load) {
+      // Blocks named already (the RAM's, by its write-out) are not read again.
+      const listed = file.blocks ? { bytes: (await stat(file.path)).size, blocks: file.blocks } : await blockList(file.path);
+      if (listed.blocks.length !== Math.ceil(listed.bytes / BLOCK_BYTES)) throw new HangarError('internal', `${name}: its recorded blocks do not match its size`);
+      files.push({ name, ...listed });
+    }
     return { files };
   });
   app.get('/agent/v1/machines/:id/parcel/:name', async (request, reply) => {

@@ -13,8 +13,8 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type Static, Type } from 'typebox';
 import { HangarError } from '../domain/errors.ts';
+import { BLOCK_BYTES, isZeros } from '../system/block-list.ts';
 
-export const BLOCK_BYTES = 1 << 20;
 const HEADER_BYTES = 5;
 const DATA = 1;
 const ZEROS = 0;
@@ -40,22 +40,6 @@ export const IncomingSchema = Type.Object({
 export type ParcelFile = Static<typeof ParcelFileSchema>;
 export type Incoming = Static<typeof IncomingSchema>;
 
-const ZERO_BLOCK = Buffer.alloc(BLOCK_BYTES);
-
-function isZeros(block: Buffer): boolean {
-  return block.equals(ZERO_BLOCK.subarray(0, block.length));
-}
-
-/** The file's list entry: its size and every block's sha256 ('' for zeros). */
-export async function blockList(name: string, path: string): Promise<ParcelFile> {
-  const blocks: string[] = [];
-  let bytes = 0;
-  for await (const block of createReadStream(path, { highWaterMark: BLOCK_BYTES }) as AsyncIterable<Buffer>) {
-    bytes += block.length;
-    blocks.push(isZeros(block) ? '' : createHash('sha256').update(block).digest('hex'));
-  }
-  return { name, bytes, blocks };
-}
 
 /** The file's frames from block `first` on. */
 export function framesOf(path: string, first: number): Readable {

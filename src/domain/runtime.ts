@@ -120,12 +120,18 @@ export interface HostRuntime {
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
 }
 
+/** A file of a snapshot packed for a move: where it is, and its blocks' names if they are known already (see system/block-list.ts). */
+export interface PackedFile {
+  path: string;
+  blocks?: string[];
+}
+
 /**
  * A host's side of a move: a suspended machine's snapshot as files to carry, and
  * one carried here taken in as the machine's own (see VmmDriver.packSnapshot).
  */
 export interface SnapshotParcels {
-  packSnapshot(machineId: string): Promise<Map<string, string>>;
+  packSnapshot(machineId: string): Promise<Map<string, PackedFile>>;
   unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void>;
 }
 

@@ -7,12 +7,12 @@ import type { Duplex } from 'node:stream';
 import type { ImageRef } from '../domain/image-ref.ts';
 import type { ExecRequest, ExecResult, GuestOps, LogRequest, MemoryInfo, ProcessInfo } from '../domain/guest-ops.ts';
 import type {
-  ExitInfo, GuestIdentity, LaunchResult, MachineSpec, PullProgress, RecoveredVm, VmCheck, VmmExit,
+  ExitInfo, GuestIdentity, LaunchResult, MachineSpec, PackedFile, PullProgress, RecoveredVm, VmCheck, VmmExit,
 } from '../domain/runtime.ts';
 import type { SignalName } from '../domain/signals.ts';
 
 export type {
-  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogRequest, MachineSpec, MemoryInfo, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmExit,
+  ExecRequest, ExecResult, ExitInfo, GuestIdentity, LaunchResult, LogRequest, MachineSpec, MemoryInfo, PackedFile, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmExit,
 };
 
 /** A resume refused before it touched the snapshot (e.g. no disk space for the RAM): the snapshot may still be used. */
@@ -64,11 +64,11 @@ export interface VmmDriver extends GuestOps {
   cancelSuspend(machineId: string): void;
   discardSnapshot(machineId: string): Promise<void>;
   /**
-   * The files of a suspended machine's snapshot (name to path on this host), once
-   * it is on disk for good, for a move to carry to another host. Throws when the
-   * machine has no whole snapshot here, or runs.
+   * The files of a suspended machine's snapshot (by name: the path on this host, and
+   * the blocks' names where known), once it is on disk for good, for a move to carry
+   * to another host. Throws when the machine has no whole snapshot here, or runs.
    */
-  packSnapshot(machineId: string): Promise<Map<string, string>>;
+  packSnapshot(machineId: string): Promise<Map<string, PackedFile>>;
   /**
    * Takes a snapshot carried from another host (the files packSnapshot named, at
    * paths of this host, which it may move) as the machine's own: a later launch

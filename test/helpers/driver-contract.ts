@@ -132,7 +132,7 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     const packed = await driver.packSnapshot(machineId);
     // What crosses to the other host: copies of the files, in a directory of its own.
     const inbox = mkdtempSync(join(tmpdir(), 'hangar-contract-inbox-'));
-    const received = new Map([...packed].map(([name, path]) => {
+    const received = new Map([...packed].map(([name, { path }]) => {
       copyFileSync(path, join(inbox, name));
       return [name, join(inbox, name)];
     }));

@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { BLOCK_BYTES, blockList, blockOf, framesOf, receiveFrames } from '../../src/cluster/parcel-wire.ts';
+import { blockOf, framesOf, type ParcelFile, receiveFrames } from '../../src/cluster/parcel-wire.ts';
+import { BLOCK_BYTES, blockList, copyDataBlocks } from '../../src/system/block-list.ts';
+
+const listed = async (path: string): Promise<ParcelFile> => ({ name: 'memory.ram', ...(await blockList(path)) });
 
 async function bytesOf(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -34,7 +37,7 @@ describe('a move\'s files on the wire', () => {
   writeFileSync(source, content);
 
   it('lists every block\'s sha256, zeros as empty, and sends zeros as a header alone', async () => {
-    const file = await blockList('memory.ram', source);
+    const file = await listed(source);
     assert.equal(file.bytes, content.length);
     assert.deepEqual(file.blocks.map((block) => (block === '' ? 'zeros' : 'data')), ['data', 'zeros', 'zeros', 'data', 'data', 'data']);
     const wire = await bytesOf(framesOf(source, 0));
@@ -42,7 +45,7 @@ describe('a move\'s files on the wire', () => {
   });
 
   it('writes what arrives, zeros as a hole, and answers the size once whole', async () => {
-    const file = await blockList('memory.ram', source);
+    const file = await listed(source);
     const target = join(dir, 'received');
     writeFileSync(target, '');
     assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, 0))), target, file, 0), content.length);
@@ -51,7 +54,7 @@ describe('a move\'s files on the wire', () => {
   });
 
   it('keeps only the whole, checked blocks of a transfer cut off or corrupted, and picks up there', async () => {
-    const file = await blockList('memory.ram', source);
+    const file = await listed(source);
     const target = join(dir, 'resumed');
     writeFileSync(target, '');
     const wire = await bytesOf(framesOf(source, 0));
@@ -69,6 +72,13 @@ describe('a move\'s files on the wire', () => {
     lying.writeUInt32BE(BLOCK_BYTES, 1);
     await assert.rejects(receiveFrames(Readable.from([lying]), target, file, 3), /arrived as zeros, but it holds data/);
     assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, 3))), target, file, 3), content.length);
+    assert.ok(readFileSync(target).equals(content));
+  });
+
+  it('writes RAM out block by block, data only, naming the blocks as a move lists them', async () => {
+    const target = join(dir, 'written-out');
+    writeFileSync(target, Buffer.alloc(content.length));
+    assert.deepEqual(await copyDataBlocks(source, target), (await listed(source)).blocks);
     assert.ok(readFileSync(target).equals(content));
   });
 

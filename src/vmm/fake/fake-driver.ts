@@ -19,7 +19,7 @@ import { type SignalName, signalNumber } from '../../domain/signals.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import {
   type ExecRequest, type ExecResult, type ExitInfo, type GuestApiListener, type LaunchResult, type LogRequest, type MachineSpec, type MemoryInfo,
-  type ProcessInfo, type PullProgress, type RecoveredVm, ResumeRefused, type VmCheck, type VmmDriver,
+  type PackedFile, type ProcessInfo, type PullProgress, type RecoveredVm, ResumeRefused, type VmCheck, type VmmDriver,
 } from '../driver.ts';
 
 export interface FakeDelays {
@@ -335,7 +335,7 @@ export class FakeDriver implements VmmDriver {
   }
 
   /** The pretend snapshot is one file: the guest's files and boot count, carried as the real RAM would be. */
-  async packSnapshot(machineId: string): Promise<Map<string, string>> {
+  async packSnapshot(machineId: string): Promise<Map<string, PackedFile>> {
     await this.step('pack_snapshot', machineId, 0);
     const vm = this.vms.get(machineId);
     if (vm?.state !== 'suspended') throw new Error(`machine ${machineId} has no whole snapshot on this host`);
@@ -346,7 +346,7 @@ export class FakeDriver implements VmmDriver {
     this.parcels.set(machineId, dir);
     const path = join(dir, 'guest.json');
     writeFileSync(path, JSON.stringify({ version: vm.spec.version, bootCount: vm.bootCount, limitMb: vm.limitMb, files: [...vm.files] }));
-    return new Map([['guest.json', path]]);
+    return new Map([['guest.json', { path }]]);
   }
 
   async unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {

@@ -30,6 +30,8 @@ export interface MachineFiles {
   forkMemory: string;
   /** The snapshot's RAM on disk: its space reserved at boot, written once per suspend (see snapshot.ts). */
   memory: string;
+  /** The names of its blocks (system/block-list.ts), recorded as it is written out. */
+  memoryBlocks: string;
   /** What the running VM was launched with (JSON), for the snapshot's identity. */
   launched: string;
   /**
@@ -65,6 +67,7 @@ export function machineFiles(machinesDir: string, machineId: string, memoryDir: 
     overlayOf: join(dir, 'rootfs-of.json'),
     liveMemory: join(memoryDir, `${machineId}.ram`),
     memory: join(dir, 'memory.ram'),
+    memoryBlocks: join(dir, 'memory.blocks'),
     forkMemory: join(forkMemoryDir(memoryDir), `${machineId}.ram`),
     launched: join(dir, 'launched.json'),
     vmstate: join(dir, 'vmstate'),

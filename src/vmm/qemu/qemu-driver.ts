@@ -20,7 +20,7 @@ import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import type {
   ExecRequest, ExecResult, ExitInfo, GuestApiListener, LaunchResult, LogRequest, MachineSpec, MemoryInfo,
-  ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmDriver,
+  PackedFile, ProcessInfo, PullProgress, RecoveredVm, VmCheck, VmmDriver,
 } from '../driver.ts';
 import { followFile } from '../log-file.ts';
 import type { GuestExit } from './agent-channel.ts';
@@ -139,7 +139,7 @@ export class QemuDriver implements VmmDriver {
     if (!this.host.vm(machineId)) await this.host.end(machineId);
   }
 
-  packSnapshot(machineId: string): Promise<Map<string, string>> {
+  packSnapshot(machineId: string): Promise<Map<string, PackedFile>> {
     return packSnapshot(this.host, machineId);
   }
 

@@ -22,13 +22,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { copyDataBlocks } from '../../system/block-list.ts';
 import { sha256OfFile } from '../../system/file-digest.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
 
 const run = promisify(execFile);
-/** Writing out 2 GB of RAM to a slow disk may take minutes; past this it is given up. */
-const WRITE_OUT_TIMEOUT_MS = 30 * 60_000;
 
 /** Everything the snapshot was taken with; all of it must match for a resume. */
 export interface SnapshotIdentity {
@@ -179,10 +178,13 @@ async function writeOut(files: MachineFiles, id: string, keepMs: number): Promis
   if (info?.id !== id) return;
   if (info.sharedMemory) {
     await zeroFile(files.memory, info.memoryBytes);
-    // Blocks of zeros are skipped, and read back as zeros from the file just cleared.
-    await run('dd', [`if=${files.liveMemory}`, `of=${files.memory}`, 'bs=64K', 'conv=notrunc,sparse', 'status=none'], { timeout: WRITE_OUT_TIMEOUT_MS });
+    // Blocks of zeros are skipped, and read back as zeros from the file just cleared; the
+    // blocks' names are kept, for a move of the snapshot not to read the RAM again.
+    const blocks = await copyDataBlocks(files.liveMemory, files.memory);
+    await writeFile(files.memoryBlocks, JSON.stringify({ snapshotId: id, blocks }));
   }
-  for (const path of [...(info.sharedMemory ? [files.memory] : []), files.vmstate, files.snapshot, dirname(files.snapshot)]) await fsyncPath(path);
+  const written = info.sharedMemory ? [files.memory, files.memoryBlocks] : [];
+  for (const path of [...written, files.vmstate, files.snapshot, dirname(files.snapshot)]) await fsyncPath(path);
   if ((await readSnapshot(files))?.id !== id) return; // consumed or replaced meanwhile
   await writeFile(files.snapshotFlushed, id);
   await fsyncPath(files.snapshotFlushed);
@@ -223,6 +225,12 @@ async function zeroFile(path: string, bytes: number): Promise<void> {
   await truncate(path, bytes);
 }
 
+/** The names of snapshot `id`'s RAM blocks (system/block-list.ts), as its write-out recorded them. */
+export async function readMemoryBlocks(files: MachineFiles, id: string): Promise<string[] | undefined> {
+  const recorded = await readFile(files.memoryBlocks, 'utf8').then((text) => JSON.parse(text) as { snapshotId?: string; blocks?: unknown }, () => undefined);
+  return recorded?.snapshotId === id && Array.isArray(recorded.blocks) && recorded.blocks.every((block) => typeof block === 'string') ? recorded.blocks as string[] : undefined;
+}
+
 /** Copies the snapshot's RAM from the disk back into memory, leaving holes where it is zero. */
 export async function copyBackMemory(files: MachineFiles): Promise<void> {
   const partial = `${files.liveMemory}.partial`;
@@ -249,6 +257,7 @@ function readSnapshotSync(files: MachineFiles): SnapshotInfo | undefined {
 /** Forgets the snapshot (metadata first, so that what remains can never be taken for one). */
 export async function removeSnapshot(files: MachineFiles): Promise<void> {
   await rm(files.snapshot, { force: true });
+  await rm(files.memoryBlocks, { force: true });
   await rm(files.snapshotFlushed, { force: true });
   await rm(files.vmstate, { force: true });
   await rm(files.vmstatePartial, { force: true });

@@ -13,9 +13,9 @@ import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { fsyncPath } from '../../system/fsync.ts';
 import { moveFile } from '../../system/move-file.ts';
-import type { MachineSpec } from '../driver.ts';
+import type { MachineSpec, PackedFile } from '../driver.ts';
 import type { MachineFiles } from './machine-files.ts';
-import { isFlushed, readSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { isFlushed, readMemoryBlocks, readSnapshot, writeOutSnapshot } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
 
 const run = promisify(execFile);
@@ -34,8 +34,12 @@ function parcelPaths(files: MachineFiles, withMemory: boolean): Array<[string, s
   ];
 }
 
-/** The snapshot's files by name, once its RAM is on disk for good; refused if the machine has no whole snapshot here. */
-export async function packSnapshot(host: VmHost, machineId: string): Promise<Map<string, string>> {
+/**
+ * The snapshot's files by name, once its RAM is on disk for good (with the names of
+ * the RAM's blocks, which the write-out recorded); refused if the machine has no
+ * whole snapshot here.
+ */
+export async function packSnapshot(host: VmHost, machineId: string): Promise<Map<string, PackedFile>> {
   const files = host.files(machineId);
   const info = await readSnapshot(files);
   if (!info) throw new Error(`machine ${machineId} has no whole snapshot on this host`);
@@ -46,7 +50,8 @@ export async function packSnapshot(host: VmHost, machineId: string): Promise<Map
   if (!isFlushed(files, info.id) || (await readSnapshot(files))?.id !== info.id) {
     throw new Error(`machine ${machineId}'s snapshot changed or could not be written out to disk`);
   }
-  return new Map(parcelPaths(files, info.sharedMemory));
+  const memoryBlocks = await readMemoryBlocks(files, info.id);
+  return new Map(parcelPaths(files, info.sharedMemory).map(([name, path]) => [name, name === 'memory.ram' && memoryBlocks ? { path, blocks: memoryBlocks } : { path }]));
 }
 
 /**
