@@ -36,7 +36,8 @@ const ParcelAskSchema = Type.Object({
 /** `machine` checks the id names a machine of this host (agent-api.ts). */
 export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOptions, machine: (params: unknown) => Promise<string>): void {
   const { snapshots } = options;
-  const packed = new Map<string, Map<string, string>>();
+  // What each machine's last pack listed, by file: where it is and its blocks.
+  const packed = new Map<string, Map<string, { path: string; file: ParcelFile }>>();
   // A file's bytes arrive as they are sent; the route counts them against the list itself.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
@@ -52,7 +53,6 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
     }
     for (const snapshotId of ask.volumeSnapshots ?? []) load.set(snapshotId, { path: options.volumes.snapshotPath(snapshotId) });
     if (load.size === 0) throw new HangarError('invalid_argument', 'nothing to carry');
-    packed.set(id, new Map([...load].map(([name, file]) => [name, file.path])));
     const files: ParcelFile[] = [];
     for (const [name, file] of load) {
       // Blocks named already (the RAM's, by its write-out) are not read again.
@@ -60,13 +60,14 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
       if (listed.blocks.length !== Math.ceil(listed.bytes / BLOCK_BYTES)) throw new HangarError('internal', `${name}: its recorded blocks do not match its size`);
       files.push({ name, ...listed });
     }
+    packed.set(id, new Map(files.map((file) => [file.name, { path: (load.get(file.name) as PackedFile).path, file }])));
     return { files };
   });
   app.get('/agent/v1/machines/:id/parcel/:name', async (request, reply) => {
     const id = await machine(request.params);
-    const path = packed.get(id)?.get(String((request.params as { name?: unknown }).name));
-    if (!path) throw new HangarError('not_found', `no such file in machine ${id}'s packed snapshot`);
-    return reply.type('application/octet-stream').send(framesOf(path, blockOf(request.query)));
+    const listed = packed.get(id)?.get(String((request.params as { name?: unknown }).name));
+    if (!listed) throw new HangarError('not_found', `no such file in machine ${id}'s packed snapshot`);
+    return reply.type('application/octet-stream').send(framesOf(listed.path, listed.file, blockOf(request.query)));
   });
 
   // Once the move committed: the volumes, now another host's, and their snapshots go from this one.

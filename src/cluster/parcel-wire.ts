@@ -8,12 +8,11 @@
  * keeps only whole, checked blocks, so a broken transfer picks up at a block.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type Static, Type } from 'typebox';
 import { HangarError } from '../domain/errors.ts';
-import { BLOCK_BYTES, isZeros } from '../system/block-list.ts';
+import { BLOCK_BYTES } from '../system/block-list.ts';
 
 const HEADER_BYTES = 5;
 const DATA = 1;
@@ -41,16 +40,33 @@ export type ParcelFile = Static<typeof ParcelFileSchema>;
 export type Incoming = Static<typeof IncomingSchema>;
 
 
-/** The file's frames from block `first` on. */
-export function framesOf(path: string, first: number): Readable {
+/**
+ * The frames of `file` (at `path`) from block `first` on, as listed: the blocks of
+ * zeros are not read. (A block that changed since it was listed is refused by the
+ * target, which checks each against the list.)
+ */
+export function framesOf(path: string, file: ParcelFile, first: number): Readable {
   async function* frames(): AsyncGenerator<Buffer> {
-    const blocks = createReadStream(path, { start: first * BLOCK_BYTES, highWaterMark: BLOCK_BYTES }) as AsyncIterable<Buffer>;
-    for await (const block of blocks) {
-      const header = Buffer.alloc(HEADER_BYTES);
-      const zeros = isZeros(block);
-      header.writeUInt8(zeros ? ZEROS : DATA, 0);
-      header.writeUInt32BE(block.length, 1);
-      yield zeros ? header : Buffer.concat([header, block]);
+    const handle = await open(path, 'r');
+    try {
+      for (let index = first; index < file.blocks.length; index++) {
+        const length = Math.min(BLOCK_BYTES, file.bytes - index * BLOCK_BYTES);
+        const header = Buffer.alloc(HEADER_BYTES);
+        header.writeUInt32BE(length, 1);
+        if (file.blocks[index] === '') {
+          header.writeUInt8(ZEROS, 0);
+          yield header;
+          continue;
+        }
+        header.writeUInt8(DATA, 0);
+        const frame = Buffer.alloc(HEADER_BYTES + length);
+        header.copy(frame);
+        const { bytesRead } = await handle.read(frame, HEADER_BYTES, length, index * BLOCK_BYTES);
+        if (bytesRead !== length) throw new Error(`${file.name} is shorter than when it was listed`);
+        yield frame;
+      }
+    } finally {
+      await handle.close();
     }
   }
   return Readable.from(frames(), { objectMode: false });

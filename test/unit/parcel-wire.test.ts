@@ -40,7 +40,7 @@ describe('a move\'s files on the wire', () => {
     const file = await listed(source);
     assert.equal(file.bytes, content.length);
     assert.deepEqual(file.blocks.map((block) => (block === '' ? 'zeros' : 'data')), ['data', 'zeros', 'zeros', 'data', 'data', 'data']);
-    const wire = await bytesOf(framesOf(source, 0));
+    const wire = await bytesOf(framesOf(source, file, 0));
     assert.equal(wire.length, content.length - 2 * BLOCK_BYTES + 6 * 5, 'the zero blocks cost 5 bytes each');
   });
 
@@ -48,7 +48,7 @@ describe('a move\'s files on the wire', () => {
     const file = await listed(source);
     const target = join(dir, 'received');
     writeFileSync(target, '');
-    assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, 0))), target, file, 0), content.length);
+    assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, file, 0))), target, file, 0), content.length);
     assert.ok(readFileSync(target).equals(content));
     assert.ok(statSync(target).blocks * 512 < content.length - BLOCK_BYTES, 'the zeros take no space');
   });
@@ -57,13 +57,13 @@ describe('a move\'s files on the wire', () => {
     const file = await listed(source);
     const target = join(dir, 'resumed');
     writeFileSync(target, '');
-    const wire = await bytesOf(framesOf(source, 0));
+    const wire = await bytesOf(framesOf(source, file, 0));
     // Cut inside block 3 (after the two headers of zeros).
     const cut = 5 + BLOCK_BYTES + 10 + 5 + 4096;
     await assert.rejects(receiveFrames(inPieces(wire.subarray(0, cut)), target, file, 0), /ended inside a block/);
     assert.equal(statSync(target).size, 3 * BLOCK_BYTES, 'blocks 0 to 2 are kept');
     // Block 3 sent again, corrupted: refused, nothing of it kept.
-    const resent = await bytesOf(framesOf(source, 3));
+    const resent = await bytesOf(framesOf(source, file, 3));
     resent[5 + 100] = (resent[5 + 100] as number) ^ 0xff;
     await assert.rejects(receiveFrames(inPieces(resent), target, file, 3), /block 3 arrived corrupted/);
     assert.equal(statSync(target).size, 3 * BLOCK_BYTES);
@@ -71,7 +71,7 @@ describe('a move\'s files on the wire', () => {
     const lying = Buffer.alloc(5);
     lying.writeUInt32BE(BLOCK_BYTES, 1);
     await assert.rejects(receiveFrames(Readable.from([lying]), target, file, 3), /arrived as zeros, but it holds data/);
-    assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, 3))), target, file, 3), content.length);
+    assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(source, file, 3))), target, file, 3), content.length);
     assert.ok(readFileSync(target).equals(content));
   });
 
