@@ -6,54 +6,25 @@
  * keeps nothing of either.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startCluster, type TestCluster } from '../helpers/cluster.ts';
-import { busyboxLayer } from '../helpers/image-build.ts';
-import { removeNamespace } from '../helpers/network.ts';
+import type { TestCluster } from '../helpers/cluster.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
-import { pushImage, startRegistry, type Registry } from '../helpers/registry.ts';
+import { type RealHosts, startRealHosts } from '../helpers/real-hosts.ts';
 
 const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'sync'];
 
 describe('a machine moved with its volume between two real hosts', { skip: postgresSkipReason() }, () => {
-  const suffix = Math.random().toString(16).slice(2, 6);
-  const hosts = [
-    { id: 'fra-1', region: 'fra', netns: `hgr-m1-${suffix}` },
-    { id: 'fra-2', region: 'fra', netns: `hgr-m2-${suffix}` },
-  ];
-  let registry: Registry;
+  let rig: RealHosts;
   let c: TestCluster;
   let image: string;
 
   before(async () => {
-    registry = await startRegistry();
-    await pushImage(registry.host, 'move/idle', '1', [{ compression: 'gzip', files: busyboxLayer(APPLETS) }], {
-      config: { Cmd: ['/bin/sh', '-c', 'exec sleep 100000'], Env: ['PATH=/bin'] },
-    });
-    image = `${registry.host}/move/idle:1`;
-    c = await startCluster({
-      replicas: 1,
-      hosts: hosts.map((h) => ({ id: h.id, region: h.region, extraArgs: ['--driver', 'qemu', '--netns', h.netns, '--underlay', 'off'] })),
-    });
-    assert.equal((await c.call(0, 'POST', '/v1/apps', { name: 'mover', org_slug: 'personal' })).status, 201);
+    rig = await startRealHosts({ app: 'mover', replicas: 1, hosts: [{ id: 'fra-1', region: 'fra' }, { id: 'fra-2', region: 'fra' }], applets: APPLETS });
+    ({ c, image } = rig);
   });
-
-  after(async () => {
-    const machines = c ? (await c.call(0, 'GET', '/v1/apps/mover/machines').catch(() => ({ body: [] }))).body ?? [] : [];
-    for (const m of machines) await c.call(0, 'DELETE', `/v1/apps/mover/machines/${m.id}?force=true`).catch(() => undefined);
-    for (const m of machines) await c.call(0, 'GET', `/v1/apps/mover/machines/${m.id}/wait?state=destroyed&timeout=60`).catch(() => undefined);
-    const dirs = [...(c?.hosts.values() ?? [])].map((h) => h.dataDir);
-    await c?.stop();
-    // VMs outlive hangar by design: whatever a failed run left goes here.
-    for (const dir of dirs) {
-      try { execFileSync('pkill', ['-KILL', '-f', `${dir}/machines`], { stdio: 'ignore' }); } catch { /* none left */ }
-    }
-    for (const h of hosts) await removeNamespace(h.netns);
-    await registry?.stop();
-  });
+  after(() => rig?.stop());
 
   const machines = '/v1/apps/mover/machines';
   const wait = async (id: string, state: string) => {
