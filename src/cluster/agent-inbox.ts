@@ -1,15 +1,16 @@
 /**
- * A host agent's routes for receiving a moved machine's snapshot and volumes: an inbox per
- * machine (`<data dir>/incoming/<machine>/`) that a replica opens with the list
- * of files (parcel-wire.ts) and the machine's record as it read it (a host may not
- * read another host's machines; it is checked as a stored one is), fills file by
+ * A host agent's routes for receiving a moved machine's snapshot and volume: an
+ * inbox per machine (`<data dir>/incoming/<machine>/`) that a replica opens with the
+ * list of files (parcel-wire.ts) and the machine's record as it read it (a host may
+ * not read another host's machines; it is checked as a stored one is), fills file by
  * file, picking up at what arrived if a transfer breaks, and then asks to take in.
  *
- * Every call names its move. A host receives one move of a machine at a time:
- * another is refused while the inbox is filling and was used in the last minute.
- * A move lets go
+ * Every call names its move. A host receives one move of a machine at a time: a
+ * new move takes the inbox over (its replica may have died), and the calls of the
+ * move it replaced are refused from then on, so that move fails. A move lets go
  * (DELETE) only of what it brought itself: the inbox, or the snapshot and volume it
- * took in, unless the machine (and volume) is this host's by then. The inboxes do not outlive a restart.
+ * took in, unless the machine (and volume) is this host's by then. The inboxes do
+ * not outlive a restart of the host.
  */
 import { mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,11 +1,11 @@
 /**
  * How a replica carries a machine between two hosts (its suspend snapshot, its
- * volume and their snapshots): it asks the source for the files (listed block by
- * block, parcel-wire.ts), opens an inbox on the target
- * with that list, and streams each file from the one to the other, through
- * itself (hosts never call each other: agent-api.ts). A transfer that breaks is
- * picked up at what the target has, a few times; the target checks every file
- * before it takes the snapshot in.
+ * volume and that volume's snapshots): it asks the source for the files (listed
+ * block by block, parcel-wire.ts), opens an inbox on the target with that list
+ * (agent-inbox.ts), and streams each file from the one to the other through itself
+ * (hosts never call each other: agent-api.ts). The target checks every block as it
+ * arrives; a transfer that breaks is picked up at what the target has, a few times,
+ * and one that fails lets go of the inbox.
  */
 import { randomUUID } from 'node:crypto';
 import { failpoint } from '../system/failpoints.ts';
