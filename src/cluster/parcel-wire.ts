@@ -8,11 +8,11 @@
  * keeps only whole, checked blocks, so a broken transfer picks up at a block.
  */
 import { createHash } from 'node:crypto';
-import { type FileHandle, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type Static, Type } from 'typebox';
 import { HangarError } from '../domain/errors.ts';
-import { BLOCK_BYTES } from '../system/block-list.ts';
+import { BLOCK_BYTES, writeAt } from '../system/block-list.ts';
 
 const HEADER_BYTES = 5;
 const DATA = 1;
@@ -98,7 +98,7 @@ export async function receiveFrames(frames: AsyncIterable<Buffer>, path: string,
           needed = frame.needs;
           continue;
         }
-        if (frame.data) await writeAll(handle, frame.data, kept);
+        if (frame.data) await writeAt(handle, frame.data, kept);
         kept += frame.length;
         index++;
         const rest = pending.subarray(frame.used);
@@ -133,11 +133,6 @@ function nextFrame(pending: Buffer, file: ParcelFile, index: number): { length: 
   const data = pending.subarray(HEADER_BYTES, HEADER_BYTES + length);
   if (createHash('sha256').update(data).digest('hex') !== expected) throw new Error(`${file.name}: block ${index} arrived corrupted (its sha256 differs)`);
   return { length, data, used: HEADER_BYTES + length };
-}
-
-async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += (await handle.write(data, written, data.length - written, position + written)).bytesWritten;
 }
 
 /** The block a transfer starts at, from the request's byte offset (a whole number of blocks). */

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 
 export const BLOCK_BYTES = 1 << 20;
 
@@ -47,11 +47,17 @@ export async function copyDataBlocks(from: string, to: string): Promise<string[]
       const block = buffer.subarray(0, bytesRead);
       const name = blockName(block);
       blocks.push(name);
-      for (let written = 0; name !== '' && written < bytesRead;) written += (await target.write(block, written, bytesRead - written, position + written)).bytesWritten;
+      if (name !== '') await writeAt(target, block, position);
     }
     return blocks;
   } finally {
     await source.close();
     await target.close();
   }
+}
+
+/** Writes all of `data` at `position` (a write may take only part of it). */
+export async function writeAt(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) written += (await handle.write(data, written, data.length - written, position + written)).bytesWritten;
 }

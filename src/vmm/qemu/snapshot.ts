@@ -23,7 +23,7 @@ import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promise
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { copyDataBlocks } from '../../system/block-list.ts';
-import { sha256OfFile } from '../../system/file-digest.ts';
+import { sha256OfFile } from '../../image/blob-file.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
 
@@ -68,6 +68,8 @@ export interface SnapshotFacts {
   bootId: string;
   /** The machine's latest launch (from `launched.json`). */
   launchId?: string;
+  /** The guest's addresses at that launch, if it recorded them (vm-plan.ts `Launched.net`). */
+  net?: string[];
   /** The id in `snapshot.flushed`, if any. */
   flushedId?: string;
   stateBytes?: number;
@@ -121,11 +123,12 @@ export async function readSnapshot(files: MachineFiles): Promise<SnapshotInfo | 
 /** The facts about the files on disk for `info`, to pass to `snapshotProblem`. */
 export async function snapshotFacts(files: MachineFiles, identity: SnapshotIdentity, bootId: string): Promise<SnapshotFacts> {
   const stateBytes = await sizeOf(files.vmstate);
-  const launched = await readFile(files.launched, 'utf8').then((text) => JSON.parse(text) as { launchId?: string }, () => undefined);
+  const launched = await readFile(files.launched, 'utf8').then((text) => JSON.parse(text) as { launchId?: string; net?: unknown }, () => undefined);
   return {
     identity,
     bootId,
     launchId: launched?.launchId,
+    net: Array.isArray(launched?.net) && launched.net.every((word) => typeof word === 'string') ? launched.net as string[] : undefined,
     flushedId: await readFile(files.snapshotFlushed, 'utf8').then((text) => text.trim(), () => undefined),
     stateBytes,
     stateSha256: stateBytes === undefined ? undefined : await sha256OfFile(files.vmstate),

@@ -151,8 +151,6 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
   }
-  // The addresses the guest has: another host's, if the machine was moved here.
-  const netBefore = (JSON.parse(await readFile(files.launched, 'utf8').catch(() => '{}')) as { net?: string[] }).net;
   await writeFile(files.launched, JSON.stringify(launched));
   let step = 'starting QEMU';
   let vm: Vm | undefined;
@@ -181,7 +179,8 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
     const status = await vmStatus(vm);
     if (!status.running) throw new Error(`QEMU reports the VM ${status.status}${vm.ioError ? ` (${vm.ioError})` : ''}`);
     const link = guestLink(spec, host.options.network);
-    if (!forked && link && netBefore && netBefore.join(' ') !== link.addresses.join(' ')) {
+    // The addresses the guest has (found.net) are another host's if the machine was moved here.
+    if (!forked && link && found.net && found.net.join(' ') !== link.addresses.join(' ')) {
       // Its 6PN address is kept; without this host's IPv4 address it has no way out (outbound NAT), nothing worse.
       await vm.agent.renumber(link).catch((error: unknown) => host.options.onError?.(spec.machineId, 'taking this host\'s addresses after a move', error));
     }
