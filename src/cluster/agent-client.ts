@@ -52,8 +52,7 @@ export class AgentClient {
       });
     } catch (error) {
       if (signal?.aborted) throw error;
-      const cause = (error as { cause?: Error }).cause;
-      throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${cause?.message ?? (error as Error).message}`);
+      throw unreachable(host, error);
     }
   }
 
@@ -75,7 +74,7 @@ export class AgentClient {
     try {
       return await this.clientFor(host.id).request({ ...options, origin: `https://${host.address}` });
     } catch (error) {
-      throw new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${(error as Error).message}`);
+      throw unreachable(host, error);
     }
   }
 
@@ -100,6 +99,12 @@ export class AgentClient {
     }
     return client;
   }
+}
+
+/** The refusal for a request that never reached `host`. */
+function unreachable(host: HostRecord, error: unknown): HangarError {
+  const cause = (error as { cause?: Error }).cause;
+  return new HangarError('insufficient_capacity', `host ${host.id} (${host.address}) cannot be reached: ${cause?.message ?? (error as Error).message}`);
 }
 
 /** Undefined when the certificate is host `hostId`'s; else why not. */
