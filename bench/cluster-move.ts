@@ -17,15 +17,12 @@
  *   hosts, or on another host than its record names, is counted.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type ClusterProcess, destroyMachinesOf, type HostSpec, startCluster, type TestCluster } from '../test/helpers/cluster.ts';
-import { createHostsApart, removeClusterApart } from '../test/helpers/hosts-apart.ts';
-import { buildImage, busyboxLayer, writeOciLayout } from '../test/helpers/image-build.ts';
+import { type ClusterProcess, destroyMachinesOf, type HostSpec, type TestCluster } from '../test/helpers/cluster.ts';
 import { viaProxy } from '../test/helpers/http.ts';
 import { figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
+import { onTwoHosts } from './two-hosts.ts';
 
 const MOVES = Number(process.env.BENCH_MOVES ?? 3);
 const REST_MS = Number(process.env.BENCH_REST_S ?? 10) * 1000;
@@ -51,27 +48,12 @@ function runningOn(c: TestCluster, machineId: string): string[] {
 async function main(): Promise<void> {
   console.log(machineFacts());
   const { report, printTable } = figureTable();
-  const tag = Math.random().toString(16).slice(2, 6);
-  const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-move-'));
-  const machinesNs = [`hgr-va-${tag}`, `hgr-vb-${tag}`] as const;
-  const built = await buildImage([{ compression: 'gzip', files: busyboxLayer(['sh', 'httpd'], { 'www/index.html': 'hi\n' }) }], {
-    Cmd: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'], Env: ['PATH=/bin'],
-  });
-  writeOciLayout(join(dir, 'image'), built, 'v1');
-  const config = (memoryMb: number) => ({
-    image: `oci:${join(dir, 'image')}:v1`, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: memoryMb },
-    services: [{ protocol: 'tcp', internal_port: 8080, autostart: false, autostop: 'off', ports: [{ port: 80, handlers: ['http'] }] }],
-  });
-  const rig = await createHostsApart(2, tag);
-  const specs: HostSpec[] = [
-    { id: 'h1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0], '--underlay', 'wireguard'] },
-    { id: 'h2', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1], '--underlay', 'wireguard'] },
-  ];
-  let cluster: TestCluster | undefined;
-  try {
-    // At info, the replica says how long each step of a move took.
-    cluster = await startCluster({ replicas: 1, hosts: specs, commonArgs: ['--log-level', 'info'] });
-    const c = cluster;
+  // At info, the replica says how long each step of a move took.
+  await onTwoHosts('move', { commonArgs: ['--log-level', 'info'] }, async ({ c, specs, image }) => {
+    const config = (memoryMb: number) => ({
+      image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: memoryMb },
+      services: [{ protocol: 'tcp', internal_port: 8080, autostart: false, autostop: 'off', ports: [{ port: 80, handlers: ['http'] }] }],
+    });
     const call = async (method: string, path: string, body?: unknown) => {
       const reply = await c.call(0, method, path, body);
       if (reply.status !== 200 && reply.status !== 201) throw new Error(`${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
@@ -161,10 +143,7 @@ async function main(): Promise<void> {
     report('crash-injected moves (replica, or source host, killed at each migrate failpoint in turn)', `${twice} on two hosts, ${misplaced} elsewhere than recorded`, `n=${done}; aim 0`);
     printTable();
     await destroyMachinesOf(c, ['crash']);
-  } finally {
-    await removeClusterApart(cluster, machinesNs, rig);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();

@@ -14,15 +14,11 @@
  *   the request to its answer;
  * - an unknown `Host`: from the request to its 404.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { destroyMachinesOf, startCluster, type TestCluster } from '../test/helpers/cluster.ts';
-import { createHostsApart, removeClusterApart } from '../test/helpers/hosts-apart.ts';
-import { buildImage, busyboxLayer, writeOciLayout } from '../test/helpers/image-build.ts';
+import { destroyMachinesOf } from '../test/helpers/cluster.ts';
 import { viaProxy } from '../test/helpers/http.ts';
 import { figureTable, formatTimes, machineFacts, ms, summarize } from './lib.ts';
+import { onTwoHosts } from './two-hosts.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 const WAKES = Number(process.env.BENCH_WAKES ?? 5);
@@ -37,28 +33,11 @@ async function timedGet(url: string, host: string): Promise<number> {
 async function main(): Promise<void> {
   console.log(machineFacts());
   const { report, printTable } = figureTable();
-  const tag = Math.random().toString(16).slice(2, 6);
-  const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-cproxy-'));
-  const machinesNs = [`hgr-pa-${tag}`, `hgr-pb-${tag}`] as const;
-  const built = await buildImage([{ compression: 'gzip', files: busyboxLayer(['sh', 'httpd'], { 'www/index.html': 'hi\n' }) }], {
-    Cmd: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'], Env: ['PATH=/bin'],
-  });
-  writeOciLayout(join(dir, 'image'), built, 'v1');
-  const config = {
-    image: `oci:${join(dir, 'image')}:v1`, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 },
-    services: [{ protocol: 'tcp', internal_port: 8080, autostart: true, autostop: 'off', ports: [{ port: 80, handlers: ['http'] }] }],
-  };
-  const rig = await createHostsApart(2, tag);
-  let cluster: TestCluster | undefined;
-  try {
-    cluster = await startCluster({
-      replicas: 1,
-      hosts: [
-        { id: 'h1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0], '--underlay', 'wireguard'] },
-        { id: 'h2', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1], '--underlay', 'wireguard'] },
-      ],
-    });
-    const c = cluster;
+  await onTwoHosts('cproxy', {}, async ({ c, image }) => {
+    const config = {
+      image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 },
+      services: [{ protocol: 'tcp', internal_port: 8080, autostart: true, autostop: 'off', ports: [{ port: 80, handlers: ['http'] }] }],
+    };
     const machineIn = async (app: string, region: string) => {
       await c.call(0, 'POST', '/v1/apps', { name: app, org_slug: 'personal' });
       const reply = await c.call(0, 'POST', `/v1/apps/${app}/machines`, { region, config });
@@ -107,10 +86,7 @@ async function main(): Promise<void> {
     printTable();
 
     await destroyMachinesOf(c, ['near', 'far']);
-  } finally {
-    await removeClusterApart(cluster, machinesNs, rig);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();
