@@ -291,11 +291,15 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
   });
 
   it('of two moves racing, one wins and the other gets 409', async () => {
-    const m = await stoppedMachine();
+    // Suspended: each move carries the snapshot before it commits, so both read the machine before either commits
+    // (a stopped machine's move is over in milliseconds, and the second could start after the first ended).
+    const m = await suspendedMachine();
     const others = ['fra-1', 'fra-2', 'syd-1'].filter((id) => id !== m.host_id);
     const replies = await Promise.all(others.map((host) => move(m.id, { host })));
     assert.deepEqual(replies.map((r) => r.status).sort(), [200, 409], JSON.stringify(replies.map((r) => r.body)));
     const winner = replies.find((r) => r.status === 200)?.body.host_id;
     assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${m.id}`)).body.host_id, winner);
+    const loser = others.find((host) => host !== winner) as string;
+    assert.equal(vmsNow(fakeLedger(c.hosts.get(loser) as ClusterProcess)).has(m.id), false, 'the losing move\'s target let go of what it received');
   });
 });
