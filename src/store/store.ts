@@ -9,6 +9,7 @@ import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/h
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { CheckRecords, HostNumbers, MachineDirectory, MachineRequests, MeshDirectory, ProxyActivity } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
+import type { SecretRecord } from '../domain/secrets.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
 export interface MachineFilter {
@@ -49,6 +50,34 @@ export interface OrgVolumeQuery {
   /** Resume after this volume, at the place in the commit order its listing gave (`at`). */
   after?: { at: string; id: string };
   limit: number;
+}
+
+/** An app's secrets as stored (sealed), and its secrets version: how many changes it has had. */
+export interface StoredSecrets {
+  version: number;
+  secrets: SecretRecord[];
+}
+
+/** What one change to an app's secrets writes: secrets set (whole records) and names unset. */
+export interface SecretWrite {
+  set: SecretRecord[];
+  unset: string[];
+}
+
+/** App secrets, sealed (system/secret-keys.ts): the store never sees a value in clear. */
+export interface SecretStore {
+  /** The app's secrets by name, and its secrets version (0: never changed). */
+  readSecrets(appName: string): Promise<StoredSecrets>;
+  /**
+   * One change, in one transaction that moves the app's secrets version on by one:
+   * `decide` is given the secrets as they are in it and says what to write (it may
+   * throw to refuse, and nothing is written). AppGoneError if the app is missing.
+   */
+  changeSecrets(appName: string, decide: (now: StoredSecrets) => SecretWrite): Promise<StoredSecrets>;
+  /** Seals secret `name` anew (a rekey), if it is still sealed as `from`: whether it was. The version stays. */
+  resealSecret(appName: string, name: string, from: string, to: string): Promise<boolean>;
+  /** The apps that have secrets. */
+  listAppsWithSecrets(): Promise<string[]>;
 }
 
 export interface AppWithCounts extends App {
@@ -217,7 +246,7 @@ export class LimitError extends Error {
   }
 }
 
-export interface Store {
+export interface Store extends SecretStore {
   /** Creates an app, allocating its network number; throws DuplicateError for a taken name. */
   createApp(app: Omit<App, 'netNumber' | 'deleting'>): Promise<App>;
   getApp(name: string): Promise<App | null>;

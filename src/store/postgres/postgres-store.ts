@@ -131,7 +131,8 @@ export class PostgresStore extends PostgresVolumes implements Store {
           events AS (DELETE FROM machine_events WHERE machine_id IN (SELECT id FROM gone)),
           versions AS (DELETE FROM machine_versions WHERE machine_id IN (SELECT id FROM gone)),
           ports AS (DELETE FROM public_ports WHERE app_name = $1),
-          volumes AS (DELETE FROM volumes WHERE app_name = $1)
+          volumes AS (DELETE FROM volumes WHERE app_name = $1),
+          secrets AS (DELETE FROM app_secrets WHERE app_name = $1)
         DELETE FROM apps WHERE name = $1`, [name]);
     });
   }

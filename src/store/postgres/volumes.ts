@@ -11,12 +11,11 @@ import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
 import { AppGoneError, LimitError, type OrgVolumeQuery, type PublicPortRecord } from '../store.ts';
 import { Params } from './machine-sql.ts';
 import { changed, rows, type Sql, transaction } from './connection.ts';
+import { PostgresSecrets } from './secrets.ts';
 
-export abstract class PostgresVolumes {
-  protected readonly pool: Pool;
-
+export abstract class PostgresVolumes extends PostgresSecrets {
   protected constructor(pool: Pool) {
-    this.pool = pool;
+    super(pool);
   }
 
   async putVolume(volume: VolumeRecord): Promise<void> {

@@ -147,4 +147,17 @@ export const MIGRATIONS: readonly string[] = [
     UPDATE volumes SET change_seq = (SELECT coalesce(max(change_seq), 0) + 1 FROM volumes) WHERE id = NEW.id;
   END;
   `,
+  // App secrets, sealed, and each app's secrets version (how many changes they have had).
+  `
+  ALTER TABLE apps ADD COLUMN secrets_version INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE app_secrets (
+    app_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (app_name, name)
+  );
+  `,
 ];

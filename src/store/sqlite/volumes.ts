@@ -6,12 +6,13 @@
 import { letGo, type VolumeRecord, type VolumeSnapshotRecord, volumeLimitMessage } from '../../domain/volume.ts';
 import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
 import { AppGoneError, LimitError, type OrgVolumeQuery } from '../store.ts';
-import { type Row, SqliteDatabase } from './sqlite-database.ts';
+import { SqliteSecrets } from './secrets.ts';
+import type { Row } from './sqlite-database.ts';
 
 /** A volume's document where it is JSON, else NULL: what SQL looks into (`json_extract` of a NULL is NULL, never an error). */
 const DOC = '(CASE WHEN json_valid(v.doc) THEN v.doc END)';
 
-export class SqliteVolumes extends SqliteDatabase {
+export class SqliteVolumes extends SqliteSecrets {
   async putVolume(volume: VolumeRecord): Promise<void> {
     this.transaction(() => this.sql('INSERT INTO volumes (id, app_name, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc')
       .run(volume.id, volume.appName, JSON.stringify(volume)));

@@ -1,0 +1,23 @@
+/** Migrations of what belongs to apps as a whole (see migrations.ts): their secrets. */
+export const APP_MIGRATIONS: readonly string[] = [
+  // App secrets, sealed, and each app's secrets version (how many changes they have had).
+  // A host's role reads those of the apps it runs a machine of (its machines are the
+  // ones it can see), to give them to the machines it boots; it writes none.
+  `
+  ALTER TABLE apps ADD COLUMN secrets_version bigint NOT NULL DEFAULT 0;
+  CREATE TABLE app_secrets (
+    app_name text COLLATE "C" NOT NULL,
+    name text COLLATE "C" NOT NULL,
+    sealed text NOT NULL,
+    digest text NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (app_name, name)
+  );
+  ALTER TABLE app_secrets ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY secrets_of_own_apps ON app_secrets FOR SELECT USING (EXISTS (SELECT 1 FROM machines m WHERE m.app_name = app_secrets.app_name));
+  DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT ON app_secrets TO hangar_hosts; END IF;
+  END $$;
+  `,
+];
