@@ -29,6 +29,7 @@ import { clusterHostNumber } from './network/host-number.ts';
 import { DEFAULT_UNDERLAY_PORT, hostMesh, removeMeshLink } from './network/mesh/host-mesh.ts';
 import { isRoutable, parseEndpoint } from './network/mesh/peers.ts';
 import { DEFAULTS } from './config.ts';
+import { SecretKeys } from './system/secret-keys.ts';
 
 export type { DriverName, FakeTiming } from './drivers.ts';
 export type { Role } from './assemble/index.ts';
@@ -50,6 +51,8 @@ export interface ServeOptions {
   proxyTlsListen?: string;
   /** The certificate the TLS listener presents (default: self-signed, made in the data dir). */
   tlsFiles?: { cert: string; key: string };
+  /** The keyring app secrets are sealed with (system/secret-keys.ts); default `$HANGAR_SECRETS_KEY`, else (one process) `secrets.key` in the data dir. */
+  secretsKeyFile?: string;
   /** Host ports given to apps' other public ports, `FIRST-LAST` (default 20000-20999). */
   proxyPorts?: string;
   proxy?: ProxySettings;
@@ -115,6 +118,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (role !== 'all' && location.kind !== 'postgres') throw new Error(`--role ${role} needs --store postgres://…: the cluster's processes share one database`);
     const identity = role === 'all' ? undefined : clusterIdentity(role, options.clusterDir, options.settings?.hostId);
     const token = loadOrCreateToken(options.dataDir, process.env.HANGAR_API_TOKEN);
+    const secrets = secretKeys(role, options.dataDir, options.secretsKeyFile, process.env.HANGAR_SECRETS_KEY);
+    if (!secrets) logger.warn('no secrets key (--secrets-key-file or HANGAR_SECRETS_KEY): app secrets can be neither set nor given to machines here');
     // Every address is read before anything is set up, so that a bad one changes nothing.
     const apiAt = parseListen(options.apiListen);
     const proxyAt = parseListen(options.proxyListen ?? DEFAULTS.proxyListen);
@@ -167,6 +172,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         suspendedMemoryMs: options.suspendedMemoryMs,
       }),
       token: token.value,
+      secrets,
       logger,
       settings: {
         ...options.settings, hostNumber: network?.layout.hostNumber ?? hostNumber ?? defaultHostNumber(netns),
@@ -284,4 +290,15 @@ export function parseListen(text: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
   if (!match) throw new Error(`listen address must be HOST:PORT, got "${text}"`);
   return { host: (match[1] ?? match[2]) as string, port: Number(match[3]) };
+}
+
+/**
+ * The keys app secrets are sealed with: the file given, else `HANGAR_SECRETS_KEY`,
+ * else, for a hangar alone on its data, a file it makes there. A cluster's
+ * processes must share one keyring, so none is made for them.
+ */
+function secretKeys(role: Role, dataDir: string, file: string | undefined, env: string | undefined): SecretKeys | undefined {
+  if (file) return SecretKeys.inFile(file, { create: false });
+  if (env) return SecretKeys.parse(env, 'HANGAR_SECRETS_KEY');
+  return role === 'all' ? SecretKeys.inFile(join(dataDir, 'secrets.key'), { create: true }) : undefined;
 }

@@ -27,8 +27,13 @@ export class HostAgent implements LocalRuntime, SnapshotParcels {
   private readonly machines = new Set<string>();
   /** Exits the driver reported that wait in their machine's queue, per machine. */
   private readonly exitsQueued = new Map<string, number>();
+  private readonly secretsOf: ((appName: string) => Promise<Map<string, string>>) | undefined;
 
-  constructor(driver: VmmDriver, sink: ObservationSink, log: Logger) {
+  /**
+   * `secretsOf`: the app's secrets, opened, for a machine that boots (absent: none).
+   */
+  constructor(driver: VmmDriver, sink: ObservationSink, log: Logger, secretsOf?: (appName: string) => Promise<Map<string, string>>) {
+    this.secretsOf = secretsOf;
     this.driver = driver;
     this.guest = driver;
     this.sink = sink;
@@ -231,7 +236,9 @@ export class HostAgent implements LocalRuntime, SnapshotParcels {
   /** `coldBootReason`: why this boot is cold although the machine was resuming (found at recovery). */
   private async launch(spec: MachineSpec, resume: boolean, imageRef?: ImageRef, coldBootReason?: string): Promise<void> {
     try {
-      const result = await this.driver.launch(spec, { resume });
+      // Read at each launch, so that a boot gets the secrets as they are then; a resume may fall back to a boot.
+      const secrets = await this.secretsOf?.(spec.appName);
+      const result = await this.driver.launch(secrets?.size ? { ...spec, secrets: Object.fromEntries(secrets) } : spec, { resume });
       failpoint(result.resumed ? 'resume.before-report' : 'boot.before-report');
       const reason = result.coldBootReason ?? (result.resumed ? undefined : coldBootReason);
       await this.report(spec.machineId, { kind: 'running', ...result, ...(reason ? { coldBootReason: reason } : {}), ...(imageRef ? { imageRef } : {}) });

@@ -21,6 +21,7 @@ import { hostRoutes } from './routes/hosts.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
+import { secretRoutes } from './routes/secrets.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { platformRoutes } from './routes/platform.ts';
 import { volumeRoutes } from './routes/volumes.ts';
@@ -76,6 +77,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   machineActionRoutes(app, options.control);
   leaseRoutes(app, options.control);
   metadataRoutes(app, options.control);
+  secretRoutes(app, options.control);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
   hangarMachineRoutes(app, options.control);

@@ -54,6 +54,10 @@ export const CreateMachineBody = Type.Object({
   skip_launch: Type.Optional(Type.Boolean()),
   skip_service_registration: Type.Optional(Type.Boolean()),
   lease_ttl: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** fly-go: the least secrets version the machine must get (flyctl keeps the last one it set). */
+  min_secrets_version: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** fly-go sends false; true (boot without the app's secrets) is refused: config.processes[].ignore_app_secrets says it. */
+  skip_secrets: Type.Optional(Type.Boolean()),
 }, open);
 
 export const UpdateMachineBody = Type.Object({
@@ -62,6 +66,10 @@ export const UpdateMachineBody = Type.Object({
   name: Type.Optional(Type.String()),
   region: Type.Optional(Type.String()),
   skip_launch: Type.Optional(Type.Boolean()),
+  /** fly-go: the least secrets version the machine must get (flyctl keeps the last one it set). */
+  min_secrets_version: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** fly-go sends false; true (boot without the app's secrets) is refused: config.processes[].ignore_app_secrets says it. */
+  skip_secrets: Type.Optional(Type.Boolean()),
 }, open);
 
 export const StopBody = Type.Union([
@@ -169,3 +177,15 @@ export const LogsQuery = Type.Object({
   tail: Type.Optional(Type.String()),
   follow: Type.Optional(Type.Boolean()),
 });
+
+export const SecretParams = Type.Object({ app_name: Type.String(), secret_name: Type.String() });
+/** fly-go's ListAppSecrets: `version` (the least secrets version to read: every read here is the latest) and `show_secrets` (never honoured: values do not leave). */
+export const SecretsQuery = Type.Object({
+  version: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+  show_secrets: Type.Optional(Type.String()),
+});
+export const UpdateSecretsBody = Type.Object({
+  // Strings, or null to unset: checked by the control plane (a string|null union here would let coercion turn null into "").
+  values: Type.Unknown({ description: 'Secret names to values; a null value unsets the secret' }),
+}, open);
+export const SetSecretBody = Type.Object({ value: Type.Unknown({ description: 'The secret\'s value' }) }, open);

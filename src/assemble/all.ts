@@ -18,6 +18,7 @@ import type { Store } from '../store/store.ts';
 import { LocalVolumes, onlyHost } from '../volumes/local-volumes.ts';
 import { buildApi, controlActions, controlDeps, holdGuestConnections, hostSession } from './core.ts';
 import { hostWork } from './host-work.ts';
+import { secretsFor } from '../control/secrets.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
 
 export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
@@ -29,7 +30,7 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
     // The agent reports to the control plane, which hands effects to the agent: the
     // observer reaches `control` lazily, once both exist.
     const observer = new ControlObserver(() => control, log);
-    const agent = new HostAgent(driver, observer, log);
+    const agent = new HostAgent(driver, observer, log, (appName) => secretsFor(store, options.secrets, appName));
     const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
     const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
     control.known = new KnownRecords();

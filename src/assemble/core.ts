@@ -64,6 +64,7 @@ export function controlDeps(options: AssembleOptions, parts: { store: Store; run
     log: options.logger,
     settings: { ...DEFAULT_SETTINGS, ...options.settings, ...parts.settings },
     resolveHost: options.resolveHost ?? systemResolver,
+    ...(options.secrets ? { secrets: options.secrets } : {}),
   };
 }
 

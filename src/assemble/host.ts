@@ -46,6 +46,7 @@ import { actOnRequest, createClusterProxy } from './cluster-proxy.ts';
 import { serveRequests } from '../cluster/request-loop.ts';
 import { DirectoryTable } from '../cluster/directory-table.ts';
 import { registerMeshMetrics } from '../network/mesh/host-mesh.ts';
+import { secretsFor } from '../control/secrets.ts';
 import type { AssembleOptions, ClusterOptions, Hangar } from './options.ts';
 
 export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
@@ -58,7 +59,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
     // The machines keep running while the database is out of reach; what happens to them is journaled.
     const journal = new JournaledSink(observer, join(dirname(options.databasePath), 'observations.journal'), log, reportRefused);
     stops.push(() => journal.close());
-    const agent = new HostAgent(driver, journal, log);
+    const agent = new HostAgent(driver, journal, log, (appName) => secretsFor(store, options.secrets, appName));
     const localVolumes = options.volumes ?? new LocalVolumes(join(dirname(options.databasePath), 'volumes'));
     const control = controlDeps(options, { store, runtime: agent, volumes: onlyHost(localVolumes) });
     control.known = new KnownRecords();

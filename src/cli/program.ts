@@ -25,6 +25,8 @@ import { machineCreate, machineRun } from './commands/machine/run.ts';
 import { machineStatus } from './commands/machine/status.ts';
 import { machineUpdate } from './commands/machine/update.ts';
 import { machineWait } from './commands/machine/wait.ts';
+import { secretsDeploy, secretsRekey, secretsSet, secretsUnset } from './commands/secrets/change.ts';
+import { secretsList } from './commands/secrets/list.ts';
 import { defaultDataDir, serve } from './commands/serve.ts';
 import type { Io } from './output.ts';
 
@@ -36,6 +38,7 @@ export const COMMANDS: CommandSpec[] = [
   imagePull,
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork, machineMove,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
+  secretsList, secretsSet, secretsUnset, secretsDeploy, secretsRekey,
 ];
 
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };
@@ -47,6 +50,7 @@ const GROUPS: Record<string, string> = {
   leases: 'view and clear machine leases',
   metadata: 'read and change machine metadata',
   image: 'fetch images onto the host',
+  secrets: 'set and list an app\'s secrets, which its machines get as environment variables',
 };
 
 function clientFor(io: Io): ApiClient {

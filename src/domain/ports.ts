@@ -265,3 +265,16 @@ export interface AppOrg {
   name: string;
   orgSlug: string;
 }
+
+/**
+ * Seals and opens app secrets (system/secret-keys.ts). Absent from a process given
+ * no key: there, secrets can be neither written nor given to machines.
+ */
+export interface SecretSealer {
+  seal(appName: string, name: string, value: string): string;
+  /** Throws, saying why, if the value cannot be opened (another key, altered, moved). */
+  open(appName: string, name: string, sealed: string): string;
+  digest(appName: string, value: string): string;
+  /** Whether `sealed` is sealed with the key that seals now. */
+  sealedWithCurrent(sealed: string): boolean;
+}

@@ -24,6 +24,11 @@ export interface MachineSpec {
   privateIpv4?: string;
   /** The host the machine is placed on (absent on records written before hosts existed). */
   hostId?: string;
+  /**
+   * The app's secrets by name, opened for this launch only: never stored with the
+   * spec or the machine. A boot gives them to the process (domain/secrets.ts).
+   */
+  secrets?: Readonly<Record<string, string>>;
 }
 
 export function specOf(machine: MachineRecord): MachineSpec {

@@ -61,16 +61,28 @@ function printable(name: string): string {
  * from secret `name`, or from the secret of that name) or takes none
  * (`ignore_app_secrets`), as Fly's process config says.
  */
-export function secretsEnv(config: Pick<MachineConfig, 'processes'>, secrets: ReadonlyMap<string, string>): Record<string, string> {
+export function secretsEnv(config: Pick<MachineConfig, 'processes'>, secrets: Readonly<Record<string, string>> = {}): Record<string, string> {
   const process = config.processes?.[0];
   if (process?.secrets && process.secrets.length > 0) {
     const env: Record<string, string> = {};
     for (const { env_var: envVar, name } of process.secrets) {
-      const value = envVar ? secrets.get(name || envVar) : undefined;
+      const value = envVar ? secrets[name || envVar] : undefined;
       if (envVar && value !== undefined) env[envVar] = value;
     }
     return env;
   }
   if (process?.ignore_app_secrets) return {};
-  return Object.fromEntries(secrets);
+  return { ...secrets };
+}
+
+/**
+ * The contents of `config.files[]` given by `secret_name`: the secret's value is the
+ * file, base64-encoded, as on Fly. Refused, naming the file, if the app has no such
+ * secret or its value is not base64: the machine must not boot without it.
+ */
+export function secretFileContent(field: string, name: string, secrets: Readonly<Record<string, string>> = {}): string {
+  const value = secrets[name];
+  if (value === undefined) throw invalid(`${field}.secret_name: the app has no secret ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(value)) throw invalid(`${field}.secret_name: secret ${name} does not hold base64 (a file's secret is its contents, base64-encoded)`);
+  return value;
 }

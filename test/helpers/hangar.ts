@@ -1,11 +1,13 @@
 /** An in-process hangar on the fake driver and a temporary SQLite file (or a store given), driven with `inject()`. */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { HostResolver } from '../../src/control/guest-images.ts';
 import type { ControlSettings } from '../../src/control/ports.ts';
-import type { Clock } from '../../src/domain/ports.ts';
+import type { Clock, SecretSealer } from '../../src/domain/ports.ts';
+import { SecretKeys } from '../../src/system/secret-keys.ts';
 import { assemble, type Hangar, type ProxySettings } from '../../src/assemble/index.ts';
 import type { EdgeProxy } from '../../src/proxy/edge-proxy.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -54,6 +56,8 @@ export interface TestOptions {
   logger?: Logger;
   /** Where its private DNS listens (default: it runs none). */
   privateDns?: { host: string; port: number };
+  /** The keys secrets are sealed with (default: a new key; null: none). */
+  secrets?: SecretSealer | null;
 }
 
 export async function testHangar(options: TestOptions = {}): Promise<TestHangar> {
@@ -73,6 +77,7 @@ export async function testHangar(options: TestOptions = {}): Promise<TestHangar>
     resolveHost: options.resolveHost ?? (async (host) => { throw new Error(`tests resolve no names (${host})`); }),
     instanceId: options.instanceId,
     privateDns: options.privateDns,
+    secrets: options.secrets === null ? undefined : options.secrets ?? SecretKeys.parse(randomBytes(32).toString('base64'), 'test'),
   });
   let apps = 0;
   const call: TestHangar['call'] = async (method, url, body, headers = {}) => {

@@ -2,6 +2,7 @@
 import { Type } from 'typebox';
 import { destroyMachine, updateMachine } from '../../control/actions.ts';
 import { createMachine, getMachine, listEvents, listMachineRevs, listMachines, listVersions } from '../../control/machines.ts';
+import { checkSecretsAsked } from '../../control/secrets.ts';
 import { type ControlDeps, hostStatusOf } from '../../control/ports.ts';
 import { eventJson, machineJson, versionJson } from '../present.ts';
 import { guestOf } from '../guest-scope.ts';
@@ -40,6 +41,7 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
   });
 
   api.post('/v1/apps/:app_name/machines', { schema: { operationId: 'Machines_create', tags, params: AppParams, body: CreateMachineBody, response: { 200: MachineSchema } } }, async (request) => {
+    await checkSecretsAsked(deps, request.params.app_name, request.body);
     const { machine, events } = await createMachine(deps, request.params.app_name, request.body);
     return machineJson(machine, events, { nonce: machine.lease?.nonce, hostStatus: hostStatusOf(deps, machine.hostId) });
   });
@@ -56,6 +58,7 @@ export function machineRoutes(api: Api, deps: ControlDeps): void {
 
   api.post('/v1/apps/:app_name/machines/:machine_id', { schema: { operationId: 'Machines_update', tags, params: MachineParams, body: UpdateMachineBody, response: { 200: MachineSchema } } }, async (request) => {
     const { app_name, machine_id } = request.params;
+    await checkSecretsAsked(deps, app_name, request.body);
     const updated = await updateMachine(deps, app_name, machine_id, request.body, leaseNonce(request), guestOf(request) ? 'machine' : 'operator');
     const { machine, events } = await getMachine(deps, app_name, updated.id);
     return machineJson(machine, events, { hostStatus: hostStatusOf(deps, machine.hostId) });

@@ -15,6 +15,7 @@ import { type Duplex, duplexPair } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
 import { lastLines } from '../log-file.ts';
+import { secretsEnv } from '../../domain/secrets.ts';
 import { type SignalName, signalNumber } from '../../domain/signals.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import {
@@ -95,7 +96,8 @@ class FakeVms extends Map<string, FakeVm> {
   note(machineId: string): void {
     if (!this.ledger) return;
     const vm = super.get(machineId);
-    const entry = { at: Date.now(), pid: process.pid, machineId, vm: vm?.state ?? 'absent', ...(vm ? { spec: vm.spec, bootCount: vm.bootCount } : {}) };
+    // Secrets stay in memory, as a real VM's do: a fake opened again has none.
+    const entry = { at: Date.now(), pid: process.pid, machineId, vm: vm?.state ?? 'absent', ...(vm ? { spec: { ...vm.spec, secrets: undefined }, bootCount: vm.bootCount } : {}) };
     appendFileSync(this.ledger, `${JSON.stringify(entry)}\n`);
   }
 }
@@ -398,6 +400,11 @@ export class FakeDriver implements VmmDriver {
     const [program, ...args] = request.command;
     if (program === 'echo') return { stdout: `${args.join(' ')}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
     if (program === 'hostname') return { stdout: `${vm.spec.machineId}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
+    if (program === 'printenv') {
+      // The env a boot gave the process: the config's, then the app's secrets over it.
+      const value = { ...vm.spec.config.env, ...secretsEnv(vm.spec.config, vm.spec.secrets) }[args[0] ?? ''];
+      return { stdout: value === undefined ? '' : `${value}\n`, stderr: '', exit_code: value === undefined ? 1 : 0, exit_signal: 0 };
+    }
     if (program === 'false') return { stdout: '', stderr: '', exit_code: 1, exit_signal: 0 };
     if (program === 'touch') {
       for (const path of args) vm.files.add(path);

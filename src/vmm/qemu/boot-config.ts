@@ -7,6 +7,7 @@ import { pinnedReference, type ImageRef } from '../../domain/image-ref.ts';
 import { configStop } from '../../domain/lifecycle/actions.ts';
 import { processArgv, processEnv, type ImageProcessConfig } from '../../domain/process-spec.ts';
 import type { MachineSpec } from '../../domain/runtime.ts';
+import { secretFileContent, secretsEnv } from '../../domain/secrets.ts';
 import { signalNumber } from '../../domain/signals.ts';
 import type { InitConfig } from '../../guest/init-config.ts';
 import type { GuestAddresses } from '../../network/keeper.ts';
@@ -46,9 +47,11 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
   const init = spec.config.init;
   const stop = configStop(spec.config);
   const ipv4 = net?.ipv4;
-  const files = (spec.config.files ?? [])
-    .filter((file) => typeof file.raw_value === 'string')
-    .map((file) => ({ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(file.raw_value as string, 'base64') }));
+  const files = (spec.config.files ?? []).flatMap((file, index) => {
+    const base64 = typeof file.raw_value === 'string' ? file.raw_value
+      : typeof file.secret_name === 'string' ? secretFileContent(`config.files[${index}]`, file.secret_name, spec.secrets) : undefined;
+    return base64 === undefined ? [] : [{ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(base64, 'base64') }];
+  });
   const resolvConf = dnsResolvConf(spec.config.dns, net !== undefined);
   if (resolvConf) files.unshift({ path: '/etc/resolv.conf', mode: 0o644, content: Buffer.from(resolvConf) });
   return {
@@ -56,7 +59,8 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
     rootDevice: '/dev/vda',
     mounts: mounts.map(({ device, path }) => ({ device, path })),
     net: guestNet(spec, net),
-    env: processEnv(prepared.config, spec.config.env ?? {}, {
+    // Secrets win over the config's env; the machine's own FLY_ variables win over both.
+    env: processEnv(prepared.config, { ...spec.config.env, ...secretsEnv(spec.config, spec.secrets) }, {
       appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
       imageRef: pinnedReference(prepared.imageRef), version: spec.version,
     }),

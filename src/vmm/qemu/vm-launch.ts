@@ -52,7 +52,9 @@ export async function coldBoot(host: VmHost, spec: MachineSpec, files: MachineFi
     }
     await writeFile(files.overlayOf, JSON.stringify(owner));
     const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec));
-    await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig)]));
+    // It holds the machine's env, secrets too: readable by root alone.
+    await rm(files.initrd, { force: true });
+    await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig)]), { mode: 0o600 });
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
     // Before QEMU starts, so that a restarted hangar always knows what it runs.
