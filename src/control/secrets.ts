@@ -77,8 +77,8 @@ export async function updateSecrets(deps: ControlDeps, appName: string, changes:
  * if the app has secrets and this process cannot open them (no key, or not the key
  * they were sealed with): a machine must not boot without the secrets it was given.
  */
-export async function secretsFor(store: Pick<ControlDeps['store'], 'readSecrets'>, keys: SecretSealer | undefined, appName: string): Promise<Map<string, string>> {
-  const { secrets } = await store.readSecrets(appName);
+export async function secretsFor(store: Pick<ControlDeps['store'], 'readSecretRecords'>, keys: SecretSealer | undefined, appName: string): Promise<Map<string, string>> {
+  const secrets = await store.readSecretRecords(appName);
   if (secrets.length === 0) return new Map();
   if (!keys) throw new Error(`app ${appName} has secrets, and this host has no secrets key to open them (--secrets-key-file or HANGAR_SECRETS_KEY)`);
   return new Map(secrets.map((secret) => [secret.name, keys.open(appName, secret.name, secret.sealed)]));

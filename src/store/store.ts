@@ -68,6 +68,8 @@ export interface SecretWrite {
 export interface SecretStore {
   /** The app's secrets by name, and its secrets version (0: never changed). */
   readSecrets(appName: string): Promise<StoredSecrets>;
+  /** The app's secrets by name alone: what a host, which may not read apps, reads to boot its machines. */
+  readSecretRecords(appName: string): Promise<SecretRecord[]>;
   /**
    * One change, in one transaction that moves the app's secrets version on by one:
    * `decide` is given the secrets as they are in it and says what to write (it may

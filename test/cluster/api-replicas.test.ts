@@ -104,6 +104,19 @@ describe('a cluster of 2 API replicas and 3 host agents', { skip: postgresSkipRe
     }
   });
 
+  it('gives an app\'s secrets, set through one replica, to its machines booted on any host, opened there with the cluster\'s key', async () => {
+    await c.call(0, 'POST', '/v1/apps', { name: 'sec', org_slug: 'personal' });
+    const set = await c.call(0, 'POST', '/v1/apps/sec/secrets', { values: { DB_PASSWORD: 'cluster-canary' } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.deepEqual((await c.call(1, 'GET', '/v1/apps/sec/secrets')).body.secrets.map((s: { name: string }) => s.name), ['DB_PASSWORD']);
+    for (const region of ['fra', 'syd']) {
+      const m = (await c.call(1, 'POST', '/v1/apps/sec/machines', { region, config: small })).body;
+      assert.equal((await c.call(0, 'GET', `/v1/apps/sec/machines/${m.id}/wait?state=started&timeout=30`)).status, 200);
+      const printed = await c.call(1, 'POST', `/v1/apps/sec/machines/${m.id}/exec`, { command: ['printenv', 'DB_PASSWORD'] });
+      assert.equal(printed.body.stdout, 'cluster-canary\n', `on host ${m.host_id}`);
+    }
+  });
+
   it('forks a machine through either replica: the children go on the parent\'s host and start there', async () => {
     const parent = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
     assert.equal((await c.call(0, 'GET', `/v1/apps/web/machines/${parent.id}/wait?state=started&timeout=30`)).status, 200);

@@ -6,6 +6,7 @@
  * The fake driver by default; `extraArgs` of a host pass anything else (the qemu
  * driver, its netns).
  */
+import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { FAKE_LEDGER } from '../../src/drivers.ts';
@@ -117,13 +118,15 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     }
     return creds;
   };
+  // One secrets keyring for the whole cluster, as an operator gives every process.
+  const secretsKey = randomBytes(32).toString('base64');
   const spawnServer = async (name: string, args: string[], dataDir?: string, env: Record<string, string> = {}, store = storeUrl, netns?: string): Promise<ClusterProcess> => {
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), `hangar-cluster-${name}-`));
     if (!dataDir) dirs.push(dir);
     // nsenter enters the namespace and runs hangar in its place: the child is hangar itself.
     const [command, ...prefix] = netns ? ['nsenter', `--net=/run/netns/${netns}`, HANGAR] : [HANGAR];
     const child = spawn(command as string, [...prefix, 'serve', '--data-dir', dir, '--store', store, '--log-level', 'warn', ...(options.commonArgs ?? []), ...args], {
-      env: { ...process.env, HANGAR_API_TOKEN: CLUSTER_TOKEN, ...env },
+      env: { ...process.env, HANGAR_API_TOKEN: CLUSTER_TOKEN, HANGAR_SECRETS_KEY: secretsKey, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);

@@ -23,6 +23,7 @@ export function secretContract(open: OpenStore): void {
       assert.deepEqual(second, { version: 2, secrets: [{ ...secret('A', 's3'), updatedAt: 2000 }] });
       assert.deepEqual(await (await reopen()).readSecrets('a'), second, 'another replica reads the same');
       assert.deepEqual(await store.readSecrets('b'), { version: 0, secrets: [] }, 'other apps keep theirs');
+      assert.deepEqual(await store.readSecretRecords('a'), second.secrets);
       assert.deepEqual(await store.listAppsWithSecrets(), ['a']);
     });
 

@@ -201,6 +201,28 @@ describe('PostgresStore', { skip }, () => {
     });
   });
 
+  describe('app secrets and host roles', () => {
+    it('lets a host read the sealed secrets of the apps it runs a machine of, and write none', async () => {
+      const url = await server.createDatabase();
+      const owner = await open(url);
+      const h1 = await open(await createHostRole(url, 'h1'));
+      try {
+        for (const name of ['mine', 'theirs']) {
+          await owner.createApp(app(name));
+          await owner.changeSecrets(name, () => ({ set: [{ name: 'S', sealed: `sealed-${name}`, digest: 'd', createdAt: 1, updatedAt: 1 }], unset: [] }));
+        }
+        await insert(owner, machine({ id: 'm1', appName: 'mine', hostId: 'h1', state: 'started' }));
+        await insert(owner, machine({ id: 'm2', appName: 'theirs', hostId: 'h2', state: 'started' }));
+        assert.deepEqual((await h1.readSecretRecords('mine')).map((secret) => secret.sealed), ['sealed-mine']);
+        assert.deepEqual(await h1.readSecretRecords('theirs'), [], 'another host\'s app: nothing to see');
+        await assert.rejects(server.sql(await createHostRole(url, 'h1'), "UPDATE app_secrets SET sealed = 'x'"), /permission denied/);
+        await assert.rejects(server.sql(await createHostRole(url, 'h1'), "INSERT INTO app_secrets VALUES ('mine', 'N', 'x', 'd', 1, 1)"), /permission denied/);
+      } finally {
+        for (const store of [owner, h1]) await store.close();
+      }
+    });
+  });
+
   describe('the private DNS\'s directory', () => {
     it('gives a host every host\'s machines as the DNS and proxy need them, then their changes, and leaves a torn row out', async () => {
       const url = await server.createDatabase();

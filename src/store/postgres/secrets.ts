@@ -9,6 +9,8 @@ import type { SecretRecord } from '../../domain/secrets.ts';
 import { AppGoneError, type SecretWrite, type StoredSecrets } from '../store.ts';
 import { rows, type Sql, transaction } from './connection.ts';
 
+const SELECT_SECRETS = 'SELECT name, sealed, digest, created_at, updated_at FROM app_secrets WHERE app_name = $1 ORDER BY name';
+
 interface SecretRow {
   name: string;
   sealed: string;
@@ -30,6 +32,10 @@ export abstract class PostgresSecrets {
 
   async readSecrets(appName: string): Promise<StoredSecrets> {
     return secretsNow(this.pool, appName);
+  }
+
+  async readSecretRecords(appName: string): Promise<SecretRecord[]> {
+    return (await rows<SecretRow>(this.pool, SELECT_SECRETS, [appName])).map(secretFromRow);
   }
 
   async changeSecrets(appName: string, decide: (now: StoredSecrets) => SecretWrite): Promise<StoredSecrets> {
@@ -62,6 +68,6 @@ export abstract class PostgresSecrets {
 
 async function secretsNow(db: Sql, appName: string): Promise<StoredSecrets> {
   const [app] = await rows<{ secrets_version: string }>(db, 'SELECT secrets_version FROM apps WHERE name = $1', [appName]);
-  const found = await rows<SecretRow>(db, 'SELECT name, sealed, digest, created_at, updated_at FROM app_secrets WHERE app_name = $1 ORDER BY name', [appName]);
+  const found = await rows<SecretRow>(db, SELECT_SECRETS, [appName]);
   return { version: Number(app?.secrets_version ?? 0), secrets: found.map(secretFromRow) };
 }

@@ -18,6 +18,10 @@ export class SqliteSecrets extends SqliteDatabase {
     return this.secretsNow(appName);
   }
 
+  async readSecretRecords(appName: string): Promise<SecretRecord[]> {
+    return this.secretsNow(appName).secrets;
+  }
+
   async changeSecrets(appName: string, decide: (now: StoredSecrets) => SecretWrite): Promise<StoredSecrets> {
     return this.transaction(() => {
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(appName) as { deleting: number } | undefined;
