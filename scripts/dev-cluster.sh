@@ -48,6 +48,10 @@ as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses='' -k $PGDATA" -l "$
 STORE="postgresql://hangar@localhost/postgres?host=$PGDATA"
 
 export HANGAR_API_TOKEN=${HANGAR_API_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
+# One keyring for app secrets, which every replica and host is given; kept in the directory across runs.
+[ -f "$DIR/secrets.key" ] || (umask 077; head -c 32 /dev/urandom | base64 > "$DIR/secrets.key")
+export HANGAR_SECRETS_KEY
+HANGAR_SECRETS_KEY=$(cat "$DIR/secrets.key")
 
 # Identities, as an operator issues them: the cluster's authority (its key stays here),
 # one identity for the replicas, and for each host its own certificate and its own
