@@ -82,6 +82,11 @@ export class HostAgent implements LocalRuntime, SnapshotParcels {
     return this.inQueue(machineId, () => this.driver.packSnapshot(machineId));
   }
 
+  /** In the machine's queue: a start that follows waits for it, and then takes what it readied. */
+  readyToResume(spec: MachineSpec): Promise<void> {
+    return this.inQueue(spec.machineId, () => this.driver.readyToResume(spec));
+  }
+
   unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {
     return this.inQueue(spec.machineId, () => this.driver.unpackSnapshot(spec, received));
   }

@@ -16,7 +16,7 @@ import { mkdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HangarError } from '../domain/errors.ts';
-import { specOf, type SnapshotParcels } from '../domain/runtime.ts';
+import { type MachineSpec, specOf, type SnapshotParcels } from '../domain/runtime.ts';
 import { VOLUME_ID, VOLUME_SNAPSHOT_ID } from '../domain/volume.ts';
 import { readMachineDoc } from '../store/documents.ts';
 import type { LocalVolumes } from '../volumes/local-volumes.ts';
@@ -33,6 +33,8 @@ export interface AgentInboxOptions {
   incomingDir: string;
   /** Ends what this host holds of a machine that is not its own (a move that did not commit). */
   discardUnowned(machineId: string): Promise<void>;
+  /** The machine's spec, if it is placed on this host. */
+  specOf(machineId: string): Promise<MachineSpec | undefined>;
 }
 
 const MOVE = new RegExp(MOVE_ID);
@@ -129,6 +131,16 @@ export function addInboxRoutes(app: FastifyInstance, options: AgentInboxOptions)
     if (received.size > 0) await options.snapshots.unpackSnapshot(specOf(record), received);
     await rm(join(dir, 'files'), { recursive: true, force: true });
     await rm(join(dir, 'parcel.json'), { force: true });
+    return { ok: true };
+  });
+  // A move that committed: the inbox goes, and the snapshot is readied for the start that tends to follow a move.
+  app.post('/agent/v1/incoming/:id/settled', async (request) => {
+    const { id, dir } = inbox(request.params);
+    await ours(dir, moveOf(request.query));
+    const spec = await options.specOf(id);
+    if (!spec) throw new HangarError('conflict', `machine ${id} is not this host's: its move did not commit`);
+    await rm(dir, { recursive: true, force: true });
+    await options.snapshots.readyToResume(spec);
     return { ok: true };
   });
   // A move that did not commit lets go of what it brought, unless the machine is this host's by then.

@@ -69,6 +69,11 @@ export class AgentSnapshotCarrier implements SnapshotCarrier {
     }
   }
 
+  async settle(machineId: string, toHostId: string, move: string): Promise<void> {
+    const to = await this.agents.host(toHostId, `the host machine ${machineId} moved to`);
+    await this.agents.call(to, 'POST', `/agent/v1/incoming/${machineId}/settled?move=${move}`);
+  }
+
   async drop(machineId: string, toHostId: string, move: string): Promise<void> {
     const to = await this.agents.host(toHostId, `the move's target for machine ${machineId}`);
     await this.agents.call(to, 'DELETE', `/agent/v1/incoming/${machineId}?move=${move}`);

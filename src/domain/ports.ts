@@ -78,6 +78,8 @@ export interface SnapshotCarrier {
   drop(machineId: string, toHostId: string, move: string): Promise<void>;
   /** Once the move committed: the host the machine left removes its copies of the volumes carried. */
   releaseVolumes(fromHostId: string, load: Load): Promise<void>;
+  /** Once the move committed: the target lets go of the inbox and readies the snapshot for the machine's resume there. */
+  settle(machineId: string, toHostId: string, move: string): Promise<void>;
 }
 
 /** The volume files of every host: this process's own, or a host agent's through its API. */

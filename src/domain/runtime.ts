@@ -138,6 +138,7 @@ export interface PackedFile {
 export interface SnapshotParcels {
   packSnapshot(machineId: string): Promise<Map<string, PackedFile>>;
   unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void>;
+  readyToResume(spec: MachineSpec): Promise<void>;
 }
 
 /** The host agent inside this process, as its host's recovery, watchdog and work drain use it. */

@@ -75,6 +75,12 @@ export interface VmmDriver extends GuestOps {
    * with `resume` continues from it, or boots cold saying why.
    */
   unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void>;
+  /**
+   * Once a snapshot taken in is the machine's own here (its move committed): readies
+   * it for the resume to come as a suspend here would (qemu: its RAM in memory and a
+   * QEMU waiting for its state). Never needed: a resume without it only takes longer.
+   */
+  readyToResume(spec: MachineSpec): Promise<void>;
   /** Ends every VMM of the machine (checking each is gone) and removes everything it left on the host. */
   destroy(machineId: string): Promise<void>;
   /** Whether the machine's VM really runs, asked of the VMM. */

@@ -82,6 +82,7 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     const source = c.hosts.get(m.host_id) as ClusterProcess;
     for (let i = 0; i < 50 && vmsNow(fakeLedger(source)).has(m.id); i++) await sleep(100);
     assert.equal(vmsNow(fakeLedger(source)).has(m.id), false, 'the host it left holds nothing of it');
+    assert.equal(existsSync(join(c.hosts.get(target)?.dataDir as string, 'incoming', m.id)), false, 'the move settled: the target\'s inbox is gone');
     assert.equal(await startedResumed(m.id), true, 'it resumed from the snapshot carried over');
     assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).get(m.id), 'running');
   });
@@ -211,6 +212,8 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     assert.equal((await inbox('', 'POST', { move, files: [{ ...files[0], blocks: [] }], machine })).status, 400);
     assert.equal((await inbox(`?move=${move}`)).status, 409, 'no inbox of that move');
     assert.equal((await inbox(`/guest.json?offset=1&move=${move}`, 'PUT')).status, 409);
+    assert.equal((await inbox(`/settled?move=${move}`, 'POST')).status, 409, 'no move of it to settle');
+    assert.equal((await inbox('/settled?move=..', 'POST')).status, 400);
     assert.equal((await inbox(`?move=${other}`, 'DELETE')).status, 200, 'a drop of another move does nothing');
     assert.equal((await c.agentFetch(m.host_id, `/agent/v1/machines/${m.id}/parcel`, { method: 'POST', body: { volumes: ['vol_0000000000000000'] } })).status, 404, 'a volume not on the source');
     assert.equal((await c.agentFetch(target, `/agent/v1/machines/${m.id}/parcel`, { method: 'POST', body: {} })).status, 404, 'a machine not on that host');

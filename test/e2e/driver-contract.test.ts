@@ -5,10 +5,11 @@
  * a test namespace of its own, a driver opened again over the running VMs.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { privateIp } from '../../src/domain/address.ts';
 import { normalizeConfig } from '../../src/domain/config.ts';
 import { parseImageRef } from '../../src/domain/image-ref.ts';
@@ -18,6 +19,8 @@ import type { NetworkKeeper } from '../../src/network/keeper.ts';
 import { chooseAccelerator, tscKhzFromCpuinfo } from '../../src/vmm/qemu/argv.ts';
 import { defaultMemoryDir } from '../../src/vmm/qemu/machine-files.ts';
 import { QemuDriver } from '../../src/vmm/qemu/qemu-driver.ts';
+import { isIncoming } from '../../src/vmm/qemu/vm-process.ts';
+import type { MachineSpec } from '../../src/vmm/driver.ts';
 import { driverContract } from '../helpers/driver-contract.ts';
 import { qemuOf, tapExists } from '../helpers/host-traces.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
@@ -58,15 +61,16 @@ describe('qemu driver: the VMM driver contract', () => {
     machinesDir: join(hostDir, 'machines'), images: new ImageStore(join(hostDir, 'images')), assets: guestAssets(ROOT),
     accel: chooseAccelerator(cpuinfo, existsSync('/dev/kvm')), tscKhz: tscKhzFromCpuinfo(cpuinfo), network,
   });
+  const spec = (machineId: string): MachineSpec => ({
+    machineId, appName: 'contract', name: `m-${machineId}`, region: 'local', version: '01JCONTRACT000000000000000',
+    config: normalizeConfig({ image, restart: { policy: 'no' } }), imageRef: parseImageRef(image),
+    privateIp: privateIp(0x7e59, network.layout.hostNumber, Number.parseInt(machineId.slice(2, 4), 16)),
+  });
   driverContract({
     open: () => driverIn(dir),
     // Another data directory: its own machines, images and RAM (the network is this host's).
     openOtherHost: () => driverIn(join(dir, 'other-host')),
-    spec: (machineId) => ({
-      machineId, appName: 'contract', name: `m-${machineId}`, region: 'local', version: '01JCONTRACT000000000000000',
-      config: normalizeConfig({ image, restart: { policy: 'no' } }), imageRef: parseImageRef(image),
-      privateIp: privateIp(0x7e59, network.layout.hostNumber, Number.parseInt(machineId.slice(2, 4), 16)),
-    }),
+    spec,
     get missingImage() { return `${registry.host}/test/no-such-image:1`; },
     leftovers: (machineId) => {
       const left: string[] = [];
@@ -77,4 +81,56 @@ describe('qemu driver: the VMM driver contract', () => {
       return left;
     },
   }, 'ec');
+
+  it('readies a snapshot carried here, once the machine is this host\'s, as a suspend here does: its RAM in memory, a QEMU waiting that the start takes', async () => {
+    const [taken, dropped] = ['ed010000000000', 'ed020000000000'];
+    const here = driverIn(dir);
+    const there = driverIn(join(dir, 'other-host'));
+    const inbox = mkdtempSync(join(tmpdir(), 'hangar-standby-inbox-'));
+    const carry = async (machineId: string): Promise<void> => {
+      await here.launch(spec(machineId), { resume: false });
+      await here.suspend(machineId);
+      const received = new Map([...await here.packSnapshot(machineId)].map(([name, { path }]) => {
+        copyFileSync(path, join(inbox, `${machineId}-${name}`));
+        return [name, join(inbox, `${machineId}-${name}`)];
+      }));
+      await here.destroy(machineId);
+      await there.unpackSnapshot(spec(machineId), received);
+    };
+    const thereDir = (machineId: string) => join(dir, 'other-host', 'machines', machineId);
+    const ramInMemory = (machineId: string) => join(defaultMemoryDir(join(dir, 'other-host', 'machines')), `${machineId}.ram`);
+    /** The QEMU waiting for the machine's state, once it does. */
+    const standby = async (machineId: string): Promise<number> => {
+      for (let i = 0; i < 400; i++) {
+        const pidFile = join(thereDir(machineId), 'qemu.pid');
+        const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim() || 0) : 0;
+        if (existsSync(join(thereDir(machineId), 'standby.pid')) && pid > 0 && isIncoming(pid)) return pid;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`no QEMU waits for machine ${machineId}'s state`);
+    };
+    try {
+      await carry(taken);
+      assert.equal(qemuOf(taken), '', 'taken in, it has no QEMU here until its move commits');
+      await there.readyToResume(spec(taken));
+      const waiting = await standby(taken);
+      assert.ok(existsSync(ramInMemory(taken)), 'its RAM is in memory');
+      const resumed = await there.launch(spec(taken), { resume: true });
+      assert.equal(resumed.resumed, true, resumed.coldBootReason);
+      assert.equal(resumed.pid, waiting, 'the start took the QEMU that waited');
+      await there.destroy(taken);
+
+      // Destroyed before its start: the host lets go of both.
+      await carry(dropped);
+      await there.readyToResume(spec(dropped));
+      const unwanted = await standby(dropped);
+      await there.destroy(dropped);
+      assert.ok(!isIncoming(unwanted) && qemuOf(dropped) === '', 'the waiting QEMU ended');
+      assert.ok(!existsSync(ramInMemory(dropped)), 'its RAM left memory');
+    } finally {
+      await there.close();
+      await here.close();
+      rmSync(inbox, { recursive: true, force: true });
+    }
+  });
 });

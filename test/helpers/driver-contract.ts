@@ -140,6 +140,8 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     const other = harness.openOtherHost();
     try {
       await other.unpackSnapshot(harness.spec(machineId), received);
+      // Its move committed: readied for the resume, which it makes no different.
+      await other.readyToResume(harness.spec(machineId));
       const resumed = await other.launch(harness.spec(machineId), { resume: true });
       assert.equal(resumed.resumed, true, resumed.coldBootReason);
       assert.equal((await other.exec(machineId, { command: ['ls', '/carried'], timeoutMs: EXEC_MS })).exit_code, 0, 'the guest carries on where it was');

@@ -32,7 +32,7 @@ export interface FakeDelays {
   destroyMs: number;
 }
 
-export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'fork' | 'destroy' | 'exec' | 'pack_snapshot' | 'unpack_snapshot';
+export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 'suspend' | 'fork' | 'destroy' | 'exec' | 'pack_snapshot' | 'unpack_snapshot' | 'ready_to_resume';
 
 /** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
 const MAX_CALLS = 10_000;
@@ -349,6 +349,11 @@ export class FakeDriver implements VmmDriver {
     const path = join(dir, 'guest.json');
     writeFileSync(path, JSON.stringify({ version: vm.spec.version, bootCount: vm.bootCount, limitMb: vm.limitMb, files: [...vm.files] }));
     return new Map([['guest.json', { path }]]);
+  }
+
+  /** Nothing to ready: a fake resume takes no time it could save. */
+  async readyToResume(spec: MachineSpec): Promise<void> {
+    this.record('ready_to_resume', spec.machineId);
   }
 
   async unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {

@@ -35,7 +35,7 @@ import { forkVm } from './fork.ts';
 import { exitInfo, linkOf, type QemuDriverOptions, VmHost } from './vm-host.ts';
 import { killQemu } from './vm-process.ts';
 import { cancelSuspend, suspendVm } from './vm-suspend.ts';
-import { packSnapshot, unpackSnapshot } from './vm-parcel.ts';
+import { packSnapshot, readyToResume, unpackSnapshot } from './vm-parcel.ts';
 
 export class QemuDriver implements VmmDriver {
   readonly name = 'qemu';
@@ -141,6 +141,10 @@ export class QemuDriver implements VmmDriver {
 
   packSnapshot(machineId: string): Promise<Map<string, PackedFile>> {
     return packSnapshot(this.host, machineId);
+  }
+
+  readyToResume(spec: MachineSpec): Promise<void> {
+    return readyToResume(this.host, spec);
   }
 
   unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {

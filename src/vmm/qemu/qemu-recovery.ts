@@ -12,7 +12,7 @@ import type { MachineSpec, RecoveredVm } from '../driver.ts';
 import { foundVmAction } from './found-vm.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { continueVm, markEnded, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
-import { commitSnapshot, DEFAULT_KEEP_MS, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { commitSnapshot, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
 import { endFoundStandbys } from './standby.ts';
 import type { VmHost } from './vm-host.ts';
 import type { Launched } from './vm-plan.ts';
@@ -91,7 +91,7 @@ async function recoverFromFiles(host: VmHost, files: MachineFiles): Promise<Reco
   const snapshot = await readSnapshot(files);
   if (snapshot) {
     // hangar stopped before the snapshot's RAM was written out: it is written out now.
-    const keepMs = host.options.suspendedMemoryMs ?? DEFAULT_KEEP_MS;
+    const keepMs = host.keepMemoryMs;
     if (!isFlushed(files, snapshot.id)) void writeOutSnapshot(files, snapshot.id, keepMs).catch(() => undefined);
     else letGoOfMemory(files, snapshot.id, keepMs);
     return { vm: 'suspended' };

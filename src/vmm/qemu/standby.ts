@@ -34,11 +34,15 @@ export class Standbys {
     this.onError = onError;
   }
 
-  /** Starts a standby for the suspended machine's resume with `layout`, for `keepMs`. */
-  start(machineId: string, files: MachineFiles, layout: VmLayout, keepMs: number): void {
+  /**
+   * Starts a standby for the suspended machine's resume with `layout`, for `keepMs`,
+   * after `first` (a resume that takes the standby waits for both).
+   */
+  start(machineId: string, files: MachineFiles, layout: VmLayout, keepMs: number, first?: () => Promise<void>): void {
     if (keepMs <= 0 || this.entries.has(machineId)) return;
     const argv = qemuArgv({ ...layout, incoming: true });
     const ready = (async () => {
+      await first?.();
       // Before QEMU starts: a hangar restarted meanwhile must never take it for a resume.
       await writeFile(files.standby, '');
       await rm(files.agentSocket, { force: true });

@@ -151,7 +151,8 @@ export class VmHost {
    */
   async keepTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp' | 'privateIpv4'>): Promise<void> {
     const network = this.options.network;
-    if (network && !network.holds(linkOf(spec))) await network.attach(linkOf(spec));
+    // A machine moved here got this host's IPv4 address at the move's commit, after its TAP was made for its standby.
+    if (network && !network.holds(linkOf(spec))) await network.readdress(linkOf(spec));
   }
 
   /** Connects to a running QEMU's sockets and follows its machine's exit. */
@@ -296,9 +297,17 @@ export class VmHost {
     }
   }
 
-  /** Starts a QEMU that waits for the suspended machine's resume, for as long as its RAM stays in memory (standby.ts). */
-  startStandby(machineId: string, files: MachineFiles, layout: VmLayout): void {
-    this.standbys.start(machineId, files, layout, this.options.suspendedMemoryMs ?? DEFAULT_KEEP_MS);
+  /**
+   * Starts a QEMU that waits for the suspended machine's resume, for as long as its
+   * RAM stays in memory (standby.ts), after `first` (which may bring the RAM there).
+   */
+  startStandby(machineId: string, files: MachineFiles, layout: VmLayout, first?: () => Promise<void>): void {
+    this.standbys.start(machineId, files, layout, this.keepMemoryMs, first);
+  }
+
+  /** How long a suspended machine's RAM stays in memory (`--suspended-memory-for`). */
+  get keepMemoryMs(): number {
+    return this.options.suspendedMemoryMs ?? DEFAULT_KEEP_MS;
   }
 
   /** A standby QEMU started with `argv` for this machine's resume, now the caller's (standby.ts). */

@@ -15,7 +15,10 @@ import { fsyncPath } from '../../system/fsync.ts';
 import { moveFile } from '../../system/move-file.ts';
 import type { MachineSpec, PackedFile } from '../driver.ts';
 import type { MachineFiles } from './machine-files.ts';
-import { isFlushed, readMemoryBlocks, readSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
+import {
+  copyBackMemory, isFlushed, letGoOfMemory, readMemoryBlocks, readSnapshot, snapshotFacts, snapshotProblem, writeOutSnapshot,
+} from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
 
 const run = promisify(execFile);
@@ -79,4 +82,31 @@ export async function unpackSnapshot(host: VmHost, spec: MachineSpec, received: 
     await fsyncPath(path);
   }
   await fsyncPath(files.dir);
+}
+
+/**
+ * Readies a snapshot taken in, once the machine is this host's, for its resume as a
+ * suspend here leaves one: its RAM in memory and a QEMU waiting for the state
+ * (standby.ts), both for as long as a suspend's would be, so that the start that
+ * follows a move costs what a resume here does. The RAM is copied in and QEMU
+ * started in the background. A snapshot that would boot cold here (another QEMU,
+ * kernel or CPU), or without the room, gets neither: its start says why.
+ */
+export async function readyToResume(host: VmHost, spec: MachineSpec): Promise<void> {
+  const files = host.files(spec.machineId);
+  const [info, prepared] = [await readSnapshot(files), await host.readPrepared(files)];
+  if (!info?.sharedMemory || !prepared || host.vm(spec.machineId)) return;
+  const plan = await host.plan(spec, files, prepared);
+  if (snapshotProblem(info, await snapshotFacts(files, plan.launched.identity, (await host.hostFacts()).bootId))) return;
+  try {
+    await reserveMemory(files.memory, info.memoryBytes);
+    await checkMemoryRoom(files.liveMemory, info.memoryBytes);
+  } catch {
+    return;
+  }
+  await host.keepTap(spec);
+  host.startStandby(spec.machineId, files, plan.layout, async () => {
+    await copyBackMemory(files);
+    letGoOfMemory(files, info.id, host.keepMemoryMs);
+  });
 }
