@@ -3,11 +3,12 @@
  * a loopback registry, a machine created from it answering HTTP on its private
  * address, exec, stop with an exit event, a blank rootfs after start, a crash
  * handled by the restart policy, a SIGKILL of hangar survived without rebooting
- * the VM, and destroy leaving nothing behind.
+ * the VM, and destroy leaving nothing behind; the app's secrets reaching a
+ * machine, and nothing else.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,5 +109,38 @@ describe('real machines through the API', () => {
     const kept = execFileSync('debugfs', ['-R', 'cat /note', join(data, 'volumes', `${volume.id}.ext4`)], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     assert.equal(kept, 'kept\n', 'the volume outlives the machine');
     assert.equal((await api('DELETE', `/v1/apps/web/volumes/${volume.id}`)).status, 200);
+  });
+
+  it('gives a machine its app\'s secrets, as env and as a file, and lets no value out anywhere else', async () => {
+    const data = join(dir, 'data');
+    server ??= await startServerProcess(data, 'real-token', ['--driver', 'qemu', '--netns', netns]);
+    const api = (method: string, path: string, body?: unknown) => request(server as ServerProcess, method, path, body);
+    const canary = `canary-${suffix}-e2e`;
+    const answers: string[] = [];
+    const said = async (method: string, path: string, body?: unknown) => {
+      const reply = await api(method, path, body);
+      answers.push(JSON.stringify(reply.body));
+      return reply;
+    };
+    assert.equal((await api('POST', '/v1/apps', { name: 'sec' })).status, 201);
+    const values = { DB_PASSWORD: canary, CERT: Buffer.from(`cert ${canary}\n`).toString('base64') };
+    assert.equal((await said('POST', '/v1/apps/sec/secrets', { values })).status, 200);
+    const created = await said('POST', '/v1/apps/sec/machines', {
+      config: { image, env: { DB_PASSWORD: 'from-env' }, files: [{ guest_path: '/etc/app/cert.pem', secret_name: 'CERT', mode: 0o600 }] },
+    });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const id = created.body.id as string;
+    assert.equal((await api('GET', `/v1/apps/sec/machines/${id}/wait?state=started&timeout=60`)).status, 200);
+    const exec = async (command: string[]) => (await api('POST', `/v1/apps/sec/machines/${id}/exec`, { command })).body;
+    assert.equal((await exec(['sh', '-c', 'echo "$DB_PASSWORD"'])).stdout, `${canary}\n`, 'the secret, over the config\'s env');
+    assert.equal((await exec(['cat', '/etc/app/cert.pem'])).stdout, `cert ${canary}\n`, 'the file from the secret');
+    assert.equal(statSync(join(data, 'machines', id, 'initrd.img')).mode & 0o777, 0o600, 'the initramfs holding the env is root\'s alone');
+    for (const path of [`/v1/apps/sec/machines/${id}`, '/v1/apps/sec/machines', `/v1/apps/sec/machines/${id}/events`, '/v1/apps/sec/secrets']) await said('GET', path);
+    const metrics = await fetch(`${(server as ServerProcess).url}/metrics`, { headers: { authorization: 'Bearer real-token' } });
+    answers.push(await metrics.text());
+    assert.ok(!answers.some((text) => text.includes(canary)), 'no answer holds a value');
+    assert.ok(!(server as ServerProcess).output().includes(canary), 'no log line holds a value');
+    assert.equal((await api('DELETE', `/v1/apps/sec/machines/${id}?force=true`)).status, 200);
+    assert.equal((await api('GET', `/v1/apps/sec/machines/${id}/wait?state=destroyed&timeout=60`)).status, 200);
   });
 });
