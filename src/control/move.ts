@@ -73,13 +73,16 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   }
   failpoint('migrate.after-commit');
   afterCommit(deps, machine, after, decision);
-  // Neither is needed for the machine to run there: a failure is only said.
-  await Promise.all([
-    carried && deps.carrier?.settle(id, moveTo.hostId, carried.move).catch((error: unknown) => deps.log.warn({ machineId: id, err: error },
-      `host ${moveTo.hostId} could not ready machine ${id}'s snapshot for its resume: the resume will take longer`)),
-    load.volumes.length > 0 && deps.carrier?.releaseVolumes(machine.hostId ?? '', load).catch((error: unknown) => deps.log.warn({ machineId: id, err: error },
-      `the volumes moved stay on host ${machine.hostId} as files no record names: ${load.volumes.join(', ')}`)),
-  ]);
+  // Not waited for: the start that tends to follow a move finds it done or under way (the target's
+  // queue for the machine takes one after the other), and the machine runs there without it.
+  if (carried) {
+    void deps.carrier?.settle(id, moveTo.hostId, carried.move).catch((error: unknown) => deps.log.warn({ machineId: id, err: error },
+      `host ${moveTo.hostId} could not ready machine ${id}'s snapshot for its resume: the resume will take longer`));
+  }
+  if (load.volumes.length > 0) {
+    await deps.carrier?.releaseVolumes(machine.hostId ?? '', load).catch((error: unknown) => deps.log.warn({ machineId: id, err: error },
+      `the volumes moved stay on host ${machine.hostId} as files no record names: ${load.volumes.join(', ')}`));
+  }
   deps.log.info({ machineId: id, from: machine.hostId, to: after.hostId, bytes: carried?.bytes, dataBlocks: carried?.dataBlocks, ms: carried?.ms }, `machine ${id} moved from host ${machine.hostId} to ${after.hostId}`);
   return after;
 }

@@ -82,7 +82,9 @@ describe('moving a machine between hosts', { skip: postgresSkipReason() }, () =>
     const source = c.hosts.get(m.host_id) as ClusterProcess;
     for (let i = 0; i < 50 && vmsNow(fakeLedger(source)).has(m.id); i++) await sleep(100);
     assert.equal(vmsNow(fakeLedger(source)).has(m.id), false, 'the host it left holds nothing of it');
-    assert.equal(existsSync(join(c.hosts.get(target)?.dataDir as string, 'incoming', m.id)), false, 'the move settled: the target\'s inbox is gone');
+    const inbox = join(c.hosts.get(target)?.dataDir as string, 'incoming', m.id);
+    for (let i = 0; i < 50 && existsSync(inbox); i++) await sleep(100);
+    assert.equal(existsSync(inbox), false, 'the move settled: the target\'s inbox is gone');
     assert.equal(await startedResumed(m.id), true, 'it resumed from the snapshot carried over');
     assert.equal(vmsNow(fakeLedger(c.hosts.get(target) as ClusterProcess)).get(m.id), 'running');
   });
