@@ -104,9 +104,8 @@ export async function readyToResume(host: VmHost, spec: MachineSpec): Promise<vo
   } catch {
     return;
   }
-  await host.keepTap(spec);
+  // QEMU opens the TAP as it starts: the TAP, and the RAM in memory, first, side by side.
   host.startStandby(spec.machineId, files, plan.layout, async () => {
-    await copyBackMemory(files);
-    letGoOfMemory(files, info.id, host.keepMemoryMs);
+    await Promise.all([host.keepTap(spec), copyBackMemory(files).then(() => letGoOfMemory(files, info.id, host.keepMemoryMs))]);
   });
 }
