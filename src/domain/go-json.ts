@@ -100,7 +100,7 @@ export function schemaChecker(schema: TSchema, root: string): (value: unknown) =
   };
 }
 
-interface SchemaError {
+export interface SchemaError {
   keyword: string;
   schemaPath: string;
   instancePath: string;
@@ -109,7 +109,7 @@ interface SchemaError {
 }
 
 /** "config.services[0].autostop must be true or false, "off", "stop" or "suspend"". */
-function explain(schema: JsonSchema, errors: SchemaError[], root: string): string {
+export function explain(schema: JsonSchema, errors: SchemaError[], root: string): string {
   const first = errors[0];
   if (!first) return `${root} is invalid`;
   const at = `${root}${first.instancePath.split('/').slice(1).map((part) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`)).join('')}`;
@@ -119,9 +119,17 @@ function explain(schema: JsonSchema, errors: SchemaError[], root: string): strin
   // Errors come innermost first: the last one at the same place is the whole field's.
   const outer = errors.filter((error) => error.instancePath === first.instancePath).at(-1) ?? first;
   if (outer.keyword === 'type') return `${at} must be ${describe({ type: outer.params.type })}`;
+  if (first.keyword === 'pattern') {
+    const described = schemaAt(schema, first.schemaPath) as { description?: string } | undefined;
+    if (described?.description) return `${at} must be ${described.description}`;
+  }
   if (outer.keyword !== 'anyOf') return `${at} ${first.message}`;
-  const node = outer.schemaPath.slice(2).split('/').reduce<unknown>((n, key) => (n as Record<string, unknown> | undefined)?.[key], schema);
-  return `${at} must be ${describe(node as JsonSchema)}`;
+  return `${at} must be ${describe(schemaAt(schema, outer.schemaPath) as JsonSchema)}`;
+}
+
+/** The part of `schema` a JSON pointer (`#/properties/a/anyOf/0`) names. */
+function schemaAt(schema: JsonSchema, pointer: string): unknown {
+  return pointer.slice(2).split('/').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], schema);
 }
 
 function describe(schema: JsonSchema & { const?: unknown; description?: string }): string {
