@@ -25,6 +25,7 @@ import { machineCreate, machineRun } from './commands/machine/run.ts';
 import { machineStatus } from './commands/machine/status.ts';
 import { machineUpdate } from './commands/machine/update.ts';
 import { machineWait } from './commands/machine/wait.ts';
+import { configMachines, configValidate } from './commands/config/validate.ts';
 import { secretsDeploy, secretsRekey, secretsSet, secretsUnset } from './commands/secrets/change.ts';
 import { secretsList } from './commands/secrets/list.ts';
 import { defaultDataDir, serve } from './commands/serve.ts';
@@ -39,6 +40,7 @@ export const COMMANDS: CommandSpec[] = [
   machineRun, machineCreate, machineList, machineStatus, ...machineActions, machineUpdate, machineClone, machineFork, machineMove,
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
   secretsList, secretsSet, secretsUnset, secretsDeploy, secretsRekey,
+  configValidate, configMachines,
 ];
 
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };
@@ -51,6 +53,7 @@ const GROUPS: Record<string, string> = {
   metadata: 'read and change machine metadata',
   image: 'fetch images onto the host',
   secrets: 'set and list an app\'s secrets, which its machines get as environment variables',
+  config: 'read a fly.toml into machine configs, as flyctl does',
 };
 
 function clientFor(io: Io): ApiClient {
