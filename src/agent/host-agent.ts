@@ -82,9 +82,15 @@ export class HostAgent implements LocalRuntime, SnapshotParcels {
     return this.inQueue(machineId, () => this.driver.packSnapshot(machineId));
   }
 
-  /** In the machine's queue: a start that follows waits for it, and then takes what it readied. */
+  /**
+   * Queued at once, in the machine's queue: a start queued after it waits for it, and
+   * then takes what it readied. Never fails: a failure is said, and the resume only
+   * takes longer.
+   */
   readyToResume(spec: MachineSpec): Promise<void> {
-    return this.inQueue(spec.machineId, () => this.driver.readyToResume(spec));
+    return this.inQueue(spec.machineId, async () => {
+      await this.attempt(spec.machineId, 'readying a moved machine\'s resume', () => this.driver.readyToResume(spec));
+    });
   }
 
   unpackSnapshot(spec: MachineSpec, received: Map<string, string>): Promise<void> {

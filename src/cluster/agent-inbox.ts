@@ -140,7 +140,8 @@ export function addInboxRoutes(app: FastifyInstance, options: AgentInboxOptions)
     const spec = await options.specOf(id);
     if (!spec) throw new HangarError('conflict', `machine ${id} is not this host's: its move did not commit`);
     await rm(dir, { recursive: true, force: true });
-    await options.snapshots.readyToResume(spec);
+    // Queued before the answer, so a start the replica hands this host afterwards comes after it; not waited for.
+    void options.snapshots.readyToResume(spec);
     return { ok: true };
   });
   // A move that did not commit lets go of what it brought, unless the machine is this host's by then.

@@ -73,10 +73,10 @@ export async function moveMachine(deps: ControlDeps, appName: string, id: string
   }
   failpoint('migrate.after-commit');
   afterCommit(deps, machine, after, decision);
-  // Not waited for: the start that tends to follow a move finds it done or under way (the target's
-  // queue for the machine takes one after the other), and the machine runs there without it.
+  // The target queues the readying and answers: a start that follows the move's answer is queued after it
+  // there, and takes what it readied. The machine runs there without it.
   if (carried) {
-    void deps.carrier?.settle(id, moveTo.hostId, carried.move).catch((error: unknown) => deps.log.warn({ machineId: id, err: error },
+    await deps.carrier?.settle(id, moveTo.hostId, carried.move).catch((error: unknown) => deps.log.warn({ machineId: id, err: error },
       `host ${moveTo.hostId} could not ready machine ${id}'s snapshot for its resume: the resume will take longer`));
   }
   if (load.volumes.length > 0) {
