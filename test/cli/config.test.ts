@@ -3,18 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Io } from '../../src/cli/output.ts';
-import { runCli } from '../../src/cli/program.ts';
+import { cliWith } from '../helpers/cli-run.ts';
 
 describe('hangar config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-config-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const io: Io = { out: (s) => { out += `${s}\n`; }, err: (s) => { err += `${s}\n`; }, env: { HANGAR_API_URL: 'http://127.0.0.1:9', HANGAR_API_TOKEN: 'x' } };
-    return { code: await runCli(argv, io), out, err };
-  }
+  const cli = cliWith({});
 
   it('validates a fly.toml, warning of unknown keys by line, and prints each group\'s machine config', async () => {
     const path = join(dir, 'fly.toml');

@@ -1,27 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../../src/cli/program.ts';
-import type { Io } from '../../src/cli/output.ts';
-import { testHangar, TOKEN, type TestHangar } from '../helpers/hangar.ts';
+import { type Cli, hangarForCli } from '../helpers/cli-run.ts';
+import type { TestHangar } from '../helpers/hangar.ts';
 
 describe('hangar secrets', () => {
   let t: TestHangar;
-  let url: string;
-  before(async () => {
-    t = await testHangar();
-    await t.hangar.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = t.hangar.app.server.address();
-    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  });
+  let cli: Cli;
+  before(async () => { ({ t, cli } = await hangarForCli()); });
   after(() => t.close());
-
-  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const io: Io = { out: (s) => { out += `${s}\n`; }, err: (s) => { err += `${s}\n`; }, env: { HANGAR_API_URL: url, HANGAR_API_TOKEN: TOKEN, HANGAR_DATA_DIR: t.dir } };
-    const code = await runCli(argv, io);
-    return { code, out, err };
-  }
   const boots = (id: string) => t.driver.calls.filter((call) => call.op === 'launch' && call.machineId === id).length;
   const printenv = async (id: string, name: string) => (await t.call('POST', `/v1/apps/sec-cli/machines/${id}/exec`, { command: ['printenv', name] })).body.stdout.trim();
 

@@ -1,8 +1,9 @@
 /** `hangar config validate|machines`: a fly.toml read as flyctl reads it, into the machine config of each process group. */
 import type { CommandSpec } from '../../command.ts';
 import { json } from '../../output.ts';
-import { machineConfigFor, processGroups } from '../../../domain/app-config/machine-configs.ts';
-import { readFlyToml } from './fly-toml-file.ts';
+
+/** Loaded when a config command runs: the TOML parser and the schema stay out of every other command's start. */
+const flyToml = async () => ({ ...await import('./fly-toml-file.ts'), ...await import('../../../domain/app-config/machine-configs.ts') });
 
 const configOption = { flags: '-c, --config <file>', description: 'the app\'s configuration', default: 'fly.toml' };
 
@@ -11,6 +12,7 @@ export const configValidate: CommandSpec = {
   description: 'check a fly.toml: each error and each key hangar does not know, with its line',
   options: [configOption],
   async handler({ io }, _args, options) {
+    const { readFlyToml, processGroups } = await flyToml();
     const { config, warnings, path } = readFlyToml(options.config);
     for (const warning of warnings) io.err(`Warning: ${warning}`);
     const groups = processGroups(config);
@@ -24,6 +26,7 @@ export const configMachines: CommandSpec = {
   description: 'print the machine config each process group\'s machines get from a fly.toml (as JSON)',
   options: [configOption, { flags: '-i, --image <ref>', description: 'the image (default: [build] image)' }],
   async handler({ io }, _args, options) {
+    const { readFlyToml, processGroups, machineConfigFor } = await flyToml();
     const { config, warnings, localFiles } = readFlyToml(options.config);
     for (const warning of warnings) io.err(`Warning: ${warning}`);
     const image = options.image ?? config.build?.image;
