@@ -9,7 +9,7 @@ import { type MachineLink, type MeshRoute, type Repair, repairs } from './conver
 import type { NetworkPort } from './host-network.ts';
 import { appPrefix, GUEST_GATEWAY6, type MachineAddresses, machineIpv4, type NetworkLayout, transit } from './layout.ts';
 import type { Observed } from './observed.ts';
-import { machineLinkReaddress, machineLinkSetup, machineLinkTeardown, MESH_DROPS, tapName, tapNameHolder } from './plan.ts';
+import { machineLinkSetup, machineLinkTeardown, MESH_DROPS, tapName, tapNameHolder } from './plan.ts';
 
 export type { MachineLink };
 
@@ -29,11 +29,6 @@ export interface MachineNetwork {
   attach(link: MachineLink): Promise<void>;
   /** Whether this link, addresses and all, is set up (a machine moved here has none yet). */
   holds(link: MachineLink): boolean;
-  /**
-   * Gives the machine's link these addresses: its routes are moved if it has a TAP
-   * (which a QEMU may hold), else the link is made as `attach` makes it.
-   */
-  readdress(link: MachineLink): Promise<void>;
   /** Removes them. */
   detach(machineId: string): Promise<void>;
   /** Every machine whose link must exist, once known after a start: the rest are removed, and checks begin. */
@@ -110,15 +105,6 @@ export class NetworkKeeper implements MachineNetwork {
         { argv: ['ip', '-n', this.layout.ns, 'link', 'del', tapName(link.machineId)], tolerant: true },
         ...machineLinkSetup(this.layout, link),
       ]);
-    });
-  }
-
-  readdress(link: MachineLink): Promise<void> {
-    const held = this.links.get(link.machineId);
-    if (!held) return this.attach(link);
-    return this.serially(async () => {
-      this.links.set(link.machineId, link);
-      await this.options.port.apply(machineLinkReaddress(this.layout, held, link));
     });
   }
 

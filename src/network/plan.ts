@@ -185,25 +185,6 @@ export function machineLinkSetup(layout: NetworkLayout, link: MachineLink): Step
   ];
 }
 
-/**
- * A machine's link moved to other addresses on the TAP it has (a machine moved here
- * keeps its 6PN address and takes this host's IPv4 one): the routes to the old
- * addresses dropped and those to the new made, the TAP itself untouched, for a QEMU
- * may hold it already.
- */
-export function machineLinkReaddress(layout: NetworkLayout, from: MachineLink, to: MachineLink): Step[] {
-  const tap = tapName(to.machineId);
-  const wanted = tapRoutes(layout, to);
-  const stale = tapRoutes(layout, from).filter((route) => !wanted.some((other) => other.dst === route.dst));
-  return [
-    ...stale.map((route) => deleteRoute({ ...route, dev: tap }, layout.ns)),
-    ...wanted.map((route) => replaceRoute({ ...route, dev: tap }, layout.ns)),
-    ...(from.privateIp === to.privateIp ? [] : [deleteRoute(machineRoute(layout, from.privateIp))]),
-    replaceRoute(machineRoute(layout, to.privateIp)),
-    allowSameApp(layout, to.privateIp),
-  ];
-}
-
 /** Undoes a machine's link (every step tolerant: parts may be gone); `lastOfApp` also drops its app's firewall element. */
 export function machineLinkTeardown(layout: NetworkLayout, machineId: string, privateIp: string, lastOfApp: boolean): Step[] {
   return [

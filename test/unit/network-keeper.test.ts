@@ -49,28 +49,6 @@ describe('network keeper', () => {
     keeper.close();
   });
 
-  it('moves a link to new addresses without touching its TAP (a QEMU may hold it), and makes one where there is none', async () => {
-    const host = fakeHost({ host: { links: [], routes: [] } });
-    const keeper = await NetworkKeeper.open({ layout, port: host.port, outboundNat: false, log: logOf(host), checkIntervalMs: 0 });
-    const arrived = { ...a1, privateIpv4: '172.19.0.40' };
-    const numbered = { ...a1, privateIpv4: '172.19.0.7' };
-    await keeper.attach(arrived);
-    host.applied.length = 0;
-    await keeper.readdress(numbered);
-    assert.deepEqual(host.applied, [[
-      { argv: ['ip', '-n', 'hangar', 'route', 'del', '172.19.0.40/32', 'dev', 'hgraaaaaaaaaaaa'], tolerant: true },
-      ['ip', '-n', 'hangar', '-6', 'route', 'replace', 'fdaa:0:1:a7b:0:1:0:2/128', 'dev', 'hgraaaaaaaaaaaa'],
-      ['ip', '-n', 'hangar', 'route', 'replace', '172.19.0.7/32', 'dev', 'hgraaaaaaaaaaaa'],
-      ['ip', '-6', 'route', 'replace', 'fdaa:0:1:a7b:0:1:0:2/128', 'via', 'fdaa:0:0:a7b::2', 'dev', 'hgr-hangar'],
-      ['ip', 'netns', 'exec', 'hangar', 'nft', 'add', 'element', 'inet', 'hangar', 'same_app', '{ fdaa:0:1::/48 . fdaa:0:1::/48 }'],
-    ]], 'no step deletes or makes the TAP');
-    assert.equal(keeper.holds(numbered), true);
-    host.applied.length = 0;
-    await keeper.readdress(a2);
-    assert.deepEqual(host.applied, [[{ argv: ['ip', '-n', 'hangar', 'link', 'del', 'hgrbbbbbbbbbbbb'], tolerant: true }, ...machineLinkSetup(layout, a2)]]);
-    keeper.close();
-  });
-
   it('gives a guest and its link the IPv4 address recorded with its machine, and one recorded without any the address its number gives', async () => {
     const host = fakeHost({ host: { links: [], routes: [] } });
     const keeper = await NetworkKeeper.open({ layout, port: host.port, outboundNat: false, log: logOf(host), checkIntervalMs: 0 });

@@ -151,8 +151,7 @@ export class VmHost {
    */
   async keepTap(spec: Pick<MachineSpec, 'machineId' | 'privateIp' | 'privateIpv4'>): Promise<void> {
     const network = this.options.network;
-    // A machine moved here got this host's IPv4 address at the move's commit, after its TAP was made for its standby.
-    if (network && !network.holds(linkOf(spec))) await network.readdress(linkOf(spec));
+    if (network && !network.holds(linkOf(spec))) await network.attach(linkOf(spec));
   }
 
   /** Connects to a running QEMU's sockets and follows its machine's exit. */

@@ -158,11 +158,9 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
   let vm: Vm | undefined;
   try {
     if (forked) await host.setUpTap(spec);
-    // The TAP outlives a suspend here, and a move's standby had one made; the routes to a machine moved here
-    // are moved to this host's address for it while the state loads. With no QEMU yet, the TAP comes first.
-    const routed = !forked && standby !== undefined ? host.keepTap(spec) : undefined;
-    routed?.catch(() => undefined);
-    if (!forked && !routed) await host.keepTap(spec);
+    // The TAP outlives a suspend here, and the readying of a moved machine's resume made one (vm-parcel.ts);
+    // a machine moved here without it has none yet.
+    else await host.keepTap(spec);
     // Should it be gone all the same, it is made again.
     const pid = standby ?? await startQemu(argv, host.options.network?.netns, files.pidFile, files.qemuLog).catch(async () => {
       await host.setUpTap(spec);
@@ -190,8 +188,6 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
       // take this host's IPv4 address. Until it has, it has no way out (outbound NAT), nothing worse.
       void vm.agent.renumber(link).catch((error: unknown) => host.options.onError?.(spec.machineId, 'taking this host\'s addresses after a move', error));
     }
-    step = 'routing to the machine';
-    await routed;
     if (forked) {
       step = 'giving the fork its own identity';
       await vm.agent.becomeFork(forkIdentity(spec, host.options.network));
