@@ -1,9 +1,16 @@
 /** `hangar secrets set|unset|deploy`, as flyctl's: a change, then (unless staged) the machines restarted in turn. */
-import { type CommandSpec, parsePairs } from '../../command.ts';
+import { type CliContext, type CommandSpec, type Options, parsePairs } from '../../command.ts';
 import { rollSecrets } from './roll.ts';
 
 const stage = { flags: '--stage', description: 'change the secrets only: machines take them at their next boot, or at `hangar secrets deploy`' };
 const secretsPath = (app: string) => `/v1/apps/${encodeURIComponent(app)}/secrets`;
+
+/** One change of the app's secrets, then (unless staged) its machines restarted in turn. */
+async function change(context: CliContext, options: Options, values: Record<string, string | null>): Promise<number> {
+  const { version } = await context.client.post<{ version: number }>(secretsPath(options.app), { values });
+  context.io.out(`Secrets of ${options.app} are at version ${version}`);
+  return options.stage ? 0 : rollSecrets(context, options.app);
+}
 
 export const secretsSet: CommandSpec = {
   path: ['secrets', 'set'],
@@ -11,12 +18,10 @@ export const secretsSet: CommandSpec = {
   args: ['<pairs...>'],
   needsApp: true,
   options: [stage],
-  async handler(context, pairs, options) {
+  handler(context, pairs, options) {
     // Not parsePairs' own error: it would quote the pair, value and all.
     if (pairs.some((pair) => pair.indexOf('=') <= 0)) throw new Error('secrets set takes NAME=VALUE pairs; one has no NAME=');
-    const { version } = await context.client.post<{ version: number }>(secretsPath(options.app), { values: parsePairs(pairs, 'secrets set') });
-    context.io.out(`Secrets of ${options.app} are at version ${version}`);
-    return options.stage ? 0 : rollSecrets(context, options.app);
+    return change(context, options, parsePairs(pairs, 'secrets set'));
   },
 };
 
@@ -26,11 +31,7 @@ export const secretsUnset: CommandSpec = {
   args: ['<names...>'],
   needsApp: true,
   options: [stage],
-  async handler(context, names, options) {
-    const { version } = await context.client.post<{ version: number }>(secretsPath(options.app), { values: Object.fromEntries(names.map((name) => [name, null])) });
-    context.io.out(`Secrets of ${options.app} are at version ${version}`);
-    return options.stage ? 0 : rollSecrets(context, options.app);
-  },
+  handler: (context, names, options) => change(context, options, Object.fromEntries(names.map((name) => [name, null]))),
 };
 
 export const secretsDeploy: CommandSpec = {
