@@ -21,6 +21,7 @@ import { hostRoutes } from './routes/hosts.ts';
 import { machineActionRoutes } from './routes/machine-actions.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
+import { releaseRoutes } from './routes/releases.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { platformRoutes } from './routes/platform.ts';
@@ -78,6 +79,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   leaseRoutes(app, options.control);
   metadataRoutes(app, options.control);
   secretRoutes(app, options.control);
+  releaseRoutes(app, options.control);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
   hangarMachineRoutes(app, options.control);

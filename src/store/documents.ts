@@ -7,7 +7,7 @@ import type { Static, TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Ipv4Holders } from '../domain/ipv4.ts';
 import type { MachineEvent, MachineRecord } from '../domain/machine.ts';
-import { EventDoc, SnapshotDoc, VersionDoc, VolumeDoc } from './record-schemas.ts';
+import { EventDoc, ReleaseDoc, SnapshotDoc, VersionDoc, VolumeDoc } from './record-schemas.ts';
 import type { HostWork, MachineListing, QueuedWork, UnreadableRecord } from './store.ts';
 
 /** Why a stored machine document cannot be used, or null when it can. */
@@ -101,6 +101,7 @@ export const volumeDocs = docReader(VolumeDoc);
 export const snapshotDocs = docReader(SnapshotDoc);
 export const versionDocs = docReader(VersionDoc);
 export const eventDocs = docReader(EventDoc);
+export const releaseDocs = docReader(ReleaseDoc);
 
 /** The table of each kind of record listUnreadableRecords reports, its primary key and its reader. */
 const RECORD_TABLES: Array<{ kind: UnreadableRecord['kind']; table: string; key: string[]; reader: DocReader<unknown> }> = [
@@ -108,6 +109,7 @@ const RECORD_TABLES: Array<{ kind: UnreadableRecord['kind']; table: string; key:
   { kind: 'volume_snapshot', table: 'volume_snapshots', key: ['id'], reader: snapshotDocs },
   { kind: 'machine_version', table: 'machine_versions', key: ['machine_id', 'version'], reader: versionDocs },
   { kind: 'machine_event', table: 'machine_events', key: ['id'], reader: eventDocs },
+  { kind: 'release', table: 'app_releases', key: ['app_name', 'version'], reader: releaseDocs },
 ];
 
 /** Rows of a table read at a time by listUnreadableRecords: no table is read into memory at once. */

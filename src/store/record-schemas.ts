@@ -11,6 +11,8 @@
 import { Type } from 'typebox';
 import type { MachineConfig } from '../domain/config.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
+import { type FlyToml, Strategy } from '../domain/app-config/fly-toml-schema.ts';
+import { RELEASE_STATUSES } from '../domain/releases.ts';
 
 const open = { additionalProperties: true } as const;
 const time = () => Type.Number();
@@ -63,4 +65,21 @@ export const EventDoc = Type.Object({
   source: Type.Union([Type.Literal('user'), Type.Literal('flyd')]),
   timestamp: time(),
   request: Type.Record(Type.String(), Type.Unknown()),
+}, open);
+
+/** A ReleaseRecord (domain/releases.ts): its config need only be an object (a deploy of it checks it again). */
+export const ReleaseDoc = Type.Object({
+  id: Type.String(),
+  appName: Type.String(),
+  version: Type.Integer({ minimum: 1 }),
+  image: Type.String(),
+  strategy: Strategy,
+  status: Type.Union(RELEASE_STATUSES.map((status) => Type.Literal(status))),
+  reason: Type.String(),
+  description: Type.String(),
+  configDigest: Type.String(),
+  config: Type.Unsafe<FlyToml>(Type.Object({}, open)),
+  files: Type.Record(Type.String(), Type.String()),
+  createdAt: time(),
+  updatedAt: time(),
 }, open);

@@ -9,6 +9,7 @@ import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/h
 import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { CheckRecords, HostNumbers, MachineDirectory, MachineRequests, MeshDirectory, ProxyActivity } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
+import type { ReleaseRecord } from '../domain/releases.ts';
 import type { SecretRecord } from '../domain/secrets.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -82,6 +83,20 @@ export interface SecretStore {
   listAppsWithSecrets(): Promise<string[]>;
 }
 
+/** An app's releases (domain/releases.ts), one document each. */
+export interface ReleaseStore {
+  /**
+   * A new release of the app, numbered one past its newest, in one transaction:
+   * `make` is given that number. AppGoneError if the app is missing or being deleted.
+   */
+  createRelease(appName: string, make: (version: number) => ReleaseRecord): Promise<ReleaseRecord>;
+  /** Rewrites one release in a transaction of its own (`change` may throw to refuse); null when there is none. */
+  changeRelease(appName: string, version: number, change: (now: ReleaseRecord) => ReleaseRecord): Promise<ReleaseRecord | null>;
+  /** The app's newest `limit` releases, newest first; one whose document is unreadable is skipped. */
+  listReleases(appName: string, limit: number): Promise<ReleaseRecord[]>;
+  readRelease(appName: string, version: number): Promise<ReleaseRecord | null>;
+}
+
 export interface AppWithCounts extends App {
   machineCount: number;
 }
@@ -94,7 +109,7 @@ export interface MachineListing {
 
 /** A row whose document is not the record it should hold; a version's id is `machineId/version`. */
 export interface UnreadableRecord {
-  kind: 'volume' | 'volume_snapshot' | 'machine_version' | 'machine_event';
+  kind: 'volume' | 'volume_snapshot' | 'machine_version' | 'machine_event' | 'release';
   id: string;
   problem: string;
 }
@@ -248,7 +263,7 @@ export class LimitError extends Error {
   }
 }
 
-export interface Store extends SecretStore {
+export interface Store extends SecretStore, ReleaseStore {
   /** Creates an app, allocating its network number; throws DuplicateError for a taken name. */
   createApp(app: Omit<App, 'netNumber' | 'deleting'>): Promise<App>;
   getApp(name: string): Promise<App | null>;

@@ -10,6 +10,7 @@ import type { MachineRecord } from '../../src/domain/machine.ts';
 import { AppGoneError, DuplicateError, LimitError, LiveMachinesError, StaleWriteError, type Store } from '../../src/store/store.ts';
 import { app, event, insert, machine, moveTo, type OpenStore, type StoreUnderTest, versionOf, volume } from './store-fixtures.ts';
 import { hostContract } from './store-contract-hosts.ts';
+import { releaseContract } from './store-contract-releases.ts';
 import { secretContract } from './store-contract-secrets.ts';
 import { unreadableContract } from './store-contract-unreadable.ts';
 import { volumeContract } from './store-contract-volumes.ts';
@@ -41,6 +42,7 @@ export function storeContract(open: OpenStore): void {
   unreadableContract(fresh);
   hostContract(fresh);
   secretContract(fresh);
+  releaseContract(fresh);
 }
 
 function appContract(open: OpenStore): void {

@@ -14,7 +14,7 @@ export interface StoreUnderTest {
   spoilDoc(table: SpoiledTable, where: Record<string, string>, doc: string): Promise<void>;
 }
 
-export type SpoiledTable = 'volumes' | 'volume_snapshots' | 'machine_versions' | 'machine_events';
+export type SpoiledTable = 'volumes' | 'volume_snapshots' | 'machine_versions' | 'machine_events' | 'app_releases';
 
 export type OpenStore = () => Promise<StoreUnderTest>;
 

@@ -118,10 +118,13 @@ const Restart = object({
   processes: optional(strings()),
 });
 
-export const STRATEGIES = ['rolling', 'immediate', 'canary', 'bluegreen'] as const;
+export const Strategy = Type.Union([Type.Literal('rolling'), Type.Literal('immediate'), Type.Literal('canary'), Type.Literal('bluegreen')], {
+  description: 'rolling, immediate, canary or bluegreen',
+});
+export type Strategy = Static<typeof Strategy>;
 
 const Deploy = object({
-  strategy: optional(Type.Union(STRATEGIES.map((strategy) => Type.Literal(strategy)))),
+  strategy: optional(Strategy),
   max_unavailable: optional(Type.Number({ exclusiveMinimum: 0 })),
   release_command: optional(Type.String()),
   release_command_timeout: optional(Duration),

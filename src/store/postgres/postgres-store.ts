@@ -132,7 +132,8 @@ export class PostgresStore extends PostgresVolumes implements Store {
           versions AS (DELETE FROM machine_versions WHERE machine_id IN (SELECT id FROM gone)),
           ports AS (DELETE FROM public_ports WHERE app_name = $1),
           volumes AS (DELETE FROM volumes WHERE app_name = $1),
-          secrets AS (DELETE FROM app_secrets WHERE app_name = $1)
+          secrets AS (DELETE FROM app_secrets WHERE app_name = $1),
+          releases AS (DELETE FROM app_releases WHERE app_name = $1)
         DELETE FROM apps WHERE name = $1`, [name]);
     });
   }

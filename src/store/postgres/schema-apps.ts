@@ -1,4 +1,4 @@
-/** Migrations of what belongs to apps as a whole (see migrations.ts): their secrets. */
+/** Migrations of what belongs to apps as a whole (see migrations.ts): their secrets and releases. */
 export const APP_MIGRATIONS: readonly string[] = [
   // App secrets, sealed, and each app's secrets version (how many changes they have had).
   // A host's role reads those of the apps it runs a machine of (its machines are the
@@ -19,5 +19,14 @@ export const APP_MIGRATIONS: readonly string[] = [
   DO $$ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT ON app_secrets TO hangar_hosts; END IF;
   END $$;
+  `,
+  // App releases: one document per deploy, numbered per app. Hosts have no grant on them.
+  `
+  CREATE TABLE app_releases (
+    app_name text COLLATE "C" NOT NULL,
+    version integer NOT NULL,
+    doc text NOT NULL,
+    PRIMARY KEY (app_name, version)
+  );
   `,
 ];

@@ -8,6 +8,7 @@ import type { Pool } from 'pg';
 import type { SecretRecord } from '../../domain/secrets.ts';
 import { AppGoneError, type SecretWrite, type StoredSecrets } from '../store.ts';
 import { rows, type Sql, transaction } from './connection.ts';
+import { PostgresReleases } from './releases.ts';
 
 const SELECT_SECRETS = 'SELECT name, sealed, digest, created_at, updated_at FROM app_secrets WHERE app_name = $1 ORDER BY name';
 
@@ -23,11 +24,9 @@ function secretFromRow(row: SecretRow): SecretRecord {
   return { name: row.name, sealed: row.sealed, digest: row.digest, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
 }
 
-export abstract class PostgresSecrets {
-  protected readonly pool: Pool;
-
+export abstract class PostgresSecrets extends PostgresReleases {
   protected constructor(pool: Pool) {
-    this.pool = pool;
+    super(pool);
   }
 
   async readSecrets(appName: string): Promise<StoredSecrets> {

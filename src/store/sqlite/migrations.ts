@@ -160,4 +160,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (app_name, name)
   );
   `,
+  // App releases: one document per deploy, numbered per app.
+  `
+  CREATE TABLE app_releases (
+    app_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (app_name, version)
+  );
+  `,
 ];

@@ -4,7 +4,8 @@
  */
 import type { SecretRecord } from '../../domain/secrets.ts';
 import { AppGoneError, type SecretWrite, type StoredSecrets } from '../store.ts';
-import { type Row, SqliteDatabase } from './sqlite-database.ts';
+import { SqliteReleases } from './releases.ts';
+import type { Row } from './sqlite-database.ts';
 
 function secretFromRow(row: Row): SecretRecord {
   return {
@@ -13,7 +14,7 @@ function secretFromRow(row: Row): SecretRecord {
   };
 }
 
-export class SqliteSecrets extends SqliteDatabase {
+export class SqliteSecrets extends SqliteReleases {
   async readSecrets(appName: string): Promise<StoredSecrets> {
     return this.secretsNow(appName);
   }

@@ -76,6 +76,7 @@ export class SqliteStore extends SqliteHosts implements Store {
       this.sql('DELETE FROM public_ports WHERE app_name = ?').run(name);
       this.sql('DELETE FROM volumes WHERE app_name = ?').run(name);
       this.sql('DELETE FROM app_secrets WHERE app_name = ?').run(name);
+      this.sql('DELETE FROM app_releases WHERE app_name = ?').run(name);
       this.sql('DELETE FROM apps WHERE name = ?').run(name);
     });
   }
