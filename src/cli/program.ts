@@ -26,6 +26,8 @@ import { machineStatus } from './commands/machine/status.ts';
 import { machineUpdate } from './commands/machine/update.ts';
 import { machineWait } from './commands/machine/wait.ts';
 import { configMachines, configValidate } from './commands/config/validate.ts';
+import { deployCommand } from './commands/deploy/deploy.ts';
+import { releasesList } from './commands/deploy/releases.ts';
 import { secretsDeploy, secretsRekey, secretsSet, secretsUnset } from './commands/secrets/change.ts';
 import { secretsList } from './commands/secrets/list.ts';
 import { defaultDataDir, serve } from './commands/serve.ts';
@@ -41,6 +43,7 @@ export const COMMANDS: CommandSpec[] = [
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
   secretsList, secretsSet, secretsUnset, secretsDeploy, secretsRekey,
   configValidate, configMachines,
+  deployCommand, releasesList,
 ];
 
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };

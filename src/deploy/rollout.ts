@@ -1,0 +1,130 @@
+/**
+ * Changing an app's machines to a release, by Fly's strategies, remembering each
+ * change so that a deploy that fails can undo them all (machines updated go back
+ * to the config they had, machines made are destroyed): a failed deploy leaves the
+ * app as it was, serving.
+ *
+ * - rolling: a group's machines in batches of `max_unavailable` (a fraction of
+ *   them, or a count), each batch good before the next;
+ * - immediate: every machine at once, then all waited for;
+ * - canary: one new machine of each group first, good, then destroyed; then rolling;
+ * - bluegreen: a new (green) machine beside each old (blue) one, kept out of the
+ *   proxy's routing until every green one is good; then the green ones take
+ *   traffic and the blue ones are destroyed.
+ * A machine updated while it is stopped stays stopped: there is nothing to wait for.
+ */
+import type { Strategy } from '../domain/app-config/fly-toml-schema.ts';
+import type { DeployApi, MachineJson } from './api.ts';
+import { untilGood } from './health.ts';
+import type { DeployLeases } from './leases.ts';
+import { type GroupPlan, type MachineUpdate, newMachineConfig, type NewMachine } from './plan.ts';
+
+export interface RolloutOptions {
+  api: DeployApi;
+  leases: DeployLeases;
+  say: (line: string) => void;
+  waitTimeoutMs: number;
+  /** `max_unavailable`: a fraction of a group's machines (below 1) or a count. */
+  maxUnavailable: number;
+}
+
+/** How many of `total` machines a rolling batch changes at once. */
+export function batchSize(maxUnavailable: number, total: number): number {
+  const size = maxUnavailable < 1 ? Math.ceil(maxUnavailable * total) : Math.floor(maxUnavailable);
+  return Math.max(1, Math.min(total, size));
+}
+
+export class Rollout {
+  private readonly options: RolloutOptions;
+  private readonly updated: MachineJson[] = [];
+  private readonly created: string[] = [];
+
+  constructor(options: RolloutOptions) {
+    this.options = options;
+  }
+
+  async deploy(strategy: Strategy, groups: GroupPlan[]): Promise<void> {
+    if (strategy === 'bluegreen') return this.blueGreen(groups);
+    if (strategy === 'canary') for (const group of groups) await this.canary(group);
+    for (const group of groups) {
+      const size = strategy === 'immediate' ? group.updates.length : batchSize(this.options.maxUnavailable, group.updates.length);
+      for (let at = 0; at < group.updates.length; at += size) {
+        await Promise.all(group.updates.slice(at, at + size).map((update) => this.update(update, group.group)));
+      }
+      await Promise.all(group.creates.map((machine) => this.create(group, machine)));
+    }
+  }
+
+  /** Puts every machine changed back as it was, and destroys every machine made; says what it could not undo. */
+  async undo(): Promise<void> {
+    const { api, leases, say } = this.options;
+    for (const id of this.created.splice(0).reverse()) {
+      say(`  Destroying machine ${id}, made by this deploy`);
+      await api.destroyMachine(id).catch((error: Error) => say(`  ! machine ${id} was not destroyed: ${error.message}`));
+    }
+    for (const before of this.updated.splice(0).reverse()) {
+      say(`  Putting machine ${before.id} back as it was`);
+      try {
+        const running = before.state === 'started';
+        const back = await api.updateMachine(before.id, { config: before.config, skip_launch: !running }, leases.nonce(before.id));
+        if (running) await untilGood(api, before.id, back.instance_id, Date.now() + this.options.waitTimeoutMs);
+        await api.setCordoned(before.id, false, leases.nonce(before.id));
+      } catch (error) {
+        say(`  ! machine ${before.id} was not put back: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private async update({ machine, config, skipLaunch }: MachineUpdate, group: string): Promise<void> {
+    const { api, leases, say } = this.options;
+    leases.check();
+    const nonce = leases.nonce(machine.id);
+    say(`  Updating machine ${machine.id} [${group}]${skipLaunch ? ` (${machine.state}: it stays so)` : ''}`);
+    // Out of the proxy's routing first: requests go to the machines that stay up.
+    if (!skipLaunch) await api.setCordoned(machine.id, true, nonce);
+    this.updated.push(machine);
+    const updated = await api.updateMachine(machine.id, { config, skip_launch: skipLaunch }, nonce);
+    if (skipLaunch) return;
+    await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs);
+    await api.setCordoned(machine.id, false, nonce);
+    say(`  ✔ Machine ${machine.id} is good`);
+  }
+
+  private async create(group: GroupPlan, machine: NewMachine, options: { cordoned?: boolean } = {}): Promise<MachineJson> {
+    const { api, say } = this.options;
+    const made = await api.createMachine({
+      config: newMachineConfig(group, machine), ...(machine.region ? { region: machine.region } : {}), ...(options.cordoned ? { skip_service_registration: true } : {}),
+    });
+    this.created.push(made.id);
+    say(`  Made machine ${made.id} [${group.group}]${made.region ? ` in ${made.region}` : ''}`);
+    await untilGood(api, made.id, made.instance_id, Date.now() + this.options.waitTimeoutMs);
+    say(`  ✔ Machine ${made.id} is good`);
+    return made;
+  }
+
+  private async canary(group: GroupPlan): Promise<void> {
+    if (group.updates.length === 0) return;
+    const { api, say } = this.options;
+    say(`  Canary of group ${group.group}:`);
+    const canary = await this.create(group, { region: group.updates[0]?.machine.region });
+    await api.destroyMachine(canary.id);
+    this.created.splice(this.created.indexOf(canary.id), 1);
+    say(`  ✔ Canary ${canary.id} was good, and is destroyed`);
+  }
+
+  private async blueGreen(groups: GroupPlan[]): Promise<void> {
+    const { api, leases, say } = this.options;
+    const blue = groups.flatMap((group) => group.updates.map((update) => ({ group, update })));
+    say(`  Making ${blue.length} green machine(s), kept out of routing until all are good`);
+    const green = await Promise.all(blue.map(({ group, update }) => this.create(group, { region: update.machine.region }, { cordoned: true })));
+    await Promise.all(groups.flatMap((group) => group.creates.map((machine) => this.create(group, machine))));
+    for (const machine of green) await api.setCordoned(machine.id, false);
+    say('  ✔ Green machines take traffic; destroying the blue ones');
+    // Past this point the release is served: the blue machines are gone for good.
+    this.created.splice(0);
+    for (const { update } of blue) {
+      await api.destroyMachine(update.machine.id, leases.nonce(update.machine.id));
+      leases.forget(update.machine.id);
+    }
+  }
+}
