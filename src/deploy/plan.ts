@@ -16,8 +16,6 @@ export const RELEASE_COMMAND_GROUP = 'fly_app_release_command';
 export interface MachineUpdate {
   machine: MachineJson;
   config: MachineConfigJson;
-  /** A machine that is not running stays so: it takes the config at its next start. */
-  skipLaunch: boolean;
 }
 
 /** A machine to make: in `region` (none: where the cluster places it), with `volume` for the group's mount. */
@@ -42,8 +40,6 @@ export interface DeployPlan {
   foreign: MachineJson[];
 }
 
-const STATES_RUNNING = new Set(['started', 'starting', 'created', 'replacing', 'updating']);
-
 export function groupOf(machine: MachineJson): string {
   return machine.config.metadata?.fly_process_group || 'app';
 }
@@ -58,7 +54,7 @@ export function planDeploy(config: FlyToml, image: string, release: Release, loc
   const plans = groups.map((group): GroupPlan => {
     const groupConfig = machineConfigFor(config, group, image, release, localFiles) as MachineConfigJson;
     const mine = deployed.filter((machine) => groupOf(machine) === group).sort((a, b) => (a.id < b.id ? -1 : 1));
-    const updates = mine.map((machine) => ({ machine, config: updatedConfig(groupConfig, machine, group), skipLaunch: !STATES_RUNNING.has(machine.state) }));
+    const updates = mine.map((machine) => ({ machine, config: updatedConfig(groupConfig, machine, group) }));
     // As flyctl's first deploy of a group: one machine, and a second for a group that serves traffic.
     const fresh = mine.length === 0 ? (Array.isArray(groupConfig.services) && groupConfig.services.length > 0 ? 2 : 1) : 0;
     return { group, config: groupConfig, updates, creates: Array.from({ length: fresh }, () => (region ? { region } : {})) };

@@ -11,10 +11,14 @@
  * - bluegreen: a new (green) machine beside each old (blue) one, kept out of the
  *   proxy's routing until every green one is good; then the green ones take
  *   traffic and the blue ones are destroyed.
- * A machine updated while it is stopped stays stopped: there is nothing to wait for.
+ * A machine updated while it is stopped or suspended is left stopped: there is
+ * nothing to wait for. A machine never takes traffic before it is good.
  */
 import type { Strategy } from '../domain/app-config/fly-toml-schema.ts';
+import { ApiError } from '../cli/api-client.ts';
 import type { DeployApi, MachineJson } from './api.ts';
+
+const RUNNING = new Set(['started', 'starting', 'replacing', 'updating', 'restarting']);
 import { untilGood } from './health.ts';
 import type { DeployLeases } from './leases.ts';
 import { type GroupPlan, type MachineUpdate, newMachineConfig, type NewMachine } from './plan.ts';
@@ -36,7 +40,7 @@ export function batchSize(maxUnavailable: number, total: number): number {
 
 export class Rollout {
   private readonly options: RolloutOptions;
-  private readonly updated: MachineJson[] = [];
+  private readonly updated: Array<{ before: MachineJson; running: boolean }> = [];
   private readonly created: string[] = [];
 
   constructor(options: RolloutOptions) {
@@ -62,10 +66,9 @@ export class Rollout {
       say(`  Destroying machine ${id}, made by this deploy`);
       await api.destroyMachine(id).catch((error: Error) => say(`  ! machine ${id} was not destroyed: ${error.message}`));
     }
-    for (const before of this.updated.splice(0).reverse()) {
+    for (const { before, running } of this.updated.splice(0).reverse()) {
       say(`  Putting machine ${before.id} back as it was`);
       try {
-        const running = before.state === 'started';
         const back = await api.updateMachine(before.id, { config: before.config, skip_launch: !running }, leases.nonce(before.id));
         if (running) await untilGood(api, before.id, back.instance_id, Date.now() + this.options.waitTimeoutMs);
         await api.setCordoned(before.id, false, leases.nonce(before.id));
@@ -75,29 +78,41 @@ export class Rollout {
     }
   }
 
-  private async update({ machine, config, skipLaunch }: MachineUpdate, group: string): Promise<void> {
+  private async update({ machine, config }: MachineUpdate, group: string): Promise<void> {
     const { api, leases, say } = this.options;
     leases.check();
     const nonce = leases.nonce(machine.id);
-    say(`  Updating machine ${machine.id} [${group}]${skipLaunch ? ` (${machine.state}: it stays so)` : ''}`);
-    // Out of the proxy's routing first: requests go to the machines that stay up.
-    if (!skipLaunch) await api.setCordoned(machine.id, true, nonce);
-    this.updated.push(machine);
-    const updated = await api.updateMachine(machine.id, { config, skip_launch: skipLaunch }, nonce);
-    if (skipLaunch) return;
-    await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs);
+    // Out of the proxy's routing first (requests go to the machines that stay up, and
+    // none wakes this one), then its state as it is now, not as the plan read it.
+    await api.setCordoned(machine.id, true, nonce);
+    const now = await api.getMachine(machine.id);
+    const running = RUNNING.has(now.state);
+    say(`  Updating machine ${machine.id} [${group}]${running ? '' : ` (${now.state}: it stays so)`}`);
+    let updated: MachineJson;
+    try {
+      updated = await api.updateMachine(machine.id, { config, skip_launch: !running }, nonce);
+    } catch (error) {
+      // A refusal changed nothing: the machine only goes back into routing.
+      if (error instanceof ApiError && error.status >= 400 && error.status < 500) await api.setCordoned(machine.id, false, nonce);
+      else this.updated.push({ before: now, running });
+      throw error;
+    }
+    this.updated.push({ before: now, running });
+    if (running) await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs);
     await api.setCordoned(machine.id, false, nonce);
-    say(`  ✔ Machine ${machine.id} is good`);
+    if (running) say(`  ✔ Machine ${machine.id} is good`);
   }
 
-  private async create(group: GroupPlan, machine: NewMachine, options: { cordoned?: boolean } = {}): Promise<MachineJson> {
+  /** A new machine, kept out of routing until it is good; then it takes traffic, unless `held` (bluegreen switches later). */
+  private async create(group: GroupPlan, machine: NewMachine, held = false): Promise<MachineJson> {
     const { api, say } = this.options;
     const made = await api.createMachine({
-      config: newMachineConfig(group, machine), ...(machine.region ? { region: machine.region } : {}), ...(options.cordoned ? { skip_service_registration: true } : {}),
+      config: newMachineConfig(group, machine), ...(machine.region ? { region: machine.region } : {}), skip_service_registration: true,
     });
     this.created.push(made.id);
     say(`  Made machine ${made.id} [${group.group}]${made.region ? ` in ${made.region}` : ''}`);
     await untilGood(api, made.id, made.instance_id, Date.now() + this.options.waitTimeoutMs);
+    if (!held) await api.setCordoned(made.id, false);
     say(`  ✔ Machine ${made.id} is good`);
     return made;
   }
@@ -106,7 +121,7 @@ export class Rollout {
     if (group.updates.length === 0) return;
     const { api, say } = this.options;
     say(`  Canary of group ${group.group}:`);
-    const canary = await this.create(group, { region: group.updates[0]?.machine.region });
+    const canary = await this.create(group, { region: group.updates[0]?.machine.region }, true);
     await api.destroyMachine(canary.id);
     this.created.splice(this.created.indexOf(canary.id), 1);
     say(`  ✔ Canary ${canary.id} was good, and is destroyed`);
@@ -116,8 +131,8 @@ export class Rollout {
     const { api, leases, say } = this.options;
     const blue = groups.flatMap((group) => group.updates.map((update) => ({ group, update })));
     say(`  Making ${blue.length} green machine(s), kept out of routing until all are good`);
-    const green = await Promise.all(blue.map(({ group, update }) => this.create(group, { region: update.machine.region }, { cordoned: true })));
-    await Promise.all(groups.flatMap((group) => group.creates.map((machine) => this.create(group, machine))));
+    const green = await Promise.all(blue.map(({ group, update }) => this.create(group, { region: update.machine.region }, true)));
+    green.push(...await Promise.all(groups.flatMap((group) => group.creates.map((machine) => this.create(group, machine, true)))));
     for (const machine of green) await api.setCordoned(machine.id, false);
     say('  ✔ Green machines take traffic; destroying the blue ones');
     // Past this point the release is served: the blue machines are gone for good.

@@ -117,6 +117,18 @@ describe('hangar deploy', () => {
     assert.equal((await machines('roll')).find((m) => m.id === foreign.id)?.config.metadata?.fly_release_version, undefined);
   });
 
+  it('updates a stopped machine without starting it', async () => {
+    const path = write('stopped.toml', flyToml('stopped'));
+    await deployed('stopped', '-c', path);
+    const [resting] = await machines('stopped');
+    assert.equal((await t.call('POST', `/v1/apps/stopped/machines/${resting?.id}/stop`)).status, 200);
+    await t.waitFor('stopped', resting?.id as string, 'stopped');
+    const run = await deployed('stopped', '-c', path, '--image', 'registry.test/web:2');
+    assert.match(run.out, new RegExp(`Updating machine ${resting?.id} \\[app\\] \\(stopped: it stays so\\)`));
+    assert.deepEqual((await machines('stopped')).map((m) => `${m.id === resting?.id ? 'rested' : 'other'} ${m.config.image} ${m.state} ${m.cordoned}`).sort(),
+      ['other registry.test/web:2 started false', 'rested registry.test/web:2 stopped false']);
+  });
+
   it('stops a rolling deploy whose machine fails its checks, puts back what it changed, and ends the release failed', async () => {
     const path = write('sick.toml', flyToml('sick', '[deploy]\nmax_unavailable = 1\nwait_timeout = "3s"\n'));
     await deployed('sick', '-c', path);
