@@ -8,6 +8,9 @@ import { appsCreate } from './commands/apps/create.ts';
 import { appsDestroy } from './commands/apps/destroy.ts';
 import { appsList } from './commands/apps/list.ts';
 import { appsPorts } from './commands/apps/ports.ts';
+import { appLogs } from './commands/apps/logs.ts';
+import { scaleCount, scaleMemory, scaleVm } from './commands/apps/scale.ts';
+import { appStatus } from './commands/apps/status.ts';
 import { hostsCordon, hostsDrain, hostsForget, hostsList, hostsRejoin, hostsUncordon } from './commands/hosts/hosts.ts';
 import { clusterCa, clusterHostRole, clusterIssue } from './commands/cluster/cluster.ts';
 import { imagePull } from './commands/image/pull.ts';
@@ -43,7 +46,7 @@ export const COMMANDS: CommandSpec[] = [
   machineDestroy, machineWait, machineExec, machineLogs, machineLeasesView, machineLeasesClear, ...machineMetadata,
   secretsList, secretsSet, secretsUnset, secretsDeploy, secretsRekey,
   configValidate, configMachines,
-  deployCommand, releasesList,
+  deployCommand, releasesList, appStatus, appLogs, scaleCount, scaleVm, scaleMemory,
 ];
 
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };
@@ -57,6 +60,7 @@ const GROUPS: Record<string, string> = {
   image: 'fetch images onto the host',
   secrets: 'set and list an app\'s secrets, which its machines get as environment variables',
   config: 'read a fly.toml into machine configs, as flyctl does',
+  scale: 'change how many machines an app has, and their size',
 };
 
 function clientFor(io: Io): ApiClient {

@@ -24,7 +24,7 @@ export type MachineConfigJson = Record<string, unknown> & {
   mounts?: Array<{ volume?: string; path: string; name?: string }>;
 };
 
-export interface VolumeJson { id: string; name: string; region: string; state: string; attached_machine_id: string | null }
+export interface VolumeJson { id: string; name: string; region: string; state: string; size_gb: number; attached_machine_id: string | null }
 
 /** A lease held by someone else: the deploy that holds it, or one that died. */
 export class LeaseHeldError extends Error {}

@@ -12,6 +12,7 @@ import { type LocalFiles, machineConfigFor, processGroups, type Release } from '
 import type { MachineConfigJson, MachineJson } from './api.ts';
 
 export const RELEASE_COMMAND_GROUP = 'fly_app_release_command';
+const GONE = new Set(['destroying', 'destroyed']);
 
 export interface MachineUpdate {
   machine: MachineJson;
@@ -44,8 +45,9 @@ export function groupOf(machine: MachineJson): string {
   return machine.config.metadata?.fly_process_group || 'app';
 }
 
+/** A machine a deploy made (not a release command's), that is not on its way out. */
 export function isDeployed(machine: MachineJson): boolean {
-  return machine.config.metadata?.fly_platform_version === 'v2' && groupOf(machine) !== RELEASE_COMMAND_GROUP;
+  return machine.config.metadata?.fly_platform_version === 'v2' && groupOf(machine) !== RELEASE_COMMAND_GROUP && !GONE.has(machine.state);
 }
 
 export function planDeploy(config: FlyToml, image: string, release: Release, localFiles: LocalFiles, machines: MachineJson[], region?: string): DeployPlan {
@@ -62,7 +64,7 @@ export function planDeploy(config: FlyToml, image: string, release: Release, loc
   return {
     groups: plans,
     retired: deployed.filter((machine) => !groups.includes(groupOf(machine))),
-    foreign: machines.filter((machine) => !isDeployed(machine) && groupOf(machine) !== RELEASE_COMMAND_GROUP),
+    foreign: machines.filter((machine) => !isDeployed(machine) && groupOf(machine) !== RELEASE_COMMAND_GROUP && !GONE.has(machine.state)),
   };
 }
 

@@ -73,7 +73,8 @@ describe('hangar deploy', () => {
     writeFileSync(path, text);
     return path;
   };
-  const machines = async (app: string): Promise<Machine[]> => ((await t.call('GET', `/v1/apps/${app}/machines`)).body as Machine[]).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const machines = async (app: string): Promise<Machine[]> => ((await t.call('GET', `/v1/apps/${app}/machines`)).body as Machine[])
+    .filter((m) => m.state !== 'destroying' && m.state !== 'destroyed').sort((a, b) => (a.id < b.id ? -1 : 1));
   const releases = async (app: string) => (await t.call('GET', `/hangar/v1/apps/${app}/releases`)).body.releases as Array<{ version: number; status: string; reason: string; description: string; image: string; strategy: string }>;
   const images = async (app: string) => (await machines(app)).map((m) => `${m.config.image} ${m.state}`);
   async function deployed(app: string, ...argv: string[]) {
@@ -267,5 +268,30 @@ describe('hangar deploy', () => {
     assert.deepEqual((await machines('vol')).map((m) => m.config.mounts?.[0]?.volume), volumes);
     const refused = await cli('deploy', '-c', path, '--strategy', 'canary');
     assert.match(refused.err, /canary deployments are not supported with mounted volumes/);
+  });
+
+  it('scales a group\'s count and size, and shows the app by group and region, with its release and checks', async () => {
+    const path = write('scaled.toml', `${flyToml('scaled')}\n[[vm]]\nsize = "shared-cpu-1x"\n`);
+    await deployed('scaled', '-c', path);
+    const more = await cli('scale', 'count', '3', '-a', 'scaled');
+    assert.equal(more.code, 0, more.err);
+    assert.equal((await machines('scaled')).length, 3);
+    assert.ok((await machines('scaled')).every((m) => m.state === 'started' && m.config.metadata.fly_process_group === 'app' && m.config.image === 'registry.test/web:1'));
+    const resized = await cli('scale', 'memory', '512', '-a', 'scaled');
+    assert.equal(resized.code, 0, resized.err);
+    assert.deepEqual((await machines('scaled')).map((m) => (m.config as unknown as { guest: { memory_mb: number } }).guest.memory_mb), [512, 512, 512]);
+    const fewer = await cli('scale', 'count', '1', '-a', 'scaled');
+    assert.equal(fewer.code, 0, fewer.err);
+    assert.equal((await machines('scaled')).length, 1);
+    assert.match((await cli('scale', 'vm', 'huge-9x', '-a', 'scaled')).err, /'huge-9x' is not a machine size/);
+    assert.match((await cli('scale', 'count', '2', '-g', 'worker', '-a', 'scaled')).err, /no machines of process group worker/);
+    const [only] = await machines('scaled');
+    const status = await cli('status', '-a', 'scaled');
+    assert.equal(status.code, 0, status.err);
+    assert.match(status.out, /Release:\s+v1 complete \(rolling\), registry.test\/web:1/);
+    assert.match(status.out, new RegExp(`app\\s+local\\s+${only?.id}\\s+started\\s+1 passing\\s+v1\\s+registry.test/web:1`));
+    const logs = await cli('logs', '-a', 'scaled');
+    assert.equal(logs.code, 0, logs.err);
+    assert.ok(logs.out.split('\n').filter(Boolean).every((line) => line.startsWith(`${only?.id} local | `)), logs.out);
   });
 });

@@ -88,6 +88,13 @@ const PRESETS: Record<string, { cpu_kind: 'shared' | 'performance'; cpus: number
   ...[1, 2, 4, 6, 8, 10, 12, 14, 16].map((n) => [`performance-${n}x`, { cpu_kind: 'performance', cpus: n, memory_mb: n * 2048 }]),
 ]);
 
+/** A named machine size (shared-cpu-1x, performance-2x, ...) as a guest. */
+export function presetGuest(size: string, field: string): { cpu_kind: 'shared' | 'performance'; cpus: number; memory_mb: number } {
+  const preset = PRESETS[size];
+  if (!preset) throw invalid(`${field}: '${size}' is not a machine size: one of ${Object.keys(PRESETS).join(', ')}`);
+  return { ...preset };
+}
+
 /** "1gb", "512mb", "1.5GiB", 512 (MB): binary units, as flyctl reads `memory`. */
 export function memoryMb(text: string, field: string): number {
   const match = /^(\d+(?:\.\d+)?) ?([kmgt])?i?b?$/i.exec(text.trim());
@@ -105,10 +112,8 @@ export function guestFor(config: FlyToml, group: string): { cpu_kind: string; cp
   const at = index >= 0 ? index : vms.findIndex((vm) => !vm.processes?.length);
   const vm = vms[at];
   if (!vm) return undefined;
-  const preset = PRESETS[vm.size ?? 'shared-cpu-1x'];
-  if (!preset) throw invalid(`vm.${at}.size: '${vm.size}' is not a machine size: one of ${Object.keys(PRESETS).join(', ')}`);
   return {
-    ...preset,
+    ...presetGuest(vm.size ?? 'shared-cpu-1x', `vm.${at}.size`),
     ...(vm.memory !== undefined ? { memory_mb: memoryMb(vm.memory, `vm.${at}.memory`) } : {}),
     ...(vm.cpu_kind ? { cpu_kind: vm.cpu_kind } : {}),
     ...(vm.cpus ? { cpus: vm.cpus } : {}),
