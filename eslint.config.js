@@ -30,7 +30,9 @@ const FLOORS = {
   drivers: ['domain', 'guest', 'image', 'network', 'system', 'volumes', 'vmm'],
   assemble: ['domain', 'config', 'store', 'network', 'system', 'volumes', 'control', 'vmm', 'agent', 'api', 'proxy', 'cluster'],
   server: ['domain', 'config', 'store', 'image', 'network', 'system', 'volumes', 'control', 'proxy', 'drivers', 'assemble'],
-  cli: ['domain', 'config', 'store', 'network', 'system', 'api', 'server'],
+  client: [],
+  deploy: ['domain', 'client'],
+  cli: ['domain', 'config', 'store', 'network', 'system', 'api', 'server', 'client', 'deploy'],
   main: ['cli'],
 };
 /** Files at the top of src/ that are rooms of their own. */

@@ -2,7 +2,7 @@
  * A CLI command is a spec (where it lives, its arguments and options) plus a
  * handler that returns an exit code. Handlers never exit the process.
  */
-import type { ApiClient } from './api-client.ts';
+import type { ApiClient } from '../client/api-client.ts';
 import type { Io } from './output.ts';
 
 export interface CliContext {

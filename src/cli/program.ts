@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readStoredToken } from '../system/data-dir.ts';
 import { HANGAR_VERSION } from '../config.ts';
-import { ApiClient, ApiError } from './api-client.ts';
+import { ApiClient, ApiError } from '../client/api-client.ts';
 import type { CliContext, CommandSpec } from './command.ts';
 import { appsCreate } from './commands/apps/create.ts';
 import { appsDestroy } from './commands/apps/destroy.ts';

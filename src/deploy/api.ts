@@ -3,7 +3,7 @@
  * `/hangar/v1` for releases): the narrow port the deploy steps use, so that they
  * read as a deploy and not as HTTP.
  */
-import { type ApiClient, ApiError } from '../cli/api-client.ts';
+import { type ApiClient, ApiError } from '../client/api-client.ts';
 import type { ReleaseRecordJson, ReleaseSourceJson } from './release-json.ts';
 
 const LEASE_HEADER = 'fly-machine-lease-nonce';

@@ -15,7 +15,7 @@
  * nothing to wait for. A machine never takes traffic before it is good.
  */
 import type { Strategy } from '../domain/app-config/fly-toml-schema.ts';
-import { ApiError } from '../cli/api-client.ts';
+import { ApiError } from '../client/api-client.ts';
 import type { DeployApi, MachineJson } from './api.ts';
 
 const RUNNING = new Set(['started', 'starting', 'replacing', 'updating', 'restarting']);

@@ -19,10 +19,10 @@ import { HANGAR, ROOT } from '../helpers/server-process.ts';
 const SRC = pathToFileURL(join(ROOT, 'src/')).href;
 const HOOK = fileURLToPath(new URL('../helpers/record-modules.ts', import.meta.url));
 /**
- * What a client command may load from src/ (store/location.ts: serve reads --store with it, loading no store;
+ * What a client command may load from src/ (client/: the API's client; store/location.ts: serve reads --store with it, loading no store;
  * config.ts: the defaults its flags and the server share).
  */
-const CLIENT_SOURCES = ['main.ts', 'config.ts', 'cli/', 'domain/', 'system/data-dir.ts', 'network/layout.ts', 'store/location.ts'];
+const CLIENT_SOURCES = ['main.ts', 'config.ts', 'cli/', 'client/', 'domain/', 'system/data-dir.ts', 'network/layout.ts', 'store/location.ts'];
 /** And from node_modules. */
 const CLIENT_PACKAGES = ['commander'];
 

@@ -1,5 +1,5 @@
 /** `image pull`: fetch an image onto the host ahead of use, showing progress; `machine run` pulls this way first. */
-import { ApiError, type ApiClient } from '../../api-client.ts';
+import { ApiError, type ApiClient } from '../../../client/api-client.ts';
 import type { CommandSpec } from '../../command.ts';
 import type { Io } from '../../output.ts';
 
