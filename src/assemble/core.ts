@@ -7,7 +7,7 @@ import { buildApp } from '../api/app.ts';
 import { serveGuestConnection } from '../api/guest-scope.ts';
 import type { Api } from '../api/routes/types.ts';
 import { HostSession, type HostSessionOptions } from '../cluster/host-session.ts';
-import { startMachine, stopMachine, suspendMachine } from '../control/actions.ts';
+import { stopMachine, suspendMachine, wakeMachine } from '../control/actions.ts';
 import { KnownApps } from '../control/app-lookup.ts';
 import { CreatesInFlight } from '../control/creates-in-flight.ts';
 import { systemResolver } from '../control/guest-images.ts';
@@ -69,10 +69,10 @@ export function controlDeps(options: AssembleOptions, parts: { store: Store; run
 }
 
 /** The API over `control`, with `/metrics` from `registry`. */
-/** The edge proxy's machine actions, as a user would take them through the API. */
+/** The edge proxy's machine actions: stop and suspend as a user would take them through the API, a wake despite leases. */
 export function controlActions(control: ControlDeps): MachineActions {
   return {
-    start: (app, id) => startMachine(control, app, id, undefined),
+    start: (app, id) => wakeMachine(control, app, id),
     stop: (app, id) => stopMachine(control, app, id, {}, undefined),
     suspend: (app, id) => suspendMachine(control, app, id, undefined),
   };

@@ -24,6 +24,16 @@ export async function startMachine(deps: ControlDeps, appName: string, id: strin
   return { previousState: before.state };
 }
 
+/**
+ * A start the platform makes: the edge proxy waking a machine for a request. A
+ * lease binds API clients (a deploy holds every machine's), not the proxy: a deploy
+ * keeps the machines it changes out of routing instead.
+ */
+export async function wakeMachine(deps: ControlDeps, appName: string, id: string): Promise<{ previousState: MachineState }> {
+  const { before } = await writeMachine(deps, appName, id, {}, (m, ctx) => decideStart(m, ctx));
+  return { previousState: before.state };
+}
+
 export async function stopMachine(deps: ControlDeps, appName: string, id: string, options: StopOptions, nonce: Nonce): Promise<void> {
   await writeMachine(deps, appName, id, { lease: { nonce } }, (m, ctx) => decideStop(m, options, ctx));
 }

@@ -160,6 +160,17 @@ describe('edge proxy', () => {
     assert.match(await metricsText(), /hangar_proxy_wakes_total\{app="stopper",kind="cold",outcome="ok"\} 1/);
   });
 
+  it('wakes a machine whose lease another holds: leases bind API clients (a deploy), not the platform', async () => {
+    const app = await t.app('leased-sleeper');
+    const id = await machine(app, [service()]);
+    assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${id}/stop`)).status, 200);
+    await t.waitFor(app, id, 'stopped');
+    assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${id}/lease`, { description: 'a deploy' })).status, 201);
+    const woken = await get(app);
+    assert.equal(woken.status, 200, woken.body);
+    assert.equal(woken.body, `machine ${id}`);
+  });
+
   it('keeps min_machines_running and retires the rest', async () => {
     const app = await t.app('keeper');
     const ids = [await machine(app, [service({ autostop: 'stop', min_machines_running: 1 })]), await machine(app, [service({ autostop: 'stop', min_machines_running: 1 })])];
