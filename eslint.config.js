@@ -60,7 +60,7 @@ function boundaries() {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.hangar/**', '.data/**', '.scratch/**'] },
+  { ignores: ['node_modules/**', '.tools/**', '.hangar/**', '.data/**', '.scratch/**', 'console/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -73,6 +73,11 @@ export default tseslint.config(
         message: 'Only the entry file (src/main.ts) may call process.exit; handlers return an exit code.',
       }],
     },
+  },
+  {
+    // The web console runs in the browser: its globals, and none of Node's.
+    files: ['console/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['src/main.ts', 'scripts/**', 'bench/**', 'test/**'],

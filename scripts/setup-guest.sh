@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Sets up what real machines need on this host: QEMU, busybox-static, e2fsprogs and
-# (for tests) docker-registry and curl, WireGuard (wireguard-go where the kernel has none), copied into a test image, and PostgreSQL, which
+# (for tests) docker-registry and curl, Chromium (the web console's browser tests), WireGuard (wireguard-go where the kernel has none), copied into a test image, and PostgreSQL, which
 # the PostgreSQL store's tests start a private server of, from Debian's archive, and Debian's cloud kernel (apt-get download + dpkg -x) in
 # .tools/guest/. Needs root for apt. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GUEST=.tools/guest
 NEED=()
-for pkg in qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gcc libc6-dev docker-registry nftables curl postgresql wireguard-go wireguard-tools; do
+for pkg in qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gcc libc6-dev docker-registry nftables curl postgresql wireguard-go wireguard-tools chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || NEED+=("$pkg")
 done
 if [ ${#NEED[@]} -gt 0 ]; then

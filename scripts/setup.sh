@@ -20,6 +20,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: installing npm dependencies (locked)" >&2
   npm ci --silent --no-audit --no-fund
 fi
+# The web console's bundle (console/dist), from its locked sources.
+node console/build.ts
 if [ "${HANGAR_SKIP_GUEST:-}" != 1 ]; then
   scripts/setup-guest.sh
 fi

@@ -11,8 +11,8 @@ import { tokenChecker } from './auth.ts';
 import { errorBody } from './errors.ts';
 import { guestOf, guestRefusal } from './guest-scope.ts';
 
-/** Routes served without a token. */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/openapi.json']);
+/** Routes served without a token: the console's page and bundle sign in with it, and send it with every call. */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/openapi.json', '/console', '/console/:file']);
 
 export function accessHook(token: string): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
   const checkToken = tokenChecker(token);

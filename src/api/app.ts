@@ -23,6 +23,8 @@ import { machineRoutes } from './routes/machines.ts';
 import { metadataRoutes } from './routes/metadata.ts';
 import { releaseRoutes } from './routes/releases.ts';
 import { secretRoutes } from './routes/secrets.ts';
+import { consoleRoutes } from './routes/console.ts';
+import { machineWatchRoutes } from './routes/machine-watch.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { platformRoutes } from './routes/platform.ts';
 import { volumeRoutes } from './routes/volumes.ts';
@@ -36,6 +38,8 @@ export interface AppOptions {
   version: string;
   /** Served at `/metrics` (Prometheus text), with the token like every other route: it names every app and machine. */
   metrics?: Registry;
+  /** Where the web console's built files are (console/dist). */
+  consoleDir?: string;
 }
 
 export async function buildApp(options: AppOptions): Promise<Api> {
@@ -80,6 +84,8 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   metadataRoutes(app, options.control);
   secretRoutes(app, options.control);
   releaseRoutes(app, options.control);
+  machineWatchRoutes(app, options.control);
+  if (options.consoleDir) consoleRoutes(app, options.consoleDir);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);
   hangarMachineRoutes(app, options.control);

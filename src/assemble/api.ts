@@ -9,6 +9,7 @@ import { RemoteRuntime } from '../cluster/remote-runtime.ts';
 import { AgentSnapshotCarrier } from '../cluster/snapshot-carrier.ts';
 import { agentVolumes } from '../cluster/remote-volumes.ts';
 import { relayMachineChanges } from '../cluster/relay.ts';
+import { ChangeFollower } from '../cluster/change-follower.ts';
 import { HostHealth } from '../control/host-health.ts';
 import { releaseUnreachableWaits } from '../control/host-reach.ts';
 import { finishInterrupted } from '../control/interrupted.ts';
@@ -29,6 +30,11 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
       settings: { hostId: '' },
     });
     stops.push(relayMachineChanges(control, cluster.link, options.logger));
+    // Every commit of the cluster reaches this replica's feed (the web console's live view follows it).
+    if (store.changes) {
+      const follower = await ChangeFollower.start(store.changes, cluster.link, control.feed, options.logger);
+      stops.push(() => void follower.stop());
+    }
     // The hosts run their machines' checks and record the results: every replica shows the same.
     control.health = store.checks;
     control.carrier = new AgentSnapshotCarrier(agents);

@@ -1,4 +1,5 @@
 /** What every role is built on: the control plane's dependencies, the API, the host's registration. */
+import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
@@ -68,7 +69,10 @@ export function controlDeps(options: AssembleOptions, parts: { store: Store; run
   };
 }
 
-/** The API over `control`, with `/metrics` from `registry`. */
+/** The web console's built files (console/build.ts). */
+const CONSOLE_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url));
+
+/** The API over `control`, with `/metrics` from `registry`, and the web console. */
 /** The edge proxy's machine actions: stop and suspend as a user would take them through the API, a wake despite leases. */
 export function controlActions(control: ControlDeps): MachineActions {
   return {
@@ -79,7 +83,7 @@ export function controlActions(control: ControlDeps): MachineActions {
 }
 
 export function buildApi(control: ControlDeps, options: AssembleOptions, registry: Registry = new Registry()): Promise<Api> {
-  return buildApp({ control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry });
+  return buildApp({ control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry, consoleDir: CONSOLE_DIR });
 }
 
 /**
