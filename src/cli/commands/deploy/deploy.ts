@@ -3,6 +3,7 @@
  * with `--rollback [VERSION]` an earlier release's image and config, the same way.
  */
 import type { CliContext, CommandSpec, Options } from '../../command.ts';
+import { pullWithProgress } from '../image/pull.ts';
 
 /** Loaded when a deploy runs: the TOML parser, the schema and the deploy stay out of every other command's start. */
 const modules = async () => ({
@@ -34,6 +35,8 @@ async function deployFile({ client, io }: CliContext, options: Options): Promise
   if (!appName) throw new Error('no app: give -a, or app in the fly.toml');
   const image = options.image ?? config.build?.image;
   if (!image) throw new Error('no image: give --image, or [build] image in the fly.toml');
+  // Pulled first, with progress: an image that cannot be had stops the deploy before anything changes.
+  await pullWithProgress(client, io, image);
   await deploy(new DeployApi(client, appName), {
     config: { ...config, app: appName }, files: Object.fromEntries(localFiles), image, strategy: strategyOption(options.strategy), org: options.org,
   }, (line) => io.out(line));
@@ -54,6 +57,7 @@ async function rollback({ client, io }: CliContext, options: Options): Promise<n
   }
   const target = await api.getRelease(version);
   io.out(`Rolling back ${appName} to release v${target.version} (${target.image})`);
+  await pullWithProgress(client, io, target.image);
   await deploy(api, {
     config: target.config, files: target.files, image: target.image, strategy: strategyOption(options.strategy) ?? target.strategy,
     org: options.org, description: `rollback to v${target.version}`,
