@@ -85,6 +85,7 @@ export function appJson(app: AppWithCounts): Record<string, unknown> {
     name: app.name,
     status: app.machineCount > 0 ? 'deployed' : 'pending',
     machine_count: app.machineCount,
+    ...(app.machineStates ? { machine_states: app.machineStates } : {}),
     volume_count: 0,
     network: app.network,
     internal_numeric_id: app.netNumber,

@@ -11,5 +11,20 @@ export function appFromRow(row: Record<string, unknown>): AppWithCounts {
     createdAt: Number(row.created_at),
     deleting: row.deleting === true || Number(row.deleting) === 1,
     machineCount: Number(row.machine_count),
+    ...(row.machine_states !== undefined ? { machineStates: stateCounts(row.machine_states) } : {}),
   };
+}
+
+/** Counts by state as a row holds them (JSON text, or an object from PostgreSQL); anything else reads as none. */
+function stateCounts(value: unknown): Record<string, number> {
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return {};
+    }
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+  return Object.fromEntries(Object.entries(parsed).filter(([, n]) => typeof n === 'number' || typeof n === 'string').map(([state, n]) => [state, Number(n)]));
 }

@@ -99,6 +99,8 @@ export interface ReleaseStore {
 
 export interface AppWithCounts extends App {
   machineCount: number;
+  /** Its machines not destroyed, by state (absent where a store read the app without them). */
+  machineStates?: Record<string, number>;
 }
 
 /** A machine with its newest few events, as listings show it. */

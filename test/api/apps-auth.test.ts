@@ -23,6 +23,10 @@ describe('apps', () => {
     const m = await t.machine('my-app');
     await t.waitFor('my-app', m.id, 'started');
     assert.equal((await t.call('GET', '/v1/apps/my-app')).body.machine_count, 1);
+    const second = await t.machine('my-app', { config: { image: 'registry.test/hello:1' }, skip_launch: true });
+    await t.waitFor('my-app', second.id, 'created');
+    assert.deepEqual((await t.call('GET', '/v1/apps/my-app')).body.machine_states, { created: 1, started: 1 }, 'its machines by state');
+    assert.equal((await t.call('DELETE', `/v1/apps/my-app/machines/${second.id}`)).status, 200);
     assert.equal((await t.call('DELETE', '/v1/apps/my-app')).status, 202);
     assert.equal((await t.call('GET', '/v1/apps/my-app')).status, 404);
     assert.equal(t.driver.vmState(m.id), 'absent');

@@ -74,6 +74,7 @@ describe('a hangar on PostgreSQL', { skip }, () => {
     assert.deepEqual((await t.call('GET', '/v1/apps/pg-app/machines?metadata.tier=gold')).body.map((m: { id: string }) => m.id), [db.id]);
     const apps = await t.call('GET', '/v1/apps?org_slug=personal');
     assert.equal(apps.body.apps.find((a: { name: string }) => a.name === 'pg-app')?.machine_count, 2);
+    assert.equal(Object.values(apps.body.apps.find((a: { name: string }) => a.name === 'pg-app')?.machine_states ?? {}).reduce((sum: number, n) => sum + Number(n), 0), 2, 'its machines by state, on PostgreSQL too');
     const stopped = await t.call('POST', `/v1/apps/pg-app/machines/${db.id}/start`);
     assert.equal(stopped.status, 200);
     assert.equal((await t.waitFor('pg-app', db.id, 'started')).status, 200);

@@ -100,6 +100,7 @@ describe('hangar deploy', () => {
     assert.deepEqual((await releases('first')).map((r) => `v${r.version} ${r.status}`), ['v1 complete']);
     const listed = await cli('releases', '-a', 'first');
     assert.match(listed.out, /v1\s+complete\s+rolling\s+registry.test\/web:1/);
+    assert.match((await cli('apps', 'list')).out, /first\s+personal\s+deployed\s+2 \(2 started\)/);
   });
 
   it('rolls a new image over the machines one batch at a time, keeping their ids, and leaves machines it did not make alone', async () => {

@@ -397,5 +397,6 @@ async function refusal(db: Sql, write: MachineWrite): Promise<Error> {
 const APP_COLUMNS = 'a.name, a.id, a.org_slug, a.network, a.net_number, a.created_at, a.deleting';
 
 const APP_SELECT = `
-  SELECT ${APP_COLUMNS}, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
+  SELECT ${APP_COLUMNS}, (SELECT count(*)::integer FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count,
+    (SELECT coalesce(json_object_agg(state, n), '{}') FROM (SELECT state, count(*) AS n FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed' GROUP BY state) s) AS machine_states
   FROM apps a`;

@@ -314,5 +314,6 @@ function reservation(machine: MachineRecord): [number, number] {
 }
 
 const APP_SELECT = `
-  SELECT a.*, (SELECT COUNT(*) FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count
+  SELECT a.*, (SELECT COUNT(*) FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed') AS machine_count,
+    (SELECT json_group_object(state, n) FROM (SELECT state, COUNT(*) AS n FROM machines m WHERE m.app_name = a.name AND m.state <> 'destroyed' GROUP BY state)) AS machine_states
   FROM apps a`;
