@@ -6,12 +6,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { appPath, follow, get, SignedOut } from './api.ts';
 import { MachineDetail } from './machine-detail.tsx';
-import { StateChart, type Sample } from './state-chart.tsx';
+import { type Sample, seedSamples } from './chart-samples.ts';
+import { StateChart } from './state-chart.tsx';
 import type { ReleaseJson, SecretJson, WatchedMachine } from './types.ts';
 import { useLoad } from './use-load.ts';
 
 const SAMPLE_MS = 5_000;
-const MAX_SAMPLES = 120;
+const MAX_SAMPLES = 600;
 
 function countStates(machines: Map<string, WatchedMachine>): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -24,14 +25,22 @@ export function AppView({ app, onSignedOut }: { app: string; onSignedOut: () => 
   const [live, setLive] = useState(false);
   const [picked, setPicked] = useState<string | null>(null);
   const [samples, setSamples] = useState<Sample[]>([]);
+  const [now, setNow] = useState(Date.now());
   const [tab, setTab] = useState<'machines' | 'releases' | 'secrets'>('machines');
 
   useEffect(() => {
     const stop = new AbortController();
     let current = new Map<string, WatchedMachine>();
-    const sample = () => setSamples((all) => [...all.slice(1 - MAX_SAMPLES), { at: Date.now(), counts: countStates(current) }]);
+    const sample = () => {
+      setNow(Date.now());
+      setSamples((all) => [...all.slice(1 - MAX_SAMPLES), { at: Date.now(), counts: countStates(current) }]);
+    };
     const onEvent = (event: string, data: unknown) => {
-      if (event === 'snapshot') current = new Map((data as { machines: WatchedMachine[] }).machines.map((m) => [m.id, m]));
+      if (event === 'snapshot') {
+        const machines = (data as { machines: WatchedMachine[] }).machines;
+        current = new Map(machines.map((m) => [m.id, m]));
+        setSamples(seedSamples(machines, Date.now()));
+      }
       else if (event === 'machine') {
         const machine = data as WatchedMachine;
         current = new Map(current);
@@ -55,7 +64,7 @@ export function AppView({ app, onSignedOut }: { app: string; onSignedOut: () => 
   return (
     <section>
       <h2>{app} <span class={`live ${live ? 'on' : 'off'}`} title="changes arrive as they happen">{live ? 'live' : 'reconnecting…'}</span></h2>
-      <StateChart samples={samples} />
+      <StateChart samples={samples} now={now} />
       <div class="tabs">
         {(['machines', 'releases', 'secrets'] as const).map((name) => (
           <button type="button" key={name} class={tab === name ? 'here' : 'quiet'} onClick={() => setTab(name)}>{name}</button>

@@ -10,6 +10,9 @@ export interface WatchedMachine {
   process_group: string | null;
   release: string | null;
   updated_at: string;
+  created_at: string;
+  /** In a snapshot: the states its recent events entered, and when (ms). */
+  history?: Array<{ state: string; at: number }>;
 }
 
 export interface AppJson { name: string; status: string; machine_count: number; organization: { slug: string } }

@@ -59,7 +59,10 @@ describe('the machines watch stream and the console files', () => {
     const changes = got.slice(1);
     assert.ok(changes.every((e) => e.event === 'machine' && [first.id, second].includes(e.data.id)), 'nothing of another app');
     assert.ok(changes.some((e) => e.data.id === second), 'a machine made after the snapshot');
-    assert.deepEqual(Object.keys(changes[0]?.data ?? {}).sort(), ['cordoned', 'host_id', 'id', 'image', 'name', 'process_group', 'region', 'release', 'state', 'updated_at']);
+    assert.deepEqual(Object.keys(changes[0]?.data ?? {}).sort(), ['cordoned', 'created_at', 'host_id', 'id', 'image', 'name', 'process_group', 'region', 'release', 'state', 'updated_at']);
+    const history = got[0]?.data.machines[0].history as Array<{ state: string; at: number }>;
+    assert.deepEqual(history.map((h) => h.state), ['started', 'created'], 'the snapshot carries the states its recent events entered, newest first');
+    assert.ok(history.every((h) => typeof h.at === 'number'));
   });
 
   it('refuses a missing app and a caller without the token', async () => {

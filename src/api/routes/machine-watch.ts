@@ -1,12 +1,12 @@
 /**
  * `GET /hangar/v1/apps/{app}/machines/watch`: an app's machines as a stream of
  * Server-Sent Events, what the web console shows live: first `snapshot` (every
- * machine), then `machine` for each change as it is committed (anywhere in the
+ * machine, with the states its recent events entered), then `machine` for each change as it is committed (anywhere in the
  * cluster: the process's change feed), and a comment every 15 s so that proxies
  * keep the connection. A client too slow to read is cut off; it reconnects and
  * starts again from a snapshot.
  */
-import type { MachineRecord } from '../../domain/machine.ts';
+import type { MachineEvent, MachineRecord } from '../../domain/machine.ts';
 import type { ControlDeps } from '../../control/ports.ts';
 import { getApp } from '../../control/app-lookup.ts';
 import { listMachines } from '../../control/machines.ts';
@@ -24,7 +24,13 @@ export function watchedMachine(machine: MachineRecord) {
     id: machine.id, name: machine.name, state: machine.state, region: machine.region, host_id: machine.hostId ?? null,
     cordoned: machine.cordoned, image: machine.config.image, process_group: metadata.fly_process_group ?? null,
     release: metadata.fly_release_version ?? null, updated_at: new Date(machine.updatedAt).toISOString(),
+    created_at: new Date(machine.createdAt).toISOString(),
   };
+}
+
+/** A machine in a snapshot: with the states its recent events entered, and when (the console's chart starts from them). */
+function snapshotMachine(machine: MachineRecord, events: MachineEvent[]) {
+  return { ...watchedMachine(machine), history: events.map((event) => ({ state: event.status, at: event.timestamp })) };
 }
 
 export function machineWatchRoutes(api: Api, deps: ControlDeps): void {
@@ -48,9 +54,9 @@ export function machineWatchRoutes(api: Api, deps: ControlDeps): void {
       unsubscribe();
       clearInterval(keepalive);
     });
-    let machines: MachineRecord[];
+    let machines: Array<{ machine: MachineRecord; events: MachineEvent[] }>;
     try {
-      machines = (await listMachines(deps, appName, {})).map(({ machine }) => machine);
+      machines = await listMachines(deps, appName, {});
     } catch (error) {
       unsubscribe();
       clearInterval(keepalive);
@@ -58,7 +64,7 @@ export function machineWatchRoutes(api: Api, deps: ControlDeps): void {
     }
     reply.hijack();
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
-    send('snapshot', { machines: machines.map(watchedMachine) });
+    send('snapshot', { machines: machines.map(({ machine, events }) => snapshotMachine(machine, events)) });
     const later = held;
     held = undefined;
     for (const machine of later) send('machine', watchedMachine(machine));
