@@ -43,6 +43,9 @@ export function AppView({ app, onSignedOut }: { app: string; onSignedOut: () => 
       }
       else if (event === 'machine') {
         const machine = data as WatchedMachine;
+        // A replica may hear a change twice, the second time late: an older one is not shown over a newer.
+        const known = current.get(machine.id);
+        if (known && known.updated_at > machine.updated_at) return;
         current = new Map(current);
         if (machine.state === 'destroyed') current.delete(machine.id);
         else current.set(machine.id, machine);

@@ -6,22 +6,29 @@
 import { createHash } from 'node:crypto';
 import { checkFlyToml } from '../domain/app-config/machine-configs.ts';
 import { appNotFound, HangarError } from '../domain/errors.ts';
-import { canonicalJson, endRelease, type ReleaseRecord, type ReleaseSource, type ReleaseStatus } from '../domain/releases.ts';
+import { canonicalJson, checkNoDeployRunning, endRelease, type ReleaseRecord, type ReleaseSource, type ReleaseStatus, touchRelease } from '../domain/releases.ts';
 import { AppGoneError } from '../store/store.ts';
 import { appDeletingError, getApp } from './app-lookup.ts';
 import type { ControlDeps } from './ports.ts';
 
-export const MAX_RELEASES_LISTED = 500;
+/** Releases are documents with their config and files: a listing reads at most this many. */
+export const MAX_RELEASES_LISTED = 100;
 
-export async function beginRelease(deps: ControlDeps, appName: string, source: ReleaseSource): Promise<ReleaseRecord> {
+/**
+ * Begins a release. Refused while another deploy of the app is at work, unless this
+ * one holds its machines' leases (`leased`): then the leases keep other deploys out,
+ * and a running release is one whose deploy died.
+ */
+export async function beginRelease(deps: ControlDeps, appName: string, source: ReleaseSource, leased = false): Promise<ReleaseRecord> {
   checkFlyToml(source.config);
   await getApp(deps, appName);
   const configDigest = createHash('sha256').update(canonicalJson({ config: source.config, files: source.files })).digest('hex');
   const now = deps.clock.now();
   try {
-    const release = await deps.store.createRelease(appName, (version) => ({
-      ...source, id: deps.ids.ulid().toLowerCase(), appName, version, status: 'running', reason: '', configDigest, createdAt: now, updatedAt: now,
-    }));
+    const release = await deps.store.createRelease(appName, (version, newest) => {
+      if (!leased) checkNoDeployRunning(newest, now);
+      return { ...source, id: deps.ids.ulid().toLowerCase(), appName, version, status: 'running', reason: '', configDigest, createdAt: now, updatedAt: now };
+    });
     deps.log.info({ app: appName, version: release.version, image: release.image }, `release v${release.version} of ${appName} begun`);
     return release;
   } catch (error) {
@@ -35,6 +42,13 @@ export async function finishRelease(deps: ControlDeps, appName: string, version:
   if (!ended) throw releaseNotFound(appName, version);
   deps.log.info({ app: appName, version, status }, `release v${version} of ${appName} ${status}`);
   return ended;
+}
+
+/** The deploy of a running release says it is still at work (see checkNoDeployRunning). */
+export async function touchRunningRelease(deps: ControlDeps, appName: string, version: number): Promise<ReleaseRecord> {
+  const touched = await deps.store.changeRelease(appName, version, (now) => touchRelease(now, deps.clock.now()));
+  if (!touched) throw releaseNotFound(appName, version);
+  return touched;
 }
 
 export async function listReleases(deps: ControlDeps, appName: string, limit: number): Promise<ReleaseRecord[]> {

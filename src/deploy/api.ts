@@ -15,6 +15,7 @@ export interface MachineJson {
   state: string;
   region: string;
   instance_id: string;
+  created_at?: string;
   config: MachineConfigJson;
   checks?: Array<{ name: string; status: string; output?: string }>;
 }
@@ -50,8 +51,14 @@ export class DeployApi {
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 404) throw error;
     }
-    await this.client.post('/v1/apps', { name: this.appName, org_slug: org });
-    return true;
+    try {
+      await this.client.post('/v1/apps', { name: this.appName, org_slug: org });
+      return true;
+    } catch (error) {
+      // Made meanwhile (another deploy of it): it exists.
+      if (error instanceof ApiError && (error.status === 409 || error.status === 422)) return false;
+      throw error;
+    }
   }
 
   listMachines(): Promise<MachineJson[]> {
@@ -128,8 +135,14 @@ export class DeployApi {
     return this.client.post<VolumeJson>(`${app(this.appName)}/volumes`, { name, size_gb: sizeGb, ...(region ? { region } : {}) });
   }
 
-  beginRelease(source: ReleaseSourceJson): Promise<ReleaseRecordJson> {
-    return this.client.post<ReleaseRecordJson>(releases(this.appName), source);
+  /** Begins a release; `leased`: this deploy holds the lease of every machine it changes (at least one). */
+  beginRelease(source: ReleaseSourceJson, leased: boolean): Promise<ReleaseRecordJson> {
+    return this.client.post<ReleaseRecordJson>(`${releases(this.appName)}${leased ? '?leased=true' : ''}`, source);
+  }
+
+  /** Says the release's deploy is still at work. */
+  async touchRelease(version: number): Promise<void> {
+    await this.client.post(`${releases(this.appName)}/${version}`, { status: 'running' });
   }
 
   async endRelease(version: number, status: 'complete' | 'failed' | 'interrupted', reason = ''): Promise<void> {

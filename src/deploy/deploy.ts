@@ -31,6 +31,8 @@ export interface DeployRequest {
 
 const DEFAULT_WAIT = '5m';
 const DEFAULT_MAX_UNAVAILABLE = 0.33;
+/** How often a deploy says it is still at work (the server takes it as dead after 60 s of silence). */
+const HEARTBEAT_MS = 10_000;
 
 export async function deploy(api: DeployApi, request: DeployRequest, say: (line: string) => void): Promise<ReleaseRecordJson> {
   const { config } = request;
@@ -40,9 +42,14 @@ export async function deploy(api: DeployApi, request: DeployRequest, say: (line:
   }
   if (await api.ensureApp(request.org)) say(`Made app ${api.appName}`);
   const machines = await api.listMachines();
-  const leases = await DeployLeases.take(api, machines.filter(isDeployed).map((machine) => machine.id), 'hangar deploy');
+  const leased = machines.filter(isDeployed).map((machine) => machine.id);
+  const leases = await DeployLeases.take(api, leased, 'hangar deploy');
+  let heartbeat: NodeJS.Timeout | undefined;
   try {
-    const release = await api.beginRelease({ image: request.image, strategy, config, files: request.files, description: request.description ?? '' });
+    // With no machine to lease (a first deploy), the running release is what keeps a second deploy out: it is kept fresh.
+    const release = await api.beginRelease({ image: request.image, strategy, config, files: request.files, description: request.description ?? '' }, leased.length > 0);
+    heartbeat = setInterval(() => void api.touchRelease(release.version).catch(() => undefined), HEARTBEAT_MS);
+    heartbeat.unref();
     say(`==> Release v${release.version} of ${api.appName}: ${request.image} (${strategy})`);
     await interruptEarlier(api, release.version, say);
     try {
@@ -55,6 +62,7 @@ export async function deploy(api: DeployApi, request: DeployRequest, say: (line:
     say(`✔ Release v${release.version} of ${api.appName} deployed`);
     return { ...release, status: 'complete' };
   } finally {
+    clearInterval(heartbeat);
     await leases.giveBack();
   }
 }

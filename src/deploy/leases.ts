@@ -13,6 +13,8 @@ export class DeployLeases {
   private readonly api: DeployApi;
   private readonly nonces = new Map<string, string>();
   private renewing: NodeJS.Timeout | undefined;
+  /** The renewal under way, which giveBack waits for: none may take a lease after the deploy gave them back. */
+  private renewal: Promise<void> = Promise.resolve();
   private renewFailure: Error | undefined;
 
   private constructor(api: DeployApi) {
@@ -32,7 +34,9 @@ export class DeployLeases {
       }
       throw error;
     }
-    leases.renewing = setInterval(() => void leases.renew(), RENEW_MS);
+    leases.renewing = setInterval(() => {
+      leases.renewal = leases.renewal.then(() => leases.renew());
+    }, RENEW_MS);
     leases.renewing.unref();
     return leases;
   }
@@ -52,14 +56,24 @@ export class DeployLeases {
 
   async giveBack(): Promise<void> {
     clearInterval(this.renewing);
+    await this.renewal;
     await Promise.all([...this.nonces].map(([id, nonce]) => this.api.releaseLease(id, nonce).catch(() => undefined)));
     this.nonces.clear();
   }
 
+  /**
+   * Renews each lease. A lease that lapsed in between comes back as a new one (a new
+   * nonce): someone could have changed the machine meanwhile, so the deploy counts it
+   * lost, and gives the new lease back.
+   */
   private async renew(): Promise<void> {
     for (const [id, nonce] of this.nonces) {
       try {
-        await this.api.lease(id, LEASE_TTL_S, 'hangar deploy', nonce);
+        const renewed = await this.api.lease(id, LEASE_TTL_S, 'hangar deploy', nonce);
+        if (renewed !== nonce) {
+          await this.api.releaseLease(id, renewed).catch(() => undefined);
+          throw new Error('it lapsed before it was renewed');
+        }
       } catch (error) {
         this.renewFailure ??= new Error(`the deploy lost its lease on machine ${id}: ${(error as Error).message}`);
       }

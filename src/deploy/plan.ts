@@ -57,8 +57,10 @@ export function planDeploy(config: FlyToml, image: string, release: Release, loc
     const groupConfig = machineConfigFor(config, group, image, release, localFiles) as MachineConfigJson;
     const mine = deployed.filter((machine) => groupOf(machine) === group).sort((a, b) => (a.id < b.id ? -1 : 1));
     const updates = mine.map((machine) => ({ machine, config: updatedConfig(groupConfig, machine, group) }));
-    // As flyctl's first deploy of a group: one machine, and a second for a group that serves traffic.
-    const fresh = mine.length === 0 ? (Array.isArray(groupConfig.services) && groupConfig.services.length > 0 ? 2 : 1) : 0;
+    // As flyctl's first deploy of a group: one machine, and a second for a group that
+    // serves traffic, unless it mounts a volume (each machine would have data of its own).
+    const serves = Array.isArray(groupConfig.services) && groupConfig.services.length > 0;
+    const fresh = mine.length === 0 ? (serves && !groupConfig.mounts?.length ? 2 : 1) : 0;
     return { group, config: groupConfig, updates, creates: Array.from({ length: fresh }, () => (region ? { region } : {})) };
   });
   return {

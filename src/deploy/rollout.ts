@@ -38,10 +38,27 @@ export function batchSize(maxUnavailable: number, total: number): number {
   return Math.max(1, Math.min(total, size));
 }
 
+/** A machine the deploy touched: as it was, whether it ran, and whether its config changed (or may have). */
+interface Touched {
+  before: MachineJson;
+  running: boolean;
+  changed: boolean;
+}
+
+/** Runs every piece of work to its end, then throws the first failure: nothing is still under way when undo starts. */
+async function settled<T>(work: Array<Promise<T>>): Promise<T[]> {
+  const outcomes = await Promise.allSettled(work);
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
+}
+
 export class Rollout {
   private readonly options: RolloutOptions;
-  private readonly updated: Array<{ before: MachineJson; running: boolean }> = [];
+  private readonly touched: Touched[] = [];
   private readonly created: string[] = [];
+  /** Immediate changes every machine at once, taking none out of routing: what runs keeps serving. */
+  private cordon = true;
 
   constructor(options: RolloutOptions) {
     this.options = options;
@@ -50,30 +67,41 @@ export class Rollout {
   async deploy(strategy: Strategy, groups: GroupPlan[]): Promise<void> {
     if (strategy === 'bluegreen') return this.blueGreen(groups);
     if (strategy === 'canary') for (const group of groups) await this.canary(group);
+    this.cordon = strategy !== 'immediate';
     for (const group of groups) {
       const size = strategy === 'immediate' ? group.updates.length : batchSize(this.options.maxUnavailable, group.updates.length);
       for (let at = 0; at < group.updates.length; at += size) {
-        await Promise.all(group.updates.slice(at, at + size).map((update) => this.update(update, group.group)));
+        await settled(group.updates.slice(at, at + size).map((update) => this.update(update, group.group)));
       }
-      await Promise.all(group.creates.map((machine) => this.create(group, machine)));
+      await settled(group.creates.map((machine) => this.create(group, machine)));
     }
   }
 
-  /** Puts every machine changed back as it was, and destroys every machine made; says what it could not undo. */
+  /**
+   * Puts every machine changed back as it was (one whose instance did not change is
+   * only taken back into routing), and destroys every machine made; says what it
+   * could not undo.
+   */
   async undo(): Promise<void> {
     const { api, leases, say } = this.options;
     for (const id of this.created.splice(0).reverse()) {
       say(`  Destroying machine ${id}, made by this deploy`);
       await api.destroyMachine(id).catch((error: Error) => say(`  ! machine ${id} was not destroyed: ${error.message}`));
     }
-    for (const { before, running } of this.updated.splice(0).reverse()) {
-      say(`  Putting machine ${before.id} back as it was`);
+    for (const { before, running, changed } of this.touched.splice(0).reverse()) {
+      const nonce = leases.nonce(before.id);
       try {
-        const back = await api.updateMachine(before.id, { config: before.config, skip_launch: !running }, leases.nonce(before.id));
-        if (running) await untilGood(api, before.id, back.instance_id, Date.now() + this.options.waitTimeoutMs);
-        await api.setCordoned(before.id, false, leases.nonce(before.id));
+        const now = changed ? await api.getMachine(before.id) : before;
+        if (now.instance_id !== before.instance_id) {
+          say(`  Putting machine ${before.id} back as it was`);
+          const back = await api.updateMachine(before.id, { config: before.config, skip_launch: !running }, nonce);
+          if (running) await untilGood(api, before.id, back.instance_id, Date.now() + this.options.waitTimeoutMs);
+        }
       } catch (error) {
         say(`  ! machine ${before.id} was not put back: ${(error as Error).message}`);
+      } finally {
+        // It served before: it goes back into routing whatever became of it.
+        await api.setCordoned(before.id, false, nonce).catch((error: Error) => say(`  ! machine ${before.id} is still out of routing: ${error.message}`));
       }
     }
   }
@@ -82,38 +110,45 @@ export class Rollout {
     const { api, leases, say } = this.options;
     leases.check();
     const nonce = leases.nonce(machine.id);
+    const touched: Touched = { before: machine, running: false, changed: false };
+    this.touched.push(touched);
     // Out of the proxy's routing first (requests go to the machines that stay up, and
     // none wakes this one), then its state as it is now, not as the plan read it.
-    await api.setCordoned(machine.id, true, nonce);
-    const now = await api.getMachine(machine.id);
-    const running = RUNNING.has(now.state);
-    say(`  Updating machine ${machine.id} [${group}]${running ? '' : ` (${now.state}: it stays so)`}`);
+    if (this.cordon) await api.setCordoned(machine.id, true, nonce);
+    touched.before = await api.getMachine(machine.id);
+    touched.running = RUNNING.has(touched.before.state);
+    // A failed machine is started with the new config, as flyctl starts it; it is put back stopped.
+    const launch = touched.running || touched.before.state === 'failed';
+    say(`  Updating machine ${machine.id} [${group}]${launch ? '' : ` (${touched.before.state}: it stays so)`}`);
     let updated: MachineJson;
     try {
-      updated = await api.updateMachine(machine.id, { config, skip_launch: !running }, nonce);
+      updated = await api.updateMachine(machine.id, { config, skip_launch: !launch }, nonce);
     } catch (error) {
-      // A refusal changed nothing: the machine only goes back into routing.
-      if (error instanceof ApiError && error.status >= 400 && error.status < 500) await api.setCordoned(machine.id, false, nonce);
-      else this.updated.push({ before: now, running });
+      // A refusal changed nothing; anything else may have.
+      touched.changed = !(error instanceof ApiError && error.status >= 400 && error.status < 500);
       throw error;
     }
-    this.updated.push({ before: now, running });
-    if (running) await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs);
-    await api.setCordoned(machine.id, false, nonce);
-    if (running) say(`  ✔ Machine ${machine.id} is good`);
+    touched.changed = true;
+    if (launch) await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs);
+    if (this.cordon) await api.setCordoned(machine.id, false, nonce);
+    if (launch) say(`  ✔ Machine ${machine.id} is good`);
   }
 
-  /** A new machine, kept out of routing until it is good; then it takes traffic, unless `held` (bluegreen switches later). */
-  private async create(group: GroupPlan, machine: NewMachine, held = false): Promise<MachineJson> {
+  /**
+   * A new machine, kept out of routing until it is good; then it takes traffic, unless
+   * `held` (bluegreen switches later). With `launch` false it is made stopped.
+   */
+  private async create(group: GroupPlan, machine: NewMachine, held = false, launch = true): Promise<MachineJson> {
     const { api, say } = this.options;
     const made = await api.createMachine({
       config: newMachineConfig(group, machine), ...(machine.region ? { region: machine.region } : {}), skip_service_registration: true,
+      ...(launch ? {} : { skip_launch: true }),
     });
     this.created.push(made.id);
-    say(`  Made machine ${made.id} [${group.group}]${made.region ? ` in ${made.region}` : ''}`);
-    await untilGood(api, made.id, made.instance_id, Date.now() + this.options.waitTimeoutMs);
+    say(`  Made machine ${made.id} [${group.group}]${made.region ? ` in ${made.region}` : ''}${launch ? '' : ' (stopped, as the one it replaces)'}`);
+    if (launch) await untilGood(api, made.id, made.instance_id, Date.now() + this.options.waitTimeoutMs);
     if (!held) await api.setCordoned(made.id, false);
-    say(`  ✔ Machine ${made.id} is good`);
+    if (launch) say(`  ✔ Machine ${made.id} is good`);
     return made;
   }
 
@@ -131,8 +166,12 @@ export class Rollout {
     const { api, leases, say } = this.options;
     const blue = groups.flatMap((group) => group.updates.map((update) => ({ group, update })));
     say(`  Making ${blue.length} green machine(s), kept out of routing until all are good`);
-    const green = await Promise.all(blue.map(({ group, update }) => this.create(group, { region: update.machine.region }, true)));
-    green.push(...await Promise.all(groups.flatMap((group) => group.creates.map((machine) => this.create(group, machine, true)))));
+    // A green machine keeps its blue one's running or not (a scaled-to-zero app stays so).
+    const green = await settled(blue.map(async ({ group, update }) => {
+      const now = await api.getMachine(update.machine.id);
+      return this.create(group, { region: update.machine.region }, true, RUNNING.has(now.state) || now.state === 'failed');
+    }));
+    green.push(...await settled(groups.flatMap((group) => group.creates.map((machine) => this.create(group, machine, true)))));
     for (const machine of green) await api.setCordoned(machine.id, false);
     say('  ✔ Green machines take traffic; destroying the blue ones');
     // Past this point the release is served: the blue machines are gone for good.

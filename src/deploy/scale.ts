@@ -12,12 +12,13 @@ import { groupOf, isDeployed } from './plan.ts';
 import { Rollout } from './rollout.ts';
 
 const WAIT_MS = 5 * 60_000;
+const newestFirst = (a: MachineJson, b: MachineJson) => (b.created_at ?? '').localeCompare(a.created_at ?? '') || (a.id < b.id ? 1 : -1);
 const RESTING = ['stopped', 'suspended', 'failed', 'created'];
 
 export interface CountRequest {
   count: number;
   region?: string;
-  /** The process group; every group when absent. */
+  /** The process group; the default one ("app", or the only one) when absent. */
   group?: string;
 }
 
@@ -35,31 +36,35 @@ async function byGroup(api: DeployApi, group: string | undefined): Promise<Map<s
 }
 
 export async function scaleCount(api: DeployApi, request: CountRequest, say: (line: string) => void): Promise<void> {
-  for (const [group, all] of await byGroup(api, request.group)) {
-    const mine = all.filter((machine) => request.region === undefined || machine.region === request.region);
-    const where = request.region ? ` in ${request.region}` : '';
-    if (mine.length === request.count) {
-      say(`Group ${group} has ${mine.length} machine(s)${where} already`);
-      continue;
+  const groups = await byGroup(api, request.group);
+  // As flyctl: one group at a time, the default one ("app", or the only one) unless named.
+  const group = request.group ?? (groups.has('app') ? 'app' : groups.size === 1 ? [...groups.keys()][0] as string : undefined);
+  if (group === undefined) throw new Error(`app ${api.appName} has process groups ${[...groups.keys()].sort().join(', ')}: name one with --process-group`);
+  const all = groups.get(group);
+  if (!all) throw new Error(`app ${api.appName} has no machines of process group ${group}`);
+  const mine = all.filter((machine) => request.region === undefined || machine.region === request.region);
+  const where = request.region ? ` in ${request.region}` : '';
+  if (mine.length === request.count) {
+    say(`Group ${group} has ${mine.length} machine(s)${where} already`);
+    return;
+  }
+  if (mine.length > request.count) {
+    const order = [...mine].sort((a, b) => Number(RESTING.includes(b.state)) - Number(RESTING.includes(a.state)) || newestFirst(a, b));
+    for (const machine of order.slice(0, mine.length - request.count)) {
+      say(`Destroying machine ${machine.id} [${group}]${where}`);
+      await api.destroyMachine(machine.id);
     }
-    if (mine.length > request.count) {
-      const order = [...mine].sort((a, b) => Number(RESTING.includes(b.state)) - Number(RESTING.includes(a.state)) || (a.id < b.id ? 1 : -1));
-      for (const machine of order.slice(0, mine.length - request.count)) {
-        say(`Destroying machine ${machine.id} [${group}]${where}`);
-        await api.destroyMachine(machine.id);
-      }
-      continue;
-    }
-    const template = [...all].sort((a, b) => (a.id < b.id ? 1 : -1))[0] as MachineJson;
-    const free = (await api.listVolumes()).filter((volume) => volume.state === 'created' && !volume.attached_machine_id);
-    for (let n = mine.length; n < request.count; n++) {
-      const region = request.region ?? template.region;
-      const config = { ...template.config, mounts: await volumesFor(api, template, region, free, say) };
-      if (!config.mounts.length) delete (config as Record<string, unknown>).mounts;
-      const made = await api.createMachine({ config, region });
-      say(`Made machine ${made.id} [${group}] in ${made.region}`);
-      await untilGood(api, made.id, made.instance_id, Date.now() + WAIT_MS);
-    }
+    return;
+  }
+  const template = [...all].sort(newestFirst)[0] as MachineJson;
+  const free = (await api.listVolumes()).filter((volume) => volume.state === 'created' && !volume.attached_machine_id);
+  for (let n = mine.length; n < request.count; n++) {
+    const region = request.region ?? template.region;
+    const config = { ...template.config, mounts: await volumesFor(api, template, region, free, say) };
+    if (!config.mounts.length) delete (config as Record<string, unknown>).mounts;
+    const made = await api.createMachine({ config, region });
+    say(`Made machine ${made.id} [${group}] in ${made.region}`);
+    await untilGood(api, made.id, made.instance_id, Date.now() + WAIT_MS);
   }
 }
 

@@ -38,6 +38,26 @@ export interface ReleaseRecord extends ReleaseSource {
   updatedAt: number;
 }
 
+/** How long a running release's deploy may go without a word (it says one every 10 s) before it is taken as dead. */
+export const RELEASE_QUIET_MS = 60_000;
+
+/**
+ * Refuses a new release while the app's newest is `running` and its deploy spoke
+ * within RELEASE_QUIET_MS: two deploys of an app do not run at once, even where no
+ * machine's lease stands between them (a first deploy).
+ */
+export function checkNoDeployRunning(newest: ReleaseRecord | null, now: number): void {
+  if (newest?.status !== 'running' || now - newest.updatedAt >= RELEASE_QUIET_MS) return;
+  throw new HangarError('conflict', `release v${newest.version} of ${newest.appName} is being deployed: wait for its deploy to end `
+    + `(a deploy that died counts as stopped ${RELEASE_QUIET_MS / 1000} s after its last word)`);
+}
+
+/** A running release whose deploy says it is still at work. */
+export function touchRelease(release: ReleaseRecord, at: number): ReleaseRecord {
+  if (release.status !== 'running') throw new HangarError('conflict', `release v${release.version} of ${release.appName} has ended: it is ${release.status}`);
+  return { ...release, updatedAt: at };
+}
+
 /** The record a release becomes once it ends; refused unless it is still `running`. */
 export function endRelease(release: ReleaseRecord, status: Exclude<ReleaseStatus, 'running'>, reason: string, at: number): ReleaseRecord {
   if (release.status !== 'running') {

@@ -87,9 +87,10 @@ export interface SecretStore {
 export interface ReleaseStore {
   /**
    * A new release of the app, numbered one past its newest, in one transaction:
-   * `make` is given that number. AppGoneError if the app is missing or being deleted.
+   * `make` is given that number and the newest release (it may throw to refuse).
+   * AppGoneError if the app is missing or being deleted.
    */
-  createRelease(appName: string, make: (version: number) => ReleaseRecord): Promise<ReleaseRecord>;
+  createRelease(appName: string, make: (version: number, newest: ReleaseRecord | null) => ReleaseRecord): Promise<ReleaseRecord>;
   /** Rewrites one release in a transaction of its own (`change` may throw to refuse); null when there is none. */
   changeRelease(appName: string, version: number, change: (now: ReleaseRecord) => ReleaseRecord): Promise<ReleaseRecord | null>;
   /** The app's newest `limit` releases, newest first; one whose document is unreadable is skipped. */

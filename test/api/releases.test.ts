@@ -35,11 +35,17 @@ describe('releases', () => {
 
     const second = await t.call('POST', base, source('registry.test/web:2'));
     assert.equal(second.body.version, 2);
+    await t.call('POST', `${base}/2`, { status: 'failed', reason: 'machine 1 failed its checks' });
     const same = await t.call('POST', base, source('registry.test/web:3'));
     assert.equal(same.body.config_digest, second.body.config_digest, 'the same config has the same digest');
-    const other = await t.call('POST', base, source('registry.test/web:3', { A: 'b' }));
+    // v3's deploy is at work: a second deploy is refused, unless it holds the machines' leases (v3's deploy died).
+    const refused = await t.call('POST', base, source('registry.test/web:3', { A: 'b' }));
+    assert.equal(refused.status, 409);
+    assert.match(refused.body.error, /release v3 of web is being deployed/);
+    assert.equal((await t.call('POST', `${base}/3`, { status: 'running' })).status, 200, 'its deploy says it is still at work');
+    const other = await t.call('POST', `${base}?leased=true`, source('registry.test/web:3', { A: 'b' }));
+    assert.equal(other.status, 201);
     assert.notEqual(other.body.config_digest, second.body.config_digest);
-    await t.call('POST', `${base}/2`, { status: 'failed', reason: 'machine 1 failed its checks' });
 
     const listed = await t.call('GET', base);
     assert.equal(listed.status, 200);
@@ -62,7 +68,8 @@ describe('releases', () => {
       ['POST', base, { ...source(), config: { ...source().config, statics: [{ guest_path: '/x', url_prefix: '/' }] } }, /statics/],
       ['POST', base, { ...source(), config: { ...source().config, deploy: { strategy: 'canary' }, mounts: [{ source: 'data', destination: '/data' }] } }, /canary/],
       ['POST', '/hangar/v1/apps/nope/releases', source(), /app not found/],
-      ['POST', `${base}/1`, { status: 'running' }, /status/],
+      ['POST', `${base}/1`, { status: 'running' }, /has ended: it is complete/],
+      ['POST', `${base}/1`, { status: 'paused' }, /status/],
       ['POST', `${base}/3`, { status: 'failed' }, /reason/],
       ['POST', `${base}/0`, { status: 'complete' }, /version/],
       ['POST', `${base}/99`, { status: 'complete' }, /no release v99/],

@@ -174,6 +174,15 @@ describe('hangar deploy', () => {
     }
   });
 
+  it('lets one of two deploys of a new app run, and refuses the other: no lease stands between them, the running release does', async () => {
+    const path = write('twice.toml', flyToml('twice'));
+    const runs = await Promise.all([cli('deploy', '-c', path), cli('deploy', '-c', path)]);
+    assert.deepEqual(runs.map((run) => run.code).sort(), [0, 1], runs.map((run) => run.err).join('\n'));
+    assert.match(runs.find((run) => run.code === 1)?.err ?? '', /is being deployed: wait for its deploy to end/);
+    assert.equal((await machines('twice')).length, 2);
+    assert.deepEqual((await releases('twice')).map((r) => `v${r.version} ${r.status}`), ['v1 complete']);
+  });
+
   it('deploys immediate, canary and bluegreen, each ending with the app on the new image', async () => {
     const path = write('ways.toml', flyToml('ways'));
     await deployed('ways', '-c', path);
@@ -262,6 +271,8 @@ describe('hangar deploy', () => {
   it('gives each machine of a group with [[mounts]] a volume of its own, and keeps it across deploys', async () => {
     const path = write('vol.toml', `${flyToml('vol')}\n[[mounts]]\nsource = "data"\ndestination = "/data"\n`);
     await deployed('vol', '-c', path);
+    assert.equal((await machines('vol')).length, 1, 'a group that mounts a volume starts with one machine, as flyctl\'s');
+    assert.equal((await cli('scale', 'count', '2', '-a', 'vol')).code, 0);
     const volumes = (await machines('vol')).map((m) => m.config.mounts?.[0]?.volume);
     assert.equal(new Set(volumes).size, 2);
     assert.ok(volumes.every((volume) => volume?.startsWith('vol_')));

@@ -16,13 +16,14 @@ export abstract class PostgresReleases {
     this.pool = pool;
   }
 
-  async createRelease(appName: string, make: (version: number) => ReleaseRecord): Promise<ReleaseRecord> {
+  async createRelease(appName: string, make: (version: number, newest: ReleaseRecord | null) => ReleaseRecord): Promise<ReleaseRecord> {
     return transaction(this.pool, async (db) => {
       const [app] = await rows<{ deleting: boolean }>(db, 'SELECT deleting FROM apps WHERE name = $1 FOR UPDATE', [appName]);
       if (!app) throw new AppGoneError(appName, 'missing');
       if (app.deleting) throw new AppGoneError(appName, 'deleting');
       const [newest] = await rows<{ version: number | null }>(db, 'SELECT max(version) AS version FROM app_releases WHERE app_name = $1', [appName]);
-      const release = make(Number(newest?.version ?? 0) + 1);
+      const version = Number(newest?.version ?? 0);
+      const release = make(version + 1, version > 0 ? await releaseNow(db, appName, version, '') : null);
       await rows(db, 'INSERT INTO app_releases (app_name, version, doc) VALUES ($1, $2, $3)', [appName, release.version, JSON.stringify(release)]);
       return release;
     });

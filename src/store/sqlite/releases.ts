@@ -9,13 +9,14 @@ import { AppGoneError } from '../store.ts';
 import { type Row, SqliteDatabase } from './sqlite-database.ts';
 
 export class SqliteReleases extends SqliteDatabase {
-  async createRelease(appName: string, make: (version: number) => ReleaseRecord): Promise<ReleaseRecord> {
+  async createRelease(appName: string, make: (version: number, newest: ReleaseRecord | null) => ReleaseRecord): Promise<ReleaseRecord> {
     return this.transaction(() => {
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(appName) as { deleting: number } | undefined;
       if (!app) throw new AppGoneError(appName, 'missing');
       if (app.deleting) throw new AppGoneError(appName, 'deleting');
       const newest = this.sql('SELECT max(version) AS version FROM app_releases WHERE app_name = ?').get(appName) as { version: number | null };
-      const release = make(Number(newest.version ?? 0) + 1);
+      const version = Number(newest.version ?? 0);
+      const release = make(version + 1, version > 0 ? this.releaseNow(appName, version) : null);
       this.sql('INSERT INTO app_releases (app_name, version, doc) VALUES (?, ?, ?)').run(appName, release.version, JSON.stringify(release));
       return release;
     });

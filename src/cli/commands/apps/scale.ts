@@ -2,7 +2,7 @@
 import type { CliContext, CommandSpec } from '../../command.ts';
 
 const scale = async () => ({ ...await import('../../../deploy/scale.ts'), ...await import('../../../deploy/api.ts'), ...await import('../../../domain/app-config/machine-configs.ts') });
-const group = { flags: '-g, --process-group <name>', description: 'only this process group (default: every group)' };
+const group = { flags: '-g, --process-group <name>', description: 'the process group (count: default "app", or the only group; vm and memory: default every group)' };
 
 function wholeNumber(text: string, what: string, least: number): number {
   const value = Number(text);
