@@ -27,6 +27,8 @@ export interface DeployRequest {
   org: string;
   /** Said in the release: a rollback names the release it goes back to. */
   description?: string;
+  /** Aborted to stop the deploy (Ctrl-C): it undoes what it changed and ends its release failed. */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_WAIT = '5m';
@@ -84,7 +86,7 @@ async function deployRelease(api: DeployApi, request: DeployRequest, release: Re
     const timeout = parseGoDuration(config.deploy.release_command_timeout ?? DEFAULT_WAIT, 'deploy.release_command_timeout');
     if (group) await runReleaseCommand(api, group.config, commandWords(config.deploy.release_command, 'deploy.release_command'), region, timeout, say);
   }
-  const rollout = new Rollout({ api, leases, say, waitTimeoutMs, maxUnavailable: config.deploy?.max_unavailable ?? DEFAULT_MAX_UNAVAILABLE });
+  const rollout = new Rollout({ api, leases, say, waitTimeoutMs, maxUnavailable: config.deploy?.max_unavailable ?? DEFAULT_MAX_UNAVAILABLE, signal: request.signal });
   try {
     await rollout.deploy(strategy, plan.groups);
   } catch (error) {

@@ -16,11 +16,12 @@ export function checkCount(config: MachineJson['config']): number {
   return Object.keys((config.checks ?? {}) as object).length + services.reduce((sum, service) => sum + (service.checks?.length ?? 0), 0);
 }
 
-/** Resolves once `instanceId` of the machine runs and passes its checks; MachineNotGoodError when it does not by `deadline`. */
-export async function untilGood(api: DeployApi, id: string, instanceId: string, deadline: number): Promise<void> {
+/** Resolves once `instanceId` of the machine runs and passes its checks; MachineNotGoodError when it does not by `deadline`; `signal`'s reason when it aborts. */
+export async function untilGood(api: DeployApi, id: string, instanceId: string, deadline: number, signal?: AbortSignal): Promise<void> {
   const remaining = () => Math.max(0, (deadline - Date.now()) / 1000);
   for (;;) {
-    if (await api.waitFor(id, 'started', Math.min(10, remaining()), instanceId)) break;
+    signal?.throwIfAborted();
+    if (await api.waitFor(id, 'started', Math.min(signal ? 2 : 10, remaining()), instanceId)) break;
     const machine = await api.getMachine(id);
     if (machine.instance_id === instanceId && FAILED_STATES.has(machine.state)) {
       throw new MachineNotGoodError(`machine ${id} is ${machine.state} instead of started: see \`hangar machine logs ${id}\``);
@@ -29,6 +30,7 @@ export async function untilGood(api: DeployApi, id: string, instanceId: string, 
   }
   const startedAt = await lastStart(api, id);
   for (;;) {
+    signal?.throwIfAborted();
     const machine = await api.getMachine(id);
     if (machine.state !== 'started') throw new MachineNotGoodError(`machine ${id} is ${machine.state} after it started: see \`hangar machine logs ${id}\``);
     const expected = checkCount(machine.config);

@@ -30,6 +30,8 @@ export interface RolloutOptions {
   waitTimeoutMs: number;
   /** `max_unavailable`: a fraction of a group's machines (below 1) or a count. */
   maxUnavailable: number;
+  /** Aborted to stop the deploy (Ctrl-C): no new change begins, waits end, and the deploy is undone. */
+  signal?: AbortSignal;
 }
 
 /** How many of `total` machines a rolling batch changes at once. */
@@ -43,6 +45,17 @@ interface Touched {
   before: MachineJson;
   running: boolean;
   changed: boolean;
+}
+
+const SETTLED = new Set(['started', 'stopped', 'suspended', 'failed', 'created']);
+
+/** The machine once its change has run its course (an update cannot be undone while it replaces the machine). */
+async function untilSettled(api: DeployApi, id: string, deadline: number): Promise<MachineJson> {
+  for (;;) {
+    const machine = await api.getMachine(id);
+    if (SETTLED.has(machine.state) || Date.now() > deadline) return machine;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** Runs every piece of work to its end, then throws the first failure: nothing is still under way when undo starts. */
@@ -91,7 +104,7 @@ export class Rollout {
     for (const { before, running, changed } of this.touched.splice(0).reverse()) {
       const nonce = leases.nonce(before.id);
       try {
-        const now = changed ? await api.getMachine(before.id) : before;
+        const now = changed ? await untilSettled(api, before.id, Date.now() + this.options.waitTimeoutMs) : before;
         if (now.instance_id !== before.instance_id) {
           say(`  Putting machine ${before.id} back as it was`);
           const back = await api.updateMachine(before.id, { config: before.config, skip_launch: !running }, nonce);
@@ -108,6 +121,7 @@ export class Rollout {
 
   private async update({ machine, config }: MachineUpdate, group: string): Promise<void> {
     const { api, leases, say } = this.options;
+    this.options.signal?.throwIfAborted();
     leases.check();
     const nonce = leases.nonce(machine.id);
     const touched: Touched = { before: machine, running: false, changed: false };
@@ -129,7 +143,7 @@ export class Rollout {
       throw error;
     }
     touched.changed = true;
-    if (launch) await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs);
+    if (launch) await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs, this.options.signal);
     if (this.cordon) await api.setCordoned(machine.id, false, nonce);
     if (launch) say(`  ✔ Machine ${machine.id} is good`);
   }
@@ -140,13 +154,14 @@ export class Rollout {
    */
   private async create(group: GroupPlan, machine: NewMachine, held = false, launch = true): Promise<MachineJson> {
     const { api, say } = this.options;
+    this.options.signal?.throwIfAborted();
     const made = await api.createMachine({
       config: newMachineConfig(group, machine), ...(machine.region ? { region: machine.region } : {}), skip_service_registration: true,
       ...(launch ? {} : { skip_launch: true }),
     });
     this.created.push(made.id);
     say(`  Made machine ${made.id} [${group.group}]${made.region ? ` in ${made.region}` : ''}${launch ? '' : ' (stopped, as the one it replaces)'}`);
-    if (launch) await untilGood(api, made.id, made.instance_id, Date.now() + this.options.waitTimeoutMs);
+    if (launch) await untilGood(api, made.id, made.instance_id, Date.now() + this.options.waitTimeoutMs, this.options.signal);
     if (!held) await api.setCordoned(made.id, false);
     if (launch) say(`  ✔ Machine ${made.id} is good`);
     return made;

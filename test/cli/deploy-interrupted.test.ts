@@ -102,4 +102,18 @@ describe('a deploy interrupted by kill -9', () => {
     assert.deepEqual(await releases(), ['v3 complete', 'v2 interrupted', 'v1 complete']);
     assert.ok((await machines()).every((m) => m.config.image === 'registry.test/web:3' && m.state === 'started' && !m.cordoned));
   });
+
+  it('undoes a deploy stopped with Ctrl-C, and ends its release failed', async () => {
+    await start(join(dir, 'sigint'));
+    await deployed();
+    const run = await killedDuring(async () => { /* below */ }, '--image', 'registry.test/web:2');
+    run.child.kill('SIGINT');
+    assert.equal(await run.exited, 1, run.output());
+    assert.match(run.output(), /Interrupted: undoing this deploy's changes/);
+    assert.match(run.output(), /the deploy was interrupted/);
+    assert.ok((await machines()).every((m) => m.config.image === 'registry.test/web:1' && m.state === 'started' && !m.cordoned), JSON.stringify(await machines()));
+    assert.deepEqual(await releases(), ['v2 failed', 'v1 complete']);
+    assert.ok((await Promise.all((await machines()).map((m) => api('GET', `/v1/apps/steady/machines/${m.id}/lease`)))).every((r) => r.status === 404), 'its leases are given back');
+    await server.stop();
+  });
 });

@@ -37,9 +37,9 @@ async function deployFile({ client, io }: CliContext, options: Options): Promise
   if (!image) throw new Error('no image: give --image, or [build] image in the fly.toml');
   // Pulled first, with progress: an image that cannot be had stops the deploy before anything changes.
   await pullWithProgress(client, io, image);
-  await deploy(new DeployApi(client, appName), {
-    config: { ...config, app: appName }, files: Object.fromEntries(localFiles), image, strategy: strategyOption(options.strategy), org: options.org,
-  }, (line) => io.out(line));
+  await interruptible((signal) => deploy(new DeployApi(client, appName), {
+    config: { ...config, app: appName }, files: Object.fromEntries(localFiles), image, strategy: strategyOption(options.strategy), org: options.org, signal,
+  }, (line) => io.out(line)), io);
   return 0;
 }
 
@@ -58,11 +58,30 @@ async function rollback({ client, io }: CliContext, options: Options): Promise<n
   const target = await api.getRelease(version);
   io.out(`Rolling back ${appName} to release v${target.version} (${target.image})`);
   await pullWithProgress(client, io, target.image);
-  await deploy(api, {
+  await interruptible((signal) => deploy(api, {
     config: target.config, files: target.files, image: target.image, strategy: strategyOption(options.strategy) ?? target.strategy,
-    org: options.org, description: `rollback to v${target.version}`,
-  }, (line) => io.out(line));
+    org: options.org, description: `rollback to v${target.version}`, signal,
+  }, (line) => io.out(line)), io);
   return 0;
+}
+
+/**
+ * Runs a deploy that a first Ctrl-C stops cleanly (no new change begins, what was
+ * changed is undone, the release ends failed); a second one ends the CLI at once.
+ */
+async function interruptible(run: (signal: AbortSignal) => Promise<unknown>, io: CliContext['io']): Promise<void> {
+  const stop = new AbortController();
+  const onInterrupt = () => {
+    io.err('Interrupted: undoing this deploy\'s changes (Ctrl-C again to leave at once)');
+    stop.abort(new Error('the deploy was interrupted'));
+    process.removeListener('SIGINT', onInterrupt);
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    await run(stop.signal);
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
 }
 
 function strategyOption(value: string | undefined) {
