@@ -25,6 +25,8 @@ import { releaseRoutes } from './routes/releases.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { machineWatchRoutes } from './routes/machine-watch.ts';
+import { graphqlRoutes } from './routes/graphql.ts';
+import type { GraphqlOptions } from './graphql/resolvers.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { platformRoutes } from './routes/platform.ts';
 import { volumeRoutes } from './routes/volumes.ts';
@@ -40,6 +42,8 @@ export interface AppOptions {
   metrics?: Registry;
   /** Where the web console's built files are (console/dist). */
   consoleDir?: string;
+  /** What flyctl's GraphQL queries are answered with that hangar does not keep (the apps' domain, the operator's email). */
+  graphql?: GraphqlOptions;
 }
 
 export async function buildApp(options: AppOptions): Promise<Api> {
@@ -85,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   secretRoutes(app, options.control);
   releaseRoutes(app, options.control);
   machineWatchRoutes(app, options.control);
+  graphqlRoutes(app, options.control, options.graphql ?? { domain: 'localhost', email: 'operator@localhost' });
   if (options.consoleDir) consoleRoutes(app, options.consoleDir);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);

@@ -83,7 +83,11 @@ export function controlActions(control: ControlDeps): MachineActions {
 }
 
 export function buildApi(control: ControlDeps, options: AssembleOptions, registry: Registry = new Registry()): Promise<Api> {
-  return buildApp({ control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry, consoleDir: CONSOLE_DIR });
+  const domain = options.proxy?.domain ?? DEFAULTS.proxyDomain;
+  return buildApp({
+    control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry, consoleDir: CONSOLE_DIR,
+    graphql: { domain, email: `operator@${domain}` },
+  });
 }
 
 /**
