@@ -26,6 +26,7 @@ import { secretRoutes } from './routes/secrets.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { machineWatchRoutes } from './routes/machine-watch.ts';
 import { graphqlRoutes } from './routes/graphql.ts';
+import { uiexRoutes } from './routes/uiex.ts';
 import type { GraphqlOptions } from './graphql/resolvers.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { platformRoutes } from './routes/platform.ts';
@@ -90,6 +91,7 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   releaseRoutes(app, options.control);
   machineWatchRoutes(app, options.control);
   graphqlRoutes(app, options.control, options.graphql ?? { domain: 'localhost', email: 'operator@localhost' });
+  uiexRoutes(app, options.control);
   if (options.consoleDir) consoleRoutes(app, options.consoleDir);
   orgRoutes(app, options.control);
   logRoutes(app, options.control);

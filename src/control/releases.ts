@@ -51,6 +51,13 @@ export async function touchRunningRelease(deps: ControlDeps, appName: string, ve
   return touched;
 }
 
+/** A release found by its id alone (flyctl names releases so). */
+export async function findRelease(deps: ControlDeps, id: string): Promise<ReleaseRecord> {
+  const release = await deps.store.findRelease(id);
+  if (!release) throw new HangarError('not_found', 'release not found');
+  return release;
+}
+
 export async function listReleases(deps: ControlDeps, appName: string, limit: number): Promise<ReleaseRecord[]> {
   await getApp(deps, appName);
   return deps.store.listReleases(appName, Math.min(limit, MAX_RELEASES_LISTED));

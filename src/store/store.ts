@@ -96,6 +96,8 @@ export interface ReleaseStore {
   /** The app's newest `limit` releases, newest first; one whose document is unreadable is skipped. */
   listReleases(appName: string, limit: number): Promise<ReleaseRecord[]>;
   readRelease(appName: string, version: number): Promise<ReleaseRecord | null>;
+  /** A release found by its id alone, whatever its app. */
+  findRelease(id: string): Promise<ReleaseRecord | null>;
 }
 
 export interface AppWithCounts extends App {

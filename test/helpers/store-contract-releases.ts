@@ -25,6 +25,8 @@ export function releaseContract(open: OpenStore): void {
       assert.deepEqual((await store.listReleases('a', 2)).map((r) => r.version), [3, 2]);
       assert.deepEqual(await store.readRelease('a', 2), release('a', 2));
       assert.equal(await store.readRelease('a', 9), null);
+      assert.deepEqual(await (await reopen()).findRelease('rel-b-1'), release('b', 1), 'found by its id alone');
+      assert.equal(await store.findRelease('rel-nope'), null);
     });
 
     it('gives releases begun at once different numbers', async () => {

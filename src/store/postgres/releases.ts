@@ -24,7 +24,7 @@ export abstract class PostgresReleases {
       const [newest] = await rows<{ version: number | null }>(db, 'SELECT max(version) AS version FROM app_releases WHERE app_name = $1', [appName]);
       const version = Number(newest?.version ?? 0);
       const release = make(version + 1, version > 0 ? await releaseNow(db, appName, version, '') : null);
-      await rows(db, 'INSERT INTO app_releases (app_name, version, doc) VALUES ($1, $2, $3)', [appName, release.version, JSON.stringify(release)]);
+      await rows(db, 'INSERT INTO app_releases (app_name, version, id, doc) VALUES ($1, $2, $3, $4)', [appName, release.version, release.id, JSON.stringify(release)]);
       return release;
     });
   }
@@ -45,6 +45,12 @@ export abstract class PostgresReleases {
 
   async readRelease(appName: string, version: number): Promise<ReleaseRecord | null> {
     return releaseNow(this.pool, appName, version, '');
+  }
+
+  async findRelease(id: string): Promise<ReleaseRecord | null> {
+    const [row] = await rows<{ doc: string }>(this.pool, 'SELECT doc FROM app_releases WHERE id = $1', [id]);
+    const release = row ? releaseDocs.read(row.doc) as ReleaseRecord | null : null;
+    return release?.id === id ? release : null;
   }
 }
 

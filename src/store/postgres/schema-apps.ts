@@ -29,4 +29,11 @@ export const APP_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (app_name, version)
   );
   `,
+  // Each release's id beside its document, for finding a release by id alone (flyctl's PATCH /api/v1/releases/{id}).
+  `
+  ALTER TABLE app_releases ADD COLUMN id text COLLATE "C";
+  -- Read without parsing: a document that is not JSON must not stop the migration.
+  UPDATE app_releases SET id = substring(doc from '"id":"([^"]+)"');
+  CREATE UNIQUE INDEX app_releases_by_id ON app_releases (id);
+  `,
 ];

@@ -169,4 +169,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (app_name, version)
   );
   `,
+  // Each release's id beside its document, for finding a release by id alone (flyctl's PATCH /api/v1/releases/{id}).
+  `
+  ALTER TABLE app_releases ADD COLUMN id TEXT;
+  UPDATE app_releases SET id = json_extract(doc, '$.id') WHERE json_valid(doc);
+  CREATE UNIQUE INDEX app_releases_by_id ON app_releases (id);
+  `,
 ];

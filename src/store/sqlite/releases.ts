@@ -17,7 +17,7 @@ export class SqliteReleases extends SqliteDatabase {
       const newest = this.sql('SELECT max(version) AS version FROM app_releases WHERE app_name = ?').get(appName) as { version: number | null };
       const version = Number(newest.version ?? 0);
       const release = make(version + 1, version > 0 ? this.releaseNow(appName, version) : null);
-      this.sql('INSERT INTO app_releases (app_name, version, doc) VALUES (?, ?, ?)').run(appName, release.version, JSON.stringify(release));
+      this.sql('INSERT INTO app_releases (app_name, version, id, doc) VALUES (?, ?, ?, ?)').run(appName, release.version, release.id, JSON.stringify(release));
       return release;
     });
   }
@@ -38,6 +38,12 @@ export class SqliteReleases extends SqliteDatabase {
 
   async readRelease(appName: string, version: number): Promise<ReleaseRecord | null> {
     return this.releaseNow(appName, version);
+  }
+
+  async findRelease(id: string): Promise<ReleaseRecord | null> {
+    const row = this.sql('SELECT doc FROM app_releases WHERE id = ?').get(id) as Row | undefined;
+    const release = row ? releaseDocs.read(row.doc) as ReleaseRecord | null : null;
+    return release?.id === id ? release : null;
   }
 
   private releaseNow(appName: string, version: number): ReleaseRecord | null {
