@@ -144,6 +144,9 @@ export class Rollout {
     }
     touched.changed = true;
     if (launch) await untilGood(api, machine.id, updated.instance_id, Date.now() + this.options.waitTimeoutMs, this.options.signal);
+    // One left stopped goes back into routing once its update has settled: while it is
+    // `updating` the proxy could neither forward to it nor wake it.
+    else await untilSettled(api, machine.id, Date.now() + this.options.waitTimeoutMs);
     if (this.cordon) await api.setCordoned(machine.id, false, nonce);
     if (launch) say(`  ✔ Machine ${machine.id} is good`);
   }
