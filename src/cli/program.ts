@@ -30,6 +30,7 @@ import { machineUpdate } from './commands/machine/update.ts';
 import { machineWait } from './commands/machine/wait.ts';
 import { configMachines, configValidate } from './commands/config/validate.ts';
 import { deployCommand } from './commands/deploy/deploy.ts';
+import { flyEnv } from './commands/fly-env.ts';
 import { releasesList } from './commands/deploy/releases.ts';
 import { secretsDeploy, secretsRekey, secretsSet, secretsUnset } from './commands/secrets/change.ts';
 import { secretsList } from './commands/secrets/list.ts';
@@ -47,6 +48,7 @@ export const COMMANDS: CommandSpec[] = [
   secretsList, secretsSet, secretsUnset, secretsDeploy, secretsRekey,
   configValidate, configMachines,
   deployCommand, releasesList, appStatus, appLogs, scaleCount, scaleVm, scaleMemory,
+  flyEnv,
 ];
 
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };

@@ -28,6 +28,10 @@ export class ApiClient {
     return this.options.baseUrl;
   }
 
+  get token(): string | undefined {
+    return this.options.token;
+  }
+
   async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const response = await this.send(method, path, body, headers, AbortSignal.timeout(this.options.timeoutMs ?? 120_000));
     const text = await response.text();

@@ -42,16 +42,32 @@ export interface Token {
   file: string;
 }
 
+/**
+ * Refuses a token flyctl would not send as it is: one it takes for a Fly macaroon
+ * (fm1r_, fm1a_, fm2_: dropped when it does not decode) or splits (a comma), and
+ * one with white space, which no header carries whole.
+ */
+export function checkTokenForm(token: string, from: string): void {
+  if (/^(fm1r_|fm1a_|fm2_)/.test(token) || /[,\s]/.test(token)) {
+    throw new Error(`the API token ${from} cannot be used: flyctl drops a token that starts with fm1r_, fm1a_ or fm2_ `
+      + '(it takes it for a Fly macaroon) and splits one at commas; no token may hold white space. Choose another (or remove it to have one made)');
+  }
+}
+
 /** The token from the environment, else the one stored in the data dir, else a new one stored there. */
 export function loadOrCreateToken(dataDir: string, fromEnv: string | undefined): Token {
   const file = join(dataDir, TOKEN_FILE);
   if (fromEnv) {
+    checkTokenForm(fromEnv, 'in HANGAR_API_TOKEN');
     writeToken(file, fromEnv);
     return { value: fromEnv, source: 'env', file };
   }
   if (existsSync(file)) {
     const stored = readFileSync(file, 'utf8').trim();
-    if (stored) return { value: stored, source: 'file', file };
+    if (stored) {
+      checkTokenForm(stored, `in ${file}`);
+      return { value: stored, source: 'file', file };
+    }
   }
   const value = `hgr_${randomBytes(24).toString('base64url')}`;
   writeToken(file, value);
