@@ -1,0 +1,76 @@
+/**
+ * flyctl's commands replayed call by call against hangar (fake driver), in the order
+ * flyctl makes them (shared/research/flyctl-compat.md §3), each answer checked for
+ * what flyctl reads from it: `fly deploy --image` on a new app, then `fly status`,
+ * `fly scale count` and `fly apps list`.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { testHangar, type TestHangar } from '../helpers/hangar.ts';
+
+const gql = (t: TestHangar, query: string, variables: Record<string, unknown>) => t.call('POST', '/graphql', { query, variables });
+
+describe('flyctl\'s commands, replayed', () => {
+  let t: TestHangar;
+  before(async () => {
+    t = await testHangar();
+  });
+  after(() => t.close());
+
+  it('fly apps create, then fly deploy --image: app, org, build, image, release, machines, release complete', async () => {
+    // fly apps create shop: organizations, then the app through flaps, waited for.
+    const orgs = await gql(t, 'query($admin: Boolean!) { organizations(admin:$admin) { nodes { id slug rawSlug name type paidPlan billable viewerRole internalNumericId } } }', { admin: false });
+    const personal = orgs.body.data.organizations.nodes.find((org: { type: string }) => org.type === 'PERSONAL');
+    assert.equal((await t.call('POST', '/v1/apps?wait=true', { app_name: 'shop', name: 'shop', org_slug: personal.slug })).status, 201);
+    assert.equal((await t.call('GET', '/v1/apps/shop')).status, 200);
+
+    // fly deploy --image: the app, its org (fatal), a build (tolerated), the image, the build's end.
+    const app = await t.call('GET', '/v1/apps/shop');
+    assert.equal(app.body.organization.slug, 'personal');
+    assert.equal((await t.call('GET', `/api/v1/organizations/${app.body.organization.slug}`)).status, 200);
+    const build = (await t.call('POST', '/api/v1/builds', { app_name: 'shop', builder_type: 'remote', strategies_available: ['nixpacks'] })).body;
+    const resolved = await gql(t, 'query ($appName: String!, $imageRef: String!) { app(name: $appName) { id image(ref: $imageRef) { id digest ref compressedSize: compressedSizeFull manifest } } }', { appName: 'shop', imageRef: 'registry.test/shop:2' });
+    const image = resolved.body.data.app.image;
+    const ref = image.digest ? `${image.ref}@${image.digest}` : image.ref;
+    await t.call('POST', '/api/v1/builds/finish', { build_id: build.id, status: 'completed', final_image: { id: image.id, tag: image.ref, size_bytes: Number(image.compressedSize) } });
+    // Its machines, volumes and addresses, then the release (fatal), the egress addresses (tolerated), running (fatal).
+    assert.deepEqual((await t.call('GET', '/v1/apps/shop/machines')).body, []);
+    assert.equal((await t.call('GET', '/v1/apps/shop/volumes')).status, 200);
+    assert.equal((await t.call('GET', '/v1/apps/shop/ip_assignments')).status, 200);
+    const definition = { app: 'shop', primary_region: 'local', http_service: { internal_port: 8080, auto_stop_machines: 'stop', auto_start_machines: true, min_machines_running: 0 } };
+    const release = (await t.call('POST', '/api/v1/releases', { app_name: 'shop', build_id: build.id, definition, image: ref, strategy: 'ROLLING' })).body.release;
+    assert.ok(release.id && release.version === 1);
+    assert.equal((await gql(t, 'query ($appName: String!) { app(name: $appName) { egressIpAddresses { nodes { id ip version region updatedAt } } } }', { appName: 'shop' })).status, 200);
+    assert.equal((await t.call('PATCH', `/api/v1/releases/${release.id}`, { status: 'running', metadata: null })).status, 200);
+    // The machines, as flyctl launches them for a first deploy, carrying the release.
+    const metadata = { fly_platform_version: 'v2', fly_process_group: 'app', fly_release_id: release.id, fly_release_version: String(release.version), fly_flyctl_version: '0.3.200' };
+    const service = { protocol: 'tcp', internal_port: 8080, autostop: 'stop', autostart: true, min_machines_running: 0, ports: [{ port: 80, handlers: ['http'], force_https: true }, { port: 443, handlers: ['http', 'tls'] }] };
+    const made = [];
+    for (let i = 0; i < 2; i++) {
+      const machine = await t.call('POST', '/v1/apps/shop/machines', { region: 'local', config: { image: ref, env: { PRIMARY_REGION: 'local', FLY_PROCESS_GROUP: 'app' }, metadata, services: [service], guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } } });
+      assert.equal(machine.status, 200, JSON.stringify(machine.body));
+      made.push(machine.body);
+    }
+    for (const machine of made) assert.equal((await t.call('GET', `/v1/apps/shop/machines/${machine.id}/wait?state=started&instance_id=${machine.instance_id}&timeout=60`)).status, 200);
+    assert.equal((await t.call('PATCH', `/api/v1/releases/${release.id}`, { status: 'complete', metadata: { post_deployment_info: { flyctl_version: '0.3.200', error: '' } } })).status, 200);
+
+    // fly status: the app compact, its machines, the image's update check (must say "Unknown repository").
+    const compact = await gql(t, 'query ($appName: String!) { appcompact: app(name: $appName) { id internalNumericId name hostname cnameTarget deployed network status appUrl platformVersion organization { id internalNumericId slug paidPlan } postgresAppRole: role { name } } }', { appName: 'shop' });
+    assert.equal(compact.body.data.appcompact.deployed, true);
+    assert.equal((await t.call('GET', '/v1/apps/shop/machines')).body.length, 2);
+    const latest = await gql(t, 'query ($image: String!, $flyVersion: String) { latestImageDetails(image: $image, flyVersion: $flyVersion) { registry repository tag version digest } }', { image: ref, flyVersion: null });
+    assert.match(latest.body.errors[0].message, /Unknown repository/);
+
+    // fly scale count 3: the current release's config (tolerated), the machines, the releases (fatal if none).
+    const current = await gql(t, 'query FlyctlConfigCurrentRelease($appName: String!) { app(name: $appName) { currentReleaseUnprocessed { configDefinition } } }', { appName: 'shop' });
+    assert.deepEqual(current.body.data.app.currentReleaseUnprocessed.configDefinition, definition);
+    const releases = await gql(t, 'query ($appName: String!, $limit: Int!) { app(name: $appName) { releases: releasesUnprocessed(first: $limit) { nodes { id version description reason status imageRef stable user { id email name } createdAt } } } }', { appName: 'shop', limit: 25, status: null });
+    const [newest] = releases.body.data.app.releases.nodes;
+    assert.deepEqual({ id: newest.id, version: newest.version, imageRef: newest.imageRef }, { id: release.id, version: 1, imageRef: ref }, 'what scale count gives new machines');
+
+    // fly apps list: the app, deployed, with its current release.
+    const apps = await gql(t, 'query($org: ID, $after: String) { apps(type:"container", first:200, after:$after, organizationId:$org) { pageInfo { hasNextPage endCursor } nodes { id name deployed hostname platformVersion network organization { slug name } currentRelease { createdAt status } status } } }', { org: null, after: null });
+    const shop = apps.body.data.apps.nodes.find((node: { name: string }) => node.name === 'shop');
+    assert.deepEqual({ deployed: shop.deployed, status: shop.currentRelease.status }, { deployed: true, status: 'complete' });
+  });
+});
