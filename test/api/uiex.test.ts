@@ -81,4 +81,26 @@ describe('flyctl\'s uiex routes', () => {
     }
     assert.equal((await t.call('GET', '/api/v1/apps/web/releases')).body.releases.length, before);
   });
+
+  it('gives an app\'s new console lines to each poll, by next_token, as fly-go\'s GetAppLogs decodes them', async () => {
+    const app = await t.app('logged');
+    const machine = await t.machine(app);
+    await t.waitFor(app, machine.id, 'started');
+    const first = await t.call('GET', `/api/v1/apps/${app}/logs?next_token=`);
+    assert.equal(first.status, 200);
+    const LogEntry: GoType = { kind: 'struct', name: 'LogEntry', fields: { timestamp: str, message: str, level: str, instance: str, region: str, meta: { kind: 'any' } } };
+    assert.deepEqual(goDecodeErrors(first.body.data.map((d: { attributes: unknown }) => d.attributes), { kind: 'slice', of: LogEntry }), []);
+    assert.ok(first.body.data.length > 0);
+    assert.ok(first.body.data.every((d: { attributes: { instance: string; region: string } }) => d.attributes.instance === machine.id && d.attributes.region === 'local'));
+    const token = first.body.meta.next_token as string;
+    assert.deepEqual((await t.call('GET', `/api/v1/apps/${app}/logs?next_token=${token}`)).body.data, [], 'nothing new since');
+    assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${machine.id}/restart`)).status, 200);
+    await t.waitFor(app, machine.id, 'started');
+    const later = await t.call('GET', `/api/v1/apps/${app}/logs?next_token=${token}&instance=${machine.id}`);
+    // The restart's boot line, the same text as the first boot's: only it, once.
+    assert.deepEqual(later.body.data.map((d: { attributes: { message: string } }) => d.attributes.message), [first.body.data.at(-1).attributes.message]);
+    assert.deepEqual((await t.call('GET', `/api/v1/apps/${app}/logs?region=elsewhere`)).body.data, [], 'a region filter');
+    assert.equal((await t.call('GET', `/api/v1/apps/${app}/logs?next_token=${'%7B'.repeat(10)}`)).status, 200, 'a token hangar did not make reads as none');
+    assert.equal((await t.call('GET', '/api/v1/apps/nope/logs')).status, 404);
+  });
 });

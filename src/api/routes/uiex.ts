@@ -3,13 +3,14 @@
  * client, internal/uiex in superfly/flyctl): an organization by slug, builds (hangar
  * builds nothing: a build is recorded by number only, as flyctl tolerates), and
  * releases: begun by `fly deploy` with the app's config (`definition`), moved on by
- * PATCH, listed. They are the releases `hangar deploy` writes.
+ * PATCH, listed (the releases `hangar deploy` writes); and the app's logs, polled.
  */
 import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { getApp } from '../../control/app-lookup.ts';
 import type { ControlDeps } from '../../control/ports.ts';
+import { pollAppLogs } from '../../control/app-logs.ts';
 import { beginRelease, findRelease, finishRelease, listReleases, touchRunningRelease } from '../../control/releases.ts';
 import { type FlyToml, FlyTomlSchema, type Strategy } from '../../domain/app-config/fly-toml-schema.ts';
 import { HangarError, invalid } from '../../domain/errors.ts';
@@ -94,5 +95,26 @@ export function uiexRoutes(api: Api, deps: ControlDeps): void {
     const current = (await listReleases(deps, request.params.app_name, 100)).find((release) => release.status === 'complete');
     if (!current) throw new HangarError('not_found', `app ${request.params.app_name} has no complete release`);
     return releaseJson(current);
+  });
+
+  // fly logs polls this (fly-go's GetAppLogs): new console lines of every machine since its next_token.
+  const LogsQuery = Type.Object({
+    next_token: Type.Optional(Type.String({ maxLength: 16 * 1024 })),
+    instance: Type.Optional(Type.String({ maxLength: 64 })),
+    region: Type.Optional(Type.String({ maxLength: 16 })),
+  });
+  api.get('/api/v1/apps/:app_name/logs', { schema: { hide: true, tags, params: AppParams, querystring: LogsQuery } }, async (request) => {
+    const gone = new AbortController();
+    request.raw.once('close', () => gone.abort());
+    const { next_token: token, instance, region } = request.query;
+    const page = await pollAppLogs(deps, request.params.app_name, { token, instance, region }, gone.signal);
+    const timestamp = new Date(deps.clock.now()).toISOString();
+    return {
+      data: page.lines.map((line, index) => ({
+        id: `${line.machineId}-${deps.clock.now()}-${index}`,
+        attributes: { timestamp, message: line.message, level: 'info', instance: line.machineId, region: line.region, meta: { instance: line.machineId, region: line.region, event: { provider: 'app' } } },
+      })),
+      meta: { next_token: page.token },
+    };
   });
 }
