@@ -73,4 +73,44 @@ describe('flyctl\'s commands, replayed', () => {
     const shop = apps.body.data.apps.nodes.find((node: { name: string }) => node.name === 'shop');
     assert.deepEqual({ deployed: shop.deployed, status: shop.currentRelease.status }, { deployed: true, status: 'complete' });
   });
+
+  it('fly secrets set, list and unset; orgs list; auth whoami; platform regions; machine run and the machine commands by id', async () => {
+    await t.call('POST', '/v1/apps', { name: 'kept', org_slug: 'personal' });
+    // fly secrets set A=1: the app compact, the secrets (its version kept as min_secrets_version), the machines.
+    const compact = await gql(t, 'query ($appName: String!) { appcompact: app(name: $appName) { id internalNumericId name hostname cnameTarget deployed network status appUrl platformVersion organization { id internalNumericId slug paidPlan } postgresAppRole: role { name } } }', { appName: 'kept' });
+    assert.equal(compact.body.data.appcompact.deployed, false);
+    const set = await t.call('POST', '/v1/apps/kept/secrets', { values: { A: '1', B: '2' } });
+    assert.equal(set.status, 200);
+    const minVersion = set.body.version as number;
+    assert.deepEqual((await t.call('GET', '/v1/apps/kept/machines')).body, []);
+    // fly secrets list: the secrets at that version, the machines, the releases (tolerated).
+    const listed = await t.call('GET', `/v1/apps/kept/secrets?version=${minVersion}`);
+    assert.deepEqual(listed.body.secrets.map((secret: { name: string }) => secret.name), ['A', 'B']);
+    assert.equal((await t.call('GET', '/api/v1/apps/kept/releases?limit=1')).status, 200);
+    // fly secrets unset B.
+    assert.equal((await t.call('POST', '/v1/apps/kept/secrets', { values: { B: null } })).status, 200);
+    // fly orgs list, fly auth whoami, fly platform regions.
+    const orgs = await gql(t, 'query($admin: Boolean!) { organizations(admin:$admin) { nodes { id slug rawSlug name type paidPlan billable viewerRole internalNumericId } } }', { admin: false });
+    assert.ok(orgs.body.data.organizations.nodes.some((org: { slug: string }) => org.slug === 'personal'));
+    assert.match((await gql(t, 'query { viewer { ... on User { id email enablePaidHobby } ... on Macaroon { email } } }', {})).body.data.viewer.email, /@/);
+    assert.ok((await t.call('GET', '/v1/platform/regions')).body.regions.length > 0);
+    // fly machine run IMAGE -a kept: the app, its network, the org, a build, the image, the machine made with the secrets version.
+    assert.equal((await gql(t, 'query ($appName: String!) { app(name: $appName) { network } }', { appName: 'kept' })).body.data.app.network, 'default');
+    const image = (await gql(t, 'query ($appName: String!, $imageRef: String!) { app(name: $appName) { id image(ref: $imageRef) { id digest ref compressedSize: compressedSizeFull manifest } } }', { appName: 'kept', imageRef: 'registry.test/kept:1' })).body.data.app.image;
+    const machine = await t.call('POST', '/v1/apps/kept/machines', { config: { image: image.ref, env: {} }, min_secrets_version: minVersion });
+    assert.equal(machine.status, 200, JSON.stringify(machine.body));
+    await t.waitFor('kept', machine.body.id, 'started');
+    // fly machine stop|start|destroy ID, with no app named: GetMachine first, for its app.
+    const byId = await gql(t, 'query ($machineId: String!) { gqlmachine: machine(machineId: $machineId) { id name app { name organization { id slug } } } }', { machineId: machine.body.id });
+    const app = byId.body.data.gqlmachine.app.name;
+    assert.equal(app, 'kept');
+    assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${machine.body.id}/stop`, {})).status, 200);
+    await t.waitFor(app, machine.body.id, 'stopped');
+    assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${machine.body.id}/start`)).status, 200);
+    await t.waitFor(app, machine.body.id, 'started');
+    assert.equal((await t.call('DELETE', `/v1/apps/${app}/machines/${machine.body.id}?force=true`)).status, 200);
+    const gone = await gql(t, 'query ($machineId: String!) { gqlmachine: machine(machineId: $machineId) { id name app { name organization { id slug } } } }', { machineId: machine.body.id });
+    await t.waitFor(app, machine.body.id, 'destroyed');
+    assert.ok(gone.status === 200);
+  });
 });
