@@ -10,6 +10,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type GoType, goDecodeErrors } from '../helpers/fly-go.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
+import { FLYCTL_OPERATIONS } from '../fixtures/flyctl-graphql.ts';
+
+const OPS = Object.fromEntries(FLYCTL_OPERATIONS.map((op) => [op.name, op.query])) as Record<(typeof FLYCTL_OPERATIONS)[number]['name'], string>;
 
 const str: GoType = { kind: 'string' };
 const bool: GoType = { kind: 'bool' };
@@ -18,24 +21,6 @@ const time: GoType = { kind: 'time' };
 const struct = (name: string, fields: Record<string, GoType>): GoType => ({ kind: 'struct', name, fields });
 const slice = (of: GoType): GoType => ({ kind: 'slice', of });
 const Organization = struct('Organization', { id: str, slug: str, rawSlug: str, name: str, type: str, paidPlan: bool, billable: bool, viewerRole: str, internalNumericId: str });
-
-/** flyctl's operations, compacted as fly-go sends them. */
-const OPS = {
-  GetOrganizations: 'query($admin: Boolean!) { organizations(admin:$admin) { nodes { id slug rawSlug name type paidPlan billable viewerRole internalNumericId } } }',
-  GetOrganizationBySlug: 'query($slug: String!) { organization(slug:$slug) { id internalNumericId slug rawSlug name type billable } }',
-  AppsList: 'query($org: ID, $after: String) { apps(type:"container", first:200, after:$after, organizationId:$org) { pageInfo { hasNextPage endCursor } nodes { id name deployed hostname platformVersion network organization { slug name } currentRelease { createdAt status } status } } }',
-  GetAppCompact: 'query ($appName: String!) { appcompact: app(name: $appName) { id internalNumericId name hostname cnameTarget deployed network status appUrl platformVersion organization { id internalNumericId slug paidPlan } postgresAppRole: role { name } } }',
-  GetAppNetwork: 'query ($appName: String!) { app(name: $appName) { network } }',
-  ResolveImageForApp: 'query ($appName: String!, $imageRef: String!) { app(name: $appName) { id image(ref: $imageRef) { id digest ref compressedSize: compressedSizeFull manifest } } }',
-  GetMachine: 'query ($machineId: String!) { gqlmachine: machine(machineId: $machineId) { id name app { name organization { id slug } } } }',
-  GetCurrentUser: 'query { viewer { ... on User { id email enablePaidHobby } ... on Macaroon { email } } }',
-  GetLatestImageDetails: 'query ($image: String!, $flyVersion: String) { latestImageDetails(image: $image, flyVersion: $flyVersion) { registry repository tag version digest } }',
-  LatestImage: 'query LatestImage($appName: String!) { app(name: $appName) { currentReleaseUnprocessed { id version imageRef } } }',
-  FlyctlConfigCurrentRelease: 'query FlyctlConfigCurrentRelease($appName: String!) { app(name: $appName) { currentReleaseUnprocessed { configDefinition } } }',
-  GetAppReleasesMachines: 'query ($appName: String!, $limit: Int!) { app(name: $appName) { releases: releasesUnprocessed(first: $limit) { nodes { id version description reason status imageRef stable user { id email name } createdAt } } } }',
-  GetAppScopedEgressIPAddresses: 'query ($appName: String!) { app(name: $appName) { egressIpAddresses { nodes { id ip version region updatedAt } } } }',
-  GetAppHostIssues: 'query ($appName: String!) { apphostissues: app(name: $appName) { hostIssues { nodes { internalId message createdAt updatedAt } } } }',
-};
 
 describe('GraphQL, as flyctl queries it', () => {
   let t: TestHangar;
