@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { replayFlyDeploy } from '../helpers/flyctl-replay.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
 
 const gql = (t: TestHangar, query: string, variables: Record<string, unknown>) => t.call('POST', '/graphql', { query, variables });
@@ -17,42 +18,9 @@ describe('flyctl\'s commands, replayed', () => {
   });
   after(() => t.close());
 
-  it('fly apps create, then fly deploy --image: app, org, build, image, release, machines, release complete', async () => {
-    // fly apps create shop: organizations, then the app through flaps, waited for.
-    const orgs = await gql(t, 'query($admin: Boolean!) { organizations(admin:$admin) { nodes { id slug rawSlug name type paidPlan billable viewerRole internalNumericId } } }', { admin: false });
-    const personal = orgs.body.data.organizations.nodes.find((org: { type: string }) => org.type === 'PERSONAL');
-    assert.equal((await t.call('POST', '/v1/apps?wait=true', { app_name: 'shop', name: 'shop', org_slug: personal.slug })).status, 201);
-    assert.equal((await t.call('GET', '/v1/apps/shop')).status, 200);
-
-    // fly deploy --image: the app, its org (fatal), a build (tolerated), the image, the build's end.
-    const app = await t.call('GET', '/v1/apps/shop');
-    assert.equal(app.body.organization.slug, 'personal');
-    assert.equal((await t.call('GET', `/api/v1/organizations/${app.body.organization.slug}`)).status, 200);
-    const build = (await t.call('POST', '/api/v1/builds', { app_name: 'shop', builder_type: 'remote', strategies_available: ['nixpacks'] })).body;
-    const resolved = await gql(t, 'query ($appName: String!, $imageRef: String!) { app(name: $appName) { id image(ref: $imageRef) { id digest ref compressedSize: compressedSizeFull manifest } } }', { appName: 'shop', imageRef: 'registry.test/shop:2' });
-    const image = resolved.body.data.app.image;
-    const ref = image.digest ? `${image.ref}@${image.digest}` : image.ref;
-    await t.call('POST', '/api/v1/builds/finish', { build_id: build.id, status: 'completed', final_image: { id: image.id, tag: image.ref, size_bytes: Number(image.compressedSize) } });
-    // Its machines, volumes and addresses, then the release (fatal), the egress addresses (tolerated), running (fatal).
-    assert.deepEqual((await t.call('GET', '/v1/apps/shop/machines')).body, []);
-    assert.equal((await t.call('GET', '/v1/apps/shop/volumes')).status, 200);
-    assert.equal((await t.call('GET', '/v1/apps/shop/ip_assignments')).status, 200);
+  it('fly apps create, then fly deploy --image: app, org, build, image, release, machines, release complete; then status, scale count, apps list', async () => {
+    const { release, ref } = await replayFlyDeploy((method, url, body) => t.call(method, url, body), 'shop', 'registry.test/shop:2', 'local');
     const definition = { app: 'shop', primary_region: 'local', http_service: { internal_port: 8080, auto_stop_machines: 'stop', auto_start_machines: true, min_machines_running: 0 } };
-    const release = (await t.call('POST', '/api/v1/releases', { app_name: 'shop', build_id: build.id, definition, image: ref, strategy: 'ROLLING' })).body.release;
-    assert.ok(release.id && release.version === 1);
-    assert.equal((await gql(t, 'query ($appName: String!) { app(name: $appName) { egressIpAddresses { nodes { id ip version region updatedAt } } } }', { appName: 'shop' })).status, 200);
-    assert.equal((await t.call('PATCH', `/api/v1/releases/${release.id}`, { status: 'running', metadata: null })).status, 200);
-    // The machines, as flyctl launches them for a first deploy, carrying the release.
-    const metadata = { fly_platform_version: 'v2', fly_process_group: 'app', fly_release_id: release.id, fly_release_version: String(release.version), fly_flyctl_version: '0.3.200' };
-    const service = { protocol: 'tcp', internal_port: 8080, autostop: 'stop', autostart: true, min_machines_running: 0, ports: [{ port: 80, handlers: ['http'], force_https: true }, { port: 443, handlers: ['http', 'tls'] }] };
-    const made = [];
-    for (let i = 0; i < 2; i++) {
-      const machine = await t.call('POST', '/v1/apps/shop/machines', { region: 'local', config: { image: ref, env: { PRIMARY_REGION: 'local', FLY_PROCESS_GROUP: 'app' }, metadata, services: [service], guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } } });
-      assert.equal(machine.status, 200, JSON.stringify(machine.body));
-      made.push(machine.body);
-    }
-    for (const machine of made) assert.equal((await t.call('GET', `/v1/apps/shop/machines/${machine.id}/wait?state=started&instance_id=${machine.instance_id}&timeout=60`)).status, 200);
-    assert.equal((await t.call('PATCH', `/api/v1/releases/${release.id}`, { status: 'complete', metadata: { post_deployment_info: { flyctl_version: '0.3.200', error: '' } } })).status, 200);
 
     // fly status: the app compact, its machines, the image's update check (must say "Unknown repository").
     const compact = await gql(t, 'query ($appName: String!) { appcompact: app(name: $appName) { id internalNumericId name hostname cnameTarget deployed network status appUrl platformVersion organization { id internalNumericId slug paidPlan } postgresAppRole: role { name } } }', { appName: 'shop' });

@@ -1,0 +1,59 @@
+/**
+ * `fly deploy --image` replayed call by call, as flyctl makes them
+ * (test/helpers/flyctl-replay.ts), against `hangar serve --driver qemu` with a real
+ * image from a loopback registry: the machines it launches boot, answer through the
+ * proxy, and carry the release flyctl began; GraphQL then says the app is deployed
+ * at that release.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { until, viaProxy } from '../helpers/http.ts';
+import { graphql, replayFlyDeploy } from '../helpers/flyctl-replay.ts';
+import { busyboxLayer } from '../helpers/image-build.ts';
+import { pushImage, type Registry, startRegistry } from '../helpers/registry.ts';
+import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+
+describe('fly deploy --image, replayed on real machines', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-flyctl-'));
+  const data = join(dir, 'data');
+  const netns = `hgr-fly-${Math.random().toString(16).slice(2, 6)}`;
+  let registry: Registry;
+  let server: ServerProcess;
+  let image: string;
+
+  before(async () => {
+    registry = await startRegistry();
+    await pushImage(registry.host, 'fly/app', '1', [{ compression: 'gzip', files: busyboxLayer(['sh', 'mkdir', 'echo', 'httpd']) }], {
+      config: { Cmd: ['/bin/sh', '-c', 'mkdir -p /www; echo "deployed by flyctl" > /www/index.html; exec httpd -f -p 8080 -h /www'], Env: ['PATH=/bin'] },
+    });
+    image = `${registry.host}/fly/app:1`;
+    server = await startServerProcess(data, 'fly-token', ['--driver', 'qemu', '--netns', netns, '--proxy-domain', 'hangar.test']);
+  });
+  after(async () => {
+    for (const m of ((await request(server, 'GET', '/v1/apps/flown/machines').catch(() => ({ body: [] }))).body ?? []) as Array<{ id: string }>) {
+      await request(server, 'DELETE', `/v1/apps/flown/machines/${m.id}?force=true`).catch(() => undefined);
+    }
+    await cleanUpRealServer(server, data, netns);
+    await registry?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('launches machines that boot the image, answer through the proxy and carry flyctl\'s release', async () => {
+    const call = (method: string, url: string, body?: unknown) => request(server, method, url, body);
+    const { release, machines } = await replayFlyDeploy(call, 'flown', image, 'local');
+    assert.equal(machines.length, 2);
+    for (const machine of machines) {
+      const shown = (await call('GET', `/v1/apps/flown/machines/${machine.id}`)).body;
+      assert.equal(shown.state, 'started');
+      assert.equal(shown.config.metadata.fly_release_id, release.id);
+    }
+    await until(async () => (await viaProxy(server.proxyUrl, 'flown.hangar.test', '/').catch(() => ({ status: 0, body: '' }))).body.trim() === 'deployed by flyctl', 'the app answers through the proxy', 60_000);
+    const compact = await graphql(call, 'query ($appName: String!) { appcompact: app(name: $appName) { deployed status } }', { appName: 'flown' });
+    assert.deepEqual(compact.body.data.appcompact, { deployed: true, status: 'deployed' });
+    const current = await call('GET', '/api/v1/apps/flown/releases/current');
+    assert.equal(current.body.id, release.id);
+  });
+});
