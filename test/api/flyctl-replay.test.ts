@@ -1,8 +1,9 @@
 /**
  * flyctl's commands replayed call by call against hangar (fake driver), in the order
  * flyctl makes them (shared/research/flyctl-compat.md §3), each answer checked for
- * what flyctl reads from it: `fly deploy --image` on a new app, then `fly status`,
- * `fly scale count` and `fly apps list`.
+ * what flyctl reads from it: `fly deploy --image` on a new app and again (a rolling
+ * update under flyctl's leases), `fly logs`, `fly status`, `fly scale count`, `fly apps
+ * list`; secrets, orgs, whoami, regions, and machine commands by id.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +23,24 @@ describe('flyctl\'s commands, replayed', () => {
     const { release, ref } = await replayFlyDeploy((method, url, body) => t.call(method, url, body), 'shop', 'registry.test/shop:2', 'local');
     const definition = { app: 'shop', primary_region: 'local', http_service: { internal_port: 8080, auto_stop_machines: 'stop', auto_start_machines: true, min_machines_running: 0 } };
 
+    // fly deploy --image again: a rolling update of those machines, each under a lease flyctl takes, then fly logs.
+    const next = (await t.call('POST', '/api/v1/releases', { app_name: 'shop', build_id: 2, definition, image: 'registry.test/shop:3', strategy: 'ROLLING' })).body.release;
+    assert.equal((await t.call('PATCH', `/api/v1/releases/${next.id}`, { status: 'running', metadata: null })).status, 200);
+    for (const machine of (await t.call('GET', '/v1/apps/shop/machines')).body as Array<{ id: string; config: Record<string, unknown> }>) {
+      const lease = await t.call('POST', `/v1/apps/shop/machines/${machine.id}/lease?ttl=120`, { description: 'flyctl deploy' });
+      assert.equal(lease.status, 201);
+      const nonce = { 'fly-machine-lease-nonce': lease.body.data.nonce as string };
+      const metadata = { ...(machine.config.metadata as object), fly_release_id: next.id, fly_release_version: String(next.version) };
+      const updated = await t.call('POST', `/v1/apps/shop/machines/${machine.id}`, { config: { ...machine.config, image: 'registry.test/shop:3', metadata } }, nonce);
+      assert.equal(updated.status, 200, JSON.stringify(updated.body));
+      assert.equal((await t.call('GET', `/v1/apps/shop/machines/${machine.id}/wait?state=started&instance_id=${updated.body.instance_id}&timeout=60`)).status, 200);
+      assert.equal((await t.call('DELETE', `/v1/apps/shop/machines/${machine.id}/lease`, undefined, nonce)).status, 200);
+    }
+    assert.equal((await t.call('PATCH', `/api/v1/releases/${next.id}`, { status: 'complete', metadata: null })).status, 200);
+    const logs = await t.call('GET', '/api/v1/apps/shop/logs?next_token=');
+    assert.equal(logs.status, 200);
+    assert.ok(logs.body.data.length >= 2 && typeof logs.body.meta.next_token === 'string');
+
     // fly status: the app compact, its machines, the image's update check (must say "Unknown repository").
     const compact = await gql(t, 'query ($appName: String!) { appcompact: app(name: $appName) { id internalNumericId name hostname cnameTarget deployed network status appUrl platformVersion organization { id internalNumericId slug paidPlan } postgresAppRole: role { name } } }', { appName: 'shop' });
     assert.equal(compact.body.data.appcompact.deployed, true);
@@ -34,7 +53,8 @@ describe('flyctl\'s commands, replayed', () => {
     assert.deepEqual(current.body.data.app.currentReleaseUnprocessed.configDefinition, definition);
     const releases = await gql(t, 'query ($appName: String!, $limit: Int!) { app(name: $appName) { releases: releasesUnprocessed(first: $limit) { nodes { id version description reason status imageRef stable user { id email name } createdAt } } } }', { appName: 'shop', limit: 25, status: null });
     const [newest] = releases.body.data.app.releases.nodes;
-    assert.deepEqual({ id: newest.id, version: newest.version, imageRef: newest.imageRef }, { id: release.id, version: 1, imageRef: ref }, 'what scale count gives new machines');
+    assert.deepEqual({ id: newest.id, version: newest.version, imageRef: newest.imageRef }, { id: next.id, version: 2, imageRef: 'registry.test/shop:3' }, 'what scale count gives new machines');
+    assert.equal(releases.body.data.app.releases.nodes[1].id, release.id);
 
     // fly apps list: the app, deployed, with its current release.
     const apps = await gql(t, 'query($org: ID, $after: String) { apps(type:"container", first:200, after:$after, organizationId:$org) { pageInfo { hasNextPage endCursor } nodes { id name deployed hostname platformVersion network organization { slug name } currentRelease { createdAt status } status } } }', { org: null, after: null });
