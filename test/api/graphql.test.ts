@@ -70,6 +70,18 @@ describe('GraphQL, as flyctl queries it', () => {
     assert.equal((await answer(OPS.GetAppNetwork, { appName: 'web' })).app.network, 'default');
   });
 
+  it('answers GetApp (fly apps create --json) with the app\'s machines, config and release', async () => {
+    const app = (await answer(OPS.GetApp, { appName: 'web' })).app;
+    assert.equal(app.version, 1);
+    assert.deepEqual(app.config.definition, { app: 'web', env: { A: 'b' } });
+    assert.deepEqual({ status: app.currentRelease.status, inProgress: app.currentRelease.inProgress }, { status: 'complete', inProgress: false });
+    assert.deepEqual(app.machines.nodes.map((m: { id: string }) => m.id), [machineId]);
+    const [machine] = app.machines.nodes;
+    assert.equal(machine.ips.nodes[0].family, 'v6');
+    assert.equal(typeof machine.config, 'object');
+    assert.deepEqual(goDecodeErrors(machine, struct('GqlMachine', { id: str, name: str, state: str, region: str, createdAt: time })), []);
+  });
+
   it('says "Could not find App" for a missing app, with a 200 and NOT_FOUND, as flyctl matches it', async () => {
     const body = await ask(OPS.GetAppCompact, { appName: 'nope' });
     assert.deepEqual(body.data, { appcompact: null });

@@ -11,6 +11,7 @@ import { GraphQLError } from 'graphql';
 import { listReleases } from '../../control/releases.ts';
 import type { ControlDeps } from '../../control/ports.ts';
 import type { ReleaseRecord } from '../../domain/releases.ts';
+import type { MachineRecord } from '../../domain/machine.ts';
 import type { AppWithCounts } from '../../store/store.ts';
 
 export interface GraphqlOptions {
@@ -82,8 +83,22 @@ export function rootValue(deps: ControlDeps, options: GraphqlOptions) {
       image: ({ ref }: { ref: string }) => ({ id: ref, ref, digest: null, compressedSize: 0, compressedSizeFull: '0', manifest: null }),
       egressIpAddresses: connection([]),
       hostIssues: connection([]),
+      version: async () => (await listReleases(deps, record.name, 1))[0]?.version ?? 0,
+      config: async () => ({ definition: (await newestComplete(record.name))?.config ?? {} }),
+      // Fly's services of the apps platform before machines: a machine's services are in its config.
+      services: [],
+      ipAddresses: connection([]),
+      sharedIpAddress: null,
+      imageDetails: null,
+      machines: async () => connection((await deps.store.listMachines(record.name, {})).map(({ machine }) => machineObject(machine))),
     };
   };
+  const machineObject = (machine: MachineRecord) => ({
+    id: machine.id, name: machine.name, state: machine.state, region: machine.region, config: machine.config, createdAt: iso(machine.createdAt),
+    app: () => appNamed(machine.appName),
+    ips: { nodes: [{ family: 'v6', kind: 'privatenet', ip: machine.privateIp, maskSize: 48 }] },
+    host: { id: machine.hostId ?? 'local' },
+  });
   const appNamed = async (name: string) => {
     const found = await deps.store.getAppWithCounts(name);
     if (!found || found.deleting) throw notFound(`Could not find App "${name}"`);
@@ -107,7 +122,7 @@ export function rootValue(deps: ControlDeps, options: GraphqlOptions) {
     machine: async ({ machineId }: { machineId: string }) => {
       const machine = await deps.store.getMachineById(machineId);
       if (!machine || machine.state === 'destroyed') throw notFound(`Could not find Machine "${machineId}"`);
-      return { id: machine.id, name: machine.name, state: machine.state, region: machine.region, app: () => appNamed(machine.appName) };
+      return machineObject(machine);
     },
     latestImageDetails: () => {
       throw notFound('Unknown repository: hangar keeps no registry of images to update to');

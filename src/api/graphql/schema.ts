@@ -69,7 +69,20 @@ type App {
   image(ref: String!): Image
   egressIpAddresses: EgressIPAddressConnection!
   hostIssues: IssueConnection
+  version: Int!
+  config: AppConfig!
+  services: [Service!]!
+  ipAddresses: IPAddressConnection!
+  sharedIpAddress: String
+  imageDetails: ImageVersion
+  machines: MachineConnection!
 }
+
+type AppConfig { definition: JSON! }
+type Service { description: String! protocol: String! internalPort: Int! ports: [ServicePort!]! }
+type ServicePort { port: Int handlers: [String!]! }
+type IPAddress { id: ID! address: String! type: String! region: String createdAt: ISO8601DateTime! }
+type IPAddressConnection { nodes: [IPAddress!]! totalCount: Int! }
 
 type AppConnection { nodes: [App!]! totalCount: Int! pageInfo: PageInfo! }
 
@@ -106,7 +119,21 @@ type Image { id: ID! ref: String! digest: String compressedSize: Int! compressed
 
 type ImageVersion { registry: String! repository: String! tag: String! version: String digest: String! }
 
-type Machine { id: String! name: String! state: String! region: String! app: App! }
+type Machine {
+  id: String!
+  name: String!
+  state: String!
+  region: String!
+  config: JSON!
+  createdAt: ISO8601DateTime!
+  app: App!
+  ips: MachineIPConnection!
+  host: Host!
+}
+type MachineConnection { nodes: [Machine!]! totalCount: Int! }
+type MachineIP { family: String! kind: String! ip: String! maskSize: Int! }
+type MachineIPConnection { nodes: [MachineIP!]! }
+type Host { id: ID! }
 
 type EgressIPAddress { id: ID! ip: String! version: Int! region: String! updatedAt: ISO8601DateTime! }
 type EgressIPAddressConnection { nodes: [EgressIPAddress!]! totalCount: Int! }
