@@ -55,6 +55,14 @@ describe('flyctl\'s commands, replayed', () => {
     const [newest] = releases.body.data.app.releases.nodes;
     assert.deepEqual({ id: newest.id, version: newest.version, imageRef: newest.imageRef }, { id: next.id, version: 2, imageRef: 'registry.test/shop:3' }, 'what scale count gives new machines');
     assert.equal(releases.body.data.app.releases.nodes[1].id, release.id);
+    // …then the volumes, and a machine launched like the newest, carrying the newest release.
+    assert.equal((await t.call('GET', '/v1/apps/shop/volumes')).status, 200);
+    const [template] = (await t.call('GET', '/v1/apps/shop/machines')).body as Array<{ config: Record<string, unknown>; region: string }>;
+    const scaled = await t.call('POST', '/v1/apps/shop/machines', {
+      region: template?.region, config: { ...template?.config, image: newest.imageRef, metadata: { ...(template?.config.metadata as object), fly_release_id: newest.id, fly_release_version: String(newest.version) } },
+    });
+    assert.equal(scaled.status, 200, JSON.stringify(scaled.body));
+    assert.equal((await t.call('GET', '/v1/apps/shop/machines')).body.length, 3);
 
     // fly apps list: the app, deployed, with its current release.
     const apps = await gql(t, 'query($org: ID, $after: String) { apps(type:"container", first:200, after:$after, organizationId:$org) { pageInfo { hasNextPage endCursor } nodes { id name deployed hostname platformVersion network organization { slug name } currentRelease { createdAt status } status } } }', { org: null, after: null });
@@ -92,6 +100,12 @@ describe('flyctl\'s commands, replayed', () => {
     const byId = await gql(t, 'query ($machineId: String!) { gqlmachine: machine(machineId: $machineId) { id name app { name organization { id slug } } } }', { machineId: machine.body.id });
     const app = byId.body.data.gqlmachine.app.name;
     assert.equal(app, 'kept');
+    // fly machine list -a kept, fly machine suspend ID, fly machine start ID.
+    assert.deepEqual((await t.call('GET', `/v1/apps/${app}/machines`)).body.map((m: { id: string }) => m.id), [machine.body.id]);
+    assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${machine.body.id}/suspend`)).status, 200);
+    await t.waitFor(app, machine.body.id, 'suspended');
+    assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${machine.body.id}/start`)).status, 200);
+    await t.waitFor(app, machine.body.id, 'started');
     assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${machine.body.id}/stop`, {})).status, 200);
     await t.waitFor(app, machine.body.id, 'stopped');
     assert.equal((await t.call('POST', `/v1/apps/${app}/machines/${machine.body.id}/start`)).status, 200);
