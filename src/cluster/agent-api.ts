@@ -41,7 +41,10 @@ export interface AgentError {
 export function sendRefusal(error: unknown, _request: FastifyRequest, reply: FastifyReply): void {
   const known = error instanceof HangarError ? error : null;
   const code = known?.code ?? ((error as { statusCode?: number }).statusCode === 400 ? 'invalid_argument' : 'internal');
-  void reply.status(HTTP_STATUS[code]).send({ error: known?.message ?? errorMessage(error), code, hint: known?.hint } satisfies AgentError);
+  // A stream already under way (a parcel's file) cannot become an error answer: it is cut, and the reader sees it end short.
+  if (reply.raw.headersSent) return void reply.raw.destroy(error as Error);
+  // A route may have set another type before it failed (a parcel's octet-stream): the refusal is JSON.
+  void reply.status(HTTP_STATUS[code]).type('application/json; charset=utf-8').send({ error: known?.message ?? errorMessage(error), code, hint: known?.hint } satisfies AgentError);
 }
 
 export function buildAgentApi(options: AgentApiOptions): FastifyInstance {

@@ -33,18 +33,33 @@ const ParcelAskSchema = Type.Object({
   volumeSnapshots: Type.Optional(Type.Array(Type.String({ pattern: VOLUME_SNAPSHOT_ID.source }), { maxItems: 1024 })),
 }, { additionalProperties: false });
 
+/**
+ * How long a machine's pack is held for the move that asked for it. Another move of
+ * the machine meanwhile is refused: packing again replaces the files the first
+ * move's target is reading, and both moves would fail.
+ */
+const CARRY_HOLD_MS = 60_000;
+
 /** `machine` checks the id names a machine of this host (agent-api.ts). */
 export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOptions, machine: (params: unknown) => Promise<string>): void {
   const { snapshots } = options;
   // What each machine's last pack listed, by file: where it is and its blocks.
   const packed = new Map<string, Map<string, { path: string; file: ParcelFile }>>();
+  // When each machine was last packed for a move.
+  const carrying = new Map<string, number>();
   // A file's bytes arrive as they are sent; the route counts them against the list itself.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
   app.post('/agent/v1/machines/:id/parcel', { schema: { body: ParcelAskSchema } }, async (request) => {
     const id = await machine(request.params);
     const ask = (request.body ?? {}) as ParcelAsk;
+    const since = carrying.get(id);
+    if (ask.snapshot !== false && since !== undefined && Date.now() - since < CARRY_HOLD_MS) {
+      throw new HangarError('conflict', `machine ${id} is being carried to another host already (a move began ${Math.round((Date.now() - since) / 1000)} s ago): one move of a machine at a time`);
+    }
+    if (ask.snapshot !== false) carrying.set(id, Date.now());
     const load = ask.snapshot === false ? new Map<string, PackedFile>() : await snapshots.packSnapshot(id).catch((error: unknown) => {
+      carrying.delete(id);
       throw new HangarError('invalid_state', `cannot move machine ${id}'s snapshot: ${(error as Error).message}`);
     });
     for (const volumeId of ask.volumes ?? []) {
