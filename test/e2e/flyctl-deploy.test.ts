@@ -1,8 +1,9 @@
 /**
  * `fly deploy --image` replayed call by call, as flyctl makes them
  * (test/helpers/flyctl-replay.ts), against `hangar serve --driver qemu` with a real
- * image from a loopback registry: the machines it launches boot, answer through the
- * proxy, and carry the release flyctl began; GraphQL then says the app is deployed
+ * image from a loopback registry: the machines it launches boot and serve the image,
+ * the proxy routes the app (to https, as flyctl's force_https asks), and they carry
+ * the release flyctl began; GraphQL then says the app is deployed
  * at that release.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { until, viaProxy } from '../helpers/http.ts';
+import { textWhenUp, until, viaProxy } from '../helpers/http.ts';
 import { graphql, replayFlyDeploy } from '../helpers/flyctl-replay.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
 import { pushImage, type Registry, startRegistry } from '../helpers/registry.ts';
@@ -41,7 +42,7 @@ describe('fly deploy --image, replayed on real machines', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('launches machines that boot the image, answer through the proxy and carry flyctl\'s release', async () => {
+  it('launches machines that boot the image, are routed by the proxy and carry flyctl\'s release', async () => {
     const call = (method: string, url: string, body?: unknown) => request(server, method, url, body);
     const { release, machines } = await replayFlyDeploy(call, 'flown', image, 'local');
     assert.equal(machines.length, 2);
@@ -50,7 +51,9 @@ describe('fly deploy --image, replayed on real machines', () => {
       assert.equal(shown.state, 'started');
       assert.equal(shown.config.metadata.fly_release_id, release.id);
     }
-    await until(async () => (await viaProxy(server.proxyUrl, 'flown.hangar.test', '/').catch(() => ({ status: 0, body: '' }))).body.trim() === 'deployed by flyctl', 'the app answers through the proxy', 60_000);
+    for (const machine of machines) assert.equal((await textWhenUp(`http://[${machine.private_ip}]:8080/index.html`)).trim(), 'deployed by flyctl');
+    // flyctl asks for force_https on port 80: the proxy sends plain requests to https.
+    await until(async () => [301, 308].includes((await viaProxy(server.proxyUrl, 'flown.hangar.test', '/').catch(() => ({ status: 0 }))).status), 'the proxy routes the app (to https)', 60_000);
     const compact = await graphql(call, 'query ($appName: String!) { appcompact: app(name: $appName) { deployed status } }', { appName: 'flown' });
     assert.deepEqual(compact.body.data.appcompact, { deployed: true, status: 'deployed' });
     const current = await call('GET', '/api/v1/apps/flown/releases/current');
