@@ -34,11 +34,16 @@ const ParcelAskSchema = Type.Object({
 }, { additionalProperties: false });
 
 /**
- * How long a machine's pack is held for the move that asked for it. Another move of
- * the machine meanwhile is refused: packing again replaces the files the first
- * move's target is reading, and both moves would fail.
+ * A machine's pack is held while it is being made and while a move's target reads
+ * its files: another move of the machine meanwhile is refused, since packing again
+ * replaces the files being read, and both moves would fail. A pack nobody reads
+ * (its move's replica died) holds nothing.
  */
-const CARRY_HOLD_MS = 60_000;
+interface Carried {
+  packing: boolean;
+  /** Reads of its files under way. */
+  reading: number;
+}
 
 /** `machine` checks the id names a machine of this host (agent-api.ts). */
 export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOptions, machine: (params: unknown) => Promise<string>): void {
@@ -46,20 +51,28 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
   // What each machine's last pack listed, by file: where it is and its blocks.
   const packed = new Map<string, Map<string, { path: string; file: ParcelFile }>>();
   // When each machine was last packed for a move.
-  const carrying = new Map<string, number>();
+  const carrying = new Map<string, Carried>();
   // A file's bytes arrive as they are sent; the route counts them against the list itself.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
   app.post('/agent/v1/machines/:id/parcel', { schema: { body: ParcelAskSchema } }, async (request) => {
     const id = await machine(request.params);
     const ask = (request.body ?? {}) as ParcelAsk;
-    const since = carrying.get(id);
-    if (ask.snapshot !== false && since !== undefined && Date.now() - since < CARRY_HOLD_MS) {
-      throw new HangarError('conflict', `machine ${id} is being carried to another host already (a move began ${Math.round((Date.now() - since) / 1000)} s ago): one move of a machine at a time`);
+    const held = carrying.get(id);
+    if (ask.snapshot !== false && held && (held.packing || held.reading > 0)) {
+      throw new HangarError('conflict', `machine ${id} is being carried to another host already: one move of a machine at a time`);
     }
-    if (ask.snapshot !== false) carrying.set(id, Date.now());
+    const carried: Carried = { packing: true, reading: 0 };
+    if (ask.snapshot !== false) carrying.set(id, carried);
+    try {
+      return { files: await pack(id, ask) };
+    } finally {
+      carried.packing = false;
+    }
+  });
+  /** Packs what `ask` names of machine `id`, and lists its files block by block. */
+  async function pack(id: string, ask: ParcelAsk): Promise<ParcelFile[]> {
     const load = ask.snapshot === false ? new Map<string, PackedFile>() : await snapshots.packSnapshot(id).catch((error: unknown) => {
-      carrying.delete(id);
       throw new HangarError('invalid_state', `cannot move machine ${id}'s snapshot: ${(error as Error).message}`);
     });
     for (const volumeId of ask.volumes ?? []) {
@@ -76,12 +89,17 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
       files.push({ name, ...listed });
     }
     packed.set(id, new Map(files.map((file) => [file.name, { path: (load.get(file.name) as PackedFile).path, file }])));
-    return { files };
-  });
+    return files;
+  }
   app.get('/agent/v1/machines/:id/parcel/:name', async (request, reply) => {
     const id = await machine(request.params);
     const listed = packed.get(id)?.get(String((request.params as { name?: unknown }).name));
     if (!listed) throw new HangarError('not_found', `no such file in machine ${id}'s packed snapshot`);
+    const held = carrying.get(id);
+    if (held) {
+      held.reading += 1;
+      reply.raw.once('close', () => { held.reading -= 1; });
+    }
     return reply.type('application/octet-stream').send(framesOf(listed.path, listed.file, blockOf(request.query)));
   });
 
