@@ -29,14 +29,19 @@ function notFound(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'NOT_FOUND' } });
 }
 
-/** A stable number for an org slug (Fly's internalNumericId), as a BigInt's string. */
-function orgNumber(slug: string): string {
-  return String(createHash('sha256').update(slug).digest().readUInt32BE(0));
+/** A stable number for an org slug (Fly's internalNumericId): GraphQL sends it as a BigInt's string, uiex as a number. */
+export function orgNumber(slug: string): number {
+  return createHash('sha256').update(slug).digest().readUInt32BE(0);
+}
+
+/** Whether hangar knows the org: `personal`, or the slug of an app's org. */
+export async function knownOrg(deps: ControlDeps, slug: string): Promise<boolean> {
+  return slug === 'personal' || (await deps.store.listApps(slug)).length > 0;
 }
 
 function organization(slug: string) {
   return {
-    id: slug, internalNumericId: orgNumber(slug), slug, rawSlug: slug, name: slug,
+    id: slug, internalNumericId: String(orgNumber(slug)), slug, rawSlug: slug, name: slug,
     type: slug === 'personal' ? 'PERSONAL' : 'SHARED', paidPlan: false, billable: false, viewerRole: 'admin',
   };
 }
@@ -113,8 +118,7 @@ export function rootValue(deps: ControlDeps, options: GraphqlOptions) {
     organization: async ({ id, slug, name }: { id?: string | null; slug?: string | null; name?: string | null }) => {
       const wanted = slug ?? id ?? name;
       if (!wanted) return null;
-      const known = wanted === 'personal' || (await deps.store.listApps(wanted)).length > 0;
-      if (!known) throw notFound(`Could not find Organization "${wanted}"`);
+      if (!(await knownOrg(deps, wanted))) throw notFound(`Could not find Organization "${wanted}"`);
       return organization(wanted);
     },
     apps: async ({ organizationId }: { organizationId?: string | null }) => connection((await deps.store.listApps(organizationId ?? undefined)).filter((each) => !each.deleting).map(app)),

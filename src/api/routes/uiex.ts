@@ -5,7 +5,6 @@
  * releases: begun by `fly deploy` with the app's config (`definition`), moved on by
  * PATCH, listed (the releases `hangar deploy` writes); and the app's logs, polled.
  */
-import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { getApp } from '../../control/app-lookup.ts';
@@ -15,6 +14,7 @@ import { beginRelease, findRelease, finishRelease, listReleases, touchRunningRel
 import { type FlyToml, FlyTomlSchema, type Strategy } from '../../domain/app-config/fly-toml-schema.ts';
 import { HangarError, invalid } from '../../domain/errors.ts';
 import type { ReleaseRecord } from '../../domain/releases.ts';
+import { knownOrg, orgNumber } from '../graphql/resolvers.ts';
 import { AppParams } from '../schemas.ts';
 import type { Api } from './types.ts';
 
@@ -53,10 +53,10 @@ function deployError(metadata: unknown): string {
 export function uiexRoutes(api: Api, deps: ControlDeps): void {
   api.get('/api/v1/organizations/:slug', { schema: { hide: true, tags, params: Type.Object({ slug: Type.String({ maxLength: 63 }) }) } }, async (request) => {
     const { slug } = request.params;
-    if (slug !== 'personal' && (await deps.store.listApps(slug)).length === 0) throw new HangarError('not_found', `organization not found: ${slug}`);
+    if (!(await knownOrg(deps, slug))) throw new HangarError('not_found', `organization not found: ${slug}`);
     return {
       organization: {
-        id: slug, internal_numeric_id: createHash('sha256').update(slug).digest().readUInt32BE(0), slug, raw_slug: slug, name: slug,
+        id: slug, internal_numeric_id: orgNumber(slug), slug, raw_slug: slug, name: slug,
         personal: slug === 'personal', paid_plan: false, billable: false, billing_status: 'CURRENT', remote_builder_image: '',
       },
     };
