@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up what real machines need on this host: QEMU, busybox-static, e2fsprogs and
+# Sets up what real machines need on this host: QEMU, busybox-static, e2fsprogs, Go (to build
+# the sandbox agent, hangar-envd) and
 # (for tests) docker-registry and curl, Chromium (the web console's browser tests), WireGuard (wireguard-go where the kernel has none), copied into a test image, and PostgreSQL, which
 # the PostgreSQL store's tests start a private server of, from Debian's archive, and Debian's cloud kernel (apt-get download + dpkg -x) in
 # .tools/guest/. Needs root for apt. Safe to run again.
@@ -7,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GUEST=.tools/guest
 NEED=()
-for pkg in qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gcc libc6-dev docker-registry nftables curl postgresql wireguard-go wireguard-tools chromium; do
+for pkg in qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gcc libc6-dev golang-go docker-registry nftables curl postgresql wireguard-go wireguard-tools chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || NEED+=("$pkg")
 done
 if [ ${#NEED[@]} -gt 0 ]; then
@@ -36,5 +37,10 @@ fi
 if [ ! -x "$GUEST/hangar-init" ] || [ src/guest/init/hangar-init.c -nt "$GUEST/hangar-init" ]; then
   echo "setup-guest: building hangar-init" >&2
   gcc -static -Os -Wall -Wextra -Werror -o "$GUEST/hangar-init" src/guest/init/hangar-init.c
+fi
+# The E2B agent of sandboxes: static Go, the standard library only (src/guest/envd/).
+if [ ! -x "$GUEST/hangar-envd" ] || [ -n "$(find src/guest/envd -newer "$GUEST/hangar-envd" -print -quit)" ]; then
+  echo "setup-guest: building hangar-envd" >&2
+  (cd src/guest/envd && CGO_ENABLED=0 GOFLAGS=-trimpath GOCACHE="${GOCACHE:-/tmp/hangar-go-cache}" go build -ldflags "-s -w" -o "../../../$GUEST/hangar-envd" .)
 fi
 echo "setup-guest: done (kernel $(cat "$GUEST/kernel-release"), $(qemu-system-x86_64 --version | head -1))" >&2

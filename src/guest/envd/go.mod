@@ -1,0 +1,3 @@
+module hangar/envd
+
+go 1.19

@@ -1,0 +1,63 @@
+// hangar-envd: the agent inside an E2B-style sandbox. It speaks envd's protocol
+// (process and filesystem services over Connect with JSON, /health, /files) on
+// port 49983, so that the E2B SDK runs unchanged against a hangar machine.
+//
+// Configuration comes from the environment, which it then removes so that no
+// process it starts sees it: HANGAR_ENVD_TOKEN (the access token; none: open),
+// HANGAR_ENVD_USER (the default user, else the agent's own), HANGAR_ENVD_WORKDIR,
+// HANGAR_ENVD_ENVS (sandbox-wide variables, as NAME=VALUE lines).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+)
+
+// version is the envd version the agent's features match (the SDK gates on it).
+const version = "0.5.7"
+
+func configFromEnvironment() *config {
+	cfg := &config{token: os.Getenv("HANGAR_ENVD_TOKEN"), user: os.Getenv("HANGAR_ENVD_USER"), workdir: os.Getenv("HANGAR_ENVD_WORKDIR"), envs: map[string]string{}, version: version}
+	for _, line := range strings.Split(os.Getenv("HANGAR_ENVD_ENVS"), "\n") {
+		if name, value, ok := strings.Cut(line, "="); ok && name != "" {
+			cfg.envs[name] = value
+		}
+	}
+	for _, name := range []string{"HANGAR_ENVD_TOKEN", "HANGAR_ENVD_USER", "HANGAR_ENVD_WORKDIR", "HANGAR_ENVD_ENVS"} {
+		os.Unsetenv(name)
+	}
+	if cfg.user == "" {
+		if me, err := user.Current(); err == nil {
+			cfg.user = me.Username
+		} else {
+			cfg.user = "root"
+		}
+	}
+	return cfg
+}
+
+func main() {
+	listen := flag.String("listen", "0.0.0.0:49983", "address to serve on")
+	showVersion := flag.Bool("version", false, "print the envd version served and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
+	cfg := configFromEnvironment()
+	server := &http.Server{
+		Addr:              *listen,
+		Handler:           newServer(cfg),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       640 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	log.Printf("hangar-envd %s on %s", version, *listen)
+	log.Fatal(server.ListenAndServe())
+}

@@ -1,0 +1,98 @@
+// The agent's HTTP routes: GET /health, /files, and the process and filesystem
+// services at /<package>.<Service>/<Method>; the access token checked on all
+// but /health and /files (which take a signature instead).
+package main
+
+import (
+	"crypto/subtle"
+	"net/http"
+)
+
+type config struct {
+	token   string
+	user    string
+	workdir string
+	envs    map[string]string
+	version string
+}
+
+type server struct {
+	config    *config
+	processes *processes
+	watchers  *watchers
+	routes    map[string]http.HandlerFunc
+}
+
+func newServer(cfg *config) *server {
+	s := &server{config: cfg, processes: newProcesses(cfg), watchers: &watchers{byID: map[string]*polled{}}}
+	s.routes = map[string]http.HandlerFunc{
+		"/process.Process/Start":                  serverStream(s.processStart),
+		"/process.Process/Connect":                serverStream(s.processConnect),
+		"/process.Process/List":                   unary(s.processList),
+		"/process.Process/SendInput":              unary(s.processSendInput),
+		"/process.Process/CloseStdin":             unary(s.processCloseStdin),
+		"/process.Process/SendSignal":             unary(s.processSendSignal),
+		"/process.Process/Update":                 unary(s.processUpdate),
+		"/process.Process/StreamInput":            unary(s.processStreamInput),
+		"/filesystem.Filesystem/Stat":             unary(s.fsStat),
+		"/filesystem.Filesystem/ListDir":          unary(s.fsListDir),
+		"/filesystem.Filesystem/MakeDir":          unary(s.fsMakeDir),
+		"/filesystem.Filesystem/Move":             unary(s.fsMove),
+		"/filesystem.Filesystem/Remove":           unary(s.fsRemove),
+		"/filesystem.Filesystem/WatchDir":         serverStream(s.fsWatchDir),
+		"/filesystem.Filesystem/CreateWatcher":    unary(s.fsCreateWatcher),
+		"/filesystem.Filesystem/GetWatcherEvents": unary(s.fsGetWatcherEvents),
+		"/filesystem.Filesystem/RemoveWatcher":    unary(s.fsRemoveWatcher),
+	}
+	return s
+}
+
+func (s *server) tokenMatches(r *http.Request) bool {
+	given := r.Header.Get("X-Access-Token")
+	return given != "" && subtle.ConstantTimeCompare([]byte(given), []byte(s.config.token)) == 1
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A handler's panic is one request's failure, never the agent's.
+		if recovered := recover(); recovered != nil {
+			if recovered == http.ErrAbortHandler {
+				panic(recovered)
+			}
+			restError(w, 500, "internal error")
+		}
+	}()
+	switch r.URL.Path {
+	case "/health":
+		if r.Method != http.MethodGet {
+			restError(w, 405, "GET only")
+			return
+		}
+		w.WriteHeader(204)
+		return
+	case "/files":
+		switch r.Method {
+		case http.MethodGet:
+			s.getFile(w, r)
+		case http.MethodPost:
+			s.postFiles(w, r)
+		default:
+			restError(w, 405, "GET or POST only")
+		}
+		return
+	}
+	route, ok := s.routes[r.URL.Path]
+	if !ok {
+		restError(w, 404, "no such route")
+		return
+	}
+	if r.Method != http.MethodPost {
+		restError(w, 405, "RPCs are POST")
+		return
+	}
+	if s.config.token != "" && !s.tokenMatches(r) {
+		writeUnaryError(w, errorf("unauthenticated", "a valid X-Access-Token is required"))
+		return
+	}
+	route(w, r)
+}
