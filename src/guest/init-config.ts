@@ -14,6 +14,8 @@ export interface InitConfig {
   workdir?: string;
   user?: string;
   files: Array<{ path: string; mode: number; content: Buffer }>;
+  /** Files the initramfs carries (`source`), copied into the root at `path`. */
+  installs?: Array<{ source: string; path: string; mode: number }>;
   stop: { signal: number; timeoutMs: number };
 }
 
@@ -32,15 +34,20 @@ export function initConfigText(config: InitConfig): string {
   if (config.workdir) lines.push(`workdir ${b64(config.workdir)}`);
   if (config.user) lines.push(`user ${b64(config.user)}`);
   for (const file of config.files) lines.push(`file ${b64(file.path)} ${file.mode.toString(8)} ${b64(file.content)}`);
+  for (const install of config.installs ?? []) lines.push(`install ${b64(install.source)} ${b64(install.path)} ${install.mode.toString(8)}`);
   lines.push(`stop ${config.stop.signal} ${config.stop.timeoutMs}`);
   return `${lines.join('\n')}\n`;
 }
 
-/** A cpio archive holding /hangar/config, to append to the shared base initramfs. */
-export function machineInitramfs(config: InitConfig): Buffer {
+/**
+ * A cpio archive holding /hangar/config and the files its installs copy (paths
+ * under `hangar/`), to append to the shared base initramfs.
+ */
+export function machineInitramfs(config: InitConfig, carried: Array<{ path: string; data: Buffer }> = []): Buffer {
   const entries: CpioEntry[] = [
     { kind: 'dir', path: 'hangar' },
     { kind: 'file', path: 'hangar/config', data: initConfigText(config), mode: 0o600 },
+    ...carried.map(({ path, data }) => ({ kind: 'file' as const, path, data, mode: 0o755 })),
   ];
   return cpioArchive(entries);
 }

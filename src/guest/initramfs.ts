@@ -26,6 +26,8 @@ export interface GuestAssets {
   busybox: string;
   /** hangar-init, PID 1 of every machine. */
   init: string;
+  /** hangar-envd, the sandbox agent: needed only by machines that run it. */
+  envd: string;
 }
 
 export function guestAssets(root: string): GuestAssets {
@@ -38,7 +40,7 @@ export function guestAssets(root: string): GuestAssets {
   for (const [what, path] of Object.entries(assets)) {
     if (!existsSync(path)) throw new Error(`guest ${what} missing at ${path}: run scripts/setup-guest.sh`);
   }
-  return assets;
+  return { ...assets, envd: join(root, '.tools/guest/hangar-envd') };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Effect } from '../domain/lifecycle/decision.ts';
 import type { CheckRecords, HostNumbers, MachineDirectory, MachineRequests, MeshDirectory, ProxyActivity } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { ReleaseRecord } from '../domain/releases.ts';
+import type { E2bRecordStore } from './e2b-records.ts';
 import type { SecretRecord } from '../domain/secrets.ts';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../domain/volume.ts';
 
@@ -194,8 +195,8 @@ export class StaleWriteError extends Error {
 }
 
 export class DuplicateError extends Error {
-  readonly what: 'app' | 'machine_name';
-  constructor(what: 'app' | 'machine_name', message: string) {
+  readonly what: 'app' | 'machine_name' | 'key' | 'template';
+  constructor(what: 'app' | 'machine_name' | 'key' | 'template', message: string) {
     super(message);
     this.name = 'DuplicateError';
     this.what = what;
@@ -268,7 +269,7 @@ export class LimitError extends Error {
   }
 }
 
-export interface Store extends SecretStore, ReleaseStore {
+export interface Store extends SecretStore, ReleaseStore, E2bRecordStore {
   /** Creates an app, allocating its network number; throws DuplicateError for a taken name. */
   createApp(app: Omit<App, 'netNumber' | 'deleting'>): Promise<App>;
   getApp(name: string): Promise<App | null>;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ReleaseRecord } from '../../src/domain/releases.ts';
-import { AppGoneError } from '../../src/store/store.ts';
+import { AppGoneError, DuplicateError } from '../../src/store/store.ts';
 import { app, type OpenStore } from './store-fixtures.ts';
 
 const release = (appName: string, version: number, at = 1000): ReleaseRecord => ({
@@ -69,6 +69,26 @@ export function releaseContract(open: OpenStore): void {
       assert.equal(await store.readRelease('a', 2), null);
       assert.equal(await store.changeRelease('a', 2, (now) => now), null);
       assert.deepEqual((await store.listUnreadableRecords()).map((u) => `${u.kind} ${u.id}`), ['release a/2']);
+    });
+  });
+}
+
+/** The Store contract for the E2B front's records (keys and templates). */
+export function e2bRecordContract(open: OpenStore): void {
+  describe('E2B records', () => {
+    it('keeps one document per kind and id, refuses a second, lists by kind, and deletes', async () => {
+      const { store, reopen } = await open();
+      await store.insertE2bRecord('template', 'base', { image: 'registry.test/base:1' });
+      await store.insertE2bRecord('key', 'base', { org: 'personal' });
+      await assert.rejects(store.insertE2bRecord('template', 'base', { image: 'other' }), DuplicateError);
+      const other = await reopen();
+      assert.deepEqual(await other.getE2bRecord('template', 'base'), { image: 'registry.test/base:1' }, 'another replica reads the first, unchanged');
+      await store.insertE2bRecord('template', 'alpha', { image: 'registry.test/alpha:1' });
+      assert.deepEqual(await other.listE2bRecords('template'), [{ image: 'registry.test/alpha:1' }, { image: 'registry.test/base:1' }]);
+      assert.equal(await store.getE2bRecord('template', 'nope'), undefined);
+      assert.equal(await store.deleteE2bRecord('template', 'base'), true);
+      assert.equal(await store.deleteE2bRecord('template', 'base'), false);
+      assert.deepEqual(await other.getE2bRecord('key', 'base'), { org: 'personal' }, 'the other kind untouched');
     });
   });
 }

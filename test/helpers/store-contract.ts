@@ -10,7 +10,7 @@ import type { MachineRecord } from '../../src/domain/machine.ts';
 import { AppGoneError, DuplicateError, LimitError, LiveMachinesError, StaleWriteError, type Store } from '../../src/store/store.ts';
 import { app, event, insert, machine, moveTo, type OpenStore, type StoreUnderTest, versionOf, volume } from './store-fixtures.ts';
 import { hostContract } from './store-contract-hosts.ts';
-import { releaseContract } from './store-contract-releases.ts';
+import { e2bRecordContract, releaseContract } from './store-contract-releases.ts';
 import { secretContract } from './store-contract-secrets.ts';
 import { unreadableContract } from './store-contract-unreadable.ts';
 import { volumeContract } from './store-contract-volumes.ts';
@@ -43,6 +43,7 @@ export function storeContract(open: OpenStore): void {
   hostContract(fresh);
   secretContract(fresh);
   releaseContract(fresh);
+  e2bRecordContract(fresh);
 }
 
 function appContract(open: OpenStore): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initConfigText } from '../../src/guest/init-config.ts';
+import { initConfigText, machineInitramfs } from '../../src/guest/init-config.ts';
+import { carriedFiles, SANDBOX_AGENT_PATH, sandboxAgentInstalls } from '../../src/guest/sandbox-agent.ts';
 
 describe('hangar-init config', () => {
   it('writes one line per setting, base64 where values are free text', () => {
@@ -33,5 +34,20 @@ describe('hangar-init config', () => {
       'stop 15 5000',
       '',
     ].join('\n'));
+  });
+
+  it('installs the sandbox agent, carried in the machine\'s initramfs, only for a machine whose process is the agent', () => {
+    const installs = sandboxAgentInstalls([SANDBOX_AGENT_PATH, '-listen', '[::]:49983']);
+    assert.deepEqual(installs, [{ source: '/hangar/envd', path: '/.hangar/envd', mode: 0o755 }]);
+    assert.deepEqual(sandboxAgentInstalls(['/bin/sh', SANDBOX_AGENT_PATH]), []);
+    const config = { hostname: 'm1', rootDevice: '/dev/vda', mounts: [], env: {}, argv: [SANDBOX_AGENT_PATH], files: [], installs, stop: { signal: 15, timeoutMs: 5000 } };
+    assert.match(initConfigText(config), /^install L2hhbmdhci9lbnZk Ly5oYW5nYXIvZW52ZA== 755$/m);
+    let reads = 0;
+    const agent = Buffer.from('\x7fELF agent');
+    const carried = carriedFiles(config, () => { reads++; return agent; });
+    assert.deepEqual(carried, [{ path: 'hangar/envd', data: agent }]);
+    assert.ok(machineInitramfs(config, carried).includes(agent), 'the archive holds the agent');
+    assert.deepEqual(carriedFiles({ installs: [] }, () => { reads++; return agent; }), []);
+    assert.equal(reads, 1, 'read only for a machine that runs it');
   });
 });

@@ -33,17 +33,16 @@ func configFromEnvironment() *config {
 		os.Unsetenv(name)
 	}
 	if cfg.user == "" {
-		if me, err := user.Current(); err == nil {
+		cfg.user = "root"
+		if me, err := user.Current(); err == nil && me.Username != "" && os.Geteuid() != 0 {
 			cfg.user = me.Username
-		} else {
-			cfg.user = "root"
 		}
 	}
 	return cfg
 }
 
 func main() {
-	listen := flag.String("listen", "0.0.0.0:49983", "address to serve on")
+	listen := flag.String("listen", ":49983", "address to serve on (all addresses, IPv6 and IPv4, by default)")
 	showVersion := flag.Bool("version", false, "print the envd version served and exit")
 	flag.Parse()
 	if *showVersion {

@@ -120,11 +120,23 @@ func (ps *processes) environment(acct *account, envs map[string]string) []string
 	return list
 }
 
+// shellOf is the program to run: the SDK asks for /bin/bash, which an image may
+// not have; /bin/sh then takes its place (the SDK passes -l, -i and -c, which sh
+// takes too).
+func shellOf(cmd string) string {
+	if cmd == "/bin/bash" {
+		if _, err := os.Stat(cmd); err != nil {
+			return "/bin/sh"
+		}
+	}
+	return cmd
+}
+
 func (ps *processes) start(acct *account, req *StartRequest) (*process, *subscriber, error) {
 	if req.Process == nil || req.Process.Cmd == "" {
 		return nil, nil, errorf("invalid_argument", "process.cmd is required")
 	}
-	cmd := exec.Command(req.Process.Cmd, req.Process.Args...)
+	cmd := exec.Command(shellOf(req.Process.Cmd), req.Process.Args...)
 	cmd.Env = ps.environment(acct, req.Process.Envs)
 	cmd.Dir = acct.home
 	if ps.config.workdir != "" {

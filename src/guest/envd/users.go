@@ -25,6 +25,14 @@ type account struct {
 func lookupAccount(name string) (*account, error) {
 	found, err := user.Lookup(name)
 	if err != nil {
+		if name == "root" {
+			// An image with no /etc/passwd still has root.
+			home := "/root"
+			if info, statErr := os.Stat(home); statErr != nil || !info.IsDir() {
+				home = "/"
+			}
+			return &account{name: "root", home: home}, nil
+		}
 		return nil, errorf("permission_denied", "user %q: no such user", name)
 	}
 	uid, _ := strconv.ParseUint(found.Uid, 10, 32)

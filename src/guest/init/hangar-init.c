@@ -240,6 +240,41 @@ static void write_file(const char *path, int mode, const char *data, size_t len)
   close(fd);
 }
 
+/* Copies a file the initramfs carries (the sandbox agent) into the root. */
+static void install_file(const char *source, const char *path, int mode) {
+  int in = open(source, O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    say("install %s: %s", source, strerror(errno));
+    return;
+  }
+  char full[4096], dir[4096];
+  snprintf(full, sizeof full, "/newroot%s", path);
+  snprintf(dir, sizeof dir, "%s", full);
+  char *slash = strrchr(dir, '/');
+  if (slash) {
+    *slash = 0;
+    mkdir_p(dir);
+  }
+  unlink(full);
+  int out = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (out < 0) {
+    say("install %s: %s", path, strerror(errno));
+    close(in);
+    return;
+  }
+  char buffer[65536];
+  ssize_t n;
+  while ((n = read(in, buffer, sizeof buffer)) > 0) {
+    if (write(out, buffer, (size_t)n) != n) {
+      say("install %s: short write", path);
+      break;
+    }
+  }
+  fchmod(out, mode);
+  close(out);
+  close(in);
+}
+
 static void mount_volume(const char *device, const char *path) {
   char target[4096];
   snprintf(target, sizeof target, "/newroot%s", path);
@@ -335,6 +370,11 @@ static void apply_config_line(char *line, int pass) {
       write_file(path, (int)strtol(b, NULL, 8), data, len);
       free(path);
       free(data);
+    } else if (!strcmp(verb, "install") && a && b && c) {
+      char *source = b64_decode(a, NULL), *path = b64_decode(b, NULL);
+      install_file(source, path, (int)strtol(c, NULL, 8));
+      free(source);
+      free(path);
     } else if (!strcmp(verb, "net") && a && b && c) {
       char *d = strtok(NULL, " \n"), *e = strtok(NULL, " \n");
       if (d && e) configure_net(a, b, c, d, e);

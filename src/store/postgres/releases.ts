@@ -3,18 +3,13 @@
  * version. Releases of one app are numbered with the app's row locked, so two
  * deploys that begin together get two numbers. Hosts have no grant on them.
  */
-import type { Pool } from 'pg';
 import type { ReleaseRecord } from '../../domain/releases.ts';
 import { releaseDocs } from '../documents.ts';
 import { AppGoneError } from '../store.ts';
 import { rows, type Sql, transaction } from './connection.ts';
+import { PostgresE2b } from './e2b.ts';
 
-export abstract class PostgresReleases {
-  protected readonly pool: Pool;
-
-  protected constructor(pool: Pool) {
-    this.pool = pool;
-  }
+export abstract class PostgresReleases extends PostgresE2b {
 
   async createRelease(appName: string, make: (version: number, newest: ReleaseRecord | null) => ReleaseRecord): Promise<ReleaseRecord> {
     return transaction(this.pool, async (db) => {

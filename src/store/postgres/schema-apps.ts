@@ -1,4 +1,4 @@
-/** Migrations of what belongs to apps as a whole (see migrations.ts): their secrets and releases. */
+/** Migrations of what belongs to apps as a whole (see migrations.ts): their secrets and releases; and the E2B front's records. */
 export const APP_MIGRATIONS: readonly string[] = [
   // App secrets, sealed, and each app's secrets version (how many changes they have had).
   // A host's role reads those of the apps it runs a machine of (its machines are the
@@ -35,5 +35,14 @@ export const APP_MIGRATIONS: readonly string[] = [
   -- Read without parsing: a document that is not JSON must not stop the migration.
   UPDATE app_releases SET id = substring(doc from '"id":"([^"]+)"');
   CREATE UNIQUE INDEX app_releases_by_id ON app_releases (id);
+  `,
+  // The E2B front's API keys and templates (src/e2b/): one document each. Hosts have no grant on them.
+  `
+  CREATE TABLE e2b_records (
+    kind text COLLATE "C" NOT NULL,
+    id text COLLATE "C" NOT NULL,
+    doc text NOT NULL,
+    PRIMARY KEY (kind, id)
+  );
   `,
 ];

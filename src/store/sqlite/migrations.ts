@@ -175,4 +175,13 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE app_releases SET id = json_extract(doc, '$.id') WHERE json_valid(doc);
   CREATE UNIQUE INDEX app_releases_by_id ON app_releases (id);
   `,
+  // The E2B front's API keys and templates (src/e2b/): one document each.
+  `
+  CREATE TABLE e2b_records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+  );
+  `,
 ];

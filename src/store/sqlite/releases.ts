@@ -6,9 +6,10 @@
 import type { ReleaseRecord } from '../../domain/releases.ts';
 import { releaseDocs } from '../documents.ts';
 import { AppGoneError } from '../store.ts';
-import { type Row, SqliteDatabase } from './sqlite-database.ts';
+import { SqliteE2b } from './e2b.ts';
+import type { Row } from './sqlite-database.ts';
 
-export class SqliteReleases extends SqliteDatabase {
+export class SqliteReleases extends SqliteE2b {
   async createRelease(appName: string, make: (version: number, newest: ReleaseRecord | null) => ReleaseRecord): Promise<ReleaseRecord> {
     return this.transaction(() => {
       const app = this.sql('SELECT deleting FROM apps WHERE name = ?').get(appName) as { deleting: number } | undefined;

@@ -10,6 +10,7 @@ import type { MachineSpec } from '../../domain/runtime.ts';
 import { secretFileContent, secretsEnv } from '../../domain/secrets.ts';
 import { signalNumber } from '../../domain/signals.ts';
 import type { InitConfig } from '../../guest/init-config.ts';
+import { sandboxAgentInstalls } from '../../guest/sandbox-agent.ts';
 import type { GuestAddresses } from '../../network/keeper.ts';
 import { PRIVATE_DNS } from '../../network/layout.ts';
 
@@ -53,6 +54,7 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
     return base64 === undefined ? [] : [{ path: file.guest_path, mode: typeof file.mode === 'number' ? file.mode : 0o644, content: Buffer.from(base64, 'base64') }];
   });
   const resolvConf = dnsResolvConf(spec.config.dns, net !== undefined);
+  const argv = processArgv(prepared.config, { exec: init.exec, entrypoint: init.entrypoint, cmd: init.cmd });
   if (resolvConf) files.unshift({ path: '/etc/resolv.conf', mode: 0o644, content: Buffer.from(resolvConf) });
   return {
     hostname: spec.machineId,
@@ -64,10 +66,11 @@ export function machineInitConfig(spec: MachineSpec, prepared: PreparedImage, mo
       appName: spec.appName, machineId: spec.machineId, region: spec.region, privateIp: spec.privateIp, privateIpv4: ipv4,
       imageRef: pinnedReference(prepared.imageRef), version: spec.version,
     }),
-    argv: processArgv(prepared.config, { exec: init.exec, entrypoint: init.entrypoint, cmd: init.cmd }),
+    argv,
     workdir: prepared.config.WorkingDir || undefined,
     user: prepared.config.User || undefined,
     files,
+    installs: sandboxAgentInstalls(argv),
     stop: { signal: signalNumber(stop.signal), timeoutMs: stop.timeoutMs },
   };
 }

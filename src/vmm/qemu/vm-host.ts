@@ -9,6 +9,7 @@
  * (qemu-recovery.ts) all work through one VmHost; QemuDriver is the facade that
  * answers the VmmDriver interface with them.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { baseInitramfs, type GuestAssets } from '../../guest/initramfs.ts';
 import type { ImageStore } from '../../image/image-store.ts';
@@ -74,6 +75,7 @@ export class VmHost {
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   private readonly standbys: Standbys;
   private base: Buffer | undefined;
+  private envd: Buffer | undefined;
   private facts: Promise<HostFacts> | undefined;
   /** Who serves connections made inside machines to `/.fly/api`. */
   guestApi: GuestApiListener | undefined;
@@ -96,6 +98,13 @@ export class VmHost {
   baseInitramfs(): Buffer {
     this.base ??= baseInitramfs(this.options.assets);
     return this.base;
+  }
+
+  /** The sandbox agent's binary, for machines that run it. */
+  sandboxAgent(): Buffer {
+    if (!existsSync(this.options.assets.envd)) throw new Error(`the sandbox agent is missing at ${this.options.assets.envd}: run scripts/setup-guest.sh`);
+    this.envd ??= readFileSync(this.options.assets.envd);
+    return this.envd;
   }
 
   hostFacts(): Promise<HostFacts> {

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { machineInitramfs } from '../../guest/init-config.ts';
+import { carriedFiles } from '../../guest/sandbox-agent.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import { growFilesystem } from '../../volumes/local-volumes.ts';
 import { type MachineSpec, ResumeRefused } from '../driver.ts';
@@ -54,7 +55,7 @@ export async function coldBoot(host: VmHost, spec: MachineSpec, files: MachineFi
     const initConfig = machineInitConfig(spec, prepared, plan.mounts, host.options.network?.guestAddresses(spec));
     // It holds the machine's env, secrets too: readable by root alone.
     await rm(files.initrd, { force: true });
-    await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig)]), { mode: 0o600 });
+    await writeFile(files.initrd, Buffer.concat([host.baseInitramfs(), machineInitramfs(initConfig, carriedFiles(initConfig, () => host.sandboxAgent()))]), { mode: 0o600 });
     await rm(files.agentSocket, { force: true });
     await rm(files.qmpSocket, { force: true });
     // Before QEMU starts, so that a restarted hangar always knows what it runs.
