@@ -32,6 +32,8 @@ import { orgRoutes } from './routes/orgs.ts';
 import { platformRoutes } from './routes/platform.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 import type { Api } from './routes/types.ts';
+import { e2bAdminRoutes } from '../e2b/admin-routes.ts';
+import { type E2bOptions, e2bRoutes } from '../e2b/routes.ts';
 
 export interface AppOptions {
   control: ControlDeps;
@@ -45,6 +47,8 @@ export interface AppOptions {
   consoleDir?: string;
   /** What flyctl's GraphQL queries are answered with that hangar does not keep (the apps' domain, the operator's email). */
   graphql?: GraphqlOptions;
+  /** The E2B front (src/e2b/): the domain its sandboxes are reached under. */
+  e2b?: E2bOptions;
 }
 
 export async function buildApp(options: AppOptions): Promise<Api> {
@@ -101,6 +105,8 @@ export async function buildApp(options: AppOptions): Promise<Api> {
   imageRoutes(app, options.control);
   volumeRoutes(app, options.control);
   platformRoutes(app, options.control);
+  e2bRoutes(app, options.control, options.e2b ?? { domain: 'localhost' });
+  e2bAdminRoutes(app, options.control);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const metrics = options.metrics;

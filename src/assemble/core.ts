@@ -86,7 +86,7 @@ export function buildApi(control: ControlDeps, options: AssembleOptions, registr
   const domain = options.proxy?.domain ?? DEFAULTS.proxyDomain;
   return buildApp({
     control, token: options.token, logger: options.logger, version: HANGAR_VERSION, metrics: registry, consoleDir: CONSOLE_DIR,
-    graphql: { domain, email: `operator@${domain}` },
+    graphql: { domain, email: `operator@${domain}` }, e2b: { domain },
   });
 }
 

@@ -30,6 +30,7 @@ import { machineUpdate } from './commands/machine/update.ts';
 import { machineWait } from './commands/machine/wait.ts';
 import { configMachines, configValidate } from './commands/config/validate.ts';
 import { deployCommand } from './commands/deploy/deploy.ts';
+import { e2bCommands } from './commands/e2b/e2b.ts';
 import { flyEnv } from './commands/fly-env.ts';
 import { releasesList } from './commands/deploy/releases.ts';
 import { secretsDeploy, secretsRekey, secretsSet, secretsUnset } from './commands/secrets/change.ts';
@@ -49,6 +50,7 @@ export const COMMANDS: CommandSpec[] = [
   configValidate, configMachines,
   deployCommand, releasesList, appStatus, appLogs, scaleCount, scaleVm, scaleMemory,
   flyEnv,
+  ...e2bCommands,
 ];
 
 const ALIASES: Record<string, string[]> = { machine: ['machines', 'm'], apps: ['app'], list: ['ls'], destroy: ['remove', 'rm'] };
@@ -63,6 +65,9 @@ const GROUPS: Record<string, string> = {
   secrets: 'set and list an app\'s secrets, which its machines get as environment variables',
   config: 'read a fly.toml into machine configs, as flyctl does',
   scale: 'change how many machines an app has, and their size',
+  e2b: 'the E2B front: API keys and templates for the e2b SDK',
+  keys: 'mint, list and revoke E2B API keys',
+  templates: 'make images E2B templates',
 };
 
 function clientFor(io: Io): ApiClient {

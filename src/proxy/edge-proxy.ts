@@ -27,6 +27,7 @@ import type { TcpProxyOptions } from './tcp-proxy.ts';
 import { privateAddress, type Upstreams } from './upstream.ts';
 import { trackConnections } from './connections.ts';
 import { Waker } from './waker.ts';
+import { sandboxTargetOf } from './sandbox-target.ts';
 
 export interface EdgeProxyOptions {
   /** Fills the proxy's table of machines and keeps it current; answers the stop. */
@@ -118,7 +119,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
   const bound: { http?: string; https?: string; httpsPort?: number; hostPortsHost?: string; hosts: string[] } = { hosts: [] };
 
   const httpProxy = (target: Parameters<typeof createHttpProxy>[0]['target']) => createHttpProxy({
-    router, target, log, connectRetryMs, httpsPort: () => bound.httpsPort,
+    router, target, log, connectRetryMs, httpsPort: () => bound.httpsPort, sandboxTarget: (req) => sandboxTargetOf(req, options.domain),
     onRequest: (app, machine, status, seconds) => {
       metrics.requests.inc({ app, machine, status: String(status) });
       metrics.latency.observe({ app }, seconds);

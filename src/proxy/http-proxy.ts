@@ -15,7 +15,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
 import { ProxyError } from './ports.ts';
-import type { Routed, Router } from './router.ts';
+import { type Routed, type Router, SandboxGone } from './router.ts';
+import { sandboxMissingBody, type SandboxTarget } from './sandbox-target.ts';
 import { CONNECT_RETRY_MS, connectTo } from './upstream.ts';
 
 /** Headers that belong to one hop, not to the request (RFC 9110 §7.6.1). */
@@ -36,6 +37,8 @@ export interface HttpProxyOptions {
   /** The TLS listener's port, where `force_https` sends plain requests; none: no redirect. */
   httpsPort?: () => number | undefined;
   onRequest?: (appName: string, machineId: string, status: number, seconds: number) => void;
+  /** E2B sandboxes' ports, named by headers or host (proxy/sandbox-target.ts); none: not served. */
+  sandboxTarget?: (req: IncomingMessage) => SandboxTarget | undefined;
 }
 
 /** A request's target by its `Host` header, `<app>.<domain>`, for one public port. */
@@ -58,23 +61,43 @@ export function createHttpProxy(options: HttpProxyOptions): Server {
     return { missing: `no app at ${req.headers.host ?? '(no Host header)'}: app ${target.appName} has no machines` };
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const began = performance.now();
+  /**
+   * Where a request goes: an E2B sandbox's port named by headers or host, else an
+   * app's public port; or the answer that it goes nowhere.
+   */
+  async function pick(req: IncomingMessage): Promise<{ routed: Routed } | Refusal | { redirect: string }> {
+    const sandbox = options.sandboxTarget?.(req);
     const target = targetOf(req);
-    if ('missing' in target) return answerError(res, 404, target.missing);
+    if (sandbox && !('appName' in target)) {
+      try {
+        const routed = await options.router.routeSandbox(sandbox.sandboxId, sandbox.port);
+        if (routed) return { routed };
+      } catch (error) {
+        if (!(error instanceof SandboxGone)) return { status: error instanceof ProxyError ? error.status : 502, body: JSON.stringify({ error: errorMessage(error) }) };
+      }
+      return { status: 502, body: sandboxMissingBody(sandbox.sandboxId) };
+    }
+    if ('missing' in target) return { status: 404, body: JSON.stringify({ error: target.missing }) };
     const { appName, port } = target;
     const httpsPort = options.httpsPort?.();
     if (!encrypted(req) && httpsPort !== undefined && options.router.bindingOf(appName, port)?.forceHttps) {
       const host = (req.headers.host ?? '').replace(/:\d+$/, '');
-      res.writeHead(301, { location: `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}` }).end();
-      return;
+      return { redirect: `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${req.url ?? '/'}` };
     }
-    let routed: Routed;
     try {
-      routed = await options.router.route(appName, port, true);
+      return { routed: await options.router.route(appName, port, true) };
     } catch (error) {
-      return answerError(res, error instanceof ProxyError ? error.status : 502, errorMessage(error));
+      return { status: error instanceof ProxyError ? error.status : 502, body: JSON.stringify({ error: errorMessage(error) }) };
     }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const began = performance.now();
+    const picked = await pick(req);
+    if ('redirect' in picked) return void res.writeHead(301, { location: picked.redirect }).end();
+    if ('status' in picked) return answer(res, picked);
+    const { routed } = picked;
+    const appName = routed.machine.appName;
     const stop = performance.now() + options.connectRetryMs;
     let upstream: ClientRequest | undefined;
     const forward = (): void => {
@@ -115,21 +138,17 @@ export function createHttpProxy(options: HttpProxyOptions): Server {
   server.on('upgrade', (req: IncomingMessage, client: Socket, head: Buffer) => void upgrade(req, client, head));
 
   async function upgrade(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
-    const target = targetOf(req);
     client.on('error', () => client.destroy());
-    if ('missing' in target) return rejectUpgrade(client, 404, target.missing);
-    const { appName, port } = target;
-    let routed: Routed;
-    try {
-      routed = await options.router.route(appName, port, true);
-    } catch (error) {
-      return rejectUpgrade(client, error instanceof ProxyError ? error.status : 502, errorMessage(error));
-    }
+    const picked = await pick(req);
+    if ('redirect' in picked) return rejectUpgrade(client, { status: 400, body: JSON.stringify({ error: `use ${picked.redirect}` }) });
+    if ('status' in picked) return rejectUpgrade(client, picked);
+    const { routed } = picked;
+    const appName = routed.machine.appName;
     const upstream = await connectTo(routed.address, options.connectRetryMs, () => client.destroyed);
     const closed = () => options.log.info({ app: appName, machine: routed.machine.id, method: req.method, path: req.url, upgrade: req.headers.upgrade }, 'proxy upgrade closed');
     if (upstream instanceof Error || client.destroyed) {
       routed.release();
-      if (upstream instanceof Error) rejectUpgrade(client, 502, `machine ${routed.machine.id} did not answer: ${upstream.message}`);
+      if (upstream instanceof Error) rejectUpgrade(client, { status: 502, body: JSON.stringify({ error: `machine ${routed.machine.id} did not answer: ${upstream.message}` }) });
       else upstream.destroy();
       return closed();
     }
@@ -183,12 +202,20 @@ function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return out;
 }
 
-function answerError(res: ServerResponse, status: number, message: string): void {
-  const body = JSON.stringify({ error: message });
+/** A request refused: its status and JSON body. */
+interface Refusal {
+  status: number;
+  body: string;
+}
+
+function answer(res: ServerResponse, { status, body }: Refusal): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
 }
 
-function rejectUpgrade(client: Socket, status: number, message: string): void {
-  const body = JSON.stringify({ error: message });
+function answerError(res: ServerResponse, status: number, message: string): void {
+  answer(res, { status, body: JSON.stringify({ error: message }) });
+}
+
+function rejectUpgrade(client: Socket, { status, body }: Refusal): void {
   client.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

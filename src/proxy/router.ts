@@ -34,6 +34,15 @@ export interface RouterOptions {
   hostLost?: (hostId: string) => boolean;
 }
 
+/** A sandbox that is gone or paused: E2B's 502 (proxy/sandbox-target.ts). */
+export class SandboxGone extends Error {
+  readonly sandboxId: string;
+  constructor(sandboxId: string) {
+    super(`sandbox ${sandboxId} is not running`);
+    this.sandboxId = sandboxId;
+  }
+}
+
 export class Router {
   private readonly options: RouterOptions;
   private readonly roomWaiters = new Set<() => void>();
@@ -102,6 +111,35 @@ export class Router {
       const current = table.get(route.id) ?? machine;
       return { machine: current, binding, address: upstreams(current, binding.internalPort), release };
     }
+  }
+
+  /**
+   * A port of an E2B sandbox, named by its id (proxy/sandbox-target.ts): undefined
+   * for an id that is no sandbox's (then the request is an app's). A sandbox that
+   * is not running is `SandboxGone`, unless it is suspended and its lifecycle lets
+   * traffic resume it. Ports of machines that are not sandboxes are never reached so.
+   */
+  async routeSandbox(id: string, port: number): Promise<Routed | undefined> {
+    const { table, loads, waker, upstreams } = this.options;
+    const machine = table.get(id);
+    const metadata = machine?.config.metadata ?? {};
+    if (!machine || !metadata['e2b.template']) return undefined;
+    const binding: ServiceBinding = {
+      internalPort: port, handlers: ['http'], forceHttps: false, concurrency: { type: 'requests', softLimit: 0, hardLimit: 0 },
+      autostart: false, autostop: false, minMachinesRunning: 0,
+    };
+    if (machine.state !== 'started') {
+      if (machine.state !== 'suspended' || metadata['e2b.auto_resume'] !== 'true') throw new SandboxGone(id);
+    }
+    const release = loads.acquire(id);
+    try {
+      if (machine.state !== 'started') await waker.wake(machine, port);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    const current = table.get(id) ?? machine;
+    return { machine: current, binding, address: upstreams(current, port), release };
   }
 
   private distance(machine: ProxyMachine): number {

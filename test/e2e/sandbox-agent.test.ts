@@ -32,7 +32,7 @@ describe('the sandbox agent on a real microVM, driven by the e2b SDK', () => {
     server = await startServerProcess(data, 'sbx-token', ['--driver', 'qemu', '--netns', netns]);
     assert.equal((await request(server, 'POST', '/v1/apps', { name: 'sbx', org_slug: 'personal' })).status, 201);
     const created = await request(server, 'POST', '/v1/apps/sbx/machines', {
-      config: { image: `${registry.host}/sbx/base:1`, init: { exec: ['/.hangar/envd'] }, env: { HANGAR_ENVD_TOKEN: TOKEN, HANGAR_ENVD_ENVS: 'SANDBOX_WIDE=yes' }, guest: { cpus: 1, memory_mb: 256 } },
+      config: { image: `${registry.host}/sbx/base:1`, init: { exec: ['/.hangar/envd'] }, env: { HANGAR_ENVD_TOKEN: TOKEN, HANGAR_ENVD_ENVS: JSON.stringify({ SANDBOX_WIDE: 'yes' }) }, guest: { cpus: 1, memory_mb: 256 } },
     });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     machine = created.body;

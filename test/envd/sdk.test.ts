@@ -18,7 +18,7 @@ describe('hangar-envd, driven by the e2b SDK', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hangar-envd-'));
 
   before(async () => {
-    envd = await startEnvd({ HANGAR_ENVD_ENVS: 'SANDBOX_WIDE=everywhere\n', HANGAR_ENVD_WORKDIR: dir });
+    envd = await startEnvd({ HANGAR_ENVD_ENVS: JSON.stringify({ SANDBOX_WIDE: 'everywhere' }), HANGAR_ENVD_WORKDIR: dir });
     sandbox = await Sandbox.create({ debug: true, apiKey: 'e2b_0000000000000000000000000000000000000000' });
   });
   after(async () => {

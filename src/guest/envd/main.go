@@ -9,13 +9,13 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"os/user"
-	"strings"
 	"time"
 )
 
@@ -24,12 +24,14 @@ const version = "0.5.7"
 
 func configFromEnvironment() *config {
 	cfg := &config{token: os.Getenv("HANGAR_ENVD_TOKEN"), user: os.Getenv("HANGAR_ENVD_USER"), workdir: os.Getenv("HANGAR_ENVD_WORKDIR"), envs: map[string]string{}, version: version}
-	for _, line := range strings.Split(os.Getenv("HANGAR_ENVD_ENVS"), "\n") {
-		if name, value, ok := strings.Cut(line, "="); ok && name != "" {
-			cfg.envs[name] = value
+	if text := os.Getenv("HANGAR_ENVD_ENVS"); text != "" {
+		if err := json.Unmarshal([]byte(text), &cfg.envs); err != nil {
+			log.Printf("HANGAR_ENVD_ENVS is not a JSON object of strings, ignored: %v", err)
+			cfg.envs = map[string]string{}
 		}
 	}
-	for _, name := range []string{"HANGAR_ENVD_TOKEN", "HANGAR_ENVD_USER", "HANGAR_ENVD_WORKDIR", "HANGAR_ENVD_ENVS"} {
+	cfg.start = os.Getenv("HANGAR_ENVD_START")
+	for _, name := range []string{"HANGAR_ENVD_TOKEN", "HANGAR_ENVD_USER", "HANGAR_ENVD_WORKDIR", "HANGAR_ENVD_ENVS", "HANGAR_ENVD_START"} {
 		os.Unsetenv(name)
 	}
 	if cfg.user == "" {
@@ -50,9 +52,13 @@ func main() {
 		return
 	}
 	cfg := configFromEnvironment()
+	handler := newServer(cfg)
+	if cfg.start != "" {
+		handler.startCommand(cfg.start)
+	}
 	server := &http.Server{
 		Addr:              *listen,
-		Handler:           newServer(cfg),
+		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       640 * time.Second,
 		MaxHeaderBytes:    64 << 10,

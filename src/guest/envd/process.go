@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"os/exec"
@@ -434,4 +435,29 @@ func (s *server) processUpdate(r *http.Request, req *UpdateRequest) (*Empty, err
 
 func (s *server) processStreamInput(r *http.Request, req *Empty) (*Empty, error) {
 	return nil, fmt.Errorf("%w", errorf("unimplemented", "StreamInput needs a client stream, which the SDKs never open: use SendInput"))
+}
+
+// startCommand runs a template's start command as the default user, tagged
+// "start", its output relayed to whoever connects to it.
+func (s *server) startCommand(command string) {
+	acct, err := lookupAccount(s.config.user)
+	if err != nil {
+		log.Printf("start command: %v", err)
+		return
+	}
+	tag := "start"
+	proc, sub, err := s.processes.start(acct, &StartRequest{Process: &ProcessConfig{Cmd: "/bin/bash", Args: []string{"-l", "-c", command}}, Tag: &tag})
+	if err != nil {
+		log.Printf("start command: %v", err)
+		return
+	}
+	go func() {
+		// Nobody follows it from the start: its events are let through.
+		for event := range sub.events {
+			if event.End != nil {
+				proc.unsubscribe(sub)
+				return
+			}
+		}
+	}()
 }

@@ -13,6 +13,7 @@ type config struct {
 	user    string
 	workdir string
 	envs    map[string]string
+	start   string
 	version string
 }
 

@@ -1,0 +1,50 @@
+/**
+ * Ends sandboxes whose time is up (`endAt`): each running one past its end is
+ * suspended when its lifecycle says pause (`autoPause`), else destroyed, as E2B
+ * does. Paused sandboxes are kept until killed. Runs in every API process: two
+ * replicas ending one sandbox at once is harmless (the second finds it done).
+ */
+import { destroyMachine, suspendMachine } from '../control/actions.ts';
+import { listMachines } from '../control/machines.ts';
+import type { ControlDeps } from '../control/ports.ts';
+import { sandboxOf } from './sandbox-machine.ts';
+
+const EVERY_MS = 500;
+
+/** One pass: what was ended, for the log and for tests. */
+export async function reapSandboxes(deps: ControlDeps): Promise<Array<{ id: string; ended: 'killed' | 'paused' }>> {
+  const now = deps.clock.now();
+  const ended: Array<{ id: string; ended: 'killed' | 'paused' }> = [];
+  for (const app of await deps.store.listApps()) {
+    if (!app.name.startsWith('e2b-')) continue;
+    for (const { machine } of await listMachines(deps, app.name, {})) {
+      const sandbox = sandboxOf(machine);
+      if (!sandbox || sandbox.state !== 'running' || sandbox.endAt > now || machine.state !== 'started') continue;
+      try {
+        if (sandbox.onTimeout === 'pause') {
+          await suspendMachine(deps, app.name, machine.id, undefined);
+          ended.push({ id: machine.id, ended: 'paused' });
+        } else {
+          await destroyMachine(deps, app.name, machine.id, { force: true, nonce: undefined });
+          ended.push({ id: machine.id, ended: 'killed' });
+        }
+      } catch (error) {
+        deps.log.warn({ err: error, machineId: machine.id }, 'e2b: ending a sandbox whose time is up failed; tried again next pass');
+      }
+    }
+  }
+  for (const each of ended) deps.log.info({ machineId: each.id }, `e2b: sandbox ${each.ended} at the end of its timeout`);
+  return ended;
+}
+
+/** Runs `reapSandboxes` every half second until stopped. */
+export function startReaper(deps: ControlDeps): { stop(): void } {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    reapSandboxes(deps).catch((error: unknown) => deps.log.warn({ err: error }, 'e2b: a reaper pass failed')).finally(() => { running = false; });
+  }, EVERY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,138 @@
+/**
+ * E2B's control-plane API under `/e2b` (so `E2B_API_URL=http://HOST:4280/e2b`),
+ * as the `e2b` SDK calls it (e2b-compat.md §2): v1 and v2 create, connect
+ * (v1, v2 and the older resume), get, list (v1, and v2 with metadata and state
+ * filters and `X-Next-Token` pages), kill, timeout, pause. Callers authenticate
+ * with `X-API-Key`; every error is E2B's `{"code": status, "message"}`.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
+import type { ControlDeps } from '../control/ports.ts';
+import type { Api } from '../api/routes/types.ts';
+import { findKey, type KeyRecord } from './records.ts';
+import { CLIENT_ID, ENVD_VERSION, type SandboxView } from './sandbox-machine.ts';
+import { connectSandbox, createSandbox, getSandbox, killSandbox, listSandboxes, MAX_TIMEOUT_S, pauseSandbox, setSandboxTimeout } from './sandboxes.ts';
+
+export interface E2bOptions {
+  /** The domain sandboxes are reached under (`<port>-<id>.<domain>`), given to the SDK as `domain`. */
+  domain: string;
+}
+
+const Id = Type.Object({ sandboxID: Type.String({ maxLength: 64 }) });
+const NewSandbox = Type.Object({
+  templateID: Type.String({ maxLength: 64 }),
+  timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMEOUT_S })),
+  metadata: Type.Optional(Type.Union([Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 2048 }), { maxProperties: 50 }), Type.Null()])),
+  envVars: Type.Optional(Type.Union([Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,255}$' }), Type.String({ maxLength: 65536 }), { maxProperties: 500 }), Type.Null()])),
+  autoPause: Type.Optional(Type.Boolean()),
+  autoResume: Type.Optional(Type.Union([Type.Object({ enabled: Type.Boolean() }), Type.Null()])),
+  secure: Type.Optional(Type.Boolean()),
+  allow_internet_access: Type.Optional(Type.Boolean()),
+  mcp: Type.Optional(Type.Null({ description: 'the MCP gateway is not served' })),
+});
+const Timeout = Type.Object({ timeout: Type.Integer({ minimum: 0, maximum: MAX_TIMEOUT_S }) });
+const ConnectBody = Type.Object({ timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMEOUT_S })), memory: Type.Optional(Type.Boolean()) });
+const ListQuery = Type.Object({
+  metadata: Type.Optional(Type.String({ maxLength: 8192 })),
+  state: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Array(Type.String({ maxLength: 16 }), { maxItems: 2 })])),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  nextToken: Type.Optional(Type.String({ maxLength: 64 })),
+});
+
+const keys = new WeakMap<FastifyRequest, KeyRecord>();
+const keyOf = (request: FastifyRequest) => keys.get(request) as KeyRecord;
+
+/** E2B's error body. */
+function e2bError(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.status(status).send({ code: status, message });
+}
+
+function handleE2bError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof HangarError) return e2bError(reply, HTTP_STATUS[error.code], error.message);
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) return e2bError(reply, 400, `${fastifyError.validationContext ?? 'request'} ${fastifyError.message.replace(/^(body|querystring|params) /, '')}`);
+  if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) return e2bError(reply, fastifyError.statusCode, fastifyError.message);
+  request.log.error({ err: error }, 'e2b: unexpected error');
+  return e2bError(reply, 500, 'internal error; see the server log');
+}
+
+export function e2bRoutes(app: Api, deps: ControlDeps, options: E2bOptions): void {
+  void app.register(async (e2b: Api) => {
+    e2b.setErrorHandler(handleE2bError);
+    e2b.setNotFoundHandler((request, reply) => e2bError(reply, 404, `not found: ${request.method} ${request.url.split('?')[0]}`));
+    e2b.addHook('onRequest', async (request, reply) => {
+      const header = request.headers['x-api-key'];
+      const key = typeof header === 'string' ? await findKey(deps.store, header) : null;
+      if (!key) return e2bError(reply, 401, 'invalid or missing X-API-Key');
+      keys.set(request, key);
+      return undefined;
+    });
+
+    const sandboxJson = (sandbox: SandboxView) => ({
+      templateID: sandbox.templateID, sandboxID: sandbox.sandboxID, clientID: CLIENT_ID, envdVersion: ENVD_VERSION,
+      alias: sandbox.templateID, envdAccessToken: sandbox.token, domain: options.domain,
+    });
+    const detailJson = (sandbox: SandboxView) => ({
+      ...sandboxJson(sandbox),
+      startedAt: new Date(sandbox.startedAt).toISOString(), endAt: new Date(sandbox.endAt).toISOString(),
+      cpuCount: sandbox.cpuCount, memoryMB: sandbox.memoryMB, diskSizeMB: 0, state: sandbox.state, metadata: sandbox.metadata,
+      lifecycle: { onTimeout: sandbox.onTimeout, autoResume: sandbox.autoResume },
+    });
+
+    const create = async (request: FastifyRequest<{ Body: Static<typeof NewSandbox> }>, reply: FastifyReply) => {
+      const body = request.body;
+      const sandbox = await createSandbox(deps, keyOf(request), {
+        templateID: body.templateID, timeoutS: body.timeout || undefined, metadata: body.metadata ?? {}, envVars: body.envVars ?? {},
+        onTimeout: body.autoPause ? 'pause' : 'kill', autoResume: body.autoResume?.enabled ?? false,
+      });
+      return reply.status(201).send(sandboxJson(sandbox));
+    };
+    e2b.post('/sandboxes', { schema: { hide: true, body: NewSandbox } }, create);
+    e2b.post('/v2/sandboxes', { schema: { hide: true, body: NewSandbox } }, create);
+
+    const list = async (request: FastifyRequest<{ Querystring: Static<typeof ListQuery> }>, reply: FastifyReply) => {
+      const query = request.query;
+      const states = (Array.isArray(query.state) ? query.state : (query.state ?? 'running').split(',')).filter((state): state is 'running' | 'paused' => state === 'running' || state === 'paused');
+      const metadata = Object.fromEntries(new URLSearchParams(query.metadata ?? ''));
+      const all = await listSandboxes(deps, keyOf(request), { states, metadata });
+      const start = query.nextToken ? all.findIndex((sandbox) => sandbox.sandboxID === query.nextToken) + 1 : 0;
+      const limit = query.limit ?? 100;
+      const page = all.slice(start, start + limit);
+      if (start + limit < all.length && page.length > 0) void reply.header('x-next-token', page.at(-1)?.sandboxID);
+      return reply.send(page.map(detailJson));
+    };
+    e2b.get('/sandboxes', { schema: { hide: true, querystring: ListQuery } }, list);
+    e2b.get('/v2/sandboxes', { schema: { hide: true, querystring: ListQuery } }, list);
+
+    e2b.get('/sandboxes/:sandboxID', { schema: { hide: true, params: Id } }, async (request) => detailJson(await getSandbox(deps, keyOf(request), request.params.sandboxID)));
+
+    e2b.delete('/sandboxes/:sandboxID', { schema: { hide: true, params: Id } }, async (request, reply) => {
+      await killSandbox(deps, keyOf(request), request.params.sandboxID);
+      return reply.status(204).send();
+    });
+
+    e2b.post('/sandboxes/:sandboxID/timeout', { schema: { hide: true, params: Id, body: Timeout } }, async (request, reply) => {
+      await setSandboxTimeout(deps, keyOf(request), request.params.sandboxID, request.body.timeout);
+      return reply.status(204).send();
+    });
+
+    e2b.post('/sandboxes/:sandboxID/pause', { schema: { hide: true, params: Id } }, async (request, reply) => {
+      await pauseSandbox(deps, keyOf(request), request.params.sandboxID);
+      return reply.status(204).send();
+    });
+
+    const connect = async (request: FastifyRequest<{ Params: Static<typeof Id>; Body: Static<typeof ConnectBody> | undefined }>, reply: FastifyReply) => {
+      const { resumed, sandbox } = await connectSandbox(deps, keyOf(request), request.params.sandboxID, request.body?.timeout);
+      return reply.status(resumed ? 201 : 200).send(sandboxJson(sandbox));
+    };
+    for (const path of ['/sandboxes/:sandboxID/connect', '/v2/sandboxes/:sandboxID/connect', '/sandboxes/:sandboxID/resume']) {
+      e2b.post(path, { schema: { hide: true, params: Id, body: Type.Optional(ConnectBody) } }, connect);
+    }
+
+    e2b.get('/sandboxes/:sandboxID/metrics', { schema: { hide: true, params: Id } }, async (request, reply) => {
+      await getSandbox(deps, keyOf(request), request.params.sandboxID);
+      return e2bError(reply, 501, 'hangar keeps no sandbox metrics yet');
+    });
+  }, { prefix: '/e2b' });
+}

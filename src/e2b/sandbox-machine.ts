@@ -1,0 +1,109 @@
+/**
+ * A sandbox is a hangar machine in its org's app (`e2b-<org>`), so the Machines
+ * API, the CLI and events see it too. This is the translation both ways: the
+ * machine config a sandbox of a template runs (the agent as its process, a health
+ * check on the agent, the lifetime and E2B's metadata in `config.metadata`), and
+ * the sandbox a machine is.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MachineRecord } from '../domain/machine.ts';
+import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
+import type { TemplateRecord } from './records.ts';
+
+/** The envd version hangar-envd serves (src/guest/envd/main.go). */
+export const ENVD_VERSION = '0.5.7';
+export const ENVD_PORT = 49983;
+export const CLIENT_ID = 'hangar';
+
+const META = {
+  template: 'e2b.template',
+  endAt: 'e2b.end_at',
+  onTimeout: 'e2b.on_timeout',
+  autoResume: 'e2b.auto_resume',
+  metadata: 'e2b.metadata',
+  startedAt: 'e2b.started_at',
+} as const;
+
+export const sandboxApp = (org: string) => `e2b-${org}`.slice(0, 63);
+
+export interface SandboxOptions {
+  timeoutS: number;
+  metadata: Record<string, string>;
+  envVars: Record<string, string>;
+  onTimeout: 'kill' | 'pause';
+  autoResume: boolean;
+}
+
+/** The config of a sandbox of `template`; `token` guards its agent. */
+export function sandboxConfig(template: TemplateRecord, options: SandboxOptions, token: string, now: number): Record<string, unknown> {
+  const env: Record<string, string> = { HANGAR_ENVD_TOKEN: token, HANGAR_ENVD_ENVS: JSON.stringify(options.envVars) };
+  if (template.user) env.HANGAR_ENVD_USER = template.user;
+  if (template.workdir) env.HANGAR_ENVD_WORKDIR = template.workdir;
+  if (template.startCmd) env.HANGAR_ENVD_START = template.startCmd;
+  return {
+    image: template.image,
+    guest: { cpu_kind: 'shared', cpus: template.cpuCount, memory_mb: template.memoryMB },
+    init: { exec: [SANDBOX_AGENT_PATH] },
+    env,
+    // The agent answering is what "created" means: the create waits for this check.
+    checks: { envd: { type: 'http', port: ENVD_PORT, path: '/health', interval: '1s', timeout: '2s', grace_period: '60s' } },
+    restart: { policy: 'no' },
+    metadata: {
+      [META.template]: template.templateID,
+      [META.endAt]: String(now + options.timeoutS * 1000),
+      [META.startedAt]: String(now),
+      [META.onTimeout]: options.onTimeout,
+      [META.autoResume]: String(options.autoResume),
+      [META.metadata]: JSON.stringify(options.metadata),
+    },
+  };
+}
+
+export const newAccessToken = () => randomBytes(24).toString('hex');
+
+export const endAtKey = META.endAt;
+
+/** What the E2B API says of a sandbox, read from its machine. */
+export interface SandboxView {
+  templateID: string;
+  sandboxID: string;
+  state: 'running' | 'paused';
+  startedAt: number;
+  endAt: number;
+  onTimeout: 'kill' | 'pause';
+  autoResume: boolean;
+  metadata: Record<string, string>;
+  token: string;
+  cpuCount: number;
+  memoryMB: number;
+}
+
+function parseMetadata(text: string | undefined): Record<string, string> {
+  try {
+    const value = JSON.parse(text ?? '{}') as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    }
+  } catch { /* a machine's metadata may hold anything: none then */ }
+  return {};
+}
+
+/** The sandbox a machine is, or null for a machine that is not one (or is gone). */
+export function sandboxOf(machine: MachineRecord): SandboxView | null {
+  const meta = machine.config.metadata ?? {};
+  const templateID = meta[META.template];
+  if (!templateID || ['destroyed', 'destroying'].includes(machine.state)) return null;
+  return {
+    templateID,
+    sandboxID: machine.id,
+    state: machine.state === 'started' || machine.state === 'starting' || machine.state === 'created' ? 'running' : 'paused',
+    startedAt: Number(meta[META.startedAt] ?? machine.createdAt) || machine.createdAt,
+    endAt: Number(meta[META.endAt] ?? 0) || 0,
+    onTimeout: meta[META.onTimeout] === 'pause' ? 'pause' : 'kill',
+    autoResume: meta[META.autoResume] === 'true',
+    metadata: parseMetadata(meta[META.metadata]),
+    token: String(machine.config.env?.HANGAR_ENVD_TOKEN ?? ''),
+    cpuCount: machine.config.guest?.cpus ?? 1,
+    memoryMB: machine.config.guest?.memory_mb ?? 256,
+  };
+}

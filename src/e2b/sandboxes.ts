@@ -1,0 +1,142 @@
+/**
+ * E2B's sandbox operations on hangar's machines (e2b-compat.md §2): create (a
+ * machine of the template, answered once its agent answers its health check),
+ * get, list, kill (destroy), setTimeout, pause (suspend: the whole VM, memory
+ * included), connect (resume or start, then the same wait; the timeout only
+ * extended). Every sandbox is one of the key's org; another org's is not found.
+ */
+import { createApp } from '../control/apps.ts';
+import { destroyMachine, startMachine, suspendMachine } from '../control/actions.ts';
+import { createMachine, listMachines } from '../control/machines.ts';
+import { loadMachine } from '../control/machine-writer.ts';
+import { setMetadataValue } from '../control/metadata.ts';
+import type { ControlDeps } from '../control/ports.ts';
+import { waitMachine } from '../control/waiting.ts';
+import { HangarError, invalid } from '../domain/errors.ts';
+import type { MachineRecord } from '../domain/machine.ts';
+import { findTemplate, type KeyRecord } from './records.ts';
+import { endAtKey, newAccessToken, sandboxApp, sandboxConfig, type SandboxOptions, sandboxOf, type SandboxView } from './sandbox-machine.ts';
+
+/** How long a create or connect waits for the machine to start and its agent to answer. */
+const READY_MS = 120_000;
+/** E2B's longest sandbox life (24 h for its Pro tier). */
+export const MAX_TIMEOUT_S = 24 * 3600;
+
+export interface CreateInput extends Partial<SandboxOptions> {
+  templateID: string;
+}
+
+const sandboxNotFound = (id: string) => new HangarError('not_found', `sandbox ${id} not found`);
+
+async function ensureApp(deps: ControlDeps, org: string): Promise<string> {
+  const name = sandboxApp(org);
+  if (!(await deps.store.getApp(name))) {
+    await createApp(deps, { name, org_slug: org }).catch((error: unknown) => {
+      if (!(error instanceof HangarError && error.code === 'name_taken')) throw error;
+    });
+  }
+  return name;
+}
+
+/** The machine of sandbox `id` in the key's org, or not found. */
+async function sandboxMachine(deps: ControlDeps, key: KeyRecord, id: string): Promise<{ machine: MachineRecord; sandbox: SandboxView }> {
+  if (!/^[a-z0-9]{1,64}$/.test(id)) throw sandboxNotFound(id);
+  const machine = await loadMachine(deps, sandboxApp(key.org), id).catch((error: unknown) => {
+    throw error instanceof HangarError && error.code === 'not_found' ? sandboxNotFound(id) : error;
+  });
+  const sandbox = sandboxOf(machine);
+  if (!sandbox) throw sandboxNotFound(id);
+  return { machine, sandbox };
+}
+
+/** Waits until the machine runs and its agent passes its health check. */
+async function untilReady(deps: ControlDeps, appName: string, id: string): Promise<void> {
+  const deadline = deps.clock.now() + READY_MS;
+  await waitMachine(deps, appName, id, { state: 'started', timeout: '60' });
+  for (;;) {
+    const checks = (await deps.health?.checksOf([id]))?.get(id) ?? [];
+    if (checks.some((check) => check.name === 'envd' && check.status === 'passing')) return;
+    const machine = await loadMachine(deps, appName, id);
+    if (machine.state !== 'started') throw new HangarError('launch_failed', `sandbox ${id} is ${machine.state}, not running`);
+    if (deps.clock.now() > deadline) throw new HangarError('launch_failed', `sandbox ${id}'s agent did not answer within ${READY_MS / 1000}s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: CreateInput): Promise<SandboxView> {
+  const template = await findTemplate(deps.store, input.templateID);
+  if (!template) throw new HangarError('not_found', `template ${input.templateID} not found`);
+  const options: SandboxOptions = {
+    timeoutS: input.timeoutS ?? 300, metadata: input.metadata ?? {}, envVars: input.envVars ?? {},
+    onTimeout: input.onTimeout ?? 'kill', autoResume: input.autoResume ?? false,
+  };
+  if (options.timeoutS < 1 || options.timeoutS > MAX_TIMEOUT_S) throw invalid(`timeout must be from 1 to ${MAX_TIMEOUT_S} seconds`);
+  if (JSON.stringify(options.metadata).length > 4000) throw invalid('metadata must be under 4000 characters as JSON');
+  const appName = await ensureApp(deps, key.org);
+  const { machine } = await createMachine(deps, appName, { config: sandboxConfig(template, options, newAccessToken(), deps.clock.now()) });
+  try {
+    await untilReady(deps, appName, machine.id);
+  } catch (error) {
+    // A sandbox that never answered is not left running, nor charged to anyone's list.
+    await destroyMachine(deps, appName, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
+    throw error;
+  }
+  return sandboxOf(await loadMachine(deps, appName, machine.id)) as SandboxView;
+}
+
+export async function getSandbox(deps: ControlDeps, key: KeyRecord, id: string): Promise<SandboxView> {
+  return (await sandboxMachine(deps, key, id)).sandbox;
+}
+
+export interface ListQuery {
+  states: Array<'running' | 'paused'>;
+  metadata: Record<string, string>;
+}
+
+/** The org's sandboxes, oldest first, that are in `states` and hold every `metadata` pair. */
+export async function listSandboxes(deps: ControlDeps, key: KeyRecord, query: ListQuery): Promise<SandboxView[]> {
+  const appName = sandboxApp(key.org);
+  if (!(await deps.store.getApp(appName))) return [];
+  const listed = await listMachines(deps, appName, {});
+  return listed
+    .map(({ machine }) => sandboxOf(machine))
+    .filter((sandbox): sandbox is SandboxView => sandbox !== null && query.states.includes(sandbox.state))
+    .filter((sandbox) => Object.entries(query.metadata).every(([name, value]) => sandbox.metadata[name] === value))
+    .sort((a, b) => a.startedAt - b.startedAt || a.sandboxID.localeCompare(b.sandboxID));
+}
+
+export async function killSandbox(deps: ControlDeps, key: KeyRecord, id: string): Promise<void> {
+  const { machine } = await sandboxMachine(deps, key, id);
+  await destroyMachine(deps, machine.appName, id, { force: true, nonce: undefined });
+}
+
+/** Sets the sandbox to end `timeoutS` from now, sooner or later than it would have. */
+export async function setSandboxTimeout(deps: ControlDeps, key: KeyRecord, id: string, timeoutS: number): Promise<void> {
+  if (!Number.isInteger(timeoutS) || timeoutS < 0 || timeoutS > MAX_TIMEOUT_S) throw invalid(`timeout must be from 0 to ${MAX_TIMEOUT_S} seconds`);
+  const { machine } = await sandboxMachine(deps, key, id);
+  await setMetadataValue(deps, machine.appName, id, endAtKey, String(deps.clock.now() + timeoutS * 1000));
+}
+
+/** Suspends a running sandbox and answers once it is; `already_exists` (409) when it is paused. */
+export async function pauseSandbox(deps: ControlDeps, key: KeyRecord, id: string): Promise<void> {
+  const { machine, sandbox } = await sandboxMachine(deps, key, id);
+  if (sandbox.state === 'paused') throw new HangarError('already_exists', `sandbox ${id} is already paused`);
+  await suspendMachine(deps, machine.appName, id, undefined);
+  await waitMachine(deps, machine.appName, id, { state: ['suspended', 'stopped'], timeout: '60' });
+}
+
+/**
+ * Resumes a paused sandbox (201) or finds it running (200), and extends its end to
+ * `timeoutS` from now when that is later.
+ */
+export async function connectSandbox(deps: ControlDeps, key: KeyRecord, id: string, timeoutS: number | undefined): Promise<{ resumed: boolean; sandbox: SandboxView }> {
+  const { machine, sandbox } = await sandboxMachine(deps, key, id);
+  const resumed = sandbox.state === 'paused';
+  if (resumed) await startMachine(deps, machine.appName, id, undefined);
+  await untilReady(deps, machine.appName, id);
+  if (timeoutS !== undefined) {
+    const end = deps.clock.now() + timeoutS * 1000;
+    if (end > sandbox.endAt) await setMetadataValue(deps, machine.appName, id, endAtKey, String(end));
+  }
+  return { resumed, sandbox: (await sandboxMachine(deps, key, id)).sandbox };
+}

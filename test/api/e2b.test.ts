@@ -1,0 +1,149 @@
+/**
+ * The E2B control plane under /e2b, driven by the real `e2b` SDK against a
+ * listening hangar (fake driver), with `E2B_SANDBOX_URL` at hangar's edge proxy,
+ * which routes by E2B's headers. Every sandbox machine's port 49983 leads to one
+ * hangar-envd on this host, so the create waits for a real agent's health check
+ * and the SDK's commands run there. Keys and templates are the operator's,
+ * through /hangar/v1/e2b.
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Sandbox, SandboxNotFoundError } from 'e2b';
+import { type RunningEnvd, startEnvd } from '../helpers/envd.ts';
+import { testHangar, type TestHangar } from '../helpers/hangar.ts';
+import { freePort } from '../helpers/registry.ts';
+import { reapSandboxes } from '../../src/e2b/reaper.ts';
+
+describe('the E2B API, driven by the e2b SDK', () => {
+  let t: TestHangar;
+  let envd: RunningEnvd;
+  let opts: { apiKey: string; apiUrl: string; sandboxUrl: string };
+  let otherOrg: typeof opts;
+  let proxyUrl: string;
+  /** A request to the proxy as the SDK sends one to envd, naming the sandbox by E2B's headers. */
+  const viaProxy = (id: string, port = 49983, path = '/health') => fetch(`${proxyUrl}${path}`, { headers: { 'e2b-sandbox-id': id, 'e2b-sandbox-port': String(port) } });
+
+  before(async () => {
+    envd = await startEnvd({}, await freePort());
+    const envdPort = Number(new URL(envd.url).port);
+    t = await testHangar({ proxy: { domain: 'test', idleMs: 60_000, upstreams: () => ({ host: '127.0.0.1', port: envdPort }) } });
+    const address = await t.hangar.app.listen({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => t.proxy.server.listen(0, '127.0.0.1', resolve));
+    proxyUrl = `http://127.0.0.1:${(t.proxy.server.address() as AddressInfo).port}`;
+    const key = await t.call('POST', '/hangar/v1/e2b/keys', { name: 'tests' });
+    assert.equal(key.status, 201);
+    assert.match(key.body.key, /^e2b_[0-9a-f]{40}$/);
+    opts = { apiKey: key.body.key, apiUrl: `${address}/e2b`, sandboxUrl: proxyUrl };
+    otherOrg = { ...opts, apiKey: (await t.call('POST', '/hangar/v1/e2b/keys', { name: 'other', org: 'acme' })).body.key };
+    assert.equal((await t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'base', image: 'registry.test/hello:1', cpuCount: 1, memoryMB: 256 })).status, 201);
+  });
+  after(async () => {
+    await t?.close();
+    await envd?.stop();
+  });
+
+  it('creates a sandbox of a template, once its agent answers, and runs a command in it', async () => {
+    const sandbox = await Sandbox.create('base', { ...opts, metadata: { purpose: 'test' }, timeoutMs: 60_000 });
+    const machine = (await t.call('GET', `/v1/apps/e2b-personal/machines/${sandbox.sandboxId}`)).body;
+    assert.deepEqual([machine.state, machine.config.init.exec, machine.config.guest.memory_mb], ['started', ['/.hangar/envd'], 256], 'a machine like any other');
+    assert.equal(machine.checks.find((check: { name: string }) => check.name === 'envd')?.status, 'passing');
+    assert.equal((await sandbox.commands.run('echo from e2b')).stdout, 'from e2b\n');
+    const info = await sandbox.getInfo();
+    assert.deepEqual([info.templateId, info.state, info.metadata, info.cpuCount, info.memoryMB], ['base', 'running', { purpose: 'test' }, 1, 256]);
+    assert.ok(info.endAt.getTime() - info.startedAt.getTime() === 60_000);
+    await sandbox.kill();
+  });
+
+  it('lists sandboxes by metadata and state, in pages, and never another org\'s', async () => {
+    const a = await Sandbox.create('base', { ...opts, metadata: { team: 'x' } });
+    const b = await Sandbox.create('base', { ...opts, metadata: { team: 'y' } });
+    const c = await Sandbox.create('base', { ...opts, metadata: { team: 'x' } });
+    const ids = async (query: Parameters<typeof Sandbox.list>[0]) => {
+      const found: string[] = [];
+      const paginator = Sandbox.list(query);
+      while (paginator.hasNext) found.push(...(await paginator.nextItems()).map((item) => item.sandboxId));
+      return found;
+    };
+    assert.deepEqual(await ids({ ...opts, query: { metadata: { team: 'x' } } }), [a.sandboxId, c.sandboxId]);
+    assert.deepEqual(await ids({ ...opts, query: { metadata: { team: 'x' } }, limit: 1 }), [a.sandboxId, c.sandboxId], 'two pages of one');
+    assert.deepEqual(await ids({ ...otherOrg }), []);
+    await assert.rejects(Sandbox.getInfo(a.sandboxId, otherOrg), SandboxNotFoundError);
+    assert.equal(await Sandbox.kill(a.sandboxId, otherOrg), false, 'another org cannot kill it');
+    for (const sandbox of [a, b, c]) assert.equal(await Sandbox.kill(sandbox.sandboxId, opts), true);
+    assert.equal(await Sandbox.kill(a.sandboxId, opts), false, 'gone');
+    assert.deepEqual(await ids({ ...opts, query: { metadata: { team: 'x' } } }), []);
+  });
+
+  it('pauses (suspends) a sandbox, says so once more, and connect resumes it', async () => {
+    const sandbox = await Sandbox.create('base', opts);
+    assert.equal(await sandbox.pause(), true);
+    assert.equal((await t.call('GET', `/v1/apps/e2b-personal/machines/${sandbox.sandboxId}`)).body.state, 'suspended');
+    assert.equal((await sandbox.getInfo()).state, 'paused');
+    assert.equal(await sandbox.pause(), false, 'already paused');
+    const resumed = await Sandbox.connect(sandbox.sandboxId, opts);
+    assert.equal((await resumed.getInfo()).state, 'running');
+    assert.equal((await t.call('GET', `/v1/apps/e2b-personal/machines/${sandbox.sandboxId}`)).body.state, 'started');
+    await resumed.kill();
+  });
+
+  it('ends a sandbox at its timeout: killed, or paused when it asked for that', async () => {
+    const killed = await Sandbox.create('base', opts);
+    const paused = await Sandbox.create('base', { ...opts, lifecycle: { onTimeout: 'pause' } });
+    await killed.setTimeout(0);
+    await paused.setTimeout(0);
+    const ended = await reapSandboxes(t.hangar.control);
+    assert.deepEqual(ended.map((each) => each.ended).sort(), ['killed', 'paused']);
+    await t.waitFor('e2b-personal', paused.sandboxId, 'suspended');
+    assert.equal(await killed.isRunning(), false, 'the proxy no longer reaches it');
+    await assert.rejects(killed.getInfo(), SandboxNotFoundError);
+    assert.equal((await paused.getInfo()).state, 'paused');
+    await Sandbox.kill(paused.sandboxId, opts);
+  });
+
+  it('answers E2B\'s error bodies: a bad key, an unknown template, a bad body', async () => {
+    const post = (body: unknown, key = opts.apiKey) => fetch(`${opts.apiUrl}/v2/sandboxes`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const bad = await post({ templateID: 'base' }, 'e2b_' + '0'.repeat(40));
+    assert.deepEqual([bad.status, await bad.json()], [401, { code: 401, message: 'invalid or missing X-API-Key' }]);
+    const unknown = await post({ templateID: 'nope' });
+    assert.deepEqual([unknown.status, ((await unknown.json()) as { code: number }).code], [404, 404]);
+    const invalid = await post({ templateID: 'base', timeout: -5 });
+    assert.deepEqual([invalid.status, ((await invalid.json()) as { code: number }).code], [400, 400]);
+    const bearer = await fetch(`${opts.apiUrl}/sandboxes`, { headers: { authorization: 'Bearer test-token-123' } });
+    assert.equal(bearer.status, 401, 'hangar\'s own token is not an E2B key');
+    assert.deepEqual((await t.call('GET', '/v1/apps/e2b-personal/machines')).body.filter((m: { state: string }) => m.state !== 'destroyed'), [], 'nothing made by refused requests');
+  });
+
+  it('routes sandboxes through the proxy by headers or host, and answers E2B\'s 502 once one is killed or paused', async () => {
+    const sandbox = await Sandbox.create('base', opts);
+    assert.equal((await viaProxy(sandbox.sandboxId)).status, 204);
+    const byHost = await new Promise<number>((resolve, reject) => {
+      request(`${proxyUrl}/health`, { headers: { host: `49983-${sandbox.sandboxId}.test` } }, (reply) => resolve(reply.resume().statusCode ?? 0)).on('error', reject).end();
+    });
+    assert.equal(byHost, 204, 'getHost(port) names it as <port>-<id>.<domain>');
+    await sandbox.pause();
+    const paused = await viaProxy(sandbox.sandboxId);
+    assert.deepEqual([paused.status, await paused.json()], [502, { sandboxId: sandbox.sandboxId, message: 'The sandbox was not found', code: 502 }]);
+    assert.equal(await sandbox.isRunning(), false, 'the SDK reads the 502 as not running');
+    assert.equal((await t.call('GET', `/v1/apps/e2b-personal/machines/${sandbox.sandboxId}`)).body.state, 'suspended', 'traffic did not wake it');
+    await Sandbox.kill(sandbox.sandboxId, opts);
+    assert.equal((await viaProxy(sandbox.sandboxId)).status, 502);
+    assert.equal((await viaProxy('nosuchsandbox')).status, 502);
+  });
+
+  it('resumes a paused sandbox on traffic only when its lifecycle says so', async () => {
+    const sandbox = await Sandbox.create('base', { ...opts, lifecycle: { onTimeout: 'pause', autoResume: true } });
+    await sandbox.pause();
+    assert.equal((await viaProxy(sandbox.sandboxId)).status, 204, 'woken by the request');
+    assert.equal((await t.call('GET', `/v1/apps/e2b-personal/machines/${sandbox.sandboxId}`)).body.state, 'started');
+    await sandbox.kill();
+  });
+
+  it('reaches no machine that is not a sandbox by E2B\'s routing', async () => {
+    await t.app('plain');
+    const machine = await t.machine('plain');
+    await t.waitFor('plain', machine.id, 'started');
+    assert.equal((await viaProxy(machine.id, 8080, '/')).status, 502);
+  });
+});
