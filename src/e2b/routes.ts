@@ -2,17 +2,18 @@
  * E2B's control-plane API under `/e2b` (so `E2B_API_URL=http://HOST:4280/e2b`),
  * as the `e2b` SDK calls it (e2b-compat.md §2): v1 and v2 create, connect
  * (v1, v2 and the older resume), get, list (v1, and v2 with metadata and state
- * filters and `X-Next-Token` pages), kill, timeout, pause. Callers authenticate
+ * filters and `X-Next-Token` pages), kill, timeout, pause, fork. Callers authenticate
  * with `X-API-Key`; every error is E2B's `{"code": status, "message"}`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
+import { MAX_FORK_COUNT } from '../control/fork.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import type { Api } from '../api/routes/types.ts';
 import { findKey, type KeyRecord } from './records.ts';
 import { CLIENT_ID, ENVD_VERSION, type SandboxView } from './sandbox-machine.ts';
-import { connectSandbox, createSandbox, getSandbox, killSandbox, listSandboxes, MAX_TIMEOUT_S, pauseSandbox, setSandboxTimeout } from './sandboxes.ts';
+import { connectSandbox, createSandbox, forkSandbox, getSandbox, killSandbox, listSandboxes, MAX_TIMEOUT_S, pauseSandbox, setSandboxTimeout } from './sandboxes.ts';
 
 export interface E2bOptions {
   /** The domain sandboxes are reached under (`<port>-<id>.<domain>`), given to the SDK as `domain`. */
@@ -129,6 +130,12 @@ export function e2bRoutes(app: Api, deps: ControlDeps, options: E2bOptions): voi
     for (const path of ['/sandboxes/:sandboxID/connect', '/v2/sandboxes/:sandboxID/connect', '/sandboxes/:sandboxID/resume']) {
       e2b.post(path, { schema: { hide: true, params: Id, body: Type.Optional(ConnectBody) } }, connect);
     }
+
+    const ForkBody = Type.Object({ timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_S })), count: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_FORK_COUNT })) });
+    e2b.post('/sandboxes/:sandboxID/fork', { schema: { hide: true, params: Id, body: Type.Optional(ForkBody) } }, async (request, reply) => {
+      const results = await forkSandbox(deps, keyOf(request), request.params.sandboxID, request.body?.count ?? 1, request.body?.timeout);
+      return reply.status(201).send(results.map(({ sandbox, error }) => (sandbox ? { sandbox: sandboxJson(sandbox) } : { error: { code: 500, message: error } })));
+    });
 
     e2b.get('/sandboxes/:sandboxID/metrics', { schema: { hide: true, params: Id } }, async (request, reply) => {
       await getSandbox(deps, keyOf(request), request.params.sandboxID);

@@ -7,6 +7,7 @@
  */
 import { createApp } from '../control/apps.ts';
 import { destroyMachine, startMachine, suspendMachine } from '../control/actions.ts';
+import { forkMachine } from '../control/fork.ts';
 import { createMachine, listMachines } from '../control/machines.ts';
 import { loadMachine } from '../control/machine-writer.ts';
 import { setMetadataValue } from '../control/metadata.ts';
@@ -139,4 +140,27 @@ export async function connectSandbox(deps: ControlDeps, key: KeyRecord, id: stri
     if (end > sandbox.endAt) await setMetadataValue(deps, machine.appName, id, endAtKey, String(end));
   }
   return { resumed, sandbox: (await sandboxMachine(deps, key, id)).sandbox };
+}
+
+/**
+ * Forks a running sandbox into `count`: each child starts from its parent's memory
+ * (hangar's fork), with the parent's template, agent token and metadata, its own
+ * id, and a life of `timeoutS` from now. One result per child, as E2B answers.
+ */
+export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string, count: number, timeoutS: number | undefined): Promise<Array<{ sandbox?: SandboxView; error?: string }>> {
+  const { machine, sandbox } = await sandboxMachine(deps, key, id);
+  if (sandbox.state !== 'running') throw new HangarError('invalid_state', `sandbox ${id} is paused: connect to it before forking`);
+  const children = await forkMachine(deps, machine.appName, id, { count });
+  const now = deps.clock.now();
+  const life = timeoutS ?? Math.max(1, Math.round((sandbox.endAt - now) / 1000));
+  return Promise.all(children.map(async (child) => {
+    try {
+      await setMetadataValue(deps, machine.appName, child.id, 'e2b.started_at', String(now));
+      await setMetadataValue(deps, machine.appName, child.id, endAtKey, String(now + life * 1000));
+      await untilReady(deps, machine.appName, child.id);
+      return { sandbox: sandboxOf(await loadMachine(deps, machine.appName, child.id)) as SandboxView };
+    } catch (error) {
+      return { error: error instanceof Error ? error.message : String(error) };
+    }
+  }));
 }

@@ -146,4 +146,21 @@ describe('the E2B API, driven by the e2b SDK', () => {
     await t.waitFor('plain', machine.id, 'started');
     assert.equal((await viaProxy(machine.id, 8080, '/')).status, 502);
   });
+
+  it('forks a running sandbox into several, each a sandbox of its own with the parent\'s metadata', async () => {
+    const parent = await Sandbox.create('base', { ...opts, metadata: { role: 'parent' } });
+    const children = await parent.fork({ count: 2, timeoutMs: 120_000 });
+    assert.equal(children.length, 2);
+    for (const child of children) {
+      assert.ok(!(child instanceof Error), String(child));
+      assert.notEqual(child.sandboxId, parent.sandboxId);
+      const info = await child.getInfo();
+      assert.deepEqual([info.state, info.metadata, info.templateId], ['running', { role: 'parent' }, 'base']);
+      assert.equal(info.endAt.getTime() - info.startedAt.getTime(), 120_000);
+      assert.equal((await child.commands.run('echo child')).stdout, 'child\n');
+    }
+    const refused = await fetch(`${opts.apiUrl}/sandboxes/${parent.sandboxId}/fork`, { method: 'POST', headers: { 'x-api-key': opts.apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ count: 17 }) });
+    assert.equal(refused.status, 400);
+    for (const each of [parent, ...children]) if (!(each instanceof Error)) await each.kill();
+  });
 });

@@ -1,0 +1,115 @@
+/**
+ * E2B sandboxes on real microVMs: `hangar serve --driver qemu`, a template of a
+ * plain busybox image (no bash, no /etc/passwd: the agent is hangar's, copied in
+ * at boot), and the real `e2b` SDK with only its API URL, sandbox URL (hangar's
+ * edge proxy) and key changed. Create, commands with streamed output and stdin,
+ * files, pause and connect (the same boot, the process still running), fork, list
+ * by metadata, a timeout that ends the sandbox, kill, and E2B's 502 after pause and
+ * kill.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Sandbox } from 'e2b';
+import { busyboxLayer } from '../helpers/image-build.ts';
+import { pushImage, type Registry, startRegistry } from '../helpers/registry.ts';
+import { cleanUpRealServer, request, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+
+describe('E2B sandboxes on real microVMs, driven by the e2b SDK', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-e2b-'));
+  const data = join(dir, 'data');
+  const netns = `hgr-e2b-${Math.random().toString(16).slice(2, 6)}`;
+  let registry: Registry;
+  let server: ServerProcess;
+  let opts: { apiKey: string; apiUrl: string; sandboxUrl: string };
+  let sandbox: Sandbox;
+  const viaProxy = (id: string) => fetch(`${server.proxyUrl}/health`, { headers: { 'e2b-sandbox-id': id, 'e2b-sandbox-port': '49983' } });
+
+  before(async () => {
+    registry = await startRegistry();
+    await pushImage(registry.host, 'sbx/base', '1', [{ compression: 'gzip', files: busyboxLayer(['sh', 'echo', 'cat', 'sleep', 'tr', 'ls', 'mkdir']) }], { config: { Env: ['PATH=/bin'] } });
+    server = await startServerProcess(data, 'e2b-token', ['--driver', 'qemu', '--netns', netns]);
+    const key = await request(server, 'POST', '/hangar/v1/e2b/keys', { name: 'e2e' });
+    assert.equal(key.status, 201);
+    const template = await request(server, 'POST', '/hangar/v1/e2b/templates', { templateID: 'base', image: `${registry.host}/sbx/base:1`, cpuCount: 1, memoryMB: 256 });
+    assert.equal(template.status, 201, JSON.stringify(template.body));
+    opts = { apiKey: key.body.key, apiUrl: `${server.url}/e2b`, sandboxUrl: server.proxyUrl };
+    sandbox = await Sandbox.create('base', { ...opts, envs: { SANDBOX_WIDE: 'yes' }, metadata: { suite: 'e2e' }, timeoutMs: 300_000 });
+  });
+  after(async () => {
+    for (const m of ((await request(server, 'GET', '/v1/apps/e2b-personal/machines').catch(() => ({ body: [] }))).body ?? []) as Array<{ id: string }>) {
+      await request(server, 'DELETE', `/v1/apps/e2b-personal/machines/${m.id}?force=true`).catch(() => undefined);
+    }
+    await cleanUpRealServer(server, data, netns);
+    await registry?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs commands through /bin/sh (the image has no bash), streaming output and taking stdin', async () => {
+    const chunks: string[] = [];
+    const result = await sandbox.commands.run('echo "$SANDBOX_WIDE"; sleep 0.3; echo done', { onStdout: (chunk) => { chunks.push(chunk); } });
+    assert.deepEqual([result.exitCode, result.stdout], [0, 'yes\ndone\n']);
+    assert.deepEqual(chunks, ['yes\n', 'done\n']);
+    const upper = await sandbox.commands.run('tr a-z A-Z', { background: true, stdin: true });
+    await sandbox.commands.sendStdin(upper.pid, 'shout');
+    await sandbox.commands.closeStdin(upper.pid);
+    assert.equal((await upper.wait()).stdout, 'SHOUT');
+  });
+
+  it('writes files and reads them back', async () => {
+    await sandbox.files.write('/work/notes/a.txt', 'written in a microVM');
+    assert.equal(await sandbox.files.read('/work/notes/a.txt'), 'written in a microVM');
+    assert.deepEqual((await sandbox.files.list('/work/notes')).map((entry) => entry.name), ['a.txt']);
+    assert.equal((await sandbox.commands.run('cat /work/notes/a.txt')).stdout, 'written in a microVM');
+  });
+
+  it('pauses (502 meanwhile) and connects again to the same boot, its process still running', async () => {
+    const bootId = (await sandbox.commands.run('cat /proc/sys/kernel/random/boot_id')).stdout;
+    const counter = await sandbox.commands.run('i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done', { background: true, timeoutMs: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(await sandbox.pause(), true);
+    assert.equal((await request(server, 'GET', `/v1/apps/e2b-personal/machines/${sandbox.sandboxId}`)).body.state, 'suspended');
+    const paused = await viaProxy(sandbox.sandboxId);
+    assert.deepEqual([paused.status, await paused.json()], [502, { sandboxId: sandbox.sandboxId, message: 'The sandbox was not found', code: 502 }]);
+    const again = await Sandbox.connect(sandbox.sandboxId, opts);
+    assert.equal((await again.commands.run('cat /proc/sys/kernel/random/boot_id')).stdout, bootId, 'resumed, not booted');
+    assert.ok((await again.commands.list()).some((info) => info.pid === counter.pid), 'the same process, still there');
+    const before = Number((await again.files.read('/tmp/count')).trim());
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const later = Number((await again.files.read('/tmp/count')).trim());
+    assert.ok(later > before && before > 0, `still counting: ${before} then ${later}`);
+    assert.equal(await again.commands.kill(counter.pid), true);
+  });
+
+  it('forks the running sandbox into two that go on from its state', async () => {
+    await sandbox.files.write('/tmp/before-fork', 'parent state');
+    const children = await sandbox.fork({ count: 2, timeoutMs: 120_000 });
+    assert.equal(children.length, 2);
+    for (const child of children) {
+      assert.ok(!(child instanceof Error), String(child));
+      assert.equal((await child.commands.run('cat /tmp/before-fork')).stdout, 'parent state');
+      assert.equal(await child.kill(), true);
+    }
+    assert.equal((await sandbox.commands.run('echo parent')).stdout, 'parent\n', 'the parent runs on');
+  });
+
+  it('lists sandboxes by metadata', async () => {
+    const listed = await Sandbox.list({ ...opts, query: { metadata: { suite: 'e2e' } } }).nextItems();
+    assert.deepEqual(listed.map((item) => [item.sandboxId, item.state]), [[sandbox.sandboxId, 'running']]);
+    assert.deepEqual(await Sandbox.list({ ...opts, query: { metadata: { suite: 'other' } } }).nextItems(), []);
+  });
+
+  it('ends a sandbox at its timeout, and kill ends another: E2B\'s 502 for both', async () => {
+    const short = await Sandbox.create('base', { ...opts, timeoutMs: 300_000 });
+    assert.equal((await short.commands.run('echo up')).stdout, 'up\n');
+    await short.setTimeout(2000);
+    for (let i = 0; i < 300 && (await short.isRunning()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(await short.isRunning(), false, 'ended by its timeout');
+    assert.equal((await viaProxy(short.sandboxId)).status, 502);
+    assert.equal(await sandbox.kill(), true);
+    assert.equal((await viaProxy(sandbox.sandboxId)).status, 502);
+    assert.equal(await Sandbox.kill(sandbox.sandboxId, opts), false, 'gone');
+  });
+});
