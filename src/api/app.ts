@@ -32,8 +32,8 @@ import { orgRoutes } from './routes/orgs.ts';
 import { platformRoutes } from './routes/platform.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 import type { Api } from './routes/types.ts';
-import { e2bAdminRoutes } from '../e2b/admin-routes.ts';
-import { type E2bOptions, e2bRoutes } from '../e2b/routes.ts';
+import { e2bAdminRoutes } from './routes/e2b-admin.ts';
+import { type E2bOptions, e2bRoutes } from './routes/e2b.ts';
 
 export interface AppOptions {
   control: ControlDeps;

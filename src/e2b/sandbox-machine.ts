@@ -15,7 +15,7 @@ export const ENVD_VERSION = '0.5.7';
 export const ENVD_PORT = 49983;
 export const CLIENT_ID = 'hangar';
 
-const META = {
+export const META = {
   template: 'e2b.template',
   endAt: 'e2b.end_at',
   onTimeout: 'e2b.on_timeout',
@@ -106,4 +106,9 @@ export function sandboxOf(machine: MachineRecord): SandboxView | null {
     cpuCount: machine.config.guest?.cpus ?? 1,
     memoryMB: machine.config.guest?.memory_mb ?? 256,
   };
+}
+
+/** Whether a machine's metadata makes it a sandbox, and whether traffic may resume it. */
+export function sandboxRouting(metadata: Record<string, string> | undefined): { sandbox: boolean; autoResume: boolean } {
+  return { sandbox: Boolean(metadata?.[META.template]), autoResume: metadata?.[META.autoResume] === 'true' };
 }

@@ -3,6 +3,7 @@
  * one when the rules say so, and counts the load on it until the caller releases.
  * A request that finds every machine at its hard limit waits for room.
  */
+import { sandboxRouting } from '../e2b/sandbox-machine.ts';
 import type { HealthMonitor } from './health-monitor.ts';
 import type { LoadTracker } from './load-tracker.ts';
 import type { MachineTable } from './machine-table.ts';
@@ -122,14 +123,14 @@ export class Router {
   async routeSandbox(id: string, port: number): Promise<Routed | undefined> {
     const { table, loads, waker, upstreams } = this.options;
     const machine = table.get(id);
-    const metadata = machine?.config.metadata ?? {};
-    if (!machine || !metadata['e2b.template']) return undefined;
+    const routing = sandboxRouting(machine?.config.metadata);
+    if (!machine || !routing.sandbox) return undefined;
     const binding: ServiceBinding = {
       internalPort: port, handlers: ['http'], forceHttps: false, concurrency: { type: 'requests', softLimit: 0, hardLimit: 0 },
       autostart: false, autostop: false, minMachinesRunning: 0,
     };
     if (machine.state !== 'started') {
-      if (machine.state !== 'suspended' || metadata['e2b.auto_resume'] !== 'true') throw new SandboxGone(id);
+      if (machine.state !== 'suspended' || !routing.autoResume) throw new SandboxGone(id);
     }
     const release = loads.acquire(id);
     try {

@@ -7,13 +7,13 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
-import { HangarError, HTTP_STATUS } from '../domain/errors.ts';
-import { MAX_FORK_COUNT } from '../control/fork.ts';
-import type { ControlDeps } from '../control/ports.ts';
-import type { Api } from '../api/routes/types.ts';
-import { findKey, type KeyRecord } from './records.ts';
-import { CLIENT_ID, ENVD_VERSION, type SandboxView } from './sandbox-machine.ts';
-import { connectSandbox, createSandbox, forkSandbox, getSandbox, killSandbox, listSandboxes, MAX_TIMEOUT_S, pauseSandbox, setSandboxTimeout } from './sandboxes.ts';
+import { HangarError, HTTP_STATUS } from '../../domain/errors.ts';
+import { MAX_FORK_COUNT } from '../../control/fork.ts';
+import type { ControlDeps } from '../../control/ports.ts';
+import type { Api } from './types.ts';
+import { findKey, type KeyRecord } from '../../e2b/records.ts';
+import { CLIENT_ID, ENVD_VERSION, type SandboxView } from '../../e2b/sandbox-machine.ts';
+import { connectSandbox, createSandbox, forkSandbox, getSandbox, killSandbox, listSandboxes, MAX_TIMEOUT_S, pauseSandbox, setSandboxTimeout } from '../../e2b/sandboxes.ts';
 
 export interface E2bOptions {
   /** The domain sandboxes are reached under (`<port>-<id>.<domain>`), given to the SDK as `domain`. */

@@ -5,10 +5,10 @@
  * API does.
  */
 import { Type } from 'typebox';
-import type { ControlDeps } from '../control/ports.ts';
-import type { Api } from '../api/routes/types.ts';
-import { createKey, createTemplate, deleteTemplate, listKeys, listTemplates, revokeKey, TEMPLATE_ID } from './records.ts';
-import { startReaper } from './reaper.ts';
+import type { ControlDeps } from '../../control/ports.ts';
+import type { Api } from './types.ts';
+import { createKey, createTemplate, deleteTemplate, listKeys, listTemplates, revokeKey, TEMPLATE_ID } from '../../e2b/records.ts';
+import { startReaper } from '../../e2b/reaper.ts';
 
 const tags = ['E2B'];
 const KeyBody = Type.Object({ name: Type.Optional(Type.String({ maxLength: 100 })), org: Type.Optional(Type.String({ maxLength: 63 })) });
