@@ -81,14 +81,23 @@ func (s *server) filesAccount(r *http.Request) (*account, error) {
 	return lookupAccount(name)
 }
 
-func (s *server) getFile(w http.ResponseWriter, r *http.Request) {
-	if !s.filesAllowed(r, "read") {
+// filesCaller is who a /files request acts as, once it may (else it is answered).
+func (s *server) filesCaller(w http.ResponseWriter, r *http.Request, operation string) *account {
+	if !s.filesAllowed(r, operation) {
 		restError(w, 401, "a valid access token or signature is required")
-		return
+		return nil
 	}
 	acct, err := s.filesAccount(r)
 	if err != nil {
 		restError(w, 400, err.Error())
+		return nil
+	}
+	return acct
+}
+
+func (s *server) getFile(w http.ResponseWriter, r *http.Request) {
+	acct := s.filesCaller(w, r, "read")
+	if acct == nil {
 		return
 	}
 	path := acct.resolve(r.URL.Query().Get("path"))
@@ -170,13 +179,8 @@ func uploadMetadata(r *http.Request) map[string]string {
 }
 
 func (s *server) postFiles(w http.ResponseWriter, r *http.Request) {
-	if !s.filesAllowed(r, "write") {
-		restError(w, 401, "a valid access token or signature is required")
-		return
-	}
-	acct, err := s.filesAccount(r)
-	if err != nil {
-		restError(w, 400, err.Error())
+	acct := s.filesCaller(w, r, "write")
+	if acct == nil {
 		return
 	}
 	metadata := uploadMetadata(r)

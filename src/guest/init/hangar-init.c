@@ -222,15 +222,21 @@ static int wait_for(const char *path, int timeout_ms) {
   return -1;
 }
 
-static void write_file(const char *path, int mode, const char *data, size_t len) {
-  char full[4096], dir[4096];
-  snprintf(full, sizeof full, "/newroot%s", path);
+/* `path` in the new root, in `full`, with the directories above it made. */
+static void root_path(const char *path, char *full, size_t size) {
+  char dir[4096];
+  snprintf(full, size, "/newroot%s", path);
   snprintf(dir, sizeof dir, "%s", full);
   char *slash = strrchr(dir, '/');
   if (slash) {
     *slash = 0;
     mkdir_p(dir);
   }
+}
+
+static void write_file(const char *path, int mode, const char *data, size_t len) {
+  char full[4096];
+  root_path(path, full, sizeof full);
   int fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) {
     say("file %s: %s", path, strerror(errno));
@@ -247,14 +253,8 @@ static void install_file(const char *source, const char *path, int mode) {
     say("install %s: %s", source, strerror(errno));
     return;
   }
-  char full[4096], dir[4096];
-  snprintf(full, sizeof full, "/newroot%s", path);
-  snprintf(dir, sizeof dir, "%s", full);
-  char *slash = strrchr(dir, '/');
-  if (slash) {
-    *slash = 0;
-    mkdir_p(dir);
-  }
+  char full[4096];
+  root_path(path, full, sizeof full);
   unlink(full);
   int out = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (out < 0) {

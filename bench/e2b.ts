@@ -1,0 +1,128 @@
+/**
+ * E2B sandbox benchmark, on real microVMs behind `hangar serve --driver qemu`,
+ * driven by the `e2b` SDK through hangar's API and edge proxy (a busybox template,
+ * 1 CPU, 256 MB).
+ *
+ * - create → first command answered (`Sandbox.create` then `commands.run('echo')`),
+ *   over N sandboxes made one after another and N made at once; each sandbox killed
+ *   after.
+ * - pause (`sandbox.pause()`, a suspend) and connect (`Sandbox.connect`, the resume
+ *   and the agent's health check) of one sandbox, N times.
+ * - fork of a running sandbox into 10, until every child's agent answers.
+ * - baseline, in the same run: a machine of the same image created and started
+ *   through the Machines API, until its process answers (a cold boot), and a
+ *   suspend and resume of it through the API.
+ *
+ * Prints figures; asserts nothing. Needs root and scripts/setup-guest.sh.
+ *   node bench/e2b.ts   (BENCH_N, default 20)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Sandbox } from 'e2b';
+import { busyboxLayer } from '../test/helpers/image-build.ts';
+import { pushImage, startRegistry } from '../test/helpers/registry.ts';
+import { cleanUpRealServer, request, startServerProcess } from '../test/helpers/server-process.ts';
+import { answered, figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
+
+const N = Number(process.env.BENCH_N ?? 20);
+const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-e2b-'));
+const data = join(dir, 'data');
+const netns = `hgr-be2b-${Math.random().toString(16).slice(2, 6)}`;
+const registry = await startRegistry();
+const { report, printTable } = figureTable();
+await pushImage(registry.host, 'bench/sbx', '1', [{ compression: 'gzip', files: busyboxLayer(['sh', 'echo', 'cat', 'sleep', 'mkdir', 'httpd']) }], {
+  config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; exec httpd -f -p 8080 -h /www'] },
+});
+const image = `${registry.host}/bench/sbx:1`;
+
+console.log(`machine: ${machineFacts()}`);
+const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--autostop-after', '1h']);
+const api = (method: string, url: string, body?: unknown) => request(server, method, url, body);
+try {
+  const key = (await api('POST', '/hangar/v1/e2b/keys', { name: 'bench' })).body.key as string;
+  await api('POST', '/hangar/v1/e2b/templates', { templateID: 'bench', image, cpuCount: 1, memoryMB: 256 });
+  const opts = { apiKey: key, apiUrl: `${server.url}/e2b`, sandboxUrl: server.proxyUrl, timeoutMs: 600_000 };
+  const firstCommand = async () => {
+    const start = performance.now();
+    const sandbox = await Sandbox.create('bench', opts);
+    await sandbox.commands.run('echo ready');
+    const ms = performance.now() - start;
+    return { ms, sandbox };
+  };
+
+  // Warm the image cache: the first create pulls and unpacks it.
+  await (await firstCommand()).sandbox.kill();
+
+  // Baseline: a cold boot of the same image through the Machines API, and a suspend and resume.
+  await api('POST', '/v1/apps', { name: 'baseline', org_slug: 'personal' });
+  const boots: number[] = [];
+  const suspends: number[] = [];
+  const resumes: number[] = [];
+  for (let i = 0; i < Math.min(N, 5); i++) {
+    const start = performance.now();
+    const made = (await api('POST', '/v1/apps/baseline/machines', { config: { image, guest: { cpus: 1, memory_mb: 256 } } })).body as { id: string; private_ip: string };
+    await answered(`http://[${made.private_ip}]:8080/`);
+    boots.push(performance.now() - start);
+    let began = performance.now();
+    await api('POST', `/v1/apps/baseline/machines/${made.id}/suspend`);
+    await api('GET', `/v1/apps/baseline/machines/${made.id}/wait?state=suspended&timeout=60`);
+    suspends.push(performance.now() - began);
+    began = performance.now();
+    await api('POST', `/v1/apps/baseline/machines/${made.id}/start`);
+    await answered(`http://[${made.private_ip}]:8080/`);
+    resumes.push(performance.now() - began);
+    await api('DELETE', `/v1/apps/baseline/machines/${made.id}?force=true`);
+  }
+
+  const sequential: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const { ms, sandbox } = await firstCommand();
+    sequential.push(ms);
+    await sandbox.kill();
+  }
+  const concurrent = await Promise.all(Array.from({ length: N }, () => firstCommand()));
+  for (const { sandbox } of concurrent) await sandbox.kill();
+
+  const pauses: number[] = [];
+  const connects: number[] = [];
+  const { sandbox } = await firstCommand();
+  for (let i = 0; i < N; i++) {
+    let began = performance.now();
+    await sandbox.pause();
+    pauses.push(performance.now() - began);
+    began = performance.now();
+    const again = await Sandbox.connect(sandbox.sandboxId, opts);
+    await again.commands.run('echo back');
+    connects.push(performance.now() - began);
+  }
+  const began = performance.now();
+  const children = await sandbox.fork({ count: 10 });
+  const forkMs = performance.now() - began;
+  const forked = children.filter((child) => !(child instanceof Error)).length;
+  for (const child of children) if (!(child instanceof Error)) await child.kill();
+  await sandbox.kill();
+
+  report('baseline: cold boot of the image through the API, until it answers', formatTimes(boots));
+  report('baseline: suspend through the API', formatTimes(suspends));
+  report('baseline: resume through the API, until it answers', formatTimes(resumes));
+  report(`create → first command, ${N} one after another`, formatTimes(sequential));
+  report(`create → first command, ${N} at once`, formatTimes(concurrent.map((each) => each.ms)));
+  report('create (one at a time) ÷ cold boot (p50)', (summarize(sequential).p50 / summarize(boots).p50).toFixed(2));
+  report(`p99 of ${N} at once ÷ p50 of one at a time`, (summarize(concurrent.map((each) => each.ms)).p99 / summarize(sequential).p50).toFixed(2));
+  report('pause (suspend, 256 MB)', formatTimes(pauses));
+  report('connect (resume) → command answered', formatTimes(connects));
+  report('connect ÷ the API\'s resume (p50)', (summarize(connects).p50 / summarize(resumes).p50).toFixed(2));
+  report('fork of a running sandbox into 10, every child answering', `${forkMs.toFixed(0)} ms`, `${forked} of 10 made`);
+  printTable();
+} finally {
+  for (const app of ['e2b-personal', 'baseline']) {
+    for (const machine of ((await api('GET', `/v1/apps/${app}/machines`).catch(() => ({ body: [] }))).body ?? []) as Array<{ id: string }>) {
+      await api('DELETE', `/v1/apps/${app}/machines/${machine.id}?force=true`).catch(() => undefined);
+    }
+  }
+  await cleanUpRealServer(server, data, netns);
+  await registry.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
