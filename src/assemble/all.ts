@@ -20,6 +20,7 @@ import { buildApi, controlActions, controlDeps, holdGuestConnections, hostSessio
 import { hostWork } from './host-work.ts';
 import { secretsFor } from '../control/secrets.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
+import { startReaper } from '../e2b/reaper.ts';
 
 export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
   const { driver, logger: log } = options;
@@ -64,6 +65,9 @@ export async function assembleAll(options: AssembleOptions): Promise<Hangar> {
       }));
     }
     stops.push(finishInterrupted(control));
+    // Sandboxes past their end are ended by the processes that serve E2B's API (not host agents).
+    const reaper = startReaper(control);
+    stops.push(() => reaper.stop());
     control.health = proxy.health;
     control.ports = { portsOf: (appName) => proxy.portsOf(appName), addresses: () => proxy.addresses() };
     const app = await buildApi(control, options, proxy.metrics.registry);

@@ -16,6 +16,7 @@ import { finishInterrupted } from '../control/interrupted.ts';
 import { watchForLostHosts } from '../control/lost-hosts.ts';
 import { buildApi, controlDeps } from './core.ts';
 import type { AssembleOptions, Hangar } from './options.ts';
+import { startReaper } from '../e2b/reaper.ts';
 
 export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
   const { cluster, store } = options;
@@ -48,6 +49,9 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
     cluster.link.onHostChanged(reread);
     stops.push(watchForLostHosts(control, control.settings.heartbeatMs, reread));
     stops.push(finishInterrupted(control));
+    // Sandboxes past their end are ended by the processes that serve E2B's API (not host agents).
+    const reaper = startReaper(control);
+    stops.push(() => reaper.stop());
     const app = await buildApi(control, options);
     return {
       role: 'api', app, control,

@@ -1,14 +1,12 @@
 /**
  * The operator's side of the E2B front, with hangar's API token:
  * `/hangar/v1/e2b/keys` (minted keys are shown once; only their hashes are kept)
- * and `/hangar/v1/e2b/templates` (any OCI image). The TTL reaper runs while the
- * API does.
+ * and `/hangar/v1/e2b/templates` (any OCI image).
  */
 import { Type } from 'typebox';
 import type { ControlDeps } from '../../control/ports.ts';
 import type { Api } from './types.ts';
 import { createKey, createTemplate, deleteTemplate, listKeys, listTemplates, revokeKey, TEMPLATE_ID } from '../../e2b/records.ts';
-import { startReaper } from '../../e2b/reaper.ts';
 
 const tags = ['E2B'];
 const KeyBody = Type.Object({ name: Type.Optional(Type.String({ maxLength: 100 })), org: Type.Optional(Type.String({ maxLength: 63 })) });
@@ -23,10 +21,6 @@ const TemplateBody = Type.Object({
 });
 
 export function e2bAdminRoutes(api: Api, deps: ControlDeps): void {
-  let reaper: { stop(): void } | undefined;
-  api.addHook('onReady', async () => { reaper = startReaper(deps); });
-  api.addHook('onClose', async () => { reaper?.stop(); });
-
   api.post('/hangar/v1/e2b/keys', { schema: { tags, body: KeyBody } }, async (request, reply) => {
     const { key, record } = await createKey(deps.store, request.body.name ?? '', request.body.org ?? 'personal', deps.clock.now());
     return reply.status(201).send({ id: record.id, key, name: record.name, org: record.org, created_at: new Date(record.createdAt).toISOString() });
