@@ -43,7 +43,8 @@ const api = (method: string, url: string, body?: unknown) => request(server, met
 try {
   const key = (await api('POST', '/hangar/v1/e2b/keys', { name: 'bench' })).body.key as string;
   await api('POST', '/hangar/v1/e2b/templates', { templateID: 'bench', image, cpuCount: 1, memoryMB: 256 });
-  const opts = { apiKey: key, apiUrl: `${server.url}/e2b`, sandboxUrl: server.proxyUrl, timeoutMs: 600_000 };
+  // The SDK's default request timeout is 60 s; many TCG boots at once on two cores take longer.
+  const opts = { apiKey: key, apiUrl: `${server.url}/e2b`, sandboxUrl: server.proxyUrl, timeoutMs: 600_000, requestTimeoutMs: 600_000 };
   const firstCommand = async () => {
     const start = performance.now();
     const sandbox = await Sandbox.create('bench', opts);
@@ -76,15 +77,18 @@ try {
     await api('DELETE', `/v1/apps/baseline/machines/${made.id}?force=true`);
   }
 
+  console.log(`baseline: boot p50 ${summarize(boots).p50.toFixed(0)} ms`);
   const sequential: number[] = [];
   for (let i = 0; i < N; i++) {
     const { ms, sandbox } = await firstCommand();
     sequential.push(ms);
     await sandbox.kill();
   }
+  console.log(`one at a time: p50 ${summarize(sequential).p50.toFixed(0)} ms`);
   const concurrent = await Promise.all(Array.from({ length: N }, () => firstCommand()));
   for (const { sandbox } of concurrent) await sandbox.kill();
 
+  console.log(`at once: p99 ${summarize(concurrent.map((each) => each.ms)).p99.toFixed(0)} ms`);
   const pauses: number[] = [];
   const connects: number[] = [];
   const { sandbox } = await firstCommand();
