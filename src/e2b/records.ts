@@ -31,6 +31,8 @@ export const TemplateRecord = Type.Object({
   user: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_-]{0,31}$' })),
   workdir: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024 })),
   startCmd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  /** Sandboxes are forked from a running one of the template (booted once, per org), not booted. */
+  snapshot: Type.Optional(Type.Boolean()),
   createdAt: Type.Integer(),
 });
 export type TemplateRecord = Static<typeof TemplateRecord>;
@@ -80,6 +82,7 @@ export interface TemplateInput {
   user?: string;
   workdir?: string;
   startCmd?: string;
+  snapshot?: boolean;
 }
 
 export async function createTemplate(store: Store, input: TemplateInput, now: number): Promise<TemplateRecord> {

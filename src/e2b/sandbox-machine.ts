@@ -22,6 +22,10 @@ export const META = {
   autoResume: 'e2b.auto_resume',
   metadata: 'e2b.metadata',
   startedAt: 'e2b.started_at',
+  /** A forked sandbox's own agent token (its config's is the machine it was forked from). */
+  token: 'e2b.token',
+  /** A template's base: the running machine its sandboxes are forked from (not itself a sandbox). */
+  base: 'e2b.base',
 } as const;
 
 export const sandboxApp = (org: string) => `e2b-${org}`.slice(0, 63);
@@ -32,6 +36,18 @@ export interface SandboxOptions {
   envVars: Record<string, string>;
   onTimeout: 'kill' | 'pause';
   autoResume: boolean;
+}
+
+/** The metadata that makes a machine a sandbox, with its lifetime and E2B's metadata. */
+export function sandboxMetadata(templateID: string, options: SandboxOptions, now: number): Record<string, string> {
+  return {
+    [META.template]: templateID,
+    [META.endAt]: String(now + options.timeoutS * 1000),
+    [META.startedAt]: String(now),
+    [META.onTimeout]: options.onTimeout,
+    [META.autoResume]: String(options.autoResume),
+    [META.metadata]: JSON.stringify(options.metadata),
+  };
 }
 
 /** The config of a sandbox of `template`; `token` guards its agent. */
@@ -48,16 +64,18 @@ export function sandboxConfig(template: TemplateRecord, options: SandboxOptions,
     // The agent answering is what "created" means: the create waits for this check.
     checks: { envd: { type: 'http', port: ENVD_PORT, path: '/health', interval: '1s', timeout: '2s', grace_period: '60s' } },
     restart: { policy: 'no' },
-    metadata: {
-      [META.template]: template.templateID,
-      [META.endAt]: String(now + options.timeoutS * 1000),
-      [META.startedAt]: String(now),
-      [META.onTimeout]: options.onTimeout,
-      [META.autoResume]: String(options.autoResume),
-      [META.metadata]: JSON.stringify(options.metadata),
-    },
+    metadata: sandboxMetadata(template.templateID, options, now),
   };
 }
+
+/** The config of a template's base: a sandbox's, marked as the base and not as a sandbox. */
+export function baseConfig(template: TemplateRecord, token: string, now: number): Record<string, unknown> {
+  const config = sandboxConfig(template, { timeoutS: 1, metadata: {}, envVars: {}, onTimeout: 'kill', autoResume: false }, token, now);
+  return { ...config, metadata: { [META.base]: template.templateID } };
+}
+
+/** Whether a machine is the running base of template `templateID`. */
+export const isBaseOf = (machine: MachineRecord, templateID: string) => machine.config.metadata?.[META.base] === templateID && !['destroyed', 'destroying'].includes(machine.state);
 
 export const newAccessToken = () => randomBytes(24).toString('hex');
 
@@ -102,7 +120,7 @@ export function sandboxOf(machine: MachineRecord): SandboxView | null {
     onTimeout: meta[META.onTimeout] === 'pause' ? 'pause' : 'kill',
     autoResume: meta[META.autoResume] === 'true',
     metadata: parseMetadata(meta[META.metadata]),
-    token: String(machine.config.env?.HANGAR_ENVD_TOKEN ?? ''),
+    token: meta[META.token] ?? String(machine.config.env?.HANGAR_ENVD_TOKEN ?? ''),
     cpuCount: machine.config.guest?.cpus ?? 1,
     memoryMB: machine.config.guest?.memory_mb ?? 256,
   };

@@ -6,17 +6,20 @@
  * extended). Every sandbox is one of the key's org; another org's is not found.
  */
 import { createApp } from '../control/apps.ts';
-import { destroyMachine, startMachine, suspendMachine } from '../control/actions.ts';
+import { destroyMachine, execMachine, startMachine, suspendMachine } from '../control/actions.ts';
 import { forkMachine } from '../control/fork.ts';
 import { createMachine, listMachines } from '../control/machines.ts';
 import { loadMachine } from '../control/machine-writer.ts';
-import { setMetadataValue } from '../control/metadata.ts';
+import { setMetadataValue, writeMetadata } from '../control/metadata.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { waitMachine } from '../control/waiting.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
-import { findTemplate, type KeyRecord } from './records.ts';
-import { endAtKey, newAccessToken, sandboxApp, sandboxConfig, type SandboxOptions, sandboxOf, type SandboxView } from './sandbox-machine.ts';
+import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
+import { deleteTemplate, findTemplate, type KeyRecord, type TemplateRecord } from './records.ts';
+import {
+  baseConfig, endAtKey, isBaseOf, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
+} from './sandbox-machine.ts';
 
 /** How long a create or connect waits for the machine to start and its agent to answer. */
 const READY_MS = 120_000;
@@ -74,6 +77,11 @@ export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: Cr
   if (options.timeoutS < 1 || options.timeoutS > MAX_TIMEOUT_S) throw invalid(`timeout must be from 1 to ${MAX_TIMEOUT_S} seconds`);
   if (JSON.stringify(options.metadata).length > 4000) throw invalid('metadata must be under 4000 characters as JSON');
   const appName = await ensureApp(deps, key.org);
+  if (template.snapshot) {
+    const base = await baseOf(deps, appName, template);
+    const [child] = await forkMachine(deps, appName, base.id, { count: 1 });
+    return adopt(deps, appName, (child as MachineRecord).id, template.templateID, options, options.envVars);
+  }
   const { machine } = await createMachine(deps, appName, { config: sandboxConfig(template, options, newAccessToken(), deps.clock.now()) });
   try {
     await untilReady(deps, appName, machine.id);
@@ -83,6 +91,53 @@ export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: Cr
     throw error;
   }
   return sandboxOf(await loadMachine(deps, appName, machine.id)) as SandboxView;
+}
+
+/** Bases being made, by app and template: creates at once share one. */
+const basesMade = new Map<string, Promise<MachineRecord>>();
+
+/**
+ * The running base of a snapshot template in an org's app: booted once (and again
+ * if it was stopped or destroyed), its agent answering; sandboxes fork from it.
+ */
+async function baseOf(deps: ControlDeps, appName: string, template: TemplateRecord): Promise<MachineRecord> {
+  const key = `${appName}/${template.templateID}`;
+  const making = basesMade.get(key);
+  if (making) return making;
+  const made = (async () => {
+    const found = (await listMachines(deps, appName, {})).map(({ machine }) => machine).find((machine) => isBaseOf(machine, template.templateID));
+    let id = found?.id;
+    if (!id) id = (await createMachine(deps, appName, { config: baseConfig(template, newAccessToken(), deps.clock.now()) })).machine.id;
+    else if (found?.state !== 'started') await startMachine(deps, appName, id, undefined).catch(() => undefined);
+    await untilReady(deps, appName, id);
+    return loadMachine(deps, appName, id);
+  })();
+  basesMade.set(key, made);
+  try {
+    return await made;
+  } finally {
+    basesMade.delete(key);
+  }
+}
+
+/**
+ * Makes a forked machine a sandbox of its own: E2B's metadata and lifetime, and a
+ * token (and `envVars`, when given: a fork keeps its parent's) its agent is given
+ * through its control socket (the agent's memory is the machine it was forked
+ * from, token included). A child that cannot be made so is destroyed.
+ */
+async function adopt(deps: ControlDeps, appName: string, id: string, templateID: string, options: SandboxOptions, envVars: Record<string, string> | undefined): Promise<SandboxView> {
+  try {
+    await untilReady(deps, appName, id);
+    const token = newAccessToken();
+    const told = await execMachine(deps, appName, id, { command: [SANDBOX_AGENT_PATH, '-init'], stdin: JSON.stringify({ accessToken: token, envVars }), timeout: 30 });
+    if (told.exit_code !== 0) throw new HangarError('launch_failed', `sandbox ${id}'s agent did not take its token: ${told.stderr.trim()}`);
+    await writeMetadata(deps, appName, id, 'replace', { metadata: { ...sandboxMetadata(templateID, options, deps.clock.now()), [META.token]: token } });
+    return sandboxOf(await loadMachine(deps, appName, id)) as SandboxView;
+  } catch (error) {
+    await destroyMachine(deps, appName, id, { force: true, nonce: undefined }).catch(() => undefined);
+    throw error;
+  }
 }
 
 export async function getSandbox(deps: ControlDeps, key: KeyRecord, id: string): Promise<SandboxView> {
@@ -151,16 +206,24 @@ export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string,
   const { machine, sandbox } = await sandboxMachine(deps, key, id);
   if (sandbox.state !== 'running') throw new HangarError('invalid_state', `sandbox ${id} is paused: connect to it before forking`);
   const children = await forkMachine(deps, machine.appName, id, { count });
-  const now = deps.clock.now();
-  const life = timeoutS ?? Math.max(1, Math.round((sandbox.endAt - now) / 1000));
+  const life = timeoutS ?? Math.max(1, Math.round((sandbox.endAt - deps.clock.now()) / 1000));
+  const options: SandboxOptions = { timeoutS: life, metadata: sandbox.metadata, envVars: {}, onTimeout: sandbox.onTimeout, autoResume: sandbox.autoResume };
   return Promise.all(children.map(async (child) => {
     try {
-      await setMetadataValue(deps, machine.appName, child.id, 'e2b.started_at', String(now));
-      await setMetadataValue(deps, machine.appName, child.id, endAtKey, String(now + life * 1000));
-      await untilReady(deps, machine.appName, child.id);
-      return { sandbox: sandboxOf(await loadMachine(deps, machine.appName, child.id)) as SandboxView };
+      return { sandbox: await adopt(deps, machine.appName, child.id, sandbox.templateID, options, undefined) };
     } catch (error) {
       return { error: error instanceof Error ? error.message : String(error) };
     }
   }));
+}
+
+/** Deletes a template, and the bases its snapshot kept running in every org (its sandboxes run on). */
+export async function removeTemplate(deps: ControlDeps, id: string): Promise<void> {
+  await deleteTemplate(deps.store, id);
+  for (const app of await deps.store.listApps()) {
+    if (!app.name.startsWith('e2b-')) continue;
+    for (const { machine } of await listMachines(deps, app.name, {})) {
+      if (isBaseOf(machine, id)) await destroyMachine(deps, app.name, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
+    }
+  }
 }

@@ -157,9 +157,38 @@ describe('the E2B API, driven by the e2b SDK', () => {
       assert.deepEqual([info.state, info.metadata, info.templateId], ['running', { role: 'parent' }, 'base']);
       assert.equal(info.endAt.getTime() - info.startedAt.getTime(), 120_000);
       assert.equal((await child.commands.run('echo child')).stdout, 'child\n');
+      const told = JSON.parse(t.driver.agentInits.get(child.sandboxId) ?? '{}');
+      assert.ok(told.accessToken && told.envVars === undefined, 'a token of its own; the parent\'s variables kept');
+      assert.notEqual((await t.call('GET', `/v1/apps/e2b-personal/machines/${child.sandboxId}`)).body.config.metadata['e2b.token'], undefined);
     }
     const refused = await fetch(`${opts.apiUrl}/sandboxes/${parent.sandboxId}/fork`, { method: 'POST', headers: { 'x-api-key': opts.apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ count: 17 }) });
     assert.equal(refused.status, 400);
     for (const each of [parent, ...children]) if (!(each instanceof Error)) await each.kill();
+  });
+
+  it('forks sandboxes of a snapshot template from one running base per org, each with its own token and variables', async () => {
+    assert.equal((await t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'warm', image: 'registry.test/hello:1', cpuCount: 1, memoryMB: 256, snapshot: true })).status, 201);
+    const [a, b] = await Promise.all([Sandbox.create('warm', { ...opts, envs: { WHO: 'a' } }), Sandbox.create('warm', { ...opts, envs: { WHO: 'b' } })]);
+    const machines = (await t.call('GET', '/v1/apps/e2b-personal/machines')).body as Array<{ id: string; state: string; config: { metadata: Record<string, string>; env: Record<string, string> } }>;
+    const bases = machines.filter((m) => m.config.metadata['e2b.base'] === 'warm' && m.state === 'started');
+    assert.equal(bases.length, 1, 'one base, booted once for both');
+    const tokens = new Set<string>([bases[0]?.config.env.HANGAR_ENVD_TOKEN ?? '']);
+    for (const [sandbox, who] of [[a, 'a'], [b, 'b']] as const) {
+      const told = JSON.parse(t.driver.agentInits.get(sandbox.sandboxId) ?? '{}');
+      assert.deepEqual(told.envVars, { WHO: who });
+      tokens.add(told.accessToken);
+      const info = await sandbox.getInfo();
+      assert.deepEqual([info.templateId, info.state], ['warm', 'running']);
+      assert.equal((await sandbox.commands.run('echo forked')).stdout, 'forked\n');
+    }
+    assert.equal(tokens.size, 3, 'the base and each sandbox have tokens of their own');
+    const listed = await Sandbox.list({ ...opts, query: { state: ['running', 'paused'] } }).nextItems();
+    assert.ok(!listed.some((item) => item.sandboxId === bases[0]?.id), 'the base is no sandbox');
+    await Promise.all([a.kill(), b.kill()]);
+    const c = await Sandbox.create('warm', opts);
+    assert.equal((await t.call('GET', '/v1/apps/e2b-personal/machines')).body.filter((m: { config: { metadata: Record<string, string> }; state: string }) => m.config.metadata['e2b.base'] === 'warm' && m.state === 'started').length, 1, 'the same base again');
+    await c.kill();
+    assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/warm')).status, 200);
+    assert.deepEqual((await t.call('GET', '/v1/apps/e2b-personal/machines')).body.filter((m: { config: { metadata: Record<string, string> }; state: string }) => m.config.metadata['e2b.base'] === 'warm' && !['destroying', 'destroyed'].includes(m.state)), [], 'its base went with it');
   });
 });

@@ -6,12 +6,13 @@
  * serving.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RunningEnvd, startEnvd } from '../helpers/envd.ts';
+import { ENVD_BINARY, type RunningEnvd, startEnvd } from '../helpers/envd.ts';
 import { freePort } from '../helpers/registry.ts';
 
 const TOKEN = 'envd-test-token';
@@ -121,5 +122,19 @@ describe('hangar-envd, hostile input', () => {
     assert.equal(climbed.status, 200);
     assert.equal(((await climbed.json()) as Array<{ path: string }>)[0]?.path, `${dir}/plain.txt`, 'the path made plain before use');
     assert.equal((await fetch(`${envd.url}/health`)).status, 204, 'still serving');
+  });
+
+  it('takes a new token and variables on its control socket only (hangar-envd -init), as after a fork', async () => {
+    const init = (body: string) => new Promise<number>((resolve) => {
+      const child = spawn(ENVD_BINARY, ['-init', '-control', envd.control], { stdio: ['pipe', 'ignore', 'ignore'] });
+      child.on('exit', (code) => resolve(code ?? -1));
+      child.stdin?.end(body);
+    });
+    assert.notEqual(await init('not json'), 0);
+    assert.equal(await init(JSON.stringify({ accessToken: 'second-token', envVars: { ADDED: 'yes' } })), 0);
+    assert.equal((await unary('/process.Process/List', '{}')).status, 401, 'the old token no longer works');
+    assert.equal((await unary('/process.Process/List', '{}', { 'x-access-token': 'second-token' })).status, 200);
+    assert.equal((await fetch(`${envd.url}/init`, { method: 'POST', headers: { 'x-access-token': 'second-token' }, body: '{}' })).status, 404, 'not on its network port');
+    assert.equal(statSync(envd.control).mode & 0o777, 0o600);
   });
 });

@@ -117,13 +117,15 @@ describe('hangar-envd, driven by the e2b SDK', () => {
     let output = '';
     const decoder = new TextDecoder();
     const terminal = await sandbox.pty.create({ cols: 80, rows: 24, onData: (data) => { output += decoder.decode(data); } });
+    // Typed before the shell reads its terminal, input may be flushed (bash sets the terminal up with TCSAFLUSH): wait for its prompt.
+    for (let i = 0; i < 1000 && !/[#$] $/.test(output); i++) await new Promise((resolve) => setTimeout(resolve, 20));
     await sandbox.pty.sendInput(terminal.pid, new TextEncoder().encode('stty size; echo "tty:$(tty)"\n'));
-    for (let i = 0; i < 200 && !/tty:\/dev\/pts\//.test(output); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let i = 0; i < 1000 && !/tty:\/dev\/pts\//.test(output); i++) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.match(output, /24 80/);
     assert.match(output, /tty:\/dev\/pts\/\d+/);
     await sandbox.pty.resize(terminal.pid, { cols: 100, rows: 30 });
     await sandbox.pty.sendInput(terminal.pid, new TextEncoder().encode('stty size\n'));
-    for (let i = 0; i < 200 && !/30 100/.test(output); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let i = 0; i < 1000 && !/30 100/.test(output); i++) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.match(output, /30 100/);
     assert.equal(await sandbox.pty.kill(terminal.pid), true);
     await assert.rejects(terminal.wait());

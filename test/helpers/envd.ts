@@ -3,7 +3,8 @@
  * envd): the SDK's debug mode talks to it at localhost:49983.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const ENVD_BINARY = join(import.meta.dirname, '../../.tools/guest/hangar-envd');
@@ -11,13 +12,16 @@ export const ENVD_PORT = 49983;
 
 export interface RunningEnvd {
   url: string;
+  /** Its control socket (`hangar-envd -init -control` sends there). */
+  control: string;
   stop(): Promise<void>;
 }
 
 /** Starts the agent on `port` (the SDK's debug mode needs 49983; other tests take a free one). */
 export async function startEnvd(env: Record<string, string> = {}, port = ENVD_PORT): Promise<RunningEnvd> {
   if (!existsSync(ENVD_BINARY)) throw new Error(`${ENVD_BINARY} is missing: run scripts/setup-guest.sh`);
-  const child: ChildProcess = spawn(ENVD_BINARY, ['-listen', `127.0.0.1:${port}`], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const control = join(mkdtempSync(join(tmpdir(), 'hangar-envd-control-')), 'control.sock');
+  const child: ChildProcess = spawn(ENVD_BINARY, ['-listen', `127.0.0.1:${port}`, '-control', control], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let said = '';
   child.stderr?.on('data', (chunk) => { said += chunk; });
   const url = `http://127.0.0.1:${port}`;
@@ -30,6 +34,7 @@ export async function startEnvd(env: Record<string, string> = {}, port = ENVD_PO
   }
   return {
     url,
+    control,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -6,7 +6,8 @@
 import { Type } from 'typebox';
 import type { ControlDeps } from '../../control/ports.ts';
 import type { Api } from './types.ts';
-import { createKey, createTemplate, deleteTemplate, listKeys, listTemplates, revokeKey, TEMPLATE_ID } from '../../e2b/records.ts';
+import { createKey, createTemplate, listKeys, listTemplates, revokeKey, TEMPLATE_ID } from '../../e2b/records.ts';
+import { removeTemplate } from '../../e2b/sandboxes.ts';
 
 const tags = ['E2B'];
 const KeyBody = Type.Object({ name: Type.Optional(Type.String({ maxLength: 100 })), org: Type.Optional(Type.String({ maxLength: 63 })) });
@@ -18,6 +19,7 @@ const TemplateBody = Type.Object({
   user: Type.Optional(Type.String({ maxLength: 32 })),
   workdir: Type.Optional(Type.String({ maxLength: 1024 })),
   startCmd: Type.Optional(Type.String({ maxLength: 4096 })),
+  snapshot: Type.Optional(Type.Boolean()),
 });
 
 export function e2bAdminRoutes(api: Api, deps: ControlDeps): void {
@@ -38,7 +40,7 @@ export function e2bAdminRoutes(api: Api, deps: ControlDeps): void {
   });
   api.get('/hangar/v1/e2b/templates', { schema: { tags } }, async () => listTemplates(deps.store));
   api.delete('/hangar/v1/e2b/templates/:id', { schema: { tags, params: Type.Object({ id: Type.String({ maxLength: 64 }) }) } }, async (request) => {
-    await deleteTemplate(deps.store, request.params.id);
+    await removeTemplate(deps, request.params.id);
     return { ok: true };
   });
 }

@@ -54,7 +54,8 @@ func signatureFor(path, operation, username, token, expiration string) string {
 }
 
 func (s *server) filesAllowed(r *http.Request, operation string) bool {
-	if s.config.token == "" || s.tokenMatches(r) {
+	token := s.config.accessToken()
+	if token == "" || s.tokenMatches(r) {
 		return true
 	}
 	query := r.URL.Query()
@@ -69,7 +70,7 @@ func (s *server) filesAllowed(r *http.Request, operation string) bool {
 			return false
 		}
 	}
-	want := signatureFor(query.Get("path"), operation, query.Get("username"), s.config.token, expiration)
+	want := signatureFor(query.Get("path"), operation, query.Get("username"), token, expiration)
 	return subtle.ConstantTimeCompare([]byte(signature), []byte(want)) == 1
 }
 

@@ -46,12 +46,24 @@ func configFromEnvironment() *config {
 func main() {
 	listen := flag.String("listen", ":49983", "address to serve on (all addresses, IPv6 and IPv4, by default)")
 	showVersion := flag.Bool("version", false, "print the envd version served and exit")
+	control := flag.String("control", "/run/hangar-envd.sock", "the control socket (root only)")
+	initMode := flag.Bool("init", false, "send standard input (JSON: accessToken, envVars) to the running agent's control socket, and exit")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(version)
 		return
 	}
+	if *initMode {
+		if err := sendInit(*control); err != nil {
+			fmt.Fprintln(os.Stderr, "hangar-envd -init:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := configFromEnvironment()
+	if err := serveControl(cfg, *control); err != nil {
+		log.Printf("no control socket at %s: %v", *control, err)
+	}
 	handler := newServer(cfg)
 	if cfg.start != "" {
 		handler.startCommand(cfg.start)

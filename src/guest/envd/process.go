@@ -107,7 +107,7 @@ func (ps *processes) environment(acct *account, envs map[string]string) []string
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
 	merged := map[string]string{"PATH": path, "HOME": acct.home, "USER": acct.name, "LOGNAME": acct.name}
-	for key, value := range ps.config.envs {
+	for key, value := range ps.config.sandboxEnvs() {
 		merged[key] = value
 	}
 	for key, value := range envs {

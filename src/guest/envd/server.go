@@ -6,15 +6,44 @@ package main
 import (
 	"crypto/subtle"
 	"net/http"
+	"sync"
 )
 
 type config struct {
-	token   string
 	user    string
 	workdir string
-	envs    map[string]string
 	start   string
 	version string
+
+	// What /init may change while the agent runs (a forked sandbox is given its
+	// own token and variables): read through accessToken and sandboxEnvs.
+	mu    sync.RWMutex
+	token string
+	envs  map[string]string
+}
+
+func (c *config) accessToken() string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.token
+}
+
+func (c *config) sandboxEnvs() map[string]string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.envs
+}
+
+// reinit replaces the token (when one is given) and the sandbox-wide variables.
+func (c *config) reinit(token string, envs map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if token != "" {
+		c.token = token
+	}
+	if envs != nil {
+		c.envs = envs
+	}
 }
 
 type server struct {
@@ -50,7 +79,7 @@ func newServer(cfg *config) *server {
 
 func (s *server) tokenMatches(r *http.Request) bool {
 	given := r.Header.Get("X-Access-Token")
-	return given != "" && subtle.ConstantTimeCompare([]byte(given), []byte(s.config.token)) == 1
+	return given != "" && subtle.ConstantTimeCompare([]byte(given), []byte(s.config.accessToken())) == 1
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +120,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		restError(w, 405, "RPCs are POST")
 		return
 	}
-	if s.config.token != "" && !s.tokenMatches(r) {
+	if s.config.accessToken() != "" && !s.tokenMatches(r) {
 		writeUnaryError(w, errorf("unauthenticated", "a valid X-Access-Token is required"))
 		return
 	}

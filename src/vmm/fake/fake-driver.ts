@@ -146,6 +146,8 @@ export class FakeDriver implements VmmDriver {
   private readonly consoles: Map<string, string[]>;
   private readonly failures = new Map<FakeOperation, string[]>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
+  /** What each machine's sandbox agent was told by `/.hangar/envd -init`, by machine id. */
+  readonly agentInits = new Map<string, string>();
   private readonly suspending = new Map<string, { cancelled: boolean }>();
   private readonly refusedResumes: string[] = [];
   /** Where each machine's snapshot was last packed (a temporary directory). */
@@ -411,6 +413,11 @@ export class FakeDriver implements VmmDriver {
       return { stdout: value === undefined ? '' : `${value}\n`, stderr: '', exit_code: value === undefined ? 1 : 0, exit_signal: 0 };
     }
     if (program === 'false') return { stdout: '', stderr: '', exit_code: 1, exit_signal: 0 };
+    if (program === '/.hangar/envd' && args[0] === '-init') {
+      // The sandbox agent's control socket (src/guest/envd/control.go): what it was told, kept for tests.
+      this.agentInits.set(machineId, request.stdin ?? '');
+      return { stdout: '', stderr: '', exit_code: 0, exit_signal: 0 };
+    }
     if (program === 'touch') {
       for (const path of args) vm.files.add(path);
       return { stdout: '', stderr: '', exit_code: 0, exit_signal: 0 };

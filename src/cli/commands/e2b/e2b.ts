@@ -6,7 +6,7 @@ import type { CommandSpec } from '../../command.ts';
 import { json, table } from '../../output.ts';
 
 interface KeyJson { id: string; key?: string; name: string; org: string; created_at: string }
-interface TemplateJson { templateID: string; image: string; cpuCount: number; memoryMB: number; user?: string; workdir?: string; startCmd?: string }
+interface TemplateJson { templateID: string; image: string; cpuCount: number; memoryMB: number; user?: string; workdir?: string; startCmd?: string; snapshot?: boolean }
 
 export const e2bKeysCreate: CommandSpec = {
   path: ['e2b', 'keys', 'create'],
@@ -56,6 +56,7 @@ export const e2bTemplatesCreate: CommandSpec = {
     { flags: '--user <name>', description: 'the user commands run as (from the image\'s /etc/passwd)' },
     { flags: '--workdir <dir>', description: 'where commands run' },
     { flags: '--start-cmd <cmd>', description: 'a command each sandbox starts with (through the shell)' },
+    { flags: '--snapshot', description: 'boot the template once per org and fork each sandbox from it, instead of booting each' },
   ],
   async handler({ client, io }, [alias], options) {
     if (!options.image) {
@@ -65,8 +66,9 @@ export const e2bTemplatesCreate: CommandSpec = {
     const made = await client.post<TemplateJson>('/hangar/v1/e2b/templates', {
       templateID: alias, image: options.image, cpuCount: Number(options.cpus), memoryMB: Number(options.memoryMb),
       ...(options.user ? { user: options.user } : {}), ...(options.workdir ? { workdir: options.workdir } : {}), ...(options.startCmd ? { startCmd: options.startCmd } : {}),
+      ...(options.snapshot ? { snapshot: true } : {}),
     });
-    io.out(options.json ? json(made) : `template ${made.templateID}: ${made.image}, ${made.cpuCount} CPU, ${made.memoryMB} MB`);
+    io.out(options.json ? json(made) : `template ${made.templateID}: ${made.image}, ${made.cpuCount} CPU, ${made.memoryMB} MB${made.snapshot ? ', forked from a snapshot' : ''}`);
     return 0;
   },
 };
