@@ -4,8 +4,9 @@
  * 1 CPU, 256 MB).
  *
  * - create → first command answered (`Sandbox.create` then `commands.run('echo')`),
- *   over N sandboxes made one after another and N made at once; each sandbox killed
- *   after.
+ *   over N sandboxes made one after another and N made at once, and N one after
+ *   another from a snapshot template (forks of its running base); each sandbox
+ *   killed after.
  * - pause (`sandbox.pause()`, a suspend) and connect (`Sandbox.connect`, the resume
  *   and the agent's health check) of one sandbox, N times.
  * - fork of a running sandbox into 10, until every child's agent answers.
@@ -43,11 +44,12 @@ const api = (method: string, url: string, body?: unknown) => request(server, met
 try {
   const key = (await api('POST', '/hangar/v1/e2b/keys', { name: 'bench' })).body.key as string;
   await api('POST', '/hangar/v1/e2b/templates', { templateID: 'bench', image, cpuCount: 1, memoryMB: 256 });
+  await api('POST', '/hangar/v1/e2b/templates', { templateID: 'warm', image, cpuCount: 1, memoryMB: 256, snapshot: true });
   // The SDK's default request timeout is 60 s; many TCG boots at once on two cores take longer.
   const opts = { apiKey: key, apiUrl: `${server.url}/e2b`, sandboxUrl: server.proxyUrl, timeoutMs: 600_000, requestTimeoutMs: 600_000 };
-  const firstCommand = async () => {
+  const firstCommand = async (template = 'bench') => {
     const start = performance.now();
-    const sandbox = await Sandbox.create('bench', opts);
+    const sandbox = await Sandbox.create(template, opts);
     await sandbox.commands.run('echo ready');
     const ms = performance.now() - start;
     return { ms, sandbox };
@@ -85,6 +87,15 @@ try {
     await sandbox.kill();
   }
   console.log(`one at a time: p50 ${summarize(sequential).p50.toFixed(0)} ms`);
+  // The snapshot template: its base boots with the first create, then every create is a fork of it.
+  await (await firstCommand('warm')).sandbox.kill();
+  const forkedCreates: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const { ms, sandbox } = await firstCommand('warm');
+    forkedCreates.push(ms);
+    await sandbox.kill();
+  }
+  console.log(`from a snapshot template: p50 ${summarize(forkedCreates).p50.toFixed(0)} ms`);
   const concurrent = await Promise.all(Array.from({ length: N }, () => firstCommand()));
   for (const { sandbox } of concurrent) await sandbox.kill();
 
@@ -114,6 +125,8 @@ try {
   report(`create → first command, ${N} one after another`, formatTimes(sequential));
   report(`create → first command, ${N} at once`, formatTimes(concurrent.map((each) => each.ms)));
   report('create (one at a time) ÷ cold boot (p50)', (summarize(sequential).p50 / summarize(boots).p50).toFixed(2));
+  report(`create → first command from a snapshot template (a fork), ${N} one after another`, formatTimes(forkedCreates));
+  report('create from a snapshot template ÷ the API\'s resume (p50)', (summarize(forkedCreates).p50 / summarize(resumes).p50).toFixed(2));
   report(`p99 of ${N} at once ÷ p50 of one at a time`, (summarize(concurrent.map((each) => each.ms)).p99 / summarize(sequential).p50).toFixed(2));
   report('pause (suspend, 256 MB)', formatTimes(pauses));
   report('connect (resume) → command answered', formatTimes(connects));

@@ -56,7 +56,16 @@ async function sandboxMachine(deps: ControlDeps, key: KeyRecord, id: string): Pr
 /** Waits until the machine runs and its agent passes its health check. */
 async function untilReady(deps: ControlDeps, appName: string, id: string): Promise<void> {
   const deadline = deps.clock.now() + READY_MS;
-  await waitMachine(deps, appName, id, { state: 'started', timeout: '60' });
+  // A wait is at most 60 s; many boots at once on a slow host take longer.
+  for (;;) {
+    const left = Math.ceil((deadline - deps.clock.now()) / 1000);
+    try {
+      await waitMachine(deps, appName, id, { state: 'started', timeout: String(Math.max(1, Math.min(60, left))) });
+      break;
+    } catch (error) {
+      if (!(error instanceof HangarError && error.code === 'wait_timeout') || left <= 60) throw error;
+    }
+  }
   for (;;) {
     const checks = (await deps.health?.checksOf([id]))?.get(id) ?? [];
     if (checks.some((check) => check.name === 'envd' && check.status === 'passing')) return;

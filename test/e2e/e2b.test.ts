@@ -3,7 +3,8 @@
  * plain busybox image (no bash, no /etc/passwd: the agent is hangar's, copied in
  * at boot), and the real `e2b` SDK with only its API URL, sandbox URL (hangar's
  * edge proxy) and key changed. Create, commands with streamed output and stdin,
- * files, pause and connect (the same boot, the process still running), fork, list
+ * files, pause and connect (the same boot, the process still running), fork, a
+ * snapshot template (sandboxes forked from one base, each with its own token), list
  * by metadata, a timeout that ends the sandbox, kill, and E2B's 502 after pause and
  * kill.
  */
@@ -93,6 +94,33 @@ describe('E2B sandboxes on real microVMs, driven by the e2b SDK', () => {
       assert.equal(await child.kill(), true);
     }
     assert.equal((await sandbox.commands.run('echo parent')).stdout, 'parent\n', 'the parent runs on');
+  });
+
+  it('forks sandboxes of a snapshot template from one booted base, each agent with its own token', async () => {
+    const template = await request(server, 'POST', '/hangar/v1/e2b/templates', { templateID: 'warm', image: `${registry.host}/sbx/base:1`, cpuCount: 1, memoryMB: 256, snapshot: true });
+    assert.equal(template.status, 201);
+    const create = async (envVars: Record<string, string>) => {
+      const reply = await fetch(`${opts.apiUrl}/v2/sandboxes`, { method: 'POST', headers: { 'x-api-key': opts.apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ templateID: 'warm', envVars, timeout: 300 }) });
+      assert.equal(reply.status, 201);
+      return await reply.json() as { sandboxID: string; envdAccessToken: string };
+    };
+    const a = await create({ WHO: 'a' });
+    const b = await create({ WHO: 'b' });
+    assert.notEqual(a.envdAccessToken, b.envdAccessToken);
+    for (const [made, who] of [[a, 'a'], [b, 'b']] as const) {
+      const connected = await Sandbox.connect(made.sandboxID, opts);
+      assert.equal((await connected.commands.run('echo "$WHO"')).stdout, `${who}\n`, 'its own variables, given after the fork');
+    }
+    const list = (id: string, token: string) => fetch(`${server.proxyUrl}/process.Process/List`, {
+      method: 'POST', headers: { 'e2b-sandbox-id': id, 'e2b-sandbox-port': '49983', 'x-access-token': token, 'content-type': 'application/json' }, body: '{}',
+    });
+    assert.equal((await list(b.sandboxID, b.envdAccessToken)).status, 200);
+    assert.equal((await list(b.sandboxID, a.envdAccessToken)).status, 401, 'one sandbox\'s token opens no other');
+    const bases = ((await request(server, 'GET', '/v1/apps/e2b-personal/machines')).body as Array<{ state: string; config: { metadata: Record<string, string> } }>)
+      .filter((m) => m.config.metadata['e2b.base'] === 'warm' && m.state === 'started');
+    assert.equal(bases.length, 1);
+    for (const made of [a, b]) assert.equal(await Sandbox.kill(made.sandboxID, opts), true);
+    assert.equal((await request(server, 'DELETE', '/hangar/v1/e2b/templates/warm')).status, 200);
   });
 
   it('lists sandboxes by metadata', async () => {
