@@ -124,6 +124,26 @@ describe('hangar-envd, hostile input', () => {
     assert.equal((await fetch(`${envd.url}/health`)).status, 204, 'still serving');
   });
 
+  it('answers 400 random bodies sent to every route (a seeded fuzz) with errors, never going down', async () => {
+    let seed = 26;
+    const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    const routes = ['/process.Process/Start', '/process.Process/Connect', '/process.Process/SendInput', '/process.Process/SendSignal', '/process.Process/Update',
+      '/filesystem.Filesystem/Stat', '/filesystem.Filesystem/ListDir', '/filesystem.Filesystem/Move', '/filesystem.Filesystem/WatchDir', '/filesystem.Filesystem/GetWatcherEvents', '/files'];
+    const types = ['application/json', 'application/connect+json', 'multipart/form-data; boundary=x', 'application/octet-stream'];
+    for (let i = 0; i < 400; i++) {
+      const route = routes[Math.floor(random() * routes.length)] as string;
+      const type = types[Math.floor(random() * types.length)] as string;
+      const raw = bytes(Math.floor(random() * 64));
+      // Half of them are enveloped, with a length that may lie.
+      const body = random() < 0.5 ? envelope(Math.floor(random() * 4), raw, random() < 0.3 ? Math.floor(random() * 2 ** 32) : undefined) : raw;
+      const reply = await fetch(`${envd.url}${route}?path=${encodeURIComponent(`${dir}/fuzz-${i}`)}`, { method: 'POST', headers: { ...auth, 'content-type': type }, body });
+      await reply.arrayBuffer();
+      assert.ok(reply.status < 500 || reply.status === 501, `${route} ${type}: ${reply.status}`);
+    }
+    assert.equal((await fetch(`${envd.url}/health`)).status, 204, 'still serving');
+  });
+
   it('takes a new token and variables on its control socket only (hangar-envd -init), as after a fork', async () => {
     const init = (body: string) => new Promise<number>((resolve) => {
       const child = spawn(ENVD_BINARY, ['-init', '-control', envd.control], { stdio: ['pipe', 'ignore', 'ignore'] });
