@@ -5,9 +5,9 @@
  * replicas ending one sandbox at once is harmless (the second finds it done).
  */
 import { destroyMachine, suspendMachine } from '../control/actions.ts';
-import { listMachines } from '../control/machines.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { sandboxOf } from './sandbox-machine.ts';
+import { e2bMachines } from './sandboxes.ts';
 
 const EVERY_MS = 500;
 
@@ -15,22 +15,19 @@ const EVERY_MS = 500;
 export async function reapSandboxes(deps: ControlDeps): Promise<Array<{ id: string; ended: 'killed' | 'paused' }>> {
   const now = deps.clock.now();
   const ended: Array<{ id: string; ended: 'killed' | 'paused' }> = [];
-  for (const app of await deps.store.listApps()) {
-    if (!app.name.startsWith('e2b-')) continue;
-    for (const { machine } of await listMachines(deps, app.name, {})) {
-      const sandbox = sandboxOf(machine);
-      if (!sandbox || sandbox.state !== 'running' || sandbox.endAt > now || machine.state !== 'started') continue;
-      try {
-        if (sandbox.onTimeout === 'pause') {
-          await suspendMachine(deps, app.name, machine.id, undefined);
-          ended.push({ id: machine.id, ended: 'paused' });
-        } else {
-          await destroyMachine(deps, app.name, machine.id, { force: true, nonce: undefined });
-          ended.push({ id: machine.id, ended: 'killed' });
-        }
-      } catch (error) {
-        deps.log.warn({ err: error, machineId: machine.id }, 'e2b: ending a sandbox whose time is up failed; tried again next pass');
+  for (const machine of await e2bMachines(deps)) {
+    const sandbox = sandboxOf(machine);
+    if (!sandbox || sandbox.state !== 'running' || sandbox.endAt > now || machine.state !== 'started') continue;
+    try {
+      if (sandbox.onTimeout === 'pause') {
+        await suspendMachine(deps, machine.appName, machine.id, undefined);
+        ended.push({ id: machine.id, ended: 'paused' });
+      } else {
+        await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined });
+        ended.push({ id: machine.id, ended: 'killed' });
       }
+    } catch (error) {
+      deps.log.warn({ err: error, machineId: machine.id }, 'e2b: ending a sandbox whose time is up failed; tried again next pass');
     }
   }
   for (const each of ended) deps.log.info({ machineId: each.id }, `e2b: sandbox ${each.ended} at the end of its timeout`);

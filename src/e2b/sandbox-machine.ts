@@ -28,7 +28,9 @@ export const META = {
   base: 'e2b.base',
 } as const;
 
-export const sandboxApp = (org: string) => `e2b-${org}`.slice(0, 63);
+const APP_PREFIX = 'e2b-';
+export const sandboxApp = (org: string) => `${APP_PREFIX}${org}`.slice(0, 63);
+export const isSandboxApp = (appName: string) => appName.startsWith(APP_PREFIX);
 
 export interface SandboxOptions {
   timeoutS: number;
@@ -78,8 +80,6 @@ export function baseConfig(template: TemplateRecord, token: string, now: number)
 export const isBaseOf = (machine: MachineRecord, templateID: string) => machine.config.metadata?.[META.base] === templateID && !['destroyed', 'destroying'].includes(machine.state);
 
 export const newAccessToken = () => randomBytes(24).toString('hex');
-
-export const endAtKey = META.endAt;
 
 /** What the E2B API says of a sandbox, read from its machine. */
 export interface SandboxView {

@@ -18,7 +18,7 @@ import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
 import { deleteTemplate, findTemplate, type KeyRecord, type TemplateRecord } from './records.ts';
 import {
-  baseConfig, endAtKey, isBaseOf, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
+  baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
 } from './sandbox-machine.ts';
 
 /** How long a create or connect waits for the machine to start and its agent to answer. */
@@ -179,7 +179,7 @@ export async function killSandbox(deps: ControlDeps, key: KeyRecord, id: string)
 export async function setSandboxTimeout(deps: ControlDeps, key: KeyRecord, id: string, timeoutS: number): Promise<void> {
   if (!Number.isInteger(timeoutS) || timeoutS < 0 || timeoutS > MAX_TIMEOUT_S) throw invalid(`timeout must be from 0 to ${MAX_TIMEOUT_S} seconds`);
   const { machine } = await sandboxMachine(deps, key, id);
-  await setMetadataValue(deps, machine.appName, id, endAtKey, String(deps.clock.now() + timeoutS * 1000));
+  await setMetadataValue(deps, machine.appName, id, META.endAt, String(deps.clock.now() + timeoutS * 1000));
 }
 
 /** Suspends a running sandbox and answers once it is; `already_exists` (409) when it is paused. */
@@ -201,7 +201,7 @@ export async function connectSandbox(deps: ControlDeps, key: KeyRecord, id: stri
   await untilReady(deps, machine.appName, id);
   if (timeoutS !== undefined) {
     const end = deps.clock.now() + timeoutS * 1000;
-    if (end > sandbox.endAt) await setMetadataValue(deps, machine.appName, id, endAtKey, String(end));
+    if (end > sandbox.endAt) await setMetadataValue(deps, machine.appName, id, META.endAt, String(end));
   }
   return { resumed, sandbox: (await sandboxMachine(deps, key, id)).sandbox };
 }
@@ -229,10 +229,16 @@ export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string,
 /** Deletes a template, and the bases its snapshot kept running in every org (its sandboxes run on). */
 export async function removeTemplate(deps: ControlDeps, id: string): Promise<void> {
   await deleteTemplate(deps.store, id);
-  for (const app of await deps.store.listApps()) {
-    if (!app.name.startsWith('e2b-')) continue;
-    for (const { machine } of await listMachines(deps, app.name, {})) {
-      if (isBaseOf(machine, id)) await destroyMachine(deps, app.name, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
-    }
+  for (const machine of await e2bMachines(deps)) {
+    if (isBaseOf(machine, id)) await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
   }
+}
+
+/** Every machine of every org's sandbox app: sandboxes and template bases. */
+export async function e2bMachines(deps: ControlDeps): Promise<MachineRecord[]> {
+  const machines: MachineRecord[] = [];
+  for (const app of await deps.store.listApps()) {
+    if (isSandboxApp(app.name)) machines.push(...(await listMachines(deps, app.name, {})).map(({ machine }) => machine));
+  }
+  return machines;
 }
