@@ -73,7 +73,7 @@ export class Router {
   }
 
   async route(appName: string, port: number, wantsHttp: boolean): Promise<Routed> {
-    const { table, loads, health, waker, upstreams } = this.options;
+    const { table, loads, health, waker } = this.options;
     const deadline = Date.now() + this.options.queueTimeoutMs;
     for (;;) {
       const candidates: RouteCandidate[] = [];
@@ -101,17 +101,25 @@ export class Router {
       }
       const machine = table.get(route.id) as ProxyMachine;
       const { binding } = candidates.find((c) => c.id === route.id) as RouteCandidate;
-      const release = loads.acquire(route.id);
-      try {
+      return this.routed(machine, binding, async () => {
         if (route.kind === 'wake') await waker.wake(machine, binding.internalPort);
         if (route.kind === 'join') await waker.pending(route.id);
-      } catch (error) {
-        release();
-        throw error;
-      }
-      const current = table.get(route.id) ?? machine;
-      return { machine: current, binding, address: upstreams(current, binding.internalPort), release };
+      });
     }
+  }
+
+  /** The machine with its load counted, once `ready` (a wake) is done; a wake that fails counts nothing. */
+  private async routed(machine: ProxyMachine, binding: ServiceBinding, ready: () => Promise<void>): Promise<Routed> {
+    const { table, loads, upstreams } = this.options;
+    const release = loads.acquire(machine.id);
+    try {
+      await ready();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    const current = table.get(machine.id) ?? machine;
+    return { machine: current, binding, address: upstreams(current, binding.internalPort), release };
   }
 
   /**
@@ -121,7 +129,7 @@ export class Router {
    * traffic resume it. Ports of machines that are not sandboxes are never reached so.
    */
   async routeSandbox(id: string, port: number): Promise<Routed | undefined> {
-    const { table, loads, waker, upstreams } = this.options;
+    const { table, waker } = this.options;
     const machine = table.get(id);
     const routing = sandboxRouting(machine?.config.metadata);
     if (!machine || !routing.sandbox) return undefined;
@@ -132,15 +140,9 @@ export class Router {
     if (machine.state !== 'started') {
       if (machine.state !== 'suspended' || !routing.autoResume) throw new SandboxGone(id);
     }
-    const release = loads.acquire(id);
-    try {
+    return this.routed(machine, binding, async () => {
       if (machine.state !== 'started') await waker.wake(machine, port);
-    } catch (error) {
-      release();
-      throw error;
-    }
-    const current = table.get(id) ?? machine;
-    return { machine: current, binding, address: upstreams(current, port), release };
+    });
   }
 
   private distance(machine: ProxyMachine): number {
