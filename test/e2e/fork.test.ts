@@ -3,7 +3,7 @@
  * machine with a counter in memory continue the counter from the parent's value,
  * with the parent's processes, each with its own boot_id, host name, address and
  * randomness, while the parent runs on as it was; a child's own suspend and resume
- * work; a child does not boot.
+ * work, again and again, and a resumed child forks in turn; a child does not boot.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -109,6 +109,24 @@ describe('fork on real machines', () => {
     const resumed = await guest(child.id);
     assert.equal(resumed.bootId, atSuspend.bootId);
     assert.ok(resumed.count >= atSuspend.count);
+
+    // Once resumed, its RAM is in a file of its own: it suspends, resumes and forks again as a booted machine does.
+    const resumedOnce = (await api('GET', `${machines}/${child.id}/events`)).body.length;
+    assert.equal((await api('POST', `${machines}/${child.id}/suspend`)).status, 200);
+    await wait(child.id, 'suspended');
+    assert.equal((await api('POST', `${machines}/${child.id}/start`)).status, 200);
+    await wait(child.id, 'started');
+    const starts = ((await api('GET', `${machines}/${child.id}/events`)).body as Array<{ type: string; request: Record<string, unknown> }>).slice(0, -resumedOnce);
+    assert.deepEqual(starts.filter((e) => e.type === 'start' && e.request.resumed !== undefined).map((e) => [e.request.resumed, e.request.cold_boot_reason]), [[true, undefined]], 'resumed the second time too');
+    assert.equal((await guest(child.id)).bootId, atSuspend.bootId);
+    const grandchildren = await api('POST', `/hangar/v1/apps/forks/machines/${child.id}/fork`, { count: 1 });
+    assert.equal(grandchildren.status, 200, JSON.stringify(grandchildren.body));
+    const grandchild = (grandchildren.body as Array<{ id: string }>)[0]!;
+    await wait(grandchild.id, 'started');
+    const grandEvents = (await api('GET', `${machines}/${grandchild.id}/events`)).body as Array<{ type: string; request: Record<string, unknown> }>;
+    assert.deepEqual(grandEvents.filter((e) => e.type === 'start' && e.request.resumed !== undefined).map((e) => [e.request.resumed, e.request.cold_boot_reason]), [[true, undefined]], 'a fork of a fork resumes its parent\'s memory');
+    assert.equal((await guest(grandchild.id)).httpd, before.httpd, 'the first parent\'s processes still');
+    children.push(grandchild as { id: string; private_ip: string });
 
     for (const id of [parent.id, ...children.map((c) => c.id)]) assert.equal((await api('DELETE', `${machines}/${id}?force=true`)).status, 200);
   });

@@ -176,8 +176,10 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
     step = 'loading the VM state';
     await loadState(vm.qmp, files.migrationSocket, files.vmstate, MIGRATION_TIMEOUT_MS);
     failpoint('resume.after-load');
-    // The child's own suspend streams its RAM, and the resume of that reads it without the capability.
-    if (forked) await ignoreSharedMemory(vm.qmp, false);
+    // What this QEMU's own saves (suspend, fork) do is what its RAM is now: a fork's child
+    // streams its RAM (none of it is in a file of its own); a machine whose RAM was streamed
+    // in (a fork's child suspended) now has it in its memory file, and leaves it out.
+    if ((info.sharedMemory || forked) !== launched.sharedMemory) await ignoreSharedMemory(vm.qmp, launched.sharedMemory);
     step = 'continuing the VM';
     await vm.qmp.execute('cont', {});
     const status = await vmStatus(vm);
