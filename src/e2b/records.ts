@@ -22,6 +22,7 @@ export const KeyRecord = Type.Object({
 export type KeyRecord = Static<typeof KeyRecord>;
 
 export const TEMPLATE_ID = '^[a-z0-9][a-z0-9_-]{0,62}$';
+export const SNAPSHOT_NAME = '^[a-z0-9][a-z0-9_.-]{0,62}$';
 
 export const TemplateRecord = Type.Object({
   templateID: Type.String({ pattern: TEMPLATE_ID }),
@@ -33,6 +34,12 @@ export const TemplateRecord = Type.Object({
   startCmd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   /** Sandboxes are forked from a running one of the template (booted once, per org), not booted. */
   snapshot: Type.Optional(Type.Boolean()),
+  /** A sandbox's snapshot (E2B's `createSnapshot`): only its org may use it, and its state is its base machine. */
+  org: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' })),
+  /** A snapshot's name in its org (E2B's `name`), when it was given one. */
+  name: Type.Optional(Type.String({ pattern: SNAPSHOT_NAME })),
+  /** The sandbox a snapshot was taken of. */
+  sourceSandbox: Type.Optional(Type.String({ pattern: '^[a-z0-9]{1,64}$' })),
   createdAt: Type.Integer(),
 });
 export type TemplateRecord = Static<typeof TemplateRecord>;
@@ -83,6 +90,9 @@ export interface TemplateInput {
   workdir?: string;
   startCmd?: string;
   snapshot?: boolean;
+  org?: string;
+  name?: string;
+  sourceSandbox?: string;
 }
 
 export async function createTemplate(store: Store, input: TemplateInput, now: number): Promise<TemplateRecord> {
@@ -105,6 +115,22 @@ export async function findTemplate(store: Store, id: string): Promise<TemplateRe
   if (!new RegExp(TEMPLATE_ID).test(id)) return null;
   const record = await store.getE2bRecord('template', id);
   return templateCheck.Check(record) && record.templateID === id ? record : null;
+}
+
+/**
+ * The template `ref` names for an org: a template's id, or one of the org's
+ * snapshots by id or name, with E2B's optional `team/` prefix (the org) and
+ * `:tag` suffix (hangar keeps one version: the newest).
+ */
+export async function resolveTemplate(store: Store, org: string, ref: string): Promise<TemplateRecord | null> {
+  const match = /^(?:([a-z0-9][a-z0-9-]{0,62})\/)?([a-z0-9][a-z0-9_.-]{0,62})(?::[a-z0-9_.-]{1,64})?$/.exec(ref);
+  if (!match) return null;
+  const [, team, id] = match as unknown as [string, string | undefined, string];
+  if (team !== undefined && team !== org) return null;
+  const byId = await findTemplate(store, id);
+  if (byId && (byId.org === undefined || byId.org === org)) return byId;
+  const named = (await listTemplates(store)).filter((record) => record.org === org && record.name === id);
+  return named.sort((a, b) => b.createdAt - a.createdAt)[0] ?? null;
 }
 
 export async function listTemplates(store: Store): Promise<TemplateRecord[]> {

@@ -191,4 +191,65 @@ describe('the E2B API, driven by the e2b SDK', () => {
     assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/warm')).status, 200);
     assert.deepEqual((await t.call('GET', '/v1/apps/e2b-personal/machines')).body.filter((m: { config: { metadata: Record<string, string> }; state: string }) => m.config.metadata['e2b.base'] === 'warm' && !['destroying', 'destroyed'].includes(m.state)), [], 'its base went with it');
   });
+  it('takes snapshots of a sandbox, lists them, creates sandboxes of them by id or name, and deletes them', async () => {
+    const source = await Sandbox.create('base', { ...opts, metadata: { role: 'source' } });
+    const plain = await source.createSnapshot();
+    assert.match(plain.snapshotId, /^snap-[0-9a-f]{16}:default$/);
+    const named = await source.createSnapshot({ name: 'my-snap' });
+    assert.deepEqual([named.snapshotId, named.names], ['personal/my-snap:default', ['personal/my-snap:default']]);
+    const machines = async () => (await t.call('GET', '/v1/apps/e2b-personal/machines')).body as Array<{ id: string; state: string; config: { metadata: Record<string, string> } }>;
+    const bases = (await machines()).filter((m) => m.config.metadata['e2b.base']?.startsWith('snap-'));
+    assert.deepEqual(bases.map((m) => m.state), ['suspended', 'suspended'], 'each snapshot is a suspended fork of the sandbox');
+    assert.equal((await source.getInfo()).state, 'running', 'the sandbox runs on');
+
+    const ids = async (query: Parameters<typeof Sandbox.listSnapshots>[0]) => (await Sandbox.listSnapshots(query).nextItems()).map((item) => item.snapshotId);
+    assert.deepEqual(await ids(opts), [plain.snapshotId, named.snapshotId]);
+    assert.deepEqual(await ids({ ...opts, sandboxId: source.sandboxId }), [plain.snapshotId, named.snapshotId]);
+    assert.deepEqual(await ids({ ...opts, name: 'my-snap' }), [named.snapshotId]);
+    assert.deepEqual(await ids({ ...opts, name: 'no-such-snap' }), []);
+    assert.deepEqual(await ids(otherOrg), [], 'another org sees none');
+    await assert.rejects(Sandbox.create(named.snapshotId, otherOrg), /not found/, 'nor uses one');
+    assert.equal(await Sandbox.deleteSnapshot(named.snapshotId, otherOrg), false, 'nor deletes one');
+
+    await source.kill();
+    for (const ref of [plain.snapshotId, named.snapshotId, 'my-snap']) {
+      const sandbox = await Sandbox.create(ref, { ...opts, metadata: { from: 'snapshot' } });
+      const info = await sandbox.getInfo();
+      assert.deepEqual([info.state, info.metadata], ['running', { from: 'snapshot' }], `${ref} outlives its sandbox`);
+      assert.equal((await sandbox.commands.run('echo restored')).stdout, 'restored\n');
+      await sandbox.kill();
+    }
+
+    const again = await Sandbox.create('base', opts);
+    const renamed = await again.createSnapshot({ name: 'my-snap' });
+    assert.equal(renamed.snapshotId, named.snapshotId, 'a name taken again moves to the new snapshot');
+    assert.deepEqual((await Sandbox.listSnapshots({ ...opts, sandboxId: again.sandboxId }).nextItems()).map((item) => item.snapshotId), [named.snapshotId]);
+    assert.deepEqual(await ids(opts), [plain.snapshotId, named.snapshotId], 'the old one of that name is gone');
+    await again.kill();
+
+    assert.equal(await Sandbox.deleteSnapshot(plain.snapshotId, opts), true);
+    assert.equal(await Sandbox.deleteSnapshot(plain.snapshotId, opts), false, 'not found the second time');
+    assert.equal(await Sandbox.deleteSnapshot(named.snapshotId, opts), true);
+    await assert.rejects(Sandbox.deleteSnapshot('base', opts), /server/, 'a template of the server is not an org\'s to delete');
+    assert.deepEqual((await machines()).filter((m) => m.config.metadata['e2b.base']?.startsWith('snap-') && !['destroying', 'destroyed'].includes(m.state)), [], 'their bases went with them');
+  });
+  it('gives a sandbox\'s metrics from its agent\'s samples, on hangar\'s clock, and refuses what a hostile agent prints', async () => {
+    const sandbox = await Sandbox.create('base', opts);
+    const start = new Date();
+    const hourAgo = Date.now() - 3_600_000;
+    // An agent whose clock is an hour behind: its latest sample is hangar's now.
+    t.driver.agentMetrics = () => JSON.stringify({ now: hourAgo, samples: [{ ts: hourAgo - 5000, cpuCount: 2, cpuUsedPct: 12.5, memUsed: 100, memTotal: 200, memCache: 10, diskUsed: 300, diskTotal: 400 }, { ts: hourAgo, cpuCount: 2, cpuUsedPct: 25, memUsed: 110, memTotal: 200, memCache: 10, diskUsed: 300, diskTotal: 400 }] });
+    const metrics = await sandbox.getMetrics();
+    assert.equal(metrics.length, 1, 'only samples since the sandbox started');
+    assert.deepEqual([metrics[0]?.cpuCount, metrics[0]?.cpuUsedPct, metrics[0]?.memUsed, metrics[0]?.diskTotal], [2, 25, 110, 400]);
+    assert.ok(Math.abs((metrics[0]?.timestamp.getTime() ?? 0) - start.getTime()) < 2000, 'moved onto hangar\'s clock');
+    assert.deepEqual(await sandbox.getMetrics({ start: new Date(start.getTime() - 3_600_000), end: new Date(start.getTime() - 1_800_000) }), [], 'none before it existed');
+    for (const printed of ['not json', JSON.stringify({ now: 1, samples: [{ ts: 1, cpuCount: -1 }] }), JSON.stringify({ now: 1, samples: new Array(5000).fill(null) })]) {
+      t.driver.agentMetrics = () => printed;
+      await assert.rejects(sandbox.getMetrics(), /gave no metrics/);
+    }
+    await sandbox.pause();
+    assert.deepEqual(await sandbox.getMetrics(), [], 'a paused sandbox has none to give');
+    await Sandbox.kill(sandbox.sandboxId, opts);
+  });
 });

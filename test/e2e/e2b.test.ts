@@ -4,8 +4,8 @@
  * at boot), and the real `e2b` SDK with only its API URL, sandbox URL (hangar's
  * edge proxy) and key changed. Create, commands with streamed output and stdin,
  * files, pause and connect (the same boot, the process still running), fork, a
- * snapshot template (sandboxes forked from one base, each with its own token), list
- * by metadata, a timeout that ends the sandbox, kill, and E2B's 502 after pause and
+ * snapshot template (sandboxes forked from one base, each with its own token), a
+ * sandbox's snapshot (created from after the sandbox is gone), metrics, list by metadata, a timeout that ends the sandbox, kill, and E2B's 502 after pause and
  * kill.
  */
 import assert from 'node:assert/strict';
@@ -121,6 +121,40 @@ describe('E2B sandboxes on real microVMs, driven by the e2b SDK', () => {
     assert.equal(bases.length, 1);
     for (const made of [a, b]) assert.equal(await Sandbox.kill(made.sandboxID, opts), true);
     assert.equal((await request(server, 'DELETE', '/hangar/v1/e2b/templates/warm')).status, 200);
+  });
+
+  it('takes a snapshot of the sandbox that new sandboxes start from, files and processes, after the sandbox is gone', async () => {
+    const source = await Sandbox.create('base', { ...opts, timeoutMs: 300_000 });
+    await source.files.write('/work/app/config.json', '{"env": "test"}');
+    const sleeper = await source.commands.run('sleep 1000', { background: true, timeoutMs: 0 });
+    const snapshot = await source.createSnapshot({ name: 'e2e-snap' });
+    assert.equal(snapshot.snapshotId, 'personal/e2e-snap:default');
+    assert.equal((await source.commands.run('echo on')).stdout, 'on\n', 'the sandbox runs on');
+    assert.equal(await source.kill(), true);
+    const [one, two] = [await Sandbox.create(snapshot.snapshotId, opts), await Sandbox.create('e2e-snap', opts)] as [Sandbox, Sandbox];
+    for (const made of [one, two]) {
+      assert.equal(await made.files.read('/work/app/config.json'), '{"env": "test"}');
+      assert.ok((await made.commands.list()).some((info) => info.pid === sleeper.pid), 'its processes too');
+    }
+    await one.files.write('/work/app/config.json', 'changed in one');
+    assert.equal(await two.files.read('/work/app/config.json'), '{"env": "test"}', 'each its own copy');
+    for (const made of [one, two]) assert.equal(await made.kill(), true);
+    assert.equal(await Sandbox.deleteSnapshot(snapshot.snapshotId, opts), true);
+    assert.equal(await Sandbox.deleteSnapshot(snapshot.snapshotId, opts), false);
+  });
+
+  it('gives the sandbox\'s metrics: its agent\'s samples of the microVM', async () => {
+    let metrics: Awaited<ReturnType<Sandbox['getMetrics']>> = [];
+    for (let i = 0; i < 30 && metrics.length === 0; i++) {
+      metrics = await sandbox.getMetrics();
+      if (metrics.length === 0) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const latest = metrics.at(-1);
+    assert.ok(latest, 'samples within 15 s');
+    assert.equal(latest.cpuCount, 1);
+    assert.ok(latest.memTotal > 150 * 2 ** 20 && latest.memTotal <= 256 * 2 ** 20, `the guest's memory: ${latest.memTotal}`);
+    assert.ok(latest.memUsed > 0 && latest.memUsed < latest.memTotal);
+    assert.ok(Math.abs(latest.timestamp.getTime() - Date.now()) < 60_000, 'on hangar\'s clock');
   });
 
   it('lists sandboxes by metadata', async () => {

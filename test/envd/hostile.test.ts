@@ -157,4 +157,21 @@ describe('hangar-envd, hostile input', () => {
     assert.equal((await fetch(`${envd.url}/init`, { method: 'POST', headers: { 'x-access-token': 'second-token' }, body: '{}' })).status, 404, 'not on its network port');
     assert.equal(statSync(envd.control).mode & 0o777, 0o600);
   });
+  it('keeps resource samples, and prints them on its control socket only (hangar-envd -metrics)', async () => {
+    const printed = await new Promise<{ code: number; out: string }>((resolve) => {
+      const child = spawn(ENVD_BINARY, ['-metrics', '-control', envd.control], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout?.on('data', (chunk) => { out += chunk; });
+      child.on('exit', (code) => resolve({ code: code ?? -1, out }));
+    });
+    assert.equal(printed.code, 0);
+    const { now, samples } = JSON.parse(printed.out) as { now: number; samples: Array<Record<string, number>> };
+    assert.ok(Math.abs(now - Date.now()) < 5000, 'its clock, here the host\'s');
+    const first = samples[0] as Record<string, number>;
+    assert.ok(samples.length >= 1 && (first.ts as number) <= now, 'one taken at start');
+    assert.ok((first.cpuCount as number) >= 1 && (first.cpuUsedPct as number) >= 0 && (first.cpuUsedPct as number) <= 100);
+    assert.ok((first.memTotal as number) > (first.memUsed as number) && (first.memUsed as number) > 0, 'memory from /proc/meminfo, in bytes');
+    assert.ok((first.diskTotal as number) >= (first.diskUsed as number) && (first.diskTotal as number) > 0, 'the root filesystem');
+    assert.equal((await fetch(`${envd.url}/metrics`)).status, 404, 'not on its network port');
+  });
 });

@@ -2,7 +2,8 @@
  * E2B's control-plane API under `/e2b` (so `E2B_API_URL=http://HOST:4280/e2b`),
  * as the `e2b` SDK calls it (e2b-compat.md §2): v1 and v2 create, connect
  * (v1, v2 and the older resume), get, list (v1, and v2 with metadata and state
- * filters and `X-Next-Token` pages), kill, timeout, pause, fork. Callers authenticate
+ * filters and `X-Next-Token` pages), kill, timeout, pause, fork, snapshots
+ * (created, listed, deleted; used as templates), metrics. Callers authenticate
  * with `X-API-Key`; every error is E2B's `{"code": status, "message"}`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -13,6 +14,8 @@ import type { ControlDeps } from '../../control/ports.ts';
 import type { Api } from './types.ts';
 import { findKey, type KeyRecord } from '../../e2b/records.ts';
 import { CLIENT_ID, ENVD_VERSION, type SandboxView } from '../../e2b/sandbox-machine.ts';
+import { sandboxMetrics } from '../../e2b/metrics.ts';
+import { createSnapshot, deleteSnapshot, listSnapshots, snapshotView } from '../../e2b/snapshots.ts';
 import { connectSandbox, createSandbox, forkSandbox, getSandbox, killSandbox, listSandboxes, MAX_TIMEOUT_S, pauseSandbox, setSandboxTimeout } from '../../e2b/sandboxes.ts';
 
 export interface E2bOptions {
@@ -22,7 +25,7 @@ export interface E2bOptions {
 
 const Id = Type.Object({ sandboxID: Type.String({ maxLength: 64 }) });
 const NewSandbox = Type.Object({
-  templateID: Type.String({ maxLength: 64 }),
+  templateID: Type.String({ maxLength: 200 }),
   timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMEOUT_S })),
   metadata: Type.Optional(Type.Union([Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 2048 }), { maxProperties: 50 }), Type.Null()])),
   envVars: Type.Optional(Type.Union([Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,255}$' }), Type.String({ maxLength: 65536 }), { maxProperties: 500 }), Type.Null()])),
@@ -40,6 +43,24 @@ const ListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   nextToken: Type.Optional(Type.String({ maxLength: 64 })),
 });
+
+const SnapshotBody = Type.Object({ name: Type.Optional(Type.String({ maxLength: 63 })) });
+const SnapshotQuery = Type.Object({
+  sandboxID: Type.Optional(Type.String({ maxLength: 64 })),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  nextToken: Type.Optional(Type.String({ maxLength: 64 })),
+});
+
+/** One page of `all` after the item `nextToken` names, with `X-Next-Token` when more follow. */
+function page<T>(reply: FastifyReply, all: T[], idOf: (item: T) => string, query: { limit?: number; nextToken?: string }): T[] {
+  const start = query.nextToken ? all.findIndex((item) => idOf(item) === query.nextToken) + 1 : 0;
+  const limit = query.limit ?? 100;
+  const items = all.slice(start, start + limit);
+  const last = items.at(-1);
+  if (start + limit < all.length && last !== undefined) void reply.header('x-next-token', idOf(last));
+  return items;
+}
 
 const keys = new WeakMap<FastifyRequest, KeyRecord>();
 const keyOf = (request: FastifyRequest) => keys.get(request) as KeyRecord;
@@ -97,11 +118,7 @@ export function e2bRoutes(app: Api, deps: ControlDeps, options: E2bOptions): voi
       const states = (Array.isArray(query.state) ? query.state : (query.state ?? 'running').split(',')).filter((state): state is 'running' | 'paused' => state === 'running' || state === 'paused');
       const metadata = Object.fromEntries(new URLSearchParams(query.metadata ?? ''));
       const all = await listSandboxes(deps, keyOf(request), { states, metadata });
-      const start = query.nextToken ? all.findIndex((sandbox) => sandbox.sandboxID === query.nextToken) + 1 : 0;
-      const limit = query.limit ?? 100;
-      const page = all.slice(start, start + limit);
-      if (start + limit < all.length && page.length > 0) void reply.header('x-next-token', page.at(-1)?.sandboxID);
-      return reply.send(page.map(detailJson));
+      return reply.send(page(reply, all, (sandbox) => sandbox.sandboxID, query).map(detailJson));
     };
     e2b.get('/sandboxes', { schema: { hide: true, querystring: ListQuery } }, list);
     e2b.get('/v2/sandboxes', { schema: { hide: true, querystring: ListQuery } }, list);
@@ -137,9 +154,21 @@ export function e2bRoutes(app: Api, deps: ControlDeps, options: E2bOptions): voi
       return reply.status(201).send(results.map(({ sandbox, error }) => (sandbox ? { sandbox: sandboxJson(sandbox) } : { error: { code: 500, message: error } })));
     });
 
-    e2b.get('/sandboxes/:sandboxID/metrics', { schema: { hide: true, params: Id } }, async (request, reply) => {
-      await getSandbox(deps, keyOf(request), request.params.sandboxID);
-      return e2bError(reply, 501, 'hangar keeps no sandbox metrics yet');
+    e2b.post('/sandboxes/:sandboxID/snapshots', { schema: { hide: true, params: Id, body: Type.Optional(SnapshotBody) } }, async (request, reply) => {
+      return reply.status(201).send(await createSnapshot(deps, keyOf(request), request.params.sandboxID, request.body?.name));
+    });
+    e2b.get('/snapshots', { schema: { hide: true, querystring: SnapshotQuery } }, async (request, reply) => {
+      const all = await listSnapshots(deps, keyOf(request), request.query);
+      return reply.send(page(reply, all, (record) => record.templateID, request.query).map(snapshotView));
+    });
+    e2b.delete('/templates/:templateID', { schema: { hide: true, params: Type.Object({ templateID: Type.String({ maxLength: 200 }) }) } }, async (request, reply) => {
+      await deleteSnapshot(deps, keyOf(request), request.params.templateID);
+      return reply.status(204).send();
+    });
+
+    const MetricsQuery = Type.Object({ start: Type.Optional(Type.Integer({ minimum: 0 })), end: Type.Optional(Type.Integer({ minimum: 0 })) });
+    e2b.get('/sandboxes/:sandboxID/metrics', { schema: { hide: true, params: Id, querystring: MetricsQuery } }, async (request) => {
+      return sandboxMetrics(deps, keyOf(request), request.params.sandboxID, request.query);
     });
   }, { prefix: '/e2b' });
 }

@@ -48,6 +48,7 @@ func main() {
 	showVersion := flag.Bool("version", false, "print the envd version served and exit")
 	control := flag.String("control", "/run/hangar-envd.sock", "the control socket (root only)")
 	initMode := flag.Bool("init", false, "send standard input (JSON: accessToken, envVars) to the running agent's control socket, and exit")
+	metricsMode := flag.Bool("metrics", false, "print the running agent's resource samples (JSON), and exit")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(version)
@@ -60,8 +61,17 @@ func main() {
 		}
 		return
 	}
+	if *metricsMode {
+		if err := printMetrics(*control); err != nil {
+			fmt.Fprintln(os.Stderr, "hangar-envd -metrics:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := configFromEnvironment()
-	if err := serveControl(cfg, *control); err != nil {
+	samples := &sampler{}
+	go samples.run()
+	if err := serveControl(cfg, samples, *control); err != nil {
 		log.Printf("no control socket at %s: %v", *control, err)
 	}
 	handler := newServer(cfg)

@@ -148,6 +148,10 @@ export class FakeDriver implements VmmDriver {
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   /** What each machine's sandbox agent was told by `/.hangar/envd -init`, by machine id. */
   readonly agentInits = new Map<string, string>();
+  /** What a sandbox agent's `-metrics` prints (src/guest/envd/metrics.go): one sample now, unless a test says otherwise. */
+  agentMetrics = (_machineId: string): string => JSON.stringify({
+    now: Date.now(), samples: [{ ts: Date.now(), cpuCount: 1, cpuUsedPct: 1.5, memUsed: 50 << 20, memTotal: 256 << 20, memCache: 10 << 20, diskUsed: 1 << 20, diskTotal: 8 << 20 }],
+  });
   private readonly suspending = new Map<string, { cancelled: boolean }>();
   private readonly refusedResumes: string[] = [];
   /** Where each machine's snapshot was last packed (a temporary directory). */
@@ -418,6 +422,7 @@ export class FakeDriver implements VmmDriver {
       this.agentInits.set(machineId, request.stdin ?? '');
       return { stdout: '', stderr: '', exit_code: 0, exit_signal: 0 };
     }
+    if (program === '/.hangar/envd' && args[0] === '-metrics') return { stdout: this.agentMetrics(machineId), stderr: '', exit_code: 0, exit_signal: 0 };
     if (program === 'touch') {
       for (const path of args) vm.files.add(path);
       return { stdout: '', stderr: '', exit_code: 0, exit_signal: 0 };
