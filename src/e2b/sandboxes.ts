@@ -16,7 +16,7 @@ import { waitMachine } from '../control/waiting.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
-import { deleteTemplate, findTemplate, type KeyRecord, type TemplateRecord } from './records.ts';
+import { deleteTemplate, type KeyRecord, resolveTemplate, type TemplateRecord } from './records.ts';
 import {
   baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
 } from './sandbox-machine.ts';
@@ -43,7 +43,7 @@ async function ensureApp(deps: ControlDeps, org: string): Promise<string> {
 }
 
 /** The machine of sandbox `id` in the key's org, or not found. */
-async function sandboxMachine(deps: ControlDeps, key: KeyRecord, id: string): Promise<{ machine: MachineRecord; sandbox: SandboxView }> {
+export async function sandboxMachine(deps: ControlDeps, key: KeyRecord, id: string): Promise<{ machine: MachineRecord; sandbox: SandboxView }> {
   if (!/^[a-z0-9]{1,64}$/.test(id)) throw sandboxNotFound(id);
   const machine = await loadMachine(deps, sandboxApp(key.org), id).catch((error: unknown) => {
     throw error instanceof HangarError && error.code === 'not_found' ? sandboxNotFound(id) : error;
@@ -54,7 +54,7 @@ async function sandboxMachine(deps: ControlDeps, key: KeyRecord, id: string): Pr
 }
 
 /** Waits until the machine runs and its agent passes its health check. */
-async function untilReady(deps: ControlDeps, appName: string, id: string): Promise<void> {
+export async function untilReady(deps: ControlDeps, appName: string, id: string): Promise<void> {
   const deadline = deps.clock.now() + READY_MS;
   // A wait is at most 60 s; many boots at once on a slow host take longer.
   for (;;) {
@@ -77,7 +77,7 @@ async function untilReady(deps: ControlDeps, appName: string, id: string): Promi
 }
 
 export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: CreateInput): Promise<SandboxView> {
-  const template = await findTemplate(deps.store, input.templateID);
+  const template = await resolveTemplate(deps.store, key.org, input.templateID);
   if (!template) throw new HangarError('not_found', `template ${input.templateID} not found`);
   const options: SandboxOptions = {
     timeoutS: input.timeoutS ?? 300, metadata: input.metadata ?? {}, envVars: input.envVars ?? {},
@@ -108,18 +108,25 @@ const basesMade = new Map<string, Promise<MachineRecord>>();
 /**
  * The running base of a snapshot template in an org's app: booted once (and again
  * if it was stopped or destroyed), its agent answering; sandboxes fork from it.
+ * A sandbox's snapshot has its base from the start, suspended: it is resumed.
  */
 async function baseOf(deps: ControlDeps, appName: string, template: TemplateRecord): Promise<MachineRecord> {
   const key = `${appName}/${template.templateID}`;
   const making = basesMade.get(key);
   if (making) return making;
   const made = (async () => {
-    const found = (await listMachines(deps, appName, {})).map(({ machine }) => machine).find((machine) => isBaseOf(machine, template.templateID));
-    let id = found?.id;
-    if (!id) id = (await createMachine(deps, appName, { config: baseConfig(template, newAccessToken(), deps.clock.now()) })).machine.id;
-    else if (found?.state !== 'started') await startMachine(deps, appName, id, undefined).catch(() => undefined);
-    await untilReady(deps, appName, id);
-    return loadMachine(deps, appName, id);
+    let found = await firstBase(deps, appName, template.templateID);
+    // A snapshot's state is its base: booting a new one would lose it.
+    if (!found && template.sourceSandbox) throw new HangarError('not_found', `snapshot ${template.templateID}'s machine is gone`);
+    if (!found) {
+      const mine = (await createMachine(deps, appName, { config: baseConfig(template, newAccessToken(), deps.clock.now()) })).machine;
+      // Another replica may have booted one at once: the first made is kept by both.
+      found = (await firstBase(deps, appName, template.templateID)) ?? mine;
+      if (found.id !== mine.id) await destroyMachine(deps, appName, mine.id, { force: true, nonce: undefined }).catch(() => undefined);
+    }
+    if (found.state !== 'started') await startMachine(deps, appName, found.id, undefined).catch(() => undefined);
+    await untilReady(deps, appName, found.id);
+    return loadMachine(deps, appName, found.id);
   })();
   basesMade.set(key, made);
   try {
@@ -127,6 +134,12 @@ async function baseOf(deps: ControlDeps, appName: string, template: TemplateReco
   } finally {
     basesMade.delete(key);
   }
+}
+
+/** The oldest base of template `templateID` in the app, if any. */
+async function firstBase(deps: ControlDeps, appName: string, templateID: string): Promise<MachineRecord | undefined> {
+  const bases = (await listMachines(deps, appName, {})).map(({ machine }) => machine).filter((machine) => isBaseOf(machine, templateID));
+  return bases.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))[0];
 }
 
 /**

@@ -95,6 +95,8 @@ export interface ClusterOptions {
   postgresSettings?: string[];
   /** Flags every replica and host gets. */
   commonArgs?: string[];
+  /** Flags the replicas started at first get (a `--region`, say). */
+  replicaArgs?: string[];
 }
 
 export async function startCluster(options: ClusterOptions): Promise<TestCluster> {
@@ -212,7 +214,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
   };
   try {
     await Promise.all(options.hosts.map((spec) => cluster.startHost(spec)));
-    for (let i = 0; i < options.replicas; i++) await cluster.startReplica();
+    for (let i = 0; i < options.replicas; i++) await cluster.startReplica(undefined, options.replicaArgs);
   } catch (error) {
     await cluster.stop();
     throw error;

@@ -19,7 +19,7 @@ export interface RealHosts {
 }
 
 export async function startRealHosts(options: {
-  app: string; replicas: number; hosts: Array<{ id: string; region: string }>; applets: string[];
+  app: string; replicas: number; hosts: Array<{ id: string; region: string }>; applets: string[]; replicaArgs?: string[];
 }): Promise<RealHosts> {
   const suffix = Math.random().toString(16).slice(2, 6);
   const hosts = options.hosts.map((host, i) => ({ ...host, netns: `hgr-r${i}-${suffix}` }));
@@ -43,6 +43,7 @@ export async function startRealHosts(options: {
     });
     c = await startCluster({
       replicas: options.replicas,
+      replicaArgs: options.replicaArgs,
       hosts: hosts.map((h) => ({ id: h.id, region: h.region, extraArgs: ['--driver', 'qemu', '--netns', h.netns, '--underlay', 'off'] })),
     });
     assert.equal((await c.call(0, 'POST', '/v1/apps', { name: options.app, org_slug: 'personal' })).status, 201);
