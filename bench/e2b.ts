@@ -7,8 +7,9 @@
  *   over N sandboxes made one after another and N made at once, and N one after
  *   another from a snapshot template (forks of its running base); each sandbox
  *   killed after.
+ * - the same N at once from the snapshot template (creates at once share forks).
  * - pause (`sandbox.pause()`, a suspend) and connect (`Sandbox.connect`, the resume
- *   and the agent's health check) of one sandbox, N times.
+ *   and the agent's health check) of one sandbox, N times; pause of a 1 GiB one.
  * - fork of a running sandbox into 10, until every child's agent answers.
  * - baseline, in the same run: a machine of the same image created and started
  *   through the Machines API, until its process answers (a cold boot), and a
@@ -45,6 +46,7 @@ try {
   const key = (await api('POST', '/hangar/v1/e2b/keys', { name: 'bench' })).body.key as string;
   await api('POST', '/hangar/v1/e2b/templates', { templateID: 'bench', image, cpuCount: 1, memoryMB: 256 });
   await api('POST', '/hangar/v1/e2b/templates', { templateID: 'warm', image, cpuCount: 1, memoryMB: 256, snapshot: true });
+  await api('POST', '/hangar/v1/e2b/templates', { templateID: 'big', image, cpuCount: 1, memoryMB: 1024 });
   // The SDK's default request timeout is 60 s; many TCG boots at once on two cores take longer.
   const opts = { apiKey: key, apiUrl: `${server.url}/e2b`, sandboxUrl: server.proxyUrl, timeoutMs: 600_000, requestTimeoutMs: 600_000 };
   const firstCommand = async (template = 'bench') => {
@@ -96,6 +98,9 @@ try {
     await sandbox.kill();
   }
   console.log(`from a snapshot template: p50 ${summarize(forkedCreates).p50.toFixed(0)} ms`);
+  const forkedAtOnce = await Promise.all(Array.from({ length: N }, () => firstCommand('warm')));
+  for (const { sandbox } of forkedAtOnce) await sandbox.kill();
+  console.log(`from a snapshot template at once: p99 ${summarize(forkedAtOnce.map((each) => each.ms)).p99.toFixed(0)} ms`);
   const concurrent = await Promise.all(Array.from({ length: N }, () => firstCommand()));
   for (const { sandbox } of concurrent) await sandbox.kill();
 
@@ -112,6 +117,16 @@ try {
     await again.commands.run('echo back');
     connects.push(performance.now() - began);
   }
+  // Pause at 1 GiB: the guest's memory mostly untouched (a busybox), as a fresh sandbox's is.
+  const big = (await firstCommand('big')).sandbox;
+  const bigPauses: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const pauseBegan = performance.now();
+    await big.pause();
+    bigPauses.push(performance.now() - pauseBegan);
+    await (await Sandbox.connect(big.sandboxId, opts)).commands.run('echo back');
+  }
+  await big.kill();
   const began = performance.now();
   const children = await sandbox.fork({ count: 10 });
   const forkMs = performance.now() - began;
@@ -128,7 +143,10 @@ try {
   report(`create → first command from a snapshot template (a fork), ${N} one after another`, formatTimes(forkedCreates));
   report('create from a snapshot template ÷ the API\'s resume (p50)', (summarize(forkedCreates).p50 / summarize(resumes).p50).toFixed(2));
   report(`p99 of ${N} at once ÷ p50 of one at a time`, (summarize(concurrent.map((each) => each.ms)).p99 / summarize(sequential).p50).toFixed(2));
+  report(`create → first command from a snapshot template, ${N} at once`, formatTimes(forkedAtOnce.map((each) => each.ms)));
+  report(`p99 of ${N} at once ÷ p50 of one at a time, from a snapshot template`, (summarize(forkedAtOnce.map((each) => each.ms)).p99 / summarize(forkedCreates).p50).toFixed(2));
   report('pause (suspend, 256 MB)', formatTimes(pauses));
+  report('pause (suspend, 1 GiB)', formatTimes(bigPauses));
   report('connect (resume) → command answered', formatTimes(connects));
   report('connect ÷ the API\'s resume (p50)', (summarize(connects).p50 / summarize(resumes).p50).toFixed(2));
   report('fork of a running sandbox into 10, every child answering', `${forkMs.toFixed(0)} ms`, `${forked} of 10 made`);

@@ -16,6 +16,7 @@ import { waitMachine } from '../control/waiting.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
+import { forkOne } from './fork-batch.ts';
 import { deleteTemplate, type KeyRecord, resolveTemplate, type TemplateRecord } from './records.ts';
 import {
   baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
@@ -53,19 +54,24 @@ export async function sandboxMachine(deps: ControlDeps, key: KeyRecord, id: stri
   return { machine, sandbox };
 }
 
-/** Waits until the machine runs and its agent passes its health check. */
-export async function untilReady(deps: ControlDeps, appName: string, id: string): Promise<void> {
-  const deadline = deps.clock.now() + READY_MS;
+/** Waits until the machine runs (by `deadline`). */
+async function untilStarted(deps: ControlDeps, appName: string, id: string, deadline: number): Promise<void> {
   // A wait is at most 60 s; many boots at once on a slow host take longer.
   for (;;) {
     const left = Math.ceil((deadline - deps.clock.now()) / 1000);
     try {
       await waitMachine(deps, appName, id, { state: 'started', timeout: String(Math.max(1, Math.min(60, left))) });
-      break;
+      return;
     } catch (error) {
       if (!(error instanceof HangarError && error.code === 'wait_timeout') || left <= 60) throw error;
     }
   }
+}
+
+/** Waits until the machine runs and its agent passes its health check. */
+export async function untilReady(deps: ControlDeps, appName: string, id: string): Promise<void> {
+  const deadline = deps.clock.now() + READY_MS;
+  await untilStarted(deps, appName, id, deadline);
   for (;;) {
     const checks = (await deps.health?.checksOf([id]))?.get(id) ?? [];
     if (checks.some((check) => check.name === 'envd' && check.status === 'passing')) return;
@@ -88,8 +94,8 @@ export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: Cr
   const appName = await ensureApp(deps, key.org);
   if (template.snapshot) {
     const base = await baseOf(deps, appName, template);
-    const [child] = await forkMachine(deps, appName, base.id, { count: 1 });
-    return adopt(deps, appName, (child as MachineRecord).id, template.templateID, options, options.envVars);
+    const child = await forkOne(deps, appName, base.id);
+    return adopt(deps, appName, child.id, template.templateID, options, options.envVars);
   }
   const { machine } = await createMachine(deps, appName, { config: sandboxConfig(template, options, newAccessToken(), deps.clock.now()) });
   try {
@@ -150,7 +156,9 @@ async function firstBase(deps: ControlDeps, appName: string, templateID: string)
  */
 async function adopt(deps: ControlDeps, appName: string, id: string, templateID: string, options: SandboxOptions, envVars: Record<string, string> | undefined): Promise<SandboxView> {
   try {
-    await untilReady(deps, appName, id);
+    // The fork's agent was running in its parent: its answer on the control socket
+    // is its answer (the health check would say so only at its next interval).
+    await untilStarted(deps, appName, id, deps.clock.now() + READY_MS);
     const token = newAccessToken();
     const told = await execMachine(deps, appName, id, { command: [SANDBOX_AGENT_PATH, '-init'], stdin: JSON.stringify({ accessToken: token, envVars }), timeout: 30 });
     if (told.exit_code !== 0) throw new HangarError('launch_failed', `sandbox ${id}'s agent did not take its token: ${told.stderr.trim()}`);

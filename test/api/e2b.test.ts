@@ -188,6 +188,12 @@ describe('the E2B API, driven by the e2b SDK', () => {
     const c = await Sandbox.create('warm', opts);
     assert.equal((await t.call('GET', '/v1/apps/e2b-personal/machines')).body.filter((m: { config: { metadata: Record<string, string> }; state: string }) => m.config.metadata['e2b.base'] === 'warm' && m.state === 'started').length, 1, 'the same base again');
     await c.kill();
+    const forksBefore = t.driver.calls.filter((call) => call.op === 'fork').length;
+    const many = await Promise.all(Array.from({ length: 6 }, () => Sandbox.create('warm', opts)));
+    assert.equal(new Set(many.map((sandbox) => sandbox.sandboxId)).size, 6);
+    const forks = t.driver.calls.filter((call) => call.op === 'fork').length - forksBefore;
+    assert.ok(forks >= 1 && forks < 6, `creates at once share forks of the base: ${forks} for 6`);
+    await Promise.all(many.map((sandbox) => sandbox.kill()));
     assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/warm')).status, 200);
     assert.deepEqual((await t.call('GET', '/v1/apps/e2b-personal/machines')).body.filter((m: { config: { metadata: Record<string, string> }; state: string }) => m.config.metadata['e2b.base'] === 'warm' && !['destroying', 'destroyed'].includes(m.state)), [], 'its base went with it');
   });
