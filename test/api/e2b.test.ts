@@ -217,6 +217,13 @@ describe('the E2B API, driven by the e2b SDK', () => {
     await assert.rejects(Sandbox.create(named.snapshotId, otherOrg), /not found/, 'nor uses one');
     assert.equal(await Sandbox.deleteSnapshot(named.snapshotId, otherOrg), false, 'nor deletes one');
 
+    await source.pause();
+    const ofPaused = await source.createSnapshot();
+    assert.equal((await source.getInfo()).state, 'paused', 'a paused sandbox is resumed for its snapshot, and paused again');
+    assert.equal(await Sandbox.deleteSnapshot(ofPaused.snapshotId, opts), true);
+    const badName = await fetch(`${opts.apiUrl}/sandboxes/${source.sandboxId}/snapshots`, { method: 'POST', headers: { 'x-api-key': opts.apiKey, 'content-type': 'application/json' }, body: JSON.stringify({ name: '../Etc' }) });
+    assert.deepEqual([badName.status, ((await badName.json()) as { code: number }).code], [400, 400]);
+
     await source.kill();
     for (const ref of [plain.snapshotId, named.snapshotId, 'my-snap']) {
       const sandbox = await Sandbox.create(ref, { ...opts, metadata: { from: 'snapshot' } });
