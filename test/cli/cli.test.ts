@@ -110,6 +110,24 @@ describe('hangar CLI', () => {
     assert.match(logs.out, /^fake: booted registry.test\/web:1 \(version \w+, boot 1\)$/m);
   });
 
+  it('mints, lists and revokes E2B keys, and makes, lists and deletes templates', async () => {
+    const key = await cli('e2b', 'keys', 'create', '--name', 'laptop', '--org', 'acme');
+    assert.equal(key.code, 0);
+    const [printed, said] = key.out.trim().split('\n') as [string, string];
+    assert.match(printed, /^e2b_[0-9a-f]{40}$/);
+    const id = /^key ([0-9a-f]{12}) of org acme/.exec(said)?.[1] ?? '';
+    assert.notEqual(id, '');
+    assert.match((await cli('e2b', 'keys', 'list')).out, new RegExp(`${id}\\s+laptop\\s+acme`));
+    assert.equal((await cli('e2b', 'templates', 'create', 'py', '--image', 'registry.test/py:3', '--cpus', '1', '--memory-mb', '256', '--snapshot')).code, 0);
+    const listed = await cli('e2b', 'templates', 'list');
+    assert.match(listed.out, /^TEMPLATE\s+IMAGE\s+CPUS\s+MEMORY\s+USER\s+WORKDIR\s+FROM/);
+    assert.match(listed.out, /py\s+registry\.test\/py:3\s+1\s+256 MB\s+image, forked/);
+    assert.equal((await cli('e2b', 'templates', 'delete', 'py')).code, 0);
+    assert.doesNotMatch((await cli('e2b', 'templates', 'list')).out, /registry\.test\/py/);
+    assert.equal((await cli('e2b', 'keys', 'revoke', id)).code, 0);
+    assert.doesNotMatch((await cli('e2b', 'keys', 'list')).out, new RegExp(id));
+  });
+
   it('reports API errors with the message and exits 1; usage errors exit non-zero', async () => {
     const missing = await cli('machine', 'status', '-a', 'cli-app', 'ffffffffffffff');
     assert.equal(missing.code, 1);

@@ -6,7 +6,13 @@ import type { CommandSpec } from '../../command.ts';
 import { json, table } from '../../output.ts';
 
 interface KeyJson { id: string; key?: string; name: string; org: string; created_at: string }
-interface TemplateJson { templateID: string; image: string; cpuCount: number; memoryMB: number; user?: string; workdir?: string; startCmd?: string; snapshot?: boolean }
+interface TemplateJson {
+  templateID: string; image: string; cpuCount: number; memoryMB: number; user?: string; workdir?: string; startCmd?: string; snapshot?: boolean;
+  org?: string; name?: string; sourceSandbox?: string;
+}
+
+/** What a template is made from: an image, or (a sandbox's snapshot) that sandbox, in its org. */
+const origin = (t: TemplateJson) => (t.sourceSandbox ? `snapshot of ${t.org}/${t.sourceSandbox}${t.name ? ` (${t.name})` : ''}` : t.snapshot ? 'image, forked' : 'image');
 
 export const e2bKeysCreate: CommandSpec = {
   path: ['e2b', 'keys', 'create'],
@@ -79,7 +85,7 @@ export const e2bTemplatesList: CommandSpec = {
   async handler({ client, io }, _args, options) {
     const templates = await client.get<TemplateJson[]>('/hangar/v1/e2b/templates');
     if (options.json) io.out(json(templates));
-    else io.out(table(['template', 'image', 'cpus', 'memory', 'user', 'workdir'], templates.map((t) => [t.templateID, t.image, String(t.cpuCount), `${t.memoryMB} MB`, t.user ?? '', t.workdir ?? ''])));
+    else io.out(table(['template', 'image', 'cpus', 'memory', 'user', 'workdir', 'from'], templates.map((t) => [t.templateID, t.image, String(t.cpuCount), `${t.memoryMB} MB`, t.user ?? '', t.workdir ?? '', origin(t)])));
     return 0;
   },
 };
