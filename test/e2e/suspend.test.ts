@@ -109,7 +109,15 @@ describe('suspend and resume on real machines', () => {
     } catch {
       return false; // none
     }
-    return pids.some((pid) => !readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('-incoming'));
+    return pids.some((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        // A QEMU that has exited but is not yet reaped (a zombie) has no command line: it runs nothing.
+        return args.length > 0 && !args.includes('-incoming');
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
   };
   const destroy = async (id: string) => assert.equal((await api('DELETE', `${machines}/${id}?force=true`)).status, 200);
 
