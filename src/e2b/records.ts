@@ -12,11 +12,14 @@ import { parseImageRef } from '../domain/image-ref.ts';
 import type { Store } from '../store/store.ts';
 import { DuplicateError } from '../store/store.ts';
 
+/** An org's slug, as keys and snapshots carry it. */
+const ORG_SLUG = '^[a-z0-9][a-z0-9-]{0,62}$';
+
 export const KeyRecord = Type.Object({
   id: Type.String({ pattern: '^[0-9a-f]{12}$' }),
   hash: Type.String({ pattern: '^[0-9a-f]{64}$' }),
   name: Type.String({ maxLength: 100 }),
-  org: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
+  org: Type.String({ pattern: ORG_SLUG }),
   createdAt: Type.Integer(),
 });
 export type KeyRecord = Static<typeof KeyRecord>;
@@ -35,7 +38,7 @@ export const TemplateRecord = Type.Object({
   /** Sandboxes are forked from a running one of the template (booted once, per org), not booted. */
   snapshot: Type.Optional(Type.Boolean()),
   /** A sandbox's snapshot (E2B's `createSnapshot`): only its org may use it, and its state is its base machine. */
-  org: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' })),
+  org: Type.Optional(Type.String({ pattern: ORG_SLUG })),
   /** A snapshot's name in its org (E2B's `name`), when it was given one. */
   name: Type.Optional(Type.String({ pattern: SNAPSHOT_NAME })),
   /** The sandbox a snapshot was taken of. */
