@@ -9,8 +9,9 @@
  * are what queries filter and sort by; they use the "C" collation so that orders are
  * by code point, as SQLite's, whatever the database's locale.
  *
- * The list is kept in four files by what the migrations concern, in the order they
- * run (schema-machines.ts, schema-hosts.ts, schema-network.ts, schema-apps.ts). A migration that may
+ * The list is kept in five files by what the migrations concern, in the order they
+ * run (schema-machines.ts, schema-hosts.ts, schema-network.ts, schema-apps.ts,
+ * schema-plans.ts). A migration that may
  * have run anywhere is never edited: a change is a new one at the end.
  */
 import { rows, type Sql, transaction, type Connector } from './connection.ts';
@@ -19,8 +20,9 @@ import { APP_MIGRATIONS } from './schema-apps.ts';
 import { HOST_MIGRATIONS } from './schema-hosts.ts';
 import { MACHINE_MIGRATIONS } from './schema-machines.ts';
 import { NETWORK_MIGRATIONS } from './schema-network.ts';
+import { PLAN_MIGRATIONS } from './schema-plans.ts';
 
-export const MIGRATIONS: readonly string[] = [...MACHINE_MIGRATIONS, ...HOST_MIGRATIONS, ...NETWORK_MIGRATIONS, ...APP_MIGRATIONS];
+export const MIGRATIONS: readonly string[] = [...MACHINE_MIGRATIONS, ...HOST_MIGRATIONS, ...NETWORK_MIGRATIONS, ...APP_MIGRATIONS, ...PLAN_MIGRATIONS];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
 const MIGRATION_LOCK = 0x68616e676172;

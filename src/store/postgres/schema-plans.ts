@@ -1,0 +1,61 @@
+/** Migrations that change how queries run, not what they answer (see migrations.ts). */
+export const PLAN_MIGRATIONS: readonly string[] = [
+  // Each host's directory read every machine of the cluster at each read of its
+  // changes: its condition, one for both the first read (every live machine) and the
+  // later ones (those changed since a place in the commit order), could not use the
+  // index on the commit order, and a SQL function is planned again at each call. In
+  // plpgsql the session keeps the plan, and the condition is a range of that index.
+  // And each document was parsed once for every field taken from it (about 20
+  // times): the planner put the lateral parse in place of each use; OFFSET 0 keeps
+  // it one parse per row.
+  // The first read now also stops at the horizon it returns, as the later ones do:
+  // a machine committed past it comes in the next read.
+  `
+  CREATE OR REPLACE FUNCTION hangar_directory_since(since xid8)
+    RETURNS TABLE (id text, app_name text, region text, host_id text, state text, private_ip text, skip boolean, process_group text, horizon text,
+      net_number integer, host_number integer, cordoned boolean, created_at text, version text, routing jsonb, kept boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    #variable_conflict use_column
+    BEGIN
+      RETURN QUERY
+      WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
+      SELECT m.id, m.app_name, m.region, m.host_id, m.state, d.doc ->> 'privateIp',
+        coalesce(d.doc -> 'config' -> 'dns' -> 'skip_registration' = 'true'::jsonb, false),
+        CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'metadata' -> 'fly_process_group') = 'string' THEN d.doc -> 'config' -> 'metadata' ->> 'fly_process_group' END,
+        h.x::text, a.net_number, n.number,
+        coalesce(d.doc -> 'cordoned' = 'true'::jsonb, false), d.doc ->> 'createdAt', d.doc ->> 'version',
+        jsonb_strip_nulls(jsonb_build_object('image', d.doc -> 'config' -> 'image', 'services', d.doc -> 'config' -> 'services',
+          'checks', d.doc -> 'config' -> 'checks', 'guest', d.doc -> 'config' -> 'guest', 'metadata', d.doc -> 'config' -> 'metadata',
+          'env', CASE WHEN jsonb_typeof(d.doc -> 'config' -> 'env' -> 'PRIMARY_REGION') = 'string'
+            THEN jsonb_build_object('PRIMARY_REGION', d.doc -> 'config' -> 'env' -> 'PRIMARY_REGION') END)),
+        EXISTS (SELECT 1 FROM machine_moves k WHERE k.machine_id = m.id AND k.host_id = m.host_id AND k.private_ip = d.doc ->> 'privateIp')
+      FROM h LEFT JOIN machines m ON m.change_xid >= coalesce(since, '0'::xid8) AND m.change_xid < h.x AND (since IS NOT NULL OR m.state <> 'destroyed')
+      LEFT JOIN LATERAL (SELECT hangar_try_jsonb(m.doc) AS doc OFFSET 0) d ON true
+      LEFT JOIN apps a ON a.name = m.app_name LEFT JOIN host_numbers n ON n.host_id = m.host_id
+      ORDER BY m.change_xid, m.id;
+    END $$;
+  `,
+  // A request for another host's machine hinted that host's work channel with an
+  // empty payload, as work does, so every work hint (one per create) also made the
+  // host read its requests. The request's hint now says so ('requests', see
+  // cluster-link.ts), and each kind of hint wakes its own reader only.
+  `
+  CREATE OR REPLACE FUNCTION hangar_request_action(machine text, wanted text) RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    DECLARE
+      target text;
+      app text;
+      channel text;
+    BEGIN
+      IF wanted NOT IN ('start', 'stop', 'suspend') THEN RAISE EXCEPTION 'unknown action %', wanted; END IF;
+      SELECT m.host_id, m.app_name INTO target, app FROM machines m WHERE m.id = machine AND m.state <> 'destroyed';
+      IF target IS NULL THEN RETURN NULL; END IF;
+      INSERT INTO machine_requests (host_id, machine_id, action, app_name, asked_by) VALUES (target, machine, wanted, app, hangar_current_host())
+        ON CONFLICT (machine_id, action) DO UPDATE SET host_id = EXCLUDED.host_id, asked_at = now();
+      channel := 'hangar_work_' || target;
+      IF octet_length(channel) > 63 THEN channel := 'hangar_work_' || left(encode(sha256(convert_to(target, 'UTF8')), 'hex'), 40); END IF;
+      PERFORM pg_notify(channel, 'requests');
+      RETURN target;
+    END $$;
+  `,
+];
