@@ -9,6 +9,8 @@ export type MachineListener = (machine: MachineRecord) => void;
 
 export class MachineFeed {
   private readonly listeners = new Set<MachineListener>();
+  /** The revision of each live machine last published. */
+  private readonly revs = new Map<string, number>();
 
   subscribe(listener: MachineListener): () => void {
     this.listeners.add(listener);
@@ -16,6 +18,17 @@ export class MachineFeed {
   }
 
   publish(machine: MachineRecord): void {
+    if (machine.state === 'destroyed') this.revs.delete(machine.id);
+    else if (machine.rev > (this.revs.get(machine.id) ?? 0)) this.revs.set(machine.id, machine.rev);
     for (const listener of this.listeners) listener(machine);
+  }
+
+  /**
+   * Whether revision `rev` of machine `id` (or a later one) was published: a commit
+   * of this process, or one read already. A revision is one commit's, so an
+   * announcement of it brings nothing new.
+   */
+  knows(id: string, rev: number): boolean {
+    return rev <= (this.revs.get(id) ?? 0);
   }
 }
