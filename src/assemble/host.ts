@@ -100,7 +100,7 @@ export async function assembleHost(options: AssembleOptions): Promise<Hangar> {
       const stopLettingGo = everyMachine && letGoOfMovedAway(control, agent, everyMachine, log);
       // What other hosts' proxies ask of this host's machines.
       const stopRequests = requests && serveRequests({
-        requests, hostId: host.id, hints: (kick) => cluster.link.onWork(host.id, kick), act: (request) => actOnRequest(control, request), log,
+        requests, hostId: host.id, hints: (kick) => cluster.link.onRequests(host.id, kick), act: (request) => actOnRequest(control, request), log,
       });
       // What half-arrived before a restart is gone: the move it belonged to failed.
       const incomingDir = join(dirname(options.databasePath), 'incoming');

@@ -10,6 +10,8 @@
 export interface ClusterLink {
   /** Calls `listener` when work for `hostId` may be waiting (a hint: poll as well); answers the unsubscribe. */
   onWork(hostId: string, listener: () => void): () => void;
+  /** Calls `listener` when another host's proxy may have asked something of `hostId`'s machines (a hint too); answers the unsubscribe. */
+  onRequests(hostId: string, listener: () => void): () => void;
   /**
    * Calls `listener` with each machine whose change was committed (by any process:
    * the commit announces itself), or each machine of host `hostId` only, and the

@@ -14,6 +14,7 @@ import type { ClusterLink } from '../../src/store/link.ts';
 import { openPool, storageError, transaction } from '../../src/store/postgres/connection.ts';
 import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { createHostRole } from '../../src/store/postgres/host-roles.ts';
+import { PostgresLink } from '../../src/store/postgres/cluster-link.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { StaleWriteError, StorageError } from '../../src/store/store.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -279,15 +280,14 @@ describe('PostgresStore', { skip }, () => {
       const url = await server.createDatabase();
       const owner = await open(url);
       const [h1, h2] = [await open(await createHostRole(url, 'h1')), await open(await createHostRole(url, 'h2'))];
-      const listener = new pg.Client({ connectionString: url });
+      const link = await PostgresLink.open(url);
       try {
         await owner.createApp(app('web'));
-        await insert(owner, machine({ id: 'aaaaaaaaaaaa01', appName: 'web', hostId: 'h2', state: 'stopped' }));
+        const asked = await insert(owner, machine({ id: 'aaaaaaaaaaaa01', appName: 'web', hostId: 'h2', state: 'stopped' }));
         await insert(owner, machine({ id: 'aaaaaaaaaaaa02', appName: 'web', hostId: 'h2', state: 'destroyed' }));
-        await listener.connect();
         const hints: string[] = [];
-        listener.on('notification', (message) => hints.push(message.channel));
-        await listener.query('LISTEN hangar_work_h2');
+        link.onRequests('h2', () => hints.push('requests'));
+        link.onWork('h2', () => hints.push('work'));
 
         assert.equal(await h1.requests.ask('aaaaaaaaaaaa01', 'start'), 'h2');
         assert.equal(await h1.requests.ask('aaaaaaaaaaaa01', 'start'), 'h2');
@@ -297,12 +297,17 @@ describe('PostgresStore', { skip }, () => {
         assert.deepEqual(await h1.requests.take('h2'), [], 'another host\'s requests are not this host\'s to take');
         assert.deepEqual(await h2.requests.take('h2'), [{ machineId: 'aaaaaaaaaaaa01', appName: 'web', action: 'start' }], 'asked twice, taken once');
         assert.deepEqual(await h2.requests.take('h2'), []);
-        for (let i = 0; i < 50 && hints.length === 0; i++) await sleep(20);
-        assert.ok(hints.includes('hangar_work_h2'), 'the host is hinted as its work is');
+        for (let i = 0; i < 50 && hints.length < 2; i++) await sleep(20);
+        assert.deepEqual(hints, ['requests', 'requests'], 'the host\'s request reader is hinted, not its work loop');
+        // Work hints the work loop only: a host's request reader does not read at each create.
+        await owner.commit({ machine: { ...asked, state: 'starting' }, events: [], effects: [{ kind: 'prepare' }] });
+        for (let i = 0; i < 50 && hints.length < 3; i++) await sleep(20);
+        await sleep(100);
+        assert.deepEqual(hints, ['requests', 'requests', 'work']);
         await assert.rejects(server.sql(await createHostRole(url, 'h3'), "INSERT INTO machine_requests (host_id, machine_id, action, app_name) VALUES ('h2', 'x', 'stop', 'web')"),
           'a host writes requests only through the function');
       } finally {
-        await listener.end();
+        await link.close();
         for (const store of [owner, h1, h2]) await store.close();
       }
     });

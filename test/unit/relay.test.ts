@@ -22,6 +22,7 @@ function relayed() {
     onMachineChanged: (listener) => changed.push(listener),
     onMissedChanges: (listener) => missed.push(listener),
     onWork: () => () => undefined,
+    onRequests: () => () => undefined,
     onHostChanged: () => undefined,
     close: async () => undefined,
   } satisfies ClusterLink;

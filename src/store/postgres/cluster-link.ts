@@ -16,6 +16,8 @@ import { hostChannel } from './channels.ts';
 import { CHANGE_CHANNEL } from './host-work.ts';
 import { HOST_CHANNEL } from './hosts.ts';
 
+/** The payload of a hint on a host's work channel that says requests for its machines came (hangar_request_action); any other is work's. */
+const REQUESTS_HINT = 'requests';
 const RECONNECT_MS = 1_000;
 /** How often the listening connection is asked whether it lives, and how long it has to answer. */
 const PING_MS = 3_000;
@@ -25,8 +27,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 
 export class PostgresLink implements ClusterLink {
   private readonly url: string;
-  /** By channel: a host's work channel's listeners. */
-  private readonly workListeners = new Map<string, Array<() => void>>();
+  /** By channel: a host's work channel's listeners, for work or for requests. */
+  private readonly workListeners = new Map<string, Array<{ hint: 'work' | 'requests'; listener: () => void }>>();
   /** By channel: CHANGE_CHANNEL, or a host's machine channel. */
   private readonly changeListeners = new Map<string, Array<(machineId: string, rev: number | undefined) => void>>();
   private readonly missedListeners: Array<() => void> = [];
@@ -93,7 +95,7 @@ export class PostgresLink implements ClusterLink {
       this.listen().then(() => {
         // Hints may have been missed while the connection was down: every host drains,
         // and every change someone waits for is read again.
-        for (const listeners of this.workListeners.values()) for (const listener of listeners) listener();
+        for (const listeners of this.workListeners.values()) for (const { listener } of listeners) listener();
         for (const listener of this.missedListeners) listener();
       }, () => setTimeout(retry, RECONNECT_MS).unref());
     };
@@ -105,7 +107,8 @@ export class PostgresLink implements ClusterLink {
       for (const listener of this.hostListeners) listener(payload);
       return;
     }
-    for (const listener of this.workListeners.get(channel) ?? []) listener();
+    const hint = payload === REQUESTS_HINT ? 'requests' : 'work';
+    for (const listening of this.workListeners.get(channel) ?? []) if (listening.hint === hint) listening.listener();
     const changed = this.changeListeners.get(channel);
     if (changed) {
       const [machineId, revText] = payload.split(':');
@@ -121,12 +124,20 @@ export class PostgresLink implements ClusterLink {
   }
 
   onWork(hostId: string, listener: () => void): () => void {
+    return this.onWorkChannel(hostId, { hint: 'work', listener });
+  }
+
+  onRequests(hostId: string, listener: () => void): () => void {
+    return this.onWorkChannel(hostId, { hint: 'requests', listener });
+  }
+
+  private onWorkChannel(hostId: string, listening: { hint: 'work' | 'requests'; listener: () => void }): () => void {
     const channel = hostChannel('work', hostId);
     const known = this.workListeners.get(channel);
-    this.workListeners.set(channel, [...(known ?? []), listener]);
+    this.workListeners.set(channel, [...(known ?? []), listening]);
     if (!known) this.listenTo(channel);
     // Unsubscribed, it stays listened to: a hint nobody hears costs a wake-up until the next reconnection.
-    return () => this.workListeners.set(channel, (this.workListeners.get(channel) ?? []).filter((other) => other !== listener));
+    return () => this.workListeners.set(channel, (this.workListeners.get(channel) ?? []).filter((other) => other !== listening));
   }
 
   onMachineChanged(listener: (machineId: string, rev: number | undefined) => void, hostId?: string): void {
