@@ -3,25 +3,27 @@
  * told to fail, so the control plane's behaviour can be tested without a hypervisor.
  * It is for tests and for trying the API; it never runs a guest. It passes the same
  * driver contract as the QEMU driver (test/helpers/driver-contract.ts): its pretend
- * VMs live in a `FakeHost` that outlives a driver (as QEMU processes outlive hangar),
- * each cold boot starts from a blank root filesystem that a resume keeps, and a
- * few commands (`echo`, `false`, `hostname`, `touch`, `ls`) run in it.
+ * VMs live in a `FakeHost` that outlives a driver (as QEMU processes outlive hangar;
+ * fake-host.ts), each cold boot starts from a blank root filesystem that a resume
+ * keeps, and a few commands run in it (fake-guest.ts).
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Duplex, duplexPair } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImageRef, parseImageRef } from '../../domain/image-ref.ts';
 import { lastLines } from '../log-file.ts';
-import { secretsEnv } from '../../domain/secrets.ts';
 import { type SignalName, signalNumber } from '../../domain/signals.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import {
   type ExecRequest, type ExecResult, type ExitInfo, type GuestApiListener, type LaunchResult, type LogRequest, type MachineSpec, type MemoryInfo,
   type PackedFile, type ProcessInfo, type PullProgress, type RecoveredVm, ResumeRefused, type VmCheck, type VmmDriver,
 } from '../driver.ts';
+import { FakeHost, type FakeVm, type FakeVms } from './fake-host.ts';
+import { runCommand } from './fake-guest.ts';
+
+export { FakeHost, type FakeLedgerEntry } from './fake-host.ts';
 
 export interface FakeDelays {
   prepareMs: number;
@@ -36,103 +38,6 @@ export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 
 
 /** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
 const MAX_CALLS = 10_000;
-
-interface FakeVm {
-  spec: MachineSpec;
-  state: 'running' | 'suspended';
-  pid: number;
-  bootCount: number;
-  limitMb: number;
-  /** The VM does not run although it is there (as a QEMU paused on a disk error, or hung): why. */
-  frozen?: string;
-  /** Files `touch`ed in the guest's root filesystem since its cold boot. */
-  files: Set<string>;
-}
-
-/** One line of a fake host's ledger: a machine's pretend VM as it became, at a time (unix ms), in a process. */
-export interface FakeLedgerEntry {
-  at: number;
-  pid: number;
-  machineId: string;
-  vm: 'running' | 'suspended' | 'absent';
-}
-
-/**
- * The pretend VMs, by machine. With a ledger file, every change is appended to it
- * (one JSON line, O_APPEND), and a host opened on the same file starts with the
- * VMs the last process left: pretend VMs outlive a killed `hangar serve`, as QEMU
- * processes do, and tests can tell from the ledgers of every host whether any
- * machine ever had two VMs at once.
- */
-class FakeVms extends Map<string, FakeVm> {
-  private readonly ledger: string | undefined;
-
-  constructor(ledger?: string) {
-    super();
-    this.ledger = ledger;
-    if (!ledger) return;
-    const last = new Map<string, FakeVm>();
-    for (const line of readLines(ledger)) {
-      const entry = line as FakeLedgerEntry & { spec?: MachineSpec; bootCount?: number };
-      if (entry.vm === 'absent' || !entry.spec) last.delete(entry.machineId);
-      else last.set(entry.machineId, { spec: entry.spec, state: entry.vm, pid: 1, bootCount: entry.bootCount ?? 1, limitMb: entry.spec.config.guest.memory_mb, files: new Set() });
-    }
-    for (const [id, vm] of last) super.set(id, vm);
-  }
-
-  override set(machineId: string, vm: FakeVm): this {
-    super.set(machineId, vm);
-    this.note(machineId);
-    return this;
-  }
-
-  override delete(machineId: string): boolean {
-    const had = super.delete(machineId);
-    if (had) this.note(machineId);
-    return had;
-  }
-
-  /** Writes the machine's VM as it is now to the ledger. */
-  note(machineId: string): void {
-    if (!this.ledger) return;
-    const vm = super.get(machineId);
-    // Secrets stay in memory, as a real VM's do: a fake opened again has none.
-    const entry = { at: Date.now(), pid: process.pid, machineId, vm: vm?.state ?? 'absent', ...(vm ? { spec: { ...vm.spec, secrets: undefined }, bootCount: vm.bootCount } : {}) };
-    appendFileSync(this.ledger, `${JSON.stringify(entry)}\n`);
-  }
-}
-
-function readLines(path: string): unknown[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').flatMap((line) => {
-    try {
-      return line ? [JSON.parse(line) as unknown] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** What the fake's pretend host holds: it outlives a driver, as VMs outlive a restart of hangar. */
-export class FakeHost {
-  readonly vms: FakeVms;
-
-  /** Where snapshots packed for a move are written: beside the ledger, else in a temporary directory. */
-  readonly parcelsDir: string;
-
-  /** `ledger`: a file that keeps the pretend VMs across processes (see FakeVms). */
-  constructor(ledger?: string) {
-    this.vms = new FakeVms(ledger);
-    this.parcelsDir = ledger ? join(dirname(ledger), 'fake-parcels') : join(tmpdir(), 'hangar-fake-parcels');
-  }
-
-  /** Machines with prepared state (the qemu driver's machine directory): made by prepare, removed by destroy. */
-  readonly prepared = new Set<string>();
-  readonly consoles = new Map<string, string[]>();
-  /** Image references the pretend registry does not have. */
-  readonly missingImages = new Set<string>();
-  nextPid = 100;
-}
 
 /** What the fake pretends its guest uses. */
 const FAKE_USED_MB = 48;
@@ -408,31 +313,7 @@ export class FakeDriver implements VmmDriver {
     await this.step('exec', machineId, 0, request.command);
     const vm = this.vms.get(machineId);
     if (vm?.state !== 'running') throw new Error(`fake: ${machineId} is not running`);
-    const [program, ...args] = request.command;
-    if (program === 'echo') return { stdout: `${args.join(' ')}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
-    if (program === 'hostname') return { stdout: `${vm.spec.machineId}\n`, stderr: '', exit_code: 0, exit_signal: 0 };
-    if (program === 'printenv') {
-      // The env a boot gave the process: the config's, then the app's secrets over it.
-      const value = { ...vm.spec.config.env, ...secretsEnv(vm.spec.config, vm.spec.secrets) }[args[0] ?? ''];
-      return { stdout: value === undefined ? '' : `${value}\n`, stderr: '', exit_code: value === undefined ? 1 : 0, exit_signal: 0 };
-    }
-    if (program === 'false') return { stdout: '', stderr: '', exit_code: 1, exit_signal: 0 };
-    if (program === '/.hangar/envd' && args[0] === '-init') {
-      // The sandbox agent's control socket (src/guest/envd/control.go): what it was told, kept for tests.
-      this.agentInits.set(machineId, request.stdin ?? '');
-      return { stdout: '', stderr: '', exit_code: 0, exit_signal: 0 };
-    }
-    if (program === '/.hangar/envd' && args[0] === '-metrics') return { stdout: this.agentMetrics(machineId), stderr: '', exit_code: 0, exit_signal: 0 };
-    if (program === 'touch') {
-      for (const path of args) vm.files.add(path);
-      return { stdout: '', stderr: '', exit_code: 0, exit_signal: 0 };
-    }
-    if (program === 'ls') {
-      const missing = args.filter((path) => !vm.files.has(path));
-      const stderr = missing.map((path) => `ls: ${path}: No such file or directory\n`).join('');
-      return { stdout: args.filter((path) => vm.files.has(path)).map((path) => `${path}\n`).join(''), stderr, exit_code: missing.length ? 1 : 0, exit_signal: 0 };
-    }
-    return { stdout: '', stderr: `fake: ${program}: not found\n`, exit_code: 127, exit_signal: 0 };
+    return runCommand(vm, request, this);
   }
 
   async ps(machineId: string): Promise<ProcessInfo[]> {
