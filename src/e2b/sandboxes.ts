@@ -207,8 +207,17 @@ export async function setSandboxTimeout(deps: ControlDeps, key: KeyRecord, id: s
 export async function pauseSandbox(deps: ControlDeps, key: KeyRecord, id: string): Promise<void> {
   const { machine, sandbox } = await sandboxMachine(deps, key, id);
   if (sandbox.state === 'paused') throw new HangarError('already_exists', `sandbox ${id} is already paused`);
-  await suspendMachine(deps, machine.appName, id, undefined);
-  await waitMachine(deps, machine.appName, id, { state: ['suspended', 'stopped'], timeout: '60' });
+  await suspendAndWait(deps, machine.appName, id);
+}
+
+/**
+ * Suspends a machine and answers once it is in one of `states`: a sandbox may end
+ * stopped when it could not be suspended (a cold boot brings it back), a snapshot's
+ * base may not (its memory is what it keeps).
+ */
+export async function suspendAndWait(deps: ControlDeps, app: string, id: string, states: Array<'suspended' | 'stopped'> = ['suspended', 'stopped']): Promise<void> {
+  await suspendMachine(deps, app, id, undefined);
+  await waitMachine(deps, app, id, { state: states, timeout: '60' });
 }
 
 /**

@@ -16,7 +16,7 @@ import { HangarError, invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { createTemplate, type KeyRecord, listTemplates, resolveTemplate, SNAPSHOT_NAME, type TemplateRecord } from './records.ts';
 import { META } from './sandbox-machine.ts';
-import { removeTemplate, sandboxMachine, untilReady } from './sandboxes.ts';
+import { removeTemplate, sandboxMachine, suspendAndWait, untilReady } from './sandboxes.ts';
 
 /** What E2B says of a snapshot: its id (usable as a `templateID`) and full names. */
 export interface SnapshotView {
@@ -63,8 +63,7 @@ async function frozenBase(deps: ControlDeps, machine: MachineRecord, templateID:
   try {
     await writeMetadata(deps, machine.appName, baseId, 'replace', { metadata: { [META.base]: templateID } });
     await waitMachine(deps, machine.appName, baseId, { state: 'started', timeout: '60' });
-    await suspendMachine(deps, machine.appName, baseId, undefined);
-    await waitMachine(deps, machine.appName, baseId, { state: 'suspended', timeout: '60' });
+    await suspendAndWait(deps, machine.appName, baseId, ['suspended']);
   } catch (error) {
     await destroyMachine(deps, machine.appName, baseId, { force: true, nonce: undefined }).catch(() => undefined);
     throw error;
@@ -93,10 +92,10 @@ export interface SnapshotQuery {
 /** The org's snapshots, oldest first: of one sandbox, or by name or id, when asked. */
 export async function listSnapshots(deps: ControlDeps, key: KeyRecord, query: SnapshotQuery): Promise<TemplateRecord[]> {
   const named = query.name === undefined ? undefined : await resolveTemplate(deps.store, key.org, query.name);
-  return (await listTemplates(deps.store))
+  const candidates = query.name === undefined ? await listTemplates(deps.store) : named ? [named] : [];
+  return candidates
     .filter((record) => record.org === key.org && record.sourceSandbox !== undefined)
     .filter((record) => query.sandboxID === undefined || record.sourceSandbox === query.sandboxID)
-    .filter((record) => query.name === undefined || record.templateID === named?.templateID)
     .sort((a, b) => a.createdAt - b.createdAt || a.templateID.localeCompare(b.templateID));
 }
 
