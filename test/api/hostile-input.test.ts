@@ -4,6 +4,7 @@
  * starts, with those machines reported and left alone.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -94,6 +95,7 @@ describe('a data directory holding configs today\'s rules refuse', () => {
       assert.equal((await t.call('POST', `/v1/apps/legacy/machines/${bad.id}/stop`)).status, 200);
     } finally {
       await t.close();
+      rmSync(first.dir, { recursive: true, force: true });
     }
   });
 });
@@ -124,6 +126,7 @@ describe('a data directory holding machine rows that are not machines', () => {
       assert.equal((await t.call('GET', '/v1/apps')).status, 200);
     } finally {
       await t.close();
+      rmSync(first.dir, { recursive: true, force: true });
     }
   });
 });
