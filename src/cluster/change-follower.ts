@@ -4,10 +4,10 @@
  * reads the changes from its horizon in the commit order (see ChangeLog) when a
  * commit is announced, when announcements may have been missed, and every few
  * seconds whatever happens: a lost announcement delays a change, never loses it.
- * Announcements heard during a read bring one read after it, and a follower given
- * a least gap between reads (`minGapMs`) reads at most that often, however many
- * commits are announced: the announcements heard within the gap bring one read at
- * its end, and an announcement after a quiet spell is read at once.
+ * Announcements heard during a read bring one read a moment after it, and a
+ * follower given a least gap between reads (`minGapMs`) reads at most that often,
+ * however many commits are announced: the announcements heard within the gap bring
+ * one read at its end, and an announcement after a quiet spell is read at once.
  */
 import type { Logger } from 'pino';
 import type { MachineFeed } from '../control/machine-feed.ts';
@@ -32,8 +32,9 @@ export function machineChanges(changes: ChangeLog): ChangeSource<MachineRecord> 
   };
 }
 
-/** The time from a read that announcements were heard during to the next, and the longest without a read. */
+/** Announcements heard during a read bring the next read this long after it ends. */
 const MIN_GAP_MS = 200;
+/** The longest time without a read, announced or not. */
 const BACKSTOP_MS = 5_000;
 
 export class ChangeFollower<T = MachineRecord> {
@@ -47,8 +48,9 @@ export class ChangeFollower<T = MachineRecord> {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly minGapMs: number;
-  /** When the last read began (performance.now()), and the read waiting for the gap to end. */
+  /** When the last read began (performance.now()). */
   private lastRead = -Infinity;
+  /** The read due when the least gap since the last one ends. */
   private waiting: NodeJS.Timeout | undefined;
   private failing = false;
   private stopped = false;

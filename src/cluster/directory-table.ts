@@ -37,6 +37,8 @@ export class DirectoryTable {
     for (const machine of (await directory.since()).items) table.put(machine);
     table.follower = await ChangeFollower.follow({ horizon: () => directory.horizon(), since: (at) => directory.since(at) }, link,
       (machine) => table.put(machine), log, { from, what: 'every host\'s machines (private DNS, network and proxy)', minGapMs: READ_GAP_MS });
+    // A commit announced before the follower listened, past the whole read's horizon, is read now.
+    table.follower.read();
     // Which hosts are lost: read at once when a host's state changes, and every few seconds.
     const readLost = () => {
       if (table.stopped) return;

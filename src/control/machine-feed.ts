@@ -7,19 +7,31 @@ import type { MachineRecord } from '../domain/machine.ts';
 
 export type MachineListener = (machine: MachineRecord) => void;
 
+/** How many destroyed machines' revisions are kept, so that a stale read does not bring one back. */
+const DESTROYED_KEPT = 10_000;
+
 export class MachineFeed {
   private readonly listeners = new Set<MachineListener>();
-  /** The revision of each live machine last published. */
+  /** The newest revision published of each machine: live ones, and the last DESTROYED_KEPT destroyed. */
   private readonly revs = new Map<string, number>();
+  /** Destroyed machines, oldest first, whose revision is still kept. */
+  private readonly destroyed = new Set<string>();
 
   subscribe(listener: MachineListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Hands `machine` to every listener, unless a later revision of it was published:
+   * a read of the change log that began before this process committed reads the
+   * revision before, and passed on after, it would put the machine back as it was.
+   */
   publish(machine: MachineRecord): void {
-    if (machine.state === 'destroyed') this.revs.delete(machine.id);
-    else if (machine.rev > (this.revs.get(machine.id) ?? 0)) this.revs.set(machine.id, machine.rev);
+    const newest = this.revs.get(machine.id) ?? 0;
+    if (machine.rev < newest) return;
+    this.revs.set(machine.id, machine.rev);
+    if (machine.state === 'destroyed') this.forgetOldDestroyed(machine.id);
     for (const listener of this.listeners) listener(machine);
   }
 
@@ -30,5 +42,16 @@ export class MachineFeed {
    */
   knows(id: string, rev: number): boolean {
     return rev <= (this.revs.get(id) ?? 0);
+  }
+
+  /** Keeps the revisions of the last DESTROYED_KEPT destroyed machines only: a stale read comes within moments, not days. */
+  private forgetOldDestroyed(id: string): void {
+    this.destroyed.delete(id);
+    this.destroyed.add(id);
+    for (const oldest of this.destroyed) {
+      if (this.destroyed.size <= DESTROYED_KEPT) break;
+      this.destroyed.delete(oldest);
+      this.revs.delete(oldest);
+    }
   }
 }

@@ -60,4 +60,22 @@ describe('a change follower', () => {
       await follower.stop();
     }
   });
+
+  it('does not pass on a revision older than one the feed already has (a read that began before this process committed)', async () => {
+    const feed = new MachineFeed();
+    const heard: string[] = [];
+    feed.subscribe((m) => heard.push(`${m.id}:${m.rev}`));
+    const m = machine({ id: 'm-1', rev: 1 });
+    feed.publish({ ...m, rev: 2 });
+    feed.publish(m);
+    feed.publish({ ...m, rev: 2 });
+    feed.publish({ ...m, rev: 3 });
+    assert.deepEqual(heard, ['m-1:2', 'm-1:2', 'm-1:3']);
+    assert.equal(feed.knows('m-1', 3), true);
+    assert.equal(feed.knows('m-1', 4), false);
+    // Destroyed, it stays so: a stale read does not bring it back.
+    feed.publish({ ...m, rev: 4, state: 'destroyed' });
+    feed.publish({ ...m, rev: 3 });
+    assert.deepEqual(heard, ['m-1:2', 'm-1:2', 'm-1:3', 'm-1:4']);
+  });
 });

@@ -304,6 +304,14 @@ describe('PostgresStore', { skip }, () => {
         for (let i = 0; i < 50 && hints.length < 3; i++) await sleep(20);
         await sleep(100);
         assert.deepEqual(hints, ['requests', 'requests', 'work']);
+        // A host may be named 'requests': its work hint (payload: its id) is still work's.
+        const named: string[] = [];
+        link.onWork('requests', () => named.push('work'));
+        link.onRequests('requests', () => named.push('requests'));
+        await sleep(100);
+        await server.sql(url, "SELECT pg_notify('hangar_work_requests', 'requests')");
+        for (let i = 0; i < 50 && named.length === 0; i++) await sleep(20);
+        assert.deepEqual(named, ['work']);
         await assert.rejects(server.sql(await createHostRole(url, 'h3'), "INSERT INTO machine_requests (host_id, machine_id, action, app_name) VALUES ('h2', 'x', 'stop', 'web')"),
           'a host writes requests only through the function');
       } finally {

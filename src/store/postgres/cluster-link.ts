@@ -16,8 +16,12 @@ import { hostChannel } from './channels.ts';
 import { CHANGE_CHANNEL } from './host-work.ts';
 import { HOST_CHANNEL } from './hosts.ts';
 
-/** The payload of a hint on a host's work channel that says requests for its machines came (hangar_request_action); any other is work's. */
-const REQUESTS_HINT = 'requests';
+/**
+ * The payload of a hint on a host's work channel that says requests for its
+ * machines came (hangar_request_action); any other is work's, whose payload is the
+ * host's id, which cannot hold a colon.
+ */
+const REQUESTS_HINT = ':requests';
 const RECONNECT_MS = 1_000;
 /** How often the listening connection is asked whether it lives, and how long it has to answer. */
 const PING_MS = 3_000;

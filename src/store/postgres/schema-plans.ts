@@ -9,7 +9,8 @@ export const PLAN_MIGRATIONS: readonly string[] = [
   // times): the planner put the lateral parse in place of each use; OFFSET 0 keeps
   // it one parse per row.
   // The first read now also stops at the horizon it returns, as the later ones do:
-  // a machine committed past it comes in the next read.
+  // a machine committed past it comes in the next read (its reader reads once more
+  // as it begins following, see DirectoryTable).
   `
   CREATE OR REPLACE FUNCTION hangar_directory_since(since xid8)
     RETURNS TABLE (id text, app_name text, region text, host_id text, state text, private_ip text, skip boolean, process_group text, horizon text,
@@ -37,8 +38,9 @@ export const PLAN_MIGRATIONS: readonly string[] = [
   `,
   // A request for another host's machine hinted that host's work channel with an
   // empty payload, as work does, so every work hint (one per create) also made the
-  // host read its requests. The request's hint now says so ('requests', see
-  // cluster-link.ts), and each kind of hint wakes its own reader only.
+  // host read its requests. The request's hint now says so (':requests', which no
+  // host id can be, a work hint's payload being its host's id; see cluster-link.ts),
+  // and each kind of hint wakes its own reader only.
   `
   CREATE OR REPLACE FUNCTION hangar_request_action(machine text, wanted text) RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -54,7 +56,7 @@ export const PLAN_MIGRATIONS: readonly string[] = [
         ON CONFLICT (machine_id, action) DO UPDATE SET host_id = EXCLUDED.host_id, asked_at = now();
       channel := 'hangar_work_' || target;
       IF octet_length(channel) > 63 THEN channel := 'hangar_work_' || left(encode(sha256(convert_to(target, 'UTF8')), 'hex'), 40); END IF;
-      PERFORM pg_notify(channel, 'requests');
+      PERFORM pg_notify(channel, ':requests');
       RETURN target;
     END $$;
   `,
