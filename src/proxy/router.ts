@@ -1,7 +1,10 @@
 /**
  * Picks the machine for one request or connection to an app's public port, wakes
  * one when the rules say so, and counts the load on it until the caller releases.
- * A request that finds every machine at its hard limit waits for room.
+ * A request that finds every machine at its hard limit waits for room; one that
+ * finds a machine passing between states (a stop under way) waits for it to
+ * settle, then routes again: a proxy that learns of changes a moment late (a
+ * cluster's directory) still wakes a machine that has just stopped.
  */
 import { sandboxRouting } from '../e2b/sandbox-machine.ts';
 import type { HealthMonitor } from './health-monitor.ts';
@@ -99,6 +102,10 @@ export class Router {
         if (!(await this.waitForRoom(deadline))) throw new ProxyError(503, `app ${appName}, port ${port}: every machine is at its hard limit`);
         continue;
       }
+      if (route.kind === 'settle') {
+        if (!(await this.waitForChange(appName, deadline))) throw new ProxyError(503, `app ${appName}, port ${port}: no machine settled in a state that can serve`);
+        continue;
+      }
       const machine = table.get(route.id) as ProxyMachine;
       const { binding } = candidates.find((c) => c.id === route.id) as RouteCandidate;
       return this.routed(machine, binding, async () => {
@@ -152,17 +159,31 @@ export class Router {
   }
 
   private waitForRoom(deadline: number): Promise<boolean> {
-    const left = deadline - Date.now();
-    if (left <= 0) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (room: boolean) => {
-        clearTimeout(timer);
-        this.roomWaiters.delete(onRoom);
-        resolve(room);
-      };
-      const onRoom = () => done(true);
-      const timer = setTimeout(() => done(false), left);
-      this.roomWaiters.add(onRoom);
+    return until(deadline, (done) => {
+      this.roomWaiters.add(done);
+      return () => this.roomWaiters.delete(done);
     });
   }
+
+  /** Until some machine of the app changes (true), or the deadline (false). */
+  private waitForChange(appName: string, deadline: number): Promise<boolean> {
+    return until(deadline, (done) => this.options.table.onChange((machine) => {
+      if (machine.appName === appName) done();
+    }));
+  }
+}
+
+/** True once `subscribe` calls back, false at the deadline; the subscription ends either way. */
+function until(deadline: number, subscribe: (done: () => void) => () => void): Promise<boolean> {
+  const left = deadline - Date.now();
+  if (left <= 0) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const finish = (happened: boolean) => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(happened);
+    };
+    const timer = setTimeout(() => finish(false), left);
+    const unsubscribe = subscribe(() => finish(true));
+  });
 }

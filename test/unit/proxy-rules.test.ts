@@ -75,6 +75,14 @@ describe('chooseRoute', () => {
     assert.deepEqual(chooseRoute([candidate('a', { load: 2 }), candidate('s', { state: 'stopped', binding: { ...binding, autostart: false } })]), { kind: 'forward', id: 'a' });
     assert.deepEqual(chooseRoute([candidate('a', { load: 3 })]), { kind: 'wait' });
   });
+  it('waits for a machine passing to a state that can serve: a stop to end (with autostart), a restart or a replacement', () => {
+    assert.deepEqual(chooseRoute([candidate('s', { state: 'stopping' })]), { kind: 'settle' });
+    assert.deepEqual(chooseRoute([candidate('r', { state: 'restarting', binding: { ...binding, autostart: false } })]), { kind: 'settle' });
+    assert.deepEqual(chooseRoute([candidate('s', { state: 'stopping' }), candidate('z', { state: 'suspended' })]), { kind: 'wake', id: 'z' }, 'what can serve now goes first');
+    assert.equal(chooseRoute([candidate('s', { state: 'stopping', binding: { ...binding, autostart: false } })]).kind, 'unavailable', 'a stop without autostart ends where nothing serves');
+    assert.equal(chooseRoute([candidate('s', { state: 'stopping', cordoned: true })]).kind, 'unavailable');
+    assert.equal(chooseRoute([candidate('d', { state: 'destroying' })]).kind, 'unavailable');
+  });
   it('says why nothing can serve', () => {
     assert.deepEqual(chooseRoute([]), { kind: 'unavailable', reason: 'no machine of the app serves this port' });
     assert.match((chooseRoute([candidate('s', { state: 'stopped', binding: { ...binding, autostart: false } })]) as { reason: string }).reason, /autostart is off/);

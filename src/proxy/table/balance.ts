@@ -4,7 +4,9 @@
  * among equally near ones; when every running machine is at or over it, a machine
  * being woken that still has room, else a stopped or suspended one to wake
  * (autostart); machines over the soft limit only when there is nothing to wake;
- * never over the hard limit: then the request waits. Pure.
+ * never over the hard limit: then the request waits. When nothing can serve but a
+ * machine is passing between states after which it could (stopping, with autostart;
+ * restarting or being replaced), the request waits for it to settle. Pure.
  */
 import type { MachineState } from '../../domain/states.ts';
 import type { ServiceBinding } from './services.ts';
@@ -32,10 +34,16 @@ export type Route =
   | { kind: 'join'; id: string }
   /** Every machine is at its hard limit: wait for room. */
   | { kind: 'wait' }
+  /** Nothing can serve now, but a machine passing between states may once it settles: wait for a change. */
+  | { kind: 'settle' }
   | { kind: 'unavailable'; reason: string };
 
 /** States a request can wake a machine from, best first: one already starting, then a snapshot to resume. */
 const WAKE_ORDER: MachineState[] = ['starting', 'suspended', 'suspending', 'stopped', 'created'];
+/** Passing states that end in `started`. */
+const SETTLING_RUNNING: MachineState[] = ['restarting', 'replacing'];
+/** Passing states that end where a request may wake the machine (with autostart). */
+const SETTLING_WAKEABLE: MachineState[] = ['creating', 'stopping', 'updating'];
 
 /** `turn` rotates ties between equally loaded machines, so that they take turns. */
 export function chooseRoute(candidates: readonly RouteCandidate[], turn = 0): Route {
@@ -55,6 +63,8 @@ export function chooseRoute(candidates: readonly RouteCandidate[], turn = 0): Ro
   const wakeUnderHard = leastLoaded(waking.filter((c) => c.load < c.binding.concurrency.hardLimit), turn);
   if (wakeUnderHard) return { kind: 'join', id: wakeUnderHard.id };
   if (ready.length > 0 || waking.length > 0) return { kind: 'wait' };
+  const settling = routable.some((c) => SETTLING_RUNNING.includes(c.state) || (c.binding.autostart && SETTLING_WAKEABLE.includes(c.state)));
+  if (settling) return { kind: 'settle' };
   return { kind: 'unavailable', reason: unavailableReason(candidates) };
 }
 
