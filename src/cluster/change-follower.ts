@@ -4,7 +4,10 @@
  * reads the changes from its horizon in the commit order (see ChangeLog) when a
  * commit is announced, when announcements may have been missed, and every few
  * seconds whatever happens: a lost announcement delays a change, never loses it.
- * Announcements heard during a read bring one read a moment after it.
+ * Announcements heard during a read bring one read a moment after it, and a
+ * follower given a least gap between reads (`minGapMs`) reads at most that often,
+ * however many commits are announced: the announcements heard within the gap bring
+ * one read at its end, and an announcement after a quiet spell is read at once.
  */
 import type { Logger } from 'pino';
 import type { MachineFeed } from '../control/machine-feed.ts';
@@ -44,11 +47,17 @@ export class ChangeFollower<T = MachineRecord> {
   private reading: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly minGapMs: number;
+  /** When the last read began (performance.now()). */
+  private lastRead = -Infinity;
+  /** The read due when the least gap since the last one ends. */
+  private waiting: NodeJS.Timeout | undefined;
   private failing = false;
   private stopped = false;
 
-  private constructor(changes: ChangeSource<T>, apply: (item: T) => void, log: Logger, horizon: string, what: string) {
+  private constructor(changes: ChangeSource<T>, apply: (item: T) => void, log: Logger, horizon: string, what: string, minGapMs: number) {
     this.what = what;
+    this.minGapMs = minGapMs;
     this.changes = changes;
     this.apply = apply;
     this.log = log;
@@ -71,12 +80,12 @@ export class ChangeFollower<T = MachineRecord> {
   /**
    * Follows any source of changes, handing each to `apply`, from the horizon now
    * (or `from`). Woken by the announcements of machines' commits (of `hostId`'s
-   * machines only, with it), but not by an announcement of what `known` says is
-   * had already.
+   * machines only, with it), at most once per `minGapMs` (none by default), and
+   * not by an announcement of what `known` says is had already.
    */
   static async follow<T>(changes: ChangeSource<T>, link: ClusterLink, apply: (item: T) => void, log: Logger,
-    options: { hostId?: string; from?: string; what?: string; known?: (machineId: string, rev: number) => boolean } = {}): Promise<ChangeFollower<T>> {
-    const follower = new ChangeFollower(changes, apply, log, options.from ?? await changes.horizon(), options.what ?? 'machine changes');
+    options: { hostId?: string; from?: string; what?: string; minGapMs?: number; known?: (machineId: string, rev: number) => boolean } = {}): Promise<ChangeFollower<T>> {
+    const follower = new ChangeFollower(changes, apply, log, options.from ?? await changes.horizon(), options.what ?? 'machine changes', options.minGapMs ?? 0);
     const known = options.known;
     link.onMachineChanged((machineId, rev) => {
       if (known && rev !== undefined && known(machineId, rev)) return;
@@ -90,11 +99,21 @@ export class ChangeFollower<T = MachineRecord> {
 
   /** Reads the changes from the horizon now, or right after the read under way. */
   read(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.waiting) return;
     if (this.reading) {
       this.again = true;
       return;
     }
+    const wait = this.lastRead + this.minGapMs - performance.now();
+    if (wait > 0) {
+      this.waiting = setTimeout(() => {
+        this.waiting = undefined;
+        this.read();
+      }, wait);
+      this.waiting.unref();
+      return;
+    }
+    this.lastRead = performance.now();
     this.reading = this.catchUp().finally(() => {
       this.reading = undefined;
       if (this.again && !this.stopped) {
@@ -107,6 +126,7 @@ export class ChangeFollower<T = MachineRecord> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.waiting);
     await this.reading;
   }
 

@@ -10,6 +10,14 @@ import type { DirectoryMachine, MachineDirectory } from '../domain/ports.ts';
 import type { ClusterLink } from '../store/link.ts';
 import { ChangeFollower } from './change-follower.ts';
 
+/**
+ * The least time between two reads of the changes. Every host reads every
+ * machine's commits: read at each announcement, a burst of creates cost each host
+ * a read per commit or two (8 hosts made the directory reads most of PostgreSQL's
+ * work per create). Ten reads a second at most keep a started machine in every
+ * host's answers well within the second the private DNS promises.
+ */
+const READ_GAP_MS = 100;
 /** How often the lost hosts are read without a hint. */
 const LOST_EVERY_MS = 5_000;
 
@@ -28,7 +36,7 @@ export class DirectoryTable {
     const from = await directory.horizon();
     for (const machine of (await directory.since()).items) table.put(machine);
     table.follower = await ChangeFollower.follow({ horizon: () => directory.horizon(), since: (at) => directory.since(at) }, link,
-      (machine) => table.put(machine), log, { from, what: 'every host\'s machines (private DNS, network and proxy)' });
+      (machine) => table.put(machine), log, { from, what: 'every host\'s machines (private DNS, network and proxy)', minGapMs: READ_GAP_MS });
     // A commit announced before the follower listened, past the whole read's horizon, is read now.
     table.follower.read();
     // Which hosts are lost: read at once when a host's state changes, and every few seconds.

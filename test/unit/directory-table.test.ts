@@ -47,4 +47,26 @@ describe('every host\'s machines, as a cluster host\'s DNS sees them', () => {
       await table.stop();
     }
   });
+
+  it('reads a burst of announced commits a few times, not once per commit, and misses none', async () => {
+    const { directory, reads, commit } = fakeDirectory([]);
+    const announced: Array<() => void> = [];
+    const link = { onMachineChanged: (listener: () => void) => announced.push(listener), onMissedChanges: () => undefined, onHostChanged: () => undefined } as unknown as ClusterLink;
+    const table = await DirectoryTable.start(directory, link, pino({ level: 'silent' }));
+    try {
+      const before = reads.count;
+      // 40 commits, each announced, 5 ms apart: 200 ms in all.
+      for (let i = 0; i < 40; i++) {
+        commit(machine(`m${i}`, 'started'));
+        for (const listener of announced) listener();
+        await sleep(5);
+      }
+      for (let i = 0; i < 50 && table.all().length < 40; i++) await sleep(10);
+      assert.equal(table.all().length, 40);
+      const taken = reads.count - before;
+      assert.ok(taken <= 5, `${taken} reads for 40 commits over 200 ms`);
+    } finally {
+      await table.stop();
+    }
+  });
 });
