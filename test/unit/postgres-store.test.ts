@@ -241,12 +241,15 @@ describe('PostgresStore', { skip }, () => {
         // A host writing its machine an address of another app's, or of another host's: left out.
         await insert(owner, machine({ id: 'aaaaaaaaaaaa04', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(theirs.netNumber, n2, 4) }));
         await insert(owner, machine({ id: 'aaaaaaaaaaaa05', appName: 'web', hostId: 'h2', state: 'started', privateIp: at(web.netNumber, n1, 5) }));
+        // A host writing what the directory gives of its machine, past its document: what is read is made from the document still.
+        await server.sql(await createHostRole(url, 'h2'), 'UPDATE machines SET directory = $1 WHERE id = $2',
+          [JSON.stringify({ privateIp: at(theirs.netNumber, n2, 1), routing: { env: { PRIMARY_REGION: 'forged' } } }), 'aaaaaaaaaaaa01']);
         const first = await h1.directory.since();
-        const [routed] = first.items;
+        const routed = first.items.find((m) => m.id === 'aaaaaaaaaaaa01');
         assert.deepEqual([routed?.routing?.cordoned, routed?.routing?.version, routed?.routing?.createdAt], [false, started.version, started.createdAt]);
         assert.deepEqual([routed?.routing?.config?.env, routed?.routing?.config?.metadata], [{ PRIMARY_REGION: 'syd' }, { fly_process_group: 'app' }],
           'what routing needs of the config, and no other environment');
-        assert.deepEqual(first.items.map(({ routing: _, ...rest }) => rest), [
+        assert.deepEqual(first.items.map(({ routing: _, ...rest }) => rest).sort((a, b) => a.id.localeCompare(b.id)), [
           { id: 'aaaaaaaaaaaa01', appName: 'web', region: 'syd', hostId: 'h2', privateIp: at(web.netNumber, n2, 1), state: 'started', skipRegistration: false, processGroup: 'app' },
           { id: 'aaaaaaaaaaaa02', appName: 'web', region: 'fra', hostId: 'h1', privateIp: at(web.netNumber, n1, 2), state: 'stopped', skipRegistration: true },
         ], 'every machine not destroyed, of every host, at an address of its own app and host');
@@ -269,6 +272,10 @@ describe('PostgresStore', { skip }, () => {
         const next = await h1.directory.since(from2);
         assert.deepEqual(next.items.map((m) => [m.id, m.state]), [['aaaaaaaaaaaa01', 'stopped']], 'the torn row is left out, and the rest still read');
         assert.deepEqual((await h1.directory.since(next.horizon)).items, []);
+        // A change of config comes with the change that made it, though the same machine was read before.
+        await server.sql(url, `UPDATE machines SET doc = jsonb_set(doc::jsonb, '{config,env,PRIMARY_REGION}', '"ams"')::text WHERE id = 'aaaaaaaaaaaa01'`);
+        const changed = await h1.directory.since(next.horizon);
+        assert.deepEqual(changed.items.map((m) => m.routing?.config?.env), [{ PRIMARY_REGION: 'ams' }]);
       } finally {
         for (const store of [owner, h1]) await store.close();
       }

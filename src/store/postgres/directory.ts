@@ -30,7 +30,8 @@ interface Row {
   cordoned: boolean;
   created_at: string | null;
   version: string | null;
-  routing: unknown;
+  /** The routing part of the machine's config, as JSON text. */
+  routing: string | null;
   kept: boolean | null;
 }
 
@@ -39,6 +40,8 @@ const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export class PostgresDirectory implements MachineDirectory {
   private readonly pool: Pool;
+  /** What each machine's routing text, as last read, made: the same text is not parsed and checked again. */
+  private readonly configs = new Map<string, { text: string; config: MachineConfig | undefined }>();
 
   constructor(pool: Pool) {
     this.pool = pool;
@@ -50,7 +53,25 @@ export class PostgresDirectory implements MachineDirectory {
 
   async since(from?: string): Promise<{ items: DirectoryMachine[]; horizon: string }> {
     const found = await rows<Row>(this.pool, 'SELECT * FROM hangar_directory_since($1::xid8)', [from ?? null]);
-    return { items: found.flatMap((row) => directoryMachine(row) ?? []), horizon: found[0]?.horizon ?? from ?? '0' };
+    const items = found.flatMap((row) => {
+      if (row.id !== null && row.state === 'destroyed') this.configs.delete(row.id);
+      return directoryMachine(row, (text) => this.configOf(row.id as string, text)) ?? [];
+    });
+    return { items, horizon: found[0]?.horizon ?? from ?? '0' };
+  }
+
+  /** The config a machine's routing text gives, undefined for one that does not pass the rules (a host wrote it). */
+  private configOf(id: string, text: string | null): MachineConfig | undefined {
+    const known = this.configs.get(id);
+    if (known && known.text === text) return known.config;
+    let config: MachineConfig | undefined;
+    try {
+      config = normalizeConfig(JSON.parse(text ?? 'null'));
+    } catch {
+      config = undefined;
+    }
+    this.configs.set(id, { text: text ?? '', config });
+    return config;
   }
 
   async lostHosts(): Promise<string[]> {
@@ -63,7 +84,7 @@ export class PostgresDirectory implements MachineDirectory {
   }
 }
 
-function directoryMachine(row: Row): DirectoryMachine | undefined {
+function directoryMachine(row: Row, configOf: (text: string | null) => MachineConfig | undefined): DirectoryMachine | undefined {
   if (row.id === null || !MACHINE_ID.test(row.id) || row.host_id === null) return undefined;
   const gone = { id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: '', state: 'destroyed', skipRegistration: true };
   if (row.state === 'destroyed') return gone;
@@ -72,20 +93,14 @@ function directoryMachine(row: Row): DirectoryMachine | undefined {
   return {
     id: row.id, appName: row.app_name, region: row.region, hostId: row.host_id, privateIp: row.private_ip as string, state: row.state, skipRegistration: row.skip,
     ...(row.process_group && NAME.test(row.process_group) ? { processGroup: row.process_group } : {}),
-    routing: routingOf(row),
+    routing: routingOf(row, configOf(row.routing)),
     ...(standing === 'moved' ? { movedAddress: true as const } : {}),
   };
 }
 
-/** What the proxy routes by; a config that does not pass the rules (a host wrote it) routes nothing. */
-function routingOf(row: Row): DirectoryRouting {
+/** What the proxy routes by; without a config (one that does not pass the rules) it routes nothing. */
+function routingOf(row: Row, config: MachineConfig | undefined): DirectoryRouting {
   const createdAt = Number(row.created_at);
-  let config: MachineConfig | undefined;
-  try {
-    config = normalizeConfig(row.routing);
-  } catch {
-    config = undefined;
-  }
   return {
     cordoned: row.cordoned === true, createdAt: Number.isFinite(createdAt) ? createdAt : 0,
     version: typeof row.version === 'string' && row.version.length <= 64 ? row.version : '',
