@@ -3,9 +3,11 @@
  * (fake driver, instant) in two regions and 2 API replicas, against a single
  * `hangar serve` on SQLite run in the same session. Prints figures; asserts nothing.
  *
- *   node bench/cluster.ts        (BENCH_CREATES, BENCH_CONCURRENCY, BENCH_RATE, BENCH_SECONDS, BENCH_LOST,
+ *   node bench/cluster.ts        (BENCH_WARMUP, BENCH_CREATES, BENCH_CONCURRENCY, BENCH_RATE, BENCH_SECONDS, BENCH_LOST,
  *                                 BENCH_HEARTBEAT, BENCH_LOST_AFTER to change sizes; BENCH_STATEMENTS=1 lists them)
  *
+ * 0. warm-up: BENCH_WARMUP (200) unmeasured creates on each, in an app of their own
+ *    (connections opened, code compiled); no app reaches its limit of machines;
  * 1. creates: BENCH_CREATES (1,000) `skip_launch` creates through both replicas,
  *    BENCH_CONCURRENCY (32) in flight in all, half on each; how they spread over the
  *    hosts; and the statements PostgreSQL ran per create (pg_stat_statements: each
@@ -41,6 +43,7 @@ const LOST = Number(process.env.BENCH_LOST ?? 2);
 const HEARTBEAT = process.env.BENCH_HEARTBEAT ?? '2s';
 const LOST_AFTER = process.env.BENCH_LOST_AFTER ?? '10s';
 const WAITS = Number(process.env.BENCH_WAITS ?? 200);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
 const { report, printTable } = figureTable();
 const config = { image: 'registry.test/app:1', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } };
 type Call = (index: number, method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -50,7 +53,8 @@ const hosts = Array.from({ length: 8 }, (_, i) => ({ id: `h${i + 1}`, region: i 
 const cluster = await startCluster({
   hosts, replicas: 2, fakeTiming: 'instant', durable: true,
   postgresSettings: ["shared_preload_libraries = 'pg_stat_statements'"],
-  commonArgs: ['--heartbeat-interval', HEARTBEAT, '--host-lost-after', LOST_AFTER],
+  // As the single hangar below: the creates stay short of the app's limit, near which an app's creates take turns.
+  commonArgs: ['--heartbeat-interval', HEARTBEAT, '--host-lost-after', LOST_AFTER, '--max-machines-per-app', String(CREATES + 100)],
 });
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-single-'));
 const single = await startServerProcess(join(dir, 'data'), 'bench-token', ['--driver', 'fake', '--fake-timing', 'instant', '--max-machines-per-app', String(CREATES + 100)]);
@@ -68,13 +72,13 @@ const onReplicas = lean((index) => cluster.replicas[index]?.url as string, CLUST
 const onSingle = lean(() => single.url, 'bench-token');
 const sql = (text: string) => cluster.pg.sql(cluster.storeUrl, text);
 
-/** `CREATES` skip_launch creates through `via`, CONCURRENCY in flight, client `i` on replica `i % 2`: rate and latencies. */
-async function creates(via: Call, app: string, regions: string[]): Promise<{ rate: number; p50: number; p99: number }> {
+/** `count` skip_launch creates through `via`, CONCURRENCY in flight, client `i` on replica `i % 2`: rate and latencies. */
+async function creates(via: Call, app: string, regions: string[], count = CREATES): Promise<{ rate: number; p50: number; p99: number }> {
   let next = 0;
   const latencies: number[] = [];
   const start = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, async (_, worker) => {
-    while (next < CREATES) {
+    while (next < count) {
       const i = next++;
       const t0 = performance.now();
       const reply = await via(worker % 2, 'POST', `/v1/apps/${app}/machines`, { skip_launch: true, region: regions[i % regions.length], config });
@@ -82,7 +86,7 @@ async function creates(via: Call, app: string, regions: string[]): Promise<{ rat
       latencies.push(performance.now() - t0);
     }
   }));
-  const rate = CREATES / ((performance.now() - start) / 1000);
+  const rate = count / ((performance.now() - start) / 1000);
   return { rate, ...summarize(latencies) };
 }
 
@@ -113,9 +117,14 @@ async function statements(): Promise<{ replicas: number; hosts: number; top: Arr
 try {
   await sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   await call(0, 'POST', '/v1/apps', { name: 'bench', org_slug: 'personal' });
-  // Waits and leases in an app of their own: 'bench' is at its limit of machines after the creates.
+  // Waits and leases in an app of their own.
   await call(0, 'POST', '/v1/apps', { name: 'waits', org_slug: 'personal' });
   await request(single, 'POST', '/v1/apps', { name: 'bench' });
+  // Unmeasured creates first, in an app of their own: connections opened, code compiled.
+  await call(0, 'POST', '/v1/apps', { name: 'warmup', org_slug: 'personal' });
+  await request(single, 'POST', '/v1/apps', { name: 'warmup' });
+  await creates(onReplicas, 'warmup', ['fra', 'syd'], WARMUP);
+  await creates(onSingle, 'warmup', ['local'], WARMUP);
 
   // 1. Creates through both replicas, then on the single SQLite hangar.
   await sql('SELECT pg_stat_statements_reset()');
