@@ -36,12 +36,18 @@ interface Row {
 }
 
 const MACHINE_ID = /^[0-9a-f]{14}$/;
+/** Routing texts whose configs are kept (see PostgresDirectory.configs). */
+const KEPT_CONFIGS = 1_000;
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export class PostgresDirectory implements MachineDirectory {
   private readonly pool: Pool;
-  /** What each machine's routing text, as last read, made: the same text is not parsed and checked again. */
-  private readonly configs = new Map<string, { text: string; config: MachineConfig | undefined }>();
+  /**
+   * What each routing text read lately made (a config, or undefined for one that does
+   * not pass the rules): the same text, of the same machine read again or of another
+   * machine of the app, is not parsed and checked again. The least recently read go first.
+   */
+  private readonly configs = new Map<string, MachineConfig | undefined>();
 
   constructor(pool: Pool) {
     this.pool = pool;
@@ -53,24 +59,27 @@ export class PostgresDirectory implements MachineDirectory {
 
   async since(from?: string): Promise<{ items: DirectoryMachine[]; horizon: string }> {
     const found = await rows<Row>(this.pool, 'SELECT * FROM hangar_directory_since($1::xid8)', [from ?? null]);
-    const items = found.flatMap((row) => {
-      if (row.id !== null && row.state === 'destroyed') this.configs.delete(row.id);
-      return directoryMachine(row, (text) => this.configOf(row.id as string, text)) ?? [];
-    });
+    const items = found.flatMap((row) => directoryMachine(row, (text) => this.configOf(text)) ?? []);
     return { items, horizon: found[0]?.horizon ?? from ?? '0' };
   }
 
-  /** The config a machine's routing text gives, undefined for one that does not pass the rules (a host wrote it). */
-  private configOf(id: string, text: string | null): MachineConfig | undefined {
-    const known = this.configs.get(id);
-    if (known && known.text === text) return known.config;
+  /** The config a routing text gives, undefined for one that does not pass the rules (a host wrote it). */
+  private configOf(text: string | null): MachineConfig | undefined {
+    const key = text ?? '';
+    if (this.configs.has(key)) {
+      const known = this.configs.get(key);
+      this.configs.delete(key);
+      this.configs.set(key, known);
+      return known;
+    }
     let config: MachineConfig | undefined;
     try {
-      config = normalizeConfig(JSON.parse(text ?? 'null'));
+      config = normalizeConfig(JSON.parse(key));
     } catch {
       config = undefined;
     }
-    this.configs.set(id, { text: text ?? '', config });
+    this.configs.set(key, config);
+    if (this.configs.size > KEPT_CONFIGS) this.configs.delete(this.configs.keys().next().value as string);
     return config;
   }
 
