@@ -30,6 +30,8 @@ const PREPARE_WAIT_MS = 15 * 60_000;
 /** How long a create that failed waits for its host to destroy the machine before it answers anyway. */
 const FAILED_DESTROY_WAIT_MS = 30_000;
 const NAME_ATTEMPTS = 20;
+/** Why a create's wait for its prepare is ended: given, so that no DOMException (and its stack) is made for each create. */
+const WAIT_ENDED = 'the create has its answer';
 
 /**
  * Creates a machine and answers once its image is prepared, with the machine and
@@ -62,7 +64,7 @@ export async function createMachine(deps: ControlDeps, appName: string, input: C
     deps.waits.publish(id, { state: inserted.state, version: inserted.version, eventId: '', rev: inserted.rev });
     change = await prepared;
   } finally {
-    controller.abort();
+    controller.abort(WAIT_ENDED);
   }
   const listing = change?.listing ?? await deps.store.getListing(appName, id);
   const settled = listing?.machine;
