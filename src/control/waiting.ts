@@ -55,7 +55,7 @@ export async function untilChange(
   signal?: AbortSignal,
 ): Promise<StateChange | null> {
   const controller = new AbortController();
-  const onAbort = () => controller.abort();
+  const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   const waiting = deps.waits.wait(machineId, accept, timeoutMs, controller.signal);
   // Failed (its host lost) while `current()` still runs, it must not go unheard.
@@ -65,7 +65,8 @@ export async function untilChange(
     if (now && accept(now)) return now;
     return await waiting;
   } finally {
-    controller.abort();
+    // A reason given: no DOMException, stack and all, for every wait.
+    controller.abort('the wait has its answer');
     signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -71,7 +71,7 @@ export function machineActionRoutes(api: Api, deps: ControlDeps): void {
   api.get('/v1/apps/:app_name/machines/:machine_id/wait', { schema: { operationId: 'Machines_wait', tags, params: MachineParams, querystring: WaitQuery } }, async (request) => {
     // The wait ends early if the client goes away, so abandoned waiters cost nothing.
     const gone = new AbortController();
-    request.raw.once('close', () => gone.abort());
+    request.raw.once('close', () => gone.abort('the request ended'));
     return waitMachine(deps, request.params.app_name, request.params.machine_id, request.query, gone.signal);
   });
 }
