@@ -3,7 +3,7 @@
  * flags, adds the token, the data-dir lock, the store and the driver, assembles a
  * hangar (assemble.ts) and opens its sockets.
  */
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { ControlSettings } from './control/ports.ts';
@@ -30,6 +30,7 @@ import { DEFAULT_UNDERLAY_PORT, hostMesh, removeMeshLink } from './network/mesh/
 import { isRoutable, parseEndpoint } from './network/mesh/peers.ts';
 import { DEFAULTS } from './config.ts';
 import { SecretKeys } from './system/secret-keys.ts';
+import { freePortToListen } from './system/free-port.ts';
 
 export type { DriverName, FakeTiming } from './drivers.ts';
 export type { Role } from './assemble/index.ts';
@@ -265,12 +266,7 @@ function clusterIdentity(role: Role, dir: string | undefined, hostId: string | u
 
 /** The address with a free port in place of port 0 (the agent's address is registered before it listens). */
 async function boundable(at: { host: string; port: number }): Promise<{ host: string; port: number }> {
-  if (at.port !== 0) return at;
-  const probe = createNetServer();
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, at.host, resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return { host: at.host, port };
+  return at.port === 0 ? { host: at.host, port: await freePortToListen(at.host) } : at;
 }
 
 function urlOf(host: string, bound: string | AddressInfo | null, port: number): string {
