@@ -16,35 +16,31 @@ const ATTEMPTS = 64;
 export async function freePortToListen(host: string, ephemeral = ephemeralRange()): Promise<number> {
   const above = Math.max(1, ephemeral.first - LOWEST);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const port = LOWEST + randomInt(above);
-    if (await listens(host, port)) return port;
+    try {
+      return await listenOnce(host, LOWEST + randomInt(above));
+    } catch {
+      // Taken: draw again.
+    }
   }
   // Every port drawn was taken: one in the ephemeral range, as before.
-  return probe(host);
+  return listenOnce(host, 0);
 }
 
 /** The kernel's range of ports for outgoing connections (Linux's default if it cannot be read). */
 export function ephemeralRange(path = '/proc/sys/net/ipv4/ip_local_port_range'): { first: number; last: number } {
   try {
-    const [first, last] = readFileSync(path, 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(first) && Number.isInteger(last) && (first as number) > 1024 && (first as number) <= (last as number)) return { first: first as number, last: last as number };
+    const [first = NaN, last = NaN] = readFileSync(path, 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(first) && Number.isInteger(last) && first > 1024 && first <= last) return { first, last };
   } catch {
     // Not Linux, or not readable: the default below.
   }
   return { first: 32_768, last: 60_999 };
 }
 
-function listens(host: string, port: number): Promise<boolean> {
+/** The port a server got by listening at `port` on `host` (0: any), closed again at once. */
+async function listenOnce(host: string, port: number): Promise<number> {
   const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-async function probe(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
   const address = server.address();
   await new Promise((resolve) => server.close(resolve));
   if (address === null || typeof address === 'string') throw new Error(`could not find a free port on ${host}`);
