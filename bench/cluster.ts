@@ -4,7 +4,10 @@
  * `hangar serve` on SQLite run in the same session. Prints figures; asserts nothing.
  *
  *   node bench/cluster.ts        (BENCH_WARMUP, BENCH_CREATES, BENCH_CONCURRENCY, BENCH_RATE, BENCH_SECONDS, BENCH_LOST,
- *                                 BENCH_HEARTBEAT, BENCH_LOST_AFTER to change sizes; BENCH_STATEMENTS=1 lists them)
+ *                                 BENCH_HEARTBEAT, BENCH_LOST_AFTER to change sizes; BENCH_STATEMENTS=1 lists them;
+ *                                 BENCH_IMAGE: the image every machine is made of, by default one named by
+ *                                 digest, which a host that holds it need not prepare again; a tag is
+ *                                 resolved again, so each create of one waits for its host's prepare)
  *
  * 0. warm-up: BENCH_WARMUP (200) unmeasured creates on each, in an app of their own
  *    (connections opened, code compiled); no app reaches its limit of machines;
@@ -45,10 +48,12 @@ const LOST_AFTER = process.env.BENCH_LOST_AFTER ?? '10s';
 const WAITS = Number(process.env.BENCH_WAITS ?? 200);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
 const { report, printTable } = figureTable();
-const config = { image: 'registry.test/app:1', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } };
+const IMAGE = process.env.BENCH_IMAGE ?? `registry.test/app@sha256:${'0'.repeat(64)}`;
+const config = { image: IMAGE, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } };
 type Call = (index: number, method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 console.log(`machine: ${machineFacts()}`);
+console.log(`image: ${IMAGE}`);
 const hosts = Array.from({ length: 8 }, (_, i) => ({ id: `h${i + 1}`, region: i % 2 ? 'syd' : 'fra' }));
 const cluster = await startCluster({
   hosts, replicas: 2, fakeTiming: 'instant', durable: true,

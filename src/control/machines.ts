@@ -3,10 +3,11 @@ import { normalizeConfig } from '../domain/config.ts';
 import { appNotFound, HangarError, invalid, machineNotFound } from '../domain/errors.ts';
 import { parseImageRef } from '../domain/image-ref.ts';
 import { acquireLease, parseTtl } from '../domain/lease.ts';
+import { decideObservation } from '../domain/lifecycle/observations.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import { checkAttachable, touched } from '../domain/volume.ts';
 import { MACHINE_NAME, machineName, REGION } from '../domain/names.ts';
-import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineListing, type Placer } from '../store/store.ts';
+import { AppGoneError, DuplicateError, LimitError, type MachineFilter, type MachineInsert, type MachineListing, type Placer } from '../store/store.ts';
 import { appDeletingError, appForMachineCreate, getApp } from './app-lookup.ts';
 import { placer } from './hosts.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
@@ -155,9 +156,9 @@ export async function insertWithName(deps: ControlDeps, machine: MachineRecord, 
     const candidate = { ...machine, name };
     const version: MachineVersion = { machineId: candidate.id, version: candidate.version, config: candidate.config, imageRef: candidate.imageRef, createdAt: candidate.createdAt };
     try {
-      // The prepare is queued for the host in the insert's own transaction.
-      const effects = prepare ? { effects: [{ kind: 'prepare' } as const] } : {};
-      return await deps.store.insertMachine({ machine: candidate, version, events: [], ...effects, ...(appId === undefined ? {} : { appId }) }, deps.settings.maxMachinesPerApp, place);
+      // The prepare is queued for the host in the insert's own transaction, unless the host holds the image already.
+      const prepareOnHost = prepare ? { effects: [{ kind: 'prepare' } as const], ifImageHeld: preparedAlready(deps) } : {};
+      return await deps.store.insertMachine({ machine: candidate, version, events: [], ...prepareOnHost, ...(appId === undefined ? {} : { appId }) }, deps.settings.maxMachinesPerApp, place);
     } catch (error) {
       if (error instanceof LimitError) throw new HangarError('limit_exceeded', error.message, 'destroy machines you no longer need');
       if (error instanceof AppGoneError) {
@@ -170,6 +171,11 @@ export async function insertWithName(deps: ControlDeps, machine: MachineRecord, 
     }
   }
   throw new HangarError('conflict', 'could not generate a free machine name; pass one');
+}
+
+/** A new machine as its host's prepare leaves it, for a host that holds its image already (named by digest, nothing to resolve). */
+function preparedAlready(deps: ControlDeps): MachineInsert['ifImageHeld'] {
+  return (placed) => decideObservation(placed, { kind: 'prepared', imageRef: placed.imageRef }, decisionContext(deps));
 }
 
 export async function getMachine(deps: ControlDeps, appName: string, id: string, version?: string): Promise<{ machine: MachineRecord; events: MachineEvent[] }> {

@@ -1,6 +1,7 @@
 /** Where the host agent's reports land: each becomes a lifecycle decision, committed like any other. */
 import type { Logger } from 'pino';
 import { withoutHostPaths } from '../domain/host-paths.ts';
+import type { ImageRef } from '../domain/image-ref.ts';
 import { decideObservation, type Observation } from '../domain/lifecycle/observations.ts';
 import type { ObservationSink } from '../domain/runtime.ts';
 import { writeMachineById } from './machine-writer.ts';
@@ -21,6 +22,10 @@ export class ControlObserver implements ObservationSink {
     const observation = publicObservation(reported);
     const deps = this.deps();
     const { before, after } = await writeMachineById(deps, machineId, (machine, ctx) => decideObservation(machine, observation, ctx));
+    const image = heldImage(observation);
+    if (image && deps.store.holdImage) {
+      await deps.store.holdImage(image).catch((error: unknown) => this.log.warn({ err: error, machineId }, `machine ${machineId}: could not record that this host holds its image`));
+    }
     // A machine committed as destroyed has let go of its volumes in the same write (see Store.commit).
     if (before.state !== after.state) {
       this.log.info({ machineId, from: before.state, to: after.state, observation: observation.kind }, `machine ${machineId}: ${before.state} -> ${after.state}`);
@@ -30,6 +35,12 @@ export class ControlObserver implements ObservationSink {
       await releaseVolumes(deps, after).catch((error: unknown) => this.log.warn({ err: error, machineId }, `machine ${machineId}: could not let go of the volumes it no longer mounts`));
     }
   }
+}
+
+/** The image a report says this host holds now, resolved to its digest. */
+function heldImage(observation: Observation): ImageRef | undefined {
+  const image = observation.kind === 'prepared' || observation.kind === 'running' ? observation.imageRef : undefined;
+  return image?.digest ? image : undefined;
 }
 
 /** The observation with the host's paths taken out of every text that becomes part of an event. */

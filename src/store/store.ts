@@ -7,6 +7,7 @@
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../domain/host.ts';
 import type { Effect } from '../domain/lifecycle/decision.ts';
+import type { ImageRef } from '../domain/image-ref.ts';
 import type { CheckRecords, HostNumbers, MachineDirectory, MachineRequests, MeshDirectory, ProxyActivity } from '../domain/ports.ts';
 import type { MachineSpec } from '../domain/runtime.ts';
 import type { ReleaseRecord } from '../domain/releases.ts';
@@ -295,9 +296,11 @@ export interface Store extends SecretStore, ReleaseStore, E2bRecordStore {
    * With `place`, the machine inserted is the one `place` makes of `write.machine`
    * given every host's usage; the host's room is checked again, with the host's
    * reservation locked, in the insert's transaction, so that no two creates can
-   * overbook a host (`place` throws to refuse).
+   * overbook a host (`place` throws to refuse). A cluster's store inserts what
+   * `write.ifImageHeld` makes of the placed machine instead, when its host holds
+   * the machine's image (see holdImage).
    */
-  insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive?: number, place?: Placer): Promise<MachineRecord>;
+  insertMachine(write: MachineInsert, maxLive?: number, place?: Placer): Promise<MachineRecord>;
   /**
    * Writes a changed machine; `write.machine.rev` must be the rev it was read at. Returns it
    * with the new rev. A machine written as destroyed lets go of its volumes in the same
@@ -452,12 +455,30 @@ export interface Store extends SecretStore, ReleaseStore, E2bRecordStore {
    * volumes attached to it there (else StaleWriteError).
    */
   moveMachine?(write: MachineWrite, from: string, volumes: readonly string[]): Promise<MachineRecord>;
+  /**
+   * A cluster host's: records that this host holds `image` (by repository and
+   * digest) on its disk, so that a create of it, named by digest, placed here need
+   * not wait for this host to prepare it (see MachineInsert.ifImageHeld).
+   */
+  holdImage?(image: ImageRef): Promise<void>;
   /** A cluster's: what one host's edge proxy asks of machines on other hosts (one hangar acts itself). */
   readonly requests?: MachineRequests;
   /** A cluster's: every host's proxy's traffic to every machine (one hangar has one proxy). */
   readonly activity?: ProxyActivity;
 
   close(): Promise<void>;
+}
+
+/** A new machine, its first version and (given `appId`) the id of its app as the caller read it. */
+export interface MachineInsert extends MachineWrite {
+  version: MachineVersion;
+  appId?: string;
+  /**
+   * What to record instead once the machine is placed, if its host holds its
+   * image already (named by digest): the machine as its host's prepare would
+   * have left it.
+   */
+  ifImageHeld?: (placed: MachineRecord) => Pick<MachineWrite, 'machine' | 'events' | 'effects'>;
 }
 
 /**

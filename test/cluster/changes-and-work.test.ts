@@ -79,6 +79,30 @@ describe('changes and work in a cluster', { skip: postgresSkipReason() }, () => 
     assert.equal(last(), 'absent', 'the snapshot (the suspended pretend VM) is gone');
   });
 
+  it('answers a create of an image its host holds, named by digest, without the host preparing it', async () => {
+    const pinned = { ...small, image: `registry.test/hello@sha256:${'cd'.repeat(32)}` };
+    const first = await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', skip_launch: true, config: pinned });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const fra = c.hosts.get('fra-1') as ClusterProcess;
+    // With the host's agent down, nothing can prepare: only a create that needs no prepare is answered.
+    await fra.stop();
+    const answered = (body: object) => Promise.race([
+      c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', ...body }),
+      sleep(5_000).then(() => ({ status: 0, body: 'no answer in 5 s' })),
+    ]);
+    const idle = await answered({ skip_launch: true, config: pinned });
+    assert.equal(idle.status, 200, JSON.stringify(idle.body));
+    assert.equal(idle.body.state, 'created');
+    assert.deepEqual(idle.body.events.map((event: { type: string; status: string }) => `${event.type} ${event.status}`), ['launch created']);
+    const launching = await answered({ config: pinned });
+    assert.equal(launching.status, 200, JSON.stringify(launching.body));
+    await c.startHost({ id: 'fra-1', region: 'fra' }, fra.dataDir);
+    await started(launching.body.id);
+    const restarted = await c.call(0, 'POST', `/v1/apps/web/machines/${idle.body.id}/start`);
+    assert.equal(restarted.status, 200, JSON.stringify(restarted.body));
+    await started(idle.body.id);
+  });
+
   it('fails requests in bounded time behind a half-open database, and hears changes again once it is back', async () => {
     const url = new URL(c.storeUrl);
     const proxied = `postgresql://hangar@127.0.0.1:${proxy.port}${url.pathname}?query_timeout=3000`;

@@ -70,6 +70,26 @@ describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
     assert.deepEqual(usage.map((h) => [h.status, h.machines]), [['up', 0], ['up', 0]]);
   });
 
+  it('creates a machine of an image its host holds, named by digest, and boots it when started', async () => {
+    const guest = { cpu_kind: 'shared', cpus: 1, memory_mb: 256 };
+    const first = await c.call(0, 'POST', machines, { region: 'fra', skip_launch: true, config: { image, guest } });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const { digest } = first.body.image_ref as { digest: string };
+    const pinned = `${image.replace(/:[^:/]+$/, '')}@${digest}`;
+    const held = await c.call(1, 'POST', machines, { region: 'fra', skip_launch: true, config: { image: pinned, guest } });
+    assert.equal(held.status, 200, JSON.stringify(held.body));
+    assert.equal(held.body.state, 'created');
+    assert.equal(held.body.image_ref.digest, digest);
+    // Its host never prepared it for this machine: the start does.
+    assert.equal((await c.call(0, 'POST', `${machines}/${held.body.id}/start`)).status, 200);
+    await wait(0, held.body.id, 'started');
+    assert.equal(await sh(1, held.body.id, 'echo booted'), 'booted\n');
+    for (const m of [first.body, held.body]) {
+      assert.equal((await c.call(0, 'DELETE', `${machines}/${m.id}?force=true`)).status, 200);
+      await wait(1, m.id, 'destroyed');
+    }
+  });
+
   it('runs a machine\'s health checks on its host, and every replica shows their results', async () => {
     const web = 'mkdir -p /www; echo up > /www/index.html; exec httpd -f -p 8080 -h /www';
     const config = {

@@ -5,8 +5,10 @@
  * judges a heartbeat by one clock, whatever its own says.
  */
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../../domain/host.ts';
+import type { ImageRef } from '../../domain/image-ref.ts';
 import { HostRefusedError, type RegisterOptions } from '../store.ts';
 import { changed, rows, type Sql, transaction, type Connector } from './connection.ts';
+import { heldRepository } from './held-images.ts';
 
 /** A host's columns beside its document, with its heartbeat's age by the database's clock. */
 /** Any constant works, as long as every hangar uses the same: "lost" in ASCII. */
@@ -62,6 +64,8 @@ export async function registerHost(pool: Connector, host: HostIdentity, options:
         instance_id = excluded.instance_id, state = 'active', heartbeat_at = now(), registered_at = now()
       RETURNING ${HOST_COLUMNS}, pg_notify('${HOST_CHANNEL}', h.id)`,
     [host.id, host.region, host.anyRegion, (previous?.epoch ?? 0) + 1, hostDoc(host, previous?.cordoned ?? false), host.instanceId]);
+    // Another data directory (another instance) holds none of the images the last one did.
+    if (previous && previous.instanceId !== host.instanceId) await rows(db, 'DELETE FROM host_images WHERE host_id = $1', [host.id]);
     return hostFromRow(row as HostRow);
   });
 }
@@ -110,16 +114,26 @@ export async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage
  * What a placement reads, in one statement: a new machine number, and every host
  * with what its machines reserve.
  */
-export async function placementView(db: Sql): Promise<{ number: number; hosts: HostUsage[] }> {
-  const found = await rows<Partial<HostRow> & { number: string; machines: number; cpus: number; memory_mb: number }>(db, `
+/**
+ * Every host's room, a new machine number, and which hosts hold `image` (only an
+ * image named by digest can be held: a tag is resolved again at each prepare).
+ */
+export async function placementView(db: Sql, image?: ImageRef): Promise<{ number: number; hosts: HostUsage[]; holding: Set<string> }> {
+  const held = image?.digest ? [heldRepository(image), image.digest] : [null, null];
+  const found = await rows<Partial<HostRow> & { number: string; machines: number; cpus: number; memory_mb: number; holds: boolean }>(db, `
     WITH n AS (SELECT nextval($1::regclass) AS number)
-    SELECT n.number, ${HOST_COLUMNS}, coalesce(r.machines, 0) AS machines, coalesce(r.cpus, 0) AS cpus, coalesce(r.memory_mb, 0) AS memory_mb
+    SELECT n.number, ${HOST_COLUMNS}, coalesce(r.machines, 0) AS machines, coalesce(r.cpus, 0) AS cpus, coalesce(r.memory_mb, 0) AS memory_mb,
+      EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = h.id AND i.repository = $2 AND i.digest = $3) AS holds
     FROM n LEFT JOIN (hosts h LEFT JOIN host_reservations r ON r.host_id = h.id) ON true
-    ORDER BY h.id`, ['machine_numbers']);
-  return {
-    number: Number(found[0]?.number),
-    hosts: found.filter((row) => row.doc != null).map((row) => ({
-      host: hostFromRow(row as HostRow), machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb,
-    })),
-  };
+    ORDER BY h.id`, ['machine_numbers', ...held]);
+  const hosts: HostUsage[] = [];
+  const holding = new Set<string>();
+  for (const row of found) {
+    if (row.doc == null) continue;
+    const host = hostFromRow(row as HostRow);
+    hosts.push({ host, machines: row.machines, reservedCpus: row.cpus, reservedMemoryMb: row.memory_mb });
+    if (row.holds) holding.add(host.id);
+  }
+  return { number: Number(found[0]?.number), hosts, holding };
 }
+

@@ -9,19 +9,18 @@ import type { Pool } from 'pg';
 import { HangarError } from '../../domain/errors.ts';
 import { allocateIpv4, hostIpv4Range, type HostUsage, reservationOf, roomLimits, withinRoom } from '../../domain/host.ts';
 import { formatIpv4, machineSlots } from '../../domain/ipv4.ts';
-import type { MachineRecord, MachineVersion } from '../../domain/machine.ts';
+import type { MachineRecord } from '../../domain/machine.ts';
 import { specOf } from '../../domain/runtime.ts';
 import { ipv4HoldersIn } from '../documents.ts';
-import { AppGoneError, DuplicateError, type HostWork, LimitError, type MachineWrite, type Placer } from '../store.ts';
+import { AppGoneError, DuplicateError, type HostWork, LimitError, type MachineInsert, type Placer } from '../store.ts';
 import { announcements, hostChannel } from './channels.ts';
 import { isUniqueViolation, rows, type Sql, transaction } from './connection.ts';
 import { workInserts } from './host-work.ts';
 import { hostUsage, placementView } from './hosts.ts';
 import { historyInserts, machineColumns, Params, withRecent } from './machine-sql.ts';
 
-type InsertWrite = MachineWrite & { version: MachineVersion; appId?: string };
 
-export async function insertMachine(pool: Pool, write: InsertWrite, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
+export async function insertMachine(pool: Pool, write: MachineInsert, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await tryInsertMachine(pool, write, maxLive, place);
@@ -44,23 +43,28 @@ export async function insertMachine(pool: Pool, write: InsertWrite, maxLive = In
  * chooses again, and no two creates take the same address. The locks are held
  * from there until the commit only.
  *
+ * The same read says which hosts hold the machine's image (see held-images.ts):
+ * placed on one of them, the machine is inserted as `write.ifImageHeld` makes it.
+ *
  * The address is written into the machine's document and its work where a
  * placeholder, drawn at random for this insert, stands for it. A host with
  * machines recorded before addresses were (whose number gives theirs) takes the
  * insert in a transaction of several round trips instead (insertInTransaction).
  */
-async function tryInsertMachine(pool: Pool, write: InsertWrite, maxLive: number, place?: Placer): Promise<MachineRecord> {
-  const { number, hosts } = place ? await placementView(pool) : { number: 0, hosts: [] };
-  const chosen = place ? place(write.machine, hosts, number) : write.machine;
-  const usage = place && chosen.hostId !== undefined ? hosts.find((candidate) => candidate.host.id === chosen.hostId) : undefined;
-  if (place && chosen.hostId !== undefined && !usage) throw new HostTaken(`host ${chosen.hostId} is gone`);
+async function tryInsertMachine(pool: Pool, write: MachineInsert, maxLive: number, place?: Placer): Promise<MachineRecord> {
+  const { number, hosts, holding } = place ? await placementView(pool, write.ifImageHeld && write.machine.imageRef) : { number: 0, hosts: [], holding: new Set<string>() };
+  const placed = place ? place(write.machine, hosts, number) : write.machine;
+  const usage = place && placed.hostId !== undefined ? hosts.find((candidate) => candidate.host.id === placed.hostId) : undefined;
+  if (place && placed.hostId !== undefined && !usage) throw new HostTaken(`host ${placed.hostId} is gone`);
+  const { machine: chosen, events, effects } = write.ifImageHeld && placed.hostId !== undefined && holding.has(placed.hostId)
+    ? write.ifImageHeld(placed) : { ...write, machine: placed };
   const range = usage ? hostIpv4Range(usage.host) : undefined;
   const placeholder = range ? `hangar-ipv4-${randomBytes(16).toString('hex')}` : undefined;
   const machine: MachineRecord = { ...chosen, ...(placeholder ? { privateIpv4: placeholder } : {}), rev: 1 };
   const limits = usage ? roomLimits(usage.host, reservationOf(machine.config)) : undefined;
-  const work: HostWork | null = write.effects?.length && machine.hostId
-    ? { hostId: machine.hostId, rev: machine.rev, spec: specOf(machine), effects: write.effects } : null;
-  if (write.effects?.length && !work) throw new Error(`machine ${machine.id} has no host to run its effects`);
+  const work: HostWork | null = effects?.length && machine.hostId
+    ? { hostId: machine.hostId, rev: machine.rev, spec: specOf(machine), effects } : null;
+  if (effects?.length && !work) throw new Error(`machine ${machine.id} has no host to run its effects`);
   const [state, , updatedAt, metadata, doc, cpus, memoryMb] = machineColumns(machine);
   let row: { outcome: string; ipv4: string | null; live: number | null } | undefined;
   try {
@@ -68,9 +72,9 @@ async function tryInsertMachine(pool: Pool, write: InsertWrite, maxLive: number,
       machine.appName, write.appId ?? null, Number.isFinite(maxLive) ? maxLive : null, LIMIT_SLACK,
       usage !== undefined, usage?.host.epoch ?? null, limits?.machines ?? null, limits?.cpus ?? null, limits?.memoryMb ?? null,
       range ? formatIpv4(range.base) : null, range ? machineSlots(range) : null, placeholder ? JSON.stringify(placeholder) : null,
-      machine.id, machine.name, machine.region, state, updatedAt, metadata, doc, cpus, memoryMb, JSON.stringify(withRecent([], write.events)),
+      machine.id, machine.name, machine.region, state, updatedAt, metadata, doc, cpus, memoryMb, JSON.stringify(withRecent([], events)),
       machine.hostId ?? null, write.version.version, JSON.stringify(write.version),
-      write.events.map((event) => event.id), write.events.map((event) => JSON.stringify(event)), work ? JSON.stringify(work) : null,
+      events.map((event) => event.id), events.map((event) => JSON.stringify(event)), work ? JSON.stringify(work) : null,
       work ? hostChannel('work', work.hostId) : null,
     ]);
   } catch (error) {
@@ -90,7 +94,7 @@ async function tryInsertMachine(pool: Pool, write: InsertWrite, maxLive: number,
     case 'full':
       throw hostFull(machine.hostId);
     case 'unaddressed':
-      return insertInTransaction(pool, write, maxLive, place, chosen);
+      return insertInTransaction(pool, write, maxLive, place, placed);
     default:
       throw new Error(`inserting machine ${machine.id} answered ${JSON.stringify(row?.outcome)}`);
   }
@@ -101,7 +105,7 @@ async function tryInsertMachine(pool: Pool, write: InsertWrite, maxLive: number,
  * transaction, the host's reservation row locked, then the address chosen from a
  * read of every address its machines hold, those machines' derived ones included.
  */
-async function insertInTransaction(pool: Pool, write: InsertWrite, maxLive: number, place: Placer | undefined, chosen: MachineRecord): Promise<MachineRecord> {
+async function insertInTransaction(pool: Pool, write: MachineInsert, maxLive: number, place: Placer | undefined, chosen: MachineRecord): Promise<MachineRecord> {
   return transaction(pool, async (db) => {
     // A share lock on the app: a deletion waits for this insert, other inserts do not.
     const [app] = await rows<{ deleting: boolean; id: string }>(db, 'SELECT deleting, id FROM apps WHERE name = $1 FOR SHARE', [write.machine.appName]);

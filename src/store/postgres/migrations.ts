@@ -9,20 +9,21 @@
  * are what queries filter and sort by; they use the "C" collation so that orders are
  * by code point, as SQLite's, whatever the database's locale.
  *
- * The list is kept in five files by what the migrations concern, in the order they
- * run (schema-machines.ts, schema-hosts.ts, schema-network.ts, schema-apps.ts,
- * schema-plans.ts). A migration that may
- * have run anywhere is never edited: a change is a new one at the end.
+ * The list is kept in files by what the migrations concern, in the order they run
+ * (schema-machines.ts, schema-hosts.ts, schema-network.ts, schema-apps.ts,
+ * schema-plans.ts, schema-images.ts). A migration that may have run anywhere is
+ * never edited: a change is a new one at the end of the last file.
  */
 import { rows, type Sql, transaction, type Connector } from './connection.ts';
 
 import { APP_MIGRATIONS } from './schema-apps.ts';
 import { HOST_MIGRATIONS } from './schema-hosts.ts';
+import { IMAGE_MIGRATIONS } from './schema-images.ts';
 import { MACHINE_MIGRATIONS } from './schema-machines.ts';
 import { NETWORK_MIGRATIONS } from './schema-network.ts';
 import { PLAN_MIGRATIONS } from './schema-plans.ts';
 
-export const MIGRATIONS: readonly string[] = [...MACHINE_MIGRATIONS, ...HOST_MIGRATIONS, ...NETWORK_MIGRATIONS, ...APP_MIGRATIONS, ...PLAN_MIGRATIONS];
+export const MIGRATIONS: readonly string[] = [...MACHINE_MIGRATIONS, ...HOST_MIGRATIONS, ...NETWORK_MIGRATIONS, ...APP_MIGRATIONS, ...PLAN_MIGRATIONS, ...IMAGE_MIGRATIONS];
 
 /** Any constant works, as long as every hangar uses the same: "hangar" in ASCII. */
 const MIGRATION_LOCK = 0x68616e676172;

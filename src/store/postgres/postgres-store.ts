@@ -7,11 +7,12 @@
  * decided with those rows locked.
  */
 import type { Pool } from 'pg';
+import type { ImageRef } from '../../domain/image-ref.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../../domain/host.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import {
   type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type QueuedWork, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
+  type MachineInsert, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
 } from '../store.ts';
 import type { UnreadableRecord } from '../store.ts';
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
@@ -31,6 +32,7 @@ import { PostgresDirectory } from './directory.ts';
 import { PostgresRequests } from './requests.ts';
 import { moveMachine } from './machine-move.ts';
 import { PostgresActivity } from './activity.ts';
+import { PostgresHeldImages } from './held-images.ts';
 import { PostgresMesh } from './mesh.ts';
 import { detachAll, PostgresVolumes } from './volumes.ts';
 
@@ -52,6 +54,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
   readonly directory: PostgresDirectory;
   readonly requests: PostgresRequests;
   readonly activity: PostgresActivity;
+  private readonly heldImages: PostgresHeldImages;
 
   private constructor(pool: Pool) {
     super(pool);
@@ -61,6 +64,7 @@ export class PostgresStore extends PostgresVolumes implements Store {
     this.directory = new PostgresDirectory(pool);
     this.requests = new PostgresRequests(pool);
     this.activity = new PostgresActivity(pool);
+    this.heldImages = new PostgresHeldImages(pool);
     this.changes = new PostgresChanges(pool);
   }
 
@@ -146,8 +150,12 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return moveMachine(this.pool, write, from, volumes);
   }
 
-  async insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
+  async insertMachine(write: MachineInsert, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     return insertMachine(this.pool, write, maxLive, place);
+  }
+
+  holdImage(image: ImageRef): Promise<void> {
+    return this.heldImages.hold(image);
   }
 
   /**

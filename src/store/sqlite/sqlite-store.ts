@@ -7,7 +7,7 @@ import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../dom
 import { allocateIpv4, reservationOf } from '../../domain/host.ts';
 import {
   AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type Placer, StaleWriteError, type Store,
+  LimitError, LiveMachinesError, type MachineInsert, type Placer, StaleWriteError, type Store,
 } from '../store.ts';
 import type { UnreadableRecord } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
@@ -85,7 +85,7 @@ export class SqliteStore extends SqliteHosts implements Store {
     return this.transaction(() => this.nextCounter('machine'));
   }
 
-  async insertMachine(write: MachineWrite & { version: MachineVersion; appId?: string }, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
+  async insertMachine(write: MachineInsert, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
     return this.grouped(() => {
       const machine = { ...(place ? this.placed(write.machine, place) : write.machine), rev: 1 };
       const app = this.sql('SELECT deleting, id FROM apps WHERE name = ?').get(machine.appName) as { deleting: number; id: string } | undefined;
