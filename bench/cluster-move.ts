@@ -3,7 +3,8 @@
  * namespaces of their own joined only by a bridge; WireGuard underlay,
  * wireguard-go here; qemu driver, TCG), with PostgreSQL:
  *
- *   node bench/cluster-move.ts      (root; BENCH_MOVES per size, default 3; BENCH_CRASHES, default 100)
+ *   node bench/cluster-move.ts      (root; BENCH_MOVES per size, default 3; BENCH_CRASHES, default 100;
+ *                                    BENCH_KERNEL_ARGS: the machines' guest.kernel_args, space-separated)
  *
  * - a move of a suspended 256 MB and 1 GB machine from host 1 to host 2: the move
  *   (its snapshot carried and taken in, committed), then its start there to the
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
   // At info, the replica says how long each step of a move took.
   await onTwoHosts('move', { commonArgs: ['--log-level', 'info'] }, async ({ c, specs, image }) => {
     const config = (memoryMb: number) => ({
-      image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: memoryMb },
+      image, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: memoryMb, ...(process.env.BENCH_KERNEL_ARGS ? { kernel_args: process.env.BENCH_KERNEL_ARGS.split(' ') } : {}) },
       services: [{ protocol: 'tcp', internal_port: 8080, autostart: false, autostop: 'off', ports: [{ port: 80, handlers: ['http'] }] }],
     });
     const call = async (method: string, path: string, body?: unknown) => {
