@@ -4,7 +4,8 @@
  * wireguard-go here; qemu driver, TCG), with PostgreSQL:
  *
  *   node bench/cluster-move.ts      (root; BENCH_MOVES per size, default 3; BENCH_CRASHES, default 100;
- *                                    BENCH_KERNEL_ARGS: the machines' guest.kernel_args, space-separated)
+ *                                    BENCH_KERNEL_ARGS: the machines' guest.kernel_args, space-separated;
+ *                                    BENCH_RUN_S: how long each machine runs, once started, before its suspend, default 0)
  *
  * - a move of a suspended 256 MB and 1 GB machine from host 1 to host 2: the move
  *   (its snapshot carried and taken in, committed), then its start there to the
@@ -27,6 +28,7 @@ import { onTwoHosts } from './two-hosts.ts';
 
 const MOVES = Number(process.env.BENCH_MOVES ?? 3);
 const REST_MS = Number(process.env.BENCH_REST_S ?? 10) * 1000;
+const RUN_MS = Number(process.env.BENCH_RUN_S ?? 0) * 1000;
 const CRASHES = Number(process.env.BENCH_CRASHES ?? 100);
 const FAILPOINTS = ['migrate.after-reserve', 'migrate.after-copy', 'migrate.after-commit', 'migrate.before-cleanup'] as const;
 
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
     const suspendedOn = async (app: string, region: string, memoryMb: number): Promise<string> => {
       const { id } = await call('POST', `/v1/apps/${app}/machines`, { region, config: config(memoryMb) });
       await call('GET', `/v1/apps/${app}/machines/${id}/wait?state=started&timeout=60`);
+      if (RUN_MS > 0) await new Promise((resolve) => setTimeout(resolve, RUN_MS));
       await call('POST', `/v1/apps/${app}/machines/${id}/suspend`, {});
       await call('GET', `/v1/apps/${app}/machines/${id}/wait?state=suspended&timeout=60`);
       return id as string;
