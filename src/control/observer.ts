@@ -22,9 +22,10 @@ export class ControlObserver implements ObservationSink {
     const observation = publicObservation(reported);
     const deps = this.deps();
     const { before, after } = await writeMachineById(deps, machineId, (machine, ctx) => decideObservation(machine, observation, ctx));
+    // A cluster host's (the fence names it) says which images it holds, for placement.
     const image = heldImage(observation);
-    if (image && deps.store.holdImage) {
-      await deps.store.holdImage(image).catch((error: unknown) => this.log.warn({ err: error, machineId }, `machine ${machineId}: could not record that this host holds its image`));
+    if (image && deps.fence && deps.store.holdImage) {
+      await deps.store.holdImage(deps.fence, image).catch((error: unknown) => this.log.warn({ err: error, machineId }, `machine ${machineId}: could not record that this host holds its image`));
     }
     // A machine committed as destroyed has let go of its volumes in the same write (see Store.commit).
     if (before.state !== after.state) {

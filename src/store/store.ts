@@ -456,11 +456,12 @@ export interface Store extends SecretStore, ReleaseStore, E2bRecordStore {
    */
   moveMachine?(write: MachineWrite, from: string, volumes: readonly string[]): Promise<MachineRecord>;
   /**
-   * A cluster host's: records that this host holds `image` (by repository and
-   * digest) on its disk, so that a create of it, named by digest, placed here need
-   * not wait for this host to prepare it (see MachineInsert.ifImageHeld).
+   * A cluster host's: records that host `fence.hostId`, as registered at
+   * `fence.epoch` (else nothing), holds `image` (by repository and digest) on its
+   * disk, so that a create of it, named by digest, placed there need not wait for
+   * the host to prepare it (see MachineInsert.ifImageHeld).
    */
-  holdImage?(image: ImageRef): Promise<void>;
+  holdImage?(fence: HostFence, image: ImageRef): Promise<void>;
   /** A cluster's: what one host's edge proxy asks of machines on other hosts (one hangar acts itself). */
   readonly requests?: MachineRequests;
   /** A cluster's: every host's proxy's traffic to every machine (one hangar has one proxy). */

@@ -43,11 +43,11 @@ describe('held images (PostgreSQL)', { skip: postgresSkipReason() }, () => {
     const owner = await open(url);
     const [h1, h2] = [await open(await createHostRole(url, 'h1')), await open(await createHostRole(url, 'h2'))];
     try {
-      await h1.registerHost(identity('h1'), ALIVE);
+      const { epoch } = await h1.registerHost(identity('h1'), ALIVE);
       await h2.registerHost(identity('h2'), ALIVE);
       await owner.createApp(app('web'));
-      await h1.holdImage(parseImageRef(`registry.test/hello:1@${DIGEST}`));
-      await h1.holdImage(parseImageRef('registry.test/tagged:1'));
+      await h1.holdImage({ hostId: 'h1', epoch }, parseImageRef(`registry.test/hello:1@${DIGEST}`));
+      await h1.holdImage({ hostId: 'h1', epoch }, parseImageRef('registry.test/tagged:1'));
       const queued = async (id: string) => (await server.sql(url, 'SELECT count(*)::integer AS n FROM host_work WHERE machine_id = $1', [id])).rows[0]?.n;
 
       const held = await owner.insertMachine(create('m1', PINNED), Infinity, onHost('h1'));
@@ -63,20 +63,28 @@ describe('held images (PostgreSQL)', { skip: postgresSkipReason() }, () => {
     }
   });
 
-  it('lets a host record its own images only, and forgets them when it registers from another data directory', async () => {
+  it('lets a host record its own images only, as the instance registered, and counts them while that instance is', async () => {
     const url = await server.createDatabase();
     const owner = await open(url);
-    const h1 = await open(await createHostRole(url, 'h1'));
+    const hostUrl = await createHostRole(url, 'h1');
+    const h1 = await open(hostUrl);
+    const takeOver = { takeOver: true, freshMs: 10_000 };
+    const state = async (id: string) => (await owner.insertMachine(create(id, PINNED), Infinity, onHost('h1'))).state;
     try {
-      await h1.registerHost(identity('h1'), ALIVE);
+      const first = await h1.registerHost(identity('h1'), ALIVE);
       await owner.createApp(app('web'));
-      await assert.rejects(server.sql(await createHostRole(url, 'h1'), "INSERT INTO host_images VALUES ('h2', 'registry.test/hello', $1)", [DIGEST]),
+      await assert.rejects(server.sql(hostUrl, "INSERT INTO host_images VALUES ('h2', 'i-00000000000000a1', 'registry.test/hello', $1)", [DIGEST]),
         /row-level security/, 'a host cannot say another holds an image');
-      await h1.holdImage(parseImageRef(PINNED));
-      await h1.registerHost(identity('h1'), { takeOver: true, freshMs: 10_000 });
-      assert.equal((await owner.insertMachine(create('m1', PINNED), Infinity, onHost('h1'))).state, 'created', 'the same data directory holds them still');
-      await h1.registerHost(identity('h1', 'i-00000000000000b2'), { takeOver: true, freshMs: 10_000 });
-      assert.equal((await owner.insertMachine(create('m2', PINNED), Infinity, onHost('h1'))).state, 'creating', 'another one holds none of them');
+      await h1.holdImage({ hostId: 'h1', epoch: first.epoch }, parseImageRef(PINNED));
+      await h1.registerHost(identity('h1'), takeOver);
+      assert.equal(await state('m1'), 'created', 'the same data directory holds them still');
+      const other = await h1.registerHost(identity('h1', 'i-00000000000000b2'), takeOver);
+      assert.equal(await state('m2'), 'creating', 'another one holds none of them');
+      // The instance before, taken over, records what it prepared after: too late to count.
+      await h1.holdImage({ hostId: 'h1', epoch: other.epoch - 1 }, parseImageRef(`registry.test/late@${DIGEST}`));
+      assert.equal((await owner.insertMachine(create('m3', `registry.test/late@${DIGEST}`), Infinity, onHost('h1'))).state, 'creating');
+      await h1.registerHost(identity('h1'), takeOver);
+      assert.equal(await state('m4'), 'created', 'its own come back with it');
     } finally {
       for (const store of [owner, h1]) await store.close();
     }

@@ -64,8 +64,6 @@ export async function registerHost(pool: Connector, host: HostIdentity, options:
         instance_id = excluded.instance_id, state = 'active', heartbeat_at = now(), registered_at = now()
       RETURNING ${HOST_COLUMNS}, pg_notify('${HOST_CHANNEL}', h.id)`,
     [host.id, host.region, host.anyRegion, (previous?.epoch ?? 0) + 1, hostDoc(host, previous?.cordoned ?? false), host.instanceId]);
-    // Another data directory (another instance) holds none of the images the last one did.
-    if (previous && previous.instanceId !== host.instanceId) await rows(db, 'DELETE FROM host_images WHERE host_id = $1', [host.id]);
     return hostFromRow(row as HostRow);
   });
 }
@@ -123,7 +121,7 @@ export async function placementView(db: Sql, image?: ImageRef): Promise<{ number
   const found = await rows<Partial<HostRow> & { number: string; machines: number; cpus: number; memory_mb: number; holds: boolean }>(db, `
     WITH n AS (SELECT nextval($1::regclass) AS number)
     SELECT n.number, ${HOST_COLUMNS}, coalesce(r.machines, 0) AS machines, coalesce(r.cpus, 0) AS cpus, coalesce(r.memory_mb, 0) AS memory_mb,
-      EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = h.id AND i.repository = $2 AND i.digest = $3) AS holds
+      EXISTS (SELECT 1 FROM host_images i WHERE i.host_id = h.id AND i.instance_id = h.instance_id AND i.repository = $2 AND i.digest = $3) AS holds
     FROM n LEFT JOIN (hosts h LEFT JOIN host_reservations r ON r.host_id = h.id) ON true
     ORDER BY h.id`, ['machine_numbers', ...held]);
   const hosts: HostUsage[] = [];

@@ -154,8 +154,8 @@ export class PostgresStore extends PostgresVolumes implements Store {
     return insertMachine(this.pool, write, maxLive, place);
   }
 
-  holdImage(image: ImageRef): Promise<void> {
-    return this.heldImages.hold(image);
+  holdImage(fence: HostFence, image: ImageRef): Promise<void> {
+    return this.heldImages.hold(fence, image);
   }
 
   /**
