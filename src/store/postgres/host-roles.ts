@@ -25,7 +25,7 @@ const GRANTS = [
   'GRANT SELECT, DELETE ON machine_requests TO hangar_hosts',
   'GRANT SELECT, INSERT, UPDATE, DELETE ON proxy_activity TO hangar_hosts',
   'GRANT SELECT ON app_secrets TO hangar_hosts',
-  'GRANT SELECT, INSERT, DELETE ON host_images TO hangar_hosts',
+  'GRANT SELECT, INSERT ON host_images TO hangar_hosts',
 ];
 
 /** Any constant works, as long as every hangar uses the same: "roles" in ASCII. */

@@ -109,12 +109,9 @@ export async function hostUsage(db: Sql, onlyHostId?: string): Promise<HostUsage
 }
 
 /**
- * What a placement reads, in one statement: a new machine number, and every host
- * with what its machines reserve.
- */
-/**
- * Every host's room, a new machine number, and which hosts hold `image` (only an
- * image named by digest can be held: a tag is resolved again at each prepare).
+ * What a placement reads, in one statement: a new machine number, every host with
+ * what its machines reserve, and which hosts hold `image` (only an image named by
+ * digest can be held: a tag is resolved again at each prepare).
  */
 export async function placementView(db: Sql, image?: ImageRef): Promise<{ number: number; hosts: HostUsage[]; holding: Set<string> }> {
   const held = image?.digest ? [heldRepository(image), image.digest] : [null, null];
@@ -134,4 +131,3 @@ export async function placementView(db: Sql, image?: ImageRef): Promise<{ number
   }
   return { number: Number(found[0]?.number), hosts, holding };
 }
-

@@ -19,7 +19,6 @@ import { workInserts } from './host-work.ts';
 import { hostUsage, placementView } from './hosts.ts';
 import { historyInserts, machineColumns, Params, withRecent } from './machine-sql.ts';
 
-
 export async function insertMachine(pool: Pool, write: MachineInsert, maxLive = Infinity, place?: Placer): Promise<MachineRecord> {
   for (let attempt = 1; ; attempt++) {
     try {

@@ -16,7 +16,7 @@ export const IMAGE_MIGRATIONS: readonly string[] = [
   ALTER TABLE host_images ENABLE ROW LEVEL SECURITY;
   CREATE POLICY own_images ON host_images USING (host_id = (SELECT hangar_current_host()));
   DO $$ BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT, DELETE ON host_images TO hangar_hosts; END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hangar_hosts') THEN GRANT SELECT, INSERT ON host_images TO hangar_hosts; END IF;
   END $$;
   `,
 ];
