@@ -110,7 +110,8 @@ for i in $(seq 1 "$HOSTS"); do
   HOSTS_JSON+=("{\"id\": \"h$i\", \"region\": \"$region\", \"agent\": \"https://$agent\", \"proxy\": \"http://$proxy\"}")
 done
 for i in 0 1; do
-  ./hangar serve --role api --store "$STORE" --cluster-dir "$DIR/pki/replicas" --data-dir "$DIR/api$i" --api-listen "127.0.0.1:$((4280 + i))" >"$DIR/api$i.log" 2>&1 &
+  # --driver: the hosts' (a replica pins a create's tag as they would resolve it).
+  ./hangar serve --role api --driver "$DRIVER" --store "$STORE" --cluster-dir "$DIR/pki/replicas" --data-dir "$DIR/api$i" --api-listen "127.0.0.1:$((4280 + i))" >"$DIR/api$i.log" 2>&1 &
   PIDS+=($!)
 done
 for i in 0 1; do

@@ -10,13 +10,15 @@ import type { LocalVolumes } from './volumes/local-volumes.ts';
 import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from './domain/suspend.ts';
 import { guestAssets } from './guest/initramfs.ts';
 import { ImageStore } from './image/image-store.ts';
+import { registryTagPins } from './image/tag-pins.ts';
 import { systemNetwork } from './network/host-network.ts';
 import { chooseLayout } from './network/identity.ts';
 import { NetworkKeeper } from './network/keeper.ts';
 import type { Ipv4Range } from './network/layout.ts';
 import { readNetworkIdentity, writeNetworkIdentity } from './system/data-dir.ts';
 import type { VmmDriver } from './vmm/driver.ts';
-import { FakeDriver, FakeHost } from './vmm/fake/fake-driver.ts';
+import type { TagPins } from './domain/ports.ts';
+import { FakeDriver, FakeHost, fakeDigestOf } from './vmm/fake/fake-driver.ts';
 
 /** Where `hangar serve --driver fake` keeps its pretend VMs, in the data directory (see FakeHost). */
 export const FAKE_LEDGER = 'fake-vms.jsonl';
@@ -42,6 +44,15 @@ export interface DriverOptions {
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * How an API replica pins tags for hosts of driver `name`: the fake driver's
+ * made-up digests (no registry is asked), else the registry's answer.
+ */
+export function tagPins(name: DriverName): TagPins {
+  if (name === 'fake') return async (ref) => fakeDigestOf(`${ref.registry}/${ref.repository}:${ref.tag}`);
+  return registryTagPins();
+}
 
 export async function createDriver(name: DriverName, options: DriverOptions): Promise<VmmDriver> {
   switch (name) {

@@ -19,7 +19,7 @@ import { type ClusterIdentity, loadIdentity } from './system/cluster-pki.ts';
 import { SyncedClock } from './system/synced-clock.ts';
 import { resilientDestination } from './system/log-destination.ts';
 import { localAuthority, type TlsIdentity, userIdentity } from './system/tls-identity.ts';
-import { createDriver, type DriverName, type FakeTiming, openNetwork } from './drivers.ts';
+import { createDriver, type DriverName, type FakeTiming, openNetwork, tagPins } from './drivers.ts';
 import { ImageStore } from './image/image-store.ts';
 import type { NetworkKeeper } from './network/keeper.ts';
 import { DEFAULT_NETNS, defaultHostNumber, DNS_PORT, formatIpv4Range, type Ipv4Range, meshLinkName, type NetworkLayout, transit } from './network/layout.ts';
@@ -172,6 +172,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         dataDir: options.dataDir, volumes, fakeTiming: options.fakeTiming, network, suspendMaxMemoryMb: options.settings?.suspendMaxMemoryMb, logger,
         suspendedMemoryMs: options.suspendedMemoryMs,
       }),
+      // A replica pins a create's tag as its hosts would resolve it: a host that holds the image then answers it at once.
+      ...(role === 'api' ? { pinTag: tagPins(options.driver) } : {}),
       token: token.value,
       secrets,
       logger,

@@ -39,6 +39,7 @@ export async function assembleApi(options: AssembleOptions): Promise<Hangar> {
     // The hosts run their machines' checks and record the results: every replica shows the same.
     control.health = store.checks;
     control.carrier = new AgentSnapshotCarrier(agents);
+    control.pinTag = options.pinTag;
     // Whoever waits for a machine on a host that stops being heard from is told so within a second of its declaration.
     const health = new HostHealth(store, control.settings.hostLostAfterMs);
     control.hostHealth = health;

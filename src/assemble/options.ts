@@ -6,7 +6,7 @@ import type { ClusterLink } from '../store/link.ts';
 import type { HostSession } from '../cluster/host-session.ts';
 import type { HostResolver } from '../control/guest-images.ts';
 import type { ControlDeps, ControlSettings } from '../control/ports.ts';
-import type { Clock, Ids, SecretSealer } from '../domain/ports.ts';
+import type { Clock, Ids, SecretSealer, TagPins } from '../domain/ports.ts';
 import type { EdgeProxy, EdgeProxyOptions } from '../proxy/edge-proxy.ts';
 import type { Store } from '../store/store.ts';
 import type { VmmDriver } from '../vmm/driver.ts';
@@ -30,6 +30,8 @@ export interface AssembleOptions {
   store?: Store;
   /** Every role but `api` runs machines on it. */
   driver?: VmmDriver;
+  /** `api`: how a create's tag is pinned to its digest (see ControlDeps.pinTag). */
+  pinTag?: TagPins;
   token: string;
   /** The keys app secrets are sealed with; absent: secrets are refused. */
   secrets?: SecretSealer;

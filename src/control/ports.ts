@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { MachineRecord } from '../domain/machine.ts';
 import type { HostRuntime } from '../domain/runtime.ts';
 import type { TransientState } from '../domain/states.ts';
-import type { Clock, HealthReports, Ids, PublicPortReports, SecretSealer, SnapshotCarrier, VolumeHosts } from '../domain/ports.ts';
+import type { Clock, HealthReports, Ids, PublicPortReports, SecretSealer, SnapshotCarrier, TagPins, VolumeHosts } from '../domain/ports.ts';
 import type { HostFence, Store } from '../store/store.ts';
 import type { CreatesInFlight } from './creates-in-flight.ts';
 import type { HostResolver } from './guest-images.ts';
@@ -72,6 +72,12 @@ export interface ControlDeps {
   hostHealth?: HostHealth;
   /** An API replica's way of carrying a suspended machine's snapshot between hosts (a move). */
   carrier?: SnapshotCarrier;
+  /**
+   * An API replica's way of pinning a create's tag to its digest, so that the create
+   * may be placed on a host that holds that image (see machines.ts); absent: the
+   * machine's host resolves the tag when it prepares the image.
+   */
+  pinTag?: TagPins;
   /** The keys app secrets are sealed with; absent: this process was given none, and refuses secrets. */
   secrets?: SecretSealer;
   /** Set once the edge proxy runs. */

@@ -5,6 +5,7 @@
  * (system/, volumes/, proxy/) and the use cases that call them (control/) both
  * depend downward.
  */
+import type { ImageRef } from './image-ref.ts';
 import type { MachineRecord } from './machine.ts';
 import type { MachineConfig } from './config.ts';
 import type { MachineState } from './states.ts';
@@ -13,6 +14,9 @@ import type { DiskSpace, VolumeSnapshotRecord } from './volume.ts';
 export interface Clock {
   now(): number;
 }
+
+/** The digest a registry gives a reference's tag now (of its linux/amd64 image). */
+export type TagPins = (ref: ImageRef, signal: AbortSignal) => Promise<string>;
 
 export interface Ids {
   /** A ULID: event ids, versions. Monotonic within one process. */

@@ -103,6 +103,25 @@ describe('changes and work in a cluster', { skip: postgresSkipReason() }, () => 
     await started(idle.body.id);
   });
 
+  it('answers a create of a tag whose image its host holds: the replica pins the tag to its digest', async () => {
+    const tagged = { ...small, image: 'registry.test/hello:pinned' };
+    const first = await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', skip_launch: true, config: tagged });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual([first.body.image_ref.tag, first.body.image_ref.digest.slice(0, 7)], ['pinned', 'sha256:']);
+    const fra = c.hosts.get('fra-1') as ClusterProcess;
+    await fra.stop();
+    const again = await Promise.race([
+      c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', skip_launch: true, config: tagged }),
+      sleep(5_000).then(() => ({ status: 0, body: 'no answer in 5 s' })),
+    ]);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.body.state, 'created');
+    assert.deepEqual(again.body.image_ref, first.body.image_ref, 'the same tag, pinned to the same digest');
+    await c.startHost({ id: 'fra-1', region: 'fra' }, fra.dataDir);
+    assert.equal((await c.call(0, 'POST', `/v1/apps/web/machines/${again.body.id}/start`)).status, 200);
+    await started(again.body.id);
+  });
+
   it('fails requests in bounded time behind a half-open database, and hears changes again once it is back', async () => {
     const url = new URL(c.storeUrl);
     const proxied = `postgresql://hangar@127.0.0.1:${proxy.port}${url.pathname}?query_timeout=3000`;

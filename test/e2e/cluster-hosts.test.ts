@@ -6,6 +6,7 @@
  * volume is made on its region's host and mounted by a machine placed there.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -70,7 +71,7 @@ describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
     assert.deepEqual(usage.map((h) => [h.status, h.machines]), [['up', 0], ['up', 0]]);
   });
 
-  it('creates a machine of an image its host holds, named by digest, and boots it when started', async () => {
+  it('creates a machine of an image its host holds, named by digest or by a tag the replica pins, and boots it when started', async () => {
     const guest = { cpu_kind: 'shared', cpus: 1, memory_mb: 256 };
     const first = await c.call(0, 'POST', machines, { region: 'fra', skip_launch: true, config: { image, guest } });
     assert.equal(first.status, 200, JSON.stringify(first.body));
@@ -80,11 +81,19 @@ describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
     assert.equal(held.status, 200, JSON.stringify(held.body));
     assert.equal(held.body.state, 'created');
     assert.equal(held.body.image_ref.digest, digest);
+    // A tag is pinned by the replica, with the registry's own answer.
+    const manifest = await fetch(`http://${image.replace(/:[^:/]+$/, '').replace('/', '/v2/')}/manifests/1`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    });
+    assert.equal(digest, `sha256:${createHash('sha256').update(Buffer.from(await manifest.arrayBuffer())).digest('hex')}`);
+    const byTag = await c.call(1, 'POST', machines, { region: 'fra', skip_launch: true, config: { image, guest } });
+    assert.equal(byTag.status, 200, JSON.stringify(byTag.body));
+    assert.deepEqual([byTag.body.state, byTag.body.image_ref.tag, byTag.body.image_ref.digest], ['created', '1', digest]);
     // Its host never prepared it for this machine: the start does.
     assert.equal((await c.call(0, 'POST', `${machines}/${held.body.id}/start`)).status, 200);
     await wait(0, held.body.id, 'started');
     assert.equal(await sh(1, held.body.id, 'echo booted'), 'booted\n');
-    for (const m of [first.body, held.body]) {
+    for (const m of [first.body, held.body, byTag.body]) {
       assert.equal((await c.call(0, 'DELETE', `${machines}/${m.id}?force=true`)).status, 200);
       await wait(1, m.id, 'destroyed');
     }

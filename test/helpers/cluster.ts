@@ -173,7 +173,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     call: (index, method, path, body) => request({ url: (cluster.replicas[index] as ClusterProcess).url, token: CLUSTER_TOKEN }, method, path, body),
     agentFetch: (hostId, path, init = {}) => agentRequest((cluster.hosts.get(hostId) as ClusterProcess).url, hostId, path, init.as ?? replicaDir, init),
     async startReplica(env, args = []) {
-      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--api-listen', '127.0.0.1:0', '--cluster-dir', replicaDir, ...args], undefined, env);
+      // Its hosts' driver: fake, unless args say otherwise (a replica pins a create's tag as its hosts would resolve it).
+      const replica = await spawnServer(`api-${cluster.replicas.length}`, ['--role', 'api', '--driver', 'fake', '--api-listen', '127.0.0.1:0', '--cluster-dir', replicaDir, ...args], undefined, env);
       cluster.replicas.push(replica);
       return replica;
     },

@@ -43,7 +43,8 @@ export async function startRealHosts(options: {
     });
     c = await startCluster({
       replicas: options.replicas,
-      replicaArgs: options.replicaArgs,
+      // Replicas of qemu hosts pin a create's tag with the registry's answer.
+      replicaArgs: ['--driver', 'qemu', ...(options.replicaArgs ?? [])],
       hosts: hosts.map((h) => ({ id: h.id, region: h.region, extraArgs: ['--driver', 'qemu', '--netns', h.netns, '--underlay', 'off'] })),
     });
     assert.equal((await c.call(0, 'POST', '/v1/apps', { name: options.app, org_slug: 'personal' })).status, 201);

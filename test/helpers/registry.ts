@@ -15,6 +15,8 @@ export type { LayerFiles, LayerSpec } from './image-build.ts';
 
 export interface Registry {
   host: string;
+  /** docker-registry's process. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function startRegistry(): Promise<Registry> {
   }
   return {
     host,
+    pid: child.pid,
     async stop() {
       child.kill();
       rmSync(dir, { recursive: true, force: true });

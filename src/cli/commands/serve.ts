@@ -36,7 +36,7 @@ export const serve: CommandSpec = {
     { flags: '--proxy-ports <first-last>', description: "host ports given to apps' other public ports (raw TCP and the rest), on the --proxy-listen host", default: '20000-20999' },
     { flags: '--proxy-domain <domain>', description: 'apps are reached through the proxy with Host: <app>.<domain>', default: 'localhost' },
     { flags: '--autostop-after <duration>', description: 'idle period before the proxy stops or suspends a machine with autostop (5m, 30s, 5s)', default: '5m' },
-    { flags: '--driver <name>', description: 'VMM driver: qemu (microVMs; needs root and scripts/setup-guest.sh) or fake (no VMs)', default: 'qemu' },
+    { flags: '--driver <name>', description: 'VMM driver: qemu (microVMs; needs root and scripts/setup-guest.sh) or fake (no VMs). Role api: its hosts\' driver; with fake, a create\'s tag is pinned to a made-up digest instead of the registry\'s', default: 'qemu' },
     { flags: '--netns <name>', description: 'qemu driver: the machines\' network namespace', default: 'hangar' },
     { flags: '--host-number <hex>', description: 'qemu driver: this host\'s number, the group after the app\'s /48 in new machines\' addresses (default: a7b for --netns hangar, else one derived from the name; kept in the data dir)' },
     { flags: '--ipv4-range <cidr>', description: 'qemu driver: the machines\' IPv4 range, /8 to /23 (default: 172.19.0.0/16 for --netns hangar, else a free /20 of 172.20.0.0/14; kept in the data dir)' },

@@ -39,6 +39,11 @@ export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 
 /** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
 const MAX_CALLS = 10_000;
 
+/** The digest the fake driver makes up for an image reference (it has no registry to ask). */
+export function fakeDigestOf(reference: string): string {
+  return `sha256:${createHash('sha256').update(reference).digest('hex')}`;
+}
+
 /** What the fake pretends its guest uses. */
 const FAKE_USED_MB = 48;
 
@@ -146,7 +151,7 @@ export class FakeDriver implements VmmDriver {
 
   /** The digest the fake makes up for an image reference. */
   digestOf(reference: string): string {
-    return `sha256:${createHash('sha256').update(reference).digest('hex')}`;
+    return fakeDigestOf(reference);
   }
 
   /** Resolves the reference without fetching anything: the fake has no images. */
