@@ -50,7 +50,7 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
  * made-up digests (no registry is asked), else the registry's answer.
  */
 export function tagPins(name: DriverName): TagPins {
-  if (name === 'fake') return async (ref) => fakeDigestOf(`${ref.registry}/${ref.repository}:${ref.tag}`);
+  if (name === 'fake') return async (ref) => fakeDigestOf(ref);
   return registryTagPins();
 }
 

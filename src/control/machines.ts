@@ -90,7 +90,7 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
   const app = await appForMachineCreate(deps, appName);
   const config = await withMountDetails(deps, appName, normalizeConfig(input.config));
   await checkStandbys(deps, appName, undefined, config);
-  const imageRef = await pinned(deps, parseImageRef(config.image));
+  const parsedRef = parseImageRef(config.image);
   const region = optionalString(input.region, 'region') ?? deps.settings.defaultRegion;
   if (!REGION.test(region)) throw invalid(`region "${region}" is not a region code (lowercase letters and digits)`);
   const requestedName = optionalString(input.name, 'name');
@@ -99,6 +99,8 @@ async function insertMachine(deps: ControlDeps, appName: string, input: CreateMa
   }
   const skipLaunch = input.skip_launch === true;
   const leaseTtl = input.lease_ttl === undefined || input.lease_ttl === null || input.lease_ttl === 0 ? undefined : parseTtl(input.lease_ttl);
+  // Asked of the registry only for a request that passed every check above.
+  const imageRef = await pinned(deps, parsedRef);
 
   const ctx = decisionContext(deps);
   const base: MachineRecord = {

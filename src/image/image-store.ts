@@ -14,6 +14,7 @@ import type { PullProgress } from '../domain/runtime.ts';
 import { DockerArchiveSource, OciLayoutSource } from './local-sources.ts';
 import { type ImageSource, RegistryClient } from './registry-client.ts';
 import { applyLayer, compressionOf } from './unpack.ts';
+import { untilAborted } from './until-aborted.ts';
 
 const run = promisify(execFile);
 
@@ -181,15 +182,6 @@ export class ImageStore {
       await rm(work, { recursive: true, force: true });
     }
   }
-}
-
-/** `work`, or the reason of `signal` as soon as it aborts (`work` itself goes on). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** Download progress for one layer: reported at most every 2 % (or 1 MiB, if more), and at the end. */

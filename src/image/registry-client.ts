@@ -16,6 +16,10 @@ export const MEDIA = {
 } as const;
 
 const ACCEPT = Object.values(MEDIA).join(', ');
+/** The most read of a registry's answer, by kind: whoever names the registry may be hostile. */
+const MAX_BYTES = { manifest: 4 << 20, config: 16 << 20, token: 1 << 20, error: 4 << 10 } as const;
+/** Bearer tokens kept (one per registry and repository) before they are all dropped. */
+const MAX_TOKENS = 1000;
 
 export interface Descriptor {
   mediaType: string;
@@ -85,7 +89,7 @@ export class RegistryClient implements ImageSource {
     let reference = ref.digest || ref.tag;
     for (let depth = 0; depth < 3; depth++) {
       const response = await this.get(ref, `/manifests/${reference}`, ACCEPT, signal);
-      const body = Buffer.from(await response.arrayBuffer());
+      const body = await readCapped(response, MAX_BYTES.manifest, `${describe(ref)}: manifest`);
       const digest = sha256Of(body);
       if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError(`manifest digest mismatch: asked ${reference}, got ${digest}`);
       const document = JSON.parse(body.toString('utf8')) as { mediaType?: string; manifests?: Descriptor[] } & Partial<ImageManifest>;
@@ -113,7 +117,7 @@ export class RegistryClient implements ImageSource {
 
   async fetchJson<T>(ref: ImageRef, digest: string, signal?: AbortSignal): Promise<T> {
     const response = await this.get(ref, `/blobs/${digest}`, '*/*', signal);
-    const body = Buffer.from(await response.arrayBuffer());
+    const body = await readCapped(response, MAX_BYTES.config, `${describe(ref)}: blob ${digest}`);
     const actual = sha256Of(body);
     if (actual !== digest) throw new RegistryError(`blob digest mismatch: expected ${digest}, got ${actual}`);
     return JSON.parse(body.toString('utf8')) as T;
@@ -130,12 +134,13 @@ export class RegistryClient implements ImageSource {
         redirect: 'follow',
       });
       if (response.status === 401 && attempt === 0) {
-        await response.arrayBuffer();
+        await response.body?.cancel();
+        if (this.tokens.size >= MAX_TOKENS) this.tokens.clear();
         this.tokens.set(key, await this.token(ref, response.headers.get('www-authenticate') ?? '', signal));
         continue;
       }
       if (!response.ok) {
-        const text = await response.text();
+        const text = (await readCapped(response, MAX_BYTES.error, '', true)).toString('utf8');
         throw new RegistryError(`${describe(ref)}: GET ${path} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
       }
       return response;
@@ -156,11 +161,37 @@ export class RegistryClient implements ImageSource {
       : {};
     const response = await fetch(url, { headers, signal: timeLimit(30_000, signal) });
     if (!response.ok) throw new RegistryError(`${describe(ref)}: token request answered ${response.status}`);
-    const body = (await response.json()) as { token?: string; access_token?: string };
+    const body = JSON.parse((await readCapped(response, MAX_BYTES.token, `${describe(ref)}: token response`)).toString('utf8')) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`${describe(ref)}: token response has no token`);
     return token;
   }
+}
+
+/**
+ * The body of `response`, up to `max` bytes: more is an error, or (`truncate`) is
+ * left unread. Nothing beyond the limit is held in memory.
+ */
+async function readCapped(response: Response, max: number, what: string, truncate = false): Promise<Buffer> {
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (!truncate && declared > max) {
+    await response.body?.cancel();
+    throw new RegistryError(`${what} is ${declared} bytes, more than the ${max} read`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    const bytes = Buffer.from(chunk as Uint8Array);
+    // Leaving the loop cancels the rest of the body.
+    if (size + bytes.length > max) {
+      if (!truncate) throw new RegistryError(`${what} is more than the ${max} bytes read`);
+      chunks.push(bytes.subarray(0, max - size));
+      break;
+    }
+    chunks.push(bytes);
+    size += bytes.length;
+  }
+  return Buffer.concat(chunks);
 }
 
 /** A request's own time limit, cut short by the caller's signal if there is one. */

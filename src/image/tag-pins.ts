@@ -13,6 +13,10 @@
 import type { TagPins } from '../domain/ports.ts';
 import type { ImageRef } from '../domain/image-ref.ts';
 import { RegistryClient } from './registry-client.ts';
+import { untilAborted } from './until-aborted.ts';
+
+/** How long one request for a tag (its token and an index's second manifest included) may take in all. */
+const REQUEST_DEADLINE_MS = 10_000;
 
 /** One tag's requests: the one out, and the one the creates since then wait for. */
 interface Line {
@@ -20,23 +24,24 @@ interface Line {
   next?: Promise<string>;
 }
 
-export function registryTagPins(client: RegistryClient = new RegistryClient({ timeoutMs: 10_000 })): TagPins {
+export function registryTagPins(client: RegistryClient = new RegistryClient({ timeoutMs: REQUEST_DEADLINE_MS })): TagPins {
   const lines = new Map<string, Line>();
   const ask = (ref: ImageRef): Promise<string> => {
     const key = `${ref.registry}/${ref.repository}:${ref.tag}`;
     const line = lines.get(key) ?? {};
     lines.set(key, line);
     const send = (): Promise<string> => {
-      const out = client.resolve({ ...ref, digest: '' }).then((resolved) => resolved.digest);
+      const out = client.resolve({ ...ref, digest: '' }, AbortSignal.timeout(REQUEST_DEADLINE_MS)).then((resolved) => resolved.digest);
       line.out = out;
       out.finally(() => {
         if (line.out === out) line.out = undefined;
-        if (!line.out && !line.next) lines.delete(key);
+        if (!line.out && !line.next && lines.get(key) === line) lines.delete(key);
       }).catch(() => undefined);
       return out;
     };
-    if (!line.out) return send();
+    // Not sent yet, so asked after this create came: it shares it.
     if (line.next) return line.next;
+    if (!line.out) return send();
     const next = line.out.catch(() => undefined).then(() => {
       // Sent from here on: whoever comes later waits for the request after this one.
       line.next = undefined;
@@ -45,15 +50,8 @@ export function registryTagPins(client: RegistryClient = new RegistryClient({ ti
     line.next = next;
     return next;
   };
-  return (ref, signal) => untilAborted(ask(ref), signal);
-}
-
-/** `promise`, or `signal`'s reason once it aborts first (the request it waits for goes on for the others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(signal.reason);
-    signal.addEventListener('abort', abort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
-  });
+  return async (ref, signal) => {
+    signal.throwIfAborted();
+    return untilAborted(ask(ref), signal);
+  };
 }

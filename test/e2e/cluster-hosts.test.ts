@@ -11,7 +11,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestCluster } from '../helpers/cluster.ts';
+import { busyboxLayer, type LayerFiles } from '../helpers/image-build.ts';
 import { postgresSkipReason } from '../helpers/postgres.ts';
+import { pushImage } from '../helpers/registry.ts';
 import { type RealHosts, startRealHosts } from '../helpers/real-hosts.ts';
 
 const APPLETS = ['sh', 'cat', 'echo', 'sleep', 'httpd'];
@@ -82,18 +84,36 @@ describe('a cluster of two real hosts', { skip: postgresSkipReason() }, () => {
     assert.equal(held.body.state, 'created');
     assert.equal(held.body.image_ref.digest, digest);
     // A tag is pinned by the replica, with the registry's own answer.
-    const manifest = await fetch(`http://${image.replace(/:[^:/]+$/, '').replace('/', '/v2/')}/manifests/1`, {
-      headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    const repository = image.replace(/:[^:/]+$/, '');
+    const registryDigest = async (tag: string) => {
+      const manifest = await fetch(`http://${repository.replace('/', '/v2/')}/manifests/${tag}`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+      });
+      return `sha256:${createHash('sha256').update(Buffer.from(await manifest.arrayBuffer())).digest('hex')}`;
+    };
+    assert.equal(digest, await registryDigest('1'));
+    // An image under a tag of its own, which moves on once the machine is created.
+    const push = (files: LayerFiles) => pushImage(repository.split('/')[0] as string, 'cluster/idle', 'moving', [{ compression: 'gzip', files }], {
+      config: { Cmd: ['/bin/sh', '-c', 'exec sleep 100000'], Env: ['PATH=/bin'] },
     });
-    assert.equal(digest, `sha256:${createHash('sha256').update(Buffer.from(await manifest.arrayBuffer())).digest('hex')}`);
-    const byTag = await c.call(1, 'POST', machines, { region: 'fra', skip_launch: true, config: { image, guest } });
+    await push(busyboxLayer(APPLETS));
+    // Prepared by its host, which then holds the image; the next create of the tag needs no prepare.
+    const warm = await c.call(0, 'POST', machines, { region: 'fra', skip_launch: true, config: { image: `${repository}:moving`, guest } });
+    assert.equal(warm.status, 200, JSON.stringify(warm.body));
+    const byTag = await c.call(1, 'POST', machines, { region: 'fra', skip_launch: true, config: { image: `${repository}:moving`, guest } });
     assert.equal(byTag.status, 200, JSON.stringify(byTag.body));
-    assert.deepEqual([byTag.body.state, byTag.body.image_ref.tag, byTag.body.image_ref.digest], ['created', '1', digest]);
-    // Its host never prepared it for this machine: the start does.
-    assert.equal((await c.call(0, 'POST', `${machines}/${held.body.id}/start`)).status, 200);
-    await wait(0, held.body.id, 'started');
-    assert.equal(await sh(1, held.body.id, 'echo booted'), 'booted\n');
-    for (const m of [first.body, held.body, byTag.body]) {
+    const tagged = await registryDigest('moving');
+    assert.deepEqual([byTag.body.state, byTag.body.image_ref.tag, byTag.body.image_ref.digest], ['created', 'moving', tagged]);
+    await push(busyboxLayer(APPLETS, { '/moved': { mode: 0o644, content: Buffer.from('the tag moved\n') } }));
+    // Their host never prepared them for these machines: their starts do, of the image the create pinned.
+    for (const m of [held.body, byTag.body]) {
+      assert.equal((await c.call(0, 'POST', `${machines}/${m.id}/start`)).status, 200);
+      await wait(0, m.id, 'started');
+      assert.equal(await sh(1, m.id, 'cat /moved 2>/dev/null || echo pinned'), 'pinned\n');
+    }
+    assert.notEqual(await registryDigest('moving'), tagged, 'the tag moved');
+    assert.equal((await c.call(0, 'GET', `${machines}/${byTag.body.id}`)).body.image_ref.digest, tagged);
+    for (const m of [first.body, held.body, warm.body, byTag.body]) {
       assert.equal((await c.call(0, 'DELETE', `${machines}/${m.id}?force=true`)).status, 200);
       await wait(1, m.id, 'destroyed');
     }

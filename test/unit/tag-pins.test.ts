@@ -61,6 +61,14 @@ describe('tags pinned by the registry', () => {
     assert.equal(await again, 'sha256:pushed');
   });
 
+  it('asks nothing for a create that gave up before it asked', async () => {
+    const { asked, pins } = heldRegistry();
+    const gone = new AbortController();
+    gone.abort(new Error('gone'));
+    await assert.rejects(pins(parseImageRef('registry.test/app:1'), gone.signal), /gone/);
+    assert.equal(asked.length, 0);
+  });
+
   it('lets a create stop waiting without ending the request the others wait for', async () => {
     const { asked, pins } = heldRegistry();
     const ref = parseImageRef('registry.test/app:1');

@@ -39,9 +39,9 @@ export type FakeOperation = 'pull' | 'prepare' | 'launch' | 'resume' | 'stop' | 
 /** The call log is bounded so a long-running `hangar serve --driver fake` does not grow. */
 const MAX_CALLS = 10_000;
 
-/** The digest the fake driver makes up for an image reference (it has no registry to ask). */
-export function fakeDigestOf(reference: string): string {
-  return `sha256:${createHash('sha256').update(reference).digest('hex')}`;
+/** The digest the fake driver makes up for an image's tag (it has no registry to ask). */
+export function fakeDigestOf(ref: ImageRef): string {
+  return `sha256:${createHash('sha256').update(`${ref.registry}/${ref.repository}:${ref.tag}`).digest('hex')}`;
 }
 
 /** What the fake pretends its guest uses. */
@@ -56,7 +56,7 @@ export class FakeDriver implements VmmDriver {
   private readonly consoles: Map<string, string[]>;
   private readonly failures = new Map<FakeOperation, string[]>();
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
-  /** What each machine's sandbox agent was told by `/.hangar/envd -init`, by machine id. */
+  /** What each machine's sandbox agent was told at its control socket's `/init`, by machine id. */
   readonly agentInits = new Map<string, string>();
   /** What a sandbox agent's `-metrics` prints (src/guest/envd/metrics.go): one sample now, unless a test says otherwise. */
   agentMetrics = (_machineId: string): string => JSON.stringify({
@@ -151,7 +151,7 @@ export class FakeDriver implements VmmDriver {
 
   /** The digest the fake makes up for an image reference. */
   digestOf(reference: string): string {
-    return fakeDigestOf(reference);
+    return fakeDigestOf(parseImageRef(reference));
   }
 
   /** Resolves the reference without fetching anything: the fake has no images. */

@@ -15,7 +15,7 @@
  */
 import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { MIN_MEMORY_LIMIT_MB } from '../../domain/guest-ops.ts';
-import type { ImageRef } from '../../domain/image-ref.ts';
+import { type ImageRef, isLocalImage, pinnedReference } from '../../domain/image-ref.ts';
 import { signalNumber, type SignalName } from '../../domain/signals.ts';
 import { failpoint } from '../../system/failpoints.ts';
 import type {
@@ -58,14 +58,20 @@ export class QemuDriver implements VmmDriver {
     return (await this.options.images.prepare(reference, onProgress)).imageRef;
   }
 
-  /** Without a signal (a launch whose image changed), it runs to the end. */
+  /**
+   * Without a signal (a launch whose image changed), it runs to the end. A machine
+   * whose image is pinned already (a digest recorded for its tag: an API replica
+   * pins at create) gets that image, whatever its tag names by now.
+   */
   async prepare(spec: MachineSpec, signal?: AbortSignal): Promise<{ imageRef: ImageRef }> {
-    const image = await this.options.images.prepare(spec.config.image, undefined, signal);
+    const pinned = spec.imageRef.digest !== '' && !isLocalImage(spec.imageRef);
+    const image = await this.options.images.prepare(pinned ? pinnedReference(spec.imageRef) : spec.config.image, undefined, signal);
+    const imageRef = pinned ? { ...image.imageRef, tag: spec.imageRef.tag } : image.imageRef;
     const files = this.files(spec.machineId);
     await mkdir(files.dir, { recursive: true });
-    const prepared: PreparedImage = { version: spec.version, rootfsPath: image.rootfsPath, imageRef: image.imageRef, config: image.config };
+    const prepared: PreparedImage = { version: spec.version, rootfsPath: image.rootfsPath, imageRef, config: image.config };
     await writeFile(files.prepared, JSON.stringify(prepared));
-    return { imageRef: image.imageRef };
+    return { imageRef };
   }
 
   async launch(spec: MachineSpec, options: { resume: boolean }): Promise<LaunchResult> {
