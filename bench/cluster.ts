@@ -6,8 +6,11 @@
  *   node bench/cluster.ts        (BENCH_WARMUP, BENCH_CREATES, BENCH_CONCURRENCY, BENCH_RATE, BENCH_SECONDS, BENCH_LOST,
  *                                 BENCH_HEARTBEAT, BENCH_LOST_AFTER to change sizes; BENCH_STATEMENTS=1 lists them;
  *                                 BENCH_IMAGE: the image every machine is made of, by default one named by
- *                                 digest, which a host that holds it need not prepare again; a tag is
- *                                 resolved again, so each create of one waits for its host's prepare)
+ *                                 digest, which a host that holds it need not prepare again; `registry`:
+ *                                 a tag in a real registry (Debian's docker-registry on loopback), which
+ *                                 the replicas pin to its digest at each create by asking the registry;
+ *                                 any other reference is used as given: a tag the replicas pin with the
+ *                                 fake driver's made-up digest, asking no registry)
  *
  * 0. warm-up: BENCH_WARMUP (200) unmeasured creates on each, in an app of their own
  *    (connections opened, code compiled); no app reaches its limit of machines;
@@ -36,6 +39,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request as undiciRequest } from 'undici';
 import { CLUSTER_TOKEN, startCluster } from '../test/helpers/cluster.ts';
+import { pushImage, startRegistry } from '../test/helpers/registry.ts';
 import { request, startServerProcess } from '../test/helpers/server-process.ts';
 import { cpuMsOf, figureTable, machineFacts, ms, openLoop, summarize, withChildren } from './lib.ts';
 
@@ -49,7 +53,10 @@ const LOST_AFTER = process.env.BENCH_LOST_AFTER ?? '10s';
 const WAITS = Number(process.env.BENCH_WAITS ?? 200);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
 const { report, printTable } = figureTable();
-const IMAGE = process.env.BENCH_IMAGE ?? `registry.test/app@sha256:${'0'.repeat(64)}`;
+const IN_REGISTRY = process.env.BENCH_IMAGE === 'registry';
+const registry = IN_REGISTRY ? await startRegistry() : undefined;
+if (registry) await pushImage(registry.host, 'bench/app', '1', [{ compression: 'gzip', files: { '/hello': { mode: 0o644, content: Buffer.from('hello\n') } } }], { config: { Cmd: ['/hello'] } });
+const IMAGE = registry ? `${registry.host}/bench/app:1` : process.env.BENCH_IMAGE ?? `registry.test/app@sha256:${'0'.repeat(64)}`;
 const config = { image: IMAGE, guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 } };
 type Call = (index: number, method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -61,6 +68,8 @@ const cluster = await startCluster({
   postgresSettings: ["shared_preload_libraries = 'pg_stat_statements'"],
   // As the single hangar below: the creates stay short of the app's limit, near which an app's creates take turns.
   commonArgs: ['--heartbeat-interval', HEARTBEAT, '--host-lost-after', LOST_AFTER, '--max-machines-per-app', String(CREATES + 100)],
+  // Replicas of hosts that pull from registries ask the registry to pin a tag; of fake hosts, they make a digest up.
+  ...(registry ? { replicaArgs: ['--driver', 'qemu'] } : {}),
 });
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-single-'));
 const single = await startServerProcess(join(dir, 'data'), 'bench-token', ['--driver', 'fake', '--fake-timing', 'instant', '--max-machines-per-app', String(CREATES + 100)]);
@@ -97,13 +106,14 @@ async function creates(via: Call, app: string, regions: string[], count = CREATE
 }
 
 /** CPU time used so far (ms) by the replicas, the host agents, PostgreSQL (its server and every backend) and the single hangar. */
-function cpu(): { replicas: number; hosts: number; postgres: number; single: number } {
+function cpu(): { replicas: number; hosts: number; postgres: number; registry: number; single: number } {
   const postmaster = Number(readFileSync(join(cluster.pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const pids = (processes: Array<{ child: { pid?: number } }>) => processes.map((p) => p.child.pid ?? 0);
   return {
     replicas: cpuMsOf(pids(cluster.replicas)),
     hosts: cpuMsOf(pids([...cluster.hosts.values()])),
     postgres: cpuMsOf(withChildren(postmaster)),
+    registry: registry?.pid ? cpuMsOf([registry.pid]) : 0,
     single: cpuMsOf(pids([single])),
   };
 }
@@ -151,8 +161,10 @@ try {
     `(${CREATES} creates, ${CONCURRENCY} in flight, p50 ${ms(alone.p50)}, p99 ${ms(alone.p99)}; ratio cluster / single ${(onCluster.rate / alone.rate).toFixed(2)}×)`);
   report('PostgreSQL statements per create (round trips)', `${((ran.replicas + ran.hosts) / CREATES).toFixed(1)}`,
     `(replicas ${(ran.replicas / CREATES).toFixed(1)}, hosts ${(ran.hosts / CREATES).toFixed(1)}; heartbeats and other background statements included)`);
-  report('CPU per create, cluster', perCreate(cpu1.replicas + cpu1.hosts + cpu1.postgres - cpu0.replicas - cpu0.hosts - cpu0.postgres),
-    `(replicas ${perCreate(cpu1.replicas - cpu0.replicas)}, hosts ${perCreate(cpu1.hosts - cpu0.hosts)}, PostgreSQL ${perCreate(cpu1.postgres - cpu0.postgres)}; `
+  const clusterCpu = (at: ReturnType<typeof cpu>) => at.replicas + at.hosts + at.postgres + at.registry;
+  report('CPU per create, cluster', perCreate(clusterCpu(cpu1) - clusterCpu(cpu0)),
+    `(replicas ${perCreate(cpu1.replicas - cpu0.replicas)}, hosts ${perCreate(cpu1.hosts - cpu0.hosts)}, PostgreSQL ${perCreate(cpu1.postgres - cpu0.postgres)}`
+    + `${registry ? `, the registry ${perCreate(cpu1.registry - cpu0.registry)}` : ''}; `
     + `the benchmark's own client ${perCreate((client.user + client.system) / 1000)})`);
   report('CPU per create, single SQLite hangar', perCreate(cpu3.single - cpu2.single));
   if (process.env.BENCH_STATEMENTS) {
@@ -238,5 +250,6 @@ try {
     for (const p of [single, ...cluster.replicas, ...cluster.hosts.values()]) p.child.kill('SIGKILL');
     await cluster.pg.stop();
   }
+  await registry?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
