@@ -4,7 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HangarError, HTTP_STATUS, WIRE_STATUS } from '../domain/errors.ts';
-import { StorageError } from '../store/store.ts';
+import { StorageError } from '../store/errors.ts';
 
 export function errorBody(error: HangarError): Record<string, unknown> {
   const body: Record<string, unknown> = { error: error.message, status: WIRE_STATUS[error.code] };

@@ -15,7 +15,8 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../domain/errors.ts';
 import type { HostIdentity, HostRecord } from '../domain/host.ts';
-import { HostRefusedError, type Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
+import { HostRefusedError } from '../store/errors.ts';
 
 /** Ends what `serve` started. */
 export type StopServing = () => Promise<void>;

@@ -6,7 +6,7 @@
  * a refusal of the report itself, which it does not.
  */
 import { HangarError } from '../domain/errors.ts';
-import { StorageError } from '../store/store.ts';
+import { StorageError } from '../store/errors.ts';
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 /**

@@ -22,7 +22,7 @@ import type { MachineRecord } from '../domain/machine.ts';
 import type { Carried, Load } from '../domain/ports.ts';
 import { suspendRefusal } from '../domain/suspend.ts';
 import { failpoint } from '../system/failpoints.ts';
-import { StaleWriteError } from '../store/store.ts';
+import { StaleWriteError } from '../store/errors.ts';
 import { stopMachine, suspendMachine } from './actions.ts';
 import { getApp } from './app-lookup.ts';
 import { afterCommit, decisionContext } from './machine-writer.ts';

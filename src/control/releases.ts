@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { checkFlyToml } from '../domain/app-config/machine-configs.ts';
 import { appNotFound, HangarError } from '../domain/errors.ts';
 import { canonicalJson, checkNoDeployRunning, endRelease, type ReleaseRecord, type ReleaseSource, type ReleaseStatus, touchRelease } from '../domain/releases.ts';
-import { AppGoneError } from '../store/store.ts';
+import { AppGoneError } from '../store/errors.ts';
 import { appDeletingError, getApp } from './app-lookup.ts';
 import type { ControlDeps } from './ports.ts';
 

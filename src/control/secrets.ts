@@ -7,7 +7,8 @@
 import { appNotFound, HangarError, invalid } from '../domain/errors.ts';
 import type { SecretSealer } from '../domain/ports.ts';
 import { checkSecretChanges, type SecretChanges, type SecretRecord } from '../domain/secrets.ts';
-import { AppGoneError, type StoredSecrets } from '../store/store.ts';
+import type { StoredSecrets } from '../store/store.ts';
+import { AppGoneError } from '../store/errors.ts';
 import { appDeletingError, getApp } from './app-lookup.ts';
 import type { ControlDeps } from './ports.ts';
 

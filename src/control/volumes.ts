@@ -13,7 +13,7 @@ import {
   checkAttachable, checkFstype, checkRetention, checkSizeGb, checkVolumeName, DEFAULT_RETENTION_DAYS, describeMount,
   given, ownVolume, touched, type VolumeRecord, volumesInUse, volumeStyleId,
 } from '../domain/volume.ts';
-import { AppGoneError, LimitError } from '../store/store.ts';
+import { AppGoneError, LimitError } from '../store/errors.ts';
 import { appDeletingError, appForCreate, getApp } from './app-lookup.ts';
 import type { VolumeHost } from '../domain/ports.ts';
 import type { ControlDeps } from './ports.ts';

@@ -10,7 +10,7 @@ import { Compile } from 'typebox/compile';
 import { HangarError, invalid } from '../domain/errors.ts';
 import { parseImageRef } from '../domain/image-ref.ts';
 import type { Store } from '../store/store.ts';
-import { DuplicateError } from '../store/store.ts';
+import { DuplicateError } from '../store/errors.ts';
 
 /** An org's slug, as keys and snapshots carry it. */
 const ORG_SLUG = '^[a-z0-9][a-z0-9-]{0,62}$';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { LiveMachinesError } from '../../src/store/store.ts';
+import { LiveMachinesError } from '../../src/store/errors.ts';
 import { testHangar, type Reply, type TestHangar } from '../helpers/hangar.ts';
 import { request, startServerProcess } from '../helpers/server-process.ts';
 import { flyGoCreate } from '../helpers/volumes.ts';

@@ -7,7 +7,8 @@ import { chooseHost, type HostIdentity, type HostUsage } from '../../src/domain/
 import type { MachineRecord } from '../../src/domain/machine.ts';
 import type { VolumeRecord } from '../../src/domain/volume.ts';
 import { machineIpv4, parseIpv4Range } from '../../src/network/layout.ts';
-import { FencedError, HostRefusedError, type Placer, type Store, StaleWriteError } from '../../src/store/store.ts';
+import type { Placer, Store } from '../../src/store/store.ts';
+import { FencedError, HostRefusedError, StaleWriteError } from '../../src/store/errors.ts';
 import { app, machine, moveTo, type OpenStore, versionOf } from './store-fixtures.ts';
 
 const INSTANCE = 'i-00000000000000a1';

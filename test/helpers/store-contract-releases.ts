@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ReleaseRecord } from '../../src/domain/releases.ts';
-import { AppGoneError, DuplicateError } from '../../src/store/store.ts';
+import { AppGoneError, DuplicateError } from '../../src/store/errors.ts';
 import { app, type OpenStore } from './store-fixtures.ts';
 
 const release = (appName: string, version: number, at = 1000): ReleaseRecord => ({

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SecretRecord } from '../../src/domain/secrets.ts';
-import { AppGoneError } from '../../src/store/store.ts';
+import { AppGoneError } from '../../src/store/errors.ts';
 import { app, type OpenStore } from './store-fixtures.ts';
 
 const secret = (name: string, sealed: string, at = 1000): SecretRecord => ({ name, sealed, digest: `d-${sealed}`, createdAt: at, updatedAt: at });

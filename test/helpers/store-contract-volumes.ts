@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VolumeRecord, VolumeSnapshotRecord } from '../../src/domain/volume.ts';
-import { AppGoneError, LimitError, StaleWriteError } from '../../src/store/store.ts';
+import { AppGoneError, LimitError, StaleWriteError } from '../../src/store/errors.ts';
 import { app, insert, machine, type OpenStore, volume } from './store-fixtures.ts';
 
 const snapshot = (id: string, volumeId: string, createdAt: number): VolumeSnapshotRecord =>

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { MachineRecord } from '../../src/domain/machine.ts';
-import { AppGoneError, DuplicateError, LimitError, LiveMachinesError, StaleWriteError, type Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { AppGoneError, DuplicateError, LimitError, LiveMachinesError, StaleWriteError } from '../../src/store/errors.ts';
 import { app, event, insert, machine, moveTo, type OpenStore, type StoreUnderTest, versionOf, volume } from './store-fixtures.ts';
 import { hostContract } from './store-contract-hosts.ts';
 import { e2bRecordContract, releaseContract } from './store-contract-releases.ts';

@@ -16,7 +16,7 @@ import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { createHostRole } from '../../src/store/postgres/host-roles.ts';
 import { PostgresLink } from '../../src/store/postgres/cluster-link.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { StaleWriteError, StorageError } from '../../src/store/store.ts';
+import { StaleWriteError, StorageError } from '../../src/store/errors.ts';
 import { postgresSkipReason, startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { storeContract } from '../helpers/store-contract.ts';
 import { app, event, insert, machine, moveTo, volume } from '../helpers/store-fixtures.ts';

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { StorageError } from '../store.ts';
+import { StorageError } from '../errors.ts';
 
 /** How long a request waits for a free connection of the pool. */
 const CONNECT_TIMEOUT_MS = 10_000;

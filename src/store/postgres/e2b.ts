@@ -1,7 +1,7 @@
 /** The PostgreSQL store's E2B records (see store/e2b-records.ts). Hosts have no grant on them. */
 import type { Pool } from 'pg';
 import { type E2bKind, parseE2bDoc } from '../e2b-records.ts';
-import { DuplicateError } from '../store.ts';
+import { DuplicateError } from '../errors.ts';
 import { rows } from './connection.ts';
 
 export abstract class PostgresE2b {

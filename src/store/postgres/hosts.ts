@@ -6,7 +6,8 @@
  */
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../../domain/host.ts';
 import type { ImageRef } from '../../domain/image-ref.ts';
-import { HostRefusedError, type RegisterOptions } from '../store.ts';
+import type { RegisterOptions } from '../store.ts';
+import { HostRefusedError } from '../errors.ts';
 import { changed, rows, type Sql, transaction, type Connector } from './connection.ts';
 import { heldRepository } from './held-images.ts';
 

@@ -17,7 +17,7 @@ import { hostUsage } from './hosts.ts';
 import { holdPlace } from './machine-insert.ts';
 import { historyInserts, MACHINE_COLUMNS, machineColumns, Params, withRecent } from './machine-sql.ts';
 import { readEventsDoc } from '../documents.ts';
-import { StaleWriteError } from '../store.ts';
+import { StaleWriteError } from '../errors.ts';
 
 export async function moveMachine(pool: Pool, write: MachineWrite, from: string, volumes: readonly string[]): Promise<MachineRecord> {
   return transaction(pool, async (db) => {

@@ -10,10 +10,8 @@ import type { Pool } from 'pg';
 import type { ImageRef } from '../../domain/image-ref.ts';
 import type { HostIdentity, HostRecord, HostState, HostUsage } from '../../domain/host.ts';
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
-import {
-  type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type QueuedWork, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  type MachineInsert, LiveMachinesError, type Placer, type RegisterOptions, StaleWriteError, type Store,
-} from '../store.ts';
+import type { AppWithCounts, HostFence, MachineFilter, QueuedWork, MachineListing, MachineWrite, OrgMachineQuery, MachineInsert, Placer, RegisterOptions, Store } from '../store.ts';
+import { DuplicateError, fencedOut, LiveMachinesError, StaleWriteError } from '../errors.ts';
 import type { UnreadableRecord } from '../store.ts';
 import { declareLostHosts, heartbeatHost, hostUsage, registerHost, setHostCordoned, setHostState } from './hosts.ts';
 import { appFromRow } from '../app-rows.ts';

@@ -5,7 +5,7 @@
  */
 import type { ReleaseRecord } from '../../domain/releases.ts';
 import { releaseDocs } from '../documents.ts';
-import { AppGoneError } from '../store.ts';
+import { AppGoneError } from '../errors.ts';
 import { rows, type Sql, transaction } from './connection.ts';
 import { PostgresE2b } from './e2b.ts';
 

@@ -6,7 +6,8 @@
  */
 import type { Pool } from 'pg';
 import type { SecretRecord } from '../../domain/secrets.ts';
-import { AppGoneError, type SecretWrite, type StoredSecrets } from '../store.ts';
+import type { SecretWrite, StoredSecrets } from '../store.ts';
+import { AppGoneError } from '../errors.ts';
 import { rows, type Sql, transaction } from './connection.ts';
 import { PostgresReleases } from './releases.ts';
 

@@ -8,7 +8,8 @@
 import type { Pool } from 'pg';
 import { letGo, volumeLimitMessage, type VolumeRecord, type VolumeSnapshotRecord, volumeUpdatedAt } from '../../domain/volume.ts';
 import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
-import { AppGoneError, LimitError, type OrgVolumeQuery, type PublicPortRecord } from '../store.ts';
+import type { OrgVolumeQuery, PublicPortRecord } from '../store.ts';
+import { AppGoneError, LimitError } from '../errors.ts';
 import { Params } from './machine-sql.ts';
 import { changed, rows, type Sql, transaction } from './connection.ts';
 import { PostgresSecrets } from './secrets.ts';

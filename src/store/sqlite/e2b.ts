@@ -1,6 +1,6 @@
 /** The embedded store's E2B records (see store/e2b-records.ts). */
 import { type E2bKind, parseE2bDoc } from '../e2b-records.ts';
-import { DuplicateError } from '../store.ts';
+import { DuplicateError } from '../errors.ts';
 import { type Row, SqliteDatabase } from './sqlite-database.ts';
 
 export class SqliteE2b extends SqliteDatabase {

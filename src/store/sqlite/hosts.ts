@@ -3,7 +3,8 @@ import type { HostIdentity, HostRecord, HostState, HostUsage } from '../../domai
 import type { Effect } from '../../domain/lifecycle/decision.ts';
 import type { MachineRecord } from '../../domain/machine.ts';
 import { specOf } from '../../domain/runtime.ts';
-import { type HostFence, HostRefusedError, type HostWork, type PublicPortRecord, type QueuedWork, type RegisterOptions } from '../store.ts';
+import type { HostFence, HostWork, PublicPortRecord, QueuedWork, RegisterOptions } from '../store.ts';
+import { HostRefusedError } from '../errors.ts';
 import { queuedWorkIn } from '../documents.ts';
 import { type Row } from './sqlite-database.ts';
 import { SqliteVolumes } from './volumes.ts';

@@ -3,7 +3,8 @@
  * and the app's secrets version in its row of apps, changed together.
  */
 import type { SecretRecord } from '../../domain/secrets.ts';
-import { AppGoneError, type SecretWrite, type StoredSecrets } from '../store.ts';
+import type { SecretWrite, StoredSecrets } from '../store.ts';
+import { AppGoneError } from '../errors.ts';
 import { SqliteReleases } from './releases.ts';
 import type { Row } from './sqlite-database.ts';
 

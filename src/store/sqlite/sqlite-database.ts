@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { StorageError } from '../store.ts';
+import { StorageError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 export type Row = Record<string, unknown>;

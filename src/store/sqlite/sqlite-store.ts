@@ -5,10 +5,8 @@
  */
 import type { App, MachineEvent, MachineRecord, MachineVersion } from '../../domain/machine.ts';
 import { allocateIpv4, reservationOf } from '../../domain/host.ts';
-import {
-  AppGoneError, type AppWithCounts, DuplicateError, fencedOut, type HostFence, type MachineFilter, type MachineListing, type MachineWrite, type OrgMachineQuery,
-  LimitError, LiveMachinesError, type MachineInsert, type Placer, StaleWriteError, type Store,
-} from '../store.ts';
+import type { AppWithCounts, HostFence, MachineFilter, MachineListing, MachineWrite, OrgMachineQuery, MachineInsert, Placer, Store } from '../store.ts';
+import { AppGoneError, DuplicateError, fencedOut, LimitError, LiveMachinesError, StaleWriteError } from '../errors.ts';
 import type { UnreadableRecord } from '../store.ts';
 import { appFromRow } from '../app-rows.ts';
 import { ipv4HoldersIn, listingsIn, machineDocProblem, machinesIn, readEventsDoc, readMachineDoc } from '../documents.ts';

@@ -5,7 +5,8 @@
  */
 import { letGo, type VolumeRecord, type VolumeSnapshotRecord, volumeLimitMessage } from '../../domain/volume.ts';
 import { readablePage, snapshotDocs, volumeDocs } from '../documents.ts';
-import { AppGoneError, LimitError, type OrgVolumeQuery } from '../store.ts';
+import type { OrgVolumeQuery } from '../store.ts';
+import { AppGoneError, LimitError } from '../errors.ts';
 import { SqliteSecrets } from './secrets.ts';
 import type { Row } from './sqlite-database.ts';
 
