@@ -2,7 +2,7 @@
 import { normalizeConfig } from '../domain/config.ts';
 import { errorMessage, HangarError, invalid } from '../domain/errors.ts';
 import { withoutHostPaths } from '../domain/host-paths.ts';
-import { parseImageRef } from '../domain/image-ref.ts';
+import { isLocalImage, parseImageRef } from '../domain/image-ref.ts';
 import {
   decideDestroy, decideRestart, decideStart, decideStop, decideSuspend, decideUpdate, decideUpdateRefused, type StopOptions, targetOf,
 } from '../domain/lifecycle/actions.ts';
@@ -12,6 +12,7 @@ import { type ExecResult, type MemoryInfo, MIN_MEMORY_LIMIT_MB, type ProcessInfo
 import { parseSignal } from '../domain/signals.ts';
 import type { MachineState } from '../domain/states.ts';
 import { checkGuestImage } from './guest-images.ts';
+import { pinned } from './image-pins.ts';
 import { loadMachine, writeMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { attachForUpdate, releaseVolumes, volumesLetGo, withMountDetails } from './volumes.ts';
@@ -100,6 +101,9 @@ export async function updateMachine(deps: ControlDeps, appName: string, id: stri
         'the machine runs on as it was; fix the image reference and update again');
     }
   }
+  // The same tag is looked up again, as a create's is (pinned here, or by the host as it prepares): never the old digest kept.
+  const sameTag = current.config.image === config.image && imageRef.digest === '' && !isLocalImage(imageRef);
+  if (sameTag) imageRef = await pinned(deps, imageRef);
   // A volume the new config mounts is the machine's before the new version is recorded, as on create.
   const volume = config.mounts?.[0]?.volume;
   const attached = volume === undefined ? false : await attachForUpdate(deps, current, volume);
@@ -109,7 +113,7 @@ export async function updateMachine(deps: ControlDeps, appName: string, id: stri
       check(machine);
       const version = deps.ids.ulid();
       const sameImage = machine.config.image === config.image;
-      const resolvedRef = sameImage ? { ...imageRef, digest: machine.imageRef.digest || imageRef.digest } : imageRef;
+      const resolvedRef = sameImage && !sameTag ? { ...imageRef, digest: machine.imageRef.digest || imageRef.digest } : imageRef;
       const decision = decideUpdate(machine, { config, imageRef: resolvedRef, version, skipLaunch: input.skip_launch === true }, ctx);
       const record: MachineVersion = { machineId: id, version, config, imageRef: resolvedRef, createdAt: ctx.now };
       return { ...decision, version: record };

@@ -1,7 +1,7 @@
 /** Machines: create, show, list, events, versions. */
 import { normalizeConfig } from '../domain/config.ts';
 import { appNotFound, HangarError, invalid, machineNotFound } from '../domain/errors.ts';
-import { type ImageRef, isLocalImage, parseImageRef } from '../domain/image-ref.ts';
+import { parseImageRef } from '../domain/image-ref.ts';
 import { acquireLease, parseTtl } from '../domain/lease.ts';
 import { decideObservation } from '../domain/lifecycle/observations.ts';
 import type { MachineEvent, MachineRecord, MachineVersion } from '../domain/machine.ts';
@@ -11,6 +11,7 @@ import type { MachineFilter, MachineInsert, MachineListing, Placer } from '../st
 import { AppGoneError, DuplicateError, LimitError } from '../store/errors.ts';
 import { appDeletingError, appForMachineCreate, getApp } from './app-lookup.ts';
 import { placer } from './hosts.ts';
+import { pinned } from './image-pins.ts';
 import { decisionContext, loadMachine } from './machine-writer.ts';
 import type { ControlDeps } from './ports.ts';
 import { withMountDetails } from './volumes.ts';
@@ -32,8 +33,6 @@ const PREPARE_WAIT_MS = 15 * 60_000;
 /** How long a create that failed waits for its host to destroy the machine before it answers anyway. */
 const FAILED_DESTROY_WAIT_MS = 30_000;
 const NAME_ATTEMPTS = 20;
-/** How long a create waits for the registry to pin its tag before it leaves the tag to its host. */
-const PIN_WAIT_MS = 5_000;
 /** Why a create's wait for its prepare is ended: given, so that no DOMException (and its stack) is made for each create. */
 const WAIT_ENDED = 'the create has its answer';
 
@@ -176,23 +175,6 @@ export async function insertWithName(deps: ControlDeps, machine: MachineRecord, 
     }
   }
   throw new HangarError('conflict', 'could not generate a free machine name; pass one');
-}
-
-/**
- * `ref` with the digest its tag names now, where this process pins tags (an API
- * replica): placed on a host that holds that digest, the create need not wait for
- * the host (see preparedAlready). The tag is kept beside it, as Fly's `image_ref`
- * shows both. A registry that does not answer in time, or refuses, leaves the tag
- * to the host's prepare, which resolves it anyway and reports what went wrong.
- */
-async function pinned(deps: ControlDeps, ref: ImageRef): Promise<ImageRef> {
-  if (!deps.pinTag || ref.digest || !ref.tag || isLocalImage(ref)) return ref;
-  try {
-    return { ...ref, digest: await deps.pinTag(ref, AbortSignal.timeout(PIN_WAIT_MS)) };
-  } catch (error) {
-    deps.log.debug({ err: error, image: `${ref.registry}/${ref.repository}:${ref.tag}` }, 'the registry did not pin the tag; the host will resolve it');
-    return ref;
-  }
 }
 
 /** A new machine as its host's prepare leaves it, for a host that holds its image already (named by digest, nothing to resolve). */

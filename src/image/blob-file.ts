@@ -1,5 +1,5 @@
 /** Content-addressed files: written in full and checked against their digest, or not at all. */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
@@ -10,7 +10,8 @@ export class DigestMismatch extends Error {}
 /** Writes `source` to `path` if its sha256 is `digest`; nothing is left at `path` otherwise. `onBytes` sees each chunk's size. */
 export async function saveVerified(source: Readable, digest: string, path: string, onBytes?: (count: number) => void): Promise<void> {
   const hash = createHash('sha256');
-  const partial = `${path}.partial`;
+  // A file of its own: two pulls of one blob at once (a tag and its digest are two references) must not share one.
+  const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
   const tap = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       hash.update(chunk);

@@ -46,12 +46,12 @@ export function rootfsSizeMb(contentBytes: number): number {
 /**
  * What a build or pull cut short leaves in the store, by the exact names the store
  * gives them: a build's work folder (`mkdtemp(build-)`), a layer being downloaded
- * (`blobs/<digest>.partial`, see blob-file.ts) and a `docker save` archive being
+ * (`blobs/<digest>.<random>.partial`, see blob-file.ts) and a `docker save` archive being
  * unpacked (`archives/<key>.partial`, see local-sources.ts).
  */
 const LEFTOVERS: ReadonlyArray<{ under: string; name: RegExp; kind: 'dir' | 'file' }> = [
   { under: '.', name: /^build-[A-Za-z0-9]{6}$/, kind: 'dir' },
-  { under: 'blobs', name: /^[a-z0-9]+-[0-9a-f]{32,}\.partial$/, kind: 'file' },
+  { under: 'blobs', name: /^[a-z0-9]+-[0-9a-f]{32,}(?:\.[0-9a-f]{8})?\.partial$/, kind: 'file' },
   { under: 'archives', name: /^[0-9a-f]{24}\.partial$/, kind: 'dir' },
 ];
 

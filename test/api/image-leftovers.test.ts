@@ -27,6 +27,7 @@ describe('image store leftovers', () => {
     file(join(images, 'build-Wcm8tp', 'root', 'etc', 'passwd'));
     file(join(images, 'build-a1B2c3', 'rootfs.ext4'));
     file(join(images, 'blobs', `sha256-${HEX64}.partial`));
+    file(join(images, 'blobs', `sha256-${HEX64}.0a1b2c3d.partial`));
     file(join(images, 'archives', `${'c'.repeat(24)}.partial`, 'manifest.json'));
     // What the store keeps: finished images, blobs and unpacked archives.
     const kept = [
@@ -39,6 +40,7 @@ describe('image store leftovers', () => {
       join(images, 'build-longer-name', 'keep'),
       join(images, 'build-a1B2c', 'keep'),
       join(images, 'blobs', 'notes.partial'),
+      join(images, 'blobs', `sha256-${HEX64}.notmine.partial`),
       join(images, 'mine', 'build-Wcm8tp', 'keep'),
     ];
     for (const path of kept) file(path);
@@ -54,6 +56,7 @@ describe('image store leftovers', () => {
     assert.deepEqual(removed.sort(), [
       join(images, 'archives', `${'c'.repeat(24)}.partial`),
       join(images, 'blobs', `sha256-${HEX64}.partial`),
+      join(images, 'blobs', `sha256-${HEX64}.0a1b2c3d.partial`),
       join(images, 'build-Wcm8tp'),
       join(images, 'build-a1B2c3'),
     ].sort());

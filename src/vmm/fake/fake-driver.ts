@@ -58,6 +58,8 @@ export class FakeDriver implements VmmDriver {
   private readonly listeners: Array<(machineId: string, exit: ExitInfo) => void> = [];
   /** What each machine's sandbox agent was told at its control socket's `/init`, by machine id. */
   readonly agentInits = new Map<string, string>();
+  /** Tags moved (moveTag): the digest each now names, by the digest it first made up. */
+  private readonly moved = new Map<string, string>();
   /** What a sandbox agent's `-metrics` prints (src/guest/envd/metrics.go): one sample now, unless a test says otherwise. */
   agentMetrics = (_machineId: string): string => JSON.stringify({
     now: Date.now(), samples: [{ ts: Date.now(), cpuCount: 1, cpuUsedPct: 1.5, memUsed: 50 << 20, memTotal: 256 << 20, memCache: 10 << 20, diskUsed: 1 << 20, diskTotal: 8 << 20 }],
@@ -151,7 +153,13 @@ export class FakeDriver implements VmmDriver {
 
   /** The digest the fake makes up for an image reference. */
   digestOf(reference: string): string {
-    return fakeDigestOf(parseImageRef(reference));
+    const ref = parseImageRef(reference);
+    return this.moved.get(fakeDigestOf(ref)) ?? fakeDigestOf(ref);
+  }
+
+  /** Points a tag at another (made-up) digest, as a push to a registry would: tests of what looks a tag up again. */
+  moveTag(reference: string, digest: string): void {
+    this.moved.set(fakeDigestOf(parseImageRef(reference)), digest);
   }
 
   /** Resolves the reference without fetching anything: the fake has no images. */
