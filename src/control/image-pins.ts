@@ -12,9 +12,10 @@ const PIN_WAIT_MS = 5_000;
 /**
  * `ref` with the digest its tag names now, where this process pins tags (an API
  * replica): placed on a host that holds that digest, a create need not wait for
- * the host (see machines.ts, preparedAlready). The tag is kept beside it, as Fly's `image_ref`
- * shows both. A registry that does not answer in time, or refuses, leaves the tag
- * to the host's prepare, which resolves it anyway and reports what went wrong.
+ * the host (see machines.ts, preparedAlready). The tag is kept beside it, as
+ * Fly's `image_ref` shows both. A registry that does not answer in time, or
+ * refuses, leaves the tag to the host's prepare, which resolves it anyway and
+ * reports what went wrong.
  */
 export async function pinned(deps: ControlDeps, ref: ImageRef): Promise<ImageRef> {
   if (!deps.pinTag || ref.digest || !ref.tag || isLocalImage(ref)) return ref;
