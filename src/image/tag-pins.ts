@@ -24,7 +24,7 @@ interface Line {
   next?: Promise<string>;
 }
 
-export function registryTagPins(client: RegistryClient = new RegistryClient({ timeoutMs: REQUEST_DEADLINE_MS })): TagPins {
+export function registryTagPins(client: RegistryClient = new RegistryClient()): TagPins {
   const lines = new Map<string, Line>();
   const ask = (ref: ImageRef): Promise<string> => {
     const key = `${ref.registry}/${ref.repository}:${ref.tag}`;
