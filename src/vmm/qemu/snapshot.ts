@@ -159,8 +159,8 @@ export async function commitSnapshot(
 /** How long a suspended machine's RAM stays in memory once written out, unless told. */
 export const DEFAULT_KEEP_MS = 60_000;
 
-/** Write-outs under way, by machine directory: one machine's never overlap. */
-const writeOuts = new Map<string, Promise<void>>();
+/** Write-outs under way, by machine directory: one machine's never overlap, and one snapshot's is done once. */
+const writeOuts = new Map<string, { id: string; done: Promise<void> }>();
 
 /**
  * Puts the snapshot on disk for good, then lets go of its RAM in memory: the RAM
@@ -170,15 +170,18 @@ const writeOuts = new Map<string, Promise<void>>();
  * consumed or replaced meanwhile is not marked, nor is its RAM let go.
  */
 export function writeOutSnapshot(files: MachineFiles, id: string, keepMs = DEFAULT_KEEP_MS): Promise<void> {
-  const next = (writeOuts.get(files.dir) ?? Promise.resolve()).catch(() => undefined).then(() => writeOut(files, id, keepMs));
+  const under = writeOuts.get(files.dir);
+  if (under?.id === id) return under.done;
+  const next = { id, done: (under?.done ?? Promise.resolve()).catch(() => undefined).then(() => writeOut(files, id, keepMs)) };
   writeOuts.set(files.dir, next);
-  void next.finally(() => { if (writeOuts.get(files.dir) === next) writeOuts.delete(files.dir); }).catch(() => undefined);
-  return next;
+  void next.done.finally(() => { if (writeOuts.get(files.dir) === next) writeOuts.delete(files.dir); }).catch(() => undefined);
+  return next.done;
 }
 
 async function writeOut(files: MachineFiles, id: string, keepMs: number): Promise<void> {
   const info = await readSnapshot(files);
-  if (info?.id !== id) return;
+  // Written out already: doing it again would clear the RAM on disk, and the one in memory may be gone.
+  if (info?.id !== id || isFlushed(files, id)) return;
   if (info.sharedMemory) {
     await zeroFile(files.memory, info.memoryBytes);
     // Blocks of zeros are skipped, and read back as zeros from the file just cleared; the

@@ -1,0 +1,50 @@
+/**
+ * A suspend snapshot's write-out (snapshot.ts): the RAM in memory copied to disk
+ * once, whoever asks for it (the suspend, a move, a restart's recovery).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { BLOCK_BYTES } from '../../src/system/block-list.ts';
+import { machineFiles, type MachineFiles } from '../../src/vmm/qemu/machine-files.ts';
+import { isFlushed, type SnapshotInfo, writeOutSnapshot } from '../../src/vmm/qemu/snapshot.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'hangar-write-out-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A suspended machine's files as a suspend leaves them: the RAM in memory, the state and the record, nothing on disk yet. */
+function suspended(machineId: string, ram: Buffer): { files: MachineFiles; id: string } {
+  const files = machineFiles(join(root, 'machines'), machineId, join(root, 'memory'));
+  mkdirSync(files.dir, { recursive: true });
+  mkdirSync(join(root, 'memory'), { recursive: true });
+  writeFileSync(files.liveMemory, ram);
+  writeFileSync(files.memory, '');
+  writeFileSync(files.vmstate, 'state');
+  const id = `snapshot-of-${machineId}`;
+  const info: SnapshotInfo = {
+    id, takenAt: new Date().toISOString(), launchId: 'l1', bootId: 'b1', sharedMemory: true, memoryBytes: ram.length, stateBytes: 5, stateSha256: '',
+    identity: { imageDigest: 'sha256:aa', version: 'v1', argv: 'a', qemu: 'q', kernel: 'k', cpu: 'c' },
+  };
+  writeFileSync(files.snapshot, JSON.stringify(info));
+  return { files, id };
+}
+
+describe('a snapshot\'s write-out', () => {
+  // Data, zeros, data.
+  const ram = Buffer.concat([randomBytes(BLOCK_BYTES), Buffer.alloc(BLOCK_BYTES), randomBytes(BLOCK_BYTES)]);
+
+  it('is done once when asked for twice, and the RAM on disk is kept when the one in memory is let go', async () => {
+    const { files, id } = suspended('m1', ram);
+    // The suspend's, and a move's right after it; the RAM in memory is let go at once.
+    await Promise.all([writeOutSnapshot(files, id, 0), writeOutSnapshot(files, id, 0)]);
+    assert.ok(isFlushed(files, id));
+    assert.ok(!existsSync(files.liveMemory), 'the RAM in memory is let go');
+    assert.ok(readFileSync(files.memory).equals(ram));
+    // Asked again once it is on disk (as a move at rest would): nothing is written, and nothing lost.
+    await writeOutSnapshot(files, id, 0);
+    assert.ok(readFileSync(files.memory).equals(ram));
+  });
+});
