@@ -48,8 +48,8 @@ interface Carried {
 /** `machine` checks the id names a machine of this host (agent-api.ts). */
 export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOptions, machine: (params: unknown) => Promise<string>): void {
   const { snapshots } = options;
-  // What each machine's last pack listed, by file: where it is and its blocks.
-  const packed = new Map<string, Map<string, { path: string; file: ParcelFile }>>();
+  // What each machine's last pack listed, by file: where it is, its blocks, and when they are in it.
+  const packed = new Map<string, Map<string, { path: string; file: ParcelFile; written?: PackedFile['written'] }>>();
   // When each machine was last packed for a move.
   const carrying = new Map<string, Carried>();
   // A file's bytes arrive as they are sent; the route counts them against the list itself.
@@ -84,11 +84,14 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
     const files: ParcelFile[] = [];
     for (const [name, file] of load) {
       // Blocks named already (the RAM's, by its write-out) are not read again.
-      const listed = file.blocks ? { bytes: (await stat(file.path)).size, blocks: file.blocks } : await blockList(file.path);
+      const listed = file.blocks ? { bytes: file.bytes ?? (await stat(file.path)).size, blocks: file.blocks } : await blockList(file.path);
       if (listed.blocks.length !== Math.ceil(listed.bytes / BLOCK_BYTES)) throw new HangarError('internal', `${name}: its recorded blocks do not match its size`);
       files.push({ name, ...listed });
     }
-    packed.set(id, new Map(files.map((file) => [file.name, { path: (load.get(file.name) as PackedFile).path, file }])));
+    packed.set(id, new Map(files.map((file) => {
+      const { path, written } = load.get(file.name) as PackedFile;
+      return [file.name, { path, file, written }];
+    })));
     return files;
   }
   app.get('/agent/v1/machines/:id/parcel/:name', async (request, reply) => {
@@ -100,7 +103,7 @@ export function addParcelRoutes(app: FastifyInstance, options: AgentParcelOption
       held.reading += 1;
       reply.raw.once('close', () => { held.reading -= 1; });
     }
-    return reply.type('application/octet-stream').send(framesOf(listed.path, listed.file, blockOf(request.query)));
+    return reply.type('application/octet-stream').send(framesOf(listed.path, listed.file, blockOf(request.query), listed.written));
   });
 
   // Once the move committed: the volumes, now another host's, and their snapshots go from this one.

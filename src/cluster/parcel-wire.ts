@@ -8,7 +8,7 @@
  * keeps only whole, checked blocks, so a broken transfer picks up at a block.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type Static, Type } from 'typebox';
 import { HangarError } from '../domain/errors.ts';
@@ -42,12 +42,13 @@ export type Incoming = Static<typeof IncomingSchema>;
 
 /**
  * The frames of `file` (at `path`) from block `first` on, as listed: the blocks of
- * zeros are not read. (A block that changed since it was listed is refused by the
- * target, which checks each against the list.)
+ * zeros are not read, and a block of data is read once `written` says it is in the
+ * file (a file still being written). A block that changed since it was listed is
+ * refused by the target, which checks each against the list.
  */
-export function framesOf(path: string, file: ParcelFile, first: number): Readable {
+export function framesOf(path: string, file: ParcelFile, first: number, written?: (index: number) => Promise<void>): Readable {
   async function* frames(): AsyncGenerator<Buffer> {
-    const handle = await open(path, 'r');
+    let handle: FileHandle | undefined;
     try {
       for (let index = first; index < file.blocks.length; index++) {
         const length = Math.min(BLOCK_BYTES, file.bytes - index * BLOCK_BYTES);
@@ -59,14 +60,17 @@ export function framesOf(path: string, file: ParcelFile, first: number): Readabl
           continue;
         }
         header.writeUInt8(DATA, 0);
-        const frame = Buffer.alloc(HEADER_BYTES + length);
+        await written?.(index);
+        handle ??= await open(path, 'r');
+        // Every byte of it is written below: header, then data.
+        const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
         header.copy(frame);
         const { bytesRead } = await handle.read(frame, HEADER_BYTES, length, index * BLOCK_BYTES);
         if (bytesRead !== length) throw new Error(`${file.name} is shorter than when it was listed`);
         yield frame;
       }
     } finally {
-      await handle.close();
+      await handle?.close();
     }
   }
   return Readable.from(frames(), { objectMode: false });

@@ -125,10 +125,17 @@ export interface HostRuntime {
   pullImage(reference: string, onProgress: (progress: PullProgress) => void): Promise<ImageRef>;
 }
 
-/** A file of a snapshot packed for a move: where it is, and its blocks' names if they are known already (see system/block-list.ts). */
+/**
+ * A file of a snapshot packed for a move: where it is, and its blocks' names if
+ * they are known already (see system/block-list.ts). A file still being written
+ * (the RAM right after a suspend) says its size, and when each block is in it.
+ */
 export interface PackedFile {
   path: string;
   blocks?: string[];
+  bytes?: number;
+  /** Resolves once blocks 0 to `index` are in the file; rejects if they never will be. */
+  written?: (index: number) => Promise<void>;
 }
 
 /**

@@ -1,11 +1,10 @@
 /**
  * Files seen as blocks of 1 MiB, each named by its sha256, or by '' when it is all
  * zeros: how a move lists what it carries (cluster/parcel-wire.ts), and what a
- * suspend's write-out of the guest's RAM records as it goes, so that a move of it
- * need not read the RAM again.
+ * suspend's write-out of the guest's RAM records before it copies the RAM, so
+ * that a move of it need not read the RAM again, nor wait for the copy's end.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
 export const BLOCK_BYTES = 1 << 20;
@@ -23,33 +22,39 @@ export function blockName(block: Buffer): string {
 
 /** Every block of the file, named. */
 export async function blockList(path: string): Promise<{ bytes: number; blocks: string[] }> {
+  const handle = await open(path, 'r');
+  // One buffer for the whole file: a guest's RAM is read in a few hundred milliseconds, a new buffer per block would double that.
+  const buffer = Buffer.allocUnsafe(BLOCK_BYTES);
   const blocks: string[] = [];
   let bytes = 0;
-  for await (const block of createReadStream(path, { highWaterMark: BLOCK_BYTES }) as AsyncIterable<Buffer>) {
-    bytes += block.length;
-    blocks.push(blockName(block));
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, BLOCK_BYTES, bytes);
+      if (bytesRead === 0) return { bytes, blocks };
+      bytes += bytesRead;
+      blocks.push(blockName(buffer.subarray(0, bytesRead)));
+    }
+  } finally {
+    await handle.close();
   }
-  return { bytes, blocks };
 }
 
 /**
- * Copies `from` over `to` (whose blocks read as zeros already), writing only the
- * blocks that hold data, and answers every block's name.
+ * Copies `from` over `to` (whose blocks read as zeros already), block by block in
+ * order, writing only those `blocks` names as holding data; `copied(n)` is told
+ * each time the first `n` blocks are in `to`.
  */
-export async function copyDataBlocks(from: string, to: string): Promise<string[]> {
+export async function copyDataBlocks(from: string, to: string, blocks: string[], copied: (count: number) => void = () => undefined): Promise<void> {
   const [source, target] = [await open(from, 'r'), await open(to, 'r+')];
   const buffer = Buffer.allocUnsafe(BLOCK_BYTES);
-  const blocks: string[] = [];
   try {
-    for (let position = 0; ; position += BLOCK_BYTES) {
-      const { bytesRead } = await source.read(buffer, 0, BLOCK_BYTES, position);
-      if (bytesRead === 0) break;
-      const block = buffer.subarray(0, bytesRead);
-      const name = blockName(block);
-      blocks.push(name);
-      if (name !== '') await writeAt(target, block, position);
+    for (const [index, name] of blocks.entries()) {
+      if (name !== '') {
+        const { bytesRead } = await source.read(buffer, 0, BLOCK_BYTES, index * BLOCK_BYTES);
+        await writeAt(target, buffer.subarray(0, bytesRead), index * BLOCK_BYTES);
+      }
+      copied(index + 1);
     }
-    return blocks;
   } finally {
     await source.close();
     await target.close();

@@ -75,11 +75,34 @@ describe('a move\'s files on the wire', () => {
     assert.ok(readFileSync(target).equals(content));
   });
 
-  it('writes RAM out block by block, data only, naming the blocks as a move lists them', async () => {
+  it('writes RAM out block by block, in order, data only', async () => {
     const target = join(dir, 'written-out');
     writeFileSync(target, Buffer.alloc(content.length));
-    assert.deepEqual(await copyDataBlocks(source, target), (await listed(source)).blocks);
+    const copied: number[] = [];
+    await copyDataBlocks(source, target, (await listed(source)).blocks, (count) => copied.push(count));
     assert.ok(readFileSync(target).equals(content));
+    assert.deepEqual(copied, [1, 2, 3, 4, 5, 6]);
+  });
+
+  it('reads a block of a file still being written only once it is in the file', async () => {
+    const file = await listed(source);
+    const growing = join(dir, 'growing');
+    const written: number[] = [];
+    const gate = Promise.withResolvers<void>();
+    const stream = framesOf(growing, file, 0, async (index) => {
+      await gate.promise;
+      written.push(index);
+    });
+    const arriving = bytesOf(stream);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The file appears, whole, once the gate opens: nothing was read before.
+    writeFileSync(growing, content);
+    gate.resolve();
+    const target = join(dir, 'from-growing');
+    writeFileSync(target, '');
+    assert.equal(await receiveFrames(inPieces(await arriving), target, file, 0), content.length);
+    assert.ok(readFileSync(target).equals(content));
+    assert.deepEqual(written, [0, 3, 4, 5], 'asked for the blocks of data only');
   });
 
   it('takes offsets only on a block\'s start', () => {

@@ -8,9 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BLOCK_BYTES } from '../../src/system/block-list.ts';
+import { BLOCK_BYTES, blockList } from '../../src/system/block-list.ts';
 import { machineFiles, type MachineFiles } from '../../src/vmm/qemu/machine-files.ts';
-import { isFlushed, type SnapshotInfo, writeOutSnapshot } from '../../src/vmm/qemu/snapshot.ts';
+import { isFlushed, type SnapshotInfo } from '../../src/vmm/qemu/snapshot.ts';
+import { writeOutSnapshot } from '../../src/vmm/qemu/write-out.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hangar-write-out-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -39,12 +40,34 @@ describe('a snapshot\'s write-out', () => {
   it('is done once when asked for twice, and the RAM on disk is kept when the one in memory is let go', async () => {
     const { files, id } = suspended('m1', ram);
     // The suspend's, and a move's right after it; the RAM in memory is let go at once.
-    await Promise.all([writeOutSnapshot(files, id, 0), writeOutSnapshot(files, id, 0)]);
+    await Promise.all([writeOutSnapshot(files, id, 0).flushed(), writeOutSnapshot(files, id, 0).flushed()]);
     assert.ok(isFlushed(files, id));
     assert.ok(!existsSync(files.liveMemory), 'the RAM in memory is let go');
     assert.ok(readFileSync(files.memory).equals(ram));
     // Asked again once it is on disk (as a move at rest would): nothing is written, and nothing lost.
-    await writeOutSnapshot(files, id, 0);
+    await writeOutSnapshot(files, id, 0).flushed();
     assert.ok(readFileSync(files.memory).equals(ram));
+  });
+
+  it('names the RAM\'s blocks before it copies them, and says when each is on disk', async () => {
+    const { files, id } = suspended('m2', ram);
+    const writing = writeOutSnapshot(files, id, 60_000);
+    assert.deepEqual(await writing.named, (await blockList(files.liveMemory)).blocks);
+    await writing.written(0);
+    assert.ok(readFileSync(files.memory).subarray(0, BLOCK_BYTES).equals(ram.subarray(0, BLOCK_BYTES)), 'block 0 is on disk once said to be');
+    await writing.written(2);
+    assert.ok(readFileSync(files.memory).subarray(2 * BLOCK_BYTES).equals(ram.subarray(2 * BLOCK_BYTES)));
+    await writing.flushed();
+    assert.equal(readFileSync(files.snapshotFlushed, 'utf8'), id);
+  });
+
+  it('refuses the reads of a move when the snapshot is replaced before it is on disk', async () => {
+    const { files, id } = suspended('m3', ram);
+    writeFileSync(files.snapshot, JSON.stringify({ ...JSON.parse(readFileSync(files.snapshot, 'utf8')), id: 'a-later-one' }));
+    const writing = writeOutSnapshot(files, id, 60_000);
+    await assert.rejects(writing.named);
+    await assert.rejects(writing.written(0), /changed before it was written out/);
+    await assert.rejects(writing.flushed(), /changed before it was written out/);
+    assert.ok(!isFlushed(files, id));
   });
 });

@@ -12,10 +12,11 @@ import type { MachineSpec, RecoveredVm } from '../driver.ts';
 import { foundVmAction } from './found-vm.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { continueVm, markEnded, quitVm, reasonOf, type Vm, vmStatus } from './running-vm.ts';
-import { commitSnapshot, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { commitSnapshot, isFlushed, letGoOfMemory, readSnapshot, releaseMemory, removeSnapshot } from './snapshot.ts';
 import { endFoundStandbys } from './standby.ts';
 import type { VmHost } from './vm-host.ts';
 import type { Launched } from './vm-plan.ts';
+import { writeOutSnapshot } from './write-out.ts';
 import { isIncoming, killQemu, qemuPids, qemusUnder, readPid, waitGone } from './vm-process.ts';
 
 export async function recoverMachine(host: VmHost, spec: MachineSpec): Promise<RecoveredVm> {
@@ -92,7 +93,7 @@ async function recoverFromFiles(host: VmHost, files: MachineFiles): Promise<Reco
   if (snapshot) {
     // hangar stopped before the snapshot's RAM was written out: it is written out now.
     const keepMs = host.keepMemoryMs;
-    if (!isFlushed(files, snapshot.id)) void writeOutSnapshot(files, snapshot.id, keepMs).catch(() => undefined);
+    if (!isFlushed(files, snapshot.id)) void writeOutSnapshot(files, snapshot.id, keepMs).done.catch(() => undefined);
     else letGoOfMemory(files, snapshot.id, keepMs);
     return { vm: 'suspended' };
   }
@@ -117,7 +118,7 @@ async function settleRunning(files: MachineFiles, vm: Vm, incoming: boolean): Pr
 async function recordSnapshot(host: VmHost, files: MachineFiles, launched: Launched): Promise<void> {
   const { identity, launchId, sharedMemory } = launched;
   const info = await commitSnapshot(files, { identity, launchId, bootId: (await host.hostFacts()).bootId, sharedMemory });
-  void writeOutSnapshot(files, info.id, host.options.suspendedMemoryMs).catch(() => undefined);
+  void writeOutSnapshot(files, info.id, host.keepMemoryMs).done.catch(() => undefined);
 }
 
 /** Ends every QEMU whose machine directory under `machinesDir` is gone: nothing is behind it. */

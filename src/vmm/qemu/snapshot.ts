@@ -9,7 +9,7 @@
  * used once only.
  *
  * After a suspend the RAM is written out to `memory.ram` on disk in the
- * background, synced, and `snapshot.flushed` then names the snapshot; only then is
+ * background (write-out.ts), synced, and `snapshot.flushed` then names the snapshot; only then is
  * the in-memory copy let go (a while later: a resume soon after a suspend needs
  * no copy back). Until then the snapshot is good within the host's
  * boot (a resume takes its RAM from memory, also during the write-out); after a
@@ -19,12 +19,9 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { copyDataBlocks } from '../../system/block-list.ts';
 import { sha256OfFile } from '../../image/blob-file.ts';
-import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
 
 const run = promisify(execFile);
@@ -159,45 +156,6 @@ export async function commitSnapshot(
 /** How long a suspended machine's RAM stays in memory once written out, unless told. */
 export const DEFAULT_KEEP_MS = 60_000;
 
-/** Write-outs under way, by machine directory: one machine's never overlap, and one snapshot's is done once. */
-const writeOuts = new Map<string, { id: string; done: Promise<void> }>();
-
-/**
- * Puts the snapshot on disk for good, then lets go of its RAM in memory: the RAM
- * copied into `memory.ram` (its space reserved at boot), it, the device state and
- * the metadata synced, then `snapshot.flushed` written. Runs in the background
- * after a suspend; a resume meanwhile takes the RAM from memory, and a snapshot
- * consumed or replaced meanwhile is not marked, nor is its RAM let go.
- */
-export function writeOutSnapshot(files: MachineFiles, id: string, keepMs = DEFAULT_KEEP_MS): Promise<void> {
-  const under = writeOuts.get(files.dir);
-  if (under?.id === id) return under.done;
-  const next = { id, done: (under?.done ?? Promise.resolve()).catch(() => undefined).then(() => writeOut(files, id, keepMs)) };
-  writeOuts.set(files.dir, next);
-  void next.done.finally(() => { if (writeOuts.get(files.dir) === next) writeOuts.delete(files.dir); }).catch(() => undefined);
-  return next.done;
-}
-
-async function writeOut(files: MachineFiles, id: string, keepMs: number): Promise<void> {
-  const info = await readSnapshot(files);
-  // Written out already: doing it again would clear the RAM on disk, and the one in memory may be gone.
-  if (info?.id !== id || isFlushed(files, id)) return;
-  if (info.sharedMemory) {
-    await zeroFile(files.memory, info.memoryBytes);
-    // Blocks of zeros are skipped, and read back as zeros from the file just cleared; the
-    // blocks' names are kept, for a move of the snapshot not to read the RAM again.
-    const blocks = await copyDataBlocks(files.liveMemory, files.memory);
-    await writeFile(files.memoryBlocks, JSON.stringify({ snapshotId: id, blocks }));
-  }
-  const written = info.sharedMemory ? [files.memory, files.memoryBlocks] : [];
-  for (const path of [...written, files.vmstate, files.snapshot, dirname(files.snapshot)]) await fsyncPath(path);
-  if ((await readSnapshot(files))?.id !== id) return; // consumed or replaced meanwhile
-  await writeFile(files.snapshotFlushed, id);
-  await fsyncPath(files.snapshotFlushed);
-  await fsyncPath(dirname(files.snapshot));
-  letGoOfMemory(files, id, keepMs);
-}
-
 /**
  * Lets go of snapshot `id`'s RAM in memory, written out whole, after `keepMs`
  * (a resume meanwhile needs no copy back). Checked and removed in one step (no
@@ -219,22 +177,6 @@ export function isFlushed(files: MachineFiles, id: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Makes `path` `bytes` long and all zeros, keeping the disk space it holds (ext4, XFS: unwritten extents). */
-async function zeroFile(path: string, bytes: number): Promise<void> {
-  try {
-    await run('fallocate', ['-z', '-o', '0', '-l', String(bytes), path], { timeout: 60_000 });
-  } catch {
-    await truncate(path, 0).catch(() => writeFile(path, ''));
-  }
-  await truncate(path, bytes);
-}
-
-/** The names of snapshot `id`'s RAM blocks (system/block-list.ts), as its write-out recorded them. */
-export async function readMemoryBlocks(files: MachineFiles, id: string): Promise<string[] | undefined> {
-  const recorded = await readFile(files.memoryBlocks, 'utf8').then((text) => JSON.parse(text) as { snapshotId?: string; blocks?: unknown }, () => undefined);
-  return recorded?.snapshotId === id && Array.isArray(recorded.blocks) && recorded.blocks.every((block) => typeof block === 'string') ? recorded.blocks as string[] : undefined;
 }
 
 /** Copies the snapshot's RAM from the disk back into memory, leaving holes where it is zero. */

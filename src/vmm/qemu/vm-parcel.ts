@@ -12,14 +12,16 @@ import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { fsyncPath } from '../../system/fsync.ts';
+import { blockName } from '../../system/block-list.ts';
 import { moveFile } from '../../system/move-file.ts';
 import type { MachineSpec, PackedFile } from '../driver.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
 import {
-  copyBackMemory, isFlushed, letGoOfMemory, readMemoryBlocks, readSnapshot, snapshotFacts, snapshotProblem, writeOutSnapshot,
+  copyBackMemory, isFlushed, letGoOfMemory, readSnapshot, snapshotFacts, snapshotProblem,
 } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
+import { readMemoryBlocks, writeOutSnapshot } from './write-out.ts';
 
 const run = promisify(execFile);
 
@@ -38,9 +40,10 @@ function parcelPaths(files: MachineFiles, withMemory: boolean): Array<[string, s
 }
 
 /**
- * The snapshot's files by name, once its RAM is on disk for good (with the names of
- * the RAM's blocks, which the write-out recorded); refused if the machine has no
- * whole snapshot here.
+ * The snapshot's files by name, refused if the machine has no whole snapshot here.
+ * The RAM as written out to disk: right after a suspend, while its write-out runs
+ * (write-out.ts), its blocks are listed as soon as they are named, each to be read
+ * once it is on disk, and `snapshot.flushed` as it will read, once it does.
  */
 export async function packSnapshot(host: VmHost, machineId: string): Promise<Map<string, PackedFile>> {
   const files = host.files(machineId);
@@ -48,13 +51,22 @@ export async function packSnapshot(host: VmHost, machineId: string): Promise<Map
   if (!info) throw new Error(`machine ${machineId} has no whole snapshot on this host`);
   if (info.forked) throw new Error(`machine ${machineId} is a fork that never ran: its memory is its parent's, which stays on this host`);
   if (host.vm(machineId) && host.vm(machineId)?.phase.is !== 'ended') throw new Error(`machine ${machineId} runs on this host`);
-  // A suspend writes its RAM out in the background: the move waits for it.
-  if (!isFlushed(files, info.id)) await writeOutSnapshot(files, info.id, host.options.suspendedMemoryMs);
-  if (!isFlushed(files, info.id) || (await readSnapshot(files))?.id !== info.id) {
-    throw new Error(`machine ${machineId}'s snapshot changed or could not be written out to disk`);
+  const paths = parcelPaths(files, info.sharedMemory);
+  if (isFlushed(files, info.id)) {
+    const blocks = await readMemoryBlocks(files, info.id);
+    return new Map(paths.map(([name, path]) => [name, name === 'memory.ram' && blocks ? { path, blocks } : { path }]));
   }
-  const memoryBlocks = await readMemoryBlocks(files, info.id);
-  return new Map(parcelPaths(files, info.sharedMemory).map(([name, path]) => [name, name === 'memory.ram' && memoryBlocks ? { path, blocks: memoryBlocks } : { path }]));
+  const writing = writeOutSnapshot(files, info.id, host.keepMemoryMs);
+  const blocks = await writing.named.catch(async () => {
+    await writing.flushed();
+    throw new Error('the write-out of its RAM to disk failed');
+  });
+  const flushed = Buffer.from(info.id);
+  const whenWritten: Record<string, PackedFile> = {
+    'memory.ram': { path: files.memory, bytes: info.memoryBytes, blocks, written: (index) => writing.written(index) },
+    'snapshot.flushed': { path: files.snapshotFlushed, bytes: flushed.length, blocks: [blockName(flushed)], written: () => writing.flushed() },
+  };
+  return new Map(paths.map(([name, path]) => [name, whenWritten[name] ?? { path }]));
 }
 
 /**

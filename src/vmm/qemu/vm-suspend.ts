@@ -9,9 +9,10 @@ import { rename, rm } from 'node:fs/promises';
 import { failpoint } from '../../system/failpoints.ts';
 import { MIGRATION_TIMEOUT_MS, saveState } from './migration.ts';
 import { continueVm, hasEnded, markEnded, quitVm, reasonOf, unlessIoError, type VmPhase } from './running-vm.ts';
-import { commitSnapshot, removeSnapshot, writeOutSnapshot } from './snapshot.ts';
+import { commitSnapshot, removeSnapshot } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
 import { isQemu, killQemu, waitGone } from './vm-process.ts';
+import { writeOutSnapshot } from './write-out.ts';
 
 export class SuspendCancelled extends Error {
   constructor() {
@@ -61,7 +62,7 @@ export async function suspendVm(host: VmHost, machineId: string): Promise<void> 
     const facts = await host.hostFacts();
     const { identity, launchId, sharedMemory } = vm.launched;
     const info = await commitSnapshot(files, { identity, launchId, bootId: facts.bootId, sharedMemory });
-    void writeOutSnapshot(files, info.id, host.options.suspendedMemoryMs).catch((error: unknown) => host.options.onError?.(machineId, 'snapshot write-out', error));
+    void writeOutSnapshot(files, info.id, host.keepMemoryMs).done.catch((error: unknown) => host.options.onError?.(machineId, 'snapshot write-out', error));
     // For as long as the RAM stays in memory, a QEMU waits for the resume.
     if (sharedMemory && vm.layout) host.startStandby(machineId, files, vm.layout);
   } catch (error) {
