@@ -7,12 +7,12 @@
  * target's file. The target checks each block against the list as it arrives and
  * keeps only whole, checked blocks, so a broken transfer picks up at a block.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type Static, Type } from 'typebox';
 import { HangarError } from '../domain/errors.ts';
-import { BLOCK_BYTES, writeAt } from '../system/block-list.ts';
+import { BLOCK_BYTES } from '../system/block-list.ts';
 
 const HEADER_BYTES = 5;
 const DATA = 1;
@@ -80,38 +80,50 @@ export function framesOf(path: string, file: ParcelFile, first: number, written?
  * Writes the frames arriving for `file` into `path`, from block `first` on; each is
  * checked against the list before it is kept. Answers the file's size once it
  * holds every whole block that arrived (what arrived of a block cut off is not kept).
+ * A block's data is hashed and kept as the pieces the network delivers, and written
+ * in one call once checked: never joined into one buffer (this carries a guest's RAM).
  */
 export async function receiveFrames(frames: AsyncIterable<Buffer>, path: string, file: ParcelFile, first: number): Promise<number> {
   const handle = await open(path, 'a+').then(async (appending) => { await appending.close(); return open(path, 'r+'); });
   let kept = first * BLOCK_BYTES;
   try {
     await handle.truncate(kept);
-    // Chunks are joined only once a whole frame is there (a block arrives in many).
-    let parts: Buffer[] = [];
-    let size = 0;
-    let needed = HEADER_BYTES;
     let index = first;
+    let header = Buffer.alloc(0);
+    // The block whose data is arriving, if any.
+    let block: { length: number; missing: number; pieces: Buffer[]; hash: Hash } | undefined;
     for await (const chunk of frames) {
-      parts.push(chunk);
-      size += chunk.length;
-      while (size >= needed) {
-        const pending = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts);
-        const frame = nextFrame(pending, file, index);
-        if ('needs' in frame) {
-          parts = [pending];
-          needed = frame.needs;
+      let at = 0;
+      while (at < chunk.length) {
+        if (!block) {
+          const taken = Math.min(HEADER_BYTES - header.length, chunk.length - at);
+          header = Buffer.concat([header, chunk.subarray(at, at + taken)]);
+          at += taken;
+          if (header.length < HEADER_BYTES) break;
+          const length = checkHeader(header, file, index);
+          header = Buffer.alloc(0);
+          if (file.blocks[index] === '') {
+            kept += length;
+            index++;
+            continue;
+          }
+          block = { length, missing: length, pieces: [], hash: createHash('sha256') };
           continue;
         }
-        if (frame.data) await writeAt(handle, frame.data, kept);
-        kept += frame.length;
+        const piece = chunk.subarray(at, at + block.missing);
+        at += piece.length;
+        block.pieces.push(piece);
+        block.hash.update(piece);
+        block.missing -= piece.length;
+        if (block.missing > 0) continue;
+        if (block.hash.digest('hex') !== file.blocks[index]) throw new Error(`${file.name}: block ${index} arrived corrupted (its sha256 differs)`);
+        await writeAllAt(handle, block.pieces, kept);
+        kept += block.length;
         index++;
-        const rest = pending.subarray(frame.used);
-        parts = rest.length > 0 ? [rest] : [];
-        size = rest.length;
-        needed = HEADER_BYTES;
+        block = undefined;
       }
     }
-    if (size > 0) throw new Error(`${file.name}: the transfer ended inside a block`);
+    if (block || header.length > 0) throw new Error(`${file.name}: the transfer ended inside a block`);
     return kept;
   } finally {
     // Zeros at the end are a hole: the size says how far the file arrived.
@@ -120,23 +132,30 @@ export async function receiveFrames(frames: AsyncIterable<Buffer>, path: string,
   }
 }
 
-/** The frame at the start of `pending` (block `index` of `file`), checked; or how many bytes it needs to be whole. */
-function nextFrame(pending: Buffer, file: ParcelFile, index: number): { length: number; data?: Buffer; used: number } | { needs: number } {
-  const type = pending.readUInt8(0);
-  const length = pending.readUInt32BE(1);
+/** The length of block `index` of `file` whose frame `header` starts, once checked against the list. */
+function checkHeader(header: Buffer, file: ParcelFile, index: number): number {
+  const type = header.readUInt8(0);
+  const length = header.readUInt32BE(1);
   const expected = file.blocks[index];
   const expectedLength = Math.min(BLOCK_BYTES, file.bytes - index * BLOCK_BYTES);
   if (expected === undefined || length !== expectedLength || (type !== DATA && type !== ZEROS)) {
     throw new Error(`${file.name}: block ${index} is not the one listed`);
   }
-  if (type === ZEROS) {
-    if (expected !== '') throw new Error(`${file.name}: block ${index} arrived as zeros, but it holds data`);
-    return { length, used: HEADER_BYTES };
+  if (type === ZEROS && expected !== '') throw new Error(`${file.name}: block ${index} arrived as zeros, but it holds data`);
+  if (type === DATA && expected === '') throw new Error(`${file.name}: block ${index} arrived as data, but it is listed as zeros`);
+  return length;
+}
+
+/** Writes all of `pieces`, one after the other, at `position` (a write may take only part of them). */
+async function writeAllAt(handle: FileHandle, pieces: Buffer[], position: number): Promise<void> {
+  let rest = pieces;
+  let at = position;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest, at);
+    at += bytesWritten;
+    while (rest.length > 0 && bytesWritten >= (rest[0] as Buffer).length) bytesWritten -= (rest.shift() as Buffer).length;
+    if (bytesWritten > 0) rest[0] = (rest[0] as Buffer).subarray(bytesWritten);
   }
-  if (pending.length < HEADER_BYTES + length) return { needs: HEADER_BYTES + length };
-  const data = pending.subarray(HEADER_BYTES, HEADER_BYTES + length);
-  if (createHash('sha256').update(data).digest('hex') !== expected) throw new Error(`${file.name}: block ${index} arrived corrupted (its sha256 differs)`);
-  return { length, data, used: HEADER_BYTES + length };
 }
 
 /** The block a transfer starts at, from the request's byte offset (a whole number of blocks). */

@@ -84,6 +84,17 @@ describe('a move\'s files on the wire', () => {
     assert.deepEqual(copied, [1, 2, 3, 4, 5, 6]);
   });
 
+  it('takes frames however the network cuts them, headers included', async () => {
+    const small = join(dir, 'small');
+    const data = randomBytes(3000);
+    writeFileSync(small, data);
+    const file = await listed(small);
+    const target = join(dir, 'small-received');
+    writeFileSync(target, '');
+    assert.equal(await receiveFrames(inPieces(await bytesOf(framesOf(small, file, 0)), 2), target, file, 0), data.length);
+    assert.ok(readFileSync(target).equals(data));
+  });
+
   it('reads a block of a file still being written only once it is in the file', async () => {
     const file = await listed(source);
     const growing = join(dir, 'growing');
