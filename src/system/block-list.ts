@@ -20,6 +20,13 @@ export function blockName(block: Buffer): string {
   return isZeros(block) ? '' : createHash('sha256').update(block).digest('hex');
 }
 
+/** Every block of `data`, named. */
+export function blockNames(data: Buffer): string[] {
+  const names: string[] = [];
+  for (let at = 0; at < data.length; at += BLOCK_BYTES) names.push(blockName(data.subarray(at, at + BLOCK_BYTES)));
+  return names;
+}
+
 /** Every block of the file, named. */
 export async function blockList(path: string): Promise<{ bytes: number; blocks: string[] }> {
   const handle = await open(path, 'r');

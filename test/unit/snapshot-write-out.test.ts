@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BLOCK_BYTES, blockList } from '../../src/system/block-list.ts';
 import { machineFiles, type MachineFiles } from '../../src/vmm/qemu/machine-files.ts';
-import { isFlushed, type SnapshotInfo } from '../../src/vmm/qemu/snapshot.ts';
+import { copyBackMemory, isFlushed, type SnapshotInfo } from '../../src/vmm/qemu/snapshot.ts';
 import { writeOutSnapshot } from '../../src/vmm/qemu/write-out.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hangar-write-out-'));
@@ -69,5 +69,20 @@ describe('a snapshot\'s write-out', () => {
     await assert.rejects(writing.written(0), /changed before it was written out/);
     await assert.rejects(writing.flushed(), /changed before it was written out/);
     assert.ok(!isFlushed(files, id));
+  });
+
+  it('copies the RAM back into memory by its blocks of data only, as recorded, holes where zeros', async () => {
+    const { files, id } = suspended('m4', ram);
+    await writeOutSnapshot(files, id, 0).flushed();
+    assert.ok(!existsSync(files.liveMemory));
+    await copyBackMemory(files);
+    assert.ok(readFileSync(files.liveMemory).equals(ram));
+    assert.ok(statSync(files.liveMemory).blocks * 512 <= 2 * BLOCK_BYTES, 'the block of zeros is a hole');
+    // What the record names as zeros is not read: the record is what the write-out (or the move) vouched for.
+    const stray = Buffer.from(ram);
+    stray.fill(7, BLOCK_BYTES, 2 * BLOCK_BYTES);
+    writeFileSync(files.memory, stray);
+    await copyBackMemory(files);
+    assert.ok(readFileSync(files.liveMemory).equals(ram));
   });
 });

@@ -19,9 +19,10 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { sha256OfFile } from '../../image/blob-file.ts';
+import { BLOCK_BYTES, copyDataBlocks } from '../../system/block-list.ts';
 import type { MachineFiles } from './machine-files.ts';
 
 const run = promisify(execFile);
@@ -179,12 +180,35 @@ export function isFlushed(files: MachineFiles, id: string): boolean {
   }
 }
 
-/** Copies the snapshot's RAM from the disk back into memory, leaving holes where it is zero. */
+/**
+ * Copies the snapshot's RAM from the disk back into memory, leaving holes where it
+ * is zero: only the blocks that hold data, when the write-out (or the move that
+ * brought it) recorded which those are, else every block read (`cp`).
+ */
 export async function copyBackMemory(files: MachineFiles): Promise<void> {
   const partial = `${files.liveMemory}.partial`;
   await rm(partial, { force: true });
-  await run('cp', ['--sparse=always', '--', files.memory, partial]);
+  const info = await readSnapshot(files);
+  const blocks = info && await readMemoryBlocks(files, info.id);
+  if (info && blocks && blocks.length === Math.ceil(info.memoryBytes / BLOCK_BYTES)) {
+    await writeFile(partial, '');
+    await truncate(partial, info.memoryBytes);
+    await copyDataBlocks(files.memory, partial, blocks);
+  } else {
+    await run('cp', ['--sparse=always', '--', files.memory, partial]);
+  }
   await rename(partial, files.liveMemory);
+}
+
+/** The record of snapshot `id`'s RAM blocks' names (system/block-list.ts), as its write-out writes it to `memory.blocks`. */
+export function memoryBlocksRecord(id: string, blocks: string[]): string {
+  return JSON.stringify({ snapshotId: id, blocks });
+}
+
+/** The names of snapshot `id`'s RAM blocks, as its write-out recorded them. */
+export async function readMemoryBlocks(files: MachineFiles, id: string): Promise<string[] | undefined> {
+  const recorded = await readFile(files.memoryBlocks, 'utf8').then((text) => JSON.parse(text) as { snapshotId?: string; blocks?: unknown }, () => undefined);
+  return recorded?.snapshotId === id && Array.isArray(recorded.blocks) && recorded.blocks.every((block) => typeof block === 'string') ? recorded.blocks as string[] : undefined;
 }
 
 /** Lets go of a machine's RAM files: the one in memory and the one on disk. */

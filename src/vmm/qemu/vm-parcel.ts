@@ -12,21 +12,25 @@ import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { fsyncPath } from '../../system/fsync.ts';
-import { blockName } from '../../system/block-list.ts';
+import { blockNames } from '../../system/block-list.ts';
 import { moveFile } from '../../system/move-file.ts';
 import type { MachineSpec, PackedFile } from '../driver.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
 import {
-  copyBackMemory, isFlushed, letGoOfMemory, readSnapshot, snapshotFacts, snapshotProblem,
+  copyBackMemory, isFlushed, letGoOfMemory, memoryBlocksRecord, readMemoryBlocks, readSnapshot, snapshotFacts, snapshotProblem,
 } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
-import { readMemoryBlocks, writeOutSnapshot } from './write-out.ts';
+import { writeOutSnapshot } from './write-out.ts';
 
 const run = promisify(execFile);
 
-/** The files carried, by name (their names in the machine's directory), the record that vouches for the rest last. */
-function parcelPaths(files: MachineFiles, withMemory: boolean): Array<[string, string]> {
+/**
+ * The files carried, by name (their names in the machine's directory), the record
+ * that vouches for the rest last. The RAM's blocks' names (`memory.blocks`) go with
+ * it when known, for the RAM to be copied back into memory by its blocks of data only.
+ */
+function parcelPaths(files: MachineFiles, withMemory: boolean, withBlocks: boolean): Array<[string, string]> {
   return [
     ['rootfs.qcow2', files.overlay],
     ['rootfs-of.json', files.overlayOf],
@@ -34,6 +38,7 @@ function parcelPaths(files: MachineFiles, withMemory: boolean): Array<[string, s
     ['launched.json', files.launched],
     ['vmstate', files.vmstate],
     ...(withMemory ? [['memory.ram', files.memory] as [string, string]] : []),
+    ...(withMemory && withBlocks ? [['memory.blocks', files.memoryBlocks] as [string, string]] : []),
     ['snapshot.json', files.snapshot],
     ['snapshot.flushed', files.snapshotFlushed],
   ];
@@ -43,7 +48,8 @@ function parcelPaths(files: MachineFiles, withMemory: boolean): Array<[string, s
  * The snapshot's files by name, refused if the machine has no whole snapshot here.
  * The RAM as written out to disk: right after a suspend, while its write-out runs
  * (write-out.ts), its blocks are listed as soon as they are named, each to be read
- * once it is on disk, and `snapshot.flushed` as it will read, once it does.
+ * once it is on disk, and the records the write-out writes last (`memory.blocks`,
+ * `snapshot.flushed`) as they will read, once they do.
  */
 export async function packSnapshot(host: VmHost, machineId: string): Promise<Map<string, PackedFile>> {
   const files = host.files(machineId);
@@ -51,9 +57,9 @@ export async function packSnapshot(host: VmHost, machineId: string): Promise<Map
   if (!info) throw new Error(`machine ${machineId} has no whole snapshot on this host`);
   if (info.forked) throw new Error(`machine ${machineId} is a fork that never ran: its memory is its parent's, which stays on this host`);
   if (host.vm(machineId) && host.vm(machineId)?.phase.is !== 'ended') throw new Error(`machine ${machineId} runs on this host`);
-  const paths = parcelPaths(files, info.sharedMemory);
   if (isFlushed(files, info.id)) {
-    const blocks = await readMemoryBlocks(files, info.id);
+    const blocks = info.sharedMemory ? await readMemoryBlocks(files, info.id) : undefined;
+    const paths = parcelPaths(files, info.sharedMemory, blocks !== undefined);
     return new Map(paths.map(([name, path]) => [name, name === 'memory.ram' && blocks ? { path, blocks } : { path }]));
   }
   const writing = writeOutSnapshot(files, info.id, host.keepMemoryMs);
@@ -61,12 +67,16 @@ export async function packSnapshot(host: VmHost, machineId: string): Promise<Map
     await writing.flushed();
     throw new Error('the write-out of its RAM to disk failed');
   });
-  const flushed = Buffer.from(info.id);
+  const writtenLast = (path: string, content: string): PackedFile => {
+    const data = Buffer.from(content);
+    return { path, bytes: data.length, blocks: blockNames(data), written: () => writing.flushed() };
+  };
   const whenWritten: Record<string, PackedFile> = {
     'memory.ram': { path: files.memory, bytes: info.memoryBytes, blocks, written: (index) => writing.written(index) },
-    'snapshot.flushed': { path: files.snapshotFlushed, bytes: flushed.length, blocks: [blockName(flushed)], written: () => writing.flushed() },
+    'memory.blocks': writtenLast(files.memoryBlocks, memoryBlocksRecord(info.id, blocks)),
+    'snapshot.flushed': writtenLast(files.snapshotFlushed, info.id),
   };
-  return new Map(paths.map(([name, path]) => [name, whenWritten[name] ?? { path }]));
+  return new Map(parcelPaths(files, info.sharedMemory, true).map(([name, path]) => [name, whenWritten[name] ?? { path }]));
 }
 
 /**
@@ -78,7 +88,7 @@ export async function packSnapshot(host: VmHost, machineId: string): Promise<Map
 export async function unpackSnapshot(host: VmHost, spec: MachineSpec, received: Map<string, string>, prepare: () => Promise<void>): Promise<void> {
   const files = host.files(spec.machineId);
   if (host.vm(spec.machineId)) throw new Error(`machine ${spec.machineId} has a VM on this host already`);
-  const expected = parcelPaths(files, received.has('memory.ram'));
+  const expected = parcelPaths(files, received.has('memory.ram'), received.has('memory.blocks'));
   const missing = expected.filter(([name]) => !received.has(name)).map(([name]) => name);
   if (missing.length > 0) throw new Error(`the snapshot received lacks ${missing.join(', ')}`);
   await prepare();
@@ -88,6 +98,7 @@ export async function unpackSnapshot(host: VmHost, spec: MachineSpec, received: 
   // Nothing of an earlier snapshot of it may be taken for this one meanwhile.
   await rm(files.snapshotFlushed, { force: true });
   await rm(files.snapshot, { force: true });
+  await rm(files.memoryBlocks, { force: true });
   for (const [name, path] of expected) {
     await moveFile(received.get(name)!, path);
     if (name === 'rootfs.qcow2') await run('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', 'raw', '-b', prepared.rootfsPath, path]);

@@ -9,13 +9,13 @@
  * disk: it carries the RAM as written out, without waiting for the whole.
  */
 import { execFile } from 'node:child_process';
-import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { truncate, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { blockList, copyDataBlocks } from '../../system/block-list.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
-import { isFlushed, letGoOfMemory, readSnapshot } from './snapshot.ts';
+import { isFlushed, letGoOfMemory, memoryBlocksRecord, readMemoryBlocks, readSnapshot } from './snapshot.ts';
 
 const run = promisify(execFile);
 
@@ -109,7 +109,7 @@ async function writeOut(files: MachineFiles, id: string, keepMs: number, named: 
     // Blocks of zeros are skipped, and read back as zeros from the file just cleared; the
     // blocks' names are kept, for a move of the snapshot not to read the RAM again.
     await copyDataBlocks(files.liveMemory, files.memory, blocks, copied);
-    await writeFile(files.memoryBlocks, JSON.stringify({ snapshotId: id, blocks }));
+    await writeFile(files.memoryBlocks, memoryBlocksRecord(id, blocks));
   } else {
     named([]);
   }
@@ -120,12 +120,6 @@ async function writeOut(files: MachineFiles, id: string, keepMs: number, named: 
   await fsyncPath(files.snapshotFlushed);
   await fsyncPath(dirname(files.snapshot));
   letGoOfMemory(files, id, keepMs);
-}
-
-/** The names of snapshot `id`'s RAM blocks (system/block-list.ts), as its write-out recorded them. */
-export async function readMemoryBlocks(files: MachineFiles, id: string): Promise<string[] | undefined> {
-  const recorded = await readFile(files.memoryBlocks, 'utf8').then((text) => JSON.parse(text) as { snapshotId?: string; blocks?: unknown }, () => undefined);
-  return recorded?.snapshotId === id && Array.isArray(recorded.blocks) && recorded.blocks.every((block) => typeof block === 'string') ? recorded.blocks as string[] : undefined;
 }
 
 /** Makes `path` `bytes` long and all zeros, keeping the disk space it holds (ext4, XFS: unwritten extents). */
