@@ -148,7 +148,7 @@ function checkHeader(header: Buffer, file: ParcelFile, index: number): number {
 
 /** Writes all of `pieces`, one after the other, at `position` (a write may take only part of them). */
 async function writeAllAt(handle: FileHandle, pieces: Buffer[], position: number): Promise<void> {
-  let rest = pieces;
+  const rest = [...pieces];
   let at = position;
   while (rest.length > 0) {
     let { bytesWritten } = await handle.writev(rest, at);
