@@ -43,8 +43,9 @@ export type Incoming = Static<typeof IncomingSchema>;
 /**
  * The frames of `file` (at `path`) from block `first` on, as listed: the blocks of
  * zeros are not read, and a block of data is read once `written` says it is in the
- * file (a file still being written). A block that changed since it was listed is
- * refused by the target, which checks each against the list.
+ * file (a file still being written; the reply starts only with its first frame, so
+ * the replica's wait for an answer bounds that wait too). A block that changed since
+ * it was listed is refused by the target, which checks each against the list.
  */
 export function framesOf(path: string, file: ParcelFile, first: number, written?: (index: number) => Promise<void>): Readable {
   async function* frames(): AsyncGenerator<Buffer> {

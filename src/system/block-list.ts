@@ -36,7 +36,7 @@ export async function blockList(path: string): Promise<{ bytes: number; blocks: 
   let bytes = 0;
   try {
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, BLOCK_BYTES, bytes);
+      const bytesRead = await readBlock(handle, buffer, bytes);
       if (bytesRead === 0) return { bytes, blocks };
       bytes += bytesRead;
       blocks.push(blockName(buffer.subarray(0, bytesRead)));
@@ -57,7 +57,9 @@ export async function copyDataBlocks(from: string, to: string, blocks: string[],
   try {
     for (const [index, name] of blocks.entries()) {
       if (name !== '') {
-        const { bytesRead } = await source.read(buffer, 0, BLOCK_BYTES, index * BLOCK_BYTES);
+        const bytesRead = await readBlock(source, buffer, index * BLOCK_BYTES);
+        // Only the last block may be short: a file shorter than its names must not come back with zeros for data.
+        if (bytesRead === 0 || (bytesRead < BLOCK_BYTES && index < blocks.length - 1)) throw new Error(`${from} is shorter than its ${blocks.length} blocks`);
         await writeAt(target, buffer.subarray(0, bytesRead), index * BLOCK_BYTES);
       }
       copied(index + 1);
@@ -66,6 +68,17 @@ export async function copyDataBlocks(from: string, to: string, blocks: string[],
     await source.close();
     await target.close();
   }
+}
+
+/** Reads the block at `position` into `buffer` whole, or up to the file's end: answers how much (a read may return less than asked). */
+async function readBlock(handle: FileHandle, buffer: Buffer, position: number): Promise<number> {
+  let filled = 0;
+  while (filled < BLOCK_BYTES) {
+    const { bytesRead } = await handle.read(buffer, filled, BLOCK_BYTES - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }
 
 /** Writes all of `data` at `position` (a write may take only part of it). */

@@ -82,6 +82,10 @@ describe('a move\'s files on the wire', () => {
     await copyDataBlocks(source, target, (await listed(source)).blocks, (count) => copied.push(count));
     assert.ok(readFileSync(target).equals(content));
     assert.deepEqual(copied, [1, 2, 3, 4, 5, 6]);
+    // A file shorter than its names is refused, not copied with zeros where data was named.
+    const short = join(dir, 'short');
+    writeFileSync(short, content.subarray(0, 4 * BLOCK_BYTES));
+    await assert.rejects(copyDataBlocks(short, target, (await listed(source)).blocks), /shorter than its 6 blocks/);
   });
 
   it('takes frames however the network cuts them, headers included', async () => {

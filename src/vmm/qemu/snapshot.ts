@@ -181,16 +181,16 @@ export function isFlushed(files: MachineFiles, id: string): boolean {
 }
 
 /**
- * Copies the snapshot's RAM from the disk back into memory, leaving holes where it
- * is zero: only the blocks that hold data, when the write-out (or the move that
- * brought it) recorded which those are, else every block read (`cp`).
+ * Copies snapshot `info`'s RAM from the disk back into memory, leaving holes where
+ * it is zero: only the blocks that hold data, when the write-out (or the move that
+ * brought it) recorded which those are, else every block read (`cp`). Told the
+ * snapshot, not reading it: a resume has consumed `snapshot.json` by then.
  */
-export async function copyBackMemory(files: MachineFiles): Promise<void> {
+export async function copyBackMemory(files: MachineFiles, info: Pick<SnapshotInfo, 'id' | 'memoryBytes'>): Promise<void> {
   const partial = `${files.liveMemory}.partial`;
   await rm(partial, { force: true });
-  const info = await readSnapshot(files);
-  const blocks = info && await readMemoryBlocks(files, info.id);
-  if (info && blocks && blocks.length === Math.ceil(info.memoryBytes / BLOCK_BYTES)) {
+  const blocks = await readMemoryBlocks(files, info.id);
+  if (blocks && blocks.length === Math.ceil(info.memoryBytes / BLOCK_BYTES)) {
     await writeFile(partial, '');
     await truncate(partial, info.memoryBytes);
     await copyDataBlocks(files.memory, partial, blocks);

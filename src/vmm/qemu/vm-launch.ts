@@ -144,7 +144,7 @@ export async function resumeVm(host: VmHost, spec: MachineSpec, files: MachineFi
     try {
       if (standby !== undefined) await host.kill(spec.machineId, { keepFiles: true });
       standby = undefined;
-      await copyBackMemory(files);
+      await copyBackMemory(files, info);
     } catch (error) {
       await removeSnapshot(files);
       return { problem: `the snapshot's memory could not be read back from the disk: ${reasonOf(error)}` };

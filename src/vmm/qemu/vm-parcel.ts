@@ -18,7 +18,7 @@ import type { MachineSpec, PackedFile } from '../driver.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { checkMemoryRoom, reserveMemory } from './memory-file.ts';
 import {
-  copyBackMemory, isFlushed, letGoOfMemory, memoryBlocksRecord, readMemoryBlocks, readSnapshot, snapshotFacts, snapshotProblem,
+  copyBackMemory, isFlushed, letGoOfMemory, memoryBlocksRecord, readMemoryBlocks, readSnapshot, type SnapshotInfo, snapshotFacts, snapshotProblem,
 } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
 import { writeOutSnapshot } from './write-out.ts';
@@ -57,16 +57,14 @@ export async function packSnapshot(host: VmHost, machineId: string): Promise<Map
   if (!info) throw new Error(`machine ${machineId} has no whole snapshot on this host`);
   if (info.forked) throw new Error(`machine ${machineId} is a fork that never ran: its memory is its parent's, which stays on this host`);
   if (host.vm(machineId) && host.vm(machineId)?.phase.is !== 'ended') throw new Error(`machine ${machineId} runs on this host`);
-  if (isFlushed(files, info.id)) {
-    const blocks = info.sharedMemory ? await readMemoryBlocks(files, info.id) : undefined;
-    const paths = parcelPaths(files, info.sharedMemory, blocks !== undefined);
-    return new Map(paths.map(([name, path]) => [name, name === 'memory.ram' && blocks ? { path, blocks } : { path }]));
-  }
+  if (isFlushed(files, info.id)) return packWritten(files, info);
   const writing = writeOutSnapshot(files, info.id, host.keepMemoryMs);
-  const blocks = await writing.named.catch(async () => {
+  const blocks = await writing.named.catch(() => undefined);
+  if (!blocks) {
+    // Named by no write-out: it failed (said here), or one finished in between, as from an older hangar without names.
     await writing.flushed();
-    throw new Error('the write-out of its RAM to disk failed');
-  });
+    return packWritten(files, info);
+  }
   const writtenLast = (path: string, content: string): PackedFile => {
     const data = Buffer.from(content);
     return { path, bytes: data.length, blocks: blockNames(data), written: () => writing.flushed() };
@@ -77,6 +75,13 @@ export async function packSnapshot(host: VmHost, machineId: string): Promise<Map
     'snapshot.flushed': writtenLast(files.snapshotFlushed, info.id),
   };
   return new Map(parcelPaths(files, info.sharedMemory, true).map(([name, path]) => [name, whenWritten[name] ?? { path }]));
+}
+
+/** The files of a snapshot written out whole: the RAM's blocks' names as recorded, if they were. */
+async function packWritten(files: MachineFiles, info: SnapshotInfo): Promise<Map<string, PackedFile>> {
+  const blocks = info.sharedMemory ? await readMemoryBlocks(files, info.id) : undefined;
+  const paths = parcelPaths(files, info.sharedMemory, blocks !== undefined);
+  return new Map(paths.map(([name, path]) => [name, name === 'memory.ram' && blocks ? { path, blocks } : { path }]));
 }
 
 /**
@@ -129,6 +134,6 @@ export async function readyToResume(host: VmHost, spec: MachineSpec): Promise<vo
   }
   // QEMU opens the TAP as it starts: the TAP, and the RAM in memory, first, side by side.
   host.startStandby(spec.machineId, files, plan.layout, async () => {
-    await Promise.all([host.keepTap(spec), copyBackMemory(files).then(() => letGoOfMemory(files, info.id, host.keepMemoryMs))]);
+    await Promise.all([host.keepTap(spec), copyBackMemory(files, info).then(() => letGoOfMemory(files, info.id, host.keepMemoryMs))]);
   });
 }

@@ -104,7 +104,11 @@ async function writeOut(files: MachineFiles, id: string, keepMs: number, named: 
   }
   if (info.sharedMemory) {
     // The file on disk is cleared (another process) while the RAM is read and named.
-    const [{ blocks }] = await Promise.all([blockList(files.liveMemory), zeroFile(files.memory, info.memoryBytes)]);
+    // Both settle before the write-out ends, failed or not: a clearing left running would zero what a next write-out copies.
+    const [listed, cleared] = await Promise.allSettled([blockList(files.liveMemory), zeroFile(files.memory, info.memoryBytes)]);
+    if (listed.status === 'rejected') throw listed.reason;
+    if (cleared.status === 'rejected') throw cleared.reason;
+    const { blocks } = listed.value;
     named(blocks);
     // Blocks of zeros are skipped, and read back as zeros from the file just cleared; the
     // blocks' names are kept, for a move of the snapshot not to read the RAM again.
