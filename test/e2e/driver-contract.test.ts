@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +23,7 @@ import { isIncoming } from '../../src/vmm/qemu/vm-process.ts';
 import type { MachineSpec } from '../../src/vmm/driver.ts';
 import { driverContract } from '../helpers/driver-contract.ts';
 import { qemuOf, tapExists } from '../helpers/host-traces.ts';
+import { copyPacked } from '../helpers/packed-files.ts';
 import { busyboxLayer } from '../helpers/image-build.ts';
 import { openTestNetwork, removeNamespace } from '../helpers/network.ts';
 import { pushImage, type Registry, startRegistry } from '../helpers/registry.ts';
@@ -90,10 +91,7 @@ describe('qemu driver: the VMM driver contract', () => {
     const carry = async (machineId: string): Promise<void> => {
       await here.launch(spec(machineId), { resume: false });
       await here.suspend(machineId);
-      const received = new Map([...await here.packSnapshot(machineId)].map(([name, { path }]) => {
-        copyFileSync(path, join(inbox, `${machineId}-${name}`));
-        return [name, join(inbox, `${machineId}-${name}`)];
-      }));
+      const received = await copyPacked(await here.packSnapshot(machineId), inbox, `${machineId}-`);
       await here.destroy(machineId);
       await there.unpackSnapshot(spec(machineId), received);
     };

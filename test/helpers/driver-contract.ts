@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Compile } from 'typebox/compile';
 import { GUEST_OPS, type GuestOpName } from '../../src/domain/guest-ops.ts';
 import type { ExitInfo, MachineSpec, VmmDriver } from '../../src/vmm/driver.ts';
+import { copyPacked } from './packed-files.ts';
 
 export interface DriverHarness {
   /** A driver over this host's VMs; opened again after `close()`, it must find the VMs still there. */
@@ -132,10 +133,7 @@ export function driverContract(harness: DriverHarness, prefix: string): void {
     const packed = await driver.packSnapshot(machineId);
     // What crosses to the other host: copies of the files, in a directory of its own.
     const inbox = mkdtempSync(join(tmpdir(), 'hangar-contract-inbox-'));
-    const received = new Map([...packed].map(([name, { path }]) => {
-      copyFileSync(path, join(inbox, name));
-      return [name, join(inbox, name)];
-    }));
+    const received = await copyPacked(packed, inbox);
     await driver.destroy(machineId);
     const other = harness.openOtherHost();
     try {
