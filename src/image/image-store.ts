@@ -3,11 +3,9 @@
  * filesystem and cached by manifest digest, shared read-only by every machine
  * of that image (each machine writes to its own copy-on-write overlay).
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { isLocalImage, type LocalTransport, parseImageRef, type ImageRef } from '../domain/image-ref.ts';
 import type { ImageProcessConfig } from '../domain/process-spec.ts';
 import type { PullProgress } from '../domain/runtime.ts';
@@ -15,8 +13,8 @@ import { DockerArchiveSource, OciLayoutSource } from './local-sources.ts';
 import { type ImageSource, RegistryClient } from './registry-client.ts';
 import { applyLayer, compressionOf } from './unpack.ts';
 import { untilAborted } from './until-aborted.ts';
+import { run } from '../commands/run.ts';
 
-const run = promisify(execFile);
 
 export interface PreparedImage {
   imageRef: ImageRef;

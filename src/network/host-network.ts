@@ -3,8 +3,8 @@
  * plan steps. Everything else in src/network is pure; this is the side of it that
  * touches the host, each command with a timeout.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { type CommandError, run } from '../commands/run.ts';
 import type { NetworkLayout } from './layout.ts';
 import { type Observed, type ObservedHost, parseLinks, parseNftCounters, parseNftTable, parseRoutes, parseSysctls } from './observed.ts';
 import { FORWARDING_SYSCTLS, natTableName, type Step } from './plan.ts';
@@ -23,15 +23,13 @@ export interface NetworkPort {
 }
 
 /** Runs one command with a timeout: its standard output, or an error naming it with its standard error. */
-export function exec(argv: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<string> {
+export async function exec(argv: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<string> {
   const [bin, ...args] = argv;
-  return new Promise((resolve, reject) => {
-    const child = execFile(bin as string, args, { timeout: COMMAND_TIMEOUT_MS, maxBuffer: 64 << 20, env }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`"${argv.join(' ')}" failed: ${stderr.trim() || error.message}`));
-      else resolve(stdout);
-    });
-    child.stdin?.end(input);
-  });
+  try {
+    return (await run(bin as string, args, { timeout: COMMAND_TIMEOUT_MS, input, env })).stdout;
+  } catch (error) {
+    throw new Error(`"${argv.join(' ')}" failed: ${(error as Partial<CommandError>).stderr?.trim() || (error as Error).message}`);
+  }
 }
 
 const json = async (argv: string[]): Promise<unknown> => JSON.parse((await exec(argv)) || '[]');

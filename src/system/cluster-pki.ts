@@ -8,14 +8,12 @@
  * that host and no other. Certificates are made with the openssl command; the
  * authority's key stays with the operator, never on a host or a replica.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { run } from '../commands/run.ts';
 
-const run = promisify(execFile);
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 /** Names a certificate may carry: host ids' form (and replicas' names), nothing else reaches openssl. */
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;

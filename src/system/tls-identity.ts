@@ -7,11 +7,10 @@
  * wildcard directly under a top-level name. Certificates are made with the openssl
  * command and kept beside the authority.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { promisify } from 'node:util';
+import { run } from '../commands/run.ts';
 
 export interface TlsIdentity {
   /** What clients should trust: the user's certificate or hangar's authority. */
@@ -29,7 +28,6 @@ export interface Pem {
   key: Buffer;
 }
 
-const run = promisify(execFile);
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 /** A DNS name of plain labels: nothing else reaches the openssl command line. */
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;

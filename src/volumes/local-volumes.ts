@@ -10,16 +10,14 @@
  * mke2fs writes) as taken until it ends: requests that race for the disk are
  * judged as if they came one after another, whichever replica sends them.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import type { SnapshotRef, VolumeHost, VolumeHosts } from '../domain/ports.ts';
 import { checkSpace, type DiskSpace } from '../domain/volume.ts';
 import { fsyncPath } from '../system/fsync.ts';
 import { moveFile } from '../system/move-file.ts';
+import { run } from '../commands/run.ts';
 
-const run = promisify(execFile);
 const GB = 1024 ** 3;
 /** A copy reads at most the volume's data (500 GB at worst); give up after an hour. */
 const COPY_TIMEOUT_MS = 60 * 60_000;

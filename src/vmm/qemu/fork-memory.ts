@@ -5,11 +5,9 @@
  * zero the pages its siblings still share. ramfs cannot punch holes: QEMU's attempt
  * fails (and says so in the child's log) and the shared pages stay whole.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, readdir, rmdir, statfs } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 const RAMFS_MAGIC = 0x858458f6;
 
 /** Mounts a ramfs at `dir` unless one is there already. */

@@ -14,8 +14,6 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { link, mkdir, rm, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { MachineNetwork } from '../../network/keeper.ts';
 import { guestMac } from '../../network/plan.ts';
 import type { MachineSpec } from '../driver.ts';
@@ -27,8 +25,8 @@ import { saveState } from './migration.ts';
 import { continueVm, reasonOf, unlessIoError, type Vm } from './running-vm.ts';
 import { commitSnapshot } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 const SAVE_TIMEOUT_MS = 120_000;
 
 /**

@@ -5,12 +5,10 @@
  * them names this host: a snapshot moved to another host with the same QEMU,
  * kernel and CPU resumes there.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 
 export interface HostFacts {
   qemu: string;

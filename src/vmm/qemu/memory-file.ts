@@ -7,12 +7,10 @@
  * written), so a suspend's write-out never meets a full disk, and a start that
  * cannot have the space is refused too.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { promisify } from 'node:util';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 const MB = 1 << 20;
 
 export async function reserveMemory(path: string, bytes: number): Promise<void> {

@@ -16,16 +16,14 @@
  * host crash it is lost and the machine boots cold, saying why. A resume after
  * the write-out copies the RAM back into memory first.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { sha256OfFile } from '../../image/blob-file.ts';
 import { BLOCK_BYTES, copyDataBlocks } from '../../system/block-list.ts';
 import type { MachineFiles } from './machine-files.ts';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 
 /** Everything the snapshot was taken with; all of it must match for a resume. */
 export interface SnapshotIdentity {

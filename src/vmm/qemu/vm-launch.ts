@@ -3,10 +3,8 @@
  * suspend snapshot. Either checks with QEMU that the VM runs at the end, and on
  * failure leaves nothing of the launch behind (no QEMU, TAP or RAM file).
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { machineInitramfs } from '../../guest/init-config.ts';
 import { carriedFiles } from '../../guest/sandbox-agent.ts';
 import { failpoint } from '../../system/failpoints.ts';
@@ -23,8 +21,8 @@ import { forkIdentity, guestLink } from './fork.ts';
 import type { VmHost } from './vm-host.ts';
 import type { Plan } from './vm-plan.ts';
 import { logTail, startQemu } from './vm-process.ts';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 
 function memoryBytes(spec: MachineSpec): number {
   return spec.config.guest.memory_mb * (1 << 20);

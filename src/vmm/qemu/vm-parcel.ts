@@ -8,9 +8,7 @@
  * snapshot is then judged there as any resume's is (snapshot.ts): with the same
  * QEMU, guest kernel and CPU it resumes, else it boots cold and says why.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { fsyncPath } from '../../system/fsync.ts';
 import { blockNames } from '../../system/block-list.ts';
 import { moveFile } from '../../system/move-file.ts';
@@ -22,8 +20,8 @@ import {
 } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
 import { writeOutSnapshot } from './write-out.ts';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 
 /**
  * The files carried, by name (their names in the machine's directory), the record

@@ -3,12 +3,10 @@
  * so that VMs outlive a crash of hangar, found again by pid file and by command
  * line, and killed (each kill checked).
  */
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 
 /** Starts QEMU; resolves once it has daemonized (its sockets exist) with its pid. */
 export async function startQemu(argv: string[], netns: string | undefined, pidFile: string, logFile?: string): Promise<number> {

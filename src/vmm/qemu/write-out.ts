@@ -8,16 +8,14 @@
  * lists the blocks as soon as they are named, and sends each as soon as it is on
  * disk: it carries the RAM as written out, without waiting for the whole.
  */
-import { execFile } from 'node:child_process';
 import { truncate, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { promisify } from 'node:util';
 import { blockList, copyDataBlocks } from '../../system/block-list.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { isFlushed, letGoOfMemory, memoryBlocksRecord, readMemoryBlocks, readSnapshot } from './snapshot.ts';
+import { run } from '../../commands/run.ts';
 
-const run = promisify(execFile);
 
 /** One snapshot's write-out, as it goes. */
 export class WriteOut {
