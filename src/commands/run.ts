@@ -1,6 +1,6 @@
 /**
  * hangar's short commands (ip, nft, qemu-img, cp, …), started by a small Node
- * process of its own, the command runner (command-runner.ts).
+ * process of its own, the command runner (runner-process.ts).
  *
  * Why not execFile here: starting a command forks the process that starts it, and
  * a fork copies that process's page tables. From a hangar holding a few hundred MB
@@ -32,10 +32,12 @@ export interface RunResult {
 
 /** hangar → runner. */
 export type RunnerRequest =
-  | { id: number; file: string; args: string[]; timeout?: number; input?: string; env?: NodeJS.ProcessEnv; maxBuffer: number }
+  | { id: number; file: string; args: string[]; timeout?: number; input?: string; env: NodeJS.ProcessEnv; maxBuffer: number }
   | { cancel: number };
 
-/** runner → hangar. */
+/** runner → hangar: a command started (its pid), or ended. */
+export type RunnerMessage = { started: number; pid: number } | RunnerReply;
+
 export interface RunnerReply {
   id: number;
   stdout: string;
@@ -56,26 +58,36 @@ const DEFAULT_MAX_BUFFER = 64 << 20;
 interface Pending {
   resolve(result: RunResult): void;
   reject(error: Error): void;
+  /** The command's process, once the runner has started it. */
+  pid?: number;
 }
 
 class Runner {
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
-  private exited = false;
+  private ended = false;
+  private readonly onEnd: () => void;
 
-  constructor(onExit: () => void) {
-    // No execArgv of hangar's own (a test runner's flags, an inspector port); the environment's NODE_OPTIONS still apply.
-    this.child = fork(new URL('./runner-process.ts', import.meta.url), [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (reply: RunnerReply) => this.settle(reply));
-    this.child.on('error', () => undefined);
-    this.child.on('exit', (code, signal) => {
-      this.exited = true;
-      onExit();
-      const error = new Error(`hangar's command runner exited (${signal ?? `code ${code}`}) while commands ran`);
-      for (const { reject } of this.pending.values()) reject(error);
-      this.pending.clear();
+  constructor(onEnd: () => void) {
+    this.onEnd = onEnd;
+    // Nothing of hangar's own Node flags (a test runner's, an inspector port, a preloaded agent): each command gets hangar's environment as it is when asked.
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    this.child = fork(new URL('./runner-process.ts', import.meta.url), [], { execArgv: [], env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (message: RunnerMessage) => {
+      if ('started' in message) {
+        const waiting = this.pending.get(message.started);
+        if (waiting) waiting.pid = message.pid;
+      } else {
+        this.settle(message);
+      }
     });
+    // A fork that failed (EMFILE, EAGAIN…) has no pid and never exits: it ends here, and the next command forks again.
+    this.child.on('error', (error) => {
+      if (this.child.pid === undefined) this.end(`could not start: ${error.message}`);
+    });
+    this.child.on('exit', (code, signal) => this.end(`exited (${signal ?? `code ${code}`})`));
     this.idle();
   }
 
@@ -95,27 +107,61 @@ class Runner {
         reject: (error) => { done(); reject(error); },
       });
       this.busy();
-      this.send({ id, file, args: [...args], timeout: options.timeout, input: options.input, env: options.env, maxBuffer: options.maxBuffer ?? DEFAULT_MAX_BUFFER });
+      const request = { id, file, args: [...args], timeout: options.timeout, input: options.input, env: options.env ?? process.env, maxBuffer: options.maxBuffer ?? DEFAULT_MAX_BUFFER };
+      this.send(request, (error) => this.fail(id, error));
     });
   }
 
   private settle(reply: RunnerReply): void {
-    const waiting = this.pending.get(reply.id);
-    if (!waiting) return;
-    this.finish(reply.id);
     if (!reply.failure) {
-      waiting.resolve({ stdout: reply.stdout, stderr: reply.stderr });
+      this.pending.get(reply.id)?.resolve({ stdout: reply.stdout, stderr: reply.stderr });
+      this.finish(reply.id);
       return;
     }
     const { message, ...facts } = reply.failure;
-    waiting.reject(Object.assign(new Error(message), facts, { stdout: reply.stdout, stderr: reply.stderr }) as CommandError);
+    this.fail(reply.id, Object.assign(new Error(message), facts, { stdout: reply.stdout, stderr: reply.stderr }) as CommandError);
   }
 
-  private send(request: RunnerRequest): void {
-    if (this.exited) return;
-    this.child.send(request, (error) => {
-      if (error && 'id' in request) this.pending.get(request.id)?.reject(error);
-    });
+  private fail(id: number, error: Error): void {
+    this.pending.get(id)?.reject(error);
+    this.finish(id);
+  }
+
+  private send(request: RunnerRequest, onError?: (error: Error) => void): void {
+    if (this.ended) {
+      onError?.(new Error('hangar\'s command runner has ended'));
+      return;
+    }
+    try {
+      this.child.send(request, (error) => {
+        if (error) onError?.(error);
+      });
+    } catch (error) {
+      onError?.(error as Error);
+    }
+  }
+
+  /**
+   * The runner is gone: its commands are killed (orphaned, they would run on after
+   * their callers were told they ended) and failed, and the next command forks
+   * another runner.
+   */
+  private end(why: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd();
+    const error = new Error(`hangar's command runner ${why} while commands ran`);
+    for (const { pid } of this.pending.values()) {
+      if (pid === undefined) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // It ended on its own.
+      }
+    }
+    for (const { reject } of this.pending.values()) reject(error);
+    this.pending.clear();
+    this.idle();
   }
 
   private finish(id: number): void {
@@ -139,8 +185,13 @@ let runner: Runner | undefined;
 
 /** Runs `file` with `args` (no shell), by the command runner. */
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  runner ??= new Runner(() => { runner = undefined; });
-  return runner.run(file, args, options);
+  try {
+    const current = runner ?? new Runner(() => { if (runner === current) runner = undefined; });
+    runner = current;
+    return current.run(file, args, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -4,7 +4,7 @@
  * to nothing, so forking it is cheap; it exits when hangar does.
  */
 import { type ChildProcess, execFile } from 'node:child_process';
-import type { RunnerReply, RunnerRequest } from './run.ts';
+import type { RunnerMessage, RunnerRequest } from './run.ts';
 
 const running = new Map<number, ChildProcess>();
 
@@ -15,9 +15,9 @@ process.on('message', (request: RunnerRequest) => {
     return;
   }
   const { id, file, args, timeout, input, env, maxBuffer } = request;
-  const reply = (message: RunnerReply) => {
+  const reply = (message: RunnerMessage) => {
     running.delete(id);
-    process.send?.(message);
+    say(message);
   };
   try {
     const child = execFile(file, args, { timeout, env, maxBuffer }, (error, stdout, stderr) => {
@@ -26,12 +26,18 @@ process.on('message', (request: RunnerRequest) => {
       reply({ id, stdout, stderr, failure: { message: error.message, code: code ?? undefined, signal: signal ?? undefined, killed } });
     });
     running.set(id, child);
+    if (child.pid !== undefined) say({ started: id, pid: child.pid });
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(input);
   } catch (error) {
     reply({ id, stdout: '', stderr: '', failure: { message: (error as Error).message } });
   }
 });
+
+/** To hangar, while it is there to hear it. */
+function say(message: RunnerMessage): void {
+  if (process.connected) process.send?.(message, () => undefined);
+}
 
 // hangar gone (exited, crashed, killed): nothing is left to run for, and with its commands killed this process ends.
 process.on('disconnect', () => {

@@ -3,7 +3,7 @@
  * `promisify(execFile)` gave back, and a runner that exits is replaced.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { type CommandError, run } from '../../src/commands/run.ts';
 
@@ -44,21 +44,51 @@ describe('commands run by the command runner', () => {
     await waitFor(() => !pgrep(marker));
   });
 
-  it('forks a new runner when the last one exits, failing only the commands it ran', async () => {
+  it('forks a new runner when the last one exits, its commands killed and failed', async () => {
     const runner = Number((await run('sh', ['-c', 'echo $PPID'])).stdout);
-    const inFlight = run('sleep', ['5']);
-    await waitFor(() => pgrep(`^sleep 5$`));
+    const marker = `hangar-commands-orphan-${process.pid}`;
+    const inFlight = run('bash', ['-c', `exec -a ${marker} sleep 30`]);
+    await waitFor(() => pgrep(marker));
     process.kill(runner, 'SIGKILL');
     await assert.rejects(inFlight, /command runner exited/);
+    // Told it ended, its caller must be able to trust that it did.
+    await waitFor(() => !pgrep(marker));
     const next = Number((await run('sh', ['-c', 'echo $PPID'])).stdout);
     assert.notEqual(next, runner);
     assert.equal((await run('echo', ['again'])).stdout, 'again\n');
+  });
+
+  it('ends its runner quietly when hangar dies with commands in flight, and kills them', async () => {
+    const marker = `hangar-commands-parent-${process.pid}`;
+    const script = `import { run } from ${JSON.stringify(new URL('../../src/commands/run.ts', import.meta.url).href)};
+      const pid = (await run('sh', ['-c', 'echo $PPID'])).stdout.trim();
+      console.log(pid);
+      await run('bash', ['-c', 'exec -a ${marker} sleep 30']);`;
+    const hangar = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let said = '';
+    let complained = '';
+    hangar.stdout.on('data', (chunk: Buffer) => { said += chunk; });
+    hangar.stderr.on('data', (chunk: Buffer) => { complained += chunk; });
+    await waitFor(() => said.includes('\n') && pgrep(marker));
+    const runner = Number(said.trim());
+    hangar.kill('SIGKILL');
+    await waitFor(() => !alive(runner) && !pgrep(marker));
+    assert.equal(complained, '', 'the runner said nothing on its way out');
   });
 });
 
 function pgrep(pattern: string): boolean {
   try {
     execFileSync('pgrep', ['-f', pattern]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
     return true;
   } catch {
     return false;
