@@ -32,6 +32,7 @@ import type { AssembleOptions } from './options.ts';
 
 export const DEFAULT_SETTINGS: ControlSettings = {
   suspendMaxMemoryMb: DEFAULT_SUSPEND_MAX_MEMORY_MB,
+  e2bSpares: 1,
   leaseOwner: 'hangar',
   defaultRegion: 'local',
   guestImageRegistries: [],

@@ -68,6 +68,18 @@ export function setMetadataValue(deps: ControlDeps, appName: string, id: string,
   return changeMetadata(deps, appName, id, (metadata) => metadata.set(key, checked));
 }
 
+/**
+ * Replaces a machine's metadata with `next`, only while its `key` holds `value`: a
+ * claim. Of two at once, one wins; the other gets a conflict.
+ */
+export function replaceMetadataIf(deps: ControlDeps, appName: string, id: string, key: string, value: string, next: Record<string, string>): Promise<void> {
+  return changeMetadata(deps, appName, id, (metadata) => {
+    if (metadata.get(key) !== value) throw new HangarError('conflict', `machine ${id} is no longer what was claimed (its ${key} is not ${value})`);
+    metadata.clear();
+    for (const [name, held] of Object.entries(next)) metadata.set(name, held);
+  });
+}
+
 /** Deletes a key; "__proto__" too, should a machine hold one (it could be written before it was refused). */
 export function deleteMetadataValue(deps: ControlDeps, appName: string, id: string, key: string): Promise<void> {
   checkMetadataKey(key);

@@ -16,6 +16,8 @@ import type { WaitHub } from './wait-hub.ts';
 export interface ControlSettings {
   /** Largest guest that may be suspended (Fly: 2048 MB). */
   suspendMaxMemoryMb: number;
+  /** Forks of a snapshot template's base kept started and ready for the next creates (src/e2b/spares.ts). */
+  e2bSpares: number;
   /** Who holds leases taken through this API. */
   leaseOwner: string;
   /** Region of machines created without one. */

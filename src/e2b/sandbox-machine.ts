@@ -26,6 +26,8 @@ export const META = {
   token: 'e2b.token',
   /** A template's base: the running machine its sandboxes are forked from (not itself a sandbox). */
   base: 'e2b.base',
+  /** A started fork of a template's base, ready for a create to take (spares.ts). */
+  spare: 'e2b.spare',
 } as const;
 
 const APP_PREFIX = 'e2b-';

@@ -17,6 +17,7 @@ import { HangarError, invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
 import { forkOne } from './fork-batch.ts';
+import { isSpareOf, refillSpares, takeSpare } from './spares.ts';
 import { deleteTemplate, type KeyRecord, resolveTemplate, type TemplateRecord } from './records.ts';
 import {
   baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
@@ -94,7 +95,9 @@ export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: Cr
   const appName = await ensureApp(deps, key.org);
   if (template.snapshot) {
     const base = await baseOf(deps, appName, template);
-    const child = await forkOne(deps, appName, base.id);
+    const spare = await takeSpare(deps, appName, template.templateID);
+    refillSpares(deps, appName, template.templateID, base.id);
+    const child = spare ?? await forkOne(deps, appName, base.id);
     return adopt(deps, appName, child.id, template.templateID, options, options.envVars);
   }
   const { machine } = await createMachine(deps, appName, { config: sandboxConfig(template, options, newAccessToken(), deps.clock.now()) });
@@ -256,11 +259,11 @@ export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string,
   }));
 }
 
-/** Deletes a template, and the bases its snapshot kept running in every org (its sandboxes run on). */
+/** Deletes a template, and the bases and spares its snapshot kept running in every org (its sandboxes run on). */
 export async function removeTemplate(deps: ControlDeps, id: string): Promise<void> {
   await deleteTemplate(deps.store, id);
   for (const machine of await e2bMachines(deps)) {
-    if (isBaseOf(machine, id)) await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
+    if (isBaseOf(machine, id) || isSpareOf(machine, id)) await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
   }
 }
 

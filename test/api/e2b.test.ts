@@ -197,6 +197,43 @@ describe('the E2B API, driven by the e2b SDK', () => {
     assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/warm')).status, 200);
     assert.deepEqual((await t.call('GET', '/v1/apps/e2b-personal/machines')).body.filter((m: { config: { metadata: Record<string, string> }; state: string }) => m.config.metadata['e2b.base'] === 'warm' && !['destroying', 'destroyed'].includes(m.state)), [], 'its base went with it');
   });
+  it('keeps a started spare fork of a snapshot template\'s base, which the next create takes and no two creates share', async () => {
+    type Listed = { id: string; state: string; config: { metadata: Record<string, string> } };
+    const machines = async () => (await t.call('GET', '/v1/apps/e2b-personal/machines')).body as Listed[];
+    const spares = async () => (await machines()).filter((m) => m.config.metadata['e2b.spare'] === 'spared' && !['destroying', 'destroyed'].includes(m.state));
+    const aSpare = async (other?: string) => {
+      for (let i = 0; i < 200; i++) {
+        const found = (await spares()).find((m) => m.id !== other && m.state === 'started');
+        if (found) return found;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error('no spare within 5 s');
+    };
+    assert.equal((await t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'spared', image: 'registry.test/hello:1', cpuCount: 1, memoryMB: 256, snapshot: true })).status, 201);
+    const first = await Sandbox.create('spared', opts);
+    const spare = await aSpare();
+    assert.ok(t.driver.agentInits.has(spare.id), 'warmed: its agent took a token of its own');
+    const listed = await Sandbox.list({ ...opts, query: { state: ['running', 'paused'] } }).nextItems();
+    assert.ok(!listed.some((item) => item.sandboxId === spare.id), 'a spare is no sandbox');
+
+    const second = await Sandbox.create('spared', { ...opts, envs: { WHO: 'second' }, metadata: { n: '2' } });
+    assert.equal(second.sandboxId, spare.id, 'the create took the spare');
+    const told = JSON.parse(t.driver.agentInits.get(second.sandboxId) ?? '{}');
+    assert.deepEqual(told.envVars, { WHO: 'second' });
+    const info = await second.getInfo();
+    assert.deepEqual([info.templateId, info.state, info.metadata], ['spared', 'running', { n: '2' }]);
+    assert.equal((await t.call('GET', `/v1/apps/e2b-personal/machines/${second.sandboxId}`)).body.config.metadata['e2b.token'], told.accessToken, 'the create\'s token, not the warming\'s');
+    assert.equal((await second.commands.run('echo spare')).stdout, 'spare\n');
+    const next = await aSpare(spare.id);
+
+    const [x, y] = await Promise.all([Sandbox.create('spared', opts), Sandbox.create('spared', opts)]);
+    assert.notEqual(x.sandboxId, y.sandboxId, 'two creates at once never share a spare');
+    assert.ok([x.sandboxId, y.sandboxId].includes(next.id), 'one of them took it');
+    await aSpare(next.id);
+    await Promise.all([first, second, x, y].map((sandbox) => sandbox.kill()));
+    assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/spared')).status, 200);
+    assert.deepEqual(await spares(), [], 'its spares went with it');
+  });
   it('takes snapshots of a sandbox, lists them, creates sandboxes of them by id or name, and deletes them', async () => {
     const source = await Sandbox.create('base', { ...opts, metadata: { role: 'source' } });
     const plain = await source.createSnapshot();

@@ -57,6 +57,7 @@ export const serve: CommandSpec = {
     { flags: '--host-memory-mb <mb>', description: 'memory machines may reserve on this host (default: not limited)' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
     { flags: '--suspended-memory-for <duration>', description: 'how long a suspended machine\'s RAM stays in host memory once written to disk, for a fast resume (0s: let go at once)', default: '1m' },
+    { flags: '--e2b-spares <n>', description: 'E2B: forks of each snapshot template\'s base kept started for the next creates (0: each create forks)', default: '1' },
     { flags: '--log-level <level>', description: 'trace, debug, info, warn, error', default: 'info' },
   ],
   async handler({ io }, _args, options) {
@@ -97,6 +98,11 @@ export const serve: CommandSpec = {
     }
     if (idleMs <= 0) {
       io.err('--autostop-after must be a positive duration, e.g. 5m or 30s');
+      return 2;
+    }
+    const e2bSpares = Number(options.e2bSpares);
+    if (!Number.isInteger(e2bSpares) || e2bSpares < 0 || e2bSpares > 16) {
+      io.err(`--e2b-spares must be a whole number from 0 to 16, got "${options.e2bSpares}"`);
       return 2;
     }
     let network: { hostNumber?: number; ipv4Range?: Ipv4Range; checkMs: number };
@@ -186,6 +192,7 @@ export const serve: CommandSpec = {
         ...(options.hostId === undefined ? {} : { hostId: options.hostId }),
         defaultRegion: options.region,
         suspendMaxMemoryMb: Number(options.suspendMaxMemoryMb),
+        e2bSpares,
         maxMachinesPerApp: maxMachines,
         guestImageRegistries: String(options.guestImageRegistries).split(',').map((host) => host.trim().toLowerCase()).filter(Boolean),
       },
