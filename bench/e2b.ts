@@ -7,6 +7,8 @@
  *   over N sandboxes made one after another and N made at once, and N one after
  *   another from a snapshot template (forks of its running base); each sandbox
  *   killed after.
+ *   With spares (BENCH_SPARES, default 1: `hangar serve --e2b-spares`), each of
+ *   those creates waits first until a spare is ready, as creates spaced apart find it.
  * - the same N at once from the snapshot template (creates at once share forks).
  * - pause (`sandbox.pause()`, a suspend) and connect (`Sandbox.connect`, the resume
  *   and the agent's health check) of one sandbox, N times; pause of a 1 GiB one.
@@ -29,6 +31,7 @@ import { cleanUpRealServer, request, startServerProcess } from '../test/helpers/
 import { answered, figureTable, formatTimes, machineFacts, summarize } from './lib.ts';
 
 const N = Number(process.env.BENCH_N ?? 20);
+const SPARES = Number(process.env.BENCH_SPARES ?? 1);
 const dir = mkdtempSync(join(tmpdir(), 'hangar-bench-e2b-'));
 const data = join(dir, 'data');
 const netns = `hgr-be2b-${Math.random().toString(16).slice(2, 6)}`;
@@ -40,7 +43,7 @@ await pushImage(registry.host, 'bench/sbx', '1', [{ compression: 'gzip', files: 
 const image = `${registry.host}/bench/sbx:1`;
 
 console.log(`machine: ${machineFacts()}`);
-const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--autostop-after', '1h']);
+const server = await startServerProcess(data, 'bench', ['--driver', 'qemu', '--netns', netns, '--autostop-after', '1h', '--e2b-spares', String(SPARES)]);
 const api = (method: string, url: string, body?: unknown) => request(server, method, url, body);
 try {
   const key = (await api('POST', '/hangar/v1/e2b/keys', { name: 'bench' })).body.key as string;
@@ -96,13 +99,23 @@ try {
   console.log(`one at a time: p50 ${summarize(sequential).p50.toFixed(0)} ms`);
   // The snapshot template: its base boots with the first create, then every create is a fork of it.
   await (await firstCommand('warm')).sandbox.kill();
+  /** Until the snapshot template has a started spare (none are kept without BENCH_SPARES). */
+  const spareReady = async () => {
+    for (let waited = 0; SPARES > 0 && waited < 120_000; waited += 50) {
+      const machines = (await api('GET', '/v1/apps/e2b-personal/machines')).body as Array<{ state: string; config: { metadata?: Record<string, string> } }>;
+      if (machines.some((m) => m.config.metadata?.['e2b.spare'] === 'warm' && m.state === 'started')) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
   const forkedCreates: number[] = [];
   for (let i = 0; i < N; i++) {
+    await spareReady();
     const { ms, sandbox } = await firstCommand('warm');
     forkedCreates.push(ms);
     await sandbox.kill();
   }
   console.log(`from a snapshot template: p50 ${summarize(forkedCreates).p50.toFixed(0)} ms`);
+  await spareReady();
   const forkedAtOnce = await Promise.all(Array.from({ length: N }, () => firstCommand('warm')));
   for (const { sandbox } of forkedAtOnce) await sandbox.kill();
   console.log(`from a snapshot template at once: p99 ${summarize(forkedAtOnce.map((each) => each.ms)).p99.toFixed(0)} ms`);
@@ -145,7 +158,7 @@ try {
   report(`create → first command, ${N} one after another`, formatTimes(sequential));
   report(`create → first command, ${N} at once`, formatTimes(concurrent.map((each) => each.ms)));
   report('create (one at a time) ÷ cold boot (p50)', (summarize(sequential).p50 / summarize(boots).p50).toFixed(2));
-  report(`create → first command from a snapshot template (a fork), ${N} one after another`, formatTimes(forkedCreates));
+  report(`create → first command from a snapshot template (${SPARES > 0 ? 'a spare taken' : 'a fork'}), ${N} one after another`, formatTimes(forkedCreates), `--e2b-spares ${SPARES}`);
   report('create from a snapshot template ÷ the API\'s resume (p50)', (summarize(forkedCreates).p50 / summarize(resumes).p50).toFixed(2));
   report(`p99 of ${N} at once ÷ p50 of one at a time`, (summarize(concurrent.map((each) => each.ms)).p99 / summarize(sequential).p50).toFixed(2));
   report(`create → first command from a snapshot template, ${N} at once`, formatTimes(forkedAtOnce.map((each) => each.ms)));
