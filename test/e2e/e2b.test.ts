@@ -116,11 +116,24 @@ describe('E2B sandboxes on real microVMs, driven by the e2b SDK', () => {
     });
     assert.equal((await list(b.sandboxID, b.envdAccessToken)).status, 200);
     assert.equal((await list(b.sandboxID, a.envdAccessToken)).status, 401, 'one sandbox\'s token opens no other');
-    const bases = ((await request(server, 'GET', '/v1/apps/e2b-personal/machines')).body as Array<{ state: string; config: { metadata: Record<string, string> } }>)
-      .filter((m) => m.config.metadata['e2b.base'] === 'warm' && m.state === 'started');
+    const machines = async () => (await request(server, 'GET', '/v1/apps/e2b-personal/machines')).body as Array<{ id: string; state: string; config: { metadata: Record<string, string> } }>;
+    const bases = (await machines()).filter((m) => m.config.metadata['e2b.base'] === 'warm' && m.state === 'started');
     assert.equal(bases.length, 1);
-    for (const made of [a, b]) assert.equal(await Sandbox.kill(made.sandboxID, opts), true);
+    // A spare: a fork of the base kept started and warmed, which the next create takes.
+    let spare: { id: string } | undefined;
+    for (let i = 0; i < 600 && !spare; i++) {
+      spare = (await machines()).find((m) => m.config.metadata['e2b.spare'] === 'warm' && m.state === 'started');
+      if (!spare) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(spare, 'a spare within 60 s');
+    const c = await create({ WHO: 'c' });
+    assert.equal(c.sandboxID, spare.id, 'the create took the spare');
+    const connected = await Sandbox.connect(c.sandboxID, opts);
+    assert.equal((await connected.commands.run('echo "$WHO"')).stdout, 'c\n', 'with its own variables');
+    assert.equal((await list(c.sandboxID, a.envdAccessToken)).status, 401, 'and its own token');
+    for (const made of [a, b, c]) assert.equal(await Sandbox.kill(made.sandboxID, opts), true);
     assert.equal((await request(server, 'DELETE', '/hangar/v1/e2b/templates/warm')).status, 200);
+    assert.deepEqual((await machines()).filter((m) => m.config.metadata['e2b.spare'] === 'warm' && !['destroying', 'destroyed'].includes(m.state)), [], 'its spares went with it');
   });
 
   it('takes a snapshot of the sandbox that new sandboxes start from, files and processes, after the sandbox is gone', async () => {
