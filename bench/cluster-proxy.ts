@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     }
     const [l, r] = [summarize(local), summarize(remote)];
     report('request through host 1\'s proxy to a machine on host 1', `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}`, `n=${l.n}`);
-    report('request through host 1\'s proxy to a machine on host 2', `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}`, `n=${r.n}; over WireGuard`);
+    report('request through host 1\'s proxy to a machine on host 2', `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}`, `n=${r.n}; over ${process.env.BENCH_UNDERLAY === 'plain' ? 'the plain underlay (VXLAN)' : 'WireGuard'}`);
     report('remote overhead (p50 remote − p50 local)', ms(r.p50 - l.p50), 'aim ≤ 1 ms');
     const unknown: number[] = [];
     for (let i = 0; i < 200; i++) {

@@ -1,7 +1,8 @@
 /**
  * The rig the cross-host benchmarks run on: two hosts in network namespaces of
  * their own joined only by a bridge (test/helpers/hosts-apart.ts), `h1` in fra and
- * `h2` in syd, WireGuard underlay, qemu driver, one replica, PostgreSQL; and a
+ * `h2` in syd, WireGuard underlay (BENCH_UNDERLAY=plain: VXLAN, to tell WireGuard's
+ * share apart), qemu driver, one replica, PostgreSQL; and a
  * busybox `httpd` image (port 8080) as an OCI layout. Torn down whatever happens.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { type HostSpec, startCluster, type TestCluster } from '../test/helpers/cluster.ts';
 import { createHostsApart, removeClusterApart } from '../test/helpers/hosts-apart.ts';
 import { buildImage, busyboxLayer, writeOciLayout } from '../test/helpers/image-build.ts';
+
+const UNDERLAY = process.env.BENCH_UNDERLAY === 'plain' ? 'plain' : 'wireguard';
 
 export interface TwoHosts {
   c: TestCluster;
@@ -29,8 +32,8 @@ export async function onTwoHosts(name: string, options: { commonArgs?: string[] 
   writeOciLayout(join(dir, 'image'), built, 'v1');
   const rig = await createHostsApart(2, tag);
   const specs: HostSpec[] = [
-    { id: 'h1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0], '--underlay', 'wireguard'] },
-    { id: 'h2', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1], '--underlay', 'wireguard'] },
+    { id: 'h1', region: 'fra', apart: rig.hosts[0], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[0], '--underlay', UNDERLAY] },
+    { id: 'h2', region: 'syd', apart: rig.hosts[1], extraArgs: ['--driver', 'qemu', '--netns', machinesNs[1], '--underlay', UNDERLAY] },
   ];
   let cluster: TestCluster | undefined;
   try {
