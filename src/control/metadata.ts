@@ -69,14 +69,18 @@ export function setMetadataValue(deps: ControlDeps, appName: string, id: string,
 }
 
 /**
- * Replaces a machine's metadata with `next`, only while its `key` holds `value`: a
- * claim. Of two at once, one wins; the other gets a conflict.
+ * Replaces a machine's metadata with `next`, only while its `key` holds `value`
+ * (and, when `started`, only while it is started): a claim. Of two at once, one
+ * wins; the other gets a conflict.
  */
-export function replaceMetadataIf(deps: ControlDeps, appName: string, id: string, key: string, value: string, next: Record<string, string>): Promise<void> {
-  return changeMetadata(deps, appName, id, (metadata) => {
-    if (metadata.get(key) !== value) throw new HangarError('conflict', `machine ${id} is no longer what was claimed (its ${key} is not ${value})`);
-    metadata.clear();
-    for (const [name, held] of Object.entries(next)) metadata.set(name, held);
+export async function replaceMetadataIf(deps: ControlDeps, appName: string, id: string, held: { key: string; value: string; started?: boolean }, next: Record<string, string>): Promise<void> {
+  await writeMachine(deps, appName, id, {}, (machine, ctx) => {
+    const metadata = metadataOf(machine);
+    const gone = machine.state === 'destroyed' || machine.state === 'destroying';
+    if (gone || metadata.get(held.key) !== held.value || (held.started && machine.state !== 'started')) {
+      throw new HangarError('conflict', `machine ${id} is no longer what was claimed (${held.key} ${held.value}${held.started ? ', started' : ''})`);
+    }
+    return { machine: { ...machine, config: { ...machine.config, metadata: { ...next } }, updatedAt: ctx.now }, events: [], effects: [] };
   });
 }
 

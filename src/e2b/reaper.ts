@@ -1,13 +1,15 @@
 /**
  * Ends sandboxes whose time is up (`endAt`): each running one past its end is
  * suspended when its lifecycle says pause (`autoPause`), else destroyed, as E2B
- * does. Paused sandboxes are kept until killed. Runs in every API process: two
- * replicas ending one sandbox at once is harmless (the second finds it done).
+ * does. Paused sandboxes are kept until killed. Spares that can no longer be taken
+ * are swept (spares.ts). Runs in every API process: two replicas ending one
+ * sandbox at once is harmless (the second finds it done).
  */
 import { destroyMachine, suspendMachine } from '../control/actions.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { sandboxOf } from './sandbox-machine.ts';
 import { e2bMachines } from './sandboxes.ts';
+import { sweepSpares } from './spares.ts';
 
 const EVERY_MS = 500;
 
@@ -15,7 +17,9 @@ const EVERY_MS = 500;
 export async function reapSandboxes(deps: ControlDeps): Promise<Array<{ id: string; ended: 'killed' | 'paused' }>> {
   const now = deps.clock.now();
   const ended: Array<{ id: string; ended: 'killed' | 'paused' }> = [];
-  for (const machine of await e2bMachines(deps)) {
+  const machines = await e2bMachines(deps);
+  for (const id of await sweepSpares(deps, machines)) deps.log.info({ machineId: id }, 'e2b: a spare that could no longer be taken was destroyed');
+  for (const machine of machines) {
     const sandbox = sandboxOf(machine);
     if (!sandbox || sandbox.state !== 'running' || sandbox.endAt > now || machine.state !== 'started') continue;
     try {

@@ -28,6 +28,10 @@ export const META = {
   base: 'e2b.base',
   /** A started fork of a template's base, ready for a create to take (spares.ts). */
   spare: 'e2b.spare',
+  /** A fork of a template's base being made a spare (spares.ts). */
+  warming: 'e2b.warming',
+  /** A spare a create has taken and is making its sandbox (spares.ts). */
+  claimed: 'e2b.claimed',
 } as const;
 
 const APP_PREFIX = 'e2b-';

@@ -95,9 +95,18 @@ export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: Cr
   const appName = await ensureApp(deps, key.org);
   if (template.snapshot) {
     const base = await baseOf(deps, appName, template);
-    const spare = await takeSpare(deps, appName, template.templateID);
-    refillSpares(deps, appName, template.templateID, base.id);
-    const child = spare ?? await forkOne(deps, appName, base.id);
+    // A sandbox's snapshot keeps no spares: its base is what it keeps.
+    const spare = template.sourceSandbox ? undefined : await takeSpare(deps, appName, template.templateID);
+    if (!template.sourceSandbox) refillSpares(deps, appName, template, base.id);
+    if (spare) {
+      try {
+        return await adopt(deps, appName, spare.id, template.templateID, options, options.envVars);
+      } catch (error) {
+        // A spare that could not be made a sandbox is gone (adopt destroyed it): a fork serves the create.
+        deps.log.warn({ err: error, machineId: spare.id }, 'e2b: a spare could not be made a sandbox; forking instead');
+      }
+    }
+    const child = await forkOne(deps, appName, base.id);
     return adopt(deps, appName, child.id, template.templateID, options, options.envVars);
   }
   const { machine } = await createMachine(deps, appName, { config: sandboxConfig(template, options, newAccessToken(), deps.clock.now()) });

@@ -8,11 +8,15 @@
  * agent's token and the first command paid it in every create. A spare has run
  * that exec (an `-init` with a token of its own) before anyone waits for it.
  *
- * A spare is a machine of the org's app marked `e2b.spare` (neither a sandbox nor
- * a base: E2B's list, the reaper and the proxy leave it alone), claimed by one
- * create through a metadata swap that only one of two at once wins. After each
- * create of the template, the spares are made up again to `e2bSpares`, in the
- * background. Deleting the template destroys them with its bases.
+ * A spare is a machine of the org's app marked `e2b.spare` (before it is ready,
+ * `e2b.warming`; once a create has it, `e2b.claimed`): neither a sandbox nor a
+ * base, so E2B's list, the reaper's ends and the proxy leave it alone. A create
+ * claims one by a metadata swap that only one of two at once wins, and only while
+ * the spare is started. After each create of a `--snapshot` template, its spares
+ * are made up again to `e2bSpares`, in the background. A sandbox's snapshot keeps
+ * none (its base is what it keeps). Deleting the template destroys them; a spare
+ * that is not started, or one left warming or claimed by a process that went away,
+ * is destroyed by the reaper (`sweepSpares`).
  */
 import { destroyMachine, execMachine } from '../control/actions.ts';
 import { listMachines } from '../control/machines.ts';
@@ -23,70 +27,114 @@ import { HangarError } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
 import { forkOne } from './fork-batch.ts';
-import { findTemplate } from './records.ts';
+import { findTemplate, type TemplateRecord } from './records.ts';
 import { META, newAccessToken } from './sandbox-machine.ts';
 
 /** How long a spare may take to start and run its first exec. */
 const WARM_TIMEOUT_S = 60;
+/** A spare still warming or claimed this long after its last change was left by a process that went away. */
+const STALE_MS = 5 * 60_000;
 
-/** Whether a machine is a warmed spare of template `templateID`, started and not yet claimed. */
-export const isSpareOf = (machine: MachineRecord, templateID: string) => machine.config.metadata?.[META.spare] === templateID && !['destroyed', 'destroying'].includes(machine.state);
+const gone = (machine: MachineRecord) => ['destroyed', 'destroying'].includes(machine.state);
 
-/** A started, warmed spare of the template, now this create's (its metadata emptied for the create to fill), if there is one. */
+/** Whether a machine is a spare of template `templateID`, warming or ready (a claimed one is becoming a sandbox, which outlives its template). */
+export const isSpareOf = (machine: MachineRecord, templateID: string) => !gone(machine)
+  && [META.spare, META.warming].some((mark) => machine.config.metadata?.[mark] === templateID);
+
+const isReadySpare = (machine: MachineRecord, templateID: string) => !gone(machine) && machine.config.metadata?.[META.spare] === templateID;
+
+/** A started, warmed spare of the template, now this create's (marked claimed, for the create to fill), if there is one. */
 export async function takeSpare(deps: ControlDeps, appName: string, templateID: string): Promise<MachineRecord | undefined> {
   const spares = (await listMachines(deps, appName, {})).map(({ machine }) => machine)
-    .filter((machine) => isSpareOf(machine, templateID) && machine.state === 'started')
+    .filter((machine) => isReadySpare(machine, templateID) && machine.state === 'started')
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   for (const spare of spares) {
     try {
-      await replaceMetadataIf(deps, appName, spare.id, META.spare, templateID, {});
+      await replaceMetadataIf(deps, appName, spare.id, { key: META.spare, value: templateID, started: true }, { [META.claimed]: templateID });
       return spare;
     } catch (error) {
-      // Another create took it first, or it is gone: the next one.
+      // Another create took it first, or it stopped or went: the next one.
       if (!(error instanceof HangarError) || !['conflict', 'not_found', 'invalid_state'].includes(error.code)) throw error;
     }
   }
   return undefined;
 }
 
-/** Spares being made, by app and template (this process's). */
+/** Spares being made, by app and template (this process's; replicas each make their own, so a cluster may hold one more per replica). */
 const making = new Map<string, number>();
 
 /** Makes up the template's spares to `e2bSpares`, in the background; failures are logged. */
-export function refillSpares(deps: ControlDeps, appName: string, templateID: string, baseId: string): void {
+export function refillSpares(deps: ControlDeps, appName: string, template: TemplateRecord, baseId: string): void {
   const wanted = deps.settings.e2bSpares;
   if (wanted <= 0) return;
-  const key = `${appName}/${templateID}`;
+  const key = `${appName}/${template.templateID}`;
   void (async () => {
-    const ready = (await listMachines(deps, appName, {})).filter(({ machine }) => isSpareOf(machine, templateID)).length;
+    const ready = (await listMachines(deps, appName, {})).filter(({ machine }) => isReadySpare(machine, template.templateID) && machine.state === 'started').length;
     const missing = wanted - ready - (making.get(key) ?? 0);
     for (let i = 0; i < missing; i++) {
       making.set(key, (making.get(key) ?? 0) + 1);
-      void makeSpare(deps, appName, templateID, baseId)
-        .catch((error: unknown) => deps.log.warn({ err: error, template: templateID }, 'e2b: a spare of a snapshot template could not be made'))
+      void makeSpare(deps, appName, template, baseId)
+        .catch((error: unknown) => deps.log.warn({ err: error, template: template.templateID }, 'e2b: a spare of a snapshot template could not be made'))
         .finally(() => {
           const left = (making.get(key) ?? 1) - 1;
           if (left > 0) making.set(key, left);
           else making.delete(key);
         });
     }
-  })().catch((error: unknown) => deps.log.warn({ err: error, template: templateID }, 'e2b: could not count a snapshot template\'s spares'));
+  })().catch((error: unknown) => deps.log.warn({ err: error, template: template.templateID }, 'e2b: could not count a snapshot template\'s spares'));
 }
 
-/** One spare: forked from the base (with the creates under way), started, its first exec run; destroyed if any of it fails. */
-async function makeSpare(deps: ControlDeps, appName: string, templateID: string, baseId: string): Promise<void> {
+/** One spare: forked from the base (with the creates under way), started, its first exec run; destroyed if any of it fails before a create has it. */
+async function makeSpare(deps: ControlDeps, appName: string, template: TemplateRecord, baseId: string): Promise<void> {
+  const { templateID } = template;
   const child = await forkOne(deps, appName, baseId);
+  const destroy = () => destroyMachine(deps, appName, child.id, { force: true, nonce: undefined }).catch(() => undefined);
   try {
-    // Until warmed it is no one's: not a base (its parent's marks), not yet a spare to take.
-    await writeMetadata(deps, appName, child.id, 'replace', { metadata: {} });
+    // Not a base (its parent's marks), not yet a spare to take.
+    await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.warming]: templateID } });
     await waitMachine(deps, appName, child.id, { state: 'started', timeout: String(WARM_TIMEOUT_S) });
     const warmed = await execMachine(deps, appName, child.id, { command: [SANDBOX_AGENT_PATH, '-init'], stdin: JSON.stringify({ accessToken: newAccessToken() }), timeout: WARM_TIMEOUT_S });
     if (warmed.exit_code !== 0) throw new Error(`its agent did not take a token: ${warmed.stderr.trim()}`);
-    await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.spare]: templateID } });
-    // A template deleted meanwhile took its spares with it, but not this one, not yet marked then.
-    if (!(await findTemplate(deps.store, templateID))) throw new Error(`template ${templateID} was deleted`);
   } catch (error) {
-    await destroyMachine(deps, appName, child.id, { force: true, nonce: undefined }).catch(() => undefined);
+    await destroy();
     throw error;
   }
+  await replaceMetadataIf(deps, appName, child.id, { key: META.warming, value: templateID }, { [META.spare]: templateID });
+  // A template deleted (or deleted and made again) meanwhile took its spares with it, but not this one, then warming.
+  if ((await findTemplate(deps.store, templateID))?.createdAt !== template.createdAt) {
+    // Unless a create took it already: then it is that create's sandbox.
+    const unclaimed = await replaceMetadataIf(deps, appName, child.id, { key: META.spare, value: templateID }, {}).then(() => true, () => false);
+    if (unclaimed) await destroy();
+  }
+}
+
+/**
+ * Spares that can no longer be taken: one that is not started (its VM died: a
+ * sandbox's restart policy is `no`), or one left warming or claimed past
+ * `STALE_MS` (its process went away mid-way). Destroyed, so that they are made
+ * again and hold no VM meanwhile; a spare is only destroyed through a swap a
+ * create cannot be in.
+ */
+export async function sweepSpares(deps: ControlDeps, machines: MachineRecord[]): Promise<string[]> {
+  const swept: string[] = [];
+  const now = deps.clock.now();
+  for (const machine of machines) {
+    const meta = machine.config.metadata ?? {};
+    const ready = meta[META.spare];
+    const stuck = meta[META.warming] ?? meta[META.claimed];
+    const transient = ['starting', 'created'].includes(machine.state);
+    const drop = gone(machine) ? undefined
+      : ready !== undefined && machine.state !== 'started' && !transient ? { key: META.spare, value: ready }
+        : stuck !== undefined && now - machine.updatedAt > STALE_MS ? { key: meta[META.warming] !== undefined ? META.warming : META.claimed, value: stuck }
+          : undefined;
+    if (!drop) continue;
+    try {
+      await replaceMetadataIf(deps, machine.appName, machine.id, drop, {});
+      await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined });
+      swept.push(machine.id);
+    } catch (error) {
+      if (!(error instanceof HangarError)) throw error;
+    }
+  }
+  return swept;
 }

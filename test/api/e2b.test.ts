@@ -229,8 +229,16 @@ describe('the E2B API, driven by the e2b SDK', () => {
     const [x, y] = await Promise.all([Sandbox.create('spared', opts), Sandbox.create('spared', opts)]);
     assert.notEqual(x.sandboxId, y.sandboxId, 'two creates at once never share a spare');
     assert.ok([x.sandboxId, y.sandboxId].includes(next.id), 'one of them took it');
-    await aSpare(next.id);
-    await Promise.all([first, second, x, y].map((sandbox) => sandbox.kill()));
+    // A spare whose VM died is not taken, and is swept so that another is made.
+    const dead = await aSpare(next.id);
+    t.driver.crashVmm(dead.id, 'killed by the test');
+    for (let i = 0; i < 200 && (await spares()).some((m) => m.id === dead.id); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    assert.ok(!(await spares()).some((m) => m.id === dead.id), 'the dead spare was swept');
+    const z = await Sandbox.create('spared', opts);
+    assert.notEqual(z.sandboxId, dead.id);
+    assert.equal((await z.commands.run('echo alive')).stdout, 'alive\n');
+    await aSpare(dead.id);
+    await Promise.all([first, second, x, y, z].map((sandbox) => sandbox.kill()));
     assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/spared')).status, 200);
     assert.deepEqual(await spares(), [], 'its spares went with it');
   });

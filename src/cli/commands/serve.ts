@@ -101,7 +101,7 @@ export const serve: CommandSpec = {
       return 2;
     }
     const e2bSpares = Number(options.e2bSpares);
-    if (!Number.isInteger(e2bSpares) || e2bSpares < 0 || e2bSpares > 16) {
+    if (!/^\d{1,2}$/.test(String(options.e2bSpares)) || e2bSpares > 16) {
       io.err(`--e2b-spares must be a whole number from 0 to 16, got "${options.e2bSpares}"`);
       return 2;
     }
