@@ -51,6 +51,19 @@ export async function destroyMachine(deps: ControlDeps, appName: string, id: str
   await writeMachine(deps, appName, id, { lease: { nonce: options.nonce } }, (m, ctx) => decideDestroy(m, options.force, ctx));
 }
 
+/**
+ * Destroys a machine only while its metadata `key` holds `value`, in one write: a
+ * machine that a claim (metadata.ts `replaceMetadataIf`) has taken meanwhile is
+ * left alone, and a refused destroy (a lease, an unreachable host) leaves the mark
+ * for the next try.
+ */
+export async function destroyMachineIf(deps: ControlDeps, appName: string, id: string, held: { key: string; value: string }): Promise<void> {
+  await writeMachine(deps, appName, id, { lease: { nonce: undefined } }, (m, ctx) => {
+    if (m.config.metadata?.[held.key] !== held.value) throw new HangarError('conflict', `machine ${id} is no longer what was to be destroyed (${held.key} ${held.value})`);
+    return decideDestroy(m, true, ctx);
+  });
+}
+
 export interface UpdateMachineInput {
   config?: unknown;
   current_version?: unknown;

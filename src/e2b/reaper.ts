@@ -18,7 +18,11 @@ export async function reapSandboxes(deps: ControlDeps): Promise<Array<{ id: stri
   const now = deps.clock.now();
   const ended: Array<{ id: string; ended: 'killed' | 'paused' }> = [];
   const machines = await e2bMachines(deps);
-  for (const id of await sweepSpares(deps, machines)) deps.log.info({ machineId: id }, 'e2b: a spare that could no longer be taken was destroyed');
+  const swept = await sweepSpares(deps, machines).catch((error: unknown) => {
+    deps.log.warn({ err: error }, 'e2b: sweeping spares failed; tried again next pass');
+    return [];
+  });
+  for (const id of swept) deps.log.info({ machineId: id }, 'e2b: a spare that could no longer be taken was destroyed');
   for (const machine of machines) {
     const sandbox = sandboxOf(machine);
     if (!sandbox || sandbox.state !== 'running' || sandbox.endAt > now || machine.state !== 'started') continue;

@@ -6,7 +6,7 @@
  * extended). Every sandbox is one of the key's org; another org's is not found.
  */
 import { createApp } from '../control/apps.ts';
-import { destroyMachine, execMachine, startMachine, suspendMachine } from '../control/actions.ts';
+import { destroyMachine, destroyMachineIf, execMachine, startMachine, suspendMachine } from '../control/actions.ts';
 import { forkMachine } from '../control/fork.ts';
 import { createMachine, listMachines } from '../control/machines.ts';
 import { loadMachine } from '../control/machine-writer.ts';
@@ -272,7 +272,10 @@ export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string,
 export async function removeTemplate(deps: ControlDeps, id: string): Promise<void> {
   await deleteTemplate(deps.store, id);
   for (const machine of await e2bMachines(deps)) {
-    if (isBaseOf(machine, id) || isSpareOf(machine, id)) await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
+    // A spare only while it is one: a create that took it meanwhile keeps its sandbox.
+    const spareMark = [META.spare, META.warming].find((key) => machine.config.metadata?.[key] === id);
+    if (spareMark && isSpareOf(machine, id)) await destroyMachineIf(deps, machine.appName, machine.id, { key: spareMark, value: id }).catch(() => undefined);
+    else if (isBaseOf(machine, id)) await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
   }
 }
 

@@ -18,7 +18,7 @@
  * that is not started, or one left warming or claimed by a process that went away,
  * is destroyed by the reaper (`sweepSpares`).
  */
-import { destroyMachine, execMachine } from '../control/actions.ts';
+import { destroyMachine, destroyMachineIf, execMachine } from '../control/actions.ts';
 import { listMachines } from '../control/machines.ts';
 import { replaceMetadataIf, writeMetadata } from '../control/metadata.ts';
 import type { ControlDeps } from '../control/ports.ts';
@@ -84,56 +84,67 @@ export function refillSpares(deps: ControlDeps, appName: string, template: Templ
   })().catch((error: unknown) => deps.log.warn({ err: error, template: template.templateID }, 'e2b: could not count a snapshot template\'s spares'));
 }
 
-/** One spare: forked from the base (with the creates under way), started, its first exec run; destroyed if any of it fails before a create has it. */
+/** One spare: forked from the base (with the creates under way), started, its first exec run; destroyed if any of it fails. */
 async function makeSpare(deps: ControlDeps, appName: string, template: TemplateRecord, baseId: string): Promise<void> {
   const { templateID } = template;
   const child = await forkOne(deps, appName, baseId);
-  const destroy = () => destroyMachine(deps, appName, child.id, { force: true, nonce: undefined }).catch(() => undefined);
+  const warming = { key: META.warming, value: templateID };
   try {
     // Not a base (its parent's marks), not yet a spare to take.
     await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.warming]: templateID } });
     await waitMachine(deps, appName, child.id, { state: 'started', timeout: String(WARM_TIMEOUT_S) });
     const warmed = await execMachine(deps, appName, child.id, { command: [SANDBOX_AGENT_PATH, '-init'], stdin: JSON.stringify({ accessToken: newAccessToken() }), timeout: WARM_TIMEOUT_S });
     if (warmed.exit_code !== 0) throw new Error(`its agent did not take a token: ${warmed.stderr.trim()}`);
+    // A template deleted, or deleted and made again under its id, meanwhile: this fork is of the old one's base.
+    // (One deleted after this look destroys the fork, still warming: the swap below then fails.)
+    if ((await findTemplate(deps.store, templateID))?.createdAt !== template.createdAt) throw new Error(`template ${templateID} was deleted`);
   } catch (error) {
-    await destroy();
+    // A refused destroy leaves the warming mark, which the reaper's sweep comes back to.
+    await destroyMachineIf(deps, appName, child.id, warming)
+      .catch(() => destroyMachine(deps, appName, child.id, { force: true, nonce: undefined }))
+      .catch(() => undefined);
     throw error;
   }
-  await replaceMetadataIf(deps, appName, child.id, { key: META.warming, value: templateID }, { [META.spare]: templateID });
-  // A template deleted (or deleted and made again) meanwhile took its spares with it, but not this one, then warming.
-  if ((await findTemplate(deps.store, templateID))?.createdAt !== template.createdAt) {
-    // Unless a create took it already: then it is that create's sandbox.
-    const unclaimed = await replaceMetadataIf(deps, appName, child.id, { key: META.spare, value: templateID }, {}).then(() => true, () => false);
-    if (unclaimed) await destroy();
-  }
+  await replaceMetadataIf(deps, appName, child.id, warming, { [META.spare]: templateID });
 }
 
 /**
- * Spares that can no longer be taken: one that is not started (its VM died: a
- * sandbox's restart policy is `no`), or one left warming or claimed past
- * `STALE_MS` (its process went away mid-way). Destroyed, so that they are made
- * again and hold no VM meanwhile; a spare is only destroyed through a swap a
- * create cannot be in.
+ * Spares that can no longer be taken, destroyed (so that they are made again, and
+ * hold no VM meanwhile): a ready one that is not started (its VM died: a
+ * sandbox's restart policy is `no`; or it has been starting for `STALE_MS`), one
+ * whose template is gone, and one left warming or claimed past `STALE_MS` (its
+ * process went away mid-way). Each is destroyed only while it still holds the
+ * mark it was swept for, in one write, so a create that took it meanwhile keeps
+ * it, and a refused destroy is tried again next time. One that fails never stops
+ * the others.
  */
 export async function sweepSpares(deps: ControlDeps, machines: MachineRecord[]): Promise<string[]> {
   const swept: string[] = [];
   const now = deps.clock.now();
+  const templates = new Map<string, Promise<boolean>>();
+  const templateExists = (id: string) => {
+    if (!templates.has(id)) templates.set(id, findTemplate(deps.store, id).then((found) => found !== null, () => true));
+    return templates.get(id) as Promise<boolean>;
+  };
   for (const machine of machines) {
     const meta = machine.config.metadata ?? {};
-    const ready = meta[META.spare];
-    const stuck = meta[META.warming] ?? meta[META.claimed];
+    const stale = now - machine.updatedAt > STALE_MS;
     const transient = ['starting', 'created'].includes(machine.state);
-    const drop = gone(machine) ? undefined
-      : ready !== undefined && machine.state !== 'started' && !transient ? { key: META.spare, value: ready }
-        : stuck !== undefined && now - machine.updatedAt > STALE_MS ? { key: meta[META.warming] !== undefined ? META.warming : META.claimed, value: stuck }
-          : undefined;
+    let drop: { key: string; value: string } | undefined;
+    for (const key of [META.spare, META.warming, META.claimed]) {
+      const value = meta[key];
+      if (value === undefined || gone(machine)) continue;
+      const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
+      const orphaned = key !== META.claimed && !(await templateExists(value));
+      const abandoned = key !== META.spare && stale;
+      if (dead || orphaned || abandoned) drop = { key, value };
+    }
     if (!drop) continue;
     try {
-      await replaceMetadataIf(deps, machine.appName, machine.id, drop, {});
-      await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined });
+      await destroyMachineIf(deps, machine.appName, machine.id, drop);
       swept.push(machine.id);
     } catch (error) {
-      if (!(error instanceof HangarError)) throw error;
+      deps.log.debug({ err: error, machineId: machine.id }, 'e2b: a spare could not be swept; tried again next pass');
     }
   }
   return swept;
