@@ -36,6 +36,7 @@ import { exitInfo, linkOf, type QemuDriverOptions, VmHost } from './vm-host.ts';
 import { killQemu } from './vm-process.ts';
 import { cancelSuspend, suspendVm } from './vm-suspend.ts';
 import { packSnapshot, readyToResume, unpackSnapshot } from './vm-parcel.ts';
+import { writeOutsEnded } from './write-out.ts';
 
 export class QemuDriver implements VmmDriver {
   readonly name = 'qemu';
@@ -163,7 +164,9 @@ export class QemuDriver implements VmmDriver {
     await this.host.kill(machineId, { keepFiles: true, scan: true });
     failpoint('destroy.after-kill');
     await this.host.end(machineId);
-    await rm(files.dir, { recursive: true, force: true });
+    // A write-out of its last suspend still writing would put files back as the directory is removed.
+    await writeOutsEnded(files);
+    await rm(files.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 
   async signal(machineId: string, { signal }: { signal: SignalName }): Promise<void> {

@@ -90,6 +90,14 @@ export function writeOutSnapshot(files: MachineFiles, id: string, keepMs: number
   return next;
 }
 
+/** Once the machine's write-out under way, if any, has ended (failed or not): nothing of it writes into the machine's directory after. */
+export async function writeOutsEnded(files: MachineFiles): Promise<void> {
+  for (let under = writeOuts.get(files.dir); under; under = writeOuts.get(files.dir)) {
+    await under.done.catch(() => undefined);
+    if (writeOuts.get(files.dir) === under) writeOuts.delete(files.dir);
+  }
+}
+
 async function writeOut(files: MachineFiles, id: string, keepMs: number, named: (blocks: string[]) => void, copied: (count: number) => void): Promise<void> {
   const info = await readSnapshot(files);
   if (info?.id !== id) return;
