@@ -17,7 +17,7 @@ import { HangarError, invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
 import { forkOne } from './fork-batch.ts';
-import { isSpareOf, refillSpares, takeSpare } from './spares.ts';
+import { refillSpares, spareMarkOf, takeSpare } from './spares.ts';
 import { deleteTemplate, type KeyRecord, resolveTemplate, type TemplateRecord } from './records.ts';
 import {
   baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
@@ -273,8 +273,8 @@ export async function removeTemplate(deps: ControlDeps, id: string): Promise<voi
   await deleteTemplate(deps.store, id);
   for (const machine of await e2bMachines(deps)) {
     // A spare only while it is one: a create that took it meanwhile keeps its sandbox.
-    const spareMark = [META.spare, META.warming].find((key) => machine.config.metadata?.[key] === id);
-    if (spareMark && isSpareOf(machine, id)) await destroyMachineIf(deps, machine.appName, machine.id, { key: spareMark, value: id }).catch(() => undefined);
+    const spareMark = spareMarkOf(machine, id);
+    if (spareMark) await destroyMachineIf(deps, machine.appName, machine.id, spareMark).catch(() => undefined);
     else if (isBaseOf(machine, id)) await destroyMachine(deps, machine.appName, machine.id, { force: true, nonce: undefined }).catch(() => undefined);
   }
 }

@@ -37,16 +37,24 @@ const STALE_MS = 5 * 60_000;
 
 const gone = (machine: MachineRecord) => ['destroyed', 'destroying'].includes(machine.state);
 
-/** Whether a machine is a spare of template `templateID`, warming or ready (a claimed one is becoming a sandbox, which outlives its template). */
-export const isSpareOf = (machine: MachineRecord, templateID: string) => !gone(machine)
-  && [META.spare, META.warming].some((mark) => machine.config.metadata?.[mark] === templateID);
+/**
+ * The mark that makes a machine a spare of template `templateID`, warming or ready,
+ * as `destroyMachineIf` takes it; none for a claimed one (it is becoming a
+ * sandbox, which outlives its template) or one going.
+ */
+export function spareMarkOf(machine: MachineRecord, templateID: string): { key: string; value: string } | undefined {
+  if (gone(machine)) return undefined;
+  const key = [META.spare, META.warming].find((mark) => machine.config.metadata?.[mark] === templateID);
+  return key === undefined ? undefined : { key, value: templateID };
+}
 
-const isReadySpare = (machine: MachineRecord, templateID: string) => !gone(machine) && machine.config.metadata?.[META.spare] === templateID;
+/** Whether a create may take this machine: a ready spare of the template, started. */
+const isTakeable = (machine: MachineRecord, templateID: string) => machine.config.metadata?.[META.spare] === templateID && machine.state === 'started';
 
 /** A started, warmed spare of the template, now this create's (marked claimed, for the create to fill), if there is one. */
 export async function takeSpare(deps: ControlDeps, appName: string, templateID: string): Promise<MachineRecord | undefined> {
   const spares = (await listMachines(deps, appName, {})).map(({ machine }) => machine)
-    .filter((machine) => isReadySpare(machine, templateID) && machine.state === 'started')
+    .filter((machine) => isTakeable(machine, templateID))
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   for (const spare of spares) {
     try {
@@ -69,7 +77,7 @@ export function refillSpares(deps: ControlDeps, appName: string, template: Templ
   if (wanted <= 0) return;
   const key = `${appName}/${template.templateID}`;
   void (async () => {
-    const ready = (await listMachines(deps, appName, {})).filter(({ machine }) => isReadySpare(machine, template.templateID) && machine.state === 'started').length;
+    const ready = (await listMachines(deps, appName, {})).filter(({ machine }) => isTakeable(machine, template.templateID)).length;
     const missing = wanted - ready - (making.get(key) ?? 0);
     for (let i = 0; i < missing; i++) {
       making.set(key, (making.get(key) ?? 0) + 1);
@@ -127,13 +135,14 @@ export async function sweepSpares(deps: ControlDeps, machines: MachineRecord[]):
     return templates.get(id) as Promise<boolean>;
   };
   for (const machine of machines) {
+    if (gone(machine)) continue;
     const meta = machine.config.metadata ?? {};
     const stale = now - machine.updatedAt > STALE_MS;
     const transient = ['starting', 'created'].includes(machine.state);
     let drop: { key: string; value: string } | undefined;
     for (const key of [META.spare, META.warming, META.claimed]) {
       const value = meta[key];
-      if (value === undefined || gone(machine)) continue;
+      if (value === undefined) continue;
       const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
       const orphaned = key !== META.claimed && !(await templateExists(value));
       const abandoned = key !== META.spare && stale;

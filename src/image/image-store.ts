@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { run } from '../commands/run.ts';
 import { isLocalImage, type LocalTransport, parseImageRef, type ImageRef } from '../domain/image-ref.ts';
 import type { ImageProcessConfig } from '../domain/process-spec.ts';
 import type { PullProgress } from '../domain/runtime.ts';
@@ -13,8 +14,6 @@ import { DockerArchiveSource, OciLayoutSource } from './local-sources.ts';
 import { type ImageSource, RegistryClient } from './registry-client.ts';
 import { applyLayer, compressionOf } from './unpack.ts';
 import { untilAborted } from './until-aborted.ts';
-import { run } from '../commands/run.ts';
-
 
 export interface PreparedImage {
   imageRef: ImageRef;

@@ -12,11 +12,11 @@
  */
 import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { run } from '../commands/run.ts';
 import type { SnapshotRef, VolumeHost, VolumeHosts } from '../domain/ports.ts';
 import { checkSpace, type DiskSpace } from '../domain/volume.ts';
 import { fsyncPath } from '../system/fsync.ts';
 import { moveFile } from '../system/move-file.ts';
-import { run } from '../commands/run.ts';
 
 const GB = 1024 ** 3;
 /** A copy reads at most the volume's data (500 GB at worst); give up after an hour. */

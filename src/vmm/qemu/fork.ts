@@ -14,6 +14,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { run } from '../../commands/run.ts';
 import type { MachineNetwork } from '../../network/keeper.ts';
 import { guestMac } from '../../network/plan.ts';
 import type { MachineSpec } from '../driver.ts';
@@ -25,7 +26,6 @@ import { saveState } from './migration.ts';
 import { continueVm, reasonOf, unlessIoError, type Vm } from './running-vm.ts';
 import { commitSnapshot } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
-import { run } from '../../commands/run.ts';
 
 const SAVE_TIMEOUT_MS = 120_000;
 

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { run } from '../../commands/run.ts';
 
-
 export interface HostFacts {
   qemu: string;
   kernel: string;

@@ -19,11 +19,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { run } from '../../commands/run.ts';
 import { sha256OfFile } from '../../image/blob-file.ts';
 import { BLOCK_BYTES, copyDataBlocks } from '../../system/block-list.ts';
 import type { MachineFiles } from './machine-files.ts';
-import { run } from '../../commands/run.ts';
-
 
 /** Everything the snapshot was taken with; all of it must match for a resume. */
 export interface SnapshotIdentity {

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import { run } from '../../commands/run.ts';
 import { machineInitramfs } from '../../guest/init-config.ts';
 import { carriedFiles } from '../../guest/sandbox-agent.ts';
 import { failpoint } from '../../system/failpoints.ts';
@@ -21,8 +22,6 @@ import { forkIdentity, guestLink } from './fork.ts';
 import type { VmHost } from './vm-host.ts';
 import type { Plan } from './vm-plan.ts';
 import { logTail, startQemu } from './vm-process.ts';
-import { run } from '../../commands/run.ts';
-
 
 function memoryBytes(spec: MachineSpec): number {
   return spec.config.guest.memory_mb * (1 << 20);

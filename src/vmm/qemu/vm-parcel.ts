@@ -9,6 +9,7 @@
  * QEMU, guest kernel and CPU it resumes, else it boots cold and says why.
  */
 import { mkdir, rm } from 'node:fs/promises';
+import { run } from '../../commands/run.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import { blockNames } from '../../system/block-list.ts';
 import { moveFile } from '../../system/move-file.ts';
@@ -20,8 +21,6 @@ import {
 } from './snapshot.ts';
 import type { VmHost } from './vm-host.ts';
 import { writeOutSnapshot } from './write-out.ts';
-import { run } from '../../commands/run.ts';
-
 
 /**
  * The files carried, by name (their names in the machine's directory), the record

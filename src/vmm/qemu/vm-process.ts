@@ -7,7 +7,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { run } from '../../commands/run.ts';
 
-
 /** Starts QEMU; resolves once it has daemonized (its sockets exist) with its pid. */
 export async function startQemu(argv: string[], netns: string | undefined, pidFile: string, logFile?: string): Promise<number> {
   const command = netns ? ['ip', 'netns', 'exec', netns, 'qemu-system-x86_64', ...argv, '-daemonize'] : ['qemu-system-x86_64', ...argv, '-daemonize'];

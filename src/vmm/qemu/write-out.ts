@@ -10,12 +10,11 @@
  */
 import { truncate, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { run } from '../../commands/run.ts';
 import { blockList, copyDataBlocks } from '../../system/block-list.ts';
 import { fsyncPath } from '../../system/fsync.ts';
 import type { MachineFiles } from './machine-files.ts';
 import { isFlushed, letGoOfMemory, memoryBlocksRecord, readMemoryBlocks, readSnapshot } from './snapshot.ts';
-import { run } from '../../commands/run.ts';
-
 
 /** One snapshot's write-out, as it goes. */
 export class WriteOut {
@@ -93,8 +92,8 @@ export function writeOutSnapshot(files: MachineFiles, id: string, keepMs: number
 /** Once the machine's write-out under way, if any, has ended (failed or not): nothing of it writes into the machine's directory after. */
 export async function writeOutsEnded(files: MachineFiles): Promise<void> {
   for (let under = writeOuts.get(files.dir); under; under = writeOuts.get(files.dir)) {
+    // Its entry is gone by then: writeOutSnapshot's `finally` runs before this await resumes.
     await under.done.catch(() => undefined);
-    if (writeOuts.get(files.dir) === under) writeOuts.delete(files.dir);
   }
 }
 
