@@ -1,15 +1,16 @@
 /**
  * Ends sandboxes whose time is up (`endAt`): each running one past its end is
  * suspended when its lifecycle says pause (`autoPause`), else destroyed, as E2B
- * does. Paused sandboxes are kept until killed. Spares that can no longer be taken
- * are swept (spares.ts). Runs in every API process: two replicas ending one
- * sandbox at once is harmless (the second finds it done).
+ * does. Paused sandboxes are kept until killed. Spares that can no longer be
+ * taken, and spares and bases whose template is gone, are swept (sweep.ts). Runs
+ * in every API process: two replicas ending one sandbox at once is harmless (the
+ * second finds it done).
  */
 import { destroyMachine, suspendMachine } from '../control/actions.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import { sandboxOf } from './sandbox-machine.ts';
 import { e2bMachines } from './sandboxes.ts';
-import { sweepSpares } from './spares.ts';
+import { sweepLeftovers } from './sweep.ts';
 
 const EVERY_MS = 500;
 
@@ -18,11 +19,11 @@ export async function reapSandboxes(deps: ControlDeps): Promise<Array<{ id: stri
   const now = deps.clock.now();
   const ended: Array<{ id: string; ended: 'killed' | 'paused' }> = [];
   const machines = await e2bMachines(deps);
-  const swept = await sweepSpares(deps, machines).catch((error: unknown) => {
-    deps.log.warn({ err: error }, 'e2b: sweeping spares failed; tried again next pass');
+  const swept = await sweepLeftovers(deps, machines).catch((error: unknown) => {
+    deps.log.warn({ err: error }, 'e2b: sweeping leftovers failed; tried again next pass');
     return [];
   });
-  for (const id of swept) deps.log.info({ machineId: id }, 'e2b: a spare that could no longer be taken was destroyed');
+  for (const id of swept) deps.log.info({ machineId: id }, 'e2b: a spare that could no longer be taken, or a base or spare of a template that is gone, was destroyed');
   for (const machine of machines) {
     const sandbox = sandboxOf(machine);
     if (!sandbox || sandbox.state !== 'running' || sandbox.endAt > now || machine.state !== 'started') continue;

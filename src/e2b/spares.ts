@@ -16,7 +16,7 @@
  * are made up again to `e2bSpares`, in the background. A sandbox's snapshot keeps
  * none (its base is what it keeps). Deleting the template destroys them; a spare
  * that is not started, or one left warming or claimed by a process that went away,
- * is destroyed by the reaper (`sweepSpares`).
+ * is destroyed by the reaper (sweep.ts).
  */
 import { destroyMachine, destroyMachineIf, execMachine } from '../control/actions.ts';
 import { listMachines } from '../control/machines.ts';
@@ -32,9 +32,6 @@ import { META, newAccessToken } from './sandbox-machine.ts';
 
 /** How long a spare may take to start and run its first exec. */
 const WARM_TIMEOUT_S = 60;
-/** A spare still warming or claimed this long after its last change was left by a process that went away. */
-const STALE_MS = 5 * 60_000;
-
 const gone = (machine: MachineRecord) => ['destroyed', 'destroying'].includes(machine.state);
 
 /**
@@ -114,47 +111,4 @@ async function makeSpare(deps: ControlDeps, appName: string, template: TemplateR
     throw error;
   }
   await replaceMetadataIf(deps, appName, child.id, warming, { [META.spare]: templateID });
-}
-
-/**
- * Spares that can no longer be taken, destroyed (so that they are made again, and
- * hold no VM meanwhile): a ready one that is not started (its VM died: a
- * sandbox's restart policy is `no`; or it has been starting for `STALE_MS`), one
- * whose template is gone, and one left warming or claimed past `STALE_MS` (its
- * process went away mid-way). Each is destroyed only while it still holds the
- * mark it was swept for, in one write, so a create that took it meanwhile keeps
- * it, and a refused destroy is tried again next time. One that fails never stops
- * the others.
- */
-export async function sweepSpares(deps: ControlDeps, machines: MachineRecord[]): Promise<string[]> {
-  const swept: string[] = [];
-  const now = deps.clock.now();
-  const templates = new Map<string, Promise<boolean>>();
-  const templateExists = (id: string) => {
-    if (!templates.has(id)) templates.set(id, findTemplate(deps.store, id).then((found) => found !== null, () => true));
-    return templates.get(id) as Promise<boolean>;
-  };
-  for (const machine of machines) {
-    if (gone(machine)) continue;
-    const meta = machine.config.metadata ?? {};
-    const stale = now - machine.updatedAt > STALE_MS;
-    const transient = ['starting', 'created'].includes(machine.state);
-    let drop: { key: string; value: string } | undefined;
-    for (const key of [META.spare, META.warming, META.claimed]) {
-      const value = meta[key];
-      if (value === undefined) continue;
-      const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
-      const orphaned = key !== META.claimed && !(await templateExists(value));
-      const abandoned = key !== META.spare && stale;
-      if (dead || orphaned || abandoned) drop = { key, value };
-    }
-    if (!drop) continue;
-    try {
-      await destroyMachineIf(deps, machine.appName, machine.id, drop);
-      swept.push(machine.id);
-    } catch (error) {
-      deps.log.debug({ err: error, machineId: machine.id }, 'e2b: a spare could not be swept; tried again next pass');
-    }
-  }
-  return swept;
 }

@@ -242,6 +242,28 @@ describe('the E2B API, driven by the e2b SDK', () => {
     assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/spared')).status, 200);
     assert.deepEqual(await spares(), [], 'its spares went with it');
   });
+
+  it('sweeps the spare and the base of a template that went without taking them along (a crash mid-delete)', async () => {
+    type Listed = { id: string; state: string; config: { metadata: Record<string, string> } };
+    const leftovers = async () => ((await t.call('GET', '/v1/apps/e2b-personal/machines')).body as Listed[])
+      .filter((m) => (m.config.metadata['e2b.spare'] === 'orphan' || m.config.metadata['e2b.base'] === 'orphan') && !['destroying', 'destroyed'].includes(m.state));
+    const until = async (what: string, done: (found: Listed[]) => boolean) => {
+      for (let i = 0; i < 200; i++) {
+        if (done(await leftovers())) return;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error(`${what} within 5 s`);
+    };
+    assert.equal((await t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'orphan', image: 'registry.test/hello:1', cpuCount: 1, memoryMB: 256, snapshot: true })).status, 201);
+    const sandbox = await Sandbox.create('orphan', opts);
+    await until('a started spare', (found) => found.some((m) => m.config.metadata['e2b.spare'] === 'orphan' && m.state === 'started'));
+    assert.equal((await leftovers()).length, 2, 'a base and a spare');
+    // What a delete that died after its first write leaves: the record gone, its spares not.
+    assert.ok(await t.hangar.control.store.deleteE2bRecord('template', 'orphan'));
+    await until('the orphaned base and spare swept', (found) => found.length === 0);
+    assert.equal((await sandbox.commands.run('echo kept')).stdout, 'kept\n', 'a sandbox is no spare: the sweep leaves it');
+    await sandbox.kill();
+  });
   it('takes snapshots of a sandbox, lists them, creates sandboxes of them by id or name, and deletes them', async () => {
     const source = await Sandbox.create('base', { ...opts, metadata: { role: 'source' } });
     const plain = await source.createSnapshot();

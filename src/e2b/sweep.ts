@@ -1,0 +1,60 @@
+/**
+ * What the reaper destroys besides sandboxes whose time is up: machines left
+ * behind by a template that went, or by a process that went away mid-way.
+ *
+ * - A spare that can no longer be taken (so that another is made, and it holds no
+ *   VM meanwhile): a ready one that is not started (its VM died: a sandbox's
+ *   restart policy is `no`; or it has been starting for `STALE_MS`), and one left
+ *   warming or claimed past `STALE_MS`.
+ * - A spare or a base whose template is gone. Deleting a template destroys them,
+ *   but a process that died after the template's record went, or a create that
+ *   booted a base while the template was being deleted, leaves them running.
+ *
+ * Each is destroyed only while it still holds the mark it was swept for, in one
+ * write, so a create that took a spare meanwhile keeps it, and a refused destroy
+ * is tried again next pass. One that fails never stops the others. A claimed
+ * spare is becoming a sandbox, and a sandbox outlives its template.
+ */
+import { destroyMachineIf } from '../control/actions.ts';
+import type { ControlDeps } from '../control/ports.ts';
+import type { MachineRecord } from '../domain/machine.ts';
+import { findTemplate } from './records.ts';
+import { META } from './sandbox-machine.ts';
+
+/** A spare still warming or claimed this long after its last change was left by a process that went away. */
+const STALE_MS = 5 * 60_000;
+
+/** The ids of the machines destroyed. */
+export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[]): Promise<string[]> {
+  const swept: string[] = [];
+  const now = deps.clock.now();
+  const templates = new Map<string, Promise<boolean>>();
+  // A template that cannot be read is taken as there: nothing is destroyed on a failed read.
+  const templateExists = (id: string) => {
+    if (!templates.has(id)) templates.set(id, findTemplate(deps.store, id).then((found) => found !== null, () => true));
+    return templates.get(id) as Promise<boolean>;
+  };
+  for (const machine of machines) {
+    if (['destroyed', 'destroying'].includes(machine.state)) continue;
+    const meta = machine.config.metadata ?? {};
+    const stale = now - machine.updatedAt > STALE_MS;
+    const transient = ['starting', 'created'].includes(machine.state);
+    let drop: { key: string; value: string } | undefined;
+    for (const key of [META.base, META.spare, META.warming, META.claimed]) {
+      const value = meta[key];
+      if (value === undefined) continue;
+      const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
+      const orphaned = key !== META.claimed && !(await templateExists(value));
+      const abandoned = (key === META.warming || key === META.claimed) && stale;
+      if (dead || orphaned || abandoned) drop = { key, value };
+    }
+    if (!drop) continue;
+    try {
+      await destroyMachineIf(deps, machine.appName, machine.id, drop);
+      swept.push(machine.id);
+    } catch (error) {
+      deps.log.debug({ err: error, machineId: machine.id }, 'e2b: a leftover could not be swept; tried again next pass');
+    }
+  }
+  return swept;
+}
