@@ -1,6 +1,8 @@
 /**
- * hangar's defaults, in one place: the flags of `hangar serve` take their defaults
- * from here, and so does a hangar assembled without flags (tests, benchmarks).
+ * The defaults `hangar serve`'s flags and a hangar assembled without flags (tests,
+ * benchmarks) share: addresses, the proxy's domain and ports, and the intervals.
+ * A setting only one floor reads keeps its default beside it (the control
+ * settings' in assemble/core.ts, the network check's in network/keeper.ts).
  */
 import { readFileSync } from 'node:fs';
 import { HEARTBEAT_MS, HOST_LOST_AFTER_MS } from './domain/host.ts';

@@ -6,8 +6,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { DriverName, FakeTiming, Role } from '../../server.ts';
-import { parseGoDuration } from '../../domain/duration.ts';
-import { minimumLostAfterMs } from '../../config.ts';
+import { formatGoDuration, parseGoDuration } from '../../domain/duration.ts';
+import { DEFAULTS, minimumLostAfterMs } from '../../config.ts';
 import { errorMessage } from '../../domain/errors.ts';
 import { formatHostNumber, formatIpv4Range, type Ipv4Range, parseHostNumber, parseIpv4Range } from '../../network/layout.ts';
 import type { CommandSpec } from '../command.ts';
@@ -22,20 +22,20 @@ export const serve: CommandSpec = {
   options: [
     { flags: '--data-dir <dir>', description: 'where state lives (default $HANGAR_DATA_DIR or ~/.hangar)' },
     { flags: '--store <url>', description: 'keep apps, machines and volumes in PostgreSQL: a postgres:// or postgresql:// URL (TLS by its sslmode); default: SQLite in the data dir' },
-    { flags: '--store-pool-size <n>', description: 'most connections to the --store database', default: '10' },
+    { flags: '--store-pool-size <n>', description: 'most connections to the --store database', default: String(DEFAULTS.storePoolSize) },
     { flags: '--role <role>', description: 'all (API, host agent and proxy in one process), or in a cluster on --store postgres://: api (an API replica) or host (a host agent)', default: 'all' },
     { flags: '--cluster-dir <dir>', description: 'roles api and host: this process\'s identity in the cluster (ca.crt, cert.pem, key.pem, from hangar cluster issue)' },
-    { flags: '--agent-listen <host:port>', description: 'role host: where the agent API replicas call listens', default: '127.0.0.1:4290' },
+    { flags: '--agent-listen <host:port>', description: 'role host: where the agent API replicas call listens', default: DEFAULTS.agentListen },
     { flags: '--agent-address <host>', description: 'role host: the host name or address replicas reach the agent API by (default: the --agent-listen host)' },
-    { flags: '--api-listen <host:port>', description: 'API address', default: '127.0.0.1:4280' },
-    { flags: '--proxy-listen <host:port>', description: 'edge proxy address: apps answer there as <app>.<proxy domain>', default: '127.0.0.1:8080' },
-    { flags: '--proxy-tls-listen <host:port>', description: 'edge proxy TLS address (port 443 services and force_https), or off', default: '127.0.0.1:8443' },
+    { flags: '--api-listen <host:port>', description: 'API address', default: DEFAULTS.apiListen },
+    { flags: '--proxy-listen <host:port>', description: 'edge proxy address: apps answer there as <app>.<proxy domain>', default: DEFAULTS.proxyListen },
+    { flags: '--proxy-tls-listen <host:port>', description: 'edge proxy TLS address (port 443 services and force_https), or off', default: DEFAULTS.proxyTlsListen },
     { flags: '--tls-cert <file>', description: 'PEM certificate the TLS listener presents for every app (default: one per app from a local certificate authority made in the data dir)' },
     { flags: '--tls-key <file>', description: 'PEM private key of --tls-cert' },
     { flags: '--secrets-key-file <file>', description: 'keys app secrets are sealed with, base64, one per line, the sealing one first (default $HANGAR_SECRETS_KEY; alone, secrets.key made in the data dir)' },
-    { flags: '--proxy-ports <first-last>', description: "host ports given to apps' other public ports (raw TCP and the rest), on the --proxy-listen host", default: '20000-20999' },
-    { flags: '--proxy-domain <domain>', description: 'apps are reached through the proxy with Host: <app>.<domain>', default: 'localhost' },
-    { flags: '--autostop-after <duration>', description: 'idle period before the proxy stops or suspends a machine with autostop (5m, 30s, 5s)', default: '5m' },
+    { flags: '--proxy-ports <first-last>', description: "host ports given to apps' other public ports (raw TCP and the rest), on the --proxy-listen host", default: DEFAULTS.proxyPorts },
+    { flags: '--proxy-domain <domain>', description: 'apps are reached through the proxy with Host: <app>.<domain>', default: DEFAULTS.proxyDomain },
+    { flags: '--autostop-after <duration>', description: 'idle period before the proxy stops or suspends a machine with autostop (5m, 30s, 5s)', default: formatGoDuration(DEFAULTS.autostopAfterMs) },
     { flags: '--driver <name>', description: 'VMM driver: qemu (microVMs; needs root and scripts/setup-guest.sh) or fake (no VMs). Role api: its hosts\' driver; with fake, a create\'s tag is pinned to a made-up digest instead of the registry\'s', default: 'qemu' },
     { flags: '--netns <name>', description: 'qemu driver: the machines\' network namespace', default: 'hangar' },
     { flags: '--host-number <hex>', description: 'qemu driver: this host\'s number, the group after the app\'s /48 in new machines\' addresses (default: a7b for --netns hangar, else one derived from the name; kept in the data dir)' },
@@ -44,15 +44,15 @@ export const serve: CommandSpec = {
     { flags: '--underlay <kind>', description: 'role host, qemu driver: how machines reach their app\'s machines on other hosts: wireguard (encrypted; the kernel\'s, else wireguard-go), plain (VXLAN, unencrypted: a trusted network only) or off', default: 'wireguard' },
     { flags: '--underlay-endpoint <ip:port>', description: 'role host: where other hosts send this host\'s private network traffic (UDP; default: the --agent-address host, port 51820)' },
     { flags: '--outbound-nat', description: 'qemu driver: let machines reach the outside world over IPv4 through the host (masquerade)' },
-    { flags: '--watchdog-interval <duration>', description: 'how often machines are checked: stuck in a transient state, or started with a VM that does not run', default: '15s' },
+    { flags: '--watchdog-interval <duration>', description: 'how often machines are checked: stuck in a transient state, or started with a VM that does not run', default: formatGoDuration(DEFAULTS.watchdogIntervalMs) },
     { flags: '--fake-timing <timing>', description: 'fake driver only: realistic (boots take time) or instant', default: 'realistic' },
     { flags: '--guest-image-registries <hosts>', description: 'registries (host or host:port, comma-separated) a machine may take a new image from when it updates itself through /.fly/api (default: none; it may keep its image)', default: '' },
     { flags: '--max-machines-per-app <n>', description: 'most machines (not destroyed) one app may have', default: '1000' },
     { flags: '--region <code>', description: 'region of machines created without one', default: 'local' },
     { flags: '--host-id <id>', description: 'this host\'s id among hosts (lowercase letters, digits, dashes; default: from the machine\'s name)' },
     { flags: '--take-over', description: 'role host: hold the host even though another instance (another data directory) holds it and was heard from lately; only for a server replaced while its old instance is known dead' },
-    { flags: '--heartbeat-interval <duration>', description: 'how often a host writes its heartbeat', default: '2s' },
-    { flags: '--host-lost-after <duration>', description: 'a host silent this long is declared lost by a replica (at least 3 heartbeats)', default: '10s' },
+    { flags: '--heartbeat-interval <duration>', description: 'how often a host writes its heartbeat', default: formatGoDuration(DEFAULTS.heartbeatMs) },
+    { flags: '--host-lost-after <duration>', description: 'a host silent this long is declared lost by a replica (at least 3 heartbeats)', default: formatGoDuration(DEFAULTS.hostLostAfterMs) },
     { flags: '--host-cpus <n>', description: 'CPUs machines may reserve on this host, counted while they are not destroyed (default: not limited)' },
     { flags: '--host-memory-mb <mb>', description: 'memory machines may reserve on this host (default: not limited)' },
     { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
