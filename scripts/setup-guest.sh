@@ -43,4 +43,24 @@ if [ ! -x "$GUEST/hangar-envd" ] || [ -n "$(find src/guest/envd -newer "$GUEST/h
   echo "setup-guest: building hangar-envd" >&2
   (cd src/guest/envd && CGO_ENABLED=0 GOFLAGS=-trimpath GOCACHE="${GOCACHE:-/tmp/hangar-go-cache}" go build -ldflags "-s -w" -o "../../../$GUEST/hangar-envd" .)
 fi
+# wireguard-go for kernels without WireGuard. Debian 12's own (0.0.20220316) predates the TUN
+# offloads; bookworm-backports' build has them. It is fetched with apt against a source list of
+# its own (apt checks the archive's signature) and unpacked into .tools/wireguard-go: nothing is
+# installed or added to the system's sources. hangar falls back to the system's if this fails.
+WG_GO=.tools/wireguard-go/wireguard-go
+if [ ! -x "$WG_GO" ] && [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = bookworm ]; then
+  echo "setup-guest: fetching wireguard-go from bookworm-backports" >&2
+  work=$(mktemp -d)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" > "$work/sources.list"
+  own_apt=(-o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o APT::Sandbox::User=root)
+  if apt-get "${own_apt[@]}" update -qq && (cd "$work" && apt-get "${own_apt[@]}" download -qq wireguard-go/bookworm-backports) \
+    && dpkg -x "$work"/wireguard-go_*.deb "$work/root"; then
+    mkdir -p "$(dirname "$WG_GO")" && cp "$work/root/usr/bin/wireguard-go" "$WG_GO"
+  else
+    echo "setup-guest: could not fetch wireguard-go from bookworm-backports; the system's will be used" >&2
+  fi
+  rm -rf "$work"
+fi
 echo "setup-guest: done (kernel $(cat "$GUEST/kernel-release"), $(qemu-system-x86_64 --version | head -1))" >&2

@@ -14,11 +14,12 @@
  * exactly one host, the one its record names, where it resumes with its memory.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { canonicalAddress, meshLinkName } from '../../src/network/layout.ts';
 import { type ClusterProcess, destroyMachinesOf, type HostSpec, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { createHostsApart, type HostsApart, removeClusterApart } from '../helpers/hosts-apart.ts';
@@ -111,6 +112,10 @@ for (const underlay of ['wireguard', 'plain'] as const) describe(`one private ne
       const transfer = execFileSync('ip', ['netns', 'exec', machinesNs[0] as string, 'wg', 'show', meshLinkName(machinesNs[0] as string), 'transfer'], { encoding: 'utf8' });
       const [, received = '0', sent = '0'] = transfer.trim().split('\t');
       assert.ok(Number(received) > 0 && Number(sent) > 0, transfer);
+      // On a kernel without WireGuard, the wireguard-go is hangar's own where setup fetched one (backports', with TUN offloads).
+      const ownWireguardGo = fileURLToPath(new URL('../../.tools/wireguard-go/wireguard-go', import.meta.url));
+      const userspace = spawnSync('pgrep', ['-a', '-f', `wireguard-go ${meshLinkName(machinesNs[0] as string)}$`], { encoding: 'utf8' }).stdout.trim();
+      if (userspace && existsSync(ownWireguardGo)) assert.equal(userspace.split(' ')[1], ownWireguardGo, userspace);
     } else {
       const link = execFileSync('ip', ['-n', machinesNs[0] as string, '-s', '-d', 'link', 'show', meshLinkName(machinesNs[0] as string)], { encoding: 'utf8' });
       assert.match(link, /vxlan id 6 local 10\.\d+\.0\.1 /, link);

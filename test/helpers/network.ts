@@ -26,7 +26,7 @@ export async function openTestNetwork(ns: string): Promise<NetworkKeeper> {
 export async function removeNamespace(ns: string): Promise<void> {
   await runCommands([
     ...namespaceTeardown({ ns, hostVeth: hostVethName(ns) }),
-    ['pkill', '-f', `^wireguard-go ${meshLinkName(ns)}$`],
+    ['pkill', '-f', `^([^ ]*/)?wireguard-go ${meshLinkName(ns)}$`],
     ['rm', '-f', `/var/run/wireguard/${meshLinkName(ns)}.sock`],
   ], { tolerant: true });
 }
