@@ -49,6 +49,17 @@ export class DnsServer {
 
   /** Listens on UDP and TCP at `at` (port 0: a free port, the same for both). */
   static async listen(at: { host: string; port: number }, options: DnsServerOptions): Promise<DnsServer> {
+    // Port 0 lets UDP choose; that number may be taken for TCP (another socket's local end): another one, then.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await DnsServer.listenOnce(at, options);
+      } catch (error) {
+        if (at.port !== 0 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 10) throw error;
+      }
+    }
+  }
+
+  private static async listenOnce(at: { host: string; port: number }, options: DnsServerOptions): Promise<DnsServer> {
     const socket = createSocket({ type: isIPv6(at.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(at.host) });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
