@@ -55,10 +55,11 @@ if [ ! -x "$WG_GO" ] && [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" > "$work/sources.list"
   own_apt=(-o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o APT::Sandbox::User=root)
-  if apt-get "${own_apt[@]}" update -qq && (cd "$work" && apt-get "${own_apt[@]}" download -qq wireguard-go/bookworm-backports) \
-    && dpkg -x "$work"/wireguard-go_*.deb "$work/root"; then
-    mkdir -p "$(dirname "$WG_GO")" && cp "$work/root/usr/bin/wireguard-go" "$WG_GO"
-  else
+  # Copied under another name, then renamed: a copy cut short never passes for the binary.
+  if ! { apt-get "${own_apt[@]}" update -qq && (cd "$work" && apt-get "${own_apt[@]}" download -qq wireguard-go/bookworm-backports) \
+    && dpkg -x "$work"/wireguard-go_*.deb "$work/root" \
+    && install -D -m 755 "$work/root/usr/bin/wireguard-go" "$WG_GO.part" && mv "$WG_GO.part" "$WG_GO"; }; then
+    rm -f "$WG_GO.part"
     echo "setup-guest: could not fetch wireguard-go from bookworm-backports; the system's will be used" >&2
   fi
   rm -rf "$work"

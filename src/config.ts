@@ -1,8 +1,9 @@
 /**
  * The defaults `hangar serve`'s flags and a hangar assembled without flags (tests,
  * benchmarks) share: addresses, the proxy's domain and ports, and the intervals.
- * A setting only one floor reads keeps its default beside it (the control
- * settings' in assemble/core.ts, the network check's in network/keeper.ts).
+ * Not yet here: the control settings' defaults (assemble/core.ts: region, E2B
+ * spares, machines per app), which serve's flags repeat, and the network check's
+ * (network/keeper.ts, a floor below this one).
  */
 import { readFileSync } from 'node:fs';
 import { HEARTBEAT_MS, HOST_LOST_AFTER_MS } from './domain/host.ts';

@@ -26,6 +26,12 @@ export const META = {
   token: 'e2b.token',
   /** A template's base: the running machine its sandboxes are forked from (not itself a sandbox). */
   base: 'e2b.base',
+  /**
+   * The `createdAt` of the template a base was booted for: a template deleted and
+   * made again under its id is not served by a base of the old one. (A snapshot's
+   * base has none: a snapshot's id is never made again.)
+   */
+  baseVersion: 'e2b.base_version',
   /** A started fork of a template's base, ready for a create to take (spares.ts). */
   spare: 'e2b.spare',
   /** A fork of a template's base being made a spare (spares.ts). */
@@ -79,11 +85,18 @@ export function sandboxConfig(template: TemplateRecord, options: SandboxOptions,
 /** The config of a template's base: a sandbox's, marked as the base and not as a sandbox. */
 export function baseConfig(template: TemplateRecord, token: string, now: number): Record<string, unknown> {
   const config = sandboxConfig(template, { timeoutS: 1, metadata: {}, envVars: {}, onTimeout: 'kill', autoResume: false }, token, now);
-  return { ...config, metadata: { [META.base]: template.templateID } };
+  return { ...config, metadata: { [META.base]: template.templateID, [META.baseVersion]: String(template.createdAt) } };
 }
 
-/** Whether a machine is the running base of template `templateID`. */
-export const isBaseOf = (machine: MachineRecord, templateID: string) => machine.config.metadata?.[META.base] === templateID && !['destroyed', 'destroying'].includes(machine.state);
+/**
+ * Whether a machine is a base of template `templateID`, not going; given the
+ * template's `createdAt`, of that template only (not of one deleted before it).
+ */
+export function isBaseOf(machine: MachineRecord, templateID: string, createdAt?: number): boolean {
+  const meta = machine.config.metadata ?? {};
+  if (meta[META.base] !== templateID || ['destroyed', 'destroying'].includes(machine.state)) return false;
+  return createdAt === undefined || meta[META.baseVersion] === undefined || meta[META.baseVersion] === String(createdAt);
+}
 
 export const newAccessToken = () => randomBytes(24).toString('hex');
 

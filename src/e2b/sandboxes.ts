@@ -133,13 +133,13 @@ async function baseOf(deps: ControlDeps, appName: string, template: TemplateReco
   const making = basesMade.get(key);
   if (making) return making;
   const made = (async () => {
-    let found = await firstBase(deps, appName, template.templateID);
+    let found = await firstBase(deps, appName, template);
     // A snapshot's state is its base: booting a new one would lose it.
     if (!found && template.sourceSandbox) throw new HangarError('not_found', `snapshot ${template.templateID}'s machine is gone`);
     if (!found) {
       const mine = (await createMachine(deps, appName, { config: baseConfig(template, newAccessToken(), deps.clock.now()) })).machine;
       // Another replica may have booted one at once: the first made is kept by both.
-      found = (await firstBase(deps, appName, template.templateID)) ?? mine;
+      found = (await firstBase(deps, appName, template)) ?? mine;
       if (found.id !== mine.id) await destroyMachine(deps, appName, mine.id, { force: true, nonce: undefined }).catch(() => undefined);
     }
     if (found.state !== 'started') await startMachine(deps, appName, found.id, undefined).catch(() => undefined);
@@ -154,9 +154,9 @@ async function baseOf(deps: ControlDeps, appName: string, template: TemplateReco
   }
 }
 
-/** The oldest base of template `templateID` in the app, if any. */
-async function firstBase(deps: ControlDeps, appName: string, templateID: string): Promise<MachineRecord | undefined> {
-  const bases = (await listMachines(deps, appName, {})).map(({ machine }) => machine).filter((machine) => isBaseOf(machine, templateID));
+/** The oldest base of this template (not of one deleted before it under its id) in the app, if any. */
+async function firstBase(deps: ControlDeps, appName: string, template: TemplateRecord): Promise<MachineRecord | undefined> {
+  const bases = (await listMachines(deps, appName, {})).map(({ machine }) => machine).filter((machine) => isBaseOf(machine, template.templateID, template.createdAt));
   return bases.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))[0];
 }
 

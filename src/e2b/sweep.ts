@@ -6,9 +6,12 @@
  *   VM meanwhile): a ready one that is not started (its VM died: a sandbox's
  *   restart policy is `no`; or it has been starting for `STALE_MS`), and one left
  *   warming or claimed past `STALE_MS`.
- * - A spare or a base whose template is gone. Deleting a template destroys them,
- *   but a process that died after the template's record went, or a create that
- *   booted a base while the template was being deleted, leaves them running.
+ * - A spare or a base whose template is gone (for a base, also one deleted and
+ *   made again under its id). Deleting a template destroys them, but a process
+ *   that died after the template's record went, or a create that booted a base
+ *   while the template was being deleted, leaves them running. A base only once
+ *   unchanged for `STALE_MS` as well: a snapshot's base is made (forked, started,
+ *   suspended) before its template is written.
  *
  * Each is destroyed only while it still holds the mark it was swept for, in one
  * write, so a create that took a spare meanwhile keeps it, and a refused destroy
@@ -18,21 +21,21 @@
 import { destroyMachineIf } from '../control/actions.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import type { MachineRecord } from '../domain/machine.ts';
-import { findTemplate } from './records.ts';
+import { findTemplate, type TemplateRecord } from './records.ts';
 import { META } from './sandbox-machine.ts';
 
-/** A spare still warming or claimed this long after its last change was left by a process that went away. */
+/** A spare still warming or claimed, or a base without its template, this long after its last change was left by a process that went away. */
 const STALE_MS = 5 * 60_000;
 
 /** The ids of the machines destroyed. */
 export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[]): Promise<string[]> {
   const swept: string[] = [];
   const now = deps.clock.now();
-  const templates = new Map<string, Promise<boolean>>();
+  const templates = new Map<string, Promise<TemplateRecord | null | 'unread'>>();
   // A template that cannot be read is taken as there: nothing is destroyed on a failed read.
-  const templateExists = (id: string) => {
-    if (!templates.has(id)) templates.set(id, findTemplate(deps.store, id).then((found) => found !== null, () => true));
-    return templates.get(id) as Promise<boolean>;
+  const templateOf = (id: string) => {
+    if (!templates.has(id)) templates.set(id, findTemplate(deps.store, id).catch(() => 'unread' as const));
+    return templates.get(id) as Promise<TemplateRecord | null | 'unread'>;
   };
   for (const machine of machines) {
     if (['destroyed', 'destroying'].includes(machine.state)) continue;
@@ -44,7 +47,7 @@ export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[
       const value = meta[key];
       if (value === undefined) continue;
       const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
-      const orphaned = key !== META.claimed && !(await templateExists(value));
+      const orphaned = key !== META.claimed && (key !== META.base || stale) && isOrphan(machine, key, await templateOf(value));
       const abandoned = (key === META.warming || key === META.claimed) && stale;
       if (dead || orphaned || abandoned) drop = { key, value };
     }
@@ -57,4 +60,12 @@ export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[
     }
   }
   return swept;
+}
+
+/** Whether the template a spare or base was made of is gone: no record, or (for a base) a newer one under its id. */
+function isOrphan(machine: MachineRecord, key: string, template: TemplateRecord | null | 'unread'): boolean {
+  if (template === 'unread') return false;
+  if (template === null) return true;
+  const version = machine.config.metadata?.[META.baseVersion];
+  return key === META.base && version !== undefined && version !== String(template.createdAt);
 }

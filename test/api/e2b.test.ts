@@ -243,8 +243,8 @@ describe('the E2B API, driven by the e2b SDK', () => {
     assert.deepEqual(await spares(), [], 'its spares went with it');
   });
 
-  it('sweeps the spare and the base of a template that went without taking them along (a crash mid-delete)', async () => {
-    type Listed = { id: string; state: string; config: { metadata: Record<string, string> } };
+  it('sweeps the spare and the base of a template that went without taking them along (a crash mid-delete), and never forks a base of the template its id named before', async () => {
+    type Listed = { id: string; state: string; config: { image: string; metadata: Record<string, string> } };
     const leftovers = async () => ((await t.call('GET', '/v1/apps/e2b-personal/machines')).body as Listed[])
       .filter((m) => (m.config.metadata['e2b.spare'] === 'orphan' || m.config.metadata['e2b.base'] === 'orphan') && !['destroying', 'destroyed'].includes(m.state));
     const until = async (what: string, done: (found: Listed[]) => boolean) => {
@@ -254,16 +254,58 @@ describe('the E2B API, driven by the e2b SDK', () => {
       }
       throw new Error(`${what} within 5 s`);
     };
-    assert.equal((await t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'orphan', image: 'registry.test/hello:1', cpuCount: 1, memoryMB: 256, snapshot: true })).status, 201);
-    const sandbox = await Sandbox.create('orphan', opts);
+    const isBase = (m: Listed) => m.config.metadata['e2b.base'] === 'orphan';
+    const template = (image: string) => t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'orphan', image, cpuCount: 1, memoryMB: 256, snapshot: true });
+    const long = { ...opts, timeoutMs: 3_600_000 };
+    assert.equal((await template('registry.test/hello:1')).status, 201);
+    const first = await Sandbox.create('orphan', long);
     await until('a started spare', (found) => found.some((m) => m.config.metadata['e2b.spare'] === 'orphan' && m.state === 'started'));
-    assert.equal((await leftovers()).length, 2, 'a base and a spare');
-    // What a delete that died after its first write leaves: the record gone, its spares not.
+    const [oldBase] = (await leftovers()).filter(isBase);
+    assert.ok(oldBase && (await leftovers()).length === 2, 'a base and a spare');
+    // What a delete that died after its first write leaves: the record gone, its base and spare not.
     assert.ok(await t.hangar.control.store.deleteE2bRecord('template', 'orphan'));
-    await until('the orphaned base and spare swept', (found) => found.length === 0);
-    assert.equal((await sandbox.commands.run('echo kept')).stdout, 'kept\n', 'a sandbox is no spare: the sweep leaves it');
-    await sandbox.kill();
+    await until('the orphaned spare swept', (found) => found.every(isBase));
+    assert.deepEqual((await leftovers()).map((m) => m.id), [oldBase.id], 'a base only once it has been left alone a while: a snapshot\'s is made before its template');
+
+    // The same id made again: its sandboxes fork a base of their own template, not the old one.
+    assert.equal((await template('registry.test/hello:2')).status, 201);
+    const second = await Sandbox.create('orphan', long);
+    const secondMachine = (await t.call('GET', `/v1/apps/e2b-personal/machines/${second.sandboxId}`)).body as Listed;
+    assert.equal(secondMachine.config.image.split('@')[0], 'registry.test/hello:2', 'forked from a base of the new template');
+    const newBase = (await leftovers()).find((m) => isBase(m) && m.id !== oldBase.id);
+    assert.ok(newBase, 'a new base');
+
+    const clock = t.hangar.control.clock;
+    t.hangar.control.clock = { now: () => clock.now() + 6 * 60_000 };
+    try {
+      await until('the old base swept once left alone', (found) => !found.some((m) => m.id === oldBase.id));
+      assert.ok((await leftovers()).some((m) => m.id === newBase.id), 'the new template\'s base is kept');
+      assert.ok(await t.hangar.control.store.deleteE2bRecord('template', 'orphan'));
+      await until('every leftover swept', (found) => found.length === 0);
+    } finally {
+      t.hangar.control.clock = clock;
+    }
+    for (const sandbox of [first, second]) {
+      assert.equal((await sandbox.commands.run('echo kept')).stdout, 'kept\n', 'a sandbox is no leftover: the sweep leaves it');
+      await sandbox.kill();
+    }
   });
+  it('keeps a snapshot\'s base while the snapshot is made, its template not yet written, however long its suspend takes', async () => {
+    const source = await Sandbox.create('base', opts);
+    const suspendMs = t.driver.delays.suspendMs;
+    t.driver.delays.suspendMs = 1_500; // three reaper passes, and more
+    try {
+      const snapshot = await source.createSnapshot();
+      const made = await Sandbox.create(snapshot.snapshotId, opts);
+      assert.equal((await made.commands.run('echo from the snapshot')).stdout, 'from the snapshot\n');
+      await made.kill();
+      assert.equal(await Sandbox.deleteSnapshot(snapshot.snapshotId, opts), true);
+    } finally {
+      t.driver.delays.suspendMs = suspendMs;
+      await source.kill();
+    }
+  });
+
   it('takes snapshots of a sandbox, lists them, creates sandboxes of them by id or name, and deletes them', async () => {
     const source = await Sandbox.create('base', { ...opts, metadata: { role: 'source' } });
     const plain = await source.createSnapshot();

@@ -9,6 +9,7 @@ import type { DriverName, FakeTiming, Role } from '../../server.ts';
 import { formatGoDuration, parseGoDuration } from '../../domain/duration.ts';
 import { DEFAULTS, minimumLostAfterMs } from '../../config.ts';
 import { errorMessage } from '../../domain/errors.ts';
+import { DEFAULT_SUSPEND_MAX_MEMORY_MB } from '../../domain/suspend.ts';
 import { formatHostNumber, formatIpv4Range, type Ipv4Range, parseHostNumber, parseIpv4Range } from '../../network/layout.ts';
 import type { CommandSpec } from '../command.ts';
 
@@ -55,7 +56,7 @@ export const serve: CommandSpec = {
     { flags: '--host-lost-after <duration>', description: 'a host silent this long is declared lost by a replica (at least 3 heartbeats)', default: formatGoDuration(DEFAULTS.hostLostAfterMs) },
     { flags: '--host-cpus <n>', description: 'CPUs machines may reserve on this host, counted while they are not destroyed (default: not limited)' },
     { flags: '--host-memory-mb <mb>', description: 'memory machines may reserve on this host (default: not limited)' },
-    { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: '2048' },
+    { flags: '--suspend-max-memory-mb <mb>', description: 'largest guest that may be suspended', default: String(DEFAULT_SUSPEND_MAX_MEMORY_MB) },
     { flags: '--suspended-memory-for <duration>', description: 'how long a suspended machine\'s RAM stays in host memory once written to disk, for a fast resume (0s: let go at once)', default: '1m' },
     { flags: '--e2b-spares <n>', description: 'E2B: forks of each snapshot template\'s base kept started for the next creates (0: each create forks)', default: '1' },
     { flags: '--log-level <level>', description: 'trace, debug, info, warn, error', default: 'info' },

@@ -113,11 +113,7 @@ export class WireguardUnderlay implements Underlay {
       return 'kernel';
     } catch {
       // No WireGuard in this kernel: the userspace one. It runs on as a daemon while the link exists.
-      await exec([existsSync(OWN_WIREGUARD_GO) ? OWN_WIREGUARD_GO : 'wireguard-go', this.link], undefined, { PATH: process.env.PATH, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' })
-        .catch((error: unknown) => {
-          throw new Error(`this kernel has no WireGuard and wireguard-go could not make ${this.link} (install Debian's wireguard-go and wireguard-tools, `
-            + `or use --underlay off): ${(error as Error).message}`);
-        });
+      await this.startUserspace();
       // It answers `wg` on its socket a moment after the link exists; `wg` deletes a socket that refuses it, so it waits until one answers.
       for (let waited = 0; !(await answers(this.socket)); waited += 20) {
         if (waited > 5_000) throw new Error(`wireguard-go made ${this.link} but never answered on ${this.socket}`);
@@ -125,6 +121,21 @@ export class WireguardUnderlay implements Underlay {
       }
       return 'wireguard-go';
     }
+  }
+
+  /** Starts wireguard-go for the link: hangar's own if it has one, else (or if that fails) the one on PATH. */
+  private async startUserspace(): Promise<void> {
+    const failures: string[] = [];
+    for (const binary of existsSync(OWN_WIREGUARD_GO) ? [OWN_WIREGUARD_GO, 'wireguard-go'] : ['wireguard-go']) {
+      try {
+        await exec([binary, this.link], undefined, { PATH: process.env.PATH, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' });
+        return;
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+    throw new Error(`this kernel has no WireGuard and wireguard-go could not make ${this.link} (install Debian's wireguard-go and wireguard-tools, `
+      + `or use --underlay off): ${failures.join('; ')}`);
   }
 
   /** Where wireguard-go answers `wg` for this link. */
