@@ -27,11 +27,11 @@ export const META = {
   /** A template's base: the running machine its sandboxes are forked from (not itself a sandbox). */
   base: 'e2b.base',
   /**
-   * The `createdAt` of the template a base was booted for: a template deleted and
-   * made again under its id is not served by a base of the old one. (A snapshot's
-   * base has none: a snapshot's id is never made again.)
+   * The `createdAt` of the template a base or spare was made for: a template
+   * deleted and made again under its id is not served by one of the old one's. (A
+   * snapshot's base has none: a snapshot's id is never made again.)
    */
-  baseVersion: 'e2b.base_version',
+  templateVersion: 'e2b.template_version',
   /** A started fork of a template's base, ready for a create to take (spares.ts). */
   spare: 'e2b.spare',
   /** A fork of a template's base being made a spare (spares.ts). */
@@ -85,7 +85,7 @@ export function sandboxConfig(template: TemplateRecord, options: SandboxOptions,
 /** The config of a template's base: a sandbox's, marked as the base and not as a sandbox. */
 export function baseConfig(template: TemplateRecord, token: string, now: number): Record<string, unknown> {
   const config = sandboxConfig(template, { timeoutS: 1, metadata: {}, envVars: {}, onTimeout: 'kill', autoResume: false }, token, now);
-  return { ...config, metadata: { [META.base]: template.templateID, [META.baseVersion]: String(template.createdAt) } };
+  return { ...config, metadata: { [META.base]: template.templateID, [META.templateVersion]: String(template.createdAt) } };
 }
 
 /**
@@ -93,9 +93,14 @@ export function baseConfig(template: TemplateRecord, token: string, now: number)
  * template's `createdAt`, of that template only (not of one deleted before it).
  */
 export function isBaseOf(machine: MachineRecord, templateID: string, createdAt?: number): boolean {
-  const meta = machine.config.metadata ?? {};
-  if (meta[META.base] !== templateID || ['destroyed', 'destroying'].includes(machine.state)) return false;
-  return createdAt === undefined || meta[META.baseVersion] === undefined || meta[META.baseVersion] === String(createdAt);
+  if (machine.config.metadata?.[META.base] !== templateID || ['destroyed', 'destroying'].includes(machine.state)) return false;
+  return createdAt === undefined || isOfVersion(machine, createdAt);
+}
+
+/** Whether a base or spare was made for the template created at `createdAt` (one without the mark is taken as so). */
+export function isOfVersion(machine: MachineRecord, createdAt: number): boolean {
+  const version = machine.config.metadata?.[META.templateVersion];
+  return version === undefined || version === String(createdAt);
 }
 
 export const newAccessToken = () => randomBytes(24).toString('hex');

@@ -96,7 +96,7 @@ export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: Cr
   if (template.snapshot) {
     const base = await baseOf(deps, appName, template);
     // A sandbox's snapshot keeps no spares: its base is what it keeps.
-    const spare = template.sourceSandbox ? undefined : await takeSpare(deps, appName, template.templateID);
+    const spare = template.sourceSandbox ? undefined : await takeSpare(deps, appName, template);
     if (!template.sourceSandbox) refillSpares(deps, appName, template, base.id);
     if (spare) {
       try {
@@ -129,7 +129,8 @@ const basesMade = new Map<string, Promise<MachineRecord>>();
  * A sandbox's snapshot has its base from the start, suspended: it is resumed.
  */
 async function baseOf(deps: ControlDeps, appName: string, template: TemplateRecord): Promise<MachineRecord> {
-  const key = `${appName}/${template.templateID}`;
+  // Of this template only: not shared with a create of one deleted before it under its id.
+  const key = `${appName}/${template.templateID}@${template.createdAt}`;
   const making = basesMade.get(key);
   if (making) return making;
   const made = (async () => {

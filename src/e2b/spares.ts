@@ -28,7 +28,7 @@ import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
 import { forkOne } from './fork-batch.ts';
 import { findTemplate, type TemplateRecord } from './records.ts';
-import { META, newAccessToken } from './sandbox-machine.ts';
+import { isOfVersion, META, newAccessToken } from './sandbox-machine.ts';
 
 /** How long a spare may take to start and run its first exec. */
 const WARM_TIMEOUT_S = 60;
@@ -45,13 +45,15 @@ export function spareMarkOf(machine: MachineRecord, templateID: string): { key: 
   return key === undefined ? undefined : { key, value: templateID };
 }
 
-/** Whether a create may take this machine: a ready spare of the template, started. */
-const isTakeable = (machine: MachineRecord, templateID: string) => machine.config.metadata?.[META.spare] === templateID && machine.state === 'started';
+/** Whether a create may take this machine: a ready spare of the template (not of one deleted before it under its id), started. */
+const isTakeable = (machine: MachineRecord, template: TemplateRecord) =>
+  machine.config.metadata?.[META.spare] === template.templateID && isOfVersion(machine, template.createdAt) && machine.state === 'started';
 
 /** A started, warmed spare of the template, now this create's (marked claimed, for the create to fill), if there is one. */
-export async function takeSpare(deps: ControlDeps, appName: string, templateID: string): Promise<MachineRecord | undefined> {
+export async function takeSpare(deps: ControlDeps, appName: string, template: TemplateRecord): Promise<MachineRecord | undefined> {
+  const { templateID } = template;
   const spares = (await listMachines(deps, appName, {})).map(({ machine }) => machine)
-    .filter((machine) => isTakeable(machine, templateID))
+    .filter((machine) => isTakeable(machine, template))
     .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   for (const spare of spares) {
     try {
@@ -72,9 +74,9 @@ const making = new Map<string, number>();
 export function refillSpares(deps: ControlDeps, appName: string, template: TemplateRecord, baseId: string): void {
   const wanted = deps.settings.e2bSpares;
   if (wanted <= 0) return;
-  const key = `${appName}/${template.templateID}`;
+  const key = `${appName}/${template.templateID}@${template.createdAt}`;
   void (async () => {
-    const ready = (await listMachines(deps, appName, {})).filter(({ machine }) => isTakeable(machine, template.templateID)).length;
+    const ready = (await listMachines(deps, appName, {})).filter(({ machine }) => isTakeable(machine, template)).length;
     const missing = wanted - ready - (making.get(key) ?? 0);
     for (let i = 0; i < missing; i++) {
       making.set(key, (making.get(key) ?? 0) + 1);
@@ -96,7 +98,7 @@ async function makeSpare(deps: ControlDeps, appName: string, template: TemplateR
   const warming = { key: META.warming, value: templateID };
   try {
     // Not a base (its parent's marks), not yet a spare to take.
-    await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.warming]: templateID } });
+    await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.warming]: templateID, [META.templateVersion]: String(template.createdAt) } });
     await waitMachine(deps, appName, child.id, { state: 'started', timeout: String(WARM_TIMEOUT_S) });
     const warmed = await execMachine(deps, appName, child.id, { command: [SANDBOX_AGENT_PATH, '-init'], stdin: JSON.stringify({ accessToken: newAccessToken() }), timeout: WARM_TIMEOUT_S });
     if (warmed.exit_code !== 0) throw new Error(`its agent did not take a token: ${warmed.stderr.trim()}`);
@@ -110,5 +112,5 @@ async function makeSpare(deps: ControlDeps, appName: string, template: TemplateR
       .catch(() => undefined);
     throw error;
   }
-  await replaceMetadataIf(deps, appName, child.id, warming, { [META.spare]: templateID });
+  await replaceMetadataIf(deps, appName, child.id, warming, { [META.spare]: templateID, [META.templateVersion]: String(template.createdAt) });
 }

@@ -6,8 +6,8 @@
  *   VM meanwhile): a ready one that is not started (its VM died: a sandbox's
  *   restart policy is `no`; or it has been starting for `STALE_MS`), and one left
  *   warming or claimed past `STALE_MS`.
- * - A spare or a base whose template is gone (for a base, also one deleted and
- *   made again under its id). Deleting a template destroys them, but a process
+ * - A spare or a base whose template is gone, or was deleted and made again under
+ *   its id. Deleting a template destroys them, but a process
  *   that died after the template's record went, or a create that booted a base
  *   while the template was being deleted, leaves them running. A base only once
  *   unchanged for `STALE_MS` as well: a snapshot's base is made (forked, started,
@@ -22,7 +22,7 @@ import { destroyMachineIf } from '../control/actions.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { findTemplate, type TemplateRecord } from './records.ts';
-import { META } from './sandbox-machine.ts';
+import { isOfVersion, META } from './sandbox-machine.ts';
 
 /** A spare still warming or claimed, or a base without its template, this long after its last change was left by a process that went away. */
 const STALE_MS = 5 * 60_000;
@@ -47,7 +47,7 @@ export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[
       const value = meta[key];
       if (value === undefined) continue;
       const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
-      const orphaned = key !== META.claimed && (key !== META.base || stale) && isOrphan(machine, key, await templateOf(value));
+      const orphaned = key !== META.claimed && (key !== META.base || stale) && isOrphan(machine, await templateOf(value));
       const abandoned = (key === META.warming || key === META.claimed) && stale;
       if (dead || orphaned || abandoned) drop = { key, value };
     }
@@ -62,10 +62,8 @@ export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[
   return swept;
 }
 
-/** Whether the template a spare or base was made of is gone: no record, or (for a base) a newer one under its id. */
-function isOrphan(machine: MachineRecord, key: string, template: TemplateRecord | null | 'unread'): boolean {
+/** Whether the template a spare or base was made of is gone: no record, or a newer one under its id. */
+function isOrphan(machine: MachineRecord, template: TemplateRecord | null | 'unread'): boolean {
   if (template === 'unread') return false;
-  if (template === null) return true;
-  const version = machine.config.metadata?.[META.baseVersion];
-  return key === META.base && version !== undefined && version !== String(template.createdAt);
+  return template === null || !isOfVersion(machine, template.createdAt);
 }

@@ -11,6 +11,8 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Sandbox, SandboxNotFoundError } from 'e2b';
+import { e2bMachines } from '../../src/e2b/sandboxes.ts';
+import { sweepLeftovers } from '../../src/e2b/sweep.ts';
 import { type RunningEnvd, startEnvd } from '../helpers/envd.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
 import { freePort } from '../helpers/registry.ts';
@@ -255,36 +257,35 @@ describe('the E2B API, driven by the e2b SDK', () => {
       throw new Error(`${what} within 5 s`);
     };
     const isBase = (m: Listed) => m.config.metadata['e2b.base'] === 'orphan';
+    const isSpare = (m: Listed) => m.config.metadata['e2b.spare'] === 'orphan';
     const template = (image: string) => t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'orphan', image, cpuCount: 1, memoryMB: 256, snapshot: true });
     const long = { ...opts, timeoutMs: 3_600_000 };
     assert.equal((await template('registry.test/hello:1')).status, 201);
     const first = await Sandbox.create('orphan', long);
-    await until('a started spare', (found) => found.some((m) => m.config.metadata['e2b.spare'] === 'orphan' && m.state === 'started'));
+    await until('a started spare', (found) => found.some((m) => isSpare(m) && m.state === 'started'));
     const [oldBase] = (await leftovers()).filter(isBase);
-    assert.ok(oldBase && (await leftovers()).length === 2, 'a base and a spare');
-    // What a delete that died after its first write leaves: the record gone, its base and spare not.
-    assert.ok(await t.hangar.control.store.deleteE2bRecord('template', 'orphan'));
-    await until('the orphaned spare swept', (found) => found.every(isBase));
-    assert.deepEqual((await leftovers()).map((m) => m.id), [oldBase.id], 'a base only once it has been left alone a while: a snapshot\'s is made before its template');
+    const [oldSpare] = (await leftovers()).filter(isSpare);
+    assert.ok(oldBase && oldSpare && (await leftovers()).length === 2, 'a base and a spare');
 
-    // The same id made again: its sandboxes fork a base of their own template, not the old one.
+    // What a delete that died after its first write leaves (the record gone, its base and spare not), then the same id made again.
+    assert.ok(await t.hangar.control.store.deleteE2bRecord('template', 'orphan'));
     assert.equal((await template('registry.test/hello:2')).status, 201);
     const second = await Sandbox.create('orphan', long);
     const secondMachine = (await t.call('GET', `/v1/apps/e2b-personal/machines/${second.sandboxId}`)).body as Listed;
-    assert.equal(secondMachine.config.image.split('@')[0], 'registry.test/hello:2', 'forked from a base of the new template');
+    assert.equal(secondMachine.config.image.split('@')[0], 'registry.test/hello:2', 'neither the old spare nor a fork of the old base');
+    await until('the old spare swept', (found) => !found.some((m) => m.id === oldSpare.id));
     const newBase = (await leftovers()).find((m) => isBase(m) && m.id !== oldBase.id);
     assert.ok(newBase, 'a new base');
+    assert.ok((await leftovers()).some((m) => m.id === oldBase.id), 'a base only once it has been left alone a while: a snapshot\'s is made before its template');
 
-    const clock = t.hangar.control.clock;
-    t.hangar.control.clock = { now: () => clock.now() + 6 * 60_000 };
-    try {
-      await until('the old base swept once left alone', (found) => !found.some((m) => m.id === oldBase.id));
-      assert.ok((await leftovers()).some((m) => m.id === newBase.id), 'the new template\'s base is kept');
-      assert.ok(await t.hangar.control.store.deleteE2bRecord('template', 'orphan'));
-      await until('every leftover swept', (found) => found.length === 0);
-    } finally {
-      t.hangar.control.clock = clock;
-    }
+    // A sweep six minutes on (a base is swept only once left alone that long).
+    const control = t.hangar.control;
+    const later = async () => sweepLeftovers({ ...control, clock: { now: () => control.clock.now() + 6 * 60_000 } }, await e2bMachines(control));
+    assert.ok((await later()).includes(oldBase.id), 'the old base is swept');
+    assert.ok((await leftovers()).some((m) => m.id === newBase.id), 'the new template\'s base is kept');
+    assert.ok(await control.store.deleteE2bRecord('template', 'orphan'));
+    await later();
+    await until('every leftover swept', (found) => found.length === 0);
     for (const sandbox of [first, second]) {
       assert.equal((await sandbox.commands.run('echo kept')).stdout, 'kept\n', 'a sandbox is no leftover: the sweep leaves it');
       await sandbox.kill();

@@ -132,6 +132,7 @@ export class WireguardUnderlay implements Underlay {
         return;
       } catch (error) {
         failures.push((error as Error).message);
+        if (binary === OWN_WIREGUARD_GO) this.options.log.warn({ link: this.link, err: error }, 'network: hangar\'s own wireguard-go could not make the link; trying the one on PATH');
       }
     }
     throw new Error(`this kernel has no WireGuard and wireguard-go could not make ${this.link} (install Debian's wireguard-go and wireguard-tools, `
