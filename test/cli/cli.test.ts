@@ -19,6 +19,15 @@ describe('hangar CLI', () => {
     assert.match(listed.out, /cli-app\s+personal/);
   });
 
+  it('destroys an app, taking flyctl\'s -y/--yes (hangar does not ask)', async () => {
+    for (const [name, yes] of [['gone-a', '-y'], ['gone-b', '--yes']] as const) {
+      assert.equal((await cli('apps', 'create', name)).code, 0);
+      const destroyed = await cli('apps', 'destroy', name, yes);
+      assert.equal(destroyed.code, 0, destroyed.err);
+      assert.doesNotMatch((await cli('apps', 'list')).out, new RegExp(`${name}\\s`));
+    }
+  });
+
   it('runs a machine with flags that shape its config, and waits for it', async () => {
     const run = await cli('machine', 'run', '-a', 'cli-app', 'registry.test/web:1', '-n', 'web', '-e', 'A=1', '-e', 'B=2',
       '-p', '80:8080/tcp:http', '--autostop', 'suspend', '--vm-size', 'shared-cpu-2x', '--metadata', 'role=web', '--restart', 'always',
