@@ -82,10 +82,19 @@ export function sandboxConfig(template: TemplateRecord, options: SandboxOptions,
   };
 }
 
+/** A machine being destroyed or destroyed: no base, spare or sandbox any more. */
+export const isGone = (machine: MachineRecord) => ['destroyed', 'destroying'].includes(machine.state);
+
+/** The mark of a base or spare made for this template (`META.templateVersion`). */
+export const versionMark = (template: TemplateRecord) => ({ [META.templateVersion]: String(template.createdAt) });
+
+/** A key for work on this template in an app, not shared with one deleted before it under its id. */
+export const templateKey = (appName: string, template: TemplateRecord) => `${appName}/${template.templateID}@${template.createdAt}`;
+
 /** The config of a template's base: a sandbox's, marked as the base and not as a sandbox. */
 export function baseConfig(template: TemplateRecord, token: string, now: number): Record<string, unknown> {
   const config = sandboxConfig(template, { timeoutS: 1, metadata: {}, envVars: {}, onTimeout: 'kill', autoResume: false }, token, now);
-  return { ...config, metadata: { [META.base]: template.templateID, [META.templateVersion]: String(template.createdAt) } };
+  return { ...config, metadata: { [META.base]: template.templateID, ...versionMark(template) } };
 }
 
 /**
@@ -93,7 +102,7 @@ export function baseConfig(template: TemplateRecord, token: string, now: number)
  * template's `createdAt`, of that template only (not of one deleted before it).
  */
 export function isBaseOf(machine: MachineRecord, templateID: string, createdAt?: number): boolean {
-  if (machine.config.metadata?.[META.base] !== templateID || ['destroyed', 'destroying'].includes(machine.state)) return false;
+  if (machine.config.metadata?.[META.base] !== templateID || isGone(machine)) return false;
   return createdAt === undefined || isOfVersion(machine, createdAt);
 }
 
@@ -134,7 +143,7 @@ function parseMetadata(text: string | undefined): Record<string, string> {
 export function sandboxOf(machine: MachineRecord): SandboxView | null {
   const meta = machine.config.metadata ?? {};
   const templateID = meta[META.template];
-  if (!templateID || ['destroyed', 'destroying'].includes(machine.state)) return null;
+  if (!templateID || isGone(machine)) return null;
   return {
     templateID,
     sandboxID: machine.id,

@@ -20,7 +20,7 @@ import { forkOne } from './fork-batch.ts';
 import { refillSpares, spareMarkOf, takeSpare } from './spares.ts';
 import { deleteTemplate, type KeyRecord, resolveTemplate, type TemplateRecord } from './records.ts';
 import {
-  baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView,
+  baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView, templateKey,
 } from './sandbox-machine.ts';
 
 /** How long a create or connect waits for the machine to start and its agent to answer. */
@@ -129,8 +129,7 @@ const basesMade = new Map<string, Promise<MachineRecord>>();
  * A sandbox's snapshot has its base from the start, suspended: it is resumed.
  */
 async function baseOf(deps: ControlDeps, appName: string, template: TemplateRecord): Promise<MachineRecord> {
-  // Of this template only: not shared with a create of one deleted before it under its id.
-  const key = `${appName}/${template.templateID}@${template.createdAt}`;
+  const key = templateKey(appName, template);
   const making = basesMade.get(key);
   if (making) return making;
   const made = (async () => {

@@ -28,11 +28,10 @@ import type { MachineRecord } from '../domain/machine.ts';
 import { SANDBOX_AGENT_PATH } from '../guest/sandbox-agent.ts';
 import { forkOne } from './fork-batch.ts';
 import { findTemplate, type TemplateRecord } from './records.ts';
-import { isOfVersion, META, newAccessToken } from './sandbox-machine.ts';
+import { isGone, isOfVersion, META, newAccessToken, templateKey, versionMark } from './sandbox-machine.ts';
 
 /** How long a spare may take to start and run its first exec. */
 const WARM_TIMEOUT_S = 60;
-const gone = (machine: MachineRecord) => ['destroyed', 'destroying'].includes(machine.state);
 
 /**
  * The mark that makes a machine a spare of template `templateID`, warming or ready,
@@ -40,7 +39,7 @@ const gone = (machine: MachineRecord) => ['destroyed', 'destroying'].includes(ma
  * sandbox, which outlives its template) or one going.
  */
 export function spareMarkOf(machine: MachineRecord, templateID: string): { key: string; value: string } | undefined {
-  if (gone(machine)) return undefined;
+  if (isGone(machine)) return undefined;
   const key = [META.spare, META.warming].find((mark) => machine.config.metadata?.[mark] === templateID);
   return key === undefined ? undefined : { key, value: templateID };
 }
@@ -74,7 +73,7 @@ const making = new Map<string, number>();
 export function refillSpares(deps: ControlDeps, appName: string, template: TemplateRecord, baseId: string): void {
   const wanted = deps.settings.e2bSpares;
   if (wanted <= 0) return;
-  const key = `${appName}/${template.templateID}@${template.createdAt}`;
+  const key = templateKey(appName, template);
   void (async () => {
     const ready = (await listMachines(deps, appName, {})).filter(({ machine }) => isTakeable(machine, template)).length;
     const missing = wanted - ready - (making.get(key) ?? 0);
@@ -98,7 +97,7 @@ async function makeSpare(deps: ControlDeps, appName: string, template: TemplateR
   const warming = { key: META.warming, value: templateID };
   try {
     // Not a base (its parent's marks), not yet a spare to take.
-    await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.warming]: templateID, [META.templateVersion]: String(template.createdAt) } });
+    await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.warming]: templateID, ...versionMark(template) } });
     await waitMachine(deps, appName, child.id, { state: 'started', timeout: String(WARM_TIMEOUT_S) });
     const warmed = await execMachine(deps, appName, child.id, { command: [SANDBOX_AGENT_PATH, '-init'], stdin: JSON.stringify({ accessToken: newAccessToken() }), timeout: WARM_TIMEOUT_S });
     if (warmed.exit_code !== 0) throw new Error(`its agent did not take a token: ${warmed.stderr.trim()}`);
@@ -112,5 +111,5 @@ async function makeSpare(deps: ControlDeps, appName: string, template: TemplateR
       .catch(() => undefined);
     throw error;
   }
-  await replaceMetadataIf(deps, appName, child.id, warming, { [META.spare]: templateID, [META.templateVersion]: String(template.createdAt) });
+  await replaceMetadataIf(deps, appName, child.id, warming, { [META.spare]: templateID, ...versionMark(template) });
 }

@@ -22,7 +22,7 @@ import { destroyMachineIf } from '../control/actions.ts';
 import type { ControlDeps } from '../control/ports.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { findTemplate, type TemplateRecord } from './records.ts';
-import { isOfVersion, META } from './sandbox-machine.ts';
+import { isGone, isOfVersion, META } from './sandbox-machine.ts';
 
 /** A spare still warming or claimed, or a base without its template, this long after its last change was left by a process that went away. */
 const STALE_MS = 5 * 60_000;
@@ -38,7 +38,7 @@ export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[
     return templates.get(id) as Promise<TemplateRecord | null | 'unread'>;
   };
   for (const machine of machines) {
-    if (['destroyed', 'destroying'].includes(machine.state)) continue;
+    if (isGone(machine)) continue;
     const meta = machine.config.metadata ?? {};
     const stale = now - machine.updatedAt > STALE_MS;
     const transient = ['starting', 'created'].includes(machine.state);
