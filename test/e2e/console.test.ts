@@ -77,8 +77,9 @@ describe('the web console in Chromium', () => {
     await page.locator('button[data-confirm="yes"]').click();
     await stateOf(machine.id).and(page.locator('[data-state="stopped"]')).waitFor();
     assert.equal((await t.call('GET', `/v1/apps/${app}/machines/${machine.id}`)).body.state, 'stopped');
-    await page.getByRole('heading', { name: 'Events' }).waitFor();
-    assert.match(await page.locator('table.events').innerText(), /stop/);
+    // The events reload when the machine changes; wait for that reload, not the one before it.
+    await page.locator('table.events td', { hasText: /^stop$/ }).first().waitFor();
+    assert.match(await page.locator('table.events').innerText(), /\tstop\tstopped\t/);
   });
 
   it('sends the token only in headers, keeps it in this tab alone, and shows hosts', async () => {
