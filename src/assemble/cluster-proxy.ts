@@ -29,6 +29,12 @@ export interface ClusterProxyOptions {
   log: Logger;
 }
 
+/**
+ * How far behind the replicas' commits this host's directory may be, at worst: it
+ * reads at most every 100 ms, woken by each commit; the rest is a busy host's margin.
+ */
+const DIRECTORY_LAG_MS = 3_000;
+
 export function createClusterProxy(options: ClusterProxyOptions): Promise<EdgeProxy> {
   const { control, machines, settings, log } = options;
   const { hostId, defaultRegion } = control.settings;
@@ -38,6 +44,7 @@ export function createClusterProxy(options: ClusterProxyOptions): Promise<EdgePr
     here: { hostId, region: defaultRegion },
     shared: { activity: options.activity, hostId },
     hostLost: (id) => machines.isLost(id),
+    sandboxLagMs: DIRECTORY_LAG_MS,
     clock: control.clock, log, suspendMaxMemoryMb: control.settings.suspendMaxMemoryMb,
     actions: clusterActions(options),
   });

@@ -57,6 +57,8 @@ export interface EdgeProxyOptions {
   shared?: { activity: ProxyActivity; hostId: string };
   /** In a cluster: whether a host was declared lost (its machines get no traffic). */
   hostLost?: (hostId: string) => boolean;
+  /** In a cluster: how long the table may lag a replica's commit (RouterOptions.sandboxLagMs). */
+  sandboxLagMs?: number;
   /** Certificates for TLS termination; without them no TLS is served. */
   certificates?: ServerCertificates;
 }
@@ -106,7 +108,7 @@ export async function createEdgeProxy(options: EdgeProxyOptions): Promise<EdgePr
       log.info({ app: machine.appName, machine: machine.id, kind, outcome, ms: Math.round(ms) }, `proxy: woke machine ${machine.id} (${kind}): ${outcome}`);
     },
   });
-  const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000, here: options.here, hostLost: options.hostLost });
+  const router = new Router({ table, loads, health, waker, upstreams, queueTimeoutMs: options.queueTimeoutMs ?? 10_000, here: options.here, hostLost: options.hostLost, sandboxLagMs: options.sandboxLagMs });
   const certificates = options.certificates;
   // Certificates are issued only for names of apps the proxy serves.
   const tls: TlsTermination | undefined = certificates && {

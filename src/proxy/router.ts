@@ -36,6 +36,14 @@ export interface RouterOptions {
   here?: { hostId: string; region: string };
   /** In a cluster: whether a host was declared lost (its machines get no traffic). */
   hostLost?: (hostId: string) => boolean;
+  /**
+   * In a cluster: how long the table may lag the replicas' commits. An E2B SDK
+   * calls its sandbox the moment a replica answers that it was made or resumed,
+   * and this host may not have read that yet: a sandbox request that finds its
+   * sandbox unknown, not yet made a sandbox, or not running waits this long for
+   * the table to change before it is answered. None (one host): no wait.
+   */
+  sandboxLagMs?: number;
 }
 
 /** A sandbox that is gone or paused: E2B's 502 (proxy/sandbox-target.ts). */
@@ -134,22 +142,28 @@ export class Router {
    * for an id that is no sandbox's (then the request is an app's). A sandbox that
    * is not running is `SandboxGone`, unless it is suspended and its lifecycle lets
    * traffic resume it. Ports of machines that are not sandboxes are never reached so.
+   * In a cluster, a sandbox the table does not show reachable is first given
+   * `sandboxLagMs` to become so.
    */
   async routeSandbox(id: string, port: number): Promise<Routed | undefined> {
     const { table, waker } = this.options;
-    const machine = table.get(id);
-    const routing = sandboxRouting(machine?.config.metadata);
-    if (!machine || !routing.sandbox) return undefined;
-    const binding: ServiceBinding = {
-      internalPort: port, handlers: ['http'], forceHttps: false, concurrency: { type: 'requests', softLimit: 0, hardLimit: 0 },
-      autostart: false, autostop: false, minMachinesRunning: 0,
-    };
-    if (machine.state !== 'started') {
-      if (machine.state !== 'suspended' || !routing.autoResume) throw new SandboxGone(id);
+    const deadline = Date.now() + (this.options.sandboxLagMs ?? 0);
+    for (;;) {
+      const machine = table.get(id);
+      const routing = sandboxRouting(machine?.config.metadata);
+      const reachable = machine !== undefined && routing.sandbox
+        && (machine.state === 'started' || (machine.state === 'suspended' && routing.autoResume));
+      if (!reachable && await this.waitForMachine(id, deadline)) continue;
+      if (!machine || !routing.sandbox) return undefined;
+      if (!reachable) throw new SandboxGone(id);
+      const binding: ServiceBinding = {
+        internalPort: port, handlers: ['http'], forceHttps: false, concurrency: { type: 'requests', softLimit: 0, hardLimit: 0 },
+        autostart: false, autostop: false, minMachinesRunning: 0,
+      };
+      return this.routed(machine, binding, async () => {
+        if (machine.state !== 'started') await waker.wake(machine, port);
+      });
     }
-    return this.routed(machine, binding, async () => {
-      if (machine.state !== 'started') await waker.wake(machine, port);
-    });
   }
 
   private distance(machine: ProxyMachine): number {
@@ -163,6 +177,13 @@ export class Router {
       this.roomWaiters.add(done);
       return () => this.roomWaiters.delete(done);
     });
+  }
+
+  /** Until machine `id` changes (true), or the deadline (false). */
+  private waitForMachine(id: string, deadline: number): Promise<boolean> {
+    return until(deadline, (done) => this.options.table.onChange((machine) => {
+      if (machine.id === id) done();
+    }));
   }
 
   /** Until some machine of the app changes (true), or the deadline (false). */

@@ -11,7 +11,7 @@ import type { HealthMonitor } from '../../src/proxy/health-monitor.ts';
 import { LoadTracker } from '../../src/proxy/load-tracker.ts';
 import { MachineTable } from '../../src/proxy/machine-table.ts';
 import { type ProxyMachine, ProxyError } from '../../src/proxy/ports.ts';
-import { Router } from '../../src/proxy/router.ts';
+import { Router, SandboxGone } from '../../src/proxy/router.ts';
 import type { Waker } from '../../src/proxy/waker.ts';
 
 const config = { image: 'x', guest: { cpu_kind: 'shared', cpus: 1, memory_mb: 256 }, init: {},
@@ -55,5 +55,60 @@ describe('proxy router', () => {
     const began = Date.now();
     await assert.rejects(router(table, []).route('web', 80, true), (error: unknown) => error instanceof ProxyError && error.status === 503 && /settled/.test(error.message));
     assert.ok(Date.now() - began >= 1_900, 'it waited for the queue timeout');
+  });
+});
+
+describe('proxy router: E2B sandboxes behind a table that lags', () => {
+  const sandbox = (state: MachineState, rev: number, metadata: Record<string, string>): ProxyMachine =>
+    ({ ...machine(state, rev), id: 'sbx1', appName: 'e2b-personal', config: { ...config, metadata } as MachineConfig });
+  const made = { 'e2b.template': 'warm', 'e2b.auto_resume': 'false' };
+  const lagging = (table: MachineTable, woken: string[], sandboxLagMs: number) => new Router({
+    table, waker: { isWaking: () => false, pending: () => undefined, wake: async (target: ProxyMachine) => void woken.push(target.id) } as unknown as Waker,
+    loads: new LoadTracker({ now: () => 0 }), health: { healthy: () => true } as unknown as HealthMonitor,
+    upstreams: () => ({ host: '127.0.0.1', port: 1 }), queueTimeoutMs: 2_000, sandboxLagMs,
+  });
+
+  it('routes to a fork once the table sees it made a sandbox, though it first saw it as its base\'s fork', async () => {
+    const table = new MachineTable({ now: () => 0 });
+    table.put(sandbox('started', 1, { 'e2b.base': 'warm' }));
+    const routed = lagging(table, [], 2_000).routeSandbox('sbx1', 49983);
+    setTimeout(() => table.put(sandbox('started', 2, made)), 50);
+    const chosen = await routed;
+    chosen?.release();
+    assert.equal(chosen?.machine.id, 'sbx1');
+  });
+
+  it('routes to a sandbox the table has not seen yet, and to a resumed one it still sees paused', async () => {
+    const table = new MachineTable({ now: () => 0 });
+    const router = lagging(table, [], 2_000);
+    const unseen = router.routeSandbox('sbx1', 49983);
+    setTimeout(() => table.put(sandbox('started', 1, made)), 50);
+    (await unseen)?.release();
+    table.put(sandbox('suspended', 2, made));
+    const paused = router.routeSandbox('sbx1', 49983);
+    setTimeout(() => table.put(sandbox('started', 3, made)), 50);
+    const chosen = await paused;
+    chosen?.release();
+    assert.equal(chosen?.machine.state, 'started');
+  });
+
+  it('answers a sandbox that stays paused as gone, and an id that stays unknown as no sandbox, once the lag is over', async () => {
+    const table = new MachineTable({ now: () => 0 });
+    table.put(sandbox('suspended', 1, made));
+    const router = lagging(table, [], 300);
+    const began = Date.now();
+    await assert.rejects(router.routeSandbox('sbx1', 49983), SandboxGone);
+    assert.equal(await router.routeSandbox('nosuchsandbox', 49983), undefined);
+    assert.ok(Date.now() - began >= 550, 'each waited for the lag');
+  });
+
+  it('answers at once on one host, where the table is the store\'s own', async () => {
+    const table = new MachineTable({ now: () => 0 });
+    table.put(sandbox('suspended', 1, made));
+    const router = lagging(table, [], 0);
+    const began = Date.now();
+    await assert.rejects(router.routeSandbox('sbx1', 49983), SandboxGone);
+    assert.equal(await router.routeSandbox('nosuchsandbox', 49983), undefined);
+    assert.ok(Date.now() - began < 100);
   });
 });
