@@ -140,6 +140,9 @@ export async function listTemplates(store: Store): Promise<TemplateRecord[]> {
   return (await store.listE2bRecords('template')).filter((record): record is TemplateRecord => templateCheck.Check(record));
 }
 
-export async function deleteTemplate(store: Store, id: string): Promise<void> {
-  if (!(await store.deleteE2bRecord('template', id))) throw new HangarError('not_found', `no template ${id}`);
+/** Deletes template `id`; answers the record it deleted. */
+export async function deleteTemplate(store: Store, id: string): Promise<TemplateRecord> {
+  const record = await findTemplate(store, id);
+  if (!record || !(await store.deleteE2bRecord('template', id))) throw new HangarError('not_found', `no template ${id}`);
+  return record;
 }

@@ -112,6 +112,12 @@ export function isOfVersion(machine: MachineRecord, createdAt: number): boolean 
   return version === undefined || version === String(createdAt);
 }
 
+/** Whether a base or spare was made for a template created after `createdAt` (its id made again since). */
+export function isOfLaterVersion(machine: MachineRecord, createdAt: number): boolean {
+  const version = Number(machine.config.metadata?.[META.templateVersion]);
+  return Number.isFinite(version) && version > createdAt;
+}
+
 export const newAccessToken = () => randomBytes(24).toString('hex');
 
 /** What the E2B API says of a sandbox, read from its machine. */

@@ -20,7 +20,7 @@ import { forkOne } from './fork-batch.ts';
 import { refillSpares, spareMarkOf, takeSpare } from './spares.ts';
 import { deleteTemplate, type KeyRecord, resolveTemplate, type TemplateRecord } from './records.ts';
 import {
-  baseConfig, isBaseOf, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView, templateKey,
+  baseConfig, isBaseOf, isOfLaterVersion, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView, templateKey,
 } from './sandbox-machine.ts';
 
 /** How long a create or connect waits for the machine to start and its agent to answer. */
@@ -270,8 +270,17 @@ export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string,
 
 /** Deletes a template, and the bases and spares its snapshot kept running in every org (its sandboxes run on). */
 export async function removeTemplate(deps: ControlDeps, id: string): Promise<void> {
-  await deleteTemplate(deps.store, id);
+  await destroyTemplateMachines(deps, await deleteTemplate(deps.store, id));
+}
+
+/**
+ * Destroys the bases and spares of a deleted template. A template made again
+ * under its id meanwhile keeps its own: they carry its later version.
+ */
+export async function destroyTemplateMachines(deps: ControlDeps, deleted: TemplateRecord): Promise<void> {
+  const id = deleted.templateID;
   for (const machine of await e2bMachines(deps)) {
+    if (isOfLaterVersion(machine, deleted.createdAt)) continue;
     // A spare only while it is one: a create that took it meanwhile keeps its sandbox.
     const spareMark = spareMarkOf(machine, id);
     if (spareMark) await destroyMachineIf(deps, machine.appName, machine.id, spareMark).catch(() => undefined);

@@ -11,7 +11,8 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Sandbox, SandboxNotFoundError } from 'e2b';
-import { e2bMachines } from '../../src/e2b/sandboxes.ts';
+import { findTemplate } from '../../src/e2b/records.ts';
+import { destroyTemplateMachines, e2bMachines } from '../../src/e2b/sandboxes.ts';
 import { sweepLeftovers } from '../../src/e2b/sweep.ts';
 import { type RunningEnvd, startEnvd } from '../helpers/envd.ts';
 import { testHangar, type TestHangar } from '../helpers/hangar.ts';
@@ -290,6 +291,37 @@ describe('the E2B API, driven by the e2b SDK', () => {
       assert.equal((await sandbox.commands.run('echo kept')).stdout, 'kept\n', 'a sandbox is no leftover: the sweep leaves it');
       await sandbox.kill();
     }
+  });
+  it('leaves a template made again under its id its own base and spare, when a delete of the one before reaches them late', async () => {
+    type Listed = { id: string; state: string; config: { metadata: Record<string, string> } };
+    const live = async () => ((await t.call('GET', '/v1/apps/e2b-personal/machines')).body as Listed[])
+      .filter((m) => (m.config.metadata['e2b.spare'] === 'again' || m.config.metadata['e2b.base'] === 'again') && !['destroying', 'destroyed'].includes(m.state));
+    const withSpare = async (others: string[] = []) => {
+      for (let i = 0; i < 200; i++) {
+        const found = await live();
+        if (found.some((m) => m.config.metadata['e2b.spare'] === 'again' && m.state === 'started' && !others.includes(m.id))) return found;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      throw new Error('no started spare within 5 s');
+    };
+    const template = () => t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'again', image: 'registry.test/hello:1', cpuCount: 1, memoryMB: 256, snapshot: true });
+    assert.equal((await template()).status, 201);
+    const first = await Sandbox.create('again', opts);
+    const before = (await withSpare()).map((m) => m.id);
+    // A delete of this template: its record goes; before it reaches the machines, the id is made again and used.
+    const control = t.hangar.control;
+    const deleted = await findTemplate(control.store, 'again');
+    assert.ok(deleted && (await control.store.deleteE2bRecord('template', 'again')));
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a later createdAt
+    assert.equal((await template()).status, 201);
+    const second = await Sandbox.create('again', opts);
+    const after = (await withSpare(before)).map((m) => m.id).filter((id) => !before.includes(id));
+    assert.equal(after.length, 2, 'the new template\'s base and spare');
+    await destroyTemplateMachines(control, deleted);
+    assert.deepEqual((await live()).map((m) => m.id).sort(), after.sort(), 'the old ones went, the new ones stay');
+    await Promise.all([first.kill(), second.kill()]);
+    assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/again')).status, 200);
+    assert.deepEqual(await live(), []);
   });
   it('keeps a snapshot\'s base while the snapshot is made, its template not yet written, however long its suspend takes', async () => {
     const source = await Sandbox.create('base', opts);
