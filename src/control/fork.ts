@@ -28,7 +28,8 @@ export interface ForkInput {
   count?: unknown;
 }
 
-export async function forkMachine(deps: ControlDeps, appName: string, id: string, input: ForkInput): Promise<MachineRecord[]> {
+/** `childMetadata`, when given, is the children's metadata in place of the parent's: what they are until whoever forked them says. */
+export async function forkMachine(deps: ControlDeps, appName: string, id: string, input: ForkInput, childMetadata?: Record<string, string>): Promise<MachineRecord[]> {
   const count = input.count ?? 1;
   if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_FORK_COUNT) {
     throw invalid(`count must be a whole number from 1 to ${MAX_FORK_COUNT}`);
@@ -39,7 +40,7 @@ export async function forkMachine(deps: ControlDeps, appName: string, id: string
   const nonce = deps.ids.nonce();
   const children: MachineRecord[] = [];
   try {
-    for (let i = 0; i < (count as number); i++) children.push(await insertChild(deps, parent, app.netNumber, nonce));
+    for (let i = 0; i < (count as number); i++) children.push(await insertChild(deps, parent, app.netNumber, nonce, childMetadata));
     await deps.runtime.fork(specOf(parent), children.map(specOf));
   } catch (error) {
     for (const child of children) {
@@ -68,7 +69,7 @@ function checkForkable(parent: MachineRecord, suspendMaxMemoryMb: number): void 
 }
 
 /** A new machine like the parent, on the parent's host, held by the fork's lease until it starts. */
-async function insertChild(deps: ControlDeps, parent: MachineRecord, netNumber: number, nonce: string): Promise<MachineRecord> {
+async function insertChild(deps: ControlDeps, parent: MachineRecord, netNumber: number, nonce: string, metadata: Record<string, string> | undefined): Promise<MachineRecord> {
   const ctx = decisionContext(deps);
   const id = deps.ids.machineId();
   const child: MachineRecord = {
@@ -81,7 +82,7 @@ async function insertChild(deps: ControlDeps, parent: MachineRecord, netNumber: 
     desired: 'created',
     observed: { vm: 'absent', at: ctx.now },
     version: deps.ids.ulid(),
-    config: parent.config,
+    config: metadata ? { ...parent.config, metadata } : parent.config,
     imageRef: parent.imageRef,
     privateIp: '',
     cordoned: parent.cordoned,

@@ -38,6 +38,11 @@ export const META = {
   warming: 'e2b.warming',
   /** A spare a create has taken and is making its sandbox (spares.ts). */
   claimed: 'e2b.claimed',
+  /**
+   * A fork under way, of a base, a sandbox or a snapshot's source: no base, sandbox
+   * or spare until its maker makes it one (forkingMark).
+   */
+  forking: 'e2b.forking',
 } as const;
 
 const APP_PREFIX = 'e2b-';
@@ -87,6 +92,9 @@ export const isGone = (machine: MachineRecord) => ['destroyed', 'destroying'].in
 
 /** The mark of a base or spare made for this template (`META.templateVersion`). */
 export const versionMark = (template: TemplateRecord) => ({ [META.templateVersion]: String(template.createdAt) });
+
+/** The metadata of an E2B fork's children until they are made what they are for (not their parent's: no second base, no sandbox yet). */
+export const forkingMark = (templateID: string) => ({ [META.forking]: templateID });
 
 /** A key for work on this template in an app, not shared with one deleted before it under its id. */
 export const templateKey = (appName: string, template: TemplateRecord) => `${appName}/${template.templateID}@${template.createdAt}`;

@@ -20,7 +20,7 @@ import { forkOne } from './fork-batch.ts';
 import { refillSpares, spareMarkOf, takeSpare } from './spares.ts';
 import { deleteTemplate, type KeyRecord, resolveTemplate, type TemplateRecord } from './records.ts';
 import {
-  baseConfig, isBaseOf, isOfLaterVersion, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView, templateKey,
+  baseConfig, forkingMark, isBaseOf, isOfLaterVersion, isSandboxApp, META, newAccessToken, sandboxApp, sandboxConfig, sandboxMetadata, type SandboxOptions, sandboxOf, type SandboxView, templateKey,
 } from './sandbox-machine.ts';
 
 /** How long a create or connect waits for the machine to start and its agent to answer. */
@@ -106,7 +106,7 @@ export async function createSandbox(deps: ControlDeps, key: KeyRecord, input: Cr
         deps.log.warn({ err: error, machineId: spare.id }, 'e2b: a spare could not be made a sandbox; forking instead');
       }
     }
-    const child = await forkOne(deps, appName, base.id);
+    const child = await forkOne(deps, appName, base.id, template.templateID);
     return adopt(deps, appName, child.id, template.templateID, options, options.envVars);
   }
   const { machine } = await createMachine(deps, appName, { config: sandboxConfig(template, options, newAccessToken(), deps.clock.now()) });
@@ -256,7 +256,7 @@ export async function connectSandbox(deps: ControlDeps, key: KeyRecord, id: stri
 export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string, count: number, timeoutS: number | undefined): Promise<Array<{ sandbox?: SandboxView; error?: string }>> {
   const { machine, sandbox } = await sandboxMachine(deps, key, id);
   if (sandbox.state !== 'running') throw new HangarError('invalid_state', `sandbox ${id} is paused: connect to it before forking`);
-  const children = await forkMachine(deps, machine.appName, id, { count });
+  const children = await forkMachine(deps, machine.appName, id, { count }, forkingMark(sandbox.templateID));
   const life = timeoutS ?? Math.max(1, Math.round((sandbox.endAt - deps.clock.now()) / 1000));
   const options: SandboxOptions = { timeoutS: life, metadata: sandbox.metadata, envVars: {}, onTimeout: sandbox.onTimeout, autoResume: sandbox.autoResume };
   return Promise.all(children.map(async (child) => {

@@ -15,7 +15,7 @@ import { waitMachine } from '../control/waiting.ts';
 import { HangarError, invalid } from '../domain/errors.ts';
 import type { MachineRecord } from '../domain/machine.ts';
 import { createTemplate, type KeyRecord, listTemplates, resolveTemplate, SNAPSHOT_NAME, type TemplateRecord } from './records.ts';
-import { META } from './sandbox-machine.ts';
+import { forkingMark, META } from './sandbox-machine.ts';
 import { removeTemplate, sandboxMachine, suspendAndWait, untilReady } from './sandboxes.ts';
 
 /** What E2B says of a snapshot: its id (usable as a `templateID`) and full names. */
@@ -58,7 +58,7 @@ export async function createSnapshot(deps: ControlDeps, key: KeyRecord, id: stri
 
 /** Forks the sandbox into the snapshot's base and suspends it; a base that cannot be made so is destroyed. */
 async function frozenBase(deps: ControlDeps, machine: MachineRecord, templateID: string): Promise<void> {
-  const [base] = await forkMachine(deps, machine.appName, machine.id, { count: 1 });
+  const [base] = await forkMachine(deps, machine.appName, machine.id, { count: 1 }, forkingMark(templateID));
   const baseId = (base as MachineRecord).id;
   try {
     await writeMetadata(deps, machine.appName, baseId, 'replace', { metadata: { [META.base]: templateID } });

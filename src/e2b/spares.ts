@@ -93,10 +93,10 @@ export function refillSpares(deps: ControlDeps, appName: string, template: Templ
 /** One spare: forked from the base (with the creates under way), started, its first exec run; destroyed if any of it fails. */
 async function makeSpare(deps: ControlDeps, appName: string, template: TemplateRecord, baseId: string): Promise<void> {
   const { templateID } = template;
-  const child = await forkOne(deps, appName, baseId);
+  const child = await forkOne(deps, appName, baseId, templateID);
   const warming = { key: META.warming, value: templateID };
   try {
-    // Not a base (its parent's marks), not yet a spare to take.
+    // Not yet a spare to take.
     await writeMetadata(deps, appName, child.id, 'replace', { metadata: { [META.warming]: templateID, ...versionMark(template) } });
     await waitMachine(deps, appName, child.id, { state: 'started', timeout: String(WARM_TIMEOUT_S) });
     const warmed = await execMachine(deps, appName, child.id, { command: [SANDBOX_AGENT_PATH, '-init'], stdin: JSON.stringify({ accessToken: newAccessToken() }), timeout: WARM_TIMEOUT_S });

@@ -2,6 +2,8 @@
  * What the reaper destroys besides sandboxes whose time is up: machines left
  * behind by a template that went, or by a process that went away mid-way.
  *
+ * - A fork left by a process that went away before it made the fork what it was
+ *   for (still marked forking past `STALE_MS`).
  * - A spare that can no longer be taken (so that another is made, and it holds no
  *   VM meanwhile): a ready one that is not started (its VM died: a sandbox's
  *   restart policy is `no`; or it has been starting for `STALE_MS`), and one left
@@ -24,7 +26,7 @@ import type { MachineRecord } from '../domain/machine.ts';
 import { findTemplate, type TemplateRecord } from './records.ts';
 import { isGone, isOfVersion, META } from './sandbox-machine.ts';
 
-/** A spare still warming or claimed, or a base without its template, this long after its last change was left by a process that went away. */
+/** A fork or a spare still warming or claimed, or a base without its template, this long after its last change was left by a process that went away. */
 const STALE_MS = 5 * 60_000;
 
 /** The ids of the machines destroyed. */
@@ -43,12 +45,12 @@ export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[
     const stale = now - machine.updatedAt > STALE_MS;
     const transient = ['starting', 'created'].includes(machine.state);
     let drop: { key: string; value: string } | undefined;
-    for (const key of [META.base, META.spare, META.warming, META.claimed]) {
+    for (const key of [META.base, META.spare, META.warming, META.claimed, META.forking]) {
       const value = meta[key];
       if (value === undefined) continue;
       const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
-      const orphaned = key !== META.claimed && (key !== META.base || stale) && isOrphan(machine, await templateOf(value));
-      const abandoned = (key === META.warming || key === META.claimed) && stale;
+      const orphaned = key !== META.claimed && key !== META.forking && (key !== META.base || stale) && isOrphan(machine, await templateOf(value));
+      const abandoned = (key === META.warming || key === META.claimed || key === META.forking) && stale;
       if (dead || orphaned || abandoned) drop = { key, value };
     }
     if (!drop) continue;

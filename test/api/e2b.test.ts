@@ -11,7 +11,9 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Sandbox, SandboxNotFoundError } from 'e2b';
+import { forkMachine } from '../../src/control/fork.ts';
 import { findTemplate } from '../../src/e2b/records.ts';
+import { forkingMark } from '../../src/e2b/sandbox-machine.ts';
 import { destroyTemplateMachines, e2bMachines } from '../../src/e2b/sandboxes.ts';
 import { sweepLeftovers } from '../../src/e2b/sweep.ts';
 import { type RunningEnvd, startEnvd } from '../helpers/envd.ts';
@@ -322,6 +324,39 @@ describe('the E2B API, driven by the e2b SDK', () => {
     await Promise.all([first.kill(), second.kill()]);
     assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/again')).status, 200);
     assert.deepEqual(await live(), []);
+  });
+  it('shows a fork of a base under way as neither a second base nor a sandbox, and sweeps one a process left', async () => {
+    type Listed = { id: string; state: string; config: { metadata: Record<string, string> } };
+    const live = async () => ((await t.call('GET', '/v1/apps/e2b-personal/machines')).body as Listed[]).filter((m) => !['destroying', 'destroyed'].includes(m.state));
+    assert.equal((await t.call('POST', '/hangar/v1/e2b/templates', { templateID: 'slowfork', image: 'registry.test/hello:1', cpuCount: 1, memoryMB: 256, snapshot: true })).status, 201);
+    const suspendMs = t.driver.delays.suspendMs;
+    t.driver.delays.suspendMs = 300; // each fork saves its parent this long
+    const seen = { bases: 0, sandboxes: 0, spare: false };
+    try {
+      let making = true;
+      const made = Sandbox.create('slowfork', opts).finally(() => { making = false; });
+      // The create's fork, then the spare's (the refill after it).
+      while (making || !seen.spare) {
+        const machines = await live();
+        seen.bases = Math.max(seen.bases, machines.filter((m) => m.config.metadata['e2b.base'] === 'slowfork').length);
+        seen.sandboxes = Math.max(seen.sandboxes, machines.filter((m) => m.config.metadata['e2b.template'] === 'slowfork').length);
+        seen.spare = machines.some((m) => m.config.metadata['e2b.spare'] === 'slowfork' && m.state === 'started');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await (await made).kill();
+    } finally {
+      t.driver.delays.suspendMs = suspendMs;
+    }
+    assert.deepEqual(seen, { bases: 1, sandboxes: 1, spare: true }, 'one base and one sandbox, whatever the moment');
+
+    // A fork whose maker went away: swept once left alone a while, and not before.
+    const control = t.hangar.control;
+    const base = (await live()).find((m) => m.config.metadata['e2b.base'] === 'slowfork') as Listed;
+    const [left] = await forkMachine(control, 'e2b-personal', base.id, { count: 1 }, forkingMark('slowfork'));
+    const sweep = async (aheadMs: number) => sweepLeftovers({ ...control, clock: { now: () => control.clock.now() + aheadMs } }, await e2bMachines(control));
+    assert.ok(!(await sweep(0)).includes(left?.id as string), 'a fork under way is left to its maker');
+    assert.ok((await sweep(6 * 60_000)).includes(left?.id as string), 'one left alone is swept');
+    assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/slowfork')).status, 200);
   });
   it('keeps a snapshot\'s base while the snapshot is made, its template not yet written, however long its suspend takes', async () => {
     const source = await Sandbox.create('base', opts);
