@@ -112,4 +112,8 @@ async function makeSpare(deps: ControlDeps, appName: string, template: TemplateR
     throw error;
   }
   await replaceMetadataIf(deps, appName, child.id, warming, { [META.spare]: templateID, ...versionMark(template) });
+  // A delete that listed the machines between the look above and the swap missed it: the record is gone by now, and it goes.
+  if ((await findTemplate(deps.store, templateID))?.createdAt !== template.createdAt) {
+    await destroyMachineIf(deps, appName, child.id, { key: META.spare, value: templateID }).catch(() => undefined);
+  }
 }
