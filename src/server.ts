@@ -163,7 +163,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await clock.start((error) => logger.warn({ err: error }, 'could not read the database\'s clock; keeping the last offset'));
       if (Math.abs(clock.offsetMs) > 1_000) logger.warn({ offsetMs: Math.round(clock.offsetMs) }, 'this server\'s clock and the database\'s differ by more than a second: hangar keeps the database\'s time');
     }
-    if (role !== 'all' && location.kind === 'postgres') link = await openLink(location.url);
+    if (role !== 'all' && location.kind === 'postgres') {
+      link = await openLink(location.url);
+      link.onMissedChanges(() => logger.info('cluster: listening to the database\'s notifications again; what changed meanwhile is read again'));
+    }
     hangar = await assemble({
       databasePath: join(options.dataDir, 'hangar.db'),
       store,
