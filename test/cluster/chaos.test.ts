@@ -327,28 +327,39 @@ describe('chaos', { skip: postgresSkipReason() }, () => {
       }
       await sleep(500);
     }
-    // The VMs as the hosts leave them once every work queue is drained.
-    await sleep(1_000);
-    checkDoubleVms();
     for (const m of machines.filter((m) => TRANSIENT.has(m.state))) {
       const events = (await call(0, 'GET', `/v1/apps/web/machines/${m.id}/events`)).body;
       violations.push(`stuck: ${m.id} on ${m.host_id} still ${m.state} ${SETTLE_MS / 1000} s after every host was up; events ${JSON.stringify(events).slice(0, 600)}`);
     }
 
-    const shown = new Map(machines.map((m) => [m.id, m]));
-    const now = new Map([...ledgers()].map(([id, entries]) => [id, vmsNow(entries)]));
-    for (const m of machines) {
-      const want = vmOfState(m.state);
-      for (const [host, vms] of now) {
-        const vm = vms.get(m.id) ?? 'absent';
-        if (host === m.host_id ? want !== undefined && vm !== want : vm !== 'absent') {
-          violations.push(`VM: ${m.id} is ${m.state} on ${m.host_id}, but ${host} has its VM ${vm}`);
+    // The VMs as the hosts leave them once every work queue is drained (a stop of a suspended machine is
+    // stopped at once, and its snapshot discarded by its host's work after): looked at until they agree, 10 s at most.
+    const vmsAgainst = (listed: Shown[]) => {
+      const found: string[] = [];
+      const known = new Set(listed.map((m) => m.id));
+      const now = new Map([...ledgers()].map(([id, entries]) => [id, vmsNow(entries)]));
+      for (const m of listed) {
+        const want = vmOfState(m.state);
+        for (const [host, vms] of now) {
+          const vm = vms.get(m.id) ?? 'absent';
+          if (host === m.host_id ? want !== undefined && vm !== want : vm !== 'absent') found.push(`VM: ${m.id} is ${m.state} on ${m.host_id}, but ${host} has its VM ${vm}`);
         }
       }
+      for (const [host, vms] of now) {
+        for (const [id, vm] of vms) if (!known.has(id)) found.push(`VM: ${host} has a ${vm} VM of ${id}, which no machine record knows`);
+      }
+      return found;
+    };
+    let vmMismatches = vmsAgainst(machines);
+    for (let i = 0; i < 20 && vmMismatches.length > 0; i++) {
+      await sleep(500);
+      const reply = await call(0, 'GET', '/v1/apps/web/machines?include_deleted=true&summary=true');
+      if (reply.status === 200) machines = reply.body;
+      vmMismatches = vmsAgainst(machines);
     }
-    for (const [host, vms] of now) {
-      for (const [id, vm] of vms) if (!shown.has(id)) violations.push(`VM: ${host} has a ${vm} VM of ${id}, which no machine record knows`);
-    }
+    violations.push(...vmMismatches);
+    checkDoubleVms();
+    const shown = new Map(machines.map((m) => [m.id, m]));
     for (const [id, ops] of history) {
       const m = shown.get(id);
       if (!m) {

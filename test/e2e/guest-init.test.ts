@@ -63,10 +63,14 @@ describe('hangar-init in a microVM', () => {
       const exited = new Promise<GuestExit>((resolve) => agent.once('exited', resolve));
       const pid = await Promise.race([started, sleep(60_000, undefined, { ref: false }).then(() => { throw new Error(`no start; console:\n${console()}`); })]);
       assert.ok(pid > 1);
-      await sleep(500);
 
       const run = (command: string[], stdin?: string) => agent.exec(command, { stdin, timeoutMs: 10_000 });
-      const greeting = await run(['cat', '/data/greeting']);
+      // The program writes it a moment after it starts (under TCG, each of its execs is slow): looked for until there.
+      let greeting = await run(['cat', '/data/greeting']);
+      for (let i = 0; greeting.exitCode !== 0 && i < 100; i++) {
+        await sleep(100);
+        greeting = await run(['cat', '/data/greeting']);
+      }
       assert.equal(greeting.stdout, 'hello from machine-1234\n', `${JSON.stringify(greeting)}\nconsole:\n${console()}`);
       assert.equal((await run(['cat', '/etc/motd'])).stdout, 'welcome aboard\n');
       assert.equal((await run(['cat'], 'from stdin')).stdout, 'from stdin');
