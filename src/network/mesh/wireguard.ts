@@ -42,6 +42,8 @@ export interface WireguardOptions {
   /** Where peers send to this host (`IP:PORT`): the port is the one the interface listens on. */
   endpoint: { host: string; port: number };
   log: UnderlayLog;
+  /** hangar's own wireguard-go, tried first where the kernel has no WireGuard (default: the one setup fetched into .tools/). */
+  ownWireguardGo?: string;
 }
 
 export class WireguardUnderlay implements Underlay {
@@ -126,13 +128,14 @@ export class WireguardUnderlay implements Underlay {
   /** Starts wireguard-go for the link: hangar's own if it has one, else (or if that fails) the one on PATH. */
   private async startUserspace(): Promise<void> {
     const failures: string[] = [];
-    for (const binary of existsSync(OWN_WIREGUARD_GO) ? [OWN_WIREGUARD_GO, 'wireguard-go'] : ['wireguard-go']) {
+    const own = this.options.ownWireguardGo ?? OWN_WIREGUARD_GO;
+    for (const binary of existsSync(own) ? [own, 'wireguard-go'] : ['wireguard-go']) {
       try {
         await exec([binary, this.link], undefined, { PATH: process.env.PATH, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' });
         return;
       } catch (error) {
         failures.push((error as Error).message);
-        if (binary === OWN_WIREGUARD_GO) this.options.log.warn({ link: this.link, err: error }, 'network: hangar\'s own wireguard-go could not make the link; trying the one on PATH');
+        if (binary === own) this.options.log.warn({ link: this.link, err: error }, 'network: hangar\'s own wireguard-go could not make the link; trying the one on PATH');
       }
     }
     throw new Error(`this kernel has no WireGuard and wireguard-go could not make ${this.link} (install Debian's wireguard-go and wireguard-tools, `
