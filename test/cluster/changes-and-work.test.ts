@@ -125,7 +125,7 @@ describe('changes and work in a cluster', { skip: postgresSkipReason() }, () => 
   it('fails requests in bounded time behind a half-open database, and hears changes again once it is back', async () => {
     const url = new URL(c.storeUrl);
     const proxied = `postgresql://hangar@127.0.0.1:${proxy.port}${url.pathname}?query_timeout=3000`;
-    const replica = await c.startReplica({}, ['--store', proxied]);
+    const replica = await c.startReplica({}, ['--store', proxied, '--log-level', 'info']);
     const index = c.replicas.indexOf(replica);
     const m = (await c.call(0, 'POST', '/v1/apps/web/machines', { region: 'fra', config: small })).body;
     await started(m.id);
