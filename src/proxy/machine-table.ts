@@ -16,6 +16,7 @@ export class MachineTable {
   private readonly byApp = new Map<string, Map<string, ProxyMachine>>();
   private readonly startedAt = new Map<string, number>();
   private readonly listeners = new Set<(machine: ProxyMachine) => void>();
+  private readonly watchers = new Map<string, Set<() => void>>();
   private readonly clock: Clock;
 
   constructor(clock: Clock) {
@@ -52,6 +53,7 @@ export class MachineTable {
       if (machine.state === 'started' && known?.state !== 'started') this.startedAt.set(machine.id, this.clock.now());
     }
     for (const listener of this.listeners) listener(machine);
+    for (const watcher of [...(this.watchers.get(machine.id) ?? [])]) watcher();
   }
 
   get(id: string): ProxyMachine | undefined {
@@ -69,6 +71,16 @@ export class MachineTable {
   /** When the machine last entered `started` while the proxy watched (0 if never). */
   startedSince(id: string): number {
     return this.startedAt.get(id) ?? 0;
+  }
+
+  /** Called at each change of machine `id` (and no other's); returns the unsubscribe. */
+  onChangeOf(id: string, watcher: () => void): () => void {
+    const watching = this.watchers.get(id) ?? new Set<() => void>();
+    this.watchers.set(id, watching.add(watcher));
+    return () => {
+      watching.delete(watcher);
+      if (watching.size === 0 && this.watchers.get(id) === watching) this.watchers.delete(id);
+    };
   }
 
   /** Called with every change; returns the unsubscribe. */

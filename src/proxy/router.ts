@@ -7,6 +7,7 @@
  * cluster's directory) still wakes a machine that has just stopped.
  */
 import { sandboxRouting } from '../e2b/sandbox-machine.ts';
+import { MACHINE_ID } from '../domain/names.ts';
 import type { HealthMonitor } from './health-monitor.ts';
 import type { LoadTracker } from './load-tracker.ts';
 import type { MachineTable } from './machine-table.ts';
@@ -47,6 +48,9 @@ export interface RouterOptions {
 }
 
 /** A sandbox that is gone or paused: E2B's 502 (proxy/sandbox-target.ts). */
+/** Sandbox requests waiting at once for the table to catch up (sandboxLagMs); past it, they are answered as it stands. */
+const MAX_SANDBOX_WAITS = 1_000;
+
 export class SandboxGone extends Error {
   readonly sandboxId: string;
   constructor(sandboxId: string) {
@@ -59,6 +63,7 @@ export class Router {
   private readonly options: RouterOptions;
   private readonly roomWaiters = new Set<() => void>();
   private turn = 0;
+  private sandboxWaits = 0;
 
   constructor(options: RouterOptions) {
     this.options = options;
@@ -179,11 +184,19 @@ export class Router {
     });
   }
 
-  /** Until machine `id` changes (true), or the deadline (false). */
-  private waitForMachine(id: string, deadline: number): Promise<boolean> {
-    return until(deadline, (done) => this.options.table.onChange((machine) => {
-      if (machine.id === id) done();
-    }));
+  /**
+   * Until machine `id` changes (true), or the deadline (false). Anyone may name
+   * any id: an id no machine can have is not waited for, nor is any once
+   * `MAX_SANDBOX_WAITS` requests wait.
+   */
+  private async waitForMachine(id: string, deadline: number): Promise<boolean> {
+    if (!MACHINE_ID.test(id) || this.sandboxWaits >= MAX_SANDBOX_WAITS) return false;
+    this.sandboxWaits++;
+    try {
+      return await until(deadline, (done) => this.options.table.onChangeOf(id, done));
+    } finally {
+      this.sandboxWaits--;
+    }
   }
 
   /** Until some machine of the app changes (true), or the deadline (false). */

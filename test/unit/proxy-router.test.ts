@@ -60,7 +60,7 @@ describe('proxy router', () => {
 
 describe('proxy router: E2B sandboxes behind a table that lags', () => {
   const sandbox = (state: MachineState, rev: number, metadata: Record<string, string>): ProxyMachine =>
-    ({ ...machine(state, rev), id: 'sbx1', appName: 'e2b-personal', config: { ...config, metadata } as MachineConfig });
+    ({ ...machine(state, rev), id: '5b1d0c0ffee001', appName: 'e2b-personal', config: { ...config, metadata } as MachineConfig });
   const made = { 'e2b.template': 'warm', 'e2b.auto_resume': 'false' };
   const lagging = (table: MachineTable, woken: string[], sandboxLagMs: number) => new Router({
     table, waker: { isWaking: () => false, pending: () => undefined, wake: async (target: ProxyMachine) => void woken.push(target.id) } as unknown as Waker,
@@ -68,24 +68,24 @@ describe('proxy router: E2B sandboxes behind a table that lags', () => {
     upstreams: () => ({ host: '127.0.0.1', port: 1 }), queueTimeoutMs: 2_000, sandboxLagMs,
   });
 
-  it('routes to a fork once the table sees it made a sandbox, though it first saw it as its base\'s fork', async () => {
+  it('routes to a fork once the table sees it made a sandbox, though it first saw it as a fork under way', async () => {
     const table = new MachineTable({ now: () => 0 });
-    table.put(sandbox('started', 1, { 'e2b.base': 'warm' }));
-    const routed = lagging(table, [], 2_000).routeSandbox('sbx1', 49983);
+    table.put(sandbox('started', 1, { 'e2b.forking': 'warm' }));
+    const routed = lagging(table, [], 2_000).routeSandbox('5b1d0c0ffee001', 49983);
     setTimeout(() => table.put(sandbox('started', 2, made)), 50);
     const chosen = await routed;
     chosen?.release();
-    assert.equal(chosen?.machine.id, 'sbx1');
+    assert.equal(chosen?.machine.id, '5b1d0c0ffee001');
   });
 
   it('routes to a sandbox the table has not seen yet, and to a resumed one it still sees paused', async () => {
     const table = new MachineTable({ now: () => 0 });
     const router = lagging(table, [], 2_000);
-    const unseen = router.routeSandbox('sbx1', 49983);
+    const unseen = router.routeSandbox('5b1d0c0ffee001', 49983);
     setTimeout(() => table.put(sandbox('started', 1, made)), 50);
     (await unseen)?.release();
     table.put(sandbox('suspended', 2, made));
-    const paused = router.routeSandbox('sbx1', 49983);
+    const paused = router.routeSandbox('5b1d0c0ffee001', 49983);
     setTimeout(() => table.put(sandbox('started', 3, made)), 50);
     const chosen = await paused;
     chosen?.release();
@@ -97,9 +97,12 @@ describe('proxy router: E2B sandboxes behind a table that lags', () => {
     table.put(sandbox('suspended', 1, made));
     const router = lagging(table, [], 300);
     const began = Date.now();
-    await assert.rejects(router.routeSandbox('sbx1', 49983), SandboxGone);
-    assert.equal(await router.routeSandbox('nosuchsandbox', 49983), undefined);
+    await assert.rejects(router.routeSandbox('5b1d0c0ffee001', 49983), SandboxGone);
+    assert.equal(await router.routeSandbox('00000000000bad', 49983), undefined);
     assert.ok(Date.now() - began >= 550, 'each waited for the lag');
+    const atOnce = Date.now();
+    assert.equal(await router.routeSandbox('nosuchsandbox', 49983), undefined);
+    assert.ok(Date.now() - atOnce < 100, 'an id no machine can have is not waited for');
   });
 
   it('answers at once on one host, where the table is the store\'s own', async () => {
@@ -107,7 +110,7 @@ describe('proxy router: E2B sandboxes behind a table that lags', () => {
     table.put(sandbox('suspended', 1, made));
     const router = lagging(table, [], 0);
     const began = Date.now();
-    await assert.rejects(router.routeSandbox('sbx1', 49983), SandboxGone);
+    await assert.rejects(router.routeSandbox('5b1d0c0ffee001', 49983), SandboxGone);
     assert.equal(await router.routeSandbox('nosuchsandbox', 49983), undefined);
     assert.ok(Date.now() - began < 100);
   });
