@@ -140,9 +140,9 @@ export async function listTemplates(store: Store): Promise<TemplateRecord[]> {
   return (await store.listE2bRecords('template')).filter((record): record is TemplateRecord => templateCheck.Check(record));
 }
 
-/** Deletes template `id`; answers the record it deleted. */
-export async function deleteTemplate(store: Store, id: string): Promise<TemplateRecord> {
+/** Deletes template `id`; answers the record it deleted (null for a stored record that no longer reads as one: deleted all the same). */
+export async function deleteTemplate(store: Store, id: string): Promise<TemplateRecord | null> {
   const record = await findTemplate(store, id);
-  if (!record || !(await store.deleteE2bRecord('template', id))) throw new HangarError('not_found', `no template ${id}`);
+  if (!(await store.deleteE2bRecord('template', id))) throw new HangarError('not_found', `no template ${id}`);
   return record;
 }

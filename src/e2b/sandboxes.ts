@@ -250,8 +250,8 @@ export async function connectSandbox(deps: ControlDeps, key: KeyRecord, id: stri
 
 /**
  * Forks a running sandbox into `count`: each child starts from its parent's memory
- * (hangar's fork), with the parent's template, agent token and metadata, its own
- * id, and a life of `timeoutS` from now. One result per child, as E2B answers.
+ * (hangar's fork), with the parent's template and metadata, an agent token and
+ * id of its own, and a life of `timeoutS` from now. One result per child, as E2B answers.
  */
 export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string, count: number, timeoutS: number | undefined): Promise<Array<{ sandbox?: SandboxView; error?: string }>> {
   const { machine, sandbox } = await sandboxMachine(deps, key, id);
@@ -270,7 +270,9 @@ export async function forkSandbox(deps: ControlDeps, key: KeyRecord, id: string,
 
 /** Deletes a template, and the bases and spares its snapshot kept running in every org (its sandboxes run on). */
 export async function removeTemplate(deps: ControlDeps, id: string): Promise<void> {
-  await destroyTemplateMachines(deps, await deleteTemplate(deps.store, id));
+  const deleted = await deleteTemplate(deps.store, id);
+  // A record that did not read gives no version to go by: the reaper sweeps its machines as a gone template's.
+  if (deleted) await destroyTemplateMachines(deps, deleted);
 }
 
 /**

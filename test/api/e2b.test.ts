@@ -355,8 +355,14 @@ describe('the E2B API, driven by the e2b SDK', () => {
     const [left] = await forkMachine(control, 'e2b-personal', base.id, { count: 1 }, forkingMark('slowfork'));
     const sweep = async (aheadMs: number) => sweepLeftovers({ ...control, clock: { now: () => control.clock.now() + aheadMs } }, await e2bMachines(control));
     assert.ok(!(await sweep(0)).includes(left?.id as string), 'a fork under way is left to its maker');
-    assert.ok((await sweep(6 * 60_000)).includes(left?.id as string), 'one left alone is swept');
+    assert.ok(!(await sweep(6 * 60_000)).includes(left?.id as string), 'nor while a slow host may still be forking it');
+    assert.ok((await sweep(16 * 60_000)).includes(left?.id as string), 'one left alone is swept');
     assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/slowfork')).status, 200);
+  });
+  it('deletes a template whose stored record no longer reads as one', async () => {
+    await t.hangar.control.store.insertE2bRecord('template', 'unreadable', { templateID: 'unreadable', image: 42 });
+    assert.equal((await t.call('DELETE', '/hangar/v1/e2b/templates/unreadable')).status, 200);
+    assert.equal(await t.hangar.control.store.getE2bRecord('template', 'unreadable'), undefined);
   });
   it('keeps a snapshot\'s base while the snapshot is made, its template not yet written, however long its suspend takes', async () => {
     const source = await Sandbox.create('base', opts);
