@@ -1,7 +1,7 @@
 /**
  * Forking a running machine (hangar's own, beyond Fly's API): `count` new machines,
- * each with the parent's config, that start from the parent's memory instead of a
- * boot. The parent pauses only while its VM is saved, and runs on.
+ * each with the parent's config (its metadata too, unless the caller gives the
+ * children theirs), that start from the parent's memory instead of a boot. The parent pauses only while its VM is saved, and runs on.
  *
  * The children are recorded first (in `created`, on the parent's host, under a
  * lease the fork holds so nobody acts on them meanwhile), the host then makes their

@@ -1,8 +1,9 @@
 /**
  * Ends sandboxes whose time is up (`endAt`): each running one past its end is
  * suspended when its lifecycle says pause (`autoPause`), else destroyed, as E2B
- * does. Paused sandboxes are kept until killed. Spares that can no longer be
- * taken, and spares and bases whose template is gone, are swept (sweep.ts). Runs
+ * does. Paused sandboxes are kept until killed. What is left over is swept
+ * (sweep.ts): spares that can no longer be taken, spares and bases whose template
+ * is gone, and forks and spares a process that went away left half made. Runs
  * in every API process: two replicas ending one sandbox at once is harmless (the
  * second finds it done).
  */
@@ -23,7 +24,7 @@ export async function reapSandboxes(deps: ControlDeps): Promise<Array<{ id: stri
     deps.log.warn({ err: error }, 'e2b: sweeping leftovers failed; tried again next pass');
     return [];
   });
-  for (const id of swept) deps.log.info({ machineId: id }, 'e2b: a spare that could no longer be taken, or a base or spare of a template that is gone, was destroyed');
+  for (const id of swept) deps.log.info({ machineId: id }, 'e2b: a leftover was destroyed (a spare that could no longer be taken, a base or spare of a template that is gone, or a fork or spare left half made)');
   for (const machine of machines) {
     const sandbox = sandboxOf(machine);
     if (!sandbox || sandbox.state !== 'running' || sandbox.endAt > now || machine.state !== 'started') continue;

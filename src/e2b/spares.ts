@@ -8,8 +8,9 @@
  * agent's token and the first command paid it in every create. A spare has run
  * that exec (an `-init` with a token of its own) before anyone waits for it.
  *
- * A spare is a machine of the org's app marked `e2b.spare` (before it is ready,
- * `e2b.warming`; once a create has it, `e2b.claimed`): neither a sandbox nor a
+ * A spare is a machine of the org's app marked `e2b.spare` (while forked,
+ * `e2b.forking`; before it is ready, `e2b.warming`; once a create has it,
+ * `e2b.claimed`): neither a sandbox nor a
  * base, so E2B's list, the reaper's ends and the proxy leave it alone. A create
  * claims one by a metadata swap that only one of two at once wins, and only while
  * the spare is started. After each create of a `--snapshot` template, its spares

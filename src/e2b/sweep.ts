@@ -3,7 +3,7 @@
  * behind by a template that went, or by a process that went away mid-way.
  *
  * - A fork left by a process that went away before it made the fork what it was
- *   for (still marked forking past `STALE_MS`).
+ *   for (still marked forking past `FORK_STALE_MS`).
  * - A spare that can no longer be taken (so that another is made, and it holds no
  *   VM meanwhile): a ready one that is not started (its VM died: a sandbox's
  *   restart policy is `no`; or it has been starting for `STALE_MS`), and one left
@@ -28,6 +28,8 @@ import { isGone, isOfVersion, META } from './sandbox-machine.ts';
 
 /** A fork or a spare still warming or claimed, or a base without its template, this long after its last change was left by a process that went away. */
 const STALE_MS = 5 * 60_000;
+/** A fork still marked forking this long after its last change: well past the fork's lease (300 s), which a slow host may use up. */
+const FORK_STALE_MS = 15 * 60_000;
 
 /** The ids of the machines destroyed. */
 export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[]): Promise<string[]> {
@@ -50,7 +52,7 @@ export async function sweepLeftovers(deps: ControlDeps, machines: MachineRecord[
       if (value === undefined) continue;
       const dead = key === META.spare && machine.state !== 'started' && (!transient || stale);
       const orphaned = key !== META.claimed && key !== META.forking && (key !== META.base || stale) && isOrphan(machine, await templateOf(value));
-      const abandoned = (key === META.warming || key === META.claimed || key === META.forking) && stale;
+      const abandoned = key === META.forking ? now - machine.updatedAt > FORK_STALE_MS : (key === META.warming || key === META.claimed) && stale;
       if (dead || orphaned || abandoned) drop = { key, value };
     }
     if (!drop) continue;
