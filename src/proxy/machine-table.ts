@@ -16,6 +16,7 @@ export class MachineTable {
   private readonly byApp = new Map<string, Map<string, ProxyMachine>>();
   private readonly startedAt = new Map<string, number>();
   private readonly listeners = new Set<(machine: ProxyMachine) => void>();
+  /** Called at a change of one machine, or of any machine of one app: by id, and by `app:` and the app's name. */
   private readonly watchers = new Map<string, Set<() => void>>();
   private readonly clock: Clock;
 
@@ -53,7 +54,7 @@ export class MachineTable {
       if (machine.state === 'started' && known?.state !== 'started') this.startedAt.set(machine.id, this.clock.now());
     }
     for (const listener of this.listeners) listener(machine);
-    for (const watcher of [...(this.watchers.get(machine.id) ?? [])]) watcher();
+    for (const key of [machine.id, `app:${machine.appName}`]) for (const watcher of [...(this.watchers.get(key) ?? [])]) watcher();
   }
 
   get(id: string): ProxyMachine | undefined {
@@ -75,11 +76,20 @@ export class MachineTable {
 
   /** Called at each change of machine `id` (and no other's); returns the unsubscribe. */
   onChangeOf(id: string, watcher: () => void): () => void {
-    const watching = this.watchers.get(id) ?? new Set<() => void>();
-    this.watchers.set(id, watching.add(watcher));
+    return this.watch(id, watcher);
+  }
+
+  /** Called at each change of a machine of app `appName` (and no other app's); returns the unsubscribe. */
+  onChangeOfApp(appName: string, watcher: () => void): () => void {
+    return this.watch(`app:${appName}`, watcher);
+  }
+
+  private watch(key: string, watcher: () => void): () => void {
+    const watching = this.watchers.get(key) ?? new Set<() => void>();
+    this.watchers.set(key, watching.add(watcher));
     return () => {
       watching.delete(watcher);
-      if (watching.size === 0 && this.watchers.get(id) === watching) this.watchers.delete(id);
+      if (watching.size === 0 && this.watchers.get(key) === watching) this.watchers.delete(key);
     };
   }
 

@@ -201,9 +201,7 @@ export class Router {
 
   /** Until some machine of the app changes (true), or the deadline (false). */
   private waitForChange(appName: string, deadline: number): Promise<boolean> {
-    return until(deadline, (done) => this.options.table.onChange((machine) => {
-      if (machine.appName === appName) done();
-    }));
+    return until(deadline, (done) => this.options.table.onChangeOfApp(appName, done));
   }
 }
 
