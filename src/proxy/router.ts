@@ -47,10 +47,10 @@ export interface RouterOptions {
   sandboxLagMs?: number;
 }
 
-/** A sandbox that is gone or paused: E2B's 502 (proxy/sandbox-target.ts). */
 /** Sandbox requests waiting at once for the table to catch up (sandboxLagMs); past it, they are answered as it stands. */
 const MAX_SANDBOX_WAITS = 1_000;
 
+/** A sandbox that is gone or paused: E2B's 502 (proxy/sandbox-target.ts). */
 export class SandboxGone extends Error {
   readonly sandboxId: string;
   constructor(sandboxId: string) {

@@ -20,7 +20,8 @@ const machine = (state: MachineState, rev: number): ProxyMachine => ({
   id: 'm1', appName: 'web', region: 'fra', privateIp: 'fdaa::2', state, rev, cordoned: false, createdAt: 0, version: 'v1', config,
 });
 
-function router(table: MachineTable, woken: string[]): Router {
+/** A router over `table` whose wakes are recorded in `woken`; `sandboxLagMs` as in a cluster (none: one host). */
+function router(table: MachineTable, woken: string[], sandboxLagMs?: number): Router {
   const waker = {
     isWaking: () => false,
     pending: () => undefined,
@@ -30,7 +31,7 @@ function router(table: MachineTable, woken: string[]): Router {
   } as unknown as Waker;
   return new Router({
     table, waker, loads: new LoadTracker({ now: () => 0 }), health: { healthy: () => true } as unknown as HealthMonitor,
-    upstreams: () => ({ host: '127.0.0.1', port: 1 }), queueTimeoutMs: 2_000,
+    upstreams: () => ({ host: '127.0.0.1', port: 1 }), queueTimeoutMs: 2_000, sandboxLagMs,
   });
 }
 
@@ -62,16 +63,11 @@ describe('proxy router: E2B sandboxes behind a table that lags', () => {
   const sandbox = (state: MachineState, rev: number, metadata: Record<string, string>): ProxyMachine =>
     ({ ...machine(state, rev), id: '5b1d0c0ffee001', appName: 'e2b-personal', config: { ...config, metadata } as MachineConfig });
   const made = { 'e2b.template': 'warm', 'e2b.auto_resume': 'false' };
-  const lagging = (table: MachineTable, woken: string[], sandboxLagMs: number) => new Router({
-    table, waker: { isWaking: () => false, pending: () => undefined, wake: async (target: ProxyMachine) => void woken.push(target.id) } as unknown as Waker,
-    loads: new LoadTracker({ now: () => 0 }), health: { healthy: () => true } as unknown as HealthMonitor,
-    upstreams: () => ({ host: '127.0.0.1', port: 1 }), queueTimeoutMs: 2_000, sandboxLagMs,
-  });
 
   it('routes to a fork once the table sees it made a sandbox, though it first saw it as a fork under way', async () => {
     const table = new MachineTable({ now: () => 0 });
     table.put(sandbox('started', 1, { 'e2b.forking': 'warm' }));
-    const routed = lagging(table, [], 2_000).routeSandbox('5b1d0c0ffee001', 49983);
+    const routed = router(table, [], 2_000).routeSandbox('5b1d0c0ffee001', 49983);
     setTimeout(() => table.put(sandbox('started', 2, made)), 50);
     const chosen = await routed;
     chosen?.release();
@@ -80,12 +76,12 @@ describe('proxy router: E2B sandboxes behind a table that lags', () => {
 
   it('routes to a sandbox the table has not seen yet, and to a resumed one it still sees paused', async () => {
     const table = new MachineTable({ now: () => 0 });
-    const router = lagging(table, [], 2_000);
-    const unseen = router.routeSandbox('5b1d0c0ffee001', 49983);
+    const lagging = router(table, [], 2_000);
+    const unseen = lagging.routeSandbox('5b1d0c0ffee001', 49983);
     setTimeout(() => table.put(sandbox('started', 1, made)), 50);
     (await unseen)?.release();
     table.put(sandbox('suspended', 2, made));
-    const paused = router.routeSandbox('5b1d0c0ffee001', 49983);
+    const paused = lagging.routeSandbox('5b1d0c0ffee001', 49983);
     setTimeout(() => table.put(sandbox('started', 3, made)), 50);
     const chosen = await paused;
     chosen?.release();
@@ -95,23 +91,23 @@ describe('proxy router: E2B sandboxes behind a table that lags', () => {
   it('answers a sandbox that stays paused as gone, and an id that stays unknown as no sandbox, once the lag is over', async () => {
     const table = new MachineTable({ now: () => 0 });
     table.put(sandbox('suspended', 1, made));
-    const router = lagging(table, [], 300);
+    const lagging = router(table, [], 300);
     const began = Date.now();
-    await assert.rejects(router.routeSandbox('5b1d0c0ffee001', 49983), SandboxGone);
-    assert.equal(await router.routeSandbox('00000000000bad', 49983), undefined);
+    await assert.rejects(lagging.routeSandbox('5b1d0c0ffee001', 49983), SandboxGone);
+    assert.equal(await lagging.routeSandbox('00000000000bad', 49983), undefined);
     assert.ok(Date.now() - began >= 550, 'each waited for the lag');
     const atOnce = Date.now();
-    assert.equal(await router.routeSandbox('nosuchsandbox', 49983), undefined);
+    assert.equal(await lagging.routeSandbox('nosuchsandbox', 49983), undefined);
     assert.ok(Date.now() - atOnce < 100, 'an id no machine can have is not waited for');
   });
 
   it('answers at once on one host, where the table is the store\'s own', async () => {
     const table = new MachineTable({ now: () => 0 });
     table.put(sandbox('suspended', 1, made));
-    const router = lagging(table, [], 0);
+    const lagging = router(table, [], 0);
     const began = Date.now();
-    await assert.rejects(router.routeSandbox('5b1d0c0ffee001', 49983), SandboxGone);
-    assert.equal(await router.routeSandbox('nosuchsandbox', 49983), undefined);
+    await assert.rejects(lagging.routeSandbox('5b1d0c0ffee001', 49983), SandboxGone);
+    assert.equal(await lagging.routeSandbox('nosuchsandbox', 49983), undefined);
     assert.ok(Date.now() - began < 100);
   });
 });
